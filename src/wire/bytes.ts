@@ -1,0 +1,162 @@
+/**
+ * Big-endian integer access and address formatting over `Uint8Array`
+ * (wire layer, fast path).
+ *
+ * What: `be16`/`be32` readers and `setBe16`/`setBe32` writers used by every
+ * view, plus slow-path formatters for MACs, IPv4 and IPv6 addresses in the
+ * text forms Wireshark and OVS print.
+ * Why shifts and not DataView: a DataView per buffer is an allocation or a
+ * cache to keep in step with the buffer; shifts on a Uint8Array are as fast
+ * in V8 (bench/wire.bench.ts) and need nothing.
+ * Invariant: callers have proved the range is in bounds (a view's `check()`);
+ * these helpers do not check. `be32` returns an unsigned number (`>>> 0`).
+ * Cost: a few integer ops; allocates nothing. The formatters allocate strings
+ * and are for the slow path only.
+ */
+
+export const EMPTY = new Uint8Array(0);
+
+export function be16(b: Uint8Array, o: number): number {
+  return ((b[o]! << 8) | b[o + 1]!);
+}
+
+export function be32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+export function be24(b: Uint8Array, o: number): number {
+  return (b[o]! << 16) | (b[o + 1]! << 8) | b[o + 2]!;
+}
+
+export function setBe16(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 8;
+  b[o + 1] = v;
+}
+
+export function setBe24(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 16;
+  b[o + 1] = v >>> 8;
+  b[o + 2] = v;
+}
+
+export function setBe32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = v >>> 16;
+  b[o + 2] = v >>> 8;
+  b[o + 3] = v;
+}
+
+// ---- slow path: text forms -------------------------------------------------
+
+const HEX2: string[] = [];
+for (let i = 0; i < 256; i++) HEX2.push(i.toString(16).padStart(2, '0'));
+
+/** `aa:bb:cc:dd:ee:ff` from six bytes at 'o' (eth.src form). */
+export function macToString(b: Uint8Array, o: number): string {
+  return `${HEX2[b[o]!]}:${HEX2[b[o + 1]!]}:${HEX2[b[o + 2]!]}:${HEX2[b[o + 3]!]}:${HEX2[b[o + 4]!]}:${HEX2[b[o + 5]!]}`;
+}
+
+/** Six bytes from `aa:bb:cc:dd:ee:ff` (also `-` separated); null if malformed. */
+export function parseMac(s: string): Uint8Array | null {
+  const m = /^([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})$/.exec(s.trim());
+  if (!m) return null;
+  const out = new Uint8Array(6);
+  for (let i = 0; i < 6; i++) out[i] = parseInt(m[i + 1]!, 16);
+  return out;
+}
+
+/** Dotted quad from a uint32. */
+export function ipv4ToString(a: number): string {
+  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+}
+
+/** uint32 from a dotted quad; null if malformed (no leading zeros ambiguity: decimal only). */
+export function parseIpv4(s: string): number | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s.trim());
+  if (!m) return null;
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const n = Number(m[i]);
+    if (n > 255) return null;
+    v = (v * 256) + n;
+  }
+  return v >>> 0;
+}
+
+/** RFC 5952 text of the 16 bytes at 'o' (the form tshark prints). */
+export function ipv6ToString(b: Uint8Array, o: number): string {
+  const w: number[] = [];
+  for (let i = 0; i < 8; i++) w.push(be16(b, o + 2 * i));
+  // IPv4-mapped ::ffff:a.b.c.d
+  if (w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff) {
+    return `::ffff:${ipv4ToString(be32(b, o + 12))}`;
+  }
+  let bestStart = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (w[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (x: number): string => x.toString(16);
+  if (bestStart < 0) return w.map(hex).join(':');
+  const head = w.slice(0, bestStart).map(hex).join(':');
+  const tail = w.slice(bestStart + bestLen).map(hex).join(':');
+  return `${head}::${tail}`;
+}
+
+/** 16 bytes from IPv6 text (with `::` and a dotted IPv4 tail); null if malformed. */
+export function parseIpv6(s: string): Uint8Array | null {
+  s = s.trim();
+  if (s.length === 0 || s.length > 45) return null;
+  let tail4: number | null = null;
+  const lastColon = s.lastIndexOf(':');
+  if (s.indexOf('.') >= 0) {
+    tail4 = parseIpv4(s.slice(lastColon + 1));
+    if (tail4 === null) return null;
+    s = s.slice(0, lastColon + 1) + '0:0';
+  }
+  const parts = s.split('::');
+  if (parts.length > 2) return null;
+  const parse = (p: string): number[] | null => {
+    if (p === '') return [];
+    const out: number[] = [];
+    for (const g of p.split(':')) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const head = parse(parts[0]!);
+  const tail = parts.length === 2 ? parse(parts[1]!) : [];
+  if (!head || !tail) return null;
+  let words: number[];
+  if (parts.length === 2) {
+    if (head.length + tail.length > 7) return null;
+    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  } else {
+    if (head.length !== 8) return null;
+    words = head;
+  }
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) setBe16(out, 2 * i, words[i]!);
+  if (tail4 !== null) setBe32(out, 12, tail4);
+  return out;
+}
+
+/** Lower-case hex of bytes [off, end) with no separators. */
+export function toHex(b: Uint8Array, off = 0, end = b.length): string {
+  let s = '';
+  for (let i = off; i < end; i++) s += HEX2[b[i]!];
+  return s;
+}
+
+/** Bytes from hex text; whitespace and `:` separators are ignored; null if malformed. */
+export function fromHex(s: string): Uint8Array | null {
+  const clean = s.replace(/[\s:]/g, '');
+  if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) return null;
+  const out = new Uint8Array(clean.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.substr(2 * i, 2), 16);
+  return out;
+}
