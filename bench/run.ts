@@ -1,0 +1,36 @@
+/**
+ * `npm run bench`: run every suite in bench/ and write the results as JSON
+ * under bench/results/ (machine, Node version, commit, per-case rates).
+ * Usage: tsx bench/run.ts [suite-name-substring …]
+ */
+import { execSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { BenchResult } from './harness.js';
+
+const SUITES: Record<string, () => Promise<BenchResult[]>> = {
+  wire: async () => (await import('./wire.bench.js')).run(),
+};
+
+const filter = process.argv.slice(2);
+const results: BenchResult[] = [];
+for (const [name, run] of Object.entries(SUITES)) {
+  if (filter.length > 0 && !filter.some((f) => name.includes(f))) continue;
+  results.push(...(await run()));
+}
+let commit = 'unknown';
+try { commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim(); } catch { /* not a checkout */ }
+const doc = {
+  date: new Date().toISOString(),
+  commit,
+  node: process.version,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memGiB: Math.round(totalmem() / 2 ** 30),
+  results,
+};
+mkdirSync('bench/results', { recursive: true });
+const file = join('bench/results', 'latest.json');
+writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
+console.log(`\nwrote ${file}`);
