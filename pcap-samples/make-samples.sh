@@ -89,7 +89,8 @@ veth() {
 cap_start() {
   local var=$1 n=$2 ifc=$3 file=$4 i
   shift 4
-  nsx "$n" tcpdump --immediate-mode -Z root -U -n -i "$ifc" -w "$WORK/$file" "$@" 2>"$WORK/$file.log" &
+  ip netns exec "$TAG-$n" tcpdump --immediate-mode -Z root -U -n -i "$ifc" -w "$WORK/$file" "$@" \
+    2>"$WORK/$file.log" &
   local pid=$!
   PIDS+=("$pid")
   printf -v "$var" '%s' "$pid"
@@ -104,7 +105,7 @@ cap_start() {
 cap_stop() {
   sleep 0.3
   kill -INT "$1"
-  wait "$1" || true
+  reap "$1"
 }
 
 # wait_ready FILE: wait for a server started by nettool.py to be bound.
@@ -115,8 +116,24 @@ wait_ready() {
   return 1
 }
 
-# bg VAR cmd...: run in background, remember the PID for cleanup.
-bg() { local var=$1; shift; "$@" & PIDS+=("$!"); printf -v "$var" '%s' "$!"; }
+# bg VAR NS cmd...: run cmd in namespace NS in the background (ip netns exec
+# execs it, so the PID is the command's own), remember the PID for cleanup.
+bg() {
+  local var=$1 n=$2
+  shift 2
+  ip netns exec "$TAG-$n" "$@" &
+  PIDS+=("$!")
+  printf -v "$var" '%s' "$!"
+}
+# reap PID: wait for a background job and forget it (so cleanup never signals
+# a PID that may since have been reused).  Returns the job's status.
+reap() {
+  local rc=0 p keep=()
+  wait "$1" || rc=$?
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && [ "$p" != "$1" ] && keep+=("$p"); done
+  PIDS=("${keep[@]:-}")
+  return "$rc"
+}
 
 # ---------------------------------------------------------------- VXLAN ----
 # vxlan_capture VNI OUTFILE: two namespaces joined by a veth underlay
@@ -142,14 +159,14 @@ vxlan_capture() {
   cap_start tp va u1 "$out"
   # ARP through the tunnel (and underlay ARP) happens on the first ping.
   nsx va "$PY" "$NETTOOL" ping 10.200.0.2 --count 3
-  bg srv nsx vb "$PY" "$NETTOOL" udp-server 10.200.0.2 5000 "$WORK/$out.udp.ready"
+  bg srv vb "$PY" "$NETTOOL" udp-server 10.200.0.2 5000 "$WORK/$out.udp.ready"
   wait_ready "$WORK/$out.udp.ready"
   nsx va "$PY" "$NETTOOL" udp-send 10.200.0.2 5000 "hello over vxlan" --reply
-  wait "$srv"
-  bg srv nsx vb "$PY" "$NETTOOL" tcp-server 10.200.0.2 8080 "$WORK/$out.tcp.ready"
+  reap "$srv"
+  bg srv vb "$PY" "$NETTOOL" tcp-server 10.200.0.2 8080 "$WORK/$out.tcp.ready"
   wait_ready "$WORK/$out.tcp.ready"
   nsx va "$PY" "$NETTOOL" tcp-client 10.200.0.2 8080
-  wait "$srv"
+  reap "$srv"
   cap_stop "$tp"
   delns va vb
 }
@@ -191,10 +208,10 @@ ipv6_nd_capture() {
   cap_start tp 6a e0 ipv6-nd.pcap \
     '(icmp6 and (ip6[40] == 128 or ip6[40] == 129 or ip6[40] == 135 or ip6[40] == 136)) or (ip6 and udp)'
   nsx 6a "$PY" "$NETTOOL" ping fd00:0:0:1::2 --count 2
-  bg srv nsx 6b "$PY" "$NETTOOL" udp-server fd00:0:0:1::2 5000 "$WORK/nd.udp.ready"
+  bg srv 6b "$PY" "$NETTOOL" udp-server fd00:0:0:1::2 5000 "$WORK/nd.udp.ready"
   wait_ready "$WORK/nd.udp.ready"
   nsx 6a "$PY" "$NETTOOL" udp-send fd00:0:0:1::2 5000 "hello over ipv6" --reply
-  wait "$srv"
+  reap "$srv"
   cap_stop "$tp"
   delns 6a 6b
 }
@@ -242,10 +259,10 @@ tcp_capture() {
   ip -n "$TAG-tb" addr add 10.0.0.2/24 dev e0
   cap_start tp ta e0 tcp-kernel.pcap tcp
   cap_start tpn ta e0 tcp-kernel-nano.pcap --time-stamp-precision=nano tcp
-  bg srv nsx tb "$PY" "$NETTOOL" tcp-server 10.0.0.2 8080 "$WORK/tcp.ready"
+  bg srv tb "$PY" "$NETTOOL" tcp-server 10.0.0.2 8080 "$WORK/tcp.ready"
   wait_ready "$WORK/tcp.ready"
   nsx ta "$PY" "$NETTOOL" tcp-client 10.0.0.2 8080
-  wait "$srv"
+  reap "$srv"
   cap_stop "$tp"
   cap_stop "$tpn"
   delns ta tb
