@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+/**
+ * The `sdnemu` command (cli layer, top of the stack).
+ *
+ * Subcommands (contracts in DESIGN.md; tests hold them):
+ *   sdnemu pcap decode FILE [--json] [-d udp.port==N,vxlan]
+ *   sdnemu pcap encode --json FILE -w OUT.pcap [--nano]
+ *   sdnemu demo [-w OUT.pcap]
+ * Errors print as `sdnemu: CODE: message` on stderr with exit status 1 (2 for
+ * usage errors); output already written for good packets stays written.
+ * This is the only layer that reads the wall clock or the process's argv.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SdnemuError } from '../errors.js';
+import { parseArgs } from './args.js';
+import { pcapDecode, pcapEncode } from './pcap.js';
+import { demo } from './demo.js';
+
+const VERSION = '0.1.0';
+
+const USAGE = `usage: sdnemu <command> [options]
+
+Commands:
+  pcap decode FILE [--json] [-d udp.port==N,vxlan|geneve]
+        Print one line per packet like 'tcpdump -nn -e', or with --json an array
+        of objects keyed by Wireshark field names (values as 'tshark -T fields'
+        prints them; a field in several layers is an array, outer first).
+        Reads pcap (both byte orders, us/ns) and pcapng.
+  pcap encode --json FILE -w OUT.pcap [--nano]
+        Build packets from the same field names ('-' reads standard input);
+        lengths and checksums are computed unless given.
+  demo [-w OUT.pcap]
+        Build a VXLAN-encapsulated packet, write it to a pcap and decode it back.
+
+Options:
+  -h, --help      show this help
+  -V, --version   show the version
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === '-V' || cmd === '--version') {
+    process.stdout.write(`sdnemu ${VERSION}\n`);
+    return 0;
+  }
+  try {
+    switch (cmd) {
+      case 'pcap': {
+        const [sub, ...args] = rest;
+        if (sub === 'decode') {
+          const p = parseArgs(args, [{ name: 'json' }, { name: 'decode-as', short: 'd', value: true, repeat: true }, { name: 'help', short: 'h' }]);
+          if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
+          if (p.positional.length !== 1) return usage('pcap decode needs exactly one FILE');
+          return await pcapDecode(p.positional[0]!, { json: p.flags.has('json'), decodeAs: p.values.get('decode-as') ?? [] }, process.stdout);
+        }
+        if (sub === 'encode') {
+          const p = parseArgs(args, [{ name: 'json', value: true }, { name: 'write', short: 'w', value: true }, { name: 'nano' }, { name: 'help', short: 'h' }]);
+          if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
+          const input = p.values.get('json')?.[0];
+          const out = p.values.get('write')?.[0];
+          if (input === undefined || out === undefined) return usage('pcap encode needs --json FILE and -w OUT.pcap');
+          const text = input === '-' ? readFileSync(0, 'utf8') : readFileSync(input, 'utf8');
+          const n = await pcapEncode(text, out, { nanosecond: p.flags.has('nano'), source: input });
+          process.stderr.write(`wrote ${n} packet${n === 1 ? '' : 's'} to ${out}\n`);
+          return 0;
+        }
+        return usage(sub === undefined ? 'pcap needs a subcommand (decode, encode)' : `unknown pcap subcommand '${sub}'`);
+      }
+      case 'demo': {
+        const p = parseArgs(rest, [{ name: 'write', short: 'w', value: true }]);
+        return await demo(p.values.get('write')?.[0], process.stdout);
+      }
+      default:
+        return usage(`unknown command '${cmd}'`);
+    }
+  } catch (e) {
+    if (e instanceof SdnemuError) {
+      process.stderr.write(`sdnemu: ${e.code}: ${e.message}\n`);
+      return e.code.startsWith('CLI_') ? 2 : 1;
+    }
+    if (e instanceof Error && 'code' in e && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).syscall) {
+      process.stderr.write(`sdnemu: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+function usage(msg: string): number {
+  process.stderr.write(`sdnemu: ${msg}\n${USAGE}`);
+  return 2;
+}
+
+// Run when executed as a program (not when imported by tests).
+function isEntryPoint(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => {
+    process.stderr.write(`sdnemu: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exitCode = 70;
+  });
+}
