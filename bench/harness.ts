@@ -43,7 +43,7 @@ export function runSuite(suiteName: string, cases: BenchCase[], opts: { maxTime?
     suite.add(c.name, () => { consume(c.fn()); }, { maxTime: opts.maxTime ?? 2, minSamples: 20 });
   }
   suite.on('cycle', (ev: Benchmark.Event) => {
-    const b = ev.target as Benchmark;
+    const b = ev.target as unknown as Benchmark;
     const c = cases.find((x) => x.name === b.name)!;
     const r: BenchResult = {
       suite: suiteName,

@@ -21,7 +21,7 @@
  * Cost: allocates freely; this is the slow path. The fast path reads the
  * fields a flow key needs with extract.ts instead.
  */
-import { WireError } from '../errors.js';
+import type { WireError } from '../errors.js';
 
 /** One decoded protocol layer. 'proto' is Wireshark's protocol abbreviation (`eth`, `vlan`, `ip`, `udp`, `vxlan`…). */
 export interface DissectLayer {
@@ -68,10 +68,16 @@ export interface IpContext {
   dstOff: number;
   /**
    * True inside an ICMP error's quoted packet: the quote may be cut short, so
-   * upper layers report lengths as given and do not validate checksums
-   * (Wireshark does the same).
+   * upper layers accept lengths past the bytes present; a checksum is verified
+   * only when the whole segment is quoted (tshark 4.0 does the same).
    */
   quoted: boolean;
+  /**
+   * True for an IP fragment (MF set or a nonzero offset): one fragment does
+   * not hold the whole upper-layer datagram, so its length and checksum cannot
+   * be checked (tshark, without reassembly, shows status 2 "unverified").
+   */
+  fragmented: boolean;
 }
 
 export class DissectCtx {
@@ -81,6 +87,13 @@ export class DissectCtx {
   /** Extra UDP port → protocol mappings, like tshark's `-d udp.port==8472,vxlan`. */
   readonly udpPorts: ReadonlyMap<number, string>;
   quoted = false;
+  /**
+   * A truncation found by an IP header whose length field claims bytes that
+   * are not there. Dissection goes on inside the bytes present (the upper
+   * headers are usually whole), and the driver reports this error at the end
+   * unless a more specific one was thrown first.
+   */
+  truncated: WireError | null = null;
 
   constructor(bytes: Uint8Array, udpPorts: ReadonlyMap<number, string>) {
     this.bytes = bytes;

@@ -84,7 +84,7 @@ export class GenevePacket {
     const b = this.bytes, o = this.off;
     if (this.end - o < GENEVE_HEADER_LEN) return this.fail(WireErrc.Truncated, 'geneve', o < this.end ? this.end : o);
     const optEnd = o + GENEVE_HEADER_LEN + (b[o + VER_OPTLEN]! & 0x3f) * 4;
-    if (optEnd > this.end) return this.fail(WireErrc.BadHdrLen, 'geneve.option.length', o + VER_OPTLEN);
+    if (optEnd > this.end) return this.fail(WireErrc.Truncated, 'geneve.option.length', this.end); // options cut at 'end'
     let x = o + GENEVE_HEADER_LEN;
     while (x < optEnd) {
       // the options area is a whole number of words, so an option header always fits

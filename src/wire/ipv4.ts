@@ -116,8 +116,9 @@ export class Ipv4Packet {
   check(): number {
     const c = this.checkHeader();
     if (c !== 0) return c;
+    // ip.len claims bytes that are not there: the packet was cut at 'end'
     if (be16(this.bytes, this.off + TOTAL_LEN) > this.end - this.off) {
-      return this.fail(WireErrc.BadLength, 'ip.len', this.off + TOTAL_LEN);
+      return this.fail(WireErrc.Truncated, 'ip.len', this.end);
     }
     return WireErrc.Ok;
   }

@@ -90,7 +90,7 @@ export class Ipv6Packet {
     const c = this.checkFixed();
     if (c !== 0) return c;
     const pe = this.off + IPV6_HEADER_LEN + be16(this.bytes, this.off + PAYLOAD_LEN);
-    if (pe > this.end) return this.fail(WireErrc.BadLength, 'ipv6.plen', this.off + PAYLOAD_LEN);
+    if (pe > this.end) return this.fail(WireErrc.Truncated, 'ipv6.plen', this.end); // cut at 'end'
     return this.walk(pe);
   }
 
@@ -121,12 +121,12 @@ export class Ipv6Packet {
     for (;;) {
       let len: number;
       if (nh === IPPROTO_HOPOPTS || nh === IPPROTO_ROUTING || nh === IPPROTO_DSTOPTS || nh === IPPROTO_AH) {
-        if (limit - p < 2) return this.badExt(nh, p, p + 2 > pe);
+        if (limit - p < 2) return this.badExt(nh, p, limit, p + 2 > pe);
         len = nh === IPPROTO_AH ? (b[p + 1]! + 2) << 2 : (b[p + 1]! + 1) << 3;
-        if (limit - p < len) return this.badExt(nh, p, p + len > pe);
+        if (limit - p < len) return this.badExt(nh, p, limit, p + len > pe);
         if (nh === IPPROTO_ROUTING && this.routingOff < 0) this.routingOff = p;
       } else if (nh === IPPROTO_FRAGMENT) {
-        if (limit - p < IPV6_FRAG_HEADER_LEN) return this.badExt(nh, p, p + IPV6_FRAG_HEADER_LEN > pe);
+        if (limit - p < IPV6_FRAG_HEADER_LEN) return this.badExt(nh, p, limit, p + IPV6_FRAG_HEADER_LEN > pe);
         if (this.fragOff < 0) this.fragOff = p;
         len = IPV6_FRAG_HEADER_LEN;
         if ((be16(b, p + 2) & 0xfff8) !== 0) {
@@ -148,9 +148,10 @@ export class Ipv6Packet {
   /**
    * Extension header 'nh' at 'p' runs past the payload ('pastPayload':
    * WIRE_BAD_OPTION on its length field) or past the bytes present
-   * (WIRE_TRUNCATED). Field names are literals: nothing is allocated.
+   * (WIRE_TRUNCATED at 'limit', where the bytes end). Field names are
+   * literals: nothing is allocated.
    */
-  private badExt(nh: number, p: number, pastPayload: boolean): number {
+  private badExt(nh: number, p: number, limit: number, pastPayload: boolean): number {
     if (pastPayload) {
       const f = nh === IPPROTO_HOPOPTS ? 'ipv6.hopopts.len' : nh === IPPROTO_ROUTING ? 'ipv6.routing.len'
         : nh === IPPROTO_DSTOPTS ? 'ipv6.dstopts.len' : nh === IPPROTO_FRAGMENT ? 'ipv6.fraghdr' : 'ah.length';
@@ -158,7 +159,7 @@ export class Ipv6Packet {
     }
     const t = nh === IPPROTO_HOPOPTS ? 'ipv6.hopopts' : nh === IPPROTO_ROUTING ? 'ipv6.routing'
       : nh === IPPROTO_DSTOPTS ? 'ipv6.dstopts' : nh === IPPROTO_FRAGMENT ? 'ipv6.fraghdr' : 'ah';
-    return this.fail(WireErrc.Truncated, t, p);
+    return this.fail(WireErrc.Truncated, t, limit);
   }
 
   private fail(c: number, field: string, at: number): number {

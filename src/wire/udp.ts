@@ -50,7 +50,7 @@ export class UdpPacket {
     if (this.end - o < UDP_HEADER_LEN) return this.fail(WireErrc.Truncated, 'udp', o < this.end ? this.end : o);
     const len = be16(this.bytes, o + LENGTH);
     if (len < UDP_HEADER_LEN) return this.fail(WireErrc.BadLength, 'udp.length', o + LENGTH);
-    if (len > this.end - o) return this.fail(WireErrc.BadLength, 'udp.length', o + LENGTH);
+    if (len > this.end - o) return this.fail(WireErrc.Truncated, 'udp.length', this.end); // cut at 'end'
     return WireErrc.Ok;
   }
 

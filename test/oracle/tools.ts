@@ -65,6 +65,8 @@ export function tempDir(prefix = 'sdnemu-'): { dir: string; cleanup: () => void 
 export interface TsharkOptions {
   /** extra `-d` decode-as rules, e.g. `udp.port==8472,vxlan` */
   decodeAs?: string[];
+  /** extra `-o name:value` preferences, e.g. `tcp.relative_sequence_numbers:FALSE` */
+  prefs?: string[];
 }
 
 /**
@@ -76,6 +78,7 @@ export function tsharkFields(pcapPath: string, fields: string[], opts: TsharkOpt
   const args = ['-r', pcapPath, '-n', '-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=a', '-E', 'aggregator=,',
     '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE'];
   for (const d of opts.decodeAs ?? []) args.push('-d', d);
+  for (const o of opts.prefs ?? []) args.push('-o', o);
   for (const f of fields) args.push('-e', f);
   const out = execFileSync('tshark', args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = out.split('\n').filter((l) => l.length > 0);

@@ -274,7 +274,7 @@ function toHex(b: Uint8Array): string {
 
 function ctxOf(b: Uint8Array): DissectCtx {
   const ctx = new DissectCtx(b, new Map());
-  ctx.ip = { version: 4, src: 0x0a000001, dst: 0x0a000002, srcOff: -1, dstOff: -1, quoted: false };
+  ctx.ip = { version: 4, src: 0x0a000001, dst: 0x0a000002, srcOff: -1, dstOff: -1, quoted: false, fragmented: false };
   return ctx;
 }
 

@@ -347,7 +347,7 @@ ping = bytes(IPv6(src='2001:db8::1', dst='2001:db8::9')/ICMPv6EchoRequest(id=1, 
     try { got = tsharkFields(path, ICMPV6_FIELDS); } finally { cleanup(); }
     frames.forEach((f, i) => {
       const ctx = new DissectCtx(f, new Map());
-      ctx.ip = { version: 6, src: 0, dst: 0, srcOff: 22, dstOff: 38, quoted: false };
+      ctx.ip = { version: 6, src: 0, dst: 0, srcOff: 22, dstOff: 38, quoted: false, fragmented: false };
       const end = 54 + ((f[18]! << 8) | f[19]!);
       const next = dissectIcmpv6(ctx, 54, end);
       // a quoted ICMPv6 message: dissect it as the driver would (no extension headers here)

@@ -403,8 +403,8 @@ describeWith('tshark', 'tcp dissector vs tshark', () => {
       const ipOff = 14, l4 = v6 ? 54 : 34;
       const ctx = new DissectCtx(f, new Map());
       ctx.ip = v6
-        ? { version: 6, src: 0, dst: 0, srcOff: ipOff + 8, dstOff: ipOff + 24, quoted: false }
-        : { version: 4, src: be32(f, ipOff + 12), dst: be32(f, ipOff + 16), srcOff: -1, dstOff: -1, quoted: false };
+        ? { version: 6, src: 0, dst: 0, srcOff: ipOff + 8, dstOff: ipOff + 24, quoted: false, fragmented: false }
+        : { version: 4, src: be32(f, ipOff + 12), dst: be32(f, ipOff + 16), srcOff: -1, dstOff: -1, quoted: false, fragmented: false };
       const end = v6 ? l4 + ((f[ipOff + 4]! << 8) | f[ipOff + 5]!) : ipOff + ((f[ipOff + 2]! << 8) | f[ipOff + 3]!);
       dissectTcp(ctx, l4, end);
       const mine = fieldsOf(ctx.layers);
@@ -422,7 +422,7 @@ describeWith('tshark', 'tcp dissector vs tshark', () => {
     frames.forEach((f, i) => {
       const ctx = new DissectCtx(f, new Map());
       ctx.quoted = true;
-      ctx.ip = { version: 4, src: 0x0a000001, dst: 0x0a000009, srcOff: -1, dstOff: -1, quoted: true };
+      ctx.ip = { version: 4, src: 0x0a000001, dst: 0x0a000009, srcOff: -1, dstOff: -1, quoted: true, fragmented: false };
       dissectTcp(ctx, 14 + 20 + 8 + 20, f.length);
       const mine = fieldsOf(ctx.layers);
       const c = cuts[i]! - 20;
@@ -463,7 +463,7 @@ function segment(opts: number[]): Uint8Array {
 
 function ctx4(b: Uint8Array, src = A, dst = B): DissectCtx {
   const ctx = new DissectCtx(b, new Map());
-  ctx.ip = { version: 4, src, dst, srcOff: -1, dstOff: -1, quoted: false };
+  ctx.ip = { version: 4, src, dst, srcOff: -1, dstOff: -1, quoted: false, fragmented: false };
   return ctx;
 }
 

@@ -51,7 +51,7 @@ export function dissectGeneve(ctx: DissectCtx, off: number, end: number): Next {
   addField(l, 'geneve.proto_type', hex(p.protocolType(), 4));
   addField(l, 'geneve.vni', hex(p.vni(), 6));
   addField(l, 'geneve.reserved', hex(p.reserved(), 2));
-  if (c === WireErrc.BadHdrLen) throw wireError(c, 'geneve', p.errField, p.errAt);
+  if (c === WireErrc.Truncated && p.errField === 'geneve.option.length') throw wireError(c, 'geneve', p.errField, p.errAt);
   const optEnd = p.optionsEnd();
   l.length = optEnd - off;
   if (optEnd > p.optionsOffset()) {

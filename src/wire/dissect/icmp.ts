@@ -43,7 +43,7 @@ export function dissectIcmp(ctx: DissectCtx, off: number, end: number): Next {
   addField(l, 'icmp.type', String(type));
   addField(l, 'icmp.code', String(code));
   addField(l, 'icmp.checksum', hex(p.checksum(), 4));
-  addField(l, 'icmp.checksum.status', ctx.quoted ? CHECKSUM_UNVERIFIED : p.verifyChecksum() ? CHECKSUM_GOOD : CHECKSUM_BAD);
+  addField(l, 'icmp.checksum.status', ctx.quoted || ctx.ip?.fragmented === true ? CHECKSUM_UNVERIFIED : p.verifyChecksum() ? CHECKSUM_GOOD : CHECKSUM_BAD);
 
   if (icmpHasIdentSeq(type)) {
     const id = p.ident(), seq = p.seq();

@@ -99,7 +99,7 @@ export function dissectIcmpv6(ctx: DissectCtx, off: number, end: number): Next {
 /** icmpv6.checksum.status: verified against the IPv6 pseudo-header unless quoted or without IPv6. */
 function checksumStatus(ctx: DissectCtx, p: Icmpv6Packet, off: number, end: number): string {
   const ip = ctx.ip;
-  if (ctx.quoted || ip === null || ip.version !== 6) return CHECKSUM_UNVERIFIED;
+  if (ctx.quoted || ip === null || ip.version !== 6 || ip.fragmented) return CHECKSUM_UNVERIFIED;
   const pseudo = ipv6PseudoSum(ctx.bytes, ip.srcOff, ip.dstOff, IPPROTO_ICMPV6, end - off);
   return p.verifyChecksum(pseudo) ? CHECKSUM_GOOD : CHECKSUM_BAD;
 }

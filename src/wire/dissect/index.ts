@@ -10,6 +10,11 @@
  * `ctx.quoted` set. Work is bounded (at most MAX_LAYERS layers), so a crafted
  * frame cannot loop.
  * `frame.protocols` is built as tshark builds it (`eth:ethertype:ip:udp`).
+ * Bytes after the packet an Ethernet header carries (the IP total length or
+ * the ARP message ends first) are reported on that `eth` layer as tshark's
+ * packet-eth.c does: zeros that fill the frame up to 60 bytes are
+ * `eth.padding`; anything else is `eth.trailer`, and on an outer frame of at
+ * least 64 bytes the last four trailer bytes are taken as `eth.fcs`.
  */
 import { WireError } from '../../errors.js';
 import { toHex } from '../bytes.js';
@@ -20,7 +25,7 @@ import { dissectGeneve } from './geneve.js';
 import { dissectIcmp } from './icmp.js';
 import { dissectIcmpv6 } from './icmpv6.js';
 import { dissectIpv4 } from './ipv4.js';
-import { dissectIpv6 } from './ipv6.js';
+import { dissectAh, dissectIpv6 } from './ipv6.js';
 import { dissectTcp } from './tcp.js';
 import { dissectUdp } from './udp.js';
 import { dissectVxlan } from './vxlan.js';
@@ -39,6 +44,7 @@ const BY_IPPROTO = new Map<number, LayerDissector>([
   [6, dissectTcp],
   [17, dissectUdp],
   [58, dissectIcmpv6],
+  [51, dissectAh],
 ]);
 
 const BY_NAME = new Map<string, LayerDissector>([
@@ -74,6 +80,7 @@ export function dissect(frame: Uint8Array, opts: DissectOptions = {}): Dissectio
   const ports = new Map(DEFAULT_UDP_PORTS);
   if (opts.udpPorts) for (const [p, n] of opts.udpPorts) ports.set(p, n);
   const ctx = new DissectCtx(frame, ports);
+  const ethEnds = new Map<number, number>();
   const fl = ctx.open('frame', 0, 0);
   if (opts.interfaceId !== undefined) addField(fl, 'frame.interface_id', String(opts.interfaceId));
   if (opts.tsSec !== undefined) {
@@ -86,12 +93,15 @@ export function dissect(frame: Uint8Array, opts: DissectOptions = {}): Dissectio
   let next: Next = { kind: 'eth', off: 0, end: frame.length };
   try {
     for (let n = 0; n < MAX_LAYERS && next.kind !== 'end'; n++) {
+      if (next.kind === 'eth' || (next.kind === 'ethertype' && next.type === 0x6558)) ethEnds.set(ctx.layers.length, next.end);
       next = step(ctx, next);
     }
   } catch (e) {
     if (!(e instanceof WireError)) throw e;
     error = errorInfo(e);
   }
+  if (error === null && ctx.truncated !== null) error = errorInfo(ctx.truncated);
+  for (const [i, end] of ethEnds) trailer(ctx, i, end, i === 1);
   addField(fl, 'frame.protocols', protocolsOf(ctx));
   return { frameLen: frame.length, layers: ctx.layers, error };
 }
@@ -126,7 +136,9 @@ function step(ctx: DissectCtx, next: Next): Next {
     case 'end':
       return next;
   }
-  if (next.off >= next.end) return { kind: 'end' };
+  // Nothing left: fine after UDP (an empty datagram) or where no header was
+  // expected; a header that is expected but absent is truncation, reported by its dissector.
+  if (next.off >= next.end && (d === undefined || next.kind === 'udp' || next.kind === 'ip')) return { kind: 'end' };
   if (d === undefined) return data(ctx, next.off, next.end);
   return d(ctx, next.off, next.end);
 }
@@ -148,4 +160,46 @@ function protocolsOf(ctx: DissectCtx): string {
     if ((p === 'eth' || p === 'vlan' || p === 'ieee8021ad') && i + 1 < ls.length) out.push('ethertype');
   }
   return out.join(':');
+}
+
+/** Extent of the L3 packet carried by the Ethernet layer at index 'i', or -1 if unknown. */
+function carriedEnd(ctx: DissectCtx, i: number): number {
+  let k = i + 1;
+  while (ctx.layers[k] !== undefined && (ctx.layers[k]!.proto === 'vlan' || ctx.layers[k]!.proto === 'ieee8021ad')) k++;
+  const l = ctx.layers[k];
+  if (l === undefined) return -1;
+  const field = (name: string): number => {
+    for (const [n, v] of l.fields) if (n === name) return Number(v);
+    return NaN;
+  };
+  let end = NaN;
+  if (l.proto === 'ip') end = l.offset + field('ip.len');
+  else if (l.proto === 'ipv6') end = l.offset + 40 + field('ipv6.plen');
+  else if (l.proto === 'arp') end = l.offset + l.length;
+  return Number.isFinite(end) ? end : -1;
+}
+
+/** Add eth.padding / eth.trailer / eth.fcs for the bytes after the carried packet (see the module comment). */
+function trailer(ctx: DissectCtx, i: number, end: number, outer: boolean): void {
+  const eth = ctx.layers[i];
+  const extent = carriedEnd(ctx, i);
+  if (eth === undefined || extent < 0 || extent >= end) return;
+  const b = ctx.bytes;
+  let rest = extent;
+  const padEnd = Math.min(end, Math.max(extent, eth.offset + 60));
+  if (padEnd > extent) {
+    let zeros = true;
+    for (let j = extent; j < padEnd; j++) if (b[j] !== 0) { zeros = false; break; }
+    if (zeros) {
+      addField(eth, 'eth.padding', toHex(b, extent, padEnd));
+      rest = padEnd;
+    }
+  }
+  if (rest >= end) return;
+  if (outer && end - eth.offset >= 64 && end - rest >= 4) {
+    if (end - 4 > rest) addField(eth, 'eth.trailer', toHex(b, rest, end - 4));
+    addField(eth, 'eth.fcs', '0x' + toHex(b, end - 4, end));
+  } else {
+    addField(eth, 'eth.trailer', toHex(b, rest, end));
+  }
 }

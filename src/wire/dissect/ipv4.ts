@@ -122,10 +122,10 @@ export function dissectIpv4(ctx: DissectCtx, off: number, end: number): Next {
   }
   dissectOptions(l, b, off + IPV4_HEADER_LEN, optEnd);
   if (c !== 0) throw wireError(c, 'ipv4', p.errField, p.errAt);
-  if (!ctx.quoted && tl > end - off) throw wireError(WireErrc.BadLength, 'ipv4', 'ip.len', off + 2);
+  if (!ctx.quoted && tl > end - off) ctx.truncated ??= wireError(WireErrc.Truncated, 'ipv4', 'ip.len', end);
   ctx.ip = {
     version: 4, src: p.src(), dst: finalDstAt < 0 ? p.dst() : be32(b, finalDstAt),
-    srcOff: -1, dstOff: -1, quoted: ctx.quoted,
+    srcOff: -1, dstOff: -1, quoted: ctx.quoted, fragmented: p.moreFrags() || p.fragOffset() !== 0,
   };
   const payOff = off + hl;
   const payEnd = Math.min(off + tl, end);

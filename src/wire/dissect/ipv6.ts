@@ -48,7 +48,12 @@ import {
 export function dissectIpv6(ctx: DissectCtx, off: number, end: number): Next {
   const b = ctx.bytes;
   const p = new Ipv6Packet().reset(b, off, end);
-  const c = ctx.quoted ? p.checkHeader() : p.check();
+  let c = ctx.quoted ? p.checkHeader() : p.check();
+  if (c === WireErrc.Truncated && p.errField === 'ipv6.plen') {
+    // the payload length claims bytes that are not there: go on inside the bytes present
+    ctx.truncated ??= wireError(c, 'ipv6', p.errField, p.errAt);
+    c = p.checkHeader();
+  }
   if (c === WireErrc.BadVersion) {
     const l = ctx.open('ipv6', off, 1);
     addField(l, 'ipv6.version', String(p.version()));
@@ -73,7 +78,6 @@ export function dissectIpv6(ctx: DissectCtx, off: number, end: number): Next {
   addField(l, 'ipv6.addr', dst);
   addField(l, 'ipv6.dst_host', dst);
   addField(l, 'ipv6.host', dst);
-  if (c === WireErrc.BadLength) throw wireError(c, 'ipv6', p.errField, p.errAt);
 
   // One layer per extension header, up to the fault if check() found one.
   const stopAt = c !== 0 ? p.errAt : p.upperOff;
@@ -96,7 +100,7 @@ export function dissectIpv6(ctx: DissectCtx, off: number, end: number): Next {
   }
   if (c !== 0) throw wireError(c, 'ipv6', p.errField, p.errAt);
 
-  ctx.ip = { version: 6, src: 0, dst: 0, srcOff: p.srcOffset(), dstOff: p.finalDstOffset(), quoted: ctx.quoted };
+  ctx.ip = { version: 6, src: 0, dst: 0, srcOff: p.srcOffset(), dstOff: p.finalDstOffset(), quoted: ctx.quoted, fragmented: p.fragOff >= 0 && (p.fragMore() || p.fragOffset() !== 0) };
   const payEnd = Math.min(p.payloadEnd(), end);
   const upOff = p.upperOff;
   if (p.isLaterFragment()) return { kind: 'data', off: upOff, end: payEnd };

@@ -116,7 +116,7 @@ function addFixed(l: DissectLayer, p: TcpPacket): void {
 /** tcp.checksum.status over the bytes [off, end) present, or unverified without an IP context. */
 function checksumStatus(ctx: DissectCtx, p: TcpPacket, off: number, end: number): string {
   const ip = ctx.ip;
-  if (ip === null) return CHECKSUM_UNVERIFIED;
+  if (ip === null || ip.fragmented) return CHECKSUM_UNVERIFIED;
   const len = end - off;
   const pseudo = ip.version === 4
     ? ipv4PseudoSum(ip.src, ip.dst, IPPROTO_TCP, len)

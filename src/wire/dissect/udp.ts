@@ -1,14 +1,30 @@
-/** UDP dissector (slow path): Wireshark's `udp.*` fields. See ../dissect.ts. */
+/**
+ * UDP dissector (slow path): Wireshark's `udp.*` fields. See ../dissect.ts.
+ *
+ * Checksum status as tshark 4.0 reports it: 1 good, 0 bad, 2 unverified (a
+ * fragment, or a quote that cuts the datagram short), 3 "not present" (zero
+ * over IPv4, allowed by RFC 768), 4 "illegal" (zero over IPv6, RFC 8200 §8.1).
+ * A quoted datagram that is complete is verified, as tshark does.
+ */
 import { CHECKSUM_BAD, CHECKSUM_GOOD, CHECKSUM_UNVERIFIED, addField, hex, type DissectCtx, type Next } from '../dissect.js';
 import { ipv4PseudoSum, ipv6PseudoSum } from '../checksum.js';
 import { wireError } from '../errc.js';
 import { IPPROTO_UDP, UDP_HEADER_LEN, UdpPacket } from '../udp.js';
 
+const CHECKSUM_NOT_PRESENT = '3', CHECKSUM_ILLEGAL = '4';
+
 export function dissectUdp(ctx: DissectCtx, off: number, end: number): Next {
   const p = new UdpPacket().reset(ctx.bytes, off, end);
   const c = p.check();
-  // A quoted datagram (inside an ICMP error) may be cut after its header.
-  if (c !== 0 && !(ctx.quoted && end - off >= UDP_HEADER_LEN)) throw wireError(c, 'udp', p.errField, p.errAt);
+  const ip = ctx.ip;
+  const partial = ctx.quoted || (ip !== null && ip.fragmented);
+  // A quoted datagram or a first fragment may be cut after its header; any
+  // other datagram cut after its header is decoded and reported as truncated.
+  if (c !== 0) {
+    const cutAfterHeader = end - off >= UDP_HEADER_LEN && p.length() >= UDP_HEADER_LEN;
+    if (!cutAfterHeader) throw wireError(c, 'udp', p.errField, p.errAt);
+    if (!partial) ctx.truncated ??= wireError(c, 'udp', p.errField, p.errAt);
+  }
   const l = ctx.open('udp', off, UDP_HEADER_LEN);
   const len = p.length();
   addField(l, 'udp.srcport', String(p.srcPort()));
@@ -18,8 +34,10 @@ export function dissectUdp(ctx: DissectCtx, off: number, end: number): Next {
   addField(l, 'udp.length', String(len));
   addField(l, 'udp.checksum', hex(p.checksum(), 4));
   let status = CHECKSUM_UNVERIFIED;
-  const ip = ctx.ip;
-  if (!ctx.quoted && ip !== null && p.checksum() !== 0) {
+  const complete = len <= end - off && !(ip !== null && ip.fragmented);
+  if (ip !== null && p.checksum() === 0) {
+    status = ip.version === 4 ? CHECKSUM_NOT_PRESENT : CHECKSUM_ILLEGAL;
+  } else if (ip !== null && complete) {
     const pseudo = ip.version === 4
       ? ipv4PseudoSum(ip.src, ip.dst, IPPROTO_UDP, len)
       : ipv6PseudoSum(ctx.bytes, ip.srcOff, ip.dstOff, IPPROTO_UDP, len);
@@ -27,6 +45,5 @@ export function dissectUdp(ctx: DissectCtx, off: number, end: number): Next {
   }
   addField(l, 'udp.checksum.status', status);
   const payEnd = Math.min(off + len, end);
-  if (ctx.quoted) return { kind: 'end' };
   return { kind: 'udp', srcPort: p.srcPort(), dstPort: p.dstPort(), off: off + UDP_HEADER_LEN, end: payEnd };
 }

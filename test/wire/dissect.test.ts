@@ -1,0 +1,97 @@
+/**
+ * The dissector driver as a whole: truncation of every sample at every
+ * offset, arbitrary bytes, Ethernet padding/trailers against tshark.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { readPcap } from '../../src/pcap/index.js';
+import { dissect } from '../../src/wire/dissect/index.js';
+import { fieldValues } from '../../src/wire/dissect.js';
+import { WireError } from '../../src/errors.js';
+import { describeWith, scapy, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+
+const DIR = 'pcap-samples';
+const SAMPLES = readdirSync(DIR).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
+
+/** Offset one past the last byte the dissector interpreted as a header or payload (not padding). */
+function decodedEnd(frame: Uint8Array): number {
+  const d = dissect(frame);
+  let end = 0;
+  for (const l of d.layers) {
+    if (l.proto === 'frame') continue;
+    end = Math.max(end, l.offset + l.length);
+    if (l.proto === 'data') end = Math.max(end, l.offset + Number(fieldValues(d, 'data.len').at(-1)));
+  }
+  return end;
+}
+
+describe('dissect: truncation of every sample at every offset', () => {
+  for (const file of SAMPLES) {
+    it(file, () => {
+      const recs = [...readPcap(readFileSync(join(DIR, file)))];
+      for (const [n, r] of recs.entries()) {
+        const full = dissect(r.data);
+        expect(full.error).toBeNull();
+        const end = decodedEnd(r.data);
+        for (let cut = 0; cut < end; cut++) {
+          const d = dissect(r.data.subarray(0, cut));
+          expect(d.error, `${file} #${n + 1} cut at ${cut}`).not.toBeNull();
+          expect(d.error!.offset, `${file} #${n + 1} cut at ${cut}: ${d.error!.code} ${d.error!.field}`).toBe(cut);
+          // what was decoded before the fault is kept: every complete layer before the cut
+          for (const l of full.layers) {
+            if (l.proto === 'frame' || l.offset + l.length > cut || l.proto === 'data') continue;
+            expect(d.layers.some((x) => x.proto === l.proto && x.offset === l.offset), `${file} #${n + 1} cut ${cut} keeps ${l.proto}@${l.offset}`).toBe(true);
+          }
+        }
+      }
+    });
+  }
+});
+
+describe('dissect on arbitrary bytes', () => {
+  it('never throws; errors are WireErrors with an offset inside the frame', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
+      const d = dissect(b);
+      if (d.error) {
+        expect(d.error.offset).toBeGreaterThanOrEqual(0);
+        expect(d.error.offset).toBeLessThanOrEqual(b.length);
+      }
+    }), { numRuns: 3000 });
+  });
+
+  it('never throws on mutated real frames', () => {
+    const frames = SAMPLES.flatMap((f) => [...readPcap(readFileSync(join(DIR, f)))].map((r) => r.data));
+    fc.assert(fc.property(fc.nat(frames.length - 1), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }), (k, muts) => {
+      const b = frames[k]!.slice();
+      for (const [pos, v] of muts) b[pos % b.length] = v;
+      try { dissect(b); } catch (e) { expect(e).toBeInstanceOf(WireError); throw e; }
+    }), { numRuns: 3000 });
+  });
+});
+
+describeWith('tshark', 'dissect: Ethernet padding, trailer and FCS as tshark reports them', () => {
+  it('matches tshark field for field', () => {
+    const hex = scapy(`
+ps=[Ether()/IP(src='10.0.0.1',dst='10.0.0.2')/UDP(sport=5,dport=5000)/b'abc'/Padding(b'\\x01\\x02'*10),
+Ether()/IP(src='10.0.0.1',dst='10.0.0.2')/UDP(sport=5,dport=5000)/b'abc'/Padding(b'\\x01\\x02'*2),
+Ether()/IP(src='10.0.0.1',dst='10.0.0.2')/UDP(sport=5,dport=5000)/(b'a'*30)/Padding(b'\\x01\\x02\\x03'),
+Ether()/IP(src='10.0.0.1',dst='10.0.0.2')/UDP(sport=5,dport=5000)/(b'a'*30)/Padding(b'\\x00'*5),
+Ether()/ARP()/Padding(b'\\x00'*18),
+Ether()/IP(src='10.0.0.1',dst='10.0.0.2')/UDP(sport=5,dport=5000)/b'abc'/Padding(b'\\x00'*10+b'\\x01\\x02'),
+Ether()/IP(src='10.0.0.1',dst='10.0.0.2')/UDP(sport=5,dport=5000)/b'abc'/Padding(b'\\x00'*15+b'\\x07'*10),
+Ether()/Dot1Q(vlan=3)/IP(src='10.0.0.1',dst='10.0.0.2')/UDP(sport=5,dport=5000)/b'abc'/Padding(b'\\x00'*11)]
+for p in ps: print(bytes(p).hex())`);
+    const frames = hex.trim().split('\n').map((h) => Uint8Array.from(Buffer.from(h, 'hex')));
+    const { path, cleanup } = writeTempPcap(frames);
+    try {
+      const fields = ['eth.padding', 'eth.trailer', 'eth.fcs'];
+      const ts = tsharkFields(path, fields);
+      frames.forEach((f, i) => {
+        const d = dissect(f);
+        for (const name of fields) expect(fieldValues(d, name).join(','), `frame ${i + 1} ${name}`).toBe(ts[i]![name]);
+      });
+    } finally { cleanup(); }
+  });
+});
