@@ -71,6 +71,8 @@ export class Ipv6Packet {
   fragOff = -1;
   /** After a check: offset of the (first) routing header, -1 if none. */
   routingOff = -1;
+  /** After a failed check: offset of the extension header at fault, -1 if the fault is elsewhere. */
+  errExtOff = -1;
 
   reset(bytes: Uint8Array, off: number, end: number): this {
     this.bytes = bytes;
@@ -82,6 +84,7 @@ export class Ipv6Packet {
     this.upperOff = 0;
     this.fragOff = -1;
     this.routingOff = -1;
+    this.errExtOff = -1;
     return this;
   }
 
@@ -118,6 +121,7 @@ export class Ipv6Packet {
     let p = this.off + IPV6_HEADER_LEN;
     this.fragOff = -1;
     this.routingOff = -1;
+    this.errExtOff = -1;
     for (;;) {
       let len: number;
       if (nh === IPPROTO_HOPOPTS || nh === IPPROTO_ROUTING || nh === IPPROTO_DSTOPTS || nh === IPPROTO_AH) {
@@ -152,6 +156,7 @@ export class Ipv6Packet {
    * literals: nothing is allocated.
    */
   private badExt(nh: number, p: number, limit: number, pastPayload: boolean): number {
+    this.errExtOff = p;
     if (pastPayload) {
       const f = nh === IPPROTO_HOPOPTS ? 'ipv6.hopopts.len' : nh === IPPROTO_ROUTING ? 'ipv6.routing.len'
         : nh === IPPROTO_DSTOPTS ? 'ipv6.dstopts.len' : nh === IPPROTO_FRAGMENT ? 'ipv6.fraghdr' : 'ah.length';

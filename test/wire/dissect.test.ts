@@ -95,3 +95,12 @@ for p in ps: print(bytes(p).hex())`);
     } finally { cleanup(); }
   });
 });
+
+describe('dissect regressions', () => {
+  it('an IPv6 frame cut one byte into an extension header ends (it once looped forever)', () => {
+    const f = Uint8Array.from(Buffer.from('02000000000202000000000186dd6000000000300040fd000000000000000000000000000001fd0000000000000000000000000000022b', 'hex'));
+    const d = dissect(f);
+    expect([d.error?.code, d.error?.offset]).toEqual(['WIRE_TRUNCATED', 55]);
+    expect(d.layers.map((l) => l.proto)).toEqual(['frame', 'eth', 'ipv6']);
+  });
+});

@@ -79,12 +79,13 @@ export function dissectIpv6(ctx: DissectCtx, off: number, end: number): Next {
   addField(l, 'ipv6.dst_host', dst);
   addField(l, 'ipv6.host', dst);
 
-  // One layer per extension header, up to the fault if check() found one.
-  const stopAt = c !== 0 ? p.errAt : p.upperOff;
+  // One layer per extension header, up to the header at fault if check() found one.
+  const stopAt = c !== 0 ? (p.errExtOff >= 0 ? p.errExtOff : p.errAt) : p.upperOff;
   let nh = p.nextHeader();
   let q = off + IPV6_HEADER_LEN;
   while (q < stopAt) {
     const next = b[q]!;
+    const before = q;
     if (nh === IPPROTO_HOPOPTS || nh === IPPROTO_DSTOPTS) {
       q = optionsHeader(ctx, q, nh === IPPROTO_HOPOPTS ? 'ipv6.hopopts' : 'ipv6.dstopts');
     } else if (nh === IPPROTO_ROUTING) {
@@ -96,6 +97,7 @@ export function dissectIpv6(ctx: DissectCtx, off: number, end: number): Next {
     } else {
       break;
     }
+    if (q <= before) break; // every header is at least 8 bytes; never loop on a bad length
     nh = next;
   }
   if (c !== 0) throw wireError(c, 'ipv6', p.errField, p.errAt);
