@@ -6,6 +6,9 @@
  */
 import { X_WORDS, extractFields } from '../src/wire/extract.js';
 import { fromHex } from '../src/wire/bytes.js';
+import { dissect } from '../src/wire/dissect/index.js';
+import { FrameBuilder } from '../src/wire/builder.js';
+import { pushVxlan } from '../src/wire/vxlan.js';
 import { runSuite, type BenchCase, type BenchResult } from './harness.js';
 
 const BATCH = 32;
@@ -51,8 +54,42 @@ export function extractCases(): BenchCase[] {
   ];
 }
 
+/** Full dissection (slow path: every Wireshark field as text). */
+export function dissectCases(): BenchCase[] {
+  const mk = (name: string, frame: Uint8Array): BenchCase => ({
+    name, batch: 1, fn: () => dissect(frame).layers.length,
+  });
+  return [mk('full dissect: UDP 60B', UDP64), mk('full dissect: VXLAN/TCP 136B', VXLAN_TCP)];
+}
+
+/** The builder laying a whole VXLAN/TCP frame, and a VXLAN push into headroom. */
+export function builderCases(): BenchCase[] {
+  const payload = new Uint8Array(32).fill(0x78);
+  const { buf, off } = new FrameBuilder().eth().ipv4({ src: '10.0.0.1', dst: '10.0.0.2' }).tcp({ flags: 'PA' }).payload(payload).buildWithHeadroom(64);
+  return [
+    {
+      name: 'builder emit: VXLAN/TCP 136B',
+      batch: 1,
+      fn: () => new FrameBuilder()
+        .eth({ src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' }).ipv4({ src: '192.168.1.1', dst: '192.168.1.2' })
+        .udp({ srcPort: 50000 }).vxlan({ vni: 5001 })
+        .eth({ src: '0a:00:00:00:00:01', dst: '0a:00:00:00:00:02' }).ipv4({ src: '10.0.0.1', dst: '10.0.0.2' })
+        .tcp({ srcPort: 40000, dstPort: 80, flags: 'PA' }).payload(payload).build().length,
+    },
+    {
+      name: 'pushVxlan into headroom',
+      batch: BATCH,
+      fn: () => {
+        let acc = 0;
+        for (let i = 0; i < BATCH; i++) acc += pushVxlan(buf, off, i);
+        return acc;
+      },
+    },
+  ];
+}
+
 export function run(): BenchResult[] {
-  return runSuite('wire', [...extractCases()]);
+  return runSuite('wire', [...extractCases(), ...dissectCases(), ...builderCases()]);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) run();

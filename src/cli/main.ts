@@ -105,6 +105,11 @@ function isEntryPoint(): boolean {
   }
 }
 if (isEntryPoint()) {
+  // `sdnemu pcap decode big.pcap | head`: a closed pipe ends the command quietly, as tcpdump does.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => {
     process.stderr.write(`sdnemu: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
     process.exitCode = 70;
