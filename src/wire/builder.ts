@@ -5,78 +5,134 @@
  * .vxlan({vni}).eth({…}).ipv4({…}).tcp({flags: 'S'}).payload('hi').build()`
  * lays a whole frame outer to inner and returns its bytes. Each layer becomes
  * the protocol's `Repr` and is written by that Repr's `emit`, so the builder
- * knows no header layout of its own.
+ * knows almost no header layout of its own; the few things a Repr cannot
+ * carry are patched in after `emit` and listed here: the IPv4 reserved flag,
+ * a raw TCP options area, a TCP header cut short (a segment quoted in an
+ * ICMP error), the Geneve version, an 802.3 length in place of an EtherType,
+ * and ARP with other than Ethernet/IPv4 addresses (written through the
+ * `ArpPacket` view's setters and offsets).
  * Defaults follow scapy where a user would expect them (ttl 64, ident 1, TCP
- * window 8192, UDP ports 53): fields left out are chosen for you, and what
- * links layers is derived — EtherTypes, IP protocol numbers, the UDP port of
- * a VXLAN (4789) or Geneve (6081) payload, lengths and checksums. A field you
- * do give is written as given, even when it is wrong (a bad checksum, a lying
- * length), because tests need broken packets too.
+ * sport 20 → dport 80, window 8192, flags S; UDP ports 53; ICMP echo
+ * request): fields left out are chosen for you, and what links layers is
+ * derived — EtherTypes, IP protocol numbers, the UDP port of a VXLAN (4789)
+ * or Geneve (6081) payload, lengths and checksums. A field you do give is
+ * written as given, even when it is wrong (a bad checksum, a lying length),
+ * because tests need broken packets too.
  * Order of work: sizes first (outer to inner), then the payload, then headers
  * from the innermost out, so every checksum covers bytes already in place
- * (an outer UDP checksum covers the whole inner frame).
+ * (an outer UDP checksum covers the whole inner frame). Upper-layer
+ * checksums use the pseudo-header of the nearest enclosing IP header, with
+ * the final destination of a source route (IPv4 LSRR/SSRR, IPv6 routing
+ * header) as RFC 1122 §3.2.1.8 / RFC 8200 §8.1 say and Wireshark checks.
+ * Trailing bytes: an Ethernet header's `trailer` (padding, an FCS) follows
+ * the packet it carries — inside a tunnel that is still the tunnel's payload,
+ * which the outer lengths and checksums cover; `trailer(bytes)` appends bytes
+ * after everything and `pad(n)` zero-fills to 'n' bytes; no length or
+ * checksum covers those.
  * Headroom: `buildWithHeadroom(n)` leaves 'n' free bytes before the frame, so
  * a later `pushVxlan()`/tunnel push writes in front of it and copies nothing.
- * Addresses are parsed with ip-address (IPv4/IPv6 text) and bytes.ts (MACs);
- * a malformed one is an `InputError` naming the field.
+ * Addresses are parsed with bytes.ts (`parseMac`, `parseIpv4`, `parseIpv6`);
+ * a malformed one is an `InputError` naming the field. A value a header
+ * cannot carry is a `WireError` from the Repr's `emit`.
+ * Neighbours: encode.ts (JSON of Wireshark fields → builder calls), the CLI's
+ * `pcap encode`, tests everywhere that need frames.
  */
-import { Address4, Address6 } from 'ip-address';
 import { InputError } from '../errors.js';
-import { parseMac } from './bytes.js';
-import { ipv4PseudoSum, ipv6PseudoSumOf } from './checksum.js';
-import { ArpPacket, ArpRepr, ARP_OP_REQUEST } from './arp.js';
-import { EthernetFrame, EthernetRepr, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_IPV6, ETH_TYPE_TEB, ETH_TYPE_VLAN, type VlanRepr } from './ethernet.js';
+import { be32, parseIpv4, parseIpv6, parseMac } from './bytes.js';
+import { ipv4PseudoSum, ipv6PseudoSum, ipv6PseudoSumOf } from './checksum.js';
+import { ArpPacket, ArpRepr, ARP_FIXED_LEN, ARP_HRD_ETHERNET, ARP_OP_REQUEST, ARP_PRO_IPV4 } from './arp.js';
+import {
+  EthernetFrame, EthernetRepr, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_TEB, ETH_TYPE_VLAN,
+  type VlanRepr,
+} from './ethernet.js';
 import { GenevePacket, GeneveRepr, GENEVE_PORT, type GeneveOption } from './geneve.js';
-import { IcmpPacket, IcmpRepr, IPPROTO_ICMP } from './icmp.js';
+import { IcmpPacket, IcmpRepr, IPPROTO_ICMP, icmpHasIdentSeq, ICMP_DEST_UNREACH } from './icmp.js';
 import { Icmpv6Packet, Icmpv6Repr, IPPROTO_ICMPV6 } from './icmpv6.js';
-import { Ipv4Packet, Ipv4Repr } from './ipv4.js';
-import { Ipv6Packet, Ipv6Repr } from './ipv6.js';
-import { TcpPacket, TcpRepr, type TcpOption } from './tcp.js';
+import { IPOPT_EOL, IPOPT_LSRR, IPOPT_NOP, IPOPT_SSRR, IPV4_HEADER_LEN, IPV4_MAX_HEADER_LEN, Ipv4Packet, Ipv4Repr } from './ipv4.js';
+import { IPV6_HEADER_LEN, Ipv6Packet, Ipv6Repr } from './ipv6.js';
+import { IPPROTO_TCP, TCP_HEADER_LEN, TCP_MAX_HEADER_LEN, TcpPacket, TcpRepr, type TcpOption } from './tcp.js';
 import { IPPROTO_UDP, UdpPacket, UdpRepr } from './udp.js';
-import { VxlanPacket, VxlanRepr, VXLAN_PORT, asVni } from './vxlan.js';
-
-const IPPROTO_TCP = 6;
+import { VxlanPacket, VxlanRepr, VXLAN_FLAG_I, VXLAN_PORT, asVni } from './vxlan.js';
 
 export type MacLike = string | Uint8Array;
 export type Ipv4Like = string | number;
 export type Ipv6Like = string | Uint8Array;
 
-export interface EthOptions { src?: MacLike; dst?: MacLike; type?: number }
+/**
+ * 'type' is the innermost EtherType (after any VLAN tags); a value below
+ * 0x0600 is written as an IEEE 802.3 length instead. 'trailer' is bytes
+ * after the packet this header carries (padding, an FCS): for a frame inside
+ * a tunnel they are part of the tunnel's payload, for the outer frame they
+ * end the frame; the carried packet's own lengths never cover them.
+ */
+export interface EthOptions { src?: MacLike; dst?: MacLike; type?: number; trailer?: Uint8Array }
+/** 'tpid' 0x8100 (default), 0x88a8 (802.1ad S-tag) or 0x9100. */
 export interface VlanOptions { vid: number; pcp?: number; dei?: number; tpid?: number }
-export interface ArpOptions { op?: number; sha?: MacLike; spa?: Ipv4Like; tha?: MacLike; tpa?: Ipv4Like }
+/**
+ * Ethernet/IPv4 ARP by default. With 'hwType'/'protoType'/'hwSize'/'protoSize'
+ * other than 1/0x0800/6/4, give the addresses as bytes of those sizes.
+ */
+export interface ArpOptions {
+  op?: number; sha?: MacLike; spa?: Ipv4Like | Uint8Array; tha?: MacLike; tpa?: Ipv4Like | Uint8Array;
+  hwType?: number; protoType?: number; hwSize?: number; protoSize?: number;
+}
+/**
+ * 'fragOffset' is in bytes (a multiple of 8). 'options' are raw option bytes;
+ * 'hdrLen' (bytes, a multiple of 4) pads them with EOL (0) up to it.
+ * 'reservedFlag' sets the evil bit (ip.flags.rb).
+ */
 export interface Ipv4Options {
   src?: Ipv4Like; dst?: Ipv4Like; ttl?: number; ident?: number; dscp?: number; ecn?: number;
-  df?: boolean; mf?: boolean; fragOffset?: number; protocol?: number; options?: Uint8Array;
-  totalLength?: number; checksum?: number;
+  df?: boolean; mf?: boolean; reservedFlag?: boolean; fragOffset?: number; protocol?: number; options?: Uint8Array;
+  hdrLen?: number; totalLength?: number; checksum?: number;
 }
+/** With 'extHeaders' (raw extension headers), give 'nextHeader' (the first one's type). */
 export interface Ipv6Options {
   src?: Ipv6Like; dst?: Ipv6Like; hopLimit?: number; trafficClass?: number; flowLabel?: number;
   nextHeader?: number; extHeaders?: Uint8Array; payloadLength?: number;
 }
 export interface UdpOptions { srcPort?: number; dstPort?: number; length?: number; checksum?: number }
+/**
+ * 'options' as values, or 'optionBytes' as the raw options area (written as
+ * given, zero-padded to the header length). 'dataOffset' is in 32-bit words.
+ * 'truncate' keeps only the first bytes of the header (a segment quoted in
+ * an ICMP error, usually 8); such a layer must be the last one.
+ */
 export interface TcpOptions {
   srcPort?: number; dstPort?: number; seq?: number; ack?: number; flags?: number | string; window?: number;
-  urgent?: number; options?: TcpOption[]; dataOffset?: number; checksum?: number;
+  urgent?: number; options?: TcpOption[]; optionBytes?: Uint8Array; dataOffset?: number; checksum?: number;
+  truncate?: number;
 }
+/**
+ * 'rest' is bytes 4-7 as one 32-bit word and overrides 'ident'/'seq' (echo,
+ * timestamp…) and 'mtu' (destination unreachable) when given.
+ */
 export interface IcmpOptions { type?: number; code?: number; ident?: number; seq?: number; mtu?: number; rest?: number; checksum?: number }
-export type Icmpv6Options = Icmpv6Repr | { type?: number; code?: number; ident?: number; seq?: number; checksum?: number };
-export interface VxlanOptions { vni: number; flags?: number }
-export interface GeneveOptions { vni: number; protocolType?: number; options?: GeneveOption[]; oam?: boolean }
+export type Icmpv6Options = Icmpv6Repr | { type?: number; code?: number; ident?: number; seq?: number; rest?: number; checksum?: number };
+/** 'flags' is the first byte (0x08, the I flag, by default); 'reserved24' the next three (vxlan.gbp in the low 16 bits). */
+export interface VxlanOptions { vni: number; flags?: number; reserved24?: number; reserved8?: number }
+/** 'critical' defaults to "some option has its critical bit"; 'version' to 0. */
+export interface GeneveOptions {
+  vni: number; protocolType?: number; options?: GeneveOption[]; oam?: boolean; critical?: boolean;
+  reservedFlags?: number; reserved?: number; version?: number;
+}
 
 type Layer =
-  | { kind: 'eth'; repr: EthernetRepr; typeGiven: boolean }
-  | { kind: 'arp'; repr: ArpRepr }
-  | { kind: 'ipv4'; repr: Ipv4Repr; protoGiven: boolean }
+  | { kind: 'eth'; repr: EthernetRepr; typeGiven: boolean; lengthField: number; trailer: Uint8Array }
+  | { kind: 'arp'; o: ArpOptions }
+  | { kind: 'ipv4'; repr: Ipv4Repr; protoGiven: boolean; reservedFlag: boolean }
   | { kind: 'ipv6'; repr: Ipv6Repr; nhGiven: boolean }
   | { kind: 'udp'; repr: UdpRepr; dportGiven: boolean }
-  | { kind: 'tcp'; repr: TcpRepr }
+  | { kind: 'tcp'; repr: TcpRepr; optionBytes: Uint8Array | null; truncate: number }
   | { kind: 'icmp'; repr: IcmpRepr }
   | { kind: 'icmpv6'; repr: Icmpv6Repr }
   | { kind: 'vxlan'; repr: VxlanRepr }
-  | { kind: 'geneve'; repr: GeneveRepr; protoGiven: boolean };
+  | { kind: 'geneve'; repr: GeneveRepr; protoGiven: boolean; version: number };
 
 const ZERO_MAC = new Uint8Array(6);
+const NO_BYTES = new Uint8Array(0);
 
+/** Six bytes from a MAC given as text or bytes; 'field' names it in the error. */
 export function macBytes(v: MacLike, field: string): Uint8Array {
   if (typeof v !== 'string') {
     if (v.length !== 6) throw new InputError('BUILD_BAD_MAC', field, 'a MAC address is 6 bytes');
@@ -87,31 +143,31 @@ export function macBytes(v: MacLike, field: string): Uint8Array {
   return m;
 }
 
+/** An IPv4 address as uint32 from a dotted quad or a number; 'field' names it in the error. */
 export function ipv4Number(v: Ipv4Like, field: string): number {
   if (typeof v === 'number') {
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new InputError('BUILD_BAD_IPV4', field, `${v} is not an IPv4 address`);
     return v >>> 0;
   }
-  if (!Address4.isValid(v) || v.includes('/')) throw new InputError('BUILD_BAD_IPV4', field, `'${v}' is not an IPv4 address`);
-  const parts = new Address4(v).toArray();
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
+  const a = parseIpv4(v);
+  if (a === null) throw new InputError('BUILD_BAD_IPV4', field, `'${v}' is not an IPv4 address`);
+  return a;
 }
 
+/** Sixteen bytes from IPv6 text or bytes; 'field' names it in the error. */
 export function ipv6Bytes(v: Ipv6Like, field: string): Uint8Array {
   if (typeof v !== 'string') {
     if (v.length !== 16) throw new InputError('BUILD_BAD_IPV6', field, 'an IPv6 address is 16 bytes');
     return v;
   }
-  if (!Address6.isValid(v) || v.includes('/')) throw new InputError('BUILD_BAD_IPV6', field, `'${v}' is not an IPv6 address`);
-  const arr = new Address6(v).toByteArray();
-  const out = new Uint8Array(16);
-  out.set(arr.slice(-16), 16 - Math.min(arr.length, 16));
-  return out;
+  const a = parseIpv6(v);
+  if (a === null) throw new InputError('BUILD_BAD_IPV6', field, `'${v}' is not an IPv6 address`);
+  return a;
 }
 
 const TCP_FLAG_LETTERS: Record<string, number> = { F: 0x01, S: 0x02, R: 0x04, P: 0x08, A: 0x10, U: 0x20, E: 0x40, C: 0x80, N: 0x100 };
 
-/** TCP flags from a number or scapy-style letters ('S', 'SA', 'PA', 'FA'). */
+/** TCP flags from a number, `0x…` hex, or scapy-style letters ('S', 'SA', 'PA', 'FA'; N is AE). */
 export function tcpFlagsOf(v: number | string, field = 'tcp.flags'): number {
   if (typeof v === 'number') return v & 0xfff;
   if (/^0x[0-9a-f]+$/i.test(v)) return parseInt(v, 16) & 0xfff;
@@ -126,19 +182,28 @@ export function tcpFlagsOf(v: number | string, field = 'tcp.flags'): number {
 
 export class FrameBuilder {
   private readonly layers: Layer[] = [];
-  private data: Uint8Array = new Uint8Array(0);
+  private data: Uint8Array = NO_BYTES;
+  private tail: Uint8Array = NO_BYTES;
   private padTo = 0;
 
   eth(o: EthOptions = {}): this {
+    const t = o.type;
+    if (t !== undefined && (!Number.isInteger(t) || t < 0 || t > 0xffff)) throw new InputError('BUILD_BAD_VALUE', 'eth.type', `${t} is not a 16-bit EtherType`);
+    const isLen = t !== undefined && t < ETH_TYPE_MIN;
     this.layers.push({
       kind: 'eth',
-      repr: { dst: macBytes(o.dst ?? ZERO_MAC, 'eth.dst'), src: macBytes(o.src ?? ZERO_MAC, 'eth.src'), vlans: [], ethertype: o.type ?? 0x9000 },
-      typeGiven: o.type !== undefined,
+      repr: {
+        dst: macBytes(o.dst ?? ZERO_MAC, 'eth.dst'), src: macBytes(o.src ?? ZERO_MAC, 'eth.src'), vlans: [],
+        ethertype: isLen || t === undefined ? 0x9000 : t,
+      },
+      typeGiven: t !== undefined,
+      lengthField: isLen ? t : -1,
+      trailer: o.trailer ?? NO_BYTES,
     });
     return this;
   }
 
-  /** Add an 802.1Q (or, with tpid 0x88a8, 802.1ad) tag to the Ethernet header just added. */
+  /** Add an 802.1Q (or, with tpid 0x88a8, 802.1ad) tag to the Ethernet header just added; tags go outer to inner. */
   vlan(o: VlanOptions): this {
     const last = this.layers[this.layers.length - 1];
     if (last?.kind !== 'eth') throw new InputError('BUILD_BAD_ORDER', 'vlan', 'a VLAN tag must follow an Ethernet header');
@@ -148,26 +213,31 @@ export class FrameBuilder {
   }
 
   arp(o: ArpOptions = {}): this {
-    this.layers.push({
-      kind: 'arp',
-      repr: {
-        opcode: o.op ?? ARP_OP_REQUEST, sha: macBytes(o.sha ?? ZERO_MAC, 'arp.src.hw_mac'), spa: ipv4Number(o.spa ?? 0, 'arp.src.proto_ipv4'),
-        tha: macBytes(o.tha ?? ZERO_MAC, 'arp.dst.hw_mac'), tpa: ipv4Number(o.tpa ?? 0, 'arp.dst.proto_ipv4'),
-      },
-    });
+    this.layers.push({ kind: 'arp', o });
     return this;
   }
 
   ipv4(o: Ipv4Options = {}): this {
+    let options = o.options ?? NO_BYTES;
+    if (o.hdrLen !== undefined) {
+      const h = o.hdrLen;
+      if (!Number.isInteger(h) || h < IPV4_HEADER_LEN || h > IPV4_MAX_HEADER_LEN || (h & 3) !== 0 || h - IPV4_HEADER_LEN < options.length) {
+        throw new InputError('BUILD_BAD_VALUE', 'ip.hdr_len', `${h} is not a header length (20..60, a multiple of 4) that holds ${options.length} bytes of options`);
+      }
+      const padded = new Uint8Array(h - IPV4_HEADER_LEN);
+      padded.set(options);
+      options = padded;
+    }
     this.layers.push({
       kind: 'ipv4',
       repr: {
         dscp: o.dscp ?? 0, ecn: o.ecn ?? 0, ident: o.ident ?? 1, dontFrag: o.df ?? false, moreFrags: o.mf ?? false,
         fragOffset: o.fragOffset ?? 0, ttl: o.ttl ?? 64, protocol: o.protocol ?? 0,
         src: ipv4Number(o.src ?? '127.0.0.1', 'ip.src'), dst: ipv4Number(o.dst ?? '127.0.0.1', 'ip.dst'),
-        options: o.options ?? new Uint8Array(0), totalLength: o.totalLength ?? -1, checksum: o.checksum ?? -1,
+        options, totalLength: o.totalLength ?? -1, checksum: o.checksum ?? -1,
       },
       protoGiven: o.protocol !== undefined,
+      reservedFlag: o.reservedFlag ?? false,
     });
     return this;
   }
@@ -179,7 +249,7 @@ export class FrameBuilder {
         trafficClass: o.trafficClass ?? 0, flowLabel: o.flowLabel ?? 0, payloadLength: o.payloadLength ?? -1,
         nextHeader: o.nextHeader ?? 59, hopLimit: o.hopLimit ?? 64,
         src: ipv6Bytes(o.src ?? '::1', 'ipv6.src'), dst: ipv6Bytes(o.dst ?? '::1', 'ipv6.dst'),
-        extHeaders: o.extHeaders ?? new Uint8Array(0),
+        extHeaders: o.extHeaders ?? NO_BYTES,
       },
       nhGiven: o.nextHeader !== undefined,
     });
@@ -196,25 +266,37 @@ export class FrameBuilder {
   }
 
   tcp(o: TcpOptions = {}): this {
+    const raw = o.optionBytes ?? null;
+    if (raw !== null && o.options !== undefined && o.options.length > 0) {
+      throw new InputError('BUILD_BAD_VALUE', 'tcp.options', 'give the options as values or as bytes, not both');
+    }
+    let dataOffset = o.dataOffset ?? -1;
+    if (raw !== null && dataOffset < 0) dataOffset = (TCP_HEADER_LEN + raw.length + 3) >>> 2;
+    if (raw !== null && (dataOffset * 4 < TCP_HEADER_LEN + raw.length || dataOffset * 4 > TCP_MAX_HEADER_LEN)) {
+      throw new InputError('BUILD_BAD_VALUE', 'tcp.options', `${raw.length} bytes of options do not fit a ${dataOffset * 4}-byte header`);
+    }
+    const truncate = o.truncate ?? -1;
+    if (truncate !== -1 && (!Number.isInteger(truncate) || truncate < 0)) throw new InputError('BUILD_BAD_VALUE', 'tcp', `cannot cut a TCP header to ${truncate} bytes`);
     this.layers.push({
       kind: 'tcp',
       repr: {
         srcPort: o.srcPort ?? 20, dstPort: o.dstPort ?? 80, seq: (o.seq ?? 0) >>> 0, ack: (o.ack ?? 0) >>> 0,
-        flags: tcpFlagsOf(o.flags ?? 'S'), window: o.window ?? 8192, urgent: o.urgent ?? 0, options: o.options ?? [],
-        dataOffset: o.dataOffset ?? -1, checksum: o.checksum ?? -1,
+        flags: tcpFlagsOf(o.flags ?? 'S'), window: o.window ?? 8192, urgent: o.urgent ?? 0,
+        options: raw !== null ? [] : o.options ?? [], dataOffset, checksum: o.checksum ?? -1,
       },
+      optionBytes: raw,
+      truncate,
     });
     return this;
   }
 
   icmp(o: IcmpOptions = {}): this {
-    const type = o.type ?? 8, code = o.code ?? 0, checksum = o.checksum ?? -1;
-    let repr: IcmpRepr;
-    if (type === 8 || type === 0) repr = { kind: type === 8 ? 'echoRequest' : 'echoReply', code, checksum, ident: o.ident ?? 0, seq: o.seq ?? 0 };
-    else if (type === 3) repr = { kind: 'destUnreachable', code, checksum, unused: 0, mtu: o.mtu ?? 0 };
-    else if (type === 11) repr = { kind: 'timeExceeded', code, checksum, unused: o.rest ?? 0 };
-    else repr = { kind: 'other', type, code, checksum, restOfHeader: (o.rest ?? 0) >>> 0 };
-    this.layers.push({ kind: 'icmp', repr });
+    const type = o.type ?? 8;
+    let rest = 0;
+    if (o.rest !== undefined) rest = o.rest;
+    else if (icmpHasIdentSeq(type)) rest = (((o.ident ?? 0) & 0xffff) << 16) | ((o.seq ?? 0) & 0xffff);
+    else if (type === ICMP_DEST_UNREACH) rest = (o.mtu ?? 0) & 0xffff;
+    this.layers.push({ kind: 'icmp', repr: { kind: 'other', type, code: o.code ?? 0, checksum: o.checksum ?? -1, restOfHeader: rest >>> 0 } });
     return this;
   }
 
@@ -223,7 +305,8 @@ export class FrameBuilder {
     if ('kind' in o) repr = o;
     else {
       const type = o.type ?? 128, code = o.code ?? 0, checksum = o.checksum ?? -1;
-      if (type === 128 || type === 129) repr = { kind: type === 128 ? 'echoRequest' : 'echoReply', code, checksum, ident: o.ident ?? 0, seq: o.seq ?? 0 };
+      if (o.rest !== undefined) repr = { kind: 'other', type, code, checksum, restOfHeader: o.rest >>> 0 };
+      else if (type === 128 || type === 129) repr = { kind: type === 128 ? 'echoRequest' : 'echoReply', code, checksum, ident: o.ident ?? 0, seq: o.seq ?? 0 };
       else repr = { kind: 'other', type, code, checksum, restOfHeader: 0 };
     }
     this.layers.push({ kind: 'icmpv6', repr });
@@ -232,21 +315,35 @@ export class FrameBuilder {
 
   vxlan(o: VxlanOptions): this {
     if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) throw new InputError('BUILD_BAD_VNI', 'vxlan.vni', `${o.vni} is not a 24-bit VNI`);
-    this.layers.push({ kind: 'vxlan', repr: { flags: o.flags ?? 0x08, reserved24: 0, vni: asVni(o.vni), reserved8: 0 } });
+    this.layers.push({
+      kind: 'vxlan',
+      repr: { flags: o.flags ?? VXLAN_FLAG_I, reserved24: o.reserved24 ?? 0, vni: asVni(o.vni), reserved8: o.reserved8 ?? 0 },
+    });
     return this;
   }
 
   geneve(o: GeneveOptions): this {
     if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) throw new InputError('BUILD_BAD_VNI', 'geneve.vni', `${o.vni} is not a 24-bit VNI`);
+    const version = o.version ?? 0;
+    if (!Number.isInteger(version) || version < 0 || version > 3) throw new InputError('BUILD_BAD_VALUE', 'geneve.version', `${version} is not a 2-bit version`);
     const repr = GeneveRepr.of(o.vni, o.protocolType ?? ETH_TYPE_TEB, o.options ?? []);
     repr.oam = o.oam ?? false;
-    this.layers.push({ kind: 'geneve', repr, protoGiven: o.protocolType !== undefined });
+    if (o.critical !== undefined) repr.critical = o.critical;
+    repr.reservedFlags = o.reservedFlags ?? 0;
+    repr.reserved = o.reserved ?? 0;
+    this.layers.push({ kind: 'geneve', repr, protoGiven: o.protocolType !== undefined, version });
     return this;
   }
 
   /** Bytes after the innermost header (a string is UTF-8 encoded). */
   payload(p: Uint8Array | string): this {
     this.data = typeof p === 'string' ? new TextEncoder().encode(p) : p;
+    return this;
+  }
+
+  /** Bytes after everything else that no length or checksum covers (the outer frame's padding, an FCS). */
+  trailer(bytes: Uint8Array): this {
+    this.tail = bytes;
     return this;
   }
 
@@ -258,28 +355,43 @@ export class FrameBuilder {
 
   /** The frame's bytes. */
   build(): Uint8Array {
-    const r = this.buildWithHeadroom(0);
-    return r.buf;
+    return this.buildWithHeadroom(0).buf;
   }
 
   /**
-   * The frame laid out after 'headroom' free bytes: `buf[off, end)` is the frame.
-   * Throws `InputError` for an impossible stack and `WireError` for a value a
-   * header cannot carry.
+   * The frame laid out after 'headroom' free bytes: `buf[off, end)` is the
+   * frame and `end` is `buf.length`. Throws `InputError` for an impossible
+   * stack and `WireError` for a value a header cannot carry. The builder can
+   * be built again (each call makes a new buffer).
    */
   buildWithHeadroom(headroom: number): { buf: Uint8Array; off: number; end: number } {
     const ls = this.layers;
     this.link();
     const lens = ls.map((l) => headerLen(l));
+    for (let i = 0; i < ls.length - 1; i++) {
+      const l = ls[i]!;
+      if (l.kind === 'tcp' && l.truncate >= 0) throw new InputError('BUILD_BAD_ORDER', 'tcp', 'a cut TCP header must be the last layer');
+    }
     const hdrTotal = lens.reduce((a, b) => a + b, 0);
-    const frameLen = Math.max(hdrTotal + this.data.length, this.padTo);
+    let trailers = this.tail.length;
+    for (const l of ls) if (l.kind === 'eth') trailers += l.trailer.length;
+    const frameLen = Math.max(hdrTotal + this.data.length + trailers, this.padTo);
     const buf = new Uint8Array(headroom + frameLen);
     const offs: number[] = [];
     let o = headroom;
     for (const n of lens) { offs.push(o); o += n; }
     buf.set(this.data, o);
-    const payloadEnd = o + this.data.length;   // padding is not payload
-    for (let i = ls.length - 1; i >= 0; i--) emitLayer(ls, i, buf, offs, lens, payloadEnd);
+    // Each layer's payload ends after the data and the trailers of the Ethernet
+    // frames inside it; an Ethernet header's own trailer follows its packet.
+    let p = o + this.data.length;
+    const payloadEnds: number[] = new Array<number>(ls.length).fill(0);
+    for (let i = ls.length - 1; i >= 0; i--) {
+      payloadEnds[i] = p;
+      const l = ls[i]!;
+      if (l.kind === 'eth') { buf.set(l.trailer, p); p += l.trailer.length; }
+    }
+    buf.set(this.tail, p);
+    for (let i = ls.length - 1; i >= 0; i--) emitLayer(ls, i, buf, offs, lens, payloadEnds[i]!);
     return { buf, off: headroom, end: headroom + frameLen };
   }
 
@@ -290,7 +402,7 @@ export class FrameBuilder {
       const l = ls[i]!, next = ls[i + 1];
       switch (l.kind) {
         case 'eth':
-          if (!l.typeGiven && next) l.repr.ethertype = next.kind === 'ipv4' ? ETH_TYPE_IPV4 : next.kind === 'ipv6' ? ETH_TYPE_IPV6 : next.kind === 'arp' ? ETH_TYPE_ARP : next.kind === 'eth' ? ETH_TYPE_TEB : l.repr.ethertype;
+          if (!l.typeGiven && next) l.repr.ethertype = etherTypeOf(next, l.repr.ethertype);
           break;
         case 'ipv4':
           if (!l.protoGiven && next) l.repr.protocol = protoOf(next);
@@ -306,14 +418,22 @@ export class FrameBuilder {
           if (!l.dportGiven && next?.kind === 'geneve') l.repr.dstPort = GENEVE_PORT;
           break;
         case 'geneve':
-          if (!l.protoGiven && next && next.kind !== 'eth') {
-            l.repr.protocolType = next.kind === 'ipv4' ? ETH_TYPE_IPV4 : next.kind === 'ipv6' ? ETH_TYPE_IPV6 : l.repr.protocolType;
-          }
+          if (!l.protoGiven && next) l.repr.protocolType = etherTypeOf(next, l.repr.protocolType);
           break;
         default:
           break;
       }
     }
+  }
+}
+
+function etherTypeOf(next: Layer, otherwise: number): number {
+  switch (next.kind) {
+    case 'ipv4': return ETH_TYPE_IPV4;
+    case 'ipv6': return ETH_TYPE_IPV6;
+    case 'arp': return ETH_TYPE_ARP;
+    case 'eth': return ETH_TYPE_TEB;
+    default: return otherwise;
   }
 }
 
@@ -329,14 +449,20 @@ function protoOf(l: Layer): number {
   }
 }
 
+function arpSizes(o: ArpOptions): { hln: number; pln: number } {
+  const hln = o.hwSize ?? (o.sha instanceof Uint8Array ? o.sha.length : 6);
+  const pln = o.protoSize ?? (o.spa instanceof Uint8Array ? o.spa.length : 4);
+  return { hln, pln };
+}
+
 function headerLen(l: Layer): number {
   switch (l.kind) {
     case 'eth': return EthernetRepr.bufferLen(l.repr);
-    case 'arp': return ArpRepr.bufferLen(l.repr);
+    case 'arp': { const { hln, pln } = arpSizes(l.o); return ARP_FIXED_LEN + 2 * (hln + pln); }
     case 'ipv4': return Ipv4Repr.bufferLen(l.repr);
     case 'ipv6': return Ipv6Repr.bufferLen(l.repr);
     case 'udp': return UdpRepr.bufferLen(l.repr);
-    case 'tcp': return TcpRepr.bufferLen(l.repr);
+    case 'tcp': return l.truncate >= 0 ? Math.min(l.truncate, TcpRepr.bufferLen(l.repr)) : TcpRepr.bufferLen(l.repr);
     case 'icmp': return IcmpRepr.bufferLen(l.repr);
     case 'icmpv6': return Icmpv6Repr.bufferLen(l.repr);
     case 'vxlan': return VxlanRepr.bufferLen(l.repr);
@@ -344,12 +470,50 @@ function headerLen(l: Layer): number {
   }
 }
 
+/**
+ * Offset of the final destination in the IPv4 options 'opts' (a loose or
+ * strict source route whose pointer has not run past its end), or -1: the
+ * same rule as Wireshark's get_dst_offset() and dissect/ipv4.ts.
+ */
+function ipv4FinalDstAt(opts: Uint8Array): number {
+  let p = 0;
+  while (p < opts.length) {
+    const t = opts[p]!;
+    if (t === IPOPT_EOL) return -1;
+    if (t === IPOPT_NOP) { p++; continue; }
+    const n = opts[p + 1] ?? 0;
+    if (n < 2) return -1;
+    if ((t === IPOPT_LSRR || t === IPOPT_SSRR) && n >= 3 && p + n <= opts.length) {
+      const ptr = opts[p + 2]!;
+      if (ptr < 4 || (ptr & 3) !== 0 || ptr > n) return -1;
+      return p + n - 4;
+    }
+    p += n;
+  }
+  return -1;
+}
+
 /** The pseudo-header sum function of the IP header enclosing layer 'i'. */
 function pseudoFor(ls: Layer[], i: number, proto: number): (len: number) => number {
   for (let j = i - 1; j >= 0; j--) {
     const l = ls[j]!;
-    if (l.kind === 'ipv4') { const { src, dst } = l.repr; return (len) => ipv4PseudoSum(src, dst, proto, len); }
-    if (l.kind === 'ipv6') { const { src, dst } = l.repr; return (len) => ipv6PseudoSumOf(src, dst, proto, len); }
+    if (l.kind === 'ipv4') {
+      const { src, options } = l.repr;
+      const at = ipv4FinalDstAt(options);
+      const dst = at < 0 ? l.repr.dst : be32(options, at);
+      return (len) => ipv4PseudoSum(src, dst, proto, len);
+    }
+    if (l.kind === 'ipv6') {
+      const r = l.repr;
+      if (r.extHeaders.length === 0) return (len) => ipv6PseudoSumOf(r.src, r.dst, proto, len);
+      // the routing header, if any, names the final destination: lay the header out to find it
+      const tmp = new Uint8Array(IPV6_HEADER_LEN + r.extHeaders.length);
+      const v = new Ipv6Packet().reset(tmp, 0, tmp.length);
+      Ipv6Repr.emit({ ...r, payloadLength: r.extHeaders.length }, v, 0);
+      v.checkHeader();
+      const dstOff = v.finalDstOffset();
+      return (len) => ipv6PseudoSum(tmp, v.srcOffset(), dstOff, proto, len);
+    }
   }
   throw new InputError('BUILD_BAD_ORDER', ls[i]!.kind, `${ls[i]!.kind} needs an enclosing IP header for its checksum`);
 }
@@ -360,15 +524,84 @@ function emitLayer(ls: Layer[], i: number, buf: Uint8Array, offs: number[], lens
   const hdrEnd = off + lens[i]!;
   const payloadLen = payloadEnd - hdrEnd;
   switch (l.kind) {
-    case 'eth': EthernetRepr.emit(l.repr, new EthernetFrame().reset(buf, off, hdrEnd)); break;
-    case 'arp': ArpRepr.emit(l.repr, new ArpPacket().reset(buf, off, hdrEnd)); break;
-    case 'ipv4': Ipv4Repr.emit(l.repr, new Ipv4Packet().reset(buf, off, payloadEnd), payloadLen); break;
+    case 'eth': {
+      const f = new EthernetFrame().reset(buf, off, hdrEnd);
+      EthernetRepr.emit(l.repr, f);
+      // an 802.3 length goes where the innermost EtherType would
+      if (l.lengthField >= 0) f.setTagTpid(l.repr.vlans.length, l.lengthField);
+      break;
+    }
+    case 'arp': emitArp(l.o, buf, off, hdrEnd); break;
+    case 'ipv4': {
+      const p = new Ipv4Packet().reset(buf, off, payloadEnd);
+      Ipv4Repr.emit(l.repr, p, payloadLen);
+      if (l.reservedFlag) {
+        p.setReservedFlag(true);
+        if (l.repr.checksum < 0) p.fillChecksum();
+      }
+      break;
+    }
     case 'ipv6': Ipv6Repr.emit(l.repr, new Ipv6Packet().reset(buf, off, payloadEnd), payloadLen); break;
     case 'udp': UdpRepr.emit(l.repr, new UdpPacket().reset(buf, off, payloadEnd), payloadLen, pseudoFor(ls, i, IPPROTO_UDP)); break;
-    case 'tcp': TcpRepr.emit(l.repr, new TcpPacket().reset(buf, off, payloadEnd), payloadLen, pseudoFor(ls, i, IPPROTO_TCP)); break;
+    case 'tcp': emitTcp(l, buf, off, hdrEnd, payloadEnd, pseudoFor(ls, i, IPPROTO_TCP)); break;
     case 'icmp': IcmpRepr.emit(l.repr, new IcmpPacket().reset(buf, off, payloadEnd), payloadLen); break;
     case 'icmpv6': Icmpv6Repr.emit(l.repr, new Icmpv6Packet().reset(buf, off, payloadEnd), payloadLen, pseudoFor(ls, i, IPPROTO_ICMPV6)); break;
     case 'vxlan': VxlanRepr.emit(l.repr, new VxlanPacket().reset(buf, off, payloadEnd)); break;
-    case 'geneve': GeneveRepr.emit(l.repr, new GenevePacket().reset(buf, off, payloadEnd)); break;
+    case 'geneve':
+      GeneveRepr.emit(l.repr, new GenevePacket().reset(buf, off, payloadEnd));
+      if (l.version !== 0) new GenevePacket().reset(buf, off, payloadEnd).setVersion(l.version);
+      break;
   }
+}
+
+/** TCP: the Repr's emit, then a raw options area and the checksum over it, or a cut copy of the header. */
+function emitTcp(l: Extract<Layer, { kind: 'tcp' }>, buf: Uint8Array, off: number, hdrEnd: number, payloadEnd: number, pseudo: (len: number) => number): void {
+  const full = TcpRepr.bufferLen(l.repr);
+  // a cut header is laid out whole in scratch space and copied as far as it goes
+  const cut = l.truncate >= 0 && l.truncate < full;
+  const b = cut ? new Uint8Array(full) : buf;
+  const o = cut ? 0 : off;
+  const end = cut ? full : payloadEnd;
+  const p = new TcpPacket().reset(b, o, end);
+  const raw = l.optionBytes;
+  const computeSum = l.repr.checksum < 0;
+  TcpRepr.emit(raw !== null && computeSum ? { ...l.repr, checksum: 0 } : l.repr, p, end - o - full, pseudo);
+  if (raw !== null) {
+    b.set(raw, o + TCP_HEADER_LEN);
+    if (computeSum) p.setChecksum(p.computeChecksum(pseudo(end - o), end));
+  }
+  if (cut) buf.set(b.subarray(0, hdrEnd - off), off);
+}
+
+/** ARP through the view: Ethernet/IPv4 with `ArpRepr`, any other sizes with the view's setters and offsets. */
+function emitArp(o: ArpOptions, buf: Uint8Array, off: number, end: number): void {
+  const { hln, pln } = arpSizes(o);
+  const hrd = o.hwType ?? ARP_HRD_ETHERNET, pro = o.protoType ?? ARP_PRO_IPV4;
+  const p = new ArpPacket().reset(buf, off, end);
+  if (hln === 6 && pln === 4 && hrd === ARP_HRD_ETHERNET && pro === ARP_PRO_IPV4 && !(o.spa instanceof Uint8Array) && !(o.tpa instanceof Uint8Array)) {
+    ArpRepr.emit({
+      opcode: o.op ?? ARP_OP_REQUEST, sha: macBytes(o.sha ?? ZERO_MAC, 'arp.src.hw_mac'), spa: ipv4Number(o.spa ?? 0, 'arp.src.proto_ipv4'),
+      tha: macBytes(o.tha ?? ZERO_MAC, 'arp.dst.hw_mac'), tpa: ipv4Number(o.tpa ?? 0, 'arp.dst.proto_ipv4'),
+    }, p);
+    return;
+  }
+  p.setHwType(hrd);
+  p.setProtoType(pro);
+  p.setHwSize(hln);
+  p.setProtoSize(pln);
+  p.setOpcode(o.op ?? ARP_OP_REQUEST);
+  const put = (v: MacLike | Ipv4Like | Uint8Array | undefined, at: number, n: number, field: string): void => {
+    let bytes: Uint8Array;
+    if (v === undefined) bytes = new Uint8Array(n);
+    else if (v instanceof Uint8Array) bytes = v;
+    else if (n === 6 && typeof v === 'string' && v.includes(':')) bytes = macBytes(v, field);
+    else if (n === 4) { const a = ipv4Number(v, field); bytes = Uint8Array.of(a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255); }
+    else throw new InputError('BUILD_BAD_VALUE', field, `give a ${n}-byte address as bytes`);
+    if (bytes.length !== n) throw new InputError('BUILD_BAD_VALUE', field, `the address has ${bytes.length} bytes, the header says ${n}`);
+    buf.set(bytes, at);
+  };
+  put(o.sha, p.shaOffset(), hln, 'arp.src.hw');
+  put(o.spa, p.spaOffset(), pln, 'arp.src.proto');
+  put(o.tha, p.thaOffset(), hln, 'arp.dst.hw');
+  put(o.tpa, p.tpaOffset(), pln, 'arp.dst.proto');
 }

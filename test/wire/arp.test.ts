@@ -8,6 +8,7 @@ import { dissectArp } from '../../src/wire/dissect/arp.js';
 import { dissectEthernet } from '../../src/wire/dissect/ethernet.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapyBytes, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+import { catchWire, fieldOf, hex, hexBytes, joined } from '../oracle/wire.js';
 
 // /usr/bin/python3 -c "from scapy.all import *; print(bytes(Ether(dst='ff:ff:ff:ff:ff:ff',src='02:00:00:00:00:01')/ARP(op=1,hwsrc='02:00:00:00:00:01',psrc='10.0.0.1',pdst='10.0.0.2')).hex())"
 const FRAME_HEX = 'ffffffffffff020000000001080600010800060400010200000000010a0000010000000000000a000002';
@@ -186,26 +187,3 @@ function compareWithTshark(frames: Uint8Array[], protos: string[]): void {
   }
 }
 
-function joined(layers: DissectLayer[]): Map<string, string> {
-  const m = new Map<string, string[]>();
-  for (const l of layers) for (const [k, v] of l.fields) m.set(k, [...(m.get(k) ?? []), v]);
-  return new Map([...m].map(([k, v]) => [k, v.join(',')]));
-}
-
-function hexBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h, 'hex'));
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
-function catchWire(f: () => unknown): WireError {
-  try { f(); } catch (e) { if (e instanceof WireError) return e; throw e; }
-  throw new Error('expected a WireError');
-}
-
-function fieldOf(f: () => unknown): [string, string, number] {
-  const e = catchWire(f);
-  return [e.code, e.field, e.offset];
-}

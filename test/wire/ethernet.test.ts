@@ -8,6 +8,7 @@ import { DissectCtx, type DissectLayer } from '../../src/wire/dissect.js';
 import { dissectEthernet } from '../../src/wire/dissect/ethernet.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapyBytes, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+import { catchWire, fields, hex, hexBytes, joined } from '../oracle/wire.js';
 
 // /usr/bin/python3 -c "from scapy.all import *; print(bytes(Ether(dst='02:00:00:00:00:02',src='02:00:00:00:00:01')/Dot1AD(prio=3,id=1,vlan=200)/Dot1Q(prio=5,vlan=100,type=0x86dd)/b'abcd').hex())"
 const QINQ_HEX = '02000000000202000000000188a870c88100a06486dd61626364';
@@ -249,28 +250,5 @@ function compareWithTshark(frames: Uint8Array[]): void {
   } finally {
     cleanup();
   }
-}
-
-function joined(layers: DissectLayer[]): Map<string, string> {
-  const m = new Map<string, string[]>();
-  for (const l of layers) for (const [k, v] of l.fields) m.set(k, [...(m.get(k) ?? []), v]);
-  return new Map([...m].map(([k, v]) => [k, v.join(',')]));
-}
-
-function fields(l: DissectLayer): Record<string, string> {
-  return Object.fromEntries(joined([l]));
-}
-
-function hexBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h, 'hex'));
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
-function catchWire(f: () => unknown): WireError {
-  try { f(); } catch (e) { if (e instanceof WireError) return e; throw e; }
-  throw new Error('expected a WireError');
 }
 

@@ -7,6 +7,7 @@ import { dissectGeneve } from '../../src/wire/dissect/geneve.js';
 import { DissectCtx, type Next } from '../../src/wire/dissect.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapy, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+import { catchWire, hexBytes, toHex } from '../oracle/wire.js';
 
 // /usr/bin/python3 -c "from scapy.all import *; from scapy.contrib.geneve import *; print(bytes(GENEVE(vni=0xabcdef,proto=0x6558,critical=1,options=[GeneveOptions(classid=0x0102,type=0x80,data=b'\x01\x02\x03\x04'),GeneveOptions(classid=0xffff,type=0x05,data=b'')])/Ether(src='0a:00:00:00:00:01',dst='0a:00:00:00:00:02',type=0x0800)).hex())"
 const PACKET_HEX = '03406558abcdef000102800101020304ffff05000a00000000020a00000000010800';
@@ -272,15 +273,3 @@ function dissectFields(frame: Uint8Array, off: number): Map<string, string> {
   return m;
 }
 
-function hexBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h, 'hex'));
-}
-
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
-function catchWire(f: () => unknown): WireError {
-  try { f(); } catch (e) { if (e instanceof WireError) return e; throw e; }
-  throw new Error('expected a WireError');
-}

@@ -8,6 +8,7 @@ import { dissectIcmp } from '../../src/wire/dissect/icmp.js';
 import { DissectCtx, type DissectLayer } from '../../src/wire/dissect.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapy, scapyBytes, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+import { catchWire, fieldsOf, hexBytes, toHex } from '../oracle/wire.js';
 
 // /usr/bin/python3 -c "from scapy.all import *; print(bytes(IP(src='10.0.0.1',dst='10.0.0.2')/ICMP(type=8,id=0x1234,seq=5)/b'hello')[ICMP]).hex())"
 const ECHO_HEX = '0800a1f41234000568656c6c6f';
@@ -264,24 +265,10 @@ ping = bytes(IP(src='10.0.0.1', dst='10.0.0.9', ttl=1)/ICMP(type=8, id=7, seq=9)
 
 // ---- helpers -----------------------------------------------------------------------
 
-function hexBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h, 'hex'));
-}
-
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
 function ctxOf(b: Uint8Array): DissectCtx {
   const ctx = new DissectCtx(b, new Map());
   ctx.ip = { version: 4, src: 0x0a000001, dst: 0x0a000002, srcOff: -1, dstOff: -1, quoted: false, fragmented: false };
   return ctx;
-}
-
-function fieldsOf(layers: DissectLayer[]): Record<string, string> {
-  const out: Record<string, string[]> = {};
-  for (const l of layers) for (const [k, v] of l.fields) (out[k] ??= []).push(v);
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.join(',')]));
 }
 
 function arbRepr(): fc.Arbitrary<IcmpRepr> {
@@ -299,7 +286,3 @@ function arbRepr(): fc.Arbitrary<IcmpRepr> {
   );
 }
 
-function catchWire(f: () => unknown): WireError {
-  try { f(); } catch (e) { if (e instanceof WireError) return e; throw e; }
-  throw new Error('expected a WireError');
-}

@@ -11,6 +11,7 @@ import { ipv6PseudoSumOf } from '../../src/wire/checksum.js';
 import { parseIpv6, parseMac } from '../../src/wire/bytes.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapy, scapyBytes, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+import { catchWire, fieldsOf, hexBytes, toHex } from '../oracle/wire.js';
 
 // Each vector: /usr/bin/python3 -c "from scapy.all import *; print(bytes(<expr>)[40:].hex())"
 // IPv6(src='2001:db8::1',dst='2001:db8::2')/ICMPv6EchoRequest(id=0x1234,seq=7,data=b'hello')
@@ -363,23 +364,9 @@ ping = bytes(IPv6(src='2001:db8::1', dst='2001:db8::9')/ICMPv6EchoRequest(id=1, 
 
 // ---- helpers -----------------------------------------------------------------------
 
-function hexBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h, 'hex'));
-}
-
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
 /** A context over 'b' with no IP header in it: checksums come out unverified, which these tests do not look at. */
 function ctx6(b: Uint8Array): DissectCtx {
   return new DissectCtx(b, new Map());
-}
-
-function fieldsOf(layers: DissectLayer[]): Record<string, string> {
-  const out: Record<string, string[]> = {};
-  for (const l of layers) for (const [k, v] of l.fields) (out[k] ??= []).push(v);
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.join(',')]));
 }
 
 const u8 = fc.integer({ min: 0, max: 255 });
@@ -445,7 +432,3 @@ function arbMessage(): fc.Arbitrary<Uint8Array> {
   );
 }
 
-function catchWire(f: () => unknown): WireError {
-  try { f(); } catch (e) { if (e instanceof WireError) return e; throw e; }
-  throw new Error('expected a WireError');
-}

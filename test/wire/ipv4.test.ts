@@ -7,6 +7,7 @@ import { dissectEthernet } from '../../src/wire/dissect/ethernet.js';
 import { dissectIpv4 } from '../../src/wire/dissect/ipv4.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapy, scapyBytes, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+import { catchWire, fieldOf, fields, hex, hexBytes, joined } from '../oracle/wire.js';
 
 // /usr/bin/python3 -c "from scapy.all import *; print(bytes(Ether(dst='02:00:00:00:00:02',src='02:00:00:00:00:01')/IP(src='10.0.0.1',dst='10.0.0.2',tos=0xb9,ttl=3,id=0x1234,flags='DF',options=[IPOption_Router_Alert()])/UDP(sport=1234,dport=53)/b'hello').hex())"
 const FRAME_HEX = '020000000002020000000001080046b90025123440000311bbd40a0000010a0000029404000004d20035000da2f868656c6c6f';
@@ -398,33 +399,5 @@ function compareWithTshark(frames: Uint8Array[]): void {
   } finally {
     cleanup();
   }
-}
-
-function joined(layers: DissectLayer[]): Map<string, string> {
-  const m = new Map<string, string[]>();
-  for (const l of layers) for (const [k, v] of l.fields) m.set(k, [...(m.get(k) ?? []), v]);
-  return new Map([...m].map(([k, v]) => [k, v.join(',')]));
-}
-
-function fields(l: DissectLayer): Record<string, string> {
-  return Object.fromEntries(joined([l]));
-}
-
-function hexBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h, 'hex'));
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
-function catchWire(f: () => unknown): WireError {
-  try { f(); } catch (e) { if (e instanceof WireError) return e; throw e; }
-  throw new Error('expected a WireError');
-}
-
-function fieldOf(f: () => unknown): [string, string, number] {
-  const e = catchWire(f);
-  return [e.code, e.field, e.offset];
 }
 

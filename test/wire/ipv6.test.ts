@@ -10,6 +10,7 @@ import { dissectAh, dissectIpv6 } from '../../src/wire/dissect/ipv6.js';
 import { dissectUdp } from '../../src/wire/dissect/udp.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapyBytes, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+import { catchWire, fieldOf, fields, hex, hexBytes, joined } from '../oracle/wire.js';
 
 // /usr/bin/python3 -c "from scapy.all import *; print(bytes(Ether(dst='02:00:00:00:00:02',src='02:00:00:00:00:01')/IPv6(src='2001:db8::1',dst='2001:db8::2',tc=0xb8,fl=0x12345,hlim=7)/IPv6ExtHdrHopByHop(options=[RouterAlert()])/IPv6ExtHdrFragment(id=0x1234,m=1,offset=0)/UDP(sport=1234,dport=53)/b'hello').hex())"
 const ETH = '02000000000202000000000186dd';
@@ -321,30 +322,3 @@ function runStrict(frame: Uint8Array): DissectLayer[] {
   return ctx.layers;
 }
 
-function joined(layers: DissectLayer[]): Map<string, string> {
-  const m = new Map<string, string[]>();
-  for (const l of layers) for (const [k, v] of l.fields) m.set(k, [...(m.get(k) ?? []), v]);
-  return new Map([...m].map(([k, v]) => [k, v.join(',')]));
-}
-
-function fields(l: DissectLayer): Record<string, string> {
-  return Object.fromEntries(joined([l]));
-}
-
-function hexBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h, 'hex'));
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
-function catchWire(f: () => unknown): WireError {
-  try { f(); } catch (e) { if (e instanceof WireError) return e; throw e; }
-  throw new Error('expected a WireError');
-}
-
-function fieldOf(f: () => unknown): [string, string, number] {
-  const e = catchWire(f);
-  return [e.code, e.field, e.offset];
-}

@@ -11,6 +11,7 @@ import { ipv4PseudoSum, ipv6PseudoSumOf } from '../../src/wire/checksum.js';
 import { parseIpv6 } from '../../src/wire/bytes.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapy, scapyBytes, writeTempPcap } from '../oracle/tools.js';
+import { catchWire, fieldsOf, hexBytes, toHex } from '../oracle/wire.js';
 
 // /usr/bin/python3 -c "from scapy.all import *; print(bytes(IP(src='10.0.0.1',dst='10.0.0.2')/TCP(sport=40000,dport=80,seq=0x89abcdef,flags='S',window=64240,options=[('MSS',1460),('SAckOK',b''),('Timestamp',(123456,0)),('NOP',None),('WScale',7)]))[TCP]).hex())"
 const SYN_HEX = '9c40005089abcdef00000000a002faf0629f0000020405b40402080a0001e2400000000001030307';
@@ -440,14 +441,6 @@ describeWith('tshark', 'tcp dissector vs tshark', () => {
 
 // ---- helpers -----------------------------------------------------------------------
 
-function hexBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h, 'hex'));
-}
-
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
 function be32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
@@ -465,13 +458,6 @@ function ctx4(b: Uint8Array, src = A, dst = B): DissectCtx {
   const ctx = new DissectCtx(b, new Map());
   ctx.ip = { version: 4, src, dst, srcOff: -1, dstOff: -1, quoted: false, fragmented: false };
   return ctx;
-}
-
-/** field → values joined by ',' (tshark's aggregator), across 'layers'. */
-function fieldsOf(layers: DissectLayer[]): Record<string, string> {
-  const out: Record<string, string[]> = {};
-  for (const l of layers) for (const [k, v] of l.fields) (out[k] ??= []).push(v);
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.join(',')]));
 }
 
 function frameOf(expr: string): Uint8Array {
@@ -539,10 +525,5 @@ function arbRepr(): fc.Arbitrary<TcpRepr> {
       .map((o): TcpOption[] => (tcpOptionsLen(o) % 4 !== 0 ? [...o, { kind: 'eol' }] : o)),
     dataOffset: fc.constant(-1), checksum: fc.constant(-1),
   });
-}
-
-function catchWire(f: () => unknown): WireError {
-  try { f(); } catch (e) { if (e instanceof WireError) return e; throw e; }
-  throw new Error('expected a WireError');
 }
 

@@ -4,6 +4,7 @@ import { UdpPacket, UdpRepr, UDP_HEADER_LEN } from '../../src/wire/udp.js';
 import { ipv4PseudoSum } from '../../src/wire/checksum.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapyBytes } from '../oracle/tools.js';
+import { catchWire } from '../oracle/wire.js';
 
 // /usr/bin/python3 -c "from scapy.all import *; print(bytes(IP(src='10.0.0.1',dst='10.0.0.2')/UDP(sport=1234,dport=53)/b'hello')[UDP]).hex())"
 const PACKET_HEX = '04d20035000da2f868656c6c6f';
@@ -100,7 +101,3 @@ describeWith('scapy', 'udp vs scapy', () => {
   });
 });
 
-function catchWire(f: () => unknown): WireError {
-  try { f(); } catch (e) { if (e instanceof WireError) return e; throw e; }
-  throw new Error('expected a WireError');
-}

@@ -7,6 +7,7 @@ import { dissectVxlan } from '../../src/wire/dissect/vxlan.js';
 import { DissectCtx } from '../../src/wire/dissect.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapy, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+import { catchWire, hexBytes, toHex } from '../oracle/wire.js';
 
 // /usr/bin/python3 -c "from scapy.all import *; print(bytes(VXLAN(flags=0x08,vni=0xabcdef)/Ether(src='0a:00:00:00:00:01',dst='0a:00:00:00:00:02',type=0x0800)).hex())"
 const PACKET_HEX = '08000000abcdef000a00000000020a00000000010800';
@@ -202,15 +203,3 @@ function dissectFields(frame: Uint8Array, off: number): Map<string, string> {
   return m;
 }
 
-function hexBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h, 'hex'));
-}
-
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
-function catchWire(f: () => unknown): WireError {
-  try { f(); } catch (e) { if (e instanceof WireError) return e; throw e; }
-  throw new Error('expected a WireError');
-}
