@@ -12,7 +12,12 @@
  * these helpers do not check. `be32` returns an unsigned number (`>>> 0`).
  * Cost: a few integer ops; allocates nothing. The formatters allocate strings
  * and are for the slow path only.
+ * Slow-path parsing of address text is ip-address's; hex goes through the
+ * `buffer` package's Buffer (Node's own in Node, the npm package in a browser
+ * bundle), so wire/ runs unchanged in the trace viewer.
  */
+import { Buffer } from 'buffer';
+import { Address4, Address6 } from 'ip-address';
 
 export const EMPTY = new Uint8Array(0);
 
@@ -70,17 +75,16 @@ export function ipv4ToString(a: number): string {
   return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 }
 
-/** uint32 from a dotted quad; null if malformed (no leading zeros ambiguity: decimal only). */
+/**
+ * uint32 from a dotted quad; null if malformed. Validation is ip-address's
+ * (`Address4.isValid`: four decimal octets, no leading zeros); a prefix
+ * length (`/24`) is not an address.
+ */
 export function parseIpv4(s: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s.trim());
-  if (!m) return null;
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const n = Number(m[i]);
-    if (n > 255) return null;
-    v = (v * 256) + n;
-  }
-  return v >>> 0;
+  const t = s.trim();
+  if (t.includes('/') || !Address4.isValid(t)) return null;
+  const [a, b, c, d] = new Address4(t).toArray() as [number, number, number, number];
+  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 }
 
 /** RFC 5952 text of the 16 bytes at 'o' (the form tshark prints). */
@@ -106,57 +110,29 @@ export function ipv6ToString(b: Uint8Array, o: number): string {
   return `${head}::${tail}`;
 }
 
-/** 16 bytes from IPv6 text (with `::` and a dotted IPv4 tail); null if malformed. */
+/**
+ * 16 bytes from IPv6 text (`::` compression, a dotted IPv4 tail), parsed by
+ * ip-address's `Address6`; null if malformed. Prefix lengths (`/64`) and zone
+ * ids (`%eth0`) are not part of an address on the wire and are refused.
+ */
 export function parseIpv6(s: string): Uint8Array | null {
-  s = s.trim();
-  if (s.length === 0 || s.length > 45) return null;
-  let tail4: number | null = null;
-  const lastColon = s.lastIndexOf(':');
-  if (s.indexOf('.') >= 0) {
-    tail4 = parseIpv4(s.slice(lastColon + 1));
-    if (tail4 === null) return null;
-    s = s.slice(0, lastColon + 1) + '0:0';
-  }
-  const parts = s.split('::');
-  if (parts.length > 2) return null;
-  const parse = (p: string): number[] | null => {
-    if (p === '') return [];
-    const out: number[] = [];
-    for (const g of p.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = parse(parts[0]!);
-  const tail = parts.length === 2 ? parse(parts[1]!) : [];
-  if (!head || !tail) return null;
-  let words: number[];
-  if (parts.length === 2) {
-    if (head.length + tail.length > 7) return null;
-    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  } else {
-    if (head.length !== 8) return null;
-    words = head;
-  }
+  const t = s.trim();
+  if (t.includes('/') || t.includes('%') || !Address6.isValid(t)) return null;
+  const arr = new Address6(t).toByteArray();
+  if (arr.length > 16) return null;
   const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) setBe16(out, 2 * i, words[i]!);
-  if (tail4 !== null) setBe32(out, 12, tail4);
+  out.set(arr, 16 - arr.length);
   return out;
 }
 
 /** Lower-case hex of bytes [off, end) with no separators. */
 export function toHex(b: Uint8Array, off = 0, end = b.length): string {
-  let s = '';
-  for (let i = off; i < end; i++) s += HEX2[b[i]!];
-  return s;
+  return Buffer.from(b.buffer, b.byteOffset + off, end - off).toString('hex');
 }
 
 /** Bytes from hex text; whitespace and `:` separators are ignored; null if malformed. */
 export function fromHex(s: string): Uint8Array | null {
   const clean = s.replace(/[\s:]/g, '');
   if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) return null;
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.substr(2 * i, 2), 16);
-  return out;
+  return new Uint8Array(Buffer.from(clean, 'hex'));
 }
