@@ -43,7 +43,7 @@ describeWith('tshark', 'pcap-samples decode exactly as tshark decodes them', () 
       const path = join(DIR, file);
       const recs = [...readPcap(readFileSync(path))];
       expect(recs.length).toBeGreaterThan(0);
-      const ds = recs.map((r) => dissect(r.data, { origLen: r.origLen }));
+      const ds = recs.map((r) => dissect(r.data, { origLen: r.origLen, linktype: r.linktype }));
       const names = new Set<string>();
       for (const d of ds) {
         expect(d.error, `${file}: ${JSON.stringify(d.error)}`).toBeNull();

@@ -22,11 +22,12 @@ const VERSION = '0.1.0';
 const USAGE = `usage: sdnemu <command> [options]
 
 Commands:
-  pcap decode FILE [--json] [-d udp.port==N,vxlan|geneve]
+  pcap decode FILE|- [--json] [-d udp.port==N,vxlan|geneve]
         Print one line per packet like 'tcpdump -nn -e', or with --json an array
         of objects keyed by Wireshark field names (values as 'tshark -T fields'
         prints them; a field in several layers is an array, outer first).
-        Reads pcap (both byte orders, us/ns) and pcapng.
+        Reads pcap (both byte orders, us/ns) and pcapng, from FILE or standard
+        input ('-'); Ethernet, Linux cooked (tcpdump -i any) and raw IP link types.
   pcap encode --json FILE -w OUT.pcap [--nano]
         Build packets from the same field names ('-' reads standard input);
         lengths and checksums are computed unless given.
@@ -64,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
           const input = p.values.get('json')?.[0];
           const out = p.values.get('write')?.[0];
           if (input === undefined || out === undefined) return usage('pcap encode needs --json FILE and -w OUT.pcap');
+          if (p.positional.length > 0) return usage(`pcap encode: unexpected argument '${p.positional[0]}'`);
           const text = input === '-' ? readFileSync(0, 'utf8') : readFileSync(input, 'utf8');
           const n = await pcapEncode(text, out, { nanosecond: p.flags.has('nano'), source: input });
           process.stderr.write(`wrote ${n} packet${n === 1 ? '' : 's'} to ${out}\n`);

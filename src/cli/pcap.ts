@@ -1,8 +1,8 @@
 /**
  * `sdnemu pcap decode` and `sdnemu pcap encode` (cli layer).
  *
- * decode streams the capture (readPcapFile: a 1 GB file never sits in memory
- * whole) and prints one summary line per packet, or with --json one object
+ * decode streams the capture (readPcapFile, or standard input for `-`: a
+ * 1 GB file never sits in memory whole), in the capture's link type and prints one summary line per packet, or with --json one object
  * per packet keyed by Wireshark field names, written as a JSON array as the
  * packets come. A corrupt file: every good packet before the fault is
  * printed, the JSON array is closed, then the `PcapError` (with its file
@@ -10,7 +10,7 @@
  */
 import type { Writable } from 'node:stream';
 import { InputError } from '../errors.js';
-import { PcapFileWriter, readPcapFile } from '../pcap/index.js';
+import { PcapFileWriter, readPcapFile, readPcapStream } from '../pcap/index.js';
 import { dissect } from '../wire/dissect/index.js';
 import { dissectionToJson, encodeJson } from '../wire/encode.js';
 import { summarize } from '../wire/summary.js';
@@ -44,13 +44,15 @@ export async function pcapDecode(path: string, opts: DecodeOptions, out: Writabl
   let n = 0;
   if (opts.json) await write(out, '[');
   try {
-    for await (const r of readPcapFile(path)) {
+    // like libpcap (and so tshark and tcpdump), accept records longer than the header's snaplen
+    const records = path === '-' ? readPcapStream(process.stdin, { allowOverSnaplen: true }) : readPcapFile(path, { allowOverSnaplen: true });
+    for await (const r of records) {
       n++;
-      const d = dissect(r.data, { udpPorts, number: n, tsSec: r.tsSec, tsNsec: r.tsNsec, origLen: r.origLen, interfaceId: r.interfaceId });
+      const d = dissect(r.data, { udpPorts, number: n, tsSec: r.tsSec, tsNsec: r.tsNsec, origLen: r.origLen, interfaceId: r.interfaceId, linktype: r.linktype });
       if (opts.json) {
         await write(out, (n === 1 ? '\n' : ',\n') + JSON.stringify(dissectionToJson(d)));
       } else {
-        await write(out, summarize(d, r.data, r.tsSec, r.tsNsec, r.origLen) + '\n');
+        await write(out, summarize(d, r.data, r.tsSec, r.tsNsec, r.origLen, r.linktype) + '\n');
       }
     }
   } finally {

@@ -58,6 +58,22 @@ export async function* readPcapFile(path: string, opts: PcapFileReadOptions = {}
   }
 }
 
+/**
+ * Stream the records of a capture arriving as chunks ('source': a Readable
+ * such as process.stdin, or any async iterable of bytes). Same contract as
+ * `readPcapFile`: every good record, then the `PcapError` of the first fault.
+ */
+export async function* readPcapStream(source: AsyncIterable<Uint8Array>, opts: PcapReaderOptions = {}): AsyncGenerator<PcapRecord, void, undefined> {
+  const reader = new PcapReader(opts);
+  for await (const chunk of source) {
+    reader.push(chunk);
+    yield* reader.records();
+    if (reader.failed) break;
+  }
+  reader.end();
+  yield* reader.records();
+}
+
 export type PcapFileWriterOptions =
   | ({ format?: 'pcap'; flushBytes?: number } & PcapWriterOptions)
   | ({ format: 'pcapng'; flushBytes?: number; interfaces?: PcapngInterfaceOptions[] } & PcapngWriterOptions);

@@ -14,4 +14,4 @@ export {
   PcapWriter, PcapngWriter, writePcap, writePcapng,
   type PcapWriteRecord, type PcapWriterOptions, type PcapngWriterOptions, type PcapngInterfaceOptions,
 } from './writer.js';
-export { PcapFileWriter, readPcapFile, type PcapFileReadOptions, type PcapFileWriterOptions } from './file.js';
+export { PcapFileWriter, readPcapFile, readPcapStream, type PcapFileReadOptions, type PcapFileWriterOptions } from './file.js';

@@ -77,11 +77,16 @@ export function timeOfDay(tsSec: number, tsNsec: number): string {
  * (`dissect(frame)`); 'origLen' is the length on the wire when a snaplen cut
  * the capture (the record's origLen).
  */
-export function summarize(d: Dissection, frame: Uint8Array, tsSec: number, tsNsec: number, origLen = frame.length): string {
+export function summarize(d: Dissection, frame: Uint8Array, tsSec: number, tsNsec: number, origLen = frame.length, linktype = 1): string {
   const p = new LinePrinter(frame, d);
   p.put(timeOfDay(tsSec, tsNsec) + ' ');
+  const length = Math.max(origLen, frame.length);
   try {
-    p.ether(0, Math.max(origLen, frame.length), frame.length);
+    if (linktype === 113) p.sll(0, length, frame.length);
+    else if (linktype === 276) p.sll2(0, length, frame.length);
+    else if (linktype === 101 || linktype === 228 || linktype === 229) p.raw(0, length, frame.length);
+    else if (linktype === 1) p.ether(0, length, frame.length);
+    else p.put(`[link type ${linktype} not decoded], length ${length}`);
   } catch (e) {
     if (!(e instanceof Truncated)) throw e;
     p.put(` [|${p.proto}]${e.suffix}`);
@@ -90,6 +95,9 @@ export function summarize(d: Dissection, frame: Uint8Array, tsSec: number, tsNse
 }
 
 // ---- names tcpdump prints --------------------------------------------------------------------
+
+/** print-sll.c sll_pkttype_values. */
+const SLL_PKTTYPE_NAMES: Record<number, string> = { 0: 'In', 1: 'B', 2: 'M', 3: 'P', 4: 'Out' };
 
 /** print-ether.c ethertype_values (first entry wins for duplicates). */
 const ETHERTYPE_NAMES: ReadonlyMap<number, string> = new Map([
@@ -362,6 +370,47 @@ class LinePrinter {
     this.put(ethertypeText(type));
     this.put(printedLength ? ', ' : `, length ${origLength}: `);
     this.ethertypePayload(type, q, length, end);
+  }
+
+  /** print-sll.c sll_print() with -e: packet type, source address, protocol, then the packet. */
+  sll(p: number, length: number, end: number): void {
+    this.proto = 'sll';
+    if (end - p < 16) throw new Truncated();
+    const pkttype = this.u16(p, end), halen = this.u16(p + 4, end), proto = this.u16(p + 14, end);
+    this.put(`${(SLL_PKTTYPE_NAMES[pkttype] ?? '?').padStart(3, ' ')} `);
+    if (halen === 6) this.put(`${this.mac(p + 6, end)} `);
+    if (proto < 0x0600) {
+      this.put(`ltype 0x${hex4(proto)}, length ${length}`);
+      return;
+    }
+    this.put(`${ethertypeText(proto)}, length ${length}: `);
+    this.ethertypePayload(proto, p + 16, length - 16, end);
+  }
+
+  /**
+   * print-sll.c sll2_print() with -e. tcpdump first prints the interface
+   * name it finds for the index on the machine reading the file; that says
+   * nothing about the capture, so sdnemu prints only `ifindex N`.
+   */
+  sll2(p: number, length: number, end: number): void {
+    this.proto = 'sll2';
+    if (end - p < 20) throw new Truncated();
+    const proto = this.u16(p, end), ifindex = (this.u16(p + 4, end) * 65536) + this.u16(p + 6, end);
+    const pkttype = this.u8(p + 10, end), halen = this.u8(p + 11, end);
+    this.put(`${(SLL_PKTTYPE_NAMES[pkttype] ?? '?').padEnd(3, ' ')} ifindex ${ifindex} `);
+    if (halen === 6) this.put(`${this.mac(p + 12, end)} `);
+    this.put(`${ethertypeText(proto)}, length ${length}: `);
+    this.ethertypePayload(proto, p + 20, length - 20, end);
+  }
+
+  /** print-raw.c raw_if_print() with -e: `ip: ` then the IPv4 or IPv6 packet. */
+  raw(p: number, length: number, end: number): void {
+    this.proto = 'raw';
+    this.put('ip: ');
+    if (end - p < 1) throw new Truncated();
+    const v = this.u8(p, end) >>> 4;
+    if (v === 6) this.ipv6(p, length, end);
+    else this.ipv4(p, length, end);
   }
 
   /** print-ether.c ethertype_print() for the EtherTypes sdnemu decodes; false for the rest. */

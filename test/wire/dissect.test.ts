@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readPcap } from '../../src/pcap/index.js';
 import { dissect } from '../../src/wire/dissect/index.js';
+import { FrameBuilder } from '../../src/wire/builder.js';
 import { fieldValues } from '../../src/wire/dissect.js';
 import { WireError } from '../../src/errors.js';
 import { describeWith, scapy, tsharkFields, writeTempPcap } from '../oracle/tools.js';
@@ -16,8 +17,8 @@ const DIR = 'pcap-samples';
 const SAMPLES = readdirSync(DIR).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
 
 /** Offset one past the last byte the dissector interpreted as a header or payload (not padding). */
-function decodedEnd(frame: Uint8Array): number {
-  const d = dissect(frame);
+function decodedEnd(frame: Uint8Array, linktype: number): number {
+  const d = dissect(frame, { linktype });
   let end = 0;
   for (const l of d.layers) {
     if (l.proto === 'frame') continue;
@@ -32,11 +33,11 @@ describe('dissect: truncation of every sample at every offset', () => {
     it(file, () => {
       const recs = [...readPcap(readFileSync(join(DIR, file)))];
       for (const [n, r] of recs.entries()) {
-        const full = dissect(r.data);
+        const full = dissect(r.data, { linktype: r.linktype });
         expect(full.error).toBeNull();
-        const end = decodedEnd(r.data);
+        const end = decodedEnd(r.data, r.linktype);
         for (let cut = 0; cut < end; cut++) {
-          const d = dissect(r.data.subarray(0, cut));
+          const d = dissect(r.data.subarray(0, cut), { linktype: r.linktype });
           expect(d.error, `${file} #${n + 1} cut at ${cut}`).not.toBeNull();
           expect(d.error!.offset, `${file} #${n + 1} cut at ${cut}: ${d.error!.code} ${d.error!.field}`).toBe(cut);
           // what was decoded before the fault is kept: every complete layer before the cut
@@ -102,5 +103,34 @@ describe('dissect regressions', () => {
     const d = dissect(f);
     expect([d.error?.code, d.error?.offset]).toEqual(['WIRE_TRUNCATED', 55]);
     expect(d.layers.map((l) => l.proto)).toEqual(['frame', 'eth', 'ipv6']);
+  });
+});
+
+describe('dissect: link types and bounds', () => {
+  const ipUdp = Uint8Array.from(Buffer.from('45000021000100004011f8c70a0000010a000002000109c4000d000068656c6c6f', 'hex'));
+
+  it('raw IP (LINKTYPE_RAW 101) starts at the IP header', () => {
+    const d = dissect(ipUdp, { linktype: 101 });
+    expect(d.error).toBeNull();
+    expect(d.layers.map((l) => l.proto)).toEqual(['frame', 'raw', 'ip', 'udp', 'data']);
+    expect(fieldValues(d, 'frame.protocols')).toEqual(['raw:ip:udp:data']);
+  });
+
+  it('an unknown link type is data plus WIRE_UNSUPPORTED on frame.linktype', () => {
+    const d = dissect(ipUdp, { linktype: 147 });
+    expect([d.error?.code, d.error?.field, d.error?.offset]).toEqual(['WIRE_UNSUPPORTED', 'frame.linktype', 0]);
+    expect(fieldValues(d, 'data.len')).toEqual([String(ipUdp.length)]);
+  });
+
+  it('more nested headers than the bound: shown as far as the bound, then a named error', () => {
+    // VXLAN in VXLAN … 40 deep: each header is decoded, the bound stops the walk
+    const fb = new FrameBuilder();
+    for (let i = 0; i < 40; i++) fb.eth().ipv4({ src: '10.0.0.1', dst: '10.0.0.2' }).udp({ srcPort: 40000 }).vxlan({ vni: i });
+    const frame = fb.eth().ipv4().udp({ srcPort: 1, dstPort: 40001 }).build();
+    const d = dissect(frame);
+    expect(d.error?.code).toBe('WIRE_UNSUPPORTED');
+    expect(d.error?.field).toBe('frame.protocols');
+    expect(d.layers.filter((l) => l.proto === 'vxlan').length).toBeGreaterThan(10);
+    expect(d.layers.at(-1)!.proto).toBe('data');
   });
 });

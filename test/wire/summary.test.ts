@@ -33,7 +33,7 @@ const SAMPLES = readdirSync(DIR).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
 
 /** Our line for one capture record. */
 function ours(r: PcapRecord): string {
-  return summarize(dissect(r.data, { origLen: r.origLen }), r.data, r.tsSec, r.tsNsec, r.origLen);
+  return summarize(dissect(r.data, { origLen: r.origLen, linktype: r.linktype }), r.data, r.tsSec, r.tsNsec, r.origLen, r.linktype);
 }
 
 /** tcpdump's lines for 'path', one per packet: continuation lines joined with a space, hex dumps dropped. */
@@ -44,8 +44,11 @@ function tcpdumpLines(path: string): string[] {
   const lines: string[] = [];
   for (const l of out.split('\n')) {
     if (l === '' || l.startsWith('\t0x')) continue;
-    if (/^\d\d:\d\d:\d\d\.\d{6} /.test(l) || lines.length === 0) lines.push(l);
-    else lines[lines.length - 1] += ' ' + l;
+    // SLL2 (tcpdump -i any): tcpdump prints the name the READING machine has for the interface
+    // index (`lo    `, or some unrelated interface); sdnemu prints only `ifindex N`
+    const line = l.replace(/^(\d\d:\d\d:\d\d\.\d{6} )\S+ +((In|Out|B|M|P) +ifindex )/, '$1$2');
+    if (/^\d\d:\d\d:\d\d\.\d{6} /.test(line) || lines.length === 0) lines.push(line);
+    else lines[lines.length - 1] += ' ' + line;
   }
   return lines;
 }

@@ -18,6 +18,7 @@
  */
 import { WireError } from '../../errors.js';
 import { toHex } from '../bytes.js';
+import { WireErrc, wireError } from '../errc.js';
 import { DissectCtx, addField, errorInfo, type Dissection, type LayerDissector, type Next } from '../dissect.js';
 import { dissectArp } from './arp.js';
 import { dissectEthernet } from './ethernet.js';
@@ -29,8 +30,12 @@ import { dissectAh, dissectIpv6 } from './ipv6.js';
 import { dissectTcp } from './tcp.js';
 import { dissectUdp } from './udp.js';
 import { dissectVxlan } from './vxlan.js';
+import { dissectSll, dissectSll2 } from './sll.js';
 
-const MAX_LAYERS = 32;
+const MAX_LAYERS = 64;
+
+/** Link types (pcap LINKTYPE_*) the dissector starts from. */
+export const LINKTYPE_ETHERNET = 1, LINKTYPE_RAW = 101, LINKTYPE_LINUX_SLL = 113, LINKTYPE_IPV4 = 228, LINKTYPE_IPV6 = 229, LINKTYPE_LINUX_SLL2 = 276;
 
 const BY_ETHERTYPE = new Map<number, LayerDissector>([
   [0x0800, dissectIpv4],
@@ -70,6 +75,12 @@ export interface DissectOptions {
   origLen?: number;
   /** Interface id (pcapng), for `frame.interface_id`. */
   interfaceId?: number;
+  /**
+   * The capture's link type (default 1, Ethernet). Also decoded: 113 (Linux
+   * cooked v1, 276 (v2, what `tcpdump -i any` writes) and 101/228/229 (raw IP). Any other link type
+   * yields the bytes as `data` and a WIRE_UNSUPPORTED error on `frame.linktype`.
+   */
+  linktype?: number;
 }
 
 /**
@@ -92,9 +103,18 @@ export function dissect(frame: Uint8Array, opts: DissectOptions = {}): Dissectio
   let error: Dissection['error'] = null;
   let next: Next = { kind: 'eth', off: 0, end: frame.length };
   try {
+    next = linkLayer(ctx, opts.linktype ?? LINKTYPE_ETHERNET);
     for (let n = 0; n < MAX_LAYERS && next.kind !== 'end'; n++) {
       if (next.kind === 'eth' || (next.kind === 'ethertype' && next.type === 0x6558)) ethEnds.set(ctx.layers.length, next.end);
       next = step(ctx, next);
+    }
+    if (next.kind !== 'end') {
+      // bounded work: a frame nesting more than MAX_LAYERS headers (tunnels in
+      // tunnels, ICMP errors quoting ICMP errors) is shown as far as the bound
+      const at = next.off;
+      data(ctx, at, next.end);
+      throw wireError(WireErrc.Unsupported, 'frame', 'frame.protocols', at,
+        `frame: more than ${MAX_LAYERS} nested headers; the rest is shown as data at offset ${at}`);
     }
   } catch (e) {
     if (!(e instanceof WireError)) throw e;
@@ -104,6 +124,28 @@ export function dissect(frame: Uint8Array, opts: DissectOptions = {}): Dissectio
   for (const [i, end] of ethEnds) trailer(ctx, i, end, i === 1);
   addField(fl, 'frame.protocols', protocolsOf(ctx));
   return { frameLen: frame.length, layers: ctx.layers, error };
+}
+
+/** The first layer for 'linktype'. */
+function linkLayer(ctx: DissectCtx, linktype: number): Next {
+  const end = ctx.bytes.length;
+  switch (linktype) {
+    case LINKTYPE_ETHERNET:
+      return { kind: 'eth', off: 0, end };
+    case LINKTYPE_LINUX_SLL:
+      return dissectSll(ctx, 0, end);
+    case LINKTYPE_LINUX_SLL2:
+      return dissectSll2(ctx, 0, end);
+    case LINKTYPE_RAW: case LINKTYPE_IPV4: case LINKTYPE_IPV6: {
+      ctx.open('raw', 0, 0);
+      const v = end > 0 ? ctx.bytes[0]! >>> 4 : 0;
+      if (v !== 4 && v !== 6) throw wireError(end > 0 ? WireErrc.BadVersion : WireErrc.Truncated, 'raw', 'ip.version', 0);
+      return { kind: 'ethertype', type: v === 4 ? 0x0800 : 0x86dd, off: 0, end };
+    }
+    default:
+      data(ctx, 0, end);
+      throw wireError(WireErrc.Unsupported, 'frame', 'frame.linktype', 0, `frame: link type ${linktype} is not supported (Ethernet 1, Linux cooked 113/276, raw IP 101/228/229 are)`);
+  }
 }
 
 function step(ctx: DissectCtx, next: Next): Next {
@@ -157,7 +199,7 @@ function protocolsOf(ctx: DissectCtx): string {
   for (let i = 1; i < ls.length; i++) {
     const p = ls[i]!.proto;
     out.push(p);
-    if ((p === 'eth' || p === 'vlan' || p === 'ieee8021ad') && i + 1 < ls.length) out.push('ethertype');
+    if ((p === 'eth' || p === 'vlan' || p === 'ieee8021ad' || p === 'sll') && i + 1 < ls.length) out.push('ethertype');
   }
   return out.join(':');
 }
