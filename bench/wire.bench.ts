@@ -31,6 +31,28 @@ function ring(frame: Uint8Array, portOff: number): { buf: Uint8Array; offs: Int3
   return { buf, offs, len: frame.length };
 }
 
+/**
+ * Garbage collections while extracting 'n' VXLAN/TCP frames: zero means the
+ * fast path allocates nothing per packet (a young-generation GC would follow
+ * a few MB of allocation; 10M packets at even 8 bytes each is 80 MB).
+ */
+export async function gcDuringExtraction(n: number): Promise<number> {
+  const { PerformanceObserver } = await import('node:perf_hooks');
+  let gcs = 0;
+  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+  obs.observe({ entryTypes: ['gc'] });
+  const r = ring(VXLAN_TCP, 84);
+  const keys = new Uint32Array(BATCH * X_WORDS);
+  // warm up first so compilation is not counted
+  for (let i = 0; i < 100_000; i++) extractFields(r.buf, r.offs[i & 31]!, r.offs[i & 31]! + r.len, keys, (i & 31) * X_WORDS);
+  await new Promise((res) => setTimeout(res, 50));
+  gcs = 0;
+  for (let i = 0; i < n; i++) extractFields(r.buf, r.offs[i & 31]!, r.offs[i & 31]! + r.len, keys, (i & 31) * X_WORDS);
+  await new Promise((res) => setTimeout(res, 50));
+  obs.disconnect();
+  return gcs;
+}
+
 export function extractCases(): BenchCase[] {
   const keys = new Uint32Array(BATCH * X_WORDS);
   const mk = (name: string, frame: Uint8Array, portOff: number): BenchCase => {
@@ -88,8 +110,14 @@ export function builderCases(): BenchCase[] {
   ];
 }
 
-export function run(): BenchResult[] {
-  return runSuite('wire', [...extractCases(), ...dissectCases(), ...builderCases()]);
+export async function run(): Promise<BenchResult[]> {
+  const results = runSuite('wire', [...extractCases(), ...dissectCases(), ...builderCases()]);
+  const n = 10_000_000;
+  const gcs = await gcDuringExtraction(n);
+  console.log(`wire › GC events while extracting ${n} VXLAN/TCP frames: ${gcs}`);
+  const vx = results.find((r) => r.name.startsWith('extract flow fields: VXLAN'));
+  if (vx) vx.extra = { gcEventsPer10MPackets: gcs };
+  return results;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) run();
+if (import.meta.url === `file://${process.argv[1]}`) await run();

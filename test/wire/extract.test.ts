@@ -5,6 +5,11 @@ import {
   X_NW_DST, X_NW_FRAG, X_NW_PROTO, X_NW_SRC, X_NW_TOS, X_NW_TTL, X_TCP_FLAGS, X_TP_DST, X_TP_SRC, X_TUN_DST, X_TUN_ID, X_TUN_PROTO,
   X_TUN_SRC, X_VLAN_TCI, X_WORDS, extractFields,
 } from '../../src/wire/extract.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readPcap } from '../../src/pcap/index.js';
+import { dissect } from '../../src/wire/dissect/index.js';
+import { ipv4ToString } from '../../src/wire/bytes.js';
 import { describeWith, scapyBytes } from '../oracle/tools.js';
 
 function ex(b: Uint8Array): Uint32Array {
@@ -91,4 +96,46 @@ describe('extractFields on arbitrary bytes', () => {
       for (let i = 0; i < X_WORDS; i++) { expect(out[i]).toBe(7); expect(out[2 * X_WORDS + i]).toBe(7); }
     }), { numRuns: 2000 });
   });
+});
+
+describe('extractFields agrees with the dissector on every frame of every sample', () => {
+  const files = readdirSync('pcap-samples').filter((f) => /\.pcap(ng)?$/.test(f)).sort();
+  for (const file of files) {
+    it(file, () => {
+      for (const r of readPcap(readFileSync(join('pcap-samples', file)))) {
+        if (r.linktype !== 1) continue; // the flow key is extracted from Ethernet frames
+        // the frame as a subarray of a larger buffer: offsets stay relative to the frame
+        const big = new Uint8Array(r.data.length + 100);
+        big.set(r.data, 37);
+        const k = ex(big.subarray(37, 37 + r.data.length));
+        const d = dissect(r.data);
+        expect(k[X_ERR], file).toBe(0);
+        const ls = d.layers;
+        const tun = ls.findIndex((l) => (l.proto === 'vxlan' || l.proto === 'geneve') && ls[ls.indexOf(l) + 1]?.proto === 'eth');
+        const from = tun >= 0 ? tun : 0;
+        const l3 = ls.findIndex((l, i) => i > from && ['ip', 'ipv6', 'arp'].includes(l.proto));
+        const l4 = ls.findIndex((l, i) => i > l3 && ['tcp', 'udp', 'icmp', 'icmpv6'].includes(l.proto));
+        const f = (l: number, name: string): string | undefined => ls[l]?.fields.find(([n]) => n === name)?.[1];
+        if (tun >= 0) expect(k[X_TUN_ID]).toBe(ls[tun]!.proto === 'vxlan' ? Number(f(tun, 'vxlan.vni')) : parseInt(f(tun, 'geneve.vni')!, 16));
+        else expect(k[X_TUN_PROTO]).toBe(0);
+        expect(k[X_L3_OFF]).toBe(l3 >= 0 ? ls[l3]!.offset : NO_OFFSET);
+        if (l3 >= 0 && ls[l3]!.proto === 'ip') {
+          expect(ipv4ToString(k[X_NW_SRC]!)).toBe(f(l3, 'ip.src'));
+          expect(k[X_NW_TTL]).toBe(Number(f(l3, 'ip.ttl')));
+          expect(k[X_NW_PROTO]).toBe(Number(f(l3, 'ip.proto')));
+        }
+        const isLater = l3 >= 0 && ((ls[l3]!.proto === 'ip' && f(l3, 'ip.frag_offset') !== '0') || ls.some((l) => l.proto === 'ipv6.fraghdr' && l.fields.some(([n, v]) => n === 'ipv6.fraghdr.offset' && v !== '0')));
+        if (isLater) { expect(k[X_L4_OFF]).toBe(NO_OFFSET); continue; }
+        expect(k[X_L4_OFF], file).toBe(l4 >= 0 ? ls[l4]!.offset : NO_OFFSET);
+        if (l4 >= 0 && (ls[l4]!.proto === 'tcp' || ls[l4]!.proto === 'udp')) {
+          const p = ls[l4]!.proto;
+          expect([k[X_TP_SRC], k[X_TP_DST]]).toEqual([Number(f(l4, `${p}.srcport`)), Number(f(l4, `${p}.dstport`))]);
+          if (p === 'tcp') expect(k[X_TCP_FLAGS]).toBe(parseInt(f(l4, 'tcp.flags')!, 16));
+        }
+        if (l4 >= 0 && (ls[l4]!.proto === 'icmp' || ls[l4]!.proto === 'icmpv6')) {
+          expect(k[X_TP_SRC]).toBe(Number(f(l4, `${ls[l4]!.proto}.type`)));
+        }
+      }
+    });
+  }
 });
