@@ -71,6 +71,9 @@ const ERR_TRUNCATED = 1, ERR_BAD_VERSION = 2, ERR_BAD_HDR_LEN = 3, ERR_BAD_LENGT
 // One DataView over the ArrayBuffer most recently seen (see the module comment).
 let dvBuffer: ArrayBufferLike = new ArrayBuffer(0);
 let dv: DataView<ArrayBufferLike> = new DataView(dvBuffer);
+// the Uint8Array last seen and its byteOffset (reading `.buffer` is not free)
+let dvBytes: Uint8Array = new Uint8Array(dvBuffer);
+let dvBase = 0;
 
 /**
  * Extract the flow fields of the frame in 'b' [off, end) into 'out' at 'base'
@@ -79,15 +82,19 @@ let dv: DataView<ArrayBufferLike> = new DataView(dvBuffer);
  * every exit (success or fault) goes through the same commit.
  */
 export function extractFields(b: Uint8Array, off: number, end: number, out: Uint32Array, base: number): number {
-  if (b.buffer !== dvBuffer) {
-    dvBuffer = b.buffer;
-    dv = new DataView(dvBuffer);
+  if (b !== dvBytes) {
+    // a new view: the same ring's subarray keeps the DataView, another buffer gets one
+    if (b.buffer !== dvBuffer) {
+      dvBuffer = b.buffer;
+      dv = new DataView(dvBuffer);
+    }
+    dvBytes = b;
+    dvBase = b.byteOffset;
   }
   const v = dv;
   // offsets below are relative to 'b'; the DataView is over the whole buffer
-  const bo = b.byteOffset;
-  off += bo;
-  end += bo;
+  const bo = dvBase;
+  let e = end + bo;
   let err = 0, errOff = 0;
   let tunId = 0, tunSrc = 0, tunDst = 0, tunProto = 0;
   let l2 = -1, l3 = -1, l4 = -1;   // absolute offsets while walking; -1 = not reached
@@ -95,9 +102,9 @@ export function extractFields(b: Uint8Array, off: number, end: number, out: Uint
   let nwSrc = 0, nwDst = 0, proto = 0, tos = 0, ttl = 0, frag = 0;
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
   let tpSrc = 0, tpDst = 0, tcpFlags = 0;
-  let o = off;
+  let o = off + bo;
   walk: for (let pass = 0; pass < 2; pass++) {
-    if (end - o < 14) { err = ERR_TRUNCATED; errOff = end; break walk; }
+    if (e - o < 14) { err = ERR_TRUNCATED; errOff = e; break walk; }
     l2 = o;
     dstHi = v.getUint16(o); dstLo = v.getUint32(o + 2);
     srcHi = v.getUint16(o + 6); srcLo = v.getUint32(o + 8);
@@ -106,20 +113,20 @@ export function extractFields(b: Uint8Array, off: number, end: number, out: Uint
     // 802.1ad / 802.1Q: keep the outermost TCI, as OVS's single-VLAN flow does
     tci = 0;
     for (let tags = 0; (type === 0x8100 || type === 0x88a8 || type === 0x9100) && tags < 8; tags++) {
-      if (end - o < 4) { err = ERR_TRUNCATED; errOff = end; break walk; }
+      if (e - o < 4) { err = ERR_TRUNCATED; errOff = e; break walk; }
       if (tags === 0) tci = v.getUint16(o) | 0x1000;
       type = v.getUint16(o + 2);
       o += 4;
     }
     if (type === 0x0800) {
-      if (end - o < 20) { err = ERR_TRUNCATED; errOff = end; break walk; }
+      if (e - o < 20) { err = ERR_TRUNCATED; errOff = e; break walk; }
       const vihl = v.getUint8(o);
       if ((vihl >>> 4) !== 4) { err = ERR_BAD_VERSION; errOff = o; break walk; }
       const hl = (vihl & 15) << 2;
       if (hl < 20) { err = ERR_BAD_HDR_LEN; errOff = o; break walk; }
       const tot = v.getUint16(o + 2);
       if (tot < hl) { err = ERR_BAD_LENGTH; errOff = o + 2; break walk; }
-      if (end - o < tot) { err = ERR_TRUNCATED; errOff = end; break walk; }
+      if (e - o < tot) { err = ERR_TRUNCATED; errOff = e; break walk; }
       l3 = o;
       const l3end = o + tot;
       tos = v.getUint8(o + 1);
@@ -165,7 +172,7 @@ export function extractFields(b: Uint8Array, off: number, end: number, out: Uint
         // the key now describes the inner frame
         nwSrc = 0; nwDst = 0; proto = 0; tos = 0; ttl = 0; frag = 0; tpSrc = 0; tpDst = 0; l3 = -1; l4 = -1;
         o = inner;
-        end = l3end;
+        e = l3end;
         continue walk;
       }
       if (proto === 1) {
@@ -176,12 +183,12 @@ export function extractFields(b: Uint8Array, off: number, end: number, out: Uint
       break walk;
     }
     if (type === 0x86dd) {
-      if (end - o < 40) { err = ERR_TRUNCATED; errOff = end; break walk; }
+      if (e - o < 40) { err = ERR_TRUNCATED; errOff = e; break walk; }
       const w0 = v.getUint32(o);
       if ((w0 >>> 28) !== 6) { err = ERR_BAD_VERSION; errOff = o; break walk; }
       l3 = o;
       const plen = v.getUint16(o + 4);
-      if (end - o - 40 < plen) { err = ERR_TRUNCATED; errOff = end; break walk; }
+      if (e - o - 40 < plen) { err = ERR_TRUNCATED; errOff = e; break walk; }
       const l3end = o + 40 + plen;
       tos = (w0 >>> 20) & 0xff;
       ttl = v.getUint8(o + 7);
@@ -228,7 +235,7 @@ export function extractFields(b: Uint8Array, off: number, end: number, out: Uint
       break walk;
     }
     if (type === 0x0806) {
-      if (end - o < 28) { err = ERR_TRUNCATED; errOff = end; break walk; }
+      if (e - o < 28) { err = ERR_TRUNCATED; errOff = e; break walk; }
       l3 = o;
       // only Ethernet/IPv4 ARP carries the fields OVS extracts
       if (v.getUint32(o) === 0x00010800 && v.getUint16(o + 4) === 0x0604) {
