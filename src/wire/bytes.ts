@@ -5,9 +5,10 @@
  * What: `be16`/`be32` readers and `setBe16`/`setBe32` writers used by every
  * view, plus slow-path formatters for MACs, IPv4 and IPv6 addresses in the
  * text forms Wireshark and OVS print.
- * Why shifts and not DataView: a DataView per buffer is an allocation or a
- * cache to keep in step with the buffer; shifts on a Uint8Array are as fast
- * in V8 (bench/wire.bench.ts) and need nothing.
+ * Why shifts here: a DataView per buffer is an allocation or a cache to keep
+ * in step with the buffer, so the views use shifts, which need nothing. The
+ * per-packet walker (extract.ts) does keep one DataView per receive ring,
+ * where bench/wire.bench.ts shows it faster.
  * Invariant: callers have proved the range is in bounds (a view's `check()`);
  * these helpers do not check. `be32` returns an unsigned number (`>>> 0`).
  * Cost: a few integer ops; allocates nothing. The formatters allocate strings
@@ -87,13 +88,16 @@ export function parseIpv4(s: string): number | null {
   return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 }
 
-/** RFC 5952 text of the 16 bytes at 'o' (the form tshark prints). */
+/** RFC 5952 text of the 16 bytes at 'o', as tshark and tcpdump print it. */
 export function ipv6ToString(b: Uint8Array, o: number): string {
   const w: number[] = [];
   for (let i = 0; i < 8; i++) w.push(be16(b, o + 2 * i));
-  // IPv4-mapped ::ffff:a.b.c.d
-  if (w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff) {
-    return `::ffff:${ipv4ToString(be32(b, o + 12))}`;
+  // IPv4-mapped ::ffff:a.b.c.d, and IPv4-compatible ::a.b.c.d when the zero
+  // run is exactly the first six words (::0.1.0.0, but ::2 and ::1): the rule
+  // of glibc's and Wireshark's inet_ntop6, so tcpdump and tshark print the same
+  if (w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0) {
+    if (w[5] === 0xffff) return `::ffff:${ipv4ToString(be32(b, o + 12))}`;
+    if (w[5] === 0 && w[6] !== 0) return `::${ipv4ToString(be32(b, o + 12))}`;
   }
   let bestStart = -1, bestLen = 0;
   for (let i = 0; i < 8;) {

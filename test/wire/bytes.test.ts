@@ -13,6 +13,9 @@ describe('address text (tables of valid and invalid input)', () => {
     ['::', '::'], ['::1', '::1'], ['fe80::1', 'fe80::1'], ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
     ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'], ['::ffff:1.2.3.4', '::ffff:1.2.3.4'], ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'],
     ['2001:db8::', '2001:db8::'], ['0:0:1:0:0:0:0:0', '0:0:1::'],
+    // embedded IPv4 exactly where tshark and tcpdump print it (checked with tshark 4.0 / glibc inet_ntop)
+    ['::0.0.1.2', '::102'], ['::0.1.0.0', '::0.1.0.0'], ['::ffff:0:1.2.3.4', '::ffff:0:102:304'], ['64:ff9b::1.2.3.4', '64:ff9b::102:304'],
+    ['::0.0.0.2', '::2'], ['0:0:0:0:0:1:0:0', '::1:0:0'],
   ])('parseIpv6(%j) prints as %j (RFC 5952, as tshark prints)', (s, out) => {
     const b = parseIpv6(s);
     expect(b).not.toBeNull();
