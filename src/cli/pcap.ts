@@ -66,7 +66,7 @@ export async function pcapEncode(text: string, outPath: string, opts: { nanoseco
   const { frames } = encodeJson(text, opts.source);
   const w = await PcapFileWriter.create(outPath, { nanosecond: opts.nanosecond });
   try {
-    for (const f of frames) await w.write({ tsSec: f.tsSec, tsNsec: f.tsNsec, data: f.data });
+    for (const f of frames) await w.write({ tsSec: f.tsSec, tsNsec: f.tsNsec, data: f.data, origLen: f.origLen });
   } finally {
     await w.close();
   }

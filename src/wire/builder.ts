@@ -15,9 +15,10 @@
  * sport 20 → dport 80, window 8192, flags S; UDP ports 53; ICMP echo
  * request): fields left out are chosen for you, and what links layers is
  * derived — EtherTypes, IP protocol numbers, the UDP port of a VXLAN (4789)
- * or Geneve (6081) payload, lengths and checksums. A field you do give is
- * written as given, even when it is wrong (a bad checksum, a lying length),
- * because tests need broken packets too.
+ * or Geneve (6081) payload, lengths and checksums (also computed when given
+ * as -1, the Reprs' "compute"). A field you do give is written as given,
+ * even when it is wrong (a bad checksum, a lying length), because tests need
+ * broken packets too — but never cut to fit (see input checks).
  * Order of work: sizes first (outer to inner), then the payload, then headers
  * from the innermost out, so every checksum covers bytes already in place
  * (an outer UDP checksum covers the whole inner frame). Upper-layer
@@ -31,28 +32,36 @@
  * checksum covers those.
  * Headroom: `buildWithHeadroom(n)` leaves 'n' free bytes before the frame, so
  * a later `pushVxlan()`/tunnel push writes in front of it and copies nothing.
- * Addresses are parsed with bytes.ts (`parseMac`, `parseIpv4`, `parseIpv6`);
- * a malformed one is an `InputError` naming the field. A value a header
- * cannot carry is a `WireError` from the Repr's `emit`.
- * Neighbours: encode.ts (JSON of Wireshark fields → builder calls), the CLI's
- * `pcap encode`, tests everywhere that need frames.
+ * Input checks: every number is range-checked where it enters (`checkUint`),
+ * so nothing is silently cut to its field's width: ttl 300 is an
+ * `InputError` BUILD_BAD_VALUE whose path is the Wireshark field (`ip.ttl`),
+ * not TTL 44. A length the builder computes that does not fit its 16-bit
+ * field (`ip.len`, `ipv6.plen`, `udp.length`) is BUILD_TOO_LONG, found
+ * before anything is written. Addresses are parsed with bytes.ts
+ * (`parseMac`, `parseIpv4`, `parseIpv6`); a malformed one is an `InputError`
+ * naming the field. A value in range that the header still cannot carry (a
+ * fragment offset that is not a multiple of 8, 44 bytes of IPv4 options) is
+ * a `WireError` from the Repr's `emit`.
+ * Neighbours: encode.ts (JSON of Wireshark fields → builder calls; it shares
+ * `checkUint` and `ipv4FinalDstAt`), the CLI's `pcap encode`, tests
+ * everywhere that need frames.
  */
 import { InputError } from '../errors.js';
-import { be32, parseIpv4, parseIpv6, parseMac } from './bytes.js';
+import { be32, parseIpv4, parseIpv6, parseMac, setBe32 } from './bytes.js';
 import { ipv4PseudoSum, ipv6PseudoSum, ipv6PseudoSumOf } from './checksum.js';
 import { ArpPacket, ArpRepr, ARP_FIXED_LEN, ARP_HRD_ETHERNET, ARP_OP_REQUEST, ARP_PRO_IPV4 } from './arp.js';
 import {
-  EthernetFrame, EthernetRepr, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_TEB, ETH_TYPE_VLAN,
-  type VlanRepr,
+  EthernetFrame, EthernetRepr, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_QINQ, ETH_TYPE_TEB,
+  ETH_TYPE_VLAN, type VlanRepr,
 } from './ethernet.js';
 import { GenevePacket, GeneveRepr, GENEVE_PORT, type GeneveOption } from './geneve.js';
-import { IcmpPacket, IcmpRepr, IPPROTO_ICMP, icmpHasIdentSeq, ICMP_DEST_UNREACH } from './icmp.js';
-import { Icmpv6Packet, Icmpv6Repr, IPPROTO_ICMPV6 } from './icmpv6.js';
+import { IcmpPacket, IcmpRepr, IPPROTO_ICMP, icmpHasIdentSeq, ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST } from './icmp.js';
+import { Icmpv6Packet, Icmpv6Repr, IPPROTO_ICMPV6, ndpOptionLen, type NdpOption } from './icmpv6.js';
 import { IPOPT_EOL, IPOPT_LSRR, IPOPT_NOP, IPOPT_SSRR, IPV4_HEADER_LEN, IPV4_MAX_HEADER_LEN, Ipv4Packet, Ipv4Repr } from './ipv4.js';
-import { IPV6_HEADER_LEN, Ipv6Packet, Ipv6Repr } from './ipv6.js';
+import { IPPROTO_NONE, IPV6_HEADER_LEN, Ipv6Packet, Ipv6Repr } from './ipv6.js';
 import { IPPROTO_TCP, TCP_HEADER_LEN, TCP_MAX_HEADER_LEN, TcpPacket, TcpRepr, type TcpOption } from './tcp.js';
 import { IPPROTO_UDP, UdpPacket, UdpRepr } from './udp.js';
-import { VxlanPacket, VxlanRepr, VXLAN_FLAG_I, VXLAN_PORT, asVni } from './vxlan.js';
+import { VxlanPacket, VxlanRepr, VXLAN_FLAG_I, VXLAN_PORT, VNI_MAX, asVni } from './vxlan.js';
 
 export type MacLike = string | Uint8Array;
 export type Ipv4Like = string | number;
@@ -131,6 +140,39 @@ type Layer =
 
 const ZERO_MAC = new Uint8Array(6);
 const NO_BYTES = new Uint8Array(0);
+const U16 = 0xffff, U32 = 0xffffffff;
+/** Largest value of the 16-bit length fields the builder computes (ip.len, ipv6.plen, udp.length). */
+const MAX_LEN16 = 0xffff;
+
+/**
+ * The largest frame the builder and the encoder make: libpcap's
+ * MAXIMUM_SNAPLEN (262144), so every frame fits one pcap record.
+ */
+export const MAX_FRAME_LEN = 262144;
+
+/**
+ * 'v' itself when it is an integer in 0..'max'; otherwise an `InputError`
+ * with 'code' (BUILD_BAD_VALUE by default) whose path is 'path', the
+ * Wireshark field the value is for (`ip.ttl`, `udp.srcport`, `vlan.id`).
+ * The one range check of the builder's options, shared with encode.ts
+ * (which passes ENCODE_BAD_VALUE and a path like `[3].ip.ttl[1]`).
+ */
+export function checkUint(v: number, max: number, path: string, code = 'BUILD_BAD_VALUE'): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+    throw new InputError(code, path, `${String(v)} is not an integer in 0..${max}`);
+  }
+  return v;
+}
+
+/** 'v' range-checked as `checkUint` does, or 'dflt' when it is not given. */
+function uintOr(v: number | undefined, dflt: number, max: number, path: string): number {
+  return v === undefined ? dflt : checkUint(v, max, path);
+}
+
+/** A length or checksum: -1 ("compute on emit") when not given or given as -1, else range-checked. */
+function computedOr(v: number | undefined, max: number, path: string): number {
+  return v === undefined || v === -1 ? -1 : checkUint(v, max, path);
+}
 
 /** Six bytes from a MAC given as text or bytes; 'field' names it in the error. */
 export function macBytes(v: MacLike, field: string): Uint8Array {
@@ -167,10 +209,14 @@ export function ipv6Bytes(v: Ipv6Like, field: string): Uint8Array {
 
 const TCP_FLAG_LETTERS: Record<string, number> = { F: 0x01, S: 0x02, R: 0x04, P: 0x08, A: 0x10, U: 0x20, E: 0x40, C: 0x80, N: 0x100 };
 
-/** TCP flags from a number, `0x…` hex, or scapy-style letters ('S', 'SA', 'PA', 'FA'; N is AE). */
+/**
+ * TCP flags from a number, `0x…` hex, or scapy-style letters ('S', 'SA',
+ * 'PA', 'FA'; N is AE). A number above the 12 flag bits is BUILD_BAD_VALUE,
+ * an unknown letter BUILD_BAD_TCP_FLAGS; 'field' names it in the error.
+ */
 export function tcpFlagsOf(v: number | string, field = 'tcp.flags'): number {
-  if (typeof v === 'number') return v & 0xfff;
-  if (/^0x[0-9a-f]+$/i.test(v)) return parseInt(v, 16) & 0xfff;
+  if (typeof v === 'number') return checkUint(v, 0xfff, field);
+  if (/^0x[0-9a-f]+$/i.test(v)) return checkUint(parseInt(v, 16), 0xfff, field);
   let f = 0;
   for (const c of v.toUpperCase()) {
     const bit = TCP_FLAG_LETTERS[c];
@@ -188,7 +234,7 @@ export class FrameBuilder {
 
   eth(o: EthOptions = {}): this {
     const t = o.type;
-    if (t !== undefined && (!Number.isInteger(t) || t < 0 || t > 0xffff)) throw new InputError('BUILD_BAD_VALUE', 'eth.type', `${t} is not a 16-bit EtherType`);
+    if (t !== undefined) checkUint(t, U16, 'eth.type');
     const isLen = t !== undefined && t < ETH_TYPE_MIN;
     this.layers.push({
       kind: 'eth',
@@ -203,16 +249,28 @@ export class FrameBuilder {
     return this;
   }
 
-  /** Add an 802.1Q (or, with tpid 0x88a8, 802.1ad) tag to the Ethernet header just added; tags go outer to inner. */
+  /**
+   * Add an 802.1Q (or, with tpid 0x88a8, 802.1ad) tag to the Ethernet header
+   * just added; tags go outer to inner. Errors name the tag's fields as
+   * tshark does (`vlan.id`, or `ieee8021ad.id` for an S-tag); the TPID is the
+   * `eth.type` of the first tag, the `vlan.etype` of the tag before the others.
+   */
   vlan(o: VlanOptions): this {
     const last = this.layers[this.layers.length - 1];
     if (last?.kind !== 'eth') throw new InputError('BUILD_BAD_ORDER', 'vlan', 'a VLAN tag must follow an Ethernet header');
-    const tag: VlanRepr = { tpid: o.tpid ?? ETH_TYPE_VLAN, pcp: o.pcp ?? 0, dei: o.dei ?? 0, vid: o.vid };
+    const tpid = uintOr(o.tpid, ETH_TYPE_VLAN, U16, last.repr.vlans.length === 0 ? 'eth.type' : 'vlan.etype');
+    const f = tpid === ETH_TYPE_QINQ ? 'ieee8021ad' : 'vlan';
+    const tag: VlanRepr = { tpid, pcp: uintOr(o.pcp, 0, 7, `${f}.priority`), dei: uintOr(o.dei, 0, 1, `${f}.dei`), vid: checkUint(o.vid, 0xfff, `${f}.id`) };
     last.repr.vlans.push(tag);
     return this;
   }
 
   arp(o: ArpOptions = {}): this {
+    const nums: [number | undefined, number, string][] = [
+      [o.op, U16, 'arp.opcode'], [o.hwType, U16, 'arp.hw.type'], [o.protoType, U16, 'arp.proto.type'],
+      [o.hwSize, 0xff, 'arp.hw.size'], [o.protoSize, 0xff, 'arp.proto.size'],
+    ];
+    for (const [v, max, path] of nums) if (v !== undefined) checkUint(v, max, path);
     this.layers.push({ kind: 'arp', o });
     return this;
   }
@@ -231,10 +289,13 @@ export class FrameBuilder {
     this.layers.push({
       kind: 'ipv4',
       repr: {
-        dscp: o.dscp ?? 0, ecn: o.ecn ?? 0, ident: o.ident ?? 1, dontFrag: o.df ?? false, moreFrags: o.mf ?? false,
-        fragOffset: o.fragOffset ?? 0, ttl: o.ttl ?? 64, protocol: o.protocol ?? 0,
+        dscp: uintOr(o.dscp, 0, 63, 'ip.dsfield.dscp'), ecn: uintOr(o.ecn, 0, 3, 'ip.dsfield.ecn'), ident: uintOr(o.ident, 1, U16, 'ip.id'),
+        dontFrag: o.df ?? false, moreFrags: o.mf ?? false,
+        // in bytes: the range here, the multiple of 8 in the Repr's emit (a WireError)
+        fragOffset: uintOr(o.fragOffset, 0, 0x1fff * 8, 'ip.frag_offset'),
+        ttl: uintOr(o.ttl, 64, 0xff, 'ip.ttl'), protocol: uintOr(o.protocol, 0, 0xff, 'ip.proto'),
         src: ipv4Number(o.src ?? '127.0.0.1', 'ip.src'), dst: ipv4Number(o.dst ?? '127.0.0.1', 'ip.dst'),
-        options, totalLength: o.totalLength ?? -1, checksum: o.checksum ?? -1,
+        options, totalLength: computedOr(o.totalLength, U16, 'ip.len'), checksum: computedOr(o.checksum, U16, 'ip.checksum'),
       },
       protoGiven: o.protocol !== undefined,
       reservedFlag: o.reservedFlag ?? false,
@@ -246,8 +307,9 @@ export class FrameBuilder {
     this.layers.push({
       kind: 'ipv6',
       repr: {
-        trafficClass: o.trafficClass ?? 0, flowLabel: o.flowLabel ?? 0, payloadLength: o.payloadLength ?? -1,
-        nextHeader: o.nextHeader ?? 59, hopLimit: o.hopLimit ?? 64,
+        trafficClass: uintOr(o.trafficClass, 0, 0xff, 'ipv6.tclass'), flowLabel: uintOr(o.flowLabel, 0, 0xfffff, 'ipv6.flow'),
+        payloadLength: computedOr(o.payloadLength, U16, 'ipv6.plen'),
+        nextHeader: uintOr(o.nextHeader, IPPROTO_NONE, 0xff, 'ipv6.nxt'), hopLimit: uintOr(o.hopLimit, 64, 0xff, 'ipv6.hlim'),
         src: ipv6Bytes(o.src ?? '::1', 'ipv6.src'), dst: ipv6Bytes(o.dst ?? '::1', 'ipv6.dst'),
         extHeaders: o.extHeaders ?? NO_BYTES,
       },
@@ -259,7 +321,10 @@ export class FrameBuilder {
   udp(o: UdpOptions = {}): this {
     this.layers.push({
       kind: 'udp',
-      repr: { srcPort: o.srcPort ?? 53, dstPort: o.dstPort ?? 53, length: o.length ?? -1, checksum: o.checksum ?? -1 },
+      repr: {
+        srcPort: uintOr(o.srcPort, 53, U16, 'udp.srcport'), dstPort: uintOr(o.dstPort, 53, U16, 'udp.dstport'),
+        length: computedOr(o.length, U16, 'udp.length'), checksum: computedOr(o.checksum, U16, 'udp.checksum'),
+      },
       dportGiven: o.dstPort !== undefined,
     });
     return this;
@@ -270,19 +335,22 @@ export class FrameBuilder {
     if (raw !== null && o.options !== undefined && o.options.length > 0) {
       throw new InputError('BUILD_BAD_VALUE', 'tcp.options', 'give the options as values or as bytes, not both');
     }
-    let dataOffset = o.dataOffset ?? -1;
+    let dataOffset = computedOr(o.dataOffset, 15, 'tcp.hdr_len');
     if (raw !== null && dataOffset < 0) dataOffset = (TCP_HEADER_LEN + raw.length + 3) >>> 2;
     if (raw !== null && (dataOffset * 4 < TCP_HEADER_LEN + raw.length || dataOffset * 4 > TCP_MAX_HEADER_LEN)) {
       throw new InputError('BUILD_BAD_VALUE', 'tcp.options', `${raw.length} bytes of options do not fit a ${dataOffset * 4}-byte header`);
     }
     const truncate = o.truncate ?? -1;
     if (truncate !== -1 && (!Number.isInteger(truncate) || truncate < 0)) throw new InputError('BUILD_BAD_VALUE', 'tcp', `cannot cut a TCP header to ${truncate} bytes`);
+    const options = raw !== null ? [] : o.options ?? [];
+    for (const opt of options) checkTcpOption(opt);
     this.layers.push({
       kind: 'tcp',
       repr: {
-        srcPort: o.srcPort ?? 20, dstPort: o.dstPort ?? 80, seq: (o.seq ?? 0) >>> 0, ack: (o.ack ?? 0) >>> 0,
-        flags: tcpFlagsOf(o.flags ?? 'S'), window: o.window ?? 8192, urgent: o.urgent ?? 0,
-        options: raw !== null ? [] : o.options ?? [], dataOffset, checksum: o.checksum ?? -1,
+        srcPort: uintOr(o.srcPort, 20, U16, 'tcp.srcport'), dstPort: uintOr(o.dstPort, 80, U16, 'tcp.dstport'),
+        seq: uintOr(o.seq, 0, U32, 'tcp.seq'), ack: uintOr(o.ack, 0, U32, 'tcp.ack'), flags: tcpFlagsOf(o.flags ?? 'S'),
+        window: uintOr(o.window, 8192, U16, 'tcp.window_size_value'), urgent: uintOr(o.urgent, 0, U16, 'tcp.urgent_pointer'),
+        options, dataOffset, checksum: computedOr(o.checksum, U16, 'tcp.checksum'),
       },
       optionBytes: raw,
       truncate,
@@ -290,13 +358,18 @@ export class FrameBuilder {
     return this;
   }
 
+  /** An ICMP message; 'rest' (bytes 4-7, checked as the path `icmp`) wins over 'ident'/'seq'/'mtu'. */
   icmp(o: IcmpOptions = {}): this {
-    const type = o.type ?? 8;
+    const type = uintOr(o.type, ICMP_ECHO_REQUEST, 0xff, 'icmp.type');
+    const ident = uintOr(o.ident, 0, U16, 'icmp.ident'), seq = uintOr(o.seq, 0, U16, 'icmp.seq'), mtu = uintOr(o.mtu, 0, U16, 'icmp.mtu');
     let rest = 0;
-    if (o.rest !== undefined) rest = o.rest;
-    else if (icmpHasIdentSeq(type)) rest = (((o.ident ?? 0) & 0xffff) << 16) | ((o.seq ?? 0) & 0xffff);
-    else if (type === ICMP_DEST_UNREACH) rest = (o.mtu ?? 0) & 0xffff;
-    this.layers.push({ kind: 'icmp', repr: { kind: 'other', type, code: o.code ?? 0, checksum: o.checksum ?? -1, restOfHeader: rest >>> 0 } });
+    if (o.rest !== undefined) rest = checkUint(o.rest, U32, 'icmp');
+    else if (icmpHasIdentSeq(type)) rest = ((ident << 16) | seq) >>> 0;
+    else if (type === ICMP_DEST_UNREACH) rest = mtu;
+    this.layers.push({
+      kind: 'icmp',
+      repr: { kind: 'other', type, code: uintOr(o.code, 0, 0xff, 'icmp.code'), checksum: computedOr(o.checksum, U16, 'icmp.checksum'), restOfHeader: rest },
+    });
     return this;
   }
 
@@ -305,32 +378,40 @@ export class FrameBuilder {
     if ('kind' in o) repr = o;
     else {
       const type = o.type ?? 128, code = o.code ?? 0, checksum = o.checksum ?? -1;
-      if (o.rest !== undefined) repr = { kind: 'other', type, code, checksum, restOfHeader: o.rest >>> 0 };
+      if (o.rest !== undefined) repr = { kind: 'other', type, code, checksum, restOfHeader: o.rest };
       else if (type === 128 || type === 129) repr = { kind: type === 128 ? 'echoRequest' : 'echoReply', code, checksum, ident: o.ident ?? 0, seq: o.seq ?? 0 };
       else repr = { kind: 'other', type, code, checksum, restOfHeader: 0 };
     }
+    checkIcmpv6(repr);
     this.layers.push({ kind: 'icmpv6', repr });
     return this;
   }
 
   vxlan(o: VxlanOptions): this {
-    if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) throw new InputError('BUILD_BAD_VNI', 'vxlan.vni', `${o.vni} is not a 24-bit VNI`);
     this.layers.push({
       kind: 'vxlan',
-      repr: { flags: o.flags ?? VXLAN_FLAG_I, reserved24: o.reserved24 ?? 0, vni: asVni(o.vni), reserved8: o.reserved8 ?? 0 },
+      repr: {
+        flags: uintOr(o.flags, VXLAN_FLAG_I, 0xff, 'vxlan.flags'), reserved24: uintOr(o.reserved24, 0, 0xffffff, 'vxlan.gbp'),
+        vni: asVni(checkUint(o.vni, VNI_MAX, 'vxlan.vni', 'BUILD_BAD_VNI')), reserved8: uintOr(o.reserved8, 0, 0xff, 'vxlan.reserved8'),
+      },
     });
     return this;
   }
 
   geneve(o: GeneveOptions): this {
-    if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) throw new InputError('BUILD_BAD_VNI', 'geneve.vni', `${o.vni} is not a 24-bit VNI`);
-    const version = o.version ?? 0;
-    if (!Number.isInteger(version) || version < 0 || version > 3) throw new InputError('BUILD_BAD_VALUE', 'geneve.version', `${version} is not a 2-bit version`);
-    const repr = GeneveRepr.of(o.vni, o.protocolType ?? ETH_TYPE_TEB, o.options ?? []);
+    checkUint(o.vni, VNI_MAX, 'geneve.vni', 'BUILD_BAD_VNI');
+    const version = uintOr(o.version, 0, 3, 'geneve.version');
+    const options = o.options ?? [];
+    for (const opt of options) {
+      checkUint(opt.optClass, U16, 'geneve.option.class');
+      checkUint(opt.type, 0xff, 'geneve.option.type');
+      checkUint(opt.flags, 7, 'geneve.option.flags');
+    }
+    const repr = GeneveRepr.of(o.vni, uintOr(o.protocolType, ETH_TYPE_TEB, U16, 'geneve.proto_type'), options);
     repr.oam = o.oam ?? false;
     if (o.critical !== undefined) repr.critical = o.critical;
-    repr.reservedFlags = o.reservedFlags ?? 0;
-    repr.reserved = o.reserved ?? 0;
+    repr.reservedFlags = uintOr(o.reservedFlags, 0, 0x3f, 'geneve.flags.reserved');
+    repr.reserved = uintOr(o.reserved, 0, 0xff, 'geneve.reserved');
     this.layers.push({ kind: 'geneve', repr, protoGiven: o.protocolType !== undefined, version });
     return this;
   }
@@ -349,7 +430,7 @@ export class FrameBuilder {
 
   /** Pad the frame with zeros to at least 'n' bytes (60 for a minimum Ethernet frame without FCS). */
   pad(n = 60): this {
-    this.padTo = n;
+    this.padTo = checkUint(n, Number.MAX_SAFE_INTEGER, 'frame.len');
     return this;
   }
 
@@ -361,10 +442,12 @@ export class FrameBuilder {
   /**
    * The frame laid out after 'headroom' free bytes: `buf[off, end)` is the
    * frame and `end` is `buf.length`. Throws `InputError` for an impossible
-   * stack and `WireError` for a value a header cannot carry. The builder can
-   * be built again (each call makes a new buffer).
+   * stack or a computed length that does not fit its field (BUILD_TOO_LONG,
+   * before anything is allocated) and `WireError` for a value a header cannot
+   * carry. The builder can be built again (each call makes a new buffer).
    */
   buildWithHeadroom(headroom: number): { buf: Uint8Array; off: number; end: number } {
+    checkUint(headroom, Number.MAX_SAFE_INTEGER, 'headroom');
     const ls = this.layers;
     this.link();
     const lens = ls.map((l) => headerLen(l));
@@ -372,23 +455,25 @@ export class FrameBuilder {
       const l = ls[i]!;
       if (l.kind === 'tcp' && l.truncate >= 0) throw new InputError('BUILD_BAD_ORDER', 'tcp', 'a cut TCP header must be the last layer');
     }
-    const hdrTotal = lens.reduce((a, b) => a + b, 0);
-    let trailers = this.tail.length;
-    for (const l of ls) if (l.kind === 'eth') trailers += l.trailer.length;
-    const frameLen = Math.max(hdrTotal + this.data.length + trailers, this.padTo);
-    const buf = new Uint8Array(headroom + frameLen);
     const offs: number[] = [];
     let o = headroom;
     for (const n of lens) { offs.push(o); o += n; }
-    buf.set(this.data, o);
     // Each layer's payload ends after the data and the trailers of the Ethernet
     // frames inside it; an Ethernet header's own trailer follows its packet.
-    let p = o + this.data.length;
     const payloadEnds: number[] = new Array<number>(ls.length).fill(0);
+    let p = o + this.data.length;
     for (let i = ls.length - 1; i >= 0; i--) {
       payloadEnds[i] = p;
       const l = ls[i]!;
-      if (l.kind === 'eth') { buf.set(l.trailer, p); p += l.trailer.length; }
+      if (l.kind === 'eth') p += l.trailer.length;
+    }
+    checkLengths(ls, offs, payloadEnds);
+    const frameLen = Math.max(p + this.tail.length - headroom, this.padTo);
+    const buf = new Uint8Array(headroom + frameLen);
+    buf.set(this.data, o);
+    for (let i = 0; i < ls.length; i++) {
+      const l = ls[i]!;
+      if (l.kind === 'eth') buf.set(l.trailer, payloadEnds[i]!);
     }
     buf.set(this.tail, p);
     for (let i = ls.length - 1; i >= 0; i--) emitLayer(ls, i, buf, offs, lens, payloadEnds[i]!);
@@ -471,11 +556,101 @@ function headerLen(l: Layer): number {
 }
 
 /**
+ * BUILD_TOO_LONG when a length the builder computes (not one the caller
+ * gave) does not fit its 16-bit field: the IPv4 total length, the IPv6
+ * payload length (extension headers included) or the UDP length of layer i,
+ * whose header starts at 'offs[i]' and whose payload ends at 'payloadEnds[i]'.
+ */
+function checkLengths(ls: Layer[], offs: number[], payloadEnds: number[]): void {
+  for (let i = 0; i < ls.length; i++) {
+    const l = ls[i]!;
+    const whole = payloadEnds[i]! - offs[i]!;
+    let field = '', len = 0;
+    if (l.kind === 'ipv4' && l.repr.totalLength < 0) { field = 'ip.len'; len = whole; }
+    else if (l.kind === 'ipv6' && l.repr.payloadLength < 0) { field = 'ipv6.plen'; len = whole - IPV6_HEADER_LEN; }
+    else if (l.kind === 'udp' && l.repr.length < 0) { field = 'udp.length'; len = whole; }
+    if (len > MAX_LEN16) {
+      throw new InputError('BUILD_TOO_LONG', field, `${len} bytes do not fit the 16-bit length field (at most ${MAX_LEN16}); give the length to write another`);
+    }
+  }
+}
+
+/** Range-check the numbers of one TCP option (as `checkUint`). */
+function checkTcpOption(opt: TcpOption): void {
+  switch (opt.kind) {
+    case 'mss': checkUint(opt.value, U16, 'tcp.options.mss_val'); break;
+    case 'wscale': checkUint(opt.shift, 0xff, 'tcp.options.wscale.shift'); break;
+    case 'sack':
+      for (const [le, re] of opt.blocks) { checkUint(le, U32, 'tcp.options.sack_le'); checkUint(re, U32, 'tcp.options.sack_re'); }
+      break;
+    case 'timestamp':
+      checkUint(opt.tsval, U32, 'tcp.options.timestamp.tsval');
+      checkUint(opt.tsecr, U32, 'tcp.options.timestamp.tsecr');
+      break;
+    case 'unknown':
+      checkUint(opt.type, 0xff, 'tcp.option_kind');
+      checkUint(2 + opt.data.length, 0xff, 'tcp.option_len');
+      break;
+    default: break;
+  }
+}
+
+/** Range-check the numbers of an ICMPv6 message and its ND options (as `checkUint`). */
+function checkIcmpv6(r: Icmpv6Repr): void {
+  checkUint(r.code, 0xff, 'icmpv6.code');
+  computedOr(r.checksum, U16, 'icmpv6.checksum');
+  switch (r.kind) {
+    case 'echoRequest': case 'echoReply':
+      checkUint(r.ident, U16, 'icmpv6.echo.identifier');
+      checkUint(r.seq, U16, 'icmpv6.echo.sequence_number');
+      break;
+    case 'destUnreachable': case 'timeExceeded': checkUint(r.unused, U32, 'icmpv6.reserved'); break;
+    case 'packetTooBig': checkUint(r.mtu, U32, 'icmpv6.mtu'); break;
+    case 'paramProblem': checkUint(r.pointer, U32, 'icmpv6.pointer'); break;
+    case 'routerSolicit': case 'neighborSolicit': case 'redirect': checkUint(r.reserved, U32, 'icmpv6.reserved'); break;
+    case 'routerAdvert':
+      checkUint(r.curHopLimit, 0xff, 'icmpv6.nd.ra.cur_hop_limit');
+      checkUint(r.flags, 0xff, 'icmpv6.nd.ra.flag');
+      checkUint(r.routerLifetime, U16, 'icmpv6.nd.ra.router_lifetime');
+      checkUint(r.reachableTime, U32, 'icmpv6.nd.ra.reachable_time');
+      checkUint(r.retransTimer, U32, 'icmpv6.nd.ra.retrans_timer');
+      break;
+    case 'neighborAdvert': checkUint(r.reserved, 0x1fffffff, 'icmpv6.nd.na.flag.rsv'); break;
+    case 'other':
+      checkUint(r.type, 0xff, 'icmpv6.type');
+      checkUint(r.restOfHeader, U32, 'icmpv6');
+      break;
+  }
+  if ('options' in r) for (const opt of r.options) checkNdOption(opt);
+}
+
+/** Range-check one ND option; its length byte counts 8-octet units, so it is at most 255 × 8 bytes. */
+function checkNdOption(opt: NdpOption): void {
+  checkUint(ndpOptionLen(opt) >>> 3, 0xff, 'icmpv6.opt.length');
+  switch (opt.kind) {
+    case 'prefixInfo':
+      checkUint(opt.prefixLen, 0xff, 'icmpv6.opt.prefix.length');
+      checkUint(opt.flags, 0xff, 'icmpv6.opt.prefix.flag');
+      checkUint(opt.validLifetime, U32, 'icmpv6.opt.prefix.valid_lifetime');
+      checkUint(opt.preferredLifetime, U32, 'icmpv6.opt.prefix.preferred_lifetime');
+      checkUint(opt.reserved, U32, 'icmpv6.opt.reserved');
+      break;
+    case 'mtu':
+      checkUint(opt.reserved, U16, 'icmpv6.opt.reserved');
+      checkUint(opt.mtu, U32, 'icmpv6.opt.mtu');
+      break;
+    case 'unknown': checkUint(opt.type, 0xff, 'icmpv6.opt.type'); break;
+    default: break;
+  }
+}
+
+/**
  * Offset of the final destination in the IPv4 options 'opts' (a loose or
  * strict source route whose pointer has not run past its end), or -1: the
- * same rule as Wireshark's get_dst_offset() and dissect/ipv4.ts.
+ * same rule as Wireshark's get_dst_offset() and dissect/ipv4.ts. encode.ts
+ * uses it to tell whether `ip.dst` is the header's address or the route's last.
  */
-function ipv4FinalDstAt(opts: Uint8Array): number {
+export function ipv4FinalDstAt(opts: Uint8Array): number {
   let p = 0;
   while (p < opts.length) {
     const t = opts[p]!;
@@ -595,7 +770,7 @@ function emitArp(o: ArpOptions, buf: Uint8Array, off: number, end: number): void
     if (v === undefined) bytes = new Uint8Array(n);
     else if (v instanceof Uint8Array) bytes = v;
     else if (n === 6 && typeof v === 'string' && v.includes(':')) bytes = macBytes(v, field);
-    else if (n === 4) { const a = ipv4Number(v, field); bytes = Uint8Array.of(a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255); }
+    else if (n === 4) { bytes = new Uint8Array(4); setBe32(bytes, 0, ipv4Number(v, field)); }
     else throw new InputError('BUILD_BAD_VALUE', field, `give a ${n}-byte address as bytes`);
     if (bytes.length !== n) throw new InputError('BUILD_BAD_VALUE', field, `the address has ${bytes.length} bytes, the header says ${n}`);
     buf.set(bytes, at);

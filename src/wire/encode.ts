@@ -56,15 +56,25 @@
  * that did not fully decode is rebuilt from what was decoded). Any other
  * unknown field is ENCODE_UNKNOWN_FIELD, a value that does not parse or fit
  * ENCODE_BAD_VALUE, a value no layer takes (three `ip.src` for two IPv4
- * headers) ENCODE_BAD_VALUE too; paths look like `[3].ip.src[1]`. JSON
- * that does not parse is ENCODE_BAD_JSON with its line and column.
+ * headers) ENCODE_BAD_VALUE too; paths look like `[3].ip.src[1]`. Values
+ * are range-checked by the builder's `checkUint`; what the builder itself
+ * rejects (a computed `ip.len` over 65535) is ENCODE_BAD_VALUE at the field
+ * it names. JSON that does not parse is ENCODE_BAD_JSON with its line and
+ * column.
+ * Options become values where the builder has them (TCP options are a
+ * `TcpOption[]`, Geneve options are read by the Geneve view); a
+ * `tcp.option_len` the dissector would reject for its kind is
+ * ENCODE_BAD_VALUE (give the whole `tcp.options` to write such bytes).
  * Trailing bytes: `eth.padding`, `eth.trailer` and `eth.fcs` follow the
  * packet their Ethernet header carries (inside a tunnel, within the tunnel's
  * payload); padding values go to the innermost Ethernet headers, trailer and
  * FCS values to the outermost (a frame that carries a tunnel is at least 64
  * bytes, so in a tunnelled packet only the inner frame can be padded).
  * Then `frame.cap_len` (else `frame.len`), when larger than the frame built,
- * zero-pads it to that length.
+ * zero-pads it to that length, which may not exceed a pcap record's
+ * MAX_FRAME_LEN (262144; larger is ENCODE_BAD_VALUE, never a huge
+ * allocation). `frame.len`, when at least the captured length, is the
+ * frame's `origLen` (a capture cut by a snaplen keeps its wire length).
  * Time: `frame.time_epoch` (`1700000000.123456789`); without it packet i gets
  * ENCODE_EPOCH_S + i seconds, so output is deterministic.
  *
@@ -85,11 +95,25 @@
  * CLI's `pcap decode --json` and `pcap encode --json`.
  */
 import { InputError, WireError } from '../errors.js';
-import { be32, fromHex, parseIpv4, parseIpv6, parseMac } from './bytes.js';
+import { EMPTY, be16, be24, be32, fromHex, parseIpv4, parseIpv6, parseMac, setBe16, setBe32 } from './bytes.js';
 import type { Dissection, DissectErrorInfo } from './dissect.js';
-import { FrameBuilder, type ArpOptions, type EthOptions, type GeneveOptions, type Icmpv6Options, type IcmpOptions, type Ipv4Options, type Ipv6Options, type TcpOptions, type UdpOptions, type VxlanOptions } from './builder.js';
-import type { GeneveOption } from './geneve.js';
-import type { NdpOption } from './icmpv6.js';
+import {
+  FrameBuilder, checkUint, ipv4FinalDstAt, type ArpOptions, type EthOptions, type GeneveOptions, type Icmpv6Options,
+  type IcmpOptions, type Ipv4Options, type Ipv6Options, type TcpOptions, type UdpOptions, type VxlanOptions, MAX_FRAME_LEN } from './builder.js';
+import { ETH_TYPE_QINQ, ETH_TYPE_VLAN } from './ethernet.js';
+import { GENEVE_HEADER_LEN, GENEVE_MAX_OPTIONS_LEN, GenevePacket, GeneveRepr, type GeneveOption } from './geneve.js';
+import {
+  ICMP_ADDR_MASK_REPLY, ICMP_ADDR_MASK_REQUEST, ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_PARAM_PROBLEM,
+  ICMP_REDIRECT, ICMP_TIME_EXCEEDED, ICMP_TIMESTAMP, ICMP_TIMESTAMP_REPLY, IPPROTO_ICMP, icmpHasIdentSeq, icmpIsError,
+} from './icmp.js';
+import { IPPROTO_ICMPV6, icmpv6IsError, type NdpOption } from './icmpv6.js';
+import { IPOPT_EOL, IPOPT_LSRR, IPOPT_MTU_PROBE, IPOPT_MTU_REPLY, IPOPT_NOP, IPOPT_RA, IPOPT_RR, IPOPT_SDB, IPOPT_SID, IPOPT_SSRR, IPOPT_TR, IPOPT_TS } from './ipv4.js';
+import { IPPROTO_AH, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_NONE, IPPROTO_ROUTING } from './ipv6.js';
+import {
+  IPPROTO_TCP, TCP_OPT_EOL, TCP_OPT_MSS, TCP_OPT_NOP, TCP_OPT_SACK, TCP_OPT_SACK_PERM, TCP_OPT_TIMESTAMP, TCP_OPT_WSCALE,
+  tcpOptionLen, tcpOptionLenOk, type TcpOption,
+} from './tcp.js';
+import { IPPROTO_UDP } from './udp.js';
 
 /** Seconds of the first packet's timestamp when `frame.time_epoch` is not given (packet i gets this + i). */
 export const ENCODE_EPOCH_S = 1_700_000_000;
@@ -101,6 +125,12 @@ export interface EncodedFrame {
   data: Uint8Array;
   tsSec: number;
   tsNsec: number;
+  /**
+   * Bytes the frame had on the wire (the pcap record's original length):
+   * `frame.len` when it is at least the captured length `data.length` (a
+   * capture cut by a snaplen), else `data.length`.
+   */
+  origLen: number;
 }
 
 /**
@@ -279,6 +309,9 @@ class Fields {
     for (const [name, raw] of Object.entries(pkt)) {
       if (name === 'error') continue; // the decoder's fault report
       const input = INPUT_FIELDS.has(name);
+      if (name.startsWith('sll.')) {
+        throw bad(`${path}.${name}`, 'a Linux cooked capture (sll) frame cannot be encoded: pcap encode writes Ethernet frames');
+      }
       if (!input && !DERIVED_FIELDS.has(name)) {
         const hint = closestField(name);
         throw new InputError('ENCODE_UNKNOWN_FIELD', `${path}.${name}`, `unknown field '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
@@ -311,15 +344,12 @@ class Fields {
   take(name: string): Val | undefined {
     const e = this.vals.get(name);
     if (!e || e.next >= e.list.length) return undefined;
-    const i = e.next++;
-    return { v: e.list[i]!, where: e.array ? `${this.path}.${name}[${i}]` : `${this.path}.${name}` };
+    return this.val(name, e.next++);
   }
 
-  /** The value 'k' places ahead of the cursor of 'name', not taken. */
-  peek(name: string, k = 0): Val | undefined {
-    const e = this.vals.get(name);
-    if (!e || e.next + k >= e.list.length) return undefined;
-    const i = e.next + k;
+  /** Value 'i' of 'name' and where it came from (`[3].ip.src[1]`, or `[3].ip.src` for a single value). */
+  private val(name: string, i: number): Val {
+    const e = this.vals.get(name)!;
     return { v: e.list[i]!, where: e.array ? `${this.path}.${name}[${i}]` : `${this.path}.${name}` };
   }
 
@@ -331,9 +361,7 @@ class Fields {
 
   /** The first value no layer took, if any. */
   firstLeftover(): { name: string; val: Val } | undefined {
-    for (const [name, e] of this.vals) {
-      if (e.next < e.list.length) return { name, val: { v: e.list[e.next]!, where: e.array ? `${this.path}.${name}[${e.next}]` : `${this.path}.${name}` } };
-    }
+    for (const [name, e] of this.vals) if (e.next < e.list.length) return { name, val: this.val(name, e.next) };
     return undefined;
   }
 }
@@ -362,7 +390,7 @@ function editDistance(a: string, b: string, cap: number): number {
   return prev[b.length]!;
 }
 
-/** An unsigned integer up to 'max' from a number, decimal or `0x` hex text, or a boolean. */
+/** An unsigned integer up to 'max' from a number, decimal or `0x` hex text, or a boolean (the builder's `checkUint`). */
 function uintOf(x: Val, max: number): number {
   let n: number;
   if (typeof x.v === 'boolean') n = x.v ? 1 : 0;
@@ -373,8 +401,7 @@ function uintOf(x: Val, max: number): number {
     else if (/^[0-9]+$/.test(s)) n = Number(s);
     else throw bad(x.where, `'${x.v}' is not a number`);
   }
-  if (!Number.isInteger(n) || n < 0 || n > max) throw bad(x.where, `${String(x.v)} is not an integer in 0..${max}`);
-  return n;
+  return checkUint(n, max, x.where, 'ENCODE_BAD_VALUE');
 }
 
 /** A flag from 1/0, true/false (text or JSON). */
@@ -421,12 +448,25 @@ function ipv6Of(x: Val): Uint8Array {
   return a;
 }
 
-function u32bytes(v: number): number[] {
-  return [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
+/** 'b' cut or zero-filled to 'n' bytes ('b' itself when it has 'n'). */
+function sized(b: Uint8Array, n: number): Uint8Array {
+  if (b.length === n) return b;
+  const out = new Uint8Array(n);
+  out.set(b.subarray(0, n));
+  return out;
 }
 
-function u16bytes(v: number): number[] {
-  return [(v >>> 8) & 255, v & 255];
+/** Copy as much of 'src' as fits into 'dst' at 'at' (a field cut by a shorter length). */
+function put(dst: Uint8Array, src: Uint8Array, at: number): void {
+  if (at < dst.length) dst.set(src.subarray(0, dst.length - at), at);
+}
+
+/** The bytes of 'parts' one after another. */
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, b) => n + b.length, 0));
+  let o = 0;
+  for (const b of parts) { out.set(b, o); o += b.length; }
+  return out;
 }
 
 /** 'bits' of 'base' replaced by 'on' when a bit field was given. */
@@ -452,18 +492,23 @@ type Spec =
   | { proto: 'vxlan'; o: VxlanOptions }
   | { proto: 'geneve'; o: GeneveOptions };
 
+/** The IP protocol number (next header) of each layer that can follow an IP header. */
 const IPPROTO_OF: Partial<Record<Proto, number>> = {
-  icmp: 1, tcp: 6, udp: 17, icmpv6: 58, ip: 4, ipv6: 41,
-  'ipv6.hopopts': 0, 'ipv6.dstopts': 60, 'ipv6.routing': 43, 'ipv6.fraghdr': 44, ah: 51,
+  icmp: IPPROTO_ICMP, tcp: IPPROTO_TCP, udp: IPPROTO_UDP, icmpv6: IPPROTO_ICMPV6,
+  ip: 4, ipv6: 41, // IPv4 / IPv6 in IP: no IPPROTO_ constant is exported for them yet
+  'ipv6.hopopts': IPPROTO_HOPOPTS, 'ipv6.dstopts': IPPROTO_DSTOPTS, 'ipv6.routing': IPPROTO_ROUTING,
+  'ipv6.fraghdr': IPPROTO_FRAGMENT, ah: IPPROTO_AH,
 };
-
-const PROTO_OF_IP: ReadonlyMap<number, Proto> = new Map<number, Proto>([
-  [1, 'icmp'], [6, 'tcp'], [17, 'udp'], [58, 'icmpv6'],
-]);
-const EXT_OF_NH: ReadonlyMap<number, Proto> = new Map<number, Proto>([
-  [0, 'ipv6.hopopts'], [60, 'ipv6.dstopts'], [43, 'ipv6.routing'], [44, 'ipv6.fraghdr'], [51, 'ah'],
-]);
+/** Upper layers the inference picks by protocol number (the dissector decodes no IP in IP). */
+const UPPER_PROTOS: readonly Proto[] = ['icmp', 'tcp', 'udp', 'icmpv6'];
+/** IPv6 extension headers in RFC 8200 §4.1 order (a Destination Options header may come twice). */
 const EXT_ORDER: readonly Proto[] = ['ipv6.hopopts', 'ipv6.dstopts', 'ipv6.routing', 'ipv6.fraghdr', 'ah', 'ipv6.dstopts'];
+const EXT_OR_UPPER: readonly Proto[] = [...EXT_ORDER, ...UPPER_PROTOS];
+
+/** The layer among 'among' whose protocol number is 'n', or null. */
+function protoOfNumber(n: number, among: readonly Proto[]): Proto | null {
+  return among.find((p) => IPPROTO_OF[p] === n) ?? null;
+}
 
 // ---- Ethernet and VLAN ---------------------------------------------------------------
 
@@ -526,16 +571,18 @@ function arpSpec(F: Fields): Spec {
     if (m) return macOf(m);
     return F.bytes(raw);
   };
-  const protoAddr = (v4: string, raw: string): Uint8Array | undefined => {
+  // an IPv4 address as its number (4 bytes), any other as its bytes
+  const protoAddr = (v4: string, raw: string): number | Uint8Array | undefined => {
     const a = F.take(v4);
-    if (a) return Uint8Array.from(u32bytes(ipv4Of(a)));
+    if (a) return ipv4Of(a);
     return F.bytes(raw);
   };
   const sha = hwAddr('arp.src.hw_mac', 'arp.src.hw'), spa = protoAddr('arp.src.proto_ipv4', 'arp.src.proto');
   const tha = hwAddr('arp.dst.hw_mac', 'arp.dst.hw'), tpa = protoAddr('arp.dst.proto_ipv4', 'arp.dst.proto');
+  const size = (a: number | Uint8Array | undefined): number | undefined => (typeof a === 'number' ? 4 : a?.length);
   // sizes the header does not give follow the addresses
   o.hwSize ??= sha?.length ?? tha?.length ?? 6;
-  o.protoSize ??= spa?.length ?? tpa?.length ?? 4;
+  o.protoSize ??= size(spa) ?? size(tpa) ?? 4;
   if (sha) o.sha = sha;
   if (spa) o.spa = spa;
   if (tha) o.tha = tha;
@@ -579,28 +626,9 @@ function ipv4Spec(F: Fields): Spec & { proto: 'ip' } {
     o.hdrLen = hdrLen;
   }
   // with a source route, tshark shows the header's destination as ip.cur_rt and the final one (in the option) as ip.dst
-  const dst = finalDstAt(opts) >= 0 ? F.ipv4('ip.cur_rt') : F.ipv4('ip.dst');
+  const dst = ipv4FinalDstAt(opts) >= 0 ? F.ipv4('ip.cur_rt') : F.ipv4('ip.dst');
   if (dst !== undefined) o.dst = dst;
   return { proto: 'ip', o, laterFragment: frag !== 0 };
-}
-
-/** Mirror of dissect/ipv4.ts sourceRouteDst(): where the final destination of a valid source route is, or -1. */
-function finalDstAt(opts: Uint8Array): number {
-  let p = 0;
-  while (p < opts.length) {
-    const t = opts[p]!;
-    if (t === 0) return -1;
-    if (t === 1) { p++; continue; }
-    const n = opts[p + 1] ?? 0;
-    if (n < 2) return -1;
-    if ((t === 131 || t === 137) && n >= 3) {
-      const ptr = opts[p + 2] ?? 0;
-      if (ptr < 4 || (ptr & 3) !== 0 || ptr > n) return -1;
-      return p + n - 4;
-    }
-    p += n;
-  }
-  return -1;
 }
 
 /**
@@ -610,45 +638,53 @@ function finalDstAt(opts: Uint8Array): number {
  * given, are written instead of what its fields build. An EOL ends the list.
  */
 function ipv4Options(F: Fields, room: number): Uint8Array {
-  const out: number[] = [];
-  while (out.length < room && F.left('ip.opt.type') > 0) {
+  const parts: Uint8Array[] = [];
+  let used = 0;
+  while (used < room && F.left('ip.opt.type') > 0) {
     const tv = F.take('ip.opt.type')!;
     const t = uintOf(tv, 255);
     const name = IPV4_OPT_NAMES.get(t);
     if (name === undefined) throw bad(tv.where, `tshark shows no IPv4 option of type ${t}; give the options another way`);
     const blobV = F.take('ip.options.' + name);
     const blob = blobV && bytesOf(blobV);
-    if (t === 0 || t === 1) {
-      out.push(t);
-      if (t === 0) break;
-      continue;
+    let bytes: Uint8Array;
+    if (t === IPOPT_EOL || t === IPOPT_NOP) bytes = Uint8Array.of(t);
+    else {
+      const built = ipv4OptionFromFields(F, t, blob);
+      if (blob && (blob.length < 2 || blob[0] !== t || blob[1] !== blob.length)) throw bad(blobV!.where, `not a type ${t} option of its own length`);
+      bytes = blob ?? built;
     }
-    const built = ipv4OptionFromFields(F, t, blob);
-    const bytes = blob ?? built;
-    if (blob && (blob.length < 2 || blob[0] !== t || blob[1] !== blob.length)) throw bad(blobV!.where, `not a type ${t} option of its own length`);
-    out.push(...bytes);
+    parts.push(bytes);
+    used += bytes.length;
+    if (t === IPOPT_EOL) break;
   }
-  if (out.length > 40) throw bad(`${F.path}.ip.opt.type`, `${out.length} bytes of options do not fit an IPv4 header`);
-  return Uint8Array.from(out);
+  if (used > 40) throw bad(`${F.path}.ip.opt.type`, `${used} bytes of options do not fit an IPv4 header`);
+  return concat(parts);
 }
 
 /**
  * Take the fields one option of type 't' printed (ip.opt.len, pointer,
  * addresses, timestamps …) and build its bytes; 'blob' (its bytes field),
- * when given, supplies the length and pointer the fields leave out.
+ * when given, supplies the length and pointer the fields leave out. The
+ * option is its length 'n' long: values are written at their offsets and a
+ * value past 'n' is cut (a typed array ignores writes past its end).
  */
-function ipv4OptionFromFields(F: Fields, t: number, blob: Uint8Array | undefined): number[] {
+function ipv4OptionFromFields(F: Fields, t: number, blob: Uint8Array | undefined): Uint8Array {
   const lenGiven = F.uint('ip.opt.len', 255);
   const ptrOf = (): number | undefined => F.uint('ip.opt.ptr', 255) ?? (blob ? blob[2] : undefined);
+  const option = (n: number): Uint8Array => {
+    const b = new Uint8Array(n);
+    b[0] = t;
+    b[1] = n;
+    return b;
+  };
   switch (t) {
-    case 7: case 131: case 137: {
-      const source = t !== 7;
+    case IPOPT_RR: case IPOPT_LSRR: case IPOPT_SSRR: {
+      const source = t !== IPOPT_RR;
       const ptr = ptrOf() ?? 4;
-      let n = lenGiven ?? blob?.length;
-      if (n === undefined) {
-        n = 3 + 4 * (F.left('ip.rec_rt') + (source ? F.left('ip.src_rt') + 1 : F.left('ip.empty_rt')));
-      }
-      const body = [t, n, ptr];
+      const n = lenGiven ?? blob?.length ?? 3 + 4 * (F.left('ip.rec_rt') + (source ? F.left('ip.src_rt') + 1 : F.left('ip.empty_rt')));
+      const b = option(n);
+      b[2] = ptr;
       if (ptr >= 4 && (ptr & 3) === 0) {
         // the dissector's route(): each slot is recorded, empty, still to visit, or the final destination
         for (let slot = 3; n - slot >= 4; slot += 4) {
@@ -656,52 +692,52 @@ function ipv4OptionFromFields(F: Fields, t: number, blob: Uint8Array | undefined
           if (ptr > n || slot + 1 < ptr) field = source && ptr <= n && slot === n - 4 ? 'ip.dst' : 'ip.rec_rt';
           else if (source && slot === n - 4) field = 'ip.dst';
           else field = source ? 'ip.src_rt' : 'ip.empty_rt';
-          body.push(...u32bytes(F.ipv4(field) ?? 0));
+          setBe32(b, slot, F.ipv4(field) ?? 0);
         }
       }
-      return fill(body, n);
+      return b;
     }
-    case 68: {
+    case IPOPT_TS: {
       const ptr = ptrOf();
       const of = F.uint('ip.opt.overflow', 15) ?? (blob ? blob[3]! >>> 4 : 0);
       const fl = F.uint('ip.opt.flag', 15) ?? (blob ? blob[3]! & 15 : 0);
       const withAddr = fl === 1 || fl === 3;
       const step = withAddr ? 8 : 4;
       const n = lenGiven ?? blob?.length ?? 4 + step * F.left('ip.opt.time_stamp');
-      const body = [t, n, ptr ?? Math.min(n + 1, 255), (of << 4) | fl];
+      const b = option(n);
+      b[2] = ptr ?? Math.min(n + 1, 255);
+      b[3] = (of << 4) | fl;
       for (let q = 4; n - q >= step; q += step) {
-        if (withAddr) body.push(...u32bytes(F.ipv4('ip.opt.time_stamp_addr') ?? 0));
-        body.push(...u32bytes(F.uint('ip.opt.time_stamp', 0xffffffff) ?? 0));
+        if (withAddr) setBe32(b, q, F.ipv4('ip.opt.time_stamp_addr') ?? 0);
+        setBe32(b, q + step - 4, F.uint('ip.opt.time_stamp', 0xffffffff) ?? 0);
       }
-      return fill(body, n);
+      return b;
     }
-    case 148: return fill([t, lenGiven ?? 4, ...u16bytes(F.uint('ip.opt.ra', 0xffff) ?? 0)], lenGiven ?? 4);
-    case 136: return fill([t, lenGiven ?? 4, ...u16bytes(F.uint('ip.opt.sid', 0xffff) ?? 0)], lenGiven ?? 4);
-    case 11: case 12: return fill([t, lenGiven ?? 4, ...u16bytes(F.uint('ip.opt.mtu', 0xffff) ?? 0)], lenGiven ?? 4);
-    case 82:
-      return fill([t, lenGiven ?? 12, ...u16bytes(F.uint('ip.opt.id_number', 0xffff) ?? 0), ...u16bytes(F.uint('ip.opt.ohc', 0xffff) ?? 0),
-        ...u16bytes(F.uint('ip.opt.rhc', 0xffff) ?? 0), ...u32bytes(F.ipv4('ip.opt.originator') ?? 0)], lenGiven ?? 12);
-    case 149: {
-      const n = lenGiven ?? blob?.length ?? 2 + 4 * F.left('ip.opt.addr');
-      const body = [t, n];
+    case IPOPT_RA: case IPOPT_SID: case IPOPT_MTU_PROBE: case IPOPT_MTU_REPLY: {
+      const b = option(lenGiven ?? 4);
+      const field = t === IPOPT_RA ? 'ip.opt.ra' : t === IPOPT_SID ? 'ip.opt.sid' : 'ip.opt.mtu';
+      setBe16(b, 2, F.uint(field, 0xffff) ?? 0);
+      return b;
+    }
+    case IPOPT_TR: {
+      const b = option(lenGiven ?? 12);
+      setBe16(b, 2, F.uint('ip.opt.id_number', 0xffff) ?? 0);
+      setBe16(b, 4, F.uint('ip.opt.ohc', 0xffff) ?? 0);
+      setBe16(b, 6, F.uint('ip.opt.rhc', 0xffff) ?? 0);
+      setBe32(b, 8, F.ipv4('ip.opt.originator') ?? 0);
+      return b;
+    }
+    case IPOPT_SDB: {
+      const b = option(lenGiven ?? blob?.length ?? 2 + 4 * F.left('ip.opt.addr'));
       let q = 2;
-      for (; q + 4 <= n; q += 4) body.push(...u32bytes(F.ipv4('ip.opt.addr') ?? 0));
-      if (q < n) body.push(...(F.bytes('ip.opt.padding') ?? []));
-      return fill(body, n);
+      for (; q + 4 <= b.length; q += 4) setBe32(b, q, F.ipv4('ip.opt.addr') ?? 0);
+      if (q < b.length) { const pad = F.bytes('ip.opt.padding'); if (pad) put(b, pad, q); }
+      return b;
     }
-    default: {
+    default:
       // security, CIPSO, Quick-Start …: only the bytes field carries the data
-      const n = lenGiven ?? blob?.length ?? 2;
-      return fill([t, n], n);
-    }
+      return option(lenGiven ?? blob?.length ?? 2);
   }
-}
-
-/** 'body' cut or zero-filled to 'n' bytes. */
-function fill(body: number[], n: number): number[] {
-  if (body.length > n) return body.slice(0, n);
-  while (body.length < n) body.push(0);
-  return body;
 }
 
 // ---- IPv6 and extension headers ------------------------------------------------
@@ -742,7 +778,7 @@ function optionsHeader(F: Fields, proto: 'ipv6.hopopts' | 'ipv6.dstopts'): ExtSp
     else if ((t & 31) === 0x1e) data = F.bytes('ipv6.opt.experimental');
     else if (!IPV6_WIRESHARK_OPTS.has(t)) data = F.bytes('ipv6.opt.unknown');
     const n = nGiven ?? data?.length ?? 0;
-    body.push(t, n, ...fill([...(data ?? [])], n));
+    body.push(t, n, ...sized(data ?? EMPTY, n));
   }
   // pad to a multiple of 8 (or to the given length) with Pad1/PadN
   const total = lenUnits === undefined ? (body.length + 1 + 7) & ~7 : (lenUnits + 1) * 8;
@@ -756,11 +792,15 @@ function optionsHeader(F: Fields, proto: 'ipv6.hopopts' | 'ipv6.dstopts'): ExtSp
   return spec;
 }
 
-/** A big-endian 'n'-byte number field as bytes, or undefined when absent. */
-function uintField(F: Fields, name: string, n: number): Uint8Array | undefined {
-  const v = F.uint(name, n === 4 ? 0xffffffff : (1 << (8 * n)) - 1);
+/** A big-endian number field of 'n' (1, 2 or 4) bytes as its bytes, or undefined when absent. */
+function uintField(F: Fields, name: string, n: 1 | 2 | 4): Uint8Array | undefined {
+  const v = F.uint(name, n === 4 ? 0xffffffff : n === 2 ? 0xffff : 0xff);
   if (v === undefined) return undefined;
-  return Uint8Array.from(u32bytes(v).slice(4 - n));
+  const b = new Uint8Array(n);
+  if (n === 4) setBe32(b, 0, v);
+  else if (n === 2) setBe16(b, 0, v);
+  else b[0] = v;
+  return b;
 }
 
 function routingHeader(F: Fields): ExtSpec {
@@ -792,9 +832,9 @@ function routingHeader(F: Fields): ExtSpec {
   }
   const total = hlen ?? (body.length + 1 + 7) & ~7;
   if (body.length + 1 > total) throw bad(`${F.path}.ipv6.routing.len`, `the routing header takes ${body.length + 1} bytes, more than ${total}`);
-  const out = fill(body, total - 1);
+  const out = sized(Uint8Array.from(body), total - 1);
   out[0] = total / 8 - 1;
-  const spec: ExtSpec = { proto: 'ipv6.routing', body: Uint8Array.from(out), laterFragment: false };
+  const spec: ExtSpec = { proto: 'ipv6.routing', body: out, laterFragment: false };
   if (nxt !== undefined) spec.nxt = nxt;
   return spec;
 }
@@ -806,10 +846,12 @@ function fragmentHeader(F: Fields): ExtSpec {
   const rb = F.uint('ipv6.fraghdr.reserved_bits', 3) ?? 0;
   const more = F.bool('ipv6.fraghdr.more') ?? false;
   const ident = F.uint('ipv6.fraghdr.ident', 0xffffffff) ?? 0;
-  const spec: ExtSpec = {
-    proto: 'ipv6.fraghdr', body: Uint8Array.from([res, ...u16bytes((off << 3) | (rb << 1) | (more ? 1 : 0)), ...u32bytes(ident)]),
-    laterFragment: off !== 0,
-  };
+  // the header after its next-header byte: reserved octet, offset/res/M word, identification
+  const body = new Uint8Array(7);
+  body[0] = res;
+  setBe16(body, 1, (off << 3) | (rb << 1) | (more ? 1 : 0));
+  setBe32(body, 3, ident);
+  const spec: ExtSpec = { proto: 'ipv6.fraghdr', body, laterFragment: off !== 0 };
   if (nxt !== undefined) spec.nxt = nxt;
   return spec;
 }
@@ -820,70 +862,74 @@ function ahHeader(F: Fields): ExtSpec {
   const spi = F.uint('ah.spi', 0xffffffff) ?? 0, seq = F.uint('ah.sequence', 0xffffffff) ?? 0;
   const icv = F.bytes('ah.icv') ?? new Uint8Array(0);
   const total = len === undefined ? 12 + icv.length : (len + 2) * 4;
-  const body = fill([0, ...(r ? bytesN(r, 2) : [0, 0]), ...u32bytes(spi), ...u32bytes(seq), ...icv], total - 1);
+  // the header after its next-header byte, cut or zero-filled to its length: length, reserved, SPI, sequence, ICV
+  const body = new Uint8Array(total - 1);
   body[0] = total / 4 - 2;
-  const spec: ExtSpec = { proto: 'ah', body: Uint8Array.from(body), laterFragment: false };
+  if (r) body.set(bytesN(r, 2), 1);
+  setBe32(body, 3, spi);
+  setBe32(body, 7, seq);
+  put(body, icv, 11);
+  const spec: ExtSpec = { proto: 'ah', body, laterFragment: false };
   if (nxt !== undefined) spec.nxt = nxt;
   return spec;
 }
 
 // ---- ICMP and ICMPv6 -------------------------------------------------------
 
-const ICMP_ERRORS = new Set([3, 4, 5, 11, 12]);
-
 function icmpSpec(F: Fields): Spec & { proto: 'icmp' } {
-  const type = F.uint('icmp.type', 255) ?? 8;
+  const type = F.uint('icmp.type', 255) ?? ICMP_ECHO_REQUEST;
   const o: IcmpOptions = { type, code: F.uint('icmp.code', 255) ?? 0 };
   const sum = F.uint('icmp.checksum', 0xffff);
   if (sum !== undefined) o.checksum = sum;
-  const rest = [0, 0, 0, 0];
-  const extra: number[] = [];
-  if (type === 0 || type === 8 || (type >= 13 && type <= 18)) {
-    rest.splice(0, 4, ...u16bytes(F.uint('icmp.ident', 0xffff) ?? 0), ...u16bytes(F.uint('icmp.seq', 0xffff) ?? 0));
-    if (type === 13 || type === 14) {
-      for (const n of ['icmp.originate_timestamp', 'icmp.receive_timestamp', 'icmp.transmit_timestamp']) {
-        const v = F.uint(n, 0xffffffff);
-        if (v !== undefined) extra.push(...u32bytes(v));
-      }
+  // bytes 4-7 of the header, and what follows it (timestamps, a mask)
+  const rest = new Uint8Array(4);
+  const extra = new Uint8Array(12);
+  let extraLen = 0;
+  const append = (v: number | undefined): void => { if (v !== undefined) { setBe32(extra, extraLen, v); extraLen += 4; } };
+  if (icmpHasIdentSeq(type)) {
+    setBe16(rest, 0, F.uint('icmp.ident', 0xffff) ?? 0);
+    setBe16(rest, 2, F.uint('icmp.seq', 0xffff) ?? 0);
+    if (type === ICMP_TIMESTAMP || type === ICMP_TIMESTAMP_REPLY) {
+      for (const n of ['icmp.originate_timestamp', 'icmp.receive_timestamp', 'icmp.transmit_timestamp']) append(F.uint(n, 0xffffffff));
     }
-    if (type === 17 || type === 18) { const m = F.ipv4('icmp.address_mask'); if (m !== undefined) extra.push(...u32bytes(m)); }
-  } else if (type === 3 || type === 11 || type === 12) {
-    let from = 4;
-    if (type === 12) { rest[0] = F.uint('icmp.pointer', 255) ?? 0; from = 5; }
-    const low = type === 3 && o.code === 4 ? 'icmp.mtu' : '';
+    if (type === ICMP_ADDR_MASK_REQUEST || type === ICMP_ADDR_MASK_REPLY) append(F.ipv4('icmp.address_mask'));
+  } else if (type === ICMP_DEST_UNREACH || type === ICMP_TIME_EXCEEDED || type === ICMP_PARAM_PROBLEM) {
+    // offsets below are into 'rest': header byte 4 is rest[0]
+    let from = 0;
+    if (type === ICMP_PARAM_PROBLEM) { rest[0] = F.uint('icmp.pointer', 255) ?? 0; from = 1; }
+    const mtu = type === ICMP_DEST_UNREACH && o.code === ICMP_FRAG_NEEDED;
     // the dissector's addRfc4884(): an RFC 4884 length in byte 5 splits icmp.unused in two
     const words = F.uint('icmp.length', 255);
-    const put = (at: number, b: Uint8Array | number[]): void => { for (let i = 0; i < b.length && at + i < 8; i++) rest[at + i - 4] = b[i]!; };
     if (words !== undefined && words !== 0) {
-      if (from === 4) { const u = F.take('icmp.unused'); if (u) put(4, bytesN(u, 1)); }
+      if (from === 0) { const u = F.take('icmp.unused'); if (u) put(rest, bytesN(u, 1), 0); }
       rest[1] = words;
-      if (low !== '') put(6, u16bytes(F.uint(low, 0xffff) ?? 0));
-      else { const u = F.take('icmp.unused'); if (u) put(6, bytesN(u, 2)); }
+      if (!mtu) { const u = F.take('icmp.unused'); if (u) put(rest, bytesN(u, 2), 2); }
     } else {
       const u = F.take('icmp.unused');
-      if (u) put(from, bytesN(u, (low !== '' ? 6 : 8) - from));
-      if (low !== '') put(6, u16bytes(F.uint(low, 0xffff) ?? 0));
+      if (u) put(rest, bytesN(u, (mtu ? 2 : 4) - from), from);
     }
-  } else if (type === 5) {
-    rest.splice(0, 4, ...u32bytes(F.ipv4('icmp.redir_gw') ?? 0));
+    if (mtu) setBe16(rest, 2, F.uint('icmp.mtu', 0xffff) ?? 0);
+  } else if (type === ICMP_REDIRECT) {
+    setBe32(rest, 0, F.ipv4('icmp.redir_gw') ?? 0);
   }
-  o.rest = be32(Uint8Array.from(rest), 0);
-  return { proto: 'icmp', o, type, extra: Uint8Array.from(extra) };
+  o.rest = be32(rest, 0);
+  return { proto: 'icmp', o, type, extra: extra.slice(0, extraLen) };
 }
 
 function icmpv6Spec(F: Fields): Spec & { proto: 'icmpv6' } {
   const type = F.uint('icmpv6.type', 255) ?? 128;
   const code = F.uint('icmpv6.code', 255) ?? 0;
   const checksum = F.uint('icmpv6.checksum', 0xffff) ?? -1;
-  const reserved = (n: number): number[] => { const r = F.take('icmpv6.reserved'); return r ? [...bytesN(r, n)] : new Array<number>(n).fill(0); };
+  const reserved = (n: number): Uint8Array => { const r = F.take('icmpv6.reserved'); return r ? bytesN(r, n) : new Uint8Array(n); };
   const addr = (name: string): Uint8Array => F.ipv6(name) ?? new Uint8Array(16);
   let extra: Uint8Array = new Uint8Array(0);
   let o: Icmpv6Options;
   switch (type) {
     case 1: case 3: {
+      // an RFC 4884 length takes the first of the four bytes
       const len = F.uint('icmpv6.length', 255);
-      const rest = len !== undefined && len !== 0 ? [len, ...reserved(3)] : reserved(4);
-      o = { type, code, checksum, rest: be32(Uint8Array.from(rest), 0) };
+      const rest = len !== undefined && len !== 0 ? ((len << 24) | be24(reserved(3), 0)) >>> 0 : be32(reserved(4), 0);
+      o = { type, code, checksum, rest };
       break;
     }
     case 2: o = { kind: 'packetTooBig', code, checksum, mtu: F.uint('icmpv6.mtu', 0xffffffff) ?? 0 }; break;
@@ -894,11 +940,11 @@ function icmpv6Spec(F: Fields): Spec & { proto: 'icmpv6' } {
     case 130: case 131: case 132: {
       const delay = F.uint('icmpv6.mld.maximum_response_delay', 0xffff);
       if (delay === undefined && F.left('icmpv6.mld.multicast_address') === 0) { o = { type, code, checksum, rest: 0 }; break; }
-      o = { type, code, checksum, rest: be32(Uint8Array.from([...u16bytes(delay ?? 0), ...reserved(2)]), 0) };
+      o = { type, code, checksum, rest: (((delay ?? 0) << 16) | be16(reserved(2), 0)) >>> 0 };
       extra = addr('icmpv6.mld.multicast_address');
       break;
     }
-    case 133: o = { kind: 'routerSolicit', code, checksum, reserved: be32(Uint8Array.from(reserved(4)), 0), options: ndOptions(F) }; break;
+    case 133: o = { kind: 'routerSolicit', code, checksum, reserved: be32(reserved(4), 0), options: ndOptions(F) }; break;
     case 134: {
       const hop = F.uint('icmpv6.nd.ra.cur_hop_limit', 255) ?? 0;
       let f = F.uint('icmpv6.nd.ra.flag', 255) ?? 0;
@@ -920,7 +966,7 @@ function icmpv6Spec(F: Fields): Spec & { proto: 'icmpv6' } {
       break;
     }
     case 135: {
-      const r = be32(Uint8Array.from(reserved(4)), 0);
+      const r = be32(reserved(4), 0);
       o = { kind: 'neighborSolicit', code, checksum, reserved: r, target: addr('icmpv6.nd.ns.target_address'), options: ndOptions(F) };
       break;
     }
@@ -939,7 +985,7 @@ function icmpv6Spec(F: Fields): Spec & { proto: 'icmpv6' } {
       break;
     }
     case 137: {
-      const r = be32(Uint8Array.from(reserved(4)), 0);
+      const r = be32(reserved(4), 0);
       const target = addr('icmpv6.nd.rd.target_address'), destination = addr('icmpv6.rd.na.destination_address');
       o = { kind: 'redirect', code, checksum, reserved: r, target, destination, options: ndOptions(F) };
       break;
@@ -962,14 +1008,14 @@ function ndOptions(F: Fields): NdpOption[] {
   while (F.left('icmpv6.opt.type') > 0) {
     const t = F.uint('icmpv6.opt.type', 255)!;
     const units = F.uint('icmpv6.opt.length', 255);
-    const room = units === undefined ? undefined : units * 8 - 2;
-    const sized = (b: Uint8Array): Uint8Array => (room === undefined ? b : Uint8Array.from(fill([...b], room)));
+    const room = units === undefined ? undefined : Math.max(units * 8 - 2, 0);
+    const fit = (b: Uint8Array): Uint8Array => (room === undefined ? b : sized(b, room));
     if (t === 1 || t === 2) {
       const a = F.take('icmpv6.opt.linkaddr');
       const alias = F.take(t === 1 ? 'icmpv6.opt.src_linkaddr' : 'icmpv6.opt.target_linkaddr');
       const v = a ?? alias;
       const addr = v ? (typeof v.v === 'string' && parseMac(v.v) ? macOf(v) : bytesOf(v)) : new Uint8Array(6);
-      out.push({ kind: t === 1 ? 'sourceLinkAddr' : 'targetLinkAddr', addr: sized(addr) });
+      out.push({ kind: t === 1 ? 'sourceLinkAddr' : 'targetLinkAddr', addr: fit(addr) });
     } else if (t === 3) {
       let f = F.uint('icmpv6.opt.prefix.flag', 255) ?? 0;
       f = withBit(f, 0x80, F.bool('icmpv6.opt.prefix.flag.l'));
@@ -990,7 +1036,7 @@ function ndOptions(F: Fields): NdpOption[] {
       // types tshark decodes itself print no data here: zeros of the given length
       const known = (t >= 1 && t <= 20) || (t >= 23 && t <= 38);
       const data = known ? new Uint8Array(room ?? 6) : F.bytes('icmpv6.data') ?? new Uint8Array(room ?? 6);
-      out.push({ kind: 'unknown', type: t, data: sized(data) });
+      out.push({ kind: 'unknown', type: t, data: fit(data) });
     }
   }
   return out;
@@ -1049,63 +1095,84 @@ function tcpSpec(F: Fields, quoted: boolean): Spec {
     if ((hl & 3) !== 0 || hl < 20) throw bad(`${F.path}.tcp.hdr_len`, `${hl} is not a TCP header length`);
     o.dataOffset = hl >>> 2;
   }
+  // the whole options area as bytes wins (it keeps what no option field shows; the values are only consumed); else the options as values
   const whole = F.bytes('tcp.options');
-  const built = tcpOptions(F, hl === undefined ? 40 : hl - 20);
+  const options = tcpOptions(F, hl === undefined ? 40 : hl - 20, whole === undefined);
   if (whole) o.optionBytes = whole;
-  else if (built.length > 0) o.optionBytes = Uint8Array.from(built);
-  if (o.optionBytes && hl === undefined) o.dataOffset = (20 + o.optionBytes.length + 3) >>> 2;
+  else if (options.length > 0) o.options = options;
   return { proto: 'tcp', o };
 }
 
 /**
- * Option bytes from tcp.option_kind and each option's fields, in the order
- * dissect/tcp.ts prints them, up to 'room' bytes; an EOL takes the EOLs that
- * follow it (tshark prints one per zero byte of padding).
+ * The options of one TCP header from tcp.option_kind and each option's
+ * fields, in the order dissect/tcp.ts prints them, up to 'room' bytes; an
+ * EOL is one zero byte (tshark prints one per zero byte of padding).
+ * 'strict' (the options will be written) rejects lengths as `tcpOption` says.
  */
-function tcpOptions(F: Fields, room: number): number[] {
-  const out: number[] = [];
-  while (out.length < room && F.left('tcp.option_kind') > 0) {
+function tcpOptions(F: Fields, room: number, strict: boolean): TcpOption[] {
+  const out: TcpOption[] = [];
+  let used = 0;
+  while (used < room && F.left('tcp.option_kind') > 0) {
     const kind = F.uint('tcp.option_kind', 255)!;
-    if (kind === 0) {
-      F.take('tcp.options.eol');
-      out.push(0);
-      continue;
-    }
-    if (kind === 1) {
-      F.take('tcp.options.nop');
-      out.push(1);
-      continue;
-    }
-    const nGiven = F.uint('tcp.option_len', 255);
-    let body: number[];
-    switch (kind) {
-      case 2: { const blob = F.bytes('tcp.options.mss'); const v = F.uint('tcp.options.mss_val', 0xffff); body = blob ? [...blob] : [2, nGiven ?? 4, ...u16bytes(v ?? 0)]; break; }
-      case 3: { const blob = F.bytes('tcp.options.wscale'); const v = F.uint('tcp.options.wscale.shift', 255); body = blob ? [...blob] : [3, nGiven ?? 3, v ?? 0]; break; }
-      case 4: { const blob = F.bytes('tcp.options.sack_perm'); body = blob ? [...blob] : [4, nGiven ?? 2]; break; }
-      case 5: {
-        const blob = F.bytes('tcp.options.sack');
-        const n = nGiven ?? blob?.length ?? 2 + 8 * F.left('tcp.options.sack_le');
-        body = [5, n];
-        for (let j = 2; j < n; j += 8) body.push(...u32bytes(F.uint('tcp.options.sack_le', 0xffffffff) ?? 0), ...u32bytes(F.uint('tcp.options.sack_re', 0xffffffff) ?? 0));
-        if (blob) body = [...blob];
-        break;
-      }
-      case 8: {
-        const blob = F.bytes('tcp.options.timestamp');
-        const a = F.uint('tcp.options.timestamp.tsval', 0xffffffff), b = F.uint('tcp.options.timestamp.tsecr', 0xffffffff);
-        body = blob ? [...blob] : [8, nGiven ?? 10, ...u32bytes(a ?? 0), ...u32bytes(b ?? 0)];
-        break;
-      }
-      default:
-        if (TCP_WIRESHARK_KINDS.has(kind)) body = [kind, nGiven ?? 2];
-        else {
-          const blob = F.bytes('tcp.options.unknown'), pay = F.bytes('tcp.options.unknown.payload');
-          body = blob ? [...blob] : [kind, nGiven ?? 2 + (pay?.length ?? 0), ...(pay ?? [])];
-        }
-    }
-    out.push(...fill(body, nGiven ?? body.length));
+    let opt: TcpOption;
+    if (kind === TCP_OPT_EOL) { F.take('tcp.options.eol'); opt = { kind: 'eol' }; }
+    else if (kind === TCP_OPT_NOP) { F.take('tcp.options.nop'); opt = { kind: 'nop' }; }
+    else opt = tcpOption(F, kind, strict);
+    out.push(opt);
+    used += tcpOptionLen(opt);
   }
   return out;
+}
+
+/** The bytes field dissect/tcp.ts prints for each option kind it decodes. */
+const TCP_OPTION_BYTES: ReadonlyMap<number, string> = new Map([
+  [TCP_OPT_MSS, 'tcp.options.mss'], [TCP_OPT_WSCALE, 'tcp.options.wscale'], [TCP_OPT_SACK_PERM, 'tcp.options.sack_perm'],
+  [TCP_OPT_SACK, 'tcp.options.sack'], [TCP_OPT_TIMESTAMP, 'tcp.options.timestamp'],
+]);
+
+/**
+ * One option of 'kind' (not EOL/NOP) from tcp.option_len and its fields.
+ * Its bytes field (tcp.options.mss …), when given, is written instead of
+ * what the values build. When 'strict', a length the dissector would reject
+ * for the kind (an MSS option of 6 bytes) is ENCODE_BAD_VALUE (give the
+ * whole tcp.options to write such a header), and so is a bytes field that
+ * is not one option of that kind and length.
+ */
+function tcpOption(F: Fields, kind: number, strict: boolean): TcpOption {
+  const lenV = F.take('tcp.option_len');
+  const n = lenV && uintOf(lenV, 255);
+  if (strict && lenV && (n! < 2 || !tcpOptionLenOk(kind, n!))) {
+    throw bad(lenV.where, `a kind ${kind} TCP option cannot be ${n!} bytes long (give the whole tcp.options to write one)`);
+  }
+  const own = TCP_WIRESHARK_KINDS.has(kind);
+  const blobV = own ? undefined : F.take(TCP_OPTION_BYTES.get(kind) ?? 'tcp.options.unknown');
+  const blob = blobV && bytesOf(blobV);
+  if (strict && blob && (blob.length < 2 || blob[0] !== kind || blob[1] !== blob.length || (n ?? blob.length) !== blob.length)) {
+    throw bad(blobV!.where, `not one kind ${kind} option of its own length`);
+  }
+  let opt: TcpOption;
+  switch (kind) {
+    case TCP_OPT_MSS: opt = { kind: 'mss', value: F.uint('tcp.options.mss_val', 0xffff) ?? 0 }; break;
+    case TCP_OPT_WSCALE: opt = { kind: 'wscale', shift: F.uint('tcp.options.wscale.shift', 255) ?? 0 }; break;
+    case TCP_OPT_SACK_PERM: opt = { kind: 'sackPerm' }; break;
+    case TCP_OPT_SACK: {
+      const blocks: [number, number][] = [];
+      const count = Math.max((n ?? blob?.length ?? 2 + 8 * F.left('tcp.options.sack_le')) - 2, 0) >>> 3;
+      for (let j = 0; j < count; j++) blocks.push([F.uint('tcp.options.sack_le', 0xffffffff) ?? 0, F.uint('tcp.options.sack_re', 0xffffffff) ?? 0]);
+      opt = { kind: 'sack', blocks };
+      break;
+    }
+    case TCP_OPT_TIMESTAMP:
+      opt = { kind: 'timestamp', tsval: F.uint('tcp.options.timestamp.tsval', 0xffffffff) ?? 0, tsecr: F.uint('tcp.options.timestamp.tsecr', 0xffffffff) ?? 0 };
+      break;
+    default: {
+      // a kind tshark decodes itself prints no data (zeros of its length); any other its payload
+      const pay = own ? EMPTY : F.bytes('tcp.options.unknown.payload') ?? EMPTY;
+      opt = { kind: 'unknown', type: kind, data: n === undefined ? pay : sized(pay, Math.max(n - 2, 0)) };
+    }
+  }
+  // the bytes field wins, as given (TcpRepr writes the kind, the length and this data)
+  return blob && blob.length >= 2 ? { kind: 'unknown', type: kind, data: blob.slice(2) } : opt;
 }
 
 // ---- VXLAN, Geneve ---------------------------------------------------------------
@@ -1142,7 +1209,7 @@ function geneveSpec(F: Fields): Spec {
     options.push(opt);
     used += 4 + opt.data.length;
   }
-  const o: GeneveOptions = { vni, version, reserved, options: whole ? parseGeneveOptions(whole, `${F.path}.geneve.options`) : options };
+  const o: GeneveOptions = { vni, version, reserved, options: whole ? geneveOptionsOf(whole, `${F.path}.geneve.options`) : options };
   if (proto !== undefined) o.protocolType = proto;
   if (flags === undefined && (oam !== undefined || crit !== undefined)) flags = 0;
   if (flags !== undefined) {
@@ -1161,46 +1228,51 @@ function geneveOption(F: Fields): GeneveOption {
   const cls = F.uint('geneve.option.class', 0xffff) ?? 0, type = F.uint('geneve.option.type', 255) ?? 0;
   const flags = F.uint('geneve.option.flags', 7) ?? 0;
   const len = F.uint('geneve.option.length', 128);
-  const n = len === undefined ? undefined : len - 4;
-  let data: number[] = [];
+  const n = len === undefined ? undefined : Math.max(len - 4, 0);
+  let data: Uint8Array = EMPTY;
   if (cls === 0x0132 && type === 1) {
     const vnid = F.uint('geneve.option.gcp.vnid', 0x0fffffff) ?? 0, dir = F.bool('geneve.option.gcp.direction') ?? false;
     const rsv = F.bool('geneve.option.gcp.reserved') ?? false;
-    data = u32bytes(((vnid << 4) | (rsv ? 2 : 0) | (dir ? 1 : 0)) >>> 0);
+    data = new Uint8Array(4);
+    setBe32(data, 0, (vnid << 4) | (rsv ? 2 : 0) | (dir ? 1 : 0));
   } else if (cls === 0x0132 && type === 2) {
-    data = [...(F.bytes('geneve.option.gcp.endpoint') ?? [])];
+    data = F.bytes('geneve.option.gcp.endpoint') ?? EMPTY;
   } else if (cls === 0x0132 && type === 3) {
     const x = F.take('geneve.option.gcp.profile');
     if (x) {
       const s = String(x.v).trim();
       if (!/^[0-9]+$/.test(s)) throw bad(x.where, `'${s}' is not a number`);
+      // a 64-bit profile ID (or the option's whole data), big-endian
       let v = BigInt(s);
-      const k = n ?? 8;
-      for (let i = 0; i < k; i++) { data.unshift(Number(v & 0xffn)); v >>= 8n; }
+      data = new Uint8Array(n ?? 8);
+      for (let i = data.length - 1; i >= 0; i--) { data[i] = Number(v & 0xffn); v >>= 8n; }
     }
   } else {
-    data = [...(F.bytes('geneve.option.unknown.data') ?? [])];
+    data = F.bytes('geneve.option.unknown.data') ?? EMPTY;
   }
   if (blobV) {
-    const [opt] = parseGeneveOptions(bytesOf(blobV), blobV.where);
+    const [opt] = geneveOptionsOf(bytesOf(blobV), blobV.where);
     if (!opt) throw bad(blobV.where, 'empty Geneve option');
     return opt;
   }
-  const size = n ?? ((data.length + 3) & ~3);
-  return { optClass: cls, type, flags, data: Uint8Array.from(fill(data, size)) };
+  return { optClass: cls, type, flags, data: sized(data, n ?? ((data.length + 3) & ~3)) };
 }
 
-/** Geneve options from the bytes of an options area; each option describes its own length. */
-function parseGeneveOptions(b: Uint8Array, where: string): GeneveOption[] {
-  const out: GeneveOption[] = [];
-  for (let o = 0; o < b.length;) {
-    if (b.length - o < 4) throw bad(where, `a Geneve option header needs 4 bytes, ${b.length - o} left`);
-    const n = (b[o + 3]! & 0x1f) * 4;
-    if (o + 4 + n > b.length) throw bad(where, `a Geneve option of ${4 + n} bytes runs past the ${b.length}-byte area`);
-    out.push({ optClass: (b[o]! << 8) | b[o + 1]!, type: b[o + 2]!, flags: b[o + 3]! >>> 5, data: b.slice(o + 4, o + 4 + n) });
-    o += 4 + n;
+/**
+ * The options in 'b', the bytes of an options area, walked by the Geneve
+ * view (`GeneveRepr.parse` over a header made for them); a walk that does not
+ * end exactly at the end of 'b' is ENCODE_BAD_VALUE at 'where'.
+ */
+function geneveOptionsOf(b: Uint8Array, where: string): GeneveOption[] {
+  if ((b.length & 3) !== 0 || b.length > GENEVE_MAX_OPTIONS_LEN) {
+    throw bad(where, `${b.length} bytes are not a Geneve options area (a multiple of 4, at most ${GENEVE_MAX_OPTIONS_LEN})`);
   }
-  return out;
+  const hdr = new Uint8Array(GENEVE_HEADER_LEN + b.length);
+  hdr.set(b, GENEVE_HEADER_LEN);
+  const p = new GenevePacket().reset(hdr, 0, hdr.length);
+  p.setOptLen(b.length >>> 2);
+  if (p.check() !== 0) throw bad(where, `the Geneve option at byte ${p.errAt - GENEVE_HEADER_LEN} runs past the ${b.length}-byte area`);
+  return GeneveRepr.parse(p).options;
 }
 
 // ---- the stack ---------------------------------------------------------------
@@ -1245,13 +1317,13 @@ function inferNext(F: Fields, cur: Spec, extDone: Proto | null): Proto | null {
     }
     case 'ip':
       if (cur.laterFragment) return null;
-      if (cur.o.protocol !== undefined) return PROTO_OF_IP.get(cur.o.protocol) ?? null;
+      if (cur.o.protocol !== undefined) return protoOfNumber(cur.o.protocol, UPPER_PROTOS);
       return upper(false);
     case 'ipv6': {
       const last = cur.ext[cur.ext.length - 1];
       if (last?.laterFragment) return null;
       const nh = last ? last.nxt : cur.nxt;
-      if (nh !== undefined) return EXT_OF_NH.get(nh) ?? PROTO_OF_IP.get(nh) ?? null;
+      if (nh !== undefined) return protoOfNumber(nh, EXT_OR_UPPER);
       // extension headers in RFC 8200 order, after the last one placed
       const from = extDone === null ? 0 : EXT_ORDER.indexOf(extDone) + 1;
       for (let i = from; i < EXT_ORDER.length; i++) {
@@ -1264,10 +1336,10 @@ function inferNext(F: Fields, cur: Spec, extDone: Proto | null): Proto | null {
       return upper(true);
     }
     case 'icmp':
-      if (ICMP_ERRORS.has(cur.type)) return left('ip') ? 'ip' : left('ipv6') ? 'ipv6' : null;
+      if (icmpIsError(cur.type)) return left('ip') ? 'ip' : left('ipv6') ? 'ipv6' : null;
       return null;
     case 'icmpv6':
-      if (cur.type >= 1 && cur.type <= 4) return left('ipv6') ? 'ipv6' : left('ip') ? 'ip' : null;
+      if (icmpv6IsError(cur.type)) return left('ipv6') ? 'ipv6' : left('ip') ? 'ip' : null;
       return null;
     case 'udp': {
       const vx = left('vxlan'), gn = left('geneve');
@@ -1351,11 +1423,10 @@ function plan(F: Fields): Plan {
 
 // ---- building ------------------------------------------------------------------
 
-/** The IP protocol number of the layer after specs[i], or 59 (no next header) at the end. */
+/** The IP protocol number of the layer after specs[i], or IPPROTO_NONE (59) at the end. */
 function upperProto(specs: Spec[], i: number): number {
   const n = specs[i + 1];
-  if (!n) return 59;
-  return IPPROTO_OF[n.proto as Proto] ?? 59;
+  return (n && IPPROTO_OF[n.proto]) ?? IPPROTO_NONE;
 }
 
 /**
@@ -1364,87 +1435,99 @@ function upperProto(specs: Spec[], i: number): number {
  * never padded), eth.trailer and eth.fcs to the outermost; one value each.
  */
 function ethTrailers(F: Fields, eths: number): Uint8Array[] {
-  const out: number[][] = Array.from({ length: eths }, () => []);
   const pads = Math.min(F.left('eth.padding'), eths);
-  const pad: number[][] = Array.from({ length: eths }, () => []);
-  for (let k = eths - pads; k < eths; k++) pad[k] = [...F.bytes('eth.padding')!];
+  const out: Uint8Array[] = [];
   for (let k = 0; k < eths; k++) {
-    out[k]!.push(...pad[k]!);
+    const parts: Uint8Array[] = [];
+    if (k >= eths - pads) parts.push(F.bytes('eth.padding')!);
     const t = F.bytes('eth.trailer');
-    if (t) out[k]!.push(...t);
+    if (t) parts.push(t);
+    const fcs = F.uint('eth.fcs', 0xffffffff);
+    if (fcs !== undefined) {
+      const b = new Uint8Array(4);
+      setBe32(b, 0, fcs);
+      parts.push(b);
+    }
+    out.push(concat(parts));
   }
-  for (let k = 0; k < eths && F.left('eth.fcs') > 0; k++) out[k]!.push(...u32bytes(F.uint('eth.fcs', 0xffffffff)!));
-  return out.map((x) => Uint8Array.from(x));
+  return out;
 }
 
-function buildFrame(F: Fields, p: Plan): Uint8Array {
-  const b = new FrameBuilder();
+/**
+ * The frame of 'p' and its original length. Every field is read (and a
+ * value no layer took reported) before the builder runs; an error from the
+ * builder (a value out of range, a length that does not fit) becomes
+ * ENCODE_BAD_VALUE at the field it names.
+ */
+function buildFrame(F: Fields, p: Plan): { data: Uint8Array; origLen: number } {
   const { specs } = p;
   const trailers = ethTrailers(F, specs.filter((s) => s.proto === 'eth').length);
-  let ethIndex = 0;
-  let extra: Uint8Array = new Uint8Array(0);
-  specs.forEach((s, i) => {
-    switch (s.proto) {
-      case 'eth': {
-        const o: EthOptions = { ...s.o };
-        const trailer = trailers[ethIndex++]!;
-        if (trailer.length > 0) o.trailer = trailer;
-        const { type, len } = innerEtherType(s);
-        if (len !== undefined) o.type = len;
-        else if (type !== undefined) o.type = type;
-        b.eth(o);
-        s.tags.forEach((t, k) => {
-          const tpid = k === 0 ? s.type : s.tags[k - 1]!.etype;
-          b.vlan({ vid: t.vid, pcp: t.pcp, dei: t.dei, tpid: tpid ?? (t.kind === 'vlan' ? 0x8100 : 0x88a8) });
-        });
-        break;
-      }
-      case 'arp': b.arp(s.o); break;
-      case 'ip': b.ipv4(s.o); break;
-      case 'ipv6': {
-        const o: Ipv6Options = { ...s.o };
-        if (s.ext.length > 0) {
-          const parts: number[] = [];
-          s.ext.forEach((e, k) => {
-            const after = s.ext[k + 1];
-            const nxt = e.nxt ?? (after ? IPPROTO_OF[after.proto]! : upperProto(specs, i));
-            parts.push(nxt, ...e.body);
-          });
-          o.extHeaders = Uint8Array.from(parts);
-          o.nextHeader = s.nxt ?? IPPROTO_OF[s.ext[0]!.proto]!;
-        } else if (s.nxt !== undefined) o.nextHeader = s.nxt;
-        b.ipv6(o);
-        break;
-      }
-      case 'udp': b.udp(s.o); break;
-      case 'tcp': b.tcp(s.o); break;
-      case 'icmp': b.icmp(s.o); extra = s.extra; break;
-      case 'icmpv6': b.icmpv6(s.o); extra = s.extra; break;
-      case 'vxlan': b.vxlan(s.o); break;
-      case 'geneve': b.geneve(s.o); break;
-    }
-    if (s.proto !== 'icmp' && s.proto !== 'icmpv6') extra = new Uint8Array(0);
-  });
   const data = F.bytes('data.data');
-  let payload = extra;
-  if (data) {
-    payload = new Uint8Array(extra.length + data.length);
-    payload.set(extra);
-    payload.set(data, extra.length);
+  // frame.cap_len (else frame.len) is the captured length to pad to, at most a pcap record's
+  const capLen = F.uint('frame.cap_len', MAX_FRAME_LEN);
+  const lenV = F.take('frame.len');
+  const wireLen = lenV && uintOf(lenV, 0xffffffff);
+  if (capLen === undefined && wireLen !== undefined && wireLen > MAX_FRAME_LEN) {
+    throw bad(lenV!.where, `cannot pad a frame to ${wireLen} bytes (a pcap record holds at most ${MAX_FRAME_LEN}); give frame.cap_len`);
   }
-  b.payload(payload);
-  const capLen = F.uint('frame.cap_len', 0x7fffffff), wireLen = F.uint('frame.len', 0x7fffffff);
-  const padTo = capLen ?? wireLen;
-  if (padTo !== undefined) b.pad(padTo);
   const left = F.firstLeftover();
   if (left) throw bad(left.val.where, `no ${left.name.split('.')[0]} layer takes this value (the packet is ${p.protocols})`);
+  let frame: Uint8Array;
   try {
-    return b.build();
+    const b = new FrameBuilder();
+    let ethIndex = 0;
+    let extra: Uint8Array = EMPTY;
+    specs.forEach((s, i) => {
+      switch (s.proto) {
+        case 'eth': {
+          const o: EthOptions = { ...s.o };
+          const trailer = trailers[ethIndex++]!;
+          if (trailer.length > 0) o.trailer = trailer;
+          const { type, len } = innerEtherType(s);
+          if (len !== undefined) o.type = len;
+          else if (type !== undefined) o.type = type;
+          b.eth(o);
+          s.tags.forEach((t, k) => {
+            const tpid = k === 0 ? s.type : s.tags[k - 1]!.etype;
+            b.vlan({ vid: t.vid, pcp: t.pcp, dei: t.dei, tpid: tpid ?? (t.kind === 'vlan' ? ETH_TYPE_VLAN : ETH_TYPE_QINQ) });
+          });
+          break;
+        }
+        case 'arp': b.arp(s.o); break;
+        case 'ip': b.ipv4(s.o); break;
+        case 'ipv6': {
+          const o: Ipv6Options = { ...s.o };
+          if (s.ext.length > 0) {
+            // each extension header's next-header byte names the one after it, the last the upper layer
+            o.extHeaders = concat(s.ext.map((e, k) => {
+              const after = s.ext[k + 1];
+              return concat([Uint8Array.of(e.nxt ?? (after ? IPPROTO_OF[after.proto]! : upperProto(specs, i))), e.body]);
+            }));
+            o.nextHeader = s.nxt ?? IPPROTO_OF[s.ext[0]!.proto]!;
+          } else if (s.nxt !== undefined) o.nextHeader = s.nxt;
+          b.ipv6(o);
+          break;
+        }
+        case 'udp': b.udp(s.o); break;
+        case 'tcp': b.tcp(s.o); break;
+        case 'icmp': b.icmp(s.o); break;
+        case 'icmpv6': b.icmpv6(s.o); break;
+        case 'vxlan': b.vxlan(s.o); break;
+        case 'geneve': b.geneve(s.o); break;
+      }
+      // what an ICMP header carries after itself (timestamps, an MLD address …) starts the payload when it is the last layer
+      extra = s.proto === 'icmp' || s.proto === 'icmpv6' ? s.extra : EMPTY;
+    });
+    b.payload(data ? concat([extra, data]) : extra);
+    const padTo = capLen ?? wireLen;
+    if (padTo !== undefined) b.pad(padTo);
+    frame = b.build();
   } catch (e) {
     if (e instanceof WireError) throw bad(`${F.path}.${e.field}`, e.message);
-    if (e instanceof InputError) throw bad(`${F.path}.${e.path}`, e.message.replace(/^[^:]*: /, ''));
+    if (e instanceof InputError && e.code.startsWith('BUILD_')) throw bad(`${F.path}.${e.path}`, e.message.replace(/^[^:]*: /, ''));
     throw e;
   }
+  return { data: frame, origLen: wireLen !== undefined && wireLen >= frame.length ? wireLen : frame.length };
 }
 
 /** The timestamp of packet 'index' from frame.time_epoch, or the default ENCODE_EPOCH_S + index. */
@@ -1469,8 +1552,7 @@ function asObject(x: unknown, path: string): Record<string, unknown> {
 function encodePacket(pkt: Record<string, unknown>, path: string, index: number): EncodedFrame {
   const F = new Fields(pkt, path);
   const ts = timestampOf(F, index);
-  const p = plan(F);
-  return { data: buildFrame(F, p), ...ts };
+  return { ...buildFrame(F, plan(F)), ...ts };
 }
 
 /**

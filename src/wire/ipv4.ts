@@ -14,7 +14,7 @@
  * well formed: EOL ends it, NOP is one byte, every other option has a length
  * byte >= 2 that stays inside the header (else WIRE_BAD_OPTION at the
  * option's own offset). `check()` adds: total length <= bytes present
- * (WIRE_BAD_LENGTH, ip.len). A packet quoted inside an ICMP error is cut
+ * (else WIRE_TRUNCATED, field ip.len, at `end`: the packet was cut there). A packet quoted inside an ICMP error is cut
  * short on purpose; callers decoding one use `checkHeader()`. On failure
  * `errAt` (absolute offset) and `errField` (Wireshark field) are set.
  * `setHdrLen()`/`setTotalLength()` invalidate a previous check; do not check a
@@ -340,7 +340,9 @@ export const Ipv4Repr = {
     }
     p.setHdrLen(hl);
     p.setDsfield(((r.dscp & 0x3f) << 2) | (r.ecn & 3));
-    p.setTotalLength(r.totalLength >= 0 ? r.totalLength : hl + payloadLen);
+    const tl = r.totalLength >= 0 ? r.totalLength : hl + payloadLen;
+    if (tl > 0xffff) throw wireError(WireErrc.BadLength, 'ipv4', 'ip.len', o + 2, `ipv4: total length ${tl} does not fit ip.len (at most 65535)`);
+    p.setTotalLength(tl);
     p.setIdent(r.ident);
     p.setFlagsFragWord((r.dontFrag ? IPV4_FLAG_DF : 0) | (r.moreFrags ? IPV4_FLAG_MF : 0) | (r.fragOffset >>> 3));
     p.setTtl(r.ttl);

@@ -14,23 +14,24 @@
  * bytes after it are not a header).
  * Safety contract: `reset()` inspects nothing. `check()` returns 0 when the
  * fixed header is present, version 6 (else WIRE_BAD_VERSION, ipv6.version),
- * the payload length fits the bytes present (else WIRE_BAD_LENGTH,
- * ipv6.plen) and every extension header lies inside the payload (else
+ * the payload length fits the bytes present (else WIRE_TRUNCATED, field
+ * ipv6.plen, at `end`) and every extension header lies inside the payload (else
  * WIRE_BAD_OPTION at that header's offset, field `<header>.len`). It then
  * sets, without allocating: `upperProto` and `upperOff` (the upper-layer
  * protocol and its first byte), `fragOff` (offset of the fragment header, -1
  * if none), `routingOff` (offset of the routing header, -1 if none).
  * `checkHeader()` is the same for a packet quoted in an ICMPv6 error, which
  * may be cut short: the payload length may exceed the bytes present, and an
- * extension header cut by the end of the bytes is WIRE_TRUNCATED at its
- * offset. On failure `errAt` and `errField` are set. `setPayloadLength()`,
+ * extension header cut by the end of the bytes is WIRE_TRUNCATED at the end
+ * (`errExtOff` keeps the header's own offset). On failure `errAt` and `errField` are set. `setPayloadLength()`,
  * `setNextHeader()` invalidate a previous check.
  * Addresses: offsets (`srcOffset()`) for copying and pseudo-header sums, or
  * four uint32 words (`srcWord(0..3)`) for the flow key. The upper-layer
  * checksum uses the final destination: `finalDstOffset()` follows a routing
  * header with segments left (types 0, 2 and 4), as RFC 8200 §8.1 says.
- * Not supported: jumbograms (payload length 0 with a Jumbo option) are read
- * as an empty payload.
+ * Not supported: jumbograms (RFC 2675: payload length 0 and a Jumbo
+ * option); such a packet fails `check()` with WIRE_BAD_OPTION on its
+ * hop-by-hop header, and `Ipv6Repr.emit` refuses a payload over 65535.
  * Cost: accessors are a few integer ops; the check is one iteration per
  * extension header; nothing allocates except `Repr`s.
  * Neighbours: dissect/ipv6.ts (`ipv6.*`, `ipv6.hopopts.*`, `ipv6.fraghdr.*`,
@@ -321,7 +322,9 @@ export const Ipv6Repr = {
     if (r.src.length !== 16) throw wireError(WireErrc.BadValue, 'ipv6', 'ipv6.src', o + SRC);
     if (r.dst.length !== 16) throw wireError(WireErrc.BadValue, 'ipv6', 'ipv6.dst', o + DST);
     setBe32(p.bytes, o + VTC_FLOW, (0x60000000 | ((r.trafficClass & 0xff) << 20) | (r.flowLabel & 0xfffff)) >>> 0);
-    p.setPayloadLength(r.payloadLength >= 0 ? r.payloadLength : r.extHeaders.length + payloadLen);
+    const pl = r.payloadLength >= 0 ? r.payloadLength : r.extHeaders.length + payloadLen;
+    if (pl > 0xffff) throw wireError(WireErrc.BadLength, 'ipv6', 'ipv6.plen', o + 4, `ipv6: payload length ${pl} does not fit ipv6.plen (jumbograms are not supported)`);
+    p.setPayloadLength(pl);
     p.setNextHeader(r.nextHeader);
     p.setHopLimit(r.hopLimit);
     p.setSrc(r.src, 0);

@@ -137,6 +137,7 @@ export const UdpRepr = {
     p.setSrcPort(r.srcPort);
     p.setDstPort(r.dstPort);
     const len = r.length >= 0 ? r.length : UDP_HEADER_LEN + payloadLen;
+    if (len > 0xffff) throw wireError(WireErrc.BadLength, 'udp', 'udp.length', p.off + LENGTH, `udp: length ${len} does not fit udp.length (at most 65535)`);
     p.setLength(len);
     p.setChecksum(0);
     if (r.checksum >= 0) p.setChecksum(r.checksum);

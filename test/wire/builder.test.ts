@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InputError, WireError } from '../../src/errors.js';
-import { FrameBuilder, ipv6Bytes, macBytes, tcpFlagsOf } from '../../src/wire/builder.js';
+import { FrameBuilder, checkUint, ipv4FinalDstAt, ipv6Bytes, macBytes, tcpFlagsOf } from '../../src/wire/builder.js';
 import { dissect } from '../../src/wire/dissect/index.js';
 import { fieldValues } from '../../src/wire/dissect.js';
 import { GeneveRepr } from '../../src/wire/geneve.js';
@@ -340,6 +340,170 @@ describe('FrameBuilder', () => {
   it('reports a value no header can carry as WireError', () => {
     expect(() => new FrameBuilder().eth().ipv4({ fragOffset: 12 }).build()).toThrow(WireError);
     expect(() => new FrameBuilder().eth().ipv4({ options: new Uint8Array(44) }).build()).toThrow(WireError);
+  });
+
+  // Every numeric option, one past its field's range (or negative, or not an
+  // integer), and the Wireshark field the error must name. Before the range
+  // checks these were cut to the field's width: ttl 300 became 44.
+  const OUT_OF_RANGE: [string, () => unknown, string][] = [
+    ['eth type', () => eth().eth({ type: 0x10000 }), 'eth.type'],
+    ['VLAN id 5000 (was 904)', () => eth().vlan({ vid: 5000 }), 'vlan.id'],
+    ['VLAN priority', () => eth().vlan({ vid: 1, pcp: 8 }), 'vlan.priority'],
+    ['VLAN DEI', () => eth().vlan({ vid: 1, dei: 2 }), 'vlan.dei'],
+    ['S-tag id', () => eth().vlan({ vid: 4096, tpid: 0x88a8 }), 'ieee8021ad.id'],
+    ['first TPID', () => eth().vlan({ vid: 1, tpid: 0x10000 }), 'eth.type'],
+    ['second TPID', () => eth().vlan({ vid: 1 }).vlan({ vid: 2, tpid: -1 }), 'vlan.etype'],
+    ['ARP opcode', () => eth().arp({ op: 0x10000 }), 'arp.opcode'],
+    ['ARP hardware size', () => eth().arp({ hwSize: 256 }), 'arp.hw.size'],
+    ['ARP protocol type', () => eth().arp({ protoType: 0x10000 }), 'arp.proto.type'],
+    ['TTL 300 (was 44)', () => eth().ipv4({ ttl: 300 }), 'ip.ttl'],
+    ['TTL 1.5', () => eth().ipv4({ ttl: 1.5 }), 'ip.ttl'],
+    ['TTL NaN', () => eth().ipv4({ ttl: NaN }), 'ip.ttl'],
+    ['IP ident', () => eth().ipv4({ ident: 0x10000 }), 'ip.id'],
+    ['DSCP', () => eth().ipv4({ dscp: 64 }), 'ip.dsfield.dscp'],
+    ['ECN', () => eth().ipv4({ ecn: 4 }), 'ip.dsfield.ecn'],
+    ['fragment offset', () => eth().ipv4({ fragOffset: 0x10000 }), 'ip.frag_offset'],
+    ['negative fragment offset', () => eth().ipv4({ fragOffset: -8 }), 'ip.frag_offset'],
+    ['IP protocol', () => eth().ipv4({ protocol: 256 }), 'ip.proto'],
+    ['IP total length', () => eth().ipv4({ totalLength: 0x10000 }), 'ip.len'],
+    ['IP checksum', () => eth().ipv4({ checksum: -2 }), 'ip.checksum'],
+    ['hop limit', () => eth().ipv6({ hopLimit: 256 }), 'ipv6.hlim'],
+    ['traffic class', () => eth().ipv6({ trafficClass: 256 }), 'ipv6.tclass'],
+    ['flow label', () => eth().ipv6({ flowLabel: 0x100000 }), 'ipv6.flow'],
+    ['next header', () => eth().ipv6({ nextHeader: 256 }), 'ipv6.nxt'],
+    ['payload length', () => eth().ipv6({ payloadLength: 0x10000 }), 'ipv6.plen'],
+    ['UDP source port 70000 (was 4464)', () => eth().ipv4().udp({ srcPort: 70000 }), 'udp.srcport'],
+    ['UDP destination port', () => eth().ipv4().udp({ dstPort: -1 }), 'udp.dstport'],
+    ['UDP length', () => eth().ipv4().udp({ length: 0x10000 }), 'udp.length'],
+    ['UDP checksum', () => eth().ipv4().udp({ checksum: 0x10000 }), 'udp.checksum'],
+    ['TCP source port', () => eth().ipv4().tcp({ srcPort: 0x10000 }), 'tcp.srcport'],
+    ['TCP destination port', () => eth().ipv4().tcp({ dstPort: 0x10000 }), 'tcp.dstport'],
+    ['TCP seq beyond 2^32', () => eth().ipv4().tcp({ seq: 2 ** 32 }), 'tcp.seq'],
+    ['TCP ack negative', () => eth().ipv4().tcp({ ack: -1 }), 'tcp.ack'],
+    ['TCP flags beyond 12 bits', () => eth().ipv4().tcp({ flags: 0x1000 }), 'tcp.flags'],
+    ['TCP flags as hex text', () => eth().ipv4().tcp({ flags: '0x1002' }), 'tcp.flags'],
+    ['TCP window', () => eth().ipv4().tcp({ window: 65536 }), 'tcp.window_size_value'],
+    ['TCP urgent pointer', () => eth().ipv4().tcp({ urgent: 65536 }), 'tcp.urgent_pointer'],
+    ['TCP data offset (words)', () => eth().ipv4().tcp({ dataOffset: 16 }), 'tcp.hdr_len'],
+    ['TCP checksum', () => eth().ipv4().tcp({ checksum: 0x10000 }), 'tcp.checksum'],
+    ['MSS value', () => eth().ipv4().tcp({ options: [{ kind: 'mss', value: 70000 }] }), 'tcp.options.mss_val'],
+    ['window scale shift', () => eth().ipv4().tcp({ options: [{ kind: 'wscale', shift: 256 }] }), 'tcp.options.wscale.shift'],
+    ['SACK edge', () => eth().ipv4().tcp({ options: [{ kind: 'sack', blocks: [[1, 2 ** 32]] }] }), 'tcp.options.sack_re'],
+    ['timestamp value', () => eth().ipv4().tcp({ options: [{ kind: 'timestamp', tsval: 2 ** 32, tsecr: 0 }] }), 'tcp.options.timestamp.tsval'],
+    ['option kind', () => eth().ipv4().tcp({ options: [{ kind: 'unknown', type: 256, data: new Uint8Array(0) }] }), 'tcp.option_kind'],
+    ['option length byte', () => eth().ipv4().tcp({ options: [{ kind: 'unknown', type: 99, data: new Uint8Array(254) }] }), 'tcp.option_len'],
+    ['ICMP type', () => eth().ipv4().icmp({ type: 256 }), 'icmp.type'],
+    ['ICMP code', () => eth().ipv4().icmp({ code: 256 }), 'icmp.code'],
+    ['ICMP ident', () => eth().ipv4().icmp({ ident: 0x10000 }), 'icmp.ident'],
+    ['ICMP sequence', () => eth().ipv4().icmp({ seq: -1 }), 'icmp.seq'],
+    ['ICMP next-hop MTU', () => eth().ipv4().icmp({ type: 3, code: 4, mtu: 0x10000 }), 'icmp.mtu'],
+    ['ICMP rest of header', () => eth().ipv4().icmp({ rest: 2 ** 32 }), 'icmp'],
+    ['ICMP checksum', () => eth().ipv4().icmp({ checksum: 0x10000 }), 'icmp.checksum'],
+    ['ICMPv6 type', () => eth().ipv6().icmpv6({ type: 256 }), 'icmpv6.type'],
+    ['ICMPv6 code', () => eth().ipv6().icmpv6({ code: 256 }), 'icmpv6.code'],
+    ['ICMPv6 echo identifier', () => eth().ipv6().icmpv6({ ident: 0x10000 }), 'icmpv6.echo.identifier'],
+    ['ICMPv6 packet-too-big MTU', () => eth().ipv6().icmpv6({ kind: 'packetTooBig', code: 0, checksum: -1, mtu: 2 ** 32 }), 'icmpv6.mtu'],
+    ['RA hop limit', () => eth().ipv6().icmpv6({ kind: 'routerAdvert', code: 0, checksum: -1, curHopLimit: 256, flags: 0, routerLifetime: 0, reachableTime: 0, retransTimer: 0, options: [] }), 'icmpv6.nd.ra.cur_hop_limit'],
+    ['NA reserved bits', () => eth().ipv6().icmpv6({ kind: 'neighborAdvert', code: 0, checksum: -1, router: false, solicited: false, override: false, reserved: 0x20000000, target: new Uint8Array(16), options: [] }), 'icmpv6.nd.na.flag.rsv'],
+    ['ND MTU option', () => eth().ipv6().icmpv6({ kind: 'routerSolicit', code: 0, checksum: -1, reserved: 0, options: [{ kind: 'mtu', reserved: 0, mtu: 2 ** 32 }] }), 'icmpv6.opt.mtu'],
+    ['ND option too long for its length byte', () => eth().ipv6().icmpv6({ kind: 'routerSolicit', code: 0, checksum: -1, reserved: 0, options: [{ kind: 'unknown', type: 200, data: new Uint8Array(2046) }] }), 'icmpv6.opt.length'],
+    ['VXLAN flags', () => eth().ipv4().udp().vxlan({ vni: 1, flags: 256 }), 'vxlan.flags'],
+    ['VXLAN GBP/reserved', () => eth().ipv4().udp().vxlan({ vni: 1, reserved24: 0x1000000 }), 'vxlan.gbp'],
+    ['VXLAN reserved byte', () => eth().ipv4().udp().vxlan({ vni: 1, reserved8: 256 }), 'vxlan.reserved8'],
+    ['Geneve protocol type', () => eth().ipv4().udp().geneve({ vni: 1, protocolType: 0x10000 }), 'geneve.proto_type'],
+    ['Geneve reserved flags', () => eth().ipv4().udp().geneve({ vni: 1, reservedFlags: 64 }), 'geneve.flags.reserved'],
+    ['Geneve reserved byte', () => eth().ipv4().udp().geneve({ vni: 1, reserved: 256 }), 'geneve.reserved'],
+    ['Geneve option class', () => eth().ipv4().udp().geneve({ vni: 1, options: [GeneveRepr.option(0x10000, 1, new Uint8Array(4))] }), 'geneve.option.class'],
+    ['pad length', () => eth().pad(-1), 'frame.len'],
+  ];
+
+  it('checkUint: the value itself in range, else InputError with the given code and path', () => {
+    expect(checkUint(0, 255, 'ip.ttl')).toBe(0);
+    expect(checkUint(255, 255, 'ip.ttl')).toBe(255);
+    expect(checkUint(0xffffffff, 0xffffffff, 'tcp.seq')).toBe(0xffffffff);
+    for (const bad of [256, -1, 1.5, NaN, Infinity]) {
+      const e = (() => { try { checkUint(bad, 255, 'ip.ttl'); } catch (x) { return x; } return null; })();
+      expect(e, String(bad)).toBeInstanceOf(InputError);
+      expect([(e as InputError).code, (e as InputError).path]).toEqual(['BUILD_BAD_VALUE', 'ip.ttl']);
+    }
+    expect(() => checkUint(300, 255, '[2].ip.ttl[1]', 'ENCODE_BAD_VALUE')).toThrow(expect.objectContaining({ code: 'ENCODE_BAD_VALUE', path: '[2].ip.ttl[1]' }));
+    expect(() => checkUint('7' as unknown as number, 255, 'ip.ttl')).toThrow(InputError);
+  });
+
+  it('tcpFlagsOf rejects a number beyond the 12 flag bits instead of masking it', () => {
+    expect(tcpFlagsOf(0xfff)).toBe(0xfff);
+    expect(tcpFlagsOf('0x0012')).toBe(0x12);
+    expect(() => tcpFlagsOf(0x1002)).toThrow(expect.objectContaining({ code: 'BUILD_BAD_VALUE', path: 'tcp.flags' }));
+    expect(() => tcpFlagsOf('0x1002', 'x.flags')).toThrow(expect.objectContaining({ code: 'BUILD_BAD_VALUE', path: 'x.flags' }));
+  });
+
+  it('ipv4FinalDstAt finds the last address of a live source route, as dissect/ipv4.ts does', () => {
+    // NOP, LSRR len 11 ptr 4 (two addresses): the final destination is the last 4 bytes of the option
+    expect(ipv4FinalDstAt(Uint8Array.from([1, 131, 11, 4, 10, 0, 1, 254, 10, 0, 2, 1]))).toBe(8);
+    expect(ipv4FinalDstAt(Uint8Array.from([137, 7, 4, 10, 0, 0, 9, 0]))).toBe(3);
+    // a pointer past the end (route used up), a misaligned pointer, record route, EOL first, a cut option
+    expect(ipv4FinalDstAt(Uint8Array.from([137, 11, 12, 10, 0, 0, 5, 10, 0, 0, 6, 0]))).toBe(-1);
+    expect(ipv4FinalDstAt(Uint8Array.from([131, 7, 5, 10, 0, 0, 9, 0]))).toBe(-1);
+    expect(ipv4FinalDstAt(Uint8Array.from([7, 7, 4, 10, 0, 0, 9, 0]))).toBe(-1);
+    expect(ipv4FinalDstAt(Uint8Array.from([0, 131, 7, 4, 10, 0, 0, 9]))).toBe(-1);
+    expect(ipv4FinalDstAt(Uint8Array.from([131, 11, 4, 10, 0, 0, 9]))).toBe(-1);
+    expect(ipv4FinalDstAt(new Uint8Array(0))).toBe(-1);
+  });
+
+  it('rejects every out-of-range number with BUILD_BAD_VALUE naming the Wireshark field', () => {
+    for (const [name, f, path] of OUT_OF_RANGE) {
+      let err: unknown;
+      try { f(); } catch (e) { err = e; }
+      expect(err, name).toBeInstanceOf(InputError);
+      expect([(err as InputError).code, (err as InputError).path], name).toEqual(['BUILD_BAD_VALUE', path]);
+    }
+    expect(() => eth().build()).not.toThrow();
+    expect(() => new FrameBuilder().eth().buildWithHeadroom(-1)).toThrow(InputError);
+  });
+
+  it('accepts every field at the top of its range and writes it whole', () => {
+    const f = eth().vlan({ vid: 4095, pcp: 7, dei: 1 })
+      .ipv4({ src: '10.0.0.1', dst: '10.0.0.2', ttl: 255, ident: 0xffff, dscp: 63, ecn: 3, fragOffset: 0xfff8, protocol: 17 })
+      .payload(new Uint8Array(8)).build();
+    const d = dissect(f);
+    expect(d.error).toBeNull();
+    expect(fieldValues(d, 'vlan.id')).toEqual(['4095']);
+    expect(fieldValues(d, 'vlan.priority')).toEqual(['7']);
+    expect(fieldValues(d, 'ip.ttl')).toEqual(['255']);
+    expect(fieldValues(d, 'ip.id')).toEqual(['0xffff']);
+    expect(fieldValues(d, 'ip.dsfield')).toEqual(['0xff']);
+    expect(fieldValues(d, 'ip.frag_offset')).toEqual(['8191']);
+    const t = dissect(eth().ipv4().tcp({ srcPort: 65535, dstPort: 65535, seq: 0xffffffff, ack: 0xffffffff, flags: 0xfff, window: 65535 }).build());
+    expect(fieldValues(t, 'tcp.seq_raw')).toEqual(['4294967295']);
+    expect(fieldValues(t, 'tcp.flags')).toEqual(['0x0fff']);
+    expect(fieldValues(t, 'tcp.srcport')).toEqual(['65535']);
+    // -1 is the Reprs' "compute it", accepted for every computed length and checksum
+    expect(hex(eth().ipv4({ totalLength: -1, checksum: -1 }).udp({ length: -1, checksum: -1 }).build()))
+      .toBe(hex(eth().ipv4().udp().build()));
+  });
+
+  it('rejects a computed length that does not fit its 16-bit field with BUILD_TOO_LONG naming it', () => {
+    const tooLong = (f: () => unknown): [string, string] => {
+      try { f(); } catch (e) { if (e instanceof InputError) return [e.code, e.path]; throw e; }
+      throw new Error('did not throw');
+    };
+    // 20 + 8 + 65508 = 65536: the IPv4 total length is the first that overflows
+    expect(tooLong(() => eth().ipv4().udp().payload(new Uint8Array(65508)).build())).toEqual(['BUILD_TOO_LONG', 'ip.len']);
+    // with the IPv4 length given, the UDP length is next
+    expect(tooLong(() => eth().ipv4({ totalLength: 0 }).udp().payload(new Uint8Array(65528)).build())).toEqual(['BUILD_TOO_LONG', 'udp.length']);
+    expect(tooLong(() => eth().ipv6().payload(new Uint8Array(65536)).build())).toEqual(['BUILD_TOO_LONG', 'ipv6.plen']);
+    // extension headers count in the payload length
+    expect(tooLong(() => eth().ipv6({ nextHeader: 60, extHeaders: Uint8Array.from([59, 0, 1, 4, 0, 0, 0, 0]) }).payload(new Uint8Array(65528)).build()))
+      .toEqual(['BUILD_TOO_LONG', 'ipv6.plen']);
+    expect(tooLong(() => eth().ipv6({ payloadLength: 0 }).udp().payload(new Uint8Array(65528)).build())).toEqual(['BUILD_TOO_LONG', 'udp.length']);
+    // an outer header counts the tunnel it carries: the inner IPv6 fits, the outer IPv4 does not
+    expect(tooLong(() => eth().ipv4().udp().vxlan({ vni: 1 }).eth().ipv6().payload(new Uint8Array(65500)).build())).toEqual(['BUILD_TOO_LONG', 'ip.len']);
+    // the largest that fits, and a given length, which is written as given
+    const max = eth().ipv4().udp().payload(new Uint8Array(65507)).build();
+    expect(fieldValues(dissect(max), 'ip.len')).toEqual(['65535']);
+    expect(fieldValues(dissect(max), 'udp.length')).toEqual(['65515']);
+    const given = eth().ipv4({ totalLength: 28 }).udp({ length: 8 }).payload(new Uint8Array(70000)).build();
+    expect(given.length).toBe(14 + 28 + 70000);
   });
 
   it('round-trips arbitrary UDP/TCP over VLAN through its own dissector (property)', () => {

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InputError } from '../../src/errors.js';
+import { PCAP_MAX_CAPLEN } from '../../src/pcap/format.js';
 import { readPcap } from '../../src/pcap/index.js';
 import { FrameBuilder, ipv6Bytes, macBytes } from '../../src/wire/builder.js';
 import { dissect } from '../../src/wire/dissect/index.js';
@@ -34,6 +35,18 @@ const A = '02:00:00:00:00:01', B = '02:00:00:00:00:02';
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const u8 = (...x: number[]): Uint8Array => Uint8Array.from(x);
 const txt = (s: string): string => Buffer.from(s).toString('hex');
+
+/** The field names the dissector sources add (`addField(l, 'ip.ttl', …)`). */
+function dissectorFieldNames(): Set<string> {
+  const dir = fileURLToPath(new URL('../../src/wire/dissect', import.meta.url));
+  const names = new Set<string>();
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.ts'))) {
+    for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/addField\(\s*\w+,\s*'([a-z0-9_.]+)'/g)) {
+      if (!m[1]!.endsWith('.')) names.add(m[1]!);
+    }
+  }
+  return names;
+}
 
 /** Every capture in pcap-samples/, decoded as `sdnemu pcap decode --json` does. */
 function samples(): { file: string; records: ReturnType<typeof readPcap> extends Generator<infer R> ? R[] : never; json: Record<string, unknown>[] }[] {
@@ -96,7 +109,7 @@ describe('encode: round trip over pcap-samples', () => {
       frames.forEach((f, i) => {
         const r = s.records[i]!;
         expect(hex(f.data), `${s.file} #${i + 1}`).toBe(hex(r.data));
-        expect([f.tsSec, f.tsNsec], `${s.file} #${i + 1}`).toEqual([r.tsSec, r.tsNsec]);
+        expect([f.tsSec, f.tsNsec, f.origLen], `${s.file} #${i + 1}`).toEqual([r.tsSec, r.tsNsec, r.origLen]);
       });
     });
 
@@ -325,6 +338,102 @@ describe('encode: values', () => {
   });
 });
 
+describe('encode: options as values', () => {
+  const tcpBase = { 'ip.src': '10.0.0.1', 'tcp.srcport': 1 };
+
+  it('builds TCP options from their fields as the builder\'s TcpOption values', () => {
+    const fromFields = encodeFields({
+      ...tcpBase, 'tcp.option_kind': ['2', '1', '3', '4', '5', '8', '99', '28'], 'tcp.option_len': ['4', '3', '2', '10', '10', '4', '4'],
+      'tcp.options.mss_val': 1460, 'tcp.options.wscale.shift': 7, 'tcp.options.sack_le': 5, 'tcp.options.sack_re': 9,
+      'tcp.options.timestamp.tsval': 1, 'tcp.options.timestamp.tsecr': 2, 'tcp.options.unknown.payload': 'abcd',
+    }, '');
+    const built = new FrameBuilder().eth().ipv4({ src: '10.0.0.1' }).tcp({
+      srcPort: 1, options: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'wscale', shift: 7 }, { kind: 'sackPerm' }, { kind: 'sack', blocks: [[5, 9]] },
+        { kind: 'timestamp', tsval: 1, tsecr: 2 }, { kind: 'unknown', type: 99, data: u8(0xab, 0xcd) }, { kind: 'unknown', type: 28, data: new Uint8Array(2) }],
+    }).build();
+    expect(hex(fromFields)).toBe(hex(built));
+  });
+
+  it('writes an option\'s own bytes field when given alone, and rejects one that is not that option', () => {
+    const out = encodeFields({ ...tcpBase, 'tcp.option_kind': ['2', '1', '1'], 'tcp.options.mss': '020405b4' }, '');
+    expect(fieldValues(dissect(out), 'tcp.options.mss_val')).toEqual(['1460']);
+    for (const blob of ['030405b4', '020505b4', '02']) {
+      const e = inputError(() => encodeFields({ ...tcpBase, 'tcp.option_kind': '2', 'tcp.options.mss': blob }, '[0]'));
+      expect([e.code, e.path], blob).toEqual(['ENCODE_BAD_VALUE', '[0].tcp.options.mss']);
+    }
+  });
+
+  it('rejects an option length the dissector would reject for its kind (the whole tcp.options still writes it)', () => {
+    for (const [kind, len] of [['2', '6'], ['8', '9'], ['5', '11'], ['3', '1']]) {
+      const e = inputError(() => encodeFields({ ...tcpBase, 'tcp.option_kind': kind, 'tcp.option_len': len }, '[0]'));
+      expect([e.code, e.path], `${kind}/${len}`).toEqual(['ENCODE_BAD_VALUE', '[0].tcp.option_len']);
+    }
+    // with the whole options area given, the per-option values are only consumed and the bytes are written
+    const raw = encodeFields({ ...tcpBase, 'tcp.options': '020605b40000', 'tcp.option_kind': '2', 'tcp.option_len': '6', 'tcp.options.mss': '020605b40000' }, '');
+    expect(hex(raw.subarray(54, 62))).toBe('020605b400000000');
+  });
+
+  it('reads a whole geneve.options with the Geneve view, and names it when an option runs past the area', () => {
+    const opts = [GeneveRepr.option(0x0102, 0x80, u8(0, 0, 0, 0x2a)), GeneveRepr.option(0xffff, 1, new Uint8Array(0))];
+    const want = v4().udp({ srcPort: 1 }).geneve({ vni: 5, options: opts }).eth({ src: A, dst: B }).build();
+    const j = { 'eth.src': [A, A], 'eth.dst': [B, B], 'ip.src': '10.0.0.1', 'ip.dst': '10.0.0.2', 'udp.srcport': 1, 'geneve.vni': 5, 'geneve.options': '010280010000002affff0100' };
+    expect(hex(encodeFields(j, ''))).toBe(hex(want));
+    // an option longer than what is left, a cut option header, more than the 252 bytes Opt Len can count
+    for (const bad of ['0102800200000000', '010280', '0102800100000000'.repeat(32) + '00000000']) {
+      const e = inputError(() => encodeFields({ ...j, 'geneve.options': bad }, '[0]'));
+      expect([e.code, e.path], bad).toEqual(['ENCODE_BAD_VALUE', '[0].geneve.options']);
+    }
+  });
+
+  it('quotes an IP packet after any ICMP or ICMPv6 error type (icmpIsError / icmpv6IsError)', () => {
+    expect(encodedProtocols({ 'ipv6.src': ['fd00::1', 'fd00::2'], 'icmpv6.type': 1, 'udp.dstport': 53 })).toBe('eth:ipv6:icmpv6:ipv6:udp');
+    expect(encodedProtocols({ 'ipv6.src': ['fd00::1', 'fd00::2'], 'icmpv6.type': 127 })).toBe('eth:ipv6:icmpv6:ipv6');
+    expect(encodedProtocols({ 'ip.src': ['1.1.1.1', '2.2.2.2'], 'icmp.type': 4 })).toBe('eth:ip:icmp:ip');
+    expect(() => encodeFields({ 'ipv6.src': ['fd00::1', 'fd00::2'], 'icmpv6.type': 128 }, '')).toThrow(InputError);
+  });
+});
+
+describe('encode: frame lengths', () => {
+  it('keeps the wire length of a capture cut by a snaplen (origLen), and rebuilds the captured bytes', () => {
+    const whole = v4().udp({ srcPort: 1000, dstPort: 2000 }).payload(new Uint8Array(1472).fill(0x61)).build();
+    expect(whole.length).toBe(1514);
+    const cut = whole.slice(0, 96);
+    const j = dissectionToJson(dissect(cut, { origLen: whole.length, tsSec: 5, tsNsec: 6 }));
+    expect([j['frame.len'], j['frame.cap_len']]).toEqual(['1514', '96']);
+    const [f] = encodeJson(JSON.stringify([j]), 'cut.json').frames;
+    expect(hex(f!.data)).toBe(hex(cut));
+    expect([f!.origLen, f!.tsSec, f!.tsNsec]).toEqual([1514, 5, 6]);
+  });
+
+  it('gives origLen the captured length when frame.len is absent or smaller', () => {
+    const base = { 'ip.src': '10.0.0.1', 'udp.srcport': 1 };
+    const [a, b, c] = encodeJson(JSON.stringify([base, { ...base, 'frame.len': 10 }, { ...base, 'frame.len': 60 }]), 'x').frames;
+    expect([a!.data.length, a!.origLen]).toEqual([42, 42]);
+    expect([b!.data.length, b!.origLen]).toEqual([42, 42]);
+    // frame.len alone is also the captured length to pad to
+    expect([c!.data.length, c!.origLen]).toEqual([60, 60]);
+  });
+
+  it('refuses a captured length beyond a pcap record (no 2 GB frame from a tiny JSON)', () => {
+    const base = { 'ip.src': '10.0.0.1', 'udp.srcport': 1 };
+    for (const [k, v] of [['frame.cap_len', 0x7fffffff], ['frame.cap_len', PCAP_MAX_CAPLEN + 1], ['frame.len', 0x7fffffff]] as const) {
+      const e = inputError(() => encodeFields({ ...base, [k]: v }, '[4]'));
+      expect([e.code, e.path], `${k} ${v}`).toEqual(['ENCODE_BAD_VALUE', `[4].${k}`]);
+    }
+    expect(encodeFields({ ...base, 'frame.cap_len': PCAP_MAX_CAPLEN }, '').length).toBe(PCAP_MAX_CAPLEN);
+    // a wire length beyond it is fine when the captured length is given: nothing is padded to it
+    const [f] = encodeJson(JSON.stringify({ ...base, 'frame.cap_len': 60, 'frame.len': 0x7fffffff }), 'x').frames;
+    expect([f!.data.length, f!.origLen]).toEqual([60, 0x7fffffff]);
+  });
+
+  it('turns a computed length that does not fit (the builder\'s BUILD_TOO_LONG) into ENCODE_BAD_VALUE at that field', () => {
+    const e = inputError(() => encodeFields({ 'ip.src': '10.0.0.1', 'udp.srcport': 1, 'data.data': '00'.repeat(65508) }, '[1]'));
+    expect([e.code, e.path]).toEqual(['ENCODE_BAD_VALUE', '[1].ip.len']);
+    const e6 = inputError(() => encodeFields({ 'ipv6.src': 'fd00::1', 'ipv6.plen': 0, 'udp.srcport': 1, 'data.data': '00'.repeat(65528) }, '[1]'));
+    expect([e6.code, e6.path]).toEqual(['ENCODE_BAD_VALUE', '[1].udp.length']);
+  });
+});
+
 describe('encode: errors', () => {
   it('names an unknown field with its packet and a suggestion', () => {
     const e = inputError(() => encodeJson(JSON.stringify([{}, {}, {}, { 'ip.sorce': '1.2.3.4' }]), 'x.json'));
@@ -401,16 +510,35 @@ describe('encode: timestamps and documents', () => {
 });
 
 describe('encode: the field registry', () => {
-  it('knows every field name the dissector sources add', () => {
-    const dir = fileURLToPath(new URL('../../src/wire/dissect', import.meta.url));
-    const names = new Set<string>();
-    for (const f of readdirSync(dir).filter((x) => x.endsWith('.ts'))) {
-      for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/addField\(\s*\w+,\s*'([a-z0-9_.]+)'/g)) {
-        if (!m[1]!.endsWith('.')) names.add(m[1]!);
-      }
-    }
+  it('knows every field name the dissector sources add (but the link layers it does not write)', () => {
+    const names = dissectorFieldNames();
     expect(names.size).toBeGreaterThan(200);
-    expect([...names].filter((n) => !isKnownField(n))).toEqual([]);
+    // pcap encode writes Ethernet frames: Linux cooked capture fields are refused by name (below)
+    expect([...names].filter((n) => !isKnownField(n) && !n.startsWith('sll.'))).toEqual([]);
+    expect([...names].some((n) => n.startsWith('sll.'))).toBe(true);
+  });
+
+  it('refuses a Linux cooked capture field with ENCODE_BAD_VALUE rather than "unknown field"', () => {
+    const e = inputError(() => encodeFields({ 'sll.pkttype': '0', 'ip.src': '10.0.0.1' }, '[7]'));
+    expect([e.code, e.path]).toEqual(['ENCODE_BAD_VALUE', '[7].sll.pkttype']);
+    expect(e.message).toContain('Ethernet');
+  });
+
+  it('raises only InputError for arbitrary values of the fields the decoder prints (property)', () => {
+    const names = [...dissectorFieldNames()].filter((n) => isKnownField(n)).sort();
+    const scalar = fc.oneof(
+      fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 0xffffffff }), fc.boolean(),
+      fc.constantFrom('0', '1', '0x0800', '0xffff', '10.0.0.1', 'fd00::1', A, '0102800300', '00', '', '<none>', 'eth:ethertype:ip:tcp', '1.5', '-1'),
+    );
+    const pkt = fc.dictionary(fc.constantFrom(...names), fc.oneof(scalar, fc.array(scalar, { maxLength: 4 })), { maxKeys: 12 });
+    fc.assert(fc.property(pkt, (p) => {
+      try {
+        encodeFields(p, '[0]');
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        expect(e.code).toMatch(/^ENCODE_/);
+      }
+    }), { numRuns: 3000 });
   });
 
   it('knows every field the decoder prints for the samples and the crafted frames', () => {

@@ -101,3 +101,11 @@ describeWith('scapy', 'udp vs scapy', () => {
   });
 });
 
+
+describe('udp emit limits', () => {
+  it('refuses a computed length that does not fit udp.length', () => {
+    const buf = new Uint8Array(UDP_HEADER_LEN + 70_000);
+    const e = catchWire(() => UdpRepr.emit({ srcPort: 1, dstPort: 2, length: -1, checksum: -1 }, new UdpPacket().reset(buf, 0, buf.length), 70_000, pseudo));
+    expect([e.code, e.field, e.offset]).toEqual(['WIRE_BAD_LENGTH', 'udp.length', 4]);
+  });
+});
