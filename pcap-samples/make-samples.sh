@@ -280,6 +280,27 @@ vlan_capture() {
   delns la lb
 }
 
+# ----------------------------------------------------------- tcpdump -i any ----
+# Linux cooked captures, as `tcpdump -i any` writes them: SLL2 (LINKTYPE 276,
+# tcpdump 4.99's default) and SLL v1 (`-y LINUX_SLL`, LINKTYPE 113), both of
+# an echo over a veth and a UDP datagram to a closed port on lo.
+any_capture() {
+  local t2 t1
+  log "any-kernel-sll2.pcap, any-kernel-sll.pcap (kernel, tcpdump -i any)"
+  ns ya; ns yb
+  veth ya e0 02:00:00:00:00:01 yb e0 02:00:00:00:00:02
+  ip -n "$TAG-ya" addr add 10.0.0.1/24 dev e0
+  ip -n "$TAG-yb" addr add 10.0.0.2/24 dev e0
+  cap_start t2 ya any any-kernel-sll2.pcap
+  cap_start t1 ya any any-kernel-sll.pcap -y LINUX_SLL
+  nsx ya "$PY" "$NETTOOL" ping 10.0.0.2
+  nsx ya "$PY" "$NETTOOL" udp-send 127.0.0.1 40000 hello
+  sleep 0.5
+  cap_stop "$t2"
+  cap_stop "$t1"
+  delns ya yb
+}
+
 vxlan_capture 5001 vxlan-kernel.pcap
 vxlan_capture 16000000 vxlan-kernel-bigvni.pcap
 arp_capture
@@ -287,6 +308,7 @@ ipv6_nd_capture
 icmp_errors_capture
 tcp_capture
 vlan_capture
+any_capture
 
 log "scapy files (wrpcap)"
 "$PY" "$SCAPY" write "$WORK"
@@ -295,7 +317,7 @@ log "tcp-kernel.pcapng (editcap)"
 editcap -F pcapng "$WORK/tcp-kernel.pcap" "$WORK/tcp-kernel.pcapng"
 
 for f in vxlan-kernel.pcap vxlan-kernel-bigvni.pcap arp.pcap ipv6-nd.pcap icmp-errors.pcap \
-         tcp-kernel.pcap tcp-kernel-nano.pcap tcp-kernel.pcapng vlan.pcap \
+         tcp-kernel.pcap tcp-kernel-nano.pcap tcp-kernel.pcapng vlan.pcap any-kernel-sll2.pcap any-kernel-sll.pcap \
          geneve.pcap ipv4-options.pcap ipv4-fragments.pcap tcp-options.pcap ipv6-ext.pcap; do
   [ -s "$WORK/$f" ] || { echo "make-samples.sh: $f was not produced" >&2; exit 1; }
   install -m 0644 "$WORK/$f" "$HERE/$f"

@@ -48,10 +48,14 @@ function dissectorFieldNames(): Set<string> {
   return names;
 }
 
-/** Every capture in pcap-samples/, decoded as `sdnemu pcap decode --json` does. */
+/**
+ * Every Ethernet capture in pcap-samples/, decoded as `sdnemu pcap decode
+ * --json` does (pcap encode writes Ethernet frames; the Linux cooked samples
+ * are decode-only).
+ */
 function samples(): { file: string; records: ReturnType<typeof readPcap> extends Generator<infer R> ? R[] : never; json: Record<string, unknown>[] }[] {
-  return readdirSync(SAMPLES).filter((f) => /\.pcap(ng)?$/.test(f)).sort().map((file) => {
-    const records = [...readPcap(readFileSync(join(SAMPLES, file)))];
+  return readdirSync(SAMPLES).filter((f) => /\.pcap(ng)?$/.test(f) && !f.startsWith('any-kernel-sll')).sort().map((file) => {
+    const records = [...readPcap(readFileSync(join(SAMPLES, file)))].filter((r) => r.linktype === 1);
     const json = records.map((r, i) => dissectionToJson(dissect(r.data, {
       number: i + 1, tsSec: r.tsSec, tsNsec: r.tsNsec, origLen: r.origLen, interfaceId: r.interfaceId,
     })));

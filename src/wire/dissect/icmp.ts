@@ -14,12 +14,15 @@
  * - parameter problem (12): icmp.pointer, then the same RFC 4884 split;
  * - redirect (5): icmp.redir_gw. Source quench and other types: nothing more.
  * Checksum: over the message [off, end); inside a quote (`ctx.quoted`) it is
- * not verified (status 2), as tshark does. A quoted message shorter than
- * 8 bytes adds no layer (tshark shows none), and a quoted timestamp or
- * address mask cut short loses the fields it lacks instead of failing.
+ * not verified (status 2), as tshark does. A quoted message cut inside its
+ * header shows what tshark shows (nothing below 6 bytes; type, code,
+ * checksum and identifier from 6), and a quoted timestamp or address mask
+ * cut short loses the fields it lacks instead of failing.
  * Next: errors (3, 4, 5, 11, 12) → `{kind:'ip'}` at the quoted header (the
- * driver dissects it with `ctx.quoted`); echo request/reply → `{kind:'data'}`
- * for the payload; otherwise, or with nothing after the header, `{kind:'end'}`.
+ * driver dissects it with `ctx.quoted`), for a redirect only over the quoted
+ * header + 8 bytes, as tshark reads it (RFC 792's "header + 64 bits"); echo
+ * request/reply → `{kind:'data'}` for the payload; otherwise, or with nothing
+ * after the header, `{kind:'end'}`.
  */
 import { CHECKSUM_BAD, CHECKSUM_GOOD, CHECKSUM_UNVERIFIED, addField, hex, type DissectCtx, type DissectLayer, type Next } from '../dissect.js';
 import { be32, ipv4ToString, toHex } from '../bytes.js';
@@ -34,7 +37,7 @@ export function dissectIcmp(ctx: DissectCtx, off: number, end: number): Next {
   const p = new IcmpPacket().reset(ctx.bytes, off, end);
   const c = p.check();
   if (c !== 0) {
-    if (ctx.quoted) return { kind: 'end' };
+    if (ctx.quoted) return cutQuote(ctx, p, off, end);
     throw wireError(c, 'icmp', p.errField, p.errAt);
   }
   const b = ctx.bytes;
@@ -75,8 +78,33 @@ export function dissectIcmp(ctx: DissectCtx, off: number, end: number): Next {
 
   const data = off + ICMP_HEADER_LEN;
   if (data >= end) return { kind: 'end' };
+  if (type === ICMP_REDIRECT) {
+    // tshark 4.0 decodes a redirect's quote as RFC 792 defines it, the IP
+    // header plus 64 bits, and ignores anything after that
+    return { kind: 'ip', off: data, end: Math.min(end, data + ((b[data]! & 15) << 2) + 8) };
+  }
   if (icmpIsError(type)) return { kind: 'ip', off: data, end };
   if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY) return { kind: 'data', off: data, end };
+  return { kind: 'end' };
+}
+
+/**
+ * A quoted message cut inside its 8-byte header: tshark 4.0 shows nothing
+ * below 6 bytes (it reads the identifier up front), else the type, code,
+ * unverified checksum and, for the messages that have one, the identifier.
+ */
+function cutQuote(ctx: DissectCtx, p: IcmpPacket, off: number, end: number): Next {
+  if (end - off < 6) return { kind: 'end' };
+  const l = ctx.open('icmp', off, end - off);
+  const type = p.type();
+  addField(l, 'icmp.type', String(type));
+  addField(l, 'icmp.code', String(p.code()));
+  addField(l, 'icmp.checksum', hex(p.checksum(), 4));
+  addField(l, 'icmp.checksum.status', CHECKSUM_UNVERIFIED);
+  if (icmpHasIdentSeq(type)) {
+    addField(l, 'icmp.ident', String(p.ident()));
+    addField(l, 'icmp.ident_le', String(swap16(p.ident())));
+  }
   return { kind: 'end' };
 }
 

@@ -30,8 +30,9 @@
  * an option too short for its own fields (e.g. a 3-byte Router Alert; tshark
  * warns or marks such packets malformed) or a total length beyond the bytes
  * present throw after every field before the fault was added, so the layer
- * stays in the result. Inside an ICMP error (`ctx.quoted`) the datagram may be
- * cut short: that is accepted and not flagged; the header checksum is still
+ * stays in the result. Inside an ICMP error (`ctx.quoted`) or inside an
+ * enclosing first fragment (a tunnel's inner packet) the datagram may be cut
+ * short: that is accepted and not flagged; the header checksum is still
  * verified when the header is whole, as tshark 4.0 does.
  * Fragments (tshark without reassembly, `-o ip.defragment:FALSE`, which is
  * what sdnemu does since it never reassembles in the dissector): offset 0
@@ -82,6 +83,7 @@ export function dissectIpv4(ctx: DissectCtx, off: number, end: number): Next {
   }
   const hl = p.hdrLen();
   const tl = p.totalLength();
+  const inFragment = insideFirstFragment(ctx, ctx.layers.length);
   const l = ctx.open('ip', off, hl);
   addField(l, 'ip.version', '4');
   addField(l, 'ip.hdr_len', String(hl));
@@ -122,7 +124,7 @@ export function dissectIpv4(ctx: DissectCtx, off: number, end: number): Next {
   }
   dissectOptions(l, b, off + IPV4_HEADER_LEN, optEnd);
   if (c !== 0) throw wireError(c, 'ipv4', p.errField, p.errAt);
-  if (!ctx.quoted && tl > end - off) ctx.truncated ??= wireError(WireErrc.Truncated, 'ipv4', 'ip.len', end);
+  if (!ctx.quoted && !inFragment && tl > end - off) ctx.truncated ??= wireError(WireErrc.Truncated, 'ipv4', 'ip.len', end);
   ctx.ip = {
     version: 4, src: p.src(), dst: finalDstAt < 0 ? p.dst() : be32(b, finalDstAt),
     srcOff: -1, dstOff: -1, quoted: ctx.quoted, fragmented: p.moreFrags() || p.fragOffset() !== 0,
@@ -131,6 +133,27 @@ export function dissectIpv4(ctx: DissectCtx, off: number, end: number): Next {
   const payEnd = Math.min(off + tl, end);
   if (p.fragOffset() !== 0) return { kind: 'data', off: payOff, end: payEnd };
   return { kind: 'ipproto', proto: p.protocol(), off: payOff, end: payEnd };
+}
+
+/**
+ * True when one of the first 'upTo' layers of 'ctx' is an IPv4 or IPv6
+ * first fragment (more fragments set, offset 0): everything it carries (a
+ * tunnel's inner packet…) may end early without being truncated, and a
+ * length claiming the missing bytes is not an error. tshark only shows
+ * "exceeds packet length" there.
+ */
+export function insideFirstFragment(ctx: DissectCtx, upTo: number): boolean {
+  for (let i = 0; i < upTo; i++) {
+    const l = ctx.layers[i]!;
+    if (l.proto !== 'ip' && l.proto !== 'ipv6.fraghdr') continue;
+    let more = false, offset = '';
+    for (const [k, v] of l.fields) {
+      if (k === 'ip.flags.mf' || k === 'ipv6.fraghdr.more') more = v === '1';
+      else if (k === 'ip.frag_offset' || k === 'ipv6.fraghdr.offset') offset = v;
+    }
+    if (more && offset === '0') return true;
+  }
+  return false;
 }
 
 /**

@@ -9,11 +9,14 @@
  * NOP/EOL, the option's bytes under its protocol name (tcp.options.mss …) and
  * the decoded values. As in tshark, a run of zero bytes after an EOL prints
  * one EOL per byte; non-zero bytes after an EOL end the walk.
+ * In a first fragment (`ctx.ip.fragmented`) the segment's length is unknown:
+ * tcp.len and tcp.nxtseq are not shown, as in tshark without reassembly.
  * Inside an ICMP error's quote (`ctx.quoted`) the segment is usually cut
  * after 8 bytes: fields are added while their bytes are present, exactly as
- * tshark does (ports from 4 bytes, tcp.seq from 8, ack/hdr_len/flags/window
- * from 16, checksum from 18, urgent pointer from 20, options only when all
- * present); tcp.seq_raw, tcp.nxtseq and tcp.len are not shown; the checksum
+ * tshark does (ports from 4 bytes, tcp.seq from 8 in an ICMP quote but from
+ * 16 in an ICMPv6 one, ack/hdr_len/flags/window from 16, checksum from 18,
+ * urgent pointer from 20, options only when all present); tcp.seq_raw only
+ * in an ICMPv6 quote, tcp.nxtseq and tcp.len never; the checksum
  * is verified over the bytes present (so a cut quote reads as bad, as in
  * tshark). Nothing follows a quoted segment.
  * Next: `{kind:'data'}` for the payload, `{kind:'end'}` when there is none.
@@ -49,17 +52,19 @@ export function dissectTcp(ctx: DissectCtx, off: number, end: number): Next {
   const seq = p.seqNumber();
   const flags = p.flags();
   const len = end - off - hlen;
+  // A first fragment does not hold the whole segment: its length, and so the next sequence number, are unknown.
+  const whole = ctx.ip === null || !ctx.ip.fragmented;
   addPorts(l, p);
   addField(l, 'tcp.seq', String(seq));
   addField(l, 'tcp.seq_raw', String(seq));
   const nxt = (seq + len + ((flags & (TCP_SYN | TCP_FIN)) !== 0 ? 1 : 0)) >>> 0;
-  addField(l, 'tcp.nxtseq', String(nxt));
+  if (whole) addField(l, 'tcp.nxtseq', String(nxt));
   addFixed(l, p);
   addField(l, 'tcp.checksum', hex(p.checksum(), 4));
   addField(l, 'tcp.checksum.status', checksumStatus(ctx, p, off, end));
   addField(l, 'tcp.urgent_pointer', String(p.urgentPointer()));
   if (hlen > TCP_HEADER_LEN) addOptions(l, ctx.bytes, off + TCP_HEADER_LEN, off + hlen);
-  addField(l, 'tcp.len', String(len));
+  if (whole) addField(l, 'tcp.len', String(len));
   if (len <= 0) return { kind: 'end' };
   return { kind: 'data', off: off + hlen, end };
 }
@@ -70,7 +75,16 @@ function dissectQuoted(ctx: DissectCtx, p: TcpPacket, off: number, end: number):
   const hlen = n >= 13 ? p.hdrLen() : TCP_HEADER_LEN;
   const l = ctx.open('tcp', off, Math.min(n, Math.max(hlen, TCP_HEADER_LEN)));
   addPorts(l, p);
-  if (n >= 8) addField(l, 'tcp.seq', String(p.seqNumber()));
+  // Quoted by ICMP (in an IPv4 packet), the sequence number is shown as
+  // soon as it is there; in an ICMPv6 quote only with the 16 bytes the
+  // regular path reads, and then with tcp.seq_raw (tshark 4.0's dissect_tcp
+  // adds it early when the layers before are `icmp` and `ip`).
+  const inIcmp4 = ctx.ip !== null && ctx.ip.version === 4;
+  if (inIcmp4 && n >= 8) addField(l, 'tcp.seq', String(p.seqNumber()));
+  if (!inIcmp4 && n >= 16) {
+    addField(l, 'tcp.seq', String(p.seqNumber()));
+    addField(l, 'tcp.seq_raw', String(p.seqNumber()));
+  }
   if (n >= 16) addFixed(l, p);
   if (n >= 18) {
     addField(l, 'tcp.checksum', hex(p.checksum(), 4));
