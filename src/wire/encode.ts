@@ -195,7 +195,7 @@ export const DERIVED_FIELDS: ReadonlySet<string> = new Set([
 /** Fields the encoder reads. */
 const INPUT_FIELDS: ReadonlySet<string> = new Set([
   'frame.time_epoch', 'frame.len', 'frame.cap_len', 'frame.protocols',
-  'eth.dst', 'eth.src', 'eth.type', 'eth.len', 'eth.padding', 'eth.trailer', 'eth.fcs',
+  'eth.dst', 'eth.src', 'eth.type', 'eth.len', 'eth.padding', 'eth.trailer', 'eth.fcs', 'vlan.trailer', 'ieee8021ah.trailer',
   'vlan.priority', 'vlan.dei', 'vlan.id', 'vlan.etype', 'vlan.len',
   'ieee8021ad.priority', 'ieee8021ad.dei', 'ieee8021ad.id', 'ieee8021ad.svid', 'ieee8021ad.cvid', 'ieee8021ah.etype',
   'arp.hw.type', 'arp.proto.type', 'arp.hw.size', 'arp.proto.size', 'arp.opcode', 'arp.src.hw_mac', 'arp.src.hw',
@@ -1432,7 +1432,8 @@ function upperProto(specs: Spec[], i: number): number {
 /**
  * What follows the packet each Ethernet header carries: eth.padding goes to
  * the innermost headers (a frame carrying a tunnel is at least 64 bytes, so
- * never padded), eth.trailer and eth.fcs to the outermost; one value each.
+ * never padded), eth.trailer (or a tag's vlan.trailer / ieee8021ah.trailer)
+ * and eth.fcs to the outermost; one value each.
  */
 function ethTrailers(F: Fields, eths: number): Uint8Array[] {
   const pads = Math.min(F.left('eth.padding'), eths);
@@ -1440,7 +1441,8 @@ function ethTrailers(F: Fields, eths: number): Uint8Array[] {
   for (let k = 0; k < eths; k++) {
     const parts: Uint8Array[] = [];
     if (k >= eths - pads) parts.push(F.bytes('eth.padding')!);
-    const t = F.bytes('eth.trailer');
+    // a tagged frame's trailer is reported on its innermost tag (vlan.trailer / ieee8021ah.trailer)
+    const t = F.bytes('eth.trailer') ?? F.bytes('vlan.trailer') ?? F.bytes('ieee8021ah.trailer');
     if (t) parts.push(t);
     const fcs = F.uint('eth.fcs', 0xffffffff);
     if (fcs !== undefined) {

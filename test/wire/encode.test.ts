@@ -705,3 +705,15 @@ describeWith('tshark', 'encode vs tshark', () => {
     }
   });
 });
+
+describe('encode: trailers of tagged frames', () => {
+  it('a trailer reported on the innermost VLAN tag round-trips', () => {
+    const f = new FrameBuilder().eth({ src: A, dst: B }).vlan({ vid: 5 }).ipv4({ src: '10.0.0.1', dst: '10.0.0.2' }).udp({ srcPort: 1, dstPort: 40000 })
+      .payload('x').build();
+    const withTrailer = new Uint8Array(f.length + 3);
+    withTrailer.set(f); withTrailer.set([1, 2, 3], f.length);
+    const j = JSON.parse(JSON.stringify(dissectionToJson(dissect(withTrailer)))) as Record<string, unknown>;
+    expect(j['vlan.trailer']).toBe('010203');
+    expect(hex(encodeFields(j, '[0]'))).toBe(hex(withTrailer));
+  });
+});

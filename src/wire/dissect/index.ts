@@ -19,7 +19,7 @@
 import { WireError } from '../../errors.js';
 import { toHex } from '../bytes.js';
 import { WireErrc, wireError } from '../errc.js';
-import { DissectCtx, addField, errorInfo, type Dissection, type LayerDissector, type Next } from '../dissect.js';
+import { DissectCtx, addField, errorInfo, type DissectLayer, type Dissection, type LayerDissector, type Next } from '../dissect.js';
 import { dissectArp } from './arp.js';
 import { dissectEthernet } from './ethernet.js';
 import { dissectGeneve } from './geneve.js';
@@ -121,7 +121,7 @@ export function dissect(frame: Uint8Array, opts: DissectOptions = {}): Dissectio
     error = errorInfo(e);
   }
   if (error === null && ctx.truncated !== null) error = errorInfo(ctx.truncated);
-  for (const [i, end] of ethEnds) trailer(ctx, i, end, i === 1);
+  for (const [i, end] of ethEnds) trailer(ctx, i, end, i === 1, opts.origLen ?? frame.length);
   addField(fl, 'frame.protocols', protocolsOf(ctx));
   return { frameLen: frame.length, layers: ctx.layers, error };
 }
@@ -199,7 +199,9 @@ function protocolsOf(ctx: DissectCtx): string {
   for (let i = 1; i < ls.length; i++) {
     const p = ls[i]!.proto;
     out.push(p);
-    if ((p === 'eth' || p === 'vlan' || p === 'ieee8021ad' || p === 'sll') && i + 1 < ls.length) out.push('ethertype');
+    // an 802.3 length field (eth.len, vlan.len) is followed by LLC, not an EtherType
+    const isLength = ls[i]!.fields.some(([k]) => k === 'eth.len' || k === 'vlan.len');
+    if ((p === 'eth' || p === 'vlan' || p === 'ieee8021ad' || p === 'sll') && i + 1 < ls.length && !isLength) out.push('ethertype');
   }
   return out.join(':');
 }
@@ -221,15 +223,25 @@ function carriedEnd(ctx: DissectCtx, i: number): number {
   return Number.isFinite(end) ? end : -1;
 }
 
-/** Add eth.padding / eth.trailer / eth.fcs for the bytes after the carried packet (see the module comment). */
-function trailer(ctx: DissectCtx, i: number, end: number, outer: boolean): void {
+/**
+ * Add eth.padding / eth.trailer / eth.fcs for the bytes after the packet the
+ * Ethernet layer at 'i' carries (frame end 'end'; 'wireLen' is the frame's
+ * length on the wire). As packet-eth.c and packet-vlan.c do: zeros are
+ * padding only in a frame of at least 60 bytes; in a tagged frame what is not
+ * padding is the innermost tag's trailer (`vlan.trailer`, or
+ * `ieee8021ah.trailer` after an 802.1ad tag) and never an FCS; otherwise it
+ * is `eth.trailer`, with the last four bytes taken as `eth.fcs` on an outer
+ * frame of at least 64 bytes.
+ */
+function trailer(ctx: DissectCtx, i: number, end: number, outer: boolean, wireLen: number): void {
   const eth = ctx.layers[i];
   const extent = carriedEnd(ctx, i);
   if (eth === undefined || extent < 0 || extent >= end) return;
   const b = ctx.bytes;
   let rest = extent;
+  const frameLen = outer ? Math.max(wireLen, end - eth.offset) : end - eth.offset;
   const padEnd = Math.min(end, Math.max(extent, eth.offset + 60));
-  if (padEnd > extent) {
+  if (padEnd > extent && frameLen >= 60) {
     let zeros = true;
     for (let j = extent; j < padEnd; j++) if (b[j] !== 0) { zeros = false; break; }
     if (zeros) {
@@ -238,7 +250,11 @@ function trailer(ctx: DissectCtx, i: number, end: number, outer: boolean): void 
     }
   }
   if (rest >= end) return;
-  if (outer && end - eth.offset >= 64 && end - rest >= 4) {
+  let tag: DissectLayer | undefined;
+  for (let k = i + 1; ctx.layers[k] !== undefined && (ctx.layers[k]!.proto === 'vlan' || ctx.layers[k]!.proto === 'ieee8021ad'); k++) tag = ctx.layers[k];
+  if (tag !== undefined) {
+    addField(tag, tag.proto === 'vlan' ? 'vlan.trailer' : 'ieee8021ah.trailer', toHex(b, rest, end));
+  } else if (outer && end - eth.offset >= 64 && end - rest >= 4) {
     if (end - 4 > rest) addField(eth, 'eth.trailer', toHex(b, rest, end - 4));
     addField(eth, 'eth.fcs', '0x' + toHex(b, end - 4, end));
   } else {
