@@ -94,6 +94,10 @@
  * Neighbours: dissect/ (what it inverts), builder.ts (what it calls), the
  * CLI's `pcap decode --json` and `pcap encode --json`.
  */
+import { KNOWN_IPV4_OPTIONS } from './dissect/ipv4.js';
+import { KNOWN_OPTS } from './dissect/ipv6.js';
+import { WIRESHARK_KNOWN_KINDS } from './dissect/tcp.js';
+import { wiresharkKnowsOption } from './dissect/icmpv6.js';
 import { InputError, WireError } from '../errors.js';
 import { EMPTY, be16, be24, be32, fromHex, parseIpv4, parseIpv6, parseMac, setBe16, setBe32 } from './bytes.js';
 import type { Dissection, DissectErrorInfo } from './dissect.js';
@@ -156,18 +160,14 @@ export function dissectionToJson(d: Dissection): DecodedPacket {
 
 // ---- field registry -----------------------------------------------------------
 
-/** Option types of IPv4 tshark decodes and the name of their `ip.options.*` bytes field (dissect/ipv4.ts). */
-const IPV4_OPT_NAMES: ReadonlyMap<number, string> = new Map([
-  [0, 'eol'], [1, 'nop'], [130, 'security'], [131, 'route'], [68, 'timestamp'], [133, 'ext_security'],
-  [134, 'cipso'], [7, 'record_route'], [136, 'sid'], [137, 'source_route'], [11, 'mtu_probe'],
-  [12, 'mtu_reply'], [82, 'traceroute'], [148, 'routeralert'], [149, 'sdb'], [25, 'qs'],
-]);
-
-/** TCP option kinds tshark decodes with fields of its own, which dissect/tcp.ts does not print (their data is lost). */
-const TCP_WIRESHARK_KINDS = new Set([6, 7, 11, 12, 13, 19, 20, 21, 22, 23, 27, 28, 29, 30, 34, 76, 78, 172, 174, 253, 254]);
-
-/** IPv6 option types tshark decodes in its own way (dissect/ipv6.ts KNOWN_OPTS): only their type and length are shown. */
-const IPV6_WIRESHARK_OPTS = new Set([0x07, 0x08, 0x0f, 0x23, 0x26, 0x30, 0x31, 0x41, 0x63, 0x6d, 0x8a, 0x8b, 0x8c, 0xc9, 0xee]);
+/**
+ * What tshark decodes itself, shared with the dissectors so the encoder mirrors
+ * them exactly: IPv4 option types and the name of their `ip.options.*` field,
+ * TCP option kinds and IPv6 option types tshark shows only by type and length.
+ */
+const IPV4_OPT_NAMES: ReadonlyMap<number, string> = new Map([...KNOWN_IPV4_OPTIONS].map(([t, k]) => [t, k.name]));
+const TCP_WIRESHARK_KINDS = WIRESHARK_KNOWN_KINDS;
+const IPV6_WIRESHARK_OPTS = KNOWN_OPTS;
 
 /**
  * Fields the decoder prints that follow from others (or are markers), found
@@ -1034,7 +1034,7 @@ function ndOptions(F: Fields): NdpOption[] {
       out.push({ kind: 'mtu', reserved: 0, mtu: F.uint('icmpv6.opt.mtu', 0xffffffff) ?? 0 });
     } else {
       // types tshark decodes itself print no data here: zeros of the given length
-      const known = (t >= 1 && t <= 20) || (t >= 23 && t <= 38);
+      const known = wiresharkKnowsOption(t);
       const data = known ? new Uint8Array(room ?? 6) : F.bytes('icmpv6.data') ?? new Uint8Array(room ?? 6);
       out.push({ kind: 'unknown', type: t, data: fit(data) });
     }

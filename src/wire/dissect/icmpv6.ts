@@ -295,7 +295,7 @@ function wiresharkKnowsType(t: number): boolean {
 }
 
 /** ND option types tshark 4.0 decodes (1-20, 23-38); found by feeding it every type. */
-function wiresharkKnowsOption(t: number): boolean {
+export function wiresharkKnowsOption(t: number): boolean {
   return (t >= 1 && t <= 20) || (t >= 23 && t <= 38);
 }
 

@@ -50,7 +50,7 @@ import {
 } from '../ipv4.js';
 
 /** Options tshark decodes: the name of their ip.options.* field and the length their value fields need (0: any >= 2). */
-const KNOWN: ReadonlyMap<number, { name: string; minLen: number; fixed: boolean }> = new Map([
+export const KNOWN_IPV4_OPTIONS: ReadonlyMap<number, { name: string; minLen: number; fixed: boolean }> = new Map([
   [IPOPT_EOL, { name: 'eol', minLen: 1, fixed: true }],
   [IPOPT_NOP, { name: 'nop', minLen: 1, fixed: true }],
   [IPOPT_SEC, { name: 'security', minLen: 0, fixed: false }],
@@ -184,7 +184,7 @@ function dissectOptions(l: DissectLayer, b: Uint8Array, from: number, to: number
   let p = from;
   while (p < to) {
     const t = b[p]!;
-    const k = KNOWN.get(t);
+    const k = KNOWN_IPV4_OPTIONS.get(t);
     if (t === IPOPT_EOL || t === IPOPT_NOP) {
       addField(l, 'ip.options.' + k!.name, toHex(b, p, p + 1));
       addType(l, t);

@@ -145,7 +145,7 @@ export function dissectIpv6(ctx: DissectCtx, off: number, end: number): Next {
  * Address, IP_DFF…); sdnemu gives them the generic fields only. Any other
  * type is tshark's "Unknown IPv6 Option" with its data as ipv6.opt.unknown.
  */
-const KNOWN_OPTS = new Set([0x07, 0x08, 0x0f, 0x23, 0x26, 0x30, 0x31, 0x41, 0x63, 0x6d, 0x8a, 0x8b, 0x8c, 0xc9, 0xee]);
+export const KNOWN_OPTS: ReadonlySet<number> = new Set([0x07, 0x08, 0x0f, 0x23, 0x26, 0x30, 0x31, 0x41, 0x63, 0x6d, 0x8a, 0x8b, 0x8c, 0xc9, 0xee]);
 
 /**
  * Hop-by-hop or destination options header at 'q'; returns the offset after

@@ -208,4 +208,4 @@ function addOptions(l: DissectLayer, b: Uint8Array, o: number, hend: number): vo
 
 /** Option kinds tshark 4.0 dissects with dedicated fields (not `tcp.options.unknown`), found by
  * feeding it every kind 6..255 with length 12. */
-const WIRESHARK_KNOWN_KINDS = new Set([6, 7, 11, 12, 13, 19, 20, 21, 22, 23, 27, 28, 29, 30, 34, 76, 78, 172, 174, 253, 254]);
+export const WIRESHARK_KNOWN_KINDS: ReadonlySet<number> = new Set([6, 7, 11, 12, 13, 19, 20, 21, 22, 23, 27, 28, 29, 30, 34, 76, 78, 172, 174, 253, 254]);
