@@ -21,6 +21,18 @@ const FILES = readdirSync(DIR).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
 const PREFS = [
   'ip.defragment:FALSE', 'ipv6.defragment:FALSE', 'tcp.relative_sequence_numbers:FALSE', 'tcp.analyze_sequence_numbers:FALSE',
 ];
+/**
+ * Fields users rely on (DESIGN.md's CLI contract and the common filters):
+ * wherever tshark prints one, sdnemu must print the same — so a field the
+ * dissector forgot is caught, not only a field it printed wrong.
+ */
+const REQUIRED = [
+  'frame.len', 'eth.src', 'eth.dst', 'eth.type', 'vlan.id', 'ieee8021ad.id', 'arp.opcode', 'arp.src.proto_ipv4', 'ip.src', 'ip.dst', 'ip.ttl',
+  'ip.proto', 'ip.checksum.status', 'ip.flags.df', 'ip.frag_offset', 'ipv6.src', 'ipv6.dst', 'ipv6.nxt', 'ipv6.hlim', 'icmp.type', 'icmp.code',
+  'icmpv6.type', 'udp.srcport', 'udp.dstport', 'udp.length', 'udp.checksum.status', 'tcp.srcport', 'tcp.dstport', 'tcp.flags', 'tcp.seq',
+  'tcp.ack', 'tcp.checksum.status', 'tcp.options.mss_val', 'vxlan.vni', 'geneve.vni', 'sll.pkttype', 'sll.etype',
+];
+
 /** Fields whose tshark value depends on state across packets or on the capture file, not on the frame. */
 const STATEFUL = new Set(['frame.number', 'frame.time_epoch']);
 
@@ -49,6 +61,7 @@ describeWith('tshark', 'pcap-samples decode exactly as tshark decodes them', () 
         expect(d.error, `${file}: ${JSON.stringify(d.error)}`).toBeNull();
         for (const l of d.layers) for (const [k] of l.fields) if (!STATEFUL.has(k)) names.add(k);
       }
+      for (const r of REQUIRED) names.add(r);
       const fields = [...names].sort();
       const ts = tsharkFields(path, fields, { prefs: PREFS });
       expect(ts.length).toBe(ds.length);
@@ -58,7 +71,10 @@ describeWith('tshark', 'pcap-samples decode exactly as tshark decodes them', () 
         const theirs = ts[i]!;
         for (const f of fields) {
           const mine = ours.get(f);
-          if (mine === undefined) continue;
+          if (mine === undefined) {
+            if (REQUIRED.includes(f)) expect(theirs[f], `${file} #${i + 1}: tshark prints ${f}, sdnemu does not`).toBe('');
+            continue;
+          }
           if (f === 'frame.protocols') {
             const p = mine[0]!.replace(/:data$/, '');
             expect(theirs[f]!.startsWith(p), `${file} #${i + 1} frame.protocols: ours ${mine[0]} tshark ${theirs[f]}`).toBe(true);

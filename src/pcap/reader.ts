@@ -379,7 +379,12 @@ export class PcapReader {
       sec = Number(ts / u);
       nsec = Number(((ts % u) * 1_000_000_000n) / u);
     }
-    this.record(ifid, iface.linktype, sec + iface.tsOffsetSec, nsec, capLen, this.u32(b, o + 24), b, o + 28);
+    sec += iface.tsOffsetSec;
+    if (!Number.isSafeInteger(sec) || sec < 0) {
+      // a coarse if_tsresol (1 s, 2^0 s) lets 64 bits of units exceed what a timestamp can mean
+      throw new PcapError('PCAP_BAD_RECORD', at + 12, `timestamp of ${sec} seconds is out of range`);
+    }
+    this.record(ifid, iface.linktype, sec, nsec, capLen, this.u32(b, o + 24), b, o + 28);
   }
 
   private simplePacketBlock(b: Uint8Array, o: number, len: number, at: number): void {

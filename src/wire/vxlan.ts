@@ -123,7 +123,10 @@ export class VxlanPacket {
  * starts. The inner frame is not touched or copied.
  * Returns the header's offset (`innerOff - 8`), the new start of the packet,
  * or -1 when there are fewer than 8 bytes of headroom (the fast path never
- * throws; the caller drops the packet).
+ * throws; the caller drops the packet). Only the low 24 bits of 'vni' are
+ * written: callers hold a `Vni` (checked with `asVni` where it entered).
+ * Only the VXLAN header: the outer Ethernet/IPv4/UDP headers are the
+ * datapath's tunnel push (a per-port header template, as OVS's tnl_push).
  */
 export function pushVxlan(buf: Uint8Array, innerOff: number, vni: number): number {
   const o = innerOff - VXLAN_HEADER_LEN;

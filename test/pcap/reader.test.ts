@@ -301,3 +301,22 @@ describe('properties', () => {
     }));
   });
 });
+
+describe('pcapng timestamps out of range', () => {
+  it('a 1-second if_tsresol with a huge timestamp is PCAP_BAD_RECORD at the timestamp, after the good records', () => {
+    const file = concat(
+      shb('le'),
+      idb('le', 1, 0, [[9, Uint8Array.of(0)]]), // if_tsresol 10^0: whole seconds
+      epb('le', 0, 1_700_000_000n, Uint8Array.of(1, 2, 3)),
+      epb('le', 0, 1n << 62n, Uint8Array.of(4, 5, 6)),
+    );
+    const got: number[] = [];
+    let err: unknown;
+    try { for (const r of readPcap(file)) got.push(r.tsSec); } catch (e) { err = e; }
+    expect(got).toEqual([1_700_000_000]);
+    expect(err).toBeInstanceOf(PcapError);
+    const shbLen = shb('le').length, idbLen = idb('le', 1, 0, [[9, Uint8Array.of(0)]]).length, epbLen = epb('le', 0, 0n, Uint8Array.of(1, 2, 3)).length;
+    expect([(err as PcapError).code, (err as PcapError).offset]).toEqual(['PCAP_BAD_RECORD', shbLen + idbLen + epbLen + 12]);
+  });
+});
+
