@@ -27,6 +27,15 @@ export function sum16(b: Uint8Array, off: number, end: number, acc = 0): number 
   return (acc & 0xffff) + (acc >>> 16);
 }
 
+/**
+ * The checksum a header stores at 'csumOff' for the bytes [off, end), that
+ * field counted as zero, starting from the partial sum 'acc' (a
+ * pseudo-header, or 0). Every view's `computeChecksum()` is this.
+ */
+export function checksumOf(b: Uint8Array, off: number, end: number, csumOff: number, acc = 0): number {
+  return fold(sum16(b, csumOff + 2, end, sum16(b, off, csumOff, acc)));
+}
+
 /** Final checksum (one's complement of the folded sum), 16 bits. */
 export function fold(acc: number): number {
   while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);

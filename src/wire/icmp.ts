@@ -24,7 +24,7 @@
  * the netstack (echo replies, errors) later.
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
-import { fold, sum16 } from './checksum.js';
+import { checksumOf, fold, sum16 } from './checksum.js';
 import { WireErrc, wireError } from './errc.js';
 
 const TYPE = 0, CODE = 1, CHECKSUM = 2, REST = 4, IDENT = 4, SEQ = 6, POINTER = 4, LENGTH = 5, MTU = 6;
@@ -161,8 +161,7 @@ export class IcmpPacket {
 
   /** The checksum the message [off, 'end') should carry. */
   computeChecksum(end = this.end): number {
-    const o = this.off;
-    return fold(sum16(this.bytes, o + CHECKSUM + 2, end, sum16(this.bytes, o, o + CHECKSUM)));
+    return checksumOf(this.bytes, this.off, end, this.off + CHECKSUM);
   }
 
   /** True when the stored checksum is right for the message [off, end). */

@@ -30,7 +30,7 @@
  * Neighbours: dissect/icmpv6.ts; the netstack's ND cache and router (later).
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
-import { fold, sum16 } from './checksum.js';
+import { checksumOf, fold, sum16 } from './checksum.js';
 import { WireErrc, wireError } from './errc.js';
 
 const TYPE = 0, CODE = 1, CHECKSUM = 2, REST = 4, IDENT = 4, SEQ = 6;
@@ -255,10 +255,7 @@ export class Icmpv6Packet {
    * pseudo-header sum 'pseudo' (which must count 'end - off' as the length).
    */
   computeChecksum(pseudo: number, end = this.end): number {
-    const o = this.off;
-    let acc = sum16(this.bytes, o, o + CHECKSUM, pseudo);
-    acc = sum16(this.bytes, o + CHECKSUM + 2, end, acc);
-    return fold(acc);
+    return checksumOf(this.bytes, this.off, end, this.off + CHECKSUM, pseudo);
   }
 
   /** True when the stored checksum is right for the message [off, end). */

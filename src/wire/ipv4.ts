@@ -35,7 +35,7 @@
  * the datapath's dec_ttl / set(ipv4()) actions, netstack forwarding.
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
-import { csumUpdate16, csumUpdate32, fold, sum16 } from './checksum.js';
+import { checksumOf, csumUpdate16, csumUpdate32, fold, sum16 } from './checksum.js';
 import { WireErrc, wireError } from './errc.js';
 
 const VER_IHL = 0, DSFIELD = 1, TOTAL_LEN = 2, IDENT = 4, FLAGS_FRAG = 6, TTL = 8, PROTOCOL = 9, CHECKSUM = 10;
@@ -215,9 +215,7 @@ export class Ipv4Packet {
 
   /** The header checksum this header should carry (the stored one is skipped). */
   computeChecksum(): number {
-    const o = this.off;
-    const acc = sum16(this.bytes, o, o + CHECKSUM);
-    return fold(sum16(this.bytes, o + CHECKSUM + 2, o + this.hdrLen(), acc));
+    return checksumOf(this.bytes, this.off, this.off + this.hdrLen(), this.off + CHECKSUM);
   }
 
   /** True when the stored header checksum is right. */

@@ -30,7 +30,7 @@
  * the netstack (later) use `seqLt`/`seqAdd` and the view.
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
-import { fold, sum16 } from './checksum.js';
+import { checksumOf, fold, sum16 } from './checksum.js';
 import { WireErrc, wireError } from './errc.js';
 
 const SRC_PORT = 0, DST_PORT = 2, SEQ_NUM = 4, ACK_NUM = 8, DATA_OFF = 12, FLAGS = 12, WINDOW = 14, CHECKSUM = 16, URGENT = 18;
@@ -260,10 +260,7 @@ export class TcpPacket {
    * pseudo-header sum 'pseudo' (which must count 'end - off' as the length).
    */
   computeChecksum(pseudo: number, end = this.end): number {
-    const o = this.off;
-    let acc = sum16(this.bytes, o, o + CHECKSUM, pseudo);
-    acc = sum16(this.bytes, o + CHECKSUM + 2, end, acc);
-    return fold(acc);
+    return checksumOf(this.bytes, this.off, end, this.off + CHECKSUM, pseudo);
   }
 
   /** True when the stored checksum is right for the segment [off, end). */

@@ -19,7 +19,7 @@
  * Cost: accessors are a few integer ops; nothing allocates except `Repr`s.
  */
 import { EMPTY, be16, setBe16 } from './bytes.js';
-import { fold, sum16 } from './checksum.js';
+import { checksumOf, fold, sum16 } from './checksum.js';
 import { WireErrc, wireError } from './errc.js';
 
 const SRC_PORT = 0, DST_PORT = 2, LENGTH = 4, CHECKSUM = 6;
@@ -88,10 +88,7 @@ export class UdpPacket {
 
   /** The checksum the datagram should carry, given the pseudo-header sum 'pseudo'. */
   computeChecksum(pseudo: number, end = this.off + this.length()): number {
-    const o = this.off;
-    let acc = sum16(this.bytes, o, o + CHECKSUM, pseudo);
-    acc = sum16(this.bytes, o + CHECKSUM + 2, end, acc);
-    const c = fold(acc);
+    const c = checksumOf(this.bytes, this.off, end, this.off + CHECKSUM, pseudo);
     return c === 0 ? 0xffff : c; // RFC 768: a computed zero is sent as all ones
   }
 
