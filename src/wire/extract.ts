@@ -118,7 +118,10 @@ export function extractFields(b: Uint8Array, off: number, end: number, out: Uint
       type = v.getUint16(o + 2);
       o += 4;
     }
-    if (type === 0x0800) {
+    // L3: IPv4, IPv6 (through its extension headers) or ARP; then one L4 section for both IPs
+    let l3end = 0;
+    const v4 = type === 0x0800;
+    if (v4) {
       if (e - o < 20) { err = ERR_TRUNCATED; errOff = e; break walk; }
       const vihl = v.getUint8(o);
       if ((vihl >>> 4) !== 4) { err = ERR_BAD_VERSION; errOff = o; break walk; }
@@ -128,7 +131,7 @@ export function extractFields(b: Uint8Array, off: number, end: number, out: Uint
       if (tot < hl) { err = ERR_BAD_LENGTH; errOff = o + 2; break walk; }
       if (e - o < tot) { err = ERR_TRUNCATED; errOff = e; break walk; }
       l3 = o;
-      const l3end = o + tot;
+      l3end = o + tot;
       tos = v.getUint8(o + 1);
       const fragw = v.getUint16(o + 6);
       const fragOff = fragw & 0x1fff;
@@ -139,57 +142,14 @@ export function extractFields(b: Uint8Array, off: number, end: number, out: Uint
       nwDst = v.getUint32(o + 16);
       if (fragOff !== 0) break walk;          // later fragments carry no L4 header
       o += hl;
-      if (proto === 6) {
-        if (l3end - o < 20) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
-        l4 = o;
-        tpSrc = v.getUint16(o); tpDst = v.getUint16(o + 2);
-        const w = v.getUint16(o + 12);
-        tcpFlags = w & 0x0fff;
-        if ((w >>> 12) < 5) { err = ERR_BAD_HDR_LEN; errOff = o + 12; break walk; }
-        if (l3end - o < ((w >>> 12) << 2)) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
-        break walk;
-      }
-      if (proto === 17) {
-        if (l3end - o < 8) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
-        l4 = o;
-        tpSrc = v.getUint16(o); tpDst = v.getUint16(o + 2);
-        // a tunnel: only from the outer pass, only UDP to the VXLAN or Geneve port
-        if (pass !== 0 || (tpDst !== 4789 && tpDst !== 6081)) break walk;
-        const t = o + 8;
-        if (l3end - t < 8) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
-        let inner = t + 8;
-        if (tpDst === 6081) {
-          inner += (v.getUint8(t) & 63) << 2;
-          if (v.getUint16(t + 2) !== 0x6558) break walk;   // not Ethernet inside: key the outer packet
-          if (l3end < inner) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
-          tunProto = 2;
-        } else {
-          if ((v.getUint8(t) & 0x08) === 0) break walk;   // no I flag: Linux drops it; key the outer packet
-          tunProto = 1;
-        }
-        tunId = v.getUint32(t + 4) >>> 8;
-        tunSrc = nwSrc; tunDst = nwDst;
-        // the key now describes the inner frame
-        nwSrc = 0; nwDst = 0; proto = 0; tos = 0; ttl = 0; frag = 0; tpSrc = 0; tpDst = 0; l3 = -1; l4 = -1;
-        o = inner;
-        e = l3end;
-        continue walk;
-      }
-      if (proto === 1) {
-        if (l3end - o < 8) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
-        l4 = o;
-        tpSrc = v.getUint8(o); tpDst = v.getUint8(o + 1);
-      }
-      break walk;
-    }
-    if (type === 0x86dd) {
+    } else if (type === 0x86dd) {
       if (e - o < 40) { err = ERR_TRUNCATED; errOff = e; break walk; }
       const w0 = v.getUint32(o);
       if ((w0 >>> 28) !== 6) { err = ERR_BAD_VERSION; errOff = o; break walk; }
       l3 = o;
       const plen = v.getUint16(o + 4);
       if (e - o - 40 < plen) { err = ERR_TRUNCATED; errOff = e; break walk; }
-      const l3end = o + 40 + plen;
+      l3end = o + 40 + plen;
       tos = (w0 >>> 20) & 0xff;
       ttl = v.getUint8(o + 7);
       s0 = v.getUint32(o + 8); s1 = v.getUint32(o + 12); s2 = v.getUint32(o + 16); s3 = v.getUint32(o + 20);
@@ -215,35 +175,61 @@ export function extractFields(b: Uint8Array, off: number, end: number, out: Uint
         } else break;
       }
       proto = nh;
-      if (nh === 6) {
-        if (l3end - o < 20) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
-        l4 = o;
-        tpSrc = v.getUint16(o); tpDst = v.getUint16(o + 2);
-        const w = v.getUint16(o + 12);
-        tcpFlags = w & 0x0fff;
-        if ((w >>> 12) < 5) { err = ERR_BAD_HDR_LEN; errOff = o + 12; break walk; }
-        if (l3end - o < ((w >>> 12) << 2)) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
-      } else if (nh === 17) {
-        if (l3end - o < 8) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
-        l4 = o;
-        tpSrc = v.getUint16(o); tpDst = v.getUint16(o + 2);
-      } else if (nh === 58) {
-        if (l3end - o < 8) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
-        l4 = o;
-        tpSrc = v.getUint8(o); tpDst = v.getUint8(o + 1);
+    } else {
+      if (type === 0x0806) {
+        if (e - o < 28) { err = ERR_TRUNCATED; errOff = e; break walk; }
+        l3 = o;
+        // only Ethernet/IPv4 ARP carries the fields OVS extracts
+        if (v.getUint32(o) === 0x00010800 && v.getUint16(o + 4) === 0x0604) {
+          const op = v.getUint16(o + 6);
+          proto = op <= 0xff ? op : 0;
+          nwSrc = v.getUint32(o + 14);
+          nwDst = v.getUint32(o + 24);
+        }
       }
       break walk;
     }
-    if (type === 0x0806) {
-      if (e - o < 28) { err = ERR_TRUNCATED; errOff = e; break walk; }
-      l3 = o;
-      // only Ethernet/IPv4 ARP carries the fields OVS extracts
-      if (v.getUint32(o) === 0x00010800 && v.getUint16(o + 4) === 0x0604) {
-        const op = v.getUint16(o + 6);
-        proto = op <= 0xff ? op : 0;
-        nwSrc = v.getUint32(o + 14);
-        nwDst = v.getUint32(o + 24);
+    // L4
+    if (proto === 6) {
+      if (l3end - o < 20) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
+      l4 = o;
+      tpSrc = v.getUint16(o); tpDst = v.getUint16(o + 2);
+      const w = v.getUint16(o + 12);
+      tcpFlags = w & 0x0fff;
+      if ((w >>> 12) < 5) { err = ERR_BAD_HDR_LEN; errOff = o + 12; break walk; }
+      if (l3end - o < ((w >>> 12) << 2)) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
+      break walk;
+    }
+    if (proto === 17) {
+      if (l3end - o < 8) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
+      l4 = o;
+      tpSrc = v.getUint16(o); tpDst = v.getUint16(o + 2);
+      // a tunnel: only from the outer pass, over IPv4, UDP to the VXLAN or Geneve port
+      if (!v4 || pass !== 0 || (tpDst !== 4789 && tpDst !== 6081)) break walk;
+      const t = o + 8;
+      if (l3end - t < 8) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
+      let inner = t + 8;
+      if (tpDst === 6081) {
+        inner += (v.getUint8(t) & 63) << 2;
+        if (v.getUint16(t + 2) !== 0x6558) break walk;   // not Ethernet inside: key the outer packet
+        if (l3end < inner) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
+        tunProto = 2;
+      } else {
+        if ((v.getUint8(t) & 0x08) === 0) break walk;   // no I flag: Linux drops it; key the outer packet
+        tunProto = 1;
       }
+      tunId = v.getUint32(t + 4) >>> 8;
+      tunSrc = nwSrc; tunDst = nwDst;
+      // the key now describes the inner frame
+      nwSrc = 0; nwDst = 0; proto = 0; tos = 0; ttl = 0; frag = 0; tpSrc = 0; tpDst = 0; l3 = -1; l4 = -1;
+      o = inner;
+      e = l3end;
+      continue walk;
+    }
+    if ((v4 && proto === 1) || (!v4 && proto === 58)) {
+      if (l3end - o < 8) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
+      l4 = o;
+      tpSrc = v.getUint8(o); tpDst = v.getUint8(o + 1);
     }
     break walk;
   }
