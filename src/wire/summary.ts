@@ -2,9 +2,11 @@
  * One-line packet summaries, as `tcpdump -nn -e -S` prints them (wire layer,
  * slow path).
  *
- * What: `summarize(dissection, frame, tsSec, tsNsec, origLen)` returns
- * `HH:MM:SS.ffffff SRC > DST, ethertype IPv4 (0x0800), length 98: …` for one
- * Ethernet frame, the line `sdnemu pcap decode` prints per packet. The text
+ * What: `summarize(dissection, frame, tsSec, tsNsec, origLen, linktype)`
+ * returns `HH:MM:SS.ffffff SRC > DST, ethertype IPv4 (0x0800), length 98: …`
+ * for one frame — Ethernet, Linux cooked v1/v2 (`  In 02:… ethertype …`,
+ * `In  ifindex 2 …`) or raw IP (`ip: …`) — the line `sdnemu pcap decode`
+ * prints per packet. The text
  * after the timestamp is what tcpdump 4.99 prints for the same bytes with
  * `-nn -e -S` (no name lookups, link-layer header shown, absolute TCP
  * sequence numbers), byte for byte, for the protocols sdnemu dissects:
@@ -21,7 +23,7 @@
  * line is built from raw header values at places where the dissector, which
  * follows Wireshark, reports something else or stops: lengths come from
  * ip.len/udp.length even in a first fragment whose datagram is not all
- * there (the dissector stops with WIRE_BAD_LENGTH), an IPv4 source-routed
+ * there, an IPv4 source-routed
  * packet shows the header's destination (Wireshark's ip.dst is the final
  * one), ICMP errors quote the inner header's destination, option lists are
  * printed with tcpdump's own names and checks. So the dissection decides
@@ -37,6 +39,9 @@
  * error (code, field, offset) is in `--json`, not on this line.
  *
  * Differences from tcpdump, on purpose:
+ * - a Linux cooked v2 line omits the interface name tcpdump looks up for the
+ *   index on the machine that READS the file (it says nothing about the
+ *   capture): `In  ifindex 1 …` where tcpdump may print `lo    In  ifindex 1 …`;
  * - one line per packet: where tcpdump starts the inner frame of a VXLAN
  *   packet on a new line, the inner frame follows after a single space;
  * - no application-layer decoding: where tcpdump decodes a protocol sdnemu

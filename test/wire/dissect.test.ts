@@ -13,7 +13,6 @@ import { summarize } from '../../src/wire/summary.js';
 import { dissectionToJson } from '../../src/wire/encode.js';
 import { X_WORDS, extractFields } from '../../src/wire/extract.js';
 import { fieldValues } from '../../src/wire/dissect.js';
-import { WireError } from '../../src/errors.js';
 import { describeWith, scapy, tsharkFields, writeTempPcap } from '../oracle/tools.js';
 
 const DIR = 'pcap-samples';
