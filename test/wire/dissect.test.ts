@@ -142,3 +142,28 @@ describe('dissect: link types and bounds', () => {
     expect(d.layers.at(-1)!.proto).toBe('data');
   });
 });
+
+describeWith('tshark', 'dissect: IP-in-IP and 6in4 as tshark shows them', () => {
+  it('matches tshark field for field', () => {
+    const hex = scapy(`
+ps=[Ether()/IP(src='192.168.7.1',dst='192.168.7.2')/IP(src='10.8.0.1',dst='10.8.0.2')/ICMP(id=5,seq=1),
+Ether()/IP(src='192.168.7.1',dst='192.168.7.2')/IPv6(src='2001:db8::1',dst='2001:db8::2')/UDP(sport=1,dport=40000)/b'x',
+Ether()/IPv6(src='2001:db8::a',dst='2001:db8::b')/IPv6(src='2001:db8::1',dst='2001:db8::2')/ICMPv6EchoRequest()]
+for p in ps: print(bytes(p).hex())`);
+    const frames = hex.trim().split('\n').map((h) => Uint8Array.from(Buffer.from(h, 'hex')));
+    const { path, cleanup } = writeTempPcap(frames);
+    try {
+      const fields = ['frame.protocols', 'ip.src', 'ip.dst', 'ip.proto', 'ip.checksum.status', 'ipv6.src', 'ipv6.nxt', 'udp.checksum.status', 'icmp.type', 'icmpv6.checksum.status'];
+      const ts = tsharkFields(path, fields);
+      frames.forEach((f, i) => {
+        const d = dissect(f);
+        expect(d.error).toBeNull();
+        for (const name of fields) {
+          const mine = fieldValues(d, name).join(',');
+          if (name === 'frame.protocols') expect(ts[i]![name]!.startsWith(mine.replace(/:data$/, '')), `frame ${i + 1}`).toBe(true);
+          else expect(mine, `frame ${i + 1} ${name}`).toBe(ts[i]![name]);
+        }
+      });
+    } finally { cleanup(); }
+  });
+});

@@ -3,7 +3,7 @@
  * dissectors of this folder over one frame. See ../dissect.ts for the model.
  *
  * Dispatch: EtherType → eth/vlan/arp/ip/ipv6 dissectors; IP protocol → icmp,
- * icmpv6, tcp, udp; UDP port → vxlan (4789), geneve (6081), or what the caller
+ * icmpv6, tcp, udp, ah, and IPv4/IPv6 again for IP-in-IP (4) and 6in4 (41); UDP port → vxlan (4789), geneve (6081), or what the caller
  * maps with `udpPorts` (tshark's `-d udp.port==8472,vxlan`), trying the lower
  * port first as Wireshark does; anything else becomes a `data` layer with
  * `data.data` in hex. A packet quoted in an ICMP error is dissected with
@@ -50,6 +50,8 @@ const BY_IPPROTO = new Map<number, LayerDissector>([
   [17, dissectUdp],
   [58, dissectIcmpv6],
   [51, dissectAh],
+  [4, dissectIpv4],    // IP-in-IP (RFC 2003)
+  [41, dissectIpv6],   // IPv6 in IP (RFC 4213: 6in4, and IPv6-in-IPv6)
 ]);
 
 const BY_NAME = new Map<string, LayerDissector>([
