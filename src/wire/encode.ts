@@ -317,7 +317,9 @@ class Fields {
         throw new InputError('ENCODE_UNKNOWN_FIELD', `${path}.${name}`, `unknown field '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
       }
       const array = Array.isArray(raw);
-      const list = (array ? raw : [raw]) as unknown[];
+      let list = (array ? raw : [raw]) as unknown[];
+      // tshark (and the decoder) give every IPv6 header a hidden ip.version of 6; only IPv4 headers take ip.version
+      if (name === 'ip.version') list = list.filter((x) => String(x) !== '6');
       list.forEach((x, i) => {
         if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') {
           throw bad(array ? `${path}.${name}[${i}]` : `${path}.${name}`, `expected a string, number or boolean, got ${x === null ? 'null' : typeof x}`);

@@ -458,7 +458,7 @@ describe('encode: errors', () => {
     expect(inputError(() => encodeFields({ 'eth.src': '02:00:00:00:00' }, '[2]')).path).toBe('[2].eth.src');
     expect(inputError(() => encodeFields({ 'ip.flags.df': 'maybe' }, '[2]')).path).toBe('[2].ip.flags.df');
     expect(inputError(() => encodeFields({ 'data.data': 'xyz' }, '[2]')).path).toBe('[2].data.data');
-    expect(inputError(() => encodeFields({ 'ip.version': 6 }, '[2]')).path).toBe('[2].ip.version');
+    expect(inputError(() => encodeFields({ 'ip.version': 5 }, '[2]')).path).toBe('[2].ip.version');
   });
 
   it('reports a value no layer takes', () => {

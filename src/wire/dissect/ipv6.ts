@@ -74,6 +74,7 @@ export function dissectIpv6(ctx: DissectCtx, off: number, end: number): Next {
   if (end - off < IPV6_HEADER_LEN) throw wireError(c, 'ipv6', p.errField, p.errAt); // the fixed header is cut
   const l = ctx.open('ipv6', off, IPV6_HEADER_LEN);
   addField(l, 'ipv6.version', '6');
+  addField(l, 'ip.version', '6'); // hidden in tshark's tree, so that `ip.version == 6` matches IPv6
   addField(l, 'ipv6.tclass', hex(p.trafficClass(), 8));
   addField(l, 'ipv6.tclass.dscp', String(p.dscp()));
   addField(l, 'ipv6.tclass.ecn', String(p.ecn()));
