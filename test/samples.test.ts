@@ -15,6 +15,7 @@ import { readPcap } from '../src/pcap/index.js';
 import { dissect } from '../src/wire/dissect/index.js';
 import type { Dissection } from '../src/wire/dissect.js';
 import { describeWith, tsharkFields } from './oracle/tools.js';
+import { values } from './oracle/wire.js';
 
 const DIR = 'pcap-samples';
 const FILES = readdirSync(DIR).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
@@ -35,16 +36,6 @@ const REQUIRED = [
 
 /** Fields whose tshark value depends on state across packets or on the capture file, not on the frame. */
 const STATEFUL = new Set(['frame.number', 'frame.time_epoch']);
-
-function values(d: Dissection): Map<string, string[]> {
-  const m = new Map<string, string[]>();
-  for (const l of d.layers) for (const [k, v] of l.fields) {
-    const a = m.get(k) ?? [];
-    a.push(v);
-    m.set(k, a);
-  }
-  return m;
-}
 
 describeWith('tshark', 'pcap-samples decode exactly as tshark decodes them', () => {
   it('has samples to check', () => {

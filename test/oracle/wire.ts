@@ -1,6 +1,6 @@
 /** Small helpers shared by the wire tests (no tools needed). */
 import { WireError } from '../../src/errors.js';
-import type { DissectLayer } from '../../src/wire/dissect.js';
+import type { Dissection, DissectLayer } from '../../src/wire/dissect.js';
 
 /** Bytes from a hex string. */
 export function hexBytes(h: string): Uint8Array {
@@ -40,4 +40,15 @@ export function fields(l: DissectLayer): Record<string, string> {
 /** `joined` of several layers as a record. */
 export function fieldsOf(layers: DissectLayer[]): Record<string, string> {
   return Object.fromEntries(joined(layers));
+}
+
+/** Every field of a dissection with all its values, outer first. */
+export function values(d: Dissection): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const l of d.layers) for (const [k, v] of l.fields) {
+    const a = m.get(k) ?? [];
+    a.push(v);
+    m.set(k, a);
+  }
+  return m;
 }

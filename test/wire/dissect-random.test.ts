@@ -60,6 +60,7 @@ import { readPcap } from '../../src/pcap/index.js';
 import { dissect } from '../../src/wire/dissect/index.js';
 import type { Dissection } from '../../src/wire/dissect.js';
 import { describeWith, scapy, tempDir, tsharkFields } from '../oracle/tools.js';
+import { values } from '../oracle/wire.js';
 
 /**
  * Fixed so a failure reproduces. SDNEMU_RANDOM_SEED / SDNEMU_RANDOM_COUNT
@@ -580,16 +581,6 @@ interface Generated {
   ts: Record<string, string>[];
 }
 
-function values(d: Dissection): Map<string, string[]> {
-  const m = new Map<string, string[]>();
-  for (const l of d.layers) for (const [k, v] of l.fields) {
-    const a = m.get(k) ?? [];
-    a.push(v);
-    m.set(k, a);
-  }
-  return m;
-}
-
 /**
  * EXCLUDED: in a packet quoted by ICMPv6 whose routing header still has
  * segments left, tshark verifies the upper-layer checksum against the
@@ -626,7 +617,6 @@ function endsWithPad1(d: Dissection): boolean {
   return types.length > 0 && types[types.length - 1]![1] === '0x00';
 }
 const PAD1_FIELDS = new Set(['ipv6.opt', 'ipv6.opt.type', 'ipv6.opt.pad1']);
-
 
 function generate(): Generated {
   const { dir, cleanup } = tempDir('sdnemu-random-');
