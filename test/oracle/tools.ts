@@ -1,6 +1,6 @@
 /**
  * Access to the real tools the differential tests compare against
- * (tshark, scapy via Debian's /usr/bin/python3, tcpdump).
+ * (tshark, scapy via Debian's /usr/bin/python3, tcpdump, Open vSwitch — see ovs.ts).
  *
  * Rule (DEVELOPERS.md): with CI=true a differential test whose tool is missing
  * FAILS; it never skips silently. Outside CI it is skipped with the reason
@@ -25,6 +25,8 @@ export const tools = {
   tshark: has('tshark', ['--version']),
   tcpdump: has('tcpdump', ['--version']),
   scapy: existsSync(SYSTEM_PYTHON) && has(SYSTEM_PYTHON, ['-c', 'import scapy.all']),
+  /** userspace Open vSwitch (ovs-vswitchd lives in /usr/sbin, which a non-root PATH may lack) */
+  ovs: (has('ovs-vswitchd', ['--version']) || has('/usr/sbin/ovs-vswitchd', ['--version'])) && has('ovs-ofctl', ['--version']),
 };
 
 /**
