@@ -1,16 +1,18 @@
 /**
  * `npm run bench`: run every suite in bench/ and write the results as JSON
  * under bench/results/ (machine, Node version, commit, per-case rates).
- * Usage: tsx bench/run.ts [suite-name-substring …]
+ * Usage: tsx bench/run.ts [suite-name-substring …] — a filtered run updates
+ * only its suites in latest.json.
  */
 import { execSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BenchResult } from './harness.js';
 
 const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   wire: async () => (await import('./wire.bench.js')).run(),
+  classifier: async () => (await import('./classifier.bench.js')).run(),
 };
 
 const filter = process.argv.slice(2);
@@ -32,5 +34,11 @@ const doc = {
 };
 mkdirSync('bench/results', { recursive: true });
 const file = join('bench/results', 'latest.json');
+// a filtered run replaces only the suites it ran; the others keep their last results
+if (filter.length > 0 && existsSync(file)) {
+  const ran = new Set(results.map((r) => r.suite));
+  const old = JSON.parse(readFileSync(file, 'utf8')) as { results?: BenchResult[] };
+  doc.results = [...(old.results ?? []).filter((r) => !ran.has(r.suite)), ...results];
+}
 writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
 console.log(`\nwrote ${file}`);
