@@ -25,7 +25,7 @@
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
 import type { WireError } from '../errors.js';
-import { WireErrc, wireError } from './errc.js';
+import { checkOrThrow, WireErrc, wireError } from './errc.js';
 
 const HRD = 0, PRO = 2, HLN = 4, PLN = 5, OP = 6;
 /** Fixed part before the addresses. */
@@ -80,10 +80,7 @@ export class ArpPacket {
 
   /** A new checked view over 'bytes'; throws `WireError` if `check()` fails. */
   static checked(bytes: Uint8Array, off = 0, end = bytes.length): ArpPacket {
-    const p = new ArpPacket().reset(bytes, off, end);
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'arp', p.errField, p.errAt);
-    return p;
+    return checkOrThrow(new ArpPacket().reset(bytes, off, end), 'arp');
   }
 
   /** arp.hw.type (ar$hrd) */
@@ -166,8 +163,7 @@ export interface ArpRepr {
 export const ArpRepr = {
   /** Read a view; throws `WireError` if it does not check or is not Ethernet/IPv4. */
   parse(p: ArpPacket): ArpRepr {
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'arp', p.errField, p.errAt);
+    checkOrThrow(p, 'arp');
     const h = p.hwType();
     if (h !== ARP_HRD_ETHERNET && h !== ARP_HRD_IEEE802) throw unsupported('arp.hw.type', p.off + HRD, h);
     if (p.protoType() !== ARP_PRO_IPV4) throw unsupported('arp.proto.type', p.off + PRO, p.protoType());

@@ -35,7 +35,7 @@
  * VLAN and set-field actions.
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
-import { WireErrc, wireError } from './errc.js';
+import { checkOrThrow, WireErrc, wireError } from './errc.js';
 
 const DST = 0, SRC = 6, TYPE = 12;
 export const ETH_HEADER_LEN = 14;
@@ -173,10 +173,7 @@ export class EthernetFrame {
 
   /** A new checked view over 'bytes'; throws `WireError` if `check()` fails. */
   static checked(bytes: Uint8Array, off = 0, end = bytes.length): EthernetFrame {
-    const f = new EthernetFrame().reset(bytes, off, end);
-    const c = f.check();
-    if (c !== 0) throw wireError(c, 'eth', f.errField, f.errAt);
-    return f;
+    return checkOrThrow(new EthernetFrame().reset(bytes, off, end), 'eth');
   }
 
   /** Offset of eth.dst's first byte. */
@@ -320,8 +317,7 @@ export interface EthernetRepr {
 export const EthernetRepr = {
   /** Read a frame view; throws `WireError` if it does not check or is an 802.3 length frame. */
   parse(f: EthernetFrame): EthernetRepr {
-    const c = f.check();
-    if (c !== 0) throw wireError(c, 'eth', f.errField, f.errAt);
+    checkOrThrow(f, 'eth');
     if (f.isLengthField()) {
       throw wireError(WireErrc.Unsupported, 'eth', f.tagCount === 0 ? 'eth.len' : 'vlan.len', f.innerTypeOffset(),
         `eth: 802.3 length frames (LLC) are not supported (length ${f.innerType}) at offset ${f.innerTypeOffset()}`);

@@ -35,7 +35,7 @@
  * (protocol type 0x6558) or any EtherType; vxlan.ts owns the `Vni` type.
  */
 import { EMPTY, be16, be24, setBe16, setBe24 } from './bytes.js';
-import { WireErrc, wireError } from './errc.js';
+import { checkOrThrow, WireErrc, wireError } from './errc.js';
 import { isVni, type Vni } from './vxlan.js';
 
 const VER_OPTLEN = 0, FLAGS = 1, PROTOCOL_TYPE = 2, VNI = 4, RESERVED = 7;
@@ -103,10 +103,7 @@ export class GenevePacket {
 
   /** A new checked view over 'bytes'; throws `WireError` if `check()` fails. */
   static checked(bytes: Uint8Array, off = 0, end = bytes.length): GenevePacket {
-    const p = new GenevePacket().reset(bytes, off, end);
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'geneve', p.errField, p.errAt);
-    return p;
+    return checkOrThrow(new GenevePacket().reset(bytes, off, end), 'geneve');
   }
 
   /** geneve.version (2 bits; 0 is the only one defined). */
@@ -216,8 +213,7 @@ export const GeneveRepr = {
   },
   /** Read a view; throws `WireError` if it does not check or its version is not 0. */
   parse(p: GenevePacket): GeneveRepr {
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'geneve', p.errField, p.errAt);
+    checkOrThrow(p, 'geneve');
     if (p.version() !== 0) {
       throw wireError(WireErrc.BadVersion, 'geneve', 'geneve.version', p.off + VER_OPTLEN,
         `geneve: unknown version ${p.version()} (geneve.version) at offset ${p.off + VER_OPTLEN}`);

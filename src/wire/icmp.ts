@@ -25,7 +25,7 @@
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
 import { checksumOf, fold, sum16 } from './checksum.js';
-import { WireErrc, wireError } from './errc.js';
+import { checkOrThrow, WireErrc } from './errc.js';
 
 const TYPE = 0, CODE = 1, CHECKSUM = 2, REST = 4, IDENT = 4, SEQ = 6, POINTER = 4, LENGTH = 5, MTU = 6;
 export const ICMP_HEADER_LEN = 8;
@@ -118,10 +118,7 @@ export class IcmpPacket {
 
   /** A new checked view over 'bytes'; throws `WireError` if `check()` fails. */
   static checked(bytes: Uint8Array, off = 0, end = bytes.length): IcmpPacket {
-    const p = new IcmpPacket().reset(bytes, off, end);
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'icmp', p.errField, p.errAt);
-    return p;
+    return checkOrThrow(new IcmpPacket().reset(bytes, off, end), 'icmp');
   }
 
   /** icmp.type */
@@ -217,8 +214,7 @@ function restOf(r: IcmpRepr): number {
 export const IcmpRepr = {
   /** Read a view (throws `WireError` if it does not check). */
   parse(p: IcmpPacket): IcmpRepr {
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'icmp', p.errField, p.errAt);
+    checkOrThrow(p, 'icmp');
     const type = p.type(), code = p.code(), checksum = p.checksum();
     switch (type) {
       case ICMP_ECHO_REQUEST: return { kind: 'echoRequest', code, checksum, ident: p.ident(), seq: p.seq() };

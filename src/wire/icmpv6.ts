@@ -31,7 +31,7 @@
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
 import { checksumOf, fold, sum16 } from './checksum.js';
-import { WireErrc, wireError } from './errc.js';
+import { checkOrThrow, WireErrc } from './errc.js';
 
 const TYPE = 0, CODE = 1, CHECKSUM = 2, REST = 4, IDENT = 4, SEQ = 6;
 const RA_HOP_LIMIT = 4, RA_FLAGS = 5, RA_LIFETIME = 6, RA_REACHABLE = 8, RA_RETRANS = 12;
@@ -168,10 +168,7 @@ export class Icmpv6Packet {
 
   /** A new checked view over 'bytes'; throws `WireError` if `check()` fails. */
   static checked(bytes: Uint8Array, off = 0, end = bytes.length): Icmpv6Packet {
-    const p = new Icmpv6Packet().reset(bytes, off, end);
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'icmpv6', p.errField, p.errAt);
-    return p;
+    return checkOrThrow(new Icmpv6Packet().reset(bytes, off, end), 'icmpv6');
   }
 
   /** icmpv6.type */
@@ -405,8 +402,7 @@ function optionsOf(r: Icmpv6Repr): NdpOption[] {
 export const Icmpv6Repr = {
   /** Read a view (throws `WireError` if it does not check). */
   parse(p: Icmpv6Packet): Icmpv6Repr {
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'icmpv6', p.errField, p.errAt);
+    checkOrThrow(p, 'icmpv6');
     const b = p.bytes, o = p.off;
     const type = p.type(), code = p.code(), checksum = p.checksum(), rest = p.restOfHeader();
     switch (type) {

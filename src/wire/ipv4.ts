@@ -36,7 +36,7 @@
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
 import { checksumOf, csumUpdate16, csumUpdate32, fold, sum16 } from './checksum.js';
-import { WireErrc, wireError } from './errc.js';
+import { checkOrThrow, WireErrc, wireError } from './errc.js';
 
 const VER_IHL = 0, DSFIELD = 1, TOTAL_LEN = 2, IDENT = 4, FLAGS_FRAG = 6, TTL = 8, PROTOCOL = 9, CHECKSUM = 10;
 const SRC = 12, DST = 16;
@@ -131,10 +131,7 @@ export class Ipv4Packet {
 
   /** A new checked view over 'bytes'; throws `WireError` if `check()` fails. */
   static checked(bytes: Uint8Array, off = 0, end = bytes.length): Ipv4Packet {
-    const p = new Ipv4Packet().reset(bytes, off, end);
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'ipv4', p.errField, p.errAt);
-    return p;
+    return checkOrThrow(new Ipv4Packet().reset(bytes, off, end), 'ipv4');
   }
 
   /** ip.version */
@@ -299,8 +296,7 @@ export const Ipv4Repr = {
    * with them (verify with `verifyChecksum()`). The reserved flag is not kept.
    */
   parse(p: Ipv4Packet): Ipv4Repr {
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'ipv4', p.errField, p.errAt);
+    checkOrThrow(p, 'ipv4');
     const o = p.off;
     return {
       dscp: p.dscp(),

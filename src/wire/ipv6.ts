@@ -38,7 +38,7 @@
  * `ah.*` layers), extract.ts, ICMPv6/UDP/TCP pseudo-headers via checksum.ts.
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
-import { WireErrc, wireError } from './errc.js';
+import { checkOrThrow, WireErrc, wireError } from './errc.js';
 
 const VTC_FLOW = 0, PAYLOAD_LEN = 4, NEXT_HEADER = 6, HOP_LIMIT = 7, SRC = 8, DST = 24;
 export const IPV6_HEADER_LEN = 40;
@@ -176,10 +176,7 @@ export class Ipv6Packet {
 
   /** A new checked view over 'bytes'; throws `WireError` if `check()` fails. */
   static checked(bytes: Uint8Array, off = 0, end = bytes.length): Ipv6Packet {
-    const p = new Ipv6Packet().reset(bytes, off, end);
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'ipv6', p.errField, p.errAt);
-    return p;
+    return checkOrThrow(new Ipv6Packet().reset(bytes, off, end), 'ipv6');
   }
 
   /** ipv6.version */
@@ -294,8 +291,7 @@ export interface Ipv6Repr {
 export const Ipv6Repr = {
   /** Read a view; throws `WireError` if `check()` fails. Any hop limit and flow label are accepted. */
   parse(p: Ipv6Packet): Ipv6Repr {
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'ipv6', p.errField, p.errAt);
+    checkOrThrow(p, 'ipv6');
     const b = p.bytes, o = p.off;
     return {
       trafficClass: p.trafficClass(),

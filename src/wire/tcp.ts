@@ -31,7 +31,7 @@
  */
 import { EMPTY, be16, be32, setBe16, setBe32 } from './bytes.js';
 import { checksumOf, fold, sum16 } from './checksum.js';
-import { WireErrc, wireError } from './errc.js';
+import { checkOrThrow, WireErrc, wireError } from './errc.js';
 
 const SRC_PORT = 0, DST_PORT = 2, SEQ_NUM = 4, ACK_NUM = 8, DATA_OFF = 12, FLAGS = 12, WINDOW = 14, CHECKSUM = 16, URGENT = 18;
 export const TCP_HEADER_LEN = 20;
@@ -141,10 +141,7 @@ export class TcpPacket {
 
   /** A new checked view over 'bytes'; throws `WireError` if `check()` fails. */
   static checked(bytes: Uint8Array, off = 0, end = bytes.length): TcpPacket {
-    const p = new TcpPacket().reset(bytes, off, end);
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'tcp', p.errField, p.errAt);
-    return p;
+    return checkOrThrow(new TcpPacket().reset(bytes, off, end), 'tcp');
   }
 
   /** tcp.srcport */
@@ -385,8 +382,7 @@ function emitOption(b: Uint8Array, o: number, opt: TcpOption): number {
 export const TcpRepr = {
   /** Read a view; throws `WireError` if it does not check or its padding is not zero. */
   parse(p: TcpPacket): TcpRepr {
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'tcp', p.errField, p.errAt);
+    checkOrThrow(p, 'tcp');
     return {
       srcPort: p.srcPort(), dstPort: p.dstPort(), seq: p.seqNumber(), ack: p.ackNumber(),
       flags: p.flags(), window: p.window(), urgent: p.urgentPointer(),

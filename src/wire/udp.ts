@@ -20,7 +20,7 @@
  */
 import { EMPTY, be16, setBe16 } from './bytes.js';
 import { checksumOf, fold, sum16 } from './checksum.js';
-import { WireErrc, wireError } from './errc.js';
+import { checkOrThrow, WireErrc, wireError } from './errc.js';
 
 const SRC_PORT = 0, DST_PORT = 2, LENGTH = 4, CHECKSUM = 6;
 export const UDP_HEADER_LEN = 8;
@@ -62,10 +62,7 @@ export class UdpPacket {
 
   /** A new checked view over 'bytes'; throws `WireError` if `check()` fails. */
   static checked(bytes: Uint8Array, off = 0, end = bytes.length): UdpPacket {
-    const p = new UdpPacket().reset(bytes, off, end);
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'udp', p.errField, p.errAt);
-    return p;
+    return checkOrThrow(new UdpPacket().reset(bytes, off, end), 'udp');
   }
 
   /** udp.srcport */
@@ -117,8 +114,7 @@ export interface UdpRepr {
 export const UdpRepr = {
   /** Read a checked view (throws `WireError` if it does not check). */
   parse(p: UdpPacket): UdpRepr {
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'udp', p.errField, p.errAt);
+    checkOrThrow(p, 'udp');
     return { srcPort: p.srcPort(), dstPort: p.dstPort(), length: p.length(), checksum: p.checksum() };
   },
   /** Header bytes `emit` writes. */

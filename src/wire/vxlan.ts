@@ -31,7 +31,7 @@
  * tunnel actions push and pop it.
  */
 import { EMPTY, be24, setBe24 } from './bytes.js';
-import { WireErrc, wireError } from './errc.js';
+import { checkOrThrow, WireErrc, wireError } from './errc.js';
 
 /**
  * A VXLAN (or Geneve) Network Identifier, 24 bits. Branded so a VNI is not
@@ -91,10 +91,7 @@ export class VxlanPacket {
 
   /** A new checked view over 'bytes'; throws `WireError` if `check()` fails. */
   static checked(bytes: Uint8Array, off = 0, end = bytes.length): VxlanPacket {
-    const p = new VxlanPacket().reset(bytes, off, end);
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'vxlan', p.errField, p.errAt);
-    return p;
+    return checkOrThrow(new VxlanPacket().reset(bytes, off, end), 'vxlan');
   }
 
   /** The flags byte (RFC 7348 `R R R R I R R R`); vxlan.flags is this byte and the next as 16 bits. */
@@ -158,8 +155,7 @@ export const VxlanRepr = {
   },
   /** Read a checked view; throws `WireError` if it does not check or the I flag is clear. */
   parse(p: VxlanPacket): VxlanRepr {
-    const c = p.check();
-    if (c !== 0) throw wireError(c, 'vxlan', p.errField, p.errAt);
+    checkOrThrow(p, 'vxlan');
     if (!p.flagI()) {
       throw wireError(WireErrc.BadValue, 'vxlan', 'vxlan.flags', p.off + FLAGS,
         `vxlan: I flag clear (flags 0x${p.flags().toString(16).padStart(2, '0')}): no valid VNI (vxlan.flags) at offset ${p.off + FLAGS}`);
