@@ -13,6 +13,7 @@ import type { BenchResult } from './harness.js';
 const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   wire: async () => (await import('./wire.bench.js')).run(),
   classifier: async () => (await import('./classifier.bench.js')).run(),
+  xlate: async () => (await import('./xlate.bench.js')).run(),
 };
 
 const filter = process.argv.slice(2);

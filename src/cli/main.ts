@@ -5,6 +5,7 @@
  * Subcommands (contracts in DESIGN.md; tests hold them):
  *   sdnemu pcap decode FILE [--json] [-d udp.port==N,vxlan]
  *   sdnemu pcap encode --json FILE -w OUT.pcap [--nano]
+ *   sdnemu ofproto-trace --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] PACKET…
  *   sdnemu demo [-w OUT.pcap]
  * Errors print as `sdnemu: CODE: message` on stderr with exit status 1 (2 for
  * usage errors); output already written for good packets stays written.
@@ -16,6 +17,7 @@ import { SdnemuError } from '../errors.js';
 import { parseArgs } from './args.js';
 import { pcapDecode, pcapEncode } from './pcap.js';
 import { demo } from './demo.js';
+import { traceCommand } from '../ofproto/trace.js';
 
 const VERSION = '0.1.0';
 
@@ -31,6 +33,14 @@ Commands:
   pcap encode --json FILE -w OUT.pcap [--nano]
         Build packets from the same field names ('-' reads standard input);
         lengths and checksums are computed unless given.
+  ofproto-trace --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] PACKET...
+        Load flows written for 'ovs-ofctl add-flows' (and groups for add-groups)
+        into bridge br0 and trace one packet as 'ovs-appctl ofproto/trace' does.
+        PACKET is [--ct-next FLAGS]... FLOW [HEX]: a flow string such as
+        'in_port=1,tcp,nw_dst=10.0.0.1,tcp_dst=80', optionally followed by an
+        Ethernet frame in hex. PORTS has one 'NAME OFPORT [TYPE] [key=value...]'
+        a line, plus '@hwaddr MAC', '@ip ADDR/LEN', '@route CIDR br0' and
+        '@neigh IP MAC' lines for tunnels.
   demo [-w OUT.pcap]
         Build a VXLAN-encapsulated packet, write it to a pcap and decode it back.
 
@@ -73,6 +83,8 @@ export async function main(argv: string[]): Promise<number> {
         }
         return usage(sub === undefined ? 'pcap needs a subcommand (decode, encode)' : `unknown pcap subcommand '${sub}'`);
       }
+      case 'ofproto-trace':
+        return ofprotoTrace(rest);
       case 'demo': {
         const p = parseArgs(rest, [{ name: 'write', short: 'w', value: true }]);
         return await demo(p.values.get('write')?.[0], process.stdout);
@@ -91,6 +103,43 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+/**
+ * `sdnemu ofproto-trace`: its own small option loop, because PACKET… may
+ * itself contain `--ct-next FLAGS` (passed through in order, as ofproto/trace
+ * takes it).
+ */
+function ofprotoTrace(args: string[]): number {
+  let flows: string | undefined, groups: string | undefined, ports: string | undefined;
+  let protocols: 'OpenFlow10' | 'OpenFlow13' = 'OpenFlow10';
+  const packet: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined) throw new SdnemuError('CLI_USAGE', `${a} needs a value`);
+      return v;
+    };
+    if (a === '-h' || a === '--help') { process.stdout.write(USAGE); return 0; }
+    else if (a === '--flows') flows = value();
+    else if (a === '--groups') groups = value();
+    else if (a === '--ports') ports = value();
+    else if (a === '-O' || a === '--protocols') {
+      const v = value();
+      if (v !== 'OpenFlow10' && v !== 'OpenFlow13') throw new SdnemuError('CLI_USAGE', `-O ${v}: sdnemu supports OpenFlow10 and OpenFlow13`);
+      protocols = v;
+    } else if (a === '--ct-next') packet.push(a, value());
+    else packet.push(a);
+  }
+  if (flows === undefined) return usage('ofproto-trace needs --flows FLOWS');
+  if (packet.length === 0) return usage('ofproto-trace needs a PACKET (a flow string, optionally followed by a hex frame)');
+  const read = (f: string): string => readFileSync(f === '-' ? 0 : f, 'utf8');
+  process.stdout.write(traceCommand({
+    flows: read(flows), groups: groups === undefined ? undefined : read(groups),
+    ports: ports === undefined ? undefined : read(ports), protocols, packet,
+  }));
+  return 0;
 }
 
 function usage(msg: string): number {

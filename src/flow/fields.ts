@@ -32,7 +32,7 @@
  */
 import {
   F_ARP_SHA_HI, F_ARP_THA_HI, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_DST_HI, F_DL_SRC_HI, F_DL_TYPE, F_IN_PORT,
-  F_IPV6_DST, F_IPV6_LABEL, F_IPV6_SRC, F_METADATA_HI, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC,
+  F_IPV6_DST, F_IPV6_LABEL, F_IPV6_SRC, F_ND_TARGET, F_METADATA_HI, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC,
   F_NW_TOS, F_NW_TTL, F_RECIRC_ID, F_REG0, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_TUN_DST, F_TUN_FLAGS, F_TUN_ID_HI,
   F_TUN_SRC, F_VLAN_TCI,
 } from './key.js';
@@ -209,6 +209,15 @@ def(['icmp_type'], { ovsName: 'icmp_type', bits: 8, nBytes: 1, word: F_TP_SRC, w
 def(['icmp_code'], { ovsName: 'icmp_code', bits: 8, nBytes: 1, word: F_TP_DST, wordMask: 0xffff, prereq: PREREQ_ICMP_ANY, format: 'decimal' });
 def(['icmpv6_type'], { ovsName: 'icmpv6_type', bits: 8, nBytes: 1, word: F_TP_SRC, wordMask: 0xffff, prereq: PREREQ_ICMPV6, format: 'decimal' });
 def(['icmpv6_code'], { ovsName: 'icmpv6_code', bits: 8, nBytes: 1, word: F_TP_DST, wordMask: 0xffff, prereq: PREREQ_ICMPV6, format: 'decimal' });
+// neighbour discovery: OVS requires icmpv6_type 135/136 (MFP_ND*); the registry can only say "icmp6"
+def(['nd_target'], { ovsName: 'nd_target', bits: 128, nBytes: 16, word: F_ND_TARGET, storage: 'ipv6', maskable: true, prereq: PREREQ_ICMPV6, format: 'ipv6' });
+def(['nd_sll'], { ovsName: 'nd_sll', bits: 48, nBytes: 6, word: F_ARP_SHA_HI, storage: 'mac', maskable: true, prereq: PREREQ_ICMPV6, format: 'mac' });
+def(['nd_tll'], { ovsName: 'nd_tll', bits: 48, nBytes: 6, word: F_ARP_THA_HI, storage: 'mac', maskable: true, prereq: PREREQ_ICMPV6, format: 'mac' });
+// 64- and 32-bit views of existing words (OXM_OF_PKT_REGn, OXM_OF_IN_PORT)
+for (let i = 0; i < 8; i++) {
+  def([`xreg${i}`], { ovsName: `xreg${i}`, bits: 64, nBytes: 8, word: F_REG0 + 2 * i, storage: 'u64', maskable: true, format: 'hex' });
+}
+def(['in_port_oxm'], { ovsName: 'in_port_oxm', bits: 32, nBytes: 4, word: F_IN_PORT, format: 'decimal' });
 
 /** All definitions, one per accepted name, in registry order. */
 export const FIELD_DEFS: readonly FieldDef[] = FIELD_LIST;

@@ -24,7 +24,9 @@
  *  - nw_frag: 0 no, 1 first fragment, 3 later fragment (FLOW_NW_FRAG_ANY|LATER).
  *  - Shared words, as in OVS: for ARP, nw_src/nw_dst are the SPA/TPA and
  *    nw_proto is the opcode (low 8 bits); for ICMP and ICMPv6, tp_src/tp_dst
- *    are the type and code. The field registry (fields.ts) gives both names.
+ *    are the type and code; for ICMPv6 neighbour discovery the ARP SHA/THA
+ *    words hold the nd_sll/nd_tll options, as OVS's arp_sha/arp_tha do. The
+ *    field registry (fields.ts) gives both names.
  *  - packet_type is always 0 (PT_ETH, Ethernet): the only packet type sdnemu
  *    keys; it has a word so that a match can say "eth" as OVS's does.
  *  - dl_type is 0x05ff (OVS's FLOW_DL_TYPE_NONE) for 802.3 frames whose
@@ -47,13 +49,13 @@
  */
 import { be16, be32 } from '../wire/bytes.js';
 import {
-  NO_OFFSET, X_DL_DST_HI, X_DL_DST_LO, X_DL_SRC_HI, X_DL_SRC_LO, X_DL_TYPE, X_IPV6_DST, X_IPV6_SRC, X_L3_OFF,
+  NO_OFFSET, X_DL_DST_HI, X_DL_DST_LO, X_DL_SRC_HI, X_DL_SRC_LO, X_DL_TYPE, X_IPV6_DST, X_IPV6_SRC, X_L3_OFF, X_L4_OFF,
   X_NW_DST, X_NW_FRAG, X_NW_PROTO, X_NW_SRC, X_NW_TOS, X_NW_TTL, X_TCP_FLAGS, X_TP_DST, X_TP_SRC, X_TUN_DST,
   X_TUN_ID, X_TUN_PROTO, X_TUN_SRC, X_VLAN_TCI, X_WORDS, extractFields,
 } from '../wire/extract.js';
 
 /** Bumped whenever any index below changes (pinned by test/flow/key.test.ts). */
-export const FLOW_LAYOUT_VERSION = 1;
+export const FLOW_LAYOUT_VERSION = 2;
 
 // ---- metadata segment --------------------------------------------------------
 export const F_IN_PORT = 0;        // OpenFlow port the packet arrived on (context-dependent, as in OVS)
@@ -88,15 +90,16 @@ export const F_NW_TOS = 47;        // DSCP bits in place (DS & 0xfc)
 export const F_NW_ECN = 48;        // ECN bits (DS & 0x03)
 export const F_NW_TTL = 49;        // IPv4 TTL or IPv6 hop limit
 export const F_NW_FRAG = 50;       // 0 / 1 first / 3 later
-export const F_ARP_SHA_HI = 51;
+export const F_ARP_SHA_HI = 51;    // ARP SHA, or the ND source link-layer address option (nd_sll)
 export const F_ARP_SHA_LO = 52;
-export const F_ARP_THA_HI = 53;
+export const F_ARP_THA_HI = 53;    // ARP THA, or the ND target link-layer address option (nd_tll)
 export const F_ARP_THA_LO = 54;
+export const F_ND_TARGET = 55;     // 4 words: ICMPv6 neighbour solicitation/advertisement target
 // ---- L4 segment --------------------------------------------------------------
-export const F_TP_SRC = 55;        // L4 source port or ICMP type
-export const F_TP_DST = 56;        // L4 destination port or ICMP code
-export const F_TCP_FLAGS = 57;     // 12 bits, NS = 0x100
-export const FLOW_WORDS = 58;
+export const F_TP_SRC = 59;        // L4 source port or ICMP type
+export const F_TP_DST = 60;        // L4 destination port or ICMP code
+export const F_TCP_FLAGS = 61;     // 12 bits, NS = 0x100
+export const FLOW_WORDS = 62;
 
 /** Segment boundaries for staged lookup: [start, end) word ranges. */
 export const SEG_METADATA_START = 0;
@@ -120,14 +123,15 @@ const scratch = new Uint32Array(X_WORDS);
 
 /**
  * Fill the FLOW_WORDS words of 'key' at 'base' from the frame in 'b' [off, end)
- * that arrived on OpenFlow port 'inPort'. Every word is written (metadata
+ * that arrived on OpenFlow port 'inPort' ('decap' false: key a VXLAN/Geneve
+ * packet by its outer headers, as a packet on a non-tunnel port). Every word is written (metadata
  * other than in_port and the tunnel is zeroed: recirc_id 0, registers 0).
  * Returns the extract walker's WireErrc (0 when the frame was fully parsed);
  * on a fault the key holds what was extracted before it, as in OVS.
  */
-export function flowFromFrame(b: Uint8Array, off: number, end: number, inPort: number, key: Uint32Array, base: number): number {
+export function flowFromFrame(b: Uint8Array, off: number, end: number, inPort: number, key: Uint32Array, base: number, decap = true): number {
   const x = scratch;
-  const err = extractFields(b, off, end, x, 0);
+  const err = extractFields(b, off, end, x, 0, decap);
   key[base + F_IN_PORT] = inPort >>> 0;
   key[base + F_RECIRC_ID] = 0;
   key[base + F_PACKET_TYPE] = PT_ETH;
@@ -180,8 +184,42 @@ export function flowFromFrame(b: Uint8Array, off: number, end: number, inPort: n
     key[base + F_ARP_THA_LO] = 0;
   }
 
+  for (let i = 0; i < 4; i++) key[base + F_ND_TARGET + i] = 0;
+  const l4 = x[X_L4_OFF]!;
+  if (type === ETH_TYPE_IPV6 && x[X_NW_PROTO] === 58 && l4 !== NO_OFFSET && x[X_TP_DST] === 0
+    && (x[X_TP_SRC] === 135 || x[X_TP_SRC] === 136)) {
+    ndFields(b, off + l4, end, x[X_TP_SRC]!, key, base);
+  }
+
   key[base + F_TP_SRC] = x[X_TP_SRC]!;
   key[base + F_TP_DST] = x[X_TP_DST]!;
   key[base + F_TCP_FLAGS] = x[X_TCP_FLAGS]!;
   return err;
+}
+
+/**
+ * Neighbour discovery (parse_icmpv6 in OVS's flow.c): the target address of
+ * a solicitation (135) or advertisement (136) at 'icmp' + 8, then the
+ * options: a source link-layer address (type 1, solicitations) into the
+ * ARP SHA words, a target link-layer address (type 2, advertisements) into
+ * the THA words. A truncated or malformed option list stops the walk and
+ * keeps what was read (OVS drops the ND fields instead; sdnemu keys what is
+ * there). Reads only within [icmp, end).
+ */
+function ndFields(b: Uint8Array, icmp: number, end: number, type: number, key: Uint32Array, base: number): void {
+  if (end - icmp < 24) return;
+  for (let i = 0; i < 4; i++) key[base + F_ND_TARGET + i] = be32(b, icmp + 8 + 4 * i);
+  let o = icmp + 24;
+  while (end - o >= 8) {
+    const optType = b[o]!, len = b[o + 1]! * 8;
+    if (len === 0 || end - o < len) return;
+    if (len === 8 && optType === 1 && type === 135) {
+      key[base + F_ARP_SHA_HI] = be16(b, o + 2);
+      key[base + F_ARP_SHA_LO] = be32(b, o + 4);
+    } else if (len === 8 && optType === 2 && type === 136) {
+      key[base + F_ARP_THA_HI] = be16(b, o + 2);
+      key[base + F_ARP_THA_LO] = be32(b, o + 4);
+    }
+    o += len;
+  }
 }

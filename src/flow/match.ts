@@ -44,7 +44,7 @@ import {
 } from './fields.js';
 import {
   F_ARP_SHA_HI, F_ARP_THA_HI, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_DST_HI, F_DL_SRC_HI, F_DL_TYPE, F_IN_PORT,
-  F_IPV6_DST, F_IPV6_LABEL, F_IPV6_SRC, F_METADATA_HI, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC,
+  F_IPV6_DST, F_IPV6_LABEL, F_IPV6_SRC, F_ND_TARGET, F_METADATA_HI, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC,
   F_NW_TOS, F_NW_TTL, F_PACKET_TYPE, F_RECIRC_ID, F_REG0, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_TUN_DST,
   F_TUN_FLAGS, F_TUN_ID_HI, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS,
 } from './key.js';
@@ -148,6 +148,9 @@ export class MatchBuilder {
     return true;
   }
 
+  /** The match built so far (live; do not modify). */
+  peek(): Match { return this.match; }
+
   /** Check prerequisites (or normalise, with prereqs 'ovs') and return the match. */
   finish(opts: ParseOptions = {}): Match {
     const m = this.match;
@@ -201,6 +204,8 @@ export class MatchBuilder {
           }
         }
         this.setWord(w, fv, fm, f.wordMask);
+        // OVS stores an exact flow label as an all-ones 32-bit mask (match_set_ipv6_label)
+        if (f.name === 'ipv6_label' && fm === 0xfffff) this.match.mask[w] = 0xffffffff;
         return;
       }
       case 'u64':
@@ -536,7 +541,10 @@ export function normalizeLikeOvs(m: Match, dropped?: string[]): void {
   if (!isIp && !isIp6) {
     clear('nw_tos', F_NW_TOS, 1); clear('nw_ecn', F_NW_ECN, 1); clear('nw_ttl', F_NW_TTL, 1); clear('nw_frag', F_NW_FRAG, 1);
   }
-  if (!isArp) { clear('arp_sha', F_ARP_SHA_HI, 2); clear('arp_tha', F_ARP_THA_HI, 2); }
+  // arp_sha/arp_tha double as nd_sll/nd_tll, and nd_target needs ICMPv6
+  const nd = isIp6 && protoMasked && proto === IPPROTO_ICMPV6;
+  if (!isArp && !nd) { clear('arp_sha', F_ARP_SHA_HI, 2); clear('arp_tha', F_ARP_THA_HI, 2); }
+  if (!nd) clear('nd_target', F_ND_TARGET, 4);
   if (!isIp6) { clear('ipv6_src', F_IPV6_SRC, 4); clear('ipv6_dst', F_IPV6_DST, 4); clear('ipv6_label', F_IPV6_LABEL, 1); }
   if (!((isIp || isIp6) && protoMasked && proto === IPPROTO_TCP)) clear('tcp_flags', F_TCP_FLAGS, 1);
   // ICMP type/code travel as exact 8-bit fields
@@ -713,7 +721,8 @@ export function formatMatch(m: Match): string {
     const lm = k[F_IPV6_LABEL]!;
     if (lm !== 0) {
       const lv = v[F_IPV6_LABEL]!.toString(16).padStart(5, '0');
-      out.push(lm === 0xffffffff || lm === 0xfffff ? `ipv6_label=0x${lv}` : `ipv6_label=0x${lv}/0x${lm.toString(16).padStart(5, '0')}`);
+      // exact is the whole word (match_set_ipv6_label); a megaflow from set_field has the 20-bit mask
+      out.push(lm === 0xffffffff ? `ipv6_label=0x${lv}` : `ipv6_label=0x${lv}/0x${lm.toString(16).padStart(5, '0')}`);
     }
   } else if (arp) {
     ip('arp_spa', F_NW_SRC);
@@ -737,6 +746,11 @@ export function formatMatch(m: Match): string {
   if ((dl === ETH_TYPE_IP && proto === IPPROTO_ICMP) || (dl === ETH_TYPE_IPV6 && proto === IPPROTO_ICMPV6)) {
     be16('icmp_type', F_TP_SRC);
     be16('icmp_code', F_TP_DST);
+    if (dl === ETH_TYPE_IPV6) {
+      ip6('nd_target', F_ND_TARGET);
+      mac('nd_sll', F_ARP_SHA_HI);
+      mac('nd_tll', F_ARP_THA_HI);
+    }
   } else {
     be16('tp_src', F_TP_SRC);
     be16('tp_dst', F_TP_DST);

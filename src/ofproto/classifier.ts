@@ -32,7 +32,8 @@
  * megaflow narrower, which is safe; a missing 1-bit ("false 0-bit") would let
  * the datapath send packets the wrong way. test/ofproto/classifier.test.ts
  * checks the property directly: flipping any bit that 'wc' leaves 0 never
- * changes the answer.
+ * changes the answer. test/ofproto/classifier-ovs.test.ts checks the bits
+ * themselves against ovs-vswitchd's `Megaflow:` lines.
  *
  * Basic classifier design (tuple space search)
  * ============================================
@@ -49,58 +50,107 @@
  *
  * Staged lookup
  * =============
- * The key layout (flow/key.ts) is metadata → L2 → L3 → L4 (SEG_*). Each
- * subtable groups its mask words by segment into "stages" (empty segments are
+ * OVS's segments are metadata → L2 → L3 → L4; key.ts lays the words out in
+ * that order (SEG_*), except arp_sha/arp_tha, which OVS 3.1 puts in L4 (after
+ * nd_target) and key.ts in L3: `stageOfWord()` follows OVS. Each subtable
+ * groups its mask words by segment into "stages" (empty segments are
  * skipped). For every stage but the last, it keeps a counting set of the
- * hashes of the masked-value prefix up to the end of that stage. A lookup
- * checks the running hash at each stage boundary; when no rule has that
- * prefix, the subtable fails there and un-wildcards only the words of the
- * stages it looked at. So a UDP key against a `tcp,tp_dst=80` rule gets
- * dl_type and nw_proto but no tp_dst. A hash collision in a stage set makes
- * the lookup go on to a later stage: more 1-bits, never fewer (safe). A
- * subtable that gets through all stages un-wildcards its whole mask, hit or
- * miss, as OVS does.
+ * hashes of the masked-value prefix up to the end of that stage (OVS's
+ * ccmap indices). A lookup with 'wc' checks the running hash at each stage
+ * boundary; when no rule has that prefix, the subtable fails there and
+ * un-wildcards only the words of the stages it looked at. So a UDP key against
+ * a `tcp,tp_dst=80` rule gets dl_type and nw_proto but no tp_dst. A hash
+ * collision in a stage set makes the lookup go on to a later stage: more
+ * 1-bits, never fewer (safe). A subtable that gets through all stages
+ * un-wildcards its whole mask, hit or miss, as OVS does (but see the ports
+ * trie below). Without 'wc' there is nothing to un-wildcard, so, like OVS's
+ * find_match(), one hash over all mask words and one probe, no stage checks.
  *
- * Prefix tracking: NOT IMPLEMENTED
- * ================================
- * OVS also keeps binary tries on nw_src/nw_dst and un-wildcards only as many
- * leading address bits as are needed to rule out longer prefixes
- * (BEHAVIOUR.md item 3: 10.1.9.9 vs /32 10.1.2.3 and /16 10.1.0.0 →
- * `nw_src=10.1.8.0/21`). sdnemu does not do this yet: a subtable it visits
- * un-wildcards its whole nw_src/nw_dst mask (at the stage reached). The
- * megaflow is then a superset of OVS's bits (false 1-bits: correct, but
- * narrower than OVS's and printed differently). Nor do we skip subtables via
- * the tries, which OVS uses to avoid whole subtables.
+ * Prefix tracking
+ * ===============
+ * As OVS's classifier does with its default prefix fields (ofproto.c
+ * default_prefix_fields = { nw_dst, nw_src }), two binary tries (trie.ts)
+ * hold the nw_dst and nw_src prefixes of every subtable whose mask on that
+ * word is a CIDR prefix (trie_plen = minimask_get_prefix_len(); 0 for none or
+ * a non-contiguous mask such as 255.0.255.0), one entry per distinct
+ * (subtable, masked value). On a lookup with 'wc', at a subtable's L3 stage
+ * and before hashing it, `checkTries()` (check_tries()) looks each trie up at
+ * most once per classifier lookup (trie_lookup(): 'maskbits' = leading bits
+ * needed to rule out the longer prefixes, 'plens' = prefix lengths that may
+ * match). Tries are looked at in OVS's order, nw_dst first. When the
+ * subtable's prefix length is not in 'plens', no rule of it can match:
+ *  - if maskbits <= its prefix length, 'wc' gets the first 'maskbits' bits of
+ *    the address and the subtable is skipped;
+ *  - else, if those bits are already in 'wc', it is skipped with nothing new;
+ *  - else the next trie is tried, and failing that the lookup goes on as usual.
+ * A skipped subtable un-wildcards the stages before L3 plus the trie bits,
+ * never its own address mask, and nothing later (OVS's `goto no_match` with
+ * 'stages_map' so far). A subtable that is not skipped un-wildcards its mask
+ * exactly as without tries: the trie bits are added only by skips, and never
+ * replace a visited subtable's bits. Hence BEHAVIOUR.md item 3: 10.1.9.9
+ * against /32 10.1.2.3 and /16 10.1.0.0 gives `nw_src=10.1.8.0/21` (21 trie
+ * bits from skipping the /32 subtable, /16 from visiting the other), and
+ * misses give shortened prefixes such as `nw_dst=128.0.0.0/2`.
+ * The trie lookup's prerequisite is dl_type = IPv4 (mf_are_prereqs_ok() of
+ * MFF_IPV4_*). nw_src/nw_dst are also ARP's spa/tpa, so `arp,arp_spa=…/N`
+ * rules enter the tries (and lengthen IPv4 packets' trie prefixes), but an
+ * ARP (or IPv6, …) key gets every length in 'plens': no skipping. There is no
+ * trie for IPv6, so ipv6_src/ipv6_dst un-wildcard their whole mask.
  *
- * Not implemented either: versioning (classifier.h "Classifier Versioning"),
- * conjunctive matches, and per-subtable hit-count re-ranking (that is dpcls,
- * datapath/).
+ * Each subtable whose mask covers tp_src/tp_dst also keeps a ports trie of
+ * its masked tp_src:tp_dst words (tp_src in the high half, OVS's 32-bit
+ * TP_PORTS_OFS32 word; length ports_mask_len = 32 - ctz(mask)). When such a
+ * subtable gets through all stages and misses, only the trie's prefix of the
+ * port bits is un-wildcarded (`tp_dst=0x100/0xff00`, `tp_dst=0x0/0xffc0`), while
+ * the rest of the final stage (tcp_flags, arp_sha, …) still folds in full:
+ * that is OVS commit 489553b1c ("classifier: Fix missing masks on a final
+ * stage with ports trie"), which Debian's 3.1.0-2+deb12u1 carries
+ * (`tcp_flags=-psh` shows up for a SYN to port 81). A hit un-wildcards the
+ * whole mask.
  *
- * Cost per lookup: for each visited subtable, one mix per mask word, one
- * table probe per non-final stage, one probe + word compare at the end.
- * Allocates nothing. insert/remove are slow path (a Map keyed by the mask's
- * text, an O(#subtables) re-sort, O(subtable) max-priority recompute).
- * Not reentrant-safe against mutation during a lookup; single-threaded.
- * Neighbours: flow/key.ts (layout, SEG_*), flow/match.ts (Match); used by
- * ofproto/ flow tables and xlate; datapath/'s megaflow cache is filled from
- * the 'wc' computed here.
+ * Not implemented: versioning (classifier.h "Classifier Versioning"),
+ * conjunctive matches, reconfiguring the prefix fields
+ * (classifier_set_prefix_fields(); always nw_dst, nw_src), and per-subtable
+ * hit-count re-ranking (that is dpcls, datapath/).
+ *
+ * Cost per lookup with 'wc': for each visited subtable, one mix per mask word
+ * up to where it stops; one probe per non-final stage passed, in a counting
+ * set sized by that stage's distinct prefixes (a stage all rules share, such
+ * as dl_type=0x0800, is one cache line); one probe + word compare in the
+ * final stage; for a subtable with an address prefix, a bit test against the
+ * trie result, the trie walked (≤ 33 nodes) at most twice per lookup; on a
+ * ports miss, one ports-trie walk. A subtable the tries skip costs no hash
+ * probe at all. Without 'wc': one mix per mask word and one probe per visited
+ * subtable. Allocates nothing. insert/remove are slow path (a Map keyed by
+ * the mask's text, an O(#subtables) re-sort, O(subtable) max-priority
+ * recompute, O(32) trie updates). Not safe against mutation during a lookup;
+ * single-threaded (the per-lookup trie context lives on the instance).
+ * Neighbours: flow/key.ts (layout, SEG_*), flow/match.ts (Match), trie.ts
+ * (prefix tries); used by ofproto/bridge.ts flow tables and xlate; datapath/'s
+ * megaflow cache is filled from the 'wc' computed here.
  */
 import { type Match } from '../flow/match.js';
-import { FLOW_WORDS, SEGMENT_ENDS } from '../flow/key.js';
+import {
+  F_ARP_SHA_HI, F_ARP_THA_LO, F_DL_TYPE, F_NW_DST, F_NW_SRC, F_TP_DST, F_TP_SRC, FLOW_WORDS, SEG_L2_START,
+  SEG_L3_START, SEG_L4_START,
+} from '../flow/key.js';
+import { PrefixTrie, prefixMask } from './trie.js';
 
 const EMPTY = -1;
 const TOMB = -2;
-const C1 = 0xcc9e2d51 | 0, C2 = 0x1b873593 | 0;
+/** Filter bits per table slot (the table keeps a load of 1/4..3/4: 10-32 bits per value). */
+const FILTER_BITS_PER_SLOT = 8;
+const GOLDEN = 0x9e3779b1 | 0;
+const ETH_TYPE_IP = 0x0800;
+/** OVS's segments: metadata, L2, L3, L4. */
+const STAGE_METADATA = 0, STAGE_L2 = 1, STAGE_L3 = 2, STAGE_L4 = 3;
 
+/** One word into running hash 'h' (FxHash's step: rotate, xor, one multiply); fin() avalanches. */
 function mix(h: number, w: number): number {
-  let k = Math.imul(w, C1);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, C2);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+  return Math.imul(((h << 5) | (h >>> 27)) ^ w, 0x9e3779b9 | 0);
 }
 
+/** murmur3's fmix32 finalizer. */
 function fin(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -116,107 +166,234 @@ function pow2AtLeast(n: number): number {
 }
 
 /**
+ * The OVS segment (stage) of key word 'w'. key.ts's SEG_* ranges, except
+ * that arp_sha/arp_tha belong to L4: OVS 3.1's struct flow puts them after
+ * nd_target, where FLOW_SEGMENT_3_ENDS_AT ends L3 (classifier: "Adjust
+ * segment boundary to execute prerequisite processing").
+ */
+function stageOfWord(w: number): number {
+  if (w < SEG_L2_START) return STAGE_METADATA;
+  if (w < SEG_L3_START) return STAGE_L2;
+  if (w >= F_ARP_SHA_HI && w <= F_ARP_THA_LO) return STAGE_L4;
+  if (w < SEG_L4_START) return STAGE_L3;
+  return STAGE_L4;
+}
+
+/**
+ * minimask_get_prefix_len() for a 32-bit field: the CIDR length of mask word
+ * 'm', or 0 when 'm' is zero or not a prefix.
+ */
+function cidrLen(m: number): number {
+  const inv = ~m;
+  if ((inv & (inv + 1)) !== 0) return 0;   // not contiguous from the MSB
+  return 32 - (m === 0 ? 32 : 31 - Math.clz32(m & -m));
+}
+
+/** Slot record: [head rule id, hash, head's priority, masked value words…]. */
+const REC_HEAD = 0, REC_HASH = 1, REC_PRIO = 2, REC_VAL = 3;
+
+/**
  * One mask's rules (cls_subtable). The hash table is one interleaved buffer,
- * a record of STRIDE = 2 + n words per slot: [head rule id, hash, masked value
- * words…], so a probe touches one cache line, not three arrays (at 100k rules
- * the tables outgrow the caches and each visited subtable costs a miss).
- * Stage sets are interleaved the same way: [hash, count] per entry.
+ * a record of stride = 3 + n words per slot: [head rule id, hash, head's
+ * priority, masked value words…], so a hit touches one cache line, not four
+ * arrays (at 100k rules the tables outgrow the caches and each probe costs a
+ * miss); a filter in front keeps most misses out of the table.
  */
 class Subtable {
-  /** key word index of each non-zero mask word, ascending (so staged by segment) */
+  /** key word index of each non-zero mask word, grouped by stage (then ascending) */
   readonly idx: Int32Array;
   /** the mask word at each idx */
   readonly mask: Uint32Array;
+  /** idx and mask interleaved, [idx0, mask0, idx1, mask1, …]: what lookups read */
+  readonly wm: Int32Array;
   /** number of mask words */
   readonly n: number;
-  /** words per slot record: head, hash, n value words */
+  /** words per slot record: head, hash, priority, n value words */
   readonly stride: number;
   /** per non-empty stage: number of mask words up to its end (cumulative) */
   readonly stageEnd: Int32Array;
   readonly nStages: number;
+  // ---- stage sets (OVS's ccmap indices): for each stage but the last, a counting set of
+  // the hashes of every masked value's prefix up to the end of that stage, sized by its own
+  // number of distinct prefixes (a stage all rules share, dl_type=0x0800, is one line). All
+  // of them live in one array 'stTab' of [hash, count] pairs (count 0 empty, -1 tombstone),
+  // set s at pair offset stg[3s + 1] with capacity mask stg[3s + 2]; stg[3s] is the stage's
+  // end (mask words). One array, so a lookup reads no per-set objects.
+  stg: Int32Array;
+  stTab: Int32Array;
+  readonly stLive: Int32Array;
+  readonly stTombs: Int32Array;
+  /** CIDR length of the mask on nw_dst / nw_src (trie_plen), 0 for none or non-CIDR */
+  readonly plenDst: number;
+  readonly plenSrc: number;
+  /** the stage (index into stageEnd) holding nw_src/nw_dst when a plen is set, else -1 */
+  readonly trieStage: number;
+  /** ports_mask_len: 32 - ctz of the tp_src:tp_dst mask word, 0 without ports */
+  readonly portsLen: number;
+  /** the tp_src:tp_dst mask word (tp_src in the high half) */
+  readonly portsMask: number;
+  /** per-subtable trie of masked tp_src:tp_dst values (null when portsLen is 0) */
+  readonly portsTrie: PrefixTrie | null;
   /** creation order, the tie-break between subtables of equal max priority */
   readonly created: number;
   readonly maskKey: string;
   maxPrio = -0x80000000;
   nRules = 0;
+  /** set by probe() on a hit: the priority of the rule it returned */
+  hitPrio = 0;
   // ---- full table: 'cap' records of 'stride' words; tabI and tabU view one buffer
   cap = 8;
   tabI: Int32Array;
   tabU: Uint32Array;
   live = 0;
   tombs = 0;
-  // ---- stage prefix sets, (nStages - 1) tables of 'cap' [hash, count] pairs;
-  // count 0 empty, -1 tombstone, > 0 live
-  st: Int32Array;
+  // ---- a one-hash Bloom filter over the full hashes in the table, FILTER_BITS_PER_SLOT
+  // bits per slot, so a miss (most probes) reads a few KB instead of the table. Removals
+  // leave their bit (a false positive costs a probe, never an answer); rebuild() clears them.
+  filt: Int32Array;
+  filtShift: number;
 
   constructor(maskWords: Uint32Array, created: number, maskKey: string) {
-    let n = 0;
-    for (let w = 0; w < FLOW_WORDS; w++) if (maskWords[w] !== 0) n++;
-    this.idx = new Int32Array(n);
-    this.mask = new Uint32Array(n);
-    let i = 0;
-    for (let w = 0; w < FLOW_WORDS; w++) {
-      if (maskWords[w] !== 0) { this.idx[i] = w; this.mask[i] = maskWords[w]!; i++; }
-    }
+    const words: number[] = [];
+    for (let w = 0; w < FLOW_WORDS; w++) if (maskWords[w] !== 0) words.push(w);
+    words.sort((a, b) => (stageOfWord(a) - stageOfWord(b)) || (a - b));
+    const n = words.length;
+    this.idx = Int32Array.from(words);
+    this.mask = Uint32Array.from(words, (w) => maskWords[w]!);
+    this.wm = new Int32Array(2 * n);
+    for (let j = 0; j < n; j++) { this.wm[2 * j] = words[j]!; this.wm[2 * j + 1] = maskWords[words[j]!]!; }
     this.n = n;
-    this.stride = 2 + n;
+    this.stride = REC_VAL + n;
     const ends: number[] = [];
-    let j = 0;
-    for (const segEnd of SEGMENT_ENDS) {
-      const before = j;
-      while (j < n && this.idx[j]! < segEnd) j++;
-      if (j > before) ends.push(j);
+    let l3 = -1;
+    for (let j = 0; j < n; j++) {
+      const sg = stageOfWord(words[j]!);
+      if (j + 1 === n || stageOfWord(words[j + 1]!) !== sg) {
+        if (sg === STAGE_L3) l3 = ends.length;
+        ends.push(j + 1);
+      }
     }
     this.stageEnd = Int32Array.from(ends);
     this.nStages = ends.length;
+    this.stLive = new Int32Array(ends.length);
+    this.stTombs = new Int32Array(ends.length);
+    this.stg = new Int32Array(3 * ends.length);
+    this.stTab = new Int32Array(0);
+    for (let s = 0; s < ends.length; s++) this.stg[3 * s] = ends[s]!;
+    this.relayoutStages();
+    this.plenDst = cidrLen(maskWords[F_NW_DST]!);
+    this.plenSrc = cidrLen(maskWords[F_NW_SRC]!);
+    this.trieStage = this.plenDst !== 0 || this.plenSrc !== 0 ? l3 : -1;
+    this.portsMask = (((maskWords[F_TP_SRC]! & 0xffff) << 16) | (maskWords[F_TP_DST]! & 0xffff)) >>> 0;
+    this.portsLen = this.portsMask === 0 ? 0 : 32 - (31 - Math.clz32(this.portsMask & -this.portsMask));
+    this.portsTrie = this.portsLen !== 0 ? new PrefixTrie() : null;
     this.created = created;
     this.maskKey = maskKey;
     this.tabI = new Int32Array(8 * this.stride);
     this.tabU = new Uint32Array(this.tabI.buffer);
     for (let o = 0; o < 8; o++) this.tabI[o * this.stride] = EMPTY;
-    this.st = new Int32Array(Math.max(this.nStages - 1, 0) * 8 * 2);
+    this.filt = new Int32Array(Math.max((8 * FILTER_BITS_PER_SLOT) >>> 5, 1));
+    this.filtShift = 32 - Math.log2(this.filt.length * 32);
   }
 
   /**
-   * The head rule of the chain whose masked value equals 'key'[base…] under
-   * this mask, or -1. ORs into 'wc' (when given) the mask words of the stages
-   * examined. Allocates nothing.
+   * find_match() without 'wc': the head rule of the chain whose masked value
+   * equals 'key'[base…] under this mask, or -1. One hash over all mask words,
+   * no stage checks. Allocates nothing.
    */
-  find(key: Uint32Array, base: number, wc: Uint32Array | null): number {
-    const idx = this.idx, mask = this.mask, n = this.n;
-    let h = 0, i = 0;
-    const last = this.nStages - 1;
-    for (let s = 0; s < last; s++) {
-      const end = this.stageEnd[s]!;
-      for (; i < end; i++) h = mix(h, key[base + idx[i]!]! & mask[i]!);
-      if (!this.stageHas(s, fin(h))) {
-        if (wc !== null) for (let j = 0; j < end; j++) { const w = idx[j]!; wc[w] = wc[w]! | mask[j]!; }
-        return -1;
-      }
-    }
-    for (; i < n; i++) h = mix(h, key[base + idx[i]!]! & mask[i]!);
-    if (wc !== null) for (let j = 0; j < n; j++) { const w = idx[j]!; wc[w] = wc[w]! | mask[j]!; }
-    const fh = fin(h);
-    const m = this.cap - 1, stride = this.stride, tabI = this.tabI, tabU = this.tabU;
+  find(key: Uint32Array, base: number): number {
+    const wm = this.wm, n2 = 2 * this.n;
+    let h = 0;
+    for (let i = 0; i < n2; i += 2) h = mix(h, key[base + wm[i]!]! & wm[i + 1]!);
+    return this.probe(key, base, fin(h));
+  }
+
+  /**
+   * The head rule whose value equals the masked 'key'[base…], given its
+   * finalized hash 'fh', or -1; on a hit, 'hitPrio' is its priority.
+   */
+  probe(key: Uint32Array, base: number, fh: number): number {
+    const b = Math.imul(fh, GOLDEN) >>> this.filtShift;
+    if ((this.filt[b >>> 5]! & (1 << (b & 31))) === 0) return -1;
+    const wm = this.wm, n = this.n;
+    const m = this.cap - 1, stride = this.stride, tabI = this.tabI;
     for (let slot = fh & m; ; slot = (slot + 1) & m) {
       const o = slot * stride;
       const head = tabI[o]!;
       if (head === EMPTY) return -1;
-      if (head !== TOMB && tabI[o + 1] === fh) {
+      if (head !== TOMB && tabI[o + REC_HASH] === fh) {
         let diff = 0;
-        for (let j = 0; j < n; j++) diff |= (key[base + idx[j]!]! & mask[j]!) ^ tabU[o + 2 + j]!;
-        if (diff === 0) return head;
+        for (let j = 0; j < n; j++) diff |= (key[base + wm[2 * j]!]! & wm[2 * j + 1]!) ^ tabI[o + REC_VAL + j]!;
+        if (diff === 0) { this.hitPrio = tabI[o + REC_PRIO]!; return head; }
       }
     }
   }
 
-  private stageHas(s: number, fh: number): boolean {
-    const cap = this.cap, m = cap - 1, off = s * cap * 2, st = this.st;
+  /** OR into 'wc' the mask words [0, 'end') (flow_wildcards_fold_minimask_in_map). */
+  fold(wc: Uint32Array, end: number): void {
+    const wm = this.wm, e2 = 2 * end;
+    for (let j = 0; j < e2; j += 2) { const w = wm[j]!; wc[w] = wc[w]! | wm[j + 1]!; }
+  }
+
+  /** True when stage set 's' holds finalized prefix hash 'fh'. */
+  stageHas(s: number, fh: number): boolean {
+    const tab = this.stTab, off = this.stg[3 * s + 1]!, m = this.stg[3 * s + 2]!;
     for (let p = fh & m; ; p = (p + 1) & m) {
-      const c = st[off + 2 * p + 1]!;
+      const c = tab[off + 2 * p + 1]!;
       if (c === 0) return false;
-      if (c > 0 && st[off + 2 * p] === fh) return true;
+      if (c > 0 && tab[off + 2 * p] === fh) return true;
     }
+  }
+
+  /** Add 'delta' (±1) to the count of 'fh' in stage set 's' (slow path). */
+  private stageAdd(s: number, fh: number, delta: number): void {
+    const tab = this.stTab, off = this.stg[3 * s + 1]!, m = this.stg[3 * s + 2]!;
+    let free = -1;
+    for (let p = fh & m; ; p = (p + 1) & m) {
+      const c = tab[off + 2 * p + 1]!;
+      if (c > 0 && tab[off + 2 * p] === fh) {
+        if (c + delta > 0) tab[off + 2 * p + 1] = c + delta;
+        else { tab[off + 2 * p + 1] = -1; this.stLive[s]!--; this.stTombs[s]!++; }
+        return;
+      }
+      if (c === -1 && free < 0) free = p;
+      if (c === 0) { if (free < 0) free = p; break; }
+    }
+    if (delta < 0) throw new Error('classifier: stage count underflow');
+    if (tab[off + 2 * free + 1] === -1) this.stTombs[s]!--;
+    tab[off + 2 * free] = fh;
+    tab[off + 2 * free + 1] = delta;
+    this.stLive[s]!++;
+    if ((this.stLive[s]! + this.stTombs[s]!) * 4 > (m + 1) * 3) this.relayoutStages();
+  }
+
+  /** Re-size every stage set to a load of at most 1/2 and drop tombstones (slow path). */
+  private relayoutStages(): void {
+    const old = this.stTab, oldStg = this.stg.slice();
+    const ns = this.nStages - 1;
+    let words = 0;
+    for (let s = 0; s < ns; s++) {
+      const cap = pow2AtLeast(this.stLive[s]! * 2 + 2);
+      this.stg[3 * s + 1] = words;          // word offset of the set's first pair
+      this.stg[3 * s + 2] = cap - 1;
+      words += 2 * cap;
+    }
+    const tab = new Int32Array(words);
+    for (let s = 0; s < ns; s++) {
+      const off = this.stg[3 * s + 1]!, m = this.stg[3 * s + 2]!;
+      const oOff = oldStg[3 * s + 1]!, oCap = old.length === 0 ? 0 : oldStg[3 * s + 2]! + 1;
+      for (let q = 0; q < oCap; q++) {
+        const c = old[oOff + 2 * q + 1]!;
+        if (c <= 0) continue;
+        const fh = old[oOff + 2 * q]!;
+        let p = fh & m;
+        while (tab[off + 2 * p + 1] !== 0) p = (p + 1) & m;
+        tab[off + 2 * p] = fh;
+        tab[off + 2 * p + 1] = c;
+      }
+      this.stTombs[s] = 0;
+    }
+    this.stTab = tab;
   }
 
   /** Hash of the masked value prefix 'v'[voff…] through 'end' words, finalized. */
@@ -226,25 +403,11 @@ class Subtable {
     return fin(h);
   }
 
-  private stageAdd(s: number, fh: number, delta: number): void {
-    const cap = this.cap, m = cap - 1, off = s * cap * 2, st = this.st;
-    let free = -1;
-    for (let p = fh & m; ; p = (p + 1) & m) {
-      const c = st[off + 2 * p + 1]!;
-      if (c > 0 && st[off + 2 * p] === fh) {
-        st[off + 2 * p + 1] = c + delta > 0 ? c + delta : -1;
-        return;
-      }
-      if (c === -1 && free < 0) free = p;
-      if (c === 0) { if (free < 0) free = p; break; }
-    }
-    if (delta < 0) throw new Error('classifier: stage count underflow');
-    st[off + 2 * free] = fh;
-    st[off + 2 * free + 1] = delta;
+  head(slot: number): number { return this.tabI[slot * this.stride + REC_HEAD]!; }
+  setHead(slot: number, rule: number, prio: number): void {
+    this.tabI[slot * this.stride + REC_HEAD] = rule;
+    this.tabI[slot * this.stride + REC_PRIO] = prio;
   }
-
-  head(slot: number): number { return this.tabI[slot * this.stride]!; }
-  setHead(slot: number, rule: number): void { this.tabI[slot * this.stride] = rule; }
 
   /** Slot holding masked value 'v' (compact words), or -1. */
   slotOf(v: Uint32Array, fh: number): number {
@@ -253,40 +416,40 @@ class Subtable {
       const o = slot * stride;
       const head = this.tabI[o]!;
       if (head === EMPTY) return -1;
-      if (head !== TOMB && this.tabI[o + 1] === fh) {
+      if (head !== TOMB && this.tabI[o + REC_HASH] === fh) {
         let same = true;
-        for (let j = 0; j < n; j++) if (this.tabU[o + 2 + j] !== v[j]) { same = false; break; }
+        for (let j = 0; j < n; j++) if (this.tabU[o + REC_VAL + j] !== v[j]) { same = false; break; }
         if (same) return slot;
       }
     }
   }
 
-  /** Put a new chain head 'rule' with value 'v' and hash 'fh' (value not present). */
-  addSlot(v: Uint32Array, fh: number, rule: number): void {
+  /** Put a new chain head 'rule' of priority 'prio' with value 'v' and hash 'fh' (value not present). */
+  addSlot(v: Uint32Array, fh: number, rule: number, prio: number): void {
     // load (live + tombstones) at most 3/4; rebuild to a load of 1/4..1/2
     if ((this.live + this.tombs + 1) * 4 > this.cap * 3) this.rebuild(pow2AtLeast((this.live + 1) * 2));
-    this.place(v, 0, fh, rule);
+    this.place(v, 0, fh, rule, prio);
     for (let s = 0; s < this.nStages - 1; s++) this.stageAdd(s, this.prefixHash(v, 0, this.stageEnd[s]!), 1);
-  }
-
-  private place(v: Uint32Array, voff: number, fh: number, rule: number): void {
-    const m = this.cap - 1, n = this.n, stride = this.stride;
-    let slot = fh & m;
-    while (this.tabI[slot * stride]! >= 0) slot = (slot + 1) & m;
-    const o = slot * stride;
-    if (this.tabI[o] === TOMB) this.tombs--;
-    this.tabI[o] = rule;
-    this.tabI[o + 1] = fh;
-    for (let j = 0; j < n; j++) this.tabU[o + 2 + j] = v[voff + j]!;
-    this.live++;
+    if (this.portsTrie !== null) this.portsTrie.insert(this.portsOf(v, 0), this.portsLen);
   }
 
   removeSlot(slot: number): void {
     const o = slot * this.stride;
-    for (let s = 0; s < this.nStages - 1; s++) this.stageAdd(s, this.prefixHash(this.tabU, o + 2, this.stageEnd[s]!), -1);
+    for (let s = 0; s < this.nStages - 1; s++) this.stageAdd(s, this.prefixHash(this.tabU, o + REC_VAL, this.stageEnd[s]!), -1);
+    if (this.portsTrie !== null) this.portsTrie.remove(this.portsOf(this.tabU, o + REC_VAL), this.portsLen);
     this.tabI[o] = TOMB;
     this.live--;
     this.tombs++;
+  }
+
+  /** The masked tp_src:tp_dst word of compact value 'v'[voff…] (minimatch_get_ports). */
+  private portsOf(v: Uint32Array, voff: number): number {
+    let p = 0;
+    for (let j = 0; j < this.n; j++) {
+      if (this.idx[j] === F_TP_SRC) p |= (v[voff + j]! & 0xffff) << 16;
+      else if (this.idx[j] === F_TP_DST) p |= v[voff + j]! & 0xffff;
+    }
+    return p >>> 0;
   }
 
   /** Head rule ids of every chain (slow path). */
@@ -295,22 +458,35 @@ class Subtable {
     return out;
   }
 
+  private place(v: Uint32Array, voff: number, fh: number, rule: number, prio: number): void {
+    const m = this.cap - 1, n = this.n, stride = this.stride;
+    let slot = fh & m;
+    while (this.tabI[slot * stride]! >= 0) slot = (slot + 1) & m;
+    const o = slot * stride;
+    if (this.tabI[o] === TOMB) this.tombs--;
+    this.tabI[o + REC_HEAD] = rule;
+    this.tabI[o + REC_HASH] = fh;
+    this.tabI[o + REC_PRIO] = prio;
+    for (let j = 0; j < n; j++) this.tabU[o + REC_VAL + j] = v[voff + j]!;
+    this.live++;
+    const b = Math.imul(fh, GOLDEN) >>> this.filtShift;
+    this.filt[b >>> 5] = this.filt[b >>> 5]! | (1 << (b & 31));
+  }
+
   private rebuild(cap: number): void {
     const oldI = this.tabI, oldU = this.tabU, oldCap = this.cap, stride = this.stride;
-    const ns = Math.max(this.nStages - 1, 0);
     this.cap = cap;
     this.tabI = new Int32Array(cap * stride);
     this.tabU = new Uint32Array(this.tabI.buffer);
     for (let o = 0; o < cap; o++) this.tabI[o * stride] = EMPTY;
-    this.st = new Int32Array(ns * cap * 2);
+    this.filt = new Int32Array((cap * FILTER_BITS_PER_SLOT) >>> 5);
+    this.filtShift = 32 - Math.log2(this.filt.length * 32);
     this.live = 0;
     this.tombs = 0;
     for (let s = 0; s < oldCap; s++) {
       const o = s * stride;
       const head = oldI[o]!;
-      if (head < 0) continue;
-      this.place(oldU, o + 2, oldI[o + 1]!, head);
-      for (let t = 0; t < ns; t++) this.stageAdd(t, this.prefixHash(oldU, o + 2, this.stageEnd[t]!), 1);
+      if (head >= 0) this.place(oldU, o + REC_VAL, oldI[o + REC_HASH]!, head, oldI[o + REC_PRIO]!);
     }
   }
 }
@@ -332,6 +508,16 @@ export class Classifier<T = unknown> {
   private nextId = 0;
   private count = 0;
   private readonly scratch = new Uint32Array(FLOW_WORDS);
+  // prefix tries over all subtables, in OVS's default order: nw_dst, then nw_src
+  private readonly trieDst = new PrefixTrie();
+  private readonly trieSrc = new PrefixTrie();
+  // per-lookup trie context (struct trie_ctx ×2): valid when the done flag is set
+  private dstDone = false;
+  private dstMaskbits = 0;
+  private dstPlens = 0;
+  private srcDone = false;
+  private srcMaskbits = 0;
+  private srcPlens = 0;
 
   /** Number of rules. */
   get size(): number { return this.count; }
@@ -364,13 +550,16 @@ export class Classifier<T = unknown> {
     const fh = st.prefixHash(v, 0, st.n);
     const slot = st.slotOf(v, fh);
     if (slot < 0) {
-      st.addSlot(v, fh, id);
+      // the first rule with this masked value: it enters the stage sets and tries
+      st.addSlot(v, fh, id, priority | 0);
+      if (st.plenDst !== 0) this.trieDst.insert(m.value[F_NW_DST]!, st.plenDst);
+      if (st.plenSrc !== 0) this.trieSrc.insert(m.value[F_NW_SRC]!, st.plenSrc);
     } else {
       // insert into the chain: after every rule of >= priority (they are older)
       const head = st.head(slot);
       if (this.prio[head]! < priority) {
         this.next[id] = head;
-        st.setHead(slot, id);
+        st.setHead(slot, id, priority | 0);
       } else {
         let p = head;
         while (this.next[p]! >= 0 && this.prio[this.next[p]!]! >= priority) p = this.next[p]!;
@@ -395,7 +584,14 @@ export class Classifier<T = unknown> {
     const head = st.head(slot);
     if (head === id) {
       const nx = this.next[id]!;
-      if (nx >= 0) st.setHead(slot, nx); else st.removeSlot(slot);
+      if (nx >= 0) {
+        st.setHead(slot, nx, this.prio[nx]!);
+      } else {
+        // the last rule with this masked value leaves the stage sets and tries
+        st.removeSlot(slot);
+        if (st.plenDst !== 0) this.trieDst.remove(m.value[F_NW_DST]!, st.plenDst);
+        if (st.plenSrc !== 0) this.trieSrc.remove(m.value[F_NW_SRC]!, st.plenSrc);
+      }
     } else {
       let p = head;
       while (this.next[p] !== id) p = this.next[p]!;
@@ -421,17 +617,45 @@ export class Classifier<T = unknown> {
   /**
    * The id of the highest-priority rule matching the key at 'key'[base…]
    * (FLOW_WORDS words), or -1. When 'wc' (FLOW_WORDS words) is given, ORs
-   * into it the bits the answer depended on (staged; see the file comment).
-   * Allocates nothing.
+   * into it the bits the answer depended on (staged, with prefix tries; see
+   * the file comment). Allocates nothing.
    */
   lookup(key: Uint32Array, base: number, wc: Uint32Array | null): number {
-    const subs = this.subs, prio = this.prio;
+    const subs = this.subs, nsubs = subs.length;
     let best = -1, bestPrio = 0;
-    for (let s = 0; s < subs.length; s++) {
+    if (wc === null) {
+      for (let s = 0; s < nsubs; s++) {
+        const st = subs[s]!;
+        if (best >= 0 && st.maxPrio <= bestPrio) break;
+        const r = st.find(key, base);
+        if (r >= 0 && (best < 0 || st.hitPrio > bestPrio)) { best = r; bestPrio = st.hitPrio; }
+      }
+      return best;
+    }
+    this.dstDone = false;
+    this.srcDone = false;
+    next: for (let s = 0; s < nsubs; s++) {
       const st = subs[s]!;
       if (best >= 0 && st.maxPrio <= bestPrio) break;
-      const r = st.find(key, base, wc);
-      if (r >= 0 && (best < 0 || prio[r]! > bestPrio)) { best = r; bestPrio = prio[r]!; }
+      // find_match_wc(), inlined (19 calls a lookup at 20 masks): the subtable's head rule,
+      // ORing into 'wc' what the answer depended on — the stages looked at; or, when the
+      // prefix tries rule the subtable out at its L3 stage, the stages before it plus the
+      // tries' 'maskbits' leading address bits; on a miss in a final stage with ports, the
+      // ports trie's prefix of the port bits instead of all of them
+      const wm = st.wm, stg = st.stg, n = st.n, last = st.nStages - 1, trieStage = st.trieStage;
+      let h = 0, i = 0;
+      for (let g = 0; g < last; g++) {
+        if (g === trieStage && this.checkTries(st, key, base, wc)) { st.fold(wc, i); continue next; }
+        const end = stg[3 * g]!;
+        for (; i < end; i++) h = mix(h, key[base + wm[2 * i]!]! & wm[2 * i + 1]!);
+        if (!st.stageHas(g, fin(h))) { st.fold(wc, end); continue next; }
+      }
+      if (last === trieStage && this.checkTries(st, key, base, wc)) { st.fold(wc, i); continue; }
+      for (; i < n; i++) h = mix(h, key[base + wm[2 * i]!]! & wm[2 * i + 1]!);
+      const r = st.probe(key, base, fin(h));
+      if (r < 0 && st.portsTrie !== null) { this.foldPortsMiss(st, key, base, wc); continue; }
+      st.fold(wc, n);
+      if (r >= 0 && (best < 0 || st.hitPrio > bestPrio)) { best = r; bestPrio = st.hitPrio; }
     }
     return best;
   }
@@ -442,6 +666,71 @@ export class Classifier<T = unknown> {
   payloadOf(id: number): T { return this.payloads[id] as T; }
   /** Rule 'id''s match (the classifier's copy; do not modify). */
   matchOf(id: number): Match | null { return this.ruleMatch[id] ?? null; }
+
+  /**
+   * A miss in subtable 'st''s final stage, which has ports: "Instead of
+   * unwildcarding all the ports bits, use the ports trie to figure out a
+   * smaller set of bits to unwildcard"; the rest of the final stage still
+   * folds in full (OVS 489553b1c, which Debian's 3.1.0 carries).
+   */
+  private foldPortsMiss(st: Subtable, key: Uint32Array, base: number, wc: Uint32Array): void {
+    const pm = st.portsMask, wm = st.wm, n = st.n;
+    const value = ((((key[base + F_TP_SRC]! & 0xffff) << 16) | (key[base + F_TP_DST]! & 0xffff)) & pm) >>> 0;
+    const keep = pm & prefixMask(st.portsTrie!.lookup(value));
+    for (let j = 0; j < n; j++) {
+      const w = wm[2 * j]!;
+      const mw = w === F_TP_SRC ? (keep >>> 16) : w === F_TP_DST ? (keep & 0xffff) : wm[2 * j + 1]!;
+      wc[w] = wc[w]! | mw;
+    }
+  }
+
+  /**
+   * check_tries(): true when the tries show that no rule of 'st' can match,
+   * after ORing into 'wc' the trie's prefix bits (when they are no more than
+   * the subtable would un-wildcard) or finding them already there. Looks each
+   * trie up at most once per classifier lookup (OVS's on-demand trie_lookup,
+   * which gives every length and skips nothing unless dl_type is IPv4: the
+   * words are shared with ARP's spa/tpa).
+   */
+  private checkTries(st: Subtable, key: Uint32Array, base: number, wc: Uint32Array): boolean {
+    const dst = st.plenDst;
+    if (dst !== 0) {
+      if (!this.dstDone) {
+        this.dstDone = true;
+        if (key[base + F_DL_TYPE] === ETH_TYPE_IP) {
+          this.dstMaskbits = this.trieDst.lookup(key[base + F_NW_DST]!);
+          this.dstPlens = this.trieDst.plens;
+        } else {
+          this.dstMaskbits = 0;
+          this.dstPlens = -1;
+        }
+      }
+      if (((this.dstPlens >>> (dst - 1)) & 1) === 0) {
+        const pm = prefixMask(this.dstMaskbits);
+        if (this.dstMaskbits <= dst) { wc[F_NW_DST] = (wc[F_NW_DST]! | pm) >>> 0; return true; }
+        if (((wc[F_NW_DST]! & pm) >>> 0) === pm) return true;
+      }
+    }
+    const src = st.plenSrc;
+    if (src !== 0) {
+      if (!this.srcDone) {
+        this.srcDone = true;
+        if (key[base + F_DL_TYPE] === ETH_TYPE_IP) {
+          this.srcMaskbits = this.trieSrc.lookup(key[base + F_NW_SRC]!);
+          this.srcPlens = this.trieSrc.plens;
+        } else {
+          this.srcMaskbits = 0;
+          this.srcPlens = -1;
+        }
+      }
+      if (((this.srcPlens >>> (src - 1)) & 1) === 0) {
+        const pm = prefixMask(this.srcMaskbits);
+        if (this.srcMaskbits <= src) { wc[F_NW_SRC] = (wc[F_NW_SRC]! | pm) >>> 0; return true; }
+        if (((wc[F_NW_SRC]! & pm) >>> 0) === pm) return true;
+      }
+    }
+    return false;
+  }
 
   private compact(st: Subtable, m: Match): Uint32Array {
     const v = this.scratch;

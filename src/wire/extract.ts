@@ -8,7 +8,9 @@
  * set) or Geneve (UDP 6081, Ethernet payload) packet over IPv4, records the
  * tunnel fields and goes on into the inner Ethernet frame, as OVS does after
  * `tnl_pop`: the key then describes the inner packet with
- * `tun_id`/`tun_src`/`tun_dst` set. Tunnels over an IPv6 underlay are keyed
+ * `tun_id`/`tun_src`/`tun_dst` set (unless the 'decap' argument is false:
+ * then the outer headers are keyed, as for a packet OVS receives on a
+ * non-tunnel port). Tunnels over an IPv6 underlay are keyed
  * as plain UDP for now (the key has no tun_ipv6_* words yet).
  * Results are written as uint32 words at fixed indices (`X_*` below) of 'out'
  * starting at 'base', so a batch of keys is one `Uint32Array` with stride
@@ -81,7 +83,7 @@ let dvBase = 0;
  * Fields live in locals during the walk and are stored once at the end, so
  * every exit (success or fault) goes through the same commit.
  */
-export function extractFields(b: Uint8Array, off: number, end: number, out: Uint32Array, base: number): number {
+export function extractFields(b: Uint8Array, off: number, end: number, out: Uint32Array, base: number, decap = true): number {
   if (b !== dvBytes) {
     // a new view: the same ring's subarray keeps the DataView, another buffer gets one
     if (b.buffer !== dvBuffer) {
@@ -205,7 +207,7 @@ export function extractFields(b: Uint8Array, off: number, end: number, out: Uint
       l4 = o;
       tpSrc = v.getUint16(o); tpDst = v.getUint16(o + 2);
       // a tunnel: only from the outer pass, over IPv4, UDP to the VXLAN or Geneve port
-      if (!v4 || pass !== 0 || (tpDst !== 4789 && tpDst !== 6081)) break walk;
+      if (!decap || !v4 || pass !== 0 || (tpDst !== 4789 && tpDst !== 6081)) break walk;
       const t = o + 8;
       if (l3end - t < 8) { err = ERR_TRUNCATED; errOff = l3end; break walk; }
       let inner = t + 8;

@@ -14,7 +14,7 @@ describe('flow key layout', () => {
   it('pins every word index (bump FLOW_LAYOUT_VERSION when this changes, like FLOW_WC_SEQ)', () => {
     const layout = Object.fromEntries(Object.entries(K).filter(([n, v]) => typeof v === 'number' && (n.startsWith('F_') || n.startsWith('SEG_') || n === 'FLOW_WORDS' || n === 'FLOW_LAYOUT_VERSION')));
     expect(layout).toEqual({
-      FLOW_LAYOUT_VERSION: 1,
+      FLOW_LAYOUT_VERSION: 2,
       F_IN_PORT: 0, F_RECIRC_ID: 1, F_PACKET_TYPE: 2, F_REG0: 3, F_METADATA_HI: 19, F_METADATA_LO: 20,
       F_TUN_ID_HI: 21, F_TUN_ID_LO: 22, F_TUN_SRC: 23, F_TUN_DST: 24, F_TUN_FLAGS: 25,
       F_CT_STATE: 26, F_CT_ZONE: 27, F_CT_MARK: 28,
@@ -22,10 +22,10 @@ describe('flow key layout', () => {
       F_NW_SRC: 35, F_NW_DST: 36, F_IPV6_SRC: 37, F_IPV6_DST: 41, F_IPV6_LABEL: 45, F_NW_PROTO: 46,
       F_NW_TOS: 47, F_NW_ECN: 48, F_NW_TTL: 49, F_NW_FRAG: 50,
       F_ARP_SHA_HI: 51, F_ARP_SHA_LO: 52, F_ARP_THA_HI: 53, F_ARP_THA_LO: 54,
-      F_TP_SRC: 55, F_TP_DST: 56, F_TCP_FLAGS: 57, FLOW_WORDS: 58,
-      SEG_METADATA_START: 0, SEG_L2_START: 29, SEG_L3_START: 35, SEG_L4_START: 55, SEG_END: 58,
+      F_ND_TARGET: 55, F_TP_SRC: 59, F_TP_DST: 60, F_TCP_FLAGS: 61, FLOW_WORDS: 62,
+      SEG_METADATA_START: 0, SEG_L2_START: 29, SEG_L3_START: 35, SEG_L4_START: 59, SEG_END: 62,
     });
-    expect(K.SEGMENT_ENDS).toEqual([29, 35, 55, 58]);
+    expect(K.SEGMENT_ENDS).toEqual([29, 35, 59, 62]);
   });
 
   it('segments are ordered metadata → L2 → L3 → L4 and cover the key', () => {
@@ -33,7 +33,7 @@ describe('flow key layout', () => {
     expect(K.SEG_L2_START < K.SEG_L3_START && K.SEG_L3_START < K.SEG_L4_START && K.SEG_L4_START < K.SEG_END).toBe(true);
     expect(K.F_CT_MARK).toBe(K.SEG_L2_START - 1);
     expect(K.F_VLAN_TCI).toBe(K.SEG_L3_START - 1);
-    expect(K.F_ARP_THA_LO).toBe(K.SEG_L4_START - 1);
+    expect(K.F_ND_TARGET + 3).toBe(K.SEG_L4_START - 1);
     expect(K.F_TCP_FLAGS).toBe(K.SEG_END - 1);
   });
 });
@@ -117,5 +117,26 @@ describe('flowFromFrame on arbitrary bytes', () => {
     const k = new Uint32Array(FLOW_WORDS);
     flowFromFrame(b, 0, b.length, 1, k, 0);
     expect(k[F_DL_TYPE]).toBe(0x05ff);
+  });
+});
+
+describe('neighbour discovery fields', () => {
+  // scapy: bytes(Ether()/IPv6(src='fe80::1',dst='ff02::1:ff00:2')/ICMPv6ND_NS(tgt='fe80::2')/ICMPv6NDOptSrcLLAddr(lladdr='00:00:00:00:00:01')).hex()
+  const ns = '3333ff000002000000000000' + '86dd' + '6000000000203aff' + 'fe800000000000000000000000000001' + 'ff0200000000000000000001ff000002'
+    + '8700' + '0000' + '00000000' + 'fe800000000000000000000000000002' + '0101000000000001';
+  it('puts the target in nd_target and the source link-layer option in the ARP SHA words (as OVS)', () => {
+    const b = Uint8Array.from(Buffer.from(ns, 'hex'));
+    const key = new Uint32Array(FLOW_WORDS);
+    flowFromFrame(b, 0, b.length, 1, key, 0);
+    expect([...key.subarray(K.F_ND_TARGET, K.F_ND_TARGET + 4)]).toEqual([0xfe800000, 0, 0, 2]);
+    expect([key[K.F_ARP_SHA_HI], key[K.F_ARP_SHA_LO]]).toEqual([0, 1]);
+    expect(key[K.F_TP_SRC]).toBe(135);
+  });
+  it('keeps the target but no option when an option claims more bytes than there are', () => {
+    const b = Uint8Array.from(Buffer.from(ns.replace(/0101000000000001$/, '0102000000000001'), 'hex'));
+    const key = new Uint32Array(FLOW_WORDS).fill(7);
+    flowFromFrame(b, 0, b.length, 1, key, 0);
+    expect(key[K.F_ND_TARGET + 3]).toBe(2);
+    expect(key[K.F_ARP_SHA_LO]).toBe(0);
   });
 });

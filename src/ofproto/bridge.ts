@@ -1,0 +1,309 @@
+/**
+ * An OpenFlow bridge's state (ofproto layer, slow path): flow tables 0..254,
+ * groups, ports and the tunnel underlay — sdnemu's `struct ofproto`.
+ *
+ * What: `Bridge` owns 255 `FlowTable`s, each a Classifier of `Rule`s (a
+ * FlowSpec plus counters and timestamps), a group table, the port list with
+ * the datapath (ODP) port number of each port, and the underlay facts native
+ * tunnelling needs (bridge MAC, its IPv4 addresses, routes, neighbours).
+ * xlate.ts translates flows through it; it never changes a Bridge, except
+ * for crediting statistics when asked to.
+ *
+ * Flow-mod semantics (OpenFlow's, as ovs-vswitchd applies them):
+ *  - add: a rule with the same table, priority and match replaces the old
+ *    one, counters starting again from zero. `addFlows` is atomic: every spec
+ *    is checked before any is installed, so a bad file (whose parse throws
+ *    first anyway) loses nothing already loaded. A group an action names
+ *    need not exist; translation then ends that action list, as OVS does.
+ *  - delete: `deleteFlows(table, match?)` removes rules whose match is the
+ *    same or narrower ("loose" delete-flows), `strict` compares priority
+ *    and match exactly.
+ * Timeouts: rules remember `created` and `used` on the caller's clock (ms,
+ * an argument, never Date.now()); `expire(now)` removes rules whose
+ * idle_timeout or hard_timeout (seconds) has passed and returns them.
+ * Counters: `credit(rule, packets, bytes, now)`.
+ * Neighbours: classifier.ts (lookup), actions.ts (FlowSpec, GroupSpec),
+ * xlate.ts (translation), trace.ts (text front end); datapath/ will own a
+ * Bridge per switch and revalidate when `version` changes.
+ */
+import { Classifier } from './classifier.js';
+import { type FlowSpec, type GroupSpec } from './actions.js';
+import { type Match } from '../flow/match.js';
+import { FLOW_WORDS } from '../flow/key.js';
+
+export const N_TABLES = 255;
+export const OFPP_LOCAL = 0xfffe;
+
+/** An installed flow: its spec, statistics and times (ms on the caller's clock). */
+export interface Rule {
+  readonly spec: FlowSpec;
+  nPackets: number;
+  nBytes: number;
+  created: number;
+  used: number;
+}
+
+/** The result of a table lookup: the rule (or null), and the conjunction clauses that led to it. */
+export interface LookupResult {
+  rule: Rule | null;
+  /** for a `conj_id=N` rule reached through conjunction(N, k/n) flows: those flows, by clause */
+  conjMatches: Rule[];
+}
+
+/**
+ * One OpenFlow table.
+ *
+ * Ordinary rules live in a Classifier. Conjunctive matches (ovs-fields(7)
+ * "Conjunctive Match Fields") are kept apart, as OVS's classifier keeps
+ * them as "soft" matches: a rule whose actions are all `conjunction(id,k/n)`
+ * never matches by itself, and a rule on `conj_id=N` is reached only when,
+ * at one priority above the best ordinary match, flows for all n clauses of
+ * conjunction N match the packet. Those are looked up linearly (slow path;
+ * every soft rule above the ordinary match is examined and its mask
+ * un-wildcarded: more 1-bits than OVS's staged lookup, never fewer).
+ */
+export class FlowTable {
+  readonly id: number;
+  readonly cls = new Classifier<Rule>();
+  /** classifier id → rule, for iteration in insertion order */
+  private readonly byId = new Map<number, Rule>();
+  /** rules whose actions are all conjunction() */
+  private readonly soft: Rule[] = [];
+  /** conj_id → the rules matching on it */
+  private readonly conjTargets = new Map<number, Rule[]>();
+  constructor(id: number) { this.id = id; }
+
+  get size(): number { return this.byId.size + this.soft.length + [...this.conjTargets.values()].reduce((n, l) => n + l.length, 0); }
+
+  /** Install 'rule', replacing a rule of identical priority and match. Returns the replaced rule. */
+  insert(rule: Rule): Rule | null {
+    const old = this.findStrict(rule.spec.match, rule.spec.priority, rule.spec.conjId);
+    if (old !== null) this.remove(old);
+    const s = rule.spec;
+    if (s.conjId !== undefined) {
+      const l = this.conjTargets.get(s.conjId) ?? [];
+      l.push(rule);
+      this.conjTargets.set(s.conjId, l);
+    } else if (s.actions.length > 0 && s.actions.every((a) => a.type === 'conjunction')) {
+      this.soft.push(rule);
+    } else {
+      const id = this.cls.insert(s.match, s.priority, rule);
+      this.byId.set(id, rule);
+    }
+    return old;
+  }
+
+  /** Remove 'rule'; false if it is not in this table. */
+  remove(rule: Rule): boolean {
+    const si = this.soft.indexOf(rule);
+    if (si >= 0) { this.soft.splice(si, 1); return true; }
+    if (rule.spec.conjId !== undefined) {
+      const l = this.conjTargets.get(rule.spec.conjId) ?? [];
+      const i = l.indexOf(rule);
+      if (i >= 0) { l.splice(i, 1); return true; }
+      return false;
+    }
+    for (const [id, r] of this.byId) {
+      if (r === rule) {
+        this.cls.remove(id);
+        this.byId.delete(id);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The rule with exactly this match, priority (and conj_id), or null. */
+  findStrict(match: Match, priority: number, conjId?: number): Rule | null {
+    for (const r of this.all()) {
+      if (r.spec.priority === priority && r.spec.conjId === conjId && r.spec.match.equals(match)) return r;
+    }
+    return null;
+  }
+
+  private all(): Rule[] {
+    return [...this.byId.values(), ...this.soft, ...[...this.conjTargets.values()].flat()];
+  }
+
+  /** Rules in descending priority, then insertion order (dump-flows order is OVS's hash order; callers sort as they need). */
+  rules(): Rule[] {
+    return this.all().sort((a, b) => b.spec.priority - a.spec.priority);
+  }
+
+  /**
+   * The rule for the key at 'key'[0…], ORing what was examined into 'wc':
+   * the classifier's answer, unless a complete conjunction of higher
+   * priority leads to a matching `conj_id` rule.
+   */
+  lookup(key: Uint32Array, wc: Uint32Array | null): LookupResult {
+    const id = this.cls.lookup(key, 0, wc);
+    const hard = id < 0 ? null : this.cls.payloadOf(id);
+    if (this.soft.length === 0) return { rule: hard, conjMatches: [] };
+    const floor = hard === null ? -1 : hard.spec.priority;
+    const hits = new Map<number, Rule[]>();
+    for (const r of this.soft) {
+      if (r.spec.priority <= floor) continue;
+      if (wc !== null) for (let w = 0; w < FLOW_WORDS; w++) wc[w] = (wc[w]! | r.spec.match.mask[w]!) >>> 0;
+      if (!matchesKey(r.spec.match, key)) continue;
+      const l = hits.get(r.spec.priority) ?? [];
+      l.push(r);
+      hits.set(r.spec.priority, l);
+    }
+    for (const prio of [...hits.keys()].sort((a, b) => b - a)) {
+      const rules = hits.get(prio)!;
+      const ids = new Set<number>();
+      for (const r of rules) for (const a of r.spec.actions) if (a.type === 'conjunction') ids.add(a.id);
+      for (const cid of [...ids].sort((a, b) => a - b)) {
+        const clauses = new Map<number, Rule>();
+        let n = 0;
+        for (const r of rules) {
+          for (const a of r.spec.actions) {
+            if (a.type !== 'conjunction' || a.id !== cid) continue;
+            n = a.nClauses;
+            if (!clauses.has(a.clause)) clauses.set(a.clause, r);
+          }
+        }
+        if (clauses.size !== n) continue;
+        let best: Rule | null = null;
+        for (const t of this.conjTargets.get(cid) ?? []) {
+          if (wc !== null) for (let w = 0; w < FLOW_WORDS; w++) wc[w] = (wc[w]! | t.spec.match.mask[w]!) >>> 0;
+          if (matchesKey(t.spec.match, key) && (best === null || t.spec.priority > best.spec.priority)) best = t;
+        }
+        if (best !== null) return { rule: best, conjMatches: [...clauses.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r) };
+      }
+    }
+    return { rule: hard, conjMatches: [] };
+  }
+}
+
+function matchesKey(m: Match, key: Uint32Array): boolean {
+  for (let w = 0; w < FLOW_WORDS; w++) if (((key[w]! ^ m.value[w]!) & m.mask[w]!) !== 0) return false;
+  return true;
+}
+
+/** True when every bit 'outer' matches on, 'inner' matches on with the same value ("inner is within outer"). */
+export function matchWithin(inner: Match, outer: Match): boolean {
+  for (let w = 0; w < FLOW_WORDS; w++) {
+    const om = outer.mask[w]!;
+    if (((inner.mask[w]! & om) >>> 0) !== om) return false;
+    if (((inner.value[w]! ^ outer.value[w]!) & om) !== 0) return false;
+  }
+  return true;
+}
+
+/** A bridge port: OpenFlow number, name, type and options, and its datapath port number. */
+export interface BridgePort {
+  ofport: number;
+  name: string;
+  type: string;
+  options: Record<string, string>;
+  odp: number;
+}
+
+/** What native tunnelling needs to build outer headers (the `@` lines of a ports file). */
+export interface Underlay {
+  /** the bridge's MAC as 48-bit bigint, or null */
+  hwaddr: bigint | null;
+  /** addresses on the bridge (netdev-dummy/ip4addr), IPv4 numbers */
+  ip4: { addr: number; prefixLen: number }[];
+  /** routes (ovs/route/add): network, prefix length, device */
+  routes: { net: number; prefixLen: number; dev: string }[];
+  /** tnl/neigh/set: IPv4 → MAC */
+  neighs: Map<number, bigint>;
+}
+
+export class Bridge {
+  readonly name: string;
+  readonly tables: FlowTable[] = [];
+  readonly groups = new Map<number, GroupSpec>();
+  readonly ports = new Map<number, BridgePort>();
+  /** 'OpenFlow13' changes table-miss semantics (drop instead of packet-in). */
+  protocols: 'OpenFlow10' | 'OpenFlow13' = 'OpenFlow10';
+  readonly underlay: Underlay = { hwaddr: null, ip4: [], routes: [], neighs: new Map() };
+  /** Bumped by every flow or group change (the datapath's revalidation trigger). */
+  version = 0;
+  /** Next recirculation id handed out by translation (OVS's recirc ids count up per daemon). */
+  nextRecircId = 1;
+  /** frozen state text → recirculation id (see xlate.ts recircId) */
+  readonly recircIds = new Map<string, number>();
+
+  constructor(name = 'br0') {
+    this.name = name;
+    for (let t = 0; t < N_TABLES; t++) this.tables.push(new FlowTable(t));
+    this.ports.set(OFPP_LOCAL, { ofport: OFPP_LOCAL, name, type: 'internal', options: {}, odp: 100 });
+  }
+
+  addPort(p: BridgePort): void { this.ports.set(p.ofport, p); }
+
+  /** The port whose datapath number is 'odp', or undefined. */
+  portByOdp(odp: number): BridgePort | undefined {
+    for (const p of this.ports.values()) if (p.odp === odp) return p;
+    return undefined;
+  }
+
+  /**
+   * Install 'specs' at time 'now' (ms). All or nothing: a spec naming a
+   * table ≥ 255 throws before anything is installed.
+   */
+  addFlows(specs: FlowSpec[], now = 0): void {
+    for (const s of specs) {
+      if (s.table < 0 || s.table >= N_TABLES) throw new RangeError(`line ${s.line}: table ${s.table} out of range (0..254)`);
+    }
+    for (const s of specs) this.tables[s.table]!.insert({ spec: s, nPackets: 0, nBytes: 0, created: now, used: now });
+    this.version++;
+  }
+
+  /** Every rule of every table, table by table. */
+  allRules(): Rule[] {
+    return this.tables.flatMap((t) => t.rules());
+    this.version++;
+  }
+
+  /**
+   * delete-flows: rules in 'table' (all tables when null) whose match lies
+   * within 'match' (all when null); with 'strict', exactly 'match' at
+   * 'priority'. Returns the removed rules.
+   */
+  deleteFlows(table: number | null, match: Match | null, strict = false, priority = 32768): Rule[] {
+    const out: Rule[] = [];
+    for (const t of this.tables) {
+      if (table !== null && t.id !== table) continue;
+      for (const r of t.rules()) {
+        const hit = match === null ? true
+          : strict ? r.spec.priority === priority && r.spec.match.equals(match) : matchWithin(r.spec.match, match);
+        if (hit && t.remove(r)) out.push(r);
+      }
+    }
+    if (out.length) this.version++;
+    return out;
+  }
+
+  /** Add or replace groups (all-or-nothing like addFlows). */
+  addGroups(groups: GroupSpec[]): void {
+    for (const g of groups) this.groups.set(g.groupId, g);
+    this.version++;
+  }
+
+  /** Credit 'packets'/'bytes' to 'rule' and mark it used at 'now'. */
+  credit(rule: Rule, packets: number, bytes: number, now: number): void {
+    rule.nPackets += packets;
+    rule.nBytes += bytes;
+    rule.used = now;
+  }
+
+  /** Remove and return the rules whose idle or hard timeout expired by 'now' (ms). */
+  expire(now: number): Rule[] {
+    const out: Rule[] = [];
+    for (const t of this.tables) {
+      if (t.size === 0) continue;
+      for (const r of t.rules()) {
+        const s = r.spec;
+        const hard = s.hardTimeout > 0 && now - r.created >= s.hardTimeout * 1000;
+        const idle = s.idleTimeout > 0 && now - r.used >= s.idleTimeout * 1000;
+        if ((hard || idle) && t.remove(r)) out.push(r);
+      }
+    }
+    if (out.length) this.version++;
+    return out;
+  }
+}
