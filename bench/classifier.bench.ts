@@ -13,6 +13,13 @@
  * hit in that subtable, though a higher-priority rule elsewhere may win), 1 in
  * 4 random (mostly misses). Cases run with wc (what xlate does: zeroed per
  * key) and without.
+ * The 'routing table' case is 100k nw_dst prefixes, /8 to /32 weighted as in
+ * a BGP table (mostly /24), priority = prefix length (longest prefix wins):
+ * there the prefix tries decide most of the un-wildcarding, and the keys
+ * (3 in 4 inside a random rule's prefix) stop at the longest match.
+ * With wc, a lookup's cost is dominated by the subtables it must visit (all
+ * 20 with random priorities) and the two trie walks; see the cost notes in
+ * src/ofproto/classifier.ts.
  */
 import { Classifier } from '../src/ofproto/classifier.js';
 import { Match } from '../src/flow/match.js';
@@ -94,14 +101,50 @@ export function setup(n: number, seed = 1, prios: 'random' | 'banded' = 'random'
   return { cls, keys };
 }
 
+/** Prefix lengths of the routing table, weighted (a BGP table is about 60% /24). */
+const ROUTE_LENS = [8, 12, 14, 16, 16, 17, 18, 19, 20, 20, 21, 22, 22, 23, 23, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 28, 30, 32, 32];
+
+/** A routing table of 'n' distinct nw_dst prefixes, priority = length, and KEYS keys. */
+export function setupRoutes(n: number, seed = 2): { cls: Classifier<number>; keys: Uint32Array } {
+  const r = rng(seed);
+  const cls = new Classifier<number>();
+  const seen = new Set<string>();
+  const routes: [number, number][] = [];
+  while (routes.length < n) {
+    const len = ROUTE_LENS[r() % ROUTE_LENS.length]!;
+    const mask = len === 0 ? 0 : (-1 << (32 - len)) >>> 0;
+    const addr = (r() & mask) >>> 0;
+    const k = `${addr}/${len}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    const m = new Match();
+    m.mask[F_DL_TYPE] = 0xffff; m.value[F_DL_TYPE] = 0x0800;
+    m.mask[F_NW_DST] = mask; m.value[F_NW_DST] = addr;
+    cls.insert(m, len, routes.length);
+    routes.push([addr, mask]);
+  }
+  const keys = new Uint32Array(KEYS * FLOW_WORDS);
+  for (let k = 0; k < KEYS; k++) {
+    const b = k * FLOW_WORDS;
+    for (let w = 0; w < FLOW_WORDS; w++) keys[b + w] = r() & 0xffff;
+    keys[b + F_DL_TYPE] = 0x0800;
+    keys[b + F_NW_PROTO] = r() % 2 ? 6 : 17;
+    const [addr, mask] = routes[r() % routes.length]!;
+    keys[b + F_NW_DST] = r() % 4 !== 0 ? ((addr | (r() & ~mask)) >>> 0) : r();
+  }
+  return { cls, keys };
+}
+
 export function classifierCases(): BenchCase[] {
   const cases: BenchCase[] = [];
-  for (const [n, prios] of [[100, 'random'], [10_000, 'random'], [100_000, 'random'], [100_000, 'banded']] as const) {
-    const { cls, keys } = setup(n, 1, prios);
+  const shapes = [[100, 'random'], [10_000, 'random'], [100_000, 'random'], [100_000, 'banded'], [100_000, 'routes']] as const;
+  for (const [n, prios] of shapes) {
+    const { cls, keys } = prios === 'routes' ? setupRoutes(n) : setup(n, 1, prios);
     const wc = new Uint32Array(FLOW_WORDS);
     let at = 0;
     let hits = 0, total = 0;
-    const name = (w: string): string => `lookup ${n} rules / ${cls.subtableCount} masks, ${prios} priorities, ${w}`;
+    const what = prios === 'routes' ? 'nw_dst routing table (priority = prefix length)' : `${prios} priorities`;
+    const name = (w: string): string => `lookup ${n} rules / ${cls.subtableCount} masks, ${what}, ${w}`;
     cases.push({
       name: name('with wc'),
       batch: BATCH,

@@ -22,19 +22,11 @@ import {
   FLOW_WORDS,
 } from '../src/flow/key.js';
 import { runSuite, type BenchCase, type BenchResult } from './harness.js';
+import { mulberry32 as rng } from '../src/sim/rng.js';
 
 const KEYS = 4096;
 const BATCH = 16;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 const mac = (n: number): string => `fa:16:3e:00:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`;
 

@@ -391,7 +391,8 @@ function parseMacMasked(s: string): [bigint, bigint] | null {
   return m === null ? null : [v & m, m];
 }
 
-function parseIpv4(s: string): number | null {
+/** A strict dotted quad (inet_pton(AF_INET)), or null. */
+export function parseIpv4Dotted(s: string): number | null {
   const m = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/.exec(s);
   if (m === null) return null;
   let v = 0;
@@ -406,7 +407,7 @@ function parseIpv4(s: string): number | null {
 /** ip_parse_masked(): `a.b.c.d`, `a.b.c.d/N`, `a.b.c.d/m.m.m.m`; an error string when bad. */
 function parseIpv4Masked(s: string): [number, number] | string {
   const parts = s.split('/');
-  const ip = parseIpv4(parts[0]!);
+  const ip = parseIpv4Dotted(parts[0]!);
   if (ip === null || parts.length > 2) return `${s}: invalid IP address`;
   if (parts.length === 1) return [ip, 0xffffffff];
   const ms = parts[1]!;
@@ -416,7 +417,7 @@ function parseIpv4Masked(s: string): [number, number] | string {
     if (n > 32) return `${s}: IPv4 network prefix bits not between 0 and 32, inclusive`;
     mask = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
   } else {
-    const mm = parseIpv4(ms);
+    const mm = parseIpv4Dotted(ms);
     if (mm === null) return `${s}: invalid IP address`;
     mask = mm;
   }

@@ -695,41 +695,47 @@ export class Classifier<T = unknown> {
   private checkTries(st: Subtable, key: Uint32Array, base: number, wc: Uint32Array): boolean {
     const dst = st.plenDst;
     if (dst !== 0) {
-      if (!this.dstDone) {
-        this.dstDone = true;
-        if (key[base + F_DL_TYPE] === ETH_TYPE_IP) {
-          this.dstMaskbits = this.trieDst.lookup(key[base + F_NW_DST]!);
-          this.dstPlens = this.trieDst.plens;
-        } else {
-          this.dstMaskbits = 0;
-          this.dstPlens = -1;
-        }
-      }
+      if (!this.dstDone) this.lookupDst(key, base);
       if (((this.dstPlens >>> (dst - 1)) & 1) === 0) {
         const pm = prefixMask(this.dstMaskbits);
-        if (this.dstMaskbits <= dst) { wc[F_NW_DST] = (wc[F_NW_DST]! | pm) >>> 0; return true; }
+        if (this.dstMaskbits <= dst) { wc[F_NW_DST] = wc[F_NW_DST]! | pm; return true; }
         if (((wc[F_NW_DST]! & pm) >>> 0) === pm) return true;
       }
     }
     const src = st.plenSrc;
     if (src !== 0) {
-      if (!this.srcDone) {
-        this.srcDone = true;
-        if (key[base + F_DL_TYPE] === ETH_TYPE_IP) {
-          this.srcMaskbits = this.trieSrc.lookup(key[base + F_NW_SRC]!);
-          this.srcPlens = this.trieSrc.plens;
-        } else {
-          this.srcMaskbits = 0;
-          this.srcPlens = -1;
-        }
-      }
+      if (!this.srcDone) this.lookupSrc(key, base);
       if (((this.srcPlens >>> (src - 1)) & 1) === 0) {
         const pm = prefixMask(this.srcMaskbits);
-        if (this.srcMaskbits <= src) { wc[F_NW_SRC] = (wc[F_NW_SRC]! | pm) >>> 0; return true; }
+        if (this.srcMaskbits <= src) { wc[F_NW_SRC] = wc[F_NW_SRC]! | pm; return true; }
         if (((wc[F_NW_SRC]! & pm) >>> 0) === pm) return true;
       }
     }
     return false;
+  }
+
+  /** trie_lookup() on nw_dst, once per classifier lookup: all lengths unless dl_type is IPv4. */
+  private lookupDst(key: Uint32Array, base: number): void {
+    this.dstDone = true;
+    if (key[base + F_DL_TYPE] === ETH_TYPE_IP) {
+      this.dstMaskbits = this.trieDst.lookup(key[base + F_NW_DST]!);
+      this.dstPlens = this.trieDst.plens;
+    } else {
+      this.dstMaskbits = 0;
+      this.dstPlens = -1;
+    }
+  }
+
+  /** trie_lookup() on nw_src, once per classifier lookup: all lengths unless dl_type is IPv4. */
+  private lookupSrc(key: Uint32Array, base: number): void {
+    this.srcDone = true;
+    if (key[base + F_DL_TYPE] === ETH_TYPE_IP) {
+      this.srcMaskbits = this.trieSrc.lookup(key[base + F_NW_SRC]!);
+      this.srcPlens = this.trieSrc.plens;
+    } else {
+      this.srcMaskbits = 0;
+      this.srcPlens = -1;
+    }
   }
 
   private compact(st: Subtable, m: Match): Uint32Array {

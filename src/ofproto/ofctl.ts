@@ -98,8 +98,8 @@ import {
   OFPP_NAMES, OFPP_PRINT, type Prereq, PREREQ_IP_ANY, PREREQ_IPV4, prereqSatisfied, TUN_FLAG_NAMES,
 } from '../flow/fields.js';
 import { F_CT_STATE, F_DL_TYPE, F_NW_FRAG, F_NW_PROTO, F_VLAN_TCI } from '../flow/key.js';
-import { formatMatch, Match, MatchBuilder, tokenize } from '../flow/match.js';
-import { ipv6ToString } from '../wire/bytes.js';
+import { formatMatch, Match, MatchBuilder, parseIpv4Dotted, tokenize } from '../flow/match.js';
+import { ipv4ToString, ipv6ToString } from '../wire/bytes.js';
 import {
   type Action, type Bucket, type CtAction, type FieldRef, type FlowSpec, type GroupSpec, type GroupType,
   type LearnAction, type LearnSpec, type NatSpec, OFPP_ALL, OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT,
@@ -190,28 +190,14 @@ function strtoullPrefix(s: string): bigint {
 
 const hexText = (v: bigint | number): string => (BigInt(v) === 0n ? '0' : `0x${BigInt(v).toString(16)}`);
 
-function ipv4Text(a: number): string {
-  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-}
 
-function macText(v: bigint): string {
+/** A 48-bit MAC as `aa:bb:cc:dd:ee:ff`. */
+export function macText(v: bigint): string {
   const b: string[] = [];
   for (let i = 5; i >= 0; i--) b.push(Number((v >> BigInt(8 * i)) & 0xffn).toString(16).padStart(2, '0'));
   return b.join(':');
 }
 
-/** inet_pton(AF_INET): strict dotted quad; null when not one. */
-function parseIpv4Strict(s: string): number | null {
-  const m = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/.exec(s);
-  if (m === null) return null;
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]!);
-    if (o > 255) return null;
-    v = (v * 256) + o;
-  }
-  return v >>> 0;
-}
 
 /** ETH_ADDR_SCAN_FMT: six groups of 1–2 hex digits; null otherwise. */
 function parseMacStrict(s: string): bigint | null {
@@ -420,11 +406,11 @@ export function formatFieldValue(f: FieldDef, v: bigint, mask: bigint | null = n
     case 'mac':
       return m === null ? macText(v) : `${macText(v)}/${macText(m)}`;
     case 'ipv4': {
-      const a = ipv4Text(Number(v));
+      const a = ipv4ToString(Number(v));
       if (m === null) return a;
       const n = Number(m);
       const inv = ~n >>> 0;
-      return (inv & (inv + 1)) === 0 ? `${a}/${Math.clz32(inv)}` : `${a}/${ipv4Text(n)}`;
+      return (inv & (inv + 1)) === 0 ? `${a}/${Math.clz32(inv)}` : `${a}/${ipv4ToString(n)}`;
     }
     case 'ipv6': {
       const a = ipv6BigText(v);
@@ -651,7 +637,7 @@ class ActionParser {
       }
       case 'mod_nw_src':
       case 'mod_nw_dst': {
-        const ip = parseIpv4Strict(value);
+        const ip = parseIpv4Dotted(value);
         if (ip === null) this.fail('OFCTL_BAD_VALUE', `${value}: could not convert to IP address`, vcol, value);
         return one({ type: name, ip });
       }
@@ -1047,7 +1033,7 @@ class ActionParser {
     const ipAt = (i: number): [number, number] | null => {
       const m = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})/.exec(s.slice(i));
       if (m === null) return null;
-      const ip = parseIpv4Strict(m[0]);
+      const ip = parseIpv4Dotted(m[0]);
       if (ip === null) bad();
       return [ip!, m[0].length];
     };
@@ -1735,7 +1721,7 @@ function formatAction(a: Action): string {
       return `${a.type}:${macText(a.mac)}`;
     case 'mod_nw_src':
     case 'mod_nw_dst':
-      return `${a.type}:${ipv4Text(a.ip)}`;
+      return `${a.type}:${ipv4ToString(a.ip)}`;
     case 'mod_nw_tos':
       return `mod_nw_tos:${a.tos}`;
     case 'mod_nw_ecn':
@@ -1798,8 +1784,8 @@ function formatNat(n: NatSpec): string {
   if (n.kind === null) return 'nat';
   let s = n.kind;
   if (n.addrMin !== null) {
-    s += `=${ipv4Text(n.addrMin)}`;
-    if (n.addrMax !== null && n.addrMax !== 0 && n.addrMax !== n.addrMin) s += `-${ipv4Text(n.addrMax)}`;
+    s += `=${ipv4ToString(n.addrMin)}`;
+    if (n.addrMax !== null && n.addrMax !== 0 && n.addrMax !== n.addrMin) s += `-${ipv4ToString(n.addrMax)}`;
     if (n.portMin !== null && n.portMin !== 0) {
       s += `:${n.portMin}`;
       if (n.portMax !== null && n.portMax !== 0 && n.portMax !== n.portMin) s += `-${n.portMax}`;
@@ -1992,16 +1978,17 @@ function subfieldMatch(p: ActionParser, b: MatchBuilder, key: string, value: str
  * command -2; OVS 3.1 has no line continuation). Errors carry the 1-based line.
  */
 export function parseFlowsFile(text: string, opts: FlowParseOptions = {}): FlowSpec[] {
-  const out: FlowSpec[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!;
+  return fileLines(text).map(([l, n]) => parseFlow(l, n, opts, true)).filter((x): x is FlowSpec => x !== null);
+}
+
+/** The lines of an ovs-ofctl file with `#` comments cut and blank lines dropped, each with its 1-based number. */
+function fileLines(text: string): [string, number][] {
+  const out: [string, number][] = [];
+  text.split('\n').forEach((raw, i) => {
     const hash = raw.indexOf('#');
     const l = hash >= 0 ? raw.slice(0, hash) : raw;
-    if (/^[ \t\n]*$/.test(l)) continue;
-    const spec = parseFlow(l, i + 1, opts, true);
-    if (spec !== null) out.push(spec);
-  }
+    if (!/^[ \t\n]*$/.test(l)) out.push([l, i + 1]);
+  });
   return out;
 }
 
@@ -2221,17 +2208,7 @@ function parseBucket(p: ActionParser, body: string, base: number, type: GroupTyp
 
 /** Parse an `ovs-ofctl add-groups` file (comments, blank lines and the `add` word as for flows). */
 export function parseGroupsFile(text: string, opts: GroupParseOptions = {}): GroupSpec[] {
-  const out: GroupSpec[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!;
-    const hash = raw.indexOf('#');
-    const l = hash >= 0 ? raw.slice(0, hash) : raw;
-    if (/^[ \t\n]*$/.test(l)) continue;
-    const g = parseGroup(l, i + 1, opts, true);
-    if (g !== null) out.push(g);
-  }
-  return out;
+  return fileLines(text).map(([l, n]) => parseGroup(l, n, opts, true)).filter((x): x is GroupSpec => x !== null);
 }
 
 /**

@@ -31,7 +31,7 @@ import { type TraceNode, type XlateResult, isTerminal, xlate, xlateContinuation,
 import { FlowSyntaxError } from '../flow/errors.js';
 import { FIELDS, PROTOCOLS, CT_STATE_FLAGS, TUN_FLAG_NAMES as CT_TUN_FLAGS, prereqSatisfied, PREREQ_TCP, type Prereq, ETH_TYPE_IP,
   IPPROTO_ICMP } from '../flow/fields.js';
-import { Match, MatchBuilder, formatMatch, tokenize } from '../flow/match.js';
+import { Match, MatchBuilder, formatMatch, parseIpv4Dotted, tokenize } from '../flow/match.js';
 import {
   F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_TYPE, F_IN_PORT, F_NW_PROTO, F_RECIRC_ID, F_TUN_DST, F_TUN_FLAGS,
   F_TUN_ID_HI, F_TUN_ID_LO, F_TUN_SRC, F_NW_SRC, F_NW_DST, F_TP_SRC, F_TP_DST, FLOW_WORDS, F_PACKET_TYPE,
@@ -39,7 +39,7 @@ import {
   F_NW_ECN, F_NW_TTL, F_NW_FRAG, F_ARP_SHA_HI, F_ARP_SHA_LO, F_ARP_THA_HI, F_ARP_THA_LO, F_TCP_FLAGS, F_REG0,
   F_METADATA_HI, F_METADATA_LO, F_ND_TARGET, NW_FRAG_LATER, flowFromFrame,
 } from '../flow/key.js';
-import { fromHex } from '../wire/bytes.js';
+import { fromHex, ipv4ToString } from '../wire/bytes.js';
 
 export interface TraceCommandOptions {
   /** an `ovs-ofctl add-flows` file */
@@ -72,6 +72,9 @@ export interface TracePacket {
 }
 
 /** Build the bridge a trace runs on from the three files. Throws FlowSyntaxError / PortsFileError. */
+/** An address ports.ts already validated. */
+const ipv4Of = (s: string): number => parseIpv4Dotted(s) ?? 0;
+
 export function loadBridge(opts: Omit<TraceCommandOptions, 'packet'>): Bridge {
   const br = new Bridge('br0');
   br.protocols = opts.protocols ?? 'OpenFlow10';
@@ -84,22 +87,18 @@ export function loadBridge(opts: Omit<TraceCommandOptions, 'packet'>): Bridge {
     br.ports.get(OFPP_LOCAL)!.odp = odp.get(OFPP_LOCAL) ?? 100;
     const u = br.underlay;
     if (cfg.hwaddr !== null) u.hwaddr = BigInt(`0x${cfg.hwaddr.replace(/:/g, '')}`);
-    for (const a of cfg.ip4) u.ip4.push({ addr: ip4Num(a.addr), prefixLen: a.prefixLen });
+    for (const a of cfg.ip4) u.ip4.push({ addr: ipv4Of(a.addr), prefixLen: a.prefixLen });
     for (const r of cfg.routes) {
       const [net, len] = r.cidr.split('/');
-      u.routes.push({ net: ip4Num(net!), prefixLen: len === undefined ? 32 : Number(len), dev: r.dev });
+      u.routes.push({ net: ipv4Of(net!), prefixLen: len === undefined ? 32 : Number(len), dev: r.dev });
     }
-    for (const n of cfg.neighs) u.neighs.set(ip4Num(n.ip), BigInt(`0x${n.mac.replace(/:/g, '')}`));
+    for (const n of cfg.neighs) u.neighs.set(ipv4Of(n.ip), BigInt(`0x${n.mac.replace(/:/g, '')}`));
   }
   br.addFlows(parseFlowsFile(opts.flows, { protocols: br.protocols }));
   if (opts.groups !== undefined) br.addGroups(parseGroupsFile(opts.groups));
   return br;
 }
 
-function ip4Num(s: string): number {
-  const p = s.split('.').map(Number);
-  return (((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0);
-}
 
 // ---- PACKET… ---------------------------------------------------------------------------------------
 
@@ -205,7 +204,7 @@ export function formatFlow(f: Uint32Array): string {
     // these, and tun_id shows only when the key flag is set
     const flags = f[F_TUN_FLAGS]!;
     if ((flags & 8) !== 0) tunnel += `tun_id=0x${((BigInt(f[F_TUN_ID_HI]!) << 32n) | BigInt(f[F_TUN_ID_LO]!)).toString(16)},`;
-    tunnel += `tun_src=${ip4s(f[F_TUN_SRC]!)},tun_dst=${ip4s(f[F_TUN_DST]!)},tun_ipv6_src=::,tun_ipv6_dst=::,` +
+    tunnel += `tun_src=${ipv4ToString(f[F_TUN_SRC]!)},tun_dst=${ipv4ToString(f[F_TUN_DST]!)},tun_ipv6_src=::,tun_ipv6_dst=::,` +
       'tun_gbp_id=0,tun_gbp_flags=0,tun_tos=0,tun_ttl=0,tun_erspan_ver=0,gtpu_flags=0,gtpu_msgtype=0,' +
       `tun_flags=${flags === 0 ? '0' : CT_TUN_FLAGS.filter(([, b]) => (flags & b) !== 0).map(([n]) => n).join('|')}`;
   } else if (f[F_TUN_ID_HI] !== 0 || f[F_TUN_ID_LO] !== 0) {
@@ -328,7 +327,7 @@ function runAll(br: Bridge, pkt: TracePacket): Pass[] {
       // ofproto_trace_recirc_node: assume the first address/port of the range was chosen
       const v4 = c.nat.addrMin !== null;
       const ipText = (f: Uint32Array): string =>
-        (v4 ? `nw_src=${ip4s(f[F_NW_SRC]!)},tp_src=${f[F_TP_SRC]},nw_dst=${ip4s(f[F_NW_DST]!)},tp_dst=${f[F_TP_DST]}` : '');
+        (v4 ? `nw_src=${ipv4ToString(f[F_NW_SRC]!)},tp_src=${f[F_TP_SRC]},nw_dst=${ipv4ToString(f[F_NW_DST]!)},tp_dst=${f[F_TP_DST]}` : '');
       header.push('Replacing src/dst IP/ports to simulate NAT:', ` Initial flow: ${ipText(cc.flow)}`);
       if (v4 && c.nat.kind === 'src') {
         cc.flow[F_NW_SRC] = c.nat.addrMin!;
@@ -346,9 +345,6 @@ function runAll(br: Bridge, pkt: TracePacket): Pass[] {
   return passes;
 }
 
-function ip4s(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
-}
 
 function sameFlow(a: Uint32Array, b: Uint32Array): boolean {
   for (let w = 0; w < FLOW_WORDS; w++) if (a[w] !== b[w]) return false;

@@ -35,10 +35,24 @@
  *
  * Storage: one Int32Array of 4-word node records [prefix, n_bits | n_rules
  * << 6, edge0, edge1] with a free list, so a walk touches one cache line per
- * level (at 50k prefixes the deep levels are cache misses) and allocates
- * nothing.
- * Cost: lookup is one clz32 and one compare per node on the path (≤ 33).
- * insert/remove are O(depth) plus an occasional array growth.
+ * level, and allocates nothing.
+ *
+ * Jump table (sdnemu's, not OVS's; the results are the same): at 50k
+ * prefixes a walk is ~17 levels, the deep ones cache misses, and with wc the
+ * classifier walks two or three tries per lookup. So a trie of more than 2^8
+ * nodes also keeps a table of 2^k entries, k = log2(nodes) - 2 capped at 16,
+ * indexed by the k bits after the root node's own bits. Entry i caches the
+ * walk as far as those bits decide it: the final (maskbits, plens), or the
+ * node to resume at (or whose edge to take) with the plens so far; the walk
+ * then goes on from there with the real value. Entries are filled lazily by
+ * lookups and carry a generation number that every insert/remove bumps, so
+ * a change invalidates the whole table in O(1) and nothing stale is read.
+ * Measured: 185 → 69 ns a lookup at 50k prefixes (89k nodes).
+ *
+ * Cost: lookup is one table entry plus one clz32 and one compare per node
+ * below the table's depth (without a table: per node on the path, ≤ 33).
+ * insert/remove are O(depth) plus an occasional array growth (and a new
+ * table when k changes).
  * Neighbours: used only by classifier.ts.
  */
 

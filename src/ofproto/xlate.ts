@@ -46,8 +46,9 @@ import { type Action, type CtAction, type FieldRef, maskSubfield, readSubfield, 
 import { type Bridge, type Rule, type BridgePort } from './bridge.js';
 import { commitHeaders, hexC } from './odp.js';
 import { Classifier } from './classifier.js';
-import { formatActions, formatFieldValue, formatRuleMatch, formatSubfield } from './ofctl.js';
-import { Match, formatMatch } from '../flow/match.js';
+import { ipv4ToString } from '../wire/bytes.js';
+import { formatActions, formatFieldValue, formatRuleMatch, formatSubfield, macText } from './ofctl.js';
+import { Match, formatMatch, parseIpv4Dotted } from '../flow/match.js';
 import { FIELDS, prereqSatisfied } from '../flow/fields.js';
 import {
   F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_DST_HI, F_DL_DST_LO, F_DL_SRC_HI, F_DL_SRC_LO, F_DL_TYPE, F_IN_PORT,
@@ -1022,17 +1023,14 @@ function ctAction(ctx: Ctx, a: CtAction, last: boolean): void {
   ctx.conntracked = false;
 }
 
-function ip4Text(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
-}
 
 /** The nat(...) of a datapath ct() action (odp-util.c format_odp_ct_nat). */
 function natText(n: NonNullable<CtAction['nat']>): string {
   if (n.kind === null) return 'nat';
   let s = `nat(${n.kind}`;
   if (n.addrMin !== null) {
-    s += `=${ip4Text(n.addrMin)}`;
-    if (n.addrMax !== null && n.addrMax !== n.addrMin) s += `-${ip4Text(n.addrMax)}`;
+    s += `=${ipv4ToString(n.addrMin)}`;
+    if (n.addrMax !== null && n.addrMax !== n.addrMin) s += `-${ipv4ToString(n.addrMax)}`;
     if (n.portMin !== null) {
       s += `:${n.portMin}`;
       if (n.portMax !== null && n.portMax !== n.portMin) s += `-${n.portMax}`;
@@ -1059,9 +1057,7 @@ function learnMask(ctx: Ctx, a: Extract<Action, { type: 'learn' }>): void {
 const TNL_TYPE: Record<string, number> = { gre: 3, vxlan: 4, geneve: 5 };
 const TNL_DST_PORT: Record<string, number> = { vxlan: 4789, geneve: 6081 };
 
-function macText(v: bigint): string {
-  return v.toString(16).padStart(12, '0').replace(/(..)(?!$)/g, '$1:');
-}
+const ipv4Of = (s: string): number => parseIpv4Dotted(s) ?? 0;
 
 /**
  * compose_output_action__ → tnl_port_send → native_tunnel_output for a
@@ -1080,7 +1076,7 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
   if (key === 'flow') tunId = (BigInt(flow[F_TUN_ID_HI]!) << 32n) | BigInt(flow[F_TUN_ID_LO]!);
   else tunId = key === undefined ? 0n : BigInt(key);
   const remote = p.options['remote_ip'];
-  const dst = remote === 'flow' || remote === undefined ? flow[F_TUN_DST]! : ip4Num(remote);
+  const dst = remote === 'flow' || remote === undefined ? flow[F_TUN_DST]! : ipv4Of(remote);
   if (ctx.isIp) ctx.mask(F_NW_ECN, 0x03);
   ctx.report('detail', 'output to native tunnel');
   ctx.commit();
@@ -1094,9 +1090,9 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
     ctx.report('warn', 'native tunnel routing failed');
     return;
   }
-  ctx.report('detail', `tunneling to ${ip4Text(dst)} via ${route.dev}`);
+  ctx.report('detail', `tunneling to ${ipv4ToString(dst)} via ${route.dev}`);
   const local = p.options['local_ip'];
-  const src = local !== undefined && local !== 'flow' ? ip4Num(local)
+  const src = local !== undefined && local !== 'flow' ? ipv4Of(local)
     : (u.ip4.find((a) => {
       const m = a.prefixLen === 0 ? 0 : (0xffffffff << (32 - a.prefixLen)) >>> 0;
       return ((a.addr & m) >>> 0) === ((dst & m) >>> 0);
@@ -1104,17 +1100,17 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
   const smac = u.hwaddr ?? 0n;
   const dmac = u.neighs.get(dst);
   if (dmac === undefined) {
-    ctx.report('detail', `neighbor cache miss for ${ip4Text(dst)} on bridge ${ctx.br.name}, sending ARP request`);
+    ctx.report('detail', `neighbor cache miss for ${ipv4ToString(dst)} on bridge ${ctx.br.name}, sending ARP request`);
     return;
   }
-  ctx.report('detail', `tunneling from ${macText(smac)} ${ip4Text(src)} to ${macText(dmac)} ${ip4Text(dst)}`);
+  ctx.report('detail', `tunneling from ${macText(smac)} ${ipv4ToString(src)} to ${macText(dmac)} ${ipv4ToString(dst)}`);
   const type = p.type;
   const eth = `eth(dst=${macText(dmac)},src=${macText(smac)},dl_type=0x0800)`;
   const csum = p.options['csum'] === 'true';
   const df = p.options['df_default'] !== 'false';
   // the outer TOS carries the inner ECN bits (RFC 6040 normal mode, tnl_port_send)
   const tos = ctx.isIp ? flow[F_NW_ECN]! : 0;
-  const ipv4 = `ipv4(src=${ip4Text(src)},dst=${ip4Text(dst)},proto=${type === 'gre' ? 47 : 17},tos=${hexC(tos)},ttl=64,frag=${df ? '0x4000' : '0'})`;
+  const ipv4 = `ipv4(src=${ipv4ToString(src)},dst=${ipv4ToString(dst)},proto=${type === 'gre' ? 47 : 17},tos=${hexC(tos)},ttl=64,frag=${df ? '0x4000' : '0'})`;
   let hdr: string, size: number;
   if (type === 'gre') {
     hdr = `${eth},${ipv4},gre((flags=0x${(key !== undefined ? 0x2000 : 0).toString(16)},proto=0x6558)${key !== undefined ? `,key=0x${tunId.toString(16)}` : ''})`;
@@ -1160,9 +1156,4 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
   ctx.actionSet = savedSet;
   ctx.conntracked = savedCt;
   ctx.exit = false;
-}
-
-function ip4Num(s: string): number {
-  const p = s.split('.').map(Number);
-  return (((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0);
 }

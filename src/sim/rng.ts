@@ -1,0 +1,23 @@
+/**
+ * The seeded random number generator (sim layer) — every random choice in
+ * sdnemu comes from one of these, so a run, a test failure or a benchmark's
+ * input replays exactly from its seed (DESIGN.md: "Randomness comes from the
+ * seeded RNG that the sim owns").
+ *
+ * What: `mulberry32(seed)` returns a function yielding uniformly distributed
+ * uint32s (Tommy Ettinger's mulberry32: one 32-bit state, period 2^32;
+ * plenty for traffic and test inputs, not cryptographic).
+ * Cost: a few integer multiplies per value; allocates nothing after creation.
+ * Neighbours: the simulator clock and links (later), tests and benchmarks.
+ */
+
+/** A uint32 generator seeded with 'seed' (any integer). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
