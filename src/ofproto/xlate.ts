@@ -41,7 +41,7 @@
  * ofctl.ts (action text for the trace), trace.ts (front end), later
  * datapath/ (upcalls install the result).
  */
-import { type Action, type CtAction, type FieldRef, maskSubfield, readSubfield, writeSubfield, OFPP_ALL, OFPP_CONTROLLER,
+import { type Action, type CtAction, type FieldRef, type FlowSpec, maskSubfield, readSubfield, writeSubfield, OFPP_ALL, OFPP_CONTROLLER,
   OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_NONE, OFPP_NORMAL, OFPP_TABLE, type Bucket, type GroupSpec } from './actions.js';
 import { type Bridge, type Rule, type BridgePort } from './bridge.js';
 import { commitHeaders, hexC } from './odp.js';
@@ -109,6 +109,11 @@ export interface XlateResult {
   /** root trace nodes ([bridge node]); empty when tracing was off */
   trace: TraceNode[];
   continuations: Continuation[];
+  /**
+   * flows learn() would install for this packet (only when translating a real packet,
+   * XlateOptions.packet): returned, never installed — the caller (the datapath) applies them
+   */
+  learned: FlowSpec[];
   /** translation error text (XLATE_*), or null */
   error: string | null;
   /** the action set's output port at the end (flow->actset_output; 0xfff7 = unset): part of the final flow */
@@ -149,6 +154,7 @@ class Ctx {
   /** set by a recirculating action: the remaining actions go into the continuation */
   freezing: Continuation | null = null;
   readonly continuations: Continuation[] = [];
+  readonly learned: FlowSpec[] = [];
   inActionSet = false;
   /** ct_label written by the current ct(exec(...)) */
   ctLabel: { value: bigint; mask: bigint } | null = null;
@@ -302,7 +308,7 @@ function finish(ctx: Ctx): XlateResult {
   if (ctx.error !== null) ctx.odp.length = 0;
   return {
     flow: ctx.orig, finalFlow: ctx.flow, wc, megaflow: m, odpActions: ctx.odp, trace: ctx.roots,
-    continuations: ctx.continuations, error: ctx.error, actsetOutput: ctx.actsetOutput,
+    continuations: ctx.continuations, learned: ctx.learned, error: ctx.error, actsetOutput: ctx.actsetOutput,
   };
 }
 
@@ -507,7 +513,10 @@ function executeAction(ctx: Ctx, a: Action, last: boolean, groupBucket: boolean)
     case 'conjunction':
       ctx.report('error', 'executing no-op conjunction action');
       break;
-    case 'learn': learnMask(ctx, a); break;
+    case 'learn':
+      learnMask(ctx, a);
+      if (ctx.packet) learnExecute(ctx, a);
+      break;
     case 'note': break;
     case 'clone': cloneAction(ctx, a.actions, last); break;
     case 'write_actions':
@@ -1048,6 +1057,50 @@ function learnMask(ctx: Ctx, a: Extract<Action, { type: 'learn' }>): void {
     // learn_mask: the source sub-field of each spec; `dst[..]` alone reads the same bits of the packet
     const src = s.kind === 'output' ? s.src : s.src ?? (s.kind === 'match' && s.value === null ? s.dst : null);
     if (src !== null) maskSubfield(ctx.wc, src);
+  }
+}
+
+/**
+ * learn_execute: the flow a learn() action installs for the current packet —
+ * match specs write the packet's (or an immediate) value into the new match
+ * (with the Ethernet packet type for L2+ fields), load specs become
+ * `load:` actions, output specs an output to the port the field holds (when
+ * it is a valid port). Recorded in the result with OVS's trace detail.
+ */
+function learnExecute(ctx: Ctx, a: Extract<Action, { type: 'learn' }>): void {
+  const m = new Match();
+  const actions: Action[] = [];
+  const flow = ctx.flow;
+  for (const s of a.specs) {
+    if (s.kind === 'output') {
+      const port = Number(readSubfield(flow, 0, s.src));
+      if (port < 0xff00 || [OFPP_IN_PORT, OFPP_FLOOD, OFPP_LOCAL, OFPP_ALL].includes(port)) {
+        actions.push({ type: 'output', port, maxLen: 0 });
+      }
+      continue;
+    }
+    const v = s.src !== null ? readSubfield(flow, 0, s.src) : s.value ?? readSubfield(flow, 0, s.dst);
+    if (s.kind === 'match') {
+      writeSubfield(m.value, 0, s.dst, v);
+      maskSubfield(m.mask, s.dst);
+      if (s.dst.field.ethernet) { m.value[F_PACKET_TYPE] = 0; m.mask[F_PACKET_TYPE] = 0xffffffff; }
+    } else {
+      actions.push({ type: 'set_field', dst: s.dst, value: v, mask: (1n << BigInt(s.dst.nBits)) - 1n, raw: 'load' });
+    }
+  }
+  const spec: FlowSpec = {
+    table: a.table, priority: a.priority, cookie: a.cookie, idleTimeout: a.idleTimeout, hardTimeout: a.hardTimeout,
+    importance: 0, flags: a.sendFlowRem ? ['send_flow_rem'] : [], match: m, actions, line: 0,
+  };
+  ctx.learned.push(spec);
+  if (ctx.trace !== null) {
+    let t = `table=${a.table} ${formatMatch(m)}`.trimEnd();
+    t += ` priority=${a.priority}`;
+    if (a.cookie !== 0n) t += ` cookie=0x${a.cookie.toString(16)}`;
+    if (a.idleTimeout !== 0) t += ` idle=${a.idleTimeout}`;
+    if (a.hardTimeout !== 0) t += ` hard=${a.hardTimeout}`;
+    if (a.sendFlowRem) t += ' send_flow_rem';
+    ctx.report('detail', `${t} actions=${formatActions(actions)}`);
   }
 }
 
