@@ -11,7 +11,7 @@ import { commitHeaders } from '../../src/ofproto/odp.js';
 import { actionSetToList, xlate, xlateContinuation, CS_TRACKED, CS_ESTABLISHED } from '../../src/ofproto/xlate.js';
 import { Bridge } from '../../src/ofproto/bridge.js';
 import { parseActions, parseFlowsFile } from '../../src/ofproto/ofctl.js';
-import { parseTracePacket, traceCommand, formatFlow } from '../../src/ofproto/trace.js';
+import { loadBridge, parseTracePacket, traceCommand, traceEvents, formatFlow } from '../../src/ofproto/trace.js';
 import { formatMatch, parseMatch } from '../../src/flow/match.js';
 import { FlowSyntaxError } from '../../src/flow/errors.js';
 import {
@@ -221,5 +221,20 @@ describe('traceCommand', () => {
       'Datapath actions: set(eth(src=00:00:00:00:00:01)),set(ipv4(ttl=63)),2',
       '',
     ].join('\n'));
+  });
+});
+
+describe('traceEvents (the same trace as structured data, for the viewer)', () => {
+  it('gives one event per printed node, nested by depth, per translation', () => {
+    const br = loadBridge({
+      flows: 'table=0,priority=10,ip,actions=ct(table=1,zone=3)\ntable=1,priority=10,ct_state=+trk,ip,actions=output:2',
+      ports: 'p1 1\np2 2\n',
+    });
+    const ev = traceEvents(br, parseTracePacket(['in_port=1,ip,nw_src=10.0.0.1,nw_dst=10.0.0.2']));
+    expect(ev.filter((e) => e.kind === 'datapath-actions').map((e) => [e.pass, e.text])).toEqual([[0, 'ct(zone=3),recirc(0x1)'], [1, '2']]);
+    expect(ev.find((e) => e.kind === 'table' && e.pass === 0)).toEqual({ pass: 0, kind: 'table', depth: 1, text: ' 0. ip, priority 10' });
+    expect(ev.find((e) => e.kind === 'recirc')?.text).toMatch(/^recirc\(0x1\) - resume conntrack with default ct_state=trk\|new/);
+    expect(ev.filter((e) => e.kind === 'megaflow').map((e) => e.text)).toEqual([
+      'recirc_id=0,eth,ip,in_port=1,nw_frag=no', 'recirc_id=0x1,ct_state=+trk,eth,ip,in_port=1,nw_frag=no']);
   });
 });
