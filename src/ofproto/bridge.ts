@@ -28,6 +28,7 @@
  */
 import { Classifier } from './classifier.js';
 import { type FlowSpec, type GroupSpec } from './actions.js';
+import { formatFlowLine } from './ofctl.js';
 import { type Match } from '../flow/match.js';
 import { FLOW_WORDS } from '../flow/key.js';
 
@@ -282,6 +283,23 @@ export class Bridge {
   addGroups(groups: GroupSpec[]): void {
     for (const g of groups) this.groups.set(g.groupId, g);
     this.version++;
+  }
+
+  /**
+   * `ovs-ofctl dump-flows` of the bridge at 'now' (ms): one line per flow with
+   * its duration, counters and idle age, tables in order and, inside a table,
+   * by descending priority (OVS's own order is a hash order; `--rsort` gives
+   * this one). 'table' limits it to one table.
+   */
+  dumpFlows(now: number, opts: { table?: number; protocols?: 'OpenFlow10' | 'OpenFlow13' } = {}): string[] {
+    const protocols = opts.protocols ?? this.protocols;
+    return this.tables
+      .filter((t) => opts.table === undefined || t.id === opts.table)
+      .flatMap((t) => t.rules())
+      .map((r) => formatFlowLine(r.spec, {
+        durationSec: (now - r.created) / 1000, nPackets: r.nPackets, nBytes: r.nBytes,
+        idleAge: Math.floor((now - r.used) / 1000),
+      }, { protocols }));
   }
 
   /** Credit 'packets'/'bytes' to 'rule' and mark it used at 'now'. */

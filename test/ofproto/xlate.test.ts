@@ -110,6 +110,17 @@ describe('Bridge: flow mods, timeouts and counters on an injectable clock', () =
     expect(br.tables[0]!.size).toBe(0);
   });
 
+  it('dump-flows shows duration, counters and idle age as ovs-ofctl does', () => {
+    const br = new Bridge();
+    br.addFlows(parseFlowsFile('table=1,priority=10,ip,actions=output:2\ncookie=0x5,idle_timeout=30,priority=20,tcp,actions=drop'), 1000);
+    const [r] = br.tables[0]!.rules();
+    br.credit(r!, 2, 120, 3500);
+    expect(br.dumpFlows(5250)).toEqual([
+      ' cookie=0x5, duration=4.250s, table=0, n_packets=2, n_bytes=120, idle_timeout=30, idle_age=1, priority=20,tcp actions=drop',
+      ' cookie=0x0, duration=4.250s, table=1, n_packets=0, n_bytes=0, idle_age=4, priority=10,ip actions=output:2',
+    ]);
+  });
+
   it('a bad line in a flows file installs nothing', () => {
     const br = bridgeWith('priority=1,actions=output:1');
     expect(() => br.addFlows(parseFlowsFile('priority=2,actions=output:2\npriority=3,actions=frobnicate'))).toThrow(FlowSyntaxError);
