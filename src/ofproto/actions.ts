@@ -140,41 +140,54 @@ export type ActionType = Action['type'];
 // ---- sub-field access on flow keys ------------------------------------------------------------
 
 /**
- * Where value bit 'i' of 'f' lives: returns word index * 32 + bit. Multi-word
- * fields are stored most significant word first (key.ts), 'word' storage
- * fields at 'shift'.
+ * Visit the key words sub-field 'r' occupies, least significant part first:
+ * 'fn'(word index, bit position in the word, width in bits, position of
+ * that part in the sub-field's value). At most five calls (a 128-bit field).
  */
-export function fieldBitPos(f: FieldDef, i: number): number {
-  if (f.storage === 'word') return f.word * 32 + f.shift + i;
-  const w = f.word + f.nWords - 1 - (i >>> 5);
-  return w * 32 + (i & 31);
+function chunks(r: FieldRef, fn: (w: number, bit: number, width: number, at: number) => void): void {
+  const f = r.field, end = r.ofs + r.nBits;
+  if (f.storage === 'word') { fn(f.word, f.shift + r.ofs, r.nBits, 0); return; }
+  for (let i = r.ofs; i < end;) {
+    const bit = i & 31, width = Math.min(32 - bit, end - i);
+    fn(f.word + f.nWords - 1 - (i >>> 5), bit, width, i - r.ofs);
+    i += width;
+  }
+}
+
+/** A mask of the low 'n' (1..32) bits, as a uint32. */
+function low(n: number): number {
+  return n >= 32 ? 0xffffffff : ((1 << n) - 1) >>> 0;
 }
 
 /** The value of sub-field 'r' of the key at 'key'[base…], as a bigint. */
 export function readSubfield(key: Uint32Array, base: number, r: FieldRef): bigint {
   let v = 0n;
-  for (let i = r.nBits - 1; i >= 0; i--) {
-    const p = fieldBitPos(r.field, r.ofs + i);
-    v = (v << 1n) | BigInt((key[base + (p >>> 5)]! >>> (p & 31)) & 1);
-  }
+  chunks(r, (w, bit, width, at) => {
+    v |= BigInt(((key[base + w]! >>> bit) & low(width)) >>> 0) << BigInt(at);
+  });
   return v;
 }
 
 /** Store the low r.nBits bits of 'value' into sub-field 'r' of the key. */
 export function writeSubfield(key: Uint32Array, base: number, r: FieldRef, value: bigint): void {
-  for (let i = 0; i < r.nBits; i++) {
-    const p = fieldBitPos(r.field, r.ofs + i);
-    const w = base + (p >>> 5), bit = 1 << (p & 31);
-    key[w] = (((value >> BigInt(i)) & 1n) === 1n ? key[w]! | bit : key[w]! & ~bit) >>> 0;
-  }
+  chunks(r, (w, bit, width, at) => {
+    const m = (low(width) << bit) >>> 0;
+    const part = (Number((value >> BigInt(at)) & BigInt(low(width))) << bit) >>> 0;
+    key[base + w] = ((key[base + w]! & ~m) | part) >>> 0;
+  });
 }
 
 /** OR sub-field 'r''s bits into the wildcard mask 'wc' (un-wildcard them). */
 export function maskSubfield(wc: Uint32Array, r: FieldRef): void {
-  for (let i = 0; i < r.nBits; i++) {
-    const p = fieldBitPos(r.field, r.ofs + i);
-    wc[p >>> 5] = (wc[p >>> 5]! | (1 << (p & 31))) >>> 0;
-  }
+  maskSubfieldBits(wc, r, -1n);
+}
+
+/** OR into 'wc' the bits of sub-field 'r' that 'mask' (in the sub-field's value space; -1n = all) selects. */
+export function maskSubfieldBits(wc: Uint32Array, r: FieldRef, mask: bigint): void {
+  chunks(r, (w, bit, width, at) => {
+    const part = mask === -1n ? low(width) : Number((mask >> BigInt(at)) & BigInt(low(width)));
+    wc[w] = (wc[w]! | (part << bit)) >>> 0;
+  });
 }
 
 /** The whole of field 'f' as a FieldRef (`f[]`). */

@@ -41,7 +41,7 @@
  * ofctl.ts (action text for the trace), trace.ts (front end), later
  * datapath/ (upcalls install the result).
  */
-import { type Action, type CtAction, type FieldRef, type FlowSpec, maskSubfield, readSubfield, writeSubfield, OFPP_ALL, OFPP_CONTROLLER,
+import { type Action, type CtAction, type FieldRef, type FlowSpec, maskSubfield, maskSubfieldBits, readSubfield, writeSubfield, OFPP_ALL, OFPP_CONTROLLER,
   OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_NONE, OFPP_NORMAL, OFPP_TABLE, type Bucket, type GroupSpec } from './actions.js';
 import { type Bridge, type Rule, type BridgePort } from './bridge.js';
 import { commitHeaders, hexC } from './odp.js';
@@ -702,19 +702,11 @@ function setField(ctx: Ctx, dst: FieldRef, value: bigint, mask: bigint): void {
   const tunnel = f.word >= F_TUN_ID_HI && f.word <= F_TUN_FLAGS;
   const cur = readSubfield(flow, 0, dst);
   const next = (cur & ~mask) | (value & mask);
-  if (!tunnel) maskBits(ctx.wc, dst, mask);
+  if (!tunnel) maskSubfieldBits(ctx.wc, dst, mask);
   writeSubfield(flow, 0, dst, next);
   // dl_vlan / vlan_pcp writes mark the packet tagged (flow_set_dl_vlan / flow_set_vlan_pcp)
   if (f.name === 'dl_vlan' || f.name === 'dl_vlan_pcp' || f.name === 'vlan_pcp') flow[F_VLAN_TCI] = (flow[F_VLAN_TCI]! | 0x1000) >>> 0;
   if (f.name === 'nw_tos' || f.name === 'ip_dscp') flow[F_NW_TOS] = flow[F_NW_TOS]! & 0xfc;
-}
-
-/** OR into 'wc' the bits of 'r' selected by 'mask' (a value-space mask of r.nBits). */
-function maskBits(wc: Uint32Array, r: FieldRef, mask: bigint): void {
-  for (let i = 0; i < r.nBits; i++) {
-    if (((mask >> BigInt(i)) & 1n) === 0n) continue;
-    maskSubfield(wc, { field: r.field, ofs: r.ofs + i, nBits: 1 });
-  }
 }
 
 function setMac(flow: Uint32Array, w: number, mac: bigint): void {

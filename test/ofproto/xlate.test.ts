@@ -8,6 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { commitHeaders } from '../../src/ofproto/odp.js';
+import { maskSubfield, readSubfield, writeSubfield } from '../../src/ofproto/actions.js';
+import { FIELDS, type FieldDef } from '../../src/flow/fields.js';
 import { actionSetToList, xlate, xlateContinuation, CS_TRACKED, CS_ESTABLISHED } from '../../src/ofproto/xlate.js';
 import { Bridge } from '../../src/ofproto/bridge.js';
 import { parseActions, parseFlowsFile } from '../../src/ofproto/ofctl.js';
@@ -247,5 +249,35 @@ describe('traceEvents (the same trace as structured data, for the viewer)', () =
     expect(ev.find((e) => e.kind === 'recirc')?.text).toMatch(/^recirc\(0x1\) - resume conntrack with default ct_state=trk\|new/);
     expect(ev.filter((e) => e.kind === 'megaflow').map((e) => e.text)).toEqual([
       'recirc_id=0,eth,ip,in_port=1,nw_frag=no', 'recirc_id=0x1,ct_state=+trk,eth,ip,in_port=1,nw_frag=no']);
+  });
+});
+
+describe('sub-field access (actions.ts)', () => {
+  // reference: one bit at a time, from the storage rules in key.ts (multi-word fields MSW first)
+  const bitPos = (f: FieldDef, i: number): number =>
+    (f.storage === 'word' ? f.word * 32 + f.shift + i : (f.word + f.nWords - 1 - (i >>> 5)) * 32 + (i & 31));
+  const fields = ['reg3', 'metadata', 'ipv6_src', 'eth_dst', 'tcp_dst', 'vlan_pcp', 'tun_id', 'nw_tos', 'ip_dscp'].map((n) => FIELDS.get(n)!);
+  it('reads, writes and masks any bit range as the bit-by-bit reference does', () => {
+    fc.assert(fc.property(fc.constantFrom(...fields), fc.nat(), fc.nat(), fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }),
+      fc.uint32Array({ minLength: FLOW_WORDS, maxLength: FLOW_WORDS }), (f, a, b, v, key) => {
+        const ofs = a % f.bits, nBits = 1 + (b % (f.bits - ofs));
+        const r = { field: f, ofs, nBits };
+        let want = 0n;
+        for (let i = nBits - 1; i >= 0; i--) { const p = bitPos(f, ofs + i); want = (want << 1n) | BigInt((key[p >>> 5]! >>> (p & 31)) & 1); }
+        expect(readSubfield(key, 0, r)).toBe(want);
+        const k2 = key.slice();
+        writeSubfield(k2, 0, r, v);
+        expect(readSubfield(k2, 0, r)).toBe(v & ((1n << BigInt(nBits)) - 1n));
+        const wc = new Uint32Array(FLOW_WORDS);
+        maskSubfield(wc, r);
+        let bits = 0;
+        for (let w = 0; w < FLOW_WORDS; w++) {
+          for (let j = 0; j < 32; j++) {
+            if ((wc[w]! >>> j) & 1) bits++;
+            if (((key[w]! ^ k2[w]!) >>> j) & 1) expect((wc[w]! >>> j) & 1).toBe(1);   // writes stay inside the sub-field
+          }
+        }
+        expect(bits).toBe(nBits);
+      }), { numRuns: 400 });
   });
 });
