@@ -204,8 +204,9 @@ export class MatchBuilder {
           }
         }
         this.setWord(w, fv, fm, f.wordMask);
-        // OVS stores an exact flow label as an all-ones 32-bit mask (match_set_ipv6_label)
-        if (f.name === 'ipv6_label' && fm === 0xfffff) this.match.mask[w] = 0xffffffff;
+        // OVS stores an exact flow label as an all-ones 32-bit mask (match_set_ipv6_label); any
+        // other mask replaces it whole
+        if (f.name === 'ipv6_label') this.match.mask[w] = fm === 0xfffff ? 0xffffffff : fm;
         return;
       }
       case 'u64':

@@ -210,7 +210,7 @@ export function xlate(br: Bridge, flow: Uint32Array, opts: XlateOptions = {}): X
   const bridgeNode = ctx.report('bridge', `bridge("${br.name}")`);
   if (bridgeNode !== null) ctx.trace = bridgeNode.subs;
   if ((ctx.flow[F_CT_STATE]! & CS_TRACKED) !== 0) ctx.conntracked = true;
-  const rule = lookupFrom(ctx, 0, ctx.flow[F_IN_PORT]!, true);
+  const rule = lookupFrom(ctx, 0);
   runPipeline(ctx, rule, null);
   return finish(ctx);
 }
@@ -246,7 +246,7 @@ export function xlateContinuation(br: Bridge, c: Continuation, ctState: number, 
   if (c.actions.length) {
     runPipeline(ctx, null, c.actions);
   } else {
-    const rule = lookupFrom(ctx, c.table, ctx.flow[F_IN_PORT]!, true);
+    const rule = lookupFrom(ctx, c.table);
     runPipeline(ctx, rule, null);
   }
   return finish(ctx);
@@ -318,7 +318,7 @@ function finish(ctx: Ctx): XlateResult {
  * rule_dpif_lookup_from_table: the rule of table 'tableId' for the current
  * flow (wc updated), or null for a miss (the caller reports "No match.").
  */
-function lookupFrom(ctx: Ctx, tableId: number, _inPort: number, _mayPacketIn: boolean): Rule | null {
+function lookupFrom(ctx: Ctx, tableId: number): Rule | null {
   ctx.tableId = tableId;
   const t = ctx.br.tables[tableId];
   if (t === undefined) return null;
@@ -365,7 +365,7 @@ function tableAction(ctx: Ctx, inPort: number, tableId: number, isLast: boolean)
   const oldTable = ctx.tableId;
   const oldIn = ctx.flow[F_IN_PORT]!;
   ctx.flow[F_IN_PORT] = inPort;
-  const rule = lookupFrom(ctx, tableId, inPort, true);
+  const rule = lookupFrom(ctx, tableId);
   ctx.flow[F_IN_PORT] = oldIn;
   const saved = ctx.trace;
   if (rule !== null) {
@@ -550,8 +550,8 @@ function outputAction(ctx: Ctx, port: number, maxLen: number, last: boolean, gro
     case OFPP_IN_PORT: composeOutput(ctx, inPort); break;
     case OFPP_TABLE: tableAction(ctx, inPort, 0, last); break;
     case OFPP_NORMAL: normalAction(ctx); break;
-    case OFPP_FLOOD: flood(ctx, false); break;
-    case OFPP_ALL: flood(ctx, true); break;
+    case OFPP_FLOOD:
+    case OFPP_ALL: flood(ctx); break;
     case OFPP_CONTROLLER:
       controllerAction(ctx, maxLen, groupBucket ? OFPR_GROUP : ctx.inActionSet ? OFPR_ACTION_SET : OFPR_ACTION, 0);
       break;
@@ -622,9 +622,11 @@ function isTunnel(p: BridgePort): boolean {
   return p.type === 'vxlan' || p.type === 'geneve' || p.type === 'gre';
 }
 
-/** FLOOD / ALL: every port but the input port, in OpenFlow port order (LOCAL last). */
-function flood(ctx: Ctx, all: boolean): void {
-  void all;
+/**
+ * FLOOD and ALL: every port but the input port, in OpenFlow port order
+ * (sdnemu has no per-port no-flood flag, so the two are the same here).
+ */
+function flood(ctx: Ctx): void {
   const inPort = ctx.flow[F_IN_PORT]!;
   const ports = [...ctx.br.ports.values()].filter((p) => p.ofport !== inPort).sort((a, b) => a.ofport - b.ofport);
   for (const p of ports) composeOutput(ctx, p.ofport);
@@ -639,7 +641,7 @@ function normalAction(ctx: Ctx): void {
   ctx.mask(F_DL_DST_HI, 0xffff); ctx.mask(F_DL_DST_LO);
   ctx.mask(F_VLAN_TCI, 0xffff);
   ctx.report('detail', 'no learned MAC for destination, flooding');
-  flood(ctx, false);
+  flood(ctx);
 }
 
 /** xlate_controller_action: a userspace() action (never sent during a trace). */
@@ -730,7 +732,7 @@ function groupAction(ctx: Ctx, id: number, last: boolean): boolean {
   if (ctx.depth >= MAX_DEPTH) { ctx.report('error', `over max translation depth ${MAX_DEPTH}`); ctx.error = 'XLATE_RECURSION_TOO_DEEP'; return false; }
   ctx.resubmits++;
   if (g.type === 'all' || g.type === 'indirect') {
-    g.buckets.forEach((b, i) => groupBucket(ctx, g, b, i, last && i === g.buckets.length - 1));
+    g.buckets.forEach((b, i) => groupBucket(ctx, b, i, last && i === g.buckets.length - 1));
     return false;
   }
   let chosen = -1;
@@ -752,7 +754,7 @@ function groupAction(ctx: Ctx, id: number, last: boolean): boolean {
   if (chosen >= 0) {
     const b = g.buckets[chosen]!;
     ctx.report('detail', `using bucket ${bucketId(b, chosen)}`);
-    groupBucket(ctx, g, b, chosen, last);
+    groupBucket(ctx, b, chosen, last);
   } else {
     ctx.report('detail', 'no live bucket');
   }
@@ -813,11 +815,9 @@ function hashSelect(ctx: Ctx, g: GroupSpec): number {
       if (f === undefined || !prereqsOk(ctx, f)) continue;
       const ref = { field: f, ofs: 0, nBits: f.bits };
       let v = readSubfield(ctx.flow, 0, ref);
-      if (f.format === 'mac' || f.nBytes * 8 === f.bits || true) {
-        const bytes = new Uint8Array(f.nBytes);
-        for (let i = f.nBytes - 1; i >= 0; i--) { bytes[i] = Number(v & 0xffn); v >>= 8n; }
-        basis = hashBytes(bytes, basis);
-      }
+      const bytes = new Uint8Array(f.nBytes);   // the field in network byte order, as mf_get_value
+      for (let i = f.nBytes - 1; i >= 0; i--) { bytes[i] = Number(v & 0xffn); v >>= 8n; }
+      basis = hashBytes(bytes, basis);
       maskSubfield(ctx.wc, ref);
     }
   }
@@ -852,8 +852,7 @@ function bucketAlive(ctx: Ctx, b: Bucket, depth: number): boolean {
 const OFPP_ANY = 0xffff, OFPP_NONE_U32 = 0xffffffff, OFPG_ANY = 0xffffffff;
 
 /** xlate_group_bucket: the bucket's actions as an action set, on a copy of the flow. */
-function groupBucket(ctx: Ctx, g: GroupSpec, b: Bucket, i: number, last: boolean): void {
-  void g;
+function groupBucket(ctx: Ctx, b: Bucket, i: number, last: boolean): void {
   const saved = ctx.trace;
   const n = ctx.report('bucket', `bucket ${bucketId(b, i)}`);
   if (n !== null) ctx.trace = n.subs;
@@ -1170,7 +1169,6 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
   const local_ = ctx.br.ports.get(OFPP_LOCAL)!;
   const pushed = `tnl_push(tnl_port(${p.odp}),header(size=${size},type=${TNL_TYPE[type]},${hdr}),out_port(${local_.odp}))`;
   // propagate_tunnel_data_to_flow, then patch_port_output into the bridge from LOCAL
-  const mark = ctx.odp.length;
   ctx.odp.push(pushed);
   const savedWc = ctx.wc.slice();
   const savedBase = ctx.base.slice();
@@ -1183,6 +1181,7 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
     flow[w] = v >>> 0;
     ctx.base[w] = v >>> 0;
   }
+  flow[F_IN_PORT] = OFPP_LOCAL;   // the encapsulated packet enters the bridge from LOCAL
   for (let w = F_TUN_ID_HI; w <= F_TUN_FLAGS; w++) flow[w] = 0;
   for (let r = 0; r < 16; r++) flow[F_REG0 + r] = 0;
   flow[F_METADATA_HI] = 0; flow[F_METADATA_LO] = 0;
@@ -1194,7 +1193,6 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
   tableAction(ctx, OFPP_LOCAL, 0, true);
   if (ctx.freezing === null) executeActionSet(ctx);
   ctx.trace = savedTrace;
-  if (ctx.odp.length === mark + 1 && false) ctx.odp.length = mark;
   ctx.wc.set(savedWc);
   ctx.base.set(savedBase);
   flow.set(savedFlow);

@@ -11,7 +11,7 @@
  *  - the Megaflow line with our 'wc' printed by formatMatch() (value = key &
  *    wc) after adding what xlate always un-wildcards (BEHAVIOUR.md item 2:
  *    recirc_id, eth/packet_type, in_port, dl_type, and nw_frag for IP), and
- *    cutting ICMP type/code masks to the datapath key's 8 bits. The
+ *    cutting ICMP/ICMPv6 type/code masks to the datapath key's 8 bits. The
  *    fields that matter here are nw_src/nw_dst (IPv4 prefix tries),
  *    arp_spa/arp_tpa, tp_src/tp_dst (ports trie) and the protocol keyword
  *    (staged lookup); the whole line is compared so nothing slips through.
@@ -143,6 +143,15 @@ const CASES: Case[] = [
       tcp('1.1.1.1', '2.2.2.2', 1, 80, ',tcp_flags=psh')],
   },
   {
+    // OVS's own test for 489553b1c: nd_target is in the L4 segment, beside the ports
+    name: 'ICMPv6 ND: nd_target folds with the final stage on a ports miss',
+    rules: ['priority=16,icmp6,nw_ttl=255,icmp_type=135,icmp_code=0,nd_target=1000::1', 'priority=0,ipv6,actions=drop'],
+    packets: ['in_port=1,icmp6,icmpv6_type=135,icmpv6_code=0,nd_target=1000::2,nw_ttl=255',
+      'in_port=1,icmp6,icmpv6_type=135,icmpv6_code=0,nd_target=1000::1,nw_ttl=255',
+      'in_port=1,icmp6,icmpv6_type=136,icmpv6_code=0,nd_target=1000::1,nw_ttl=255',
+      'in_port=1,icmp6,icmpv6_type=135,icmpv6_code=0,nd_target=1000::1,nw_ttl=64'],
+  },
+  {
     name: 'ARP: arp_spa prefixes enter the nw_src trie, ARP keys skip nothing',
     rules: ['priority=10,arp,arp_spa=10.0.0.0/8', 'priority=5,ip,nw_src=10.1.2.3'],
     packets: [arp('11.0.0.1', '1.1.1.1'), arp('10.1.1.1', '1.1.1.1'), ip('11.0.0.1', '1.1.1.1'), ip('10.1.2.3', '1.1.1.1'), ip('10.7.7.7', '1.1.1.1')],
@@ -249,9 +258,10 @@ function ours(cls: Classifier<number>, packet: string): { priority: number; mega
   wc[F_IN_PORT] = 0xffff;
   wc[F_DL_TYPE] = 0xffff;
   if (key[F_DL_TYPE] === 0x0800 || key[F_DL_TYPE] === 0x86dd) wc[F_NW_FRAG] = 3;
-  // the datapath's icmp key has 8-bit type and code: the megaflow (printed from the ODP
-  // key and mask) shows the classifier's 16-bit tp_src/tp_dst masks cut to 0xff
-  if (key[F_DL_TYPE] === 0x0800 && key[F_NW_PROTO] === 1) { wc[F_TP_SRC] = wc[F_TP_SRC]! & 0xff; wc[F_TP_DST] = wc[F_TP_DST]! & 0xff; }
+  // the datapath's icmp/icmpv6 keys have 8-bit type and code: the megaflow (printed from
+  // the ODP key and mask) shows the classifier's 16-bit tp_src/tp_dst masks cut to 0xff
+  const icmp = (key[F_DL_TYPE] === 0x0800 && key[F_NW_PROTO] === 1) || (key[F_DL_TYPE] === 0x86dd && key[F_NW_PROTO] === 58);
+  if (icmp) { wc[F_TP_SRC] = wc[F_TP_SRC]! & 0xff; wc[F_TP_DST] = wc[F_TP_DST]! & 0xff; }
   const m = new Match();
   for (let w = 0; w < FLOW_WORDS; w++) { m.mask[w] = wc[w]!; m.value[w] = (key[w]! & wc[w]!) >>> 0; }
   return { priority: id < 0 ? -1 : cls.priorityOf(id), megaflow: formatMatch(m) };

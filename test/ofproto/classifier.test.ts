@@ -3,7 +3,7 @@ import { Classifier } from '../../src/ofproto/classifier.js';
 import { PrefixTrie, prefixMask } from '../../src/ofproto/trie.js';
 import { Match, formatMatch, matches, parseMatch } from '../../src/flow/match.js';
 import {
-  F_ARP_SHA_LO, F_DL_DST_HI, F_DL_DST_LO, F_DL_SRC_LO, F_DL_TYPE, F_IN_PORT, F_METADATA_LO, F_NW_DST, F_NW_PROTO,
+  F_ARP_SHA_LO, F_ND_TARGET, F_DL_DST_HI, F_DL_DST_LO, F_DL_SRC_LO, F_DL_TYPE, F_IN_PORT, F_METADATA_LO, F_NW_DST, F_NW_PROTO,
   F_NW_SRC, F_PACKET_TYPE, F_REG0, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_VLAN_TCI, FLOW_WORDS, F_CT_STATE, F_NW_TTL,
 } from '../../src/flow/key.js';
 
@@ -64,6 +64,7 @@ const COMBOS: [number, number][][] = [
   [[F_DL_TYPE, 0xffff], [F_NW_PROTO, 0xff], [F_TP_SRC, 0xff00], [F_TP_DST, 0xffff]],
   [[F_DL_TYPE, 0xffff], [F_NW_PROTO, 0xff], [F_TP_DST, 0xffff], [F_TCP_FLAGS, 0x12]],
   [[F_DL_TYPE, 0xffff], [F_ARP_SHA_LO, 0xff], [F_NW_DST, 0xffffff00]],
+  [[F_DL_TYPE, 0xffff], [F_NW_PROTO, 0xff], [F_TP_SRC, 0xffff], [F_ND_TARGET + 3, 0xffffffff]],   // L4 with nd_target
 ];
 
 /** Small value pools per word so that random keys often hit. */
