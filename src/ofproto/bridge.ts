@@ -55,26 +55,30 @@ export interface LookupResult {
  * One OpenFlow table.
  *
  * Ordinary rules live in a Classifier. Conjunctive matches (ovs-fields(7)
- * "Conjunctive Match Fields") are kept apart, as OVS's classifier keeps
- * them as "soft" matches: a rule whose actions are all `conjunction(id,k/n)`
- * never matches by itself, and a rule on `conj_id=N` is reached only when,
- * at one priority above the best ordinary match, flows for all n clauses of
- * conjunction N match the packet. Those are looked up linearly (slow path;
- * every soft rule above the ordinary match is examined and its mask
- * un-wildcarded: more 1-bits than OVS's staged lookup, never fewer).
+ * "Conjunctive Match Fields") are OVS's "soft" matches: a rule whose actions
+ * are all `conjunction(id,k/n)` never matches by itself, and a rule on
+ * `conj_id=N` is reached only when, at one priority above the best ordinary
+ * match, flows for all n clauses of conjunction N match the packet. The soft
+ * rules have a Classifier of their own, searched after the ordinary one for
+ * every match above its answer (Classifier.matchesAbove: the same staged,
+ * trie-pruned search, so the megaflow gets what OVS's single pass reads);
+ * the `conj_id` rules of a complete conjunction are then checked linearly
+ * and their masks un-wildcarded (OVS repeats the lookup with conj_id set:
+ * here more 1-bits at most, never fewer).
  */
 export class FlowTable {
   readonly id: number;
   readonly cls = new Classifier<Rule>();
   /** classifier id → rule, for iteration in insertion order */
   private readonly byId = new Map<number, Rule>();
-  /** rules whose actions are all conjunction() */
-  private readonly soft: Rule[] = [];
+  /** rules whose actions are all conjunction(), by classifier id */
+  private readonly soft = new Classifier<Rule>();
+  private readonly softById = new Map<number, Rule>();
   /** conj_id → the rules matching on it */
   private readonly conjTargets = new Map<number, Rule[]>();
   constructor(id: number) { this.id = id; }
 
-  get size(): number { return this.byId.size + this.soft.length + [...this.conjTargets.values()].reduce((n, l) => n + l.length, 0); }
+  get size(): number { return this.byId.size + this.softById.size + [...this.conjTargets.values()].reduce((n, l) => n + l.length, 0); }
 
   /** Install 'rule', replacing a rule of identical priority and match. Returns the replaced rule. */
   insert(rule: Rule): Rule | null {
@@ -86,7 +90,7 @@ export class FlowTable {
       l.push(rule);
       this.conjTargets.set(s.conjId, l);
     } else if (s.actions.length > 0 && s.actions.every((a) => a.type === 'conjunction')) {
-      this.soft.push(rule);
+      this.softById.set(this.soft.insert(s.match, s.priority, rule), rule);
     } else {
       const id = this.cls.insert(s.match, s.priority, rule);
       this.byId.set(id, rule);
@@ -96,8 +100,9 @@ export class FlowTable {
 
   /** Remove 'rule'; false if it is not in this table. */
   remove(rule: Rule): boolean {
-    const si = this.soft.indexOf(rule);
-    if (si >= 0) { this.soft.splice(si, 1); return true; }
+    for (const [id, r] of this.softById) {
+      if (r === rule) { this.soft.remove(id); this.softById.delete(id); return true; }
+    }
     if (rule.spec.conjId !== undefined) {
       const l = this.conjTargets.get(rule.spec.conjId) ?? [];
       const i = l.indexOf(rule);
@@ -123,7 +128,7 @@ export class FlowTable {
   }
 
   private all(): Rule[] {
-    return [...this.byId.values(), ...this.soft, ...[...this.conjTargets.values()].flat()];
+    return [...this.byId.values(), ...this.softById.values(), ...[...this.conjTargets.values()].flat()];
   }
 
   /** Rules in descending priority, then insertion order (dump-flows order is OVS's hash order; callers sort as they need). */
@@ -139,13 +144,13 @@ export class FlowTable {
   lookup(key: Uint32Array, wc: Uint32Array | null): LookupResult {
     const id = this.cls.lookup(key, 0, wc);
     const hard = id < 0 ? null : this.cls.payloadOf(id);
-    if (this.soft.length === 0) return { rule: hard, conjMatches: [] };
-    const floor = hard === null ? -1 : hard.spec.priority;
+    if (this.softById.size === 0) return { rule: hard, conjMatches: [] };
+    const floor = hard === null ? -0x80000000 : hard.spec.priority;
     const hits = new Map<number, Rule[]>();
-    for (const r of this.soft) {
-      if (r.spec.priority <= floor) continue;
-      if (wc !== null) for (let w = 0; w < FLOW_WORDS; w++) wc[w] = (wc[w]! | r.spec.match.mask[w]!) >>> 0;
-      if (!matchesKey(r.spec.match, key)) continue;
+    const ids = wc !== null ? this.soft.matchesAbove(key, 0, wc, floor)
+      : [...this.softById.entries()].filter(([, r]) => r.spec.priority > floor && matchesKey(r.spec.match, key)).map(([id]) => id);
+    for (const id of ids) {
+      const r = this.soft.payloadOf(id);
       const l = hits.get(r.spec.priority) ?? [];
       l.push(r);
       hits.set(r.spec.priority, l);

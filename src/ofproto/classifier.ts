@@ -688,6 +688,38 @@ export class Classifier<T = unknown> {
     return best;
   }
 
+  /**
+   * Every rule of priority above 'floor' that matches the key, ORing into
+   * 'wc' what OVS's classifier_lookup__ reads when it collects conjunctive
+   * ("soft") matches: each subtable whose max priority is above 'floor' is
+   * searched exactly as lookup() searches it (stages, tries, ports trie), with
+   * no early stop at a match. Returns rule ids, highest priority first (a
+   * chain's equal values in insertion order). Slow path: allocates the result.
+   */
+  matchesAbove(key: Uint32Array, base: number, wc: Uint32Array, floor: number): number[] {
+    const out: number[] = [];
+    this.dstDone = false;
+    this.srcDone = false;
+    next: for (const st of this.subs) {
+      if (st.maxPrio <= floor) break;
+      const wm = st.wm, stg = st.stg, n = st.n, last = st.nStages - 1, trieStage = st.trieStage;
+      let h = 0, i = 0;
+      for (let g = 0; g < last; g++) {
+        if (g === trieStage && this.checkTries(st, key, base, wc)) { st.fold(wc, i); continue next; }
+        const end = stg[3 * g]!;
+        for (; i < end; i++) h = mix(h, key[base + wm[2 * i]!]! & wm[2 * i + 1]!);
+        if (!st.stageHas(g, fin(h))) { st.fold(wc, end); continue next; }
+      }
+      if (last === trieStage && this.checkTries(st, key, base, wc)) { st.fold(wc, i); continue; }
+      for (; i < n; i++) h = mix(h, key[base + wm[2 * i]!]! & wm[2 * i + 1]!);
+      const r = st.probe(key, base, fin(h));
+      if (r < 0 && st.portsTrie !== null) { this.foldPortsMiss(st, key, base, wc); continue; }
+      st.fold(wc, n);
+      for (let id = r; id >= 0 && this.prio[id]! > floor; id = this.next[id]!) out.push(id);
+    }
+    return out.sort((a, b) => this.prio[b]! - this.prio[a]!);
+  }
+
   /** Rule 'id''s priority. */
   priorityOf(id: number): number { return this.prio[id]!; }
   /** Rule 'id''s payload. */

@@ -175,6 +175,28 @@ describe('Classifier vs the linear reference (tcls)', () => {
   });
 });
 
+describe('matchesAbove (the conjunctive "soft" matches)', () => {
+  it('returns every matching rule above the floor, and its wc is safe', () => {
+    const { cls, ref, ms } = build(5, 300, 40);
+    const r = rng(555);
+    for (let i = 0; i < 500; i++) {
+      const key = randomKey(r, ms);
+      const floor = (r() % 45) - 2;
+      const wc = new Uint32Array(FLOW_WORDS);
+      const got = cls.matchesAbove(key, 0, wc, floor).sort((a, b) => a - b);
+      const want = ref.rules.filter((x) => x.prio > floor && matches(x.m, key, 0)).map((x) => x.id).sort((a, b) => a - b);
+      expect(got).toEqual(want);
+      // flipping a bit wc leaves 0 changes nothing
+      const w = r() % FLOW_WORDS, bit = r() % 32;
+      if (((wc[w]! >>> bit) & 1) === 0) {
+        const k2 = key.slice();
+        k2[w] = (k2[w]! ^ (1 << bit)) >>> 0;
+        expect(cls.matchesAbove(k2, 0, new Uint32Array(FLOW_WORDS), floor).sort((a, b) => a - b)).toEqual(got);
+      }
+    }
+  });
+});
+
 describe('megaflow property', () => {
   it('flipping bits that wc leaves wildcarded never changes the answer', () => {
     // the words whose masks the tries shorten: flipped on purpose, not only by chance
