@@ -696,7 +696,7 @@ export class Classifier<T = unknown> {
    * no early stop at a match. Returns rule ids, highest priority first (a
    * chain's equal values in insertion order). Slow path: allocates the result.
    * Its loop body repeats lookupWc()'s on purpose: that one is the hot path,
-   * kept inlined (a shared per-subtable function cost it about a third).
+   * kept inlined (see the header's "Cost per lookup"), this one need not be.
    */
   matchesAbove(key: Uint32Array, base: number, wc: Uint32Array, floor: number): number[] {
     const out: number[] = [];
