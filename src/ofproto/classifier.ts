@@ -113,8 +113,10 @@
  * (`tcp_flags=-psh` shows up for a SYN to port 81). A hit un-wildcards the
  * whole mask.
  *
+ * Conjunctive matches are bridge.ts's: FlowTable keeps the soft rules in a
+ * classifier of their own and collects them with matchesAbove().
  * Not implemented: versioning (classifier.h "Classifier Versioning"),
- * conjunctive matches, reconfiguring the prefix fields
+ * reconfiguring the prefix fields
  * (classifier_set_prefix_fields(); always nw_dst, nw_src), and per-subtable
  * hit-count re-ranking (that is dpcls, datapath/).
  *
