@@ -28,19 +28,11 @@ import {
   F_NW_PROTO, F_NW_SRC, F_NW_TOS, F_REG0, F_TP_DST, F_TP_SRC, F_TUN_ID_LO, F_VLAN_TCI, FLOW_WORDS,
 } from '../src/flow/key.js';
 import { runSuite, type BenchCase, type BenchResult } from './harness.js';
+import { mulberry32 as rng } from '../src/sim/rng.js';
 
 const BATCH = 32;
 const KEYS = 4096; // distinct keys cycled through, BATCH at a time
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 const IP = (extra: [number, number][]): [number, number][] => [[F_DL_TYPE, 0xffff], ...extra];
 const TCP = (extra: [number, number][]): [number, number][] => IP([[F_NW_PROTO, 0xff], ...extra]);

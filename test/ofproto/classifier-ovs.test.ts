@@ -29,6 +29,7 @@ import { Match, formatMatch, parseMatch } from '../../src/flow/match.js';
 import {
   F_DL_TYPE, F_IN_PORT, F_NW_FRAG, F_NW_PROTO, F_PACKET_TYPE, F_RECIRC_ID, F_TP_DST, F_TP_SRC, FLOW_WORDS,
 } from '../../src/flow/key.js';
+import { mulberry32 as rng } from '../../src/sim/rng.js';
 
 interface Case {
   name: string;
@@ -182,16 +183,6 @@ const CASES: Case[] = [
   },
 ];
 
-/** mulberry32, for the random cases. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 const dotted = (a: number): string => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 const LENS = [1, 2, 4, 8, 9, 12, 16, 20, 23, 24, 28, 31, 32];

@@ -6,17 +6,8 @@ import {
   F_ARP_SHA_LO, F_ND_TARGET, F_DL_DST_HI, F_DL_DST_LO, F_DL_SRC_LO, F_DL_TYPE, F_IN_PORT, F_METADATA_LO, F_NW_DST, F_NW_PROTO,
   F_NW_SRC, F_PACKET_TYPE, F_REG0, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_VLAN_TCI, FLOW_WORDS, F_CT_STATE, F_NW_TTL,
 } from '../../src/flow/key.js';
+import { mulberry32 as rng } from '../../src/sim/rng.js';
 
-/** mulberry32: a seeded RNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** OVS's tcls: a trivial linear classifier, the reference. */
 class Tcls {
