@@ -32,8 +32,12 @@
  *    (bridge, table, bucket, thaw, action, detail, warn, error); trace.ts
  *    prints it with OVS's indentation rule.
  * Side effects: none. learn() un-wildcards what it reads and installs
- * nothing (a trace never has side effects, BEHAVIOUR.md item 11); MAC
- * learning for NORMAL is not done either.
+ * nothing (a flow-string trace never has side effects, BEHAVIOUR.md item
+ * 11); for a real packet (XlateOptions.packet) it also computes the flow it
+ * would install and returns it in 'learned' for the caller to apply. MAC
+ * learning for NORMAL is not done. Recirculation ids are the one piece of
+ * bridge state translation touches (Bridge.recircIds, as OVS's per-daemon
+ * recirc id pool).
  * Limits (OVS's): depth 64, 4096 resubmits; errors are reported in the
  * trace as `>>>> … <<<<` and the datapath actions are dropped.
  * Neighbours: bridge.ts (tables, groups, ports), classifier.ts (lookup with
