@@ -6,8 +6,9 @@
  * FlowSpec plus counters and timestamps), a group table, the port list with
  * the datapath (ODP) port number of each port, and the underlay facts native
  * tunnelling needs (bridge MAC, its IPv4 addresses, routes, neighbours).
- * xlate.ts translates flows through it; it never changes a Bridge, except
- * for crediting statistics when asked to.
+ * xlate.ts translates flows through it and changes nothing but the
+ * recirculation-id pool (recircIds/nextRecircId); counters move only through
+ * credit(), called by whoever forwards the packets.
  *
  * Flow-mod semantics (OpenFlow's, as ovs-vswitchd applies them):
  *  - add: a rule with the same table, priority and match replaces the old
