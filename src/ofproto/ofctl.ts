@@ -1865,23 +1865,33 @@ export function parseFlowLine(text: string, line = 1, opts: FlowParseOptions = {
 }
 
 function parseFlow(text: string, line: number, opts: FlowParseOptions, allowCommand: boolean): FlowSpec | null {
-  if (/^[ \t\r\n]*$/.test(text)) return null;
-  const p = new ActionParser(line);
-  return guard(p, () => parseFlowInner(p, text, line, opts, allowCommand), 1, text);
+  return parseLine(text, line, (p) => parseFlowInner(p, text, line, opts,
+    allowCommand ? skipAddCommand(p, text, ['delete', 'delete_strict', 'modify', 'modify_strict']) : 0));
 }
 
-function parseFlowInner(p: ActionParser, text: string, line: number, opts: FlowParseOptions, allowCommand: boolean): FlowSpec {
+/** One non-blank line through 'inner' with an ActionParser for 'line'; null for a blank line. */
+function parseLine<T>(text: string, line: number, inner: (p: ActionParser) => T): T | null {
+  if (/^[ \t\r\n]*$/.test(text)) return null;
+  const p = new ActionParser(line);
+  return guard(p, () => inner(p), 1, text);
+}
+
+/**
+ * A file line may start with its command word, as ovs-ofctl's add-flows/add-groups files may:
+ * `add` (or none) is skipped and the column after it returned; the 'others' (commands sdnemu
+ * does not apply from a file) are refused.
+ */
+function skipAddCommand(p: ActionParser, text: string, others: string[]): number {
+  const lead = /^[ \t\r\n]*/.exec(text)![0].length;
+  const m = /^[^, \t\r\n]*/.exec(text.slice(lead))![0];
+  const isCmd = (c: string): boolean => m.length > 0 && c.startsWith(m);
+  if (m.length === 0 || isCmd('add')) return lead + m.length;
+  if (others.some(isCmd)) p.fail('OFCTL_SYNTAX', `${m}: sdnemu reads add commands only`, lead + 1, m);
+  return 0;
+}
+
+function parseFlowInner(p: ActionParser, text: string, line: number, opts: FlowParseOptions, start: number): FlowSpec {
   const protocols = opts.protocols ?? 'OpenFlow10';
-  let start = 0;
-  if (allowCommand) {
-    const lead = /^[ \t\r\n]*/.exec(text)![0].length;
-    const m = /^[^, \t\r\n]*/.exec(text.slice(lead))![0];
-    const isCmd = (c: string): boolean => m.length > 0 && c.startsWith(m);
-    if (m.length === 0 || isCmd('add')) start = lead + m.length;
-    else if (isCmd('delete') || isCmd('delete_strict') || isCmd('modify') || isCmd('modify_strict')) {
-      p.fail('OFCTL_SYNTAX', `${m}: sdnemu reads add commands only`, lead + 1, m);
-    }
-  }
   const actIdx = text.indexOf('action', start);
   const eq = actIdx < 0 ? -1 : text.indexOf('=', actIdx + 1);
   if (eq < 0) p.fail('OFCTL_SYNTAX', 'must specify an action', actIdx < 0 ? text.length + 1 : actIdx + 1, actIdx < 0 ? text.trim() : text.slice(actIdx));
@@ -2067,22 +2077,11 @@ export function parseGroupLine(text: string, line = 1, opts: GroupParseOptions =
 }
 
 function parseGroup(text: string, line: number, opts: GroupParseOptions, allowCommand: boolean): GroupSpec | null {
-  if (/^[ \t\r\n]*$/.test(text)) return null;
-  const p = new ActionParser(line);
-  return guard(p, () => parseGroupInner(p, text, line, opts, allowCommand), 1, text);
+  return parseLine(text, line, (p) => parseGroupInner(p, text, line, opts,
+    allowCommand ? skipAddCommand(p, text, ['delete', 'modify', 'add_or_mod', 'insert_bucket', 'remove_bucket']) : 0));
 }
 
-function parseGroupInner(p: ActionParser, text: string, line: number, opts: GroupParseOptions, allowCommand: boolean): GroupSpec {
-  let start = 0;
-  if (allowCommand) {
-    const lead = /^[ \t\r\n]*/.exec(text)![0].length;
-    const m = /^[^, \t\r\n]*/.exec(text.slice(lead))![0];
-    const isCmd = (c: string): boolean => m.length > 0 && c.startsWith(m);
-    if (m.length === 0 || isCmd('add')) start = lead + m.length;
-    else if (['delete', 'modify', 'add_or_mod', 'insert_bucket', 'remove_bucket'].some(isCmd)) {
-      p.fail('OFCTL_SYNTAX', `${m}: sdnemu reads add commands only`, lead + 1, m);
-    }
-  }
+function parseGroupInner(p: ActionParser, text: string, line: number, opts: GroupParseOptions, start: number): GroupSpec {
   const g: GroupSpec = { groupId: OFPG_ANY, type: 'all', selectionMethod: '', fields: [], buckets: [], line };
   let hadType = false;
   const bkt = text.indexOf('bucket=', start);
