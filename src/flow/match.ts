@@ -46,7 +46,7 @@ import {
   F_ARP_SHA_HI, F_ARP_THA_HI, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_DST_HI, F_DL_SRC_HI, F_DL_TYPE, F_IN_PORT,
   F_IPV6_DST, F_IPV6_LABEL, F_IPV6_SRC, F_ND_TARGET, F_METADATA_HI, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC,
   F_NW_TOS, F_NW_TTL, F_PACKET_TYPE, F_RECIRC_ID, F_REG0, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_TUN_DST,
-  F_TUN_FLAGS, F_TUN_ID_HI, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS,
+  F_TUN_FLAGS, F_TUN_ID_HI, F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS,
 } from './key.js';
 
 /** A (value, mask) pair over the key layout; value & ~mask is always 0. */
@@ -623,7 +623,22 @@ function flagsText(names: readonly (readonly [string, number])[], flags: number,
  * e.g. `ct_state=+new+trk,tcp,reg3=0x5/0xff,dl_dst=…,nw_src=10.0.0.0/24,tp_dst=0x1000/0xf000`.
  * The catch-all prints as the empty string.
  */
-export function formatMatch(m: Match): string {
+/**
+ * What match_format prints that sdnemu's key has no words for:
+ *  - 'tunnel': 'megaflow' adds `tun_tos=0` after the tunnel addresses (a
+ *    translation's tnl_wc_init makes the outer TOS exact; it is always 0
+ *    here); 'flow' prints a decapsulated packet's tunnel as flow_format does
+ *    (every OVS tunnel field, zero where sdnemu has none; tun_id only with the
+ *    key flag) instead of the masked tunnel words;
+ *  - 'vlanTci1': the absent second VLAN tag of a tagged packet
+ *    (`vlan_tci1=0x0000`, which flow_wildcards_init_for_packet masks).
+ */
+export interface FormatOptions {
+  tunnel?: 'megaflow' | 'flow';
+  vlanTci1?: boolean;
+}
+
+export function formatMatch(m: Match, opts: FormatOptions = {}): string {
   const v = m.value, k = m.mask;
   const out: string[] = [];
   const u32 = (name: string, w: number): void => {
@@ -693,10 +708,19 @@ export function formatMatch(m: Match): string {
     else skipType = false;
   }
   for (let r = 0; r < 16; r++) u32(`reg${r}`, F_REG0 + r);
-  u64('tun_id', F_TUN_ID_HI);
-  ip('tun_src', F_TUN_SRC);
-  ip('tun_dst', F_TUN_DST);
-  if ((k[F_TUN_FLAGS]! & 0xf) !== 0) out.push(`tun_flags=${flagsText(TUN_FLAG_NAMES, v[F_TUN_FLAGS]! & 0xf, k[F_TUN_FLAGS]! & 0xf, 0xf)}`);
+  if (opts.tunnel === 'flow' && v[F_TUN_DST] !== 0) {
+    const flags = v[F_TUN_FLAGS]! & 0xf;
+    if ((flags & 8) !== 0) out.push(`tun_id=${hex((BigInt(v[F_TUN_ID_HI]!) << 32n) | BigInt(v[F_TUN_ID_LO]!))}`);
+    out.push(`tun_src=${ipv4Text(v[F_TUN_SRC]!)}`, `tun_dst=${ipv4Text(v[F_TUN_DST]!)}`, 'tun_ipv6_src=::', 'tun_ipv6_dst=::',
+      'tun_gbp_id=0', 'tun_gbp_flags=0', 'tun_tos=0', 'tun_ttl=0', 'tun_erspan_ver=0', 'gtpu_flags=0', 'gtpu_msgtype=0',
+      `tun_flags=${flags === 0 ? '0' : flagsText(TUN_FLAG_NAMES, flags, 0xf, 0xf)}`);
+  } else {
+    u64('tun_id', F_TUN_ID_HI);
+    ip('tun_src', F_TUN_SRC);
+    ip('tun_dst', F_TUN_DST);
+    if (opts.tunnel === 'megaflow' && k[F_TUN_DST] !== 0) out.push('tun_tos=0');
+    if ((k[F_TUN_FLAGS]! & 0xf) !== 0) out.push(`tun_flags=${flagsText(TUN_FLAG_NAMES, v[F_TUN_FLAGS]! & 0xf, k[F_TUN_FLAGS]! & 0xf, 0xf)}`);
+  }
   u64('metadata', F_METADATA_HI);
   if (k[F_IN_PORT] !== 0) out.push(`in_port=${OFPP_PRINT.get(v[F_IN_PORT]!) ?? v[F_IN_PORT]}`);
   const tciMask = k[F_VLAN_TCI]!;
@@ -707,6 +731,7 @@ export function formatMatch(m: Match): string {
       && (vidMask !== 0 || pcpMask !== 0)) {
       if (vidMask !== 0) out.push(`dl_vlan=${tci & 0x0fff}`);
       if (pcpMask !== 0) out.push(`dl_vlan_pcp=${tci >>> 13}`);
+      if (opts.vlanTci1 === true) out.push('vlan_tci1=0x0000');
     } else if (tciMask === 0xffff) {
       out.push(`vlan_tci=0x${tci.toString(16).padStart(4, '0')}`);
     } else {

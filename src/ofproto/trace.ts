@@ -29,7 +29,7 @@ import { parseFlowsFile, parseGroupsFile } from './ofctl.js';
 import { odpPortNumbers, parsePortsFile } from './ports.js';
 import { type TraceNode, type XlateResult, isTerminal, xlate, xlateContinuation, CS_NEW, CS_TRACKED } from './xlate.js';
 import { FlowSyntaxError } from '../flow/errors.js';
-import { FIELDS, PROTOCOLS, CT_STATE_FLAGS, TUN_FLAG_NAMES as CT_TUN_FLAGS, prereqSatisfied, PREREQ_TCP, type Prereq, ETH_TYPE_IP,
+import { FIELDS, PROTOCOLS, CT_STATE_FLAGS, prereqSatisfied, PREREQ_TCP, type Prereq, ETH_TYPE_IP,
   IPPROTO_ICMP } from '../flow/fields.js';
 import { Match, MatchBuilder, formatMatch, parseIpv4Dotted, tokenize } from '../flow/match.js';
 import {
@@ -198,15 +198,9 @@ export function formatFlow(f: Uint32Array): string {
   const m = new Match();
   const k = m.mask;
   const set = (w: number, mask = 0xffffffff): void => { k[w] = mask >>> 0; };
-  let tunnel = '';
   if (f[F_TUN_DST] !== 0) {
-    // every tunnel field OVS has is exact for a decapsulated packet; sdnemu's are all zero but
-    // these, and tun_id shows only when the key flag is set
-    const flags = f[F_TUN_FLAGS]!;
-    if ((flags & 8) !== 0) tunnel += `tun_id=0x${((BigInt(f[F_TUN_ID_HI]!) << 32n) | BigInt(f[F_TUN_ID_LO]!)).toString(16)},`;
-    tunnel += `tun_src=${ipv4ToString(f[F_TUN_SRC]!)},tun_dst=${ipv4ToString(f[F_TUN_DST]!)},tun_ipv6_src=::,tun_ipv6_dst=::,` +
-      'tun_gbp_id=0,tun_gbp_flags=0,tun_tos=0,tun_ttl=0,tun_erspan_ver=0,gtpu_flags=0,gtpu_msgtype=0,' +
-      `tun_flags=${flags === 0 ? '0' : CT_TUN_FLAGS.filter(([, b]) => (flags & b) !== 0).map(([n]) => n).join('|')}`;
+    // a decapsulated packet: formatMatch prints its whole tunnel from the values (tunnel: 'flow')
+    set(F_TUN_ID_HI); set(F_TUN_ID_LO); set(F_TUN_SRC); set(F_TUN_DST); set(F_TUN_FLAGS, 0xf);
   } else if (f[F_TUN_ID_HI] !== 0 || f[F_TUN_ID_LO] !== 0) {
     set(F_TUN_ID_HI); set(F_TUN_ID_LO);
   }
@@ -245,27 +239,12 @@ export function formatFlow(f: Uint32Array): string {
     }
   }
   for (let w = 0; w < FLOW_WORDS; w++) m.value[w] = (f[w]! & k[w]!) >>> 0;
-  let text = formatMatch(m);
-  if (tunnel !== '') {
-    // match_format's order: keyword, registers, tunnel, metadata, in_port
-    const parts = text.split(',');
-    let at = parts.findIndex((x) => x.startsWith('metadata=') || x.startsWith('in_port='));
-    if (at < 0) at = parts.length;
-    parts.splice(at, 0, tunnel);
-    text = parts.join(',');
-  }
-  // a tagged packet also shows the (absent) second tag, as flow_wildcards_init_for_packet masks it
-  return f[F_VLAN_TCI] === 0 ? text : text.replace(/(dl_vlan_pcp=\d+)/, '$1,vlan_tci1=0x0000');
+  return formatMatch(m, { tunnel: 'flow', vlanTci1: f[F_VLAN_TCI] !== 0 });
 }
 
-/**
- * The megaflow as OVS prints it: formatMatch, plus `tun_tos=0` after the
- * tunnel addresses of a decapsulated packet (tnl_wc_init makes the outer TOS
- * exact; sdnemu's key has no outer TOS word, so it is always 0).
- */
+/** The megaflow as OVS prints it (formatMatch with the outer TOS a translation makes exact). */
 export function formatMegaflow(m: Match): string {
-  const text = formatMatch(m);
-  return m.mask[F_TUN_DST] === 0 ? text : text.replace(/(tun_dst=[0-9.]+(?:\/[0-9.]+)?)/, '$1,tun_tos=0');
+  return formatMatch(m, { tunnel: 'megaflow' });
 }
 
 // ---- the walk --------------------------------------------------------------------------------------------
