@@ -28,7 +28,7 @@ import {
   F_NW_PROTO, F_NW_SRC, F_NW_TOS, F_REG0, F_TP_DST, F_TP_SRC, F_TUN_ID_LO, F_VLAN_TCI, FLOW_WORDS,
 } from '../src/flow/key.js';
 import { runSuite, type BenchCase, type BenchResult } from './harness.js';
-import { mulberry32 as rng } from '../src/sim/rng.js';
+import { mulberry32 as rng } from '../src/rng.js';
 
 const BATCH = 32;
 const KEYS = 4096; // distinct keys cycled through, BATCH at a time

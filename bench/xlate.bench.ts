@@ -22,7 +22,7 @@ import {
   FLOW_WORDS,
 } from '../src/flow/key.js';
 import { runSuite, type BenchCase, type BenchResult } from './harness.js';
-import { mulberry32 as rng } from '../src/sim/rng.js';
+import { mulberry32 as rng } from '../src/rng.js';
 
 const KEYS = 4096;
 const BATCH = 16;

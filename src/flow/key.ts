@@ -188,7 +188,7 @@ export function flowFromFrame(b: Uint8Array, off: number, end: number, inPort: n
   const l4 = x[X_L4_OFF]!;
   if (type === ETH_TYPE_IPV6 && x[X_NW_PROTO] === 58 && l4 !== NO_OFFSET && x[X_TP_DST] === 0
     && (x[X_TP_SRC] === 135 || x[X_TP_SRC] === 136)) {
-    ndFields(b, off + l4, end, x[X_TP_SRC]!, key, base);
+    ndFields(b, l4, end, x[X_TP_SRC]!, key, base);
   }
 
   key[base + F_TP_SRC] = x[X_TP_SRC]!;
@@ -196,6 +196,15 @@ export function flowFromFrame(b: Uint8Array, off: number, end: number, inPort: n
   key[base + F_TCP_FLAGS] = x[X_TCP_FLAGS]!;
   return err;
 }
+
+/**
+ * The L3 and L4 header offsets the last `flowFromFrame` walk found, as
+ * indices into its 'b' (NO_OFFSET, 0xffff, when the frame has no such header
+ * or the walk stopped before it): the datapath's set actions write at these offsets
+ * without walking the headers again.
+ */
+export function lastL3Offset(): number { return scratch[X_L3_OFF]!; }
+export function lastL4Offset(): number { return scratch[X_L4_OFF]!; }
 
 /**
  * Neighbour discovery (parse_icmpv6 in OVS's flow.c): the target address of

@@ -26,7 +26,8 @@
  *  - L4 ports only for TCP/UDP/SCTP and not for later fragments;
  *  - ICMP type/code as `set(icmp(type=..,code=..))` (IPv4 only, as OVS) and
  *    ARP as a whole `set(arp(...))`: unmasked sets, so they make every field
- *    of their header exact in the megaflow.
+ *    of their header exact in the megaflow; both return SLOW_ACTION, as the
+ *    datapath has no action for them (commit_set_icmp_action).
  * The VLAN TPID is not in the flow key (one tag, TCI only), so the caller
  * passes it alongside.
  * Neighbours: xlate.ts drives it; flow/key.ts gives the word layout.
@@ -39,6 +40,14 @@ import {
 import { ipv4ToString, ipv6ToString, macToString } from '../wire/bytes.js';
 
 const ETH_TYPE_IP = 0x0800, ETH_TYPE_IPV6 = 0x86dd, ETH_TYPE_ARP = 0x0806;
+
+/**
+ * Slow-path reasons (odp-util.h SLOW_PATH_REASONS, one bit each): SLOW_ACTION marks a
+ * translation whose datapath actions include a set() the datapath cannot do itself (ARP, ICMP,
+ * ND): OVS installs `userspace(pid=0,slow_path(action))` for it and runs the actions in
+ * userspace for every packet.
+ */
+export const SLOW_ACTION = 1 << 5;
 
 /** C's printf("%#x"): "0" for zero, else 0x-prefixed hex. */
 export function hexC(n: number): string {
@@ -93,15 +102,18 @@ function wordsField(flow: Uint32Array, base: Uint32Array, wc: Uint32Array, w: nu
  * headers. 'wc' is the megaflow mask (its bits decide masked vs plain
  * printing). 'tpid' / 'baseTpid' hold the VLAN TPIDs ([0] current, [1] base).
  */
-export function commitHeaders(flow: Uint32Array, base: Uint32Array, wc: Uint32Array, out: string[], tpid: number[]): void {
+export function commitHeaders(flow: Uint32Array, base: Uint32Array, wc: Uint32Array, out: string[], tpid: number[]): number {
+  let slow = 0;
+  // a masked set carries its value under the mask (odp-util.c masks the key): 'mv' prints it
+  const mv = flow.map((v, i) => (v & wc[i]!) >>> 0);
   // ---- Ethernet -----------------------------------------------------------------------------
   {
     const src = wordsField(flow, base, wc, F_DL_SRC_HI, 2, 0xffff);
     const dst = wordsField(flow, base, wc, F_DL_DST_HI, 2, 0xffff);
     if (src.differs || dst.differs) {
       const s = setText('eth', [
-        { name: 'src', differs: src.differs, value: macOf(flow, F_DL_SRC_HI), mask: src.full ? null : macOf(wc, F_DL_SRC_HI), maskZero: src.zero },
-        { name: 'dst', differs: dst.differs, value: macOf(flow, F_DL_DST_HI), mask: dst.full ? null : macOf(wc, F_DL_DST_HI), maskZero: dst.zero },
+        { name: 'src', differs: src.differs, value: macOf(src.full ? flow : mv, F_DL_SRC_HI), mask: src.full ? null : macOf(wc, F_DL_SRC_HI), maskZero: src.zero },
+        { name: 'dst', differs: dst.differs, value: macOf(dst.full ? flow : mv, F_DL_DST_HI), mask: dst.full ? null : macOf(wc, F_DL_DST_HI), maskZero: dst.zero },
       ]);
       if (s !== null) out.push(s);
       base[F_DL_SRC_HI] = flow[F_DL_SRC_HI]!; base[F_DL_SRC_LO] = flow[F_DL_SRC_LO]!;
@@ -118,10 +130,10 @@ export function commitHeaders(flow: Uint32Array, base: Uint32Array, wc: Uint32Ar
     const dst = wordsField(flow, base, wc, F_NW_DST, 1, 0xffffffff);
     const ttl = wordsField(flow, base, wc, F_NW_TTL, 1, 0xff);
     const s = setText('ipv4', [
-      { name: 'src', differs: src.differs, value: ip4(flow[F_NW_SRC]!), mask: src.full ? null : ip4(wc[F_NW_SRC]!), maskZero: src.zero },
-      { name: 'dst', differs: dst.differs, value: ip4(flow[F_NW_DST]!), mask: dst.full ? null : ip4(wc[F_NW_DST]!), maskZero: dst.zero },
-      { name: 'tos', differs: tosF !== tosB, value: hexC(tosF), mask: tosM === 0xff ? null : hexC(tosM), maskZero: tosM === 0 },
-      { name: 'ttl', differs: ttl.differs, value: String(flow[F_NW_TTL]), mask: ttl.full ? null : hexC(wc[F_NW_TTL]! & 0xff), maskZero: ttl.zero },
+      { name: 'src', differs: src.differs, value: ip4((src.full ? flow : mv)[F_NW_SRC]!), mask: src.full ? null : ip4(wc[F_NW_SRC]!), maskZero: src.zero },
+      { name: 'dst', differs: dst.differs, value: ip4((dst.full ? flow : mv)[F_NW_DST]!), mask: dst.full ? null : ip4(wc[F_NW_DST]!), maskZero: dst.zero },
+      { name: 'tos', differs: tosF !== tosB, value: hexC(tosM === 0xff ? tosF : tosF & tosM), mask: tosM === 0xff ? null : hexC(tosM), maskZero: tosM === 0 },
+      { name: 'ttl', differs: ttl.differs, value: String((ttl.full ? flow : mv)[F_NW_TTL]), mask: ttl.full ? null : hexC(wc[F_NW_TTL]! & 0xff), maskZero: ttl.zero },
     ]);
     if (s !== null) out.push(s);
     base[F_NW_SRC] = flow[F_NW_SRC]!; base[F_NW_DST] = flow[F_NW_DST]!;
@@ -134,11 +146,11 @@ export function commitHeaders(flow: Uint32Array, base: Uint32Array, wc: Uint32Ar
     const lab = wordsField(flow, base, wc, F_IPV6_LABEL, 1, 0xfffff);
     const hl = wordsField(flow, base, wc, F_NW_TTL, 1, 0xff);
     const s = setText('ipv6', [
-      { name: 'src', differs: src.differs, value: ip6Of(flow, F_IPV6_SRC), mask: src.full ? null : ip6Of(wc, F_IPV6_SRC), maskZero: src.zero },
-      { name: 'dst', differs: dst.differs, value: ip6Of(flow, F_IPV6_DST), mask: dst.full ? null : ip6Of(wc, F_IPV6_DST), maskZero: dst.zero },
-      { name: 'label', differs: lab.differs, value: hexC(flow[F_IPV6_LABEL]!), mask: lab.full ? null : hexC(wc[F_IPV6_LABEL]! & 0xfffff), maskZero: lab.zero },
-      { name: 'tclass', differs: tcF !== tcB, value: hexC(tcF), mask: tcM === 0xff ? null : hexC(tcM), maskZero: tcM === 0 },
-      { name: 'hlimit', differs: hl.differs, value: String(flow[F_NW_TTL]), mask: hl.full ? null : hexC(wc[F_NW_TTL]! & 0xff), maskZero: hl.zero },
+      { name: 'src', differs: src.differs, value: ip6Of(src.full ? flow : mv, F_IPV6_SRC), mask: src.full ? null : ip6Of(wc, F_IPV6_SRC), maskZero: src.zero },
+      { name: 'dst', differs: dst.differs, value: ip6Of(dst.full ? flow : mv, F_IPV6_DST), mask: dst.full ? null : ip6Of(wc, F_IPV6_DST), maskZero: dst.zero },
+      { name: 'label', differs: lab.differs, value: hexC((lab.full ? flow : mv)[F_IPV6_LABEL]!), mask: lab.full ? null : hexC(wc[F_IPV6_LABEL]! & 0xfffff), maskZero: lab.zero },
+      { name: 'tclass', differs: tcF !== tcB, value: hexC(tcM === 0xff ? tcF : tcF & tcM), mask: tcM === 0xff ? null : hexC(tcM), maskZero: tcM === 0 },
+      { name: 'hlimit', differs: hl.differs, value: String((hl.full ? flow : mv)[F_NW_TTL]), mask: hl.full ? null : hexC(wc[F_NW_TTL]! & 0xff), maskZero: hl.zero },
     ]);
     if (s !== null) out.push(s);
     for (let i = 0; i < 4; i++) { base[F_IPV6_SRC + i] = flow[F_IPV6_SRC + i]!; base[F_IPV6_DST + i] = flow[F_IPV6_DST + i]!; }
@@ -152,6 +164,7 @@ export function commitHeaders(flow: Uint32Array, base: Uint32Array, wc: Uint32Ar
     }
     if (differs) {
       out.push(`set(arp(sip=${ip4(flow[F_NW_SRC]!)},tip=${ip4(flow[F_NW_DST]!)},op=${flow[F_NW_PROTO]},sha=${macOf(flow, F_ARP_SHA_HI)},tha=${macOf(flow, F_ARP_THA_HI)}))`);
+      slow |= SLOW_ACTION;
       for (const w of [F_NW_SRC, F_NW_DST, F_NW_PROTO, F_ARP_SHA_HI, F_ARP_SHA_LO, F_ARP_THA_HI, F_ARP_THA_LO]) {
         base[w] = flow[w]!;
         wc[w] = (wc[w]! | (w === F_NW_PROTO ? 0xff : w === F_ARP_SHA_HI || w === F_ARP_THA_HI ? 0xffff : 0xffffffff)) >>> 0;
@@ -166,8 +179,8 @@ export function commitHeaders(flow: Uint32Array, base: Uint32Array, wc: Uint32Ar
       const sp = wordsField(flow, base, wc, F_TP_SRC, 1, 0xffff);
       const dp = wordsField(flow, base, wc, F_TP_DST, 1, 0xffff);
       const s = setText(name, [
-        { name: 'src', differs: sp.differs, value: String(flow[F_TP_SRC]), mask: sp.full ? null : hexC(wc[F_TP_SRC]! & 0xffff), maskZero: sp.zero },
-        { name: 'dst', differs: dp.differs, value: String(flow[F_TP_DST]), mask: dp.full ? null : hexC(wc[F_TP_DST]! & 0xffff), maskZero: dp.zero },
+        { name: 'src', differs: sp.differs, value: String((sp.full ? flow : mv)[F_TP_SRC]), mask: sp.full ? null : hexC(wc[F_TP_SRC]! & 0xffff), maskZero: sp.zero },
+        { name: 'dst', differs: dp.differs, value: String((dp.full ? flow : mv)[F_TP_DST]), mask: dp.full ? null : hexC(wc[F_TP_DST]! & 0xffff), maskZero: dp.zero },
       ]);
       if (s !== null) out.push(s);
       base[F_TP_SRC] = flow[F_TP_SRC]!; base[F_TP_DST] = flow[F_TP_DST]!;
@@ -175,6 +188,7 @@ export function commitHeaders(flow: Uint32Array, base: Uint32Array, wc: Uint32Ar
       // commit_set_icmp_action: a plain set of type and code
       if (flow[F_TP_SRC] !== base[F_TP_SRC] || flow[F_TP_DST] !== base[F_TP_DST]) {
         out.push(`set(icmp(type=${flow[F_TP_SRC]! & 0xff},code=${flow[F_TP_DST]! & 0xff}))`);
+        slow |= SLOW_ACTION;
         base[F_TP_SRC] = flow[F_TP_SRC]!; base[F_TP_DST] = flow[F_TP_DST]!;
         // an unmasked set: the megaflow then matches both fields exactly
         wc[F_TP_SRC] = (wc[F_TP_SRC]! | 0xffff) >>> 0;
@@ -197,4 +211,5 @@ export function commitHeaders(flow: Uint32Array, base: Uint32Array, wc: Uint32Ar
     base[F_VLAN_TCI] = ft;
     tpid[1] = tpid[0]!;
   }
+  return slow;
 }

@@ -50,6 +50,7 @@
  */
 import { SdnemuError } from '../errors.js';
 import { parseIpv4, parseMac } from '../wire/bytes.js';
+import { hashBytes } from '../flow/hash.js';
 
 // ---- types ---------------------------------------------------------------------------------
 
@@ -364,42 +365,13 @@ export function dpifPortName(p: PortSpec): string | null {
   }
 }
 
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
-}
-
-function mhashAdd(hash: number, data: number): number {
-  if (data !== 0) {
-    let d = Math.imul(data, 0xcc9e2d51);
-    d = rotl(d >>> 0, 15);
-    d = Math.imul(d, 0x1b873593);
-    hash = (hash ^ d) >>> 0;
-  }
-  hash = rotl(hash, 13);
-  return (Math.imul(hash, 5) + 0xe6546b64) >>> 0;
-}
-
 /**
  * OVS's `hash_string('s', 0)`: `hash_bytes()` of lib/hash.c with the murmur3
  * `hash_add()` (the build without SSE 4.2, as Debian's), over the UTF-8 bytes
  * read as little-endian words. Used for the order of a `shash`.
  */
 export function ovsHashString(s: string): number {
-  const b = new TextEncoder().encode(s);
-  let h = 0, i = 0;
-  for (; i + 4 <= b.length; i += 4) h = mhashAdd(h, (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0);
-  if (i < b.length) {
-    let t = 0;
-    for (let j = 0; i + j < b.length; j++) t |= b[i + j]! << (8 * j);
-    h = mhashAdd(h, t >>> 0);
-  }
-  h = (h ^ b.length) >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b) >>> 0;
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35) >>> 0;
-  h ^= h >>> 16;
-  return h >>> 0;
+  return hashBytes(new TextEncoder().encode(s), 0);
 }
 
 /** The bucket mask of an OVS hmap after 'n' insertions (hmap_insert_at / calc_mask). */

@@ -24,6 +24,7 @@
  * Neighbours: bridge.ts, xlate.ts, ofctl.ts (files), ports.ts (ports file),
  * flow/match.ts (formatting); cli/ofproto-trace.ts prints traceCommand().
  */
+import { SLOW_ACTION } from './odp.js';
 import { Bridge, OFPP_LOCAL } from './bridge.js';
 import { parseFlowsFile, parseGroupsFile } from './ofctl.js';
 import { odpPortNumbers, parsePortsFile } from './ports.js';
@@ -330,6 +331,18 @@ function sameFlow(a: Uint32Array, b: Uint32Array): boolean {
   return true;
 }
 
+/** xlate_strerror: the text OVS prints for a translation error. */
+const XLATE_STRERROR: Record<string, string> = {
+  XLATE_RECURSION_TOO_DEEP: 'Recursion too deep',
+  XLATE_TOO_MANY_RESUBMITS: 'Too many resubmits',
+  XLATE_STACK_TOO_DEEP: 'Stack too deep',
+  XLATE_NO_RECIRCULATION_CONTEXT: 'No recirculation context',
+  XLATE_RECIRCULATION_CONFLICT: 'Recirculation conflict',
+  XLATE_INVALID_TUNNEL_METADATA: 'Invalid tunnel metadata',
+  XLATE_TUNNEL_ROUTING_FAILED: 'Native tunnel routing failed',
+  XLATE_TUNNEL_NEIGH_CACHE_MISS: 'Tunnel neighbor cache miss',
+};
+
 /** The full `ovs-appctl ofproto/trace` text for one packet on 'br'. */
 export function traceText(br: Bridge, pkt: TracePacket): string {
   const out: string[] = [];
@@ -344,7 +357,10 @@ export function traceText(br: Bridge, pkt: TracePacket): string {
     out.push(`Final flow: ${sameFlow(r.flow, r.finalFlow) && r.actsetOutput === 0xfff7 ? 'unchanged' : formatFlow(r.finalFlow)}`);
     out.push(`Megaflow: ${formatMegaflow(r.megaflow)}`);
     out.push(`Datapath actions: ${r.odpActions.length ? r.odpActions.join(',') : 'drop'}`);
-    if (r.error !== null) out.push(`Translation failed (${r.error}), packet is dropped.`);
+    if (r.error !== null) out.push(`Translation failed (${XLATE_STRERROR[r.error] ?? r.error}), packet is dropped.`);
+    else if ((r.slow & SLOW_ACTION) !== 0) {
+      out.push('This flow is handled by the userspace slow path because it:', '  - Uses action(s) not supported by datapath.');
+    }
   });
   return `${out.join('\n')}\n`;
 }

@@ -49,6 +49,7 @@ import { type Action, type CtAction, type FieldRef, type FlowSpec, maskSubfield,
   OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_NONE, OFPP_NORMAL, OFPP_TABLE, type Bucket, type GroupSpec } from './actions.js';
 import { type Bridge, type Rule, type BridgePort } from './bridge.js';
 import { commitHeaders, hexC } from './odp.js';
+import { hash2Words, hashBytes, hashInt } from '../flow/hash.js';
 import { Classifier } from './classifier.js';
 import { ipv4ToString } from '../wire/bytes.js';
 import { formatActions, formatFieldValue, formatRuleMatch, formatSubfield, macText } from './ofctl.js';
@@ -58,7 +59,7 @@ import {
   F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_DST_HI, F_DL_DST_LO, F_DL_SRC_HI, F_DL_SRC_LO, F_DL_TYPE, F_IN_PORT,
   F_IPV6_DST, F_IPV6_SRC, F_METADATA_HI, F_METADATA_LO, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC,
   F_NW_TOS, F_NW_TTL, F_PACKET_TYPE, F_RECIRC_ID, F_REG0, F_TP_DST, F_TP_SRC, F_TUN_DST, F_TUN_FLAGS, F_TUN_ID_HI,
-  F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS, NW_FRAG_LATER,
+  F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS, NW_FRAG_ANY, NW_FRAG_LATER,
 } from '../flow/key.js';
 
 const ETH_TYPE_IP = 0x0800, ETH_TYPE_IPV6 = 0x86dd;
@@ -122,6 +123,10 @@ export interface XlateResult {
   error: string | null;
   /** the action set's output port at the end (flow->actset_output; 0xfff7 = unset): part of the final flow */
   actsetOutput: number;
+  /** every rule the translation matched, in order (the datapath credits them with the megaflow's statistics) */
+  rules: Rule[];
+  /** slow-path reasons (odp.ts SLOW_ACTION): the datapath flow then sends every packet to userspace */
+  slow: number;
 }
 
 export interface XlateOptions {
@@ -159,6 +164,9 @@ class Ctx {
   freezing: Continuation | null = null;
   readonly continuations: Continuation[] = [];
   readonly learned: FlowSpec[] = [];
+  readonly rules: Rule[] = [];
+  /** slow-path reasons (odp.ts SLOW_*) */
+  slow = 0;
   inActionSet = false;
   /** ct_label written by the current ct(exec(...)) */
   ctLabel: { value: bigint; mask: bigint } | null = null;
@@ -188,7 +196,7 @@ class Ctx {
   }
 
   commit(): void {
-    commitHeaders(this.flow, this.base, this.wc, this.odp, this.tpid);
+    this.slow |= commitHeaders(this.flow, this.base, this.wc, this.odp, this.tpid);
   }
 
   mask(w: number, m = 0xffffffff): void {
@@ -220,16 +228,25 @@ export function xlate(br: Bridge, flow: Uint32Array, opts: XlateOptions = {}): X
 }
 
 /**
- * Translate the recirculated packet of 'c': its flow with recirc_id set and
- * the conntrack state the datapath supplies ('ctState', e.g. trk|new), from
- * table c.table.
+ * Translate the recirculated packet of 'c' from table c.table. Without
+ * 'packet' (a trace): the frozen flow with recirc_id set and the conntrack
+ * state the caller supplies ('ctState', e.g. trk|new). With 'packet' (a
+ * datapath upcall): the recirculated packet's own key — its headers as ct's
+ * NAT left them, its ct_* and recirc_id — with the pipeline metadata the
+ * freeze kept (registers, metadata, the OpenFlow in_port) restored from
+ * c.flow, as OVS thaws frozen state onto the upcall's flow.
  */
-export function xlateContinuation(br: Bridge, c: Continuation, ctState: number, opts: XlateOptions = {}): XlateResult {
+export function xlateContinuation(br: Bridge, c: Continuation, ctState: number, opts: XlateOptions = {}, packet?: Uint32Array): XlateResult {
   const f = c.flow.slice();
-  f[F_RECIRC_ID] = c.recircId;
-  if (c.kind === 'conntrack') {
-    f[F_CT_STATE] = ctState;
-    f[F_CT_ZONE] = c.zone;
+  if (packet !== undefined) {
+    for (let w = F_TUN_ID_HI; w < FLOW_WORDS; w++) f[w] = packet[w]!;
+    f[F_RECIRC_ID] = packet[F_RECIRC_ID]!;
+  } else {
+    f[F_RECIRC_ID] = c.recircId;
+    if (c.kind === 'conntrack') {
+      f[F_CT_STATE] = ctState;
+      f[F_CT_ZONE] = c.zone;
+    }
   }
   const ctx = new Ctx(br, f, opts.trace ?? false, opts.packet ?? false);
   initWc(ctx);
@@ -313,6 +330,7 @@ function finish(ctx: Ctx): XlateResult {
   return {
     flow: ctx.orig, finalFlow: ctx.flow, wc, megaflow: m, odpActions: ctx.odp, trace: ctx.roots,
     continuations: ctx.continuations, learned: ctx.learned, error: ctx.error, actsetOutput: ctx.actsetOutput,
+    rules: ctx.rules, slow: ctx.slow,
   };
 }
 
@@ -326,8 +344,16 @@ function lookupFrom(ctx: Ctx, tableId: number): Rule | null {
   ctx.tableId = tableId;
   const t = ctx.br.tables[tableId];
   if (t === undefined) return null;
-  const r = t.lookup(ctx.flow, ctx.wc);
+  // frag_handling "normal": a fragment, the first one too, is looked up as if it had no
+  // transport ports (rule_dpif_lookup_from_table), and the ports are restored after
+  const f = ctx.flow;
+  const frag = (f[F_NW_FRAG]! & NW_FRAG_ANY) !== 0 && ctx.isIp;
+  const tpSrc = f[F_TP_SRC]!, tpDst = f[F_TP_DST]!;
+  if (frag) { f[F_TP_SRC] = 0; f[F_TP_DST] = 0; }
+  const r = t.lookup(f, ctx.wc);
+  if (frag) { f[F_TP_SRC] = tpSrc; f[F_TP_DST] = tpDst; }
   ctx.conjMatches = r.conjMatches;
+  if (r.rule !== null) ctx.rules.push(r.rule);
   return r.rule;
 }
 
@@ -765,46 +791,6 @@ function groupAction(ctx: Ctx, id: number, last: boolean): boolean {
   return false;
 }
 
-// ---- OVS's hash functions (lib/hash.h, generic build: murmur3 steps), for selection_method=hash ----
-
-function rotl(x: number, r: number): number {
-  return (x << r) | (x >>> (32 - r));
-}
-function mhashAdd(h: number, d: number): number {
-  if (d !== 0) {
-    d = Math.imul(d, 0xcc9e2d51);
-    d = rotl(d, 15);
-    d = Math.imul(d, 0x1b873593);
-    h ^= d;
-  }
-  h = rotl(h, 13);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-function hashFinish(h: number, final: number): number {
-  h ^= final;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-/** hash_int(x, basis) = hash_2words(x, basis) */
-function hashInt(x: number, basis: number): number {
-  return hashFinish(mhashAdd(mhashAdd(x, 0), basis), 8);
-}
-/** hash_bytes over 'b' (little-endian 32-bit words, as get_unaligned_u32 on x86) */
-function hashBytes(b: Uint8Array, basis: number): number {
-  let h = basis, i = 0;
-  for (; i + 4 <= b.length; i += 4) h = mhashAdd(h, (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) | 0);
-  if (i < b.length) {
-    let t = 0;
-    for (let j = 0; i + j < b.length; j++) t |= b[i + j]! << (8 * j);
-    h = mhashAdd(h, t | 0);
-  }
-  return hashFinish(h, b.length);
-}
-
 /**
  * pick_hash_fields_select_group + group_best_live_bucket: hash the listed
  * fields (network byte order, each un-wildcarded) into a basis, score every
@@ -812,7 +798,7 @@ function hashBytes(b: Uint8Array, basis: number): number {
  * best (the later one on ties). Returns the bucket index or -1.
  */
 function hashSelect(ctx: Ctx, g: GroupSpec): number {
-  let basis = hashFinish(mhashAdd(mhashAdd(0, 0), 0), 8);   // hash_uint64(selection_method_param = 0)
+  let basis = hash2Words(0, 0);   // hash_uint64(selection_method_param = 0)
   if (g.selectionMethod === 'hash') {
     for (const name of g.fields) {
       const f = FIELDS.get(name.split('=')[0]!);
@@ -1157,8 +1143,13 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
   const csum = p.options['csum'] === 'true';
   const df = p.options['df_default'] !== 'false';
   // the outer TOS carries the inner ECN bits (RFC 6040 normal mode, tnl_port_send)
-  const tos = ctx.isIp ? flow[F_NW_ECN]! : 0;
-  const ipv4 = `ipv4(src=${ipv4ToString(src)},dst=${ipv4ToString(dst)},proto=${type === 'gre' ? 47 : 17},tos=${hexC(tos)},ttl=64,frag=${df ? '0x4000' : '0'})`;
+  // (tnl_port_send: options:tos, or the inner DSCP for tos=inherit, OR'ed with the inner ECN, CE sent as ECT(0))
+  const ecn = ctx.isIp ? flow[F_NW_ECN]! : 0;
+  const tosOpt = p.options['tos'];
+  const tos = (tosOpt === 'inherit' ? (ctx.isIp ? flow[F_NW_TOS]! : 0) : tosOpt === undefined ? 0 : Number(tosOpt) & 0xfc) | (ecn === 3 ? 2 : ecn);
+  const ttlOpt = p.options['ttl'];
+  const ttl = ttlOpt === undefined || ttlOpt === 'inherit' ? (ttlOpt === 'inherit' && ctx.isIp ? flow[F_NW_TTL]! : 64) : Number(ttlOpt);
+  const ipv4 = `ipv4(src=${ipv4ToString(src)},dst=${ipv4ToString(dst)},proto=${type === 'gre' ? 47 : 17},tos=${hexC(tos)},ttl=${ttl},frag=${df ? '0x4000' : '0'})`;
   let hdr: string, size: number;
   if (type === 'gre') {
     hdr = `${eth},${ipv4},gre((flags=0x${(key !== undefined ? 0x2000 : 0).toString(16)},proto=0x6558)${key !== undefined ? `,key=0x${tunId.toString(16)}` : ''})`;
@@ -1181,7 +1172,7 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
   for (const [w, v] of [[F_DL_DST_HI, Number(dmac >> 32n)], [F_DL_DST_LO, Number(dmac & 0xffffffffn)],
     [F_DL_SRC_HI, Number(smac >> 32n)], [F_DL_SRC_LO, Number(smac & 0xffffffffn)], [F_DL_TYPE, 0x0800],
     [F_NW_SRC, src], [F_NW_DST, dst], [F_NW_PROTO, type === 'gre' ? 47 : 17], [F_NW_TOS, 0], [F_NW_ECN, tos],
-    [F_NW_TTL, 64], [F_NW_FRAG, 0], [F_TP_SRC, 0], [F_TP_DST, TNL_DST_PORT[type] ?? 0], [F_VLAN_TCI, 0]] as const) {
+    [F_NW_TTL, ttl], [F_NW_FRAG, 0], [F_TP_SRC, 0], [F_TP_DST, TNL_DST_PORT[type] ?? 0], [F_VLAN_TCI, 0]] as const) {
     flow[w] = v >>> 0;
     ctx.base[w] = v >>> 0;
   }

@@ -29,7 +29,7 @@ import { Match, formatMatch, parseMatch } from '../../src/flow/match.js';
 import {
   F_DL_TYPE, F_IN_PORT, F_NW_FRAG, F_NW_PROTO, F_PACKET_TYPE, F_RECIRC_ID, F_TP_DST, F_TP_SRC, FLOW_WORDS,
 } from '../../src/flow/key.js';
-import { mulberry32 as rng } from '../../src/sim/rng.js';
+import { mulberry32 as rng } from '../../src/rng.js';
 
 interface Case {
   name: string;

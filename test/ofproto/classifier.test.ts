@@ -6,7 +6,7 @@ import {
   F_ARP_SHA_LO, F_ND_TARGET, F_DL_DST_HI, F_DL_DST_LO, F_DL_SRC_LO, F_DL_TYPE, F_IN_PORT, F_METADATA_LO, F_NW_DST, F_NW_PROTO,
   F_NW_SRC, F_PACKET_TYPE, F_REG0, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_VLAN_TCI, FLOW_WORDS, F_CT_STATE, F_NW_TTL,
 } from '../../src/flow/key.js';
-import { mulberry32 as rng } from '../../src/sim/rng.js';
+import { mulberry32 as rng } from '../../src/rng.js';
 
 
 /** OVS's tcls: a trivial linear classifier, the reference. */

@@ -71,6 +71,8 @@ function compareTrace(label: string, ovs: ParsedTrace, emu: ParsedTrace): { hard
     else hard.push(`${where}: table walk\n    ovs:    ${wo.join(' ')}\n    sdnemu: ${we.join(' ')}`);
     if (e.finalFlow === o.finalFlow) tally.finalFlow++;
     else hard.push(`${where}: Final flow\n    ovs:    ${o.finalFlow}\n    sdnemu: ${e.finalFlow}`);
+    // what follows the datapath actions: the slow-path explanation, a translation error
+    if (e.trailer.join('\n') !== o.trailer.join('\n')) hard.push(`${where}: after Datapath actions\n    ovs:    ${o.trailer.join(' / ')}\n    sdnemu: ${e.trailer.join(' / ')}`);
   }
   return { hard, megaflow };
 }

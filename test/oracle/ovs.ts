@@ -53,13 +53,26 @@
  *  - On these machines PID 1 reaps orphans lazily, so a killed daemon can stay a zombie for
  *    a moment; zombies count as gone here.
  *
+ * Packets through the dummy datapath (receive, txFrames, dumpDpFlows, dpctlShow, …), observed:
+ *  - `netdev-dummy/receive PORT HEX…` queues frames; the main thread processes them (upcall,
+ *    flow install, output) before it serves the next appctl request, so a dump right after sees
+ *    them. tx_pcap records are fflush()ed per packet.
+ *  - `dpctl/dump-flows` prints the upcalled packet's UNMASKED key under the megaflow mask; the
+ *    packet that caused the upcall is not counted (packets:0, used:never until a second hit).
+ *  - datapath flows idle for max-idle (10 s by default) disappear at the next revalidation:
+ *    setMaxIdle() raises it for tests that dump later.
+ *  - `revalidator/wait` takes ~150 ms; `dpctl/del-flows` empties the table; an empty datapath
+ *    dumps nothing at all (not even the `flow-dump from …` header).
  * Neighbours: tools.ts (describeWith('ovs', …) makes the suite fail under CI=true when OVS is
- * missing); ovs.test.ts exercises this module; issue 3's differential corpus builds on it.
+ * missing); ovs.test.ts exercises this module; issue 3's differential corpus builds on it;
+ * test/datapath/odp-flow-ovs.test.ts exercises the datapath methods.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readPcap } from '../../src/pcap/index.js';
+import { parsePortsFile } from '../../src/ofproto/ports.js';
 
 const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 /** Seconds any client (ovs-vsctl, ovs-ofctl, ovs-appctl) may take before it is killed. */
@@ -74,6 +87,12 @@ export interface OvsPort {
   ofport: number;
   type?: string;
   options?: Record<string, string>;
+  /**
+   * Record what the port transmits: Interface option `tx_pcap=<sandbox dir>/<name>.pcap`
+   * (read back with OvsSandbox.txFrames). netdev-dummy writes and fflush()es one record per
+   * packet as it sends it.
+   */
+  txPcap?: boolean;
 }
 
 export interface BridgeOptions {
@@ -354,6 +373,27 @@ export class OvsSandbox {
   // --- bridges and ports ---------------------------------------------------------------------
 
   /**
+   * Bridge br0 as an `sdnemu ofproto-trace --ports` file describes it (ports, hwaddr, and the
+   * underlay's @ip/@route/@neigh lines), every dummy port recording what it sends (txPcap),
+   * datapath flows kept for 'maxIdleMs' (default 10 min), then 'flows' added (OpenFlow 1.3
+   * when 'of13').
+   */
+  async bridgeFromPortsFile(portsText: string, flows: string, opts: { of13?: boolean; maxIdleMs?: number } = {}): Promise<void> {
+    const cfg = parsePortsFile(portsText);
+    await this.addBridge('br0', cfg.ports.map((p) => ({
+      name: p.name, ofport: p.ofport, type: p.type, options: p.options, txPcap: p.type === 'dummy',
+    })), {
+      ...(cfg.hwaddr ? { hwaddr: cfg.hwaddr } : {}),
+      ...(opts.of13 ? { protocols: ['OpenFlow10', 'OpenFlow13'] } : {}),
+    });
+    for (const a of cfg.ip4) await this.ip4addr('br0', `${a.addr}/${a.prefixLen}`);
+    for (const r of cfg.routes) await this.routeAdd(r.cidr, r.dev);
+    for (const n of cfg.neighs) await this.neighSet('br0', n.ip, n.mac);
+    await this.setMaxIdle(opts.maxIdleMs ?? 600_000);
+    await this.addFlows('br0', flows, opts.of13 ? { protocols: 'OpenFlow13' } : undefined);
+  }
+
+  /**
    * Create bridge 'name' (datapath_type=dummy, fail-mode=secure unless 'opts' says otherwise)
    * with 'ports'. Returns once ovs-vswitchd has applied it.
    */
@@ -362,12 +402,12 @@ export class OvsSandbox {
     if (opts.hwaddr) set.push(`other-config:hwaddr=${q(opts.hwaddr)}`);
     for (const [k, v] of Object.entries(opts.otherConfig ?? {})) set.push(`other-config:${k}=${q(v)}`);
     if (opts.protocols?.length) set.push(`protocols=${opts.protocols.join(',')}`);
-    await this.vsctl('--', 'add-br', name, '--', 'set', 'bridge', name, ...set, ...portArgs(name, ports));
+    await this.vsctl('--', 'add-br', name, '--', 'set', 'bridge', name, ...set, ...portArgs(name, ports, this.dir));
   }
 
   /** Add 'ports' to an existing bridge. */
   async addPorts(bridge: string, ports: OvsPort[]): Promise<void> {
-    if (ports.length) await this.vsctl(...portArgs(bridge, ports));
+    if (ports.length) await this.vsctl(...portArgs(bridge, ports, this.dir));
   }
 
   /** `ovs-appctl dpif/show`, parsed: every port with its OpenFlow and datapath number. */
@@ -426,6 +466,89 @@ export class OvsSandbox {
   async dumpGroups(bridge: string, opts?: OfctlOptions): Promise<string[]> {
     const out = await this.ofctlWith(opts, ['dump-groups', bridge]);
     return out.split('\n').filter((l) => l.startsWith(' ')).map((l) => l.trim());
+  }
+
+  // --- packets and the datapath (dpctl) ------------------------------------------------------
+
+  /**
+   * `ovs-appctl netdev-dummy/receive PORT HEX…`: inject Ethernet frames (hex, no separators; a
+   * string may hold several frames separated by blanks or commas, each becoming one argument) on
+   * dummy port 'port'. netdev-dummy only queues them; the main thread polls the queue (and runs
+   * any upcall) in its next loop iteration, before it serves the next appctl request, so
+   * anything asked after this resolves (dumpDpFlows, txFrames) sees their effect. Observed on
+   * OVS 3.1: a hex string is taken as is (no `--len`), several frames per call work, an unknown
+   * port fails with "no such dummy netdev".
+   */
+  async receive(port: string, frameHex: string): Promise<void> {
+    const frames = frameHex.split(/[\s,]+/).filter((f) => f !== '');
+    if (frames.length === 0) throw new Error('receive: no frame');
+    await this.appctl('netdev-dummy/receive', port, ...frames);
+  }
+
+  /** The pcap file a port created with `txPcap: true` writes. */
+  txPcapPath(port: string): string {
+    return txPcapPath(this.dir, port);
+  }
+
+  /**
+   * The frames port 'port' (created with `txPcap: true`) has transmitted so far, oldest first.
+   * First makes one appctl round trip (so packets received before the call have been processed
+   * and their records fflush()ed), then reads the pcap with src/pcap's reader. With
+   * 'opts.expect', polls (every 10 ms, up to 'opts.timeoutMs', default 2000) until at least that
+   * many frames are there, and throws if they never come.
+   */
+  async txFrames(port: string, opts: { expect?: number; timeoutMs?: number } = {}): Promise<Uint8Array[]> {
+    await this.appctl('version');
+    const path = txPcapPath(this.dir, port);
+    const deadline = Date.now() + (opts.timeoutMs ?? 2000);
+    for (;;) {
+      let frames: Uint8Array[] = [];
+      if (existsSync(path)) {
+        const bytes = new Uint8Array(readFileSync(path));
+        if (bytes.length > 0) frames = [...readPcap(bytes)].map((r) => r.data);
+      }
+      if (opts.expect === undefined || frames.length >= opts.expect) return frames;
+      if (Date.now() > deadline) {
+        throw new Error(`txFrames(${port}): ${frames.length} frame(s) after ${opts.timeoutMs ?? 2000} ms, expected ${opts.expect}`);
+      }
+      await sleep(10);
+    }
+  }
+
+  /**
+   * `ovs-appctl dpctl/dump-flows [-m]`: the flow lines, without the `flow-dump from …` headers
+   * (an empty datapath prints nothing at all). Lines come in hash-table order: compare as sets.
+   */
+  async dumpDpFlows(opts: { verbose?: boolean } = {}): Promise<string[]> {
+    const out = await this.appctl('dpctl/dump-flows', ...(opts.verbose ? ['-m'] : []));
+    return out.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('flow-dump from'));
+  }
+
+  /** `ovs-appctl dpctl/show`, parsed (see parseDpctlShow). */
+  async dpctlShow(): Promise<DpctlShow> {
+    return parseDpctlShow(await this.appctl('dpctl/show'));
+  }
+
+  /**
+   * `ovs-appctl revalidator/wait`: returns after the revalidators finished a full round (flows
+   * idle longer than max-idle are deleted, stats are pushed to OpenFlow rules). ~150 ms here.
+   */
+  async revalidatorWait(): Promise<void> {
+    await this.appctl('revalidator/wait');
+  }
+
+  /** `ovs-appctl dpctl/del-flows`: empty the datapath flow table (counters in dpctl/show stay). */
+  async purgeDpFlows(): Promise<void> {
+    await this.appctl('dpctl/del-flows');
+  }
+
+  /**
+   * `ovs-vsctl set Open_vSwitch . other_config:max-idle=MS`. OVS deletes a datapath flow idle
+   * for max-idle ms (default 10000) at the next revalidation; tests that dump flows after a
+   * while raise it.
+   */
+  async setMaxIdle(ms: number): Promise<void> {
+    await this.vsctl('set', 'Open_vSwitch', '.', `other_config:max-idle=${ms}`);
   }
 
   // --- trace ---------------------------------------------------------------------------------
@@ -494,12 +617,17 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   try { process.kill(pid, sig); } catch { /* already gone */ }
 }
 
-function portArgs(bridge: string, ports: OvsPort[]): string[] {
+function txPcapPath(dir: string, port: string): string {
+  return join(dir, `${port}.pcap`);
+}
+
+function portArgs(bridge: string, ports: OvsPort[], dir: string): string[] {
   const a: string[] = [];
   for (const p of ports) {
     a.push('--', 'add-port', bridge, p.name, '--', 'set', 'Interface', p.name,
       `type=${p.type ?? 'dummy'}`, `ofport_request=${p.ofport}`);
     for (const [k, v] of Object.entries(p.options ?? {})) a.push(`options:${k}=${q(v)}`);
+    if (p.txPcap) a.push(`options:tx_pcap=${q(txPcapPath(dir, p.name))}`);
   }
   return a;
 }
@@ -545,6 +673,18 @@ export function parseDpifShow(text: string): DpifPort[] {
  * different points of a daemon's life compare equal. Rewrites `recirc(0xN)`, `recirc_id=0xN`
  * and the decimal `recirc_id=N` inside controller(); `recirc_id=0` is left alone.
  */
+/**
+ * Renumber the recirculation ids of datapath flow lines (`recirc_id(0x5)`, `recirc(0x5)`) 1, 2, …
+ * in increasing numeric order: both OVS and sdnemu hand ids out in order, from different starts.
+ */
+export function renumberDpRecircIds(lines: string[]): string[] {
+  const ids = new Set<number>();
+  for (const l of lines) for (const m of l.matchAll(/recirc(?:_id)?\((0x[0-9a-f]+)\)/g)) ids.add(Number(m[1]));
+  const sorted = [...ids].sort((a, b) => a - b);
+  return lines.map((l) => l.replace(/recirc(_id)?\((0x[0-9a-f]+)\)/g, (_a, id: string | undefined, n: string) =>
+    `recirc${id ?? ''}(0x${(sorted.indexOf(Number(n)) + 1).toString(16)})`));
+}
+
 export function normaliseRecircIds(text: string): string {
   const map = new Map<number, number>();
   const id = (n: number): number => {
@@ -698,4 +838,93 @@ function parseTranslation(header: string, lines: string[]): TraceTranslation {
     throw new Error(`parseTrace: translation ${header || '(first)'} lacks Flow/Megaflow/Datapath actions:\n${lines.join('\n')}`);
   }
   return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dpctl
+
+/** One `dpctl/dump-flows` line, split. */
+export interface DpFlowDump {
+  /** `ufid:…` (only with -m), or null */
+  ufid: string | null;
+  /** the match part, e.g. 'recirc_id(0),in_port(1),packet_type(ns=0,id=0),eth_type(0x0800),ipv4(frag=no)' */
+  key: string;
+  packets: number;
+  bytes: number;
+  /** 'never' or seconds since the last hit (`used:0.004s` → 0.004) */
+  used: 'never' | number;
+  /** `flags:` letters (tcpdump style, TCP flags seen), or null when not printed */
+  flags: string | null;
+  /** the text between `used:…` and `actions:` that -m adds (e.g. 'dp:ovs'), '' without -m */
+  extra: string;
+  /** the datapath actions ('drop' for none), without -m's `, dp-extra-info:…` */
+  actions: string;
+}
+
+/**
+ * Split one `dpctl/dump-flows` line (with or without -m) into its parts. The match part never
+ * contains ', ' (OVS joins attributes with ','), so the first ', packets:' ends it.
+ * Throws on a line that is not a flow.
+ */
+export function parseDpFlow(line: string): DpFlowDump {
+  let rest = line.trim();
+  let ufid: string | null = null;
+  const u = /^ufid:([0-9a-f-]+), /.exec(rest);
+  if (u) { ufid = u[1]!; rest = rest.slice(u[0].length); }
+  const i = rest.indexOf(', packets:');
+  if (i < 0) throw new Error(`parseDpFlow: no packets: in ${line}`);
+  const key = rest.slice(0, i);
+  rest = rest.slice(i + 2);
+  const s = /^packets:(\d+), bytes:(\d+), used:(never|[\d.]+s)(?:, flags:([^,]+))?((?:, (?!actions:)[^,]*)*), actions:(.*)$/.exec(rest);
+  if (!s) throw new Error(`parseDpFlow: cannot parse stats/actions in ${line}`);
+  let actions = s[6]!;
+  const extraInfo = actions.indexOf(', dp-extra-info:');
+  if (extraInfo >= 0) actions = actions.slice(0, extraInfo);
+  return {
+    ufid, key, packets: Number(s[1]), bytes: Number(s[2]),
+    used: s[3] === 'never' ? 'never' : Number(s[3]!.slice(0, -1)),
+    flags: s[4] ?? null, extra: (s[5] ?? '').replace(/^, /, ''), actions,
+  };
+}
+
+/** `dpctl/show` of the (single) dummy datapath. */
+export interface DpctlShow {
+  /** e.g. 'dummy@ovs-dummy' */
+  name: string;
+  hit: number;
+  missed: number;
+  lost: number;
+  flows: number;
+  /** `masks: hit:… total:… hit/pkt:…` when printed (not by the dummy datapath of OVS 3.1), else null */
+  masks: { hit: number; total: number; hitPerPkt: number } | null;
+  /** `port N: NAME (DETAIL)` lines */
+  ports: { odpPort: number; name: string; detail: string }[];
+}
+
+/**
+ * Parse `ovs-appctl dpctl/show` (the first datapath listed). OVS 3.1 prints for the dummy datapath:
+ *   dummy@ovs-dummy:
+ *     lookups: hit:2 missed:8 lost:0
+ *     flows: 1
+ *     port 0: ovs-dummy (dummy-internal)
+ *     port 1: p1 (dummy)
+ * Throws when the lookups or flows line is missing.
+ */
+export function parseDpctlShow(text: string): DpctlShow {
+  const lines = text.split('\n');
+  const name = (lines[0] ?? '').replace(/:$/, '').trim();
+  const lk = /lookups: hit:(\d+) missed:(\d+) lost:(\d+)/.exec(text);
+  const fl = /^\s*flows: (\d+)/m.exec(text);
+  if (!lk || !fl) throw new Error(`parseDpctlShow: unexpected text:\n${text}`);
+  const mk = /masks: hit:(\d+) total:(\d+) hit\/pkt:([\d.]+)/.exec(text);
+  const ports: DpctlShow['ports'] = [];
+  for (const l of lines) {
+    const p = /^\s*port (\d+): (\S+)(?: \((.*)\))?$/.exec(l);
+    if (p) ports.push({ odpPort: Number(p[1]), name: p[2]!, detail: p[3] ?? '' });
+  }
+  return {
+    name, hit: Number(lk[1]), missed: Number(lk[2]), lost: Number(lk[3]), flows: Number(fl[1]),
+    masks: mk ? { hit: Number(mk[1]), total: Number(mk[2]), hitPerPkt: Number(mk[3]) } : null,
+    ports,
+  };
 }

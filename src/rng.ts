@@ -1,5 +1,6 @@
 /**
- * The seeded random number generator (sim layer) — every random choice in
+ * The seeded random number generator (a leaf module at the root, under every
+ * layer: the datapath and the simulator both draw from it) — every random choice in
  * sdnemu comes from one of these, so a run, a test failure or a benchmark's
  * input replays exactly from its seed (DESIGN.md: "Randomness comes from the
  * seeded RNG that the sim owns").

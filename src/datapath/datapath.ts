@@ -1,0 +1,619 @@
+/**
+ * The datapath (datapath layer, fast path) — sdnemu's dpif-netdev with the
+ * upcall handler and revalidator of ofproto-dpif-upcall.c.
+ *
+ * What: `Datapath` owns numbered ports (the bridge's ODP port numbers) and
+ * forwards frames given to `receive()`/`receiveBatch()`:
+ *   flow key extraction (flow/key.ts, tunnel and conntrack metadata from the
+ *   packet's metadata) → exact-match cache → megaflow cache (cache.ts) → on a
+ *   miss an upcall: translation through the bridge (ofproto/xlate.ts) whose
+ *   datapath actions are compiled (odp-actions.ts) and installed with its
+ *   megaflow → the actions run on the bytes (execute.ts): set fields, VLAN,
+ *   output, ct (conntrack/), recirculation, tunnel push and pop, clone.
+ * Outputs are handed synchronously to the port's sink with the bytes as they
+ * are at that moment; a sink that keeps them must copy.
+ *
+ * Revalidation (ofproto-dpif-upcall.c's revalidator, made synchronous so no
+ * stale decision survives): before a batch, if the bridge's version moved
+ * (flows, groups added, changed or deleted), every cached megaflow is
+ * translated again from the key of the upcall that made it; one whose mask
+ * changed is deleted, one whose actions changed gets the new actions. Every
+ * `revalidateMs` of packet time (OVS: 500 ms) a sweep credits the OpenFlow
+ * rules with the megaflows' statistics, deletes megaflows idle for
+ * `maxIdleMs` (OVS: 10 s), and re-ranks the megaflow subtables by hits.
+ * The megaflow cache is bounded by `flowLimit` (OVS's default 200000): an
+ * install into a full cache first evicts the least recently used tenth.
+ *
+ * Per packet it allocates nothing: one reusable `Pkt` per recirculation or
+ * clone depth, one scratch key, counters in typed arrays. Upcalls,
+ * installation and revalidation are the slow path and allocate freely.
+ * Every packet given to the datapath ends as exactly one of: delivered (at
+ * least one output), dropped (with one of DROP_REASONS; the first reason
+ * counts), or consumed by the controller — `stats.rx` equals their sum.
+ * Not modelled: dp_hash-based select groups in the datapath (their second
+ * pass would need dp_hash in the flow key; such packets are dropped as
+ * "unsupported"), the SMC, and PMD threads (one thread runs everything).
+ * Neighbours: ofproto/ (translation), conntrack/ (ct), odp-flow.ts (dump
+ * format), hash.ts (RSS hash, tunnel source port), cache.ts, execute.ts.
+ */
+import {
+  F_ARP_SHA_HI, F_ARP_SHA_LO, F_ARP_THA_HI, F_ARP_THA_LO, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_TYPE, F_ND_TARGET, F_TP_DST, F_TP_SRC, F_NW_FRAG, F_NW_PROTO, F_RECIRC_ID, F_TCP_FLAGS, F_TUN_DST, F_TUN_FLAGS,
+  F_TUN_ID_HI, F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS, NW_FRAG_LATER, flowFromFrame, lastL3Offset, lastL4Offset,
+} from '../flow/key.js';
+import { NO_OFFSET } from '../wire/extract.js';
+import type { Bridge } from '../ofproto/bridge.js';
+import { parseIpv4 } from '../wire/bytes.js';
+import { type Continuation, type XlateResult, xlate, xlateContinuation } from '../ofproto/xlate.js';
+import { SLOW_ACTION } from '../ofproto/odp.js';
+import { Conntrack } from '../conntrack/conntrack.js';
+import { DpFlow, Emc, MegaflowCache } from './cache.js';
+import {
+  A_CLONE, A_CT, A_CT_CLEAR, A_HASH, A_OUTPUT, A_POP_VLAN, A_PUSH_VLAN, A_RECIRC, A_SET_ARP, A_SET_ETH, A_SET_ICMP,
+  A_SET_IPV4, A_SET_IPV6, A_SET_L4, A_TNL_POP, A_TNL_PUSH, A_USERSPACE, type DpAction, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN, compileActions,
+} from './odp-actions.js';
+import { Pkt, popVlan, pushVlan, setArp, setEth, setIcmp, setIpv4, setIpv6, setL4, tnlPop, tnlPush } from './execute.js';
+import { rssHashOfPacket, rssHashRecirc, symmetricL4Hash } from '../flow/hash.js';
+import { formatDpFlowLine } from './odp-flow.js';
+import { mulberry32 } from '../rng.js';
+
+/** Why a packet was dropped, as OVS's drop counters name them (`ovs-appctl coverage/show`). */
+export const DROP_REASONS = [
+  'of_pipeline',          // the pipeline gave the packet no output (drop_action_of_pipeline)
+  'rx_invalid_packet',    // shorter than an Ethernet header (datapath_drop_rx_invalid_packet)
+  'tunnel_pop_error',     // tnl_pop on a packet that is not a valid VXLAN/Geneve packet
+  'tunnel_push_error',    // no headroom for the outer header
+  'recirc_error',         // recirculation id unknown to the upcall handler
+  'recursion_too_deep',   // more than MAX_RECIRC_DEPTH recirculations
+  'invalid_port',         // output to a port the datapath does not have
+  'upcall_error',         // translation failed (XLATE_* error) or the packet has no bridge port
+  'unsupported',          // a datapath feature sdnemu does not model (dp_hash select groups)
+] as const;
+export type DropReason = typeof DROP_REASONS[number];
+const D_OF_PIPELINE = 0, D_RX_INVALID = 1, D_TNL_POP = 2, D_TNL_PUSH = 3, D_RECIRC = 4, D_RECURSION = 5, D_INVALID_PORT = 6,
+  D_UPCALL = 7, D_UNSUPPORTED = 8;
+
+/** OVS's MAX_RECIRC_DEPTH */
+const MAX_RECIRC_DEPTH = 6;
+/** clone()/recirculation nesting the per-depth Pkt pool covers */
+const MAX_DEPTH = 16;
+
+/** What a port does with a frame the datapath sends: [start, end) of 'buf', valid only during the call. */
+export type PortSink = (buf: Uint8Array, start: number, end: number) => void;
+
+export interface DatapathOptions {
+  conntrack?: Conntrack;
+  /** OVS other_config:emc-insert-inv-prob (default 100: insert one megaflow hit in 100 into the EMC; 0 disables the EMC) */
+  emcInsertInvProb?: number;
+  emcEntries?: number;
+  /** other_config:flow-limit */
+  flowLimit?: number;
+  /** other_config:max-idle (ms) */
+  maxIdleMs?: number;
+  revalidateMs?: number;
+  /** seed of the EMC insertion draws */
+  seed?: number;
+}
+
+/** Counters as `dpctl/show` and `dpif-netdev/pmd-stats-show` report them. */
+export class DatapathStats {
+  rx = 0;
+  emcHits = 0;
+  megaflowHits = 0;
+  /** subtables probed by megaflow hits (masks hit) */
+  maskProbes = 0;
+  /** misses handled by an upcall that installed or executed */
+  missed = 0;
+  /** upcalls that failed */
+  lost = 0;
+  recirculations = 0;
+  passes = 0;
+  delivered = 0;
+  toController = 0;
+  txPackets = 0;
+  /** ct(commit) refused by a zone limit or the table maximum (the packet is not dropped for it) */
+  ctRefused = 0;
+  readonly dropped = new Float64Array(DROP_REASONS.length);
+
+  get droppedTotal(): number { let n = 0; for (const d of this.dropped) n += d; return n; }
+}
+
+export interface PacketIn {
+  port: number;
+  reason: number;
+  frame: Uint8Array;
+}
+
+export class Datapath {
+  readonly br: Bridge;
+  readonly ct: Conntrack;
+  readonly stats = new DatapathStats();
+  readonly emc: Emc;
+  readonly megaflows = new MegaflowCache();
+  emcInsertInvProb: number;
+  flowLimit: number;
+  maxIdleMs: number;
+  readonly revalidateMs: number;
+  /** called for each controller action with a copy of the packet */
+  onPacketIn: ((p: PacketIn) => void) | null = null;
+  /** called for each drop (slow path: tracing) */
+  onDrop: ((reason: DropReason, p: Pkt) => void) | null = null;
+  /** the most recent packets sent to the controller (bounded) */
+  readonly packetIns: PacketIn[] = [];
+
+  private readonly sinks: (PortSink | null)[] = new Array<PortSink | null>(65536).fill(null);
+  private readonly present = new Uint8Array(65536);
+  private readonly ofportOfOdp = new Int32Array(65536).fill(-1);
+  private tunnelPorts: { odp: number; ofport: number; type: number; remote: number; key: number }[] = [];
+  private portsSeen = -1;
+  private version: number;
+  private lastSweep = 0;
+  private nextFlowId = 1;
+  private readonly recircs = new Map<number, Continuation>();
+  private readonly key = new Uint32Array(FLOW_WORDS);
+  private readonly pool: Pkt[] = [];
+  private readonly rand: () => number;
+  /** fate of the packet being processed: outputs, controller deliveries, first drop reason (-1 none) */
+  private fateOut = 0;
+  private fateCtl = 0;
+  private fateDrop = -1;
+
+  constructor(br: Bridge, opts: DatapathOptions = {}) {
+    this.br = br;
+    this.ct = opts.conntrack ?? new Conntrack();
+    this.emcInsertInvProb = opts.emcInsertInvProb ?? 100;
+    this.emc = new Emc(opts.emcEntries);
+    this.flowLimit = opts.flowLimit ?? 200000;
+    this.maxIdleMs = opts.maxIdleMs ?? 10000;
+    this.revalidateMs = opts.revalidateMs ?? 500;
+    this.rand = mulberry32(opts.seed ?? 1);
+    this.version = br.version;
+    for (let i = 0; i < MAX_DEPTH; i++) this.pool.push(new Pkt(i));
+    this.syncPorts();
+  }
+
+  // ---- ports ----------------------------------------------------------------------------------------
+
+  /** Map datapath port numbers to the bridge's OpenFlow ports (again when the bridge's ports changed). */
+  private syncPorts(): void {
+    this.ofportOfOdp.fill(-1);
+    this.present.fill(0);
+    this.tunnelPorts = [];
+    for (const p of this.br.ports.values()) {
+      this.present[p.odp] = 1;
+      if (p.type === 'vxlan' || p.type === 'geneve') {
+        // -1: `flow` or absent (any remote / any key)
+        const r = p.options['remote_ip'], k = p.options['key'] ?? p.options['in_key'];
+        this.tunnelPorts.push({
+          odp: p.odp, ofport: p.ofport, type: p.type === 'geneve' ? TNL_TYPE_GENEVE : TNL_TYPE_VXLAN,
+          remote: r === undefined || r === 'flow' ? -1 : parseIpv4(r) ?? -1,
+          key: k === undefined || k === 'flow' ? -1 : Number(k),
+        });
+      } else {
+        this.ofportOfOdp[p.odp] = p.ofport;
+      }
+    }
+    this.portsSeen = this.br.ports.size;
+  }
+
+  /** Send what the datapath outputs on datapath port 'odp' to 'sink' (null: discard). */
+  attach(odp: number, sink: PortSink | null): void {
+    this.sinks[odp] = sink;
+  }
+
+  /**
+   * The OpenFlow port of a packet on datapath port 'p.inPort': a tunnel's
+   * datapath port is shared (vxlan_sys_4789), so the packet's tunnel
+   * metadata picks the bridge port (tnl_port_receive: remote_ip and key
+   * equal or `flow`).
+   */
+  private ofportOf(p: Pkt): number {
+    const of = this.ofportOfOdp[p.inPort]!;
+    if (of >= 0 || p.tunDst === 0) return of;
+    // an exact remote_ip beats `remote_ip=flow`, as in tnl_find's match order
+    let best = -1;
+    const tp = this.tunnelPorts;
+    for (let i = 0; i < tp.length; i++) {
+      const t = tp[i]!;
+      if (t.odp !== p.inPort) continue;
+      if (t.remote >= 0 && t.remote !== p.tunSrc) continue;
+      if (t.key >= 0 && t.key !== p.tunIdLo) continue;
+      best = t.ofport;
+      if (t.remote >= 0) break;
+    }
+    return best;
+  }
+
+  // ---- receive ----------------------------------------------------------------------------------------
+
+  /**
+   * Receive the frame 'buf' [start, end) on datapath port 'port' at 'now'
+   * (ms of the caller's clock). The datapath may rewrite the bytes in place.
+   */
+  receive(port: number, buf: Uint8Array, now: number, start = 0, end = buf.length): void {
+    this.beforeBatch(now);
+    this.receiveOne(port, buf, start, end, now);
+  }
+
+  /**
+   * Receive 'n' frames: frame i is bufs[i] [starts[i], ends[i]) on port
+   * ports[i]. Revalidation and the periodic sweep run once per batch.
+   */
+  receiveBatch(n: number, ports: Int32Array, bufs: Uint8Array[], starts: Int32Array, ends: Int32Array, now: number): void {
+    this.beforeBatch(now);
+    for (let i = 0; i < n; i++) this.receiveOne(ports[i]!, bufs[i]!, starts[i]!, ends[i]!, now);
+  }
+
+  private beforeBatch(now: number): void {
+    if (this.br.ports.size !== this.portsSeen) this.syncPorts();
+    if (this.br.version !== this.version) this.revalidate(now);
+    if (now - this.lastSweep >= this.revalidateMs) this.sweep(now);
+  }
+
+  private receiveOne(port: number, buf: Uint8Array, start: number, end: number, now: number): void {
+    const st = this.stats;
+    st.rx++;
+    const p = this.pool[0]!;
+    p.reset(buf, start, end, port);
+    this.fateOut = 0; this.fateCtl = 0; this.fateDrop = -1;
+    if (!(this.present[port]! > 0)) this.drop(p, D_INVALID_PORT);
+    else this.process(p, now);
+    if (this.fateOut > 0) st.delivered++;
+    else if (this.fateDrop >= 0) st.dropped[this.fateDrop] = st.dropped[this.fateDrop]! + 1;
+    else if (this.fateCtl > 0) st.toController++;
+    else st.dropped[D_OF_PIPELINE] = st.dropped[D_OF_PIPELINE]! + 1;
+  }
+
+  private drop(p: Pkt, reason: number): void {
+    if (this.fateDrop < 0) this.fateDrop = reason;
+    if (this.onDrop !== null) this.onDrop(DROP_REASONS[reason]!, p);
+  }
+
+  /** One datapath pass of 'p': key, caches, upcall, actions. */
+  private process(p: Pkt, now: number): void {
+    const st = this.stats;
+    st.passes++;
+    if (p.end - p.start < 14) { this.drop(p, D_RX_INVALID); return; }
+    const key = this.key;
+    const ofport = this.ofportOf(p);
+    if (ofport < 0) { this.drop(p, D_UPCALL); return; }
+    flowFromFrame(p.buf, p.start, p.end, ofport, key, 0, false);
+    key[F_RECIRC_ID] = p.recircId;
+    key[F_CT_STATE] = p.ctState;
+    key[F_CT_ZONE] = p.ctZone;
+    key[F_CT_MARK] = p.ctMark;
+    key[F_TUN_ID_HI] = p.tunIdHi;
+    key[F_TUN_ID_LO] = p.tunIdLo;
+    key[F_TUN_SRC] = p.tunSrc;
+    key[F_TUN_DST] = p.tunDst;
+    key[F_TUN_FLAGS] = p.tunDst !== 0 ? p.tunFlags : 0;
+    const l3 = lastL3Offset(), l4 = lastL4Offset();
+    p.l3 = l3 === NO_OFFSET ? -1 : l3;
+    p.l4 = l4 === NO_OFFSET ? -1 : l4;
+    p.dlType = key[F_DL_TYPE]!;
+    p.proto = key[F_NW_PROTO]!;
+    p.laterFrag = (key[F_NW_FRAG]! & NW_FRAG_LATER) !== 0;
+    if (p.depth === 0 || p.tunDst !== 0 && p.recircId === 0) {
+      // the RSS hash OVS keeps with the packet: computed at receive, again after tnl_pop (a new
+      // inner frame), not after recirculation; an IPv6 header's own next-header byte when
+      // extension headers follow (what dpif-netdev's 5-tuple hash reads)
+      const nxt = p.dlType === 0x86dd && p.l3 >= 0 ? p.buf[p.l3 + 6]! : -1;
+      p.rssHash = rssHashOfPacket(key, 0, nxt === p.proto ? -1 : nxt);
+    }
+    const h = p.depth === 0 ? p.rssHash : rssHashRecirc(p.rssHash, p.depth);
+
+    let f: DpFlow | null = this.emcInsertInvProb > 0 ? this.emc.lookup(key, 0, h) : null;
+    if (f !== null) {
+      st.emcHits++;
+    } else {
+      f = this.megaflows.lookup(key, 0);
+      if (f !== null) {
+        st.megaflowHits++;
+        st.maskProbes += this.megaflows.probes;
+        const inv = this.emcInsertInvProb;
+        if (inv === 1 || (inv > 1 && this.rand() % inv === 0)) this.emc.insert(key, 0, h, f);
+      } else {
+        f = this.upcall(p, now);
+        if (f !== null) this.execute(p, f.actions, now);
+        return;
+      }
+    }
+    // the datapath flow counts cache hits only; the upcalled packet is credited to the rules
+    // directly (as OVS: `dpctl/dump-flows` never counts the packet that made the flow)
+    f.packets++;
+    f.bytes += p.end - p.start;
+    f.used = now;
+    f.tcpFlags |= key[F_TCP_FLAGS]!;
+    this.execute(p, f.actions, now);
+  }
+
+  // ---- upcall -----------------------------------------------------------------------------------------
+
+  /** Translate the packet whose key is in this.key, install the megaflow, return it (null: dropped). */
+  private upcall(p: Pkt, now: number): DpFlow | null {
+    const st = this.stats;
+    const key = this.key.slice();
+    let c: Continuation | undefined;
+    if (key[F_RECIRC_ID] !== 0) {
+      c = this.recircs.get(key[F_RECIRC_ID]!);
+      if (c === undefined) { st.lost++; this.drop(p, D_RECIRC); return null; }
+      if (c.kind === 'hash') { st.lost++; this.drop(p, D_UNSUPPORTED); return null; }
+    }
+    const r = c === undefined ? xlate(this.br, key, { packet: true }) : xlateContinuation(this.br, c, key[F_CT_STATE]!, { packet: true }, key);
+    if (r.error !== null) { st.lost++; this.drop(p, D_UPCALL); return null; }
+    st.missed++;
+    for (const k of r.continuations) this.recircs.set(k.recircId, k);
+    const mask = datapathMask(r.megaflow.mask, key);
+    const f = new DpFlow(this.nextFlowId++, key.map((v, w) => (v & mask[w]!) >>> 0), mask, key, compileActions(r.odpActions),
+      actionsText(r), r.rules, r.learned, now);
+    f.slow = r.slow !== 0;
+    f.tunTos = p.tunTos;
+    f.tunTtl = p.tunTtl;
+    f.tunGeneve = p.tunDst !== 0 && this.tunnelType(p.inPort) === TNL_TYPE_GENEVE;
+    for (const rule of r.rules) this.br.credit(rule, 1, p.end - p.start, now);
+    if (this.megaflows.size >= this.flowLimit) this.evict(now);
+    this.megaflows.insert(f);
+    if (r.learned.length) this.br.addFlows(r.learned, now);
+    return f;
+  }
+
+  private deleteFlow(f: DpFlow): void {
+    f.dead = true;
+    this.megaflows.remove(f);
+  }
+
+  /** Make room: delete the least recently used tenth of the megaflows. */
+  private evict(now: number): void {
+    const all = [...this.megaflows.flows()];
+    all.sort((a, b) => (a.used < 0 ? a.created : a.used) - (b.used < 0 ? b.created : b.used));
+    const n = Math.max(1, Math.floor(all.length / 10));
+    for (let i = 0; i < n; i++) {
+      this.pushStats(all[i]!, now);
+      this.deleteFlow(all[i]!);
+    }
+  }
+
+  // ---- revalidation -------------------------------------------------------------------------------------
+
+  /**
+   * Translate every megaflow again from its upcall key against the bridge as
+   * it is now: keep it when mask and actions are unchanged, take the new
+   * actions when only they changed, delete it when the mask changed.
+   */
+  revalidate(now: number): void {
+    this.version = this.br.version;
+    for (const f of [...this.megaflows.flows()]) {
+      this.pushStats(f, now);
+      const k = f.upcallKey;
+      let c: Continuation | undefined;
+      if (k[F_RECIRC_ID] !== 0) c = this.recircs.get(k[F_RECIRC_ID]!);
+      const r = c === undefined
+        ? (k[F_RECIRC_ID] !== 0 ? null : xlate(this.br, k, { packet: true }))
+        : (c.kind === 'hash' ? null : xlateContinuation(this.br, c, k[F_CT_STATE]!, { packet: true }, k));
+      if (r === null || r.error !== null) { this.deleteFlow(f); continue; }
+      const mask = datapathMask(r.megaflow.mask, k);
+      let same = true;
+      for (let w = 0; w < FLOW_WORDS; w++) if (mask[w] !== f.mask[w]) { same = false; break; }
+      if (!same) { this.deleteFlow(f); continue; }
+      for (const x of r.continuations) this.recircs.set(x.recircId, x);
+      const text = actionsText(r);
+      if (text !== f.actionsText || (r.slow !== 0) !== f.slow) {
+        f.actions = compileActions(r.odpActions);
+        f.actionsText = text;
+        f.slow = r.slow !== 0;
+      }
+      f.rules = r.rules;
+      f.pushedPackets = f.packets;
+      f.pushedBytes = f.bytes;
+    }
+  }
+
+  /** Credit 'f's OpenFlow rules with the packets and bytes since the last push. */
+  private pushStats(f: DpFlow, now: number): void {
+    const dp = f.packets - f.pushedPackets, db = f.bytes - f.pushedBytes;
+    if (dp === 0) return;
+    for (const r of f.rules) this.br.credit(r, dp, db, f.used < 0 ? now : f.used);
+    f.pushedPackets = f.packets;
+    f.pushedBytes = f.bytes;
+  }
+
+  /**
+   * The revalidator's periodic pass at 'now': push statistics, delete
+   * megaflows idle for maxIdleMs, expire OpenFlow and conntrack timeouts,
+   * re-rank the subtables.
+   */
+  sweep(now: number): void {
+    this.lastSweep = now;
+    for (const f of [...this.megaflows.flows()]) {
+      this.pushStats(f, now);
+      const last = f.used < 0 ? f.created : f.used;
+      if (now - last >= this.maxIdleMs) this.deleteFlow(f);
+    }
+    this.br.expire(now);
+    this.ct.expire(now);
+    this.megaflows.rank();
+  }
+
+  /** `ovs-appctl dpctl/del-flows`: empty both caches. */
+  flushFlows(): void {
+    for (const f of [...this.megaflows.flows()]) this.deleteFlow(f);
+    this.emc.clear();
+  }
+
+  // ---- actions ----------------------------------------------------------------------------------------
+
+  private execute(p: Pkt, actions: DpAction[], now: number): void {
+    const n = actions.length;
+    if (n === 0) { this.drop(p, D_OF_PIPELINE); return; }
+    for (let i = 0; i < n; i++) {
+      const a = actions[i]!;
+      switch (a.op) {
+        case A_OUTPUT: {
+          if (this.present[a.port] === 0) { this.drop(p, D_INVALID_PORT); break; }
+          const s = this.sinks[a.port];
+          this.stats.txPackets++;
+          this.fateOut++;
+          if (s !== null && s !== undefined) s(p.buf, p.start, p.end);
+          break;
+        }
+        case A_SET_ETH: setEth(p, a); break;
+        case A_SET_IPV4: setIpv4(p, a); break;
+        case A_SET_IPV6: setIpv6(p, a); break;
+        case A_SET_L4: setL4(p, a); break;
+        case A_SET_ICMP: setIcmp(p, a); break;
+        case A_SET_ARP: setArp(p, a); break;
+        case A_PUSH_VLAN: if (!pushVlan(p, a)) { this.drop(p, D_TNL_PUSH); return; } break;
+        case A_POP_VLAN: popVlan(p); break;
+        case A_CT: {
+          if (p.l3 < 0 || (p.dlType !== 0x0800 && p.dlType !== 0x86dd)) {
+            // not IP: conntrack leaves it untracked (OVS: ct_state stays 0)
+            p.ctState = 0;
+            break;
+          }
+          const r = p.ct;
+          this.ct.execute(p.buf, p.l3, p.end, p.dlType, a.ct!, now, r);
+          // a refused commit (zone limit, table full) is counted; as in OVS the packet goes on
+          // untracked-by-the-table (+trk+new), so the pipeline decides what happens to it
+          if (r.refused) this.stats.ctRefused++;
+          p.ctState = r.state; p.ctZone = r.zone; p.ctMark = r.mark;
+          break;
+        }
+        case A_CT_CLEAR: p.ctState = 0; p.ctZone = 0; p.ctMark = 0; p.ct.clear(); break;
+        case A_HASH: p.dpHash = symmetricL4Hash(this.key, 0, 0); break;
+        case A_RECIRC:
+        case A_TNL_POP: {
+          const last = i === n - 1;
+          const q = last ? p : this.cloneOf(p);
+          if (q === null) { this.drop(p, D_RECURSION); return; }
+          if (a.op === A_TNL_POP) {
+            const type = this.tunnelType(a.port);
+            if (type === 0 || !tnlPop(q, type)) { this.drop(q, D_TNL_POP); if (last) return; break; }
+            q.inPort = a.port;
+          } else {
+            q.recircId = a.port;
+          }
+          if (q.depth >= MAX_RECIRC_DEPTH) { this.drop(q, D_RECURSION); if (last) return; break; }
+          q.depth++;
+          this.stats.recirculations++;
+          this.process(q, now);
+          if (last) return;
+          break;
+        }
+        case A_CLONE: {
+          const q = this.cloneOf(p);
+          if (q === null) { this.drop(p, D_RECURSION); break; }
+          this.execute(q, a.sub!, now);
+          break;
+        }
+        case A_USERSPACE: {
+          this.fateCtl++;
+          const pin: PacketIn = { port: p.inPort, reason: a.port, frame: p.buf.slice(p.start, p.end) };
+          if (this.packetIns.length >= 1024) this.packetIns.shift();
+          this.packetIns.push(pin);
+          if (this.onPacketIn !== null) this.onPacketIn(pin);
+          break;
+        }
+        case A_TNL_PUSH: if (!tnlPush(p, a)) { this.drop(p, D_TNL_PUSH); return; } break;
+      }
+    }
+  }
+
+  /** A copy of 'p' in the pool slot one deeper, or null when the pool is exhausted. */
+  private cloneOf(p: Pkt): Pkt | null {
+    const q = this.pool[p.slot + 1];
+    if (q === undefined) return null;
+    q.copyFrom(p);
+    return q;
+  }
+
+  private tunnelType(odp: number): number {
+    const tp = this.tunnelPorts;
+    for (let i = 0; i < tp.length; i++) if (tp[i]!.odp === odp) return tp[i]!.type;
+    return 0;
+  }
+
+  // ---- reporting --------------------------------------------------------------------------------------
+
+  /** `ovs-appctl dpctl/dump-flows` lines at 'now'. */
+  dumpFlows(now: number): string[] {
+    const odp = (of: number): number => this.br.ports.get(of)?.odp ?? of;
+    // OVS prints the key of the packet that made the flow, under the mask (`dst=10.0.0.5/255.255.255.0`)
+    return [...this.megaflows.flows()].sort((a, b) => a.id - b.id).map((f) => formatDpFlowLine(f.upcallKey, f.mask,
+      { packets: f.packets, bytes: f.bytes, usedMs: f.used < 0 ? null : f.used, nowMs: now, tcpFlags: f.tcpFlags }, f.actionsText,
+      { odpPort: odp, ...(f.upcallKey[F_TUN_DST] !== 0 ? { tunnel: { tos: f.tunTos, ttl: f.tunTtl, geneve: f.tunGeneve } } : {}) }));
+  }
+
+  /** `ovs-appctl dpctl/show` for this datapath. */
+  show(): string {
+    const s = this.stats;
+    const hits = s.emcHits + s.megaflowHits;
+    const lines = [
+      `dummy@ovs-dummy:`,
+      `  lookups: hit:${hits} missed:${s.missed} lost:${s.lost}`,
+      `  flows: ${this.megaflows.size}`,
+      `  masks: hit:${s.maskProbes} total:${this.megaflows.masks} hit/pkt:${hits === 0 ? '0.00' : (s.maskProbes / hits).toFixed(2)}`,
+    ];
+    const ports = [...this.br.ports.values()].sort((a, b) => a.odp - b.odp);
+    const seen = new Set<number>();
+    for (const p of ports) {
+      if (seen.has(p.odp)) continue;
+      seen.add(p.odp);
+      const name = p.type === 'vxlan' ? 'vxlan_sys_4789' : p.type === 'geneve' ? 'genev_sys_6081' : p.name;
+      const type = p.type === 'internal' ? 'dummy-internal' : p.type === 'vxlan' || p.type === 'geneve' ? p.type : 'dummy';
+      lines.push(`  port ${p.odp}: ${name} (${type})`);
+    }
+    return lines.join('\n');
+  }
+
+  /** `ovs-appctl dpif-netdev/pmd-stats-show` for the (one) thread. */
+  pmdStats(): string {
+    const s = this.stats;
+    const f2 = (x: number): string => x.toFixed(2);
+    return [
+      'pmd thread numa_id 0 core_id 0:',
+      `  packets received: ${s.rx}`,
+      `  packet recirculations: ${s.recirculations}`,
+      `  avg. datapath passes per packet: ${f2(s.rx === 0 ? 0 : s.passes / s.rx)}`,
+      `  emc hits: ${s.emcHits}`,
+      `  smc hits: 0`,
+      `  megaflow hits: ${s.megaflowHits}`,
+      `  avg. subtable lookups per megaflow hit: ${f2(s.megaflowHits === 0 ? 0 : s.maskProbes / s.megaflowHits)}`,
+      `  miss with success upcall: ${s.missed}`,
+      `  miss with failed upcall: ${s.lost}`,
+    ].join('\n');
+  }
+
+  /** Drop counters by reason (non-zero only). */
+  drops(): Record<string, number> {
+    const out: Record<string, number> = {};
+    DROP_REASONS.forEach((r, i) => { if (this.stats.dropped[i]! > 0) out[r] = this.stats.dropped[i]!; });
+    return out;
+  }
+}
+
+/**
+ * The mask a datapath flow really gets for translation's megaflow mask 'wc'
+ * and the upcall key 'key': a netlink flow key cannot leave the presence of
+ * a VLAN tag open (the outer eth_type is exact), so the CFI bit is always
+ * matched, and for a tagged packet whose TCI translation never read, the
+ * VID too (dpif-netdev's upcall handler, observed on OVS 3.1).
+ */
+function datapathMask(wc: Uint32Array, key: Uint32Array): Uint32Array {
+  const m = wc.slice();
+  if ((key[F_VLAN_TCI]! & 0x1000) !== 0 && m[F_VLAN_TCI] === 0) m[F_VLAN_TCI] = 0x1fff;
+  else m[F_VLAN_TCI] = (m[F_VLAN_TCI]! | 0x1000) >>> 0;
+  // odp_flow_key_from_flow__ puts the nd() attribute into a mask only when ICMPv6 type AND
+  // code are exact: otherwise the datapath flow leaves target, sll and tll open (an OVS quirk:
+  // the datapath flow is then wider than translation's megaflow)
+  if (key[F_DL_TYPE] === 0x86dd && key[F_NW_PROTO] === 58 && (key[F_TP_SRC] === 135 || key[F_TP_SRC] === 136)
+    && !((m[F_TP_SRC]! & 0xff) === 0xff && (m[F_TP_DST]! & 0xff) === 0xff)) {
+    for (let i = 0; i < 4; i++) m[F_ND_TARGET + i] = 0;
+    m[F_ARP_SHA_HI] = 0; m[F_ARP_SHA_LO] = 0; m[F_ARP_THA_HI] = 0; m[F_ARP_THA_LO] = 0;
+  }
+  return m;
+}
+
+/** What `dpctl/dump-flows` shows as a flow's actions: a slow-pathed flow's are a userspace upcall. */
+function actionsText(r: XlateResult): string {
+  if ((r.slow & SLOW_ACTION) !== 0) return 'userspace(pid=0,slow_path(action))';
+  return r.odpActions.length ? r.odpActions.join(',') : 'drop';
+}
