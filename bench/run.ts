@@ -14,6 +14,7 @@ const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   wire: async () => (await import('./wire.bench.js')).run(),
   classifier: async () => (await import('./classifier.bench.js')).run(),
   xlate: async () => (await import('./xlate.bench.js')).run(),
+  datapath: async () => (await import('./datapath.bench.js')).run(),
 };
 
 const filter = process.argv.slice(2);

@@ -12,13 +12,25 @@
  * Neighbours: the simulator clock and links (later), tests and benchmarks.
  */
 
-/** A uint32 generator seeded with 'seed' (any integer). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
+/**
+ * The generator as an object whose `nextI32()` gives the same bits as a
+ * signed int32: a per-packet caller (the datapath's EMC insertion draw)
+ * uses it because V8 boxes a uint32 above 2^31 returned from a call it did
+ * not inline, and never an int32.
+ */
+export class Mulberry32 {
+  private a: number;
+  constructor(seed: number) { this.a = seed | 0; }
+  nextI32(): number {
+    const a = (this.a = (this.a + 0x6d2b79f5) | 0);
     let t = Math.imul(a ^ (a >>> 15), 1 | a);
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+    return t ^ (t >>> 14);
+  }
+}
+
+/** A uint32 generator seeded with 'seed' (any integer). */
+export function mulberry32(seed: number): () => number {
+  const g = new Mulberry32(seed);
+  return () => g.nextI32() >>> 0;
 }

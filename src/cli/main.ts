@@ -6,6 +6,7 @@
  *   sdnemu pcap decode FILE [--json] [-d udp.port==N,vxlan]
  *   sdnemu pcap encode --json FILE -w OUT.pcap [--nano]
  *   sdnemu ofproto-trace --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] PACKET…
+ *   sdnemu datapath --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] --in PORT=FILE… [-w OUT-DIR]
  *   sdnemu demo [-w OUT.pcap]
  * Errors print as `sdnemu: CODE: message` on stderr with exit status 1 (2 for
  * usage errors); output already written for good packets stays written.
@@ -18,6 +19,7 @@ import { parseArgs } from './args.js';
 import { pcapDecode, pcapEncode } from './pcap.js';
 import { demo } from './demo.js';
 import { traceCommand } from '../ofproto/trace.js';
+import { datapathCommand } from './datapath.js';
 
 const VERSION = '0.1.0';
 
@@ -41,6 +43,13 @@ Commands:
         Ethernet frame in hex. PORTS has one 'NAME OFPORT [TYPE] [key=value...]'
         a line, plus '@hwaddr MAC', '@ip ADDR/LEN', '@route CIDR br0' and
         '@neigh IP MAC' lines for tunnels.
+  datapath --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] --in PORT=FILE... [-w OUT-DIR]
+        Send captures through the OVS-style datapath of bridge br0 (exact-match
+        and megaflow caches, upcalls, conntrack, VXLAN/Geneve tunnels): the
+        packets of each --in capture enter on PORT, all in timestamp order.
+        With -w, what each port sends is written to OUT-DIR/PORT.pcap. Prints
+        dpctl/show, drops, pmd-stats-show, dpctl/dump-flows, dump-conntrack
+        and the OpenFlow rules with their counters.
   demo [-w OUT.pcap]
         Build a VXLAN-encapsulated packet, write it to a pcap and decode it back.
 
@@ -85,6 +94,25 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'ofproto-trace':
         return ofprotoTrace(rest);
+      case 'datapath': {
+        const p = parseArgs(rest, [{ name: 'flows', value: true }, { name: 'groups', value: true }, { name: 'ports', value: true },
+          { name: 'protocols', short: 'O', value: true }, { name: 'in', value: true, repeat: true }, { name: 'write', short: 'w', value: true },
+          { name: 'help', short: 'h' }]);
+        if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
+        const flows = p.values.get('flows')?.[0];
+        const inputs = p.values.get('in') ?? [];
+        if (flows === undefined || inputs.length === 0) return usage('datapath needs --flows FLOWS and at least one --in PORT=FILE');
+        if (p.positional.length > 0) return usage(`datapath: unexpected argument '${p.positional[0]}'`);
+        const proto = p.values.get('protocols')?.[0] ?? 'OpenFlow10';
+        if (proto !== 'OpenFlow10' && proto !== 'OpenFlow13') return usage(`-O ${proto}: sdnemu supports OpenFlow10 and OpenFlow13`);
+        const read = (f: string): string => readFileSync(f === '-' ? 0 : f, 'utf8');
+        const groups = p.values.get('groups')?.[0], ports = p.values.get('ports')?.[0], outDir = p.values.get('write')?.[0];
+        return await datapathCommand({
+          flows: read(flows), protocols: proto, inputs,
+          ...(groups !== undefined ? { groups: read(groups) } : {}), ...(ports !== undefined ? { ports: read(ports) } : {}),
+          ...(outDir !== undefined ? { outDir } : {}),
+        }, process.stdout);
+      }
       case 'demo': {
         const p = parseArgs(rest, [{ name: 'write', short: 'w', value: true }]);
         return await demo(p.values.get('write')?.[0], process.stdout);

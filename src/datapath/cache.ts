@@ -20,16 +20,18 @@
  *    an entry whose flow died is a miss.
  *
  * Invariants: a subtable's `idx` lists exactly the words whose mask is
- * non-zero, in increasing order; stored values are key & mask; a slot is
- * empty when its flow is null; deletion shifts the following run back
- * (no tombstones), so a probe ends at the first empty slot.
+ * non-zero, in increasing order; a slot holds [occupied, hash, key & mask
+ * in idx order] inline in one Int32Array (a lookup reads one cache line,
+ * not a flow object and its key), its flow at the same index of `flows`;
+ * deletion shifts the following run back (no tombstones), so a probe ends
+ * at the first empty slot.
  * Cost: a subtable probe hashes and compares only its mask's words; an EMC
  * hit compares FLOW_WORDS words. Nothing here allocates per packet; growth
  * and insertion (upcall path) do.
  * Neighbours: datapath.ts drives both; hash.ts gives the packet hash.
  */
-import { FLOW_WORDS } from '../flow/key.js';
-import { hashFinish, mhashAdd } from '../flow/hash.js';
+import { F_IN_PORT, F_METADATA_LO, F_PACKET_TYPE, F_RECIRC_ID, FLOW_WORDS } from '../flow/key.js';
+import { hashFinishI32, mhashAddI32 } from '../flow/hash.js';
 import type { Rule } from '../ofproto/bridge.js';
 import type { DpAction } from './odp-actions.js';
 import type { FlowSpec } from '../ofproto/actions.js';
@@ -81,8 +83,11 @@ export class Subtable {
   readonly mask: Uint32Array;
   /** indices of the mask's non-zero words */
   readonly idx: Int32Array;
+  /** words per slot: [occupied, hash, the masked key words in idx order] */
+  private readonly stride: number;
   private cap = 16;
-  private hashes = new Uint32Array(16);
+  /** the open-addressing table, one 'stride'-word slot after another (one cache line for a lookup) */
+  private slots: Int32Array;
   private flows: (DpFlow | null)[] = new Array<DpFlow | null>(16).fill(null);
   count = 0;
   /** hits since the last ranking, and in total */
@@ -94,6 +99,8 @@ export class Subtable {
     const idx: number[] = [];
     for (let w = 0; w < FLOW_WORDS; w++) if (mask[w] !== 0) idx.push(w);
     this.idx = Int32Array.from(idx);
+    this.stride = idx.length + 2;
+    this.slots = new Int32Array(this.cap * this.stride);
   }
 
   /** Hash of 'key' at 'base' under this subtable's mask. */
@@ -102,27 +109,26 @@ export class Subtable {
     let h = 0;
     for (let i = 0; i < idx.length; i++) {
       const w = idx[i]!;
-      h = mhashAdd(h, key[base + w]! & m[w]!);
+      h = mhashAddI32(h, key[base + w]! & m[w]!);
     }
-    return hashFinish(h, idx.length);
+    return hashFinishI32(h, idx.length);
   }
 
   /** The flow whose masked key equals 'key' at 'base' under this mask, or null. */
   lookup(key: Uint32Array, base: number): DpFlow | null {
     if (this.count === 0) return null;
     const h = this.hashKey(key, base);
-    const mask = this.cap - 1, idx = this.idx, m = this.mask;
+    const mask = this.cap - 1, idx = this.idx, m = this.mask, sl = this.slots, st = this.stride, n = idx.length;
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const f = this.flows[i];
-      if (f === null || f === undefined) return null;
-      if (this.hashes[i] !== h) continue;
-      const fk = f.key;
+      const o = i * st;
+      if (sl[o] === 0) return null;
+      if (sl[o + 1] !== h) continue;
       let j = 0;
-      for (; j < idx.length; j++) {
+      for (; j < n; j++) {
         const w = idx[j]!;
-        if (((key[base + w]! & m[w]!) >>> 0) !== fk[w]) break;
+        if ((key[base + w]! & m[w]!) !== sl[o + 2 + j]) break;
       }
-      if (j === idx.length) return f;
+      if (j === n) return this.flows[i]!;
     }
   }
 
@@ -134,46 +140,50 @@ export class Subtable {
   }
 
   private place(f: DpFlow, h: number): void {
-    const mask = this.cap - 1;
+    const mask = this.cap - 1, sl = this.slots, st = this.stride, idx = this.idx;
     let i = h & mask;
-    while (this.flows[i] !== null) i = (i + 1) & mask;
+    while (sl[i * st] !== 0) i = (i + 1) & mask;
+    const o = i * st;
+    sl[o] = 1;
+    sl[o + 1] = h;
+    for (let j = 0; j < idx.length; j++) sl[o + 2 + j] = f.key[idx[j]!]!;
     this.flows[i] = f;
-    this.hashes[i] = h;
   }
 
   private grow(): void {
-    const old = this.flows, oldH = this.hashes;
+    const old = this.flows, oldSlots = this.slots, st = this.stride;
     this.cap *= 2;
     this.flows = new Array<DpFlow | null>(this.cap).fill(null);
-    this.hashes = new Uint32Array(this.cap);
+    this.slots = new Int32Array(this.cap * st);
     for (let i = 0; i < old.length; i++) {
       const f = old[i];
-      if (f !== null && f !== undefined) this.place(f, oldH[i]!);
+      if (f !== null && f !== undefined) this.place(f, oldSlots[i * st + 1]!);
     }
   }
 
   /** Remove 'f' (linear probing deletion: shift the rest of the run back). */
   remove(f: DpFlow): boolean {
-    const mask = this.cap - 1;
+    const mask = this.cap - 1, sl = this.slots, st = this.stride;
     let i = this.hashKey(f.key, 0) & mask;
     while (this.flows[i] !== f) {
-      if (this.flows[i] === null) return false;
+      if (sl[i * st] === 0) return false;
       i = (i + 1) & mask;
     }
     this.flows[i] = null;
+    sl[i * st] = 0;
     this.count--;
     f.subtable = null;
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      const g = this.flows[j];
-      if (g === null || g === undefined) break;
-      const home = this.hashes[j]! & mask;
-      // move g back to the hole unless its home lies cyclically in (i, j]
+      if (sl[j * st] === 0) break;
+      const home = sl[j * st + 1]! & mask;
+      // move slot j back to the hole unless its home lies cyclically in (i, j]
       const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
       if (!inRange) {
-        this.flows[i] = g;
-        this.hashes[i] = this.hashes[j]!;
+        sl.copyWithin(i * st, j * st, (j + 1) * st);
+        this.flows[i] = this.flows[j]!;
+        sl[j * st] = 0;
         this.flows[j] = null;
         i = j;
       }
@@ -245,27 +255,37 @@ export class MegaflowCache {
   get masks(): number { return this.subtables.length; }
 }
 
+// module-local copies of key.ts indices for the per-packet compare (V8 folds a module's own
+// consts; an imported binding is loaded on every use — see key.ts)
+const W = FLOW_WORDS, META_END = F_METADATA_LO, IN_PORT = F_IN_PORT, RECIRC_ID = F_RECIRC_ID, PACKET_TYPE = F_PACKET_TYPE;
+
 export const EMC_ENTRIES = 8192;
 const EMC_SHIFT = 13;
 
 export class Emc {
   readonly n: number;
-  private readonly hashes: Uint32Array;
+  private readonly hashes: Int32Array;
   private readonly keys: Uint32Array;
   private readonly flows: (DpFlow | null)[];
 
   constructor(n = EMC_ENTRIES) {
     this.n = n;
-    this.hashes = new Uint32Array(n);
-    this.keys = new Uint32Array(n * FLOW_WORDS);
+    this.hashes = new Int32Array(n);
+    this.keys = new Uint32Array(n * W);
     this.flows = new Array<DpFlow | null>(n).fill(null);
   }
 
+  /**
+   * The key at 'base' equals the one in 'slot'. Registers and OpenFlow
+   * metadata (F_REG0 … F_METADATA_LO) are skipped: a datapath key has them 0
+   * (they exist only inside translation).
+   */
   private same(slot: number, key: Uint32Array, base: number): boolean {
-    const k = this.keys, o = slot * FLOW_WORDS;
+    const k = this.keys, o = slot * W;
     // L4 and L3 words first: they differ first between flows
-    for (let w = FLOW_WORDS - 1; w >= 0; w--) if (k[o + w] !== key[base + w]) return false;
-    return true;
+    for (let w = W - 1; w > META_END; w--) if (k[o + w] !== key[base + w]) return false;
+    return k[o + IN_PORT] === key[base + IN_PORT] && k[o + RECIRC_ID] === key[base + RECIRC_ID]
+      && k[o + PACKET_TYPE] === key[base + PACKET_TYPE];
   }
 
   lookup(key: Uint32Array, base: number, h: number): DpFlow | null {
@@ -297,7 +317,8 @@ export class Emc {
       else to = this.hashes[s1]! < this.hashes[s2]! ? s1 : s2;
     }
     this.hashes[to] = h;
-    this.keys.set(key.subarray(base, base + FLOW_WORDS), to * FLOW_WORDS);
+    const k = this.keys, o = to * W;
+    for (let w = 0; w < W; w++) k[o + w] = key[base + w]!;
     this.flows[to] = f;
   }
 

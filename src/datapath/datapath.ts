@@ -52,9 +52,9 @@ import {
   A_SET_IPV4, A_SET_IPV6, A_SET_L4, A_TNL_POP, A_TNL_PUSH, A_USERSPACE, type DpAction, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN, compileActions,
 } from './odp-actions.js';
 import { Pkt, popVlan, pushVlan, setArp, setEth, setIcmp, setIpv4, setIpv6, setL4, tnlPop, tnlPush } from './execute.js';
-import { rssHashOfPacket, rssHashRecirc, symmetricL4Hash } from '../flow/hash.js';
+import { rssHashOfPacketI32, rssHashRecircI32, symmetricL4Hash } from '../flow/hash.js';
 import { formatDpFlowLine } from './odp-flow.js';
-import { mulberry32 } from '../rng.js';
+import { Mulberry32 } from '../rng.js';
 
 /** Why a packet was dropped, as OVS's drop counters name them (`ovs-appctl coverage/show`). */
 export const DROP_REASONS = [
@@ -71,6 +71,12 @@ export const DROP_REASONS = [
 export type DropReason = typeof DROP_REASONS[number];
 const D_OF_PIPELINE = 0, D_RX_INVALID = 1, D_TNL_POP = 2, D_TNL_PUSH = 3, D_RECIRC = 4, D_RECURSION = 5, D_INVALID_PORT = 6,
   D_UPCALL = 7, D_UNSUPPORTED = 8;
+
+// module-local copies of the key indices process() writes per packet (V8 folds a module's own
+// consts; an imported binding is loaded on every use — see flow/key.ts)
+const K_RECIRC_ID = F_RECIRC_ID, K_CT_STATE = F_CT_STATE, K_CT_ZONE = F_CT_ZONE, K_CT_MARK = F_CT_MARK, K_TUN_ID_HI = F_TUN_ID_HI,
+  K_TUN_ID_LO = F_TUN_ID_LO, K_TUN_SRC = F_TUN_SRC, K_TUN_DST = F_TUN_DST, K_TUN_FLAGS = F_TUN_FLAGS, K_DL_TYPE = F_DL_TYPE,
+  K_NW_PROTO = F_NW_PROTO, K_NW_FRAG = F_NW_FRAG, K_TCP_FLAGS = F_TCP_FLAGS;
 
 /** OVS's MAX_RECIRC_DEPTH */
 const MAX_RECIRC_DEPTH = 6;
@@ -151,7 +157,7 @@ export class Datapath {
   private readonly recircs = new Map<number, Continuation>();
   private readonly key = new Uint32Array(FLOW_WORDS);
   private readonly pool: Pkt[] = [];
-  private readonly rand: () => number;
+  private readonly rand: Mulberry32;
   /** fate of the packet being processed: outputs, controller deliveries, first drop reason (-1 none) */
   private fateOut = 0;
   private fateCtl = 0;
@@ -165,7 +171,7 @@ export class Datapath {
     this.flowLimit = opts.flowLimit ?? 200000;
     this.maxIdleMs = opts.maxIdleMs ?? 10000;
     this.revalidateMs = opts.revalidateMs ?? 500;
-    this.rand = mulberry32(opts.seed ?? 1);
+    this.rand = new Mulberry32(opts.seed ?? 1);
     this.version = br.version;
     for (let i = 0; i < MAX_DEPTH; i++) this.pool.push(new Pkt(i));
     this.syncPorts();
@@ -276,30 +282,30 @@ export class Datapath {
     const key = this.key;
     const ofport = this.ofportOf(p);
     if (ofport < 0) { this.drop(p, D_UPCALL); return; }
-    flowFromFrame(p.buf, p.start, p.end, ofport, key, 0, false);
-    key[F_RECIRC_ID] = p.recircId;
-    key[F_CT_STATE] = p.ctState;
-    key[F_CT_ZONE] = p.ctZone;
-    key[F_CT_MARK] = p.ctMark;
-    key[F_TUN_ID_HI] = p.tunIdHi;
-    key[F_TUN_ID_LO] = p.tunIdLo;
-    key[F_TUN_SRC] = p.tunSrc;
-    key[F_TUN_DST] = p.tunDst;
-    key[F_TUN_FLAGS] = p.tunDst !== 0 ? p.tunFlags : 0;
+    flowFromFrame(p.buf, p.start, p.end, ofport, key, 0, false, true);
+    key[K_RECIRC_ID] = p.recircId;
+    key[K_CT_STATE] = p.ctState;
+    key[K_CT_ZONE] = p.ctZone;
+    key[K_CT_MARK] = p.ctMark;
+    key[K_TUN_ID_HI] = p.tunIdHi;
+    key[K_TUN_ID_LO] = p.tunIdLo;
+    key[K_TUN_SRC] = p.tunSrc;
+    key[K_TUN_DST] = p.tunDst;
+    key[K_TUN_FLAGS] = p.tunDst !== 0 ? p.tunFlags : 0;
     const l3 = lastL3Offset(), l4 = lastL4Offset();
-    p.l3 = l3 === NO_OFFSET ? -1 : l3;
-    p.l4 = l4 === NO_OFFSET ? -1 : l4;
-    p.dlType = key[F_DL_TYPE]!;
-    p.proto = key[F_NW_PROTO]!;
-    p.laterFrag = (key[F_NW_FRAG]! & NW_FRAG_LATER) !== 0;
+    p.l3 = l3 === 0xffff ? -1 : l3;
+    p.l4 = l4 === 0xffff ? -1 : l4;
+    p.dlType = key[K_DL_TYPE]!;
+    p.proto = key[K_NW_PROTO]!;
+    p.laterFrag = (key[K_NW_FRAG]! & 2) !== 0;
     if (p.depth === 0 || p.tunDst !== 0 && p.recircId === 0) {
       // the RSS hash OVS keeps with the packet: computed at receive, again after tnl_pop (a new
       // inner frame), not after recirculation; an IPv6 header's own next-header byte when
       // extension headers follow (what dpif-netdev's 5-tuple hash reads)
       const nxt = p.dlType === 0x86dd && p.l3 >= 0 ? p.buf[p.l3 + 6]! : -1;
-      p.rssHash = rssHashOfPacket(key, 0, nxt === p.proto ? -1 : nxt);
+      p.rssHash = rssHashOfPacketI32(key, 0, nxt === p.proto ? -1 : nxt);
     }
-    const h = p.depth === 0 ? p.rssHash : rssHashRecirc(p.rssHash, p.depth);
+    const h = p.depth === 0 ? p.rssHash : rssHashRecircI32(p.rssHash, p.depth);
 
     let f: DpFlow | null = this.emcInsertInvProb > 0 ? this.emc.lookup(key, 0, h) : null;
     if (f !== null) {
@@ -310,7 +316,7 @@ export class Datapath {
         st.megaflowHits++;
         st.maskProbes += this.megaflows.probes;
         const inv = this.emcInsertInvProb;
-        if (inv === 1 || (inv > 1 && this.rand() % inv === 0)) this.emc.insert(key, 0, h, f);
+        if (inv === 1 || (inv > 1 && (this.rand.nextI32() >>> 1) % inv === 0)) this.emc.insert(key, 0, h, f);
       } else {
         f = this.upcall(p, now);
         if (f !== null) this.execute(p, f.actions, now);
@@ -322,7 +328,7 @@ export class Datapath {
     f.packets++;
     f.bytes += p.end - p.start;
     f.used = now;
-    f.tcpFlags |= key[F_TCP_FLAGS]!;
+    f.tcpFlags |= key[K_TCP_FLAGS]!;
     this.execute(p, f.actions, now);
   }
 
@@ -470,6 +476,7 @@ export class Datapath {
             break;
           }
           const r = p.ct;
+          p.ctDirty = true;
           this.ct.execute(p.buf, p.l3, p.end, p.dlType, a.ct!, now, r);
           // a refused commit (zone limit, table full) is counted; as in OVS the packet goes on
           // untracked-by-the-table (+trk+new), so the pipeline decides what happens to it
@@ -477,7 +484,7 @@ export class Datapath {
           p.ctState = r.state; p.ctZone = r.zone; p.ctMark = r.mark;
           break;
         }
-        case A_CT_CLEAR: p.ctState = 0; p.ctZone = 0; p.ctMark = 0; p.ct.clear(); break;
+        case A_CT_CLEAR: p.ctState = 0; p.ctZone = 0; p.ctMark = 0; p.ct.clear(); p.ctDirty = false; break;
         case A_HASH: p.dpHash = symmetricL4Hash(this.key, 0, 0); break;
         case A_RECIRC:
         case A_TNL_POP: {

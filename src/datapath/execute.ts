@@ -34,7 +34,7 @@
  * Neighbours: datapath.ts dispatches actions and owns outputs, ct and
  * recirculation; hash.ts gives the RSS hash and tunnel source port.
  */
-import { be16, be32, setBe16, setBe32 } from '../wire/bytes.js';
+import { be16, be32, be32i, setBe16, setBe32 } from '../wire/bytes.js';
 import { csumUpdate16, csumUpdate32, fold, sum16 } from '../wire/checksum.js';
 import { type DpAction, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN } from './odp-actions.js';
 import { tnlUdpSrcPort } from '../flow/hash.js';
@@ -78,6 +78,8 @@ export class Pkt {
   laterFrag = false;
   /** conntrack state carried with the packet (ct_state/zone/mark/label, the cached connection) */
   readonly ct = new CtResult();
+  /** 'ct' was written since the last reset (clearing it costs more than the rest of reset) */
+  ctDirty = false;
   /** this packet's own buffer for pushes that need more headroom */
   readonly scratch = new Uint8Array(HEADROOM + MAX_FRAME);
 
@@ -93,7 +95,7 @@ export class Pkt {
   reset(buf: Uint8Array, start: number, end: number, port: number): void {
     this.buf = buf; this.start = start; this.end = end; this.inPort = port;
     this.recircId = 0; this.ctState = 0; this.ctZone = 0; this.ctMark = 0;
-    this.ct.clear();
+    if (this.ctDirty) { this.ct.clear(); this.ctDirty = false; }
     this.tunIdHi = 0; this.tunIdLo = 0; this.tunSrc = 0; this.tunDst = 0; this.tunFlags = 0;
     this.tunTos = 0; this.tunTtl = 0; this.tunTpSrc = 0; this.tunTpDst = 0;
     this.dpHash = 0; this.rssHash = 0; this.depth = 0;
@@ -110,6 +112,7 @@ export class Pkt {
     // the copy keeps the ct fields; its next ct() looks the connection up again
     this.ct.clear();
     this.ct.state = o.ct.state; this.ct.zone = o.ct.zone; this.ct.mark = o.ct.mark; this.ct.label.set(o.ct.label);
+    this.ctDirty = true;
     this.tunIdHi = o.tunIdHi; this.tunIdLo = o.tunIdLo; this.tunSrc = o.tunSrc; this.tunDst = o.tunDst; this.tunFlags = o.tunFlags;
     this.tunTos = o.tunTos; this.tunTtl = o.tunTtl; this.tunTpSrc = o.tunTpSrc; this.tunTpDst = o.tunTpDst;
     this.dpHash = o.dpHash; this.rssHash = o.rssHash; this.depth = o.depth;
@@ -137,8 +140,9 @@ export class Pkt {
 
 // ---- set ---------------------------------------------------------------------------------------------
 
+/** 'old' with the bits of 'm' taken from 'v', as int32 bits (see bytes.ts be32i). */
 function masked(old: number, v: number, m: number): number {
-  return ((old & ~m) | (v & m)) >>> 0;
+  return (old & ~m) | (v & m);
 }
 
 /** Offset of the L4 checksum 'p' carries for its protocol, or -1 (none, or a later fragment). */
@@ -172,9 +176,9 @@ export function setEth(p: Pkt, a: DpAction): void {
   if (p.end - o < 14) return;
   const v = a.v, m = a.m;
   setBe16(b, o + 6, masked(be16(b, o + 6), v[0]!, m[0]!));
-  setBe32(b, o + 8, masked(be32(b, o + 8), v[1]!, m[1]!));
+  setBe32(b, o + 8, masked(be32i(b, o + 8), v[1]!, m[1]!));
   setBe16(b, o, masked(be16(b, o), v[2]!, m[2]!));
-  setBe32(b, o + 2, masked(be32(b, o + 2), v[3]!, m[3]!));
+  setBe32(b, o + 2, masked(be32i(b, o + 2), v[3]!, m[3]!));
 }
 
 export function setIpv4(p: Pkt, a: DpAction): void {
@@ -188,7 +192,7 @@ export function setIpv4(p: Pkt, a: DpAction): void {
   for (let f = 0; f < 2; f++) {
     if (m[f] === 0) continue;
     const at = l3 + 12 + 4 * f;
-    const old = be32(b, at), now = masked(old, v[f]!, m[f]!);
+    const old = be32i(b, at), now = masked(old, v[f]!, m[f]!);
     if (old === now) continue;
     setBe32(b, at, now);
     csum = csumUpdate32(csum, old, now);
@@ -217,12 +221,12 @@ export function setIpv6(p: Pkt, a: DpAction): void {
   for (let f = 0; f < 8; f++) {
     if (m[f] === 0) continue;
     const at = l3 + 8 + 4 * f;
-    const old = be32(b, at), now = masked(old, v[f]!, m[f]!);
+    const old = be32i(b, at), now = masked(old, v[f]!, m[f]!);
     if (old === now) continue;
     setBe32(b, at, now);
     if (l4c >= 0) patchL4(b, l4c, udp, old, now);
   }
-  let w0 = be32(b, l3);
+  let w0 = be32i(b, l3);
   if (m[8] !== 0) w0 = ((w0 & ~0xfffff) | masked(w0 & 0xfffff, v[8]!, m[8]!)) >>> 0;
   if (m[9] !== 0) w0 = ((w0 & ~0x0ff00000) | (masked((w0 >>> 20) & 0xff, v[9]!, m[9]!) << 20)) >>> 0;
   setBe32(b, l3, w0);
@@ -266,11 +270,11 @@ export function setArp(p: Pkt, a: DpAction): void {
   const v = a.v, m = a.m;
   setBe16(b, l3 + 6, masked(be16(b, l3 + 6), v[2]!, m[2]!));
   setBe16(b, l3 + 8, masked(be16(b, l3 + 8), v[3]!, m[3]!));
-  setBe32(b, l3 + 10, masked(be32(b, l3 + 10), v[4]!, m[4]!));
-  setBe32(b, l3 + 14, masked(be32(b, l3 + 14), v[0]!, m[0]!));
+  setBe32(b, l3 + 10, masked(be32i(b, l3 + 10), v[4]!, m[4]!));
+  setBe32(b, l3 + 14, masked(be32i(b, l3 + 14), v[0]!, m[0]!));
   setBe16(b, l3 + 18, masked(be16(b, l3 + 18), v[5]!, m[5]!));
-  setBe32(b, l3 + 20, masked(be32(b, l3 + 20), v[6]!, m[6]!));
-  setBe32(b, l3 + 24, masked(be32(b, l3 + 24), v[1]!, m[1]!));
+  setBe32(b, l3 + 20, masked(be32i(b, l3 + 20), v[6]!, m[6]!));
+  setBe32(b, l3 + 24, masked(be32i(b, l3 + 24), v[1]!, m[1]!));
 }
 
 // CRC32c (Castagnoli), reflected, for SCTP (RFC 4960 appendix B)

@@ -133,31 +133,52 @@ export function hashRot(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-/** `mhash_add__`: mix 'data' into 'hash' without the final rotate; a zero 'data' leaves 'hash' unchanged. */
-export function mhashAdd__(hash: number, data: number): number {
-  if ((data | 0) === 0) return hash >>> 0;
+/*
+ * Two forms of each primitive: the exported uint32 one (`mhashAdd`, C's uint32_t value) and an
+ * int32 one with the same bits (`mhashAddI32`). The hot path (the datapath's RSS hash, EMC and
+ * megaflow hashing) uses the int32 forms: V8 returns a uint32 above 2^31 from a call it did not
+ * inline as a freshly allocated HeapNumber, an int32 never.
+ */
+
+/** `mhash_add__` as int32: mix 'data' into 'hash' without the final rotate; a zero 'data' leaves 'hash' unchanged. */
+function mhashAddRaw(hash: number, data: number): number {
+  if ((data | 0) === 0) return hash | 0;
   let d = Math.imul(data, 0xcc9e2d51);
   d = (d << 15) | (d >>> 17);
   d = Math.imul(d, 0x1b873593);
-  return (hash ^ d) >>> 0;
+  return hash ^ d;
 }
 
-/** `mhash_add`: one Murmur3 round of 'data' into 'hash'. */
-export function mhashAdd(hash: number, data: number): number {
-  let h = mhashAdd__(hash, data);
+/** `mhash_add` as int32 (same bits as mhashAdd). */
+export function mhashAddI32(hash: number, data: number): number {
+  let h = mhashAddRaw(hash, data);
   h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) >>> 0;
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-/** `mhash_finish`: Murmur3's avalanche of 'hash'. */
-export function mhashFinish(hash: number): number {
-  let h = hash >>> 0;
+/** `hash_finish` as int32 (same bits as hashFinish): Murmur3's avalanche of 'hash' ^ 'final'. */
+export function hashFinishI32(hash: number, final: number): number {
+  let h = hash ^ final;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return h ^ (h >>> 16);
+}
+
+/** `mhash_add__`: mix 'data' into 'hash' without the final rotate; a zero 'data' leaves 'hash' unchanged. */
+export function mhashAdd__(hash: number, data: number): number {
+  return mhashAddRaw(hash, data) >>> 0;
+}
+
+/** `mhash_add`: one Murmur3 round of 'data' into 'hash'. */
+export function mhashAdd(hash: number, data: number): number {
+  return mhashAddI32(hash, data) >>> 0;
+}
+
+/** `mhash_finish`: Murmur3's avalanche of 'hash'. */
+export function mhashFinish(hash: number): number {
+  return hashFinishI32(hash, 0) >>> 0;
 }
 
 /** `hash_add` (= mhash_add on OVS's generic build). */
@@ -172,7 +193,7 @@ export function hashAdd64(hash: number, lo: number, hi: number): number {
 
 /** `hash_finish`: mhash_finish('hash' ^ 'final'). */
 export function hashFinish(hash: number, final: number): number {
-  return mhashFinish((hash ^ final) >>> 0);
+  return hashFinishI32(hash, final) >>> 0;
 }
 
 /** `hash_2words` ('x' first, then 'y'). */
@@ -252,12 +273,17 @@ function rot(x: number, k: number): number {
 
 /** The uint32 an x86 host reads from the 4 big-endian bytes of 'x' (byte swap). */
 export function bswap32(x: number): number {
-  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+  return bswap32I32(x) >>> 0;
 }
 
-/** The uint32 read from memory holding be16 'a' then be16 'b' (tp_src, tp_dst). */
+/** bswap32 as int32 (same bits; see the I32 note above). */
+function bswap32I32(x: number): number {
+  return ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
+}
+
+/** The word (int32 bits) read from memory holding be16 'a' then be16 'b' (tp_src, tp_dst). */
 function ports32(a: number, b: number): number {
-  return (((a >>> 8) & 0xff) | ((a & 0xff) << 8) | ((b & 0xff00) << 8) | ((b & 0xff) << 24)) >>> 0;
+  return ((a >>> 8) & 0xff) | ((a & 0xff) << 8) | ((b & 0xff00) << 8) | ((b & 0xff) << 24);
 }
 
 // ---- packet hashes ------------------------------------------------------------------------
@@ -270,23 +296,23 @@ function hasPorts5Tuple(p: number): boolean {
   return p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_SCTP || p === IPPROTO_ICMP || p === IPPROTO_ICMPV6;
 }
 
-/** Shared body of rssHash5Tuple / rssHashOfPacket: 'proto' is the protocol byte mixed in. */
+/** Shared body of rssHash5Tuple / rssHashOfPacket, as int32: 'proto' is the protocol byte mixed in. */
 function hash5(key: Uint32Array, base: number, basis: number, proto: number): number {
-  let h = basis >>> 0;
+  let h = basis | 0;
   const type = key[base + F_DL_TYPE]!;
   if (type === ETH_TYPE_IPV6) {
-    for (let i = 0; i < 4; i++) h = mhashAdd(h, bswap32(key[base + F_IPV6_SRC + i]!));
-    for (let i = 0; i < 4; i++) h = mhashAdd(h, bswap32(key[base + F_IPV6_DST + i]!));
+    for (let i = 0; i < 4; i++) h = mhashAddI32(h, bswap32I32(key[base + F_IPV6_SRC + i]!));
+    for (let i = 0; i < 4; i++) h = mhashAddI32(h, bswap32I32(key[base + F_IPV6_DST + i]!));
   } else if (type === ETH_TYPE_IP || type === ETH_TYPE_ARP) {
-    h = mhashAdd(h, bswap32(key[base + F_NW_SRC]!));
-    h = mhashAdd(h, bswap32(key[base + F_NW_DST]!));
+    h = mhashAddI32(h, bswap32I32(key[base + F_NW_SRC]!));
+    h = mhashAddI32(h, bswap32I32(key[base + F_NW_DST]!));
   } else {
-    return hashFinish(h, 42);
+    return hashFinishI32(h, 42);
   }
   const nwProto = key[base + F_NW_PROTO]! & 0xff;
-  h = mhashAdd(h, proto);
-  if (hasPorts5Tuple(nwProto)) h = mhashAdd(h, ports32(key[base + F_TP_SRC]!, key[base + F_TP_DST]!));
-  return hashFinish(h, 42);
+  h = mhashAddI32(h, proto);
+  if (hasPorts5Tuple(nwProto)) h = mhashAddI32(h, ports32(key[base + F_TP_SRC]!, key[base + F_TP_DST]!));
+  return hashFinishI32(h, 42);
 }
 
 /**
@@ -297,7 +323,7 @@ function hash5(key: Uint32Array, base: number, basis: number, proto: number): nu
  * for the one exception). Later fragments contribute ports 0 (the key holds 0 there).
  */
 export function rssHash5Tuple(key: Uint32Array, base: number, basis = 0): number {
-  return hash5(key, base, basis, key[base + F_NW_PROTO]! & 0xff);
+  return hash5(key, base, basis, key[base + F_NW_PROTO]! & 0xff) >>> 0;
 }
 
 /**
@@ -310,6 +336,11 @@ export function rssHash5Tuple(key: Uint32Array, base: number, basis = 0): number
  * "no extension headers" (the same as nw_proto).
  */
 export function rssHashOfPacket(key: Uint32Array, base: number, ip6Nxt: number): number {
+  return rssHashOfPacketI32(key, base, ip6Nxt) >>> 0;
+}
+
+/** rssHashOfPacket as int32 (same bits), for the datapath's per-packet path. */
+export function rssHashOfPacketI32(key: Uint32Array, base: number, ip6Nxt: number): number {
   const nwProto = key[base + F_NW_PROTO]! & 0xff;
   if (ip6Nxt >= 0 && key[base + F_DL_TYPE] === ETH_TYPE_IPV6 && (nwProto === IPPROTO_TCP || nwProto === IPPROTO_UDP)
     && (key[base + F_NW_FRAG]! & 2) === 0) {
@@ -324,7 +355,12 @@ export function rssHashOfPacket(key: Uint32Array, base: number, ip6Nxt: number):
  * The packet's stored hash (what tnl_push and hash(l4) read) stays unmixed.
  */
 export function rssHashRecirc(hash: number, depth: number): number {
-  return depth === 0 ? hash >>> 0 : hashFinish(hash, depth >>> 0);
+  return rssHashRecircI32(hash, depth) >>> 0;
+}
+
+/** rssHashRecirc as int32 (same bits). */
+export function rssHashRecircI32(hash: number, depth: number): number {
+  return depth === 0 ? hash | 0 : hashFinishI32(hash, depth);
 }
 
 /** OVS's default tunnel source-port range (`ovs-appctl tnl/egress_port_range`). */

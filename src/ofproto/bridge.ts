@@ -77,55 +77,66 @@ export class FlowTable {
   private readonly softById = new Map<number, Rule>();
   /** conj_id → the rules matching on it */
   private readonly conjTargets = new Map<number, Rule[]>();
+  /** strictKey → rule: replace-on-same-match and strict delete in O(1) */
+  private readonly strict = new Map<string, Rule>();
+  /** rule → its id in cls or soft */
+  private readonly idOf = new Map<Rule, number>();
+  /** rules with an idle or hard timeout (expire() skips a table without any) */
+  timed = 0;
   constructor(id: number) { this.id = id; }
 
   get size(): number { return this.byId.size + this.softById.size + [...this.conjTargets.values()].reduce((n, l) => n + l.length, 0); }
 
   /** Install 'rule', replacing a rule of identical priority and match. Returns the replaced rule. */
   insert(rule: Rule): Rule | null {
-    const old = this.findStrict(rule.spec.match, rule.spec.priority, rule.spec.conjId);
-    if (old !== null) this.remove(old);
     const s = rule.spec;
+    const key = strictKey(s.match, s.priority, s.conjId);
+    const old = this.strict.get(key) ?? null;
+    if (old !== null) this.remove(old);
     if (s.conjId !== undefined) {
       const l = this.conjTargets.get(s.conjId) ?? [];
       l.push(rule);
       this.conjTargets.set(s.conjId, l);
     } else if (s.actions.length > 0 && s.actions.every((a) => a.type === 'conjunction')) {
-      this.softById.set(this.soft.insert(s.match, s.priority, rule), rule);
+      const id = this.soft.insert(s.match, s.priority, rule);
+      this.softById.set(id, rule);
+      this.idOf.set(rule, id);
     } else {
       const id = this.cls.insert(s.match, s.priority, rule);
       this.byId.set(id, rule);
+      this.idOf.set(rule, id);
     }
+    this.strict.set(key, rule);
+    if (s.idleTimeout > 0 || s.hardTimeout > 0) this.timed++;
     return old;
   }
 
   /** Remove 'rule'; false if it is not in this table. */
   remove(rule: Rule): boolean {
-    for (const [id, r] of this.softById) {
-      if (r === rule) { this.soft.remove(id); this.softById.delete(id); return true; }
-    }
+    const key = strictKey(rule.spec.match, rule.spec.priority, rule.spec.conjId);
+    if (this.strict.get(key) !== rule) return false;
+    this.strict.delete(key);
+    if (rule.spec.idleTimeout > 0 || rule.spec.hardTimeout > 0) this.timed--;
     if (rule.spec.conjId !== undefined) {
       const l = this.conjTargets.get(rule.spec.conjId) ?? [];
-      const i = l.indexOf(rule);
-      if (i >= 0) { l.splice(i, 1); return true; }
-      return false;
+      l.splice(l.indexOf(rule), 1);
+      return true;
     }
-    for (const [id, r] of this.byId) {
-      if (r === rule) {
-        this.cls.remove(id);
-        this.byId.delete(id);
-        return true;
-      }
+    const id = this.idOf.get(rule)!;
+    this.idOf.delete(rule);
+    if (this.softById.get(id) === rule) {
+      this.soft.remove(id);
+      this.softById.delete(id);
+    } else {
+      this.cls.remove(id);
+      this.byId.delete(id);
     }
-    return false;
+    return true;
   }
 
   /** The rule with exactly this match, priority (and conj_id), or null. */
   findStrict(match: Match, priority: number, conjId?: number): Rule | null {
-    for (const r of this.all()) {
-      if (r.spec.priority === priority && r.spec.conjId === conjId && r.spec.match.equals(match)) return r;
-    }
-    return null;
+    return this.strict.get(strictKey(match, priority, conjId)) ?? null;
   }
 
   private all(): Rule[] {
@@ -181,6 +192,13 @@ export class FlowTable {
     }
     return { rule: hard, conjMatches: [] };
   }
+}
+
+/** Identity of a rule for replacement: priority, conj_id, and the match's non-zero words. */
+function strictKey(m: Match, priority: number, conjId: number | undefined): string {
+  let k = `${priority}/${conjId ?? ''}`;
+  for (let w = 0; w < FLOW_WORDS; w++) if (m.mask[w] !== 0 || m.value[w] !== 0) k += `,${w}:${m.mask[w]}:${m.value[w]}`;
+  return k;
 }
 
 function matchesKey(m: Match, key: Uint32Array): boolean {
@@ -319,7 +337,7 @@ export class Bridge {
   expire(now: number): Rule[] {
     const out: Rule[] = [];
     for (const t of this.tables) {
-      if (t.size === 0) continue;
+      if (t.timed === 0) continue;
       for (const r of t.rules()) {
         const s = r.spec;
         const hard = s.hardTimeout > 0 && now - r.created >= s.hardTimeout * 1000;

@@ -30,6 +30,14 @@ export function be32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
+/**
+ * be32 as a signed int32 (same bits), for per-packet code: V8 boxes a uint32 above 2^31
+ * returned from a call it did not inline into a new HeapNumber, an int32 never.
+ */
+export function be32i(b: Uint8Array, o: number): number {
+  return (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
+}
+
 export function be24(b: Uint8Array, o: number): number {
   return (b[o]! << 16) | (b[o + 1]! << 8) | b[o + 2]!;
 }

@@ -1,6 +1,7 @@
 // The datapath end to end (no real OVS here; datapath-ovs.test.ts compares with it): caches,
 // upcalls, revalidation, idle expiry, the flow limit, drops with reasons, tunnels and ct.
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { Datapath } from '../../src/datapath/datapath.js';
 import { loadBridge } from '../../src/ofproto/trace.js';
 import { parseFlowsFile } from '../../src/ofproto/ofctl.js';
@@ -156,5 +157,41 @@ describe('conntrack through the datapath', () => {
     // an unrelated SYN-ACK from outside has no connection: invalid, not +est, dropped
     dp.receive(2, tcp('8.8.4.4', '192.168.100.1', 80, 40001, 'SA', 64, 7000, 1), 3);
     expect(sent.get(1)!.length).toBe(1);
+  });
+});
+
+describe('hostile input', () => {
+  it('arbitrary bytes on any port never throw, and every packet is accounted for', () => {
+    const ports = 'p1 1\np2 2\nvx1 10 vxlan remote_ip=192.168.1.2 key=flow\n@hwaddr aa:55:aa:55:00:00\n@ip 192.168.1.1/24\n@route 192.168.1.0/24 br0\n@neigh 192.168.1.2 aa:55:aa:66:00:00\n';
+    const flows = [
+      'table=0,priority=20,in_port=2,udp,tp_dst=4789,actions=LOCAL',
+      'table=0,priority=10,ip,ct_state=-trk,actions=ct(table=1,nat)',
+      'table=0,priority=5,actions=mod_vlan_vid:7,output:2',
+      'table=1,priority=10,ip,ct_state=+new+trk,actions=ct(commit,nat(src=9.9.9.9)),dec_ttl,output:10',
+      'table=1,priority=5,actions=strip_vlan,output:1',
+    ].join('\n');
+    const { dp } = setup(flows, { ports });
+    // frames: random bytes, or a valid frame with random corruption and truncation
+    const valid = tcp('10.0.0.1', '10.0.0.2', 1, 2);
+    const frame = fc.oneof(
+      fc.uint8Array({ maxLength: 200 }),
+      fc.tuple(fc.nat(valid.length), fc.array(fc.tuple(fc.nat(valid.length - 1), fc.nat(255)), { maxLength: 6 }))
+        .map(([cut, edits]) => { const f = valid.slice(0, Math.max(cut, 1)); for (const [i, v] of edits) if (i < f.length) f[i] = v; return f; }),
+    );
+    fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom(1, 2, 4789, 9), frame), { maxLength: 20 }), (pkts) => {
+      for (const [port, f] of pkts) dp.receive(port, f, 1);
+      const s = dp.stats;
+      expect(s.rx).toBe(s.delivered + s.droppedTotal + s.toController);
+    }), { numRuns: 300 });
+  });
+
+  it('a conntrack zone at its limit: the commit is refused and counted, the packet goes on as OVS lets it', () => {
+    const flows = 'table=0,ip,ct_state=-trk,actions=ct(table=1,zone=3)\ntable=1,ip,ct_state=+new+trk,actions=ct(commit,zone=3),output:2';
+    const { dp, sent } = setup(flows);
+    dp.ct.setZoneLimit(3, 2);
+    for (let i = 0; i < 4; i++) dp.receive(1, tcp('10.0.0.1', '10.0.0.2', 1000 + i, 80, 'S', 64, 1), 1);
+    expect(dp.ct.size).toBe(2);
+    expect(dp.stats.ctRefused).toBe(2);
+    expect(sent.get(2)!.length).toBe(4);
   });
 });
