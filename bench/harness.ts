@@ -36,7 +36,7 @@ export function consume(v: number): void {
   sink = (sink + v) | 0;
 }
 
-export function runSuite(suiteName: string, cases: BenchCase[], opts: { maxTime?: number } = {}): BenchResult[] {
+export function runSuite(suiteName: string, cases: BenchCase[], opts: { maxTime?: number; quiet?: boolean } = {}): BenchResult[] {
   const results: BenchResult[] = [];
   const suite = new Benchmark.Suite(suiteName);
   for (const c of cases) {
@@ -55,7 +55,7 @@ export function runSuite(suiteName: string, cases: BenchCase[], opts: { maxTime?
     };
     if (c.extra) r.extra = c.extra();
     results.push(r);
-    console.log(`${suiteName} › ${r.name}: ${formatRate(r.perSec)}/s ±${r.rme.toFixed(2)}% (${r.samples} samples)`);
+    if (opts.quiet !== true) console.log(`${suiteName} › ${r.name}: ${formatRate(r.perSec)}/s ±${r.rme.toFixed(2)}% (${r.samples} samples)`);
   });
   suite.run({ async: false });
   if (sink === 0x7fffffff) console.log('');

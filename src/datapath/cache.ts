@@ -33,7 +33,7 @@
 import { F_IN_PORT, F_METADATA_LO, F_PACKET_TYPE, F_RECIRC_ID, FLOW_WORDS } from '../flow/key.js';
 import { hashFinishI32, mhashAddI32 } from '../flow/hash.js';
 import type { Rule } from '../ofproto/bridge.js';
-import type { DpAction } from './odp-actions.js';
+import type { DpProgram } from './odp-actions.js';
 import type { FlowSpec } from '../ofproto/actions.js';
 
 export class DpFlow {
@@ -41,7 +41,7 @@ export class DpFlow {
   readonly key: Uint32Array;
   readonly mask: Uint32Array;
   subtable: Subtable | null = null;
-  actions: DpAction[];
+  actions: DpProgram;
   actionsText: string;
   /** the full key of the upcall that made this flow (revalidation re-translates it) */
   readonly upcallKey: Uint32Array;
@@ -65,7 +65,7 @@ export class DpFlow {
   /** the flow's packets go to userspace (`userspace(pid=0,slow_path(action))`); 'actions' still say what is done */
   slow = false;
 
-  constructor(id: number, key: Uint32Array, mask: Uint32Array, upcallKey: Uint32Array, actions: DpAction[], actionsText: string,
+  constructor(id: number, key: Uint32Array, mask: Uint32Array, upcallKey: Uint32Array, actions: DpProgram, actionsText: string,
     rules: Rule[], learned: FlowSpec[], now: number) {
     this.id = id;
     this.key = key;

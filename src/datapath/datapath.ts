@@ -37,10 +37,10 @@
  * format), hash.ts (RSS hash, tunnel source port), cache.ts, execute.ts.
  */
 import {
-  F_ARP_SHA_HI, F_ARP_SHA_LO, F_ARP_THA_HI, F_ARP_THA_LO, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_TYPE, F_ND_TARGET, F_TP_DST, F_TP_SRC, F_NW_FRAG, F_NW_PROTO, F_RECIRC_ID, F_TCP_FLAGS, F_TUN_DST, F_TUN_FLAGS,
-  F_TUN_ID_HI, F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS, NW_FRAG_LATER, flowFromFrame, lastL3Offset, lastL4Offset,
+  F_ARP_SHA_HI, F_ARP_SHA_LO, F_ARP_THA_HI, F_ARP_THA_LO, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_TYPE, F_ND_TARGET, F_NW_FRAG,
+  F_NW_PROTO, F_RECIRC_ID, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_TUN_DST, F_TUN_FLAGS, F_TUN_ID_HI, F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI,
+  FLOW_WORDS, flowFromFrame, lastL3Offset, lastL4Offset,
 } from '../flow/key.js';
-import { NO_OFFSET } from '../wire/extract.js';
 import type { Bridge } from '../ofproto/bridge.js';
 import { parseIpv4 } from '../wire/bytes.js';
 import { type Continuation, type XlateResult, xlate, xlateContinuation } from '../ofproto/xlate.js';
@@ -49,7 +49,7 @@ import { Conntrack } from '../conntrack/conntrack.js';
 import { DpFlow, Emc, MegaflowCache } from './cache.js';
 import {
   A_CLONE, A_CT, A_CT_CLEAR, A_HASH, A_OUTPUT, A_POP_VLAN, A_PUSH_VLAN, A_RECIRC, A_SET_ARP, A_SET_ETH, A_SET_ICMP,
-  A_SET_IPV4, A_SET_IPV6, A_SET_L4, A_TNL_POP, A_TNL_PUSH, A_USERSPACE, type DpAction, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN, compileActions,
+  A_SET_IPV4, A_SET_IPV6, A_SET_L4, A_TNL_POP, A_TNL_PUSH, A_USERSPACE, AW, type DpProgram, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN, compileActions,
 } from './odp-actions.js';
 import { Pkt, popVlan, pushVlan, setArp, setEth, setIcmp, setIpv4, setIpv6, setL4, tnlPop, tnlPush } from './execute.js';
 import { rssHashOfPacketI32, rssHashRecircI32, symmetricL4Hash } from '../flow/hash.js';
@@ -293,11 +293,11 @@ export class Datapath {
     key[K_TUN_DST] = p.tunDst;
     key[K_TUN_FLAGS] = p.tunDst !== 0 ? p.tunFlags : 0;
     const l3 = lastL3Offset(), l4 = lastL4Offset();
-    p.l3 = l3 === 0xffff ? -1 : l3;
+    p.l3 = l3 === 0xffff ? -1 : l3;   // NO_OFFSET
     p.l4 = l4 === 0xffff ? -1 : l4;
     p.dlType = key[K_DL_TYPE]!;
     p.proto = key[K_NW_PROTO]!;
-    p.laterFrag = (key[K_NW_FRAG]! & 2) !== 0;
+    p.laterFrag = (key[K_NW_FRAG]! & 2) !== 0;   // NW_FRAG_LATER
     if (p.depth === 0 || p.tunDst !== 0 && p.recircId === 0) {
       // the RSS hash OVS keeps with the packet: computed at receive, again after tnl_pop (a new
       // inner frame), not after recirculation; an IPv6 header's own next-header byte when
@@ -447,27 +447,28 @@ export class Datapath {
 
   // ---- actions ----------------------------------------------------------------------------------------
 
-  private execute(p: Pkt, actions: DpAction[], now: number): void {
-    const n = actions.length;
+  private execute(p: Pkt, prog: DpProgram, now: number): void {
+    const n = prog.n, c = prog.code;
     if (n === 0) { this.drop(p, D_OF_PIPELINE); return; }
     for (let i = 0; i < n; i++) {
-      const a = actions[i]!;
-      switch (a.op) {
+      const o = i * AW;
+      const port = c[o + 1]!;
+      switch (c[o]) {
         case A_OUTPUT: {
-          if (this.present[a.port] === 0) { this.drop(p, D_INVALID_PORT); break; }
-          const s = this.sinks[a.port];
+          if (this.present[port] === 0) { this.drop(p, D_INVALID_PORT); break; }
+          const s = this.sinks[port];
           this.stats.txPackets++;
           this.fateOut++;
           if (s !== null && s !== undefined) s(p.buf, p.start, p.end);
           break;
         }
-        case A_SET_ETH: setEth(p, a); break;
-        case A_SET_IPV4: setIpv4(p, a); break;
-        case A_SET_IPV6: setIpv6(p, a); break;
-        case A_SET_L4: setL4(p, a); break;
-        case A_SET_ICMP: setIcmp(p, a); break;
-        case A_SET_ARP: setArp(p, a); break;
-        case A_PUSH_VLAN: if (!pushVlan(p, a)) { this.drop(p, D_TNL_PUSH); return; } break;
+        case A_SET_ETH: setEth(p, c, o); break;
+        case A_SET_IPV4: setIpv4(p, c, o); break;
+        case A_SET_IPV6: setIpv6(p, c, o); break;
+        case A_SET_L4: setL4(p, c, o); break;
+        case A_SET_ICMP: setIcmp(p, c, o); break;
+        case A_SET_ARP: setArp(p, c, o); break;
+        case A_PUSH_VLAN: if (!pushVlan(p, c, o)) { this.drop(p, D_TNL_PUSH); return; } break;
         case A_POP_VLAN: popVlan(p); break;
         case A_CT: {
           if (p.l3 < 0 || (p.dlType !== 0x0800 && p.dlType !== 0x86dd)) {
@@ -477,7 +478,7 @@ export class Datapath {
           }
           const r = p.ct;
           p.ctDirty = true;
-          this.ct.execute(p.buf, p.l3, p.end, p.dlType, a.ct!, now, r);
+          this.ct.execute(p.buf, p.l3, p.end, p.dlType, prog.cts[i]!, now, r);
           // a refused commit (zone limit, table full) is counted; as in OVS the packet goes on
           // untracked-by-the-table (+trk+new), so the pipeline decides what happens to it
           if (r.refused) this.stats.ctRefused++;
@@ -491,12 +492,12 @@ export class Datapath {
           const last = i === n - 1;
           const q = last ? p : this.cloneOf(p);
           if (q === null) { this.drop(p, D_RECURSION); return; }
-          if (a.op === A_TNL_POP) {
-            const type = this.tunnelType(a.port);
+          if (c[o] === A_TNL_POP) {
+            const type = this.tunnelType(port);
             if (type === 0 || !tnlPop(q, type)) { this.drop(q, D_TNL_POP); if (last) return; break; }
-            q.inPort = a.port;
+            q.inPort = port;
           } else {
-            q.recircId = a.port;
+            q.recircId = port;
           }
           if (q.depth >= MAX_RECIRC_DEPTH) { this.drop(q, D_RECURSION); if (last) return; break; }
           q.depth++;
@@ -508,18 +509,18 @@ export class Datapath {
         case A_CLONE: {
           const q = this.cloneOf(p);
           if (q === null) { this.drop(p, D_RECURSION); break; }
-          this.execute(q, a.sub!, now);
+          this.execute(q, prog.subs[i]!, now);
           break;
         }
         case A_USERSPACE: {
           this.fateCtl++;
-          const pin: PacketIn = { port: p.inPort, reason: a.port, frame: p.buf.slice(p.start, p.end) };
+          const pin: PacketIn = { port: p.inPort, reason: port, frame: p.buf.slice(p.start, p.end) };
           if (this.packetIns.length >= 1024) this.packetIns.shift();
           this.packetIns.push(pin);
           if (this.onPacketIn !== null) this.onPacketIn(pin);
           break;
         }
-        case A_TNL_PUSH: if (!tnlPush(p, a)) { this.drop(p, D_TNL_PUSH); return; } break;
+        case A_TNL_PUSH: if (!tnlPush(p, prog.hdrs[i]!)) { this.drop(p, D_TNL_PUSH); return; } break;
       }
     }
   }

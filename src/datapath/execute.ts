@@ -5,7 +5,7 @@
  * What: `Pkt` is one packet in flight: its bytes ('buf' [start, end)), the
  * metadata the datapath keeps beside them (in_port, recirc_id, ct_*, tunnel,
  * dp_hash, RSS hash) and the L3/L4 offsets of the current headers. The
- * functions below apply one compiled DpAction (odp-actions.ts) to it:
+ * functions below apply one action of a compiled DpProgram (odp-actions.ts) to it:
  * masked set of Ethernet / IPv4 / IPv6 / TCP / UDP / SCTP / ICMP / ARP fields
  * with incremental checksum fix-up, VLAN push and pop, and native tunnel
  * push and pop (VXLAN and Geneve over IPv4).
@@ -36,7 +36,7 @@
  */
 import { be16, be32, be32i, setBe16, setBe32 } from '../wire/bytes.js';
 import { csumUpdate16, csumUpdate32, fold, sum16 } from '../wire/checksum.js';
-import { type DpAction, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN } from './odp-actions.js';
+import { AM, AV, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN } from './odp-actions.js';
 import { tnlUdpSrcPort } from '../flow/hash.js';
 import { TNL_F_CSUM, TNL_F_KEY } from '../flow/key.js';
 import { CtResult } from '../conntrack/conntrack.js';
@@ -171,110 +171,110 @@ function patchL4_16(b: Uint8Array, off: number, udp: boolean, oldV: number, newV
   setBe16(b, off, n);
 }
 
-export function setEth(p: Pkt, a: DpAction): void {
-  const b = p.buf, o = p.start;
-  if (p.end - o < 14) return;
-  const v = a.v, m = a.m;
-  setBe16(b, o + 6, masked(be16(b, o + 6), v[0]!, m[0]!));
-  setBe32(b, o + 8, masked(be32i(b, o + 8), v[1]!, m[1]!));
-  setBe16(b, o, masked(be16(b, o), v[2]!, m[2]!));
-  setBe32(b, o + 2, masked(be32i(b, o + 2), v[3]!, m[3]!));
+export function setEth(p: Pkt, c: Int32Array, o: number): void {
+  const b = p.buf, e = p.start;
+  if (p.end - e < 14) return;
+  const v = o + AV, m = o + AM;
+  setBe16(b, e + 6, masked(be16(b, e + 6), c[v + 0]!, c[m + 0]!));
+  setBe32(b, e + 8, masked(be32i(b, e + 8), c[v + 1]!, c[m + 1]!));
+  setBe16(b, e, masked(be16(b, e), c[v + 2]!, c[m + 2]!));
+  setBe32(b, e + 2, masked(be32i(b, e + 2), c[v + 3]!, c[m + 3]!));
 }
 
-export function setIpv4(p: Pkt, a: DpAction): void {
+export function setIpv4(p: Pkt, c: Int32Array, o: number): void {
   p.ct.conn = -1;
   const b = p.buf, l3 = p.l3;
   if (l3 < 0 || p.dlType !== ETH_TYPE_IP || l3 + 20 > p.end) return;
-  const v = a.v, m = a.m;
+  const v = o + AV, m = o + AM;
   let csum = be16(b, l3 + 10);
   const l4c = l4CsumOff(p);
   const udp = p.proto === 17;
   for (let f = 0; f < 2; f++) {
-    if (m[f] === 0) continue;
+    if (c[m + f] === 0) continue;
     const at = l3 + 12 + 4 * f;
-    const old = be32i(b, at), now = masked(old, v[f]!, m[f]!);
+    const old = be32i(b, at), now = masked(old, c[v + f]!, c[m + f]!);
     if (old === now) continue;
     setBe32(b, at, now);
     csum = csumUpdate32(csum, old, now);
     if (l4c >= 0 && p.proto !== 58) patchL4(b, l4c, udp, old, now);
   }
-  if (m[2] !== 0) {
+  if (c[m + 2] !== 0) {
     const w = be16(b, l3);
-    const nw = (w & 0xff00) | masked(w & 0xff, v[2]!, m[2]!);
+    const nw = (w & 0xff00) | masked(w & 0xff, c[v + 2]!, c[m + 2]!);
     if (nw !== w) { setBe16(b, l3, nw); csum = csumUpdate16(csum, w, nw); }
   }
-  if (m[3] !== 0) {
+  if (c[m + 3] !== 0) {
     const w = be16(b, l3 + 8);
-    const nw = (masked(w >>> 8, v[3]!, m[3]!) << 8) | (w & 0xff);
+    const nw = (masked(w >>> 8, c[v + 3]!, c[m + 3]!) << 8) | (w & 0xff);
     if (nw !== w) { setBe16(b, l3 + 8, nw); csum = csumUpdate16(csum, w, nw); }
   }
   setBe16(b, l3 + 10, csum);
 }
 
-export function setIpv6(p: Pkt, a: DpAction): void {
+export function setIpv6(p: Pkt, c: Int32Array, o: number): void {
   p.ct.conn = -1;
   const b = p.buf, l3 = p.l3;
   if (l3 < 0 || p.dlType !== ETH_TYPE_IPV6 || l3 + 40 > p.end) return;
-  const v = a.v, m = a.m;
+  const v = o + AV, m = o + AM;
   const l4c = l4CsumOff(p);
   const udp = p.proto === 17;
   for (let f = 0; f < 8; f++) {
-    if (m[f] === 0) continue;
+    if (c[m + f] === 0) continue;
     const at = l3 + 8 + 4 * f;
-    const old = be32i(b, at), now = masked(old, v[f]!, m[f]!);
+    const old = be32i(b, at), now = masked(old, c[v + f]!, c[m + f]!);
     if (old === now) continue;
     setBe32(b, at, now);
     if (l4c >= 0) patchL4(b, l4c, udp, old, now);
   }
   let w0 = be32i(b, l3);
-  if (m[8] !== 0) w0 = ((w0 & ~0xfffff) | masked(w0 & 0xfffff, v[8]!, m[8]!)) >>> 0;
-  if (m[9] !== 0) w0 = ((w0 & ~0x0ff00000) | (masked((w0 >>> 20) & 0xff, v[9]!, m[9]!) << 20)) >>> 0;
+  if (c[m + 8] !== 0) w0 = ((w0 & ~0xfffff) | masked(w0 & 0xfffff, c[v + 8]!, c[m + 8]!)) >>> 0;
+  if (c[m + 9] !== 0) w0 = ((w0 & ~0x0ff00000) | (masked((w0 >>> 20) & 0xff, c[v + 9]!, c[m + 9]!) << 20)) >>> 0;
   setBe32(b, l3, w0);
-  if (m[10] !== 0) b[l3 + 7] = masked(b[l3 + 7]!, v[10]!, m[10]!);
+  if (c[m + 10] !== 0) b[l3 + 7] = masked(b[l3 + 7]!, c[v + 10]!, c[m + 10]!);
 }
 
-export function setL4(p: Pkt, a: DpAction): void {
+export function setL4(p: Pkt, c: Int32Array, o: number): void {
   p.ct.conn = -1;
   const b = p.buf, l4 = p.l4;
-  if (l4 < 0 || p.laterFrag || p.proto !== a.port) return;
+  if (l4 < 0 || p.laterFrag || p.proto !== c[o + 1]) return;
   const pr = p.proto;
   const need = pr === 6 ? 20 : pr === 17 ? 8 : 12;
   if (l4 + need > p.end) return;
-  const v = a.v, m = a.m;
-  const c = pr === 6 ? l4 + 16 : pr === 17 ? l4 + 6 : -1;
+  const v = o + AV, m = o + AM;
+  const cs = pr === 6 ? l4 + 16 : pr === 17 ? l4 + 6 : -1;
   for (let f = 0; f < 2; f++) {
-    if (m[f] === 0) continue;
+    if (c[m + f] === 0) continue;
     const at = l4 + 2 * f;
-    const old = be16(b, at), now = masked(old, v[f]!, m[f]!) & 0xffff;
+    const old = be16(b, at), now = masked(old, c[v + f]!, c[m + f]!) & 0xffff;
     if (old === now) continue;
     setBe16(b, at, now);
-    if (c >= 0) patchL4_16(b, c, pr === 17, old, now);
+    if (cs >= 0) patchL4_16(b, cs, pr === 17, old, now);
   }
   if (pr === 132) sctpCrc(b, l4, p.end);
 }
 
-export function setIcmp(p: Pkt, a: DpAction): void {
+export function setIcmp(p: Pkt, c: Int32Array, o: number): void {
   p.ct.conn = -1;
   const b = p.buf, l4 = p.l4;
   if (l4 < 0 || p.laterFrag || p.proto !== 1 || l4 + 4 > p.end) return;
   const old = be16(b, l4);
-  const now = (masked(old >>> 8, a.v[0]!, a.m[0]!) << 8) | masked(old & 0xff, a.v[1]!, a.m[1]!);
+  const now = (masked(old >>> 8, c[o + AV]!, c[o + AM]!) << 8) | masked(old & 0xff, c[o + AV + 1]!, c[o + AM + 1]!);
   if (now === old) return;
   setBe16(b, l4, now);
   setBe16(b, l4 + 2, csumUpdate16(be16(b, l4 + 2), old, now));
 }
 
-export function setArp(p: Pkt, a: DpAction): void {
+export function setArp(p: Pkt, c: Int32Array, o: number): void {
   const b = p.buf, l3 = p.l3;
   if (l3 < 0 || l3 + 28 > p.end) return;
-  const v = a.v, m = a.m;
-  setBe16(b, l3 + 6, masked(be16(b, l3 + 6), v[2]!, m[2]!));
-  setBe16(b, l3 + 8, masked(be16(b, l3 + 8), v[3]!, m[3]!));
-  setBe32(b, l3 + 10, masked(be32i(b, l3 + 10), v[4]!, m[4]!));
-  setBe32(b, l3 + 14, masked(be32i(b, l3 + 14), v[0]!, m[0]!));
-  setBe16(b, l3 + 18, masked(be16(b, l3 + 18), v[5]!, m[5]!));
-  setBe32(b, l3 + 20, masked(be32i(b, l3 + 20), v[6]!, m[6]!));
-  setBe32(b, l3 + 24, masked(be32i(b, l3 + 24), v[1]!, m[1]!));
+  const v = o + AV, m = o + AM;
+  setBe16(b, l3 + 6, masked(be16(b, l3 + 6), c[v + 2]!, c[m + 2]!));
+  setBe16(b, l3 + 8, masked(be16(b, l3 + 8), c[v + 3]!, c[m + 3]!));
+  setBe32(b, l3 + 10, masked(be32i(b, l3 + 10), c[v + 4]!, c[m + 4]!));
+  setBe32(b, l3 + 14, masked(be32i(b, l3 + 14), c[v + 0]!, c[m + 0]!));
+  setBe16(b, l3 + 18, masked(be16(b, l3 + 18), c[v + 5]!, c[m + 5]!));
+  setBe32(b, l3 + 20, masked(be32i(b, l3 + 20), c[v + 6]!, c[m + 6]!));
+  setBe32(b, l3 + 24, masked(be32i(b, l3 + 24), c[v + 1]!, c[m + 1]!));
 }
 
 // CRC32c (Castagnoli), reflected, for SCTP (RFC 4960 appendix B)
@@ -297,14 +297,14 @@ function sctpCrc(b: Uint8Array, l4: number, end: number): void {
 
 // ---- VLAN ---------------------------------------------------------------------------------------------
 
-/** push_vlan: a new outermost tag (TPID a.v[0], TCI a.v[1]) after the MAC addresses. */
-export function pushVlan(p: Pkt, a: DpAction): boolean {
+/** push_vlan: a new outermost tag (TPID v0, TCI v1 of the action at 'o' of 'c') after the MAC addresses. */
+export function pushVlan(p: Pkt, c: Int32Array, o: number): boolean {
   if (p.end - p.start < 12 || !p.headroom(4)) return false;
   const b = p.buf;
   b.copyWithin(p.start - 4, p.start, p.start + 12);
   p.start -= 4;
-  setBe16(b, p.start + 12, a.v[0]!);
-  setBe16(b, p.start + 14, a.v[1]! & 0xefff);
+  setBe16(b, p.start + 12, c[o + AV]!);
+  setBe16(b, p.start + 14, c[o + AV + 1]! & 0xefff);
   return true;
 }
 
@@ -325,8 +325,7 @@ export function popVlan(p: Pkt): void {
  * IPv4 (total length, header checksum), UDP (length, source port from the
  * RSS hash; checksum when the header asks for one) and VXLAN or Geneve.
  */
-export function tnlPush(p: Pkt, a: DpAction): boolean {
-  const h = a.hdr!;
+export function tnlPush(p: Pkt, h: Uint8Array): boolean {
   const n = h.length;
   if (!p.headroom(n)) return false;
   p.start -= n;

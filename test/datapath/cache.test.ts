@@ -3,10 +3,11 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DpFlow, Emc, MegaflowCache, Subtable } from '../../src/datapath/cache.js';
 import { FLOW_WORDS } from '../../src/flow/key.js';
+import { DpProgram } from '../../src/datapath/odp-actions.js';
 
 function flow(id: number, key: Uint32Array, mask: Uint32Array): DpFlow {
   const k = key.map((v, i) => (v & mask[i]!) >>> 0);
-  return new DpFlow(id, k, mask, key.slice(), [], 'drop', [], [], 0);
+  return new DpFlow(id, k, mask, key.slice(), new DpProgram([]), 'drop', [], [], 0);
 }
 function keyOf(words: Record<number, number>): Uint32Array {
   const k = new Uint32Array(FLOW_WORDS);
