@@ -6,7 +6,7 @@
  *  - `DpFlow`: one cached megaflow: the masked key, its mask, the compiled
  *    actions and their text, statistics, and what revalidation needs (the
  *    full key of the packet whose upcall made it, the OpenFlow rules it
- *    credits, the bridge version it was translated at).
+ *    credits).
  *  - `MegaflowCache` (dpcls): one `Subtable` per distinct mask; a subtable is
  *    an open-addressing hash table over the key words its mask selects.
  *    A lookup probes subtables in rank order and stops at the first hit;
@@ -26,7 +26,8 @@
  * deletion shifts the following run back (no tombstones), so a probe ends
  * at the first empty slot.
  * Cost: a subtable probe hashes and compares only its mask's words; an EMC
- * hit compares FLOW_WORDS words. Nothing here allocates per packet; growth
+ * hit compares 44 of the FLOW_WORDS words (registers and OpenFlow metadata
+ * are always 0 in a datapath key). Nothing here allocates per packet; growth
  * and insertion (upcall path) do.
  * Neighbours: datapath.ts drives both; hash.ts gives the packet hash.
  */

@@ -24,9 +24,17 @@
  * The megaflow cache is bounded by `flowLimit` (OVS's default 200000): an
  * install into a full cache first evicts the least recently used tenth.
  *
+ * What is installed is what dpif-netdev installs: the megaflow's mask with
+ * the VLAN-presence bit always matched (and an unread tag's VID), nd()
+ * dropped unless ICMPv6 type and code are exact (datapathMask), and a flow
+ * whose actions need userspace (set(arp), set(icmp): SLOW_ACTION) shown as
+ * `userspace(pid=0,slow_path(action))` while its actions still run here.
+ * The clock is the caller's `now` (ms): packet time, never the wall clock.
+ *
  * Per packet it allocates nothing: one reusable `Pkt` per recirculation or
- * clone depth, one scratch key, counters in typed arrays. Upcalls,
- * installation and revalidation are the slow path and allocate freely.
+ * clone depth, one scratch key, a flow's actions packed in one typed array
+ * (DpProgram), numeric counters. Upcalls, installation and revalidation are
+ * the slow path and allocate freely.
  * Every packet given to the datapath ends as exactly one of: delivered (at
  * least one output), dropped (with one of DROP_REASONS; the first reason
  * counts), or consumed by the controller — `stats.rx` equals their sum.

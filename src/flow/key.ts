@@ -45,7 +45,8 @@
  * Cost: the extract walk plus ~60 word stores; allocates nothing; never
  * throws. Not reentrant (one scratch array); the datapath is single-threaded.
  * Neighbours: built on wire/extract.ts; read by match.ts (masked compare),
- * and later by datapath/ (EMC, megaflow cache) and ofproto/ (classifier, xlate).
+ * by datapath/ (EMC, megaflow cache; lastL3Offset/lastL4Offset for its set
+ * actions) and ofproto/ (classifier, xlate).
  */
 import { be16, be32 } from '../wire/bytes.js';
 import {

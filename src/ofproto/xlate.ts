@@ -42,8 +42,9 @@
  * trace as `>>>> … <<<<` and the datapath actions are dropped.
  * Neighbours: bridge.ts (tables, groups, ports), classifier.ts (lookup with
  * wc), odp.ts (commit and printing), actions.ts (Action, sub-fields),
- * ofctl.ts (action text for the trace), trace.ts (front end), later
- * datapath/ (upcalls install the result).
+ * ofctl.ts (action text for the trace), trace.ts (front end), and
+ * datapath/, whose upcalls install the result (megaflow, actions, `rules`
+ * to credit, `slow` reasons) and whose revalidator translates again.
  */
 import { type Action, type CtAction, type FieldRef, type FlowSpec, maskSubfield, maskSubfieldBits, readSubfield, writeSubfield, OFPP_ALL, OFPP_CONTROLLER,
   OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_NONE, OFPP_NORMAL, OFPP_TABLE, type Bucket, type GroupSpec } from './actions.js';

@@ -14,7 +14,7 @@
  * integer adds never lose bits; `fold` is the only place carries are folded.
  * Cost: one add per 16-bit word; allocates nothing.
  * Neighbours: every view's `verifyChecksum()`/`fillChecksum()`; the builder;
- * datapath set-field actions (later issues). Tested against a full recompute.
+ * datapath set-field actions and conntrack NAT. Tested against a full recompute.
  */
 
 /** Sum of the 16-bit big-endian words of [off, end); an odd tail byte is padded with zero. */

@@ -134,6 +134,31 @@ const CASES: DpCase[] = [
       { port: 'p1', frame: tcp({ src: '10.0.0.9', dst: '10.0.1.1', sport: 1, dport: 80, flags: 'S', seq: 1, tos: 3 }) }],
   },
   {
+    name: 'vxlan-remote-ip-flow-fixed-key',
+    ports: `p1 1
+p2 2
+vxf 10 vxlan remote_ip=flow key=5
+@hwaddr aa:55:aa:55:00:00
+@ip 192.168.1.1/24
+@route 192.168.1.0/24 br0
+@neigh 192.168.1.2 aa:55:aa:66:00:00
+@neigh 192.168.1.3 aa:55:aa:77:00:00
+`,
+    flows: [
+      'in_port=1,ip,nw_dst=10.0.1.1,actions=set_field:192.168.1.2->tun_dst,output:10',
+      'in_port=1,ip,nw_dst=10.0.1.2,actions=set_field:192.168.1.3->tun_dst,output:10',
+      'in_port=LOCAL,actions=output:2',
+      'in_port=2,actions=LOCAL',
+      'in_port=10,tun_src=192.168.1.3,actions=output:1',
+    ].join('\n'),
+    packets: [
+      { port: 'p1', frame: INNER[0]! }, { port: 'p1', frame: tcp({ src: '10.0.0.7', dst: '10.0.1.2', sport: 7, dport: 80, flags: 'S', seq: 1 }) },
+      { port: 'p2', frame: new FrameBuilder().eth({ src: 'aa:55:aa:77:00:00', dst: 'aa:55:aa:55:00:00' })
+        .ipv4({ src: '192.168.1.3', dst: '192.168.1.1', ttl: 64, df: true, ident: 0 }).udp({ srcPort: 40000, dstPort: 4789, checksum: 0 })
+        .vxlan({ vni: 5 }).payload(INNER[1]!).build() },
+    ],
+  },
+  {
     name: 'vxlan-pop',
     ports: TUN_PORTS('vxlan'),
     flows: 'in_port=2,actions=LOCAL\nin_port=10,tun_id=0x64,actions=output:1\nin_port=10,tun_id=0x65,actions=mod_dl_dst:02:00:00:00:00:99,output:1',
