@@ -283,10 +283,12 @@ export class Emc {
    */
   private same(slot: number, key: Uint32Array, base: number): boolean {
     const k = this.keys, o = slot * W;
-    // L4 and L3 words first: they differ first between flows
-    for (let w = W - 1; w > META_END; w--) if (k[o + w] !== key[base + w]) return false;
-    return k[o + IN_PORT] === key[base + IN_PORT] && k[o + RECIRC_ID] === key[base + RECIRC_ID]
-      && k[o + PACKET_TYPE] === key[base + PACKET_TYPE];
+    // OR of XORs without a branch per word (a hit must read every word anyway); the stored
+    // hash already matched, so a miss here is rare
+    let d = (k[o + IN_PORT]! ^ key[base + IN_PORT]!) | (k[o + RECIRC_ID]! ^ key[base + RECIRC_ID]!)
+      | (k[o + PACKET_TYPE]! ^ key[base + PACKET_TYPE]!);
+    for (let w = META_END + 1; w < W; w++) d |= k[o + w]! ^ key[base + w]!;
+    return d === 0;
   }
 
   lookup(key: Uint32Array, base: number, h: number): DpFlow | null {
