@@ -38,14 +38,15 @@
  * Every packet given to the datapath ends as exactly one of: delivered (at
  * least one output), dropped (with one of DROP_REASONS; the first reason
  * counts), or consumed by the controller — `stats.rx` equals their sum.
- * Not modelled: dp_hash-based select groups in the datapath (their second
- * pass would need dp_hash in the flow key; such packets are dropped as
- * "unsupported"), the SMC, and PMD threads (one thread runs everything).
+ * Select groups: `hash(sym_l4(0))`/`hash(l4(0))` put the packet's dp_hash in
+ * the key of the recirculated pass, whose translation picks the bucket
+ * (xlate.ts dpHashMap) and whose megaflow matches dp_hash under the group's
+ * slot mask. Not modelled: the SMC, and PMD threads (one thread runs all).
  * Neighbours: ofproto/ (translation), conntrack/ (ct), odp-flow.ts (dump
  * format), hash.ts (RSS hash, tunnel source port), cache.ts, execute.ts.
  */
 import {
-  F_ARP_SHA_HI, F_ARP_SHA_LO, F_ARP_THA_HI, F_ARP_THA_LO, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_TYPE, F_ND_TARGET, F_NW_FRAG,
+  F_ARP_SHA_HI, F_ARP_SHA_LO, F_ARP_THA_HI, F_ARP_THA_LO, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_TYPE, F_DP_HASH, F_ND_TARGET, F_NW_FRAG,
   F_NW_PROTO, F_RECIRC_ID, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_TUN_DST, F_TUN_FLAGS, F_TUN_ID_HI, F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI,
   FLOW_WORDS, flowFromFrame, lastL3Offset, lastL4Offset,
 } from '../flow/key.js';
@@ -57,10 +58,10 @@ import { Conntrack } from '../conntrack/conntrack.js';
 import { DpFlow, Emc, MegaflowCache } from './cache.js';
 import {
   A_CLONE, A_CT, A_CT_CLEAR, A_HASH, A_OUTPUT, A_POP_VLAN, A_PUSH_VLAN, A_RECIRC, A_SET_ARP, A_SET_ETH, A_SET_ICMP,
-  A_SET_IPV4, A_SET_IPV6, A_SET_L4, A_TNL_POP, A_TNL_PUSH, A_USERSPACE, AW, type DpProgram, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN, compileActions,
+  A_SET_IPV4, A_SET_IPV6, A_SET_L4, A_TNL_POP, A_TNL_PUSH, A_USERSPACE, AV, AW, type DpProgram, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN, compileActions,
 } from './odp-actions.js';
 import { Pkt, popVlan, pushVlan, setArp, setEth, setIcmp, setIpv4, setIpv6, setL4, tnlPop, tnlPush } from './execute.js';
-import { rssHashOfPacketI32, rssHashRecircI32, symmetricL4Hash } from '../flow/hash.js';
+import { dpHashL4, rssHashOfPacketI32, rssHashRecircI32, symmetricL4Hash } from '../flow/hash.js';
 import { formatDpFlowLine } from './odp-flow.js';
 import { Mulberry32 } from '../rng.js';
 
@@ -74,15 +75,14 @@ export const DROP_REASONS = [
   'recursion_too_deep',   // more than MAX_RECIRC_DEPTH recirculations
   'invalid_port',         // output to a port the datapath does not have
   'upcall_error',         // translation failed (XLATE_* error) or the packet has no bridge port
-  'unsupported',          // a datapath feature sdnemu does not model (dp_hash select groups)
 ] as const;
 export type DropReason = typeof DROP_REASONS[number];
 const D_OF_PIPELINE = 0, D_RX_INVALID = 1, D_TNL_POP = 2, D_TNL_PUSH = 3, D_RECIRC = 4, D_RECURSION = 5, D_INVALID_PORT = 6,
-  D_UPCALL = 7, D_UNSUPPORTED = 8;
+  D_UPCALL = 7;
 
 // module-local copies of the key indices process() writes per packet (V8 folds a module's own
 // consts; an imported binding is loaded on every use — see flow/key.ts)
-const K_RECIRC_ID = F_RECIRC_ID, K_CT_STATE = F_CT_STATE, K_CT_ZONE = F_CT_ZONE, K_CT_MARK = F_CT_MARK, K_TUN_ID_HI = F_TUN_ID_HI,
+const K_RECIRC_ID = F_RECIRC_ID, K_CT_STATE = F_CT_STATE, K_CT_ZONE = F_CT_ZONE, K_CT_MARK = F_CT_MARK, K_DP_HASH = F_DP_HASH, K_TUN_ID_HI = F_TUN_ID_HI,
   K_TUN_ID_LO = F_TUN_ID_LO, K_TUN_SRC = F_TUN_SRC, K_TUN_DST = F_TUN_DST, K_TUN_FLAGS = F_TUN_FLAGS, K_DL_TYPE = F_DL_TYPE,
   K_NW_PROTO = F_NW_PROTO, K_NW_FRAG = F_NW_FRAG, K_TCP_FLAGS = F_TCP_FLAGS;
 
@@ -295,6 +295,7 @@ export class Datapath {
     key[K_CT_STATE] = p.ctState;
     key[K_CT_ZONE] = p.ctZone;
     key[K_CT_MARK] = p.ctMark;
+    key[K_DP_HASH] = p.dpHash;
     key[K_TUN_ID_HI] = p.tunIdHi;
     key[K_TUN_ID_LO] = p.tunIdLo;
     key[K_TUN_SRC] = p.tunSrc;
@@ -350,7 +351,6 @@ export class Datapath {
     if (key[F_RECIRC_ID] !== 0) {
       c = this.recircs.get(key[F_RECIRC_ID]!);
       if (c === undefined) { st.lost++; this.drop(p, D_RECIRC); return null; }
-      if (c.kind === 'hash') { st.lost++; this.drop(p, D_UNSUPPORTED); return null; }
     }
     const r = c === undefined ? xlate(this.br, key, { packet: true }) : xlateContinuation(this.br, c, key[F_CT_STATE]!, { packet: true }, key);
     if (r.error !== null) { st.lost++; this.drop(p, D_UPCALL); return null; }
@@ -402,7 +402,7 @@ export class Datapath {
       if (k[F_RECIRC_ID] !== 0) c = this.recircs.get(k[F_RECIRC_ID]!);
       const r = c === undefined
         ? (k[F_RECIRC_ID] !== 0 ? null : xlate(this.br, k, { packet: true }))
-        : (c.kind === 'hash' ? null : xlateContinuation(this.br, c, k[F_CT_STATE]!, { packet: true }, k));
+        : xlateContinuation(this.br, c, k[F_CT_STATE]!, { packet: true }, k);
       if (r === null || r.error !== null) { this.deleteFlow(f); continue; }
       const mask = datapathMask(r.megaflow.mask, k);
       let same = true;
@@ -494,7 +494,10 @@ export class Datapath {
           break;
         }
         case A_CT_CLEAR: p.ctState = 0; p.ctZone = 0; p.ctMark = 0; p.ct.clear(); p.ctDirty = false; break;
-        case A_HASH: p.dpHash = symmetricL4Hash(this.key, 0, 0); break;
+        case A_HASH:
+          // odp-execute's OVS_ACTION_ATTR_HASH, on the key of this pass
+          p.dpHash = c[o + AV] === 1 ? symmetricL4Hash(this.key, 0, port) | 0 : dpHashL4(p.rssHash >>> 0, port) | 0;
+          break;
         case A_RECIRC:
         case A_TNL_POP: {
           const last = i === n - 1;

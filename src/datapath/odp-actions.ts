@@ -335,7 +335,15 @@ export function compileAction(text: string): DpAction {
     case 'ct': return parseCt(args, text);
     case 'ct_clear': return new DpAction(A_CT_CLEAR, text);
     case 'recirc': { if (args === null) break; const a = new DpAction(A_RECIRC, text); a.port = num(args, text); return a; }
-    case 'hash': return new DpAction(A_HASH, text);
+    case 'hash': {
+      // hash(l4(BASIS)) or hash(sym_l4(BASIS)): v0 = 1 for the symmetric one, port = the basis
+      const m = args === null ? null : /^(l4|sym_l4)\((\d+)\)$/.exec(args);
+      if (m === null) break;
+      const a = new DpAction(A_HASH, text);
+      a.v[0] = m[1] === 'sym_l4' ? 1 : 0;
+      a.port = Number(m[2]);
+      return a;
+    }
     case 'userspace': {
       const a = new DpAction(A_USERSPACE, text);
       const m = /reason=(\d+)/.exec(text);

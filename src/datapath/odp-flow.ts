@@ -52,7 +52,7 @@
  * src/ofproto/odp.ts (the actions text); test/oracle/ovs.ts dumps the real thing.
  */
 import {
-  F_ARP_SHA_HI, F_ARP_THA_HI, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_DST_HI, F_DL_SRC_HI, F_DL_TYPE, F_IN_PORT,
+  F_ARP_SHA_HI, F_ARP_THA_HI, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DP_HASH, F_DL_DST_HI, F_DL_SRC_HI, F_DL_TYPE, F_IN_PORT,
   F_IPV6_DST, F_IPV6_LABEL, F_IPV6_SRC, F_ND_TARGET, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC, F_NW_TOS,
   F_NW_TTL, F_RECIRC_ID, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_TUN_DST, F_TUN_FLAGS, F_TUN_ID_HI, F_TUN_ID_LO,
   F_TUN_SRC, F_VLAN_TCI, NW_FRAG_ANY, NW_FRAG_LATER, TNL_F_CSUM, TNL_F_DONT_FRAGMENT, TNL_F_KEY, TNL_F_OAM,
@@ -343,7 +343,9 @@ export function formatDpFlowKey(key: Uint32Array, mask: Uint32Array, opts: DpFlo
   }
   const rm = m[F_RECIRC_ID]! >>> 0;
   attrs.push(`recirc_id(${hx(k[F_RECIRC_ID]!)}${rm === 0xffffffff ? '' : `/${hx(rm)}`})`);
-  // dp_hash: wildcarded unless a dp_hash select group ran (not in sdnemu's key)
+  // dp_hash: only after a select group's hash(), masked by its slot count
+  const dm = m[F_DP_HASH]! >>> 0;
+  if (dm !== 0) attrs.push(`dp_hash(${hx(k[F_DP_HASH]!)}${dm === 0xffffffff ? '' : `/${hx(dm)}`})`);
   attrs.push(`in_port(${opts.odpPort(k[F_IN_PORT]!)})`);
   attrs.push('packet_type(ns=0,id=0)');
   const eth: string[] = [];

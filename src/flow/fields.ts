@@ -31,7 +31,7 @@
  * this table; ofproto/ will reuse it for set_field and the classifier.
  */
 import {
-  F_ARP_SHA_HI, F_ARP_THA_HI, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_DST_HI, F_DL_SRC_HI, F_DL_TYPE, F_IN_PORT,
+  F_ARP_SHA_HI, F_ARP_THA_HI, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DP_HASH, F_DL_DST_HI, F_DL_SRC_HI, F_DL_TYPE, F_IN_PORT,
   F_IPV6_DST, F_IPV6_LABEL, F_IPV6_SRC, F_ND_TARGET, F_METADATA_HI, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC,
   F_NW_TOS, F_NW_TTL, F_RECIRC_ID, F_REG0, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_TUN_DST, F_TUN_FLAGS, F_TUN_ID_HI,
   F_TUN_SRC, F_VLAN_TCI,
@@ -157,6 +157,7 @@ function def(names: string[], init: Init): void {
 // ---- metadata ------------------------------------------------------------------
 def(['in_port'], { ovsName: 'in_port', bits: 16, nBytes: 2, word: F_IN_PORT, format: 'port' });
 def(['recirc_id'], { ovsName: 'recirc_id', bits: 32, nBytes: 4, word: F_RECIRC_ID, format: 'hex' });
+def(['dp_hash'], { ovsName: 'dp_hash', bits: 32, nBytes: 4, word: F_DP_HASH, maskable: true, format: 'hex' });
 for (let i = 0; i < 16; i++) {
   def([`reg${i}`], { ovsName: `reg${i}`, bits: 32, nBytes: 4, word: F_REG0 + i, maskable: true, format: 'hex' });
 }

@@ -56,7 +56,7 @@ import {
 } from '../wire/extract.js';
 
 /** Bumped whenever any index below changes (pinned by test/flow/key.test.ts). */
-export const FLOW_LAYOUT_VERSION = 2;
+export const FLOW_LAYOUT_VERSION = 3;
 
 // ---- metadata segment --------------------------------------------------------
 export const F_IN_PORT = 0;        // OpenFlow port the packet arrived on (context-dependent, as in OVS)
@@ -73,34 +73,35 @@ export const F_TUN_FLAGS = 25;     // FLOW_TNL_F_* (oam 1, df 2, csum 4, key 8)
 export const F_CT_STATE = 26;      // CS_* bits (new 1 … dnat 0x80)
 export const F_CT_ZONE = 27;
 export const F_CT_MARK = 28;
+export const F_DP_HASH = 29;       // the datapath's hash(...) result (select groups); 0 = not computed
 // ---- L2 segment --------------------------------------------------------------
-export const F_DL_DST_HI = 29;
-export const F_DL_DST_LO = 30;
-export const F_DL_SRC_HI = 31;
-export const F_DL_SRC_LO = 32;
-export const F_DL_TYPE = 33;
-export const F_VLAN_TCI = 34;      // outermost tag | CFI, 0 when untagged
+export const F_DL_DST_HI = 30;
+export const F_DL_DST_LO = 31;
+export const F_DL_SRC_HI = 32;
+export const F_DL_SRC_LO = 33;
+export const F_DL_TYPE = 34;
+export const F_VLAN_TCI = 35;      // outermost tag | CFI, 0 when untagged
 // ---- L3 segment --------------------------------------------------------------
-export const F_NW_SRC = 35;        // IPv4 source or ARP SPA
-export const F_NW_DST = 36;        // IPv4 destination or ARP TPA
-export const F_IPV6_SRC = 37;      // 4 words
-export const F_IPV6_DST = 41;      // 4 words
-export const F_IPV6_LABEL = 45;    // 20 bits
-export const F_NW_PROTO = 46;      // IP protocol or ARP opcode (low 8 bits)
-export const F_NW_TOS = 47;        // DSCP bits in place (DS & 0xfc)
-export const F_NW_ECN = 48;        // ECN bits (DS & 0x03)
-export const F_NW_TTL = 49;        // IPv4 TTL or IPv6 hop limit
-export const F_NW_FRAG = 50;       // 0 / 1 first / 3 later
-export const F_ARP_SHA_HI = 51;    // ARP SHA, or the ND source link-layer address option (nd_sll)
-export const F_ARP_SHA_LO = 52;
-export const F_ARP_THA_HI = 53;    // ARP THA, or the ND target link-layer address option (nd_tll)
-export const F_ARP_THA_LO = 54;
-export const F_ND_TARGET = 55;     // 4 words: ICMPv6 neighbour solicitation/advertisement target
+export const F_NW_SRC = 36;        // IPv4 source or ARP SPA
+export const F_NW_DST = 37;        // IPv4 destination or ARP TPA
+export const F_IPV6_SRC = 38;      // 4 words
+export const F_IPV6_DST = 42;      // 4 words
+export const F_IPV6_LABEL = 46;    // 20 bits
+export const F_NW_PROTO = 47;      // IP protocol or ARP opcode (low 8 bits)
+export const F_NW_TOS = 48;        // DSCP bits in place (DS & 0xfc)
+export const F_NW_ECN = 49;        // ECN bits (DS & 0x03)
+export const F_NW_TTL = 50;        // IPv4 TTL or IPv6 hop limit
+export const F_NW_FRAG = 51;       // 0 / 1 first / 3 later
+export const F_ARP_SHA_HI = 52;    // ARP SHA, or the ND source link-layer address option (nd_sll)
+export const F_ARP_SHA_LO = 53;
+export const F_ARP_THA_HI = 54;    // ARP THA, or the ND target link-layer address option (nd_tll)
+export const F_ARP_THA_LO = 55;
+export const F_ND_TARGET = 56;     // 4 words: ICMPv6 neighbour solicitation/advertisement target
 // ---- L4 segment --------------------------------------------------------------
-export const F_TP_SRC = 59;        // L4 source port or ICMP type
-export const F_TP_DST = 60;        // L4 destination port or ICMP code
-export const F_TCP_FLAGS = 61;     // 12 bits, NS = 0x100
-export const FLOW_WORDS = 62;
+export const F_TP_SRC = 60;        // L4 source port or ICMP type
+export const F_TP_DST = 61;        // L4 destination port or ICMP code
+export const F_TCP_FLAGS = 62;     // 12 bits, NS = 0x100
+export const FLOW_WORDS = 63;
 
 /** Segment boundaries for staged lookup: [start, end) word ranges. */
 export const SEG_METADATA_START = 0;
@@ -178,6 +179,7 @@ export function flowFromFrame(b: Uint8Array, off: number, end: number, inPort: n
   key[base + F_CT_STATE] = 0;
   key[base + F_CT_ZONE] = 0;
   key[base + F_CT_MARK] = 0;
+  key[base + F_DP_HASH] = 0;
 
   key[base + F_DL_DST_HI] = x[LX_DL_DST_HI]!;
   key[base + F_DL_DST_LO] = x[LX_DL_DST_LO]!;

@@ -43,7 +43,7 @@ import {
   TCP_FLAG_NAMES, TUN_FLAG_NAMES,
 } from './fields.js';
 import {
-  F_ARP_SHA_HI, F_ARP_THA_HI, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_DST_HI, F_DL_SRC_HI, F_DL_TYPE, F_IN_PORT,
+  F_ARP_SHA_HI, F_ARP_THA_HI, F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DP_HASH, F_DL_DST_HI, F_DL_SRC_HI, F_DL_TYPE, F_IN_PORT,
   F_IPV6_DST, F_IPV6_LABEL, F_IPV6_SRC, F_ND_TARGET, F_METADATA_HI, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC,
   F_NW_TOS, F_NW_TTL, F_PACKET_TYPE, F_RECIRC_ID, F_REG0, F_TCP_FLAGS, F_TP_DST, F_TP_SRC, F_TUN_DST,
   F_TUN_FLAGS, F_TUN_ID_HI, F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS,
@@ -681,6 +681,7 @@ export function formatMatch(m: Match, opts: FormatOptions = {}): string {
 
   const isMegaflow = k[F_RECIRC_ID] !== 0;
   u32('recirc_id', F_RECIRC_ID);
+  u32('dp_hash', F_DP_HASH);
   if (k[F_CT_STATE] !== 0) out.push(`ct_state=${flagsText(CT_STATE_FLAGS, v[F_CT_STATE]!, k[F_CT_STATE]!, 0xff)}`);
   be16('ct_zone', F_CT_ZONE);
   u32('ct_mark', F_CT_MARK);

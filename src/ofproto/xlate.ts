@@ -60,7 +60,7 @@ import {
   F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_DST_HI, F_DL_DST_LO, F_DL_SRC_HI, F_DL_SRC_LO, F_DL_TYPE, F_IN_PORT,
   F_IPV6_DST, F_IPV6_SRC, F_METADATA_HI, F_METADATA_LO, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC,
   F_NW_TOS, F_NW_TTL, F_PACKET_TYPE, F_RECIRC_ID, F_REG0, F_TP_DST, F_TP_SRC, F_TUN_DST, F_TUN_FLAGS, F_TUN_ID_HI,
-  F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS, NW_FRAG_ANY, NW_FRAG_LATER,
+  F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS, NW_FRAG_ANY, NW_FRAG_LATER, F_DP_HASH,
 } from '../flow/key.js';
 
 const ETH_TYPE_IP = 0x0800, ETH_TYPE_IPV6 = 0x86dd;
@@ -771,16 +771,30 @@ function groupAction(ctx: Ctx, id: number, last: boolean): boolean {
     chosen = g.buckets.findIndex((b) => bucketAlive(ctx, b, 0));
   } else {
     // select: OVS's default selection method is dp_hash: recirculate with a hash first
-    if (g.selectionMethod === '' || g.selectionMethod === 'dp_hash') {
+    const map = g.selectionMethod === '' || g.selectionMethod === 'dp_hash' ? dpHashMap(g) : null;
+    if (map !== null && ctx.flow[F_DP_HASH] === 0) {
       // pick_dp_hash_select_group with no dp_hash yet: hash in the datapath and recirculate (OVS 3.1
-      // then reports "no live bucket", since no bucket was picked in this pass)
+      // then reports "no live bucket", since no bucket was picked in this pass); the default method
+      // hashes symmetrically, selection_method=dp_hash with the L4 hash
       ctx.commit();
-      ctx.odp.push('hash(sym_l4(0))');
-      freeze(ctx, 'hash', ctx.tableId);
+      ctx.odp.push(g.selectionMethod === 'dp_hash' ? 'hash(l4(0))' : 'hash(sym_l4(0))');
+      // the group action itself is frozen (then the actions after it): the recirculated pass
+      // resumes there, without looking the table up again (so nothing the rule matched is re-read)
+      freeze(ctx, 'hash', ctx.tableId).actions.push({ type: 'group', groupId: id });
       ctx.report('detail', 'no live bucket');
       return false;
     }
-    chosen = hashSelect(ctx, g);
+    if (map !== null) {
+      // the recirculated pass: the first live bucket from hash_map[dp_hash & mask] on
+      const mask = map.length - 1, h = ctx.flow[F_DP_HASH]!;
+      ctx.mask(F_DP_HASH, mask);
+      for (let i = 0; i <= mask; i++) {
+        const b = map[(h + i) & mask]!;
+        if (bucketAlive(ctx, g.buckets[b]!, 0)) { chosen = b; break; }
+      }
+    } else {
+      chosen = hashSelect(ctx, g);
+    }
   }
   if (chosen >= 0) {
     const b = g.buckets[chosen]!;
@@ -790,6 +804,44 @@ function groupAction(ctx: Ctx, id: number, last: boolean): boolean {
     ctx.report('detail', 'no live bucket');
   }
   return false;
+}
+
+/**
+ * group_setup_dp_hash_table: the group's dp_hash slots (a power of two, at
+ * least 16 and at least 4 per bucket, up to 256), each holding a bucket
+ * index, dealt by the Webster method so a bucket's share of slots follows
+ * its weight (equal weights: slot i → bucket i % n). null when the group
+ * cannot use dp_hash (no bucket with weight, or more than 256 slots needed):
+ * OVS then selects in the slow path. Cached per group object.
+ */
+const dpHashMaps = new WeakMap<GroupSpec, Int32Array | null>();
+function dpHashMap(g: GroupSpec): Int32Array | null {
+  const cached = dpHashMaps.get(g);
+  if (cached !== undefined) return cached;
+  let total = 0, minW = 0xffff;
+  for (const b of g.buckets) {
+    if (b.weight > 0 && b.weight < minW) minW = b.weight;
+    total += b.weight;
+  }
+  let map: Int32Array | null = null;
+  if (g.buckets.length > 0 && total > 0) {
+    const minSlots = Math.max(Math.ceil(total / minW), Math.min(g.buckets.length * 4, 256));
+    let n = 16;
+    while (n < minSlots) n *= 2;
+    if (n <= 256) {
+      map = new Int32Array(n);
+      const divisor = g.buckets.map(() => 1), value = g.buckets.map((b) => b.weight);
+      for (let slot = 0; slot < n; slot++) {
+        let w = 0;
+        for (let i = 1; i < g.buckets.length; i++) if (value[i]! > value[w]!) w = i;
+        divisor[w] = divisor[w]! + 2;
+        value[w] = g.buckets[w]!.weight / divisor[w]!;
+        map[slot] = w;
+      }
+    }
+  }
+  dpHashMaps.set(g, map);
+  return map;
 }
 
 /**

@@ -21,7 +21,7 @@ import { OvsSandbox, parseDpFlow, renumberDpRecircIds } from '../oracle/ovs.js';
 import { describeWith } from '../oracle/tools.js';
 
 interface In { port: string; frame: Uint8Array }
-interface DpCase { name: string; ports?: string; flows: string; packets: In[]; of13?: boolean }
+interface DpCase { name: string; ports?: string; flows: string; groups?: string; packets: In[]; of13?: boolean }
 
 const A = '00:00:00:00:00:01', B = '00:00:00:00:00:02';
 const eth = (src = A, dst = B): FrameBuilder => new FrameBuilder().eth({ src, dst });
@@ -177,6 +177,23 @@ vxf 10 vxlan remote_ip=flow key=5
       { port: 'p2', frame: underlay('geneve', 0x78, INNER[4]!) }, { port: 'p2', frame: underlay('geneve', 0x78, INNER[5]!) }],
   },
   {
+    name: 'select-groups-dp-hash',
+    ports: 'p1 1\np2 2\np3 3\np4 4\np5 5\np6 6\np7 7\n',
+    groups: [
+      'group_id=1,type=select,bucket=output:2,bucket=output:3,bucket=output:4',
+      'group_id=2,type=select,bucket=weight:10,output:2,bucket=weight:30,output:3,bucket=output:4,bucket=output:5,bucket=output:6',
+      'group_id=3,type=select,selection_method=dp_hash,bucket=output:5,bucket=output:6,bucket=output:7',
+    ].join('\n'),
+    flows: 'in_port=1,tcp,actions=group:1\nin_port=1,udp,actions=group:2\nin_port=7,actions=group:3',
+    packets: [
+      ...[0, 1, 2, 3, 4, 5, 6, 7].map((i) => ({ port: 'p1', frame: tcp({ src: `10.0.0.${i + 1}`, dst: '10.0.1.1', sport: 1000 + 7 * i, dport: 80, flags: 'S', seq: i }) })),
+      ...[0, 1, 2, 3, 4, 5, 6, 7].map((i) => ({ port: 'p1', frame: udp(`10.0.0.${i + 1}`, '10.0.1.1', 2000 + 13 * i, 53) })),
+      ...[0, 1, 2, 3, 4, 5].map((i) => ({ port: 'p7', frame: udp(`10.1.0.${i + 1}`, '10.0.1.1', 3000 + i, 53) })),
+      // the same flows again: cached megaflows (with dp_hash) and EMC hits
+      ...[0, 1, 2].map((i) => ({ port: 'p1', frame: tcp({ src: `10.0.0.${i + 1}`, dst: '10.0.1.1', sport: 1000 + 7 * i, dport: 80, flags: 'A', seq: i + 1, ack: 1 }) })),
+    ],
+  },
+  {
     name: 'ct-snat-tcp-exchange',
     flows: [
       'table=0,priority=10,ip,ct_state=-trk,actions=ct(table=1,zone=7,nat)',
@@ -232,7 +249,7 @@ const flowText = (line: string): string => {
 
 /** sdnemu's side of a case: frames per port and the dump-flows lines. */
 function runSdnemu(c: DpCase): { sent: Map<string, string[]>; flows: string[]; dp: Datapath } {
-  const br = loadBridge({ flows: c.flows, ports: c.ports ?? DEFAULT_PORTS, ...(c.of13 ? { protocols: 'OpenFlow13' as const } : {}) });
+  const br = loadBridge({ flows: c.flows, ports: c.ports ?? DEFAULT_PORTS, ...(c.of13 ? { protocols: 'OpenFlow13' as const } : {}), ...(c.groups !== undefined ? { groups: c.groups } : {}) });
   const dp = new Datapath(br);
   const sent = new Map<string, string[]>();
   const byName = new Map([...br.ports.values()].map((p) => [p.name, p]));
@@ -254,7 +271,7 @@ describeWith('ovs', 'datapath: frames and megaflows byte-identical to Open vSwit
       const ours = runSdnemu(c);
       beforeAll(async () => {
         ovs = await OvsSandbox.start();
-        await ovs.bridgeFromPortsFile(c.ports ?? DEFAULT_PORTS, c.flows, { of13: c.of13 ?? false });
+        await ovs.bridgeFromPortsFile(c.ports ?? DEFAULT_PORTS, c.flows, { of13: c.of13 ?? false, ...(c.groups !== undefined ? { groups: c.groups } : {}) });
         for (const x of c.packets) await ovs.receive(x.port, toHex(x.frame));
         for (const p of dummyPorts(c.ports ?? DEFAULT_PORTS)) theirs.set(p, (await ovs.txFrames(p)).map((f) => toHex(f)));
         theirFlows = renumberDpRecircIds((await ovs.dumpDpFlows()).map(flowText)).sort();

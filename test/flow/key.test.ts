@@ -14,24 +14,24 @@ describe('flow key layout', () => {
   it('pins every word index (bump FLOW_LAYOUT_VERSION when this changes, like FLOW_WC_SEQ)', () => {
     const layout = Object.fromEntries(Object.entries(K).filter(([n, v]) => typeof v === 'number' && (n.startsWith('F_') || n.startsWith('SEG_') || n === 'FLOW_WORDS' || n === 'FLOW_LAYOUT_VERSION')));
     expect(layout).toEqual({
-      FLOW_LAYOUT_VERSION: 2,
+      FLOW_LAYOUT_VERSION: 3,
       F_IN_PORT: 0, F_RECIRC_ID: 1, F_PACKET_TYPE: 2, F_REG0: 3, F_METADATA_HI: 19, F_METADATA_LO: 20,
       F_TUN_ID_HI: 21, F_TUN_ID_LO: 22, F_TUN_SRC: 23, F_TUN_DST: 24, F_TUN_FLAGS: 25,
-      F_CT_STATE: 26, F_CT_ZONE: 27, F_CT_MARK: 28,
-      F_DL_DST_HI: 29, F_DL_DST_LO: 30, F_DL_SRC_HI: 31, F_DL_SRC_LO: 32, F_DL_TYPE: 33, F_VLAN_TCI: 34,
-      F_NW_SRC: 35, F_NW_DST: 36, F_IPV6_SRC: 37, F_IPV6_DST: 41, F_IPV6_LABEL: 45, F_NW_PROTO: 46,
-      F_NW_TOS: 47, F_NW_ECN: 48, F_NW_TTL: 49, F_NW_FRAG: 50,
-      F_ARP_SHA_HI: 51, F_ARP_SHA_LO: 52, F_ARP_THA_HI: 53, F_ARP_THA_LO: 54,
-      F_ND_TARGET: 55, F_TP_SRC: 59, F_TP_DST: 60, F_TCP_FLAGS: 61, FLOW_WORDS: 62,
-      SEG_METADATA_START: 0, SEG_L2_START: 29, SEG_L3_START: 35, SEG_L4_START: 59, SEG_END: 62,
+      F_CT_STATE: 26, F_CT_ZONE: 27, F_CT_MARK: 28, F_DP_HASH: 29,
+      F_DL_DST_HI: 30, F_DL_DST_LO: 31, F_DL_SRC_HI: 32, F_DL_SRC_LO: 33, F_DL_TYPE: 34, F_VLAN_TCI: 35,
+      F_NW_SRC: 36, F_NW_DST: 37, F_IPV6_SRC: 38, F_IPV6_DST: 42, F_IPV6_LABEL: 46, F_NW_PROTO: 47,
+      F_NW_TOS: 48, F_NW_ECN: 49, F_NW_TTL: 50, F_NW_FRAG: 51,
+      F_ARP_SHA_HI: 52, F_ARP_SHA_LO: 53, F_ARP_THA_HI: 54, F_ARP_THA_LO: 55,
+      F_ND_TARGET: 56, F_TP_SRC: 60, F_TP_DST: 61, F_TCP_FLAGS: 62, FLOW_WORDS: 63,
+      SEG_METADATA_START: 0, SEG_L2_START: 30, SEG_L3_START: 36, SEG_L4_START: 60, SEG_END: 63,
     });
-    expect(K.SEGMENT_ENDS).toEqual([29, 35, 59, 62]);
+    expect(K.SEGMENT_ENDS).toEqual([30, 36, 60, 63]);
   });
 
   it('segments are ordered metadata → L2 → L3 → L4 and cover the key', () => {
     expect(K.SEG_METADATA_START).toBe(0);
     expect(K.SEG_L2_START < K.SEG_L3_START && K.SEG_L3_START < K.SEG_L4_START && K.SEG_L4_START < K.SEG_END).toBe(true);
-    expect(K.F_CT_MARK).toBe(K.SEG_L2_START - 1);
+    expect(K.F_DP_HASH).toBe(K.SEG_L2_START - 1);
     expect(K.F_VLAN_TCI).toBe(K.SEG_L3_START - 1);
     expect(K.F_ND_TARGET + 3).toBe(K.SEG_L4_START - 1);
     expect(K.F_TCP_FLAGS).toBe(K.SEG_END - 1);

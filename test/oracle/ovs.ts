@@ -375,10 +375,10 @@ export class OvsSandbox {
   /**
    * Bridge br0 as an `sdnemu ofproto-trace --ports` file describes it (ports, hwaddr, and the
    * underlay's @ip/@route/@neigh lines), every dummy port recording what it sends (txPcap),
-   * datapath flows kept for 'maxIdleMs' (default 10 min), then 'flows' added (OpenFlow 1.3
-   * when 'of13').
+   * datapath flows kept for 'maxIdleMs' (default 10 min), then 'groups' and 'flows' added
+   * (OpenFlow 1.3 when 'of13').
    */
-  async bridgeFromPortsFile(portsText: string, flows: string, opts: { of13?: boolean; maxIdleMs?: number } = {}): Promise<void> {
+  async bridgeFromPortsFile(portsText: string, flows: string, opts: { of13?: boolean; maxIdleMs?: number; groups?: string } = {}): Promise<void> {
     const cfg = parsePortsFile(portsText);
     await this.addBridge('br0', cfg.ports.map((p) => ({
       name: p.name, ofport: p.ofport, type: p.type, options: p.options, txPcap: p.type === 'dummy',
@@ -390,6 +390,7 @@ export class OvsSandbox {
     for (const r of cfg.routes) await this.routeAdd(r.cidr, r.dev);
     for (const n of cfg.neighs) await this.neighSet('br0', n.ip, n.mac);
     await this.setMaxIdle(opts.maxIdleMs ?? 600_000);
+    if (opts.groups !== undefined) await this.addGroups('br0', opts.groups, opts.of13 ? { protocols: 'OpenFlow13' } : undefined);
     await this.addFlows('br0', flows, opts.of13 ? { protocols: 'OpenFlow13' } : undefined);
   }
 
