@@ -1,0 +1,159 @@
+// Chain traversal: the kernel's rule order, jumps, gotos, RETURN, policies, counters, and each
+// match on its own. Rules are built in code here (restore.test.ts covers the text); the kernel
+// comparisons of whole hook pipelines come with the conntrack integration.
+import { describe, expect, it } from 'vitest';
+import { Evaluator, type NfHost, type NfPacket } from '../../src/netfilter/eval.js';
+import { emptyRule, Ruleset, type Match, type Rule, type Target } from '../../src/netfilter/model.js';
+import { parseIpv4 } from '../../src/wire/bytes.js';
+
+const ip = (s: string): number => parseIpv4(s)!;
+
+function pkt(o: Partial<NfPacket> = {}): NfPacket {
+  return {
+    src: ip('10.0.0.1'), dst: ip('10.96.0.10'), proto: 6, sport: 40000, dport: 80, tcpFlags: 2, fragment: false, length: 60,
+    inIface: 'eth0', outIface: null, mark: 0, ctStates: new Set(['NEW']), ctMark: 0, physIn: null, physOut: null, bridged: false, ...o,
+  };
+}
+
+function rule(target: Target | null, o: Partial<Rule> & { m?: Match[] } = {}): Rule {
+  const r = emptyRule();
+  Object.assign(r, o);
+  r.matches = o.m ?? [];
+  r.target = target;
+  return r;
+}
+
+const host: NfHost = { addrType: (a) => (a === ip('192.168.50.1') || a === ip('10.244.1.1') ? 'LOCAL' : 'UNICAST') };
+
+function ruleset(build: (rs: Ruleset) => void): Ruleset {
+  const rs = new Ruleset();
+  build(rs);
+  return rs;
+}
+function userChain(rs: Ruleset, table: 'nat' | 'filter', name: string, rules: Rule[]): void {
+  rs.table(table).chains.set(name, { name, policy: null, counters: { packets: 0, bytes: 0 }, rules });
+}
+const tcp = (dport: [number, number] | null, sport: [number, number] | null = null): Match =>
+  ({ kind: 'tcp', sport: sport && { min: sport[0], max: sport[1] }, sportInvert: false, dport: dport && { min: dport[0], max: dport[1] }, dportInvert: false, tcpFlags: null });
+
+describe('traversal', () => {
+  it('jump, RETURN to the rule after the jump, goto returning past its caller, policy at the end', () => {
+    const rs = ruleset((r) => {
+      userChain(r, 'filter', 'A', [rule({ kind: 'goto', chain: 'B' }, { m: [tcp([80, 80])] }), rule({ kind: 'DROP' })]);
+      userChain(r, 'filter', 'B', [rule({ kind: 'RETURN' })]);
+      r.chain('filter', 'FORWARD')!.rules.push(rule({ kind: 'jump', chain: 'A' }), rule({ kind: 'MARK', value: 0x4000, mask: 0x4000, op: 'set-xmark' }));
+      r.chain('filter', 'FORWARD')!.policy = 'DROP';
+    });
+    const ev = new Evaluator(rs, host);
+    const p = pkt();
+    const res = ev.run('filter', 'FORWARD', p);
+    // FORWARD 1 (jump A) → A 1 (goto B) → B 1 RETURN → back to FORWARD 2 (not A 2) → MARK → policy DROP
+    expect(res.traversed.map((t) => `${t.chain}:${t.num}`)).toEqual(['FORWARD:1', 'A:1', 'B:1', 'FORWARD:2', 'FORWARD:0']);
+    expect(res.verdict).toEqual({ kind: 'DROP' });
+    expect(p.mark).toBe(0x4000);
+    expect(rs.chain('filter', 'FORWARD')!.counters).toEqual({ packets: 1, bytes: 60 });
+    expect(rs.chain('filter', 'A')!.rules[0]!.counters).toEqual({ packets: 1, bytes: 60 });
+    expect(rs.chain('filter', 'A')!.rules[1]!.counters.packets).toBe(0);
+  });
+
+  it('a user chain that falls off its end returns; RETURN from a built-in chain is its policy', () => {
+    const rs = ruleset((r) => {
+      userChain(r, 'filter', 'EMPTY', []);
+      r.chain('filter', 'INPUT')!.rules.push(rule({ kind: 'jump', chain: 'EMPTY' }), rule({ kind: 'RETURN' }), rule({ kind: 'DROP' }));
+    });
+    const res = new Evaluator(rs, host).run('filter', 'INPUT', pkt());
+    expect(res.verdict).toEqual({ kind: 'ACCEPT' });
+    expect(res.traversed.map((t) => `${t.chain}:${t.num}`)).toEqual(['INPUT:1', 'INPUT:2', 'INPUT:0']);
+  });
+
+  it('NAT targets end the walk with the binding; REJECT carries its type', () => {
+    const dnat: Target = { kind: 'DNAT', to: { addrMin: ip('10.244.1.5'), addrMax: ip('10.244.1.5'), portMin: 8080, portMax: 8080 }, random: false, randomFully: false, persistent: false };
+    const rs = ruleset((r) => {
+      r.chain('nat', 'PREROUTING')!.rules.push(rule(dnat, { dst: { addr: ip('10.96.0.10'), mask: 0xffffffff, invert: false } }));
+      r.chain('filter', 'FORWARD')!.rules.push(rule({ kind: 'REJECT', with: 'icmp-port-unreachable' }, { proto: { num: 17, invert: false } }));
+    });
+    const ev = new Evaluator(rs, host);
+    expect(ev.run('nat', 'PREROUTING', pkt()).verdict).toEqual({ kind: 'NAT', target: dnat });
+    expect(ev.run('nat', 'PREROUTING', pkt({ dst: ip('10.96.0.11') })).verdict).toEqual({ kind: 'ACCEPT' });
+    expect(ev.run('filter', 'FORWARD', pkt({ proto: 17 })).verdict).toEqual({ kind: 'REJECT', with: 'icmp-port-unreachable' });
+  });
+});
+
+describe('matches', () => {
+  const one = (r: Rule, p: NfPacket, h: NfHost = host): boolean => new Evaluator(new Ruleset(), h).matches(r, p);
+
+  it('addresses under masks and negation; interfaces with + and !; protocol; fragments', () => {
+    expect(one(rule(null, { src: { addr: ip('10.0.0.0'), mask: ip('255.0.255.0'), invert: false } }), pkt({ src: ip('10.9.0.77') }))).toBe(true);
+    expect(one(rule(null, { src: { addr: ip('10.0.0.0'), mask: ip('255.0.255.0'), invert: false } }), pkt({ src: ip('10.9.1.77') }))).toBe(false);
+    expect(one(rule(null, { dst: { addr: ip('127.0.0.0'), mask: ip('255.0.0.0'), invert: true } }), pkt({ dst: ip('127.0.0.1') }))).toBe(false);
+    expect(one(rule(null, { in: { name: 'eth', wildcard: true, invert: false } }), pkt({ inIface: 'eth7' }))).toBe(true);
+    expect(one(rule(null, { in: { name: 'eth', wildcard: true, invert: true } }), pkt({ inIface: 'eth7' }))).toBe(false);
+    expect(one(rule(null, { out: { name: 'eth0', wildcard: false, invert: false } }), pkt({ outIface: null }))).toBe(false);
+    expect(one(rule(null, { out: { name: 'eth0', wildcard: false, invert: true } }), pkt({ outIface: null }))).toBe(true);
+    expect(one(rule(null, { proto: { num: 6, invert: true } }), pkt())).toBe(false);
+    expect(one(rule(null, { fragment: { invert: false } }), pkt({ fragment: true }))).toBe(true);
+    // a later fragment has no ports: tcp --dport never matches it
+    expect(one(rule(null, { m: [tcp([80, 80])] }), pkt({ fragment: true }))).toBe(false);
+  });
+
+  it('tcp/udp ports and ranges with !, tcp flags, multiport, icmp', () => {
+    expect(one(rule(null, { m: [tcp([30000, 32767])] }), pkt({ dport: 30080 }))).toBe(true);
+    expect(one(rule(null, { m: [{ ...tcp([80, 80]), dportInvert: true } as Match] }), pkt())).toBe(false);
+    const syn: Match = { ...tcp(null), tcpFlags: { mask: 0x17, comp: 0x02, invert: false } } as Match;
+    expect(one(rule(null, { m: [syn] }), pkt({ tcpFlags: 0x02 }))).toBe(true);
+    expect(one(rule(null, { m: [syn] }), pkt({ tcpFlags: 0x12 }))).toBe(false);
+    const mp: Match = { kind: 'multiport', which: 'dports', ports: [{ min: 22, max: 22 }, { min: 8000, max: 8080 }], invert: false };
+    expect(one(rule(null, { m: [mp] }), pkt({ dport: 8042 }))).toBe(true);
+    expect(one(rule(null, { m: [mp] }), pkt({ dport: 443 }))).toBe(false);
+    expect(one(rule(null, { m: [{ kind: 'multiport', which: 'ports', ports: [{ min: 40000, max: 40000 }], invert: false }] }), pkt())).toBe(true);
+    const echo: Match = { kind: 'icmp', type: 8, code: null, invert: false };
+    expect(one(rule(null, { m: [echo] }), pkt({ proto: 1, sport: 8, dport: 0 }))).toBe(true);
+    expect(one(rule(null, { m: [echo] }), pkt({ proto: 1, sport: 0, dport: 0 }))).toBe(false);
+  });
+
+  it('mark, conntrack states, addrtype LOCAL, comment', () => {
+    expect(one(rule(null, { m: [{ kind: 'mark', value: 0x4000, mask: 0x4000, invert: false }] }), pkt({ mark: 0xc000 }))).toBe(true);
+    expect(one(rule(null, { m: [{ kind: 'mark', value: 0x4000, mask: 0x4000, invert: true }] }), pkt({ mark: 0xc000 }))).toBe(false);
+    expect(one(rule(null, { m: [{ kind: 'conntrack', states: ['RELATED', 'ESTABLISHED'], invert: false }] }), pkt({ ctStates: new Set(['ESTABLISHED']) }))).toBe(true);
+    expect(one(rule(null, { m: [{ kind: 'conntrack', states: ['INVALID'], invert: true }] }), pkt({ ctStates: new Set(['INVALID']) }))).toBe(false);
+    const local: Match = { kind: 'addrtype', srcType: null, srcInvert: false, dstType: ['LOCAL'], dstInvert: false, limitIfaceIn: false, limitIfaceOut: false };
+    expect(one(rule(null, { m: [local] }), pkt({ dst: ip('192.168.50.1') }))).toBe(true);
+    expect(one(rule(null, { m: [local] }), pkt({ dst: ip('192.168.50.2') }))).toBe(false);
+    expect(one(rule(null, { m: [{ kind: 'comment', text: 'default/kubernetes:https' }] }), pkt())).toBe(true);
+  });
+
+  it('statistic nth: --every 3 --packet 0 then --every 2 --packet 0 then fall-through is a perfect round robin', () => {
+    // kube-proxy's chain for three endpoints (BEHAVIOUR.md Linux §1: A,B,C,A,B,C)
+    const rs = ruleset((r) => {
+      const sep = (n: string): Target => ({ kind: 'jump', chain: n });
+      for (const n of ['A', 'B', 'C']) userChain(r, 'nat', n, [rule({ kind: 'ACCEPT' })]);
+      r.chain('nat', 'PREROUTING')!.rules.push(
+        rule(sep('A'), { m: [{ kind: 'statistic', mode: 'nth', every: 3, packet: 0, invert: false }] }),
+        rule(sep('B'), { m: [{ kind: 'statistic', mode: 'nth', every: 2, packet: 0, invert: false }] }),
+        rule(sep('C')),
+      );
+    });
+    const ev = new Evaluator(rs, host);
+    const picks = Array.from({ length: 6 }, () => ev.run('nat', 'PREROUTING', pkt()).traversed.at(-1)!.chain);
+    expect(picks).toEqual(['A', 'B', 'C', 'A', 'B', 'C']);
+  });
+
+  it('statistic nth with --packet 1 takes the second packet; random is seeded and close to its probability', () => {
+    const ev = new Evaluator(new Ruleset(), host, 7);
+    const nth = rule(null, { m: [{ kind: 'statistic', mode: 'nth', every: 3, packet: 1, invert: false }] });
+    expect(Array.from({ length: 6 }, () => ev.matches(nth, pkt()))).toEqual([false, true, false, false, true, false]);
+    const rnd = rule(null, { m: [{ kind: 'statistic', mode: 'random', probability: 0.25, invert: false }] });
+    const hits = Array.from({ length: 4000 }, () => ev.matches(rnd, pkt())).filter(Boolean).length;
+    expect(hits).toBeGreaterThan(900);
+    expect(hits).toBeLessThan(1100);
+    const again = new Evaluator(new Ruleset(), host, 7);
+    Array.from({ length: 6 }, () => again.matches(nth, pkt()));
+    expect(Array.from({ length: 4000 }, () => again.matches(rnd, pkt())).filter(Boolean).length).toBe(hits);
+  });
+
+  it('set matches go to the host; without ipsets they are an error, not a silent miss', () => {
+    const r = rule(null, { m: [{ kind: 'set', name: 'KUBE-CLUSTER-IP', flags: ['dst', 'dst'], invert: false }] });
+    expect(() => one(r, pkt())).toThrow(/no ipsets are loaded/);
+    expect(one(r, pkt(), { ...host, setMatches: (name, flags, p) => name === 'KUBE-CLUSTER-IP' && flags[0] === 'dst' && p.dport === 80 })).toBe(true);
+  });
+});
