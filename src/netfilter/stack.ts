@@ -1,0 +1,285 @@
+/**
+ * A Linux host's netfilter path (netfilter layer): the hooks, conntrack and
+ * routing a packet meets, in the kernel's order.
+ *
+ * What: `NfStack.receive(frame, inIface, now)` runs an Ethernet/IPv4 frame
+ * arriving on one of the host's interfaces through:
+ *   PREROUTING: raw → conntrack (track) → mangle → nat (a connection's first
+ *     packet only: DNAT/REDIRECT or the null binding) → the DNAT applied
+ *   routing: to a local address → INPUT; else, with ip_forward, the longest
+ *     prefix route → FORWARD (TTL − 1 first, as ip_forward does)
+ *   INPUT: mangle → filter → nat (SNAT for local delivery) → confirm
+ *   FORWARD: mangle → filter
+ *   POSTROUTING: mangle → nat (SNAT/MASQUERADE or the null binding) → the
+ *     SNAT applied → confirm → out of the egress interface.
+ * A DROP anywhere ends the packet and leaves no conntrack entry; a REJECT
+ * builds the reply the kernel sends (ipt_REJECT: ICMP errors from the
+ * address the route back to the sender chooses — in INPUT the address the
+ * packet was sent to — quoting the packet as it arrived; TCP resets from the
+ * original destination, RA with ack = seq + len for a SYN, R with seq = the
+ * segment's ack otherwise), BEHAVIOUR.md Linux §4–5.
+ * MASQUERADE takes the egress interface's primary address in the subnet of
+ * the next hop (not the route's src, §3); REDIRECT the incoming interface's
+ * primary address (§11); `addrtype LOCAL` is every address of every
+ * interface (§12). route_localnet: 127/8 destinations are only routed when
+ * it is on (§14). Each hook reports every rule checked.
+ * The skb mark lives for the packet's whole path (KUBE-MARK-MASQ in nat
+ * PREROUTING is what KUBE-POSTROUTING and filter FORWARD read, §15).
+ * Left out for now (issue 5 continues): packets the host itself sends (the
+ * OUTPUT path), IPv6, the raw table's NOTRACK, fragments, the chain compiler
+ * for large rule sets.
+ * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts.
+ */
+import { be16, be32, setBe16 } from '../wire/bytes.js';
+import { csumUpdate16 } from '../wire/checksum.js';
+import { FrameBuilder } from '../wire/builder.js';
+import { NfConntrack, NfCtResult, type CtInfo } from '../conntrack/linux.js';
+import type { AddrType, CtStateName, Hook, Ruleset, TableName } from './model.js';
+import { Evaluator, type NfPacket, type RunResult, type TraceRule } from './eval.js';
+
+export interface HostAddr { addr: number; prefixLen: number }
+export interface HostIface { name: string; mac: string; addrs: HostAddr[] }
+export interface HostRoute { net: number; prefixLen: number; via: number | null; dev: string; src: number | null }
+export interface HostConfig {
+  ifaces: HostIface[];
+  routes: HostRoute[];
+  ipForward: boolean;
+  routeLocalnet: boolean;
+  tcpLoose: boolean;
+}
+
+export interface HookReport { hook: Hook; table: TableName; verdict: string; traversed: TraceRule[] }
+
+export interface StackResult {
+  verdict: 'ACCEPT' | 'DROP' | 'REJECT';
+  /** 'forward', 'local' (delivered to the host), 'out' (sent by the host), or the hook that dropped it */
+  path: string;
+  hooks: HookReport[];
+  /** the frame as it leaves, and its interface (null for local delivery or a drop) */
+  out: { iface: string; frame: Uint8Array } | null;
+  /** REJECT's answer, and the interface it leaves by */
+  reply: { iface: string; frame: Uint8Array } | null;
+  ctinfo: CtInfo;
+}
+
+const mask = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
+const inNet = (a: number, net: number, len: number): boolean => ((a & mask(len)) >>> 0) === ((net & mask(len)) >>> 0);
+
+export class NfStack {
+  readonly ct: NfConntrack;
+  readonly ev: Evaluator;
+  readonly host: HostConfig;
+  private readonly r = new NfCtResult();
+  /** the skb mark of the packet on its way */
+  private mark = 0;
+
+  constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number } = {}) {
+    this.host = host;
+    this.ct = new NfConntrack({ seed: opts.seed ?? 1, tcpLoose: host.tcpLoose });
+    this.ev = new Evaluator(rs, { addrType: (a) => this.addrType(a) }, opts.seed ?? 1);
+  }
+
+  // ---- host facts -----------------------------------------------------------------------------
+
+  isLocal(a: number): boolean {
+    if ((a >>> 24) === 127) return true;
+    return this.host.ifaces.some((i) => i.addrs.some((x) => x.addr === a));
+  }
+
+  addrType(a: number): AddrType {
+    if (this.isLocal(a)) return 'LOCAL';
+    if (a === 0xffffffff || this.host.ifaces.some((i) => i.addrs.some((x) => x.prefixLen < 31 && ((a | mask(x.prefixLen)) >>> 0) === 0xffffffff && inNet(a, x.addr, x.prefixLen)))) return 'BROADCAST';
+    if ((a >>> 28) === 14) return 'MULTICAST';
+    return 'UNICAST';
+  }
+
+  /** The longest-prefix route to 'dst' (connected routes from the interfaces' addresses first among equals). */
+  route(dst: number): { dev: string; via: number | null; src: number | null } | null {
+    let best: { dev: string; via: number | null; src: number | null; len: number } | null = null;
+    for (const i of this.host.ifaces) {
+      for (const a of i.addrs) {
+        if (inNet(dst, a.addr, a.prefixLen) && (best === null || a.prefixLen > best.len)) best = { dev: i.name, via: null, src: a.addr, len: a.prefixLen };
+      }
+    }
+    for (const r of this.host.routes) {
+      if (inNet(dst, r.net, r.prefixLen) && (best === null || r.prefixLen > best.len)) best = { dev: r.dev, via: r.via, src: r.src, len: r.prefixLen };
+    }
+    return best;
+  }
+
+  private iface(name: string): HostIface | undefined { return this.host.ifaces.find((i) => i.name === name); }
+
+  /** The primary address of 'dev' in the subnet of 'hop', else its primary address (MASQUERADE, REJECT). */
+  private addrFor(dev: string, hop: number): number {
+    const i = this.iface(dev);
+    if (i === undefined || i.addrs.length === 0) return 0;
+    return (i.addrs.find((a) => inNet(hop, a.addr, a.prefixLen)) ?? i.addrs[0]!).addr;
+  }
+
+  // ---- the path ---------------------------------------------------------------------------------
+
+  /** A frame arriving on 'inIface'. The frame is rewritten in place as NAT and TTL require. */
+  receive(frame: Uint8Array, inIface: string, now: number): StackResult {
+    const hooks: HookReport[] = [];
+    const original = frame.slice();
+    const r = this.r;
+    this.mark = 0;
+    let res = this.chain('raw', 'PREROUTING', frame, inIface, null, 'UNTRACKED', hooks);
+    if (res !== null) return this.end(res, 'PREROUTING', hooks, original, inIface);
+    this.ct.track(frame, 14, frame.length, now, r);
+    const info = r.info;
+    res = this.chain('mangle', 'PREROUTING', frame, inIface, null, info, hooks);
+    if (res !== null) return this.end(res, 'PREROUTING', hooks, original, inIface);
+    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'dst')) {
+      const n = this.run('nat', 'PREROUTING', frame, inIface, null, info);
+      hooks.push({ hook: 'PREROUTING', table: 'nat', verdict: verdictText(n), traversed: n.traversed });
+      if (n.verdict.kind === 'DROP') return this.drop('PREROUTING', hooks, info);
+      const t = n.verdict.kind === 'NAT' ? n.verdict.target : null;
+      if (t !== null && t.kind === 'DNAT') this.ct.setupNat(r.conn, 'dst', t.to === null ? null : { ...t.to }, now);
+      else if (t !== null && t.kind === 'REDIRECT') {
+        const a = this.iface(inIface)?.addrs[0]?.addr ?? 0x7f000001;
+        this.ct.setupNat(r.conn, 'dst', { addrMin: a, addrMax: a, portMin: t.toPorts?.min ?? 0, portMax: t.toPorts?.max ?? 0 }, now);
+      } else this.ct.setupNat(r.conn, 'dst', null, now);
+    }
+    this.ct.manip(frame, r, 'dst');
+    const dst = be32(frame, 30);
+    if (this.isLocal(dst) && ((dst >>> 24) !== 127 || this.host.routeLocalnet)) {
+      for (const [t, h] of [['mangle', 'INPUT'], ['filter', 'INPUT']] as const) {
+        res = this.chain(t, h, frame, inIface, null, info, hooks);
+        if (res !== null) return this.end(res, h, hooks, original, inIface);
+      }
+      this.snat('INPUT', frame, inIface, null, info, hooks, now);
+      this.ct.confirm(r);
+      return { verdict: 'ACCEPT', path: 'local', hooks, out: null, reply: null, ctinfo: info };
+    }
+    if (!this.host.ipForward || (dst >>> 24) === 127) return this.drop('routing', hooks, info);
+    const rt = this.route(dst);
+    if (rt === null) return this.drop('routing', hooks, info);
+    // ip_forward: TTL − 1 before the FORWARD hook
+    const ttl = frame[22]!;
+    if (ttl <= 1) return this.drop('routing', hooks, info);
+    const w = be16(frame, 22);
+    frame[22] = ttl - 1;
+    setBe16(frame, 24, csumUpdate16(be16(frame, 24), w, be16(frame, 22)));
+    for (const t of ['mangle', 'filter'] as const) {
+      res = this.chain(t, 'FORWARD', frame, inIface, rt.dev, info, hooks);
+      if (res !== null) return this.end(res, 'FORWARD', hooks, original, inIface);
+    }
+    return this.postrouting(frame, original, inIface, rt.dev, rt.via ?? dst, info, hooks, now, 'forward');
+  }
+
+  /** POSTROUTING and out. */
+  private postrouting(frame: Uint8Array, original: Uint8Array, inIface: string, dev: string, hop: number, info: CtInfo, hooks: HookReport[],
+    now: number, path: string): StackResult {
+    const res = this.chain('mangle', 'POSTROUTING', frame, inIface, dev, info, hooks);
+    if (res !== null) return this.end(res, 'POSTROUTING', hooks, original, inIface);
+    if (!this.snat('POSTROUTING', frame, inIface, dev, info, hooks, now, hop)) return this.drop('POSTROUTING', hooks, info);
+    this.ct.confirm(this.r);
+    return { verdict: 'ACCEPT', path, hooks, out: { iface: dev, frame }, reply: null, ctinfo: info };
+  }
+
+  /** nat at INPUT/POSTROUTING for a first packet, then the source manip; false on DROP. */
+  private snat(hook: 'INPUT' | 'POSTROUTING', frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo,
+    hooks: HookReport[], now: number, hop = 0): boolean {
+    const r = this.r;
+    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'src')) {
+      const n = this.run('nat', hook, frame, inIface, outIface, info);
+      hooks.push({ hook, table: 'nat', verdict: verdictText(n), traversed: n.traversed });
+      if (n.verdict.kind === 'DROP') return false;
+      const t = n.verdict.kind === 'NAT' ? n.verdict.target : null;
+      if (t !== null && t.kind === 'SNAT') this.ct.setupNat(r.conn, 'src', t.to === null ? null : { ...t.to }, now);
+      else if (t !== null && t.kind === 'MASQUERADE' && outIface !== null) {
+        const a = this.addrFor(outIface, hop);
+        this.ct.setupNat(r.conn, 'src', { addrMin: a, addrMax: a, portMin: t.toPorts?.min ?? 0, portMax: t.toPorts?.max ?? 0 }, now);
+      } else this.ct.setupNat(r.conn, 'src', null, now);
+    }
+    this.ct.manip(frame, r, 'src');
+    return true;
+  }
+
+  /** Run one table's chain; null when the packet goes on, else the ending result. */
+  private chain(table: TableName, hook: Hook, frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo,
+    hooks: HookReport[]): RunResult | null {
+    if (this.ev.rs.chain(table, hook) === undefined) return null;
+    const n = this.run(table, hook, frame, inIface, outIface, info);
+    hooks.push({ hook, table, verdict: verdictText(n), traversed: n.traversed });
+    if (n.verdict.kind === 'ACCEPT' || n.verdict.kind === 'NAT') return null;
+    return n;
+  }
+
+  /** One chain walk with the packet's mark carried in and out. */
+  private run(table: TableName, hook: Hook, frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo): RunResult {
+    const p = this.packet(frame, inIface, outIface, info);
+    p.mark = this.mark;
+    const n = this.ev.run(table, hook, p);
+    this.mark = p.mark;
+    return n;
+  }
+
+  private drop(where: string, hooks: HookReport[], info: CtInfo): StackResult {
+    return { verdict: 'DROP', path: where, hooks, out: null, reply: null, ctinfo: info };
+  }
+
+  /** A chain's DROP or REJECT. */
+  private end(res: RunResult, hook: Hook, hooks: HookReport[], original: Uint8Array, inIface: string): StackResult {
+    if (res.verdict.kind !== 'REJECT') return this.drop(hook, hooks, this.r.info);
+    const reply = this.reject(res.verdict.with, original, inIface, hook);
+    return { verdict: 'REJECT', path: hook, hooks, out: null, reply, ctinfo: this.r.info };
+  }
+
+  /** ipt_REJECT's answer to 'pkt' (the frame as it arrived on 'inIface'). */
+  private reject(kind: string, pkt: Uint8Array, inIface: string, hook: Hook): { iface: string; frame: Uint8Array } | null {
+    const src = be32(pkt, 26), dst = be32(pkt, 30), proto = pkt[23]!;
+    const l4 = 14 + (pkt[14]! & 15) * 4;
+    const back = this.route(src);
+    const dev = back?.dev ?? inIface;
+    const macs = { src: this.iface(inIface)?.mac ?? '00:00:00:00:00:00', dst: pktMac(pkt, 6) };
+    const b = new FrameBuilder().eth(macs);
+    if (kind === 'tcp-reset') {
+      if (proto !== 6) return null;
+      const flags = pkt[l4 + 13]!, seq = be32(pkt, l4 + 4), ack = be32(pkt, l4 + 8);
+      const dataLen = be16(pkt, 16) - (l4 - 14) - (pkt[l4 + 12]! >>> 4) * 4;
+      const isAck = (flags & 0x10) !== 0;
+      const f = b.ipv4({ src: dst, dst: src, ttl: 64, ident: 0, df: true })
+        .tcp(isAck ? { srcPort: be16(pkt, l4 + 2), dstPort: be16(pkt, l4), seq: ack, ack: 0, flags: 'R', window: 0 }
+          : { srcPort: be16(pkt, l4 + 2), dstPort: be16(pkt, l4), seq: 0, ack: (seq + dataLen + ((flags & 0x02) !== 0 ? 1 : 0) + ((flags & 0x01) !== 0 ? 1 : 0)) >>> 0, flags: 'RA', window: 0 })
+        .build();
+      return { iface: dev, frame: f };
+    }
+    const code = ({ 'icmp-net-unreachable': 0, 'icmp-host-unreachable': 1, 'icmp-proto-unreachable': 2, 'icmp-port-unreachable': 3,
+      'icmp-net-prohibited': 9, 'icmp-host-prohibited': 10, 'icmp-admin-prohibited': 13 } as Record<string, number>)[kind] ?? 3;
+    // the source: in INPUT the address the packet was sent to, else the address the route back chooses
+    const from = hook === 'INPUT' ? dst : back?.src ?? this.addrFor(dev, back?.via ?? src);
+    const quoted = pkt.subarray(14, Math.min(pkt.length, 14 + be16(pkt, 16), 14 + 548));
+    const f = b.ipv4({ src: from, dst: src, ttl: 64, ident: 0 }).icmp({ type: 3, code }).payload(quoted).build();
+    return { iface: dev, frame: f };
+  }
+
+  /** The fields the rules read, from the frame as it is now. */
+  private packet(frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo): NfPacket {
+    const l4 = 14 + (frame[14]! & 15) * 4, proto = frame[23]!;
+    const frag = (be16(frame, 20) & 0x1fff) !== 0;
+    const ports = !frag && (proto === 6 || proto === 17 || proto === 132);
+    const states = new Set<CtStateName>([info === 'UNTRACKED' ? 'UNTRACKED' : info]);
+    const c = this.r.conn;
+    if (c !== null) {
+      if ((c.status & 0x10) !== 0) states.add('SNAT');
+      if ((c.status & 0x20) !== 0) states.add('DNAT');
+    }
+    return {
+      src: be32(frame, 26), dst: be32(frame, 30), proto,
+      sport: ports ? be16(frame, l4) : proto === 1 ? frame[l4]! : 0,
+      dport: ports ? be16(frame, l4 + 2) : proto === 1 ? frame[l4 + 1]! : 0,
+      tcpFlags: proto === 6 && !frag ? frame[l4 + 13]! : 0, fragment: frag, length: be16(frame, 16),
+      inIface, outIface, mark: 0, ctStates: states, ctMark: c?.mark ?? 0, physIn: null, physOut: null, bridged: false,
+    };
+  }
+}
+
+function verdictText(n: RunResult): string {
+  return n.verdict.kind === 'NAT' ? n.verdict.target.kind : n.verdict.kind;
+}
+
+function pktMac(b: Uint8Array, o: number): string {
+  return Array.from(b.subarray(o, o + 6), (x) => x.toString(16).padStart(2, '0')).join(':');
+}
