@@ -15,14 +15,17 @@
  * A DROP anywhere ends the packet and leaves no conntrack entry; a REJECT
  * builds the reply the kernel sends (ipt_REJECT: ICMP errors from the
  * address the route back to the sender chooses — in INPUT the address the
- * packet was sent to — quoting the packet as it arrived; TCP resets from the
+ * packet was sent to — quoting the packet as it arrived (its TTL already
+ * decremented when the REJECT is in FORWARD or later); TCP resets from the
  * original destination, RA with ack = seq + len for a SYN, R with seq = the
  * segment's ack otherwise), BEHAVIOUR.md Linux §4–5.
  * MASQUERADE takes the egress interface's primary address in the subnet of
  * the next hop (not the route's src, §3); REDIRECT the incoming interface's
  * primary address (§11); `addrtype LOCAL` is every address of every
  * interface (§12). route_localnet: 127/8 destinations are only routed when
- * it is on (§14). Each hook reports every rule checked.
+ * it is on (§14). Conntrack runs only when the rules need it (§9). Each
+ * hook reports every rule checked. ICMP redirects for hairpinned packets
+ * are not sent (the kernel's are rate-limited by time).
  * The skb mark lives for the packet's whole path (KUBE-MARK-MASQ in nat
  * PREROUTING is what KUBE-POSTROUTING and filter FORWARD read, §15).
  * Left out for now (issue 5 continues): packets the host itself sends (the
@@ -36,6 +39,7 @@ import { FrameBuilder } from '../wire/builder.js';
 import { NfConntrack, NfCtResult, type CtInfo } from '../conntrack/linux.js';
 import type { AddrType, CtStateName, Hook, Ruleset, TableName } from './model.js';
 import { Evaluator, type NfPacket, type RunResult, type TraceRule } from './eval.js';
+import { tablePresent } from './save.js';
 
 export interface HostAddr { addr: number; prefixLen: number }
 export interface HostIface { name: string; mac: string; addrs: HostAddr[] }
@@ -72,11 +76,14 @@ export class NfStack {
   private readonly r = new NfCtResult();
   /** the skb mark of the packet on its way */
   private mark = 0;
+  /** conntrack runs only when the rules need it: a nat table, or a rule reading or setting connection state */
+  readonly tracking: boolean;
 
   constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number } = {}) {
     this.host = host;
     this.ct = new NfConntrack({ seed: opts.seed ?? 1, tcpLoose: host.tcpLoose });
     this.ev = new Evaluator(rs, { addrType: (a) => this.addrType(a) }, opts.seed ?? 1);
+    this.tracking = needsConntrack(rs);
   }
 
   // ---- host facts -----------------------------------------------------------------------------
@@ -126,7 +133,8 @@ export class NfStack {
     this.mark = 0;
     let res = this.chain('raw', 'PREROUTING', frame, inIface, null, 'UNTRACKED', hooks);
     if (res !== null) return this.end(res, 'PREROUTING', hooks, original, inIface);
-    this.ct.track(frame, 14, frame.length, now, r);
+    if (this.tracking) this.ct.track(frame, 14, frame.length, now, r);
+    else { r.conn = null; r.dir = 0; r.info = 'UNTRACKED'; }
     const info = r.info;
     res = this.chain('mangle', 'PREROUTING', frame, inIface, null, info, hooks);
     if (res !== null) return this.end(res, 'PREROUTING', hooks, original, inIface);
@@ -158,9 +166,9 @@ export class NfStack {
     // ip_forward: TTL − 1 before the FORWARD hook
     const ttl = frame[22]!;
     if (ttl <= 1) return this.drop('routing', hooks, info);
-    const w = be16(frame, 22);
-    frame[22] = ttl - 1;
-    setBe16(frame, 24, csumUpdate16(be16(frame, 24), w, be16(frame, 22)));
+    decTtl(frame);
+    // what a REJECT from here on quotes: the packet as it arrived, TTL already decremented
+    decTtl(original);
     for (const t of ['mangle', 'filter'] as const) {
       res = this.chain(t, 'FORWARD', frame, inIface, rt.dev, info, hooks);
       if (res !== null) return this.end(res, 'FORWARD', hooks, original, inIface);
@@ -251,7 +259,8 @@ export class NfStack {
     // the source: in INPUT the address the packet was sent to, else the address the route back chooses
     const from = hook === 'INPUT' ? dst : back?.src ?? this.addrFor(dev, back?.via ?? src);
     const quoted = pkt.subarray(14, Math.min(pkt.length, 14 + be16(pkt, 16), 14 + 548));
-    const f = b.ipv4({ src: from, dst: src, ttl: 64, ident: 0 }).icmp({ type: 3, code }).payload(quoted).build();
+    // icmp_send: TOS precedence "internetwork control" (0xc0) on errors
+    const f = b.ipv4({ src: from, dst: src, ttl: 64, ident: 0, dscp: 48 }).icmp({ type: 3, code }).payload(quoted).build();
     return { iface: dev, frame: f };
   }
 
@@ -274,6 +283,32 @@ export class NfStack {
       inIface, outIface, mark: 0, ctStates: states, ctMark: c?.mark ?? 0, physIn: null, physOut: null, bridged: false,
     };
   }
+}
+
+/**
+ * Whether the kernel would track connections for 'rs' (BEHAVIOUR.md Linux §9): nf_conntrack is
+ * pulled in by a nat table (its hooks need it) or by a rule that reads or changes connection
+ * state (-m conntrack/state/connmark, NAT targets).
+ */
+function needsConntrack(rs: Ruleset): boolean {
+  if (tablePresent(rs, 'nat')) return true;
+  for (const t of rs.tables.values()) {
+    for (const c of t.chains.values()) {
+      for (const r of c.rules) {
+        if (r.matches.some((m) => m.kind === 'conntrack' || m.kind === 'state' || m.kind === 'connmark')) return true;
+        const k = r.target?.kind;
+        if (k === 'DNAT' || k === 'SNAT' || k === 'MASQUERADE' || k === 'REDIRECT') return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** ip_forward's TTL decrement with the checksum patched (RFC 1624). */
+function decTtl(frame: Uint8Array): void {
+  const w = be16(frame, 22);
+  frame[22] = frame[22]! - 1;
+  setBe16(frame, 24, csumUpdate16(be16(frame, 24), w, be16(frame, 22)));
 }
 
 function verdictText(n: RunResult): string {

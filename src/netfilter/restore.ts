@@ -1,0 +1,1119 @@
+/**
+ * `iptables-restore` input (netfilter layer, slow path): text → `Ruleset`.
+ *
+ * What: `parseRestore(text, into?, opts?)` reads `*table` … `COMMIT` blocks
+ * with `:CHAIN POLICY [p:b]` lines and `-A/-I/-D/-N/-X/-F/-P` commands, and
+ * applies them to a copy of 'into' (or to a fresh `Ruleset`); only when the
+ * whole input is valid is the copy committed into 'into'.
+ * Why this shape: iptables-restore is how kube-proxy, Docker and users hand
+ * rules over, and the emulator must refuse exactly what the kernel tool
+ * refuses, naming the line. The behaviour below was observed with iptables
+ * 1.8.9 (nf_tables) on Linux 6.x in a network namespace:
+ *  - quoting: only double quotes group words; inside them `\x` is x; a quote
+ *    ends the word; single quotes are ordinary characters;
+ *  - `!` goes before the option (`! -s`, `! --ctstate`); `-s ! x`,
+ *    `--ctstate ! X` and `! -m` are refused;
+ *  - without --noflush each `*table` block starts from an empty table
+ *    (policies back to ACCEPT); with it, `:CHAIN` of an existing user chain
+ *    flushes that chain (kube-proxy relies on this) and of a built-in sets
+ *    its policy; counters are read only with `counters` (restore -c), and a
+ *    user chain's `[p:b]` is ignored (nf_tables keeps none);
+ *  - `-p tcp --dport` loads `-m tcp` at that point; port options of several
+ *    tcp (udp) matches are merged into the first one that has options, as
+ *    nf_tables stores them as one payload match;
+ *  - canonical values as the kernel stores them: addresses masked, states and
+ *    address types in bit order, `--syn` as FIN,SYN,RST,ACK SYN, full port
+ *    ranges dropped, statistic probability rounded to 31-bit fixed point,
+ *    MARK options as XMARK (value, mask), comments cut to 255 characters;
+ *  - kernel checks done at load time, on the line the kernel names: NAT
+ *    targets only in nat, REJECT only in filter, each only at its hooks (also
+ *    through user chains), tcp-reset only with `-p tcp`, addrtype
+ *    --limit-iface-in/out hook limits, and loops of jumps reachable from a
+ *    built-in chain (ELOOP) — the first line after which the violation exists.
+ * Deliberate differences: a failed input changes nothing, even in tables
+ * whose COMMIT came before the faulty line (the kernel tool commits per
+ * table); hostnames and an unterminated quote are refused; `-m set` cannot
+ * check that the ipset exists; the security table, IPv6 and options outside
+ * model.ts are refused as unsupported.
+ * Errors: only `IptablesRestoreError` (code, line, token), messages in
+ * iptables-restore's words.
+ * Neighbours: model.ts (the data), save.ts (the printer; `formatRule` gives
+ * rule identity for `-D`), eval.ts (reads the result).
+ */
+import { SdnemuError } from '../errors.js';
+import {
+  BUILTIN_CHAINS, Ruleset, emptyRule, type AddrType, type Chain, type CtStateName, type Hook, type IfaceMatch,
+  type Match, type NatTarget, type PortRange, type Rule, type TableName, type Target,
+} from './model.js';
+import {
+  ADDR_TYPE_ORDER, CT_STATE_ORDER, PROTOCOLS, STATISTIC_ONE, TCP_FLAG_NAMES, copyPresentTables, formatRule, markTablePresent,
+} from './save.js';
+
+/** A restore input the kernel tool would refuse: 'line' (1-based) and the offending 'token'. */
+export class IptablesRestoreError extends SdnemuError {
+  readonly line: number;
+  readonly token: string;
+  constructor(code: string, line: number, token: string, message: string) {
+    super(code, `line ${line}: ${message}`);
+    this.name = 'IptablesRestoreError';
+    this.line = line;
+    this.token = token;
+  }
+  override location(): Record<string, string | number> {
+    return { line: this.line, token: this.token };
+  }
+}
+
+export interface RestoreOptions {
+  /** iptables-restore --noflush: add to the tables instead of replacing them */
+  noflush?: boolean;
+  /** iptables-restore -c: take `[p:b]` counters from the input */
+  counters?: boolean;
+}
+
+const TABLES: readonly string[] = ['raw', 'mangle', 'nat', 'filter'];
+const STD_TARGETS = new Set(['ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'MARK', 'LOG', 'TRACE']);
+const KNOWN_MATCHES = new Set(['tcp', 'udp', 'icmp', 'multiport', 'comment', 'mark', 'connmark', 'conntrack', 'state', 'addrtype', 'statistic', 'set', 'physdev']);
+/** A few /etc/services names (iptables resolves ports with getservbyname). */
+const SERVICES: ReadonlyMap<string, number> = new Map([
+  ['ftp-data', 20], ['ftp', 21], ['ssh', 22], ['telnet', 23], ['smtp', 25], ['domain', 53], ['bootps', 67], ['bootpc', 68],
+  ['tftp', 69], ['http', 80], ['pop3', 110], ['ntp', 123], ['imap2', 143], ['snmp', 161], ['bgp', 179], ['ldap', 389],
+  ['https', 443], ['syslog', 514], ['ldaps', 636], ['imaps', 993], ['pop3s', 995], ['mysql', 3306], ['postgresql', 5432],
+]);
+const PROTO_BY_NAME = new Map<string, number>([...PROTOCOLS].map(([n, s]) => [s, n]));
+for (const [s, n] of [['all', 0], ['icmpv6', 58], ['mh', 135], ['ip', 0]] as const) if (!PROTO_BY_NAME.has(s)) PROTO_BY_NAME.set(s, n);
+
+const ICMP_TYPES: ReadonlyMap<string, [number, number | null]> = new Map<string, [number, number | null]>([
+  ['any', [255, null]], ['echo-reply', [0, null]], ['pong', [0, null]], ['destination-unreachable', [3, null]],
+  ['network-unreachable', [3, 0]], ['host-unreachable', [3, 1]], ['protocol-unreachable', [3, 2]], ['port-unreachable', [3, 3]],
+  ['fragmentation-needed', [3, 4]], ['source-route-failed', [3, 5]], ['network-unknown', [3, 6]], ['host-unknown', [3, 7]],
+  ['network-prohibited', [3, 9]], ['host-prohibited', [3, 10]], ['TOS-network-unreachable', [3, 11]],
+  ['TOS-host-unreachable', [3, 12]], ['communication-prohibited', [3, 13]], ['host-precedence-violation', [3, 14]],
+  ['precedence-cutoff', [3, 15]], ['source-quench', [4, null]], ['redirect', [5, null]], ['network-redirect', [5, 0]],
+  ['host-redirect', [5, 1]], ['TOS-network-redirect', [5, 2]], ['TOS-host-redirect', [5, 3]], ['echo-request', [8, null]],
+  ['ping', [8, null]], ['router-advertisement', [9, null]], ['router-solicitation', [10, null]], ['time-exceeded', [11, null]],
+  ['ttl-exceeded', [11, null]], ['ttl-zero-during-transit', [11, 0]], ['ttl-zero-during-reassembly', [11, 1]],
+  ['parameter-problem', [12, null]], ['ip-header-bad', [12, 0]], ['required-option-missing', [12, 1]],
+  ['timestamp-request', [13, null]], ['timestamp-reply', [14, null]], ['address-mask-request', [17, null]],
+  ['address-mask-reply', [18, null]],
+]);
+
+const REJECT_TYPES: ReadonlyMap<string, string> = new Map([
+  ['icmp-net-unreachable', 'icmp-net-unreachable'], ['net-unreach', 'icmp-net-unreachable'],
+  ['icmp-host-unreachable', 'icmp-host-unreachable'], ['host-unreach', 'icmp-host-unreachable'],
+  ['icmp-proto-unreachable', 'icmp-proto-unreachable'], ['proto-unreach', 'icmp-proto-unreachable'],
+  ['icmp-port-unreachable', 'icmp-port-unreachable'], ['port-unreach', 'icmp-port-unreachable'],
+  ['icmp-net-prohibited', 'icmp-net-prohibited'], ['net-prohib', 'icmp-net-prohibited'],
+  ['icmp-host-prohibited', 'icmp-host-prohibited'], ['host-prohib', 'icmp-host-prohibited'],
+  ['tcp-reset', 'tcp-reset'], ['tcp-rst', 'tcp-reset'],
+  ['icmp-admin-prohibited', 'icmp-admin-prohibited'], ['admin-prohib', 'icmp-admin-prohibited'],
+]);
+
+const LOG_LEVELS: ReadonlyMap<string, number> = new Map([
+  ['emerg', 0], ['panic', 0], ['alert', 1], ['crit', 2], ['err', 3], ['error', 3], ['warning', 4], ['warn', 4],
+  ['notice', 5], ['info', 6], ['debug', 7],
+]);
+
+/** Hooks at which a hook-limited target may run (the kernel's xt_target.hooks), and its table. */
+const TARGET_HOOKS: Readonly<Record<string, { table: TableName; hooks: readonly Hook[] }>> = {
+  DNAT: { table: 'nat', hooks: ['PREROUTING', 'OUTPUT'] },
+  REDIRECT: { table: 'nat', hooks: ['PREROUTING', 'OUTPUT'] },
+  SNAT: { table: 'nat', hooks: ['POSTROUTING', 'INPUT'] },
+  MASQUERADE: { table: 'nat', hooks: ['POSTROUTING'] },
+  REJECT: { table: 'filter', hooks: ['INPUT', 'FORWARD', 'OUTPUT'] },
+};
+
+const PORT_PROTOS = new Set([6, 17, 33, 132, 136]);
+
+// ---- tokenizer ---------------------------------------------------------------
+
+/** Split one line as iptables-restore's add_param_to_argv() does; 'line' for errors. */
+export function tokenize(text: string, line: number): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let has = false;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '\\' && i + 1 < text.length) { cur += text[++i]; continue; }
+      if (ch === '"') { quoted = false; out.push(cur); cur = ''; has = false; continue; }
+      cur += ch;
+      continue;
+    }
+    if (ch === '"') { quoted = true; has = true; continue; }
+    if (ch === ' ' || ch === '\t') {
+      if (has) { out.push(cur); cur = ''; has = false; }
+      continue;
+    }
+    cur += ch;
+    has = true;
+  }
+  if (quoted) throw new IptablesRestoreError('IPTABLES_BAD_QUOTE', line, '"' + cur, 'unterminated quoted string');
+  if (has) out.push(cur);
+  return out;
+}
+
+// ---- values ------------------------------------------------------------------
+
+function parseIp(s: string): number | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return null;
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const o = Number(m[i]);
+    if (o > 255) return null;
+    v = (v * 256) + o;
+  }
+  return v >>> 0;
+}
+
+function prefixMask(len: number): number {
+  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+}
+
+/** strtoul(s, 0, 0) for a uint32: decimal, 0x hex or 0 octal; null when not a full number. */
+function parseU32(s: string): number | null {
+  let v: number;
+  if (/^0[xX][0-9a-fA-F]+$/.test(s)) v = parseInt(s.slice(2), 16);
+  else if (/^0[0-7]+$/.test(s)) v = parseInt(s.slice(1), 8);
+  else if (/^\d+$/.test(s)) v = Number(s);
+  else return null;
+  return v <= 0xffffffff ? v : null;
+}
+
+// ---- the parser ------------------------------------------------------------
+
+interface Ctx {
+  rs: Ruleset;
+  /** rules added by this parse (the commit checks look for the line that broke the table among them) */
+  fresh: Set<Rule>;
+  /** jumps to chains that did not exist at their line: the kernel tool reports them at COMMIT */
+  missing: string[];
+  line: number;
+  table: TableName;
+  counters: boolean;
+}
+
+type NatKind = 'DNAT' | 'SNAT';
+
+function fail(ctx: { line: number }, code: string, token: string, message: string): never {
+  throw new IptablesRestoreError(code, ctx.line, token, message);
+}
+
+/**
+ * Parse iptables-restore 'text' and apply it to 'into' (default: a fresh
+ * Ruleset with empty tables). 'opts.noflush' adds to the tables instead of
+ * replacing them; 'opts.counters' takes `[p:b]` counters from the text.
+ * Returns 'into', changed only when the whole text is valid; throws
+ * IptablesRestoreError (line, token) otherwise, leaving 'into' as it was.
+ */
+export function parseRestore(text: string, into?: Ruleset, opts: RestoreOptions = {}): Ruleset {
+  const target = into ?? new Ruleset();
+  const rs = cloneRuleset(target);
+  const lines = text.split('\n');
+  let table: TableName | null = null;
+  let lineNo = 0;
+  const fresh = new Set<Rule>();
+  const missing: string[] = [];
+  for (const raw of lines) {
+    lineNo++;
+    const l = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const trimmed = l.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const ctx = { line: lineNo };
+    if (table === null) {
+      if (trimmed.startsWith('*')) {
+        const name = trimmed.slice(1).trim();
+        if (name === 'security') fail(ctx, 'IPTABLES_UNSUPPORTED', name, "table 'security' is not supported by sdnemu");
+        if (!TABLES.includes(name)) fail(ctx, 'IPTABLES_BAD_TABLE', name, `iptables-restore: line ${lineNo} table name '${name}' invalid`);
+        table = name as TableName;
+        if (!opts.noflush) resetTable(rs, table);
+        continue;
+      }
+      fail(ctx, 'IPTABLES_NO_TABLE', tokenize(trimmed, lineNo)[0] ?? trimmed, 'no table specified (expected *table)');
+    }
+    if (trimmed === 'COMMIT') {
+      if (missing.length > 0) fail(ctx, 'IPTABLES_UNKNOWN_TARGET', missing[0]!, `Chain '${missing[0]}' does not exist`);
+      validateTable(rs, table, lineNo, fresh);
+      table = null;
+      continue;
+    }
+    if (trimmed.startsWith('*')) fail(ctx, 'IPTABLES_BAD_ARGUMENT', trimmed, `Bad argument \`${trimmed}'`);
+    const c: Ctx = { rs, fresh, missing, line: lineNo, table, counters: !!opts.counters };
+    if (trimmed.startsWith(':')) chainLine(c, trimmed, !!opts.noflush);
+    else commandLine(c, tokenize(trimmed, lineNo));
+  }
+  if (table !== null) fail({ line: lineNo + (text.endsWith('\n') ? 0 : 1) }, 'IPTABLES_NO_COMMIT', 'COMMIT', `iptables-restore: COMMIT expected at line ${lineNo + (text.endsWith('\n') ? 0 : 1)}`);
+  // commit: the whole input was valid
+  target.tables.clear();
+  for (const [k, v] of rs.tables) target.tables.set(k, v);
+  copyPresentTables(rs, target);
+  return target;
+}
+
+/** A deep copy of 'rs' (rules are plain data), with the same present tables. */
+export function cloneRuleset(rs: Ruleset): Ruleset {
+  const copy = new Ruleset();
+  copy.tables.clear();
+  for (const [name, t] of rs.tables) {
+    const chains = new Map<string, Chain>();
+    for (const [cn, c] of t.chains) chains.set(cn, { name: c.name, policy: c.policy, counters: { ...c.counters }, rules: c.rules.map((r) => structuredClone(r)) });
+    copy.tables.set(name, { name, chains });
+  }
+  copyPresentTables(rs, copy);
+  return copy;
+}
+
+function resetTable(rs: Ruleset, t: TableName): void {
+  const chains = rs.table(t).chains;
+  chains.clear();
+  for (const c of BUILTIN_CHAINS[t]) chains.set(c, { name: c, policy: 'ACCEPT', counters: { packets: 0, bytes: 0 }, rules: [] });
+  markTablePresent(rs, t, false);
+}
+
+function parseCounters(ctx: { line: number }, s: string): { packets: number; bytes: number } {
+  const m = /^\[(\d+):(\d+)\]$/.exec(s);
+  if (!m) fail(ctx, 'IPTABLES_BAD_COUNTERS', s, `Bad counters \`${s}'`);
+  return { packets: Number(m[1]), bytes: Number(m[2]) };
+}
+
+function checkChainName(ctx: Ctx, name: string): void {
+  if (name.length > 28) fail(ctx, 'IPTABLES_BAD_CHAIN', name, `Invalid chain name \`${name}' (28 chars max)`);
+  if (name.startsWith('-') || name.startsWith('!') || name === '') fail(ctx, 'IPTABLES_BAD_CHAIN', name, `Invalid chain name \`${name}'`);
+  if (STD_TARGETS.has(name)) fail(ctx, 'IPTABLES_BAD_CHAIN', name, `chain name may not clash with target name`);
+}
+
+function chainLine(ctx: Ctx, text: string, noflush: boolean): void {
+  const parts = text.slice(1).split(/[ \t]+/);
+  const name = parts[0] ?? '';
+  const policy = parts[1];
+  if (policy === undefined) fail(ctx, 'IPTABLES_BAD_POLICY', name, `iptables-restore: line ${ctx.line} failed: Bad policy name.`);
+  const counters = parts[2] !== undefined ? parseCounters(ctx, parts[2]) : { packets: 0, bytes: 0 };
+  const chains = ctx.rs.table(ctx.table).chains;
+  markTablePresent(ctx.rs, ctx.table);
+  const existing = chains.get(name);
+  const builtin = (BUILTIN_CHAINS[ctx.table] as readonly string[]).includes(name);
+  if (builtin) {
+    const c = existing!;
+    if (policy === '-') return;
+    if (policy !== 'ACCEPT' && policy !== 'DROP') fail(ctx, 'IPTABLES_BAD_POLICY', policy, `iptables-restore: line ${ctx.line} failed: Bad policy name.`);
+    c.policy = policy;
+    if (ctx.counters) c.counters = counters;
+    return;
+  }
+  checkChainName(ctx, name);
+  if (existing) {
+    // `:CHAIN` of an existing user chain flushes it (also with --noflush)
+    existing.rules = [];
+    return;
+  }
+  void noflush;
+  chains.set(name, { name, policy: null, counters: { packets: 0, bytes: 0 }, rules: [] });
+}
+
+function getChain(ctx: Ctx, name: string | undefined, token: string): Chain {
+  const c = name === undefined ? undefined : ctx.rs.table(ctx.table).chains.get(name);
+  if (!c) fail(ctx, 'IPTABLES_NO_CHAIN', name ?? token, `iptables-restore: line ${ctx.line} failed: No chain/target/match by that name.`);
+  return c;
+}
+
+function isReferenced(ctx: Ctx, name: string, except: Set<string>): boolean {
+  for (const c of ctx.rs.table(ctx.table).chains.values()) {
+    if (except.has(c.name)) continue;
+    for (const r of c.rules) if (r.target && (r.target.kind === 'jump' || r.target.kind === 'goto') && r.target.chain === name) return true;
+  }
+  return false;
+}
+
+function commandLine(ctx: Ctx, tokens: string[]): void {
+  let i = 0;
+  let counters: { packets: number; bytes: number } | null = null;
+  if (tokens[0]?.startsWith('[')) { counters = parseCounters(ctx, tokens[0]); i = 1; }
+  const cmd = tokens[i] ?? '';
+  const chainName = tokens[i + 1];
+  const rest = tokens.slice(i + 2);
+  const chains = ctx.rs.table(ctx.table).chains;
+  markTablePresent(ctx.rs, ctx.table);
+  switch (cmd) {
+    case '-A': case '--append': {
+      const c = getChain(ctx, chainName, cmd);
+      for (const r of parseRuleSpec(ctx, c.name, rest)) { if (counters && ctx.counters) r.counters = { ...counters }; c.rules.push(r); ctx.fresh.add(r); }
+      return;
+    }
+    case '-I': case '--insert': {
+      const c = getChain(ctx, chainName, cmd);
+      let pos = 1;
+      if (rest[0] !== undefined && /^\d+$/.test(rest[0])) { pos = Number(rest.shift()); }
+      if (pos < 1) fail(ctx, 'IPTABLES_BAD_INDEX', String(pos), 'Invalid rule number');
+      if (pos > c.rules.length + 1) fail(ctx, 'IPTABLES_BAD_INDEX', String(pos), `iptables-restore: line ${ctx.line} failed: Index of insertion too big.`);
+      const rules = parseRuleSpec(ctx, c.name, rest);
+      for (const r of rules) { if (counters && ctx.counters) r.counters = { ...counters }; ctx.fresh.add(r); }
+      c.rules.splice(pos - 1, 0, ...rules);
+      return;
+    }
+    case '-D': case '--delete': {
+      const c = getChain(ctx, chainName, cmd);
+      if (rest.length === 1 && /^\d+$/.test(rest[0]!)) {
+        const n = Number(rest[0]);
+        if (n < 1 || n > c.rules.length) fail(ctx, 'IPTABLES_NO_RULE', rest[0]!, `iptables-restore: line ${ctx.line} failed: Index of deletion too big.`);
+        c.rules.splice(n - 1, 1);
+        return;
+      }
+      for (const r of parseRuleSpec(ctx, c.name, rest)) {
+        const want = formatRule(c.name, r);
+        const at = c.rules.findIndex((x) => formatRule(c.name, x) === want);
+        if (at < 0) fail(ctx, 'IPTABLES_NO_RULE', c.name, `iptables-restore: line ${ctx.line} failed: Bad rule (does a matching rule exist in that chain?).`);
+        c.rules.splice(at, 1);
+      }
+      return;
+    }
+    case '-N': case '--new-chain': {
+      if (chainName === undefined) fail(ctx, 'IPTABLES_BAD_ARGUMENT', cmd, `option "${cmd}" requires an argument`);
+      checkChainName(ctx, chainName);
+      if (chains.has(chainName)) fail(ctx, 'IPTABLES_CHAIN_EXISTS', chainName, `iptables-restore: line ${ctx.line} failed: Chain already exists.`);
+      chains.set(chainName, { name: chainName, policy: null, counters: { packets: 0, bytes: 0 }, rules: [] });
+      return;
+    }
+    case '-X': case '--delete-chain': {
+      const victims = chainName === undefined ? [...chains.values()].filter((c) => c.policy === null) : [getChain(ctx, chainName, cmd)];
+      const names = new Set(victims.map((c) => c.name));
+      for (const c of victims) {
+        if (c.policy !== null) fail(ctx, 'IPTABLES_NO_CHAIN', c.name, `iptables-restore: line ${ctx.line} failed: No chain/target/match by that name.`);
+        if (c.rules.length > 0 || isReferenced(ctx, c.name, names)) fail(ctx, 'IPTABLES_CHAIN_BUSY', c.name, `line ${ctx.line}: CHAIN_DEL failed (Device or resource busy): chain ${c.name}`);
+      }
+      for (const n of names) chains.delete(n);
+      return;
+    }
+    case '-F': case '--flush': {
+      if (chainName === undefined) { for (const c of chains.values()) c.rules = []; return; }
+      getChain(ctx, chainName, cmd).rules = [];
+      return;
+    }
+    case '-P': case '--policy': {
+      const c = getChain(ctx, chainName, cmd);
+      const p = rest[0] ?? '';
+      if (c.policy === null || (p !== 'ACCEPT' && p !== 'DROP')) fail(ctx, 'IPTABLES_BAD_POLICY', p, `iptables-restore: line ${ctx.line} failed: Bad policy name.`);
+      c.policy = p;
+      return;
+    }
+    default:
+      if (cmd.startsWith('-')) fail(ctx, 'IPTABLES_UNSUPPORTED', cmd, `unknown or unsupported command "${cmd}"`);
+      fail(ctx, 'IPTABLES_BAD_ARGUMENT', cmd, `Bad argument \`${cmd}'`);
+  }
+}
+
+// ---- rule specification ------------------------------------------------------
+
+interface Spec {
+  rule: Rule;
+  srcs: { addr: number; mask: number }[];
+  dsts: { addr: number; mask: number }[];
+  srcInvert: boolean;
+  dstInvert: boolean;
+  /** index into rule.matches of the match whose options are being read */
+  targetName: string | null;
+  nat: { to: NatTarget | null; toToken: string } | null;
+  ports: { range: PortRange; token: string } | null;
+}
+
+function parseAddrList(ctx: Ctx, s: string): { addr: number; mask: number }[] {
+  return s.split(',').map((one) => {
+    const slash = one.indexOf('/');
+    const ipPart = slash < 0 ? one : one.slice(0, slash);
+    const ip = parseIp(ipPart);
+    if (ip === null) {
+      if (/^[A-Za-z0-9.-]+$/.test(ipPart) && /[A-Za-z]/.test(ipPart)) {
+        fail(ctx, 'IPTABLES_HOSTNAME', ipPart, `host/network \`${ipPart}' not found (sdnemu does not resolve hostnames)`);
+      }
+      fail(ctx, 'IPTABLES_BAD_ADDRESS', ipPart, `host/network \`${ipPart}' not found`);
+    }
+    let mask = 0xffffffff;
+    if (slash >= 0) {
+      const m = one.slice(slash + 1);
+      if (/^\d+$/.test(m)) {
+        const len = Number(m);
+        if (len > 32) fail(ctx, 'IPTABLES_BAD_MASK', m, `invalid mask \`${m}' specified`);
+        mask = prefixMask(len);
+      } else {
+        const dotted = parseIp(m);
+        if (dotted === null) fail(ctx, 'IPTABLES_BAD_MASK', m, `invalid mask \`${m}' specified`);
+        mask = dotted;
+      }
+    }
+    return { addr: (ip & mask) >>> 0, mask };
+  });
+}
+
+function parseIface(ctx: Ctx, s: string, invert: boolean): IfaceMatch {
+  if (s.length > 15) fail(ctx, 'IPTABLES_BAD_IFACE', s, `interface name \`${s}' must be shorter than IFNAMSIZ (15)`);
+  const wildcard = s.endsWith('+');
+  return { name: wildcard ? s.slice(0, -1) : s, wildcard, invert };
+}
+
+function parseProto(ctx: Ctx, s: string): number {
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    if (n > 255) fail(ctx, 'IPTABLES_BAD_PROTO', s, `unknown protocol "${s}" specified`);
+    return n;
+  }
+  const n = PROTO_BY_NAME.get(s.toLowerCase());
+  if (n === undefined) fail(ctx, 'IPTABLES_BAD_PROTO', s, `unknown protocol "${s}" specified`);
+  return n;
+}
+
+function parsePort(ctx: Ctx, s: string): number {
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    if (n <= 65535) return n;
+  } else {
+    const n = SERVICES.get(s);
+    if (n !== undefined) return n;
+  }
+  fail(ctx, 'IPTABLES_BAD_PORT', s, `invalid port/service \`${s}' specified`);
+}
+
+/** `a`, `a:b`, `:b`, `a:` (iptables' port range syntax). */
+function parsePortRange(ctx: Ctx, s: string): PortRange {
+  const colon = s.indexOf(':');
+  if (colon < 0) { const p = parsePort(ctx, s); return { min: p, max: p }; }
+  const lo = s.slice(0, colon), hi = s.slice(colon + 1);
+  const min = lo === '' ? 0 : parsePort(ctx, lo);
+  const max = hi === '' ? 65535 : parsePort(ctx, hi);
+  if (min > max) fail(ctx, 'IPTABLES_BAD_PORT', s, 'invalid portrange (min > max)');
+  return { min, max };
+}
+
+function parseTcpFlags(ctx: Ctx, s: string): number {
+  if (s === 'ALL') return 0x3f;
+  if (s === 'NONE') return 0;
+  let v = 0;
+  for (const f of s.split(',')) {
+    const e = TCP_FLAG_NAMES.find(([n]) => n === f);
+    if (f === 'ALL') { v |= 0x3f; continue; }
+    if (f === 'NONE') continue;
+    if (!e) fail(ctx, 'IPTABLES_BAD_VALUE', f, `Unknown TCP flag \`${f}'`);
+    v |= e[1];
+  }
+  return v;
+}
+
+function parseMarkPair(ctx: Ctx, s: string): { value: number; mask: number | null } {
+  const slash = s.indexOf('/');
+  const v = parseU32(slash < 0 ? s : s.slice(0, slash));
+  const m = slash < 0 ? null : parseU32(s.slice(slash + 1));
+  if (v === null || (slash >= 0 && m === null)) fail(ctx, 'IPTABLES_BAD_VALUE', s, `Bad MARK value \`${s}'`);
+  return { value: v, mask: m };
+}
+
+function parseStates(ctx: Ctx, s: string, kind: 'conntrack' | 'state'): CtStateName[] {
+  const got = new Set<string>();
+  for (const st of s.split(',')) {
+    const ok = (CT_STATE_ORDER as readonly string[]).includes(st) && (kind === 'conntrack' || (st !== 'SNAT' && st !== 'DNAT'));
+    if (!ok) fail(ctx, 'IPTABLES_BAD_VALUE', st, kind === 'conntrack' ? `Bad ctstate "${st}"` : `Bad state "${st}"`);
+    got.add(st);
+  }
+  return CT_STATE_ORDER.filter((x) => got.has(x)) as CtStateName[];
+}
+
+function parseAddrTypes(ctx: Ctx, s: string): AddrType[] {
+  const got = new Set<string>();
+  for (const t of s.split(',')) {
+    if (!(ADDR_TYPE_ORDER as readonly string[]).includes(t)) fail(ctx, 'IPTABLES_BAD_VALUE', t, `addrtype: bad type "${t}"`);
+    got.add(t);
+  }
+  return ADDR_TYPE_ORDER.filter((x) => got.has(x)) as AddrType[];
+}
+
+function parseNatRange(ctx: Ctx, s: string): NatTarget {
+  const colon = s.indexOf(':');
+  const addrPart = colon < 0 ? s : s.slice(0, colon);
+  const portPart = colon < 0 ? null : s.slice(colon + 1);
+  let addrMin = 0, addrMax = 0, portMin = 0, portMax = 0;
+  if (addrPart !== '') {
+    const dash = addrPart.indexOf('-');
+    const a = parseIp(dash < 0 ? addrPart : addrPart.slice(0, dash));
+    const b = dash < 0 ? a : parseIp(addrPart.slice(dash + 1));
+    if (a === null || b === null) fail(ctx, 'IPTABLES_BAD_ADDRESS', addrPart, `Bad IP address "${addrPart}"`);
+    addrMin = a; addrMax = b;
+  }
+  if (portPart !== null) {
+    const dash = portPart.indexOf('-');
+    const lo = dash < 0 ? portPart : portPart.slice(0, dash);
+    const hi = dash < 0 ? portPart : portPart.slice(dash + 1);
+    if (!/^\d+$/.test(lo) || Number(lo) > 65535) fail(ctx, 'IPTABLES_BAD_PORT', portPart, `Port \`${lo}' not valid`);
+    if (!/^\d+$/.test(hi) || Number(hi) > 65535 || Number(hi) < Number(lo)) fail(ctx, 'IPTABLES_BAD_PORT', portPart, `Port range \`${hi}' funky`);
+    portMin = Number(lo); portMax = Number(hi);
+    if (portMin === 0) fail(ctx, 'IPTABLES_UNSUPPORTED', portPart, 'a NAT port of 0 is not supported by sdnemu');
+  }
+  return { addrMin, addrMax, portMin, portMax };
+}
+
+function parseToPorts(ctx: Ctx, s: string): PortRange {
+  const dash = s.indexOf('-');
+  const lo = dash < 0 ? s : s.slice(0, dash);
+  const hi = dash < 0 ? s : s.slice(dash + 1);
+  if (!/^\d+$/.test(lo) || Number(lo) > 65535 || Number(lo) === 0) fail(ctx, 'IPTABLES_BAD_PORT', s, `Port \`${lo}' not valid`);
+  if (!/^\d+$/.test(hi) || Number(hi) > 65535 || Number(hi) < Number(lo)) fail(ctx, 'IPTABLES_BAD_PORT', s, `Port range \`${s}' funky`);
+  return { min: Number(lo), max: Number(hi) };
+}
+
+const FULL_RANGE = (p: PortRange): boolean => p.min === 0 && p.max === 65535;
+
+/**
+ * Parse the rule specification 'tokens' of a command on chain 'chain';
+ * returns one rule per (source, destination) pair, as iptables expands
+ * `-s a,b`.
+ */
+function parseRuleSpec(ctx: Ctx, chain: string, tokens: string[]): Rule[] {
+  const rule = emptyRule(ctx.line);
+  const spec: Spec = { rule, srcs: [], dsts: [], srcInvert: false, dstInvert: false, targetName: null, nat: null, ports: null };
+  let invert = false;
+  let i = 0;
+  const next = (opt: string): string => {
+    const v = tokens[i++];
+    if (v === undefined) fail(ctx, 'IPTABLES_MISSING_ARGUMENT', opt, `option "${opt}" requires an argument`);
+    return v;
+  };
+  const takeInvert = (): boolean => { const v = invert; invert = false; return v; };
+  const noInvert = (opt: string): void => { if (invert) fail(ctx, 'IPTABLES_BAD_INVERT', opt, `unexpected ! flag before ${opt}`); };
+  const hookOf = (BUILTIN_CHAINS[ctx.table] as readonly string[]).includes(chain) ? chain as Hook : null;
+  while (i < tokens.length) {
+    const tok = tokens[i++]!;
+    if (tok === '!') {
+      if (invert) fail(ctx, 'IPTABLES_BAD_INVERT', tok, "Multiple `!' flags not allowed");
+      invert = true;
+      continue;
+    }
+    switch (tok) {
+      case '-s': case '--source': case '--src':
+        spec.srcInvert = takeInvert(); spec.srcs = parseAddrList(ctx, next(tok)); continue;
+      case '-d': case '--destination': case '--dst':
+        spec.dstInvert = takeInvert(); spec.dsts = parseAddrList(ctx, next(tok)); continue;
+      case '-p': case '--protocol': {
+        const inv = takeInvert();
+        rule.proto = { num: parseProto(ctx, next(tok)), invert: inv };
+        if (rule.proto.num === 0 && !inv) rule.proto = null;
+        continue;
+      }
+      case '-i': case '--in-interface': {
+        const inv = takeInvert();
+        const v = next(tok);
+        if (hookOf === 'OUTPUT' || hookOf === 'POSTROUTING') fail(ctx, 'IPTABLES_BAD_IFACE', tok, `Can't use -i with ${hookOf}`);
+        rule.in = parseIface(ctx, v, inv);
+        continue;
+      }
+      case '-o': case '--out-interface': {
+        const inv = takeInvert();
+        const v = next(tok);
+        if (hookOf === 'INPUT' || hookOf === 'PREROUTING') fail(ctx, 'IPTABLES_BAD_IFACE', tok, `Can't use -o with ${hookOf}`);
+        rule.out = parseIface(ctx, v, inv);
+        continue;
+      }
+      case '-f': case '--fragment':
+        rule.fragment = { invert: takeInvert() }; continue;
+      case '-m': case '--match': {
+        if (invert) fail(ctx, 'IPTABLES_BAD_INVERT', tok, 'unexpected ! flag before --match');
+        const name = next(tok);
+        loadMatch(ctx, rule, name);
+        continue;
+      }
+      case '-j': case '--jump': case '-g': case '--goto': {
+        noInvert(tok);
+        const name = next(tok);
+        if (rule.target) fail(ctx, 'IPTABLES_BAD_ARGUMENT', tok, 'multiple -j flags not allowed');
+        rule.target = loadTarget(ctx, name, tok === '-g' || tok === '--goto');
+        spec.targetName = name;
+        continue;
+      }
+      case '-c': case '--set-counters': {
+        const p = next(tok), b = next(tok);
+        if (!/^\d+$/.test(p) || !/^\d+$/.test(b)) fail(ctx, 'IPTABLES_BAD_COUNTERS', p, 'Bad counters');
+        if (ctx.counters) rule.counters = { packets: Number(p), bytes: Number(b) };
+        continue;
+      }
+    }
+    if (!tok.startsWith('-')) fail(ctx, 'IPTABLES_BAD_ARGUMENT', tok, `Bad argument \`${tok}'`);
+    if (!tok.startsWith('--')) fail(ctx, 'IPTABLES_UNKNOWN_OPTION', tok, `unknown option "${tok}"`);
+    const inv = takeInvert();
+    if (targetOption(ctx, spec, tok, inv, next)) continue;
+    if (matchOption(ctx, rule, tok, inv, next)) continue;
+    fail(ctx, 'IPTABLES_UNKNOWN_OPTION', tok, `unknown option "${tok}"`);
+  }
+  if (invert) fail(ctx, 'IPTABLES_BAD_INVERT', '!', "unexpected ! flag at the end of the rule");
+  finishRule(ctx, chain, spec);
+  const srcs = spec.srcs.length > 0 ? spec.srcs : [null];
+  const dsts = spec.dsts.length > 0 ? spec.dsts : [null];
+  const out: Rule[] = [];
+  for (const s of srcs) {
+    for (const d of dsts) {
+      const r = out.length === 0 ? rule : structuredClone(rule);
+      r.src = s && (s.mask !== 0 || spec.srcInvert) ? { addr: s.addr, mask: s.mask, invert: spec.srcInvert } : null;
+      r.dst = d && (d.mask !== 0 || spec.dstInvert) ? { addr: d.addr, mask: d.mask, invert: spec.dstInvert } : null;
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+function protoIs(rule: Rule, num: number): boolean {
+  return rule.proto !== null && rule.proto.num === num && !rule.proto.invert;
+}
+
+function loadMatch(ctx: Ctx, rule: Rule, name: string): Match {
+  if (!KNOWN_MATCHES.has(name)) fail(ctx, 'IPTABLES_UNKNOWN_MATCH', name, `Couldn't load match \`${name}':No such file or directory`);
+  let m: Match;
+  switch (name) {
+    case 'tcp':
+    case 'udp':
+      m = { kind: name, sport: null, sportInvert: false, dport: null, dportInvert: false, tcpFlags: null };
+      break;
+    case 'icmp':
+      m = { kind: 'icmp', type: -1, code: null, invert: false };
+      break;
+    case 'multiport':
+      m = { kind: 'multiport', which: 'ports', ports: [], invert: false };
+      break;
+    case 'comment': m = { kind: 'comment', text: '' }; break;
+    case 'mark': m = { kind: 'mark', value: -1, mask: 0xffffffff, invert: false }; break;
+    case 'connmark': m = { kind: 'connmark', value: -1, mask: 0xffffffff, invert: false }; break;
+    case 'conntrack': m = { kind: 'conntrack', states: [], invert: false }; break;
+    case 'state': m = { kind: 'state', states: [], invert: false }; break;
+    case 'addrtype': m = { kind: 'addrtype', srcType: null, srcInvert: false, dstType: null, dstInvert: false, limitIfaceIn: false, limitIfaceOut: false }; break;
+    case 'statistic': m = { kind: 'statistic', mode: 'random', probability: -1, invert: false }; break;
+    case 'set': m = { kind: 'set', name: '', flags: [], invert: false }; break;
+    default: m = { kind: 'physdev', physdevIn: null, physdevOut: null, isBridged: null, isIn: null, isOut: null }; break;
+  }
+  rule.matches.push(m);
+  (rule as RuleWithPending).pending ??= new Map();
+  (rule as RuleWithPending).pending!.set(m, { opts: new Set(), mode: null, every: null, packet: null, everyInvert: false });
+  return m;
+}
+
+interface Pending { opts: Set<string>; mode: string | null; every: number | null; packet: number | null; everyInvert: boolean }
+type RuleWithPending = Rule & { pending?: Map<Match, Pending> };
+
+const MATCH_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  tcp: ['--sport', '--source-port', '--dport', '--destination-port', '--tcp-flags', '--syn'],
+  udp: ['--sport', '--source-port', '--dport', '--destination-port'],
+  icmp: ['--icmp-type'],
+  multiport: ['--sports', '--source-ports', '--dports', '--destination-ports', '--ports'],
+  comment: ['--comment'],
+  mark: ['--mark'],
+  connmark: ['--mark'],
+  conntrack: ['--ctstate'],
+  state: ['--state'],
+  addrtype: ['--src-type', '--dst-type', '--limit-iface-in', '--limit-iface-out'],
+  statistic: ['--mode', '--probability', '--every', '--packet'],
+  set: ['--match-set', '--set'],
+  physdev: ['--physdev-in', '--physdev-out', '--physdev-is-in', '--physdev-is-out', '--physdev-is-bridged'],
+};
+
+function matchOption(ctx: Ctx, rule: Rule, opt: string, inv: boolean, next: (o: string) => string): boolean {
+  const pending = (rule as RuleWithPending).pending;
+  let m: Match | undefined;
+  for (let k = rule.matches.length - 1; k >= 0; k--) {
+    const cand = rule.matches[k]!;
+    if (MATCH_OPTIONS[cand.kind]!.includes(opt)) { m = cand; break; }
+  }
+  if (!m) {
+    // implicit protocol match: `-p tcp --dport 80` loads `-m tcp`
+    const p = rule.proto && !rule.proto.invert ? rule.proto.num : -1;
+    const implicit = p === 6 ? 'tcp' : p === 17 ? 'udp' : p === 1 ? 'icmp' : null;
+    if (implicit === null || !MATCH_OPTIONS[implicit]!.includes(opt)) return false;
+    m = loadMatch(ctx, rule, implicit);
+  }
+  const st = (rule as RuleWithPending).pending!.get(m)!;
+  void pending;
+  const canon = opt === '--source-port' ? '--sport' : opt === '--destination-port' ? '--dport' : opt === '--source-ports' ? '--sports'
+    : opt === '--destination-ports' ? '--dports' : opt === '--set' ? '--match-set' : opt;
+  if (st.opts.has(canon) && m.kind !== 'comment') fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, `${m.kind}: option "${opt}" can only be used once.`);
+  st.opts.add(canon);
+  const noInv = (): void => { if (inv) fail(ctx, 'IPTABLES_BAD_INVERT', opt, `${m!.kind}: option "${opt}" cannot be inverted.`); };
+  switch (m.kind) {
+    case 'tcp':
+    case 'udp':
+      if (canon === '--sport') { m.sport = parsePortRange(ctx, next(opt)); m.sportInvert = inv; if (FULL_RANGE(m.sport) && !inv) m.sport = null; }
+      else if (canon === '--dport') { m.dport = parsePortRange(ctx, next(opt)); m.dportInvert = inv; if (FULL_RANGE(m.dport) && !inv) m.dport = null; }
+      else if (m.kind === 'tcp' && (canon === '--tcp-flags' || canon === '--syn')) {
+        if (st.opts.has('--tcp-flags') && st.opts.has('--syn')) fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, 'tcp: --syn and --tcp-flags are exclusive');
+        if (canon === '--syn') m.tcpFlags = { mask: 0x17, comp: 0x02, invert: inv };
+        else {
+          const mask = parseTcpFlags(ctx, next(opt));
+          const comp = parseTcpFlags(ctx, next(opt));
+          m.tcpFlags = mask === 0 && !inv ? null : { mask, comp, invert: inv };
+        }
+      }
+      return true;
+    case 'icmp': {
+      const v = next(opt);
+      const named = ICMP_TYPES.get(v);
+      if (named) { m.type = named[0]; m.code = named[1]; }
+      else {
+        const mm = /^(\d+)(?:\/(\d+))?$/.exec(v);
+        if (!mm || Number(mm[1]) > 255 || (mm[2] !== undefined && Number(mm[2]) > 255)) fail(ctx, 'IPTABLES_BAD_VALUE', v, `Invalid ICMP type \`${v}'`);
+        m.type = Number(mm[1]);
+        m.code = mm[2] === undefined ? null : Number(mm[2]);
+      }
+      m.invert = inv;
+      return true;
+    }
+    case 'multiport': {
+      if (st.opts.size > 1) fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, 'multiport can only have one option');
+      const v = next(opt);
+      m.which = canon.slice(2) as 'sports' | 'dports' | 'ports';
+      m.ports = v.split(',').map((p) => parsePortRange(ctx, p));
+      const slots = m.ports.reduce((n, p) => n + (p.min === p.max ? 1 : 2), 0);
+      if (slots > 15) fail(ctx, 'IPTABLES_BAD_VALUE', v, 'too many ports specified');
+      m.invert = inv;
+      return true;
+    }
+    case 'comment': {
+      noInv();
+      const v = next(opt);
+      m.text = v.length > 255 ? v.slice(0, 255) : v;
+      return true;
+    }
+    case 'mark':
+    case 'connmark': {
+      const p = parseMarkPair(ctx, next(opt));
+      m.value = p.value; m.mask = p.mask ?? 0xffffffff; m.invert = inv;
+      return true;
+    }
+    case 'conntrack':
+    case 'state': {
+      const v = next(opt);
+      if (v === '!') fail(ctx, 'IPTABLES_BAD_VALUE', v, m.kind === 'conntrack' ? 'Bad ctstate "!"' : 'Bad state "!"');
+      m.states = parseStates(ctx, v, m.kind);
+      m.invert = inv;
+      return true;
+    }
+    case 'addrtype':
+      if (canon === '--src-type') { m.srcType = parseAddrTypes(ctx, next(opt)); m.srcInvert = inv; }
+      else if (canon === '--dst-type') { m.dstType = parseAddrTypes(ctx, next(opt)); m.dstInvert = inv; }
+      else if (canon === '--limit-iface-in') { noInv(); m.limitIfaceIn = true; }
+      else { noInv(); m.limitIfaceOut = true; }
+      return true;
+    case 'statistic': {
+      if (canon === '--mode') {
+        noInv();
+        const v = next(opt);
+        if (v !== 'random' && v !== 'nth') fail(ctx, 'IPTABLES_BAD_VALUE', v, `statistic: bad mode "${v}"`);
+        st.mode = v;
+      } else if (canon === '--probability') {
+        const v = next(opt);
+        const p = Number(v);
+        if (!/^[0-9.eE+-]+$/.test(v) || !Number.isFinite(p) || p < 0 || p > 1) fail(ctx, 'IPTABLES_BAD_VALUE', v, 'statistic: bad value for option "--probability", or out of range (0-1).');
+        Object.assign(m, { mode: 'random', probability: Math.round(p * STATISTIC_ONE) / STATISTIC_ONE, invert: inv });
+      } else if (canon === '--every') {
+        const v = next(opt);
+        const n = parseU32(v);
+        if (n === null || n === 0) fail(ctx, 'IPTABLES_BAD_VALUE', v, 'statistic: bad value for option "--every", or out of range (1-4294967295).');
+        st.every = n; st.everyInvert = inv;
+      } else {
+        noInv();
+        const v = next(opt);
+        const n = parseU32(v);
+        if (n === null) fail(ctx, 'IPTABLES_BAD_VALUE', v, 'statistic: bad value for option "--packet"');
+        st.packet = n;
+      }
+      return true;
+    }
+    case 'set': {
+      m.name = next(opt);
+      const flags = next(opt);
+      const parts = flags.split(',');
+      if (parts.length > 6 || parts.some((f) => f !== 'src' && f !== 'dst')) fail(ctx, 'IPTABLES_BAD_VALUE', flags, `You must specify (the comma separated list of) 'src' or 'dst'.`);
+      m.flags = parts as ('src' | 'dst')[];
+      m.invert = inv;
+      return true;
+    }
+    case 'physdev':
+      if (canon === '--physdev-in') m.physdevIn = parseIface(ctx, next(opt), inv);
+      else if (canon === '--physdev-out') m.physdevOut = parseIface(ctx, next(opt), inv);
+      else if (canon === '--physdev-is-in') m.isIn = !inv;
+      else if (canon === '--physdev-is-out') m.isOut = !inv;
+      else m.isBridged = !inv;
+      return true;
+  }
+}
+
+function loadTarget(ctx: Ctx, name: string, isGoto: boolean): Target {
+  if (isGoto) {
+    const c = ctx.rs.table(ctx.table).chains.get(name);
+    if (!c) ctx.missing.push(name);
+    return { kind: 'goto', chain: name };
+  }
+  switch (name) {
+    case 'ACCEPT': case 'DROP': case 'RETURN': return { kind: name };
+    case 'TRACE': return { kind: 'TRACE' };
+    case 'REJECT': return { kind: 'REJECT', with: 'icmp-port-unreachable' };
+    case 'DNAT': case 'SNAT': return { kind: name, to: null, random: false, randomFully: false, persistent: false };
+    case 'MASQUERADE': return { kind: 'MASQUERADE', toPorts: null, random: false, randomFully: false };
+    case 'REDIRECT': return { kind: 'REDIRECT', toPorts: null, random: false };
+    case 'MARK': return { kind: 'MARK', value: -1, mask: 0, op: 'set-xmark' };
+    case 'LOG': return { kind: 'LOG', prefix: null, level: null };
+  }
+  const c = ctx.rs.table(ctx.table).chains.get(name);
+  if (!c) ctx.missing.push(name);
+  return { kind: 'jump', chain: name };
+}
+
+function targetOption(ctx: Ctx, spec: Spec, opt: string, inv: boolean, next: (o: string) => string): boolean {
+  const t = spec.rule.target;
+  if (!t) return false;
+  const known = (list: string[]): boolean => list.includes(opt);
+  const noInv = (): void => { if (inv) fail(ctx, 'IPTABLES_BAD_INVERT', opt, `${spec.targetName}: option "${opt}" cannot be inverted.`); };
+  switch (t.kind) {
+    case 'REJECT': {
+      if (!known(['--reject-with'])) return false;
+      noInv();
+      const v = next(opt);
+      const w = REJECT_TYPES.get(v);
+      if (!w) fail(ctx, 'IPTABLES_BAD_VALUE', v, `unknown reject type "${v}"`);
+      t.with = w;
+      return true;
+    }
+    case 'DNAT': case 'SNAT': {
+      const toOpt = t.kind === 'DNAT' ? '--to-destination' : '--to-source';
+      if (!known([toOpt, '--random', '--random-fully', '--persistent'])) return false;
+      noInv();
+      if (opt === toOpt) {
+        if (t.to) fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, `${t.kind}: Multiple ${toOpt} not supported`);
+        const v = next(opt);
+        t.to = parseNatRange(ctx, v);
+        spec.nat = { to: t.to, toToken: v };
+      } else if (opt === '--random') t.random = true;
+      else if (opt === '--random-fully') t.randomFully = true;
+      else t.persistent = true;
+      return true;
+    }
+    case 'MASQUERADE': case 'REDIRECT': {
+      if (!known(t.kind === 'MASQUERADE' ? ['--to-ports', '--random', '--random-fully'] : ['--to-ports', '--random'])) return false;
+      noInv();
+      if (opt === '--to-ports') { const v = next(opt); t.toPorts = parseToPorts(ctx, v); spec.ports = { range: t.toPorts, token: v }; }
+      else if (opt === '--random') t.random = true;
+      else if (t.kind === 'MASQUERADE') t.randomFully = true;
+      return true;
+    }
+    case 'MARK': {
+      if (!known(['--set-xmark', '--set-mark', '--and-mark', '--or-mark', '--xor-mark'])) return false;
+      noInv();
+      if (t.value !== -1) fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, 'MARK target: Can\'t specify --set-xmark twice');
+      const v = next(opt);
+      const p = parseMarkPair(ctx, v);
+      const op = opt.slice(2) as 'set-xmark' | 'set-mark' | 'and-mark' | 'or-mark' | 'xor-mark';
+      if (p.mask !== null && op !== 'set-xmark' && op !== 'set-mark') fail(ctx, 'IPTABLES_BAD_VALUE', v, `Bad MARK value \`${v}'`);
+      t.op = op;
+      switch (op) {
+        case 'set-xmark': t.value = p.value; t.mask = p.mask ?? 0xffffffff; break;
+        case 'set-mark': t.value = p.value; t.mask = ((p.mask ?? 0xffffffff) | p.value) >>> 0; break;
+        case 'and-mark': t.value = 0; t.mask = (~p.value) >>> 0; break;
+        case 'or-mark': t.value = p.value; t.mask = p.value; break;
+        case 'xor-mark': t.value = p.value; t.mask = 0; break;
+      }
+      return true;
+    }
+    case 'LOG': {
+      if (!known(['--log-prefix', '--log-level'])) {
+        if (opt.startsWith('--log-')) fail(ctx, 'IPTABLES_UNSUPPORTED', opt, `LOG option "${opt}" is not supported by sdnemu`);
+        return false;
+      }
+      noInv();
+      const v = next(opt);
+      if (opt === '--log-prefix') {
+        if (v.length > 29) fail(ctx, 'IPTABLES_BAD_VALUE', v, 'Maximum prefix length 29 for --log-prefix');
+        t.prefix = v;
+      } else {
+        const n = /^\d$/.test(v) ? Number(v) : LOG_LEVELS.get(v);
+        if (n === undefined || n > 7) fail(ctx, 'IPTABLES_BAD_VALUE', v, `log level \`${v}' unknown`);
+        t.level = n === 4 ? null : n;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Final checks of one rule, as the extensions' final_check and the kernel's checkentry do. */
+function finishRule(ctx: Ctx, chain: string, spec: Spec): void {
+  const rule = spec.rule;
+  const pending = (rule as RuleWithPending).pending;
+  delete (rule as RuleWithPending).pending;
+  const einval = (): never => fail(ctx, 'IPTABLES_INVALID', chain, `line ${ctx.line}: RULE_APPEND failed (Invalid argument): rule in chain ${chain}`);
+  const merged: Match[] = [];
+  for (const m of rule.matches) {
+    const st = pending?.get(m);
+    switch (m.kind) {
+      case 'tcp': case 'udp':
+        if (!protoIs(rule, m.kind === 'tcp' ? 6 : 17)) fail(ctx, 'IPTABLES_BAD_MATCH', m.kind, `${m.kind.toUpperCase()} match requires '-p ${m.kind}'`);
+        break;
+      case 'icmp':
+        if (!protoIs(rule, 1)) fail(ctx, 'IPTABLES_BAD_MATCH', 'icmp', "ICMP match requires '-p icmp'");
+        if (m.type === -1) m.type = 255;
+        break;
+      case 'multiport':
+        if (!rule.proto || rule.proto.invert || !PORT_PROTOS.has(rule.proto.num)) {
+          fail(ctx, 'IPTABLES_BAD_MATCH', 'multiport', "multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'");
+        }
+        if (m.ports.length === 0) fail(ctx, 'IPTABLES_BAD_MATCH', 'multiport', 'multiport: no ports specified'); break;
+      case 'comment': if (!st?.opts.has('--comment')) fail(ctx, 'IPTABLES_BAD_MATCH', 'comment', 'comment: option "--comment" must be specified'); break;
+      case 'mark': case 'connmark': if (m.value === -1) fail(ctx, 'IPTABLES_BAD_MATCH', m.kind, `${m.kind}: option "--mark" must be specified`); break;
+      case 'conntrack': if (m.states.length === 0) fail(ctx, 'IPTABLES_BAD_MATCH', 'conntrack', 'conntrack: at least one option is required'); break;
+      case 'state': if (m.states.length === 0) fail(ctx, 'IPTABLES_BAD_MATCH', 'state', 'state: option "--state" must be specified'); break;
+      case 'addrtype':
+        if (!m.srcType && !m.dstType) fail(ctx, 'IPTABLES_BAD_MATCH', 'addrtype', 'addrtype: you must specify --src-type or --dst-type');
+        if (m.limitIfaceIn && m.limitIfaceOut) fail(ctx, 'IPTABLES_BAD_MATCH', 'addrtype', "addrtype: you can't specify both --limit-iface-in and --limit-iface-out");
+        break;
+      case 'set': if (m.name === '') fail(ctx, 'IPTABLES_BAD_MATCH', 'set', 'You must specify `--match-set\' with proper arguments'); break;
+      case 'physdev':
+        if (!m.physdevIn && !m.physdevOut && m.isIn === null && m.isOut === null && m.isBridged === null) fail(ctx, 'IPTABLES_BAD_MATCH', 'physdev', 'PHYSDEV: no physdev option specified');
+        break;
+      case 'statistic': {
+        const s = st!;
+        if (s.mode === null) fail(ctx, 'IPTABLES_BAD_MATCH', 'statistic', 'statistic: option "--mode" must be specified');
+        if (s.mode === 'random') {
+          if (s.every !== null || s.packet !== null) fail(ctx, 'IPTABLES_BAD_MATCH', 'statistic', 'statistic: --every and --packet need --mode nth');
+          if (m.mode !== 'random' || m.probability < 0) fail(ctx, 'IPTABLES_BAD_MATCH', 'statistic', 'statistic: --mode random needs --probability');
+        } else {
+          if (s.opts.has('--probability')) fail(ctx, 'IPTABLES_BAD_MATCH', 'statistic', 'statistic: --probability needs --mode random');
+          if (s.every === null) fail(ctx, 'IPTABLES_BAD_MATCH', 'statistic', 'statistic: --mode nth needs --every');
+          if (s.packet === null) fail(ctx, 'IPTABLES_BAD_MATCH', 'statistic', 'statistic: option "--every" also requires "--packet".');
+          if (s.packet > s.every - 1) fail(ctx, 'IPTABLES_BAD_VALUE', String(s.packet), 'the --packet p must be 0 <= p <= n-1');
+          Object.assign(m, { mode: 'nth', every: s.every, packet: s.packet, invert: s.everyInvert });
+          delete (m as { probability?: number }).probability;
+        }
+        break;
+      }
+      default: break;
+    }
+    // nf_tables keeps tcp/udp port and flag options as payload matches, printed as one match: merge
+    if ((m.kind === 'tcp' || m.kind === 'udp') && (m.sport || m.dport || (m.kind === 'tcp' && m.tcpFlags))) {
+      const first = merged.find((x) => x.kind === m.kind && (x.sport || x.dport || x.tcpFlags)) as typeof m | undefined;
+      if (first) {
+        if (m.sport) { first.sport = m.sport; first.sportInvert = m.sportInvert; }
+        if (m.dport) { first.dport = m.dport; first.dportInvert = m.dportInvert; }
+        if (m.tcpFlags) first.tcpFlags = m.tcpFlags;
+        continue;
+      }
+    }
+    merged.push(m);
+  }
+  rule.matches = merged;
+  const t = rule.target;
+  if (t) {
+    switch (t.kind) {
+      case 'DNAT': case 'SNAT':
+        if (!t.to) fail(ctx, 'IPTABLES_BAD_TARGET', t.kind, `${t.kind}: option "--${t.kind === 'DNAT' ? 'to-destination' : 'to-source'}" must be specified`);
+        if (t.to.portMin !== 0 && !(rule.proto && !rule.proto.invert && PORT_PROTOS.has(rule.proto.num) && rule.proto.num !== 136)) {
+          fail(ctx, 'IPTABLES_BAD_TARGET', spec.nat?.toToken ?? t.kind, 'Need TCP, UDP, SCTP or DCCP with port specification');
+        }
+        break;
+      case 'MASQUERADE': case 'REDIRECT':
+        if (t.toPorts && !(rule.proto && !rule.proto.invert && PORT_PROTOS.has(rule.proto.num) && rule.proto.num !== 136)) {
+          fail(ctx, 'IPTABLES_BAD_TARGET', spec.ports?.token ?? t.kind, 'Need TCP, UDP, SCTP or DCCP with port specification');
+        }
+        break;
+      case 'MARK':
+        if (t.value === -1) fail(ctx, 'IPTABLES_BAD_TARGET', 'MARK', 'MARK target: Parameter --set/and/or/xor-mark is required');
+        break;
+      case 'REJECT':
+        if (t.with === 'tcp-reset' && !protoIs(rule, 6)) einval();
+        break;
+      case 'jump': case 'goto':
+        if ((BUILTIN_CHAINS[ctx.table] as readonly string[]).includes(t.chain)) {
+          fail(ctx, 'IPTABLES_INVALID', t.chain, `line ${ctx.line}: RULE_APPEND failed (Operation not supported): rule in chain ${chain}`);
+        }
+        break;
+      default: break;
+    }
+  }
+  void ([] as NatKind[]);
+}
+
+// ---- commit-time checks: hooks and loops --------------------------------------
+
+interface Violation { line: number; chain: string; kind: 'loop' | 'hook' }
+
+/**
+ * Check table 't' as the kernel does at commit: every rule whose target or
+ * match is limited to some tables/hooks is reachable only from those hooks,
+ * and no loop of jumps is reachable from a built-in chain. On failure, the
+ * error names the first line after which the fault exists (the kernel's
+ * ELOOP / EINVAL line).
+ */
+function validateTable(rs: Ruleset, t: TableName, commitLine: number, fresh: Set<Rule>): void {
+  const chains = rs.table(t).chains;
+  const all: { chain: string; rule: Rule }[] = [];
+  for (const c of chains.values()) for (const r of c.rules) if (fresh.has(r)) all.push({ chain: c.name, rule: r });
+  if (firstViolation(t, chains, fresh, Infinity) === null) return;
+  const lines = [...new Set(all.map((x) => x.rule.line))].sort((a, b) => a - b);
+  let lo = 0, hi = lines.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (firstViolation(t, chains, fresh, lines[mid]!) !== null) hi = mid; else lo = mid + 1;
+  }
+  const at = lines[lo] ?? commitLine;
+  const v = firstViolation(t, chains, fresh, at) ?? { line: at, chain: '', kind: 'hook' as const };
+  const culprit = all.find((x) => x.rule.line === at)?.chain ?? v.chain;
+  if (v.kind === 'loop') {
+    throw new IptablesRestoreError('IPTABLES_LOOP', at, culprit, `line ${at}: RULE_APPEND failed (Too many links): rule in chain ${culprit}`);
+  }
+  throw new IptablesRestoreError('IPTABLES_INVALID', at, culprit, `line ${at}: RULE_APPEND failed (Invalid argument): rule in chain ${culprit}`);
+}
+
+function ruleHookLimit(t: TableName, r: Rule): { table: TableName | null; hooks: readonly Hook[] } | null {
+  if (r.target && r.target.kind in TARGET_HOOKS) return TARGET_HOOKS[r.target.kind]!;
+  for (const m of r.matches) {
+    if (m.kind === 'addrtype' && m.limitIfaceIn) return { table: null, hooks: ['PREROUTING', 'INPUT', 'FORWARD'] };
+    if (m.kind === 'addrtype' && m.limitIfaceOut) return { table: null, hooks: ['OUTPUT', 'FORWARD', 'POSTROUTING'] };
+  }
+  void t;
+  return null;
+}
+
+/** The first fault among rules with line ≤ 'upto' (rules of line 0 — made in code or kept from before — always count). */
+function firstViolation(t: TableName, chains: Map<string, Chain>, fresh: Set<Rule>, upto: number): Violation | null {
+  const edges = new Map<string, string[]>();
+  for (const c of chains.values()) {
+    const out: string[] = [];
+    for (const r of c.rules) {
+      if (r.line > upto && fresh.has(r)) continue;
+      if (r.target && (r.target.kind === 'jump' || r.target.kind === 'goto')) out.push(r.target.chain);
+    }
+    edges.set(c.name, out);
+  }
+  // hooks reaching each chain, and loop detection by DFS from each built-in chain
+  const hooksOf = new Map<string, Set<Hook>>();
+  for (const hook of BUILTIN_CHAINS[t]) {
+    if (!chains.has(hook)) continue;
+    const state = new Map<string, 1 | 2>();
+    const stack: { name: string; idx: number }[] = [{ name: hook, idx: 0 }];
+    state.set(hook, 1);
+    (hooksOf.get(hook) ?? hooksOf.set(hook, new Set()).get(hook)!).add(hook);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const out = edges.get(top.name) ?? [];
+      if (top.idx >= out.length) { state.set(top.name, 2); stack.pop(); continue; }
+      const nxt = out[top.idx++]!;
+      const s = state.get(nxt);
+      if (s === 1) return { line: upto, chain: top.name, kind: 'loop' };
+      if (s === 2) continue;
+      state.set(nxt, 1);
+      (hooksOf.get(nxt) ?? hooksOf.set(nxt, new Set()).get(nxt)!).add(hook);
+      stack.push({ name: nxt, idx: 0 });
+    }
+  }
+  for (const c of chains.values()) {
+    const hooks = hooksOf.get(c.name);
+    for (const r of c.rules) {
+      if (r.line > upto && fresh.has(r)) continue;
+      const lim = ruleHookLimit(t, r);
+      if (!lim) continue;
+      if (lim.table !== null && lim.table !== t) return { line: r.line, chain: c.name, kind: 'hook' };
+      if (hooks) for (const h of hooks) if (!lim.hooks.includes(h)) return { line: r.line, chain: c.name, kind: 'hook' };
+    }
+  }
+  return null;
+}
