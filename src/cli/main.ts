@@ -7,6 +7,7 @@
  *   sdnemu pcap encode --json FILE -w OUT.pcap [--nano]
  *   sdnemu ofproto-trace --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] PACKET…
  *   sdnemu datapath --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] --in PORT=FILE… [-w OUT-DIR]
+ *   sdnemu iptables-trace --rules FILE [--host HOST.yaml] --packet 'tcp SRC:PORT > DST:PORT in IFACE' …
  *   sdnemu demo [-w OUT.pcap]
  * Errors print as `sdnemu: CODE: message` on stderr with exit status 1 (2 for
  * usage errors); output already written for good packets stays written.
@@ -20,6 +21,7 @@ import { pcapDecode, pcapEncode } from './pcap.js';
 import { demo } from './demo.js';
 import { traceCommand } from '../ofproto/trace.js';
 import { datapathCommand } from './datapath.js';
+import { iptablesTrace } from './iptables-trace.js';
 
 const VERSION = '0.1.0';
 
@@ -50,6 +52,12 @@ Commands:
         With -w, what each port sends is written to OUT-DIR/PORT.pcap. Prints
         dpctl/show, drops, pmd-stats-show, dpctl/dump-flows, dump-conntrack
         and the OpenFlow rules with their counters.
+  iptables-trace --rules FILE [--host HOST.yaml] --packet 'PROTO SRC:PORT > DST:PORT in IFACE [flags S]'...
+        Load an iptables-save file on the node HOST.yaml describes (interfaces,
+        routes, ip_forward / route_localnet / nf_conntrack_tcp_loose), run the
+        packets in order against one conntrack table, and print JSON per packet:
+        the hooks and rules that matched, the verdict, the packet as it leaves
+        (after NAT) or the ICMP error / TCP reset sent back, and conntrack -L.
   demo [-w OUT.pcap]
         Build a VXLAN-encapsulated packet, write it to a pcap and decode it back.
 
@@ -94,6 +102,18 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'ofproto-trace':
         return ofprotoTrace(rest);
+      case 'iptables-trace': {
+        const p = parseArgs(rest, [{ name: 'rules', value: true }, { name: 'host', value: true }, { name: 'packet', value: true, repeat: true },
+          { name: 'help', short: 'h' }]);
+        if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
+        const rules = p.values.get('rules')?.[0];
+        const packets = p.values.get('packet') ?? [];
+        if (rules === undefined || packets.length === 0) return usage("iptables-trace needs --rules FILE and at least one --packet 'tcp SRC:PORT > DST:PORT in IFACE'");
+        if (p.positional.length > 0) return usage(`iptables-trace: unexpected argument '${p.positional[0]}'`);
+        const read = (f: string): string => readFileSync(f === '-' ? 0 : f, 'utf8');
+        const host = p.values.get('host')?.[0];
+        return iptablesTrace({ rules: read(rules), packets, ...(host !== undefined ? { host: read(host) } : {}) }, process.stdout);
+      }
       case 'datapath': {
         const p = parseArgs(rest, [{ name: 'flows', value: true }, { name: 'groups', value: true }, { name: 'ports', value: true },
           { name: 'protocols', short: 'O', value: true }, { name: 'in', value: true, repeat: true }, { name: 'write', short: 'w', value: true },

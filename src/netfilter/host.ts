@@ -84,8 +84,9 @@ export function parseHost(text: string): HostConfig {
       throw new InputError('HOST_UNKNOWN_KEY', `sysctls.${k}`, 'sdnemu models net.ipv4.ip_forward, net.ipv4.conf.all.route_localnet, net.netfilter.nf_conntrack_tcp_loose');
     }
   }
+  // unset sysctls keep a fresh network namespace's defaults: ip_forward 0, route_localnet 0, tcp_loose 1
   return {
-    ifaces, routes, ipForward: flag('net.ipv4.ip_forward', true), routeLocalnet: flag('net.ipv4.conf.all.route_localnet', false),
+    ifaces, routes, ipForward: flag('net.ipv4.ip_forward', false), routeLocalnet: flag('net.ipv4.conf.all.route_localnet', false),
     tcpLoose: flag('net.netfilter.nf_conntrack_tcp_loose', true),
   };
 }

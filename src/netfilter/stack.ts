@@ -78,12 +78,15 @@ export class NfStack {
   private mark = 0;
   /** conntrack runs only when the rules need it: a nat table, or a rule reading or setting connection state */
   readonly tracking: boolean;
+  /** the tables the rules created (only they have hooks) */
+  private readonly tables: Set<TableName>;
 
   constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number } = {}) {
     this.host = host;
     this.ct = new NfConntrack({ seed: opts.seed ?? 1, tcpLoose: host.tcpLoose });
     this.ev = new Evaluator(rs, { addrType: (a) => this.addrType(a) }, opts.seed ?? 1);
     this.tracking = needsConntrack(rs);
+    this.tables = new Set((['raw', 'mangle', 'nat', 'filter'] as const).filter((t) => tablePresent(rs, t)));
   }
 
   // ---- host facts -----------------------------------------------------------------------------
@@ -138,7 +141,7 @@ export class NfStack {
     const info = r.info;
     res = this.chain('mangle', 'PREROUTING', frame, inIface, null, info, hooks);
     if (res !== null) return this.end(res, 'PREROUTING', hooks, original, inIface);
-    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'dst')) {
+    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'dst') && this.tables.has('nat')) {
       const n = this.run('nat', 'PREROUTING', frame, inIface, null, info);
       hooks.push({ hook: 'PREROUTING', table: 'nat', verdict: verdictText(n), traversed: n.traversed });
       if (n.verdict.kind === 'DROP') return this.drop('PREROUTING', hooks, info);
@@ -190,7 +193,7 @@ export class NfStack {
   private snat(hook: 'INPUT' | 'POSTROUTING', frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo,
     hooks: HookReport[], now: number, hop = 0): boolean {
     const r = this.r;
-    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'src')) {
+    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'src') && this.tables.has('nat')) {
       const n = this.run('nat', hook, frame, inIface, outIface, info);
       hooks.push({ hook, table: 'nat', verdict: verdictText(n), traversed: n.traversed });
       if (n.verdict.kind === 'DROP') return false;
@@ -208,7 +211,8 @@ export class NfStack {
   /** Run one table's chain; null when the packet goes on, else the ending result. */
   private chain(table: TableName, hook: Hook, frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo,
     hooks: HookReport[]): RunResult | null {
-    if (this.ev.rs.chain(table, hook) === undefined) return null;
+    // a table the rules never created has no hooks (nf_tables registers them per table)
+    if (this.ev.rs.chain(table, hook) === undefined || !this.tables.has(table)) return null;
     const n = this.run(table, hook, frame, inIface, outIface, info);
     hooks.push({ hook, table, verdict: verdictText(n), traversed: n.traversed });
     if (n.verdict.kind === 'ACCEPT' || n.verdict.kind === 'NAT') return null;

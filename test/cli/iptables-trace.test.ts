@@ -1,0 +1,79 @@
+/**
+ * `sdnemu iptables-trace` end to end (a child process on the sources through tsx): rules and a
+ * host file in, JSON per packet out, errors naming the line or field. The host path's agreement
+ * with the kernel is test/netfilter/stack-kernel.test.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../oracle/tools.js';
+
+const TSX = join('node_modules', '.bin', 'tsx');
+const tmp = tempDir('sdnemu-ipt-');
+afterAll(() => tmp.cleanup());
+function sdnemu(args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(TSX, ['src/cli/main.ts', ...args], { encoding: 'utf8' });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+function file(name: string, text: string): string {
+  const p = join(tmp.dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+const RULES = file('rules', `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:KUBE-SERVICES - [0:0]
+-A PREROUTING -j KUBE-SERVICES
+-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.5:8080
+-A POSTROUTING -o eth-ext -j MASQUERADE
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -p udp -m udp --dport 53 -j REJECT --reject-with icmp-port-unreachable
+COMMIT
+`);
+const HOST = file('host.yaml', `interfaces:
+  - { name: eth-ext, addresses: [192.168.50.1/24] }
+  - { name: eth-pod, addresses: [10.244.1.1/24] }
+routes:
+  - { dst: default, via: 192.168.50.254, dev: eth-ext }
+sysctls:
+  net.ipv4.ip_forward: 1
+`);
+
+describe('sdnemu iptables-trace', () => {
+  it('DNAT, the reply un-NATed, a REJECT answer, with the matched rules and conntrack', () => {
+    const r = sdnemu(['iptables-trace', '--rules', RULES, '--host', HOST,
+      '--packet', 'tcp 192.168.50.7:40000 > 10.96.0.10:80 in eth-ext',
+      '--packet', 'tcp 10.244.1.5:8080 > 192.168.50.7:40000 in eth-pod flags SA seq 5 ack 1001',
+      '--packet', 'udp 10.244.1.5:5000 > 8.8.8.8:53 in eth-pod']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { verdict: string; path: string; hooks: { table: string; hook: string; matched: string[] }[];
+      out: { iface: string; packet: string } | null; reply: { iface: string; packet: string } | null; conntrack: string[] }[];
+    expect(out[0]!.out).toEqual({ iface: 'eth-pod', packet: 'tcp 192.168.50.7:40000 > 10.244.1.5:8080 flags S seq 1000 ack 0 ttl 63' });
+    expect(out[0]!.hooks.find((h) => h.table === 'nat' && h.hook === 'PREROUTING')!.matched).toEqual([
+      '-A PREROUTING -j KUBE-SERVICES', '-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.5:8080']);
+    expect(out[0]!.conntrack).toEqual(['tcp      6 120 SYN_SENT src=192.168.50.7 dst=10.96.0.10 sport=40000 dport=80 [UNREPLIED] src=10.244.1.5 dst=192.168.50.7 sport=8080 dport=40000 mark=0 use=1']);
+    expect(out[1]!.out!.packet).toBe('tcp 10.96.0.10:80 > 192.168.50.7:40000 flags SA seq 5 ack 1001 ttl 63');
+    expect(out[2]!.verdict).toBe('REJECT');
+    expect(out[2]!.reply).toEqual({ iface: 'eth-pod', packet: 'icmp 10.244.1.1 > 10.244.1.5 type 3 code 3 ttl 64' });
+  });
+
+  it('errors name the line and token, the field, or the packet token', () => {
+    const bad = sdnemu(['iptables-trace', '--rules', file('bad', '*filter\n-A INPUT -m frob -j ACCEPT\nCOMMIT\n'), '--packet', 'tcp 1.1.1.1:1 > 2.2.2.2:2 in eth0']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/line 2/);
+    const host = sdnemu(['iptables-trace', '--rules', RULES, '--host', file('h2', 'interfaces:\n  - { name: a, addresses: [300.1.1.1/24] }\n'), '--packet', 'tcp 1.1.1.1:1 > 2.2.2.2:2 in a']);
+    expect(host.stderr).toMatch(/interfaces\[0\]\.addresses\[0\]/);
+    const pkt = sdnemu(['iptables-trace', '--rules', RULES, '--packet', 'tcp 1.1.1.1 > 2.2.2.2:2 in eth0']);
+    expect(pkt.stderr).toMatch(/needs a port/);
+  });
+});
