@@ -90,6 +90,23 @@ ${FILTER_HEAD}-A FORWARD -m conntrack --ctstate INVALID -j DROP\n-A FORWARD -m c
     packets: [syn('10.244.1.5', 20005, '1.1.1.1', 443, 'eth-pod'), { proto: 'tcp', src: '10.244.1.5', sport: 30000, dst: '1.1.1.1', dport: 443, tcpFlags: 'F', in: 'eth-pod' },
       syn('192.168.50.7', 45000, '10.244.1.5', 22)],
   },
+  {
+    name: 'NodePort through addrtype LOCAL; REJECT in INPUT answers from the address the packet was sent to; negations',
+    host: ROUTER,
+    rules: `${NAT_HEAD}:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]
+-A PREROUTING -j KUBE-SERVICES
+-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.5:8080
+-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+-A KUBE-NODEPORTS -p tcp -m tcp --dport 30080 -j DNAT --to-destination 10.244.1.6:8080
+-A POSTROUTING ! -s 10.244.0.0/16 -o eth-pod -j MASQUERADE
+COMMIT
+${FILTER_HEAD}-A INPUT -p tcp -m tcp --dport 22 -j REJECT
+-A INPUT ! -i eth-pod -p udp -j DROP
+COMMIT\n`,
+    packets: [syn('192.168.50.7', 46000, '192.168.50.1', 30080), syn('192.168.50.7', 46001, '10.244.1.1', 30080),
+      syn('10.244.1.9', 46002, '10.244.1.1', 22, 'eth-pod'), syn('192.168.50.7', 46003, '192.168.50.1', 22),
+      { proto: 'udp', src: '192.168.50.7', sport: 5000, dst: '192.168.50.1', dport: 53, in: 'eth-ext', payload: 'x' }],
+  },
 ];
 
 describeWithKernel('netfilter host path: sdnemu against the Linux kernel', () => {
