@@ -2,7 +2,8 @@
  * `sdnemu iptables-trace` (cli layer): packets through a Linux host's
  * netfilter, as JSON.
  *
- * What: load an `iptables-save`/`iptables-restore` file (restore.ts) on the
+ * What: load an `iptables-save`/`iptables-restore` file (restore.ts), and
+ * with `--ipsets` an `ipset save` file its `-m set` rules read, on the
  * node a `--host` file describes (host.ts; without one: interfaces eth0 and
  * eth1 without addresses, ip_forward on, the default route out of eth1), run
  * each `--packet` in order against one conntrack table (stack.ts), and print
@@ -20,6 +21,7 @@ import { parseRestore } from '../netfilter/restore.js';
 import { formatRule } from '../netfilter/save.js';
 import { parseHost, parsePacketSpec, type PacketSpec } from '../netfilter/host.js';
 import { NfStack, type HostConfig, type StackResult } from '../netfilter/stack.js';
+import { Ipsets } from '../netfilter/ipset.js';
 import { FrameBuilder } from '../wire/builder.js';
 import { be16, be32, ipv4ToString } from '../wire/bytes.js';
 
@@ -74,11 +76,16 @@ function report(text: string, r: StackResult, stack: NfStack, now: number): unkn
 }
 
 /** Run the command; returns the exit status. */
-export function iptablesTrace(opts: { rules: string; host?: string; packets: string[] }, out: Writable): number {
+export function iptablesTrace(opts: { rules: string; host?: string; ipsets?: string; packets: string[] }, out: Writable): number {
   const rs = parseRestore(opts.rules);
   const host = opts.host === undefined ? DEFAULT_HOST : parseHost(opts.host);
   const specs = opts.packets.map(parsePacketSpec);
-  const stack = new NfStack(rs, host);
+  let ipsets: Ipsets | undefined;
+  if (opts.ipsets !== undefined) {
+    ipsets = new Ipsets();
+    ipsets.restore(opts.ipsets);
+  }
+  const stack = new NfStack(rs, host, ipsets !== undefined ? { ipsets } : {});
   const results = specs.map((p, i) => {
     const now = i * 1000;
     return report(opts.packets[i]!, stack.receive(frameOf(p, host), p.in, now), stack, now);

@@ -38,7 +38,8 @@ import { csumUpdate16 } from '../wire/checksum.js';
 import { FrameBuilder } from '../wire/builder.js';
 import { NfConntrack, NfCtResult, type CtInfo } from '../conntrack/linux.js';
 import type { AddrType, CtStateName, Hook, Ruleset, TableName } from './model.js';
-import { Evaluator, type NfPacket, type RunResult, type TraceRule } from './eval.js';
+import { Evaluator, NetfilterError, type NfPacket, type RunResult, type TraceRule } from './eval.js';
+import type { Ipsets } from './ipset.js';
 import { tablePresent } from './save.js';
 
 export interface HostAddr { addr: number; prefixLen: number }
@@ -81,10 +82,22 @@ export class NfStack {
   /** the tables the rules created (only they have hooks) */
   private readonly tables: Set<TableName>;
 
-  constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number } = {}) {
+  constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number; ipsets?: Ipsets } = {}) {
     this.host = host;
     this.ct = new NfConntrack({ seed: opts.seed ?? 1, tcpLoose: host.tcpLoose });
-    this.ev = new Evaluator(rs, { addrType: (a) => this.addrType(a) }, opts.seed ?? 1);
+    const sets = opts.ipsets;
+    // as iptables-restore, a rule naming a set that does not exist is refused when loaded
+    for (const t of rs.tables.values()) for (const c of t.chains.values()) for (const r of c.rules) {
+      for (const m of r.matches) {
+        if (m.kind === 'set' && sets?.get(m.name) === undefined) {
+          throw new NetfilterError('NF_NO_SET', `line ${r.line}: Set ${m.name} doesn't exist.`);
+        }
+      }
+    }
+    this.ev = new Evaluator(rs, {
+      addrType: (a) => this.addrType(a),
+      ...(sets !== undefined ? { setMatches: (name: string, flags: ('src' | 'dst')[], p: NfPacket) => sets.matches(name, flags, p) } : {}),
+    }, opts.seed ?? 1);
     this.tracking = needsConntrack(rs);
     this.tables = new Set((['raw', 'mangle', 'nat', 'filter'] as const).filter((t) => tablePresent(rs, t)));
   }

@@ -67,6 +67,19 @@ describe('sdnemu iptables-trace', () => {
     expect(out[2]!.reply).toEqual({ iface: 'eth-pod', packet: 'icmp 10.244.1.1 > 10.244.1.5 type 3 code 3 ttl 64' });
   });
 
+  it('-m set rules read the sets of --ipsets; a rule naming a missing set is refused', () => {
+    const rules = file('setrules', '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n'
+      + '-A FORWARD -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT\n-A FORWARD -j DROP\nCOMMIT\n');
+    const sets = file('sets', 'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536\nadd KUBE-CLUSTER-IP 10.244.1.5,tcp:8080\n');
+    const r = sdnemu(['iptables-trace', '--rules', rules, '--host', HOST, '--ipsets', sets,
+      '--packet', 'tcp 192.168.50.7:1 > 10.244.1.5:8080 in eth-ext', '--packet', 'tcp 192.168.50.7:1 > 10.244.1.5:8081 in eth-ext']);
+    expect(r.stderr).toBe('');
+    expect((JSON.parse(r.stdout) as { verdict: string }[]).map((x) => x.verdict)).toEqual(['ACCEPT', 'DROP']);
+    const missing = sdnemu(['iptables-trace', '--rules', rules, '--host', HOST, '--packet', 'tcp 192.168.50.7:1 > 10.244.1.5:8080 in eth-ext']);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/Set KUBE-CLUSTER-IP doesn't exist/);
+  });
+
   it('errors name the line and token, the field, or the packet token', () => {
     const bad = sdnemu(['iptables-trace', '--rules', file('bad', '*filter\n-A INPUT -m frob -j ACCEPT\nCOMMIT\n'), '--packet', 'tcp 1.1.1.1:1 > 2.2.2.2:2 in eth0']);
     expect(bad.status).toBe(1);
