@@ -15,6 +15,7 @@ const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   classifier: async () => (await import('./classifier.bench.js')).run(),
   xlate: async () => (await import('./xlate.bench.js')).run(),
   datapath: async () => (await import('./datapath.bench.js')).run(),
+  netfilter: async () => (await import('./netfilter.bench.js')).run(),
 };
 
 const filter = process.argv.slice(2);

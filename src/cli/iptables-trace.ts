@@ -65,7 +65,7 @@ function report(text: string, r: StackResult, stack: NfStack, now: number): unkn
     path: r.path,
     ctstate: r.ctinfo,
     hooks: r.hooks.map((h) => ({
-      hook: h.hook, table: h.table, verdict: h.verdict, rulesChecked: h.traversed.filter((t) => t.rule !== null).length,
+      hook: h.hook, table: h.table, verdict: h.verdict, rulesChecked: h.checked,
       matched: h.traversed.filter((t) => t.matched && t.rule !== null).map((t) => formatRule(t.chain, t.rule!)),
       ...(h.traversed.some((t) => t.rule === null) ? { policy: true } : {}),
     })),

@@ -53,7 +53,13 @@ export interface HostConfig {
   tcpLoose: boolean;
 }
 
-export interface HookReport { hook: Hook; table: TableName; verdict: string; traversed: TraceRule[] }
+export interface HookReport {
+  hook: Hook; table: TableName; verdict: string;
+  /** the rules evaluated (the compiled index skips rules that cannot match) */
+  traversed: TraceRule[];
+  /** the rules the kernel would have checked */
+  checked: number;
+}
 
 export interface StackResult {
   verdict: 'ACCEPT' | 'DROP' | 'REJECT';
@@ -156,7 +162,7 @@ export class NfStack {
     if (res !== null) return this.end(res, 'PREROUTING', hooks, original, inIface);
     if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'dst') && this.tables.has('nat')) {
       const n = this.run('nat', 'PREROUTING', frame, inIface, null, info);
-      hooks.push({ hook: 'PREROUTING', table: 'nat', verdict: verdictText(n), traversed: n.traversed });
+      hooks.push({ hook: 'PREROUTING', table: 'nat', verdict: verdictText(n), traversed: n.traversed, checked: n.checked });
       if (n.verdict.kind === 'DROP') return this.drop('PREROUTING', hooks, info);
       const t = n.verdict.kind === 'NAT' ? n.verdict.target : null;
       if (t !== null && t.kind === 'DNAT') this.ct.setupNat(r.conn, 'dst', t.to === null ? null : { ...t.to }, now);
@@ -208,7 +214,7 @@ export class NfStack {
     const r = this.r;
     if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'src') && this.tables.has('nat')) {
       const n = this.run('nat', hook, frame, inIface, outIface, info);
-      hooks.push({ hook, table: 'nat', verdict: verdictText(n), traversed: n.traversed });
+      hooks.push({ hook, table: 'nat', verdict: verdictText(n), traversed: n.traversed, checked: n.checked });
       if (n.verdict.kind === 'DROP') return false;
       const t = n.verdict.kind === 'NAT' ? n.verdict.target : null;
       if (t !== null && t.kind === 'SNAT') this.ct.setupNat(r.conn, 'src', t.to === null ? null : { ...t.to }, now);
@@ -227,7 +233,7 @@ export class NfStack {
     // a table the rules never created has no hooks (nf_tables registers them per table)
     if (this.ev.rs.chain(table, hook) === undefined || !this.tables.has(table)) return null;
     const n = this.run(table, hook, frame, inIface, outIface, info);
-    hooks.push({ hook, table, verdict: verdictText(n), traversed: n.traversed });
+    hooks.push({ hook, table, verdict: verdictText(n), traversed: n.traversed, checked: n.checked });
     if (n.verdict.kind === 'ACCEPT' || n.verdict.kind === 'NAT') return null;
     return n;
   }
