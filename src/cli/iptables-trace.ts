@@ -88,6 +88,11 @@ export function iptablesTrace(opts: { rules: string; host?: string; ipsets?: str
   const stack = new NfStack(rs, host, ipsets !== undefined ? { ipsets } : {});
   const results = specs.map((p, i) => {
     const now = i * 1000;
+    if (p.local) {
+      // the host's own packet: an unset source (0.0.0.0) is chosen by the route, as an unbound socket's
+      const q = p.src === 0 ? { ...p, src: stack.sourceFor(p.dst) } : p;
+      return report(opts.packets[i]!, stack.send(frameOf(q, host), now), stack, now);
+    }
     return report(opts.packets[i]!, stack.receive(frameOf(p, host), p.in, now), stack, now);
   });
   out.write(`${JSON.stringify(results, null, 2)}\n`);

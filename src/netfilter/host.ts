@@ -18,7 +18,8 @@
  *   net.netfilter.nf_conntrack_tcp_loose: 1
  * ```
  * `parsePacketSpec('tcp 10.0.0.1:1234 > 10.96.0.10:80 in eth0 flags S')`
- * reads one `--packet`. Both throw `InputError` naming the field
+ * reads one `--packet` (`out` instead of `in IFACE`: the host sends it; a
+ * source 0.0.0.0 lets the route choose it, as an unbound socket). Both throw `InputError` naming the field
  * (`interfaces[1].addresses[0]`) or the token.
  * Neighbours: stack.ts takes the HostConfig; cli/iptables-trace.ts.
  */
@@ -94,15 +95,17 @@ export function parseHost(text: string): HostConfig {
 export interface PacketSpec {
   proto: 'tcp' | 'udp' | 'icmp';
   src: number; sport: number; dst: number; dport: number;
-  /** the interface it arrives on */
+  /** the interface it arrives on; '' for a packet the host sends ('out') */
   in: string;
+  /** a packet the host itself sends */
+  local: boolean;
   /** TCP flags letters (S, A, F, R, P), default S; seq/ack */
   flags: string; seq: number; ack: number;
   /** ICMP type (default 8, echo request) */
   icmpType: number;
 }
 
-/** `PROTO SRC[:PORT] > DST[:PORT] in IFACE [flags F] [seq N] [ack N] [type N]`. */
+/** `PROTO SRC[:PORT] > DST[:PORT] (in IFACE | out [IFACE]) [flags F] [seq N] [ack N] [type N]`. */
 export function parsePacketSpec(text: string): PacketSpec {
   const t = text.trim().split(/\s+/);
   const fail = (tok: string, why: string): never => { throw new InputError('CLI_BAD_PACKET', '--packet', `'${text}': ${why} at '${tok}'`); };
@@ -120,16 +123,26 @@ export function parsePacketSpec(text: string): PacketSpec {
   const [src, sport] = ep(t[1]);
   if (t[2] !== '>') fail(t[2] ?? '', "expected '>'");
   const [dst, dport] = ep(t[3]);
-  const spec: PacketSpec = { proto: proto as PacketSpec['proto'], src, sport, dst, dport, in: '', flags: 'S', seq: 1000, ack: 0, icmpType: 8 };
-  for (let i = 4; i < t.length; i += 2) {
-    const k = t[i]!, v = t[i + 1];
+  const spec: PacketSpec = { proto: proto as PacketSpec['proto'], src, sport, dst, dport, in: '', local: false, flags: 'S', seq: 1000, ack: 0, icmpType: 8 };
+  const OPTIONS = new Set(['in', 'out', 'flags', 'seq', 'ack', 'type']);
+  let i = 4;
+  while (i < t.length) {
+    const k = t[i]!;
+    // `out` alone (or `out IFACE`, the interface the route will choose anyway): sent by the host
+    if (k === 'out') {
+      spec.local = true;
+      i += i + 1 < t.length && !OPTIONS.has(t[i + 1]!) ? 2 : 1;
+      continue;
+    }
+    const v = t[i + 1];
     if (v === undefined) fail(k, 'missing value');
     if (k === 'in') spec.in = v!;
     else if (k === 'flags' && /^[SAFRPU]+$/.test(v!)) spec.flags = v!;
     else if ((k === 'seq' || k === 'ack' || k === 'type') && /^\d+$/.test(v!)) {
       if (k === 'type') spec.icmpType = Number(v); else spec[k] = Number(v);
-    } else fail(k, 'unknown option (in, flags, seq, ack, type)');
+    } else fail(k, 'unknown option (in, out, flags, seq, ack, type)');
+    i += 2;
   }
-  if (spec.in === '') fail(text, "needs 'in IFACE' (locally generated packets are not modelled yet)");
+  if (spec.in === '' && !spec.local) fail(text, "needs 'in IFACE', or 'out' for a packet the host sends");
   return spec;
 }

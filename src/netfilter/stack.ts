@@ -3,7 +3,8 @@
  * routing a packet meets, in the kernel's order.
  *
  * What: `NfStack.receive(frame, inIface, now)` runs an Ethernet/IPv4 frame
- * arriving on one of the host's interfaces through:
+ * arriving on one of the host's interfaces, `NfStack.send(frame, now)` one
+ * the host itself sends (OUTPUT, see there), through:
  *   PREROUTING: raw → conntrack (track) → mangle → nat (a connection's first
  *     packet only: DNAT/REDIRECT or the null binding) → the DNAT applied
  *   routing: to a local address → INPUT; else, with ip_forward, the longest
@@ -28,9 +29,9 @@
  * are not sent (the kernel's are rate-limited by time).
  * The skb mark lives for the packet's whole path (KUBE-MARK-MASQ in nat
  * PREROUTING is what KUBE-POSTROUTING and filter FORWARD read, §15).
- * Left out for now (issue 5 continues): packets the host itself sends (the
- * OUTPUT path), IPv6, the raw table's NOTRACK, fragments, the chain compiler
- * for large rule sets.
+ * Left out for now (issue 5 continues): IPv6, the raw table's NOTRACK,
+ * fragments, a REJECT of the host's own packet (the kernel loops the ICMP
+ * error back through lo; here it is returned as the reply on 'lo').
  * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts.
  */
 import { be16, be32, setBe16 } from '../wire/bytes.js';
@@ -196,6 +197,68 @@ export class NfStack {
       if (res !== null) return this.end(res, 'FORWARD', hooks, original, inIface);
     }
     return this.postrouting(frame, original, inIface, rt.dev, rt.via ?? dst, info, hooks, now, 'forward');
+  }
+
+  /**
+   * A frame the host itself sends (its source address set by the caller, as
+   * a bound socket would; `sourceFor` gives an unbound socket's): raw →
+   * conntrack → mangle → nat OUTPUT (DNAT), then the route is looked up
+   * again for the new destination — the source stays what it was — filter
+   * OUTPUT, POSTROUTING. A 127/8 source leaving for another host is a
+   * martian unless route_localnet is on: dropped at the re-route, before
+   * confirmation, so no conntrack entry stays (BEHAVIOUR.md Linux §13-14).
+   * A packet for a local address is delivered through INPUT.
+   */
+  send(frame: Uint8Array, now: number): StackResult {
+    const hooks: HookReport[] = [];
+    const original = frame.slice();
+    const r = this.r;
+    this.mark = 0;
+    const first = this.route(be32(frame, 30));
+    const out0 = this.isLocal(be32(frame, 30)) ? 'lo' : first?.dev ?? null;
+    let res = this.chain('raw', 'OUTPUT', frame, null, out0, 'UNTRACKED', hooks);
+    if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
+    if (this.tracking) this.ct.track(frame, 14, frame.length, now, r);
+    else { r.conn = null; r.dir = 0; r.info = 'UNTRACKED'; }
+    const info = r.info;
+    res = this.chain('mangle', 'OUTPUT', frame, null, out0, info, hooks);
+    if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
+    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'dst') && this.tables.has('nat')) {
+      const n = this.run('nat', 'OUTPUT', frame, null, out0, info);
+      hooks.push({ hook: 'OUTPUT', table: 'nat', verdict: verdictText(n), traversed: n.traversed, checked: n.checked });
+      if (n.verdict.kind === 'DROP') return this.drop('OUTPUT', hooks, info);
+      const t = n.verdict.kind === 'NAT' ? n.verdict.target : null;
+      if (t !== null && t.kind === 'DNAT') this.ct.setupNat(r.conn, 'dst', t.to === null ? null : { ...t.to }, now);
+      else if (t !== null && t.kind === 'REDIRECT') this.ct.setupNat(r.conn, 'dst', { addrMin: 0x7f000001, addrMax: 0x7f000001, portMin: t.toPorts?.min ?? 0, portMax: t.toPorts?.max ?? 0 }, now);
+      else this.ct.setupNat(r.conn, 'dst', null, now);
+    }
+    this.ct.manip(frame, r, 'dst');
+    // the re-route after OUTPUT's DNAT
+    const dst = be32(frame, 30), src = be32(frame, 26);
+    if (this.isLocal(dst)) {
+      res = this.chain('filter', 'OUTPUT', frame, null, 'lo', info, hooks);
+      if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
+      for (const [t, h] of [['mangle', 'INPUT'], ['filter', 'INPUT']] as const) {
+        res = this.chain(t, h, frame, 'lo', null, info, hooks);
+        if (res !== null) return this.end(res, h, hooks, original, 'lo');
+      }
+      this.snat('INPUT', frame, 'lo', null, info, hooks, now);
+      this.ct.confirm(r);
+      return { verdict: 'ACCEPT', path: 'local', hooks, out: null, reply: null, ctinfo: info };
+    }
+    const rt = this.route(dst);
+    if (rt === null || ((src >>> 24) === 127 && !this.host.routeLocalnet)) return this.drop('routing', hooks, info);
+    res = this.chain('filter', 'OUTPUT', frame, null, rt.dev, info, hooks);
+    if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
+    return this.postrouting(frame, original, 'lo', rt.dev, rt.via ?? dst, info, hooks, now, 'out');
+  }
+
+  /** The source address an unbound socket of this host uses towards 'dst' (the route's src, else the device's address). */
+  sourceFor(dst: number): number {
+    if (this.isLocal(dst)) return dst;
+    const rt = this.route(dst);
+    if (rt === null) return 0;
+    return rt.src ?? this.addrFor(rt.dev, rt.via ?? dst);
   }
 
   /** POSTROUTING and out. */
