@@ -5,26 +5,14 @@
  * must find the VXLAN encapsulation and every checksum good. Agreement of the
  * datapath with Open vSwitch itself is test/datapath/datapath-ovs.test.ts.
  */
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FrameBuilder } from '../../src/wire/builder.js';
-import { describeWith, tempDir, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+import { describeWith, tsharkFields, writeTempPcap } from '../oracle/tools.js';
+import { scratch, sdnemu } from './run.js';
 
-const TSX = join('node_modules', '.bin', 'tsx');
-const tmp = tempDir('sdnemu-dp-');
-afterAll(() => tmp.cleanup());
+const { dir: tmpDir, file } = scratch('sdnemu-dp-');
 
-function sdnemu(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(TSX, ['src/cli/main.ts', ...args], { encoding: 'utf8' });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-function file(name: string, text: string | Uint8Array): string {
-  const p = join(tmp.dir, name);
-  writeFileSync(p, text);
-  return p;
-}
 /** A classic pcap of 'frames' (removed with the temporary directories at the end). */
 function pcap(frames: Uint8Array[]): string {
   const t = writeTempPcap(frames);
@@ -51,7 +39,7 @@ const client = (i: number): Uint8Array => new FrameBuilder().eth({ src: '00:00:0
 
 describeWith('tshark', 'sdnemu datapath', () => {
   it('runs captures through the bridge, writes each port\'s capture and prints the datapath state', () => {
-    const out = join(tmp.dir, 'out');
+    const out = join(tmpDir, 'out');
     const r = sdnemu(['datapath', '--flows', file('flows.txt', flows), '--ports', file('ports.txt', ports),
       '--in', `p1=${pcap([client(0), client(1), client(2)])}`, '-w', out]);
     expect(r.stderr).toBe('');

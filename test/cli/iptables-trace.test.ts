@@ -3,24 +3,10 @@
  * host file in, JSON per packet out, errors naming the line or field. The host path's agreement
  * with the kernel is test/netfilter/stack-kernel.test.ts.
  */
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../oracle/tools.js';
+import { describe, expect, it } from 'vitest';
+import { scratch, sdnemu } from './run.js';
 
-const TSX = join('node_modules', '.bin', 'tsx');
-const tmp = tempDir('sdnemu-ipt-');
-afterAll(() => tmp.cleanup());
-function sdnemu(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(TSX, ['src/cli/main.ts', ...args], { encoding: 'utf8' });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-function file(name: string, text: string): string {
-  const p = join(tmp.dir, name);
-  writeFileSync(p, text);
-  return p;
-}
+const { file } = scratch('sdnemu-ipt-');
 
 const RULES = file('rules', `*nat
 :PREROUTING ACCEPT [0:0]

@@ -4,26 +4,12 @@
  * errors that name the file's line, column and token. Agreement with Open
  * vSwitch itself is test/ofproto/trace-ovs.test.ts.
  */
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../oracle/tools.js';
+import { describe, expect, it } from 'vitest';
+import { scratch, sdnemu } from './run.js';
 
-const TSX = join('node_modules', '.bin', 'tsx');
-const tmp = tempDir('sdnemu-trace-');
-afterAll(() => tmp.cleanup());
+const { file } = scratch('sdnemu-trace-');
 
-function sdnemu(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(TSX, ['src/cli/main.ts', ...args], { encoding: 'utf8' });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
-function file(name: string, text: string): string {
-  const p = join(tmp.dir, name);
-  writeFileSync(p, text);
-  return p;
-}
 
 describe('sdnemu ofproto-trace', () => {
   const flows = file('flows.txt', [
