@@ -2,19 +2,13 @@
  * The `sdnemu pcap` command end to end, run as a user runs it (a child
  * process on the TypeScript sources through tsx).
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readPcap } from '../../src/pcap/index.js';
 import { describeWith, tempDir, tsharkFields } from '../oracle/tools.js';
+import { sdnemu } from './run.js';
 
-const TSX = join('node_modules', '.bin', 'tsx');
-
-function sdnemu(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(TSX, ['src/cli/main.ts', ...args], { encoding: 'utf8', input, maxBuffer: 64 << 20 });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('sdnemu CLI', () => {
   it('--help and usage errors', () => {
