@@ -181,7 +181,11 @@ export class NfStack {
       }
       this.snat('INPUT', frame, inIface, null, info, hooks, now);
       this.ct.confirm(r);
-      return { verdict: 'ACCEPT', path: 'local', hooks, out: null, reply: null, ctinfo: info };
+      // the host's own stack answers (it has no listening sockets): its reply leaves through
+      // OUTPUT and POSTROUTING, where conntrack undoes the NAT the request met
+      const answer = this.stackAnswer(frame, inIface);
+      const back = answer === null ? null : this.send(answer, now);
+      return { verdict: 'ACCEPT', path: 'local', hooks, out: null, reply: back?.out ?? null, ctinfo: info };
     }
     if (!this.host.ipForward || (dst >>> 24) === 127) return this.drop('routing', hooks, info);
     const rt = this.route(dst);
@@ -319,6 +323,30 @@ export class NfStack {
     if (res.verdict.kind !== 'REJECT') return this.drop(hook, hooks, this.r.info);
     const reply = this.reject(res.verdict.with, original, inIface, hook);
     return { verdict: 'REJECT', path: hook, hooks, out: null, reply, ctinfo: this.r.info };
+  }
+
+  /**
+   * What the host's own stack sends back to a packet delivered to it ('pkt'
+   * as delivered, after NAT): no socket listens here, so a TCP segment gets a
+   * reset (RFC 793: RA acking a SYN, R with the segment's ack otherwise), a
+   * UDP datagram an ICMP port unreachable, an echo request its echo reply;
+   * nothing else is answered (BEHAVIOUR.md Linux §12: a wrong NodePort gets
+   * the stack's RST).
+   */
+  private stackAnswer(pkt: Uint8Array, inIface: string): Uint8Array | null {
+    const proto = pkt[23]!, l4 = 14 + (pkt[14]! & 15) * 4;
+    if (proto === 6) {
+      if ((pkt[l4 + 13]! & 0x04) !== 0) return null;
+      return this.reject('tcp-reset', pkt, inIface, 'INPUT')?.frame ?? null;
+    }
+    if (proto === 17) return this.reject('icmp-port-unreachable', pkt, inIface, 'INPUT')?.frame ?? null;
+    if (proto === 1 && pkt[l4] === 8) {
+      const src = be32(pkt, 26), dst = be32(pkt, 30);
+      const end = 14 + be16(pkt, 16);
+      return new FrameBuilder().eth({ src: pktMac(pkt, 0), dst: pktMac(pkt, 6) }).ipv4({ src: dst, dst: src, ttl: 64, ident: 0 })
+        .icmp({ type: 0, code: 0, rest: be32(pkt, l4 + 4) }).payload(pkt.subarray(l4 + 8, end)).build();
+    }
+    return null;
   }
 
   /** ipt_REJECT's answer to 'pkt' (the frame as it arrived on 'inIface'). */

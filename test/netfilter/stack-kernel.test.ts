@@ -107,6 +107,19 @@ COMMIT\n`,
       syn('10.244.1.9', 46002, '10.244.1.1', 22, 'eth-pod'), syn('192.168.50.7', 46003, '192.168.50.1', 22),
       { proto: 'udp', src: '192.168.50.7', sport: 5000, dst: '192.168.50.1', dport: 53, in: 'eth-ext', payload: 'x' }],
   },
+  {
+    name: 'REDIRECT to the incoming interface\'s primary address; loose pickup of a bare ACK is NATed; a lone FIN is INVALID and dropped',
+    host: { ...ROUTER, ifaces: [{ name: 'eth-ext', addrs: ['192.168.50.1/24', '203.0.113.9/24'] }, { name: 'eth-pod', addrs: ['10.244.1.1/24'] }] },
+    rules: `${NAT_HEAD}-A PREROUTING -i eth-ext -p tcp -m tcp --dport 8080 -j REDIRECT --to-ports 9091
+-A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.5:8080
+COMMIT
+${FILTER_HEAD}-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n`,
+    packets: [
+      syn('192.168.50.7', 47000, '203.0.113.9', 8080), syn('192.168.50.7', 47001, '172.16.0.1', 8080),
+      { proto: 'tcp', src: '192.168.50.7', sport: 47002, dst: '10.96.0.10', dport: 80, tcpFlags: 'A', seq: 10, ack: 20, in: 'eth-ext' },
+      { proto: 'tcp', src: '192.168.50.7', sport: 47003, dst: '10.96.0.10', dport: 80, tcpFlags: 'F', seq: 10, ack: 0, in: 'eth-ext' },
+    ],
+  },
 ];
 
 describeWithKernel('netfilter host path: sdnemu against the Linux kernel', () => {
