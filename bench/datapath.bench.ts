@@ -31,6 +31,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { formatRate, runSuite, type BenchCase, type BenchResult } from './harness.js';
 import { mulberry32 as rng } from '../src/rng.js';
+import { tunnelPorts } from '../test/datapath/fixtures.js';
 
 const BATCH = 32;
 const HEADROOM = 64;
@@ -194,22 +195,14 @@ export function upcallCases(): BenchCase[] {
   ];
 }
 
-const TUN_PORTS = `p1 1
-p2 2
-vx1 10 vxlan remote_ip=192.168.1.2 key=flow
-@hwaddr aa:55:aa:55:00:00
-@ip 192.168.1.1/24
-@route 192.168.1.0/24 br0
-@neigh 192.168.1.2 aa:55:aa:66:00:00
-`;
 
 function vxlanCases(): BenchCase[] {
-  const push = datapath('in_port=1,actions=set_field:0x64->tun_id,output:10\nin_port=LOCAL,actions=output:2', TUN_PORTS, 100);
+  const push = datapath('in_port=1,actions=set_field:0x64->tun_id,output:10\nin_port=LOCAL,actions=output:2', tunnelPorts(), 100);
   const inner = new Frames(1024);
   for (let i = 0; i < 1024; i++) inner.add(udp64(ip(i), '10.200.0.1', 1000 + i, 53), 1);
   const nextPush = batcher(inner);
   warm(push, nextPush, 64);
-  const pop = datapath('in_port=2,actions=LOCAL\nin_port=10,tun_id=0x64,actions=output:1', TUN_PORTS, 100);
+  const pop = datapath('in_port=2,actions=LOCAL\nin_port=10,tun_id=0x64,actions=output:1', tunnelPorts(), 100);
   const outer = new Frames(1024);
   for (let i = 0; i < 1024; i++) {
     const fr = new FrameBuilder().eth({ src: 'aa:55:aa:66:00:00', dst: 'aa:55:aa:55:00:00' })

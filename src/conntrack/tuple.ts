@@ -34,6 +34,7 @@
  */
 import { be16, be32 } from '../wire/bytes.js';
 import { fold, ipv4PseudoSum, ipv6PseudoSum, sum16 } from '../wire/checksum.js';
+import { hashFinishI32, mhashAddI32 } from '../flow/hash.js';
 
 export const KEY_WORDS = 11;
 export const K_SRC = 0;
@@ -106,20 +107,27 @@ export function keyEquals(a: Uint32Array, ao: number, b: Uint32Array, bo: number
   return true;
 }
 
-/** 32-bit hash of the key at 'o' in 'k' with 'basis' (murmur3-style mixing; not symmetric). */
+/** 32-bit hash of the key at 'o' in 'k' with 'basis': OVS's mhash steps (flow/hash.ts), not symmetric. */
+/** TCP/UDP ports into the key's endpoint words; a zero port is no connection. */
+function portsInto(k: Uint32Array, b: Uint8Array, l4: number): boolean {
+  const sp = be16(b, l4), dp = be16(b, l4 + 2);
+  k[K_SRC_EP] = (sp << 16) >>> 0;
+  k[K_DST_EP] = (dp << 16) >>> 0;
+  return sp !== 0 && dp !== 0;
+}
+
+/** ICMP echo-style id and type into the endpoint words; the reply side carries the reverse type. */
+function echoInto(k: Uint32Array, b: Uint8Array, l4: number, type: number, rev: number): boolean {
+  const id = be16(b, l4 + 4);
+  k[K_SRC_EP] = ((id << 16) | (type << 8)) >>> 0;
+  k[K_DST_EP] = ((id << 16) | (rev << 8)) >>> 0;
+  return true;
+}
+
 export function hashKey(k: Uint32Array, o: number, basis: number): number {
   let h = basis | 0;
-  for (let i = 0; i < KEY_WORDS; i++) {
-    let w = Math.imul(k[o + i]!, 0xcc9e2d51);
-    w = (w << 15) | (w >>> 17);
-    h ^= Math.imul(w, 0x1b873593);
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  for (let i = 0; i < KEY_WORDS; i++) h = mhashAddI32(h, k[o + i]!);
+  return hashFinishI32(h, 0) >>> 0;
 }
 
 /**
@@ -264,10 +272,7 @@ export class TupleExtractor {
       } else if (size < (chkLen || 20)) {
         return false;
       }
-      const sp = be16(b, l4), dp = be16(b, l4 + 2);
-      k[K_SRC_EP] = (sp << 16) >>> 0;
-      k[K_DST_EP] = (dp << 16) >>> 0;
-      return sp !== 0 && dp !== 0;
+      return portsInto(k, b, l4);
     }
     if (proto === IPPROTO_UDP) {
       if (outer) {
@@ -278,10 +283,7 @@ export class TupleExtractor {
       } else if (size < (chkLen || 8)) {
         return false;
       }
-      const sp = be16(b, l4), dp = be16(b, l4 + 2);
-      k[K_SRC_EP] = (sp << 16) >>> 0;
-      k[K_DST_EP] = (dp << 16) >>> 0;
-      return sp !== 0 && dp !== 0;
+      return portsInto(k, b, l4);
     }
     if (proto === IPPROTO_ICMP && !v6) {
       if (outer && fold(sum16(b, l4, end)) !== 0) return false;
@@ -289,11 +291,7 @@ export class TupleExtractor {
       const type = b[l4]!, code = b[l4 + 1]!;
       const rev = reverseIcmpType(type);
       if (rev >= 0) {
-        if (code !== 0) return false;
-        const id = be16(b, l4 + 4);
-        k[K_SRC_EP] = ((id << 16) | (type << 8)) >>> 0;
-        k[K_DST_EP] = ((id << 16) | (rev << 8)) >>> 0;
-        return true;
+        return code === 0 && echoInto(k, b, l4, type, rev);
       }
       if (type === 3 || type === 11 || type === 12 || type === 4 || type === 5) {
         if (!outer) return false;
@@ -301,13 +299,7 @@ export class TupleExtractor {
         const il3 = l4 + 8;
         if (!this.l3v4(b, il3, end, false)) return false;
         if (k[K_SRC] !== outerDst) return false;
-        k[K_META] = keyMeta(keyZone(meta), false, this.scratchProto);
-        this.innerL3 = il3;
-        this.innerL4 = this.scratchL4;
-        if (!this.l4Extract(b, this.scratchL4, end, false, 8)) return false;
-        reverseKeyInto(k, 0, k, 0);
-        this.icmpRelated = true;
-        return true;
+        return this.relatedInner(b, il3, end, meta, false, 8);
       }
       return false;
     }
@@ -317,11 +309,7 @@ export class TupleExtractor {
       const type = b[l4]!, code = b[l4 + 1]!;
       const rev = reverseIcmp6Type(type);
       if (rev >= 0) {
-        if (code !== 0) return false;
-        const id = be16(b, l4 + 4);
-        k[K_SRC_EP] = ((id << 16) | (type << 8)) >>> 0;
-        k[K_DST_EP] = ((id << 16) | (rev << 8)) >>> 0;
-        return true;
+        return code === 0 && echoInto(k, b, l4, type, rev);
       }
       if (type >= 1 && type <= 4) {
         if (!outer) return false;
@@ -329,18 +317,24 @@ export class TupleExtractor {
         const il3 = l4 + 8;
         if (!this.l3v6(b, il3, end)) return false;
         if (k[K_SRC] !== d0 || k[K_SRC + 1] !== d1 || k[K_SRC + 2] !== d2 || k[K_SRC + 3] !== d3) return false;
-        k[K_META] = keyMeta(keyZone(meta), true, this.scratchProto);
-        this.innerL3 = il3;
-        this.innerL4 = this.scratchL4;
-        if (!this.l4Extract(b, this.scratchL4, end, false, 0)) return false;
-        reverseKeyInto(k, 0, k, 0);
-        this.icmpRelated = true;
-        return true;
+        return this.relatedInner(b, il3, end, meta, true, 0);
       }
       return false;
     }
     k[K_SRC_EP] = 0;
     k[K_DST_EP] = 0;
+    return true;
+  }
+
+  /** The key of the connection an ICMP error quotes (inner header at il3), reversed into the key. */
+  private relatedInner(b: Uint8Array, il3: number, end: number, meta: number, v6: boolean, chkLen: number): boolean {
+    const k = this.key;
+    k[K_META] = keyMeta(keyZone(meta), v6, this.scratchProto);
+    this.innerL3 = il3;
+    this.innerL4 = this.scratchL4;
+    if (!this.l4Extract(b, this.scratchL4, end, false, chkLen)) return false;
+    reverseKeyInto(k, 0, k, 0);
+    this.icmpRelated = true;
     return true;
   }
 }

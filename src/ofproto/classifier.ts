@@ -120,8 +120,8 @@
  * (classifier_set_prefix_fields(); always nw_dst, nw_src), and per-subtable
  * hit-count re-ranking (that is dpcls, datapath/).
  *
- * Cost per lookup with 'wc': for each visited subtable (find_match_wc(),
- * inlined into the lookup loop), one mix per mask word up to where it stops;
+ * Cost per lookup with 'wc': for each visited subtable (findMatchWc(), which
+ * V8 inlines into the lookup loop), one mix per mask word up to where it stops;
  * one probe per non-final stage passed, in that subtable's stage sets (one
  * small Int32Array for all of them, each sized by its own distinct prefixes);
  * in the final stage a filter bit, and on a maybe a probe + word compare; for
@@ -133,7 +133,7 @@
  * filter bit and rarely a probe per visited subtable. Allocates nothing.
  * Measured (bench/classifier.bench.ts on the project's 2-core VM, whose
  * speed varies by up to 2x between processes): at 100k rules over 20 masks
- * with random priorities, so every subtable is visited, 0.9-1.35 M lookups/s
+ * with random priorities, so every subtable is visited, 0.8-1.35 M lookups/s
  * with 'wc' (before the tries, filter and layout work: 0.45-0.9) and 2.2-2.8
  * M/s without (0.5-1.0); the trie walks (address and ports) are about a
  * quarter of the 'wc' time, table hits and the per-subtable loop most of the
@@ -658,68 +658,61 @@ export class Classifier<T = unknown> {
     return best;
   }
 
-  /** lookup() with 'wc': classifier_lookup__() with find_match_wc() inlined. */
+  /** lookup() with 'wc': classifier_lookup__(). */
   private lookupWc(key: Uint32Array, base: number, wc: Uint32Array): number {
     const subs = this.subs, nsubs = subs.length;
     let best = -1, bestPrio = 0;
     this.dstDone = false;
     this.srcDone = false;
-    next: for (let s = 0; s < nsubs; s++) {
+    for (let s = 0; s < nsubs; s++) {
       const st = subs[s]!;
       if (best >= 0 && st.maxPrio <= bestPrio) break;
-      // find_match_wc(), inlined (19 calls a lookup at 20 masks): the subtable's head rule,
-      // ORing into 'wc' what the answer depended on — the stages looked at; or, when the
-      // prefix tries rule the subtable out at its L3 stage, the stages before it plus the
-      // tries' 'maskbits' leading address bits; on a miss in a final stage with ports, the
-      // ports trie's prefix of the port bits instead of all of them
-      const wm = st.wm, stg = st.stg, n = st.n, last = st.nStages - 1, trieStage = st.trieStage;
-      let h = 0, i = 0;
-      for (let g = 0; g < last; g++) {
-        if (g === trieStage && this.checkTries(st, key, base, wc)) { st.fold(wc, i); continue next; }
-        const end = stg[3 * g]!;
-        for (; i < end; i++) h = mix(h, key[base + wm[2 * i]!]! & wm[2 * i + 1]!);
-        if (!st.stageHas(g, fin(h))) { st.fold(wc, end); continue next; }
-      }
-      if (last === trieStage && this.checkTries(st, key, base, wc)) { st.fold(wc, i); continue; }
-      for (; i < n; i++) h = mix(h, key[base + wm[2 * i]!]! & wm[2 * i + 1]!);
-      const r = st.probe(key, base, fin(h));
-      if (r < 0 && st.portsTrie !== null) { this.foldPortsMiss(st, key, base, wc); continue; }
-      st.fold(wc, n);
+      const r = this.findMatchWc(st, key, base, wc);
       if (r >= 0 && (best < 0 || st.hitPrio > bestPrio)) { best = r; bestPrio = st.hitPrio; }
     }
     return best;
   }
 
   /**
+   * find_match_wc(): the subtable's head rule for the key, or -1, ORing into
+   * 'wc' what the answer depended on — the stages looked at; or, when the
+   * prefix tries rule the subtable out at its L3 stage, the stages before it
+   * plus the tries' 'maskbits' leading address bits; on a miss in a final
+   * stage with ports, the ports trie's prefix of the port bits instead of all
+   * of them. Small and monomorphic so that V8 inlines it into both callers.
+   */
+  private findMatchWc(st: Subtable, key: Uint32Array, base: number, wc: Uint32Array): number {
+    const wm = st.wm, stg = st.stg, n = st.n, last = st.nStages - 1, trieStage = st.trieStage;
+    let h = 0, i = 0;
+    for (let g = 0; g < last; g++) {
+      if (g === trieStage && this.checkTries(st, key, base, wc)) { st.fold(wc, i); return -1; }
+      const end = stg[3 * g]!;
+      for (; i < end; i++) h = mix(h, key[base + wm[2 * i]!]! & wm[2 * i + 1]!);
+      if (!st.stageHas(g, fin(h))) { st.fold(wc, end); return -1; }
+    }
+    if (last === trieStage && this.checkTries(st, key, base, wc)) { st.fold(wc, i); return -1; }
+    for (; i < n; i++) h = mix(h, key[base + wm[2 * i]!]! & wm[2 * i + 1]!);
+    const r = st.probe(key, base, fin(h));
+    if (r < 0 && st.portsTrie !== null) { this.foldPortsMiss(st, key, base, wc); return -1; }
+    st.fold(wc, n);
+    return r;
+  }
+
+  /**
    * Every rule of priority above 'floor' that matches the key, ORing into
    * 'wc' what OVS's classifier_lookup__ reads when it collects conjunctive
    * ("soft") matches: each subtable whose max priority is above 'floor' is
-   * searched exactly as lookup() searches it (stages, tries, ports trie), with
-   * no early stop at a match. Returns rule ids, highest priority first (a
-   * chain's equal values in insertion order). Slow path: allocates the result.
-   * Its loop body repeats lookupWc()'s on purpose: that one is the hot path,
-   * kept inlined (see the header's "Cost per lookup"), this one need not be.
+   * searched exactly as lookup() searches it, with no early stop at a match.
+   * Returns rule ids, highest priority first (a chain's equal values in
+   * insertion order). Slow path: allocates the result.
    */
   matchesAbove(key: Uint32Array, base: number, wc: Uint32Array, floor: number): number[] {
     const out: number[] = [];
     this.dstDone = false;
     this.srcDone = false;
-    next: for (const st of this.subs) {
+    for (const st of this.subs) {
       if (st.maxPrio <= floor) break;
-      const wm = st.wm, stg = st.stg, n = st.n, last = st.nStages - 1, trieStage = st.trieStage;
-      let h = 0, i = 0;
-      for (let g = 0; g < last; g++) {
-        if (g === trieStage && this.checkTries(st, key, base, wc)) { st.fold(wc, i); continue next; }
-        const end = stg[3 * g]!;
-        for (; i < end; i++) h = mix(h, key[base + wm[2 * i]!]! & wm[2 * i + 1]!);
-        if (!st.stageHas(g, fin(h))) { st.fold(wc, end); continue next; }
-      }
-      if (last === trieStage && this.checkTries(st, key, base, wc)) { st.fold(wc, i); continue; }
-      for (; i < n; i++) h = mix(h, key[base + wm[2 * i]!]! & wm[2 * i + 1]!);
-      const r = st.probe(key, base, fin(h));
-      if (r < 0 && st.portsTrie !== null) { this.foldPortsMiss(st, key, base, wc); continue; }
-      st.fold(wc, n);
-      for (let id = r; id >= 0 && this.prio[id]! > floor; id = this.next[id]!) out.push(id);
+      for (let id = this.findMatchWc(st, key, base, wc); id >= 0 && this.prio[id]! > floor; id = this.next[id]!) out.push(id);
     }
     return out.sort((a, b) => this.prio[b]! - this.prio[a]!);
   }

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FrameBuilder } from '../../src/wire/builder.js';
 import { describeWith, tsharkFields, writeTempPcap } from '../oracle/tools.js';
 import { scratch, sdnemu } from './run.js';
+import { tunnelPorts } from '../datapath/fixtures.js';
 
 const { dir: tmpDir, file } = scratch('sdnemu-dp-');
 
@@ -20,14 +21,6 @@ function pcap(frames: Uint8Array[]): string {
   return t.path;
 }
 
-const ports = `p1 1
-p2 2
-vx1 10 vxlan remote_ip=192.168.1.2 key=flow
-@hwaddr aa:55:aa:55:00:00
-@ip 192.168.1.1/24
-@route 192.168.1.0/24 br0
-@neigh 192.168.1.2 aa:55:aa:66:00:00
-`;
 const flows = [
   'table=0,priority=10,in_port=1,ip,ct_state=-trk,actions=ct(table=1,zone=1)',
   'table=1,priority=10,in_port=1,ip,ct_state=+new+trk,actions=ct(commit,zone=1),set_field:0x64->tun_id,output:10',
@@ -40,7 +33,7 @@ const client = (i: number): Uint8Array => new FrameBuilder().eth({ src: '00:00:0
 describeWith('tshark', 'sdnemu datapath', () => {
   it('runs captures through the bridge, writes each port\'s capture and prints the datapath state', () => {
     const out = join(tmpDir, 'out');
-    const r = sdnemu(['datapath', '--flows', file('flows.txt', flows), '--ports', file('ports.txt', ports),
+    const r = sdnemu(['datapath', '--flows', file('flows.txt', flows), '--ports', file('ports.txt', tunnelPorts()),
       '--in', `p1=${pcap([client(0), client(1), client(2)])}`, '-w', out]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);

@@ -19,6 +19,7 @@ import { FrameBuilder } from '../../src/wire/builder.js';
 import { toHex } from '../../src/wire/bytes.js';
 import { OvsSandbox, parseDpFlow, renumberDpRecircIds } from '../oracle/ovs.js';
 import { describeWith } from '../oracle/tools.js';
+import { tunnelPorts } from './fixtures.js';
 
 interface In { port: string; frame: Uint8Array }
 interface DpCase { name: string; ports?: string; flows: string; groups?: string; packets: In[]; of13?: boolean }
@@ -58,14 +59,6 @@ function tcpExchange(cport: string, sport: string, c: string, s: string, cAddr: 
   ];
 }
 
-const TUN_PORTS = (type: string, extra = ''): string => `p1 1
-p2 2
-tun 10 ${type} remote_ip=192.168.1.2 key=flow${extra}
-@hwaddr aa:55:aa:55:00:00
-@ip 192.168.1.1/24
-@route 192.168.1.0/24 br0
-@neigh 192.168.1.2 aa:55:aa:66:00:00
-`;
 
 /** An underlay datagram from the remote VTEP to this bridge, carrying 'inner'. */
 function underlay(kind: 'vxlan' | 'geneve', vni: number, inner: Uint8Array, o: { flags?: number; sport?: number } = {}): Uint8Array {
@@ -128,7 +121,7 @@ const CASES: DpCase[] = [
   },
   {
     name: 'vxlan-push-key-flow',
-    ports: TUN_PORTS('vxlan'),
+    ports: tunnelPorts('vxlan', 'tun'),
     flows: 'in_port=1,tcp,actions=set_field:0x1234->tun_id,output:10\nin_port=1,udp,actions=set_field:0x55->tun_id,output:10\nin_port=LOCAL,actions=output:2',
     packets: [...INNER.map((f) => ({ port: 'p1', frame: f })), { port: 'p1', frame: udp('10.0.0.1', '10.0.0.2', 1, 2) },
       { port: 'p1', frame: tcp({ src: '10.0.0.9', dst: '10.0.1.1', sport: 1, dport: 80, flags: 'S', seq: 1, tos: 3 }) }],
@@ -160,7 +153,7 @@ vxf 10 vxlan remote_ip=flow key=5
   },
   {
     name: 'vxlan-pop',
-    ports: TUN_PORTS('vxlan'),
+    ports: tunnelPorts('vxlan', 'tun'),
     flows: 'in_port=2,actions=LOCAL\nin_port=10,tun_id=0x64,actions=output:1\nin_port=10,tun_id=0x65,actions=mod_dl_dst:02:00:00:00:00:99,output:1',
     packets: [
       { port: 'p2', frame: underlay('vxlan', 100, INNER[0]!) },
@@ -171,7 +164,7 @@ vxf 10 vxlan remote_ip=flow key=5
   },
   {
     name: 'geneve-push-and-pop',
-    ports: TUN_PORTS('geneve'),
+    ports: tunnelPorts('geneve', 'tun'),
     flows: 'in_port=1,actions=set_field:0x77->tun_id,output:10\nin_port=LOCAL,actions=output:2\nin_port=2,actions=LOCAL\nin_port=10,tun_id=0x78,actions=output:1',
     packets: [...INNER.slice(0, 3).map((f) => ({ port: 'p1', frame: f })),
       { port: 'p2', frame: underlay('geneve', 0x78, INNER[4]!) }, { port: 'p2', frame: underlay('geneve', 0x78, INNER[5]!) }],

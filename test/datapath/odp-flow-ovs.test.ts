@@ -21,6 +21,7 @@ import { Datapath } from '../../src/datapath/datapath.js';
 import type { Bridge } from '../../src/ofproto/bridge.js';
 import { OvsSandbox, parseDpFlow, renumberDpRecircIds } from '../oracle/ovs.js';
 import { describeWith, scapy, tools } from '../oracle/tools.js';
+import { tunnelPorts } from './fixtures.js';
 
 interface Packet {
   /** port name the frame arrives on */
@@ -44,14 +45,6 @@ const DEFAULT_PORTS = 'p1 1\np2 2\np3 3\n';
 const E = "Ether(src='00:00:00:00:00:01',dst='00:00:00:00:00:02')";
 const TCP = `${E}/IP(src='10.0.0.1',dst='10.0.0.2')/TCP(sport=1234,dport=80,flags='S')`;
 const UDP = `${E}/IP(src='10.0.0.1',dst='10.1.2.3',tos=0x21)/UDP(sport=1000,dport=53)`;
-const VXLAN_PORTS = `p1 1
-p2 2
-vx1 10 vxlan remote_ip=192.168.1.2 key=flow
-@hwaddr aa:55:aa:55:00:00
-@ip 192.168.1.1/24
-@route 192.168.1.0/24 br0
-@neigh 192.168.1.2 aa:55:aa:66:00:00
-`;
 const VXLAN_FRAME = "Ether(src='aa:55:aa:66:00:00',dst='aa:55:aa:55:00:00')/IP(src='192.168.1.2',dst='192.168.1.1',ttl=64,tos=0x8)"
   + "/UDP(sport=50000,dport=4789)/VXLAN(vni=100)/Ether(src='00:00:00:00:00:01',dst='00:00:00:00:00:02')"
   + "/IP(src='1.1.1.1',dst='20.0.0.5')/ICMP()";
@@ -151,7 +144,7 @@ const CASES: DpCase[] = [
   { name: 'table-miss', flows: 'priority=10,tcp,tp_dst=443,actions=output:2', packets: [{ port: 'p1', frame: UDP }] },
   {
     name: 'vxlan-decap',
-    ports: VXLAN_PORTS,
+    ports: tunnelPorts(),
     flows: 'table=0,priority=10,in_port=2,actions=LOCAL\ntable=0,priority=10,in_port=10,tun_id=0x64,actions=output:1',
     packets: [{ port: 'p2', frame: VXLAN_FRAME }],
   },
