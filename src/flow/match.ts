@@ -35,7 +35,7 @@
  * Neighbours: fields.ts (registry), key.ts (layout), errors.ts; ofproto/
  * builds flow entries and classifier subtables from Match.
  */
-import { ipv6ToString, parseIpv6 as parseIpv6Bytes } from '../wire/bytes.js';
+import { ipv6ToString, parseIpv4Dotted, parseIpv6 as parseIpv6Bytes } from '../wire/bytes.js';
 import { FlowSyntaxError } from './errors.js';
 import {
   CT_STATE_FLAGS, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, ETH_TYPE_RARP, type FieldDef, FIELDS, IPPROTO_ICMP,
@@ -390,19 +390,6 @@ function parseMacMasked(s: string): [bigint, bigint] | null {
   if (parts.length === 1) return [v, 0xffffffffffffn];
   const m = parseMac(parts[1]!);
   return m === null ? null : [v & m, m];
-}
-
-/** A strict dotted quad (inet_pton(AF_INET)), or null. */
-export function parseIpv4Dotted(s: string): number | null {
-  const m = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/.exec(s);
-  if (m === null) return null;
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]!);
-    if (o > 255) return null;
-    v = (v << 8) | o;
-  }
-  return v >>> 0;
 }
 
 /** ip_parse_masked(): `a.b.c.d`, `a.b.c.d/N`, `a.b.c.d/m.m.m.m`; an error string when bad. */

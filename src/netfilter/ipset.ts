@@ -62,6 +62,8 @@
  * ipvs.ts for kube-proxy's IPVS mode.
  */
 import { SdnemuError } from '../errors.js';
+import { hashFinishI32, mhashAddI32 } from '../flow/hash.js';
+import { ipv4ToString, parseIpv4Dotted } from '../wire/bytes.js';
 
 /** An error in an ipset command or restore line; 'line' is 1-based, 0 when not from text. */
 export class IpsetError extends SdnemuError {
@@ -111,11 +113,18 @@ export class WordKeyTable {
   }
 
   static hash(a: number, b: number, c: number, d: number): number {
-    let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13) ^ b, 0xc2b2ae35);
-    h = Math.imul(h ^ (h >>> 16) ^ c, 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13) ^ d, 0xc2b2ae35);
-    return (h ^ (h >>> 16)) >>> 0;
+    return hashFinishI32(mhashAddI32(mhashAddI32(mhashAddI32(mhashAddI32(0, a), b), c), d), 16) >>> 0;
+  }
+
+  /** The slot holding the key, or the empty slot that ends its probe sequence. */
+  private find(h: number, a: number, b: number, c: number, d: number): number {
+    const slots = this.slots, mask = this.mask;
+    let i = h & mask;
+    for (;;) {
+      const e = slots[i]!;
+      if (e === EMPTY_SLOT || (this.hashes[e] === h && this.eq(e, a, b, c, d))) return i;
+      i = (i + 1) & mask;
+    }
   }
 
   private eq(e: number, a: number, b: number, c: number, d: number): boolean {
@@ -129,27 +138,15 @@ export class WordKeyTable {
 
   /** The value stored for key ('a','b','c','d'; unused words 0), or -1. */
   get(a: number, b: number, c: number, d: number): number {
-    const h = WordKeyTable.hash(a, b, c, d);
-    const slots = this.slots, mask = this.mask;
-    let i = h & mask;
-    for (;;) {
-      const e = slots[i]!;
-      if (e === EMPTY_SLOT) return -1;
-      if (this.hashes[e] === h && this.eq(e, a, b, c, d)) return this.vals[e]!;
-      i = (i + 1) & mask;
-    }
+    const e = this.slots[this.find(WordKeyTable.hash(a, b, c, d), a, b, c, d)]!;
+    return e === EMPTY_SLOT ? -1 : this.vals[e]!;
   }
 
   /** Sets the value for a key; returns false when the key was already present (value replaced). */
   set(a: number, b: number, c: number, d: number, v: number): boolean {
     const h = WordKeyTable.hash(a, b, c, d);
-    let i = h & this.mask;
-    for (;;) {
-      const e = this.slots[i]!;
-      if (e === EMPTY_SLOT) break;
-      if (this.hashes[e] === h && this.eq(e, a, b, c, d)) { this.vals[e] = v; return false; }
-      i = (i + 1) & this.mask;
-    }
+    const i = this.find(h, a, b, c, d);
+    if (this.slots[i] !== EMPTY_SLOT) { this.vals[this.slots[i]!] = v; return false; }
     if ((this.size + 1) * 4 > (this.mask + 1) * 3) { this.grow(); return this.set(a, b, c, d, v); }
     const e = this.free.length > 0 ? this.free.pop()! : this.top++;
     this.ensureEntries(e + 1);
@@ -164,16 +161,11 @@ export class WordKeyTable {
 
   /** Removes a key; returns its value or -1 when absent. */
   delete(a: number, b: number, c: number, d: number): number {
-    const h = WordKeyTable.hash(a, b, c, d);
     const mask = this.mask, slots = this.slots;
-    let i = h & mask;
-    for (;;) {
-      const e = slots[i]!;
-      if (e === EMPTY_SLOT) return -1;
-      if (this.hashes[e] === h && this.eq(e, a, b, c, d)) break;
-      i = (i + 1) & mask;
-    }
-    const e = slots[i]!, v = this.vals[e]!;
+    let i = this.find(WordKeyTable.hash(a, b, c, d), a, b, c, d);
+    const e = slots[i]!;
+    if (e === EMPTY_SLOT) return -1;
+    const v = this.vals[e]!;
     this.free.push(e);
     this.size--;
     // backward-shift: pull later members of the cluster into the hole
@@ -306,22 +298,6 @@ function prefixMask(cidr: number): number {
   return cidr === 0 ? 0 : (0xffffffff << (32 - cidr)) >>> 0;
 }
 
-export function ipToString(ip: number): string {
-  return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
-}
-
-/** Parses a dotted quad; null when malformed. */
-export function parseIpv4(s: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return null;
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]);
-    if (o > 255) return null;
-    v = v * 256 + o;
-  }
-  return v >>> 0;
-}
 
 const MAX_EXPAND = 65536;
 
@@ -333,7 +309,7 @@ class ElementParser {
   }
 
   ip(s: string): number {
-    const v = parseIpv4(s);
+    const v = parseIpv4Dotted(s);
     if (v === null) this.fail('IPSET_BAD_IP', `Syntax error: cannot parse ${s}: resolving to IPv4 address failed`);
     return v;
   }
@@ -404,7 +380,7 @@ function portText(proto: number, port: number): string {
 }
 
 function netText(net: number, cidr: number): string {
-  return cidr === 32 ? ipToString(net) : `${ipToString(net)}/${cidr}`;
+  return cidr === 32 ? ipv4ToString(net) : `${ipv4ToString(net)}/${cidr}`;
 }
 
 /** Parses one member of 'set' (ranges expanded); throws IpsetError naming 'line'. */
@@ -415,7 +391,7 @@ function parseElements(set: IpSet, text: string, line: number): Element[] {
   const out: Element[] = [];
   switch (set.type) {
     case 'hash:ip':
-      for (const ip of p.ipList(parts[0]!)) out.push({ a: ip, b: 0, c: 0, cidr: 32, text: ipToString(ip) });
+      for (const ip of p.ipList(parts[0]!)) out.push({ a: ip, b: 0, c: 0, cidr: 32, text: ipv4ToString(ip) });
       break;
     case 'hash:net': {
       const { net, cidr } = p.net(parts[0]!);
@@ -438,11 +414,11 @@ function parseElements(set: IpSet, text: string, line: number): Element[] {
       const { proto, ports } = p.protoPorts(parts[1]!, IPPROTO_TCP);
       if (ips.length * ports.length > MAX_EXPAND) p.fail('IPSET_RANGE_TOO_LARGE', `Syntax error: range ${text} is too large`);
       let c = 0, cidr = 32, third = '';
-      if (set.type === 'hash:ip,port,ip') { c = p.ip(parts[2]!); third = `,${ipToString(c)}`; }
+      if (set.type === 'hash:ip,port,ip') { c = p.ip(parts[2]!); third = `,${ipv4ToString(c)}`; }
       if (set.type === 'hash:ip,port,net') { const n = p.net(parts[2]!); c = n.net; cidr = n.cidr; third = `,${netText(c, cidr)}`; }
       for (const ip of ips) for (const port of ports) {
         const b = ((set.type === 'hash:ip,port,net' ? cidr << 24 : 0) | (proto << 16) | port) >>> 0;
-        out.push({ a: ip, b, c, cidr, text: `${ipToString(ip)},${portText(proto, port)}${third}` });
+        out.push({ a: ip, b, c, cidr, text: `${ipv4ToString(ip)},${portText(proto, port)}${third}` });
       }
       break;
     }

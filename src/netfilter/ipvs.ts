@@ -93,7 +93,8 @@
  * ipset.ts); conntrack/ then carries the NAT.
  */
 import { SdnemuError } from '../errors.js';
-import { WordKeyTable, ipToString, parseIpv4 } from './ipset.js';
+import { WordKeyTable } from './ipset.js';
+import { ipv4ToString, parseIpv4Dotted } from '../wire/bytes.js';
 
 /** An IPVS configuration or restore error; 'line' is 1-based, 0 when not from text. */
 export class IpvsError extends SdnemuError {
@@ -800,9 +801,9 @@ export class Ipvs {
         proto: tpl ? (p & KEY_FWM_TEMPLATE ? 'IP' : protoName(p & 0xff)) : protoName(p),
         expiresInMs: this.expires[c]! - nowMs,
         state: tpl ? 'NONE' : CONN_STATE_NAMES[this.state[c]!]!,
-        source: `${ipToString(this.cAddr[c]!)}:${this.cPort[c]!}`,
-        virtual: `${ipToString(this.vAddr[c]!)}:${this.vPort[c]!}`,
-        destination: `${ipToString(d.addr)}:${d.port}`,
+        source: `${ipv4ToString(this.cAddr[c]!)}:${this.cPort[c]!}`,
+        virtual: `${ipv4ToString(this.vAddr[c]!)}:${this.vPort[c]!}`,
+        destination: `${ipv4ToString(d.addr)}:${d.port}`,
         template: tpl,
       });
     }
@@ -817,17 +818,17 @@ export class Ipvs {
     out += 'Prot LocalAddress:Port Scheduler Flags\n';
     out += '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
     for (const s of sortedServices(this.services)) {
-      let name = s.fwmark !== 0 ? `FWM  ${s.fwmark}` : `${s.proto === IPPROTO_TCP ? 'TCP' : 'UDP'}  ${ipToString(s.addr)}:${s.port}`;
+      let name = s.fwmark !== 0 ? `FWM  ${s.fwmark}` : `${s.proto === IPPROTO_TCP ? 'TCP' : 'UDP'}  ${ipv4ToString(s.addr)}:${s.port}`;
       if (s.fwmark === 0) name = name.slice(0, 33);
       out += `${name} ${s.scheduler}`;
       if (s.persistent) {
         out += ` persistent ${s.timeoutS}`;
-        if (s.netmask !== 0xffffffff) out += ` mask ${ipToString(s.netmask)}`;
+        if (s.netmask !== 0xffffffff) out += ` mask ${ipv4ToString(s.netmask)}`;
         if (s.ops) out += ' ops';
       }
       out += '\n';
       for (const d of sortedDests(s.dests)) {
-        const dn = `${ipToString(d.addr)}:${d.port}`.slice(0, 28);
+        const dn = `${ipv4ToString(d.addr)}:${d.port}`.slice(0, 28);
         out += `  -> ${dn.padEnd(28)} ${FWD_NAME[d.fwd].padEnd(7)} ${String(d.weight).padEnd(6)} ${String(d.activeConns).padEnd(10)} ${String(d.inactConns).padEnd(10)}\n`;
       }
     }
@@ -838,16 +839,16 @@ export class Ipvs {
   save(): string {
     let out = '';
     for (const s of sortedServices(this.services)) {
-      const name = s.fwmark !== 0 ? `-f ${s.fwmark}` : `${s.proto === IPPROTO_TCP ? '-t' : '-u'} ${ipToString(s.addr)}:${s.port}`;
+      const name = s.fwmark !== 0 ? `-f ${s.fwmark}` : `${s.proto === IPPROTO_TCP ? '-t' : '-u'} ${ipv4ToString(s.addr)}:${s.port}`;
       out += `-A ${name} -s ${s.scheduler}`;
       if (s.persistent) {
         out += ` -p ${s.timeoutS}`;
-        if (s.netmask !== 0xffffffff) out += ` -M ${ipToString(s.netmask)}`;
+        if (s.netmask !== 0xffffffff) out += ` -M ${ipv4ToString(s.netmask)}`;
       }
       if (s.ops) out += ' ops';
       out += '\n';
       for (const d of sortedDests(s.dests)) {
-        out += `-a ${name} -r ${ipToString(d.addr)}:${d.port} ${FWD_SWITCH[d.fwd]} -w ${d.weight}\n`;
+        out += `-a ${name} -r ${ipv4ToString(d.addr)}:${d.port} ${FWD_SWITCH[d.fwd]} -w ${d.weight}\n`;
       }
     }
     return out;
@@ -1043,7 +1044,7 @@ const LONG_OPT: ReadonlyMap<string, string> = new Map([
 
 function parseAddrPort(s: string, line: number, what: string, needPort: boolean): { addr: number; port: number | undefined } {
   const colon = s.lastIndexOf(':');
-  const a = parseIpv4(colon >= 0 ? s.slice(0, colon) : s);
+  const a = parseIpv4Dotted(colon >= 0 ? s.slice(0, colon) : s);
   if (a === null) throw new IpvsError('IPVS_BAD_ADDRESS', line, `Illegal ${what} address:port specified: '${s}'`);
   if (colon < 0) {
     if (needPort) throw new IpvsError('IPVS_BAD_ADDRESS', line, `Illegal ${what} address:port specified: '${s}'`);
@@ -1105,7 +1106,7 @@ function parseCommand(args: string[], line: number): ParsedCommand {
       }
       case '-M': {
         const v = next();
-        const m = parseIpv4(v);
+        const m = parseIpv4Dotted(v);
         if (m === null) throw new IpvsError('IPVS_BAD_NETMASK', line, `Illegal netmask specified: '${v}'`);
         svc.netmask = m;
         break;

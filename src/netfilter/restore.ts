@@ -41,6 +41,7 @@
  * rule identity for `-D`), eval.ts (reads the result).
  */
 import { SdnemuError } from '../errors.js';
+import { parseIpv4Dotted } from '../wire/bytes.js';
 import {
   BUILTIN_CHAINS, Ruleset, emptyRule, type AddrType, type Chain, type CtStateName, type Hook, type IfaceMatch,
   type Match, type NatTarget, type PortRange, type Rule, type TableName, type Target,
@@ -155,18 +156,6 @@ export function tokenize(text: string, line: number): string[] {
 }
 
 // ---- values ------------------------------------------------------------------
-
-function parseIp(s: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return null;
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]);
-    if (o > 255) return null;
-    v = (v * 256) + o;
-  }
-  return v >>> 0;
-}
 
 function prefixMask(len: number): number {
   return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
@@ -421,7 +410,7 @@ function parseAddrList(ctx: Ctx, s: string): { addr: number; mask: number }[] {
   return s.split(',').map((one) => {
     const slash = one.indexOf('/');
     const ipPart = slash < 0 ? one : one.slice(0, slash);
-    const ip = parseIp(ipPart);
+    const ip = parseIpv4Dotted(ipPart);
     if (ip === null) {
       if (/^[A-Za-z0-9.-]+$/.test(ipPart) && /[A-Za-z]/.test(ipPart)) {
         fail(ctx, 'IPTABLES_HOSTNAME', ipPart, `host/network \`${ipPart}' not found (sdnemu does not resolve hostnames)`);
@@ -436,7 +425,7 @@ function parseAddrList(ctx: Ctx, s: string): { addr: number; mask: number }[] {
         if (len > 32) fail(ctx, 'IPTABLES_BAD_MASK', m, `invalid mask \`${m}' specified`);
         mask = prefixMask(len);
       } else {
-        const dotted = parseIp(m);
+        const dotted = parseIpv4Dotted(m);
         if (dotted === null) fail(ctx, 'IPTABLES_BAD_MASK', m, `invalid mask \`${m}' specified`);
         mask = dotted;
       }
@@ -532,8 +521,8 @@ function parseNatRange(ctx: Ctx, s: string): NatTarget {
   let addrMin = 0, addrMax = 0, portMin = 0, portMax = 0;
   if (addrPart !== '') {
     const dash = addrPart.indexOf('-');
-    const a = parseIp(dash < 0 ? addrPart : addrPart.slice(0, dash));
-    const b = dash < 0 ? a : parseIp(addrPart.slice(dash + 1));
+    const a = parseIpv4Dotted(dash < 0 ? addrPart : addrPart.slice(0, dash));
+    const b = dash < 0 ? a : parseIpv4Dotted(addrPart.slice(dash + 1));
     if (a === null || b === null) fail(ctx, 'IPTABLES_BAD_ADDRESS', addrPart, `Bad IP address "${addrPart}"`);
     addrMin = a; addrMax = b;
   }

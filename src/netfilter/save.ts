@@ -28,6 +28,7 @@
  * (the date line is a parameter).
  * Neighbours: model.ts (the data), restore.ts (the reverse direction).
  */
+import { ipv4ToString } from '../wire/bytes.js';
 import { BUILTIN_CHAINS, type Chain, type Match, type Rule, type Ruleset, type TableName, type Target, type AddrMatch, type IfaceMatch, type PortRange } from './model.js';
 
 /** Tables in the order iptables-save (nf_tables) walks them. */
@@ -158,10 +159,6 @@ export function formatRule(chain: string, r: Rule): string {
   return s;
 }
 
-/** Dotted quad of the uint32 'a'. */
-export function ipString(a: number): string {
-  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-}
 
 /** The prefix length of 'mask', or -1 when it is not contiguous. */
 export function maskLen(mask: number): number {
@@ -175,7 +172,7 @@ export function maskLen(mask: number): number {
 function addr(opt: string, a: AddrMatch): string {
   if (a.mask === 0 && !a.invert) return '';
   const len = maskLen(a.mask);
-  return `${a.invert ? ' !' : ''} ${opt} ${ipString(a.addr)}/${len >= 0 ? len : ipString(a.mask)}`;
+  return `${a.invert ? ' !' : ''} ${opt} ${ipv4ToString(a.addr)}/${len >= 0 ? len : ipv4ToString(a.mask)}`;
 }
 
 function ifaceName(i: IfaceMatch): string {
@@ -276,7 +273,7 @@ export function formatMatch(m: Match): string {
 
 function natRange(t: { addrMin: number; addrMax: number; portMin: number; portMax: number }): string {
   let s = '';
-  if (t.addrMin !== 0 || t.addrMax !== 0) s += ipString(t.addrMin) + (t.addrMax !== t.addrMin ? '-' + ipString(t.addrMax) : '');
+  if (t.addrMin !== 0 || t.addrMax !== 0) s += ipv4ToString(t.addrMin) + (t.addrMax !== t.addrMin ? '-' + ipv4ToString(t.addrMax) : '');
   if (t.portMin !== 0) s += `:${t.portMin}` + (t.portMax !== t.portMin ? `-${t.portMax}` : '');
   return s;
 }

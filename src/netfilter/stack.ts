@@ -37,8 +37,8 @@
 import { be16, be32, setBe16 } from '../wire/bytes.js';
 import { csumUpdate16 } from '../wire/checksum.js';
 import { FrameBuilder } from '../wire/builder.js';
-import { NfConntrack, NfCtResult, type CtInfo } from '../conntrack/linux.js';
-import type { AddrType, CtStateName, Hook, Ruleset, TableName } from './model.js';
+import { NfConntrack, NfCtResult, type CtInfo, type NfNatRange } from '../conntrack/linux.js';
+import type { AddrType, CtStateName, Hook, Ruleset, TableName, Target } from './model.js';
 import { Evaluator, NetfilterError, type NfPacket, type RunResult, type TraceRule } from './eval.js';
 import type { Ipsets } from './ipset.js';
 import { tablePresent } from './save.js';
@@ -161,25 +161,14 @@ export class NfStack {
     const info = r.info;
     res = this.chain('mangle', 'PREROUTING', frame, inIface, null, info, hooks);
     if (res !== null) return this.end(res, 'PREROUTING', hooks, original, inIface);
-    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'dst') && this.tables.has('nat')) {
-      const n = this.run('nat', 'PREROUTING', frame, inIface, null, info);
-      hooks.push({ hook: 'PREROUTING', table: 'nat', verdict: verdictText(n), traversed: n.traversed, checked: n.checked });
-      if (n.verdict.kind === 'DROP') return this.drop('PREROUTING', hooks, info);
-      const t = n.verdict.kind === 'NAT' ? n.verdict.target : null;
-      if (t !== null && t.kind === 'DNAT') this.ct.setupNat(r.conn, 'dst', t.to === null ? null : { ...t.to }, now);
-      else if (t !== null && t.kind === 'REDIRECT') {
-        const a = this.iface(inIface)?.addrs[0]?.addr ?? 0x7f000001;
-        this.ct.setupNat(r.conn, 'dst', { addrMin: a, addrMax: a, portMin: t.toPorts?.min ?? 0, portMax: t.toPorts?.max ?? 0 }, now);
-      } else this.ct.setupNat(r.conn, 'dst', null, now);
-    }
-    this.ct.manip(frame, r, 'dst');
+    if (!this.nat('PREROUTING', 'dst', frame, inIface, null, info, hooks, now)) return this.drop('PREROUTING', hooks, info);
     const dst = be32(frame, 30);
     if (this.isLocal(dst) && ((dst >>> 24) !== 127 || this.host.routeLocalnet)) {
       for (const [t, h] of [['mangle', 'INPUT'], ['filter', 'INPUT']] as const) {
         res = this.chain(t, h, frame, inIface, null, info, hooks);
         if (res !== null) return this.end(res, h, hooks, original, inIface);
       }
-      this.snat('INPUT', frame, inIface, null, info, hooks, now);
+      this.nat('INPUT', 'src', frame, inIface, null, info, hooks, now);
       this.ct.confirm(r);
       // the host's own stack answers (it has no listening sockets): its reply leaves through
       // OUTPUT and POSTROUTING, where conntrack undoes the NAT the request met
@@ -227,16 +216,7 @@ export class NfStack {
     const info = r.info;
     res = this.chain('mangle', 'OUTPUT', frame, null, out0, info, hooks);
     if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
-    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'dst') && this.tables.has('nat')) {
-      const n = this.run('nat', 'OUTPUT', frame, null, out0, info);
-      hooks.push({ hook: 'OUTPUT', table: 'nat', verdict: verdictText(n), traversed: n.traversed, checked: n.checked });
-      if (n.verdict.kind === 'DROP') return this.drop('OUTPUT', hooks, info);
-      const t = n.verdict.kind === 'NAT' ? n.verdict.target : null;
-      if (t !== null && t.kind === 'DNAT') this.ct.setupNat(r.conn, 'dst', t.to === null ? null : { ...t.to }, now);
-      else if (t !== null && t.kind === 'REDIRECT') this.ct.setupNat(r.conn, 'dst', { addrMin: 0x7f000001, addrMax: 0x7f000001, portMin: t.toPorts?.min ?? 0, portMax: t.toPorts?.max ?? 0 }, now);
-      else this.ct.setupNat(r.conn, 'dst', null, now);
-    }
-    this.ct.manip(frame, r, 'dst');
+    if (!this.nat('OUTPUT', 'dst', frame, null, out0, info, hooks, now)) return this.drop('OUTPUT', hooks, info);
     // the re-route after OUTPUT's DNAT
     const dst = be32(frame, 30), src = be32(frame, 26);
     if (this.isLocal(dst)) {
@@ -246,7 +226,7 @@ export class NfStack {
         res = this.chain(t, h, frame, 'lo', null, info, hooks);
         if (res !== null) return this.end(res, h, hooks, original, 'lo');
       }
-      this.snat('INPUT', frame, 'lo', null, info, hooks, now);
+      this.nat('INPUT', 'src', frame, 'lo', null, info, hooks, now);
       this.ct.confirm(r);
       return { verdict: 'ACCEPT', path: 'local', hooks, out: null, reply: null, ctinfo: info };
     }
@@ -270,28 +250,41 @@ export class NfStack {
     now: number, path: string): StackResult {
     const res = this.chain('mangle', 'POSTROUTING', frame, inIface, dev, info, hooks);
     if (res !== null) return this.end(res, 'POSTROUTING', hooks, original, inIface);
-    if (!this.snat('POSTROUTING', frame, inIface, dev, info, hooks, now, hop)) return this.drop('POSTROUTING', hooks, info);
+    if (!this.nat('POSTROUTING', 'src', frame, inIface, dev, info, hooks, now, hop)) return this.drop('POSTROUTING', hooks, info);
     this.ct.confirm(this.r);
     return { verdict: 'ACCEPT', path, hooks, out: { iface: dev, frame }, reply: null, ctinfo: info };
   }
 
-  /** nat at INPUT/POSTROUTING for a first packet, then the source manip; false on DROP. */
-  private snat(hook: 'INPUT' | 'POSTROUTING', frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo,
+  /**
+   * The nat table at 'hook' for a connection's first packet, binding its
+   * 'manip' (dst at PREROUTING/OUTPUT, src at INPUT/POSTROUTING; no rule
+   * binds the identity), then that manip on the packet; false on DROP.
+   */
+  private nat(hook: Hook, manip: 'src' | 'dst', frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo,
     hooks: HookReport[], now: number, hop = 0): boolean {
     const r = this.r;
-    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, 'src') && this.tables.has('nat')) {
+    if (r.conn !== null && info === 'NEW' && !this.ct.natInitialized(r.conn, manip) && this.tables.has('nat')) {
       const n = this.run('nat', hook, frame, inIface, outIface, info);
       hooks.push({ hook, table: 'nat', verdict: verdictText(n), traversed: n.traversed, checked: n.checked });
       if (n.verdict.kind === 'DROP') return false;
-      const t = n.verdict.kind === 'NAT' ? n.verdict.target : null;
-      if (t !== null && t.kind === 'SNAT') this.ct.setupNat(r.conn, 'src', t.to === null ? null : { ...t.to }, now);
-      else if (t !== null && t.kind === 'MASQUERADE' && outIface !== null) {
-        const a = this.addrFor(outIface, hop);
-        this.ct.setupNat(r.conn, 'src', { addrMin: a, addrMax: a, portMin: t.toPorts?.min ?? 0, portMax: t.toPorts?.max ?? 0 }, now);
-      } else this.ct.setupNat(r.conn, 'src', null, now);
+      this.ct.setupNat(r.conn, manip, n.verdict.kind === 'NAT' ? this.natRange(n.verdict.target, manip, inIface, outIface, hop) : null, now);
     }
-    this.ct.manip(frame, r, 'src');
+    this.ct.manip(frame, r, manip);
     return true;
+  }
+
+  /**
+   * The range a nat target binds for 'manip': SNAT's or DNAT's own;
+   * MASQUERADE's source from the out interface, REDIRECT's destination the
+   * in interface's primary address (127.0.0.1 for locally sent packets).
+   */
+  private natRange(t: Extract<Target, { kind: 'DNAT' | 'SNAT' | 'MASQUERADE' | 'REDIRECT' }>, manip: 'src' | 'dst', inIface: string | null, outIface: string | null, hop: number): NfNatRange | null {
+    if ((t.kind === 'SNAT' && manip === 'src') || (t.kind === 'DNAT' && manip === 'dst')) return t.to === null ? null : { ...t.to };
+    let a: number;
+    if (t.kind === 'MASQUERADE' && manip === 'src' && outIface !== null) a = this.addrFor(outIface, hop);
+    else if (t.kind === 'REDIRECT' && manip === 'dst') a = inIface === null ? 0x7f000001 : this.iface(inIface)?.addrs[0]?.addr ?? 0x7f000001;
+    else return null;
+    return { addrMin: a, addrMax: a, portMin: t.toPorts?.min ?? 0, portMax: t.toPorts?.max ?? 0 };
   }
 
   /** Run one table's chain; null when the packet goes on, else the ending result. */

@@ -98,8 +98,8 @@ import {
   OFPP_NAMES, OFPP_PRINT, type Prereq, PREREQ_IP_ANY, PREREQ_IPV4, prereqSatisfied, TUN_FLAG_NAMES,
 } from '../flow/fields.js';
 import { F_CT_STATE, F_DL_TYPE, F_NW_FRAG, F_NW_PROTO, F_VLAN_TCI } from '../flow/key.js';
-import { formatMatch, Match, MatchBuilder, parseIpv4Dotted, tokenize } from '../flow/match.js';
-import { ipv4ToString, ipv6ToString } from '../wire/bytes.js';
+import { formatMatch, Match, MatchBuilder, tokenize } from '../flow/match.js';
+import { ipv4ToString, ipv6ToString, parseIpv4Dotted } from '../wire/bytes.js';
 import {
   type Action, type Bucket, type CtAction, type FieldRef, type FlowSpec, type GroupSpec, type GroupType,
   type LearnAction, type LearnSpec, type NatSpec, OFPP_ALL, OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT,

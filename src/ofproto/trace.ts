@@ -32,7 +32,7 @@ import { type TraceNode, type XlateResult, isTerminal, xlate, xlateContinuation,
 import { FlowSyntaxError } from '../flow/errors.js';
 import { FIELDS, PROTOCOLS, CT_STATE_FLAGS, prereqSatisfied, PREREQ_TCP, type Prereq, ETH_TYPE_IP,
   IPPROTO_ICMP } from '../flow/fields.js';
-import { Match, MatchBuilder, formatMatch, parseIpv4Dotted, tokenize } from '../flow/match.js';
+import { Match, MatchBuilder, formatMatch, tokenize } from '../flow/match.js';
 import {
   F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_TYPE, F_IN_PORT, F_NW_PROTO, F_RECIRC_ID, F_TUN_DST, F_TUN_FLAGS,
   F_TUN_ID_HI, F_TUN_ID_LO, F_TUN_SRC, F_NW_SRC, F_NW_DST, F_TP_SRC, F_TP_DST, FLOW_WORDS, F_PACKET_TYPE,
@@ -40,7 +40,7 @@ import {
   F_NW_ECN, F_NW_TTL, F_NW_FRAG, F_ARP_SHA_HI, F_ARP_SHA_LO, F_ARP_THA_HI, F_ARP_THA_LO, F_TCP_FLAGS, F_REG0,
   F_METADATA_HI, F_METADATA_LO, F_ND_TARGET, NW_FRAG_LATER, flowFromFrame,
 } from '../flow/key.js';
-import { fromHex, ipv4ToString } from '../wire/bytes.js';
+import { fromHex, ipv4ToString, parseIpv4Dotted } from '../wire/bytes.js';
 
 export interface TraceCommandOptions {
   /** an `ovs-ofctl add-flows` file */

@@ -52,9 +52,9 @@ import { type Bridge, type Rule, type BridgePort } from './bridge.js';
 import { commitHeaders, hexC } from './odp.js';
 import { hash2Words, hashBytes, hashInt } from '../flow/hash.js';
 import { Classifier } from './classifier.js';
-import { ipv4ToString } from '../wire/bytes.js';
+import { ipv4ToString, parseIpv4Dotted } from '../wire/bytes.js';
 import { formatActions, formatFieldValue, formatRuleMatch, formatSubfield, macText } from './ofctl.js';
-import { Match, formatMatch, parseIpv4Dotted } from '../flow/match.js';
+import { Match, formatMatch } from '../flow/match.js';
 import { FIELDS, prereqSatisfied } from '../flow/fields.js';
 import {
   F_CT_MARK, F_CT_STATE, F_CT_ZONE, F_DL_DST_HI, F_DL_DST_LO, F_DL_SRC_HI, F_DL_SRC_LO, F_DL_TYPE, F_IN_PORT,

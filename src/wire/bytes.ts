@@ -96,6 +96,23 @@ export function parseIpv4(s: string): number | null {
   return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 }
 
+/**
+ * uint32 from exactly four 1-3 digit decimal octets, each at most 255, or
+ * null: the parser of flow, rule and ipset text (unlike parseIpv4, no
+ * trimming and leading zeros allowed).
+ */
+export function parseIpv4Dotted(s: string): number | null {
+  const m = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/.exec(s);
+  if (m === null) return null;
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const o = Number(m[i]!);
+    if (o > 255) return null;
+    v = (v << 8) | o;
+  }
+  return v >>> 0;
+}
+
 /** RFC 5952 text of the 16 bytes at 'o', as tshark and tcpdump print it. */
 export function ipv6ToString(b: Uint8Array, o: number): string {
   const w: number[] = [];

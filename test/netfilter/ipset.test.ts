@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { IpsetError, Ipsets, WordKeyTable, matchesSet, parseIpv4, type IpsetPacket } from '../../src/netfilter/ipset.js';
+import { IpsetError, Ipsets, WordKeyTable, matchesSet, type IpsetPacket } from '../../src/netfilter/ipset.js';
+import { parseIpv4 } from '../../src/wire/bytes.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 const pkt = (src: string, sport: number, dst: string, dport: number, proto = 6): IpsetPacket =>

@@ -12,7 +12,7 @@ import {
   Ipvs, IpvsError, RealServer, SCHEDULERS, SVC_F_SCHED_FALLBACK, SVC_F_SCHED_PORT, TCP_ACK, TCP_FIN, TCP_SYN,
   hash32, hsiphash32, sipHashHex, type IpvsPacket, type SchedulerName, type VirtualService,
 } from '../../src/netfilter/ipvs.js';
-import { parseIpv4 } from '../../src/netfilter/ipset.js';
+import { parseIpv4 } from '../../src/wire/bytes.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 const VIP = ip('10.96.0.10');
@@ -340,15 +340,15 @@ describe('persistence (-p)', () => {
   });
 });
 
-const SAVE = `-A -t 10.96.0.10:443 -s rr
--a -t 10.96.0.10:443 -r 10.244.1.5:6443 -m -w 1
--a -t 10.96.0.10:443 -r 10.244.2.7:6443 -m -w 1
--A -t 10.96.0.11:80 -s wrr -p 10800
--a -t 10.96.0.11:80 -r 10.244.1.9:8080 -m -w 3
+const SAVE = `-A -f 100 -s mh
+-a -f 100 -r 10.0.0.2:0 -i -w 5
 -A -u 10.96.0.10:53 -s sh -p 300 -M 255.255.255.0
 -a -u 10.96.0.10:53 -r 10.244.1.2:53 -g -w 1
--A -f 100 -s mh
--a -f 100 -r 10.0.0.2:0 -i -w 5
+-A -t 10.96.0.11:80 -s wrr -p 10800
+-a -t 10.96.0.11:80 -r 10.244.1.9:8080 -m -w 3
+-A -t 10.96.0.10:443 -s rr
+-a -t 10.96.0.10:443 -r 10.244.1.5:6443 -m -w 1
+-a -t 10.96.0.10:443 -r 10.244.2.7:6443 -m -w 1
 `;
 // ipvsadm sorts by fwmark, protocol (TCP 6 < UDP 17), address, port.
 const SAVED = `-A -t 10.96.0.10:443 -s rr
