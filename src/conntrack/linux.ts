@@ -285,11 +285,24 @@ export class NfConntrack {
     // the binding whose effect this hook applies in this direction
     const bit = (manip === 'src') === (r.dir === 0) ? IPS_SRC_NAT : IPS_DST_NAT;
     if ((c.status & bit) === 0) return;
-    // the packet must end up as the inverse of the other direction's tuple (natPacket takes
-    // that tuple itself). Its port rewrite sets both ports at once, so a connection whose
-    // source port MASQUERADE changed already carries the new port after PREROUTING's DNAT.
+    // the packet's side of this manip must end up as the inverse of the other direction's
+    // tuple (natPacket takes that tuple itself); only that side's port changes
     const action = manip === 'src' ? NAT_ACTION_SRC | NAT_ACTION_SRC_PORT : NAT_ACTION_DST | NAT_ACTION_DST_PORT;
-    natPacket(b, this.ex, c.keys, (1 - r.dir) * KEY_WORDS, action);
+    natPacket(b, this.ex, c.keys, (1 - r.dir) * KEY_WORDS, action, true);
+  }
+
+  /**
+   * nf_conntrack_alter_reply: the unconfirmed connection 'c' will see its
+   * replies come from 'addr':'port' (IPVS's NAT forwarding sets the real
+   * server so, with net.ipv4.vs.conntrack=1). The reply tuple's source
+   * changes; no NAT binding is made (the status bits stay), so conntrack
+   * never rewrites these packets — IPVS does.
+   */
+  alterReplySource(c: NfConn, addr: number, port: number): void {
+    if ((c.status & IPS_CONFIRMED) !== 0) throw new Error('alterReplySource: the connection is confirmed');
+    const k = c.keys;
+    k[KEY_WORDS + K_SRC] = addr >>> 0;
+    if (c.proto === IPPROTO_TCP || c.proto === IPPROTO_UDP) k[KEY_WORDS + K_SRC_EP] = ((port << 16) | (k[KEY_WORDS + K_SRC_EP]! & 0xffff)) >>> 0;
   }
 
   /** nf_conntrack_confirm: insert a new connection (no-op for a confirmed one or none). */

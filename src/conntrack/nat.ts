@@ -83,9 +83,11 @@ export function setIpv6Addr(b: Uint8Array, proto: number, l4: number, l4End: num
   for (let i = 0; i < 4; i++) setBe32(b, addrOff + 4 * i, k[ko + i]!);
 }
 
-/** `packet_set_port` for both ports of a TCP/UDP header at 'l4' (checksum at 'csOff', -1 for none; 'udp' maps 0 to 0xffff). */
+/** `packet_set_port` for both ports of a TCP/UDP header at 'l4' (checksum at 'csOff', -1 for none; 'udp' maps 0 to 0xffff); -1 keeps a port. */
 function setPorts(b: Uint8Array, l4: number, sp: number, dp: number, csOff: number, udp: boolean): void {
   const os = be16(b, l4), od = be16(b, l4 + 2);
+  if (sp < 0) sp = os;
+  if (dp < 0) dp = od;
   if (csOff >= 0) {
     let c = be16(b, csOff);
     if (os !== sp) c = csumUpdate16(c, os, sp);
@@ -100,18 +102,18 @@ function setPorts(b: Uint8Array, l4: number, sp: number, dp: number, csOff: numb
 /**
  * `pat_packet`: the L4 header at [l4, end) of protocol 'proto' gets the
  * ports of key 'k' at 'ko' (source ← key dst, destination ← key src); an ICMP
- * query gets the key's id. A checksum lying beyond 'end' (a quoted, cut
- * header) is left alone.
+ * query gets the key's id. 'only' NAT_ACTION_SRC or NAT_ACTION_DST sets that
+ * one port and keeps the other (Linux's l4proto manip_pkt); 0 sets both
+ * (OVS). A checksum lying beyond 'end' (a quoted, cut header) is left alone.
  */
-export function patPacket(b: Uint8Array, l4: number, end: number, proto: number, k: Uint32Array, ko: number): void {
+export function patPacket(b: Uint8Array, l4: number, end: number, proto: number, k: Uint32Array, ko: number, only = 0): void {
   const size = end - l4;
-  if (proto === IPPROTO_TCP) {
+  if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
     if (size < 4) return;
-    setPorts(b, l4, k[ko + K_DST_EP]! >>> 16, k[ko + K_SRC_EP]! >>> 16, size >= 18 ? l4 + 16 : -1, false);
-  } else if (proto === IPPROTO_UDP) {
-    if (size < 4) return;
-    const csOff = size >= 8 && be16(b, l4 + 6) !== 0 ? l4 + 6 : -1;
-    setPorts(b, l4, k[ko + K_DST_EP]! >>> 16, k[ko + K_SRC_EP]! >>> 16, csOff, true);
+    const sp = only === NAT_ACTION_DST ? -1 : k[ko + K_DST_EP]! >>> 16;
+    const dp = only === NAT_ACTION_SRC ? -1 : k[ko + K_SRC_EP]! >>> 16;
+    if (proto === IPPROTO_TCP) setPorts(b, l4, sp, dp, size >= 18 ? l4 + 16 : -1, false);
+    else setPorts(b, l4, sp, dp, size >= 8 && be16(b, l4 + 6) !== 0 ? l4 + 6 : -1, true);
   } else if (proto === IPPROTO_ICMP) {
     if (size < 8 || !icmpIsInfo(b[l4]!)) return;
     const id = k[ko + K_SRC_EP]! >>> 16, old = be16(b, l4 + 4);
@@ -142,19 +144,22 @@ const innerKey = new Uint32Array(KEY_WORDS);
  * 'action' (already reversed for a reply). For an ICMP error ('ex.icmpRelated')
  * the outer address is rewritten, then the quoted header with the reversed key
  * and the reversed action, then the ICMP checksum is recomputed.
+ * 'onePort': only the port of the manip's side changes, as Linux's nf_nat
+ * does (OVS's pat_packet rewrites both ports from the key).
  */
-export function natPacket(b: Uint8Array, ex: TupleExtractor, k: Uint32Array, ko: number, action: number): void {
+export function natPacket(b: Uint8Array, ex: TupleExtractor, k: Uint32Array, ko: number, action: number, onePort = false): void {
   natAddresses(b, ex.v6, ex.l3, ex.l4, ex.l4End, ex.proto, k, ko, action);
-  if (!(action & (NAT_ACTION_SRC | NAT_ACTION_DST))) return;
+  const side = action & (NAT_ACTION_SRC | NAT_ACTION_DST);
+  if (side === 0) return;
   if (!ex.icmpRelated) {
-    patPacket(b, ex.l4, ex.l4End, keyProtoOf(k, ko), k, ko);
+    patPacket(b, ex.l4, ex.l4End, keyProtoOf(k, ko), k, ko, onePort ? side : 0);
     return;
   }
   const inner = natActionReverse(action);
   reverseKeyInto(k, ko, innerKey, 0);
   const iproto = keyProtoOf(k, ko);
   const tail = ex.l4End;
-  patPacket(b, ex.innerL4, tail, iproto, innerKey, 0);
+  patPacket(b, ex.innerL4, tail, iproto, innerKey, 0, onePort ? inner & (NAT_ACTION_SRC | NAT_ACTION_DST) : 0);
   natAddresses(b, ex.v6, ex.innerL3, ex.innerL4, tail, iproto, innerKey, 0, inner);
   if (ex.v6) {
     setBe16(b, ex.l4 + 2, 0);
