@@ -28,15 +28,23 @@
  * users compare between iptables and ipvs.
  * Loops: restore refuses jump loops; the evaluator still bounds the jump
  * stack (the kernel's 1024 jumps) and reports an error instead of hanging.
- * Scale: a chain of 16 rules or more is walked through its compiled index
- * (CompiledChain below: rules with an exact destination listed by address, so
- * a packet checks only its service's rule and the rules that match any
- * destination), while `checked` still counts every rule the kernel would
- * have checked.
- * Neighbours: model.ts (the rules), ipset.ts (`-m set`), the caller gives
+ * Scale: the walk runs over the table compiled into typed arrays
+ * (compile.ts: one cache line per rule, the common matches inline, long
+ * chains indexed by exact destination, so a packet checks only its
+ * service's rule and the rules that match any destination), while `checked`
+ * still counts every rule the kernel would have checked. `walk` is the
+ * allocation-free form (the trace kept as slot numbers, counters in the
+ * compiled table); `run` adds the TraceRule list and flushes the counters.
+ * Neighbours: model.ts (the rules), compile.ts (their compiled form), ipset.ts (`-m set`), the caller gives
  * the host facts `addrtype` needs.
  */
-import type { AddrType, Chain, CtStateName, Hook, IfaceMatch, Match, PortRange, Rule, Ruleset, TableName, Target } from './model.js';
+import type { AddrType, CtStateName, Hook, IfaceMatch, Match, PortRange, Rule, Ruleset, TableName, Target } from './model.js';
+import {
+  C_END, C_POLICY, C_START, CHAIN_WORDS, CompiledTable, F_DPORT, F_DPORT_INV, F_DST, F_DST_INV, F_L4, F_MARK, F_MARK_INV, F_PROTO,
+  F_PROTO_INV, F_SLOW_EXT, F_SLOW_GENERIC, F_SPORT, F_SPORT_INV, F_SRC, F_SRC_INV, F_STAT, F_STAT_INV, F_TCPFLAGS, F_TCPFLAGS_INV,
+  F_X_MATCH, NO_CHAIN, T_ACCEPT, T_DROP, T_GOTO, T_JUMP, T_LOG, T_MARK, T_NAT, T_NONE, T_REJECT, T_RETURN, T_TRACE, W_ARG, W_DPORT,
+  W_DST, W_DST_MASK, W_FLAGS, W_PROTO, W_SRC, W_SRC_MASK, WORDS, X_ARG2, X_MARK, X_MARK_MASK, X_SPORT, X_STAT, X_TCPFLAGS,
+} from './compile.js';
 import { Mulberry32 } from '../rng.js';
 import { SdnemuError } from '../errors.js';
 
@@ -108,13 +116,28 @@ export class NetfilterError extends SdnemuError {
 /** The kernel's jump stack depth (xt_jumpstack). */
 const MAX_JUMPS = 1024;
 
+/** The verdict codes `walk` returns (compile.ts's target codes). */
+export const WALK_ACCEPT = T_ACCEPT, WALK_DROP = T_DROP, WALK_REJECT = T_REJECT, WALK_NAT = T_NAT;
+
 export class Evaluator {
   readonly rs: Ruleset;
   private readonly host: NfHost;
   private readonly rng: Mulberry32;
   /** per-rule nth counters */
   private readonly nth = new WeakMap<Match, number>();
-  private readonly indexes = new WeakMap<Chain, CompiledChain>();
+  private readonly tables = new Map<TableName, CompiledTable>();
+  /** the last walk: its table, the deciding slot (-1: a policy), the kernel's rule count */
+  private ct: CompiledTable | null = null;
+  private lastSlot = -1;
+  /** rules the kernel would have checked in the last walk */
+  lastChecked = 0;
+  /** the last walk's trace: slot * 2 + matched per rule evaluated, -(chain + 1) for a policy */
+  private tr = new Int32Array(64);
+  private trN = 0;
+  /** LOG/TRACE lines of the last walk, by trace position (null: none) */
+  private logs: { at: number; text: string }[] | null = null;
+  private readonly stackC = new Int32Array(MAX_JUMPS);
+  private readonly stackI = new Int32Array(MAX_JUMPS);
 
   constructor(rs: Ruleset, host: NfHost, seed = 1) {
     this.rs = rs;
@@ -122,89 +145,190 @@ export class Evaluator {
     this.rng = new Mulberry32(seed);
   }
 
-  /** Walk 'table' from the built-in chain of 'hook' with 'pkt'; 'pkt.mark' may change (MARK). */
+  /** Walk 'table' from the built-in chain of 'hook' with 'pkt' ('pkt.mark' may change: MARK); the verdict, the rules traversed. */
   run(table: TableName, hook: Hook, pkt: NfPacket): RunResult {
+    const code = this.walk(table, hook, pkt);
+    const ct = this.ct!;
     const traversed: TraceRule[] = [];
-    const start = this.rs.chain(table, hook);
+    for (let k = 0; k < this.trN; k++) {
+      const e = this.tr[k]!;
+      if (e < 0) {
+        traversed.push({ table, chain: ct.chains[-e - 1]!.name, num: 0, matched: true, rule: null });
+        continue;
+      }
+      const s = e >> 1, c = ct.chainOf[s]!;
+      traversed.push({ table, chain: ct.chains[c]!.name, num: s - ct.cw[c * CHAIN_WORDS + C_START]! + 1, matched: (e & 1) === 1, rule: ct.rules[s]! });
+    }
+    if (this.logs !== null) for (const l of this.logs) traversed[l.at]!.log = l.text;
+    ct.flush();
+    const rule = this.lastSlot < 0 ? null : ct.rules[this.lastSlot]!;
+    const t = rule?.target;
+    let verdict: Verdict;
+    if (code === T_REJECT && t?.kind === 'REJECT') verdict = { kind: 'REJECT', with: t.with };
+    else if (code === T_NAT && (t?.kind === 'DNAT' || t?.kind === 'SNAT' || t?.kind === 'MASQUERADE' || t?.kind === 'REDIRECT')) verdict = { kind: 'NAT', target: t };
+    else verdict = { kind: code === T_DROP ? 'DROP' : 'ACCEPT' };
+    return { verdict, rule, traversed, checked: this.lastChecked };
+  }
+
+  /**
+   * The walk itself, as ipt_do_table: returns WALK_ACCEPT, WALK_DROP,
+   * WALK_REJECT or WALK_NAT; `lastChecked` is the kernel's rule count. The
+   * trace stays in the evaluator (typed, no allocation) until `run` turns it
+   * into TraceRules; rule counters stay in the compiled table until
+   * `flushCounters` (run flushes).
+   */
+  walk(table: TableName, hook: Hook, p: NfPacket): number {
+    const ct = this.compiled(table);
+    const start = ct.chainId.get(hook);
     if (start === undefined) throw new NetfilterError('NF_NO_CHAIN', `table ${table} has no chain ${hook}`);
-    // the return stack: [chain, next rule index]
-    const stack: [Chain, number][] = [];
-    let chain = start, i = 0;
-    /** rules the kernel would have checked (the compiled index skips some it knows cannot match) */
-    let checked = 0;
+    this.ct = ct;
+    this.trN = 0;
+    this.logs = null;
+    const w = ct.w, cw = ct.cw;
+    let c = start, i = 0, depth = 0, checked = 0;
     for (let steps = 0; ; steps++) {
       if (steps > 1_000_000) throw new NetfilterError('NF_LOOP', `rule traversal in ${table} does not end (a jump loop)`);
-      const n = chain.rules.length;
-      // the next rule that can match: every rule from i on, or the compiled index's next candidate
-      const ix = this.compiled(table, chain);
-      const next = ix.next(i, pkt.dst);
+      const base = cw[c * CHAIN_WORDS + C_START]!, n = cw[c * CHAIN_WORDS + C_END]! - base;
+      // the next rule that can match: every rule from i on, or the index's next candidate
+      const next = ct.next(c, i, p.dst);
       if (next >= n) {
         checked += n - i;
         // end of chain: a user chain returns, a built-in chain applies its policy
-        if (chain.policy === null) {
-          const back = stack.pop();
-          if (back === undefined) return this.policy(table, start, pkt, traversed, checked);
-          [chain, i] = back;
+        const user = cw[c * CHAIN_WORDS + C_POLICY] === 0;
+        if (user && depth > 0) {
+          depth--;
+          c = this.stackC[depth]!; i = this.stackI[depth]!;
           continue;
         }
-        return this.policy(table, chain, pkt, traversed, checked);
+        return this.policy(ct, user ? start : c, p, checked);
       }
       checked += next - i + 1;
       i = next;
-      const rule = chain.rules[i]!;
-      const num = i + 1;
+      const s = base + i;
       i++;
-      const matched = this.matches(rule, pkt);
-      const tr: TraceRule = { table, chain: chain.name, num, matched, rule };
-      traversed.push(tr);
+      const matched = this.test(ct, s, p);
+      this.trace(s * 2 + (matched ? 1 : 0));
       if (!matched) continue;
-      rule.counters.packets++;
-      rule.counters.bytes += pkt.length;
-      const t = rule.target;
-      if (t === null) continue;
-      switch (t.kind) {
-        case 'ACCEPT': case 'DROP': return { verdict: { kind: t.kind }, rule, traversed, checked };
-        case 'REJECT': return { verdict: { kind: 'REJECT', with: t.with }, rule, traversed, checked };
-        case 'DNAT': case 'SNAT': case 'MASQUERADE': case 'REDIRECT': return { verdict: { kind: 'NAT', target: t }, rule, traversed, checked };
-        case 'RETURN': {
-          const back = stack.pop();
-          if (back === undefined) return this.policy(table, start, pkt, traversed, checked);
-          [chain, i] = back;
+      ct.count(s, p.length);
+      const o = s * WORDS;
+      const code = w[o + W_PROTO]! >>> 16;
+      switch (code) {
+        case T_NONE: break;
+        case T_ACCEPT: case T_DROP: case T_REJECT: case T_NAT:
+          this.lastSlot = s;
+          this.lastChecked = checked;
+          return code;
+        case T_RETURN:
+          if (depth === 0) return this.policy(ct, start, p, checked);
+          depth--;
+          c = this.stackC[depth]!; i = this.stackI[depth]!;
           break;
-        }
-        case 'jump': case 'goto': {
-          const target = ix.jumpTo[i - 1];
-          if (target === null || target === undefined) throw new NetfilterError('NF_NO_CHAIN', `rule ${num} of ${table} ${chain.name} jumps to missing chain ${t.chain}`);
-          if (t.kind === 'jump') {
-            if (stack.length >= MAX_JUMPS) throw new NetfilterError('NF_LOOP', `more than ${MAX_JUMPS} nested jumps in ${table}`);
-            stack.push([chain, i]);
+        case T_JUMP: case T_GOTO: {
+          const to = w[o + W_ARG]!;
+          if (to === NO_CHAIN) {
+            const r = ct.rules[s]!;
+            throw new NetfilterError('NF_NO_CHAIN', `rule ${s - base + 1} of ${table} ${ct.chains[c]!.name} jumps to missing chain ${r.target?.kind === 'jump' || r.target?.kind === 'goto' ? r.target.chain : '?'}`);
           }
-          chain = target;
+          if (code === T_JUMP) {
+            if (depth >= MAX_JUMPS) throw new NetfilterError('NF_LOOP', `more than ${MAX_JUMPS} nested jumps in ${table}`);
+            this.stackC[depth] = c; this.stackI[depth] = i;
+            depth++;
+          }
+          c = to;
           i = 0;
           break;
         }
-        case 'MARK': pkt.mark = ((pkt.mark & ~t.mask) ^ t.value) >>> 0; break;
-        case 'LOG': tr.log = `${t.prefix ?? ''}IN=${pkt.inIface ?? ''} OUT=${pkt.outIface ?? ''}`; break;
-        case 'TRACE': tr.log = `TRACE: ${table}:${chain.name}:rule:${num}`; break;
+        case T_MARK: p.mark = ((p.mark & ~ct.x[o + X_ARG2]!) ^ w[o + W_ARG]!) >>> 0; break;
+        case T_LOG: {
+          const t = ct.rules[s]!.target as Extract<Target, { kind: 'LOG' }>;
+          (this.logs ??= []).push({ at: this.trN - 1, text: `${t.prefix ?? ''}IN=${p.inIface ?? ''} OUT=${p.outIface ?? ''}` });
+          break;
+        }
+        case T_TRACE: (this.logs ??= []).push({ at: this.trN - 1, text: `TRACE: ${table}:${ct.chains[c]!.name}:rule:${s - base + 1}` }); break;
       }
     }
   }
 
-  /** The compiled form of 'c' in 'table', rebuilt when its rule list changed. */
-  private compiled(table: TableName, c: Chain): CompiledChain {
-    let ix = this.indexes.get(c);
-    if (ix === undefined || ix.rules !== c.rules || ix.length !== c.rules.length) {
-      ix = new CompiledChain(c.rules, (name) => this.rs.chain(table, name) ?? null);
-      this.indexes.set(c, ix);
+  /** The compiled form of 'table', rebuilt when the table object was replaced (parseRestore) or after `invalidate`. */
+  private compiled(table: TableName): CompiledTable {
+    const t = this.rs.table(table);
+    let ct = this.tables.get(table);
+    if (ct === undefined || ct.table !== t) {
+      ct?.flush();
+      ct = CompiledTable.of(t);
+      this.tables.set(table, ct);
     }
-    return ix;
+    return ct;
   }
 
-  private policy(table: TableName, chain: Chain, pkt: NfPacket, traversed: TraceRule[], checked: number): RunResult {
+  /** After changing rules in place (not through parseRestore): recompile before the next walk. */
+  invalidate(): void {
+    this.flushCounters();
+    this.tables.clear();
+  }
+
+  /** Add the rule counters of every walk since the last flush to the rule objects. */
+  flushCounters(): void {
+    for (const ct of this.tables.values()) ct.flush();
+  }
+
+  private trace(e: number): void {
+    if (this.trN === this.tr.length) {
+      const bigger = new Int32Array(this.tr.length * 2);
+      bigger.set(this.tr);
+      this.tr = bigger;
+    }
+    this.tr[this.trN++] = e;
+  }
+
+  private policy(ct: CompiledTable, c: number, pkt: NfPacket, checked: number): number {
+    const chain = ct.chains[c]!;
     chain.counters.packets++;
     chain.counters.bytes += pkt.length;
-    traversed.push({ table, chain: chain.name, num: 0, matched: true, rule: null });
-    return { verdict: { kind: chain.policy ?? 'ACCEPT' }, rule: null, traversed, checked };
+    this.trace(-(c + 1));
+    this.lastSlot = -1;
+    this.lastChecked = checked;
+    return chain.policy === 'DROP' ? T_DROP : T_ACCEPT;
+  }
+
+  /** Does the rule in 'slot' match 'p': the inline words first, the rest through the rule object, in the kernel's order. */
+  private test(ct: CompiledTable, slot: number, p: NfPacket): boolean {
+    const w = ct.w, o = slot * WORDS, f = w[o + W_FLAGS]!;
+    if ((f & F_SRC) !== 0 && ((p.src & w[o + W_SRC_MASK]!) === w[o + W_SRC]) === ((f & F_SRC_INV) !== 0)) return false;
+    if ((f & F_DST) !== 0 && ((p.dst & w[o + W_DST_MASK]!) === w[o + W_DST]) === ((f & F_DST_INV) !== 0)) return false;
+    const pw = w[o + W_PROTO]!;
+    if ((f & F_PROTO) !== 0 && (p.proto === (pw & 0xff)) === ((f & F_PROTO_INV) !== 0)) return false;
+    if ((f & (F_SLOW_GENERIC | F_SLOW_EXT)) !== 0) {
+      const r = ct.rules[slot]!;
+      if ((f & F_SLOW_GENERIC) !== 0 && !genericRest(r, p)) return false;
+      if ((f & F_SLOW_EXT) !== 0) {
+        for (const m of r.matches) if (!this.match(m, p)) return false;
+        return true;
+      }
+    }
+    if ((f & F_L4) !== 0) {
+      // a later fragment has no ports: the kernel's tcp/udp matches never match it
+      if (p.fragment || p.proto !== ((pw >>> 8) & 0xff)) return false;
+      if ((f & F_DPORT) !== 0) {
+        const r = w[o + W_DPORT]!;
+        if ((p.dport >= (r & 0xffff) && p.dport <= r >>> 16) === ((f & F_DPORT_INV) !== 0)) return false;
+      }
+    }
+    if ((f & F_X_MATCH) === 0) return true;
+    // the tests kept in the extra row
+    const x = ct.x;
+    if ((f & F_SPORT) !== 0) {
+      const r = x[o + X_SPORT]!;
+      if ((p.sport >= (r & 0xffff) && p.sport <= r >>> 16) === ((f & F_SPORT_INV) !== 0)) return false;
+    }
+    if ((f & F_TCPFLAGS) !== 0) {
+      const t = x[o + X_TCPFLAGS]!;
+      if (((p.tcpFlags & t & 0xff) === (t >>> 8)) === ((f & F_TCPFLAGS_INV) !== 0)) return false;
+    }
+    if ((f & F_MARK) !== 0 && ((p.mark & x[o + X_MARK_MASK]!) === x[o + X_MARK]) === ((f & F_MARK_INV) !== 0)) return false;
+    // xt_statistic random, last: (draw & 0x7fffffff) < threshold, stored as threshold - 1
+    if ((f & F_STAT) !== 0 && ((this.rng.nextI32() >>> 1) <= x[o + X_STAT]!) === ((f & F_STAT_INV) !== 0)) return false;
+    return true;
   }
 
   /** The generic part and every extension match of 'r'. */
@@ -212,9 +336,7 @@ export class Evaluator {
     if (r.src !== null && (((p.src & r.src.mask) >>> 0) === ((r.src.addr & r.src.mask) >>> 0)) === r.src.invert) return false;
     if (r.dst !== null && (((p.dst & r.dst.mask) >>> 0) === ((r.dst.addr & r.dst.mask) >>> 0)) === r.dst.invert) return false;
     if (r.proto !== null && r.proto.num !== 0 && (p.proto === r.proto.num) === r.proto.invert) return false;
-    if (r.in !== null && !ifaceMatches(r.in, p.inIface)) return false;
-    if (r.out !== null && !ifaceMatches(r.out, p.outIface)) return false;
-    if (r.fragment !== null && p.fragment === r.fragment.invert) return false;
+    if (!genericRest(r, p)) return false;
     for (const m of r.matches) if (!this.match(m, p)) return false;
     return true;
   }
@@ -287,6 +409,13 @@ export class Evaluator {
   }
 }
 
+/** The generic tests after -s/-d/-p: `-i`, `-o`, `-f`. */
+function genericRest(r: Rule, p: NfPacket): boolean {
+  if (r.in !== null && !ifaceMatches(r.in, p.inIface)) return false;
+  if (r.out !== null && !ifaceMatches(r.out, p.outIface)) return false;
+  return r.fragment === null || p.fragment !== r.fragment.invert;
+}
+
 function inRange(r: PortRange, port: number): boolean {
   return port >= r.min && port <= r.max;
 }
@@ -295,70 +424,4 @@ function inRange(r: PortRange, port: number): boolean {
 function ifaceMatches(m: IfaceMatch, iface: string | null): boolean {
   const hit = iface !== null && (m.wildcard ? iface.startsWith(m.name) : iface === m.name);
   return hit !== m.invert;
-}
-
-/** Chains shorter than this are walked rule by rule (an index would not pay). */
-const INDEX_MIN_RULES = 16;
-
-/**
- * A chain compiled for the walk: the chains its jumps and gotos name,
- * resolved (no name lookup per packet), and for a chain of INDEX_MIN_RULES
- * rules or more an index: the rules with an exact destination address
- * (`-d a.b.c.d/32`, not negated — KUBE-SERVICES' one rule per service port)
- * listed by that address, every other rule in a "wild" list, both in rule
- * order. `next(i, dst)` is the first rule at or after i that can match a
- * packet to 'dst': the smaller of the next entry of dst's list and of the
- * wild list (binary search; no allocation). Rules it skips have a different
- * exact destination, so the kernel checks them and they fail on their first
- * test — nothing they contain (an nth counter) runs; the caller counts them
- * as checked. Rebuilt when the chain's rule list changes (the jump targets
- * are resolved then; restore refuses a jump to a missing chain).
- */
-class CompiledChain {
-  readonly rules: Rule[];
-  readonly length: number;
-  /** per rule: the chain a jump/goto names (null: not a jump, or the chain is missing) */
-  readonly jumpTo: (Chain | null)[];
-  private readonly indexed: boolean;
-  private readonly byDst = new Map<number, Int32Array>();
-  private readonly wild: Int32Array;
-
-  constructor(rules: Rule[], resolve: (name: string) => Chain | null) {
-    this.rules = rules;
-    this.length = rules.length;
-    this.jumpTo = rules.map((r) => (r.target !== null && (r.target.kind === 'jump' || r.target.kind === 'goto') ? resolve(r.target.chain) : null));
-    this.indexed = rules.length >= INDEX_MIN_RULES;
-    const by = new Map<number, number[]>();
-    const wild: number[] = [];
-    if (this.indexed) {
-      rules.forEach((r, i) => {
-        if (r.dst !== null && !r.dst.invert && r.dst.mask === 0xffffffff) {
-          const l = by.get(r.dst.addr);
-          if (l === undefined) by.set(r.dst.addr, [i]); else l.push(i);
-        } else {
-          wild.push(i);
-        }
-      });
-    }
-    for (const [a, l] of by) this.byDst.set(a, Int32Array.from(l));
-    this.wild = Int32Array.from(wild);
-  }
-
-  next(i: number, dst: number): number {
-    if (!this.indexed) return i;
-    const a = firstAtLeast(this.wild, i);
-    const l = this.byDst.get(dst >>> 0);
-    const b = l === undefined ? this.length : firstAtLeast(l, i);
-    return a < b ? a : b;
-  }
-}
-
-/** The first value ≥ 'i' in the sorted 'list', or a value past every rule. */
-function firstAtLeast(list: Int32Array, i: number): number {
-  let lo = 0, hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]! < i) lo = mid + 1; else hi = mid;
-  }
-  return lo < list.length ? list[lo]! : 0x7fffffff;
 }

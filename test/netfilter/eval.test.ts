@@ -3,7 +3,10 @@
 // comparisons of whole hook pipelines come with the conntrack integration.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Evaluator, type NfHost, type NfPacket } from '../../src/netfilter/eval.js';
+import { Evaluator, WALK_ACCEPT, WALK_DROP, type NfHost, type NfPacket } from '../../src/netfilter/eval.js';
+import { parseRestore } from '../../src/netfilter/restore.js';
+import { CompiledTable } from '../../src/netfilter/compile.js';
+import { kubeProxyNat } from '../../bench/netfilter.bench.js';
 import { emptyRule, Ruleset, type Match, type Rule, type Target } from '../../src/netfilter/model.js';
 import { parseIpv4 } from '../../src/wire/bytes.js';
 
@@ -201,5 +204,81 @@ describe('the compiled index of long chains', () => {
     const res = new Evaluator(rs, host).run('nat', 'PREROUTING', pkt({ dst: (ip('10.96.0.0') + 7_321) >>> 0 }));
     expect(res.checked).toBe(7_322);
     expect(res.traversed.length).toBe(1);
+  });
+});
+
+describe('the compiled table (typed rows) against the rule objects', () => {
+  // a reference walker over a flat chain: every rule through Evaluator.matches (the object path), MARK applied,
+  // the first ACCEPT/DROP ends it; the same seed, so random draws line up with the compiled walk's
+  function reference(rules: Rule[], p: NfPacket, seed: number): { verdict: string; matched: number[]; mark: number } {
+    const ev = new Evaluator(new Ruleset(), host, seed);
+    const matched: number[] = [];
+    for (let i = 0; i < rules.length; i++) {
+      if (!ev.matches(rules[i]!, p)) continue;
+      matched.push(i + 1);
+      const t = rules[i]!.target;
+      if (t?.kind === 'MARK') p.mark = ((p.mark & ~t.mask) ^ t.value) >>> 0;
+      if (t !== null && (t.kind === 'ACCEPT' || t.kind === 'DROP')) return { verdict: t.kind, matched, mark: p.mark };
+    }
+    return { verdict: 'ACCEPT', matched, mark: p.mark };
+  }
+  const range = fc.tuple(fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 65535 })).map(([a, b]) => ({ min: Math.min(a, b), max: Math.max(a, b) }));
+  const arbMatch: fc.Arbitrary<Match> = fc.oneof(
+    fc.record({ kind: fc.constantFrom<'tcp' | 'udp'>('tcp', 'udp'), sport: fc.option(range), sportInvert: fc.boolean(), dport: fc.option(range), dportInvert: fc.boolean(),
+      tcpFlags: fc.option(fc.record({ mask: fc.integer({ min: 0, max: 0x3f }), comp: fc.integer({ min: 0, max: 0x3f }), invert: fc.boolean() })) }),
+    fc.record({ kind: fc.constant<'mark'>('mark'), value: fc.constantFrom(0, 0x4000, 0x80000000), mask: fc.constantFrom(0x4000, 0xffffffff, 0x80004000), invert: fc.boolean() }),
+    fc.record({ kind: fc.constant<'statistic'>('statistic'), mode: fc.constant<'random'>('random'), probability: fc.constantFrom(0, 0.25, 0.5, 1), invert: fc.boolean() }),
+    fc.record({ kind: fc.constant<'comment'>('comment'), text: fc.constant('c') }),
+    fc.record({ kind: fc.constant<'multiport'>('multiport'), which: fc.constantFrom<'sports' | 'dports' | 'ports'>('sports', 'dports', 'ports'), ports: fc.array(range, { minLength: 1, maxLength: 3 }), invert: fc.boolean() }),
+  );
+  const addr = fc.option(fc.record({ addr: fc.constantFrom(ip('10.0.0.1'), ip('10.96.0.10'), ip('10.0.0.0'), ip('200.0.0.1')), mask: fc.constantFrom(0xffffffff, 0xff000000, 0), invert: fc.boolean() }));
+  const arbRule = fc.record({
+    src: addr, dst: addr,
+    proto: fc.option(fc.record({ num: fc.constantFrom(6, 17, 1), invert: fc.boolean() })),
+    in: fc.option(fc.record({ name: fc.constantFrom('eth', 'eth0'), wildcard: fc.boolean(), invert: fc.boolean() })),
+    m: fc.array(arbMatch, { maxLength: 3 }),
+    target: fc.constantFrom<Target | null>(null, { kind: 'ACCEPT' }, { kind: 'DROP' }, { kind: 'MARK', value: 0x4000, mask: 0x4000, op: 'set-xmark' },
+      { kind: 'MARK', value: 0x80000000, mask: 0xffffffff, op: 'set-xmark' }),
+  }).map(({ target, ...o }) => rule(target, o));
+  const arbPkt = fc.record({
+    src: fc.constantFrom(ip('10.0.0.1'), ip('10.96.0.10'), ip('200.0.0.1')), dst: fc.constantFrom(ip('10.0.0.1'), ip('10.96.0.10')),
+    proto: fc.constantFrom(6, 17, 1), sport: fc.integer({ min: 0, max: 65535 }), dport: fc.constantFrom(0, 80, 443, 65535),
+    tcpFlags: fc.integer({ min: 0, max: 0x3f }), fragment: fc.boolean(), mark: fc.constantFrom(0, 0x4000, 0x80000000),
+  });
+
+  it('gives the verdict, the matched rules, the mark and the counters of the object path (property)', () => {
+    fc.assert(fc.property(fc.array(arbRule, { maxLength: 40 }), arbPkt, fc.integer({ min: 1, max: 1000 }), (rules, po, seed) => {
+      const rs = ruleset((r) => { r.chain('filter', 'FORWARD')!.rules.push(...rules); });
+      const p = pkt(po), q = pkt(po);
+      const res = new Evaluator(rs, host, seed).run('filter', 'FORWARD', p);
+      const want = reference(rules.map((r) => structuredClone(r)), q, seed);
+      expect(res.verdict.kind).toBe(want.verdict);
+      expect(res.traversed.filter((t) => t.matched && t.num > 0).map((t) => t.num)).toEqual(want.matched);
+      expect(p.mark).toBe(want.mark);
+      expect(rules.map((r, i) => r.counters.packets === (want.matched.includes(i + 1) ? 1 : 0))).not.toContain(false);
+    }), { numRuns: 500 });
+  });
+
+  it('walk keeps the trace and counters until run or flushCounters', () => {
+    const rs = ruleset((r) => { r.chain('filter', 'FORWARD')!.rules.push(rule(null), rule({ kind: 'DROP' }, { m: [tcp([80, 80])] })); });
+    const ev = new Evaluator(rs, host);
+    expect(ev.walk('filter', 'FORWARD', pkt())).toBe(WALK_DROP);
+    expect(ev.lastChecked).toBe(2);
+    expect(rs.chain('filter', 'FORWARD')!.rules[1]!.counters.packets).toBe(0);
+    ev.flushCounters();
+    expect(rs.chain('filter', 'FORWARD')!.rules.map((r) => r.counters)).toEqual([{ packets: 1, bytes: 60 }, { packets: 1, bytes: 60 }]);
+    // an in-place change is seen after invalidate()
+    rs.chain('filter', 'FORWARD')!.rules.splice(1, 1);
+    ev.invalidate();
+    expect(ev.walk('filter', 'FORWARD', pkt())).toBe(WALK_ACCEPT);
+  });
+
+  it('lays chains out in walk order: a service chain\'s endpoints follow it, in consecutive slots', () => {
+    const ct = CompiledTable.of(parseRestore(kubeProxyNat(2)).table('nat'));
+    const short = (n: string): string => n.replace(/-[A-Z0-9]{16}$/, '');
+    expect(ct.chains.map((c) => short(c.name))).toEqual(['PREROUTING', 'KUBE-SERVICES', 'KUBE-SVC', 'KUBE-MARK-MASQ', 'KUBE-SEP', 'KUBE-SEP',
+      'KUBE-SVC', 'KUBE-SEP', 'KUBE-SEP', 'KUBE-NODEPORTS', 'INPUT', 'OUTPUT', 'POSTROUTING', 'KUBE-POSTROUTING']);
+    // slots follow the chain order
+    expect(Array.from(ct.chainOf)).toEqual([...Array.from(ct.chainOf)].sort((x, y) => x - y));
   });
 });
