@@ -2,8 +2,9 @@
  * `sdnemu iptables-trace` (cli layer): packets through a Linux host's
  * netfilter, as JSON.
  *
- * What: load an `iptables-save`/`iptables-restore` file (restore.ts), and
- * with `--ipsets` an `ipset save` file its `-m set` rules read, on the
+ * What: load an `iptables-save`/`iptables-restore` file (restore.ts), with
+ * `--ipsets` an `ipset save` file its `-m set` rules read, and with `--ipvs`
+ * an `ipvsadm-save -n` file of IPVS virtual services (ipvs.ts), on the
  * node a `--host` file describes (host.ts; without one: interfaces eth0 and
  * eth1 without addresses, ip_forward on, the default route out of eth1), run
  * each `--packet` in order against one conntrack table (stack.ts), and print
@@ -12,7 +13,9 @@
  * rules checked and the rules that matched (in iptables-save's words), the
  * packet as it leaves (after NAT, with its egress interface) or the ICMP
  * error / TCP reset sent back, and the conntrack table after it
- * (`conntrack -L` lines).
+ * (`conntrack -L` lines) — with IPVS, each IPVS step among the hooks (the
+ * service, the real server chosen, the connection's state) and the IPVS
+ * connection table (`ipvsadm -Lnc`'s columns).
  * Errors: the restore parser's (line, token), the host file's (field), a
  * bad `--packet` (token); exit status 1, or 2 for usage.
  */
@@ -22,6 +25,7 @@ import { formatRule } from '../netfilter/save.js';
 import { parseHost, parsePacketSpec, type PacketSpec } from '../netfilter/host.js';
 import { NfStack, type HostConfig, type StackResult } from '../netfilter/stack.js';
 import { Ipsets } from '../netfilter/ipset.js';
+import { Ipvs } from '../netfilter/ipvs.js';
 import { FrameBuilder } from '../wire/builder.js';
 import { be16, be32, ipv4ToString } from '../wire/bytes.js';
 
@@ -64,7 +68,7 @@ function report(text: string, r: StackResult, stack: NfStack, now: number): unkn
     verdict: r.verdict,
     path: r.path,
     ctstate: r.ctinfo,
-    hooks: r.hooks.map((h) => ({
+    hooks: r.hooks.map((h) => h.ipvs !== undefined ? { hook: h.hook, table: h.table, verdict: h.verdict, ...h.ipvs } : ({
       hook: h.hook, table: h.table, verdict: h.verdict, rulesChecked: h.checked,
       matched: h.traversed.filter((t) => t.matched && t.rule !== null).map((t) => formatRule(t.chain, t.rule!)),
       ...(h.traversed.some((t) => t.rule === null) ? { policy: true } : {}),
@@ -72,11 +76,12 @@ function report(text: string, r: StackResult, stack: NfStack, now: number): unkn
     out: r.out === null ? null : { iface: r.out.iface, packet: packetText(r.out.frame) },
     reply: r.reply === null ? null : { iface: r.reply.iface, packet: packetText(r.reply.frame) },
     conntrack: stack.ct.dump(now),
+    ...(stack.ipvs !== null ? { ipvs: stack.ipvs.connections(now) } : {}),
   };
 }
 
 /** Run the command; returns the exit status. */
-export function iptablesTrace(opts: { rules: string; host?: string; ipsets?: string; packets: string[] }, out: Writable): number {
+export function iptablesTrace(opts: { rules: string; host?: string; ipsets?: string; ipvs?: string; packets: string[] }, out: Writable): number {
   const rs = parseRestore(opts.rules);
   const host = opts.host === undefined ? DEFAULT_HOST : parseHost(opts.host);
   const specs = opts.packets.map(parsePacketSpec);
@@ -85,7 +90,12 @@ export function iptablesTrace(opts: { rules: string; host?: string; ipsets?: str
     ipsets = new Ipsets();
     ipsets.restore(opts.ipsets);
   }
-  const stack = new NfStack(rs, host, ipsets !== undefined ? { ipsets } : {});
+  let ipvs: Ipvs | undefined;
+  if (opts.ipvs !== undefined) {
+    ipvs = new Ipvs();
+    ipvs.restore(opts.ipvs);
+  }
+  const stack = new NfStack(rs, host, { ...(ipsets !== undefined ? { ipsets } : {}), ...(ipvs !== undefined ? { ipvs } : {}) });
   const results = specs.map((p, i) => {
     const now = i * 1000;
     if (p.local) {

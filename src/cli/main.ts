@@ -52,7 +52,7 @@ Commands:
         With -w, what each port sends is written to OUT-DIR/PORT.pcap. Prints
         dpctl/show, drops, pmd-stats-show, dpctl/dump-flows, dump-conntrack
         and the OpenFlow rules with their counters.
-  iptables-trace --rules FILE [--host HOST.yaml] [--ipsets FILE] --packet 'PROTO SRC:PORT > DST:PORT in IFACE [flags S]'...
+  iptables-trace --rules FILE [--host HOST.yaml] [--ipsets FILE] [--ipvs FILE] --packet 'PROTO SRC:PORT > DST:PORT in IFACE [flags S]'...
         Load an iptables-save file on the node HOST.yaml describes (interfaces,
         routes, ip_forward / route_localnet / nf_conntrack_tcp_loose), run the
         packets in order against one conntrack table, and print JSON per packet:
@@ -103,7 +103,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'ofproto-trace':
         return ofprotoTrace(rest);
       case 'iptables-trace': {
-        const p = parseArgs(rest, [{ name: 'rules', value: true }, { name: 'host', value: true }, { name: 'ipsets', value: true }, { name: 'packet', value: true, repeat: true },
+        const p = parseArgs(rest, [{ name: 'rules', value: true }, { name: 'host', value: true }, { name: 'ipsets', value: true }, { name: 'ipvs', value: true },
+          { name: 'packet', value: true, repeat: true },
           { name: 'help', short: 'h' }]);
         if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
         const rules = p.values.get('rules')?.[0];
@@ -111,9 +112,9 @@ export async function main(argv: string[]): Promise<number> {
         if (rules === undefined || packets.length === 0) return usage("iptables-trace needs --rules FILE and at least one --packet 'tcp SRC:PORT > DST:PORT in IFACE'");
         if (p.positional.length > 0) return usage(`iptables-trace: unexpected argument '${p.positional[0]}'`);
         const read = (f: string): string => readFileSync(f === '-' ? 0 : f, 'utf8');
-        const host = p.values.get('host')?.[0], ipsets = p.values.get('ipsets')?.[0];
+        const host = p.values.get('host')?.[0], ipsets = p.values.get('ipsets')?.[0], ipvs = p.values.get('ipvs')?.[0];
         return iptablesTrace({ rules: read(rules), packets, ...(host !== undefined ? { host: read(host) } : {}),
-          ...(ipsets !== undefined ? { ipsets: read(ipsets) } : {}) }, process.stdout);
+          ...(ipsets !== undefined ? { ipsets: read(ipsets) } : {}), ...(ipvs !== undefined ? { ipvs: read(ipvs) } : {}) }, process.stdout);
       }
       case 'datapath': {
         const p = parseArgs(rest, [{ name: 'flows', value: true }, { name: 'groups', value: true }, { name: 'ports', value: true },

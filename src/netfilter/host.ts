@@ -16,6 +16,7 @@
  *   net.ipv4.ip_forward: 1
  *   net.ipv4.conf.all.route_localnet: 0
  *   net.netfilter.nf_conntrack_tcp_loose: 1
+ *   net.ipv4.vs.conntrack: 1        # IPVS-forwarded packets stay tracked (kube-proxy sets it)
  * ```
  * `parsePacketSpec('tcp 10.0.0.1:1234 > 10.96.0.10:80 in eth0 flags S')`
  * reads one `--packet` (`out` instead of `in IFACE`: the host sends it; a
@@ -41,6 +42,9 @@ function ip(s: unknown, path: string): number {
   if (a === null) throw new InputError('HOST_BAD_VALUE', path, `'${String(s)}' is not an IPv4 address`);
   return a;
 }
+
+/** The sysctls a host file may set (0 or 1 each). */
+const SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.route_localnet', 'net.netfilter.nf_conntrack_tcp_loose', 'net.ipv4.vs.conntrack'];
 
 /** The node of a host file ('text', YAML). */
 export function parseHost(text: string): HostConfig {
@@ -81,14 +85,12 @@ export function parseHost(text: string): HostConfig {
     return v === 1;
   };
   for (const k of Object.keys(sc)) {
-    if (!['net.ipv4.ip_forward', 'net.ipv4.conf.all.route_localnet', 'net.netfilter.nf_conntrack_tcp_loose'].includes(k)) {
-      throw new InputError('HOST_UNKNOWN_KEY', `sysctls.${k}`, 'sdnemu models net.ipv4.ip_forward, net.ipv4.conf.all.route_localnet, net.netfilter.nf_conntrack_tcp_loose');
-    }
+    if (!SYSCTLS.includes(k)) throw new InputError('HOST_UNKNOWN_KEY', `sysctls.${k}`, `sdnemu models ${SYSCTLS.join(', ')}`);
   }
-  // unset sysctls keep a fresh network namespace's defaults: ip_forward 0, route_localnet 0, tcp_loose 1
+  // unset sysctls keep a fresh network namespace's defaults: ip_forward 0, route_localnet 0, tcp_loose 1, vs/conntrack 0
   return {
     ifaces, routes, ipForward: flag('net.ipv4.ip_forward', false), routeLocalnet: flag('net.ipv4.conf.all.route_localnet', false),
-    tcpLoose: flag('net.netfilter.nf_conntrack_tcp_loose', true),
+    tcpLoose: flag('net.netfilter.nf_conntrack_tcp_loose', true), vsConntrack: flag('net.ipv4.vs.conntrack', false),
   };
 }
 

@@ -88,9 +88,9 @@
  * few typed-array writes; allocates nothing. New connections: the
  * scheduler's walk (O(servers) for rr/wrr/lc/wlc, O(1) for sh/dh/mh, mh one
  * SipHash) plus the table insert.
- * Neighbours: the nat evaluator hands packets whose destination matches a
- * service here (kube-proxy marks them with KUBE-CLUSTER-IP set matches,
- * ipset.ts); conntrack/ then carries the NAT.
+ * Neighbours: stack.ts calls it at IPVS's hooks (LOCAL_IN after filter
+ * INPUT, LOCAL_OUT after nat OUTPUT, FORWARD after filter) and rewrites the
+ * packets; kube-proxy's rules around it use ipsets (ipset.ts).
  */
 import { SdnemuError } from '../errors.js';
 import { WordKeyTable } from './ipset.js';
@@ -782,6 +782,16 @@ export class Ipvs {
     }
   }
 
+  /**
+   * The live connection a client→VIP packet 'pkt' belongs to (ip_vs_conn_in_get), or -1;
+   * changes nothing. A TCP packet that is not a SYN starts no connection, so the caller asks
+   * this before `schedule` (tcp_conn_schedule).
+   */
+  findConn(pkt: IpvsPacket, nowMs: number): number {
+    const c = this.inTab.get(pkt.src, pkt.dst, ((pkt.sport << 16) | pkt.dport) >>> 0, pkt.proto);
+    return c >= 0 && this.expires[c]! > nowMs ? c : -1;
+  }
+
   /** VIP of connection 'c' (for un-NATting replies). */
   connVip(c: number): number { return this.vAddr[c]!; }
   connVport(c: number): number { return this.vPort[c]!; }
@@ -818,9 +828,7 @@ export class Ipvs {
     out += 'Prot LocalAddress:Port Scheduler Flags\n';
     out += '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
     for (const s of sortedServices(this.services)) {
-      let name = s.fwmark !== 0 ? `FWM  ${s.fwmark}` : `${s.proto === IPPROTO_TCP ? 'TCP' : 'UDP'}  ${ipv4ToString(s.addr)}:${s.port}`;
-      if (s.fwmark === 0) name = name.slice(0, 33);
-      out += `${name} ${s.scheduler}`;
+      out += `${serviceName(s)} ${s.scheduler}`;
       if (s.persistent) {
         out += ` persistent ${s.timeoutS}`;
         if (s.netmask !== 0xffffffff) out += ` mask ${ipv4ToString(s.netmask)}`;
@@ -999,6 +1007,11 @@ function mhPopulate(dests: readonly RealServer[]): Int32Array {
 
 const FWD_NAME: Readonly<Record<ForwardMethod, string>> = { masq: 'Masq', route: 'Route', tunnel: 'Tunnel' };
 const FWD_SWITCH: Readonly<Record<ForwardMethod, string>> = { masq: '-m', route: '-g', tunnel: '-i' };
+
+/** A service as `ipvsadm -Ln` names it: `TCP  10.96.0.10:80` (cut to 33 characters), `FWM  7`. */
+export function serviceName(s: VirtualService): string {
+  return s.fwmark !== 0 ? `FWM  ${s.fwmark}` : `${s.proto === IPPROTO_TCP ? 'TCP' : 'UDP'}  ${ipv4ToString(s.addr)}:${s.port}`.slice(0, 33);
+}
 
 function protoName(p: number): string {
   return p === IPPROTO_TCP ? 'TCP' : p === IPPROTO_UDP ? 'UDP' : String(p);

@@ -27,20 +27,33 @@
  * it is on (§14). Conntrack runs only when the rules need it (§9). Each
  * hook reports every rule checked. ICMP redirects for hairpinned packets
  * are not sent (the kernel's are rate-limited by time).
+ * IPVS (kube-proxy's ipvs mode; `opts.ipvs`) sits where ip_vs_core.c
+ * registers it: after filter INPUT (a reply from a real server, then a
+ * request for a virtual service), after nat OUTPUT for the host's own
+ * packets, after filter FORWARD (replies). A scheduled packet is rewritten
+ * (NAT), routed to its real server (TTL − 1) and sent through LOCAL_OUT's
+ * chains and POSTROUTING; with net.ipv4.vs.conntrack its connection's reply
+ * tuple names the real server (ip_vs_update_conntrack), without it the
+ * packet leaves untracked. Each IPVS step is a hook report of table 'ipvs'.
+ * Not modelled there: ICMP errors for IPVS connections (ip_vs_in_icmp),
+ * ICMP time exceeded / need-frag from IPVS (the packet is dropped), the
+ * one-packet scheduling flag.
  * The skb mark lives for the packet's whole path (KUBE-MARK-MASQ in nat
  * PREROUTING is what KUBE-POSTROUTING and filter FORWARD read, §15).
  * Left out for now (issue 5 continues): IPv6, the raw table's NOTRACK,
  * fragments, a REJECT of the host's own packet (the kernel loops the ICMP
  * error back through lo; here it is returned as the reply on 'lo').
- * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts.
+ * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts, ipvs.ts.
  */
-import { be16, be32, setBe16 } from '../wire/bytes.js';
-import { csumUpdate16 } from '../wire/checksum.js';
+import { be16, be32, ipv4ToString, setBe16, setBe32 } from '../wire/bytes.js';
+import { checksumOf, csumUpdate16 } from '../wire/checksum.js';
 import { FrameBuilder } from '../wire/builder.js';
-import { NfConntrack, NfCtResult, type CtInfo, type NfNatRange } from '../conntrack/linux.js';
+import { IPS_CONFIRMED, NfConntrack, NfCtResult, type CtInfo, type NfNatRange } from '../conntrack/linux.js';
+import { setIpv4Addr } from '../conntrack/nat.js';
 import type { AddrType, CtStateName, Hook, Ruleset, TableName, Target } from './model.js';
 import { Evaluator, NetfilterError, type NfPacket, type RunResult, type TraceRule } from './eval.js';
 import type { Ipsets } from './ipset.js';
+import { serviceName, type ForwardMethod, type Ipvs, type IpvsPacket, type RealServer, type VirtualService } from './ipvs.js';
 import { tablePresent } from './save.js';
 
 export interface HostAddr { addr: number; prefixLen: number }
@@ -52,19 +65,47 @@ export interface HostConfig {
   ipForward: boolean;
   routeLocalnet: boolean;
   tcpLoose: boolean;
+  /**
+   * net.ipv4.vs.conntrack: the packets IPVS forwards stay tracked (their
+   * connection's reply tuple names the real server), so nat POSTROUTING and
+   * conntrack see them; kube-proxy sets 1. The kernel's default, 0, leaves
+   * them untracked.
+   */
+  vsConntrack?: boolean;
 }
 
 export interface HookReport {
-  hook: Hook; table: TableName; verdict: string;
+  /** an iptables table, or 'ipvs' for IPVS's own hook functions */
+  hook: Hook; table: TableName | 'ipvs'; verdict: string;
   /** the rules evaluated (the compiled index skips rules that cannot match) */
   traversed: TraceRule[];
   /** the rules the kernel would have checked */
   checked: number;
+  /** what IPVS did (table 'ipvs') */
+  ipvs?: IpvsStep;
+}
+
+export interface IpvsStep {
+  /**
+   * 'scheduled': a new connection, its real server chosen; 'forwarded': a
+   * packet of a known connection sent on; 'reply': a real server's packet
+   * given the virtual address back as its source; 'no-server': nothing to
+   * schedule to (ip_vs_leave: ICMP port unreachable); 'server-gone': the
+   * connection's server was deleted (dropped)
+   */
+  action: 'scheduled' | 'forwarded' | 'reply' | 'no-server' | 'server-gone';
+  /** the virtual service and its scheduler, `TCP  10.96.0.10:80 rr` */
+  service: string;
+  /** the real server, `10.244.1.5:8080` */
+  server: string | null;
+  fwd: ForwardMethod | null;
+  /** the IPVS connection's state after the packet (`SYN_RECV`, `ESTABLISHED`, `UDP` …) */
+  state: string | null;
 }
 
 export interface StackResult {
   verdict: 'ACCEPT' | 'DROP' | 'REJECT';
-  /** 'forward', 'local' (delivered to the host), 'out' (sent by the host), or the hook that dropped it */
+  /** 'forward', 'local' (delivered to the host), 'out' (sent by the host), 'ipvs' (sent on by IPVS), or the hook that dropped it */
   path: string;
   hooks: HookReport[];
   /** the frame as it leaves, and its interface (null for local delivery or a drop) */
@@ -88,9 +129,13 @@ export class NfStack {
   readonly tracking: boolean;
   /** the tables the rules created (only they have hooks) */
   private readonly tables: Set<TableName>;
+  /** IPVS (kube-proxy's ipvs mode), when the host has virtual services */
+  readonly ipvs: Ipvs | null;
+  private readonly vs: IpvsPacket = { proto: 0, src: 0, sport: 0, dst: 0, dport: 0, fwmark: 0, tcpFlags: 0 };
 
-  constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number; ipsets?: Ipsets } = {}) {
+  constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number; ipsets?: Ipsets; ipvs?: Ipvs } = {}) {
     this.host = host;
+    this.ipvs = opts.ipvs ?? null;
     this.ct = new NfConntrack({ seed: opts.seed ?? 1, tcpLoose: host.tcpLoose });
     const sets = opts.ipsets;
     // as iptables-restore, a rule naming a set that does not exist is refused when loaded
@@ -105,7 +150,8 @@ export class NfStack {
       addrType: (a) => this.addrType(a),
       ...(sets !== undefined ? { setMatches: (name: string, flags: ('src' | 'dst')[], p: NfPacket) => sets.matches(name, flags, p) } : {}),
     }, opts.seed ?? 1);
-    this.tracking = needsConntrack(rs);
+    // IPVS with vs/conntrack holds conntrack's hooks itself (ip_vs_register_conntrack)
+    this.tracking = needsConntrack(rs) || (this.ipvs !== null && host.vsConntrack === true);
     this.tables = new Set((['raw', 'mangle', 'nat', 'filter'] as const).filter((t) => tablePresent(rs, t)));
   }
 
@@ -168,7 +214,11 @@ export class NfStack {
         res = this.chain(t, h, frame, inIface, null, info, hooks);
         if (res !== null) return this.end(res, h, hooks, original, inIface);
       }
-      this.nat('INPUT', 'src', frame, inIface, null, info, hooks, now);
+      // IPVS after filter INPUT: a real server's reply (98), then a request for a virtual service (99)
+      this.ipvsReply('INPUT', frame, hooks, now);
+      const vs = this.ipvsRequest('INPUT', frame, original, inIface, hooks, now);
+      if (vs !== null) return vs;
+      this.nat('INPUT', 'src', frame, inIface, null, r.info, hooks, now);
       this.ct.confirm(r);
       // the host's own stack answers (it has no listening sockets): its reply leaves through
       // OUTPUT and POSTROUTING, where conntrack undoes the NAT the request met
@@ -189,6 +239,8 @@ export class NfStack {
       res = this.chain(t, 'FORWARD', frame, inIface, rt.dev, info, hooks);
       if (res !== null) return this.end(res, 'FORWARD', hooks, original, inIface);
     }
+    // IPVS after filter FORWARD: a real server's reply gets the virtual address back
+    this.ipvsReply('FORWARD', frame, hooks, now);
     return this.postrouting(frame, original, inIface, rt.dev, rt.via ?? dst, info, hooks, now, 'forward');
   }
 
@@ -203,10 +255,15 @@ export class NfStack {
    * A packet for a local address is delivered through INPUT.
    */
   send(frame: Uint8Array, now: number): StackResult {
+    this.mark = 0;
+    return this.localOut(frame, now);
+  }
+
+  /** LOCAL_OUT with the skb mark as it is (an IPVS tunnel's outer packet keeps the inner one's). */
+  private localOut(frame: Uint8Array, now: number): StackResult {
     const hooks: HookReport[] = [];
     const original = frame.slice();
     const r = this.r;
-    this.mark = 0;
     const first = this.route(be32(frame, 30));
     const out0 = this.isLocal(be32(frame, 30)) ? 'lo' : first?.dev ?? null;
     let res = this.chain('raw', 'OUTPUT', frame, null, out0, 'UNTRACKED', hooks);
@@ -217,6 +274,10 @@ export class NfStack {
     res = this.chain('mangle', 'OUTPUT', frame, null, out0, info, hooks);
     if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
     if (!this.nat('OUTPUT', 'dst', frame, null, out0, info, hooks, now)) return this.drop('OUTPUT', hooks, info);
+    // IPVS after nat OUTPUT: a local real server's reply (-99), then a local client's request (-98)
+    this.ipvsReply('OUTPUT', frame, hooks, now);
+    const vs = this.ipvsRequest('OUTPUT', frame, original, null, hooks, now);
+    if (vs !== null) return vs;
     // the re-route after OUTPUT's DNAT
     const dst = be32(frame, 30), src = be32(frame, 26);
     if (this.isLocal(dst)) {
@@ -235,6 +296,115 @@ export class NfStack {
     res = this.chain('filter', 'OUTPUT', frame, null, rt.dev, info, hooks);
     if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
     return this.postrouting(frame, original, 'lo', rt.dev, rt.via ?? dst, info, hooks, now, 'out');
+  }
+
+  // ---- IPVS ------------------------------------------------------------------------------------
+
+  /** The packet as IPVS reads it (TCP/UDP, not a later fragment), or null. */
+  private vsPacket(frame: Uint8Array): IpvsPacket | null {
+    const proto = frame[23]!;
+    if ((proto !== 6 && proto !== 17) || (be16(frame, 20) & 0x1fff) !== 0) return null;
+    const l4 = 14 + (frame[14]! & 15) * 4, p = this.vs;
+    p.proto = proto; p.src = be32(frame, 26); p.dst = be32(frame, 30); p.sport = be16(frame, l4); p.dport = be16(frame, l4 + 2);
+    p.fwmark = this.mark; p.tcpFlags = proto === 6 ? frame[l4 + 13]! : 0;
+    return p;
+  }
+
+  private vsReport(hook: Hook, verdict: string, hooks: HookReport[], action: IpvsStep['action'], svc: VirtualService, d: RealServer | null, c: number): void {
+    const v = this.ipvs!;
+    hooks.push({ hook, table: 'ipvs', verdict, traversed: [], checked: 0, ipvs: {
+      action, service: `${serviceName(svc)} ${svc.scheduler}`, server: d === null ? null : `${ipv4ToString(d.addr)}:${d.port}`,
+      fwd: d?.fwd ?? null, state: c >= 0 ? v.connState(c) : null,
+    } });
+  }
+
+  /**
+   * ip_vs_reply4 (LOCAL_IN, FORWARD) and ip_vs_local_reply4 (LOCAL_OUT): a
+   * real server's packet of a NAT connection gets the virtual address and
+   * port back as its source (snat_handler), and steps the connection.
+   */
+  private ipvsReply(hook: Hook, frame: Uint8Array, hooks: HookReport[], now: number): void {
+    const v = this.ipvs;
+    const p = v === null ? null : this.vsPacket(frame);
+    if (v === null || p === null) return;
+    const d = v.reply(p, now);
+    if (d === null || d.fwd !== 'masq') return;
+    const c = v.lastConn;
+    rewriteAddrPort(frame, 'src', v.connVip(c), v.connVport(c));
+    this.vsReport(hook, 'ACCEPT', hooks, 'reply', d.svc, d, c);
+  }
+
+  /**
+   * ip_vs_remote_request4 (LOCAL_IN) and ip_vs_local_request4 (LOCAL_OUT):
+   * a packet for a virtual service is scheduled (a new TCP connection only
+   * by a SYN without RST, tcp_conn_schedule) and sent on to its real server:
+   * NAT (-m) rewrites the destination and, with vs/conntrack, makes the
+   * connection's reply tuple name the real server; direct routing (-g)
+   * sends it unchanged to the server's address as next hop; IPIP (-i)
+   * wraps it in an outer header to the server. TTL − 1 (decrement_ttl),
+   * then LOCAL_OUT again: raw, mangle, nat (a binding already made is not
+   * redone), filter OUTPUT, POSTROUTING. A real server on this host: the
+   * packet goes on to local delivery ('local', null returned). No server:
+   * ICMP port unreachable (ip_vs_leave). Null: IPVS lets the packet go on.
+   */
+  private ipvsRequest(hook: Hook, frame: Uint8Array, original: Uint8Array, inIface: string | null, hooks: HookReport[], now: number): StackResult | null {
+    const v = this.ipvs;
+    const p = v === null ? null : this.vsPacket(frame);
+    if (v === null || p === null) return null;
+    const known = v.findConn(p, now) >= 0;
+    if (!known && p.proto === 6 && ((p.tcpFlags & 0x04) !== 0 || (p.tcpFlags & 0x02) === 0)) return null;
+    const svc = v.lookupService(p);
+    if (svc === null) return null;
+    const r = this.r;
+    const d = v.schedule(svc, p, now);
+    const c = v.lastConn;
+    if (d === null) {
+      if (known) {
+        this.vsReport(hook, 'DROP', hooks, 'server-gone', svc, null, c);
+        return this.drop('ipvs', hooks, r.info);
+      }
+      this.vsReport(hook, 'DROP', hooks, 'no-server', svc, null, -1);
+      const reply = this.reject('icmp-port-unreachable', original, inIface ?? 'lo', inIface === null ? 'OUTPUT' : 'INPUT');
+      return { verdict: 'REJECT', path: 'ipvs', hooks, out: null, reply, ctinfo: r.info };
+    }
+    const action = known ? 'forwarded' : 'scheduled';
+    if (d.fwd === 'masq') rewriteAddrPort(frame, 'dst', d.addr, d.port);
+    if (r.conn !== null) {
+      if (!this.host.vsConntrack) {
+        // ip_vs_notrack: the packet leaves untracked, its unconfirmed connection is dropped
+        r.conn = null; r.info = 'UNTRACKED';
+      } else if (d.fwd === 'masq' && r.dir === 0 && (r.conn.status & IPS_CONFIRMED) === 0) {
+        this.ct.alterReplySource(r.conn, d.addr, d.port);
+      }
+    }
+    if (this.isLocal(d.addr)) {
+      this.vsReport(hook, 'ACCEPT', hooks, action, svc, d, c);
+      return null;
+    }
+    const rt = this.route(d.addr);
+    // no route, a loopback source leaving the host (crosses_local_route_boundary), a TTL that would expire
+    if (rt === null || (be32(frame, 26) >>> 24) === 127 || frame[22]! <= 1) {
+      this.vsReport(hook, 'DROP', hooks, action, svc, d, c);
+      return this.drop('ipvs', hooks, r.info);
+    }
+    decTtl(frame);
+    this.vsReport(hook, 'STOLEN', hooks, action, svc, d, c);
+    if (d.fwd === 'tunnel') {
+      // ip_vs_tunnel_xmit: the inner connection is confirmed, the outer packet starts afresh through LOCAL_OUT
+      this.ct.confirm(r);
+      const outer = this.localOut(ipip(frame, this.sourceFor(d.addr), d.addr), now);
+      return { ...outer, hooks: [...hooks, ...outer.hooks], path: outer.path === 'out' ? 'ipvs' : outer.path };
+    }
+    const dev = rt.dev, hop = d.fwd === 'route' ? d.addr : rt.via ?? d.addr;
+    const from = inIface ?? 'lo';
+    for (const t of ['raw', 'mangle'] as const) {
+      const res = this.chain(t, 'OUTPUT', frame, null, dev, r.info, hooks);
+      if (res !== null) return this.end(res, 'OUTPUT', hooks, original, from);
+    }
+    if (!this.nat('OUTPUT', 'dst', frame, null, dev, r.info, hooks, now)) return this.drop('OUTPUT', hooks, r.info);
+    const res = this.chain('filter', 'OUTPUT', frame, null, dev, r.info, hooks);
+    if (res !== null) return this.end(res, 'OUTPUT', hooks, original, from);
+    return this.postrouting(frame, original, from, dev, hop, r.info, hooks, now, 'ipvs');
   }
 
   /** The source address an unbound socket of this host uses towards 'dst' (the route's src, else the device's address). */
@@ -409,6 +579,42 @@ function needsConntrack(rs: Ruleset): boolean {
     }
   }
   return false;
+}
+
+/** The source or destination address and port of a TCP/UDP frame rewritten, checksums patched (IPVS's snat/dnat_handler). */
+function rewriteAddrPort(frame: Uint8Array, side: 'src' | 'dst', addr: number, port: number): void {
+  const l4 = 14 + (frame[14]! & 15) * 4, end = 14 + be16(frame, 16), proto = frame[23]!;
+  setIpv4Addr(frame, 14, l4, end, side === 'src' ? 26 : 30, addr);
+  const at = l4 + (side === 'src' ? 0 : 2), old = be16(frame, at);
+  if (old === port) return;
+  setBe16(frame, at, port);
+  const cs = proto === 6 ? l4 + 16 : l4 + 6;
+  if (proto === 17 && be16(frame, cs) === 0) return;
+  const n = csumUpdate16(be16(frame, cs), old, port);
+  setBe16(frame, cs, proto === 17 && n === 0 ? 0xffff : n);
+}
+
+/**
+ * ip_vs_tunnel_xmit's IPIP packet: 'frame' (Ethernet/IPv4) inside a new
+ * IPv4 header from 'src' to 'dst', protocol 4, with the inner TOS, TTL and
+ * DF; the outer id is 0 here (the kernel's ip_select_ident is not
+ * predictable).
+ */
+function ipip(frame: Uint8Array, src: number, dst: number): Uint8Array {
+  const inner = frame.subarray(14, 14 + be16(frame, 16));
+  const out = new Uint8Array(14 + 20 + inner.length);
+  out.set(frame.subarray(0, 14), 0);
+  out[14] = 0x45;
+  out[15] = frame[15]!;
+  setBe16(out, 16, 20 + inner.length);
+  setBe16(out, 20, be16(frame, 20) & 0x4000);
+  out[22] = frame[22]!;
+  out[23] = 4;
+  setBe32(out, 26, src);
+  setBe32(out, 30, dst);
+  setBe16(out, 24, checksumOf(out, 14, 34, 24));
+  out.set(inner, 34);
+  return out;
 }
 
 /** ip_forward's TTL decrement with the checksum patched (RFC 1624). */

@@ -66,6 +66,26 @@ describe('sdnemu iptables-trace', () => {
     expect(missing.stderr).toMatch(/Set KUBE-CLUSTER-IP doesn't exist/);
   });
 
+  it('--ipvs: a virtual service in the packet path, its step among the hooks and the IPVS connection table; a bad ipvsadm line names its line', () => {
+    const rules = file('vsrules', '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
+    const host = file('vshost.yaml', 'interfaces:\n  - { name: eth-ext, addresses: [192.168.50.1/24] }\n  - { name: eth-pod, addresses: [10.244.1.1/24] }\n'
+      + '  - { name: kube-ipvs0, addresses: [10.96.0.10/32] }\nsysctls:\n  net.ipv4.ip_forward: 1\n  net.ipv4.vs.conntrack: 1\n');
+    const vs = file('ipvs', '-A -t 10.96.0.10:80 -s rr\n-a -t 10.96.0.10:80 -r 10.244.1.5:8080 -m -w 1\n');
+    const r = sdnemu(['iptables-trace', '--rules', rules, '--host', host, '--ipvs', vs, '--packet', 'tcp 192.168.50.7:40000 > 10.96.0.10:80 in eth-ext']);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { path: string; hooks: Record<string, unknown>[]; out: { iface: string; packet: string }; conntrack: string[]; ipvs: Record<string, unknown>[] }[];
+    expect(out[0]!.path).toBe('ipvs');
+    expect(out[0]!.hooks).toContainEqual({ hook: 'INPUT', table: 'ipvs', verdict: 'STOLEN', action: 'scheduled', service: 'TCP  10.96.0.10:80 rr',
+      server: '10.244.1.5:8080', fwd: 'masq', state: 'SYN_RECV' });
+    expect(out[0]!.out).toEqual({ iface: 'eth-pod', packet: 'tcp 192.168.50.7:40000 > 10.244.1.5:8080 flags S seq 1000 ack 0 ttl 63' });
+    expect(out[0]!.conntrack[0]).toContain('[UNREPLIED] src=10.244.1.5 dst=192.168.50.7 sport=8080 dport=40000');
+    expect(out[0]!.ipvs).toEqual([expect.objectContaining({ state: 'SYN_RECV', source: '192.168.50.7:40000', virtual: '10.96.0.10:80', destination: '10.244.1.5:8080' })]);
+    const bad = sdnemu(['iptables-trace', '--rules', rules, '--ipvs', file('badvs', '-A -t 10.96.0.10:80 -s rr\n-a -t 10.96.0.10:80 -r nowhere -m\n'),
+      '--packet', 'tcp 1.1.1.1:1 > 2.2.2.2:2 in eth0']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/line 2/);
+  });
+
   it('errors name the line and token, the field, or the packet token', () => {
     const bad = sdnemu(['iptables-trace', '--rules', file('bad', '*filter\n-A INPUT -m frob -j ACCEPT\nCOMMIT\n'), '--packet', 'tcp 1.1.1.1:1 > 2.2.2.2:2 in eth0']);
     expect(bad.status).toBe(1);
