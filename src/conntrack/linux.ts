@@ -13,13 +13,30 @@
  *    retransmitted SYN is NEW again, but its connection's NAT is already
  *    set up, so the nat table is not consulted: §2), ESTABLISHED once
  *    replied (both directions), RELATED for an ICMP error quoting a
- *    tracked connection, INVALID when the tracker refuses the packet.
- *  - TCP: the state machine of nf_conntrack_proto_tcp.c (tcp_conntracks,
- *    loose pickup of a bare ACK as ESTABLISHED: §8; a lone RST/FIN is
- *    INVALID); ASSURED when SYN_RECV/ESTABLISHED moves to ESTABLISHED; a
- *    RST on a connection that is not ASSURED kills it at once (§7).
- *    Left out: the sequence-window check (tcp_in_window): an out-of-window
- *    segment is tracked, where the kernel would call it INVALID.
+ *    tracked connection, INVALID when the tracker refuses the packet — then
+ *    the result has no connection (the kernel drops the skb's reference), so
+ *    the packet is neither NATed nor confirmed and only the rules decide
+ *    (`--ctstate INVALID -j DROP`).
+ *  - TCP: nf_conntrack_tcp_packet of Linux 6.x (`tcpPacket`): tcp_error's
+ *    flag check, tcp_new (loose pickup of a non-SYN as ESTABLISHED:
+ *    nf_conntrack_tcp_loose, §8), the state table tcp_conntracks and its
+ *    special cases — IGNORE (the packet belongs to the connection but moves
+ *    nothing; an ignored SYN is noted so that the SYN-ACK answering it
+ *    resyncs the entry), a SYN on a TIME_WAIT/CLOSE connection closed by FIN
+ *    or aborted by RST from the same side kills it and starts a new one
+ *    (NF_REPEAT), the RFC 5961 challenge ACK in LAST_ACK, simultaneous
+ *    open, and the RST checks (below the peer's highest ACK: INVALID unless
+ *    nf_conntrack_tcp_ignore_invalid_rst; in window but not exact on an
+ *    established connection: the state is kept for a challenge ACK) — then
+ *    the sequence window (tcp_in_window, linux-tcp.ts; out of window:
+ *    INVALID or IGNORE as the kernel says, everything accepted with
+ *    nf_conntrack_tcp_be_liberal or on a picked-up connection). ASSURED when
+ *    SYN_RECV/ESTABLISHED moves to ESTABLISHED after a reply was seen; a RST
+ *    while no reply was seen kills the connection at once (§7). The sysctls
+ *    are fields (`tcpLoose`, `tcpBeLiberal`, `tcpIgnoreInvalidRst`,
+ *    `tcpMaxRetrans`), changeable at run time as the sysctls are.
+ *    Left out: SYNPROXY's keep-alive exception in SYN_SENT (no SYNPROXY
+ *    target), per-connection timeout policies (nfct timeout objects).
  *  - UDP and other protocols: ASSURED on the first packet after a reply was
  *    seen (§10); ICMP echo keyed by id, its reply ESTABLISHED.
  *  - NAT (nf_nat_setup_info): one binding per manip type (source,
@@ -34,63 +51,52 @@
  *    connection's bindings require (a reply is un-NATed the other way).
  *  - `conntrack -L` text (`dump`).
  * Timeouts: the kernel's defaults (tcp_timeouts, udp 30 s / 120 s stream,
- * icmp 30 s), on the caller's clock in ms.
- * Cost: a lookup is one hash and a short chain walk over typed keys; a new
- * connection allocates its entry (slow path, as the kernel's nf_conn).
- * Neighbours: tuple.ts (keys), nat.ts (rewrite); netfilter's hook pipeline
- * drives it.
+ * icmp 30 s), on the caller's clock in ms; TCP as the kernel picks them: 300 s
+ * (RETRANS) after tcpMaxRetrans repeats of an ACK or for a zero window, 300 s
+ * (UNACK) while data is unacknowledged or for an unreplied picked-up
+ * connection, CLOSE's 10 s after any accepted RST, no renewal for an ignored
+ * segment or a retransmitted SYN, and an out-of-window FIN/RST answering the
+ * other side's shortens an ASSURED connection's timeout to 300 s.
+ * Cost: a lookup is one hash and a short chain walk over typed keys; TCP
+ * tracking of a known connection is integer work on its typed window data
+ * and allocates nothing; a new connection allocates its entry (and, for
+ * TCP, its NfTcpState: slow path, as the kernel's nf_conn).
+ * Neighbours: tuple.ts (keys; it also refuses bad checksums and truncated
+ * headers, tcp_error's other half), linux-tcp.ts (the TCP window), nat.ts
+ * (rewrite); netfilter's hook pipeline (stack.ts) drives it.
  */
-import { ipv4ToString } from '../wire/bytes.js';
+import { be16, be32, ipv4ToString } from '../wire/bytes.js';
 import { Mulberry32 } from '../rng.js';
 import { NAT_ACTION_DST, NAT_ACTION_DST_PORT, NAT_ACTION_SRC, NAT_ACTION_SRC_PORT, natPacket } from './nat.js';
 import {
   IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, K_DST, K_DST_EP, K_META, K_SRC, K_SRC_EP, KEY_WORDS, TupleExtractor, copyKey,
   hashKey, keyEquals, reverseKeyInto,
 } from './tuple.js';
+import {
+  IP_CT_EXP_CHALLENGE_ACK, IP_CT_TCP_FLAG_CLOSE_INIT, IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED, IP_CT_TCP_FLAG_MAXACK_SET,
+  IP_CT_TCP_SIMULTANEOUS_OPEN, NFCT_TCP_ACCEPT, NFCT_TCP_IGNORE, NfTcpState, SEEN_WORDS, TCP_ACK_SET, TCP_CLOSE, TCP_CLOSE_WAIT,
+  TCP_ESTABLISHED, TCP_FIN_SET, TCP_FIN_WAIT, TCP_IG, TCP_IV, TCP_LAST_ACK, TCP_NONE, TCP_RETRANS_TIMEOUT_S, TCP_RST_SET,
+  TCP_STATE_NAMES, TCP_SYNACK_SET, TCP_SYN_RECV, TCP_SYN_SENT, TCP_SYN_SENT2, TCP_SYN_SET, TCP_TABLE, TCP_TIMEOUT_S, TCP_TIME_WAIT,
+  TCP_UNACK_TIMEOUT_S, TD_FLAGS, TD_MAXACK, tcpIndex, tcpInWindow, tcpNew, tcpSegmentEnd, tcpStateResync, tcpSynAnnotate,
+  tcpValidFlags,
+} from './linux-tcp.js';
 
-// TCP states, in tcp_conntrack_names order
-export const TCP_NONE = 0, TCP_SYN_SENT = 1, TCP_SYN_RECV = 2, TCP_ESTABLISHED = 3, TCP_FIN_WAIT = 4, TCP_CLOSE_WAIT = 5,
-  TCP_LAST_ACK = 6, TCP_TIME_WAIT = 7, TCP_CLOSE = 8, TCP_SYN_SENT2 = 9;
-const IV = 10, IG = 11;
-export const TCP_STATE_NAMES = ['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE', 'SYN_SENT2'];
-const SS = TCP_SYN_SENT, SR = TCP_SYN_RECV, ES = TCP_ESTABLISHED, FW = TCP_FIN_WAIT, CW = TCP_CLOSE_WAIT, LA = TCP_LAST_ACK,
-  TW = TCP_TIME_WAIT, CL = TCP_CLOSE, S2 = TCP_SYN_SENT2;
-/** tcp_conntracks[dir][syn, synack, fin, ack, rst, none][old state] (nf_conntrack_proto_tcp.c) */
-const TCP_TABLE: readonly (readonly (readonly number[])[])[] = [
-  [ // original
-    [SS, SS, IG, IG, IG, IG, IG, SS, SS, S2],
-    [IV, IV, IG, IG, IG, IG, IG, IG, IG, SR],
-    [IV, IV, FW, FW, LA, LA, LA, TW, CL, IV],
-    [ES, IV, ES, ES, CW, CW, TW, TW, CL, IV],
-    [IV, CL, CL, CL, CL, CL, CL, CL, CL, CL],
-    [IV, IV, IV, IV, IV, IV, IV, IV, IV, IV],
-  ],
-  [ // reply
-    [IV, S2, IV, IV, IV, IV, IV, IV, IV, S2],
-    [IV, SR, IG, IG, IG, IG, IG, IG, IG, SR],
-    [IV, IV, FW, FW, LA, LA, LA, TW, CL, IV],
-    [IV, IG, SR, ES, CW, CW, TW, TW, CL, IG],
-    [IV, CL, CL, CL, CL, CL, CL, CL, CL, CL],
-    [IV, IV, IV, IV, IV, IV, IV, IV, IV, IV],
-  ],
-];
-/** tcp_timeouts, seconds, by state */
-const TCP_TIMEOUT_S = [0, 120, 60, 432000, 120, 60, 30, 120, 10, 120];
+export {
+  TCP_NONE, TCP_SYN_SENT, TCP_SYN_RECV, TCP_ESTABLISHED, TCP_FIN_WAIT, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_TIME_WAIT, TCP_CLOSE,
+  TCP_SYN_SENT2, TCP_STATE_NAMES,
+} from './linux-tcp.js';
 const UDP_TIMEOUT_S = 30, UDP_STREAM_TIMEOUT_S = 120, ICMP_TIMEOUT_S = 30, OTHER_TIMEOUT_S = 600;
-
-/** get_conntrack_index: which row of TCP_TABLE a segment with 'flags' uses. */
-function tcpIndex(flags: number): number {
-  if (flags & 0x04) return 4;
-  if (flags & 0x02) return flags & 0x10 ? 1 : 0;
-  if (flags & 0x01) return 2;
-  if (flags & 0x10) return 3;
-  return 5;
-}
 
 export const IPS_SEEN_REPLY = 0x2, IPS_ASSURED = 0x4, IPS_CONFIRMED = 0x8, IPS_SRC_NAT = 0x10, IPS_DST_NAT = 0x20,
   IPS_SRC_NAT_DONE = 0x80, IPS_DST_NAT_DONE = 0x100;
 
+/** What nf_conntrack_tcp_packet tells nf_conntrack_in (NF_ACCEPT, -NF_ACCEPT, -NF_REPEAT). */
+const TCP_PACKET_ACCEPT = 0, TCP_PACKET_INVALID = 1, TCP_PACKET_REPEAT = 2;
+
 export type CtInfo = 'NEW' | 'ESTABLISHED' | 'RELATED' | 'INVALID' | 'UNTRACKED';
+
+/** The window data of a connection that is not TCP: shared, never written (only the TCP tracker touches `tcp`). */
+const NO_TCP = new NfTcpState();
 
 /** One connection (nf_conn): both tuples, status bits, protocol state, timeout. */
 export class NfConn {
@@ -102,7 +108,12 @@ export class NfConn {
   expires = 0;
   mark = 0;
   readonly proto: number;
-  constructor(proto: number) { this.proto = proto; }
+  /** TCP: the window tracker's data (linux-tcp.ts); other protocols share an unused one */
+  readonly tcp: NfTcpState;
+  constructor(proto: number) {
+    this.proto = proto;
+    this.tcp = proto === IPPROTO_TCP ? new NfTcpState() : NO_TCP;
+  }
 }
 
 /** What `track` found: the connection (null: untracked/invalid), the direction, the kernel's ctinfo. */
@@ -120,11 +131,21 @@ export class NfConntrack {
   private readonly ex = new TupleExtractor();
   private readonly tmp = new Uint32Array(KEY_WORDS);
   private readonly rng: Mulberry32;
-  private readonly loose: boolean;
+  /** net.netfilter.nf_conntrack_tcp_loose (default 1): pick up a connection from a segment other than a SYN */
+  tcpLoose: boolean;
+  /** net.netfilter.nf_conntrack_tcp_be_liberal (default 0): no segment is INVALID for being out of window */
+  tcpBeLiberal: boolean;
+  /** net.netfilter.nf_conntrack_tcp_ignore_invalid_rst (default 0): a RST below the peer's highest ACK is not INVALID */
+  tcpIgnoreInvalidRst: boolean;
+  /** net.netfilter.nf_conntrack_tcp_max_retrans (default 3): repeats of an ACK before the 300 s RETRANS timeout */
+  tcpMaxRetrans: number;
 
-  constructor(opts: { seed?: number; tcpLoose?: boolean } = {}) {
+  constructor(opts: { seed?: number; tcpLoose?: boolean; tcpBeLiberal?: boolean; tcpIgnoreInvalidRst?: boolean; tcpMaxRetrans?: number } = {}) {
     this.rng = new Mulberry32(opts.seed ?? 1);
-    this.loose = opts.tcpLoose ?? true;
+    this.tcpLoose = opts.tcpLoose ?? true;
+    this.tcpBeLiberal = opts.tcpBeLiberal ?? false;
+    this.tcpIgnoreInvalidRst = opts.tcpIgnoreInvalidRst ?? false;
+    this.tcpMaxRetrans = opts.tcpMaxRetrans ?? 3;
   }
 
   get size(): number {
@@ -136,8 +157,9 @@ export class NfConntrack {
   private find(k: Uint32Array, o: number, now: number): { conn: NfConn; dir: number } | null {
     const l = this.table.get(hashKey(k, o, 0));
     if (l === undefined) return null;
+    // an entry that timed out but was not yet expired away is skipped: a newer one may follow it
     for (const e of l) {
-      if (keyEquals(e.conn.keys, e.dir * KEY_WORDS, k, o)) return e.conn.expires > now ? e : null;
+      if (e.conn.expires > now && keyEquals(e.conn.keys, e.dir * KEY_WORDS, k, o)) return e;
     }
     return null;
   }
@@ -165,7 +187,9 @@ export class NfConntrack {
   /**
    * nf_conntrack_in for the IPv4 packet at 'l3' of 'b' (frame end 'end') at
    * 'now': look it up, run its protocol's tracker, or make a new
-   * unconfirmed connection; the result in 'out'.
+   * unconfirmed connection; the result in 'out'. A packet the tracker
+   * refuses (a bad TCP flag combination, a segment out of the window…) is
+   * INVALID with no connection: neither NAT nor confirmation touch it.
    */
   track(b: Uint8Array, l3: number, end: number, now: number, out: NfCtResult): void {
     out.conn = null; out.dir = 0; out.info = 'INVALID';
@@ -179,17 +203,16 @@ export class NfConntrack {
       return;
     }
     const proto = k[K_META]! >>> 24;
+    // tcp_error: flag combinations no TCP sends are INVALID whatever the connection
+    if (proto === IPPROTO_TCP && !tcpValidFlags(b[ex.l4 + 13]!)) return;
     if (hit === null) {
       const c = new NfConn(proto);
       copyKey(k, 0, c.keys, 0);
       reverseKeyInto(k, 0, c.keys, KEY_WORDS);
       if (proto === IPPROTO_TCP) {
-        // tcp_new: only a state the table reaches from NONE starts a connection
-        const flags = b[ex.l4 + 13]!;
-        const s = TCP_TABLE[0]![tcpIndex(flags)]![TCP_NONE]!;
-        if (s === IV || (s === ES && !this.loose)) return;
-        c.tcpState = s;
-        c.expires = now + TCP_TIMEOUT_S[s]! * 1000;
+        // tcp_new, then the segment through the state machine from NONE
+        if (!tcpNew(c.tcp, b, ex.l4, ex.l4End, this.tcpLoose)) return;
+        if (this.tcpPacket(c, 0, b, ex.l4, ex.l4End, now) === TCP_PACKET_INVALID) return;
       } else if (proto === IPPROTO_ICMP) {
         // an echo reply or other non-request cannot start a connection
         if ((k[K_SRC_EP]! >>> 8 & 0xff) !== 8 && (k[K_SRC_EP]! >>> 8 & 0xff) !== 13 && (k[K_SRC_EP]! >>> 8 & 0xff) !== 15
@@ -202,23 +225,15 @@ export class NfConntrack {
       return;
     }
     const c = hit.conn, dir = hit.dir;
-    out.conn = c; out.dir = dir;
     if (proto === IPPROTO_TCP) {
-      const flags = b[ex.l4 + 13]!;
-      const idx = tcpIndex(flags);
-      const old = c.tcpState;
-      const s = TCP_TABLE[dir]![idx]![old]!;
-      if (s === IV) { out.info = 'INVALID'; return; }
-      if (s !== IG) {
-        if (idx === 4 && (c.status & IPS_ASSURED) === 0) {
-          // a RST on a connection that never got ASSURED ends it at once (§7)
-          this.remove(c);
-          c.expires = now;
-        } else {
-          if ((old === TCP_SYN_RECV || old === TCP_ESTABLISHED) && s === TCP_ESTABLISHED) c.status |= IPS_ASSURED;
-          c.tcpState = s;
-          c.expires = now + TCP_TIMEOUT_S[s]! * 1000;
-        }
+      const v = this.tcpPacket(c, dir, b, ex.l4, ex.l4End, now);
+      if (v === TCP_PACKET_INVALID) return;
+      if (v === TCP_PACKET_REPEAT) {
+        // a SYN reopening a closed connection: the old entry goes, the packet is looked up again
+        this.remove(c);
+        c.expires = now;
+        this.track(b, l3, end, now, out);
+        return;
       }
     } else if (proto === IPPROTO_UDP || proto !== IPPROTO_ICMP) {
       if ((c.status & IPS_SEEN_REPLY) !== 0) {
@@ -230,8 +245,167 @@ export class NfConntrack {
     } else {
       c.expires = now + ICMP_TIMEOUT_S * 1000;
     }
+    out.conn = c; out.dir = dir;
+    // ctinfo is decided before the reply bit is set: a reply is ESTABLISHED either way
+    out.info = dir === 1 || (c.status & IPS_SEEN_REPLY) !== 0 ? 'ESTABLISHED' : 'NEW';
     if (dir === 1) c.status |= IPS_SEEN_REPLY;
-    out.info = (c.status & IPS_SEEN_REPLY) !== 0 ? 'ESTABLISHED' : 'NEW';
+  }
+
+  /**
+   * nf_conntrack_tcp_packet: the segment at 'l4' (IP payload up to 'l4End')
+   * of direction 'dir' on connection 'c' at 'now' — the state table, its
+   * special cases (an ignored packet noted for a later resync, a SYN
+   * reopening a closed connection, the RFC 5961 challenge ACK in LAST_ACK,
+   * simultaneous open, the RST checks), then the window (linux-tcp.ts) and
+   * the new state, ASSURED and the timeout. A RST while no reply was seen
+   * kills the connection at once. Returns TCP_PACKET_ACCEPT (the packet
+   * belongs to 'c', whether or not it moved it), TCP_PACKET_INVALID or
+   * TCP_PACKET_REPEAT (kill 'c' and track the packet again).
+   */
+  private tcpPacket(c: NfConn, dir: number, b: Uint8Array, l4: number, l4End: number, now: number): number {
+    const t = c.tcp, seen = t.seen;
+    const flags = b[l4 + 13]!;
+    const index = tcpIndex(flags);
+    let old = c.tcpState;
+    let neu = TCP_TABLE[dir]![index]![old]!;
+    const other = (1 - dir) * SEEN_WORDS;
+    let checkWindow = true;
+    switch (neu) {
+      case TCP_SYN_SENT:
+      case TCP_IG: {
+        if (neu === TCP_SYN_SENT) {
+          if (old < TCP_TIME_WAIT) break;
+          // a SYN on a TIME_WAIT/CLOSE connection: reopen it if it was closed (FIN) or aborted (RST) from this side
+          if (((seen[TD_FLAGS]! | seen[SEEN_WORDS + TD_FLAGS]!) & IP_CT_TCP_FLAG_CLOSE_INIT) !== 0
+            || (t.lastDir === dir && t.lastIndex === TCP_RST_SET)) return TCP_PACKET_REPEAT;
+          // otherwise ignored, as below
+        }
+        // our entry may be out of sync: ignore what may belong to the real connection, and note it
+        if (index === TCP_SYNACK_SET && t.lastIndex === TCP_SYN_SET && t.lastDir !== dir && be32(b, l4 + 8) === t.lastEnd) {
+          // the SYN-ACK of a SYN we ignored: both ends are in sync, we are not; take the noted values
+          old = TCP_SYN_SENT;
+          neu = TCP_SYN_RECV;
+          tcpStateResync(t, dir);
+          break;
+        }
+        t.lastIndex = index;
+        t.lastDir = dir;
+        t.lastSeq = be32(b, l4 + 4);
+        t.lastEnd = tcpSegmentEnd(b, l4, l4End);
+        t.lastWin = be16(b, l4 + 14);
+        if (index === TCP_SYN_SET && dir === 0) {
+          tcpSynAnnotate(t, b, l4);
+          // a challenge ACK may answer it: in LAST_ACK that ACK must not be taken for the last one
+          if (old === TCP_LAST_ACK) t.lastFlags |= IP_CT_EXP_CHALLENGE_ACK;
+        }
+        // possibly a challenge ACK answering the SYN
+        if (old === TCP_SYN_SENT && index === TCP_ACK_SET && dir === 1) t.lastAck = be32(b, l4 + 8);
+        return TCP_PACKET_ACCEPT;
+      }
+      case TCP_IV:
+        return TCP_PACKET_INVALID;
+      case TCP_TIME_WAIT:
+        if (old === TCP_LAST_ACK && index === TCP_ACK_SET && t.lastDir !== dir && t.lastIndex === TCP_SYN_SET
+          && (t.lastFlags & IP_CT_EXP_CHALLENGE_ACK) !== 0) {
+          // the RFC 5961 challenge ACK to a SYN, not the last ACK: no state change
+          t.lastFlags &= ~IP_CT_EXP_CHALLENGE_ACK;
+          return TCP_PACKET_ACCEPT;
+        }
+        break;
+      case TCP_SYN_SENT2:
+        t.lastFlags |= IP_CT_TCP_SIMULTANEOUS_OPEN;
+        break;
+      case TCP_SYN_RECV:
+        if (dir === 1 && index === TCP_ACK_SET && (t.lastFlags & IP_CT_TCP_SIMULTANEOUS_OPEN) !== 0) neu = TCP_ESTABLISHED;
+        break;
+      case TCP_CLOSE: {
+        if (index !== TCP_RST_SET) break;
+        // closing already: the tuple may be reused, the window data stale
+        if (old === TCP_FIN_WAIT || old === TCP_LAST_ACK || old === TCP_TIME_WAIT || old === TCP_CLOSE || old === TCP_CLOSE_WAIT) {
+          checkWindow = false;
+          break;
+        }
+        const seq = be32(b, l4 + 4);
+        const established = old === TCP_ESTABLISHED && (c.status & IPS_ASSURED) !== 0;
+        if ((seen[other + TD_FLAGS]! & IP_CT_TCP_FLAG_MAXACK_SET) !== 0 && t.lastIndex !== TCP_SYN_SET) {
+          // most likely the answer to a SYN let through
+          if (seq === 0 && !established) break;
+          // below what the peer already acknowledged
+          if (((seq - seen[other + TD_MAXACK]!) | 0) < 0 && !this.tcpIgnoreInvalidRst) return TCP_PACKET_INVALID;
+          if (!established || seq === seen[other + TD_MAXACK]) break;
+          // the end of a train: data, then a RST at its end
+          if (t.lastIndex === TCP_ACK_SET && t.lastDir === dir && seq === t.lastEnd) break;
+          // not exactly where the peer expects it: keep the state, a challenge ACK may follow
+          neu = old;
+        }
+        const ackSeq = be32(b, l4 + 8);
+        if ((((c.status & IPS_SEEN_REPLY) !== 0 && t.lastIndex === TCP_SYN_SET)
+          || ((c.status & IPS_ASSURED) === 0 && t.lastIndex === TCP_ACK_SET)) && ackSeq === t.lastEnd) {
+          // a RST answering a SYN or ACK we let through above: it may acknowledge what we ignored
+          checkWindow = false;
+          break;
+        }
+        // a RST answering a challenge ACK we let through
+        if (old === TCP_SYN_SENT && t.lastIndex === TCP_ACK_SET && t.lastDir === 1 && seq === t.lastAck) checkWindow = false;
+        break;
+      }
+      default:
+        break;
+    }
+    if (checkWindow) {
+      const res = tcpInWindow(t, c.tcpState, dir, index, b, l4, l4End, this.tcpBeLiberal);
+      if (res === NFCT_TCP_IGNORE) return TCP_PACKET_ACCEPT;
+      if (res !== NFCT_TCP_ACCEPT) {
+        this.tcpHandleInvalid(c, dir, index, now);
+        return TCP_PACKET_INVALID;
+      }
+    }
+    // in window
+    t.lastIndex = index;
+    t.lastDir = dir;
+    c.tcpState = neu;
+    if (old !== neu && neu === TCP_FIN_WAIT) seen[dir * SEEN_WORDS + TD_FLAGS] = seen[dir * SEEN_WORDS + TD_FLAGS]! | IP_CT_TCP_FLAG_CLOSE_INIT;
+    const stateTo = TCP_TIMEOUT_S[neu]!;
+    let timeout: number;
+    if (t.retrans >= this.tcpMaxRetrans && stateTo > TCP_RETRANS_TIMEOUT_S) timeout = TCP_RETRANS_TIMEOUT_S;
+    else if (index === TCP_RST_SET) timeout = TCP_TIMEOUT_S[TCP_CLOSE]!;
+    else if (((seen[TD_FLAGS]! | seen[SEEN_WORDS + TD_FLAGS]!) & IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED) !== 0 && stateTo > TCP_UNACK_TIMEOUT_S) timeout = TCP_UNACK_TIMEOUT_S;
+    else if (t.lastWin === 0 && stateTo > TCP_RETRANS_TIMEOUT_S) timeout = TCP_RETRANS_TIMEOUT_S;
+    else timeout = stateTo;
+    if ((c.status & IPS_SEEN_REPLY) === 0) {
+      if (index === TCP_RST_SET) {
+        // a RST while no reply was seen (typically the only reply): the connection goes at once (§7)
+        this.remove(c);
+        c.expires = now;
+        return TCP_PACKET_ACCEPT;
+      }
+      // a retransmitted SYN does not renew the timeout (a reused port must not keep the entry alive)
+      if (index === TCP_SYN_SET && old === TCP_SYN_SENT) return TCP_PACKET_ACCEPT;
+      // picked up mid-stream, unanswered: not the long ESTABLISHED timeout
+      if (neu === TCP_ESTABLISHED && timeout > TCP_UNACK_TIMEOUT_S) timeout = TCP_UNACK_TIMEOUT_S;
+    } else if ((c.status & IPS_ASSURED) === 0 && (old === TCP_SYN_RECV || old === TCP_ESTABLISHED) && neu === TCP_ESTABLISHED) {
+      c.status |= IPS_ASSURED;
+    }
+    c.expires = now + timeout * 1000;
+    return TCP_PACKET_ACCEPT;
+  }
+
+  /**
+   * nf_tcp_handle_invalid: an out-of-window FIN or RST on an ASSURED
+   * connection answering the other side's FIN/RST shortens a timeout over
+   * 120 s to the UNACK one; otherwise it is noted as the last packet.
+   */
+  private tcpHandleInvalid(c: NfConn, dir: number, index: number, now: number): void {
+    if ((c.status & IPS_ASSURED) === 0 || (index !== TCP_RST_SET && index !== TCP_FIN_SET)) return;
+    const t = c.tcp;
+    if (t.lastDir !== dir && (t.lastIndex === TCP_FIN_SET || t.lastIndex === TCP_RST_SET)) {
+      const left = c.expires - now;
+      if (left < 120_000) return;
+      if (left > TCP_UNACK_TIMEOUT_S * 1000) c.expires = now + TCP_UNACK_TIMEOUT_S * 1000;
+    } else {
+      t.lastIndex = index;
+      t.lastDir = dir;
+    }
   }
 
   /** nf_nat_initialized: has 'c' its source ('src') or destination ('dst') binding yet? */

@@ -1,7 +1,8 @@
 // Linux conntrack semantics (BEHAVIOUR.md "Linux netfilter and conntrack"): unconfirmed entries,
-// ctinfo, the TCP state machine of nf_conntrack_proto_tcp.c, NAT bindings per manip type with
-// the reply un-NATed, port choice, and the `conntrack -L` text. Kernel comparisons come with the
-// netfilter hook pipeline (test/netfilter/).
+// ctinfo, the TCP state machine and window tracking of nf_conntrack_proto_tcp.c (linux-tcp.ts),
+// NAT bindings per manip type with the reply un-NATed, port choice, and the `conntrack -L` text.
+// Kernel comparisons come with the netfilter hook pipeline (test/netfilter/, the window in
+// tcp-window-kernel.test.ts).
 import { describe, expect, it } from 'vitest';
 import { NfConntrack, NfCtResult } from '../../src/conntrack/linux.js';
 import { FrameBuilder } from '../../src/wire/builder.js';
@@ -134,5 +135,310 @@ describe('NAT', () => {
     expect((inside[34]! << 8) | inside[35]!).toBe(20005);
     const p = (outside[34]! << 8) | outside[35]!;
     expect(p >= 20000 && p <= 20010).toBe(true);
+  });
+});
+
+/**
+ * A client 10.0.0.1:'cport' ↔ server 10.0.0.2:80 conversation through 'ct': each segment is
+ * tracked and, unless INVALID, confirmed (as the host path does when the packet leaves), 'step'
+ * ms after the previous one.
+ */
+class Conv {
+  t = -100;
+  constructor(readonly ct: NfConntrack, readonly cport = 40000) {}
+  frame(from: 'c' | 's', flags: string, seq: number, ack = 0, o: { win?: number; len?: number; opts?: number[]; pad?: number } = {}): Uint8Array {
+    const c = from === 'c';
+    let b = eth().ipv4({ src: c ? '10.0.0.1' : '10.0.0.2', dst: c ? '10.0.0.2' : '10.0.0.1', ident: 1 }).tcp({
+      srcPort: c ? this.cport : 80, dstPort: c ? 80 : this.cport, flags, seq: seq >>> 0, ack: ack >>> 0, window: o.win ?? 8192,
+      ...(o.opts !== undefined ? { optionBytes: Uint8Array.from(o.opts) } : {}),
+    });
+    if (o.len !== undefined) b = b.payload('x'.repeat(o.len));
+    const f = b.build();
+    if (o.pad === undefined) return f;
+    const padded = new Uint8Array(f.length + o.pad);
+    padded.set(f);
+    return padded;
+  }
+  seg(from: 'c' | 's', flags: string, seq: number, ack = 0, o: { win?: number; len?: number; opts?: number[]; pad?: number; step?: number } = {}): NfCtResult {
+    this.t += o.step ?? 100;
+    const r = run(this.ct, this.frame(from, flags, seq, ack, o), this.t);
+    this.ct.confirm(r);
+    return r;
+  }
+  /** The handshake: client ISN 1000, server ISN 5000, windows 8192. */
+  open(): this {
+    this.seg('c', 'S', 1000);
+    this.seg('s', 'SA', 5000, 1001);
+    this.seg('c', 'A', 1001, 5001);
+    return this;
+  }
+  /** This connection's `conntrack -L` line now, '' when there is none. */
+  line(): string {
+    return this.ct.dump(this.t).find((l) => l.includes(`sport=${this.cport} `)) ?? '';
+  }
+}
+
+/** NOP, window scale 7, SACK permitted, EOL EOL */
+const WS7 = [1, 3, 3, 7, 4, 2, 0, 0];
+/** NOP NOP SACK(left, right) */
+const sackBlock = (left: number, right: number): number[] =>
+  [1, 1, 5, 10, left >>> 24, (left >>> 16) & 255, (left >>> 8) & 255, left & 255, right >>> 24, (right >>> 16) & 255, (right >>> 8) & 255, right & 255];
+const state = (line: string): string => line.split(/\s+/)[3] ?? '';
+const timeoutS = (line: string): number => Number(line.split(/\s+/)[2]);
+
+describe('TCP window (tcp_in_window)', () => {
+  it('in window: the handshake and data move the state; ctinfo NEW, then ESTABLISHED both ways', () => {
+    const v = new Conv(new NfConntrack());
+    expect(v.seg('c', 'S', 1000).info).toBe('NEW');
+    expect(v.seg('s', 'SA', 5000, 1001).info).toBe('ESTABLISHED');
+    expect(v.seg('c', 'A', 1001, 5001).info).toBe('ESTABLISHED');
+    expect(v.seg('c', 'PA', 1001, 5001, { len: 100 }).info).toBe('ESTABLISHED');
+    expect(v.seg('s', 'A', 5001, 1101).info).toBe('ESTABLISHED');
+    expect(state(v.line())).toBe('ESTABLISHED');
+    expect(v.line()).toMatch(/\[ASSURED\]/);
+  });
+
+  it('above the window (seq beyond td_maxend by more than the receiver\'s window): INVALID, no connection, nothing changes', () => {
+    const v = new Conv(new NfConntrack()).open();
+    v.seg('c', 'PA', 1001, 5001, { len: 100 });
+    const before = v.ct.dump(v.t);
+    const r = v.seg('c', 'PA', 1101 + 100000, 5001, { len: 10, step: 0 });
+    expect([r.info, r.conn]).toEqual(['INVALID', null]);
+    expect(v.ct.dump(v.t)).toEqual(before);
+    // the same segment in window still passes afterwards
+    expect(v.seg('c', 'PA', 1101, 5001, { len: 10 }).info).toBe('ESTABLISHED');
+  });
+
+  it('overshooting by no more than the receiver\'s window is ignored (it passes) and moves td_end, so its ACK is in window', () => {
+    const v = new Conv(new NfConntrack()).open();
+    v.seg('c', 'PA', 1001, 5001, { len: 100 });
+    v.seg('s', 'A', 5001, 1101);
+    // td_maxend = 1101 + 8192 = 9293: 9300..9400 overshoots by 108
+    const r = v.seg('c', 'PA', 9300, 5001, { len: 100 });
+    expect([r.info, r.conn !== null]).toEqual(['ESTABLISHED', true]);
+    expect(v.seg('s', 'A', 5001, 9400).info).toBe('ESTABLISHED');
+    // an ACK of bytes never sent (III) is INVALID
+    expect(v.seg('s', 'A', 5001, 9401).info).toBe('INVALID');
+  });
+
+  it('below the window (an already acknowledged retransmission) and an overly delayed ACK are ignored: ESTABLISHED, no state change, the timeout not renewed', () => {
+    const v = new Conv(new NfConntrack()).open();
+    v.seg('c', 'PA', 1001, 5001, { len: 100 });
+    v.seg('s', 'A', 5001, 1101);
+    expect(timeoutS(v.line())).toBe(432000);
+    // II: end 1001 - 20000 + 10 is before td_end - receiver's max window
+    const old = v.seg('c', 'PA', 1001 - 20000, 5001, { len: 10, step: 5000 });
+    expect([old.info, old.conn !== null]).toEqual(['ESTABLISHED', true]);
+    expect(timeoutS(v.line())).toBe(431995);
+    // IV: an ACK more than MAXACKWINDOW (66000) behind
+    expect(v.seg('s', 'A', 5001, 1101 - 70000, { step: 5000 }).info).toBe('ESTABLISHED');
+    expect(timeoutS(v.line())).toBe(431990);
+    // a plain retransmission inside the window is accepted and refreshes
+    expect(v.seg('c', 'PA', 1001, 5001, { len: 100 }).info).toBe('ESTABLISHED');
+    expect(timeoutS(v.line())).toBe(432000);
+  });
+
+  it('sequence numbers wrap modulo 2^32', () => {
+    const v = new Conv(new NfConntrack());
+    v.seg('c', 'S', 0xffffff00);
+    v.seg('s', 'SA', 0xfffffff0, 0xffffff01);
+    v.seg('c', 'A', 0xffffff01, 0xfffffff1);
+    // 0x200 bytes from 0xffffff01 end at 0x101, past zero
+    expect(v.seg('c', 'PA', 0xffffff01, 0xfffffff1, { len: 0x200 }).info).toBe('ESTABLISHED');
+    expect(v.seg('s', 'PA', 0xfffffff1, 0x101, { len: 0x20 }).info).toBe('ESTABLISHED');
+    expect(v.seg('c', 'A', 0x101, 0x11).info).toBe('ESTABLISHED');
+    // far ahead across the wrap, and an ACK of more than was sent
+    expect(v.seg('c', 'PA', 0x101 + 100000, 0x11, { len: 10 }).info).toBe('INVALID');
+    expect(v.seg('s', 'A', 0x11, 0x102).info).toBe('INVALID');
+    expect(v.seg('s', 'A', 0x11, 0x101).info).toBe('ESTABLISHED');
+  });
+
+  it('window scaling only when both SYNs carry the option, and never on a SYN\'s own window', () => {
+    const both = new Conv(new NfConntrack());
+    both.seg('c', 'S', 1000, 0, { win: 65535, opts: WS7 });
+    both.seg('s', 'SA', 5000, 1001, { win: 65535, opts: WS7 });
+    both.seg('c', 'A', 1001, 5001, { win: 1024 });
+    both.seg('s', 'A', 5001, 1001, { win: 2048 });   // 2048 << 7 = 256 KiB
+    expect(both.seg('c', 'PA', 1001 + 200000, 5001, { win: 1024, len: 100 }).info).toBe('ESTABLISHED');
+    const one = new Conv(new NfConntrack());
+    one.seg('c', 'S', 1000, 0, { win: 65535, opts: WS7 });
+    one.seg('s', 'SA', 5000, 1001, { win: 65535 });
+    one.seg('c', 'A', 1001, 5001, { win: 1024 });
+    one.seg('s', 'A', 5001, 1001, { win: 2048 });    // unscaled: the SYN-ACK's 65535 stays the limit
+    expect(one.seg('c', 'PA', 1001 + 200000, 5001, { win: 1024, len: 100 }).info).toBe('INVALID');
+    expect(one.seg('c', 'PA', 1001 + 60000, 5001, { win: 1024, len: 100 }).info).toBe('ESTABLISHED');
+  });
+
+  it('with SACK permitted, the right edge of a SACK block is the acknowledgement checked', () => {
+    const v = new Conv(new NfConntrack());
+    v.seg('c', 'S', 1000, 0, { opts: WS7 });
+    v.seg('s', 'SA', 5000, 1001, { opts: WS7 });
+    v.seg('c', 'A', 1001, 5001);
+    v.seg('c', 'PA', 1001, 5001, { len: 100 });
+    expect(v.seg('s', 'A', 5001, 1001, { opts: sackBlock(1051, 1101) }).info).toBe('ESTABLISHED');
+    expect(v.seg('s', 'A', 5001, 1001, { opts: sackBlock(1101, 1200) }).info).toBe('INVALID');
+    // without SACK permitted the block is not read
+    const w = new Conv(new NfConntrack()).open();
+    w.seg('c', 'PA', 1001, 5001, { len: 100 });
+    expect(w.seg('s', 'A', 5001, 1001, { opts: sackBlock(1101, 1200) }).info).toBe('ESTABLISHED');
+  });
+
+  it('retransmissions: the same ACK repeated three times gives the 300 s timeout; a retransmitted SYN does not renew SYN_SENT\'s', () => {
+    const v = new Conv(new NfConntrack()).open();
+    for (let i = 0; i < 3; i++) v.seg('s', 'A', 5001, 1001);
+    expect(timeoutS(v.line())).toBe(432000);
+    v.seg('s', 'A', 5001, 1001);
+    expect(timeoutS(v.line())).toBe(300);
+    const w = new Conv(new NfConntrack(), 40001);
+    w.seg('c', 'S', 1000);
+    w.seg('c', 'S', 1000, 0, { step: 5000 });
+    expect(w.line()).toMatch(/^tcp {6}6 115 SYN_SENT /);
+  });
+
+  it('unacknowledged data caps the timeout at 300 s until it is acknowledged', () => {
+    const v = new Conv(new NfConntrack()).open();
+    v.seg('c', 'PA', 1001, 5001, { len: 100 });
+    expect(timeoutS(v.line())).toBe(300);
+    v.seg('s', 'A', 5001, 1101);
+    expect(timeoutS(v.line())).toBe(432000);
+  });
+
+  it('RST: below the peer\'s highest ACK INVALID; in window but not exact keeps ESTABLISHED with the 10 s CLOSE timeout; exact closes', () => {
+    const v = new Conv(new NfConntrack()).open();
+    v.seg('c', 'PA', 1001, 5001, { len: 100 });
+    v.seg('s', 'A', 5001, 1101);
+    expect(v.seg('s', 'R', 4000).info).toBe('INVALID');
+    expect(state(v.line())).toBe('ESTABLISHED');
+    expect(v.seg('s', 'R', 5101).info).toBe('ESTABLISHED');
+    expect([state(v.line()), timeoutS(v.line())]).toEqual(['ESTABLISHED', 10]);
+    // far beyond the window: tcp_in_window refuses it
+    expect(v.seg('s', 'R', 5001 + 100000).info).toBe('INVALID');
+    expect(v.seg('s', 'R', 5001).info).toBe('ESTABLISHED');
+    expect([state(v.line()), timeoutS(v.line())]).toEqual(['CLOSE', 10]);
+  });
+
+  it('nf_conntrack_tcp_ignore_invalid_rst: a RST below the peer\'s ACK is kept in ESTABLISHED instead of INVALID', () => {
+    const v = new Conv(new NfConntrack({ tcpIgnoreInvalidRst: true })).open();
+    v.seg('c', 'PA', 1001, 5001, { len: 100 });
+    v.seg('s', 'A', 5001, 1101);
+    expect(v.seg('s', 'R', 4000).info).toBe('ESTABLISHED');
+    expect(state(v.line())).toBe('ESTABLISHED');
+  });
+
+  it('loose pickup then window: both directions liberal; ASSURED only once a reply was seen; ESTABLISHED unreplied has 300 s', () => {
+    const v = new Conv(new NfConntrack());
+    expect(v.seg('c', 'A', 1000, 2000).info).toBe('NEW');
+    expect(timeoutS(v.line())).toBe(300);
+    expect(v.seg('c', 'PA', 1000 + 1000000, 2000, { len: 10 }).info).toBe('NEW');
+    expect(v.line()).not.toMatch(/ASSURED/);
+    expect(v.seg('s', 'A', 2000, 1000 + 1000010).info).toBe('ESTABLISHED');
+    expect(v.line()).not.toMatch(/UNREPLIED|ASSURED/);
+    expect(v.seg('c', 'A', 1000 + 1000010, 2000).info).toBe('ESTABLISHED');
+    expect(v.line()).toMatch(/ESTABLISHED .*\[ASSURED\]/);
+    // out of window in both directions, still accepted
+    expect(v.seg('s', 'PA', 2000 + 5000000, 1, { len: 10 }).info).toBe('ESTABLISHED');
+  });
+
+  it('nf_conntrack_tcp_be_liberal: out-of-window segments pass; a RST below the peer\'s ACK is still INVALID', () => {
+    const v = new Conv(new NfConntrack({ tcpBeLiberal: true })).open();
+    expect(v.seg('c', 'PA', 1001 + 500000, 5001, { len: 10 }).info).toBe('ESTABLISHED');
+    expect(v.seg('s', 'A', 5001, 1001 + 900000).info).toBe('ESTABLISHED');
+    expect(v.seg('s', 'R', 4000).info).toBe('INVALID');
+    const ct = new NfConntrack();
+    const w = new Conv(ct).open();
+    expect(w.seg('c', 'PA', 1001 + 500000, 5001, { len: 10 }).info).toBe('INVALID');
+    // a sysctl: switched on at run time
+    ct.tcpBeLiberal = true;
+    expect(w.seg('c', 'PA', 1001 + 500000, 5001, { len: 10 }).info).toBe('ESTABLISHED');
+  });
+
+  it('flag combinations tcp_error refuses are INVALID, new or on a tracked connection', () => {
+    const ct = new NfConntrack();
+    const v = new Conv(ct).open();
+    for (const f of ['F', '', 'SF', 'SR', 'RF', 'SAF', 'U']) expect(v.seg('c', f, 1001, 5001).info, `flags '${f}'`).toBe('INVALID');
+    expect(new Conv(ct, 40009).seg('c', 'SF', 1).info).toBe('INVALID');
+    expect(state(v.line())).toBe('ESTABLISHED');
+    // PSH, ECE and CWR do not matter
+    expect(v.seg('c', 'PAEC', 1001, 5001).info).toBe('ESTABLISHED');
+  });
+
+  it('a SYN on a connection closed by FIN replaces it with a new one; on one closed by the peer\'s RST it is ignored until its SYN-ACK resyncs', () => {
+    const v = new Conv(new NfConntrack()).open();
+    v.seg('c', 'FA', 1001, 5001);
+    expect(state(v.line())).toBe('FIN_WAIT');
+    v.seg('s', 'FA', 5001, 1002);
+    expect(state(v.line())).toBe('LAST_ACK');
+    v.seg('c', 'A', 1002, 5002);
+    expect(state(v.line())).toBe('TIME_WAIT');
+    const old = v.ct.dump(v.t);
+    const syn = v.seg('c', 'S', 30000);
+    expect(syn.info).toBe('NEW');
+    expect(v.ct.dump(v.t)).not.toEqual(old);
+    expect(v.line()).toMatch(/SYN_SENT .*\[UNREPLIED\]/);
+    expect(v.ct.size).toBe(1);
+
+    const w = new Conv(new NfConntrack()).open();
+    w.seg('s', 'R', 5001);
+    expect(state(w.line())).toBe('CLOSE');
+    const again = w.seg('c', 'S', 90000);
+    expect([again.info, state(w.line())]).toEqual(['ESTABLISHED', 'CLOSE']);
+    w.seg('s', 'SA', 70000, 90001);
+    expect(state(w.line())).toBe('SYN_RECV');
+    w.seg('c', 'A', 90001, 70001);
+    expect(state(w.line())).toBe('ESTABLISHED');
+  });
+
+  it('RFC 5961: the challenge ACK answering a SYN in LAST_ACK is not taken for the last ACK', () => {
+    const v = new Conv(new NfConntrack()).open();
+    v.seg('c', 'FA', 1001, 5001);
+    v.seg('s', 'FA', 5001, 1002);
+    v.seg('c', 'S', 50000);
+    expect(state(v.line())).toBe('LAST_ACK');
+    expect(v.seg('s', 'A', 5002, 1002).info).toBe('ESTABLISHED');
+    expect(state(v.line())).toBe('LAST_ACK');
+    // the client's RST answering the challenge ACK closes it (no window check while closing)
+    v.seg('c', 'R', 1002);
+    expect(state(v.line())).toBe('CLOSE');
+    // the client had started the close: its next SYN makes a new connection
+    expect(v.seg('c', 'S', 50000).info).toBe('NEW');
+    expect(state(v.line())).toBe('SYN_SENT');
+  });
+
+  it('simultaneous open: SYN both ways, SYN-ACK, ACK reach ESTABLISHED [ASSURED]', () => {
+    const v = new Conv(new NfConntrack());
+    v.seg('c', 'S', 1000);
+    v.seg('s', 'S', 5000);
+    expect(state(v.line())).toBe('SYN_SENT2');
+    v.seg('c', 'SA', 1000, 5001);
+    expect(state(v.line())).toBe('SYN_RECV');
+    v.seg('s', 'A', 5001, 1001);
+    expect(v.line()).toMatch(/ESTABLISHED .*\[ASSURED\]/);
+  });
+
+  it('an INVALID segment of a NATed connection is not NATed (it has no connection)', () => {
+    const ct = new NfConntrack();
+    const v = new Conv(ct);
+    const f = v.frame('c', 'S', 1000);
+    const r = run(ct, f);
+    ct.setupNat(r.conn!, 'src', { addrMin: 0xc0a83201, addrMax: 0xc0a83201, portMin: 0, portMax: 0 }, 0);
+    ct.manip(f, r, 'src');
+    ct.confirm(r);
+    // the reply comes to the masquerading address
+    const sa = eth().ipv4({ src: '10.0.0.2', dst: '192.168.50.1', ident: 1 }).tcp({ srcPort: 80, dstPort: 40000, flags: 'SA', seq: 5000, ack: 1001 }).build();
+    expect(run(ct, sa, 100).info).toBe('ESTABLISHED');
+    const ok = v.frame('c', 'A', 1001, 5001), far = v.frame('c', 'PA', 1001 + 100000, 5001, { len: 10 });
+    const farBefore = toHex(far);
+    const rOk = run(ct, ok, 200), rFar = run(ct, far, 300);
+    ct.manip(ok, rOk, 'src');
+    ct.manip(far, rFar, 'src');
+    expect(toHex(ok)).toBe(toHex(eth().ipv4({ src: '192.168.50.1', dst: '10.0.0.2', ident: 1 }).tcp({ srcPort: 40000, dstPort: 80, flags: 'A', seq: 1001, ack: 5001 }).build()));
+    expect([rFar.info, toHex(far)]).toEqual(['INVALID', farBefore]);
+  });
+
+  it('a segment\'s length is the IP payload, not the frame: an Ethernet pad is no data', () => {
+    const v = new Conv(new NfConntrack()).open();
+    v.seg('c', 'A', 1001, 5001, { pad: 6 });
+    expect(v.seg('s', 'A', 5001, 1007).info).toBe('INVALID');
+    expect(v.seg('s', 'A', 5001, 1001).info).toBe('ESTABLISHED');
   });
 });
