@@ -125,6 +125,8 @@ export class NfStack {
   private readonly r = new NfCtResult();
   /** the skb mark of the packet on its way */
   private mark = 0;
+  /** the time of the packet on its way (for the answers REJECT makes) */
+  private now = 0;
   /** conntrack runs only when the rules need it: a nat table, or a rule reading or setting connection state */
   readonly tracking: boolean;
   /** the tables the rules created (only they have hooks) */
@@ -187,6 +189,7 @@ export class NfStack {
 
   /** The primary address of 'dev' in the subnet of 'hop', else its primary address (MASQUERADE, REJECT). */
   private addrFor(dev: string, hop: number): number {
+    if (dev === 'lo' && this.iface('lo') === undefined) return 0x7f000001;
     const i = this.iface(dev);
     if (i === undefined || i.addrs.length === 0) return 0;
     return (i.addrs.find((a) => inNet(hop, a.addr, a.prefixLen)) ?? i.addrs[0]!).addr;
@@ -196,6 +199,7 @@ export class NfStack {
 
   /** A frame arriving on 'inIface'. The frame is rewritten in place as NAT and TTL require. */
   receive(frame: Uint8Array, inIface: string, now: number): StackResult {
+    this.now = now;
     const hooks: HookReport[] = [];
     const original = frame.slice();
     const r = this.r;
@@ -261,6 +265,7 @@ export class NfStack {
 
   /** LOCAL_OUT with the skb mark as it is (an IPVS tunnel's outer packet keeps the inner one's). */
   private localOut(frame: Uint8Array, now: number): StackResult {
+    this.now = now;
     const hooks: HookReport[] = [];
     const original = frame.slice();
     const r = this.r;
@@ -280,20 +285,15 @@ export class NfStack {
     if (vs !== null) return vs;
     // the re-route after OUTPUT's DNAT
     const dst = be32(frame, 30), src = be32(frame, 26);
+    // filter OUTPUT still sees the interface of the route before a DNAT (the hook's out device)
     if (this.isLocal(dst)) {
-      res = this.chain('filter', 'OUTPUT', frame, null, 'lo', info, hooks);
+      res = this.chain('filter', 'OUTPUT', frame, null, out0, info, hooks);
       if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
-      for (const [t, h] of [['mangle', 'INPUT'], ['filter', 'INPUT']] as const) {
-        res = this.chain(t, h, frame, 'lo', null, info, hooks);
-        if (res !== null) return this.end(res, h, hooks, original, 'lo');
-      }
-      this.nat('INPUT', 'src', frame, 'lo', null, info, hooks, now);
-      this.ct.confirm(r);
-      return { verdict: 'ACCEPT', path: 'local', hooks, out: null, reply: null, ctinfo: info };
+      return this.loopback(frame, original, info, hooks, now);
     }
     const rt = this.route(dst);
     if (rt === null || ((src >>> 24) === 127 && !this.host.routeLocalnet)) return this.drop('routing', hooks, info);
-    res = this.chain('filter', 'OUTPUT', frame, null, rt.dev, info, hooks);
+    res = this.chain('filter', 'OUTPUT', frame, null, out0, info, hooks);
     if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
     return this.postrouting(frame, original, 'lo', rt.dev, rt.via ?? dst, info, hooks, now, 'out');
   }
@@ -415,6 +415,36 @@ export class NfStack {
     return rt.src ?? this.addrFor(rt.dev, rt.via ?? dst);
   }
 
+  /**
+   * A packet of this host for one of its own addresses: POSTROUTING out of
+   * lo (the connection is confirmed there), then in again on lo:
+   * PREROUTING (conntrack keeps the packet's entry; a binding made is not
+   * redone), INPUT, delivery — where the host's stack answers, no socket
+   * listening (its answer goes out the same way). 'out' is the packet as it
+   * crossed lo.
+   */
+  private loopback(frame: Uint8Array, original: Uint8Array, info: CtInfo, hooks: HookReport[], now: number): StackResult {
+    const dst = be32(frame, 30);
+    let res = this.chain('mangle', 'POSTROUTING', frame, null, 'lo', info, hooks);
+    if (res !== null) return this.end(res, 'POSTROUTING', hooks, original, 'lo');
+    if (!this.nat('POSTROUTING', 'src', frame, null, 'lo', info, hooks, now, dst)) return this.drop('POSTROUTING', hooks, info);
+    this.ct.confirm(this.r);
+    const onLo = frame.slice();
+    for (const t of ['raw', 'mangle'] as const) {
+      res = this.chain(t, 'PREROUTING', frame, 'lo', null, info, hooks);
+      if (res !== null) return this.end(res, 'PREROUTING', hooks, original, 'lo');
+    }
+    if (!this.nat('PREROUTING', 'dst', frame, 'lo', null, info, hooks, now)) return this.drop('PREROUTING', hooks, info);
+    for (const [t, h] of [['mangle', 'INPUT'], ['filter', 'INPUT']] as const) {
+      res = this.chain(t, h, frame, 'lo', null, info, hooks);
+      if (res !== null) return this.end(res, h, hooks, original, 'lo');
+    }
+    this.nat('INPUT', 'src', frame, 'lo', null, info, hooks, now);
+    const answer = this.stackAnswer(frame, 'lo');
+    const back = answer === null ? null : this.send(answer, now);
+    return { verdict: 'ACCEPT', path: 'local', hooks, out: { iface: 'lo', frame: onLo }, reply: back?.out ?? null, ctinfo: info };
+  }
+
   /** POSTROUTING and out. */
   private postrouting(frame: Uint8Array, original: Uint8Array, inIface: string, dev: string, hop: number, info: CtInfo, hooks: HookReport[],
     now: number, path: string): StackResult {
@@ -483,9 +513,12 @@ export class NfStack {
 
   /** A chain's DROP or REJECT. */
   private end(res: RunResult, hook: Hook, hooks: HookReport[], original: Uint8Array, inIface: string): StackResult {
-    if (res.verdict.kind !== 'REJECT') return this.drop(hook, hooks, this.r.info);
-    const reply = this.reject(res.verdict.with, original, inIface, hook);
-    return { verdict: 'REJECT', path: hook, hooks, out: null, reply, ctinfo: this.r.info };
+    const info = this.r.info;
+    if (res.verdict.kind !== 'REJECT') return this.drop(hook, hooks, info);
+    // the answer is a packet of this host: through OUTPUT and POSTROUTING (over lo to a local address)
+    const made = this.reject(res.verdict.with, original, inIface, hook);
+    const reply = made === null ? null : this.send(made.frame, this.now).out;
+    return { verdict: 'REJECT', path: hook, hooks, out: null, reply, ctinfo: info };
   }
 
   /**
@@ -516,6 +549,8 @@ export class NfStack {
   private reject(kind: string, pkt: Uint8Array, inIface: string, hook: Hook): { iface: string; frame: Uint8Array } | null {
     const src = be32(pkt, 26), dst = be32(pkt, 30), proto = pkt[23]!;
     const l4 = 14 + (pkt[14]! & 15) * 4;
+    // icmp_send never answers an ICMP error (nor a later fragment)
+    if (kind !== 'tcp-reset' && ((proto === 1 && ![0, 8, 13, 14, 15, 16, 17, 18].includes(pkt[l4]!)) || (be16(pkt, 20) & 0x1fff) !== 0)) return null;
     const back = this.route(src);
     const dev = back?.dev ?? inIface;
     const macs = { src: this.iface(inIface)?.mac ?? '00:00:00:00:00:00', dst: pktMac(pkt, 6) };
@@ -564,11 +599,11 @@ export class NfStack {
 
 /**
  * Whether the kernel would track connections for 'rs' (BEHAVIOUR.md Linux §9): nf_conntrack is
- * pulled in by a nat table (its hooks need it) or by a rule that reads or changes connection
- * state (-m conntrack/state/connmark, NAT targets).
+ * pulled in by a rule that reads or changes connection state (-m conntrack/state/connmark, NAT
+ * targets); a nat table alone does not (iptables-nft registers its chains without conntrack,
+ * and without an entry the nat chains are never walked).
  */
 function needsConntrack(rs: Ruleset): boolean {
-  if (tablePresent(rs, 'nat')) return true;
   for (const t of rs.tables.values()) {
     for (const c of t.chains.values()) {
       for (const r of c.rules) {

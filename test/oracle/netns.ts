@@ -5,9 +5,10 @@
  * What: `runKernelScenario(host, rules, packets)` builds a throw-away router from a
  * `HostConfig` (the same host file `sdnemu iptables-trace --host` takes), loads `rules` with
  * iptables-restore, injects each `KernelPacket` as a real Ethernet frame on the router
- * interface it names, and reports per packet what the router transmitted on every interface
- * (the forwarded packet after NAT, or the ICMP error / TCP RST sent back) and its conntrack
- * table afterwards. The emulator's evaluator is compared with exactly this.
+ * interface it names — or has the router itself send a `LocalKernelPacket` (`from: 'local'`,
+ * the OUTPUT path; see "Local packets") — and reports per packet what the router transmitted on
+ * every interface (the forwarded packet after NAT, or the ICMP error / TCP RST sent back) and
+ * its conntrack table afterwards. The emulator's evaluator is compared with exactly this.
  *
  * Topology (one set per call; every name starts `sdnemu-k-<pid>-<n>-`, n counts calls):
  *
@@ -75,6 +76,36 @@
  *  - iptables-restore (nf_tables) reports a jump to a missing chain at the COMMIT line
  *    ("Error occurred at line: 4"), not at the -A line.
  *  - Forwarded frames keep the client's IPv4 id; checksums stay valid through NAT.
+ *
+ * Local packets (`from: 'local'`): the router sends the IPv4 packet (scapy-built like the
+ * frames, both MACs zero) itself, from /usr/bin/python3 in its namespace, through a raw socket
+ * (SOCK_RAW, IPPROTO_RAW, i.e. IP_HDRINCL) to the header's destination. raw_send_hdrinc runs
+ * NF_INET_LOCAL_OUT, so the packet meets raw → conntrack → mangle → nat → filter OUTPUT and
+ * POSTROUTING like a socket's: checked here, a nat OUTPUT DNAT rewrites it, re-routes it to
+ * another interface and leaves a `conntrack -L` entry. The kernel keeps the header as given —
+ * IPv4 id 1, no DF, TTL 64 leave unchanged — and refills only tot_len and the header checksum.
+ * A source 0.0.0.0 is replaced, before sending, by what an unbound socket would get (the
+ * router's answer to a UDP connect() towards the destination), with the checksums redone;
+ * `sent` shows the packet as sent. `sendErrno` records sendto()'s failure: EPERM when a hook
+ * dropped or rejected the packet, EINVAL when the re-route after nat OUTPUT fails (a 127/8
+ * source leaving with route_localnet=0). Packets the router sends to itself, and answers to
+ * them, cross only `lo`: `captureLo` records it too (reported as iface 'lo'; its TCP/UDP
+ * checksums are filled in, see `withL4Checksum`).
+ *
+ * Observed with local packets (same kernel), beyond BEHAVIOUR.md:
+ *  - REJECT in filter OUTPUT: sendto() fails with EPERM and the answer (ICMP error from the
+ *    rejected packet's source address to itself, TOS 0xc0; or the RST from the original
+ *    destination) is looped back through lo; nothing appears on any other interface. The
+ *    answer itself traverses OUTPUT: a `-p icmp -j REJECT` rule there swallows the ICMP error.
+ *  - filter OUTPUT's `-o` is the device of the route chosen BEFORE nat OUTPUT's DNAT (the hook's
+ *    out device is fixed when LOCAL_OUT starts): a packet DNATed from 10.96.0.53 (default route,
+ *    eth-ext) to a pod on eth-pod matches `-o eth-ext` there, not `-o eth-pod`, and still leaves
+ *    by eth-pod; POSTROUTING sees eth-pod.
+ *  - A nat table whose rules have no NAT target (only its built-in chains, or only MARK
+ *    rules) does not start conntrack: the table stays empty, as with filter rules only.
+ *  - A packet DNATed in nat OUTPUT to a local address (or sent to one) is delivered over lo;
+ *    the router's stack answers it (RST, ICMP port unreachable) over lo, and a TCP entry
+ *    answered only by that RST is deleted.
  *
  * Conntrack: `conntrack -L` in the router after every packet, each line with its timeout
  * (the third token) removed, whitespace collapsed, sorted: e.g.
@@ -144,7 +175,23 @@ export interface KernelPacket {
   icmpId?: number;
   /** The router interface the packet arrives on. */
   in: string;
+  /** Injected by the peer behind `in` (the default); see LocalKernelPacket for the router's own. */
+  from?: 'peer';
 }
+
+/**
+ * A packet the ROUTER sends itself: written whole (IPv4 header included) to a raw socket in the
+ * router namespace, so it meets raw/mangle/nat/filter OUTPUT and POSTROUTING like any locally
+ * generated packet. `src` '0.0.0.0' stands for an unbound socket's source: the harness asks the
+ * router's routing table (a UDP connect() to `dst`) and writes that address, with the L4 and IP
+ * checksums redone, before sending; `sent` shows the result.
+ */
+export interface LocalKernelPacket extends Omit<KernelPacket, 'in' | 'from'> {
+  from: 'local';
+}
+
+/** What a scenario sends: a frame injected by a peer, or a packet the router sends itself. */
+export type ScenarioPacket = KernelPacket | LocalKernelPacket;
 
 export interface KernelFrame {
   /** Router interface the frame was transmitted on. */
@@ -155,12 +202,22 @@ export interface KernelFrame {
 export interface KernelResult {
   /** Index of the packet in the scenario. */
   packet: number;
-  /** IPv4 frames the router transmitted because of this packet, in capture order. */
+  /** IPv4 frames the router transmitted because of this packet, in capture order (with `captureLo`, also those it looped back on lo). */
   out: KernelFrame[];
   /** `conntrack -L` of the router after this packet: timeouts removed, sorted. */
   conntrack: string[];
-  /** Extension: the exact frame injected (built by scapy), on `in`. */
+  /**
+   * Extension: the exact frame injected (built by scapy), on `in`; for a LocalKernelPacket the
+   * IPv4 packet handed to the raw socket (source filled in) behind a 14-byte Ethernet header with
+   * both MACs zero, the shape `NfStack.send` takes.
+   */
   sent: Uint8Array;
+  /**
+   * LocalKernelPacket only: the errno name sendto() failed with (a hook dropped or rejected the
+   * packet: EPERM; a failed re-route after nat OUTPUT: EINVAL…), null when the kernel took it.
+   * Always null for injected packets.
+   */
+  sendErrno: string | null;
 }
 
 export interface KernelScenarioOptions {
@@ -173,6 +230,12 @@ export interface KernelScenarioOptions {
    * false sets `send_redirects=0` for all interfaces.
    */
   sendRedirects?: boolean;
+  /**
+   * Also capture the router's own `lo` (incoming side, i.e. each looped-back packet once); its
+   * IPv4 frames are reported in `out` with iface 'lo' (both MACs zero). Default false: packets
+   * the router sends to its own addresses, and its stack's answers to them, cross lo too.
+   */
+  captureLo?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -400,7 +463,7 @@ function maskOf(len: number): number {
 }
 
 /** Check the scenario's shape; throws InputError naming the field. */
-function validate(host: HostConfig, packets: KernelPacket[]): void {
+function validate(host: HostConfig, packets: ScenarioPacket[]): void {
   const names = new Set<string>();
   host.ifaces.forEach((f, i) => {
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(f.name) || f.name === 'lo') {
@@ -418,7 +481,7 @@ function validate(host: HostConfig, packets: KernelPacket[]): void {
     if (r.src !== undefined && ipv4(r.src) < 0) throw new InputError('KERNEL_BAD_SCENARIO', `routes[${i}].src`, `'${r.src}' is not an IPv4 address`);
   });
   packets.forEach((p, i) => {
-    if (!names.has(p.in)) throw new InputError('KERNEL_BAD_SCENARIO', `packets[${i}].in`, `no interface '${p.in}'`);
+    if (p.from !== 'local' && !names.has(p.in)) throw new InputError('KERNEL_BAD_SCENARIO', `packets[${i}].in`, `no interface '${p.in}'`);
     if (ipv4(p.src) < 0) throw new InputError('KERNEL_BAD_SCENARIO', `packets[${i}].src`, `'${p.src}' is not an IPv4 address`);
     if (ipv4(p.dst) < 0) throw new InputError('KERNEL_BAD_SCENARIO', `packets[${i}].dst`, `'${p.dst}' is not an IPv4 address`);
     if (p.proto !== 'icmp') {
@@ -483,12 +546,14 @@ for p in json.loads(sys.stdin.read()):
 
 /**
  * The Ethernet frames the harness injects for 'packets' into the router of 'host', built by
- * scapy in one process (see the module comment for the defaults it fills in).
+ * scapy in one process (see the module comment for the defaults it fills in). A
+ * LocalKernelPacket gets both MACs zero: its IPv4 part is what the router's raw socket sends.
  */
-export async function buildFrames(host: HostConfig, packets: KernelPacket[]): Promise<Uint8Array[]> {
+export async function buildFrames(host: HostConfig, packets: ScenarioPacket[]): Promise<Uint8Array[]> {
   validate(host, packets);
   if (packets.length === 0) return [];
   const spec = packets.map((p) => {
+    if (p.from === 'local') return { ...p, smac: ZERO_MAC, dmac: ZERO_MAC };
     const i = host.ifaces.findIndex((f) => f.name === p.in);
     return { ...p, smac: peerMac(i), dmac: routerMac(host, i) };
   });
@@ -508,6 +573,50 @@ s.bind((sys.argv[1], 0))
 s.send(bytes.fromhex(sys.argv[2]))
 `;
 
+/**
+ * Send one IPv4 packet (hex, header included) from the router itself through a raw socket
+ * (IPPROTO_RAW implies IP_HDRINCL: raw_send_hdrinc keeps the header as given — id, DF, TTL —
+ * refilling only tot_len and the header checksum, then runs NF_INET_LOCAL_OUT). The route is
+ * looked up for the destination passed to sendto(), the header's. A zero source is replaced by
+ * the one an unbound socket would get (connect() on a UDP socket), with the checksums redone.
+ * Prints the packet as sent, then the errno name of a failed sendto() or an empty line.
+ */
+const SEND_LOCAL_PY = `
+import errno, socket, struct, sys
+def csum(b):
+    if len(b) % 2:
+        b += b'\\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+p = bytearray.fromhex(sys.argv[1])
+ihl = (p[0] & 15) * 4
+dst = socket.inet_ntoa(bytes(p[16:20]))
+if p[12:16] == b'\\0\\0\\0\\0':
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.connect((dst, 9))
+    p[12:16] = socket.inet_aton(u.getsockname()[0])
+    u.close()
+    proto, tot = p[9], struct.unpack('!H', p[2:4])[0]
+    at = {6: 16, 17: 6}.get(proto)
+    if at is not None:
+        p[ihl + at:ihl + at + 2] = b'\\0\\0'
+        c = csum(bytes(p[12:20]) + bytes([0, proto]) + struct.pack('!H', tot - ihl) + bytes(p[ihl:tot]))
+        if proto == 17 and c == 0:
+            c = 0xffff
+        p[ihl + at:ihl + at + 2] = struct.pack('!H', c)
+    p[10:12] = b'\\0\\0'
+    p[10:12] = struct.pack('!H', csum(bytes(p[:ihl])))
+print(p.hex())
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+try:
+    s.sendto(bytes(p), (dst, 0))
+    print('')
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+`;
+
 /** Turn off TX checksum offload (ETHTOOL_STXCSUM, data 0) on each interface named in argv. */
 const TX_CSUM_OFF_PY = `
 import ctypes, fcntl, socket, struct, sys
@@ -522,10 +631,13 @@ for name in sys.argv[1:]:
 // Capture
 
 const PEER_DEV = 'wire';
+const ZERO_MAC = '00:00:00:00:00:00';
+/** Capture.iface of the router's own loopback capture. */
+const LO_CAPTURE = -1;
 const ETH_TYPE_IPV4 = 0x0800;
 const ETH_TYPE_ARP = 0x0806;
 
-/** One tcpdump on a peer's `wire`, read incrementally. */
+/** One tcpdump on a peer's `wire` (or the router's `lo`), read incrementally. */
 class Capture {
   private readonly reader = new PcapReader();
   private readonly fd: number;
@@ -535,9 +647,9 @@ class Capture {
     this.fd = openSync(path, 'r');
   }
 
-  /** Start tcpdump in 'ns' writing 'path'; resolves once it is listening. */
-  static async start(ns: string, iface: number, path: string): Promise<Capture> {
-    const argv = ['ip', 'netns', 'exec', ns, bin('tcpdump'), '-i', PEER_DEV, '-Q', 'in', '-U', '--immediate-mode',
+  /** Start tcpdump on 'dev' in 'ns' writing 'path'; resolves once it is listening. */
+  static async start(ns: string, iface: number, path: string, dev = PEER_DEV): Promise<Capture> {
+    const argv = ['ip', 'netns', 'exec', ns, bin('tcpdump'), '-i', dev, '-Q', 'in', '-U', '--immediate-mode',
       '--time-stamp-precision=nano', '-n', '-s', '0', '-w', path];
     const child = spawn(bin('ip'), argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     liveCaptures.add(child);
@@ -581,6 +693,31 @@ class Capture {
   }
 }
 
+/**
+ * 'f' (Ethernet/IPv4) with its TCP or UDP checksum computed. lo's TX checksumming is fixed on
+ * (ETHTOOL_STXCSUM fails there), so a segment the kernel builds and loops back (REJECT's reset)
+ * stays CHECKSUM_PARTIAL and tcpdump records the pseudo-header sum; this is the value a wire
+ * would carry. A UDP checksum of 0 (none) and fragments are left alone; 'f' is not modified.
+ */
+export function withL4Checksum(f: Uint8Array): Uint8Array {
+  if (f.length < 34 || (f[14]! >>> 4) !== 4) return f;
+  const ihl = (f[14]! & 15) * 4, proto = f[23]!;
+  const end = Math.min(f.length, 14 + ((f[16]! << 8) | f[17]!));
+  const l4 = 14 + ihl, at = proto === 6 ? 16 : proto === 17 ? 6 : -1;
+  if (at < 0 || (((f[20]! << 8) | f[21]!) & 0x3fff) !== 0 || end < l4 + at + 2) return f;
+  if (proto === 17 && f[l4 + 6] === 0 && f[l4 + 7] === 0) return f;
+  const g = f.slice();
+  const word = (o: number): number => (g[o]! << 8) | g[o + 1]!;
+  let acc = word(26) + word(28) + word(30) + word(32) + proto + (end - l4);
+  g[l4 + at] = 0; g[l4 + at + 1] = 0;
+  for (let o = l4; o < end; o += 2) acc += o + 1 < end ? word(o) : g[o]! << 8;
+  while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);
+  let sum = ~acc & 0xffff;
+  if (proto === 17 && sum === 0) sum = 0xffff;
+  g[l4 + at] = sum >>> 8; g[l4 + at + 1] = sum & 0xff;
+  return g;
+}
+
 /** `conntrack -L` text → lines without the timeout (third token), whitespace collapsed, sorted. */
 export function normaliseConntrack(text: string): string[] {
   const lines: string[] = [];
@@ -606,7 +743,7 @@ export function normaliseConntrack(text: string): string[] {
  * "line N failed") when a tool refuses it.
  */
 export async function runKernelScenario(
-  host: HostConfig, rules: string, packets: KernelPacket[], opts: KernelScenarioOptions = {},
+  host: HostConfig, rules: string, packets: ScenarioPacket[], opts: KernelScenarioOptions = {},
 ): Promise<KernelResult[]> {
   validate(host, packets);
   const settleMs = opts.settleMs ?? 50;
@@ -615,7 +752,7 @@ export async function runKernelScenario(
     return await withNetns(async (set) => {
       const captures: Capture[] = [];
       try {
-        return await scenarioIn(set, captures, dir, host, rules, packets, settleMs, opts.sendRedirects ?? true);
+        return await scenarioIn(set, captures, dir, host, rules, packets, settleMs, opts.sendRedirects ?? true, opts.captureLo ?? false);
       } finally {
         for (const c of captures) await c.stop();
       }
@@ -627,8 +764,8 @@ export async function runKernelScenario(
 
 /** The body of runKernelScenario inside its NetnsSet; 'captures' collects what must be stopped. */
 async function scenarioIn(
-  set: NetnsSet, captures: Capture[], dir: string, host: HostConfig, rules: string, packets: KernelPacket[], settleMs: number,
-  sendRedirects: boolean,
+  set: NetnsSet, captures: Capture[], dir: string, host: HostConfig, rules: string, packets: ScenarioPacket[], settleMs: number,
+  sendRedirects: boolean, captureLo: boolean,
 ): Promise<KernelResult[]> {
   const framesP = buildFrames(host, packets);
   framesP.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
@@ -680,14 +817,27 @@ async function scenarioIn(
   for (let i = 0; i < peers.length; i++) {
     captures.push(await Capture.start(peers[i]!, i, join(dir, `${host.ifaces[i]!.name}.pcap`)));
   }
+  if (captureLo) captures.push(await Capture.start(router, LO_CAPTURE, join(dir, 'lo.pcap'), 'lo'));
   const frames = await framesP;
+  const ifaceName = (i: number): string => (i === LO_CAPTURE ? 'lo' : host.ifaces[i]!.name);
 
   const results: KernelResult[] = [];
   for (let k = 0; k < packets.length; k++) {
     const p = packets[k]!;
-    const i = host.ifaces.findIndex((f) => f.name === p.in);
-    const sent = frames[k]!;
-    await set.exec(peers[i]!, [SYSTEM_PYTHON, '-c', SEND_FRAME_PY, PEER_DEV, Buffer.from(sent).toString('hex')]);
+    let sent = frames[k]!;
+    let sendErrno: string | null = null;
+    if (p.from === 'local') {
+      const out = await set.exec(router, [SYSTEM_PYTHON, '-c', SEND_LOCAL_PY, Buffer.from(sent.subarray(14)).toString('hex')]);
+      const [hex, errno] = out.split('\n');
+      if (hex === undefined || !/^([0-9a-f]{2})+$/.test(hex) || errno === undefined) {
+        throw new KernelCommandError([SYSTEM_PYTHON, '-c', '<send local>'], 0, out, 'expected the packet sent and an errno line');
+      }
+      sent = Uint8Array.from([...sent.subarray(0, 14), ...Buffer.from(hex, 'hex')]);
+      sendErrno = errno === '' ? null : errno;
+    } else {
+      const i = host.ifaces.findIndex((f) => f.name === p.in);
+      await set.exec(peers[i]!, [SYSTEM_PYTHON, '-c', SEND_FRAME_PY, PEER_DEV, Buffer.from(sent).toString('hex')]);
+    }
     const got: { iface: number; tsSec: number; tsNsec: number; data: Uint8Array }[] = [];
     for (let round = 0; round < 10; round++) {
       await sleep(settleMs);
@@ -695,12 +845,13 @@ async function scenarioIn(
       for (const c of captures) {
         for (const r of c.drain()) {
           const type = r.data.length >= 14 ? (r.data[12]! << 8) | r.data[13]! : -1;
-          if (type === ETH_TYPE_ARP && r.data.length >= 42 && r.data[21] === 1) {
+          if (type === ETH_TYPE_ARP && r.data.length >= 42 && r.data[21] === 1 && c.iface !== LO_CAPTURE) {
             const target = quad(((r.data[38]! << 24) | (r.data[39]! << 16) | (r.data[40]! << 8) | r.data[41]!) >>> 0);
             await set.ipBatch(router, [`neigh replace ${target} lladdr ${peerMac(c.iface)} dev ${host.ifaces[c.iface]!.name} nud permanent`]);
             arp++;
           } else if (type === ETH_TYPE_IPV4) {
-            got.push({ iface: c.iface, tsSec: r.tsSec, tsNsec: r.tsNsec, data: r.data });
+            const data = c.iface === LO_CAPTURE ? withL4Checksum(r.data) : r.data;
+            got.push({ iface: c.iface, tsSec: r.tsSec, tsNsec: r.tsNsec, data });
           }
         }
       }
@@ -710,9 +861,10 @@ async function scenarioIn(
     const ct = await set.exec(router, ['conntrack', '-L']);
     results.push({
       packet: k,
-      out: got.map((g) => ({ iface: host.ifaces[g.iface]!.name, frame: g.data })),
+      out: got.map((g) => ({ iface: ifaceName(g.iface), frame: g.data })),
       conntrack: normaliseConntrack(ct),
       sent,
+      sendErrno,
     });
   }
   return results;
