@@ -44,7 +44,8 @@ function ip(s: unknown, path: string): number {
 }
 
 /** The sysctls a host file may set (0 or 1 each). */
-const SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.route_localnet', 'net.netfilter.nf_conntrack_tcp_loose', 'net.ipv4.vs.conntrack'];
+const SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.route_localnet', 'net.netfilter.nf_conntrack_tcp_loose', 'net.ipv4.vs.conntrack',
+  'net.netfilter.nf_conntrack_tcp_be_liberal', 'net.netfilter.nf_conntrack_tcp_ignore_invalid_rst'];
 
 /** The node of a host file ('text', YAML). */
 export function parseHost(text: string): HostConfig {
@@ -87,10 +88,11 @@ export function parseHost(text: string): HostConfig {
   for (const k of Object.keys(sc)) {
     if (!SYSCTLS.includes(k)) throw new InputError('HOST_UNKNOWN_KEY', `sysctls.${k}`, `sdnemu models ${SYSCTLS.join(', ')}`);
   }
-  // unset sysctls keep a fresh network namespace's defaults: ip_forward 0, route_localnet 0, tcp_loose 1, vs/conntrack 0
+  // unset sysctls keep a fresh network namespace's defaults: ip_forward 0, route_localnet 0, tcp_loose 1, the others 0
   return {
     ifaces, routes, ipForward: flag('net.ipv4.ip_forward', false), routeLocalnet: flag('net.ipv4.conf.all.route_localnet', false),
     tcpLoose: flag('net.netfilter.nf_conntrack_tcp_loose', true), vsConntrack: flag('net.ipv4.vs.conntrack', false),
+    tcpBeLiberal: flag('net.netfilter.nf_conntrack_tcp_be_liberal', false), tcpIgnoreInvalidRst: flag('net.netfilter.nf_conntrack_tcp_ignore_invalid_rst', false),
   };
 }
 

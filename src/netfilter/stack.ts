@@ -19,7 +19,13 @@
  * packet was sent to — quoting the packet as it arrived (its TTL already
  * decremented when the REJECT is in FORWARD or later); TCP resets from the
  * original destination, RA with ack = seq + len for a SYN, R with seq = the
- * segment's ack otherwise), BEHAVIOUR.md Linux §4–5.
+ * segment's ack otherwise), BEHAVIOUR.md Linux §4–5. That answer is a
+ * packet of this host: it goes through OUTPUT and POSTROUTING (an OUTPUT
+ * rule may drop it; an ICMP error is never answered), over lo when it is
+ * for a local address (the REJECT of the host's own packet). The kernel
+ * attaches the rejected packet's connection to a TCP reset (nf_ct_attach),
+ * so a reset for a NATed connection is un-NATed there; here the answer is
+ * tracked afresh — the same bytes unless the rejected packet was NATed.
  * MASQUERADE takes the egress interface's primary address in the subnet of
  * the next hop (not the route's src, §3); REDIRECT the incoming interface's
  * primary address (§11); `addrtype LOCAL` is every address of every
@@ -40,9 +46,11 @@
  * one-packet scheduling flag.
  * The skb mark lives for the packet's whole path (KUBE-MARK-MASQ in nat
  * PREROUTING is what KUBE-POSTROUTING and filter FORWARD read, §15).
+ * A packet of the host for one of its own addresses crosses lo:
+ * POSTROUTING, then PREROUTING and INPUT, and the host's stack answers it.
+ * Ethernet padding past the IP total length is trimmed on arrival.
  * Left out for now (issue 5 continues): IPv6, the raw table's NOTRACK,
- * fragments, a REJECT of the host's own packet (the kernel loops the ICMP
- * error back through lo; here it is returned as the reply on 'lo').
+ * fragments.
  * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts, ipvs.ts.
  */
 import { be16, be32, ipv4ToString, setBe16, setBe32 } from '../wire/bytes.js';
@@ -72,6 +80,10 @@ export interface HostConfig {
    * them untracked.
    */
   vsConntrack?: boolean;
+  /** net.netfilter.nf_conntrack_tcp_be_liberal: out-of-window segments are not INVALID (default 0) */
+  tcpBeLiberal?: boolean;
+  /** net.netfilter.nf_conntrack_tcp_ignore_invalid_rst: an out-of-window RST is not INVALID (default 0) */
+  tcpIgnoreInvalidRst?: boolean;
 }
 
 export interface HookReport {
@@ -138,7 +150,8 @@ export class NfStack {
   constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number; ipsets?: Ipsets; ipvs?: Ipvs } = {}) {
     this.host = host;
     this.ipvs = opts.ipvs ?? null;
-    this.ct = new NfConntrack({ seed: opts.seed ?? 1, tcpLoose: host.tcpLoose });
+    this.ct = new NfConntrack({ seed: opts.seed ?? 1, tcpLoose: host.tcpLoose, tcpBeLiberal: host.tcpBeLiberal ?? false,
+      tcpIgnoreInvalidRst: host.tcpIgnoreInvalidRst ?? false });
     const sets = opts.ipsets;
     // as iptables-restore, a rule naming a set that does not exist is refused when loaded
     for (const t of rs.tables.values()) for (const c of t.chains.values()) for (const r of c.rules) {
@@ -200,6 +213,8 @@ export class NfStack {
   /** A frame arriving on 'inIface'. The frame is rewritten in place as NAT and TTL require. */
   receive(frame: Uint8Array, inIface: string, now: number): StackResult {
     this.now = now;
+    // ip_rcv trims what lies past the IP total length (Ethernet padding)
+    if (frame.length > 14 + be16(frame, 16)) frame = frame.subarray(0, 14 + be16(frame, 16));
     const hooks: HookReport[] = [];
     const original = frame.slice();
     const r = this.r;

@@ -15,6 +15,8 @@ sysctls:
   net.ipv4.ip_forward: 1
   net.ipv4.conf.all.route_localnet: 1
   net.netfilter.nf_conntrack_tcp_loose: 0
+  net.ipv4.vs.conntrack: 1
+  net.netfilter.nf_conntrack_tcp_be_liberal: 1
 `;
 
 describe('parseHost', () => {
@@ -26,7 +28,10 @@ describe('parseHost', () => {
       { net: 0, prefixLen: 0, dev: 'eth-ext', via: 0xc0a832fe, src: null },
       { net: 0x0af40200, prefixLen: 24, dev: 'eth-ext', via: 0xc0a8320c, src: 0xc0a83202 },
     ]);
-    expect([h.ipForward, h.routeLocalnet, h.tcpLoose]).toEqual([true, true, false]);
+    expect([h.ipForward, h.routeLocalnet, h.tcpLoose, h.vsConntrack, h.tcpBeLiberal, h.tcpIgnoreInvalidRst]).toEqual([true, true, false, true, true, false]);
+    // not given: a fresh namespace's defaults
+    const d = parseHost('interfaces: []');
+    expect([d.ipForward, d.routeLocalnet, d.tcpLoose, d.vsConntrack, d.tcpBeLiberal, d.tcpIgnoreInvalidRst]).toEqual([false, false, true, false, false, false]);
   });
 
   it('names the field at fault', () => {

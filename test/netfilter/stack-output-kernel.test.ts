@@ -200,6 +200,64 @@ ${FILTER_HEAD}-A OUTPUT -p tcp -m tcp --dport 23 -j DROP
     ],
     kernel: ['eth-ext', '-', 'eth-ext', 'eth-ext', 'EPERM', '-'],
   },
+  {
+    name: 'REJECT of the node\'s own packets: sendto() fails and the answer loops back through lo, from the node\'s own address (RST from the peer\'s)',
+    host: ROUTER,
+    captureLo: true,
+    rules: `${FILTER_HEAD}-A OUTPUT -p udp -m udp --dport 53 -j REJECT --reject-with icmp-port-unreachable
+-A OUTPUT -p tcp -m tcp --dport 22 -j REJECT --reject-with tcp-reset
+-A OUTPUT -p icmp -m icmp --icmp-type 8 -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n`,
+    packets: [
+      { from: 'local', proto: 'udp', src: '192.168.50.1', sport: 5000, dst: '8.8.8.8', dport: 53, payload: 'q' },
+      localSyn('192.168.50.1', 41001, '8.8.8.8', 22),
+      { from: 'local', proto: 'icmp', src: '10.244.1.1', dst: '10.244.1.5', icmpType: 8, icmpId: 3 },
+    ],
+    kernel: ['lo EPERM', 'lo EPERM', 'lo EPERM'],
+  },
+  {
+    name: 'REJECT\'s answer is itself a packet of the node: an OUTPUT rule rejecting ICMP swallows it (no error answers an error)',
+    host: ROUTER,
+    captureLo: true,
+    rules: `${FILTER_HEAD}-A OUTPUT -p udp -m udp --dport 53 -j REJECT --reject-with icmp-port-unreachable
+-A OUTPUT -p icmp -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n`,
+    packets: [{ from: 'local', proto: 'udp', src: '192.168.50.1', sport: 5000, dst: '8.8.8.8', dport: 53, payload: 'q' }],
+    kernel: ['EPERM'],
+  },
+  {
+    name: 'filter OUTPUT\'s -o is the interface of the route before nat OUTPUT\'s DNAT',
+    host: ROUTER,
+    rules: `${NAT_HEAD}-A OUTPUT -d 10.96.0.53/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.244.1.53
+-A OUTPUT -d 10.96.0.54/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.244.1.54\nCOMMIT
+${FILTER_HEAD}-A OUTPUT -o eth-pod -p udp -j DROP
+-A OUTPUT -o eth-ext -d 10.244.1.54/32 -j DROP\nCOMMIT\n`,
+    packets: [
+      { from: 'local', proto: 'udp', src: '192.168.50.1', sport: 5300, dst: '10.96.0.53', dport: 53, payload: 'q' },
+      { from: 'local', proto: 'udp', src: '192.168.50.1', sport: 5301, dst: '10.96.0.54', dport: 53, payload: 'q' },
+    ],
+    kernel: ['eth-pod', 'EPERM'],
+  },
+  {
+    name: 'a packet for the node\'s own address crosses lo and the stack answers it (RST, port unreachable), the answer un-NATed',
+    host: ROUTER,
+    captureLo: true,
+    rules: `${NAT_HEAD}-A OUTPUT -d 10.96.0.11/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.50.1:9090\nCOMMIT\n`,
+    packets: [
+      localSyn('0.0.0.0', 44002, '10.96.0.11', 80),
+      { from: 'local', proto: 'udp', src: '192.168.50.1', sport: 44003, dst: '192.168.50.1', dport: 53, payload: 'q' },
+    ],
+    kernel: ['lo lo', 'lo lo'],
+  },
+  {
+    name: 'a nat table without NAT targets does not turn conntrack on: its chains are never walked, no entries',
+    host: ROUTER,
+    rules: `${NAT_HEAD}:KUBE-MARK-MASQ - [0:0]\n-A OUTPUT -p udp -j KUBE-MARK-MASQ\n-A PREROUTING -p udp -j KUBE-MARK-MASQ
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\nCOMMIT\n`,
+    packets: [
+      { from: 'local', proto: 'udp', src: '192.168.50.1', sport: 5301, dst: '8.8.8.8', dport: 53, payload: 'q' },
+      { proto: 'udp', src: '10.244.1.5', sport: 5302, dst: '8.8.8.8', dport: 53, payload: 'q', in: 'eth-pod' },
+    ],
+    kernel: ['eth-ext', 'eth-ext'],
+  },
 ];
 
 describeWithKernel('netfilter OUTPUT path: the host\'s own packets, sdnemu against the Linux kernel', () => {
@@ -256,8 +314,8 @@ function masked(f: Uint8Array): string {
 }
 
 describe('scenario set', () => {
-  it('covers the OUTPUT cases: ClusterIP from the node, localhost NodePort both ways, DROP, SNAT, re-route, ctstate', () => {
-    expect(SCENARIOS.length).toBeGreaterThanOrEqual(6);
+  it('covers the OUTPUT cases: ClusterIP from the node, localhost NodePort both ways, DROP, SNAT, re-route, ctstate, REJECT, loopback, no conntrack', () => {
+    expect(SCENARIOS.length).toBeGreaterThanOrEqual(11);
     expect(SCENARIOS.every((s) => s.packets.some((p) => p.from === 'local'))).toBe(true);
   });
 });

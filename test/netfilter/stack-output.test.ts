@@ -81,3 +81,30 @@ describe('the OUTPUT path', () => {
     expect(parsePacketSpec('tcp 0.0.0.0:1 > 10.96.0.10:80 out eth-ext flags S')).toMatchObject({ local: true, flags: 'S' });
   });
 });
+
+describe('the arriving path', () => {
+  it('trims Ethernet padding past the IP total length, as ip_rcv does', () => {
+    const st = new NfStack(parseRestore('*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n'), parseHost(HOST(0)));
+    const f = frame(0xc0a83207, 0x0af40105, 40000, 80);
+    const padded = new Uint8Array(f.length + 6);
+    padded.set(f);
+    const r = st.receive(padded, 'eth-ext', 0);
+    expect(r.out!.frame.length).toBe(f.length);
+    expect(text(r.out!.frame)).toBe('192.168.50.7:40000 > 10.244.1.5:80 ttl 63');
+  });
+
+  it('the host file\'s be_liberal reaches conntrack: an out-of-window segment stays ESTABLISHED', () => {
+    const rules = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n';
+    const seg = (src: number, dst: number, sp: number, dp: number, flags: string, seq: number, ack: number): Uint8Array =>
+      new FrameBuilder().eth({}).ipv4({ src, dst, ttl: 64, ident: 1 }).tcp({ srcPort: sp, dstPort: dp, flags, seq, ack, window: 8192 }).build();
+    for (const liberal of [0, 1]) {
+      const st = new NfStack(parseRestore(rules), parseHost(`${HOST(0)}  net.netfilter.nf_conntrack_tcp_be_liberal: ${liberal}\n`));
+      const c = 0xc0a83207, s = 0x0af40105;
+      st.receive(seg(c, s, 40000, 80, 'S', 1000, 0), 'eth-ext', 0);
+      st.receive(seg(s, c, 80, 40000, 'SA', 5000, 1001), 'eth-pod', 1);
+      st.receive(seg(c, s, 40000, 80, 'A', 1001, 5001), 'eth-ext', 2);
+      const far = st.receive(seg(c, s, 40000, 80, 'A', 1001 + 100_000_000, 5001), 'eth-ext', 3);
+      expect(far.verdict).toBe(liberal === 1 ? 'ACCEPT' : 'DROP');
+    }
+  });
+});
