@@ -479,10 +479,24 @@ export class NfConntrack {
     if (c.proto === IPPROTO_TCP || c.proto === IPPROTO_UDP) k[KEY_WORDS + K_SRC_EP] = ((port << 16) | (k[KEY_WORDS + K_SRC_EP]! & 0xffff)) >>> 0;
   }
 
-  /** nf_conntrack_confirm: insert a new connection (no-op for a confirmed one or none). */
+  /**
+   * nf_ct_attach: the packet at 'l3' of 'b' (frame end 'end'), made by this
+   * host in answer to a packet of 'conn' in direction 'dir' (REJECT's TCP
+   * reset or ICMP error), carries that connection in the other direction, RELATED, as
+   * nf_conntrack_attach sets it, instead of being tracked: NAT then treats it
+   * as the connection's own answer. False when it cannot be read.
+   */
+  attach(b: Uint8Array, l3: number, end: number, conn: NfConn, dir: number, out: NfCtResult): boolean {
+    if (!this.ex.extract(b, l3, end, 0x0800, 0)) return false;
+    out.conn = conn; out.dir = 1 - dir; out.info = 'RELATED';
+    return true;
+  }
+
+  /** nf_conntrack_confirm: insert a new connection (no-op for a confirmed one, none, or an attached answer). */
   confirm(r: NfCtResult): void {
     const c = r.conn;
-    if (c === null || (c.status & IPS_CONFIRMED) !== 0) return;
+    // an answer attached in the reply direction never confirms (__nf_conntrack_confirm)
+    if (c === null || r.dir !== 0 || (c.status & IPS_CONFIRMED) !== 0) return;
     c.status |= IPS_CONFIRMED;
     this.insert(c);
   }

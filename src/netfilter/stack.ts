@@ -23,9 +23,10 @@
  * packet of this host: it goes through OUTPUT and POSTROUTING (an OUTPUT
  * rule may drop it; an ICMP error is never answered), over lo when it is
  * for a local address (the REJECT of the host's own packet). The kernel
- * attaches the rejected packet's connection to a TCP reset (nf_ct_attach),
- * so a reset for a NATed connection is un-NATed there; here the answer is
- * tracked afresh — the same bytes unless the rejected packet was NATed.
+ * attaches the rejected packet's connection to the answer (nf_ct_attach,
+ * RELATED in the other direction), so the answer to a NATed packet is
+ * un-NATed on its way out: a reset's addresses and ports, an ICMP error's
+ * outer source and quoted header.
  * MASQUERADE takes the egress interface's primary address in the subnet of
  * the next hop (not the route's src, §3); REDIRECT the incoming interface's
  * primary address (§11); `addrtype LOCAL` is every address of every
@@ -56,7 +57,7 @@
 import { be16, be32, ipv4ToString, setBe16, setBe32 } from '../wire/bytes.js';
 import { checksumOf, csumUpdate16 } from '../wire/checksum.js';
 import { FrameBuilder } from '../wire/builder.js';
-import { IPS_CONFIRMED, NfConntrack, NfCtResult, type CtInfo, type NfNatRange } from '../conntrack/linux.js';
+import { IPS_CONFIRMED, NfConntrack, NfCtResult, type CtInfo, type NfConn, type NfNatRange } from '../conntrack/linux.js';
 import { setIpv4Addr } from '../conntrack/nat.js';
 import type { AddrType, CtStateName, Hook, Ruleset, TableName, Target } from './model.js';
 import { Evaluator, NetfilterError, type NfPacket, type RunResult, type TraceRule } from './eval.js';
@@ -278,8 +279,12 @@ export class NfStack {
     return this.localOut(frame, now);
   }
 
-  /** LOCAL_OUT with the skb mark as it is (an IPVS tunnel's outer packet keeps the inner one's). */
-  private localOut(frame: Uint8Array, now: number): StackResult {
+  /**
+   * LOCAL_OUT with the skb mark as it is (an IPVS tunnel's outer packet keeps
+   * the inner one's); 'attach': the connection the packet answers, carried
+   * instead of tracking it (REJECT's reset).
+   */
+  private localOut(frame: Uint8Array, now: number, attach: { conn: NfConn; dir: number } | null = null): StackResult {
     this.now = now;
     const hooks: HookReport[] = [];
     const original = frame.slice();
@@ -288,7 +293,8 @@ export class NfStack {
     const out0 = this.isLocal(be32(frame, 30)) ? 'lo' : first?.dev ?? null;
     let res = this.chain('raw', 'OUTPUT', frame, null, out0, 'UNTRACKED', hooks);
     if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
-    if (this.tracking) this.ct.track(frame, 14, frame.length, now, r);
+    if (attach !== null && this.ct.attach(frame, 14, frame.length, attach.conn, attach.dir, r)) { /* carried, not tracked */ }
+    else if (this.tracking) this.ct.track(frame, 14, frame.length, now, r);
     else { r.conn = null; r.dir = 0; r.info = 'UNTRACKED'; }
     const info = r.info;
     res = this.chain('mangle', 'OUTPUT', frame, null, out0, info, hooks);
@@ -530,9 +536,12 @@ export class NfStack {
   private end(res: RunResult, hook: Hook, hooks: HookReport[], original: Uint8Array, inIface: string): StackResult {
     const info = this.r.info;
     if (res.verdict.kind !== 'REJECT') return this.drop(hook, hooks, info);
-    // the answer is a packet of this host: through OUTPUT and POSTROUTING (over lo to a local address)
+    // the answer is a packet of this host: through OUTPUT and POSTROUTING (over lo to a local
+    // address), carrying the rejected packet's connection (nf_ct_attach)
     const made = this.reject(res.verdict.with, original, inIface, hook);
-    const reply = made === null ? null : this.send(made.frame, this.now).out;
+    const attach = this.r.conn !== null ? { conn: this.r.conn, dir: this.r.dir } : null;
+    this.mark = 0;
+    const reply = made === null ? null : this.localOut(made.frame, this.now, attach).out;
     return { verdict: 'REJECT', path: hook, hooks, out: null, reply, ctinfo: info };
   }
 

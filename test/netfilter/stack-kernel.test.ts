@@ -120,6 +120,19 @@ ${FILTER_HEAD}-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n`,
       { proto: 'tcp', src: '192.168.50.7', sport: 47003, dst: '10.96.0.10', dport: 80, tcpFlags: 'F', seq: 10, ack: 0, in: 'eth-ext' },
     ],
   },
+  {
+    name: 'REJECT after DNAT: the TCP reset carries the connection and leaves un-NATed; the ICMP error quotes the DNATed packet; neither leaves an entry',
+    host: ROUTER,
+    rules: `${NAT_HEAD}-A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.5:8080
+-A PREROUTING -d 10.96.0.10/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.244.1.5:5353
+COMMIT
+${FILTER_HEAD}-A FORWARD -d 10.244.1.5/32 -p tcp -m tcp --dport 8080 -j REJECT --reject-with tcp-reset
+-A FORWARD -d 10.244.1.5/32 -p udp -m udp --dport 5353 -j REJECT --reject-with icmp-port-unreachable\nCOMMIT\n`,
+    packets: [
+      syn('192.168.50.7', 48000, '10.96.0.10', 80),
+      { proto: 'udp', src: '192.168.50.7', sport: 48001, dst: '10.96.0.10', dport: 53, in: 'eth-ext', payload: 'q' },
+    ],
+  },
 ];
 
 describeWithKernel('netfilter host path: sdnemu against the Linux kernel', () => {
