@@ -1,64 +1,116 @@
 /**
  * IP sets (netfilter layer): the kernel's ip_set types that kube-proxy and
  * iptables `-m set --match-set` use, their `ipset save` / `ipset restore`
- * text, and an allocation-free packet test. Set management is slow path;
- * `matches()` is fast path (run per packet by the rule evaluator).
+ * text, `ipset test`, and an allocation-free packet test. Set management is
+ * slow path; `matchesSet()` is fast path (run per packet by the rule
+ * evaluator).
  *
  * What: an `Ipsets` registry (one per network namespace, as in the kernel)
  * holding named sets of the types
  *   hash:ip            ip                     (dimension 1)
  *   hash:net           net/cidr               (dimension 1)
- *   hash:ip,port       ip,proto:port          (dimension 2)
+ *   hash:ip,port       ip,proto:port          (dimension 2; KUBE-CLUSTER-IP,
+ *                                              KUBE-EXTERNAL-IP, KUBE-LOAD-BALANCER…)
  *   hash:ip,port,ip    ip,proto:port,ip       (dimension 3; KUBE-LOOP-BACK,
  *                                              KUBE-LOAD-BALANCER-SOURCE-IP)
  *   hash:ip,port,net   ip,proto:port,net/cidr (dimension 3;
  *                                              KUBE-LOAD-BALANCER-SOURCE-CIDR)
  *   bitmap:port        [proto:]port in a range (dimension 1; KUBE-NODE-PORT-*)
- * with create/add/del/test/flush/destroy/swap/rename as the `ipset` tool.
+ * (and ipset's old names iphash, nethash, ipporthash, ipportiphash,
+ * ipportnethash, portmap) with create/add/del/test/flush/destroy/swap/rename
+ * as the `ipset` tool, and the create options family inet, hashsize,
+ * maxelem, bucketsize, initval, range, timeout, counters, comment, and the
+ * member options timeout, packets, bytes, comment, nomatch.
  *
- * Where each behaviour comes from (no ipset tool nor kernel ip_set_* modules
- * could be run on this machine, so none of it is checked against a live
- * system):
- *  - Matching with too few direction flags never matches: the kernel's
- *    ip_set_test() returns 0 when `opt->dim < set->type->dimension`
- *    (net/netfilter/ipset/ip_set_core.c). Extra flags are ignored.
- *  - Each dimension takes the address/port from the packet side its flag
- *    names (IPSET_DIM_*_SRC bits in xt_set), in order: flag 0 → dimension 0…
- *  - hash:net matches when any stored net contains the address: the kernel
- *    walks its per-cidr list from the most specific prefix (ip_set_hash_gen.h
- *    mtype_test_cidrs); without `nomatch` (not supported here) that is "any".
- *    Stored nets are normalised to their prefix (10.1.2.3/8 → 10.0.0.0/8), a
- *    /32 prints without suffix, and /0 is rejected, as ipset does.
- *  - hash:ip accepts `a-b` ranges and `ip/cidr`, expanded to single
- *    addresses, as ipset(8) documents for hash:ip.
- *  - Ports: `proto:port`, protocol names tcp, udp, sctp, udplite; a bare
- *    port is tcp (ipset(8)); `proto:a-b` expands a range; a reversed range
- *    (`100-1`, also in `range` of bitmap:port) is swapped, which kube-proxy's
- *    validatePortRange (pkg/proxy/ipvs/ipset/ipset.go) notes ipset accepts. bitmap:port only
- *    ever matches TCP, UDP, SCTP, UDPLITE packets (ip_set_get_ip_port).
- *  - Save text: for each set a `create` line then its `add` lines; options
- *    print in the order family, hashsize, maxelem (hash) or range (bitmap),
- *    then timeout, counters, comment, bucketsize, initval when given — the
- *    shape kube-proxy's golden files show (pkg/util/ipset:
- *    `create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024
- *    maxelem 65536`). Members print in insertion order; the kernel prints
- *    them in hash-bucket order, which is not reproducible — compare sorted.
- *  - Errors read like ipset's (`The set with the given name does not
- *    exist`, `Element cannot be added to the set: it's already added`,
- *    `Set cannot be destroyed: it is in use by a kernel component`,
- *    `The sets cannot be swapped: their type does not match`) and carry the
- *    restore line, as `ipset restore` says `Error in line N:`.
- *  - Not modelled: timeouts on members, counters, skbinfo, nomatch, IPv6
- *    (family inet6 is rejected with a clear error), hash:mac and list:set.
+ * Checked against Linux 6.18's ip_set and ipset 7.17 in network namespaces
+ * (test/netfilter/ipset-kernel.test.ts: `ipset restore` + `ipset save`,
+ * `ipset test`, packets through `-m set` rules, refused inputs):
+ *  - Save text: the sets in kernel index order (a destroyed set's index is
+ *    reused by the next create), each a `create` line then its `add` lines.
+ *    Hash sets print `family inet hashsize H maxelem M [timeout T]
+ *    [counters] [comment] bucketsize B initval 0xXXXXXXXX`: hashsize rounded
+ *    up to a power of two ≥ 64, bucketsize clamped to 2..12 and rounded up
+ *    to even (default 12). bitmap:port prints `range A-B [timeout T]
+ *    [counters] [comment]`. Members print `ELEM [timeout T] [nomatch]
+ *    [packets P bytes B] [comment "C"]`; a bare port is tcp, protocol
+ *    numbers print as names, a /32 net prints bare, nets are masked
+ *    (10.1.2.3/8 → 10.0.0.0/8).
+ *  - Member order: bitmap:port ascending (as the kernel walks its bitmap);
+ *    hash sets in insertion order — the kernel prints them in bucket order
+ *    of a jhash seeded with initval, so compare hash sets' members sorted.
+ *  - Numbers are C `strtoul(…, 0)`: 0x hex and leading-0 octal are accepted
+ *    (`range 0x10-020` is 16-16); errors "'x' is invalid as number" and
+ *    "'N' is out of range 0-MAX".
+ *  - Add expands ranges: hash:ip `a-b` (reversed is swapped) and `ip/cidr`
+ *    to addresses; hash:net `a-b` (and hash:ip,port,net's third part) to the
+ *    fewest covering CIDRs; `proto:a-b` ports (reversed swapped). Elements
+ *    are added in order until one fails, and the ones before stay (a range
+ *    past maxelem fills the set, then "Hash is full"). 0.0.0.0 is refused
+ *    by hash:ip and hash:ip,port ("Null-valued element…").
+ *  - nomatch (hash:net, hash:ip,port,net only): a packet or `ipset test` of
+ *    an address walks the stored prefix lengths from the most specific and
+ *    the FIRST stored entry that contains it decides: a nomatch entry means
+ *    "not in the set" (ip_set_hash_gen.h mtype_test_cidrs). `ipset test` of
+ *    a net (cidr < 32) looks up exactly that entry. `test … nomatch` and
+ *    `--return-nomatch` invert the answer of nets (IPSET_FLAG_RETURN_NOMATCH
+ *    in ip_set_test).
+ *  - `ipset test` of hash:ip takes the first address as written
+ *    (`10.0.0.1/31` tests 10.0.0.1); hash:ip,port* refuse an IP range or
+ *    CIDR (even /32) in the first part and a port range, hash:net an IP
+ *    range; hash:ip,port,net tests a range in its net part as its first
+ *    address; bitmap:port ignores the protocol and says "not in set"
+ *    outside the range (add there is an error).
+ *  - Packets: fewer direction flags than the set's dimension never match
+ *    (ip_set_test: `opt->dim < set->type->dimension`), extra flags are
+ *    ignored; dimension i reads the side its flag i names. hash:ip,port*
+ *    compare the protocol number (ports are 0 for protocols without ports);
+ *    bitmap:port matches TCP and UDP packets only (ip_set_get_ip_port), and
+ *    takes only tcp and udp elements; a later fragment of TCP, UDP, SCTP,
+ *    UDP-Lite or ICMP never matches a type with ports (ip_set_get_ip4_port).
+ *  - `-exist`: re-adding replaces the member's nomatch, timeout and comment
+ *    (dropped when not given) and the counters given; `create` of an
+ *    existing set succeeds when type, maxelem, timeout, counters, comment
+ *    (and range) match — hashsize, bucketsize and initval may differ
+ *    (mtype_same_set). In `ipset restore` only the global flag
+ *    (`restore(text, { exist: true })`, `ipset -exist restore`) counts: a
+ *    per-line `-exist` is ignored, as ipset 7.17 does.
+ *  - Errors use ipset's words and carry the restore line. ipset prints
+ *    "Error in line N:" for most errors but none for usage errors (unknown
+ *    or missing argument, `range 5`); the command that failed is still
+ *    that line.
+ *  - What a failed `ipset restore` leaves: ipset sends consecutive add (or
+ *    del) lines of one set as one batch, when a line of another command or
+ *    set comes or the input ends. An error ipset finds itself (syntax,
+ *    usage, add to an unknown set) drops the unsent batch; an error the
+ *    kernel finds (already added, not added, full, an extension the set
+ *    lacks, 0.0.0.0, /0, out of a bitmap's range) is reported when the
+ *    batch is sent, the batch's elements before it applied — unless a later
+ *    line of the batch has an error of the first kind. Other commands stay
+ *    applied (see `restore()`).
+ * Deliberate differences: no clock, so member timeouts never run down or
+ * expire (`save` prints the timeout as set; the kernel prints the seconds
+ * left) and counters are never incremented by `matchesSet`; initval is drawn
+ * from a seeded generator (the kernel's is random); hashsize is never grown
+ * (the kernel doubles it when a bucket overflows, which depends on initval);
+ * a `test` line in a restore file does not end the restore (ipset 7.17
+ * stops reading after a test, silently when it succeeded); ipset also sends
+ * a batch when its message buffer fills, which is not modelled; IPv6
+ * (family inet6), protocols other than tcp, udp, sctp, udplite, service
+ * names, the other set types (hash:net,port, list:set, …) and
+ * skbinfo/forceadd/netmask are refused as unsupported; ranges of more than
+ * 2^22 elements that maxelem would not stop are refused.
  * Invariants: member keys live in an open-addressed table of uint32 words
- * (`WordKeyTable`), also used by ipvs.ts for its connection table; the
- * per-set `cidrs` list is the set of prefix lengths present, most specific
- * first, kept exact on add/del.
- * Cost per `matches()`: one Map lookup of the set name (or none with
- * `matchesSet(set, …)`), a hash of ≤3 words per probe; hash:net and
+ * (`WordKeyTable`, also used by ipvs.ts for its connection table) whose value
+ * is MEMBER_MATCH or MEMBER_NOMATCH; `members` (text → extensions) holds the
+ * same elements; the per-set `cidrs` list is the set of prefix lengths
+ * present, most specific first, kept exact on add/del.
+ * Cost per `matchesSet()`: a hash of ≤3 words per probe; hash:net and
  * hash:ip,port,net probe once per distinct prefix length stored. Allocates
- * nothing.
- * Neighbours: the iptables evaluator's `-m set` match (model.ts `kind:'set'`);
+ * nothing. `restore()` keeps one undo closure per member changed by the
+ * pending batch, and copies the sets (save + restore) only on the error
+ * path of a batch that holds a kernel error.
+ * Neighbours: the iptables evaluator's `-m set` match (model.ts `kind:'set'`,
+ * restore.ts parses it, save.ts prints it, stack.ts checks the sets exist);
  * ipvs.ts for kube-proxy's IPVS mode.
  */
 import { SdnemuError } from '../errors.js';
@@ -212,25 +264,45 @@ export class WordKeyTable {
   }
 }
 
+
 // ---------------------------------------------------------------------------
-// types and elements
+// types, options and members
 
 export type IpsetType = 'hash:ip' | 'hash:net' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net' | 'bitmap:port';
 export const IPSET_TYPES: readonly IpsetType[] = ['hash:ip', 'hash:net', 'hash:ip,port', 'hash:ip,port,ip', 'hash:ip,port,net', 'bitmap:port'];
 const DIMENSION: Readonly<Record<IpsetType, number>> = {
   'hash:ip': 1, 'hash:net': 1, 'hash:ip,port': 2, 'hash:ip,port,ip': 3, 'hash:ip,port,net': 3, 'bitmap:port': 1,
 };
+/** ipset's old type names; `ipset save` prints the new one. */
+const TYPE_ALIASES: ReadonlyMap<string, IpsetType> = new Map([
+  ['iphash', 'hash:ip'], ['nethash', 'hash:net'], ['ipporthash', 'hash:ip,port'], ['ipportiphash', 'hash:ip,port,ip'],
+  ['ipportnethash', 'hash:ip,port,net'], ['portmap', 'bitmap:port'],
+]);
+/** Types Linux and ipset 7.17 have that sdnemu does not model. */
+const OTHER_KERNEL_TYPES: ReadonlySet<string> = new Set([
+  'bitmap:ip', 'bitmap:ip,mac', 'hash:ip,mac', 'hash:ip,mark', 'hash:mac', 'hash:net,iface', 'hash:net,net', 'hash:net,port',
+  'hash:net,port,net', 'list:set', 'ipmap', 'macipmap', 'setlist',
+]);
 
 export const IPPROTO_TCP = 6, IPPROTO_UDP = 17, IPPROTO_SCTP = 132, IPPROTO_UDPLITE = 136;
 const PROTO_BY_NAME: ReadonlyMap<string, number> = new Map([['tcp', 6], ['udp', 17], ['sctp', 132], ['udplite', 136]]);
 const PROTO_NAME: ReadonlyMap<number, string> = new Map([[6, 'tcp'], [17, 'udp'], [132, 'sctp'], [136, 'udplite']]);
+/** /etc/protocols names ipset accepts in hash:ip,port elements that sdnemu does not model. */
+const OTHER_PROTO_NAMES: ReadonlySet<string> = new Set([
+  'icmp', 'igmp', 'ipencap', 'ipip', 'egp', 'pup', 'idp', 'dccp', 'rsvp', 'gre', 'esp', 'ah', 'ipv6-icmp', 'icmpv6', 'ospf',
+  'pim', 'vrrp', 'l2tp', 'ipv6', 'mpls-in-ip', 'ethernet',
+]);
 
-/** Create options as `ipset create` takes them (family inet only). */
+/** Member value in `IpSet.table`. */
+export const MEMBER_MATCH = 1, MEMBER_NOMATCH = 2;
+
+/** Create options as `ipset create` takes them; absent ones take ipset's defaults. */
 export interface IpsetCreateOptions {
   hashsize?: number;
   maxelem?: number;
-  /** bitmap:port: the inclusive port range (required) */
+  /** bitmap:port: the inclusive port range (required; a reversed one is swapped) */
   range?: { min: number; max: number };
+  /** default timeout of members, seconds (0..2147483; 0 = permanent) */
   timeout?: number;
   counters?: boolean;
   comment?: boolean;
@@ -238,41 +310,76 @@ export interface IpsetCreateOptions {
   initval?: number;
 }
 
-/** A packet as `-m set` sees it: addresses as uint32, ports host order, protocol number. */
-export interface IpsetPacket { src: number; dst: number; proto: number; sport: number; dport: number }
+/** The options a set holds, canonical as the kernel keeps them (and `ipset save` prints them). */
+export interface IpsetSetOptions {
+  /** hash types: a power of two ≥ 64; bitmap:port: 0 */
+  hashsize: number;
+  maxelem: number;
+  /** hash types: even, 2..12; bitmap:port: 0 */
+  bucketsize: number;
+  /** hash types: the jhash seed, uint32 */
+  initval: number;
+  /** bitmap:port only */
+  range: { min: number; max: number } | null;
+  /** default member timeout in seconds; -1: the set has no timeout support */
+  timeout: number;
+  counters: boolean;
+  comment: boolean;
+}
+
+/** A member's extensions as `ipset save` prints them. */
+export interface IpsetMember {
+  nomatch: boolean;
+  /** seconds as given (never runs down here); -1 when the set has no timeouts */
+  timeout: number;
+  packets: number;
+  bytes: number;
+  /** '' when none */
+  comment: string;
+}
+
+/**
+ * A packet as `-m set` sees it: addresses as uint32, ports host order,
+ * protocol number; 'fragment': a later fragment (offset > 0), whose ports
+ * are unknown (eval.ts's NfPacket carries all of these).
+ */
+export interface IpsetPacket { src: number; dst: number; proto: number; sport: number; dport: number; fragment?: boolean }
 
 export type MatchDir = 'src' | 'dst';
 
-/** One named set. Members are held both as text (for save, in order) and in the typed table (for matching). */
+/**
+ * One named set. Members are held both as text with their extensions (for
+ * save, in insertion order) and in the typed table or bitmap (for matching).
+ * Table keys: hash:ip (ip); hash:net (net, cidr); hash:ip,port (ip,
+ * proto<<16|port); hash:ip,port,ip (ip, proto<<16|port, ip2);
+ * hash:ip,port,net (ip, cidr<<24|proto<<16|port, net).
+ */
 export class IpSet {
   name: string;
   readonly type: IpsetType;
   readonly dimension: number;
-  readonly opts: IpsetCreateOptions;
+  readonly opts: IpsetSetOptions;
+  /** the types with nomatch and prefix walks (hash:net, hash:ip,port,net) */
+  readonly hasNets: boolean;
   /** kernel components (iptables rules) holding the set */
   refs = 0;
-  /** canonical member text → comment ('' when none), in insertion order */
-  readonly members = new Map<string, string>();
+  /** canonical member text → extensions, in insertion order */
+  readonly members = new Map<string, IpsetMember>();
   readonly table: WordKeyTable;
-  /** bitmap:port membership, one byte per port */
+  /** bitmap:port membership, one byte per port (MEMBER_MATCH or 0) */
   readonly bitmap: Uint8Array;
   /** prefix lengths present (hash:net: dim 0; hash:ip,port,net: dim 2), most specific first */
   cidrs = new Int8Array(0);
   private readonly cidrCount = new Int32Array(33);
 
-  constructor(name: string, type: IpsetType, opts: IpsetCreateOptions) {
+  constructor(name: string, type: IpsetType, opts: IpsetSetOptions) {
     this.name = name;
     this.type = type;
     this.dimension = DIMENSION[type];
     this.opts = opts;
+    this.hasNets = type === 'hash:net' || type === 'hash:ip,port,net';
     this.table = new WordKeyTable(3);
     this.bitmap = new Uint8Array(type === 'bitmap:port' ? 65536 : 0);
-  }
-
-  /** Membership by key words (see `parseElement`); bitmap:port uses word 'a' as the port. */
-  has(a: number, b: number, c: number): boolean {
-    if (this.type === 'bitmap:port') return this.bitmap[a & 0xffff] === 1;
-    return this.table.get(a, b, c, 0) >= 0;
   }
 
   countCidr(cidr: number, delta: number): void {
@@ -291,15 +398,62 @@ export class IpSet {
   }
 }
 
-/** A parsed element: up to three key words and its canonical text. */
+// ---------------------------------------------------------------------------
+// element text
+
+/** One element: up to three key words (see IpSet), its prefix length and canonical text. */
 interface Element { a: number; b: number; c: number; cidr: number; text: string }
+
+interface Net { net: number; cidr: number }
+
+/** A parsed add/del element before expansion: ranges per dimension. */
+interface ElementSpec {
+  ipLo: number; ipHi: number;
+  proto: number; portLo: number; portHi: number;
+  /** hash:net dim 0, hash:ip,port,net dim 2 */
+  nets: Net[];
+  /** hash:ip,port,ip dim 2 */
+  ip2: number;
+  count: number;
+}
 
 function prefixMask(cidr: number): number {
   return cidr === 0 ? 0 : (0xffffffff << (32 - cidr)) >>> 0;
 }
 
+/** The fewest CIDRs covering lo..hi, lowest first (ip_set_range_to_cidr). */
+function rangeToCidrs(lo: number, hi: number): Net[] {
+  const out: Net[] = [];
+  let a = lo;
+  while (a <= hi) {
+    let cidr = 32;
+    while (cidr > 0) {
+      const size = 2 ** (33 - cidr);
+      if (a % size !== 0 || a + size - 1 > hi) break;
+      cidr--;
+    }
+    out.push({ net: a, cidr });
+    a += 2 ** (32 - cidr);
+  }
+  return out;
+}
 
-const MAX_EXPAND = 65536;
+/** Elements one add/del may expand to when maxelem would not stop it first. */
+const MAX_EXPAND = 1 << 22;
+
+/**
+ * C `strtoul(s, &end, 0)` with the whole word consumed: decimal, 0x hex or
+ * leading-0 octal; 'range' for a negative number or one above 'max'.
+ */
+function parseUlong(s: string, max: number): number | 'invalid' | 'range' {
+  let v: number;
+  if (/^0[xX][0-9a-fA-F]+$/.test(s)) v = parseInt(s.slice(2), 16);
+  else if (/^0[0-7]*$/.test(s)) v = parseInt(s, 8);
+  else if (/^[1-9][0-9]*$/.test(s)) v = Number(s);
+  else if (/^-[0-9]+$/.test(s)) return 'range';
+  else return 'invalid';
+  return v > max ? 'range' : v;
+}
 
 class ElementParser {
   constructor(private readonly line: number, private readonly set: string) {}
@@ -308,70 +462,112 @@ class ElementParser {
     throw new IpsetError(code, this.line, this.set, msg);
   }
 
-  ip(s: string): number {
-    const v = parseIpv4Dotted(s);
-    if (v === null) this.fail('IPSET_BAD_IP', `Syntax error: cannot parse ${s}: resolving to IPv4 address failed`);
+  num(s: string, max: number): number {
+    const v = parseUlong(s, max);
+    if (v === 'invalid') this.fail('IPSET_BAD_NUMBER', `Syntax error: '${s}' is invalid as number`);
+    if (v === 'range') this.fail('IPSET_NUMBER_RANGE', `Syntax error: '${s}' is out of range 0-${max}`);
     return v;
   }
 
-  /** `ip`, `ip/cidr` or `a-b` expanded to single addresses (hash:ip). */
-  ipList(s: string): number[] {
+  ip(s: string, whole = s): number {
+    const v = parseIpv4Dotted(s);
+    if (v === null) this.fail('IPSET_BAD_IP', `Syntax error: cannot parse ${whole}: resolving to IPv4 address failed`);
+    return v;
+  }
+
+  cidr(s: string, whole: string): number {
+    if (s === '') this.ip('', whole);
+    const c = this.num(s, 32);
+    if (c === 0) this.fail('IPSET_BAD_CIDR', 'The value of the CIDR parameter of the IP address is invalid');
+    return c;
+  }
+
+  /** `ip`, `a-b` (swapped when reversed) or `ip/cidr` as an address range; 'first' is the address as written. */
+  ipRange(s: string): { lo: number; hi: number; first: number; kind: 'single' | 'range' | 'cidr' } {
     const dash = s.indexOf('-');
     if (dash >= 0) {
-      const lo = this.ip(s.slice(0, dash)), hi = this.ip(s.slice(dash + 1));
-      if (hi < lo) this.fail('IPSET_BAD_RANGE', `Syntax error: ${s} is an invalid range`);
-      if (hi - lo >= MAX_EXPAND) this.fail('IPSET_RANGE_TOO_LARGE', `Syntax error: range ${s} is too large`);
-      const out: number[] = [];
-      for (let v = lo; v <= hi; v++) out.push(v);
-      return out;
+      const a = this.ip(s.slice(0, dash), s), b = this.ip(s.slice(dash + 1), s);
+      return { lo: Math.min(a, b), hi: Math.max(a, b), first: a, kind: 'range' };
     }
     const slash = s.indexOf('/');
     if (slash >= 0) {
-      const { net, cidr } = this.net(s);
-      const n = 2 ** (32 - cidr);
-      if (n > MAX_EXPAND) this.fail('IPSET_RANGE_TOO_LARGE', `Syntax error: range ${s} is too large`);
-      const out: number[] = [];
-      for (let i = 0; i < n; i++) out.push((net + i) >>> 0);
-      return out;
+      const ip = this.ip(s.slice(0, slash), s);
+      const c = this.cidr(s.slice(slash + 1), s);
+      const lo = (ip & prefixMask(c)) >>> 0;
+      return { lo, hi: (lo | ~prefixMask(c)) >>> 0, first: ip, kind: c === 32 ? 'single' : 'cidr' };
     }
-    return [this.ip(s)];
+    const ip = this.ip(s);
+    return { lo: ip, hi: ip, first: ip, kind: 'single' };
   }
 
-  /** `ip/cidr` (cidr 1..32) or a bare ip (= /32), normalised to the prefix. */
-  net(s: string): { net: number; cidr: number } {
+  /** `ip` (/32), `ip/cidr` (masked) or `a-b` (the covering CIDRs). */
+  nets(s: string): { nets: Net[]; kind: 'single' | 'range' | 'cidr'; first: number } {
+    const dash = s.indexOf('-');
+    if (dash >= 0) {
+      const a = this.ip(s.slice(0, dash), s), b = this.ip(s.slice(dash + 1), s);
+      return { nets: rangeToCidrs(Math.min(a, b), Math.max(a, b)), kind: 'range', first: a };
+    }
     const slash = s.indexOf('/');
-    if (slash < 0) return { net: this.ip(s), cidr: 32 };
-    const ip = this.ip(s.slice(0, slash));
-    const cs = s.slice(slash + 1);
-    const cidr = /^\d{1,2}$/.test(cs) ? Number(cs) : -1;
-    if (cidr < 1 || cidr > 32) this.fail('IPSET_BAD_CIDR', `The value of the CIDR parameter of the IP address is invalid`);
-    return { net: (ip & prefixMask(cidr)) >>> 0, cidr };
+    if (slash >= 0) {
+      const ip = this.ip(s.slice(0, slash), s);
+      const c = this.cidr(s.slice(slash + 1), s);
+      return { nets: [{ net: (ip & prefixMask(c)) >>> 0, cidr: c }], kind: c === 32 ? 'single' : 'cidr', first: ip };
+    }
+    const ip = this.ip(s);
+    return { nets: [{ net: ip, cidr: 32 }], kind: 'single', first: ip };
   }
 
-  port(s: string): number {
-    if (!/^\d{1,5}$/.test(s) || Number(s) > 65535) this.fail('IPSET_BAD_PORT', `Syntax error: cannot parse '${s}' as a port number`);
-    return Number(s);
+  port(s: string, protoName: string): number {
+    const v = parseUlong(s, 65535);
+    if (v === 'range') this.fail('IPSET_BAD_PORT', `Syntax error: '${s}' is out of range 0-65535`);
+    if (v === 'invalid') {
+      if (/^[a-z][a-z0-9-]*$/i.test(s)) this.fail('IPSET_UNSUPPORTED', `service name '${s}' is not supported by sdnemu: give the port number`);
+      this.fail('IPSET_BAD_PORT', `Syntax error: cannot parse '${s}' as a ${protoName} port`);
+    }
+    return v;
   }
 
-  /** `[proto:]port[-port]` → protocol and the port list. */
-  protoPorts(s: string, defaultProto: number): { proto: number; ports: number[] } {
-    let proto = defaultProto;
+  /** `[proto:]port[-port]` (a bare port is tcp; reversed ranges swapped); bitmap:port takes tcp and udp only. */
+  protoPorts(s: string, bitmap = false): { proto: number; lo: number; hi: number; range: boolean } {
+    let proto = IPPROTO_TCP;
     const colon = s.indexOf(':');
     let ps = s;
     if (colon >= 0) {
       const name = s.slice(0, colon).toLowerCase();
-      const p = PROTO_BY_NAME.get(name);
-      if (p === undefined) this.fail('IPSET_BAD_PROTO', `Syntax error: cannot parse '${name}' as a protocol`);
-      proto = p;
       ps = s.slice(colon + 1);
+      const byNum = /^\d+$/.test(name) ? Number(name) : -1;
+      const p = byNum >= 0 ? (PROTO_NAME.has(byNum) ? byNum : undefined) : PROTO_BY_NAME.get(name);
+      if (p === undefined) {
+        if ((byNum >= 0 && byNum <= 255) || OTHER_PROTO_NAMES.has(name)) {
+          this.fail('IPSET_UNSUPPORTED', `protocol '${name}' is not supported by sdnemu (tcp, udp, sctp, udplite)`);
+        }
+        this.fail('IPSET_BAD_PROTO', `Syntax error: cannot parse '${name}' as a protocol`);
+      }
+      proto = p;
+      if (bitmap && p !== IPPROTO_TCP && p !== IPPROTO_UDP) this.fail('IPSET_BAD_PROTO', 'Syntax error: Only protocols TCP and UDP are valid');
     }
+    const pname = PROTO_NAME.get(proto)!;
     const dash = ps.indexOf('-');
-    if (dash < 0) return { proto, ports: [this.port(ps)] };
-    let lo = this.port(ps.slice(0, dash)), hi = this.port(ps.slice(dash + 1));
-    if (hi < lo) { const t = lo; lo = hi; hi = t; } // swapped, as ipset's port-range parser does
-    const ports: number[] = [];
-    for (let p = lo; p <= hi; p++) ports.push(p);
-    return { proto, ports };
+    if (dash < 0) { const v = this.port(ps, pname); return { proto, lo: v, hi: v, range: false }; }
+    const a = this.port(ps.slice(0, dash), pname), b = this.port(ps.slice(dash + 1), pname);
+    return { proto, lo: Math.min(a, b), hi: Math.max(a, b), range: true };
+  }
+
+  /** The comma-separated parts of 'text', exactly 'set.dimension' of them. */
+  parts(set: IpSet, text: string): string[] {
+    const parts = text.split(',');
+    const d = set.dimension;
+    if (parts.length > d) {
+      const seps = ['', 'Elem separator', 'Two elem separators', 'Three elem separators'][parts.length - 1] ?? 'Too many elem separators';
+      this.fail('IPSET_BAD_ELEMENT', `Syntax error: ${seps} in ${text}, but settype ${set.type} supports ${['none', 'one', 'two'][d - 1]}.`);
+    }
+    if (parts.length < d) this.fail('IPSET_BAD_ELEMENT', `Syntax error: ${parts.length === 1 ? 'Second' : 'Third'} element is missing from ${text}.`);
+    return parts;
+  }
+
+  plainIp(s: string): number {
+    if (s.includes('/') || s.includes('-')) this.fail('IPSET_BAD_ELEMENT', `Syntax error: plain IP address must be supplied: ${s}`);
+    return this.ip(s);
   }
 }
 
@@ -383,207 +579,438 @@ function netText(net: number, cidr: number): string {
   return cidr === 32 ? ipv4ToString(net) : `${ipv4ToString(net)}/${cidr}`;
 }
 
-/** Parses one member of 'set' (ranges expanded); throws IpsetError naming 'line'. */
-function parseElements(set: IpSet, text: string, line: number): Element[] {
-  const p = new ElementParser(line, set.name);
-  const parts = text.split(',');
-  if (parts.length !== set.dimension) p.fail('IPSET_BAD_ELEMENT', `Syntax error: '${text}' is not a ${set.type} element`);
-  const out: Element[] = [];
+/** Parses an add/del element of 'set' into its ranges; throws IpsetError naming 'line'. */
+function parseSpec(set: IpSet, text: string, line: number): ElementSpec {
+  const p: ElementParser = new ElementParser(line, set.name);
+  const parts = p.parts(set, text);
+  const spec: ElementSpec = { ipLo: 0, ipHi: 0, proto: 0, portLo: 0, portHi: 0, nets: [], ip2: 0, count: 1 };
   switch (set.type) {
-    case 'hash:ip':
-      for (const ip of p.ipList(parts[0]!)) out.push({ a: ip, b: 0, c: 0, cidr: 32, text: ipv4ToString(ip) });
-      break;
-    case 'hash:net': {
-      const { net, cidr } = p.net(parts[0]!);
-      out.push({ a: net, b: cidr, c: 0, cidr, text: netText(net, cidr) });
+    case 'hash:ip': {
+      const r = p.ipRange(parts[0]!);
+      spec.ipLo = r.lo; spec.ipHi = r.hi;
       break;
     }
+    case 'hash:net':
+      spec.nets = p.nets(parts[0]!).nets;
+      break;
     case 'bitmap:port': {
-      const { ports } = p.protoPorts(parts[0]!, IPPROTO_TCP);
+      const pp = p.protoPorts(parts[0]!, true);
       const r = set.opts.range!;
-      for (const port of ports) {
-        if (port < r.min || port > r.max) p.fail('IPSET_OUT_OF_RANGE', `Element is out of the range of the set`);
-        out.push({ a: port, b: 0, c: 0, cidr: 32, text: String(port) });
-      }
+      if (pp.lo < r.min || pp.hi > r.max) p.fail('IPSET_OUT_OF_RANGE', 'Element is out of the range of the set');
+      spec.portLo = pp.lo; spec.portHi = pp.hi;
       break;
     }
     case 'hash:ip,port':
     case 'hash:ip,port,ip':
     case 'hash:ip,port,net': {
-      const ips = p.ipList(parts[0]!);
-      const { proto, ports } = p.protoPorts(parts[1]!, IPPROTO_TCP);
-      if (ips.length * ports.length > MAX_EXPAND) p.fail('IPSET_RANGE_TOO_LARGE', `Syntax error: range ${text} is too large`);
-      let c = 0, cidr = 32, third = '';
-      if (set.type === 'hash:ip,port,ip') { c = p.ip(parts[2]!); third = `,${ipv4ToString(c)}`; }
-      if (set.type === 'hash:ip,port,net') { const n = p.net(parts[2]!); c = n.net; cidr = n.cidr; third = `,${netText(c, cidr)}`; }
-      for (const ip of ips) for (const port of ports) {
-        const b = ((set.type === 'hash:ip,port,net' ? cidr << 24 : 0) | (proto << 16) | port) >>> 0;
-        out.push({ a: ip, b, c, cidr, text: `${ipv4ToString(ip)},${portText(proto, port)}${third}` });
-      }
+      const r = p.ipRange(parts[0]!);
+      const pp = p.protoPorts(parts[1]!);
+      spec.ipLo = r.lo; spec.ipHi = r.hi; spec.proto = pp.proto; spec.portLo = pp.lo; spec.portHi = pp.hi;
+      if (set.type === 'hash:ip,port,ip') spec.ip2 = p.plainIp(parts[2]!);
+      if (set.type === 'hash:ip,port,net') spec.nets = p.nets(parts[2]!).nets;
       break;
     }
   }
-  return out;
+  const ips = set.type === 'hash:net' || set.type === 'bitmap:port' ? 1 : spec.ipHi - spec.ipLo + 1;
+  const ports = set.type === 'hash:ip' || set.type === 'hash:net' ? 1 : spec.portHi - spec.portLo + 1;
+  spec.count = ips * ports * Math.max(1, spec.nets.length);
+  return spec;
+}
+
+/** The elements of 'spec' in the kernel's order (address, then port, then net). */
+function* expand(set: IpSet, spec: ElementSpec, line: number): Generator<Element> {
+  // 0.0.0.0 is refused by hash:ip and hash:ip,port only (hash:ip,port,ip and hash:ip,port,net take it)
+  const nullIp = (): never => {
+    if (set.type === 'hash:ip') throw new IpsetError('IPSET_NULL_ELEMENT', line, set.name, 'Null-valued element, cannot be stored in a hash type of set');
+    throw new IpsetError('IPSET_NULL_ELEMENT', line, set.name, 'Kernel error received: Invalid argument');
+  };
+  switch (set.type) {
+    case 'hash:ip':
+      for (let ip = spec.ipLo; ip <= spec.ipHi; ip++) {
+        if (ip === 0) nullIp();
+        yield { a: ip, b: 0, c: 0, cidr: 32, text: ipv4ToString(ip) };
+      }
+      return;
+    case 'hash:net':
+      for (const n of spec.nets) yield { a: n.net, b: n.cidr, c: 0, cidr: n.cidr, text: netText(n.net, n.cidr) };
+      return;
+    case 'bitmap:port':
+      for (let port = spec.portLo; port <= spec.portHi; port++) yield { a: port, b: 0, c: 0, cidr: 32, text: String(port) };
+      return;
+    case 'hash:ip,port':
+    case 'hash:ip,port,ip':
+    case 'hash:ip,port,net': {
+      const third = set.type === 'hash:ip,port,ip' ? `,${ipv4ToString(spec.ip2)}` : '';
+      for (let ip = spec.ipLo; ip <= spec.ipHi; ip++) {
+        if (ip === 0 && set.type === 'hash:ip,port') nullIp();
+        for (let port = spec.portLo; port <= spec.portHi; port++) {
+          const pp = ((spec.proto << 16) | port) >>> 0;
+          const head = `${ipv4ToString(ip)},${portText(spec.proto, port)}`;
+          if (set.type !== 'hash:ip,port,net') {
+            yield { a: ip, b: pp, c: spec.ip2, cidr: 32, text: head + third };
+            continue;
+          }
+          for (const n of spec.nets) yield { a: ip, b: ((n.cidr << 24) | pp) >>> 0, c: n.net, cidr: n.cidr, text: `${head},${netText(n.net, n.cidr)}` };
+        }
+      }
+    }
+  }
 }
 
 function hasPorts(proto: number): boolean {
   return proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP || proto === IPPROTO_UDPLITE;
 }
 
+/**
+ * ip_set_get_ip4_port's refusal: a later fragment of a protocol whose port
+ * (or ICMP type/code) is in the first fragment only; other protocols match
+ * with port 0.
+ */
+function portUnknown(pkt: IpsetPacket): boolean {
+  return pkt.fragment === true && (hasPorts(pkt.proto) || pkt.proto === 1);
+}
+
+/**
+ * The stored value deciding an address of a net type: the first entry
+ * containing 'addr' walking the prefix lengths from the most specific
+ * (mtype_test_cidrs). hash:net: key (addr/c, c); hash:ip,port,net: key
+ * ('ip', c<<24|'pp', addr/c). Returns MEMBER_MATCH, MEMBER_NOMATCH or 0.
+ * Allocates nothing.
+ */
+function walkNets(s: IpSet, ip: number, pp: number, addr: number): number {
+  const cs = s.cidrs;
+  const ipPortNet = s.type === 'hash:ip,port,net';
+  for (let i = 0; i < cs.length; i++) {
+    const c = cs[i]!;
+    const net = (addr & prefixMask(c)) >>> 0;
+    const v = ipPortNet ? s.table.get(ip, ((c << 24) | pp) >>> 0, net, 0) : s.table.get(net, c, 0, 0);
+    if (v > 0) return v;
+  }
+  return 0;
+}
+
+/** What `ipset test` and `-m set` answer for the decisive value 'v' (0, MATCH, NOMATCH). */
+function verdict(s: IpSet, v: number, returnNomatch: boolean): boolean {
+  return returnNomatch && s.hasNets ? v === MEMBER_NOMATCH : v === MEMBER_MATCH;
+}
+
+/**
+ * The packet test of `-m set --match-set SET 'flags'` on a set already
+ * resolved (a compiled rule keeps the `IpSet`); 'returnNomatch' is
+ * `--return-nomatch`. Allocates nothing.
+ */
+export function matchesSet(s: IpSet, flags: readonly MatchDir[], pkt: IpsetPacket, returnNomatch = false): boolean {
+  if (flags.length < s.dimension) return false;
+  const d0 = flags[0] === 'src';
+  switch (s.type) {
+    case 'hash:ip':
+      return s.table.get(d0 ? pkt.src : pkt.dst, 0, 0, 0) > 0;
+    case 'hash:net':
+      return verdict(s, walkNets(s, 0, 0, d0 ? pkt.src : pkt.dst), returnNomatch);
+    case 'bitmap:port': {
+      if ((pkt.proto !== IPPROTO_TCP && pkt.proto !== IPPROTO_UDP) || pkt.fragment === true) return false;
+      const port = d0 ? pkt.sport : pkt.dport;
+      return s.bitmap[port & 0xffff] === MEMBER_MATCH;
+    }
+    case 'hash:ip,port':
+    case 'hash:ip,port,ip': {
+      if (portUnknown(pkt)) return false;
+      const ip = d0 ? pkt.src : pkt.dst;
+      const port = hasPorts(pkt.proto) ? (flags[1] === 'src' ? pkt.sport : pkt.dport) & 0xffff : 0;
+      const b = ((pkt.proto << 16) | port) >>> 0;
+      const c = s.type === 'hash:ip,port' ? 0 : (flags[2] === 'src' ? pkt.src : pkt.dst);
+      return s.table.get(ip, b, c, 0) > 0;
+    }
+    case 'hash:ip,port,net': {
+      if (portUnknown(pkt)) return false;
+      const ip = d0 ? pkt.src : pkt.dst;
+      const port = hasPorts(pkt.proto) ? (flags[1] === 'src' ? pkt.sport : pkt.dport) & 0xffff : 0;
+      const addr = flags[2] === 'src' ? pkt.src : pkt.dst;
+      return verdict(s, walkNets(s, ip, (pkt.proto << 16) | port, addr), returnNomatch);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // the registry
 
-/** Options of add/del/restore: `-exist` ignores "already added"/"not added" and re-create of an identical set. */
-export interface IpsetCmdOptions { exist?: boolean; comment?: string; line?: number }
+/** Options of add/del/test: `-exist` ignores "already added"/"not added"; the member extensions of add. */
+export interface IpsetCmdOptions {
+  exist?: boolean;
+  line?: number;
+  comment?: string;
+  timeout?: number;
+  packets?: number;
+  bytes?: number;
+  /** add: store a nomatch member; test: `ipset test … nomatch` (answer for nomatch members) */
+  nomatch?: boolean;
+}
 
 export class Ipsets {
-  private readonly sets = new Map<string, IpSet>();
+  /** sets by kernel index; null: a destroyed set's free index (the next create takes the lowest) */
+  private readonly slots: (IpSet | null)[] = [];
+  private readonly byName = new Map<string, IpSet>();
+  /** xorshift32 state for the initval of sets created without one */
+  private rng: number;
+  /** during `restore()`: how to undo the members changed by the pending add/del batch, in order */
+  private journal: (() => void)[] | null = null;
+
+  /** 'seed' drives the initval of sets created without one (the kernel's is random). */
+  constructor(o: { seed?: number } = {}) {
+    this.rng = ((o.seed ?? 1) >>> 0) || 1;
+  }
 
   /** The set called 'name', or undefined. */
-  get(name: string): IpSet | undefined { return this.sets.get(name); }
+  get(name: string): IpSet | undefined { return this.byName.get(name); }
 
-  /** Set names in creation order. */
-  names(): string[] { return [...this.sets.keys()]; }
+  /** Set names in kernel index order (as `ipset save` lists them). */
+  names(): string[] {
+    const out: string[] = [];
+    for (const s of this.slots) if (s !== null) out.push(s.name);
+    return out;
+  }
 
   private need(name: string, line: number): IpSet {
-    const s = this.sets.get(name);
-    if (!s) throw new IpsetError('IPSET_NO_SET', line, name, `The set with the given name does not exist`);
+    const s = this.byName.get(name);
+    if (!s) throw new IpsetError('IPSET_NO_SET', line, name, 'The set with the given name does not exist');
     return s;
   }
 
-  /** `ipset create 'name' 'type' …`; with 'exist' an identical existing set is kept. */
-  create(name: string, type: IpsetType, opts: IpsetCreateOptions = {}, o: IpsetCmdOptions = {}): IpSet {
-    const line = o.line ?? 0;
-    if (name.length === 0 || name.length > 31) throw new IpsetError('IPSET_BAD_NAME', line, name, `Syntax error: setname '${name}' is longer than 31 characters`);
-    if (!IPSET_TYPES.includes(type)) throw new IpsetError('IPSET_UNKNOWN_TYPE', line, name, `Syntax error: Unknown settype: '${type}'`);
-    if (type === 'bitmap:port') {
-      const r = opts.range;
-      if (!r) throw new IpsetError('IPSET_MISSING_RANGE', line, name, `Syntax error: Missing mandatory option: "range"`);
-      if (r.min > r.max || r.max > 65535 || r.min < 0) throw new IpsetError('IPSET_BAD_RANGE', line, name, `Syntax error: invalid port range ${r.min}-${r.max}`);
-    }
-    const old = this.sets.get(name);
-    if (old) {
-      if (o.exist && old.type === type && sameOpts(old.opts, opts)) return old;
-      throw new IpsetError('IPSET_EXISTS', line, name, `Set cannot be created: set with the same name already exists`);
-    }
-    const s = new IpSet(name, type, { ...opts });
-    this.sets.set(name, s);
-    return s;
-  }
-
-  /** `ipset add 'name' 'element'` (ranges expanded). */
-  add(name: string, element: string, o: IpsetCmdOptions = {}): void {
-    const line = o.line ?? 0;
-    const s = this.need(name, line);
-    const els = parseElements(s, element, line);
-    const maxelem = s.opts.maxelem ?? 65536;
-    for (const e of els) {
-      const present = s.members.has(e.text);
-      if (present) {
-        if (o.exist) { if (o.comment !== undefined) s.members.set(e.text, o.comment); continue; }
-        throw new IpsetError('IPSET_EXIST_ELEMENT', line, name, `Element cannot be added to the set: it's already added`);
-      }
-      if (s.type !== 'bitmap:port' && s.members.size >= maxelem) throw new IpsetError('IPSET_FULL', line, name, `Hash is full, cannot add more elements`);
-      s.members.set(e.text, o.comment ?? '');
-      if (s.type === 'bitmap:port') s.bitmap[e.a] = 1;
-      else s.table.set(e.a, e.b, e.c, 0, 1);
-      if (s.type === 'hash:net' || s.type === 'hash:ip,port,net') s.countCidr(e.cidr, 1);
-    }
-  }
-
-  /** `ipset del 'name' 'element'`. */
-  del(name: string, element: string, o: IpsetCmdOptions = {}): void {
-    const line = o.line ?? 0;
-    const s = this.need(name, line);
-    for (const e of parseElements(s, element, line)) {
-      if (!s.members.delete(e.text)) {
-        if (o.exist) continue;
-        throw new IpsetError('IPSET_NOT_ELEMENT', line, name, `Element cannot be deleted from the set: it's not added`);
-      }
-      if (s.type === 'bitmap:port') s.bitmap[e.a] = 0;
-      else s.table.delete(e.a, e.b, e.c, 0);
-      if (s.type === 'hash:net' || s.type === 'hash:ip,port,net') s.countCidr(e.cidr, -1);
-    }
+  private nextInitval(): number {
+    let x = this.rng;
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    this.rng = x;
+    // murmur3's fmix32, so that small seeds still give values that look drawn at random
+    x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+    x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+    return (x ^ (x >>> 16)) >>> 0;
   }
 
   /**
-   * `ipset test 'name' 'element'`: true when every expanded member is in the
-   * set. For hash:net an address or net is "in" when a stored net contains
-   * it, as the kernel's test of a /32 does.
+   * `ipset create 'name' 'type' …`: the options are canonicalised as the
+   * kernel does (hashsize to a power of two ≥ 64, bucketsize to an even
+   * 2..12). With 'exist' an existing set of the same type, maxelem, timeout,
+   * extensions (and range) is kept as it is.
    */
-  test(name: string, element: string): boolean {
-    const s = this.need(name, 0);
-    for (const e of parseElements(s, element, 0)) {
-      if (s.type === 'hash:net') {
-        if (!this.netHas(s, e.a, e.cidr)) return false;
-      } else if (s.type === 'hash:ip,port,net') {
-        if (!this.ipPortNetHas(s, e.a, e.b & 0xffffff, e.c, e.cidr)) return false;
-      } else if (!s.has(e.a, e.b, e.c)) return false;
+  create(name: string, type: IpsetType, opts: IpsetCreateOptions = {}, o: IpsetCmdOptions = {}): IpSet {
+    const line = o.line ?? 0;
+    const fail = (code: string, msg: string): never => { throw new IpsetError(code, line, name, msg); };
+    if (name.length > 31) fail('IPSET_BAD_NAME', `Syntax error: setname '${name}' is longer than 31 characters`);
+    if (name.length === 0) fail('IPSET_BAD_NAME', 'Syntax error: setname is empty');
+    if (!IPSET_TYPES.includes(type)) fail('IPSET_UNKNOWN_TYPE', `Syntax error: typename '${type}' is unknown`);
+    const isHash = type !== 'bitmap:port';
+    let range: { min: number; max: number } | null = null;
+    if (!isHash) {
+      const r = opts.range;
+      if (!r) return fail('IPSET_MISSING_RANGE', 'Mandatory option `range\' is missing');
+      if (r.min < 0 || r.max < 0 || r.min > 65535 || r.max > 65535) fail('IPSET_BAD_RANGE', `Syntax error: invalid port range ${r.min}-${r.max}`);
+      range = { min: Math.min(r.min, r.max), max: Math.max(r.min, r.max) };
     }
-    return true;
+    let hashsize = 0, bucketsize = 0;
+    if (isHash) {
+      const want = Math.max(64, opts.hashsize ?? 1024);
+      hashsize = 64;
+      while (hashsize < want) hashsize *= 2;
+      // htable_size(): more than 2^27 buckets of 8 bytes do not fit an int
+      if (hashsize > 2 ** 27) fail('IPSET_NOMEM', 'Kernel error received: Cannot allocate memory');
+      bucketsize = Math.min(12, Math.max(2, opts.bucketsize ?? 12));
+      if (bucketsize & 1) bucketsize++;
+    }
+    const timeout = opts.timeout ?? -1;
+    if (timeout > 2147483) fail('IPSET_NUMBER_RANGE', `Syntax error: '${timeout}' is out of range 0-2147483`);
+    const old = this.byName.get(name);
+    if (old) {
+      const same = old.type === type && old.opts.maxelem === (isHash ? opts.maxelem ?? 65536 : 0) && old.opts.timeout === timeout
+        && old.opts.counters === !!opts.counters && old.opts.comment === !!opts.comment
+        && (old.opts.range?.min ?? -1) === (range?.min ?? -1) && (old.opts.range?.max ?? -1) === (range?.max ?? -1);
+      if (o.exist && same) return old;
+      fail('IPSET_EXISTS', 'Set cannot be created: set with the same name already exists');
+    }
+    const canon: IpsetSetOptions = {
+      hashsize, maxelem: isHash ? opts.maxelem ?? 65536 : 0, bucketsize,
+      initval: isHash ? (opts.initval ?? this.nextInitval()) >>> 0 : 0,
+      range, timeout, counters: !!opts.counters, comment: !!opts.comment,
+    };
+    const s = new IpSet(name, type, canon);
+    const free = this.slots.indexOf(null);
+    if (free >= 0) this.slots[free] = s; else this.slots.push(s);
+    this.byName.set(name, s);
+    return s;
   }
 
-  private netHas(s: IpSet, addr: number, maxCidr: number): boolean {
-    const cs = s.cidrs;
-    for (let i = 0; i < cs.length; i++) {
-      const c = cs[i]!;
-      if (c > maxCidr) continue;
-      if (s.table.get((addr & prefixMask(c)) >>> 0, c, 0, 0) >= 0) return true;
+  /**
+   * `ipset add 'name' 'element'` with the member extensions of 'o'. Ranges
+   * are expanded and added in order; an element that fails stops the add
+   * and the ones before it stay, as in the kernel.
+   */
+  add(name: string, element: string, o: IpsetCmdOptions = {}): void {
+    const line = o.line ?? 0;
+    const s = this.need(name, line);
+    const fail = (code: string, msg: string): never => { throw new IpsetError(code, line, name, msg); };
+    // what ipset itself checks (the element, nomatch, comment length) comes before what the kernel checks
+    if (o.nomatch && !s.hasNets) fail('IPSET_UNKNOWN_ARG', 'Unknown argument: `nomatch\'');
+    if (o.comment !== undefined && o.comment.length > 255) {
+      fail('IPSET_COMMENT_TOO_LONG', 'Syntax error: Comment is longer than the maximum allowed 255 characters');
     }
-    return false;
+    const spec = parseSpec(s, element, line);
+    if (spec.count > MAX_EXPAND && s.opts.maxelem - s.members.size > MAX_EXPAND) {
+      fail('IPSET_RANGE_TOO_LARGE', `${element} expands to ${spec.count} elements: more than sdnemu adds at once (${MAX_EXPAND})`);
+    }
+    if (o.timeout !== undefined && s.opts.timeout < 0) fail('IPSET_NO_TIMEOUT', 'Timeout cannot be used: set was created without timeout support');
+    if ((o.packets !== undefined || o.bytes !== undefined) && !s.opts.counters) {
+      fail('IPSET_NO_COUNTERS', 'Packet/byte counters cannot be used: set was created without counter support');
+    }
+    if (o.comment !== undefined && !s.opts.comment) fail('IPSET_NO_COMMENT', 'Comment cannot be used: set was created without comment support');
+    const timeout = o.timeout ?? s.opts.timeout;
+    for (const e of expand(s, spec, line)) {
+      const old = s.members.get(e.text);
+      if (old) {
+        if (!o.exist) fail('IPSET_EXIST_ELEMENT', 'Element cannot be added to the set: it\'s already added');
+        // -exist re-add: nomatch, timeout and comment are replaced, counters only when given
+        this.remove(s, e);
+        this.insert(s, e, { nomatch: !!o.nomatch, timeout, packets: o.packets ?? old.packets, bytes: o.bytes ?? old.bytes, comment: o.comment ?? '' });
+        continue;
+      }
+      if (s.type !== 'bitmap:port' && s.members.size >= s.opts.maxelem) fail('IPSET_FULL', 'Hash is full, cannot add more elements');
+      this.insert(s, e, { nomatch: !!o.nomatch, timeout, packets: o.packets ?? 0, bytes: o.bytes ?? 0, comment: o.comment ?? '' });
+    }
   }
 
-  private ipPortNetHas(s: IpSet, ip: number, protoPort: number, addr: number, maxCidr: number): boolean {
-    const cs = s.cidrs;
-    for (let i = 0; i < cs.length; i++) {
-      const c = cs[i]!;
-      if (c > maxCidr) continue;
-      if (s.table.get(ip, ((c << 24) | protoPort) >>> 0, (addr & prefixMask(c)) >>> 0, 0) >= 0) return true;
+  /** `ipset del 'name' 'element'` (ranges expanded; stops at the first absent one unless 'exist'). */
+  del(name: string, element: string, o: IpsetCmdOptions = {}): void {
+    const line = o.line ?? 0;
+    const s = this.need(name, line);
+    const spec = parseSpec(s, element, line);
+    if (spec.count > MAX_EXPAND) {
+      throw new IpsetError('IPSET_RANGE_TOO_LARGE', line, name, `${element} expands to ${spec.count} elements: more than sdnemu deletes at once (${MAX_EXPAND})`);
     }
-    return false;
+    for (const e of expand(s, spec, line)) {
+      if (!s.members.has(e.text)) {
+        if (o.exist) continue;
+        throw new IpsetError('IPSET_NOT_ELEMENT', line, name, 'Element cannot be deleted from the set: it\'s not added');
+      }
+      this.remove(s, e);
+    }
+  }
+
+  /** Stores member 'e' of 's' (absent before) with extensions 'm'; journaled during a restore batch. */
+  private insert(s: IpSet, e: Element, m: IpsetMember): void {
+    s.members.set(e.text, m);
+    const value = m.nomatch ? MEMBER_NOMATCH : MEMBER_MATCH;
+    if (s.type === 'bitmap:port') s.bitmap[e.a] = value;
+    else s.table.set(e.a, e.b, e.c, 0, value);
+    if (s.hasNets) s.countCidr(e.cidr, 1);
+    this.journal?.push(() => this.remove(s, e));
+  }
+
+  /** Removes member 'e' of 's' (present); journaled during a restore batch. */
+  private remove(s: IpSet, e: Element): void {
+    const m = s.members.get(e.text)!;
+    s.members.delete(e.text);
+    if (s.type === 'bitmap:port') s.bitmap[e.a] = 0;
+    else s.table.delete(e.a, e.b, e.c, 0);
+    if (s.hasNets) s.countCidr(e.cidr, -1);
+    this.journal?.push(() => this.insert(s, e, m));
+  }
+
+  /**
+   * `ipset test 'name' 'element'` (with `nomatch` as 'o.nomatch'): hash:ip
+   * tests the first address as written; an address (or /32) of a net type
+   * walks the stored prefixes, a net (cidr < 32) is looked up exactly;
+   * bitmap:port ignores the protocol. IP ranges, CIDRs and port ranges that
+   * ipset refuses in a test throw IpsetError (IPSET_TEST_RANGE).
+   */
+  test(name: string, element: string, o: IpsetCmdOptions = {}): boolean {
+    const line = o.line ?? 0;
+    const s = this.need(name, line);
+    const p: ElementParser = new ElementParser(line, name);
+    if (o.nomatch && !s.hasNets) p.fail('IPSET_UNKNOWN_ARG', 'Unknown argument: `nomatch\'');
+    const parts = p.parts(s, element);
+    const refuse = (what: string): never => p.fail('IPSET_TEST_RANGE',
+      `${what} is not allowed in command test with set type ${s.type} and family ${s.type === 'bitmap:port' ? 'unspec' : 'inet'}`);
+    const ret = !!o.nomatch;
+    switch (s.type) {
+      case 'hash:ip':
+        return s.table.get(p.ipRange(parts[0]!).first, 0, 0, 0) > 0;
+      case 'hash:net': {
+        const n = p.nets(parts[0]!);
+        if (n.kind === 'range') refuse('FROM-TO IP range');
+        const { net, cidr } = n.nets[0]!;
+        return verdict(s, cidr === 32 ? walkNets(s, 0, 0, net) : Math.max(0, s.table.get(net, cidr, 0, 0)), ret);
+      }
+      case 'bitmap:port': {
+        const pp = p.protoPorts(parts[0]!, true);
+        if (pp.range) refuse('FROM-TO port range');
+        return s.bitmap[pp.lo] === MEMBER_MATCH;
+      }
+      case 'hash:ip,port':
+      case 'hash:ip,port,ip':
+      case 'hash:ip,port,net': {
+        const r = p.ipRange(parts[0]!);
+        if (r.kind === 'range') refuse('FROM-TO IP range');
+        if (r.kind === 'cidr' || parts[0]!.includes('/')) refuse('IP/CIDR range');
+        const pp = p.protoPorts(parts[1]!);
+        if (pp.range) refuse('FROM-TO port range');
+        const b = ((pp.proto << 16) | pp.lo) >>> 0;
+        if (s.type === 'hash:ip,port') return s.table.get(r.first, b, 0, 0) > 0;
+        if (s.type === 'hash:ip,port,ip') return s.table.get(r.first, b, p.plainIp(parts[2]!), 0) > 0;
+        const n = p.nets(parts[2]!);
+        // a range in the net part is tested as its first address
+        if (n.kind !== 'cidr') return verdict(s, walkNets(s, r.first, b, n.first), ret);
+        const { net, cidr } = n.nets[0]!;
+        return verdict(s, Math.max(0, s.table.get(r.first, ((cidr << 24) | b) >>> 0, net, 0)), ret);
+      }
+    }
   }
 
   /** `ipset flush ['name']` (all sets when no name). */
   flush(name?: string, o: IpsetCmdOptions = {}): void {
-    if (name === undefined) { for (const s of this.sets.values()) s.clear(); return; }
+    if (name === undefined) { for (const s of this.byName.values()) s.clear(); return; }
     this.need(name, o.line ?? 0).clear();
   }
 
-  /** `ipset destroy ['name']`: refused while an iptables rule holds the set. */
+  /** `ipset destroy ['name']`: refused while an iptables rule holds the set; its index becomes free. */
   destroy(name?: string, o: IpsetCmdOptions = {}): void {
     const line = o.line ?? 0;
+    const inUse = (s: IpSet): never => { throw new IpsetError('IPSET_IN_USE', line, s.name, 'Set cannot be destroyed: it is in use by a kernel component'); };
     if (name === undefined) {
-      for (const s of this.sets.values()) if (s.refs > 0) throw new IpsetError('IPSET_IN_USE', line, s.name, `Set cannot be destroyed: it is in use by a kernel component`);
-      this.sets.clear();
+      for (const s of this.byName.values()) if (s.refs > 0) inUse(s);
+      this.slots.length = 0;
+      this.byName.clear();
       return;
     }
     const s = this.need(name, line);
-    if (s.refs > 0) throw new IpsetError('IPSET_IN_USE', line, name, `Set cannot be destroyed: it is in use by a kernel component`);
-    this.sets.delete(name);
+    if (s.refs > 0) inUse(s);
+    this.slots[this.slots.indexOf(s)] = null;
+    while (this.slots.length > 0 && this.slots[this.slots.length - 1] === null) this.slots.pop();
+    this.byName.delete(name);
   }
 
-  /** `ipset swap 'a' 'b'`: the names trade contents; both must have the same type. */
+  /** `ipset swap 'a' 'b'`: the names (and their indexes and rule references) trade contents; types must match. */
   swap(a: string, b: string, o: IpsetCmdOptions = {}): void {
     const line = o.line ?? 0;
     const sa = this.need(a, line), sb = this.need(b, line);
-    if (sa.type !== sb.type) throw new IpsetError('IPSET_SWAP_TYPE', line, a, `The sets cannot be swapped: their type does not match`);
-    // rules reference sets by kernel index, which stays with the name: swap objects, keep refs with the name
+    if (sa.type !== sb.type) throw new IpsetError('IPSET_SWAP_TYPE', line, a, 'The sets cannot be swapped: their type does not match');
+    const ia = this.slots.indexOf(sa), ib = this.slots.indexOf(sb);
     const ra = sa.refs, rb = sb.refs;
     sa.name = b; sb.name = a;
     sa.refs = rb; sb.refs = ra;
-    this.sets.set(a, sb);
-    this.sets.set(b, sa);
+    this.slots[ia] = sb; this.slots[ib] = sa;
+    this.byName.set(a, sb);
+    this.byName.set(b, sa);
   }
 
-  /** `ipset rename 'from' 'to'`. */
+  /** `ipset rename 'from' 'to'` (the set keeps its index). */
   rename(from: string, to: string, o: IpsetCmdOptions = {}): void {
     const line = o.line ?? 0;
     const s = this.need(from, line);
-    if (this.sets.has(to)) throw new IpsetError('IPSET_EXISTS', line, to, `Set cannot be created: set with the same name already exists`);
+    if (this.byName.has(to)) throw new IpsetError('IPSET_EXISTS', line, to, 'Set cannot be renamed: a set with the new name already exists');
+    if (to.length > 31) throw new IpsetError('IPSET_BAD_NAME', line, to, `Syntax error: setname '${to}' is longer than 31 characters`);
     s.name = to;
-    const entries = [...this.sets.entries()].map(([k, v]) => (k === from ? [to, v] as const : [k, v] as const));
-    this.sets.clear();
-    for (const [k, v] of entries) this.sets.set(k, v);
+    this.byName.delete(from);
+    this.byName.set(to, s);
   }
 
   /** Marks 'name' held by a rule (an iptables `-m set` load); throws if absent. */
@@ -595,29 +1022,29 @@ export class Ipsets {
 
   /** Releases a hold taken by `hold()`. */
   release(name: string): void {
-    const s = this.sets.get(name);
+    const s = this.byName.get(name);
     if (s && s.refs > 0) s.refs--;
   }
 
   /**
-   * `-m set --match-set 'setName' 'flags'` on packet 'pkt': true when the set
-   * holds the packet's element, dimension i taken from the side 'flags[i]'
-   * names. Fewer flags than the set's dimension, or an unknown set: false.
-   * Fast path: allocates nothing.
+   * `-m set --match-set 'setName' 'flags'` on packet 'pkt' (see
+   * `matchesSet`). An unknown set: false. Allocates nothing.
    */
-  matches(setName: string, flags: readonly MatchDir[], pkt: IpsetPacket): boolean {
-    const s = this.sets.get(setName);
+  matches(setName: string, flags: readonly MatchDir[], pkt: IpsetPacket, returnNomatch = false): boolean {
+    const s = this.byName.get(setName);
     if (s === undefined) return false;
-    return matchesSet(s, flags, pkt);
+    return matchesSet(s, flags, pkt, returnNomatch);
   }
 
-  /** `ipset save` text: per set, its `create` line then its `add` lines. */
+  /** `ipset save ['name']` text: per set in index order, its `create` line then its `add` lines. */
   save(name?: string): string {
     let out = '';
-    const list = name === undefined ? [...this.sets.values()] : [this.need(name, 0)];
+    const list = name === undefined ? this.slots.filter((s): s is IpSet => s !== null) : [this.need(name, 0)];
     for (const s of list) {
-      out += `create ${s.name} ${s.type}${optsText(s)}\n`;
-      for (const [m, comment] of s.members) out += `add ${s.name} ${m}${comment !== '' ? ` comment "${comment}"` : ''}\n`;
+      out += `create ${s.name} ${s.type}${optsText(s.opts)}\n`;
+      const members = [...s.members];
+      if (s.type === 'bitmap:port') members.sort((x, y) => Number(x[0]) - Number(y[0]));
+      for (const [m, ext] of members) out += `add ${s.name} ${m}${memberText(s.opts, ext)}\n`;
     }
     return out;
   }
@@ -625,214 +1052,244 @@ export class Ipsets {
   /**
    * `ipset restore`: runs 'text' line by line (create/add/del/test/flush/
    * destroy/swap/rename, `COMMIT`, `#` comments, blank lines); 'exist' as
-   * `ipset restore -exist`. Throws IpsetError naming the line; the commands
-   * before the failing line stay applied, as ipset's restore does.
+   * `ipset -exist restore` (a `-exist` inside a line is ignored, as ipset
+   * 7.17 does). Throws IpsetError naming the line. What stays applied is
+   * what ipset 7.17 leaves: it batches consecutive add (or del) lines of one
+   * set into one kernel message, sent when a line of another command or set
+   * comes or the input ends. So an error ipset finds itself (syntax, usage,
+   * an unknown set) drops the unsent batch; an error the kernel finds (an
+   * element already added, a full set…) is reported when the batch is sent,
+   * with the batch's elements before the failing one applied — unless a
+   * later line of the same batch has an error of the first kind, which then
+   * wins. Every other command stays applied.
    */
   restore(text: string, o: { exist?: boolean } = {}): void {
+    const exist = o.exist ?? false;
     const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const raw = lines[i]!.trim();
-      if (raw === '' || raw.startsWith('#') || raw === 'COMMIT') continue;
-      this.command(tokenize(raw, i + 1), i + 1, o.exist ?? false);
+    const undo: (() => void)[] = [];
+    const rollback = (): void => {
+      this.journal = null;
+      for (let k = undo.length - 1; k >= 0; k--) undo[k]!();
+      undo.length = 0;
+    };
+    let batch: string | null = null;
+    let deferred: IpsetError | null = null;
+    try {
+      for (let i = 0; i < lines.length; i++) {
+        const raw = lines[i]!.trim();
+        if (raw === '' || raw.startsWith('#') || raw === 'COMMIT') continue;
+        const toks = tokenize(raw);
+        const cmd = CMD_ALIASES.get(toks[0] ?? '') ?? toks[0] ?? '';
+        const key = cmd === 'add' || cmd === 'del' ? `${cmd} ${toks[1] ?? ''}` : null;
+        if (deferred !== null) {
+          // the batch holds a kernel error: ipset only parses what follows until it sends the batch
+          const err = this.dryRun(toks, i + 1, exist);
+          if (err !== null && !isKernelError(err, cmd)) { rollback(); throw err; }
+          if (key === batch) continue;
+          throw deferred;
+        }
+        const mark = undo.length;
+        this.journal = undo;
+        try {
+          this.run(toks, i + 1, exist, false);
+        } catch (e) {
+          if (!(e instanceof IpsetError)) throw e;
+          if (!isKernelError(e, cmd)) { rollback(); throw e; }
+          if (key === null) throw e;
+          deferred = e;
+        }
+        if (key !== batch) { undo.splice(0, mark); batch = key; }
+      }
+      if (deferred !== null) throw deferred;
+    } finally {
+      this.journal = null;
     }
   }
 
-  /** Runs one `ipset` command given as 'args' (no leading `ipset`), e.g. from a script. */
-  command(args: string[], line = 0, existDefault = false): void {
-    let exist = existDefault;
-    const toks = args.filter((t) => { if (t === '-exist' || t === '-!') { exist = true; return false; } return true; });
+  /** The error running 'toks' would raise now, found on a copy of the sets (null: none). */
+  private dryRun(toks: string[], line: number, exist: boolean): IpsetError | null {
+    const copy = new Ipsets();
+    copy.restore(this.save());
+    try { copy.run(toks, line, exist, false); } catch (e) { if (e instanceof IpsetError) return e; throw e; }
+    return null;
+  }
+
+  /** Runs one `ipset` command given as 'args' (no leading `ipset`; `-exist`/`-!` anywhere), e.g. from a script. */
+  command(args: string[], line = 0): void {
+    this.run(args, line, false, true);
+  }
+
+  private run(args: string[], line: number, existGlobal: boolean, existPerLine: boolean): void {
+    let exist = existGlobal;
+    const toks = args.filter((t) => {
+      if (t !== '-exist' && t !== '-!') return true;
+      if (existPerLine) exist = true;
+      return false;
+    });
     const cmd = toks[0] ?? '';
     const name = toks[1];
-    const needName = (): string => {
-      if (name === undefined) throw new IpsetError('IPSET_MISSING_ARG', line, '', `Syntax error: missing setname`);
-      return name;
-    };
-    switch (cmd) {
-      case 'create': case '-N': case 'n': {
-        const n = needName();
-        const type = toks[2];
-        if (type === undefined) throw new IpsetError('IPSET_MISSING_ARG', line, n, `Syntax error: missing settype`);
-        if (!IPSET_TYPES.includes(type as IpsetType)) throw new IpsetError('IPSET_UNKNOWN_TYPE', line, n, `Syntax error: Unknown settype: '${type}'`);
-        this.create(n, type as IpsetType, parseCreateOpts(toks.slice(3), type as IpsetType, line, n), { exist, line });
-        return;
-      }
-      case 'add': case '-A': case 'a':
-      case 'del': case '-D': case 'd':
-      case 'test': case '-T': case 't': {
-        const n = needName();
-        const el = toks[2];
-        if (el === undefined) throw new IpsetError('IPSET_MISSING_ARG', line, n, `Syntax error: missing element`);
-        let comment: string | undefined;
-        for (let i = 3; i < toks.length; i++) {
-          const t = toks[i]!;
-          if (t === 'comment' && i + 1 < toks.length) { comment = toks[++i]!; continue; }
-          if (t === 'timeout' && i + 1 < toks.length) { i++; continue; }
-          throw new IpsetError('IPSET_UNKNOWN_ARG', line, n, `Syntax error: Unknown argument: '${t}'`);
+    const fail = (code: string, msg: string): never => { throw new IpsetError(code, line, name ?? '', msg); };
+    const canonical = CMD_ALIASES.get(cmd) ?? cmd;
+    const needArg = (i: number): string =>
+      toks[i] ?? fail('IPSET_MISSING_ARG', `Missing ${i === 1 ? '' : 'second '}mandatory argument to command ${canonical}`);
+    switch (canonical) {
+      case 'create': {
+        const n = needArg(1);
+        const t = needArg(2).toLowerCase();
+        const type = (IPSET_TYPES as readonly string[]).includes(t) ? t as IpsetType : TYPE_ALIASES.get(t);
+        if (type === undefined) {
+          if (OTHER_KERNEL_TYPES.has(t)) fail('IPSET_UNSUPPORTED', `set type ${t} is not supported by sdnemu`);
+          fail('IPSET_UNKNOWN_TYPE', `Syntax error: typename '${toks[2]!}' is unknown`);
         }
-        if (cmd === 'add' || cmd === '-A' || cmd === 'a') {
-          if (comment !== undefined && !this.sets.get(n)?.opts.comment) throw new IpsetError('IPSET_NO_COMMENT', line, n, `Syntax error: comment extension not enabled for the set`);
-          this.add(n, el, comment !== undefined ? { exist, line, comment } : { exist, line });
-        } else if (cmd === 'test' || cmd === '-T' || cmd === 't') {
-          this.need(n, line);
-          if (!this.test(n, el)) throw new IpsetError('IPSET_NOT_IN_SET', line, n, `${el} is NOT in set ${n}.`);
-        } else this.del(n, el, { exist, line });
+        this.create(n, type!, parseCreateOpts(toks.slice(3), type!, line, n), { exist, line });
         return;
       }
-      case 'flush': case '-F': case 'f': this.flush(name, { line }); return;
-      case 'destroy': case '-X': case 'x': this.destroy(name, { line }); return;
-      case 'swap': case '-W': case 'w': {
-        const n = needName();
-        const b = toks[2];
-        if (b === undefined) throw new IpsetError('IPSET_MISSING_ARG', line, n, `Syntax error: missing second setname`);
-        this.swap(n, b, { line });
+      case 'add': case 'del': case 'test': {
+        const n = needArg(1);
+        const el = needArg(2);
+        const o = parseMemberOpts(toks.slice(3), canonical, line, n);
+        o.exist = exist; o.line = line;
+        if (canonical === 'add') this.add(n, el, o);
+        else if (canonical === 'del') this.del(n, el, o);
+        else if (!this.test(n, el, o)) fail('IPSET_NOT_IN_SET', `${el} is NOT in set ${n}.`);
         return;
       }
-      case 'rename': case '-E': case 'e': {
-        const n = needName();
-        const b = toks[2];
-        if (b === undefined) throw new IpsetError('IPSET_MISSING_ARG', line, n, `Syntax error: missing new setname`);
-        this.rename(n, b, { line });
-        return;
-      }
+      case 'flush': this.flush(name, { line }); return;
+      case 'destroy': this.destroy(name, { line }); return;
+      case 'swap': this.swap(needArg(1), needArg(2), { line }); return;
+      case 'rename': this.rename(needArg(1), needArg(2), { line }); return;
       default:
-        throw new IpsetError('IPSET_UNKNOWN_COMMAND', line, name ?? '', `Syntax error: Unknown command '${cmd}'`);
+        fail('IPSET_UNKNOWN_COMMAND', cmd === '' ? 'No command specified' : `No command specified: unknown argument ${cmd}`);
     }
   }
 }
 
-/**
- * The packet test of `matches()` on a set object already resolved (a compiled
- * rule keeps the `IpSet`); allocates nothing.
- */
-export function matchesSet(s: IpSet, flags: readonly MatchDir[], pkt: IpsetPacket): boolean {
-  if (flags.length < s.dimension) return false;
-  const d0 = flags[0] === 'src';
-  switch (s.type) {
-    case 'hash:ip':
-      return s.table.get(d0 ? pkt.src : pkt.dst, 0, 0, 0) >= 0;
-    case 'hash:net': {
-      const addr = d0 ? pkt.src : pkt.dst;
-      const cs = s.cidrs;
-      for (let i = 0; i < cs.length; i++) {
-        const c = cs[i]!;
-        if (s.table.get((addr & prefixMask(c)) >>> 0, c, 0, 0) >= 0) return true;
-      }
-      return false;
-    }
-    case 'bitmap:port': {
-      if (!hasPorts(pkt.proto)) return false;
-      const port = d0 ? pkt.sport : pkt.dport;
-      const r = s.opts.range!;
-      return port >= r.min && port <= r.max && s.bitmap[port] === 1;
-    }
-    case 'hash:ip,port':
-    case 'hash:ip,port,ip': {
-      const ip = d0 ? pkt.src : pkt.dst;
-      const port = flags[1] === 'src' ? pkt.sport : pkt.dport;
-      const b = ((pkt.proto << 16) | (port & 0xffff)) >>> 0;
-      const c = s.type === 'hash:ip,port' ? 0 : (flags[2] === 'src' ? pkt.src : pkt.dst);
-      return s.table.get(ip, b, c, 0) >= 0;
-    }
-    case 'hash:ip,port,net': {
-      const ip = d0 ? pkt.src : pkt.dst;
-      const port = flags[1] === 'src' ? pkt.sport : pkt.dport;
-      const pp = (pkt.proto << 16) | (port & 0xffff);
-      const addr = flags[2] === 'src' ? pkt.src : pkt.dst;
-      const cs = s.cidrs;
-      for (let i = 0; i < cs.length; i++) {
-        const c = cs[i]!;
-        if (s.table.get(ip, ((c << 24) | pp) >>> 0, (addr & prefixMask(c)) >>> 0, 0) >= 0) return true;
-      }
-      return false;
-    }
-  }
+/** Errors the kernel reports (ipset finds the others before sending anything); see `restore()`. */
+const KERNEL_ERRORS: ReadonlySet<string> = new Set([
+  'IPSET_EXIST_ELEMENT', 'IPSET_NOT_ELEMENT', 'IPSET_FULL', 'IPSET_NO_TIMEOUT', 'IPSET_NO_COUNTERS', 'IPSET_NO_COMMENT',
+  'IPSET_NULL_ELEMENT', 'IPSET_OUT_OF_RANGE', 'IPSET_BAD_CIDR', 'IPSET_EXISTS', 'IPSET_NOMEM', 'IPSET_SWAP_TYPE', 'IPSET_IN_USE',
+  'IPSET_NOT_IN_SET', 'IPSET_NO_SET',
+]);
+
+/** Whether 'e', raised by command 'cmd', comes from the kernel: ipset itself looks up the set of add, del and test. */
+function isKernelError(e: IpsetError, cmd: string): boolean {
+  if (e.code === 'IPSET_NO_SET') return cmd !== 'add' && cmd !== 'del' && cmd !== 'test';
+  return KERNEL_ERRORS.has(e.code);
 }
 
-function sameOpts(a: IpsetCreateOptions, b: IpsetCreateOptions): boolean {
-  return (a.hashsize ?? 1024) === (b.hashsize ?? 1024) && (a.maxelem ?? 65536) === (b.maxelem ?? 65536)
-    && (a.range?.min ?? -1) === (b.range?.min ?? -1) && (a.range?.max ?? -1) === (b.range?.max ?? -1)
-    && !!a.comment === !!b.comment && (a.timeout ?? 0) === (b.timeout ?? 0) && !!a.counters === !!b.counters;
-}
+const CMD_ALIASES: ReadonlyMap<string, string> = new Map([
+  ['-N', 'create'], ['n', 'create'], ['-A', 'add'], ['a', 'add'], ['-D', 'del'], ['d', 'del'], ['-T', 'test'], ['t', 'test'],
+  ['-F', 'flush'], ['f', 'flush'], ['-X', 'destroy'], ['x', 'destroy'], ['-W', 'swap'], ['w', 'swap'], ['-E', 'rename'], ['e', 'rename'],
+]);
 
-function optsText(s: IpSet): string {
-  const o = s.opts;
-  let t = '';
-  if (s.type === 'bitmap:port') t += ` range ${o.range!.min}-${o.range!.max}`;
-  else t += ` family inet hashsize ${o.hashsize ?? 1024} maxelem ${o.maxelem ?? 65536}`;
-  if (o.timeout !== undefined) t += ` timeout ${o.timeout}`;
+function optsText(o: IpsetSetOptions): string {
+  let t = o.range !== null ? ` range ${o.range.min}-${o.range.max}` : ` family inet hashsize ${o.hashsize} maxelem ${o.maxelem}`;
+  if (o.timeout >= 0) t += ` timeout ${o.timeout}`;
   if (o.counters) t += ' counters';
   if (o.comment) t += ' comment';
-  if (o.bucketsize !== undefined) t += ` bucketsize ${o.bucketsize}`;
-  if (o.initval !== undefined) t += ` initval 0x${o.initval.toString(16).padStart(8, '0')}`;
+  if (o.range === null) t += ` bucketsize ${o.bucketsize} initval 0x${o.initval.toString(16).padStart(8, '0')}`;
   return t;
 }
 
+function memberText(o: IpsetSetOptions, m: IpsetMember): string {
+  let t = '';
+  if (o.timeout >= 0) t += ` timeout ${m.timeout}`;
+  if (m.nomatch) t += ' nomatch';
+  if (o.counters) t += ` packets ${m.packets} bytes ${m.bytes}`;
+  if (o.comment && m.comment !== '') t += ` comment "${m.comment}"`;
+  return t;
+}
+
+/** Value options of `create` (each at most once) and their limits. */
+const CREATE_VALUE_OPTS: Readonly<Record<string, { hash: boolean; bitmap: boolean; max: number }>> = {
+  family: { hash: true, bitmap: false, max: 0 },
+  hashsize: { hash: true, bitmap: false, max: 0xffffffff },
+  maxelem: { hash: true, bitmap: false, max: 0xffffffff },
+  bucketsize: { hash: true, bitmap: false, max: 255 },
+  initval: { hash: true, bitmap: false, max: 0xffffffff },
+  timeout: { hash: true, bitmap: true, max: 2147483 },
+  range: { hash: false, bitmap: true, max: 0 },
+};
+const UNSUPPORTED_CREATE_OPTS = new Set(['skbinfo', 'forceadd', 'netmask', 'markmask', 'bitmask']);
+
 function parseCreateOpts(toks: string[], type: IpsetType, line: number, set: string): IpsetCreateOptions {
   const o: IpsetCreateOptions = {};
-  const num = (i: number, what: string, max: number): number => {
-    const v = toks[i];
-    if (v === undefined || !/^\d{1,10}$/.test(v) || Number(v) > max) throw new IpsetError('IPSET_BAD_OPTION', line, set, `Syntax error: '${v ?? ''}' is invalid as number for ${what}`);
-    return Number(v);
-  };
+  const p: ElementParser = new ElementParser(line, set);
+  const seen = new Set<string>();
   const isHash = type !== 'bitmap:port';
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i]!;
-    switch (t) {
-      case 'family': {
-        const f = toks[++i];
-        if (!isHash) break;
-        if (f !== 'inet') throw new IpsetError('IPSET_UNSUPPORTED', line, set, `family '${f ?? ''}' is not supported (IPv4 only)`);
-        continue;
-      }
-      case 'hashsize': if (!isHash) break; o.hashsize = num(++i, 'hashsize', 0xffffffff); continue;
-      case 'maxelem': if (!isHash) break; o.maxelem = num(++i, 'maxelem', 0xffffffff); continue;
-      case 'bucketsize': if (!isHash) break; o.bucketsize = num(++i, 'bucketsize', 255); continue;
-      case 'initval': {
-        if (!isHash) break;
-        const v = toks[++i] ?? '';
-        if (!/^(0x[0-9a-fA-F]{1,8}|\d{1,10})$/.test(v) || Number(v) > 0xffffffff) throw new IpsetError('IPSET_BAD_OPTION', line, set, `Syntax error: '${v}' is invalid as number for initval`);
-        o.initval = Number(v);
-        continue;
-      }
-      case 'timeout': o.timeout = num(++i, 'timeout', 2147483); continue;
-      case 'counters': o.counters = true; continue;
-      case 'comment': o.comment = true; continue;
-      case 'range': {
-        if (isHash) break;
-        const v = toks[++i] ?? '';
-        const m = /^(\d{1,5})-(\d{1,5})$/.exec(v) ?? /^(\d{1,5})$/.exec(v);
-        if (!m) throw new IpsetError('IPSET_BAD_RANGE', line, set, `Syntax error: invalid port range '${v}'`);
-        // ipset accepts a reversed range and swaps it (kube-proxy's validatePortRange relies on that)
-        const a = Number(m[1]), b = Number(m[2] ?? m[1]);
-        if (a > 65535 || b > 65535) throw new IpsetError('IPSET_BAD_RANGE', line, set, `Syntax error: invalid port range '${v}'`);
-        o.range = { min: Math.min(a, b), max: Math.max(a, b) };
-        continue;
-      }
-      default: break;
+    if (t === 'counters' || t === 'comment') { o[t] = true; continue; }
+    const spec = CREATE_VALUE_OPTS[t];
+    if (spec === undefined || !(isHash ? spec.hash : spec.bitmap)) {
+      if (UNSUPPORTED_CREATE_OPTS.has(t)) p.fail('IPSET_UNSUPPORTED', `create option ${t} is not supported by sdnemu`);
+      p.fail('IPSET_UNKNOWN_ARG', `Unknown argument: \`${t}'`);
     }
-    throw new IpsetError('IPSET_UNKNOWN_ARG', line, set, `Syntax error: Unknown argument: '${t}'`);
+    const v = toks[++i];
+    if (v === undefined) p.fail('IPSET_MISSING_ARG', `Missing mandatory argument of option \`${t}'`);
+    if (seen.has(t)) p.fail('IPSET_DUPLICATE_OPTION', `Syntax error: ${t} already specified`);
+    seen.add(t);
+    switch (t) {
+      case 'family':
+        if (v === 'inet6') p.fail('IPSET_UNSUPPORTED', 'family inet6 is not supported by sdnemu (IPv4 only)');
+        if (v !== 'inet') p.fail('IPSET_BAD_FAMILY', `Syntax error: unknown inet family ${v}`);
+        break;
+      case 'range': {
+        const dash = v.indexOf('-');
+        if (dash < 0) { p.port(v, 'tcp'); p.fail('IPSET_MISSING_ARG', 'Mandatory option `to\' is missing'); }
+        const a = p.port(v.slice(0, dash), 'tcp'), b = p.port(v.slice(dash + 1), 'tcp');
+        o.range = { min: Math.min(a, b), max: Math.max(a, b) };
+        break;
+      }
+      default:
+        o[t as 'hashsize' | 'maxelem' | 'bucketsize' | 'initval' | 'timeout'] = p.num(v, spec.max);
+    }
   }
   return o;
 }
 
-/** Splits a restore line into words; double quotes group (comments). */
-function tokenize(s: string, line: number): string[] {
+/** Member options of add (timeout, packets, bytes, comment, nomatch), test (nomatch) and del (none). */
+function parseMemberOpts(toks: string[], cmd: 'add' | 'del' | 'test', line: number, set: string): IpsetCmdOptions {
+  const o: IpsetCmdOptions = {};
+  const p: ElementParser = new ElementParser(line, set);
+  const seen = new Set<string>();
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i]!;
+    if (t === 'nomatch' && cmd !== 'del') { o.nomatch = true; continue; }
+    if (cmd !== 'add' || (t !== 'timeout' && t !== 'packets' && t !== 'bytes' && t !== 'comment')) {
+      if (cmd === 'add' && (t === 'skbmark' || t === 'skbprio' || t === 'skbqueue')) p.fail('IPSET_UNSUPPORTED', `${t} is not supported by sdnemu`);
+      p.fail('IPSET_UNKNOWN_ARG', `Unknown argument: \`${t}'`);
+    }
+    const v = toks[++i];
+    if (v === undefined) p.fail('IPSET_MISSING_ARG', `Missing mandatory argument of option \`${t}'`);
+    if (seen.has(t)) p.fail('IPSET_DUPLICATE_OPTION', `Syntax error: ${t} already specified`);
+    seen.add(t);
+    if (t === 'comment') o.comment = v;
+    else if (t === 'timeout') o.timeout = p.num(v, 2147483);
+    else o[t] = p.num(v, Number.MAX_SAFE_INTEGER);
+  }
+  return o;
+}
+
+/**
+ * Splits a restore line into words as ipset 7.17 does: blanks outside
+ * double quotes separate, each `"` toggles quoting and is dropped, empty
+ * words vanish, and a word still inside quotes at the end of the line is
+ * dropped (so `comment "x` misses its argument).
+ */
+function tokenize(s: string): string[] {
   const out: string[] = [];
-  let i = 0;
-  while (i < s.length) {
-    const ch = s[i]!;
-    if (ch === ' ' || ch === '\t') { i++; continue; }
-    if (ch === '"') {
-      const end = s.indexOf('"', i + 1);
-      if (end < 0) throw new IpsetError('IPSET_BAD_QUOTE', line, '', `Syntax error: missing close quote`);
-      out.push(s.slice(i + 1, end));
-      i = end + 1;
+  let word = '';
+  let quoted = false;
+  for (const ch of s) {
+    if (ch === '"') { quoted = !quoted; continue; }
+    if (!quoted && (ch === ' ' || ch === '\t')) {
+      if (word !== '') out.push(word);
+      word = '';
       continue;
     }
-    let j = i;
-    while (j < s.length && s[j] !== ' ' && s[j] !== '\t') j++;
-    out.push(s.slice(i, j));
-    i = j;
+    word += ch;
   }
+  if (!quoted && word !== '') out.push(word);
   return out;
 }

@@ -21,6 +21,11 @@
  *  - `-p tcp --dport` loads `-m tcp` at that point; port options of several
  *    tcp (udp) matches are merged into the first one that has options, as
  *    nf_tables stores them as one payload match;
+ *  - `-m set --match-set NAME FLAGS` as libxt_set parses it: a name of at
+ *    most 31 characters, 1..6 comma-separated flags each only STARTING with
+ *    src or dst (`srcx` is src), `--set` for `--match-set`; its other options
+ *    (--return-nomatch, --update-counters, --packets-gt…) have no field in
+ *    model.ts and are refused as unsupported;
  *  - canonical values as the kernel stores them: addresses masked, states and
  *    address types in bit order, `--syn` as FIN,SYN,RST,ACK SYN, full port
  *    ranges dropped, statistic probability rounded to 31-bit fixed point,
@@ -694,7 +699,9 @@ const MATCH_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   state: ['--state'],
   addrtype: ['--src-type', '--dst-type', '--limit-iface-in', '--limit-iface-out'],
   statistic: ['--mode', '--probability', '--every', '--packet'],
-  set: ['--match-set', '--set'],
+  // the options after --match-set are known so that they are refused as unsupported, not as unknown
+  set: ['--match-set', '--set', '--return-nomatch', '--update-counters', '--update-subcounters', '--packets-eq', '--packets-lt',
+    '--packets-gt', '--bytes-eq', '--bytes-lt', '--bytes-gt'],
   physdev: ['--physdev-in', '--physdev-out', '--physdev-is-in', '--physdev-is-out', '--physdev-is-bridged'],
 };
 
@@ -716,7 +723,9 @@ function matchOption(ctx: Ctx, rule: Rule, opt: string, inv: boolean, next: (o: 
   void pending;
   const canon = opt === '--source-port' ? '--sport' : opt === '--destination-port' ? '--dport' : opt === '--source-ports' ? '--sports'
     : opt === '--destination-ports' ? '--dports' : opt === '--set' ? '--match-set' : opt;
-  if (st.opts.has(canon) && m.kind !== 'comment') fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, `${m.kind}: option "${opt}" can only be used once.`);
+  if (st.opts.has(canon) && m.kind !== 'comment') {
+    fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, m.kind === 'set' ? '--match-set can be specified only once' : `${m.kind}: option "${opt}" can only be used once.`);
+  }
   st.opts.add(canon);
   const noInv = (): void => { if (inv) fail(ctx, 'IPTABLES_BAD_INVERT', opt, `${m!.kind}: option "${opt}" cannot be inverted.`); };
   switch (m.kind) {
@@ -809,11 +818,23 @@ function matchOption(ctx: Ctx, rule: Rule, opt: string, inv: boolean, next: (o: 
       return true;
     }
     case 'set': {
-      m.name = next(opt);
+      // libxt_set's set_parse_v4 (checks in its order, messages in its words, its typo included)
+      if (canon !== '--match-set') fail(ctx, 'IPTABLES_UNSUPPORTED', opt, `set: ${opt} is not supported by sdnemu`);
+      const name = next(opt);
       const flags = next(opt);
+      if (flags.startsWith('-') || flags.startsWith('!')) fail(ctx, 'IPTABLES_MISSING_ARGUMENT', opt, '--match-set requires two args.');
+      if (name.length > 31) fail(ctx, 'IPTABLES_BAD_VALUE', name, `setname \`${name}' too long, max 31 characters.`);
+      // parse_dirs: at most 6 words, each STARTING with src or dst (`srcx` is src)
       const parts = flags.split(',');
-      if (parts.length > 6 || parts.some((f) => f !== 'src' && f !== 'dst')) fail(ctx, 'IPTABLES_BAD_VALUE', flags, `You must specify (the comma separated list of) 'src' or 'dst'.`);
-      m.flags = parts as ('src' | 'dst')[];
+      const dirs: ('src' | 'dst')[] = [];
+      for (const f of parts.slice(0, 6)) {
+        if (f.startsWith('src')) dirs.push('src');
+        else if (f.startsWith('dst')) dirs.push('dst');
+        else fail(ctx, 'IPTABLES_BAD_VALUE', flags, "You must spefify (the comma separated list of) 'src' or 'dst'.");
+      }
+      if (parts.length > 6) fail(ctx, 'IPTABLES_BAD_VALUE', flags, "Can't be more src/dst options than 6.");
+      m.name = name;
+      m.flags = dirs;
       m.invert = inv;
       return true;
     }
