@@ -163,33 +163,45 @@ export function tcpSegmentEnd(b: Uint8Array, l4: number, l4End: number): number 
 }
 
 /**
- * tcp_options: the window-scale and SACK-permitted options of the segment at
- * 'l4' into direction word offset 'd' of 'seen' (td_scale, and the flags with
- * all but BE_LIBERAL cleared first). A header without options changes nothing.
+ * tcp_options' reading of the segment at 'l4': its SACK-permitted and
+ * window-scale options as (flags << 8) | scale (scale capped at 14), or -1
+ * for a header without options. A malformed option list ends the reading
+ * where it breaks, keeping what came before, as the kernel does.
  */
-function tcpOptions(seen: Uint32Array, d: number, b: Uint8Array, l4: number): void {
+function tcpOptionBits(b: Uint8Array, l4: number): number {
   let length = (b[l4 + 12]! >>> 4) * 4 - 20;
-  if (length <= 0) return;
-  seen[d + TD_SCALE] = 0;
-  seen[d + TD_FLAGS] = seen[d + TD_FLAGS]! & IP_CT_TCP_FLAG_BE_LIBERAL;
+  if (length <= 0) return -1;
+  let flags = 0, scale = 0;
   let p = l4 + 20;
   while (length > 0) {
     const opcode = b[p++]!;
-    if (opcode === TCPOPT_EOL) return;
+    if (opcode === TCPOPT_EOL) break;
     if (opcode === TCPOPT_NOP) { length--; continue; }
-    if (length < 2) return;
+    if (length < 2) break;
     const opsize = b[p++]!;
-    if (opsize < 2 || opsize > length) return;
+    if (opsize < 2 || opsize > length) break;
     if (opcode === TCPOPT_SACK_PERM && opsize === 2) {
-      seen[d + TD_FLAGS] = seen[d + TD_FLAGS]! | IP_CT_TCP_FLAG_SACK_PERM;
+      flags |= IP_CT_TCP_FLAG_SACK_PERM;
     } else if (opcode === TCPOPT_WINDOW && opsize === 3) {
-      const scale = b[p]!;
-      seen[d + TD_SCALE] = scale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : scale;
-      seen[d + TD_FLAGS] = seen[d + TD_FLAGS]! | IP_CT_TCP_FLAG_WINDOW_SCALE;
+      scale = b[p]! > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : b[p]!;
+      flags |= IP_CT_TCP_FLAG_WINDOW_SCALE;
     }
     p += opsize - 2;
     length -= opsize;
   }
+  return (flags << 8) | scale;
+}
+
+/**
+ * tcp_options: the options of the segment at 'l4' into direction word
+ * offset 'd' of 'seen' (td_scale, and the flags with all but BE_LIBERAL
+ * cleared first). A header without options changes nothing.
+ */
+function tcpOptions(seen: Uint32Array, d: number, b: Uint8Array, l4: number): void {
+  const o = tcpOptionBits(b, l4);
+  if (o < 0) return;
+  seen[d + TD_SCALE] = o & 0xff;
+  seen[d + TD_FLAGS] = (seen[d + TD_FLAGS]! & IP_CT_TCP_FLAG_BE_LIBERAL) | (o >>> 8);
 }
 
 /**
@@ -389,28 +401,9 @@ export function tcpInWindow(t: NfTcpState, state: number, dir: number, index: nu
  * direction SYN at 'l4' in last_flags/last_wscale (and nothing else of them).
  */
 export function tcpSynAnnotate(t: NfTcpState, b: Uint8Array, l4: number): void {
-  t.lastFlags = 0;
-  t.lastWscale = 0;
-  // tcp_options into a zeroed scratch direction: the two option flags and the scale
-  let length = (b[l4 + 12]! >>> 4) * 4 - 20;
-  let p = l4 + 20;
-  while (length > 0) {
-    const opcode = b[p++]!;
-    if (opcode === TCPOPT_EOL) return;
-    if (opcode === TCPOPT_NOP) { length--; continue; }
-    if (length < 2) return;
-    const opsize = b[p++]!;
-    if (opsize < 2 || opsize > length) return;
-    if (opcode === TCPOPT_SACK_PERM && opsize === 2) {
-      t.lastFlags |= IP_CT_TCP_FLAG_SACK_PERM;
-    } else if (opcode === TCPOPT_WINDOW && opsize === 3) {
-      const scale = b[p]!;
-      t.lastWscale = scale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : scale;
-      t.lastFlags |= IP_CT_TCP_FLAG_WINDOW_SCALE;
-    }
-    p += opsize - 2;
-    length -= opsize;
-  }
+  const o = tcpOptionBits(b, l4);
+  t.lastFlags = o < 0 ? 0 : o >>> 8;
+  t.lastWscale = o < 0 ? 0 : o & 0xff;
 }
 
 /**

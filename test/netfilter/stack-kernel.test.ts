@@ -7,10 +7,11 @@
  * (sendRedirects: false): sdnemu does not send them.
  */
 import { describe, expect, it } from 'vitest';
-import { NfStack, type HostConfig as StackHost } from '../../src/netfilter/stack.js';
+import { NfStack } from '../../src/netfilter/stack.js';
+import { FILTER_HEAD, isRouterMade, masked, NAT_HEAD, stackHost } from './kernel-compare.js';
 import { parseRestore } from '../../src/netfilter/restore.js';
-import { parseIpv4, toHex } from '../../src/wire/bytes.js';
-import { describeWithKernel, normaliseConntrack, routerMac, runKernelScenario, type HostConfig, type KernelPacket } from '../oracle/netns.js';
+import { toHex } from '../../src/wire/bytes.js';
+import { describeWithKernel, normaliseConntrack, runKernelScenario, type HostConfig, type KernelPacket } from '../oracle/netns.js';
 
 interface Scenario { name: string; host: HostConfig; rules: string; packets: KernelPacket[] }
 
@@ -20,24 +21,6 @@ const ROUTER: HostConfig = {
   sysctls: { ip_forward: 1 },
 };
 
-/** The harness's host description as NfStack's. */
-function stackHost(h: HostConfig): StackHost {
-  const cidr = (s: string): { addr: number; prefixLen: number } => {
-    const [a, l] = s.split('/');
-    return { addr: parseIpv4(a!)!, prefixLen: l === undefined ? 32 : Number(l) };
-  };
-  return {
-    ifaces: h.ifaces.map((i, n) => ({ name: i.name, mac: routerMac(h, n), addrs: i.addrs.map(cidr) })),
-    routes: h.routes.map((r) => {
-      const d = r.dst === 'default' ? { addr: 0, prefixLen: 0 } : cidr(r.dst);
-      return { net: d.addr, prefixLen: d.prefixLen, dev: r.dev, via: r.via === undefined ? null : parseIpv4(r.via)!, src: r.src === undefined ? null : parseIpv4(r.src)! };
-    }),
-    ipForward: h.sysctls?.ip_forward === 1, routeLocalnet: h.sysctls?.route_localnet === 1, tcpLoose: h.sysctls?.nf_conntrack_tcp_loose !== 0,
-  };
-}
-
-const NAT_HEAD = '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n';
-const FILTER_HEAD = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n';
 const syn = (src: string, sport: number, dst: string, dport: number, inIf = 'eth-ext', seq = 1000): KernelPacket =>
   ({ proto: 'tcp', src, sport, dst, dport, tcpFlags: 'S', seq, in: inIf });
 
@@ -145,24 +128,13 @@ describeWithKernel('netfilter host path: sdnemu against the Linux kernel', () =>
         const ours: string[] = [];
         if (r.reply !== null) ours.push(`${r.reply.iface} ${masked(r.reply.frame)}`);
         if (r.out !== null) ours.push(`${r.out.iface} ${toHex(r.out.frame.subarray(14))}`);
-        const theirs = k.out.map((f) => `${f.iface} ${isRouterMade(f.frame) ? masked(f.frame) : toHex(f.frame.subarray(14))}`);
+        const theirs = k.out.map((f) => `${f.iface} ${isRouterMade(f.frame, k.sent) ? masked(f.frame) : toHex(f.frame.subarray(14))}`);
         expect(ours.sort(), `packet ${i}: what leaves`).toEqual(theirs.sort());
         expect(normaliseConntrack(stack.ct.dump(i * 1000).join('\n')), `packet ${i}: conntrack`).toEqual(k.conntrack);
       });
     });
   }
 });
-
-/** A packet the router made itself (ICMP error, TCP reset): its TTL is 64 and its id unpredictable. */
-function isRouterMade(f: Uint8Array): boolean {
-  return f[22] === 64 && (f[23] === 1 || (f[23] === 6 && (f[14 + (f[14]! & 15) * 4 + 13]! & 0x04) !== 0));
-}
-/** IP packet hex with the IPv4 id and header checksum zeroed. */
-function masked(f: Uint8Array): string {
-  const p = f.slice(14);
-  p[4] = 0; p[5] = 0; p[10] = 0; p[11] = 0;
-  return toHex(p);
-}
 
 describe('scenario set', () => {
   it('has the cases issue 5 names for this path', () => {

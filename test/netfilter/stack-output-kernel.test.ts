@@ -18,11 +18,12 @@
  * (the OUTPUT facts asserted directly).
  */
 import { describe, expect, it } from 'vitest';
-import { NfStack, type HostConfig as StackHost, type StackResult } from '../../src/netfilter/stack.js';
+import { NfStack, type StackResult } from '../../src/netfilter/stack.js';
+import { FILTER_HEAD, isRouterMade, masked, NAT_HEAD, stackHost } from './kernel-compare.js';
 import { parseRestore } from '../../src/netfilter/restore.js';
 import { be32, ipv4ToString, parseIpv4, toHex } from '../../src/wire/bytes.js';
 import {
-  describeWithKernel, normaliseConntrack, routerMac, runKernelScenario,
+  describeWithKernel, normaliseConntrack, runKernelScenario,
   type HostConfig, type KernelPacket, type KernelResult, type LocalKernelPacket, type ScenarioPacket,
 } from '../oracle/netns.js';
 
@@ -42,24 +43,6 @@ const ROUTER: HostConfig = {
   sysctls: { ip_forward: 1 },
 };
 
-/** The harness's host description as NfStack's. */
-function stackHost(h: HostConfig): StackHost {
-  const cidr = (s: string): { addr: number; prefixLen: number } => {
-    const [a, l] = s.split('/');
-    return { addr: parseIpv4(a!)!, prefixLen: l === undefined ? 32 : Number(l) };
-  };
-  return {
-    ifaces: h.ifaces.map((i, n) => ({ name: i.name, mac: routerMac(h, n), addrs: i.addrs.map(cidr) })),
-    routes: h.routes.map((r) => {
-      const d = r.dst === 'default' ? { addr: 0, prefixLen: 0 } : cidr(r.dst);
-      return { net: d.addr, prefixLen: d.prefixLen, dev: r.dev, via: r.via === undefined ? null : parseIpv4(r.via)!, src: r.src === undefined ? null : parseIpv4(r.src)! };
-    }),
-    ipForward: h.sysctls?.ip_forward === 1, routeLocalnet: h.sysctls?.route_localnet === 1, tcpLoose: h.sysctls?.nf_conntrack_tcp_loose !== 0,
-  };
-}
-
-const NAT_HEAD = '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n';
-const FILTER_HEAD = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n';
 /** A SYN the router sends; src '0.0.0.0' is an unbound socket's (the route chooses). */
 const localSyn = (src: string, sport: number, dst: string, dport: number, seq = 1000): LocalKernelPacket =>
   ({ from: 'local', proto: 'tcp', src, sport, dst, dport, tcpFlags: 'S', seq });
@@ -295,22 +278,6 @@ describeWithKernel('netfilter OUTPUT path: the host\'s own packets, sdnemu again
 /** 'eth-pod', 'eth-pod lo', 'EPERM', 'lo EPERM', or '-' when nothing left and sendto() succeeded. */
 function kernelSummary(k: KernelResult): string {
   return [...k.out.map((f) => f.iface), ...(k.sendErrno === null ? [] : [k.sendErrno])].join(' ') || '-';
-}
-
-/**
- * A packet the router made itself rather than the one sent or injected: an ICMP error or a TCP
- * reset when 'sent' is not one (its IPv4 id is the kernel's, not predictable).
- */
-function isRouterMade(f: Uint8Array, sent: Uint8Array): boolean {
-  const rst = (b: Uint8Array): boolean => b[23] === 6 && (b[14 + (b[14]! & 15) * 4 + 13]! & 0x04) !== 0;
-  const icmpError = (b: Uint8Array): boolean => b[23] === 1 && [3, 4, 5, 11, 12].includes(b[14 + (b[14]! & 15) * 4]!);
-  return (rst(f) && !rst(sent)) || (icmpError(f) && !icmpError(sent));
-}
-/** IP packet hex with the IPv4 id and header checksum zeroed. */
-function masked(f: Uint8Array): string {
-  const p = f.slice(14);
-  p[4] = 0; p[5] = 0; p[10] = 0; p[11] = 0;
-  return toHex(p);
 }
 
 describe('scenario set', () => {

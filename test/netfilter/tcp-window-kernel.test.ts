@@ -27,7 +27,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { beforeAll, expect, it } from 'vitest';
-import { NfStack, type HostConfig as StackHost } from '../../src/netfilter/stack.js';
+import { NfStack } from '../../src/netfilter/stack.js';
+import { FILTER_HEAD, stackHost } from './kernel-compare.js';
 import { parseRestore } from '../../src/netfilter/restore.js';
 import { formatSave } from '../../src/netfilter/save.js';
 import { toHex } from '../../src/wire/bytes.js';
@@ -74,7 +75,6 @@ interface Scenario {
   masquerade?: boolean;
 }
 
-const FILTER_HEAD = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n';
 const DROP_INVALID = `${FILTER_HEAD}-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n`;
 const COUNT_STATES = `${FILTER_HEAD}-A FORWARD -m conntrack --ctstate INVALID\n-A FORWARD -m conntrack --ctstate NEW\n`
   + '-A FORWARD -m conntrack --ctstate ESTABLISHED\nCOMMIT\n';
@@ -430,18 +430,6 @@ async function runKernel(sc: Scenario, frames: Uint8Array[]): Promise<{ steps: K
 // ---------------------------------------------------------------------------------------------
 // The emulator side
 
-function stackHost(): StackHost {
-  const cidr = (s: string): { addr: number; prefixLen: number } => {
-    const [a, l] = s.split('/');
-    const o = a!.split('.').map(Number);
-    return { addr: ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0, prefixLen: Number(l) };
-  };
-  return {
-    ifaces: HOST.ifaces.map((f, i) => ({ name: f.name, mac: routerMac(HOST, i), addrs: f.addrs.map(cidr) })),
-    routes: [], ipForward: true, routeLocalnet: false, tcpLoose: true,
-  };
-}
-
 /** Each `conntrack -L` line's timeout (the third token), keyed by the line without it, sorted by key. */
 function timeouts(text: string): [string, number][] {
   const out: [string, number][] = [];
@@ -464,7 +452,7 @@ describeWithKernel('Linux conntrack TCP window tracking: sdnemu against the kern
     it(sc.name, async () => {
       const kernel = await runKernel(sc, frames[n]!);
       const rs = parseRestore(sc.rules);
-      const stack = new NfStack(rs, stackHost());
+      const stack = new NfStack(rs, stackHost(HOST));
       stack.ct.tcpBeLiberal = sc.beLiberal === true;
       kernel.steps.forEach((k, i) => {
         const g = sc.segs[i]!;
