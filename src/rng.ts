@@ -9,7 +9,7 @@
  * uint32s (Tommy Ettinger's mulberry32: one 32-bit state, period 2^32;
  * plenty for traffic and test inputs, not cryptographic).
  * Cost: a few integer multiplies per value; allocates nothing after creation.
- * Neighbours: the simulator clock and links (later), tests and benchmarks.
+ * Neighbours: the simulator (sim/engine.ts owns one; links draw loss from it), tests and benchmarks.
  */
 
 /**
@@ -26,6 +26,10 @@ export class Mulberry32 {
     let t = Math.imul(a ^ (a >>> 15), 1 | a);
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return t ^ (t >>> 14);
+  }
+  /** A float in [0, 1) from the next draw (32 bits of it). */
+  nextFloat(): number {
+    return (this.nextI32() >>> 0) / 4294967296;
   }
 }
 

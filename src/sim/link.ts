@@ -1,0 +1,234 @@
+/**
+ * Ports and links (sim layer): how frames move between devices on the
+ * virtual clock.
+ *
+ * What: a `Port` is a device's attachment point (a host's eth0, a bridge's
+ * port 3); its owner's `receive(port, frame)` is called when a frame
+ * arrives. A `Link` joins two ports, full duplex, and per direction models:
+ *  - MTU: a frame whose L3 payload (after the Ethernet header and one
+ *    802.1Q tag) exceeds the link's MTU is dropped and counted ('mtu') — the
+ *    sending stack fragments or refuses before that, as a NIC would;
+ *  - loss: each frame is lost with the given probability, drawn from the
+ *    engine's seeded RNG (only when the rate is above 0, so a loss-free run
+ *    draws nothing);
+ *  - bandwidth: serialization takes (frame + 24 bytes of FCS, preamble and
+ *    inter-frame gap, at least 84) × 8 / bps, frames serialize one after
+ *    another (so a 10 Gbps link carries 14.88 M minimum-size frames/s);
+ *    0 means infinitely fast;
+ *  - a drop-tail queue: a frame that does not fit in `queueBytes` beside
+ *    the bytes of wire time still ahead of it (the rest of the frame on the
+ *    wire included) is dropped ('queue');
+ *  - propagation delay, added after serialization;
+ *  - cut and restore (now or at a time): while cut, frames sent are dropped
+ *    and frames in flight are lost ('down').
+ * Delivery order per direction is FIFO (serialization end + a constant delay
+ * never reorders), so frames in flight wait in a per-direction queue and the
+ * arrival event carries nothing: no closure per frame. The frame is copied
+ * when sent — the sender may reuse its buffer, the receiver may rewrite it.
+ * Every port has taps (`tap(fn)`), called with each frame it sends or
+ * receives and the time: capture (pcap) and tracing hang there.
+ * Invariants: a frame is counted exactly once per direction: delivered, or
+ * dropped with one reason (mtu, loss, queue, down), or still in flight.
+ * Cost: one heap event and one copy per frame per link; no other allocation.
+ * Neighbours: engine.ts (the clock), units.ts (option text), devices and
+ * netstack own the ports.
+ */
+import { be16 } from '../wire/bytes.js';
+import type { EventHandler, Sim } from './engine.js';
+import { parseBytes, parseDuration, parseRate } from './units.js';
+
+/** Whatever owns ports: a host, a bridge, a router. */
+export interface PortOwner {
+  readonly name: string;
+  /** A frame arrived on 'port' (the frame is the receiver's to keep or rewrite). */
+  receive(port: Port, frame: Uint8Array): void;
+}
+
+export type TapDirection = 'in' | 'out';
+export type Tap = (frame: Uint8Array, dir: TapDirection, timeNs: number) => void;
+
+export type DropReason = 'mtu' | 'loss' | 'queue' | 'down' | 'unconnected';
+
+export class PortStats {
+  rxPackets = 0; rxBytes = 0; txPackets = 0; txBytes = 0;
+  /** frames this port sent that never arrived, by reason */
+  drops: Record<DropReason, number> = { mtu: 0, loss: 0, queue: 0, down: 0, unconnected: 0 };
+}
+
+export class Port {
+  readonly owner: PortOwner;
+  readonly name: string;
+  link: Link | null = null;
+  /** which end of the link (0: a, 1: b) */
+  side = 0;
+  readonly stats = new PortStats();
+  private taps: Tap[] = [];
+
+  constructor(owner: PortOwner, name: string) {
+    this.owner = owner;
+    this.name = name;
+  }
+
+  /** `owner:name`, as traces print it */
+  get id(): string { return `${this.owner.name}:${this.name}`; }
+
+  /** The MTU of the link (1500 when unconnected). */
+  get mtu(): number { return this.link?.mtu ?? 1500; }
+
+  /** The port at the other end, or null. */
+  get peer(): Port | null {
+    const l = this.link;
+    return l === null ? null : this.side === 0 ? l.b : l.a;
+  }
+
+  /** Send 'frame' (copied) onto the link; false when it was dropped at once. */
+  send(frame: Uint8Array): boolean {
+    this.stats.txPackets++;
+    this.stats.txBytes += frame.length;
+    for (const t of this.taps) t(frame, 'out', this.link?.sim.now ?? 0);
+    if (this.link === null) { this.stats.drops.unconnected++; return false; }
+    return this.link.transmit(this.side, frame);
+  }
+
+  /** Call 'fn' with every frame this port sends or receives; returns the function that removes it. */
+  tap(fn: Tap): () => void {
+    this.taps = [...this.taps, fn];
+    return () => { this.taps = this.taps.filter((t) => t !== fn); };
+  }
+
+  /** A frame arrived from the link. */
+  deliver(frame: Uint8Array, now: number): void {
+    this.stats.rxPackets++;
+    this.stats.rxBytes += frame.length;
+    for (const t of this.taps) t(frame, 'in', now);
+    this.owner.receive(this, frame);
+  }
+}
+
+export interface LinkOptions {
+  /** propagation delay: ns, or text such as '1ms', '250us' (default 0) */
+  delay?: number | string;
+  /** bits per second, or text such as '10Gbps', '100Mbps' (default 0: no serialization delay) */
+  bandwidth?: number | string;
+  /** L3 MTU (default 1500) */
+  mtu?: number;
+  /** probability that a frame is lost, 0 to 1 (default 0) */
+  loss?: number;
+  /** drop-tail queue limit: bytes, or text such as '256KB' (default: unlimited) */
+  queue?: number | string;
+}
+
+/** One direction of a link: its serializer, its frames in flight, its counters. */
+class Direction implements EventHandler {
+  busyUntil = 0;
+  /** frames in flight, oldest first, from 'head' on */
+  private q: (Uint8Array | undefined)[] = [];
+  private head = 0;
+  /** frames at positions below this were lost when the link was cut */
+  lostBefore = 0;
+  constructor(private readonly link: Link, private readonly from: Port, private readonly to: () => Port) {}
+
+  get inFlight(): number { return this.q.length - this.head; }
+
+  enqueue(frame: Uint8Array, arrival: number): void {
+    this.q.push(frame);
+    this.link.sim.at(arrival, this);
+  }
+
+  /** Everything in flight is lost (the link was cut). */
+  loseAll(): void { this.lostBefore = this.q.length; }
+
+  onEvent(): void {
+    const i = this.head++;
+    const frame = this.q[i]!;
+    this.q[i] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.q.length) {
+      this.q = this.q.slice(this.head);
+      this.lostBefore = Math.max(0, this.lostBefore - this.head);
+      this.head = 0;
+    }
+    if (i < this.lostBefore) { this.from.stats.drops.down++; this.link.dropped(this.from, frame, 'down'); return; }
+    this.to().deliver(frame, this.link.sim.now);
+  }
+}
+
+export class Link {
+  readonly sim: Sim;
+  readonly a: Port;
+  readonly b: Port;
+  readonly delayNs: number;
+  readonly bps: number;
+  readonly mtu: number;
+  readonly loss: number;
+  readonly queueBytes: number;
+  up = true;
+  /** called for every frame the link drops */
+  onDrop: ((from: Port, frame: Uint8Array, reason: DropReason) => void) | null = null;
+  private readonly dirs: [Direction, Direction];
+
+  constructor(sim: Sim, a: Port, b: Port, opts: LinkOptions = {}) {
+    if (a.link !== null) throw new Error(`port ${a.id} is already linked`);
+    if (b.link !== null) throw new Error(`port ${b.id} is already linked`);
+    this.sim = sim;
+    this.a = a; this.b = b;
+    this.delayNs = typeof opts.delay === 'string' ? parseDuration(opts.delay) : opts.delay ?? 0;
+    this.bps = typeof opts.bandwidth === 'string' ? parseRate(opts.bandwidth) : opts.bandwidth ?? 0;
+    this.mtu = opts.mtu ?? 1500;
+    this.loss = opts.loss ?? 0;
+    this.queueBytes = typeof opts.queue === 'string' ? parseBytes(opts.queue) : opts.queue ?? Infinity;
+    if (!(this.delayNs >= 0) || !(this.bps >= 0) || !(this.mtu >= 68) || !(this.loss >= 0 && this.loss <= 1) || !(this.queueBytes >= 0)) {
+      throw new RangeError(`link ${a.id} - ${b.id}: bad options ${JSON.stringify(opts)}`);
+    }
+    a.link = this; a.side = 0;
+    b.link = this; b.side = 1;
+    this.dirs = [new Direction(this, a, () => this.b), new Direction(this, b, () => this.a)];
+  }
+
+  /** Frames on their way from end 'side' (0: a → b). */
+  inFlight(side: 0 | 1): number { return this.dirs[side].inFlight; }
+
+  /** Send 'frame' from end 'side'; false when dropped at once. */
+  transmit(side: number, frame: Uint8Array): boolean {
+    const from = side === 0 ? this.a : this.b;
+    if (!this.up) return this.drop(from, frame, 'down');
+    // the L3 payload: after the Ethernet header and one 802.1Q tag
+    const hdr = frame.length >= 16 && (be16(frame, 12) === 0x8100 || be16(frame, 12) === 0x88a8) ? 18 : 14;
+    if (frame.length - hdr > this.mtu) return this.drop(from, frame, 'mtu');
+    if (this.loss > 0 && this.sim.rng.nextFloat() < this.loss) return this.drop(from, frame, 'loss');
+    const d = this.dirs[side === 0 ? 0 : 1];
+    const now = this.sim.now;
+    let start = now, end = now;
+    if (this.bps > 0) {
+      start = d.busyUntil > now ? d.busyUntil : now;
+      if (this.queueBytes !== Infinity && ((start - now) * this.bps) / 8e9 + frame.length > this.queueBytes) return this.drop(from, frame, 'queue');
+      end = start + (Math.max(frame.length + 24, 84) * 8e9) / this.bps;
+      d.busyUntil = end;
+    }
+    d.enqueue(frame.slice(), end + this.delayNs);
+    return true;
+  }
+
+  /** Cut the link now, or at time 'at': frames in flight are lost, frames sent while cut are dropped. */
+  cut(at?: number): void {
+    if (at !== undefined && at > this.sim.now) { this.sim.at(at, { onEvent: () => this.cut() }); return; }
+    this.up = false;
+    for (const d of this.dirs) { d.loseAll(); d.busyUntil = 0; }
+  }
+
+  /** Restore a cut link now, or at time 'at'. */
+  restore(at?: number): void {
+    if (at !== undefined && at > this.sim.now) { this.sim.at(at, { onEvent: () => this.restore() }); return; }
+    this.up = true;
+  }
+
+  /** Count a frame lost on its way (a cut with it in flight). */
+  dropped(from: Port, frame: Uint8Array, reason: DropReason): void {
+    this.onDrop?.(from, frame, reason);
+  }
+
+  private drop(from: Port, frame: Uint8Array, reason: DropReason): false {
+    from.stats.drops[reason]++;
+    this.onDrop?.(from, frame, reason);
+    return false;
+  }
+}

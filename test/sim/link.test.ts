@@ -1,0 +1,141 @@
+// Links: delay, serialization, MTU, loss, drop-tail queue, cut and restore, taps, and the frame ledger.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { Sim, ms, us } from '../../src/sim/engine.js';
+import { Link, Port, type PortOwner } from '../../src/sim/link.js';
+import { parseBytes, parseDuration, parseRate, formatDuration } from '../../src/sim/units.js';
+
+class Sink implements PortOwner {
+  readonly got: { t: number; len: number; first: number }[] = [];
+  constructor(readonly name: string, private readonly sim: Sim) {}
+  receive(_p: Port, f: Uint8Array): void { this.got.push({ t: this.sim.now, len: f.length, first: f[14]! }); }
+}
+function pair(opts: ConstructorParameters<typeof Link>[3] = {}, seed = 1): { sim: Sim; a: Port; b: Port; link: Link; rx: Sink } {
+  const sim = new Sim({ seed });
+  const tx = new Sink('h1', sim), rx = new Sink('h2', sim);
+  const a = new Port(tx, 'eth0'), b = new Port(rx, 'eth0');
+  return { sim, a, b, link: new Link(sim, a, b, opts), rx };
+}
+const frame = (len: number, tag = 0): Uint8Array => { const f = new Uint8Array(len); f[12] = 0x08; f[14] = tag; return f; };
+
+describe('Link', () => {
+  it('delivers after the propagation delay, copies the frame, counts both ends', () => {
+    const { sim, a, b, rx } = pair({ delay: '1ms' });
+    const f = frame(100, 7);
+    a.send(f);
+    f[14] = 99; // the sender reuses its buffer
+    sim.run();
+    expect(rx.got).toEqual([{ t: ms(1), len: 100, first: 7 }]);
+    expect([a.stats.txPackets, a.stats.txBytes, b.stats.rxPackets, b.stats.rxBytes]).toEqual([1, 100, 1, 100]);
+  });
+
+  it('serializes back to back at the bandwidth: 1 Gbps, 1000-byte frames every 8.192 us, then the delay', () => {
+    const { sim, a, rx } = pair({ bandwidth: '1Gbps', delay: '10us' });
+    for (let i = 0; i < 3; i++) a.send(frame(1000, i));
+    sim.run();
+    expect(rx.got.map((g) => g.t)).toEqual([1, 2, 3].map((k) => k * 8192 + us(10)));
+    expect(rx.got.map((g) => g.first)).toEqual([0, 1, 2]);
+  });
+
+  it('a 10 Gbps link carries 14.88 M minimum-size frames a second', () => {
+    const { sim, a, rx } = pair({ bandwidth: '10Gbps' });
+    for (let i = 0; i < 1000; i++) a.send(frame(60));
+    sim.run();
+    expect(1000 / (rx.got.at(-1)!.t / 1e9) / 1e6).toBeCloseTo(14.88, 2);
+  });
+
+  it('drops a frame over the MTU (one 802.1Q tag is not payload)', () => {
+    const { sim, a, rx } = pair({ mtu: 1500 });
+    expect(a.send(frame(1514))).toBe(true);
+    expect(a.send(frame(1515))).toBe(false);
+    const tagged = frame(1518); tagged[12] = 0x81; tagged[13] = 0x00;
+    expect(a.send(tagged)).toBe(true);
+    sim.run();
+    expect(rx.got.length).toBe(2);
+    expect(a.stats.drops.mtu).toBe(1);
+  });
+
+  it('loses frames with the given probability, the same ones for the same seed', () => {
+    const run = (seed: number): number[] => {
+      const { sim, a, rx } = pair({ loss: 0.25 }, seed);
+      for (let i = 0; i < 2000; i++) a.send(frame(64, i & 0xff));
+      sim.run();
+      return rx.got.map((g) => g.first);
+    };
+    const x = run(5);
+    expect(x.length).toBeGreaterThan(1400);
+    expect(x.length).toBeLessThan(1600);
+    expect(run(5)).toEqual(x);
+    expect(run(6)).not.toEqual(x);
+  });
+
+  it('drop-tail: a frame that does not fit beside what waits to be serialized is dropped', () => {
+    const { sim, a, rx } = pair({ bandwidth: '1Mbps', queue: '4KB' });
+    // 1000-byte frames take 1024 bytes of wire time each: the backlog a frame finds is 0, 1024,
+    // 2048, 3072 … bytes, so the fourth (3072 + 1000 > 4000) and later ones are dropped
+    const sent = Array.from({ length: 6 }, () => a.send(frame(1000)));
+    expect(sent).toEqual([true, true, true, false, false, false]);
+    sim.run();
+    expect(rx.got.length).toBe(3);
+    expect(a.stats.drops.queue).toBe(3);
+  });
+
+  it('a cut loses the frames in flight and drops what is sent while cut; restore carries traffic again', () => {
+    const { sim, a, link, rx } = pair({ delay: '1ms' });
+    a.send(frame(64, 1));
+    link.cut(us(500));
+    sim.call(us(600), () => a.send(frame(64, 2)));
+    link.restore(ms(2));
+    sim.call(ms(3), () => a.send(frame(64, 3)));
+    sim.run();
+    expect(rx.got.map((g) => g.first)).toEqual([3]);
+    expect(a.stats.drops.down).toBe(2);
+  });
+
+  it('taps see every frame sent and received, with the time', () => {
+    const { sim, a, b } = pair({ delay: '5us' });
+    const seen: string[] = [];
+    a.tap((f, dir, t) => seen.push(`a ${dir} ${f.length} ${t}`));
+    const off = b.tap((f, dir, t) => seen.push(`b ${dir} ${f.length} ${t}`));
+    a.send(frame(70));
+    sim.run();
+    off();
+    a.send(frame(80));
+    sim.run();
+    expect(seen).toEqual(['a out 70 0', 'b in 70 5000', 'a out 80 5000']);
+  });
+
+  it('every frame is delivered, dropped with one reason, or in flight (property)', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 60, max: 1600 }), fc.integer({ min: 0, max: 20 })), { maxLength: 100 }),
+      fc.double({ min: 0, max: 0.5, noNaN: true }), fc.integer({ min: 0, max: 20 }), (sends, loss, cutAt) => {
+        const { sim, a, b, link } = pair({ bandwidth: '100Mbps', delay: '3us', loss, queue: 8000 });
+        let t = 0;
+        for (const [len, gap] of sends) { t += us(gap); sim.at(t, { onEvent: () => a.send(frame(len)) }); }
+        link.cut(us(cutAt));
+        link.restore(us(cutAt + 5));
+        sim.runUntil(us(cutAt) + us(3));
+        const d = a.stats.drops;
+        const accounted = (): number => b.stats.rxPackets + d.mtu + d.loss + d.queue + d.down + link.inFlight(0);
+        sim.run();
+        expect(accounted()).toBe(a.stats.txPackets);
+      }));
+  });
+
+  it('refuses to link a port twice, and bad options', () => {
+    const { sim, a } = pair();
+    expect(() => new Link(sim, a, new Port({ name: 'x', receive: () => {} }, 'p'))).toThrow(/already linked/);
+    const p = (): Port => new Port({ name: 'y', receive: () => {} }, 'p');
+    expect(() => new Link(sim, p(), p(), { loss: 2 })).toThrow(/bad options/);
+    expect(() => new Link(sim, p(), p(), { delay: 'soon' })).toThrow(/'soon' is not a duration/);
+  });
+});
+
+describe('units', () => {
+  it('reads durations, rates and sizes as users write them', () => {
+    expect([parseDuration('1ms'), parseDuration('250us'), parseDuration('2s'), parseDuration('7')]).toEqual([1e6, 250e3, 2e9, 7]);
+    expect([parseRate('10Gbps'), parseRate('1.5kbps'), parseRate('100 Mbps')]).toEqual([1e10, 1500, 1e8]);
+    expect([parseBytes('256KB'), parseBytes('1MiB'), parseBytes('1500B')]).toEqual([256000, 1048576, 1500]);
+    expect(() => parseRate('fast', 'links[0].bandwidth')).toThrow(/links\[0\]\.bandwidth: 'fast' is not a rate/);
+    expect([formatDuration(1.5e6), formatDuration(250e3), formatDuration(12)]).toEqual(['1.5ms', '250us', '12ns']);
+  });
+});
