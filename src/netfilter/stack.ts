@@ -47,6 +47,15 @@
  * one-packet scheduling flag.
  * The skb mark lives for the packet's whole path (KUBE-MARK-MASQ in nat
  * PREROUTING is what KUBE-POSTROUTING and filter FORWARD read, §15).
+ * Forwarding refuses, before the FORWARD hook, with an ICMP error sent as
+ * the host's own packet (from the route back to the sender, quoting the
+ * packet as it arrived, un-NATed through conntrack): TTL 1 → time exceeded;
+ * no route → net unreachable; DF set and over the egress interface's MTU →
+ * fragmentation needed with that MTU. Forwarding off: dropped silently.
+ * The kernel's per-peer ICMP tokens (icmp_ratelimit, ip_error's one error a
+ * second) are not modelled: every error is sent.
+ * A socket of the host (`opts.local`) takes what is delivered to it; what
+ * none takes, the host's stack answers.
  * A packet of the host for one of its own addresses crosses lo:
  * POSTROUTING, then PREROUTING and INPUT, and the host's stack answers it.
  * Ethernet padding past the IP total length is trimmed on arrival.
@@ -66,7 +75,11 @@ import { serviceName, type ForwardMethod, type Ipvs, type IpvsPacket, type RealS
 import { tablePresent } from './save.js';
 
 export interface HostAddr { addr: number; prefixLen: number }
-export interface HostIface { name: string; mac: string; addrs: HostAddr[] }
+export interface HostIface {
+  name: string; mac: string; addrs: HostAddr[];
+  /** the L3 MTU (1500 when not given): a forwarded packet with DF set that exceeds it gets ICMP fragmentation needed */
+  mtu?: number;
+}
 export interface HostRoute { net: number; prefixLen: number; via: number | null; dev: string; src: number | null }
 export interface HostConfig {
   ifaces: HostIface[];
@@ -116,15 +129,18 @@ export interface IpvsStep {
   state: string | null;
 }
 
+/** A frame leaving the host: its interface and the next hop its Ethernet destination is resolved for. */
+export interface Egress { iface: string; frame: Uint8Array; hop: number }
+
 export interface StackResult {
   verdict: 'ACCEPT' | 'DROP' | 'REJECT';
   /** 'forward', 'local' (delivered to the host), 'out' (sent by the host), 'ipvs' (sent on by IPVS), or the hook that dropped it */
   path: string;
   hooks: HookReport[];
-  /** the frame as it leaves, and its interface (null for local delivery or a drop) */
-  out: { iface: string; frame: Uint8Array } | null;
-  /** REJECT's answer, and the interface it leaves by */
-  reply: { iface: string; frame: Uint8Array } | null;
+  /** the frame as it leaves, its interface and next hop (null for local delivery or a drop) */
+  out: Egress | null;
+  /** the answer the host sent back (REJECT's, an ICMP error of the forwarding path, the stack's), how it leaves */
+  reply: Egress | null;
   ctinfo: CtInfo;
 }
 
@@ -148,8 +164,13 @@ export class NfStack {
   readonly ipvs: Ipvs | null;
   private readonly vs: IpvsPacket = { proto: 0, src: 0, sport: 0, dst: 0, dport: 0, fwmark: 0, tcpFlags: 0 };
 
-  constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number; ipsets?: Ipsets; ipvs?: Ipvs } = {}) {
+  /** a host's sockets: true when one took the packet delivered locally (no stack answer then) */
+  private readonly local: ((frame: Uint8Array, inIface: string) => boolean) | null;
+
+  constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number; ipsets?: Ipsets; ipvs?: Ipvs;
+    local?: (frame: Uint8Array, inIface: string) => boolean; } = {}) {
     this.host = host;
+    this.local = opts.local ?? null;
     this.ipvs = opts.ipvs ?? null;
     this.ct = new NfConntrack({ seed: opts.seed ?? 1, tcpLoose: host.tcpLoose, tcpBeLiberal: host.tcpBeLiberal ?? false,
       tcpIgnoreInvalidRst: host.tcpIgnoreInvalidRst ?? false });
@@ -164,7 +185,7 @@ export class NfStack {
     }
     this.ev = new Evaluator(rs, {
       addrType: (a) => this.addrType(a),
-      ...(sets !== undefined ? { setMatches: (name: string, flags: ('src' | 'dst')[], p: NfPacket) => sets.matches(name, flags, p) } : {}),
+      ...(sets !== undefined ? { setMatches: (name, flags, p, m) => sets.matches(name, flags, p, m) } : {}),
     }, opts.seed ?? 1);
     // IPVS with vs/conntrack holds conntrack's hooks itself (ip_vs_register_conntrack)
     this.tracking = needsConntrack(rs) || (this.ipvs !== null && host.vsConntrack === true);
@@ -240,18 +261,24 @@ export class NfStack {
       if (vs !== null) return vs;
       this.nat('INPUT', 'src', frame, inIface, null, r.info, hooks, now);
       this.ct.confirm(r);
-      // the host's own stack answers (it has no listening sockets): its reply leaves through
-      // OUTPUT and POSTROUTING, where conntrack undoes the NAT the request met
+      // a socket takes it, or the host's own stack answers: its reply leaves through OUTPUT and
+      // POSTROUTING, where conntrack undoes the NAT the request met
+      if (this.local?.(frame, inIface) === true) return { verdict: 'ACCEPT', path: 'local', hooks, out: null, reply: null, ctinfo: info };
       const answer = this.stackAnswer(frame, inIface);
       const back = answer === null ? null : this.send(answer, now);
       return { verdict: 'ACCEPT', path: 'local', hooks, out: null, reply: back?.out ?? null, ctinfo: info };
     }
+    // not for this host: forwarding off (or a 127/8 destination) drops it silently (ip_error)
     if (!this.host.ipForward || (dst >>> 24) === 127) return this.drop('routing', hooks, info);
     const rt = this.route(dst);
-    if (rt === null) return this.drop('routing', hooks, info);
-    // ip_forward: TTL − 1 before the FORWARD hook
+    // no route: ICMP net unreachable; TTL 1: time exceeded; DF and over the egress MTU:
+    // fragmentation needed — each before the FORWARD hook, quoting the packet as it arrived
+    if (rt === null) return this.forwardError('no-route', 3, 0, 0, original, inIface, hooks, info, now);
     const ttl = frame[22]!;
-    if (ttl <= 1) return this.drop('routing', hooks, info);
+    if (ttl <= 1) return this.forwardError('ttl', 11, 0, 0, original, inIface, hooks, info, now);
+    const mtu = this.iface(rt.dev)?.mtu ?? 1500;
+    if ((frame[20]! & 0x40) !== 0 && be16(frame, 16) > mtu) return this.forwardError('mtu', 3, 4, mtu, original, inIface, hooks, info, now);
+    // ip_forward: TTL − 1 before the FORWARD hook
     decTtl(frame);
     // what a REJECT from here on quotes: the packet as it arrived, TTL already decremented
     decTtl(original);
@@ -385,8 +412,9 @@ export class NfStack {
         return this.drop('ipvs', hooks, r.info);
       }
       this.vsReport(hook, 'DROP', hooks, 'no-server', svc, null, -1);
-      const reply = this.reject('icmp-port-unreachable', original, inIface ?? 'lo', inIface === null ? 'OUTPUT' : 'INPUT');
-      return { verdict: 'REJECT', path: 'ipvs', hooks, out: null, reply, ctinfo: r.info };
+      const info = r.info;
+      const reply = this.answer(this.icmpError(3, 3, 0, original, inIface ?? 'lo', inIface !== null), now);
+      return { verdict: 'REJECT', path: 'ipvs', hooks, out: null, reply, ctinfo: info };
     }
     const action = known ? 'forwarded' : 'scheduled';
     if (d.fwd === 'masq') rewriteAddrPort(frame, 'dst', d.addr, d.port);
@@ -461,9 +489,10 @@ export class NfStack {
       if (res !== null) return this.end(res, h, hooks, original, 'lo');
     }
     this.nat('INPUT', 'src', frame, 'lo', null, info, hooks, now);
+    if (this.local?.(frame, 'lo') === true) return { verdict: 'ACCEPT', path: 'local', hooks, out: { iface: 'lo', frame: onLo, hop: dst }, reply: null, ctinfo: info };
     const answer = this.stackAnswer(frame, 'lo');
     const back = answer === null ? null : this.send(answer, now);
-    return { verdict: 'ACCEPT', path: 'local', hooks, out: { iface: 'lo', frame: onLo }, reply: back?.out ?? null, ctinfo: info };
+    return { verdict: 'ACCEPT', path: 'local', hooks, out: { iface: 'lo', frame: onLo, hop: dst }, reply: back?.out ?? null, ctinfo: info };
   }
 
   /** POSTROUTING and out. */
@@ -473,7 +502,7 @@ export class NfStack {
     if (res !== null) return this.end(res, 'POSTROUTING', hooks, original, inIface);
     if (!this.nat('POSTROUTING', 'src', frame, inIface, dev, info, hooks, now, hop)) return this.drop('POSTROUTING', hooks, info);
     this.ct.confirm(this.r);
-    return { verdict: 'ACCEPT', path, hooks, out: { iface: dev, frame }, reply: null, ctinfo: info };
+    return { verdict: 'ACCEPT', path, hooks, out: { iface: dev, frame, hop }, reply: null, ctinfo: info };
   }
 
   /**
@@ -536,13 +565,20 @@ export class NfStack {
   private end(res: RunResult, hook: Hook, hooks: HookReport[], original: Uint8Array, inIface: string): StackResult {
     const info = this.r.info;
     if (res.verdict.kind !== 'REJECT') return this.drop(hook, hooks, info);
-    // the answer is a packet of this host: through OUTPUT and POSTROUTING (over lo to a local
-    // address), carrying the rejected packet's connection (nf_ct_attach)
-    const made = this.reject(res.verdict.with, original, inIface, hook);
+    const reply = this.answer(this.reject(res.verdict.with, original, inIface, hook), this.now);
+    return { verdict: 'REJECT', path: hook, hooks, out: null, reply, ctinfo: info };
+  }
+
+  /**
+   * Send 'made', an answer this host built (REJECT's, an ICMP error), as its
+   * own packet: through OUTPUT and POSTROUTING (over lo to a local address),
+   * carrying the connection of the packet it answers (nf_ct_attach).
+   */
+  private answer(made: { frame: Uint8Array } | null, now: number): Egress | null {
+    if (made === null) return null;
     const attach = this.r.conn !== null ? { conn: this.r.conn, dir: this.r.dir } : null;
     this.mark = 0;
-    const reply = made === null ? null : this.localOut(made.frame, this.now, attach).out;
-    return { verdict: 'REJECT', path: hook, hooks, out: null, reply, ctinfo: info };
+    return this.localOut(made.frame, now, attach).out;
   }
 
   /**
@@ -592,12 +628,36 @@ export class NfStack {
     }
     const code = ({ 'icmp-net-unreachable': 0, 'icmp-host-unreachable': 1, 'icmp-proto-unreachable': 2, 'icmp-port-unreachable': 3,
       'icmp-net-prohibited': 9, 'icmp-host-prohibited': 10, 'icmp-admin-prohibited': 13 } as Record<string, number>)[kind] ?? 3;
-    // the source: in INPUT the address the packet was sent to, else the address the route back chooses
-    const from = hook === 'INPUT' ? dst : back?.src ?? this.addrFor(dev, back?.via ?? src);
+    return this.icmpError(3, code, 0, pkt, inIface, hook === 'INPUT');
+  }
+
+  /**
+   * icmp_send's error 'type'/'code' (with 'rest', the header's second word:
+   * the next-hop MTU of fragmentation needed) about 'pkt' (the frame as it
+   * arrived on 'inIface'): from the address it was sent to when it was for
+   * this host ('toLocal'), else from the address the route back to its
+   * sender chooses; TOS 0xc0; quoting its IP header and up to 548 bytes
+   * (576 in all). Null for a packet no error answers (an ICMP error, a later
+   * fragment).
+   */
+  icmpError(type: number, code: number, rest: number, pkt: Uint8Array, inIface: string, toLocal: boolean): { iface: string; frame: Uint8Array } | null {
+    const src = be32(pkt, 26), dst = be32(pkt, 30), proto = pkt[23]!;
+    const l4 = 14 + (pkt[14]! & 15) * 4;
+    if ((proto === 1 && ![0, 8, 13, 14, 15, 16, 17, 18].includes(pkt[l4]!)) || (be16(pkt, 20) & 0x1fff) !== 0) return null;
+    const back = this.route(src);
+    const dev = back?.dev ?? inIface;
+    const from = toLocal ? dst : back?.src ?? this.addrFor(dev, back?.via ?? src);
     const quoted = pkt.subarray(14, Math.min(pkt.length, 14 + be16(pkt, 16), 14 + 548));
-    // icmp_send: TOS precedence "internetwork control" (0xc0) on errors
-    const f = b.ipv4({ src: from, dst: src, ttl: 64, ident: 0, dscp: 48 }).icmp({ type: 3, code }).payload(quoted).build();
+    const f = new FrameBuilder().eth({ src: this.iface(inIface)?.mac ?? '00:00:00:00:00:00', dst: pktMac(pkt, 6) })
+      .ipv4({ src: from, dst: src, ttl: 64, ident: 0, dscp: 48 }).icmp({ type, code, rest }).payload(quoted).build();
     return { iface: dev, frame: f };
+  }
+
+  /** A packet the forwarding path refuses ('why'), answered with ICMP 'type'/'code' sent as the host's own packet. */
+  private forwardError(why: string, type: number, code: number, rest: number, original: Uint8Array, inIface: string, hooks: HookReport[],
+    info: CtInfo, now: number): StackResult {
+    const reply = this.answer(this.icmpError(type, code, rest, original, inIface, false), now);
+    return { verdict: 'DROP', path: `routing:${why}`, hooks, out: null, reply, ctinfo: info };
   }
 
   /** The fields the rules read, from the frame as it is now. */

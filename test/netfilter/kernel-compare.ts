@@ -19,7 +19,7 @@ export function stackHost(h: HostConfig): StackHost {
     return { addr: parseIpv4(a!)!, prefixLen: l === undefined ? 32 : Number(l) };
   };
   return {
-    ifaces: h.ifaces.map((i, n) => ({ name: i.name, mac: routerMac(h, n), addrs: i.addrs.map(cidr) })),
+    ifaces: h.ifaces.map((i, n) => ({ name: i.name, mac: routerMac(h, n), addrs: i.addrs.map(cidr), ...(i.mtu !== undefined ? { mtu: i.mtu } : {}) })),
     routes: h.routes.map((r) => {
       const d = r.dst === 'default' ? { addr: 0, prefixLen: 0 } : cidr(r.dst);
       return { net: d.addr, prefixLen: d.prefixLen, dev: r.dev, via: r.via === undefined ? null : parseIpv4(r.via)!, src: r.src === undefined ? null : parseIpv4(r.src)! };

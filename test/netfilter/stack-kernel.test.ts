@@ -104,6 +104,21 @@ ${FILTER_HEAD}-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n`,
     ],
   },
   {
+    name: 'forwarding errors: TTL 1 gets time exceeded, no route net unreachable, DF over the egress MTU fragmentation needed (all from the route back), the NATed one un-NATed',
+    host: { ...ROUTER, ifaces: [{ name: 'eth-ext', addrs: ['192.168.50.1/24'] }, { name: 'eth-pod', addrs: ['10.244.1.1/24'], mtu: 1280 }], routes: [] },
+    rules: `${NAT_HEAD}-A PREROUTING -d 10.96.0.10/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.244.1.5:5353\nCOMMIT\n`,
+    packets: [
+      { proto: 'udp', src: '192.168.50.7', sport: 5000, dst: '10.244.1.5', dport: 53, in: 'eth-ext', payload: 'ttl', ttl: 1 },
+      { proto: 'udp', src: '192.168.50.7', sport: 5001, dst: '10.96.0.10', dport: 53, in: 'eth-ext', payload: 'ttl after DNAT', ttl: 1 },
+      // another source: ip_error's per-peer token (1 s per error) would suppress an unreachable to a
+      // peer just sent an ICMP error (icmp_send takes that peer's tokens); not modelled
+      { proto: 'tcp', src: '192.168.50.8', sport: 5002, dst: '172.16.9.9', dport: 80, in: 'eth-ext' },
+      { proto: 'udp', src: '192.168.50.7', sport: 5003, dst: '10.244.1.5', dport: 53, in: 'eth-ext', payload: 'x'.repeat(1300), df: true },
+      { proto: 'udp', src: '192.168.50.7', sport: 5004, dst: '10.244.1.5', dport: 53, in: 'eth-ext', payload: 'y'.repeat(1200), df: true },
+      { proto: 'icmp', src: '10.244.1.5', dst: '192.168.50.7', icmpType: 8, icmpId: 5, in: 'eth-pod', ttl: 1 },
+    ],
+  },
+  {
     name: 'REJECT after DNAT: the TCP reset carries the connection and leaves un-NATed; the ICMP error quotes the DNATed packet; neither leaves an entry',
     host: ROUTER,
     rules: `${NAT_HEAD}-A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.5:8080

@@ -141,6 +141,8 @@ export interface HostIface {
   addrs: string[];
   /** MAC of the router's interface; default `routerMac(host, i)`. */
   mac?: string;
+  /** The interface's MTU (`ip link set … mtu`); default 1500. */
+  mtu?: number;
 }
 
 export interface HostRoute {
@@ -173,6 +175,10 @@ export interface KernelPacket {
   /** Default 8 (echo request). */
   icmpType?: number;
   icmpId?: number;
+  /** IPv4 TTL; default 64 (scapy's). */
+  ttl?: number;
+  /** IPv4 don't-fragment flag; default off (scapy's). */
+  df?: boolean;
   /** The router interface the packet arrives on. */
   in: string;
   /** Injected by the peer behind `in` (the default); see LocalKernelPacket for the router's own. */
@@ -538,7 +544,7 @@ for p in json.loads(sys.stdin.read()):
         l4 = UDP(sport=p['sport'], dport=p['dport'])
     else:
         l4 = ICMP(type=p.get('icmpType', 8), id=p.get('icmpId', 0))
-    pkt = Ether(src=p['smac'], dst=p['dmac']) / IP(src=p['src'], dst=p['dst']) / l4
+    pkt = Ether(src=p['smac'], dst=p['dmac']) / IP(src=p['src'], dst=p['dst'], ttl=p.get('ttl', 64), flags='DF' if p.get('df') else 0) / l4
     if p.get('payload'):
         pkt = pkt / Raw(load=p['payload'].encode('latin-1'))
     print(bytes(pkt).hex())
@@ -782,6 +788,7 @@ async function scenarioIn(
   });
   host.ifaces.forEach((f) => {
     for (const a of f.addrs) lines.push(`addr add ${a} dev ${f.name}`);
+    if (f.mtu !== undefined) lines.push(`link set ${f.name} mtu ${f.mtu}`);
     lines.push(`link set ${f.name} up`);
   });
   await set.ipBatch(router, lines);
