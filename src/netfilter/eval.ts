@@ -79,8 +79,13 @@ export interface NfPacket {
 export interface NfHost {
   /** the address type the host's routing gives 'addr' (LOCAL for its own addresses, BROADCAST, …) */
   addrType(addr: number, iface: string | null): AddrType;
-  /** ipset lookup; absent: any -m set rule fails with an error */
-  setMatches?(name: string, flags: ('src' | 'dst')[], pkt: NfPacket): boolean;
+  /**
+   * ipset lookup of `-m set --match-set 'name' 'flags'` with the match's
+   * other options in 'm' (--return-nomatch, counter update and conditions;
+   * the test may count on the set's members), before `!`; absent: any
+   * -m set rule fails with an error
+   */
+  setMatches?(name: string, flags: ('src' | 'dst')[], pkt: NfPacket, m: Extract<Match, { kind: 'set' }>): boolean;
 }
 
 export interface TraceRule {
@@ -395,7 +400,7 @@ export class Evaluator {
       }
       case 'set': {
         if (this.host.setMatches === undefined) throw new NetfilterError('NF_NO_SET', `-m set --match-set ${m.name}: no ipsets are loaded`);
-        return this.host.setMatches(m.name, m.flags, p) !== m.invert;
+        return this.host.setMatches(m.name, m.flags, p, m) !== m.invert;
       }
       case 'physdev': {
         if (m.isBridged !== null && p.bridged !== m.isBridged) return false;

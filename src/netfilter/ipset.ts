@@ -67,6 +67,14 @@
  *    bitmap:port matches TCP and UDP packets only (ip_set_get_ip_port), and
  *    takes only tcp and udp elements; a later fragment of TCP, UDP, SCTP,
  *    UDP-Lite or ICMP never matches a type with ports (ip_set_get_ip4_port).
+ *  - Counters (`-m set` on a set created with `counters`; xt_set revision 4,
+ *    ip_set_match_extensions): each member the packet test finds gets 1
+ *    packet and the IP total length added FIRST, then `--packets-eq/lt/gt`
+ *    and `--bytes-eq/lt/gt` (`! --…-eq`: not equal) are checked on the new
+ *    values; `! --update-counters` skips the update. A member failing them
+ *    is passed over: a net type walks on to the next stored prefix and
+ *    counts that entry too, nomatch entries alike. A set without counters
+ *    ignores the conditions; `ipset test` neither counts nor checks.
  *  - `-exist`: re-adding replaces the member's nomatch, timeout and comment
  *    (dropped when not given) and the counters given; `create` of an
  *    existing set succeeds when type, maxelem, timeout, counters, comment
@@ -89,7 +97,8 @@
  *    applied (see `restore()`).
  * Deliberate differences: no clock, so member timeouts never run down or
  * expire (`save` prints the timeout as set; the kernel prints the seconds
- * left) and counters are never incremented by `matchesSet`; initval is drawn
+ * left); counters are numbers, exact up to 2^53 (the kernel's are u64);
+ * initval is drawn
  * from a seeded generator (the kernel's is random); hashsize is never grown
  * (the kernel doubles it when a bucket overflows, which depends on initval);
  * a `test` line in a restore file does not end the restore (ipset 7.17
@@ -100,13 +109,16 @@
  * skbinfo/forceadd/netmask are refused as unsupported; ranges of more than
  * 2^22 elements that maxelem would not stop are refused.
  * Invariants: member keys live in an open-addressed table of uint32 words
- * (`WordKeyTable`, also used by ipvs.ts for its connection table) whose value
- * is MEMBER_MATCH or MEMBER_NOMATCH; `members` (text → extensions) holds the
- * same elements; the per-set `cidrs` list is the set of prefix lengths
- * present, most specific first, kept exact on add/del.
+ * (`WordKeyTable`, also used by ipvs.ts for its connection table) or in the
+ * bitmap, with the value `id * 4 + kind` (kind MEMBER_MATCH or
+ * MEMBER_NOMATCH; `byId[id]` is the member's extensions, the same object as
+ * in `members`, which holds the same elements by text); the per-set `cidrs`
+ * list is the set of prefix lengths present, most specific first, kept
+ * exact on add/del.
  * Cost per `matchesSet()`: a hash of ≤3 words per probe; hash:net and
- * hash:ip,port,net probe once per distinct prefix length stored. Allocates
- * nothing. `restore()` keeps one undo closure per member changed by the
+ * hash:ip,port,net probe once per distinct prefix length stored; on a set
+ * with counters, two additions per member found (and a number–bigint
+ * compare per condition). Allocates nothing. `restore()` keeps one undo closure per member changed by the
  * pending batch, and copies the sets (save + restore) only on the error
  * path of a batch that holds a kernel error.
  * Neighbours: the iptables evaluator's `-m set` match (model.ts `kind:'set'`,
@@ -116,6 +128,7 @@
 import { SdnemuError } from '../errors.js';
 import { hashFinishI32, mhashAddI32 } from '../flow/hash.js';
 import { ipv4ToString, parseIpv4Dotted } from '../wire/bytes.js';
+import type { SetCounterMatch } from './model.js';
 
 /** An error in an ipset command or restore line; 'line' is 1-based, 0 when not from text. */
 export class IpsetError extends SdnemuError {
@@ -293,8 +306,13 @@ const OTHER_PROTO_NAMES: ReadonlySet<string> = new Set([
   'pim', 'vrrp', 'l2tp', 'ipv6', 'mpls-in-ip', 'ethernet',
 ]);
 
-/** Member value in `IpSet.table`. */
+/**
+ * Member kinds. A member's value in `IpSet.table` and `IpSet.bitmap` is
+ * `id * 4 + kind`, 'id' its index in `IpSet.byId` (so a packet reaches the
+ * member's counters without a lookup by text); a value ≤ 0 is no member.
+ */
 export const MEMBER_MATCH = 1, MEMBER_NOMATCH = 2;
+const KIND_MASK = 3;
 
 /** Create options as `ipset create` takes them; absent ones take ipset's defaults. */
 export interface IpsetCreateOptions {
@@ -332,6 +350,7 @@ export interface IpsetMember {
   nomatch: boolean;
   /** seconds as given (never runs down here); -1 when the set has no timeouts */
   timeout: number;
+  /** counters (sets with `counters`): as added, then counted by `-m set` (see `matchesSet`) */
   packets: number;
   bytes: number;
   /** '' when none */
@@ -341,15 +360,37 @@ export interface IpsetMember {
 /**
  * A packet as `-m set` sees it: addresses as uint32, ports host order,
  * protocol number; 'fragment': a later fragment (offset > 0), whose ports
- * are unknown (eval.ts's NfPacket carries all of these).
+ * are unknown; 'length': the IP total length (skb->len), what a member's
+ * byte counter adds (0 when absent). eval.ts's NfPacket carries all of these.
  */
-export interface IpsetPacket { src: number; dst: number; proto: number; sport: number; dport: number; fragment?: boolean }
+export interface IpsetPacket { src: number; dst: number; proto: number; sport: number; dport: number; fragment?: boolean; length?: number }
+
+/**
+ * The options of `-m set --match-set` that change the packet test (xt_set
+ * revision 4; model.ts's `kind: 'set'` match has these fields). Absent
+ * fields take iptables' defaults: no --return-nomatch, counters updated, no
+ * counter conditions.
+ */
+export interface SetMatchOptions {
+  /** --return-nomatch: a nomatch member answers "in the set", a member "not in the set" (nomatch types only) */
+  returnNomatch?: boolean;
+  /** false: `! --update-counters`, the member's counters are not updated */
+  updateCounters?: boolean;
+  /** --packets-eq/lt/gt (`! --packets-eq` is 'ne'); null: none */
+  packets?: SetCounterMatch | null;
+  /** --bytes-eq/lt/gt (`! --bytes-eq` is 'ne'); null: none */
+  bytes?: SetCounterMatch | null;
+}
+
+/** `matchesSet`'s default options: `-m set --match-set NAME FLAGS` alone. */
+const PLAIN_MATCH: SetMatchOptions = {};
 
 export type MatchDir = 'src' | 'dst';
 
 /**
  * One named set. Members are held both as text with their extensions (for
- * save, in insertion order) and in the typed table or bitmap (for matching).
+ * save, in insertion order) and in the typed table or bitmap (for matching),
+ * whose value `id * 4 + kind` names the same `IpsetMember` object in `byId`.
  * Table keys: hash:ip (ip); hash:net (net, cidr); hash:ip,port (ip,
  * proto<<16|port); hash:ip,port,ip (ip, proto<<16|port, ip2);
  * hash:ip,port,net (ip, cidr<<24|proto<<16|port, net).
@@ -366,8 +407,11 @@ export class IpSet {
   /** canonical member text → extensions, in insertion order */
   readonly members = new Map<string, IpsetMember>();
   readonly table: WordKeyTable;
-  /** bitmap:port membership, one byte per port (MEMBER_MATCH or 0) */
-  readonly bitmap: Uint8Array;
+  /** bitmap:port membership, one member value per port (0: none) */
+  readonly bitmap: Int32Array;
+  /** the members by id (null: a free id, reused first) */
+  readonly byId: (IpsetMember | null)[] = [];
+  readonly freeIds: number[] = [];
   /** prefix lengths present (hash:net: dim 0; hash:ip,port,net: dim 2), most specific first */
   cidrs = new Int8Array(0);
   private readonly cidrCount = new Int32Array(33);
@@ -379,7 +423,7 @@ export class IpSet {
     this.opts = opts;
     this.hasNets = type === 'hash:net' || type === 'hash:ip,port,net';
     this.table = new WordKeyTable(3);
-    this.bitmap = new Uint8Array(type === 'bitmap:port' ? 65536 : 0);
+    this.bitmap = new Int32Array(type === 'bitmap:port' ? 65536 : 0);
   }
 
   countCidr(cidr: number, delta: number): void {
@@ -393,6 +437,8 @@ export class IpSet {
     this.members.clear();
     this.table.clear();
     this.bitmap.fill(0);
+    this.byId.length = 0;
+    this.freeIds.length = 0;
     this.cidrCount.fill(0);
     this.cidrs = new Int8Array(0);
   }
@@ -671,46 +717,86 @@ function portUnknown(pkt: IpsetPacket): boolean {
 }
 
 /**
- * The stored value deciding an address of a net type: the first entry
- * containing 'addr' walking the prefix lengths from the most specific
- * (mtype_test_cidrs). hash:net: key (addr/c, c); hash:ip,port,net: key
- * ('ip', c<<24|'pp', addr/c). Returns MEMBER_MATCH, MEMBER_NOMATCH or 0.
+ * A counter condition on counter 'c' (ip_set_match_counter). 'c' is a
+ * number and the condition's value a u64 bigint: JS compares the two
+ * exactly.
+ */
+function counterHolds(c: number, m: SetCounterMatch): boolean {
+  switch (m.op) {
+    case 'eq': return !(c < m.value) && !(c > m.value);
+    case 'ne': return c < m.value || c > m.value;
+    case 'lt': return c < m.value;
+    case 'gt': return c > m.value;
+  }
+}
+
+/**
+ * ip_set_match_extensions for the member of value 'v' found by a packet of
+ * length 'len' ('o' null: `ipset test`, which neither counts nor checks):
+ * on a set with counters the member's counters are updated first (unless
+ * `! --update-counters`), then the packet and byte conditions are checked
+ * on the new values; a set without counters ignores the conditions.
  * Allocates nothing.
  */
-function walkNets(s: IpSet, ip: number, pp: number, addr: number): number {
+function extensionsMatch(s: IpSet, v: number, o: SetMatchOptions | null, len: number): boolean {
+  if (o === null || !s.opts.counters) return true;
+  const m = s.byId[v >>> 2]!;
+  if (o.updateCounters !== false) {
+    m.packets += 1;
+    m.bytes += len;
+  }
+  const pc = o.packets ?? null, bc = o.bytes ?? null;
+  return (pc === null || counterHolds(m.packets, pc)) && (bc === null || counterHolds(m.bytes, bc));
+}
+
+/**
+ * The stored value deciding an address of a net type: the first entry
+ * containing 'addr' walking the prefix lengths from the most specific whose
+ * extensions match ('o', 'len': see `extensionsMatch`; every entry passed on
+ * the way is counted) — mtype_test_cidrs. hash:net: key (addr/c, c);
+ * hash:ip,port,net: key ('ip', c<<24|'pp', addr/c). Returns the member's
+ * value, or 0. Allocates nothing.
+ */
+function walkNets(s: IpSet, ip: number, pp: number, addr: number, o: SetMatchOptions | null, len: number): number {
   const cs = s.cidrs;
   const ipPortNet = s.type === 'hash:ip,port,net';
   for (let i = 0; i < cs.length; i++) {
     const c = cs[i]!;
     const net = (addr & prefixMask(c)) >>> 0;
     const v = ipPortNet ? s.table.get(ip, ((c << 24) | pp) >>> 0, net, 0) : s.table.get(net, c, 0, 0);
-    if (v > 0) return v;
+    if (v > 0 && extensionsMatch(s, v, o, len)) return v;
   }
   return 0;
 }
 
-/** What `ipset test` and `-m set` answer for the decisive value 'v' (0, MATCH, NOMATCH). */
+/** What `ipset test` and `-m set` answer for the deciding member value 'v' (≤ 0: none). */
 function verdict(s: IpSet, v: number, returnNomatch: boolean): boolean {
-  return returnNomatch && s.hasNets ? v === MEMBER_NOMATCH : v === MEMBER_MATCH;
+  if (v <= 0) return false;
+  return (v & KIND_MASK) === (returnNomatch && s.hasNets ? MEMBER_NOMATCH : MEMBER_MATCH);
 }
 
 /**
- * The packet test of `-m set --match-set SET 'flags'` on a set already
- * resolved (a compiled rule keeps the `IpSet`); 'returnNomatch' is
- * `--return-nomatch`. Allocates nothing.
+ * The packet test of `-m set --match-set SET 'flags'` with the options 'o'
+ * on a set already resolved (a compiled rule keeps the `IpSet`), as
+ * ip_set_test: on a set with counters, the members found are counted (see
+ * `extensionsMatch`). Allocates nothing.
  */
-export function matchesSet(s: IpSet, flags: readonly MatchDir[], pkt: IpsetPacket, returnNomatch = false): boolean {
+export function matchesSet(s: IpSet, flags: readonly MatchDir[], pkt: IpsetPacket, o: SetMatchOptions = PLAIN_MATCH): boolean {
   if (flags.length < s.dimension) return false;
   const d0 = flags[0] === 'src';
+  const len = pkt.length ?? 0;
+  const ret = o.returnNomatch === true;
   switch (s.type) {
-    case 'hash:ip':
-      return s.table.get(d0 ? pkt.src : pkt.dst, 0, 0, 0) > 0;
+    case 'hash:ip': {
+      const v = s.table.get(d0 ? pkt.src : pkt.dst, 0, 0, 0);
+      return v > 0 && extensionsMatch(s, v, o, len);
+    }
     case 'hash:net':
-      return verdict(s, walkNets(s, 0, 0, d0 ? pkt.src : pkt.dst), returnNomatch);
+      return verdict(s, walkNets(s, 0, 0, d0 ? pkt.src : pkt.dst, o, len), ret);
     case 'bitmap:port': {
       if ((pkt.proto !== IPPROTO_TCP && pkt.proto !== IPPROTO_UDP) || pkt.fragment === true) return false;
-      const port = d0 ? pkt.sport : pkt.dport;
-      return s.bitmap[port & 0xffff] === MEMBER_MATCH;
+      const v = s.bitmap[(d0 ? pkt.sport : pkt.dport) & 0xffff]!;
+      return v > 0 && extensionsMatch(s, v, o, len);
     }
     case 'hash:ip,port':
     case 'hash:ip,port,ip': {
@@ -719,14 +805,15 @@ export function matchesSet(s: IpSet, flags: readonly MatchDir[], pkt: IpsetPacke
       const port = hasPorts(pkt.proto) ? (flags[1] === 'src' ? pkt.sport : pkt.dport) & 0xffff : 0;
       const b = ((pkt.proto << 16) | port) >>> 0;
       const c = s.type === 'hash:ip,port' ? 0 : (flags[2] === 'src' ? pkt.src : pkt.dst);
-      return s.table.get(ip, b, c, 0) > 0;
+      const v = s.table.get(ip, b, c, 0);
+      return v > 0 && extensionsMatch(s, v, o, len);
     }
     case 'hash:ip,port,net': {
       if (portUnknown(pkt)) return false;
       const ip = d0 ? pkt.src : pkt.dst;
       const port = hasPorts(pkt.proto) ? (flags[1] === 'src' ? pkt.sport : pkt.dport) & 0xffff : 0;
       const addr = flags[2] === 'src' ? pkt.src : pkt.dst;
-      return verdict(s, walkNets(s, ip, (pkt.proto << 16) | port, addr), returnNomatch);
+      return verdict(s, walkNets(s, ip, (pkt.proto << 16) | port, addr, o, len), ret);
     }
   }
 }
@@ -898,7 +985,9 @@ export class Ipsets {
   /** Stores member 'e' of 's' (absent before) with extensions 'm'; journaled during a restore batch. */
   private insert(s: IpSet, e: Element, m: IpsetMember): void {
     s.members.set(e.text, m);
-    const value = m.nomatch ? MEMBER_NOMATCH : MEMBER_MATCH;
+    const id = s.freeIds.length > 0 ? s.freeIds.pop()! : s.byId.length;
+    s.byId[id] = m;
+    const value = id * 4 + (m.nomatch ? MEMBER_NOMATCH : MEMBER_MATCH);
     if (s.type === 'bitmap:port') s.bitmap[e.a] = value;
     else s.table.set(e.a, e.b, e.c, 0, value);
     if (s.hasNets) s.countCidr(e.cidr, 1);
@@ -909,8 +998,11 @@ export class Ipsets {
   private remove(s: IpSet, e: Element): void {
     const m = s.members.get(e.text)!;
     s.members.delete(e.text);
-    if (s.type === 'bitmap:port') s.bitmap[e.a] = 0;
-    else s.table.delete(e.a, e.b, e.c, 0);
+    let value: number;
+    if (s.type === 'bitmap:port') { value = s.bitmap[e.a]!; s.bitmap[e.a] = 0; }
+    else value = s.table.delete(e.a, e.b, e.c, 0);
+    s.byId[value >>> 2] = null;
+    s.freeIds.push(value >>> 2);
     if (s.hasNets) s.countCidr(e.cidr, -1);
     this.journal?.push(() => this.insert(s, e, m));
   }
@@ -938,12 +1030,12 @@ export class Ipsets {
         const n = p.nets(parts[0]!);
         if (n.kind === 'range') refuse('FROM-TO IP range');
         const { net, cidr } = n.nets[0]!;
-        return verdict(s, cidr === 32 ? walkNets(s, 0, 0, net) : Math.max(0, s.table.get(net, cidr, 0, 0)), ret);
+        return verdict(s, cidr === 32 ? walkNets(s, 0, 0, net, null, 0) : s.table.get(net, cidr, 0, 0), ret);
       }
       case 'bitmap:port': {
         const pp = p.protoPorts(parts[0]!, true);
         if (pp.range) refuse('FROM-TO port range');
-        return s.bitmap[pp.lo] === MEMBER_MATCH;
+        return s.bitmap[pp.lo]! > 0;
       }
       case 'hash:ip,port':
       case 'hash:ip,port,ip':
@@ -958,9 +1050,9 @@ export class Ipsets {
         if (s.type === 'hash:ip,port,ip') return s.table.get(r.first, b, p.plainIp(parts[2]!), 0) > 0;
         const n = p.nets(parts[2]!);
         // a range in the net part is tested as its first address
-        if (n.kind !== 'cidr') return verdict(s, walkNets(s, r.first, b, n.first), ret);
+        if (n.kind !== 'cidr') return verdict(s, walkNets(s, r.first, b, n.first, null, 0), ret);
         const { net, cidr } = n.nets[0]!;
-        return verdict(s, Math.max(0, s.table.get(r.first, ((cidr << 24) | b) >>> 0, net, 0)), ret);
+        return verdict(s, s.table.get(r.first, ((cidr << 24) | b) >>> 0, net, 0), ret);
       }
     }
   }
@@ -1027,13 +1119,14 @@ export class Ipsets {
   }
 
   /**
-   * `-m set --match-set 'setName' 'flags'` on packet 'pkt' (see
-   * `matchesSet`). An unknown set: false. Allocates nothing.
+   * `-m set --match-set 'setName' 'flags'` with the options 'o' on packet
+   * 'pkt' (see `matchesSet`; counts on sets with counters). An unknown set:
+   * false. Allocates nothing.
    */
-  matches(setName: string, flags: readonly MatchDir[], pkt: IpsetPacket, returnNomatch = false): boolean {
+  matches(setName: string, flags: readonly MatchDir[], pkt: IpsetPacket, o: SetMatchOptions = PLAIN_MATCH): boolean {
     const s = this.byName.get(setName);
     if (s === undefined) return false;
-    return matchesSet(s, flags, pkt, returnNomatch);
+    return matchesSet(s, flags, pkt, o);
   }
 
   /** `ipset save ['name']` text: per set in index order, its `create` line then its `add` lines. */

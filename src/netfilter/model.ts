@@ -58,8 +58,26 @@ export type Match =
       limitIfaceIn: boolean; limitIfaceOut: boolean }
   | { kind: 'statistic'; mode: 'random'; probability: number; invert: boolean }
   | { kind: 'statistic'; mode: 'nth'; every: number; packet: number; invert: boolean }
-  | { kind: 'set'; name: string; flags: ('src' | 'dst')[]; invert: boolean }
+  /**
+   * -m set (xt_set match revision 4): `[!] --match-set name flags` and its
+   * options. The options after --match-set may be left out when a rule is
+   * built in code (absent = not given); restore.ts always fills them.
+   */
+  | { kind: 'set'; name: string; flags: ('src' | 'dst')[]; invert: boolean;
+      /** --return-nomatch (IPSET_FLAG_RETURN_NOMATCH) */
+      returnNomatch?: boolean;
+      /** false: `! --update-counters` (IPSET_FLAG_SKIP_COUNTER_UPDATE) */
+      updateCounters?: boolean;
+      /** false: `! --update-subcounters` (IPSET_FLAG_SKIP_SUBCOUNTER_UPDATE, list:set members only) */
+      updateSubcounters?: boolean;
+      /** --packets-eq/lt/gt N, `! --packets-eq N` as 'ne'; null: none */
+      packets?: SetCounterMatch | null;
+      /** --bytes-eq/lt/gt N, `! --bytes-eq N` as 'ne'; null: none */
+      bytes?: SetCounterMatch | null }
   | { kind: 'physdev'; physdevIn: IfaceMatch | null; physdevOut: IfaceMatch | null; isBridged: boolean | null; isIn: boolean | null; isOut: boolean | null };
+
+/** A `-m set` counter condition as the kernel stores it (ip_set_counter_match: op, u64 value). */
+export interface SetCounterMatch { op: 'eq' | 'ne' | 'lt' | 'gt'; value: bigint }
 
 export type CtStateName = 'INVALID' | 'NEW' | 'ESTABLISHED' | 'RELATED' | 'UNTRACKED' | 'SNAT' | 'DNAT';
 export type AddrType = 'UNSPEC' | 'UNICAST' | 'LOCAL' | 'BROADCAST' | 'ANYCAST' | 'MULTICAST' | 'BLACKHOLE' | 'UNREACHABLE'

@@ -21,11 +21,14 @@
  *  - `-p tcp --dport` loads `-m tcp` at that point; port options of several
  *    tcp (udp) matches are merged into the first one that has options, as
  *    nf_tables stores them as one payload match;
- *  - `-m set --match-set NAME FLAGS` as libxt_set parses it: a name of at
- *    most 31 characters, 1..6 comma-separated flags each only STARTING with
- *    src or dst (`srcx` is src), `--set` for `--match-set`; its other options
- *    (--return-nomatch, --update-counters, --packets-gt…) have no field in
- *    model.ts and are refused as unsupported;
+ *  - `-m set --match-set NAME FLAGS` as libxt_set (match revision 4)
+ *    parses it: a name of at most 31 characters, 1..6 comma-separated flags
+ *    each only STARTING with src or dst (`srcx` is src), `--set` for
+ *    `--match-set`; --return-nomatch (not invertible), `! --update-counters`
+ *    and `! --update-subcounters` (without `!` they change nothing; each may
+ *    repeat), one of --packets-eq/lt/gt and one of --bytes-eq/lt/gt (only
+ *    -eq invertible) with a u64 in strtoul base-0 syntax, in any order
+ *    around --match-set;
  *  - canonical values as the kernel stores them: addresses masked, states and
  *    address types in bit order, `--syn` as FIN,SYN,RST,ACK SYN, full port
  *    ranges dropped, statistic probability rounded to 31-bit fixed point,
@@ -171,9 +174,24 @@ function parseU32(s: string): number | null {
   let v: number;
   if (/^0[xX][0-9a-fA-F]+$/.test(s)) v = parseInt(s.slice(2), 16);
   else if (/^0[0-7]+$/.test(s)) v = parseInt(s.slice(1), 8);
-  else if (/^\d+$/.test(s)) v = Number(s);
+  else if (/^(0|[1-9]\d*)$/.test(s)) v = Number(s);
   else return null;
   return v <= 0xffffffff ? v : null;
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * A `-m set` counter value as libxt_set's parse_counter reads it:
+ * xtables_strtoul base 0 up to UINT64_MAX — leading blanks and a `+` are
+ * taken, a `-` is not, the whole word must be the number (`08`, `0x`, `5 `
+ * are refused).
+ */
+function parseCounter(ctx: Ctx, v: string): bigint {
+  const mm = /^[ \t\n\v\f\r]*\+?(?:0[xX]([0-9a-fA-F]+)|0([0-7]*)|([1-9][0-9]*))$/.exec(v);
+  const n = mm === null ? -1n : mm[1] !== undefined ? BigInt('0x' + mm[1]) : mm[2] !== undefined ? BigInt('0o' + (mm[2] || '0')) : BigInt(mm[3]!);
+  if (n < 0n || n > U64_MAX) fail(ctx, 'IPTABLES_BAD_VALUE', v, `Cannot parse ${v} as a counter value`);
+  return n;
 }
 
 // ---- the parser ------------------------------------------------------------
@@ -675,7 +693,9 @@ function loadMatch(ctx: Ctx, rule: Rule, name: string): Match {
     case 'state': m = { kind: 'state', states: [], invert: false }; break;
     case 'addrtype': m = { kind: 'addrtype', srcType: null, srcInvert: false, dstType: null, dstInvert: false, limitIfaceIn: false, limitIfaceOut: false }; break;
     case 'statistic': m = { kind: 'statistic', mode: 'random', probability: -1, invert: false }; break;
-    case 'set': m = { kind: 'set', name: '', flags: [], invert: false }; break;
+    case 'set':
+      m = { kind: 'set', name: '', flags: [], invert: false, returnNomatch: false, updateCounters: true, updateSubcounters: true, packets: null, bytes: null };
+      break;
     default: m = { kind: 'physdev', physdevIn: null, physdevOut: null, isBridged: null, isIn: null, isOut: null }; break;
   }
   rule.matches.push(m);
@@ -699,7 +719,6 @@ const MATCH_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   state: ['--state'],
   addrtype: ['--src-type', '--dst-type', '--limit-iface-in', '--limit-iface-out'],
   statistic: ['--mode', '--probability', '--every', '--packet'],
-  // the options after --match-set are known so that they are refused as unsupported, not as unknown
   set: ['--match-set', '--set', '--return-nomatch', '--update-counters', '--update-subcounters', '--packets-eq', '--packets-lt',
     '--packets-gt', '--bytes-eq', '--bytes-lt', '--bytes-gt'],
   physdev: ['--physdev-in', '--physdev-out', '--physdev-is-in', '--physdev-is-out', '--physdev-is-bridged'],
@@ -723,9 +742,8 @@ function matchOption(ctx: Ctx, rule: Rule, opt: string, inv: boolean, next: (o: 
   void pending;
   const canon = opt === '--source-port' ? '--sport' : opt === '--destination-port' ? '--dport' : opt === '--source-ports' ? '--sports'
     : opt === '--destination-ports' ? '--dports' : opt === '--set' ? '--match-set' : opt;
-  if (st.opts.has(canon) && m.kind !== 'comment') {
-    fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, m.kind === 'set' ? '--match-set can be specified only once' : `${m.kind}: option "${opt}" can only be used once.`);
-  }
+  // libxt_comment takes the last --comment; libxt_set checks its own options (below)
+  if (st.opts.has(canon) && m.kind !== 'comment' && m.kind !== 'set') fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, `${m.kind}: option "${opt}" can only be used once.`);
   st.opts.add(canon);
   const noInv = (): void => { if (inv) fail(ctx, 'IPTABLES_BAD_INVERT', opt, `${m!.kind}: option "${opt}" cannot be inverted.`); };
   switch (m.kind) {
@@ -818,24 +836,44 @@ function matchOption(ctx: Ctx, rule: Rule, opt: string, inv: boolean, next: (o: 
       return true;
     }
     case 'set': {
-      // libxt_set's set_parse_v4 (checks in its order, messages in its words, its typo included)
-      if (canon !== '--match-set') fail(ctx, 'IPTABLES_UNSUPPORTED', opt, `set: ${opt} is not supported by sdnemu`);
-      const name = next(opt);
-      const flags = next(opt);
-      if (flags.startsWith('-') || flags.startsWith('!')) fail(ctx, 'IPTABLES_MISSING_ARGUMENT', opt, '--match-set requires two args.');
-      if (name.length > 31) fail(ctx, 'IPTABLES_BAD_VALUE', name, `setname \`${name}' too long, max 31 characters.`);
-      // parse_dirs: at most 6 words, each STARTING with src or dst (`srcx` is src)
-      const parts = flags.split(',');
-      const dirs: ('src' | 'dst')[] = [];
-      for (const f of parts.slice(0, 6)) {
-        if (f.startsWith('src')) dirs.push('src');
-        else if (f.startsWith('dst')) dirs.push('dst');
-        else fail(ctx, 'IPTABLES_BAD_VALUE', flags, "You must spefify (the comma separated list of) 'src' or 'dst'.");
+      // libxt_set's set_parse_v4 (via set_parse_v3 and v1): checks in its order, messages in its words, its typo included
+      if (canon === '--match-set') {
+        if (m.name !== '') fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, '--match-set can be specified only once');
+        const name = next(opt);
+        // getopt took the name; libxt_set itself looks for the flags word
+        let flags = '-';
+        try { flags = next(opt); } catch { /* none: refused just below */ }
+        if (flags.startsWith('-') || flags.startsWith('!')) fail(ctx, 'IPTABLES_MISSING_ARGUMENT', opt, '--match-set requires two args.');
+        if (name.length > 31) fail(ctx, 'IPTABLES_BAD_VALUE', name, `setname \`${name}' too long, max 31 characters.`);
+        // parse_dirs: at most 6 words, each STARTING with src or dst (`srcx` is src)
+        const parts = flags.split(',');
+        const dirs: ('src' | 'dst')[] = [];
+        for (const f of parts.slice(0, 6)) {
+          if (f.startsWith('src')) dirs.push('src');
+          else if (f.startsWith('dst')) dirs.push('dst');
+          else fail(ctx, 'IPTABLES_BAD_VALUE', flags, "You must spefify (the comma separated list of) 'src' or 'dst'.");
+        }
+        if (parts.length > 6) fail(ctx, 'IPTABLES_BAD_VALUE', flags, "Can't be more src/dst options than 6.");
+        m.name = name;
+        m.flags = dirs;
+        m.invert = inv;
+        return true;
       }
-      if (parts.length > 6) fail(ctx, 'IPTABLES_BAD_VALUE', flags, "Can't be more src/dst options than 6.");
-      m.name = name;
-      m.flags = dirs;
-      m.invert = inv;
+      // given more than once: no error (a plain --update-counters does not undo a `!` one)
+      if (canon === '--return-nomatch') {
+        if (inv) fail(ctx, 'IPTABLES_BAD_INVERT', opt, '--return-nomatch flag cannot be inverted');
+        m.returnNomatch = true;
+        return true;
+      }
+      if (canon === '--update-counters') { if (inv) m.updateCounters = false; return true; }
+      if (canon === '--update-subcounters') { if (inv) m.updateSubcounters = false; return true; }
+      // --packets-eq/lt/gt and --bytes-eq/lt/gt: one of each kind, only -eq inverted (as 'ne')
+      const v = next(opt);
+      const which = canon.startsWith('--packets-') ? 'packets' : 'bytes';
+      const op = canon.slice(canon.length - 2) as 'eq' | 'lt' | 'gt';
+      if ((m[which] ?? null) !== null) fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, `only one of the --${which}-[eq|lt|gt] is allowed`);
+      if (inv && op !== 'eq') fail(ctx, 'IPTABLES_BAD_INVERT', opt, `${opt} option cannot be inverted`);
+      m[which] = { op: inv ? 'ne' : op, value: parseCounter(ctx, v) };
       return true;
     }
     case 'physdev':

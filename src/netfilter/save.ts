@@ -23,13 +23,15 @@
  *    when all ones; MARK always as `--set-xmark v/m`; statistic probability
  *    as the kernel's 31-bit fixed point printed `%.11f`; strings through
  *    xtables_save_string's quoting (bare when only [A-Za-z0-9_-], else
- *    double-quoted with `"`, `'` and `\` backslash-escaped).
+ *    double-quoted with `"`, `'` and `\` backslash-escaped); `-m set`
+ *    options after the flags as `--return-nomatch ! --update-counters
+ *    ! --update-subcounters --packets-… --bytes-…`, counters in decimal.
  * Invariant: pure function of the ruleset and options; never reads a clock
  * (the date line is a parameter).
  * Neighbours: model.ts (the data), restore.ts (the reverse direction).
  */
 import { ipv4ToString } from '../wire/bytes.js';
-import { BUILTIN_CHAINS, type Chain, type Match, type Rule, type Ruleset, type TableName, type Target, type AddrMatch, type IfaceMatch, type PortRange } from './model.js';
+import { BUILTIN_CHAINS, type Chain, type Match, type Rule, type Ruleset, type TableName, type Target, type AddrMatch, type IfaceMatch, type PortRange, type SetCounterMatch } from './model.js';
 
 /** Tables in the order iptables-save (nf_tables) walks them. */
 export const SAVE_TABLE_ORDER: readonly TableName[] = ['mangle', 'raw', 'filter', 'nat'];
@@ -216,6 +218,11 @@ export function formatProbability(p: number): string {
   return `${whole}.${frac}`;
 }
 
+/** A `-m set` counter condition: `--packets-lt 5`, `! --bytes-eq 7` ('ne'). */
+function setCounter(what: 'packets' | 'bytes', c: SetCounterMatch): string {
+  return c.op === 'ne' ? ` ! --${what}-eq ${c.value}` : ` --${what}-${c.op} ${c.value}`;
+}
+
 function inv(b: boolean): string {
   return b ? ' !' : '';
 }
@@ -257,8 +264,16 @@ export function formatMatch(m: Match): string {
     case 'statistic':
       if (m.mode === 'random') return ` -m statistic --mode random${inv(m.invert)} --probability ${formatProbability(m.probability)}`;
       return ` -m statistic --mode nth${inv(m.invert)} --every ${m.every} --packet ${m.packet}`;
-    case 'set':
-      return ` -m set${inv(m.invert)} --match-set ${m.name} ${m.flags.join(',')}`;
+    case 'set': {
+      // libxt_set's set_print_v3_matchinfo: the options in this fixed order, whatever order they were given in
+      let s = ` -m set${inv(m.invert)} --match-set ${m.name} ${m.flags.join(',')}`;
+      if (m.returnNomatch === true) s += ' --return-nomatch';
+      if (m.updateCounters === false) s += ' ! --update-counters';
+      if (m.updateSubcounters === false) s += ' ! --update-subcounters';
+      if (m.packets) s += setCounter('packets', m.packets);
+      if (m.bytes) s += setCounter('bytes', m.bytes);
+      return s;
+    }
     case 'physdev': {
       let s = ' -m physdev';
       if (m.isIn !== null) s += `${inv(!m.isIn)} --physdev-is-in`;

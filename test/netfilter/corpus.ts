@@ -173,6 +173,7 @@ export const BAD: Record<string, string> = {
   'bad mask': '*filter\n-A INPUT -s 10.0.0.0/33 -j ACCEPT\nCOMMIT\n',
   'unknown protocol': '*filter\n-A INPUT -p foo -j ACCEPT\nCOMMIT\n',
   'port out of range': '*filter\n-A INPUT -p tcp --dport 99999 -j ACCEPT\nCOMMIT\n',
+  'a leading zero makes a number octal: 08 is not one': '*filter\n-A INPUT -m statistic --mode nth --every 08 --packet 0 -j ACCEPT\nCOMMIT\n',
   '--dport without -p': '*filter\n\n-A INPUT --dport 80 -j ACCEPT\nCOMMIT\n',
   'bad table': '*bogus\n-A INPUT -j ACCEPT\nCOMMIT\n',
   'bad policy': '*filter\n:INPUT FOO [0:0]\nCOMMIT\n',

@@ -9,6 +9,7 @@ import { CompiledTable } from '../../src/netfilter/compile.js';
 import { kubeProxyNat } from '../../bench/netfilter.bench.js';
 import { emptyRule, Ruleset, type Match, type Rule, type Target } from '../../src/netfilter/model.js';
 import { parseIpv4 } from '../../src/wire/bytes.js';
+import { Ipsets } from '../../src/netfilter/ipset.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 
@@ -280,5 +281,52 @@ describe('the compiled table (typed rows) against the rule objects', () => {
       'KUBE-SVC', 'KUBE-SEP', 'KUBE-SEP', 'KUBE-NODEPORTS', 'INPUT', 'OUTPUT', 'POSTROUTING', 'KUBE-POSTROUTING']);
     // slots follow the chain order
     expect(Array.from(ct.chainOf)).toEqual([...Array.from(ct.chainOf)].sort((x, y) => x - y));
+  });
+});
+
+describe('-m set options (xt_set revision 4)', () => {
+  // The expectations follow Linux 6.18 as ipset-kernel.test.ts observes it live (the "counters" case).
+  const setsText = 'create N hash:net counters\nadd N 10.0.0.0/8\nadd N 10.1.0.0/16 nomatch\ncreate B bitmap:port range 1-100 counters\nadd B 53\nadd B 54\n';
+  const withSets = (sets: Ipsets): NfHost => ({ ...host, setMatches: (name, flags, p, m) => sets.matches(name, flags, p, m) });
+  const one = (r: Rule, p: NfPacket, h: NfHost): boolean => new Evaluator(new Ruleset(), h).matches(r, p);
+  const udp = (dst: string, dport: number, length: number): NfPacket => pkt({ proto: 17, dst: ip(dst), dport, length, outIface: 'eth0', inIface: null });
+
+  it('the whole match reaches the host, and `!` is applied to its answer', () => {
+    const seen: unknown[] = [];
+    const h: NfHost = { ...host, setMatches: (_n, _f, _p, m) => { seen.push(m); return m.returnNomatch === true; } };
+    const rs = parseRestore('*filter\n-A OUTPUT -m set ! --match-set S dst --return-nomatch ! --update-counters ! --bytes-eq 7\n-A OUTPUT -m set --match-set S dst\nCOMMIT\n');
+    const [r1, r2] = rs.chain('filter', 'OUTPUT')!.rules;
+    expect(one(r1!, pkt(), h)).toBe(false);
+    expect(one(r2!, pkt(), h)).toBe(false);
+    expect(seen).toEqual([
+      { kind: 'set', name: 'S', flags: ['dst'], invert: true, returnNomatch: true, updateCounters: false, updateSubcounters: true, packets: null, bytes: { op: 'ne', value: 7n } },
+      { kind: 'set', name: 'S', flags: ['dst'], invert: false, returnNomatch: false, updateCounters: true, updateSubcounters: true, packets: null, bytes: null },
+    ]);
+  });
+
+  it('--return-nomatch: a nomatch member matches, a member does not', () => {
+    const sets = new Ipsets();
+    sets.restore(setsText);
+    const rs = parseRestore('*filter\n-A OUTPUT -m set --match-set N dst --return-nomatch\nCOMMIT\n');
+    const r = rs.chain('filter', 'OUTPUT')!.rules[0]!;
+    expect([udp('10.1.0.1', 53, 60), udp('10.2.0.1', 53, 60), udp('11.0.0.1', 53, 60)].map((p) => one(r, p, withSets(sets)))).toEqual([true, false, false]);
+  });
+
+  it('matches run in rule order: a set before a failing match counts, a set after one is never looked at', () => {
+    const sets = new Ipsets();
+    sets.restore(setsText);
+    const rs = parseRestore([
+      '*filter',
+      '-A OUTPUT -p udp -m set --match-set B dst -m udp --dport 54',
+      '-A OUTPUT -p udp -m udp --dport 54 -m set --match-set N dst --packets-gt 1',
+      '-A OUTPUT -m set --match-set N dst ! --update-counters --packets-eq 1',
+      'COMMIT', '',
+    ].join('\n'));
+    const ev = new Evaluator(rs, withSets(sets));
+    for (const [dport, length] of [[53, 60], [54, 70], [54, 80]] as const) ev.run('filter', 'OUTPUT', udp('10.0.0.1', dport, length));
+    expect(rs.chain('filter', 'OUTPUT')!.rules.map((r) => r.counters)).toEqual([{ packets: 2, bytes: 150 }, { packets: 1, bytes: 80 }, { packets: 1, bytes: 70 }]);
+    expect(sets.save().split('\n').filter((l) => l.startsWith('add ')).sort()).toEqual([
+      'add B 53 packets 1 bytes 60', 'add B 54 packets 2 bytes 150', 'add N 10.0.0.0/8 packets 2 bytes 150', 'add N 10.1.0.0/16 nomatch packets 0 bytes 0',
+    ]);
   });
 });

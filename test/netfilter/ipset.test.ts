@@ -96,7 +96,7 @@ describe('ipset matching', () => {
     s.add('SC', '1.2.3.4,tcp:80,10.0.0.0/8');
     s.add('SC', '1.2.3.4,tcp:80,10.1.0.0/16', { nomatch: true });
     s.add('SC', '1.2.3.4,tcp:80,192.168.1.0/24');
-    const m = (src: string, returnNomatch = false): boolean => s.matches('SC', ['dst', 'dst', 'src'], pkt(src, 9, '1.2.3.4', 80), returnNomatch);
+    const m = (src: string, returnNomatch = false): boolean => s.matches('SC', ['dst', 'dst', 'src'], pkt(src, 9, '1.2.3.4', 80), { returnNomatch });
     expect(m('10.200.3.4')).toBe(true);
     expect(m('10.1.3.4')).toBe(false);
     expect(m('192.168.1.77')).toBe(true);
@@ -158,6 +158,101 @@ describe('ipset matching', () => {
     expect(code(() => s.create('X', 'bitmap:port'))).toBe('IPSET_MISSING_RANGE@0');
     s.restore('create Y bitmap:port range 2000-1000\nadd Y tcp:1500');
     expect(s.save('Y')).toBe('create Y bitmap:port range 1000-2000\nadd Y 1500\n');
+  });
+});
+
+describe('-m set counters (sets created with counters)', () => {
+  // The kernel run these numbers come from (Linux 6.18, ipset 7.17, iptables 1.8.9; rules in
+  // filter OUTPUT without targets, so every packet reaches every rule; UDP packets of IP total
+  // length 60..66 from a raw socket): ipset-kernel.test.ts replays it live ("counters" case).
+  const SETS = [
+    'create A hash:ip', 'add A 10.0.0.1',
+    'create C hash:ip counters', 'add C 10.0.0.1',
+    'create N hash:net counters', 'add N 10.0.0.0/8', 'add N 10.1.0.0/16 nomatch', 'add N 10.1.2.0/24 packets 10',
+    'create B bitmap:port range 1-100 counters', 'add B 53',
+  ].join('\n') + '\n';
+  type Rule = [string, ('src' | 'dst')[], boolean, Parameters<Ipsets['matches']>[3]];
+  const RULES: Rule[] = [
+    ['A', ['dst'], false, { packets: { op: 'gt', value: 5n } }],
+    ['C', ['dst'], false, { packets: { op: 'lt', value: 3n } }],
+    ['C', ['dst'], false, { updateCounters: false, packets: { op: 'eq', value: 2n } }],
+    ['N', ['dst'], false, { packets: { op: 'lt', value: 2n } }],
+    ['N', ['dst'], false, { returnNomatch: true, packets: { op: 'lt', value: 2n } }],
+    ['N', ['dst'], true, { packets: { op: 'gt', value: 3n } }],
+    ['B', ['dst'], false, { bytes: { op: 'gt', value: 100n } }],
+  ];
+  const SENT: [string, number][] = [['10.0.0.1', 60], ['10.0.0.1', 61], ['10.1.0.1', 62], ['10.1.0.1', 63], ['10.1.2.1', 64], ['10.0.0.1', 65], ['10.0.0.1', 66]];
+
+  it('count first, then check; a failing member is passed over (nets walk on); no counters: no conditions', () => {
+    const s = new Ipsets();
+    s.restore(SETS);
+    const hits = RULES.map(() => [0, 0]);
+    for (const [dst, length] of SENT) {
+      const p = { ...pkt('192.0.2.1', 1, dst, 53, 17), length };
+      RULES.forEach(([set, flags, invert, o], i) => {
+        if (s.matches(set, flags, p, o) !== invert) { hits[i]![0]!++; hits[i]![1]! += length; }
+      });
+    }
+    // the kernel's `iptables-save -c` counters of the seven rules
+    expect(hits).toEqual([[4, 252], [2, 121], [1, 61], [1, 60], [0, 0], [2, 123], [6, 381]]);
+    expect(adds(s, 'C')).toEqual(['add C 10.0.0.1 packets 4 bytes 252']);
+    expect(adds(s, 'N')).toEqual(['add N 10.0.0.0/8 packets 18 bytes 1134', 'add N 10.1.0.0/16 nomatch packets 8 bytes 503', 'add N 10.1.2.0/24 packets 13 bytes 192']);
+    expect(adds(s, 'B')).toEqual(['add B 53 packets 7 bytes 441']);
+    expect(adds(s, 'A')).toEqual(['add A 10.0.0.1']);
+  });
+
+  it('ipset test neither counts nor checks; a packet that finds no member counts nothing', () => {
+    const s = new Ipsets();
+    s.restore(SETS);
+    expect(s.test('C', '10.0.0.1')).toBe(true);
+    expect(s.test('N', '10.1.0.1', { nomatch: true })).toBe(true);
+    expect(s.matches('C', ['dst'], { ...pkt('1.1.1.1', 1, '10.0.0.2', 53, 17), length: 80 })).toBe(false);
+    // fewer flags than the dimension: ip_set_test returns before the lookup
+    expect(s.matches('B', [], { ...pkt('1.1.1.1', 1, '10.0.0.2', 53, 17), length: 80 })).toBe(false);
+    // out of the bitmap's range, and a protocol bitmap:port does not read
+    expect(s.matches('B', ['dst'], { ...pkt('1.1.1.1', 1, '10.0.0.2', 530, 17), length: 80 })).toBe(false);
+    expect(s.matches('B', ['dst'], { ...pkt('1.1.1.1', 1, '10.0.0.2', 53, 132), length: 80 })).toBe(false);
+    expect(adds(s, 'C')).toEqual(['add C 10.0.0.1 packets 0 bytes 0']);
+    expect(adds(s, 'N')).toEqual(['add N 10.0.0.0/8 packets 0 bytes 0', 'add N 10.1.0.0/16 nomatch packets 0 bytes 0', 'add N 10.1.2.0/24 packets 10 bytes 0']);
+    expect(adds(s, 'B')).toEqual(['add B 53 packets 0 bytes 0']);
+  });
+
+  it('conditions compare exactly with u64 values; ne is `! --…-eq`', () => {
+    const s = new Ipsets();
+    s.restore('create C hash:ip counters\nadd C 10.0.0.1 packets 9007199254740990 bytes 5\n');
+    const p = { ...pkt('1.1.1.1', 1, '10.0.0.1', 1), length: 0 };
+    const no = { updateCounters: false };
+    expect(s.matches('C', ['dst'], p, { ...no, packets: { op: 'eq', value: 9007199254740990n } })).toBe(true);
+    expect(s.matches('C', ['dst'], p, { ...no, packets: { op: 'lt', value: (1n << 64n) - 1n } })).toBe(true);
+    expect(s.matches('C', ['dst'], p, { ...no, packets: { op: 'gt', value: (1n << 64n) - 1n } })).toBe(false);
+    expect(s.matches('C', ['dst'], p, { ...no, bytes: { op: 'ne', value: 5n } })).toBe(false);
+    expect(s.matches('C', ['dst'], p, { ...no, bytes: { op: 'ne', value: 6n } })).toBe(true);
+    // both conditions must hold
+    expect(s.matches('C', ['dst'], p, { ...no, packets: { op: 'gt', value: 0n }, bytes: { op: 'lt', value: 5n } })).toBe(false);
+    expect(adds(s, 'C')).toEqual(['add C 10.0.0.1 packets 9007199254740990 bytes 5']);
+    // counted: one packet of length 0
+    expect(s.matches('C', ['dst'], p, { packets: { op: 'eq', value: 9007199254740991n } })).toBe(true);
+  });
+
+  it('member ids are reused after del and flush; the counters stay with their member', () => {
+    const s = new Ipsets();
+    s.restore('create C hash:ip counters\nadd C 10.0.0.1\nadd C 10.0.0.2 packets 7\n');
+    const p = (dst: string): IpsetPacket => ({ ...pkt('1.1.1.1', 1, dst, 1), length: 100 });
+    s.matches('C', ['dst'], p('10.0.0.2'));
+    s.del('C', '10.0.0.1');
+    s.add('C', '10.0.0.3');
+    s.matches('C', ['dst'], p('10.0.0.3'));
+    s.matches('C', ['dst'], p('10.0.0.3'));
+    expect(adds(s, 'C')).toEqual(['add C 10.0.0.2 packets 8 bytes 100', 'add C 10.0.0.3 packets 2 bytes 200']);
+    expect(s.get('C')!.byId.filter((m) => m !== null)).toHaveLength(2);
+    s.flush('C');
+    s.add('C', '10.0.0.2');
+    expect(s.matches('C', ['dst'], p('10.0.0.2'), { packets: { op: 'eq', value: 1n } })).toBe(true);
+    // -exist re-add keeps the running counters unless new ones are given
+    s.add('C', '10.0.0.2', { exist: true });
+    expect(adds(s, 'C')).toEqual(['add C 10.0.0.2 packets 1 bytes 100']);
+    s.add('C', '10.0.0.2', { exist: true, packets: 0 });
+    expect(adds(s, 'C')).toEqual(['add C 10.0.0.2 packets 0 bytes 100']);
   });
 });
 
