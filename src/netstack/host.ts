@@ -1,0 +1,368 @@
+/**
+ * A Linux-like host (netstack layer): interfaces on ports, ARP, IPv4 in and
+ * out through the netfilter path, fragmentation, sockets.
+ *
+ * What: a `Host` is a `PortOwner` on the simulator. Each interface has a
+ * port (a link attaches to it), a MAC, addresses and an MTU. A frame that
+ * arrives:
+ *  - is taken when it is for the interface's MAC, broadcast or multicast
+ *    (anything else is another host's: dropped, counted);
+ *  - ARP: answered when it asks for one of the host's addresses (on any of
+ *    its interfaces, arp_ignore 0), and fed to the neighbour table
+ *    (neigh.ts);
+ *  - IPv4: checked as ip_rcv does (version, header length, total length,
+ *    header checksum: a bad one is dropped and counted); fragments for one
+ *    of the host's addresses are reassembled first (ipfrag.ts); then the
+ *    netfilter path (netfilter/stack.ts `NfStack`: hooks, conntrack, NAT,
+ *    routing, forwarding with its ICMP errors) decides: delivered to a
+ *    socket (`local`), forwarded, or answered;
+ *  - anything else (IPv6, VLAN-tagged frames): dropped, counted.
+ * A packet leaving (forwarded, or sent by a socket through `sendIp`) is
+ * fragmented when it exceeds the interface MTU and DF is clear (a socket's
+ * DF packet over the route's MTU is refused with EMSGSIZE before it is
+ * sent, as ip_append_data does), and waits for its next hop's MAC in the
+ * neighbour table; a next hop that never answers gets the packet's sender
+ * an ICMP host unreachable (ipv4_link_failure) — the host's own sockets
+ * too, over lo.
+ * Sockets: ICMP echo (`ping`) and UDP (sockets.ts), TCP when attached
+ * (`attachTcp`). What no socket takes, the netfilter path's stack answers
+ * (echo reply, port unreachable, TCP reset).
+ * Time: the simulator's clock (ns); the netfilter path counts ms.
+ * Cost: slow path of a host (objects per packet are fine here); the
+ * forwarding hot path of the product is the datapath, not this.
+ * Neighbours: netfilter/stack.ts (the IP path), neigh.ts, ipfrag.ts,
+ * sockets.ts, sim/ (ports, clock), topology/ (builds hosts).
+ */
+import type { Sim } from '../sim/engine.js';
+import { Port, type PortOwner } from '../sim/link.js';
+import { NfStack, type Egress, type HostConfig, type HostIface } from '../netfilter/stack.js';
+import { Ruleset } from '../netfilter/model.js';
+import { parseRestore } from '../netfilter/restore.js';
+import type { Ipsets } from '../netfilter/ipset.js';
+import type { Ipvs } from '../netfilter/ipvs.js';
+import { be16, be32, ipv4ToString, parseIpv4, setBe16, setBe32 } from '../wire/bytes.js';
+import { sum16, fold } from '../wire/checksum.js';
+import { InputError } from '../errors.js';
+import { Neighbours, macText } from './neigh.js';
+import { fragment, isFragment, Reassembler } from './ipfrag.js';
+import { Sockets } from './sockets.js';
+
+export interface IfaceSpec {
+  name: string;
+  /** 'aa:bb:cc:dd:ee:ff'; default: one the simulator hands out */
+  mac?: string;
+  /** 'a.b.c.d/len', the primary address of each subnet first */
+  addrs?: string[];
+  /** L3 MTU; default the link's (1500) */
+  mtu?: number;
+}
+
+export interface RouteSpec {
+  /** 'default' or a CIDR */
+  dst: string;
+  via?: string;
+  dev: string;
+  src?: string;
+}
+
+export interface HostOptions {
+  ifaces?: IfaceSpec[];
+  routes?: RouteSpec[];
+  /** net.ipv4.ip_forward (default off: a host; a router turns it on) */
+  ipForward?: boolean;
+  /** iptables-restore text */
+  rules?: string;
+  routeLocalnet?: boolean;
+  tcpLoose?: boolean;
+  ipsets?: Ipsets;
+  ipvs?: Ipvs;
+}
+
+/** What a host counts, named after /proc/net/snmp's Ip: and Icmp: fields. */
+export class HostStats {
+  inReceives = 0; inHdrErrors = 0; inDelivers = 0; forwDatagrams = 0; outRequests = 0; outNoRoutes = 0;
+  fragCreates = 0; fragFails = 0; reasmOKs = 0; reasmFails = 0;
+  /** frames not for us (another MAC), not IPv4/ARP, or for no interface */
+  otherHost = 0; unknownProto = 0;
+  arpRequestsIn = 0; arpRepliesOut = 0; arpRequestsOut = 0;
+}
+
+/** The outcome of a socket's send. */
+export type SendStatus = 'sent' | 'dropped' | 'EMSGSIZE' | 'ENETUNREACH' | 'EPERM';
+
+const BROADCAST = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+const macCounters = new WeakMap<Sim, number>();
+
+/** A MAC from the simulator's counter: 02:00:00:xx:xx:xx, locally administered, unique per simulation. */
+export function nextMac(sim: Sim): string {
+  const n = (macCounters.get(sim) ?? 0) + 1;
+  macCounters.set(sim, n);
+  return `02:00:00:${((n >> 16) & 0xff).toString(16).padStart(2, '0')}:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+function macBytes(s: string, field: string): Uint8Array {
+  const parts = s.split(':');
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{1,2}$/.test(p))) throw new InputError('HOST_BAD_MAC', field, `'${s}' is not a MAC address`);
+  return new Uint8Array(parts.map((p) => parseInt(p, 16)));
+}
+
+function cidr(s: string, field: string): { addr: number; prefixLen: number } {
+  const [a, l] = s.split('/');
+  const addr = parseIpv4(a ?? '');
+  const len = l === undefined ? 32 : Number(l);
+  if (addr === null || !Number.isInteger(len) || len < 0 || len > 32) throw new InputError('HOST_BAD_ADDRESS', field, `'${s}' is not an IPv4 address with a prefix length`);
+  return { addr, prefixLen: len };
+}
+
+export class Host implements PortOwner {
+  readonly name: string;
+  readonly sim: Sim;
+  readonly config: HostConfig;
+  readonly ip: NfStack;
+  readonly neigh: Neighbours;
+  readonly sockets: Sockets;
+  readonly stats = new HostStats();
+  readonly ports = new Map<string, Port>();
+  private readonly macs = new Map<string, Uint8Array>();
+  private readonly reasm = new Reassembler();
+  /** a TCP attached to this host (netstack/tcp.ts), fed the segments delivered to it */
+  private tcpInput: ((frame: Uint8Array) => boolean) | null = null;
+  /** IPv4 ids of packets this host sends without DF */
+  private ident = 0;
+
+  constructor(sim: Sim, name: string, opts: HostOptions = {}) {
+    this.sim = sim;
+    this.name = name;
+    this.config = { ifaces: [], routes: [], ipForward: opts.ipForward ?? false, routeLocalnet: opts.routeLocalnet ?? false, tcpLoose: opts.tcpLoose ?? true };
+    const rs = opts.rules === undefined ? new Ruleset() : parseRestore(opts.rules);
+    this.ip = new NfStack(rs, this.config, {
+      seed: sim.seed, ...(opts.ipsets !== undefined ? { ipsets: opts.ipsets } : {}), ...(opts.ipvs !== undefined ? { ipvs: opts.ipvs } : {}),
+      local: (frame, inIface) => this.deliver(frame, inIface),
+    });
+    this.neigh = new Neighbours(sim, {
+      arpRequest: (iface, addr, to) => this.arpRequest(iface, addr, to),
+      transmit: (iface, frame, mac) => this.transmit(iface, frame, mac),
+      onUnreachable: (iface, frame) => this.linkFailure(iface, frame),
+    });
+    this.sockets = new Sockets(this);
+    opts.ifaces?.forEach((f, i) => this.addIface(f, `ifaces[${i}]`));
+    opts.routes?.forEach((r, i) => this.addRoute(r, `routes[${i}]`));
+  }
+
+  // ---- configuration ---------------------------------------------------------------------------
+
+  /** Add interface 'spec'; its port is what a link attaches to. */
+  addIface(spec: IfaceSpec, field = 'iface'): Port {
+    if (this.ports.has(spec.name)) throw new InputError('HOST_DUPLICATE_IFACE', `${field}.name`, `${this.name} already has an interface ${spec.name}`);
+    const mac = spec.mac ?? nextMac(this.sim);
+    const iface: HostIface = { name: spec.name, mac, addrs: [], ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}) };
+    this.macs.set(spec.name, macBytes(mac, `${field}.mac`));
+    this.config.ifaces.push(iface);
+    spec.addrs?.forEach((a, i) => this.addAddress(spec.name, a, `${field}.addrs[${i}]`));
+    const port = new Port(this, spec.name);
+    this.ports.set(spec.name, port);
+    return port;
+  }
+
+  /** `ip addr add CIDR dev IFACE`. */
+  addAddress(ifname: string, text: string, field = 'address'): void {
+    const i = this.iface(ifname, field);
+    i.addrs.push(cidr(text, field));
+  }
+
+  /** `ip route add …`. */
+  addRoute(r: RouteSpec, field = 'route'): void {
+    this.iface(r.dev, `${field}.dev`);
+    const d = r.dst === 'default' ? { addr: 0, prefixLen: 0 } : cidr(r.dst, `${field}.dst`);
+    const via = r.via === undefined ? null : parseIpv4(r.via);
+    if (via === null && r.via !== undefined) throw new InputError('HOST_BAD_ADDRESS', `${field}.via`, `'${r.via}' is not an IPv4 address`);
+    const src = r.src === undefined ? null : parseIpv4(r.src);
+    if (src === null && r.src !== undefined) throw new InputError('HOST_BAD_ADDRESS', `${field}.src`, `'${r.src}' is not an IPv4 address`);
+    this.config.routes.push({ net: d.addr, prefixLen: d.prefixLen, via, dev: r.dev, src });
+  }
+
+  /** The interface named 'name'. */
+  iface(name: string, field = 'dev'): HostIface {
+    const i = this.config.ifaces.find((x) => x.name === name);
+    if (i === undefined) throw new InputError('HOST_NO_IFACE', field, `${this.name} has no interface '${name}'`);
+    return i;
+  }
+
+  /** The interface's MTU: its own, else its link's. */
+  mtu(ifname: string): number {
+    return this.config.ifaces.find((x) => x.name === ifname)?.mtu ?? this.ports.get(ifname)?.mtu ?? 1500;
+  }
+
+  mac(ifname: string): Uint8Array | undefined { return this.macs.get(ifname); }
+
+  /** The host's first address (for names in traces and tools). */
+  get address(): number { return this.config.ifaces.find((i) => i.addrs.length > 0)?.addrs[0]?.addr ?? 0; }
+
+  /** Attach a TCP (netstack/tcp.ts): segments delivered to the host go to 'input' first. */
+  attachTcp(input: (frame: Uint8Array) => boolean): void { this.tcpInput = input; }
+
+  private get nowMs(): number { return this.sim.now / 1e6; }
+
+  // ---- input -----------------------------------------------------------------------------------
+
+  receive(port: Port, frame: Uint8Array): void {
+    const mac = this.macs.get(port.name);
+    if (mac === undefined || frame.length < 14) { this.stats.otherHost++; return; }
+    const forUs = (frame[0]! & 1) === 1 || (frame[0] === mac[0] && frame[1] === mac[1] && frame[2] === mac[2] && frame[3] === mac[3] && frame[4] === mac[4] && frame[5] === mac[5]);
+    if (!forUs) { this.stats.otherHost++; return; }
+    const type = be16(frame, 12);
+    if (type === 0x0806) { this.arpInput(port.name, frame, mac); return; }
+    if (type !== 0x0800) { this.stats.unknownProto++; return; }
+    this.ipInput(port.name, frame);
+  }
+
+  private arpInput(ifname: string, f: Uint8Array, mac: Uint8Array): void {
+    if (f.length < 42 || be16(f, 14) !== 1 || be16(f, 16) !== 0x0800 || f[18] !== 6 || f[19] !== 4) { this.stats.unknownProto++; return; }
+    const op = be16(f, 20), sha = f.slice(22, 28), sip = be32(f, 28), tip = be32(f, 38);
+    if (sip === 0 && op === 1) return; // an address probe (RFC 5227): nothing to learn or answer here
+    const ours = this.ip.isLocal(tip) && (tip >>> 24) !== 127;
+    if (op === 1) {
+      this.stats.arpRequestsIn++;
+      this.neigh.learn(ifname, sip, sha, ours && sip !== tip ? 'request-for-us' : 'other');
+      if (ours && sip !== tip) {
+        const r = new Uint8Array(42);
+        r.set(sha, 0); r.set(mac, 6); setBe16(r, 12, 0x0806);
+        setBe16(r, 14, 1); setBe16(r, 16, 0x0800); r[18] = 6; r[19] = 4; setBe16(r, 20, 2);
+        r.set(mac, 22); setBe32(r, 28, tip); r.set(sha, 32); setBe32(r, 38, sip);
+        this.stats.arpRepliesOut++;
+        this.ports.get(ifname)!.send(r);
+      }
+    } else if (op === 2) {
+      const toUs = f[0] === mac[0] && f[1] === mac[1] && f[2] === mac[2] && f[3] === mac[3] && f[4] === mac[4] && f[5] === mac[5];
+      this.neigh.learn(ifname, sip, sha, toUs ? 'reply' : 'other');
+    }
+  }
+
+  private ipInput(ifname: string, frame: Uint8Array): void {
+    this.stats.inReceives++;
+    const ihl = frame.length >= 15 ? (frame[14]! & 15) * 4 : 0;
+    const total = frame.length >= 18 ? be16(frame, 16) : 0;
+    if (frame.length < 34 || (frame[14]! >> 4) !== 4 || ihl < 20 || total < ihl || 14 + total > frame.length
+        || fold(sum16(frame, 14, 14 + ihl)) !== 0) {
+      this.stats.inHdrErrors++;
+      return;
+    }
+    let f = frame.length > 14 + total ? frame.subarray(0, 14 + total) : frame;
+    if (isFragment(f) && this.ip.isLocal(be32(f, 30))) {
+      for (const first of this.reasm.expired(this.sim.now)) this.sendAnswer(this.ip.icmpError(11, 1, 0, first, ifname, true));
+      const whole = this.reasm.add(f, this.sim.now);
+      if (whole === null) return;
+      this.stats.reasmOKs++;
+      f = whole;
+    }
+    const r = this.ip.receive(f, ifname, this.nowMs);
+    if (r.path === 'forward' || r.path === 'ipvs') this.stats.forwDatagrams++;
+    if (r.out !== null) this.output(r.out, false);
+    if (r.reply !== null) this.output(r.reply, false);
+  }
+
+  /** The IP path delivered 'frame' to this host: a socket takes it, or not (the stack answers). */
+  private deliver(frame: Uint8Array, inIface: string): boolean {
+    this.stats.inDelivers++;
+    const proto = frame[23]!;
+    if (proto === 6) return this.tcpInput?.(frame) ?? false;
+    return this.sockets.input(frame, inIface);
+  }
+
+  // ---- output ----------------------------------------------------------------------------------
+
+  /**
+   * Send 'frame' (Ethernet + IPv4; the Ethernet addresses are filled in
+   * here), a packet of this host's own: through OUTPUT and POSTROUTING, then
+   * out. A DF packet larger than the route's MTU is refused (EMSGSIZE).
+   */
+  sendIp(frame: Uint8Array): SendStatus {
+    this.stats.outRequests++;
+    const dst = be32(frame, 30);
+    if (!this.ip.isLocal(dst)) {
+      const rt = this.ip.route(dst);
+      if (rt === null) { this.stats.outNoRoutes++; return 'ENETUNREACH'; }
+      if ((frame[20]! & 0x40) !== 0 && be16(frame, 16) > this.mtu(rt.dev)) { this.stats.fragFails++; return 'EMSGSIZE'; }
+    }
+    if ((frame[20]! & 0x40) === 0 && be16(frame, 18) === 0) { this.ident = (this.ident + 1) & 0xffff; setBe16(frame, 18, this.ident); fixIpChecksum(frame); }
+    const r = this.ip.send(frame, this.nowMs);
+    if (r.out !== null) this.output(r.out, true);
+    if (r.reply !== null) this.output(r.reply, true);
+    if (r.verdict === 'ACCEPT') return 'sent';
+    return r.path === 'routing' ? 'ENETUNREACH' : 'EPERM';
+  }
+
+  /** An answer the IP path built (an ICMP error): sent as this host's own packet. */
+  private sendAnswer(made: { frame: Uint8Array } | null): void {
+    if (made === null) return;
+    const r = this.ip.send(made.frame, this.nowMs);
+    if (r.out !== null) this.output(r.out, true);
+  }
+
+  /** 'eg' leaves by its interface: fragmented to the MTU, then to its next hop's MAC. */
+  private output(eg: Egress, own: boolean): void {
+    if (eg.iface === 'lo') return; // delivered inside the IP path
+    const port = this.ports.get(eg.iface);
+    if (port === undefined) { this.stats.outNoRoutes++; return; }
+    const mtu = this.mtu(eg.iface);
+    let frames = [eg.frame];
+    if (be16(eg.frame, 16) > mtu) {
+      if ((eg.frame[20]! & 0x40) !== 0) { this.stats.fragFails++; return; }
+      frames = fragment(eg.frame, mtu);
+      this.stats.fragCreates += frames.length;
+      if (frames.length === 0) { this.stats.fragFails++; return; }
+    }
+    const bcast = this.broadcastOn(eg.iface, eg.hop);
+    for (const f of frames) {
+      if (bcast) this.transmit(eg.iface, f, BROADCAST);
+      else if ((eg.hop >>> 28) === 14) this.transmit(eg.iface, f, new Uint8Array([0x01, 0x00, 0x5e, (eg.hop >>> 16) & 0x7f, (eg.hop >>> 8) & 0xff, eg.hop & 0xff]));
+      else this.neigh.output(eg.iface, eg.hop, f);
+    }
+    void own;
+  }
+
+  /** Is 'addr' a broadcast address on 'ifname' (limited, or a subnet's)? */
+  private broadcastOn(ifname: string, addr: number): boolean {
+    if (addr === 0xffffffff) return true;
+    const i = this.config.ifaces.find((x) => x.name === ifname);
+    return i?.addrs.some((a) => a.prefixLen < 31 && ((addr | ((0xffffffff << (32 - a.prefixLen)) >>> 0)) >>> 0) === 0xffffffff
+      && ((addr ^ a.addr) >>> (32 - a.prefixLen)) === 0) ?? false;
+  }
+
+  private transmit(ifname: string, frame: Uint8Array, mac: Uint8Array): void {
+    const own = this.macs.get(ifname)!;
+    frame.set(mac, 0);
+    frame.set(own, 6);
+    this.ports.get(ifname)!.send(frame);
+  }
+
+  private arpRequest(ifname: string, addr: number, to: Uint8Array | null): void {
+    const mac = this.macs.get(ifname)!;
+    const i = this.config.ifaces.find((x) => x.name === ifname)!;
+    // the source address: one of the interface's in the target's subnet, else its primary
+    const spa = (i.addrs.find((a) => a.prefixLen > 0 && ((a.addr ^ addr) >>> (32 - a.prefixLen)) === 0) ?? i.addrs[0])?.addr ?? 0;
+    const r = new Uint8Array(42);
+    r.set(to ?? BROADCAST, 0); r.set(mac, 6); setBe16(r, 12, 0x0806);
+    setBe16(r, 14, 1); setBe16(r, 16, 0x0800); r[18] = 6; r[19] = 4; setBe16(r, 20, 1);
+    r.set(mac, 22); setBe32(r, 28, spa); setBe32(r, 38, addr);
+    this.stats.arpRequestsOut++;
+    this.ports.get(ifname)!.send(r);
+  }
+
+  /** The next hop of 'frame' never answered: its sender gets ICMP host unreachable. */
+  private linkFailure(ifname: string, frame: Uint8Array): void {
+    this.sendAnswer(this.ip.icmpError(3, 1, 0, frame, ifname, false));
+  }
+
+  /** `ip -br addr`-like lines. */
+  addresses(): string[] {
+    return this.config.ifaces.map((i) => `${i.name.padEnd(16)} ${macText(this.macs.get(i.name)!)} ${i.addrs.map((a) => `${ipv4ToString(a.addr)}/${a.prefixLen}`).join(' ')}`.trimEnd());
+  }
+}
+
+/** Recompute the IPv4 header checksum of 'frame'. */
+export function fixIpChecksum(frame: Uint8Array): void {
+  const ihl = (frame[14]! & 15) * 4;
+  setBe16(frame, 24, 0);
+  setBe16(frame, 24, fold(sum16(frame, 14, 14 + ihl)));
+}

@@ -1,0 +1,198 @@
+/**
+ * The neighbour table (netstack layer): IPv4 next hops resolved to MAC
+ * addresses with ARP, as Linux's neighbour subsystem does with its default
+ * sysctls.
+ *
+ * What: one `Neighbours` per host, entries keyed (interface, address):
+ *  - a frame for a next hop without an entry makes one INCOMPLETE, waits in
+ *    its queue (unres_qlen_bytes: 212992 bytes; older frames are dropped
+ *    first, as the kernel does) and an ARP request is broadcast; one more
+ *    each `retransMs` (1 s) up to `mcastSolicit` (3) requests, then the entry
+ *    FAILS: its frames are dropped and each is reported to the owner
+ *    (`onUnreachable`: the host answers with ICMP host unreachable,
+ *    ipv4_link_failure);
+ *  - an ARP reply to us makes the entry REACHABLE (the queue goes out);
+ *    REACHABLE lasts `reachableMs` (base_reachable_time 30 s; the kernel
+ *    draws it between 15 and 45 s — here it is the base, fixed, so runs do
+ *    not depend on a draw), then STALE;
+ *  - a STALE entry is still used; the first use starts DELAY (5 s,
+ *    delay_first_probe_time), after which unicast probes go out each second
+ *    (ucast_solicit 3) until a reply (REACHABLE) or FAILED;
+ *  - an ARP request for one of our addresses creates or refreshes the
+ *    sender's entry as STALE (neigh_event_ns); a reply or a request for
+ *    another address updates only an existing entry (arp_accept 0).
+ *  Static entries (`add`, nud permanent) never change.
+ * Why here and not in the IP path: resolution is asynchronous (virtual
+ * time passes), the IP path is not.
+ * Output: `ip neigh show` lines as iproute2 prints them.
+ * Cost: a Map lookup per frame sent (slow path of a host stack).
+ * Neighbours: host.ts (owner: sends the ARP frames, delivers the queues),
+ * sim/engine.ts (timers).
+ */
+import type { Sim } from '../sim/engine.js';
+import { ipv4ToString } from '../wire/bytes.js';
+
+export type NudState = 'INCOMPLETE' | 'REACHABLE' | 'STALE' | 'DELAY' | 'PROBE' | 'FAILED' | 'PERMANENT';
+
+export class NeighEntry {
+  mac: Uint8Array | null = null;
+  state: NudState = 'INCOMPLETE';
+  /** frames waiting for the address, and their bytes */
+  queue: Uint8Array[] = [];
+  queued = 0;
+  probes = 0;
+  /** when the state last changed (ns) */
+  updated = 0;
+  timer: ReturnType<Sim['call']> | null = null;
+  constructor(readonly iface: string, readonly addr: number) {}
+}
+
+/** What the table needs from its host. */
+export interface NeighOwner {
+  /** send an ARP request for 'addr' out of 'iface', broadcast or (with 'to') unicast */
+  arpRequest(iface: string, addr: number, to: Uint8Array | null): void;
+  /** 'frame' can go: its Ethernet destination is 'mac' */
+  transmit(iface: string, frame: Uint8Array, mac: Uint8Array): void;
+  /** 'frame' could not be delivered: 'addr' did not answer */
+  onUnreachable(iface: string, frame: Uint8Array): void;
+}
+
+export interface NeighOptions {
+  retransMs?: number; mcastSolicit?: number; ucastSolicit?: number; reachableMs?: number; delayProbeMs?: number; queueBytes?: number;
+}
+
+export class Neighbours {
+  private readonly entries = new Map<string, NeighEntry>();
+  readonly retransNs: number; readonly mcastSolicit: number; readonly ucastSolicit: number;
+  readonly reachableNs: number; readonly delayNs: number; readonly queueBytes: number;
+
+  constructor(private readonly sim: Sim, private readonly owner: NeighOwner, opts: NeighOptions = {}) {
+    this.retransNs = (opts.retransMs ?? 1000) * 1e6;
+    this.mcastSolicit = opts.mcastSolicit ?? 3;
+    this.ucastSolicit = opts.ucastSolicit ?? 3;
+    this.reachableNs = (opts.reachableMs ?? 30_000) * 1e6;
+    this.delayNs = (opts.delayProbeMs ?? 5000) * 1e6;
+    this.queueBytes = opts.queueBytes ?? 212_992;
+  }
+
+  get(iface: string, addr: number): NeighEntry | undefined { return this.entries.get(`${iface}/${addr >>> 0}`); }
+
+  /** Every entry, for `ip neigh` and tests. */
+  all(): NeighEntry[] { return [...this.entries.values()]; }
+
+  /** A static entry (`ip neigh add … lladdr … nud permanent`). */
+  add(iface: string, addr: number, mac: Uint8Array): void {
+    const e = this.entry(iface, addr);
+    this.stop(e);
+    e.mac = mac; e.state = 'PERMANENT';
+    this.flush(e);
+  }
+
+  /** Send 'frame' to next hop 'addr' on 'iface' once its MAC is known. */
+  output(iface: string, addr: number, frame: Uint8Array): void {
+    let e = this.get(iface, addr);
+    if (e === undefined || e.state === 'FAILED') {
+      e = this.entry(iface, addr);
+      e.state = 'INCOMPLETE'; e.mac = null; e.probes = 0;
+      this.enqueue(e, frame);
+      this.solicit(e);
+      return;
+    }
+    if (e.state === 'INCOMPLETE') { this.enqueue(e, frame); return; }
+    if (e.state === 'STALE') {
+      // first use of a stale entry: DELAY, then unicast probes unless it is confirmed meanwhile
+      this.setState(e, 'DELAY');
+      e.timer = this.sim.call(this.delayNs, () => { e.timer = null; e.probes = 0; this.setState(e, 'PROBE'); this.solicit(e); });
+    }
+    this.owner.transmit(iface, frame, e.mac!);
+  }
+
+  /**
+   * An ARP packet from 'mac'/'addr' arrived on 'iface': 'forUs' when it is a
+   * request for one of our addresses (creates or refreshes the entry,
+   * STALE), 'reply' when it is a reply to us (REACHABLE); otherwise only an
+   * existing entry is updated (STALE when its address changed).
+   */
+  learn(iface: string, addr: number, mac: Uint8Array, how: 'request-for-us' | 'reply' | 'other'): void {
+    let e = this.get(iface, addr);
+    if (e === undefined) {
+      if (how !== 'request-for-us') return;
+      e = this.entry(iface, addr);
+    }
+    if (e.state === 'PERMANENT') return;
+    const changed = e.mac === null || !sameMac(e.mac, mac);
+    e.mac = mac;
+    if (how === 'reply') {
+      this.stop(e);
+      this.setState(e, 'REACHABLE');
+      e.timer = this.sim.call(this.reachableNs, () => { e.timer = null; this.setState(e, 'STALE'); });
+    } else if (e.state === 'INCOMPLETE' || e.state === 'FAILED' || changed) {
+      this.stop(e);
+      this.setState(e, 'STALE');
+    }
+    this.flush(e);
+  }
+
+  /** `ip neigh show` lines: `10.0.0.2 dev eth0 lladdr 02:00:00:00:00:02 REACHABLE`. */
+  show(): string[] {
+    return this.all().map((e) => {
+      let s = `${ipv4ToString(e.addr)} dev ${e.iface}`;
+      if (e.mac !== null && e.state !== 'FAILED' && e.state !== 'INCOMPLETE') s += ` lladdr ${macText(e.mac)}`;
+      return `${s} ${e.state}`;
+    });
+  }
+
+  private entry(iface: string, addr: number): NeighEntry {
+    const k = `${iface}/${addr >>> 0}`;
+    let e = this.entries.get(k);
+    if (e === undefined) { e = new NeighEntry(iface, addr >>> 0); this.entries.set(k, e); }
+    return e;
+  }
+
+  private setState(e: NeighEntry, s: NudState): void {
+    e.state = s;
+    e.updated = this.sim.now;
+  }
+
+  private stop(e: NeighEntry): void {
+    if (e.timer !== null) { this.sim.cancel(e.timer); e.timer = null; }
+  }
+
+  private enqueue(e: NeighEntry, frame: Uint8Array): void {
+    e.queue.push(frame);
+    e.queued += frame.length;
+    while (e.queued > this.queueBytes && e.queue.length > 1) e.queued -= e.queue.shift()!.length;
+  }
+
+  /** Send what waited for 'e', now that its MAC is known. */
+  private flush(e: NeighEntry): void {
+    if (e.mac === null) return;
+    const q = e.queue;
+    e.queue = []; e.queued = 0;
+    for (const f of q) this.owner.transmit(e.iface, f, e.mac);
+  }
+
+  /** One more request (broadcast while INCOMPLETE, unicast in PROBE), or the end of trying. */
+  private solicit(e: NeighEntry): void {
+    const limit = e.state === 'PROBE' ? this.ucastSolicit : this.mcastSolicit;
+    if (e.probes >= limit) {
+      this.setState(e, 'FAILED');
+      const q = e.queue;
+      e.queue = []; e.queued = 0; e.mac = null;
+      for (const f of q) this.owner.onUnreachable(e.iface, f);
+      return;
+    }
+    e.probes++;
+    this.owner.arpRequest(e.iface, e.addr, e.state === 'PROBE' ? e.mac : null);
+    e.timer = this.sim.call(this.retransNs, () => { e.timer = null; this.solicit(e); });
+  }
+}
+
+export function sameMac(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 6; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function macText(m: Uint8Array): string {
+  return Array.from(m.subarray(0, 6), (x) => x.toString(16).padStart(2, '0')).join(':');
+}

@@ -1,0 +1,192 @@
+/**
+ * A host's UDP and ICMP echo sockets (netstack layer).
+ *
+ * What: `Sockets.udp(port?, addr?)` binds a UDP socket (port 0 or none: an
+ * ephemeral port from ip_local_port_range, 32768–60999, drawn from the
+ * simulator's RNG); `send` builds the datagram (checksum computed, TTL 64,
+ * source the bound address or the one the route chooses) and hands it to the
+ * host. `Sockets.icmp()` is a ping socket: its echo requests carry its id,
+ * and replies and errors quoting that id come back to it.
+ * Path MTU as Linux's default (IP_PMTUDISC_WANT) for both: DF is set when
+ * the packet fits the route's MTU, else the packet goes without DF and is
+ * fragmented; `pmtu: 'do'` keeps DF and fails with EMSGSIZE, 'dont' never
+ * sets it. The IPv4 id: 0 with DF (ip_select_ident for an unconnected
+ * socket), the host's counter without.
+ * Input (`input`, called for what the IP path delivers): a UDP datagram to
+ * the socket bound to its port (a socket bound to an address only for that
+ * address); an ICMP echo reply to the ping socket of its id; an ICMP error
+ * to the socket its quoted header names (a UDP source port, an echo id) —
+ * traceroute and ping read those. False when no socket takes it (the stack
+ * answers: port unreachable, echo reply).
+ * Neighbours: host.ts (sendIp, route), tools.ts (ping, traceroute).
+ */
+import { FrameBuilder } from '../wire/builder.js';
+import { be16, be32, parseIpv4 } from '../wire/bytes.js';
+import { InputError, SdnemuError } from '../errors.js';
+import type { Host, SendStatus } from './host.js';
+
+export class SocketError extends SdnemuError {
+  constructor(code: string, message: string) { super(code, message); this.name = 'SocketError'; }
+}
+
+export interface SendOptions {
+  ttl?: number;
+  tos?: number;
+  /** path MTU discovery: 'want' (Linux's default), 'do' (DF always, EMSGSIZE when too big), 'dont' */
+  pmtu?: 'want' | 'do' | 'dont';
+}
+
+/** An ICMP error as a socket sees it (IP_RECVERR). */
+export interface IcmpErrorInfo {
+  type: number; code: number;
+  /** who sent the error */
+  from: number;
+  /** the next-hop MTU of fragmentation needed */
+  mtu: number;
+  /** the quoted datagram's destination */
+  dst: number;
+  /** TTL of the error as it arrived */
+  ttl: number;
+}
+
+function addrOf(a: number | string, field: string): number {
+  if (typeof a === 'number') return a >>> 0;
+  const v = parseIpv4(a);
+  if (v === null) throw new InputError('SOCKET_BAD_ADDRESS', field, `'${a}' is not an IPv4 address`);
+  return v;
+}
+const bytesOf = (d: Uint8Array | string): Uint8Array => (typeof d === 'string' ? new TextEncoder().encode(d) : d);
+
+export class UdpSocket {
+  onMessage: ((data: Uint8Array, from: { addr: number; port: number }, to: number) => void) | null = null;
+  onError: ((e: IcmpErrorInfo) => void) | null = null;
+  constructor(private readonly owner: Sockets, readonly port: number, readonly addr: number) {}
+
+  send(dst: number | string, dport: number, data: Uint8Array | string, opts: SendOptions = {}): SendStatus {
+    const d = addrOf(dst, 'dst');
+    const src = this.addr !== 0 ? this.addr : this.owner.host.ip.sourceFor(d);
+    const payload = bytesOf(data);
+    const build = (df: boolean): Uint8Array => new FrameBuilder().eth({}).ipv4({ src, dst: d, ttl: opts.ttl ?? 64, ident: 0, df, dscp: (opts.tos ?? 0) >> 2 })
+      .udp({ srcPort: this.port, dstPort: dport }).payload(payload).build();
+    return this.owner.sendWithPmtu(build, d, 28 + payload.length, opts.pmtu ?? 'want');
+  }
+
+  close(): void { this.owner.unbindUdp(this); }
+}
+
+export class IcmpSocket {
+  onReply: ((seq: number, frame: Uint8Array) => void) | null = null;
+  onError: ((seq: number, e: IcmpErrorInfo) => void) | null = null;
+  constructor(private readonly owner: Sockets, readonly id: number) {}
+
+  /** An echo request to 'dst' with 'seq' and 'payload'. */
+  echo(dst: number | string, seq: number, payload: Uint8Array, opts: SendOptions = {}): SendStatus {
+    const d = addrOf(dst, 'dst');
+    const src = this.owner.host.ip.sourceFor(d);
+    const build = (df: boolean): Uint8Array => new FrameBuilder().eth({}).ipv4({ src, dst: d, ttl: opts.ttl ?? 64, ident: 0, df, dscp: (opts.tos ?? 0) >> 2 })
+      .icmp({ type: 8, code: 0, ident: this.id, seq }).payload(payload).build();
+    return this.owner.sendWithPmtu(build, d, 28 + payload.length, opts.pmtu ?? 'want');
+  }
+
+  close(): void { this.owner.unbindIcmp(this); }
+}
+
+export class Sockets {
+  private readonly udpByPort = new Map<number, UdpSocket[]>();
+  private readonly icmpById = new Map<number, IcmpSocket>();
+  private nextIcmpId = 1;
+
+  constructor(readonly host: Host) {}
+
+  /** Bind a UDP socket to 'port' (0: an ephemeral one) on 'addr' (default any). */
+  udp(port = 0, addr: number | string = 0): UdpSocket {
+    const a = addrOf(addr, 'addr');
+    let p = port;
+    if (p === 0) p = this.ephemeral((x) => this.udpByPort.has(x));
+    const bound = this.udpByPort.get(p) ?? [];
+    if (bound.some((s) => s.addr === 0 || a === 0 || s.addr === a)) throw new SocketError('EADDRINUSE', `${this.host.name}: UDP port ${p} is in use`);
+    const s = new UdpSocket(this, p, a);
+    this.udpByPort.set(p, [...bound, s]);
+    return s;
+  }
+
+  /** A ping socket with its own echo id. */
+  icmp(): IcmpSocket {
+    while (this.icmpById.has(this.nextIcmpId)) this.nextIcmpId = (this.nextIcmpId % 0xffff) + 1;
+    const s = new IcmpSocket(this, this.nextIcmpId);
+    this.icmpById.set(s.id, s);
+    this.nextIcmpId = (this.nextIcmpId % 0xffff) + 1;
+    return s;
+  }
+
+  unbindUdp(s: UdpSocket): void {
+    const l = (this.udpByPort.get(s.port) ?? []).filter((x) => x !== s);
+    if (l.length === 0) this.udpByPort.delete(s.port); else this.udpByPort.set(s.port, l);
+  }
+
+  unbindIcmp(s: IcmpSocket): void { this.icmpById.delete(s.id); }
+
+  /** A port of ip_local_port_range not 'used', drawn from the simulator's RNG. */
+  ephemeral(used: (p: number) => boolean): number {
+    for (let i = 0; i < 64; i++) {
+      const p = 32768 + ((this.host.sim.rng.nextI32() >>> 0) % (60999 - 32768 + 1));
+      if (!used(p)) return p;
+    }
+    for (let p = 32768; p <= 60999; p++) if (!used(p)) return p;
+    throw new SocketError('EADDRNOTAVAIL', `${this.host.name}: no ephemeral port left`);
+  }
+
+  /** Send the packet 'build' makes, with DF as the path MTU mode says ('len': its IP length). */
+  sendWithPmtu(build: (df: boolean) => Uint8Array, dst: number, len: number, mode: 'want' | 'do' | 'dont'): SendStatus {
+    let df = mode !== 'dont';
+    if (mode === 'want' && !this.host.ip.isLocal(dst)) {
+      const rt = this.host.ip.route(dst);
+      if (rt !== null && len > this.host.mtu(rt.dev)) df = false;
+    }
+    return this.host.sendIp(build(df));
+  }
+
+  /** A packet delivered to the host ('frame', Ethernet + IPv4): true when a socket took it. */
+  input(frame: Uint8Array, _inIface: string): boolean {
+    const proto = frame[23]!, l4 = 14 + (frame[14]! & 15) * 4, end = 14 + be16(frame, 16);
+    if (proto === 17 && end - l4 >= 8) {
+      const s = this.udpFor(be16(frame, l4 + 2), be32(frame, 30));
+      if (s === undefined) return false;
+      s.onMessage?.(frame.slice(l4 + 8, end), { addr: be32(frame, 26), port: be16(frame, l4) }, be32(frame, 30));
+      return true;
+    }
+    if (proto !== 1 || end - l4 < 8) return false;
+    const type = frame[l4]!;
+    if (type === 0) {
+      const s = this.icmpById.get(be16(frame, l4 + 4));
+      if (s === undefined) return false;
+      s.onReply?.(be16(frame, l4 + 6), frame);
+      return true;
+    }
+    if (type !== 3 && type !== 11 && type !== 12 && type !== 4) return false;
+    // an error: the socket its quoted header names
+    const q = l4 + 8;
+    if (end - q < 28) return false;
+    const qproto = frame[q + 9]!, ql4 = q + (frame[q]! & 15) * 4;
+    const info: IcmpErrorInfo = { type, code: frame[l4 + 1]!, from: be32(frame, 26), mtu: type === 3 && frame[l4 + 1] === 4 ? be16(frame, l4 + 6) : 0,
+      dst: be32(frame, q + 16), ttl: frame[22]! };
+    if (qproto === 17) {
+      const s = this.udpFor(be16(frame, ql4), be32(frame, q + 12));
+      if (s === undefined) return false;
+      s.onError?.(info);
+      return true;
+    }
+    if (qproto === 1 && frame[ql4] === 8) {
+      const s = this.icmpById.get(be16(frame, ql4 + 4));
+      if (s === undefined) return false;
+      s.onError?.(be16(frame, ql4 + 6), info);
+      return true;
+    }
+    return false;
+  }
+
+  private udpFor(port: number, dst: number): UdpSocket | undefined {
+    const l = this.udpByPort.get(port);
+    return l?.find((s) => s.addr === dst) ?? l?.find((s) => s.addr === 0);
+  }
+}

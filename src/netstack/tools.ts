@@ -1,0 +1,196 @@
+/**
+ * The tools a user runs on a host (netstack layer): `ping` and `traceroute`
+ * with the output of iputils ping and traceroute 2.x, on virtual time.
+ *
+ * What: `ping(host, dst, opts)` sends `count` echo requests `interval`
+ * apart (iputils defaults: 56 data bytes — a 16-byte timeval then the bytes
+ * 0x10, 0x11, … — TTL 64, 1 s apart) through a ping socket and collects the
+ * replies and errors (Destination Host Unreachable, Time to live exceeded,
+ * Frag needed …) until `deadline`/`timeout`; `traceroute(host, dst, opts)`
+ * sends UDP probes to port 33434 upwards with TTL 1, 2, … (3 probes a hop,
+ * no DF, 60-byte packets, as traceroute's default method), one at a time,
+ * each waiting up to 5 s, and stops at the hop that answers port
+ * unreachable (or max hops). Both return their result and the text the
+ * real tool prints (times from the virtual clock, so runs repeat exactly).
+ * Driving: the tools run the simulator themselves (`drive`) until they are
+ * done, so a script can `await ping(…)`; anything else scheduled meanwhile
+ * runs too, in time order.
+ * Neighbours: sockets.ts (ping socket, UDP), host.ts, sim/engine.ts.
+ */
+import type { Sim } from '../sim/engine.js';
+import { ipv4ToString, parseIpv4 } from '../wire/bytes.js';
+import { InputError } from '../errors.js';
+import type { Host, SendStatus } from './host.js';
+import type { IcmpErrorInfo } from './sockets.js';
+
+/** Run 'sim' until 'done()' or no event is left; true when done. */
+export function drive(sim: Sim, done: () => boolean): boolean {
+  while (!done()) if (!sim.step()) return done();
+  return true;
+}
+
+function target(dst: number | string): number {
+  if (typeof dst === 'number') return dst >>> 0;
+  const a = parseIpv4(dst);
+  if (a === null) throw new InputError('TOOL_BAD_ADDRESS', 'dst', `ping: ${dst}: Name or service not known`);
+  return a;
+}
+
+const fmt3 = (ms: number): string => ms.toFixed(3);
+
+export interface PingOptions {
+  count?: number;
+  /** seconds between requests (default 1) */
+  interval?: number;
+  /** data bytes (default 56) */
+  size?: number;
+  ttl?: number;
+  /** seconds to wait for the last reply (default 10, as iputils' -W for the final packet is 10 s with -c) */
+  timeout?: number;
+  pmtu?: 'want' | 'do' | 'dont';
+}
+
+export interface PingReply { seq: number; from: string; ttl: number; rttMs: number; bytes: number }
+
+export interface PingResult {
+  dst: string;
+  transmitted: number;
+  received: number;
+  /** packet loss, percent */
+  loss: number;
+  replies: PingReply[];
+  /** error lines, as ping prints them (`From 10.0.0.1 icmp_seq=1 Destination Host Unreachable`) */
+  errors: string[];
+  /** what ping prints */
+  text: string;
+}
+
+/** The 56 data bytes iputils ping sends: a 16-byte timeval (virtual time), then 0x10, 0x11, … */
+function pingPayload(size: number, nowNs: number): Uint8Array {
+  const p = new Uint8Array(size);
+  for (let i = 0; i < size; i++) p[i] = i & 0xff;
+  if (size >= 16) {
+    const sec = Math.floor(nowNs / 1e9), usec = Math.floor((nowNs % 1e9) / 1e3);
+    const v = new DataView(p.buffer);
+    v.setUint32(0, sec, true); v.setUint32(4, 0, true); v.setUint32(8, usec, true); v.setUint32(12, 0, true);
+  }
+  return p;
+}
+
+const ICMP_TEXT: Record<string, string> = {
+  '3/0': 'Destination Net Unreachable', '3/1': 'Destination Host Unreachable', '3/2': 'Destination Protocol Unreachable',
+  '3/3': 'Destination Port Unreachable', '3/9': 'Destination Net Prohibited', '3/10': 'Destination Host Prohibited',
+  '3/13': 'Packet filtered', '11/0': 'Time to live exceeded', '11/1': 'Frag reassembly time exceeded',
+};
+function icmpText(e: IcmpErrorInfo): string {
+  if (e.type === 3 && e.code === 4) return `Frag needed and DF set (mtu = ${e.mtu})`;
+  return ICMP_TEXT[`${e.type}/${e.code}`] ?? `Dest Unreachable, Bad Code: ${e.code}`;
+}
+
+/** `ping -c COUNT DST` from 'host'. */
+export async function ping(host: Host, dst: number | string, opts: PingOptions = {}): Promise<PingResult> {
+  const d = target(dst);
+  const sim = host.sim;
+  const count = opts.count ?? 1, size = opts.size ?? 56, interval = (opts.interval ?? 1) * 1e9;
+  const sock = host.sockets.icmp();
+  const sentAt = new Map<number, number>();
+  const replies: PingReply[] = [];
+  const errors: string[] = [];
+  const lines: string[] = [`PING ${ipv4ToString(d)} (${ipv4ToString(d)}) ${size}(${size + 28}) bytes of data.`];
+  const start = sim.now;
+  let transmitted = 0, finished = false, localError = '';
+  sock.onReply = (seq, f) => {
+    const t0 = sentAt.get(seq);
+    if (t0 === undefined) return;
+    const rtt = (sim.now - t0) / 1e6;
+    const r: PingReply = { seq, from: ipv4ToString((f[26]! << 24 | f[27]! << 16 | f[28]! << 8 | f[29]!) >>> 0), ttl: f[22]!, rttMs: rtt, bytes: size + 8 };
+    replies.push(r);
+    lines.push(`${r.bytes} bytes from ${r.from}: icmp_seq=${seq} ttl=${r.ttl} time=${rtt < 1 ? fmt3(rtt) : rtt < 10 ? rtt.toFixed(2) : rtt < 100 ? rtt.toFixed(1) : rtt.toFixed(0)} ms`);
+  };
+  sock.onError = (seq, e) => {
+    const line = `From ${ipv4ToString(e.from)} icmp_seq=${seq} ${icmpText(e)}`;
+    errors.push(line);
+    lines.push(line);
+  };
+  const sendOne = (seq: number): void => {
+    sentAt.set(seq, sim.now);
+    transmitted++;
+    const st: SendStatus = sock.echo(d, seq, pingPayload(size, sim.now), { ...(opts.ttl !== undefined ? { ttl: opts.ttl } : {}), ...(opts.pmtu !== undefined ? { pmtu: opts.pmtu } : {}) });
+    if (st === 'EMSGSIZE') localError = `ping: local error: message too long, mtu=${host.mtu(host.ip.route(d)?.dev ?? '')}`;
+    else if (st === 'ENETUNREACH') localError = 'ping: connect: Network is unreachable';
+    else if (st === 'EPERM') localError = 'ping: sendmsg: Operation not permitted';
+    if (localError !== '') { lines.push(localError); errors.push(localError); }
+  };
+  for (let i = 0; i < count; i++) sim.call(i * interval, () => sendOne(i + 1));
+  const deadline = start + (count - 1) * interval + (opts.timeout ?? 10) * 1e9;
+  sim.at(deadline, { onEvent: () => { finished = true; } });
+  drive(sim, () => finished || (transmitted === count && replies.length + errors.length >= count));
+  sock.close();
+  const received = replies.length;
+  const loss = transmitted === 0 ? 100 : Math.round(((transmitted - received) * 100) / transmitted);
+  const elapsedMs = Math.round((Math.max(...[...sentAt.values()], start) - start) / 1e6);
+  lines.push('', `--- ${ipv4ToString(d)} ping statistics ---`);
+  lines.push(`${transmitted} packets transmitted, ${received} received${errors.length > 0 && localError === '' ? `, +${errors.length} errors` : ''}, ${loss}% packet loss, time ${elapsedMs}ms`);
+  if (received > 0) {
+    const rtts = replies.map((r) => r.rttMs);
+    const min = Math.min(...rtts), max = Math.max(...rtts), avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
+    const mdev = Math.sqrt(rtts.reduce((a, b) => a + b * b, 0) / rtts.length - avg * avg);
+    lines.push(`rtt min/avg/max/mdev = ${fmt3(min)}/${fmt3(avg)}/${fmt3(max)}/${fmt3(Number.isNaN(mdev) ? 0 : mdev)} ms`);
+  }
+  return { dst: ipv4ToString(d), transmitted, received, loss, replies, errors, text: `${lines.join('\n')}\n` };
+}
+
+export interface TracerouteOptions { maxHops?: number; queries?: number; port?: number; waitSec?: number }
+
+export interface TracerouteHop {
+  ttl: number;
+  /** one per probe: the address that answered and the time, or null for `*` */
+  probes: ({ from: string; rttMs: number; note: string } | null)[];
+}
+
+export interface TracerouteResult { dst: string; hops: TracerouteHop[]; reached: boolean; text: string }
+
+/** `traceroute DST` (UDP probes) from 'host'. */
+export async function traceroute(host: Host, dst: number | string, opts: TracerouteOptions = {}): Promise<TracerouteResult> {
+  const d = target(dst);
+  const sim = host.sim;
+  const maxHops = opts.maxHops ?? 30, queries = opts.queries ?? 3, wait = (opts.waitSec ?? 5) * 1e9;
+  let port = opts.port ?? 33434;
+  const sock = host.sockets.udp();
+  const hops: TracerouteHop[] = [];
+  const lines = [`traceroute to ${ipv4ToString(d)} (${ipv4ToString(d)}), ${maxHops} hops max, 60 byte packets`];
+  let reached = false;
+  for (let ttl = 1; ttl <= maxHops && !reached; ttl++) {
+    const hop: TracerouteHop = { ttl, probes: [] };
+    for (let q = 0; q < queries; q++) {
+      let answer: { from: string; rttMs: number; note: string } | null = null, done = false;
+      const t0 = sim.now;
+      const probePort = port++;
+      sock.onError = (e) => {
+        if (done || e.dst !== d) return;
+        const notes: Record<string, string> = { '3/0': ' !N', '3/1': ' !H', '3/2': ' !P', '3/4': ' !F', '3/9': ' !X', '3/10': ' !X', '3/13': ' !X' };
+        const note = e.type === 3 && e.code !== 3 ? notes[`3/${e.code}`] ?? ` !<${e.code}>` : '';
+        answer = { from: ipv4ToString(e.from), rttMs: (sim.now - t0) / 1e6, note };
+        if (e.type === 3) reached = true;
+        done = true;
+      };
+      sock.send(d, probePort, new Uint8Array(32), { ttl, pmtu: 'dont' });
+      const timer = sim.call(wait, () => { done = true; });
+      drive(sim, () => done);
+      sim.cancel(timer);
+      hop.probes.push(answer);
+    }
+    hops.push(hop);
+    let line = `${String(ttl).padStart(2)} `;
+    let last = '';
+    for (const p of hop.probes) {
+      if (p === null) { line += ' *'; continue; }
+      if (p.from !== last) line += ` ${p.from} (${p.from})`;
+      last = p.from;
+      line += `  ${fmt3(p.rttMs)} ms${p.note}`;
+    }
+    lines.push(line);
+  }
+  sock.close();
+  return { dst: ipv4ToString(d), hops, reached, text: `${lines.join('\n')}\n` };
+}
