@@ -129,6 +129,10 @@ export class Host implements PortOwner {
   private tcpInput: ((frame: Uint8Array) => boolean) | null = null;
   /** IPv4 ids of packets this host sends without DF */
   private ident = 0;
+  /** path MTUs learnt from fragmentation needed (route exceptions): destination → [mtu, expiry ns] */
+  private readonly pmtu = new Map<number, [number, number]>();
+  /** how long a learnt path MTU holds (net.ipv4.route.mtu_expires, 600 s) */
+  static readonly PMTU_EXPIRES_NS = 600e9;
 
   constructor(sim: Sim, name: string, opts: HostOptions = {}) {
     this.sim = sim;
@@ -191,6 +195,16 @@ export class Host implements PortOwner {
   /** The interface's MTU: its own, else its link's. */
   mtu(ifname: string): number {
     return this.config.ifaces.find((x) => x.name === ifname)?.mtu ?? this.ports.get(ifname)?.mtu ?? 1500;
+  }
+
+  /** The path MTU towards 'dst': the route's interface MTU, or less when fragmentation needed taught it so. */
+  mtuTo(dst: number): number {
+    const rt = this.ip.isLocal(dst) ? null : this.ip.route(dst);
+    const dev = rt === null ? 1500 : this.mtu(rt.dev);
+    const e = this.pmtu.get(dst >>> 0);
+    if (e === undefined) return dev;
+    if (e[1] <= this.sim.now) { this.pmtu.delete(dst >>> 0); return dev; }
+    return Math.min(dev, e[0]);
   }
 
   mac(ifname: string): Uint8Array | undefined { return this.macs.get(ifname); }
@@ -265,6 +279,12 @@ export class Host implements PortOwner {
   private deliver(frame: Uint8Array, inIface: string): boolean {
     this.stats.inDelivers++;
     const proto = frame[23]!;
+    // fragmentation needed for a packet of ours: the path MTU to its destination (icmp_unreach)
+    const l4 = 14 + (frame[14]! & 15) * 4;
+    if (proto === 1 && frame[l4] === 3 && frame[l4 + 1] === 4 && be16(frame, 16) >= l4 - 14 + 28) {
+      const mtu = be16(frame, l4 + 6), qdst = be32(frame, l4 + 8 + 16);
+      if (mtu >= 68 && mtu < this.mtuTo(qdst)) this.pmtu.set(qdst, [mtu, this.sim.now + Host.PMTU_EXPIRES_NS]);
+    }
     if (proto === 6) return this.tcpInput?.(frame) ?? false;
     return this.sockets.input(frame, inIface);
   }
@@ -282,7 +302,7 @@ export class Host implements PortOwner {
     if (!this.ip.isLocal(dst)) {
       const rt = this.ip.route(dst);
       if (rt === null) { this.stats.outNoRoutes++; return 'ENETUNREACH'; }
-      if ((frame[20]! & 0x40) !== 0 && be16(frame, 16) > this.mtu(rt.dev)) { this.stats.fragFails++; return 'EMSGSIZE'; }
+      if ((frame[20]! & 0x40) !== 0 && be16(frame, 16) > this.mtuTo(dst)) { this.stats.fragFails++; return 'EMSGSIZE'; }
     }
     if ((frame[20]! & 0x40) === 0 && be16(frame, 18) === 0) { this.ident = (this.ident + 1) & 0xffff; setBe16(frame, 18, this.ident); fixIpChecksum(frame); }
     const r = this.ip.send(frame, this.nowMs);

@@ -139,10 +139,7 @@ export class Sockets {
   /** Send the packet 'build' makes, with DF as the path MTU mode says ('len': its IP length). */
   sendWithPmtu(build: (df: boolean) => Uint8Array, dst: number, len: number, mode: 'want' | 'do' | 'dont'): SendStatus {
     let df = mode !== 'dont';
-    if (mode === 'want' && !this.host.ip.isLocal(dst)) {
-      const rt = this.host.ip.route(dst);
-      if (rt !== null && len > this.host.mtu(rt.dev)) df = false;
-    }
+    if (mode === 'want' && !this.host.ip.isLocal(dst) && len > this.host.mtuTo(dst)) df = false;
     return this.host.sendIp(build(df));
   }
 

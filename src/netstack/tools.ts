@@ -98,7 +98,7 @@ export async function ping(host: Host, dst: number | string, opts: PingOptions =
   const errors: string[] = [];
   const lines: string[] = [`PING ${ipv4ToString(d)} (${ipv4ToString(d)}) ${size}(${size + 28}) bytes of data.`];
   const start = sim.now;
-  let transmitted = 0, finished = false, localError = '';
+  let transmitted = 0, finished = false;
   sock.onReply = (seq, f) => {
     const t0 = sentAt.get(seq);
     if (t0 === undefined) return;
@@ -116,10 +116,9 @@ export async function ping(host: Host, dst: number | string, opts: PingOptions =
     sentAt.set(seq, sim.now);
     transmitted++;
     const st: SendStatus = sock.echo(d, seq, pingPayload(size, sim.now), { ...(opts.ttl !== undefined ? { ttl: opts.ttl } : {}), ...(opts.pmtu !== undefined ? { pmtu: opts.pmtu } : {}) });
-    if (st === 'EMSGSIZE') localError = `ping: local error: message too long, mtu=${host.mtu(host.ip.route(d)?.dev ?? '')}`;
-    else if (st === 'ENETUNREACH') localError = 'ping: connect: Network is unreachable';
-    else if (st === 'EPERM') localError = 'ping: sendmsg: Operation not permitted';
-    if (localError !== '') { lines.push(localError); errors.push(localError); }
+    const local = st === 'EMSGSIZE' ? `ping: local error: message too long, mtu=${host.mtuTo(d)}`
+      : st === 'ENETUNREACH' ? 'ping: connect: Network is unreachable' : st === 'EPERM' ? 'ping: sendmsg: Operation not permitted' : '';
+    if (local !== '') { lines.push(local); errors.push(local); }
   };
   for (let i = 0; i < count; i++) sim.call(i * interval, () => sendOne(i + 1));
   const deadline = start + (count - 1) * interval + (opts.timeout ?? 10) * 1e9;
@@ -130,7 +129,7 @@ export async function ping(host: Host, dst: number | string, opts: PingOptions =
   const loss = transmitted === 0 ? 100 : Math.round(((transmitted - received) * 100) / transmitted);
   const elapsedMs = Math.round((Math.max(...[...sentAt.values()], start) - start) / 1e6);
   lines.push('', `--- ${ipv4ToString(d)} ping statistics ---`);
-  lines.push(`${transmitted} packets transmitted, ${received} received${errors.length > 0 && localError === '' ? `, +${errors.length} errors` : ''}, ${loss}% packet loss, time ${elapsedMs}ms`);
+  lines.push(`${transmitted} packets transmitted, ${received} received${errors.length > 0 ? `, +${errors.length} errors` : ''}, ${loss}% packet loss, time ${elapsedMs}ms`);
   if (received > 0) {
     const rtts = replies.map((r) => r.rttMs);
     const min = Math.min(...rtts), max = Math.max(...rtts), avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
@@ -140,7 +139,11 @@ export async function ping(host: Host, dst: number | string, opts: PingOptions =
   return { dst: ipv4ToString(d), transmitted, received, loss, replies, errors, text: `${lines.join('\n')}\n` };
 }
 
-export interface TracerouteOptions { maxHops?: number; queries?: number; port?: number; waitSec?: number }
+export interface TracerouteOptions {
+  maxHops?: number; queries?: number; port?: number; waitSec?: number;
+  /** `-n`: addresses only (no `name (address)`) */
+  numeric?: boolean;
+}
 
 export interface TracerouteHop {
   ttl: number;
@@ -185,7 +188,7 @@ export async function traceroute(host: Host, dst: number | string, opts: Tracero
     let last = '';
     for (const p of hop.probes) {
       if (p === null) { line += ' *'; continue; }
-      if (p.from !== last) line += ` ${p.from} (${p.from})`;
+      if (p.from !== last) line += opts.numeric === true ? ` ${p.from}` : ` ${p.from} (${p.from})`;
       last = p.from;
       line += `  ${fmt3(p.rttMs)} ms${p.note}`;
     }

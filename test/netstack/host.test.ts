@@ -73,9 +73,12 @@ describe('Host', () => {
     expect(h2.stats.reasmOKs).toBe(1);
     const df = await ping(h1, '10.0.2.2', { size: 1400, pmtu: 'do' });
     expect(df.errors).toEqual(['From 10.0.1.1 icmp_seq=1 Frag needed and DF set (mtu = 1280)']);
-    // a local DF packet over the host's own MTU never leaves
-    const local = await ping(h1, '10.0.2.2', { size: 1600, pmtu: 'do' });
-    expect(local.errors).toEqual(['ping: local error: message too long, mtu=1500']);
+    // the error taught h1 the path MTU: a DF packet over it never leaves again (for 10 minutes)
+    const local = await ping(h1, '10.0.2.2', { size: 1400, pmtu: 'do' });
+    expect(local.errors).toEqual(['ping: local error: message too long, mtu=1280']);
+    expect(h1.mtuTo(0x0a000202)).toBe(1280);
+    h1.sim.runFor(601e9);
+    expect(h1.mtuTo(0x0a000202)).toBe(1500);
   });
 
   it('UDP sockets: a request and its answer; a closed port is answered port unreachable', async () => {
