@@ -42,7 +42,11 @@
  *  - NAT (nf_nat_setup_info): one binding per manip type (source,
  *    destination), each set up once per connection — by a nat-table target
  *    or as a null binding when no rule matched. The original tuple is
- *    changed, the reply tuple is its inverse, made unique: a port is kept
+ *    changed, the reply tuple is its inverse, made unique: an address in
+ *    the range is kept, else chosen as find_best_ips_proto does (jhash2 of
+ *    the original source with the destination — 0 with --persistent — scaled
+ *    into the range; the reuse of an existing mapping of the same source,
+ *    find_appropriate_src, is not modelled); a port is kept
  *    when the resulting reply tuple is free and the port lies in the range;
  *    otherwise a port of the range (MASQUERADE/SNAT without ports: 1024-
  *    65535) drawn from the seeded RNG until free (§3). `manip` rewrites a
@@ -124,7 +128,38 @@ export class NfCtResult {
   info: CtInfo = 'UNTRACKED';
 }
 
-export interface NfNatRange { addrMin: number; addrMax: number; portMin: number; portMax: number; random?: boolean }
+export interface NfNatRange { addrMin: number; addrMax: number; portMin: number; portMax: number; random?: boolean; persistent?: boolean }
+
+const rol32 = (x: number, k: number): number => ((x << k) | (x >>> (32 - k))) | 0;
+const bswap32 = (x: number): number => (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+/** reciprocal_scale: 'val' (uint32) scaled into [0, 'n'). */
+const reciprocalScale = (val: number, n: number): number => Math.floor(((val >>> 0) * n) / 4294967296);
+
+/**
+ * The kernel's jhash2 over an IPv4 address as nf_inet_addr holds it — four
+ * u32 words, the address in network order read by a little-endian CPU, then
+ * three zero words — with 'initval' (find_best_ips_proto's hash).
+ */
+export function jhashAddr(addr: number, initval: number): number {
+  let a = (0xdeadbeef + 16 + initval) | 0, b = a, c = a;
+  a = (a + bswap32(addr)) | 0;
+  // __jhash_mix
+  a = (a - c) | 0; a ^= rol32(c, 4); c = (c + b) | 0;
+  b = (b - a) | 0; b ^= rol32(a, 6); a = (a + c) | 0;
+  c = (c - b) | 0; c ^= rol32(b, 8); b = (b + a) | 0;
+  a = (a - c) | 0; a ^= rol32(c, 16); c = (c + b) | 0;
+  b = (b - a) | 0; b ^= rol32(a, 19); a = (a + c) | 0;
+  c = (c - b) | 0; c ^= rol32(b, 4); b = (b + a) | 0;
+  // the last word (0), then __jhash_final
+  c ^= b; c = (c - rol32(b, 14)) | 0;
+  a ^= c; a = (a - rol32(c, 11)) | 0;
+  b ^= a; b = (b - rol32(a, 25)) | 0;
+  c ^= b; c = (c - rol32(b, 16)) | 0;
+  a ^= c; a = (a - rol32(c, 4)) | 0;
+  b ^= a; b = (b - rol32(a, 14)) | 0;
+  c ^= b; c = (c - rol32(b, 24)) | 0;
+  return c >>> 0;
+}
 
 export class NfConntrack {
   private readonly table = new Map<number, { conn: NfConn; dir: number }[]>();
@@ -425,7 +460,12 @@ export class NfConntrack {
     if (range !== null) {
       const addrW = manip === 'src' ? K_SRC : K_DST, epW = manip === 'src' ? K_SRC_EP : K_DST_EP;
       const cur = k[addrW]!;
-      if (cur < range.addrMin || cur > range.addrMax) k[addrW] = range.addrMin;
+      // an address outside the range: find_best_ips_proto's choice, a hash of the original
+      // source with the destination (or 0 for --persistent), scaled into the range
+      if (cur < range.addrMin || cur > range.addrMax) {
+        k[addrW] = range.addrMin === range.addrMax ? range.addrMin
+          : (range.addrMin + reciprocalScale(jhashAddr(k[K_SRC]!, range.persistent === true ? 0 : bswap32(k[K_DST]!)), range.addrMax - range.addrMin + 1)) >>> 0;
+      }
       const proto = c.proto;
       if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
         const port = k[epW]! >>> 16;

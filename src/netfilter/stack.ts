@@ -529,7 +529,7 @@ export class NfStack {
    * in interface's primary address (127.0.0.1 for locally sent packets).
    */
   private natRange(t: Extract<Target, { kind: 'DNAT' | 'SNAT' | 'MASQUERADE' | 'REDIRECT' }>, manip: 'src' | 'dst', inIface: string | null, outIface: string | null, hop: number): NfNatRange | null {
-    if ((t.kind === 'SNAT' && manip === 'src') || (t.kind === 'DNAT' && manip === 'dst')) return t.to === null ? null : { ...t.to };
+    if ((t.kind === 'SNAT' && manip === 'src') || (t.kind === 'DNAT' && manip === 'dst')) return t.to === null ? null : { ...t.to, persistent: t.persistent };
     let a: number;
     if (t.kind === 'MASQUERADE' && manip === 'src' && outIface !== null) a = this.addrFor(outIface, hop);
     else if (t.kind === 'REDIRECT' && manip === 'dst') a = inIface === null ? 0x7f000001 : this.iface(inIface)?.addrs[0]?.addr ?? 0x7f000001;

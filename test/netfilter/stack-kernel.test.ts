@@ -104,6 +104,21 @@ ${FILTER_HEAD}-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n`,
     ],
   },
   {
+    name: 'SNAT and DNAT to address ranges: the address the kernel hashes from source and destination (--persistent: source only)',
+    host: ROUTER,
+    rules: `${NAT_HEAD}-A POSTROUTING -s 10.244.1.0/24 -d 192.168.50.0/25 -o eth-ext -j SNAT --to-source 192.168.50.140-192.168.50.149
+-A POSTROUTING -s 10.244.1.0/24 -d 192.168.50.128/25 -o eth-ext -j SNAT --to-source 192.168.50.200-192.168.50.209 --persistent
+-A PREROUTING -d 192.168.50.100/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.244.1.20-10.244.1.27\nCOMMIT\n`,
+    packets: [
+      ...[5, 6, 7, 8, 9].flatMap((h) => [
+        { proto: 'udp' as const, src: `10.244.1.${h}`, sport: 4000 + h, dst: '192.168.50.7', dport: 53, in: 'eth-pod', payload: 'a' },
+        { proto: 'udp' as const, src: `10.244.1.${h}`, sport: 4100 + h, dst: '192.168.50.8', dport: 53, in: 'eth-pod', payload: 'b' },
+        { proto: 'udp' as const, src: `10.244.1.${h}`, sport: 4200 + h, dst: `192.168.50.${130 + h}`, dport: 53, in: 'eth-pod', payload: 'c' },
+      ]),
+      ...[11, 12, 13].map((c) => ({ proto: 'udp' as const, src: `192.168.50.${c}`, sport: 5000, dst: '192.168.50.100', dport: 53, in: 'eth-ext', payload: 'd' })),
+    ],
+  },
+  {
     name: 'forwarding errors: TTL 1 gets time exceeded, no route net unreachable, DF over the egress MTU fragmentation needed (all from the route back), the NATed one un-NATed',
     host: { ...ROUTER, ifaces: [{ name: 'eth-ext', addrs: ['192.168.50.1/24'] }, { name: 'eth-pod', addrs: ['10.244.1.1/24'], mtu: 1280 }], routes: [] },
     rules: `${NAT_HEAD}-A PREROUTING -d 10.96.0.10/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.244.1.5:5353\nCOMMIT\n`,
