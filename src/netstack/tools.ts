@@ -92,6 +92,11 @@ export async function ping(host: Host, dst: number | string, opts: PingOptions =
   const d = target(dst);
   const sim = host.sim;
   const count = opts.count ?? 1, size = opts.size ?? 56, interval = (opts.interval ?? 1) * 1e9;
+  // ping connects its socket first: no route, and it stops before sending anything
+  if (!host.ip.isLocal(d) && host.ip.route(d) === null) {
+    const line = 'ping: connect: Network is unreachable';
+    return { dst: ipv4ToString(d), transmitted: 0, received: 0, loss: 100, replies: [], errors: [line], text: `${line}\n` };
+  }
   const sock = host.sockets.icmp();
   const sentAt = new Map<number, number>();
   const replies: PingReply[] = [];
@@ -117,7 +122,7 @@ export async function ping(host: Host, dst: number | string, opts: PingOptions =
     transmitted++;
     const st: SendStatus = sock.echo(d, seq, pingPayload(size, sim.now), { ...(opts.ttl !== undefined ? { ttl: opts.ttl } : {}), ...(opts.pmtu !== undefined ? { pmtu: opts.pmtu } : {}) });
     const local = st === 'EMSGSIZE' ? `ping: local error: message too long, mtu=${host.mtuTo(d)}`
-      : st === 'ENETUNREACH' ? 'ping: connect: Network is unreachable' : st === 'EPERM' ? 'ping: sendmsg: Operation not permitted' : '';
+      : st === 'ENETUNREACH' ? 'ping: sendmsg: Network is unreachable' : st === 'EPERM' ? 'ping: sendmsg: Operation not permitted' : '';
     if (local !== '') { lines.push(local); errors.push(local); }
   };
   for (let i = 0; i < count; i++) sim.call(i * interval, () => sendOne(i + 1));

@@ -5,7 +5,8 @@
  * What: `new Topology({ seed })` owns a `Sim`. `host(name, opts)` adds a
  * Linux-like host (netstack/host.ts) — `ip: '10.0.1.2/24'` and `gw` are the
  * short form of one interface `eth0` and a default route; `router(name,
- * opts)` a host with forwarding on. `add(device)` registers any other
+ * opts)` a host with forwarding on, `natGateway(name, spec)` a router doing
+ * SNAT, floating IPs and port forwards. `add(device)` registers any other
  * port owner (a bridge, a VTEP) under its name. `link(a, b, opts)` joins two
  * endpoints with a `Link` (delay, bandwidth, MTU, loss, queue): an endpoint
  * is a host (its first interface without a link, else a new `ethN`), a
@@ -25,6 +26,7 @@ import { Link, Port, type LinkOptions, type PortOwner } from '../sim/link.js';
 import { Host, type HostOptions, type IfaceSpec } from '../netstack/host.js';
 import { ping, traceroute, type PingOptions, type PingResult, type TracerouteOptions, type TracerouteResult } from '../netstack/tools.js';
 import { PcapWriter } from '../pcap/writer.js';
+import { natGatewayHost, type NatGatewaySpec } from '../devices/nat-gateway.js';
 import { InputError } from '../errors.js';
 
 /** A device that makes ports on demand (a bridge). */
@@ -89,6 +91,11 @@ export class Topology {
   /** A router: a host with forwarding on. */
   router(name: string, spec: HostSpec = {}): Host {
     return this.host(name, { ...spec, ipForward: spec.ipForward ?? true });
+  }
+
+  /** A NAT gateway: a router with SNAT, floating IPs and port forwards (devices/nat-gateway.ts). */
+  natGateway(name: string, spec: NatGatewaySpec): Host {
+    return this.add(natGatewayHost(this.sim, name, spec));
   }
 
   /** Register a device (anything with ports) under its name. */
