@@ -8,6 +8,7 @@
  *   sdnemu ofproto-trace --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] PACKET…
  *   sdnemu datapath --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] --in PORT=FILE… [-w OUT-DIR]
  *   sdnemu iptables-trace --rules FILE [--host HOST.yaml] --packet 'tcp SRC:PORT > DST:PORT in IFACE' …
+ *   sdnemu run TOPOLOGY.yaml|SCRIPT.ts
  *   sdnemu demo [-w OUT.pcap]
  * Errors print as `sdnemu: CODE: message` on stderr with exit status 1 (2 for
  * usage errors); output already written for good packets stays written.
@@ -22,6 +23,7 @@ import { demo } from './demo.js';
 import { traceCommand } from '../ofproto/trace.js';
 import { datapathCommand } from './datapath.js';
 import { iptablesTrace } from './iptables-trace.js';
+import { runFile } from './run.js';
 
 const VERSION = '0.1.0';
 
@@ -58,6 +60,9 @@ Commands:
         packets in order against one conntrack table, and print JSON per packet:
         the hooks and rules that matched, the verdict, the packet as it leaves
         (after NAT) or the ICMP error / TCP reset sent back, and conntrack -L.
+  run TOPOLOGY.yaml | SCRIPT.ts
+        Build a topology (a YAML file, or a script using the Topology API) and run
+        it: ping, traceroute, captures, link cuts, on the virtual clock.
   demo [-w OUT.pcap]
         Build a VXLAN-encapsulated packet, write it to a pcap and decode it back.
 
@@ -115,6 +120,12 @@ export async function main(argv: string[]): Promise<number> {
         const host = p.values.get('host')?.[0], ipsets = p.values.get('ipsets')?.[0], ipvs = p.values.get('ipvs')?.[0];
         return iptablesTrace({ rules: read(rules), packets, ...(host !== undefined ? { host: read(host) } : {}),
           ...(ipsets !== undefined ? { ipsets: read(ipsets) } : {}), ...(ipvs !== undefined ? { ipvs: read(ipvs) } : {}) }, process.stdout);
+      }
+      case 'run': {
+        const p = parseArgs(rest, [{ name: 'help', short: 'h' }]);
+        if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
+        if (p.positional.length !== 1) return usage('run needs exactly one TOPOLOGY.yaml or SCRIPT.ts');
+        return await runFile(p.positional[0]!, process.stdout);
       }
       case 'datapath': {
         const p = parseArgs(rest, [{ name: 'flows', value: true }, { name: 'groups', value: true }, { name: 'ports', value: true },

@@ -167,10 +167,14 @@ export class NfStack {
   /** a host's sockets: true when one took the packet delivered locally (no stack answer then) */
   private readonly local: ((frame: Uint8Array, inIface: string) => boolean) | null;
 
+  /** an interface's MTU when the host knows better than HostIface.mtu (its link's) */
+  private readonly mtuOf: ((dev: string) => number) | null;
+
   constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number; ipsets?: Ipsets; ipvs?: Ipvs;
-    local?: (frame: Uint8Array, inIface: string) => boolean; } = {}) {
+    local?: (frame: Uint8Array, inIface: string) => boolean; mtu?: (dev: string) => number } = {}) {
     this.host = host;
     this.local = opts.local ?? null;
+    this.mtuOf = opts.mtu ?? null;
     this.ipvs = opts.ipvs ?? null;
     this.ct = new NfConntrack({ seed: opts.seed ?? 1, tcpLoose: host.tcpLoose, tcpBeLiberal: host.tcpBeLiberal ?? false,
       tcpIgnoreInvalidRst: host.tcpIgnoreInvalidRst ?? false });
@@ -276,7 +280,7 @@ export class NfStack {
     if (rt === null) return this.forwardError('no-route', 3, 0, 0, original, inIface, hooks, info, now);
     const ttl = frame[22]!;
     if (ttl <= 1) return this.forwardError('ttl', 11, 0, 0, original, inIface, hooks, info, now);
-    const mtu = this.iface(rt.dev)?.mtu ?? 1500;
+    const mtu = this.mtuOf?.(rt.dev) ?? this.iface(rt.dev)?.mtu ?? 1500;
     if ((frame[20]! & 0x40) !== 0 && be16(frame, 16) > mtu) return this.forwardError('mtu', 3, 4, mtu, original, inIface, hooks, info, now);
     // ip_forward: TTL − 1 before the FORWARD hook
     decTtl(frame);

@@ -142,6 +142,7 @@ export class Host implements PortOwner {
     this.ip = new NfStack(rs, this.config, {
       seed: sim.seed, ...(opts.ipsets !== undefined ? { ipsets: opts.ipsets } : {}), ...(opts.ipvs !== undefined ? { ipvs: opts.ipvs } : {}),
       local: (frame, inIface) => this.deliver(frame, inIface),
+      mtu: (dev) => this.mtu(dev),
     });
     this.neigh = new Neighbours(sim, {
       arpRequest: (iface, addr, to) => this.arpRequest(iface, addr, to),

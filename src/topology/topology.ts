@@ -31,7 +31,7 @@ import { InputError } from '../errors.js';
 
 /** A device that makes ports on demand (a bridge). */
 export interface PortFactory extends PortOwner {
-  addPort(name?: string): Port;
+  addPort(name: string): Port;
 }
 
 /** One end of a link. */
@@ -73,6 +73,7 @@ export class Topology {
   readonly sim: Sim;
   readonly nodes = new Map<string, PortOwner>();
   readonly links: Link[] = [];
+  private readonly devicePorts = new WeakMap<PortFactory, number>();
 
   constructor(opts: { seed?: number } = {}) {
     this.sim = new Sim({ seed: opts.seed ?? 1 });
@@ -156,7 +157,10 @@ export class Topology {
     }
     if (Array.isArray(e)) return this.hostPort(e[0], { ...end, iface: e[1] }, which);
     if (e instanceof Host) return this.hostPort(e, end, which);
-    return e.addPort(end?.iface);
+    // a device's port: the name given, else the device's next `pN`
+    const n = this.devicePorts.get(e) ?? 1;
+    this.devicePorts.set(e, n + 1);
+    return e.addPort(end?.iface ?? `p${n}`);
   }
 
   private hostPort(h: Host, end: EndSpec | undefined, which: string): Port {

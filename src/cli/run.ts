@@ -1,0 +1,38 @@
+/**
+ * `sdnemu run SCRIPT.ts|SCRIPT.js|TOPOLOGY.yaml` (cli layer).
+ *
+ * What: a YAML topology (topology/file.ts) is checked, built and its `run`
+ * steps executed; what each tool prints is written to 'out', and each
+ * `capture` step's pcap is written to its file (relative to the current
+ * directory, as `tcpdump -w` would) when the run ends. A TypeScript or
+ * JavaScript script is imported (TypeScript through tsx's loader): it builds
+ * its own `Topology` and prints what it wants; a default-exported function is
+ * called and awaited.
+ * Errors: a topology file's `TopologyFileError` names the line; exit status
+ * 1 (main.ts prints it), 0 otherwise.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Writable } from 'node:stream';
+import { loadTopology, runTopology } from '../topology/file.js';
+
+export async function runFile(path: string, out: Writable): Promise<number> {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.yaml' || ext === '.yml') {
+    const loaded = loadTopology(readFileSync(path, 'utf8'));
+    const { captures } = await runTopology(loaded, (s) => out.write(s));
+    for (const [file, c] of captures) {
+      writeFileSync(file, c.pcap());
+      out.write(`wrote ${c.frames.length} frame${c.frames.length === 1 ? '' : 's'} to ${file}\n`);
+    }
+    return 0;
+  }
+  if (ext === '.ts' || ext === '.mts') {
+    const { register } = await import('tsx/esm/api');
+    register();
+  }
+  const mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
+  if (typeof mod.default === 'function') await (mod.default as () => unknown)();
+  return 0;
+}

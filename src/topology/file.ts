@@ -1,0 +1,375 @@
+/**
+ * The declarative topology file (topology layer, slow path): the same
+ * network a script builds, in YAML, and what to run on it.
+ *
+ * ```yaml
+ * seed: 7
+ * hosts:
+ *   - { name: h1, ip: 10.0.1.2/24, gw: 10.0.1.1 }
+ *   - name: h2
+ *     interfaces: [{ name: eth0, addresses: [10.0.2.2/24], mtu: 1500 }]
+ *     routes: [{ dst: default, via: 10.0.2.1, dev: eth0 }]
+ * routers:
+ *   - name: r1
+ *     interfaces: [{ name: eth1, addresses: [10.0.1.1/24] }, { name: eth2, addresses: [10.0.2.1/24] }]
+ *     iptables: |            # iptables-restore text (hosts may have it too)
+ *       *filter …
+ * natGateways:
+ *   - { name: nat1, outside: {…}, inside: […], pool: …, floatingIps: […], portForwards: […] }
+ * bridges:
+ *   - { name: br0 }          # a Linux bridge; its ports are made by the links
+ * links:
+ *   - { a: h1, b: r1:eth1, delay: 1ms, bandwidth: 1Gbps, mtu: 1500, loss: 0.01, queue: 64KB }
+ * run:
+ *   - ping: { from: h1, to: 10.0.2.2, count: 3 }
+ *   - traceroute: { from: h1, to: 10.0.2.2 }
+ *   - capture: { at: r1:eth2, file: r1-eth2.pcap }   # from here on
+ *   - wait: 2s
+ *   - cut: { link: 0 }       # by index in links
+ *   - restore: { link: 0 }
+ * ```
+ * `loadTopology(text)` checks the whole file before building anything and
+ * refuses, naming the line and the reason (`TopologyFileError`): an unknown
+ * key or device kind, a duplicate name, a link to a node or interface that
+ * does not exist or is already linked, an address that does not parse, a
+ * gateway or route next hop outside every subnet of its interface, the same
+ * IP address on two interfaces, the same MAC on two interfaces.
+ * `runTopology(loaded, out)` builds it and runs the `run` steps in order,
+ * printing what each tool prints; captures are written when the run ends.
+ * A routing loop needs no check: packets die by TTL (time exceeded).
+ * Neighbours: topology.ts (building), netstack/tools.ts (the tools),
+ * devices/ (bridges, NAT gateways), cli/run.ts.
+ */
+import { parseDocument, LineCounter, isMap, isSeq, type Node, type Document } from 'yaml';
+import { SdnemuError } from '../errors.js';
+import { Topology, type Capture } from './topology.js';
+import { LinuxBridge } from '../devices/linux-bridge.js';
+import { natGatewayOutsideAddrs, type NatGatewaySpec } from '../devices/nat-gateway.js';
+import { parseIpv4 } from '../wire/bytes.js';
+import { parseDuration } from '../sim/units.js';
+import type { Host, IfaceSpec, RouteSpec } from '../netstack/host.js';
+import type { LinkOptions } from '../sim/link.js';
+
+export class TopologyFileError extends SdnemuError {
+  constructor(code: string, readonly line: number, readonly field: string, message: string) {
+    super(code, `line ${line}: ${field ? `${field}: ` : ''}${message}`);
+    this.name = 'TopologyFileError';
+  }
+  override location(): Record<string, string | number> { return { line: this.line, field: this.field }; }
+}
+
+type Obj = Record<string, unknown>;
+
+interface HostDecl {
+  kind: 'host' | 'router'; name: string; ifaces: IfaceSpec[]; routes: RouteSpec[]; rules?: string; line: number; field: string;
+  /** per interface and per route: the line it is written on, and its field path */
+  ifaceAt: { line: number; field: string }[];
+  routeAt: { line: number; field: string }[];
+}
+interface LinkDecl { a: string; b: string; opts: LinkOptions; line: number; field: string }
+type Step =
+  | { kind: 'ping'; from: string; to: string; count: number; interval?: number; size?: number; ttl?: number; line: number }
+  | { kind: 'traceroute'; from: string; to: string; maxHops?: number; line: number }
+  | { kind: 'capture'; at: string; file: string; line: number }
+  | { kind: 'wait'; ns: number; line: number }
+  | { kind: 'cut' | 'restore'; link: number; line: number };
+
+export interface LoadedTopology {
+  seed: number;
+  hosts: HostDecl[];
+  natGateways: (NatGatewaySpec & { name: string; line: number })[];
+  bridges: { name: string; line: number }[];
+  links: LinkDecl[];
+  steps: Step[];
+}
+
+const TOP_KEYS = ['seed', 'hosts', 'routers', 'natGateways', 'bridges', 'links', 'run'];
+
+/** Read and check a topology file ('text', YAML). */
+export function loadTopology(text: string): LoadedTopology {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const lineAt = (n: Node | null | undefined): number => (n?.range ? lc.linePos(n.range[0]).line : 1);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new TopologyFileError('TOPO_BAD_YAML', lc.linePos(e.pos[0]).line, '', e.message.split('\n')[0]!);
+  }
+  const fail = (code: string, node: Node | null | undefined, field: string, msg: string): never => { throw new TopologyFileError(code, lineAt(node), field, msg); };
+  const root = doc.contents;
+  if (root === null || !isMap(root)) fail('TOPO_BAD_FILE', root, '', 'a topology file is a mapping (hosts, routers, links, run …)');
+  const node = (path: (string | number)[]): Node | undefined => doc.getIn(path, true) as Node | undefined;
+  /** the key node of the map entry at 'path' (its line is where the key is written) */
+  const keyNode = (path: (string | number)[]): Node | undefined => {
+    const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+    if (!isMap(parent)) return undefined;
+    const pair = parent.items.find((p) => (p.key as { value?: unknown } | null)?.value === path[path.length - 1]);
+    return (pair?.key ?? undefined) as Node | undefined;
+  };
+  const js = doc.toJS() as Obj;
+  for (const k of Object.keys(js)) if (!TOP_KEYS.includes(k)) fail('TOPO_UNKNOWN_KEY', keyNode([k]) ?? root, k, `unknown key (${TOP_KEYS.join(', ')})`);
+  const list = (k: string): Obj[] => {
+    const v = js[k] ?? [];
+    if (!Array.isArray(v)) fail('TOPO_BAD_VALUE', node([k]), k, 'expected a list');
+    return (v as unknown[]).map((x, i) => {
+      if (x === null || typeof x !== 'object' || Array.isArray(x)) fail('TOPO_BAD_VALUE', node([k, i]), `${k}[${i}]`, 'expected a mapping');
+      return x as Obj;
+    });
+  };
+  const str = (o: Obj, key: string, path: (string | number)[], required = true): string | undefined => {
+    const v = o[key];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'string' || v === '') fail('TOPO_BAD_VALUE', node([...path, key]) ?? node(path), `${fieldOf(path)}.${key}`, `expected text, got ${JSON.stringify(v)}`);
+    return v as string;
+  };
+  const num = (o: Obj, key: string, path: (string | number)[]): number | undefined => {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v)) fail('TOPO_BAD_VALUE', node([...path, key]), `${fieldOf(path)}.${key}`, `expected a number, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const keys = (o: Obj, allowed: string[], path: (string | number)[]): void => {
+    for (const k of Object.keys(o)) if (!allowed.includes(k)) fail('TOPO_UNKNOWN_KEY', keyNode([...path, k]) ?? node(path), `${fieldOf(path)}.${k}`, `unknown key (${allowed.join(', ')})`);
+  };
+
+  const names = new Map<string, string>();
+  const claim = (name: string, path: (string | number)[]): void => {
+    if (names.has(name)) fail('TOPO_DUPLICATE', node([...path, 'name']), `${fieldOf(path)}.name`, `'${name}' is already the name of ${names.get(name)}`);
+    names.set(name, fieldOf(path));
+  };
+
+  const hosts: HostDecl[] = [];
+  for (const kind of ['hosts', 'routers'] as const) {
+    list(kind).forEach((h, i) => {
+      const path = [kind, i];
+      keys(h, ['name', 'ip', 'gw', 'interfaces', 'routes', 'iptables'], path);
+      const name = str(h, 'name', path)!;
+      claim(name, path);
+      const ifaces: IfaceSpec[] = [];
+      const routes: RouteSpec[] = [];
+      const ifaceAt: { line: number; field: string }[] = [], routeAt: { line: number; field: string }[] = [];
+      const ip = str(h, 'ip', path, false), gw = str(h, 'gw', path, false);
+      if (ip !== undefined) { ifaces.push({ name: 'eth0', addrs: [ip] }); ifaceAt.push({ line: lineAt(node([...path, 'ip'])), field: `${fieldOf(path)}.ip` }); }
+      const ifs = h['interfaces'] ?? [];
+      if (!Array.isArray(ifs)) fail('TOPO_BAD_VALUE', node([...path, 'interfaces']), `${fieldOf(path)}.interfaces`, 'expected a list');
+      (ifs as Obj[]).forEach((f, j) => {
+        const p = [...path, 'interfaces', j];
+        keys(f, ['name', 'addresses', 'mac', 'mtu'], p);
+        const addrs = f['addresses'] ?? [];
+        if (!Array.isArray(addrs) || addrs.some((a) => typeof a !== 'string')) fail('TOPO_BAD_VALUE', node([...p, 'addresses']), `${fieldOf(p)}.addresses`, 'expected a list of a.b.c.d/len');
+        const mac = str(f, 'mac', p, false), mtu = num(f, 'mtu', p);
+        ifaces.push({ name: str(f, 'name', p)!, addrs: addrs as string[], ...(mac !== undefined ? { mac } : {}), ...(mtu !== undefined ? { mtu } : {}) });
+        ifaceAt.push({ line: lineAt(node(p)), field: fieldOf(p) });
+      });
+      if (gw !== undefined) { routes.push({ dst: 'default', via: gw, dev: 'eth0' }); routeAt.push({ line: lineAt(node([...path, 'gw'])), field: `${fieldOf(path)}.gw` }); }
+      const rts = h['routes'] ?? [];
+      if (!Array.isArray(rts)) fail('TOPO_BAD_VALUE', node([...path, 'routes']), `${fieldOf(path)}.routes`, 'expected a list');
+      (rts as Obj[]).forEach((r, j) => {
+        const p = [...path, 'routes', j];
+        keys(r, ['dst', 'via', 'dev', 'src'], p);
+        const via = str(r, 'via', p, false), src = str(r, 'src', p, false);
+        routes.push({ dst: str(r, 'dst', p)!, dev: str(r, 'dev', p)!, ...(via !== undefined ? { via } : {}), ...(src !== undefined ? { src } : {}) });
+        routeAt.push({ line: lineAt(node(p)), field: fieldOf(p) });
+      });
+      const rules = str(h, 'iptables', path, false);
+      hosts.push({ kind: kind === 'hosts' ? 'host' : 'router', name, ifaces, routes, ...(rules !== undefined ? { rules } : {}), line: lineAt(node(path)), field: fieldOf(path),
+        ifaceAt, routeAt });
+    });
+  }
+  const natGateways = list('natGateways').map((g, i) => {
+    const path = ['natGateways', i];
+    keys(g, ['name', 'outside', 'inside', 'pool', 'floatingIps', 'portForwards', 'routes'], path);
+    claim(str(g, 'name', path)!, path);
+    if (g['outside'] === undefined || g['inside'] === undefined) fail('TOPO_BAD_VALUE', node(path), fieldOf(path), 'a NAT gateway needs outside and inside');
+    return { ...(g as unknown as NatGatewaySpec), name: g['name'] as string, line: lineAt(node(path)) };
+  });
+  const bridges = list('bridges').map((b, i) => {
+    const path = ['bridges', i];
+    keys(b, ['name'], path);
+    const name = str(b, 'name', path)!;
+    claim(name, path);
+    return { name, line: lineAt(node(path)) };
+  });
+  const links = list('links').map((l, i): LinkDecl => {
+    const path = ['links', i];
+    keys(l, ['a', 'b', 'delay', 'bandwidth', 'mtu', 'loss', 'queue'], path);
+    const opts: LinkOptions = {};
+    for (const k of ['delay', 'bandwidth', 'queue'] as const) {
+      const v = l[k];
+      if (v !== undefined && typeof v !== 'string' && typeof v !== 'number') fail('TOPO_BAD_VALUE', node([...path, k]), `${fieldOf(path)}.${k}`, 'expected a quantity such as 1ms, 10Gbps, 64KB');
+      if (v !== undefined) opts[k] = v as string | number;
+    }
+    const mtu = num(l, 'mtu', path), loss = num(l, 'loss', path);
+    if (mtu !== undefined) opts.mtu = mtu;
+    if (loss !== undefined) opts.loss = loss;
+    return { a: str(l, 'a', path)!, b: str(l, 'b', path)!, opts, line: lineAt(node(path)), field: fieldOf(path) };
+  });
+  const steps = list('run').map((s, i): Step => {
+    const path = ['run', i];
+    const kinds = Object.keys(s);
+    if (kinds.length !== 1) fail('TOPO_BAD_STEP', node(path), fieldOf(path), 'a step is one of ping, traceroute, capture, wait, cut, restore');
+    const kind = kinds[0]!, p = [...path, kind], v = s[kind];
+    const line = lineAt(node(path));
+    if (kind === 'wait') {
+      if (typeof v !== 'string' && typeof v !== 'number') fail('TOPO_BAD_STEP', node(p), fieldOf(p), 'expected a duration such as 1s');
+      return { kind, ns: typeof v === 'number' ? v : parseDuration(v as string, fieldOf(p)), line };
+    }
+    if (v === null || typeof v !== 'object') fail('TOPO_BAD_STEP', node(p), fieldOf(p), 'expected a mapping');
+    const o = v as Obj;
+    switch (kind) {
+      case 'ping': {
+        keys(o, ['from', 'to', 'count', 'interval', 'size', 'ttl'], p);
+        const interval = num(o, 'interval', p), size = num(o, 'size', p), ttl = num(o, 'ttl', p);
+        return { kind, from: str(o, 'from', p)!, to: str(o, 'to', p)!, count: num(o, 'count', p) ?? 1, ...(interval !== undefined ? { interval } : {}),
+          ...(size !== undefined ? { size } : {}), ...(ttl !== undefined ? { ttl } : {}), line };
+      }
+      case 'traceroute': {
+        keys(o, ['from', 'to', 'maxHops'], p);
+        const maxHops = num(o, 'maxHops', p);
+        return { kind, from: str(o, 'from', p)!, to: str(o, 'to', p)!, ...(maxHops !== undefined ? { maxHops } : {}), line };
+      }
+      case 'capture': keys(o, ['at', 'file'], p); return { kind, at: str(o, 'at', p)!, file: str(o, 'file', p)!, line };
+      case 'cut': case 'restore': keys(o, ['link'], p); return { kind, link: num(o, 'link', p) ?? -1, line };
+      default: return fail('TOPO_BAD_STEP', node(path), fieldOf(path), `unknown step '${kind}' (ping, traceroute, capture, wait, cut, restore)`);
+    }
+  });
+  const loaded: LoadedTopology = { seed: typeof js['seed'] === 'number' ? js['seed'] : 1, hosts, natGateways, bridges, links, steps };
+  check(loaded, doc, lineAt, node);
+  return loaded;
+}
+
+const fieldOf = (path: (string | number)[]): string => path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+
+/** The cross-checks: addresses, subnets, duplicates, link ends, steps. */
+function check(t: LoadedTopology, _doc: Document, lineAt: (n: Node | null | undefined) => number, node: (p: (string | number)[]) => Node | undefined): void {
+  const fail = (code: string, line: number, field: string, msg: string): never => { throw new TopologyFileError(code, line, field, msg); };
+  const ifacesOf = new Map<string, Map<string, { addrs: { addr: number; len: number }[]; mac?: string; line: number }>>();
+  const ips = new Map<number, string>(), macs = new Map<string, string>();
+  const lineOfHost = new Map<string, number>();
+  for (const h of t.hosts) {
+    lineOfHost.set(h.name, h.line);
+    const m = new Map<string, { addrs: { addr: number; len: number }[]; mac?: string; line: number }>();
+    h.ifaces.forEach((f, j) => {
+      const at = h.ifaceAt[j]!;
+      if (m.has(f.name)) fail('TOPO_DUPLICATE', at.line, at.field, `${h.name} has two interfaces named ${f.name}`);
+      const addrs = (f.addrs ?? []).map((a, k) => {
+        const [ip, len] = a.split('/');
+        const v = parseIpv4(ip ?? ''), l = Number(len);
+        if (v === null || len === undefined || !Number.isInteger(l) || l < 0 || l > 32) fail('TOPO_BAD_ADDRESS', at.line, `${at.field}[${k}]`, `'${a}' is not an IPv4 address with a prefix length`);
+        const owner = ips.get(v!);
+        if (owner !== undefined) fail('TOPO_DUPLICATE_IP', at.line, at.field, `${ip} is already the address of ${owner}`);
+        ips.set(v!, `${h.name}:${f.name}`);
+        return { addr: v!, len: l };
+      });
+      if (f.mac !== undefined) {
+        const key = f.mac.toLowerCase();
+        if (macs.has(key)) fail('TOPO_DUPLICATE_MAC', at.line, `${at.field}.mac`, `${f.mac} is already the MAC of ${macs.get(key)}`);
+        macs.set(key, `${h.name}:${f.name}`);
+      }
+      m.set(f.name, { addrs, ...(f.mac !== undefined ? { mac: f.mac } : {}), line: h.line });
+    });
+    h.routes.forEach((r, j) => {
+      const at = h.routeAt[j]!;
+      const f = m.get(r.dev);
+      if (f === undefined) fail('TOPO_NO_IFACE', at.line, `${at.field}.dev`, `${h.name} has no interface '${r.dev}'`);
+      if (r.dst !== 'default' && !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r.dst)) fail('TOPO_BAD_ADDRESS', at.line, `${at.field}.dst`, `'${r.dst}' is not 'default' or a.b.c.d/len`);
+      if (r.via !== undefined) {
+        const v = parseIpv4(r.via);
+        if (v === null) fail('TOPO_BAD_ADDRESS', at.line, `${at.field}.via`, `'${r.via}' is not an IPv4 address`);
+        if (!f!.addrs.some((a) => a.len === 0 || ((a.addr ^ v!) >>> (32 - a.len)) === 0)) {
+          fail('TOPO_OUTSIDE_SUBNET', at.line, at.field, `${r.via} is outside every subnet of ${h.name}:${r.dev}`);
+        }
+      }
+    });
+    ifacesOf.set(h.name, m);
+  }
+  for (const g of t.natGateways) {
+    for (const a of natGatewayOutsideAddrs(g)) {
+      const v = parseIpv4(a.split('/')[0]!)!;
+      if (ips.has(v)) fail('TOPO_DUPLICATE_IP', g.line, g.name, `${a.split('/')[0]} is already the address of ${ips.get(v)}`);
+      ips.set(v, g.name);
+    }
+  }
+  const gwNames = new Set(t.natGateways.map((g) => g.name)), bridgeNames = new Set(t.bridges.map((b) => b.name));
+  const used = new Set<string>();
+  t.links.forEach((l) => {
+    for (const [end, text] of [['a', l.a], ['b', l.b]] as const) {
+      const [name, iface] = text.split(':');
+      const known = ifacesOf.has(name!) || gwNames.has(name!) || bridgeNames.has(name!);
+      if (!known) fail('TOPO_DANGLING_LINK', l.line, `${l.field}.${end}`, `no host, router, gateway or bridge named '${name}'`);
+      if (iface !== undefined && ifacesOf.has(name!) && !ifacesOf.get(name!)!.has(iface)) {
+        // a link may make a new interface on a host: only a named one that exists elsewhere is an error
+      }
+      if (iface !== undefined) {
+        const key = `${name}:${iface}`;
+        if (used.has(key)) fail('TOPO_LINKED', l.line, `${l.field}.${end}`, `${key} is already linked`);
+        used.add(key);
+      }
+    }
+  });
+  t.steps.forEach((s, i) => {
+    const hostNamed = (n: string, f: string): void => { if (!ifacesOf.has(n) && !gwNames.has(n)) fail('TOPO_NO_NODE', s.line, `run[${i}].${f}`, `no host named '${n}'`); };
+    if (s.kind === 'ping' || s.kind === 'traceroute') hostNamed(s.from, `${s.kind}.from`);
+    if (s.kind === 'capture') hostNamed(s.at.split(':')[0]!, 'capture.at');
+    if ((s.kind === 'cut' || s.kind === 'restore') && (s.link < 0 || s.link >= t.links.length)) fail('TOPO_NO_LINK', s.line, `run[${i}].${s.kind}.link`, `there is no link ${s.link} (${t.links.length} links)`);
+  });
+  void lineAt; void node;
+}
+
+/** Build 'loaded' into a Topology (throws TopologyFileError with the line of what failed). */
+export function buildTopology(loaded: LoadedTopology): Topology {
+  const t = new Topology({ seed: loaded.seed });
+  const at = <T>(line: number, field: string, fn: () => T): T => {
+    try { return fn(); } catch (e) {
+      if (e instanceof SdnemuError && !(e instanceof TopologyFileError)) throw new TopologyFileError(e.code, line, field, e.message);
+      throw e;
+    }
+  };
+  for (const h of loaded.hosts) {
+    at(h.line, h.field, () => (h.kind === 'router' ? t.router.bind(t) : t.host.bind(t))(h.name, { ifaces: h.ifaces, routes: h.routes, ...(h.rules !== undefined ? { rules: h.rules } : {}) }));
+  }
+  for (const g of loaded.natGateways) at(g.line, g.name, () => { const { name, line: _l, ...spec } = g; t.natGateway(name, spec); });
+  for (const b of loaded.bridges) t.add(new LinuxBridge(t.sim, b.name));
+  for (const l of loaded.links) {
+    at(l.line, l.field, () => t.link(endpoint(t, l.a), endpoint(t, l.b), l.opts));
+  }
+  return t;
+}
+
+function endpoint(t: Topology, text: string): Parameters<Topology['link']>[0] {
+  const [name, iface] = text.split(':');
+  const n = t.node(name!);
+  if (n instanceof LinuxBridge) return n;
+  const h = n as Host;
+  return iface === undefined ? h : [h, iface];
+}
+
+/** Build 'loaded' and run its steps, writing what each tool prints to 'write'; the captures, by file name. */
+export async function runTopology(loaded: LoadedTopology, write: (s: string) => void): Promise<{ topology: Topology; captures: Map<string, Capture> }> {
+  const t = buildTopology(loaded);
+  const captures = new Map<string, Capture>();
+  for (const s of loaded.steps) {
+    switch (s.kind) {
+      case 'ping': {
+        write(`$ ${s.from}: ping -c ${s.count} ${s.to}\n`);
+        const r = await t.ping(s.from, s.to, { count: s.count, ...(s.interval !== undefined ? { interval: s.interval } : {}), ...(s.size !== undefined ? { size: s.size } : {}), ...(s.ttl !== undefined ? { ttl: s.ttl } : {}) });
+        write(`${r.text}\n`);
+        break;
+      }
+      case 'traceroute': {
+        write(`$ ${s.from}: traceroute -n ${s.to}\n`);
+        const r = await t.traceroute(s.from, s.to, { numeric: true, ...(s.maxHops !== undefined ? { maxHops: s.maxHops } : {}) });
+        write(`${r.text}\n`);
+        break;
+      }
+      case 'capture': {
+        const [host, iface] = s.at.split(':');
+        captures.set(s.file, t.capture([t.hostNamed(host!), iface ?? 'eth0']));
+        break;
+      }
+      case 'wait': t.runFor(s.ns); break;
+      case 'cut': t.links[s.link]!.cut(); break;
+      case 'restore': t.links[s.link]!.restore(); break;
+    }
+  }
+  return { topology: t, captures };
+}

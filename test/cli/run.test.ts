@@ -1,0 +1,41 @@
+/**
+ * `sdnemu run` end to end: a topology file and a TypeScript script, the captures they write, and
+ * a bad file refused with its line.
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { scratch, sdnemu } from './run.js';
+import { readPcap } from '../../src/pcap/reader.js';
+
+const { dir, file } = scratch('sdnemu-run-');
+
+describe('sdnemu run', () => {
+  it('runs a topology file: the tools\' output, and the capture written where the file says', () => {
+    const topo = file('t.yaml', `hosts:\n  - { name: a, ip: 10.0.0.1/24 }\n  - { name: b, ip: 10.0.0.2/24 }\nlinks:\n  - { a: a, b: b, delay: 2ms }\n`
+      + `run:\n  - capture: { at: b:eth0, file: ${join(dir, 'b.pcap')} }\n  - ping: { from: a, to: 10.0.0.2, count: 1 }\n`);
+    const r = sdnemu(['run', topo]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=8.00 ms');
+    expect(r.stdout).toContain(`wrote 4 frames to ${join(dir, 'b.pcap')}`);
+    const recs = [...readPcap(readFileSync(join(dir, 'b.pcap')))];
+    expect(recs.length).toBe(4);
+    // virtual time in the capture: the ARP request arrives after one 2 ms link delay
+    expect([recs[0]!.tsSec, recs[0]!.tsNsec]).toEqual([0, 2_000_000]);
+  });
+
+  it('runs a TypeScript script that builds its own topology', () => {
+    const r = sdnemu(['run', 'examples/routed-chain.ts']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(' 3  10.0.2.2  8.004 ms');
+    expect(r.stdout).toContain('From 10.0.12.2 icmp_seq=1 Frag needed and DF set (mtu = 1400)');
+  });
+
+  it('refuses a bad topology file with its line, exit status 1', () => {
+    const r = sdnemu(['run', file('bad.yaml', 'hosts:\n  - { name: a, ip: 10.0.0.1/24 }\nlinks:\n  - { a: a, b: nowhere }\n')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/line 4: links\[0\]\.b: no host, router, gateway or bridge named 'nowhere'/);
+    expect(existsSync(join(dir, 'nothing.pcap'))).toBe(false);
+  });
+});
