@@ -16,6 +16,7 @@ const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   xlate: async () => (await import('./xlate.bench.js')).run(),
   datapath: async () => (await import('./datapath.bench.js')).run(),
   netfilter: async () => (await import('./netfilter.bench.js')).run(),
+  topology: async () => (await import('./topology.bench.js')).run(),
 };
 
 const filter = process.argv.slice(2);

@@ -242,7 +242,9 @@ export class NfStack {
     // ip_rcv trims what lies past the IP total length (Ethernet padding)
     if (frame.length > 14 + be16(frame, 16)) frame = frame.subarray(0, 14 + be16(frame, 16));
     const hooks: HookReport[] = [];
-    const original = frame.slice();
+    // the packet as it arrived, for what REJECT and ICMP errors quote; with no rules nothing rewrites
+    // it before an error is built, so the frame itself serves
+    const original = this.tables.size === 0 ? frame : frame.slice();
     const r = this.r;
     this.mark = 0;
     let res = this.chain('raw', 'PREROUTING', frame, inIface, null, 'UNTRACKED', hooks);
@@ -285,7 +287,7 @@ export class NfStack {
     // ip_forward: TTL − 1 before the FORWARD hook
     decTtl(frame);
     // what a REJECT from here on quotes: the packet as it arrived, TTL already decremented
-    decTtl(original);
+    if (original !== frame) decTtl(original);
     for (const t of ['mangle', 'filter'] as const) {
       res = this.chain(t, 'FORWARD', frame, inIface, rt.dev, info, hooks);
       if (res !== null) return this.end(res, 'FORWARD', hooks, original, inIface);
@@ -318,7 +320,7 @@ export class NfStack {
   private localOut(frame: Uint8Array, now: number, attach: { conn: NfConn; dir: number } | null = null): StackResult {
     this.now = now;
     const hooks: HookReport[] = [];
-    const original = frame.slice();
+    const original = this.tables.size === 0 ? frame : frame.slice();
     const r = this.r;
     const first = this.route(be32(frame, 30));
     const out0 = this.isLocal(be32(frame, 30)) ? 'lo' : first?.dev ?? null;
@@ -545,7 +547,7 @@ export class NfStack {
   private chain(table: TableName, hook: Hook, frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo,
     hooks: HookReport[]): RunResult | null {
     // a table the rules never created has no hooks (nf_tables registers them per table)
-    if (this.ev.rs.chain(table, hook) === undefined || !this.tables.has(table)) return null;
+    if (!this.tables.has(table) || this.ev.rs.chain(table, hook) === undefined) return null;
     const n = this.run(table, hook, frame, inIface, outIface, info);
     hooks.push({ hook, table, verdict: verdictText(n), traversed: n.traversed, checked: n.checked });
     if (n.verdict.kind === 'ACCEPT' || n.verdict.kind === 'NAT') return null;

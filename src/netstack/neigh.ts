@@ -62,7 +62,8 @@ export interface NeighOptions {
 }
 
 export class Neighbours {
-  private readonly entries = new Map<string, NeighEntry>();
+  /** per interface: entries by address */
+  private readonly entries = new Map<string, Map<number, NeighEntry>>();
   readonly retransNs: number; readonly mcastSolicit: number; readonly ucastSolicit: number;
   readonly reachableNs: number; readonly delayNs: number; readonly queueBytes: number;
 
@@ -75,10 +76,10 @@ export class Neighbours {
     this.queueBytes = opts.queueBytes ?? 212_992;
   }
 
-  get(iface: string, addr: number): NeighEntry | undefined { return this.entries.get(`${iface}/${addr >>> 0}`); }
+  get(iface: string, addr: number): NeighEntry | undefined { return this.entries.get(iface)?.get(addr >>> 0); }
 
   /** Every entry, for `ip neigh` and tests. */
-  all(): NeighEntry[] { return [...this.entries.values()]; }
+  all(): NeighEntry[] { return [...this.entries.values()].flatMap((m) => [...m.values()]); }
 
   /** A static entry (`ip neigh add … lladdr … nud permanent`). */
   add(iface: string, addr: number, mac: Uint8Array): void {
@@ -143,9 +144,10 @@ export class Neighbours {
   }
 
   private entry(iface: string, addr: number): NeighEntry {
-    const k = `${iface}/${addr >>> 0}`;
-    let e = this.entries.get(k);
-    if (e === undefined) { e = new NeighEntry(iface, addr >>> 0); this.entries.set(k, e); }
+    let m = this.entries.get(iface);
+    if (m === undefined) { m = new Map(); this.entries.set(iface, m); }
+    let e = m.get(addr >>> 0);
+    if (e === undefined) { e = new NeighEntry(iface, addr >>> 0); m.set(addr >>> 0, e); }
     return e;
   }
 

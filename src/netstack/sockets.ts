@@ -63,12 +63,17 @@ export class UdpSocket {
   constructor(private readonly owner: Sockets, readonly port: number, readonly addr: number) {}
 
   send(dst: number | string, dport: number, data: Uint8Array | string, opts: SendOptions = {}): SendStatus {
+    return this.owner.host.sendIp(this.frame(dst, dport, data, opts));
+  }
+
+  /** The frame `send` would hand to the host (Ethernet addresses still zero). */
+  frame(dst: number | string, dport: number, data: Uint8Array | string, opts: SendOptions = {}): Uint8Array {
     const d = addrOf(dst, 'dst');
     const src = this.addr !== 0 ? this.addr : this.owner.host.ip.sourceFor(d);
     const payload = bytesOf(data);
-    const build = (df: boolean): Uint8Array => new FrameBuilder().eth({}).ipv4({ src, dst: d, ttl: opts.ttl ?? 64, ident: 0, df, dscp: (opts.tos ?? 0) >> 2 })
+    const df = this.owner.dfFor(d, 28 + payload.length, opts.pmtu ?? 'want');
+    return new FrameBuilder().eth({}).ipv4({ src, dst: d, ttl: opts.ttl ?? 64, ident: 0, df, dscp: (opts.tos ?? 0) >> 2 })
       .udp({ srcPort: this.port, dstPort: dport }).payload(payload).build();
-    return this.owner.sendWithPmtu(build, d, 28 + payload.length, opts.pmtu ?? 'want');
   }
 
   close(): void { this.owner.unbindUdp(this); }
@@ -83,9 +88,9 @@ export class IcmpSocket {
   echo(dst: number | string, seq: number, payload: Uint8Array, opts: SendOptions = {}): SendStatus {
     const d = addrOf(dst, 'dst');
     const src = this.owner.host.ip.sourceFor(d);
-    const build = (df: boolean): Uint8Array => new FrameBuilder().eth({}).ipv4({ src, dst: d, ttl: opts.ttl ?? 64, ident: 0, df, dscp: (opts.tos ?? 0) >> 2 })
-      .icmp({ type: 8, code: 0, ident: this.id, seq }).payload(payload).build();
-    return this.owner.sendWithPmtu(build, d, 28 + payload.length, opts.pmtu ?? 'want');
+    const df = this.owner.dfFor(d, 28 + payload.length, opts.pmtu ?? 'want');
+    return this.owner.host.sendIp(new FrameBuilder().eth({}).ipv4({ src, dst: d, ttl: opts.ttl ?? 64, ident: 0, df, dscp: (opts.tos ?? 0) >> 2 })
+      .icmp({ type: 8, code: 0, ident: this.id, seq }).payload(payload).build());
   }
 
   close(): void { this.owner.unbindIcmp(this); }
@@ -136,11 +141,10 @@ export class Sockets {
     throw new SocketError('EADDRNOTAVAIL', `${this.host.name}: no ephemeral port left`);
   }
 
-  /** Send the packet 'build' makes, with DF as the path MTU mode says ('len': its IP length). */
-  sendWithPmtu(build: (df: boolean) => Uint8Array, dst: number, len: number, mode: 'want' | 'do' | 'dont'): SendStatus {
-    let df = mode !== 'dont';
-    if (mode === 'want' && !this.host.ip.isLocal(dst) && len > this.host.mtuTo(dst)) df = false;
-    return this.host.sendIp(build(df));
+  /** DF for a packet of IP length 'len' to 'dst' as the path MTU mode says; 'do' over the path MTU is still DF (the host refuses it). */
+  dfFor(dst: number, len: number, mode: 'want' | 'do' | 'dont'): boolean {
+    if (mode === 'dont') return false;
+    return !(mode === 'want' && !this.host.ip.isLocal(dst) && len > this.host.mtuTo(dst));
   }
 
   /** A packet delivered to the host ('frame', Ethernet + IPv4): true when a socket took it. */

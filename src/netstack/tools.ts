@@ -202,3 +202,43 @@ export async function traceroute(host: Host, dst: number | string, opts: Tracero
   sock.close();
   return { dst: ipv4ToString(d), hops, reached, text: `${lines.join('\n')}\n` };
 }
+
+export interface TrafficOptions {
+  /** packets per second */
+  pps: number;
+  /** UDP payload bytes (default 18: a 64-byte Ethernet frame) */
+  size?: number;
+  dport?: number;
+  sport?: number;
+  /** how long, in seconds of virtual time */
+  durationSec: number;
+}
+
+export interface TrafficRun { sent: number; refused: number; stop(): void }
+
+/**
+ * A constant-rate UDP sender (an iperf -u / pktgen-like generator): one
+ * datagram to 'dst' every 1/pps seconds for 'durationSec', built once and
+ * resent (the host fills addresses and checksums in a copy each time).
+ * Returns counters that fill as the simulator runs.
+ */
+export function constantRate(host: Host, dst: number | string, opts: TrafficOptions): TrafficRun {
+  const d = target(dst);
+  const sock = host.sockets.udp(opts.sport ?? 0);
+  const size = opts.size ?? 18;
+  const gap = 1e9 / opts.pps, end = host.sim.now + opts.durationSec * 1e9;
+  const run: TrafficRun = { sent: 0, refused: 0, stop: () => { stopped = true; } };
+  let stopped = false;
+  // the datagram as the socket builds it, once; each send is a copy (the host writes MACs and ids in it)
+  let template: Uint8Array | null = null;
+  const tick = { onEvent: (): void => {
+    if (stopped || host.sim.now >= end) { sock.close(); return; }
+    if (template === null || 28 + size > host.mtuTo(d)) {
+      template = sock.frame(d, opts.dport ?? 9, new Uint8Array(size));
+    }
+    if (host.sendIp(template.slice()) === 'sent') run.sent++; else run.refused++;
+    host.sim.schedule(gap, tick);
+  } };
+  host.sim.schedule(0, tick);
+  return run;
+}

@@ -1,0 +1,74 @@
+/**
+ * Topology benchmark (issue 6, item 7): the simulator end to end.
+ * Cases:
+ *  - events/s of the engine alone (a timer chain);
+ *  - packets/s host to host across one router (constant-rate UDP, 64-byte frames, 10 Gbps links):
+ *    each packet is a UDP send, the host's OUTPUT path, ARP-resolved output, a link, the router's
+ *    forwarding path, a link, the receiver's input and socket;
+ *  - the same through a Linux bridge with 100 hosts, 50 pairs sending at once;
+ *  - memory per host (heap growth for 1000 hosts with one interface each).
+ * Rates are wall-clock packets (or events) per second of this process; virtual time runs as
+ * fast as the CPU allows.
+ */
+import { Sim } from '../src/sim/engine.js';
+import { Topology } from '../src/topology/topology.js';
+import { LinuxBridge } from '../src/devices/linux-bridge.js';
+import { constantRate } from '../src/netstack/tools.js';
+import { runSuite, type BenchCase, type BenchResult } from './harness.js';
+
+function engineCase(): BenchCase {
+  const sim = new Sim();
+  let n = 0;
+  const h = { onEvent: (): void => { n++; sim.schedule(10, h); } };
+  sim.schedule(0, h);
+  return { name: 'engine events (a timer chain)', batch: 1000, fn: () => { sim.run(1000); return n; } };
+}
+
+function routedCase(): BenchCase {
+  const t = new Topology({ seed: 1 });
+  const a = t.host('a', { ip: '10.0.1.2/24', gw: '10.0.1.1' }), b = t.host('b', { ip: '10.0.2.2/24', gw: '10.0.2.1' });
+  const r = t.router('r');
+  t.link(a, r, { bandwidth: '10Gbps', delay: '10us', b: { iface: 'eth1', addr: '10.0.1.1/24' } });
+  t.link(b, r, { bandwidth: '10Gbps', delay: '10us', b: { iface: 'eth2', addr: '10.0.2.1/24' } });
+  let got = 0;
+  b.sockets.udp(9).onMessage = () => { got++; };
+  constantRate(a, '10.0.2.2', { pps: 1e6, durationSec: 1e6 });
+  t.runFor(1e6); // ARP settles
+  return { name: 'UDP host to host across a router, 64-byte frames', batch: 1000, fn: () => { const g = got; while (got - g < 1000) t.sim.step(); return got; } };
+}
+
+function bridgedCase(): BenchCase {
+  const t = new Topology({ seed: 1 });
+  const br = t.add(new LinuxBridge(t.sim, 'br0'));
+  const hosts = Array.from({ length: 100 }, (_, i) => t.host(`h${i}`, { ip: `10.0.${i >> 8}.${(i & 255) + 1}/16` }));
+  for (const h of hosts) t.link(h, br, { bandwidth: '10Gbps', delay: '5us' });
+  let got = 0;
+  for (let i = 0; i < 50; i++) {
+    hosts[i + 50]!.sockets.udp(9).onMessage = () => { got++; };
+    constantRate(hosts[i]!, `10.0.${(i + 50) >> 8}.${((i + 50) & 255) + 1}`, { pps: 2e4, durationSec: 1e6 });
+  }
+  t.runFor(5e6);
+  return { name: 'UDP across a Linux bridge, 100 hosts, 50 pairs', batch: 1000, fn: () => { const g = got; while (got - g < 1000) t.sim.step(); return got; } };
+}
+
+function memoryPerHost(): Record<string, number> {
+  globalThis.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  const t = new Topology({ seed: 1 });
+  const br = t.add(new LinuxBridge(t.sim, 'br0'));
+  for (let i = 0; i < 1000; i++) t.link(t.host(`h${i}`, { ip: `10.1.${(i + 1) >> 8}.${(i + 1) & 255}/16` }), br);
+  globalThis.gc?.();
+  const after = process.memoryUsage().heapUsed;
+  return { bytesPerHost: Math.round((after - before) / 1000), gcExposed: globalThis.gc === undefined ? 0 : 1, hosts: t.nodes.size };
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const out: BenchResult[] = [];
+  for (const b of [engineCase, routedCase, bridgedCase]) out.push(...runSuite('topology', [b()]));
+  const mem = memoryPerHost();
+  console.log(`topology › memory per host (1000 hosts on a bridge): ${mem.bytesPerHost} bytes`);
+  out.push({ suite: 'topology', name: 'memory per host (1000 hosts on a bridge)', perSec: 0, rme: 0, samples: 1, batch: 1, extra: mem });
+  return out;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();
