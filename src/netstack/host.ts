@@ -24,9 +24,9 @@
  * neighbour table; a next hop that never answers gets the packet's sender
  * an ICMP host unreachable (ipv4_link_failure) — the host's own sockets
  * too, over lo.
- * Sockets: ICMP echo (`ping`) and UDP (sockets.ts), TCP when attached
- * (`attachTcp`). What no socket takes, the netfilter path's stack answers
- * (echo reply, port unreachable, TCP reset).
+ * Sockets: ICMP echo (`ping`) and UDP (sockets.ts), TCP (tcp.ts; ICMP
+ * errors quoting a TCP segment go to it). What no socket takes, the
+ * netfilter path's stack answers (echo reply, port unreachable, TCP reset).
  * Time: the simulator's clock (ns); the netfilter path counts ms.
  * Cost: slow path of a host (objects per packet are fine here); the
  * forwarding hot path of the product is the datapath, not this.
@@ -46,6 +46,7 @@ import { InputError } from '../errors.js';
 import { Neighbours, macText } from './neigh.js';
 import { fragment, isFragment, Reassembler } from './ipfrag.js';
 import { Sockets } from './sockets.js';
+import { TcpStack } from './tcp.js';
 
 export interface IfaceSpec {
   name: string;
@@ -121,12 +122,11 @@ export class Host implements PortOwner {
   readonly ip: NfStack;
   readonly neigh: Neighbours;
   readonly sockets: Sockets;
+  readonly tcp: TcpStack;
   readonly stats = new HostStats();
   readonly ports = new Map<string, Port>();
   private readonly macs = new Map<string, Uint8Array>();
   private readonly reasm = new Reassembler();
-  /** a TCP attached to this host (netstack/tcp.ts), fed the segments delivered to it */
-  private tcpInput: ((frame: Uint8Array) => boolean) | null = null;
   /** IPv4 ids of packets this host sends without DF */
   private ident = 0;
   /** path MTUs learnt from fragmentation needed (route exceptions): destination → [mtu, expiry ns] */
@@ -150,6 +150,7 @@ export class Host implements PortOwner {
       onUnreachable: (iface, frame) => this.linkFailure(iface, frame),
     });
     this.sockets = new Sockets(this);
+    this.tcp = new TcpStack({ sim, send: (f) => { this.sendIp(f); }, mtuTo: (d) => this.mtuTo(d), sourceFor: (d) => this.ip.sourceFor(d) });
     opts.ifaces?.forEach((f, i) => this.addIface(f, `ifaces[${i}]`));
     opts.routes?.forEach((r, i) => this.addRoute(r, `routes[${i}]`));
   }
@@ -212,9 +213,6 @@ export class Host implements PortOwner {
 
   /** The host's first address (for names in traces and tools). */
   get address(): number { return this.config.ifaces.find((i) => i.addrs.length > 0)?.addrs[0]?.addr ?? 0; }
-
-  /** Attach a TCP (netstack/tcp.ts): segments delivered to the host go to 'input' first. */
-  attachTcp(input: (frame: Uint8Array) => boolean): void { this.tcpInput = input; }
 
   private get nowMs(): number { return this.sim.now / 1e6; }
 
@@ -286,7 +284,9 @@ export class Host implements PortOwner {
       const mtu = be16(frame, l4 + 6), qdst = be32(frame, l4 + 8 + 16);
       if (mtu >= 68 && mtu < this.mtuTo(qdst)) this.pmtu.set(qdst, [mtu, this.sim.now + Host.PMTU_EXPIRES_NS]);
     }
-    if (proto === 6) return this.tcpInput?.(frame) ?? false;
+    if (proto === 6) return this.tcp.input(frame);
+    // an ICMP error quoting a TCP segment goes to TCP (tcp_v4_err), others to the sockets
+    if (proto === 1 && frame[l4] !== 0 && frame[l4] !== 8 && be16(frame, 16) >= l4 - 14 + 28 && frame[l4 + 8 + 9] === 6) return this.tcp.icmpError(frame);
     return this.sockets.input(frame, inIface);
   }
 

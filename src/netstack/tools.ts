@@ -1,6 +1,7 @@
 /**
  * The tools a user runs on a host (netstack layer): `ping` and `traceroute`
- * with the output of iputils ping and traceroute 2.x, on virtual time.
+ * with the output of iputils ping and traceroute 2.x, a constant-rate UDP
+ * generator, and a TCP request/response client and server — on virtual time.
  *
  * What: `ping(host, dst, opts)` sends `count` echo requests `interval`
  * apart (iputils defaults: 56 data bytes — a 16-byte timeval then the bytes
@@ -22,6 +23,7 @@ import { ipv4ToString, parseIpv4 } from '../wire/bytes.js';
 import { InputError } from '../errors.js';
 import type { Host, SendStatus } from './host.js';
 import type { IcmpErrorInfo } from './sockets.js';
+import type { TcpListener } from './tcp.js';
 
 /** Run 'sim' until 'done()' or no event is left; true when done. */
 export function drive(sim: Sim, done: () => boolean): boolean {
@@ -241,4 +243,56 @@ export function constantRate(host: Host, dst: number | string, opts: TrafficOpti
   } };
   host.sim.schedule(0, tick);
   return run;
+}
+
+/**
+ * A TCP request/response server on 'host':'port': each connection's data
+ * goes through 'handler' (echo by default) and the answer is sent back;
+ * the server closes when the client does.
+ */
+export function tcpServer(host: Host, port: number, handler: (data: Uint8Array) => Uint8Array = (d) => d): TcpListener {
+  return host.tcp.listen(port, (c) => {
+    c.onData = (d) => c.send(handler(d));
+    c.onEnd = () => c.close();
+  });
+}
+
+export interface TcpRequestResult {
+  response: Uint8Array;
+  /** ms from the SYN to the connection being established; null when it never was */
+  connectMs: number | null;
+  /** ms from the SYN to the server's FIN (or the error) */
+  totalMs: number;
+  /** the errno ('ECONNREFUSED', 'ETIMEDOUT' …), or null */
+  error: string | null;
+  retransmits: number;
+}
+
+/**
+ * Connect from 'host' to 'dst':'port', send 'request', half-close, read
+ * until the server closes: the response, the times on the virtual clock,
+ * the error if any. Runs the simulator until done (or 'timeoutSec').
+ */
+export async function tcpRequest(host: Host, dst: number | string, port: number, request: Uint8Array | string,
+  opts: { timeoutSec?: number } = {}): Promise<TcpRequestResult> {
+  const d = target(dst), sim = host.sim, t0 = sim.now;
+  const chunks: Uint8Array[] = [];
+  let connectMs: number | null = null, error: string | null = null, done = false;
+  const c = host.tcp.connect(d, port);
+  c.onConnect = () => {
+    connectMs = (sim.now - t0) / 1e6;
+    c.send(typeof request === 'string' ? new TextEncoder().encode(request) : request);
+    c.close();
+  };
+  c.onData = (x) => { chunks.push(x.slice()); };
+  c.onError = (e) => { error = e.errno; done = true; };
+  c.onEnd = () => { done = true; };
+  c.onClose = () => { done = true; };
+  const timer = sim.call((opts.timeoutSec ?? 30) * 1e9, () => { if (!done) { error = 'ETIMEDOUT'; done = true; c.abort(); } });
+  drive(sim, () => done);
+  sim.cancel(timer);
+  const response = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0));
+  let at = 0;
+  for (const x of chunks) { response.set(x, at); at += x.length; }
+  return { response, connectMs, totalMs: (sim.now - t0) / 1e6, error, retransmits: c.totalRetrans };
 }

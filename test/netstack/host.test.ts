@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Sim, ms } from '../../src/sim/engine.js';
 import { Link } from '../../src/sim/link.js';
 import { Host } from '../../src/netstack/host.js';
-import { ping, traceroute, drive } from '../../src/netstack/tools.js';
+import { ping, traceroute, drive, tcpRequest, tcpServer } from '../../src/netstack/tools.js';
 import { ipv4ToString } from '../../src/wire/bytes.js';
 
 /** h1 (10.0.1.2) — r (10.0.1.1 | 10.0.2.1) — h2 (10.0.2.2), 1 ms links. */
@@ -130,3 +130,18 @@ describe('Host', () => {
 function macOf(h: Host, ifname: string): string {
   return Array.from(h.mac(ifname)!, (x) => x.toString(16).padStart(2, '0')).join(':');
 }
+
+describe('TCP through the host', () => {
+  it('a request and its response across the router; a closed port refuses; an unreachable host times out at the SYN', async () => {
+    const { h1, h2 } = net();
+    tcpServer(h2, 80, (d) => new TextEncoder().encode(`HTTP/1.0 200 OK\r\n\r\n${new TextDecoder().decode(d).length} bytes`));
+    const r = await tcpRequest(h1, '10.0.2.2', 80, 'GET / HTTP/1.0\r\n\r\n');
+    expect(r.error).toBeNull();
+    expect(new TextDecoder().decode(r.response)).toBe('HTTP/1.0 200 OK\r\n\r\n18 bytes');
+    // SYN, SYN-ACK: one round trip of 4 ms, plus ARP on both hops the first time
+    expect(r.connectMs).toBe(8);
+    expect((await tcpRequest(h1, '10.0.2.2', 81, 'x')).error).toBe('ECONNREFUSED');
+    // the router's ARP for 10.0.2.99 fails: host unreachable comes back and the SYN's connect fails
+    expect((await tcpRequest(h1, '10.0.2.99', 80, 'x')).error).toBe('EHOSTUNREACH');
+  });
+});
