@@ -32,6 +32,16 @@ describe('sdnemu run', () => {
     expect(r.stdout).toContain('From 10.0.12.2 icmp_seq=1 Frag needed and DF set (mtu = 1400)');
   });
 
+  it('runs the security-groups example: one port allowed, another blocked, a remote group, the trace naming Neutron\'s tables', () => {
+    const r = sdnemu(['run', 'examples/security-groups.ts']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/client -> web:80 +HTTP\/1\.0 200 OK {2}hello/);
+    expect(r.stdout).toMatch(/client -> web:22 +ETIMEDOUT/);
+    expect(r.stdout).toMatch(/web +-> db:5432 +postgres ready/);
+    expect(r.stdout).toMatch(/client -> db:5432 +ETIMEDOUT/);
+    expect(r.stdout).toContain('71. ip,reg5=0x3,in_port=3,dl_src=fa:16:3e:00:00:03,nw_src=10.0.0.3, priority 65');
+  });
+
   it('refuses a bad topology file with its line, exit status 1', () => {
     const r = sdnemu(['run', file('bad.yaml', 'hosts:\n  - { name: a, ip: 10.0.0.1/24 }\nlinks:\n  - { a: a, b: nowhere }\n')]);
     expect(r.status).toBe(1);
