@@ -12,7 +12,8 @@
  * fragmented; `pmtu: 'do'` keeps DF and fails with EMSGSIZE, 'dont' never
  * sets it. The IPv4 id: 0 with DF (ip_select_ident for an unconnected
  * socket), the host's counter without.
- * Input (`input`, called for what the IP path delivers): a UDP datagram to
+ * Input (`input`, called for what the IP path delivers): a UDP datagram
+ * with a wrong non-zero checksum is dropped and counted (InCsumErrors); one to
  * the socket bound to its port (a socket bound to an address only for that
  * address); an ICMP echo reply to the ping socket of its id; an ICMP error
  * to the socket its quoted header names (a UDP source port, an echo id) —
@@ -22,6 +23,7 @@
  */
 import { FrameBuilder } from '../wire/builder.js';
 import { be16, be32, parseIpv4 } from '../wire/bytes.js';
+import { fold, ipv4PseudoSum, sum16 } from '../wire/checksum.js';
 import { InputError, SdnemuError } from '../errors.js';
 import type { Host, SendStatus } from './host.js';
 
@@ -58,7 +60,8 @@ function addrOf(a: number | string, field: string): number {
 const bytesOf = (d: Uint8Array | string): Uint8Array => (typeof d === 'string' ? new TextEncoder().encode(d) : d);
 
 export class UdpSocket {
-  onMessage: ((data: Uint8Array, from: { addr: number; port: number }, to: number) => void) | null = null;
+  /** a datagram arrived: its payload, sender, destination address, and the whole frame (for TOS, TTL …) */
+  onMessage: ((data: Uint8Array, from: { addr: number; port: number }, to: number, frame: Uint8Array) => void) | null = null;
   onError: ((e: IcmpErrorInfo) => void) | null = null;
   constructor(private readonly owner: Sockets, readonly port: number, readonly addr: number) {}
 
@@ -100,6 +103,8 @@ export class Sockets {
   private readonly udpByPort = new Map<number, UdpSocket[]>();
   private readonly icmpById = new Map<number, IcmpSocket>();
   private nextIcmpId = 1;
+  /** UDP datagrams dropped for a bad checksum (Udp: InCsumErrors) */
+  csumErrors = 0;
 
   constructor(readonly host: Host) {}
 
@@ -151,9 +156,14 @@ export class Sockets {
   input(frame: Uint8Array, _inIface: string): boolean {
     const proto = frame[23]!, l4 = 14 + (frame[14]! & 15) * 4, end = 14 + be16(frame, 16);
     if (proto === 17 && end - l4 >= 8) {
+      // udp_lib_checksum_complete: a wrong non-zero checksum is dropped (InCsumErrors), before any socket
+      if (be16(frame, l4 + 6) !== 0 && fold(sum16(frame, l4, end, ipv4PseudoSum(be32(frame, 26), be32(frame, 30), 17, end - l4))) !== 0) {
+        this.csumErrors++;
+        return true;
+      }
       const s = this.udpFor(be16(frame, l4 + 2), be32(frame, 30));
       if (s === undefined) return false;
-      s.onMessage?.(frame.slice(l4 + 8, end), { addr: be32(frame, 26), port: be16(frame, l4) }, be32(frame, 30));
+      s.onMessage?.(frame.slice(l4 + 8, end), { addr: be32(frame, 26), port: be16(frame, l4) }, be32(frame, 30), frame);
       return true;
     }
     if (proto !== 1 || end - l4 < 8) return false;

@@ -145,3 +145,21 @@ describe('TCP through the host', () => {
     expect((await tcpRequest(h1, '10.0.2.99', 80, 'x')).error).toBe('EHOSTUNREACH');
   });
 });
+
+describe('UDP input checks', () => {
+  it('a datagram with a wrong checksum is dropped and counted, one with none (0) is taken', () => {
+    const { sim, h1, h2 } = net();
+    const got: string[] = [];
+    h2.sockets.udp(7).onMessage = (d, _f, _t, frame) => got.push(`${new TextDecoder().decode(d)} ttl ${frame[22]}`);
+    const s = h1.sockets.udp();
+    const good = s.frame('10.0.2.2', 7, 'ok');
+    const bad = s.frame('10.0.2.2', 7, 'bad');
+    bad[bad.length - 1]! ^= 0xff;
+    const none = s.frame('10.0.2.2', 7, 'none');
+    none[40] = 0; none[41] = 0;
+    for (const f of [good, bad, none]) h1.sendIp(f);
+    drive(sim, () => got.length === 2 && h2.sockets.csumErrors === 1);
+    expect(got).toEqual(['ok ttl 63', 'none ttl 63']);
+    expect(h2.sockets.csumErrors).toBe(1);
+  });
+});
