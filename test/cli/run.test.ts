@@ -42,6 +42,17 @@ describe('sdnemu run', () => {
     expect(r.stdout).toContain('71. ip,reg5=0x3,in_port=3,dl_src=fa:16:3e:00:00:03,nw_src=10.0.0.3, priority 65');
   });
 
+  it('the demo (npm start) runs the VXLAN overlay example and the NAT gateway example and writes the underlay capture', () => {
+    const pcap = join(dir, 'demo.pcap');
+    const r = sdnemu(['demo', '-w', pcap]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('64 bytes from 10.10.0.3: icmp_seq=1 ttl=64');
+    expect(r.stdout).toMatch(/00:00:00:00:00:00 dst 192\.168\.2\.2 self permanent/);
+    expect(r.stdout).toMatch(/192\.168\.1\.2\.\d+ > 192\.168\.2\.2\.4789: VXLAN, flags \[I\] \(0x08\), vni 100/);
+    expect(r.stdout).toContain('64 bytes from 203.0.113.50: icmp_seq=1 ttl=63');
+    expect([...readPcap(readFileSync(pcap))].length).toBeGreaterThan(10);
+  });
+
   it('refuses a bad topology file with its line, exit status 1', () => {
     const r = sdnemu(['run', file('bad.yaml', 'hosts:\n  - { name: a, ip: 10.0.0.1/24 }\nlinks:\n  - { a: a, b: nowhere }\n')]);
     expect(r.status).toBe(1);
