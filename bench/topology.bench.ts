@@ -6,6 +6,9 @@
  *    each packet is a UDP send, the host's OUTPUT path, ARP-resolved output, a link, the router's
  *    forwarding path, a link, the receiver's input and socket;
  *  - the same through a Linux bridge with 100 hosts, 50 pairs sending at once;
+ *  - VM to VM across a VXLAN overlay: 100 VMs on 10 hypervisors (bridge + VTEP each) behind one
+ *    underlay router, 50 pairs on different hypervisors — bridge, encapsulation, the hypervisor's
+ *    IP path, the router, decapsulation, bridge, the VM's stack;
  *  - memory per host (heap growth for 1000 hosts with one interface each).
  * Rates are wall-clock packets (or events) per second of this process; virtual time runs as
  * fast as the CPU allows.
@@ -13,6 +16,7 @@
 import { Sim } from '../src/sim/engine.js';
 import { Topology } from '../src/topology/topology.js';
 import { LinuxBridge } from '../src/devices/linux-bridge.js';
+import { Vtep } from '../src/devices/vtep.js';
 import { constantRate } from '../src/netstack/tools.js';
 import { runSuite, type BenchCase, type BenchResult } from './harness.js';
 
@@ -51,6 +55,35 @@ function bridgedCase(): BenchCase {
   return { name: 'UDP across a Linux bridge, 100 hosts, 50 pairs', batch: 1000, fn: () => { const g = got; while (got - g < 1000) t.sim.step(); return got; } };
 }
 
+/** 100 VMs on 10 hypervisors (a Linux bridge and a VTEP each) across a routed underlay; 50 pairs across hypervisors. */
+function overlayCase(): BenchCase {
+  const t = new Topology({ seed: 1 });
+  const r = t.router('r');
+  const vms: ReturnType<Topology['host']>[] = [];
+  for (let i = 0; i < 10; i++) {
+    const hv = t.host(`hv${i}`, { ip: `192.168.${i}.2/24`, gw: `192.168.${i}.1` });
+    t.link(hv, r, { bandwidth: '100Gbps', delay: '20us', b: { iface: `eth${i}`, addr: `192.168.${i}.1/24` } });
+    const br = t.add(new LinuxBridge(t.sim, `hv${i}/br0`));
+    const remotes = Array.from({ length: 10 }, (_, j) => `192.168.${j}.2`).filter((_, j) => j !== i);
+    t.link(t.add(new Vtep(hv, { vni: 100, local: `192.168.${i}.2`, remotes })), br, { b: { iface: 'vxlan100' } });
+    for (let k = 0; k < 10; k++) {
+      const n = i * 10 + k;
+      const vm = t.host(`vm${n}`, { ip: `10.10.0.${n + 1}/24` });
+      t.link(vm, br, { bandwidth: '10Gbps', delay: '5us', b: { iface: `tap${k}` } });
+      vms.push(vm);
+    }
+  }
+  let got = 0;
+  for (let n = 0; n < 50; n++) {
+    vms[(n + 50) % 100]!.sockets.udp(9).onMessage = () => { got++; };
+    constantRate(vms[n]!, `10.10.0.${((n + 50) % 100) + 1}`, { pps: 2e4, durationSec: 1e6 });
+  }
+  t.runFor(20e6); // ARP and flood-and-learn settle
+  return { name: 'UDP VM to VM across a VXLAN overlay, 100 VMs on 10 hypervisors, 50 pairs', batch: 1000,
+    fn: () => { const g = got; while (got - g < 1000) t.sim.step(); return got; },
+    extra: () => ({ eventsPerPacket: Math.round(t.sim.eventsRun / Math.max(got, 1) * 10) / 10 }) };
+}
+
 function memoryPerHost(): Record<string, number> {
   globalThis.gc?.();
   const before = process.memoryUsage().heapUsed;
@@ -64,7 +97,7 @@ function memoryPerHost(): Record<string, number> {
 
 export async function run(): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
-  for (const b of [engineCase, routedCase, bridgedCase]) out.push(...runSuite('topology', [b()]));
+  for (const b of [engineCase, routedCase, bridgedCase, overlayCase]) out.push(...runSuite('topology', [b()]));
   const mem = memoryPerHost();
   console.log(`topology › memory per host (1000 hosts on a bridge): ${mem.bytesPerHost} bytes`);
   out.push({ suite: 'topology', name: 'memory per host (1000 hosts on a bridge)', perSec: 0, rme: 0, samples: 1, batch: 1, extra: mem });
