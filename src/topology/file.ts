@@ -17,7 +17,11 @@
  * natGateways:
  *   - { name: nat1, outside: {…}, inside: […], pool: …, floatingIps: […], portForwards: […] }
  * bridges:
- *   - { name: br0 }          # a Linux bridge; its ports are made by the links
+ *   - { name: br0 }          # a Linux bridge; its ports are made by the links (br0:tap1 names one)
+ * ovsBridges:
+ *   - { name: br-int, flows: "…" }   # an OVS bridge (ovs-ofctl add-flows text; default: a learning switch)
+ * vteps:
+ *   - { host: hv1, vni: 100, local: 192.168.1.2, remotes: [192.168.2.2] }   # node hv1/vxlan100
  * links:
  *   - { a: h1, b: r1:eth1, delay: 1ms, bandwidth: 1Gbps, mtu: 1500, loss: 0.01, queue: 64KB }
  * run:
@@ -44,6 +48,8 @@ import { parseDocument, LineCounter, isMap, isSeq, type Node, type Document } fr
 import { SdnemuError } from '../errors.js';
 import { Topology, type Capture } from './topology.js';
 import { LinuxBridge } from '../devices/linux-bridge.js';
+import { OvsBridge } from '../devices/ovs-bridge.js';
+import { Vtep } from '../devices/vtep.js';
 import { natGatewayOutsideAddrs, type NatGatewaySpec } from '../devices/nat-gateway.js';
 import { parseIpv4 } from '../wire/bytes.js';
 import { parseDuration } from '../sim/units.js';
@@ -79,11 +85,13 @@ export interface LoadedTopology {
   hosts: HostDecl[];
   natGateways: (NatGatewaySpec & { name: string; line: number })[];
   bridges: { name: string; line: number }[];
+  ovsBridges: { name: string; flows?: string; line: number }[];
+  vteps: { host: string; name: string; vni: number; local?: string; remotes?: string[]; learning?: boolean; arpSuppress?: boolean; line: number; field: string }[];
   links: LinkDecl[];
   steps: Step[];
 }
 
-const TOP_KEYS = ['seed', 'hosts', 'routers', 'natGateways', 'bridges', 'links', 'run'];
+const TOP_KEYS = ['seed', 'hosts', 'routers', 'natGateways', 'bridges', 'ovsBridges', 'vteps', 'links', 'run'];
 
 /** Read and check a topology file ('text', YAML). */
 export function loadTopology(text: string): LoadedTopology {
@@ -189,6 +197,28 @@ export function loadTopology(text: string): LoadedTopology {
     claim(name, path);
     return { name, line: lineAt(node(path)) };
   });
+  const ovsBridges = list('ovsBridges').map((b, i) => {
+    const path = ['ovsBridges', i];
+    keys(b, ['name', 'flows'], path);
+    const name = str(b, 'name', path)!;
+    claim(name, path);
+    const flows = str(b, 'flows', path, false);
+    return { name, ...(flows !== undefined ? { flows } : {}), line: lineAt(node(path)) };
+  });
+  const vteps = list('vteps').map((v, i) => {
+    const path = ['vteps', i];
+    keys(v, ['host', 'name', 'vni', 'local', 'remotes', 'learning', 'arpSuppress'], path);
+    const host = str(v, 'host', path)!, vni = num(v, 'vni', path);
+    if (vni === undefined || !Number.isInteger(vni) || vni < 0 || vni > 0xffffff) fail('TOPO_BAD_VALUE', node([...path, 'vni']) ?? node(path), `${fieldOf(path)}.vni`, 'a VNI is an integer 0..16777215');
+    const name = `${host}/${str(v, 'name', path, false) ?? `vxlan${vni}`}`;
+    claim(name, path);
+    const remotes = v['remotes'];
+    if (remotes !== undefined && (!Array.isArray(remotes) || remotes.some((x) => typeof x !== 'string'))) fail('TOPO_BAD_VALUE', node([...path, 'remotes']), `${fieldOf(path)}.remotes`, 'expected a list of addresses');
+    const local = str(v, 'local', path, false);
+    return { host, name, vni: vni!, ...(local !== undefined ? { local } : {}), ...(remotes !== undefined ? { remotes: remotes as string[] } : {}),
+      ...(typeof v['learning'] === 'boolean' ? { learning: v['learning'] } : {}), ...(typeof v['arpSuppress'] === 'boolean' ? { arpSuppress: v['arpSuppress'] } : {}),
+      line: lineAt(node(path)), field: fieldOf(path) };
+  });
   const links = list('links').map((l, i): LinkDecl => {
     const path = ['links', i];
     keys(l, ['a', 'b', 'delay', 'bandwidth', 'mtu', 'loss', 'queue'], path);
@@ -232,7 +262,7 @@ export function loadTopology(text: string): LoadedTopology {
       default: return fail('TOPO_BAD_STEP', node(path), fieldOf(path), `unknown step '${kind}' (ping, traceroute, capture, wait, cut, restore)`);
     }
   });
-  const loaded: LoadedTopology = { seed: typeof js['seed'] === 'number' ? js['seed'] : 1, hosts, natGateways, bridges, links, steps };
+  const loaded: LoadedTopology = { seed: typeof js['seed'] === 'number' ? js['seed'] : 1, hosts, natGateways, bridges, ovsBridges, vteps, links, steps };
   check(loaded, doc, lineAt, node);
   return loaded;
 }
@@ -289,13 +319,15 @@ function check(t: LoadedTopology, _doc: Document, lineAt: (n: Node | null | unde
       ips.set(v, g.name);
     }
   }
-  const gwNames = new Set(t.natGateways.map((g) => g.name)), bridgeNames = new Set(t.bridges.map((b) => b.name));
+  const gwNames = new Set(t.natGateways.map((g) => g.name));
+  const bridgeNames = new Set([...t.bridges.map((b) => b.name), ...t.ovsBridges.map((b) => b.name), ...t.vteps.map((v) => v.name)]);
+  for (const v of t.vteps) if (!ifacesOf.has(v.host)) fail('TOPO_NO_NODE', v.line, `${v.field}.host`, `no host named '${v.host}'`);
   const used = new Set<string>();
   t.links.forEach((l) => {
     for (const [end, text] of [['a', l.a], ['b', l.b]] as const) {
       const [name, iface] = text.split(':');
       const known = ifacesOf.has(name!) || gwNames.has(name!) || bridgeNames.has(name!);
-      if (!known) fail('TOPO_DANGLING_LINK', l.line, `${l.field}.${end}`, `no host, router, gateway or bridge named '${name}'`);
+      if (!known && !bridgeNames.has(text)) fail('TOPO_DANGLING_LINK', l.line, `${l.field}.${end}`, `no host, router, gateway or bridge named '${name}'`);
       if (iface !== undefined && ifacesOf.has(name!) && !ifacesOf.get(name!)!.has(iface)) {
         // a link may make a new interface on a host: only a named one that exists elsewhere is an error
       }
@@ -329,6 +361,11 @@ export function buildTopology(loaded: LoadedTopology): Topology {
   }
   for (const g of loaded.natGateways) at(g.line, g.name, () => { const { name, line: _l, ...spec } = g; t.natGateway(name, spec); });
   for (const b of loaded.bridges) t.add(new LinuxBridge(t.sim, b.name));
+  for (const b of loaded.ovsBridges) at(b.line, b.name, () => t.add(new OvsBridge(t.sim, b.name, b.flows !== undefined ? { flows: b.flows } : {})));
+  for (const v of loaded.vteps) {
+    at(v.line, v.field, () => t.add(new Vtep(t.hostNamed(v.host), { vni: v.vni, name: v.name.slice(v.host.length + 1), ...(v.local !== undefined ? { local: v.local } : {}),
+      ...(v.remotes !== undefined ? { remotes: v.remotes } : {}), ...(v.learning !== undefined ? { learning: v.learning } : {}), ...(v.arpSuppress !== undefined ? { arpSuppress: v.arpSuppress } : {}) })));
+  }
   for (const l of loaded.links) {
     at(l.line, l.field, () => t.link(endpoint(t, l.a), endpoint(t, l.b), l.opts));
   }
@@ -336,9 +373,11 @@ export function buildTopology(loaded: LoadedTopology): Topology {
 }
 
 function endpoint(t: Topology, text: string): Parameters<Topology['link']>[0] {
+  // a VTEP is named host/vxlanN (no interface part); a bridge's port name may follow a ':'
+  if (t.nodes.get(text) instanceof Vtep) return t.nodes.get(text) as Vtep;
   const [name, iface] = text.split(':');
   const n = t.node(name!);
-  if (n instanceof LinuxBridge) return n;
+  if (n instanceof LinuxBridge || n instanceof OvsBridge) return iface === undefined ? n : n.addPort(iface);
   const h = n as Host;
   return iface === undefined ? h : [h, iface];
 }

@@ -66,6 +66,14 @@ describe('topology files', () => {
     });
   }
 
+  it('runs the VXLAN overlay file: VTEPs and bridges as nodes, the same pings as the script', async () => {
+    const text = readFileSync('examples/vxlan-overlay.yaml', 'utf8').replace(/  - capture:.*\n/, '');
+    const out = await run(text);
+    expect(out).toContain('64 bytes from 10.10.0.3: icmp_seq=1 ttl=64 time=2.56 ms');
+    expect(out).toContain('64 bytes from 10.10.0.2: icmp_seq=2 ttl=64');
+    expect(() => loadTopology(text.replace('{ host: hv2, vni: 100', '{ host: hv9, vni: 100'))).toThrow(/line 22: vteps\[1\]\.host: no host named 'hv9'/);
+  });
+
   it('runs the example files', async () => {
     const out = await run(readFileSync('examples/nat-gateway.yaml', 'utf8'));
     expect(out).toContain('64 bytes from 203.0.113.50: icmp_seq=1 ttl=63');
