@@ -17,6 +17,7 @@ const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   datapath: async () => (await import('./datapath.bench.js')).run(),
   netfilter: async () => (await import('./netfilter.bench.js')).run(),
   topology: async () => (await import('./topology.bench.js')).run(),
+  route: async () => (await import('./route.bench.js')).run(),
 };
 
 const filter = process.argv.slice(2);
