@@ -27,9 +27,7 @@
 import { Datapath } from '../src/datapath/datapath.js';
 import { loadBridge } from '../src/ofproto/trace.js';
 import { FrameBuilder } from '../src/wire/builder.js';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { formatRate, runSuite, type BenchCase, type BenchResult } from './harness.js';
+import { caseMain, runIsolated, runSuite, type BenchCase, type BenchResult } from './harness.js';
 import { mulberry32 as rng } from '../src/rng.js';
 import { tunnelPorts } from '../test/datapath/fixtures.js';
 
@@ -295,37 +293,9 @@ const BUILDERS: (() => BenchCase[])[] = [
   upcallCases, vxlanCases, () => [ctCase()], () => [productionCase()],
 ];
 
-/**
- * Each builder in a child process of its own (same Node, same flags): a case
- * starts with clean JIT feedback and a heap of its own, as a user's one
- * workload would. In one process, the per-packet functions every case shares
- * carried the type feedback of the cases before, and the small cases' rates
- * varied by 2x between runs depending on the order.
- */
+/** Each builder in a child process of its own (harness.ts runIsolated). */
 export async function run(): Promise<BenchResult[]> {
-  const out: BenchResult[] = [];
-  for (let i = 0; i < BUILDERS.length; i++) {
-    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--case', String(i)],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    if (r.status !== 0) throw new Error(`datapath bench case ${i} failed (status ${r.status})`);
-    const json = r.stdout.split('\n').find((l) => l.startsWith(RESULT_TAG));
-    if (json === undefined) throw new Error(`datapath bench case ${i} printed no result`);
-    for (const x of JSON.parse(json.slice(RESULT_TAG.length)) as BenchResult[]) {
-      console.log(`datapath › ${x.name}: ${formatRate(x.perSec)}/s ±${x.rme.toFixed(2)}% (${x.samples} samples)`);
-      out.push(x);
-    }
-  }
-  return out;
+  return runIsolated('datapath', import.meta.url, BUILDERS.length);
 }
 
-const RESULT_TAG = 'RESULT ';
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const at = process.argv.indexOf('--case');
-  if (at < 0) {
-    await run();
-  } else {
-    const results = runSuite('datapath', BUILDERS[Number(process.argv[at + 1])]!(), { quiet: true });
-    process.stdout.write(`${RESULT_TAG}${JSON.stringify(results)}\n`);
-  }
-}
+if (import.meta.url === `file://${process.argv[1]}` && !caseMain('datapath', BUILDERS)) await run();

@@ -23,7 +23,7 @@ import { Evaluator, type NfPacket } from '../src/netfilter/eval.js';
 import { NfStack } from '../src/netfilter/stack.js';
 import { Ipvs } from '../src/netfilter/ipvs.js';
 import { FrameBuilder } from '../src/wire/builder.js';
-import { runSuite, type BenchCase, type BenchResult } from './harness.js';
+import { caseMain, runIsolated, type BenchCase, type BenchResult } from './harness.js';
 import { mulberry32 as rng } from '../src/rng.js';
 
 const BATCH = 32;
@@ -150,15 +150,14 @@ function establishedCase(): BenchCase {
   };
 }
 
-const BUILDERS: (() => BenchCase)[] = [
-  () => iptablesCase(100), () => iptablesCase(1000), () => iptablesCase(10_000), () => iptablesCase(10_000, 100),
-  () => ipvsCase(100), () => ipvsCase(1000), () => ipvsCase(10_000), establishedCase,
+const BUILDERS: (() => BenchCase[])[] = [
+  () => [iptablesCase(100)], () => [iptablesCase(1000)], () => [iptablesCase(10_000)], () => [iptablesCase(10_000, 100)],
+  () => [ipvsCase(100)], () => [ipvsCase(1000)], () => [ipvsCase(10_000)], () => [establishedCase()],
 ];
 
+/** Each case in a child process of its own (harness.ts runIsolated): the rule sets of one case do not share a heap or JIT feedback with the next. */
 export async function run(): Promise<BenchResult[]> {
-  const out: BenchResult[] = [];
-  for (const b of BUILDERS) out.push(...runSuite('netfilter', [b()]));
-  return out;
+  return runIsolated('netfilter', import.meta.url, BUILDERS.length);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await run();
+if (import.meta.url === `file://${process.argv[1]}` && !caseMain('netfilter', BUILDERS)) await run();

@@ -18,7 +18,7 @@ import { Topology } from '../src/topology/topology.js';
 import { LinuxBridge } from '../src/devices/linux-bridge.js';
 import { Vtep } from '../src/devices/vtep.js';
 import { constantRate } from '../src/netstack/tools.js';
-import { runSuite, type BenchCase, type BenchResult } from './harness.js';
+import { caseMain, runIsolated, type BenchCase, type BenchResult } from './harness.js';
 
 function engineCase(): BenchCase {
   const sim = new Sim();
@@ -95,13 +95,15 @@ function memoryPerHost(): Record<string, number> {
   return { bytesPerHost: Math.round((after - before) / 1000), gcExposed: globalThis.gc === undefined ? 0 : 1, hosts: t.nodes.size };
 }
 
+const BUILDERS: (() => BenchCase[])[] = [() => [engineCase()], () => [routedCase()], () => [bridgedCase()], () => [overlayCase()]];
+
+/** Each case in a child process of its own (harness.ts runIsolated), then the memory figure here. */
 export async function run(): Promise<BenchResult[]> {
-  const out: BenchResult[] = [];
-  for (const b of [engineCase, routedCase, bridgedCase, overlayCase]) out.push(...runSuite('topology', [b()]));
+  const out = runIsolated('topology', import.meta.url, BUILDERS.length);
   const mem = memoryPerHost();
   console.log(`topology › memory per host (1000 hosts on a bridge): ${mem.bytesPerHost} bytes`);
   out.push({ suite: 'topology', name: 'memory per host (1000 hosts on a bridge)', perSec: 0, rme: 0, samples: 1, batch: 1, extra: mem });
   return out;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await run();
+if (import.meta.url === `file://${process.argv[1]}` && !caseMain('topology', BUILDERS)) await run();
