@@ -42,11 +42,12 @@
  * its clock by the same 1.6 s); the frames around it take well under the margins.
  * With CI=true a missing `ip`, `bridge`, root or /usr/bin/python3 FAILS the suite.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IN_CI, SYSTEM_PYTHON } from '../oracle/tools.js';
+import { FrameAgent } from '../oracle/frame-agent.js';
 import { withNetns, type NetnsSet } from '../oracle/netns.js';
 import { Sim } from '../../src/sim/engine.js';
 import { Link, Port, type PortOwner } from '../../src/sim/link.js';
@@ -96,96 +97,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 // ---------------------------------------------------------------------------------------------
 // The agent
-
-const AGENT_PY = `
-import socket, struct, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-s.bind((sys.argv[1], 3))
-s.setsockopt(263, 8, 1)  # SOL_PACKET, PACKET_AUXDATA
-s.setblocking(False)
-print('ready', flush=True)
-for line in sys.stdin:
-    cmd = line.split()
-    if not cmd:
-        continue
-    if cmd[0] == 'S':
-        s.send(bytes.fromhex(cmd[1]))
-        print('ok', flush=True)
-    elif cmd[0] == 'D':
-        while True:
-            try:
-                data, anc, fl, addr = s.recvmsg(65536, 256)
-            except BlockingIOError:
-                break
-            if addr[2] == 4:  # PACKET_OUTGOING: our own send
-                continue
-            for lvl, typ, cd in anc:
-                if lvl == 263 and typ == 8:
-                    st, ln, sn, mac, net, tci, tpid = struct.unpack('IIIHHHH', cd[:20])
-                    if st & 0x10:  # TP_STATUS_VLAN_VALID
-                        if not st & 0x40:  # TP_STATUS_VLAN_TPID_VALID
-                            tpid = 0x8100
-                        data = data[:12] + struct.pack('!HH', tpid, tci) + data[12:]
-            print('F', data.hex())
-        print('end', flush=True)
-`;
-
-/** A Python process in a peer namespace speaking the S/D line protocol on stdin/stdout. */
-class Agent {
-  private buf = '';
-  private lines: string[] = [];
-  private waiters: ((l: string) => void)[] = [];
-  private constructor(readonly child: ChildProcess) {
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
-      this.buf += d;
-      let k: number;
-      while ((k = this.buf.indexOf('\n')) >= 0) {
-        const l = this.buf.slice(0, k);
-        this.buf = this.buf.slice(k + 1);
-        const w = this.waiters.shift();
-        if (w) w(l); else this.lines.push(l);
-      }
-    });
-  }
-
-  static async start(ns: string, live: Set<ChildProcess>): Promise<Agent> {
-    const child = spawn(IP, ['netns', 'exec', ns, SYSTEM_PYTHON, '-u', '-c', AGENT_PY, 'wire'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    live.add(child);
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
-    const a = new Agent(child);
-    const first = await a.line(err);
-    if (first !== 'ready') throw new Error(`agent in ${ns}: ${first} ${err}`);
-    return a;
-  }
-
-  private line(err = ''): Promise<string> {
-    const l = this.lines.shift();
-    if (l !== undefined) return Promise.resolve(l);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`agent silent for 5 s ${err}`)), 5000);
-      this.waiters.push((x) => { clearTimeout(t); resolve(x); });
-    });
-  }
-
-  async send(frame: Uint8Array): Promise<void> {
-    this.child.stdin!.write(`S ${Buffer.from(frame).toString('hex')}\n`);
-    const r = await this.line();
-    if (r !== 'ok') throw new Error(`agent send: ${r}`);
-  }
-
-  async drain(): Promise<string[]> {
-    this.child.stdin!.write('D\n');
-    const out: string[] = [];
-    for (;;) {
-      const l = await this.line();
-      if (l === 'end') return out;
-      if (!l.startsWith('F ')) throw new Error(`agent drain: ${l}`);
-      out.push(l.slice(2));
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios
@@ -249,15 +160,15 @@ async function runKernel(sc: Scenario): Promise<Outcome> {
     }
     const live = new Set<ChildProcess>();
     try {
-      const agents: Agent[] = [];
-      for (const p of peers) agents.push(await Agent.start(p, live));
+      const agents: FrameAgent[] = [];
+      for (const p of peers) agents.push(await FrameAgent.start(p, 'wire', (c) => live.add(c)));
       const out: Outcome = { frames: [], shows: [] };
       for (const step of sc.steps) {
         if ('send' in step) {
           await agents[step.send]!.send(step.frame);
           await sleep(SETTLE_MS);
           const got: string[][] = [];
-          for (const a of agents) got.push((await a.drain()).filter((h) => stations.has(h.slice(12, 24))));
+          for (const a of agents) got.push((await a.drain()).map((f) => Buffer.from(f).toString('hex')).filter((h) => stations.has(h.slice(12, 24))));
           out.frames.push({ note: step.note, got });
         } else if ('config' in step) {
           for (const argv of step.config.kernel) await set.exec(brNs, [argv[0] === 'bridge' ? BRIDGE : argv[0] === 'ip' ? IP : argv[0]!, ...argv.slice(1)]);

@@ -70,6 +70,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IN_CI, SYSTEM_PYTHON } from '../oracle/tools.js';
+import { FrameAgent, txChecksumOff } from '../oracle/frame-agent.js';
 import { withNetns, type NetnsSet } from '../oracle/netns.js';
 import { Sim, ms } from '../../src/sim/engine.js';
 import { Link, Port, type PortOwner } from '../../src/sim/link.js';
@@ -119,98 +120,6 @@ function codeOf(fn: () => void): string {
 
 // ---------------------------------------------------------------------------------------------
 // Agents and capture
-
-const AGENT_PY = `
-import socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-s.bind((sys.argv[1], 3))
-s.setblocking(False)
-print('ready', flush=True)
-for line in sys.stdin:
-    cmd = line.split()
-    if not cmd:
-        continue
-    if cmd[0] == 'S':
-        s.send(bytes.fromhex(cmd[1]))
-        print('ok', flush=True)
-    elif cmd[0] == 'D':
-        while True:
-            try:
-                data, addr = s.recvfrom(65535)
-            except BlockingIOError:
-                break
-            if addr[2] == socket.PACKET_OUTGOING:
-                continue
-            print('F', data.hex())
-        print('end', flush=True)
-`;
-
-/** Turn TX checksum offload off (ETHTOOL_STXCSUM = 0x17, value 0) on the interfaces named in argv. */
-const TX_CSUM_OFF_PY = `
-import ctypes, fcntl, socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for name in sys.argv[1:]:
-    val = ctypes.create_string_buffer(struct.pack('II', 0x17, 0))
-    req = struct.pack('16sP', name.encode(), ctypes.addressof(val)).ljust(40, b'\\0')
-    fcntl.ioctl(s, 0x8946, req)
-`;
-
-/** A Python process in a namespace speaking S/D on an AF_PACKET socket. */
-class Agent {
-  private buf = '';
-  private readonly lines: string[] = [];
-  private readonly waiters: ((l: string) => void)[] = [];
-  private constructor(readonly child: ChildProcess) {
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
-      this.buf += d;
-      let k: number;
-      while ((k = this.buf.indexOf('\n')) >= 0) {
-        const l = this.buf.slice(0, k);
-        this.buf = this.buf.slice(k + 1);
-        const w = this.waiters.shift();
-        if (w !== undefined) w(l); else this.lines.push(l);
-      }
-    });
-  }
-
-  static async start(ns: string, dev: string, live: ChildProcess[]): Promise<Agent> {
-    const child = spawn(IP, ['netns', 'exec', ns, SYSTEM_PYTHON, '-u', '-c', AGENT_PY, dev], { stdio: ['pipe', 'pipe', 'pipe'] });
-    live.push(child);
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
-    const a = new Agent(child);
-    const first = await a.line(() => err);
-    if (first !== 'ready') throw new Error(`agent in ${ns}: ${first} ${err}`);
-    return a;
-  }
-
-  private line(err: () => string = () => ''): Promise<string> {
-    const l = this.lines.shift();
-    if (l !== undefined) return Promise.resolve(l);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`agent silent for 5 s ${err()}`)), 5000);
-      this.waiters.push((x) => { clearTimeout(t); resolve(x); });
-    });
-  }
-
-  async send(frame: Uint8Array): Promise<void> {
-    this.child.stdin!.write(`S ${hex(frame)}\n`);
-    const r = await this.line();
-    if (r !== 'ok') throw new Error(`agent send: ${r}`);
-  }
-
-  async drain(): Promise<Uint8Array[]> {
-    this.child.stdin!.write('D\n');
-    const out: Uint8Array[] = [];
-    for (;;) {
-      const l = await this.line();
-      if (l === 'end') return out;
-      if (!l.startsWith('F ')) throw new Error(`agent drain: ${l}`);
-      out.push(Uint8Array.from(Buffer.from(l.slice(2), 'hex')));
-    }
-  }
-}
 
 /** tcpdump -Q in on 'dev' in 'ns' into 'path'; resolves once it listens. */
 async function startTcpdump(ns: string, dev: string, path: string, live: ChildProcess[]): Promise<ChildProcess> {
@@ -294,15 +203,15 @@ describeVxlanKernel('VTEP against the Linux vxlan driver', () => {
           'link set tap master br0', 'link set tap up',
           ...mkVxlan(false),
         ]);
-        await set.exec(hv, [SYSTEM_PYTHON, '-c', TX_CSUM_OFF_PY, 'und']);
+        await txChecksumOff(set, hv, ['und']);
         await set.exec(hv, [BRIDGE, 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vxlan100', 'dst', '192.168.0.1']);
         await set.ipBatch(wireNs, ['link set wire up']);
         await set.ipBatch(vmNs, ['link set lo up', 'addr add 10.0.0.2/24 dev eth0', 'link set eth0 up']);
         const details = await set.exec(hv, [IP, '-d', 'link', 'show', 'vxlan100']);
         expect(details).toContain('mtu 1500');
         expect(details).toMatch(/ udpcsum /);
-        const wire = await Agent.start(wireNs, 'wire', live);
-        const vmAgent = await Agent.start(vmNs, 'eth0', live);
+        const wire = await FrameAgent.start(wireNs, 'wire', (c) => live.push(c));
+        const vmAgent = await FrameAgent.start(vmNs, 'eth0', (c) => live.push(c));
         const vmPcap = join(dir, 'vm.pcap');
         const dump = await startTcpdump(vmNs, 'eth0', vmPcap, live);
 

@@ -44,6 +44,7 @@ import { TcpPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, seqAdd } from '../../src
 import { TcpConn, TcpStack, type TcpStackOptions } from '../../src/netstack/tcp.js';
 import { describeWithKernel, NetnsSet } from '../oracle/netns.js';
 import { SYSTEM_PYTHON } from '../oracle/tools.js';
+import { txChecksumOff } from '../oracle/frame-agent.js';
 
 const KERNEL_IP = '10.77.0.1';
 const EMU_IP = '10.77.0.2';
@@ -78,15 +79,6 @@ while True:
     s.send(inp.read(n))
 `;
 
-/** Turn off TX checksum offload (ETHTOOL_STXCSUM, data 0) on each interface named in argv. */
-const TX_CSUM_OFF_PY = `
-import ctypes, fcntl, socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for name in sys.argv[1:]:
-    ev = ctypes.create_string_buffer(struct.pack('II', 0x17, 0))
-    ifr = struct.pack('16sP', name.encode(), ctypes.addressof(ev)).ljust(40, b'\\0')
-    fcntl.ioctl(s, 0x8946, ifr)
-`;
 
 /** Shared by the Python programs: length-prefixed messages, the response transform. */
 const PY_COMMON = `
@@ -255,7 +247,7 @@ async function setUp(): Promise<Rig> {
     'link set k0 up',
   ]);
   await set.ipBatch(nsR, ['link set wire up']);
-  await set.exec(r.nsK, [SYSTEM_PYTHON, '-c', TX_CSUM_OFF_PY, 'k0']);
+  await txChecksumOff(set, r.nsK, ['k0']);
   await set.exec(r.nsK, ['sysctl', '-qw', 'net.ipv4.tcp_syn_retries=2']);
 
   const relay = python(nsR, RELAY_PY);

@@ -130,6 +130,7 @@ import { describe } from 'vitest';
 import { SdnemuError, InputError } from '../../src/errors.js';
 import { PcapReader } from '../../src/pcap/reader.js';
 import { IN_CI, SYSTEM_PYTHON } from './tools.js';
+import { txChecksumOff } from './frame-agent.js';
 
 // ---------------------------------------------------------------------------------------------
 // Scenario types (shared with the `sdnemu iptables-trace` CLI's host file and packets)
@@ -623,15 +624,6 @@ except OSError as e:
     print(errno.errorcode.get(e.errno, str(e.errno)))
 `;
 
-/** Turn off TX checksum offload (ETHTOOL_STXCSUM, data 0) on each interface named in argv. */
-const TX_CSUM_OFF_PY = `
-import ctypes, fcntl, socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for name in sys.argv[1:]:
-    ev = ctypes.create_string_buffer(struct.pack('II', 0x17, 0))
-    ifr = struct.pack('16sP', name.encode(), ctypes.addressof(ev)).ljust(40, b'\\0')
-    fcntl.ioctl(s, 0x8946, ifr)
-`;
 
 // ---------------------------------------------------------------------------------------------
 // Capture
@@ -793,7 +785,7 @@ async function scenarioIn(
   });
   await set.ipBatch(router, lines);
   if (host.ifaces.length > 0) {
-    await set.exec(router, [SYSTEM_PYTHON, '-c', TX_CSUM_OFF_PY, ...host.ifaces.map((f) => f.name)]);
+    await txChecksumOff(set, router, host.ifaces.map((f) => f.name));
   }
   for (const p of peers) await set.ipBatch(p, [`link set ${PEER_DEV} up`]);
 
