@@ -46,7 +46,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { IN_CI, SYSTEM_PYTHON } from '../oracle/tools.js';
+import { SYSTEM_PYTHON, describeNeeding } from '../oracle/tools.js';
 import { FrameAgent } from '../oracle/frame-agent.js';
 import { withNetns, type NetnsSet } from '../oracle/netns.js';
 import { Sim } from '../../src/sim/engine.js';
@@ -71,9 +71,7 @@ if (!existsSync(SYSTEM_PYTHON)) missing.push(SYSTEM_PYTHON);
 
 /** describe() that runs when every tool is there; with CI=true a missing one fails the suite. */
 function describeBridgeKernel(name: string, fn: () => void): void {
-  if (missing.length === 0) describe(name, fn);
-  else if (IN_CI) describe(name, () => { throw new Error(`${missing.join(', ')} required in CI (CI=true) but not found`); });
-  else { console.warn(`[sdnemu tests] skipping "${name}": missing ${missing.join(', ')}`); describe.skip(name, fn); }
+  describeNeeding(missing, name, fn);
 }
 
 /** Whether this kernel's bridge can filter VLANs (CONFIG_BRIDGE_VLAN_FILTERING). */

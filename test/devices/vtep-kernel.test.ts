@@ -69,7 +69,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { IN_CI, SYSTEM_PYTHON } from '../oracle/tools.js';
+import { SYSTEM_PYTHON, describeNeeding } from '../oracle/tools.js';
 import { FrameAgent, txChecksumOff } from '../oracle/frame-agent.js';
 import { withNetns, type NetnsSet } from '../oracle/netns.js';
 import { Sim, ms } from '../../src/sim/engine.js';
@@ -98,9 +98,7 @@ if (!existsSync(SYSTEM_PYTHON)) missing.push(SYSTEM_PYTHON);
 if (process.getuid?.() !== 0) missing.push('root');
 
 function describeVxlanKernel(name: string, fn: () => void): void {
-  if (missing.length === 0) describe(name, fn);
-  else if (IN_CI) describe(name, () => { throw new Error(`${missing.join(', ')} required in CI (CI=true) but not found`); });
-  else { console.warn(`[sdnemu tests] skipping "${name}": missing ${missing.join(', ')}`); describe.skip(name, fn); }
+  describeNeeding(missing, name, fn);
 }
 
 const SETTLE_MS = 40;

@@ -39,7 +39,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { IN_CI, SYSTEM_PYTHON } from '../oracle/tools.js';
+import { SYSTEM_PYTHON, describeNeeding } from '../oracle/tools.js';
 import { IpsetError, Ipsets, type IpsetPacket, type MatchDir } from '../../src/netfilter/ipset.js';
 import { IptablesRestoreError, parseRestore } from '../../src/netfilter/restore.js';
 import { formatSave } from '../../src/netfilter/save.js';
@@ -64,9 +64,7 @@ if (process.getuid?.() !== 0 || run(['ip', 'netns', 'list']).status !== 0) missi
 if (!existsSync(SYSTEM_PYTHON)) missing.push(SYSTEM_PYTHON);
 
 function describeIpset(name: string, fn: () => void): void {
-  if (missing.length === 0) describe(name, fn);
-  else if (IN_CI) describe(name, () => { throw new Error(`${missing.join(', ')} required in CI (CI=true) but not found`); });
-  else { console.warn(`[sdnemu tests] skipping "${name}": missing ${missing.join(', ')}`); describe.skip(name, fn); }
+  describeNeeding(missing, name, fn);
 }
 
 type Exec = (args: string[], input?: string) => Result;

@@ -14,7 +14,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { IN_CI } from '../oracle/tools.js';
+import { describeNeeding } from '../oracle/tools.js';
 import { IptablesRestoreError, parseRestore } from '../../src/netfilter/restore.js';
 import { formatSave } from '../../src/netfilter/save.js';
 import { BAD, CORPUS, K } from './corpus.js';
@@ -28,9 +28,7 @@ const haveIptables = run(['iptables-restore', '--version']).status === 0 && run(
   && process.getuid?.() === 0;
 
 function describeIptables(name: string, fn: () => void): void {
-  if (haveIptables) describe(name, fn);
-  else if (IN_CI) describe(name, () => { throw new Error('iptables-restore and `ip netns` (as root) are required in CI (CI=true) but were not found'); });
-  else { console.warn(`[sdnemu tests] skipping "${name}": iptables or ip netns not available`); describe.skip(name, fn); }
+  describeNeeding(haveIptables ? [] : ['iptables-restore and `ip netns` (as root)'], name, fn);
 }
 
 const created = new Set<string>();

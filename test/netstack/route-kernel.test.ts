@@ -39,17 +39,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withNetns, kernelTools, type NetnsSet } from '../oracle/netns.js';
-import { IN_CI } from '../oracle/tools.js';
+import { describeNeeding } from '../oracle/tools.js';
 import { RouteError, RoutingTable, inetPton6, ipv4Text, ipv6Text } from '../../src/netstack/route.js';
 import { mulberry32 } from '../../src/rng.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 
 function describeWithIp(name: string, fn: () => void): void {
-  const missing = [...(kernelTools.ip ? [] : ['ip']), ...(IS_ROOT ? [] : ['root'])];
-  if (missing.length === 0) describe(name, fn);
-  else if (IN_CI) describe(name, () => { throw new Error(`${missing.join(', ')} required in CI (CI=true) but not available`); });
-  else { console.warn(`[sdnemu tests] skipping "${name}": missing ${missing.join(', ')}`); describe.skip(name, fn); }
+  describeNeeding([...(kernelTools.ip ? [] : ['ip']), ...(IS_ROOT ? [] : ['root'])], name, fn);
 }
 
 /** `ip -n NS ARGS` with 'input' on stdin: stdout, stderr, exit status. */

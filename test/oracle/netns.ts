@@ -129,7 +129,7 @@ import { join } from 'node:path';
 import { describe } from 'vitest';
 import { SdnemuError, InputError } from '../../src/errors.js';
 import { PcapReader } from '../../src/pcap/reader.js';
-import { IN_CI, SYSTEM_PYTHON } from './tools.js';
+import { SYSTEM_PYTHON, describeNeeding } from './tools.js';
 import { txChecksumOff } from './frame-agent.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -294,17 +294,7 @@ export function missingKernelTools(): string[] {
  * (the rule of tools.ts's describeWith).
  */
 export function describeWithKernel(name: string, fn: () => void): void {
-  const missing = missingKernelTools();
-  if (missing.length === 0) {
-    describe(name, fn);
-  } else if (IN_CI) {
-    describe(name, () => {
-      throw new Error(`${missing.join(', ')} required in CI (CI=true) but not found on this machine`);
-    });
-  } else {
-    console.warn(`[sdnemu tests] skipping "${name}": missing ${missing.join(', ')}`);
-    describe.skip(name, fn);
-  }
+  describeNeeding(missingKernelTools(), name, fn);
 }
 
 /** 'cmd' resolved against PATH, then the sbin directories (ip, conntrack live in /usr/sbin). */

@@ -34,14 +34,23 @@ export const tools = {
  * suite fail loudly instead of skipping.
  */
 export function describeWith(tool: keyof typeof tools, name: string, fn: () => void): void {
-  if (tools[tool]) {
+  describeNeeding(tools[tool] ? [] : [tool], name, fn);
+}
+
+/**
+ * `describe` for a suite that needs what 'missing' does not list: it runs
+ * when 'missing' is empty; in CI (CI=true) the suite fails naming what is
+ * missing; elsewhere it is skipped with the reason printed — never silently.
+ */
+export function describeNeeding(missing: string[], name: string, fn: () => void): void {
+  if (missing.length === 0) {
     describe(name, fn);
   } else if (IN_CI) {
     describe(name, () => {
-      throw new Error(`${tool} is required in CI (CI=true) but was not found on this machine`);
+      throw new Error(`${missing.join(', ')} required in CI (CI=true) but not found on this machine`);
     });
   } else {
-    console.warn(`[sdnemu tests] skipping "${name}": ${tool} not installed`);
+    console.warn(`[sdnemu tests] skipping "${name}": missing ${missing.join(', ')}`);
     describe.skip(name, fn);
   }
 }
