@@ -100,6 +100,14 @@ export interface HostConfig {
   tcpIgnoreInvalidRst?: boolean;
 }
 
+/** Where a host's routing decisions come from when it keeps a FIB of its own (netstack/route.ts). */
+export interface HostRouter {
+  /** the route to 'dst': its device, next hop (null: on link) and preferred source; null: none usable */
+  route(dst: number): { dev: string; via: number | null; src: number | null } | null;
+  /** is 'a' one of the host's own (a local route)? */
+  isLocal(a: number): boolean;
+}
+
 export interface HookReport {
   /** an iptables table, or 'ipvs' for IPVS's own hook functions */
   hook: Hook; table: TableName | 'ipvs'; verdict: string;
@@ -169,10 +177,13 @@ export class NfStack {
 
   /** an interface's MTU when the host knows better than HostIface.mtu (its link's) */
   private readonly mtuOf: ((dev: string) => number) | null;
+  /** the host's FIB, when it keeps one (netstack/route.ts): routes and local addresses from it */
+  private readonly router: HostRouter | null;
 
   constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number; ipsets?: Ipsets; ipvs?: Ipvs;
-    local?: (frame: Uint8Array, inIface: string) => boolean; mtu?: (dev: string) => number } = {}) {
+    local?: (frame: Uint8Array, inIface: string) => boolean; mtu?: (dev: string) => number; router?: HostRouter } = {}) {
     this.host = host;
+    this.router = opts.router ?? null;
     this.local = opts.local ?? null;
     this.mtuOf = opts.mtu ?? null;
     this.ipvs = opts.ipvs ?? null;
@@ -199,6 +210,7 @@ export class NfStack {
   // ---- host facts -----------------------------------------------------------------------------
 
   isLocal(a: number): boolean {
+    if (this.router !== null) return this.router.isLocal(a);
     if ((a >>> 24) === 127) return true;
     return this.host.ifaces.some((i) => i.addrs.some((x) => x.addr === a));
   }
@@ -212,6 +224,7 @@ export class NfStack {
 
   /** The longest-prefix route to 'dst' (connected routes from the interfaces' addresses first among equals). */
   route(dst: number): { dev: string; via: number | null; src: number | null } | null {
+    if (this.router !== null) return this.router.route(dst);
     let best: { dev: string; via: number | null; src: number | null; len: number } | null = null;
     for (const i of this.host.ifaces) {
       for (const a of i.addrs) {

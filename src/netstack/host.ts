@@ -10,6 +10,10 @@
  *  - ARP: answered when it asks for one of the host's addresses (on any of
  *    its interfaces, arp_ignore 0), and fed to the neighbour table
  *    (neigh.ts);
+ * Routing: the host keeps a FIB (route.ts: tables local and main, the
+ * connected, local and broadcast routes the kernel adds with an address,
+ * `ip route` semantics for the routes given); the IP path asks it for every
+ * route and every "is this one of mine" (`fib.lookup4`, no allocation).
  *  - IPv4: checked as ip_rcv does (version, header length, total length,
  *    header checksum: a bad one is dropped and counted); fragments for one
  *    of the host's addresses are reassembled first (ipfrag.ts); then the
@@ -30,8 +34,8 @@
  * Time: the simulator's clock (ns); the netfilter path counts ms.
  * Cost: slow path of a host (objects per packet are fine here); the
  * forwarding hot path of the product is the datapath, not this.
- * Neighbours: netfilter/stack.ts (the IP path), neigh.ts, ipfrag.ts,
- * sockets.ts, sim/ (ports, clock), topology/ (builds hosts).
+ * Neighbours: netfilter/stack.ts (the IP path), route.ts (the FIB), neigh.ts,
+ * ipfrag.ts, sockets.ts, tcp.ts, sim/ (ports, clock), topology/ (builds hosts).
  */
 import type { Sim } from '../sim/engine.js';
 import { Port, type PortOwner } from '../sim/link.js';
@@ -47,6 +51,7 @@ import { Neighbours, macText } from './neigh.js';
 import { fragment, isFragment, Reassembler } from './ipfrag.js';
 import { Sockets } from './sockets.js';
 import { TcpStack } from './tcp.js';
+import { RoutingTable, RTF_HAS_PREFSRC, RTF_USES_GATEWAY, RTN_LOCAL, RTN_UNICAST } from './route.js';
 
 export interface IfaceSpec {
   name: string;
@@ -123,6 +128,11 @@ export class Host implements PortOwner {
   readonly neigh: Neighbours;
   readonly sockets: Sockets;
   readonly tcp: TcpStack;
+  /** the host's FIB (tables local and main, as the kernel keeps them): every routing decision reads it */
+  readonly fib = new RoutingTable();
+  /** fibRoute's answers by route id, for FIB version fibCacheVersion */
+  private readonly fibCache: ({ dev: string; via: number | null; src: number | null } | null)[] = [];
+  private fibCacheVersion = -1;
   readonly stats = new HostStats();
   readonly ports = new Map<string, Port>();
   private readonly macs = new Map<string, Uint8Array>();
@@ -139,7 +149,9 @@ export class Host implements PortOwner {
     this.name = name;
     this.config = { ifaces: [], routes: [], ipForward: opts.ipForward ?? false, routeLocalnet: opts.routeLocalnet ?? false, tcpLoose: opts.tcpLoose ?? true };
     const rs = opts.rules === undefined ? new Ruleset() : parseRestore(opts.rules);
+    this.fib.addLoopback('lo');
     this.ip = new NfStack(rs, this.config, {
+      router: { route: (dst) => this.fibRoute(dst), isLocal: (a) => { const r = this.fib.lookup4(a); return r >= 0 && this.fib.fib4.type[r] === RTN_LOCAL; } },
       seed: sim.seed, ...(opts.ipsets !== undefined ? { ipsets: opts.ipsets } : {}), ...(opts.ipvs !== undefined ? { ipvs: opts.ipvs } : {}),
       local: (frame, inIface) => this.deliver(frame, inIface),
       mtu: (dev) => this.mtu(dev),
@@ -164,6 +176,7 @@ export class Host implements PortOwner {
     const iface: HostIface = { name: spec.name, mac, addrs: [], ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}) };
     this.macs.set(spec.name, macBytes(mac, `${field}.mac`));
     this.config.ifaces.push(iface);
+    this.fib.addDevice(spec.name);
     spec.addrs?.forEach((a, i) => this.addAddress(spec.name, a, `${field}.addrs[${i}]`));
     const port = new Port(this, spec.name);
     this.ports.set(spec.name, port);
@@ -174,6 +187,7 @@ export class Host implements PortOwner {
   addAddress(ifname: string, text: string, field = 'address'): void {
     const i = this.iface(ifname, field);
     i.addrs.push(cidr(text, field));
+    this.fib.addConnected(ifname, text);
   }
 
   /** `ip route add …`. */
@@ -185,6 +199,23 @@ export class Host implements PortOwner {
     const src = r.src === undefined ? null : parseIpv4(r.src);
     if (src === null && r.src !== undefined) throw new InputError('HOST_BAD_ADDRESS', `${field}.src`, `'${r.src}' is not an IPv4 address`);
     this.config.routes.push({ net: d.addr, prefixLen: d.prefixLen, via, dev: r.dev, src });
+    this.fib.ipRoute(['replace', r.dst, ...(r.via !== undefined ? ['via', r.via] : []), 'dev', r.dev, ...(r.src !== undefined ? ['src', r.src] : [])]);
+  }
+
+  /** The FIB's unicast route to 'dst' as the IP path reads it: one answer object per route, kept while the FIB is unchanged. */
+  private fibRoute(dst: number): { dev: string; via: number | null; src: number | null } | null {
+    const r = this.fib.lookup4(dst);
+    if (r < 0) return null;
+    const f = this.fib.fib4;
+    if (this.fibCacheVersion !== f.version) { this.fibCache.length = 0; this.fibCacheVersion = f.version; }
+    const hit = this.fibCache[r];
+    if (hit !== undefined) return hit;
+    // blackhole, unreachable, prohibit, local: no route to forward on
+    const dev = f.type[r] === RTN_UNICAST ? this.fib.deviceByIndex(f.oif[r]!)?.name : undefined;
+    const answer = dev === undefined ? null
+      : { dev, via: (f.flags[r]! & RTF_USES_GATEWAY) !== 0 ? f.gateway[r]! : null, src: (f.flags[r]! & RTF_HAS_PREFSRC) !== 0 ? f.prefsrc[r]! : null };
+    this.fibCache[r] = answer;
+    return answer;
   }
 
   /** The interface named 'name'. */

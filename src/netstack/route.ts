@@ -765,6 +765,8 @@ export class Fib {
   protocol: Uint8Array = new Uint8Array(0);
   scope: Uint8Array = new Uint8Array(0);
   /** egress interface index; 0 for none (v4 reject routes) */
+  /** bumped by every insert and remove: what a cache of route answers checks */
+  version = 0;
   oif: Int32Array = new Int32Array(0);
   /** RTF_HAS_GATEWAY | RTF_HAS_PREFSRC | RTF_ONLINK | RTF_USES_GATEWAY */
   flags: Uint8Array = new Uint8Array(0);
@@ -882,6 +884,7 @@ export class Fib {
    * answers. 'f.dst' must be masked.
    */
   insert(f: RouteFields, mode: InsertMode): number {
+    this.version++;
     const n = this.node(f.dst, f.dstLen, mode !== 'change');
     if (n === undefined) throw rtnetlink('ROUTE_ENOENT', 'No such file or directory');
     const rs = n.routes;
@@ -964,6 +967,7 @@ export class Fib {
   remove(id: number): void {
     const n = this.nodeOf[id];
     if (n === undefined) return;
+    this.version++;
     const t = this.table[id]!;
     n.routes.splice(n.routes.indexOf(id), 1);
     this.release(id);
