@@ -21,6 +21,15 @@
  * `revalidateMs` of packet time (OVS: 500 ms) a sweep credits the OpenFlow
  * rules with the megaflows' statistics, deletes megaflows idle for
  * `maxIdleMs` (OVS: 10 s), and re-ranks the megaflow subtables by hits.
+ * MAC learning (NORMAL): an upcall's translation reports the source MACs
+ * NORMAL saw (XlateResult.macLearn) and the upcall writes them into the
+ * bridge's table (Bridge.mac) — only real packets learn, never a trace or a
+ * revalidation. A change of that table (its `version`: an entry added,
+ * moved or expired) makes the next batch revalidate every megaflow, as
+ * ofproto-dpif's REV_MAC_LEARNING does; a flow's sources are learned again
+ * whenever its statistics are pushed (the xlate cache's XC_NORMAL: a MAC
+ * moving back through a cached flow is learned there, a busy entry is
+ * refreshed), and the sweep expires idle entries (mac_learning_run).
  * The megaflow cache is bounded by `flowLimit` (OVS's default 200000): an
  * install into a full cache first evicts the least recently used tenth.
  *
@@ -54,6 +63,7 @@ import type { Bridge } from '../ofproto/bridge.js';
 import { parseIpv4 } from '../wire/bytes.js';
 import { type Continuation, type XlateResult, xlate, xlateContinuation } from '../ofproto/xlate.js';
 import { SLOW_ACTION } from '../ofproto/odp.js';
+import type { MacLearn } from '../ofproto/mac-learning.js';
 import { Conntrack } from '../conntrack/conntrack.js';
 import { DpFlow, Emc, MegaflowCache } from './cache.js';
 import {
@@ -160,6 +170,9 @@ export class Datapath {
   private tunnelPorts: { odp: number; ofport: number; type: number; remote: number; key: number }[] = [];
   private portsSeen = -1;
   private version: number;
+  private macVersion: number;
+  /** the sources each megaflow's upcall learned: learned again when its statistics are pushed */
+  private readonly macLearns = new WeakMap<DpFlow, MacLearn[]>();
   private lastSweep = 0;
   private nextFlowId = 1;
   private readonly recircs = new Map<number, Continuation>();
@@ -181,6 +194,7 @@ export class Datapath {
     this.revalidateMs = opts.revalidateMs ?? 500;
     this.rand = new Mulberry32(opts.seed ?? 1);
     this.version = br.version;
+    this.macVersion = br.mac.version;
     for (let i = 0; i < MAX_DEPTH; i++) this.pool.push(new Pkt(i));
     this.syncPorts();
   }
@@ -259,7 +273,7 @@ export class Datapath {
 
   private beforeBatch(now: number): void {
     if (this.br.ports.size !== this.portsSeen) this.syncPorts();
-    if (this.br.version !== this.version) this.revalidate(now);
+    if (this.br.version !== this.version || this.br.mac.version !== this.macVersion) this.revalidate(now);
     if (now - this.lastSweep >= this.revalidateMs) this.sweep(now);
   }
 
@@ -352,7 +366,8 @@ export class Datapath {
       c = this.recircs.get(key[F_RECIRC_ID]!);
       if (c === undefined) { st.lost++; this.drop(p, D_RECIRC); return null; }
     }
-    const r = c === undefined ? xlate(this.br, key, { packet: true }) : xlateContinuation(this.br, c, key[F_CT_STATE]!, { packet: true }, key);
+    const opts = { packet: true, learnMacs: true };
+    const r = c === undefined ? xlate(this.br, key, opts) : xlateContinuation(this.br, c, key[F_CT_STATE]!, opts, key);
     if (r.error !== null) { st.lost++; this.drop(p, D_UPCALL); return null; }
     st.missed++;
     for (const k of r.continuations) this.recircs.set(k.recircId, k);
@@ -367,6 +382,10 @@ export class Datapath {
     if (this.megaflows.size >= this.flowLimit) this.evict(now);
     this.megaflows.insert(f);
     if (r.learned.length) this.br.addFlows(r.learned, now);
+    if (r.macLearn.length) {
+      this.macLearns.set(f, r.macLearn);
+      for (const l of r.macLearn) this.br.mac.update(l.mac, l.vlan, l.port, now);
+    }
     return f;
   }
 
@@ -395,6 +414,7 @@ export class Datapath {
    */
   revalidate(now: number): void {
     this.version = this.br.version;
+    this.macVersion = this.br.mac.version;
     for (const f of [...this.megaflows.flows()]) {
       this.pushStats(f, now);
       const k = f.upcallKey;
@@ -426,6 +446,8 @@ export class Datapath {
     const dp = f.packets - f.pushedPackets, db = f.bytes - f.pushedBytes;
     if (dp === 0) return;
     for (const r of f.rules) this.br.credit(r, dp, db, f.used < 0 ? now : f.used);
+    const learns = this.macLearns.get(f);
+    if (learns !== undefined) for (const l of learns) this.br.mac.update(l.mac, l.vlan, l.port, now);
     f.pushedPackets = f.packets;
     f.pushedBytes = f.bytes;
   }
@@ -443,6 +465,7 @@ export class Datapath {
       if (now - last >= this.maxIdleMs) this.deleteFlow(f);
     }
     this.br.expire(now);
+    this.br.mac.expire(now);
     this.ct.expire(now);
     this.megaflows.rank();
   }

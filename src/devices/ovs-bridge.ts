@@ -37,9 +37,10 @@
  *    change bumps the bridge's version, so the datapath revalidates its
  *    cached megaflows before the next packet: changes take effect at once.
  *  - Default flows (when `flows` is not given): OVS's standalone default is
- *    `priority=0,actions=NORMAL`, but sdnemu's xlate NORMAL has no MAC table
- *    (it floods every packet, xlate.ts normalAction). So the default here is
- *    a learning switch built from learn() (learningFlows()):
+ *    `priority=0,actions=NORMAL` (`defaultFlows: 'normal'`, xlate.ts's NORMAL
+ *    with its MAC table, ofproto/mac-learning.ts); the default here is a
+ *    learning switch built from learn() (learningFlows()), whose learnt MACs
+ *    show as flows in dump-flows:
  *        table=0 priority=0  resubmit(,1),resubmit(,2)
  *        table=1             sources seen: in_port,VLAN,dl_src → reg0[0]=1
  *                            (learnt, hard_timeout = ageing), else nothing
@@ -63,7 +64,7 @@
  *    another port is relearnt on its first packet there.
  *    The same flows in ovs-vswitchd 3.1 send the same frames and learn the
  *    same flows, a station move included (test/devices/ovs-bridge.test.ts).
- *    `defaultFlows: 'normal'` installs the literal NORMAL flow (a hub here),
+ *    `defaultFlows: 'normal'` installs the literal NORMAL flow,
  *    'none' leaves the tables empty (every packet is dropped, as
  *    fail-mode=secure).
  * Counters: each `OvsPort.stats` (rx/tx packets and bytes, the sim port's)
@@ -81,8 +82,8 @@
  * scratch) is first copied into this bridge's scratch and sent through a
  * view cached per length, so no object is allocated for it either.
  * Not modelled: tunnel, patch and internal ports (LOCAL exists but reaches
- * no stack), port deletion, OVSDB port VLAN tags (xlate's NORMAL ignores
- * them), a controller.
+ * no stack), port deletion, OVSDB port VLAN settings through this device
+ * (the bridge has them: ofproto/bridge.ts setPortVlan), a controller.
  * Neighbours: ofproto/bridge.ts (tables, ports), ofproto/ofctl.ts (text),
  * ofproto/trace.ts (trace text), ofproto/ports.ts (datapath numbering),
  * datapath/datapath.ts (forwarding), sim/link.ts (ports), topology/

@@ -23,6 +23,12 @@
  * an argument, never Date.now()); `expire(now)` removes rules whose
  * idle_timeout or hard_timeout (seconds) has passed and returns them.
  * Counters: `credit(rule, packets, bytes, now)`.
+ * Ports keep their creation order (the `ports` Map's order, LOCAL first; a
+ * re-added port moves to the end): NORMAL floods in that order, as OVS walks
+ * its bundle list. A port may carry OVSDB's VLAN settings (`tag`, `trunks`,
+ * `vlanMode`), which only NORMAL reads (`portVlan`). The bridge owns the MAC
+ * learning table (`mac`, mac-learning.ts): xlate.ts reads it, the datapath
+ * writes it from upcalls and revalidates when its `version` moves.
  * Neighbours: classifier.ts (lookup), actions.ts (FlowSpec, GroupSpec),
  * xlate.ts (translation), trace.ts (text front end); datapath/ will own a
  * Bridge per switch and revalidate when `version` changes.
@@ -32,6 +38,7 @@ import { type FlowSpec, type GroupSpec } from './actions.js';
 import { formatFlowLine } from './ofctl.js';
 import { type Match } from '../flow/match.js';
 import { FLOW_WORDS } from '../flow/key.js';
+import { MacLearning } from './mac-learning.js';
 
 export const N_TABLES = 255;
 export const OFPP_LOCAL = 0xfffe;
@@ -223,6 +230,41 @@ export interface BridgePort {
   type: string;
   options: Record<string, string>;
   odp: number;
+  /** OVSDB Port `tag` (0..4095): the access VLAN, or the native VLAN of a native-* port */
+  tag?: number;
+  /** OVSDB Port `trunks`: the VLANs a trunk carries (absent or empty: all) */
+  trunks?: number[];
+  /** OVSDB Port `vlan_mode`; absent: access when 'tag' is set, trunk otherwise */
+  vlanMode?: 'access' | 'trunk' | 'native-tagged' | 'native-untagged';
+}
+
+/**
+ * A port's VLAN configuration as NORMAL uses it (ofproto-dpif's bundle_set):
+ * the mode, the port's own VLAN (-1 for a trunk) and the trunked VLANs
+ * (null: all). A native-* port always trunks its native VLAN and never
+ * VLAN 0; an access port trunks nothing (its tag is its only VLAN).
+ */
+export interface PortVlan {
+  mode: 'access' | 'trunk' | 'native-tagged' | 'native-untagged';
+  vlan: number;
+  trunks: Set<number> | null;
+}
+
+export function portVlan(p: BridgePort): PortVlan {
+  const tag = p.tag !== undefined && p.tag >= 0 && p.tag <= 4095 ? p.tag : -1;
+  const mode = p.vlanMode ?? (tag >= 0 ? 'access' : 'trunk');
+  const listed = p.trunks !== undefined && p.trunks.length > 0 ? new Set(p.trunks) : null;
+  if (mode === 'access') return { mode, vlan: tag >= 0 ? tag : 0, trunks: null };
+  if (mode === 'trunk') return { mode, vlan: -1, trunks: listed };
+  const vlan = tag >= 0 ? tag : 0;
+  if (vlan !== 0 && (listed === null || !listed.has(vlan) || listed.has(0))) {
+    // "Force trunking the native VLAN and prohibit trunking VLAN 0"
+    const t = new Set<number>();
+    if (listed === null) { for (let v = 1; v < 4096; v++) t.add(v); } else { for (const v of listed) if (v !== 0) t.add(v); }
+    t.add(vlan);
+    return { mode, vlan, trunks: t };
+  }
+  return { mode, vlan, trunks: listed };
 }
 
 /** What native tunnelling needs to build outer headers (the `@` lines of a ports file). */
@@ -251,6 +293,8 @@ export class Bridge {
   nextRecircId = 1;
   /** frozen state text → recirculation id (see xlate.ts recircId) */
   readonly recircIds = new Map<string, number>();
+  /** the MAC learning table NORMAL uses (written by the datapath from real packets only) */
+  readonly mac = new MacLearning();
 
   constructor(name = 'br0') {
     this.name = name;
@@ -258,7 +302,40 @@ export class Bridge {
     this.ports.set(OFPP_LOCAL, { ofport: OFPP_LOCAL, name, type: 'internal', options: {}, odp: 100 });
   }
 
-  addPort(p: BridgePort): void { this.ports.set(p.ofport, p); }
+  /**
+   * Add 'p' (replacing a port of the same OpenFlow number, which then moves
+   * to the end of the creation order). Bumps `version`: flooding megaflows
+   * must be revalidated.
+   */
+  addPort(p: BridgePort): void {
+    if (this.ports.delete(p.ofport)) this.mac.flush(p.ofport);
+    this.ports.set(p.ofport, p);
+    this.version++;
+  }
+
+  /** Remove the port 'ofport' and forget the MACs learned on it (OVS's bundle_flush_macs); false when absent. */
+  removePort(ofport: number): boolean {
+    if (!this.ports.delete(ofport)) return false;
+    this.mac.flush(ofport);
+    this.version++;
+    return true;
+  }
+
+  /**
+   * `ovs-vsctl set port P tag=… trunks=… vlan_mode=…`: replace the VLAN
+   * settings of 'ofport' ('vlan' fields left out are cleared). OVS flushes the
+   * port's MACs when its VLAN configuration changes (bundle_set). False when
+   * the port does not exist.
+   */
+  setPortVlan(ofport: number, vlan: Pick<BridgePort, 'tag' | 'trunks' | 'vlanMode'>): boolean {
+    const p = this.ports.get(ofport);
+    if (p === undefined) return false;
+    delete p.tag; delete p.trunks; delete p.vlanMode;
+    Object.assign(p, vlan);
+    this.mac.flush(ofport);
+    this.version++;
+    return true;
+  }
 
   /** The port whose datapath number is 'odp', or undefined. */
   portByOdp(odp: number): BridgePort | undefined {

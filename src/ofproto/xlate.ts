@@ -34,8 +34,11 @@
  * Side effects: none. learn() un-wildcards what it reads and installs
  * nothing (a flow-string trace never has side effects, BEHAVIOUR.md item
  * 11); for a real packet (XlateOptions.packet) it also computes the flow it
- * would install and returns it in 'learned' for the caller to apply. MAC
- * learning for NORMAL is not done. Recirculation ids are the one piece of
+ * would install and returns it in 'learned' for the caller to apply.
+ * NORMAL (normalAction, OVS's xlate_normal) reads the bridge's MAC table
+ * and port VLAN settings and, with XlateOptions.learnMacs (the datapath's
+ * upcall), returns the source it would learn in 'macLearn' for the caller
+ * to apply — a trace or a revalidation learns nothing. Recirculation ids are the one piece of
  * bridge state translation touches (Bridge.recircIds, as OVS's per-daemon
  * recirc id pool).
  * Limits (OVS's): depth 64, 4096 resubmits; errors are reported in the
@@ -48,7 +51,8 @@
  */
 import { type Action, type CtAction, type FieldRef, type FlowSpec, maskSubfield, maskSubfieldBits, readSubfield, writeSubfield, OFPP_ALL, OFPP_CONTROLLER,
   OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_NONE, OFPP_NORMAL, OFPP_TABLE, type Bucket, type GroupSpec } from './actions.js';
-import { type Bridge, type Rule, type BridgePort } from './bridge.js';
+import { type Bridge, type Rule, type BridgePort, portVlan, type PortVlan } from './bridge.js';
+import { type MacLearn, macFromWords, macIsMulticast } from './mac-learning.js';
 import { commitHeaders, hexC } from './odp.js';
 import { hash2Words, hashBytes, hashInt } from '../flow/hash.js';
 import { Classifier } from './classifier.js';
@@ -128,6 +132,8 @@ export interface XlateResult {
   rules: Rule[];
   /** slow-path reasons (odp.ts SLOW_ACTION): the datapath flow then sends every packet to userspace */
   slow: number;
+  /** sources NORMAL would learn (only with XlateOptions.learnMacs): returned, never applied — the caller applies them */
+  macLearn: MacLearn[];
 }
 
 export interface XlateOptions {
@@ -139,6 +145,12 @@ export interface XlateOptions {
    * translation free of side effects and leaves flow-table changes to the caller.
    */
   packet?: boolean;
+  /**
+   * the translation of a packet the datapath is forwarding (an upcall): NORMAL reports the
+   * source MACs to learn in XlateResult.macLearn and looks destinations up as if they were
+   * already learned (OVS learns before its lookup). Off for traces and revalidation.
+   */
+  learnMacs?: boolean;
 }
 
 // ---- context --------------------------------------------------------------------------------------
@@ -165,6 +177,8 @@ class Ctx {
   freezing: Continuation | null = null;
   readonly continuations: Continuation[] = [];
   readonly learned: FlowSpec[] = [];
+  readonly macLearn: MacLearn[] = [];
+  learnMacs = false;
   readonly rules: Rule[] = [];
   /** slow-path reasons (odp.ts SLOW_*) */
   slow = 0;
@@ -219,6 +233,7 @@ class Ctx {
  */
 export function xlate(br: Bridge, flow: Uint32Array, opts: XlateOptions = {}): XlateResult {
   const ctx = new Ctx(br, flow, opts.trace ?? false, opts.packet ?? false);
+  ctx.learnMacs = opts.learnMacs ?? false;
   initWc(ctx);
   const bridgeNode = ctx.report('bridge', `bridge("${br.name}")`);
   if (bridgeNode !== null) ctx.trace = bridgeNode.subs;
@@ -250,6 +265,7 @@ export function xlateContinuation(br: Bridge, c: Continuation, ctState: number, 
     }
   }
   const ctx = new Ctx(br, f, opts.trace ?? false, opts.packet ?? false);
+  ctx.learnMacs = opts.learnMacs ?? false;
   initWc(ctx);
   const bridgeNode = ctx.report('bridge', `bridge("${br.name}")`);
   if (bridgeNode !== null) ctx.trace = bridgeNode.subs;
@@ -331,7 +347,7 @@ function finish(ctx: Ctx): XlateResult {
   return {
     flow: ctx.orig, finalFlow: ctx.flow, wc, megaflow: m, odpActions: ctx.odp, trace: ctx.roots,
     continuations: ctx.continuations, learned: ctx.learned, error: ctx.error, actsetOutput: ctx.actsetOutput,
-    rules: ctx.rules, slow: ctx.slow,
+    rules: ctx.rules, slow: ctx.slow, macLearn: ctx.macLearn,
   };
 }
 
@@ -663,17 +679,127 @@ function flood(ctx: Ctx): void {
   for (const p of ports) composeOutput(ctx, p.ofport);
 }
 
+// ---- NORMAL (xlate_normal) ---------------------------------------------------------------------------
+
 /**
- * NORMAL without a MAC learning table (a trace learns nothing): un-wildcards
- * dl_src, dl_dst and the VLAN (BEHAVIOUR.md item 4) and floods.
+ * NORMAL, as OVS's xlate_normal (one port per bundle; no bonds, mirrors,
+ * multicast snooping or dot1q-tunnel ports):
+ *  - un-wildcards dl_src, dl_dst and the VID and CFI bits (BEHAVIOUR.md
+ *    item 4; an output that pops a tag later makes the whole TCI exact);
+ *  - drops a packet from an unknown port, a VID the input port does not
+ *    carry, and a reserved destination (01:80:c2:00:00:0x, CDP/VTP…);
+ *  - reads what is_gratuitous_arp reads (ARP: dl_dst; for a broadcast,
+ *    arp_op; for a request, arp_spa and arp_tpa too);
+ *  - with ctx.learnMacs, reports the source (dl_src, the packet's VLAN, the
+ *    input port) in ctx.macLearn, and a destination equal to that source is
+ *    taken as learned on the input port (OVS learns before it looks up);
+ *  - a known unicast destination goes to its learned port (not back to the
+ *    input port); anything else is flooded to every other port that carries
+ *    the VLAN, in port creation order (Bridge.ports), each output tagged or
+ *    untagged for its port (output_normal).
  */
 function normalAction(ctx: Ctx): void {
+  const f = ctx.flow;
   ctx.mask(F_DL_SRC_HI, 0xffff); ctx.mask(F_DL_SRC_LO);
   ctx.mask(F_DL_DST_HI, 0xffff); ctx.mask(F_DL_DST_LO);
-  ctx.mask(F_VLAN_TCI, 0xffff);
+  ctx.mask(F_VLAN_TCI, 0x1fff);
+  const inPort = f[F_IN_PORT]!;
+  const inP = ctx.br.ports.get(inPort);
+  if (inP === undefined && inPort !== OFPP_NONE && inPort !== OFPP_CONTROLLER) {
+    ctx.report('error', `received packet on unknown port ${inPort}`);
+    ctx.report('warn', 'no input bundle, dropping');
+    return;
+  }
+  // the OFPP_NONE / OFPP_CONTROLLER bundle accepts any VID and learns nothing
+  const inVlan = inP === undefined ? null : portVlan(inP);
+  const tci = f[F_VLAN_TCI]!;
+  const vid = tci & 0x0fff, pcp = tci & 0xe000;
+  if (inVlan !== null && !inputVidValid(ctx, vid, inVlan, inP!.name)) {
+    ctx.report('warn', 'disallowed VLAN VID for this input port, dropping');
+    return;
+  }
+  const vlan = inVlan === null ? vid : inVlan.mode === 'trunk' || vid !== 0 && inVlan.mode !== 'access' ? vid : inVlan.vlan;
+  const src = macFromWords(f[F_DL_SRC_HI]!, f[F_DL_SRC_LO]!), dst = macFromWords(f[F_DL_DST_HI]!, f[F_DL_DST_LO]!);
+  if (inP !== undefined && macIsReserved(dst)) {
+    ctx.report('detail', 'packet has reserved destination MAC, dropping');
+    return;
+  }
+  isGratuitousArp(ctx);
+  const learns = ctx.learnMacs && inP !== undefined && !macIsMulticast(src);
+  if (learns) ctx.macLearn.push({ mac: src, vlan, port: inPort });
+  const port = macIsMulticast(dst) ? -1 : learns && dst === src ? inPort : ctx.br.mac.lookup(dst, vlan);
+  if (port >= 0) {
+    const out = ctx.br.ports.get(port);
+    if (out === undefined) ctx.report('warn', 'learned port is unknown, dropping');
+    else if (port === inPort) ctx.report('detail', 'learned port is input port, dropping');
+    else {
+      ctx.report('detail', 'forwarding to learned port');
+      outputNormal(ctx, out, vlan, pcp);
+    }
+    return;
+  }
   ctx.report('detail', 'no learned MAC for destination, flooding');
-  flood(ctx);
+  for (const p of ctx.br.ports.values()) {
+    if (p.ofport === inPort || !vlanIncluded(portVlan(p), vlan)) continue;
+    outputNormal(ctx, p, vlan, pcp);
+  }
 }
+
+/** input_vid_is_valid: may a packet with VID 'vid' enter on a port configured as 'pv'? */
+function inputVidValid(ctx: Ctx, vid: number, pv: PortVlan, name: string): boolean {
+  if (pv.mode === 'access') {
+    if (vid === 0) return true;
+    ctx.report('error', `dropping VLAN ${vid} tagged packet received on port ${name} configured as VLAN ${pv.vlan} access port`);
+    return false;
+  }
+  if (vid === 0 && pv.mode !== 'trunk') return true;   // a native-* port always carries its native VLAN
+  if (vlanTrunked(pv, vid)) return true;
+  ctx.report('error', `dropping VLAN ${vid} packet received on port ${name} not configured for trunking VLAN ${vid}`);
+  return false;
+}
+
+/** xbundle_trunks_vlan */
+function vlanTrunked(pv: PortVlan, vlan: number): boolean {
+  return pv.mode !== 'access' && (pv.trunks === null || pv.trunks.has(vlan));
+}
+
+/** xbundle_includes_vlan */
+function vlanIncluded(pv: PortVlan, vlan: number): boolean {
+  return vlan === pv.vlan || vlanTrunked(pv, vlan);
+}
+
+/**
+ * output_normal: output to 'p' with the packet's VLAN as that port sends it
+ * — untagged on an access port and on a native-untagged port's own VLAN,
+ * tagged 'vlan' (and the packet's PCP) otherwise — then restore the flow's tag.
+ */
+function outputNormal(ctx: Ctx, p: BridgePort, vlan: number, pcp: number): void {
+  const pv = portVlan(p);
+  const untag = pv.mode === 'access' || (pv.mode === 'native-untagged' && vlan === pv.vlan);
+  const tci = untag ? 0 : (vlan | pcp);
+  const old = ctx.flow[F_VLAN_TCI]!;
+  ctx.flow[F_VLAN_TCI] = tci === 0 ? 0 : (tci | 0x1000) >>> 0;
+  composeOutput(ctx, p.ofport);
+  ctx.flow[F_VLAN_TCI] = old;
+}
+
+/** is_gratuitous_arp: only its un-wildcarding matters here (it locks entries on bond ports only). */
+function isGratuitousArp(ctx: Ctx): void {
+  const f = ctx.flow;
+  if (f[F_DL_TYPE] !== 0x0806) return;
+  if (f[F_DL_DST_HI] !== 0xffff || f[F_DL_DST_LO] !== 0xffffffff) return;
+  ctx.mask(F_NW_PROTO, 0xff);
+  if (f[F_NW_PROTO] === 1) { ctx.mask(F_NW_SRC); ctx.mask(F_NW_DST); }
+}
+
+/** eth_addr_is_reserved: IEEE 802.1D/802.1Q reserved group addresses and Cisco's CDP/VTP/PVST+ ones. */
+function macIsReserved(mac: number): boolean {
+  if (mac >= 0x0180c2000000 && mac <= 0x0180c200000f) return true;        // STP, pause, LACP, LLDP, …
+  if (mac >= 0x01000cccccc0 && mac <= 0x01000cccccc7) return true;        // Cisco CFM
+  return RESERVED_MACS.has(mac);
+}
+const RESERVED_MACS = new Set([0x00e02b000000, 0x00e02b000004, 0x00e02b000006,   // Extreme EDP, EAPS
+  0x01000c000000, 0x01000ccccccc, 0x01000ccccccd, 0x01000ccdcdcd]);              // Cisco ISL, CDP/VTP…, PVST+, Uplink Fast
 
 /** xlate_controller_action: a userspace() action (never sent during a trace). */
 function controllerAction(ctx: Ctx, maxLen: number, reason: number, controllerId: number): void {
