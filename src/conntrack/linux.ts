@@ -71,6 +71,7 @@
  */
 import { be16, be32, ipv4ToString } from '../wire/bytes.js';
 import { Mulberry32 } from '../rng.js';
+import { jhashBytesLe } from '../flow/hash.js';
 import { NAT_ACTION_DST, NAT_ACTION_DST_PORT, NAT_ACTION_SRC, NAT_ACTION_SRC_PORT, natPacket } from './nat.js';
 import {
   IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, K_DST, K_DST_EP, K_META, K_SRC, K_SRC_EP, KEY_WORDS, TupleExtractor, copyKey,
@@ -130,35 +131,20 @@ export class NfCtResult {
 
 export interface NfNatRange { addrMin: number; addrMax: number; portMin: number; portMax: number; random?: boolean; persistent?: boolean }
 
-const rol32 = (x: number, k: number): number => ((x << k) | (x >>> (32 - k))) | 0;
 const bswap32 = (x: number): number => (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
 /** reciprocal_scale: 'val' (uint32) scaled into [0, 'n'). */
 const reciprocalScale = (val: number, n: number): number => Math.floor(((val >>> 0) * n) / 4294967296);
+const addrWords = new Uint32Array(4);
 
 /**
  * The kernel's jhash2 over an IPv4 address as nf_inet_addr holds it — four
  * u32 words, the address in network order read by a little-endian CPU, then
- * three zero words — with 'initval' (find_best_ips_proto's hash).
+ * three zero words — with 'initval' (find_best_ips_proto's hash). Over 16
+ * bytes jhash2 and OVS's jhash_bytes (flow/hash.ts) are the same function.
  */
 export function jhashAddr(addr: number, initval: number): number {
-  let a = (0xdeadbeef + 16 + initval) | 0, b = a, c = a;
-  a = (a + bswap32(addr)) | 0;
-  // __jhash_mix
-  a = (a - c) | 0; a ^= rol32(c, 4); c = (c + b) | 0;
-  b = (b - a) | 0; b ^= rol32(a, 6); a = (a + c) | 0;
-  c = (c - b) | 0; c ^= rol32(b, 8); b = (b + a) | 0;
-  a = (a - c) | 0; a ^= rol32(c, 16); c = (c + b) | 0;
-  b = (b - a) | 0; b ^= rol32(a, 19); a = (a + c) | 0;
-  c = (c - b) | 0; c ^= rol32(b, 4); b = (b + a) | 0;
-  // the last word (0), then __jhash_final
-  c ^= b; c = (c - rol32(b, 14)) | 0;
-  a ^= c; a = (a - rol32(c, 11)) | 0;
-  b ^= a; b = (b - rol32(a, 25)) | 0;
-  c ^= b; c = (c - rol32(b, 16)) | 0;
-  a ^= c; a = (a - rol32(c, 4)) | 0;
-  b ^= a; b = (b - rol32(a, 14)) | 0;
-  c ^= b; c = (c - rol32(b, 24)) | 0;
-  return c >>> 0;
+  addrWords[0] = bswap32(addr);
+  return jhashBytesLe(addrWords, 0, 16, initval);
 }
 
 export class NfConntrack {
