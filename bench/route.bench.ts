@@ -155,42 +155,32 @@ function dests6(prefixes: [number[], number][], seed: number, count: number): Ui
   return out;
 }
 
-function lookup4Case(name: string, tb: Table4, dst: Uint32Array): BenchCase {
-  const t = tb.t;
+/** A lookup case over 'dst' (DESTS destinations): 'one(i)' looks up the i-th; 'fib' gives the extra figures. */
+function lookupCase(name: string, fib: { size: number; bytes(): number }, insertMs: number[], prefixes: number, one: (i: number) => number): BenchCase {
   let off = 0;
   return {
     name,
     batch: BATCH,
     fn: () => {
       let s = 0;
-      for (let i = off, end = off + BATCH; i < end; i++) s = (s + t.lookup4(dst[i]!)) | 0;
+      for (let i = off, end = off + BATCH; i < end; i++) s = (s + one(i)) | 0;
       off = (off + BATCH) & (DESTS - 1);
       return s;
     },
     extra: () => ({
-      routes: t.fib4.size, insertMs: Math.round(median(tb.insertMs)), insertsPerSec: Math.round(tb.prefixes.length / (median(tb.insertMs) / 1000)),
-      fibBytes: t.fib4.bytes(),
+      routes: fib.size, insertMs: Math.round(median(insertMs)), insertsPerSec: Math.round(prefixes / (median(insertMs) / 1000)), fibBytes: fib.bytes(),
     }),
   };
 }
 
+function lookup4Case(name: string, tb: Table4, dst: Uint32Array): BenchCase {
+  const t = tb.t;
+  return lookupCase(name, t.fib4, tb.insertMs, tb.prefixes.length, (i) => t.lookup4(dst[i]!));
+}
+
 function lookup6Case(name: string, tb: Table6, dst: Uint32Array): BenchCase {
   const t = tb.t;
-  let off = 0;
-  return {
-    name,
-    batch: BATCH,
-    fn: () => {
-      let s = 0;
-      for (let i = off, end = off + BATCH; i < end; i++) s = (s + t.lookup6(dst, 4 * i)) | 0;
-      off = (off + BATCH) & (DESTS - 1);
-      return s;
-    },
-    extra: () => ({
-      routes: t.fib6.size, insertMs: Math.round(median(tb.insertMs)), insertsPerSec: Math.round(tb.prefixes.length / (median(tb.insertMs) / 1000)),
-      fibBytes: t.fib6.bytes(),
-    }),
-  };
+  return lookupCase(name, t.fib6, tb.insertMs, tb.prefixes.length, (i) => t.lookup6(dst, 4 * i));
 }
 
 // ---------------------------------------------------------------------------------------------
