@@ -47,7 +47,7 @@ import type { Ipvs } from '../netfilter/ipvs.js';
 import { be16, be32, ipv4ToString, parseIpv4, setBe16, setBe32 } from '../wire/bytes.js';
 import { sum16, fold } from '../wire/checksum.js';
 import { InputError } from '../errors.js';
-import { Neighbours, macText } from './neigh.js';
+import { Neighbours, macText, sameMac } from './neigh.js';
 import { fragment, isFragment, Reassembler } from './ipfrag.js';
 import { Sockets } from './sockets.js';
 import { TcpStack } from './tcp.js';
@@ -252,7 +252,7 @@ export class Host implements PortOwner {
   receive(port: Port, frame: Uint8Array): void {
     const mac = this.macs.get(port.name);
     if (mac === undefined || frame.length < 14) { this.stats.otherHost++; return; }
-    const forUs = (frame[0]! & 1) === 1 || (frame[0] === mac[0] && frame[1] === mac[1] && frame[2] === mac[2] && frame[3] === mac[3] && frame[4] === mac[4] && frame[5] === mac[5]);
+    const forUs = (frame[0]! & 1) === 1 || sameMac(frame, mac);
     if (!forUs) { this.stats.otherHost++; return; }
     const type = be16(frame, 12);
     if (type === 0x0806) { this.arpInput(port.name, frame, mac); return; }
@@ -269,16 +269,11 @@ export class Host implements PortOwner {
       this.stats.arpRequestsIn++;
       this.neigh.learn(ifname, sip, sha, ours && sip !== tip ? 'request-for-us' : 'other');
       if (ours && sip !== tip) {
-        const r = new Uint8Array(42);
-        r.set(sha, 0); r.set(mac, 6); setBe16(r, 12, 0x0806);
-        setBe16(r, 14, 1); setBe16(r, 16, 0x0800); r[18] = 6; r[19] = 4; setBe16(r, 20, 2);
-        r.set(mac, 22); setBe32(r, 28, tip); r.set(sha, 32); setBe32(r, 38, sip);
         this.stats.arpRepliesOut++;
-        this.ports.get(ifname)!.send(r);
+        this.ports.get(ifname)!.send(arpFrame(2, sha, mac, tip, sha, sip));
       }
     } else if (op === 2) {
-      const toUs = f[0] === mac[0] && f[1] === mac[1] && f[2] === mac[2] && f[3] === mac[3] && f[4] === mac[4] && f[5] === mac[5];
-      this.neigh.learn(ifname, sip, sha, toUs ? 'reply' : 'other');
+      this.neigh.learn(ifname, sip, sha, sameMac(f, mac) ? 'reply' : 'other');
     }
   }
 
@@ -301,8 +296,8 @@ export class Host implements PortOwner {
     }
     const r = this.ip.receive(f, ifname, this.nowMs);
     if (r.path === 'forward' || r.path === 'ipvs') this.stats.forwDatagrams++;
-    if (r.out !== null) this.output(r.out, false);
-    if (r.reply !== null) this.output(r.reply, false);
+    if (r.out !== null) this.output(r.out);
+    if (r.reply !== null) this.output(r.reply);
   }
 
   /** The IP path delivered 'frame' to this host: a socket takes it, or not (the stack answers). */
@@ -338,8 +333,8 @@ export class Host implements PortOwner {
     }
     if ((frame[20]! & 0x40) === 0 && be16(frame, 18) === 0) { this.ident = (this.ident + 1) & 0xffff; setBe16(frame, 18, this.ident); fixIpChecksum(frame); }
     const r = this.ip.send(frame, this.nowMs);
-    if (r.out !== null) this.output(r.out, true);
-    if (r.reply !== null) this.output(r.reply, true);
+    if (r.out !== null) this.output(r.out);
+    if (r.reply !== null) this.output(r.reply);
     if (r.verdict === 'ACCEPT') return 'sent';
     return r.path === 'routing' ? 'ENETUNREACH' : 'EPERM';
   }
@@ -348,11 +343,11 @@ export class Host implements PortOwner {
   private sendAnswer(made: { frame: Uint8Array } | null): void {
     if (made === null) return;
     const r = this.ip.send(made.frame, this.nowMs);
-    if (r.out !== null) this.output(r.out, true);
+    if (r.out !== null) this.output(r.out);
   }
 
   /** 'eg' leaves by its interface: fragmented to the MTU, then to its next hop's MAC. */
-  private output(eg: Egress, own: boolean): void {
+  private output(eg: Egress): void {
     if (eg.iface === 'lo') return; // delivered inside the IP path
     const port = this.ports.get(eg.iface);
     if (port === undefined) { this.stats.outNoRoutes++; return; }
@@ -370,7 +365,6 @@ export class Host implements PortOwner {
       else if ((eg.hop >>> 28) === 14) this.transmit(eg.iface, f, new Uint8Array([0x01, 0x00, 0x5e, (eg.hop >>> 16) & 0x7f, (eg.hop >>> 8) & 0xff, eg.hop & 0xff]));
       else this.neigh.output(eg.iface, eg.hop, f);
     }
-    void own;
   }
 
   /** Is 'addr' a broadcast address on 'ifname' (limited, or a subnet's)? */
@@ -393,12 +387,8 @@ export class Host implements PortOwner {
     const i = this.config.ifaces.find((x) => x.name === ifname)!;
     // the source address: one of the interface's in the target's subnet, else its primary
     const spa = (i.addrs.find((a) => a.prefixLen > 0 && ((a.addr ^ addr) >>> (32 - a.prefixLen)) === 0) ?? i.addrs[0])?.addr ?? 0;
-    const r = new Uint8Array(42);
-    r.set(to ?? BROADCAST, 0); r.set(mac, 6); setBe16(r, 12, 0x0806);
-    setBe16(r, 14, 1); setBe16(r, 16, 0x0800); r[18] = 6; r[19] = 4; setBe16(r, 20, 1);
-    r.set(mac, 22); setBe32(r, 28, spa); setBe32(r, 38, addr);
     this.stats.arpRequestsOut++;
-    this.ports.get(ifname)!.send(r);
+    this.ports.get(ifname)!.send(arpFrame(1, to ?? BROADCAST, mac, spa, ZERO_MAC, addr));
   }
 
   /** The next hop of 'frame' never answered: its sender gets ICMP host unreachable. */
@@ -410,6 +400,17 @@ export class Host implements PortOwner {
   addresses(): string[] {
     return this.config.ifaces.map((i) => `${i.name.padEnd(16)} ${macText(this.macs.get(i.name)!)} ${i.addrs.map((a) => `${ipv4ToString(a.addr)}/${a.prefixLen}`).join(' ')}`.trimEnd());
   }
+}
+
+const ZERO_MAC = new Uint8Array(6);
+
+/** An Ethernet/ARP frame: operation 'op' from 'sha'/'spa' to 'tha'/'tpa', Ethernet destination 'dst'. */
+function arpFrame(op: number, dst: Uint8Array, sha: Uint8Array, spa: number, tha: Uint8Array, tpa: number): Uint8Array {
+  const r = new Uint8Array(42);
+  r.set(dst, 0); r.set(sha, 6); setBe16(r, 12, 0x0806);
+  setBe16(r, 14, 1); setBe16(r, 16, 0x0800); r[18] = 6; r[19] = 4; setBe16(r, 20, op);
+  r.set(sha, 22); setBe32(r, 28, spa); r.set(tha, 32); setBe32(r, 38, tpa);
+  return r;
 }
 
 /** Recompute the IPv4 header checksum of 'frame'. */
