@@ -59,8 +59,11 @@
  * A packet of the host for one of its own addresses crosses lo:
  * POSTROUTING, then PREROUTING and INPUT, and the host's stack answers it.
  * Ethernet padding past the IP total length is trimmed on arrival.
- * Left out for now (issue 5 continues): IPv6, the raw table's NOTRACK,
- * fragments.
+ * Routing: the host config's connected routes and routes by longest
+ * prefix, or the host's own FIB when it gives one (`opts.router`,
+ * netstack/route.ts).
+ * Left out: IPv6, the raw table's NOTRACK, defragmentation before
+ * conntrack.
  * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts, ipvs.ts.
  */
 import { be16, be32, ipv4ToString, setBe16, setBe32 } from '../wire/bytes.js';
