@@ -72,18 +72,10 @@
  * commit may grow the arrays (amortised doubling); NAT port search does up
  * to ~250 lookups in the worst case, as OVS.
  *
- * Reuse by netfilter (later issue): Linux tracks every packet and creates
- * the entry *unconfirmed*, confirming it at POSTROUTING/INPUT; the NAT
- * binding is chosen by the nat table on the first packet. The pieces are
- * separable for that: `TupleExtractor` (tuple.ts) gives the key; the
- * `lookup()`/`insertConn()`/`removeConn()` primitives and the keys array are
- * protected-by-convention members of this class that a `NfConntrack`
- * subclass (or sibling using the same storage) can drive — create an entry
- * without inserting it (unconfirmed), set its reply key with
- * `natGetUniqueTuple()` when the nat table's target runs, rewrite with
- * nat.ts's `natPacket()`, and call `insertConn()` at confirmation. Linux's
- * TCP tracker differs from pf's (nf_conntrack_proto_tcp.c); it would be a
- * sibling of tcp.ts with the same init/update shape.
+ * Netfilter's conntrack is a sibling, not a subclass: linux.ts (NfConntrack)
+ * tracks every packet with unconfirmed entries confirmed at POSTROUTING/
+ * INPUT, nf_nat's bindings, and Linux's TCP tracker (linux-tcp.ts); it
+ * shares this module's tuples (tuple.ts) and rewriter (nat.ts).
  */
 import { ipv4ToString, ipv6ToString, setBe32 } from '../wire/bytes.js';
 import { NAT_ACTION_DST, NAT_ACTION_DST_PORT, NAT_ACTION_SRC, NAT_ACTION_SRC_PORT, natActionReverse, natPacket } from './nat.js';

@@ -4,7 +4,8 @@
  * What: re-exports of the tracker (conntrack.ts), the tuple extractor
  * (tuple.ts), the NAT rewriter (nat.ts) and the TCP tracker's state names
  * (tcp.ts). See conntrack.ts for the design; the datapath's `ct()` action
- * and (later) netfilter are the callers.
+ * is its caller; netfilter uses Linux's semantics (linux.ts) on the same
+ * tuples and rewriter.
  */
 export {
   Conntrack, CtResult, CS_NEW, CS_ESTABLISHED, CS_RELATED, CS_REPLY_DIR, CS_INVALID, CS_TRACKED, CS_SRC_NAT,

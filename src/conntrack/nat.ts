@@ -21,8 +21,9 @@
  * source address is rewritten too (every reply-direction error).
  * Cost: a handful of 16-bit checksum updates, or one pass over an ICMP error;
  * allocates nothing (one scratch key per module).
- * Neighbours: conntrack.ts decides when and with which key; netfilter's NAT
- * targets (later) call `natPacket` the same way on their own tuples.
+ * Neighbours: conntrack.ts decides when and with which key; linux.ts
+ * (netfilter's NAT) calls `natPacket` on its own tuples, one port at a time
+ * ('onePort', as nf_nat's l4 manip).
  */
 import { be16, be32, setBe16, setBe32 } from '../wire/bytes.js';
 import { checksumOf, csumUpdate16, csumUpdate32, ipv6PseudoSum, sum16, fold } from '../wire/checksum.js';

@@ -29,8 +29,8 @@
  * the NAT rewrite (nat.ts), which must not parse again.
  * Cost: one pass over the headers plus one checksum pass over L4 (as OVS
  * with no checksum offload); allocates nothing.
- * Neighbours: conntrack.ts (the table) calls it per packet; netfilter (later)
- * reuses it unchanged — it keys on the same tuple, only the zone is 0.
+ * Neighbours: conntrack.ts (the table) calls it per packet; linux.ts
+ * (netfilter's conntrack) reuses it unchanged — the same tuple, zone 0.
  */
 import { be16, be32 } from '../wire/bytes.js';
 import { fold, ipv4PseudoSum, ipv6PseudoSum, sum16 } from '../wire/checksum.js';
