@@ -220,7 +220,7 @@ export class Datapath {
         this.ofportOfOdp[p.odp] = p.ofport;
       }
     }
-    this.portsSeen = this.br.ports.size;
+    this.portsSeen = this.br.portsVersion;
   }
 
   /** Send what the datapath outputs on datapath port 'odp' to 'sink' (null: discard). */
@@ -272,7 +272,7 @@ export class Datapath {
   }
 
   private beforeBatch(now: number): void {
-    if (this.br.ports.size !== this.portsSeen) this.syncPorts();
+    if (this.br.portsVersion !== this.portsSeen) this.syncPorts();
     if (this.br.version !== this.version || this.br.mac.version !== this.macVersion) this.revalidate(now);
     if (now - this.lastSweep >= this.revalidateMs) this.sweep(now);
   }

@@ -289,6 +289,8 @@ export class Bridge {
   readonly underlay: Underlay = { hwaddr: null, ip4: [], routes: [], neighs: new Map() };
   /** Bumped by every flow or group change (the datapath's revalidation trigger). */
   version = 0;
+  /** Bumped by every port added, removed or reconfigured (the datapath re-reads its port map). */
+  portsVersion = 0;
   /** Next recirculation id handed out by translation (OVS's recirc ids count up per daemon). */
   nextRecircId = 1;
   /** frozen state text → recirculation id (see xlate.ts recircId) */
@@ -311,6 +313,7 @@ export class Bridge {
     if (this.ports.delete(p.ofport)) this.mac.flush(p.ofport);
     this.ports.set(p.ofport, p);
     this.version++;
+    this.portsVersion++;
   }
 
   /** Remove the port 'ofport' and forget the MACs learned on it (OVS's bundle_flush_macs); false when absent. */
@@ -318,6 +321,7 @@ export class Bridge {
     if (!this.ports.delete(ofport)) return false;
     this.mac.flush(ofport);
     this.version++;
+    this.portsVersion++;
     return true;
   }
 
@@ -334,6 +338,7 @@ export class Bridge {
     Object.assign(p, vlan);
     this.mac.flush(ofport);
     this.version++;
+    this.portsVersion++;
     return true;
   }
 

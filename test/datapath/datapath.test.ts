@@ -39,6 +39,20 @@ describe('forwarding and the caches', () => {
     expect(dp.show()).toContain('lookups: hit:4 missed:1 lost:0');
   });
 
+  it('a port removed and another added before the next packet (same count): the datapath re-reads its port map', () => {
+    const { br, dp, sent } = setup('in_port=1,actions=output:2\nin_port=4,actions=output:1\n');
+    const f = tcp('10.0.0.1', '10.0.0.2', 1000, 80);
+    dp.receive(1, f.slice(), 0);
+    br.removePort(3);
+    br.addPort({ ofport: 4, name: 'p4', type: 'system', options: {}, odp: 4 });
+    sent.set(4, []);
+    dp.attach(4, (b, st, e) => sent.get(4)!.push(toHex(b, st, e)));
+    // a packet in on the new port's datapath number is known (ofport 4) and forwarded by its flow
+    dp.receive(4, f.slice(), 1);
+    expect(sent.get(1)).toEqual([hex(f)]);
+    expect(dp.drops()).not.toHaveProperty('no_port');
+  });
+
   it('one megaflow serves every packet its mask covers', () => {
     const { dp } = setup('ip,nw_dst=10.0.0.0/24,actions=output:2\n');
     for (let i = 0; i < 50; i++) dp.receive(1, tcp(`192.168.0.${i}`, `10.0.0.${i}`, 1000 + i, 80), 0);
