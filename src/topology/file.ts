@@ -20,6 +20,10 @@
  *   - { name: br0 }          # a Linux bridge; its ports are made by the links (br0:tap1 names one)
  * ovsBridges:
  *   - { name: br-int, flows: "…" }   # an OVS bridge (ovs-ofctl add-flows text; default: a learning switch)
+ *   - name: br-sg                     # or security groups compiled into its flows (Neutron's OVS firewall)
+ *     securityGroups:
+ *       groups: [{ id: web, rules: [{ direction: ingress, protocol: tcp, portRangeMin: 80, portRangeMax: 80 }] }]
+ *       ports: [{ port: tap1, groups: [web] }]    # the host linked to tap1 gives MAC and addresses
  * vteps:
  *   - { host: hv1, vni: 100, local: 192.168.1.2, remotes: [192.168.2.2] }   # node hv1/vxlan100
  * links:
@@ -27,6 +31,8 @@
  * run:
  *   - ping: { from: h1, to: 10.0.2.2, count: 3 }
  *   - traceroute: { from: h1, to: 10.0.2.2 }
+ *   - serve: { host: h2, port: 80, reply: hello }        # a TCP server answering every request
+ *   - tcp: { from: h1, to: 10.0.2.2, port: 80, data: GET }   # a request: the answer or the errno
  *   - capture: { at: r1:eth2, file: r1-eth2.pcap }   # from here on
  *   - wait: 2s
  *   - cut: { link: 0 }       # by index in links
@@ -48,12 +54,15 @@ import { parseDocument, LineCounter, isMap, isSeq, type Node, type Document } fr
 import { SdnemuError } from '../errors.js';
 import { Topology, type Capture } from './topology.js';
 import { LinuxBridge } from '../devices/linux-bridge.js';
-import { OvsBridge } from '../devices/ovs-bridge.js';
+import { OvsBridge, OvsPort } from '../devices/ovs-bridge.js';
+import { SecurityGroups, type SgPort, type SgRule } from '../devices/security-group.js';
+import { Host as HostClass } from '../netstack/host.js';
 import { Vtep } from '../devices/vtep.js';
 import { natGatewayOutsideAddrs, type NatGatewaySpec } from '../devices/nat-gateway.js';
 import { parseIpv4 } from '../wire/bytes.js';
 import { parseDuration } from '../sim/units.js';
 import type { Host, IfaceSpec, RouteSpec } from '../netstack/host.js';
+import { tcpRequest, tcpServer } from '../netstack/tools.js';
 import type { LinkOptions } from '../sim/link.js';
 
 export class TopologyFileError extends SdnemuError {
@@ -65,6 +74,12 @@ export class TopologyFileError extends SdnemuError {
 }
 
 type Obj = Record<string, unknown>;
+
+/** An OVS bridge's security groups: the groups (Neutron's, a new group's egress rules added) and which ports they guard. */
+interface SgDecl {
+  groups: { id: string; rules: SgRule[] }[];
+  ports: { port: string; groups: string[]; network: number; line: number }[];
+}
 
 interface HostDecl {
   kind: 'host' | 'router'; name: string; ifaces: IfaceSpec[]; routes: RouteSpec[]; rules?: string; line: number; field: string;
@@ -78,6 +93,8 @@ type Step =
   | { kind: 'traceroute'; from: string; to: string; maxHops?: number; line: number }
   | { kind: 'capture'; at: string; file: string; line: number }
   | { kind: 'wait'; ns: number; line: number }
+  | { kind: 'serve'; host: string; port: number; reply: string; line: number }
+  | { kind: 'tcp'; from: string; to: string; port: number; data: string; timeout: number; line: number }
   | { kind: 'cut' | 'restore'; link: number; line: number };
 
 export interface LoadedTopology {
@@ -85,7 +102,7 @@ export interface LoadedTopology {
   hosts: HostDecl[];
   natGateways: (NatGatewaySpec & { name: string; line: number })[];
   bridges: { name: string; line: number }[];
-  ovsBridges: { name: string; flows?: string; line: number }[];
+  ovsBridges: { name: string; flows?: string; securityGroups?: SgDecl; line: number; field: string }[];
   vteps: { host: string; name: string; vni: number; local?: string; remotes?: string[]; learning?: boolean; arpSuppress?: boolean; line: number; field: string }[];
   links: LinkDecl[];
   steps: Step[];
@@ -199,11 +216,37 @@ export function loadTopology(text: string): LoadedTopology {
   });
   const ovsBridges = list('ovsBridges').map((b, i) => {
     const path = ['ovsBridges', i];
-    keys(b, ['name', 'flows'], path);
+    keys(b, ['name', 'flows', 'securityGroups'], path);
     const name = str(b, 'name', path)!;
     claim(name, path);
     const flows = str(b, 'flows', path, false);
-    return { name, ...(flows !== undefined ? { flows } : {}), line: lineAt(node(path)) };
+    let securityGroups: SgDecl | undefined;
+    const sg = b['securityGroups'];
+    if (sg !== undefined) {
+      const p = [...path, 'securityGroups'];
+      if (sg === null || typeof sg !== 'object' || Array.isArray(sg)) fail('TOPO_BAD_VALUE', node(p), fieldOf(p), 'expected a mapping with groups and ports');
+      keys(sg as Obj, ['groups', 'ports'], p);
+      const gs = (sg as Obj)['groups'] ?? [], ps = (sg as Obj)['ports'] ?? [];
+      if (!Array.isArray(gs) || !Array.isArray(ps)) fail('TOPO_BAD_VALUE', node(p), fieldOf(p), 'groups and ports are lists');
+      const groups = (gs as Obj[]).map((g, j) => {
+        const gp = [...p, 'groups', j];
+        keys(g, ['id', 'rules'], gp);
+        const rules = g['rules'] ?? [];
+        if (!Array.isArray(rules)) fail('TOPO_BAD_VALUE', node([...gp, 'rules']), `${fieldOf(gp)}.rules`, 'expected a list of rules');
+        return { id: str(g, 'id', gp)!, rules: rules as SgRule[] };
+      });
+      const ids = new Set(groups.map((g) => g.id));
+      const ports = (ps as Obj[]).map((q, j) => {
+        const qp = [...p, 'ports', j];
+        keys(q, ['port', 'groups', 'network'], qp);
+        const gl = q['groups'] ?? [];
+        if (!Array.isArray(gl) || gl.some((x) => typeof x !== 'string')) fail('TOPO_BAD_VALUE', node([...qp, 'groups']), `${fieldOf(qp)}.groups`, 'expected a list of group ids');
+        for (const x of gl as string[]) if (!ids.has(x)) fail('TOPO_NO_GROUP', node([...qp, 'groups']), `${fieldOf(qp)}.groups`, `no security group '${x}'`);
+        return { port: str(q, 'port', qp)!, groups: gl as string[], network: num(q, 'network', qp) ?? 1, line: lineAt(node(qp)) };
+      });
+      securityGroups = { groups, ports };
+    }
+    return { name, ...(flows !== undefined ? { flows } : {}), ...(securityGroups !== undefined ? { securityGroups } : {}), line: lineAt(node(path)), field: fieldOf(path) };
   });
   const vteps = list('vteps').map((v, i) => {
     const path = ['vteps', i];
@@ -236,7 +279,7 @@ export function loadTopology(text: string): LoadedTopology {
   const steps = list('run').map((s, i): Step => {
     const path = ['run', i];
     const kinds = Object.keys(s);
-    if (kinds.length !== 1) fail('TOPO_BAD_STEP', node(path), fieldOf(path), 'a step is one of ping, traceroute, capture, wait, cut, restore');
+    if (kinds.length !== 1) fail('TOPO_BAD_STEP', node(path), fieldOf(path), 'a step is one of ping, traceroute, serve, tcp, capture, wait, cut, restore');
     const kind = kinds[0]!, p = [...path, kind], v = s[kind];
     const line = lineAt(node(path));
     if (kind === 'wait') {
@@ -258,8 +301,17 @@ export function loadTopology(text: string): LoadedTopology {
         return { kind, from: str(o, 'from', p)!, to: str(o, 'to', p)!, ...(maxHops !== undefined ? { maxHops } : {}), line };
       }
       case 'capture': keys(o, ['at', 'file'], p); return { kind, at: str(o, 'at', p)!, file: str(o, 'file', p)!, line };
+      case 'serve': {
+        keys(o, ['host', 'port', 'reply'], p);
+        return { kind, host: str(o, 'host', p)!, port: num(o, 'port', p) ?? 80, reply: str(o, 'reply', p, false) ?? 'ok', line };
+      }
+      case 'tcp': {
+        keys(o, ['from', 'to', 'port', 'data', 'timeout'], p);
+        return { kind, from: str(o, 'from', p)!, to: str(o, 'to', p)!, port: num(o, 'port', p) ?? 80, data: str(o, 'data', p, false) ?? 'hello',
+          timeout: num(o, 'timeout', p) ?? 10, line };
+      }
       case 'cut': case 'restore': keys(o, ['link'], p); return { kind, link: num(o, 'link', p) ?? -1, line };
-      default: return fail('TOPO_BAD_STEP', node(path), fieldOf(path), `unknown step '${kind}' (ping, traceroute, capture, wait, cut, restore)`);
+      default: return fail('TOPO_BAD_STEP', node(path), fieldOf(path), `unknown step '${kind}' (ping, traceroute, serve, tcp, capture, wait, cut, restore)`);
     }
   });
   const loaded: LoadedTopology = { seed: typeof js['seed'] === 'number' ? js['seed'] : 1, hosts, natGateways, bridges, ovsBridges, vteps, links, steps };
@@ -340,7 +392,8 @@ function check(t: LoadedTopology, _doc: Document, lineAt: (n: Node | null | unde
   });
   t.steps.forEach((s, i) => {
     const hostNamed = (n: string, f: string): void => { if (!ifacesOf.has(n) && !gwNames.has(n)) fail('TOPO_NO_NODE', s.line, `run[${i}].${f}`, `no host named '${n}'`); };
-    if (s.kind === 'ping' || s.kind === 'traceroute') hostNamed(s.from, `${s.kind}.from`);
+    if (s.kind === 'ping' || s.kind === 'traceroute' || s.kind === 'tcp') hostNamed(s.from, `${s.kind}.from`);
+    if (s.kind === 'serve') hostNamed(s.host, 'serve.host');
     if (s.kind === 'capture') hostNamed(s.at.split(':')[0]!, 'capture.at');
     if ((s.kind === 'cut' || s.kind === 'restore') && (s.link < 0 || s.link >= t.links.length)) fail('TOPO_NO_LINK', s.line, `run[${i}].${s.kind}.link`, `there is no link ${s.link} (${t.links.length} links)`);
   });
@@ -369,7 +422,29 @@ export function buildTopology(loaded: LoadedTopology): Topology {
   for (const l of loaded.links) {
     at(l.line, l.field, () => t.link(endpoint(t, l.a), endpoint(t, l.b), l.opts));
   }
+  for (const b of loaded.ovsBridges) if (b.securityGroups !== undefined) loadSecurityGroups(t.node(b.name) as OvsBridge, b.securityGroups, b.field);
   return t;
+}
+
+/**
+ * Compile 'decl' for bridge 'br' and load it (replacing the bridge's flows):
+ * each guarded port's MAC and addresses are those of the host interface
+ * linked to it, as the agent learns them from Neutron.
+ */
+function loadSecurityGroups(br: OvsBridge, decl: SgDecl, field: string): void {
+  const ports: SgPort[] = decl.ports.map((q, j) => {
+    const f = `${field}.securityGroups.ports[${j}]`;
+    let port: OvsPort;
+    try { port = br.port(q.port); } catch { throw new TopologyFileError('TOPO_NO_PORT', q.line, `${f}.port`, `${br.name} has no port '${q.port}' (a link makes it)`); }
+    const peer = port.peer;
+    if (peer === null || !(peer.owner instanceof HostClass)) throw new TopologyFileError('TOPO_NO_VM', q.line, `${f}.port`, `no host is linked to ${br.name}:${q.port}`);
+    const h = peer.owner, iface = h.iface(peer.name);
+    return {
+      id: `${h.name}:${peer.name}`, ofport: port.ofport, mac: Array.from(h.mac(peer.name)!, (x) => x.toString(16).padStart(2, '0')).join(':'),
+      fixedIps: iface.addrs.map((a) => `${a.addr >>> 24}.${(a.addr >>> 16) & 255}.${(a.addr >>> 8) & 255}.${a.addr & 255}`), securityGroups: q.groups, network: q.network,
+    };
+  });
+  br.replaceFlows(SecurityGroups.compile(ports, decl.groups.map((g) => SecurityGroups.newGroup(g.id, g.rules))));
 }
 
 function endpoint(t: Topology, text: string): Parameters<Topology['link']>[0] {
@@ -403,6 +478,12 @@ export async function runTopology(loaded: LoadedTopology, write: (s: string) => 
       case 'capture': {
         const [host, iface] = s.at.split(':');
         captures.set(s.file, t.capture([t.hostNamed(host!), iface ?? 'eth0']));
+        break;
+      }
+      case 'serve': tcpServer(t.hostNamed(s.host), s.port, () => new TextEncoder().encode(s.reply)); break;
+      case 'tcp': {
+        const r = await tcpRequest(t.hostNamed(s.from), s.to, s.port, s.data, { timeoutSec: s.timeout });
+        write(`$ ${s.from}: tcp ${s.to}:${s.port}  ${r.error ?? `${JSON.stringify(new TextDecoder().decode(r.response))} (connected in ${r.connectMs} ms)`}\n\n`);
         break;
       }
       case 'wait': t.runFor(s.ns); break;

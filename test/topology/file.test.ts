@@ -74,6 +74,17 @@ describe('topology files', () => {
     expect(() => loadTopology(text.replace('{ host: hv2, vni: 100', '{ host: hv9, vni: 100'))).toThrow(/line 22: vteps\[1\]\.host: no host named 'hv9'/);
   });
 
+  it('runs the security-groups file: one port allowed, another blocked, a remote group; an unknown group is refused with its line', async () => {
+    const text = readFileSync('examples/security-groups.yaml', 'utf8');
+    const out = await run(text);
+    expect(out).toContain('$ client: tcp 10.0.0.1:80  "HTTP/1.0 200 OK"');
+    expect(out).toContain('$ client: tcp 10.0.0.1:22  ETIMEDOUT');
+    expect(out).toContain('$ web: tcp 10.0.0.2:5432  "postgres ready"');
+    expect(out).toContain('$ client: tcp 10.0.0.2:5432  ETIMEDOUT');
+    expect(() => loadTopology(text.replace('{ port: tap3, groups: [default] }', '{ port: tap3, groups: [nope] }')))
+      .toThrow(/line 27: ovsBridges\[0\]\.securityGroups\.ports\[2\]\.groups: no security group 'nope'/);
+  });
+
   it('runs the example files', async () => {
     const out = await run(readFileSync('examples/nat-gateway.yaml', 'utf8'));
     expect(out).toContain('64 bytes from 203.0.113.50: icmp_seq=1 ttl=63');
