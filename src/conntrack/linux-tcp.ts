@@ -65,6 +65,7 @@
  * tcp.ts is OVS's tracker, a different implementation of the same paper
  * (pf's), not shared.
  */
+import { seqLt } from '../wire/tcp.js';
 import { be16, be32 } from '../wire/bytes.js';
 
 // TCP states, in tcp_conntrack_names order; IV (TCP_CONNTRACK_MAX) and IG (TCP_CONNTRACK_IGNORE) are table verdicts
@@ -147,14 +148,13 @@ export class NfTcpState {
   lastFlags = 0;
 }
 
+/** after(a, b) of include/net/tcp.h: before(b, a) — at exactly 2^31 apart both before() and after() hold, as in the kernel. */
+const seqAfter = (a: number, b: number): boolean => seqLt(b, a);
+
 const MAXACKWINCONST = 66000;
 const TCP_MAX_WSCALE = 14;
 const TCPOPT_EOL = 0, TCPOPT_NOP = 1, TCPOPT_WINDOW = 3, TCPOPT_SACK_PERM = 4, TCPOPT_SACK = 5;
 
-/** before(a, b) of include/net/tcp.h: a precedes b modulo 2^32. */
-export function seqBefore(a: number, b: number): boolean { return ((a - b) | 0) < 0; }
-/** after(a, b): a follows b modulo 2^32. */
-export function seqAfter(a: number, b: number): boolean { return ((b - a) | 0) < 0; }
 
 /** segment_seq_plus_len: seq + payload length (+1 for SYN, +1 for FIN) of the segment at 'l4' ending at 'l4End' (the IP length). */
 export function tcpSegmentEnd(b: Uint8Array, l4: number, l4End: number): number {
@@ -343,11 +343,11 @@ export function tcpInWindow(t: NfTcpState, state: number, dir: number, index: nu
   const rcvMaxwin = seen[r + TD_MAXWIN]!;
 
   // I. upper bound for data
-  if (!seqBefore(seq, seen[s + TD_MAXEND]! + 1)) {
+  if (!seqLt(seq, seen[s + TD_MAXEND]! + 1)) {
     const overshot = (end - seen[s + TD_MAXEND]! + 1) >>> 0;
     const ackOk = seqAfter(sack, seen[r + TD_END]! - maxAckWin - 1);
     const inRecvWin = rcvMaxwin !== 0 && seqAfter(end, seen[s + TD_END]! - rcvMaxwin - 1);
-    if (inRecvWin && ackOk && overshot <= rcvMaxwin && seqBefore(sack, seen[r + TD_END]! + 1)) {
+    if (inRecvWin && ackOk && overshot <= rcvMaxwin && seqLt(sack, seen[r + TD_END]! + 1)) {
       // a stack sending more than the window allows: keep td_end so that the ACK of it is in window
       seen[s + TD_END] = end;
       seen[s + TD_FLAGS] = seen[s + TD_FLAGS]! | IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
@@ -356,7 +356,7 @@ export function tcpInWindow(t: NfTcpState, state: number, dir: number, index: nu
     return liberal ? NFCT_TCP_ACCEPT : NFCT_TCP_INVALID;
   }
   // III. upper bound for the (s)ack: nothing acknowledged that was not sent
-  if (!seqBefore(sack, seen[r + TD_END]! + 1)) return liberal ? NFCT_TCP_ACCEPT : NFCT_TCP_INVALID;
+  if (!seqLt(sack, seen[r + TD_END]! + 1)) return liberal ? NFCT_TCP_ACCEPT : NFCT_TCP_INVALID;
   // II. lower bound for data: an already acknowledged retransmission
   if (rcvMaxwin !== 0 && !seqAfter(end, seen[s + TD_END]! - rcvMaxwin - 1)) return liberal ? NFCT_TCP_ACCEPT : NFCT_TCP_IGNORE;
   // IV. lower bound for the (s)ack: an overly delayed ACK
