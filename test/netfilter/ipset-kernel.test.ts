@@ -3,7 +3,7 @@
  * in) driven by ipset 7.17, and the `-m set` match of restore.ts / save.ts
  * against iptables 1.8.9 (nf_tables). Every case runs in a fresh network
  * namespace `sdnemu-ipset-<pid>-<n>` (ipsets are per namespace), deleted in
- * a finally and again in afterAll. No traffic leaves a namespace.
+ * a finally (and at exit). No traffic leaves a namespace.
  *  1. SAVE: `ipset restore < text; ipset save` vs `Ipsets.restore(text);
  *     save()`, byte for byte once (a) the initval of sets created without
  *     one is masked (the kernel draws it at random), (b) a member timeout the
@@ -36,10 +36,10 @@
  * `describeIpset` mirrors describeWith(): with CI=true a missing ipset,
  * iptables-restore, `ip netns` (as root) or /usr/bin/python3 fails.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SYSTEM_PYTHON, describeNeeding } from '../oracle/tools.js';
+import { inNamespaceSync, runSync as run, type SyncExec } from '../oracle/netns.js';
 import { IpsetError, Ipsets, type IpsetPacket, type MatchDir } from '../../src/netfilter/ipset.js';
 import { IptablesRestoreError, parseRestore } from '../../src/netfilter/restore.js';
 import { formatSave } from '../../src/netfilter/save.js';
@@ -49,13 +49,6 @@ import { parseHost } from '../../src/netfilter/host.js';
 import { FrameBuilder } from '../../src/wire/builder.js';
 import { parseIpv4 } from '../../src/wire/bytes.js';
 import { Ruleset } from '../../src/netfilter/model.js';
-
-interface Result { status: number; stdout: string; stderr: string }
-
-function run(args: string[], input?: string): Result {
-  const r = spawnSync(args[0]!, args.slice(1), { input, encoding: 'utf8', timeout: 20000, maxBuffer: 16 << 20 });
-  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
 
 const missing: string[] = [];
 if (run(['ipset', '--version']).status !== 0) missing.push('ipset');
@@ -67,28 +60,8 @@ function describeIpset(name: string, fn: () => void): void {
   describeNeeding(missing, name, fn);
 }
 
-type Exec = (args: string[], input?: string) => Result;
-const created = new Set<string>();
-let seq = 0;
-
 /** Run 'fn' with a command runner inside a fresh namespace, deleted whatever happens. */
-function inNamespace<T>(fn: (x: Exec) => T): T {
-  const ns = `sdnemu-ipset-${process.pid}-${seq++}`;
-  const add = run(['ip', 'netns', 'add', ns]);
-  if (add.status !== 0) throw new Error(`ip netns add ${ns}: ${add.stderr}`);
-  created.add(ns);
-  try {
-    return fn((args, input) => run(['ip', 'netns', 'exec', ns, ...args], input));
-  } finally {
-    run(['ip', 'netns', 'del', ns]);
-    created.delete(ns);
-  }
-}
-
-afterAll(() => {
-  for (const ns of created) run(['ip', 'netns', 'del', ns]);
-  created.clear();
-});
+const inNamespace = <T>(fn: (x: SyncExec) => T): T => inNamespaceSync('ipset', fn);
 
 const L = (...lines: string[]): string => lines.join('\n') + '\n';
 
@@ -380,7 +353,7 @@ const TESTS: string[][] = [
 type Verdict = 'in' | 'out' | 'refused';
 
 /** Each test of 'tests' run with `ipset test` inside one shell in the namespace. */
-function kernelTests(x: Exec, tests: string[][]): Verdict[] {
+function kernelTests(x: SyncExec, tests: string[][]): Verdict[] {
   const script = tests.map((t) => `out=$(ipset test ${t.join(' ')} 2>&1); printf '%s|%s\\n' "$?" "$(printf '%s' "$out" | head -n1)"`).join('\n');
   const lines = x(['sh', '-c', script]).stdout.trim().split('\n');
   return lines.map((l) => (l.startsWith('0|') ? 'in' : l.includes('is NOT in set') ? 'out' : 'refused'));
@@ -463,7 +436,7 @@ for proto, src, sport, dst, dport, frag, total in json.load(sys.stdin):
 `;
 
 /** The namespace's one link: v0 192.0.2.1/24, default route via a neighbour that never answers (packets only leave). */
-function routerSetup(x: Exec): void {
+function routerSetup(x: SyncExec): void {
   for (const c of [['ip', 'link', 'set', 'lo', 'up'], ['ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1'], ['ip', 'link', 'set', 'v0', 'up'],
     ['ip', 'link', 'set', 'v1', 'up'], ['ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'v0'], ['ip', 'route', 'add', 'default', 'via', '192.0.2.2'],
     ['ip', 'neigh', 'replace', '192.0.2.2', 'lladdr', '02:00:00:00:00:02', 'nud', 'permanent', 'dev', 'v0']]) {

@@ -397,6 +397,38 @@ export class NetnsSet {
   }
 }
 
+/** A synchronous command's outcome (status -1 when it did not run or timed out). */
+export interface SyncResult { status: number; stdout: string; stderr: string }
+/** Runs 'argv' (inside a namespace, for inNamespaceSync's callback), 'input' on stdin. */
+export type SyncExec = (argv: string[], input?: string) => SyncResult;
+
+/** Run 'argv' synchronously, feeding 'input'; never throws. */
+export function runSync(argv: string[], input?: string): SyncResult {
+  const r = spawnSync(bin(argv[0]!), argv.slice(1), { input, encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS, maxBuffer: 16 << 20 });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+let syncCounter = 0;
+
+/**
+ * Run 'fn' synchronously with a runner for a fresh namespace `sdnemu-<tag>-<pid>-<n>`
+ * (IPv6 left as the kernel sets it: these callers send no traffic); the namespace is deleted
+ * whether 'fn' succeeds or throws, and by the exit hook if the process dies inside 'fn'.
+ */
+export function inNamespaceSync<T>(tag: string, fn: (exec: SyncExec, ns: string) => T): T {
+  installExitHook();
+  const ns = `sdnemu-${tag}-${process.pid}-${syncCounter++}`;
+  const add = runSync(['ip', 'netns', 'add', ns]);
+  if (add.status !== 0) throw new Error(`ip netns add ${ns}: ${add.stderr}`);
+  liveNamespaces.add(ns);
+  try {
+    return fn((argv, input) => runSync(['ip', 'netns', 'exec', ns, ...argv], input), ns);
+  } finally {
+    runSync(['ip', 'netns', 'del', ns]);
+    liveNamespaces.delete(ns);
+  }
+}
+
 /** Run 'fn' with a fresh NetnsSet, destroyed afterwards whether 'fn' succeeds or throws. */
 export async function withNetns<T>(fn: (set: NetnsSet) => Promise<T>): Promise<T> {
   const set = new NetnsSet();
