@@ -58,6 +58,26 @@ function addr4(r: () => number): number {
 
 interface Table4 { t: RoutingTable; prefixes: [number, number][]; insertMs: number[] }
 
+/**
+ * A table with lo, eth0 (192.0.2.1/24, 2001:db8::1/64) and a default route, then 'lines'
+ * inserted; built 'builds' times, each insertion timed, the last table kept.
+ */
+function timedBuilds(lines: string[], family: 4 | 6, stride: StrideOption, builds: number): { t: RoutingTable; insertMs: number[] } {
+  const insertMs: number[] = [];
+  let t = new RoutingTable({ stride });
+  for (let b = 0; b < builds; b++) {
+    t = new RoutingTable({ stride });
+    t.addLoopback();
+    t.addDevice('eth0');
+    t.addConnected('eth0', family === 4 ? '192.0.2.1/24' : '2001:db8::1/64');
+    t.ipRoute(family === 4 ? 'add default via 192.0.2.254' : 'add default via 2001:db8::fe', family);
+    const t0 = performance.now();
+    for (const l of lines) t.ipRoute(l, family);
+    insertMs.push(performance.now() - t0);
+  }
+  return { t, insertMs };
+}
+
 /** 'n' IPv4 routes via 192.0.2.x with the BGP-like mix, built 'builds' times (the last one is kept). */
 function build4(n: number, seed: number, stride: StrideOption, builds = 3): Table4 {
   const r = mulberry32(seed);
@@ -73,19 +93,7 @@ function build4(n: number, seed: number, stride: StrideOption, builds = 3): Tabl
     prefixes.push([p, len]);
     lines.push(`add ${ipv4Text(p)}/${len} via 192.0.2.${2 + (r() % 200)}`);
   }
-  const insertMs: number[] = [];
-  let t = new RoutingTable({ stride });
-  for (let b = 0; b < builds; b++) {
-    t = new RoutingTable({ stride });
-    t.addLoopback();
-    t.addDevice('eth0');
-    t.addConnected('eth0', '192.0.2.1/24');
-    t.ipRoute('add default via 192.0.2.254');
-    const t0 = performance.now();
-    for (const l of lines) t.ipRoute(l);
-    insertMs.push(performance.now() - t0);
-  }
-  return { t, prefixes, insertMs };
+  return { prefixes, ...timedBuilds(lines, 4, stride, builds) };
 }
 
 interface Table6 { t: RoutingTable; prefixes: [number[], number][]; insertMs: number[] }
@@ -107,19 +115,7 @@ function build6(n: number, seed: number, stride: StrideOption, builds = 3): Tabl
     prefixes.push([w, len]);
     lines.push(`add ${ipv6Text(w)}/${len} via 2001:db8::${(2 + (r() % 200)).toString(16)}`);
   }
-  const insertMs: number[] = [];
-  let t = new RoutingTable({ stride });
-  for (let b = 0; b < builds; b++) {
-    t = new RoutingTable({ stride });
-    t.addLoopback();
-    t.addDevice('eth0');
-    t.addConnected('eth0', '2001:db8::1/64');
-    t.ipRoute('add default via 2001:db8::fe', 6);
-    const t0 = performance.now();
-    for (const l of lines) t.ipRoute(l, 6);
-    insertMs.push(performance.now() - t0);
-  }
-  return { t, prefixes, insertMs };
+  return { prefixes, ...timedBuilds(lines, 6, stride, builds) };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
