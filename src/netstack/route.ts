@@ -777,8 +777,8 @@ export class Fib {
   prefsrc: Uint32Array = new Uint32Array(0);
   /** the prefix node of each live route id (for remove) */
   private readonly nodeOf: (PrefixNode | undefined)[] = [];
-  /** nodes by length: key text → node */
-  private readonly byLen: Map<string, PrefixNode>[] = [];
+  /** nodes by length: key text → node (a length's map made by its first node: a host uses few lengths) */
+  private readonly byLen: (Map<string, PrefixNode> | undefined)[];
   private readonly lenCount: Int32Array;
   /** tables that exist (created by a route), with their creation order */
   readonly tables = new Map<number, number>();
@@ -791,7 +791,7 @@ export class Fib {
     this.family = family;
     this.W = family === 4 ? 1 : 4;
     this.strideOpt = stride;
-    for (let l = 0; l <= this.W * 32; l++) this.byLen.push(new Map());
+    this.byLen = new Array<Map<string, PrefixNode> | undefined>(this.W * 32 + 1).fill(undefined);
     this.lenCount = new Int32Array(this.W * 32 + 1);
     this.grow(16);
     // the kernel creates local and main at namespace creation
@@ -840,7 +840,11 @@ export class Fib {
   /** The prefix node of 'key'/'len' ('key' masked), created if 'create'. */
   private node(key: ArrayLike<number>, len: number, create: boolean): PrefixNode | undefined {
     const kt = Fib.keyText(key, this.W);
-    const m = this.byLen[len]!;
+    let m = this.byLen[len];
+    if (m === undefined) {
+      if (!create) return undefined;
+      m = this.byLen[len] = new Map();
+    }
     let n = m.get(kt);
     if (n === undefined && create) {
       n = { len, key: Array.from({ length: this.W }, (_, i) => key[i]! >>> 0), routes: [] };
@@ -1038,7 +1042,7 @@ export class Fib {
   /** All live route ids of table 't' in `ip route show` order (v4: key, longer first; v6: fib6 post-order). */
   showOrder(t: number): number[] {
     const nodes: PrefixNode[] = [];
-    for (const m of this.byLen) for (const n of m.values()) if (n.routes.some((r) => this.table[r] === t)) nodes.push(n);
+    for (const m of this.byLen) if (m !== undefined) for (const n of m.values()) if (n.routes.some((r) => this.table[r] === t)) nodes.push(n);
     if (this.W === 1) nodes.sort((a, b) => (a.key[0]! - b.key[0]!) || (b.len - a.len));
     else nodes.sort(postOrderCmp);
     const out: number[] = [];
