@@ -9,7 +9,7 @@
  *  - VM to VM across a VXLAN overlay: 100 VMs on 10 hypervisors (bridge + VTEP each) behind one
  *    underlay router, 50 pairs on different hypervisors — bridge, encapsulation, the hypervisor's
  *    IP path, the router, decapsulation, bridge, the VM's stack;
- *  - memory per host (heap growth for 1000 hosts with one interface each).
+ *  - memory per host: heap growth plus typed-array backing stores (`arrayBuffers`) for 1000 hosts with one interface each.
  * Rates are wall-clock packets (or events) per second of this process; virtual time runs as
  * fast as the CPU allows.
  */
@@ -86,13 +86,16 @@ function overlayCase(): BenchCase {
 
 function memoryPerHost(): Record<string, number> {
   globalThis.gc?.();
-  const before = process.memoryUsage().heapUsed;
+  const before = process.memoryUsage();
   const t = new Topology({ seed: 1 });
   const br = t.add(new LinuxBridge(t.sim, 'br0'));
   for (let i = 0; i < 1000; i++) t.link(t.host(`h${i}`, { ip: `10.1.${(i + 1) >> 8}.${(i + 1) & 255}/16` }), br);
   globalThis.gc?.();
-  const after = process.memoryUsage().heapUsed;
-  return { bytesPerHost: Math.round((after - before) / 1000), gcExposed: globalThis.gc === undefined ? 0 : 1, hosts: t.nodes.size };
+  const after = process.memoryUsage();
+  const heap = after.heapUsed - before.heapUsed;
+  const buffers = after.arrayBuffers - before.arrayBuffers;
+  return { bytesPerHost: Math.round((heap + buffers) / 1000), heapPerHost: Math.round(heap / 1000), arrayBuffersPerHost: Math.round(buffers / 1000),
+    gcExposed: globalThis.gc === undefined ? 0 : 1, hosts: t.nodes.size };
 }
 
 const BUILDERS: (() => BenchCase[])[] = [() => [engineCase()], () => [routedCase()], () => [bridgedCase()], () => [overlayCase()]];
@@ -101,7 +104,7 @@ const BUILDERS: (() => BenchCase[])[] = [() => [engineCase()], () => [routedCase
 export async function run(): Promise<BenchResult[]> {
   const out = runIsolated('topology', import.meta.url, BUILDERS.length);
   const mem = memoryPerHost();
-  console.log(`topology › memory per host (1000 hosts on a bridge): ${mem.bytesPerHost} bytes`);
+  console.log(`topology › memory per host (1000 hosts on a bridge): ${mem.bytesPerHost} bytes (heap ${mem.heapPerHost}, array buffers ${mem.arrayBuffersPerHost})`);
   out.push({ suite: 'topology', name: 'memory per host (1000 hosts on a bridge)', perSec: 0, rme: 0, samples: 1, batch: 1, extra: mem });
   return out;
 }
