@@ -141,7 +141,7 @@
  * range formula), wire/ (bytes, checksums, VXLAN constants); a bridge
  * (linux-bridge.ts) or a VM on the other side of the port.
  */
-import { Port, type PortOwner } from '../sim/link.js';
+import { allocFrame, Port, type PortOwner } from '../sim/link.js';
 import type { EventHandler, EventId } from '../sim/engine.js';
 import { nextMac, type Host } from '../netstack/host.js';
 import type { UdpSocket } from '../netstack/sockets.js';
@@ -721,7 +721,7 @@ export class Vtep implements PortOwner, EventHandler {
   /** Outer Ethernet (left for the host) + IPv4 + UDP + VXLAN in front of 'inner'. */
   private encapsulate(inner: Uint8Array, src: number, dst: number, tos: number, ttl: number, df: boolean, sport: number, dport: number, vni: number): Uint8Array {
     const n = inner.length;
-    const out = new Uint8Array(VXLAN_ENCAP_OVERHEAD + n);
+    const out = allocFrame(VXLAN_ENCAP_OVERHEAD + n);
     setBe16(out, 12, ETH_P_IP);
     out[14] = 0x45; out[15] = tos;
     setBe16(out, 16, 36 + n);

@@ -273,10 +273,8 @@ export class NfStack {
     if (!this.nat('PREROUTING', 'dst', frame, inIface, null, info, hooks, now)) return this.drop('PREROUTING', hooks, info);
     const dst = be32(frame, 30);
     if (this.isLocal(dst) && ((dst >>> 24) !== 127 || this.host.routeLocalnet)) {
-      for (const [t, h] of [['mangle', 'INPUT'], ['filter', 'INPUT']] as const) {
-        res = this.chain(t, h, frame, inIface, null, info, hooks);
-        if (res !== null) return this.end(res, h, hooks, original, inIface);
-      }
+      res = this.chain('mangle', 'INPUT', frame, inIface, null, info, hooks) ?? this.chain('filter', 'INPUT', frame, inIface, null, info, hooks);
+      if (res !== null) return this.end(res, 'INPUT', hooks, original, inIface);
       // IPVS after filter INPUT: a real server's reply (98), then a request for a virtual service (99)
       this.ipvsReply('INPUT', frame, hooks, now);
       const vs = this.ipvsRequest('INPUT', frame, original, inIface, hooks, now);
@@ -304,10 +302,8 @@ export class NfStack {
     decTtl(frame);
     // what a REJECT from here on quotes: the packet as it arrived, TTL already decremented
     if (original !== frame) decTtl(original);
-    for (const t of ['mangle', 'filter'] as const) {
-      res = this.chain(t, 'FORWARD', frame, inIface, rt.dev, info, hooks);
-      if (res !== null) return this.end(res, 'FORWARD', hooks, original, inIface);
-    }
+    res = this.chain('mangle', 'FORWARD', frame, inIface, rt.dev, info, hooks) ?? this.chain('filter', 'FORWARD', frame, inIface, rt.dev, info, hooks);
+    if (res !== null) return this.end(res, 'FORWARD', hooks, original, inIface);
     // IPVS after filter FORWARD: a real server's reply gets the virtual address back
     this.ipvsReply('FORWARD', frame, hooks, now);
     return this.postrouting(frame, original, inIface, rt.dev, rt.via ?? dst, info, hooks, now, 'forward');

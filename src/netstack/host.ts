@@ -135,7 +135,8 @@ export class Host implements PortOwner {
   private fibCacheVersion = -1;
   readonly stats = new HostStats();
   readonly ports = new Map<string, Port>();
-  private readonly macs = new Map<string, Uint8Array>();
+  /** each interface's port, MAC bytes and configuration, by name: one lookup per packet */
+  private readonly ifs = new Map<string, { port: Port; mac: Uint8Array; cfg: HostIface }>();
   private readonly reasm = new Reassembler();
   /** IPv4 ids of packets this host sends without DF */
   private ident = 0;
@@ -174,12 +175,13 @@ export class Host implements PortOwner {
     if (this.ports.has(spec.name)) throw new InputError('HOST_DUPLICATE_IFACE', `${field}.name`, `${this.name} already has an interface ${spec.name}`);
     const mac = spec.mac ?? nextMac(this.sim);
     const iface: HostIface = { name: spec.name, mac, addrs: [], ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}) };
-    this.macs.set(spec.name, macBytes(mac, `${field}.mac`));
+    const macb = macBytes(mac, `${field}.mac`);
     this.config.ifaces.push(iface);
     this.fib.addDevice(spec.name);
-    spec.addrs?.forEach((a, i) => this.addAddress(spec.name, a, `${field}.addrs[${i}]`));
     const port = new Port(this, spec.name);
     this.ports.set(spec.name, port);
+    this.ifs.set(spec.name, { port, mac: macb, cfg: iface });
+    spec.addrs?.forEach((a, i) => this.addAddress(spec.name, a, `${field}.addrs[${i}]`));
     return port;
   }
 
@@ -220,27 +222,29 @@ export class Host implements PortOwner {
 
   /** The interface named 'name'. */
   iface(name: string, field = 'dev'): HostIface {
-    const i = this.config.ifaces.find((x) => x.name === name);
+    const i = this.ifs.get(name)?.cfg;
     if (i === undefined) throw new InputError('HOST_NO_IFACE', field, `${this.name} has no interface '${name}'`);
     return i;
   }
 
   /** The interface's MTU: its own, else its link's. */
   mtu(ifname: string): number {
-    return this.config.ifaces.find((x) => x.name === ifname)?.mtu ?? this.ports.get(ifname)?.mtu ?? 1500;
+    const i = this.ifs.get(ifname);
+    return i === undefined ? 1500 : i.cfg.mtu ?? i.port.mtu;
   }
 
   /** The path MTU towards 'dst': the route's interface MTU, or less when fragmentation needed taught it so. */
   mtuTo(dst: number): number {
     const rt = this.ip.isLocal(dst) ? null : this.ip.route(dst);
     const dev = rt === null ? 1500 : this.mtu(rt.dev);
+    if (this.pmtu.size === 0) return dev;
     const e = this.pmtu.get(dst >>> 0);
     if (e === undefined) return dev;
     if (e[1] <= this.sim.now) { this.pmtu.delete(dst >>> 0); return dev; }
     return Math.min(dev, e[0]);
   }
 
-  mac(ifname: string): Uint8Array | undefined { return this.macs.get(ifname); }
+  mac(ifname: string): Uint8Array | undefined { return this.ifs.get(ifname)?.mac; }
 
   /** The host's first address (for names in traces and tools). */
   get address(): number { return this.config.ifaces.find((i) => i.addrs.length > 0)?.addrs[0]?.addr ?? 0; }
@@ -250,7 +254,7 @@ export class Host implements PortOwner {
   // ---- input -----------------------------------------------------------------------------------
 
   receive(port: Port, frame: Uint8Array): void {
-    const mac = this.macs.get(port.name);
+    const mac = this.ifs.get(port.name)?.mac;
     if (mac === undefined || frame.length < 14) { this.stats.otherHost++; return; }
     const forUs = (frame[0]! & 1) === 1 || sameMac(frame, mac);
     if (!forUs) { this.stats.otherHost++; return; }
@@ -349,42 +353,43 @@ export class Host implements PortOwner {
   /** 'eg' leaves by its interface: fragmented to the MTU, then to its next hop's MAC. */
   private output(eg: Egress): void {
     if (eg.iface === 'lo') return; // delivered inside the IP path
-    const port = this.ports.get(eg.iface);
-    if (port === undefined) { this.stats.outNoRoutes++; return; }
-    const mtu = this.mtu(eg.iface);
-    let frames = [eg.frame];
-    if (be16(eg.frame, 16) > mtu) {
-      if ((eg.frame[20]! & 0x40) !== 0) { this.stats.fragFails++; return; }
-      frames = fragment(eg.frame, mtu);
-      this.stats.fragCreates += frames.length;
-      if (frames.length === 0) { this.stats.fragFails++; return; }
-    }
-    const bcast = this.broadcastOn(eg.iface, eg.hop);
-    for (const f of frames) {
-      if (bcast) this.transmit(eg.iface, f, BROADCAST);
-      else if ((eg.hop >>> 28) === 14) this.transmit(eg.iface, f, new Uint8Array([0x01, 0x00, 0x5e, (eg.hop >>> 16) & 0x7f, (eg.hop >>> 8) & 0xff, eg.hop & 0xff]));
-      else this.neigh.output(eg.iface, eg.hop, f);
-    }
+    const i = this.ifs.get(eg.iface);
+    if (i === undefined) { this.stats.outNoRoutes++; return; }
+    const mtu = i.cfg.mtu ?? i.port.mtu;
+    if (be16(eg.frame, 16) <= mtu) { this.emit(i.cfg, eg.hop, eg.frame); return; }
+    if ((eg.frame[20]! & 0x40) !== 0) { this.stats.fragFails++; return; }
+    const frames = fragment(eg.frame, mtu);
+    this.stats.fragCreates += frames.length;
+    if (frames.length === 0) { this.stats.fragFails++; return; }
+    for (const f of frames) this.emit(i.cfg, eg.hop, f);
   }
 
-  /** Is 'addr' a broadcast address on 'ifname' (limited, or a subnet's)? */
-  private broadcastOn(ifname: string, addr: number): boolean {
+  /** One frame out of 'i' to next hop 'hop': broadcast, multicast, or through the neighbour table. */
+  private emit(i: HostIface, hop: number, f: Uint8Array): void {
+    if (this.broadcastOn(i, hop)) this.transmit(i.name, f, BROADCAST);
+    else if ((hop >>> 28) === 14) this.transmit(i.name, f, new Uint8Array([0x01, 0x00, 0x5e, (hop >>> 16) & 0x7f, (hop >>> 8) & 0xff, hop & 0xff]));
+    else this.neigh.output(i.name, hop, f);
+  }
+
+  /** Is 'addr' a broadcast address on 'i' (limited, or a subnet's)? */
+  private broadcastOn(i: HostIface, addr: number): boolean {
     if (addr === 0xffffffff) return true;
-    const i = this.config.ifaces.find((x) => x.name === ifname);
-    return i?.addrs.some((a) => a.prefixLen < 31 && ((addr | ((0xffffffff << (32 - a.prefixLen)) >>> 0)) >>> 0) === 0xffffffff
-      && ((addr ^ a.addr) >>> (32 - a.prefixLen)) === 0) ?? false;
+    for (const a of i.addrs) {
+      if (a.prefixLen < 31 && ((addr | ((0xffffffff << (32 - a.prefixLen)) >>> 0)) >>> 0) === 0xffffffff
+        && ((addr ^ a.addr) >>> (32 - a.prefixLen)) === 0) return true;
+    }
+    return false;
   }
 
   private transmit(ifname: string, frame: Uint8Array, mac: Uint8Array): void {
-    const own = this.macs.get(ifname)!;
+    const i = this.ifs.get(ifname)!;
     frame.set(mac, 0);
-    frame.set(own, 6);
-    this.ports.get(ifname)!.send(frame);
+    frame.set(i.mac, 6);
+    i.port.send(frame);
   }
 
   private arpRequest(ifname: string, addr: number, to: Uint8Array | null): void {
-    const mac = this.macs.get(ifname)!;
-    const i = this.config.ifaces.find((x) => x.name === ifname)!;
+    const { mac, cfg: i } = this.ifs.get(ifname)!;
     // the source address: one of the interface's in the target's subnet, else its primary
     const spa = (i.addrs.find((a) => a.prefixLen > 0 && ((a.addr ^ addr) >>> (32 - a.prefixLen)) === 0) ?? i.addrs[0])?.addr ?? 0;
     this.stats.arpRequestsOut++;
@@ -398,7 +403,7 @@ export class Host implements PortOwner {
 
   /** `ip -br addr`-like lines. */
   addresses(): string[] {
-    return this.config.ifaces.map((i) => `${i.name.padEnd(16)} ${macText(this.macs.get(i.name)!)} ${i.addrs.map((a) => `${ipv4ToString(a.addr)}/${a.prefixLen}`).join(' ')}`.trimEnd());
+    return this.config.ifaces.map((i) => `${i.name.padEnd(16)} ${macText(this.ifs.get(i.name)!.mac)} ${i.addrs.map((a) => `${ipv4ToString(a.addr)}/${a.prefixLen}`).join(' ')}`.trimEnd());
   }
 }
 

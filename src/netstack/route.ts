@@ -1211,6 +1211,10 @@ export class RoutingTable {
   private readonly main4: LpmIndex;
   private readonly local6: LpmIndex;
   private readonly main6: LpmIndex;
+  /** lookup4's last destination (as int32), the FIB version it was answered at, and its answer */
+  private last4Addr = 0;
+  private last4Version = -1;
+  private last4 = -1;
 
   constructor(opts: RoutingTableOptions = {}) {
     this.fib4 = new Fib(4, opts.stride ?? 'auto');
@@ -1230,14 +1234,19 @@ export class RoutingTable {
    */
   lookup4(addr: number): number {
     const fib = this.fib4;
+    // one packet asks several times (is it local? the route, the path MTU, the source): the last answer while the FIB holds
+    if ((addr | 0) === this.last4Addr && fib.version === this.last4Version) return this.last4;
     let r = this.main4.lookup1(addr);
-    if (r >= 0 && fib.type[r] !== RTN_THROW) return r;
-    const d = fib.domains[1];
-    if (d !== undefined) {
-      r = d.index.lookup1(addr);
-      if (r >= 0 && fib.type[r] !== RTN_THROW) return r;
+    if (r < 0 || fib.type[r] === RTN_THROW) {
+      r = -1;
+      const d = fib.domains[1];
+      if (d !== undefined) {
+        r = d.index.lookup1(addr);
+        if (r >= 0 && fib.type[r] === RTN_THROW) r = -1;
+      }
     }
-    return -1;
+    this.last4Addr = addr | 0; this.last4Version = fib.version; this.last4 = r;
+    return r;
   }
 
   /** The IPv6 route for the destination in 'words[off..off+3]' (uint32 words), or -1. Allocates nothing. */

@@ -60,7 +60,7 @@ function addrOf(a: number | string, field: string): number {
 const bytesOf = (d: Uint8Array | string): Uint8Array => (typeof d === 'string' ? new TextEncoder().encode(d) : d);
 
 export class UdpSocket {
-  /** a datagram arrived: its payload, sender, destination address, and the whole frame (for TOS, TTL …) */
+  /** a datagram arrived: its payload (a view into the frame), sender, destination address, and the whole frame (for TOS, TTL …) */
   onMessage: ((data: Uint8Array, from: { addr: number; port: number }, to: number, frame: Uint8Array) => void) | null = null;
   onError: ((e: IcmpErrorInfo) => void) | null = null;
   constructor(private readonly owner: Sockets, readonly port: number, readonly addr: number) {}
@@ -163,7 +163,7 @@ export class Sockets {
       }
       const s = this.udpFor(be16(frame, l4 + 2), be32(frame, 30));
       if (s === undefined) return false;
-      s.onMessage?.(frame.slice(l4 + 8, end), { addr: be32(frame, 26), port: be16(frame, l4) }, be32(frame, 30), frame);
+      s.onMessage?.(new Uint8Array(frame.buffer, frame.byteOffset + l4 + 8, end - l4 - 8), { addr: be32(frame, 26), port: be16(frame, l4) }, be32(frame, 30), frame);
       return true;
     }
     if (proto !== 1 || end - l4 < 8) return false;

@@ -159,16 +159,25 @@ const SLAB_BYTES = 1 << 20;
 let slab = new ArrayBuffer(SLAB_BYTES);
 let slabAt = 0;
 
-/** A copy of 'frame' in the current slab (a new slab when it is full; the old one goes when its last frame does). */
-function copyFrame(frame: Uint8Array): Uint8Array {
-  const n = frame.length;
+/**
+ * A new zeroed frame buffer of 'n' bytes carved from the current slab (a new slab when it is full;
+ * slabs are never reused, so the bytes are zero; the old one goes when its last frame does). For
+ * devices that build a frame per packet (an encapsulation) as well as for the links' copies.
+ */
+export function allocFrame(n: number): Uint8Array {
   if (slabAt + n > slab.byteLength) {
     slab = new ArrayBuffer(Math.max(SLAB_BYTES, n));
     slabAt = 0;
   }
   const c = new Uint8Array(slab, slabAt, n);
-  c.set(frame);
   slabAt += (n + 7) & ~7;
+  return c;
+}
+
+/** A copy of 'frame' in the current slab. */
+function copyFrame(frame: Uint8Array): Uint8Array {
+  const c = allocFrame(frame.length);
+  c.set(frame);
   return c;
 }
 
