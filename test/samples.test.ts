@@ -14,14 +14,11 @@ import { expect, it } from 'vitest';
 import { readPcap } from '../src/pcap/index.js';
 import { dissect } from '../src/wire/dissect/index.js';
 import type { Dissection } from '../src/wire/dissect.js';
-import { describeWith, tsharkFields } from './oracle/tools.js';
+import { describeWith, DISSECTOR_PREFS, tsharkFields } from './oracle/tools.js';
 import { values } from './oracle/wire.js';
 
 const DIR = 'pcap-samples';
 const FILES = readdirSync(DIR).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
-const PREFS = [
-  'ip.defragment:FALSE', 'ipv6.defragment:FALSE', 'tcp.relative_sequence_numbers:FALSE', 'tcp.analyze_sequence_numbers:FALSE',
-];
 /**
  * Fields users rely on (DESIGN.md's CLI contract and the common filters):
  * wherever tshark prints one, sdnemu must print the same — so a field the
@@ -54,7 +51,7 @@ describeWith('tshark', 'pcap-samples decode exactly as tshark decodes them', () 
       }
       for (const r of REQUIRED) names.add(r);
       const fields = [...names].sort();
-      const ts = tsharkFields(path, fields, { prefs: PREFS });
+      const ts = tsharkFields(path, fields, { prefs: DISSECTOR_PREFS });
       expect(ts.length).toBe(ds.length);
       let compared = 0;
       ds.forEach((d, i) => {

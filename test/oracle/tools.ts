@@ -73,6 +73,15 @@ export function tempDir(prefix = 'sdnemu-'): { dir: string; cleanup: () => void 
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * The preferences under which tshark dissects as sdnemu's dissector does: one packet at a time
+ * (no IP defragmentation, no TCP analysis or reassembly), raw sequence numbers.
+ */
+export const DISSECTOR_PREFS = [
+  'ip.defragment:FALSE', 'ipv6.defragment:FALSE', 'tcp.relative_sequence_numbers:FALSE', 'tcp.analyze_sequence_numbers:FALSE',
+  'tcp.desegment_tcp_streams:FALSE',
+];
+
 export interface TsharkOptions {
   /** extra `-d` decode-as rules, e.g. `udp.port==8472,vxlan` */
   decodeAs?: string[];
