@@ -17,6 +17,7 @@ import type { Host } from '../../src/netstack/host.js';
 import { OvsBridgeError, type OvsBridge, type OvsTunnelSpec } from '../../src/devices/ovs-bridge.js';
 import { be16, be32, ipv4ToString } from '../../src/wire/bytes.js';
 import { InputError } from '../../src/errors.js';
+import { buildTopology, loadTopology, TopologyFileError } from '../../src/topology/file.js';
 
 interface Net {
   t: Topology; hv1: Host; hv2: Host; vm1: Host; vm2: Host; br1: OvsBridge; br2: OvsBridge;
@@ -162,5 +163,24 @@ describe('OVS tunnel ports through the hypervisor stack', () => {
     expect(f.addTunnelPort({ name: 'v3', type: 'vxlan', remote: '1.2.3.4', key: 2 }).odp).toBe(4789);
     // the host's UDP 4789 is f's: another bridge on the same host cannot have it
     expect(code(() => t.ovsBridge('g', { host: hv, tunnels: [{ name: 'v', type: 'vxlan', remote: '1.2.3.5' }] }))).toBe('OVS_TUNNEL_PORT_IN_USE');
+  });
+
+  it('topology files: tunnel ports on an OVS bridge with a host, bad ones refused with line and field', async () => {
+    const base = (tun: string, host = 'hv1'): string => [
+      'hosts:', '  - { name: hv1, ip: 192.168.1.1/24 }', '  - { name: hv2, ip: 192.168.1.2/24 }',
+      '  - { name: vm1, ip: 10.0.0.1/24 }', '  - { name: vm2, ip: 10.0.0.2/24 }',
+      'ovsBridges:', `  - name: br1`, `    host: ${host}`, '    defaultFlows: normal', '    tunnels:', `      - ${tun}`,
+      '  - name: br2', '    host: hv2', '    defaultFlows: normal', '    tunnels:', '      - { name: vxlan0, type: vxlan, remote: 192.168.1.1, key: 100 }',
+      'links:', '  - { a: hv1, b: hv2 }', '  - { a: vm1, b: "br1:tap1" }', '  - { a: vm2, b: "br2:tap2" }', '',
+    ].join('\n');
+    const t = buildTopology(loadTopology(base('{ name: vxlan0, type: vxlan, remote: 192.168.1.2, key: 100 }')));
+    expect((await t.ping('vm1', '10.0.0.2', { count: 1 })).received).toBe(1);
+    const err = (text: string): string => {
+      try { buildTopology(loadTopology(text)); return 'none'; } catch (e) { const f = e as TopologyFileError; return `${f.code} ${f.line} ${f.field}`; }
+    };
+    expect(err(base('{ name: vxlan0, type: gre, remote: 192.168.1.2 }'))).toBe('TOPO_BAD_VALUE 11 ovsBridges[0].tunnels[0].type');
+    expect(err(base('{ name: vxlan0, type: vxlan, remote: 192.168.1.2, vni: 1 }'))).toBe('TOPO_UNKNOWN_KEY 11 ovsBridges[0].tunnels[0].vni');
+    expect(err(base('{ name: vxlan0, type: vxlan, remote: 192.168.1 }'))).toBe('OVS_BAD_TUNNEL 11 ovsBridges[0].tunnels[0]');
+    expect(err(base('{ name: vxlan0, type: vxlan, remote: 192.168.1.2 }', 'hv9'))).toBe('TOPO_NO_NODE 7 ovsBridges[0].host');
   });
 });
