@@ -12,6 +12,12 @@
  *   output, ct (conntrack/), recirculation, tunnel push and pop, clone.
  * Outputs are handed synchronously to the port's sink with the bytes as they
  * are at that moment; a sink that keeps them must copy.
+ * Kernel-style tunnel ports (Bridge.tunnelDatapath 'kernel'): the port's
+ * owner encapsulates — an output after `set(tunnel(...))` hands the sink
+ * the packet with its egress tunnel metadata (Pkt.outTun*) — and gives
+ * decapsulated frames to `receiveTunnel()` with their tunnel metadata;
+ * tnl_find() (`tunnelOfport`) picks the OpenFlow port from tun_id, outer
+ * source and destination, for these and for native tnl_pop alike.
  *
  * Revalidation (ofproto-dpif-upcall.c's revalidator, made synchronous so no
  * stale decision survives): before a batch, if the bridge's version moved
@@ -68,9 +74,9 @@ import { Conntrack } from '../conntrack/conntrack.js';
 import { DpFlow, Emc, MegaflowCache } from './cache.js';
 import {
   A_CLONE, A_CT, A_CT_CLEAR, A_HASH, A_OUTPUT, A_POP_VLAN, A_PUSH_VLAN, A_RECIRC, A_SET_ARP, A_SET_ETH, A_SET_ICMP,
-  A_SET_IPV4, A_SET_IPV6, A_SET_L4, A_TNL_POP, A_TNL_PUSH, A_USERSPACE, AV, AW, type DpProgram, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN, compileActions,
+  A_SET_IPV4, A_SET_IPV6, A_SET_L4, A_SET_TUNNEL, A_TNL_POP, A_TNL_PUSH, A_USERSPACE, AV, AW, type DpProgram, TNL_TYPE_GENEVE, TNL_TYPE_VXLAN, compileActions,
 } from './odp-actions.js';
-import { Pkt, popVlan, pushVlan, setArp, setEth, setIcmp, setIpv4, setIpv6, setL4, tnlPop, tnlPush } from './execute.js';
+import { Pkt, popVlan, pushVlan, setArp, setEth, setIcmp, setIpv4, setIpv6, setL4, setTunnel, tnlPop, tnlPush } from './execute.js';
 import { dpHashL4, rssHashOfPacketI32, rssHashRecircI32, symmetricL4Hash } from '../flow/hash.js';
 import { formatDpFlowLine } from './odp-flow.js';
 import { Mulberry32 } from '../rng.js';
@@ -101,8 +107,46 @@ const MAX_RECIRC_DEPTH = 6;
 /** clone()/recirculation nesting the per-depth Pkt pool covers */
 const MAX_DEPTH = 16;
 
-/** What a port does with a frame the datapath sends: [start, end) of 'buf', valid only during the call. */
-export type PortSink = (buf: Uint8Array, start: number, end: number) => void;
+/**
+ * What a port does with a frame the datapath sends: [start, end) of 'buf',
+ * valid only during the call; 'pkt' is the packet whose metadata (the
+ * egress tunnel of a set(tunnel(...)): Pkt.outTun*) a tunnel port reads.
+ */
+export type PortSink = (buf: Uint8Array, start: number, end: number, pkt: Pkt) => void;
+
+/**
+ * The tunnel metadata of a packet a kernel-style tunnel port received
+ * (what the vport's ip_tunnel_info carries into the flow key): reused by
+ * the caller for every packet.
+ */
+export class TunnelMeta {
+  idHi = 0;
+  idLo = 0;
+  /** outer IPv4 source and destination */
+  src = 0;
+  dst = 0;
+  /** FLOW_TNL_F_* (key, csum) */
+  flags = 0;
+  tos = 0;
+  ttl = 0;
+  tpSrc = 0;
+  tpDst = 0;
+}
+
+/** One tunnel port as tnl_find() sees it: -1 in remote/local means `flow` or absent (see ofportOf). */
+interface TunnelPortCfg {
+  odp: number; ofport: number; type: number;
+  /** remote_ip, -1 for remote_ip=flow */
+  remote: number;
+  /** local_ip: -1 absent (any), -2 local_ip=flow, else the address */
+  local: number;
+  /** in_key=flow (or key=flow) */
+  keyFlow: boolean;
+  /** the fixed in_key (0 when absent), 64 bits as two words */
+  keyHi: number; keyLo: number;
+  /** tnl_find's search order: fixed key, then fixed remote, then local configured/any/flow */
+  rank: number;
+}
 
 export interface DatapathOptions {
   conntrack?: Conntrack;
@@ -136,6 +180,8 @@ export class DatapathStats {
   txPackets = 0;
   /** ct(commit) refused by a zone limit or the table maximum (the packet is not dropped for it) */
   ctRefused = 0;
+  /** tunnelled packets no tunnel port takes (OVS's "receive tunnel port not found"; dropped as upcall_error) */
+  tnlPortNotFound = 0;
   readonly dropped = new Float64Array(DROP_REASONS.length);
 
   get droppedTotal(): number { let n = 0; for (const d of this.dropped) n += d; return n; }
@@ -167,7 +213,7 @@ export class Datapath {
   private readonly sinks: (PortSink | null)[] = new Array<PortSink | null>(65536).fill(null);
   private readonly present = new Uint8Array(65536);
   private readonly ofportOfOdp = new Int32Array(65536).fill(-1);
-  private tunnelPorts: { odp: number; ofport: number; type: number; remote: number; key: number }[] = [];
+  private tunnelPorts: TunnelPortCfg[] = [];
   private portsSeen = -1;
   private version: number;
   private macVersion: number;
@@ -209,12 +255,16 @@ export class Datapath {
     for (const p of this.br.ports.values()) {
       this.present[p.odp] = 1;
       if (p.type === 'vxlan' || p.type === 'geneve') {
-        // -1: `flow` or absent (any remote / any key)
-        const r = p.options['remote_ip'], k = p.options['key'] ?? p.options['in_key'];
+        // netdev-vport's tunnel config: in_key (or key) absent means key 0, not any key
+        const r = p.options['remote_ip'], l = p.options['local_ip'], k = p.options['in_key'] ?? p.options['key'];
+        const keyFlow = k === 'flow';
+        const key = k === undefined || keyFlow ? 0n : BigInt(k);
+        const remote = r === undefined || r === 'flow' ? -1 : parseIpv4(r) ?? -1;
+        const local = l === undefined ? -1 : l === 'flow' ? -2 : parseIpv4(l) ?? -1;
         this.tunnelPorts.push({
-          odp: p.odp, ofport: p.ofport, type: p.type === 'geneve' ? TNL_TYPE_GENEVE : TNL_TYPE_VXLAN,
-          remote: r === undefined || r === 'flow' ? -1 : parseIpv4(r) ?? -1,
-          key: k === undefined || k === 'flow' ? -1 : Number(k),
+          odp: p.odp, ofport: p.ofport, type: p.type === 'geneve' ? TNL_TYPE_GENEVE : TNL_TYPE_VXLAN, remote, local, keyFlow,
+          keyHi: Number(key >> 32n), keyLo: Number(key & 0xffffffffn),
+          rank: (keyFlow ? 6 : 0) + (remote < 0 ? 3 : 0) + (local === -1 ? 1 : local === -2 ? 2 : 0),
         });
       } else {
         this.ofportOfOdp[p.odp] = p.ofport;
@@ -237,16 +287,34 @@ export class Datapath {
   private ofportOf(p: Pkt): number {
     const of = this.ofportOfOdp[p.inPort]!;
     if (of >= 0 || p.tunDst === 0) return of;
-    // an exact remote_ip beats `remote_ip=flow`, as in tnl_find's match order
-    let best = -1;
+    const t = this.tunnelOfport(p.inPort, p.tunIdHi, p.tunIdLo, p.tunSrc, p.tunDst);
+    if (t < 0) this.stats.tnlPortNotFound++;
+    return t;
+  }
+
+  /**
+   * tnl_find() (ofproto/tunnel.c): the OpenFlow port of a packet that came
+   * out of tunnel datapath port 'odp' with tun_id 'idHi':'idLo' from outer
+   * source 'src' to outer destination 'dst', or -1. A port matches when its
+   * key is `flow` or equals the tun_id (a port without a key takes tun_id 0
+   * only), its remote_ip is `flow` or equals 'src', and its local_ip is
+   * absent, `flow`, or equals 'dst'; of several, the first in tnl_find's
+   * order: fixed key before key=flow, then fixed remote before
+   * remote_ip=flow, then a configured local_ip before none before `flow`.
+   * Allocates nothing.
+   */
+  tunnelOfport(odp: number, idHi: number, idLo: number, src: number, dst: number): number {
+    if (this.br.portsVersion !== this.portsSeen) this.syncPorts();
+    let best = -1, bestRank = 99;
     const tp = this.tunnelPorts;
     for (let i = 0; i < tp.length; i++) {
       const t = tp[i]!;
-      if (t.odp !== p.inPort) continue;
-      if (t.remote >= 0 && t.remote !== p.tunSrc) continue;
-      if (t.key >= 0 && t.key !== p.tunIdLo) continue;
+      if (t.odp !== odp || t.rank >= bestRank) continue;
+      if (!t.keyFlow && (t.keyHi !== (idHi >>> 0) || t.keyLo !== (idLo >>> 0))) continue;
+      if (t.remote >= 0 && t.remote !== (src >>> 0)) continue;
+      if (t.local >= 0 && t.local !== (dst >>> 0)) continue;
       best = t.ofport;
-      if (t.remote >= 0) break;
+      bestRank = t.rank;
     }
     return best;
   }
@@ -259,7 +327,20 @@ export class Datapath {
    */
   receive(port: number, buf: Uint8Array, now: number, start = 0, end = buf.length): void {
     this.beforeBatch(now);
-    this.receiveOne(port, buf, start, end, now);
+    this.receiveOne(port, buf, start, end, now, null);
+  }
+
+  /**
+   * Receive the inner frame 'buf' [start, end) a kernel-style tunnel port
+   * (datapath port 'port', e.g. vxlan_sys_4789) decapsulated, with the
+   * outer headers' metadata 'tun' (tun_id, tun_src, tun_dst, tun_flags,
+   * tos, ttl, UDP ports) in the flow key; tnl_find() then picks the
+   * OpenFlow port (a packet no port takes is dropped as upcall_error and
+   * counted in stats.tnlPortNotFound).
+   */
+  receiveTunnel(port: number, buf: Uint8Array, tun: TunnelMeta, now: number, start = 0, end = buf.length): void {
+    this.beforeBatch(now);
+    this.receiveOne(port, buf, start, end, now, tun);
   }
 
   /**
@@ -268,7 +349,7 @@ export class Datapath {
    */
   receiveBatch(n: number, ports: Int32Array, bufs: Uint8Array[], starts: Int32Array, ends: Int32Array, now: number): void {
     this.beforeBatch(now);
-    for (let i = 0; i < n; i++) this.receiveOne(ports[i]!, bufs[i]!, starts[i]!, ends[i]!, now);
+    for (let i = 0; i < n; i++) this.receiveOne(ports[i]!, bufs[i]!, starts[i]!, ends[i]!, now, null);
   }
 
   private beforeBatch(now: number): void {
@@ -277,11 +358,15 @@ export class Datapath {
     if (now - this.lastSweep >= this.revalidateMs) this.sweep(now);
   }
 
-  private receiveOne(port: number, buf: Uint8Array, start: number, end: number, now: number): void {
+  private receiveOne(port: number, buf: Uint8Array, start: number, end: number, now: number, tun: TunnelMeta | null): void {
     const st = this.stats;
     st.rx++;
     const p = this.pool[0]!;
     p.reset(buf, start, end, port);
+    if (tun !== null) {
+      p.tunIdHi = tun.idHi; p.tunIdLo = tun.idLo; p.tunSrc = tun.src; p.tunDst = tun.dst; p.tunFlags = tun.flags;
+      p.tunTos = tun.tos; p.tunTtl = tun.ttl; p.tunTpSrc = tun.tpSrc; p.tunTpDst = tun.tpDst;
+    }
     this.fateOut = 0; this.fateCtl = 0; this.fateDrop = -1;
     if (!(this.present[port]! > 0)) this.drop(p, D_INVALID_PORT);
     else this.process(p, now);
@@ -490,7 +575,7 @@ export class Datapath {
           const s = this.sinks[port];
           this.stats.txPackets++;
           this.fateOut++;
-          if (s !== null && s !== undefined) s(p.buf, p.start, p.end);
+          if (s !== null && s !== undefined) s(p.buf, p.start, p.end, p);
           break;
         }
         case A_SET_ETH: setEth(p, c, o); break;
@@ -555,6 +640,7 @@ export class Datapath {
           break;
         }
         case A_TNL_PUSH: if (!tnlPush(p, prog.hdrs[i]!)) { this.drop(p, D_TNL_PUSH); return; } break;
+        case A_SET_TUNNEL: setTunnel(p, c, o); break;
       }
     }
   }

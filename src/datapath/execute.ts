@@ -65,6 +65,19 @@ export class Pkt {
   tunTtl = 0;
   tunTpSrc = 0;
   tunTpDst = 0;
+  /**
+   * The egress tunnel metadata (OVS_ACTION_ATTR_SET(tunnel)), read by a
+   * kernel-style tunnel port's sink: set when outTunSet is 1.
+   */
+  outTunSet = 0;
+  outTunIdHi = 0;
+  outTunIdLo = 0;
+  outTunSrc = 0;
+  outTunDst = 0;
+  outTunTos = 0;
+  outTunTtl = 0;
+  outTunTpDst = 0;
+  outTunFlags = 0;
   dpHash = 0;
   rssHash = 0;
   /** recirculations so far (OVS drops at MAX_RECIRC_DEPTH) */
@@ -98,6 +111,7 @@ export class Pkt {
     if (this.ctDirty) { this.ct.clear(); this.ctDirty = false; }
     this.tunIdHi = 0; this.tunIdLo = 0; this.tunSrc = 0; this.tunDst = 0; this.tunFlags = 0;
     this.tunTos = 0; this.tunTtl = 0; this.tunTpSrc = 0; this.tunTpDst = 0;
+    this.outTunSet = 0;
     this.dpHash = 0; this.rssHash = 0; this.depth = 0;
     this.l3 = -1; this.l4 = -1; this.dlType = 0; this.proto = 0; this.laterFrag = false;
   }
@@ -115,6 +129,9 @@ export class Pkt {
     this.ctDirty = true;
     this.tunIdHi = o.tunIdHi; this.tunIdLo = o.tunIdLo; this.tunSrc = o.tunSrc; this.tunDst = o.tunDst; this.tunFlags = o.tunFlags;
     this.tunTos = o.tunTos; this.tunTtl = o.tunTtl; this.tunTpSrc = o.tunTpSrc; this.tunTpDst = o.tunTpDst;
+    this.outTunSet = o.outTunSet; this.outTunIdHi = o.outTunIdHi; this.outTunIdLo = o.outTunIdLo; this.outTunSrc = o.outTunSrc;
+    this.outTunDst = o.outTunDst; this.outTunTos = o.outTunTos; this.outTunTtl = o.outTunTtl; this.outTunTpDst = o.outTunTpDst;
+    this.outTunFlags = o.outTunFlags;
     this.dpHash = o.dpHash; this.rssHash = o.rssHash; this.depth = o.depth;
     this.l3 = o.l3 < 0 ? -1 : o.l3 + shift; this.l4 = o.l4 < 0 ? -1 : o.l4 + shift;
     this.dlType = o.dlType; this.proto = o.proto; this.laterFrag = o.laterFrag;
@@ -443,4 +460,13 @@ export function tnlPop(p: Pkt, type: number): boolean {
   p.end = ip + tot;
   p.l3 = -1; p.l4 = -1;
   return true;
+}
+
+/** set(tunnel(...)): the action at 'o' of 'c' becomes the packet's egress tunnel metadata. */
+export function setTunnel(p: Pkt, c: Int32Array, o: number): void {
+  const v = o + AV;
+  p.outTunSet = 1;
+  p.outTunIdHi = c[v]! >>> 0; p.outTunIdLo = c[v + 1]! >>> 0;
+  p.outTunSrc = c[v + 2]! >>> 0; p.outTunDst = c[v + 3]! >>> 0;
+  p.outTunTos = c[v + 4]!; p.outTunTtl = c[v + 5]!; p.outTunTpDst = c[v + 6]!; p.outTunFlags = c[v + 7]!;
 }

@@ -26,7 +26,7 @@ import type { CtExecSpec, NatRange } from '../conntrack/conntrack.js';
 
 export const A_OUTPUT = 1, A_SET_ETH = 2, A_SET_IPV4 = 3, A_SET_IPV6 = 4, A_SET_L4 = 5, A_SET_ICMP = 6, A_SET_ARP = 7,
   A_PUSH_VLAN = 8, A_POP_VLAN = 9, A_CT = 10, A_CT_CLEAR = 11, A_RECIRC = 12, A_HASH = 13, A_USERSPACE = 14,
-  A_TNL_PUSH = 15, A_TNL_POP = 16, A_CLONE = 17;
+  A_TNL_PUSH = 15, A_TNL_POP = 16, A_CLONE = 17, A_SET_TUNNEL = 18;
 
 /** Tunnel header types as `tnl_push(header(type=N))` prints them (OVS_VPORT_TYPE_*). */
 export const TNL_TYPE_GRE = 3, TNL_TYPE_VXLAN = 4, TNL_TYPE_GENEVE = 5;
@@ -175,8 +175,46 @@ const SET_HEADERS: Record<string, { op: number; proto?: number; keys: Record<str
   arp: { op: A_SET_ARP, keys: { sip: scalar(0, 0xffffffff, ip4), tip: scalar(1, 0xffffffff, ip4), op: scalar(2, 0xffff), sha: macField(3), tha: macField(5) } },
 };
 
+/**
+ * `set(tunnel(tun_id=..,src=..,dst=..,tos=..,ttl=..,tp_dst=..,flags(df|csum|key)))`:
+ * the egress tunnel metadata a kernel vport encapsulates with. v = [tun_id
+ * high, tun_id low, src, dst, tos, ttl, tp_dst, flags (FLOW_TNL_F_*)].
+ */
+function parseSetTunnel(inner: string, whole: string): DpAction {
+  const a = new DpAction(A_SET_TUNNEL, whole);
+  for (const { part } of splitTop(inner)) {
+    const [name, args] = call(part);
+    if (name === 'flags') {
+      for (const f of (args ?? '').split('|')) {
+        const bit = f === 'oam' ? 1 : f === 'df' ? 2 : f === 'csum' ? 4 : f === 'key' ? 8 : f === '' ? 0 : -1;
+        if (bit < 0) throw new OdpParseError(`unknown tunnel flag "${f}"`, whole, Math.max(0, whole.indexOf(f)));
+        a.v[7] = a.v[7]! | bit;
+      }
+      continue;
+    }
+    const eq = part.indexOf('=');
+    const k = part.slice(0, eq), val = part.slice(eq + 1);
+    switch (k) {
+      case 'tun_id': {
+        if (!/^0x[0-9a-f]{1,16}$/i.test(val)) throw new OdpParseError(`"${val}" is not a tunnel id`, whole, whole.indexOf(val));
+        const id = BigInt(val);
+        a.v[0] = Number(id >> 32n); a.v[1] = Number(id & 0xffffffffn);
+        break;
+      }
+      case 'src': a.v[2] = ip4(val, whole); break;
+      case 'dst': a.v[3] = ip4(val, whole); break;
+      case 'tos': a.v[4] = num(val, whole) & 0xff; break;
+      case 'ttl': a.v[5] = num(val, whole) & 0xff; break;
+      case 'tp_dst': a.v[6] = num(val, whole) & 0xffff; break;
+      default: throw new OdpParseError(`unsupported tunnel field ${k}`, whole, Math.max(0, whole.indexOf(part)));
+    }
+  }
+  return a;
+}
+
 function parseSet(args: string, whole: string): DpAction {
   const [hdr, inner] = call(args);
+  if (hdr === 'tunnel' && inner !== null) return parseSetTunnel(inner, whole);
   const def = SET_HEADERS[hdr];
   if (def === undefined || inner === null) throw new OdpParseError(`unsupported set(${hdr})`, whole, 4);
   const a = new DpAction(def.op, whole);

@@ -81,8 +81,22 @@
  * whole buffer (after clone()/push_vlan the datapath works in its own
  * scratch) is first copied into this bridge's scratch and sent through a
  * view cached per length, so no object is allocated for it either.
- * Not modelled: tunnel, patch and internal ports (LOCAL exists but reaches
- * no stack), port deletion, OVSDB port VLAN settings through this device
+ * Tunnel ports (`host` given: the bridge runs on that hypervisor's kernel
+ * datapath): `addTunnelPort({ name, type: 'vxlan' | 'geneve', remote,
+ * key, local, dstPort, options })` — Interface options remote_ip (IPv4 or
+ * `flow`), key (or `flow`), local_ip, dst_port, csum, df_default, tos, ttl,
+ * checked as ports.ts checks a ports file — numbered as OVS numbers them
+ * (OpenFlow as addPort; datapath: the shared `vxlan_sys_<dst_port>` /
+ * `genev_sys_<dst_port>` port, 4789 / 6081). The bridge's translation then
+ * emits `set(tunnel(...))` + output (native tunnelling off, as on the kernel
+ * datapath: Bridge.tunnelDatapath 'kernel'), and ovs-tunnel.ts's vport
+ * encapsulates through the host's IP stack and hands what the host's UDP
+ * port receives back with its tunnel metadata. Two tunnel ports with the
+ * same type, remote, key, local_ip and port are refused, as OVS refuses
+ * them; one UDP port of a host serves one bridge (a Vtep or a second
+ * bridge on it gets OVS_TUNNEL_PORT_IN_USE).
+ * Not modelled: GRE and patch ports, internal ports (LOCAL exists but
+ * reaches no stack), port deletion, OVSDB port VLAN settings through this device
  * (the bridge has them: ofproto/bridge.ts setPortVlan), a controller.
  * Neighbours: ofproto/bridge.ts (tables, ports), ofproto/ofctl.ts (text),
  * ofproto/trace.ts (trace text), ofproto/ports.ts (datapath numbering),
@@ -101,11 +115,17 @@ import { MatchBuilder, tokenize } from '../flow/match.js';
 import { FlowSyntaxError } from '../flow/errors.js';
 import { SdnemuError } from '../errors.js';
 import { toHex } from '../wire/bytes.js';
+import type { Host } from '../netstack/host.js';
+import type { Pkt } from '../datapath/execute.js';
+import { dpifPortName, missingOption, optionProblem } from '../ofproto/ports.js';
+import { TunnelVport, type TunnelVportType } from './ovs-tunnel.js';
+import { InputError } from '../errors.js';
 
 /** A bridge or port configuration error ('bridge' names the bridge). */
 export class OvsBridgeError extends SdnemuError {
   readonly bridge: string;
-  constructor(code: 'OVS_DUPLICATE_PORT' | 'OVS_BAD_OFPORT' | 'OVS_NO_PORT' | 'OVS_NO_ODP_PORT', bridge: string, message: string) {
+  constructor(code: 'OVS_DUPLICATE_PORT' | 'OVS_BAD_OFPORT' | 'OVS_NO_PORT' | 'OVS_NO_ODP_PORT' | 'OVS_NO_HOST' | 'OVS_TUNNEL_PORT_IN_USE',
+    bridge: string, message: string) {
     super(code, `${bridge}: ${message}`);
     this.name = 'OvsBridgeError';
     this.bridge = bridge;
@@ -123,6 +143,9 @@ export class DpifNumbers {
   /** datapath port numbers in use (0 is the datapath's own, `ovs-dummy`) */
   readonly used = new Set<number>([0]);
 }
+
+/** A tunnel port's numbers: OpenFlow port and (shared) datapath port. */
+export interface BridgePortRef { name: string; ofport: number; odp: number }
 
 /** A bridge port on the simulator: the sim `Port` plus its OpenFlow and datapath numbers. */
 export class OvsPort extends Port {
@@ -148,6 +171,28 @@ export interface OvsBridgeOptions {
   dpif?: DpifNumbers;
   /** datapath knobs (EMC, flow limit, max idle, revalidation period); the seed is the simulator's */
   datapath?: Omit<DatapathOptions, 'seed'>;
+  /** the hypervisor the bridge runs on: its tunnel ports send and receive through this host's stack */
+  host?: Host;
+  /** tunnel ports to add at creation (needs 'host'), in order */
+  tunnels?: OvsTunnelSpec[];
+}
+
+/** A VXLAN or Geneve tunnel port (`ovs-vsctl add-port BR NAME -- set Interface NAME type=… options:…`). */
+export interface OvsTunnelSpec {
+  name: string;
+  type: TunnelVportType;
+  /** options:remote_ip: the far end's IPv4 address, or 'flow' (set_field:…->tun_dst) */
+  remote: string;
+  /** options:key: the VNI, or 'flow' (tun_id from the flow); absent: VNI 0 */
+  key?: number | string;
+  /** options:local_ip: the outer source (and the only destination accepted), or 'flow' */
+  local?: string;
+  /** options:dst_port (default 4789 for VXLAN, 6081 for Geneve) */
+  dstPort?: number;
+  /** ofport_request */
+  ofport?: number;
+  /** further Interface options: csum, df_default, tos, ttl */
+  options?: Record<string, string>;
 }
 
 /**
@@ -188,6 +233,10 @@ export class OvsBridge implements PortOwner {
   private readonly scratch = new Uint8Array(SCRATCH_BYTES);
   /** scratch.subarray(0, n), made once per length n */
   private readonly views: (Uint8Array | undefined)[] = [];
+  /** the hypervisor whose stack carries the tunnel ports (null: no tunnel ports) */
+  readonly host: Host | null;
+  /** the datapath tunnel ports, by datapath port name (vxlan_sys_4789) */
+  readonly vports = new Map<string, TunnelVport>();
 
   /**
    * Bridge 'name' on 'sim' with its LOCAL port, then the initial flows
@@ -202,9 +251,12 @@ export class OvsBridge implements PortOwner {
     const local = this.br.ports.get(OFPP_LOCAL)!;
     local.odp = this.allocOdp(name);
     this.dp = new Datapath(this.br, { ...opts.datapath, seed: sim.seed });
+    this.host = opts.host ?? null;
+    if (this.host !== null) this.br.tunnelDatapath = 'kernel';
     const flows = opts.flows ?? (opts.defaultFlows === 'none' ? ''
       : opts.defaultFlows === 'normal' ? 'priority=0,actions=NORMAL' : learningFlows(opts.macAgeingS ?? 300));
     if (flows.trim() !== '') this.addFlows(flows);
+    opts.tunnels?.forEach((t, i) => this.addTunnelPort(t, `tunnels[${i}]`));
   }
 
   /** The datapath clock: the simulator's time in ms. */
@@ -224,20 +276,82 @@ export class OvsBridge implements PortOwner {
     if (req !== undefined && !(Number.isInteger(req) && req >= 1 && req <= OFPORT_MAX)) {
       throw new OvsBridgeError('OVS_BAD_OFPORT', this.name, `ofport_request ${req} is not 1..${OFPORT_MAX}`);
     }
+    const p = this.newPort(name, req, -1, 'dummy', {});
+    this.dp.attach(p.odp, (buf, start, end) => this.output(p, buf, start, end));
+    return p;
+  }
+
+  /**
+   * The OpenFlow port 'name' (default `p<ofport>`) with 'req' or the next
+   * automatic number, on datapath port 'odp' (-1: allocated by the name).
+   */
+  private newPort(name: string | undefined, req: number | undefined, odp: number, type: string, options: Record<string, string>): OvsPort {
     const auto = req === undefined || this.byOfport.has(req);
     const ofport = auto ? this.nextOfport() : req;
     const pname = name ?? `p${ofport}`;
     if (this.byName.has(pname) || pname === this.name) {
       throw new OvsBridgeError('OVS_DUPLICATE_PORT', this.name, `a port named ${pname} already exists`);
     }
-    const odp = this.allocOdp(pname);
+    const n = odp >= 0 ? odp : this.allocOdp(pname);
     if (auto) this.allocPortNo = ofport;
-    const p = new OvsPort(this, pname, ofport, odp);
+    const p = new OvsPort(this, pname, ofport, n);
     this.byName.set(pname, p);
     this.byOfport.set(ofport, p);
-    this.br.addPort({ ofport, name: pname, type: 'dummy', options: {}, odp });
-    this.dp.attach(odp, (buf, start, end) => this.output(p, buf, start, end));
+    this.br.addPort({ ofport, name: pname, type, options, odp: n });
     return p;
+  }
+
+  /**
+   * A VXLAN or Geneve tunnel port (see the module comment); 'field' names
+   * the spec in errors. Throws InputError naming the field for a bad option,
+   * OvsBridgeError for a bridge without a host, a duplicate name or tunnel
+   * configuration, or a UDP port the host has given to something else.
+   */
+  addTunnelPort(spec: OvsTunnelSpec, field = 'tunnel'): BridgePortRef {
+    const host = this.host;
+    if (host === null) throw new OvsBridgeError('OVS_NO_HOST', this.name, `tunnel port ${spec.name}: the bridge has no host (pass { host })`);
+    if (spec.type !== 'vxlan' && spec.type !== 'geneve') {
+      throw new InputError('OVS_BAD_TUNNEL', `${field}.type`, `'${String(spec.type)}' is not vxlan or geneve`);
+    }
+    const options: Record<string, string> = { remote_ip: String(spec.remote) };
+    const put = (key: string, v: string | number | undefined, f: string): void => {
+      if (v === undefined) return;
+      const bad = optionProblem(spec.type, key, String(v));
+      if (bad !== null) throw new InputError('OVS_BAD_TUNNEL', f, bad.detail);
+      options[key] = String(v);
+    };
+    put('remote_ip', spec.remote, `${field}.remote`);
+    put('key', spec.key, `${field}.key`);
+    put('local_ip', spec.local, `${field}.local`);
+    put('dst_port', spec.dstPort, `${field}.dstPort`);
+    for (const [k, v] of Object.entries(spec.options ?? {})) put(k, v, `${field}.options.${k}`);
+    const missing = missingOption(spec.type, options);
+    if (missing !== null) throw new InputError('OVS_BAD_TUNNEL', `${field}.remote`, missing.detail);
+    if (options['local_ip'] === 'flow' && options['remote_ip'] !== 'flow') {
+      throw new InputError('OVS_BAD_TUNNEL', `${field}.local`, `${spec.type} type requires 'remote_ip=flow' with 'local_ip=flow'`);
+    }
+    const dpif = dpifPortName({ name: spec.name, ofport: 0, type: spec.type, options, line: 0 })!;
+    const same = (o: Record<string, string>): boolean => ['remote_ip', 'key', 'in_key', 'local_ip', 'dst_port'].every((k) => o[k] === options[k]);
+    for (const p of this.br.ports.values()) {
+      if (p.type === spec.type && same(p.options)) {
+        throw new OvsBridgeError('OVS_DUPLICATE_PORT', this.name, `${spec.name}: attempting to add tunnel port with same config as port '${p.name}'`);
+      }
+    }
+    let vport = this.vports.get(dpif);
+    if (vport === undefined) {
+      const odp = this.allocOdp(dpif);
+      try {
+        vport = new TunnelVport(host, spec.type, Number(options['dst_port'] ?? (spec.type === 'vxlan' ? 4789 : 6081)), odp, this.dp, () => this.nowMs);
+      } catch (e) {
+        this.dpif.used.delete(odp);
+        throw new OvsBridgeError('OVS_TUNNEL_PORT_IN_USE', this.name, `${spec.name}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      this.vports.set(dpif, vport);
+      const v = vport;
+      this.dp.attach(odp, (buf, start, end, pkt: Pkt) => v.output(buf, start, end, pkt));
+    }
+    const p = this.newPort(spec.name, spec.ofport, vport.odp, spec.type, options);
+    return { name: p.name, ofport: p.ofport, odp: p.odp };
   }
 
   /** alloc_ofp_port(): the next free number after the last automatic one, wrapping below 32768 (not yet taken). */

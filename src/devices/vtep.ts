@@ -347,6 +347,58 @@ export function innerFlowHash(f: Uint8Array, basis: number): number {
   return hashFinishI32(h, 0) >>> 0;
 }
 
+/** The per-host seed of the source-port hash (the kernel's boot-time key), from the simulation's seed. */
+export function hostHashBasis(host: Host): number {
+  let hb = host.sim.seed | 0;
+  for (let i = 0; i < host.name.length; i++) hb = mhashAddI32(hb, host.name.charCodeAt(i));
+  return hashFinishI32(hb, host.name.length);
+}
+
+/**
+ * udp_flow_src_port: the outer UDP source port for inner frame 'frame'
+ * (innerFlowHash with 'basis', folded and mapped into ['min', 'max')).
+ */
+export function udpFlowSrcPort(frame: Uint8Array, basis: number, min = SRC_PORT_MIN, max = SRC_PORT_MAX): number {
+  let h = innerFlowHash(frame, basis);
+  h = (h ^ (h << 16)) >>> 0;
+  return tnlUdpSrcPort(h, min, max);
+}
+
+/** The outer headers of a UDP tunnel packet (udp_tunnel_xmit_skb's arguments). */
+export interface UdpTunnelOuter {
+  src: number; dst: number; tos: number; ttl: number; df: boolean;
+  sport: number; dport: number;
+  /** compute the UDP checksum (else 0) */
+  csum: boolean;
+}
+
+/**
+ * Outer Ethernet (left for the host to fill) + IPv4 + UDP + an 8-byte tunnel
+ * header (words 'w0', 'w1': VXLAN flags/VNI, or Geneve's base header with
+ * no options) in front of 'inner'. The IPv4 id is 0: the host picks one for
+ * a packet without DF.
+ */
+export function encapUdpTunnel(inner: Uint8Array, o: UdpTunnelOuter, w0: number, w1: number): Uint8Array {
+  const n = inner.length;
+  // carved from the links' slabs: a frame per packet without an off-heap buffer each
+  const out = allocFrame(VXLAN_ENCAP_OVERHEAD + n);
+  setBe16(out, 12, ETH_P_IP);
+  out[14] = 0x45; out[15] = o.tos;
+  setBe16(out, 16, 36 + n);
+  setBe16(out, 20, o.df ? 0x4000 : 0);
+  out[22] = o.ttl; out[23] = 17;
+  setBe32(out, 26, o.src); setBe32(out, 30, o.dst);
+  setBe16(out, 24, fold(sum16(out, 14, 34)));
+  setBe16(out, 34, o.sport); setBe16(out, 36, o.dport); setBe16(out, 38, 16 + n);
+  setBe32(out, 42, w0); setBe32(out, 46, w1);
+  out.set(inner, VXLAN_ENCAP_OVERHEAD);
+  if (o.csum) {
+    const c = fold(sum16(out, 34, out.length, ipv4PseudoSum(o.src, o.dst, 17, 16 + n)));
+    setBe16(out, 40, c === 0 ? 0xffff : c);
+  }
+  return out;
+}
+
 function ipOf(s: string, field: string): number {
   const a = parseIpv4(s);
   if (a === null) throw new InputError('VTEP_BAD_ADDRESS', field, `'${s}' is not an IPv4 address`);
@@ -432,9 +484,7 @@ export class Vtep implements PortOwner, EventHandler {
     uintOf(lo, 0xffff, 'srcPortRange[0]', 'a UDP port'); uintOf(hi, 0xffff, 'srcPortRange[1]', 'a UDP port');
     // udp_flow_src_port: a range with min >= max means ip_local_port_range
     [this.portMin, this.portMax] = lo >= hi ? [SRC_PORT_MIN, SRC_PORT_MAX] : [lo, hi];
-    let hb = host.sim.seed | 0;
-    for (let i = 0; i < host.name.length; i++) hb = mhashAddI32(hb, host.name.charCodeAt(i));
-    this.hashBasis = hashFinishI32(hb, host.name.length);
+    this.hashBasis = hostHashBasis(host);
     this.port = new Port(this, this.ifname);
     this.ageTimerAt = host.sim.now + FDB_AGE_INTERVAL_NS;
 
@@ -702,7 +752,7 @@ export class Vtep implements PortOwner, EventHandler {
     tos = (tos & ~3) | (ecn === 3 ? 2 : ecn);
     const sport = this.srcPort(frame);
     const src = this.local !== 0 ? this.local : host.ip.sourceFor(r.dst);
-    const out = this.encapsulate(frame, src, r.dst, tos, ttl, df, sport, r.port, r.vni);
+    const out = encapUdpTunnel(frame, { src, dst: r.dst, tos, ttl, df, sport, dport: r.port, csum: this.udpCsum }, VXLAN_FLAG_I << 24, (r.vni << 8) >>> 0);
     const res = host.sendIp(out);
     if (res === 'sent') { st.txPackets++; st.txBytes += frame.length - nh; return; }
     st.txDropped++;
@@ -713,32 +763,7 @@ export class Vtep implements PortOwner, EventHandler {
 
   /** The outer UDP source port for 'frame' (udp_flow_src_port's mapping of the flow hash). */
   srcPort(frame: Uint8Array): number {
-    let h = innerFlowHash(frame, this.hashBasis);
-    h = (h ^ (h << 16)) >>> 0;
-    return tnlUdpSrcPort(h, this.portMin, this.portMax);
-  }
-
-  /** Outer Ethernet (left for the host) + IPv4 + UDP + VXLAN in front of 'inner'. */
-  private encapsulate(inner: Uint8Array, src: number, dst: number, tos: number, ttl: number, df: boolean, sport: number, dport: number, vni: number): Uint8Array {
-    const n = inner.length;
-    const out = allocFrame(VXLAN_ENCAP_OVERHEAD + n);
-    setBe16(out, 12, ETH_P_IP);
-    out[14] = 0x45; out[15] = tos;
-    setBe16(out, 16, 36 + n);
-    // id 0: the host picks one for a packet without DF
-    setBe16(out, 20, df ? 0x4000 : 0);
-    out[22] = ttl; out[23] = 17;
-    setBe32(out, 26, src); setBe32(out, 30, dst);
-    setBe16(out, 24, fold(sum16(out, 14, 34)));
-    setBe16(out, 34, sport); setBe16(out, 36, dport); setBe16(out, 38, 16 + n);
-    out[42] = VXLAN_FLAG_I;
-    out[46] = (vni >>> 16) & 0xff; out[47] = (vni >>> 8) & 0xff; out[48] = vni & 0xff;
-    out.set(inner, VXLAN_ENCAP_OVERHEAD);
-    if (this.udpCsum) {
-      const c = fold(sum16(out, 34, out.length, ipv4PseudoSum(src, dst, 17, 16 + n)));
-      setBe16(out, 40, c === 0 ? 0xffff : c);
-    }
-    return out;
+    return udpFlowSrcPort(frame, this.hashBasis, this.portMin, this.portMax);
   }
 
   /** vxlan_encap_bypass: a remote that is this host: straight to its VTEP of that VNI, learnt at 127.0.0.1. */

@@ -5,7 +5,9 @@
  * What: `Bridge` owns 255 `FlowTable`s, each a Classifier of `Rule`s (a
  * FlowSpec plus counters and timestamps), a group table, the port list with
  * the datapath (ODP) port number of each port, and the underlay facts native
- * tunnelling needs (bridge MAC, its IPv4 addresses, routes, neighbours).
+ * tunnelling needs (bridge MAC, its IPv4 addresses, routes, neighbours) —
+ * or, with `tunnelDatapath = 'kernel'`, none: tunnel output is then left to
+ * the tunnel port's owner, as the kernel datapath's vports do.
  * xlate.ts translates flows through it and changes nothing but the
  * recirculation-id pool (recircIds/nextRecircId); counters move only through
  * credit(), called by whoever forwards the packets.
@@ -287,6 +289,14 @@ export class Bridge {
   /** 'OpenFlow13' changes table-miss semantics (drop instead of packet-in). */
   protocols: 'OpenFlow10' | 'OpenFlow13' = 'OpenFlow10';
   readonly underlay: Underlay = { hwaddr: null, ip4: [], routes: [], neighs: new Map() };
+  /**
+   * Who encapsulates tunnel output: 'native' (the userspace datapath's
+   * tnl_push with the underlay above, the default) or 'kernel' (native
+   * tunnelling off, as on the kernel datapath: translation emits
+   * `set(tunnel(...))` and an output to the tunnel's datapath port, whose
+   * owner — devices/ovs-tunnel.ts — encapsulates through a host's stack).
+   */
+  tunnelDatapath: 'native' | 'kernel' = 'native';
   /** Bumped by every flow or group change (the datapath's revalidation trigger). */
   version = 0;
   /** Bumped by every port added, removed or reconfigured (the datapath re-reads its port map). */

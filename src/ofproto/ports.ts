@@ -270,31 +270,46 @@ function parsePortLine(tok: string[], line: number, names: Map<string, number>, 
       throw new PortsFileError('PORTS_SYNTAX', line, 'options', t, `"${t}" is not key=value`);
     }
     const key = t.slice(0, eq), value = t.slice(eq + 1);
-    const field = `options:${key}`;
-    const check = Object.hasOwn(spec.allowed, key) ? spec.allowed[key]! : null;
-    if (check === null) {
-      const known = Object.keys(spec.allowed);
-      throw new PortsFileError('PORTS_BAD_OPTION', line, field, t,
-        `a ${type} port takes ${known.length ? `only ${known.join(', ')}` : 'no options'}`);
-    }
     if (Object.hasOwn(options, key)) {
-      throw new PortsFileError('PORTS_DUPLICATE', line, field, t, `option ${key} given twice`);
+      throw new PortsFileError('PORTS_DUPLICATE', line, `options:${key}`, t, `option ${key} given twice`);
     }
-    const bad = check(value);
-    if (bad !== null) {
-      const code = key.endsWith('_ip') ? 'PORTS_BAD_ADDRESS' : 'PORTS_BAD_OPTION';
-      throw new PortsFileError(code, line, field, value, `"${value}": ${bad}`);
-    }
+    const bad = optionProblem(type, key, value);
+    if (bad !== null) throw new PortsFileError(bad.code, line, bad.field, bad.code === 'PORTS_BAD_OPTION' && !Object.hasOwn(spec.allowed, key) ? t : value, bad.detail);
     options[key] = value;
   }
-  for (const r of spec.required) {
-    if (!Object.hasOwn(options, r)) {
-      throw new PortsFileError('PORTS_MISSING_OPTION', line, `options:${r}`, '', `a ${type} port needs ${r}=…`);
-    }
-  }
+  const missing = missingOption(type, options);
+  if (missing !== null) throw new PortsFileError(missing.code, line, missing.field, '', missing.detail);
   names.set(name, line);
   ofports.set(ofport, line);
   return { name, ofport, type, options, line };
+}
+
+/** What is wrong with an option: its code, field (`options:KEY`) and complaint. */
+export interface OptionProblem { code: PortsFileCode; field: string; detail: string }
+
+/**
+ * The fault of option 'key'='value' on a port of 'type' (one it does not
+ * take, or a malformed value), or null. 'type' must be one of PORT_TYPES.
+ */
+export function optionProblem(type: string, key: string, value: string): OptionProblem | null {
+  const spec = TYPE_OPTIONS[type]!;
+  const field = `options:${key}`;
+  const check = Object.hasOwn(spec.allowed, key) ? spec.allowed[key]! : null;
+  if (check === null) {
+    const known = Object.keys(spec.allowed);
+    return { code: 'PORTS_BAD_OPTION', field, detail: `a ${type} port takes ${known.length ? `only ${known.join(', ')}` : 'no options'}` };
+  }
+  const bad = check(value);
+  if (bad === null) return null;
+  return { code: key.endsWith('_ip') ? 'PORTS_BAD_ADDRESS' : 'PORTS_BAD_OPTION', field, detail: `"${value}": ${bad}` };
+}
+
+/** The first option a port of 'type' needs and 'options' lacks, or null. */
+export function missingOption(type: string, options: Record<string, string>): OptionProblem | null {
+  for (const r of TYPE_OPTIONS[type]!.required) {
+    if (!Object.hasOwn(options, r)) return { code: 'PORTS_MISSING_OPTION', field: `options:${r}`, detail: `a ${type} port needs ${r}=…` };
+  }
+  return null;
 }
 
 function parseDirective(cfg: BridgeConfig, tok: string[], line: number): void {

@@ -65,6 +65,7 @@ import {
   F_IPV6_DST, F_IPV6_SRC, F_METADATA_HI, F_METADATA_LO, F_NW_DST, F_NW_ECN, F_NW_FRAG, F_NW_PROTO, F_NW_SRC,
   F_NW_TOS, F_NW_TTL, F_PACKET_TYPE, F_RECIRC_ID, F_REG0, F_TP_DST, F_TP_SRC, F_TUN_DST, F_TUN_FLAGS, F_TUN_ID_HI,
   F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS, NW_FRAG_ANY, NW_FRAG_LATER, F_DP_HASH,
+  TNL_F_CSUM, TNL_F_DONT_FRAGMENT, TNL_F_KEY, TNL_F_OAM,
 } from '../flow/key.js';
 
 const ETH_TYPE_IP = 0x0800, ETH_TYPE_IPV6 = 0x86dd;
@@ -190,6 +191,8 @@ class Ctx {
   /** flow->actset_output: the output port of the action set (OFPP_UNSET when none or a group) */
   actsetOutput = OFPP_UNSET;
   actionSetHasGroup = false;
+  /** the egress tunnel the datapath packet carries (the last `set(tunnel(...))` emitted; '' none) */
+  baseTunnel = '';
 
   readonly packet: boolean;
 
@@ -617,7 +620,12 @@ function composeOutput(ctx: Ctx, ofport: number): void {
     return;
   }
   if (isTunnel(p)) {
-    tunnelOutput(ctx, p);
+    // compose_output_action__: a remote that is the packet's own outer destination is refused
+    const remote = p.options['remote_ip'];
+    const dst = remote === 'flow' || remote === undefined ? ctx.flow[F_TUN_DST]! : ipv4Of(remote);
+    if (dst === ctx.orig[F_TUN_DST]) { ctx.report('warn', 'Not tunneling to our own address'); return; }
+    if (ctx.br.tunnelDatapath === 'kernel') kernelTunnelOutput(ctx, p);
+    else tunnelOutput(ctx, p);
     return;
   }
   ctx.commit();
@@ -1284,13 +1292,7 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
   const flow = ctx.flow, u = ctx.br.underlay;
   const savedFlow = flow.slice();
   // tnl_port_send: the port's configuration decides the outer header
-  const key = p.options['key'] ?? p.options['out_key'];
-  let tunId: bigint;
-  if (key === 'flow') tunId = (BigInt(flow[F_TUN_ID_HI]!) << 32n) | BigInt(flow[F_TUN_ID_LO]!);
-  else tunId = key === undefined ? 0n : BigInt(key);
-  const remote = p.options['remote_ip'];
-  const dst = remote === 'flow' || remote === undefined ? flow[F_TUN_DST]! : ipv4Of(remote);
-  if (ctx.isIp) ctx.mask(F_NW_ECN, 0x03);
+  const { tunId, hasKey, dst, tos, ttl, flags } = tunnelParams(ctx, p);
   ctx.report('detail', 'output to native tunnel');
   ctx.commit();
   // tnl_route_lookup_flow: longest prefix over the @route entries
@@ -1319,15 +1321,9 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
   ctx.report('detail', `tunneling from ${macText(smac)} ${ipv4ToString(src)} to ${macText(dmac)} ${ipv4ToString(dst)}`);
   const type = p.type;
   const eth = `eth(dst=${macText(dmac)},src=${macText(smac)},dl_type=0x0800)`;
-  const csum = p.options['csum'] === 'true';
-  const df = p.options['df_default'] !== 'false';
-  // the outer TOS carries the inner ECN bits (RFC 6040 normal mode, tnl_port_send)
-  // (tnl_port_send: options:tos, or the inner DSCP for tos=inherit, OR'ed with the inner ECN, CE sent as ECT(0))
-  const ecn = ctx.isIp ? flow[F_NW_ECN]! : 0;
-  const tosOpt = p.options['tos'];
-  const tos = (tosOpt === 'inherit' ? (ctx.isIp ? flow[F_NW_TOS]! : 0) : tosOpt === undefined ? 0 : Number(tosOpt) & 0xfc) | (ecn === 3 ? 2 : ecn);
-  const ttlOpt = p.options['ttl'];
-  const ttl = ttlOpt === undefined || ttlOpt === 'inherit' ? (ttlOpt === 'inherit' && ctx.isIp ? flow[F_NW_TTL]! : 64) : Number(ttlOpt);
+  const csum = (flags & TNL_F_CSUM) !== 0;
+  const df = (flags & TNL_F_DONT_FRAGMENT) !== 0;
+  const key = hasKey ? '' : undefined;
   const ipv4 = `ipv4(src=${ipv4ToString(src)},dst=${ipv4ToString(dst)},proto=${type === 'gre' ? 47 : 17},tos=${hexC(tos)},ttl=${ttl},frag=${df ? '0x4000' : '0'})`;
   let hdr: string, size: number;
   if (type === 'gre') {
@@ -1373,4 +1369,75 @@ function tunnelOutput(ctx: Ctx, p: BridgePort): void {
   ctx.actionSet = savedSet;
   ctx.conntracked = savedCt;
   ctx.exit = false;
+}
+
+/**
+ * The outer header's parameters tnl_port_send() takes from a tunnel port's
+ * options and the flow: tun_id (`key`/`out_key`, or the flow's for
+ * key=flow; none without a key), destination (`remote_ip`, or the flow's
+ * tun_dst), source (`local_ip`, or the flow's tun_src for local_ip=flow; 0:
+ * the route's), TOS (`tos`, the inner DSCP for tos=inherit, with the inner
+ * ECN folded in as RFC 6040's normal mode, CE sent as ECT(0)), TTL (`ttl`,
+ * the inner TTL for inherit, else 64), flags (df unless df_default=false,
+ * csum for csum=true, key when there is a key). Un-wildcards what it reads
+ * (nw_ecn, and nw_tos / nw_ttl for inherit).
+ */
+function tunnelParams(ctx: Ctx, p: BridgePort): { tunId: bigint; hasKey: boolean; src: number; dst: number; tos: number; ttl: number; flags: number; tpDst: number } {
+  const flow = ctx.flow, o = p.options;
+  const key = o['key'] ?? o['out_key'];
+  const hasKey = key !== undefined;
+  const tunId = key === 'flow' ? (BigInt(flow[F_TUN_ID_HI]!) << 32n) | BigInt(flow[F_TUN_ID_LO]!) : hasKey ? BigInt(key) : 0n;
+  const remote = o['remote_ip'];
+  const dst = remote === 'flow' || remote === undefined ? flow[F_TUN_DST]! : ipv4Of(remote);
+  const local = o['local_ip'];
+  const src = local === 'flow' ? flow[F_TUN_SRC]! : local === undefined ? 0 : ipv4Of(local);
+  if (ctx.isIp) ctx.mask(F_NW_ECN, 0x03);
+  const ecn = ctx.isIp ? flow[F_NW_ECN]! : 0;
+  const tosOpt = o['tos'];
+  if (tosOpt === 'inherit' && ctx.isIp) ctx.mask(F_NW_TOS, 0xfc);
+  const tos = (tosOpt === 'inherit' ? (ctx.isIp ? flow[F_NW_TOS]! : 0) : tosOpt === undefined ? 0 : Number(tosOpt) & 0xfc) | (ecn === 3 ? 2 : ecn);
+  const ttlOpt = o['ttl'];
+  if (ttlOpt === 'inherit' && ctx.isIp) ctx.mask(F_NW_TTL, 0xff);
+  const ttl = ttlOpt === 'inherit' ? (ctx.isIp ? flow[F_NW_TTL]! : 64) : ttlOpt === undefined ? 64 : Number(ttlOpt);
+  const flags = (o['df_default'] !== 'false' ? TNL_F_DONT_FRAGMENT : 0) | (o['csum'] === 'true' ? TNL_F_CSUM : 0) | (hasKey ? TNL_F_KEY : 0);
+  const tpDst = Number(o['dst_port'] ?? TNL_DST_PORT[p.type] ?? 0);
+  return { tunId, hasKey, src, dst, tos, ttl, flags, tpDst };
+}
+
+/** format_odp_tun_attr's `set(tunnel(...))` text for 't' (fields left out where OVS leaves them out). */
+export function formatSetTunnel(t: { tunId: bigint; src: number; dst: number; tos: number; ttl: number; tpDst: number; flags: number }): string {
+  const parts: string[] = [];
+  if (t.tunId !== 0n) parts.push(`tun_id=0x${t.tunId.toString(16)}`);
+  if (t.src !== 0) parts.push(`src=${ipv4ToString(t.src)}`);
+  if (t.dst !== 0) parts.push(`dst=${ipv4ToString(t.dst)}`);
+  if (t.tos !== 0) parts.push(`tos=${hexC(t.tos)}`);
+  if (t.ttl !== 0) parts.push(`ttl=${t.ttl}`);
+  if (t.tpDst !== 0) parts.push(`tp_dst=${t.tpDst}`);
+  const f: string[] = [];
+  if ((t.flags & TNL_F_OAM) !== 0) f.push('oam');
+  if ((t.flags & TNL_F_DONT_FRAGMENT) !== 0) f.push('df');
+  if ((t.flags & TNL_F_CSUM) !== 0) f.push('csum');
+  if ((t.flags & TNL_F_KEY) !== 0) f.push('key');
+  parts.push(`flags(${f.join('|')})`);
+  return `set(tunnel(${parts.join(',')}))`;
+}
+
+/**
+ * compose_output_action__ for a tunnel port when native tunnelling is off
+ * (the kernel datapath: its vxlan/geneve vport encapsulates through the
+ * host's IP stack): the tunnel metadata the port's options and the flow
+ * give is committed as `set(tunnel(...))` — only when it differs from what
+ * the datapath packet already carries (commit_odp_tunnel_action), before
+ * the header rewrites — then output to the tunnel's shared datapath port.
+ */
+function kernelTunnelOutput(ctx: Ctx, p: BridgePort): void {
+  const t = tunnelParams(ctx, p);
+  ctx.report('detail', 'output to kernel tunnel');
+  const set = formatSetTunnel(t);
+  if (set !== ctx.baseTunnel) {
+    ctx.odp.push(set);
+    ctx.baseTunnel = set;
+  }
+  ctx.commit();
+  ctx.odp.push(String(p.odp));
 }

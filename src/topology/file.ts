@@ -20,6 +20,11 @@
  *   - { name: br0 }          # a Linux bridge; its ports are made by the links (br0:tap1 names one)
  * ovsBridges:
  *   - { name: br-int, flows: "…" }   # an OVS bridge (ovs-ofctl add-flows text; default: a learning switch)
+ *   - name: hv1/br-int                # on hypervisor hv1, with VXLAN/Geneve ports through hv1's stack
+ *     host: hv1
+ *     defaultFlows: normal            # learning (default), normal, none
+ *     tunnels:
+ *       - { name: vxlan0, type: vxlan, remote: 192.168.2.2, key: 100 }   # also local, dstPort, ofport, options: {csum: "true"}
  *   - name: br-sg                     # or security groups compiled into its flows (Neutron's OVS firewall)
  *     securityGroups:
  *       groups: [{ id: web, rules: [{ direction: ingress, protocol: tcp, portRangeMin: 80, portRangeMax: 80 }] }]
@@ -54,7 +59,7 @@ import { parseDocument, LineCounter, isMap, isSeq, type Node, type Document } fr
 import { SdnemuError } from '../errors.js';
 import { Topology, type Capture } from './topology.js';
 import { LinuxBridge } from '../devices/linux-bridge.js';
-import { OvsBridge, OvsPort } from '../devices/ovs-bridge.js';
+import { OvsBridge, OvsPort, type OvsTunnelSpec } from '../devices/ovs-bridge.js';
 import { SecurityGroups, type SgPort, type SgRule } from '../devices/security-group.js';
 import { Host as HostClass } from '../netstack/host.js';
 import { Vtep } from '../devices/vtep.js';
@@ -102,7 +107,8 @@ export interface LoadedTopology {
   hosts: HostDecl[];
   natGateways: (NatGatewaySpec & { name: string; line: number })[];
   bridges: { name: string; line: number }[];
-  ovsBridges: { name: string; flows?: string; securityGroups?: SgDecl; line: number; field: string }[];
+  ovsBridges: { name: string; flows?: string; securityGroups?: SgDecl; host?: string; defaultFlows?: 'learning' | 'normal' | 'none';
+    tunnels: { spec: OvsTunnelSpec; line: number; field: string }[]; line: number; field: string }[];
   vteps: { host: string; name: string; vni: number; local?: string; remotes?: string[]; learning?: boolean; arpSuppress?: boolean; line: number; field: string }[];
   links: LinkDecl[];
   steps: Step[];
@@ -216,10 +222,37 @@ export function loadTopology(text: string): LoadedTopology {
   });
   const ovsBridges = list('ovsBridges').map((b, i) => {
     const path = ['ovsBridges', i];
-    keys(b, ['name', 'flows', 'securityGroups'], path);
+    keys(b, ['name', 'flows', 'securityGroups', 'host', 'defaultFlows', 'tunnels'], path);
     const name = str(b, 'name', path)!;
     claim(name, path);
     const flows = str(b, 'flows', path, false);
+    const host = str(b, 'host', path, false);
+    const defaultFlows = str(b, 'defaultFlows', path, false);
+    if (defaultFlows !== undefined && !['learning', 'normal', 'none'].includes(defaultFlows)) {
+      fail('TOPO_BAD_VALUE', node([...path, 'defaultFlows']), `${fieldOf(path)}.defaultFlows`, `expected learning, normal or none, got '${defaultFlows}'`);
+    }
+    const tl = b['tunnels'] ?? [];
+    if (!Array.isArray(tl)) fail('TOPO_BAD_VALUE', node([...path, 'tunnels']), `${fieldOf(path)}.tunnels`, 'expected a list of tunnel ports');
+    if ((tl as unknown[]).length > 0 && host === undefined) fail('TOPO_BAD_VALUE', node([...path, 'tunnels']), `${fieldOf(path)}.host`, 'tunnel ports need the bridge\'s host');
+    const tunnels = (tl as unknown[]).map((x, j) => {
+      const tp = [...path, 'tunnels', j];
+      if (x === null || typeof x !== 'object' || Array.isArray(x)) fail('TOPO_BAD_VALUE', node(tp), fieldOf(tp), 'expected a mapping');
+      const o = x as Obj;
+      keys(o, ['name', 'type', 'remote', 'key', 'local', 'dstPort', 'ofport', 'options'], tp);
+      const type = str(o, 'type', tp)!;
+      if (type !== 'vxlan' && type !== 'geneve') fail('TOPO_BAD_VALUE', node([...tp, 'type']), `${fieldOf(tp)}.type`, `expected vxlan or geneve, got '${type}'`);
+      const key = o['key'];
+      if (key !== undefined && typeof key !== 'number' && typeof key !== 'string') fail('TOPO_BAD_VALUE', node([...tp, 'key']), `${fieldOf(tp)}.key`, 'expected a VNI or flow');
+      const opts = o['options'] ?? {};
+      if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) fail('TOPO_BAD_VALUE', node([...tp, 'options']), `${fieldOf(tp)}.options`, 'expected a mapping of Interface options');
+      const local = str(o, 'local', tp, false), dstPort = num(o, 'dstPort', tp), ofport = num(o, 'ofport', tp);
+      const spec: OvsTunnelSpec = {
+        name: str(o, 'name', tp)!, type: type as OvsTunnelSpec['type'], remote: str(o, 'remote', tp)!, ...(key !== undefined ? { key: key as number | string } : {}),
+        ...(local !== undefined ? { local } : {}), ...(dstPort !== undefined ? { dstPort } : {}), ...(ofport !== undefined ? { ofport } : {}),
+        options: Object.fromEntries(Object.entries(opts as Obj).map(([k, v]) => [k, String(v)])),
+      };
+      return { spec, line: lineAt(node(tp)), field: fieldOf(tp) };
+    });
     let securityGroups: SgDecl | undefined;
     const sg = b['securityGroups'];
     if (sg !== undefined) {
@@ -246,7 +279,8 @@ export function loadTopology(text: string): LoadedTopology {
       });
       securityGroups = { groups, ports };
     }
-    return { name, ...(flows !== undefined ? { flows } : {}), ...(securityGroups !== undefined ? { securityGroups } : {}), line: lineAt(node(path)), field: fieldOf(path) };
+    return { name, ...(flows !== undefined ? { flows } : {}), ...(securityGroups !== undefined ? { securityGroups } : {}), ...(host !== undefined ? { host } : {}),
+      ...(defaultFlows !== undefined ? { defaultFlows: defaultFlows as 'learning' | 'normal' | 'none' } : {}), tunnels, line: lineAt(node(path)), field: fieldOf(path) };
   });
   const vteps = list('vteps').map((v, i) => {
     const path = ['vteps', i];
@@ -374,6 +408,7 @@ function check(t: LoadedTopology, _doc: Document, lineAt: (n: Node | null | unde
   const gwNames = new Set(t.natGateways.map((g) => g.name));
   const bridgeNames = new Set([...t.bridges.map((b) => b.name), ...t.ovsBridges.map((b) => b.name), ...t.vteps.map((v) => v.name)]);
   for (const v of t.vteps) if (!ifacesOf.has(v.host)) fail('TOPO_NO_NODE', v.line, `${v.field}.host`, `no host named '${v.host}'`);
+  for (const b of t.ovsBridges) if (b.host !== undefined && !ifacesOf.has(b.host)) fail('TOPO_NO_NODE', b.line, `${b.field}.host`, `no host named '${b.host}'`);
   const used = new Set<string>();
   t.links.forEach((l) => {
     for (const [end, text] of [['a', l.a], ['b', l.b]] as const) {
@@ -414,7 +449,11 @@ export function buildTopology(loaded: LoadedTopology): Topology {
   }
   for (const g of loaded.natGateways) at(g.line, g.name, () => { const { name, line: _l, ...spec } = g; t.natGateway(name, spec); });
   for (const b of loaded.bridges) t.add(new LinuxBridge(t.sim, b.name));
-  for (const b of loaded.ovsBridges) at(b.line, b.name, () => t.add(new OvsBridge(t.sim, b.name, b.flows !== undefined ? { flows: b.flows } : {})));
+  for (const b of loaded.ovsBridges) {
+    const br = at(b.line, b.name, () => t.ovsBridge(b.name, { ...(b.flows !== undefined ? { flows: b.flows } : {}),
+      ...(b.defaultFlows !== undefined ? { defaultFlows: b.defaultFlows } : {}), ...(b.host !== undefined ? { host: t.hostNamed(b.host) } : {}) }));
+    for (const tun of b.tunnels) at(tun.line, tun.field, () => br.addTunnelPort(tun.spec, tun.field));
+  }
   for (const v of loaded.vteps) {
     at(v.line, v.field, () => t.add(new Vtep(t.hostNamed(v.host), { vni: v.vni, name: v.name.slice(v.host.length + 1), ...(v.local !== undefined ? { local: v.local } : {}),
       ...(v.remotes !== undefined ? { remotes: v.remotes } : {}), ...(v.learning !== undefined ? { learning: v.learning } : {}), ...(v.arpSuppress !== undefined ? { arpSuppress: v.arpSuppress } : {}) })));

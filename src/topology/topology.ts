@@ -6,7 +6,10 @@
  * Linux-like host (netstack/host.ts) — `ip: '10.0.1.2/24'` and `gw` are the
  * short form of one interface `eth0` and a default route; `router(name,
  * opts)` a host with forwarding on, `natGateway(name, spec)` a router doing
- * SNAT, floating IPs and port forwards. `add(device)` registers any other
+ * SNAT, floating IPs and port forwards; `ovsBridge(name, opts)` an Open
+ * vSwitch bridge — with `{ host, tunnels: [{ name, type, remote, key }] }`
+ * one on that hypervisor whose VXLAN/Geneve ports go through the host's
+ * stack (devices/ovs-bridge.ts). `add(device)` registers any other
  * port owner (a bridge, a VTEP) under its name. `link(a, b, opts)` joins two
  * endpoints with a `Link` (delay, bandwidth, MTU, loss, queue): an endpoint
  * is a host (its first interface without a link, else a new `ethN`), a
@@ -27,6 +30,7 @@ import { Host, type HostOptions, type IfaceSpec } from '../netstack/host.js';
 import { ping, traceroute, type PingOptions, type PingResult, type TracerouteOptions, type TracerouteResult } from '../netstack/tools.js';
 import { PcapWriter } from '../pcap/writer.js';
 import { natGatewayHost, type NatGatewaySpec } from '../devices/nat-gateway.js';
+import { OvsBridge, type OvsBridgeOptions } from '../devices/ovs-bridge.js';
 import { InputError } from '../errors.js';
 
 /** A device that makes ports on demand (a bridge). */
@@ -97,6 +101,15 @@ export class Topology {
   /** A NAT gateway: a router with SNAT, floating IPs and port forwards (devices/nat-gateway.ts). */
   natGateway(name: string, spec: NatGatewaySpec): Host {
     return this.add(natGatewayHost(this.sim, name, spec));
+  }
+
+  /**
+   * An Open vSwitch bridge (devices/ovs-bridge.ts): 'opts.host' puts it on
+   * that hypervisor, 'opts.tunnels' adds its VXLAN/Geneve ports.
+   */
+  ovsBridge(name: string, opts: OvsBridgeOptions = {}): OvsBridge {
+    if (this.nodes.has(name)) throw new InputError('TOPO_DUPLICATE', name, `a node named '${name}' already exists`);
+    return this.add(new OvsBridge(this.sim, name, opts));
   }
 
   /** Register a device (anything with ports) under its name. */

@@ -25,6 +25,29 @@ describe('sdnemu run', () => {
     expect([recs[0]!.tsSec, recs[0]!.tsNsec]).toEqual([0, 2_000_000]);
   });
 
+  it('runs the OVS overlay example: VMs on two hypervisors\' OVS bridges ping across VXLAN and Geneve ports through the underlay', () => {
+    const text = readFileSync('examples/ovs-vxlan-overlay.yaml', 'utf8').replace('file: ovs-vxlan-underlay.pcap', `file: ${join(dir, 'ovs-underlay.pcap')}`);
+    const r = sdnemu(['run', file('ovs-vxlan-overlay.yaml', text)]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('2 packets transmitted, 2 received, 0% packet loss');
+    expect(r.stdout.match(/2 received, 0% packet loss/g)).toHaveLength(2);
+    // the underlay between the router and hv2: VXLAN (VNI 100) and Geneve (VNI 0x1f5) datagrams between the hypervisors
+    const seen = new Set<string>();
+    for (const rec of readPcap(readFileSync(join(dir, 'ovs-underlay.pcap')))) {
+      const f = rec.data;
+      if (f[12] !== 0x08 || f[13] !== 0x00 || f[23] !== 17) continue;
+      const dport = (f[36]! << 8) | f[37]!, vni = (f[46]! << 16) | (f[47]! << 8) | f[48]!;
+      seen.add(`${f.slice(26, 30).join('.')}>${f.slice(30, 34).join('.')} ${dport} ${vni}`);
+    }
+    // plus NORMAL's floods into the Geneve port (key=flow: the packet's tun_id — 0 for vm1's ARP
+    // broadcast on hv1, 100 for vm2's arriving from vxlan0 on hv2), which the far side drops
+    expect([...seen].sort()).toEqual([
+      '192.168.1.2>192.168.2.2 4789 100', '192.168.1.2>192.168.2.2 6081 0', '192.168.1.2>192.168.2.2 6081 501',
+      '192.168.2.2>192.168.1.2 4789 100', '192.168.2.2>192.168.1.2 6081 100', '192.168.2.2>192.168.1.2 6081 501',
+    ]);
+  });
+
   it('runs a TypeScript script that builds its own topology', () => {
     const r = sdnemu(['run', 'examples/routed-chain.ts']);
     expect(r.status).toBe(0);

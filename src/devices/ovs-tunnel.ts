@@ -1,0 +1,163 @@
+/**
+ * OVS tunnel vports through a host's IP stack (devices layer): what the
+ * kernel datapath's `vxlan_sys_4789` / `genev_sys_6081` devices do for
+ * ovs-vswitchd on a Neutron hypervisor (br-tun's `vxlan-…` ports).
+ *
+ * What: a `TunnelVport` is one datapath tunnel port of an `OvsBridge` on a
+ * `Host` — one per tunnel type and UDP port, shared by every OpenFlow tunnel
+ * port of that kind (ports.ts dpifPortName: `vxlan_sys_<dst_port>`), as the
+ * kernel has one metadata-mode ("external") vxlan device per port.
+ *
+ * TX (the datapath outputs to the vport after `set(tunnel(...))`, xlate.ts
+ * kernelTunnelOutput): the inner frame is encapsulated with the packet's
+ * egress tunnel metadata (Pkt.outTun*) as vxlan_xmit_one / geneve_xmit do
+ * with an ip_tunnel_info: outer IPv4 destination = tun_dst, source = tun_src
+ * or else the host's source address for that route (sourceFor); TOS and TTL
+ * as translation set them (OVS's defaults: TOS 0 with the inner ECN folded
+ * in, TTL 64); DF from the `df` flag (OVS sets it unless df_default=false —
+ * unlike the Linux VTEP's default); the UDP checksum only with the `csum`
+ * flag (metadata mode: udp_sum follows TUNNEL_CSUM; zero by default); UDP
+ * destination = tp_dst, source = udp_flow_src_port of the inner flow
+ * (vtep.ts udpFlowSrcPort: the same hash and range as the Linux VTEP);
+ * VXLAN: flags 0x08 and the VNI = tun_id's low 24 bits; Geneve: version 0,
+ * no options, protocol 0x6558, the VNI. The datagram is the host's own
+ * (`sendIp`): routed by its FIB, ARP-resolved, through OUTPUT/POSTROUTING,
+ * fragmented when DF is clear, refused (EMSGSIZE) when DF is set and it is
+ * too big.
+ * RX: the vport owns the host's UDP socket on its port (any address). A
+ * datagram too short for the header, a VXLAN header without the I flag, or
+ * a Geneve header with another version or protocol, or an inner frame
+ * shorter than Ethernet, is dropped here and counted (`stats.drops`); any
+ * other goes to the bridge's datapath (Datapath.receiveTunnel) with tun_id =
+ * VNI, tun_src = outer source, tun_dst = the address it was sent to,
+ * tun_flags = key (+csum when the datagram had a checksum: udp_tun_rx_dst),
+ * tun_tos/tun_ttl from the outer IPv4 header; the datapath's tnl_find picks
+ * the OpenFlow port, and a packet no port takes (another remote, another
+ * key where the key is fixed) is dropped and counted there
+ * (`upcall_error`, DatapathStats.tnlPortNotFound), as ovs-vswitchd drops
+ * it with "receive tunnel port not found".
+ * Not modelled: Geneve options (tun_metadata), GRE, IPv6 underlays, the
+ * path-MTU ICMP a bridged tunnel sends back for a too-big DF inner packet
+ * (the outer packet is refused and counted instead), ECN decapsulation
+ * (outer CE), the receive-side UDP checksum check.
+ * Cost per packet: one allocation for the outer packet (TX) and the
+ * socket's copy (RX); the host's IP path after that (slow path).
+ * Neighbours: ovs-bridge.ts (owns the vports), datapath/datapath.ts
+ * (receiveTunnel, PortSink with the packet), vtep.ts (source port, outer
+ * header), netstack/ (sockets, sendIp).
+ */
+import type { Host } from '../netstack/host.js';
+import type { UdpSocket } from '../netstack/sockets.js';
+import { TunnelMeta, type Datapath } from '../datapath/datapath.js';
+import type { Pkt } from '../datapath/execute.js';
+import { be16, be32 } from '../wire/bytes.js';
+import { VXLAN_FLAG_I, VXLAN_HEADER_LEN } from '../wire/vxlan.js';
+import { ETH_TYPE_TEB, GENEVE_HEADER_LEN } from '../wire/geneve.js';
+import { TNL_F_CSUM, TNL_F_DONT_FRAGMENT, TNL_F_KEY } from '../flow/key.js';
+import { encapUdpTunnel, hostHashBasis, udpFlowSrcPort } from './vtep.js';
+
+export type TunnelVportType = 'vxlan' | 'geneve';
+
+/** Why a vport dropped a packet. */
+export interface TunnelVportDrops {
+  /** RX: shorter than the tunnel header plus an Ethernet header */
+  too_short: number;
+  /** RX: VXLAN without the I flag, Geneve of another version or payload protocol */
+  invalid_hdr: number;
+  /** TX: output without tunnel metadata or without a destination */
+  no_tunnel_info: number;
+  /** TX: the host has no route to tun_dst */
+  no_route: number;
+  /** TX: the host refused the datagram (EMSGSIZE with DF, netfilter) */
+  send_failed: number;
+}
+
+export class TunnelVportStats {
+  rxPackets = 0;
+  txPackets = 0;
+  readonly drops: TunnelVportDrops = { too_short: 0, invalid_hdr: 0, no_tunnel_info: 0, no_route: 0, send_failed: 0 };
+}
+
+export class TunnelVport {
+  readonly stats = new TunnelVportStats();
+  private readonly sock: UdpSocket;
+  private readonly meta = new TunnelMeta();
+  private readonly hashBasis: number;
+
+  /**
+   * The vport of 'type' on UDP port 'dstPort' of 'host', datapath port
+   * 'odp' of 'dp'; 'nowMs' is the datapath clock. Binds the host's UDP port
+   * (throws the host's SocketError EADDRINUSE when something holds it).
+   */
+  constructor(
+    readonly host: Host,
+    readonly type: TunnelVportType,
+    readonly dstPort: number,
+    readonly odp: number,
+    private readonly dp: Datapath,
+    private readonly nowMs: () => number,
+  ) {
+    this.sock = host.sockets.udp(dstPort);
+    this.sock.onMessage = (data, from, to, frame) => this.rx(data, from.addr, from.port, to, frame);
+    this.hashBasis = hostHashBasis(host);
+  }
+
+  /** Release the UDP port. */
+  close(): void { this.sock.close(); }
+
+  // ---- RX -------------------------------------------------------------------------------------------
+
+  private rx(data: Uint8Array, src: number, sport: number, to: number, frame: Uint8Array): void {
+    const d = this.stats.drops;
+    let inner: number;
+    if (this.type === 'vxlan') {
+      if (data.length < VXLAN_HEADER_LEN + 14) { d.too_short++; return; }
+      if ((data[0]! & VXLAN_FLAG_I) === 0) { d.invalid_hdr++; return; }
+      inner = VXLAN_HEADER_LEN;
+    } else {
+      if (data.length < GENEVE_HEADER_LEN) { d.too_short++; return; }
+      if ((data[0]! >>> 6) !== 0 || be16(data, 2) !== ETH_TYPE_TEB) { d.invalid_hdr++; return; }
+      inner = GENEVE_HEADER_LEN + (data[0]! & 0x3f) * 4;
+      if (data.length < inner + 14) { d.too_short++; return; }
+    }
+    const m = this.meta;
+    const l4 = 14 + (frame[14]! & 15) * 4;
+    m.idHi = 0;
+    m.idLo = be32(data, 4) >>> 8;
+    m.src = src;
+    m.dst = to;
+    m.flags = TNL_F_KEY | (be16(frame, l4 + 6) !== 0 ? TNL_F_CSUM : 0);
+    m.tos = frame[15]!;
+    m.ttl = frame[22]!;
+    m.tpSrc = sport;
+    m.tpDst = this.dstPort;
+    this.stats.rxPackets++;
+    this.dp.receiveTunnel(this.odp, data, m, this.nowMs(), inner, data.length);
+  }
+
+  // ---- TX -------------------------------------------------------------------------------------------
+
+  /** The datapath's sink for this vport: encapsulate [start, end) of 'buf' with 'pkt''s egress tunnel. */
+  output(buf: Uint8Array, start: number, end: number, pkt: Pkt): void {
+    const d = this.stats.drops;
+    const dst = pkt.outTunDst;
+    if (pkt.outTunSet === 0 || dst === 0) { d.no_tunnel_info++; return; }
+    const host = this.host;
+    if (!host.ip.isLocal(dst) && host.ip.route(dst) === null) { d.no_route++; return; }
+    const inner = buf.slice(start, end);
+    const vni = (pkt.outTunIdLo & 0xffffff) << 8;
+    const w0 = this.type === 'vxlan' ? VXLAN_FLAG_I << 24 : ETH_TYPE_TEB;
+    const out = encapUdpTunnel(inner, {
+      src: pkt.outTunSrc !== 0 ? pkt.outTunSrc : host.ip.sourceFor(dst),
+      dst,
+      tos: pkt.outTunTos,
+      ttl: pkt.outTunTtl !== 0 ? pkt.outTunTtl : 64,
+      df: (pkt.outTunFlags & TNL_F_DONT_FRAGMENT) !== 0,
+      sport: udpFlowSrcPort(inner, this.hashBasis),
+      dport: pkt.outTunTpDst !== 0 ? pkt.outTunTpDst : this.dstPort,
+      csum: (pkt.outTunFlags & TNL_F_CSUM) !== 0,
+    }, w0, vni >>> 0);
+    if (host.sendIp(out) === 'sent') this.stats.txPackets++;
+    else d.send_failed++;
+  }
+}
