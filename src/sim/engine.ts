@@ -21,9 +21,11 @@
  * makes through it (link loss, random ports) replays exactly.
  * Cost: schedule and step are O(log n) on a binary heap of event records;
  * no allocation once the free list is warm.
- * Neighbours: link.ts (ports and links run on it), everything above.
+ * Neighbours: link.ts (ports and links run on it), tracer.ts (its packet
+ * tracing hooks), everything above.
  */
 import { Mulberry32 } from '../rng.js';
+import { Tracer } from './tracer.js';
 
 /** What an event calls. */
 export interface EventHandler {
@@ -57,6 +59,8 @@ export class Sim {
   now = 0;
   readonly seed: number;
   readonly rng: Mulberry32;
+  /** packet tracing (tracer.ts): off until someone subscribes */
+  readonly tracer: Tracer = new Tracer(this);
   /** events run so far */
   eventsRun = 0;
   private readonly heap: SimEvent[] = [];
@@ -112,7 +116,12 @@ export class Sim {
     const h = e.handler!, a = e.arg;
     this.recycle(e);
     this.eventsRun++;
+    // an event starts and ends with no packet in hand (a link's arrival sets its frame's trace id),
+    // and so does what a script does between events
+    const tr = this.tracer;
+    tr.current = 0;
     h.onEvent(a);
+    tr.current = 0;
     return true;
   }
 

@@ -37,6 +37,7 @@
  */
 import { be16 } from '../wire/bytes.js';
 import type { EventHandler, Sim } from './engine.js';
+import { DROP_REASONS, type TraceDropReason } from './tracer.js';
 import { parseBytes, parseDuration, parseRate } from './units.js';
 
 /** Whatever owns ports: a host, a bridge, a router. */
@@ -89,7 +90,15 @@ export class Port {
     this.stats.txBytes += frame.length;
     for (const t of this.taps) t(frame, 'out', this.link?.sim.now ?? 0);
     if (this.link === null) { this.stats.drops.unconnected++; return false; }
-    return this.link.transmit(this.side, frame);
+    const tr = this.link.sim.tracer;
+    if (!tr.on) return this.link.transmit(this.side, frame);
+    // a frame sent with no packet in hand (a timer's, a script's) is a new packet, for this send only
+    const fresh = tr.current === 0;
+    if (fresh) tr.begin();
+    tr.emit(this.owner.name, this.name, 'tx', `${this.id} sent ${frame.length} bytes`, { frame });
+    const sent = this.link.transmit(this.side, frame);
+    if (fresh) tr.current = 0;
+    return sent;
   }
 
   /** Call 'fn' with every frame this port sends or receives; returns the function that removes it. */
@@ -103,6 +112,8 @@ export class Port {
     this.stats.rxPackets++;
     this.stats.rxBytes += frame.length;
     for (const t of this.taps) t(frame, 'in', now);
+    const tr = this.link?.sim.tracer;
+    if (tr?.on === true) tr.emit(this.owner.name, this.name, 'rx', `${this.id} received ${frame.length} bytes`, { frame });
     this.owner.receive(this, frame);
   }
 }
@@ -123,8 +134,9 @@ export interface LinkOptions {
 /** One direction of a link: its serializer, its frames in flight, its counters. */
 class Direction implements EventHandler {
   busyUntil = 0;
-  /** frames in flight, oldest first, from 'head' on */
+  /** frames in flight, oldest first, from 'head' on, and the trace id each carries (tracer.ts; 0 untraced) */
   private q: (Uint8Array | undefined)[] = [];
+  private ids: number[] = [];
   private head = 0;
   /** frames at positions below this were lost when the link was cut */
   lostBefore = 0;
@@ -134,6 +146,7 @@ class Direction implements EventHandler {
 
   enqueue(frame: Uint8Array, arrival: number): void {
     this.q.push(frame);
+    this.ids.push(this.link.sim.tracer.current);
     this.link.sim.at(arrival, this);
   }
 
@@ -143,14 +156,18 @@ class Direction implements EventHandler {
   onEvent(): void {
     const i = this.head++;
     const frame = this.q[i]!;
+    const tr = this.link.sim.tracer;
     this.q[i] = undefined;
+    // the receiver works on this frame's packet: what it sends keeps the trace id
+    tr.current = this.ids[i]!;
     if (this.head > 1024 && this.head * 2 > this.q.length) {
       this.q = this.q.slice(this.head);
+      this.ids = this.ids.slice(this.head);
       this.lostBefore = Math.max(0, this.lostBefore - this.head);
       this.head = 0;
     }
-    if (i < this.lostBefore) { this.from.stats.drops.down++; this.link.dropped(this.from, frame, 'down'); return; }
-    this.to().deliver(frame, this.link.sim.now);
+    if (i < this.lostBefore) { this.from.stats.drops.down++; this.link.dropped(this.from, frame, 'down'); }
+    else this.to().deliver(frame, this.link.sim.now);
   }
 }
 
@@ -180,6 +197,9 @@ function copyFrame(frame: Uint8Array): Uint8Array {
   c.set(frame);
   return c;
 }
+
+/** A link's drop reasons as trace drop reasons (tracer.ts DROP_REASONS). */
+const TRACE_REASON: Record<DropReason, TraceDropReason> = { mtu: 'link-mtu', loss: 'link-loss', queue: 'link-queue', down: 'link-down', unconnected: 'unconnected' };
 
 export class Link {
   readonly sim: Sim;
@@ -253,11 +273,13 @@ export class Link {
   /** Count a frame lost on its way (a cut with it in flight). */
   dropped(from: Port, frame: Uint8Array, reason: DropReason): void {
     this.onDrop?.(from, frame, reason);
+    const tr = this.sim.tracer;
+    if (tr.on) tr.emit(from.owner.name, from.name, 'drop', `${from.id}: ${DROP_REASONS[TRACE_REASON[reason]]}`, { reason: TRACE_REASON[reason] });
   }
 
   private drop(from: Port, frame: Uint8Array, reason: DropReason): false {
     from.stats.drops[reason]++;
-    this.onDrop?.(from, frame, reason);
+    this.dropped(from, frame, reason);
     return false;
   }
 }

@@ -1,0 +1,125 @@
+/**
+ * Packet tracing hooks (sim layer): the per-packet trace id and the typed
+ * record every device emits for a hop or a decision.
+ *
+ * What: each `Sim` has one `Tracer`. While nobody subscribes, `on` is false
+ * and emitters skip building records entirely (undici's
+ * `channel.hasSubscribers` guard): tracing off costs one boolean test per
+ * hook. While on:
+ *  - a packet gets a trace id when it first leaves a port with no id in
+ *    hand (`begin`), or when a host's socket sends it;
+ *  - the id of the packet being processed is `current`: links carry it
+ *    with each frame in flight and set it around the receiver's `receive`,
+ *    so whatever the receiver sends in that call — the frame forwarded,
+ *    NATed, encapsulated or decapsulated — keeps the id: a trace survives
+ *    NAT and tunnels;
+ *  - `emit` stamps a record with the id, the virtual time, the node and
+ *    port, a sequence number, and hands it to the subscribers.
+ * Records (`TraceEvent`): `kind` says what happened (tx, rx, drop, route,
+ * arp, encap, decap, nat, ct, rule, flow, ipvs, deliver); `text` is the line
+ * the tool users know would print (an ofproto/trace line, an iptables rule,
+ * `ARP, Request who-has …`); `fields` the structured facts (vni, table,
+ * verdict …); `frame` the packet's bytes after the step (a copy); a drop
+ * carries one of `DROP_REASONS`, a fixed, documented list (as Hubble's drop
+ * reasons are) so viewers and filters can rely on the names.
+ * Neighbours: engine.ts (the clock, owns the tracer), link.ts (tx, rx, link
+ * drops, carrying ids), devices and netstack (their decisions), trace/ (the
+ * store, filters, the server).
+ */
+
+/** Why a packet was dropped: the name, and what it means. */
+export const DROP_REASONS = {
+  'link-mtu': 'larger than the link MTU',
+  'link-loss': 'lost on the link (its loss rate)',
+  'link-queue': "the link's queue was full (drop-tail)",
+  'link-down': 'the link was cut',
+  unconnected: 'sent on a port with no link',
+  'not-for-us': "for another host's MAC address",
+  'bad-header': 'a malformed header or a wrong header checksum',
+  'bad-checksum': 'a wrong UDP/TCP checksum',
+  'unknown-proto': 'a protocol the node does not handle',
+  'no-route': 'no route to the destination',
+  'ttl-exceeded': 'the TTL (hop limit) ran out',
+  'frag-needed': "DF set and larger than the next hop's MTU",
+  'neigh-failed': 'the next hop never answered ARP / neighbour solicitation',
+  policy: 'an iptables rule dropped or rejected it',
+  'ct-invalid': 'conntrack found it invalid',
+  'no-socket': 'no socket took it (the stack answered)',
+  'flow-drop': 'the OpenFlow pipeline dropped it (no match, or a drop action)',
+  'no-tunnel-port': 'no tunnel port takes its key and remote',
+  'unknown-vni': 'no VXLAN device for its VNI',
+  vlan: "VLAN filtering: the port is not a member of the packet's VLAN",
+  'ipvs-no-server': 'an IPVS service with no real server',
+  'no-fdb': 'no forwarding entry and flooding is off',
+} as const;
+
+export type TraceDropReason = keyof typeof DROP_REASONS;
+
+export type TraceKind = 'tx' | 'rx' | 'drop' | 'route' | 'arp' | 'encap' | 'decap' | 'nat' | 'ct' | 'rule' | 'flow' | 'ipvs' | 'deliver';
+
+export interface TraceEvent {
+  /** the packet's trace id (1, 2 …; never 0) */
+  trace: number;
+  /** order of emission in this simulation */
+  seq: number;
+  /** virtual time, ns */
+  t: number;
+  /** the host or device */
+  node: string;
+  /** its port or interface, when the step has one */
+  port: string | null;
+  kind: TraceKind;
+  /** one line, as the tool users know prints it */
+  text: string;
+  /** structured facts of the step (vni, table, verdict …) */
+  fields: Record<string, string | number> | null;
+  /** drops: why */
+  reason: TraceDropReason | null;
+  /** the packet's bytes after this step (a copy) */
+  frame: Uint8Array | null;
+}
+
+export type TraceSink = (ev: TraceEvent) => void;
+
+export class Tracer {
+  /** true while someone subscribes: emitters test it before building a record */
+  on = false;
+  /** the trace id of the packet being processed; 0 when none */
+  current = 0;
+  private nextId = 1;
+  private seq = 0;
+  private sinks: TraceSink[] = [];
+
+  constructor(private readonly clock: { readonly now: number }) {}
+
+  /** Receive every record from now on; returns the unsubscribe function. */
+  subscribe(fn: TraceSink): () => void {
+    this.sinks = [...this.sinks, fn];
+    this.on = true;
+    return () => {
+      this.sinks = this.sinks.filter((s) => s !== fn);
+      this.on = this.sinks.length > 0;
+    };
+  }
+
+  /** A new packet: a fresh id, made current. */
+  begin(): number {
+    this.current = this.nextId++;
+    return this.current;
+  }
+
+  /** The current id, or a new one when there is none. */
+  id(): number {
+    return this.current !== 0 ? this.current : this.begin();
+  }
+
+  /** Emit a record for the current packet (call only when `on`). */
+  emit(node: string, port: string | null, kind: TraceKind, text: string,
+    extra: { fields?: Record<string, string | number>; reason?: TraceDropReason; frame?: Uint8Array } = {}): void {
+    const ev: TraceEvent = {
+      trace: this.id(), seq: ++this.seq, t: this.clock.now, node, port, kind, text,
+      fields: extra.fields ?? null, reason: extra.reason ?? null, frame: extra.frame === undefined ? null : extra.frame.slice(),
+    };
+    for (const s of this.sinks) s(ev);
+  }
+}
