@@ -36,7 +36,10 @@
  *    gets the packet's sender address unreachable 1/3 (ip6_link_failure).
  *  - ICMPv6 errors (icmp6_send): never about an ICMPv6 error, a multicast destination (but
  *    packet too big), an unspecified or multicast source; from the offending packet's
- *    destination when it is the host's, else the source the route back chooses; hop limit
+ *    destination when it is the host's, else the route back's `src`, else RFC 6724 preferring
+ *    the interface the packet came in on (icmp6_send's "more meaningful saddr from input
+ *    if": a router in a loop answers from the address facing the loop), else (the host's
+ *    own packets) the route back's choice; hop limit
  *    64; the quote cut so the error fits 1280 bytes. Rate limit (icmpv6_xrlim_allow, the
  *    sysctls' defaults): types 1, 3 and 4 (ratemask 0-1,3-127; packet too big and echo replies
  *    are never limited) per destination, a token bucket of 1000 ms >> ((128 − plen) >> 5) per
@@ -71,7 +74,7 @@ import {
 } from '../wire/icmpv6.js';
 import { Neighbours } from './neigh.js';
 import { Reassembler } from './ipfrag.js';
-import { inetPton6, RTF_HAS_GATEWAY, RTN_LOCAL, RTN_UNICAST, RTN_UNREACHABLE, RTN_PROHIBIT, type RoutingTable } from './route.js';
+import { inetPton6, RTF_HAS_GATEWAY, RTF_HAS_PREFSRC, RTN_LOCAL, RTN_UNICAST, RTN_UNREACHABLE, RTN_PROHIBIT, type RoutingTable } from './route.js';
 
 /** What the IPv6 stack counts, named after /proc/net/snmp6's Ip6, Icmp6 and Udp6 fields. */
 export class Ip6Stats {
@@ -147,6 +150,8 @@ export class Ip6Stack {
   private readonly view = new Ipv6Packet();
   private readonly icmp = new Icmpv6Packet();
   private readonly w = new Uint32Array(4);
+  /** the interface a forwarded packet came in on, while it waits for its next hop (IP6CB's iif) */
+  private readonly inIfaceOf = new WeakMap<Uint8Array, string>();
   /** net.ipv6.icmp.ratelimit (ms) */
   static readonly ICMP_RATELIMIT_MS = 1000;
   static readonly PMTU_EXPIRES_NS = 600e9;
@@ -156,7 +161,7 @@ export class Ip6Stack {
     this.neigh = new Neighbours<string>(host.sim, {
       solicit: (iface, addr, to, first) => this.sendNs(iface, addr, to, first),
       transmit: (iface, frame, mac) => host.transmit(iface, frame, mac),
-      onUnreachable: (iface, frame) => this.error(frame, ICMPV6_DEST_UNREACH, ICMPV6_ADDR_UNREACH, 0, iface),
+      onUnreachable: (_iface, frame) => this.error(frame, ICMPV6_DEST_UNREACH, ICMPV6_ADDR_UNREACH, 0, this.inIfaceOf.get(frame) ?? null),
     });
   }
 
@@ -290,6 +295,7 @@ export class Ip6Stack {
     const out = f.slice();
     out[HLIM] = out[HLIM]! - 1;
     this.stats.outForwDatagrams++;
+    this.inIfaceOf.set(out, ifname);
     this.neigh.output(dev, this.nextHop(r, out), out);
   }
 
@@ -385,10 +391,9 @@ export class Ip6Stack {
     // never about an ICMPv6 error (is_ineligible); the upper layer found through the extension headers
     const v = this.view.reset(f, L3, f.length);
     if (v.checkHeader() === 0 && v.upperProto === IPPROTO_ICMPV6 && v.upperOff < f.length && (icmpv6IsError(f[v.upperOff]!) || f[v.upperOff]! >= 133)) return;
-    const src = this.isLocal(f, DST) ? f.slice(DST, DST + 16) : this.sourceFor(f, SRC);
+    const src = this.isLocal(f, DST) ? f.slice(DST, DST + 16) : this.errorSource(f, inIface);
     if (src === null) return;
     if (type !== ICMPV6_PACKET_TOO_BIG && !this.allow(f)) { this.stats.icmpOutRateLimitHost++; return; }
-    void inIface;
     const quote = Math.min(f.length - L3, IPV6_MIN_MTU - IP6 - 8);
     const e = new Uint8Array(PAY + 8 + quote);
     setBe16(e, 12, 0x86dd);
@@ -399,6 +404,25 @@ export class Ip6Stack {
     this.fillChecksum(e, PAY, IPPROTO_ICMPV6);
     this.stats.icmpOutMsgs++;
     this.send(e, false);
+  }
+
+  /**
+   * The source of an error about 'f' (not addressed to the host): the route back's `src`;
+   * else, for a packet that came in on 'inIface', RFC 6724 with that interface as the preferred
+   * one ("a more meaningful saddr from input if": a router in a loop answers from the address
+   * facing the packet, not the one facing the sender); else the route back's choice.
+   */
+  private errorSource(f: Uint8Array, inIface: string | null): Uint8Array | null {
+    const w = words(f, SRC, new Uint32Array(4));
+    const r = this.fib.lookup6(w, 0);
+    const fib = this.fib.fib6;
+    if (r >= 0 && (fib.flags[r]! & RTF_HAS_PREFSRC) !== 0) return bytesOfWords(fib.prefsrc.subarray(r * 4, r * 4 + 4));
+    const dev = inIface === null ? undefined : this.fib.device(inIface);
+    if (dev !== undefined && !dev.loopback) {
+      const s = this.fib.selectSource6(dev.index, w);
+      return s === null ? null : bytesOfWords(s);
+    }
+    return this.sourceFor(f, SRC);
   }
 
   /** icmpv6_xrlim_allow for an error to the source of 'f': the per-destination token bucket. */
