@@ -193,3 +193,19 @@ describe('bad input is dropped and counted, never thrown', () => {
     expect(r1.ip6.stats.inHdrErrors + r1.ip6.stats.inTruncatedPkts).toBeGreaterThan(0);
   });
 });
+
+describe('the scripting API', () => {
+  it('takes ip/gw lists for dual stack and refuses bad IPv6 input with typed errors naming the field', async () => {
+    const t = new Topology();
+    const a = t.host('a', { ip: ['10.0.0.2/24', '2001:db8::2/64'], gw: ['10.0.0.1', '2001:db8::1'] });
+    expect(a.fib.ipRoute('show', 6)).toContain('default via 2001:db8::1 dev eth0 metric 1024');
+    expect(a.fib.ipRoute('show', 4)).toContain('default via 10.0.0.1 dev eth0');
+    const codeOf = (fn: () => unknown): [string, string] => {
+      try { fn(); } catch (e) { const x = e as { code: string; path: string }; return [x.code, x.path]; }
+      return ['', ''];
+    };
+    expect(codeOf(() => t.host('b', { ip: '2001:db8::3/64', gw: '2001:db8:5::1' }))).toEqual(['HOST_BAD_ROUTE', 'routes[0]']);
+    expect(codeOf(() => t.host('c', { ifaces: [{ name: 'eth0', addrs: ['2001:db8::4/64', '2001:db8::4/64'] }] }))).toEqual(['HOST_DUPLICATE_ADDRESS', 'ifaces[0].addrs[1]']);
+    expect(codeOf(() => t.host('d', { ip: '2001:db8::zz/64' }))).toEqual(['HOST_BAD_ADDRESS', 'ifaces[0].addrs[0]']);
+  });
+});
