@@ -367,12 +367,16 @@ export class Ip6Stack {
   private echoReply(f: Uint8Array, l4: number): void {
     const src = isMulticast(f, DST) ? this.sourceFor(f, SRC) : f.slice(DST, DST + 16);
     if (src === null) return;
-    const r = f.slice();
+    // a fresh header: the request's extension headers are not echoed
+    const r = new Uint8Array(PAY + f.length - l4);
+    r.set(f.subarray(0, PAY), 0);
+    setBe16(r, L3 + 4, f.length - l4); r[NH] = IPPROTO_ICMPV6;
+    r.set(f.subarray(l4), PAY);
     r.set(f.subarray(SRC, SRC + 16), DST);
     r.set(src, SRC);
     r[HLIM] = 64;
-    r[l4] = ICMPV6_ECHO_REPLY;
-    this.fillChecksum(r, l4, IPPROTO_ICMPV6);
+    r[PAY] = ICMPV6_ECHO_REPLY;
+    this.fillChecksum(r, PAY, IPPROTO_ICMPV6);
     this.stats.icmpOutMsgs++;
     this.send(r, false);
   }

@@ -209,3 +209,43 @@ describe('the scripting API', () => {
     expect(codeOf(() => t.host('d', { ip: '2001:db8::zz/64' }))).toEqual(['HOST_BAD_ADDRESS', 'ifaces[0].addrs[0]']);
   });
 });
+
+describe('extension headers', () => {
+  it('skips a hop-by-hop header and answers the echo behind it', () => {
+    const { t, h2 } = chain();
+    const hbh = new Uint8Array([58, 0, 1, 4, 0, 0, 0, 0]); // next header ICMPv6, PadN
+    const f = new FrameBuilder().eth({ dst: h2.mac('eth0')! }).ipv6({ src: '2001:db8:2::1', dst: '2001:db8:2::2', nextHeader: 0, extHeaders: hbh })
+      .icmpv6({ type: 128, ident: 9, seq: 1 }).build();
+    const cap = t.capture([h2, 'eth0'], 'out');
+    send(h2, 'eth0', f);
+    t.runFor(2e9);
+    const reply = cap.frames.find((x) => be16(x.data, 12) === 0x86dd && x.data[20] === 58 && x.data[54] === 129);
+    expect(reply).toBeDefined();
+    expect(h2.ip6.stats.inHdrErrors).toBe(0);
+  });
+
+  it('reassembles fragments in any order; an overlap drops the datagram', () => {
+    const { t, h2 } = chain();
+    const got: number[] = [];
+    h2.sockets.udp(9).onMessage = (d) => got.push(d.length);
+    // one UDP datagram of 8 + 1992 bytes in two fragments, sent last first
+    const whole = new FrameBuilder().eth({ dst: h2.mac('eth0')! }).ipv6({ src: '2001:db8:2::1', dst: '2001:db8:2::2' }).udp({ srcPort: 1, dstPort: 9 }).payload(new Uint8Array(1992)).build();
+    const frag = (off: number, len: number, more: boolean, id: number): Uint8Array => {
+      const x = new Uint8Array(62 + len);
+      x.set(whole.subarray(0, 54), 0);
+      x[18] = (8 + len) >> 8; x[19] = (8 + len) & 0xff; x[20] = 44;
+      x[54] = 17; x[56] = off >> 8; x[57] = (off & 0xf8) | (more ? 1 : 0); x[61] = id;
+      x.set(whole.subarray(54 + off, 54 + off + len), 62);
+      return x;
+    };
+    send(h2, 'eth0', frag(1232, 768, false, 1));
+    send(h2, 'eth0', frag(0, 1232, true, 1));
+    expect(got).toEqual([1992]);
+    send(h2, 'eth0', frag(0, 1232, true, 2));
+    send(h2, 'eth0', frag(1224, 776, false, 2)); // overlaps the first
+    t.runFor(1e9);
+    expect(got).toEqual([1992]);
+    expect(h2.ip6.stats.reasmOKs).toBe(1);
+    expect(h2.ip6.stats.reasmFails).toBe(1);
+  });
+});
