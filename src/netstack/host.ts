@@ -20,7 +20,11 @@
  *    netfilter path (netfilter/stack.ts `NfStack`: hooks, conntrack, NAT,
  *    routing, forwarding with its ICMP errors) decides: delivered to a
  *    socket (`local`), forwarded, or answered;
- *  - anything else (IPv6, VLAN-tagged frames): dropped, counted.
+ *  - IPv6 (ethertype 0x86dd): handed at once to ipv6.ts (`Ip6Stack`: ND,
+ *    input, forwarding, ICMPv6), which reads the same FIB; it never goes
+ *    through netfilter (ip6tables is not modelled). Each interface gets its
+ *    EUI-64 link-local address; `addrs`, `routes` take IPv6 too;
+ *  - anything else (VLAN-tagged frames): dropped, counted.
  * A packet leaving (forwarded, or sent by a socket through `sendIp`) is
  * fragmented when it exceeds the interface MTU and DF is clear (a socket's
  * DF packet over the route's MTU is refused with EMSGSIZE before it is
@@ -34,7 +38,7 @@
  * Time: the simulator's clock (ns); the netfilter path counts ms.
  * Cost: slow path of a host (objects per packet are fine here); the
  * forwarding hot path of the product is the datapath, not this.
- * Neighbours: netfilter/stack.ts (the IP path), route.ts (the FIB), neigh.ts,
+ * Neighbours: netfilter/stack.ts (the IP path), ipv6.ts, route.ts (the FIB), neigh.ts,
  * ipfrag.ts, sockets.ts, tcp.ts, sim/ (ports, clock), topology/ (builds hosts).
  */
 import type { Sim } from '../sim/engine.js';
@@ -51,20 +55,21 @@ import { Neighbours, macText, sameMac } from './neigh.js';
 import { fragment, isFragment, Reassembler } from './ipfrag.js';
 import { Sockets } from './sockets.js';
 import { TcpStack } from './tcp.js';
-import { RoutingTable, RTF_HAS_PREFSRC, RTF_USES_GATEWAY, RTN_LOCAL, RTN_UNICAST } from './route.js';
+import { Ip6Stack, linkLocalOf } from './ipv6.js';
+import { inetPton6, RouteError, RoutingTable, RTF_HAS_PREFSRC, RTF_USES_GATEWAY, RTN_LOCAL, RTN_UNICAST } from './route.js';
 
 export interface IfaceSpec {
   name: string;
   /** 'aa:bb:cc:dd:ee:ff'; default: one the simulator hands out */
   mac?: string;
-  /** 'a.b.c.d/len', the primary address of each subnet first */
+  /** 'a.b.c.d/len' (the primary address of each subnet first) or an IPv6 CIDR ('2001:db8:1::2/64') */
   addrs?: string[];
   /** L3 MTU; default the link's (1500) */
   mtu?: number;
 }
 
 export interface RouteSpec {
-  /** 'default' or a CIDR */
+  /** 'default' or a CIDR (IPv4 or IPv6; 'default' with an IPv6 `via` is ::/0) */
   dst: string;
   via?: string;
   dev: string;
@@ -76,6 +81,8 @@ export interface HostOptions {
   routes?: RouteSpec[];
   /** net.ipv4.ip_forward (default off: a host; a router turns it on) */
   ipForward?: boolean;
+  /** net.ipv6.conf.all.forwarding (default: as ipForward) */
+  ip6Forward?: boolean;
   /** iptables-restore text */
   rules?: string;
   routeLocalnet?: boolean;
@@ -128,6 +135,8 @@ export class Host implements PortOwner {
   readonly neigh: Neighbours;
   readonly sockets: Sockets;
   readonly tcp: TcpStack;
+  /** the IPv6 half of the stack (ipv6.ts) */
+  readonly ip6: Ip6Stack;
   /** the host's FIB (tables local and main, as the kernel keeps them): every routing decision reads it */
   readonly fib = new RoutingTable();
   /** fibRoute's answers by route id, for FIB version fibCacheVersion */
@@ -158,10 +167,15 @@ export class Host implements PortOwner {
       mtu: (dev) => this.mtu(dev),
     });
     this.neigh = new Neighbours(sim, {
-      arpRequest: (iface, addr, to) => this.arpRequest(iface, addr, to),
+      solicit: (iface, addr, to) => this.arpRequest(iface, addr, to),
       transmit: (iface, frame, mac) => this.transmit(iface, frame, mac),
       onUnreachable: (iface, frame) => this.linkFailure(iface, frame),
     });
+    this.ip6 = new Ip6Stack({
+      sim, fib: this.fib, mac: (n) => this.ifs.get(n)?.mac, mtu: (n) => this.mtu(n),
+      transmit: (iface, frame, mac) => this.transmit(iface, frame, mac),
+      deliver: (frame, l4, proto) => this.sockets.input6(frame, l4, proto),
+    }, opts.ip6Forward ?? opts.ipForward ?? false);
     this.sockets = new Sockets(this);
     this.tcp = new TcpStack({ sim, send: (f) => { this.sendIp(f); }, mtuTo: (d) => this.mtuTo(d), sourceFor: (d) => this.ip.sourceFor(d) });
     opts.ifaces?.forEach((f, i) => this.addIface(f, `ifaces[${i}]`));
@@ -178,6 +192,7 @@ export class Host implements PortOwner {
     const macb = macBytes(mac, `${field}.mac`);
     this.config.ifaces.push(iface);
     this.fib.addDevice(spec.name);
+    this.fib.addConnected(spec.name, `${linkLocalOf(macb)}/64`);
     const port = new Port(this, spec.name);
     this.ports.set(spec.name, port);
     this.ifs.set(spec.name, { port, mac: macb, cfg: iface });
@@ -185,9 +200,19 @@ export class Host implements PortOwner {
     return port;
   }
 
-  /** `ip addr add CIDR dev IFACE`. */
+  /** `ip addr add CIDR dev IFACE` (an IPv6 one as with `nodad`). */
   addAddress(ifname: string, text: string, field = 'address'): void {
     const i = this.iface(ifname, field);
+    if (text.includes(':')) {
+      const [a, l] = text.split('/');
+      const len = l === undefined ? 128 : Number(l);
+      if (inetPton6(a ?? '') === null || !/^\d+$/.test(l ?? '128') || len > 128) throw new InputError('HOST_BAD_ADDRESS', field, `'${text}' is not an IPv6 address with a prefix length`);
+      try { this.fib.addConnected(ifname, text); } catch (e) {
+        if (e instanceof RouteError) throw new InputError('HOST_DUPLICATE_ADDRESS', field, `${this.name} already has ${text} on ${ifname}`);
+        throw e;
+      }
+      return;
+    }
     i.addrs.push(cidr(text, field));
     this.fib.addConnected(ifname, text);
   }
@@ -195,6 +220,7 @@ export class Host implements PortOwner {
   /** `ip route add …`. */
   addRoute(r: RouteSpec, field = 'route'): void {
     this.iface(r.dev, `${field}.dev`);
+    if (r.dst.includes(':') || (r.via?.includes(':') ?? false)) { this.addRoute6(r, field); return; }
     const d = r.dst === 'default' ? { addr: 0, prefixLen: 0 } : cidr(r.dst, `${field}.dst`);
     const via = r.via === undefined ? null : parseIpv4(r.via);
     if (via === null && r.via !== undefined) throw new InputError('HOST_BAD_ADDRESS', `${field}.via`, `'${r.via}' is not an IPv4 address`);
@@ -202,6 +228,21 @@ export class Host implements PortOwner {
     if (src === null && r.src !== undefined) throw new InputError('HOST_BAD_ADDRESS', `${field}.src`, `'${r.src}' is not an IPv4 address`);
     this.config.routes.push({ net: d.addr, prefixLen: d.prefixLen, via, dev: r.dev, src });
     this.fib.ipRoute(['replace', r.dst, ...(r.via !== undefined ? ['via', r.via] : []), 'dev', r.dev, ...(r.src !== undefined ? ['src', r.src] : [])]);
+  }
+
+  /** An IPv6 `ip -6 route replace`; the kernel's errors become InputErrors naming the field. */
+  private addRoute6(r: RouteSpec, field: string): void {
+    const dst = r.dst === 'default' ? '::/0' : r.dst;
+    const check = (v: string | undefined, f: string): void => {
+      if (v !== undefined && inetPton6(v) === null) throw new InputError('HOST_BAD_ADDRESS', `${field}.${f}`, `'${v}' is not an IPv6 address`);
+    };
+    check(dst.split('/')[0], 'dst'); check(r.via, 'via'); check(r.src, 'src');
+    try {
+      this.fib.ipRoute(['replace', dst, ...(r.via !== undefined ? ['via', r.via] : []), 'dev', r.dev, ...(r.src !== undefined ? ['src', r.src] : [])], 6);
+    } catch (e) {
+      if (e instanceof RouteError) throw new InputError('HOST_BAD_ROUTE', field, `${this.name}: ip -6 route replace ${dst}: ${e.message}`);
+      throw e;
+    }
   }
 
   /** The FIB's unicast route to 'dst' as the IP path reads it: one answer object per route, kept while the FIB is unchanged. */
@@ -259,6 +300,7 @@ export class Host implements PortOwner {
     const forUs = (frame[0]! & 1) === 1 || sameMac(frame, mac);
     if (!forUs) { this.stats.otherHost++; return; }
     const type = be16(frame, 12);
+    if (type === 0x86dd) { this.ip6.input(port.name, frame); return; }
     if (type === 0x0806) { this.arpInput(port.name, frame, mac); return; }
     if (type !== 0x0800) { this.stats.unknownProto++; return; }
     this.ipInput(port.name, frame);

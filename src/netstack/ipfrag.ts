@@ -18,7 +18,8 @@
  * `expired` returns those that had their first fragment, for ICMP time
  * exceeded (code 1, fragment reassembly).
  * Cost: slow path; one copy of the payload into the datagram.
- * Neighbours: host.ts (output and local input).
+ * `addPiece` is the same without the IPv4 header: ipv6.ts reassembles with it.
+ * Neighbours: host.ts (output and local input), ipv6.ts (IPv6 reassembly).
  */
 import { be16, be32, setBe16 } from '../wire/bytes.js';
 import { checksumOf } from '../wire/checksum.js';
@@ -80,11 +81,29 @@ export class Reassembler {
   add(frame: Uint8Array, now: number): Uint8Array | null {
     const ihl = (frame[14]! & 15) * 4, total = be16(frame, 16), flags = be16(frame, 20);
     const key = `${be32(frame, 26)}/${be32(frame, 30)}/${frame[23]}/${be16(frame, 18)}`;
+    const off = (flags & 0x1fff) * 8;
+    const whole = this.addPiece(key, off, frame.slice(14 + ihl, 14 + total), (flags & 0x2000) === 0, off === 0 ? frame.slice(0, 14 + ihl) : null, now);
+    if (whole === null) return null;
+    const out = whole.datagram, hlen = whole.headLen;
+    setBe16(out, 16, hlen - 14 + out.length - hlen);
+    setBe16(out, 20, be16(out, 20) & 0x4000);
+    setBe16(out, 24, checksumOf(out, 14, hlen, 24));
+    return out;
+  }
+
+  /**
+   * The family-free part of reassembly (IPv4 here, IPv6 in ipv6.ts): piece 'data' at byte
+   * 'off' of datagram 'key' ('last': the final piece; 'head': the headers to put in front,
+   * given with the piece at offset 0). When the datagram is complete: its bytes (head, then
+   * the data) and the head's length, for the caller to fix the header; else null (also when
+   * the datagram was dropped: an overlap, a final piece disagreeing on the end, a non-final
+   * piece not a multiple of 8).
+   */
+  addPiece(key: string, off: number, data: Uint8Array, last: boolean, head: Uint8Array | null, now: number): { datagram: Uint8Array; headLen: number } | null {
     let p = this.pending.get(key);
     if (p === undefined) { p = new Pending(now); this.pending.set(key, p); }
-    const off = (flags & 0x1fff) * 8, data = frame.slice(14 + ihl, 14 + total);
     const end = off + data.length;
-    if ((flags & 0x2000) === 0) {
+    if (last) {
       if (p.end >= 0 && p.end !== end) return this.discard(key);
       p.end = end;
     } else if (data.length % 8 !== 0) {
@@ -93,7 +112,7 @@ export class Reassembler {
     for (const q of p.pieces) {
       if (off < q.off + q.data.length && q.off < end) return this.discard(key);
     }
-    if (off === 0) p.first = frame.slice(0, 14 + ihl);
+    if (head !== null) p.first = head;
     p.pieces.push({ off, data });
     if (p.end < 0 || p.first === null) return null;
     let have = 0;
@@ -104,10 +123,7 @@ export class Reassembler {
     const out = new Uint8Array(hdr.length + p.end);
     out.set(hdr, 0);
     for (const q of p.pieces) out.set(q.data, hdr.length + q.off);
-    setBe16(out, 16, hdr.length - 14 + p.end);
-    setBe16(out, 20, be16(out, 20) & 0x4000);
-    setBe16(out, 24, checksumOf(out, 14, hdr.length, 24));
-    return out;
+    return { datagram: out, headLen: hdr.length };
   }
 
   /** Drop what waited longer than the timeout at 'now'; the first fragments of those datagrams. */

@@ -19,11 +19,23 @@
  * to the socket its quoted header names (a UDP source port, an echo id) —
  * traceroute and ping read those. False when no socket takes it (the stack
  * answers: port unreachable, echo reply).
+ * IPv6 (ipv6.ts): a destination written with ':' makes `send`/`echo` build an
+ * IPv6 datagram (UDP, ICMPv6 echo; source by RFC 6724 through the route,
+ * hop limit 64, the UDP checksum always computed) handed to `host.ip6.send`,
+ * which fragments it to the path MTU unless `pmtu: 'do'` (EMSGSIZE).
+ * `input6` is the IPv6 delivery: a UDP datagram with a zero or wrong checksum
+ * is dropped (InCsumErrors: the checksum is mandatory in IPv6), one to the
+ * socket of its port not bound to an IPv4 address (a socket bound to the
+ * wildcard takes both families, as a dual-stack socket does); ICMPv6 echo
+ * replies and errors as for IPv4 (the quote's extension headers walked by
+ * wire/ipv6.ts). An IPv6 peer is given as text (`from.addr6`, `from6`,
+ * `dst6`), the IPv4 fields are then 0.
  * Neighbours: host.ts (sendIp, route), tools.ts (ping, traceroute).
  */
 import { FrameBuilder } from '../wire/builder.js';
-import { be16, be32, parseIpv4 } from '../wire/bytes.js';
-import { fold, ipv4PseudoSum, sum16 } from '../wire/checksum.js';
+import { be16, be32, ipv6ToString, parseIpv4, parseIpv6 } from '../wire/bytes.js';
+import { fold, ipv4PseudoSum, ipv6PseudoSum, sum16 } from '../wire/checksum.js';
+import { Ipv6Packet } from '../wire/ipv6.js';
 import { InputError, SdnemuError } from '../errors.js';
 import type { Host, SendStatus } from './host.js';
 
@@ -49,6 +61,17 @@ export interface IcmpErrorInfo {
   dst: number;
   /** TTL of the error as it arrived */
   ttl: number;
+  /** IPv6: who sent the error and the quoted destination, as text ('' for IPv4) */
+  from6: string;
+  dst6: string;
+}
+
+/** 'a' as the 16 bytes of an IPv6 address when it is IPv6 text, else null. */
+function addr6Of(a: number | string, field: string): Uint8Array | null {
+  if (typeof a !== 'string' || !a.includes(':')) return null;
+  const v = parseIpv6(a);
+  if (v === null) throw new InputError('SOCKET_BAD_ADDRESS', field, `'${a}' is not an IPv6 address`);
+  return v;
 }
 
 function addrOf(a: number | string, field: string): number {
@@ -61,11 +84,16 @@ const bytesOf = (d: Uint8Array | string): Uint8Array => (typeof d === 'string' ?
 
 export class UdpSocket {
   /** a datagram arrived: its payload (a view into the frame), sender, destination address, and the whole frame (for TOS, TTL …) */
-  onMessage: ((data: Uint8Array, from: { addr: number; port: number }, to: number, frame: Uint8Array) => void) | null = null;
+  onMessage: ((data: Uint8Array, from: { addr: number; port: number; addr6: string }, to: number, frame: Uint8Array) => void) | null = null;
   onError: ((e: IcmpErrorInfo) => void) | null = null;
   constructor(private readonly owner: Sockets, readonly port: number, readonly addr: number) {}
 
   send(dst: number | string, dport: number, data: Uint8Array | string, opts: SendOptions = {}): SendStatus {
+    const d6 = addr6Of(dst, 'dst');
+    if (d6 !== null) {
+      return this.owner.send6(d6, opts, (src) => new FrameBuilder().eth({}).ipv6({ src, dst: d6, hopLimit: opts.ttl ?? 64, trafficClass: opts.tos ?? 0 })
+        .udp({ srcPort: this.port, dstPort: dport }).payload(bytesOf(data)).build());
+    }
     return this.owner.host.sendIp(this.frame(dst, dport, data, opts));
   }
 
@@ -89,6 +117,11 @@ export class IcmpSocket {
 
   /** An echo request to 'dst' with 'seq' and 'payload'. */
   echo(dst: number | string, seq: number, payload: Uint8Array, opts: SendOptions = {}): SendStatus {
+    const d6 = addr6Of(dst, 'dst');
+    if (d6 !== null) {
+      return this.owner.send6(d6, opts, (src) => new FrameBuilder().eth({}).ipv6({ src, dst: d6, hopLimit: opts.ttl ?? 64, trafficClass: opts.tos ?? 0 })
+        .icmpv6({ type: 128, code: 0, ident: this.id, seq }).payload(payload).build());
+    }
     const d = addrOf(dst, 'dst');
     const src = this.owner.host.ip.sourceFor(d);
     const df = this.owner.dfFor(d, 28 + payload.length, opts.pmtu ?? 'want');
@@ -146,6 +179,47 @@ export class Sockets {
     throw new SocketError('EADDRNOTAVAIL', `${this.host.name}: no ephemeral port left`);
   }
 
+  /** Send the IPv6 packet 'build' makes from the source the route to 'dst' chooses (ENETUNREACH when there is none). */
+  send6(dst: Uint8Array, opts: SendOptions, build: (src: Uint8Array) => Uint8Array): SendStatus {
+    const src = this.host.ip6.sourceFor(dst, 0);
+    if (src === null) return 'ENETUNREACH';
+    return this.host.ip6.send(build(src), opts.pmtu === 'do');
+  }
+
+  /** A packet delivered to the host over IPv6 ('frame', Ethernet + IPv6, upper layer 'proto' at 'l4'): true when a socket took it. */
+  input6(frame: Uint8Array, l4: number, proto: number): boolean {
+    const end = frame.length;
+    if (proto === 17) {
+      if (end - l4 < 8) return true;
+      if (be16(frame, l4 + 6) === 0 || fold(sum16(frame, l4, end, ipv6PseudoSum(frame, 22, 38, 17, end - l4))) !== 0) {
+        this.csumErrors++;
+        this.host.ip6.stats.udpInCsumErrors++;
+        return true;
+      }
+      const s = this.udpByPort.get(be16(frame, l4 + 2))?.find((x) => x.addr === 0);
+      if (s === undefined) return false;
+      s.onMessage?.(frame.slice(l4 + 8, end), { addr: 0, port: be16(frame, l4), addr6: ipv6ToString(frame, 22) }, 0, frame);
+      return true;
+    }
+    if (proto !== 58 || end - l4 < 8) return false;
+    const type = frame[l4]!;
+    if (type === 129) return this.echoTo(frame, l4, null);
+    if (type < 1 || type > 4) return false;
+    const q = new Ipv6Packet().reset(frame, l4 + 8, end);
+    if (q.checkHeader() !== 0 || q.upperOff + 8 > end) return false;
+    const info: IcmpErrorInfo = { type, code: frame[l4 + 1]!, from: 0, mtu: type === 2 ? be32(frame, l4 + 4) : 0, dst: 0, ttl: frame[21]!,
+      from6: ipv6ToString(frame, 22), dst6: ipv6ToString(frame, l4 + 8 + 24) };
+    const u = q.upperOff;
+    if (q.upperProto === 17) {
+      const s = this.udpByPort.get(be16(frame, u))?.find((x) => x.addr === 0);
+      if (s === undefined) return false;
+      s.onError?.(info);
+      return true;
+    }
+    if (q.upperProto === 58 && frame[u] === 128) return this.echoTo(frame, u, info);
+    return false;
+  }
+
   /** DF for a packet of IP length 'len' to 'dst' as the path MTU mode says; 'do' over the path MTU is still DF (the host refuses it). */
   dfFor(dst: number, len: number, mode: 'want' | 'do' | 'dont'): boolean {
     if (mode === 'dont') return false;
@@ -163,37 +237,35 @@ export class Sockets {
       }
       const s = this.udpFor(be16(frame, l4 + 2), be32(frame, 30));
       if (s === undefined) return false;
-      s.onMessage?.(new Uint8Array(frame.buffer, frame.byteOffset + l4 + 8, end - l4 - 8), { addr: be32(frame, 26), port: be16(frame, l4) }, be32(frame, 30), frame);
+      s.onMessage?.(new Uint8Array(frame.buffer, frame.byteOffset + l4 + 8, end - l4 - 8), { addr: be32(frame, 26), port: be16(frame, l4), addr6: '' }, be32(frame, 30), frame);
       return true;
     }
     if (proto !== 1 || end - l4 < 8) return false;
     const type = frame[l4]!;
-    if (type === 0) {
-      const s = this.icmpById.get(be16(frame, l4 + 4));
-      if (s === undefined) return false;
-      s.onReply?.(be16(frame, l4 + 6), frame);
-      return true;
-    }
+    if (type === 0) return this.echoTo(frame, l4, null);
     if (type !== 3 && type !== 11 && type !== 12 && type !== 4) return false;
     // an error: the socket its quoted header names
     const q = l4 + 8;
     if (end - q < 28) return false;
     const qproto = frame[q + 9]!, ql4 = q + (frame[q]! & 15) * 4;
     const info: IcmpErrorInfo = { type, code: frame[l4 + 1]!, from: be32(frame, 26), mtu: type === 3 && frame[l4 + 1] === 4 ? be16(frame, l4 + 6) : 0,
-      dst: be32(frame, q + 16), ttl: frame[22]! };
+      dst: be32(frame, q + 16), ttl: frame[22]!, from6: '', dst6: '' };
     if (qproto === 17) {
       const s = this.udpFor(be16(frame, ql4), be32(frame, q + 12));
       if (s === undefined) return false;
       s.onError?.(info);
       return true;
     }
-    if (qproto === 1 && frame[ql4] === 8) {
-      const s = this.icmpById.get(be16(frame, ql4 + 4));
-      if (s === undefined) return false;
-      s.onError?.(be16(frame, ql4 + 6), info);
-      return true;
-    }
+    if (qproto === 1 && frame[ql4] === 8) return this.echoTo(frame, ql4, info);
     return false;
+  }
+
+  /** The ping socket of the echo id at 'frame'[at + 4] gets the reply 'frame' (info null) or the error 'info', with the sequence at +6; false when there is none. */
+  private echoTo(frame: Uint8Array, at: number, info: IcmpErrorInfo | null): boolean {
+    const s = this.icmpById.get(be16(frame, at + 4));
+    if (s === undefined) return false;
+    if (info === null) s.onReply?.(be16(frame, at + 6), frame); else s.onError?.(be16(frame, at + 6), info);
+    return true;
   }
 
   private udpFor(port: number, dst: number): UdpSocket | undefined {

@@ -13,13 +13,19 @@
  * each waiting up to 5 s, and stops at the hop that answers port
  * unreachable (or max hops). Both return their result and the text the
  * real tool prints (times from the virtual clock, so runs repeat exactly).
+ * IPv6: a destination written with ':' is pinged over ICMPv6 and traced
+ * with IPv6 UDP probes; the text is then what `ping` and `traceroute` print
+ * for IPv6 (`PING a(a) 56 data bytes`, `Time exceeded: Hop limit`,
+ * `Destination unreachable: No route`, `Packet too big: mtu=1280`,
+ * `ping: local error: message too long, mtu: 1280`, 80-byte probes, `!N`
+ * no route, `!X` prohibited, `!S` beyond scope, `!H` address unreachable).
  * Driving: the tools run the simulator themselves (`drive`) until they are
  * done, so a script can `await ping(…)`; anything else scheduled meanwhile
  * runs too, in time order.
  * Neighbours: sockets.ts (ping socket, UDP), host.ts, sim/engine.ts.
  */
 import type { Sim } from '../sim/engine.js';
-import { ipv4ToString, parseIpv4 } from '../wire/bytes.js';
+import { ipv4ToString, ipv6ToString, parseIpv4, parseIpv6 } from '../wire/bytes.js';
 import { InputError } from '../errors.js';
 import type { Host, SendStatus } from './host.js';
 import type { IcmpErrorInfo } from './sockets.js';
@@ -36,6 +42,18 @@ function target(dst: number | string): number {
   const a = parseIpv4(dst);
   if (a === null) throw new InputError('TOOL_BAD_ADDRESS', 'dst', `ping: ${dst}: Name or service not known`);
   return a;
+}
+
+/** A destination as the tools take it: IPv4 (uint32, dotted text) or IPv6 (text with ':'). */
+interface Dest { v6: boolean; addr: number; bytes: Uint8Array; text: string }
+function dest(dst: number | string, tool: string): Dest {
+  if (typeof dst === 'string' && dst.includes(':')) {
+    const b = parseIpv6(dst);
+    if (b === null) throw new InputError('TOOL_BAD_ADDRESS', 'dst', `${tool}: ${dst}: Name or service not known`);
+    return { v6: true, addr: 0, bytes: b, text: ipv6ToString(b, 0) };
+  }
+  const a = target(dst);
+  return { v6: false, addr: a, bytes: new Uint8Array(0), text: ipv4ToString(a) };
 }
 
 const fmt3 = (ms: number): string => ms.toFixed(3);
@@ -84,46 +102,56 @@ const ICMP_TEXT: Record<string, string> = {
   '3/3': 'Destination Port Unreachable', '3/9': 'Destination Net Prohibited', '3/10': 'Destination Host Prohibited',
   '3/13': 'Packet filtered', '11/0': 'Time to live exceeded', '11/1': 'Frag reassembly time exceeded',
 };
+const ICMP6_TEXT: Record<string, string> = {
+  '1/0': 'Destination unreachable: No route', '1/1': 'Destination unreachable: Administratively prohibited',
+  '1/2': 'Destination unreachable: Beyond scope of source address', '1/3': 'Destination unreachable: Address unreachable',
+  '1/4': 'Destination unreachable: Port unreachable', '3/0': 'Time exceeded: Hop limit', '3/1': 'Time exceeded: Defragmentation failure',
+};
 function icmpText(e: IcmpErrorInfo): string {
+  if (e.from6 !== '') {
+    if (e.type === 2) return `Packet too big: mtu=${e.mtu}`;
+    return ICMP6_TEXT[`${e.type}/${e.code}`] ?? (e.type === 1 ? `Destination unreachable: Unknown code ${e.code}` : `Time exceeded: code ${e.code}`);
+  }
   if (e.type === 3 && e.code === 4) return `Frag needed and DF set (mtu = ${e.mtu})`;
   return ICMP_TEXT[`${e.type}/${e.code}`] ?? `Dest Unreachable, Bad Code: ${e.code}`;
 }
 
 /** `ping -c COUNT DST` from 'host'. */
 export async function ping(host: Host, dst: number | string, opts: PingOptions = {}): Promise<PingResult> {
-  const d = target(dst);
+  const D = dest(dst, 'ping'), d = D.addr, dText = D.text;
   const sim = host.sim;
   const count = opts.count ?? 1, size = opts.size ?? 56, interval = (opts.interval ?? 1) * 1e9;
   // ping connects its socket first: no route, and it stops before sending anything
-  if (!host.ip.isLocal(d) && host.ip.route(d) === null) {
+  if (D.v6 ? host.ip6.sourceFor(D.bytes, 0) === null : !host.ip.isLocal(d) && host.ip.route(d) === null) {
     const line = 'ping: connect: Network is unreachable';
-    return { dst: ipv4ToString(d), transmitted: 0, received: 0, loss: 100, replies: [], errors: [line], text: `${line}\n` };
+    return { dst: dText, transmitted: 0, received: 0, loss: 100, replies: [], errors: [line], text: `${line}\n` };
   }
   const sock = host.sockets.icmp();
   const sentAt = new Map<number, number>();
   const replies: PingReply[] = [];
   const errors: string[] = [];
-  const lines: string[] = [`PING ${ipv4ToString(d)} (${ipv4ToString(d)}) ${size}(${size + 28}) bytes of data.`];
+  const lines: string[] = [D.v6 ? `PING ${dText}(${dText}) ${size} data bytes` : `PING ${dText} (${dText}) ${size}(${size + 28}) bytes of data.`];
   const start = sim.now;
   let transmitted = 0, finished = false;
   sock.onReply = (seq, f) => {
     const t0 = sentAt.get(seq);
     if (t0 === undefined) return;
     const rtt = (sim.now - t0) / 1e6;
-    const r: PingReply = { seq, from: ipv4ToString((f[26]! << 24 | f[27]! << 16 | f[28]! << 8 | f[29]!) >>> 0), ttl: f[22]!, rttMs: rtt, bytes: size + 8 };
+    const r: PingReply = D.v6 ? { seq, from: ipv6ToString(f, 22), ttl: f[21]!, rttMs: rtt, bytes: size + 8 }
+      : { seq, from: ipv4ToString((f[26]! << 24 | f[27]! << 16 | f[28]! << 8 | f[29]!) >>> 0), ttl: f[22]!, rttMs: rtt, bytes: size + 8 };
     replies.push(r);
     lines.push(`${r.bytes} bytes from ${r.from}: icmp_seq=${seq} ttl=${r.ttl} time=${rtt < 1 ? fmt3(rtt) : rtt < 10 ? rtt.toFixed(2) : rtt < 100 ? rtt.toFixed(1) : rtt.toFixed(0)} ms`);
   };
   sock.onError = (seq, e) => {
-    const line = `From ${ipv4ToString(e.from)} icmp_seq=${seq} ${icmpText(e)}`;
+    const line = `From ${D.v6 ? e.from6 : ipv4ToString(e.from)} icmp_seq=${seq} ${icmpText(e)}`;
     errors.push(line);
     lines.push(line);
   };
   const sendOne = (seq: number): void => {
     sentAt.set(seq, sim.now);
     transmitted++;
-    const st: SendStatus = sock.echo(d, seq, pingPayload(size, sim.now), { ...(opts.ttl !== undefined ? { ttl: opts.ttl } : {}), ...(opts.pmtu !== undefined ? { pmtu: opts.pmtu } : {}) });
-    const local = st === 'EMSGSIZE' ? `ping: local error: message too long, mtu=${host.mtuTo(d)}`
+    const st: SendStatus = sock.echo(D.v6 ? dText : d, seq, pingPayload(size, sim.now), { ...(opts.ttl !== undefined ? { ttl: opts.ttl } : {}), ...(opts.pmtu !== undefined ? { pmtu: opts.pmtu } : {}) });
+    const local = st === 'EMSGSIZE' ? (D.v6 ? `ping: local error: message too long, mtu: ${host.ip6.mtuTo(D.bytes, 0)}` : `ping: local error: message too long, mtu=${host.mtuTo(d)}`)
       : st === 'ENETUNREACH' ? 'ping: sendmsg: Network is unreachable' : st === 'EPERM' ? 'ping: sendmsg: Operation not permitted' : '';
     if (local !== '') { lines.push(local); errors.push(local); }
   };
@@ -135,7 +163,7 @@ export async function ping(host: Host, dst: number | string, opts: PingOptions =
   const received = replies.length;
   const loss = transmitted === 0 ? 100 : Math.round(((transmitted - received) * 100) / transmitted);
   const elapsedMs = Math.round((Math.max(...[...sentAt.values()], start) - start) / 1e6);
-  lines.push('', `--- ${ipv4ToString(d)} ping statistics ---`);
+  lines.push('', `--- ${dText} ping statistics ---`);
   lines.push(`${transmitted} packets transmitted, ${received} received${errors.length > 0 ? `, +${errors.length} errors` : ''}, ${loss}% packet loss, time ${elapsedMs}ms`);
   if (received > 0) {
     const rtts = replies.map((r) => r.rttMs);
@@ -143,7 +171,7 @@ export async function ping(host: Host, dst: number | string, opts: PingOptions =
     const mdev = Math.sqrt(rtts.reduce((a, b) => a + b * b, 0) / rtts.length - avg * avg);
     lines.push(`rtt min/avg/max/mdev = ${fmt3(min)}/${fmt3(avg)}/${fmt3(max)}/${fmt3(Number.isNaN(mdev) ? 0 : mdev)} ms`);
   }
-  return { dst: ipv4ToString(d), transmitted, received, loss, replies, errors, text: `${lines.join('\n')}\n` };
+  return { dst: dText, transmitted, received, loss, replies, errors, text: `${lines.join('\n')}\n` };
 }
 
 export interface TracerouteOptions {
@@ -162,13 +190,13 @@ export interface TracerouteResult { dst: string; hops: TracerouteHop[]; reached:
 
 /** `traceroute DST` (UDP probes) from 'host'. */
 export async function traceroute(host: Host, dst: number | string, opts: TracerouteOptions = {}): Promise<TracerouteResult> {
-  const d = target(dst);
+  const D = dest(dst, 'traceroute'), d = D.addr, dText = D.text;
   const sim = host.sim;
   const maxHops = opts.maxHops ?? 30, queries = opts.queries ?? 3, wait = (opts.waitSec ?? 5) * 1e9;
   let port = opts.port ?? 33434;
   const sock = host.sockets.udp();
   const hops: TracerouteHop[] = [];
-  const lines = [`traceroute to ${ipv4ToString(d)} (${ipv4ToString(d)}), ${maxHops} hops max, 60 byte packets`];
+  const lines = [`traceroute to ${dText} (${dText}), ${maxHops} hops max, ${D.v6 ? 80 : 60} byte packets`];
   let reached = false;
   for (let ttl = 1; ttl <= maxHops && !reached; ttl++) {
     const hop: TracerouteHop = { ttl, probes: [] };
@@ -177,14 +205,16 @@ export async function traceroute(host: Host, dst: number | string, opts: Tracero
       const t0 = sim.now;
       const probePort = port++;
       sock.onError = (e) => {
-        if (done || e.dst !== d) return;
-        const notes: Record<string, string> = { '3/0': ' !N', '3/1': ' !H', '3/2': ' !P', '3/4': ' !F', '3/9': ' !X', '3/10': ' !X', '3/13': ' !X' };
-        const note = e.type === 3 && e.code !== 3 ? notes[`3/${e.code}`] ?? ` !<${e.code}>` : '';
-        answer = { from: ipv4ToString(e.from), rttMs: (sim.now - t0) / 1e6, note };
-        if (e.type === 3) reached = true;
+        if (done || (D.v6 ? e.dst6 !== dText : e.dst !== d)) return;
+        const unreach = D.v6 ? 1 : 3, portUnreach = D.v6 ? 4 : 3;
+        const notes: Record<string, string> = D.v6 ? { '1/0': ' !N', '1/1': ' !X', '1/2': ' !S', '1/3': ' !H', '2/0': ' !F' }
+          : { '3/0': ' !N', '3/1': ' !H', '3/2': ' !P', '3/4': ' !F', '3/9': ' !X', '3/10': ' !X', '3/13': ' !X' };
+        const note = (e.type === unreach && e.code !== portUnreach) || (D.v6 && e.type === 2) ? notes[`${e.type}/${e.code}`] ?? ` !<${e.code}>` : '';
+        answer = { from: D.v6 ? e.from6 : ipv4ToString(e.from), rttMs: (sim.now - t0) / 1e6, note };
+        if (e.type === unreach || (D.v6 && e.type === 2)) reached = true;
         done = true;
       };
-      sock.send(d, probePort, new Uint8Array(32), { ttl, pmtu: 'dont' });
+      sock.send(D.v6 ? dText : d, probePort, new Uint8Array(32), { ttl, pmtu: 'dont' });
       const timer = sim.call(wait, () => { done = true; });
       drive(sim, () => done);
       sim.cancel(timer);
@@ -202,7 +232,7 @@ export async function traceroute(host: Host, dst: number | string, opts: Tracero
     lines.push(line);
   }
   sock.close();
-  return { dst: ipv4ToString(d), hops, reached, text: `${lines.join('\n')}\n` };
+  return { dst: dText, hops, reached, text: `${lines.join('\n')}\n` };
 }
 
 export interface TrafficOptions {

@@ -6,6 +6,7 @@
  * seed: 7
  * hosts:
  *   - { name: h1, ip: 10.0.1.2/24, gw: 10.0.1.1 }
+ *   - { name: h3, ip: [10.0.1.3/24, 2001:db8:1::3/64], gw: [10.0.1.1, 2001:db8:1::1] }   # dual stack
  *   - name: h2
  *     interfaces: [{ name: eth0, addresses: [10.0.2.2/24], mtu: 1500 }]
  *     routes: [{ dst: default, via: 10.0.2.1, dev: eth0 }]
@@ -47,8 +48,11 @@
  * refuses, naming the line and the reason (`TopologyFileError`): an unknown
  * key or device kind, a duplicate name, a link to a node or interface that
  * does not exist or is already linked, an address that does not parse, a
- * gateway or route next hop outside every subnet of its interface, the same
- * IP address on two interfaces, the same MAC on two interfaces.
+ * gateway or route next hop outside every subnet of its interface (of its
+ * family; an IPv6 next hop may also be link-local, fe80::/64 being on every
+ * interface), the same IP address (IPv4 or IPv6) on two interfaces, the same
+ * MAC on two interfaces. `ip` and `gw` take one address or a list (IPv4 and
+ * IPv6: a dual-stack eth0 with a default route per family).
  * `runTopology(loaded, out)` builds it and runs the `run` steps in order,
  * printing what each tool prints; captures are written when the run ends.
  * A routing loop needs no check: packets die by TTL (time exceeded).
@@ -65,6 +69,16 @@ import { Host as HostClass } from '../netstack/host.js';
 import { Vtep } from '../devices/vtep.js';
 import { natGatewayOutsideAddrs, type NatGatewaySpec } from '../devices/nat-gateway.js';
 import { parseIpv4 } from '../wire/bytes.js';
+import { inetPton6, ipv6Text } from '../netstack/route.js';
+
+/** How many leading bits the IPv6 addresses 'a' and 'b' (four words) share. */
+function commonBits(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < 4; i++) {
+    const x = (a[i]! ^ b[i]!) >>> 0;
+    if (x !== 0) return i * 32 + Math.clz32(x);
+  }
+  return 128;
+}
 import { parseDuration } from '../sim/units.js';
 import type { Host, IfaceSpec, RouteSpec } from '../netstack/host.js';
 import { tcpRequest, tcpServer } from '../netstack/tools.js';
@@ -178,20 +192,29 @@ export function loadTopology(text: string): LoadedTopology {
       const ifaces: IfaceSpec[] = [];
       const routes: RouteSpec[] = [];
       const ifaceAt: { line: number; field: string }[] = [], routeAt: { line: number; field: string }[] = [];
-      const ip = str(h, 'ip', path, false), gw = str(h, 'gw', path, false);
-      if (ip !== undefined) { ifaces.push({ name: 'eth0', addrs: [ip] }); ifaceAt.push({ line: lineAt(node([...path, 'ip'])), field: `${fieldOf(path)}.ip` }); }
+      const strs = (key: string): string[] | undefined => {
+        const v = h[key];
+        if (Array.isArray(v)) {
+          if (v.length === 0 || v.some((x) => typeof x !== 'string' || x === '')) fail('TOPO_BAD_VALUE', node([...path, key]), `${fieldOf(path)}.${key}`, 'expected an address or a list of addresses');
+          return v as string[];
+        }
+        const one = str(h, key, path, false);
+        return one === undefined ? undefined : [one];
+      };
+      const ip = strs('ip'), gw = strs('gw');
+      if (ip !== undefined) { ifaces.push({ name: 'eth0', addrs: ip }); ifaceAt.push({ line: lineAt(node([...path, 'ip'])), field: `${fieldOf(path)}.ip` }); }
       const ifs = h['interfaces'] ?? [];
       if (!Array.isArray(ifs)) fail('TOPO_BAD_VALUE', node([...path, 'interfaces']), `${fieldOf(path)}.interfaces`, 'expected a list');
       (ifs as Obj[]).forEach((f, j) => {
         const p = [...path, 'interfaces', j];
         keys(f, ['name', 'addresses', 'mac', 'mtu'], p);
         const addrs = f['addresses'] ?? [];
-        if (!Array.isArray(addrs) || addrs.some((a) => typeof a !== 'string')) fail('TOPO_BAD_VALUE', node([...p, 'addresses']), `${fieldOf(p)}.addresses`, 'expected a list of a.b.c.d/len');
+        if (!Array.isArray(addrs) || addrs.some((a) => typeof a !== 'string')) fail('TOPO_BAD_VALUE', node([...p, 'addresses']), `${fieldOf(p)}.addresses`, 'expected a list of a.b.c.d/len or IPv6 CIDRs');
         const mac = str(f, 'mac', p, false), mtu = num(f, 'mtu', p);
         ifaces.push({ name: str(f, 'name', p)!, addrs: addrs as string[], ...(mac !== undefined ? { mac } : {}), ...(mtu !== undefined ? { mtu } : {}) });
         ifaceAt.push({ line: lineAt(node(p)), field: fieldOf(p) });
       });
-      if (gw !== undefined) { routes.push({ dst: 'default', via: gw, dev: 'eth0' }); routeAt.push({ line: lineAt(node([...path, 'gw'])), field: `${fieldOf(path)}.gw` }); }
+      for (const g of gw ?? []) { routes.push({ dst: 'default', via: g, dev: 'eth0' }); routeAt.push({ line: lineAt(node([...path, 'gw'])), field: `${fieldOf(path)}.gw` }); }
       const rts = h['routes'] ?? [];
       if (!Array.isArray(rts)) fail('TOPO_BAD_VALUE', node([...path, 'routes']), `${fieldOf(path)}.routes`, 'expected a list');
       (rts as Obj[]).forEach((r, j) => {
@@ -358,35 +381,60 @@ const fieldOf = (path: (string | number)[]): string => path.map((p, i) => (typeo
 /** The cross-checks: addresses, subnets, duplicates, link ends, steps. */
 function check(t: LoadedTopology, _doc: Document, lineAt: (n: Node | null | undefined) => number, node: (p: (string | number)[]) => Node | undefined): void {
   const fail = (code: string, line: number, field: string, msg: string): never => { throw new TopologyFileError(code, line, field, msg); };
-  const ifacesOf = new Map<string, Map<string, { addrs: { addr: number; len: number }[]; mac?: string; line: number }>>();
-  const ips = new Map<number, string>(), macs = new Map<string, string>();
+  type IfaceAddrs = { addrs: { addr: number; len: number }[]; addrs6: { words: number[]; len: number }[]; mac?: string; line: number };
+  const ifacesOf = new Map<string, Map<string, IfaceAddrs>>();
+  const ips = new Map<number, string>(), ips6 = new Map<string, string>(), macs = new Map<string, string>();
   const lineOfHost = new Map<string, number>();
   for (const h of t.hosts) {
     lineOfHost.set(h.name, h.line);
-    const m = new Map<string, { addrs: { addr: number; len: number }[]; mac?: string; line: number }>();
+    const m = new Map<string, IfaceAddrs>();
     h.ifaces.forEach((f, j) => {
       const at = h.ifaceAt[j]!;
       if (m.has(f.name)) fail('TOPO_DUPLICATE', at.line, at.field, `${h.name} has two interfaces named ${f.name}`);
-      const addrs = (f.addrs ?? []).map((a, k) => {
+      const addrs: { addr: number; len: number }[] = [], addrs6: { words: number[]; len: number }[] = [];
+      (f.addrs ?? []).forEach((a, k) => {
         const [ip, len] = a.split('/');
-        const v = parseIpv4(ip ?? ''), l = Number(len);
+        const l = Number(len);
+        if (a.includes(':')) {
+          const w = inetPton6(ip ?? '');
+          if (w === null || len === undefined || !/^\d+$/.test(len) || l > 128) fail('TOPO_BAD_ADDRESS', at.line, `${at.field}[${k}]`, `'${a}' is not an IPv6 address with a prefix length`);
+          const key = ipv6Text(w!);
+          const owner = ips6.get(key);
+          if (owner !== undefined) fail('TOPO_DUPLICATE_IP', at.line, at.field, `${key} is already the address of ${owner}`);
+          ips6.set(key, `${h.name}:${f.name}`);
+          addrs6.push({ words: w!, len: l });
+          return;
+        }
+        const v = parseIpv4(ip ?? '');
         if (v === null || len === undefined || !Number.isInteger(l) || l < 0 || l > 32) fail('TOPO_BAD_ADDRESS', at.line, `${at.field}[${k}]`, `'${a}' is not an IPv4 address with a prefix length`);
         const owner = ips.get(v!);
         if (owner !== undefined) fail('TOPO_DUPLICATE_IP', at.line, at.field, `${ip} is already the address of ${owner}`);
         ips.set(v!, `${h.name}:${f.name}`);
-        return { addr: v!, len: l };
+        addrs.push({ addr: v!, len: l });
       });
       if (f.mac !== undefined) {
         const key = f.mac.toLowerCase();
         if (macs.has(key)) fail('TOPO_DUPLICATE_MAC', at.line, `${at.field}.mac`, `${f.mac} is already the MAC of ${macs.get(key)}`);
         macs.set(key, `${h.name}:${f.name}`);
       }
-      m.set(f.name, { addrs, ...(f.mac !== undefined ? { mac: f.mac } : {}), line: h.line });
+      m.set(f.name, { addrs, addrs6, ...(f.mac !== undefined ? { mac: f.mac } : {}), line: h.line });
     });
     h.routes.forEach((r, j) => {
       const at = h.routeAt[j]!;
       const f = m.get(r.dev);
       if (f === undefined) fail('TOPO_NO_IFACE', at.line, `${at.field}.dev`, `${h.name} has no interface '${r.dev}'`);
+      if (r.dst.includes(':') || (r.via?.includes(':') ?? false)) {
+        const [d, dl] = r.dst.split('/');
+        if (r.dst !== 'default' && (inetPton6(d ?? '') === null || dl === undefined || !/^\d+$/.test(dl) || Number(dl) > 128)) fail('TOPO_BAD_ADDRESS', at.line, `${at.field}.dst`, `'${r.dst}' is not 'default' or an IPv6 prefix`);
+        if (r.via === undefined) return;
+        const v = inetPton6(r.via);
+        if (v === null) fail('TOPO_BAD_ADDRESS', at.line, `${at.field}.via`, `'${r.via}' is not an IPv6 address`);
+        const linkLocal = v![0] === 0xfe800000 && v![1] === 0; // fe80::/64 is on every interface
+        if (!linkLocal && !f!.addrs6.some((a) => commonBits(a.words, v!) >= a.len)) {
+          fail('TOPO_OUTSIDE_SUBNET', at.line, at.field, `${r.via} is outside every IPv6 subnet of ${h.name}:${r.dev}`);
+        }
+        return;
+      }
       if (r.dst !== 'default' && !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r.dst)) fail('TOPO_BAD_ADDRESS', at.line, `${at.field}.dst`, `'${r.dst}' is not 'default' or a.b.c.d/len`);
       if (r.via !== undefined) {
         const v = parseIpv4(r.via);

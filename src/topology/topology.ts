@@ -4,7 +4,10 @@
  *
  * What: `new Topology({ seed })` owns a `Sim`. `host(name, opts)` adds a
  * Linux-like host (netstack/host.ts) — `ip: '10.0.1.2/24'` and `gw` are the
- * short form of one interface `eth0` and a default route; `router(name,
+ * short form of one interface `eth0` and a default route (IPv6 too:
+ * `ip: '2001:db8:1::2/64', gw: '2001:db8:1::1'`; dual stack with lists,
+ * `ip: ['10.0.1.2/24', '2001:db8:1::2/64'], gw: ['10.0.1.1', '2001:db8:1::1']`,
+ * one default route per gateway, each in its family); `router(name,
  * opts)` a host with forwarding on, `natGateway(name, spec)` a router doing
  * SNAT, floating IPs and port forwards; `ovsBridge(name, opts)` an Open
  * vSwitch bridge — with `{ host, tunnels: [{ name, type, remote, key }] }`
@@ -50,10 +53,10 @@ export interface LinkSpec extends LinkOptions {
 }
 
 export interface HostSpec extends HostOptions {
-  /** short form: interface eth0 with this address (CIDR) */
-  ip?: string;
-  /** short form: the default route via this gateway on eth0 */
-  gw?: string;
+  /** short form: interface eth0 with this address (CIDR, IPv4 or IPv6), or these */
+  ip?: string | string[];
+  /** short form: the default route via this gateway on eth0 (::/0 for an IPv6 one), or one per gateway listed */
+  gw?: string | string[];
 }
 
 /** What a capture saw. */
@@ -87,9 +90,9 @@ export class Topology {
   host(name: string, spec: HostSpec = {}): Host {
     const { ip, gw, ...opts } = spec;
     const ifaces: IfaceSpec[] = [...(opts.ifaces ?? [])];
-    if (ip !== undefined) ifaces.unshift({ name: 'eth0', addrs: [ip] });
+    if (ip !== undefined) ifaces.unshift({ name: 'eth0', addrs: typeof ip === 'string' ? [ip] : ip });
     const routes = [...(opts.routes ?? [])];
-    if (gw !== undefined) routes.push({ dst: 'default', via: gw, dev: 'eth0' });
+    for (const g of gw === undefined ? [] : typeof gw === 'string' ? [gw] : gw) routes.push({ dst: 'default', via: g, dev: 'eth0' });
     return this.add(new Host(this.sim, name, { ...opts, ifaces, routes }));
   }
 

@@ -3,33 +3,8 @@
 // in both — replies, TTLs, ICMP errors and their senders, hops — must agree.
 import { describe, expect, it } from 'vitest';
 import { describeWithKernel } from '../oracle/netns.js';
-import { buildEmulated, pingFacts, runInKernel, tracerouteFacts, type TopoDesc } from '../oracle/topo-netns.js';
+import { buildEmulated, CHAIN, LOOP, pingFacts, runInKernel, tracerouteFacts, type TopoDesc } from '../oracle/topo-netns.js';
 import { ping, traceroute } from '../../src/netstack/tools.js';
-
-/** h1 — r1 — r2 — h2, and a stub 10.0.9.0/24 on r2 with nobody there. */
-const CHAIN: TopoDesc = {
-  hosts: [
-    { name: 'h1', ifaces: [{ name: 'eth0', addrs: ['10.0.1.2/24'] }], routes: [{ dst: 'default', via: '10.0.1.1', dev: 'eth0' }] },
-    { name: 'r1', forward: true, ifaces: [{ name: 'eth1', addrs: ['10.0.1.1/24'] }, { name: 'eth2', addrs: ['10.0.12.1/24'] }],
-      routes: [{ dst: '10.0.2.0/24', via: '10.0.12.2', dev: 'eth2' }, { dst: '10.0.9.0/24', via: '10.0.12.2', dev: 'eth2' }] },
-    { name: 'r2', forward: true, ifaces: [{ name: 'eth1', addrs: ['10.0.12.2/24'] }, { name: 'eth2', addrs: ['10.0.2.1/24'] }, { name: 'eth3', addrs: ['10.0.9.1/24'] }],
-      routes: [{ dst: '10.0.1.0/24', via: '10.0.12.1', dev: 'eth1' }] },
-    { name: 'h2', ifaces: [{ name: 'eth0', addrs: ['10.0.2.2/24'] }], routes: [{ dst: 'default', via: '10.0.2.1', dev: 'eth0' }] },
-    { name: 'stub', ifaces: [{ name: 'eth0', addrs: ['10.0.9.200/24'] }] },
-  ],
-  links: [
-    { a: ['h1', 'eth0'], b: ['r1', 'eth1'] },
-    { a: ['r1', 'eth2'], b: ['r2', 'eth1'] },
-    { a: ['r2', 'eth2'], b: ['h2', 'eth0'], mtu: 1280 },
-    { a: ['r2', 'eth3'], b: ['stub', 'eth0'] },
-  ],
-};
-/** r1 and r2 send 172.16/12 to each other: a routing loop. */
-const LOOP: TopoDesc = {
-  ...CHAIN,
-  hosts: CHAIN.hosts.map((h) => (h.name === 'r1' ? { ...h, routes: [...h.routes!, { dst: '172.16.0.0/12', via: '10.0.12.2', dev: 'eth2' }] }
-    : h.name === 'r2' ? { ...h, routes: [...h.routes!, { dst: '172.16.0.0/12', via: '10.0.12.1', dev: 'eth1' }] } : h)),
-};
 
 interface Case { name: string; desc: TopoDesc; from: string; kind: 'ping' | 'traceroute'; dst: string; argv: string[]; opts?: Record<string, unknown> }
 const CASES: Case[] = [

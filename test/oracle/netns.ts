@@ -368,13 +368,19 @@ export class NetnsSet {
     this.prefix = `sdnemu-k-${process.pid}-${setCounter++}-`;
   }
 
-  /** Create namespace prefix+'suffix' with IPv6 disabled; returns its full name. */
-  async add(suffix: string): Promise<string> {
+  /**
+   * Create namespace prefix+'suffix'; returns its full name. IPv6 is disabled, unless
+   * 'opts.ipv6': then it stays on without DAD (accept_dad=0, so addresses are usable at once,
+   * as the emulator's `nodad` addresses are).
+   */
+  async add(suffix: string, opts: { ipv6?: boolean } = {}): Promise<string> {
     const name = this.prefix + suffix;
     await run(['ip', 'netns', 'add', name]);
     this.names.push(name);
     liveNamespaces.add(name);
-    await this.exec(name, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    await this.exec(name, ['sysctl', '-qw', ...(opts.ipv6 === true
+      ? ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']
+      : ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'])]);
     return name;
   }
 

@@ -91,3 +91,45 @@ describe('topology files', () => {
     expect(out).toContain('64 bytes from 203.0.113.100: icmp_seq=2 ttl=63');
   });
 });
+
+describe('IPv6 and dual-stack topologies', () => {
+  const DUAL = `hosts:
+  - { name: h1, ip: [10.0.1.2/24, 2001:db8:1::2/64], gw: [10.0.1.1, 2001:db8:1::1] }
+  - { name: h2, ip: 2001:db8:2::2/64, gw: 2001:db8:2::1 }
+routers:
+  - name: r1
+    interfaces: [{ name: eth1, addresses: [10.0.1.1/24, 2001:db8:1::1/64] }, { name: eth2, addresses: [2001:db8:2::1/64] }]
+links:
+  - { a: h1, b: r1:eth1 }
+  - { a: r1:eth2, b: h2 }
+run:
+  - ping: { from: h1, to: 2001:db8:2::2 }
+  - ping: { from: h1, to: 10.0.1.1 }
+  - traceroute: { from: h1, to: 2001:db8:2::2 }
+`;
+  it('builds a dual-stack host from ip/gw lists and runs IPv6 ping and traceroute', async () => {
+    let out = '';
+    await runTopology(loadTopology(DUAL), (s) => { out += s; });
+    expect(out).toContain('64 bytes from 2001:db8:2::2: icmp_seq=1 ttl=63');
+    expect(out).toContain('64 bytes from 10.0.1.1: icmp_seq=1 ttl=64');
+    expect(out).toMatch(/traceroute to 2001:db8:2::2 \(2001:db8:2::2\), 30 hops max, 80 byte packets\n 1  2001:db8:1::1  /);
+  });
+
+  it('refuses an IPv6 gateway outside the interface\'s IPv6 subnets, naming the line', () => {
+    expect(() => loadTopology(DUAL.replace('gw: 2001:db8:2::1 }', 'gw: 2001:db8:3::1 }'))).toThrow(/line 3: hosts\[1\]\.gw: 2001:db8:3::1 is outside every IPv6 subnet of h2:eth0/);
+    // a link-local next hop is on every interface
+    expect(() => loadTopology(DUAL.replace('gw: 2001:db8:2::1 }', 'gw: fe80::1 }'))).not.toThrow();
+  });
+
+  it('refuses the same IPv6 address twice and a malformed one, naming the line', () => {
+    try {
+      loadTopology(DUAL.replace('ip: 2001:db8:2::2/64', 'ip: 2001:db8:1:0::2/64'));
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(TopologyFileError);
+      expect((e as TopologyFileError).code).toBe('TOPO_DUPLICATE_IP');
+      expect((e as Error).message).toMatch(/line 3: hosts\[1\]\.ip: 2001:db8:1::2 is already the address of h1:eth0/);
+    }
+    expect(() => loadTopology(DUAL.replace('ip: 2001:db8:2::2/64', 'ip: 2001:db8::g/64'))).toThrow(/line 3: hosts\[1\]\.ip\[0\]: '2001:db8::g\/64' is not an IPv6 address/);
+  });
+});
