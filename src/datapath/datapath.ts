@@ -230,6 +230,13 @@ export class Datapath {
   private fateCtl = 0;
   private fateDrop = -1;
 
+  /**
+   * Told which cache tier decided each packet — the exact-match cache, a megaflow, or an upcall
+   * (with the megaflow it installed; null when translation failed) — for packet traces. Null (the
+   * default) costs one test per packet.
+   */
+  onDecision: ((tier: 'emc' | 'megaflow' | 'upcall', flow: DpFlow | null) => void) | null = null;
+
   constructor(br: Bridge, opts: DatapathOptions = {}) {
     this.br = br;
     this.ct = opts.conntrack ?? new Conntrack();
@@ -416,17 +423,21 @@ export class Datapath {
     const h = p.depth === 0 ? p.rssHash : rssHashRecircI32(p.rssHash, p.depth);
 
     let f: DpFlow | null = this.emcInsertInvProb > 0 ? this.emc.lookup(key, 0, h) : null;
+    const seen = this.onDecision;
     if (f !== null) {
       st.emcHits++;
+      if (seen !== null) seen('emc', f);
     } else {
       f = this.megaflows.lookup(key, 0);
       if (f !== null) {
         st.megaflowHits++;
         st.maskProbes += this.megaflows.probes;
+        if (seen !== null) seen('megaflow', f);
         const inv = this.emcInsertInvProb;
         if (inv === 1 || (inv > 1 && (this.rand.nextI32() >>> 1) % inv === 0)) this.emc.insert(key, 0, h, f);
       } else {
         f = this.upcall(p, now);
+        if (seen !== null) seen('upcall', f);
         if (f !== null) this.execute(p, f.actions, now);
         return;
       }
@@ -663,11 +674,16 @@ export class Datapath {
 
   /** `ovs-appctl dpctl/dump-flows` lines at 'now'. */
   dumpFlows(now: number): string[] {
+    return [...this.megaflows.flows()].sort((a, b) => a.id - b.id).map((f) => this.flowLine(f, now));
+  }
+
+  /** Megaflow 'f' as `ovs-appctl dpctl/dump-flows` prints it. */
+  flowLine(f: DpFlow, now: number): string {
     const odp = (of: number): number => this.br.ports.get(of)?.odp ?? of;
     // OVS prints the key of the packet that made the flow, under the mask (`dst=10.0.0.5/255.255.255.0`)
-    return [...this.megaflows.flows()].sort((a, b) => a.id - b.id).map((f) => formatDpFlowLine(f.upcallKey, f.mask,
+    return formatDpFlowLine(f.upcallKey, f.mask,
       { packets: f.packets, bytes: f.bytes, usedMs: f.used < 0 ? null : f.used, nowMs: now, tcpFlags: f.tcpFlags }, f.actionsText,
-      { odpPort: odp, ...(f.upcallKey[F_TUN_DST] !== 0 ? { tunnel: { tos: f.tunTos, ttl: f.tunTtl, geneve: f.tunGeneve } } : {}) }));
+      { odpPort: odp, ...(f.upcallKey[F_TUN_DST] !== 0 ? { tunnel: { tos: f.tunTos, ttl: f.tunTtl, geneve: f.tunGeneve } } : {}) });
   }
 
   /** `ovs-appctl dpctl/show` for this datapath. */

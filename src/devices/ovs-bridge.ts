@@ -107,10 +107,11 @@
 import type { Sim } from '../sim/engine.js';
 import { Port, type PortOwner } from '../sim/link.js';
 import { Bridge, OFPP_LOCAL, type Rule } from '../ofproto/bridge.js';
-import { parseFlowsFile, parseGroupsFile, type OfProtocol } from '../ofproto/ofctl.js';
+import { formatFlowLine, parseFlowsFile, parseGroupsFile, type OfProtocol } from '../ofproto/ofctl.js';
 import { chooseOdpPort, OFPORT_MAX } from '../ofproto/ports.js';
 import { parseTracePacket, traceText } from '../ofproto/trace.js';
 import { Datapath, type DatapathOptions } from '../datapath/datapath.js';
+import type { DpFlow } from '../datapath/cache.js';
 import { MatchBuilder, tokenize } from '../flow/match.js';
 import { FlowSyntaxError } from '../flow/errors.js';
 import { SdnemuError } from '../errors.js';
@@ -251,6 +252,7 @@ export class OvsBridge implements PortOwner {
     const local = this.br.ports.get(OFPP_LOCAL)!;
     local.odp = this.allocOdp(name);
     this.dp = new Datapath(this.br, { ...opts.datapath, seed: sim.seed });
+    this.dp.onDecision = (tier, f) => { if (this.sim.tracer.on) this.traceDecision(tier, f); };
     this.host = opts.host ?? null;
     if (this.host !== null) this.br.tunnelDatapath = 'kernel';
     const flows = opts.flows ?? (opts.defaultFlows === 'none' ? ''
@@ -386,7 +388,27 @@ export class OvsBridge implements PortOwner {
   /** A frame arrived on 'port': through the datapath at the simulator's time. */
   receive(port: Port, frame: Uint8Array): void {
     if (!(port instanceof OvsPort) || port.owner !== this) return;
+    this.inPort = port.name;
     this.dp.receive(port.odp, frame, this.sim.now / 1e6);
+    this.inPort = null;
+  }
+
+  /** The port of the packet in the datapath (for trace records; null for a tunnel's). */
+  private inPort: string | null = null;
+
+  /**
+   * A packet trace record (sim/tracer.ts) of the datapath's decision: which cache tier decided
+   * (exact-match hit, megaflow hit, or an upcall through the OpenFlow tables, with the rules it
+   * matched) and the megaflow as `dpctl/dump-flows` prints it; a flow without actions drops.
+   */
+  private traceDecision(tier: 'emc' | 'megaflow' | 'upcall', f: DpFlow | null): void {
+    const tr = this.sim.tracer;
+    if (f === null) { tr.emit(this.name, this.inPort, 'drop', 'flow-drop: the upcall failed', { reason: 'flow-drop' }); return; }
+    const line = this.dp.flowLine(f, this.nowMs);
+    const rules = tier === 'upcall' ? f.rules.map((r) => formatFlowLine(r.spec, undefined, { protocols: this.br.protocols })) : [];
+    tr.emit(this.name, this.inPort, 'flow', `${tier === 'emc' ? 'exact-match cache hit' : tier === 'megaflow' ? 'megaflow cache hit' : 'upcall'}: ${line}`,
+      { fields: { tier, megaflow: line, actions: f.actionsText, ...(rules.length > 0 ? { rules: rules.join('\n') } : {}) } });
+    if (f.actionsText === 'drop') tr.emit(this.name, this.inPort, 'drop', 'flow-drop: the datapath flow drops it', { reason: 'flow-drop' });
   }
 
   /** The datapath's sink for port 'p': the bytes [start, end) of 'buf' leave now (the link copies them). */

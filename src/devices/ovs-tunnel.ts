@@ -50,7 +50,8 @@ import type { Host } from '../netstack/host.js';
 import type { UdpSocket } from '../netstack/sockets.js';
 import { TunnelMeta, type Datapath } from '../datapath/datapath.js';
 import type { Pkt } from '../datapath/execute.js';
-import { be16, be32 } from '../wire/bytes.js';
+import { be16, be32, ipv4ToString } from '../wire/bytes.js';
+import { dpifPortName } from '../ofproto/ports.js';
 import { VXLAN_FLAG_I, VXLAN_HEADER_LEN } from '../wire/vxlan.js';
 import { ETH_TYPE_TEB, GENEVE_HEADER_LEN } from '../wire/geneve.js';
 import { TNL_F_CSUM, TNL_F_DONT_FRAGMENT, TNL_F_KEY } from '../flow/key.js';
@@ -98,9 +99,13 @@ export class TunnelVport {
     private readonly nowMs: () => number,
   ) {
     this.sock = host.sockets.udp(dstPort);
+    this.sock.encap = true;
     this.sock.onMessage = (data, from, to, frame) => this.rx(data, from.addr, from.port, to, frame);
     this.hashBasis = hostHashBasis(host);
   }
+
+  /** The kernel's name for this vport (`vxlan_sys_4789`, `genev_sys_6081`), as dpif/show prints it. */
+  get name(): string { return dpifPortName({ name: '', ofport: 0, type: this.type, options: { dst_port: String(this.dstPort) }, line: 0 }) ?? ''; }
 
   /** Release the UDP port. */
   close(): void { this.sock.close(); }
@@ -132,6 +137,11 @@ export class TunnelVport {
     m.tpSrc = sport;
     m.tpDst = this.dstPort;
     this.stats.rxPackets++;
+    const tr = this.host.sim.tracer;
+    if (tr.on) {
+      tr.emit(this.host.name, this.name, 'decap', `${this.type === 'vxlan' ? 'VXLAN' : 'Geneve'} VNI ${m.idLo} from ${ipv4ToString(src)}`,
+        { fields: { vni: m.idLo, src: ipv4ToString(src), dst: ipv4ToString(to) }, frame: data.subarray(inner) });
+    }
     this.dp.receiveTunnel(this.odp, data, m, this.nowMs(), inner, data.length);
   }
 
@@ -157,6 +167,11 @@ export class TunnelVport {
       dport: pkt.outTunTpDst !== 0 ? pkt.outTunTpDst : this.dstPort,
       csum: (pkt.outTunFlags & TNL_F_CSUM) !== 0,
     }, w0, vni >>> 0);
+    const tr = host.sim.tracer;
+    if (tr.on) {
+      tr.emit(host.name, this.name, 'encap', `${this.type === 'vxlan' ? 'VXLAN' : 'Geneve'} VNI ${vni >>> 8} ${ipv4ToString(be32(out, 26))} > ${ipv4ToString(dst)}:${be16(out, 36)}`,
+        { fields: { vni: vni >>> 8, src: ipv4ToString(be32(out, 26)), dst: ipv4ToString(dst), sport: be16(out, 34), dport: be16(out, 36) }, frame: out });
+    }
     if (host.sendIp(out) === 'sent') this.stats.txPackets++;
     else d.send_failed++;
   }

@@ -273,6 +273,7 @@ class VxlanSock {
   readonly udp: UdpSocket;
   constructor(readonly host: Host, readonly port: number) {
     this.udp = host.sockets.udp(port);
+    this.udp.encap = true;
     this.udp.onMessage = (data, from) => this.input(data, from.addr);
   }
 
@@ -280,7 +281,12 @@ class VxlanSock {
     if (data.length < VXLAN_HEADER_LEN) { this.drops.too_short++; return; }
     if ((data[0]! & VXLAN_FLAG_I) === 0) { this.drops.invalid_flags++; return; }
     const v = this.byVni.get(be24(data, 4));
-    if (v === undefined) { this.drops.vni_not_found++; return; }
+    if (v === undefined) {
+      this.drops.vni_not_found++;
+      const tr = this.host.sim.tracer;
+      if (tr.on) tr.emit(this.host.name, null, 'drop', `unknown-vni: no VXLAN device for VNI ${be24(data, 4)}`, { reason: 'unknown-vni' });
+      return;
+    }
     v.rx(data, src);
   }
 }
@@ -753,6 +759,11 @@ export class Vtep implements PortOwner, EventHandler {
     const sport = this.srcPort(frame);
     const src = this.local !== 0 ? this.local : host.ip.sourceFor(r.dst);
     const out = encapUdpTunnel(frame, { src, dst: r.dst, tos, ttl, df, sport, dport: r.port, csum: this.udpCsum }, VXLAN_FLAG_I << 24, (r.vni << 8) >>> 0);
+    const tr = host.sim.tracer;
+    if (tr.on) {
+      tr.emit(host.name, this.ifname, 'encap', `VXLAN VNI ${r.vni} ${ipv4ToString(src)}:${sport} > ${ipv4ToString(r.dst)}:${r.port}`,
+        { fields: { vni: r.vni, src: ipv4ToString(src), dst: ipv4ToString(r.dst), sport, dport: r.port }, frame: out });
+    }
     const res = host.sendIp(out);
     if (res === 'sent') { st.txPackets++; st.txBytes += frame.length - nh; return; }
     st.txDropped++;
@@ -855,6 +866,8 @@ export class Vtep implements PortOwner, EventHandler {
       st.rxLengthErrors++; st.rxErrors++; st.drops.length++; return;
     }
     st.rxPackets++; st.rxBytes += inner.length - 14;
+    const tr = this.host.sim.tracer;
+    if (tr.on) tr.emit(this.host.name, this.ifname, 'decap', `VXLAN VNI ${this.vni} from ${ipv4ToString(src)}`, { fields: { vni: this.vni, src: ipv4ToString(src) }, frame: inner });
     this.port.send(inner);
   }
 

@@ -43,7 +43,9 @@
  */
 import type { Sim } from '../sim/engine.js';
 import { Port, type PortOwner } from '../sim/link.js';
-import { NfStack, type Egress, type HostConfig, type HostIface } from '../netfilter/stack.js';
+import type { TraceDropReason } from '../sim/tracer.js';
+import { NfStack, type Egress, type HostConfig, type HostIface, type StackResult } from '../netfilter/stack.js';
+import { formatRule } from '../netfilter/save.js';
 import { Ruleset } from '../netfilter/model.js';
 import { parseRestore } from '../netfilter/restore.js';
 import type { Ipsets } from '../netfilter/ipset.js';
@@ -104,6 +106,19 @@ export class HostStats {
 export type SendStatus = 'sent' | 'dropped' | 'EMSGSIZE' | 'ENETUNREACH' | 'EPERM';
 
 const BROADCAST = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+const PROTO_NAME: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP' };
+
+/** Why the IP path dropped a packet, from where it stopped (StackResult.path). */
+function stackDropReason(path: string): TraceDropReason {
+  switch (path) {
+    case 'routing': return 'forwarding-off';
+    case 'routing:no-route': return 'no-route';
+    case 'routing:ttl': return 'ttl-exceeded';
+    case 'routing:mtu': return 'frag-needed';
+    case 'ipvs': return 'ipvs-no-server';
+    default: return 'policy';
+  }
+}
 const macCounters = new WeakMap<Sim, number>();
 
 /** A MAC from the simulator's counter: 02:00:00:xx:xx:xx, locally administered, unique per simulation. */
@@ -167,17 +182,18 @@ export class Host implements PortOwner {
       mtu: (dev) => this.mtu(dev),
     });
     this.neigh = new Neighbours(sim, {
+      name,
       solicit: (iface, addr, to) => this.arpRequest(iface, addr, to),
       transmit: (iface, frame, mac) => this.transmit(iface, frame, mac),
       onUnreachable: (iface, frame) => this.linkFailure(iface, frame),
     });
     this.ip6 = new Ip6Stack({
-      sim, fib: this.fib, mac: (n) => this.ifs.get(n)?.mac, mtu: (n) => this.mtu(n),
+      name, sim, fib: this.fib, mac: (n) => this.ifs.get(n)?.mac, mtu: (n) => this.mtu(n),
       transmit: (iface, frame, mac) => this.transmit(iface, frame, mac),
       deliver: (frame, l4, proto) => this.sockets.input6(frame, l4, proto),
     }, opts.ip6Forward ?? opts.ipForward ?? false);
     this.sockets = new Sockets(this);
-    this.tcp = new TcpStack({ sim, send: (f) => { this.sendIp(f); }, mtuTo: (d) => this.mtuTo(d), sourceFor: (d) => this.ip.sourceFor(d) });
+    this.tcp = new TcpStack({ sim, send: (f) => { this.sockets.own(() => this.sendIp(f)); }, mtuTo: (d) => this.mtuTo(d), sourceFor: (d) => this.ip.sourceFor(d) });
     opts.ifaces?.forEach((f, i) => this.addIface(f, `ifaces[${i}]`));
     opts.routes?.forEach((r, i) => this.addRoute(r, `routes[${i}]`));
   }
@@ -296,14 +312,40 @@ export class Host implements PortOwner {
 
   receive(port: Port, frame: Uint8Array): void {
     const mac = this.ifs.get(port.name)?.mac;
-    if (mac === undefined || frame.length < 14) { this.stats.otherHost++; return; }
+    if (mac === undefined || frame.length < 14) { this.stats.otherHost++; this.traceDrop(port.name, 'not-for-us', 'no such interface, or a runt frame'); return; }
     const forUs = (frame[0]! & 1) === 1 || sameMac(frame, mac);
-    if (!forUs) { this.stats.otherHost++; return; }
+    if (!forUs) { this.stats.otherHost++; this.traceDrop(port.name, 'not-for-us', `for ${macText(frame)}, not ${macText(mac)}`); return; }
     const type = be16(frame, 12);
     if (type === 0x86dd) { this.ip6.input(port.name, frame); return; }
     if (type === 0x0806) { this.arpInput(port.name, frame, mac); return; }
-    if (type !== 0x0800) { this.stats.unknownProto++; return; }
+    if (type !== 0x0800) { this.stats.unknownProto++; this.traceDrop(port.name, 'unknown-proto', `ethertype 0x${type.toString(16).padStart(4, '0')}`); return; }
     this.ipInput(port.name, frame);
+  }
+
+  /** A drop record for the packet in hand (sim/tracer.ts), when someone traces. */
+  private traceDrop(port: string | null, reason: TraceDropReason, text: string): void {
+    const tr = this.sim.tracer;
+    if (tr.on) tr.emit(this.name, port, 'drop', `${reason}: ${text}`, { reason });
+  }
+
+  /** The records of the IP path's decision on the packet in hand: the iptables chains it met, the route, a drop. */
+  private traceStack(ifname: string, frame: Uint8Array, r: StackResult): void {
+    const tr = this.sim.tracer;
+    for (const h of r.hooks) {
+      const matched = h.traversed.filter((x) => x.matched && x.rule !== null).map((x) => formatRule(x.chain, x.rule!));
+      tr.emit(this.name, ifname, h.table === 'ipvs' ? 'ipvs' : 'rule', `${h.table} ${h.hook}: ${h.verdict}${matched.length > 0 ? ` (${matched.join('; ')})` : ''}`,
+        { fields: { table: h.table, hook: h.hook, verdict: h.verdict, checked: h.checked, ...(h.ipvs !== undefined ? { service: h.ipvs.service, server: h.ipvs.server ?? '' } : {}) } });
+    }
+    if (r.out !== null && (r.path === 'forward' || r.path === 'ipvs')) {
+      // as `ip route get` prints it: the next hop only when it is a gateway
+      const dst = be32(r.out.frame, 30), hop = r.out.hop;
+      tr.emit(this.name, r.out.iface, 'route', `${ipv4ToString(dst)}${hop !== dst ? ` via ${ipv4ToString(hop)}` : ''} dev ${r.out.iface}`,
+        { fields: { dev: r.out.iface, via: ipv4ToString(hop) }, frame: r.out.frame });
+    }
+    if (r.verdict !== 'ACCEPT') {
+      const reason = stackDropReason(r.path);
+      tr.emit(this.name, ifname, 'drop', `${reason}: ${r.verdict} at ${r.path}`, { reason, frame });
+    }
   }
 
   private arpInput(ifname: string, f: Uint8Array, mac: Uint8Array): void {
@@ -316,7 +358,8 @@ export class Host implements PortOwner {
       this.neigh.learn(ifname, sip, sha, ours && sip !== tip ? 'request-for-us' : 'other');
       if (ours && sip !== tip) {
         this.stats.arpRepliesOut++;
-        this.ports.get(ifname)!.send(arpFrame(2, sha, mac, tip, sha, sip));
+        const port = this.ports.get(ifname)!;
+        this.sim.tracer.aside(() => port.send(arpFrame(2, sha, mac, tip, sha, sip)));
       }
     } else if (op === 2) {
       this.neigh.learn(ifname, sip, sha, sameMac(f, mac) ? 'reply' : 'other');
@@ -330,6 +373,7 @@ export class Host implements PortOwner {
     if (frame.length < 34 || (frame[14]! >> 4) !== 4 || ihl < 20 || total < ihl || 14 + total > frame.length
         || fold(sum16(frame, 14, 14 + ihl)) !== 0) {
       this.stats.inHdrErrors++;
+      this.traceDrop(ifname, 'bad-header', 'IPv4 header (version, lengths or checksum)');
       return;
     }
     let f = frame.length > 14 + total ? frame.subarray(0, 14 + total) : frame;
@@ -342,8 +386,11 @@ export class Host implements PortOwner {
     }
     const r = this.ip.receive(f, ifname, this.nowMs);
     if (r.path === 'forward' || r.path === 'ipvs') this.stats.forwDatagrams++;
+    if (this.sim.tracer.on) this.traceStack(ifname, f, r);
     if (r.out !== null) this.output(r.out);
-    if (r.reply !== null) this.output(r.reply);
+    // the stack's answer (an echo reply, an ICMP error, a reset) is a packet of its own
+    const reply = r.reply;
+    if (reply !== null) this.sim.tracer.aside(() => this.output(reply));
   }
 
   /** The IP path delivered 'frame' to this host: a socket takes it, or not (the stack answers). */
@@ -356,10 +403,19 @@ export class Host implements PortOwner {
       const mtu = be16(frame, l4 + 6), qdst = be32(frame, l4 + 8 + 16);
       if (mtu >= 68 && mtu < this.mtuTo(qdst)) this.pmtu.set(qdst, [mtu, this.sim.now + Host.PMTU_EXPIRES_NS]);
     }
-    if (proto === 6) return this.tcp.input(frame);
-    // an ICMP error quoting a TCP segment goes to TCP (tcp_v4_err), others to the sockets
-    if (proto === 1 && frame[l4] !== 0 && frame[l4] !== 8 && be16(frame, 16) >= l4 - 14 + 28 && frame[l4 + 8 + 9] === 6) return this.tcp.icmpError(frame);
-    return this.sockets.input(frame, inIface);
+    this.sockets.lastEncap = false;
+    const took = proto === 6 ? this.tcp.input(frame)
+      // an ICMP error quoting a TCP segment goes to TCP (tcp_v4_err), others to the sockets
+      : proto === 1 && frame[l4] !== 0 && frame[l4] !== 8 && be16(frame, 16) >= l4 - 14 + 28 && frame[l4 + 8 + 9] === 6 ? this.tcp.icmpError(frame)
+      : this.sockets.input(frame, inIface);
+    const tr = this.sim.tracer;
+    if (tr.on) {
+      // an echo request is the stack's to answer; anything else no socket took is dropped (and answered)
+      if (took && this.sockets.lastEncap) { /* a tunnel's: its decap record tells */ }
+      else if (took || (proto === 1 && frame[l4] === 8)) tr.emit(this.name, inIface, 'deliver', took ? `delivered to a socket (${PROTO_NAME[proto] ?? proto})` : 'answered by the stack', { frame });
+      else this.traceDrop(inIface, 'no-socket', `${PROTO_NAME[proto] ?? `protocol ${proto}`} to ${ipv4ToString(be32(frame, 30))}`);
+    }
+    return took;
   }
 
   // ---- output ----------------------------------------------------------------------------------
@@ -435,7 +491,8 @@ export class Host implements PortOwner {
     // the source address: one of the interface's in the target's subnet, else its primary
     const spa = (i.addrs.find((a) => a.prefixLen > 0 && ((a.addr ^ addr) >>> (32 - a.prefixLen)) === 0) ?? i.addrs[0])?.addr ?? 0;
     this.stats.arpRequestsOut++;
-    this.ports.get(ifname)!.send(arpFrame(1, to ?? BROADCAST, mac, spa, ZERO_MAC, addr));
+    const port = this.ports.get(ifname)!;
+    this.sim.tracer.aside(() => port.send(arpFrame(1, to ?? BROADCAST, mac, spa, ZERO_MAC, addr)));
   }
 
   /** The next hop of 'frame' never answered: its sender gets ICMP host unreachable. */

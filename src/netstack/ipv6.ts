@@ -91,6 +91,7 @@ export type Send6Status = 'sent' | 'dropped' | 'EMSGSIZE' | 'ENETUNREACH';
 
 /** What the stack needs from its host. */
 export interface Ip6Owner {
+  readonly name: string;
   readonly sim: Sim;
   readonly fib: RoutingTable;
   /** the interface's MAC, undefined for an unknown one */
@@ -159,6 +160,7 @@ export class Ip6Stack {
   constructor(private readonly host: Ip6Owner, forwarding: boolean) {
     this.forwarding = forwarding;
     this.neigh = new Neighbours<string>(host.sim, {
+      name: host.name,
       solicit: (iface, addr, to, first) => this.sendNs(iface, addr, to, first),
       transmit: (iface, frame, mac) => host.transmit(iface, frame, mac),
       onUnreachable: (_iface, frame) => this.error(frame, ICMPV6_DEST_UNREACH, ICMPV6_ADDR_UNREACH, 0, this.inIfaceOf.get(frame) ?? null),
@@ -348,7 +350,7 @@ export class Ip6Stack {
     const na = this.ndFrame(ICMPV6_NEIGHBOR_ADVERT, f.subarray(t, t + 16), f.subarray(SRC, SRC + 16), f.subarray(t, t + 16),
       (this.forwarding ? 0x80 : 0) | 0x40 | 0x20, withOpt ? ND_OPT_TARGET_LINKADDR : 0, this.host.mac(ifname)!);
     this.stats.naOut++;
-    this.host.transmit(ifname, na, mac);
+    this.host.sim.tracer.aside(() => this.host.transmit(ifname, na, mac));
   }
 
   private naInput(ifname: string, f: Uint8Array, m: Icmpv6Packet): void {
@@ -378,7 +380,7 @@ export class Ip6Stack {
     r[PAY] = ICMPV6_ECHO_REPLY;
     this.fillChecksum(r, PAY, IPPROTO_ICMPV6);
     this.stats.icmpOutMsgs++;
-    this.send(r, false);
+    this.host.sim.tracer.aside(() => this.send(r, false));
   }
 
   // ---- ICMPv6 errors ---------------------------------------------------------------------
@@ -407,7 +409,7 @@ export class Ip6Stack {
     e.set(f.subarray(L3, L3 + quote), PAY + 8);
     this.fillChecksum(e, PAY, IPPROTO_ICMPV6);
     this.stats.icmpOutMsgs++;
-    this.send(e, false);
+    this.host.sim.tracer.aside(() => this.send(e, false));
   }
 
   /**
@@ -525,7 +527,8 @@ export class Ip6Stack {
       src = bytesOfWords(s);
     }
     this.stats.nsOut++;
-    this.host.transmit(ifname, this.ndFrame(ICMPV6_NEIGHBOR_SOLICIT, src, dst, t, 0, ND_OPT_SOURCE_LINKADDR, mac), to ?? multicastMac(dst, 0));
+    const ns = this.ndFrame(ICMPV6_NEIGHBOR_SOLICIT, src, dst, t, 0, ND_OPT_SOURCE_LINKADDR, mac);
+    this.host.sim.tracer.aside(() => this.host.transmit(ifname, ns, to ?? multicastMac(dst, 0)));
   }
 
   /** An NS or NA frame: 'flags' in the first byte after the checksum, 'opt' a link-layer option (0: none) with 'mac'. */

@@ -50,8 +50,9 @@ export class NeighEntry<K extends NeighAddr = number> {
   /** the neighbour said it is a router (NA R flag; IPv6 only) */
   router = false;
   state: NudState = 'INCOMPLETE';
-  /** frames waiting for the address, and their bytes */
+  /** frames waiting for the address, their trace ids (sim/tracer.ts), and their bytes */
   queue: Uint8Array[] = [];
+  ids: number[] = [];
   queued = 0;
   probes = 0;
   /** when the state last changed (ns) */
@@ -62,6 +63,8 @@ export class NeighEntry<K extends NeighAddr = number> {
 
 /** What the table needs from its host. */
 export interface NeighOwner<K extends NeighAddr = number> {
+  /** the host's name (for trace records) */
+  readonly name: string;
   /** send a request for 'addr' out of 'iface' (an ARP request, an NS): broadcast/multicast or (with 'to') unicast; 'first' is the frame that waits for it */
   solicit(iface: string, addr: K, to: Uint8Array | null, first: Uint8Array | null): void;
   /** 'frame' can go: its Ethernet destination is 'mac' */
@@ -177,17 +180,31 @@ export class Neighbours<K extends NeighAddr = number> {
   }
 
   private enqueue(e: NeighEntry<K>, frame: Uint8Array): void {
+    const tr = this.sim.tracer;
     e.queue.push(frame);
+    e.ids.push(tr.current);
     e.queued += frame.length;
-    while (e.queued > this.queueBytes && e.queue.length > 1) e.queued -= e.queue.shift()!.length;
+    while (e.queued > this.queueBytes && e.queue.length > 1) {
+      e.queued -= e.queue.shift()!.length;
+      const id = e.ids.shift()!;
+      if (tr.on) tr.as(id, () => tr.emit(this.owner.name, e.iface, 'drop', `neigh-queue: unres_qlen_bytes ${this.queueBytes} reached`, { reason: 'neigh-queue' }));
+    }
+  }
+
+  /** Take 'e''s waiting frames and their trace ids. */
+  private takeQueue(e: NeighEntry<K>): [Uint8Array[], number[]] {
+    const q: [Uint8Array[], number[]] = [e.queue, e.ids];
+    e.queue = []; e.ids = []; e.queued = 0;
+    return q;
   }
 
   /** Send what waited for 'e', now that its MAC is known. */
   private flush(e: NeighEntry<K>): void {
-    if (e.mac === null) return;
-    const q = e.queue;
-    e.queue = []; e.queued = 0;
-    for (const f of q) this.owner.transmit(e.iface, f, e.mac);
+    const mac = e.mac;
+    if (mac === null) return;
+    const [q, ids] = this.takeQueue(e);
+    // each waiting frame leaves as its own packet
+    q.forEach((f, i) => this.sim.tracer.as(ids[i]!, () => this.owner.transmit(e.iface, f, mac)));
   }
 
   /** One more request (broadcast while INCOMPLETE, unicast in PROBE), or the end of trying. */
@@ -195,9 +212,13 @@ export class Neighbours<K extends NeighAddr = number> {
     const limit = e.state === 'PROBE' ? this.ucastSolicit : this.mcastSolicit;
     if (e.probes >= limit) {
       this.setState(e, 'FAILED');
-      const q = e.queue;
-      e.queue = []; e.queued = 0; e.mac = null;
-      for (const f of q) this.owner.onUnreachable(e.iface, f);
+      const [q, ids] = this.takeQueue(e);
+      e.mac = null;
+      const tr = this.sim.tracer;
+      q.forEach((f, i) => tr.as(ids[i]!, () => {
+        if (tr.on) tr.emit(this.owner.name, e.iface, 'drop', `neigh-failed: ${String(e.addr)} did not answer`, { reason: 'neigh-failed', frame: f });
+        this.owner.onUnreachable(e.iface, f);
+      }));
       return;
     }
     e.probes++;

@@ -86,6 +86,8 @@ export class UdpSocket {
   /** a datagram arrived: its payload (a view into the frame), sender, destination address, and the whole frame (for TOS, TTL …) */
   onMessage: ((data: Uint8Array, from: { addr: number; port: number; addr6: string }, to: number, frame: Uint8Array) => void) | null = null;
   onError: ((e: IcmpErrorInfo) => void) | null = null;
+  /** a tunnel's socket (VXLAN, Geneve: the kernel's encap_rcv): what it takes is decapsulated, not delivered */
+  encap = false;
   constructor(private readonly owner: Sockets, readonly port: number, readonly addr: number) {}
 
   send(dst: number | string, dport: number, data: Uint8Array | string, opts: SendOptions = {}): SendStatus {
@@ -94,7 +96,7 @@ export class UdpSocket {
       return this.owner.send6(d6, opts, (src) => new FrameBuilder().eth({}).ipv6({ src, dst: d6, hopLimit: opts.ttl ?? 64, trafficClass: opts.tos ?? 0 })
         .udp({ srcPort: this.port, dstPort: dport }).payload(bytesOf(data)).build());
     }
-    return this.owner.host.sendIp(this.frame(dst, dport, data, opts));
+    return this.owner.own(() => this.owner.host.sendIp(this.frame(dst, dport, data, opts)));
   }
 
   /** The frame `send` would hand to the host (Ethernet addresses still zero). */
@@ -125,8 +127,8 @@ export class IcmpSocket {
     const d = addrOf(dst, 'dst');
     const src = this.owner.host.ip.sourceFor(d);
     const df = this.owner.dfFor(d, 28 + payload.length, opts.pmtu ?? 'want');
-    return this.owner.host.sendIp(new FrameBuilder().eth({}).ipv4({ src, dst: d, ttl: opts.ttl ?? 64, ident: 0, df, dscp: (opts.tos ?? 0) >> 2 })
-      .icmp({ type: 8, code: 0, ident: this.id, seq }).payload(payload).build());
+    return this.owner.own(() => this.owner.host.sendIp(new FrameBuilder().eth({}).ipv4({ src, dst: d, ttl: opts.ttl ?? 64, ident: 0, df, dscp: (opts.tos ?? 0) >> 2 })
+      .icmp({ type: 8, code: 0, ident: this.id, seq }).payload(payload).build()));
   }
 
   close(): void { this.owner.unbindIcmp(this); }
@@ -180,10 +182,16 @@ export class Sockets {
   }
 
   /** Send the IPv6 packet 'build' makes from the source the route to 'dst' chooses (ENETUNREACH when there is none). */
+  /** whether the socket that took the last UDP datagram was a tunnel's (for trace records) */
+  lastEncap = false;
+
+  /** A socket's send: a new packet for the trace (sim/tracer.ts), even when it answers one (an echo server's reply). */
+  own<T>(send: () => T): T { return this.host.sim.tracer.aside(send); }
+
   send6(dst: Uint8Array, opts: SendOptions, build: (src: Uint8Array) => Uint8Array): SendStatus {
     const src = this.host.ip6.sourceFor(dst, 0);
     if (src === null) return 'ENETUNREACH';
-    return this.host.ip6.send(build(src), opts.pmtu === 'do');
+    return this.own(() => this.host.ip6.send(build(src), opts.pmtu === 'do'));
   }
 
   /** A packet delivered to the host over IPv6 ('frame', Ethernet + IPv6, upper layer 'proto' at 'l4'): true when a socket took it. */
@@ -237,6 +245,7 @@ export class Sockets {
       }
       const s = this.udpFor(be16(frame, l4 + 2), be32(frame, 30));
       if (s === undefined) return false;
+      this.lastEncap = s.encap;
       s.onMessage?.(new Uint8Array(frame.buffer, frame.byteOffset + l4 + 8, end - l4 - 8), { addr: be32(frame, 26), port: be16(frame, l4), addr6: '' }, be32(frame, 30), frame);
       return true;
     }

@@ -6,8 +6,12 @@
  * and emitters skip building records entirely (undici's
  * `channel.hasSubscribers` guard): tracing off costs one boolean test per
  * hook. While on:
- *  - a packet gets a trace id when it first leaves a port with no id in
- *    hand (`begin`), or when a host's socket sends it;
+ *  - a packet gets a trace id when a host's socket sends it, when a node
+ *    makes it on its own (an ARP request, an echo reply, an ICMP error:
+ *    `aside`), or when it leaves a port with no id in hand (a timer's or a
+ *    script's frame);
+ *  - a frame that waits (for its next hop's MAC) keeps its id and is sent
+ *    under it (`as`);
  *  - the id of the packet being processed is `current`: links carry it
  *    with each frame in flight and set it around the receiver's `receive`,
  *    so whatever the receiver sends in that call — the frame forwarded,
@@ -51,6 +55,8 @@ export const DROP_REASONS = {
   vlan: "VLAN filtering: the port is not a member of the packet's VLAN",
   'ipvs-no-server': 'an IPVS service with no real server',
   'no-fdb': 'no forwarding entry and flooding is off',
+  'forwarding-off': 'not for this host, and it does not forward',
+  'neigh-queue': 'too many frames waiting for the same next hop',
 } as const;
 
 export type TraceDropReason = keyof typeof DROP_REASONS;
@@ -106,6 +112,22 @@ export class Tracer {
   begin(): number {
     this.current = this.nextId++;
     return this.current;
+  }
+
+  /** Run 'fn' as a new packet's (an ARP request, a reply, a socket's send), then go back to the packet in hand. */
+  aside<T>(fn: () => T): T {
+    if (!this.on) return fn();
+    const prev = this.current;
+    this.begin();
+    try { return fn(); } finally { this.current = prev; }
+  }
+
+  /** Run 'fn' for packet 'id' (a frame that waited in a queue), then go back to the packet in hand. */
+  as<T>(id: number, fn: () => T): T {
+    if (!this.on) return fn();
+    const prev = this.current;
+    this.current = id;
+    try { return fn(); } finally { this.current = prev; }
   }
 
   /** The current id, or a new one when there is none. */

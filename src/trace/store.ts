@@ -12,8 +12,11 @@
  * (the frames' bytes plus a fixed 96 per record), the oldest packets go
  * (`evicted` counts them) — memory never grows without bound, whatever
  * the traffic. A packet's later records (a reply, a retransmission under
- * the same id) stay with it while it is kept; records of an evicted
- * packet are dropped and counted (`late`).
+ * the same id) stay with it while it is kept; a record for a packet
+ * already evicted starts it again, as a packet with only its later
+ * records (ids are not made in the order packets first show up — a frame
+ * that waited for ARP is older than the ARP exchange — so the store cannot
+ * tell an evicted id from a new one).
  * Filters: `query(filter)` compiles a display filter (filter.ts) with the
  * trace metadata fields below and returns the matching packets, newest
  * last. A packet matches when some version of its bytes along its path
@@ -116,9 +119,6 @@ export class TraceStore {
   bytes = 0;
   /** packets evicted to stay within the bounds */
   evicted = 0;
-  /** records that arrived for a packet already evicted */
-  late = 0;
-  private highest = 0;
   private listeners: ((p: PacketTrace, ev: TraceEvent) => void)[] = [];
 
   constructor(opts: TraceStoreOptions = {}) {
@@ -143,9 +143,6 @@ export class TraceStore {
   add(ev: TraceEvent): void {
     let p = this.packets.get(ev.trace);
     if (p === undefined) {
-      // an id at or below the highest seen and not here was evicted: its late records are not kept
-      if (ev.trace <= this.highest) { this.late++; return; }
-      this.highest = ev.trace;
       p = new PacketTrace(ev.trace);
       this.packets.set(ev.trace, p);
     }
