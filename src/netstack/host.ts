@@ -108,6 +108,14 @@ export type SendStatus = 'sent' | 'dropped' | 'EMSGSIZE' | 'ENETUNREACH' | 'EPER
 const BROADCAST = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const PROTO_NAME: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP' };
 
+/** `TCP 10.0.0.1:1234 > 10.96.0.10:80` (ports for TCP/UDP), for trace records. */
+function tupleText(f: Uint8Array): string {
+  const p = f[23]!, l4 = 14 + (f[14]! & 15) * 4;
+  const ports = (p === 6 || p === 17) && f.length >= l4 + 4;
+  const end = (a: number, port: number): string => `${ipv4ToString(a)}${ports ? `:${port}` : ''}`;
+  return `${PROTO_NAME[p] ?? `proto ${p}`} ${end(be32(f, 26), ports ? be16(f, l4) : 0)} > ${end(be32(f, 30), ports ? be16(f, l4 + 2) : 0)}`;
+}
+
 /** Why the IP path dropped a packet, from where it stopped (StackResult.path). */
 function stackDropReason(path: string): TraceDropReason {
   switch (path) {
@@ -328,13 +336,27 @@ export class Host implements PortOwner {
     if (tr.on) tr.emit(this.name, port, 'drop', `${reason}: ${text}`, { reason });
   }
 
-  /** The records of the IP path's decision on the packet in hand: the iptables chains it met, the route, a drop. */
-  private traceStack(ifname: string, frame: Uint8Array, r: StackResult): void {
+  /**
+   * The records of the IP path's decision on the packet in hand: the iptables chains it met, its
+   * connection's state, the NAT it underwent ('before': the packet as it arrived, when conntrack
+   * runs), the route, a drop.
+   */
+  private traceStack(ifname: string, before: Uint8Array | null, frame: Uint8Array, r: StackResult): void {
     const tr = this.sim.tracer;
+    if (r.ctinfo !== 'UNTRACKED') tr.emit(this.name, ifname, 'ct', `ct_state ${r.ctinfo}`, { fields: { state: r.ctinfo } });
     for (const h of r.hooks) {
       const matched = h.traversed.filter((x) => x.matched && x.rule !== null).map((x) => formatRule(x.chain, x.rule!));
       tr.emit(this.name, ifname, h.table === 'ipvs' ? 'ipvs' : 'rule', `${h.table} ${h.hook}: ${h.verdict}${matched.length > 0 ? ` (${matched.join('; ')})` : ''}`,
         { fields: { table: h.table, hook: h.hook, verdict: h.verdict, checked: h.checked, ...(h.ipvs !== undefined ? { service: h.ipvs.service, server: h.ipvs.server ?? '' } : {}) } });
+    }
+    const after = r.out?.frame ?? (r.path === 'local' ? frame : null);
+    if (before !== null && after !== null) {
+      const was = tupleText(before), now = tupleText(after);
+      if (was !== now) {
+        const type = be32(before, 26) !== be32(after, 26) || (before[23] !== 1 && be16(before, 34) !== be16(after, 34))
+          ? (be32(before, 30) !== be32(after, 30) || (before[23] !== 1 && be16(before, 36) !== be16(after, 36)) ? 'snat+dnat' : 'snat') : 'dnat';
+        tr.emit(this.name, ifname, 'nat', `${type}: ${was} → ${now}`, { fields: { type, before: was, after: now }, frame: after });
+      }
     }
     if (r.out !== null && (r.path === 'forward' || r.path === 'ipvs')) {
       // as `ip route get` prints it: the next hop only when it is a gateway
@@ -343,7 +365,8 @@ export class Host implements PortOwner {
         { fields: { dev: r.out.iface, via: ipv4ToString(hop) }, frame: r.out.frame });
     }
     if (r.verdict !== 'ACCEPT') {
-      const reason = stackDropReason(r.path);
+      // (the host's own packet stopped at routing: a martian source, not forwarding)
+      const reason = ifname === 'lo' && r.path === 'routing' ? 'no-route' : stackDropReason(r.path);
       tr.emit(this.name, ifname, 'drop', `${reason}: ${r.verdict} at ${r.path}`, { reason, frame });
     }
   }
@@ -384,9 +407,11 @@ export class Host implements PortOwner {
       this.stats.reasmOKs++;
       f = whole;
     }
+    // NAT rewrites the frame in place: a copy of it as it came, for the trace's NAT record
+    const before = this.sim.tracer.on && this.ip.tracking ? f.slice() : null;
     const r = this.ip.receive(f, ifname, this.nowMs);
     if (r.path === 'forward' || r.path === 'ipvs') this.stats.forwDatagrams++;
-    if (this.sim.tracer.on) this.traceStack(ifname, f, r);
+    if (this.sim.tracer.on) this.traceStack(ifname, before, f, r);
     if (r.out !== null) this.output(r.out);
     // the stack's answer (an echo reply, an ICMP error, a reset) is a packet of its own
     const reply = r.reply;
@@ -434,7 +459,9 @@ export class Host implements PortOwner {
       if ((frame[20]! & 0x40) !== 0 && be16(frame, 16) > this.mtuTo(dst)) { this.stats.fragFails++; return 'EMSGSIZE'; }
     }
     if ((frame[20]! & 0x40) === 0 && be16(frame, 18) === 0) { this.ident = (this.ident + 1) & 0xffff; setBe16(frame, 18, this.ident); fixIpChecksum(frame); }
+    const before = this.sim.tracer.on && this.ip.tracking ? frame.slice() : null;
     const r = this.ip.send(frame, this.nowMs);
+    if (this.sim.tracer.on) this.traceStack('lo', before, frame, r);
     if (r.out !== null) this.output(r.out);
     if (r.reply !== null) this.output(r.reply);
     if (r.verdict === 'ACCEPT') return 'sent';

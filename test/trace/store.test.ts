@@ -109,6 +109,24 @@ describe('packet traces', () => {
     expect(store.query('ip.dst == 192.168.2.2 && ip.dst == 10.10.0.2 && node == "underlay-r"').map((p) => p.id)).toEqual([first!.id, second!.id]);
   });
 
+  it('shows the connection state, the iptables rule and the NAT a packet met at a NAT gateway', async () => {
+    const t = buildTopology(loadTopology(readFileSync('examples/nat-gateway.yaml', 'utf8')));
+    const store = new TraceStore();
+    store.attach(t.sim);
+    await t.ping('internet', '203.0.113.50', { count: 1 });
+    // found by its address before DNAT and by its address after
+    const [req] = store.query('icmp.type == 8 && ip.dst == 203.0.113.50 && ip.dst == 10.0.1.10');
+    const at = req!.events.filter((e) => e.node === 'nat1').map((e) => `${e.kind} ${e.text}`);
+    expect(at).toEqual([
+      'rx nat1:eth0 received 98 bytes', 'ct ct_state NEW',
+      'rule nat PREROUTING: DNAT (-A PREROUTING -d 203.0.113.50/32 -j DNAT --to-destination 10.0.1.10)', 'rule nat POSTROUTING: ACCEPT',
+      'nat dnat: ICMP 203.0.113.100 > 203.0.113.50 → ICMP 203.0.113.100 > 10.0.1.10', 'route 10.0.1.10 dev eth1', 'tx nat1:eth1 sent 98 bytes']);
+    // the reply is un-NATed by conntrack: no rule, an ESTABLISHED connection, the source rewritten back
+    const [rep] = store.query('icmp.type == 0 && hop.kind == "nat"');
+    expect(rep!.events.filter((e) => e.kind === 'ct' || e.kind === 'nat').map((e) => e.text)).toEqual([
+      'ct_state ESTABLISHED', 'snat: ICMP 10.0.1.10 > 203.0.113.100 → ICMP 203.0.113.50 > 203.0.113.100']);
+  });
+
   it('files link drops with their reason', () => {
     const sim = new Sim();
     const sink = { name: 'b', receive(): void {} };
