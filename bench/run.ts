@@ -18,6 +18,7 @@ const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   netfilter: async () => (await import('./netfilter.bench.js')).run(),
   topology: async () => (await import('./topology.bench.js')).run(),
   route: async () => (await import('./route.bench.js')).run(),
+  trace: async () => (await import('./trace.bench.js')).run(),
 };
 
 const filter = process.argv.slice(2);

@@ -28,8 +28,10 @@ function engineCase(): BenchCase {
   return { name: 'engine events (a timer chain)', batch: 1000, fn: () => { sim.run(1000); return n; } };
 }
 
-function routedCase(): BenchCase {
+/** The routed case; 'setup' may attach to the topology first (bench/trace.bench.ts traces it). */
+export function routedCase(name = 'UDP host to host across a router, 64-byte frames', setup: (t: Topology) => void = () => {}): BenchCase {
   const t = new Topology({ seed: 1 });
+  setup(t);
   const a = t.host('a', { ip: '10.0.1.2/24', gw: '10.0.1.1' }), b = t.host('b', { ip: '10.0.2.2/24', gw: '10.0.2.1' });
   const r = t.router('r');
   t.link(a, r, { bandwidth: '10Gbps', delay: '10us', b: { iface: 'eth1', addr: '10.0.1.1/24' } });
@@ -38,7 +40,7 @@ function routedCase(): BenchCase {
   b.sockets.udp(9).onMessage = () => { got++; };
   constantRate(a, '10.0.2.2', { pps: 1e6, durationSec: 1e6 });
   t.runFor(1e6); // ARP settles
-  return { name: 'UDP host to host across a router, 64-byte frames', batch: 1000, fn: () => { const g = got; while (got - g < 1000) t.sim.step(); return got; } };
+  return { name, batch: 1000, fn: () => { const g = got; while (got - g < 1000) t.sim.step(); return got; } };
 }
 
 function bridgedCase(): BenchCase {

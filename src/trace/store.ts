@@ -9,7 +9,8 @@
  * the nodes it crossed, whether and why it was dropped, whether it was
  * delivered. The store is a ring in arrival order of packets: when a new
  * packet would take it past `maxPackets`, or any record past `maxBytes`
- * (the frames' bytes plus a fixed 96 per record), the oldest packets go
+ * (the frames' bytes — a frame unchanged since the packet's last record
+ * counted once — plus a fixed 320 per record), the oldest packets go
  * (`evicted` counts them) — memory never grows without bound, whatever
  * the traffic. A packet's later records (a reply, a retransmission under
  * the same id) stay with it while it is kept; a record for a packet
@@ -45,8 +46,17 @@ export const TRACE_FIELDS: ReadonlyMap<string, FieldType> = new Map<string, Fiel
   ['trace.id', 'uint'], ['hop.kind', 'string'],
 ]);
 
-/** Bytes a record costs beside its frame (the object and its strings), for the byte bound. */
-const RECORD_OVERHEAD = 96;
+/**
+ * Bytes a record costs beside its frame — the object, its strings and fields, measured with
+ * bench/trace.bench.ts's memory case — for the byte bound.
+ */
+const RECORD_OVERHEAD = 320;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 export class PacketTrace {
   readonly id: number;
@@ -64,12 +74,21 @@ export class PacketTrace {
   get nodes(): string[] { return [...new Set(this.events.map((e) => e.node))]; }
 
   add(ev: TraceEvent): number {
+    // a frame as it was at the packet's last record (a link does not change it: tx, then rx) is kept once
+    const f = ev.frame;
+    let b = RECORD_OVERHEAD;
+    if (f !== null) {
+      const last = this.lastFrame;
+      if (last !== null && sameBytes(last, f)) ev.frame = last;
+      else { this.lastFrame = f; b += f.length; }
+    }
     this.events.push(ev);
     this.subjects = null;
-    const b = RECORD_OVERHEAD + (ev.frame?.length ?? 0);
     this.bytes += b;
     return b;
   }
+
+  private lastFrame: Uint8Array | null = null;
 
   /** The packet as filters read it: each distinct version of its bytes, and its path's metadata. */
   subject(): FilterSubject {
@@ -116,6 +135,9 @@ export class TraceStore {
   readonly maxBytes: number;
   /** packets by id, oldest first (a Map keeps insertion order) */
   private readonly packets = new Map<number, PacketTrace>();
+  /** the same packets in age order, from 'head' on (eviction's queue) */
+  private order: (PacketTrace | undefined)[] = [];
+  private head = 0;
   bytes = 0;
   /** packets evicted to stay within the bounds */
   evicted = 0;
@@ -145,19 +167,30 @@ export class TraceStore {
     if (p === undefined) {
       p = new PacketTrace(ev.trace);
       this.packets.set(ev.trace, p);
+      this.order.push(p);
     }
     this.bytes += p.add(ev);
     this.evict(p);
     if (this.packets.has(ev.trace)) for (const l of this.listeners) l(p, ev);
   }
 
-  /** Drop the oldest packets until the bounds hold ('keep', the packet just added to, goes last). */
+  /**
+   * Drop the oldest packets until the bounds hold ('keep', the packet just added to, goes last).
+   * The age order is a queue of its own: iterating a Map from its start after many deletions
+   * walks their holes (V8's OrderedHashMap), which made eviction the store's main cost.
+   */
   private evict(keep: PacketTrace): void {
     while (this.packets.size > this.maxPackets || this.bytes > this.maxBytes) {
       let victim: PacketTrace | undefined;
-      for (const p of this.packets.values()) if (p !== keep || this.packets.size === 1) { victim = p; break; }
-      this.packets.delete(victim!.id);
-      this.bytes -= victim!.bytes;
+      while (victim === undefined) {
+        const p = this.order[this.head]!;
+        if (p === keep && this.packets.size > 1) { this.order[this.head] = undefined; this.head++; this.order.push(p); continue; }
+        this.order[this.head++] = undefined;
+        victim = p;
+      }
+      if (this.head > 1024 && this.head * 2 > this.order.length) { this.order = this.order.slice(this.head); this.head = 0; }
+      this.packets.delete(victim.id);
+      this.bytes -= victim.bytes;
       this.evicted++;
     }
   }

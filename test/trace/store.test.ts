@@ -163,7 +163,7 @@ describe('packet traces', () => {
 
   it('stays within its packet and byte bounds whatever arrives', () => {
     fc.assert(fc.property(
-      fc.integer({ min: 1, max: 20 }), fc.integer({ min: 200, max: 5000 }),
+      fc.integer({ min: 1, max: 20 }), fc.integer({ min: 400, max: 8000 }),
       fc.array(fc.record({ id: fc.integer({ min: 1, max: 60 }), len: fc.integer({ min: 0, max: 1500 }) }), { maxLength: 200 }),
       (maxPackets, maxBytes, evs) => {
         const store = new TraceStore({ maxPackets, maxBytes });
