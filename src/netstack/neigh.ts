@@ -187,7 +187,7 @@ export class Neighbours<K extends NeighAddr = number> {
     while (e.queued > this.queueBytes && e.queue.length > 1) {
       e.queued -= e.queue.shift()!.length;
       const id = e.ids.shift()!;
-      if (tr.on) tr.as(id, () => tr.emit(this.owner.name, e.iface, 'drop', `neigh-queue: unres_qlen_bytes ${this.queueBytes} reached`, { reason: 'neigh-queue' }));
+      tr.as(id, () => { if (tr.on) tr.emit(this.owner.name, e.iface, 'drop', `neigh-queue: unres_qlen_bytes ${this.queueBytes} reached`, { reason: 'neigh-queue' }); });
     }
   }
 

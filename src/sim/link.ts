@@ -95,7 +95,7 @@ export class Port {
     // a frame sent with no packet in hand (a timer's, a script's) is a new packet, for this send only
     const fresh = tr.current === 0;
     if (fresh) tr.begin();
-    tr.emit(this.owner.name, this.name, 'tx', `${this.id} sent ${frame.length} bytes`, { frame });
+    if (tr.on) tr.emit(this.owner.name, this.name, 'tx', `${this.id} sent ${frame.length} bytes`, { frame });
     const sent = this.link.transmit(this.side, frame);
     if (fresh) tr.current = 0;
     return sent;

@@ -5,7 +5,8 @@
  * What: each `Sim` has one `Tracer`. While nobody subscribes, `on` is false
  * and emitters skip building records entirely (undici's
  * `channel.hasSubscribers` guard): tracing off costs one boolean test per
- * hook. While on:
+ * hook. `on` is per packet: with `setSample(n)` only one packet in n (by
+ * id) is traced, the others carry their ids and build nothing. While on:
  *  - a packet gets a trace id when a host's socket sends it, when a node
  *    makes it on its own (an ARP request, an echo reply, an ICMP error:
  *    `aside`), or when it leaves a port with no id in hand (a timer's or a
@@ -88,51 +89,76 @@ export interface TraceEvent {
 export type TraceSink = (ev: TraceEvent) => void;
 
 export class Tracer {
-  /** true while someone subscribes: emitters test it before building a record */
+  /**
+   * Trace the packet in hand: someone subscribes, and the packet is sampled (or none is in hand
+   * yet). Emitters test it before building a record.
+   */
   on = false;
-  /** the trace id of the packet being processed; 0 when none */
-  current = 0;
+  /** someone subscribes */
+  private subscribed = false;
+  /** trace one packet in 'sample' (by id) */
+  private sample = 1;
+  private cur = 0;
   private nextId = 1;
   private seq = 0;
   private sinks: TraceSink[] = [];
 
   constructor(private readonly clock: { readonly now: number }) {}
 
+  /** The trace id of the packet being processed; 0 when none. */
+  get current(): number { return this.cur; }
+  set current(id: number) {
+    this.cur = id;
+    this.on = this.subscribed && (id === 0 || this.sample === 1 || id % this.sample === 0);
+  }
+
   /** Receive every record from now on; returns the unsubscribe function. */
   subscribe(fn: TraceSink): () => void {
     this.sinks = [...this.sinks, fn];
-    this.on = true;
+    this.subscribed = true;
+    this.current = this.cur;
     return () => {
       this.sinks = this.sinks.filter((s) => s !== fn);
-      this.on = this.sinks.length > 0;
+      this.subscribed = this.sinks.length > 0;
+      this.current = this.cur;
     };
+  }
+
+  /**
+   * Trace one packet in 'n' from now on (1: every packet): the others get ids and carry them,
+   * but no record is built for them — what makes tracing a busy network cheap.
+   */
+  setSample(n: number): void {
+    if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`sample must be a positive integer, not ${n}`);
+    this.sample = n;
+    this.current = this.cur;
   }
 
   /** A new packet: a fresh id, made current. */
   begin(): number {
     this.current = this.nextId++;
-    return this.current;
+    return this.cur;
   }
 
   /** Run 'fn' as a new packet's (an ARP request, a reply, a socket's send), then go back to the packet in hand. */
   aside<T>(fn: () => T): T {
-    if (!this.on) return fn();
-    const prev = this.current;
+    if (!this.subscribed) return fn();
+    const prev = this.cur;
     this.begin();
     try { return fn(); } finally { this.current = prev; }
   }
 
   /** Run 'fn' for packet 'id' (a frame that waited in a queue), then go back to the packet in hand. */
   as<T>(id: number, fn: () => T): T {
-    if (!this.on) return fn();
-    const prev = this.current;
+    if (!this.subscribed) return fn();
+    const prev = this.cur;
     this.current = id;
     try { return fn(); } finally { this.current = prev; }
   }
 
   /** The current id, or a new one when there is none. */
   id(): number {
-    return this.current !== 0 ? this.current : this.begin();
+    return this.cur !== 0 ? this.cur : this.begin();
   }
 
   /** Emit a record for the current packet (call only when `on`). */

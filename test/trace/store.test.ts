@@ -127,6 +127,20 @@ describe('packet traces', () => {
       'ct_state ESTABLISHED', 'snat: ICMP 10.0.1.10 > 203.0.113.100 → ICMP 203.0.113.50 > 203.0.113.100']);
   });
 
+  it('samples one packet in n: the others carry ids and leave no record', async () => {
+    const t = routed();
+    const store = new TraceStore();
+    store.attach(t.sim);
+    t.sim.tracer.setSample(4);
+    await t.ping('a', '10.0.2.2', { count: 12, interval: 0.01 });
+    const ids = store.all().map((p) => p.id);
+    expect(ids.length).toBeGreaterThan(3);
+    expect(ids.every((id) => id % 4 === 0)).toBe(true);
+    // a sampled echo request is whole: every hop
+    for (const p of store.query('icmp.type == 8')) expect(p.events.map((e) => e.kind)).toEqual(['tx', 'rx', 'route', 'tx', 'rx', 'deliver']);
+    expect(() => t.sim.tracer.setSample(0)).toThrow(RangeError);
+  });
+
   it('files link drops with their reason', () => {
     const sim = new Sim();
     const sink = { name: 'b', receive(): void {} };
