@@ -358,7 +358,7 @@ export class Host implements PortOwner {
         tr.emit(this.name, ifname, 'nat', `${type}: ${was} → ${now}`, { fields: { type, before: was, after: now }, frame: after });
       }
     }
-    if (r.out !== null && (r.path === 'forward' || r.path === 'ipvs')) {
+    if (r.out !== null && r.out.iface !== 'lo' && (r.path === 'forward' || r.path === 'ipvs' || r.path === 'out')) {
       // as `ip route get` prints it: the next hop only when it is a gateway
       const dst = be32(r.out.frame, 30), hop = r.out.hop;
       tr.emit(this.name, r.out.iface, 'route', `${ipv4ToString(dst)}${hop !== dst ? ` via ${ipv4ToString(hop)}` : ''} dev ${r.out.iface}`,
@@ -376,6 +376,12 @@ export class Host implements PortOwner {
     const op = be16(f, 20), sha = f.slice(22, 28), sip = be32(f, 28), tip = be32(f, 38);
     if (sip === 0 && op === 1) return; // an address probe (RFC 5227): nothing to learn or answer here
     const ours = this.ip.isLocal(tip) && (tip >>> 24) !== 127;
+    const tr = this.sim.tracer;
+    if (tr.on) {
+      // as tcpdump prints it
+      tr.emit(this.name, ifname, 'arp', op === 1 ? `ARP, Request who-has ${ipv4ToString(tip)} tell ${ipv4ToString(sip)}${ours ? '' : ' (not ours)'}`
+        : `ARP, Reply ${ipv4ToString(sip)} is-at ${macText(sha)}`, { fields: { op, sip: ipv4ToString(sip), tip: ipv4ToString(tip), sha: macText(sha) } });
+    }
     if (op === 1) {
       this.stats.arpRequestsIn++;
       this.neigh.learn(ifname, sip, sha, ours && sip !== tip ? 'request-for-us' : 'other');

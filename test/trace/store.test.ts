@@ -60,17 +60,18 @@ describe('packet traces', () => {
     expect(res.received).toBe(1);
     const [req] = store.query('icmp.type == 8');
     expect(req!.events.map((e) => `${e.kind} ${e.node}:${e.port}`)).toEqual(
-      ['tx a:eth0', 'rx r:eth1', 'route r:eth2', 'tx r:eth2', 'rx b:eth0', 'deliver b:eth0']);
+      ['route a:eth0', 'tx a:eth0', 'rx r:eth1', 'route r:eth2', 'tx r:eth2', 'rx b:eth0', 'deliver b:eth0']);
     // the bytes after each step: the router's copy has TTL 63
-    expect(req!.events.map((e) => e.frame![22])).toEqual([64, 64, 63, 63, 63, 63]);
+    expect(req!.events.map((e) => e.frame![22])).toEqual([64, 64, 64, 63, 63, 63, 63]);
     // it waited at a and at r for ARP: sent later than it was made, under its own id
-    expect(req!.events[0]!.t).toBeGreaterThan(0);
+    expect(req!.events[1]!.t).toBeGreaterThan(req!.events[0]!.t);
     const [rep] = store.query('icmp.type == 0');
     expect(rep!.id).not.toBe(req!.id);
     expect(rep!.nodes).toEqual(['b', 'r', 'a']);
     // two ARP exchanges, a request and a reply each
     expect(store.query('arp.opcode == 1').length).toBe(2);
     expect(store.query('arp.opcode == 2').length).toBe(2);
+    expect(store.query('arp.opcode == 1 && node == r')[0]!.events.find((e) => e.kind === 'arp')!.text).toBe('ARP, Request who-has 10.0.1.1 tell 10.0.1.2');
     expect(store.query('node == "r" && icmp').length).toBe(2);
     expect(store.query('delivered').length).toBe(2);
   });
@@ -99,7 +100,7 @@ describe('packet traces', () => {
     await t.ping('vm1', '10.10.0.2', { count: 2 });
     const [first, second] = store.query('icmp.type == 8 && vxlan.vni == 100');
     expect(first!.events.map((e) => `${e.kind} ${e.node}`)).toEqual([
-      'tx vm1', 'rx hv1/br-int', 'flow hv1/br-int', 'encap hv1', 'tx hv1', 'rx underlay-r', 'route underlay-r', 'tx underlay-r',
+      'route vm1', 'tx vm1', 'rx hv1/br-int', 'flow hv1/br-int', 'encap hv1', 'route hv1', 'tx hv1', 'rx underlay-r', 'route underlay-r', 'tx underlay-r',
       'rx hv2', 'decap hv2', 'flow hv2/br-int', 'tx hv2/br-int', 'rx vm2', 'deliver vm2']);
     // the first packet of a flow is an upcall through the tables, the next a cache hit
     expect(first!.events.filter((e) => e.kind === 'flow').map((e) => e.fields!['tier'])).toEqual(['upcall', 'upcall']);
@@ -137,7 +138,7 @@ describe('packet traces', () => {
     expect(ids.length).toBeGreaterThan(3);
     expect(ids.every((id) => id % 4 === 0)).toBe(true);
     // a sampled echo request is whole: every hop
-    for (const p of store.query('icmp.type == 8')) expect(p.events.map((e) => e.kind)).toEqual(['tx', 'rx', 'route', 'tx', 'rx', 'deliver']);
+    for (const p of store.query('icmp.type == 8')) expect(p.events.map((e) => e.kind)).toEqual(['route', 'tx', 'rx', 'route', 'tx', 'rx', 'deliver']);
     expect(() => t.sim.tracer.setSample(0)).toThrow(RangeError);
   });
 
