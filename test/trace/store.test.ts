@@ -142,6 +142,27 @@ describe('packet traces', () => {
     expect(() => t.sim.tracer.setSample(0)).toThrow(RangeError);
   });
 
+  it('follows a packet round a routing loop until its TTL runs out, never a hang', async () => {
+    const t = new Topology({ seed: 3 });
+    const h = t.host('h', { ip: '10.0.1.2/24', gw: '10.0.1.1' });
+    const r1 = t.router('r1'), r2 = t.router('r2');
+    t.link(h, r1, { delay: '10us', b: { iface: 'eth1', addr: '10.0.1.1/24' } });
+    t.link(r1, r2, { delay: '10us', a: { iface: 'eth2', addr: '10.0.9.1/24' }, b: { iface: 'eth1', addr: '10.0.9.2/24' } });
+    // each router's default route points at the other
+    r1.addRoute({ dst: 'default', via: '10.0.9.2', dev: 'eth2' });
+    r2.addRoute({ dst: 'default', via: '10.0.9.1', dev: 'eth1' });
+    const store = new TraceStore();
+    store.attach(t.sim);
+    const res = await t.ping(h, '172.16.0.1', { count: 1, ttl: 8 });
+    expect(res.text).toContain('Time to live exceeded');
+    const [p] = store.query('icmp.type == 8');
+    // 8 hops: r1 r2 r1 r2 … until the TTL is gone, then the drop where it ran out
+    const routes = p!.events.filter((e) => e.kind === 'route' && e.node !== 'h').map((e) => e.node);
+    expect(routes).toEqual(['r1', 'r2', 'r1', 'r2', 'r1', 'r2', 'r1']);
+    expect(p!.dropped).toMatchObject({ node: 'r2', reason: 'ttl-exceeded' });
+    expect(p!.events.filter((e) => e.kind === 'route').map((e) => e.frame![22])).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
+  });
+
   it('files link drops with their reason', () => {
     const sim = new Sim();
     const sink = { name: 'b', receive(): void {} };
