@@ -6,8 +6,9 @@
  * row's class its verdict (delivered, dropped — the reason in the row's
  * tooltip — or in flight). `load(list)` replaces the rows (a `packets`
  * reply, after a new filter or a reconnect); `upsert(summary)` adds or
- * updates one row as `record` messages arrive. Rows keep the order of the
- * trace ids. At most MAX_ROWS rows are kept: the oldest go first, as the
+ * updates one row as `record` messages arrive. Rows are in the order
+ * packets first showed up, as the server lists them (ids are not made in
+ * that order: a frame that waited for ARP is older than the ARP). At most MAX_ROWS rows are kept: the oldest go first, as the
  * server's store drops its oldest packets. The list follows new rows while
  * scrolled to the bottom, and stays put otherwise.
  * Selection: a click selects a row and calls `onSelect(id)`; ↑/↓ move it.
@@ -52,18 +53,9 @@ export class PacketList {
     const old = this.rows.get(p.packet);
     const tr = this.row(p);
     const atBottom = this.scroller.scrollTop + this.scroller.clientHeight >= this.scroller.scrollHeight - 4;
-    if (old !== undefined) {
-      old.tr.replaceWith(tr);
-    } else {
-      const last = [...this.rows.keys()].at(-1);
-      if (last === undefined || last < p.packet) this.body.append(tr);
-      else {
-        const after = [...this.rows.entries()].find(([id]) => id > p.packet)!;
-        after[1].tr.before(tr);
-      }
-    }
+    if (old !== undefined) old.tr.replaceWith(tr);
+    else this.body.append(tr);
     this.rows.set(p.packet, { tr, sum: p });
-    if (old === undefined) this.sortKeys();
     while (this.rows.size > MAX_ROWS) {
       const [id, r] = this.rows.entries().next().value!;
       r.tr.remove();
@@ -80,17 +72,6 @@ export class PacketList {
     r?.tr.classList.add('selected');
     r?.tr.scrollIntoView({ block: 'nearest' });
     this.onSelect(id);
-  }
-
-  /** Keep the map in trace-id order (a late packet can have a smaller id than one shown). */
-  private sortKeys(): void {
-    const keys = [...this.rows.keys()];
-    let sorted = true;
-    for (let i = 1; i < keys.length; i++) if (keys[i]! < keys[i - 1]!) { sorted = false; break; }
-    if (sorted) return;
-    const entries = [...this.rows.entries()].sort((a, b) => a[0] - b[0]);
-    this.rows.clear();
-    for (const [k, v] of entries) this.rows.set(k, v);
   }
 
   private row(p: PacketSummary): HTMLTableRowElement {

@@ -1,0 +1,169 @@
+/**
+ * The trace viewer in a real browser: headless Debian Chromium driven by
+ * playwright-core, against the real trace server (a Session and a
+ * TraceServer on 127.0.0.1, port 0) running test/viewer/scenario.ts — the
+ * demo's VXLAN overlay with a NAT gateway whose floating IP leads across
+ * the tunnel. It sees packets arrive live, selects the ping to the
+ * floating IP (DNAT on nat1, then VXLAN from hv2 to hv1) and finds its
+ * path lit on the graph and the NAT, encap and decap hops listed; clicks
+ * `vxlan.vni` and sees exactly its 3 bytes highlighted in the hex pane;
+ * applies a filter, and a bad one shows the server's error column; steps
+ * and steps back the clock; injects a ping from the form; writes
+ * screenshots under test-output/. No page error or console error
+ * anywhere. With CI=true a missing chromium or playwright-core fails the
+ * suite (describeNeeding), never skips it.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { TraceStore } from '../../src/trace/store.js';
+import { FilterError } from '../../src/trace/filter.js';
+import { Session } from '../../src/trace/session.js';
+import { TraceServer } from '../../src/trace/server.js';
+import { loadViewerAssets } from '../../src/viewer/assets.js';
+import { describeNeeding } from '../oracle/tools.js';
+import { FLOATING_IP, buildScenario } from './scenario.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+/** The flags this machine's Chromium needs (no sandbox as root, no background network: the network is closed). */
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+function hasPlaywright(): boolean {
+  try { createRequire(import.meta.url).resolve('playwright-core'); return true; } catch { return false; }
+}
+
+const missing = [...(existsSync(CHROMIUM) ? [] : ['chromium (/usr/bin/chromium)']), ...(hasPlaywright() ? [] : ['playwright-core'])];
+const OUT = 'test-output';
+const WAIT = { timeout: 15_000 };
+
+describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
+  let session: Session;
+  let server: TraceServer;
+  let browser: Browser;
+  let page: Page;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    session = new Session(buildScenario, {
+      setup: (s) => s.start({ kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }),
+    });
+    server = new TraceServer({ session, assets: await loadViewerAssets(), host: '127.0.0.1', port: 0 });
+    await server.start();
+    const { chromium } = await import('playwright-core');
+    // playwright starts Chromium on a new empty profile of its own (and removes it on close)
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+    page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    // failed loads are checked by their responses below (Chromium asks for /favicon.ico, which the server does not have)
+    page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`); });
+    page.on('response', (r) => { if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) problems.push(`HTTP ${r.status()} ${r.url()}`); });
+    await page.goto(server.address());
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    session?.close();
+  });
+
+  const row = (dst: string): string => `#packets tr:has(td:nth-child(4):text-is("${dst}")):has(td:nth-child(5):text-is("ICMP"))`;
+
+  it('shows the topology, then packets arriving live when the clock runs', async () => {
+    await page.waitForSelector('#graph g.node[data-node="nat1"]', WAIT);
+    expect(await page.locator('#graph g.node').count()).toBe(session.snapshot().nodes.length);
+    await page.waitForSelector('#clock[data-running="false"]', WAIT);
+    expect(await page.locator('#packets tr').count()).toBe(0);
+    await page.click('#run');
+    await page.waitForSelector(`${row(FLOATING_IP)}.v-delivered`, WAIT);
+    await page.click('#pause');
+    await page.waitForSelector('#clock[data-running="false"]', WAIT);
+    expect(await page.locator('#packets tr').count()).toBeGreaterThan(3);
+    // rows are coloured by verdict: the ARP exchanges are never delivered to a socket (in flight)
+    expect(await page.locator('#packets tr.v-in-flight').count()).toBeGreaterThan(0);
+  });
+
+  it('selecting the ping to the floating IP lights its path and lists the DNAT, encap and decap hops', async () => {
+    await page.click(row(FLOATING_IP));
+    await page.waitForSelector('.hop[data-kind="decap"]', WAIT);
+    const nat = page.locator('.hop[data-kind="nat"]');
+    expect(await nat.count()).toBe(1);
+    expect(await nat.locator('summary').textContent()).toContain('DNAT');
+    expect(await nat.locator('.changes').textContent()).toContain(`ip.dst: ${FLOATING_IP} → 10.10.0.1`);
+    const encap = page.locator('.hop[data-kind="encap"]');
+    expect(await encap.count()).toBe(1);
+    expect(await encap.locator('summary').textContent()).toMatch(/hv2.*VXLAN VNI 100 192\.168\.2\.2:\d+ > 192\.168\.1\.2:4789/);
+    expect(await page.locator('.hop[data-kind="decap"] summary').textContent()).toContain('VXLAN VNI 100 from 192.168.2.2');
+    const kinds = await page.locator('.hop').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
+    expect(kinds.indexOf('nat')).toBeLessThan(kinds.indexOf('encap'));
+    expect(kinds.indexOf('encap')).toBeLessThan(kinds.indexOf('decap'));
+    expect(kinds.at(-1)).toBe('deliver');
+    const lit = await page.locator('#graph g.node.on').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')).sort());
+    expect(lit).toEqual(['hv1', 'hv1/br0', 'hv1/vxlan100', 'hv2', 'hv2/br0', 'hv2/vxlan100', 'internet', 'nat1', 'underlay-r', 'vm1a']);
+    const edges = await page.locator('#graph line.edge.on').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-a')}-${e.getAttribute('data-b')}`).sort());
+    expect(edges).toHaveLength(9);
+    expect(edges).toContain('hv2-hv2/vxlan100'); // the VTEP rides its host's stack
+    expect(await page.locator('#graph line.edge.on[data-a="hv1"][data-b="hv2"]').count()).toBe(0);
+  });
+
+  it('clicking vxlan.vni highlights its 3 bytes in the hex pane', async () => {
+    await page.click('.hop[data-kind="encap"] > summary');
+    await page.waitForSelector('#tree details[data-proto="vxlan"]', WAIT);
+    await page.click('#tree [data-field="vxlan.vni"]');
+    const hl = await page.locator('#hex .b.hl').evaluateAll((els) => els.map((e) => [Number(e.getAttribute('data-i')), e.textContent]));
+    // Ethernet 14 + IPv4 20 + UDP 8: the VXLAN header at 42, its VNI in bytes 4..6
+    expect(hl).toEqual([[46, '00'], [47, '00'], [48, '64']]);
+    expect(await page.locator('#hex .c.hl').count()).toBe(3);
+    mkdirSync(OUT, { recursive: true });
+    await page.screenshot({ path: join(OUT, 'viewer.png') });
+  });
+
+  it('a filter narrows the list; a bad one shows the server\'s message and a caret at its column', async () => {
+    await page.fill('#filter', 'vxlan.vni == 100');
+    await page.click('#apply');
+    await page.waitForSelector('#filter.good', WAIT);
+    const shown = await page.locator('#packets tr').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-packet'))));
+    expect(shown).toEqual(session.store.query('vxlan.vni == 100').map((p) => p.id));
+    expect(shown.length).toBeLessThan(session.store.size);
+    const bad = 'ip.addr == 10.0.0.1 && ip.ttl == "abc"';
+    let err: FilterError | null = null;
+    try { TraceStore.filter(bad); } catch (e) { err = e as FilterError; }
+    expect(err).toBeInstanceOf(FilterError);
+    await page.fill('#filter', bad);
+    await page.click('#apply');
+    await page.waitForSelector('#filter.bad', WAIT);
+    expect(await page.locator('#filter-error .msg').textContent()).toBe(err!.message);
+    const caret = await page.locator('#filter-error pre.caret').textContent();
+    expect(caret!.split('\n')[1]!.indexOf('^')).toBe(err!.column - 1);
+    expect(await page.locator('#packets tr').count()).toBe(shown.length); // the list keeps the last good filter
+    await page.fill('#filter', '');
+    await page.click('#apply');
+    await page.waitForSelector('#filter-error', { state: 'hidden', ...WAIT });
+  });
+
+  it('steps the clock one event, and back', async () => {
+    const before = Number(await page.getAttribute('#clock', 'data-events'));
+    await page.click('#step');
+    await page.waitForSelector(`#clock[data-events="${before + 1}"]`, WAIT);
+    expect(session.state().events).toBe(before + 1);
+    await page.click('#back');
+    await page.waitForSelector(`#clock[data-events="${before}"]`, WAIT);
+    expect(session.state().events).toBe(before);
+  });
+
+  it('injects a ping from the form and sees it delivered', async () => {
+    await page.selectOption('#inj-kind', 'ping');
+    await page.selectOption('#inj-from', 'vm2a');
+    await page.selectOption('#inj-to', 'vm1b');
+    await page.click('#inject button[type="submit"]');
+    await page.waitForSelector('#inj-note:text("sent")', WAIT);
+    await page.click('#run');
+    await page.waitForSelector(`${row('10.10.0.2')}.v-delivered`, WAIT);
+    await page.click('#pause');
+    await page.click(row('10.10.0.2'));
+    await page.waitForSelector('.hop[data-kind="deliver"]', WAIT);
+    await page.screenshot({ path: join(OUT, 'viewer-inject.png') });
+    expect(problems).toEqual([]);
+  });
+});
