@@ -8,16 +8,25 @@
  * path lit on the graph and the NAT, encap and decap hops listed; clicks
  * `vxlan.vni` and sees exactly its 3 bytes highlighted in the hex pane;
  * applies a filter, and a bad one shows the server's error column; steps
- * and steps back the clock; injects a ping from the form; writes
- * screenshots under test-output/. No page error or console error
- * anywhere. With CI=true a missing chromium or playwright-core fails the
+ * and steps back the clock; injects a ping from the form; exports the
+ * selected packet as pcap and opens a capture for offline dissection;
+ * writes screenshots under test-output/. No page error or console error
+ * anywhere. Then, against a broken server of the test's own (junk bytes,
+ * a dropped connection): the banner shows, the viewer reconnects, and the
+ * banner goes. With CI=true a missing chromium or playwright-core fails the
  * suite (describeNeeding), never skips it.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { WebSocketServer } from 'ws';
+import { readPcap } from '../../src/pcap/index.js';
+import { decodeClient, encode } from '../../src/trace/protocol.js';
+import { dissect } from '../../src/wire/dissect/index.js';
 import { TraceStore } from '../../src/trace/store.js';
 import { FilterError } from '../../src/trace/filter.js';
 import { Session } from '../../src/trace/session.js';
@@ -164,6 +173,74 @@ describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
     await page.click(row('10.10.0.2'));
     await page.waitForSelector('.hop[data-kind="deliver"]', WAIT);
     await page.screenshot({ path: join(OUT, 'viewer-inject.png') });
+  });
+
+  it('exports the selected packet as pcap: its first frame', async () => {
+    const id = Number(await page.getAttribute('#packets tr.selected', 'data-packet'));
+    const [download] = await Promise.all([page.waitForEvent('download', WAIT), page.click('#export-sel')]);
+    expect(download.suggestedFilename()).toBe(`sdnemu-packet-${id}.pcap`);
+    const recs = [...readPcap(readFileSync((await download.path())!))];
+    expect(recs).toHaveLength(1);
+    expect(new Uint8Array(recs[0]!.data)).toEqual(session.store.get(id)!.events.find((e) => e.frame !== null)!.frame);
+  });
+
+  it('opens a pcap for offline dissection; vxlan.vni highlights there too', async () => {
+    const file = 'pcap-samples/vxlan-kernel.pcap';
+    const frames = [...readPcap(readFileSync(file))];
+    await page.setInputFiles('#open-pcap', file);
+    await page.waitForSelector('#offline tr[data-offline]', WAIT);
+    expect(await page.locator('#offline tr[data-offline]').count()).toBe(frames.length);
+    const i = frames.findIndex((f) => dissect(f.data).layers.some((l) => l.proto === 'vxlan'));
+    await page.click(`#offline tr[data-offline="${i + 1}"]`);
+    await page.click('#tree [data-field="vxlan.vni"]');
+    const vx = dissect(frames[i]!.data).layers.find((l) => l.proto === 'vxlan')!;
+    const hl = await page.locator('#hex .b.hl').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-i'))));
+    expect(hl).toEqual([vx.offset + 4, vx.offset + 5, vx.offset + 6]);
+    await page.click('#offline button');
+    await page.waitForSelector('#offline', { state: 'hidden', ...WAIT });
     expect(problems).toEqual([]);
+  });
+});
+
+describeNeeding(missing, 'the viewer against a broken trace server', () => {
+  it('an unreadable message and a closed connection show the banner; it reconnects and the banner goes', async () => {
+    const assets = await loadViewerAssets();
+    const http = createServer((req, res) => {
+      const a = assets.get(req.url === '/' ? '/index.html' : req.url ?? '');
+      if (a === undefined) res.writeHead(404).end();
+      else res.writeHead(200, { 'content-type': a.type }).end(a.body);
+    });
+    const wss = new WebSocketServer({ server: http, path: '/ws' });
+    let connections = 0;
+    wss.on('connection', (ws) => {
+      const n = ++connections;
+      if (n === 1) { ws.send(Uint8Array.of(0xc1, 0xff)); return; } // 0xc1 is no msgpack type
+      if (n === 2) { setTimeout(() => ws.close(), 200); return; }
+      ws.on('message', (data: Buffer) => {
+        const m = decodeClient(new Uint8Array(data));
+        const body = m.t === 'topology' ? { nodes: [{ name: 'solo', kind: 'host', ports: [] }], links: [] } : m.t === 'packets' ? [] : { ok: true };
+        ws.send(encode({ t: 'reply', id: m.id, body }));
+      });
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+    try {
+      const page = await browser.newPage();
+      const warnings: string[] = [], errors: string[] = [];
+      page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`http://127.0.0.1:${(http.address() as AddressInfo).port}/`);
+      await page.waitForSelector('#graph g.node[data-node="solo"]', WAIT);
+      await page.waitForSelector('#banner', { state: 'hidden', ...WAIT });
+      expect(connections).toBe(3);
+      expect(warnings.some((w) => w.includes('cannot read'))).toBe(true);
+      expect(warnings.some((w) => w.includes('closed'))).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      wss.close();
+      await new Promise((r) => http.close(r));
+    }
   });
 });

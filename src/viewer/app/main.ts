@@ -49,6 +49,7 @@ function showBanner(text: string | null, kind: 'conn' | 'note' = 'note'): void {
   const t = kind === 'conn' ? text : text ?? connBanner.text;
   banner.hidden = t === null;
   banner.textContent = t ?? '';
+  if (text !== null) console.warn(`[sdnemu viewer] ${text}`); // a trace of connection trouble, for the console and tests
   banner.className = kind === 'conn' && text !== null ? 'conn' : 'note';
 }
 
