@@ -10,10 +10,11 @@
  * stack; without that edge the overlay would float free of the underlay).
  * Layout (deterministic: the same snapshot draws the same picture): a
  * breadth-first walk from the routers (or, with none, from the busiest
- * node) gives each node a layer; each layer is ordered by the mean position
- * of its neighbours in the layer above (one barycentre pass, as Sugiyama's
- * method starts), names breaking ties; other components follow, each from
- * its first name.
+ * node) gives each node a layer; other components follow, each from its
+ * first name. Each layer is centred and ordered by the mean position of
+ * its neighbours — those above, then (sweeping back up) those below, then
+ * both (barycentre sweeps, as Sugiyama's method orders layers to cut
+ * crossings) — names breaking ties.
  * Highlight: `highlight(path, drop, hop)` lights the nodes a packet crossed
  * and every link or host edge between consecutive nodes of its path (or,
  * when two consecutive nodes share none, the two edges through the one node
@@ -72,25 +73,28 @@ export function layout(snap: TopologySnapshot): { nodes: Placed[]; edges: Edge[]
   for (const n of byName) if (!layerOf.has(n)) bottom = walk([n], bottom + 1);
   const layers: string[][] = [];
   for (const n of byName) (layers[layerOf.get(n)!] ??= []).push(n);
+  const widest = Math.max(1, ...layers.map((l) => l?.length ?? 0));
+  // x in slots, each layer centred; barycentre sweeps down, up and down again
   const xOf = new Map<string, number>();
-  for (const layer of layers) {
-    if (layer === undefined) continue;
+  const order = (layer: string[], from: (m: string) => boolean): void => {
     const bary = (n: string): number => {
-      const xs = adj.get(n)!.filter((m) => xOf.has(m)).map((m) => xOf.get(m)!);
-      return xs.length === 0 ? Infinity : xs.reduce((a, b) => a + b, 0) / xs.length;
+      const xs = adj.get(n)!.filter((m) => xOf.has(m) && from(m)).map((m) => xOf.get(m)!);
+      return xs.length === 0 ? xOf.get(n) ?? Infinity : xs.reduce((a, b) => a + b, 0) / xs.length;
     };
     const keyed = layer.map((n) => [bary(n), n] as const).sort((p, q) => (p[0] - q[0]) || (p[1] < q[1] ? -1 : 1));
-    keyed.forEach(([, n], i) => xOf.set(n, i));
-  }
-  const widest = Math.max(1, ...layers.map((l) => l?.length ?? 0));
+    keyed.forEach(([, n], i) => xOf.set(n, (widest - layer.length) / 2 + i));
+  };
+  const live = layers.filter((l): l is string[] => l !== undefined);
+  for (const l of live) order(l, (m) => layerOf.get(m)! < layerOf.get(l[0]!)!);
+  for (const l of [...live].reverse()) order(l, (m) => layerOf.get(m)! > layerOf.get(l[0]!)!);
+  for (const l of live) order(l, (m) => layerOf.get(m)! !== layerOf.get(l[0]!)!);
   const width = widest * DX + DX;
   const kinds = new Map(snap.nodes.map((n) => [n.name, n] as const));
   const nodes: Placed[] = byName.map((name) => {
     const layer = layerOf.get(name)!;
-    const count = layers[layer]!.length;
     const n = kinds.get(name)!;
     return {
-      name, kind: n.kind, layer, y: TOP + layer * DY, x: (width - count * DX) / 2 + DX / 2 + xOf.get(name)! * DX,
+      name, kind: n.kind, layer, y: TOP + layer * DY, x: DX + xOf.get(name)! * DX,
       addrs: n.ports.flatMap((p) => p.addrs),
     };
   });
