@@ -23,6 +23,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import type { Topology } from '../../src/topology/index.js';
+import { buildTopology, loadTopology } from '../../src/topology/file.js';
 import { WebSocketServer } from 'ws';
 import { readPcap } from '../../src/pcap/index.js';
 import { decodeClient, encode } from '../../src/trace/protocol.js';
@@ -47,37 +49,48 @@ const missing = [...(existsSync(CHROMIUM) ? [] : ['chromium (/usr/bin/chromium)'
 const OUT = 'test-output';
 const WAIT = { timeout: 15_000 };
 
-describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
-  let session: Session;
-  let server: TraceServer;
-  let browser: Browser;
-  let page: Page;
+/** Launch headless Chromium with this machine's flags (playwright gives it a new empty profile and removes it on close). */
+async function launch(): Promise<Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+}
+
+interface Viewer { session: Session; server: TraceServer; browser: Browser; page: Page; problems: string[]; close(): Promise<void> }
+
+/** A paused Session on 'build' with 'setup' traffic, its TraceServer on 127.0.0.1:0, and a page open on it that records every error. */
+async function viewerOn(build: () => Topology, setup: (s: Session) => void): Promise<Viewer> {
+  const session = new Session(build, { setup });
+  const server = new TraceServer({ session, assets: await loadViewerAssets(), host: '127.0.0.1', port: 0 });
+  await server.start();
+  const browser = await launch();
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  // failed loads are checked by their responses below (Chromium asks for /favicon.ico, which the server does not have)
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`); });
+  page.on('response', (r) => { if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) problems.push(`HTTP ${r.status()} ${r.url()}`); });
+  await page.goto(server.address());
+  return {
+    session, server, browser, page, problems,
+    close: async () => { await browser.close(); await server.close(); session.close(); },
+  };
+}
+
+/** The packet list's ICMP rows to 'dst'. */
+const row = (dst: string): string => `#packets tr:has(td:nth-child(4):text-is("${dst}")):has(td:nth-child(5):text-is("ICMP"))`;
+
+describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
+  let v: Viewer;
+  let session: Session;
+  let page: Page;
+  let problems: string[];
 
   beforeAll(async () => {
-    session = new Session(buildScenario, {
-      setup: (s) => s.start({ kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }),
-    });
-    server = new TraceServer({ session, assets: await loadViewerAssets(), host: '127.0.0.1', port: 0 });
-    await server.start();
-    const { chromium } = await import('playwright-core');
-    // playwright starts Chromium on a new empty profile of its own (and removes it on close)
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
-    page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    // failed loads are checked by their responses below (Chromium asks for /favicon.ico, which the server does not have)
-    page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`); });
-    page.on('response', (r) => { if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) problems.push(`HTTP ${r.status()} ${r.url()}`); });
-    await page.goto(server.address());
+    v = await viewerOn(buildScenario, (s) => s.start({ kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }));
+    ({ session, page, problems } = v);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    session?.close();
-  });
-
-  const row = (dst: string): string => `#packets tr:has(td:nth-child(4):text-is("${dst}")):has(td:nth-child(5):text-is("ICMP"))`;
+  afterAll(async () => { await v?.close(); });
 
   it('shows the topology, then packets arriving live when the clock runs', async () => {
     await page.waitForSelector('#graph g.node[data-node="nat1"]', WAIT);
@@ -223,8 +236,7 @@ describeNeeding(missing, 'the viewer against a broken trace server', () => {
       });
     });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+    const browser = await launch();
     try {
       const page = await browser.newPage();
       const warnings: string[] = [], errors: string[] = [];
@@ -242,5 +254,42 @@ describeNeeding(missing, 'the viewer against a broken trace server', () => {
       wss.close();
       await new Promise((r) => http.close(r));
     }
+  });
+});
+
+describeNeeding(missing, 'OVS decisions in the timeline (examples/ovs-vxlan-overlay.yaml)', () => {
+  let v: Viewer;
+  beforeAll(async () => {
+    const loaded = loadTopology(readFileSync('examples/ovs-vxlan-overlay.yaml', 'utf8'));
+    v = await viewerOn(() => buildTopology(loaded), (s) => s.start({ kind: 'ping', from: 'vm1', to: '10.10.0.2', port: 0, count: 2, payload: '' }));
+  });
+  afterAll(async () => { await v?.close(); });
+
+  it('the first echo request is an upcall with its OpenFlow rules, the second a megaflow hit; a flow-drop row is red', async () => {
+    const { page } = v;
+    await page.click('#run');
+    await expect.poll(() => page.locator(`${row('10.10.0.2')}.v-delivered`).count(), { timeout: WAIT.timeout, interval: 100 }).toBe(2);
+    await page.click('#pause');
+    const [first, second] = await page.locator(row('10.10.0.2')).evaluateAll((els) => els.map((e) => e.getAttribute('data-packet')));
+    await page.click(`#packets tr[data-packet="${first}"]`);
+    await page.waitForSelector('.hop[data-kind="flow"]', WAIT);
+    const up = page.locator('.hop[data-kind="flow"]').first();
+    await up.locator('summary').click();
+    expect(await up.locator('summary').textContent()).toContain('hv1/br-int');
+    expect(await up.locator('.hop-body').textContent()).toContain('upcall through the OpenFlow pipeline');
+    expect(await up.locator('.hop-body').textContent()).toContain('OpenFlow rules matched');
+    expect(await up.locator('.hop-body pre').nth(1).textContent()).toMatch(/priority=\d+.*actions=/);
+    expect(await page.locator('#graph g.node.on[data-node="hv1/br-int"]').count()).toBe(1);
+    await page.click(`#packets tr[data-packet="${second}"]`);
+    await page.waitForSelector('.hop[data-kind="flow"] summary:has-text("megaflow cache hit")', WAIT);
+    const hit = page.locator('.hop[data-kind="flow"]').first();
+    await hit.locator('summary').click();
+    expect(await hit.locator('dd').first().textContent()).toBe('megaflow cache hit');
+    expect(await hit.locator('dd').nth(1).textContent()).toMatch(/^recirc_id\(0\),in_port\(\d+\)/);
+    const dropped = page.locator('#packets tr.v-dropped');
+    expect(await dropped.count()).toBeGreaterThan(0);
+    expect(await dropped.first().getAttribute('title')).toContain('flow-drop');
+    await page.screenshot({ path: join(OUT, 'viewer-ovs.png') });
+    expect(v.problems).toEqual([]);
   });
 });
