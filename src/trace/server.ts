@@ -30,13 +30,17 @@
  * excess dropped, with one `error` per second saying how many.
  * Slow clients: live records are skipped (and counted) for a client whose
  * `bufferedAmount` is above `maxBuffered`; once it drains it gets
- * `lagging {skipped}`. Replies are always sent; a client whose buffer
- * passes `closeBuffered` (it stopped reading, or asks faster than it reads)
- * is closed with 1013 and dropped. So memory per client is bounded by
+ * `lagging {skipped}`; one still behind after `maxLagMs` is closed with
+ * 1013. Replies are always sent; a client whose buffer passes
+ * `closeBuffered` (it stopped reading, or asks faster than it reads) is
+ * closed with 1013 and dropped. So memory per client is bounded by
  * `closeBuffered` plus one message, whatever the traffic.
  * Cost: per record, one summary (a dissection, made once and shared) and,
  * per subscribed client, its filter over the packet (cached per packet
  * once it matched).
+ * Wall time: the rate window and the lag bound read `Date.now()` — the
+ * server is the one piece of trace/ that lives in wall time (as the
+ * session's clock does through its injected `wallClock`).
  * Neighbours: protocol.ts (the messages), session.ts (the simulation),
  * store.ts and filter.ts (queries), pcap/ (export, upload), wire/dissect
  * (upload), viewer/ (the files, via cli/).
@@ -76,6 +80,8 @@ export interface TraceServerOptions {
   maxBuffered?: number;
   /** a client with more than this many bytes unsent is closed (default 16 MiB) */
   closeBuffered?: number;
+  /** a client that keeps missing records for this long is closed with 1013, ms (default 30 000) */
+  maxLagMs?: number;
   /** messages a client may send per second (default 1000) */
   maxMessagesPerSec?: number;
   /** a client that has not authenticated by then is closed, ms (default 10 000) */
@@ -94,8 +100,9 @@ class Client {
   matched = 0;
   /** packets decided for this subscription: true = sent, false = sampled out */
   readonly decided = new Map<number, boolean>();
-  /** live records skipped since the last `lagging` */
+  /** live records skipped since the last `lagging`, and since when (wall ms) */
   skipped = 0;
+  laggingSince = 0;
   /** messages in the current one-second window, and those dropped */
   windowStart = 0;
   windowCount = 0;
@@ -122,6 +129,7 @@ export class TraceServer {
   private readonly maxBuffered: number;
   private readonly closeBuffered: number;
   private readonly maxMessagesPerSec: number;
+  private readonly maxLagMs: number;
   private readonly helloTimeoutMs: number;
   private readonly onError: (e: unknown) => void;
   private readonly http: Server;
@@ -143,6 +151,7 @@ export class TraceServer {
     this.maxBuffered = opts.maxBuffered ?? 1 << 20;
     this.closeBuffered = opts.closeBuffered ?? 16 << 20;
     this.maxMessagesPerSec = opts.maxMessagesPerSec ?? 1000;
+    this.maxLagMs = opts.maxLagMs ?? 30_000;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
     this.onError = opts.onError ?? (() => {});
     this.http = createServer((req, res) => this.serveHttp(req, res));
@@ -158,7 +167,7 @@ export class TraceServer {
     });
     this.unlisten.push(this.session.onRecord((p, ev) => this.live(p, ev)));
     this.unlisten.push(this.session.onState((state) => this.broadcast({ t: 'state', state })));
-    this.drainTimer = setInterval(() => { for (const c of this.clients) this.checkLag(c); }, 250);
+    this.drainTimer = setInterval(() => { for (const c of this.clients) { this.checkLag(c); this.checkRate(c); } }, 250);
     this.drainTimer.unref();
     return this;
   }
@@ -283,13 +292,7 @@ export class TraceServer {
 
   private message(c: Client, data: Buffer, isBinary: boolean): void {
     if (c.closing) return;
-    const now = Date.now();
-    if (now - c.windowStart >= 1000) {
-      if (c.windowDropped > 0) {
-        this.send(c, { t: 'error', id: null, code: 'PROTO_RATE', message: `${c.windowDropped} messages over ${this.maxMessagesPerSec} a second were dropped`, where: { dropped: c.windowDropped } });
-      }
-      c.windowStart = now; c.windowCount = 0; c.windowDropped = 0;
-    }
+    this.checkRate(c);
     if (++c.windowCount > this.maxMessagesPerSec) { c.windowDropped++; return; }
     let m: ClientMessage;
     try {
@@ -398,7 +401,7 @@ export class TraceServer {
       try {
         if (!this.wants(c, p)) continue;
         if (c.ws.bufferedAmount > this.maxBuffered) {
-          c.skipped++;
+          if (c.skipped++ === 0) c.laggingSince = Date.now();
           if (c.ws.bufferedAmount > this.closeBuffered) this.drop(c, 1013, 'too slow: stopped reading');
           continue;
         }
@@ -421,13 +424,26 @@ export class TraceServer {
     return take;
   }
 
-  /** Tell a drained client how many records it missed. */
+  /** Tell a drained client how many records it missed; close one that stayed behind too long. */
   private checkLag(c: Client): void {
-    if (c.skipped > 0 && !c.closing && c.ws.bufferedAmount <= this.maxBuffered) {
+    if (c.skipped === 0 || c.closing) return;
+    if (c.ws.bufferedAmount <= this.maxBuffered) {
       const skipped = c.skipped;
       c.skipped = 0;
       this.send(c, { t: 'lagging', skipped });
+    } else if (Date.now() - c.laggingSince > this.maxLagMs) {
+      this.drop(c, 1013, `too slow: missed ${c.skipped} records`);
     }
+  }
+
+  /** Start a new one-second window when the last one ended, telling the client what it lost in it. */
+  private checkRate(c: Client): void {
+    const now = Date.now();
+    if (now - c.windowStart < 1000) return;
+    if (c.windowDropped > 0) {
+      this.send(c, { t: 'error', id: null, code: 'PROTO_RATE', message: `${c.windowDropped} messages over ${this.maxMessagesPerSec} a second were dropped`, where: { dropped: c.windowDropped } });
+    }
+    c.windowStart = now; c.windowCount = 0; c.windowDropped = 0;
   }
 }
 

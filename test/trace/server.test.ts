@@ -8,16 +8,7 @@ import { Session } from '../../src/trace/session.js';
 import { TraceServer, type TraceServerOptions } from '../../src/trace/server.js';
 import type { ClockState, PacketSummary, ServerMessage, TopologySnapshot, WireRecord } from '../../src/trace/protocol.js';
 import { TestClient } from './client.js';
-
-/** a - r - b, two subnets, 10 µs links */
-export function routed(): Topology {
-  const t = new Topology({ seed: 7 });
-  const a = t.host('a', { ip: '10.0.1.2/24', gw: '10.0.1.1' }), b = t.host('b', { ip: '10.0.2.2/24', gw: '10.0.2.1' });
-  const r = t.router('r');
-  t.link(a, r, { delay: '10us', bandwidth: '1Gbps', b: { iface: 'eth1', addr: '10.0.1.1/24' } });
-  t.link(b, r, { delay: '10us', b: { iface: 'eth2', addr: '10.0.2.1/24' } });
-  return t;
-}
+import { routed } from './topologies.js';
 
 const ASSETS = new Map([
   ['/index.html', { type: 'text/html; charset=utf-8', body: new TextEncoder().encode('<!doctype html><title>v</title>') }],
@@ -30,7 +21,7 @@ afterEach(async () => {
 });
 
 /** A session on routed() (paused) and its server, closed after the test. */
-export async function serverOn(build: () => Topology = routed, opts: Partial<TraceServerOptions> = {}): Promise<{ session: Session; server: TraceServer; url: string }> {
+async function serverOn(build: () => Topology = routed, opts: Partial<TraceServerOptions> = {}): Promise<{ session: Session; server: TraceServer; url: string }> {
   const session = new Session(build);
   open.push(session);
   const server = new TraceServer({ session, assets: ASSETS, host: '127.0.0.1', port: 0, onError: (e) => { console.error('server error', e); }, ...opts });
