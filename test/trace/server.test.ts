@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Topology } from '../../src/topology/topology.js';
 import { Session } from '../../src/trace/session.js';
 import { TraceServer, type TraceServerOptions } from '../../src/trace/server.js';
-import type { ClockState, PacketSummary, ServerMessage, TopologySnapshot, WireRecord } from '../../src/trace/protocol.js';
+import { encode, MAX_MESSAGE_BYTES, type ClientMessage, type ClockState, type PacketSummary, type ServerMessage, type TopologySnapshot, type WireRecord } from '../../src/trace/protocol.js';
+import { readPcap } from '../../src/pcap/reader.js';
 import { TestClient } from './client.js';
 import { routed } from './topologies.js';
 
@@ -28,6 +29,15 @@ async function serverOn(build: () => Topology = routed, opts: Partial<TraceServe
   await server.start();
   open.push(server);
   return { session, server, url: server.address() };
+}
+
+/** A server whose session already ran 'count' pings from a to 'to' (to the end: 1000 s of virtual time). */
+async function pinged(count: number, to = 'b'): Promise<{ session: Session; url: string; c: TestClient }> {
+  const { url, session } = await serverOn();
+  session.inject({ kind: 'ping', from: 'a', to, port: 80, count, payload: '' });
+  session.setSpeed(1000);
+  session.advance(1000);
+  return { session, url, c: await client(url) };
 }
 
 async function client(url: string, opts: { query?: string; origin?: string } = {}): Promise<TestClient> {
@@ -80,11 +90,7 @@ describe('live records and queries', () => {
   });
 
   it('answers packets, trace and topology', async () => {
-    const { url, session } = await serverOn();
-    session.inject({ kind: 'ping', from: 'a', to: '10.0.2.2', port: 80, count: 1, payload: '' });
-    session.setSpeed(1000);
-    session.advance(1000);
-    const c = await client(url);
+    const { c } = await pinged(1, '10.0.2.2');
     const all = await c.ask<PacketSummary[]>({ t: 'packets', filter: '', limit: 1000 });
     // in the order packets first showed up: the echo request waited for ARP
     expect(all.map((p) => p.protocol)).toEqual(['ARP', 'ARP', 'ICMP', 'ARP', 'ARP', 'ICMP', 'ARP', 'ARP', 'ARP', 'ARP']);
@@ -123,5 +129,189 @@ describe('the clock', () => {
     expect(s.running).toBe(true);
     s = await c.ask<ClockState>({ t: 'control', op: 'pause', speed: 1 });
     expect(s.running).toBe(false);
+  });
+});
+
+describe('control over the wire', () => {
+  it('back twice, then step twice, returns to the same state and the same packets (determinism)', async () => {
+    const { url } = await serverOn();
+    const c = await client(url);
+    await c.ask({ t: 'inject', kind: 'ping', from: 'a', to: 'b', port: 80, count: 1, payload: '' });
+    for (let i = 0; i < 9; i++) await c.ask({ t: 'control', op: 'step', speed: 1 });
+    const at9 = await c.ask<ClockState>({ t: 'control', op: 'step', speed: 1 });
+    const packets9 = await c.ask<PacketSummary[]>({ t: 'packets', filter: '', limit: 1000 });
+    const trace9 = await c.ask({ t: 'trace', packet: packets9.at(-1)!.packet });
+    await c.ask({ t: 'control', op: 'back', speed: 1 });
+    const at8 = await c.ask<ClockState>({ t: 'control', op: 'back', speed: 1 });
+    expect(at8.events).toBe(at9.events - 2);
+    await c.ask({ t: 'control', op: 'step', speed: 1 });
+    expect(await c.ask({ t: 'control', op: 'step', speed: 1 })).toEqual(at9);
+    expect(await c.ask({ t: 'packets', filter: '', limit: 1000 })).toEqual(packets9);
+    expect(await c.ask({ t: 'trace', packet: packets9.at(-1)!.packet })).toEqual(trace9);
+  });
+
+  it('injects a TCP request: the handshake, the data and its echo arrive as records', async () => {
+    const { url } = await serverOn();
+    const c = await client(url);
+    await c.ask({ t: 'subscribe', filter: 'tcp.port == 8080 && tcp.len > 0', sample: 1 });
+    await c.ask({ t: 'inject', kind: 'tcp', from: 'a', to: 'b', port: 8080, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' });
+    await c.ask({ t: 'control', op: 'speed', speed: 100 });
+    await c.ask({ t: 'control', op: 'run', speed: 1 });
+    await c.wait((m) => isRecord(m) && m.summary.src === '10.0.2.2' && m.record.kind === 'deliver', 10_000);
+    const packets = [...new Set(c.got.filter(isRecord).map((m) => `${m.summary.src} > ${m.summary.dst} ${m.summary.length}`))];
+    // the request (18 bytes of data) and its echo
+    expect(packets).toEqual(['10.0.1.2 > 10.0.2.2 72', '10.0.2.2 > 10.0.1.2 72']);
+  });
+
+  it('sampling: every n-th matching packet; unsubscribe stops the records', async () => {
+    const { url, session } = await serverOn();
+    const c = await client(url);
+    await c.ask({ t: 'subscribe', filter: 'icmp', sample: 2 });
+    session.inject({ kind: 'ping', from: 'a', to: 'b', port: 80, count: 4, payload: '' });
+    session.setSpeed(1000);
+    session.advance(10);
+    await c.ask({ t: 'topology' });
+    const got = [...new Set(c.got.filter(isRecord).map((m) => m.summary.info.replace(/, length.*/, '')))];
+    expect(got).toEqual(['10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 1', '10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 2',
+      '10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 3', '10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 4']);
+    await c.ask({ t: 'unsubscribe' });
+    const n = c.got.length;
+    session.inject({ kind: 'ping', from: 'a', to: 'b', port: 80, count: 1, payload: '' });
+    session.advance(10);
+    await c.ask({ t: 'topology' });
+    expect(c.got.length).toBe(n + 1);
+  });
+});
+
+describe('pcap export and upload', () => {
+  it('exports the packets\' first frames as a pcap; uploading it gives them back dissected', async () => {
+    const { session, c } = await pinged(2);
+    const icmp = await c.ask<PacketSummary[]>({ t: 'packets', filter: 'icmp', limit: 100 });
+    expect(icmp.length).toBe(4);
+    const file = await c.ask<Uint8Array>({ t: 'pcap', packets: [...icmp.map((p) => p.packet), 424242] });
+    const recs = [...readPcap(file)];
+    expect(recs.map((r) => r.data.length)).toEqual([98, 98, 98, 98]);
+    for (const [i, r] of recs.entries()) {
+      const first = session.store.get(icmp[i]!.packet)!.events.find((e) => e.frame !== null)!;
+      expect(Buffer.from(r.data).equals(Buffer.from(first.frame!))).toBe(true);
+      expect(r.tsSec * 1e9 + r.tsNsec).toBe(first.t);
+    }
+    const up = await c.ask<{ packets: { number: number; line: string; dissection: { layers: { proto: string }[] } }[] }>({ t: 'dissect', pcap: file });
+    expect(up.packets.map((p) => p.dissection.layers.map((l) => l.proto).join(','))).toEqual(Array(4).fill('frame,eth,ip,icmp,data'));
+    expect(up.packets[1]!.line).toContain('10.0.2.2 > 10.0.1.2: ICMP echo reply, id 1, seq 1, length 64');
+  });
+
+  it('a corrupt pcap is an error with its file offset; the connection goes on', async () => {
+    const { session, c } = await pinged(1);
+    const file = await c.ask<Uint8Array>({ t: 'pcap', packets: session.store.all().map((p) => p.id) });
+    const cut = await c.request({ t: 'dissect', pcap: file.slice(0, file.length - 10) });
+    expect(cut).toMatchObject({ t: 'error', code: 'PCAP_TRUNCATED' });
+    expect(cut.t === 'error' && typeof cut.where['offset']).toBe('number');
+    const magic = await c.request({ t: 'dissect', pcap: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]) });
+    expect(magic).toMatchObject({ t: 'error', code: 'PCAP_BAD_MAGIC', where: { offset: 0 } });
+    expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+  });
+});
+
+describe('hostile clients', () => {
+  it('garbage, text, an unknown type, a bad field or filter: an error each (with where), and the connection goes on', async () => {
+    const { url } = await serverOn();
+    const c = await client(url);
+    c.send(new Uint8Array([0xc1, 0xff, 0x00, 0x13]));
+    expect(await c.wait((m) => m.t === 'error')).toMatchObject({ id: null, code: 'PROTO_DECODE' });
+    c.ws.send('{"t":"topology","id":1}');
+    expect(await c.wait((m) => m.t === 'error' && m.code === 'PROTO_TEXT')).toMatchObject({ id: null });
+    c.send(encode({ t: 'frobnicate', id: 77 } as unknown as ClientMessage));
+    expect(await c.wait((m) => m.t === 'error' && m.id === 77)).toMatchObject({ code: 'PROTO_UNKNOWN', where: { field: 't' } });
+    c.send(encode({ t: 'trace', id: 78, packet: 'one' } as unknown as ClientMessage));
+    expect(await c.wait((m) => m.t === 'error' && m.id === 78)).toMatchObject({ code: 'PROTO_BAD_FIELD', where: { field: 'trace.packet' } });
+    const bad = await c.request({ t: 'subscribe', filter: 'ip.addr == 10.0.0.1 && tcp.port == ', sample: 1 });
+    expect(bad).toMatchObject({ t: 'error', where: { column: 36 } });
+    expect(bad.t === 'error' && bad.code.startsWith('FILTER_')).toBe(true);
+    const bad2 = await c.request({ t: 'packets', filter: 'ip.addr == "x"', limit: 10 });
+    expect(bad2).toMatchObject({ t: 'error', where: { column: 12 } });
+    const inj = await c.request({ t: 'inject', kind: 'ping', from: 'nobody', to: 'b', port: 80, count: 1, payload: '' });
+    expect(inj).toMatchObject({ t: 'error', code: 'TOPO_NO_NODE' });
+    expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+    expect(c.closed).toBe(null);
+  });
+
+  it('an oversized message closes that connection (1009); the others go on', async () => {
+    const { url } = await serverOn();
+    const big = await client(url), other = await client(url);
+    big.send(new Uint8Array(MAX_MESSAGE_BYTES + 1));
+    expect(await big.whenClosed()).toBe(1009);
+    expect((await other.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+    // just under the limit is a message like any other: a pcap that is not one
+    const c = await client(url);
+    const r = await c.request({ t: 'dissect', pcap: new Uint8Array(MAX_MESSAGE_BYTES - 64) });
+    expect(r).toMatchObject({ t: 'error', code: 'PCAP_BAD_MAGIC' });
+  });
+
+  it('a flood: messages over the rate are dropped and counted; the server and other clients go on', async () => {
+    const { url } = await serverOn(routed, { maxMessagesPerSec: 200 });
+    const flood = await client(url), other = await client(url);
+    for (let i = 0; i < 1000; i++) flood.send({ t: 'topology' });
+    const rate = await flood.wait((m) => m.t === 'error' && m.code === 'PROTO_RATE', 5000);
+    expect(rate).toMatchObject({ where: { dropped: 800 } });
+    expect(flood.got.filter((m) => m.t === 'reply').length).toBe(200);
+    expect((await other.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+    expect((await flood.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+  });
+
+  it('refuses a WebSocket from another Origin (403); takes its own, with or without the port\'s host name', async () => {
+    const { url } = await serverOn();
+    const port = new URL(url).port;
+    await expect(TestClient.connect(url, { origin: 'http://evil.example' })).rejects.toThrow('HTTP 403');
+    await expect(TestClient.connect(url, { origin: `http://evil.example:${port}` })).rejects.toThrow('HTTP 403');
+    await expect(TestClient.connect(url, { origin: 'http://127.0.0.1:1' })).rejects.toThrow('HTTP 403');
+    for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
+      const c = await client(url, { origin });
+      expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+    }
+    const allowed = await serverOn(routed, { origins: ['http://viewer.example'] });
+    const c = await client(allowed.url, { origin: 'http://viewer.example' });
+    expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+    await expect(TestClient.connect(url, { query: '/other' })).rejects.toThrow('HTTP 404');
+  });
+
+  it('with a token: nothing before a hello with it (1008); ?token= on the URL; a wrong one refused', async () => {
+    const { url } = await serverOn(routed, { token: 's3cret' });
+    const none = await client(url);
+    expect(await none.request({ t: 'topology' })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
+    expect(await none.whenClosed()).toBe(1008);
+    const wrong = await client(url);
+    expect(await wrong.request({ t: 'hello', token: 's3creT' })).toMatchObject({ t: 'error', code: 'AUTH_BAD_TOKEN' });
+    expect(await wrong.whenClosed()).toBe(1008);
+    const good = await client(url);
+    // no state pushed before the hello, and no records
+    expect(good.got).toEqual([]);
+    expect(await good.ask({ t: 'hello', token: 's3cret' })).toMatchObject({ ok: true, state: { events: 0 } });
+    expect((await good.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+    const viaUrl = await client(url, { query: '?token=s3cret' });
+    expect((await viaUrl.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+    await expect(TestClient.connect(url, { query: '?token=nope' })).rejects.toThrow('HTTP 401');
+    const silent = await serverOn(routed, { token: 't', helloTimeoutMs: 100 });
+    const late = await client(silent.url);
+    expect(await late.whenClosed()).toBe(1008);
+  });
+
+  it('refuses to start on a non-loopback address without a token', () => {
+    const session = new Session(routed);
+    open.push(session);
+    expect(() => new TraceServer({ session, assets: ASSETS, host: '0.0.0.0', port: 0 })).toThrow(expect.objectContaining({ code: 'SERVE_NEEDS_TOKEN' }));
+    expect(() => new TraceServer({ session, assets: ASSETS, host: '192.0.2.1', port: 0, token: '' })).toThrow(expect.objectContaining({ code: 'SERVE_NEEDS_TOKEN' }));
+  });
+
+  it('an exception in a handler is an INTERNAL error, and the server goes on', async () => {
+    const errors: unknown[] = [];
+    const { url, session } = await serverOn(routed, { onError: (e) => errors.push(e) });
+    const c = await client(url);
+    const real = session.snapshot.bind(session);
+    session.snapshot = () => { throw new Error('boom'); };
+    expect(await c.request({ t: 'topology' })).toMatchObject({ t: 'error', code: 'INTERNAL', message: 'boom' });
+    expect(errors.length).toBe(1);
+    session.snapshot = real;
+    expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
   });
 });
