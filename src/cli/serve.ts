@@ -30,7 +30,7 @@ import { buildTopology, loadTopology, type LoadedTopology } from '../topology/fi
 import { Topology } from '../topology/topology.js';
 import { tcpServer } from '../netstack/tools.js';
 import { Session, type InjectCommand } from '../trace/session.js';
-import { TraceServer } from '../trace/server.js';
+import { checkToken, TraceServer } from '../trace/server.js';
 import { loadViewerAssets } from '../viewer/assets.js';
 import { loadDemo } from './demo.js';
 
@@ -41,13 +41,15 @@ interface Scenario { build: () => Topology; setup: (s: Session, say: (line: stri
 
 export async function serve(opts: ServeOptions, out: Writable, stop: Promise<void> = signalled()): Promise<number> {
   const say = (s: string): void => { out.write(`${s}\n`); };
+  const host = opts.host ?? '127.0.0.1';
+  checkToken(host, opts.token);
   const scenario = opts.file === undefined ? await demoScenario(say) : await fileScenario(opts.file);
   let builds = 0;
   const session = new Session(scenario.build, {
     setup: (s) => { const first = builds++ === 0; scenario.setup(s, first ? say : () => {}); },
   });
   const server = new TraceServer({
-    session, assets: await loadViewerAssets(), host: opts.host ?? '127.0.0.1', port: opts.port ?? 0,
+    session, assets: await loadViewerAssets(), host, port: opts.port ?? 0,
     ...(opts.token !== undefined ? { token: opts.token } : {}),
   });
   await server.start();

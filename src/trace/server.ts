@@ -119,6 +119,11 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/** Throw SERVE_NEEDS_TOKEN when serving on 'host' needs a token and 'token' is none. */
+export function checkToken(host: string, token: string | undefined): void {
+  if (!isLoopback(host) && (token ?? '') === '') throw new InputError('SERVE_NEEDS_TOKEN', 'token', `serving on ${host} (not loopback) needs a token (--token)`);
+}
+
 export class TraceServer {
   private readonly session: Session;
   private readonly assets: ReadonlyMap<string, Asset>;
@@ -143,10 +148,8 @@ export class TraceServer {
     this.assets = opts.assets;
     this.host = opts.host ?? '127.0.0.1';
     this.port = opts.port ?? 0;
+    checkToken(this.host, opts.token);
     this.token = opts.token === undefined || opts.token === '' ? null : opts.token;
-    if (!isLoopback(this.host) && this.token === null) {
-      throw new InputError('SERVE_NEEDS_TOKEN', 'token', `serving on ${this.host} (not loopback) needs a token (--token)`);
-    }
     this.origins = opts.origins ?? [];
     this.maxBuffered = opts.maxBuffered ?? 1 << 20;
     this.closeBuffered = opts.closeBuffered ?? 16 << 20;

@@ -10,6 +10,7 @@ import { encode, MAX_MESSAGE_BYTES, type ClientMessage, type ClockState, type Pa
 import { readPcap } from '../../src/pcap/reader.js';
 import { TestClient } from './client.js';
 import { routed } from './topologies.js';
+import { constantRate } from '../../src/netstack/tools.js';
 
 const ASSETS = new Map([
   ['/index.html', { type: 'text/html; charset=utf-8', body: new TextEncoder().encode('<!doctype html><title>v</title>') }],
@@ -313,5 +314,62 @@ describe('hostile clients', () => {
     expect(errors.length).toBe(1);
     session.snapshot = real;
     expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+  });
+});
+
+describe('slow clients', () => {
+  /** Stop reading on 'c''s socket: what the server sends piles up in the kernel, then in the server. */
+  const stopReading = (c: TestClient): void => { (c.ws as unknown as { _socket: import('node:net').Socket })._socket.pause(); };
+  const resumeReading = (c: TestClient): void => { (c.ws as unknown as { _socket: import('node:net').Socket })._socket.resume(); };
+
+  /** 20 000 UDP datagrams a second from a to b for 'sec' seconds of virtual time, run 10 ms at a time; the largest backlog seen per client. */
+  async function traffic(session: Session, server: TraceServer, sec: number): Promise<number[]> {
+    constantRate(session.topology.hostNamed('a'), '10.0.2.2', { pps: 20_000, durationSec: sec });
+    const most: number[] = [];
+    for (let i = 0; i < sec * 100; i++) {
+      session.advance(10);
+      await new Promise((r) => setImmediate(r));
+      server.clientStats().forEach((s, j) => { most[j] = Math.max(most[j] ?? 0, s.buffered); });
+    }
+    return most;
+  }
+
+  it('records are skipped and counted while it does not read, its backlog stays bounded, and it hears `lagging` when it reads again', async () => {
+    const { url, session, server } = await serverOn(routed, { maxBuffered: 64 << 10, closeBuffered: 4 << 20, maxLagMs: 600_000 });
+    const slow = await client(url);
+    await slow.ask({ t: 'subscribe', filter: '', sample: 1 });
+    stopReading(slow);
+    const most = await traffic(session, server, 1);
+    const stats = server.clientStats()[0]!;
+    expect(stats.skipped).toBeGreaterThan(10_000);
+    // the backlog: the bound plus the one record that crossed it
+    expect(most[0]).toBeGreaterThan(64 << 10);
+    expect(most[0]).toBeLessThan((64 << 10) + 4096);
+    resumeReading(slow);
+    const lag = await slow.wait((m) => m.t === 'lagging', 10_000, true);
+    expect(lag).toEqual({ t: 'lagging', skipped: stats.skipped });
+    expect(slow.closed).toBe(null);
+    // and it is fed again
+    const n = slow.got.length;
+    await traffic(session, server, 0.05);
+    await slow.ask({ t: 'topology' });
+    expect(slow.got.slice(n).filter(isRecord).length).toBeGreaterThan(100);
+  });
+
+  it('one that stays behind is closed (1013) and forgotten; a client that reads gets its records meanwhile', async () => {
+    const { url, session, server } = await serverOn(routed, { maxBuffered: 64 << 10, maxLagMs: 200 });
+    const slow = await client(url), reader = await client(url);
+    await slow.ask({ t: 'subscribe', filter: '', sample: 1 });
+    await reader.ask({ t: 'subscribe', filter: 'udp', sample: 100 });
+    stopReading(slow);
+    await traffic(session, server, 1);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(server.clientStats().length).toBe(1);
+    resumeReading(slow);
+    // 1013 when the close frame got through its backlog in time, else the server had cut the connection (1006)
+    expect([1013, 1006]).toContain(await slow.whenClosed());
+    expect(reader.closed).toBe(null);
+    expect(reader.got.filter(isRecord).length).toBeGreaterThan(100);
+    expect((await reader.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
   });
 });
