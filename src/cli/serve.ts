@@ -45,11 +45,13 @@ export async function serve(opts: ServeOptions, out: Writable, stop: Promise<voi
   checkToken(host, opts.token);
   const scenario = opts.file === undefined ? await demoScenario(say) : await fileScenario(opts.file);
   let builds = 0;
+  const report = (what: string) => (e: unknown): void => { process.stderr.write(`sdnemu: ${what}: ${e instanceof Error ? e.stack : String(e)}\n`); };
   const session = new Session(scenario.build, {
     setup: (s) => { const first = builds++ === 0; scenario.setup(s, first ? say : () => {}); },
+    onError: report('the simulation stopped'),
   });
   const server = new TraceServer({
-    session, assets: await loadViewerAssets(), host, port: opts.port ?? 0,
+    session, assets: await loadViewerAssets(), host, port: opts.port ?? 0, onError: report('trace server'),
     ...(opts.token !== undefined ? { token: opts.token } : {}),
   });
   await server.start();

@@ -29,11 +29,12 @@
  * the event loop. A client sending more than `maxMessagesPerSec` gets its
  * excess dropped, with one `error` per second saying how many.
  * Slow clients: live records are skipped (and counted) for a client whose
- * `bufferedAmount` is above `maxBuffered`; once it drains it gets
- * `lagging {skipped}`; one still behind after `maxLagMs` is closed with
- * 1013. Replies are always sent; a client whose buffer passes
- * `closeBuffered` (it stopped reading, or asks faster than it reads) is
- * closed with 1013 and dropped. So memory per client is bounded by
+ * `bufferedAmount` is above `maxBuffered`, and clock states held back (the
+ * last one is sent later); once it drains it gets `lagging {skipped}`; one
+ * still behind after `maxLagMs` is closed with 1013. Replies are always
+ * sent, unless the client's buffer is past `closeBuffered` (it stopped
+ * reading, or asks faster than it reads): then it is closed with 1013 and
+ * dropped. A `dissect` answer holds at most MAX_DISSECT_PACKETS packets. So memory per client is bounded by
  * `closeBuffered` plus one message, whatever the traffic.
  * Cost: per record, one summary (a dissection, made once and shared) and,
  * per subscribed client, its filter over the packet (cached per packet
@@ -57,7 +58,10 @@ import { PcapWriter } from '../pcap/writer.js';
 import type { TraceEvent } from '../sim/tracer.js';
 import { dissect } from '../wire/dissect/index.js';
 import { summarize } from '../wire/summary.js';
-import { decodeClient, encode, MAX_MESSAGE_BYTES, ProtocolError, type ClientMessage, type PacketSummary, type ServerMessage } from './protocol.js';
+import {
+  decodeClient, encode, MAX_DISSECT_PACKETS, MAX_MESSAGE_BYTES, ProtocolError,
+  type ClientMessage, type ClockState, type DissectedPacket, type DissectReply, type PacketSummary, type ReplyBodies, type ServerMessage,
+} from './protocol.js';
 import type { Session } from './session.js';
 import { TraceStore, type PacketTrace } from './store.js';
 import type { Filter } from './filter.js';
@@ -78,7 +82,7 @@ export interface TraceServerOptions {
   origins?: readonly string[];
   /** live records are skipped for a client with more than this many bytes unsent (default 1 MiB) */
   maxBuffered?: number;
-  /** a client with more than this many bytes unsent is closed (default 16 MiB) */
+  /** a client with more than this many bytes unsent when a reply is due is closed (default 64 MiB) */
   closeBuffered?: number;
   /** a client that keeps missing records for this long is closed with 1013, ms (default 30 000) */
   maxLagMs?: number;
@@ -103,6 +107,8 @@ class Client {
   /** live records skipped since the last `lagging`, and since when (wall ms) */
   skipped = 0;
   laggingSince = 0;
+  /** a clock state held back while the client lagged (states supersede each other: only the last is sent) */
+  stateDue: ClockState | null = null;
   /** messages in the current one-second window, and those dropped */
   windowStart = 0;
   windowCount = 0;
@@ -152,7 +158,7 @@ export class TraceServer {
     this.token = opts.token === undefined || opts.token === '' ? null : opts.token;
     this.origins = opts.origins ?? [];
     this.maxBuffered = opts.maxBuffered ?? 1 << 20;
-    this.closeBuffered = opts.closeBuffered ?? 16 << 20;
+    this.closeBuffered = opts.closeBuffered ?? 64 << 20;
     this.maxMessagesPerSec = opts.maxMessagesPerSec ?? 1000;
     this.maxLagMs = opts.maxLagMs ?? 30_000;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
@@ -169,7 +175,7 @@ export class TraceServer {
       this.http.listen(this.port, this.host, () => { this.http.off('error', reject); resolve(); });
     });
     this.unlisten.push(this.session.onRecord((p, ev) => this.live(p, ev)));
-    this.unlisten.push(this.session.onState((state) => this.broadcast({ t: 'state', state })));
+    this.unlisten.push(this.session.onState((state) => this.broadcastState(state)));
     this.drainTimer = setInterval(() => { for (const c of this.clients) { this.checkLag(c); this.checkRate(c); } }, 250);
     this.drainTimer.unref();
     return this;
@@ -282,12 +288,14 @@ export class TraceServer {
     c.ws.send(encode(m), { binary: true });
   }
 
-  private broadcast(m: ServerMessage): void {
+  /** The clock's state to every client; a lagging client gets it when it has drained. */
+  private broadcastState(state: ClockState): void {
     let bytes: Uint8Array | null = null;
     for (const c of this.clients) {
       if (!c.authed || c.closing) continue;
-      if (c.ws.bufferedAmount > this.closeBuffered) { this.drop(c, 1013, 'too slow: stopped reading'); continue; }
-      c.ws.send(bytes ??= encode(m), { binary: true });
+      if (c.ws.bufferedAmount > this.maxBuffered) { c.stateDue = state; continue; }
+      c.stateDue = null;
+      c.ws.send(bytes ??= encode({ t: 'state', state }), { binary: true });
     }
   }
 
@@ -328,7 +336,7 @@ export class TraceServer {
   }
 
   /** The reply's body for request 'm' (undefined: no reply). */
-  private handle(c: Client, m: ClientMessage): unknown {
+  private handle(c: Client, m: ClientMessage): ReplyBodies[keyof ReplyBodies] | undefined {
     const s = this.session;
     switch (m.t) {
       case 'hello': {
@@ -405,7 +413,6 @@ export class TraceServer {
         if (!this.wants(c, p)) continue;
         if (c.ws.bufferedAmount > this.maxBuffered) {
           if (c.skipped++ === 0) c.laggingSince = Date.now();
-          if (c.ws.bufferedAmount > this.closeBuffered) this.drop(c, 1013, 'too slow: stopped reading');
           continue;
         }
         this.checkLag(c);
@@ -427,9 +434,15 @@ export class TraceServer {
     return take;
   }
 
-  /** Tell a drained client how many records it missed; close one that stayed behind too long. */
+  /** Tell a drained client how many records it missed (and the clock's state it missed); close one that stayed behind too long. */
   private checkLag(c: Client): void {
-    if (c.skipped === 0 || c.closing) return;
+    if (c.closing) return;
+    if (c.stateDue !== null && c.ws.bufferedAmount <= this.maxBuffered) {
+      const state = c.stateDue;
+      c.stateDue = null;
+      this.send(c, { t: 'state', state });
+    }
+    if (c.skipped === 0) return;
     if (c.ws.bufferedAmount <= this.maxBuffered) {
       const skipped = c.skipped;
       c.skipped = 0;
@@ -461,15 +474,15 @@ function requestId(data: Buffer): number | null {
   }
 }
 
-/** A pcap/pcapng upload, dissected: one entry per packet (throws the PcapError of a corrupt file). */
-export function dissectUpload(bytes: Uint8Array): { packets: { number: number; tsSec: number; tsNsec: number; length: number; line: string; dissection: ReturnType<typeof dissect> }[] } {
-  const packets = [];
+/** A pcap/pcapng upload, dissected: its first MAX_DISSECT_PACKETS packets (throws the PcapError of a corrupt file). */
+export function dissectUpload(bytes: Uint8Array): DissectReply {
+  const packets: DissectedPacket[] = [];
   let n = 0;
   for (const r of readPcap(bytes)) {
-    n++;
+    if (++n > MAX_DISSECT_PACKETS) return { packets, truncated: true };
     const opts = { number: n, tsSec: r.tsSec, tsNsec: r.tsNsec, origLen: r.origLen, linktype: r.linktype };
     const d = dissect(r.data, opts);
     packets.push({ number: n, tsSec: r.tsSec, tsNsec: r.tsNsec, length: r.origLen, line: summarize(d, r.data, r.tsSec, r.tsNsec, r.origLen, r.linktype), dissection: d });
   }
-  return { packets };
+  return { packets, truncated: false };
 }

@@ -71,6 +71,8 @@ export interface SessionOptions {
   tickMs?: number;
   /** the most events one tick runs (default 20 000) */
   maxEventsPerTick?: number;
+  /** called with an exception an event threw while the clock ran (the clock pauses) */
+  onError?: (e: unknown) => void;
 }
 
 /** An injection, where it happened. */
@@ -85,6 +87,7 @@ export class Session {
   private readonly wallClock: () => number;
   private readonly tickMs: number;
   private readonly maxEventsPerTick: number;
+  private readonly onError: (e: unknown) => void;
   private log: Logged[] = [];
   /** log entries applied in the current build */
   private applied = 0;
@@ -94,6 +97,8 @@ export class Session {
   private speed: number;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private lastWall = 0;
+  /** when listeners last heard the state (wall ms): while running, at most every 200 ms */
+  private lastStateWall = 0;
   private recordListeners: ((p: PacketTrace, ev: TraceEvent) => void)[] = [];
   private stateListeners: ((s: ClockState) => void)[] = [];
   private detachStore: (() => void) | null = null;
@@ -105,6 +110,7 @@ export class Session {
     this.wallClock = opts.wallClock ?? (() => performance.now());
     this.tickMs = opts.tickMs ?? 20;
     this.maxEventsPerTick = opts.maxEventsPerTick ?? 20_000;
+    this.onError = opts.onError ?? (() => {});
     this.speed = opts.speed ?? 1;
     this.rebuild();
   }
@@ -200,14 +206,20 @@ export class Session {
     this.timer.unref?.();
   }
 
-  private lastStateWall = 0;
   private tick(): void {
     this.timer = null;
     if (!this.running) return;
     const now = this.wallClock();
     const elapsed = Math.min(now - this.lastWall, 1000);
     this.lastWall = now;
-    try { this.advance(elapsed); } catch { /* a model's exception must not stop the clock of every client */ }
+    try {
+      this.advance(elapsed);
+    } catch (e) {
+      // a model's exception: stop the clock (running on would throw again), say so, keep serving
+      this.onError(e);
+      this.pause();
+      return;
+    }
     if (now - this.lastStateWall >= 200) this.changed();
     this.schedule();
   }

@@ -6,8 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Topology } from '../../src/topology/topology.js';
 import { Session } from '../../src/trace/session.js';
 import { TraceServer, type TraceServerOptions } from '../../src/trace/server.js';
-import { encode, MAX_MESSAGE_BYTES, type ClientMessage, type ClockState, type PacketSummary, type ServerMessage, type TopologySnapshot, type WireRecord } from '../../src/trace/protocol.js';
+import { encode, MAX_DISSECT_PACKETS, MAX_MESSAGE_BYTES, type ClientMessage, type DissectReply, type ClockState, type PacketSummary, type ServerMessage, type TopologySnapshot, type WireRecord } from '../../src/trace/protocol.js';
 import { readPcap } from '../../src/pcap/reader.js';
+import { writePcap } from '../../src/pcap/writer.js';
 import { TestClient } from './client.js';
 import { routed } from './topologies.js';
 import { constantRate } from '../../src/netstack/tools.js';
@@ -200,6 +201,16 @@ describe('pcap export and upload', () => {
     const up = await c.ask<{ packets: { number: number; line: string; dissection: { layers: { proto: string }[] } }[] }>({ t: 'dissect', pcap: file });
     expect(up.packets.map((p) => p.dissection.layers.map((l) => l.proto).join(','))).toEqual(Array(4).fill('frame,eth,ip,icmp,data'));
     expect(up.packets[1]!.line).toContain('10.0.2.2 > 10.0.1.2: ICMP echo reply, id 1, seq 1, length 64');
+  });
+
+  it('an upload of many packets is answered with the first MAX_DISSECT_PACKETS, marked truncated', async () => {
+    const { url } = await serverOn();
+    const c = await client(url);
+    const frame = new Uint8Array(60);
+    frame.set([0x08, 0x06], 12);
+    const file = writePcap(Array.from({ length: MAX_DISSECT_PACKETS + 5 }, (_, i) => ({ tsSec: i, tsNsec: 0, data: frame })));
+    const up = await c.ask<DissectReply>({ t: 'dissect', pcap: file });
+    expect([up.packets.length, up.truncated, up.packets.at(-1)!.number]).toEqual([MAX_DISSECT_PACKETS, true, MAX_DISSECT_PACKETS]);
   });
 
   it('a corrupt pcap is an error with its file offset; the connection goes on', async () => {

@@ -59,6 +59,24 @@ describe('the session clock', () => {
     s.close();
   });
 
+  it('an exception from the model pauses the clock and is reported; the session goes on', async () => {
+    const errors: unknown[] = [];
+    const s = new Session(() => {
+      const t = routed();
+      t.sim.call(5e6, () => { throw new Error('model bug'); });
+      return t;
+    }, { tickMs: 1, onError: (e) => errors.push(e) });
+    s.setSpeed(1000);
+    s.run();
+    for (let i = 0; i < 100 && s.state().running; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(s.state()).toMatchObject({ running: false, events: 1 });
+    expect((errors[0] as Error).message).toBe('model bug');
+    s.inject(ping);
+    s.step();
+    expect(s.state().events).toBe(2);
+    s.close();
+  });
+
   it('back replays from the seed: two backs then two steps give back the same state and the same records', () => {
     const s = new Session(routed);
     s.inject(ping);
