@@ -119,7 +119,7 @@ function chain(list: Step[]): void {
 
 /** A topology file's run steps as scenario steps (see the module note for what each becomes). */
 function steps(s: Session, loaded: LoadedTopology, say: (line: string) => void): Step[] {
-  const t = s.topology;
+  const t = s.network;
   return loaded.steps.map((st): Step => (next) => {
     switch (st.kind) {
       case 'ping':

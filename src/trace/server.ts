@@ -19,7 +19,7 @@
  * else — a wrong token closes the connection (1008). An upgrade whose
  * Origin is not the server's own address (or in `origins`) is refused with
  * 403 — so a page elsewhere, or a DNS-rebound name, cannot drive a local
- * simulation. Messages are at most MAX_MESSAGE_BYTES (ws's `maxPayload`:
+ * simulation (`originAllowed` says what "own" means per bind address). Messages are at most MAX_MESSAGE_BYTES (ws's `maxPayload`:
  * a larger one closes that connection with 1009).
  * Bad input: a message that does not decode, an unknown `t`, a bad filter
  * (FilterError's column), a corrupt pcap (PcapError's offset), an unknown
@@ -123,6 +123,21 @@ const DECIDED_MAX = 4096;
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * May a page of 'origin' open the WebSocket? Yes when it is in 'allow'.
+ * Bound to loopback: only a page of this server itself — 127.0.0.1,
+ * localhost or [::1] with the server's 'port' — not whatever the Host header
+ * says, so a DNS-rebound name (evil.example resolving to 127.0.0.1) is
+ * refused. Bound elsewhere: the host:port the browser addressed the server
+ * by (its Host header), as the machine's names are not known here; the token
+ * the server then requires is what keeps other pages out.
+ */
+export function originAllowed(o: { origin: string; bindHost: string; port: number; hostHeader: string | undefined; allow: readonly string[] }): boolean {
+  if (o.allow.includes(o.origin)) return true;
+  if (isLoopback(o.bindHost)) return ['127.0.0.1', 'localhost', '[::1]'].some((h) => o.origin === `http://${h}:${o.port}`);
+  return o.hostHeader !== undefined && o.origin === `http://${o.hostHeader}`;
 }
 
 /** Throw SERVE_NEEDS_TOKEN when serving on 'host' needs a token and 'token' is none. */
@@ -234,19 +249,15 @@ export class TraceServer {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/ws') { refuse(404, 'Not Found'); return; }
     const origin = req.headers.origin;
-    if (origin !== undefined && !this.originAllowed(origin)) { refuse(403, 'Forbidden'); return; }
+    if (origin !== undefined && !this.originAllowed(origin, req)) { refuse(403, 'Forbidden'); return; }
     const given = url.searchParams.get('token');
     if (given !== null && !this.tokenOk(given)) { refuse(401, 'Unauthorized'); return; }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, this.token === null || given !== null));
   }
 
-  /** The server's own origins (what the browser sends from a page this server served), and the allow-list. */
-  private originAllowed(origin: string): boolean {
-    if (this.origins.includes(origin)) return true;
+  private originAllowed(origin: string, req: IncomingMessage): boolean {
     const a = this.http.address() as AddressInfo | null;
-    if (a === null) return false;
-    const own = isLoopback(this.host) ? ['127.0.0.1', 'localhost', '[::1]'] : [a.family === 'IPv6' ? `[${a.address}]` : a.address];
-    return own.some((h) => origin === `http://${h}:${a.port}`);
+    return a !== null && originAllowed({ origin, bindHost: this.host, port: a.port, hostHeader: req.headers.host, allow: this.origins });
   }
 
   private tokenOk(given: string): boolean {
@@ -373,7 +384,7 @@ export class TraceServer {
         if (p === undefined) throw new InputError('TRACE_NO_PACKET', 'trace.packet', `packet ${m.packet} is not in the store (never seen, or evicted)`);
         return { summary: s.summary(p), records: p.events };
       }
-      case 'topology': return s.snapshot();
+      case 'topology': return s.topology();
       case 'control':
         switch (m.op) {
           case 'pause': return s.pause();

@@ -115,8 +115,8 @@ export class Session {
     this.rebuild();
   }
 
-  /** The topology running now (a new one after each `back`). */
-  get topology(): Topology { return this.topo; }
+  /** The Topology running now (a new one after each `back`). */
+  get network(): Topology { return this.topo; }
   /** The trace store of the current build. */
   get store(): TraceStore { return this.traces; }
 
@@ -305,7 +305,7 @@ export class Session {
   // ---- what the viewer shows -----------------------------------------------------------------------
 
   /** The nodes (kind, ports, addresses, MACs) and links of the topology. */
-  snapshot(): TopologySnapshot {
+  topology(): TopologySnapshot {
     const ports = new Map<string, Port[]>();
     const addPort = (p: Port): void => {
       const list = ports.get(p.owner.name) ?? [];
@@ -337,7 +337,7 @@ export class Session {
   }
 }
 
-/** A host's interface as the snapshot lists it: IPv4 and IPv6 addresses with their prefixes, the MAC. */
+/** A host's interface as the topology snapshot lists it: IPv4 and IPv6 addresses with their prefixes, the MAC. */
 function hostPort(h: Host, name: string): TopologySnapshot['nodes'][number]['ports'][number] {
   const mac = h.mac(name);
   const cfg = h.config.ifaces.find((i) => i.name === name);

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Topology } from '../../src/topology/topology.js';
 import { Session } from '../../src/trace/session.js';
-import { TraceServer, type TraceServerOptions } from '../../src/trace/server.js';
+import { originAllowed, TraceServer, type TraceServerOptions } from '../../src/trace/server.js';
 import { encode, MAX_DISSECT_PACKETS, MAX_MESSAGE_BYTES, type ClientMessage, type DissectReply, type ClockState, type PacketSummary, type ServerMessage, type TopologySnapshot, type WireRecord } from '../../src/trace/protocol.js';
 import { readPcap } from '../../src/pcap/reader.js';
 import { writePcap } from '../../src/pcap/writer.js';
@@ -287,6 +287,22 @@ describe('hostile clients', () => {
     await expect(TestClient.connect(url, { query: '/other' })).rejects.toThrow('HTTP 404');
   });
 
+  it('what counts as the server\'s own Origin, per bind address', () => {
+    const at = (origin: string, bindHost: string, hostHeader?: string, allow: string[] = []): boolean => originAllowed({ origin, bindHost, port: 8080, hostHeader, allow });
+    expect(at('http://127.0.0.1:8080', '127.0.0.1')).toBe(true);
+    expect(at('http://localhost:8080', '127.0.0.1')).toBe(true);
+    expect(at('http://[::1]:8080', '::1')).toBe(true);
+    // DNS rebinding: the Host header agrees with the Origin, and still no
+    expect(at('http://evil.example:8080', '127.0.0.1', 'evil.example:8080')).toBe(false);
+    expect(at('https://127.0.0.1:8080', '127.0.0.1')).toBe(false);
+    expect(at('http://127.0.0.1:8081', '127.0.0.1')).toBe(false);
+    expect(at('http://viewer.example', '127.0.0.1', undefined, ['http://viewer.example'])).toBe(true);
+    // bound elsewhere (a token is required there): the name the browser used for the server
+    expect(at('http://lab-host:8080', '0.0.0.0', 'lab-host:8080')).toBe(true);
+    expect(at('http://other:8080', '0.0.0.0', 'lab-host:8080')).toBe(false);
+    expect(at('http://lab-host:8080', '0.0.0.0')).toBe(false);
+  });
+
   it('with a token: nothing before a hello with it (1008); ?token= on the URL; a wrong one refused', async () => {
     const { url } = await serverOn(routed, { token: 's3cret' });
     const none = await client(url);
@@ -319,11 +335,11 @@ describe('hostile clients', () => {
     const errors: unknown[] = [];
     const { url, session } = await serverOn(routed, { onError: (e) => errors.push(e) });
     const c = await client(url);
-    const real = session.snapshot.bind(session);
-    session.snapshot = () => { throw new Error('boom'); };
+    const real = session.topology.bind(session);
+    session.topology = () => { throw new Error('boom'); };
     expect(await c.request({ t: 'topology' })).toMatchObject({ t: 'error', code: 'INTERNAL', message: 'boom' });
     expect(errors.length).toBe(1);
-    session.snapshot = real;
+    session.topology = real;
     expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
   });
 });
@@ -335,7 +351,7 @@ describe('slow clients', () => {
 
   /** 20 000 UDP datagrams a second from a to b for 'sec' seconds of virtual time, run 10 ms at a time; the largest backlog seen per client. */
   async function traffic(session: Session, server: TraceServer, sec: number): Promise<number[]> {
-    constantRate(session.topology.hostNamed('a'), '10.0.2.2', { pps: 20_000, durationSec: sec });
+    constantRate(session.network.hostNamed('a'), '10.0.2.2', { pps: 20_000, durationSec: sec });
     const most: number[] = [];
     for (let i = 0; i < sec * 100; i++) {
       session.advance(10);
