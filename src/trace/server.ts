@@ -178,9 +178,14 @@ export class TraceServer {
     this.maxLagMs = opts.maxLagMs ?? 30_000;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
     this.onError = opts.onError ?? (() => {});
-    this.http = createServer((req, res) => this.serveHttp(req, res));
+    // nothing a request does may throw into the event loop: that would end the server for every client
+    this.http = createServer((req, res) => {
+      try { this.serveHttp(req, res); } catch (e) { this.onError(e); res.destroy(); }
+    });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
-    this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      try { this.upgrade(req, socket, head); } catch (e) { this.onError(e); socket.destroy(); }
+    });
   }
 
   /** Listen; resolves once bound. */
@@ -246,7 +251,8 @@ export class TraceServer {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://x');
+    let url: URL;
+    try { url = new URL(req.url ?? '/', 'http://x'); } catch { refuse(400, 'Bad Request'); return; }
     if (url.pathname !== '/ws') { refuse(404, 'Not Found'); return; }
     const origin = req.headers.origin;
     if (origin !== undefined && !this.originAllowed(origin, req)) { refuse(403, 'Forbidden'); return; }

@@ -2,6 +2,7 @@
  * The trace server end to end with a `ws` client, on 127.0.0.1 and an ephemeral port: the viewer's
  * files, subscriptions and live records of injected traffic, queries, the clock.
  */
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Topology } from '../../src/topology/topology.js';
 import { Session } from '../../src/trace/session.js';
@@ -322,6 +323,27 @@ describe('hostile clients', () => {
     const silent = await serverOn(routed, { token: 't', helloTimeoutMs: 100 });
     const late = await client(silent.url);
     expect(await late.whenClosed()).toBe(1008);
+  });
+
+  it('raw garbage and odd upgrade requests on the port: refused, and the server goes on', async () => {
+    const { url } = await serverOn();
+    const port = Number(new URL(url).port);
+    const raw = (text: string): Promise<string> => new Promise((resolve) => {
+      let got = '';
+      const sock = connect(port, '127.0.0.1', () => sock.end(text));
+      sock.on('data', (d) => { got += d.toString('latin1'); });
+      sock.on('close', () => resolve(got));
+      sock.on('error', () => resolve(got));
+    });
+    expect(await raw('\x00\x01\x02 not http at all\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
+    const upgrade = (target: string, extra = ''): string => `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
+      + `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
+    expect(await raw(upgrade('http://[oops/ws'))).toMatch(/^HTTP\/1\.1 (400|404)/);
+    expect(await raw(upgrade('/ws', 'Sec-WebSocket-Version: 99\r\n'))).toMatch(/^HTTP\/1\.1 400/);
+    expect(await raw(upgrade('/ws', 'Origin: null\r\n'))).toMatch(/^HTTP\/1\.1 403/);
+    expect((await fetch(url)).status).toBe(200);
+    const c = await client(url);
+    expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
   });
 
   it('refuses to start on a non-loopback address without a token', () => {
