@@ -30,7 +30,7 @@ import { buildTopology, loadTopology, type LoadedTopology } from '../topology/fi
 import { Topology } from '../topology/topology.js';
 import { tcpServer } from '../netstack/tools.js';
 import { Session, type InjectCommand } from '../trace/session.js';
-import { TraceServer } from '../trace/server.js';
+import { checkToken, TraceServer } from '../trace/server.js';
 import { loadViewerAssets } from '../viewer/assets.js';
 import { loadDemo } from './demo.js';
 
@@ -41,13 +41,17 @@ interface Scenario { build: () => Topology; setup: (s: Session, say: (line: stri
 
 export async function serve(opts: ServeOptions, out: Writable, stop: Promise<void> = signalled()): Promise<number> {
   const say = (s: string): void => { out.write(`${s}\n`); };
+  const host = opts.host ?? '127.0.0.1';
+  checkToken(host, opts.token);
   const scenario = opts.file === undefined ? await demoScenario(say) : await fileScenario(opts.file);
   let builds = 0;
+  const report = (what: string) => (e: unknown): void => { process.stderr.write(`sdnemu: ${what}: ${e instanceof Error ? e.stack : String(e)}\n`); };
   const session = new Session(scenario.build, {
     setup: (s) => { const first = builds++ === 0; scenario.setup(s, first ? say : () => {}); },
+    onError: report('the simulation stopped'),
   });
   const server = new TraceServer({
-    session, assets: await loadViewerAssets(), host: opts.host ?? '127.0.0.1', port: opts.port ?? 0,
+    session, assets: await loadViewerAssets(), host, port: opts.port ?? 0, onError: report('trace server'),
     ...(opts.token !== undefined ? { token: opts.token } : {}),
   });
   await server.start();
@@ -115,7 +119,7 @@ function chain(list: Step[]): void {
 
 /** A topology file's run steps as scenario steps (see the module note for what each becomes). */
 function steps(s: Session, loaded: LoadedTopology, say: (line: string) => void): Step[] {
-  const t = s.topology;
+  const t = s.network;
   return loaded.steps.map((st): Step => (next) => {
     switch (st.kind) {
       case 'ping':

@@ -19,7 +19,7 @@
  * else — a wrong token closes the connection (1008). An upgrade whose
  * Origin is not the server's own address (or in `origins`) is refused with
  * 403 — so a page elsewhere, or a DNS-rebound name, cannot drive a local
- * simulation. Messages are at most MAX_MESSAGE_BYTES (ws's `maxPayload`:
+ * simulation (`originAllowed` says what "own" means per bind address). Messages are at most MAX_MESSAGE_BYTES (ws's `maxPayload`:
  * a larger one closes that connection with 1009).
  * Bad input: a message that does not decode, an unknown `t`, a bad filter
  * (FilterError's column), a corrupt pcap (PcapError's offset), an unknown
@@ -29,14 +29,19 @@
  * the event loop. A client sending more than `maxMessagesPerSec` gets its
  * excess dropped, with one `error` per second saying how many.
  * Slow clients: live records are skipped (and counted) for a client whose
- * `bufferedAmount` is above `maxBuffered`; once it drains it gets
- * `lagging {skipped}`. Replies are always sent; a client whose buffer
- * passes `closeBuffered` (it stopped reading, or asks faster than it reads)
- * is closed with 1013 and dropped. So memory per client is bounded by
+ * `bufferedAmount` is above `maxBuffered`, and clock states held back (the
+ * last one is sent later); once it drains it gets `lagging {skipped}`; one
+ * still behind after `maxLagMs` is closed with 1013. Replies are always
+ * sent, unless the client's buffer is past `closeBuffered` (it stopped
+ * reading, or asks faster than it reads): then it is closed with 1013 and
+ * dropped. A `dissect` answer holds at most MAX_DISSECT_PACKETS packets. So memory per client is bounded by
  * `closeBuffered` plus one message, whatever the traffic.
  * Cost: per record, one summary (a dissection, made once and shared) and,
  * per subscribed client, its filter over the packet (cached per packet
  * once it matched).
+ * Wall time: the rate window and the lag bound read `Date.now()` — the
+ * server is the one piece of trace/ that lives in wall time (as the
+ * session's clock does through its injected `wallClock`).
  * Neighbours: protocol.ts (the messages), session.ts (the simulation),
  * store.ts and filter.ts (queries), pcap/ (export, upload), wire/dissect
  * (upload), viewer/ (the files, via cli/).
@@ -53,7 +58,10 @@ import { PcapWriter } from '../pcap/writer.js';
 import type { TraceEvent } from '../sim/tracer.js';
 import { dissect } from '../wire/dissect/index.js';
 import { summarize } from '../wire/summary.js';
-import { decodeClient, encode, MAX_MESSAGE_BYTES, ProtocolError, type ClientMessage, type PacketSummary, type ServerMessage } from './protocol.js';
+import {
+  decodeClient, encode, MAX_DISSECT_PACKETS, MAX_MESSAGE_BYTES, ProtocolError,
+  type ClientMessage, type ClockState, type DissectedPacket, type DissectReply, type PacketSummary, type ReplyBodies, type ServerMessage,
+} from './protocol.js';
 import type { Session } from './session.js';
 import { TraceStore, type PacketTrace } from './store.js';
 import type { Filter } from './filter.js';
@@ -74,8 +82,10 @@ export interface TraceServerOptions {
   origins?: readonly string[];
   /** live records are skipped for a client with more than this many bytes unsent (default 1 MiB) */
   maxBuffered?: number;
-  /** a client with more than this many bytes unsent is closed (default 16 MiB) */
+  /** a client with more than this many bytes unsent when a reply is due is closed (default 64 MiB) */
   closeBuffered?: number;
+  /** a client that keeps missing records for this long is closed with 1013, ms (default 30 000) */
+  maxLagMs?: number;
   /** messages a client may send per second (default 1000) */
   maxMessagesPerSec?: number;
   /** a client that has not authenticated by then is closed, ms (default 10 000) */
@@ -94,8 +104,11 @@ class Client {
   matched = 0;
   /** packets decided for this subscription: true = sent, false = sampled out */
   readonly decided = new Map<number, boolean>();
-  /** live records skipped since the last `lagging` */
+  /** live records skipped since the last `lagging`, and since when (wall ms) */
   skipped = 0;
+  laggingSince = 0;
+  /** a clock state held back while the client lagged (states supersede each other: only the last is sent) */
+  stateDue: ClockState | null = null;
   /** messages in the current one-second window, and those dropped */
   windowStart = 0;
   windowCount = 0;
@@ -112,6 +125,26 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/**
+ * May a page of 'origin' open the WebSocket? Yes when it is in 'allow'.
+ * Bound to loopback: only a page of this server itself — 127.0.0.1,
+ * localhost or [::1] with the server's 'port' — not whatever the Host header
+ * says, so a DNS-rebound name (evil.example resolving to 127.0.0.1) is
+ * refused. Bound elsewhere: the host:port the browser addressed the server
+ * by (its Host header), as the machine's names are not known here; the token
+ * the server then requires is what keeps other pages out.
+ */
+export function originAllowed(o: { origin: string; bindHost: string; port: number; hostHeader: string | undefined; allow: readonly string[] }): boolean {
+  if (o.allow.includes(o.origin)) return true;
+  if (isLoopback(o.bindHost)) return ['127.0.0.1', 'localhost', '[::1]'].some((h) => o.origin === `http://${h}:${o.port}`);
+  return o.hostHeader !== undefined && o.origin === `http://${o.hostHeader}`;
+}
+
+/** Throw SERVE_NEEDS_TOKEN when serving on 'host' needs a token and 'token' is none. */
+export function checkToken(host: string, token: string | undefined): void {
+  if (!isLoopback(host) && (token ?? '') === '') throw new InputError('SERVE_NEEDS_TOKEN', 'token', `serving on ${host} (not loopback) needs a token (--token)`);
+}
+
 export class TraceServer {
   private readonly session: Session;
   private readonly assets: ReadonlyMap<string, Asset>;
@@ -122,6 +155,7 @@ export class TraceServer {
   private readonly maxBuffered: number;
   private readonly closeBuffered: number;
   private readonly maxMessagesPerSec: number;
+  private readonly maxLagMs: number;
   private readonly helloTimeoutMs: number;
   private readonly onError: (e: unknown) => void;
   private readonly http: Server;
@@ -135,19 +169,23 @@ export class TraceServer {
     this.assets = opts.assets;
     this.host = opts.host ?? '127.0.0.1';
     this.port = opts.port ?? 0;
+    checkToken(this.host, opts.token);
     this.token = opts.token === undefined || opts.token === '' ? null : opts.token;
-    if (!isLoopback(this.host) && this.token === null) {
-      throw new InputError('SERVE_NEEDS_TOKEN', 'token', `serving on ${this.host} (not loopback) needs a token (--token)`);
-    }
     this.origins = opts.origins ?? [];
     this.maxBuffered = opts.maxBuffered ?? 1 << 20;
-    this.closeBuffered = opts.closeBuffered ?? 16 << 20;
+    this.closeBuffered = opts.closeBuffered ?? 64 << 20;
     this.maxMessagesPerSec = opts.maxMessagesPerSec ?? 1000;
+    this.maxLagMs = opts.maxLagMs ?? 30_000;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
     this.onError = opts.onError ?? (() => {});
-    this.http = createServer((req, res) => this.serveHttp(req, res));
+    // nothing a request does may throw into the event loop: that would end the server for every client
+    this.http = createServer((req, res) => {
+      try { this.serveHttp(req, res); } catch (e) { this.onError(e); res.destroy(); }
+    });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
-    this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      try { this.upgrade(req, socket, head); } catch (e) { this.onError(e); socket.destroy(); }
+    });
   }
 
   /** Listen; resolves once bound. */
@@ -157,8 +195,8 @@ export class TraceServer {
       this.http.listen(this.port, this.host, () => { this.http.off('error', reject); resolve(); });
     });
     this.unlisten.push(this.session.onRecord((p, ev) => this.live(p, ev)));
-    this.unlisten.push(this.session.onState((state) => this.broadcast({ t: 'state', state })));
-    this.drainTimer = setInterval(() => { for (const c of this.clients) this.checkLag(c); }, 250);
+    this.unlisten.push(this.session.onState((state) => this.broadcastState(state)));
+    this.drainTimer = setInterval(() => { for (const c of this.clients) { this.checkLag(c); this.checkRate(c); } }, 250);
     this.drainTimer.unref();
     return this;
   }
@@ -213,22 +251,19 @@ export class TraceServer {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://x');
+    let url: URL;
+    try { url = new URL(req.url ?? '/', 'http://x'); } catch { refuse(400, 'Bad Request'); return; }
     if (url.pathname !== '/ws') { refuse(404, 'Not Found'); return; }
     const origin = req.headers.origin;
-    if (origin !== undefined && !this.originAllowed(origin)) { refuse(403, 'Forbidden'); return; }
+    if (origin !== undefined && !this.originAllowed(origin, req)) { refuse(403, 'Forbidden'); return; }
     const given = url.searchParams.get('token');
     if (given !== null && !this.tokenOk(given)) { refuse(401, 'Unauthorized'); return; }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, this.token === null || given !== null));
   }
 
-  /** The server's own origins (what the browser sends from a page this server served), and the allow-list. */
-  private originAllowed(origin: string): boolean {
-    if (this.origins.includes(origin)) return true;
+  private originAllowed(origin: string, req: IncomingMessage): boolean {
     const a = this.http.address() as AddressInfo | null;
-    if (a === null) return false;
-    const own = isLoopback(this.host) ? ['127.0.0.1', 'localhost', '[::1]'] : [a.family === 'IPv6' ? `[${a.address}]` : a.address];
-    return own.some((h) => origin === `http://${h}:${a.port}`);
+    return a !== null && originAllowed({ origin, bindHost: this.host, port: a.port, hostHeader: req.headers.host, allow: this.origins });
   }
 
   private tokenOk(given: string): boolean {
@@ -270,12 +305,14 @@ export class TraceServer {
     c.ws.send(encode(m), { binary: true });
   }
 
-  private broadcast(m: ServerMessage): void {
+  /** The clock's state to every client; a lagging client gets it when it has drained. */
+  private broadcastState(state: ClockState): void {
     let bytes: Uint8Array | null = null;
     for (const c of this.clients) {
       if (!c.authed || c.closing) continue;
-      if (c.ws.bufferedAmount > this.closeBuffered) { this.drop(c, 1013, 'too slow: stopped reading'); continue; }
-      c.ws.send(bytes ??= encode(m), { binary: true });
+      if (c.ws.bufferedAmount > this.maxBuffered) { c.stateDue = state; continue; }
+      c.stateDue = null;
+      c.ws.send(bytes ??= encode({ t: 'state', state }), { binary: true });
     }
   }
 
@@ -283,13 +320,7 @@ export class TraceServer {
 
   private message(c: Client, data: Buffer, isBinary: boolean): void {
     if (c.closing) return;
-    const now = Date.now();
-    if (now - c.windowStart >= 1000) {
-      if (c.windowDropped > 0) {
-        this.send(c, { t: 'error', id: null, code: 'PROTO_RATE', message: `${c.windowDropped} messages over ${this.maxMessagesPerSec} a second were dropped`, where: { dropped: c.windowDropped } });
-      }
-      c.windowStart = now; c.windowCount = 0; c.windowDropped = 0;
-    }
+    this.checkRate(c);
     if (++c.windowCount > this.maxMessagesPerSec) { c.windowDropped++; return; }
     let m: ClientMessage;
     try {
@@ -322,7 +353,7 @@ export class TraceServer {
   }
 
   /** The reply's body for request 'm' (undefined: no reply). */
-  private handle(c: Client, m: ClientMessage): unknown {
+  private handle(c: Client, m: ClientMessage): ReplyBodies[keyof ReplyBodies] | undefined {
     const s = this.session;
     switch (m.t) {
       case 'hello': {
@@ -359,7 +390,7 @@ export class TraceServer {
         if (p === undefined) throw new InputError('TRACE_NO_PACKET', 'trace.packet', `packet ${m.packet} is not in the store (never seen, or evicted)`);
         return { summary: s.summary(p), records: p.events };
       }
-      case 'topology': return s.snapshot();
+      case 'topology': return s.topology();
       case 'control':
         switch (m.op) {
           case 'pause': return s.pause();
@@ -398,8 +429,7 @@ export class TraceServer {
       try {
         if (!this.wants(c, p)) continue;
         if (c.ws.bufferedAmount > this.maxBuffered) {
-          c.skipped++;
-          if (c.ws.bufferedAmount > this.closeBuffered) this.drop(c, 1013, 'too slow: stopped reading');
+          if (c.skipped++ === 0) c.laggingSince = Date.now();
           continue;
         }
         this.checkLag(c);
@@ -421,13 +451,32 @@ export class TraceServer {
     return take;
   }
 
-  /** Tell a drained client how many records it missed. */
+  /** Tell a drained client how many records it missed (and the clock's state it missed); close one that stayed behind too long. */
   private checkLag(c: Client): void {
-    if (c.skipped > 0 && !c.closing && c.ws.bufferedAmount <= this.maxBuffered) {
+    if (c.closing) return;
+    if (c.stateDue !== null && c.ws.bufferedAmount <= this.maxBuffered) {
+      const state = c.stateDue;
+      c.stateDue = null;
+      this.send(c, { t: 'state', state });
+    }
+    if (c.skipped === 0) return;
+    if (c.ws.bufferedAmount <= this.maxBuffered) {
       const skipped = c.skipped;
       c.skipped = 0;
       this.send(c, { t: 'lagging', skipped });
+    } else if (Date.now() - c.laggingSince > this.maxLagMs) {
+      this.drop(c, 1013, `too slow: missed ${c.skipped} records`);
     }
+  }
+
+  /** Start a new one-second window when the last one ended, telling the client what it lost in it. */
+  private checkRate(c: Client): void {
+    const now = Date.now();
+    if (now - c.windowStart < 1000) return;
+    if (c.windowDropped > 0) {
+      this.send(c, { t: 'error', id: null, code: 'PROTO_RATE', message: `${c.windowDropped} messages over ${this.maxMessagesPerSec} a second were dropped`, where: { dropped: c.windowDropped } });
+    }
+    c.windowStart = now; c.windowCount = 0; c.windowDropped = 0;
   }
 }
 
@@ -442,15 +491,15 @@ function requestId(data: Buffer): number | null {
   }
 }
 
-/** A pcap/pcapng upload, dissected: one entry per packet (throws the PcapError of a corrupt file). */
-export function dissectUpload(bytes: Uint8Array): { packets: { number: number; tsSec: number; tsNsec: number; length: number; line: string; dissection: ReturnType<typeof dissect> }[] } {
-  const packets = [];
+/** A pcap/pcapng upload, dissected: its first MAX_DISSECT_PACKETS packets (throws the PcapError of a corrupt file). */
+export function dissectUpload(bytes: Uint8Array): DissectReply {
+  const packets: DissectedPacket[] = [];
   let n = 0;
   for (const r of readPcap(bytes)) {
-    n++;
+    if (++n > MAX_DISSECT_PACKETS) return { packets, truncated: true };
     const opts = { number: n, tsSec: r.tsSec, tsNsec: r.tsNsec, origLen: r.origLen, linktype: r.linktype };
     const d = dissect(r.data, opts);
     packets.push({ number: n, tsSec: r.tsSec, tsNsec: r.tsNsec, length: r.origLen, line: summarize(d, r.data, r.tsSec, r.tsNsec, r.origLen, r.linktype), dissection: d });
   }
-  return { packets };
+  return { packets, truncated: false };
 }

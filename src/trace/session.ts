@@ -71,6 +71,8 @@ export interface SessionOptions {
   tickMs?: number;
   /** the most events one tick runs (default 20 000) */
   maxEventsPerTick?: number;
+  /** called with an exception an event threw while the clock ran (the clock pauses) */
+  onError?: (e: unknown) => void;
 }
 
 /** An injection, where it happened. */
@@ -85,6 +87,7 @@ export class Session {
   private readonly wallClock: () => number;
   private readonly tickMs: number;
   private readonly maxEventsPerTick: number;
+  private readonly onError: (e: unknown) => void;
   private log: Logged[] = [];
   /** log entries applied in the current build */
   private applied = 0;
@@ -94,6 +97,8 @@ export class Session {
   private speed: number;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private lastWall = 0;
+  /** when listeners last heard the state (wall ms): while running, at most every 200 ms */
+  private lastStateWall = 0;
   private recordListeners: ((p: PacketTrace, ev: TraceEvent) => void)[] = [];
   private stateListeners: ((s: ClockState) => void)[] = [];
   private detachStore: (() => void) | null = null;
@@ -105,12 +110,13 @@ export class Session {
     this.wallClock = opts.wallClock ?? (() => performance.now());
     this.tickMs = opts.tickMs ?? 20;
     this.maxEventsPerTick = opts.maxEventsPerTick ?? 20_000;
+    this.onError = opts.onError ?? (() => {});
     this.speed = opts.speed ?? 1;
     this.rebuild();
   }
 
-  /** The topology running now (a new one after each `back`). */
-  get topology(): Topology { return this.topo; }
+  /** The Topology running now (a new one after each `back`). */
+  get network(): Topology { return this.topo; }
   /** The trace store of the current build. */
   get store(): TraceStore { return this.traces; }
 
@@ -200,14 +206,20 @@ export class Session {
     this.timer.unref?.();
   }
 
-  private lastStateWall = 0;
   private tick(): void {
     this.timer = null;
     if (!this.running) return;
     const now = this.wallClock();
     const elapsed = Math.min(now - this.lastWall, 1000);
     this.lastWall = now;
-    try { this.advance(elapsed); } catch { /* a model's exception must not stop the clock of every client */ }
+    try {
+      this.advance(elapsed);
+    } catch (e) {
+      // a model's exception: stop the clock (running on would throw again), say so, keep serving
+      this.onError(e);
+      this.pause();
+      return;
+    }
     if (now - this.lastStateWall >= 200) this.changed();
     this.schedule();
   }
@@ -293,7 +305,7 @@ export class Session {
   // ---- what the viewer shows -----------------------------------------------------------------------
 
   /** The nodes (kind, ports, addresses, MACs) and links of the topology. */
-  snapshot(): TopologySnapshot {
+  topology(): TopologySnapshot {
     const ports = new Map<string, Port[]>();
     const addPort = (p: Port): void => {
       const list = ports.get(p.owner.name) ?? [];
@@ -325,7 +337,7 @@ export class Session {
   }
 }
 
-/** A host's interface as the snapshot lists it: IPv4 and IPv6 addresses with their prefixes, the MAC. */
+/** A host's interface as the topology snapshot lists it: IPv4 and IPv6 addresses with their prefixes, the MAC. */
 function hostPort(h: Host, name: string): TopologySnapshot['nodes'][number]['ports'][number] {
   const mac = h.mac(name);
   const cfg = h.config.ifaces.find((i) => i.name === name);

@@ -94,7 +94,7 @@ describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
 
   it('shows the topology, then packets arriving live when the clock runs', async () => {
     await page.waitForSelector('#graph g.node[data-node="nat1"]', WAIT);
-    expect(await page.locator('#graph g.node').count()).toBe(session.snapshot().nodes.length);
+    expect(await page.locator('#graph g.node').count()).toBe(session.topology().nodes.length);
     await page.waitForSelector('#clock[data-running="false"]', WAIT);
     expect(await page.locator('#packets tr').count()).toBe(0);
     await page.click('#run');
