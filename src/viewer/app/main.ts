@@ -273,7 +273,7 @@ byId('export-all').addEventListener('click', () => { void exportPcap(list.ids(),
 interface Offline { frame: Uint8Array | null; linktype: number; dissection: Dissection | null; summary: string }
 
 /**
- * The packets of an opened file: the server's `dissect` reply ({packets: [{line, dissection}]})
+ * The packets of an opened file: the server's `dissect` reply ({packets: [{line, dissection}], truncated})
  * beside the frames read here (the reply carries no bytes; the hex pane needs them).
  */
 function offlineOf(body: unknown, file: Uint8Array): Offline[] {
@@ -301,11 +301,12 @@ byId<HTMLInputElement>('open-pcap').addEventListener('change', (ev) => {
   void attempt(`opening ${file.name}`, async () => {
     const bytes = new Uint8Array(await file.arrayBuffer());
     const body = await conn.request({ t: 'dissect', pcap: bytes });
-    showOffline(file.name, offlineOf(body, bytes));
+    const truncated = typeof body === 'object' && body !== null && (body as { truncated?: unknown }).truncated === true;
+    showOffline(file.name, offlineOf(body, bytes), truncated);
   });
 });
 
-function showOffline(name: string, pkts: Offline[]): void {
+function showOffline(name: string, pkts: Offline[], truncated: boolean): void {
   const rows = pkts.map((p, i) => {
     const protos = p.dissection?.layers.map((l) => l.proto).filter((x) => x !== 'frame').join(':') ?? '';
     const tr = h('tr', { 'data-offline': i + 1 }, h('td', { class: 'num' }, i + 1), h('td', { class: 'num' }, p.frame?.length ?? p.dissection?.frameLen ?? ''), h('td', {}, protos), h('td', { class: 'info' }, p.summary));
@@ -321,7 +322,7 @@ function showOffline(name: string, pkts: Offline[]): void {
   });
   offline.hidden = false;
   offline.replaceChildren(
-    h('div', { class: 'offline-head' }, h('b', {}, `${name}: ${pkts.length} packets (offline)`), ' ', h('button', { type: 'button', onclick: () => { offline.hidden = true; } }, 'back to live')),
+    h('div', { class: 'offline-head' }, h('b', {}, `${name}: ${pkts.length} packets (offline${truncated ? '; the server dissected only these' : ''})`), ' ', h('button', { type: 'button', onclick: () => { offline.hidden = true; } }, 'back to live')),
     h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'No.'), h('th', {}, 'Length'), h('th', {}, 'Protocols'), h('th', {}, 'Info'))), h('tbody', {}, ...rows)));
 }
 
