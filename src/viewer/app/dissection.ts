@@ -49,6 +49,8 @@ export class DissectionView {
     });
     const err = d.error === null ? null : h('p', { class: 'derror' }, `${d.error.code} at byte ${d.error.offset} (${d.error.field}): ${d.error.message}`);
     this.tree.replaceChildren(h('div', { class: 'dtitle' }, title), ...layers, err ?? '');
+    this.tree.scrollTop = 0;
+    this.hex.scrollTop = 0;
   }
 
   private pick(el: HTMLElement, r: [number, number] | null): void {
