@@ -29,6 +29,7 @@ import { WebSocketServer } from 'ws';
 import { readPcap } from '../../src/pcap/index.js';
 import { decodeClient, encode } from '../../src/trace/protocol.js';
 import { dissect } from '../../src/wire/dissect/index.js';
+import { DROP_REASONS } from '../../src/sim/tracer.js';
 import { TraceStore } from '../../src/trace/store.js';
 import { FilterError } from '../../src/trace/filter.js';
 import { Session } from '../../src/trace/session.js';
@@ -265,7 +266,7 @@ describeNeeding(missing, 'OVS decisions in the timeline (examples/ovs-vxlan-over
   });
   afterAll(async () => { await v?.close(); });
 
-  it('the first echo request is an upcall with its OpenFlow rules, the second a megaflow hit; a flow-drop row is red', async () => {
+  it('the first echo request is an upcall with its OpenFlow rules, the second a megaflow hit; a flow-drop is red, with its reason', async () => {
     const { page } = v;
     await page.click('#run');
     await expect.poll(() => page.locator(`${row('10.10.0.2')}.v-delivered`).count(), { timeout: WAIT.timeout, interval: 100 }).toBe(2);
@@ -289,6 +290,12 @@ describeNeeding(missing, 'OVS decisions in the timeline (examples/ovs-vxlan-over
     const dropped = page.locator('#packets tr.v-dropped');
     expect(await dropped.count()).toBeGreaterThan(0);
     expect(await dropped.first().getAttribute('title')).toContain('flow-drop');
+    await dropped.first().click();
+    await page.waitForSelector('.hop[data-kind="drop"]', WAIT);
+    const drop = page.locator('.hop[data-kind="drop"]').first();
+    await drop.locator('summary').click();
+    expect(await drop.locator('.reason').textContent()).toBe(`flow-drop: ${DROP_REASONS['flow-drop']}`);
+    expect(await page.locator('#graph g.node.dropped').count()).toBe(1);
     await page.screenshot({ path: join(OUT, 'viewer-ovs.png') });
     expect(v.problems).toEqual([]);
   });
