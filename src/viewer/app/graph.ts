@@ -95,7 +95,7 @@ export function layout(snap: TopologySnapshot): { nodes: Placed[]; edges: Edge[]
     const n = kinds.get(name)!;
     return {
       name, kind: n.kind, layer, y: TOP + layer * DY, x: DX + xOf.get(name)! * DX,
-      addrs: n.ports.flatMap((p) => p.addrs),
+      addrs: n.ports.flatMap((p) => (Array.isArray(p?.addrs) ? p.addrs : [])),
     };
   });
   return { nodes, edges, width, height: TOP + layers.length * DY };

@@ -27,12 +27,13 @@
  * Neighbours: conn.ts, graph.ts, packets.ts, timeline.ts, dissection.ts;
  * trace/protocol.ts (the messages).
  */
-import type { ClockState, PacketSummary, ServerMessage, TopologySnapshot } from '../../trace/protocol.js';
+import type { ClockState, ServerMessage, TopologySnapshot } from '../../trace/protocol.js';
 import type { TraceEvent } from '../../sim/tracer.js';
 import type { Dissection } from '../../wire/dissect.js';
 import { dissect } from '../../wire/dissect/index.js';
 import { readPcap } from '../../pcap/reader.js';
 import { Connection, ServerError } from './conn.js';
+import * as replies from './replies.js';
 import { DissectionView } from './dissection.js';
 import { byId, h, seconds } from './dom.js';
 import { TopologyGraph } from './graph.js';
@@ -69,8 +70,6 @@ window.addEventListener('unhandledrejection', (ev) => { ev.preventDefault(); sho
 
 const graph = new TopologyGraph(byId('graph') as unknown as SVGSVGElement);
 const view = new DissectionView(byId('tree'), byId('hex'));
-let snapshot: TopologySnapshot | null = null;
-let selectedRecords: TraceEvent[] = [];
 let filter = '';
 
 const timeline = new Timeline(byId('timeline'), (i) => showHop(i));
@@ -85,8 +84,8 @@ const conn = new Connection(wsUrl, params.get('token'), {
 // ---- live data ---------------------------------------------------------------------------------
 
 async function reload(): Promise<void> {
-  const topo = await attempt('topology', () => conn.request({ t: 'topology' }));
-  if (isSnapshot(topo)) { snapshot = topo; graph.render(topo); fillHosts(topo); }
+  const topo = replies.snapshot(await attempt('topology', () => conn.request({ t: 'topology' })));
+  if (topo !== null) { graph.render(topo); fillHosts(topo); }
   await applyFilter(filter);
   if (list.selected !== null) await selectPacket(list.selected);
 }
@@ -97,7 +96,7 @@ function push(m: ServerMessage): void {
       list.upsert(m.summary);
       if (m.record.trace === list.selected) refreshSoon();
       break;
-    case 'state': showClock(m.state); break;
+    case 'state': { const c = replies.clock(m.state); if (c !== null) showClock(c); break; }
     case 'lagging': showBanner(`this viewer fell behind: the server skipped ${m.skipped} records`); break;
     case 'error': showBanner(`server: ${m.message}`); break;
     case 'reply': break;
@@ -112,18 +111,10 @@ function refreshSoon(): void {
 
 // ---- selection ---------------------------------------------------------------------------------
 
-/** The records in a `trace` reply (an array of records, or an object holding one). */
-function recordsOf(body: unknown): TraceEvent[] {
-  const arr = Array.isArray(body) ? body : typeof body === 'object' && body !== null
-    ? ((body as Record<string, unknown>)['records'] ?? (body as Record<string, unknown>)['events']) : null;
-  return Array.isArray(arr) ? (arr as TraceEvent[]).filter((r) => typeof r === 'object' && r !== null && typeof r.seq === 'number') : [];
-}
-
 async function selectPacket(id: number, keepHop = false): Promise<void> {
   const body = await attempt(`trace of packet ${id}`, () => conn.request({ t: 'trace', packet: id }));
   if (body === undefined || list.selected !== id) return;
-  selectedRecords = recordsOf(body);
-  timeline.show(selectedRecords);
+  timeline.show(replies.records(body));
   if (keepHop && timeline.selected >= 0) { showHop(timeline.selected); return; }
   const first = timeline.hops.findIndex((r) => r.frame !== null);
   if (first >= 0) timeline.select(first);
@@ -163,7 +154,7 @@ async function applyFilter(text: string): Promise<void> {
       filterError.hidden = true;
       filterInput.classList.remove('bad');
       filterInput.classList.toggle('good', text !== '');
-      list.load(summariesOf(body));
+      list.load(replies.summaries(body));
       return;
     }
   }
@@ -178,11 +169,6 @@ function showFilterError(text: string, e: ServerError): void {
   filterError.hidden = false;
   const caret = col >= 1 ? `${' '.repeat(col - 1)}^${'~'.repeat(len - 1)}` : '';
   filterError.replaceChildren(h('div', { class: 'msg' }, e.message), h('pre', { class: 'caret', 'data-column': col }, `${text}\n${caret}`));
-}
-
-function summariesOf(body: unknown): PacketSummary[] {
-  const arr = Array.isArray(body) ? body : typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['packets'] : null;
-  return Array.isArray(arr) ? (arr as PacketSummary[]).filter((p) => typeof p === 'object' && p !== null && typeof p.packet === 'number') : [];
 }
 
 byId<HTMLFormElement>('filter-form').addEventListener('submit', (ev) => {
@@ -201,18 +187,10 @@ function showClock(s: ClockState): void {
   byId('pause').hidden = !s.running;
 }
 
-function isClock(v: unknown): v is ClockState {
-  return typeof v === 'object' && v !== null && typeof (v as ClockState).now === 'number' && typeof (v as ClockState).events === 'number';
-}
-
-function isSnapshot(v: unknown): v is TopologySnapshot {
-  return typeof v === 'object' && v !== null && Array.isArray((v as TopologySnapshot).nodes) && Array.isArray((v as TopologySnapshot).links);
-}
-
 async function control(op: 'pause' | 'run' | 'step' | 'back' | 'speed'): Promise<void> {
   const speed = Number(byId<HTMLSelectElement>('speed').value);
-  const s = await attempt(op, () => conn.request({ t: 'control', op, speed }));
-  if (isClock(s)) showClock(s);
+  const s = replies.clock(await attempt(op, () => conn.request({ t: 'control', op, speed })));
+  if (s !== null) showClock(s);
   if (op === 'back') await reload();
 }
 
@@ -242,8 +220,8 @@ byId<HTMLFormElement>('inject').addEventListener('submit', (ev) => {
   const port = Number(byId<HTMLInputElement>('inj-port').value) || 80;
   const note = byId('inj-note');
   void attempt('inject', async () => {
-    const s = await conn.request({ t: 'inject', kind, from, to, port, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' });
-    if (isClock(s)) showClock(s);
+    const s = replies.clock(await conn.request({ t: 'inject', kind, from, to, port, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' }));
+    if (s !== null) showClock(s);
     note.textContent = `${kind} ${from} → ${to} sent`;
   }, (e) => { note.textContent = e.message; });
 });
@@ -262,7 +240,7 @@ function download(bytes: Uint8Array, name: string): void {
 async function exportPcap(ids: number[], name: string): Promise<void> {
   if (ids.length === 0) { showBanner('no packets to export'); return; }
   const body = await attempt('pcap export', () => conn.request({ t: 'pcap', packets: ids.slice(-10_000) }));
-  const bytes = body instanceof Uint8Array ? body : typeof body === 'object' && body !== null && (body as { pcap?: unknown }).pcap instanceof Uint8Array ? (body as { pcap: Uint8Array }).pcap : null;
+  const bytes = replies.pcapBytes(body);
   if (bytes !== null) download(bytes, name);
 }
 
@@ -270,26 +248,15 @@ byId('export-sel').addEventListener('click', () => { void exportPcap(list.select
 byId('export-all').addEventListener('click', () => { void exportPcap(list.ids(), 'sdnemu-packets.pcap'); });
 
 /** An offline packet: its bytes (read here), and the server's dissection and one-line summary. */
-interface Offline { frame: Uint8Array | null; linktype: number; dissection: Dissection | null; summary: string }
+interface Offline { frame: Uint8Array | null; linktype: number; dissection: Dissection; summary: string }
 
-/**
- * The packets of an opened file: the server's `dissect` reply ({packets: [{line, dissection}], truncated})
- * beside the frames read here (the reply carries no bytes; the hex pane needs them).
- */
-function offlineOf(body: unknown, file: Uint8Array): Offline[] {
-  const arr = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['packets'] : null;
+/** The packets of an opened file: the server's dissections beside the frames read here (the reply carries no bytes; the hex pane needs them). */
+function offlineOf(reply: ReturnType<typeof replies.dissected>, file: Uint8Array): Offline[] {
   let frames: { data: Uint8Array; linktype: number }[] = [];
   try { frames = [...readPcap(file)]; } catch { /* the server said what is wrong with it */ }
-  if (!Array.isArray(arr)) return [];
-  return arr.map((p, i): Offline => {
-    const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
-    const d = o['dissection'];
-    return {
-      frame: frames[i]?.data ?? null, linktype: frames[i]?.linktype ?? 1,
-      dissection: typeof d === 'object' && d !== null && Array.isArray((d as Dissection).layers) ? d as Dissection : null,
-      summary: typeof o['line'] === 'string' ? o['line'] : '',
-    };
-  });
+  return reply.packets.map((p, i): Offline => ({
+    frame: frames[i]?.data ?? null, linktype: frames[i]?.linktype ?? 1, dissection: p.dissection, summary: typeof p.line === 'string' ? p.line : '',
+  }));
 }
 
 const offline = byId('offline');
@@ -301,22 +268,22 @@ byId<HTMLInputElement>('open-pcap').addEventListener('change', (ev) => {
   void attempt(`opening ${file.name}`, async () => {
     const bytes = new Uint8Array(await file.arrayBuffer());
     const body = await conn.request({ t: 'dissect', pcap: bytes });
-    const truncated = typeof body === 'object' && body !== null && (body as { truncated?: unknown }).truncated === true;
-    showOffline(file.name, offlineOf(body, bytes), truncated);
+    const reply = replies.dissected(body);
+    showOffline(file.name, offlineOf(reply, bytes), reply.truncated);
   });
 });
 
 function showOffline(name: string, pkts: Offline[], truncated: boolean): void {
   const rows = pkts.map((p, i) => {
-    const protos = p.dissection?.layers.map((l) => l.proto).filter((x) => x !== 'frame').join(':') ?? '';
-    const tr = h('tr', { 'data-offline': i + 1 }, h('td', { class: 'num' }, i + 1), h('td', { class: 'num' }, p.frame?.length ?? p.dissection?.frameLen ?? ''), h('td', {}, protos), h('td', { class: 'info' }, p.summary));
+    const protos = p.dissection.layers.map((l) => l.proto).filter((x) => x !== 'frame').join(':');
+    const tr = h('tr', { 'data-offline': i + 1 }, h('td', { class: 'num' }, i + 1), h('td', { class: 'num' }, p.frame?.length ?? p.dissection.frameLen), h('td', {}, protos), h('td', { class: 'info' }, p.summary));
     tr.addEventListener('click', () => {
       offline.querySelector('tr.selected')?.classList.remove('selected');
       tr.classList.add('selected');
       // the server's tree when it has byte ranges, else the same dissection made here
-      const d = p.dissection?.layers[0]?.ranges !== undefined ? p.dissection : p.frame !== null ? dissect(p.frame, { linktype: p.linktype }) : null;
-      if (p.frame !== null) view.show(p.frame, `${name} #${i + 1} (${p.frame.length} bytes)`, d ?? undefined);
-      else if (p.dissection !== null) view.clear(`${name} #${i + 1}: the server sent no bytes`);
+      if (p.frame === null) { view.clear(`${name} #${i + 1}: not read here`); return; }
+      const d = p.dissection.layers[0]?.ranges !== undefined ? p.dissection : dissect(p.frame, { linktype: p.linktype });
+      view.show(p.frame, `${name} #${i + 1} (${p.frame.length} bytes)`, d);
     });
     return tr;
   });
