@@ -92,10 +92,12 @@ async function reload(): Promise<void> {
 
 function push(m: ServerMessage): void {
   switch (m.t) {
-    case 'record':
-      list.upsert(m.summary);
+    case 'record': {
+      const sum = replies.summaries([m.summary])[0];
+      if (sum !== undefined) list.upsert(sum);
       if (m.record.trace === list.selected) refreshSoon();
       break;
+    }
     case 'state': { const c = replies.clock(m.state); if (c !== null) showClock(c); break; }
     case 'lagging': showBanner(`this viewer fell behind: the server skipped ${m.skipped} records`); break;
     case 'error': showBanner(`server: ${m.message}`); break;
