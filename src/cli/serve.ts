@@ -44,10 +44,13 @@ export async function serve(opts: ServeOptions, out: Writable, stop: Promise<voi
   const host = opts.host ?? '127.0.0.1';
   checkToken(host, opts.token);
   const scenario = opts.file === undefined ? await demoScenario(say) : await fileScenario(opts.file);
-  let builds = 0;
+  // the scenario's lines (its first build only) come after the URL
+  let builds = 0, ready = false;
+  const held: string[] = [];
+  const live = (line: string): void => { if (ready) say(line); else held.push(line); };
   const report = (what: string) => (e: unknown): void => { process.stderr.write(`sdnemu: ${what}: ${e instanceof Error ? e.stack : String(e)}\n`); };
   const session = new Session(scenario.build, {
-    setup: (s) => { const first = builds++ === 0; scenario.setup(s, first ? say : () => {}); },
+    setup: (s) => { const first = builds++ === 0; scenario.setup(s, first ? live : () => {}); },
     onError: report('the simulation stopped'),
   });
   const server = new TraceServer({
@@ -56,6 +59,8 @@ export async function serve(opts: ServeOptions, out: Writable, stop: Promise<voi
   });
   await server.start();
   say(`sdnemu trace viewer: ${server.address()}`);
+  ready = true;
+  for (const line of held.splice(0)) say(line);
   session.run();
   await stop;
   await server.close();

@@ -8,10 +8,10 @@
  * that belongs to the scenario: the demo's pings, a topology file's steps),
  * which schedules packets without driving the simulator. Then the clock:
  *  - `run()` advances virtual time in step with wall time × `speed`, from a
- *    timer every `tickMs`, running at most `maxEventsPerTick` events per
- *    tick: the Node event loop keeps serving between ticks, and when the
- *    simulation cannot keep up virtual time slips behind rather than
- *    blocking;
+ *    timer every `tickMs`, running at most `maxEventsPerTick` events and
+ *    `budgetMs` of wall time per tick: the Node event loop keeps serving
+ *    between ticks, and when the simulation cannot keep up virtual time
+ *    slips behind rather than blocking;
  *  - `pause()`, `step()` (one event, pausing first), `setSpeed(x)`;
  *  - `back()` (Packet Tracer's Back): rebuild from `build()` — same seed,
  *    so the same simulation — with a fresh store, and replay to the event
@@ -71,6 +71,8 @@ export interface SessionOptions {
   tickMs?: number;
   /** the most events one tick runs (default 20 000) */
   maxEventsPerTick?: number;
+  /** the most wall time one tick takes, ms (default 15) */
+  budgetMs?: number;
   /** called with an exception an event threw while the clock ran (the clock pauses) */
   onError?: (e: unknown) => void;
 }
@@ -87,6 +89,7 @@ export class Session {
   private readonly wallClock: () => number;
   private readonly tickMs: number;
   private readonly maxEventsPerTick: number;
+  private readonly budgetMs: number;
   private readonly onError: (e: unknown) => void;
   private log: Logged[] = [];
   /** log entries applied in the current build */
@@ -110,6 +113,7 @@ export class Session {
     this.wallClock = opts.wallClock ?? (() => performance.now());
     this.tickMs = opts.tickMs ?? 20;
     this.maxEventsPerTick = opts.maxEventsPerTick ?? 20_000;
+    this.budgetMs = opts.budgetMs ?? 15;
     this.onError = opts.onError ?? (() => {});
     this.speed = opts.speed ?? 1;
     this.rebuild();
@@ -184,8 +188,9 @@ export class Session {
   advance(wallMs: number): number {
     const sim = this.topo.sim;
     const target = sim.now + wallMs * 1e6 * this.speed;
+    const started = this.wallClock();
     let n = 0;
-    while (n < this.maxEventsPerTick) {
+    for (;;) {
       const due = this.log[this.applied];
       if (due !== undefined && due.events === sim.eventsRun) {
         if (due.now > target) return n; // its time has not come yet
@@ -193,11 +198,13 @@ export class Session {
         continue;
       }
       if (sim.nextTime > target) break;
+      // out of budget (events or wall time): the clock slips behind the wall clock rather than block
+      if (n >= this.maxEventsPerTick || (n > 0 && (n & 255) === 0 && this.wallClock() - started > this.budgetMs)) return n;
       sim.step();
       n++;
     }
-    // caught up: the clock reaches the target; else it slips behind the wall clock
-    if (n < this.maxEventsPerTick && target > sim.now) sim.now = target;
+    // caught up: the clock reaches the target
+    if (target > sim.now) sim.now = target;
     return n;
   }
 

@@ -77,13 +77,27 @@ describe('sdnemu serve', () => {
     expect(await stop(child)).toBe(0);
   });
 
-  it('refuses a non-loopback address without a token before listening', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '0.0.0.0', 'nothing.yaml'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  it('a script that exports build(): its topology, nothing sent until the viewer asks', async () => {
+    const { child, url } = await serve(['examples/vxlan-overlay.ts', '--port', '0']);
+    const c = await TestClient.connect(url);
+    expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.map((n) => n.name)).toContain('vm2b');
+    expect(await c.ask({ t: 'packets', filter: '', limit: 10 })).toEqual([]);
+    c.close();
+    expect(await stop(child)).toBe(0);
+  });
+
+  /** `sdnemu serve ARGS…` that fails before serving: its exit code and standard error. */
+  function refused(args: string[]): Promise<{ code: unknown; err: string }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    const code = await new Promise((resolve) => child.on('exit', resolve));
-    expect(code).toBe(1);
-    expect(err).toContain('SERVE_NEEDS_TOKEN');
+    return new Promise((resolve) => child.on('exit', (code) => resolve({ code, err })));
+  }
+
+  it('refuses a non-loopback address without a token before listening, a script without build(), a bad port', async () => {
+    expect(await refused(['--host', '0.0.0.0', 'nothing.yaml'])).toEqual({ code: 1, err: expect.stringContaining('SERVE_NEEDS_TOKEN') });
+    expect(await refused(['examples/routed-chain.ts'])).toEqual({ code: 1, err: expect.stringContaining('SERVE_NO_BUILD') });
+    expect(await refused(['--port', 'http'])).toEqual({ code: 2, err: expect.stringContaining('--port http: expected a port number') });
   });
 });

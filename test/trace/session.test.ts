@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Session, type InjectResult } from '../../src/trace/session.js';
 import type { PacketTrace } from '../../src/trace/store.js';
 import { routed } from './topologies.js';
+import { constantRate } from '../../src/netstack/tools.js';
 
 /** Everything the store holds, as comparable text: per packet, its records (frames as hex). */
 function dump(s: Session): string[] {
@@ -38,6 +39,18 @@ describe('the session clock', () => {
     expect(s.state().now).toBeGreaterThan(1e9);
     expect(s.store.query('icmp.type == 0').length).toBe(2);
     s.close();
+  });
+
+  it('a chunk also stops when its wall-time budget is spent', () => {
+    let wall = 0;
+    const s = new Session(() => {
+      const t = routed();
+      constantRate(t.hostNamed('a'), '10.0.2.2', { pps: 100_000, durationSec: 1 });
+      return t;
+    }, { wallClock: () => (wall += 100), budgetMs: 15 });
+    // every look at the clock is 100 ms later: the first look, after 256 events, ends the chunk
+    expect(s.advance(1000)).toBe(256);
+    expect(s.state().now).toBeLessThan(1e9);
   });
 
   it('run and pause from a timer, and tell listeners', async () => {
