@@ -13,9 +13,13 @@
  * writes screenshots under test-output/. No page error or console error
  * anywhere. Then, against a broken server of the test's own (junk bytes,
  * a dropped connection): the banner shows, the viewer reconnects, and the
- * banner goes. With CI=true a missing chromium or playwright-core fails the
+ * banner goes. OVS cache tiers and a flow-drop on
+ * examples/ovs-vxlan-overlay.yaml. And the demo as `sdnemu serve` runs it
+ * (a child process, stopped by its pid): a ping across the overlay, its
+ * path and tunnel hops, vxlan.vni, a filter, a step. With CI=true a missing chromium or playwright-core fails the
  * suite (describeNeeding), never skips it.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -298,5 +302,55 @@ describeNeeding(missing, 'OVS decisions in the timeline (examples/ovs-vxlan-over
     expect(await page.locator('#graph g.node.dropped').count()).toBe(1);
     await page.screenshot({ path: join(OUT, 'viewer-ovs.png') });
     expect(v.problems).toEqual([]);
+  });
+});
+
+describeNeeding(missing, 'the demo (`sdnemu serve`, what npm start runs) in headless Chromium', () => {
+  let child: ChildProcess;
+  let browser: Browser;
+  let page: Page;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /sdnemu trace viewer: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+        if (m !== null) resolve(m[1]!);
+      });
+      child.on('exit', (code) => reject(new Error(`sdnemu serve exited ${code}: ${out}`)));
+    });
+    browser = await launch();
+    page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (child?.exitCode === null) await new Promise((r) => { child.on('exit', r); process.kill(child.pid!, 'SIGTERM'); });
+  });
+
+  it('a ping across the overlay: path, encap and decap hops, vxlan.vni, a filter, a step', async () => {
+    // the demo's first ping: vm1a (10.10.0.1) to vm2a (10.10.0.3), across the tunnel
+    await page.waitForSelector(`${row('10.10.0.3')}.v-delivered`, WAIT);
+    await page.click('#pause');
+    await page.click(row('10.10.0.3'));
+    await page.waitForSelector('.hop[data-kind="decap"]', WAIT);
+    const lit = await page.locator('#graph g.node.on').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')).sort());
+    expect(lit).toEqual(['hv1', 'hv1/br0', 'hv1/vxlan100', 'hv2', 'hv2/br0', 'hv2/vxlan100', 'underlay-r', 'vm1a', 'vm2a']);
+    await page.click('.hop[data-kind="encap"] > summary');
+    await page.click('#tree [data-field="vxlan.vni"]');
+    expect(await page.locator('#hex .b.hl').allTextContents()).toEqual(['00', '00', '64']);
+    await page.fill('#filter', 'node == "vm2b"');
+    await page.click('#apply');
+    await page.waitForSelector('#filter.good', WAIT);
+    const before = Number(await page.getAttribute('#clock', 'data-events'));
+    await page.click('#step');
+    await page.waitForSelector(`#clock[data-events="${before + 1}"]`, WAIT);
+    await page.screenshot({ path: join(OUT, 'viewer-demo.png') });
+    expect(errors).toEqual([]);
   });
 });
