@@ -45,13 +45,21 @@ const wsUrl = params.get('ws') ?? `${location.protocol === 'https:' ? 'wss' : 'w
 
 const banner = byId('banner');
 const connBanner = { text: null as string | null };
+let noteTimer: ReturnType<typeof setTimeout> | null = null;
+/**
+ * Show 'text' in the banner: a connection problem ('conn') stays until the
+ * connection says otherwise; a note (a refused request) goes after 10 s,
+ * leaving a connection problem if there is one.
+ */
 function showBanner(text: string | null, kind: 'conn' | 'note' = 'note'): void {
   if (kind === 'conn') connBanner.text = text;
   const t = kind === 'conn' ? text : text ?? connBanner.text;
   banner.hidden = t === null;
   banner.textContent = t ?? '';
   if (text !== null) console.warn(`[sdnemu viewer] ${text}`); // a trace of connection trouble, for the console and tests
-  banner.className = kind === 'conn' && text !== null ? 'conn' : 'note';
+  banner.className = t === connBanner.text && t !== null ? 'conn' : 'note';
+  if (noteTimer !== null) { clearTimeout(noteTimer); noteTimer = null; }
+  if (kind === 'note' && text !== null) noteTimer = setTimeout(() => showBanner(null), 10_000);
 }
 
 /** Run a server call; a failure goes to the banner (or to 'onError'), never uncaught. */
@@ -114,7 +122,14 @@ function refreshSoon(): void {
 // ---- selection ---------------------------------------------------------------------------------
 
 async function selectPacket(id: number, keepHop = false): Promise<void> {
-  const body = await attempt(`trace of packet ${id}`, () => conn.request({ t: 'trace', packet: id }));
+  const gone = (e: ServerError): void => {
+    // after Back (a replay) or an eviction the packet may not be there: say so where it was shown
+    if (e.code !== 'TRACE_NO_PACKET') { showBanner(`trace of packet ${id}: ${e.message}`); return; }
+    timeline.clear(e.message);
+    view.clear('');
+    graph.highlight([], null, null);
+  };
+  const body = await attempt(`trace of packet ${id}`, () => conn.request({ t: 'trace', packet: id }), gone);
   if (body === undefined || list.selected !== id) return;
   timeline.show(replies.records(body));
   if (keepHop && timeline.selected >= 0) { showHop(timeline.selected); return; }
