@@ -166,6 +166,25 @@ describe('control over the wire', () => {
     expect(packets).toEqual(['10.0.1.2 > 10.0.2.2 72', '10.0.2.2 > 10.0.1.2 72']);
   });
 
+  it('a packet that comes to match later (drop) arrives whole: its earlier records, then the drop', async () => {
+    const { url, session } = await serverOn(() => {
+      const t = routed();
+      t.links[1]!.cut();
+      return t;
+    });
+    const c = await client(url);
+    await c.ask({ t: 'subscribe', filter: 'drop && icmp', sample: 1 });
+    session.inject({ kind: 'ping', from: 'a', to: 'b', port: 80, count: 1, payload: '' });
+    session.setSpeed(1000);
+    session.advance(100);
+    await c.ask({ t: 'topology' });
+    const recs = c.got.filter(isRecord);
+    // the echo request waited for ARP on the cut link, gave up, and r answered host unreachable under its id
+    expect(recs.map((m) => `${m.record.node} ${m.record.kind}`)).toEqual(['a tx', 'r rx', 'r route', 'r drop', 'r tx', 'a rx', 'a deliver']);
+    expect(recs.map((m) => m.record.seq)).toEqual([...recs.map((m) => m.record.seq)].sort((x, y) => x - y));
+    expect(recs.at(-1)!.summary).toMatchObject({ verdict: 'dropped', reason: 'neigh-failed', path: ['a', 'r'] });
+  });
+
   it('sampling: every n-th matching packet; unsubscribe stops the records', async () => {
     const { url, session } = await serverOn();
     const c = await client(url);
