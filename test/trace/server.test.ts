@@ -43,6 +43,18 @@ async function pinged(count: number, to = 'b'): Promise<{ session: Session; url:
   return { session, url, c: await client(url) };
 }
 
+/** A client subscribed with 'filter' and 'sample' to a session on 'build' that then ran 'count' pings from a to b: the records it got. */
+async function subscribedPings(build: () => Topology, filter: string, sample: number, count: number): Promise<{ c: TestClient; session: Session; recs: Extract<ServerMessage, { t: 'record' }>[] }> {
+  const { url, session } = await serverOn(build);
+  const c = await client(url);
+  await c.ask({ t: 'subscribe', filter, sample });
+  session.inject({ kind: 'ping', from: 'a', to: 'b', port: 80, count, payload: '' });
+  session.setSpeed(1000);
+  session.advance(100);
+  await c.ask({ t: 'topology' }); // every record sent before this reply has arrived
+  return { c, session, recs: c.got.filter(isRecord) };
+}
+
 async function client(url: string, opts: { query?: string; origin?: string } = {}): Promise<TestClient> {
   const c = await TestClient.connect(url, opts);
   open.push(c);
@@ -167,18 +179,11 @@ describe('control over the wire', () => {
   });
 
   it('a packet that comes to match later (drop) arrives whole: its earlier records, then the drop', async () => {
-    const { url, session } = await serverOn(() => {
+    const { recs } = await subscribedPings(() => {
       const t = routed();
       t.links[1]!.cut();
       return t;
-    });
-    const c = await client(url);
-    await c.ask({ t: 'subscribe', filter: 'drop && icmp', sample: 1 });
-    session.inject({ kind: 'ping', from: 'a', to: 'b', port: 80, count: 1, payload: '' });
-    session.setSpeed(1000);
-    session.advance(100);
-    await c.ask({ t: 'topology' });
-    const recs = c.got.filter(isRecord);
+    }, 'drop && icmp', 1, 1);
     // the echo request waited for ARP on the cut link, gave up, and r answered host unreachable under its id
     expect(recs.map((m) => `${m.record.node} ${m.record.kind}`)).toEqual(['a tx', 'r rx', 'r route', 'r drop', 'r tx', 'a rx', 'a deliver']);
     expect(recs.map((m) => m.record.seq)).toEqual([...recs.map((m) => m.record.seq)].sort((x, y) => x - y));
@@ -186,14 +191,8 @@ describe('control over the wire', () => {
   });
 
   it('sampling: every n-th matching packet; unsubscribe stops the records', async () => {
-    const { url, session } = await serverOn();
-    const c = await client(url);
-    await c.ask({ t: 'subscribe', filter: 'icmp', sample: 2 });
-    session.inject({ kind: 'ping', from: 'a', to: 'b', port: 80, count: 4, payload: '' });
-    session.setSpeed(1000);
-    session.advance(10);
-    await c.ask({ t: 'topology' });
-    const got = [...new Set(c.got.filter(isRecord).map((m) => m.summary.info.replace(/, length.*/, '')))];
+    const { c, session, recs } = await subscribedPings(routed, 'icmp', 2, 4);
+    const got = [...new Set(recs.map((m) => m.summary.info.replace(/, length.*/, '')))];
     expect(got).toEqual(['10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 1', '10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 2',
       '10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 3', '10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 4']);
     await c.ask({ t: 'unsubscribe' });
