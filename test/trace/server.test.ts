@@ -3,6 +3,7 @@
  * files, subscriptions and live records of injected traffic, queries, the clock.
  */
 import { connect } from 'node:net';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Topology } from '../../src/topology/topology.js';
 import { Session } from '../../src/trace/session.js';
@@ -265,6 +266,31 @@ describe('hostile clients', () => {
     expect(inj).toMatchObject({ t: 'error', code: 'TOPO_NO_NODE' });
     expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
     expect(c.closed).toBe(null);
+  });
+
+  it('any well-formed request with arbitrary values gets a reply or a typed error, never silence or a crash', async () => {
+    const { url } = await serverOn(routed, { maxMessagesPerSec: 100_000 });
+    const c = await client(url);
+    const text = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('a', 'b', 'r', '10.0.2.2', 'icmp', 'drop', 'ip.addr == 10.0.0.1', '::1', ''));
+    const request = fc.oneof(
+      fc.record({ t: fc.constant('subscribe' as const), filter: text, sample: fc.integer({ min: 1, max: 5 }) }),
+      fc.record({ t: fc.constant('packets' as const), filter: text, limit: fc.integer({ min: 1, max: 50 }) }),
+      fc.record({ t: fc.constant('trace' as const), packet: fc.integer({ min: 1, max: 50 }) }),
+      fc.record({ t: fc.constant('control' as const), op: fc.constantFrom('pause', 'step', 'back', 'speed' as const), speed: fc.double({ min: 0.001, max: 1e6, noNaN: true }) }),
+      fc.record({ t: fc.constant('inject' as const), kind: fc.constantFrom('ping', 'tcp' as const), from: text, to: text, port: fc.integer({ min: 1, max: 65535 }), count: fc.integer({ min: 1, max: 3 }), payload: text }),
+      fc.record({ t: fc.constant('pcap' as const), packets: fc.array(fc.integer({ min: 1, max: 100 }), { maxLength: 5 }) }),
+      fc.record({ t: fc.constant('dissect' as const), pcap: fc.uint8Array({ maxLength: 200 }) }),
+      fc.record({ t: fc.constant('unsubscribe' as const) }),
+      fc.record({ t: fc.constant('topology' as const) }),
+    );
+    await fc.assert(fc.asyncProperty(request, async (m) => {
+      const r = await c.request(m as Parameters<TestClient['request']>[0]);
+      if (r.t === 'error') expect(r.code).toMatch(/^[A-Z]+_[A-Z_]+$/);
+      else expect(r.t).toBe('reply');
+    }), { numRuns: 300 });
+    expect(c.closed).toBe(null);
+    expect(c.got.filter((m) => m.t === 'reply').length).toBeGreaterThan(100);
+    expect(c.got.some((m) => m.t === 'error' && m.code === 'INTERNAL')).toBe(false);
   });
 
   it('an oversized message closes that connection (1009); the others go on', async () => {
