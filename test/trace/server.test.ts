@@ -10,7 +10,7 @@ import { Session } from '../../src/trace/session.js';
 import { originAllowed, TraceServer, type TraceServerOptions } from '../../src/trace/server.js';
 import { encode, MAX_DISSECT_PACKETS, MAX_MESSAGE_BYTES, type ClientMessage, type DissectReply, type ClockState, type PacketSummary, type ServerMessage, type TopologySnapshot, type WireRecord } from '../../src/trace/protocol.js';
 import { readPcap } from '../../src/pcap/reader.js';
-import { writePcap } from '../../src/pcap/writer.js';
+import { writePcap, writePcapng } from '../../src/pcap/writer.js';
 import { TestClient } from './client.js';
 import { routed } from './topologies.js';
 import { constantRate } from '../../src/netstack/tools.js';
@@ -221,6 +221,10 @@ describe('pcap export and upload', () => {
     const up = await c.ask<{ packets: { number: number; line: string; dissection: { layers: { proto: string }[] } }[] }>({ t: 'dissect', pcap: file });
     expect(up.packets.map((p) => p.dissection.layers.map((l) => l.proto).join(','))).toEqual(Array(4).fill('frame,eth,ip,icmp,data'));
     expect(up.packets[1]!.line).toContain('10.0.2.2 > 10.0.1.2: ICMP echo reply, id 1, seq 1, length 64');
+    // the same frames as pcapng
+    const ng = writePcapng(recs.map((r) => ({ tsSec: r.tsSec, tsNsec: r.tsNsec, data: r.data })), { interfaces: [{ name: 'sdnemu' }] });
+    const upNg = await c.ask<DissectReply>({ t: 'dissect', pcap: ng });
+    expect(upNg.packets.map((p) => p.line)).toEqual(up.packets.map((p) => p.line));
   });
 
   it('an upload of many packets is answered with the first MAX_DISSECT_PACKETS, marked truncated', async () => {
