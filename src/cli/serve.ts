@@ -12,8 +12,9 @@
  * A script (.ts/.js) must export `build()` returning a Topology (or
  * `{ net }`). Without FILE: the demo's overlay (demo.ts `loadDemo`), whose
  * output is printed first as `sdnemu demo` prints it, then run live with
- * the same pings. A Session (trace/session.ts) runs the clock at speed 1
- * and a TraceServer (trace/server.ts) serves the viewer's files
+ * the same pings, one after the other, again every 5 s of virtual time. A
+ * Session (trace/session.ts) runs the clock at speed 1 and a TraceServer
+ * (trace/server.ts) serves the viewer's files
  * (viewer/assets.ts `loadViewerAssets`) and the WebSocket; the URL is
  * printed as `sdnemu trace viewer: http://127.0.0.1:PORT/`. It serves until
  * SIGINT or SIGTERM (or 'stop' resolves), then closes the server and the
@@ -77,7 +78,7 @@ function signalled(): Promise<void> {
   });
 }
 
-/** The demo: print what `sdnemu demo` prints for the overlay, then serve it with the same pings, in turn. */
+/** The demo: print what `sdnemu demo` prints for the overlay, then serve it with the same pings, in turn, again and again. */
 async function demoScenario(say: (s: string) => void): Promise<Scenario> {
   const overlay = await loadDemo();
   say('# examples/vxlan-overlay.ts: a VXLAN overlay across a routed underlay');
@@ -89,7 +90,9 @@ async function demoScenario(say: (s: string) => void): Promise<Scenario> {
     build: () => { const b = overlay.build(); vms = b.vms.map((h) => h.name); return b.net; },
     setup: (s) => {
       const cmds: InjectCommand[] = overlay.PINGS.map(([from, to]) => ({ kind: 'ping', from: vms[from]!, to: overlay.ipOf(to), port: 0, count: 2, payload: '' }));
-      chain(cmds.map((cmd) => (next) => s.start(cmd, () => next())));
+      // round after round, 5 s of virtual time apart, so a viewer opened later still sees packets arrive
+      const round = (): void => chain([...cmds.map((cmd): Step => (next) => s.start(cmd, () => next())), (next) => { s.network.sim.call(5e9, next); }], round);
+      round();
     },
   };
 }
@@ -116,9 +119,9 @@ async function fileScenario(path: string): Promise<Scenario> {
 
 type Step = (next: () => void) => void;
 
-/** Run 'list' one after the other: each calls its 'next' when done. */
-function chain(list: Step[]): void {
-  const go = (i: number): void => { if (i < list.length) list[i]!(() => go(i + 1)); };
+/** Run 'list' one after the other (each calls its 'next' when done), then 'then'. */
+function chain(list: Step[], then: () => void = () => {}): void {
+  const go = (i: number): void => { if (i < list.length) list[i]!(() => go(i + 1)); else then(); };
   go(0);
 }
 

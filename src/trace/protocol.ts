@@ -25,6 +25,12 @@
  *                                     pcap file
  *   dissect     {pcap}                a pcap file's packets, dissected
  * Replies: `ReplyBodies` gives each request's reply body.
+ * Live records: once a packet matches a subscription, its records so far
+ * and then each new one, each with the packet's summary as it is then.
+ * After a `back` the server's store is rebuilt by the replay (the same
+ * packets keep the same ids, the later ones are gone) and no records are
+ * sent for it: a `state` whose `events` went down means "ask `packets`
+ * again".
  * Bad input: `decodeClient` turns bytes into a `ClientMessage` or throws
  * `ProtocolError` naming the field at fault (`subscribe.filter: expected a
  * string`); it never throws anything else (property-tested with hostile

@@ -11,8 +11,11 @@
  *    anywhere else, no CDN) and `nosniff`.
  *  - WebSocket `/ws`: every request gets a `reply` or an `error` with its
  *    id; `record` messages for the client's subscription (a display filter,
- *    every n-th matching packet); `state` messages to every client when the
- *    clock changes; `lagging` when records were skipped for a slow client.
+ *    every n-th matching packet: when a packet comes to match — at once, or
+ *    later, as `drop` does when it is dropped — its records so far, then
+ *    each new one, all with the packet's summary as it is then); `state`
+ *    messages to every client when the clock changes; `lagging` when
+ *    records were skipped for a slow client.
  * Security: binds 127.0.0.1 unless told otherwise; bound to anything but
  * loopback it refuses to start without a token, and a client must present
  * it (`?token=` on the WebSocket URL, or a `hello` first) before anything
@@ -427,28 +430,39 @@ export class TraceServer {
     for (const c of this.clients) {
       if (!c.authed || !c.subscribed || c.closing) continue;
       try {
-        if (!this.wants(c, p)) continue;
+        const w = this.wants(c, p);
+        if (w === 'no') continue;
+        // a packet that has just come to match: its earlier records first, so the client has all of it
+        const records = w === 'first' ? p.events : [ev];
         if (c.ws.bufferedAmount > this.maxBuffered) {
-          if (c.skipped++ === 0) c.laggingSince = Date.now();
+          if (c.skipped === 0) c.laggingSince = Date.now();
+          c.skipped += records.length;
           continue;
         }
         this.checkLag(c);
-        this.send(c, { t: 'record', summary: summary ??= this.session.summary(p), record: ev });
+        summary ??= this.session.summary(p);
+        for (const record of records) this.send(c, { t: 'record', summary, record });
       } catch (e) {
         this.onError(e);
       }
     }
   }
 
-  /** Does 'c' get packet 'p''s records? Decided once the packet matches (sampling counts matching packets). */
-  private wants(c: Client, p: PacketTrace): boolean {
+  /**
+   * Does 'c' get packet 'p''s records: 'first' when the packet has just come
+   * to match (and is sampled in), 'more' when it matched before, else 'no'.
+   * Decided once the packet matches (sampling counts matching packets); a
+   * packet that does not match yet is looked at again with its next record
+   * (`drop` matches only once the drop happened).
+   */
+  private wants(c: Client, p: PacketTrace): 'first' | 'more' | 'no' {
     const d = c.decided.get(p.id);
-    if (d !== undefined) return d;
-    if (c.filter !== null && !c.filter(p.subject())) return false;
+    if (d !== undefined) return d ? 'more' : 'no';
+    if (c.filter !== null && !c.filter(p.subject())) return 'no';
     const take = c.matched++ % c.sample === 0;
     c.decided.set(p.id, take);
     if (c.decided.size > DECIDED_MAX) c.decided.delete(c.decided.keys().next().value!);
-    return take;
+    return take ? 'first' : 'no';
   }
 
   /** Tell a drained client how many records it missed (and the clock's state it missed); close one that stayed behind too long. */

@@ -333,12 +333,22 @@ export class Session {
     return { nodes, links };
   }
 
-  /** One packet as the packet list shows it: columns from its first frame, its path and verdict. */
+  /**
+   * One packet as the packet list shows it: columns from its first frame
+   * (the innermost addresses; info as tcpdump prints it after the link
+   * layer), its path, and its verdict — dropped (with the first drop's
+   * reason) if it was dropped anywhere but as a flooded copy at a host it
+   * was not for, else delivered if a socket or a stack took it, else in
+   * flight (or consumed without a `deliver` record, as ARP is).
+   */
   summary(p: PacketTrace): PacketSummary {
     const first = p.events.find((e) => e.frame !== null)?.frame ?? null;
-    const drop = p.dropped;
-    const verdict = p.delivered ? 'delivered' : drop !== undefined ? 'dropped' : 'in-flight';
-    const base = { packet: p.id, first: p.first, last: p.last, path: p.nodes, verdict, reason: verdict === 'dropped' ? drop?.reason ?? null : null } as const;
+    // dropped wins over delivered (a packet dropped on its way, whose ICMP error came back under its id),
+    // except for the copies of a delivered flood that reached other hosts ('not-for-us')
+    const delivered = p.delivered;
+    const drop = p.events.find((e) => e.kind === 'drop' && !(delivered && e.reason === 'not-for-us'));
+    const verdict = drop !== undefined ? 'dropped' : delivered ? 'delivered' : 'in-flight';
+    const base = { packet: p.id, first: p.first, last: p.last, path: p.nodes, verdict, reason: drop?.reason ?? null } as const;
     if (first === null) return { ...base, src: '', dst: '', protocol: '', info: p.events[0]?.text ?? '', length: 0 };
     return { ...base, ...columns(first), length: first.length };
   }

@@ -62,6 +62,14 @@ describe('sdnemu serve', () => {
     }
     expect(vxlan.length).toBeGreaterThan(0);
     expect(vxlan[0]!.path).toContain('underlay-r');
+    // the pings come round again (6 echo requests a round, a round every ~9 s of virtual time)
+    await c.ask({ t: 'control', op: 'speed', speed: 50 });
+    let requests: PacketSummary[] = [];
+    for (let i = 0; i < 50 && requests.length <= 12; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      requests = await c.ask<PacketSummary[]>({ t: 'packets', filter: 'icmp.type == 8', limit: 100 });
+    }
+    expect(requests.length).toBeGreaterThan(12);
     c.close();
     expect(await stop(child)).toBe(0);
   });

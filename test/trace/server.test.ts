@@ -3,13 +3,14 @@
  * files, subscriptions and live records of injected traffic, queries, the clock.
  */
 import { connect } from 'node:net';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Topology } from '../../src/topology/topology.js';
 import { Session } from '../../src/trace/session.js';
 import { originAllowed, TraceServer, type TraceServerOptions } from '../../src/trace/server.js';
 import { encode, MAX_DISSECT_PACKETS, MAX_MESSAGE_BYTES, type ClientMessage, type DissectReply, type ClockState, type PacketSummary, type ServerMessage, type TopologySnapshot, type WireRecord } from '../../src/trace/protocol.js';
 import { readPcap } from '../../src/pcap/reader.js';
-import { writePcap } from '../../src/pcap/writer.js';
+import { writePcap, writePcapng } from '../../src/pcap/writer.js';
 import { TestClient } from './client.js';
 import { routed } from './topologies.js';
 import { constantRate } from '../../src/netstack/tools.js';
@@ -41,6 +42,18 @@ async function pinged(count: number, to = 'b'): Promise<{ session: Session; url:
   session.setSpeed(1000);
   session.advance(1000);
   return { session, url, c: await client(url) };
+}
+
+/** A client subscribed with 'filter' and 'sample' to a session on 'build' that then ran 'count' pings from a to b: the records it got. */
+async function subscribedPings(build: () => Topology, filter: string, sample: number, count: number): Promise<{ c: TestClient; session: Session; recs: Extract<ServerMessage, { t: 'record' }>[] }> {
+  const { url, session } = await serverOn(build);
+  const c = await client(url);
+  await c.ask({ t: 'subscribe', filter, sample });
+  session.inject({ kind: 'ping', from: 'a', to: 'b', port: 80, count, payload: '' });
+  session.setSpeed(1000);
+  session.advance(100);
+  await c.ask({ t: 'topology' }); // every record sent before this reply has arrived
+  return { c, session, recs: c.got.filter(isRecord) };
 }
 
 async function client(url: string, opts: { query?: string; origin?: string } = {}): Promise<TestClient> {
@@ -166,15 +179,21 @@ describe('control over the wire', () => {
     expect(packets).toEqual(['10.0.1.2 > 10.0.2.2 72', '10.0.2.2 > 10.0.1.2 72']);
   });
 
+  it('a packet that comes to match later (drop) arrives whole: its earlier records, then the drop', async () => {
+    const { recs } = await subscribedPings(() => {
+      const t = routed();
+      t.links[1]!.cut();
+      return t;
+    }, 'drop && icmp', 1, 1);
+    // the echo request waited for ARP on the cut link, gave up, and r answered host unreachable under its id
+    expect(recs.map((m) => `${m.record.node} ${m.record.kind}`)).toEqual(['a tx', 'r rx', 'r route', 'r drop', 'r tx', 'a rx', 'a deliver']);
+    expect(recs.map((m) => m.record.seq)).toEqual([...recs.map((m) => m.record.seq)].sort((x, y) => x - y));
+    expect(recs.at(-1)!.summary).toMatchObject({ verdict: 'dropped', reason: 'neigh-failed', path: ['a', 'r'] });
+  });
+
   it('sampling: every n-th matching packet; unsubscribe stops the records', async () => {
-    const { url, session } = await serverOn();
-    const c = await client(url);
-    await c.ask({ t: 'subscribe', filter: 'icmp', sample: 2 });
-    session.inject({ kind: 'ping', from: 'a', to: 'b', port: 80, count: 4, payload: '' });
-    session.setSpeed(1000);
-    session.advance(10);
-    await c.ask({ t: 'topology' });
-    const got = [...new Set(c.got.filter(isRecord).map((m) => m.summary.info.replace(/, length.*/, '')))];
+    const { c, session, recs } = await subscribedPings(routed, 'icmp', 2, 4);
+    const got = [...new Set(recs.map((m) => m.summary.info.replace(/, length.*/, '')))];
     expect(got).toEqual(['10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 1', '10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 2',
       '10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 3', '10.0.1.2 > 10.0.2.2: ICMP echo request, id 1, seq 4']);
     await c.ask({ t: 'unsubscribe' });
@@ -202,6 +221,10 @@ describe('pcap export and upload', () => {
     const up = await c.ask<{ packets: { number: number; line: string; dissection: { layers: { proto: string }[] } }[] }>({ t: 'dissect', pcap: file });
     expect(up.packets.map((p) => p.dissection.layers.map((l) => l.proto).join(','))).toEqual(Array(4).fill('frame,eth,ip,icmp,data'));
     expect(up.packets[1]!.line).toContain('10.0.2.2 > 10.0.1.2: ICMP echo reply, id 1, seq 1, length 64');
+    // the same frames as pcapng
+    const ng = writePcapng(recs.map((r) => ({ tsSec: r.tsSec, tsNsec: r.tsNsec, data: r.data })), { interfaces: [{ name: 'sdnemu' }] });
+    const upNg = await c.ask<DissectReply>({ t: 'dissect', pcap: ng });
+    expect(upNg.packets.map((p) => p.line)).toEqual(up.packets.map((p) => p.line));
   });
 
   it('an upload of many packets is answered with the first MAX_DISSECT_PACKETS, marked truncated', async () => {
@@ -247,6 +270,31 @@ describe('hostile clients', () => {
     expect(inj).toMatchObject({ t: 'error', code: 'TOPO_NO_NODE' });
     expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
     expect(c.closed).toBe(null);
+  });
+
+  it('any well-formed request with arbitrary values gets a reply or a typed error, never silence or a crash', async () => {
+    const { url } = await serverOn(routed, { maxMessagesPerSec: 100_000 });
+    const c = await client(url);
+    const text = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('a', 'b', 'r', '10.0.2.2', 'icmp', 'drop', 'ip.addr == 10.0.0.1', '::1', ''));
+    const request = fc.oneof(
+      fc.record({ t: fc.constant('subscribe' as const), filter: text, sample: fc.integer({ min: 1, max: 5 }) }),
+      fc.record({ t: fc.constant('packets' as const), filter: text, limit: fc.integer({ min: 1, max: 50 }) }),
+      fc.record({ t: fc.constant('trace' as const), packet: fc.integer({ min: 1, max: 50 }) }),
+      fc.record({ t: fc.constant('control' as const), op: fc.constantFrom('pause', 'step', 'back', 'speed' as const), speed: fc.double({ min: 0.001, max: 1e6, noNaN: true }) }),
+      fc.record({ t: fc.constant('inject' as const), kind: fc.constantFrom('ping', 'tcp' as const), from: text, to: text, port: fc.integer({ min: 1, max: 65535 }), count: fc.integer({ min: 1, max: 3 }), payload: text }),
+      fc.record({ t: fc.constant('pcap' as const), packets: fc.array(fc.integer({ min: 1, max: 100 }), { maxLength: 5 }) }),
+      fc.record({ t: fc.constant('dissect' as const), pcap: fc.uint8Array({ maxLength: 200 }) }),
+      fc.record({ t: fc.constant('unsubscribe' as const) }),
+      fc.record({ t: fc.constant('topology' as const) }),
+    );
+    await fc.assert(fc.asyncProperty(request, async (m) => {
+      const r = await c.request(m as Parameters<TestClient['request']>[0]);
+      if (r.t === 'error') expect(r.code).toMatch(/^[A-Z]+_[A-Z_]+$/);
+      else expect(r.t).toBe('reply');
+    }), { numRuns: 300 });
+    expect(c.closed).toBe(null);
+    expect(c.got.filter((m) => m.t === 'reply').length).toBeGreaterThan(100);
+    expect(c.got.some((m) => m.t === 'error' && m.code === 'INTERNAL')).toBe(false);
   });
 
   it('an oversized message closes that connection (1009); the others go on', async () => {
