@@ -177,6 +177,9 @@ describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
     await page.click('#back');
     await page.waitForSelector(`#clock[data-events="${before}"]`, WAIT);
     expect(session.state().events).toBe(before);
+    // Back rebuilt the server's store by a replay: the list is read again and matches it
+    const ids = (): Promise<number[]> => page.locator('#packets tr').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-packet'))));
+    await expect.poll(ids, { timeout: WAIT.timeout, interval: 100 }).toEqual(session.store.all().map((p) => p.id));
   });
 
   it('injects a ping from the form and sees it delivered', async () => {

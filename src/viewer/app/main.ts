@@ -7,7 +7,9 @@
  *    `subscribe` with the display filter and a `packets` query → the
  *    packet list; the selected packet's trace again;
  *  - live `record`s update the list; one for the selected packet re-reads
- *    its trace (at most every 150 ms); `state` updates the clock line;
+ *    its trace (at most every 150 ms); `state` updates the clock line, and
+ *    when its event count went down (a Back, replayed from the seed: no
+ *    records come for it) the list and the selected trace are read again;
  *  - selecting a packet asks for its `trace`: the timeline, the path on
  *    the graph, and the first hop with bytes in the dissection/hex panes;
  *  - the filter box: a filter the server refuses shows its message and a
@@ -196,7 +198,12 @@ byId<HTMLFormElement>('filter-form').addEventListener('submit', (ev) => {
 // ---- the clock ---------------------------------------------------------------------------------
 
 const clock = byId('clock');
+let lastEvents = -1;
+/** Show the clock; when its event count went down (a Back, from any viewer) the store was rebuilt: list the packets again. */
 function showClock(s: ClockState): void {
+  const wentBack = s.events < lastEvents;
+  lastEvents = s.events;
+  if (wentBack) void applyFilter(filter).then(() => (list.selected !== null ? selectPacket(list.selected, true) : undefined));
   clock.textContent = `t = ${seconds(s.now)} s · ${s.events} events · ${s.running ? `running ×${s.speed}` : 'paused'}`;
   clock.dataset['events'] = String(s.events);
   clock.dataset['running'] = String(s.running);
@@ -208,7 +215,6 @@ async function control(op: 'pause' | 'run' | 'step' | 'back' | 'speed'): Promise
   const speed = Number(byId<HTMLSelectElement>('speed').value);
   const s = replies.clock(await attempt(op, () => conn.request({ t: 'control', op, speed })));
   if (s !== null) showClock(s);
-  if (op === 'back') await reload();
 }
 
 for (const op of ['back', 'step', 'pause', 'run'] as const) byId(op).addEventListener('click', () => { void control(op); });
