@@ -10,8 +10,13 @@ import { dissect } from '../src/wire/dissect/index.js';
 import { summarize } from '../src/wire/summary.js';
 import { fieldValues } from '../src/wire/dissect.js';
 import type { Capture } from '../src/topology/index.js';
+import type { Host } from '../src/netstack/host.js';
 
-export default async function main(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<{ underlay: Capture }> {
+/** The pings the demo runs, in order: [from VM, to VM] (indexes into `build().vms`). */
+export const PINGS = [[0, 2], [1, 3], [3, 0]] as const;
+
+/** The topology alone (what `sdnemu serve` runs without a file): nothing sent yet. */
+export function build(): { net: Topology; vms: Host[]; hv: Host[]; underlay: Capture } {
   const net = new Topology({ seed: 42 });
   const r = net.router('underlay-r');
   const hv = [1, 2].map((i) => {
@@ -19,7 +24,7 @@ export default async function main(out: (s: string) => void = (s) => process.std
     net.link(h, r, { delay: '200us', bandwidth: '10Gbps', b: { iface: `eth${i}`, addr: `192.168.${i}.1/24` } });
     return h;
   });
-  const vms: ReturnType<Topology['host']>[] = [];
+  const vms: Host[] = [];
   hv.forEach((h, i) => {
     const br = net.add(new LinuxBridge(net.sim, `${h.name}/br0`));
     const vtep = net.add(new Vtep(h, { vni: 100, local: `192.168.${i + 1}.2`, remotes: [`192.168.${2 - i}.2`] }));
@@ -32,7 +37,12 @@ export default async function main(out: (s: string) => void = (s) => process.std
     }
   });
   const underlay = net.capture([r, 'eth2']);
-  for (const [from, to] of [[0, 2], [1, 3], [3, 0]] as const) {
+  return { net, vms, hv, underlay };
+}
+
+export default async function main(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<{ underlay: Capture }> {
+  const { net, vms, hv, underlay } = build();
+  for (const [from, to] of PINGS) {
     out(`$ ${vms[from]!.name}: ping -c 2 ${ipOf(to)}`);
     out((await net.ping(vms[from]!, ipOf(to), { count: 2 })).text);
   }
@@ -54,4 +64,4 @@ export default async function main(out: (s: string) => void = (s) => process.std
   return { underlay };
 }
 
-function ipOf(i: number): string { return `10.10.0.${i + 1}`; }
+export function ipOf(i: number): string { return `10.10.0.${i + 1}`; }

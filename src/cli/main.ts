@@ -9,6 +9,7 @@
  *   sdnemu datapath --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] --in PORT=FILE… [-w OUT-DIR]
  *   sdnemu iptables-trace --rules FILE [--host HOST.yaml] --packet 'tcp SRC:PORT > DST:PORT in IFACE' …
  *   sdnemu run TOPOLOGY.yaml|SCRIPT.ts
+ *   sdnemu serve [TOPOLOGY.yaml|SCRIPT.ts] [--port N] [--host ADDR] [--token T]
  *   sdnemu demo [-w OUT.pcap]
  * Errors print as `sdnemu: CODE: message` on stderr with exit status 1 (2 for
  * usage errors); output already written for good packets stays written.
@@ -24,6 +25,7 @@ import { traceCommand } from '../ofproto/trace.js';
 import { datapathCommand } from './datapath.js';
 import { iptablesTrace } from './iptables-trace.js';
 import { runFile } from './run.js';
+import { serve } from './serve.js';
 
 const VERSION = '0.1.0';
 
@@ -63,6 +65,11 @@ Commands:
   run TOPOLOGY.yaml | SCRIPT.ts
         Build a topology (a YAML file, or a script using the Topology API) and run
         it: ping, traceroute, captures, link cuts, on the virtual clock.
+  serve [TOPOLOGY.yaml | SCRIPT.ts] [--port N] [--host ADDR] [--token T]
+        Run a topology live (the demo's overlay without a file) and serve the
+        trace viewer on http://127.0.0.1:PORT/ (port 0: any free one) until
+        interrupted. A --host other than loopback needs --token T, which the
+        viewer must present. A script must export build() returning its Topology.
   demo [-w OUT.pcap]
         Build a VXLAN-encapsulated packet, write it to a pcap and decode it back.
 
@@ -145,6 +152,16 @@ export async function main(argv: string[]): Promise<number> {
           ...(groups !== undefined ? { groups: read(groups) } : {}), ...(ports !== undefined ? { ports: read(ports) } : {}),
           ...(outDir !== undefined ? { outDir } : {}),
         }, process.stdout);
+      }
+      case 'serve': {
+        const p = parseArgs(rest, [{ name: 'port', value: true }, { name: 'host', value: true }, { name: 'token', value: true }, { name: 'help', short: 'h' }]);
+        if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
+        if (p.positional.length > 1) return usage('serve takes at most one TOPOLOGY.yaml or SCRIPT.ts');
+        const portText = p.values.get('port')?.[0] ?? '0';
+        const port = Number(portText);
+        if (!/^\d+$/.test(portText) || port > 65535) return usage(`--port ${portText}: expected a port number (0..65535)`);
+        const file = p.positional[0], host = p.values.get('host')?.[0], token = p.values.get('token')?.[0];
+        return await serve({ port, ...(file !== undefined ? { file } : {}), ...(host !== undefined ? { host } : {}), ...(token !== undefined ? { token } : {}) }, process.stdout);
       }
       case 'demo': {
         const p = parseArgs(rest, [{ name: 'write', short: 'w', value: true }]);

@@ -21,7 +21,10 @@
  * no route, `!X` prohibited, `!S` beyond scope, `!H` address unreachable).
  * Driving: the tools run the simulator themselves (`drive`) until they are
  * done, so a script can `await ping(…)`; anything else scheduled meanwhile
- * runs too, in time order.
+ * runs too, in time order. `startPing` and `startTcpRequest` are the same
+ * tools without the driving (what `ping` and `tcpRequest` are built on):
+ * they schedule their packets and report through a callback, for a caller
+ * whose own clock runs the simulator (trace/session.ts).
  * Neighbours: sockets.ts (ping socket, UDP), host.ts, sim/engine.ts.
  */
 import type { Sim } from '../sim/engine.js';
@@ -118,13 +121,30 @@ function icmpText(e: IcmpErrorInfo): string {
 
 /** `ping -c COUNT DST` from 'host'. */
 export async function ping(host: Host, dst: number | string, opts: PingOptions = {}): Promise<PingResult> {
+  const run = startPing(host, dst, opts);
+  drive(host.sim, run.done);
+  return run.finish();
+}
+
+/** A ping under way (`startPing`): 'done' once every answer is in or the deadline passed; 'finish' closes it and gives the result. */
+export interface PingRun { done: () => boolean; finish: () => PingResult }
+
+/**
+ * `ping` without driving the simulator: the requests are scheduled on
+ * 'host'.sim and go out as something else runs it (the trace viewer's
+ * clock). 'onDone', when given, is called (once, with the result, the
+ * socket closed) as soon as the ping is done. Throws as `ping` does.
+ */
+export function startPing(host: Host, dst: number | string, opts: PingOptions = {}, onDone?: (r: PingResult) => void): PingRun {
   const D = dest(dst, 'ping'), d = D.addr, dText = D.text;
   const sim = host.sim;
   const count = opts.count ?? 1, size = opts.size ?? 56, interval = (opts.interval ?? 1) * 1e9;
   // ping connects its socket first: no route, and it stops before sending anything
   if (D.v6 ? host.ip6.sourceFor(D.bytes, 0) === null : !host.ip.isLocal(d) && host.ip.route(d) === null) {
     const line = 'ping: connect: Network is unreachable';
-    return { dst: dText, transmitted: 0, received: 0, loss: 100, replies: [], errors: [line], text: `${line}\n` };
+    const r: PingResult = { dst: dText, transmitted: 0, received: 0, loss: 100, replies: [], errors: [line], text: `${line}\n` };
+    onDone?.(r);
+    return { done: () => true, finish: () => r };
   }
   const sock = host.sockets.icmp();
   const sentAt = new Map<number, number>();
@@ -141,11 +161,13 @@ export async function ping(host: Host, dst: number | string, opts: PingOptions =
       : { seq, from: ipv4ToString((f[26]! << 24 | f[27]! << 16 | f[28]! << 8 | f[29]!) >>> 0), ttl: f[22]!, rttMs: rtt, bytes: size + 8 };
     replies.push(r);
     lines.push(`${r.bytes} bytes from ${r.from}: icmp_seq=${seq} ttl=${r.ttl} time=${rtt < 1 ? fmt3(rtt) : rtt < 10 ? rtt.toFixed(2) : rtt < 100 ? rtt.toFixed(1) : rtt.toFixed(0)} ms`);
+    check();
   };
   sock.onError = (seq, e) => {
     const line = `From ${D.v6 ? e.from6 : ipv4ToString(e.from)} icmp_seq=${seq} ${icmpText(e)}`;
     errors.push(line);
     lines.push(line);
+    check();
   };
   const sendOne = (seq: number): void => {
     sentAt.set(seq, sim.now);
@@ -155,23 +177,31 @@ export async function ping(host: Host, dst: number | string, opts: PingOptions =
       : st === 'ENETUNREACH' ? 'ping: sendmsg: Network is unreachable' : st === 'EPERM' ? 'ping: sendmsg: Operation not permitted' : '';
     if (local !== '') { lines.push(local); errors.push(local); }
   };
-  for (let i = 0; i < count; i++) sim.call(i * interval, () => sendOne(i + 1));
+  const done = (): boolean => finished || (transmitted === count && replies.length + errors.length >= count);
+  let result: PingResult | null = null;
+  const finish = (): PingResult => (result ??= summary());
+  // with 'onDone': checked after each send, answer and the deadline
+  const check = (): void => { if (onDone !== undefined && result === null && done()) onDone(finish()); };
+  for (let i = 0; i < count; i++) sim.call(i * interval, () => { sendOne(i + 1); check(); });
   const deadline = start + (count - 1) * interval + (opts.timeout ?? 10) * 1e9;
-  sim.at(deadline, { onEvent: () => { finished = true; } });
-  drive(sim, () => finished || (transmitted === count && replies.length + errors.length >= count));
-  sock.close();
-  const received = replies.length;
-  const loss = transmitted === 0 ? 100 : Math.round(((transmitted - received) * 100) / transmitted);
-  const elapsedMs = Math.round((Math.max(...[...sentAt.values()], start) - start) / 1e6);
-  lines.push('', `--- ${dText} ping statistics ---`);
-  lines.push(`${transmitted} packets transmitted, ${received} received${errors.length > 0 ? `, +${errors.length} errors` : ''}, ${loss}% packet loss, time ${elapsedMs}ms`);
-  if (received > 0) {
-    const rtts = replies.map((r) => r.rttMs);
-    const min = Math.min(...rtts), max = Math.max(...rtts), avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
-    const mdev = Math.sqrt(rtts.reduce((a, b) => a + b * b, 0) / rtts.length - avg * avg);
-    lines.push(`rtt min/avg/max/mdev = ${fmt3(min)}/${fmt3(avg)}/${fmt3(max)}/${fmt3(Number.isNaN(mdev) ? 0 : mdev)} ms`);
+  sim.at(deadline, { onEvent: () => { finished = true; check(); } });
+  return { done, finish };
+
+  function summary(): PingResult {
+    sock.close();
+    const received = replies.length;
+    const loss = transmitted === 0 ? 100 : Math.round(((transmitted - received) * 100) / transmitted);
+    const elapsedMs = Math.round((Math.max(...[...sentAt.values()], start) - start) / 1e6);
+    lines.push('', `--- ${dText} ping statistics ---`);
+    lines.push(`${transmitted} packets transmitted, ${received} received${errors.length > 0 ? `, +${errors.length} errors` : ''}, ${loss}% packet loss, time ${elapsedMs}ms`);
+    if (received > 0) {
+      const rtts = replies.map((r) => r.rttMs);
+      const min = Math.min(...rtts), max = Math.max(...rtts), avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
+      const mdev = Math.sqrt(rtts.reduce((a, b) => a + b * b, 0) / rtts.length - avg * avg);
+      lines.push(`rtt min/avg/max/mdev = ${fmt3(min)}/${fmt3(avg)}/${fmt3(max)}/${fmt3(Number.isNaN(mdev) ? 0 : mdev)} ms`);
+    }
+    return { dst: dText, transmitted, received, loss, replies, errors, text: `${lines.join('\n')}\n` };
   }
-  return { dst: dText, transmitted, received, loss, replies, errors, text: `${lines.join('\n')}\n` };
 }
 
 export interface TracerouteOptions {
@@ -305,9 +335,29 @@ export interface TcpRequestResult {
  */
 export async function tcpRequest(host: Host, dst: number | string, port: number, request: Uint8Array | string,
   opts: { timeoutSec?: number } = {}): Promise<TcpRequestResult> {
+  const run = startTcpRequest(host, dst, port, request, opts);
+  drive(host.sim, run.done);
+  return run.finish();
+}
+
+/** A TCP request under way (`startTcpRequest`), as `PingRun`. */
+export interface TcpRequestRun { done: () => boolean; finish: () => TcpRequestResult }
+
+/**
+ * `tcpRequest` without driving the simulator: the connection starts now
+ * and goes on as something else runs 'host'.sim; 'onDone', when given, is
+ * called once with the result when the server closed, the connection
+ * failed or the timeout passed.
+ */
+export function startTcpRequest(host: Host, dst: number | string, port: number, request: Uint8Array | string,
+  opts: { timeoutSec?: number } = {}, onDone?: (r: TcpRequestResult) => void): TcpRequestRun {
   const d = target(dst), sim = host.sim, t0 = sim.now;
   const chunks: Uint8Array[] = [];
-  let connectMs: number | null = null, error: string | null = null, done = false;
+  let connectMs: number | null = null, error: string | null = null, done = false, result: TcpRequestResult | null = null;
+  const end = (): void => {
+    done = true;
+    if (onDone !== undefined && result === null) onDone(finish());
+  };
   const c = host.tcp.connect(d, port);
   c.onConnect = () => {
     connectMs = (sim.now - t0) / 1e6;
@@ -315,14 +365,17 @@ export async function tcpRequest(host: Host, dst: number | string, port: number,
     c.close();
   };
   c.onData = (x) => { chunks.push(x.slice()); };
-  c.onError = (e) => { error = e.errno; done = true; };
-  c.onEnd = () => { done = true; };
-  c.onClose = () => { done = true; };
-  const timer = sim.call((opts.timeoutSec ?? 30) * 1e9, () => { if (!done) { error = 'ETIMEDOUT'; done = true; c.abort(); } });
-  drive(sim, () => done);
-  sim.cancel(timer);
-  const response = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0));
-  let at = 0;
-  for (const x of chunks) { response.set(x, at); at += x.length; }
-  return { response, connectMs, totalMs: (sim.now - t0) / 1e6, error, retransmits: c.totalRetrans };
+  c.onError = (e) => { error = e.errno; end(); };
+  c.onEnd = end;
+  c.onClose = end;
+  const timer = sim.call((opts.timeoutSec ?? 30) * 1e9, () => { if (!done) { error = 'ETIMEDOUT'; c.abort(); end(); } });
+  const finish = (): TcpRequestResult => {
+    if (result !== null) return result;
+    sim.cancel(timer);
+    const response = new Uint8Array(chunks.reduce((n, x) => n + x.length, 0));
+    let at = 0;
+    for (const x of chunks) { response.set(x, at); at += x.length; }
+    return (result = { response, connectMs, totalMs: (sim.now - t0) / 1e6, error, retransmits: c.totalRetrans });
+  };
+  return { done: () => done, finish };
 }

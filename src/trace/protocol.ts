@@ -24,6 +24,13 @@
  *   pcap        {packets}             the packets' frames (as first sent) as a
  *                                     pcap file
  *   dissect     {pcap}                a pcap file's packets, dissected
+ * Replies: `ReplyBodies` gives each request's reply body.
+ * Live records: once a packet matches a subscription, its records so far
+ * and then each new one, each with the packet's summary as it is then.
+ * After a `back` the server's store is rebuilt by the replay (the same
+ * packets keep the same ids, the later ones are gone) and no records are
+ * sent for it: a `state` whose `events` went down means "ask `packets`
+ * again".
  * Bad input: `decodeClient` turns bytes into a `ClientMessage` or throws
  * `ProtocolError` naming the field at fault (`subscribe.filter: expected a
  * string`); it never throws anything else (property-tested with hostile
@@ -35,6 +42,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { SdnemuError } from '../errors.js';
 import type { TraceDropReason, TraceEvent } from '../sim/tracer.js';
+import type { Dissection } from '../wire/dissect.js';
 
 /** The largest message a client may send (a pcap to dissect included). */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -102,6 +110,37 @@ export type ServerMessage =
   | { t: 'record'; summary: PacketSummary; record: WireRecord }
   | { t: 'lagging'; skipped: number }
   | { t: 'state'; state: ClockState };
+
+/** A `trace` request's answer: the packet's summary and every record of it, in order. */
+export interface PacketTraceReply { summary: PacketSummary; records: WireRecord[] }
+
+/** One packet of an uploaded capture, dissected (frame number from 1, capture time, length on the wire, its tcpdump-style line). */
+export interface DissectedPacket { number: number; tsSec: number; tsNsec: number; length: number; line: string; dissection: Dissection }
+
+/** A `dissect` request's answer: the first MAX_DISSECT_PACKETS packets ('truncated' when there were more). */
+export interface DissectReply { packets: DissectedPacket[]; truncated: boolean }
+
+/** The most packets a `dissect` answer holds (a 4 MiB capture of tiny frames would otherwise answer with hundreds of MB). */
+export const MAX_DISSECT_PACKETS = 10_000;
+
+/**
+ * What each request's `reply` carries as its `body` (the envelope stays
+ * `body: unknown`; this is the server's side of the contract, added with
+ * the server — compatible with every message above).
+ */
+export interface ReplyBodies {
+  hello: { ok: true; state: ClockState };
+  subscribe: { ok: true };
+  unsubscribe: { ok: true };
+  packets: PacketSummary[];
+  trace: PacketTraceReply;
+  topology: TopologySnapshot;
+  control: ClockState;
+  inject: ClockState;
+  /** a pcap file (nanosecond timestamps of virtual time) of the packets' first frames; unknown ids are left out */
+  pcap: Uint8Array;
+  dissect: DissectReply;
+}
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false, moreTypes: false, mapsAsObjects: true });

@@ -31,6 +31,8 @@ export interface DissectLayer {
   /** Bytes of this layer's header (the payload is the next layer). */
   length: number;
   fields: [string, string][];
+  /** Where each field's bytes lie in the frame ([offset, length], parallel to 'fields'; null: no fixed place) — dissect/ranges.ts. */
+  ranges?: ([number, number] | null)[];
 }
 
 export interface DissectErrorInfo {

@@ -10,6 +10,7 @@
  * `ctx.quoted` set. Work is bounded (at most MAX_LAYERS layers), so a crafted
  * frame cannot loop.
  * `frame.protocols` is built as tshark builds it (`eth:ethertype:ip:udp`).
+ * Each layer gets its fields' byte ranges last (ranges.ts).
  * Bytes after the packet an Ethernet header carries (the IP total length or
  * the ARP message ends first) are reported on that `eth` layer as tshark's
  * packet-eth.c does: zeros that fill the frame up to 60 bytes are
@@ -31,6 +32,7 @@ import { dissectTcp } from './tcp.js';
 import { dissectUdp } from './udp.js';
 import { dissectVxlan } from './vxlan.js';
 import { dissectSll, dissectSll2 } from './sll.js';
+import { addRanges } from './ranges.js';
 
 const MAX_LAYERS = 64;
 
@@ -125,6 +127,7 @@ export function dissect(frame: Uint8Array, opts: DissectOptions = {}): Dissectio
   if (error === null && ctx.truncated !== null) error = errorInfo(ctx.truncated);
   for (const [i, end] of ethEnds) trailer(ctx, i, end, i === 1, opts.origLen ?? frame.length);
   addField(fl, 'frame.protocols', protocolsOf(ctx));
+  for (const l of ctx.layers) addRanges(l, frame.length);
   return { frameLen: frame.length, layers: ctx.layers, error };
 }
 

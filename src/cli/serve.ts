@@ -1,0 +1,151 @@
+/**
+ * `sdnemu serve [FILE] [--port N] [--host ADDR] [--token T]` (cli layer):
+ * run a topology live under the trace viewer.
+ *
+ * What: FILE is what `sdnemu run` takes. A topology YAML is built
+ * (topology/file.ts) and its `run` steps become the session's scenario
+ * traffic, one after the other without driving the simulator: `ping` and
+ * `tcp` as session injections (count, port and data; not interval, size or
+ * TTL), `serve` a TCP server, `wait` a timer, `cut`/`restore` the link;
+ * `capture` and `traceroute` are skipped (a capture file has no end under a
+ * server that runs until stopped; traceroute drives the simulator itself).
+ * A script (.ts/.js) must export `build()` returning a Topology (or
+ * `{ net }`). Without FILE: the demo's overlay (demo.ts `loadDemo`), whose
+ * output is printed first as `sdnemu demo` prints it, then run live with
+ * the same pings, one after the other, again every 5 s of virtual time. A
+ * Session (trace/session.ts) runs the clock at speed 1 and a TraceServer
+ * (trace/server.ts) serves the viewer's files
+ * (viewer/assets.ts `loadViewerAssets`) and the WebSocket; the URL is
+ * printed as `sdnemu trace viewer: http://127.0.0.1:PORT/`. It serves until
+ * SIGINT or SIGTERM (or 'stop' resolves), then closes the server and the
+ * session and returns 0.
+ * Errors: a bad file as `sdnemu run` reports it; a non-loopback --host
+ * without --token is refused (SERVE_NEEDS_TOKEN) before anything listens.
+ */
+import { readFileSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Writable } from 'node:stream';
+import { InputError } from '../errors.js';
+import { buildTopology, loadTopology, type LoadedTopology } from '../topology/file.js';
+import { Topology } from '../topology/topology.js';
+import { tcpServer } from '../netstack/tools.js';
+import { Session, type InjectCommand } from '../trace/session.js';
+import { checkToken, TraceServer } from '../trace/server.js';
+import { loadViewerAssets } from '../viewer/assets.js';
+import { loadDemo } from './demo.js';
+
+export interface ServeOptions { file?: string; host?: string; port?: number; token?: string }
+
+/** A scenario: how to build the topology, and its traffic (run after each build; 'say' prints only on the first). */
+interface Scenario { build: () => Topology; setup: (s: Session, say: (line: string) => void) => void }
+
+export async function serve(opts: ServeOptions, out: Writable, stop: Promise<void> = signalled()): Promise<number> {
+  const say = (s: string): void => { out.write(`${s}\n`); };
+  const host = opts.host ?? '127.0.0.1';
+  checkToken(host, opts.token);
+  const scenario = opts.file === undefined ? await demoScenario(say) : await fileScenario(opts.file);
+  // the scenario's lines (its first build only) come after the URL
+  let builds = 0, ready = false;
+  const held: string[] = [];
+  const live = (line: string): void => { if (ready) say(line); else held.push(line); };
+  const report = (what: string) => (e: unknown): void => { process.stderr.write(`sdnemu: ${what}: ${e instanceof Error ? e.stack : String(e)}\n`); };
+  const session = new Session(scenario.build, {
+    setup: (s) => { const first = builds++ === 0; scenario.setup(s, first ? live : () => {}); },
+    onError: report('the simulation stopped'),
+  });
+  const server = new TraceServer({
+    session, assets: await loadViewerAssets(), host, port: opts.port ?? 0, onError: report('trace server'),
+    ...(opts.token !== undefined ? { token: opts.token } : {}),
+  });
+  await server.start();
+  say(`sdnemu trace viewer: ${server.address()}`);
+  ready = true;
+  for (const line of held.splice(0)) say(line);
+  session.run();
+  await stop;
+  await server.close();
+  session.close();
+  return 0;
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function signalled(): Promise<void> {
+  return new Promise((resolveStop) => {
+    const done = (): void => { process.off('SIGINT', done); process.off('SIGTERM', done); resolveStop(); };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
+
+/** The demo: print what `sdnemu demo` prints for the overlay, then serve it with the same pings, in turn, again and again. */
+async function demoScenario(say: (s: string) => void): Promise<Scenario> {
+  const overlay = await loadDemo();
+  say('# examples/vxlan-overlay.ts: a VXLAN overlay across a routed underlay');
+  say('');
+  await overlay.default(say);
+  say('\n# the same overlay, live: the pings run again on the viewer\'s clock');
+  let vms: string[] = [];
+  return {
+    build: () => { const b = overlay.build(); vms = b.vms.map((h) => h.name); return b.net; },
+    setup: (s) => {
+      const cmds: InjectCommand[] = overlay.PINGS.map(([from, to]) => ({ kind: 'ping', from: vms[from]!, to: overlay.ipOf(to), port: 0, count: 2, payload: '' }));
+      // round after round, 5 s of virtual time apart, so a viewer opened later still sees packets arrive
+      const round = (): void => chain([...cmds.map((cmd): Step => (next) => s.start(cmd, () => next())), (next) => { s.network.sim.call(5e9, next); }], round);
+      round();
+    },
+  };
+}
+
+/** A topology file or a script. */
+async function fileScenario(path: string): Promise<Scenario> {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.yaml' || ext === '.yml') {
+    const loaded = loadTopology(readFileSync(path, 'utf8'));
+    return { build: () => buildTopology(loaded), setup: (s, say) => chain(steps(s, loaded, say)) };
+  }
+  if (ext === '.ts' || ext === '.mts') {
+    const { register } = await import('tsx/esm/api');
+    register();
+  }
+  const mod = (await import(pathToFileURL(resolve(path)).href)) as { build?: unknown };
+  if (typeof mod.build !== 'function') throw new InputError('SERVE_NO_BUILD', path, 'a script to serve must export build() returning its Topology');
+  const build = mod.build as () => Topology | { net: Topology };
+  return {
+    build: () => { const t = build(); return t instanceof Topology ? t : t.net; },
+    setup: () => {},
+  };
+}
+
+type Step = (next: () => void) => void;
+
+/** Run 'list' one after the other (each calls its 'next' when done), then 'then'. */
+function chain(list: Step[], then: () => void = () => {}): void {
+  const go = (i: number): void => { if (i < list.length) list[i]!(() => go(i + 1)); else then(); };
+  go(0);
+}
+
+/** A topology file's run steps as scenario steps (see the module note for what each becomes). */
+function steps(s: Session, loaded: LoadedTopology, say: (line: string) => void): Step[] {
+  const t = s.network;
+  return loaded.steps.map((st): Step => (next) => {
+    switch (st.kind) {
+      case 'ping':
+        say(`$ ${st.from}: ping -c ${st.count} ${st.to}`);
+        s.start({ kind: 'ping', from: st.from, to: st.to, port: 0, count: st.count, payload: '' }, (r) => { say(r.kind === 'ping' ? r.result.text : ''); next(); });
+        return;
+      case 'tcp':
+        s.start({ kind: 'tcp', from: st.from, to: st.to, port: st.port, count: 1, payload: st.data }, (r) => {
+          if (r.kind === 'tcp') say(`$ ${st.from}: tcp ${st.to}:${st.port}  ${r.result.error ?? JSON.stringify(new TextDecoder().decode(r.result.response))}\n`);
+          next();
+        });
+        return;
+      case 'serve': tcpServer(t.hostNamed(st.host), st.port, () => new TextEncoder().encode(st.reply)); break;
+      case 'wait': t.sim.call(st.ns, next); return;
+      case 'cut': t.links[st.link]!.cut(); break;
+      case 'restore': t.links[st.link]!.restore(); break;
+      case 'capture': case 'traceroute': break;
+    }
+    next();
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * The connection to the trace server (viewer, browser side).
+ *
+ * What: one WebSocket speaking trace/protocol.ts (msgpackr, one message per
+ * binary frame). `request(msg)` gives the message an id and resolves with
+ * the `reply` body of that id, or rejects with a `ServerError` (the server's
+ * `error` message: code, message, where — a filter's column); unasked
+ * messages (`record`, `state`, `lagging`, errors with no id) go to
+ * `onPush`.
+ * Robustness: a message that does not decode or has no known shape is a
+ * broken server or a broken link: the banner says so and the socket is
+ * closed; a closed socket rejects every pending request, shows the banner
+ * and reconnects with backoff (0.25 s doubling to 4 s); `onOpen` runs again
+ * after each reconnect so the app re-subscribes and reloads. Nothing here
+ * throws into the event loop.
+ * Neighbours: trace/protocol.ts (the shapes; encode and decode), main.ts
+ * (the one user).
+ */
+import { decodeServer, encode, type ClientMessage, type ServerMessage } from '../../trace/protocol.js';
+
+/** A request the server refused: its error message. */
+export class ServerError extends Error {
+  constructor(readonly code: string, message: string, readonly where: Record<string, string | number>) {
+    super(message);
+    this.name = 'ServerError';
+  }
+}
+
+type Request = ClientMessage extends infer M ? M extends { id: number } ? Omit<M, 'id'> : never : never;
+
+export interface ConnectionHandlers {
+  onOpen: () => void;
+  onPush: (m: ServerMessage) => void;
+  /** null: connected; a text: what went wrong (the banner) */
+  onStatus: (problem: string | null) => void;
+}
+
+const KINDS = new Set(['reply', 'error', 'record', 'lagging', 'state']);
+
+/** A decoded value → a ServerMessage, or null when it has no known shape. */
+export function checkServer(v: unknown): ServerMessage | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  if (typeof o['t'] !== 'string' || !KINDS.has(o['t'])) return null;
+  const obj = (x: unknown): boolean => typeof x === 'object' && x !== null;
+  switch (o['t']) {
+    case 'reply': return typeof o['id'] === 'number' ? (o as unknown as ServerMessage) : null;
+    case 'error': return typeof o['message'] === 'string' ? (o as unknown as ServerMessage) : null;
+    case 'record': return obj(o['summary']) && obj(o['record']) && typeof (o['record'] as { trace?: unknown }).trace === 'number' ? (o as unknown as ServerMessage) : null;
+    case 'state': return obj(o['state']) ? (o as unknown as ServerMessage) : null;
+    default: return o as unknown as ServerMessage;
+  }
+}
+
+export class Connection {
+  private ws: WebSocket | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (body: unknown) => void; reject: (e: Error) => void }>();
+  private backoffMs = 250;
+  private closedByUs = false;
+
+  constructor(private readonly url: string, private readonly token: string | null, private readonly on: ConnectionHandlers) {}
+
+  connect(): void {
+    this.closedByUs = false;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (e) {
+      this.lost(`cannot connect to ${this.url}: ${(e as Error).message}`);
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onopen = () => {
+      this.backoffMs = 250;
+      this.on.onStatus(null);
+      if (this.token !== null) void this.request({ t: 'hello', token: this.token }).catch(() => undefined);
+      this.safely(() => this.on.onOpen());
+    };
+    ws.onmessage = (ev: MessageEvent) => this.receive(ev.data);
+    ws.onclose = () => {
+      if (this.ws === ws) this.lost('the connection to the trace server closed');
+    };
+    ws.onerror = () => { /* onclose follows */ };
+  }
+
+  /** Stop for good (no reconnect). */
+  close(): void {
+    this.closedByUs = true;
+    this.ws?.close();
+  }
+
+  /** Send 'msg' with a fresh id; resolves with the reply's body. */
+  request(msg: Request): Promise<unknown> {
+    const ws = this.ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) return Promise.reject(new ServerError('VIEWER_OFFLINE', 'not connected to the trace server', {}));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      try {
+        ws.send(encode({ ...msg, id } as ClientMessage) as Uint8Array<ArrayBuffer>);
+      } catch (e) {
+        this.pending.delete(id);
+        reject(new ServerError('VIEWER_SEND', (e as Error).message, {}));
+      }
+    });
+  }
+
+  private receive(data: unknown): void {
+    let m: ServerMessage | null = null;
+    try {
+      if (data instanceof ArrayBuffer) m = checkServer(decodeServer(new Uint8Array(data)));
+    } catch { m = null; }
+    if (m === null) {
+      this.on.onStatus('the trace server sent a message this viewer cannot read; reconnecting');
+      this.ws?.close();
+      return;
+    }
+    if (m.t === 'reply' || (m.t === 'error' && m.id !== null && this.pending.has(m.id))) {
+      const p = this.pending.get(m.id!);
+      if (p === undefined) return;
+      this.pending.delete(m.id!);
+      if (m.t === 'reply') p.resolve(m.body);
+      else p.reject(new ServerError(m.code, m.message, m.where ?? {}));
+      return;
+    }
+    const push = m;
+    this.safely(() => this.on.onPush(push));
+  }
+
+  private lost(why: string): void {
+    this.ws = null;
+    for (const p of this.pending.values()) p.reject(new ServerError('VIEWER_OFFLINE', why, {}));
+    this.pending.clear();
+    if (this.closedByUs) return;
+    this.on.onStatus(`${why}; reconnecting…`);
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, 4000);
+    setTimeout(() => this.connect(), wait);
+  }
+
+  /** Run a handler; an exception in it is shown, never thrown into the socket's event loop. */
+  private safely(fn: () => void): void {
+    try { fn(); } catch (e) { console.error(e); this.on.onStatus(`viewer error: ${(e as Error).message}`); }
+  }
+}
