@@ -355,7 +355,7 @@ export class Host implements PortOwner {
       if (was !== now) {
         const type = be32(before, 26) !== be32(after, 26) || (before[23] !== 1 && be16(before, 34) !== be16(after, 34))
           ? (be32(before, 30) !== be32(after, 30) || (before[23] !== 1 && be16(before, 36) !== be16(after, 36)) ? 'snat+dnat' : 'snat') : 'dnat';
-        tr.emit(this.name, ifname, 'nat', `${type}: ${was} → ${now}`, { fields: { type, before: was, after: now }, frame: after });
+        tr.emit(this.name, ifname, 'nat', `${type.toUpperCase()}: ${was} → ${now}`, { fields: { type, before: was, after: now }, frame: after });
       }
     }
     if (r.out !== null && r.out.iface !== 'lo' && (r.path === 'forward' || r.path === 'ipvs' || r.path === 'out')) {

@@ -121,11 +121,11 @@ describe('packet traces', () => {
     expect(at).toEqual([
       'rx nat1:eth0 received 98 bytes', 'ct ct_state NEW',
       'rule nat PREROUTING: DNAT (-A PREROUTING -d 203.0.113.50/32 -j DNAT --to-destination 10.0.1.10)', 'rule nat POSTROUTING: ACCEPT',
-      'nat dnat: ICMP 203.0.113.100 > 203.0.113.50 → ICMP 203.0.113.100 > 10.0.1.10', 'route 10.0.1.10 dev eth1', 'tx nat1:eth1 sent 98 bytes']);
+      'nat DNAT: ICMP 203.0.113.100 > 203.0.113.50 → ICMP 203.0.113.100 > 10.0.1.10', 'route 10.0.1.10 dev eth1', 'tx nat1:eth1 sent 98 bytes']);
     // the reply is un-NATed by conntrack: no rule, an ESTABLISHED connection, the source rewritten back
     const [rep] = store.query('icmp.type == 0 && hop.kind == "nat"');
     expect(rep!.events.filter((e) => e.kind === 'ct' || e.kind === 'nat').map((e) => e.text)).toEqual([
-      'ct_state ESTABLISHED', 'snat: ICMP 10.0.1.10 > 203.0.113.100 → ICMP 203.0.113.50 > 203.0.113.100']);
+      'ct_state ESTABLISHED', 'SNAT: ICMP 10.0.1.10 > 203.0.113.100 → ICMP 203.0.113.50 > 203.0.113.100']);
   });
 
   it('samples one packet in n: the others carry ids and leave no record', async () => {

@@ -7,10 +7,9 @@
  *  - flow: the cache tier that decided (exact-match hit, megaflow hit, or
  *    upcall), the megaflow as `dpctl/dump-flows` prints it, its actions,
  *    and for an upcall the OpenFlow rules it matched;
- *  - rule: the iptables table, hook, verdict and rules matched; a nat
- *    table hook whose verdict is DNAT, SNAT, MASQUERADE, REDIRECT or NETMAP
- *    is shown as a NAT hop, the addresses and ports before and after (from
- *    the next frame: the rule record itself carries no bytes);
+ *  - rule: the iptables table, hook, verdict and rules matched; ct: the
+ *    connection's state; nat: what NAT did (DNAT, SNAT), the addresses and
+ *    ports before and after;
  *  - encap/decap: the VNI and the outer addresses; route: the device and
  *    next hop; ipvs: the service and the real server;
  *  - drop: the reason's name and its description from DROP_REASONS;
@@ -28,13 +27,6 @@ import { h } from './dom.js';
 
 /** Fields compared between consecutive frames to show what a hop changed. */
 const WATCHED = ['eth.src', 'eth.dst', 'ip.src', 'ip.dst', 'ip.ttl', 'udp.srcport', 'udp.dstport', 'tcp.srcport', 'tcp.dstport', 'vxlan.vni', 'icmp.ident'];
-
-/** The label a record goes by: its kind, or `nat` for a nat-table hook whose verdict rewrote the packet. */
-export function hopKind(r: TraceEvent): string {
-  const verdict = String(r.fields?.['verdict'] ?? '');
-  if (r.kind === 'nat' || (r.kind === 'rule' && r.fields?.['table'] === 'nat' && /^(DNAT|SNAT|MASQUERADE|REDIRECT|NETMAP)$/.test(verdict))) return 'nat';
-  return r.kind;
-}
 
 /** For each record, the frame a viewer shows after it: its own, or the last one before it. */
 export function framesAfter(records: TraceEvent[]): (Uint8Array | null)[] {
@@ -124,13 +116,8 @@ export class Timeline {
     let prev = new Map<string, string>();
     this.items = this.records.map((r, i) => {
       const now = seen[i] ?? prev;
-      const kind = hopKind(r);
-      let changed = r.frame === null || i === 0 ? [] : changes(prev, now);
-      // a NAT record carries no bytes: what it did shows in the next frame (its addresses and ports)
-      if (kind === 'nat' && r.frame === null) {
-        const next = seen.slice(i + 1).find((x) => x !== null);
-        if (next !== undefined && next !== null) changed = changes(prev, next).filter((c) => !c.startsWith('eth.') && !c.startsWith('ip.ttl'));
-      }
+      const kind = r.kind;
+      const changed = r.frame === null || i === 0 ? [] : changes(prev, now);
       prev = now;
       const line = h('summary', {},
         h('span', { class: 't' }, `+${((r.t - t0) / 1000).toFixed(3)} µs`), h('span', { class: 'node' }, r.node),

@@ -1,23 +1,14 @@
 /**
  * The timeline's pure parts (src/viewer/app/timeline.ts), in Node: which
- * records are NAT hops, and which frame each hop shows.
+ * frame each hop shows.
  */
 import { expect, it } from 'vitest';
 import type { TraceEvent } from '../../../src/sim/tracer.js';
-import { framesAfter, hopKind } from '../../../src/viewer/app/timeline.js';
+import { framesAfter } from '../../../src/viewer/app/timeline.js';
 
 function rec(kind: TraceEvent['kind'], fields: TraceEvent['fields'] = null, frame: Uint8Array | null = null): TraceEvent {
   return { trace: 1, seq: 1, t: 0, node: 'n', port: null, kind, text: '', fields, reason: null, frame };
 }
-
-it('a nat-table hook that rewrote the packet is a NAT hop; one that accepted it is a rule', () => {
-  expect(hopKind(rec('rule', { table: 'nat', hook: 'PREROUTING', verdict: 'DNAT' }))).toBe('nat');
-  expect(hopKind(rec('rule', { table: 'nat', hook: 'POSTROUTING', verdict: 'MASQUERADE' }))).toBe('nat');
-  expect(hopKind(rec('rule', { table: 'nat', hook: 'POSTROUTING', verdict: 'ACCEPT' }))).toBe('rule');
-  expect(hopKind(rec('rule', { table: 'filter', hook: 'FORWARD', verdict: 'DNAT' }))).toBe('rule');
-  expect(hopKind(rec('nat'))).toBe('nat');
-  expect(hopKind(rec('encap', { vni: 100 }))).toBe('encap');
-});
 
 it('each hop shows its own frame, or the last one before it', () => {
   const a = Uint8Array.of(1), b = Uint8Array.of(2);
