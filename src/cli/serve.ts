@@ -10,9 +10,11 @@
  * `capture` and `traceroute` are skipped (a capture file has no end under a
  * server that runs until stopped; traceroute drives the simulator itself).
  * A script (.ts/.js) must export `build()` returning a Topology (or
- * `{ net }`). Without FILE: the demo's overlay (demo.ts `loadDemo`), whose
- * output is printed first as `sdnemu demo` prints it, then run live with
- * the same pings, one after the other, again every 5 s of virtual time. A
+ * `{ net }`). Without FILE: the demo (topology/demo.ts): the overlay's
+ * output printed first as `sdnemu demo` prints it, then the demo network
+ * (the overlay, a NAT gateway, a floating IP across the tunnel) run live
+ * with the overlay's pings and a ping to the floating IP, one after the
+ * other, again every 5 s of virtual time. A
  * Session (trace/session.ts) runs the clock at speed 1 and a TraceServer
  * (trace/server.ts) serves the viewer's files
  * (viewer/assets.ts `loadViewerAssets`) and the WebSocket; the URL is
@@ -33,7 +35,7 @@ import { tcpServer } from '../netstack/tools.js';
 import { Session, type InjectCommand } from '../trace/session.js';
 import { checkToken, TraceServer } from '../trace/server.js';
 import { loadViewerAssets } from '../viewer/assets.js';
-import { loadDemo } from './demo.js';
+import { buildDemo, FLOATING_IP, ipOf, PINGS, runOverlay } from '../topology/demo.js';
 
 export interface ServeOptions { file?: string; host?: string; port?: number; token?: string }
 
@@ -78,18 +80,23 @@ function signalled(): Promise<void> {
   });
 }
 
-/** The demo: print what `sdnemu demo` prints for the overlay, then serve it with the same pings, in turn, again and again. */
+/**
+ * The demo: print what `sdnemu demo` prints for the overlay, then serve the demo network
+ * (topology/demo.ts: the overlay with a NAT gateway and a floating IP across the tunnel) with the
+ * overlay's pings and a ping from `internet` to the floating IP, in turn, again and again.
+ */
 async function demoScenario(say: (s: string) => void): Promise<Scenario> {
-  const overlay = await loadDemo();
   say('# examples/vxlan-overlay.ts: a VXLAN overlay across a routed underlay');
   say('');
-  await overlay.default(say);
-  say('\n# the same overlay, live: the pings run again on the viewer\'s clock');
+  await runOverlay(say);
+  say(`\n# live under the viewer: the same overlay with a NAT gateway (nat1) whose floating IP ${FLOATING_IP} leads to vm1a across the tunnel;`);
+  say(`# the pings run again on the viewer's clock, and internet pings ${FLOATING_IP}`);
   let vms: string[] = [];
   return {
-    build: () => { const b = overlay.build(); vms = b.vms.map((h) => h.name); return b.net; },
+    build: () => { const b = buildDemo(); vms = b.vms.map((h) => h.name); return b.net; },
     setup: (s) => {
-      const cmds: InjectCommand[] = overlay.PINGS.map(([from, to]) => ({ kind: 'ping', from: vms[from]!, to: overlay.ipOf(to), port: 0, count: 2, payload: '' }));
+      const cmds: InjectCommand[] = [...PINGS.map(([from, to]): InjectCommand => ({ kind: 'ping', from: vms[from]!, to: ipOf(to), port: 0, count: 2, payload: '' })),
+        { kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }];
       // round after round, 5 s of virtual time apart, so a viewer opened later still sees packets arrive
       const round = (): void => chain([...cmds.map((cmd): Step => (next) => s.start(cmd, () => next())), (next) => { s.network.sim.call(5e9, next); }], round);
       round();

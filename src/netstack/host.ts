@@ -477,8 +477,11 @@ export class Host implements PortOwner {
   /** An answer the IP path built (an ICMP error): sent as this host's own packet. */
   private sendAnswer(made: { frame: Uint8Array } | null): void {
     if (made === null) return;
-    const r = this.ip.send(made.frame, this.nowMs);
-    if (r.out !== null) this.output(r.out);
+    // an ICMP error is a packet of its own (sim/tracer.ts)
+    this.sim.tracer.aside(() => {
+      const r = this.ip.send(made.frame, this.nowMs);
+      if (r.out !== null) this.output(r.out);
+    });
   }
 
   /** 'eg' leaves by its interface: fragmented to the MTU, then to its next hop's MAC. */

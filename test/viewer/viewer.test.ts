@@ -1,9 +1,9 @@
 /**
  * The trace viewer in a real browser: headless Debian Chromium driven by
  * playwright-core, against the real trace server (a Session and a
- * TraceServer on 127.0.0.1, port 0) running test/viewer/scenario.ts — the
- * demo's VXLAN overlay with a NAT gateway whose floating IP leads across
- * the tunnel. It sees packets arrive live, selects the ping to the
+ * TraceServer on 127.0.0.1, port 0) running the demo network
+ * (src/topology/demo.ts `buildDemo`: the VXLAN overlay with a NAT gateway
+ * whose floating IP leads across the tunnel). It sees packets arrive live, selects the ping to the
  * floating IP (DNAT on nat1, then VXLAN from hv2 to hv1) and finds its
  * path lit on the graph and the NAT, encap and decap hops listed; clicks
  * `vxlan.vni` and sees exactly its 3 bytes highlighted in the hex pane;
@@ -40,7 +40,7 @@ import { Session } from '../../src/trace/session.js';
 import { TraceServer } from '../../src/trace/server.js';
 import { loadViewerAssets } from '../../src/viewer/assets.js';
 import { describeNeeding } from '../oracle/tools.js';
-import { FLOATING_IP, buildScenario } from './scenario.js';
+import { buildDemo, FLOATING_IP } from '../../src/topology/demo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** The flags this machine's Chromium needs (no sandbox as root, no background network: the network is closed). */
@@ -91,7 +91,7 @@ describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
   let problems: string[];
 
   beforeAll(async () => {
-    v = await viewerOn(buildScenario, (s) => s.start({ kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }));
+    v = await viewerOn(() => buildDemo().net, (s) => s.start({ kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }));
     ({ session, page, problems } = v);
   });
 
