@@ -7,7 +7,7 @@
  *    and records/s from the records per packet; and into a store of 1000 packets (what a viewer
  *    keeps live: the retained records, not their making, are the cost — old-generation GC);
  *  - every packet traced to a subscriber that only counts (the records' own cost, no store);
- *  - one packet in 100 traced into a TraceStore (Tracer.setSample);
+ *  - one packet in 100 traced into a TraceStore of 1000 packets (Tracer.setSample);
  *  - memory: 1 million packets traced into a store with the default bounds — the heap after,
  *    the packets kept and evicted (the store stays within its bounds however long it runs).
  */
@@ -40,7 +40,7 @@ const BUILDERS: (() => BenchCase[])[] = [
   () => [traced('UDP across a router, every packet traced into a TraceStore', storeOf())],
   () => [traced('UDP across a router, every packet traced into a TraceStore of 1000 packets', storeOf(1000))],
   () => [traced('UDP across a router, every packet traced to a counting subscriber', storeOf(0))],
-  () => [traced('UDP across a router, one packet in 100 traced into a TraceStore', storeOf(undefined, 100))],
+  () => [traced('UDP across a router, one packet in 100 traced into a TraceStore of 1000 packets', storeOf(1000, 100))],
 ];
 
 /** 1M packets traced into a store with the default bounds: heap after, packets kept, evicted. */

@@ -457,6 +457,15 @@ export class Host implements PortOwner {
    * out. A DF packet larger than the route's MTU is refused (EMSGSIZE).
    */
   sendIp(frame: Uint8Array): SendStatus {
+    // a packet sent with none in hand (a timer's, a script's) is a new packet from here on
+    const tr = this.sim.tracer;
+    if (tr.current !== 0 || !tr.on) return this.sendOwn(frame);
+    tr.begin();
+    try { return this.sendOwn(frame); } finally { tr.current = 0; }
+  }
+
+  /** sendIp for the packet in hand. */
+  private sendOwn(frame: Uint8Array): SendStatus {
     this.stats.outRequests++;
     const dst = be32(frame, 30);
     if (!this.ip.isLocal(dst)) {

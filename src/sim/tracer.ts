@@ -164,8 +164,11 @@ export class Tracer {
   /** Emit a record for the current packet (call only when `on`). */
   emit(node: string, port: string | null, kind: TraceKind, text: string,
     extra: { fields?: Record<string, string | number>; reason?: TraceDropReason; frame?: Uint8Array } = {}): void {
+    const trace = this.id();
+    // a packet begun here may be one the sampling skips
+    if (!this.on) return;
     const ev: TraceEvent = {
-      trace: this.id(), seq: ++this.seq, t: this.clock.now, node, port, kind, text,
+      trace, seq: ++this.seq, t: this.clock.now, node, port, kind, text,
       fields: extra.fields ?? null, reason: extra.reason ?? null, frame: extra.frame === undefined ? null : extra.frame.slice(),
     };
     for (const s of this.sinks) s(ev);
