@@ -38,6 +38,11 @@
  * Time: the simulator's clock (ns); the netfilter path counts ms.
  * Cost: slow path of a host (objects per packet are fine here); the
  * forwarding hot path of the product is the datapath, not this.
+ * Tracing (sim/tracer.ts), when someone traces: the IP path's decision
+ * (iptables chains and matched rules, ct_state, NAT before → after, the
+ * route, a drop with its reason), ARP as tcpdump prints it, delivery; a
+ * packet the host makes itself (a socket's, an ARP request, an echo reply,
+ * an ICMP error) is a packet of its own, with a new trace id.
  * Neighbours: netfilter/stack.ts (the IP path), ipv6.ts, route.ts (the FIB), neigh.ts,
  * ipfrag.ts, sockets.ts, tcp.ts, sim/ (ports, clock), topology/ (builds hosts).
  */

@@ -28,11 +28,14 @@
  * into a shared 1 MiB slab (a view per frame; a slab is freed when no frame
  * in it is referenced any more), so a copy is a view and a memcpy.
  * Every port has taps (`tap(fn)`), called with each frame it sends or
- * receives and the time: capture (pcap) and tracing hang there.
+ * receives and the time: capture (pcap) hangs there. Packet tracing
+ * (tracer.ts): each frame in flight carries the trace id it was sent
+ * under, made current around the receiver's `receive`; ports record tx and
+ * rx, links their drops, when someone traces.
  * Invariants: a frame is counted exactly once per direction: delivered, or
  * dropped with one reason (mtu, loss, queue, down), or still in flight.
  * Cost: one heap event and one copy (a view into a slab) per frame per link.
- * Neighbours: engine.ts (the clock), units.ts (option text), devices and
+ * Neighbours: engine.ts (the clock), tracer.ts (trace ids, records), units.ts (option text), devices and
  * netstack own the ports.
  */
 import { be16 } from '../wire/bytes.js';
