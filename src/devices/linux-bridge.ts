@@ -820,13 +820,17 @@ export class LinuxBridge implements PortOwner {
 
     let localRcv = this.promisc;
     let sent: number;
+    const tr = this.sim.tracer;
     if ((frame[0]! & 1) !== 0) {
       // broadcast or multicast: flooded and handed up (no snooping: the kernel's no-querier case)
       localRcv = true;
-      sent = this.flood(p, dHi === 0xffff && dLo === -1 ? PKT_BROADCAST : PKT_MULTICAST);
+      const bcast = dHi === 0xffff && dLo === -1;
+      if (tr.on) this.traceFdb(p, frame, vid, bcast ? 'flood: broadcast' : 'flood: multicast', null);
+      sent = this.flood(p, bcast ? PKT_BROADCAST : PKT_MULTICAST);
     } else {
       let id = this.fdb.find((vid << 16) | dHi, dLo);
       if (id >= 0 && this.expired(id, now)) { this.fdb.remove(id); id = -1; }
+      if (tr.on) this.traceFdb(p, frame, vid, id < 0 ? 'flood: unknown unicast' : 'forward', id < 0 ? null : this.fdb.port[id]!);
       if (id >= 0) {
         const to = this.fdb.port[id]!;
         if ((this.fdb.flags[id]! & F_LOCAL) !== 0) {
@@ -1049,6 +1053,22 @@ export class LinuxBridge implements PortOwner {
   private dropRx(p: BridgePort, frame: Uint8Array, reason: number): void {
     p.counters.drops[reason]!++;
     if (this.onDrop !== null) this.onDrop(p, frame, BR_DROP_REASONS[reason]!);
+    const tr = this.sim.tracer;
+    // what traces call a drop: VLAN filtering, and a frame with nowhere to go (not a frame for br0 itself)
+    const why = reason === D_VLAN_INGRESS || reason === D_EGRESS_FILTERED ? 'vlan' : reason === D_NO_TARGET || reason === D_SAME_PORT ? 'no-fdb' : null;
+    if (tr.on && why !== null) tr.emit(this.name, p.name, 'drop', `${why}: ${BR_DROP_REASONS[reason]}`, { reason: why });
+  }
+
+  /**
+   * A trace record (sim/tracer.ts) of the forwarding decision for the frame in hand: flooded (and
+   * why), or forwarded to the port its destination MAC was learnt on ('to', an FDB port index).
+   */
+  private traceFdb(p: BridgePort, frame: Uint8Array, vid: number, what: string, to: number | null): void {
+    // as `bridge fdb` prints an entry: the VLAN only when filtering gives one
+    const dst = `${macToString(frame, 0)}${vid !== 0 ? ` vlan ${vid}` : ''}`;
+    const port = to === null ? null : to === PORT_BRIDGE ? this.name : this.byIndex[to]?.name ?? '?';
+    this.sim.tracer.emit(this.name, p.name, 'fdb', port === null ? `${what} ${dst}` : `${what}: ${dst} is on ${port}`,
+      { fields: { action: port === null ? 'flood' : 'forward', dst: macToString(frame, 0), vlan: vid, ...(port !== null ? { port } : {}) } });
   }
 
   private dropDev(lp: BridgeLocalPort | null, frame: Uint8Array, reason: number): void {

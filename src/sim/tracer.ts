@@ -21,7 +21,8 @@
  *  - `emit` stamps a record with the id, the virtual time, the node and
  *    port, a sequence number, and hands it to the subscribers.
  * Records (`TraceEvent`): `kind` says what happened (tx, rx, drop, route,
- * arp, encap, decap, nat, ct, rule, flow, ipvs, deliver); `text` is the line
+ * arp, encap, decap, nat, ct, rule, flow, fdb — a Linux bridge's
+ * forwarding decision —, ipvs, deliver); `text` is the line
  * the tool users know would print (an ofproto/trace line, an iptables rule,
  * `ARP, Request who-has …`); `fields` the structured facts (vni, table,
  * verdict …); `frame` the packet's bytes after the step (a copy); a drop
@@ -62,7 +63,7 @@ export const DROP_REASONS = {
 
 export type TraceDropReason = keyof typeof DROP_REASONS;
 
-export type TraceKind = 'tx' | 'rx' | 'drop' | 'route' | 'arp' | 'encap' | 'decap' | 'nat' | 'ct' | 'rule' | 'flow' | 'ipvs' | 'deliver';
+export type TraceKind = 'tx' | 'rx' | 'drop' | 'route' | 'arp' | 'encap' | 'decap' | 'nat' | 'ct' | 'rule' | 'flow' | 'fdb' | 'ipvs' | 'deliver';
 
 export interface TraceEvent {
   /** the packet's trace id (1, 2 …; never 0) */

@@ -5,6 +5,8 @@ import { Sim } from '../../src/sim/engine.js';
 import { Link, Port, type PortOwner } from '../../src/sim/link.js';
 import { Topology } from '../../src/topology/topology.js';
 import { buildTopology, loadTopology } from '../../src/topology/file.js';
+import { buildOverlay } from '../../src/topology/demo.js';
+import { macText } from '../../src/netstack/neigh.js';
 import type { TraceEvent } from '../../src/sim/tracer.js';
 import { TraceStore } from '../../src/trace/store.js';
 import { FilterError } from '../../src/trace/filter.js';
@@ -17,6 +19,9 @@ function routed(): Topology {
   t.link(b, r, { delay: '10us', b: { iface: 'eth2', addr: '10.0.2.1/24' } });
   return t;
 }
+
+/** A host's eth0 MAC as text. */
+function macOf(t: Topology, host: string): string { return macText(t.hostNamed(host).mac('eth0')!); }
 
 describe('packet traces', () => {
   it('costs nothing until someone subscribes, then follows a frame across hops with one id', () => {
@@ -161,6 +166,19 @@ describe('packet traces', () => {
     expect(routes).toEqual(['r1', 'r2', 'r1', 'r2', 'r1', 'r2', 'r1']);
     expect(p!.dropped).toMatchObject({ node: 'r2', reason: 'ttl-exceeded' });
     expect(p!.events.filter((e) => e.kind === 'route').map((e) => e.frame![22])).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
+  });
+
+  it('shows a Linux bridge forwarding on its FDB, and flooding what it has not learnt', async () => {
+    const { net } = buildOverlay();
+    const store = new TraceStore();
+    store.attach(net.sim);
+    await net.ping('vm1a', '10.10.0.3', { count: 1 });
+    // the ARP request is flooded by hv1's bridge (to vm1b and the VTEP); the echo request forwarded to the VTEP's port
+    const [who] = store.query('arp.opcode == 1 && node == "hv1/br0"');
+    expect(who!.events.find((e) => e.kind === 'fdb' && e.node === 'hv1/br0')!.text).toBe('flood: broadcast ff:ff:ff:ff:ff:ff');
+    const [req] = store.query('icmp.type == 8');
+    const fdb = req!.events.filter((e) => e.kind === 'fdb').map((e) => `${e.node} ${e.text}`);
+    expect(fdb).toEqual([`hv1/br0 forward: ${macOf(net, 'vm2a')} is on vxlan100`, `hv2/br0 forward: ${macOf(net, 'vm2a')} is on tapa`]);
   });
 
   it('files link drops with their reason', () => {
