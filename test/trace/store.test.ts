@@ -181,6 +181,22 @@ describe('packet traces', () => {
     expect(fdb).toEqual([`hv1/br0 forward: ${macOf(net, 'vm2a')} is on vxlan100`, `hv2/br0 forward: ${macOf(net, 'vm2a')} is on tapa`]);
   });
 
+  it('follows an IPv6 packet: routes with the hop limit, and the drop where it runs out', async () => {
+    const t = new Topology({ seed: 5 });
+    const a = t.host('a', { ip: '2001:db8:1::2/64', gw: '2001:db8:1::1' }), b = t.host('b', { ip: '2001:db8:2::2/64', gw: '2001:db8:2::1' });
+    const r = t.router('r');
+    t.link(a, r, { delay: '10us', b: { iface: 'eth1', addr: '2001:db8:1::1/64' } });
+    t.link(b, r, { delay: '10us', b: { iface: 'eth2', addr: '2001:db8:2::1/64' } });
+    const store = new TraceStore();
+    store.attach(t.sim);
+    expect((await t.ping(a, '2001:db8:2::2', { count: 1 })).received).toBe(1);
+    const [req] = store.query('icmpv6.type == 128 && ipv6.dst == 2001:db8:2::2');
+    expect(req!.events.filter((e) => e.kind === 'route').map((e) => `${e.node} ${e.text} hlim ${e.frame![21]}`)).toEqual(['r 2001:db8:2::2 dev eth2 hlim 63']);
+    await t.ping(a, '2001:db8:2::2', { count: 1, ttl: 1 });
+    const [dead] = store.query('drop.reason == "ttl-exceeded"');
+    expect(dead!.dropped).toMatchObject({ node: 'r', text: 'ttl-exceeded: hop limit 1' });
+  });
+
   it('files link drops with their reason', () => {
     const sim = new Sim();
     const sink = { name: 'b', receive(): void {} };
