@@ -1056,7 +1056,7 @@ export class LinuxBridge implements PortOwner {
     const tr = this.sim.tracer;
     // what traces call a drop: VLAN filtering, and a frame with nowhere to go (not a frame for br0 itself)
     const why = reason === D_VLAN_INGRESS || reason === D_EGRESS_FILTERED ? 'vlan' : reason === D_NO_TARGET || reason === D_SAME_PORT ? 'no-fdb' : null;
-    if (tr.on && why !== null) tr.emit(this.name, p.name, 'drop', `${why}: ${BR_DROP_REASONS[reason]}`, { reason: why });
+    if (why !== null) tr.drop(this.name, p.name, why, BR_DROP_REASONS[reason]!);
   }
 
   /**

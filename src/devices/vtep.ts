@@ -284,7 +284,7 @@ class VxlanSock {
     if (v === undefined) {
       this.drops.vni_not_found++;
       const tr = this.host.sim.tracer;
-      if (tr.on) tr.emit(this.host.name, null, 'drop', `unknown-vni: no VXLAN device for VNI ${be24(data, 4)}`, { reason: 'unknown-vni' });
+      if (tr.on) tr.drop(this.host.name, null, 'unknown-vni', `no VXLAN device for VNI ${be24(data, 4)}`);
       return;
     }
     v.rx(data, src);

@@ -325,21 +325,16 @@ export class Host implements PortOwner {
 
   receive(port: Port, frame: Uint8Array): void {
     const mac = this.ifs.get(port.name)?.mac;
-    if (mac === undefined || frame.length < 14) { this.stats.otherHost++; this.traceDrop(port.name, 'not-for-us', 'no such interface, or a runt frame'); return; }
+    if (mac === undefined || frame.length < 14) { this.stats.otherHost++; this.sim.tracer.drop(this.name, port.name, 'not-for-us', 'no such interface, or a runt frame'); return; }
     const forUs = (frame[0]! & 1) === 1 || sameMac(frame, mac);
-    if (!forUs) { this.stats.otherHost++; this.traceDrop(port.name, 'not-for-us', `for ${macText(frame)}, not ${macText(mac)}`); return; }
+    if (!forUs) { this.stats.otherHost++; if (this.sim.tracer.on) this.sim.tracer.drop(this.name, port.name, 'not-for-us', `for ${macText(frame)}, not ${macText(mac)}`); return; }
     const type = be16(frame, 12);
     if (type === 0x86dd) { this.ip6.input(port.name, frame); return; }
     if (type === 0x0806) { this.arpInput(port.name, frame, mac); return; }
-    if (type !== 0x0800) { this.stats.unknownProto++; this.traceDrop(port.name, 'unknown-proto', `ethertype 0x${type.toString(16).padStart(4, '0')}`); return; }
+    if (type !== 0x0800) { this.stats.unknownProto++; if (this.sim.tracer.on) this.sim.tracer.drop(this.name, port.name, 'unknown-proto', `ethertype 0x${type.toString(16).padStart(4, '0')}`); return; }
     this.ipInput(port.name, frame);
   }
 
-  /** A drop record for the packet in hand (sim/tracer.ts), when someone traces. */
-  private traceDrop(port: string | null, reason: TraceDropReason, text: string): void {
-    const tr = this.sim.tracer;
-    if (tr.on) tr.emit(this.name, port, 'drop', `${reason}: ${text}`, { reason });
-  }
 
   /**
    * The records of the IP path's decision on the packet in hand: the iptables chains it met, its
@@ -372,7 +367,7 @@ export class Host implements PortOwner {
     if (r.verdict !== 'ACCEPT') {
       // (the host's own packet stopped at routing: a martian source, not forwarding)
       const reason = ifname === 'lo' && r.path === 'routing' ? 'no-route' : stackDropReason(r.path);
-      tr.emit(this.name, ifname, 'drop', `${reason}: ${r.verdict} at ${r.path}`, { reason, frame });
+      tr.drop(this.name, ifname, reason, `${r.verdict} at ${r.path}`, frame);
     }
   }
 
@@ -407,7 +402,7 @@ export class Host implements PortOwner {
     if (frame.length < 34 || (frame[14]! >> 4) !== 4 || ihl < 20 || total < ihl || 14 + total > frame.length
         || fold(sum16(frame, 14, 14 + ihl)) !== 0) {
       this.stats.inHdrErrors++;
-      this.traceDrop(ifname, 'bad-header', 'IPv4 header (version, lengths or checksum)');
+      this.sim.tracer.drop(this.name, ifname, 'bad-header', 'IPv4 header (version, lengths or checksum)');
       return;
     }
     let f = frame.length > 14 + total ? frame.subarray(0, 14 + total) : frame;
@@ -449,7 +444,7 @@ export class Host implements PortOwner {
       // an echo request is the stack's to answer; anything else no socket took is dropped (and answered)
       if (took && this.sockets.lastEncap) { /* a tunnel's: its decap record tells */ }
       else if (took || (proto === 1 && frame[l4] === 8)) tr.emit(this.name, inIface, 'deliver', took ? `delivered to a socket (${PROTO_NAME[proto] ?? proto})` : 'answered by the stack', { frame });
-      else this.traceDrop(inIface, 'no-socket', `${PROTO_NAME[proto] ?? `protocol ${proto}`} to ${ipv4ToString(be32(frame, 30))}`);
+      else tr.drop(this.name, inIface, 'no-socket', `${PROTO_NAME[proto] ?? `protocol ${proto}`} to ${ipv4ToString(be32(frame, 30))}`);
     }
     return took;
   }

@@ -63,7 +63,6 @@
  * route.ts, wire/ipv6.ts, wire/icmpv6.ts, wire/checksum.ts.
  */
 import type { Sim } from '../sim/engine.js';
-import type { TraceDropReason } from '../sim/tracer.js';
 import { be16, be32, ipv6ToString, setBe16, setBe32 } from '../wire/bytes.js';
 import { ipv6PseudoSum, fold, sum16 } from '../wire/checksum.js';
 import { Ipv6Packet, IPPROTO_FRAGMENT } from '../wire/ipv6.js';
@@ -269,29 +268,23 @@ export class Ip6Stack {
     return whole.datagram;
   }
 
-  /** A drop record for the packet in hand (sim/tracer.ts), when someone traces. */
-  private traceDrop(ifname: string, reason: TraceDropReason, text: string): void {
-    const tr = this.host.sim.tracer;
-    if (tr.on) tr.emit(this.host.name, ifname, 'drop', `${reason}: ${text}`, { reason });
-  }
-
   /** Not for the host: ip6_route_input, then ip6_forward. */
   private routeInput(ifname: string, f: Uint8Array): void {
     const r = this.route(f, DST);
     const fib = this.fib.fib6;
     if (r < 0 || fib.type[r] === RTN_UNREACHABLE || fib.type[r] === RTN_PROHIBIT) {
       this.stats.inNoRoutes++;
-      this.traceDrop(ifname, 'no-route', `no route to ${ipv6ToString(f, DST)}`);
+      if (this.host.sim.tracer.on) this.host.sim.tracer.drop(this.host.name, ifname, 'no-route', `no route to ${ipv6ToString(f, DST)}`);
       this.error(f, ICMPV6_DEST_UNREACH, r >= 0 && fib.type[r] === RTN_PROHIBIT ? ICMPV6_ADM_PROHIBITED : ICMPV6_NO_ROUTE, 0, ifname);
       return;
     }
     if (fib.type[r] !== RTN_UNICAST) return; // blackhole, multicast: dropped silently
-    if (!this.forwarding) { this.stats.inAddrErrors++; this.traceDrop(ifname, 'forwarding-off', `${ipv6ToString(f, DST)} is not this host's`); return; }
+    if (!this.forwarding) { this.stats.inAddrErrors++; if (this.host.sim.tracer.on) this.host.sim.tracer.drop(this.host.name, ifname, 'forwarding-off', `${ipv6ToString(f, DST)} is not this host's`); return; }
     if (isLinkLocal(f, DST)) { this.stats.inAddrErrors++; return; }
     if (isLinkLocal(f, SRC)) { this.error(f, ICMPV6_DEST_UNREACH, ICMPV6_BEYOND_SCOPE, 0, ifname); this.stats.inAddrErrors++; return; }
     if (f[HLIM]! <= 1) {
       this.stats.inHdrErrors++;
-      this.traceDrop(ifname, 'ttl-exceeded', 'hop limit 1');
+      this.host.sim.tracer.drop(this.host.name, ifname, 'ttl-exceeded', 'hop limit 1');
       this.error(f, ICMPV6_TIME_EXCEEDED, ICMPV6_EXC_HOPLIMIT, 0, ifname);
       return;
     }
@@ -300,7 +293,7 @@ export class Ip6Stack {
     const mtu = Math.max(IPV6_MIN_MTU, this.host.mtu(dev));
     if (f.length - L3 > mtu) {
       this.stats.inTooBigErrors++; this.stats.fragFails++;
-      this.traceDrop(ifname, 'frag-needed', `${f.length - L3} bytes over ${dev}'s MTU ${mtu}`);
+      if (this.host.sim.tracer.on) this.host.sim.tracer.drop(this.host.name, ifname, 'frag-needed', `${f.length - L3} bytes over ${dev}'s MTU ${mtu}`);
       this.error(f, ICMPV6_PACKET_TOO_BIG, 0, mtu, ifname);
       return;
     }
@@ -333,7 +326,7 @@ export class Ip6Stack {
       if (tr.on) tr.emit(this.host.name, ifname, 'deliver', `delivered to a socket (${proto === 17 ? 'UDP' : `protocol ${proto}`})`, { frame: f });
       return;
     }
-    if (proto === 17) { this.traceDrop(ifname, 'no-socket', `UDP to ${ipv6ToString(f, DST)}`); this.stats.udpNoPorts++; if (!isMulticast(f, DST)) this.error(f, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, ifname); return; }
+    if (proto === 17) { if (this.host.sim.tracer.on) this.host.sim.tracer.drop(this.host.name, ifname, 'no-socket', `UDP to ${ipv6ToString(f, DST)}`); this.stats.udpNoPorts++; if (!isMulticast(f, DST)) this.error(f, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, ifname); return; }
     this.stats.inUnknownProtos++;
   }
 

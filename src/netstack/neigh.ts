@@ -187,7 +187,7 @@ export class Neighbours<K extends NeighAddr = number> {
     while (e.queued > this.queueBytes && e.queue.length > 1) {
       e.queued -= e.queue.shift()!.length;
       const id = e.ids.shift()!;
-      tr.as(id, () => { if (tr.on) tr.emit(this.owner.name, e.iface, 'drop', `neigh-queue: unres_qlen_bytes ${this.queueBytes} reached`, { reason: 'neigh-queue' }); });
+      tr.as(id, () => { if (tr.on) tr.drop(this.owner.name, e.iface, 'neigh-queue', `unres_qlen_bytes ${this.queueBytes} reached`); });
     }
   }
 
@@ -216,7 +216,7 @@ export class Neighbours<K extends NeighAddr = number> {
       e.mac = null;
       const tr = this.sim.tracer;
       q.forEach((f, i) => tr.as(ids[i]!, () => {
-        if (tr.on) tr.emit(this.owner.name, e.iface, 'drop', `neigh-failed: ${String(e.addr)} did not answer`, { reason: 'neigh-failed', frame: f });
+        if (tr.on) tr.drop(this.owner.name, e.iface, 'neigh-failed', `${String(e.addr)} did not answer`, f);
         this.owner.onUnreachable(e.iface, f);
       }));
       return;

@@ -143,18 +143,23 @@ export class Tracer {
 
   /** Run 'fn' as a new packet's (an ARP request, a reply, a socket's send), then go back to the packet in hand. */
   aside<T>(fn: () => T): T {
-    if (!this.subscribed) return fn();
-    const prev = this.cur;
-    this.begin();
-    try { return fn(); } finally { this.current = prev; }
+    return this.subscribed ? this.under(this.nextId++, fn) : fn();
   }
 
   /** Run 'fn' for packet 'id' (a frame that waited in a queue), then go back to the packet in hand. */
   as<T>(id: number, fn: () => T): T {
-    if (!this.subscribed) return fn();
+    return this.subscribed ? this.under(id, fn) : fn();
+  }
+
+  private under<T>(id: number, fn: () => T): T {
     const prev = this.cur;
     this.current = id;
     try { return fn(); } finally { this.current = prev; }
+  }
+
+  /** A drop record for the packet in hand, `reason: text` (callers building 'text' test `on` first). */
+  drop(node: string, port: string | null, reason: TraceDropReason, text: string, frame?: Uint8Array): void {
+    if (this.on) this.emit(node, port, 'drop', `${reason}: ${text}`, frame === undefined ? { reason } : { reason, frame });
   }
 
   /** The current id, or a new one when there is none. */
