@@ -218,7 +218,8 @@ function family(t: FieldType): string {
   return t === 'uint' || t === 'int' || t === 'bool' || t === 'time' ? 'num' : t === 'ether' || t === 'protocol' ? 'bytes' : t;
 }
 
-function cmpBytes(a: Uint8Array, b: Uint8Array): number {
+/** Bytes compared as Wireshark orders byte fields: lexicographically, a prefix first. */
+export function cmpBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return a.length - b.length;

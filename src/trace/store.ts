@@ -38,7 +38,7 @@ import type { Sim } from '../sim/engine.js';
 import type { TraceEvent } from '../sim/tracer.js';
 import { dissect } from '../wire/dissect/index.js';
 import type { FieldType } from './fields.js';
-import { compileFilter, dissectionSubject, type Filter, type FilterSubject } from './filter.js';
+import { cmpBytes, compileFilter, dissectionSubject, type Filter, type FilterSubject } from './filter.js';
 
 /** The trace metadata fields filters may use, beside the dissector's. */
 export const TRACE_FIELDS: ReadonlyMap<string, FieldType> = new Map<string, FieldType>([
@@ -51,12 +51,6 @@ export const TRACE_FIELDS: ReadonlyMap<string, FieldType> = new Map<string, Fiel
  * bench/trace.bench.ts's memory case — for the byte bound.
  */
 const RECORD_OVERHEAD = 320;
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 export class PacketTrace {
   readonly id: number;
@@ -79,7 +73,7 @@ export class PacketTrace {
     let b = RECORD_OVERHEAD;
     if (f !== null) {
       const last = this.lastFrame;
-      if (last !== null && sameBytes(last, f)) ev.frame = last;
+      if (last !== null && cmpBytes(last, f) === 0) ev.frame = last;
       else { this.lastFrame = f; b += f.length; }
     }
     this.events.push(ev);
