@@ -143,6 +143,12 @@ export class Evaluator {
   private logs: { at: number; text: string }[] | null = null;
   private readonly stackC = new Int32Array(MAX_JUMPS);
   private readonly stackI = new Int32Array(MAX_JUMPS);
+  /**
+   * A forced load-balancing choice (a trace fork, `forceRandom`): -1 none; else the
+   * `statistic --mode random` matches this packet meets answer no until the one of this index.
+   */
+  private forced = -1;
+  private forcedSeen = 0;
 
   constructor(rs: Ruleset, host: NfHost, seed = 1) {
     this.rs = rs;
@@ -332,8 +338,53 @@ export class Evaluator {
     }
     if ((f & F_MARK) !== 0 && ((p.mark & x[o + X_MARK_MASK]!) === x[o + X_MARK]) === ((f & F_MARK_INV) !== 0)) return false;
     // xt_statistic random, last: (draw & 0x7fffffff) < threshold, stored as threshold - 1
-    if ((f & F_STAT) !== 0 && ((this.rng.nextI32() >>> 1) <= x[o + X_STAT]!) === ((f & F_STAT_INV) !== 0)) return false;
+    if ((f & F_STAT) !== 0 && (this.forced >= 0 ? this.forcedDraw() : (this.rng.nextI32() >>> 1) <= x[o + X_STAT]!) === ((f & F_STAT_INV) !== 0)) return false;
     return true;
+  }
+
+  /**
+   * Force the next random draws (a trace fork: what would the k-th of a
+   * kube-proxy Service's endpoints have done): the `statistic --mode random`
+   * matches met from now on say no, except the one of index 'k' (0-based),
+   * which says yes; -1 goes back to random draws. A chain of n−1 random
+   * rules and a last unconditional one thus takes its k-th target, k = n−1
+   * the last. The draws are not taken from the generator.
+   */
+  forceRandom(k: number): void {
+    this.forced = k;
+    this.forcedSeen = 0;
+  }
+
+  /** Did the forced choice meet a random rule? */
+  forcedUsed(): boolean {
+    return this.forced >= 0 && this.forcedSeen > 0;
+  }
+
+  private forcedDraw(): boolean {
+    return this.forcedSeen++ === this.forced;
+  }
+
+  /**
+   * A load-balancing decision in 'chain' of 'table' around rule 'rule': the
+   * run of `statistic --mode random` rules it belongs to and the rule after
+   * them — kube-proxy's KUBE-SVC- chain — as its choices (each rule's jump
+   * target, or its number), and which one the packet took: the first of
+   * them among the rules it 'matched' (-1: none). Null when 'rule' is not
+   * such a rule.
+   */
+  balance(table: TableName, chain: string, rule: Rule, matched: readonly Rule[]): { choices: string[]; chosen: number } | null {
+    const rules = this.rs.table(table).chains.get(chain)?.rules;
+    const at = rules?.indexOf(rule) ?? -1;
+    if (rules === undefined || at < 0) return null;
+    const random = (r: Rule): boolean => r.matches.some((m) => m.kind === 'statistic' && m.mode === 'random' && !m.invert);
+    let first = at;
+    while (first > 0 && random(rules[first - 1]!)) first--;
+    let last = at;
+    while (last < rules.length - 1 && random(rules[last]!)) last++;
+    if (!random(rules[first]!)) return null;
+    const group = rules.slice(first, last + 1);
+    const name = (r: Rule): string => (r.target?.kind === 'jump' || r.target?.kind === 'goto' ? r.target.chain : `rule ${rules.indexOf(r) + 1}`);
+    return { choices: group.map(name), chosen: group.findIndex((r) => matched.includes(r)) };
   }
 
   /** The generic part and every extension match of 'r'. */
@@ -386,7 +437,7 @@ export class Evaluator {
       case 'statistic': {
         if (m.mode === 'random') {
           // xt_statistic: (get_random_u32() & 0x7fffffff) < lround(probability * 2^31), as iptables stores it
-          const hit = (this.rng.nextI32() >>> 1) < Math.round(m.probability * 0x80000000);
+          const hit = this.forced >= 0 ? this.forcedDraw() : (this.rng.nextI32() >>> 1) < Math.round(m.probability * 0x80000000);
           return hit !== m.invert;
         }
         // nth as xt_statistic: iptables stores every-1 and starts the counter at (every-1)-packet;

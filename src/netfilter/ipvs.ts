@@ -371,6 +371,8 @@ export class Ipvs {
   readonly timeoutsMs: number[] = [...DEFAULT_TIMEOUTS_MS];
   /** the connection id used by the last schedule()/reply(), -1 if none */
   lastConn = -1;
+  /** a forced choice (a trace fork): the next new connection goes to `candidates(svc)[force]`; -1: the scheduler picks */
+  force = -1;
 
   // ---- services and servers (slow path)
 
@@ -540,8 +542,21 @@ export class Ipvs {
 
   // ---- scheduling (new connections)
 
-  /** Picks a real server for a new connection of 'pkt' with 'svc''s scheduler, or null. */
+  /** The real servers a scheduler may pick for 'svc', in its order: weight above 0, not overloaded. */
+  candidates(svc: VirtualService): RealServer[] {
+    return svc.dests.filter((d) => d.weight > 0 && !d.overloaded && d.available);
+  }
+
+  /**
+   * Picks a real server for a new connection of 'pkt' with 'svc''s scheduler, or null —
+   * or the forced one (`force`, once: a trace fork asking what another server would have done).
+   */
   pick(svc: VirtualService, pkt: IpvsPacket): RealServer | null {
+    if (this.force >= 0) {
+      const d = this.candidates(svc)[this.force] ?? null;
+      this.force = -1;
+      return d;
+    }
     switch (svc.scheduler) {
       case 'rr': return this.rr(svc);
       case 'wrr': return this.wrr(svc);

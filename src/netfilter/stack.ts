@@ -138,6 +138,8 @@ export interface IpvsStep {
   fwd: ForwardMethod | null;
   /** the IPVS connection's state after the packet (`SYN_RECV`, `ESTABLISHED`, `UDP` …) */
   state: string | null;
+  /** 'scheduled': the real servers the scheduler could have picked, in its order */
+  candidates?: string[];
 }
 
 /** A frame leaving the host: its interface and the next hop its Ethernet destination is resolved for. */
@@ -378,10 +380,30 @@ export class NfStack {
 
   private vsReport(hook: Hook, verdict: string, hooks: HookReport[], action: IpvsStep['action'], svc: VirtualService, d: RealServer | null, c: number): void {
     const v = this.ipvs!;
+    const name = (x: RealServer): string => `${ipv4ToString(x.addr)}:${x.port}`;
     hooks.push({ hook, table: 'ipvs', verdict, traversed: [], checked: 0, ipvs: {
-      action, service: `${serviceName(svc)} ${svc.scheduler}`, server: d === null ? null : `${ipv4ToString(d.addr)}:${d.port}`,
+      action, service: `${serviceName(svc)} ${svc.scheduler}`, server: d === null ? null : name(d),
       fwd: d?.fwd ?? null, state: c >= 0 ? v.connState(c) : null,
+      ...(action === 'scheduled' ? { candidates: v.candidates(svc).map(name) } : {}),
     } });
+  }
+
+  /**
+   * Force the next load-balancing choice of the packet about to be processed
+   * (a trace fork): the k-th target of a run of `statistic --mode random`
+   * rules (Evaluator.forceRandom), the k-th candidate of an IPVS scheduler;
+   * -1 ends it.
+   */
+  force(k: number): void {
+    this.ev.forceRandom(k);
+    if (this.ipvs !== null) this.ipvs.force = k;
+  }
+
+  /** End a forced choice; whether it was made (a random rule met, or an IPVS server picked). */
+  unforce(): boolean {
+    const used = this.ev.forcedUsed() || (this.ipvs !== null && this.ipvs.force < 0);
+    this.force(-1);
+    return used;
   }
 
   /**

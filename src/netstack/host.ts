@@ -49,7 +49,7 @@
 import type { Sim } from '../sim/engine.js';
 import { Port, type PortOwner } from '../sim/link.js';
 import type { TraceDropReason } from '../sim/tracer.js';
-import { NfStack, type Egress, type HostConfig, type HostIface, type StackResult } from '../netfilter/stack.js';
+import { NfStack, type Egress, type HookReport, type HostConfig, type HostIface, type StackResult } from '../netfilter/stack.js';
 import { formatRule } from '../netfilter/save.js';
 import { Ruleset } from '../netfilter/model.js';
 import { parseRestore } from '../netfilter/restore.js';
@@ -346,8 +346,10 @@ export class Host implements PortOwner {
     if (r.ctinfo !== 'UNTRACKED') tr.emit(this.name, ifname, 'ct', `ct_state ${r.ctinfo}`, { fields: { state: r.ctinfo } });
     for (const h of r.hooks) {
       const matched = h.traversed.filter((x) => x.matched && x.rule !== null).map((x) => formatRule(x.chain, x.rule!));
+      // IPVS: what it did, as `ipvsadm -Lnc` would show the connection
+      if (h.ipvs !== undefined) matched.push(`${h.ipvs.action} ${h.ipvs.service}${h.ipvs.server === null ? '' : ` -> ${h.ipvs.server}`}${h.ipvs.state === null ? '' : ` ${h.ipvs.state}`}`);
       tr.emit(this.name, ifname, h.table === 'ipvs' ? 'ipvs' : 'rule', `${h.table} ${h.hook}: ${h.verdict}${matched.length > 0 ? ` (${matched.join('; ')})` : ''}`,
-        { fields: { table: h.table, hook: h.hook, verdict: h.verdict, checked: h.checked, ...(h.ipvs !== undefined ? { service: h.ipvs.service, server: h.ipvs.server ?? '' } : {}) } });
+        { fields: { table: h.table, hook: h.hook, verdict: h.verdict, checked: h.checked, ...this.balance(h) } });
     }
     const after = r.out?.frame ?? (r.path === 'local' ? frame : null);
     if (before !== null && after !== null) {
@@ -369,6 +371,33 @@ export class Host implements PortOwner {
       const reason = ifname === 'lo' && r.path === 'routing' ? 'no-route' : stackDropReason(r.path);
       tr.drop(this.name, ifname, reason, `${r.verdict} at ${r.path}`, frame);
     }
+  }
+
+  /** A trace fork's forced choice for the packet in hand here, armed on the stack; -1 when none. */
+  private forceChoice(): number {
+    const k = this.sim.tracer.forced(this.name);
+    if (k >= 0) this.ip.force(k);
+    return k;
+  }
+
+  /**
+   * A hook's load-balancing decision for the trace (sim/tracer.ts's forks): a run of `statistic
+   * --mode random` rules (kube-proxy's KUBE-SVC- chain) or an IPVS scheduler's pick — the
+   * choices and the one taken; IPVS's service and server in any case.
+   */
+  private balance(h: HookReport): Record<string, string | number> {
+    const v = h.ipvs;
+    if (v !== undefined) {
+      const base = { service: v.service, server: v.server ?? '' };
+      return v.candidates === undefined ? base
+        : { ...base, lb: 'ipvs', choices: v.candidates.join(' '), chosen: v.server === null ? -1 : v.candidates.indexOf(v.server) };
+    }
+    if (h.table === 'ipvs') return {};
+    const at = h.traversed.find((x) => x.rule !== null && x.rule.matches.some((m) => m.kind === 'statistic' && m.mode === 'random'));
+    if (at === undefined) return {};
+    const matched = h.traversed.filter((x) => x.matched && x.chain === at.chain && x.rule !== null).map((x) => x.rule!);
+    const b = this.ip.ev.balance(h.table, at.chain, at.rule!, matched);
+    return b === null ? {} : { lb: 'iptables', chain: at.chain, choices: b.choices.join(' '), chosen: b.chosen };
   }
 
   private arpInput(ifname: string, f: Uint8Array, mac: Uint8Array): void {
@@ -415,7 +444,9 @@ export class Host implements PortOwner {
     }
     // NAT rewrites the frame in place: a copy of it as it came, for the trace's NAT record
     const before = this.sim.tracer.on && this.ip.tracking ? f.slice() : null;
+    const k = this.sim.tracer.forcing ? this.forceChoice() : -1;
     const r = this.ip.receive(f, ifname, this.nowMs);
+    if (k >= 0 && this.ip.unforce()) this.sim.tracer.forceUsed();
     if (r.path === 'forward' || r.path === 'ipvs') this.stats.forwDatagrams++;
     if (this.sim.tracer.on) this.traceStack(ifname, before, f, r);
     if (r.out !== null) this.output(r.out);
@@ -475,7 +506,9 @@ export class Host implements PortOwner {
     }
     if ((frame[20]! & 0x40) === 0 && be16(frame, 18) === 0) { this.ident = (this.ident + 1) & 0xffff; setBe16(frame, 18, this.ident); fixIpChecksum(frame); }
     const before = this.sim.tracer.on && this.ip.tracking ? frame.slice() : null;
+    const k = this.sim.tracer.forcing ? this.forceChoice() : -1;
     const r = this.ip.send(frame, this.nowMs);
+    if (k >= 0 && this.ip.unforce()) this.sim.tracer.forceUsed();
     if (this.sim.tracer.on) this.traceStack('lo', before, frame, r);
     if (r.out !== null) this.output(r.out);
     if (r.reply !== null) this.output(r.reply);

@@ -20,6 +20,13 @@
  *    NAT and tunnels;
  *  - `emit` stamps a record with the id, the virtual time, the node and
  *    port, a sequence number, and hands it to the subscribers.
+ * Forks (ovn-trace's, at a load-balancing decision): a 'rule' or 'ipvs'
+ * record whose fields carry `lb`, `choices` (space-separated) and
+ * `chosen` (an index) is a choice among backends. To see what another
+ * would have done, a replay of the same simulation calls `force(trace,
+ * node, k)` first: when that packet next reaches a decision at that node,
+ * the node asks `forced(node)`, makes choice k instead of its own, and
+ * says `forceUsed()` — one fork per replay; everything else runs as it did.
  * Records (`TraceEvent`): `kind` says what happened (tx, rx, drop, route,
  * arp, encap, decap, nat, ct, rule, flow, fdb — a Linux bridge's
  * forwarding decision —, ipvs, deliver); `text` is the line
@@ -103,6 +110,11 @@ export class Tracer {
   private nextId = 1;
   private seq = 0;
   private sinks: TraceSink[] = [];
+  /** a forced load-balancing choice is pending (a fork's replay): nodes test this before asking `forced` */
+  forcing = false;
+  private forceTrace = 0;
+  private forceNode = '';
+  private forceChoice = -1;
 
   constructor(private readonly clock: { readonly now: number }) {}
 
@@ -160,6 +172,24 @@ export class Tracer {
   /** A drop record for the packet in hand, `reason: text` (callers building 'text' test `on` first). */
   drop(node: string, port: string | null, reason: TraceDropReason, text: string, frame?: Uint8Array): void {
     if (this.on) this.emit(node, port, 'drop', `${reason}: ${text}`, frame === undefined ? { reason } : { reason, frame });
+  }
+
+  /** Make packet 'trace' take choice 'k' at its next load-balancing decision at 'node' (a fork's replay). */
+  force(trace: number, node: string, k: number): void {
+    this.forcing = true;
+    this.forceTrace = trace;
+    this.forceNode = node;
+    this.forceChoice = k;
+  }
+
+  /** The choice forced on the packet in hand at 'node', or -1 (call `forceUsed` once it made it). */
+  forced(node: string): number {
+    return this.cur === this.forceTrace && node === this.forceNode ? this.forceChoice : -1;
+  }
+
+  /** The forced choice was made: nothing is forced any more. */
+  forceUsed(): void {
+    this.forcing = false;
   }
 
   /** The current id, or a new one when there is none. */

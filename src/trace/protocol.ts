@@ -43,6 +43,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { SdnemuError } from '../errors.js';
 import type { TraceDropReason, TraceEvent } from '../sim/tracer.js';
 import type { Dissection } from '../wire/dissect.js';
+import type { ForkReply } from './session.js';
 
 /** The largest message a client may send (a pcap to dissect included). */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -70,6 +71,7 @@ export type ClientMessage =
   | { t: 'unsubscribe'; id: number }
   | { t: 'packets'; id: number; filter: string; limit: number }
   | { t: 'trace'; id: number; packet: number }
+  | { t: 'fork'; id: number; packet: number; seq: number }
   | { t: 'topology'; id: number }
   | { t: 'control'; id: number; op: ControlOp; speed: number }
   | { t: 'inject'; id: number; kind: 'ping' | 'tcp'; from: string; to: string; port: number; count: number; payload: string }
@@ -134,6 +136,8 @@ export interface ReplyBodies {
   unsubscribe: { ok: true };
   packets: PacketSummary[];
   trace: PacketTraceReply;
+  /** what every other backend of a load-balancing decision would have done (session.ts's forks) */
+  fork: ForkReply;
   topology: TopologySnapshot;
   control: ClockState;
   inject: ClockState;
@@ -200,6 +204,7 @@ export function checkClient(v: unknown): ClientMessage {
     case 'unsubscribe': return { t, id };
     case 'packets': return { t, id, filter: str(o, 'filter', t, ''), limit: int(o, 'limit', t, 1, 100_000, 1000) };
     case 'trace': return { t, id, packet: int(o, 'packet', t, 1, Number.MAX_SAFE_INTEGER) };
+    case 'fork': return { t, id, packet: int(o, 'packet', t, 1, Number.MAX_SAFE_INTEGER), seq: int(o, 'seq', t, 1, Number.MAX_SAFE_INTEGER) };
     case 'topology': return { t, id };
     case 'control': {
       const op = oneOf(o, 'op', t, ['pause', 'run', 'step', 'back', 'speed'] as const);

@@ -393,6 +393,7 @@ export class TraceServer {
         if (p === undefined) throw new InputError('TRACE_NO_PACKET', 'trace.packet', `packet ${m.packet} is not in the store (never seen, or evicted)`);
         return { summary: s.summary(p), records: p.events };
       }
+      case 'fork': return s.fork(m.packet, m.seq);
       case 'topology': return s.topology();
       case 'control':
         switch (m.op) {

@@ -31,8 +31,17 @@
  * listeners (the viewer sees the new state, not a flood of old packets).
  * Wall time is read only through `opts.wallClock` (default
  * `performance.now`), so tests can drive the clock by hand.
+ * Forks (`fork(packet, seq)`, ovn-trace's): at a load-balancing decision
+ * (a record with `lb`, sim/tracer.ts) what would each other backend have
+ * done? For each other choice, the same simulation is built again with
+ * that choice forced on that packet at that node (Tracer.force), replayed
+ * to the current event with the same injections, then run on for up to
+ * FORK_HORIZON_NS of virtual time (and FORK_MAX_EVENTS events) for the
+ * packet to finish; the packet's records in that world are the fork. The
+ * live topology, store and listeners are untouched.
  * Cost: a back replays every event from zero (the simulator has no
- * snapshots): O(events so far). A tick costs its events.
+ * snapshots): O(events so far); a fork, that once per other choice. A
+ * tick costs its events.
  * Neighbours: topology/ (what runs), netstack/tools.ts (the traffic),
  * store.ts (the records), server.ts (the one caller), protocol.ts (the
  * shapes of ClockState, TopologySnapshot, PacketSummary).
@@ -75,6 +84,30 @@ export interface SessionOptions {
   budgetMs?: number;
   /** called with an exception an event threw while the clock ran (the clock pauses) */
   onError?: (e: unknown) => void;
+}
+
+/** How long (virtual ns) and how many events a fork runs past the current event for its packet to finish. */
+export const FORK_HORIZON_NS = 1e9;
+export const FORK_MAX_EVENTS = 200_000;
+
+/** One other choice at a load-balancing decision, and what the packet did after it. */
+export interface Fork {
+  choice: string;
+  /** the packet in the world where that choice was made; null when it left the store there */
+  summary: PacketSummary | null;
+  records: TraceEvent[];
+}
+
+/** What `fork` answers: the decision's choices, the one taken, and every other one's fork. */
+export interface ForkReply {
+  packet: number;
+  seq: number;
+  node: string;
+  lb: string;
+  choices: string[];
+  chosen: number;
+  /** by choice index; null for the one taken */
+  forks: (Fork | null)[];
 }
 
 /** An injection, where it happened. */
@@ -253,9 +286,10 @@ export class Session {
     }
   }
 
-  private rebuild(target = 0): void {
+  private rebuild(target = 0, prepare?: (t: Topology) => void): void {
     this.detachStore?.();
     this.topo = this.build();
+    prepare?.(this.topo);
     this.traces = new TraceStore(this.storeOpts);
     this.detachStore = this.traces.attach(this.topo.sim);
     this.traces.onRecord((p, ev) => { if (!this.replaying) for (const l of this.recordListeners) l(p, ev); });
@@ -267,6 +301,50 @@ export class Session {
       while (this.topo.sim.eventsRun < target && this.stepOne());
       this.applyDue();
     } finally { this.replaying = false; }
+  }
+
+  // ---- forks -------------------------------------------------------------------------------------
+
+  /**
+   * What each other backend would have done at load-balancing decision 'seq'
+   * of packet 'packet' (see the header). Throws InputError when the packet
+   * is not in the store or that record is not a load-balancing decision.
+   */
+  fork(packet: number, seq: number): ForkReply {
+    const p = this.traces.get(packet);
+    if (p === undefined) throw new InputError('TRACE_NO_PACKET', 'fork.packet', `packet ${packet} is not in the store (never seen, or evicted)`);
+    const ev = p.events.find((e) => e.seq === seq);
+    if (ev === undefined) throw new InputError('TRACE_NO_RECORD', 'fork.seq', `packet ${packet} has no record ${seq}`);
+    const f = ev.fields;
+    if (f === null || typeof f['lb'] !== 'string' || typeof f['choices'] !== 'string') {
+      throw new InputError('TRACE_NOT_A_CHOICE', 'fork.seq', `record ${seq} of packet ${packet} is not a load-balancing decision`);
+    }
+    const choices = f['choices'].split(' ').filter((c) => c !== '');
+    const chosen = typeof f['chosen'] === 'number' ? f['chosen'] : -1;
+    if (this.running) this.pause();
+    const target = this.topo.sim.eventsRun;
+    const forks = choices.map((choice, k) => (k === chosen ? null : { choice, ...this.alternate(packet, ev.node, k, target) }));
+    return { packet, seq, node: ev.node, lb: f['lb'], choices, chosen, forks };
+  }
+
+  /** The world where 'packet' takes choice 'k' at 'node': its records there (the live world is restored after). */
+  private alternate(packet: number, node: string, k: number, target: number): Omit<Fork, 'choice'> {
+    const live = { topo: this.topo, traces: this.traces, detach: this.detachStore, applied: this.applied, servers: this.servers };
+    // the live store stays attached to the live simulator
+    this.detachStore = null;
+    try {
+      this.rebuild(target, (t) => t.sim.tracer.force(packet, node, k));
+      const sim = this.topo.sim, until = sim.now + FORK_HORIZON_NS;
+      this.replaying = true;
+      for (let n = 0; n < FORK_MAX_EVENTS && sim.nextTime <= until && this.stepOne(); n++);
+      const p = this.traces.get(packet);
+      return { summary: p === undefined ? null : this.summary(p), records: p?.events ?? [] };
+    } finally {
+      this.replaying = false;
+      // (rebuild set it: the fork's store)
+      (this.detachStore as (() => void) | null)?.();
+      ({ topo: this.topo, traces: this.traces, detach: this.detachStore, applied: this.applied, servers: this.servers } = live);
+    }
   }
 
   // ---- traffic -----------------------------------------------------------------------------------

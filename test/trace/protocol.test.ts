@@ -10,6 +10,7 @@ describe('the viewer protocol', () => {
       { t: 'packets', id: 4, filter: 'drop', limit: 10 }, { t: 'trace', id: 5, packet: 7 }, { t: 'topology', id: 6 },
       { t: 'control', id: 7, op: 'speed', speed: 0.5 }, { t: 'inject', id: 8, kind: 'tcp', from: 'a', to: '10.0.0.2', port: 80, count: 1, payload: 'x' },
       { t: 'pcap', id: 9, packets: [1, 2] }, { t: 'dissect', id: 10, pcap: new Uint8Array([1, 2, 3]) },
+      { t: 'fork', id: 11, packet: 3, seq: 40 },
     ];
     for (const m of msgs) expect(decodeClient(encode(m))).toEqual(m);
   });
@@ -20,6 +21,7 @@ describe('the viewer protocol', () => {
       [{ t: 'control', op: 'explode' }, 'PROTO_BAD_FIELD', 'control.op'],
       [{ t: 'control', op: 'speed', speed: -1 }, 'PROTO_BAD_FIELD', 'control.speed'],
       [{ t: 'trace', packet: 1.5 }, 'PROTO_BAD_FIELD', 'trace.packet'],
+      [{ t: 'fork', packet: 1 }, 'PROTO_BAD_FIELD', 'fork.seq'],
       [{ t: 'pcap', packets: ['x'] }, 'PROTO_BAD_FIELD', 'pcap.packets'],
       [{ t: 'nope' }, 'PROTO_UNKNOWN', 't'],
       [[1, 2], 'PROTO_BAD_MESSAGE', ''],
@@ -39,8 +41,8 @@ describe('the viewer protocol', () => {
     const hostile = fc.oneof(
       fc.uint8Array({ maxLength: 200 }),
       fc.anything({ maxDepth: 3 }).map((v) => { try { return packr.pack(v) as Uint8Array; } catch { return new Uint8Array([0xc0]); } }),
-      fc.record({ t: fc.constantFrom('hello', 'subscribe', 'packets', 'trace', 'control', 'inject', 'pcap', 'dissect'), id: fc.anything(), filter: fc.anything(),
-        op: fc.anything(), packet: fc.anything(), packets: fc.anything(), kind: fc.anything(), from: fc.anything(), to: fc.anything() }, { requiredKeys: ['t'] })
+      fc.record({ t: fc.constantFrom('hello', 'subscribe', 'packets', 'trace', 'fork', 'control', 'inject', 'pcap', 'dissect'), id: fc.anything(), filter: fc.anything(),
+        op: fc.anything(), packet: fc.anything(), seq: fc.anything(), packets: fc.anything(), kind: fc.anything(), from: fc.anything(), to: fc.anything() }, { requiredKeys: ['t'] })
         .map((v) => packr.pack(v) as Uint8Array),
     );
     fc.assert(fc.property(hostile, (b) => {

@@ -121,6 +121,9 @@ describe('live records and queries', () => {
     expect(tr.records.at(-1)!.kind).toBe('deliver');
     const missing = await c.request({ t: 'trace', packet: 999_999 });
     expect(missing).toMatchObject({ t: 'error', code: 'TRACE_NO_PACKET', where: { path: 'trace.packet' } });
+    // a fork needs a load-balancing decision: a route is none
+    const notChoice = await c.request({ t: 'fork', packet: all[0]!.packet, seq: tr.records.find((x) => x.kind === 'route')!.seq });
+    expect(notChoice).toMatchObject({ t: 'error', code: 'TRACE_NOT_A_CHOICE', where: { path: 'fork.seq' } });
     const topo = await c.ask<TopologySnapshot>({ t: 'topology' });
     expect(topo.nodes.map((n) => `${n.name}:${n.kind}`)).toEqual(['a:host', 'b:host', 'r:router']);
     const r = topo.nodes.find((n) => n.name === 'r')!;
@@ -280,6 +283,7 @@ describe('hostile clients', () => {
       fc.record({ t: fc.constant('subscribe' as const), filter: text, sample: fc.integer({ min: 1, max: 5 }) }),
       fc.record({ t: fc.constant('packets' as const), filter: text, limit: fc.integer({ min: 1, max: 50 }) }),
       fc.record({ t: fc.constant('trace' as const), packet: fc.integer({ min: 1, max: 50 }) }),
+      fc.record({ t: fc.constant('fork' as const), packet: fc.integer({ min: 1, max: 50 }), seq: fc.integer({ min: 1, max: 500 }) }),
       fc.record({ t: fc.constant('control' as const), op: fc.constantFrom('pause', 'step', 'back', 'speed' as const), speed: fc.double({ min: 0.001, max: 1e6, noNaN: true }) }),
       fc.record({ t: fc.constant('inject' as const), kind: fc.constantFrom('ping', 'tcp' as const), from: text, to: text, port: fc.integer({ min: 1, max: 65535 }), count: fc.integer({ min: 1, max: 3 }), payload: text }),
       fc.record({ t: fc.constant('pcap' as const), packets: fc.array(fc.integer({ min: 1, max: 100 }), { maxLength: 5 }) }),

@@ -82,7 +82,8 @@ const graph = new TopologyGraph(byId('graph') as unknown as SVGSVGElement);
 const view = new DissectionView(byId('tree'), byId('hex'));
 let filter = '';
 
-const timeline = new Timeline(byId('timeline'), (i) => showHop(i));
+const timeline = new Timeline(byId('timeline'), (i) => showHop(i),
+  async (r) => replies.fork(await attempt('fork', () => conn.request({ t: 'fork', packet: r.trace, seq: r.seq }))));
 const list = new PacketList(byId('packets') as HTMLTableSectionElement, byId('listwrap'), (id) => { void selectPacket(id); });
 
 const conn = new Connection(wsUrl, params.get('token'), {

@@ -26,6 +26,16 @@ export function records(body: unknown): WireRecord[] {
     .sort((a, b) => a.seq - b.seq);
 }
 
+/** `fork`: the decision's choices and each other choice's records, or null. */
+export function fork(body: unknown): { choices: string[]; chosen: number; forks: ({ choice: string; summary: PacketSummary | null; records: WireRecord[] } | null)[] } | null {
+  if (!isObj(body) || !Array.isArray(body['choices']) || !Array.isArray(body['forks']) || typeof body['chosen'] !== 'number') return null;
+  const choices = body['choices'].map(String);
+  const forks = body['forks'].map((f) => (isObj(f) && typeof f['choice'] === 'string'
+    ? { choice: f['choice'], summary: isObj(f['summary']) ? f['summary'] as unknown as PacketSummary : null, records: records(f) }
+    : null));
+  return { choices, chosen: body['chosen'], forks };
+}
+
 /** `topology`: the snapshot, or null. */
 export function snapshot(body: unknown): TopologySnapshot | null {
   if (!isObj(body) || !Array.isArray(body['nodes']) || !Array.isArray(body['links'])) return null;

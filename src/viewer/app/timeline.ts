@@ -14,7 +14,12 @@
  *    next hop; ipvs: the service and the real server;
  *  - drop: the reason's name and its description from DROP_REASONS;
  *  - any record with a frame: its length, and the fields that changed
- *    since the previous frame (addresses, ports, TTL, VNI).
+ *    since the previous frame (addresses, ports, TTL, VNI);
+ *  - a load-balancing decision (a record with `lb`: a kube-proxy
+ *    probability rule, an IPVS scheduler): its choices, the one taken, and
+ *    a button asking what every other backend would have done (`onFork`,
+ *    the server's fork: ovn-trace's) — each fork then lists its choice,
+ *    its verdict and the hops the packet made in that world.
  * Clicking a line selects that hop: `onHop(i)` shows its frame (or the
  * last frame before it) in the dissection and hex panes.
  * Neighbours: main.ts, sim/tracer.ts (records, DROP_REASONS),
@@ -59,7 +64,21 @@ function kv(rows: [string, string | number | undefined][]): HTMLElement {
   return h('dl', {}, ...rows.filter(([, v]) => v !== undefined && v !== '').flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
 }
 
-function details(r: TraceEvent, kind: string, changed: string[], frame: Uint8Array | null): HTMLElement {
+/** What a fork request answers, as the timeline shows it. */
+export interface ForkView { choices: string[]; chosen: number; forks: ({ choice: string; summary: { verdict: string; reason: string | null } | null; records: TraceEvent[] } | null)[] }
+
+/** The forks of a decision: per other choice, its verdict and its hops after the decision's node. */
+function forkList(r: TraceEvent, v: ForkView): HTMLElement {
+  return h('ol', { class: 'forks' }, ...v.forks.map((f, k) => {
+    if (f === null) return h('li', { class: 'fork taken', 'data-choice': v.choices[k] ?? '' }, h('b', {}, v.choices[k] ?? ''), ' — the choice this packet made');
+    const verdict = f.summary === null ? 'not traced' : f.summary.reason !== null ? `${f.summary.verdict} (${f.summary.reason})` : f.summary.verdict;
+    const after = f.records.filter((e) => e.seq >= r.seq || e.t > r.t);
+    return h('li', { class: `fork v-${f.summary?.verdict ?? 'none'}`, 'data-choice': f.choice }, h('b', {}, f.choice), ` — ${verdict}`,
+      h('ul', { class: 'fork-hops' }, ...after.map((e) => h('li', {}, h('span', { class: 'node' }, e.node), ' ', h('span', { class: `kind k-${e.kind}` }, e.kind), ' ', e.text))));
+  }));
+}
+
+function details(r: TraceEvent, kind: string, changed: string[], frame: Uint8Array | null, onFork: ((r: TraceEvent) => Promise<ForkView | null>) | null): HTMLElement {
   const f = r.fields ?? {};
   const parts: HTMLElement[] = [];
   switch (r.kind) {
@@ -72,6 +91,24 @@ function details(r: TraceEvent, kind: string, changed: string[], frame: Uint8Arr
     }
     case 'rule': case 'ipvs':
       parts.push(kv([['table', f['table']], ['hook', f['hook']], ['verdict', f['verdict']], ['rules checked', f['checked']], ['service', f['service']], ['real server', f['server']]]));
+      if (typeof f['lb'] === 'string' && typeof f['choices'] === 'string') {
+        const choices = f['choices'].split(' ');
+        parts.push(kv([['load balancing', f['lb'] === 'ipvs' ? 'IPVS scheduler' : `kube-proxy probability rules (${String(f['chain'] ?? '')})`],
+          ['choices', choices.join(', ')], ['taken', choices[Number(f['chosen'])] ?? 'none']]));
+        if (onFork !== null) {
+          const out = h('div', { class: 'fork-out' });
+          const b = h('button', { class: 'fork-btn', type: 'button' }, 'What would the other backends have done?');
+          b.addEventListener('click', () => {
+            b.setAttribute('disabled', '');
+            out.replaceChildren(h('p', { class: 'empty' }, 'replaying each other choice…'));
+            void onFork(r).then((v) => {
+              b.removeAttribute('disabled');
+              out.replaceChildren(v === null ? h('p', { class: 'empty' }, 'the server could not fork this decision') : forkList(r, v));
+            });
+          });
+          parts.push(b, out);
+        }
+      }
       break;
     case 'encap': case 'decap':
       parts.push(kv([['VNI', f['vni']], ['outer source', f['src']], ['outer destination', f['dst']], ['UDP ports', f['sport'] !== undefined ? `${f['sport']} > ${f['dport']}` : undefined]]));
@@ -96,7 +133,8 @@ export class Timeline {
   private items: HTMLDetailsElement[] = [];
   selected = -1;
 
-  constructor(private readonly root: HTMLElement, private readonly onHop: (i: number) => void) {}
+  constructor(private readonly root: HTMLElement, private readonly onHop: (i: number) => void,
+    private readonly onFork: ((r: TraceEvent) => Promise<ForkView | null>) | null = null) {}
 
   get hops(): readonly TraceEvent[] { return this.records; }
 
@@ -123,7 +161,7 @@ export class Timeline {
         h('span', { class: 't' }, `+${((r.t - t0) / 1000).toFixed(3)} µs`), h('span', { class: 'node' }, r.node),
         h('span', { class: 'port' }, r.port ?? ''), h('span', { class: `kind k-${kind}` }, kind), h('span', { class: 'htext' }, r.text));
       const d = h('details', { class: `hop k-${kind}`, 'data-kind': kind, 'data-hop': i }, line);
-      d.append(details(r, kind, changed, frames[i]!));
+      d.append(details(r, kind, changed, frames[i]!, this.onFork));
       line.addEventListener('click', () => this.select(i));
       return d;
     });
