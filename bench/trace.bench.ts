@@ -5,7 +5,7 @@
  *  - tracing off (the tracer's `on` guard only);
  *  - every packet traced into a TraceStore (default bounds: 100k packets, 256 MiB): packets/s,
  *    and records/s from the records per packet; and into a store of 1000 packets (what a viewer
- *    keeps live: the retained records, not their making, are the cost — old-generation GC);
+ *    keeps live; the store encodes records into a byte ring, so keeping them costs no GC);
  *  - every packet traced to a subscriber that only counts (the records' own cost, no store);
  *  - one packet in 100 traced into a TraceStore of 1000 packets (Tracer.setSample);
  *  - memory: 1 million packets traced into a store with the default bounds — the heap after,

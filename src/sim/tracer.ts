@@ -32,7 +32,10 @@
  * forwarding decision —, ipvs, deliver); `text` is the line
  * the tool users know would print (an ofproto/trace line, an iptables rule,
  * `ARP, Request who-has …`); `fields` the structured facts (vni, table,
- * verdict …); `frame` the packet's bytes after the step (a copy); a drop
+ * verdict …); `frame` the packet's bytes after the step — the packet's
+ * own, valid while the sink runs (the packet goes on and may change them
+ * in place): a sink that keeps a record copies its frame, as the store
+ * does, and making a record copies nothing; a drop
  * carries one of `DROP_REASONS`, a fixed, documented list (as Hubble's drop
  * reasons are) so viewers and filters can rely on the names.
  * Neighbours: engine.ts (the clock, owns the tracer), link.ts (tx, rx, link
@@ -90,7 +93,7 @@ export interface TraceEvent {
   fields: Record<string, string | number> | null;
   /** drops: why */
   reason: TraceDropReason | null;
-  /** the packet's bytes after this step (a copy) */
+  /** the packet's bytes after this step: valid during the sink's call only (a sink that keeps them copies them) */
   frame: Uint8Array | null;
 }
 
@@ -205,7 +208,7 @@ export class Tracer {
     if (!this.on) return;
     const ev: TraceEvent = {
       trace, seq: ++this.seq, t: this.clock.now, node, port, kind, text,
-      fields: extra.fields ?? null, reason: extra.reason ?? null, frame: extra.frame === undefined ? null : extra.frame.slice(),
+      fields: extra.fields ?? null, reason: extra.reason ?? null, frame: extra.frame ?? null,
     };
     for (const s of this.sinks) s(ev);
   }

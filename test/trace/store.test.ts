@@ -237,16 +237,29 @@ describe('packet traces', () => {
       fc.array(fc.record({ id: fc.integer({ min: 1, max: 60 }), len: fc.integer({ min: 0, max: 1500 }) }), { maxLength: 200 }),
       (maxPackets, maxBytes, evs) => {
         const store = new TraceStore({ maxPackets, maxBytes });
-        let seq = 0;
+        let seq = 0, lastTooBig = false;
         for (const e of evs) {
-          store.add({ trace: e.id, seq: ++seq, t: seq, node: 'n', port: null, kind: 'tx', text: '', fields: null, reason: null, frame: new Uint8Array(e.len) });
+          const tooBig = store.tooBig;
+          // frames of the same packet alike or not: references and copies both
+          const frame = new Uint8Array(e.len).fill(e.len % 3);
+          store.add({ trace: e.id, seq: ++seq, t: seq, node: 'n', port: seq % 2 ? 'p' : null, kind: 'tx', text: `r${seq}`, fields: seq % 3 ? { seq, s: 'é' } : null, reason: null, frame });
+          lastTooBig = store.tooBig > tooBig;
           expect(store.size).toBeLessThanOrEqual(maxPackets);
           expect(store.bytes).toBeLessThanOrEqual(maxBytes);
           expect(store.bytes).toBe(store.all().reduce((n, p) => n + p.bytes, 0));
         }
-        // the packet of the last record goes last: kept, unless it alone is over the byte bound
+        // the packet of the last record goes last: kept, unless that record alone is over the byte bound
         const last = evs[evs.length - 1];
-        if (last !== undefined) expect(store.get(last.id) !== undefined || store.size === 0).toBe(true);
+        if (last !== undefined) {
+          if (!lastTooBig) {
+            const p = store.get(last.id)!;
+            const r = p.events.at(-1)!;
+            expect([r.seq, r.text, r.frame!.length, r.frame!.every((x) => x === last.len % 3)]).toEqual([seq, `r${seq}`, last.len, true]);
+            expect(r.fields).toEqual(seq % 3 ? { seq, s: 'é' } : null);
+          } else expect(last.len).toBeGreaterThan(maxBytes - 64);
+        }
+        // every packet kept reads back in order of its records
+        for (const p of store.all()) expect(p.events.map((e) => e.seq)).toEqual([...p.events.map((e) => e.seq)].sort((a, b) => a - b));
       }), { numRuns: 300 });
   });
 });
