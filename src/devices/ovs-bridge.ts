@@ -398,14 +398,15 @@ export class OvsBridge implements PortOwner {
 
   /**
    * A packet trace record (sim/tracer.ts) of the datapath's decision: which cache tier decided
-   * (exact-match hit, megaflow hit, or an upcall through the OpenFlow tables, with the rules it
-   * matched) and the megaflow as `dpctl/dump-flows` prints it; a flow without actions drops.
+   * (exact-match hit, megaflow hit, or an upcall through the OpenFlow tables) with the rules it
+   * matched — at a cache hit, the rules its flow was made from — and the megaflow as `dpctl/dump-flows` prints it; a flow without actions drops.
    */
   private traceDecision(tier: 'emc' | 'megaflow' | 'upcall', f: DpFlow | null): void {
     const tr = this.sim.tracer;
     if (f === null) { tr.emit(this.name, this.inPort, 'drop', 'flow-drop: the upcall failed', { reason: 'flow-drop' }); return; }
     const line = this.dp.flowLine(f, this.nowMs);
-    const rules = tier === 'upcall' ? f.rules.map((r) => formatFlowLine(r.spec, undefined, { protocols: this.br.protocols })) : [];
+    // the OpenFlow rules the upcall walked through; for a cache hit, those the flow was made from
+    const rules = f.rules.map((r) => formatFlowLine(r.spec, undefined, { protocols: this.br.protocols }));
     tr.emit(this.name, this.inPort, 'flow', `${tier === 'emc' ? 'exact-match cache hit' : tier === 'megaflow' ? 'megaflow cache hit' : 'upcall'}: ${line}`,
       { fields: { tier, megaflow: line, actions: f.actionsText, ...(rules.length > 0 ? { rules: rules.join('\n') } : {}) } });
     if (f.actionsText === 'drop') tr.emit(this.name, this.inPort, 'drop', 'flow-drop: the datapath flow drops it', { reason: 'flow-drop' });

@@ -338,6 +338,14 @@ export class Ip6Stack {
     const type = m.type();
     if (type === ICMPV6_NEIGHBOR_SOLICIT || type === ICMPV6_NEIGHBOR_ADVERT) {
       if (f[HLIM] !== 255 || m.code() !== 0 || isMulticast(f, m.targetOffset())) { this.stats.icmpInErrors++; return; }
+      const tr = this.host.sim.tracer;
+      if (tr.on) {
+        // as tcpdump prints them; 'arp' is the trace's kind for neighbour resolution
+        const t = m.targetOffset(), target = ipv6ToString(f, t), ours = this.onIface(ifname, f, t);
+        tr.emit(this.host.name, ifname, 'arp', type === ICMPV6_NEIGHBOR_SOLICIT
+          ? `ICMP6, neighbor solicitation, who has ${target}${ours ? '' : ' (not ours)'}`
+          : `ICMP6, neighbor advertisement, tgt is ${target}`, { fields: { type, src: ipv6ToString(f, SRC), target } });
+      }
       if (type === ICMPV6_NEIGHBOR_SOLICIT) this.nsInput(ifname, f, m); else this.naInput(ifname, f, m);
       return;
     }

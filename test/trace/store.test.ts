@@ -192,6 +192,10 @@ describe('packet traces', () => {
     expect((await t.ping(a, '2001:db8:2::2', { count: 1 })).received).toBe(1);
     const [req] = store.query('icmpv6.type == 128 && ipv6.dst == 2001:db8:2::2');
     expect(req!.events.filter((e) => e.kind === 'route').map((e) => `${e.node} ${e.text} hlim ${e.frame![21]}`)).toEqual(['r 2001:db8:2::2 dev eth2 hlim 63']);
+    // neighbour discovery, as tcpdump prints it: r asks for b, b answers (each a packet of its own)
+    const nd = store.query('icmpv6.type == 135 || icmpv6.type == 136').flatMap((p) => p.events.filter((e) => e.kind === 'arp').map((e) => `${e.node} ${e.text}`));
+    expect(nd).toContain('b ICMP6, neighbor solicitation, who has 2001:db8:2::2');
+    expect(nd).toContain('r ICMP6, neighbor advertisement, tgt is 2001:db8:2::2');
     await t.ping(a, '2001:db8:2::2', { count: 1, ttl: 1 });
     const [dead] = store.query('drop.reason == "ttl-exceeded"');
     expect(dead!.dropped).toMatchObject({ node: 'r', text: 'ttl-exceeded: hop limit 1' });

@@ -6,7 +6,8 @@
  * (a <details>) to what that step did:
  *  - flow: the cache tier that decided (exact-match hit, megaflow hit, or
  *    upcall), the megaflow as `dpctl/dump-flows` prints it, its actions,
- *    and for an upcall the OpenFlow rules it matched;
+ *    and the OpenFlow rules it matched (for a cache hit, those its flow
+ *    was made from);
  *  - rule: the iptables table, hook, verdict and rules matched; ct: the
  *    connection's state; nat: what NAT did (DNAT, SNAT), the addresses and
  *    ports before and after;
@@ -86,7 +87,9 @@ function details(r: TraceEvent, kind: string, changed: string[], frame: Uint8Arr
       const tier = f['tier'];
       const tierText = tier === 'emc' ? 'exact-match cache hit' : tier === 'megaflow' ? 'megaflow cache hit' : tier === 'upcall' ? 'upcall through the OpenFlow pipeline' : String(tier ?? '');
       parts.push(kv([['cache tier', tierText], ['megaflow', f['megaflow']], ['actions', f['actions']]]));
-      if (typeof f['rules'] === 'string') parts.push(h('div', { class: 'sub' }, 'OpenFlow rules matched'), h('pre', {}, f['rules']));
+      if (typeof f['rules'] === 'string') {
+        parts.push(h('div', { class: 'sub' }, tier === 'upcall' ? 'OpenFlow rules matched, table by table' : 'OpenFlow rules this flow was made from (at its upcall)'), h('pre', {}, f['rules']));
+      }
       break;
     }
     case 'rule': case 'ipvs':
