@@ -182,6 +182,30 @@ describe('ClusterNetwork: Services through kube-proxy in the node netfilter', ()
     expect(c.cn.iptablesSave('node1').split('"kubernetes service portals" -j KUBE-SERVICES').length - 1).toBe(2);
   });
 
+  it('carries a TCP connection pod → ClusterIP → pod on another node: handshake, data both ways, close', () => {
+    const c = cluster();
+    const p = withPods(c);
+    const payload = kubeProxyPayload(p.c.ip).replaceAll('udp', 'tcp').replaceAll('5353', '8080').replaceAll('--dport 53', '--dport 80');
+    for (const n of c.cn.nodes()) c.cn.applyIptables(n.name, payload);
+    const served: string[] = [];
+    p.c.host.tcp.listen(8080, (conn) => {
+      served.push(`${ipv4ToString(conn.remoteAddr)}`);
+      conn.onData = (d) => { conn.send(new TextEncoder().encode(new TextDecoder().decode(d).toUpperCase())); conn.close(); };
+    });
+    const conn = p.a.host.tcp.connect(0x0a60000a, 80);
+    const got: string[] = [];
+    let closed = false;
+    conn.onConnect = () => conn.send(new TextEncoder().encode('get'));
+    conn.onData = (d) => got.push(new TextDecoder().decode(d));
+    conn.onEnd = () => conn.close();
+    conn.onClose = () => { closed = true; };
+    c.t.runFor(200e6);
+    expect(got.join('')).toBe('GET');
+    expect(served).toEqual([p.a.ip]);
+    expect([ipv4ToString(conn.remoteAddr), conn.remotePort]).toEqual(['10.96.0.10', 80]);
+    expect(closed).toBe(true);
+  });
+
   it('traces the pod → Service packet with a nat (DNAT) and an encap (VXLAN) record under one trace id', () => {
     const c = cluster();
     const p = withPods(c);

@@ -68,7 +68,7 @@ import { ipv4ToString, parseIpv4 } from '../../wire/bytes.js';
 import { InputError } from '../../errors.js';
 import type { ContainerPort, NetworkPolicy } from '../api.js';
 import {
-  flowKey, flowText, GATEWAY_OFPORT, nodeFlows, peerFlows, podFlows, TUNNEL_OFPORT, type Flow,
+  egressIngressBase, flowKey, flowText, GATEWAY_OFPORT, nodeFlows, peerFlows, podFlows, TUNNEL_OFPORT, type Flow,
 } from './pipeline.js';
 import { compilePolicies, POLICY_TABLES, type PolicyPod } from './policy.js';
 
@@ -110,8 +110,10 @@ export class CniNode {
   readonly peers = new Set<string>();
   readonly pods = new Set<CniPod>();
   readonly links: Link[] = [];
-  /** the policy tables' flows as last installed (text) */
+  /** the policy tables' flows as last installed (text; '' before the first install) */
   policyText = '';
+  /** some policy has flows here (beyond the tables' fixed ones) */
+  hasPolicyFlows = false;
   failed = false;
   /** host-local IPAM: the last address handed out, the addresses in use */
   lastIp: number;
@@ -208,6 +210,14 @@ export class ClusterNetwork {
   private readonly underlayDelay: string | number;
   private readonly vethDelay: string | number;
   private podSeq = 0;
+  /** batch() depth, and whether a policy sync waits for its end */
+  private deferred = 0;
+  private pendingSync = false;
+  /** flows a batch holds back, by node (add-flows texts in order) */
+  private readonly pendingFlows = new Map<CniNode, string[]>();
+  /** nodes whose policy tables were never installed; how many nodes hold policy flows */
+  private readonly unsynced = new Set<CniNode>();
+  private policyFlowNodes = 0;
 
   constructor(readonly topology: Topology, opts: ClusterNetworkOptions = {}) {
     this.underlayNet = parseCidr(opts.underlay ?? '192.168.0.0/24', 'underlay');
@@ -249,12 +259,13 @@ export class ClusterNetwork {
     const node = new CniNode(spec.name, spec.ip, `${ipv4ToString(cidr.net)}/${cidr.len}`, cidr.net, cidr.len, gw, macText(host.mac('antrea-gw0')!), host, bridge);
     node.links.push(this.topology.link([host, 'eth0'], this.underlay, { delay: this.underlayDelay, b: { iface: `${spec.name}-eth0` } }));
     node.links.push(this.topology.link([host, 'antrea-gw0'], gwPort));
-    bridge.addFlows(nodeFlows({ gwIP: gw, gwMAC: node.gwMAC, serviceCIDR: this.serviceCIDR }).map(flowText).join('\n'));
+    this.install(node, nodeFlows({ gwIP: gw, gwMAC: node.gwMAC, serviceCIDR: this.serviceCIDR }));
     for (const peer of this.nodesByName.values()) {
       this.connect(node, peer);
       this.connect(peer, node);
     }
     this.nodesByName.set(spec.name, node);
+    this.unsynced.add(node);
     this.syncPolicies();
     return node;
   }
@@ -262,7 +273,7 @@ export class ClusterNetwork {
   /** 'local' learns 'peer': the onlink route to its podCIDR and its flows. */
   private connect(local: CniNode, peer: CniNode): void {
     local.host.fib.ipRoute(['replace', peer.podCIDR, 'via', peer.gwIP, 'dev', 'antrea-gw0', 'onlink']);
-    local.bridge.addFlows(peerFlows(local.gwMAC, { nodeIP: peer.ip, podCIDR: peer.podCIDR, gwIP: peer.gwIP }).map(flowText).join('\n'));
+    this.install(local, peerFlows(local.gwMAC, { nodeIP: peer.ip, podCIDR: peer.podCIDR, gwIP: peer.gwIP }));
     local.peers.add(peer.name);
   }
 
@@ -273,7 +284,25 @@ export class ClusterNetwork {
     this.delFlows(local, peerFlows(local.gwMAC, { nodeIP: peer.ip, podCIDR: peer.podCIDR, gwIP: peer.gwIP }));
   }
 
+  /** Add 'flows' to the node's bridge, at once or (in a batch) at the batch's end, in order. */
+  private install(node: CniNode, flows: Flow[]): void {
+    const text = flows.map(flowText).join('\n');
+    if (this.deferred === 0) { node.bridge.addFlows(text); return; }
+    const l = this.pendingFlows.get(node);
+    if (l === undefined) this.pendingFlows.set(node, [text]); else l.push(text);
+  }
+
+  /** Install what a batch holds back for 'node' (every node when absent), one add-flows each. */
+  private flush(node?: CniNode): void {
+    for (const [n, texts] of this.pendingFlows) {
+      if (node !== undefined && n !== node) continue;
+      this.pendingFlows.delete(n);
+      n.bridge.addFlows(texts.join('\n'));
+    }
+  }
+
   private delFlows(node: CniNode, flows: Flow[]): void {
+    this.flush(node);
     for (const f of flows) node.bridge.delFlows(flowKey(f), { strict: true });
   }
 
@@ -306,6 +335,8 @@ export class ClusterNetwork {
     for (const p of pods) this.forgetPod(p);
     for (const other of this.nodesByName.values()) if (other !== n) this.disconnect(other, n);
     this.nodesByName.delete(name);
+    this.unsynced.delete(n);
+    if (n.hasPolicyFlows) this.policyFlowNodes--;
     this.underlay.removePort(`${name}-eth0`);
     this.topology.nodes.delete(n.host.name);
     this.topology.nodes.delete(n.bridge.name);
@@ -336,7 +367,7 @@ export class ClusterNetwork {
     const link = this.topology.link([host, 'eth0'], port, { delay: this.vethDelay });
     const pod = new CniPod(ns, spec.name, node, ipv4ToString(ip), macText(host.mac('eth0')!), port.ofport, portName, host, link,
       { ...(spec.labels ?? {}) }, [...(spec.ports ?? [])]);
-    node.bridge.addFlows(podFlows(node.gwMAC, pod).map(flowText).join('\n'));
+    this.install(node, podFlows(node.gwMAC, pod));
     node.pods.add(pod);
     this.podsByKey.set(key, pod);
     this.syncPolicies();
@@ -443,17 +474,12 @@ export class ClusterNetwork {
     this.syncPolicies();
   }
 
-  /** Create or replace a NetworkPolicy (by namespace/name). Throws CniError for a malformed one. */
+  /** Create or replace a NetworkPolicy (by namespace/name). Throws CniError for a malformed one (nothing changes then). */
   applyNetworkPolicy(np: NetworkPolicy): void {
-    const ns = np.metadata.namespace ?? 'default';
-    this.policies.set(`${ns}/${np.metadata.name}`, np);
-    try {
-      this.syncPolicies();
-    } catch (e) {
-      this.policies.delete(`${ns}/${np.metadata.name}`);
-      this.syncPolicies();
-      throw e;
-    }
+    // compiled alone first: a malformed policy is refused before it is stored
+    compilePolicies([np], this.policyPods(), (ns) => this.nsLabels(ns), []);
+    this.policies.set(`${np.metadata.namespace ?? 'default'}/${np.metadata.name}`, np);
+    this.syncPolicies();
   }
 
   /** Delete a NetworkPolicy; false when there was none. */
@@ -463,20 +489,62 @@ export class ClusterNetwork {
     return had;
   }
 
-  /** Recompile the policy tables; reinstall them on every node whose flows changed. */
-  private syncPolicies(): void {
-    const pods: PolicyPod[] = [...this.podsByKey.values()].map((p) => ({
+  /**
+   * Run 'fn' (adding nodes, pods, policies …) with the flows it adds installed at its end, one
+   * add-flows per node, and the policy tables recompiled once: what building a large cluster
+   * wants (no packet should move inside it). Nests.
+   */
+  batch<T>(fn: () => T): T {
+    this.deferred++;
+    try {
+      return fn();
+    } finally {
+      if (--this.deferred === 0) {
+        this.flush();
+        if (this.pendingSync) { this.pendingSync = false; this.syncPolicies(); }
+      }
+    }
+  }
+
+  private policyPods(): PolicyPod[] {
+    return [...this.podsByKey.values()].map((p) => ({
       namespace: p.namespace, name: p.name, node: p.node.name, ip: p.ip, ofport: p.ofport, labels: p.labels, ports: p.ports,
     }));
-    const nsLabels = (ns: string): Record<string, string> => this.namespaces.get(ns) ?? { 'kubernetes.io/metadata.name': ns };
-    const byNode = compilePolicies([...this.policies.values()], pods, nsLabels, [...this.nodesByName.values()].map((n) => ({ name: n.name, gwIP: n.gwIP })));
-    for (const n of this.nodesByName.values()) {
-      const text = (byNode.get(n.name) ?? []).map(flowText).join('\n');
-      if (text === n.policyText) continue;
-      for (const t of POLICY_TABLES) n.bridge.delFlows(`table=${t}`);
-      n.bridge.addFlows(text);
-      n.policyText = text;
+  }
+
+  private nsLabels(ns: string): Record<string, string> {
+    return this.namespaces.get(ns) ?? { 'kubernetes.io/metadata.name': ns };
+  }
+
+  /**
+   * Recompile the policy tables; reinstall them on every node whose flows changed. Without any
+   * policy, only nodes that still hold policy flows (or none yet) are touched: adding pods to a
+   * policy-free cluster costs nothing here.
+   */
+  private syncPolicies(): void {
+    if (this.deferred > 0) { this.pendingSync = true; return; }
+    if (this.policies.size === 0 && this.policyFlowNodes === 0) {
+      for (const n of this.unsynced) this.installPolicyFlows(n, egressIngressBase(n));
+      this.unsynced.clear();
+      return;
     }
+    const nodes = [...this.nodesByName.values()];
+    const byNode = compilePolicies([...this.policies.values()], this.policyPods(), (ns) => this.nsLabels(ns), nodes.map((n) => ({ name: n.name, gwIP: n.gwIP })));
+    for (const n of nodes) this.installPolicyFlows(n, byNode.get(n.name) ?? []);
+    this.unsynced.clear();
+  }
+
+  /** Reinstall the policy tables of 'n' with 'flows' when they differ from what it has. */
+  private installPolicyFlows(n: CniNode, flows: Flow[]): void {
+    const text = flows.map(flowText).join('\n');
+    if (text === n.policyText) return;
+    this.flush(n);
+    for (const t of POLICY_TABLES) n.bridge.delFlows(`table=${t}`);
+    n.bridge.addFlows(text);
+    n.policyText = text;
+    const has = flows.length > egressIngressBase(n).length;
+    if (has !== n.hasPolicyFlows) this.policyFlowNodes += has ? 1 : -1;
+    n.hasPolicyFlows = has;
   }
 
   // ---- inspection -----------------------------------------------------------------------------------
