@@ -182,6 +182,24 @@ describe('ClusterNetwork: Services through kube-proxy in the node netfilter', ()
     expect(c.cn.iptablesSave('node1').split('"kubernetes service portals" -j KUBE-SERVICES').length - 1).toBe(2);
   });
 
+  it('pod → ClusterIP with the backend on the same node: the reply (ct_mark 0x20) goes back through the gateway to be un-DNATed', () => {
+    const c = cluster();
+    const p = withPods(c);
+    c.cn.applyIptables('node1', kubeProxyPayload(p.b.ip));
+    echo(p.b.host, 5353);
+    expect(ask(c.t, p.a.host, 40002, '10.96.0.10', 53, 'local')).toEqual(['local from 10.96.0.10:53']);
+    const rpl = c.cn.dumpFlows('node1', { table: TABLES.L3Forwarding }).find((l) => l.includes('ct_mark=0x20'))!;
+    expect(rpl).toMatch(/n_packets=1,/);
+  });
+
+  it('lets each node reach pods, its own and remote ones (from its gateway address)', async () => {
+    const c = cluster();
+    const p = withPods(c);
+    const node1 = c.t.hostNamed('node1');
+    expect((await c.t.ping(node1, p.a.ip, { count: 1 })).received).toBe(1);
+    expect((await c.t.ping(node1, p.c.ip, { count: 1 })).received).toBe(1);
+  });
+
   it('carries a TCP connection pod → ClusterIP → pod on another node: handshake, data both ways, close', () => {
     const c = cluster();
     const p = withPods(c);
@@ -247,6 +265,24 @@ describe('ClusterNetwork: Services through kube-proxy in the node netfilter', ()
     // to the backend's own node too
     expect(ask(c.t, client, 50001, '192.168.0.12', 30053, 'np2')).toEqual(['np2 from 192.168.0.12:30053']);
     expect(seen).toEqual(['10.10.2.1', '10.10.1.1']);
+  });
+
+  it('ipvs mode: the ClusterIP on kube-ipvs0, IPVS NATs to the pod on another node, the reply un-NATed through the gateway', () => {
+    const t = new Topology({ seed: 11 });
+    const cn = new ClusterNetwork(t, { proxyMode: 'ipvs' });
+    cn.addNode({ name: 'node1', ip: '192.168.0.11', podCIDR: '10.10.0.0/24' });
+    cn.addNode({ name: 'node2', ip: '192.168.0.12', podCIDR: '10.10.1.0/24' });
+    const a = cn.addPod({ name: 'a', node: 'node1' });
+    const b = cn.addPod({ name: 'b', node: 'node2' });
+    echo(b.host, 5353);
+    cn.applyIpvs('node1', {
+      ipset: 'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536\nadd KUBE-CLUSTER-IP 10.96.0.10,udp:53\n',
+      addresses: ['10.96.0.10'],
+      ipvsadm: `-A -u 10.96.0.10:53 -s rr\n-a -u 10.96.0.10:53 -r ${b.ip}:5353 -m -w 1\n`,
+    });
+    expect(cn.node('node1').host.addresses().join('\n')).toMatch(/kube-ipvs0 .* 10\.96\.0\.10\/32/);
+    expect(ask(t, a.host, 40010, '10.96.0.10', 53, 'vs')).toEqual(['vs from 10.96.0.10:53']);
+    expect(() => cluster().cn.applyIpvs('node1', {})).toThrow(expect.objectContaining({ code: 'CNI_NOT_IPVS' }));
   });
 
   it('refuses a bad payload naming its line, and leaves the rules as they were', () => {
