@@ -41,16 +41,16 @@ describe('compilePolicies', () => {
       'table=50,priority=200,ip,nw_dst=10.10.1.2,actions=conjunction(2,2/3)',
       'table=50,priority=200,ip,nw_dst=10.10.1.3,actions=conjunction(2,2/3)',
       'table=50,priority=200,tcp,tp_dst=80,actions=conjunction(2,3/3)',
-      'table=50,priority=190,conj_id=2,ip,actions=load:0x2->NXM_NX_REG5[],goto_table:70',
-      'table=60,priority=200,ip,nw_src=10.10.1.2,actions=drop',
-      'table=60,priority=200,ip,nw_src=10.10.1.3,actions=drop',
+      'cookie=0x2,table=50,priority=190,conj_id=2,ip,actions=load:0x2->NXM_NX_REG5[],goto_table:70',
+      'cookie=0x10000001,table=60,priority=200,ip,nw_src=10.10.1.2,actions=drop',
+      'cookie=0x10000002,table=60,priority=200,ip,nw_src=10.10.1.3,actions=drop',
       'table=90,priority=200,ip,nw_src=10.10.1.2,actions=conjunction(1,1/3)',
       'table=90,priority=200,ip,reg1=0x3,actions=conjunction(1,2/3)',
       'table=90,priority=200,ip,reg1=0x4,actions=conjunction(1,2/3)',
       'table=90,priority=200,tcp,tp_dst=80,actions=conjunction(1,3/3)',
-      'table=90,priority=190,conj_id=1,ip,actions=load:0x1->NXM_NX_REG6[],goto_table:105',
-      'table=100,priority=200,ip,reg1=0x3,actions=drop',
-      'table=100,priority=200,ip,reg1=0x4,actions=drop',
+      'cookie=0x1,table=90,priority=190,conj_id=1,ip,actions=load:0x1->NXM_NX_REG6[],goto_table:105',
+      'cookie=0x10000003,table=100,priority=200,ip,reg1=0x3,actions=drop',
+      'cookie=0x10000004,table=100,priority=200,ip,reg1=0x4,actions=drop',
     ]));
   });
 
@@ -71,10 +71,10 @@ describe('compilePolicies', () => {
     const np = policy('p', { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'nobody' } } }] }] });
     const m = compilePolicies([np], pods, () => ({}), [{ name: 'n1', gwIP: '10.10.1.1' }, { name: 'n2', gwIP: '10.10.2.1' }]);
     const n1 = m.get('n1')!.map(flowText);
-    expect(n1).toContain('table=100,priority=200,ip,reg1=0x3,actions=drop');
+    expect(n1).toContain('cookie=0x10000001,table=100,priority=200,ip,reg1=0x3,actions=drop');
     expect(n1.some((f) => f.includes('conj'))).toBe(false);
-    expect(m.get('n2')!.map(flowText)).toContain('table=100,priority=200,ip,reg1=0x3,actions=drop');
-    expect(n1.filter((f) => f.startsWith('table=100,priority=200'))).toHaveLength(1);
+    expect(m.get('n2')!.map(flowText)).toContain('cookie=0x10000002,table=100,priority=200,ip,reg1=0x3,actions=drop');
+    expect(n1.filter((f) => f.includes('table=100,priority=200'))).toHaveLength(1);
   });
 
   it('writes an ipBlock with excepts as the fewest prefixes', () => {
@@ -174,6 +174,13 @@ describe('NetworkPolicy on a cluster', () => {
     const decision = events.filter((e) => e.trace === drop.trace && e.kind === 'flow' && e.node === 'node2/br-int').pop()!;
     expect(String(decision.fields!['rules'])).toContain(`table=100, priority=200,ip,reg1=${'0x' + c.server.ofport.toString(16)} actions=drop`);
     expect(decision.fields!['actions']).toBe('drop');
+    // the rule in words: the table, the isolation that denies
+    const dropRule = String(decision.fields!['rules']).split('\n').find((l) => l.includes('table=100'))!;
+    expect(c.cn.explainFlow(dropRule)).toBe('IngressDefault (table 100): denied: pod default/server is isolated for ingress by NetworkPolicy default/allow-client-dns and no ingress rule allows the packet');
+    const allowRule = c.cn.dumpFlows('node2', { table: 90 }).find((l) => l.includes('conj_id'))!;
+    expect(c.cn.explainFlow(allowRule)).toBe('IngressRule (table 90): allowed by NetworkPolicy default/allow-client-dns, spec.ingress[0]');
+    expect(c.cn.explainFlow(' cookie=0x0, table=70, priority=0 actions=goto_table:80')).toBe('L3Forwarding (table 70)');
+    expect(c.cn.explainFlow('table=254, priority=0 actions=drop')).toBeNull();
     // the other pods are not isolated: one default drop, the server's
     expect(c.cn.dumpFlows('node2', { table: 100 }).filter((l) => l.includes('actions=drop') && l.includes('reg1'))).toHaveLength(1);
   });

@@ -4,4 +4,4 @@
  */
 export { ClusterNetwork, CniError, CniNode, CniPod, antreaNodeRules, type ClusterNetworkOptions, type CniNodeSpec, type CniPodSpec, type IpvsSync } from './network.js';
 export { TABLES, tableName, CT_ZONE, GLOBAL_VIRTUAL_MAC, GATEWAY_CT_MARK, TUNNEL_OFPORT, GATEWAY_OFPORT, flowText, type Flow, type TableName } from './pipeline.js';
-export { compilePolicies, ipBlockCidrs, portPrefixes, POLICY_TABLES, type PolicyPod } from './policy.js';
+export { compilePolicies, ipBlockCidrs, portPrefixes, POLICY_TABLES, DEFAULT_DROP_COOKIE, type PolicyPod } from './policy.js';

@@ -45,7 +45,9 @@
  *    add-flows per node, and policies compiled once (building a cluster);
  *  - `addExternalHost(name, ip)`: a machine on the underlay (a NodePort
  *    client); `dumpFlows`, `trace` (ofproto/trace on a node's br-int),
- *    `iptablesSave`.
+ *    `iptablesSave`; `explainFlow(line)` — a rule of a trace record in
+ *    words: its table's name, and for a policy flow the NetworkPolicy and
+ *    rule that allow, or the isolation that denies (policy.ts cookies).
  * How a Service packet goes (kube-proxy iptables mode): the pod's packet to
  * the ClusterIP is sent to the gateway MAC (its default route); the DNAT
  * table outputs it to antrea-gw0 (committed in zone 65520); the host's
@@ -85,7 +87,7 @@ import { ipv4ToString, parseIpv4 } from '../../wire/bytes.js';
 import { InputError } from '../../errors.js';
 import type { ContainerPort, NetworkPolicy } from '../api.js';
 import {
-  egressIngressBase, flowKey, flowText, GATEWAY_OFPORT, nodeFlows, peerFlows, podFlows, TUNNEL_OFPORT, type Flow,
+  egressIngressBase, flowKey, flowText, GATEWAY_OFPORT, nodeFlows, peerFlows, podFlows, tableName, TUNNEL_OFPORT, type Flow,
 } from './pipeline.js';
 import { compilePolicies, POLICY_TABLES, type PolicyPod } from './policy.js';
 
@@ -255,6 +257,8 @@ export class ClusterNetwork {
   /** nodes whose policy tables were never installed; how many nodes hold policy flows */
   private readonly unsynced = new Set<CniNode>();
   private policyFlowNodes = 0;
+  /** policy flow cookies → why (policy.ts) */
+  private readonly explanations = new Map<number, string>();
 
   constructor(readonly topology: Topology, opts: ClusterNetworkOptions = {}) {
     this.underlayNet = parseCidr(opts.underlay ?? '192.168.0.0/24', 'underlay');
@@ -597,7 +601,8 @@ export class ClusterNetwork {
       return;
     }
     const nodes = [...this.nodesByName.values()];
-    const byNode = compilePolicies([...this.policies.values()], this.policyPods(), (ns) => this.nsLabels(ns), nodes.map((n) => ({ name: n.name, gwIP: n.gwIP })));
+    this.explanations.clear();
+    const byNode = compilePolicies([...this.policies.values()], this.policyPods(), (ns) => this.nsLabels(ns), nodes.map((n) => ({ name: n.name, gwIP: n.gwIP })), this.explanations);
     for (const n of nodes) this.installPolicyFlows(n, byNode.get(n.name) ?? []);
     this.unsynced.clear();
   }
@@ -620,6 +625,23 @@ export class ClusterNetwork {
   /** `ovs-ofctl dump-flows br-int` on the node. */
   dumpFlows(nodeName: string, opts: { table?: number } = {}): string[] {
     return this.node(nodeName).bridge.dumpFlows(opts);
+  }
+
+  /**
+   * What a flow line does, for a trace: 'line' is a rule as a trace record's `rules` or
+   * dump-flows prints it (`cookie=0x…, table=100, priority=200,…`). Returns the table's
+   * name and number, and for the policy tables' flows the NetworkPolicy that installed it
+   * ("IngressDefault (table 100): denied: pod default/server is isolated for ingress by
+   * NetworkPolicy default/allow-dns and no ingress rule allows the packet"); null for a line
+   * without a table this pipeline has.
+   */
+  explainFlow(line: string): string | null {
+    const t = /(?:^|[\s,])table=(\d+)/.exec(line);
+    const name = t === null ? null : tableName(Number(t[1]));
+    if (name === null) return null;
+    const c = /cookie=(0x[0-9a-f]+)/.exec(line);
+    const why = c === null ? undefined : this.explanations.get(Number(c[1]));
+    return `${name} (table ${t![1]})${why === undefined ? '' : `: ${why}`}`;
   }
 
   /** `ovs-appctl ofproto/trace br-int FLOW` on the node (in_port may name a port: antrea-gw0, a pod's). */

@@ -93,12 +93,13 @@ export const GATEWAY_CT_MARK = 0x20;
 export const TUNNEL_OFPORT = 1;
 export const GATEWAY_OFPORT = 2;
 
-/** One flow: table, priority, match (ovs-ofctl text, may be empty), actions. */
-export interface Flow { table: number; priority: number; match: string; actions: string }
+/** One flow: table, priority, match (ovs-ofctl text, may be empty), actions; a cookie names what installed it (policy.ts). */
+export interface Flow { table: number; priority: number; match: string; actions: string; cookie?: number }
 
 /** The add-flows line of 'f'. */
 export function flowText(f: Flow): string {
-  return `table=${f.table},priority=${f.priority},${f.match === '' ? '' : `${f.match},`}actions=${f.actions}`;
+  const cookie = f.cookie === undefined ? '' : `cookie=${hex(f.cookie)},`;
+  return `${cookie}table=${f.table},priority=${f.priority},${f.match === '' ? '' : `${f.match},`}actions=${f.actions}`;
 }
 
 /** The strict del-flows match of 'f' (table, priority and match). */

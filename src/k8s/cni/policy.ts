@@ -38,6 +38,11 @@
  * flows instead of n·m·k (docs/design/ovs-pipeline.md).
  * A packet a policy denies ends in a drop flow of table 60 or 100, which the
  * bridge's trace record (a 'flow' record with the rules matched) names.
+ * Cookies say why: a conj_id flow's cookie is its conjunction id, a default
+ * drop's is above DEFAULT_DROP_COOKIE; 'explain', when given, is filled with
+ * cookie → sentence ("allowed by NetworkPolicy default/x, spec.ingress[0]",
+ * "denied: pod default/y is isolated for ingress by NetworkPolicy
+ * default/x and no ingress rule allows the packet").
  * Not modelled: Antrea-native policies, the metrics tables, SCTP port
  * checks beyond tp_dst, named ports per destination pod (the union is an
  * over-approximation when pods map one name to different numbers).
@@ -73,6 +78,9 @@ class PolicyError extends InputError {
 
 const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
 
+/** Cookies of the default-drop flows start above this (the conjunction ids, the allow flows' cookies, stay below). */
+export const DEFAULT_DROP_COOKIE = 0x10000000;
+
 /** A peer set: null = anything; else addresses/CIDRs as ovs-ofctl text, and the pods they came from. */
 interface Peers { cidrs: string[]; pods: PolicyPod[] }
 
@@ -83,13 +91,18 @@ interface Peers { cidrs: string[]; pods: PolicyPod[] }
 export function compilePolicies(
   policies: readonly NetworkPolicy[], pods: readonly PolicyPod[],
   nsLabels: (ns: string) => Readonly<Record<string, string>>, nodes: readonly { name: string; gwIP: string }[],
+  explain?: Map<number, string>,
 ): Map<string, Flow[]> {
   const out = new Map<string, Flow[]>();
   for (const n of nodes) out.set(n.name, egressIngressBase(n));
   const ordered = [...policies].sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
   /** clause flows by node, then by "table/priority/match" → actions */
   const clauses = new Map<string, Map<string, { f: Flow; acts: string[] }>>();
-  const isolated = { ingress: new Set<PolicyPod>(), egress: new Set<PolicyPod>() };
+  const isolated = { ingress: new Map<PolicyPod, string[]>(), egress: new Map<PolicyPod, string[]>() };
+  const isolate = (m: Map<PolicyPod, string[]>, p: PolicyPod, by: string): void => {
+    const l = m.get(p);
+    if (l === undefined) m.set(p, [by]); else l.push(by);
+  };
   let conj = 0;
   const addFlow = (node: string, f: Flow): void => { out.get(node)?.push(f); };
   const addClause = (node: string, table: number, match: string, act: string): void => {
@@ -113,11 +126,12 @@ export function compilePolicies(
     const byNode = groupByNode(applied);
 
     if (types.includes('Ingress')) {
-      for (const p of applied) isolated.ingress.add(p);
+      for (const p of applied) isolate(isolated.ingress, p, keyOf(np));
       (spec.ingress ?? []).forEach((rule, ri) => {
         const path = `spec.ingress[${ri}]`;
         const from = peersOf(rule.from, `${path}.from`, ns, pods, nsLabels);
         const id = ++conj;
+        explain?.set(id, `allowed by NetworkPolicy ${keyOf(np)}, ${path}`);
         for (const [node, local] of byNode) {
           const ports = portMatches(rule.ports, `${path}.ports`, local);
           const dims = [from === null ? null : from.cidrs.map((c) => `ip,nw_src=${c}`), local.map((p) => `ip,reg1=${hex(p.ofport)}`), ports];
@@ -126,11 +140,12 @@ export function compilePolicies(
       });
     }
     if (types.includes('Egress')) {
-      for (const p of applied) isolated.egress.add(p);
+      for (const p of applied) isolate(isolated.egress, p, keyOf(np));
       (spec.egress ?? []).forEach((rule, ri) => {
         const path = `spec.egress[${ri}]`;
         const to = peersOf(rule.to, `${path}.to`, ns, pods, nsLabels);
         const id = ++conj;
+        explain?.set(id, `allowed by NetworkPolicy ${keyOf(np)}, ${path}`);
         const ports = portMatches(rule.ports, `${path}.ports`, to === null ? pods : to.pods);
         for (const [node, local] of byNode) {
           const dims = [local.map((p) => `ip,nw_src=${p.ip}`), to === null ? null : to.cidrs.map((c) => `ip,nw_dst=${c}`), ports];
@@ -146,12 +161,19 @@ export function compilePolicies(
     if (open.some((d) => d.length === 0)) return;
     if (open.length < 2) open.push(['ip']);
     open.forEach((d, k) => { for (const m of d) addClause(node, table, m, `conjunction(${id},${k + 1}/${open.length})`); });
-    addFlow(node, { table, priority: 190, match: `conj_id=${id},ip`, actions: allow });
+    addFlow(node, { table, priority: 190, match: `conj_id=${id},ip`, actions: allow, cookie: id });
   }
 
   for (const [node, m] of clauses) for (const { f, acts } of m.values()) addFlow(node, { ...f, actions: acts.join(',') });
-  for (const p of isolated.egress) addFlow(p.node, { table: TABLES.EgressDefault, priority: 200, match: `ip,nw_src=${p.ip}`, actions: 'drop' });
-  for (const p of isolated.ingress) addFlow(p.node, { table: TABLES.IngressDefault, priority: 200, match: `ip,reg1=${hex(p.ofport)}`, actions: 'drop' });
+  // default drops: cookies above the conjunction ids, one per isolated pod and direction
+  let cookie = DEFAULT_DROP_COOKIE;
+  const drop = (p: PolicyPod, dir: 'ingress' | 'egress', by: string[], f: Omit<Flow, 'cookie' | 'actions'>): void => {
+    cookie++;
+    explain?.set(cookie, `denied: pod ${p.namespace}/${p.name} is isolated for ${dir} by NetworkPolicy ${by.join(', ')} and no ${dir} rule allows the packet`);
+    addFlow(p.node, { ...f, actions: 'drop', cookie });
+  };
+  for (const [p, by] of isolated.egress) drop(p, 'egress', by, { table: TABLES.EgressDefault, priority: 200, match: `ip,nw_src=${p.ip}` });
+  for (const [p, by] of isolated.ingress) drop(p, 'ingress', by, { table: TABLES.IngressDefault, priority: 200, match: `ip,reg1=${hex(p.ofport)}` });
   return out;
 }
 
