@@ -115,7 +115,7 @@ describe('compilePolicies', () => {
   ])('refuses %j at %s', (spec, path) => {
     const np = policy('bad', spec as NetworkPolicy['spec']);
     expect(() => compilePolicies([np], [pod('a', '10.0.0.2', 3, {})], () => ({}), [{ name: 'n1', gwIP: '10.0.0.1' }]))
-      .toThrow(expect.objectContaining({ code: 'CNI_BAD_POLICY', path }));
+      .toThrow(expect.objectContaining({ code: 'CNI_BAD_POLICY', path, name: 'CniError' }));
   });
 });
 

@@ -84,20 +84,15 @@ import { Ipsets } from '../../netfilter/ipset.js';
 import { formatSave } from '../../netfilter/save.js';
 import type { TableName as NfTable } from '../../netfilter/model.js';
 import { ipv4ToString, parseIpv4 } from '../../wire/bytes.js';
-import { InputError } from '../../errors.js';
+import { CniError } from './errors.js';
+import { inNet, parseCidr } from './cidr.js';
 import type { ContainerPort, NetworkPolicy } from '../api.js';
 import {
   egressIngressBase, flowKey, flowText, GATEWAY_OFPORT, nodeFlows, peerFlows, podFlows, tableName, TUNNEL_OFPORT, type Flow,
 } from './pipeline.js';
 import { compilePolicies, POLICY_TABLES, type PolicyPod } from './policy.js';
 
-/** A CNI configuration or request error ('path' names the field). */
-export class CniError extends InputError {
-  constructor(code: string, path: string, message: string) {
-    super(code, path, message);
-    this.name = 'CniError';
-  }
-}
+export { CniError };
 
 export interface ClusterNetworkOptions {
   /** the node network, e.g. '192.168.0.0/24' (its prefix length is the nodes' eth0 prefix) */
@@ -214,19 +209,6 @@ export function antreaNodeRules(podCIDR: string): string {
     'COMMIT',
     '',
   ].join('\n');
-}
-
-function parseCidr(text: string, field: string): { net: number; len: number } {
-  const [a, l] = text.split('/');
-  const addr = parseIpv4(a ?? '');
-  const len = l === undefined || !/^\d+$/.test(l) ? -1 : Number(l);
-  if (addr === null || len < 0 || len > 32) throw new CniError('CNI_BAD_CIDR', field, `'${text}' is not an IPv4 CIDR`);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return { net: (addr & mask) >>> 0, len };
-}
-
-function inNet(a: number, net: number, len: number): boolean {
-  return len === 0 || ((a ^ net) >>> (32 - len)) === 0;
 }
 
 /** A 6-hex-digit FNV-1a hash of 's' (the suffix of a pod's interface name). */

@@ -55,8 +55,9 @@
  */
 import type { ContainerPort, LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../api.js';
 import { matchesSelector } from '../labels.js';
-import { ipv4ToString, parseIpv4 } from '../../wire/bytes.js';
-import { InputError } from '../../errors.js';
+import { ipv4ToString } from '../../wire/bytes.js';
+import { CniError } from './errors.js';
+import { parseCidr } from './cidr.js';
 import { egressIngressBase, TABLES, type Flow } from './pipeline.js';
 
 /** The tables this module owns (network.ts reinstalls them whole). */
@@ -68,11 +69,10 @@ export interface PolicyPod {
   labels: Readonly<Record<string, string>>; ports: readonly ContainerPort[];
 }
 
-/** A policy error (the same shape as network.ts's CniError: code and field path). */
-class PolicyError extends InputError {
+/** A malformed policy: CniError CNI_BAD_POLICY at 'path'. */
+class PolicyError extends CniError {
   constructor(path: string, message: string) {
     super('CNI_BAD_POLICY', path, message);
-    this.name = 'CniError';
   }
 }
 
@@ -212,19 +212,11 @@ function peersOf(list: NetworkPolicyPeer[] | undefined, path: string, ns: string
   return { cidrs: [...cidrs], pods: [...chosen] };
 }
 
-function parseCidr(text: unknown, path: string): [number, number] {
-  const s = typeof text === 'string' ? text : '';
-  const [a, l] = s.split('/');
-  const addr = parseIpv4(a ?? '');
-  const len = l === undefined || !/^\d+$/.test(l) ? -1 : Number(l);
-  if (addr === null || len < 0 || len > 32) throw new PolicyError(path, `'${String(text)}' is not an IPv4 CIDR`);
-  return [len === 0 ? 0 : (addr & ((0xffffffff << (32 - len)) >>> 0)) >>> 0, len];
-}
-
 /** An ipBlock as the fewest prefixes: 'cidr' minus every 'except'. */
 export function ipBlockCidrs(block: { cidr: string; except?: string[] }, path: string): string[] {
-  const base = parseCidr(block.cidr, `${path}.cidr`);
-  const ex = (block.except ?? []).map((e, i) => parseCidr(e, `${path}.except[${i}]`));
+  const cidr = (t: unknown, at: string): [number, number] => { const c = parseCidr(t, at, 'CNI_BAD_POLICY'); return [c.net, c.len]; };
+  const base = cidr(block.cidr, `${path}.cidr`);
+  const ex = (block.except ?? []).map((e, i) => cidr(e, `${path}.except[${i}]`));
   const out: string[] = [];
   const contains = (n: number, l: number, a: number, al: number): boolean => al >= l && (l === 0 || ((n ^ a) >>> (32 - l)) === 0);
   const walk = (n: number, l: number): void => {
