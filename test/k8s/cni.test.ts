@@ -267,6 +267,22 @@ describe('ClusterNetwork: Services through kube-proxy in the node netfilter', ()
     expect(seen).toEqual(['10.10.2.1', '10.10.1.1']);
   });
 
+  it("a node's own packet to a ClusterIP (default route via the underlay gateway): OUTPUT DNAT, masqueraded to the gateway IP, answered", () => {
+    const t = new Topology({ seed: 11 });
+    const cn = new ClusterNetwork(t, { defaultGateway: '192.168.0.1' });
+    cn.addNode({ name: 'node1', ip: '192.168.0.11', podCIDR: '10.10.0.0/24' });
+    cn.addNode({ name: 'node2', ip: '192.168.0.12', podCIDR: '10.10.1.0/24' });
+    const b = cn.addPod({ name: 'b', node: 'node2' });
+    for (const n of cn.nodes()) cn.applyIptables(n.name, kubeProxyPayload(b.ip));
+    const seen: string[] = [];
+    const s = b.host.sockets.udp(5353);
+    s.onMessage = (d, from) => { seen.push(ipv4ToString(from.addr)); s.send(from.addr, from.port, d.slice()); };
+    expect(t.hostNamed('node1').fib.ipRoute('show')).toContain('default via 192.168.0.1 dev eth0');
+    expect(ask(t, t.hostNamed('node1'), 40020, '10.96.0.10', 53, 'host')).toEqual(['host from 10.96.0.10:53']);
+    expect(seen).toEqual(['10.10.0.1']);
+    expect(() => new ClusterNetwork(new Topology(), { defaultGateway: '10.0.0.1' })).toThrow(expect.objectContaining({ code: 'CNI_BAD_ADDRESS', path: 'defaultGateway' }));
+  });
+
   it('ipvs mode: the ClusterIP on kube-ipvs0, IPVS NATs to the pod on another node, the reply un-NATed through the gateway', () => {
     const t = new Topology({ seed: 11 });
     const cn = new ClusterNetwork(t, { proxyMode: 'ipvs' });

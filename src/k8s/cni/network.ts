@@ -6,7 +6,9 @@
  * What: `new ClusterNetwork(topology, opts)` puts an underlay L2 segment (a
  * Linux bridge named 'underlay') into the topology. Then:
  *  - `addNode({ name, ip, podCIDR })`: a host `name` with eth0 = the node IP
- *    on the underlay, ip_forward on, Antrea's node iptables (ANTREA-FORWARD
+ *    on the underlay (and a default route via `opts.defaultGateway` when
+ *    given: what the node's own packets to a ClusterIP need to be routed
+ *    before kube-proxy's OUTPUT DNAT), ip_forward on, Antrea's node iptables (ANTREA-FORWARD
  *    accepts to/from the gateway; ANTREA-POSTROUTING masquerades pod traffic
  *    that leaves by another interface); an OVS bridge `<name>/br-int` on that
  *    host with antrea-tun0 (OpenFlow port 1, type vxlan or geneve,
@@ -97,6 +99,8 @@ export { CniError };
 export interface ClusterNetworkOptions {
   /** the node network, e.g. '192.168.0.0/24' (its prefix length is the nodes' eth0 prefix) */
   underlay?: string;
+  /** the nodes' default route: via this underlay address (a router; default: none — nodes reach only the underlay and the pods) */
+  defaultGateway?: string;
   /** the tunnel between nodes (Antrea's default is geneve; 'vxlan' here unless given) */
   tunnelType?: 'vxlan' | 'geneve';
   /** the Service CIDR kube-proxy serves (DNAT table), default 10.96.0.0/12 */
@@ -231,6 +235,7 @@ export class ClusterNetwork {
   private readonly vethDelay: string | number;
   private podSeq = 0;
   readonly proxyMode: 'iptables' | 'ipvs';
+  readonly defaultGateway: string | null;
   /** batch() depth, and whether a policy sync waits for its end */
   private deferred = 0;
   private pendingSync = false;
@@ -249,6 +254,11 @@ export class ClusterNetwork {
     this.tunnelType = t;
     const svc = parseCidr(opts.serviceCIDR ?? '10.96.0.0/12', 'serviceCIDR');
     this.serviceCIDR = `${ipv4ToString(svc.net)}/${svc.len}`;
+    const gw = opts.defaultGateway === undefined ? null : parseIpv4(opts.defaultGateway);
+    if (opts.defaultGateway !== undefined && (gw === null || !inNet(gw, this.underlayNet.net, this.underlayNet.len))) {
+      throw new CniError('CNI_BAD_ADDRESS', 'defaultGateway', `'${opts.defaultGateway}' is not an address of the underlay`);
+    }
+    this.defaultGateway = opts.defaultGateway ?? null;
     const mode = opts.proxyMode ?? 'iptables';
     if (mode !== 'iptables' && mode !== 'ipvs') throw new CniError('CNI_BAD_PROXY_MODE', 'proxyMode', `'${String(mode)}' is not iptables or ipvs`);
     this.proxyMode = mode;
@@ -280,6 +290,7 @@ export class ClusterNetwork {
       ifaces: [{ name: 'eth0', addrs: [`${spec.ip}/${this.underlayNet.len}`] }, { name: 'antrea-gw0', addrs: [`${gw}/${cidr.len}`] },
         ...(ipvs ? [{ name: 'kube-ipvs0' }] : [])],
       ipForward: true,
+      ...(this.defaultGateway !== null ? { routes: [{ dst: 'default', via: this.defaultGateway, dev: 'eth0' }] } : {}),
       rules: antreaNodeRules(`${ipv4ToString(cidr.net)}/${cidr.len}`),
       ...(ipvs ? { ipvs: new Ipvs(), ipsets } : {}),
     });
