@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Topology } from '../../src/topology/topology.js';
-import { ClusterNetwork, CniError, type CniPod } from '../../src/k8s/cni/network.js';
+import { ClusterNetwork, CniError, type ClusterNetworkOptions, type CniPod } from '../../src/k8s/cni/network.js';
 import { GLOBAL_VIRTUAL_MAC, TABLES, tableName } from '../../src/k8s/cni/pipeline.js';
 import { TraceStore } from '../../src/trace/store.js';
 import { be16, be32, ipv4ToString } from '../../src/wire/bytes.js';
@@ -19,11 +19,11 @@ import type { TraceEvent } from '../../src/sim/tracer.js';
 
 interface Cluster { t: Topology; cn: ClusterNetwork }
 
-/** Three nodes 192.168.0.11-13 with podCIDRs 10.10.0-2.0/24. */
-function cluster(tunnelType: 'vxlan' | 'geneve' = 'vxlan'): Cluster {
+/** 'nodes' nodes 192.168.0.11… with podCIDRs 10.10.0.0/24… on a network with 'opts'. */
+function cluster(opts: ClusterNetworkOptions = {}, nodes = 3): Cluster {
   const t = new Topology({ seed: 11 });
-  const cn = new ClusterNetwork(t, { underlay: '192.168.0.0/24', tunnelType });
-  for (let i = 0; i < 3; i++) cn.addNode({ name: `node${i + 1}`, ip: `192.168.0.${11 + i}`, podCIDR: `10.10.${i}.0/24` });
+  const cn = new ClusterNetwork(t, { underlay: '192.168.0.0/24', ...opts });
+  for (let i = 0; i < nodes; i++) cn.addNode({ name: `node${i + 1}`, ip: `192.168.0.${11 + i}`, podCIDR: `10.10.${i}.0/24` });
   return { t, cn };
 }
 
@@ -147,7 +147,7 @@ describe('ClusterNetwork: nodes and pods', () => {
   });
 
   it('uses Geneve (UDP 6081) when asked', async () => {
-    const c = cluster('geneve');
+    const c = cluster({ tunnelType: 'geneve' });
     const p = withPods(c);
     const cap = c.t.capture([c.t.hostNamed('node2'), 'eth0'], 'out');
     expect((await c.t.ping(p.a.host, p.c.ip, { count: 1 })).received).toBe(1);
@@ -268,10 +268,7 @@ describe('ClusterNetwork: Services through kube-proxy in the node netfilter', ()
   });
 
   it("a node's own packet to a ClusterIP (default route via the underlay gateway): OUTPUT DNAT, masqueraded to the gateway IP, answered", () => {
-    const t = new Topology({ seed: 11 });
-    const cn = new ClusterNetwork(t, { defaultGateway: '192.168.0.1' });
-    cn.addNode({ name: 'node1', ip: '192.168.0.11', podCIDR: '10.10.0.0/24' });
-    cn.addNode({ name: 'node2', ip: '192.168.0.12', podCIDR: '10.10.1.0/24' });
+    const { t, cn } = cluster({ defaultGateway: '192.168.0.1' }, 2);
     const b = cn.addPod({ name: 'b', node: 'node2' });
     for (const n of cn.nodes()) cn.applyIptables(n.name, kubeProxyPayload(b.ip));
     const seen: string[] = [];
@@ -284,10 +281,7 @@ describe('ClusterNetwork: Services through kube-proxy in the node netfilter', ()
   });
 
   it('ipvs mode: the ClusterIP on kube-ipvs0, IPVS NATs to the pod on another node, the reply un-NATed through the gateway', () => {
-    const t = new Topology({ seed: 11 });
-    const cn = new ClusterNetwork(t, { proxyMode: 'ipvs' });
-    cn.addNode({ name: 'node1', ip: '192.168.0.11', podCIDR: '10.10.0.0/24' });
-    cn.addNode({ name: 'node2', ip: '192.168.0.12', podCIDR: '10.10.1.0/24' });
+    const { t, cn } = cluster({ proxyMode: 'ipvs' }, 2);
     const a = cn.addPod({ name: 'a', node: 'node1' });
     const b = cn.addPod({ name: 'b', node: 'node2' });
     echo(b.host, 5353);
