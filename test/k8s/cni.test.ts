@@ -146,6 +146,18 @@ describe('ClusterNetwork: nodes and pods', () => {
     }
   });
 
+  it("masquerades a pod's packets to the underlay with its node's address (ANTREA-POSTROUTING)", () => {
+    const c = cluster();
+    const p = withPods(c);
+    const ext = c.cn.addExternalHost('ext', '192.168.0.200');
+    const seen: string[] = [];
+    const s = ext.sockets.udp(7000);
+    s.onMessage = (d, from) => { seen.push(ipv4ToString(from.addr)); s.send(from.addr, from.port, d.slice()); };
+    expect(ask(c.t, p.c.host, 40030, '192.168.0.200', 7000, 'out')).toEqual(['out from 192.168.0.200:7000']);
+    expect(seen).toEqual(['192.168.0.12']);
+    expect(c.cn.iptablesSave('node2')).toContain('-A ANTREA-POSTROUTING -s 10.10.1.0/24 ! -o antrea-gw0 -m comment --comment "Antrea: masquerade Pod to external packets" -j MASQUERADE');
+  });
+
   it('uses Geneve (UDP 6081) when asked', async () => {
     const c = cluster({ tunnelType: 'geneve' });
     const p = withPods(c);
