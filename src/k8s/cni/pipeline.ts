@@ -63,6 +63,8 @@
  * Left out: AntreaPolicy tables (45, 85), the metrics tables (61, 101),
  * SNAT/Egress (71), the localhost-probe pkt_mark flow (sdnemu has no
  * pkt_mark: the netdev variant matching the gateway IP is used instead).
+ * Cookies: 0, except the policy tables' conj_id and default-drop flows,
+ * whose cookies name the NetworkPolicy (policy.ts; network.ts explainFlow).
  * Invariants: every flow's (table, priority, match) is unique per node, so a
  * flow can be deleted strictly by them; flows of one pod, one peer, one node
  * are produced by one function each, so adding and removing are symmetric.
