@@ -1,0 +1,644 @@
+/**
+ * The cluster data plane (k8s layer, CNI): nodes with an Antrea-style OVS
+ * bridge and a tunnel to every other node, pods on veths into it, kube-proxy
+ * payloads loaded into each node's netfilter, NetworkPolicy in the flows.
+ *
+ * What: `new ClusterNetwork(topology, opts)` puts an underlay L2 segment (a
+ * Linux bridge named 'underlay') into the topology. Then:
+ *  - `addNode({ name, ip, podCIDR })`: a host `name` with eth0 = the node IP
+ *    on the underlay (and a default route via `opts.defaultGateway` when
+ *    given: what the node's own packets to a ClusterIP need to be routed
+ *    before kube-proxy's OUTPUT DNAT), ip_forward on, Antrea's node iptables (ANTREA-FORWARD
+ *    accepts to/from the gateway; ANTREA-POSTROUTING masquerades pod traffic
+ *    that leaves by another interface); an OVS bridge `<name>/br-int` on that
+ *    host with antrea-tun0 (OpenFlow port 1, type vxlan or geneve,
+ *    remote_ip=flow, key=flow: VNI 0, as Antrea creates it) and antrea-gw0
+ *    (port 2) linked to the host's antrea-gw0 interface (the podCIDR's .1);
+ *    the pipeline's flows (pipeline.ts); for every other node, on both sides,
+ *    the route `PEER_PODCIDR via PEER_GW dev antrea-gw0 onlink` and the
+ *    peer's flows (ARP responder for its gateway, the tunnel route with
+ *    tun_dst = its node IP) — what Antrea's node route controller installs
+ *    when a Node appears;
+ *  - `addPod({ namespace, name, node, labels, ip?, ports? })`: a host
+ *    `<namespace>/<name>` with eth0 (the next free address of the node's
+ *    podCIDR from .2 on, round robin as host-local IPAM, or 'ip') and a
+ *    default route via the gateway, on a veth to a br-int port named as
+ *    Antrea names it (`<pod name[:8]>-<6 hex>`); the pod's flows;
+ *    `removePod` cuts the veth and takes the flows back;
+ *  - `failNode(name)` cuts every link of the node (the underlay, the
+ *    gateway, the pods' veths): a dead machine; `removeNode(name)` also
+ *    forgets it and its pods (returned) and removes its routes and flows
+ *    from the others — the Node object deleted;
+ *  - `applyIptables(node, payload)`: an iptables-restore payload applied to
+ *    the node's netfilter as kube-proxy applies it (`--noflush`), then
+ *    kube-proxy's jump rules from the built-in chains (KUBE-SERVICES from nat
+ *    PREROUTING/OUTPUT, KUBE-POSTROUTING, the filter ones) inserted first when
+ *    their chain exists and nothing jumps to it yet — what kube-proxy's
+ *    EnsureRule does before each sync; with `proxyMode: 'ipvs'` each node
+ *    also has IPVS, ipsets, a kube-ipvs0 interface and vs/conntrack on, and
+ *    `applyIpvs(node, { ipset, addresses, ipvsadm, iptables })` loads what
+ *    kube-proxy's ipvs mode programs (addresses are only added: a stale
+ *    kube-ipvs0 address is not removed);
+ *  - NetworkPolicy (policy.ts): `setNamespace(name, labels)`,
+ *    `setPodLabels`, `applyNetworkPolicy`, `deleteNetworkPolicy`; each change
+ *    recompiles tables 50/60/90/100 and reinstalls them on the nodes whose
+ *    flows change (a cluster without policies skips the compile);
+ *  - `batch(fn)`: the flows 'fn' adds are installed at its end, one
+ *    add-flows per node, and policies compiled once (building a cluster);
+ *  - `addExternalHost(name, ip)`: a machine on the underlay (a NodePort
+ *    client); `dumpFlows`, `trace` (ofproto/trace on a node's br-int),
+ *    `iptablesSave`; `explainFlow(line)` — a rule of a trace record in
+ *    words: its table's name, and for a policy flow the NetworkPolicy and
+ *    rule that allow, or the isolation that denies (policy.ts cookies).
+ * How a Service packet goes (kube-proxy iptables mode): the pod's packet to
+ * the ClusterIP is sent to the gateway MAC (its default route); the DNAT
+ * table outputs it to antrea-gw0 (committed in zone 65520); the host's
+ * KUBE-SERVICES DNATs it, routes it onlink via the peer's gateway (the ARP
+ * responder answers with the Global Virtual MAC), and it comes back into
+ * br-int from the gateway: committed with ct_mark 0x20, tunnelled. The reply
+ * comes out of the tunnel as +rpl of that connection: L3Forwarding sends it
+ * to antrea-gw0, the host's conntrack un-DNATs it (source = ClusterIP), and
+ * it goes to the pod. NodePort: the same from the underlay, with kube-proxy's
+ * MASQUERADE (source = the gateway IP, the egress interface's address).
+ * Errors: `CniError` (an InputError: code and field path) for a duplicate
+ * or unknown node or pod, a bad or overlapping CIDR, an address outside the
+ * underlay or the podCIDR or already taken, a full podCIDR, a pod on a
+ * failed node, a malformed NetworkPolicy (CNI_BAD_POLICY); a bad kube-proxy
+ * payload is the netfilter's IptablesRestoreError (its line).
+ * Cost: slow path. A node adds 2 flows and a route on each other node
+ * (Antrea's O(nodes²) in all); measured here, 200 nodes × 20 pods build in
+ * ~10 s inside batch(): ~19 ms per node for the OVS bridge itself (the
+ * ofproto tables' allocations) and ~50 µs per flow parsed. A policy change
+ * recompiles O(policies × pods) flows.
+ * Neighbours: pipeline.ts (flows), policy.ts (NetworkPolicy → flows),
+ * topology/ (hosts, links, bridges), devices/ovs-bridge.ts, netfilter/
+ * restore.ts (the payloads), k8s/api.ts and labels.ts.
+ */
+import type { Topology } from '../../topology/topology.js';
+import type { Host } from '../../netstack/host.js';
+import type { Link } from '../../sim/link.js';
+import { macText } from '../../netstack/neigh.js';
+import { LinuxBridge } from '../../devices/linux-bridge.js';
+import type { OvsBridge } from '../../devices/ovs-bridge.js';
+import { parseRestore } from '../../netfilter/restore.js';
+import { Ipvs } from '../../netfilter/ipvs.js';
+import { Ipsets } from '../../netfilter/ipset.js';
+import { formatSave } from '../../netfilter/save.js';
+import type { TableName as NfTable } from '../../netfilter/model.js';
+import { ipv4ToString, parseIpv4 } from '../../wire/bytes.js';
+import { CniError } from './errors.js';
+import { inNet, parseCidr } from './cidr.js';
+import type { ContainerPort, NetworkPolicy } from '../api.js';
+import {
+  egressIngressBase, flowKey, flowText, GATEWAY_OFPORT, nodeFlows, peerFlows, podFlows, tableName, TUNNEL_OFPORT, type Flow,
+} from './pipeline.js';
+import { compilePolicies, POLICY_TABLES, type PolicyPod } from './policy.js';
+
+export { CniError };
+
+export interface ClusterNetworkOptions {
+  /** the node network, e.g. '192.168.0.0/24' (its prefix length is the nodes' eth0 prefix) */
+  underlay?: string;
+  /** the nodes' default route: via this underlay address (a router; default: none — nodes reach only the underlay and the pods) */
+  defaultGateway?: string;
+  /** the tunnel between nodes (Antrea's default is geneve; 'vxlan' here unless given) */
+  tunnelType?: 'vxlan' | 'geneve';
+  /** the Service CIDR kube-proxy serves (DNAT table), default 10.96.0.0/12 */
+  serviceCIDR?: string;
+  /** one-way delay of the underlay links and of the veths (sim units: '50us', ns) */
+  underlayDelay?: string | number;
+  vethDelay?: string | number;
+  /**
+   * kube-proxy's mode: 'iptables' (default) or 'ipvs' — then each node also has IPVS, ipsets,
+   * net.ipv4.vs.conntrack=1 and a kube-ipvs0 interface for the Service addresses (applyIpvs)
+   */
+  proxyMode?: 'iptables' | 'ipvs';
+}
+
+/** What kube-proxy's ipvs mode programs on a node (applyIpvs); each part optional. */
+export interface IpvsSync {
+  /** ipvsadm-restore text (virtual and real servers) */
+  ipvsadm?: string;
+  /** `ipset restore` text */
+  ipset?: string;
+  /** addresses kube-proxy binds to kube-ipvs0 (ClusterIPs, external IPs) */
+  addresses?: string[];
+  /** its iptables-restore payload (applied as applyIptables does) */
+  iptables?: string;
+}
+
+export interface CniNodeSpec { name: string; ip: string; podCIDR: string }
+
+export interface CniPodSpec {
+  namespace?: string;
+  name: string;
+  node: string;
+  labels?: Record<string, string>;
+  /** a fixed address in the node's podCIDR (default: host-local's next free one) */
+  ip?: string;
+  /** the containers' ports (named ports of NetworkPolicies resolve against them) */
+  ports?: ContainerPort[];
+}
+
+export class CniNode {
+  /** peers whose flows and route this node holds */
+  readonly peers = new Set<string>();
+  readonly pods = new Set<CniPod>();
+  readonly links: Link[] = [];
+  /** the policy tables' flows as last installed (text; '' before the first install) */
+  policyText = '';
+  /** some policy has flows here (beyond the tables' fixed ones) */
+  hasPolicyFlows = false;
+  failed = false;
+  /** the node's ipsets (kube-proxy's ipvs mode), else null */
+  ipsets: Ipsets | null = null;
+  /** host-local IPAM: the last address handed out, the addresses in use */
+  lastIp: number;
+  readonly used = new Set<number>();
+  constructor(
+    readonly name: string, readonly ip: string, readonly podCIDR: string,
+    readonly net: number, readonly prefixLen: number,
+    readonly gwIP: string, readonly gwMAC: string,
+    readonly host: Host, readonly bridge: OvsBridge,
+  ) {
+    this.lastIp = net + 1;
+  }
+}
+
+export class CniPod {
+  labels: Record<string, string>;
+  constructor(
+    readonly namespace: string, readonly name: string, readonly node: CniNode,
+    readonly ip: string, readonly mac: string, readonly ofport: number, readonly portName: string,
+    readonly host: Host, readonly link: Link, labels: Record<string, string>, readonly ports: ContainerPort[],
+  ) {
+    this.labels = labels;
+  }
+  /** `namespace/name` */
+  get key(): string { return `${this.namespace}/${this.name}`; }
+}
+
+/**
+ * kube-proxy's jumps from the built-in chains (its iptablesJumpChains): table, source chain,
+ * comment, extra match, target.
+ */
+const KUBE_JUMPS: readonly [NfTable, string, string, string, string][] = [
+  ['filter', 'INPUT', 'kubernetes externally-visible service portals', '-m conntrack --ctstate NEW', 'KUBE-EXTERNAL-SERVICES'],
+  ['filter', 'FORWARD', 'kubernetes externally-visible service portals', '-m conntrack --ctstate NEW', 'KUBE-EXTERNAL-SERVICES'],
+  ['filter', 'INPUT', 'kubernetes health check service ports', '', 'KUBE-NODEPORTS'],
+  ['filter', 'FORWARD', 'kubernetes service portals', '-m conntrack --ctstate NEW', 'KUBE-SERVICES'],
+  ['filter', 'OUTPUT', 'kubernetes service portals', '-m conntrack --ctstate NEW', 'KUBE-SERVICES'],
+  ['filter', 'FORWARD', 'kubernetes forwarding rules', '', 'KUBE-FORWARD'],
+  ['filter', 'INPUT', 'kubernetes load balancer firewall', '-m conntrack --ctstate NEW', 'KUBE-PROXY-FIREWALL'],
+  ['filter', 'OUTPUT', 'kubernetes load balancer firewall', '-m conntrack --ctstate NEW', 'KUBE-PROXY-FIREWALL'],
+  ['filter', 'FORWARD', 'kubernetes load balancer firewall', '-m conntrack --ctstate NEW', 'KUBE-PROXY-FIREWALL'],
+  ['nat', 'OUTPUT', 'kubernetes service portals', '', 'KUBE-SERVICES'],
+  ['nat', 'PREROUTING', 'kubernetes service portals', '', 'KUBE-SERVICES'],
+  ['nat', 'POSTROUTING', 'kubernetes postrouting rules', '', 'KUBE-POSTROUTING'],
+];
+
+/** Antrea's node iptables (route_linux.go, encap mode, without ipsets) for a node with 'podCIDR'. */
+export function antreaNodeRules(podCIDR: string): string {
+  return [
+    '*filter',
+    ':ANTREA-FORWARD - [0:0]',
+    '-A FORWARD -m comment --comment "Antrea: jump to Antrea forwarding rules" -j ANTREA-FORWARD',
+    '-A ANTREA-FORWARD -i antrea-gw0 -m comment --comment "Antrea: accept packets from local Pods" -j ACCEPT',
+    '-A ANTREA-FORWARD -o antrea-gw0 -m comment --comment "Antrea: accept packets to local Pods" -j ACCEPT',
+    'COMMIT',
+    '*nat',
+    ':ANTREA-POSTROUTING - [0:0]',
+    '-A POSTROUTING -m comment --comment "Antrea: jump to Antrea postrouting rules" -j ANTREA-POSTROUTING',
+    `-A ANTREA-POSTROUTING -s ${podCIDR} ! -o antrea-gw0 -m comment --comment "Antrea: masquerade Pod to external packets" -j MASQUERADE`,
+    'COMMIT',
+    '',
+  ].join('\n');
+}
+
+/** A 6-hex-digit FNV-1a hash of 's' (the suffix of a pod's interface name). */
+function hash6(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0').slice(0, 6);
+}
+
+export class ClusterNetwork {
+  readonly underlay: LinuxBridge;
+  readonly tunnelType: 'vxlan' | 'geneve';
+  readonly serviceCIDR: string;
+  private readonly underlayNet: { net: number; len: number };
+  private readonly nodesByName = new Map<string, CniNode>();
+  private readonly podsByKey = new Map<string, CniPod>();
+  private readonly namespaces = new Map<string, Record<string, string>>();
+  private readonly policies = new Map<string, NetworkPolicy>();
+  private readonly underlayDelay: string | number;
+  private readonly vethDelay: string | number;
+  private podSeq = 0;
+  readonly proxyMode: 'iptables' | 'ipvs';
+  readonly defaultGateway: string | null;
+  /** batch() depth, and whether a policy sync waits for its end */
+  private deferred = 0;
+  private pendingSync = false;
+  /** flows a batch holds back, by node (add-flows texts in order) */
+  private readonly pendingFlows = new Map<CniNode, string[]>();
+  /** nodes whose policy tables were never installed; how many nodes hold policy flows */
+  private readonly unsynced = new Set<CniNode>();
+  private policyFlowNodes = 0;
+  /** policy flow cookies → why (policy.ts) */
+  private readonly explanations = new Map<number, string>();
+
+  constructor(readonly topology: Topology, opts: ClusterNetworkOptions = {}) {
+    this.underlayNet = parseCidr(opts.underlay ?? '192.168.0.0/24', 'underlay');
+    const t = opts.tunnelType ?? 'vxlan';
+    if (t !== 'vxlan' && t !== 'geneve') throw new CniError('CNI_BAD_TUNNEL', 'tunnelType', `'${String(t)}' is not vxlan or geneve`);
+    this.tunnelType = t;
+    const svc = parseCidr(opts.serviceCIDR ?? '10.96.0.0/12', 'serviceCIDR');
+    this.serviceCIDR = `${ipv4ToString(svc.net)}/${svc.len}`;
+    const gw = opts.defaultGateway === undefined ? null : parseIpv4(opts.defaultGateway);
+    if (opts.defaultGateway !== undefined && (gw === null || !inNet(gw, this.underlayNet.net, this.underlayNet.len))) {
+      throw new CniError('CNI_BAD_ADDRESS', 'defaultGateway', `'${opts.defaultGateway}' is not an address of the underlay`);
+    }
+    this.defaultGateway = opts.defaultGateway ?? null;
+    const mode = opts.proxyMode ?? 'iptables';
+    if (mode !== 'iptables' && mode !== 'ipvs') throw new CniError('CNI_BAD_PROXY_MODE', 'proxyMode', `'${String(mode)}' is not iptables or ipvs`);
+    this.proxyMode = mode;
+    this.underlayDelay = opts.underlayDelay ?? '50us';
+    this.vethDelay = opts.vethDelay ?? '5us';
+    this.underlay = topology.add(new LinuxBridge(topology.sim, 'underlay'));
+  }
+
+  // ---- nodes ------------------------------------------------------------------------------------
+
+  /** A node (see the module comment). Throws CniError for a duplicate name, a bad IP or podCIDR. */
+  addNode(spec: CniNodeSpec): CniNode {
+    if (this.nodesByName.has(spec.name)) throw new CniError('CNI_DUPLICATE_NODE', 'name', `a node named '${spec.name}' already exists`);
+    const ip = parseIpv4(spec.ip);
+    if (ip === null || !inNet(ip, this.underlayNet.net, this.underlayNet.len)) {
+      throw new CniError('CNI_BAD_ADDRESS', 'ip', `'${spec.ip}' is not an address of the underlay ${ipv4ToString(this.underlayNet.net)}/${this.underlayNet.len}`);
+    }
+    const cidr = parseCidr(spec.podCIDR, 'podCIDR');
+    if (cidr.len > 30) throw new CniError('CNI_BAD_CIDR', 'podCIDR', `'${spec.podCIDR}' leaves no address for pods`);
+    for (const n of this.nodesByName.values()) {
+      if (n.ip === spec.ip) throw new CniError('CNI_DUPLICATE_ADDRESS', 'ip', `${spec.ip} is node ${n.name}'s address`);
+      const short = Math.min(n.prefixLen, cidr.len);
+      if (inNet(n.net, cidr.net, short)) throw new CniError('CNI_OVERLAPPING_CIDR', 'podCIDR', `${spec.podCIDR} overlaps node ${n.name}'s ${n.podCIDR}`);
+    }
+    const gw = ipv4ToString(cidr.net + 1);
+    const ipvs = this.proxyMode === 'ipvs';
+    const ipsets = new Ipsets({ seed: this.topology.sim.seed });
+    const host = this.topology.host(spec.name, {
+      ifaces: [{ name: 'eth0', addrs: [`${spec.ip}/${this.underlayNet.len}`] }, { name: 'antrea-gw0', addrs: [`${gw}/${cidr.len}`] },
+        ...(ipvs ? [{ name: 'kube-ipvs0' }] : [])],
+      ipForward: true,
+      ...(this.defaultGateway !== null ? { routes: [{ dst: 'default', via: this.defaultGateway, dev: 'eth0' }] } : {}),
+      rules: antreaNodeRules(`${ipv4ToString(cidr.net)}/${cidr.len}`),
+      ...(ipvs ? { ipvs: new Ipvs(), ipsets } : {}),
+    });
+    // kube-proxy's ipvs mode sets net.ipv4.vs.conntrack=1
+    if (ipvs) host.config.vsConntrack = true;
+    const bridge = this.topology.ovsBridge(`${spec.name}/br-int`, { host, defaultFlows: 'none', protocols: 'OpenFlow13' });
+    bridge.addTunnelPort({ name: 'antrea-tun0', type: this.tunnelType, remote: 'flow', key: 'flow', ofport: TUNNEL_OFPORT });
+    const gwPort = bridge.addPort('antrea-gw0', { ofport: GATEWAY_OFPORT });
+    const node = new CniNode(spec.name, spec.ip, `${ipv4ToString(cidr.net)}/${cidr.len}`, cidr.net, cidr.len, gw, macText(host.mac('antrea-gw0')!), host, bridge);
+    if (ipvs) node.ipsets = ipsets;
+    node.links.push(this.topology.link([host, 'eth0'], this.underlay, { delay: this.underlayDelay, b: { iface: `${spec.name}-eth0` } }));
+    node.links.push(this.topology.link([host, 'antrea-gw0'], gwPort));
+    this.install(node, nodeFlows({ gwIP: gw, gwMAC: node.gwMAC, serviceCIDR: this.serviceCIDR }));
+    for (const peer of this.nodesByName.values()) {
+      this.connect(node, peer);
+      this.connect(peer, node);
+    }
+    this.nodesByName.set(spec.name, node);
+    this.unsynced.add(node);
+    this.syncPolicies();
+    return node;
+  }
+
+  /** 'local' learns 'peer': the onlink route to its podCIDR and its flows. */
+  private connect(local: CniNode, peer: CniNode): void {
+    local.host.fib.ipRoute(['replace', peer.podCIDR, 'via', peer.gwIP, 'dev', 'antrea-gw0', 'onlink']);
+    this.install(local, peerFlows(local.gwMAC, { nodeIP: peer.ip, podCIDR: peer.podCIDR, gwIP: peer.gwIP }));
+    local.peers.add(peer.name);
+  }
+
+  /** 'local' forgets 'peer' (its Node object was deleted). */
+  private disconnect(local: CniNode, peer: CniNode): void {
+    if (!local.peers.delete(peer.name)) return;
+    local.host.fib.ipRoute(['del', peer.podCIDR]);
+    this.delFlows(local, peerFlows(local.gwMAC, { nodeIP: peer.ip, podCIDR: peer.podCIDR, gwIP: peer.gwIP }));
+  }
+
+  /** Add 'flows' to the node's bridge, at once or (in a batch) at the batch's end, in order. */
+  private install(node: CniNode, flows: Flow[]): void {
+    const text = flows.map(flowText).join('\n');
+    if (this.deferred === 0) { node.bridge.addFlows(text); return; }
+    const l = this.pendingFlows.get(node);
+    if (l === undefined) this.pendingFlows.set(node, [text]); else l.push(text);
+  }
+
+  /** Install what a batch holds back for 'node' (every node when absent), one add-flows each. */
+  private flush(node?: CniNode): void {
+    for (const [n, texts] of this.pendingFlows) {
+      if (node !== undefined && n !== node) continue;
+      this.pendingFlows.delete(n);
+      n.bridge.addFlows(texts.join('\n'));
+    }
+  }
+
+  private delFlows(node: CniNode, flows: Flow[]): void {
+    this.flush(node);
+    for (const f of flows) node.bridge.delFlows(flowKey(f), { strict: true });
+  }
+
+  /** The node called 'name'. Throws CniError. */
+  node(name: string): CniNode {
+    const n = this.nodesByName.get(name);
+    if (n === undefined) throw new CniError('CNI_NO_NODE', 'node', `no node named '${name}'`);
+    return n;
+  }
+
+  /** The nodes, in the order they were added. */
+  nodes(): CniNode[] { return [...this.nodesByName.values()]; }
+
+  /** The node's machine dies: every link it has is cut (its pods become unreachable); it stays configured everywhere. */
+  failNode(name: string): void {
+    const n = this.node(name);
+    n.failed = true;
+    for (const l of n.links) l.cut();
+    for (const p of n.pods) p.link.cut();
+  }
+
+  /**
+   * The Node object is deleted: the node fails (failNode), its pods are forgotten
+   * (returned, for the control plane to reschedule), its routes and flows leave every other node.
+   */
+  removeNode(name: string): CniPod[] {
+    const n = this.node(name);
+    this.failNode(name);
+    const pods = [...n.pods];
+    for (const p of pods) this.forgetPod(p);
+    for (const other of this.nodesByName.values()) if (other !== n) this.disconnect(other, n);
+    this.nodesByName.delete(name);
+    this.unsynced.delete(n);
+    if (n.hasPolicyFlows) this.policyFlowNodes--;
+    this.underlay.removePort(`${name}-eth0`);
+    this.topology.nodes.delete(n.host.name);
+    this.topology.nodes.delete(n.bridge.name);
+    this.syncPolicies();
+    return pods;
+  }
+
+  // ---- pods -------------------------------------------------------------------------------------
+
+  /** A pod on 'spec.node' (see the module comment). Throws CniError. */
+  addPod(spec: CniPodSpec): CniPod {
+    const ns = spec.namespace ?? 'default';
+    const key = `${ns}/${spec.name}`;
+    if (this.podsByKey.has(key)) throw new CniError('CNI_DUPLICATE_POD', 'name', `pod ${key} already exists`);
+    const node = this.node(spec.node);
+    if (node.failed) throw new CniError('CNI_NODE_FAILED', 'node', `node ${node.name} is down`);
+    const ip = spec.ip === undefined ? this.allocate(node) : this.reserve(node, spec.ip);
+    let portName = '';
+    for (let i = 0; portName === '' || node.bridge.ports.some((p) => p.name === portName); i++) {
+      portName = `${spec.name.slice(0, 8)}-${hash6(`${key}/${this.podSeq}/${i}`)}`;
+    }
+    this.podSeq++;
+    const host = this.topology.host(key, {
+      ifaces: [{ name: 'eth0', addrs: [`${ipv4ToString(ip)}/${node.prefixLen}`] }],
+      routes: [{ dst: 'default', via: node.gwIP, dev: 'eth0' }],
+    });
+    const port = node.bridge.addPort(portName);
+    const link = this.topology.link([host, 'eth0'], port, { delay: this.vethDelay });
+    const pod = new CniPod(ns, spec.name, node, ipv4ToString(ip), macText(host.mac('eth0')!), port.ofport, portName, host, link,
+      { ...(spec.labels ?? {}) }, [...(spec.ports ?? [])]);
+    this.install(node, podFlows(node.gwMAC, pod));
+    node.pods.add(pod);
+    this.podsByKey.set(key, pod);
+    this.syncPolicies();
+    return pod;
+  }
+
+  /** host-local IPAM: the next free address after the last one handed out, wrapping (.1 is the gateway). */
+  private allocate(node: CniNode): number {
+    const first = node.net + 2, last = node.net + 2 ** (32 - node.prefixLen) - 2;
+    let a = node.lastIp;
+    for (let i = first; i <= last; i++) {
+      a = a + 1 > last ? first : a + 1;
+      if (!node.used.has(a)) { node.used.add(a); node.lastIp = a; return a; }
+    }
+    throw new CniError('CNI_NO_ADDRESS', 'node', `node ${node.name}'s podCIDR ${node.podCIDR} has no free address`);
+  }
+
+  private reserve(node: CniNode, text: string): number {
+    const a = parseIpv4(text);
+    const bcast = node.net + 2 ** (32 - node.prefixLen) - 1;
+    if (a === null || !inNet(a, node.net, node.prefixLen) || a <= node.net + 1 || a >= bcast) {
+      throw new CniError('CNI_BAD_ADDRESS', 'ip', `'${text}' is not a pod address of ${node.name}'s ${node.podCIDR}`);
+    }
+    if (node.used.has(a)) throw new CniError('CNI_DUPLICATE_ADDRESS', 'ip', `${text} is in use on ${node.name}`);
+    node.used.add(a);
+    return a;
+  }
+
+  /** The pod 'namespace/name'. Throws CniError. */
+  pod(namespace: string, name: string): CniPod {
+    const p = this.podsByKey.get(`${namespace}/${name}`);
+    if (p === undefined) throw new CniError('CNI_NO_POD', 'name', `no pod ${namespace}/${name}`);
+    return p;
+  }
+
+  /** Every pod, in the order they were added. */
+  pods(): CniPod[] { return [...this.podsByKey.values()]; }
+
+  /** The pod is deleted: its veth is cut, its flows and address go. Throws CniError when unknown. */
+  removePod(namespace: string, name: string): void {
+    const p = this.pod(namespace, name);
+    this.forgetPod(p);
+    this.syncPolicies();
+  }
+
+  private forgetPod(p: CniPod): void {
+    p.link.cut();
+    this.delFlows(p.node, podFlows(p.node.gwMAC, p));
+    p.node.used.delete(parseIpv4(p.ip)!);
+    p.node.pods.delete(p);
+    this.podsByKey.delete(p.key);
+    this.topology.nodes.delete(p.host.name);
+  }
+
+  /** A pod's labels changed (policies are recompiled). */
+  setPodLabels(namespace: string, name: string, labels: Record<string, string>): void {
+    this.pod(namespace, name).labels = { ...labels };
+    this.syncPolicies();
+  }
+
+  // ---- outside the cluster ------------------------------------------------------------------------
+
+  /** A machine on the underlay with address 'ip' (a NodePort client). */
+  addExternalHost(name: string, ip: string): Host {
+    const a = parseIpv4(ip);
+    if (a === null || !inNet(a, this.underlayNet.net, this.underlayNet.len)) throw new CniError('CNI_BAD_ADDRESS', 'ip', `'${ip}' is not an address of the underlay`);
+    const h = this.topology.host(name, { ip: `${ip}/${this.underlayNet.len}` });
+    this.topology.link([h, 'eth0'], this.underlay, { delay: this.underlayDelay, b: { iface: `${name}-eth0` } });
+    return h;
+  }
+
+  // ---- kube-proxy ---------------------------------------------------------------------------------
+
+  /**
+   * Apply an iptables-restore 'payload' to node 'nodeName' as kube-proxy does
+   * (`iptables-restore --noflush`), then its jump rules (module comment).
+   * Throws IptablesRestoreError (the line) and leaves the rules unchanged then.
+   */
+  applyIptables(nodeName: string, payload: string): void {
+    const rs = this.node(nodeName).host.ip.ev.rs;
+    parseRestore(payload, rs, { noflush: true });
+    const jumps: Record<string, string[]> = {};
+    for (const [table, from, comment, extra, to] of KUBE_JUMPS) {
+      const t = rs.tables.get(table);
+      if (t === undefined || !t.chains.has(to)) continue;
+      const src = t.chains.get(from);
+      if (src === undefined || src.rules.some((r) => r.target?.kind === 'jump' && r.target.chain === to && r.matches.some((m) => m.kind === 'comment' && m.text === comment))) continue;
+      (jumps[table] ??= []).push(`-I ${from} 1 ${extra === '' ? '' : `${extra} `}-m comment --comment "${comment}" -j ${to}`);
+    }
+    const text = Object.entries(jumps).map(([t, lines]) => `*${t}\n${lines.join('\n')}\nCOMMIT\n`).join('');
+    if (text !== '') parseRestore(text, rs, { noflush: true });
+  }
+
+  /**
+   * kube-proxy's ipvs mode on node 'nodeName' (needs `proxyMode: 'ipvs'`): the ipsets, the
+   * kube-ipvs0 addresses not yet bound, the virtual servers, then the iptables payload — the
+   * order kube-proxy's syncProxyRules applies them. Throws CniError without ipvs mode, the
+   * tools' own errors (IpsetError, IpvsError, IptablesRestoreError: the line) for bad text.
+   */
+  applyIpvs(nodeName: string, sync: IpvsSync): void {
+    const n = this.node(nodeName);
+    const ip = n.host.ip;
+    if (ip.ipvs === null || n.ipsets === null) throw new CniError('CNI_NOT_IPVS', 'proxyMode', 'the cluster network was not built with proxyMode: ipvs');
+    if (sync.ipset !== undefined) n.ipsets.restore(sync.ipset, { exist: true });
+    const bound = new Set(n.host.iface('kube-ipvs0').addrs.map((a) => a.addr));
+    (sync.addresses ?? []).forEach((a, i) => {
+      const v = parseIpv4(a);
+      if (v === null) throw new CniError('CNI_BAD_ADDRESS', `addresses[${i}]`, `'${a}' is not an IPv4 address`);
+      if (!bound.has(v)) { n.host.addAddress('kube-ipvs0', `${a}/32`, `addresses[${i}]`); bound.add(v); }
+    });
+    if (sync.ipvsadm !== undefined) ip.ipvs.restore(sync.ipvsadm);
+    if (sync.iptables !== undefined) this.applyIptables(nodeName, sync.iptables);
+  }
+
+  /** `iptables-save` of the node's rules. */
+  iptablesSave(nodeName: string): string {
+    return formatSave(this.node(nodeName).host.ip.ev.rs);
+  }
+
+  // ---- NetworkPolicy ------------------------------------------------------------------------------
+
+  /** A namespace's labels (namespaceSelector reads them); policies are recompiled. */
+  setNamespace(name: string, labels: Record<string, string> = {}): void {
+    this.namespaces.set(name, { 'kubernetes.io/metadata.name': name, ...labels });
+    this.syncPolicies();
+  }
+
+  /** Create or replace a NetworkPolicy (by namespace/name). Throws CniError for a malformed one (nothing changes then). */
+  applyNetworkPolicy(np: NetworkPolicy): void {
+    // compiled alone first: a malformed policy is refused before it is stored
+    compilePolicies([np], this.policyPods(), (ns) => this.nsLabels(ns), []);
+    this.policies.set(`${np.metadata.namespace ?? 'default'}/${np.metadata.name}`, np);
+    this.syncPolicies();
+  }
+
+  /** Delete a NetworkPolicy; false when there was none. */
+  deleteNetworkPolicy(namespace: string, name: string): boolean {
+    const had = this.policies.delete(`${namespace}/${name}`);
+    if (had) this.syncPolicies();
+    return had;
+  }
+
+  /**
+   * Run 'fn' (adding nodes, pods, policies …) with the flows it adds installed at its end, one
+   * add-flows per node, and the policy tables recompiled once: what building a large cluster
+   * wants (no packet should move inside it). Nests.
+   */
+  batch<T>(fn: () => T): T {
+    this.deferred++;
+    try {
+      return fn();
+    } finally {
+      if (--this.deferred === 0) {
+        this.flush();
+        if (this.pendingSync) { this.pendingSync = false; this.syncPolicies(); }
+      }
+    }
+  }
+
+  private policyPods(): PolicyPod[] {
+    return [...this.podsByKey.values()].map((p) => ({
+      namespace: p.namespace, name: p.name, node: p.node.name, ip: p.ip, ofport: p.ofport, labels: p.labels, ports: p.ports,
+    }));
+  }
+
+  private nsLabels(ns: string): Record<string, string> {
+    return this.namespaces.get(ns) ?? { 'kubernetes.io/metadata.name': ns };
+  }
+
+  /**
+   * Recompile the policy tables; reinstall them on every node whose flows changed. Without any
+   * policy, only nodes that still hold policy flows (or none yet) are touched: adding pods to a
+   * policy-free cluster costs nothing here.
+   */
+  private syncPolicies(): void {
+    if (this.deferred > 0) { this.pendingSync = true; return; }
+    if (this.policies.size === 0 && this.policyFlowNodes === 0) {
+      for (const n of this.unsynced) this.installPolicyFlows(n, egressIngressBase(n));
+      this.unsynced.clear();
+      return;
+    }
+    const nodes = [...this.nodesByName.values()];
+    this.explanations.clear();
+    const byNode = compilePolicies([...this.policies.values()], this.policyPods(), (ns) => this.nsLabels(ns), nodes.map((n) => ({ name: n.name, gwIP: n.gwIP })), this.explanations);
+    for (const n of nodes) this.installPolicyFlows(n, byNode.get(n.name) ?? []);
+    this.unsynced.clear();
+  }
+
+  /** Reinstall the policy tables of 'n' with 'flows' when they differ from what it has. */
+  private installPolicyFlows(n: CniNode, flows: Flow[]): void {
+    const text = flows.map(flowText).join('\n');
+    if (text === n.policyText) return;
+    this.flush(n);
+    for (const t of POLICY_TABLES) n.bridge.delFlows(`table=${t}`);
+    n.bridge.addFlows(text);
+    n.policyText = text;
+    const has = flows.length > egressIngressBase(n).length;
+    if (has !== n.hasPolicyFlows) this.policyFlowNodes += has ? 1 : -1;
+    n.hasPolicyFlows = has;
+  }
+
+  // ---- inspection -----------------------------------------------------------------------------------
+
+  /** `ovs-ofctl dump-flows br-int` on the node. */
+  dumpFlows(nodeName: string, opts: { table?: number } = {}): string[] {
+    return this.node(nodeName).bridge.dumpFlows(opts);
+  }
+
+  /**
+   * What a flow line does, for a trace: 'line' is a rule as a trace record's `rules` or
+   * dump-flows prints it (`cookie=0x…, table=100, priority=200,…`). Returns the table's
+   * name and number, and for the policy tables' flows the NetworkPolicy that installed it
+   * ("IngressDefault (table 100): denied: pod default/server is isolated for ingress by
+   * NetworkPolicy default/allow-dns and no ingress rule allows the packet"); null for a line
+   * without a table this pipeline has.
+   */
+  explainFlow(line: string): string | null {
+    const t = /(?:^|[\s,])table=(\d+)/.exec(line);
+    const name = t === null ? null : tableName(Number(t[1]));
+    if (name === null) return null;
+    const c = /cookie=(0x[0-9a-f]+)/.exec(line);
+    const why = c === null ? undefined : this.explanations.get(Number(c[1]));
+    return `${name} (table ${t![1]})${why === undefined ? '' : `: ${why}`}`;
+  }
+
+  /** `ovs-appctl ofproto/trace br-int FLOW` on the node (in_port may name a port: antrea-gw0, a pod's). */
+  trace(nodeName: string, flow: string): string {
+    return this.node(nodeName).bridge.trace(flow);
+  }
+}
