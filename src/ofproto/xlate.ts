@@ -258,7 +258,8 @@ export function xlate(br: Bridge, flow: Uint32Array, opts: XlateOptions = {}): X
 export function xlateContinuation(br: Bridge, c: Continuation, ctState: number, opts: XlateOptions = {}, packet?: Uint32Array): XlateResult {
   const f = c.flow.slice();
   if (packet !== undefined) {
-    for (let w = F_TUN_ID_HI; w < FLOW_WORDS; w++) f[w] = packet[w]!;
+    // the tunnel is pipeline metadata too (frozen_metadata_to_flow): a tun_dst set before the freeze holds
+    for (let w = F_TUN_FLAGS + 1; w < FLOW_WORDS; w++) f[w] = packet[w]!;
     f[F_RECIRC_ID] = packet[F_RECIRC_ID]!;
   } else {
     f[F_RECIRC_ID] = c.recircId;
@@ -269,6 +270,13 @@ export function xlateContinuation(br: Bridge, c: Continuation, ctState: number, 
   }
   const ctx = new Ctx(br, f, opts.trace ?? false, opts.packet ?? false);
   ctx.learnMacs = opts.learnMacs ?? false;
+  // ... while the packet's own tunnel is what the megaflow matches and what "Not tunneling to our
+  // own address" compares with (xlate_actions takes orig_tunnel_ip_dst before thawing). A trace
+  // starts from the frozen flow, tunnel and all, as ofproto/trace does: there an output to the
+  // tun_dst set before the freeze is refused as "our own address" (OVS 3.1 does the same).
+  if (packet !== undefined) {
+    for (let w = F_TUN_ID_HI; w <= F_TUN_FLAGS; w++) { ctx.orig[w] = packet[w]!; ctx.base[w] = packet[w]!; }
+  }
   initWc(ctx);
   const bridgeNode = ctx.report('bridge', `bridge("${br.name}")`);
   if (bridgeNode !== null) ctx.trace = bridgeNode.subs;

@@ -152,6 +152,26 @@ vxf 10 vxlan remote_ip=flow key=5
     ],
   },
   {
+    // a tun_dst set before a recirculation is frozen with the flow and thawed after it (Antrea sets
+    // it in L3Forwarding and outputs after ct(commit,table=…)): the packet still leaves tunnelled
+    name: 'vxlan-tun-dst-across-ct-recirc',
+    ports: `p1 1
+p2 2
+vxf 10 vxlan remote_ip=flow key=flow
+@hwaddr aa:55:aa:55:00:00
+@ip 192.168.1.1/24
+@route 192.168.1.0/24 br0
+@neigh 192.168.1.2 aa:55:aa:66:00:00
+`,
+    flows: [
+      'table=0,in_port=1,ip,actions=set_field:192.168.1.2->tun_dst,set_field:0x9->tun_id,ct(commit,table=1)',
+      'table=0,in_port=LOCAL,actions=output:2',
+      'table=0,in_port=2,actions=LOCAL',
+      'table=1,ip,actions=output:10',
+    ].join('\n'),
+    packets: [{ port: 'p1', frame: INNER[0]! }, { port: 'p1', frame: tcp({ src: '10.0.0.7', dst: '10.0.1.2', sport: 7, dport: 80, flags: 'S', seq: 1 }) }],
+  },
+  {
     name: 'vxlan-pop',
     ports: tunnelPorts('vxlan', 'tun'),
     flows: 'in_port=2,actions=LOCAL\nin_port=10,tun_id=0x64,actions=output:1\nin_port=10,tun_id=0x65,actions=mod_dl_dst:02:00:00:00:00:99,output:1',

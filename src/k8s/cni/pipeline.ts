@@ -52,13 +52,10 @@
  *                        reg1 = the selected pod's port, port)
  *  100 IngressDefault    default deny (reg1 = an isolated pod's port)
  *  105 ConntrackCommit   commit new connections; from the gateway with
- *                        ct_mark 0x20. Antrea writes ct(commit,table=110);
- *                        here the commit does not recirculate (ct(commit),
- *                        goto_table:110 — the same decision, as table 110
- *                        reads no ct field): sdnemu's xlate loses a tun_dst
- *                        loaded before a recirculation (OVS keeps it in the
- *                        frozen metadata), so the tunnel flows' tun_dst
- *                        must survive to the output without one
+ *                        ct_mark 0x20, as Antrea writes it:
+ *                        ct(commit,table=110,…) — the tun_dst the
+ *                        L3Forwarding flow loaded survives the
+ *                        recirculation in the frozen metadata
  *  110 L2ForwardingOut   output:reg1 when reg0[16] is set; else drop
  * Left out: AntreaPolicy tables (45, 85), the metrics tables (61, 101),
  * SNAT/Egress (71), the localhost-probe pkt_mark flow (sdnemu has no
@@ -168,8 +165,8 @@ export function nodeFlows(n: NodeFacts): Flow[] {
       actions: `load:${hex(gw)}->NXM_NX_REG1[],load:0x1->NXM_NX_REG0[16],${goto(T.ConntrackCommit)}` },
     { table: T.L2ForwardingCalc, priority: 0, match: '', actions: goto(T.ConntrackCommit) },
     { table: T.ConntrackCommit, priority: 200, match: 'ct_state=+new+trk,ip,reg0=0x1/0xffff',
-      actions: `${ct},exec(load:${hex(GATEWAY_CT_MARK)}->NXM_NX_CT_MARK[])),${goto(T.L2ForwardingOut)}` },
-    { table: T.ConntrackCommit, priority: 190, match: 'ct_state=+new+trk,ip', actions: `${ct}),${goto(T.L2ForwardingOut)}` },
+      actions: `${ct},table=${T.L2ForwardingOut},exec(load:${hex(GATEWAY_CT_MARK)}->NXM_NX_CT_MARK[]))` },
+    { table: T.ConntrackCommit, priority: 190, match: 'ct_state=+new+trk,ip', actions: `${ct},table=${T.L2ForwardingOut})` },
     { table: T.ConntrackCommit, priority: 0, match: '', actions: goto(T.L2ForwardingOut) },
     { table: T.L2ForwardingOut, priority: 200, match: 'ip,reg0=0x10000/0x10000', actions: 'output:NXM_NX_REG1[]' },
     { table: T.L2ForwardingOut, priority: 0, match: '', actions: 'drop' },
