@@ -76,7 +76,7 @@ describe('sdnemu iptables-trace', () => {
     const out = JSON.parse(r.stdout) as { path: string; hooks: Record<string, unknown>[]; out: { iface: string; packet: string }; conntrack: string[]; ipvs: Record<string, unknown>[] }[];
     expect(out[0]!.path).toBe('ipvs');
     expect(out[0]!.hooks).toContainEqual({ hook: 'INPUT', table: 'ipvs', verdict: 'STOLEN', action: 'scheduled', service: 'TCP  10.96.0.10:80 rr',
-      server: '10.244.1.5:8080', fwd: 'masq', state: 'SYN_RECV' });
+      server: '10.244.1.5:8080', fwd: 'masq', state: 'SYN_RECV', candidates: ['10.244.1.5:8080'] });
     expect(out[0]!.out).toEqual({ iface: 'eth-pod', packet: 'tcp 192.168.50.7:40000 > 10.244.1.5:8080 flags S seq 1000 ack 0 ttl 63' });
     expect(out[0]!.conntrack[0]).toContain('[UNREPLIED] src=10.244.1.5 dst=192.168.50.7 sport=8080 dport=40000');
     expect(out[0]!.ipvs).toEqual([expect.objectContaining({ state: 'SYN_RECV', source: '192.168.50.7:40000', virtual: '10.96.0.10:80', destination: '10.244.1.5:8080' })]);
