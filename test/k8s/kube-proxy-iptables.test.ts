@@ -1,0 +1,368 @@
+/**
+ * kube-proxy's iptables mode: the payloads IptablesProxier writes, compared with what
+ * kube-proxy's own tests expect (pkg/proxy/iptables/proxier_test.go, read and transcribed:
+ * TestOverallIPTablesRules, TestSyncProxyRulesRepeated, TestMasqueradeRule,
+ * TestComputeProbability, the traffic-policy and terminating-endpoint cases), sorted as its
+ * assertIPTablesRulesEqual sorts them. Where the upstream test checks packets rather than text
+ * (TestInternalTrafficPolicy, TestTerminatingEndpointsTrafficPolicyLocal, …), the expected
+ * text here is derived by hand from syncProxyRules for the same inputs, and the packet outcome
+ * is checked too. Then every payload is loaded with the project's iptables-restore parser and
+ * packets are run through the project's netfilter stack.
+ */
+import { describe, expect, it } from 'vitest';
+import { IptablesProxier, computeProbability, endpointChain, hash16, serviceChains, type KubeProxyConfig } from '../../src/k8s/kube-proxy/index.js';
+import { KubeProxyError } from '../../src/k8s/kube-proxy/tracker.js';
+import type { EndpointSlice, Service } from '../../src/k8s/api.js';
+import { parseRestore } from '../../src/netfilter/restore.js';
+import { Ruleset } from '../../src/netfilter/model.js';
+import { parseHost } from '../../src/netfilter/host.js';
+import { NfStack } from '../../src/netfilter/stack.js';
+import { FrameBuilder } from '../../src/wire/builder.js';
+import { packetText } from '../../src/cli/iptables-trace.js';
+import { checkJumps, dedent, slice, sortRules, svc } from './kube-proxy-helpers.js';
+
+// NewFakeProxier's configuration: node test-node, node IP 192.168.0.2, pod CIDR 10.0.0.0/8
+const FAKE: KubeProxyConfig = {
+  hostname: 'test-node', nodeIPs: ['192.168.0.2'], localDetector: { mode: 'cluster-cidr', clusterCIDR: '10.0.0.0/8' },
+};
+
+function proxier(extra: Partial<KubeProxyConfig> = {}): IptablesProxier {
+  return new IptablesProxier({ ...FAKE, ...extra });
+}
+function expectRules(actual: string, expected: string, full = true): void {
+  expect(sortRules(actual)).toBe(sortRules(dedent(expected)));
+  if (full) expect(checkJumps(actual)).toEqual([]);
+}
+const port = (name: string, p: number, proto: 'TCP' | 'UDP' = 'TCP'): NonNullable<EndpointSlice['ports']>[number] => ({ name, port: p, protocol: proto });
+
+const FILTER_HEAD = `
+  *filter
+  :KUBE-NODEPORTS - [0:0]
+  :KUBE-SERVICES - [0:0]
+  :KUBE-EXTERNAL-SERVICES - [0:0]
+  :KUBE-FIREWALL - [0:0]
+  :KUBE-FORWARD - [0:0]
+  :KUBE-PROXY-FIREWALL - [0:0]`;
+const FILTER_TAIL = `
+  -A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
+  -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+  -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+  -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+  COMMIT`;
+const NAT_BASE = `
+  -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+  -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+  -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
+  -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE`;
+const NAT_HEAD = `
+  *nat
+  :KUBE-NODEPORTS - [0:0]
+  :KUBE-SERVICES - [0:0]
+  :KUBE-MARK-MASQ - [0:0]
+  :KUBE-POSTROUTING - [0:0]`;
+const SVC1_CIP = '-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O';
+const SVC3_CIP = '-A KUBE-SERVICES -m comment --comment "ns3/svc3:p80 cluster IP" -m tcp -p tcp -d 172.30.0.43 --dport 80 -j KUBE-SVC-X27LE4BHSL4DOUIK';
+const LAST = '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS';
+
+describe('chain names and probabilities', () => {
+  it('hash as kube-proxy: base32(sha256(...))[:16], canonical endpoint IPs', () => {
+    expect(hash16('ns1/svc1:p80tcp')).toBe('XPGD46QRK7WJZT7O');
+    expect(endpointChain('ns1/svc1:p80', 'tcp', '10.180.0.1:80')).toBe('KUBE-SEP-SXIVWICOYRO3J4NJ');
+    expect(serviceChains('ns2/svc2:p80', 'tcp')).toEqual({
+      svc: 'KUBE-SVC-GNZBNJ2PO5MGZ6GT', svl: 'KUBE-SVL-GNZBNJ2PO5MGZ6GT', ext: 'KUBE-EXT-GNZBNJ2PO5MGZ6GT', fw: 'KUBE-FW-GNZBNJ2PO5MGZ6GT',
+    });
+  });
+  it('TestComputeProbability: %0.10f of 1/n', () => {
+    const want: [number, string][] = [[1, '1.0000000000'], [2, '0.5000000000'], [10, '0.1000000000'], [100, '0.0100000000'],
+      [1000, '0.0010000000'], [10000, '0.0001000000'], [100000, '0.0000100000'], [100001, '0.0000099999']];
+    for (const [n, s] of want) expect(computeProbability(n)).toBe(s);
+    // and sampled values up to 2e5 parses back to 1/n within the printed precision, never equal for neighbours
+    let prev = '';
+    for (let n = 1; n <= 200000; n += 97) {
+      const s = computeProbability(n);
+      expect(Math.abs(Number(s) - 1 / n)).toBeLessThanOrEqual(5e-11);
+      expect(s).not.toBe(prev);
+      prev = s;
+    }
+  });
+});
+
+// TestOverallIPTablesRules: six services of every kind, nfacct counters present
+function overallObjects(): { services: Service[]; slices: EndpointSlice[] } {
+  const services = [
+    svc('ns1', 'svc1', (s) => { s.spec.clusterIP = '172.30.0.41'; s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP' }]; }),
+    svc('ns2', 'svc2', (s) => {
+      s.spec.type = 'LoadBalancer'; s.spec.externalTrafficPolicy = 'Local'; s.spec.clusterIP = '172.30.0.42';
+      s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 3001 }];
+      s.status = { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } };
+      s.spec.externalIPs = ['192.168.99.22']; s.spec.healthCheckNodePort = 30000;
+    }),
+    svc('ns3', 'svc3', (s) => { s.spec.type = 'NodePort'; s.spec.clusterIP = '172.30.0.43'; s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 3003 }]; }),
+    svc('ns4', 'svc4', (s) => {
+      s.spec.type = 'NodePort'; s.spec.clusterIP = '172.30.0.44'; s.spec.externalIPs = ['192.168.99.33'];
+      s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP', targetPort: 80 }];
+    }),
+    svc('ns5', 'svc5', (s) => {
+      s.spec.type = 'LoadBalancer'; s.spec.externalTrafficPolicy = 'Cluster'; s.spec.clusterIP = '172.30.0.45';
+      s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 3002 }];
+      s.status = { loadBalancer: { ingress: [{ ip: '5.6.7.8' }] } };
+      s.spec.healthCheckNodePort = 30000;
+      s.spec.loadBalancerSourceRanges = [' 203.0.113.0/25'];
+      s.spec.sessionAffinity = 'ClientIP'; s.spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: 10800 } };
+    }),
+    svc('ns6', 'svc6', (s) => { s.spec.type = 'ClusterIP'; s.spec.clusterIP = '172.30.0.46'; s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP', targetPort: 80 }]; }),
+  ];
+  const slices = [
+    slice('ns1', 'svc1', 1, (e) => { e.endpoints = [{ addresses: ['10.180.0.1'] }]; e.ports = [port('p80', 80)]; }),
+    slice('ns2', 'svc2', 1, (e) => { e.endpoints = [{ addresses: ['10.180.0.2'] }]; e.ports = [port('p80', 80)]; }),
+    slice('ns3', 'svc3', 1, (e) => { e.endpoints = [{ addresses: ['10.180.0.3'] }]; e.ports = [port('p80', 80)]; }),
+    slice('ns4', 'svc4', 1, (e) => { e.endpoints = [{ addresses: ['10.180.0.4'] }, { addresses: ['10.180.0.5'], nodeName: 'test-node' }]; e.ports = [port('p80', 80)]; }),
+    slice('ns5', 'svc5', 1, (e) => { e.endpoints = [{ addresses: ['10.180.0.3'] }]; e.ports = [port('p80', 80)]; }),
+  ];
+  return { services, slices };
+}
+
+const OVERALL = `${FILTER_HEAD}
+  -A KUBE-NODEPORTS -m comment --comment "ns2/svc2:p80 health check node port" -m tcp -p tcp --dport 30000 -j ACCEPT
+  -A KUBE-SERVICES -m comment --comment "ns6/svc6:p80 has no endpoints" -m tcp -p tcp -d 172.30.0.46 --dport 80 -j REJECT
+  -A KUBE-EXTERNAL-SERVICES -m comment --comment "ns2/svc2:p80 has no local endpoints" -m tcp -p tcp -d 192.168.99.22 --dport 80 -j DROP
+  -A KUBE-EXTERNAL-SERVICES -m comment --comment "ns2/svc2:p80 has no local endpoints" -m tcp -p tcp -d 1.2.3.4 --dport 80 -j DROP
+  -A KUBE-EXTERNAL-SERVICES -m comment --comment "ns2/svc2:p80 has no local endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 3001 -j DROP
+  -A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
+  -A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP
+  -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+  -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+  -A KUBE-PROXY-FIREWALL -m comment --comment "ns5/svc5:p80 traffic not accepted by KUBE-FW-NUKIZ6OKUXPJNT4C" -m tcp -p tcp -d 5.6.7.8 --dport 80 -j DROP
+  COMMIT
+  *nat
+  :KUBE-NODEPORTS - [0:0]
+  :KUBE-SERVICES - [0:0]
+  :KUBE-EXT-4SW47YFZTEDKD3PK - [0:0]
+  :KUBE-EXT-GNZBNJ2PO5MGZ6GT - [0:0]
+  :KUBE-EXT-NUKIZ6OKUXPJNT4C - [0:0]
+  :KUBE-EXT-X27LE4BHSL4DOUIK - [0:0]
+  :KUBE-FW-NUKIZ6OKUXPJNT4C - [0:0]
+  :KUBE-MARK-MASQ - [0:0]
+  :KUBE-POSTROUTING - [0:0]
+  :KUBE-SEP-C6EBXVWJJZMIWKLZ - [0:0]
+  :KUBE-SEP-I77PXRDZVX7PMWMN - [0:0]
+  :KUBE-SEP-OYPFS5VJICHGATKP - [0:0]
+  :KUBE-SEP-RS4RBKLTHTF2IUXJ - [0:0]
+  :KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]
+  :KUBE-SEP-UKSFD7AGPMPPLUHC - [0:0]
+  :KUBE-SVC-4SW47YFZTEDKD3PK - [0:0]
+  :KUBE-SVC-GNZBNJ2PO5MGZ6GT - [0:0]
+  :KUBE-SVC-NUKIZ6OKUXPJNT4C - [0:0]
+  :KUBE-SVC-X27LE4BHSL4DOUIK - [0:0]
+  :KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]
+  -A KUBE-NODEPORTS -m comment --comment ns2/svc2:p80 -m tcp -p tcp -d 127.0.0.0/8 --dport 3001 -m nfacct --nfacct-name localhost_nps_accepted_pkts -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
+  -A KUBE-NODEPORTS -m comment --comment ns2/svc2:p80 -m tcp -p tcp --dport 3001 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
+  -A KUBE-NODEPORTS -m comment --comment ns3/svc3:p80 -m tcp -p tcp -d 127.0.0.0/8 --dport 3003 -m nfacct --nfacct-name localhost_nps_accepted_pkts -j KUBE-EXT-X27LE4BHSL4DOUIK
+  -A KUBE-NODEPORTS -m comment --comment ns3/svc3:p80 -m tcp -p tcp --dport 3003 -j KUBE-EXT-X27LE4BHSL4DOUIK
+  -A KUBE-NODEPORTS -m comment --comment ns5/svc5:p80 -m tcp -p tcp -d 127.0.0.0/8 --dport 3002 -m nfacct --nfacct-name localhost_nps_accepted_pkts -j KUBE-EXT-NUKIZ6OKUXPJNT4C
+  -A KUBE-NODEPORTS -m comment --comment ns5/svc5:p80 -m tcp -p tcp --dport 3002 -j KUBE-EXT-NUKIZ6OKUXPJNT4C
+  -A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O
+  -A KUBE-SERVICES -m comment --comment "ns2/svc2:p80 cluster IP" -m tcp -p tcp -d 172.30.0.42 --dport 80 -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
+  -A KUBE-SERVICES -m comment --comment "ns2/svc2:p80 external IP" -m tcp -p tcp -d 192.168.99.22 --dport 80 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
+  -A KUBE-SERVICES -m comment --comment "ns2/svc2:p80 loadbalancer IP" -m tcp -p tcp -d 1.2.3.4 --dport 80 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
+  -A KUBE-SERVICES -m comment --comment "ns3/svc3:p80 cluster IP" -m tcp -p tcp -d 172.30.0.43 --dport 80 -j KUBE-SVC-X27LE4BHSL4DOUIK
+  -A KUBE-SERVICES -m comment --comment "ns4/svc4:p80 cluster IP" -m tcp -p tcp -d 172.30.0.44 --dport 80 -j KUBE-SVC-4SW47YFZTEDKD3PK
+  -A KUBE-SERVICES -m comment --comment "ns4/svc4:p80 external IP" -m tcp -p tcp -d 192.168.99.33 --dport 80 -j KUBE-EXT-4SW47YFZTEDKD3PK
+  -A KUBE-SERVICES -m comment --comment "ns5/svc5:p80 cluster IP" -m tcp -p tcp -d 172.30.0.45 --dport 80 -j KUBE-SVC-NUKIZ6OKUXPJNT4C
+  -A KUBE-SERVICES -m comment --comment "ns5/svc5:p80 loadbalancer IP" -m tcp -p tcp -d 5.6.7.8 --dport 80 -j KUBE-FW-NUKIZ6OKUXPJNT4C
+  -A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+  -A KUBE-EXT-4SW47YFZTEDKD3PK -m comment --comment "masquerade traffic for ns4/svc4:p80 external destinations" -j KUBE-MARK-MASQ
+  -A KUBE-EXT-4SW47YFZTEDKD3PK -j KUBE-SVC-4SW47YFZTEDKD3PK
+  -A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "pod traffic for ns2/svc2:p80 external destinations" -s 10.0.0.0/8 -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
+  -A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "masquerade LOCAL traffic for ns2/svc2:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
+  -A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "route LOCAL traffic for ns2/svc2:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
+  -A KUBE-EXT-NUKIZ6OKUXPJNT4C -m comment --comment "masquerade traffic for ns5/svc5:p80 external destinations" -j KUBE-MARK-MASQ
+  -A KUBE-EXT-NUKIZ6OKUXPJNT4C -j KUBE-SVC-NUKIZ6OKUXPJNT4C
+  -A KUBE-EXT-X27LE4BHSL4DOUIK -m comment --comment "masquerade traffic for ns3/svc3:p80 external destinations" -j KUBE-MARK-MASQ
+  -A KUBE-EXT-X27LE4BHSL4DOUIK -j KUBE-SVC-X27LE4BHSL4DOUIK
+  -A KUBE-FW-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/svc5:p80 loadbalancer IP" -s 203.0.113.0/25 -j KUBE-EXT-NUKIZ6OKUXPJNT4C
+  -A KUBE-FW-NUKIZ6OKUXPJNT4C -m comment --comment "other traffic to ns5/svc5:p80 will be dropped by KUBE-PROXY-FIREWALL"
+  -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+  -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+  -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
+  -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE
+  -A KUBE-SEP-C6EBXVWJJZMIWKLZ -m comment --comment ns4/svc4:p80 -s 10.180.0.5 -j KUBE-MARK-MASQ
+  -A KUBE-SEP-C6EBXVWJJZMIWKLZ -m comment --comment ns4/svc4:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.5:80
+  -A KUBE-SEP-I77PXRDZVX7PMWMN -m comment --comment ns5/svc5:p80 -s 10.180.0.3 -j KUBE-MARK-MASQ
+  -A KUBE-SEP-I77PXRDZVX7PMWMN -m comment --comment ns5/svc5:p80 -m recent --name KUBE-SEP-I77PXRDZVX7PMWMN --set -m tcp -p tcp -j DNAT --to-destination 10.180.0.3:80
+  -A KUBE-SEP-OYPFS5VJICHGATKP -m comment --comment ns3/svc3:p80 -s 10.180.0.3 -j KUBE-MARK-MASQ
+  -A KUBE-SEP-OYPFS5VJICHGATKP -m comment --comment ns3/svc3:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.3:80
+  -A KUBE-SEP-RS4RBKLTHTF2IUXJ -m comment --comment ns2/svc2:p80 -s 10.180.0.2 -j KUBE-MARK-MASQ
+  -A KUBE-SEP-RS4RBKLTHTF2IUXJ -m comment --comment ns2/svc2:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.2:80
+  -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -s 10.180.0.1 -j KUBE-MARK-MASQ
+  -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80
+  -A KUBE-SEP-UKSFD7AGPMPPLUHC -m comment --comment ns4/svc4:p80 -s 10.180.0.4 -j KUBE-MARK-MASQ
+  -A KUBE-SEP-UKSFD7AGPMPPLUHC -m comment --comment ns4/svc4:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.4:80
+  -A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 cluster IP" -m tcp -p tcp -d 172.30.0.44 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+  -A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.4:80" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-UKSFD7AGPMPPLUHC
+  -A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.5:80" -j KUBE-SEP-C6EBXVWJJZMIWKLZ
+  -A KUBE-SVC-GNZBNJ2PO5MGZ6GT -m comment --comment "ns2/svc2:p80 cluster IP" -m tcp -p tcp -d 172.30.0.42 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+  -A KUBE-SVC-GNZBNJ2PO5MGZ6GT -m comment --comment "ns2/svc2:p80 -> 10.180.0.2:80" -j KUBE-SEP-RS4RBKLTHTF2IUXJ
+  -A KUBE-SVC-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/svc5:p80 cluster IP" -m tcp -p tcp -d 172.30.0.45 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+  -A KUBE-SVC-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/svc5:p80 -> 10.180.0.3:80" -m recent --name KUBE-SEP-I77PXRDZVX7PMWMN --rcheck --seconds 10800 --reap -j KUBE-SEP-I77PXRDZVX7PMWMN
+  -A KUBE-SVC-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/svc5:p80 -> 10.180.0.3:80" -j KUBE-SEP-I77PXRDZVX7PMWMN
+  -A KUBE-SVC-X27LE4BHSL4DOUIK -m comment --comment "ns3/svc3:p80 cluster IP" -m tcp -p tcp -d 172.30.0.43 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+  -A KUBE-SVC-X27LE4BHSL4DOUIK -m comment --comment "ns3/svc3:p80 -> 10.180.0.3:80" -j KUBE-SEP-OYPFS5VJICHGATKP
+  -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+  -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.0.1:80" -j KUBE-SEP-SXIVWICOYRO3J4NJ
+  COMMIT
+`;
+
+describe('full syncs (golden, from proxier_test.go)', () => {
+  it('TestOverallIPTablesRules', () => {
+    const p = proxier();
+    const { services, slices } = overallObjects();
+    services.forEach((s) => p.addService(s));
+    slices.forEach((e) => p.addEndpointSlice(e));
+    const r = p.sync(0);
+    expect(r.full).toBe(true);
+    expectRules(r.payload, OVERALL);
+    // whatever order the services come in, the sorted result is the same
+    const q = proxier();
+    [...services].reverse().forEach((s) => q.addService(s));
+    [...slices].reverse().forEach((e) => q.addEndpointSlice(e));
+    expect(sortRules(q.sync(0).payload)).toBe(sortRules(r.payload));
+  });
+
+  it('TestMasqueradeRule: no services; MASQUERADE with and without --random-fully', () => {
+    for (const randomFully of [false, true]) {
+      const r = proxier({ nfacct: false, randomFully }).sync(0);
+      expectRules(r.payload, `${FILTER_HEAD}${FILTER_TAIL}${NAT_HEAD}
+        ${LAST}
+        -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+        -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+        -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
+        -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${randomFully ? ' --random-fully' : ''}
+        COMMIT
+      `);
+    }
+  });
+});
+
+describe('partial syncs (TestSyncProxyRulesRepeated)', () => {
+  it('rewrites only the changed services, deletes stale chains', () => {
+    const p = proxier({ nfacct: false });
+    const svc2 = svc('ns2', 'svc2', (s) => { s.spec.type = 'ClusterIP'; s.spec.clusterIP = '172.30.0.42'; s.spec.ports = [{ name: 'p8080', port: 8080, protocol: 'TCP' }]; });
+    p.addService(svc('ns1', 'svc1', (s) => { s.spec.type = 'ClusterIP'; s.spec.clusterIP = '172.30.0.41'; s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP' }]; }));
+    p.addService(svc2);
+    p.addEndpointSlice(slice('ns1', 'svc1', 1, (e) => { e.endpoints = [{ addresses: ['10.0.1.1'] }]; e.ports = [port('p80', 80)]; }));
+    p.addEndpointSlice(slice('ns2', 'svc2', 1, (e) => { e.endpoints = [{ addresses: ['10.0.2.1'] }]; e.ports = [port('p8080', 8080)]; }));
+    let r = p.sync(0);
+    expect(r.full).toBe(true);
+    expectRules(r.payload, `${FILTER_HEAD}${FILTER_TAIL}${NAT_HEAD}
+      :KUBE-SEP-SNQ3ZNILQDEJNDQO - [0:0]
+      :KUBE-SEP-UHEGFW77JX3KXTOV - [0:0]
+      :KUBE-SVC-2VJB64SDSIJUP5T6 - [0:0]
+      :KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]
+      ${SVC1_CIP}
+      -A KUBE-SERVICES -m comment --comment "ns2/svc2:p8080 cluster IP" -m tcp -p tcp -d 172.30.0.42 --dport 8080 -j KUBE-SVC-2VJB64SDSIJUP5T6
+      ${LAST}${NAT_BASE}
+      -A KUBE-SEP-SNQ3ZNILQDEJNDQO -m comment --comment ns1/svc1:p80 -s 10.0.1.1 -j KUBE-MARK-MASQ
+      -A KUBE-SEP-SNQ3ZNILQDEJNDQO -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.0.1.1:80
+      -A KUBE-SEP-UHEGFW77JX3KXTOV -m comment --comment ns2/svc2:p8080 -s 10.0.2.1 -j KUBE-MARK-MASQ
+      -A KUBE-SEP-UHEGFW77JX3KXTOV -m comment --comment ns2/svc2:p8080 -m tcp -p tcp -j DNAT --to-destination 10.0.2.1:8080
+      -A KUBE-SVC-2VJB64SDSIJUP5T6 -m comment --comment "ns2/svc2:p8080 cluster IP" -m tcp -p tcp -d 172.30.0.42 --dport 8080 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+      -A KUBE-SVC-2VJB64SDSIJUP5T6 -m comment --comment "ns2/svc2:p8080 -> 10.0.2.1:8080" -j KUBE-SEP-UHEGFW77JX3KXTOV
+      -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+      -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.0.1.1:80" -j KUBE-SEP-SNQ3ZNILQDEJNDQO
+      COMMIT
+    `);
+
+    // a new service and its endpoints: only its chains are written
+    p.addService(svc('ns3', 'svc3', (s) => { s.spec.type = 'ClusterIP'; s.spec.clusterIP = '172.30.0.43'; s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP' }]; }));
+    const eps3 = slice('ns3', 'svc3', 1, (e) => { e.endpoints = [{ addresses: ['10.0.3.1'] }]; e.ports = [port('p80', 80)]; });
+    p.addEndpointSlice(eps3);
+    r = p.sync(1000);
+    expect(r.full).toBe(false);
+    expectRules(r.payload, `${FILTER_HEAD}${FILTER_TAIL}${NAT_HEAD}
+      :KUBE-SEP-BSWRHOQ77KEXZLNL - [0:0]
+      :KUBE-SVC-X27LE4BHSL4DOUIK - [0:0]
+      ${SVC1_CIP}
+      -A KUBE-SERVICES -m comment --comment "ns2/svc2:p8080 cluster IP" -m tcp -p tcp -d 172.30.0.42 --dport 8080 -j KUBE-SVC-2VJB64SDSIJUP5T6
+      ${SVC3_CIP}
+      ${LAST}${NAT_BASE}
+      -A KUBE-SEP-BSWRHOQ77KEXZLNL -m comment --comment ns3/svc3:p80 -s 10.0.3.1 -j KUBE-MARK-MASQ
+      -A KUBE-SEP-BSWRHOQ77KEXZLNL -m comment --comment ns3/svc3:p80 -m tcp -p tcp -j DNAT --to-destination 10.0.3.1:80
+      -A KUBE-SVC-X27LE4BHSL4DOUIK -m comment --comment "ns3/svc3:p80 cluster IP" -m tcp -p tcp -d 172.30.0.43 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+      -A KUBE-SVC-X27LE4BHSL4DOUIK -m comment --comment "ns3/svc3:p80 -> 10.0.3.1:80" -j KUBE-SEP-BSWRHOQ77KEXZLNL
+      COMMIT
+    `, false);
+
+    // delete a service: its chains flushed and deleted, the others untouched
+    p.deleteService(svc2);
+    r = p.sync(2000);
+    expectRules(r.payload, `${FILTER_HEAD}${FILTER_TAIL}${NAT_HEAD}
+      :KUBE-SEP-UHEGFW77JX3KXTOV - [0:0]
+      :KUBE-SVC-2VJB64SDSIJUP5T6 - [0:0]
+      ${SVC1_CIP}
+      ${SVC3_CIP}
+      ${LAST}${NAT_BASE}
+      -X KUBE-SEP-UHEGFW77JX3KXTOV
+      -X KUBE-SVC-2VJB64SDSIJUP5T6
+      COMMIT
+    `, false);
+
+    // a service without endpoints: only its REJECT rule
+    p.addService(svc('ns4', 'svc4', (s) => { s.spec.type = 'ClusterIP'; s.spec.clusterIP = '172.30.0.44'; s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP' }]; }));
+    r = p.sync(3000);
+    expectRules(r.payload, `${FILTER_HEAD}
+      -A KUBE-SERVICES -m comment --comment "ns4/svc4:p80 has no endpoints" -m tcp -p tcp -d 172.30.0.44 --dport 80 -j REJECT${FILTER_TAIL}${NAT_HEAD}
+      ${SVC1_CIP}
+      ${SVC3_CIP}
+      ${LAST}${NAT_BASE}
+      COMMIT
+    `, false);
+
+    // its endpoints arrive
+    p.addEndpointSlice(slice('ns4', 'svc4', 1, (e) => { e.endpoints = [{ addresses: ['10.0.4.1'] }]; e.ports = [port('p80', 80)]; }));
+    r = p.sync(4000);
+    expectRules(r.payload, `${FILTER_HEAD}${FILTER_TAIL}${NAT_HEAD}
+      :KUBE-SEP-AYCN5HPXMIRJNJXU - [0:0]
+      :KUBE-SVC-4SW47YFZTEDKD3PK - [0:0]
+      ${SVC1_CIP}
+      ${SVC3_CIP}
+      -A KUBE-SERVICES -m comment --comment "ns4/svc4:p80 cluster IP" -m tcp -p tcp -d 172.30.0.44 --dport 80 -j KUBE-SVC-4SW47YFZTEDKD3PK
+      ${LAST}${NAT_BASE}
+      -A KUBE-SEP-AYCN5HPXMIRJNJXU -m comment --comment ns4/svc4:p80 -s 10.0.4.1 -j KUBE-MARK-MASQ
+      -A KUBE-SEP-AYCN5HPXMIRJNJXU -m comment --comment ns4/svc4:p80 -m tcp -p tcp -j DNAT --to-destination 10.0.4.1:80
+      -A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 cluster IP" -m tcp -p tcp -d 172.30.0.44 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+      -A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.0.4.1:80" -j KUBE-SEP-AYCN5HPXMIRJNJXU
+      COMMIT
+    `, false);
+
+    // an endpoint of an existing service changes: its SVC and SEP chains rewritten, the old SEP deleted
+    p.updateEndpointSlice({ ...eps3, endpoints: [{ addresses: ['10.0.3.2'] }] });
+    r = p.sync(5000);
+    expectRules(r.payload, `${FILTER_HEAD}${FILTER_TAIL}${NAT_HEAD}
+      :KUBE-SEP-BSWRHOQ77KEXZLNL - [0:0]
+      :KUBE-SEP-DKCFIS26GWF2WLWC - [0:0]
+      :KUBE-SVC-X27LE4BHSL4DOUIK - [0:0]
+      ${SVC1_CIP}
+      ${SVC3_CIP}
+      -A KUBE-SERVICES -m comment --comment "ns4/svc4:p80 cluster IP" -m tcp -p tcp -d 172.30.0.44 --dport 80 -j KUBE-SVC-4SW47YFZTEDKD3PK
+      ${LAST}${NAT_BASE}
+      -A KUBE-SEP-DKCFIS26GWF2WLWC -m comment --comment ns3/svc3:p80 -s 10.0.3.2 -j KUBE-MARK-MASQ
+      -A KUBE-SEP-DKCFIS26GWF2WLWC -m comment --comment ns3/svc3:p80 -m tcp -p tcp -j DNAT --to-destination 10.0.3.2:80
+      -A KUBE-SVC-X27LE4BHSL4DOUIK -m comment --comment "ns3/svc3:p80 cluster IP" -m tcp -p tcp -d 172.30.0.43 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+      -A KUBE-SVC-X27LE4BHSL4DOUIK -m comment --comment "ns3/svc3:p80 -> 10.0.3.2:80" -j KUBE-SEP-DKCFIS26GWF2WLWC
+      -X KUBE-SEP-BSWRHOQ77KEXZLNL
+      COMMIT
+    `, false);
+
+    // nothing changed: no service chains at all; an update to the same content is no change
+    p.updateEndpointSlice({ ...eps3, endpoints: [{ addresses: ['10.0.3.2'] }] });
+    r = p.sync(6000);
+    expect(r.payload).not.toMatch(/^:KUBE-(SVC|SEP)-/m);
+    // a forced full sync writes everything again
+    p.forceFullSync();
+    r = p.sync(7000);
+    expect(r.full).toBe(true);
+    expect(checkJumps(r.payload)).toEqual([]);
+    expect(r.payload.match(/^:KUBE-SVC-/gm)).toHaveLength(3);
+  });
+});
