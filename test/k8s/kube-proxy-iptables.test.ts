@@ -67,6 +67,7 @@ const LAST = '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeport
 describe('chain names and probabilities', () => {
   it('hash as kube-proxy: base32(sha256(...))[:16], canonical endpoint IPs', () => {
     expect(hash16('ns1/svc1:p80tcp')).toBe('XPGD46QRK7WJZT7O');
+    expect(serviceChains('ns1/svc1', 'tcp').svc).toBe('KUBE-SVC-AQI2S6QIMU7PVVRP'); // an unnamed port (TestInternalTrafficPolicyE2E)
     expect(endpointChain('ns1/svc1:p80', 'tcp', '10.180.0.1:80')).toBe('KUBE-SEP-SXIVWICOYRO3J4NJ');
     expect(serviceChains('ns2/svc2:p80', 'tcp')).toEqual({
       svc: 'KUBE-SVC-GNZBNJ2PO5MGZ6GT', svl: 'KUBE-SVL-GNZBNJ2PO5MGZ6GT', ext: 'KUBE-EXT-GNZBNJ2PO5MGZ6GT', fw: 'KUBE-FW-GNZBNJ2PO5MGZ6GT',
@@ -241,6 +242,64 @@ describe('full syncs (golden, from proxier_test.go)', () => {
         COMMIT
       `);
     }
+  });
+});
+
+// TestOnlyLocalNodePorts / TestOnlyLocalNodePortsNoClusterCIDR: eTP=Local NodePort, nodePortAddresses
+// 192.168.0.0/24 (+ an IPv6 CIDR the IPv4 proxier ignores), localhost NodePorts off
+function onlyLocalNodePorts(extra: Partial<KubeProxyConfig>, ext: string, masq: string): void {
+  const p = proxier({ nfacct: false, nodePortAddresses: ['192.168.0.0/24', '2001:db8::/64'], localhostNodePorts: false, ...extra });
+  p.addService(svc('ns1', 'svc1', (s) => {
+    s.spec.type = 'NodePort'; s.spec.clusterIP = '172.30.0.41'; s.spec.externalTrafficPolicy = 'Local';
+    s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 3001 }];
+  }));
+  p.addEndpointSlice(slice('ns1', 'svc1', 1, (e) => { e.endpoints = [{ addresses: ['10.180.0.1'] }, { addresses: ['10.180.2.1'], nodeName: 'test-node' }]; e.ports = [port('p80', 80)]; }));
+  expectRules(p.sync(0).payload, `
+    *filter
+    :KUBE-NODEPORTS - [0:0]
+    :KUBE-SERVICES - [0:0]
+    :KUBE-EXTERNAL-SERVICES - [0:0]
+    :KUBE-FORWARD - [0:0]
+    :KUBE-PROXY-FIREWALL - [0:0]
+    -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+    -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+    -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+    COMMIT
+    *nat
+    :KUBE-NODEPORTS - [0:0]
+    :KUBE-SERVICES - [0:0]
+    :KUBE-EXT-XPGD46QRK7WJZT7O - [0:0]
+    :KUBE-MARK-MASQ - [0:0]
+    :KUBE-POSTROUTING - [0:0]
+    :KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]
+    :KUBE-SEP-ZX7GRIZKSNUQ3LAJ - [0:0]
+    :KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]
+    :KUBE-SVL-XPGD46QRK7WJZT7O - [0:0]
+    -A KUBE-NODEPORTS -m comment --comment ns1/svc1:p80 -m tcp -p tcp --dport 3001 -j KUBE-EXT-XPGD46QRK7WJZT7O
+    -A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O
+    -A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -d 192.168.0.2 -j KUBE-NODEPORTS${ext}
+    -A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment "masquerade LOCAL traffic for ns1/svc1:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
+    -A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment "route LOCAL traffic for ns1/svc1:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-SVC-XPGD46QRK7WJZT7O
+    -A KUBE-EXT-XPGD46QRK7WJZT7O -j KUBE-SVL-XPGD46QRK7WJZT7O${NAT_BASE}
+    -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -s 10.180.0.1 -j KUBE-MARK-MASQ
+    -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80
+    -A KUBE-SEP-ZX7GRIZKSNUQ3LAJ -m comment --comment ns1/svc1:p80 -s 10.180.2.1 -j KUBE-MARK-MASQ
+    -A KUBE-SEP-ZX7GRIZKSNUQ3LAJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.2.1:80${masq}
+    -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.0.1:80" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-SXIVWICOYRO3J4NJ
+    -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.2.1:80" -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ
+    -A KUBE-SVL-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.2.1:80" -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ
+    COMMIT
+  `);
+}
+
+describe('NodePorts with eTP=Local (golden, from proxier_test.go)', () => {
+  it('TestOnlyLocalNodePorts', () => {
+    onlyLocalNodePorts({}, `
+    -A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment "pod traffic for ns1/svc1:p80 external destinations" -s 10.0.0.0/8 -j KUBE-SVC-XPGD46QRK7WJZT7O`, `
+    -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ`);
+  });
+  it('TestOnlyLocalNodePortsNoClusterCIDR', () => {
+    onlyLocalNodePorts({ localDetector: { mode: 'none' } }, '', '');
   });
 });
 

@@ -15,4 +15,5 @@ export {
   IptablesProxier, computeProbability, endpointChain, hash16, isServiceChain, serviceChains,
   type KubeProxyConfig, type LocalDetector, type SyncResult,
 } from './iptables.js';
+export { IpvsProxier, type IpvsProxyConfig, type IpvsSyncResult } from './ipvs.js';
 export { ChangeTracker, KubeProxyError, categorize, servicePorts, type EndpointInfo, type ServicePortInfo } from './tracker.js';
