@@ -44,9 +44,8 @@
  * (the other mode), index.ts.
  */
 import { createHash } from 'node:crypto';
-import type { EndpointSlice, Service } from '../api.js';
 import {
-  ChangeTracker, KubeProxyError, canonicalCidr4, canonicalIpv4, categorize, cidrContains, externallyAccessible,
+  KubeProxyError, TrackedProxier, canonicalCidr4, canonicalIpv4, categorize, cidrContains, externallyAccessible,
   type EndpointInfo, type ServicePortInfo,
 } from './tracker.js';
 
@@ -220,8 +219,7 @@ class Lines {
 
 interface SvcChains { svc: string; svl: string; ext: string; fw: string }
 
-export class IptablesProxier {
-  readonly tracker: ChangeTracker;
+export class IptablesProxier extends TrackedProxier {
   private readonly cfg: ProxyBase;
   private readonly nfacct: boolean;
   private readonly liberal: boolean;
@@ -237,18 +235,12 @@ export class IptablesProxier {
   largeClusterMode = false;
 
   constructor(config: KubeProxyConfig) {
+    super(config.hostname);
     this.cfg = normaliseConfig(config);
     this.nfacct = config.nfacct ?? true;
     this.liberal = config.conntrackTCPLiberal ?? false;
-    this.tracker = new ChangeTracker(config.hostname);
   }
 
-  addService(s: Service): void { this.tracker.addService(s); }
-  updateService(s: Service): void { this.tracker.updateService(s); }
-  deleteService(s: Service): void { this.tracker.deleteService(s); }
-  addEndpointSlice(e: EndpointSlice): void { this.tracker.addEndpointSlice(e); }
-  updateEndpointSlice(e: EndpointSlice): void { this.tracker.updateEndpointSlice(e); }
-  deleteEndpointSlice(e: EndpointSlice): void { this.tracker.deleteEndpointSlice(e); }
   /** The next sync is a full one (kube-proxy's iptables monitor, a node-label change). */
   forceFullSync(): void { this.needFullSync = true; }
 

@@ -42,10 +42,9 @@
  * netfilter/ipvs.ts and ipset.ts (the state), netfilter/stack.ts runs
  * packets through all three.
  */
-import type { EndpointSlice, Service } from '../api.js';
 import { Ipvs, SVC_F_SCHED_PORT, type SchedulerName, type VirtualService } from '../../netfilter/ipvs.js';
 import { Ipsets, type IpsetType } from '../../netfilter/ipset.js';
-import { ChangeTracker, KubeProxyError, categorize, cidrContains, ipv4Number, type EndpointInfo, type ServicePortInfo } from './tracker.js';
+import { KubeProxyError, TrackedProxier, categorize, cidrContains, ipv4Number, type EndpointInfo, type ServicePortInfo } from './tracker.js';
 import { normaliseConfig, nodePortIPs, type KubeProxyConfig, type ProxyBase } from './iptables.js';
 
 export interface IpvsProxyConfig extends KubeProxyConfig {
@@ -126,8 +125,7 @@ const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 interface WantedVs { proto: 'tcp' | 'udp'; addr: string; port: number; persistentS?: number; dests: EndpointInfo[] }
 
-export class IpvsProxier {
-  readonly tracker: ChangeTracker;
+export class IpvsProxier extends TrackedProxier {
   readonly ipvs = new Ipvs();
   readonly ipsets = new Ipsets();
   private readonly cfg: ProxyBase;
@@ -141,6 +139,7 @@ export class IpvsProxier {
   private readonly graceful = new Set<string>();
 
   constructor(config: IpvsProxyConfig) {
+    super(config.hostname);
     this.cfg = normaliseConfig(config);
     this.scheduler = config.scheduler ?? 'rr';
     this.exclude = (config.excludeCIDRs ?? []).map((c, i) => {
@@ -148,15 +147,8 @@ export class IpvsProxier {
       if (!ok) throw new KubeProxyError('KP_BAD_CIDR', 'KubeProxyConfiguration', `excludeCIDRs[${i}]`, `'${c}' is not a CIDR`);
       return c;
     });
-    this.tracker = new ChangeTracker(config.hostname);
   }
 
-  addService(s: Service): void { this.tracker.addService(s); }
-  updateService(s: Service): void { this.tracker.updateService(s); }
-  deleteService(s: Service): void { this.tracker.deleteService(s); }
-  addEndpointSlice(e: EndpointSlice): void { this.tracker.addEndpointSlice(e); }
-  updateEndpointSlice(e: EndpointSlice): void { this.tracker.updateEndpointSlice(e); }
-  deleteEndpointSlice(e: EndpointSlice): void { this.tracker.deleteEndpointSlice(e); }
 
   /** The node addresses other than kube-ipvs0's (GetAllLocalAddressesExcept, loopback left out). */
   private nodeAddressSet(): Set<string> {

@@ -348,6 +348,18 @@ export class ChangeTracker {
   }
 }
 
+/** What both proxiers share: a change tracker fed by the informer-like add/update/delete calls. */
+export abstract class TrackedProxier {
+  readonly tracker: ChangeTracker;
+  constructor(hostname: string) { this.tracker = new ChangeTracker(hostname); }
+  addService(s: Service): void { this.tracker.addService(s); }
+  updateService(s: Service): void { this.tracker.updateService(s); }
+  deleteService(s: Service): void { this.tracker.deleteService(s); }
+  addEndpointSlice(e: EndpointSlice): void { this.tracker.addEndpointSlice(e); }
+  updateEndpointSlice(e: EndpointSlice): void { this.tracker.updateEndpointSlice(e); }
+  deleteEndpointSlice(e: EndpointSlice): void { this.tracker.deleteEndpointSlice(e); }
+}
+
 /** CategorizeEndpoints (no topology hints): the endpoints each policy uses. */
 export function categorize(eps: readonly EndpointInfo[], s: ServicePortInfo): {
   cluster: EndpointInfo[]; local: EndpointInfo[]; allReachable: EndpointInfo[]; hasAny: boolean;
