@@ -53,9 +53,9 @@ describe('ipvs mode (from pkg/proxy/ipvs/proxier_test.go)', () => {
       e.ports = port80;
     }));
     const r = p.sync(0);
-    expect(services(r.ipvsadm)).toBe(2);
-    expect(vs(r.ipvsadm, '100.101.102.103:3001')).toEqual(['10.180.0.1:80']);
-    expect(vs(r.ipvsadm, '10.20.30.41:80')).toEqual(['10.180.0.1:80', '10.180.1.1:80']);
+    expect(services(p.ipvs.save())).toBe(2);
+    expect(vs(p.ipvs.save(), '100.101.102.103:3001')).toEqual(['10.180.0.1:80']);
+    expect(vs(p.ipvs.save(), '10.20.30.41:80')).toEqual(['10.180.0.1:80', '10.180.1.1:80']);
     expect(members(p, 'KUBE-NODE-PORT-TCP')).toEqual(['3001']);
     expect(members(p, 'KUBE-NODE-PORT-LOCAL-TCP')).toEqual(['3001']);
     expect(jumps(r.iptables, 'nat', 'KUBE-SERVICES')).toEqual(['RETURN -s 127.0.0.0/8', 'KUBE-MARK-MASQ KUBE-CLUSTER-IP', 'KUBE-NODE-PORT', 'ACCEPT KUBE-CLUSTER-IP']);
@@ -88,8 +88,8 @@ describe('ipvs mode (from pkg/proxy/ipvs/proxier_test.go)', () => {
     }));
     p.addEndpointSlice(slice('ns1', 'svc1', 1, (e) => { e.endpoints = [{ addresses: ['10.180.0.1'] }]; e.ports = port80; }));
     const r = p.sync(0);
-    expect(services(r.ipvsadm)).toBe(2);
-    expect(vs(r.ipvsadm, '1.2.3.4:80')).toEqual(['10.180.0.1:80']);
+    expect(services(p.ipvs.save())).toBe(2);
+    expect(vs(p.ipvs.save(), '1.2.3.4:80')).toEqual(['10.180.0.1:80']);
     expect(members(p, 'KUBE-LOAD-BALANCER')).toEqual(['1.2.3.4,tcp:80']);
     expect(members(p, 'KUBE-LOAD-BALANCER-FW')).toEqual(['1.2.3.4,tcp:80']);
     expect(members(p, 'KUBE-LOAD-BALANCER-SOURCE-CIDR')).toEqual(['1.2.3.4,tcp:80,10.0.0.0/8']);
@@ -138,8 +138,8 @@ describe('ipvs mode (from pkg/proxy/ipvs/proxier_test.go)', () => {
       e.ports = port80;
     }));
     const r = p.sync(0);
-    expect(services(r.ipvsadm)).toBe(2);
-    expect(vs(r.ipvsadm, '1.2.3.4:80')).toEqual(['10.180.0.1:80']);
+    expect(services(p.ipvs.save())).toBe(2);
+    expect(vs(p.ipvs.save(), '1.2.3.4:80')).toEqual(['10.180.0.1:80']);
     expect(members(p, 'KUBE-LOAD-BALANCER')).toEqual(['1.2.3.4,tcp:80']);
     expect(members(p, 'KUBE-LOAD-BALANCER-LOCAL')).toEqual(['1.2.3.4,tcp:80']);
     expect(jumps(r.iptables, 'nat', 'KUBE-LOAD-BALANCER')).toEqual(['RETURN KUBE-LOAD-BALANCER-LOCAL', 'KUBE-MARK-MASQ']);
@@ -157,8 +157,8 @@ describe('ipvs mode (from pkg/proxy/ipvs/proxier_test.go)', () => {
       e.ports = port80;
     }));
     const r = p.sync(0);
-    expect(r.ipvsadm).toContain('-A -t 10.20.30.41:80 -s wrr -p 600\n');
-    expect(vs(r.ipvsadm, '10.20.30.41:80')).toEqual(['10.180.0.1:80']);
+    expect(p.ipvs.save()).toContain('-A -t 10.20.30.41:80 -s wrr -p 600\n');
+    expect(vs(p.ipvs.save(), '10.20.30.41:80')).toEqual(['10.180.0.1:80']);
   });
 });
 
@@ -179,14 +179,14 @@ describe('ipvs mode over time', () => {
     const busy = `${rs.addr >>> 24}.${(rs.addr >>> 16) & 255}.${(rs.addr >>> 8) & 255}.${rs.addr & 255}:80`;
     oneService(p, []);
     let r = p.sync(1000);
-    expect(r.ipvsadm).toContain(`-a -t 10.20.30.41:80 -r ${busy} -m -w 0`);
-    expect(vs(r.ipvsadm, '10.20.30.41:80')).toEqual([busy]);
+    expect(p.ipvs.save()).toContain(`-a -t 10.20.30.41:80 -r ${busy} -m -w 0`);
+    expect(vs(p.ipvs.save(), '10.20.30.41:80')).toEqual([busy]);
     p.ipvs.expire(10_000_000);
     r = p.sync(10_000_000);
-    expect(vs(r.ipvsadm, '10.20.30.41:80')).toEqual([]);
+    expect(vs(p.ipvs.save(), '10.20.30.41:80')).toEqual([]);
     p.deleteService(s1);
     r = p.sync(10_001_000);
-    expect(r.ipvsadm).toBe('');
+    expect(p.ipvs.save()).toBe('');
     expect(r.addresses).toEqual([]);
     expect(r.ipsets).toBe('del KUBE-CLUSTER-IP 10.20.30.41,tcp:80\ndel KUBE-IPVS-IPS 10.20.30.41\n');
     expect(r.ensure).toBeNull();
@@ -196,7 +196,7 @@ describe('ipvs mode over time', () => {
     const p = new IpvsProxier({ ...BASE, excludeCIDRs: ['10.99.0.0/16'] });
     p.ipvs.restore('-A -t 10.99.0.1:80 -s rr\n-A -t 10.98.0.1:80 -s rr\n');
     const r = p.sync(0);
-    expect(r.ipvsadm).toBe('-A -t 10.99.0.1:80 -s rr\n');
+    expect(p.ipvs.save()).toBe('-A -t 10.99.0.1:80 -s rr\n');
     expect(() => new IpvsProxier({ ...BASE, excludeCIDRs: ['10.99.0.0'] })).toThrow(/excludeCIDRs\[0\]/);
   });
 });

@@ -231,6 +231,13 @@ export class IptablesProxier extends TrackedProxier {
   private jumpsEnsured = false;
   /** the user chains the nat table holds, as the payloads so far left it */
   private readonly natChains = new Set<string>();
+  /**
+   * Per service port, what its last rewrite produced: its top-level rules
+   * (nat KUBE-SERVICES/KUBE-NODEPORTS, filter) and its chains. An unchanged
+   * Service's are the same on the next partial sync, so they are reused
+   * instead of recomputed (kube-proxy recomputes and discards them).
+   */
+  private readonly svcCache = new Map<string, { nat: string[]; filter: string[]; chains: string[] }>();
   /** large-cluster mode of the last sync */
   largeClusterMode = false;
 
@@ -307,8 +314,20 @@ export class IptablesProxier extends TrackedProxier {
     for (const key of svcPorts.keys()) total += endpoints.get(key)?.length ?? 0;
     const large = total > LARGE_CLUSTER_THRESHOLD;
     this.largeClusterMode = large;
+    // stale chains are looked for on every sync, or in large-cluster mode once per syncPeriod
+    // (the active set is only needed then)
+    const cleanup = !large || nowMs - this.lastCleanup > c.syncPeriodMs;
 
     for (const [key, s] of svcPorts) {
+      const rewrite = full || updated.has(s.service);
+      const cached = rewrite ? undefined : this.svcCache.get(key);
+      if (cached !== undefined) {
+        // unchanged Service: the same top-level rules as last time, its chains kept
+        natRulesBuf.lines.push(...cached.nat);
+        filterRules.lines.push(...cached.filter);
+        if (cleanup) for (const ch of cached.chains) active.add(ch);
+        continue;
+      }
       const proto = s.protocol;
       const name = s.name;
       const names = this.chainsOf(s);
@@ -334,42 +353,47 @@ export class IptablesProxier extends TrackedProxier {
       }
       const pp = `-m ${proto} -p ${proto}`;
       // the KUBE-SERVICES / KUBE-NODEPORTS / filter rules: written on every sync
+      const topNat = new Lines(), topFilter = new Lines();
       if (hasInternal) {
-        natRulesBuf.write(`-A KUBE-SERVICES -m comment --comment "${name} cluster IP" ${pp} -d ${s.clusterIP} --dport ${s.port} -j ${internalChain}`);
+        topNat.write(`-A KUBE-SERVICES -m comment --comment "${name} cluster IP" ${pp} -d ${s.clusterIP} --dport ${s.port} -j ${internalChain}`);
       } else {
-        filterRules.write(`-A KUBE-SERVICES -m comment --comment ${intComment} ${pp} -d ${s.clusterIP} --dport ${s.port} -j ${intTarget}`);
+        topFilter.write(`-A KUBE-SERVICES -m comment --comment ${intComment} ${pp} -d ${s.clusterIP} --dport ${s.port} -j ${intTarget}`);
       }
       for (const ip of s.externalIPs) {
-        if (cat.hasAny) natRulesBuf.write(`-A KUBE-SERVICES -m comment --comment "${name} external IP" ${pp} -d ${ip} --dport ${s.port} -j ${names.ext}`);
-        if (!hasExternal) filterRules.write(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${extComment} ${pp} -d ${ip} --dport ${s.port} -j ${extTarget}`);
+        if (cat.hasAny) topNat.write(`-A KUBE-SERVICES -m comment --comment "${name} external IP" ${pp} -d ${ip} --dport ${s.port} -j ${names.ext}`);
+        if (!hasExternal) topFilter.write(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${extComment} ${pp} -d ${ip} --dport ${s.port} -j ${extTarget}`);
       }
       for (const ip of s.loadBalancerVIPs) {
-        if (cat.hasAny) natRulesBuf.write(`-A KUBE-SERVICES -m comment --comment "${name} loadbalancer IP" ${pp} -d ${ip} --dport ${s.port} -j ${lbChain}`);
-        if (usesFW) filterRules.write(`-A KUBE-PROXY-FIREWALL -m comment --comment "${name} traffic not accepted by ${names.fw}" ${pp} -d ${ip} --dport ${s.port} -j DROP`);
+        if (cat.hasAny) topNat.write(`-A KUBE-SERVICES -m comment --comment "${name} loadbalancer IP" ${pp} -d ${ip} --dport ${s.port} -j ${lbChain}`);
+        if (usesFW) topFilter.write(`-A KUBE-PROXY-FIREWALL -m comment --comment "${name} traffic not accepted by ${names.fw}" ${pp} -d ${ip} --dport ${s.port} -j DROP`);
       }
       if (!hasExternal) {
-        for (const ip of s.loadBalancerVIPs) filterRules.write(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${extComment} ${pp} -d ${ip} --dport ${s.port} -j ${extTarget}`);
+        for (const ip of s.loadBalancerVIPs) topFilter.write(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${extComment} ${pp} -d ${ip} --dport ${s.port} -j ${extTarget}`);
       }
       if (s.nodePort !== 0) {
         if (cat.hasAny) {
           if (c.localhostNodePorts && this.nfacct) {
-            natRulesBuf.write(`-A KUBE-NODEPORTS -m comment --comment ${name} ${pp} -d 127.0.0.0/8 --dport ${s.nodePort} -m nfacct --nfacct-name localhost_nps_accepted_pkts -j ${names.ext}`);
+            topNat.write(`-A KUBE-NODEPORTS -m comment --comment ${name} ${pp} -d 127.0.0.0/8 --dport ${s.nodePort} -m nfacct --nfacct-name localhost_nps_accepted_pkts -j ${names.ext}`);
           }
-          natRulesBuf.write(`-A KUBE-NODEPORTS -m comment --comment ${name} ${pp} --dport ${s.nodePort} -j ${names.ext}`);
+          topNat.write(`-A KUBE-NODEPORTS -m comment --comment ${name} ${pp} --dport ${s.nodePort} -j ${names.ext}`);
         }
         if (!hasExternal) {
-          filterRules.write(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${extComment} -m addrtype --dst-type LOCAL ${pp} --dport ${s.nodePort} -j ${extTarget}`);
+          topFilter.write(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${extComment} -m addrtype --dst-type LOCAL ${pp} --dport ${s.nodePort} -j ${extTarget}`);
         }
       }
       if (s.healthCheckNodePort !== 0) {
-        filterRules.write(`-A KUBE-NODEPORTS -m comment --comment "${name} health check node port" -m tcp -p tcp --dport ${s.healthCheckNodePort} -j ACCEPT`);
+        topFilter.write(`-A KUBE-NODEPORTS -m comment --comment "${name} health check node port" -m tcp -p tcp --dport ${s.healthCheckNodePort} -j ACCEPT`);
       }
 
+      natRulesBuf.lines.push(...topNat.lines);
+      filterRules.lines.push(...topFilter.lines);
+      const chains: string[] = [];
+      this.svcCache.set(key, { nat: topNat.lines, filter: topFilter.lines, chains });
+
       // the service's own chains: only when it changed, on a partial sync
-      const rewrite = full || updated.has(s.service);
       const natChains = rewrite ? natChainsBuf : skipped;
       const natRules = rewrite ? natRulesBuf : skipped;
-      const declare = (ch: string): void => { natChains.write(chainLine(ch)); active.add(ch); };
+      const declare = (ch: string): void => { natChains.write(chainLine(ch)); if (cleanup) active.add(ch); chains.push(ch); };
       if (hasInternal) {
         const args = `-m comment --comment "${name} cluster IP" ${pp} -d ${s.clusterIP} --dport ${s.port}`;
         if (c.masqueradeAll) natRules.write(`-A ${internalChain} ${args} -j KUBE-MARK-MASQ`);
@@ -415,9 +439,11 @@ export class IptablesProxier extends TrackedProxier {
       }
     }
 
+    if (this.svcCache.size > svcPorts.size) for (const k of this.svcCache.keys()) if (!svcPorts.has(k)) this.svcCache.delete(k);
+
     // stale chains: in the nat table, ours, no longer used
     const deleted: string[] = [];
-    if (!large || nowMs - this.lastCleanup > c.syncPeriodMs) {
+    if (cleanup) {
       for (const ch of this.natChains) if (!active.has(ch) && isServiceChain(ch)) deleted.push(ch);
       deleted.sort();
       for (const ch of deleted) {

@@ -38,6 +38,8 @@
  * NodePort address) instead of read from netlink; SCTP service ports get
  * their ipset entries and kube-ipvs0 addresses but no virtual server (the
  * IPVS model has TCP and UDP only); IPv6 is not handled.
+ * The virtual servers themselves are `proxier.ipvs` (its `save()` is
+ * `ipvsadm-save -n`, `list()` `ipvsadm -Ln`), the sets `proxier.ipsets`.
  * Neighbours: tracker.ts, iptables.ts (config and helpers shared),
  * netfilter/ipvs.ts and ipset.ts (the state), netfilter/stack.ts runs
  * packets through all three.
@@ -59,8 +61,6 @@ export interface IpvsSyncResult {
   iptables: string;
   /** the ipset commands of this sync as `ipset restore` text (creates with -exist, then del/add) */
   ipsets: string;
-  /** `ipvsadm-save -n` of the virtual servers after the sync */
-  ipvsadm: string;
   /** the addresses on kube-ipvs0 after the sync, sorted */
   addresses: string[];
   /** restore text of the jump rules into the built-in chains (first sync only), else null */
@@ -232,7 +232,7 @@ export class IpvsProxier extends TrackedProxier {
       ensure = this.ensureText();
     }
     return {
-      iptables: this.iptablesText(active, noNodeAccess), ipsets: ipsetText, ipvsadm: this.ipvs.save(),
+      iptables: this.iptablesText(active, noNodeAccess), ipsets: ipsetText,
       addresses: [...this.bound].sort((a, b) => ipNum(a) - ipNum(b)), ensure,
     };
   }
@@ -288,32 +288,37 @@ export class IpvsProxier extends TrackedProxier {
   }
 
   private syncDests(key: string, vs: VirtualService, eps: readonly EndpointInfo[]): void {
-    const want = new Map(eps.map((e) => [`${e.ip}:${e.port}`, e]));
+    // real servers by (address, port) as one number; endpoints come sorted by `ip:port` text
+    const want = new Map<number, EndpointInfo>();
+    for (const e of eps) want.set(ipNum(e.ip) * 65536 + e.port, e);
+    const gkey = (addr: number, port: number): string => `${key}#${ipv4String(addr)}:${port}`;
+    const graceful = this.graceful.size > 0;
     // finish graceful deletions whose connections are gone
-    for (const d of [...vs.dests]) {
-      const k = `${key}#${ipv4String(d.addr)}:${d.port}`;
-      if (this.graceful.has(k) && !want.has(`${ipv4String(d.addr)}:${d.port}`) && d.activeConns + d.inactConns === 0) {
-        this.ipvs.delDest(vs, d.addr, d.port);
-        this.graceful.delete(k);
+    if (graceful) {
+      for (const d of [...vs.dests]) {
+        const k = gkey(d.addr, d.port);
+        if (this.graceful.has(k) && !want.has(d.addr * 65536 + d.port) && d.activeConns + d.inactConns === 0) {
+          this.ipvs.delDest(vs, d.addr, d.port);
+          this.graceful.delete(k);
+        }
       }
     }
-    for (const name of [...want.keys()].sort(byText)) {
-      const e = want.get(name)!;
-      const addr = ipNum(e.ip);
-      const existing = vs.dests.find((d) => d.addr === addr && d.port === e.port);
-      const gk = `${key}#${name}`;
-      if (existing === undefined) this.ipvs.addDest(vs, { addr, port: e.port, weight: 1, fwd: 'masq' });
-      else if (this.graceful.has(gk)) {
+    const have = new Set<number>();
+    for (const d of vs.dests) have.add(d.addr * 65536 + d.port);
+    for (const [k, e] of want) {
+      const addr = Math.floor(k / 65536);
+      if (!have.has(k)) this.ipvs.addDest(vs, { addr, port: e.port, weight: 1, fwd: 'masq' });
+      else if (graceful && this.graceful.has(gkey(addr, e.port))) {
         // back before its deletion finished: delete and add afresh, as MoveRSOutofGracefulDeleteList does
-        this.graceful.delete(gk);
+        this.graceful.delete(gkey(addr, e.port));
         this.ipvs.delDest(vs, addr, e.port);
         this.ipvs.addDest(vs, { addr, port: e.port, weight: 1, fwd: 'masq' });
       }
     }
+    if (vs.dests.length === want.size) return;
     for (const d of [...vs.dests]) {
-      const name = `${ipv4String(d.addr)}:${d.port}`;
-      if (want.has(name)) continue;
-      const gk = `${key}#${name}`;
+      if (want.has(d.addr * 65536 + d.port)) continue;
+      const gk = gkey(d.addr, d.port);
       if (this.graceful.has(gk)) continue;
       if (vs.proto === 6 && d.activeConns + d.inactConns > 0) {
         this.ipvs.editDest(vs, { addr: d.addr, port: d.port, weight: 0, fwd: d.fwd });
