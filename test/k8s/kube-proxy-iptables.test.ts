@@ -62,6 +62,28 @@ const NAT_HEAD = `
   :KUBE-POSTROUTING - [0:0]`;
 const SVC1_CIP = '-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O';
 const SVC3_CIP = '-A KUBE-SERVICES -m comment --comment "ns3/svc3:p80 cluster IP" -m tcp -p tcp -d 172.30.0.43 --dport 80 -j KUBE-SVC-X27LE4BHSL4DOUIK';
+// the filter table without KUBE-FIREWALL and the nat head of TestOnlyLocalNodePorts / TestDisableLocalhostNodePortsIPv6
+const LOCAL_NP_HEAD = `
+  *filter
+  :KUBE-NODEPORTS - [0:0]
+  :KUBE-SERVICES - [0:0]
+  :KUBE-EXTERNAL-SERVICES - [0:0]
+  :KUBE-FORWARD - [0:0]
+  :KUBE-PROXY-FIREWALL - [0:0]
+  -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+  -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+  -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+  COMMIT
+  *nat
+  :KUBE-NODEPORTS - [0:0]
+  :KUBE-SERVICES - [0:0]
+  :KUBE-EXT-XPGD46QRK7WJZT7O - [0:0]
+  :KUBE-MARK-MASQ - [0:0]
+  :KUBE-POSTROUTING - [0:0]`;
+const EXT_LOCAL = `
+  -A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment "masquerade LOCAL traffic for ns1/svc1:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
+  -A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment "route LOCAL traffic for ns1/svc1:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-SVC-XPGD46QRK7WJZT7O
+  -A KUBE-EXT-XPGD46QRK7WJZT7O -j KUBE-SVL-XPGD46QRK7WJZT7O`;
 const LAST = '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS';
 
 describe('chain names and probabilities', () => {
@@ -254,33 +276,14 @@ function onlyLocalNodePorts(extra: Partial<KubeProxyConfig>, ext: string, masq: 
     s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 3001 }];
   }));
   p.addEndpointSlice(slice('ns1', 'svc1', 1, (e) => { e.endpoints = [{ addresses: ['10.180.0.1'] }, { addresses: ['10.180.2.1'], nodeName: 'test-node' }]; e.ports = [port('p80', 80)]; }));
-  expectRules(p.sync(0).payload, `
-    *filter
-    :KUBE-NODEPORTS - [0:0]
-    :KUBE-SERVICES - [0:0]
-    :KUBE-EXTERNAL-SERVICES - [0:0]
-    :KUBE-FORWARD - [0:0]
-    :KUBE-PROXY-FIREWALL - [0:0]
-    -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
-    -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
-    -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-    COMMIT
-    *nat
-    :KUBE-NODEPORTS - [0:0]
-    :KUBE-SERVICES - [0:0]
-    :KUBE-EXT-XPGD46QRK7WJZT7O - [0:0]
-    :KUBE-MARK-MASQ - [0:0]
-    :KUBE-POSTROUTING - [0:0]
+  expectRules(p.sync(0).payload, `${LOCAL_NP_HEAD}
     :KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]
     :KUBE-SEP-ZX7GRIZKSNUQ3LAJ - [0:0]
     :KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]
     :KUBE-SVL-XPGD46QRK7WJZT7O - [0:0]
     -A KUBE-NODEPORTS -m comment --comment ns1/svc1:p80 -m tcp -p tcp --dport 3001 -j KUBE-EXT-XPGD46QRK7WJZT7O
     -A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O
-    -A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -d 192.168.0.2 -j KUBE-NODEPORTS${ext}
-    -A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment "masquerade LOCAL traffic for ns1/svc1:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
-    -A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment "route LOCAL traffic for ns1/svc1:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-SVC-XPGD46QRK7WJZT7O
-    -A KUBE-EXT-XPGD46QRK7WJZT7O -j KUBE-SVL-XPGD46QRK7WJZT7O${NAT_BASE}
+    -A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -d 192.168.0.2 -j KUBE-NODEPORTS${ext}${EXT_LOCAL}${NAT_BASE}
     -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -s 10.180.0.1 -j KUBE-MARK-MASQ
     -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80
     -A KUBE-SEP-ZX7GRIZKSNUQ3LAJ -m comment --comment ns1/svc1:p80 -s 10.180.2.1 -j KUBE-MARK-MASQ
@@ -300,6 +303,40 @@ describe('NodePorts with eTP=Local (golden, from proxier_test.go)', () => {
   });
   it('TestOnlyLocalNodePortsNoClusterCIDR', () => {
     onlyLocalNodePorts({ localDetector: { mode: 'none' } }, '', '');
+  });
+});
+
+describe('IPv6 (golden, from proxier_test.go)', () => {
+  it('TestDisableLocalhostNodePortsIPv6: no KUBE-FIREWALL, ::1 excluded, bracketed endpoints', () => {
+    const p = new IptablesProxier({ hostname: 'test-node', ipFamily: 'IPv6', nodeIPs: ['192.168.0.2', '2001:db8::1'], nfacct: false, localhostNodePorts: false });
+    p.addService(svc('ns1', 'svc1', (s) => {
+      s.spec.type = 'NodePort'; s.spec.clusterIP = 'fd00:ab34::20'; s.spec.externalTrafficPolicy = 'Local';
+      s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30001 }];
+    }));
+    p.addEndpointSlice(slice('ns1', 'svc1', 1, (e) => {
+      e.addressType = 'IPv6';
+      e.endpoints = [{ addresses: ['ff06::c1'] }, { addresses: ['FF06:0:0::00C2'], nodeName: 'test-node' }];
+      e.ports = [port('p80', 80)];
+    }));
+    // an IPv4 slice of the same Service is the other proxier's
+    p.addEndpointSlice(slice('ns1', 'svc1', 2, (e) => { e.endpoints = [{ addresses: ['10.0.0.9'] }]; e.ports = [port('p80', 80)]; }));
+    expectRules(p.sync(0).payload, `${LOCAL_NP_HEAD}
+      :KUBE-SEP-LIGRYQQLSZN4UWQ5 - [0:0]
+      :KUBE-SEP-XJJ5QXWGJG344QDZ - [0:0]
+      :KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]
+      :KUBE-SVL-XPGD46QRK7WJZT7O - [0:0]
+      -A KUBE-NODEPORTS -m comment --comment ns1/svc1:p80 -m tcp -p tcp --dport 30001 -j KUBE-EXT-XPGD46QRK7WJZT7O
+      -A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d fd00:ab34::20 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O
+      -A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d ::1/128 -j KUBE-NODEPORTS${EXT_LOCAL}${NAT_BASE}
+      -A KUBE-SEP-LIGRYQQLSZN4UWQ5 -m comment --comment ns1/svc1:p80 -s ff06::c1 -j KUBE-MARK-MASQ
+      -A KUBE-SEP-LIGRYQQLSZN4UWQ5 -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination [ff06::c1]:80
+      -A KUBE-SEP-XJJ5QXWGJG344QDZ -m comment --comment ns1/svc1:p80 -s ff06::c2 -j KUBE-MARK-MASQ
+      -A KUBE-SEP-XJJ5QXWGJG344QDZ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination [ff06::c2]:80
+      -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> [ff06::c1]:80" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-LIGRYQQLSZN4UWQ5
+      -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> [ff06::c2]:80" -j KUBE-SEP-XJJ5QXWGJG344QDZ
+      -A KUBE-SVL-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> [ff06::c2]:80" -j KUBE-SEP-XJJ5QXWGJG344QDZ
+      COMMIT
+    `);
   });
 });
 

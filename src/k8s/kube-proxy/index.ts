@@ -16,4 +16,5 @@ export {
   type KubeProxyConfig, type LocalDetector, type SyncResult,
 } from './iptables.js';
 export { IpvsProxier, type IpvsProxyConfig, type IpvsSyncResult } from './ipvs.js';
+export { formatV6, joinHostPort, parseCidr, parseIp, type Family } from './ip.js';
 export { ChangeTracker, KubeProxyError, categorize, servicePorts, type EndpointInfo, type ServicePortInfo } from './tracker.js';

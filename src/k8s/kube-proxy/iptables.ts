@@ -35,6 +35,10 @@
  * table holds (as this proxier's earlier payloads left it) that no service
  * uses now. Large-cluster mode (more than 1000 endpoints) drops the
  * per-endpoint comments and deletes stale chains only once per syncPeriod.
+ * IPv6 (`ipFamily: 'IPv6'`, one proxier per family as kube-proxy's
+ * dual-stack meta-proxier): the same rules with `[ip]:port` endpoints, no
+ * KUBE-FIREWALL and no localhost NodePorts, `! -d ::1/128` on the jump to
+ * KUBE-NODEPORTS.
  * Deliberate differences: services are visited in insertion order (Go's map
  * order is random; the golden tests sort as kube-proxy's do); the
  * nodePortAddresses IPs come out sorted (a Go map there too).
@@ -45,9 +49,10 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  KubeProxyError, TrackedProxier, canonicalCidr4, canonicalIpv4, categorize, cidrContains, externallyAccessible,
+  KubeProxyError, TrackedProxier, categorize, cidrContains, externallyAccessible,
   type EndpointInfo, type ServicePortInfo,
 } from './tracker.js';
+import { parseCidr, parseIp, type Family } from './ip.js';
 
 export type LocalDetector =
   | { mode: 'cluster-cidr'; clusterCIDR: string }
@@ -59,7 +64,9 @@ export type LocalDetector =
 export interface KubeProxyConfig {
   /** the node's name: endpoints with this nodeName are local */
   hostname: string;
-  /** the node's IPs; the first IPv4 one is kube-proxy's nodeIP (LB source-range self access) */
+  /** the family this proxier handles, default IPv4 (a dual-stack node runs one of each) */
+  ipFamily?: Family;
+  /** the node's IPs; the first of the proxier's family is kube-proxy's nodeIP (LB source-range self access) */
   nodeIPs?: string[];
   /** default `{ mode: 'none' }` */
   localDetector?: LocalDetector;
@@ -148,46 +155,58 @@ const JUMPS: readonly { table: 'filter' | 'nat'; dst: string; src: string; comme
 /** Where NodePorts are answered: every local address, or the node IPs the CIDRs select. */
 export interface NodePortAddresses { matchAll: boolean; cidrs: string[]; containsLoopback: boolean }
 
-export function nodePortAddresses(specs: readonly string[], nodeIP: string | null): NodePortAddresses {
+const CONFIG_OBJ = 'KubeProxyConfiguration';
+
+/** NewNodePortAddresses for 'family': the CIDRs of that family (`primary`: the node IP). */
+export function nodePortAddresses(specs: readonly string[], nodeIP: string | null, family: Family = 'IPv4'): NodePortAddresses {
   const cidrs: string[] = [];
   specs.forEach((s, i) => {
     if (s === 'primary') {
-      if (nodeIP !== null) cidrs.push(`${nodeIP}/32`);
+      if (nodeIP !== null) cidrs.push(`${nodeIP}/${family === 'IPv4' ? 32 : 128}`);
       return;
     }
-    const c = canonicalCidr4(s);
-    if (c !== null) cidrs.push(c);
-    else if (!s.includes(':')) throw new KubeProxyError('KP_BAD_CIDR', 'KubeProxyConfiguration', `nodePortAddresses[${i}]`, `'${s}' is not a CIDR`);
+    const c = parseCidr(s);
+    if (c === null) throw new KubeProxyError('KP_BAD_CIDR', CONFIG_OBJ, `nodePortAddresses[${i}]`, `'${s}' is not a CIDR`);
+    if (c.family === family) cidrs.push(c.text);
   });
-  const matchAll = cidrs.length === 0 || cidrs.includes('0.0.0.0/0');
-  return { matchAll, cidrs, containsLoopback: matchAll || cidrs.some((c) => cidrContains(c, '127.0.0.1')) };
+  const matchAll = cidrs.length === 0 || cidrs.some((c) => c.endsWith('/0'));
+  return { matchAll, cidrs, containsLoopback: family === 'IPv4' && (matchAll || cidrs.some((c) => cidrContains(c, '127.0.0.1'))) };
 }
 
 /** Normalised configuration shared by both modes. */
 export interface ProxyBase {
-  hostname: string; nodeIP: string | null; mark: string; masqueradeAll: boolean; localhostNodePorts: boolean;
+  hostname: string; family: Family; nodeIP: string | null; mark: string; masqueradeAll: boolean; localhostNodePorts: boolean;
   npa: NodePortAddresses; nodeAddresses: string[]; randomFully: boolean; syncPeriodMs: number;
   ifLocal: string | null; ifNotLocal: string | null;
 }
 
-export function normaliseConfig(c: KubeProxyConfig): ProxyBase {
-  const nodeIPs = (c.nodeIPs ?? []).map((ip, i) => {
-    const v = canonicalIpv4(ip);
-    if (v === null && !ip.includes(':')) throw new KubeProxyError('KP_BAD_IP', 'KubeProxyConfiguration', `nodeIPs[${i}]`, `'${ip}' is not an IP address`);
-    return v;
+/** Canonical addresses of 'list' in 'family'; anything that is no address is an error at 'field[i]'. */
+function addressesOf(list: readonly string[], field: string, family: Family): string[] {
+  return list.map((a, i) => {
+    const ip = parseIp(a);
+    if (ip === null) throw new KubeProxyError('KP_BAD_IP', CONFIG_OBJ, `${field}[${i}]`, `'${a}' is not an IP address`);
+    return ip.family === family ? ip.text : null;
   }).filter((x): x is string => x !== null);
+}
+
+export function normaliseConfig(c: KubeProxyConfig): ProxyBase {
+  const family = c.ipFamily ?? 'IPv4';
+  if (family !== 'IPv4' && family !== 'IPv6') throw new KubeProxyError('KP_BAD_CONFIG', CONFIG_OBJ, 'ipFamily', `'${String(family)}' is not IPv4 or IPv6`);
+  const nodeIPs = addressesOf(c.nodeIPs ?? [], 'nodeIPs', family);
   const nodeIP = nodeIPs[0] ?? null;
   const bit = c.masqueradeBit ?? 14;
-  if (!Number.isInteger(bit) || bit < 0 || bit > 31) throw new KubeProxyError('KP_BAD_CONFIG', 'KubeProxyConfiguration', 'masqueradeBit', `'${bit}' is not in 0..31`);
-  const npa = nodePortAddresses(c.nodePortAddresses ?? [], nodeIP);
+  if (!Number.isInteger(bit) || bit < 0 || bit > 31) throw new KubeProxyError('KP_BAD_CONFIG', CONFIG_OBJ, 'masqueradeBit', `'${bit}' is not in 0..31`);
+  const npa = nodePortAddresses(c.nodePortAddresses ?? [], nodeIP, family);
   const det = c.localDetector ?? { mode: 'none' };
   let ifLocal: string | null = null, ifNotLocal: string | null = null;
   switch (det.mode) {
     case 'cluster-cidr': case 'node-cidr': {
       const raw = det.mode === 'cluster-cidr' ? det.clusterCIDR : det.podCIDR;
-      const cidr = canonicalCidr4(raw);
-      if (cidr === null) throw new KubeProxyError('KP_BAD_CIDR', 'KubeProxyConfiguration', `localDetector.${det.mode === 'cluster-cidr' ? 'clusterCIDR' : 'podCIDR'}`, `'${raw}' is not an IPv4 CIDR`);
-      ifLocal = `-s ${cidr}`; ifNotLocal = `! -s ${cidr}`;
+      const cidr = parseCidr(raw);
+      if (cidr === null || cidr.family !== family) {
+        throw new KubeProxyError('KP_BAD_CIDR', CONFIG_OBJ, `localDetector.${det.mode === 'cluster-cidr' ? 'clusterCIDR' : 'podCIDR'}`, `'${raw}' is not an ${family} CIDR`);
+      }
+      ifLocal = `-s ${cidr.text}`; ifNotLocal = `! -s ${cidr.text}`;
       break;
     }
     case 'bridge-interface': ifLocal = `-i ${det.interfaceName}`; ifNotLocal = `! -i ${det.interfaceName}`; break;
@@ -195,20 +214,23 @@ export function normaliseConfig(c: KubeProxyConfig): ProxyBase {
     case 'none': break;
   }
   return {
-    hostname: c.hostname, nodeIP, mark: `0x${(2 ** bit).toString(16)}`, masqueradeAll: c.masqueradeAll ?? false,
-    localhostNodePorts: (c.localhostNodePorts ?? true) && npa.containsLoopback, npa,
-    nodeAddresses: (c.nodeAddresses ?? [...nodeIPs, '127.0.0.1']).map((a) => canonicalIpv4(a)).filter((x): x is string => x !== null),
+    hostname: c.hostname, family, nodeIP, mark: `0x${(2 ** bit).toString(16)}`, masqueradeAll: c.masqueradeAll ?? false,
+    // the dual-stack proxier never gives its IPv6 half localhost NodePorts
+    localhostNodePorts: family === 'IPv4' && (c.localhostNodePorts ?? true) && npa.containsLoopback, npa,
+    nodeAddresses: addressesOf(c.nodeAddresses ?? [...nodeIPs, family === 'IPv4' ? '127.0.0.1' : '::1'], 'nodeAddresses', family),
     randomFully: c.randomFully ?? false, syncPeriodMs: c.syncPeriodMs ?? 30_000, ifLocal, ifNotLocal,
   };
 }
 
-/** The node IPs NodePorts answer on when nodePortAddresses is set (GetNodeIPs), sorted. */
+/** Is 'a' (canonical) a loopback address? */
+export const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1';
+
+/** The node IPs NodePorts answer on when nodePortAddresses is set (GetNodeIPs), in address order. */
 export function nodePortIPs(b: ProxyBase): string[] {
   const out = new Set<string>();
   for (const c of b.npa.cidrs) for (const a of b.nodeAddresses) if (cidrContains(c, a)) out.add(a);
-  return [...out].sort((x, y) => (ipNum(x) - ipNum(y)));
+  return [...out].sort((x, y) => { const d = parseIp(x)!.value - parseIp(y)!.value; return d < 0n ? -1 : d > 0n ? 1 : 0; });
 }
-const ipNum = (s: string): number => s.split('.').reduce((a, p) => a * 256 + Number(p), 0);
 
 /** Lines of a restore payload (proxyutil.LineBuffer); a discarding one for skipped services. */
 class Lines {
@@ -242,7 +264,7 @@ export class IptablesProxier extends TrackedProxier {
   largeClusterMode = false;
 
   constructor(config: KubeProxyConfig) {
-    super(config.hostname);
+    super(config.hostname, config.ipFamily ?? 'IPv4');
     this.cfg = normaliseConfig(config);
     this.nfacct = config.nfacct ?? true;
     this.liberal = config.conntrackTCPLiberal ?? false;
@@ -455,10 +477,11 @@ export class IptablesProxier extends TrackedProxier {
 
     const last = '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"';
     if (c.npa.matchAll) {
-      natRulesBuf.write(`${last} -m addrtype --dst-type LOCAL${c.localhostNodePorts ? '' : ' ! -d 127.0.0.0/8'} -j KUBE-NODEPORTS`);
+      const lo = c.family === 'IPv6' ? ' ! -d ::1/128' : c.localhostNodePorts ? '' : ' ! -d 127.0.0.0/8';
+      natRulesBuf.write(`${last} -m addrtype --dst-type LOCAL${lo} -j KUBE-NODEPORTS`);
     } else {
       for (const ip of nodePortIPs(c)) {
-        if (ip.startsWith('127.') && !c.localhostNodePorts) continue;
+        if (isLoopback(ip) && !c.localhostNodePorts) continue;
         natRulesBuf.write(`${last} -d ${ip} -j KUBE-NODEPORTS`);
       }
     }

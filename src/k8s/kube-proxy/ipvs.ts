@@ -140,6 +140,7 @@ export class IpvsProxier extends TrackedProxier {
 
   constructor(config: IpvsProxyConfig) {
     super(config.hostname);
+    if (config.ipFamily === 'IPv6') throw new KubeProxyError('KP_UNSUPPORTED', 'KubeProxyConfiguration', 'ipFamily', 'ipvs mode is modelled for IPv4 only');
     this.cfg = normaliseConfig(config);
     this.scheduler = config.scheduler ?? 'rr';
     this.exclude = (config.excludeCIDRs ?? []).map((c, i) => {

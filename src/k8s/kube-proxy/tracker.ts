@@ -24,8 +24,10 @@
  *    10800 s (the API server's default);
  *  - EndpointSlices join their Service by the `kubernetes.io/service-name`
  *    label; slices of another address family are ignored; an endpoint is its
- *    first address (canonicalised: `10.180.00.001` is `10.180.0.1`) and the
- *    slice port, deduplicated by `ip:port` (a terminating duplicate loses),
+ *    first address (canonical as ip.ts prints it: `10.180.00.001` is
+ *    `10.180.0.1`) and the
+ *    slice port, deduplicated by `ip:port` (`[ip]:port` for IPv6; a
+ *    terminating duplicate loses),
  *    and each service port's endpoints are sorted by that string; ready is
  *    nil-or-true, serving nil-or-true, terminating only if true; local means
  *    nodeName equals the proxier's hostname;
@@ -36,14 +38,17 @@
  * unnamed port "" (the API's nil name, which kube-proxy skips, is what a
  * hand-written manifest gives); a missing protocol is TCP (the API
  * default); topology-aware hints are not applied (the node's zone label is
- * not known here). IPv6 objects are ignored by the IPv4 proxier, as by
- * kube-proxy's.
+ * not known here). A tracker serves one family (kube-proxy runs one
+ * proxier per family): the other family's addresses and slices are
+ * skipped, as there; an address that is none at all is an error.
  * Errors: `KubeProxyError` naming the object and field (`Service ns/name
  * spec.clusterIP`); a refused object leaves the tracker unchanged.
- * Neighbours: api.ts (the objects), iptables.ts and ipvs.ts (the proxiers).
+ * Neighbours: api.ts (the objects), ip.ts (addresses), iptables.ts and
+ * ipvs.ts (the proxiers).
  */
 import { SdnemuError } from '../../errors.js';
 import type { EndpointSlice, Service } from '../api.js';
+import { cidrHas, joinHostPort, parseCidr, parseIp, type Family } from './ip.js';
 
 /** Bad input to kube-proxy: 'object' is `Kind ns/name`, 'field' the field path. */
 export class KubeProxyError extends SdnemuError {
@@ -60,46 +65,16 @@ export class KubeProxyError extends SdnemuError {
   }
 }
 
-/** Canonical dotted IPv4 of 's', accepting leading zeros as Go's ParseIPSloppy; null if not IPv4. */
-export function canonicalIpv4(s: string): string | null {
-  const parts = s.split('.');
-  if (parts.length !== 4) return null;
-  const out: number[] = [];
-  for (const p of parts) {
-    if (!/^[0-9]{1,3}$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    out.push(n);
-  }
-  return out.join('.');
-}
-
-/** IPv4 as a number, or null. */
+/** IPv4 as a number, or null (ipvs.ts's addresses). */
 export function ipv4Number(s: string): number | null {
-  const c = canonicalIpv4(s);
-  if (c === null) return null;
-  return c.split('.').reduce((a, p) => ((a << 8) | Number(p)) >>> 0, 0);
+  const ip = parseIp(s);
+  return ip === null || ip.family !== 'IPv4' ? null : Number(ip.value);
 }
 
-/** Canonical `a.b.c.d/len` (network address masked, as net.IPNet's String) of 's', or null. */
-export function canonicalCidr4(s: string): string | null {
-  const [a, l, extra] = s.trim().split('/');
-  if (extra !== undefined || a === undefined || l === undefined || !/^[0-9]{1,2}$/.test(l)) return null;
-  const len = Number(l);
-  const n = ipv4Number(a);
-  if (n === null || len > 32) return null;
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  const net = (n & mask) >>> 0;
-  return `${[24, 16, 8, 0].map((sh) => (net >>> sh) & 255).join('.')}/${len}`;
-}
-
+/** Does 'cidr' (canonical text) hold 'ip'? */
 export function cidrContains(cidr: string, ip: string): boolean {
-  const [a, l] = cidr.split('/');
-  const net = ipv4Number(a!), x = ipv4Number(ip);
-  if (net === null || x === null) return false;
-  const len = Number(l);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return ((net & mask) >>> 0) === ((x & mask) >>> 0);
+  const c = parseCidr(cidr), a = parseIp(ip);
+  return c !== null && a !== null && cidrHas(c, a);
 }
 
 export type Proto = 'tcp' | 'udp' | 'sctp';
@@ -155,8 +130,8 @@ function objName(kind: string, meta: { name: string; namespace?: string }): stri
   return `${kind} ${meta.namespace ?? 'default'}/${meta.name}`;
 }
 
-/** The service ports of 's' for the IPv4 proxier (empty when kube-proxy skips it). */
-export function servicePorts(s: Service): ServicePortInfo[] {
+/** The service ports of 's' for the proxier of 'family' (empty when kube-proxy skips it). */
+export function servicePorts(s: Service, family: Family = 'IPv4'): ServicePortInfo[] {
   const ns = s.metadata.namespace ?? 'default';
   const where = objName('Service', s.metadata);
   const spec = s.spec ?? {};
@@ -164,37 +139,31 @@ export function servicePorts(s: Service): ServicePortInfo[] {
   if (type === 'ExternalName') return [];
   const candidates = spec.clusterIPs !== undefined && spec.clusterIPs.length > 0 ? spec.clusterIPs : spec.clusterIP !== undefined ? [spec.clusterIP] : [];
   if (candidates.length === 0 || candidates[0] === '' || candidates[0] === 'None') return [];
-  const v4s = candidates.map((c, i) => {
-    const v4 = canonicalIpv4(c);
-    if (v4 === null && !c.includes(':')) {
-      throw new KubeProxyError('KP_BAD_IP', where, spec.clusterIPs !== undefined ? `spec.clusterIPs[${i}]` : 'spec.clusterIP', `'${c}' is not an IP address`);
-    }
-    return v4;
-  }).filter((x): x is string => x !== null);
-  if (v4s.length === 0) return [];
-  const clusterIP = v4s[0]!;
+  /** the addresses of 'list' in this family, canonical; a non-address is an error at 'field[i]' */
+  const ofFamily = (list: readonly string[], field: (i: number) => string, parse: (x: string) => { family: Family; text: string } | null, what: string): string[] => {
+    const out: string[] = [];
+    list.forEach((x, i) => {
+      const v = parse(x);
+      if (v === null) throw new KubeProxyError(what === 'CIDR' ? 'KP_BAD_CIDR' : 'KP_BAD_IP', where, field(i), `'${x}' is not ${what === 'CIDR' ? 'a CIDR' : 'an IP address'}`);
+      if (v.family === family) out.push(v.text);
+    });
+    return out;
+  };
+  const many = spec.clusterIPs !== undefined && spec.clusterIPs.length > 0;
+  const ips = ofFamily(candidates, (i) => (many ? `spec.clusterIPs[${i}]` : 'spec.clusterIP'), parseIp, 'IP');
+  if (ips.length === 0) return [];
+  const clusterIP = ips[0]!;
   const externallyAcc = type === 'LoadBalancer' || type === 'NodePort' || (type === 'ClusterIP' && (spec.externalIPs ?? []).length > 0);
   const externalPolicyLocal = externallyAcc && spec.externalTrafficPolicy === 'Local';
   const internalPolicyLocal = spec.internalTrafficPolicy === 'Local';
   const sessionAffinity = spec.sessionAffinity === 'ClientIP';
   const sticky = sessionAffinity ? spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800 : 0;
-  const externalIPs: string[] = [];
-  (spec.externalIPs ?? []).forEach((e, i) => {
-    const v4 = canonicalIpv4(e);
-    if (v4 !== null) externalIPs.push(v4);
-    else if (!e.includes(':')) throw new KubeProxyError('KP_BAD_IP', where, `spec.externalIPs[${i}]`, `'${e}' is not an IP address`);
-  });
-  const ranges: string[] = [];
-  (spec.loadBalancerSourceRanges ?? []).forEach((r, i) => {
-    const c = canonicalCidr4(r);
-    if (c !== null) ranges.push(c);
-    else if (!r.includes(':')) throw new KubeProxyError('KP_BAD_CIDR', where, `spec.loadBalancerSourceRanges[${i}]`, `'${r}' is not a CIDR`);
-  });
+  const externalIPs = ofFamily(spec.externalIPs ?? [], (i) => `spec.externalIPs[${i}]`, parseIp, 'IP');
+  const ranges = ofFamily(spec.loadBalancerSourceRanges ?? [], (i) => `spec.loadBalancerSourceRanges[${i}]`, parseCidr, 'CIDR');
   const vips: string[] = [];
   for (const ing of s.status?.loadBalancer?.ingress ?? []) {
-    if (ing.ip === undefined || ing.ip === '') continue;
-    const v4 = canonicalIpv4(ing.ip);
-    if (v4 !== null) vips.push(v4);
+    const v = ing.ip === undefined ? null : parseIp(ing.ip);
+    if (v !== null && v.family === family) vips.push(v.text);
   }
   const health = type === 'LoadBalancer' && externalPolicyLocal ? spec.healthCheckNodePort ?? 0 : 0;
   return (spec.ports ?? []).map((p, i) => {
@@ -224,19 +193,19 @@ function sliceKeys(e: EndpointSlice): { service: string; slice: string } {
 
 function checkSlice(e: EndpointSlice): void {
   const where = objName('EndpointSlice', e.metadata);
-  if (e.addressType !== 'IPv4') return;
+  if (e.addressType === 'FQDN') return;
   (e.endpoints ?? []).forEach((ep, i) => {
     ep.addresses.forEach((a, j) => {
-      if (canonicalIpv4(a) === null) throw new KubeProxyError('KP_BAD_IP', where, `endpoints[${i}].addresses[${j}]`, `'${a}' is not an IPv4 address`);
+      if (parseIp(a)?.family !== e.addressType) throw new KubeProxyError('KP_BAD_IP', where, `endpoints[${i}].addresses[${j}]`, `'${a}' is not an ${e.addressType} address`);
     });
   });
 }
 
 /** Endpoints per service-port key (`ns/name:port/proto`) from one Service's slices. */
-function endpointsOf(service: string, slices: Iterable<EndpointSlice>, hostname: string): Map<string, EndpointInfo[]> {
+function endpointsOf(service: string, slices: Iterable<EndpointSlice>, hostname: string, family: Family): Map<string, EndpointInfo[]> {
   const bySp = new Map<string, Map<string, EndpointInfo>>();
   for (const sl of slices) {
-    if (sl.addressType !== 'IPv4') continue;
+    if (sl.addressType !== family) continue;
     for (const port of sl.ports ?? []) {
       if (port.port === undefined || port.port === 0) continue;
       const proto = (port.protocol ?? 'TCP').toLowerCase();
@@ -245,10 +214,10 @@ function endpointsOf(service: string, slices: Iterable<EndpointSlice>, hostname:
       if (set === undefined) bySp.set(key, set = new Map());
       for (const ep of sl.endpoints ?? []) {
         if (ep.addresses.length === 0) continue;
-        const ip = canonicalIpv4(ep.addresses[0]!)!;
+        const ip = parseIp(ep.addresses[0]!)!.text;
         const c = ep.conditions ?? {};
         const info: EndpointInfo = {
-          ip, port: port.port, str: `${ip}:${port.port}`,
+          ip, port: port.port, str: joinHostPort(ip, port.port),
           isLocal: hostname !== '' && ep.nodeName === hostname,
           ready: c.ready === undefined || c.ready, serving: c.serving === undefined || c.serving, terminating: c.terminating === true,
         };
@@ -285,7 +254,7 @@ export class ChangeTracker {
   private readonly svcPorts = new Map<string, ServicePortInfo>();
   private readonly endpoints = new Map<string, EndpointInfo[]>();
 
-  constructor(readonly hostname: string) {}
+  constructor(readonly hostname: string, readonly family: Family = 'IPv4') {}
 
   addService(s: Service): void { this.setService(s); }
   updateService(s: Service): void { this.setService(s); }
@@ -294,7 +263,7 @@ export class ChangeTracker {
     if (this.services.delete(key)) this.dirty.add(key);
   }
   private setService(s: Service): void {
-    servicePorts(s); // validate before changing anything
+    servicePorts(s, this.family); // validate before changing anything
     const key = `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`;
     this.services.set(key, s);
     this.dirty.add(key);
@@ -325,8 +294,8 @@ export class ChangeTracker {
     const deleted: ServicePortInfo[] = [];
     for (const key of this.dirty) {
       const svc = this.services.get(key);
-      const ports = svc === undefined ? [] : servicePorts(svc);
-      const eps = endpointsOf(key, this.slices.get(key)?.values() ?? [], this.hostname);
+      const ports = svc === undefined ? [] : servicePorts(svc, this.family);
+      const eps = endpointsOf(key, this.slices.get(key)?.values() ?? [], this.hostname, this.family);
       const sig = JSON.stringify([ports, [...eps]]);
       const prev = this.applied.get(key);
       if (prev !== undefined && prev.sig === sig) continue;
@@ -351,7 +320,7 @@ export class ChangeTracker {
 /** What both proxiers share: a change tracker fed by the informer-like add/update/delete calls. */
 export abstract class TrackedProxier {
   readonly tracker: ChangeTracker;
-  constructor(hostname: string) { this.tracker = new ChangeTracker(hostname); }
+  constructor(hostname: string, family: Family = 'IPv4') { this.tracker = new ChangeTracker(hostname, family); }
   addService(s: Service): void { this.tracker.addService(s); }
   updateService(s: Service): void { this.tracker.updateService(s); }
   deleteService(s: Service): void { this.tracker.deleteService(s); }
