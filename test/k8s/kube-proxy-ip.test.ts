@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { formatV6, joinHostPort, parseCidr, parseIp } from '../../src/k8s/kube-proxy/ip.js';
+import { canonicalText, formatV6, joinHostPort, parseCidr, parseIp } from '../../src/k8s/kube-proxy/ip.js';
 
 describe('parseIp', () => {
   it('reads both families as Go does', () => {
@@ -48,5 +48,12 @@ describe('parseIp', () => {
         expect(g.slice(0, 6)).toEqual([0, 0, 0, 0, 0, 0xffff]); // only ::ffff:a.b.c.d is IPv4
       }
     }), { numRuns: 500, seed: 7 });
+  });
+  it('the fast path for dotted quads agrees with the full parser', () => {
+    const part = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.integer({ min: 0, max: 99 }).map((n) => `0${n}`), fc.constantFrom('', 'x', '0000'));
+    fc.assert(fc.property(fc.array(part, { minLength: 3, maxLength: 5 }), (ps) => {
+      const s = ps.join('.');
+      expect(canonicalText(s)).toBe(parseIp(s)?.text ?? null);
+    }), { numRuns: 1000, seed: 3 });
   });
 });

@@ -48,7 +48,7 @@
  */
 import { SdnemuError } from '../../errors.js';
 import type { EndpointSlice, Service } from '../api.js';
-import { cidrHas, joinHostPort, parseCidr, parseIp, type Family } from './ip.js';
+import { canonicalText, cidrHas, joinHostPort, parseCidr, parseIp, type Family } from './ip.js';
 
 /** Bad input to kube-proxy: 'object' is `Kind ns/name`, 'field' the field path. */
 export class KubeProxyError extends SdnemuError {
@@ -196,7 +196,8 @@ function checkSlice(e: EndpointSlice): void {
   if (e.addressType === 'FQDN') return;
   (e.endpoints ?? []).forEach((ep, i) => {
     ep.addresses.forEach((a, j) => {
-      if (parseIp(a)?.family !== e.addressType) throw new KubeProxyError('KP_BAD_IP', where, `endpoints[${i}].addresses[${j}]`, `'${a}' is not an ${e.addressType} address`);
+      const t = canonicalText(a);
+      if (t === null || (t.includes(':') ? 'IPv6' : 'IPv4') !== e.addressType) throw new KubeProxyError('KP_BAD_IP', where, `endpoints[${i}].addresses[${j}]`, `'${a}' is not an ${e.addressType} address`);
     });
   });
 }
@@ -214,7 +215,7 @@ function endpointsOf(service: string, slices: Iterable<EndpointSlice>, hostname:
       if (set === undefined) bySp.set(key, set = new Map());
       for (const ep of sl.endpoints ?? []) {
         if (ep.addresses.length === 0) continue;
-        const ip = parseIp(ep.addresses[0]!)!.text;
+        const ip = canonicalText(ep.addresses[0]!)!;
         const c = ep.conditions ?? {};
         const info: EndpointInfo = {
           ip, port: port.port, str: joinHostPort(ip, port.port),
@@ -243,7 +244,27 @@ export interface Checkout {
   deleted: ServicePortInfo[];
 }
 
-interface ServiceState { ports: ServicePortInfo[]; endpoints: Map<string, EndpointInfo[]>; sig: string }
+interface ServiceState { ports: ServicePortInfo[]; endpoints: Map<string, EndpointInfo[]> }
+
+/** Field-by-field equality of two derived states (plain data: strings, numbers, booleans, arrays, objects). */
+function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameData(a[i], b[i])) return false;
+    return true;
+  }
+  const ka = Object.keys(a), kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) if (!sameData((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
+}
+function sameState(prev: ServiceState, ports: ServicePortInfo[], eps: Map<string, EndpointInfo[]>): boolean {
+  if (!sameData(prev.ports, ports) || prev.endpoints.size !== eps.size) return false;
+  for (const [k, v] of eps) if (!sameData(prev.endpoints.get(k), v)) return false;
+  return true;
+}
 
 export class ChangeTracker {
   private readonly services = new Map<string, Service>();
@@ -296,9 +317,8 @@ export class ChangeTracker {
       const svc = this.services.get(key);
       const ports = svc === undefined ? [] : servicePorts(svc, this.family);
       const eps = endpointsOf(key, this.slices.get(key)?.values() ?? [], this.hostname, this.family);
-      const sig = JSON.stringify([ports, [...eps]]);
       const prev = this.applied.get(key);
-      if (prev !== undefined && prev.sig === sig) continue;
+      if (prev !== undefined && sameState(prev, ports, eps)) continue;
       updated.add(key);
       if (prev !== undefined) {
         for (const p of prev.ports) {
@@ -310,7 +330,7 @@ export class ChangeTracker {
       for (const p of ports) this.svcPorts.set(p.key, p);
       for (const [k, v] of eps) this.endpoints.set(k, v);
       if (ports.length === 0 && eps.size === 0) this.applied.delete(key);
-      else this.applied.set(key, { ports, endpoints: eps, sig });
+      else this.applied.set(key, { ports, endpoints: eps });
     }
     this.dirty.clear();
     return { svcPorts: this.svcPorts, endpoints: this.endpoints, updated, deleted };
