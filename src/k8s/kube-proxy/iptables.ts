@@ -66,6 +66,8 @@ export interface KubeProxyConfig {
   hostname: string;
   /** the family this proxier handles, default IPv4 (a dual-stack node runs one of each) */
   ipFamily?: Family;
+  /** the Node's labels (topology.kubernetes.io/zone for topology hints); later changes: setNodeLabels() */
+  nodeLabels?: Record<string, string>;
   /** the node's IPs; the first of the proxier's family is kube-proxy's nodeIP (LB source-range self access) */
   nodeIPs?: string[];
   /** default `{ mode: 'none' }` */
@@ -268,10 +270,12 @@ export class IptablesProxier extends TrackedProxier {
     this.cfg = normaliseConfig(config);
     this.nfacct = config.nfacct ?? true;
     this.liberal = config.conntrackTCPLiberal ?? false;
+    if (config.nodeLabels !== undefined) this.setNodeLabels(config.nodeLabels);
   }
 
   /** The next sync is a full one (kube-proxy's iptables monitor, a node-label change). */
   forceFullSync(): void { this.needFullSync = true; }
+  protected override topologyChanged(): void { this.needFullSync = true; }
 
   private chainsOf(s: ServicePortInfo): SvcChains {
     let c = this.chainNames.get(s.key);
@@ -353,7 +357,7 @@ export class IptablesProxier extends TrackedProxier {
       const proto = s.protocol;
       const name = s.name;
       const names = this.chainsOf(s);
-      const cat = categorize(endpoints.get(key) ?? [], s);
+      const cat = categorize(endpoints.get(key) ?? [], s, this.zone);
       const usesCluster = cat.cluster.length > 0 && (!s.internalPolicyLocal || externallyAccessible(s));
       const usesLocal = cat.local.length > 0 && (s.internalPolicyLocal || (s.externalPolicyLocal && externallyAccessible(s)));
       let hasInternal = cat.hasAny;

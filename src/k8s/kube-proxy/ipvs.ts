@@ -143,6 +143,7 @@ export class IpvsProxier extends TrackedProxier {
     if (config.ipFamily === 'IPv6') throw new KubeProxyError('KP_UNSUPPORTED', 'KubeProxyConfiguration', 'ipFamily', 'ipvs mode is modelled for IPv4 only');
     this.cfg = normaliseConfig(config);
     this.scheduler = config.scheduler ?? 'rr';
+    if (config.nodeLabels !== undefined) this.setNodeLabels(config.nodeLabels);
     this.exclude = (config.excludeCIDRs ?? []).map((c, i) => {
       const ok = /^[0-9.]+\/[0-9]+$/.test(c) && ipv4Number(c.split('/')[0]!) !== null;
       if (!ok) throw new KubeProxyError('KP_BAD_CIDR', 'KubeProxyConfiguration', `excludeCIDRs[${i}]`, `'${c}' is not a CIDR`);
@@ -175,7 +176,7 @@ export class IpvsProxier extends TrackedProxier {
 
     const addVs = (s: ServicePortInfo, addr: string, port: number, onlyLocal: boolean, eps: readonly EndpointInfo[]): void => {
       if (s.protocol === 'sctp') return;
-      const cat = categorize(eps, s);
+      const cat = categorize(eps, s, this.zone);
       const dests = onlyLocal ? (cat.local.length > 0 ? cat.local : cat.cluster) : cat.cluster;
       const vs: WantedVs = { proto: s.protocol, addr, port, dests };
       if (s.sessionAffinity) vs.persistentS = s.stickyMaxAgeSeconds;

@@ -31,14 +31,16 @@
  *    and each service port's endpoints are sorted by that string; ready is
  *    nil-or-true, serving nil-or-true, terminating only if true; local means
  *    nodeName equals the proxier's hostname;
- *  - `categorize()` is CategorizeEndpoints without topology hints: Cluster
- *    policy uses the ready endpoints, or if none the serving+terminating
- *    ones; Local policy the same among local endpoints.
+ *  - `categorize()` is CategorizeEndpoints: Cluster policy uses the ready
+ *    endpoints (narrowed to this node's zone when every ready endpoint has
+ *    zone hints and some name that zone), or if none the
+ *    serving+terminating ones; Local policy the same among local
+ *    endpoints, without topology.
  * Deliberate differences: an EndpointSlice port without a name is the
  * unnamed port "" (the API's nil name, which kube-proxy skips, is what a
  * hand-written manifest gives); a missing protocol is TCP (the API
- * default); topology-aware hints are not applied (the node's zone label is
- * not known here). A tracker serves one family (kube-proxy runs one
+ * default); only zone hints are read (node hints are behind a feature gate
+ * there, and not in api.ts). A tracker serves one family (kube-proxy runs one
  * proxier per family): the other family's addresses and slices are
  * skipped, as there; an address that is none at all is an error.
  * Errors: `KubeProxyError` naming the object and field (`Service ns/name
@@ -122,6 +124,8 @@ export interface EndpointInfo {
   ready: boolean;
   serving: boolean;
   terminating: boolean;
+  /** hints.forZones names, when the endpoint has any */
+  zoneHints?: string[];
 }
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -222,6 +226,8 @@ function endpointsOf(service: string, slices: Iterable<EndpointSlice>, hostname:
           isLocal: hostname !== '' && ep.nodeName === hostname,
           ready: c.ready === undefined || c.ready, serving: c.serving === undefined || c.serving, terminating: c.terminating === true,
         };
+        const zones = ep.hints?.forZones?.map((z) => z.name) ?? [];
+        if (zones.length > 0) info.zoneHints = zones;
         if (!set.has(info.str) || !info.terminating) set.set(info.str, info);
       }
     }
@@ -337,10 +343,21 @@ export class ChangeTracker {
   }
 }
 
-/** What both proxiers share: a change tracker fed by the informer-like add/update/delete calls. */
+/** What both proxiers share: a change tracker fed by the informer-like add/update/delete calls, and the node's zone. */
 export abstract class TrackedProxier {
   readonly tracker: ChangeTracker;
+  /** this node's topology.kubernetes.io/zone label ('' without one) */
+  protected zone = '';
   constructor(hostname: string, family: Family = 'IPv4') { this.tracker = new ChangeTracker(hostname, family); }
+  /** The node's labels changed (OnNodeUpdate): the zone topology hints are read against. */
+  setNodeLabels(labels: Readonly<Record<string, string>>): void {
+    const zone = labels[ZONE_LABEL] ?? '';
+    if (zone === this.zone) return;
+    this.zone = zone;
+    this.topologyChanged();
+  }
+  /** Every Service's endpoints may now be chosen differently. */
+  protected topologyChanged(): void { /* the ipvs proxier syncs everything anyway */ }
   addService(s: Service): void { this.tracker.addService(s); }
   updateService(s: Service): void { this.tracker.updateService(s); }
   deleteService(s: Service): void { this.tracker.deleteService(s); }
@@ -349,15 +366,40 @@ export abstract class TrackedProxier {
   deleteEndpointSlice(e: EndpointSlice): void { this.tracker.deleteEndpointSlice(e); }
 }
 
-/** CategorizeEndpoints (no topology hints): the endpoints each policy uses. */
-export function categorize(eps: readonly EndpointInfo[], s: ServicePortInfo): {
+/** The zone label kube-proxy reads from its Node. */
+export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+
+/**
+ * topologyModeFromHints (zone hints only): 'PreferSameZone' when every ready
+ * endpoint has zone hints and one is hinted for 'zone', else ''.
+ */
+function zoneMode(eps: readonly EndpointInfo[], zone: string): '' | 'PreferSameZone' {
+  let all = true, forZone = false;
+  for (const e of eps) {
+    if (!e.ready) continue;
+    if (e.zoneHints === undefined) all = false;
+    else if (e.zoneHints.includes(zone)) forZone = true;
+  }
+  return all && forZone ? 'PreferSameZone' : '';
+}
+
+/**
+ * CategorizeEndpoints: the endpoints each policy uses. Cluster policy: the
+ * ready endpoints (only those hinted for this node's 'zone' when every
+ * ready one carries zone hints and some are for it), or if none the
+ * serving+terminating ones; Local policy the same among local endpoints,
+ * without topology. 'allReachable' is what gets KUBE-SEP chains.
+ */
+export function categorize(eps: readonly EndpointInfo[], s: ServicePortInfo, zone = ''): {
   cluster: EndpointInfo[]; local: EndpointInfo[]; allReachable: EndpointInfo[]; hasAny: boolean;
 } {
   let cluster: EndpointInfo[] = [];
   let local: EndpointInfo[] = [];
   let hasAny = false;
+  let mode: '' | 'PreferSameZone' = '';
   if (usesClusterEndpoints(s)) {
-    cluster = eps.filter((e) => e.ready);
+    mode = zoneMode(eps, zone);
+    cluster = eps.filter((e) => e.ready && (mode === '' || e.zoneHints!.includes(zone)));
     if (cluster.length === 0) cluster = eps.filter((e) => e.serving && e.terminating);
     if (cluster.length > 0) hasAny = true;
   }
@@ -379,7 +421,7 @@ export function categorize(eps: readonly EndpointInfo[], s: ServicePortInfo): {
     local = eps.filter((e) => e.isLocal && e.serving && e.terminating);
   }
   if (!usesClusterEndpoints(s)) return { cluster, local, allReachable: local, hasAny };
-  if (!useST) return { cluster, local, allReachable: cluster, hasAny };
+  if (mode === '' && !useST) return { cluster, local, allReachable: cluster, hasAny };
   const merged = new Map<string, EndpointInfo>();
   for (const e of cluster) merged.set(e.str, e);
   for (const e of local) merged.set(e.str, e);
