@@ -21,9 +21,10 @@ import { FrameBuilder } from '../../src/wire/builder.js';
 import { packetText } from '../../src/cli/iptables-trace.js';
 import { checkJumps, dedent, slice, sortRules, svc } from './kube-proxy-helpers.js';
 
-// NewFakeProxier's configuration: node test-node, node IP 192.168.0.2, pod CIDR 10.0.0.0/8
+// NewFakeProxier's configuration: node test-node, node IP 192.168.0.2, pod CIDR 10.0.0.0/8, and the
+// masquerade mark set to the literal "0x4000" (NewProxier would format bit 14 as 0x00004000)
 const FAKE: KubeProxyConfig = {
-  hostname: 'test-node', nodeIPs: ['192.168.0.2'], localDetector: { mode: 'cluster-cidr', clusterCIDR: '10.0.0.0/8' },
+  hostname: 'test-node', nodeIPs: ['192.168.0.2'], localDetector: { mode: 'cluster-cidr', clusterCIDR: '10.0.0.0/8' }, masqueradeMark: '0x4000',
 };
 
 function proxier(extra: Partial<KubeProxyConfig> = {}): IptablesProxier {
@@ -308,7 +309,7 @@ describe('NodePorts with eTP=Local (golden, from proxier_test.go)', () => {
 
 describe('IPv6 (golden, from proxier_test.go)', () => {
   it('TestDisableLocalhostNodePortsIPv6: no KUBE-FIREWALL, ::1 excluded, bracketed endpoints', () => {
-    const p = new IptablesProxier({ hostname: 'test-node', ipFamily: 'IPv6', nodeIPs: ['192.168.0.2', '2001:db8::1'], nfacct: false, localhostNodePorts: false });
+    const p = new IptablesProxier({ hostname: 'test-node', ipFamily: 'IPv6', nodeIPs: ['192.168.0.2', '2001:db8::1'], nfacct: false, localhostNodePorts: false, masqueradeMark: '0x4000' });
     p.addService(svc('ns1', 'svc1', (s) => {
       s.spec.type = 'NodePort'; s.spec.clusterIP = 'fd00:ab34::20'; s.spec.externalTrafficPolicy = 'Local';
       s.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30001 }];
@@ -590,6 +591,14 @@ describe('traffic policies and endpoint conditions (derived)', () => {
 const lines = (t: string): string[] => t.split('\n');
 
 describe('configuration', () => {
+  it('the masquerade mark as NewProxier formats bit 14 (%#08x), accepted by iptables-restore', () => {
+    const out = new IptablesProxier({ hostname: 'n', nfacct: false }).sync(0).payload;
+    expect(lines(out)).toContain('-A KUBE-POSTROUTING -m mark ! --mark 0x00004000/0x00004000 -j RETURN');
+    expect(lines(out)).toContain('-A KUBE-POSTROUTING -j MARK --xor-mark 0x00004000');
+    expect(lines(out)).toContain('-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x00004000/0x00004000 -j ACCEPT');
+    expect(() => parseRestore(out, new Ruleset(), { noflush: true, counters: true })).not.toThrow();
+    expect(() => new IptablesProxier({ hostname: 'n', masqueradeMark: '4000' })).toThrow(/masqueradeMark/);
+  });
   it('localhostNodePorts off: no KUBE-FIREWALL, loopback excluded from the NodePort jump', () => {
     const out = proxier({ nfacct: false, localhostNodePorts: false }).sync(0).payload;
     expect(out).not.toContain('KUBE-FIREWALL');
@@ -608,14 +617,14 @@ describe('configuration', () => {
     let p = proxier({ nfacct: false, masqueradeAll: true });
     svc1(p, () => undefined, [{ ip: '10.0.1.1' }]);
     expect(lines(p.sync(0).payload)).toContain(`-A ${C.svc} -m comment --comment "ns1/svc1 cluster IP" -m tcp -p tcp -d 172.30.1.1 --dport 80 -j KUBE-MARK-MASQ`);
-    p = proxier({ nfacct: false, localDetector: { mode: 'none' }, masqueradeBit: 5, conntrackTCPLiberal: true });
+    p = proxier({ nfacct: false, localDetector: { mode: 'none' }, masqueradeBit: 5, masqueradeMark: undefined, conntrackTCPLiberal: true });
     svc1(p, (s) => { s.spec.type = 'NodePort'; s.spec.externalTrafficPolicy = 'Local'; s.spec.ports![0]!.nodePort = 3001; }, [{ ip: '10.0.1.1', node: 'test-node' }]);
     const out = p.sync(0).payload;
     expect(out).not.toContain(' cluster IP" -m tcp -p tcp -d 172.30.1.1 --dport 80 ! -s');
     expect(out).not.toContain('pod traffic for');
     expect(out).not.toContain('INVALID');
-    expect(lines(out)).toContain('-A KUBE-MARK-MASQ -j MARK --or-mark 0x20');
-    expect(lines(out)).toContain('-A KUBE-POSTROUTING -m mark ! --mark 0x20/0x20 -j RETURN');
+    expect(lines(out)).toContain('-A KUBE-MARK-MASQ -j MARK --or-mark 0x00000020');
+    expect(lines(out)).toContain('-A KUBE-POSTROUTING -m mark ! --mark 0x00000020/0x00000020 -j RETURN');
     p = proxier({ nfacct: false, localDetector: { mode: 'interface-name-prefix', prefix: 'veth' } });
     svc1(p, () => undefined, [{ ip: '10.0.1.1' }]);
     expect(lines(p.sync(0).payload)).toContain(`${CIP_MASQ(C.svc).replace('! -s 10.0.0.0/8', '! -i veth+')}`);

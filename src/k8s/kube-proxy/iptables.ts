@@ -39,6 +39,14 @@
  * dual-stack meta-proxier): the same rules with `[ip]:port` endpoints, no
  * KUBE-FIREWALL and no localhost NodePorts, `! -d ::1/128` on the jump to
  * KUBE-NODEPORTS.
+ * A change of the node's zone label (`setNodeLabels`) forces a full sync, as
+ * OnNodeUpdate does. Time enters only as `sync`'s 'nowMs'.
+ * Cost: a full sync is linear in endpoints (string building, one sha256 per
+ * chain name the first time it is seen, then cached); a partial sync reuses
+ * each unchanged Service's top-level rules from its last rewrite (kube-proxy
+ * recomputes and discards them — same text, since they depend only on that
+ * Service, its endpoints and the fixed configuration), so it costs an array
+ * copy per Service plus the changed Services' chains.
  * Deliberate differences: services are visited in insertion order (Go's map
  * order is random; the golden tests sort as kube-proxy's do); the
  * nodePortAddresses IPs come out sorted (a Go map there too).
@@ -72,8 +80,10 @@ export interface KubeProxyConfig {
   nodeIPs?: string[];
   /** default `{ mode: 'none' }` */
   localDetector?: LocalDetector;
-  /** bit of the masquerade mark, default 14 (0x4000) */
+  /** bit of the masquerade mark, default 14; written as kube-proxy formats it (`%#08x`: 0x00004000) */
   masqueradeBit?: number;
+  /** the mark text itself, overriding masqueradeBit (kube-proxy's test fixtures set '0x4000') */
+  masqueradeMark?: string;
   masqueradeAll?: boolean;
   /** default true; off when nodePortAddresses do not include 127.0.0.1 */
   localhostNodePorts?: boolean;
@@ -198,6 +208,9 @@ export function normaliseConfig(c: KubeProxyConfig): ProxyBase {
   const nodeIP = nodeIPs[0] ?? null;
   const bit = c.masqueradeBit ?? 14;
   if (!Number.isInteger(bit) || bit < 0 || bit > 31) throw new KubeProxyError('KP_BAD_CONFIG', CONFIG_OBJ, 'masqueradeBit', `'${bit}' is not in 0..31`);
+  if (c.masqueradeMark !== undefined && !/^0x[0-9a-fA-F]{1,8}$/.test(c.masqueradeMark)) {
+    throw new KubeProxyError('KP_BAD_CONFIG', CONFIG_OBJ, 'masqueradeMark', `'${c.masqueradeMark}' is not a hexadecimal mark`);
+  }
   const npa = nodePortAddresses(c.nodePortAddresses ?? [], nodeIP, family);
   const det = c.localDetector ?? { mode: 'none' };
   let ifLocal: string | null = null, ifNotLocal: string | null = null;
@@ -216,12 +229,17 @@ export function normaliseConfig(c: KubeProxyConfig): ProxyBase {
     case 'none': break;
   }
   return {
-    hostname: c.hostname, family, nodeIP, mark: `0x${(2 ** bit).toString(16)}`, masqueradeAll: c.masqueradeAll ?? false,
+    hostname: c.hostname, family, nodeIP, mark: c.masqueradeMark ?? goHex08(2 ** bit), masqueradeAll: c.masqueradeAll ?? false,
     // the dual-stack proxier never gives its IPv6 half localhost NodePorts
     localhostNodePorts: family === 'IPv4' && (c.localhostNodePorts ?? true) && npa.containsLoopback, npa,
     nodeAddresses: addressesOf(c.nodeAddresses ?? [...nodeIPs, family === 'IPv4' ? '127.0.0.1' : '::1'], 'nodeAddresses', family),
     randomFully: c.randomFully ?? false, syncPeriodMs: c.syncPeriodMs ?? 30_000, ifLocal, ifNotLocal,
   };
+}
+
+/** Go's `%#08x`: the digits zero-padded to 8, then `0x` (the padding does not count the prefix). */
+export function goHex08(v: number): string {
+  return `0x${v.toString(16).padStart(8, '0')}`;
 }
 
 /** Is 'a' (canonical) a loopback address? */
