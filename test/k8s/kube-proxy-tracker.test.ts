@@ -77,5 +77,6 @@ describe('service ports', () => {
     const cip = svc('ns1', 'cip', (x) => { x.spec.clusterIP = '10.96.0.12'; x.spec.externalTrafficPolicy = 'Local'; x.spec.ports = [{ port: 80 }]; });
     expect(servicePorts(cip)[0]).toMatchObject({ externalPolicyLocal: false });
     expect(() => servicePorts(svc('ns1', 'bad', (x) => { x.spec.clusterIP = '10.96.0.13'; x.spec.ports = [{ port: 70000 }]; }))).toThrow(/spec\.ports\[0\]\.port/);
+    expect(() => servicePorts(svc('ns1', 'bad', (x) => { x.spec.clusterIP = '10.96.0.13'; x.spec.ports = [{ port: 80 }, { port: 81, protocol: 'HTTP' as 'TCP' }]; }))).toThrow(/spec\.ports\[1\]\.protocol/);
   });
 });

@@ -174,7 +174,11 @@ export function servicePorts(s: Service, family: Family = 'IPv4'): ServicePortIn
     if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) {
       throw new KubeProxyError('KP_BAD_PORT', where, `spec.ports[${i}].port`, `'${String(p.port)}' is not a port number`);
     }
-    const protocol = (p.protocol ?? 'TCP').toLowerCase() as Proto;
+    const proto = p.protocol ?? 'TCP';
+    if (proto !== 'TCP' && proto !== 'UDP' && proto !== 'SCTP') {
+      throw new KubeProxyError('KP_BAD_PROTOCOL', where, `spec.ports[${i}].protocol`, `'${String(proto)}' is not TCP, UDP or SCTP`);
+    }
+    const protocol = proto.toLowerCase() as Proto;
     const name = `${ns}/${s.metadata.name}${p.name ? `:${p.name}` : ''}`;
     return {
       service: `${ns}/${s.metadata.name}`, name, protocol, key: `${name}/${protocol}`,
