@@ -192,6 +192,17 @@ describe('ipvs mode over time', () => {
     expect(r.ensure).toBeNull();
   });
 
+  it('a steady state writes no ipset commands; a /32 source range is added as kube-proxy writes it, kept bare as ipset stores it', () => {
+    const p = new IpvsProxier(BASE);
+    p.addService(svc('ns1', 'svc1', (s) => {
+      s.spec.type = 'LoadBalancer'; s.spec.clusterIP = '10.20.30.41'; s.spec.ports = port80;
+      s.status = { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } }; s.spec.loadBalancerSourceRanges = ['203.0.113.7/32'];
+    }));
+    expect(p.sync(0).ipsets).toContain('add KUBE-LOAD-BALANCER-SOURCE-CIDR 1.2.3.4,tcp:80,203.0.113.7/32\n');
+    expect(members(p, 'KUBE-LOAD-BALANCER-SOURCE-CIDR')).toEqual(['1.2.3.4,tcp:80,203.0.113.7']);
+    expect(p.sync(1000).ipsets).toBe('');
+  });
+
   it('excludeCIDRs: virtual servers there are never deleted', () => {
     const p = new IpvsProxier({ ...BASE, excludeCIDRs: ['10.99.0.0/16'] });
     p.ipvs.restore('-A -t 10.99.0.1:80 -s rr\n-A -t 10.98.0.1:80 -s rr\n');

@@ -46,6 +46,7 @@
  */
 import { Ipvs, SVC_F_SCHED_PORT, type SchedulerName, type VirtualService } from '../../netfilter/ipvs.js';
 import { Ipsets, type IpsetType } from '../../netfilter/ipset.js';
+import { parseCidr } from './ip.js';
 import { KubeProxyError, TrackedProxier, categorize, cidrContains, ipv4Number, type EndpointInfo, type ServicePortInfo } from './tracker.js';
 import { normaliseConfig, nodePortIPs, type KubeProxyConfig, type ProxyBase } from './iptables.js';
 
@@ -145,18 +146,22 @@ export class IpvsProxier extends TrackedProxier {
     this.scheduler = config.scheduler ?? 'rr';
     if (config.nodeLabels !== undefined) this.setNodeLabels(config.nodeLabels);
     this.exclude = (config.excludeCIDRs ?? []).map((c, i) => {
-      const ok = /^[0-9.]+\/[0-9]+$/.test(c) && ipv4Number(c.split('/')[0]!) !== null;
-      if (!ok) throw new KubeProxyError('KP_BAD_CIDR', 'KubeProxyConfiguration', `excludeCIDRs[${i}]`, `'${c}' is not a CIDR`);
-      return c;
+      const cidr = parseCidr(c);
+      if (cidr === null || cidr.family !== 'IPv4') throw new KubeProxyError('KP_BAD_CIDR', 'KubeProxyConfiguration', `excludeCIDRs[${i}]`, `'${c}' is not an IPv4 CIDR`);
+      return cidr.text;
     });
   }
-
 
   /** The node addresses other than kube-ipvs0's (GetAllLocalAddressesExcept, loopback left out). */
   private nodeAddressSet(): Set<string> {
     return new Set(this.cfg.nodeAddresses.filter((a) => !a.startsWith('127.')));
   }
 
+  /**
+   * One syncProxyRules. 'nowMs' is accepted for symmetry with the iptables
+   * proxier; nothing here depends on time (graceful deletions finish at the
+   * first sync after their connections are gone).
+   */
   sync(nowMs: number): IpvsSyncResult {
     void nowMs;
     const c = this.cfg;
@@ -225,7 +230,8 @@ export class IpvsProxier extends TrackedProxier {
 
     const ipsetText = this.syncSets(active);
     this.syncVirtualServers(wanted);
-    for (const a of [...this.bound]) if (!bind.has(a)) this.bound.delete(a);
+    // kube-ipvs0 ends up with exactly the addresses bound this sync (superfluous ones unbound)
+    this.bound.clear();
     for (const a of bind) this.bound.add(a);
 
     let ensure: string | null = null;
@@ -251,10 +257,11 @@ export class IpvsProxier extends TrackedProxier {
       this.setsCreated = true;
     }
     for (const s of SETS) {
-      const want = active.get(s.name)!;
+      // kube-proxy's entries as it writes them; the set holds them canonical (a /32 net bare)
+      const want = new Map([...active.get(s.name)!].map((e) => [e.replace(/\/32$/, ''), e]));
       const have = new Set(this.ipsets.get(s.name)?.members.keys() ?? []);
       for (const e of [...have].filter((x) => !want.has(x)).sort(byText)) lines.push(`del ${s.name} ${e}`);
-      for (const e of [...want].filter((x) => !have.has(x)).sort(byText)) lines.push(`add ${s.name} ${e}`);
+      for (const [k, e] of [...want].sort((a, b) => byText(a[0], b[0]))) if (!have.has(k)) lines.push(`add ${s.name} ${e}`);
     }
     const text = lines.length === 0 ? '' : `${lines.join('\n')}\n`;
     if (text !== '') this.ipsets.restore(text, { exist: true });
