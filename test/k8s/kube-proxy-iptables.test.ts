@@ -1,13 +1,15 @@
 /**
  * kube-proxy's iptables mode: the payloads IptablesProxier writes, compared with what
  * kube-proxy's own tests expect (pkg/proxy/iptables/proxier_test.go, read and transcribed:
- * TestOverallIPTablesRules, TestSyncProxyRulesRepeated, TestMasqueradeRule,
- * TestComputeProbability, the traffic-policy and terminating-endpoint cases), sorted as its
- * assertIPTablesRulesEqual sorts them. Where the upstream test checks packets rather than text
- * (TestInternalTrafficPolicy, TestTerminatingEndpointsTrafficPolicyLocal, …), the expected
- * text here is derived by hand from syncProxyRules for the same inputs, and the packet outcome
- * is checked too. Then every payload is loaded with the project's iptables-restore parser and
- * packets are run through the project's netfilter stack.
+ * TestOverallIPTablesRules, TestSyncProxyRulesRepeated, TestMasqueradeRule, TestComputeProbability,
+ * TestOnlyLocalNodePorts(NoClusterCIDR), TestDisableLocalhostNodePortsIPv6,
+ * TestInternalTrafficPolicyE2E, TestTerminatingEndpointsTrafficPolicyLocal), sorted as its
+ * assertIPTablesRulesEqual sorts them (full syncs also pass its jump-consistency check). Where
+ * the upstream test checks packets rather than text (TestInternalTrafficPolicy, the
+ * configuration cases, large-cluster mode), the expected text is derived by hand from
+ * syncProxyRules for the same inputs. Then payloads are loaded with the project's
+ * iptables-restore parser and packets to a ClusterIP, a NodePort and a Service without
+ * endpoints are run through the project's netfilter stack.
  */
 import { describe, expect, it } from 'vitest';
 import { IptablesProxier, computeProbability, endpointChain, hash16, serviceChains, type KubeProxyConfig } from '../../src/k8s/kube-proxy/index.js';
@@ -464,8 +466,9 @@ describe('partial syncs (TestSyncProxyRulesRepeated)', () => {
   });
 });
 
-// The upstream tests of these cases send packets through its fake iptables; the expected text is
-// syncProxyRules applied by hand to the same inputs (ns1/svc1, ClusterIP 172.30.1.1, unnamed port 80).
+// ns1/svc1, ClusterIP 172.30.1.1, unnamed port 80. The two internalTrafficPolicy cases are
+// TestInternalTrafficPolicyE2E's goldens; the others are syncProxyRules applied by hand to the inputs
+// of upstream tests that check packets rather than text.
 const C = serviceChains('ns1/svc1', 'tcp');
 const sep = (ep: string): string => endpointChain('ns1/svc1', 'tcp', ep);
 type Ep = { ip: string; node?: string; ready?: boolean; serving?: boolean; terminating?: boolean };
@@ -510,7 +513,7 @@ describe('traffic policies and endpoint conditions (derived)', () => {
     `);
   });
 
-  it('TestTerminatingEndpointsTrafficPolicyLocal: eTP=Local uses the ready local endpoints, Cluster every ready one', () => {
+  it('eTP=Local uses the ready local endpoints, Cluster every ready one (the upstream case without affinity)', () => {
     const p = proxier({ nfacct: false });
     svc1(p, (s) => {
       s.spec.type = 'LoadBalancer'; s.spec.externalTrafficPolicy = 'Local'; s.spec.healthCheckNodePort = 30000;
@@ -750,4 +753,86 @@ describe('the payloads load into sdnemu netfilter and DNAT packets', () => {
     const res = new NfStack(rs, parseHost(NODE_HOST)).receive(tcpFrame('10.0.0.5', 40000, '172.30.0.41', 80), 'cni0', 0);
     expect(res.verdict).toBe('REJECT');
   });
+});
+
+// TestTerminatingEndpointsTrafficPolicyLocal (upstream goldens): LoadBalancer 1.2.3.4, eTP=Local,
+// health-check port 30000, ClientIP affinity with the default timeout; endpoints on this node
+// ('test-node') and on host-1 in the four states the upstream cases use.
+describe('TestTerminatingEndpointsTrafficPolicyLocal (golden, from proxier_test.go)', () => {
+  const HC = '-A KUBE-NODEPORTS -m comment --comment "ns1/svc1 health check node port" -m tcp -p tcp --dport 30000 -j ACCEPT';
+  const SVC = 'KUBE-SVC-AQI2S6QIMU7PVVRP', SVL = 'KUBE-SVL-AQI2S6QIMU7PVVRP', EXT = 'KUBE-EXT-AQI2S6QIMU7PVVRP';
+  const S1 = 'KUBE-SEP-3JOIVZTXZZRGORX4', S2 = 'KUBE-SEP-IO5XOSKPAXIFQXAJ', S3 = 'KUBE-SEP-XGJFVO3L2O5SRFNT', S5 = 'KUBE-SEP-EQCHZ7S2PJ72OHAY';
+  const sepRules = (chain: string, ip: string): string => `
+    -A ${chain} -m comment --comment ns1/svc1 -s ${ip} -j KUBE-MARK-MASQ
+    -A ${chain} -m comment --comment ns1/svc1 -m recent --name ${chain} --set -m tcp -p tcp -j DNAT --to-destination ${ip}:80`;
+  const sticky = (chain: string, sep: string, ip: string): string => `
+    -A ${chain} -m comment --comment "ns1/svc1 -> ${ip}:80" -m recent --name ${sep} --rcheck --seconds 10800 --reap -j ${sep}`;
+  const pick = (chain: string, sep: string, ip: string, p?: string): string => `
+    -A ${chain} -m comment --comment "ns1/svc1 -> ${ip}:80"${p ? ` -m statistic --mode random --probability ${p}` : ''} -j ${sep}`;
+  const EXT_RULES = `
+    -A ${EXT} -m comment --comment "pod traffic for ns1/svc1 external destinations" -s 10.0.0.0/8 -j ${SVC}
+    -A ${EXT} -m comment --comment "masquerade LOCAL traffic for ns1/svc1 external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
+    -A ${EXT} -m comment --comment "route LOCAL traffic for ns1/svc1 external destinations" -m addrtype --src-type LOCAL -j ${SVC}`;
+  const TOP = `
+    -A KUBE-SERVICES -m comment --comment "ns1/svc1 cluster IP" -m tcp -p tcp -d 172.30.1.1 --dport 80 -j ${SVC}
+    -A KUBE-SERVICES -m comment --comment "ns1/svc1 loadbalancer IP" -m tcp -p tcp -d 1.2.3.4 --dport 80 -j ${EXT}
+    ${LAST}`;
+  const MASQ = `
+    -A ${SVC} -m comment --comment "ns1/svc1 cluster IP" -m tcp -p tcp -d 172.30.1.1 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ`;
+  const R = { ready: true, serving: true, terminating: false }, T = { ready: false, serving: true, terminating: true }, X = { ready: false, serving: false, terminating: true };
+  const cases: { name: string; eps: { ip: string; node: string; c: typeof R }[]; expected: string }[] = [
+    { name: 'ready endpoints exist', eps: [{ ip: '10.0.1.1', node: 'test-node', c: R }, { ip: '10.0.1.2', node: 'test-node', c: R }, { ip: '10.0.1.3', node: 'test-node', c: T }, { ip: '10.0.1.4', node: 'test-node', c: X }, { ip: '10.0.1.5', node: 'host-1', c: R }],
+      expected: `${FILTER_HEAD}
+        ${HC}${FILTER_TAIL}${NAT_HEAD}
+        :${EXT} - [0:0]
+        :${S1} - [0:0]
+        :${S5} - [0:0]
+        :${S2} - [0:0]
+        :${SVC} - [0:0]
+        :${SVL} - [0:0]${TOP}${EXT_RULES}
+        -A ${EXT} -j ${SVL}${NAT_BASE}${sepRules(S1, '10.0.1.1')}${sepRules(S5, '10.0.1.5')}${sepRules(S2, '10.0.1.2')}${MASQ}${sticky(SVC, S1, '10.0.1.1')}${sticky(SVC, S2, '10.0.1.2')}${sticky(SVC, S5, '10.0.1.5')}${pick(SVC, S1, '10.0.1.1', '0.3333333333')}${pick(SVC, S2, '10.0.1.2', '0.5000000000')}${pick(SVC, S5, '10.0.1.5')}${sticky(SVL, S1, '10.0.1.1')}${sticky(SVL, S2, '10.0.1.2')}${pick(SVL, S1, '10.0.1.1', '0.5000000000')}${pick(SVL, S2, '10.0.1.2')}
+        COMMIT` },
+    { name: 'only terminating endpoints exist', eps: [{ ip: '10.0.1.2', node: 'test-node', c: T }, { ip: '10.0.1.3', node: 'test-node', c: T }, { ip: '10.0.1.4', node: 'test-node', c: X }, { ip: '10.0.1.5', node: 'host-1', c: R }],
+      expected: `${FILTER_HEAD}
+        ${HC}${FILTER_TAIL}${NAT_HEAD}
+        :${EXT} - [0:0]
+        :${S5} - [0:0]
+        :${S2} - [0:0]
+        :${S3} - [0:0]
+        :${SVC} - [0:0]
+        :${SVL} - [0:0]${TOP}${EXT_RULES}
+        -A ${EXT} -j ${SVL}${NAT_BASE}${sepRules(S5, '10.0.1.5')}${sepRules(S2, '10.0.1.2')}${sepRules(S3, '10.0.1.3')}${MASQ}${sticky(SVC, S5, '10.0.1.5')}${pick(SVC, S5, '10.0.1.5')}${sticky(SVL, S2, '10.0.1.2')}${sticky(SVL, S3, '10.0.1.3')}${pick(SVL, S2, '10.0.1.2', '0.5000000000')}${pick(SVL, S3, '10.0.1.3')}
+        COMMIT` },
+    { name: 'terminating endpoints on remote node', eps: [{ ip: '10.0.1.5', node: 'host-1', c: T }],
+      expected: `${FILTER_HEAD}
+        ${HC}
+        -A KUBE-EXTERNAL-SERVICES -m comment --comment "ns1/svc1 has no local endpoints" -m tcp -p tcp -d 1.2.3.4 --dport 80 -j DROP${FILTER_TAIL}${NAT_HEAD}
+        :${EXT} - [0:0]
+        :${S5} - [0:0]
+        :${SVC} - [0:0]${TOP}${EXT_RULES}${NAT_BASE}${sepRules(S5, '10.0.1.5')}${MASQ}${sticky(SVC, S5, '10.0.1.5')}${pick(SVC, S5, '10.0.1.5')}
+        COMMIT` },
+    { name: 'no usable endpoints on any node', eps: [{ ip: '10.0.1.5', node: 'test-node', c: X }, { ip: '10.0.1.5', node: 'host-1', c: X }],
+      expected: `${FILTER_HEAD}
+        ${HC}
+        -A KUBE-SERVICES -m comment --comment "ns1/svc1 has no endpoints" -m tcp -p tcp -d 172.30.1.1 --dport 80 -j REJECT
+        -A KUBE-EXTERNAL-SERVICES -m comment --comment "ns1/svc1 has no endpoints" -m tcp -p tcp -d 1.2.3.4 --dport 80 -j REJECT${FILTER_TAIL}${NAT_HEAD}
+        ${LAST}${NAT_BASE}
+        COMMIT` },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const p = proxier({ nfacct: false });
+      p.addService(svc('ns1', 'svc1', (s) => {
+        s.spec.clusterIP = '172.30.1.1'; s.spec.type = 'LoadBalancer'; s.spec.externalTrafficPolicy = 'Local';
+        s.spec.ports = [{ name: '', targetPort: 80, port: 80, protocol: 'TCP' }]; s.spec.healthCheckNodePort = 30000;
+        s.spec.sessionAffinity = 'ClientIP'; s.spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: 10800 } };
+        s.status = { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } };
+      }));
+      p.addEndpointSlice(slice('ns1', 'svc1', 1, (e) => {
+        e.ports = [{ name: '', port: 80, protocol: 'TCP' }];
+        e.endpoints = c.eps.map((x) => ({ addresses: [x.ip], conditions: x.c, nodeName: x.node }));
+      }));
+      expectRules(p.sync(0).payload, c.expected);
+    });
+  }
 });
