@@ -80,3 +80,26 @@ describe('service ports', () => {
     expect(() => servicePorts(svc('ns1', 'bad', (x) => { x.spec.clusterIP = '10.96.0.13'; x.spec.ports = [{ port: 80 }, { port: 81, protocol: 'HTTP' as 'TCP' }]; }))).toThrow(/spec\.ports\[1\]\.protocol/);
   });
 });
+
+describe('one sync over parsed objects (the CLI\'s entry)', () => {
+  it('iptablesOnce / ipvsOnce take Services, EndpointSlices and this node\'s labels, ignore the rest', async () => {
+    const { iptablesOnce, ipvsOnce } = await import('../../src/k8s/kube-proxy/index.js');
+    const objects = [
+      S,
+      slice('ns1', 'svc1', 1, (e) => {
+        e.ports = [{ name: 'p80', port: 8080 }];
+        e.endpoints = [{ addresses: ['10.0.0.1'], hints: { forZones: [{ name: 'z1' }] } }, { addresses: ['10.0.0.2'], hints: { forZones: [{ name: 'z2' }] } }];
+      }),
+      { apiVersion: 'v1' as const, kind: 'Node' as const, metadata: { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'z2' } } },
+      { apiVersion: 'v1' as const, kind: 'Namespace' as const, metadata: { name: 'ns1' } },
+    ];
+    const r = iptablesOnce(objects, { hostname: 'n1', nfacct: false });
+    expect(r.full).toBe(true);
+    expect(r.payload.split('\n').filter((l) => l.includes('-j DNAT'))).toEqual([expect.stringContaining('--to-destination 10.0.0.2:8080')]);
+    const v = ipvsOnce(objects, { hostname: 'n1' });
+    expect(v.ipvsadm).toBe('-A -t 172.30.0.1:80 -s rr\n-a -t 172.30.0.1:80 -r 10.0.0.2:8080 -m -w 1\n');
+    expect(v.addresses).toEqual(['172.30.0.1']);
+    expect(v.ipsets).toContain('add KUBE-CLUSTER-IP 172.30.0.1,tcp:80');
+    expect(v.ensure).toContain('-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES');
+  });
+});
