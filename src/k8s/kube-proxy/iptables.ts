@@ -52,7 +52,8 @@
  * nodePortAddresses IPs come out sorted (a Go map there too).
  * Neighbours: tracker.ts (objects → maps), netfilter/restore.ts loads the
  * payload (its `-m recent` and `-m nfacct` are not modelled there yet, so
- * payloads with ClientIP affinity or nfacct counters do not load), ipvs.ts
+ * payloads with ClientIP affinity, or written with `nfacct: true`, do not
+ * load), ipvs.ts
  * (the other mode), index.ts.
  */
 import { createHash } from 'node:crypto';
@@ -95,7 +96,14 @@ export interface KubeProxyConfig {
   randomFully?: boolean;
   /** ms, default 30 000 */
   syncPeriodMs?: number;
-  /** the nfacct counters exist (ct_state_invalid_dropped_pkts, localhost_nps_accepted_pkts); default true */
+  /**
+   * the nfacct counters exist (ct_state_invalid_dropped_pkts,
+   * localhost_nps_accepted_pkts), so the INVALID drop and the localhost
+   * NodePort rules count into them (`-m nfacct`). kube-proxy probes the
+   * kernel and writes them only when it can create the counters; default
+   * false, as sdnemu's netfilter has no nfacct (kube-proxy's test fixture
+   * has them: true)
+   */
   nfacct?: boolean;
   /** net.netfilter.nf_conntrack_tcp_be_liberal is set: no INVALID drop rule */
   conntrackTCPLiberal?: boolean;
@@ -286,7 +294,7 @@ export class IptablesProxier extends TrackedProxier {
   constructor(config: KubeProxyConfig) {
     super(config.hostname, config.ipFamily ?? 'IPv4');
     this.cfg = normaliseConfig(config);
-    this.nfacct = config.nfacct ?? true;
+    this.nfacct = config.nfacct ?? false;
     this.liberal = config.conntrackTCPLiberal ?? false;
     if (config.nodeLabels !== undefined) this.setNodeLabels(config.nodeLabels);
   }
