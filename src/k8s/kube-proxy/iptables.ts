@@ -341,7 +341,7 @@ export class IptablesProxier extends TrackedProxier {
   /** One syncProxyRules at time 'nowMs'. */
   sync(nowMs: number): SyncResult {
     const full = this.needFullSync || nowMs - this.lastFullSync > FULL_SYNC_PERIOD_MS;
-    const { svcPorts, endpoints, updated } = this.tracker.checkout();
+    const { svcPorts, endpoints, updated, deleted: gone } = this.tracker.checkout();
     const c = this.cfg;
     const mark = c.mark;
     let ensure: string | null = null;
@@ -491,7 +491,7 @@ export class IptablesProxier extends TrackedProxier {
       }
     }
 
-    if (this.svcCache.size > svcPorts.size) for (const k of this.svcCache.keys()) if (!svcPorts.has(k)) this.svcCache.delete(k);
+    for (const d of gone) this.svcCache.delete(d.key);
 
     // stale chains: in the nat table, ours, no longer used
     const deleted: string[] = [];
