@@ -1,0 +1,316 @@
+/**
+ * The scheduler (k8s layer, slow path): kube-scheduler's default profile,
+ * reduced to the plugins the emulator's objects can exercise, with an
+ * explanation of every decision.
+ *
+ * What: `schedule(pod, nodes, pods)` runs, for every node,
+ * the filters in the default profile's order — NodeUnschedulable, NodeName,
+ * TaintToleration (NoSchedule and NoExecute), NodeAffinity (nodeSelector +
+ * required node affinity, matchFields on metadata.name), NodeResourcesFit
+ * (pods, cpu, memory, then any other requested resource), InterPodAffinity
+ * (required pod affinity and anti-affinity by topologyKey, and the existing
+ * pods' anti-affinity) — stopping at the first plugin that rejects the node,
+ * as the framework does. Feasible nodes are scored by:
+ *   NodeResourcesFit LeastAllocated (weight 1; cpu and memory weight 1 each,
+ *     non-zero requests: a container without a request counts 100m / 200Mi),
+ *   NodeResourcesBalancedAllocation (weight 1; actual requests; 1 − std of
+ *     the cpu and memory fractions, the 1.24–1.33 formula),
+ *   TaintToleration (weight 3; intolerable PreferNoSchedule taints, reverse-
+ *     normalized), NodeAffinity (weight 2; sum of matched preferred weights,
+ *     normalized to 100), each in [0, 100] in integer arithmetic as Go's int64.
+ * The highest total wins. Tie-break (ours, documented): kube-scheduler picks
+ * uniformly at random among the best nodes; we take the first by node name
+ * (string order), so a run never depends on a draw.
+ * An unschedulable pod gets kube-scheduler's FitError text:
+ *   `0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated
+ *   taint {node-role.kubernetes.io/control-plane: }. preemption: 0/3 nodes
+ *   are available: 1 No preemption victims found for incoming pod, 2
+ *   Preemption is not helpful for scheduling.`
+ * — the reason histogram sorted as strings; the preemption part says "not
+ * helpful" for nodes rejected as UnschedulableAndUnresolvable (taints,
+ * affinity, unschedulable, node name, pod affinity) and "no victims" for the
+ * others (the emulator has no priorities, so no pod can be preempted).
+ * Not modelled: PodTopologySpread (and its default constraints),
+ * ImageLocality, NodePorts, volumes, preferred inter-pod affinity scores,
+ * preemption itself, percentageOfNodesToScore (every node is evaluated).
+ * A node without allocatable or capacity for cpu/memory/pods gets
+ * `DEFAULT_ALLOCATABLE` (4 cpu, 16Gi, 110 pods) for that resource.
+ * Neighbours: quantity.ts (requests), labels.ts (selectors),
+ * controllers/control-plane.ts (calls it for Pending pods and writes the
+ * PodScheduled condition).
+ */
+import type { LabelSelectorRequirement, Node, NodeSelectorTerm, Pod, PodAffinityTerm, Taint, Toleration } from './api.js';
+import { matchesSelector } from './labels.js';
+import { milliValue, parseQuantity } from './quantity.js';
+
+export const DEFAULT_ALLOCATABLE: Readonly<Record<string, string>> = { cpu: '4', memory: '16Gi', pods: '110' };
+/** non-zero request defaults used by scoring (pkg/scheduler/util: DefaultMilliCPURequest, DefaultMemoryRequest) */
+export const DEFAULT_MILLI_CPU_REQUEST = 100;
+export const DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024;
+const MAX_NODE_SCORE = 100;
+
+export type FilterPlugin = 'NodeUnschedulable' | 'NodeName' | 'TaintToleration' | 'NodeAffinity' | 'NodeResourcesFit' | 'InterPodAffinity';
+export type ScorePlugin = 'NodeResourcesFit' | 'NodeResourcesBalancedAllocation' | 'TaintToleration' | 'NodeAffinity';
+
+/** Plugin weights of the default profile. */
+export const SCORE_WEIGHTS: Readonly<Record<ScorePlugin, number>> = {
+  NodeResourcesFit: 1, NodeResourcesBalancedAllocation: 1, TaintToleration: 3, NodeAffinity: 2,
+};
+
+/** Why one node was rejected. */
+export interface NodeRejection {
+  node: string;
+  plugin: FilterPlugin;
+  reasons: string[];
+  /** UnschedulableAndUnresolvable: preemption would not help */
+  unresolvable: boolean;
+}
+
+/** One row of the score table. */
+export interface NodeScore {
+  node: string;
+  /** per plugin: the score before normalization, after it, and × weight */
+  plugins: Record<ScorePlugin, { raw: number; normalized: number; weighted: number }>;
+  total: number;
+}
+
+export type ScheduleResult =
+  | { state: 'scheduled'; node: string; scores: NodeScore[]; rejected: NodeRejection[] }
+  | { state: 'unschedulable'; message: string; rejected: NodeRejection[] };
+
+/** Resource requests of a pod: the sum over containers (millicores for cpu, bytes for memory, units otherwise). */
+export function podRequests(pod: Pod, nonZero = false): Map<string, number> {
+  const out = new Map<string, number>([['cpu', 0], ['memory', 0]]);
+  for (const c of pod.spec.containers ?? []) {
+    const req = c.resources?.requests ?? {};
+    for (const [r, q] of Object.entries(req)) out.set(r, (out.get(r) ?? 0) + (r === 'cpu' ? milliValue(q) : parseQuantity(q)));
+    if (nonZero) {
+      if (!req.cpu || milliValue(req.cpu) === 0) out.set('cpu', out.get('cpu')! + DEFAULT_MILLI_CPU_REQUEST);
+      if (!req.memory || parseQuantity(req.memory) === 0) out.set('memory', out.get('memory')! + DEFAULT_MEMORY_REQUEST);
+    }
+  }
+  return out;
+}
+
+/** What node 'n' offers of 'resource' (millicores for cpu). */
+export function allocatable(n: Node, resource: string): number {
+  const q = n.status?.allocatable?.[resource] ?? n.status?.capacity?.[resource] ?? DEFAULT_ALLOCATABLE[resource];
+  if (q === undefined) return 0;
+  return resource === 'cpu' ? milliValue(q) : parseQuantity(q);
+}
+
+export function tolerates(t: Toleration, taint: Taint): boolean {
+  if (t.effect && t.effect !== taint.effect) return false;
+  if (t.key && t.key !== taint.key) return false;
+  if (!t.key && t.operator !== 'Exists') return false;
+  if (t.operator === 'Exists') return true;
+  return (t.value ?? '') === (taint.value ?? '');
+}
+
+/** The first taint of 'taints' with an effect in 'effects' that no toleration tolerates. */
+export function untoleratedTaint(taints: readonly Taint[] | undefined, tolerations: readonly Toleration[] | undefined, effects: readonly Taint['effect'][]): Taint | undefined {
+  return (taints ?? []).find((taint) => effects.includes(taint.effect) && !(tolerations ?? []).some((t) => tolerates(t, taint)));
+}
+
+function nodeRequirement(labels: Record<string, string>, r: LabelSelectorRequirement): boolean {
+  const op = r.operator as string;
+  if (op === 'Gt' || op === 'Lt') {
+    const v = labels[r.key];
+    const want = Number(r.values?.[0]);
+    if (v === undefined || !/^-?[0-9]+$/.test(v) || !Number.isFinite(want)) return false;
+    return op === 'Gt' ? Number(v) > want : Number(v) < want;
+  }
+  return matchesSelector(labels, { matchExpressions: [r] });
+}
+
+/** Whether node 'n' satisfies one node selector term (an empty term matches nothing, as in Kubernetes). */
+export function matchesNodeSelectorTerm(n: Node, term: NodeSelectorTerm): boolean {
+  const exprs = term.matchExpressions ?? [], fields = term.matchFields ?? [];
+  if (exprs.length === 0 && fields.length === 0) return false;
+  const labels = n.metadata.labels ?? {};
+  return exprs.every((r) => nodeRequirement(labels, r)) && fields.every((r) => nodeRequirement({ 'metadata.name': n.metadata.name }, r));
+}
+
+/** nodeSelector and required node affinity of 'pod' on node 'n' (the DaemonSet controller uses it too). */
+export function matchesNodeAffinity(pod: Pod, n: Node): boolean {
+  const labels = n.metadata.labels ?? {};
+  for (const [k, v] of Object.entries(pod.spec.nodeSelector ?? {})) if (labels[k] !== v) return false;
+  const req = pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  if (req) return (req.nodeSelectorTerms ?? []).some((t) => matchesNodeSelectorTerm(n, t));
+  return true;
+}
+
+function termMatches(term: PodAffinityTerm, owner: Pod, other: Pod): boolean {
+  const nss = term.namespaces?.length ? term.namespaces : [owner.metadata.namespace ?? 'default'];
+  if (!nss.includes(other.metadata.namespace ?? 'default')) return false;
+  return term.labelSelector !== undefined && matchesSelector(other.metadata.labels, term.labelSelector);
+}
+
+const terminal = (p: Pod): boolean => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+
+export class Scheduler {
+  /**
+   * Choose a node for 'pod' among 'nodes', given the pods already bound
+   * ('pods': every pod; those without spec.nodeName and terminal ones are
+   * ignored). Returns the choice and its score table, or the FitError text.
+   */
+  schedule(pod: Pod, nodes: readonly Node[], pods: readonly Pod[]): ScheduleResult {
+    const byNode = new Map<string, Pod[]>();
+    for (const p of pods) {
+      if (!p.spec.nodeName || terminal(p) || p.metadata.uid === pod.metadata.uid && pod.metadata.uid !== undefined) continue;
+      const l = byNode.get(p.spec.nodeName) ?? [];
+      l.push(p);
+      byNode.set(p.spec.nodeName, l);
+    }
+    const nodeByName = new Map(nodes.map((n) => [n.metadata.name, n]));
+    const rejected: NodeRejection[] = [];
+    const feasible: Node[] = [];
+    for (const n of nodes) {
+      const r = this.filter(pod, n, byNode, nodeByName);
+      if (r) rejected.push(r);
+      else feasible.push(n);
+    }
+    if (feasible.length === 0) return { state: 'unschedulable', message: fitError(nodes.length, rejected), rejected };
+    const scores = this.score(pod, feasible, byNode);
+    let best = scores[0]!;
+    for (const s of scores) if (s.total > best.total || (s.total === best.total && s.node < best.node)) best = s;
+    return { state: 'scheduled', node: best.node, scores, rejected };
+  }
+
+  private filter(pod: Pod, n: Node, byNode: Map<string, Pod[]>, nodes: Map<string, Node>): NodeRejection | undefined {
+    const name = n.metadata.name;
+    const reject = (plugin: FilterPlugin, reasons: string[], unresolvable: boolean): NodeRejection => ({ node: name, plugin, reasons, unresolvable });
+    if (n.spec?.unschedulable && !(pod.spec.tolerations ?? []).some((t) => tolerates(t, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }))) {
+      return reject('NodeUnschedulable', ['node(s) were unschedulable'], true);
+    }
+    if (pod.spec.nodeName && pod.spec.nodeName !== name) return reject('NodeName', ["node(s) didn't match the requested node name"], true);
+    const taint = untoleratedTaint(n.spec?.taints, pod.spec.tolerations, ['NoSchedule', 'NoExecute']);
+    if (taint) return reject('TaintToleration', [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`], true);
+    if (!matchesNodeAffinity(pod, n)) return reject('NodeAffinity', ["node(s) didn't match Pod's node affinity/selector"], true);
+    const here = byNode.get(name) ?? [];
+    const insufficient: string[] = [];
+    if (here.length + 1 > allocatable(n, 'pods')) insufficient.push('Too many pods');
+    const want = podRequests(pod);
+    const used = new Map<string, number>();
+    for (const p of here) for (const [r, v] of podRequests(p)) used.set(r, (used.get(r) ?? 0) + v);
+    const order = ['cpu', 'memory', ...[...want.keys()].filter((r) => r !== 'cpu' && r !== 'memory').sort()];
+    for (const r of order) {
+      const w = want.get(r) ?? 0;
+      if (w > 0 && w > allocatable(n, r) - (used.get(r) ?? 0)) insufficient.push(`Insufficient ${r}`);
+    }
+    if (insufficient.length) return reject('NodeResourcesFit', insufficient, false);
+    return this.interPodAffinity(pod, n, byNode, nodes);
+  }
+
+  private interPodAffinity(pod: Pod, n: Node, byNode: Map<string, Pod[]>, nodes: Map<string, Node>): NodeRejection | undefined {
+    const name = n.metadata.name;
+    const labels = n.metadata.labels ?? {};
+    const sameDomain = (other: string, key: string): boolean => {
+      const o = nodes.get(other);
+      return labels[key] !== undefined && o?.metadata.labels?.[key] === labels[key];
+    };
+    const placed: [Pod, string][] = [];
+    for (const [nn, ps] of byNode) for (const p of ps) placed.push([p, nn]);
+    // in kube-scheduler's order: the pod's affinity, its anti-affinity, then the existing pods' anti-affinity
+    for (const t of pod.spec.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []) {
+      const anywhere = placed.some(([p]) => termMatches(t, pod, p));
+      // the first pod of a group that selects itself may go anywhere the topology key exists
+      const ok = anywhere ? placed.some(([p, nn]) => termMatches(t, pod, p) && sameDomain(nn, t.topologyKey))
+        : termMatches(t, pod, pod) && labels[t.topologyKey] !== undefined;
+      if (!ok) return { node: name, plugin: 'InterPodAffinity', reasons: ["node(s) didn't match pod affinity rules"], unresolvable: true };
+    }
+    for (const t of pod.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []) {
+      if (placed.some(([p, nn]) => termMatches(t, pod, p) && sameDomain(nn, t.topologyKey))) {
+        return { node: name, plugin: 'InterPodAffinity', reasons: ["node(s) didn't match pod anti-affinity rules"], unresolvable: false };
+      }
+    }
+    // existing pods' required anti-affinity against the incoming pod
+    for (const [p, nn] of placed) {
+      for (const t of p.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []) {
+        if (termMatches(t, p, pod) && sameDomain(nn, t.topologyKey)) {
+          return { node: name, plugin: 'InterPodAffinity', reasons: ["node(s) didn't satisfy existing pods anti-affinity rules"], unresolvable: false };
+        }
+      }
+    }
+    return undefined;
+  }
+
+  private score(pod: Pod, feasible: Node[], byNode: Map<string, Pod[]>): NodeScore[] {
+    const reqNZ = podRequests(pod, true), req = podRequests(pod);
+    const raw = feasible.map((n) => {
+      const here = byNode.get(n.metadata.name) ?? [];
+      const usedNZ = { cpu: reqNZ.get('cpu')!, memory: reqNZ.get('memory')! };
+      const used = { cpu: req.get('cpu')!, memory: req.get('memory')! };
+      for (const p of here) {
+        const a = podRequests(p, true), b = podRequests(p);
+        usedNZ.cpu += a.get('cpu')!; usedNZ.memory += a.get('memory')!;
+        used.cpu += b.get('cpu')!; used.memory += b.get('memory')!;
+      }
+      const alloc = { cpu: allocatable(n, 'cpu'), memory: allocatable(n, 'memory') };
+      // LeastAllocated: Σ weight × (alloc − requested) × 100 / alloc, over resources with alloc > 0, / Σ weight
+      let sum = 0, weights = 0;
+      const fractions: number[] = [];
+      for (const r of ['cpu', 'memory'] as const) {
+        if (alloc[r] === 0) continue;
+        sum += usedNZ[r] > alloc[r] ? 0 : Math.floor(((alloc[r] - usedNZ[r]) * MAX_NODE_SCORE) / alloc[r]);
+        weights += 1;
+        fractions.push(Math.min(1, used[r] / alloc[r]));
+      }
+      const least = weights ? Math.floor(sum / weights) : 0;
+      const std = fractions.length === 2 ? Math.abs((fractions[0]! - fractions[1]!) / 2) : 0;
+      const balanced = Math.trunc((1 - std) * MAX_NODE_SCORE);
+      const prefer = (n.spec?.taints ?? []).filter((t) => t.effect === 'PreferNoSchedule'
+        && !(pod.spec.tolerations ?? []).some((tol) => (!tol.effect || tol.effect === 'PreferNoSchedule') && tolerates(tol, t))).length;
+      let affinity = 0;
+      for (const p of pod.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []) {
+        if (p.weight && matchesNodeSelectorTerm(n, p.preference)) affinity += p.weight;
+      }
+      return { node: n.metadata.name, least, balanced, prefer, affinity };
+    });
+    const maxPrefer = Math.max(0, ...raw.map((r) => r.prefer));
+    const maxAffinity = Math.max(0, ...raw.map((r) => r.affinity));
+    const norm = (v: number, max: number, reverse: boolean): number => {
+      if (max === 0) return reverse ? MAX_NODE_SCORE : 0;
+      const s = Math.floor((MAX_NODE_SCORE * v) / max);
+      return reverse ? MAX_NODE_SCORE - s : s;
+    };
+    return raw.map((r) => {
+      const entry = (plugin: ScorePlugin, rawV: number, normalized: number) => ({ raw: rawV, normalized, weighted: normalized * SCORE_WEIGHTS[plugin] });
+      const plugins = {
+        NodeResourcesFit: entry('NodeResourcesFit', r.least, r.least),
+        NodeResourcesBalancedAllocation: entry('NodeResourcesBalancedAllocation', r.balanced, r.balanced),
+        TaintToleration: entry('TaintToleration', r.prefer, norm(r.prefer, maxPrefer, true)),
+        NodeAffinity: entry('NodeAffinity', r.affinity, norm(r.affinity, maxAffinity, false)),
+      };
+      const total = Object.values(plugins).reduce((a, p) => a + p.weighted, 0);
+      return { node: r.node, plugins, total };
+    });
+  }
+}
+
+/** kube-scheduler's FitError message for 'numNodes' nodes all rejected as 'rejected' says. */
+export function fitError(numNodes: number, rejected: readonly NodeRejection[]): string {
+  if (numNodes === 0) return 'no nodes available to schedule pods';
+  const hist = new Map<string, number>();
+  const pre = new Map<string, number>();
+  for (const r of rejected) {
+    for (const reason of r.reasons) hist.set(reason, (hist.get(reason) ?? 0) + 1);
+    const p = r.unresolvable ? 'Preemption is not helpful for scheduling' : 'No preemption victims found for incoming pod';
+    pre.set(p, (pre.get(p) ?? 0) + 1);
+  }
+  const sorted = (m: Map<string, number>): string => [...m].map(([k, v]) => `${v} ${k}`).sort().join(', ');
+  return `0/${numNodes} nodes are available: ${sorted(hist)}. preemption: 0/${numNodes} nodes are available: ${sorted(pre)}.`;
+}
+
+/** The score table of a scheduled pod as text (one row per feasible node, the chosen one marked). */
+export function formatScores(result: Extract<ScheduleResult, { state: 'scheduled' }>): string {
+  const cols: ScorePlugin[] = ['NodeResourcesFit', 'NodeResourcesBalancedAllocation', 'TaintToleration', 'NodeAffinity'];
+  const head = ['NODE', ...cols.map((c) => `${c}(×${SCORE_WEIGHTS[c]})`), 'TOTAL'];
+  const rows = [...result.scores].sort((a, b) => b.total - a.total || (a.node < b.node ? -1 : 1))
+    .map((s) => [`${s.node === result.node ? '*' : ' '}${s.node}`, ...cols.map((c) => String(s.plugins[c].weighted)), String(s.total)]);
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => r.map((x, i) => x.padEnd(width[i]!)).join('  ').trimEnd();
+  const out = [line(head), ...rows.map(line)];
+  for (const r of result.rejected) out.push(`  ${r.node}: ${r.plugin}: ${r.reasons.join(', ')}`);
+  return out.join('\n');
+}
