@@ -409,6 +409,15 @@ function defaultPodSpec(spec: PodSpec | undefined, restartPolicy: boolean): void
   }
 }
 
+/**
+ * Fill in what the API server's defaulters would for 'o' (in place;
+ * idempotent). The control plane calls it for objects created through its
+ * API without a manifest.
+ */
+export function defaultObject(o: KubeObject): void {
+  applyDefaults(o as KubeObject & Obj);
+}
+
 function applyDefaults(o: KubeObject & Obj): void {
   const md = o.metadata;
   if (NAMESPACED.has(o.kind)) md.namespace ??= 'default';
@@ -695,6 +704,11 @@ function validateService(e: Errs, s: NonNullable<import('./api.js').Service['spe
     if (seen.has(k)) e.add(path, `Duplicate value: core.ServicePort{Name:${goValue(p.name ?? '')}, Protocol:${goValue(p.protocol)}, Port:${p.port}}`);
     seen.add(k);
   });
+}
+
+/** The field errors the API server's validation finds in 'o' (empty when valid). */
+export function validateObject(o: KubeObject): { path: string; msg: string }[] {
+  return validate(o);
 }
 
 function validate(o: KubeObject): FieldError[] {
