@@ -78,8 +78,24 @@ export type ScheduleResult =
   | { state: 'scheduled'; node: string; scores: NodeScore[]; rejected: NodeRejection[] }
   | { state: 'unschedulable'; message: string; rejected: NodeRejection[] };
 
-/** Resource requests of a pod: the sum over containers (millicores for cpu, bytes for memory, units otherwise). */
+/**
+ * Resource requests of a pod: the sum over containers (millicores for cpu,
+ * bytes for memory, units otherwise); with 'nonZero', a container without a
+ * cpu or memory request counts the defaults. The result is cached: do not change it.
+ */
 export function podRequests(pod: Pod, nonZero = false): Map<string, number> {
+  const cache = nonZero ? NON_ZERO_CACHE : REQUEST_CACHE;
+  let out = cache.get(pod.spec);
+  if (!out) cache.set(pod.spec, (out = computeRequests(pod, nonZero)));
+  return out;
+}
+
+/** requests per pod spec object (stored objects are never mutated, so a spec's requests never change) */
+const REQUEST_CACHE = new WeakMap<object, Map<string, number>>();
+const NON_ZERO_CACHE = new WeakMap<object, Map<string, number>>();
+const ALLOCATABLE_CACHE = new WeakMap<object, Map<string, number>>();
+
+function computeRequests(pod: Pod, nonZero: boolean): Map<string, number> {
   const out = new Map<string, number>([['cpu', 0], ['memory', 0]]);
   for (const c of pod.spec.containers ?? []) {
     const req = c.resources?.requests ?? {};
@@ -89,11 +105,22 @@ export function podRequests(pod: Pod, nonZero = false): Map<string, number> {
       if (!req.memory || parseQuantity(req.memory) === 0) out.set('memory', out.get('memory')! + DEFAULT_MEMORY_REQUEST);
     }
   }
-  return out;
+  // cpu, memory, then the other resources by name: the order FitError lists them in
+  const rest = [...out.keys()].filter((r) => r !== 'cpu' && r !== 'memory').sort();
+  return rest.length ? new Map([['cpu', out.get('cpu')!], ['memory', out.get('memory')!], ...rest.map((r) => [r, out.get(r)!] as [string, number])]) : out;
 }
 
 /** What node 'n' offers of 'resource' (millicores for cpu). */
 export function allocatable(n: Node, resource: string): number {
+  const key = n.status ?? n;
+  let m = ALLOCATABLE_CACHE.get(key);
+  if (!m) ALLOCATABLE_CACHE.set(key, (m = new Map()));
+  let v = m.get(resource);
+  if (v === undefined) m.set(resource, (v = computeAllocatable(n, resource)));
+  return v;
+}
+
+function computeAllocatable(n: Node, resource: string): number {
   const q = n.status?.allocatable?.[resource] ?? n.status?.capacity?.[resource] ?? DEFAULT_ALLOCATABLE[resource];
   if (q === undefined) return 0;
   return resource === 'cpu' ? milliValue(q) : parseQuantity(q);
@@ -109,7 +136,14 @@ export function tolerates(t: Toleration, taint: Taint): boolean {
 
 /** The first taint of 'taints' with an effect in 'effects' that no toleration tolerates. */
 export function untoleratedTaint(taints: readonly Taint[] | undefined, tolerations: readonly Toleration[] | undefined, effects: readonly Taint['effect'][]): Taint | undefined {
-  return (taints ?? []).find((taint) => effects.includes(taint.effect) && !(tolerations ?? []).some((t) => tolerates(t, taint)));
+  if (!taints) return undefined;
+  for (const taint of taints) {
+    if (!effects.includes(taint.effect)) continue;
+    let ok = false;
+    for (const t of tolerations ?? []) if (tolerates(t, taint)) { ok = true; break; }
+    if (!ok) return taint;
+  }
+  return undefined;
 }
 
 function nodeRequirement(labels: Record<string, string>, r: LabelSelectorRequirement): boolean {
@@ -134,7 +168,8 @@ export function matchesNodeSelectorTerm(n: Node, term: NodeSelectorTerm): boolea
 /** nodeSelector and required node affinity of 'pod' on node 'n' (the DaemonSet controller uses it too). */
 export function matchesNodeAffinity(pod: Pod, n: Node): boolean {
   const labels = n.metadata.labels ?? {};
-  for (const [k, v] of Object.entries(pod.spec.nodeSelector ?? {})) if (labels[k] !== v) return false;
+  const sel = pod.spec.nodeSelector;
+  if (sel) for (const k in sel) if (labels[k] !== sel[k]) return false;
   const req = pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
   if (req) return (req.nodeSelectorTerms ?? []).some((t) => matchesNodeSelectorTerm(n, t));
   return true;
@@ -146,71 +181,143 @@ function termMatches(term: PodAffinityTerm, owner: Pod, other: Pod): boolean {
   return term.labelSelector !== undefined && matchesSelector(other.metadata.labels, term.labelSelector);
 }
 
+function rejection(node: string, plugin: FilterPlugin, reasons: string[], unresolvable: boolean): NodeRejection {
+  return { node, plugin, reasons, unresolvable };
+}
+
 const terminal = (p: Pod): boolean => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 
+/**
+ * What the scheduler knows of one node (kube-scheduler's NodeInfo): the
+ * node, its bound non-terminal pods and the sums of their requests, kept
+ * incrementally by `NodeInfo.add` / `remove` so a scheduling decision costs
+ * O(nodes), not O(pods).
+ */
+export class NodeInfo {
+  readonly pods = new Map<string, Pod>();
+  /** actual requests (cpu in millicores) */
+  readonly requested = new Map<string, number>([['cpu', 0], ['memory', 0]]);
+  /** requests with the non-zero defaults, for scoring */
+  readonly nonZero = { cpu: 0, memory: 0 };
+  /** bound pods that carry a required pod anti-affinity term */
+  antiAffinityPods = 0;
+  constructor(public node: Node) {}
+
+  add(p: Pod): void {
+    const k = p.metadata.uid ?? `${p.metadata.namespace}/${p.metadata.name}`;
+    if (this.pods.has(k)) this.remove(this.pods.get(k)!);
+    this.pods.set(k, p);
+    this.account(p, 1);
+  }
+
+  remove(p: Pod): void {
+    const k = p.metadata.uid ?? `${p.metadata.namespace}/${p.metadata.name}`;
+    const cur = this.pods.get(k);
+    if (!cur) return;
+    this.pods.delete(k);
+    this.account(cur, -1);
+  }
+
+  private account(p: Pod, sign: 1 | -1): void {
+    for (const [r, v] of podRequests(p)) this.requested.set(r, (this.requested.get(r) ?? 0) + sign * v);
+    const nz = podRequests(p, true);
+    this.nonZero.cpu += sign * nz.get('cpu')!;
+    this.nonZero.memory += sign * nz.get('memory')!;
+    if (p.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length) this.antiAffinityPods += sign;
+  }
+}
+
+/** NodeInfos for 'nodes' from a list of pods (those unbound or terminal are skipped). */
+export function nodeInfos(nodes: readonly Node[], pods: readonly Pod[]): NodeInfo[] {
+  const infos = new Map(nodes.map((n) => [n.metadata.name, new NodeInfo(n)]));
+  for (const p of pods) if (p.spec.nodeName && !terminal(p)) infos.get(p.spec.nodeName)?.add(p);
+  return [...infos.values()];
+}
+
+/**
+ * How many feasible nodes the scheduler looks for before it stops
+ * filtering (numFeasibleNodesToFind with the default
+ * percentageOfNodesToScore: every node below 100, else 50 − n/125 percent,
+ * at least 5 %, at least 100 nodes).
+ */
+export function feasibleNodesToFind(numAllNodes: number): number {
+  if (numAllNodes < 100) return numAllNodes;
+  const pct = Math.max(5, 50 - Math.trunc(numAllNodes / 125));
+  return Math.max(100, Math.trunc((numAllNodes * pct) / 100));
+}
+
 export class Scheduler {
+  /** where the next search for feasible nodes starts (kube-scheduler's nextStartNodeIndex) */
+  private nextStart = 0;
+
   /**
    * Choose a node for 'pod' among 'nodes', given the pods already bound
    * ('pods': every pod; those without spec.nodeName and terminal ones are
    * ignored). Returns the choice and its score table, or the FitError text.
    */
   schedule(pod: Pod, nodes: readonly Node[], pods: readonly Pod[]): ScheduleResult {
-    const byNode = new Map<string, Pod[]>();
-    for (const p of pods) {
-      if (!p.spec.nodeName || terminal(p) || p.metadata.uid === pod.metadata.uid && pod.metadata.uid !== undefined) continue;
-      const l = byNode.get(p.spec.nodeName) ?? [];
-      l.push(p);
-      byNode.set(p.spec.nodeName, l);
-    }
-    const nodeByName = new Map(nodes.map((n) => [n.metadata.name, n]));
+    return this.scheduleOn(pod, nodeInfos(nodes, pods));
+  }
+
+  /**
+   * As `schedule`, on NodeInfos the caller keeps. With 100 nodes or more,
+   * filtering stops once `feasibleNodesToFind` nodes passed, starting where
+   * the previous search stopped (round robin), as kube-scheduler does; the
+   * rejections then cover only the nodes examined.
+   */
+  scheduleOn(pod: Pod, infos: readonly NodeInfo[]): ScheduleResult {
+    const affinityInPlay = infos.some((i) => i.antiAffinityPods > 0)
+      || !!pod.spec.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length
+      || !!pod.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length;
+    const byName = new Map<string, NodeInfo>();
+    if (affinityInPlay) for (const i of infos) byName.set(i.node.metadata.name, i);
     const rejected: NodeRejection[] = [];
-    const feasible: Node[] = [];
-    for (const n of nodes) {
-      const r = this.filter(pod, n, byNode, nodeByName);
+    const feasible: NodeInfo[] = [];
+    const want = feasibleNodesToFind(infos.length);
+    const n = infos.length;
+    let examined = 0;
+    for (; examined < n && feasible.length < want; examined++) {
+      const info = infos[(this.nextStart + examined) % n]!;
+      const r = this.filter(pod, info, byName, affinityInPlay);
       if (r) rejected.push(r);
-      else feasible.push(n);
+      else feasible.push(info);
     }
-    if (feasible.length === 0) return { state: 'unschedulable', message: fitError(nodes.length, rejected), rejected };
-    const scores = this.score(pod, feasible, byNode);
+    if (n > 0) this.nextStart = (this.nextStart + examined) % n;
+    if (feasible.length === 0) return { state: 'unschedulable', message: fitError(n, rejected), rejected };
+    const scores = this.score(pod, feasible);
     let best = scores[0]!;
     for (const s of scores) if (s.total > best.total || (s.total === best.total && s.node < best.node)) best = s;
     return { state: 'scheduled', node: best.node, scores, rejected };
   }
 
-  private filter(pod: Pod, n: Node, byNode: Map<string, Pod[]>, nodes: Map<string, Node>): NodeRejection | undefined {
+  private filter(pod: Pod, info: NodeInfo, byName: Map<string, NodeInfo>, affinityInPlay: boolean): NodeRejection | undefined {
+    const n = info.node;
     const name = n.metadata.name;
-    const reject = (plugin: FilterPlugin, reasons: string[], unresolvable: boolean): NodeRejection => ({ node: name, plugin, reasons, unresolvable });
     if (n.spec?.unschedulable && !(pod.spec.tolerations ?? []).some((t) => tolerates(t, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }))) {
-      return reject('NodeUnschedulable', ['node(s) were unschedulable'], true);
+      return rejection(name, 'NodeUnschedulable', ['node(s) were unschedulable'], true);
     }
-    if (pod.spec.nodeName && pod.spec.nodeName !== name) return reject('NodeName', ["node(s) didn't match the requested node name"], true);
+    if (pod.spec.nodeName && pod.spec.nodeName !== name) return rejection(name, 'NodeName', ["node(s) didn't match the requested node name"], true);
     const taint = untoleratedTaint(n.spec?.taints, pod.spec.tolerations, ['NoSchedule', 'NoExecute']);
-    if (taint) return reject('TaintToleration', [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`], true);
-    if (!matchesNodeAffinity(pod, n)) return reject('NodeAffinity', ["node(s) didn't match Pod's node affinity/selector"], true);
-    const here = byNode.get(name) ?? [];
+    if (taint) return rejection(name, 'TaintToleration', [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`], true);
+    if (!matchesNodeAffinity(pod, n)) return rejection(name, 'NodeAffinity', ["node(s) didn't match Pod's node affinity/selector"], true);
     const insufficient: string[] = [];
-    if (here.length + 1 > allocatable(n, 'pods')) insufficient.push('Too many pods');
-    const want = podRequests(pod);
-    const used = new Map<string, number>();
-    for (const p of here) for (const [r, v] of podRequests(p)) used.set(r, (used.get(r) ?? 0) + v);
-    const order = ['cpu', 'memory', ...[...want.keys()].filter((r) => r !== 'cpu' && r !== 'memory').sort()];
-    for (const r of order) {
-      const w = want.get(r) ?? 0;
-      if (w > 0 && w > allocatable(n, r) - (used.get(r) ?? 0)) insufficient.push(`Insufficient ${r}`);
+    if (info.pods.size + 1 > allocatable(n, 'pods')) insufficient.push('Too many pods');
+    for (const [r, w] of podRequests(pod)) {
+      if (w > 0 && w > allocatable(n, r) - (info.requested.get(r) ?? 0)) insufficient.push(`Insufficient ${r}`);
     }
-    if (insufficient.length) return reject('NodeResourcesFit', insufficient, false);
-    return this.interPodAffinity(pod, n, byNode, nodes);
+    if (insufficient.length) return rejection(name, 'NodeResourcesFit', insufficient, false);
+    return affinityInPlay ? this.interPodAffinity(pod, n, byName) : undefined;
   }
 
-  private interPodAffinity(pod: Pod, n: Node, byNode: Map<string, Pod[]>, nodes: Map<string, Node>): NodeRejection | undefined {
+  private interPodAffinity(pod: Pod, n: Node, byName: Map<string, NodeInfo>): NodeRejection | undefined {
     const name = n.metadata.name;
     const labels = n.metadata.labels ?? {};
     const sameDomain = (other: string, key: string): boolean => {
-      const o = nodes.get(other);
+      const o = byName.get(other)?.node;
       return labels[key] !== undefined && o?.metadata.labels?.[key] === labels[key];
     };
     const placed: [Pod, string][] = [];
-    for (const [nn, ps] of byNode) for (const p of ps) placed.push([p, nn]);
+    for (const [nn, info] of byName) for (const p of info.pods.values()) if (p.metadata.uid !== pod.metadata.uid || !pod.metadata.uid) placed.push([p, nn]);
     // in kube-scheduler's order: the pod's affinity, its anti-affinity, then the existing pods' anti-affinity
     for (const t of pod.spec.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []) {
       const anywhere = placed.some(([p]) => termMatches(t, pod, p));
@@ -235,17 +342,12 @@ export class Scheduler {
     return undefined;
   }
 
-  private score(pod: Pod, feasible: Node[], byNode: Map<string, Pod[]>): NodeScore[] {
+  private score(pod: Pod, feasible: NodeInfo[]): NodeScore[] {
     const reqNZ = podRequests(pod, true), req = podRequests(pod);
-    const raw = feasible.map((n) => {
-      const here = byNode.get(n.metadata.name) ?? [];
-      const usedNZ = { cpu: reqNZ.get('cpu')!, memory: reqNZ.get('memory')! };
-      const used = { cpu: req.get('cpu')!, memory: req.get('memory')! };
-      for (const p of here) {
-        const a = podRequests(p, true), b = podRequests(p);
-        usedNZ.cpu += a.get('cpu')!; usedNZ.memory += a.get('memory')!;
-        used.cpu += b.get('cpu')!; used.memory += b.get('memory')!;
-      }
+    const raw = feasible.map((info) => {
+      const n = info.node;
+      const usedNZ = { cpu: reqNZ.get('cpu')! + info.nonZero.cpu, memory: reqNZ.get('memory')! + info.nonZero.memory };
+      const used = { cpu: req.get('cpu')! + info.requested.get('cpu')!, memory: req.get('memory')! + info.requested.get('memory')! };
       const alloc = { cpu: allocatable(n, 'cpu'), memory: allocatable(n, 'memory') };
       // LeastAllocated: Σ weight × (alloc − requested) × 100 / alloc, over resources with alloc > 0, / Σ weight
       let sum = 0, weights = 0;

@@ -98,6 +98,8 @@ export class ApiStore {
   private readonly uidIndex = new Map<string, KubeObject>();
   /** owner uid → keys of dependents */
   private readonly dependents = new Map<string, Set<string>>();
+  /** secondary indexes: kind → index name → (value function, value → keys) */
+  private readonly indexes = new Map<Kind, Map<string, { fn: (o: KubeObject) => string[]; map: Map<string, Set<string>> }>>();
   private rv = 0;
   private uidCounter = 0;
   readonly rng: Mulberry32;
@@ -176,6 +178,51 @@ export class ApiStore {
     return out;
   }
 
+  /**
+   * Keep an index 'name' of the objects of 'kind' by the values 'fn' gives
+   * (e.g. pods by node name); `byIndex` reads it. Registering the same name
+   * twice keeps the first.
+   */
+  addIndex<K extends Kind>(kind: K, name: string, fn: (o: ObjectOf<K>) => string[]): void {
+    let m = this.indexes.get(kind);
+    if (!m) this.indexes.set(kind, (m = new Map()));
+    if (m.has(name)) return;
+    const idx = { fn: fn as (o: KubeObject) => string[], map: new Map<string, Set<string>>() };
+    m.set(name, idx);
+    for (const [k, o] of this.byKind.get(kind) ?? []) this.indexOne(idx, k, o, 1);
+  }
+
+  /** The objects of 'kind' whose index 'name' holds 'value'. */
+  byIndex<K extends Kind>(kind: K, name: string, value: string): ObjectOf<K>[] {
+    const keys = this.indexes.get(kind)?.get(name)?.map.get(value);
+    if (!keys) return [];
+    const out: ObjectOf<K>[] = [];
+    for (const k of keys) out.push(this.objects.get(k) as ObjectOf<K>);
+    return out;
+  }
+
+  /** How many objects index 'name' of 'kind' holds under 'value'. */
+  countByIndex(kind: Kind, name: string, value: string): number {
+    return this.indexes.get(kind)?.get(name)?.map.get(value)?.size ?? 0;
+  }
+
+  private indexOne(idx: { fn: (o: KubeObject) => string[]; map: Map<string, Set<string>> }, k: string, o: KubeObject, sign: 1 | -1): void {
+    for (const v of idx.fn(o)) {
+      let set = idx.map.get(v);
+      if (sign > 0) {
+        if (!set) idx.map.set(v, (set = new Set()));
+        set.add(k);
+      } else if (set) {
+        set.delete(k);
+        if (set.size === 0) idx.map.delete(v);
+      }
+    }
+  }
+
+  private reindex(k: string, o: KubeObject, sign: 1 | -1): void {
+    for (const idx of this.indexes.get(o.kind)?.values() ?? []) this.indexOne(idx, k, o, sign);
+  }
+
   /** Store a new object; returns the stored copy (with uid, resourceVersion...). */
   create<T extends KubeObject>(input: T): T {
     const obj = clone(input);
@@ -234,6 +281,7 @@ export class ApiStore {
     if (specOf(obj) !== specOf(old)) md.generation = (old.metadata.generation ?? 1) + 1;
     md.resourceVersion = String(++this.rv);
     this.unindexOwners(k, old);
+    this.reindex(k, old, -1);
     this.put(k, obj);
     this.emit({ type: 'MODIFIED', object: obj, old });
     return obj;
@@ -255,6 +303,7 @@ export class ApiStore {
     if (!old) return undefined;
     this.objects.delete(k);
     this.byKind.get(kind)?.delete(k);
+    this.reindex(k, old, -1);
     this.uidIndex.delete(old.metadata.uid!);
     this.unindexOwners(k, old);
     this.rv++;
@@ -279,6 +328,7 @@ export class ApiStore {
     if (!m) this.byKind.set(obj.kind, (m = new Map()));
     m.set(k, obj);
     this.uidIndex.set(obj.metadata.uid!, obj);
+    this.reindex(k, obj, 1);
     for (const r of obj.metadata.ownerReferences ?? []) {
       let s = this.dependents.get(r.uid);
       if (!s) this.dependents.set(r.uid, (s = new Set()));

@@ -53,7 +53,7 @@ import { NAMESPACED } from '../api.js';
 import { SdnemuError } from '../../errors.js';
 import { ApiStore, ApiError, resourceName, type ObjectOf, type Watcher, type WatchEvent } from '../store.js';
 import { CidrAllocator, IpAllocator, IpamError, LoadBalancerPool, PortAllocator, formatIPv4 } from '../ipam.js';
-import { Scheduler, formatScores, untoleratedTaint, type ScheduleResult } from '../scheduler.js';
+import { NodeInfo, Scheduler, formatScores, untoleratedTaint, type ScheduleResult } from '../scheduler.js';
 import { defaultObject, validateObject, loadManifests, type LoadedManifests } from '../manifest.js';
 import type { Sim } from '../../sim/engine.js';
 import {
@@ -130,6 +130,10 @@ export class ControlPlaneError extends SdnemuError {
 const UNREACHABLE = 'node.kubernetes.io/unreachable';
 const NOT_READY = 'node.kubernetes.io/not-ready';
 const MAX_ROUNDS = 100_000;
+/** events kept: between MAX_EVENTS and twice as many (trimmed in one splice) */
+const MAX_EVENTS = 10_000;
+/** scheduling decisions kept for explain() (the score tables of the latest bindings; unschedulable pods' always) */
+const MAX_DECISIONS = 1_000;
 
 /** `deployment.apps`, `service`… as kubectl names a kind in its output. */
 function kubectlKind(kind: Kind): string {
@@ -146,7 +150,7 @@ export class ControlPlane {
   readonly serviceIPs: IpAllocator;
   readonly nodePorts: PortAllocator;
   readonly loadBalancerIPs: LoadBalancerPool;
-  /** Kubernetes Events, oldest first (the last 10,000) */
+  /** Kubernetes Events, oldest first (the last 10,000 to 20,000) */
   readonly events: KubeEvent[] = [];
   private readonly opts: ControlPlaneOptions;
   private readonly controllers: Controller[];
@@ -155,6 +159,8 @@ export class ControlPlane {
   /** last scheduling result per pod uid */
   private readonly decisions = new Map<string, ScheduleResult>();
   private readonly eventListeners: ((e: KubeEvent) => void)[] = [];
+  private readonly infos = new Map<string, NodeInfo>();
+  private infoList: NodeInfo[] | null = null;
   private timers: { at: number; seq: number; fn: () => void }[] = [];
   private timerSeq = 0;
   private clockMs: number;
@@ -185,6 +191,8 @@ export class ControlPlane {
       new EndpointSliceController(this.ctx, opts.maxEndpointsPerSlice ?? 100), new ApiServerEndpoints(this),
     ];
     for (const c of this.controllers) this.queues.set(c, new Set());
+    this.store.addIndex('Pod', 'nodeName', (p) => (p.spec.nodeName ? [p.spec.nodeName] : []));
+    this.store.addIndex('Pod', 'unscheduled', (p) => (!p.spec.nodeName && isActive(p) ? [''] : []));
     this.store.watch('*', (e) => self.dispatch(e));
     this.store.bootstrapNamespaces();
     const first = formatIPv4(this.serviceIPs.first);
@@ -241,11 +249,45 @@ export class ControlPlane {
 
   private dispatch(e: WatchEvent): void {
     if (e.type === 'DELETED') this.released(e.object);
+    this.trackNodeInfo(e);
     for (const c of this.controllers) {
       if (!c.watches.includes(e.object.kind)) continue;
       const q = this.queues.get(c)!;
       for (const k of c.keysFor(e)) q.add(k);
     }
+  }
+
+  /** Keep the scheduler's NodeInfos (per-node pods and request sums) in step with the store. */
+  private trackNodeInfo(e: WatchEvent): void {
+    const o = e.object;
+    if (o.kind === 'Node') {
+      const name = o.metadata.name;
+      if (e.type === 'DELETED') {
+        this.infos.delete(name);
+        this.infoList = null;
+        return;
+      }
+      const cur = this.infos.get(name);
+      if (cur) {
+        cur.node = o;
+        return;
+      }
+      const info = new NodeInfo(o);
+      for (const p of this.podsOn(name)) if (!isTerminal(p)) info.add(p);
+      this.infos.set(name, info);
+      this.infoList = null;
+    } else if (o.kind === 'Pod') {
+      const old = e.old as Pod | undefined;
+      if (old?.spec.nodeName) this.infos.get(old.spec.nodeName)?.remove(old);
+      if (e.type === 'DELETED') {
+        if (o.spec.nodeName) this.infos.get(o.spec.nodeName)?.remove(o);
+      } else if (o.spec.nodeName && !isTerminal(o)) this.infos.get(o.spec.nodeName)?.add(o);
+    }
+  }
+
+  /** The scheduler's view of every node, in the order the nodes were added. */
+  nodeInfoList(): NodeInfo[] {
+    return (this.infoList ??= [...this.infos.values()]);
   }
 
   /** Drain every controller's queue until none has work; returns the number of syncs run. */
@@ -293,7 +335,7 @@ export class ControlPlane {
       object: NAMESPACED.has(o.kind) ? `${o.kind}/${o.metadata.namespace}/${o.metadata.name}` : `${o.kind}/${o.metadata.name}`,
     };
     this.events.push(ev);
-    if (this.events.length > 10_000) this.events.splice(0, this.events.length - 10_000);
+    if (this.events.length > 2 * MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
     for (const l of this.eventListeners) l(ev);
   }
 
@@ -595,8 +637,8 @@ export class ControlPlane {
       if (!taints.length) delete n.spec.taints;
     });
     if (this.opts.autoReady) {
-      for (const p of this.store.list('Pod')) {
-        if (p.spec.nodeName === name && isActive(p) && p.status?.phase === 'Running' && podCondition(p, 'Ready')?.status !== 'True') this.setPodReady(p.metadata.namespace!, p.metadata.name, true);
+      for (const p of this.podsOn(name)) {
+        if (isActive(p) && p.status?.phase === 'Running' && podCondition(p, 'Ready')?.status !== 'True') this.setPodReady(p.metadata.namespace!, p.metadata.name, true);
       }
     }
     this.reconcile();
@@ -680,7 +722,7 @@ export class ControlPlane {
 
   // ---- explanations
 
-  /** The last scheduling decision for a pod (undefined when it was never scheduled by the scheduler). */
+  /** The last scheduling decision for a pod (undefined when the scheduler never saw it, or its table was dropped: only the latest 1,000 bindings are kept). */
   schedulingResult(namespace: string, name: string): ScheduleResult | undefined {
     const p = this.store.get('Pod', namespace, name);
     return p ? this.decisions.get(p.metadata.uid!) : undefined;
@@ -698,12 +740,19 @@ export class ControlPlane {
 
   /** Record a scheduling decision (SchedulerController). */
   noteDecision(uid: string, r: ScheduleResult): void {
+    this.decisions.delete(uid);
     this.decisions.set(uid, r);
+    if (this.decisions.size > MAX_DECISIONS) {
+      for (const [k, d] of this.decisions) {
+        if (this.decisions.size <= MAX_DECISIONS) break;
+        if (d.state === 'scheduled') this.decisions.delete(k);
+      }
+    }
   }
 
   /** Pods bound to node 'name'. */
   podsOn(name: string): Pod[] {
-    return this.store.list('Pod').filter((p) => p.spec.nodeName === name);
+    return this.store.byIndex('Pod', 'nodeName', name);
   }
 
   /** Internal: evict 'p' now (a NoExecute toleration period ran out). */
@@ -792,7 +841,7 @@ class SchedulerController implements Controller {
   constructor(private readonly cp: ControlPlane) {}
 
   private pending(): string[] {
-    return this.cp.store.list('Pod').filter((p) => !p.spec.nodeName && isActive(p)).map(objKey);
+    return this.cp.store.byIndex('Pod', 'unscheduled', '').map(objKey);
   }
 
   keysFor(e: WatchEvent): string[] {
@@ -810,7 +859,7 @@ class SchedulerController implements Controller {
     const { store } = this.cp;
     const pod = store.get('Pod', ns, name);
     if (!pod || pod.spec.nodeName || !isActive(pod)) return;
-    const r = this.cp.scheduler.schedule(pod, store.list('Node'), store.list('Pod'));
+    const r = this.cp.scheduler.scheduleOn(pod, this.cp.nodeInfoList());
     this.cp.noteDecision(pod.metadata.uid!, r);
     if (r.state === 'scheduled') {
       store.patch('Pod', ns, name, (p) => {

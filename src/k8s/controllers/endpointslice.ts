@@ -49,23 +49,33 @@ export function findPort(pod: Pod, sp: Service['spec']['ports'] extends (infer P
   return undefined;
 }
 
+const LABEL_INDEX = 'labels';
+const SELECTOR_INDEX = 'selector';
+/** `namespace/key=value` for each pair of 'labels' (the index values of pods' labels and Services' selectors). */
+const labelPairs = (ns: string | undefined, labels: Record<string, string> | undefined): string[] =>
+  Object.entries(labels ?? {}).map(([k, v]) => `${ns ?? ''}/${k}=${v}`);
+
 const portsKey = (ports: EndpointPort[]): string => JSON.stringify(ports);
 const epKey = (e: Endpoint): string => e.targetRef?.uid ?? e.addresses[0] ?? '';
 
 export class EndpointSliceController implements Controller {
   readonly name = 'endpointslice';
   readonly watches = ['Service', 'Pod', 'EndpointSlice'] as const;
-  constructor(private readonly ctx: ControllerContext, readonly maxEndpointsPerSlice = 100) {}
+  constructor(private readonly ctx: ControllerContext, readonly maxEndpointsPerSlice = 100) {
+    ctx.store.addIndex('Pod', LABEL_INDEX, (p) => labelPairs(p.metadata.namespace, p.metadata.labels));
+    ctx.store.addIndex('Service', SELECTOR_INDEX, (s) => labelPairs(s.metadata.namespace, s.spec.selector));
+  }
 
   keysFor(e: WatchEvent): string[] {
     const o = e.object;
     if (o.kind !== 'Pod') return selfOrOwnerKey(o, 'Service');
-    const out: string[] = [];
-    const labels = [o.metadata.labels, (e.old as Pod | undefined)?.metadata.labels];
-    for (const s of this.ctx.store.list('Service', o.metadata.namespace)) {
-      if (labels.some((l) => matchesMap(l, s.spec.selector))) out.push(objKey(s));
+    const out = new Set<string>();
+    for (const labels of [o.metadata.labels, (e.old as Pod | undefined)?.metadata.labels]) {
+      for (const pair of labelPairs(o.metadata.namespace, labels)) {
+        for (const s of this.ctx.store.byIndex('Service', SELECTOR_INDEX, pair)) if (matchesMap(labels, s.spec.selector)) out.add(objKey(s));
+      }
     }
-    return out;
+    return [...out];
   }
 
   private endpointFor(svc: Service, pod: Pod): Endpoint {
@@ -93,7 +103,10 @@ export class EndpointSliceController implements Controller {
     if (!svc || svc.spec.type === 'ExternalName' || !svc.spec.selector || Object.keys(svc.spec.selector).length === 0) return;
     // desired endpoints grouped by their port list
     const groups = new Map<string, { ports: EndpointPort[]; eps: Map<string, Endpoint> }>();
-    const pods = store.list('Pod', ns).filter((p) => matchesMap(p.metadata.labels, svc.spec.selector) && p.status?.podIP && !isTerminal(p))
+    // candidates: the pods carrying the selector's rarest label pair
+    const pairs = labelPairs(ns, svc.spec.selector);
+    const rarest = pairs.reduce((a, b) => (store.countByIndex('Pod', LABEL_INDEX, b) < store.countByIndex('Pod', LABEL_INDEX, a) ? b : a));
+    const pods = store.byIndex('Pod', LABEL_INDEX, rarest).filter((p) => matchesMap(p.metadata.labels, svc.spec.selector) && p.status?.podIP && !isTerminal(p))
       .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
     for (const p of pods) {
       const ports: EndpointPort[] = [];
