@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { Scheduler, fitError, formatScores, podRequests } from '../../src/k8s/scheduler.js';
+import fc from 'fast-check';
+import { NodeInfo, Scheduler, feasibleNodesToFind, fitError, formatScores, nodeInfos, podRequests } from '../../src/k8s/scheduler.js';
 import type { Node, Pod, Taint } from '../../src/k8s/api.js';
 
 const node = (name: string, o: { cpu?: string; memory?: string; pods?: string; taints?: Taint[]; labels?: Record<string, string>; unschedulable?: boolean } = {}): Node => ({
@@ -95,5 +96,43 @@ describe('scheduler scores', () => {
     const b = pref.scores.find((x) => x.node === 'b')!;
     expect(b.plugins.TaintToleration).toEqual({ raw: 1, normalized: 0, weighted: 0 });
     expect(pref.scores.find((x) => x.node === 'a')!.plugins.NodeAffinity).toEqual({ raw: 10, normalized: 100, weighted: 200 });
+  });
+});
+
+describe('scheduler at scale', () => {
+  it('looks for as many feasible nodes as percentageOfNodesToScore says', () => {
+    expect([50, 99, 100, 500, 1000, 5000, 6000].map(feasibleNodesToFind)).toEqual([50, 99, 100, 230, 420, 500, 300]);
+  });
+
+  it('keeps NodeInfo sums equal to a fresh count through adds and removes', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 5 }), fc.constantFrom('', '250m', '1', '2'), fc.constantFrom('', '128Mi', '1Gi')), { maxLength: 30 }), (ops) => {
+      const info = new NodeInfo(node('n'));
+      const live = new Map<number, Pod>();
+      for (const [add, id, cpu, memory] of ops) {
+        const p = pod(`p${id}`, { cpu: cpu || undefined, memory: memory || undefined, nodeName: 'n' });
+        if (add) {
+          info.add(p);
+          live.set(id, p);
+        } else if (live.has(id)) {
+          info.remove(live.get(id)!);
+          live.delete(id);
+        }
+      }
+      const fresh = nodeInfos([node('n')], [...live.values()])[0]!;
+      expect([...info.requested]).toEqual([...fresh.requested]);
+      expect(info.nonZero).toEqual(fresh.nonZero);
+      expect(info.pods.size).toBe(live.size);
+    }), { numRuns: 200 });
+  });
+
+  it('stops filtering once enough nodes fit and starts the next search where it stopped', () => {
+    const nodes = Array.from({ length: 500 }, (_, i) => node(`n${String(i).padStart(3, '0')}`));
+    const sched = new Scheduler();
+    const infos = nodeInfos(nodes, []);
+    const a = sched.scheduleOn(pod('a'), infos);
+    const b = sched.scheduleOn(pod('b'), infos);
+    expect(a.state === 'scheduled' && a.scores.length).toBe(230);
+    expect(a.state === 'scheduled' && a.node).toBe('n000');
+    expect(b.state === 'scheduled' && b.node).toBe('n230');
   });
 });
