@@ -118,9 +118,14 @@ export class CidrAllocator {
   }
   /** The lowest free block, as 'a.b.c.d/n'. */
   allocate(): string {
+    const cidr = this.peek();
+    this.occupy(cidr);
+    return cidr;
+  }
+  /** The block `allocate` would give, without taking it. */
+  peek(): string {
     const i = this.slots.lowestFree();
     if (i < 0) throw new IpamError('IPAM_FULL', this.cidr, `failed to allocate cidr from cluster cidr ${this.cidr}: CIDR allocation failed; there are no remaining CIDRs left to allocate in the accepted range`);
-    this.slots.take(i);
     return `${formatIPv4(this.base + i * this.blockSize())}/${this.blockBits}`;
   }
   /** Mark block 'cidr' taken (a Node that came with its podCIDR). */

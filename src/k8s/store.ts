@@ -90,6 +90,39 @@ function key(kind: string, namespace: string | undefined, name: string): string 
 
 const clone = <T>(o: T): T => structuredClone(o);
 
+/** JSON of 'v' with object keys sorted (and undefined members left out): equal values, equal text. */
+export function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** Whether 'a' and 'b' are the same JSON value, whatever the order of their keys (undefined members count as absent). */
+export function sameJSON(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    if (a.length !== bb.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJSON(a[i], bb[i])) return false;
+    return true;
+  }
+  const ao = a as Record<string, unknown>, bo = b as Record<string, unknown>;
+  let na = 0;
+  for (const k in ao) {
+    if (ao[k] === undefined) continue;
+    na++;
+    if (!sameJSON(ao[k], bo[k])) return false;
+  }
+  let nb = 0;
+  for (const k in bo) if (bo[k] !== undefined) nb++;
+  return na === nb;
+}
+
 export class ApiStore {
   private readonly objects = new Map<string, KubeObject>();
   /** per kind, namespace → name → object, for list */
@@ -276,9 +309,8 @@ export class ApiStore {
     md.generation = old.metadata.generation;
     md.resourceVersion = old.metadata.resourceVersion;
     this.admit?.(obj, old);
-    if (JSON.stringify(obj) === JSON.stringify(old)) return old;
-    const specOf = (o: KubeObject): string => JSON.stringify((o as { spec?: unknown }).spec ?? null);
-    if (specOf(obj) !== specOf(old)) md.generation = (old.metadata.generation ?? 1) + 1;
+    if (sameJSON(obj, old)) return old;
+    if (!sameJSON((obj as { spec?: unknown }).spec, (old as { spec?: unknown }).spec)) md.generation = (old.metadata.generation ?? 1) + 1;
     md.resourceVersion = String(++this.rv);
     this.unindexOwners(k, old);
     this.reindex(k, old, -1);

@@ -109,3 +109,16 @@ describe('ApiStore', () => {
     expect(s.byIndex('Pod', 'node', 'n1')).toEqual([]);
   });
 });
+
+describe('sameJSON', () => {
+  it('agrees with comparing key-sorted JSON', async () => {
+    const fc = (await import('fast-check')).default;
+    const { canonical, sameJSON } = await import('../../src/k8s/store.js');
+    const v = fc.jsonValue({ maxDepth: 3 });
+    fc.assert(fc.property(v, v, (a, b) => sameJSON(a, b) === (canonical(a) === canonical(b))));
+    fc.assert(fc.property(v, (a) => sameJSON(a, structuredClone(a))));
+    expect(sameJSON({ a: 1, b: undefined }, { a: 1 })).toBe(true);
+    expect(sameJSON({ a: 1, b: 2 }, { b: 2, a: 1 })).toBe(true);
+    expect(sameJSON([1, 2], [2, 1])).toBe(false);
+  });
+});

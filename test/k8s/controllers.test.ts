@@ -436,3 +436,55 @@ describe('Service admission', () => {
     expect((cp.store.get('Deployment', 'default', 'web') as Deployment).status!.availableReplicas).toBe(1);
   });
 });
+
+describe('apply keeps what the cluster gave', () => {
+  it('re-applying a pod keeps its binding; changing its spec is refused', () => {
+    const cp = cluster({ autoReady: true });
+    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {a: b}}\nspec: {containers: [{name: c, image: busybox}]}\n';
+    cp.applyYaml(pod);
+    const node = cp.store.get('Pod', 'default', 'p')!.spec.nodeName;
+    expect(node).toBeDefined();
+    expect(cp.applyYaml(pod)[0]!.action).toBe('unchanged');
+    expect(cp.applyYaml(pod.replace('{a: b}', '{a: c}'))[0]!.action).toBe('configured');
+    expect(cp.store.get('Pod', 'default', 'p')!.spec.nodeName).toBe(node);
+    const r = cp.applyYaml(pod.replace('name: c,', 'name: d,'))[0]!;
+    expect(r.action).toBe('error');
+    expect(r.message).toContain('Pod "p" is invalid: spec: Forbidden: pod updates may not change fields');
+  });
+
+  it('a node brought with its podCIDR keeps it, and no other node gets it', () => {
+    const cp = new ControlPlane();
+    cp.applyYaml('apiVersion: v1\nkind: Node\nmetadata: {name: a}\nspec: {podCIDR: 10.244.0.0/24}\n');
+    cp.addNode('b');
+    expect(cp.store.get('Node', undefined, 'b')!.spec!.podCIDR).toBe('10.244.1.0/24');
+    cp.applyYaml('apiVersion: v1\nkind: Node\nmetadata: {name: a, labels: {x: y}}\n');
+    expect(cp.store.get('Node', undefined, 'a')!.spec!.podCIDR).toBe('10.244.0.0/24');
+    const clash = cp.applyYaml('apiVersion: v1\nkind: Node\nmetadata: {name: c}\nspec: {podCIDR: 10.244.1.0/24}\n')[0]!;
+    expect(clash.error!.code).toBe('K8S_INVALID');
+    cp.delete('Node', undefined, 'b');
+    cp.addNode('d');
+    expect(cp.store.get('Node', undefined, 'd')!.spec!.podCIDR).toBe('10.244.1.0/24');
+  });
+
+  it('a StatefulSet pod evicted from a dead node comes back under its name on another node', () => {
+    const cp = cluster({ autoReady: true, defaultTolerationSeconds: null });
+    cp.applyYaml(`apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db}]}
+`);
+    const before = new Map(pods(cp, 'db-').map((p) => [p.metadata.name, p.spec.nodeName]));
+    expect([...before.keys()]).toEqual(['db-0', 'db-1']);
+    const dead = before.get('db-0')!;
+    cp.nodeDown(dead);
+    const after = pods(cp, 'db-');
+    expect(after.map((p) => p.metadata.name).sort()).toEqual(['db-0', 'db-1']);
+    expect(after.every((p) => p.spec.nodeName !== dead)).toBe(true);
+  });
+});

@@ -15,7 +15,8 @@
  */
 import type { Kind, KubeObject, Pod, PodTemplateSpec, PodCondition } from '../api.js';
 import type { ApiStore, WatchEvent } from '../store.js';
-import { controllerRef, ownerRefTo } from '../store.js';
+import { canonical, controllerRef, ownerRefTo } from '../store.js';
+export { sameJSON } from '../store.js';
 import { NAME_ALPHABET } from '../store.js';
 
 export interface KubeEvent {
@@ -107,15 +108,6 @@ function fnv32a(s: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h >>> 0;
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
 }
 
 /**

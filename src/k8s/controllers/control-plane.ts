@@ -57,7 +57,7 @@ import { NodeInfo, Scheduler, formatScores, untoleratedTaint, type ScheduleResul
 import { defaultObject, validateObject, loadManifests, type LoadedManifests } from '../manifest.js';
 import type { Sim } from '../../sim/engine.js';
 import {
-  type Controller, type ControllerContext, type KubeEvent, isActive, isTerminal, isTerminating, objKey, podCondition, setPodCondition, splitKey,
+  type Controller, type ControllerContext, type KubeEvent, isActive, isTerminal, isTerminating, objKey, podCondition, sameJSON, setPodCondition, splitKey,
 } from './context.js';
 import { DeploymentController } from './deployment.js';
 import { ReplicaSetController } from './replicaset.js';
@@ -361,6 +361,19 @@ export class ControlPlane {
     }
     if (o.kind === 'Service') this.admitService(o, old as Service | undefined);
     if (o.kind === 'Pod' && !old) this.admitPod(o);
+    if (o.kind === 'Node' && o.spec?.podCIDR && o.spec.podCIDR !== (old as Node | undefined)?.spec?.podCIDR) this.admitPodCidr(o);
+  }
+
+  /** A node that comes with its podCIDR: the range allocator marks it taken (one outside the cluster CIDR is the user's business). */
+  private admitPodCidr(n: Node): void {
+    const cidr = n.spec!.podCIDR!;
+    try {
+      this.podCidrs.occupy(cidr);
+    } catch (e) {
+      if (!(e instanceof IpamError) || e.code !== 'IPAM_IN_USE') return;
+      throw new ApiError('Invalid', 'Node', n.metadata.name, `Node "${n.metadata.name}" is invalid: spec.podCIDRs: Invalid value: []string{"${cidr}"}: ${e.message}`, 'spec.podCIDRs');
+    }
+    n.spec!.podCIDRs ??= [cidr];
   }
 
   private admitPod(p: Pod): void {
@@ -553,6 +566,7 @@ export class ControlPlane {
           const status = (cur as { status?: unknown }).status;
           if (status !== undefined) next.status = status;
           delete next.metadata.resourceVersion;
+          this.keepServerFields(next, cur);
           const res = this.store.update(next);
           const action = res === cur ? 'unchanged' : 'configured';
           out.push({ kind: o.kind, namespace: ns, name: o.metadata.name, action, message: `${ref} ${action}` });
@@ -564,6 +578,25 @@ export class ControlPlane {
       this.reconcile();
     }
     return out;
+  }
+
+  /**
+   * What `apply` must not take from a manifest that lacks it: a pod's
+   * binding and admitted tolerations (a pod's spec is otherwise immutable:
+   * any other change is refused as the API server does), a node's podCIDR.
+   */
+  private keepServerFields(next: KubeObject, cur: KubeObject): void {
+    if (next.kind === 'Pod' && cur.kind === 'Pod') {
+      defaultObject(next);
+      const mine = { ...next.spec, nodeName: cur.spec.nodeName, tolerations: cur.spec.tolerations };
+      if (!sameJSON(mine, cur.spec)) {
+        throw new ApiError('Invalid', 'Pod', cur.metadata.name,
+          `Pod "${cur.metadata.name}" is invalid: spec: Forbidden: pod updates may not change fields other than \`spec.containers[*].image\`,\`spec.initContainers[*].image\`,\`spec.activeDeadlineSeconds\`,\`spec.tolerations\` (only additions to existing tolerations),\`spec.terminationGracePeriodSeconds\` (allow it to be set to 1 if it was previously negative)`, 'spec');
+      }
+      next.spec = cur.spec;
+    } else if (next.kind === 'Node' && cur.kind === 'Node' && !next.spec?.podCIDR && cur.spec?.podCIDR) {
+      next.spec = { ...next.spec, podCIDR: cur.spec.podCIDR, podCIDRs: cur.spec.podCIDRs };
+    }
   }
 
   /** Load YAML 'text' (manifest.ts) and apply it; throws ManifestError for a bad file. */
@@ -788,7 +821,7 @@ class NodeController implements Controller {
       return;
     }
     if (!node.spec?.podCIDR) {
-      const cidr = this.cp.podCidrs.allocate();
+      const cidr = this.cp.podCidrs.peek(); // admission takes it
       node = store.update({ ...node, spec: { ...node.spec, podCIDR: cidr, podCIDRs: [cidr] } });
       this.cp.recordFor(node, 'Normal', 'CIDRAssignmentSucceeded', `Node ${name} has CIDR ${cidr}`);
     }
