@@ -181,6 +181,13 @@ function termMatches(term: PodAffinityTerm, owner: Pod, other: Pod): boolean {
   return term.labelSelector !== undefined && matchesSelector(other.metadata.labels, term.labelSelector);
 }
 
+/** DefaultNormalizeScore: scale to [0, 100] by the maximum; 'reverse' flips it (all 100 when every score is 0). */
+function normalizeScore(v: number, max: number, reverse: boolean): number {
+  if (max === 0) return reverse ? MAX_NODE_SCORE : 0;
+  const s = Math.floor((MAX_NODE_SCORE * v) / max);
+  return reverse ? MAX_NODE_SCORE - s : s;
+}
+
 function rejection(node: string, plugin: FilterPlugin, reasons: string[], unresolvable: boolean): NodeRejection {
   return { node, plugin, reasons, unresolvable };
 }
@@ -201,7 +208,27 @@ export class NodeInfo {
   readonly nonZero = { cpu: 0, memory: 0 };
   /** bound pods that carry a required pod anti-affinity term */
   antiAffinityPods = 0;
-  constructor(public node: Node) {}
+  private current: Node;
+  private alloc = new Map<string, number>();
+  constructor(node: Node) {
+    this.current = node;
+  }
+
+  get node(): Node {
+    return this.current;
+  }
+
+  set node(n: Node) {
+    this.current = n;
+    this.alloc.clear();
+  }
+
+  /** What the node offers of 'resource' (cached until the node changes). */
+  allocatable(resource: string): number {
+    let v = this.alloc.get(resource);
+    if (v === undefined) this.alloc.set(resource, (v = allocatable(this.current, resource)));
+    return v;
+  }
 
   add(p: Pod): void {
     const k = p.metadata.uid ?? `${p.metadata.namespace}/${p.metadata.name}`;
@@ -301,9 +328,9 @@ export class Scheduler {
     if (taint) return rejection(name, 'TaintToleration', [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`], true);
     if (!matchesNodeAffinity(pod, n)) return rejection(name, 'NodeAffinity', ["node(s) didn't match Pod's node affinity/selector"], true);
     const insufficient: string[] = [];
-    if (info.pods.size + 1 > allocatable(n, 'pods')) insufficient.push('Too many pods');
+    if (info.pods.size + 1 > info.allocatable('pods')) insufficient.push('Too many pods');
     for (const [r, w] of podRequests(pod)) {
-      if (w > 0 && w > allocatable(n, r) - (info.requested.get(r) ?? 0)) insufficient.push(`Insufficient ${r}`);
+      if (w > 0 && w > info.allocatable(r) - (info.requested.get(r) ?? 0)) insufficient.push(`Insufficient ${r}`);
     }
     if (insufficient.length) return rejection(name, 'NodeResourcesFit', insufficient, false);
     return affinityInPlay ? this.interPodAffinity(pod, n, byName) : undefined;
@@ -344,50 +371,62 @@ export class Scheduler {
 
   private score(pod: Pod, feasible: NodeInfo[]): NodeScore[] {
     const reqNZ = podRequests(pod, true), req = podRequests(pod);
-    const raw = feasible.map((info) => {
+    const podCpuNZ = reqNZ.get('cpu')!, podMemNZ = reqNZ.get('memory')!, podCpu = req.get('cpu')!, podMem = req.get('memory')!;
+    const tolerations = pod.spec.tolerations ?? [];
+    const preferred = pod.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+    const k = feasible.length;
+    const least = new Array<number>(k), balanced = new Array<number>(k), prefer = new Array<number>(k), affinity = new Array<number>(k);
+    let maxPrefer = 0, maxAffinity = 0;
+    for (let i = 0; i < k; i++) {
+      const info = feasible[i]!;
       const n = info.node;
-      const usedNZ = { cpu: reqNZ.get('cpu')! + info.nonZero.cpu, memory: reqNZ.get('memory')! + info.nonZero.memory };
-      const used = { cpu: req.get('cpu')! + info.requested.get('cpu')!, memory: req.get('memory')! + info.requested.get('memory')! };
-      const alloc = { cpu: allocatable(n, 'cpu'), memory: allocatable(n, 'memory') };
-      // LeastAllocated: Σ weight × (alloc − requested) × 100 / alloc, over resources with alloc > 0, / Σ weight
-      let sum = 0, weights = 0;
-      const fractions: number[] = [];
-      for (const r of ['cpu', 'memory'] as const) {
-        if (alloc[r] === 0) continue;
-        sum += usedNZ[r] > alloc[r] ? 0 : Math.floor(((alloc[r] - usedNZ[r]) * MAX_NODE_SCORE) / alloc[r]);
-        weights += 1;
-        fractions.push(Math.min(1, used[r] / alloc[r]));
+      const allocCpu = info.allocatable('cpu'), allocMem = info.allocatable('memory');
+      // LeastAllocated: Σ weight × (alloc − requested) × 100 / alloc over resources with alloc > 0, / Σ weight;
+      // BalancedAllocation: 1 − |cpu fraction − memory fraction| / 2 (fractions capped at 1)
+      let sum = 0, weights = 0, f0 = -1, f1 = -1;
+      if (allocCpu > 0) {
+        const u = podCpuNZ + info.nonZero.cpu;
+        sum += u > allocCpu ? 0 : Math.floor(((allocCpu - u) * MAX_NODE_SCORE) / allocCpu);
+        weights++;
+        f0 = Math.min(1, (podCpu + info.requested.get('cpu')!) / allocCpu);
       }
-      const least = weights ? Math.floor(sum / weights) : 0;
-      const std = fractions.length === 2 ? Math.abs((fractions[0]! - fractions[1]!) / 2) : 0;
-      const balanced = Math.trunc((1 - std) * MAX_NODE_SCORE);
-      const prefer = (n.spec?.taints ?? []).filter((t) => t.effect === 'PreferNoSchedule'
-        && !(pod.spec.tolerations ?? []).some((tol) => (!tol.effect || tol.effect === 'PreferNoSchedule') && tolerates(tol, t))).length;
-      let affinity = 0;
-      for (const p of pod.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []) {
-        if (p.weight && matchesNodeSelectorTerm(n, p.preference)) affinity += p.weight;
+      if (allocMem > 0) {
+        const u = podMemNZ + info.nonZero.memory;
+        sum += u > allocMem ? 0 : Math.floor(((allocMem - u) * MAX_NODE_SCORE) / allocMem);
+        weights++;
+        f1 = Math.min(1, (podMem + info.requested.get('memory')!) / allocMem);
       }
-      return { node: n.metadata.name, least, balanced, prefer, affinity };
-    });
-    const maxPrefer = Math.max(0, ...raw.map((r) => r.prefer));
-    const maxAffinity = Math.max(0, ...raw.map((r) => r.affinity));
-    const norm = (v: number, max: number, reverse: boolean): number => {
-      if (max === 0) return reverse ? MAX_NODE_SCORE : 0;
-      const s = Math.floor((MAX_NODE_SCORE * v) / max);
-      return reverse ? MAX_NODE_SCORE - s : s;
-    };
-    return raw.map((r) => {
-      const entry = (plugin: ScorePlugin, rawV: number, normalized: number) => ({ raw: rawV, normalized, weighted: normalized * SCORE_WEIGHTS[plugin] });
-      const plugins = {
-        NodeResourcesFit: entry('NodeResourcesFit', r.least, r.least),
-        NodeResourcesBalancedAllocation: entry('NodeResourcesBalancedAllocation', r.balanced, r.balanced),
-        TaintToleration: entry('TaintToleration', r.prefer, norm(r.prefer, maxPrefer, true)),
-        NodeAffinity: entry('NodeAffinity', r.affinity, norm(r.affinity, maxAffinity, false)),
+      least[i] = weights ? Math.floor(sum / weights) : 0;
+      balanced[i] = Math.trunc((1 - (f0 >= 0 && f1 >= 0 ? Math.abs((f0 - f1) / 2) : 0)) * MAX_NODE_SCORE);
+      let pr = 0;
+      for (const t of n.spec?.taints ?? []) {
+        if (t.effect !== 'PreferNoSchedule') continue;
+        let ok = false;
+        for (const tol of tolerations) if ((!tol.effect || tol.effect === 'PreferNoSchedule') && tolerates(tol, t)) { ok = true; break; }
+        if (!ok) pr++;
+      }
+      prefer[i] = pr;
+      if (pr > maxPrefer) maxPrefer = pr;
+      let af = 0;
+      for (const term of preferred) if (term.weight && matchesNodeSelectorTerm(n, term.preference)) af += term.weight;
+      affinity[i] = af;
+      if (af > maxAffinity) maxAffinity = af;
+    }
+    const out: NodeScore[] = new Array(k);
+    for (let i = 0; i < k; i++) {
+      const tt = normalizeScore(prefer[i]!, maxPrefer, true), na = normalizeScore(affinity[i]!, maxAffinity, false);
+      const plugins: NodeScore['plugins'] = {
+        NodeResourcesFit: { raw: least[i]!, normalized: least[i]!, weighted: least[i]! * SCORE_WEIGHTS.NodeResourcesFit },
+        NodeResourcesBalancedAllocation: { raw: balanced[i]!, normalized: balanced[i]!, weighted: balanced[i]! * SCORE_WEIGHTS.NodeResourcesBalancedAllocation },
+        TaintToleration: { raw: prefer[i]!, normalized: tt, weighted: tt * SCORE_WEIGHTS.TaintToleration },
+        NodeAffinity: { raw: affinity[i]!, normalized: na, weighted: na * SCORE_WEIGHTS.NodeAffinity },
       };
-      const total = Object.values(plugins).reduce((a, p) => a + p.weighted, 0);
-      return { node: r.node, plugins, total };
-    });
+      const total = plugins.NodeResourcesFit.weighted + plugins.NodeResourcesBalancedAllocation.weighted + plugins.TaintToleration.weighted + plugins.NodeAffinity.weighted;
+      out[i] = { node: feasible[i]!.node.metadata.name, plugins, total };
+    }
+    return out;
   }
+
 }
 
 /** kube-scheduler's FitError message for 'numNodes' nodes all rejected as 'rejected' says. */

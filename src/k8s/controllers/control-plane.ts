@@ -134,6 +134,8 @@ const MAX_ROUNDS = 100_000;
 const MAX_EVENTS = 10_000;
 /** scheduling decisions kept for explain() (the score tables of the latest bindings; unschedulable pods' always) */
 const MAX_DECISIONS = 1_000;
+/** score rows kept per decision: the best ones */
+const SCORE_ROWS_KEPT = 10;
 
 /** `deployment.apps`, `service`… as kubectl names a kind in its output. */
 function kubectlKind(kind: Kind): string {
@@ -761,7 +763,7 @@ export class ControlPlane {
     return p ? this.decisions.get(p.metadata.uid!) : undefined;
   }
 
-  /** Why the pod is where it is: the score table, or the scheduler's FitError message. */
+  /** Why the pod is where it is: the score table (its 10 best rows and the rejected nodes), or the scheduler's FitError message. */
   explain(namespace: string, name: string): string {
     const p = this.store.get('Pod', namespace, name);
     if (!p) return `pods "${name}" not found`;
@@ -773,6 +775,11 @@ export class ControlPlane {
 
   /** Record a scheduling decision (SchedulerController). */
   noteDecision(uid: string, r: ScheduleResult): void {
+    if (r.state === 'scheduled' && r.scores.length > SCORE_ROWS_KEPT) {
+      // keep the best rows (the chosen node is the first of them) and a summary of the rejections
+      const top = [...r.scores].sort((a, b) => b.total - a.total || (a.node < b.node ? -1 : 1)).slice(0, SCORE_ROWS_KEPT);
+      r = { ...r, scores: top };
+    }
     this.decisions.delete(uid);
     this.decisions.set(uid, r);
     if (this.decisions.size > MAX_DECISIONS) {
