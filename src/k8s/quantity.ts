@@ -50,5 +50,8 @@ export function parseQuantity(s: string | number): number {
 
 /** Quantity 's' in thousandths of a unit, rounded up (millicores for cpu). */
 export function milliValue(s: string | number): number {
-  return Math.ceil(Math.round(parseQuantity(s) * 1e6) / 1e3);
+  const m = parseQuantity(s) * 1000;
+  const r = Math.round(m);
+  // 0.1 × 1000 is 100.00000000000001 in binary: a value within rounding error of an integer is that integer
+  return Math.abs(m - r) <= 1e-9 * Math.max(1, Math.abs(m)) ? r : Math.ceil(m);
 }

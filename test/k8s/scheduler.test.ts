@@ -136,3 +136,21 @@ describe('scheduler at scale', () => {
     expect(b.state === 'scheduled' && b.node).toBe('n230');
   });
 });
+
+describe('quantities', () => {
+  it('reads the suffixes apimachinery reads', async () => {
+    const { parseQuantity, milliValue, QuantityError } = await import('../../src/k8s/quantity.js');
+    const table: [string | number, number][] = [['500m', 0.5], ['2', 2], [2, 2], ['1.5', 1.5], ['128Mi', 128 * 2 ** 20], ['1Gi', 2 ** 30],
+      ['1G', 1e9], ['1k', 1000], ['1e3', 1000], ['100n', 1e-7], ['.5', 0.5], ['+1Ki', 1024]];
+    for (const [q, v] of table) expect(parseQuantity(q)).toBeCloseTo(v, 12);
+    expect([milliValue('100m'), milliValue('0.1'), milliValue('1'), milliValue('1n')]).toEqual([100, 100, 1000, 1]);
+    for (const bad of ['', 'lots', '1Q', '1 Gi', 'Mi', '--1', '1e']) expect(() => parseQuantity(bad)).toThrow(QuantityError);
+    fc.assert(fc.property(fc.string({ maxLength: 12 }), (t) => {
+      try {
+        parseQuantity(t);
+      } catch (e) {
+        if (!(e instanceof QuantityError)) throw e;
+      }
+    }));
+  });
+});
