@@ -488,3 +488,63 @@ spec:
     expect(after.every((p) => p.spec.nodeName !== dead)).toBe(true);
   });
 });
+
+describe('more workload behaviour', () => {
+  it('StatefulSet replaces out-of-date pods one at a time from the highest ordinal', () => {
+    const cp = cluster();
+    const sts = (image: string): string => `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: ${image}}]}
+`;
+    cp.applyYaml(sts('pg:15'));
+    cp.setPodReady('default', 'db-0');
+    cp.setPodReady('default', 'db-1');
+    cp.applyYaml(sts('pg:16'));
+    const image = (n: string): string | undefined => cp.store.get('Pod', 'default', n)?.spec.containers[0]!.image;
+    expect([image('db-0'), image('db-1')]).toEqual(['pg:15', 'pg:16']);
+    cp.setPodReady('default', 'db-1');
+    expect([image('db-0'), image('db-1')]).toEqual(['pg:16', 'pg:16']);
+  });
+
+  it('DaemonSet honours the template\'s nodeSelector', () => {
+    const cp = cluster({ autoReady: true });
+    cp.addNode('gpu', { labels: { accel: 'gpu' } });
+    cp.applyYaml(`apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: drv}
+spec:
+  selector: {matchLabels: {app: drv}}
+  template:
+    metadata: {labels: {app: drv}}
+    spec: {nodeSelector: {accel: gpu}, containers: [{name: d}]}
+`);
+    expect(pods(cp, 'drv-').map((p) => p.spec.nodeName)).toEqual(['gpu']);
+  });
+
+  it('EndpointSlices carry every Service port, named, with the resolved target', () => {
+    const cp = cluster({ autoReady: true });
+    cp.applyYaml(deployment({ replicas: 1 }) + `---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http, appProtocol: http}
+  - {name: metrics, port: 9100, protocol: UDP}
+`);
+    expect(slices(cp, 'web')[0]!.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP', appProtocol: 'http' }, { name: 'metrics', port: 9100, protocol: 'UDP' }]);
+  });
+
+  it('a Service with no selector gets no slices from the controller', () => {
+    const cp = cluster();
+    cp.applyYaml('apiVersion: v1\nkind: Service\nmetadata: {name: ext}\nspec: {ports: [{port: 80}]}\n');
+    expect(slices(cp, 'ext')).toEqual([]);
+  });
+});
