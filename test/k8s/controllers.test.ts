@@ -548,3 +548,28 @@ spec:
     expect(slices(cp, 'ext')).toEqual([]);
   });
 });
+
+describe('DaemonSet updates', () => {
+  it('replaces pods one node at a time when the template changes', () => {
+    const cp = cluster();
+    const ds = (image: string): string => `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: a, image: ${image}}]}
+`;
+    const readyAll = (): void => {
+      for (const p of pods(cp, 'agent-')) if (!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) cp.setPodReady('default', p.metadata.name);
+    };
+    cp.applyYaml(ds('v1'));
+    readyAll();
+    cp.applyYaml(ds('v2'));
+    const images = (): string[] => pods(cp, 'agent-').map((p) => `${p.spec.nodeName}:${p.spec.containers[0]!.image}`).sort();
+    expect(images()).toEqual(['w1:v2', 'w2:v1']);
+    readyAll();
+    expect(images()).toEqual(['w1:v2', 'w2:v2']);
+  });
+});

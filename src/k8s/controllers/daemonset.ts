@@ -11,15 +11,20 @@
  * for hostNetwork pods) and are pinned with a required node affinity
  * `matchFields metadata.name In [node]` — the default scheduler binds them,
  * as in Kubernetes ≥ 1.12. Names: `<ds>-<5 chars>`. Pods on nodes that are
- * gone or no longer eligible, and duplicates, are deleted. Rolling updates
- * of the template are not modelled (a changed template affects new pods).
+ * gone or no longer eligible, and duplicates, are deleted. A changed
+ * template rolls out as RollingUpdate with maxUnavailable 1: pods carry
+ * `controller-revision-hash` (the template's hash), and one out-of-date pod
+ * (first by node name) is deleted — then recreated from the new template —
+ * whenever every pod of the set is ready.
  * Neighbours: scheduler.ts (matchesNodeAffinity, untoleratedTaint);
  * context.ts.
  */
 import type { DaemonSet, Node, Pod, Toleration } from '../api.js';
 import type { WatchEvent } from '../store.js';
 import { matchesNodeAffinity, untoleratedTaint } from '../scheduler.js';
-import { type Controller, type ControllerContext, selfOrOwnerKey, isActive, objKey, podFromTemplate, splitKey } from './context.js';
+import { type Controller, type ControllerContext, selfOrOwnerKey, isActive, isPodReady, objKey, podFromTemplate, splitKey, templateHash } from './context.js';
+
+const REVISION_LABEL = 'controller-revision-hash';
 
 const DAEMON_TOLERATIONS: Toleration[] = [
   { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
@@ -49,7 +54,7 @@ export class DaemonSetController implements Controller {
 
   /** The pod the DaemonSet would place on 'node' (template + tolerations + pinning affinity). */
   private podFor(ds: DaemonSet, node: string): Pod {
-    const p = podFromTemplate(ds.spec.template, ds, { generateName: `${ds.metadata.name}-` });
+    const p = podFromTemplate(ds.spec.template, ds, { generateName: `${ds.metadata.name}-`, labels: { [REVISION_LABEL]: templateHash(ds.spec.template) } });
     const tol = [...(p.spec.tolerations ?? [])];
     const extra = p.spec.hostNetwork ? [...DAEMON_TOLERATIONS, { key: 'node.kubernetes.io/network-unavailable', operator: 'Exists' as const, effect: 'NoSchedule' as const }] : DAEMON_TOLERATIONS;
     for (const t of extra) if (!tol.some((x) => x.key === t.key && x.effect === t.effect)) tol.push(t);
@@ -79,6 +84,7 @@ export class DaemonSetController implements Controller {
     const { store } = this.ctx;
     const ds = store.get('DaemonSet', ns, name);
     if (!ds) return;
+    const revision = templateHash(ds.spec.template);
     const pods = store.ownedBy('Pod', ds.metadata.uid!).filter(isActive);
     const byNode = new Map<string, Pod[]>();
     for (const p of pods) {
@@ -100,5 +106,11 @@ export class DaemonSetController implements Controller {
       }
     }
     for (const [n, here] of byNode) if (!nodes.has(n)) for (const p of here) this.ctx.deletePod(p);
+    // RollingUpdate, maxUnavailable 1: replace one out-of-date pod when every pod is ready
+    const live = store.ownedBy('Pod', ds.metadata.uid!).filter(isActive);
+    if (!live.every(isPodReady)) return;
+    const stale = live.filter((p) => p.metadata.labels?.[REVISION_LABEL] !== revision)
+      .sort((a, b) => ((daemonPodNode(a) ?? '') < (daemonPodNode(b) ?? '') ? -1 : 1));
+    if (stale.length) this.ctx.deletePod(stale[0]!);
   }
 }
