@@ -544,7 +544,28 @@ function validateName(e: Errs, kind: Kind, name: string | undefined, generateNam
   }
 }
 
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** Label keys ([prefix/]name) and values, as validation.ValidateLabels checks them. */
+function validateLabels(e: Errs, path: string, labels: Record<string, string> | undefined): void {
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    const slash = k.lastIndexOf('/');
+    const prefix = slash >= 0 ? k.slice(0, slash) : undefined, name = slash >= 0 ? k.slice(slash + 1) : k;
+    if (!LABEL_NAME.test(name) || name.length > 63) {
+      e.invalid(path, k, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')");
+    } else if (prefix !== undefined && (!DNS1123_SUBDOMAIN.test(prefix) || prefix.length > 253)) {
+      e.invalid(path, k, "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+    }
+    if (!LABEL_VALUE.test(v) || v.length > 63) {
+      e.invalid(path, v, v.length > 63 ? 'must be no more than 63 characters'
+        : "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
+    }
+  }
+}
+
 function validateSelector(e: Errs, path: string, sel: LabelSelector | undefined): void {
+  validateLabels(e, `${path}.matchLabels`, sel?.matchLabels);
   (sel?.matchExpressions ?? []).forEach((r, i) => {
     const p = `${path}.matchExpressions[${i}]`;
     if (!r.key) e.required(`${p}.key`);
@@ -632,6 +653,7 @@ function validateWorkload(e: Errs, spec: { selector?: LabelSelector; template?: 
     e.required('spec.template');
     return;
   }
+  validateLabels(e, 'spec.template.metadata.labels', spec.template.metadata?.labels);
   const labels = spec.template.metadata?.labels ?? {};
   if (spec.selector && !matchesSelector(labels, spec.selector)) {
     const m = Object.keys(labels).sort().map((k) => `${JSON.stringify(k)}:${JSON.stringify(labels[k])}`).join(', ');
@@ -657,6 +679,7 @@ const intOrPercent = (e: Errs, path: string, v: number | string | undefined): nu
 
 function validateService(e: Errs, s: NonNullable<import('./api.js').Service['spec']>): void {
   const TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
+  validateLabels(e, 'spec.selector', s.selector);
   e.enumOf('spec.type', s.type, TYPES);
   e.enumOf('spec.sessionAffinity', s.sessionAffinity, ['ClientIP', 'None']);
   e.enumOf('spec.internalTrafficPolicy', s.internalTrafficPolicy, ['Cluster', 'Local']);
@@ -714,6 +737,7 @@ export function validateObject(o: KubeObject): { path: string; msg: string }[] {
 function validate(o: KubeObject): FieldError[] {
   const e = new Errs();
   validateName(e, o.kind, o.metadata.name, o.metadata.generateName);
+  validateLabels(e, 'metadata.labels', o.metadata.labels);
   if (NAMESPACED.has(o.kind) && o.metadata.namespace !== undefined && !DNS1123_LABEL.test(o.metadata.namespace)) {
     e.invalid('metadata.namespace', o.metadata.namespace, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character");
   }

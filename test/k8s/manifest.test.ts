@@ -142,6 +142,8 @@ describe('loadManifests: refusals', () => {
     ['Job restartPolicy', 'apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec:\n      containers: [{name: c}]\n', 'K8S_INVALID', 'spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"', 6],
     ['bad quantity', deploy.replace('image: nginx', 'image: nginx\n        resources: {requests: {cpu: lots}}'), 'K8S_DECODE', 'quantities must match', 15],
     ['surge and unavailable 0', deploy.replace('spec:\n  selector', 'spec:\n  strategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: 0}}\n  selector'), 'K8S_INVALID', 'spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0', 6],
+    ['bad label value', deploy.replace('labels: {app: web}', 'labels: {app: "web app"}'), 'K8S_INVALID', 'spec.template.metadata.labels: Invalid value: "web app": a valid label must be an empty string', 10],
+    ['bad label key', 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  labels: {"-x": y}\n', 'K8S_INVALID', 'metadata.labels: Invalid value: "-x": name part must consist of alphanumeric characters', 5],
     ['bad YAML', 'apiVersion: v1\nkind: Pod\nmetadata: {name: [\n', 'K8S_BAD_YAML', 'error converting YAML to JSON', 4],
     ['scalar document', 'hello\n', 'K8S_BAD_OBJECT', 'not an object', 1],
   ];
