@@ -573,3 +573,20 @@ spec:
     expect(images()).toEqual(['w1:v2', 'w2:v2']);
   });
 });
+
+describe('watching the control plane', () => {
+  it('sends store events as they happen and one settled call per change', () => {
+    const cp = cluster({ autoReady: true });
+    const slicesSeen: string[] = [];
+    const settled: number[] = [];
+    cp.watch('EndpointSlice', (e) => slicesSeen.push(`${e.type} ${e.object.metadata.labels?.['kubernetes.io/service-name']} ${e.object.endpoints.length}`));
+    const stop = cp.onSettled((n) => settled.push(n));
+    cp.applyYaml(deployment({ replicas: 2 }) + '---\n' + service);
+    expect(settled.length).toBe(2);
+    expect(slicesSeen.at(-1)).toBe('ADDED web 2');
+    stop();
+    cp.scale('Deployment', 'default', 'web', 3);
+    expect(settled.length).toBe(2);
+    expect(slicesSeen.at(-1)).toBe('MODIFIED web 3');
+  });
+});

@@ -166,6 +166,7 @@ export class ControlPlane {
   /** last scheduling result per pod uid */
   private readonly decisions = new Map<string, ScheduleResult>();
   private readonly eventListeners: ((e: KubeEvent) => void)[] = [];
+  private readonly settledListeners: ((syncs: number) => void)[] = [];
   private readonly infos = new Map<string, NodeInfo>();
   private infoList: NodeInfo[] | null = null;
   private timers: { at: number; seq: number; fn: () => void }[] = [];
@@ -327,7 +328,18 @@ export class ControlPlane {
     } finally {
       this.reconciling = false;
     }
+    if (syncs > 0) for (const l of [...this.settledListeners]) l(syncs);
     return syncs;
+  }
+
+  /**
+   * Call 'fn' each time a reconcile that did work has settled (every queue
+   * empty) — the moment for kube-proxy's or the CNI's batched sync, once
+   * per API change rather than once per store event. Returns the unsubscribe function.
+   */
+  onSettled(fn: (syncs: number) => void): () => void {
+    this.settledListeners.push(fn);
+    return () => this.settledListeners.splice(this.settledListeners.indexOf(fn) >>> 0, 1);
   }
 
   /** Queue 'key' for controller 'name' (used by the built-in controllers). */
