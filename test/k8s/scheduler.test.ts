@@ -1,0 +1,156 @@
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { NodeInfo, Scheduler, feasibleNodesToFind, fitError, formatScores, nodeInfos, podRequests } from '../../src/k8s/scheduler.js';
+import type { Node, Pod, Taint } from '../../src/k8s/api.js';
+
+const node = (name: string, o: { cpu?: string; memory?: string; pods?: string; taints?: Taint[]; labels?: Record<string, string>; unschedulable?: boolean } = {}): Node => ({
+  apiVersion: 'v1', kind: 'Node',
+  metadata: { name, labels: { 'kubernetes.io/hostname': name, ...o.labels } },
+  spec: { taints: o.taints, unschedulable: o.unschedulable },
+  status: { allocatable: { cpu: o.cpu ?? '4', memory: o.memory ?? '16Gi', pods: o.pods ?? '110' } },
+});
+const pod = (name: string, o: { cpu?: string; memory?: string; nodeName?: string; labels?: Record<string, string>; spec?: Partial<Pod['spec']> } = {}): Pod => ({
+  apiVersion: 'v1', kind: 'Pod',
+  metadata: { name, namespace: 'default', uid: `uid-${name}`, labels: o.labels },
+  spec: {
+    containers: [{ name: 'c', resources: o.cpu || o.memory ? { requests: { ...(o.cpu ? { cpu: o.cpu } : {}), ...(o.memory ? { memory: o.memory } : {}) } } : undefined }],
+    nodeName: o.nodeName, ...o.spec,
+  },
+});
+const CP: Taint = { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' };
+const s = new Scheduler();
+
+describe('scheduler filters', () => {
+  it('writes kube-scheduler\'s FitError for a pod that fits nowhere', () => {
+    const nodes = [node('cp', { taints: [CP] }), node('w1', { cpu: '1' }), node('w2', { cpu: '2' })];
+    const r = s.schedule(pod('big', { cpu: '2' }), nodes, [pod('x', { cpu: '1500m', nodeName: 'w2' })]);
+    expect(r.state).toBe('unschedulable');
+    if (r.state !== 'unschedulable') return;
+    expect(r.message).toBe('0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. '
+      + 'preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.');
+    expect(r.rejected.map((x) => [x.node, x.plugin])).toEqual([['cp', 'TaintToleration'], ['w1', 'NodeResourcesFit'], ['w2', 'NodeResourcesFit']]);
+  });
+
+  it('counts every insufficient resource of a node, pods first', () => {
+    const r = s.schedule(pod('p', { cpu: '8', memory: '32Gi' }), [node('a', { pods: '1' })], [pod('x', { nodeName: 'a' })]);
+    expect(r.state === 'unschedulable' && r.message).toBe('0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 Too many pods. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.');
+  });
+
+  it('honours tolerations, nodeSelector, required node affinity and unschedulable nodes', () => {
+    const nodes = [node('cp', { taints: [CP] }), node('ssd', { labels: { disk: 'ssd' } }), node('hdd', { labels: { disk: 'hdd' } }), node('off', { unschedulable: true, labels: { disk: 'ssd' } })];
+    const sel = s.schedule(pod('p', { spec: { nodeSelector: { disk: 'nvme' } } }), nodes, []);
+    expect(sel.state === 'unschedulable' && sel.message).toBe("0/4 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 1 node(s) were unschedulable, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.");
+    const aff = s.schedule(pod('p', { spec: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['hdd'] }] }] } } } } }), nodes, []);
+    expect(aff.state === 'scheduled' && aff.node).toBe('hdd');
+    const tol = s.schedule(pod('p', { spec: { nodeSelector: { 'kubernetes.io/hostname': 'cp' }, tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }] } }), nodes, []);
+    expect(tol.state === 'scheduled' && tol.node).toBe('cp');
+    const field = s.schedule(pod('p', { spec: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ssd'] }] }] } } } } }), nodes, []);
+    expect(field.state === 'scheduled' && field.node).toBe('ssd');
+  });
+
+  it('spreads a group with required anti-affinity by hostname and reports the rule when no node is left', () => {
+    const anti = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { app: 'db' } } }] } };
+    const nodes = [node('a'), node('b')];
+    const placed: Pod[] = [];
+    for (const name of ['db-0', 'db-1', 'db-2']) {
+      const p = pod(name, { labels: { app: 'db' }, spec: { affinity: anti } });
+      const r = s.schedule(p, nodes, placed);
+      if (r.state === 'scheduled') placed.push({ ...p, spec: { ...p.spec, nodeName: r.node } });
+      else expect(r.message).toBe("0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.");
+    }
+    expect(placed.map((p) => p.spec.nodeName)).toEqual(['a', 'b']);
+  });
+
+  it('says so when there are no nodes', () => {
+    expect(fitError(0, [])).toBe('no nodes available to schedule pods');
+  });
+});
+
+describe('scheduler scores', () => {
+  it('scores LeastAllocated and BalancedAllocation as the default profile does', () => {
+    const r = s.schedule(pod('p', { cpu: '1', memory: '1Gi' }), [node('n1'), node('n2')], [pod('x', { cpu: '2', memory: '2Gi', nodeName: 'n1' })]);
+    expect(r.state).toBe('scheduled');
+    if (r.state !== 'scheduled') return;
+    expect(r.node).toBe('n2');
+    const n1 = r.scores.find((x) => x.node === 'n1')!, n2 = r.scores.find((x) => x.node === 'n2')!;
+    // n2: cpu (4000-1000)*100/4000 = 75, memory 15/16 → 93; (75+93)/2 = 84; fractions .25/.0625 → std .09375 → 90
+    expect([n2.plugins.NodeResourcesFit.weighted, n2.plugins.NodeResourcesBalancedAllocation.weighted, n2.plugins.TaintToleration.weighted, n2.total]).toEqual([84, 90, 300, 474]);
+    // n1: cpu 25, memory 13/16 → 81; 53; fractions .75/.1875 → std .28125 → 71
+    expect([n1.plugins.NodeResourcesFit.weighted, n1.plugins.NodeResourcesBalancedAllocation.weighted, n1.total]).toEqual([53, 71, 424]);
+    expect(formatScores(r).split('\n')[1]).toMatch(/^\*n2\s+84\s+90\s+300\s+0\s+474$/);
+  });
+
+  it('uses the non-zero defaults (100m, 200Mi) for pods without requests', () => {
+    const req = podRequests(pod('p'), true);
+    expect([req.get('cpu'), req.get('memory')]).toEqual([100, 200 * 1024 * 1024]);
+    expect(podRequests(pod('p')).get('cpu')).toBe(0);
+  });
+
+  it('prefers nodes without PreferNoSchedule taints and with preferred affinity; breaks ties by name', () => {
+    const nodes = [node('c'), node('b', { taints: [{ key: 'k', value: 'v', effect: 'PreferNoSchedule' }] }), node('a', { labels: { zone: 'z1' } })];
+    const tie = s.schedule(pod('p'), [node('y'), node('x')], []);
+    expect(tie.state === 'scheduled' && tie.node).toBe('x');
+    const pref = s.schedule(pod('p', { spec: { affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 10, preference: { matchExpressions: [{ key: 'zone', operator: 'In', values: ['z1'] }] } }] } } } }), nodes, []);
+    expect(pref.state === 'scheduled' && pref.node).toBe('a');
+    if (pref.state !== 'scheduled') return;
+    const b = pref.scores.find((x) => x.node === 'b')!;
+    expect(b.plugins.TaintToleration).toEqual({ raw: 1, normalized: 0, weighted: 0 });
+    expect(pref.scores.find((x) => x.node === 'a')!.plugins.NodeAffinity).toEqual({ raw: 10, normalized: 100, weighted: 200 });
+  });
+});
+
+describe('scheduler at scale', () => {
+  it('looks for as many feasible nodes as percentageOfNodesToScore says', () => {
+    expect([50, 99, 100, 500, 1000, 5000, 6000].map(feasibleNodesToFind)).toEqual([50, 99, 100, 230, 420, 500, 300]);
+  });
+
+  it('keeps NodeInfo sums equal to a fresh count through adds and removes', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 5 }), fc.constantFrom('', '250m', '1', '2'), fc.constantFrom('', '128Mi', '1Gi')), { maxLength: 30 }), (ops) => {
+      const info = new NodeInfo(node('n'));
+      const live = new Map<number, Pod>();
+      for (const [add, id, cpu, memory] of ops) {
+        const p = pod(`p${id}`, { cpu: cpu || undefined, memory: memory || undefined, nodeName: 'n' });
+        if (add) {
+          info.add(p);
+          live.set(id, p);
+        } else if (live.has(id)) {
+          info.remove(live.get(id)!);
+          live.delete(id);
+        }
+      }
+      const fresh = nodeInfos([node('n')], [...live.values()])[0]!;
+      expect([...info.requested]).toEqual([...fresh.requested]);
+      expect(info.nonZero).toEqual(fresh.nonZero);
+      expect(info.pods.size).toBe(live.size);
+    }), { numRuns: 200 });
+  });
+
+  it('stops filtering once enough nodes fit and starts the next search where it stopped', () => {
+    const nodes = Array.from({ length: 500 }, (_, i) => node(`n${String(i).padStart(3, '0')}`));
+    const sched = new Scheduler();
+    const infos = nodeInfos(nodes, []);
+    const a = sched.scheduleOn(pod('a'), infos);
+    const b = sched.scheduleOn(pod('b'), infos);
+    expect(a.state === 'scheduled' && a.scores.length).toBe(230);
+    expect(a.state === 'scheduled' && a.node).toBe('n000');
+    expect(b.state === 'scheduled' && b.node).toBe('n230');
+  });
+});
+
+describe('quantities', () => {
+  it('reads the suffixes apimachinery reads', async () => {
+    const { parseQuantity, milliValue, QuantityError } = await import('../../src/k8s/quantity.js');
+    const table: [string | number, number][] = [['500m', 0.5], ['2', 2], [2, 2], ['1.5', 1.5], ['128Mi', 128 * 2 ** 20], ['1Gi', 2 ** 30],
+      ['1G', 1e9], ['1k', 1000], ['1e3', 1000], ['100n', 1e-7], ['.5', 0.5], ['+1Ki', 1024]];
+    for (const [q, v] of table) expect(parseQuantity(q)).toBeCloseTo(v, 12);
+    expect([milliValue('100m'), milliValue('0.1'), milliValue('1'), milliValue('1n')]).toEqual([100, 100, 1000, 1]);
+    for (const bad of ['', 'lots', '1Q', '1 Gi', 'Mi', '--1', '1e']) expect(() => parseQuantity(bad)).toThrow(QuantityError);
+    fc.assert(fc.property(fc.string({ maxLength: 12 }), (t) => {
+      try {
+        parseQuantity(t);
+      } catch (e) {
+        if (!(e instanceof QuantityError)) throw e;
+      }
+    }));
+  });
+});
