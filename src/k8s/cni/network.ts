@@ -127,7 +127,11 @@ export interface IpvsSync {
   iptables?: string;
 }
 
-export interface CniNodeSpec { name: string; ip: string; podCIDR: string }
+export interface CniNodeSpec {
+  name: string; ip: string; podCIDR: string;
+  /** ipvs mode: the IPVS and ipset state the node's kube-proxy programs, shared (default: new, empty) */
+  kernel?: { ipvs: Ipvs; ipsets: Ipsets };
+}
 
 export interface CniPodSpec {
   namespace?: string;
@@ -285,14 +289,14 @@ export class ClusterNetwork {
     }
     const gw = ipv4ToString(cidr.net + 1);
     const ipvs = this.proxyMode === 'ipvs';
-    const ipsets = new Ipsets({ seed: this.topology.sim.seed });
+    const ipsets = spec.kernel?.ipsets ?? new Ipsets({ seed: this.topology.sim.seed });
     const host = this.topology.host(spec.name, {
       ifaces: [{ name: 'eth0', addrs: [`${spec.ip}/${this.underlayNet.len}`] }, { name: 'antrea-gw0', addrs: [`${gw}/${cidr.len}`] },
         ...(ipvs ? [{ name: 'kube-ipvs0' }] : [])],
       ipForward: true,
       ...(this.defaultGateway !== null ? { routes: [{ dst: 'default', via: this.defaultGateway, dev: 'eth0' }] } : {}),
       rules: antreaNodeRules(`${ipv4ToString(cidr.net)}/${cidr.len}`),
-      ...(ipvs ? { ipvs: new Ipvs(), ipsets } : {}),
+      ...(ipvs ? { ipvs: spec.kernel?.ipvs ?? new Ipvs(), ipsets } : {}),
     });
     // kube-proxy's ipvs mode sets net.ipv4.vs.conntrack=1
     if (ipvs) host.config.vsConntrack = true;

@@ -1,0 +1,391 @@
+/**
+ * A Kubernetes cluster (k8s layer): the control plane, the data plane and
+ * kube-proxy on every node, wired as a real cluster wires them.
+ *
+ * What: `new Cluster(opts)` holds a `ControlPlane` (controllers/: the API
+ * store, scheduler, controllers, a stand-in kubelet), a `ClusterNetwork`
+ * (cni/: nodes with an Antrea-style br-int and tunnels, pods on veths,
+ * NetworkPolicy in the flows) on a `Topology` (its own, or one given: the
+ * demo puts a cluster beside other networks), and one kube-proxy per node
+ * (kube-proxy/: `IptablesProxier` or `IpvsProxier`). Users give it nodes
+ * (`addNode`, or `kind: Node` documents) and ordinary manifests (`apply`,
+ * `applyYaml`); everything else follows, as in a cluster:
+ *  - a Node gets a podCIDR from the cluster CIDR (node IPAM) and, when its
+ *    manifest names no InternalIP, the next address of the underlay; its
+ *    machine, bridge, tunnels and routes appear in the data plane;
+ *  - a pod the scheduler binds gets its address (host-local on the node's
+ *    podCIDR) and its stack on a veth; it is Ready at once (`autoReady`);
+ *    its containers listen on the ports they declare (TCP: an HTTP/1.0
+ *    answer naming the pod; UDP: an echo), so a Service has something to
+ *    reach;
+ *    a deleted or evicted pod's veth and flows go; label changes reach the
+ *    policy flows; Namespaces' labels reach namespaceSelectors;
+ *  - Services and EndpointSlices feed every node's kube-proxy, which syncs
+ *    — a full sync first, then partial ones rewriting only what changed —
+ *    and its payload is loaded into the node's netfilter (ipvs mode: its
+ *    IPVS and ipsets are the node's own, shared; the kube-ipvs0 addresses
+ *    and the iptables payload are applied). `syncs` keeps every sync's
+ *    payload, as the issue's API asks (`kubeProxySyncs(node)`);
+ *  - `nodeDown(name)`: the machine fails (its links cut) and its kubelet
+ *    stops posting: pods are evicted and rescheduled, slices updated,
+ *    kube-proxy resynced everywhere.
+ * The data plane follows the control plane after each settled reconcile
+ * (ControlPlane.onSettled): one batch of data-plane changes and one
+ * kube-proxy sync per node per API change. Time is the topology's
+ * simulator's: eviction timers are simulation events.
+ * Neighbours: controllers/control-plane.ts, cni/network.ts, kube-proxy/,
+ * manifest.ts; the CLI (`sdnemu run` of a manifest file, `sdnemu
+ * kube-proxy`) and the demo (demo.ts) build on it.
+ */
+import { Topology } from '../topology/topology.js';
+import type { Host } from '../netstack/host.js';
+import type { ContainerPort, KubeObject, Namespace, NetworkPolicy, Node, Pod, Service, EndpointSlice } from './api.js';
+import { tcpServer } from '../netstack/tools.js';
+import { ControlPlane, type ApplyResult, type NodeSpecInput } from './controllers/control-plane.js';
+import { loadManifests, type LoadedManifests } from './manifest.js';
+import { ClusterNetwork, type CniPod } from './cni/network.js';
+import { IptablesProxier, IpvsProxier, type KubeProxyConfig } from './kube-proxy/index.js';
+import { InputError } from '../errors.js';
+
+export interface ClusterOptions {
+  /** the network to build in (default: a new Topology with 'seed') */
+  topology?: Topology;
+  seed?: number;
+  /** kube-proxy's mode (default iptables) */
+  proxyMode?: 'iptables' | 'ipvs';
+  /** the tunnel between nodes (default vxlan) */
+  tunnel?: 'vxlan' | 'geneve';
+  /** pod CIDRs are carved from it, a /24 per node (default 10.244.0.0/16) */
+  clusterCIDR?: string;
+  /** ClusterIPs (default 10.96.0.0/12) */
+  serviceCIDR?: string;
+  /** the nodes' network (default 192.168.0.0/24; nodes from .10 on) */
+  underlay?: string;
+  /** LoadBalancer addresses (CIDRs or ranges; default none) */
+  loadBalancerPool?: string[];
+  /** kube-proxy's configuration beyond what the cluster sets (hostname, node IPs, the cluster CIDR detector) */
+  kubeProxy?: Partial<Omit<KubeProxyConfig, 'hostname' | 'nodeIPs'>>;
+}
+
+/** One kube-proxy sync on a node: when, full or partial, and what it wrote. */
+export interface KubeProxySync {
+  node: string;
+  /** virtual time, ns */
+  t: number;
+  full: boolean;
+  /** the iptables-restore payload */
+  payload: string;
+}
+
+type Proxier = IptablesProxier | IpvsProxier;
+
+/** A cluster node as `addNode` takes it. */
+export interface ClusterNodeSpec extends Omit<NodeSpecInput, 'podCIDR' | 'internalIP'> {
+  /** its underlay address (default: the next free one) */
+  ip?: string;
+}
+
+export class Cluster {
+  readonly net: Topology;
+  readonly cp: ControlPlane;
+  readonly cni: ClusterNetwork;
+  readonly proxyMode: 'iptables' | 'ipvs';
+  /** every kube-proxy sync, in order */
+  readonly syncs: KubeProxySync[] = [];
+  private readonly proxiers = new Map<string, Proxier>();
+  private readonly kpConfig: Partial<KubeProxyConfig>;
+  private readonly clusterCIDR: string;
+  private readonly underlayBase: number;
+  private readonly underlayLen: number;
+  private nextNodeHost = 10;
+  // what the data plane and kube-proxy have seen, by key: resourceVersion (or a label digest)
+  private readonly seenPods = new Map<string, string>();
+  private readonly seenNs = new Map<string, string>();
+  private readonly seenPolicies = new Map<string, string>();
+  private readonly seenServices = new Map<string, Service>();
+  private readonly seenSlices = new Map<string, EndpointSlice>();
+  private syncing = false;
+  private again = false;
+
+  constructor(opts: ClusterOptions = {}) {
+    this.net = opts.topology ?? new Topology({ seed: opts.seed ?? 1 });
+    this.proxyMode = opts.proxyMode ?? 'iptables';
+    this.clusterCIDR = opts.clusterCIDR ?? '10.244.0.0/16';
+    const underlay = opts.underlay ?? '192.168.0.0/24';
+    const [base, len] = underlay.split('/');
+    const octets = (base ?? '').split('.').map(Number);
+    if (octets.length !== 4 || octets.some((o) => !(o >= 0 && o <= 255)) || !(Number(len) >= 8 && Number(len) <= 30)) {
+      throw new InputError('CLUSTER_BAD_UNDERLAY', 'underlay', `'${underlay}' is not an IPv4 network`);
+    }
+    this.underlayBase = octets.reduce((a, o) => a * 256 + o, 0);
+    this.underlayLen = Number(len);
+    this.cp = new ControlPlane({
+      seed: opts.seed ?? 1, clusterCIDR: this.clusterCIDR, autoReady: true, sim: this.net.sim,
+      ...(opts.serviceCIDR !== undefined ? { serviceCIDR: opts.serviceCIDR } : {}),
+      ...(opts.loadBalancerPool !== undefined ? { loadBalancerPool: opts.loadBalancerPool } : {}),
+    });
+    this.cni = new ClusterNetwork(this.net, {
+      underlay, tunnelType: opts.tunnel ?? 'vxlan', proxyMode: this.proxyMode,
+      ...(opts.serviceCIDR !== undefined ? { serviceCIDR: opts.serviceCIDR } : {}),
+    });
+    this.kpConfig = { localDetector: { mode: 'cluster-cidr', clusterCIDR: this.clusterCIDR }, ...opts.kubeProxy };
+    this.cp.onSettled(() => this.follow());
+  }
+
+  // ---- what users do ------------------------------------------------------------------------------
+
+  /** A node joins: the Node object (its kubelet registering), its machine and kube-proxy. */
+  addNode(name: string, spec: ClusterNodeSpec = {}): Node {
+    const { ip, ...rest } = spec;
+    return this.cp.addNode(name, { ...rest, internalIP: ip ?? this.nextNodeIP() });
+  }
+
+  /**
+   * `kubectl apply -f`: manifests (objects, or text loaded with its warnings); a `kind: Node`
+   * document registers a node (its InternalIP, labels, taints and capacity are read). Each
+   * object's result as kubectl prints it; a bad one does not stop the others.
+   */
+  apply(input: readonly KubeObject[] | LoadedManifests): ApplyResult[] {
+    const objects = Array.isArray(input) ? input as readonly KubeObject[] : (input as LoadedManifests).objects;
+    const out: ApplyResult[] = [];
+    const rest: KubeObject[] = [];
+    for (const o of objects) {
+      if (o.kind !== 'Node') { rest.push(o); continue; }
+      if (this.cp.store.get('Node', undefined, o.metadata.name) !== undefined) {
+        out.push({ kind: 'Node', name: o.metadata.name, action: 'unchanged', message: `node/${o.metadata.name} unchanged` });
+        continue;
+      }
+      this.addNode(o.metadata.name, nodeSpecOf(o));
+      out.push({ kind: 'Node', name: o.metadata.name, action: 'created', message: `node/${o.metadata.name} created` });
+    }
+    return [...out, ...this.cp.apply(rest)];
+  }
+
+  /** `kubectl apply -f FILE` of YAML text (throws ManifestError with the line for a file that does not load). */
+  applyYaml(text: string, file?: string): ApplyResult[] {
+    return this.apply(loadManifests(text, file === undefined ? {} : { file }));
+  }
+
+  /** The node fails: its machine's links are cut, its kubelet stops posting (pods evicted per their tolerations). */
+  nodeDown(name: string): void {
+    this.cni.failNode(name);
+    this.cp.nodeDown(name);
+  }
+
+  /** A pod's network stack (to ping or curl from). */
+  pod(namespace: string, name: string): Host {
+    return this.cni.pod(namespace, name).host;
+  }
+
+  /** The pods of 'namespace' whose labels include 'labels', in name order. */
+  podsWith(labels: Record<string, string>, namespace = 'default'): Pod[] {
+    return this.cp.store.list('Pod', namespace)
+      .filter((p) => Object.entries(labels).every(([k, v]) => p.metadata.labels?.[k] === v))
+      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  }
+
+  /** A Service's ClusterIP. */
+  serviceIP(namespace: string, name: string): string {
+    const s = this.cp.store.get('Service', namespace, name);
+    const ip = s?.spec.clusterIP;
+    if (ip === undefined || ip === 'None') throw new InputError('CLUSTER_NO_SERVICE', `${namespace}/${name}`, `no Service ${namespace}/${name} with a ClusterIP`);
+    return ip;
+  }
+
+  /** Node 'name''s kube-proxy syncs, in order. */
+  kubeProxySyncs(node: string): KubeProxySync[] {
+    return this.syncs.filter((s) => s.node === node);
+  }
+
+  /** Node 'name''s kube-proxy (its change tracker and last state). */
+  kubeProxy(node: string): Proxier {
+    const p = this.proxiers.get(node);
+    if (p === undefined) throw new InputError('CLUSTER_NO_NODE', node, `no node named '${node}'`);
+    return p;
+  }
+
+  // ---- following the control plane --------------------------------------------------------------
+
+  private nextNodeIP(): string {
+    const size = 2 ** (32 - this.underlayLen);
+    const taken = new Set(this.cni.nodes().map((n) => n.ip));
+    for (;;) {
+      if (this.nextNodeHost >= size - 1) throw new InputError('CLUSTER_UNDERLAY_FULL', 'underlay', 'no address left on the underlay for another node');
+      const a = this.underlayBase + this.nextNodeHost++;
+      const ip = [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+      if (!taken.has(ip)) return ip;
+    }
+  }
+
+  /** After each settled reconcile: bring the data plane and every kube-proxy to the API's state. */
+  private follow(): void {
+    if (this.syncing) { this.again = true; return; }
+    this.syncing = true;
+    try {
+      do {
+        this.again = false;
+        this.cni.batch(() => this.followOnce());
+        this.syncProxies();
+      } while (this.again);
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  private followOnce(): void {
+    const store = this.cp.store;
+    // nodes: a machine and a kube-proxy for each new one, gone with the Node object
+    const nodes = store.list('Node');
+    for (const n of nodes) {
+      const name = n.metadata.name;
+      if (this.proxiers.has(name)) continue;
+      const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+      const podCIDR = n.spec?.podCIDR;
+      if (ip === undefined || podCIDR === undefined) continue;
+      const proxier = this.newProxier(name, ip, n.metadata.labels ?? {});
+      this.cni.addNode({ name, ip, podCIDR, ...(proxier instanceof IpvsProxier ? { kernel: { ipvs: proxier.ipvs, ipsets: proxier.ipsets } } : {}) });
+      this.proxiers.set(name, proxier);
+      for (const s of this.seenServices.values()) proxier.addService(s);
+      for (const s of this.seenSlices.values()) proxier.addEndpointSlice(s);
+    }
+    const live = new Set(nodes.map((n) => n.metadata.name));
+    for (const name of [...this.proxiers.keys()]) {
+      if (live.has(name)) continue;
+      this.proxiers.delete(name);
+      for (const p of this.cni.removeNode(name)) this.seenPods.delete(`${p.namespace}/${p.name}`);
+    }
+    // namespaces' labels (namespaceSelector)
+    for (const ns of store.list('Namespace') as Namespace[]) {
+      const d = JSON.stringify(ns.metadata.labels ?? {});
+      if (this.seenNs.get(ns.metadata.name) === d) continue;
+      this.seenNs.set(ns.metadata.name, d);
+      this.cni.setNamespace(ns.metadata.name, ns.metadata.labels ?? {});
+    }
+    // pods: bound, addressed and not finished → on the data plane
+    const want = new Map<string, Pod>();
+    for (const p of store.list('Pod')) {
+      const phase = p.status?.phase;
+      if (p.spec.hostNetwork === true || p.spec.nodeName === undefined || p.status?.podIP === undefined || phase === 'Succeeded' || phase === 'Failed') continue;
+      if (!this.proxiers.has(p.spec.nodeName)) continue;
+      want.set(`${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, p);
+    }
+    for (const key of [...this.seenPods.keys()]) {
+      if (want.has(key)) continue;
+      const [ns, name] = splitKey(key);
+      this.seenPods.delete(key);
+      if (this.hasPod(ns, name)) this.cni.removePod(ns, name);
+    }
+    for (const [key, p] of want) {
+      const labels = JSON.stringify(p.metadata.labels ?? {});
+      const seen = this.seenPods.get(key);
+      if (seen === labels) continue;
+      const [ns, name] = splitKey(key);
+      if (seen === undefined) {
+        const ports = p.spec.containers.flatMap((c) => c.ports ?? []);
+        const pod = this.cni.addPod({ namespace: ns, name, node: p.spec.nodeName!, labels: p.metadata.labels ?? {}, ip: p.status!.podIP!, ports });
+        serveContainerPorts(pod.host, name, ports);
+      } else this.cni.setPodLabels(ns, name, p.metadata.labels ?? {});
+      this.seenPods.set(key, labels);
+    }
+    // NetworkPolicies
+    const policies = new Map((store.list('NetworkPolicy') as NetworkPolicy[]).map((np) => [`${np.metadata.namespace ?? 'default'}/${np.metadata.name}`, np]));
+    for (const key of [...this.seenPolicies.keys()]) {
+      if (policies.has(key)) continue;
+      this.seenPolicies.delete(key);
+      const [ns, name] = splitKey(key);
+      this.cni.deleteNetworkPolicy(ns, name);
+    }
+    for (const [key, np] of policies) {
+      const d = JSON.stringify(np.spec);
+      if (this.seenPolicies.get(key) === d) continue;
+      this.cni.applyNetworkPolicy(np);
+      this.seenPolicies.set(key, d);
+    }
+    // Services and EndpointSlices → every kube-proxy's change tracker
+    this.track('Service', this.seenServices, (p, o, old) => (old === undefined ? p.addService(o) : p.updateService(o)), (p, o) => p.deleteService(o));
+    this.track('EndpointSlice', this.seenSlices, (p, o, old) => (old === undefined ? p.addEndpointSlice(o) : p.updateEndpointSlice(o)),
+      (p, o) => p.deleteEndpointSlice(o));
+  }
+
+  private hasPod(ns: string, name: string): boolean {
+    return this.cni.pods().some((p: CniPod) => p.namespace === ns && p.name === name);
+  }
+
+  /** Diff the store's objects of 'kind' against 'seen' (by resourceVersion) and tell every proxier. */
+  private track<T extends Service | EndpointSlice>(kind: T['kind'], seen: Map<string, T>,
+    upsert: (p: Proxier, o: T, old: T | undefined) => void, remove: (p: Proxier, o: T) => void): void {
+    const now = new Map<string, T>();
+    for (const o of this.cp.store.list(kind) as T[]) now.set(`${o.metadata.namespace ?? 'default'}/${o.metadata.name}`, o);
+    for (const [key, old] of [...seen]) {
+      if (now.has(key)) continue;
+      seen.delete(key);
+      for (const p of this.proxiers.values()) remove(p, old);
+    }
+    for (const [key, o] of now) {
+      const old = seen.get(key);
+      if (old !== undefined && old.metadata.resourceVersion === o.metadata.resourceVersion) continue;
+      const copy = structuredClone(o);
+      seen.set(key, copy);
+      for (const p of this.proxiers.values()) upsert(p, copy, old);
+    }
+  }
+
+  private newProxier(name: string, ip: string, labels: Record<string, string>): Proxier {
+    const config: KubeProxyConfig = { ...this.kpConfig, hostname: name, nodeIPs: [ip], nodeLabels: labels };
+    return this.proxyMode === 'ipvs' ? new IpvsProxier(config) : new IptablesProxier(config);
+  }
+
+  /** Every node's kube-proxy syncs (a proxier with nothing new writes nothing) and its rules are loaded. */
+  private syncProxies(): void {
+    const nowMs = this.net.sim.now / 1e6;
+    for (const [node, p] of this.proxiers) {
+      if (p instanceof IpvsProxier) {
+        const r = p.sync(nowMs);
+        this.cni.applyIpvs(node, { addresses: r.addresses, iptables: r.iptables });
+        // (ipvs mode syncs in full every time)
+        this.syncs.push({ node, t: this.net.sim.now, full: true, payload: r.iptables });
+        continue;
+      }
+      const r = p.sync(nowMs);
+      this.cni.applyIptables(node, r.payload);
+      this.syncs.push({ node, t: this.net.sim.now, full: r.full, payload: r.payload });
+    }
+  }
+}
+
+/**
+ * The pod's containers listen on the ports they declare: TCP ones answer each request with an
+ * HTTP/1.0 response naming the pod (which backend answered, as `curl` of an echo server shows),
+ * UDP ones echo.
+ */
+function serveContainerPorts(host: Host, pod: string, ports: readonly ContainerPort[]): void {
+  const body = new TextEncoder().encode(`HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n${pod}\n`);
+  for (const p of ports) {
+    if ((p.protocol ?? 'TCP') === 'TCP') tcpServer(host, p.containerPort, () => body);
+    else if (p.protocol === 'UDP') {
+      const sock = host.sockets.udp(p.containerPort);
+      sock.onMessage = (data, from) => { sock.send(from.addr, from.port, data.slice()); };
+    }
+  }
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** What a `kind: Node` manifest says about its machine. */
+function nodeSpecOf(n: Node): ClusterNodeSpec {
+  const labels = { ...n.metadata.labels };
+  const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+  const cap = n.status?.capacity ?? {};
+  return {
+    labels,
+    ...(n.spec?.taints !== undefined ? { taints: n.spec.taints } : {}),
+    ...('node-role.kubernetes.io/control-plane' in labels ? { controlPlane: true } : {}),
+    ...(ip !== undefined ? { ip } : {}),
+    ...(cap['cpu'] !== undefined ? { cpu: cap['cpu'] } : {}),
+    ...(cap['memory'] !== undefined ? { memory: cap['memory'] } : {}),
+    ...(cap['pods'] !== undefined ? { pods: cap['pods'] } : {}),
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * The cluster as users drive it (k8s/cluster.ts): nodes and ordinary manifests in; pods on the
+ * data plane, every node's kube-proxy syncing, Services reachable across the tunnel, the
+ * NetworkPolicy enforced, a node failure healed.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Cluster } from '../../src/k8s/cluster.js';
+import { tcpRequest } from '../../src/netstack/tools.js';
+import { TraceStore } from '../../src/trace/store.js';
+
+const EXAMPLE = readFileSync('examples/k8s/cluster.yaml', 'utf8');
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+function example(proxyMode: 'iptables' | 'ipvs' = 'iptables'): Cluster {
+  const c = new Cluster({ seed: 3, proxyMode });
+  const results = c.applyYaml(EXAMPLE, 'cluster.yaml');
+  expect(results.filter((r) => r.action === 'error')).toEqual([]);
+  return c;
+}
+
+describe('a cluster from examples/k8s/cluster.yaml', () => {
+  it('schedules the pods on the workers, gives them addresses and stacks, and fills the slices', () => {
+    const c = example();
+    expect(c.cp.store.list('Node').map((n) => `${n.metadata.name} ${n.spec?.podCIDR}`)).toEqual([
+      'control-plane 10.244.0.0/24', 'worker-1 10.244.1.0/24', 'worker-2 10.244.2.0/24']);
+    const web = c.podsWith({ app: 'web' });
+    expect(web).toHaveLength(3);
+    // the control plane's taint keeps them off it
+    expect(new Set(web.map((p) => p.spec.nodeName))).toEqual(new Set(['worker-1', 'worker-2']));
+    for (const p of web) expect(c.pod('default', p.metadata.name).address).not.toBe(0);
+    const slices = c.cp.store.list('EndpointSlice', 'default').filter((s) => s.metadata.labels?.['kubernetes.io/service-name'] === 'web');
+    expect(slices.flatMap((s) => s.endpoints).filter((e) => e.conditions?.ready !== false)).toHaveLength(3);
+  });
+
+  it('a client pod reaches the ClusterIP: DNAT on its node, across the tunnel, answered by a web pod', async () => {
+    const c = example();
+    const store = new TraceStore();
+    store.attach(c.net.sim);
+    const ip = c.serviceIP('default', 'web');
+    const backends = c.podsWith({ app: 'web' }).map((p) => p.metadata.name);
+    const answered = new Set<string>();
+    for (const client of c.podsWith({ app: 'client' })) {
+      for (let i = 0; i < 4; i++) {
+        const r = await tcpRequest(c.pod('default', client.metadata.name), ip, 80, 'GET / HTTP/1.0\r\n\r\n');
+        expect(r.error).toBeNull();
+        const body = text(r.response);
+        expect(body).toMatch(/^HTTP\/1\.0 200 OK/);
+        answered.add(body.trim().split('\n').at(-1)!);
+      }
+    }
+    for (const a of answered) expect(backends).toContain(a);
+    // one SYN's trace: DNAT at the client's node, then VXLAN to the backend's node, delivered
+    const syns = store.query(`tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.addr == ${ip}`);
+    expect(syns.length).toBeGreaterThan(0);
+    const crossed = syns.find((p) => p.events.some((e) => e.kind === 'encap'));
+    expect(crossed).toBeDefined();
+    const kinds = crossed!.events.map((e) => e.kind);
+    expect(kinds.indexOf('nat')).toBeLessThan(kinds.indexOf('encap'));
+    expect(kinds.indexOf('encap')).toBeLessThan(kinds.indexOf('decap'));
+    expect(kinds.at(-1)).toBe('deliver');
+    // the decision among the endpoints is a load-balancing record (the viewer's fork)
+    expect(crossed!.events.some((e) => e.fields?.['lb'] === 'iptables' && String(e.fields['choices']).split(' ').length === 3)).toBe(true);
+  });
+
+  it('an outside machine reaches the NodePort on any node', async () => {
+    const c = example();
+    const ext = c.cni.addExternalHost('outside', '192.168.0.200');
+    for (const node of ['control-plane', 'worker-1', 'worker-2']) {
+      const ip = c.cni.node(node).ip;
+      const r = await tcpRequest(ext, ip, 30080, 'GET / HTTP/1.0\r\n\r\n');
+      expect(r.error, node).toBeNull();
+      expect(text(r.response)).toMatch(/^HTTP\/1\.0 200 OK/);
+    }
+  });
+
+  it('the NetworkPolicy lets only clients in: another pod times out', async () => {
+    const c = example();
+    c.applyYaml(`apiVersion: v1
+kind: Pod
+metadata: { name: stranger, labels: { app: stranger } }
+spec:
+  containers: [{ name: sh, image: busybox }]
+`);
+    const r = await tcpRequest(c.pod('default', 'stranger'), c.serviceIP('default', 'web'), 80, 'GET /\r\n\r\n', { timeoutSec: 3 });
+    expect(r.error).toBe('ETIMEDOUT');
+    // relabelled as a client, it gets in
+    const p = c.cp.store.get('Pod', 'default', 'stranger')!;
+    c.apply([{ ...p, metadata: { ...p.metadata, labels: { app: 'client' } } }]);
+    const ok = await tcpRequest(c.pod('default', 'stranger'), c.serviceIP('default', 'web'), 80, 'GET /\r\n\r\n');
+    expect(ok.error).toBeNull();
+  });
+
+  it('kube-proxy syncs in full first, then partially, and a node failure heals', async () => {
+    const c = example();
+    const syncs = c.kubeProxySyncs('worker-1');
+    expect(syncs[0]!.full).toBe(true);
+    // as kube-proxy writes it (iptables-save would reorder the matches)
+    expect(syncs.at(-1)!.payload).toContain(`-A KUBE-SERVICES -m comment --comment "default/web:http cluster IP" -m tcp -p tcp -d ${c.serviceIP('default', 'web')} --dport 80 -j KUBE-SVC-`);
+    const before = syncs.length;
+    c.cp.scale('Deployment', 'default', 'web', 4);
+    const after = c.kubeProxySyncs('worker-1');
+    expect(after.length).toBeGreaterThan(before);
+    expect(after.at(-1)!.full).toBe(false);
+    // worker-2 fails: its web pods are evicted (no toleration for the taint after 300 s) and come back on worker-1
+    c.nodeDown('worker-2');
+    c.cp.advance(301_000);
+    const web = c.podsWith({ app: 'web' }).filter((p) => p.status?.phase === 'Running');
+    expect(web.length).toBe(4);
+    expect(new Set(web.map((p) => p.spec.nodeName))).toEqual(new Set(['worker-1']));
+    const client = c.podsWith({ app: 'client' }).find((p) => p.spec.nodeName === 'worker-1')!;
+    const r = await tcpRequest(c.pod('default', client.metadata.name), c.serviceIP('default', 'web'), 80, 'GET /\r\n\r\n');
+    expect(r.error).toBeNull();
+  });
+
+  it('ipvs mode: the same ClusterIP through IPVS', async () => {
+    const c = example('ipvs');
+    const client = c.podsWith({ app: 'client' })[0]!;
+    const r = await tcpRequest(c.pod('default', client.metadata.name), c.serviceIP('default', 'web'), 80, 'GET /\r\n\r\n');
+    expect(r.error).toBeNull();
+    expect(text(r.response)).toMatch(/^HTTP\/1\.0 200 OK/);
+    expect(c.kubeProxy('worker-1').ipvs !== undefined).toBe(true);
+  });
+});
