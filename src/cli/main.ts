@@ -8,7 +8,8 @@
  *   sdnemu ofproto-trace --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] PACKET…
  *   sdnemu datapath --flows FLOWS [--groups GROUPS] [--ports PORTS] [-O OpenFlow13] --in PORT=FILE… [-w OUT-DIR]
  *   sdnemu iptables-trace --rules FILE [--host HOST.yaml] --packet 'tcp SRC:PORT > DST:PORT in IFACE' …
- *   sdnemu run TOPOLOGY.yaml|SCRIPT.ts
+ *   sdnemu kube-proxy --mode iptables|ipvs FILE.yaml… [--hostname NODE] [--cluster-cidr CIDR] …
+ *   sdnemu run TOPOLOGY.yaml|MANIFESTS.yaml|SCRIPT.ts
  *   sdnemu serve [TOPOLOGY.yaml|SCRIPT.ts] [--port N] [--host ADDR] [--token T]
  *   sdnemu demo [-w OUT.pcap]
  * Errors print as `sdnemu: CODE: message` on stderr with exit status 1 (2 for
@@ -25,6 +26,7 @@ import { traceCommand } from '../ofproto/trace.js';
 import { datapathCommand } from './datapath.js';
 import { iptablesTrace } from './iptables-trace.js';
 import { runFile } from './run.js';
+import { kubeProxy } from './kube.js';
 import { serve } from './serve.js';
 
 const VERSION = '0.1.0';
@@ -62,9 +64,19 @@ Commands:
         packets in order against one conntrack table, and print JSON per packet:
         the hooks and rules that matched, the verdict, the packet as it leaves
         (after NAT) or the ICMP error / TCP reset sent back, and conntrack -L.
-  run TOPOLOGY.yaml | SCRIPT.ts
+  kube-proxy --mode iptables|ipvs FILE.yaml... [--hostname NODE] [--cluster-cidr CIDR]
+             [--masquerade-all] [--random-fully] [--nodeport-addresses CIDR,...]
+        What kube-proxy programs on node NODE (default: the first Node in the
+        files) for the Services and EndpointSlices of ordinary manifests: the
+        iptables-restore payload of each sync as kube-proxy writes it, one sync
+        per FILE (the first full, later ones partial); ipvs mode also prints
+        ipvsadm -Ln, the ipsets and the kube-ipvs0 addresses.
+  run TOPOLOGY.yaml | MANIFESTS.yaml | SCRIPT.ts
         Build a topology (a YAML file, or a script using the Topology API) and run
-        it: ping, traceroute, captures, link cuts, on the virtual clock.
+        it: ping, traceroute, captures, link cuts, on the virtual clock. A file of
+        Kubernetes manifests builds a cluster (its Node documents are the nodes),
+        applies them, prints kubectl get nodes/pods/services and requests every
+        Service from pods it does not select (and NodePorts from outside).
   serve [TOPOLOGY.yaml | SCRIPT.ts] [--port N] [--host ADDR] [--token T]
         Run a topology live (the demo's overlay without a file) and serve the
         trace viewer on http://127.0.0.1:PORT/ (port 0: any free one) until
@@ -127,6 +139,18 @@ export async function main(argv: string[]): Promise<number> {
         const host = p.values.get('host')?.[0], ipsets = p.values.get('ipsets')?.[0], ipvs = p.values.get('ipvs')?.[0];
         return iptablesTrace({ rules: read(rules), packets, ...(host !== undefined ? { host: read(host) } : {}),
           ...(ipsets !== undefined ? { ipsets: read(ipsets) } : {}), ...(ipvs !== undefined ? { ipvs: read(ipvs) } : {}) }, process.stdout);
+      }
+      case 'kube-proxy': {
+        const p = parseArgs(rest, [{ name: 'mode', value: true }, { name: 'hostname', value: true }, { name: 'cluster-cidr', value: true },
+          { name: 'masquerade-all' }, { name: 'random-fully' }, { name: 'nodeport-addresses', value: true }, { name: 'help', short: 'h' }]);
+        if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
+        const mode = p.values.get('mode')?.[0] ?? 'iptables';
+        if (mode !== 'iptables' && mode !== 'ipvs') return usage(`--mode ${mode}: expected iptables or ipvs`);
+        if (p.positional.length === 0) return usage('kube-proxy needs at least one FILE.yaml of Services and EndpointSlices');
+        const hostname = p.values.get('hostname')?.[0], cidr = p.values.get('cluster-cidr')?.[0], npa = p.values.get('nodeport-addresses')?.[0];
+        return kubeProxy({ mode, files: p.positional, masqueradeAll: p.flags.has('masquerade-all'), randomFully: p.flags.has('random-fully'),
+          ...(hostname !== undefined ? { hostname } : {}), ...(cidr !== undefined ? { clusterCIDR: cidr } : {}),
+          ...(npa !== undefined ? { nodePortAddresses: npa.split(',') } : {}) }, process.stdout);
       }
       case 'run': {
         const p = parseArgs(rest, [{ name: 'help', short: 'h' }]);

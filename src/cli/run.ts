@@ -2,7 +2,8 @@
  * `sdnemu run SCRIPT.ts|SCRIPT.js|TOPOLOGY.yaml` (cli layer).
  *
  * What: a YAML topology (topology/file.ts) is checked, built and its `run`
- * steps executed; what each tool prints is written to 'out', and each
+ * steps executed (a file of Kubernetes manifests instead builds a cluster:
+ * kube.ts); what each tool prints is written to 'out', and each
  * `capture` step's pcap is written to its file (relative to the current
  * directory, as `tcpdump -w` would) when the run ends. A TypeScript or
  * JavaScript script is imported (TypeScript through tsx's loader): it builds
@@ -16,11 +17,15 @@ import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Writable } from 'node:stream';
 import { loadTopology, runTopology } from '../topology/file.js';
+import { isManifestText, runManifests } from './kube.js';
 
 export async function runFile(path: string, out: Writable): Promise<number> {
   const ext = extname(path).toLowerCase();
   if (ext === '.yaml' || ext === '.yml') {
-    const loaded = loadTopology(readFileSync(path, 'utf8'));
+    const text = readFileSync(path, 'utf8');
+    // Kubernetes manifests (apiVersion and kind) build a cluster (kube.ts)
+    if (isManifestText(text)) return await runManifests(path, out);
+    const loaded = loadTopology(text);
     const { captures } = await runTopology(loaded, (s) => out.write(s));
     for (const [file, c] of captures) {
       writeFileSync(file, c.pcap());

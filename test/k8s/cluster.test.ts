@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Cluster } from '../../src/k8s/cluster.js';
 import { tcpRequest } from '../../src/netstack/tools.js';
 import { TraceStore } from '../../src/trace/store.js';
+import { IpvsProxier } from '../../src/k8s/kube-proxy/index.js';
 
 const EXAMPLE = readFileSync('examples/k8s/cluster.yaml', 'utf8');
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -119,6 +120,6 @@ spec:
     const r = await tcpRequest(c.pod('default', client.metadata.name), c.serviceIP('default', 'web'), 80, 'GET /\r\n\r\n');
     expect(r.error).toBeNull();
     expect(text(r.response)).toMatch(/^HTTP\/1\.0 200 OK/);
-    expect(c.kubeProxy('worker-1').ipvs !== undefined).toBe(true);
+    expect(c.kubeProxy('worker-1')).toBeInstanceOf(IpvsProxier);
   });
 });

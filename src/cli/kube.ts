@@ -1,0 +1,145 @@
+/**
+ * The Kubernetes commands (cli layer): `sdnemu kube-proxy` and `sdnemu run`
+ * of a manifest file.
+ *
+ * What:
+ *  - `kubeProxy({ mode, files, … })`: Services and EndpointSlices (and a
+ *    Node, for the hostname, its InternalIP and labels) from ordinary
+ *    manifests → what kube-proxy would program on that node. iptables mode
+ *    prints the `iptables-restore` payload of each sync exactly as
+ *    kube-proxy writes it: one sync per FILE, in order — the first in
+ *    full, each later one partial, rewriting only what its file changed
+ *    (an object of the same kind, namespace and name replaces the earlier
+ *    one). ipvs mode prints, per sync, `ipvsadm -Ln`, the ipsets as
+ *    `ipset save` prints them, the kube-ipvs0 addresses and the iptables
+ *    payload. A `#` line names each sync (iptables-restore skips it).
+ *  - `runManifests(path, out)`: a file of Kubernetes manifests (`sdnemu run
+ *    examples/k8s/cluster.yaml`) builds a Cluster (k8s/cluster.ts) — its
+ *    `kind: Node` documents are the nodes (a single `node-1` when there are
+ *    none) — applies the rest as `kubectl apply -f` does and prints what it
+ *    printed, then `kubectl get` of nodes, pods (-o wide) and services, and
+ *    sends requests the way a user checks a cluster: from up to three pods
+ *    a Service does not select, one request to each of its TCP ports on its
+ *    ClusterIP; for a NodePort, one from a machine on the node network to
+ *    every node. Each result a line: who answered, or the error.
+ * Errors: a manifest that does not load is its ManifestError (file, line,
+ * field path); exit status 1.
+ * Neighbours: k8s/ (Cluster, kube-proxy, manifests), main.ts, run.ts.
+ */
+import { readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { KubeObject, Node, Service } from '../k8s/api.js';
+import { loadManifests } from '../k8s/manifest.js';
+import { Cluster } from '../k8s/cluster.js';
+import { kubectlGet } from '../k8s/controllers/kubectl.js';
+import { IptablesProxier, IpvsProxier, type KubeProxyConfig } from '../k8s/kube-proxy/index.js';
+import { matchesMap } from '../k8s/labels.js';
+import { tcpRequest } from '../netstack/tools.js';
+
+export interface KubeProxyCommand {
+  mode: 'iptables' | 'ipvs';
+  /** the manifest files, one sync each */
+  files: string[];
+  /** the node kube-proxy runs on (default: the first Node of the files, else 'node-1') */
+  hostname?: string;
+  /** the cluster CIDR: the local-traffic detector (default: none, as kube-proxy without --cluster-cidr) */
+  clusterCIDR?: string;
+  masqueradeAll?: boolean;
+  randomFully?: boolean;
+  nodePortAddresses?: string[];
+}
+
+export function kubeProxy(cmd: KubeProxyCommand, out: Writable): number {
+  const loaded = cmd.files.map((f) => {
+    const m = loadManifests(readFileSync(f === '-' ? 0 : f, 'utf8'), { file: f });
+    for (const w of m.warnings) process.stderr.write(`Warning: ${w.message}\n`);
+    return m.objects;
+  });
+  const nodes = loaded.flat().filter((o): o is Node => o.kind === 'Node');
+  const hostname = cmd.hostname ?? nodes[0]?.metadata.name ?? 'node-1';
+  const node = nodes.find((n) => n.metadata.name === hostname);
+  const nodeIP = node?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+  const config: KubeProxyConfig = {
+    hostname,
+    ...(nodeIP !== undefined ? { nodeIPs: [nodeIP] } : {}),
+    ...(node?.metadata.labels !== undefined ? { nodeLabels: node.metadata.labels } : {}),
+    ...(cmd.clusterCIDR !== undefined ? { localDetector: { mode: 'cluster-cidr', clusterCIDR: cmd.clusterCIDR } } : {}),
+    ...(cmd.masqueradeAll === true ? { masqueradeAll: true } : {}),
+    ...(cmd.randomFully === true ? { randomFully: true } : {}),
+    ...(cmd.nodePortAddresses !== undefined ? { nodePortAddresses: cmd.nodePortAddresses } : {}),
+  };
+  const p = cmd.mode === 'ipvs' ? new IpvsProxier(config) : new IptablesProxier(config);
+  const seen = new Map<string, KubeObject>();
+  loaded.forEach((objects, i) => {
+    for (const o of objects) {
+      if (o.kind !== 'Service' && o.kind !== 'EndpointSlice') continue;
+      const key = `${o.kind}/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+      const had = seen.has(key);
+      seen.set(key, o);
+      if (o.kind === 'Service') { if (had) p.updateService(o); else p.addService(o); } else if (had) p.updateEndpointSlice(o); else p.addEndpointSlice(o);
+    }
+    const file = cmd.files[i]!;
+    if (p instanceof IpvsProxier) {
+      const r = p.sync(i * 1000);
+      out.write(`# sync ${i + 1} (${file}): ipvsadm -Ln\n${p.ipvs.list()}`);
+      out.write(`# ipset save\n${p.ipsets.save()}`);
+      out.write(`# kube-ipvs0 addresses\n${r.addresses.map((a) => `${a}/32\n`).join('')}`);
+      out.write(`# iptables-restore\n${r.iptables}`);
+      return;
+    }
+    const r = p.sync(i * 1000);
+    out.write(`# sync ${i + 1} (${file}): ${r.full ? 'full' : 'partial'}\n${r.payload}`);
+  });
+  return 0;
+}
+
+export async function runManifests(path: string, out: Writable): Promise<number> {
+  const loaded = loadManifests(readFileSync(path, 'utf8'), { file: path });
+  for (const w of loaded.warnings) out.write(`Warning: ${w.message}\n`);
+  const cluster = new Cluster();
+  if (!loaded.objects.some((o) => o.kind === 'Node')) cluster.addNode('node-1');
+  for (const r of cluster.apply(loaded)) out.write(`${r.action === 'error' ? `Error from server: ${r.error?.message ?? r.message}` : r.message}\n`);
+  const cp = cluster.cp;
+  const get = (cmd: string, table: string): void => { out.write(`\n$ ${cmd}\n${table}${table.endsWith('\n') ? '' : '\n'}`); };
+  get('kubectl get nodes', kubectlGet(cp, 'Node'));
+  get('kubectl get pods -o wide', kubectlGet(cp, 'Pod', { wide: true }));
+  get('kubectl get services', kubectlGet(cp, 'Service'));
+  out.write('\n');
+  const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+  const answer = (r: Awaited<ReturnType<typeof tcpRequest>>): string => {
+    if (r.error !== null) return r.error === 'ETIMEDOUT' ? 'timed out (no answer: dropped on the way — a NetworkPolicy?)' : r.error;
+    const body = text(r.response);
+    return `${body.split('\r\n')[0]} from ${body.trim().split('\n').at(-1)} (${r.totalMs.toFixed(2)} ms)`;
+  };
+  const services = (cp.store.list('Service') as Service[]).filter((s) => s.spec.selector !== undefined && s.spec.clusterIP !== undefined && s.spec.clusterIP !== 'None');
+  let outside: ReturnType<Cluster['cni']['addExternalHost']> | null = null;
+  for (const s of services) {
+    const ns = s.metadata.namespace ?? 'default';
+    const clients = cp.store.list('Pod', ns).filter((p) => !matchesMap(p.metadata.labels, s.spec.selector) && p.status?.phase === 'Running'
+      && cluster.cni.pods().some((c) => c.namespace === ns && c.name === p.metadata.name)).slice(0, 3);
+    for (const port of (s.spec.ports ?? []).filter((x) => (x.protocol ?? 'TCP') === 'TCP')) {
+      for (const c of clients) {
+        const r = await tcpRequest(cluster.pod(ns, c.metadata.name), s.spec.clusterIP!, port.port, 'GET / HTTP/1.0\r\n\r\n', { timeoutSec: 3 });
+        out.write(`${ns}/${c.metadata.name} → ${ns}/${s.metadata.name} ${s.spec.clusterIP}:${port.port}: ${answer(r)}\n`);
+      }
+      if (port.nodePort === undefined) continue;
+      outside ??= cluster.cni.addExternalHost('outside', lastUsable(cluster));
+      for (const n of cluster.cni.nodes()) {
+        const r = await tcpRequest(outside, n.ip, port.nodePort, 'GET / HTTP/1.0\r\n\r\n', { timeoutSec: 3 });
+        out.write(`outside → ${n.name} ${n.ip}:${port.nodePort} (${ns}/${s.metadata.name}): ${answer(r)}\n`);
+      }
+    }
+  }
+  return 0;
+}
+
+/** The node network's last usable address (a machine outside the cluster). */
+function lastUsable(c: Cluster): string {
+  const ip = c.cni.nodes()[0]?.ip ?? '192.168.0.10';
+  return `${ip.split('.').slice(0, 3).join('.')}.250`;
+}
+
+/** Is this YAML text Kubernetes manifests (documents with apiVersion and kind) rather than an sdnemu topology? */
+export function isManifestText(text: string): boolean {
+  return /^apiVersion:\s*\S+/m.test(text) && /^kind:\s*\S+/m.test(text);
+}
