@@ -10,11 +10,15 @@
  * `capture` and `traceroute` are skipped (a capture file has no end under a
  * server that runs until stopped; traceroute drives the simulator itself).
  * A script (.ts/.js) must export `build()` returning a Topology (or
- * `{ net }`). Without FILE: the demo (topology/demo.ts): the overlay's
- * output printed first as `sdnemu demo` prints it, then the demo network
- * (the overlay, a NAT gateway, a floating IP across the tunnel) run live
- * with the overlay's pings and a ping to the floating IP, one after the
- * other, again every 5 s of virtual time. A
+ * `{ net }`). A file of Kubernetes manifests builds a cluster
+ * (k8s/cluster.ts) and requests each Service from the pods it does not
+ * select, round after round. Without FILE: the demo (k8s/demo.ts): the
+ * overlay's output printed first as `sdnemu demo` prints it, then the demo
+ * network (the overlay, a NAT gateway, a floating IP across the tunnel, and
+ * the Kubernetes cluster of examples/k8s/cluster.yaml) run live with the
+ * overlay's pings, a ping to the floating IP and each client pod's request
+ * to the web Service, one after the other, again every 5 s of virtual
+ * time. A
  * Session (trace/session.ts) runs the clock at speed 1 and a TraceServer
  * (trace/server.ts) serves the viewer's files
  * (viewer/assets.ts `loadViewerAssets`) and the WebSocket; the URL is
@@ -35,7 +39,12 @@ import { tcpServer } from '../netstack/tools.js';
 import { Session, type InjectCommand } from '../trace/session.js';
 import { checkToken, TraceServer } from '../trace/server.js';
 import { loadViewerAssets } from '../viewer/assets.js';
-import { buildDemo, FLOATING_IP, ipOf, PINGS, runOverlay } from '../topology/demo.js';
+import { FLOATING_IP, ipOf, PINGS, runOverlay } from '../topology/demo.js';
+import { buildFullDemo, demoRequests } from '../k8s/demo.js';
+import { Cluster } from '../k8s/cluster.js';
+import { loadManifests } from '../k8s/manifest.js';
+import { matchesMap } from '../k8s/labels.js';
+import { isManifestText } from './kube.js';
 
 export interface ServeOptions { file?: string; host?: string; port?: number; token?: string }
 
@@ -89,18 +98,50 @@ async function demoScenario(say: (s: string) => void): Promise<Scenario> {
   say('# examples/vxlan-overlay.ts: a VXLAN overlay across a routed underlay');
   say('');
   await runOverlay(say);
-  say(`\n# live under the viewer: the same overlay with a NAT gateway (nat1) whose floating IP ${FLOATING_IP} leads to vm1a across the tunnel;`);
-  say(`# the pings run again on the viewer's clock, and internet pings ${FLOATING_IP}`);
+  say(`\n# live under the viewer: the same overlay with a NAT gateway (nat1) whose floating IP ${FLOATING_IP} leads to vm1a across the tunnel,`);
+  say('# and the Kubernetes cluster of examples/k8s/cluster.yaml (3 nodes, kube-proxy iptables mode, OVS + VXLAN);');
+  say(`# the pings run again on the viewer's clock, internet pings ${FLOATING_IP}, and each client pod requests the web Service`);
   let vms: string[] = [];
+  let requests: InjectCommand[] = [];
   return {
-    build: () => { const b = buildDemo(); vms = b.vms.map((h) => h.name); return b.net; },
-    setup: (s) => {
-      const cmds: InjectCommand[] = [...PINGS.map(([from, to]): InjectCommand => ({ kind: 'ping', from: vms[from]!, to: ipOf(to), port: 0, count: 2, payload: '' })),
-        { kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }];
-      // round after round, 5 s of virtual time apart, so a viewer opened later still sees packets arrive
-      const round = (): void => chain([...cmds.map((cmd): Step => (next) => s.start(cmd, () => next())), (next) => { s.network.sim.call(5e9, next); }], round);
-      round();
+    build: () => {
+      const b = buildFullDemo();
+      vms = b.vms.map((h) => h.name);
+      requests = demoRequests(b.cluster).map((r): InjectCommand => ({ kind: 'tcp', ...r, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' }));
+      return b.net;
     },
+    setup: (s) => rounds(s, [...PINGS.map(([from, to]): InjectCommand => ({ kind: 'ping', from: vms[from]!, to: ipOf(to), port: 0, count: 2, payload: '' })),
+      { kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }, ...requests]),
+  };
+}
+
+/** 'cmds' one after the other, round after round, 5 s of virtual time apart (a viewer opened later still sees packets arrive). */
+function rounds(s: Session, cmds: InjectCommand[]): void {
+  const round = (): void => chain([...cmds.map((cmd): Step => (next) => s.start(cmd, () => next())), (next) => { s.network.sim.call(5e9, next); }], round);
+  round();
+}
+
+/** Kubernetes manifests: the cluster, and each Service's TCP ports requested from up to three pods it does not select. */
+function manifestScenario(path: string, text: string): Scenario {
+  const loaded = loadManifests(text, { file: path });
+  let requests: InjectCommand[] = [];
+  return {
+    build: () => {
+      const cluster = new Cluster();
+      if (!loaded.objects.some((o) => o.kind === 'Node')) cluster.addNode('node-1');
+      cluster.apply(structuredClone(loaded.objects));
+      requests = [];
+      for (const svc of cluster.cp.store.list('Service')) {
+        const ns = svc.metadata.namespace ?? 'default', ip = svc.spec.clusterIP;
+        if (svc.spec.selector === undefined || ip === undefined || ip === 'None') continue;
+        const clients = cluster.cni.pods().filter((p) => p.namespace === ns && !matchesMap(p.labels, svc.spec.selector)).slice(0, 3);
+        for (const port of (svc.spec.ports ?? []).filter((x) => (x.protocol ?? 'TCP') === 'TCP')) {
+          for (const c of clients) requests.push({ kind: 'tcp', from: `${ns}/${c.name}`, to: ip, port: port.port, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' });
+        }
+      }
+      return cluster.net;
+    },
+    setup: (s) => rounds(s, requests),
   };
 }
 
@@ -108,7 +149,9 @@ async function demoScenario(say: (s: string) => void): Promise<Scenario> {
 async function fileScenario(path: string): Promise<Scenario> {
   const ext = extname(path).toLowerCase();
   if (ext === '.yaml' || ext === '.yml') {
-    const loaded = loadTopology(readFileSync(path, 'utf8'));
+    const text = readFileSync(path, 'utf8');
+    if (isManifestText(text)) return manifestScenario(path, text);
+    const loaded = loadTopology(text);
     return { build: () => buildTopology(loaded), setup: (s, say) => chain(steps(s, loaded, say)) };
   }
   if (ext === '.ts' || ext === '.mts') {

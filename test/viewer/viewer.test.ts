@@ -40,7 +40,8 @@ import { Session } from '../../src/trace/session.js';
 import { TraceServer } from '../../src/trace/server.js';
 import { loadViewerAssets } from '../../src/viewer/assets.js';
 import { describeNeeding } from '../oracle/tools.js';
-import { buildDemo, FLOATING_IP } from '../../src/topology/demo.js';
+import { FLOATING_IP } from '../../src/topology/demo.js';
+import { buildFullDemo, demoRequests } from '../../src/k8s/demo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** The flags this machine's Chromium needs (no sandbox as root, no background network: the network is closed). */
@@ -89,9 +90,15 @@ describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
   let session: Session;
   let page: Page;
   let problems: string[];
+  let serviceIP = '';
 
   beforeAll(async () => {
-    v = await viewerOn(() => buildDemo().net, (s) => s.start({ kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }));
+    let requests: { from: string; to: string; port: number }[] = [];
+    v = await viewerOn(() => { const d = buildFullDemo(); requests = demoRequests(d.cluster); serviceIP = requests[0]!.to; return d.net; }, (s) => {
+      s.start({ kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' });
+      // each client pod asks the web Service twice: some SYN is DNATed to a backend on the other worker
+      for (const r of [...requests, ...requests]) s.start({ kind: 'tcp', ...r, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' });
+    });
     ({ session, page, problems } = v);
   });
 
@@ -144,6 +151,44 @@ describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
     expect(await page.locator('#hex .c.hl').count()).toBe(3);
     mkdirSync(OUT, { recursive: true });
     await page.screenshot({ path: join(OUT, 'viewer.png') });
+  });
+
+  it('a pod-to-Service packet: its path through kube-proxy\'s DNAT and the VXLAN tunnel, vxlan.vni, and what the other backends would have done', async () => {
+    const crossed = session.store.query(`tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.addr == ${serviceIP} && hop.kind == "encap"`);
+    expect(crossed.length).toBeGreaterThan(0);
+    const p = crossed[0]!;
+    await page.click(`#packets tr[data-packet="${p.id}"]`);
+    await page.waitForSelector('.hop[data-kind="decap"]', WAIT);
+    const nat = page.locator('.hop[data-kind="nat"]');
+    expect(await nat.count()).toBe(1);
+    expect(await nat.locator('summary').textContent()).toContain('DNAT');
+    expect(await nat.locator('.changes').textContent()).toMatch(new RegExp(`ip\\.dst: ${serviceIP.replace(/\./g, '\\.')} → 10\\.244\\.\\d+\\.\\d+`));
+    expect(await page.locator('.hop[data-kind="encap"] summary').textContent()).toContain('VXLAN');
+    const kinds = await page.locator('.hop').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
+    expect(kinds.indexOf('nat')).toBeLessThan(kinds.indexOf('encap'));
+    expect(kinds.indexOf('encap')).toBeLessThan(kinds.indexOf('decap'));
+    expect(kinds.at(-1)).toBe('deliver');
+    // the path: the client pod, its node and br-int, the node network, the backend's node, the backend pod
+    const lit = await page.locator('#graph g.node.on').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')));
+    expect(lit).toEqual(expect.arrayContaining([p.events[0]!.node, 'underlay', 'worker-1', 'worker-2', 'worker-1/br-int', 'worker-2/br-int']));
+    expect(lit.filter((n) => n!.startsWith('default/web-'))).toHaveLength(1);
+    // the VNI Antrea's tunnel port carries (key=flow, tun_id 0): its three bytes
+    await page.click('.hop[data-kind="encap"] > summary');
+    await page.waitForSelector('#tree details[data-proto="vxlan"]', WAIT);
+    await page.click('#tree [data-field="vxlan.vni"]');
+    const hl = await page.locator('#hex .b.hl').evaluateAll((els) => els.map((e) => [Number(e.getAttribute('data-i')), e.textContent]));
+    expect(hl).toEqual([[46, '00'], [47, '00'], [48, '00']]);
+    // the KUBE-SVC- chain's probability rules chose one of three endpoints: fork the other two
+    const lb = page.locator('.hop:has(.fork-btn)');
+    expect(await lb.count()).toBe(1);
+    await lb.locator('summary').click();
+    await lb.locator('.fork-btn').click();
+    await page.waitForSelector('.forks li.fork', WAIT);
+    expect(await page.locator('.forks li.fork').count()).toBe(3);
+    expect(await page.locator('.forks li.fork.taken').count()).toBe(1);
+    const others = await page.locator('.forks li.fork:not(.taken)').evaluateAll((els) => els.map((e) => e.textContent ?? ''));
+    for (const o of others) expect(o).toMatch(/^KUBE-SEP-\w+ — delivered/);
+    await page.screenshot({ path: join(OUT, 'viewer-k8s.png') });
   });
 
   it('a filter narrows the list; a bad one shows the server\'s message and a caret at its column', async () => {
