@@ -90,6 +90,7 @@ export class Cluster {
   readonly cp: ControlPlane;
   readonly cni: ClusterNetwork;
   readonly proxyMode: 'iptables' | 'ipvs';
+  private readonly tunnel: 'vxlan' | 'geneve';
   /** every kube-proxy sync, in order */
   readonly syncs: KubeProxySync[] = [];
   private readonly proxiers = new Map<string, Proxier>();
@@ -110,6 +111,7 @@ export class Cluster {
   constructor(opts: ClusterOptions = {}) {
     this.net = opts.topology ?? new Topology({ seed: opts.seed ?? 1 });
     this.proxyMode = opts.proxyMode ?? 'iptables';
+    this.tunnel = opts.tunnel ?? 'vxlan';
     this.clusterCIDR = opts.clusterCIDR ?? '10.244.0.0/16';
     const underlay = opts.underlay ?? '192.168.0.0/24';
     const [base, len] = underlay.split('/');
@@ -125,7 +127,7 @@ export class Cluster {
       ...(opts.loadBalancerPool !== undefined ? { loadBalancerPool: opts.loadBalancerPool } : {}),
     });
     this.cni = new ClusterNetwork(this.net, {
-      underlay, tunnelType: opts.tunnel ?? 'vxlan', proxyMode: this.proxyMode,
+      underlay, tunnelType: this.tunnel, proxyMode: this.proxyMode,
       ...(opts.serviceCIDR !== undefined ? { serviceCIDR: opts.serviceCIDR } : {}),
     });
     this.kpConfig = { localDetector: { mode: 'cluster-cidr', clusterCIDR: this.clusterCIDR }, ...opts.kubeProxy };
@@ -244,6 +246,9 @@ export class Cluster {
       if (ip === undefined || podCIDR === undefined) continue;
       const proxier = this.newProxier(name, ip, n.metadata.labels ?? {});
       this.cni.addNode({ name, ip, podCIDR, ...(proxier instanceof IpvsProxier ? { kernel: { ipvs: proxier.ipvs, ipsets: proxier.ipsets } } : {}) });
+      // what the viewer draws: a node, and the tunnel from its br-int to every other node's
+      this.net.roles.set(name, 'node');
+      for (const peer of this.proxiers.keys()) this.net.tunnel(`${peer}/br-int`, `${name}/br-int`, this.tunnel, 0);
       this.proxiers.set(name, proxier);
       for (const s of this.seenServices.values()) proxier.addService(s);
       for (const s of this.seenSlices.values()) proxier.addEndpointSlice(s);
@@ -252,7 +257,9 @@ export class Cluster {
     for (const name of [...this.proxiers.keys()]) {
       if (live.has(name)) continue;
       this.proxiers.delete(name);
-      for (const p of this.cni.removeNode(name)) this.seenPods.delete(`${p.namespace}/${p.name}`);
+      this.net.untunnel(`${name}/br-int`);
+      this.net.roles.delete(name);
+      for (const p of this.cni.removeNode(name)) { this.seenPods.delete(`${p.namespace}/${p.name}`); this.net.roles.delete(`${p.namespace}/${p.name}`); }
     }
     // namespaces' labels (namespaceSelector)
     for (const ns of store.list('Namespace') as Namespace[]) {
@@ -273,6 +280,7 @@ export class Cluster {
       if (want.has(key)) continue;
       const [ns, name] = splitKey(key);
       this.seenPods.delete(key);
+      this.net.roles.delete(key);
       if (this.hasPod(ns, name)) this.cni.removePod(ns, name);
     }
     for (const [key, p] of want) {
@@ -283,6 +291,7 @@ export class Cluster {
       if (seen === undefined) {
         const ports = p.spec.containers.flatMap((c) => c.ports ?? []);
         const pod = this.cni.addPod({ namespace: ns, name, node: p.spec.nodeName!, labels: p.metadata.labels ?? {}, ip: p.status!.podIP!, ports });
+        this.net.roles.set(key, 'pod');
         serveContainerPorts(pod.host, name, ports);
       } else this.cni.setPodLabels(ns, name, p.metadata.labels ?? {});
       this.seenPods.set(key, labels);

@@ -66,10 +66,12 @@ export function buildOverlay(): { net: Topology; vms: Host[]; hv: Host[]; underl
   hv.forEach((h, i) => {
     const br = net.add(new LinuxBridge(net.sim, `${h.name}/br0`));
     const vtep = net.add(new Vtep(h, { vni: 100, local: `192.168.${i + 1}.2`, remotes: [`192.168.${2 - i}.2`] }));
+    if (i === 1) net.tunnel('hv1/vxlan100', 'hv2/vxlan100', 'vxlan', 100);
     net.link(vtep, br, { b: { iface: 'vxlan100' } });
     for (const v of ['a', 'b']) {
       const n = vms.length + 1;
       const vm = net.host(`vm${i + 1}${v}`, { ip: `10.10.0.${n}/24` });
+      net.roles.set(vm.name, 'vm');
       net.link(vm, br, { delay: '20us', bandwidth: '10Gbps', b: { iface: `tap${v}` } });
       vms.push(vm);
     }

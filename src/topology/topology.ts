@@ -20,6 +20,11 @@
  * `{ addr }` in the options' `a`/`b`), or a port of a device. `capture(…)`
  * taps a port and writes what it saw as pcap (nanosecond timestamps of
  * virtual time), as `tcpdump -i IFACE -w` would.
+ * What a node is to its users, beyond its class, and the tunnels of an
+ * overlay: `roles` (a host that is a VM, a pod, a Kubernetes node) and
+ * `tunnel(a, b, type, vni)` (the two endpoints of a VXLAN or Geneve tunnel,
+ * whatever underlay carries it) — the builders that know (the demo's
+ * overlay, a cluster) declare them; the trace viewer draws them.
  * Running: `run()`, `runFor(ns)`, `runUntil(t)`; the tools (`host.ping`,
  * `host.traceroute`) run the simulator themselves while a script awaits
  * them. The same seed and script give the same frames, byte for byte.
@@ -28,6 +33,9 @@
  * Neighbours: sim/ (clock, links), netstack/ (hosts), devices/, pcap/.
  */
 import { Sim } from '../sim/engine.js';
+
+export type NodeRole = 'vm' | 'pod' | 'node';
+export interface TunnelDecl { a: string; b: string; type: 'vxlan' | 'geneve'; vni: number }
 import { Link, Port, type LinkOptions, type PortOwner } from '../sim/link.js';
 import { Host, type HostOptions, type IfaceSpec } from '../netstack/host.js';
 import { ping, traceroute, type PingOptions, type PingResult, type TracerouteOptions, type TracerouteResult } from '../netstack/tools.js';
@@ -80,6 +88,10 @@ export class Topology {
   readonly sim: Sim;
   readonly nodes = new Map<string, PortOwner>();
   readonly links: Link[] = [];
+  /** what a node is to its users: a VM, a pod, a Kubernetes node (hosts otherwise show as hosts or routers) */
+  readonly roles = new Map<string, NodeRole>();
+  /** the overlay's tunnels, endpoint to endpoint */
+  readonly tunnels: TunnelDecl[] = [];
   private readonly devicePorts = new WeakMap<PortFactory, number>();
 
   constructor(opts: { seed?: number } = {}) {
@@ -113,6 +125,16 @@ export class Topology {
   ovsBridge(name: string, opts: OvsBridgeOptions = {}): OvsBridge {
     if (this.nodes.has(name)) throw new InputError('TOPO_DUPLICATE', name, `a node named '${name}' already exists`);
     return this.add(new OvsBridge(this.sim, name, opts));
+  }
+
+  /** Declare a tunnel between nodes 'a' and 'b' (once per pair). */
+  tunnel(a: string, b: string, type: 'vxlan' | 'geneve', vni: number): void {
+    if (!this.tunnels.some((t) => (t.a === a && t.b === b) || (t.a === b && t.b === a))) this.tunnels.push({ a, b, type, vni });
+  }
+
+  /** Forget the tunnels of node 'name' (it left). */
+  untunnel(name: string): void {
+    for (let i = this.tunnels.length - 1; i >= 0; i--) if (this.tunnels[i]!.a === name || this.tunnels[i]!.b === name) this.tunnels.splice(i, 1);
   }
 
   /** Register a device (anything with ports) under its name. */

@@ -100,8 +100,11 @@ export interface PacketSummary {
 export type WireRecord = TraceEvent;
 
 export interface TopologySnapshot {
-  nodes: { name: string; kind: 'host' | 'router' | 'bridge' | 'ovs' | 'vtep' | 'other'; ports: { name: string; addrs: string[]; mac: string | null }[] }[];
+  /** a host is a 'vm', 'pod' or Kubernetes 'node' when its builder says so (Topology.roles) */
+  nodes: { name: string; kind: 'host' | 'router' | 'bridge' | 'ovs' | 'vtep' | 'vm' | 'pod' | 'node' | 'other'; ports: { name: string; addrs: string[]; mac: string | null }[] }[];
   links: { a: string; b: string; delayNs: number; bps: number; mtu: number; up: boolean }[];
+  /** the overlay's tunnels between nodes (Topology.tunnel) */
+  tunnels: { a: string; b: string; type: string; vni: number }[];
 }
 
 export interface ClockState { now: number; running: boolean; speed: number; events: number }

@@ -389,7 +389,7 @@ export class Session {
 
   // ---- what the viewer shows -----------------------------------------------------------------------
 
-  /** The nodes (kind, ports, addresses, MACs) and links of the topology. */
+  /** The nodes (kind, ports, addresses, MACs), links and tunnels of the topology. */
   topology(): TopologySnapshot {
     const ports = new Map<string, Port[]>();
     const addPort = (p: Port): void => {
@@ -401,14 +401,15 @@ export class Session {
     for (const l of this.topo.links) { addPort(l.a); addPort(l.b); }
     const nodes: TopologySnapshot['nodes'] = [];
     for (const [name, n] of this.topo.nodes) {
-      const kind = n instanceof Host ? (n.config.ipForward === true ? 'router' : 'host')
-        : n instanceof LinuxBridge ? 'bridge' : n instanceof OvsBridge ? 'ovs' : n instanceof Vtep ? 'vtep' : 'other';
+      const kind = this.topo.roles.get(name) ?? (n instanceof Host ? (n.config.ipForward === true ? 'router' : 'host')
+        : n instanceof LinuxBridge ? 'bridge' : n instanceof OvsBridge ? 'ovs' : n instanceof Vtep ? 'vtep' : 'other');
       nodes.push({
         name, kind, ports: (ports.get(name) ?? []).map((p) => n instanceof Host ? hostPort(n, p.name) : { name: p.name, addrs: [], mac: null }),
       });
     }
     const links = this.topo.links.map((l) => ({ a: l.a.id, b: l.b.id, delayNs: l.delayNs, bps: l.bps, mtu: l.mtu, up: l.up }));
-    return { nodes, links };
+    const tunnels = this.topo.tunnels.filter((t) => this.topo.nodes.has(t.a) && this.topo.nodes.has(t.b)).map((t) => ({ ...t }));
+    return { nodes, links, tunnels };
   }
 
   /**

@@ -172,6 +172,12 @@ describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
     const lit = await page.locator('#graph g.node.on').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')));
     expect(lit).toEqual(expect.arrayContaining([p.events[0]!.node, 'underlay', 'worker-1', 'worker-2', 'worker-1/br-int', 'worker-2/br-int']));
     expect(lit.filter((n) => n!.startsWith('default/web-'))).toHaveLength(1);
+    // the pods and nodes are drawn as such, and the tunnel between the two workers' br-int is lit
+    expect(await page.locator(`#graph g.node.kind-pod[data-node="${p.events[0]!.node}"]`).count()).toBe(1);
+    expect(await page.locator('#graph g.node.kind-node').count()).toBe(3);
+    expect(await page.locator('#graph path.tunnel').count()).toBe(4); // hv1–hv2, and the three nodes pairwise
+    expect(await page.locator('#graph path.tunnel.on').evaluateAll((els) => els.map((e) => [e.getAttribute('data-a'), e.getAttribute('data-b')].sort().join(' '))))
+      .toEqual(['worker-1/br-int worker-2/br-int']);
     // the VNI Antrea's tunnel port carries (key=flow, tun_id 0): its three bytes
     await page.click('.hop[data-kind="encap"] > summary');
     await page.waitForSelector('#tree details[data-proto="vxlan"]', WAIT);

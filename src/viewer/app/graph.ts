@@ -3,14 +3,18 @@
  * a selected packet's path lit.
  *
  * What: `layout(snapshot)` places the nodes in layers and `TopologyGraph`
- * draws them: a shape per kind (router: square, host: circle, Linux bridge:
- * rounded bar, OVS bridge: hexagon, VTEP: diamond), a line per link
- * (dashed when down), and a dotted line from a device named `hv1/br0` to
- * the host `hv1` it lives on (a VTEP or an OVS tunnel rides its host's
- * stack; without that edge the overlay would float free of the underlay).
+ * draws them: a shape per kind (router: square, Kubernetes node: square
+ * with a bar, host: circle, VM: circle with a ring, pod: small circle,
+ * Linux bridge: rounded bar, OVS bridge: hexagon, VTEP: diamond), a line
+ * per link (dashed when down), a dotted line from a device named `hv1/br0`
+ * to the host `hv1` it lives on (a VTEP or an OVS tunnel rides its host's
+ * stack; without that edge the overlay would float free of the underlay),
+ * and an arc per tunnel between its endpoints (dashed, titled with its
+ * type and VNI) — the overlay's logical link, over the underlay's.
  * Layout (deterministic: the same snapshot draws the same picture): a
- * breadth-first walk from the routers (or, with none, from the busiest
- * node) gives each node a layer; other components follow, each from its
+ * breadth-first walk from the routers and Kubernetes nodes (or, with
+ * none, from the busiest node) gives each node a layer (tunnels do not
+ * count: they would pull the overlay out of its place); other components follow, each from its
  * first name. Each layer is centred and ordered by the mean position of
  * its neighbours — those above, then (sweeping back up) those below, then
  * both (barycentre sweeps, as Sugiyama's method orders layers to cut
@@ -18,8 +22,9 @@
  * Highlight: `highlight(path, drop, hop)` lights the nodes a packet crossed
  * and every link or host edge between consecutive nodes of its path (or,
  * when two consecutive nodes share none, the two edges through the one node
- * between them: a VTEP's records name its host, not the VTEP), marks
- * the node that dropped it, and rings the node of the selected hop.
+ * between them: a VTEP's records name its host, not the VTEP), a tunnel
+ * both of whose endpoints it crossed, marks the node that dropped it, and
+ * rings the node of the selected hop.
  * Neighbours: main.ts (snapshot in, selections in), trace/protocol.ts.
  */
 import type { TopologySnapshot } from '../../trace/protocol.js';
@@ -54,7 +59,7 @@ export function layout(snap: TopologySnapshot): { nodes: Placed[]; edges: Edge[]
   const adj = new Map<string, string[]>([...names].map((n) => [n, []]));
   for (const e of edges) { adj.get(e.a)!.push(e.b); adj.get(e.b)!.push(e.a); }
   const byName = [...names].sort();
-  const routers = snap.nodes.filter((n) => n.kind === 'router').map((n) => n.name).sort();
+  const routers = snap.nodes.filter((n) => n.kind === 'router' || n.kind === 'node').map((n) => n.name).sort();
   const busiest = [...byName].sort((x, y) => adj.get(y)!.length - adj.get(x)!.length)[0];
   const layerOf = new Map<string, number>();
   const walk = (roots: string[], base: number): number => {
@@ -104,6 +109,9 @@ export function layout(snap: TopologySnapshot): { nodes: Placed[]; edges: Edge[]
 function shape(kind: Kind): SVGElement {
   switch (kind) {
     case 'router': return s('rect', { x: -13, y: -13, width: 26, height: 26, rx: 3 });
+    case 'node': return s('g', {}, s('rect', { x: -15, y: -13, width: 30, height: 26, rx: 2 }), s('rect', { x: -15, y: -13, width: 30, height: 6, class: 'bar' }));
+    case 'vm': return s('g', {}, s('circle', { r: 13 }), s('circle', { r: 8, class: 'ring' }));
+    case 'pod': return s('circle', { r: 9 });
     case 'bridge': return s('rect', { x: -20, y: -8, width: 40, height: 16, rx: 8 });
     case 'ovs': return s('polygon', { points: '-16,0 -8,-13 8,-13 16,0 8,13 -8,13' });
     case 'vtep': return s('polygon', { points: '0,-15 15,0 0,15 -15,0' });
@@ -115,6 +123,7 @@ function shape(kind: Kind): SVGElement {
 export class TopologyGraph {
   private readonly nodeEls = new Map<string, SVGGElement>();
   private edgeEls: { e: Edge; el: SVGLineElement }[] = [];
+  private tunnelEls: { a: string; b: string; el: SVGElement }[] = [];
 
   constructor(private readonly svg: SVGSVGElement) {}
 
@@ -129,6 +138,15 @@ export class TopologyGraph {
       const el = s('line', { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: `edge${e.up ? '' : ' down'}${e.host ? ' host-edge' : ''}`, 'data-a': e.a, 'data-b': e.b });
       this.svg.append(el);
       return { e, el };
+    });
+    // tunnels: an arc bowed to one side, so it does not hide the underlay's straight lines
+    this.tunnelEls = (snap.tunnels ?? []).filter((t) => at.has(t.a) && at.has(t.b)).map((t) => {
+      const a = at.get(t.a)!, b = at.get(t.b)!;
+      const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2 - Math.max(24, Math.abs(a.x - b.x) / 6);
+      const el = s('path', { d: `M${a.x},${a.y} Q${mx},${my} ${b.x},${b.y}`, class: 'tunnel', 'data-a': t.a, 'data-b': t.b },
+        s('title', {}, `${t.type} tunnel, VNI ${t.vni}: ${t.a} ⇄ ${t.b}`));
+      this.svg.append(el);
+      return { a: t.a, b: t.b, el };
     });
     for (const n of nodes) {
       const title = s('title', {}, [n.name, ...n.addrs].join('\n'));
@@ -154,6 +172,7 @@ export class TopologyGraph {
       }
     }
     for (const { e, el } of this.edgeEls) el.classList.toggle('on', lit.has(edgeKey(e.a, e.b)));
+    for (const t of this.tunnelEls) t.el.classList.toggle('on', on.has(t.a) && on.has(t.b));
     for (const [name, g] of this.nodeEls) {
       g.classList.toggle('on', on.has(name));
       g.classList.toggle('dropped', name === drop);

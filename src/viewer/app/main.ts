@@ -224,8 +224,10 @@ byId('speed').addEventListener('change', () => { void control('speed'); });
 // ---- injecting traffic -------------------------------------------------------------------------
 
 function fillHosts(topo: TopologySnapshot): void {
-  // hosts and routers; when the snapshot knows no kinds (all 'other'), every node not named like a device ('hv1/br0')
-  let hosts = topo.nodes.filter((n) => n.kind === 'host' || n.kind === 'router').map((n) => n.name);
+  // anything with a network stack (hosts, routers, VMs, pods, Kubernetes nodes); when the snapshot knows no kinds
+  // (all 'other'), every node not named like a device ('hv1/br0')
+  const stacks = new Set(['host', 'router', 'vm', 'pod', 'node']);
+  let hosts = topo.nodes.filter((n) => stacks.has(n.kind)).map((n) => n.name);
   if (hosts.length === 0) hosts = topo.nodes.filter((n) => n.kind === 'other' && !n.name.includes('/')).map((n) => n.name);
   for (const id of ['inj-from', 'inj-to']) {
     const sel = byId<HTMLSelectElement>(id);

@@ -41,7 +41,9 @@ export function snapshot(body: unknown): TopologySnapshot | null {
   if (!isObj(body) || !Array.isArray(body['nodes']) || !Array.isArray(body['links'])) return null;
   const nodes = body['nodes'].filter((n): n is TopologySnapshot['nodes'][number] => isObj(n) && typeof n['name'] === 'string' && Array.isArray(n['ports']));
   const links = body['links'].filter((l): l is TopologySnapshot['links'][number] => isObj(l) && typeof l['a'] === 'string' && typeof l['b'] === 'string');
-  return { nodes, links };
+  const tunnels = (Array.isArray(body['tunnels']) ? body['tunnels'] : [])
+    .filter((t): t is TopologySnapshot['tunnels'][number] => isObj(t) && typeof t['a'] === 'string' && typeof t['b'] === 'string');
+  return { nodes, links, tunnels };
 }
 
 /** `control`, `inject` (and a `state` message's state): the clock, or null. */

@@ -13,6 +13,7 @@ const link = (a: string, b: string) => ({ a, b, delayNs: 0, bps: 0, mtu: 1500, u
 const SNAP: TopologySnapshot = {
   nodes: [node('vm1', 'host'), node('hv1', 'host'), node('hv1/br0', 'bridge'), node('hv1/vxlan100', 'vtep'), node('r', 'router'), node('lonely', 'host')],
   links: [link('vm1:eth0', 'hv1/br0:tapa'), link('hv1/vxlan100:vxlan100', 'hv1/br0:vxlan100'), link('hv1:eth0', 'r:eth1')],
+  tunnels: [],
 };
 
 it('maps a port id to its node, names with slashes included', () => {
@@ -22,7 +23,7 @@ it('maps a port id to its node, names with slashes included', () => {
 
 it('lays out every node once, routers first, deterministically', () => {
   const a = layout(SNAP);
-  const b = layout({ nodes: [...SNAP.nodes].reverse(), links: [...SNAP.links].reverse() });
+  const b = layout({ nodes: [...SNAP.nodes].reverse(), links: [...SNAP.links].reverse(), tunnels: [] });
   expect(a).toEqual(b);
   expect(a.nodes.map((n) => n.name).sort()).toEqual(SNAP.nodes.map((n) => n.name).sort());
   const spots = new Set(a.nodes.map((n) => `${n.x},${n.y}`));

@@ -27,6 +27,7 @@ it('turns anything else into nothing, without throwing', () => {
     expect(replies.dissected(j)).toEqual({ packets: [], truncated: false });
   }
   expect(replies.records({ records: [rec(1), { seq: 'x' }, null, 5] })).toHaveLength(1);
-  expect(replies.snapshot({ nodes: [{ name: 'a', ports: [] }, { name: 3 }], links: [7] })).toEqual({ nodes: [{ name: 'a', ports: [] }], links: [] });
+  expect(replies.snapshot({ nodes: [{ name: 'a', ports: [] }, { name: 3 }], links: [7] })).toEqual({ nodes: [{ name: 'a', ports: [] }], links: [], tunnels: [] });
+  expect(replies.snapshot({ nodes: [], links: [], tunnels: [{ a: 'x', b: 'y', type: 'vxlan', vni: 5 }, { a: 1 }] })!.tunnels).toEqual([{ a: 'x', b: 'y', type: 'vxlan', vni: 5 }]);
   expect(replies.pcapBytes([1])).toBeNull();
 });
