@@ -31,6 +31,7 @@
  * and insertion (upcall path) do.
  * Neighbours: datapath.ts drives both; hash.ts gives the packet hash.
  */
+import type { GroupChoice } from '../ofproto/xlate.js';
 import { F_IN_PORT, F_METADATA_LO, F_PACKET_TYPE, F_RECIRC_ID, FLOW_WORDS } from '../flow/key.js';
 import { hashFinishI32, mhashAddI32 } from '../flow/hash.js';
 import type { Rule } from '../ofproto/bridge.js';
@@ -63,6 +64,8 @@ export class DpFlow {
   tunTos = 0;
   tunTtl = 0;
   tunGeneve = false;
+  /** the select group's choice the translation made (the trace's load-balancing decision), or null */
+  balance: GroupChoice | null = null;
   /** the flow's packets go to userspace (`userspace(pid=0,slow_path(action))`); 'actions' still say what is done */
   slow = false;
 

@@ -236,6 +236,13 @@ export class Datapath {
    * default) costs one test per packet.
    */
   onDecision: ((tier: 'emc' | 'megaflow' | 'upcall', flow: DpFlow | null) => void) | null = null;
+  /**
+   * A trace fork (sim/tracer.ts): the packets received from now on skip the caches and the first
+   * select group translated takes bucket 'force' (that flow is not installed: it is not what the
+   * pipeline would have cached); then 'force' is -1 again and 'forceUsed' true.
+   */
+  force = -1;
+  forceUsed = false;
 
   constructor(br: Bridge, opts: DatapathOptions = {}) {
     this.br = br;
@@ -422,8 +429,14 @@ export class Datapath {
     }
     const h = p.depth === 0 ? p.rssHash : rssHashRecircI32(p.rssHash, p.depth);
 
-    let f: DpFlow | null = this.emcInsertInvProb > 0 ? this.emc.lookup(key, 0, h) : null;
     const seen = this.onDecision;
+    if (this.force >= 0) {
+      const forced = this.upcall(p, now);
+      if (seen !== null) seen('upcall', forced);
+      if (forced !== null) this.execute(p, forced.actions, now);
+      return;
+    }
+    let f: DpFlow | null = this.emcInsertInvProb > 0 ? this.emc.lookup(key, 0, h) : null;
     if (f !== null) {
       st.emcHits++;
       if (seen !== null) seen('emc', f);
@@ -462,8 +475,11 @@ export class Datapath {
       c = this.recircs.get(key[F_RECIRC_ID]!);
       if (c === undefined) { st.lost++; this.drop(p, D_RECIRC); return null; }
     }
-    const opts = { packet: true, learnMacs: true };
+    const opts = { packet: true, learnMacs: true, ...(this.force >= 0 ? { forceBucket: this.force } : {}) };
     const r = c === undefined ? xlate(this.br, key, opts) : xlateContinuation(this.br, c, key[F_CT_STATE]!, opts, key);
+    // a fork's forced choice made: its flow is this packet's alone, not cached
+    const forced = this.force >= 0 && r.balance !== null;
+    if (forced) { this.force = -1; this.forceUsed = true; }
     if (r.error !== null) { st.lost++; this.drop(p, D_UPCALL); return null; }
     st.missed++;
     for (const k of r.continuations) this.recircs.set(k.recircId, k);
@@ -474,7 +490,9 @@ export class Datapath {
     f.tunTos = p.tunTos;
     f.tunTtl = p.tunTtl;
     f.tunGeneve = p.tunDst !== 0 && this.tunnelType(p.inPort) === TNL_TYPE_GENEVE;
+    f.balance = r.balance;
     for (const rule of r.rules) this.br.credit(rule, 1, p.end - p.start, now);
+    if (forced) return f;
     if (this.megaflows.size >= this.flowLimit) this.evict(now);
     this.megaflows.insert(f);
     if (r.learned.length) this.br.addFlows(r.learned, now);

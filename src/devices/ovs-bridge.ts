@@ -389,7 +389,12 @@ export class OvsBridge implements PortOwner {
   receive(port: Port, frame: Uint8Array): void {
     if (!(port instanceof OvsPort) || port.owner !== this) return;
     this.inPort = port.name;
+    // a trace fork's forced select-group bucket for the packet in hand (sim/tracer.ts)
+    const tr = this.sim.tracer;
+    const k = tr.forcing ? tr.forced(this.name) : -1;
+    if (k >= 0) { this.dp.force = k; this.dp.forceUsed = false; }
     this.dp.receive(port.odp, frame, this.sim.now / 1e6);
+    if (k >= 0) { if (this.dp.forceUsed) tr.forceUsed(); this.dp.force = -1; }
     this.inPort = null;
   }
 
@@ -407,8 +412,11 @@ export class OvsBridge implements PortOwner {
     const line = this.dp.flowLine(f, this.nowMs);
     // the OpenFlow rules the upcall walked through; for a cache hit, those the flow was made from
     const rules = f.rules.map((r) => formatFlowLine(r.spec, undefined, { protocols: this.br.protocols }));
+    // a select group's choice: a load-balancing decision the viewer can fork
+    const b = f.balance;
+    const lb: Record<string, string | number> = b === null ? {} : { lb: 'select', group: b.group, choices: b.buckets.join(' '), chosen: b.chosen };
     tr.emit(this.name, this.inPort, 'flow', `${tier === 'emc' ? 'exact-match cache hit' : tier === 'megaflow' ? 'megaflow cache hit' : 'upcall'}: ${line}`,
-      { fields: { tier, megaflow: line, actions: f.actionsText, ...(rules.length > 0 ? { rules: rules.join('\n') } : {}) } });
+      { fields: { tier, megaflow: line, actions: f.actionsText, ...(rules.length > 0 ? { rules: rules.join('\n') } : {}), ...lb } });
     if (f.actionsText === 'drop') tr.emit(this.name, this.inPort, 'drop', 'flow-drop: the datapath flow drops it', { reason: 'flow-drop' });
   }
 

@@ -135,6 +135,8 @@ export interface XlateResult {
   slow: number;
   /** sources NORMAL would learn (only with XlateOptions.learnMacs): returned, never applied — the caller applies them */
   macLearn: MacLearn[];
+  /** the first select group's choice among its buckets (a load-balancing decision), or null */
+  balance: GroupChoice | null;
 }
 
 export interface XlateOptions {
@@ -152,7 +154,15 @@ export interface XlateOptions {
    * already learned (OVS learns before its lookup). Off for traces and revalidation.
    */
   learnMacs?: boolean;
+  /**
+   * a trace fork (sim/tracer.ts): the first select group this translation picks a bucket of takes
+   * its bucket of this index instead (when live); XlateResult.balance says it was used
+   */
+  forceBucket?: number;
 }
+
+/** A select group's choice in a translation: the group, its buckets (`bucket_id=N`), the one taken (-1: none live). */
+export interface GroupChoice { group: number; buckets: string[]; chosen: number }
 
 // ---- context --------------------------------------------------------------------------------------
 
@@ -168,6 +178,9 @@ class Ctx {
   trace: TraceNode[] | null;
   depth = 0;
   resubmits = 0;
+  /** XlateOptions.forceBucket (-1: none) and the first select group's choice */
+  forceBucket = -1;
+  balance: GroupChoice | null = null;
   tableId = 0;
   rule: Rule | null = null;
   exit = false;
@@ -237,6 +250,7 @@ class Ctx {
 export function xlate(br: Bridge, flow: Uint32Array, opts: XlateOptions = {}): XlateResult {
   const ctx = new Ctx(br, flow, opts.trace ?? false, opts.packet ?? false);
   ctx.learnMacs = opts.learnMacs ?? false;
+  ctx.forceBucket = opts.forceBucket ?? -1;
   initWc(ctx);
   const bridgeNode = ctx.report('bridge', `bridge("${br.name}")`);
   if (bridgeNode !== null) ctx.trace = bridgeNode.subs;
@@ -270,6 +284,7 @@ export function xlateContinuation(br: Bridge, c: Continuation, ctState: number, 
   }
   const ctx = new Ctx(br, f, opts.trace ?? false, opts.packet ?? false);
   ctx.learnMacs = opts.learnMacs ?? false;
+  ctx.forceBucket = opts.forceBucket ?? -1;
   // ... while the packet's own tunnel is what the megaflow matches and what "Not tunneling to our
   // own address" compares with (xlate_actions takes orig_tunnel_ip_dst before thawing). A trace
   // starts from the frozen flow, tunnel and all, as ofproto/trace does: there an output to the
@@ -358,7 +373,7 @@ function finish(ctx: Ctx): XlateResult {
   return {
     flow: ctx.orig, finalFlow: ctx.flow, wc, megaflow: m, odpActions: ctx.odp, trace: ctx.roots,
     continuations: ctx.continuations, learned: ctx.learned, error: ctx.error, actsetOutput: ctx.actsetOutput,
-    rules: ctx.rules, slow: ctx.slow, macLearn: ctx.macLearn,
+    rules: ctx.rules, slow: ctx.slow, macLearn: ctx.macLearn, balance: ctx.balance,
   };
 }
 
@@ -936,6 +951,12 @@ function groupAction(ctx: Ctx, id: number, last: boolean): boolean {
       }
     } else {
       chosen = hashSelect(ctx, g);
+    }
+    if (ctx.balance === null) {
+      // a load-balancing decision: a fork may force another live bucket
+      const k = ctx.forceBucket;
+      if (k >= 0 && k < g.buckets.length && bucketAlive(ctx, g.buckets[k]!, 0)) chosen = k;
+      ctx.balance = { group: id, buckets: g.buckets.map((b, i) => `bucket_id=${bucketId(b, i)}`), chosen };
     }
   }
   if (chosen >= 0) {

@@ -10,6 +10,7 @@ import { Topology } from '../../src/topology/topology.js';
 import { tcpServer } from '../../src/netstack/tools.js';
 import { Ipvs } from '../../src/netfilter/ipvs.js';
 import type { TraceEvent } from '../../src/sim/tracer.js';
+import { macText } from '../../src/netstack/neigh.js';
 
 const BACKENDS = ['10.0.2.2', '10.0.3.2', '10.0.4.2'];
 
@@ -105,6 +106,51 @@ describe('trace forks at a load-balancing decision', () => {
       expect(deliveredAt(s.store.get(packet)!.events)).toEqual([`b${BACKENDS.indexOf(mode === 'iptables' ? BACKENDS[chosen]! : choices[chosen]!.replace(/:80$/, '')) + 1}`]);
     });
   }
+
+  it('an OVS select group: each other bucket\'s fork, its flow not cached', () => {
+    // client c pings the VIP 10.0.0.100; bridge lb answers ARP for it (an ARP responder flow) and a select
+    // group rewrites the destination to one of three backends; their replies get the VIP back as source
+    const VIP_MAC = '02:00:00:00:01:00';
+    const build = (): Topology => {
+      const t = new Topology({ seed: 5 });
+      const lb = t.ovsBridge('lb', { defaultFlows: 'none', protocols: 'OpenFlow13' });
+      const c = t.host('c', { ip: '10.0.0.2/24' });
+      t.link(c, lb.addPort('p1', { ofport: 1 }));
+      const bs = [11, 12, 13].map((n, i) => {
+        const b = t.host(`b${i + 1}`, { ip: `10.0.0.${n}/24` });
+        t.link(b, lb.addPort(`p${i + 2}`, { ofport: i + 2 }));
+        return b;
+      });
+      lb.addGroups(`group_id=1,type=select,selection_method=hash,fields(ip_src),${bs.map((b, i) =>
+        `bucket=bucket_id:${i},actions=set_field:${macText(b.mac('eth0')!)}->eth_dst,set_field:10.0.0.${11 + i}->ip_dst,output:${i + 2}`).join(',')}`);
+      lb.addFlows([
+        `table=0,priority=200,arp,arp_tpa=10.0.0.100,arp_op=1,actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:${VIP_MAC}->eth_src,`
+          + `load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],set_field:${VIP_MAC}->arp_sha,move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],`
+          + 'set_field:10.0.0.100->arp_spa,IN_PORT',
+        'table=0,priority=100,in_port=1,ip,nw_dst=10.0.0.100,actions=group:1',
+        `table=0,priority=100,ip,nw_dst=10.0.0.2,actions=set_field:10.0.0.100->ip_src,set_field:${VIP_MAC}->eth_src,output:1`,
+        'table=0,priority=10,arp,actions=NORMAL',
+      ].join('\n'));
+      return t;
+    };
+    const s = new Session(build);
+    s.inject({ kind: 'ping', from: 'c', to: '10.0.0.100', port: 0, count: 1, payload: '' });
+    s.advance(1000);
+    const { packet, ev } = firstDecision(s);
+    expect(ev.node).toBe('lb');
+    expect(ev.fields!['lb']).toBe('select');
+    expect(String(ev.fields!['choices']).split(' ')).toEqual(['bucket_id=0', 'bucket_id=1', 'bucket_id=2']);
+    const chosen = Number(ev.fields!['chosen']);
+    const r = s.fork(packet, ev.seq);
+    for (let k = 0; k < 3; k++) {
+      if (k === chosen) { expect(r.forks[k]).toBeNull(); continue; }
+      const fork = r.forks[k]!;
+      expect(deliveredAt(fork.records)).toEqual([`b${k + 1}`]);
+      // the forced translation is an upcall, and its choice is the other bucket
+      expect(fork.records.find((e) => e.fields?.['lb'] === 'select')?.fields?.['chosen']).toBe(k);
+    }
+    expect(deliveredAt(s.store.get(packet)!.events)).toEqual([`b${chosen + 1}`]);
+  });
 
   it('refuses a record that is not a decision, and an unknown packet', () => {
     const s = new Session(balanced('iptables'));

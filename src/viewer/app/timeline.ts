@@ -17,7 +17,8 @@
  *  - any record with a frame: its length, and the fields that changed
  *    since the previous frame (addresses, ports, TTL, VNI);
  *  - a load-balancing decision (a record with `lb`: a kube-proxy
- *    probability rule, an IPVS scheduler): its choices, the one taken, and
+ *    probability rule, an IPVS scheduler, an OpenFlow select group): its
+ *    choices, the one taken, and
  *    a button asking what every other backend would have done (`onFork`,
  *    the server's fork: ovn-trace's) — each fork then lists its choice,
  *    its verdict and the hops the packet made in that world.
@@ -79,6 +80,26 @@ function forkList(r: TraceEvent, v: ForkView): HTMLElement {
   }));
 }
 
+/** A load-balancing decision's choices, the one taken, and the button that forks the others. */
+function balance(r: TraceEvent, f: Record<string, string | number>, onFork: ((r: TraceEvent) => Promise<ForkView | null>) | null): HTMLElement[] {
+  const choices = String(f['choices']).split(' ');
+  const what = f['lb'] === 'ipvs' ? 'IPVS scheduler' : f['lb'] === 'select' ? `OpenFlow select group ${String(f['group'] ?? '')}`
+    : `kube-proxy probability rules (${String(f['chain'] ?? '')})`;
+  const parts: HTMLElement[] = [kv([['load balancing', what], ['choices', choices.join(', ')], ['taken', choices[Number(f['chosen'])] ?? 'none']])];
+  if (onFork === null) return parts;
+  const out = h('div', { class: 'fork-out' });
+  const b = h('button', { class: 'fork-btn', type: 'button' }, 'What would the other backends have done?');
+  b.addEventListener('click', () => {
+    b.setAttribute('disabled', '');
+    out.replaceChildren(h('p', { class: 'empty' }, 'replaying each other choice…'));
+    void onFork(r).then((v) => {
+      b.removeAttribute('disabled');
+      out.replaceChildren(v === null ? h('p', { class: 'empty' }, 'the server could not fork this decision') : forkList(r, v));
+    });
+  });
+  return [...parts, b, out];
+}
+
 function details(r: TraceEvent, kind: string, changed: string[], frame: Uint8Array | null, onFork: ((r: TraceEvent) => Promise<ForkView | null>) | null): HTMLElement {
   const f = r.fields ?? {};
   const parts: HTMLElement[] = [];
@@ -94,24 +115,6 @@ function details(r: TraceEvent, kind: string, changed: string[], frame: Uint8Arr
     }
     case 'rule': case 'ipvs':
       parts.push(kv([['table', f['table']], ['hook', f['hook']], ['verdict', f['verdict']], ['rules checked', f['checked']], ['service', f['service']], ['real server', f['server']]]));
-      if (typeof f['lb'] === 'string' && typeof f['choices'] === 'string') {
-        const choices = f['choices'].split(' ');
-        parts.push(kv([['load balancing', f['lb'] === 'ipvs' ? 'IPVS scheduler' : `kube-proxy probability rules (${String(f['chain'] ?? '')})`],
-          ['choices', choices.join(', ')], ['taken', choices[Number(f['chosen'])] ?? 'none']]));
-        if (onFork !== null) {
-          const out = h('div', { class: 'fork-out' });
-          const b = h('button', { class: 'fork-btn', type: 'button' }, 'What would the other backends have done?');
-          b.addEventListener('click', () => {
-            b.setAttribute('disabled', '');
-            out.replaceChildren(h('p', { class: 'empty' }, 'replaying each other choice…'));
-            void onFork(r).then((v) => {
-              b.removeAttribute('disabled');
-              out.replaceChildren(v === null ? h('p', { class: 'empty' }, 'the server could not fork this decision') : forkList(r, v));
-            });
-          });
-          parts.push(b, out);
-        }
-      }
       break;
     case 'encap': case 'decap':
       parts.push(kv([['VNI', f['vni']], ['outer source', f['src']], ['outer destination', f['dst']], ['UDP ports', f['sport'] !== undefined ? `${f['sport']} > ${f['dport']}` : undefined]]));
@@ -125,6 +128,7 @@ function details(r: TraceEvent, kind: string, changed: string[], frame: Uint8Arr
     default:
       if (r.fields !== null) parts.push(kv(Object.entries(r.fields)));
   }
+  if (typeof f['lb'] === 'string' && typeof f['choices'] === 'string') parts.push(...balance(r, f, onFork));
   if (kind === 'nat' && changed.length > 0) parts.push(h('div', { class: 'sub' }, 'NAT: before → after'));
   if (changed.length > 0) parts.push(h('ul', { class: 'changes' }, ...changed.map((c) => h('li', {}, c))));
   if (frame !== null) parts.push(h('div', { class: 'sub' }, `packet after this hop: ${frame.length} bytes (select the hop to dissect it)`));
