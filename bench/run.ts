@@ -19,6 +19,7 @@ const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   topology: async () => (await import('./topology.bench.js')).run(),
   route: async () => (await import('./route.bench.js')).run(),
   trace: async () => (await import('./trace.bench.js')).run(),
+  'kube-proxy': async () => (await import('./kube-proxy.bench.js')).run(),
 };
 
 const filter = process.argv.slice(2);
