@@ -402,6 +402,14 @@ export class OvsBridge implements PortOwner {
   private inPort: string | null = null;
 
   /**
+   * What a rule means to its pipeline's author, for trace records: a rule's ovs-ofctl line → its
+   * table's name and, say, the NetworkPolicy that allows or the isolation that denies (the CNI's
+   * explainFlow), or null. Records carry the explanations of the rules a packet matched as `why`,
+   * and a flow-drop names the last one.
+   */
+  explainRule: ((line: string) => string | null) | null = null;
+
+  /**
    * A packet trace record (sim/tracer.ts) of the datapath's decision: which cache tier decided
    * (exact-match hit, megaflow hit, or an upcall through the OpenFlow tables) with the rules it
    * matched — at a cache hit, the rules its flow was made from — and the megaflow as `dpctl/dump-flows` prints it; a flow without actions drops.
@@ -413,11 +421,13 @@ export class OvsBridge implements PortOwner {
     // the OpenFlow rules the upcall walked through; for a cache hit, those the flow was made from
     const rules = f.rules.map((r) => formatFlowLine(r.spec, undefined, { protocols: this.br.protocols }));
     // a select group's choice: a load-balancing decision the viewer can fork
+    const explain = this.explainRule;
+    const why = explain === null ? [] : rules.map((l) => explain(l)).filter((x): x is string => x !== null);
     const b = f.balance;
     const lb: Record<string, string | number> = b === null ? {} : { lb: 'select', group: b.group, choices: b.buckets.join(' '), chosen: b.chosen };
     tr.emit(this.name, this.inPort, 'flow', `${tier === 'emc' ? 'exact-match cache hit' : tier === 'megaflow' ? 'megaflow cache hit' : 'upcall'}: ${line}`,
-      { fields: { tier, megaflow: line, actions: f.actionsText, ...(rules.length > 0 ? { rules: rules.join('\n') } : {}), ...lb } });
-    if (f.actionsText === 'drop') tr.emit(this.name, this.inPort, 'drop', 'flow-drop: the datapath flow drops it', { reason: 'flow-drop' });
+      { fields: { tier, megaflow: line, actions: f.actionsText, ...(rules.length > 0 ? { rules: rules.join('\n') } : {}), ...(why.length > 0 ? { why: why.join('\n') } : {}), ...lb } });
+    if (f.actionsText === 'drop') tr.emit(this.name, this.inPort, 'drop', `flow-drop: ${why.at(-1) ?? 'the datapath flow drops it'}`, { reason: 'flow-drop' });
   }
 
   /** The datapath's sink for port 'p': the bytes [start, end) of 'buf' leave now (the link copies them). */

@@ -246,6 +246,8 @@ export class Cluster {
       if (ip === undefined || podCIDR === undefined) continue;
       const proxier = this.newProxier(name, ip, n.metadata.labels ?? {});
       this.cni.addNode({ name, ip, podCIDR, ...(proxier instanceof IpvsProxier ? { kernel: { ipvs: proxier.ipvs, ipsets: proxier.ipsets } } : {}) });
+      // trace records say what a matched flow means (its table; the NetworkPolicy that allows or denies)
+      this.cni.node(name).bridge.explainRule = (line) => this.cni.explainFlow(line);
       // what the viewer draws: a node, and the tunnel from its br-int to every other node's
       this.net.roles.set(name, 'node');
       for (const peer of this.proxiers.keys()) this.net.tunnel(`${peer}/br-int`, `${name}/br-int`, this.tunnel, 0);

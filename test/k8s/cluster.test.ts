@@ -83,8 +83,14 @@ metadata: { name: stranger, labels: { app: stranger } }
 spec:
   containers: [{ name: sh, image: busybox }]
 `);
+    const store = new TraceStore();
+    store.attach(c.net.sim);
     const r = await tcpRequest(c.pod('default', 'stranger'), c.serviceIP('default', 'web'), 80, 'GET /\r\n\r\n', { timeoutSec: 3 });
     expect(r.error).toBe('ETIMEDOUT');
+    // the trace says why: the web pod is isolated by the policy, and no rule lets this source in
+    const drops = store.query('drop.reason == "flow-drop"').flatMap((p) => p.events.filter((e) => e.kind === 'drop').map((e) => e.text));
+    expect(drops.length).toBeGreaterThan(0);
+    expect(drops[0]).toMatch(/^flow-drop: IngressDefault \(table 100\): .*isolated for ingress by NetworkPolicy default\/web-from-clients/);
     // relabelled as a client, it gets in
     const p = c.cp.store.get('Pod', 'default', 'stranger')!;
     c.apply([{ ...p, metadata: { ...p.metadata, labels: { app: 'client' } } }]);

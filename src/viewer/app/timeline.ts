@@ -111,6 +111,7 @@ function details(r: TraceEvent, kind: string, changed: string[], frame: Uint8Arr
       if (typeof f['rules'] === 'string') {
         parts.push(h('div', { class: 'sub' }, tier === 'upcall' ? 'OpenFlow rules matched, table by table' : 'OpenFlow rules this flow was made from (at its upcall)'), h('pre', {}, f['rules']));
       }
+      if (typeof f['why'] === 'string') parts.push(h('div', { class: 'sub' }, 'What they mean (tables, NetworkPolicies)'), h('pre', { class: 'why' }, f['why']));
       break;
     }
     case 'rule': case 'ipvs':
