@@ -35,8 +35,11 @@
  * still counts every rule the kernel would have checked. `walk` is the
  * allocation-free form (the trace kept as slot numbers, counters in the
  * compiled table); `run` adds the TraceRule list and flushes the counters.
- * Neighbours: model.ts (the rules), compile.ts (their compiled form), ipset.ts (`-m set`), the caller gives
- * the host facts `addrtype` needs.
+ * Stateful matches ask the host (NfHost): `-m set` its ipsets, `-m recent`
+ * its recent lists (on its clock; each check adds a note to the rule's
+ * trace entry), `-m nfacct` its counters, `-m ipvs` its IPVS connection.
+ * Neighbours: model.ts (the rules), compile.ts (their compiled form), ipset.ts (`-m set`), recent.ts
+ * (`-m recent`, nfacct), the caller gives the host facts `addrtype` needs.
  */
 import type { AddrType, CtStateName, Hook, IfaceMatch, IpvsMatch, Match, PortRange, RecentMatch, Rule, Ruleset, TableName, Target } from './model.js';
 import {

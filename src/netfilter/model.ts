@@ -16,8 +16,10 @@
  * MARK targets are stored as the kernel's (value, mask) XMARK pair, whatever
  * option wrote them (`--set-mark`, `--or-mark` … as iptables does);
  * `line` is the 1-based line of the rule in the restore input (0 when made
- * in code).
- * Neighbours: restore.ts, save.ts, eval.ts; conntrack/ for ct state names.
+ * in code). The stateful matches (`-m recent`, `-m nfacct`, `-m ipvs`) are
+ * plain data here too; their state (recent lists, nfacct objects, IPVS
+ * connections) belongs to the host that evaluates them (recent.ts, ipvs.ts).
+ * Neighbours: restore.ts, save.ts, eval.ts; recent.ts; conntrack/ for ct state names.
  */
 
 export type TableName = 'raw' | 'mangle' | 'nat' | 'filter';

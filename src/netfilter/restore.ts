@@ -29,6 +29,16 @@
  *    repeat), one of --packets-eq/lt/gt and one of --bytes-eq/lt/gt (only
  *    -eq invertible) with a u64 in strtoul base-0 syntax, in any order
  *    around --match-set;
+ *  - `-m recent` as libxt_recent (revision 1) with libxtables' option
+ *    checks in their order and words (`can only be used once`, `cannot be
+ *    inverted`, `cannot be used together with`, `also requires`), the name
+ *    cut to 199 characters, `--mask` a dotted quad or one number (`24` is
+ *    0.0.0.24), then xt_recent's checkentry as EINVAL on the rule's line
+ *    (--set/--remove with modifiers, --hitcount over 65535, a name that is
+ *    empty, `.`, `..` or has a `/`); `-m nfacct --nfacct-name` (mandatory,
+ *    cut to 31) refused with ENOENT on its line when 'opts.nfacct' lacks
+ *    the object; `-m ipvs` as libxt_ipvs (this kernel has no xt_ipvs to
+ *    check it against);
  *  - canonical values as the kernel stores them: addresses masked, states and
  *    address types in bit order, `--syn` as FIN,SYN,RST,ACK SYN, full port
  *    ranges dropped, statistic probability rounded to 31-bit fixed point,

@@ -25,7 +25,11 @@
  *    xtables_save_string's quoting (bare when only [A-Za-z0-9_-], else
  *    double-quoted with `"`, `'` and `\` backslash-escaped); `-m set`
  *    options after the flags as `--return-nomatch ! --update-counters
- *    ! --update-subcounters --packets-… --bytes-…`, counters in decimal.
+ *    ! --update-subcounters --packets-… --bytes-…`, counters in decimal;
+ *    `-m recent` as `--OP [--seconds N] [--reap] [--hitcount N] [--rttl]
+ *    --name NAME --mask M --rsource|--rdest` (numbers as %d, the name bare
+ *    even with blanks); `-m nfacct --nfacct-name  NAME` (two blanks);
+ *    `-m ipvs` as libxt_ipvs saves it (--vproto as a number).
  * Invariant: pure function of the ruleset and options; never reads a clock
  * (the date line is a parameter).
  * Neighbours: model.ts (the data), restore.ts (the reverse direction).

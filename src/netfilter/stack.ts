@@ -54,6 +54,15 @@
  * fragmentation needed with that MTU. Forwarding off: dropped silently.
  * The kernel's per-peer ICMP tokens (icmp_ratelimit, ip_error's one error a
  * second) are not modelled: every error is sent.
+ * The namespace's match state: `recent` (xt_recent lists, recent.ts) is
+ * kept across rule reloads and follows the rules the way the kernel's
+ * lists do (synced when parseRestore replaced a table); `-m recent` reads
+ * the packet's TTL (+1 for a forwarded packet once it has an out
+ * interface, the TTL before forwarding) and the virtual clock `now`;
+ * `opts.nfacct` holds the nfacct objects `-m nfacct` counts into (a rule
+ * naming a missing one is refused when the stack is built); `-m ipvs`
+ * sees the IPVS connection the packet was handled by (skb->ipvs_property),
+ * found again from the packet's addresses and ports as xt_ipvs does.
  * A socket of the host (`opts.local`) takes what is delivered to it; what
  * none takes, the host's stack answers.
  * A packet of the host for one of its own addresses crosses lo:
@@ -64,7 +73,7 @@
  * netstack/route.ts).
  * Left out: IPv6, the raw table's NOTRACK, defragmentation before
  * conntrack.
- * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts, ipvs.ts.
+ * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts, ipvs.ts, recent.ts.
  */
 import { be16, be32, ipv4ToString, setBe16, setBe32 } from '../wire/bytes.js';
 import { checksumOf, csumUpdate16 } from '../wire/checksum.js';
