@@ -5,26 +5,32 @@
  *  - Text: each rule set is restored in a fresh namespace and dumped with `iptables-save`; the
  *    same text through parseRestore + formatSave must print the same. Bad inputs must be refused
  *    by both on the same line.
- *  - Behaviour: a namespace with a veth d0 (10.1.0.1-6/24; its peer up, no address; lo up) sends UDP datagrams
- *    from a Python socket bound to each given source, with the given TTL, to 10.1.0.99 (routed
- *    out of d0, where the peer drops them), sleeping where told; the rules sit in filter
- *    OUTPUT (a DROP there fails sendto with EPERM, which the sender ignores). Afterwards `iptables-save -c` (rule counters), /proc/net/xt_recent/* (entries:
- *    address, TTL, number of timestamps, oldest_pkt index; jiffies left out, and lines sorted, as
- *    the kernel lists its hash buckets in a random order) and `nfacct list` are compared with
- *    NfStack.send() of the same datagrams on the virtual clock (the sleeps added to it).
+ *  - Behaviour: a namespace with a veth d0 (10.1.0.1-6/24; its peer up, no address; lo up)
+ *    sends UDP datagrams from a Python socket bound to each given source, with the given TTL, to
+ *    10.1.0.99 (routed out of d0, where the peer drops them), sleeping where told, reloading the
+ *    rules where told; the rules sit in filter OUTPUT (a DROP there fails sendto with EPERM, which
+ *    the sender ignores). Afterwards `iptables-save -c` (rule counters), /proc/net/xt_recent/*
+ *    (the lists, and their entries: address, TTL, number of timestamps, oldest_pkt index; jiffies
+ *    left out, lines sorted, as the kernel lists its hash buckets in a random order) and
+ *    `nfacct list` are compared with NfStack.send() of the same datagrams on the virtual clock
+ *    (the sleeps added to it).
+ *  - Forwarding: a router namespace (test/oracle/netns.ts) shows the TTL xt_recent records for a
+ *    forwarded packet (the TTL before forwarding), compared packet by packet with NfStack.receive.
  * With CI=true a missing iptables, `ip netns`, nfacct or Python fails the suite (describeNeeding).
  * Every namespace is deleted, also on failure.
  */
 import { expect, it } from 'vitest';
 import { describeNeeding } from '../oracle/tools.js';
-import { inNamespaceSync, runSync } from '../oracle/netns.js';
+import {
+  describeWithKernel, inNamespaceSync, runKernelScenario, runSync, type HostConfig as KernelHost, type KernelPacket,
+} from '../oracle/netns.js';
 import { IptablesRestoreError, parseRestore } from '../../src/netfilter/restore.js';
 import { formatSave } from '../../src/netfilter/save.js';
 import { NfStack } from '../../src/netfilter/stack.js';
 import { NfAcct } from '../../src/netfilter/recent.js';
 import { FrameBuilder } from '../../src/wire/builder.js';
-import { parseIpv4 } from '../../src/wire/bytes.js';
-import { FILTER_HEAD } from './kernel-compare.js';
+import { parseIpv4, toHex } from '../../src/wire/bytes.js';
+import { FILTER_HEAD, stackHost } from './kernel-compare.js';
 
 const root = process.getuid?.() === 0;
 const missing: string[] = [];
@@ -114,17 +120,22 @@ describeNeeding(missing, 'xt_recent / nfacct rule text: iptables-save equals for
 
 // ---- behaviour ------------------------------------------------------------------------------
 
-interface Send { src: number; dst?: string; dport?: number; ttl?: number; sleepMs?: number }
+interface Send {
+  src: number; dst?: string; dport?: number; ttl?: number; sleepMs?: number;
+  /** before this datagram: `iptables-restore` (no --noflush) of these filter rules */
+  reload?: string[];
+}
 
 /** What the kernel and NfStack end with after 'sends': rule counter lines, recent lists, nfacct list. */
 interface Outcome { counters: string[]; recent: string[]; nfacct: string }
 
 const SRC = (n: number): string => `10.1.0.${n}`;
 
-/** The recent lists' lines without jiffies: `NAME src=… ttl: … oldest_pkt: … stamps: N`, sorted. */
+/** The recent lists (`NAME (list)`) and their lines without jiffies (`NAME src=… ttl: … oldest_pkt: … stamps: N`), sorted. */
 function recentLines(files: Record<string, string>): string[] {
   const out: string[] = [];
   for (const [name, text] of Object.entries(files)) {
+    out.push(`${name} (list)`);
     for (const l of text.split('\n')) {
       const m = /^src=(\S+) ttl: (\d+) last_seen: \d+ oldest_pkt: (\d+) (.*)$/.exec(l);
       if (m) out.push(`${name} src=${m[1]} ttl: ${m[2]} oldest_pkt: ${m[3]} stamps: ${m[4]!.split(',').length}`);
@@ -149,10 +160,19 @@ function kernelRun(text: string, sends: Send[], acct: string[]): Outcome {
     sh(['ip', 'link', 'set', 'd0', 'up']);
     for (const a of acct) sh(['nfacct', 'add', a]);
     sh(['iptables-restore'], text);
-    const py = ['import socket, time', 'for src, dst, port, ttl, sleep in ' + JSON.stringify(sends.map((s) => [SRC(s.src), s.dst ?? '10.1.0.99', s.dport ?? 9, s.ttl ?? 64, (s.sleepMs ?? 0) / 1000])) + ':',
-      '    time.sleep(sleep)', '    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)', '    s.bind((src, 0))',
-      '    s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)', '    try:', "        s.sendto(b'x', (dst, port))", '    except PermissionError:', '        pass', '    s.close()'].join('\n');
-    sh(['/usr/bin/python3', '-c', py]);
+    // one Python run per phase: a reload happens between two phases
+    const phases: Send[][] = [[]];
+    for (const snd of sends) {
+      if (snd.reload !== undefined) phases.push([]);
+      phases[phases.length - 1]!.push(snd);
+    }
+    for (const phase of phases) {
+      if (phase[0]?.reload !== undefined) sh(['iptables-restore'], rules(phase[0].reload));
+      const py = ['import socket, time', 'for src, dst, port, ttl, sleep in ' + JSON.stringify(phase.map((s) => [SRC(s.src), s.dst ?? '10.1.0.99', s.dport ?? 9, s.ttl ?? 64, (s.sleepMs ?? 0) / 1000])) + ':',
+        '    time.sleep(sleep)', '    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)', '    s.bind((src, 0))',
+        '    s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)', '    try:', "        s.sendto(b'x', (dst, port))", '    except PermissionError:', '        pass', '    s.close()'].join('\n');
+      sh(['/usr/bin/python3', '-c', py]);
+    }
     const files: Record<string, string> = {};
     for (const f of sh(['ls', '/proc/net/xt_recent']).split('\n').filter((n) => n !== '')) files[f] = sh(['cat', `/proc/net/xt_recent/${f}`]);
     return { counters: counterLines(sh(['iptables-save', '-c'])), recent: recentLines(files), nfacct: acct.length > 0 ? sh(['nfacct', 'list']) : '' };
@@ -169,6 +189,7 @@ function oursRun(text: string, sends: Send[], acctNames: string[]): Outcome {
   }, { nfacct: acct });
   let now = 1_000_000;
   sends.forEach((s, i) => {
+    if (s.reload !== undefined) parseRestore(rules(s.reload), rs, { nfacct: acct });
     now += (s.sleepMs ?? 0) + 1;
     const f = new FrameBuilder().eth({}).ipv4({ src: SRC(s.src), dst: s.dst ?? '10.1.0.99', ttl: s.ttl ?? 64 }).udp({ srcPort: 40000 + i, dstPort: s.dport ?? 9 }).payload('x').build();
     stack.send(f, now);
@@ -214,6 +235,13 @@ const BEHAVIOURS: Behaviour[] = [
     sends: [{ src: 1, dport: 1, ttl: 64 }, { src: 1, dport: 2, ttl: 64 }, { src: 1, dport: 2, ttl: 9 }, { src: 1, dport: 1, ttl: 9 }, { src: 1, dport: 2, ttl: 9 }, { src: 1, dport: 2, ttl: 64 }],
   },
   {
+    name: 'a reload keeps a list still named (its first mask too) and destroys one no longer named; a larger --hitcount flushes the list',
+    rules: [`${OUT} -m recent --set --name K --mask 255.255.0.0`, `${OUT} -m recent --set --name G`, `${OUT} -m recent --set --name Q`],
+    sends: [{ src: 1 }, { src: 2 },
+      { src: 3, reload: [`${OUT} -m recent --set --name K`, `${OUT} -m recent --rcheck --hitcount 40 --name G`, `${OUT} -m recent --rcheck --name G`]},
+      { src: 4 }],
+  },
+  {
     name: '33 packets: an entry keeps 32 timestamps',
     rules: [`${OUT} -m recent --set --name R`],
     sends: Array.from({ length: 33 }, () => ({ src: 1 })),
@@ -257,5 +285,34 @@ describeNeeding(missing, 'xt_recent / nfacct behaviour: the kernel and NfStack e
     const o = oursRun(text, sends, []);
     expect(o.counters).toEqual(k.counters);
     expect(o.recent).toEqual(k.recent);
+  });
+});
+
+// ---- a forwarding router: the TTL xt_recent records -----------------------------------------
+
+const ROUTER: KernelHost = {
+  ifaces: [{ name: 'eth-ext', addrs: ['192.168.50.1/24'] }, { name: 'eth-pod', addrs: ['10.244.1.1/24'] }],
+  routes: [{ dst: 'default', via: '192.168.50.254', dev: 'eth-ext' }],
+  sysctls: { ip_forward: 1 },
+};
+const MANGLE_HEAD = '*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n';
+const udp = (dport: number, ttl: number): KernelPacket => ({ proto: 'udp', src: '192.168.50.7', sport: 5000 + ttl, dst: '10.244.1.5', dport, ttl, payload: 'r', in: 'eth-ext' });
+
+describeWithKernel('xt_recent on a forwarded packet: the TTL before forwarding', () => {
+  it('set in mangle PREROUTING (TTL as received), --rcheck --rttl in FORWARD (TTL − 1, plus one): same TTL matches', async () => {
+    const text = `${MANGLE_HEAD}-A PREROUTING -p udp -m udp --dport 1 -m recent --set --name F\nCOMMIT\n`
+      + `${FILTER_HEAD}-A FORWARD -p udp -m udp --dport 2 -m recent --rcheck --rttl --name F -j DROP\nCOMMIT\n`;
+    const packets = [udp(1, 30), udp(2, 30), udp(2, 31), udp(2, 29)];
+    const kernel = await runKernelScenario(ROUTER, text, packets, { sendRedirects: false });
+    const stack = new NfStack(parseRestore(text), stackHost(ROUTER));
+    const leaves = kernel.map((k, i) => {
+      const r = stack.receive(k.sent.slice(), packets[i]!.in, i * 1000);
+      expect(r.out === null ? [] : [`${r.out.iface} ${toHex(r.out.frame.subarray(14))}`], `packet ${i}`)
+        .toEqual(k.out.map((f) => `${f.iface} ${toHex(f.frame.subarray(14))}`));
+      return k.out.length;
+    });
+    // not vacuous: the TTL-30 check is dropped, the others are forwarded
+    expect(leaves).toEqual([1, 0, 1, 1]);
+    expect(stack.recent.procText('F')).toBe('src=192.168.50.7 ttl: 30 last_seen: 0 oldest_pkt: 1 0\n');
   });
 });
