@@ -16,7 +16,9 @@ import { NfAcct, NfacctError, RecentList, RecentTables } from '../../src/netfilt
 import { parseHost } from '../../src/netfilter/host.js';
 import { Ipvs } from '../../src/netfilter/ipvs.js';
 import { FrameBuilder } from '../../src/wire/builder.js';
-import type { RecentMatch } from '../../src/netfilter/model.js';
+import { Ruleset, type RecentMatch } from '../../src/netfilter/model.js';
+import { IpvsProxier } from '../../src/k8s/kube-proxy/index.js';
+import { svc, slice } from '../k8s/kube-proxy-helpers.js';
 import { FILTER_HEAD } from './kernel-compare.js';
 
 const rules = (lines: string[]): string => `${FILTER_HEAD}${lines.join('\n')}\nCOMMIT\n`;
@@ -224,5 +226,38 @@ describe('-m ipvs in NfStack (expectations from xt_ipvs.c)', () => {
   it('direct routing keeps the virtual address as destination: the connection lookup finds nothing, only --ipvs matches', () => {
     expect(node('-A OUTPUT -m ipvs --vport 80 -j DROP', '-g').send(tcp('10.244.1.1', 40000, '10.96.0.10', 80), 0).verdict).toBe('ACCEPT');
     expect(node('-A OUTPUT -m ipvs --ipvs -j DROP', '-g').send(tcp('10.244.1.1', 40000, '10.96.0.10', 80), 0).verdict).toBe('DROP');
+  });
+});
+
+describe('kube-proxy ipvs mode: a LoadBalancer whose source ranges exclude the node', () => {
+  it('the node\'s own packet from the LB address is dropped by KUBE-IPVS-OUT-FILTER\'s -m ipvs rule after IPVS scheduled it', () => {
+    const p = new IpvsProxier({ hostname: 'test-node', nodeIPs: ['100.101.102.103'], nodeAddresses: ['100.101.102.103'] });
+    p.addService(svc('ns1', 'lb', (x) => {
+      x.spec.type = 'LoadBalancer'; x.spec.clusterIP = '10.20.30.41'; x.spec.ports = [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30080 }];
+      x.status = { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } }; x.spec.loadBalancerSourceRanges = ['203.0.113.0/24'];
+    }));
+    p.addEndpointSlice(slice('ns1', 'lb', 1, (e) => { e.endpoints = [{ addresses: ['10.244.2.7'] }]; e.ports = [{ name: 'p80', port: 8080, protocol: 'TCP' }]; }));
+    const r = p.sync(0);
+    expect(r.iptables).toContain('-A KUBE-IPVS-OUT-FILTER -s 1.2.3.4 -m ipvs --vaddr 1.2.3.4 --vproto tcp --vport 80 -j DROP');
+    const rs = new Ruleset();
+    parseRestore(r.ensure!, rs, { noflush: true, counters: true });
+    parseRestore(r.iptables, rs, { noflush: true, counters: true });
+    expect(formatSave(rs)).toContain('-A KUBE-IPVS-OUT-FILTER -s 1.2.3.4/32 -m ipvs --vproto 6 --vaddr 1.2.3.4 --vport 80 -j DROP');
+    const addr = (a: string, len: number): { addr: number; prefixLen: number } => ({ addr: parseIpv4(a)!, prefixLen: len });
+    const host: HostConfig = {
+      ifaces: [{ name: 'eth0', mac: '02:00:00:00:00:01', addrs: [addr('100.101.102.103', 24)] },
+        { name: 'kube-ipvs0', mac: '02:00:00:00:00:02', addrs: r.addresses.map((a) => addr(a, 32)) }],
+      routes: [{ net: 0, prefixLen: 0, via: parseIpv4('100.101.102.1')!, dev: 'eth0', src: null },
+        { net: parseIpv4('10.244.2.0')!, prefixLen: 24, via: parseIpv4('100.101.102.12')!, dev: 'eth0', src: null }],
+      ipForward: true, routeLocalnet: false, tcpLoose: true, vsConntrack: true,
+    };
+    const stack = new NfStack(rs, host, { ipsets: p.ipsets, ipvs: p.ipvs });
+    const res = stack.send(tcp('1.2.3.4', 40000, '1.2.3.4', 80), 0);
+    expect(res.verdict).toBe('DROP');
+    const filterOut = res.hooks.filter((h) => h.table === 'filter' && h.hook === 'OUTPUT').at(-1)!;
+    expect(filterOut.traversed.filter((t) => t.matched).map((t) => t.chain)).toEqual(['OUTPUT', 'KUBE-IPVS-OUT-FILTER']);
+    // a client inside the source ranges is let through to the real server
+    const ok = stack.receive(tcp('203.0.113.5', 40001, '1.2.3.4', 80), 'eth0', 1000);
+    expect(ok.path).toBe('ipvs');
   });
 });
