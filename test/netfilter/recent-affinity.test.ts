@@ -4,7 +4,8 @@
  * counters (nfacct: true, as kube-proxy writes when it could create them), loads through
  * parseRestore; in NfStack a client's new connections to the ClusterIP stay on the endpoint its
  * first one was sent to, while other clients spread over the endpoints; after the affinity
- * timeout the client is balanced afresh.
+ * timeout the client is balanced afresh. The nfacct counters kube-proxy names count the localhost
+ * NodePort connection and the INVALID packet KUBE-FORWARD drops.
  */
 import { describe, expect, it } from 'vitest';
 import { IptablesProxier, endpointChain } from '../../src/k8s/kube-proxy/index.js';
@@ -27,12 +28,12 @@ const NODE: HostConfig = {
 };
 const ENDPOINTS = ['10.180.0.1', '10.180.0.2', '10.180.0.3'];
 
-function syn(src: string, sport: number): Uint8Array {
-  return new FrameBuilder().eth({ src: '02:50:00:00:00:02', dst: '02:00:00:00:00:01' }).ipv4({ src, dst: '172.30.0.41', ttl: 64, ident: 1 })
-    .tcp({ srcPort: sport, dstPort: 80, flags: 0x02, seq: 1000, ack: 0, window: 8192 }).build();
+function syn(src: string, sport: number, dst = '172.30.0.41', dport = 80, flags = 0x02): Uint8Array {
+  return new FrameBuilder().eth({ src: '02:50:00:00:00:02', dst: '02:00:00:00:00:01' }).ipv4({ src, dst, ttl: 64, ident: 1 })
+    .tcp({ srcPort: sport, dstPort: dport, flags, seq: 1000, ack: 0, window: 8192 }).build();
 }
 
-function node(seed: number): { stack: NfStack; rs: Ruleset; payload: string; acct: NfAcct } {
+function node(seed: number, host: HostConfig = NODE): { stack: NfStack; rs: Ruleset; payload: string; acct: NfAcct } {
   const p = new IptablesProxier({ hostname: 'test-node', nodeIPs: ['192.168.0.2'], masqueradeMark: '0x4000', nfacct: true });
   p.addService(svc('ns1', 'svc1', (s) => {
     s.spec.clusterIP = '172.30.0.41';
@@ -53,7 +54,7 @@ function node(seed: number): { stack: NfStack; rs: Ruleset; payload: string; acc
   const rs = new Ruleset();
   parseRestore(r.ensure!, rs, { noflush: true, counters: true, nfacct: acct });
   parseRestore(r.payload, rs, { noflush: true, counters: true, nfacct: acct });
-  return { stack: new NfStack(rs, NODE, { seed, nfacct: acct }), rs, payload: r.payload, acct };
+  return { stack: new NfStack(rs, host, { seed, nfacct: acct }), rs, payload: r.payload, acct };
 }
 
 /** The endpoint a client's SYN was DNATed to. */
@@ -116,5 +117,21 @@ describe('kube-proxy ClientIP affinity in NfStack', () => {
     const holding = [...stack.recent.lists.values()].filter((l) => l.entries.size > 0).map((l) => l.name);
     expect(holding).toEqual([endpointChain('ns1/svc1:p80', 'tcp', later[later.length - 1]!)]);
     expect(stack.recent.lists.has(sep)).toBe(true);
+  });
+});
+
+describe('kube-proxy nfacct counters in NfStack', () => {
+  it('a localhost NodePort connection counts into localhost_nps_accepted_pkts; an INVALID forwarded packet into ct_state_invalid_dropped_pkts', () => {
+    // kube-proxy turns route_localnet on when localhost NodePorts are served
+    const { stack, acct } = node(1, { ...NODE, routeLocalnet: true });
+    const lo = stack.send(syn('127.0.0.1', 40000, '127.0.0.1', 30080), 0);
+    expect(lo.verdict).toBe('ACCEPT');
+    expect(acct.get('localhost_nps_accepted_pkts')).toEqual({ packets: 1, bytes: 40 });
+    // a lone RST has no connection: INVALID, dropped by KUBE-FORWARD (BEHAVIOUR.md Linux §8)
+    const rst = stack.receive(syn('10.0.0.5', 40001, '10.180.0.1', 8080, 0x04), 'cni0', 1000);
+    expect(rst.verdict).toBe('DROP');
+    expect(acct.get('ct_state_invalid_dropped_pkts')).toEqual({ packets: 1, bytes: 40 });
+    expect(acct.list()).toBe('{ pkts = 00000000000000000001, bytes = 00000000000000000040 } = ct_state_invalid_dropped_pkts;\n'
+      + '{ pkts = 00000000000000000001, bytes = 00000000000000000040 } = localhost_nps_accepted_pkts;\n');
   });
 });
