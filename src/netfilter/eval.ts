@@ -35,10 +35,13 @@
  * still counts every rule the kernel would have checked. `walk` is the
  * allocation-free form (the trace kept as slot numbers, counters in the
  * compiled table); `run` adds the TraceRule list and flushes the counters.
- * Neighbours: model.ts (the rules), compile.ts (their compiled form), ipset.ts (`-m set`), the caller gives
- * the host facts `addrtype` needs.
+ * Stateful matches ask the host (NfHost): `-m set` its ipsets, `-m recent`
+ * its recent lists (on its clock; each check adds a note to the rule's
+ * trace entry), `-m nfacct` its counters, `-m ipvs` its IPVS connection.
+ * Neighbours: model.ts (the rules), compile.ts (their compiled form), ipset.ts (`-m set`), recent.ts
+ * (`-m recent`, nfacct), the caller gives the host facts `addrtype` needs.
  */
-import type { AddrType, CtStateName, Hook, IfaceMatch, Match, PortRange, Rule, Ruleset, TableName, Target } from './model.js';
+import type { AddrType, CtStateName, Hook, IfaceMatch, IpvsMatch, Match, PortRange, RecentMatch, Rule, Ruleset, TableName, Target } from './model.js';
 import {
   C_END, C_POLICY, C_START, CHAIN_WORDS, CompiledTable, F_DPORT, F_DPORT_INV, F_DST, F_DST_INV, F_L4, F_MARK, F_MARK_INV, F_PROTO,
   F_PROTO_INV, F_SLOW_EXT, F_SLOW_GENERIC, F_SPORT, F_SPORT_INV, F_SRC, F_SRC_INV, F_STAT, F_STAT_INV, F_TCPFLAGS, F_TCPFLAGS_INV,
@@ -46,6 +49,7 @@ import {
   W_DST, W_DST_MASK, W_FLAGS, W_PROTO, W_SRC, W_SRC_MASK, WORDS, X_ARG2, X_MARK, X_MARK_MASK, X_SPORT, X_STAT, X_TCPFLAGS,
 } from './compile.js';
 import { Mulberry32 } from '../rng.js';
+import { ipv4ToString } from '../wire/bytes.js';
 import { SdnemuError } from '../errors.js';
 
 /** The packet as the rules see it (decoded once by the caller). */
@@ -86,6 +90,16 @@ export interface NfHost {
    * -m set rule fails with an error
    */
   setMatches?(name: string, flags: ('src' | 'dst')[], pkt: NfPacket, m: Extract<Match, { kind: 'set' }>): boolean;
+  /**
+   * xt_recent's answer to `-m recent` 'm' for 'pkt' (its `!` already
+   * applied, as recent_mt returns it), changing the namespace's list; absent:
+   * any -m recent rule fails with an error
+   */
+  recent?(m: RecentMatch, pkt: NfPacket): boolean;
+  /** `-m nfacct`: count 'pkt' into the object 'name'; the match's answer (true: no quota) */
+  nfacct?(name: string, pkt: NfPacket): boolean;
+  /** `-m ipvs`: does 'pkt' belong to an IPVS connection as 'm' asks (xt_ipvs's ipvs_mt) */
+  ipvs?(m: IpvsMatch, pkt: NfPacket): boolean;
 }
 
 export interface TraceRule {
@@ -97,6 +111,8 @@ export interface TraceRule {
   rule: Rule | null;
   /** LOG/TRACE text, when the rule logged */
   log?: string;
+  /** what stateful matches did while the rule was checked (`recent --rcheck KUBE-SEP-X src 10.0.0.1: hit`) */
+  notes?: string[];
 }
 
 export type Verdict =
@@ -141,6 +157,8 @@ export class Evaluator {
   private trN = 0;
   /** LOG/TRACE lines of the last walk, by trace position (null: none) */
   private logs: { at: number; text: string }[] | null = null;
+  /** notes of stateful matches in the last walk, by trace position (null: none) */
+  private notes: { at: number; text: string }[] | null = null;
   private readonly stackC = new Int32Array(MAX_JUMPS);
   private readonly stackI = new Int32Array(MAX_JUMPS);
   /**
@@ -171,6 +189,7 @@ export class Evaluator {
       traversed.push({ table, chain: ct.chains[c]!.name, num: s - ct.cw[c * CHAIN_WORDS + C_START]! + 1, matched: (e & 1) === 1, rule: ct.rules[s]! });
     }
     if (this.logs !== null) for (const l of this.logs) traversed[l.at]!.log = l.text;
+    if (this.notes !== null) for (const n of this.notes) (traversed[n.at]!.notes ??= []).push(n.text);
     ct.flush();
     const rule = this.lastSlot < 0 ? null : ct.rules[this.lastSlot]!;
     const t = rule?.target;
@@ -195,6 +214,7 @@ export class Evaluator {
     this.ct = ct;
     this.trN = 0;
     this.logs = null;
+    this.notes = null;
     const w = ct.w, cw = ct.cw;
     let c = start, i = 0, depth = 0, checked = 0;
     for (let steps = 0; ; steps++) {
@@ -452,6 +472,21 @@ export class Evaluator {
       case 'set': {
         if (this.host.setMatches === undefined) throw new NetfilterError('NF_NO_SET', `-m set --match-set ${m.name}: no ipsets are loaded`);
         return this.host.setMatches(m.name, m.flags, p, m) !== m.invert;
+      }
+      case 'recent': {
+        if (this.host.recent === undefined) throw new NetfilterError('NF_NO_RECENT', `-m recent --name ${m.name}: this host keeps no recent lists`);
+        const hit = this.host.recent(m, p);
+        // the walk's next trace entry is this rule's
+        (this.notes ??= []).push({ at: this.trN, text: `recent ${m.invert ? '! ' : ''}--${m.op} ${m.name} ${m.side} ${ipv4ToString(m.side === 'src' ? p.src : p.dst)}: ${hit ? 'match' : 'no match'}` });
+        return hit;
+      }
+      case 'nfacct': {
+        if (this.host.nfacct === undefined) throw new NetfilterError('NF_NO_NFACCT', `-m nfacct --nfacct-name ${m.name}: this host has no nfacct objects`);
+        return this.host.nfacct(m.name, p);
+      }
+      case 'ipvs': {
+        if (this.host.ipvs === undefined) throw new NetfilterError('NF_NO_IPVS', '-m ipvs: this host has no IPVS');
+        return this.host.ipvs(m, p);
       }
       case 'physdev': {
         if (m.isBridged !== null && p.bridged !== m.isBridged) return false;

@@ -16,8 +16,10 @@
  * MARK targets are stored as the kernel's (value, mask) XMARK pair, whatever
  * option wrote them (`--set-mark`, `--or-mark` … as iptables does);
  * `line` is the 1-based line of the rule in the restore input (0 when made
- * in code).
- * Neighbours: restore.ts, save.ts, eval.ts; conntrack/ for ct state names.
+ * in code). The stateful matches (`-m recent`, `-m nfacct`, `-m ipvs`) are
+ * plain data here too; their state (recent lists, nfacct objects, IPVS
+ * connections) belongs to the host that evaluates them (recent.ts, ipvs.ts).
+ * Neighbours: restore.ts, save.ts, eval.ts; recent.ts; conntrack/ for ct state names.
  */
 
 export type TableName = 'raw' | 'mangle' | 'nat' | 'filter';
@@ -74,7 +76,49 @@ export type Match =
       packets?: SetCounterMatch | null;
       /** --bytes-eq/lt/gt N, `! --bytes-eq N` as 'ne'; null: none */
       bytes?: SetCounterMatch | null }
-  | { kind: 'physdev'; physdevIn: IfaceMatch | null; physdevOut: IfaceMatch | null; isBridged: boolean | null; isIn: boolean | null; isOut: boolean | null };
+  | { kind: 'physdev'; physdevIn: IfaceMatch | null; physdevOut: IfaceMatch | null; isBridged: boolean | null; isIn: boolean | null; isOut: boolean | null }
+  | RecentMatch
+  /** -m nfacct --nfacct-name NAME: counts into the named nfacct object, always matches (no quota) */
+  | { kind: 'nfacct'; name: string }
+  | IpvsMatch;
+
+/**
+ * -m recent (xt_recent revision 1) as the kernel stores it: one operation,
+ * its modifiers (0 = not given), the list name (at most 199 characters),
+ * the address mask and the side (`--rsource`, the default, or `--rdest`).
+ */
+export interface RecentMatch {
+  kind: 'recent';
+  op: 'set' | 'rcheck' | 'update' | 'remove';
+  /** `! --set` … : the result is inverted */
+  invert: boolean;
+  /** --seconds N (0: none) */
+  seconds: number;
+  reap: boolean;
+  /** --hitcount N (0: none) */
+  hitcount: number;
+  rttl: boolean;
+  name: string;
+  mask: number;
+  side: 'src' | 'dst';
+}
+
+/**
+ * -m ipvs (xt_ipvs): null = option not given. `property` is `--ipvs` (true)
+ * or `! --ipvs` (false); any other option implies `--ipvs` (the packet must
+ * belong to an IPVS connection).
+ */
+export interface IpvsMatch {
+  kind: 'ipvs';
+  property: boolean | null;
+  vproto: { num: number; invert: boolean } | null;
+  /** the address as given (not masked) and its mask */
+  vaddr: { addr: number; mask: number; invert: boolean } | null;
+  vport: { port: number; invert: boolean } | null;
+  vdir: 'ORIGINAL' | 'REPLY' | null;
+  vmethod: { method: 'GATE' | 'IPIP' | 'MASQ'; invert: boolean } | null;
+  vportctl: { port: number; invert: boolean } | null;
+}
 
 /** A `-m set` counter condition as the kernel stores it (ip_set_counter_match: op, u64 value). */
 export interface SetCounterMatch { op: 'eq' | 'ne' | 'lt' | 'gt'; value: bigint }

@@ -29,6 +29,16 @@
  *    repeat), one of --packets-eq/lt/gt and one of --bytes-eq/lt/gt (only
  *    -eq invertible) with a u64 in strtoul base-0 syntax, in any order
  *    around --match-set;
+ *  - `-m recent` as libxt_recent (revision 1) with libxtables' option
+ *    checks in their order and words (`can only be used once`, `cannot be
+ *    inverted`, `cannot be used together with`, `also requires`), the name
+ *    cut to 199 characters, `--mask` a dotted quad or one number (`24` is
+ *    0.0.0.24), then xt_recent's checkentry as EINVAL on the rule's line
+ *    (--set/--remove with modifiers, --hitcount over 65535, a name that is
+ *    empty, `.`, `..` or has a `/`); `-m nfacct --nfacct-name` (mandatory,
+ *    cut to 31) refused with ENOENT on its line when 'opts.nfacct' lacks
+ *    the object; `-m ipvs` as libxt_ipvs (this kernel has no xt_ipvs to
+ *    check it against);
  *  - canonical values as the kernel stores them: addresses masked, states and
  *    address types in bit order, `--syn` as FIN,SYN,RST,ACK SYN, full port
  *    ranges dropped, statistic probability rounded to 31-bit fixed point,
@@ -54,6 +64,7 @@ import {
   BUILTIN_CHAINS, Ruleset, emptyRule, type AddrType, type Chain, type CtStateName, type Hook, type IfaceMatch,
   type Match, type NatTarget, type PortRange, type Rule, type TableName, type Target,
 } from './model.js';
+import { NFACCT_NAME_MAX, RECENT_MAX_HITCOUNT, RECENT_NAME_MAX } from './recent.js';
 import {
   ADDR_TYPE_ORDER, CT_STATE_ORDER, PROTOCOLS, STATISTIC_ONE, TCP_FLAG_NAMES, copyPresentTables, formatRule, markTablePresent,
 } from './save.js';
@@ -78,11 +89,18 @@ export interface RestoreOptions {
   noflush?: boolean;
   /** iptables-restore -c: take `[p:b]` counters from the input */
   counters?: boolean;
+  /**
+   * the namespace's nfacct objects: a `-m nfacct` rule naming one that does
+   * not exist is refused as the kernel refuses it (ENOENT on its line);
+   * absent: not checked (NfStack checks when it is built)
+   */
+  nfacct?: { has(name: string): boolean };
 }
 
 const TABLES: readonly string[] = ['raw', 'mangle', 'nat', 'filter'];
 const STD_TARGETS = new Set(['ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'MARK', 'LOG', 'TRACE']);
-const KNOWN_MATCHES = new Set(['tcp', 'udp', 'icmp', 'multiport', 'comment', 'mark', 'connmark', 'conntrack', 'state', 'addrtype', 'statistic', 'set', 'physdev']);
+const KNOWN_MATCHES = new Set(['tcp', 'udp', 'icmp', 'multiport', 'comment', 'mark', 'connmark', 'conntrack', 'state', 'addrtype', 'statistic', 'set', 'physdev',
+  'recent', 'nfacct', 'ipvs']);
 /** A few /etc/services names (iptables resolves ports with getservbyname). */
 const SERVICES: ReadonlyMap<string, number> = new Map([
   ['ftp-data', 20], ['ftp', 21], ['ssh', 22], ['telnet', 23], ['smtp', 25], ['domain', 53], ['bootps', 67], ['bootpc', 68],
@@ -205,6 +223,7 @@ interface Ctx {
   line: number;
   table: TableName;
   counters: boolean;
+  nfacct: { has(name: string): boolean } | null;
 }
 
 type NatKind = 'DNAT' | 'SNAT';
@@ -252,7 +271,7 @@ export function parseRestore(text: string, into?: Ruleset, opts: RestoreOptions 
       continue;
     }
     if (trimmed.startsWith('*')) fail(ctx, 'IPTABLES_BAD_ARGUMENT', trimmed, `Bad argument \`${trimmed}'`);
-    const c: Ctx = { rs, fresh, missing, line: lineNo, table, counters: !!opts.counters };
+    const c: Ctx = { rs, fresh, missing, line: lineNo, table, counters: !!opts.counters, nfacct: opts.nfacct ?? null };
     if (trimmed.startsWith(':')) chainLine(c, trimmed, !!opts.noflush);
     else commandLine(c, tokenize(trimmed, lineNo));
   }
@@ -696,6 +715,11 @@ function loadMatch(ctx: Ctx, rule: Rule, name: string): Match {
     case 'set':
       m = { kind: 'set', name: '', flags: [], invert: false, returnNomatch: false, updateCounters: true, updateSubcounters: true, packets: null, bytes: null };
       break;
+    case 'recent':
+      m = { kind: 'recent', op: 'set', invert: false, seconds: 0, reap: false, hitcount: 0, rttl: false, name: 'DEFAULT', mask: 0xffffffff, side: 'src' };
+      break;
+    case 'nfacct': m = { kind: 'nfacct', name: '' }; break;
+    case 'ipvs': m = { kind: 'ipvs', property: null, vproto: null, vaddr: null, vport: null, vdir: null, vmethod: null, vportctl: null }; break;
     default: m = { kind: 'physdev', physdevIn: null, physdevOut: null, isBridged: null, isIn: null, isOut: null }; break;
   }
   rule.matches.push(m);
@@ -706,6 +730,23 @@ function loadMatch(ctx: Ctx, rule: Rule, name: string): Match {
 
 interface Pending { opts: Set<string>; mode: string | null; every: number | null; packet: number | null; everyInvert: boolean }
 type RuleWithPending = Rule & { pending?: Map<Match, Pending> };
+
+/** One x6 option: its name, whether `!` may precede it, the options it excludes and needs (libxtables' excl/also). */
+interface XtOption { name: string; invert: boolean; excl?: readonly string[]; also?: readonly string[] }
+
+const RECENT_OPS = ['--set', '--rcheck', '--update', '--remove'] as const;
+/** libxt_recent's recent_opts_v1, in its order (the order its checks name options in). */
+const RECENT_OPTIONS: readonly XtOption[] = [
+  ...RECENT_OPS.map((name) => ({ name, invert: true, excl: RECENT_OPS })),
+  { name: '--seconds', invert: false }, { name: '--reap', invert: false, also: ['--seconds'] }, { name: '--hitcount', invert: false },
+  { name: '--rttl', invert: false, excl: ['--set', '--remove'] }, { name: '--name', invert: false }, { name: '--rsource', invert: false },
+  { name: '--rdest', invert: false }, { name: '--mask', invert: false },
+];
+/** libxt_ipvs's ipvs_mt_opts. */
+const IPVS_OPTIONS: readonly XtOption[] = [
+  { name: '--ipvs', invert: true }, { name: '--vproto', invert: true }, { name: '--vaddr', invert: true }, { name: '--vport', invert: true },
+  { name: '--vdir', invert: false }, { name: '--vmethod', invert: true }, { name: '--vportctl', invert: true },
+];
 
 const MATCH_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   tcp: ['--sport', '--source-port', '--dport', '--destination-port', '--tcp-flags', '--syn'],
@@ -722,6 +763,9 @@ const MATCH_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   set: ['--match-set', '--set', '--return-nomatch', '--update-counters', '--update-subcounters', '--packets-eq', '--packets-lt',
     '--packets-gt', '--bytes-eq', '--bytes-lt', '--bytes-gt'],
   physdev: ['--physdev-in', '--physdev-out', '--physdev-is-in', '--physdev-is-out', '--physdev-is-bridged'],
+  recent: RECENT_OPTIONS.map((o) => o.name),
+  nfacct: ['--nfacct-name'],
+  ipvs: IPVS_OPTIONS.map((o) => o.name),
 };
 
 function matchOption(ctx: Ctx, rule: Rule, opt: string, inv: boolean, next: (o: string) => string): boolean {
@@ -741,7 +785,7 @@ function matchOption(ctx: Ctx, rule: Rule, opt: string, inv: boolean, next: (o: 
   const st = (rule as RuleWithPending).pending!.get(m)!;
   void pending;
   const canon = opt === '--source-port' ? '--sport' : opt === '--destination-port' ? '--dport' : opt === '--source-ports' ? '--sports'
-    : opt === '--destination-ports' ? '--dports' : opt === '--set' ? '--match-set' : opt;
+    : opt === '--destination-ports' ? '--dports' : opt === '--set' && m.kind === 'set' ? '--match-set' : opt;
   // libxt_comment takes the last --comment; libxt_set checks its own options (below)
   if (st.opts.has(canon) && m.kind !== 'comment' && m.kind !== 'set') fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, `${m.kind}: option "${opt}" can only be used once.`);
   st.opts.add(canon);
@@ -876,6 +920,9 @@ function matchOption(ctx: Ctx, rule: Rule, opt: string, inv: boolean, next: (o: 
       m[which] = { op: inv ? 'ne' : op, value: parseCounter(ctx, v) };
       return true;
     }
+    case 'recent': noInvUnless(ctx, m.kind, RECENT_OPTIONS, opt, inv); recentOption(ctx, m, opt, inv, next); return true;
+    case 'nfacct': noInv(); m.name = next(opt).slice(0, NFACCT_NAME_MAX); return true;
+    case 'ipvs': noInvUnless(ctx, m.kind, IPVS_OPTIONS, opt, inv); ipvsOption(ctx, m, opt, inv, next); return true;
     case 'physdev':
       if (canon === '--physdev-in') m.physdevIn = parseIface(ctx, next(opt), inv);
       else if (canon === '--physdev-out') m.physdevOut = parseIface(ctx, next(opt), inv);
@@ -883,6 +930,105 @@ function matchOption(ctx: Ctx, rule: Rule, opt: string, inv: boolean, next: (o: 
       else if (canon === '--physdev-is-out') m.isOut = !inv;
       else m.isBridged = !inv;
       return true;
+  }
+}
+
+// ---- -m recent, -m nfacct, -m ipvs: libxtables' option tables -----------------------------
+
+/** xtables_option_parse's refusal of `!` before an option its table does not mark invertible. */
+function noInvUnless(ctx: Ctx, ext: string, table: readonly XtOption[], opt: string, inv: boolean): void {
+  if (inv && table.find((o) => o.name === opt)?.invert !== true) fail(ctx, 'IPTABLES_BAD_INVERT', opt, `${ext}: option "${opt}" cannot be inverted.`);
+}
+
+/** xtables_options_fcheck: for each option given, in table order, the first option it excludes or needs against the others given. */
+function xtFcheck(ctx: Ctx, ext: string, table: readonly XtOption[], given: ReadonlySet<string>): void {
+  for (const o of table) {
+    if (!given.has(o.name)) continue;
+    for (const other of table) {
+      if (other.name === o.name) continue;
+      if (o.excl?.includes(other.name) && given.has(other.name)) {
+        fail(ctx, 'IPTABLES_BAD_MATCH', o.name, `${ext}: option "${o.name}" cannot be used together with "${other.name}".`);
+      }
+      if (o.also?.includes(other.name) && !given.has(other.name)) fail(ctx, 'IPTABLES_BAD_MATCH', o.name, `${ext}: option "${o.name}" also requires "${other.name}".`);
+    }
+  }
+}
+
+/** An x6 XTTYPE_UINT32 value in [min, max] (strtoul base 0), or the extension's refusal. */
+function xtUint(ctx: Ctx, ext: string, opt: string, v: string, min: number, max = 0xffffffff): number {
+  const n = parseU32(v);
+  if (n === null || n < min || n > max) fail(ctx, 'IPTABLES_BAD_VALUE', v, `${ext}: bad value for option "${opt}", or out of range (${min}-${max}).`);
+  return n;
+}
+
+/** An XTTYPE_HOST address: dotted quad, or one number for the whole address as inet_aton takes it (`24` is 0.0.0.24). */
+function xtHost(ctx: Ctx, v: string): number {
+  const a = parseIpv4Dotted(v) ?? parseU32(v);
+  if (a !== null) return a >>> 0;
+  if (/[A-Za-z]/.test(v)) fail(ctx, 'IPTABLES_HOSTNAME', v, `host/network \`${v}' not found (sdnemu does not resolve hostnames)`);
+  fail(ctx, 'IPTABLES_BAD_ADDRESS', v, `host/network \`${v}' not found`);
+}
+
+function recentOption(ctx: Ctx, m: Extract<Match, { kind: 'recent' }>, opt: string, inv: boolean, next: (o: string) => string): void {
+  switch (opt) {
+    case '--set': case '--rcheck': case '--update': case '--remove':
+      m.op = opt.slice(2) as typeof m.op;
+      if (inv) m.invert = true;
+      return;
+    case '--seconds': m.seconds = xtUint(ctx, 'recent', opt, next(opt), 1); return;
+    case '--hitcount': m.hitcount = xtUint(ctx, 'recent', opt, next(opt), 0); return;
+    case '--reap': m.reap = true; return;
+    case '--rttl': m.rttl = true; return;
+    case '--name': m.name = next(opt).slice(0, RECENT_NAME_MAX); return;
+    case '--rsource': m.side = 'src'; return;
+    case '--rdest': m.side = 'dst'; return;
+    default: m.mask = xtHost(ctx, next(opt));
+  }
+}
+
+/** libxt_recent's final checks, then xt_recent's checkentry (EINVAL on the rule's line). */
+function finishRecent(ctx: Ctx, chain: string, m: Extract<Match, { kind: 'recent' }>, given: ReadonlySet<string>): void {
+  if (!RECENT_OPS.some((o) => given.has(o))) {
+    fail(ctx, 'IPTABLES_BAD_MATCH', 'recent', "recent: you must specify one of `--set', `--rcheck' `--update' or `--remove'");
+  }
+  xtFcheck(ctx, 'recent', RECENT_OPTIONS, given);
+  const setOrRemove = m.op === 'set' || m.op === 'remove';
+  const badName = m.name === '' || m.name === '.' || m.name === '..' || m.name.includes('/');
+  if ((setOrRemove && (m.seconds !== 0 || m.hitcount !== 0 || m.rttl || m.reap)) || m.hitcount > RECENT_MAX_HITCOUNT || badName) {
+    fail(ctx, 'IPTABLES_INVALID', chain, `line ${ctx.line}: RULE_APPEND failed (Invalid argument): rule in chain ${chain}`);
+  }
+}
+
+const IPVS_METHODS = ['GATE', 'IPIP', 'MASQ'] as const;
+
+function ipvsOption(ctx: Ctx, m: Extract<Match, { kind: 'ipvs' }>, opt: string, inv: boolean, next: (o: string) => string): void {
+  switch (opt) {
+    case '--ipvs': m.property = !inv; return;
+    case '--vproto': m.vproto = { num: parseProto(ctx, next(opt)), invert: inv }; return;
+    case '--vaddr': {
+      const v = next(opt);
+      const slash = v.indexOf('/');
+      const addr = xtHost(ctx, slash < 0 ? v : v.slice(0, slash));
+      const len = slash < 0 ? 32 : /^\d+$/.test(v.slice(slash + 1)) ? Number(v.slice(slash + 1)) : 33;
+      if (len > 32) fail(ctx, 'IPTABLES_BAD_MASK', v, `ipvs: bad value for option "--vaddr" (${v})`);
+      m.vaddr = { addr, mask: prefixMask(len), invert: inv };
+      return;
+    }
+    case '--vport': m.vport = { port: parsePort(ctx, next(opt)), invert: inv }; return;
+    case '--vportctl': m.vportctl = { port: parsePort(ctx, next(opt)), invert: inv }; return;
+    case '--vdir': {
+      const v = next(opt);
+      const d = v.toUpperCase();
+      if (d !== 'ORIGINAL' && d !== 'REPLY') fail(ctx, 'IPTABLES_BAD_VALUE', v, `ipvs: Bad value for "--vdir" option: "${v}"`);
+      m.vdir = d;
+      return;
+    }
+    default: {
+      const v = next(opt);
+      const meth = IPVS_METHODS.find((x) => x === v.toUpperCase());
+      if (meth === undefined) fail(ctx, 'IPTABLES_BAD_VALUE', v, `ipvs: Bad value for "--vmethod" option: "${v}"`);
+      m.vmethod = { method: meth, invert: inv };
+    }
   }
 }
 
@@ -1017,6 +1163,18 @@ function finishRule(ctx: Ctx, chain: string, spec: Spec): void {
       case 'set': if (m.name === '') fail(ctx, 'IPTABLES_BAD_MATCH', 'set', 'You must specify `--match-set\' with proper arguments'); break;
       case 'physdev':
         if (!m.physdevIn && !m.physdevOut && m.isIn === null && m.isOut === null && m.isBridged === null) fail(ctx, 'IPTABLES_BAD_MATCH', 'physdev', 'PHYSDEV: no physdev option specified');
+        break;
+      case 'recent': finishRecent(ctx, chain, m, st!.opts); break;
+      case 'nfacct':
+        if (!st!.opts.has('--nfacct-name')) fail(ctx, 'IPTABLES_BAD_MATCH', 'nfacct', 'nfacct: option "--nfacct-name" must be specified');
+        // xt_nfacct's checkentry: nfnl_acct_find_get finds no object (ENOENT)
+        if (ctx.nfacct !== null && !ctx.nfacct.has(m.name)) {
+          fail(ctx, 'IPTABLES_NO_NFACCT', m.name, `line ${ctx.line}: RULE_APPEND failed (No such file or directory): rule in chain ${chain}`);
+        }
+        break;
+      case 'ipvs':
+        if (st!.opts.size === 0) fail(ctx, 'IPTABLES_BAD_MATCH', 'ipvs', 'IPVS: At least one option is required');
+        if (st!.opts.size > (st!.opts.has('--ipvs') ? 1 : 0) && m.property === false) fail(ctx, 'IPTABLES_BAD_MATCH', 'ipvs', '! --ipvs cannot be together with other options');
         break;
       case 'statistic': {
         const s = st!;

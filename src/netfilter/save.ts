@@ -25,13 +25,17 @@
  *    xtables_save_string's quoting (bare when only [A-Za-z0-9_-], else
  *    double-quoted with `"`, `'` and `\` backslash-escaped); `-m set`
  *    options after the flags as `--return-nomatch ! --update-counters
- *    ! --update-subcounters --packets-… --bytes-…`, counters in decimal.
+ *    ! --update-subcounters --packets-… --bytes-…`, counters in decimal;
+ *    `-m recent` as `--OP [--seconds N] [--reap] [--hitcount N] [--rttl]
+ *    --name NAME --mask M --rsource|--rdest` (numbers as %d, the name bare
+ *    even with blanks); `-m nfacct --nfacct-name  NAME` (two blanks);
+ *    `-m ipvs` as libxt_ipvs saves it (--vproto as a number).
  * Invariant: pure function of the ruleset and options; never reads a clock
  * (the date line is a parameter).
  * Neighbours: model.ts (the data), restore.ts (the reverse direction).
  */
 import { ipv4ToString } from '../wire/bytes.js';
-import { BUILTIN_CHAINS, type Chain, type Match, type Rule, type Ruleset, type TableName, type Target, type AddrMatch, type IfaceMatch, type PortRange, type SetCounterMatch } from './model.js';
+import { BUILTIN_CHAINS, type Chain, type Match, type Rule, type Ruleset, type TableName, type Target, type AddrMatch, type IfaceMatch, type PortRange, type SetCounterMatch, type IpvsMatch } from './model.js';
 
 /** Tables in the order iptables-save (nf_tables) walks them. */
 export const SAVE_TABLE_ORDER: readonly TableName[] = ['mangle', 'raw', 'filter', 'nat'];
@@ -283,7 +287,38 @@ export function formatMatch(m: Match): string {
       if (m.isBridged !== null) s += `${inv(!m.isBridged)} --physdev-is-bridged`;
       return s;
     }
+    case 'recent': {
+      // libxt_recent's recent_save: seconds and hitcount as %d, the name bare (even with blanks), mask and side always
+      const i32 = (n: number): number => n | 0;
+      let s = ` -m recent${inv(m.invert)} --${m.op}`;
+      if (m.seconds !== 0) s += ` --seconds ${i32(m.seconds)}`;
+      if (m.reap) s += ' --reap';
+      if (m.hitcount !== 0) s += ` --hitcount ${i32(m.hitcount)}`;
+      if (m.rttl) s += ' --rttl';
+      return `${s} --name ${m.name} --mask ${ipv4ToString(m.mask)} ${m.side === 'src' ? '--rsource' : '--rdest'}`;
+    }
+    case 'nfacct':
+      // libxt_nfacct prints the option and a blank, then xtables_save_string its own leading blank
+      return ` -m nfacct --nfacct-name  ${saveString(m.name)}`;
+    case 'ipvs': return formatIpvs(m);
   }
+}
+
+/** libxt_ipvs's ipvs_mt_dump with the `--` prefix: `--ipvs` alone, else the other options in its order (--vproto as a number, /32 left out). */
+function formatIpvs(m: IpvsMatch): string {
+  let s = ' -m ipvs';
+  const only = m.vproto === null && m.vaddr === null && m.vport === null && m.vdir === null && m.vmethod === null && m.vportctl === null;
+  if (only) return `${s}${inv(m.property === false)} --ipvs`;
+  if (m.vproto) s += `${inv(m.vproto.invert)} --vproto ${m.vproto.num}`;
+  if (m.vaddr) {
+    const len = maskLen(m.vaddr.mask);
+    s += `${inv(m.vaddr.invert)} --vaddr ${ipv4ToString(m.vaddr.addr)}${len === 32 ? '' : len >= 0 ? `/${len}` : `/${ipv4ToString(m.vaddr.mask)}`}`;
+  }
+  if (m.vport) s += `${inv(m.vport.invert)} --vport ${m.vport.port}`;
+  if (m.vdir) s += ` --vdir ${m.vdir}`;
+  if (m.vmethod) s += `${inv(m.vmethod.invert)} --vmethod ${m.vmethod.method}`;
+  if (m.vportctl) s += `${inv(m.vportctl.invert)} --vportctl ${m.vportctl.port}`;
+  return s;
 }
 
 function natRange(t: { addrMin: number; addrMax: number; portMin: number; portMax: number }): string {

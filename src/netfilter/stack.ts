@@ -54,6 +54,15 @@
  * fragmentation needed with that MTU. Forwarding off: dropped silently.
  * The kernel's per-peer ICMP tokens (icmp_ratelimit, ip_error's one error a
  * second) are not modelled: every error is sent.
+ * The namespace's match state: `recent` (xt_recent lists, recent.ts) is
+ * kept across rule reloads and follows the rules the way the kernel's
+ * lists do (synced when parseRestore replaced a table); `-m recent` reads
+ * the packet's TTL (+1 for a forwarded packet once it has an out
+ * interface, the TTL before forwarding) and the virtual clock `now`;
+ * `opts.nfacct` holds the nfacct objects `-m nfacct` counts into (a rule
+ * naming a missing one is refused when the stack is built); `-m ipvs`
+ * sees the IPVS connection the packet was handled by (skb->ipvs_property),
+ * found again from the packet's addresses and ports as xt_ipvs does.
  * A socket of the host (`opts.local`) takes what is delivered to it; what
  * none takes, the host's stack answers.
  * A packet of the host for one of its own addresses crosses lo:
@@ -64,18 +73,27 @@
  * netstack/route.ts).
  * Left out: IPv6, the raw table's NOTRACK, defragmentation before
  * conntrack.
- * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts, ipvs.ts.
+ * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts, ipvs.ts, recent.ts.
  */
 import { be16, be32, ipv4ToString, setBe16, setBe32 } from '../wire/bytes.js';
 import { checksumOf, csumUpdate16 } from '../wire/checksum.js';
 import { FrameBuilder } from '../wire/builder.js';
 import { IPS_CONFIRMED, NfConntrack, NfCtResult, type CtInfo, type NfConn, type NfNatRange } from '../conntrack/linux.js';
 import { setIpv4Addr } from '../conntrack/nat.js';
-import type { AddrType, CtStateName, Hook, Ruleset, TableName, Target } from './model.js';
+import type { AddrType, CtStateName, Hook, IpvsMatch, Ruleset, Table, TableName, Target } from './model.js';
 import { Evaluator, NetfilterError, type NfPacket, type RunResult, type TraceRule } from './eval.js';
 import type { Ipsets } from './ipset.js';
 import { serviceName, type ForwardMethod, type Ipvs, type IpvsPacket, type RealServer, type VirtualService } from './ipvs.js';
 import { tablePresent } from './save.js';
+import { RecentTables, type NfAcct } from './recent.js';
+
+/** The IPVS connection the packet on its way belongs to (skb->ipvs_property and what xt_ipvs looks up). */
+interface VsConnInfo {
+  proto: number; client: number; cport: number; server: number; sport: number;
+  vaddr: number; vport: number; fwd: ForwardMethod;
+  /** the controlling connection's virtual port (a persistence template's), or null */
+  ctlVport: number | null;
+}
 
 export interface HostAddr { addr: number; prefixLen: number }
 export interface HostIface {
@@ -184,9 +202,26 @@ export class NfStack {
   private readonly mtuOf: ((dev: string) => number) | null;
   /** the host's FIB, when it keeps one (netstack/route.ts): routes and local addresses from it */
   private readonly router: HostRouter | null;
+  /** this namespace's `-m recent` lists (kept across rule reloads as the kernel keeps them) */
+  readonly recent: RecentTables;
+  /** this namespace's nfacct objects (`-m nfacct`), when given */
+  readonly nfacct: NfAcct | null;
+  /** the packet on its way is the host's own (it has a socket: no TTL correction in xt_recent) */
+  private own = false;
+  /** the frame and out interface of the chain being walked (for xt_recent's TTL) */
+  private curFrame: Uint8Array = new Uint8Array(0);
+  private curOut: string | null = null;
+  /** the IPVS connection the packet on its way was handled by (skb->ipvs_property), or null */
+  private vsConn: VsConnInfo | null = null;
+  /** the table objects the recent lists were last synced with (parseRestore replaces them) */
+  private synced: Table[] = [];
 
   constructor(rs: Ruleset, host: HostConfig, opts: { seed?: number; ipsets?: Ipsets; ipvs?: Ipvs;
-    local?: (frame: Uint8Array, inIface: string) => boolean; mtu?: (dev: string) => number; router?: HostRouter } = {}) {
+    local?: (frame: Uint8Array, inIface: string) => boolean; mtu?: (dev: string) => number; router?: HostRouter;
+    /** the namespace's nfacct objects, which `-m nfacct` rules count into */
+    nfacct?: NfAcct;
+    /** the namespace's recent lists, to share them (default: new, empty ones) */
+    recent?: RecentTables } = {}) {
     this.host = host;
     this.router = opts.router ?? null;
     this.local = opts.local ?? null;
@@ -201,15 +236,69 @@ export class NfStack {
         if (m.kind === 'set' && sets?.get(m.name) === undefined) {
           throw new NetfilterError('NF_NO_SET', `line ${r.line}: Set ${m.name} doesn't exist.`);
         }
+        // xt_nfacct's checkentry: the object must exist (ENOENT)
+        if (m.kind === 'nfacct' && opts.nfacct?.has(m.name) !== true) {
+          throw new NetfilterError('NF_NO_NFACCT', `line ${r.line}: RULE_APPEND failed (No such file or directory): rule in chain ${c.name} (nfacct ${m.name})`);
+        }
       }
     }
+    this.nfacct = opts.nfacct ?? null;
+    this.recent = opts.recent ?? new RecentTables();
+    const acct = this.nfacct;
     this.ev = new Evaluator(rs, {
       addrType: (a) => this.addrType(a),
       ...(sets !== undefined ? { setMatches: (name, flags, p, m) => sets.matches(name, flags, p, m) } : {}),
+      recent: (m, p) => this.recent.match(m, m.side === 'src' ? p.src : p.dst, this.recentTtl(), this.now),
+      ...(acct !== null ? { nfacct: (name: string, p: NfPacket) => acct.count(name, p.length) } : {}),
+      ipvs: (m, p) => this.ipvsMatch(m, p),
     }, opts.seed ?? 1);
+    this.syncRules();
     // IPVS with vs/conntrack holds conntrack's hooks itself (ip_vs_register_conntrack)
     this.tracking = needsConntrack(rs) || (this.ipvs !== null && host.vsConntrack === true);
     this.tables = new Set((['raw', 'mangle', 'nat', 'filter'] as const).filter((t) => tablePresent(rs, t)));
+  }
+
+  /**
+   * After the rules changed: the recent lists follow what the rules name
+   * (RecentTables.sync). Walks call it themselves when parseRestore replaced
+   * a table; call it after changing rules in place.
+   */
+  syncRules(): void {
+    const rs = this.ev.rs;
+    this.synced = (['raw', 'mangle', 'nat', 'filter'] as const).map((t) => rs.table(t));
+    this.recent.sync(rs);
+  }
+
+  /** The TTL xt_recent records and compares: the packet's, plus one on a forwarded packet after routing (its TTL before forwarding). */
+  private recentTtl(): number {
+    const ttl = this.curFrame[22] ?? 0;
+    return this.curOut !== null && !this.own ? (ttl + 1) & 255 : ttl;
+  }
+
+  /**
+   * xt_ipvs's ipvs_mt for 'p': `--ipvs` alone asks whether IPVS handled the
+   * packet; any other option needs that and the IPVS connection found for
+   * the packet as it is now (client → real server, after IPVS's NAT: the
+   * lookup ip_vs_conn_out_get does with the tuple inverted — so a reply
+   * with the virtual address back, or a direct-routing or tunnelled packet,
+   * finds none), then checks its protocol, virtual port, controlling
+   * connection's port, conntrack direction, forwarding method, virtual
+   * address, each with its `!`.
+   */
+  private ipvsMatch(m: IpvsMatch, p: NfPacket): boolean {
+    const c = this.vsConn;
+    const only = m.vproto === null && m.vaddr === null && m.vport === null && m.vdir === null && m.vmethod === null && m.vportctl === null;
+    if (only) return (c !== null) !== (m.property === false);
+    if (c === null) return false;
+    if (m.vproto !== null && (p.proto === m.vproto.num) === m.vproto.invert) return false;
+    if (p.proto !== 6 && p.proto !== 17 && p.proto !== 132) return false;
+    if (p.fragment || p.proto !== c.proto || p.src !== c.client || p.sport !== c.cport || p.dst !== c.server || p.dport !== c.sport) return false;
+    if (m.vport !== null && (c.vport === m.vport.port) === m.vport.invert) return false;
+    if (m.vportctl !== null && (c.ctlVport !== null && c.ctlVport === m.vportctl.port) === m.vportctl.invert) return false;
+    if (m.vdir !== null && (this.r.conn === null || (this.r.dir === 1) !== (m.vdir === 'REPLY'))) return false;
+    if (m.vmethod !== null && ((c.fwd === 'masq' ? 'MASQ' : c.fwd === 'route' ? 'GATE' : 'IPIP') === m.vmethod.method) === m.vmethod.invert) return false;
+    if (m.vaddr !== null && ((((c.vaddr ^ m.vaddr.addr) & m.vaddr.mask) >>> 0) === 0) === m.vaddr.invert) return false;
+    return true;
   }
 
   // ---- host facts -----------------------------------------------------------------------------
@@ -257,6 +346,8 @@ export class NfStack {
   /** A frame arriving on 'inIface'. The frame is rewritten in place as NAT and TTL require. */
   receive(frame: Uint8Array, inIface: string, now: number): StackResult {
     this.now = now;
+    this.own = false;
+    this.vsConn = null;
     // ip_rcv trims what lies past the IP total length (Ethernet padding)
     if (frame.length > 14 + be16(frame, 16)) frame = frame.subarray(0, 14 + be16(frame, 16));
     const hooks: HookReport[] = [];
@@ -323,6 +414,8 @@ export class NfStack {
    */
   send(frame: Uint8Array, now: number): StackResult {
     this.mark = 0;
+    this.own = true;
+    this.vsConn = null;
     return this.localOut(frame, now);
   }
 
@@ -418,6 +511,7 @@ export class NfStack {
     const d = v.reply(p, now);
     if (d === null || d.fwd !== 'masq') return;
     const c = v.lastConn;
+    this.vsConn = { proto: p.proto, client: p.dst, cport: p.dport, server: p.src, sport: p.sport, vaddr: v.connVip(c), vport: v.connVport(c), fwd: d.fwd, ctlVport: null };
     rewriteAddrPort(frame, 'src', v.connVip(c), v.connVport(c));
     this.vsReport(hook, 'ACCEPT', hooks, 'reply', d.svc, d, c);
   }
@@ -457,6 +551,9 @@ export class NfStack {
       return { verdict: 'REJECT', path: 'ipvs', hooks, out: null, reply, ctinfo: info };
     }
     const action = known ? 'forwarded' : 'scheduled';
+    // skb->ipvs_property from here on, and the connection xt_ipvs finds (client → real server)
+    this.vsConn = { proto: p.proto, client: p.src, cport: p.sport, server: d.addr, sport: d.port, vaddr: v.connVip(c), vport: v.connVport(c), fwd: d.fwd,
+      ctlVport: svc.persistent ? (svc.fwmark !== 0 ? 0 : svc.port) : null };
     if (d.fwd === 'masq') rewriteAddrPort(frame, 'dst', d.addr, d.port);
     if (r.conn !== null) {
       if (!this.host.vsConntrack) {
@@ -590,6 +687,10 @@ export class NfStack {
 
   /** One chain walk with the packet's mark carried in and out. */
   private run(table: TableName, hook: Hook, frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo): RunResult {
+    const rs = this.ev.rs;
+    if (this.synced[0] !== rs.table('raw') || this.synced[1] !== rs.table('mangle') || this.synced[2] !== rs.table('nat') || this.synced[3] !== rs.table('filter')) this.syncRules();
+    this.curFrame = frame;
+    this.curOut = outIface;
     const p = this.packet(frame, inIface, outIface, info);
     p.mark = this.mark;
     const n = this.ev.run(table, hook, p);
