@@ -120,6 +120,28 @@ spec:
     expect(r.error).toBeNull();
   });
 
+  it('sessionAffinity ClientIP: a client keeps its backend (kube-proxy\'s -m recent rules)', async () => {
+    const c = example();
+    c.applyYaml(`apiVersion: v1
+kind: Service
+metadata: { name: sticky }
+spec:
+  selector: { app: web }
+  sessionAffinity: ClientIP
+  ports: [{ port: 80, targetPort: 80 }]
+`);
+    const ip = c.serviceIP('default', 'sticky');
+    for (const client of c.podsWith({ app: 'client' })) {
+      const seen = new Set<string>();
+      for (let i = 0; i < 5; i++) {
+        const r = await tcpRequest(c.pod('default', client.metadata.name), ip, 80, 'GET /\r\n\r\n');
+        expect(r.error).toBeNull();
+        seen.add(text(r.response).trim().split('\n').at(-1)!);
+      }
+      expect(seen.size).toBe(1);
+    }
+  });
+
   it('ipvs mode: the same ClusterIP through IPVS', async () => {
     const c = example('ipvs');
     const client = c.podsWith({ app: 'client' })[0]!;

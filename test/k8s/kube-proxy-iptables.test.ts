@@ -706,8 +706,7 @@ describe('the payloads load into sdnemu netfilter and DNAT packets', () => {
     const p = proxier({ nfacct: false });
     const rs = new Ruleset();
     const { services, slices } = overallObjects();
-    // ClientIP affinity (-m recent) is not in the netfilter model yet: svc5 without it here
-    services[4]!.spec.sessionAffinity = 'None';
+    // (svc5 keeps its ClientIP affinity: -m recent loads)
     services.forEach((s) => p.addService(s));
     slices.forEach((e) => p.addEndpointSlice(e));
     const first = p.sync(0);
@@ -745,7 +744,7 @@ describe('the payloads load into sdnemu netfilter and DNAT packets', () => {
     expect(packetText(b.out!.frame)).toBe('tcp 192.168.0.2:50000 > 10.180.0.1:8080 flags S seq 1000 ack 0 ttl 63');
   });
 
-  it.todo('ClientIP affinity (-m recent) and nfacct counters (-m nfacct) load once netfilter/restore.ts models those matches');
+  // ClientIP affinity through NfStack, with the nfacct counters: test/netfilter/recent-affinity.test.ts
 
   it('no endpoints: the ClusterIP is rejected in filter', () => {
     const p = proxier({ nfacct: false });

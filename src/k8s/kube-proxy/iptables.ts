@@ -51,10 +51,9 @@
  * order is random; the golden tests sort as kube-proxy's do); the
  * nodePortAddresses IPs come out sorted (a Go map there too).
  * Neighbours: tracker.ts (objects → maps), netfilter/restore.ts loads the
- * payload (its `-m recent` and `-m nfacct` are not modelled there yet, so
- * payloads with ClientIP affinity, or written with `nfacct: true`, do not
- * load), ipvs.ts
- * (the other mode), index.ts.
+ * payload (ClientIP affinity's `-m recent` included; `nfacct: true`
+ * payloads need the counters to exist, as in the kernel: restore.ts's
+ * `nfacct` option), ipvs.ts (the other mode), index.ts.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -101,8 +100,8 @@ export interface KubeProxyConfig {
    * localhost_nps_accepted_pkts), so the INVALID drop and the localhost
    * NodePort rules count into them (`-m nfacct`). kube-proxy probes the
    * kernel and writes them only when it can create the counters; default
-   * false, as sdnemu's netfilter has no nfacct (kube-proxy's test fixture
-   * has them: true)
+   * false, as a node without the nfacct objects (kube-proxy's test fixture
+   * has them: true; netfilter/recent.ts NfAcct models them)
    */
   nfacct?: boolean;
   /** net.netfilter.nf_conntrack_tcp_be_liberal is set: no INVALID drop rule */
