@@ -345,7 +345,9 @@ export class Host implements PortOwner {
     const tr = this.sim.tracer;
     if (r.ctinfo !== 'UNTRACKED') tr.emit(this.name, ifname, 'ct', `ct_state ${r.ctinfo}`, { fields: { state: r.ctinfo } });
     for (const h of r.hooks) {
-      const matched = h.traversed.filter((x) => x.matched && x.rule !== null).map((x) => formatRule(x.chain, x.rule!));
+      // a stateful match's note (`recent --rcheck KUBE-SEP-X src 10.0.0.5: match`) follows its rule
+      const matched = h.traversed.filter((x) => x.matched && x.rule !== null)
+        .map((x) => `${formatRule(x.chain, x.rule!)}${x.notes === undefined ? '' : ` [${x.notes.join('; ')}]`}`);
       // IPVS: what it did, as `ipvsadm -Lnc` would show the connection
       if (h.ipvs !== undefined) matched.push(`${h.ipvs.action} ${h.ipvs.service}${h.ipvs.server === null ? '' : ` -> ${h.ipvs.server}`}${h.ipvs.state === null ? '' : ` ${h.ipvs.state}`}`);
       tr.emit(this.name, ifname, h.table === 'ipvs' ? 'ipvs' : 'rule', `${h.table} ${h.hook}: ${h.verdict}${matched.length > 0 ? ` (${matched.join('; ')})` : ''}`,
