@@ -142,6 +142,47 @@ spec:
     }
   });
 
+  it('a LoadBalancer gets an address from the pool; externalTrafficPolicy Local keeps the client\'s address, so NetworkPolicy sees it', async () => {
+    const c = new Cluster({ seed: 3, loadBalancerPool: ['192.168.0.240-192.168.0.249'] });
+    c.applyYaml(EXAMPLE);
+    c.applyYaml(`apiVersion: v1
+kind: Service
+metadata: { name: web-lb }
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: { app: web }
+  ports: [{ port: 80, targetPort: 80 }]
+`);
+    const svc = c.cp.store.get('Service', 'default', 'web-lb')!;
+    const lbIP = svc.status?.loadBalancer?.ingress?.[0]?.ip;
+    expect(lbIP).toBe('192.168.0.240');
+    const nodePort = svc.spec.ports![0]!.nodePort!;
+    const ext = c.cni.addExternalHost('outside', '192.168.0.200');
+    const withWeb = [...new Set(c.podsWith({ app: 'web' }).map((p) => p.spec.nodeName!))];
+    const store = new TraceStore();
+    store.attach(c.net.sim);
+    // not masqueraded, the client's own address meets the policy that admits only the clients
+    const denied = await tcpRequest(ext, c.cni.node(withWeb[0]!).ip, nodePort, 'GET /\r\n\r\n', { timeoutSec: 2 });
+    expect(denied.error).toBe('ETIMEDOUT');
+    expect(store.query('drop.reason == "flow-drop" && ip.src == 192.168.0.200').flatMap((p) => p.events.filter((e) => e.kind === 'drop').map((e) => e.text))[0])
+      .toMatch(/isolated for ingress by NetworkPolicy default\/web-from-clients/);
+    c.cp.delete('NetworkPolicy', 'default', 'web-from-clients');
+    for (const n of ['control-plane', 'worker-1', 'worker-2']) {
+      const r = await tcpRequest(ext, c.cni.node(n).ip, nodePort, 'GET /\r\n\r\n', { timeoutSec: 2 });
+      // eTP=Local: KUBE-EXT- jumps to the node's own endpoints only; a node without one drops it
+      if (withWeb.includes(n)) expect(r.error, n).toBeNull(); else expect(r.error, n).not.toBeNull();
+    }
+    // the web pod saw the client's address
+    const delivered = store.all().flatMap((p) => p.events).filter((e) => e.kind === 'deliver' && e.node.startsWith('default/web-') && e.frame !== null);
+    expect(delivered.some((e) => [...e.frame!.subarray(26, 30)].join('.') === '192.168.0.200')).toBe(true);
+    // the cloud's load balancer, as a route: the LB address via a node with an endpoint
+    ext.addRoute({ dst: `${lbIP}/32`, via: c.cni.node(withWeb[0]!).ip, dev: 'eth0' });
+    const r = await tcpRequest(ext, lbIP!, 80, 'GET /\r\n\r\n');
+    expect(r.error).toBeNull();
+    expect(text(r.response)).toMatch(/^HTTP\/1\.0 200 OK/);
+  });
+
   it('ipvs mode: the same ClusterIP through IPVS', async () => {
     const c = example('ipvs');
     const client = c.podsWith({ app: 'client' })[0]!;

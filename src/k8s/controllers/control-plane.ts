@@ -173,6 +173,8 @@ export class ControlPlane {
   private timerSeq = 0;
   private clockMs: number;
   private reconciling = false;
+  /** the store changed since the settled listeners last heard (a change no controller works on counts too) */
+  private changed = false;
   readonly ctx: ControllerContext;
 
   constructor(opts: ControlPlaneOptions = {}) {
@@ -201,7 +203,7 @@ export class ControlPlane {
     for (const c of this.controllers) this.queues.set(c, new Set());
     this.store.addIndex('Pod', 'nodeName', (p) => (p.spec.nodeName ? [p.spec.nodeName] : []));
     this.store.addIndex('Pod', 'unscheduled', (p) => (!p.spec.nodeName && isActive(p) ? [''] : []));
-    this.store.watch('*', (e) => self.dispatch(e));
+    this.store.watch('*', (e) => { self.changed = true; self.dispatch(e); });
     this.store.bootstrapNamespaces();
     const first = formatIPv4(this.serviceIPs.first);
     this.store.create<Service>({
@@ -328,14 +330,18 @@ export class ControlPlane {
     } finally {
       this.reconciling = false;
     }
-    if (syncs > 0) for (const l of [...this.settledListeners]) l(syncs);
+    if (syncs > 0 || this.changed) {
+      this.changed = false;
+      for (const l of [...this.settledListeners]) l(syncs);
+    }
     return syncs;
   }
 
   /**
-   * Call 'fn' each time a reconcile that did work has settled (every queue
-   * empty) — the moment for kube-proxy's or the CNI's batched sync, once
-   * per API change rather than once per store event. Returns the unsubscribe function.
+   * Call 'fn' each time a reconcile after a change has settled (every queue
+   * empty; a change no controller works on, a NetworkPolicy's, counts) —
+   * the moment for kube-proxy's or the CNI's batched sync, once per API
+   * change rather than once per store event. Returns the unsubscribe function.
    */
   onSettled(fn: (syncs: number) => void): () => void {
     this.settledListeners.push(fn);
