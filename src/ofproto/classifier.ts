@@ -513,20 +513,28 @@ class Subtable {
 /**
  * A classifier of rules with payloads of type 'T'. See the file comment.
  */
+/**
+ * A new classifier's rule arrays: empty until the first insert (a bridge has 255 tables of two
+ * classifiers each, most of them never used), then FIRST_RULES, doubling.
+ */
+const NO_RULES = new Int32Array(0);
+const FIRST_RULES = 64;
+/** compact()'s output, shared by every classifier (it is read before the next compact) */
+const SCRATCH = new Uint32Array(FLOW_WORDS);
+
 export class Classifier<T = unknown> {
   private subs: Subtable[] = [];
   private readonly byMask = new Map<string, Subtable>();
   private subSeq = 0;
   // rules, struct-of-arrays indexed by rule id
-  private prio = new Int32Array(64);
-  private next = new Int32Array(64);
+  private prio = NO_RULES;
+  private next = NO_RULES;
   private ruleSub: (Subtable | null)[] = [];
   private ruleMatch: (Match | null)[] = [];
   private payloads: (T | undefined)[] = [];
   private freeIds: number[] = [];
   private nextId = 0;
   private count = 0;
-  private readonly scratch = new Uint32Array(FLOW_WORDS);
   // prefix tries over all subtables, in OVS's default order: nw_dst, then nw_src
   private readonly trieDst = new PrefixTrie();
   private readonly trieSrc = new PrefixTrie();
@@ -796,7 +804,7 @@ export class Classifier<T = unknown> {
   }
 
   private compact(st: Subtable, m: Match): Uint32Array {
-    const v = this.scratch;
+    const v = SCRATCH;
     for (let j = 0; j < st.n; j++) v[j] = m.value[st.idx[j]!]! & st.mask[j]!;
     return v;
   }
@@ -806,7 +814,7 @@ export class Classifier<T = unknown> {
     if (f !== undefined) return f;
     const id = this.nextId++;
     if (id >= this.prio.length) {
-      const grow = <A extends Int32Array>(a: A, mk: (n: number) => A): A => { const b = mk(a.length * 2); b.set(a); return b; };
+      const grow = <A extends Int32Array>(a: A, mk: (n: number) => A): A => { const b = mk(Math.max(a.length * 2, FIRST_RULES)); b.set(a); return b; };
       this.prio = grow(this.prio, (n) => new Int32Array(n));
       this.next = grow(this.next, (n) => new Int32Array(n));
     }
