@@ -12,7 +12,9 @@
  *     and addressed → EndpointSlices;
  *  2. data plane: a `ClusterNetwork` gets every node (bridge, tunnel, peer
  *     routes and flows) and every pod at the address the control plane
- *     gave, inside one batch();
+ *     gave, inside one batch(); with `lazyPeers` (network.ts: a node's peer
+ *     routes and flows are installed when its br-int first gets a frame),
+ *     unless `--eager`;
  *  3. kube-proxy, iptables mode: an `IptablesProxier` per node (the first
  *     K nodes with --proxy-nodes; default all), fed every Service and
  *     EndpointSlice, one full sync, the payload loaded into the node's
@@ -52,6 +54,7 @@ const PODS = arg('pods', 150_000);
 const SERVICES = arg('services', 10_000);
 const PROXY_NODES = Math.min(arg('proxy-nodes', NODES), NODES);
 const IPVS_NODES = Math.min(arg('ipvs-nodes', Math.min(NODES, 3)), NODES);
+const EAGER = process.argv.includes('--eager');
 const CLUSTER_CIDR = '100.64.0.0/10';
 const UNDERLAY = '192.168.0.0/16';
 
@@ -122,7 +125,7 @@ const slices: EndpointSlice[] = cp.store.list('EndpointSlice');
 // ---- 2. data plane ------------------------------------------------------------------------------
 
 const t = new Topology({ seed: 1 });
-const cn = new ClusterNetwork(t, { underlay: UNDERLAY });
+const cn = new ClusterNetwork(t, { underlay: UNDERLAY, lazyPeers: !EAGER });
 const internalIP = (n: Node): string => n.status!.addresses!.find((a) => a.type === 'InternalIP')!.address;
 
 phase(`data plane: ${NODES} nodes`, () => cn.batch(() => {
@@ -132,14 +135,14 @@ phase(`data plane: ${pods.length} pods`, () => cn.batch(() => {
   for (const p of pods) {
     cn.addPod({ namespace: p.metadata.namespace ?? 'default', name: p.metadata.name, node: p.spec.nodeName!, labels: p.metadata.labels ?? {}, ip: p.status!.podIP! });
   }
-}), () => `${cn.nodes().reduce((a, n) => a + n.bridge.dumpFlows().length, 0)} flows`);
+}), () => `${cn.nodes().reduce((a, n) => a + n.bridge.rules().length, 0)} flows${EAGER ? '' : ' (peer flows not yet installed: lazyPeers)'}`);
 
 // ---- 3 and 4. kube-proxy ----------------------------------------------------------------------------
 
 const config = (n: Node): KubeProxyConfig => ({
   hostname: n.metadata.name, nodeIPs: [internalIP(n)], localDetector: { mode: 'cluster-cidr', clusterCIDR: CLUSTER_CIDR },
 });
-let syncMs = 0, loadMs = 0, payloadBytes = 0;
+let syncMs = 0, loadMs = 0, payloadBytes = 0, firstPayload: string | null = null, samePayload = true;
 phase(`kube-proxy iptables: sync + load on ${PROXY_NODES} nodes`, () => {
   for (const n of nodes.slice(0, PROXY_NODES)) {
     const a = performance.now();
@@ -152,8 +155,9 @@ phase(`kube-proxy iptables: sync + load on ${PROXY_NODES} nodes`, () => {
     loadMs += performance.now() - b;
     syncMs += b - a;
     payloadBytes = r.payload.length;
+    if (firstPayload === null) firstPayload = r.payload; else if (r.payload !== firstPayload) samePayload = false;
   }
-}, () => `sync ${perNode(syncMs, PROXY_NODES)}; load ${perNode(loadMs, PROXY_NODES)}; payload ${(payloadBytes / 1e6).toFixed(1)} MB`);
+}, () => `sync ${perNode(syncMs, PROXY_NODES)}; load ${perNode(loadMs, PROXY_NODES)}; payload ${(payloadBytes / 1e6).toFixed(1)} MB, ${samePayload ? 'the same text on every node' : 'differs between nodes'}`);
 
 let ipvsMs = 0;
 phase(`kube-proxy ipvs: first sync on ${IPVS_NODES} nodes (not loaded)`, () => {
@@ -183,7 +187,7 @@ phase('packets pod → Service across nodes', () => {
   while (got - g < 20_000 && performance.now() - a < 20_000) t.sim.step();
   const ms = performance.now() - a;
   return { pps: (got - g) / ms * 1000, clients: clients.length };
-}, (r) => `${Math.round(r.pps)} packets/s delivered (${r.clients} clients)`);
+}, (r) => `${Math.round(r.pps)} packets/s delivered (${r.clients} clients; ${cn.nodes().filter((n) => n.materialized).length} nodes materialized)`);
 
 // ---- the table ----------------------------------------------------------------------------------------
 

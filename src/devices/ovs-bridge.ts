@@ -388,10 +388,17 @@ export class OvsBridge implements PortOwner {
   /** A frame arrived on 'port': through the datapath at the simulator's time. */
   receive(port: Port, frame: Uint8Array): void {
     if (!(port instanceof OvsPort) || port.owner !== this) return;
+    if (this.beforeReceive !== null) this.beforeReceive();
     this.inPort = port.name;
     this.dp.receive(port.odp, frame, this.sim.now / 1e6);
     this.inPort = null;
   }
+
+  /**
+   * Called before a frame from a port (not a tunnel's) enters the datapath, while set: an
+   * owner that installs flows on demand (k8s/cni/network.ts's lazy peers) hooks here.
+   */
+  beforeReceive: (() => void) | null = null;
 
   /** The port of the packet in the datapath (for trace records; null for a tunnel's). */
   private inPort: string | null = null;
