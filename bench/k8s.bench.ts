@@ -182,6 +182,7 @@ phase('packets pod → Service across nodes', () => {
     const svc = services.find((s) => s.metadata.name === `svc${(i * 7919) % SERVICES}`)!;
     constantRate(cn.pod('default', c.metadata.name).host, svc.spec!.clusterIP!, { pps: 1e4, durationSec: 1e6, dport: 53 });
   });
+  if (clients.length === 0) return { pps: 0, clients: 0 };
   t.runFor(20e6); // ARP and conntrack settle
   const g = got, a = performance.now();
   while (got - g < 20_000 && performance.now() - a < 20_000) t.sim.step();
