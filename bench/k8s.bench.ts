@@ -35,20 +35,21 @@
  * The wiring is the simple one the issue names; src/k8s/cluster.ts does
  * the same for users.
  * Measured (2026-11-22, Node 20, tsx, this 2-core machine shared with other
- * jobs, so ±20 %):
- *  - control plane at full scale (--control-plane-only): 5,000 nodes 0.4 s;
- *    10,000 Deployments / 150,000 pods / 10,000 Services 81 s, 0.74 GB RSS
- *    (half of it the scheduler: ~500 nodes filtered and scored per pod);
+ * jobs: idle figures first, the loaded ones after a slash):
+ *  - control plane at full scale (--control-plane-only): 5,000 nodes 0.3 s;
+ *    10,000 Deployments / 150,000 pods / 10,000 Services 44 s / 81 s,
+ *    0.74 GB RSS (half of it the scheduler: ~500 nodes filtered and scored
+ *    per pod, ~200 ns a node, memory-bound);
  *  - 1,000 nodes, 30,000 pods, 2,000 Services, lazyPeers: control plane
- *    7.6 s; data plane nodes 13.3 s, pods 26.8 s, 5.5 GB RSS (a node's
+ *    7.5 s; data plane nodes 13–15 s, pods 27–34 s (GC-bound), 5.5 GB RSS (a node's
  *    bridge ~2.9 MB resident, most of it the datapath's, a pod ~87 kB);
  *    iptables sync 0.57 s and load 2.2 s per node (9.5 MB payload, the same
  *    text on every node); ipvs sync 0.48 s per node; ~50,000 packets/s
  *    pod to Service across nodes;
  *  - one node's kube-proxy at 10,000 Services / 150,000 endpoints (the same
  *    objects fed to one proxier and ClusterNetwork.applyIptables): iptables
- *    sync 1.7–7 s, load into the node's netfilter ~39 s and 274 MB; ipvs
- *    sync 3.4 s.
+ *    sync 1.5 s / 7 s, load into the node's netfilter 7.2 s / 39 s and
+ *    274 MB; ipvs sync 0.8 s / 3.4 s.
  * Against the goal (the whole cluster in ≤ 60 s, ≤ 8 GB): not met; see
  * the figures above scaled ×5 for nodes and pods, and ×5,000 for per-node
  * kube-proxy state, which needs sharing between nodes (one sync's rules
