@@ -46,8 +46,9 @@
  *    iptables sync 0.57 s and load 2.2 s per node (9.5 MB payload, the same
  *    text on every node); ipvs sync 0.48 s per node; ~50,000 packets/s
  *    pod to Service across nodes;
- *  - one node's kube-proxy at 10,000 Services / 150,000 endpoints (the same
- *    objects fed to one proxier and ClusterNetwork.applyIptables): iptables
+ *  - one node's kube-proxy at 10,000 Services / 150,000 endpoints (a one-off
+ *    script, not a case here: bench/kube-proxy.bench.ts's objects
+ *    fed to one proxier, its payload to ClusterNetwork.applyIptables): iptables
  *    sync 1.5 s / 7 s, load into the node's netfilter 7.2 s / 39 s and
  *    274 MB; ipvs sync 0.8 s / 3.4 s.
  * Against the goal (the whole cluster in ≤ 60 s, ≤ 8 GB): not met; see
