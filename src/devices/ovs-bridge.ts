@@ -388,6 +388,7 @@ export class OvsBridge implements PortOwner {
   /** A frame arrived on 'port': through the datapath at the simulator's time. */
   receive(port: Port, frame: Uint8Array): void {
     if (!(port instanceof OvsPort) || port.owner !== this) return;
+    if (this.beforeReceive !== null) this.beforeReceive();
     this.inPort = port.name;
     // a trace fork's forced select-group bucket for the packet in hand (sim/tracer.ts)
     const tr = this.sim.tracer;
@@ -397,6 +398,12 @@ export class OvsBridge implements PortOwner {
     if (k >= 0) { if (this.dp.forceUsed) tr.forceUsed(); this.dp.force = -1; }
     this.inPort = null;
   }
+
+  /**
+   * Called before a frame from a port (not a tunnel's) enters the datapath, while set: an
+   * owner that installs flows on demand (k8s/cni/network.ts's lazy peers) hooks here.
+   */
+  beforeReceive: (() => void) | null = null;
 
   /** The port of the packet in the datapath (for trace records; null for a tunnel's). */
   private inPort: string | null = null;

@@ -82,7 +82,7 @@ export class FlowTable {
   /** classifier id → rule, for iteration in insertion order */
   private readonly byId = new Map<number, Rule>();
   /** rules whose actions are all conjunction(), by classifier id */
-  private readonly soft = new Classifier<Rule>();
+  private softCls: Classifier<Rule> | null = null;
   private readonly softById = new Map<number, Rule>();
   /** conj_id → the rules matching on it */
   private readonly conjTargets = new Map<number, Rule[]>();
@@ -93,6 +93,9 @@ export class FlowTable {
   /** rules with an idle or hard timeout (expire() skips a table without any) */
   timed = 0;
   constructor(id: number) { this.id = id; }
+
+  /** the conjunction-only rules' classifier, made on first use (most tables never have one) */
+  private get soft(): Classifier<Rule> { return this.softCls ??= new Classifier<Rule>(); }
 
   get size(): number { return this.byId.size + this.softById.size + [...this.conjTargets.values()].reduce((n, l) => n + l.length, 0); }
 

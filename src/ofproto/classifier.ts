@@ -148,7 +148,7 @@
  * (prefix tries); used by ofproto/bridge.ts flow tables and xlate; datapath/'s
  * megaflow cache is filled from the 'wc' computed here.
  */
-import { type Match } from '../flow/match.js';
+import { Match } from '../flow/match.js';
 import {
   F_ARP_SHA_HI, F_DL_TYPE, F_NW_DST, F_NW_SRC, F_TP_DST, F_TP_SRC, FLOW_WORDS, SEG_L2_START,
   SEG_L3_START,
@@ -513,20 +513,35 @@ class Subtable {
 /**
  * A classifier of rules with payloads of type 'T'. See the file comment.
  */
+/**
+ * A new classifier's rule arrays: empty until the first insert (a bridge has 255 tables of two
+ * classifiers each, most of them never used), then FIRST_RULES, doubling.
+ */
+const NO_RULES = new Int32Array(0);
+const FIRST_RULES = 64;
+/** compact()'s output, shared by every classifier (it is read before the next compact) */
+const SCRATCH = new Uint32Array(FLOW_WORDS);
+
+/** Word 'w' of the compact value 'v' of subtable 'st' (0 when the subtable does not match it). */
+function wordOf(st: Subtable, v: Uint32Array, w: number): number {
+  for (let j = 0; j < st.n; j++) if (st.idx[j] === w) return v[j]!;
+  return 0;
+}
+
 export class Classifier<T = unknown> {
   private subs: Subtable[] = [];
   private readonly byMask = new Map<string, Subtable>();
   private subSeq = 0;
   // rules, struct-of-arrays indexed by rule id
-  private prio = new Int32Array(64);
-  private next = new Int32Array(64);
+  private prio = NO_RULES;
+  private next = NO_RULES;
   private ruleSub: (Subtable | null)[] = [];
-  private ruleMatch: (Match | null)[] = [];
+  /** each rule's masked value words in its subtable's order (st.idx): what remove() and matchOf() need, not a Match copy */
+  private ruleVals: (Uint32Array | null)[] = [];
   private payloads: (T | undefined)[] = [];
   private freeIds: number[] = [];
   private nextId = 0;
   private count = 0;
-  private readonly scratch = new Uint32Array(FLOW_WORDS);
   // prefix tries over all subtables, in OVS's default order: nw_dst, then nw_src
   private readonly trieDst = new PrefixTrie();
   private readonly trieSrc = new PrefixTrie();
@@ -549,13 +564,11 @@ export class Classifier<T = unknown> {
    * kept after it (see "Ties").
    */
   insert(match: Match, priority: number, payload: T): number {
-    const m = match.clone();
-    for (let w = 0; w < FLOW_WORDS; w++) m.value[w] = (m.value[w]! & m.mask[w]!) >>> 0;
     let key = '';
-    for (let w = 0; w < FLOW_WORDS; w++) if (m.mask[w] !== 0) key += `${w}:${m.mask[w]},`;
+    for (let w = 0; w < FLOW_WORDS; w++) if (match.mask[w] !== 0) key += `${w}:${match.mask[w]},`;
     let st = this.byMask.get(key);
     if (st === undefined) {
-      st = new Subtable(m.mask, this.subSeq++, key);
+      st = new Subtable(match.mask, this.subSeq++, key);
       this.byMask.set(key, st);
       this.subs.push(st);
     }
@@ -563,16 +576,16 @@ export class Classifier<T = unknown> {
     this.prio[id] = priority | 0;
     this.next[id] = -1;
     this.ruleSub[id] = st;
-    this.ruleMatch[id] = m;
     this.payloads[id] = payload;
-    const v = this.compact(st, m);
+    const v = this.compact(st, match);
+    this.ruleVals[id] = v.slice(0, st.n);
     const fh = st.prefixHash(v, 0, st.n);
     const slot = st.slotOf(v, fh);
     if (slot < 0) {
       // the first rule with this masked value: it enters the stage sets and tries
       st.addSlot(v, fh, id, priority | 0);
-      if (st.plenDst !== 0) this.trieDst.insert(m.value[F_NW_DST]!, st.plenDst);
-      if (st.plenSrc !== 0) this.trieSrc.insert(m.value[F_NW_SRC]!, st.plenSrc);
+      if (st.plenDst !== 0) this.trieDst.insert(wordOf(st, v, F_NW_DST), st.plenDst);
+      if (st.plenSrc !== 0) this.trieSrc.insert(wordOf(st, v, F_NW_SRC), st.plenSrc);
     } else {
       // insert into the chain: after every rule of >= priority (they are older)
       const head = st.head(slot);
@@ -595,9 +608,8 @@ export class Classifier<T = unknown> {
   /** Remove rule 'id'. Returns false when no such rule exists. */
   remove(id: number): boolean {
     const st = this.ruleSub[id];
-    const m = this.ruleMatch[id];
-    if (st === undefined || st === null || m === undefined || m === null) return false;
-    const v = this.compact(st, m);
+    const v = this.ruleVals[id];
+    if (st === undefined || st === null || v === undefined || v === null) return false;
     const slot = st.slotOf(v, st.prefixHash(v, 0, st.n));
     if (slot < 0) throw new Error('classifier: rule not in its subtable');
     const head = st.head(slot);
@@ -608,8 +620,8 @@ export class Classifier<T = unknown> {
       } else {
         // the last rule with this masked value leaves the stage sets and tries
         st.removeSlot(slot);
-        if (st.plenDst !== 0) this.trieDst.remove(m.value[F_NW_DST]!, st.plenDst);
-        if (st.plenSrc !== 0) this.trieSrc.remove(m.value[F_NW_SRC]!, st.plenSrc);
+        if (st.plenDst !== 0) this.trieDst.remove(wordOf(st, v, F_NW_DST), st.plenDst);
+        if (st.plenSrc !== 0) this.trieSrc.remove(wordOf(st, v, F_NW_SRC), st.plenSrc);
       }
     } else {
       let p = head;
@@ -619,7 +631,7 @@ export class Classifier<T = unknown> {
     st.nRules--;
     this.count--;
     this.ruleSub[id] = null;
-    this.ruleMatch[id] = null;
+    this.ruleVals[id] = null;
     this.payloads[id] = undefined;
     this.freeIds.push(id);
     if (st.nRules === 0) {
@@ -721,8 +733,14 @@ export class Classifier<T = unknown> {
   priorityOf(id: number): number { return this.prio[id]!; }
   /** Rule 'id''s payload. */
   payloadOf(id: number): T { return this.payloads[id] as T; }
-  /** Rule 'id''s match (the classifier's copy; do not modify). */
-  matchOf(id: number): Match | null { return this.ruleMatch[id] ?? null; }
+  /** Rule 'id''s match, masked (a new copy, from the words the classifier keeps). */
+  matchOf(id: number): Match | null {
+    const st = this.ruleSub[id], v = this.ruleVals[id];
+    if (st === undefined || st === null || v === undefined || v === null) return null;
+    const m = new Match();
+    for (let j = 0; j < st.n; j++) { m.value[st.idx[j]!] = v[j]!; m.mask[st.idx[j]!] = st.mask[j]!; }
+    return m;
+  }
 
   /**
    * A miss in subtable 'st''s final stage, which has ports: "Instead of
@@ -796,7 +814,7 @@ export class Classifier<T = unknown> {
   }
 
   private compact(st: Subtable, m: Match): Uint32Array {
-    const v = this.scratch;
+    const v = SCRATCH;
     for (let j = 0; j < st.n; j++) v[j] = m.value[st.idx[j]!]! & st.mask[j]!;
     return v;
   }
@@ -806,7 +824,7 @@ export class Classifier<T = unknown> {
     if (f !== undefined) return f;
     const id = this.nextId++;
     if (id >= this.prio.length) {
-      const grow = <A extends Int32Array>(a: A, mk: (n: number) => A): A => { const b = mk(a.length * 2); b.set(a); return b; };
+      const grow = <A extends Int32Array>(a: A, mk: (n: number) => A): A => { const b = mk(Math.max(a.length * 2, FIRST_RULES)); b.set(a); return b; };
       this.prio = grow(this.prio, (n) => new Int32Array(n));
       this.next = grow(this.next, (n) => new Int32Array(n));
     }

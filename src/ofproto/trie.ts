@@ -72,6 +72,14 @@ const J_FINAL = 1, J_NODE = 2, J_EDGE = 3;
 /** index bits: log2(nodes) minus this, between the min and max below (0 = no table) */
 const JUMP_BITS_BELOW_LOG2 = 2, JUMP_MIN_BITS = 6, JUMP_MAX_BITS = 16;
 const EMPTY_JUMP = new Int32Array(0);
+/** node records of a new trie: none until the first insert (a bridge has 510 classifiers, most of them empty) */
+const FIRST_NODES = 16;
+/**
+ * scratch for remove(): the nodes on the path and the edge bit leading to each; one pair for
+ * every trie (remove does not nest), so an empty trie allocates no typed array
+ */
+const PATH_NODE = new Int32Array(TRIE_FIELD_BITS + 2);
+const PATH_BIT = new Int32Array(TRIE_FIELD_BITS + 2);
 
 /** Bits of 'v' from MSB-0 offset 'ofs' on, left-aligned, keeping 'plen' of them (trie_get_prefix). */
 function getPrefix(v: number, ofs: number, plen: number): number {
@@ -103,15 +111,12 @@ export class PrefixTrie {
    * Nodes, NODE_WORDS per node: [prefix bits (left-aligned), n_bits | n_rules << 6,
    * edge 0, edge 1]. One record per node, so a walk touches one cache line per level.
    */
-  private nd = new Int32Array(16 * NODE_WORDS);
+  private nd = EMPTY_JUMP;
   private root = NIL;
   /** free node list, linked through edge 0 */
   private freeList = NIL;
   private used = 0;
   private live = 0;
-  /** scratch for remove(): the nodes on the path and the edge bit leading to each */
-  private readonly pathNode = new Int32Array(TRIE_FIELD_BITS + 2);
-  private readonly pathBit = new Int32Array(TRIE_FIELD_BITS + 2);
   /**
    * Set by lookup(): bit (len - 1) is set for every prefix length len with a
    * rule on the path 'value' walked (lengths that may match).
@@ -295,7 +300,7 @@ export class PrefixTrie {
    * when no such rule is stored.
    */
   remove(prefix: number, mlen: number): boolean {
-    const path = this.pathNode, bits = this.pathBit;
+    const path = PATH_NODE, bits = PATH_BIT;
     let depth = 0, ofs = 0;
     let node = this.root;
     while (node !== NIL) {
@@ -388,7 +393,7 @@ export class PrefixTrie {
       return node;
     }
     if ((this.used + 1) * NODE_WORDS > this.nd.length) {
-      const nd = new Int32Array(this.nd.length * 2);
+      const nd = new Int32Array(Math.max(this.nd.length * 2, FIRST_NODES * NODE_WORDS));
       nd.set(this.nd);
       this.nd = nd;
     }

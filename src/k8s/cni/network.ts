@@ -65,11 +65,26 @@
  * underlay or the podCIDR or already taken, a full podCIDR, a pod on a
  * failed node, a malformed NetworkPolicy (CNI_BAD_POLICY); a bad kube-proxy
  * payload is the netfilter's IptablesRestoreError (its line).
+ * Lazy peers (option `lazyPeers`, for clusters of thousands of nodes):
+ * Antrea installs one route and two flows per peer on every node, 2·N·(N−1)
+ * flows — 50 million at 5,000 nodes, far beyond memory at ~4 kB a flow.
+ * With it, a node holds nothing of its peers (not even their names in
+ * `peers`, 25 million strings at 5,000 nodes); every other node's route and
+ * flows are installed, exactly as without it, the first time its br-int receives
+ * a frame from one of its ports (a pod's or the gateway's: the hook
+ * OvsBridge.beforeReceive, run before the datapath looks at the frame), or
+ * when `dumpFlows` / `trace` / `materialize(node)` ask. A frame from the
+ * tunnel needs none of them (it goes to a local pod or the gateway by the
+ * node's own flows). Not covered: a packet the node's host routes to
+ * another node's pods before its br-int saw any frame (a NodePort from
+ * outside, the node's own connections) — call `materialize(node)` first;
+ * `node.bridge` and `node.host` read directly show no peer state before.
  * Cost: slow path. A node adds 2 flows and a route on each other node
- * (Antrea's O(nodes²) in all); measured here, 200 nodes × 20 pods build in
- * ~10 s inside batch(): ~19 ms per node for the OVS bridge itself (the
- * ofproto tables' allocations) and ~50 µs per flow parsed. A policy change
- * recompiles O(policies × pods) flows.
+ * (Antrea's O(nodes²) in all, unless lazyPeers); measured here
+ * (bench/k8s.bench.ts), a node's OVS bridge costs ~7.5 ms and ~4.6 MB
+ * (4.2 MB of it the datapath's EMC, packet scratch pool and port maps), a
+ * pod ~80 kB (its host's stack mostly), a flow ~45 µs (parse included) and
+ * ~1.4 kB. A policy change recompiles O(policies × pods) flows.
  * Neighbours: pipeline.ts (flows), policy.ts (NetworkPolicy → flows),
  * topology/ (hosts, links, bridges), devices/ovs-bridge.ts, netfilter/
  * restore.ts (the payloads), k8s/api.ts and labels.ts.
@@ -113,6 +128,11 @@ export interface ClusterNetworkOptions {
    * net.ipv4.vs.conntrack=1 and a kube-ipvs0 interface for the Service addresses (applyIpvs)
    */
   proxyMode?: 'iptables' | 'ipvs';
+  /**
+   * install a node's peer routes and flows on first use (see "Lazy peers" in the module comment)
+   * instead of when each peer appears; default false
+   */
+  lazyPeers?: boolean;
 }
 
 /** What kube-proxy's ipvs mode programs on a node (applyIpvs); each part optional. */
@@ -154,6 +174,8 @@ export class CniNode {
   /** some policy has flows here (beyond the tables' fixed ones) */
   hasPolicyFlows = false;
   failed = false;
+  /** its peers' routes and flows are installed (always, unless the network has lazyPeers) */
+  materialized = true;
   /** the node's ipsets (kube-proxy's ipvs mode), else null */
   ipsets: Ipsets | null = null;
   /** host-local IPAM: the last address handed out, the addresses in use */
@@ -240,6 +262,7 @@ export class ClusterNetwork {
   private podSeq = 0;
   readonly proxyMode: 'iptables' | 'ipvs';
   readonly defaultGateway: string | null;
+  readonly lazyPeers: boolean;
   /** batch() depth, and whether a policy sync waits for its end */
   private deferred = 0;
   private pendingSync = false;
@@ -269,6 +292,7 @@ export class ClusterNetwork {
     this.underlayDelay = opts.underlayDelay ?? '50us';
     this.vethDelay = opts.vethDelay ?? '5us';
     this.underlay = topology.add(new LinuxBridge(topology.sim, 'underlay'));
+    this.lazyPeers = opts.lazyPeers ?? false;
   }
 
   // ---- nodes ------------------------------------------------------------------------------------
@@ -305,6 +329,10 @@ export class ClusterNetwork {
     const gwPort = bridge.addPort('antrea-gw0', { ofport: GATEWAY_OFPORT });
     const node = new CniNode(spec.name, spec.ip, `${ipv4ToString(cidr.net)}/${cidr.len}`, cidr.net, cidr.len, gw, macText(host.mac('antrea-gw0')!), host, bridge);
     if (ipvs) node.ipsets = ipsets;
+    if (this.lazyPeers) {
+      node.materialized = false;
+      bridge.beforeReceive = () => this.materialize(node);
+    }
     node.links.push(this.topology.link([host, 'eth0'], this.underlay, { delay: this.underlayDelay, b: { iface: `${spec.name}-eth0` } }));
     node.links.push(this.topology.link([host, 'antrea-gw0'], gwPort));
     this.install(node, nodeFlows({ gwIP: gw, gwMAC: node.gwMAC, serviceCIDR: this.serviceCIDR }));
@@ -318,16 +346,39 @@ export class ClusterNetwork {
     return node;
   }
 
-  /** 'local' learns 'peer': the onlink route to its podCIDR and its flows. */
+  /** 'local' learns 'peer': the onlink route to its podCIDR and its flows (with lazy peers, nothing until 'local' is materialized). */
   private connect(local: CniNode, peer: CniNode): void {
+    if (!local.materialized) return;
     local.host.fib.ipRoute(['replace', peer.podCIDR, 'via', peer.gwIP, 'dev', 'antrea-gw0', 'onlink']);
     this.install(local, peerFlows(local.gwMAC, { nodeIP: peer.ip, podCIDR: peer.podCIDR, gwIP: peer.gwIP }));
     local.peers.add(peer.name);
   }
 
+  /**
+   * With lazyPeers: install the routes and flows of every other node (what connect() would
+   * have installed, in the same order: the nodes in the order they were added), once; done by itself when its br-int first
+   * receives a frame from a port, or it is inspected (dumpFlows, trace). Needed before
+   * traffic the node's host routes first (NodePort from outside, the node's own connections).
+   * Nothing to do without lazyPeers.
+   */
+  materialize(name: string | CniNode): void {
+    const node = typeof name === 'string' ? this.node(name) : name;
+    if (node.materialized) return;
+    node.materialized = true;
+    node.bridge.beforeReceive = null;
+    const flows: Flow[] = [];
+    for (const peer of this.nodesByName.values()) {
+      if (peer === node) continue;
+      node.host.fib.ipRoute(['replace', peer.podCIDR, 'via', peer.gwIP, 'dev', 'antrea-gw0', 'onlink']);
+      flows.push(...peerFlows(node.gwMAC, { nodeIP: peer.ip, podCIDR: peer.podCIDR, gwIP: peer.gwIP }));
+      node.peers.add(peer.name);
+    }
+    if (flows.length > 0) this.install(node, flows);
+  }
+
   /** 'local' forgets 'peer' (its Node object was deleted). */
   private disconnect(local: CniNode, peer: CniNode): void {
-    if (!local.peers.delete(peer.name)) return;
+    if (!local.peers.delete(peer.name) || !local.materialized) return;
     local.host.fib.ipRoute(['del', peer.podCIDR]);
     this.delFlows(local, peerFlows(local.gwMAC, { nodeIP: peer.ip, podCIDR: peer.podCIDR, gwIP: peer.gwIP }));
   }
@@ -621,6 +672,7 @@ export class ClusterNetwork {
 
   /** `ovs-ofctl dump-flows br-int` on the node. */
   dumpFlows(nodeName: string, opts: { table?: number } = {}): string[] {
+    this.materialize(nodeName);
     return this.node(nodeName).bridge.dumpFlows(opts);
   }
 
@@ -643,6 +695,7 @@ export class ClusterNetwork {
 
   /** `ovs-appctl ofproto/trace br-int FLOW` on the node (in_port may name a port: antrea-gw0, a pod's). */
   trace(nodeName: string, flow: string): string {
+    this.materialize(nodeName);
     return this.node(nodeName).bridge.trace(flow);
   }
 }

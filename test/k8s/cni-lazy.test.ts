@@ -1,0 +1,64 @@
+/**
+ * ClusterNetwork's lazyPeers option (src/k8s/cni/network.ts, "Lazy peers"): a node holds no
+ * peer routes or flows until its br-int first receives a frame from a port or it is
+ * inspected; then exactly what an eager network installs, and the same traffic gets through.
+ */
+import { describe, expect, it } from 'vitest';
+import { Topology } from '../../src/topology/topology.js';
+import { ClusterNetwork } from '../../src/k8s/cni/network.js';
+import { ipv4ToString } from '../../src/wire/bytes.js';
+
+function build(lazyPeers: boolean): { t: Topology; cn: ClusterNetwork } {
+  const t = new Topology({ seed: 11 });
+  const cn = new ClusterNetwork(t, { underlay: '192.168.0.0/24', lazyPeers });
+  cn.batch(() => {
+    for (let i = 0; i < 4; i++) cn.addNode({ name: `node${i + 1}`, ip: `192.168.0.${11 + i}`, podCIDR: `10.10.${i}.0/24` });
+    cn.addPod({ namespace: 'default', name: 'a', node: 'node1' });
+    cn.addPod({ namespace: 'default', name: 'c', node: 'node3' });
+  });
+  return { t, cn };
+}
+
+const peerRoutes = (cn: ClusterNetwork, node: string): string[] =>
+  String(cn.node(node).host.fib.ipRoute('show')).split('\n').map((r) => r.trim()).filter((r) => r.endsWith('dev antrea-gw0 onlink'));
+
+describe('ClusterNetwork lazyPeers', () => {
+  it('keeps a node without peer routes and flows until it is inspected, then has what an eager node has', () => {
+    const eager = build(false).cn, lazy = build(true).cn;
+    expect(lazy.node('node2').bridge.dumpFlows().length).toBeLessThan(eager.node('node2').bridge.dumpFlows().length);
+    expect(peerRoutes(lazy, 'node2')).toEqual([]);
+    expect(lazy.node('node2').materialized).toBe(false);
+    expect(lazy.node('node2').peers.size).toBe(0);
+    // dumpFlows materializes: the flows then are the eager network's, line for line
+    expect(lazy.dumpFlows('node2')).toEqual(eager.dumpFlows('node2'));
+    expect([...lazy.node('node2').peers]).toEqual([...eager.node('node2').peers]);
+    expect([...lazy.node('node2').peers].sort()).toEqual(['node1', 'node3', 'node4']);
+    expect(peerRoutes(lazy, 'node2')).toEqual(peerRoutes(eager, 'node2'));
+    expect(peerRoutes(lazy, 'node2')).toContain('10.10.2.0/24 via 10.10.2.1 dev antrea-gw0 onlink');
+  });
+
+  it('installs the peers of the sending node on its first frame; pod to pod across nodes works both ways', () => {
+    const { t, cn } = build(true);
+    const a = cn.pod('default', 'a'), c = cn.pod('default', 'c');
+    const s = c.host.sockets.udp(7000);
+    s.onMessage = (d, from) => { s.send(from.addr, from.port, d.slice()); };
+    const got: string[] = [];
+    const k = a.host.sockets.udp(4000);
+    k.onMessage = (d, from) => got.push(`${new TextDecoder().decode(d)} from ${ipv4ToString(from.addr)}`);
+    k.send(c.ip, 7000, 'hi');
+    t.runFor(20e6);
+    expect(got).toEqual([`hi from ${c.ip}`]);
+    // node1 (sender) and node3 (the reply) materialized; node2 and node4 saw nothing
+    expect(cn.nodes().map((n) => `${n.name}:${n.materialized}`)).toEqual(['node1:true', 'node2:false', 'node3:true', 'node4:false']);
+  });
+
+  it('forgets a removed peer whether or not a node was materialized', () => {
+    const { cn } = build(true);
+    cn.materialize('node1');
+    cn.removeNode('node4');
+    expect(cn.node('node2').peers.has('node4')).toBe(false);
+    expect(peerRoutes(cn, 'node1').some((r) => r.startsWith('10.10.3.0/24'))).toBe(false);
+    expect(cn.dumpFlows('node1').some((f) => f.includes('192.168.0.14') || f.includes('10.10.3.'))).toBe(false);
+    expect(cn.dumpFlows('node2').some((f) => f.includes('10.10.3.'))).toBe(false);
+  });
+});
