@@ -30,8 +30,9 @@
  *    stops posting: pods are evicted and rescheduled, slices updated,
  *    kube-proxy resynced everywhere.
  * The data plane follows the control plane after each settled reconcile
- * (ControlPlane.onSettled): one batch of data-plane changes and one
- * kube-proxy sync per node per API change. Time is the topology's
+ * (ControlPlane.onSettled): one batch of data-plane changes per API change,
+ * and a kube-proxy sync on every node when Services or EndpointSlices
+ * changed (a new node's first sync at once). Time is the topology's
  * simulator's: eviction timers are simulation events.
  * Neighbours: controllers/control-plane.ts, cni/network.ts, kube-proxy/,
  * manifest.ts; the CLI (`sdnemu run` of a manifest file, `sdnemu
@@ -107,6 +108,8 @@ export class Cluster {
   private readonly seenSlices = new Map<string, EndpointSlice>();
   private syncing = false;
   private again = false;
+  /** nodes whose kube-proxy has changes to sync (a new node, a Service or slice changed) */
+  private readonly dirty = new Set<string>();
 
   constructor(opts: ClusterOptions = {}) {
     this.net = opts.topology ?? new Topology({ seed: opts.seed ?? 1 });
@@ -252,6 +255,7 @@ export class Cluster {
       this.net.roles.set(name, 'node');
       for (const peer of this.proxiers.keys()) this.net.tunnel(`${peer}/br-int`, `${name}/br-int`, this.tunnel, 0);
       this.proxiers.set(name, proxier);
+      this.dirty.add(name);
       for (const s of this.seenServices.values()) proxier.addService(s);
       for (const s of this.seenSlices.values()) proxier.addEndpointSlice(s);
     }
@@ -259,6 +263,7 @@ export class Cluster {
     for (const name of [...this.proxiers.keys()]) {
       if (live.has(name)) continue;
       this.proxiers.delete(name);
+      this.dirty.delete(name);
       this.net.untunnel(`${name}/br-int`);
       this.net.roles.delete(name);
       for (const p of this.cni.removeNode(name)) { this.seenPods.delete(`${p.namespace}/${p.name}`); this.net.roles.delete(`${p.namespace}/${p.name}`); }
@@ -327,9 +332,11 @@ export class Cluster {
     upsert: (p: Proxier, o: T, old: T | undefined) => void, remove: (p: Proxier, o: T) => void): void {
     const now = new Map<string, T>();
     for (const o of this.cp.store.list(kind) as T[]) now.set(`${o.metadata.namespace ?? 'default'}/${o.metadata.name}`, o);
+    let changed = false;
     for (const [key, old] of [...seen]) {
       if (now.has(key)) continue;
       seen.delete(key);
+      changed = true;
       for (const p of this.proxiers.values()) remove(p, old);
     }
     for (const [key, o] of now) {
@@ -337,8 +344,10 @@ export class Cluster {
       if (old !== undefined && old.metadata.resourceVersion === o.metadata.resourceVersion) continue;
       const copy = structuredClone(o);
       seen.set(key, copy);
+      changed = true;
       for (const p of this.proxiers.values()) upsert(p, copy, old);
     }
+    if (changed) for (const node of this.proxiers.keys()) this.dirty.add(node);
   }
 
   private newProxier(name: string, ip: string, labels: Record<string, string>): Proxier {
@@ -346,10 +355,13 @@ export class Cluster {
     return this.proxyMode === 'ipvs' ? new IpvsProxier(config) : new IptablesProxier(config);
   }
 
-  /** Every node's kube-proxy syncs (a proxier with nothing new writes nothing) and its rules are loaded. */
+  /** The kube-proxy of every node with changes syncs, and its rules are loaded. */
   private syncProxies(): void {
     const nowMs = this.net.sim.now / 1e6;
-    for (const [node, p] of this.proxiers) {
+    for (const node of [...this.dirty]) {
+      this.dirty.delete(node);
+      const p = this.proxiers.get(node);
+      if (p === undefined) continue;
       if (p instanceof IpvsProxier) {
         const r = p.sync(nowMs);
         this.cni.applyIpvs(node, { addresses: r.addresses, iptables: r.iptables });
