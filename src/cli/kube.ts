@@ -18,22 +18,22 @@
  *    `kind: Node` documents are the nodes (a single `node-1` when there are
  *    none) — applies the rest as `kubectl apply -f` does and prints what it
  *    printed, then `kubectl get` of nodes, pods (-o wide) and services, and
- *    sends requests the way a user checks a cluster: from up to three pods
- *    a Service does not select, one request to each of its TCP ports on its
- *    ClusterIP; for a NodePort, one from a machine on the node network to
- *    every node. Each result a line: who answered, or the error.
+ *    sends the requests a user checks a cluster with (Cluster.serviceChecks:
+ *    from up to three pods a Service does not select, one to each of its TCP
+ *    ports on its ClusterIP), then, for each NodePort, one from a machine on
+ *    the node network to every node. Each result a line: who answered, or
+ *    the error.
  * Errors: a manifest that does not load is its ManifestError (file, line,
  * field path); exit status 1.
  * Neighbours: k8s/ (Cluster, kube-proxy, manifests), main.ts, run.ts.
  */
 import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { KubeObject, Node, Service } from '../k8s/api.js';
+import type { KubeObject, Node } from '../k8s/api.js';
 import { loadManifests } from '../k8s/manifest.js';
-import { Cluster } from '../k8s/cluster.js';
+import { clusterOf, type Cluster } from '../k8s/cluster.js';
 import { kubectlGet } from '../k8s/controllers/kubectl.js';
 import { IptablesProxier, IpvsProxier, type KubeProxyConfig } from '../k8s/kube-proxy/index.js';
-import { matchesMap } from '../k8s/labels.js';
 import { tcpRequest } from '../netstack/tools.js';
 
 export interface KubeProxyCommand {
@@ -96,9 +96,8 @@ export function kubeProxy(cmd: KubeProxyCommand, out: Writable): number {
 export async function runManifests(path: string, out: Writable): Promise<number> {
   const loaded = loadManifests(readFileSync(path, 'utf8'), { file: path });
   for (const w of loaded.warnings) out.write(`Warning: ${w.message}\n`);
-  const cluster = new Cluster();
-  if (!loaded.objects.some((o) => o.kind === 'Node')) cluster.addNode('node-1');
-  for (const r of cluster.apply(loaded)) out.write(`${r.action === 'error' ? `Error from server: ${r.error?.message ?? r.message}` : r.message}\n`);
+  const { cluster, results } = clusterOf(loaded);
+  for (const r of results) out.write(`${r.action === 'error' ? `Error from server: ${r.error?.message ?? r.message}` : r.message}\n`);
   const cp = cluster.cp;
   const get = (cmd: string, table: string): void => { out.write(`\n$ ${cmd}\n${table}${table.endsWith('\n') ? '' : '\n'}`); };
   get('kubectl get nodes', kubectlGet(cp, 'Node'));
@@ -111,23 +110,19 @@ export async function runManifests(path: string, out: Writable): Promise<number>
     const body = text(r.response);
     return `${body.split('\r\n')[0]} from ${body.trim().split('\n').at(-1)} (${r.totalMs.toFixed(2)} ms)`;
   };
-  const services = (cp.store.list('Service') as Service[]).filter((s) => s.spec.selector !== undefined && s.spec.clusterIP !== undefined && s.spec.clusterIP !== 'None');
   let outside: ReturnType<Cluster['cni']['addExternalHost']> | null = null;
-  for (const s of services) {
-    const ns = s.metadata.namespace ?? 'default';
-    const clients = cp.store.list('Pod', ns).filter((p) => !matchesMap(p.metadata.labels, s.spec.selector) && p.status?.phase === 'Running'
-      && cluster.cni.pods().some((c) => c.namespace === ns && c.name === p.metadata.name)).slice(0, 3);
-    for (const port of (s.spec.ports ?? []).filter((x) => (x.protocol ?? 'TCP') === 'TCP')) {
-      for (const c of clients) {
-        const r = await tcpRequest(cluster.pod(ns, c.metadata.name), s.spec.clusterIP!, port.port, 'GET / HTTP/1.0\r\n\r\n', { timeoutSec: 3 });
-        out.write(`${ns}/${c.metadata.name} → ${ns}/${s.metadata.name} ${s.spec.clusterIP}:${port.port}: ${answer(r)}\n`);
-      }
-      if (port.nodePort === undefined) continue;
-      outside ??= cluster.cni.addExternalHost('outside', lastUsable(cluster));
-      for (const n of cluster.cni.nodes()) {
-        const r = await tcpRequest(outside, n.ip, port.nodePort, 'GET / HTTP/1.0\r\n\r\n', { timeoutSec: 3 });
-        out.write(`outside → ${n.name} ${n.ip}:${port.nodePort} (${ns}/${s.metadata.name}): ${answer(r)}\n`);
-      }
+  const checks = cluster.serviceChecks();
+  for (const c of checks.filter((x) => x.from !== '')) {
+    const r = await tcpRequest(cluster.net.hostNamed(c.from), c.to, c.port, 'GET / HTTP/1.0\r\n\r\n', { timeoutSec: 3 });
+    out.write(`${c.from} → ${c.service} ${c.to}:${c.port}: ${answer(r)}\n`);
+  }
+  // NodePorts, once per Service port, from a machine on the node network to every node
+  const nodePorts = [...new Map(checks.filter((c) => c.nodePort !== null).map((c) => [`${c.service}:${c.nodePort}`, c])).values()];
+  for (const c of nodePorts) {
+    outside ??= cluster.cni.addExternalHost('outside', lastUsable(cluster));
+    for (const n of cluster.cni.nodes()) {
+      const r = await tcpRequest(outside, n.ip, c.nodePort!, 'GET / HTTP/1.0\r\n\r\n', { timeoutSec: 3 });
+      out.write(`outside → ${n.name} ${n.ip}:${c.nodePort} (${c.service}): ${answer(r)}\n`);
     }
   }
   return 0;

@@ -41,9 +41,8 @@ import { checkToken, TraceServer } from '../trace/server.js';
 import { loadViewerAssets } from '../viewer/assets.js';
 import { FLOATING_IP, ipOf, PINGS, runOverlay } from '../topology/demo.js';
 import { buildFullDemo, demoRequests } from '../k8s/demo.js';
-import { Cluster } from '../k8s/cluster.js';
+import { clusterOf } from '../k8s/cluster.js';
 import { loadManifests } from '../k8s/manifest.js';
-import { matchesMap } from '../k8s/labels.js';
 import { isManifestText } from './kube.js';
 
 export interface ServeOptions { file?: string; host?: string; port?: number; token?: string }
@@ -121,24 +120,15 @@ function rounds(s: Session, cmds: InjectCommand[]): void {
   round();
 }
 
-/** Kubernetes manifests: the cluster, and each Service's TCP ports requested from up to three pods it does not select. */
+/** Kubernetes manifests: the cluster, and its Services requested round after round (Cluster.serviceChecks). */
 function manifestScenario(path: string, text: string): Scenario {
   const loaded = loadManifests(text, { file: path });
   let requests: InjectCommand[] = [];
   return {
     build: () => {
-      const cluster = new Cluster();
-      if (!loaded.objects.some((o) => o.kind === 'Node')) cluster.addNode('node-1');
-      cluster.apply(structuredClone(loaded.objects));
-      requests = [];
-      for (const svc of cluster.cp.store.list('Service')) {
-        const ns = svc.metadata.namespace ?? 'default', ip = svc.spec.clusterIP;
-        if (svc.spec.selector === undefined || ip === undefined || ip === 'None') continue;
-        const clients = cluster.cni.pods().filter((p) => p.namespace === ns && !matchesMap(p.labels, svc.spec.selector)).slice(0, 3);
-        for (const port of (svc.spec.ports ?? []).filter((x) => (x.protocol ?? 'TCP') === 'TCP')) {
-          for (const c of clients) requests.push({ kind: 'tcp', from: `${ns}/${c.name}`, to: ip, port: port.port, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' });
-        }
-      }
+      const { cluster } = clusterOf(loaded);
+      requests = cluster.serviceChecks().filter((c) => c.from !== '')
+        .map((c): InjectCommand => ({ kind: 'tcp', from: c.from, to: c.to, port: c.port, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' }));
       return cluster.net;
     },
     setup: (s) => rounds(s, requests),

@@ -42,6 +42,7 @@ import { Topology } from '../topology/topology.js';
 import type { Host } from '../netstack/host.js';
 import type { ContainerPort, KubeObject, Namespace, NetworkPolicy, Node, Pod, Service, EndpointSlice } from './api.js';
 import { tcpServer } from '../netstack/tools.js';
+import { matchesMap } from './labels.js';
 import { ControlPlane, type ApplyResult, type NodeSpecInput } from './controllers/control-plane.js';
 import { loadManifests, type LoadedManifests } from './manifest.js';
 import { ClusterNetwork, type CniPod } from './cni/network.js';
@@ -195,6 +196,25 @@ export class Cluster {
     const ip = s?.spec.clusterIP;
     if (ip === undefined || ip === 'None') throw new InputError('CLUSTER_NO_SERVICE', `${namespace}/${name}`, `no Service ${namespace}/${name} with a ClusterIP`);
     return ip;
+  }
+
+  /**
+   * The requests a user checks a cluster with: for each Service with a selector and a ClusterIP,
+   * from up to 'perService' pods it does not select (on the data plane, in its namespace), one to
+   * each of its TCP ports; 'nodePort' says the port is also a NodePort (to try from outside).
+   */
+  serviceChecks(perService = 3): { service: string; from: string; to: string; port: number; nodePort: number | null }[] {
+    const out: { service: string; from: string; to: string; port: number; nodePort: number | null }[] = [];
+    for (const svc of this.cp.store.list('Service')) {
+      const ns = svc.metadata.namespace ?? 'default', ip = svc.spec.clusterIP;
+      if (svc.spec.selector === undefined || ip === undefined || ip === 'None') continue;
+      const clients = this.cni.pods().filter((p) => p.namespace === ns && !matchesMap(p.labels, svc.spec.selector)).slice(0, perService);
+      for (const port of (svc.spec.ports ?? []).filter((x) => (x.protocol ?? 'TCP') === 'TCP')) {
+        for (const c of clients) out.push({ service: `${ns}/${svc.metadata.name}`, from: `${ns}/${c.name}`, to: ip, port: port.port, nodePort: port.nodePort ?? null });
+        if (clients.length === 0 && port.nodePort !== undefined) out.push({ service: `${ns}/${svc.metadata.name}`, from: '', to: ip, port: port.port, nodePort: port.nodePort });
+      }
+    }
+    return out;
   }
 
   /** Node 'name''s kube-proxy syncs, in order. */
@@ -374,6 +394,17 @@ export class Cluster {
       this.syncs.push({ node, t: this.net.sim.now, full: r.full, payload: r.payload });
     }
   }
+}
+
+/**
+ * A cluster from loaded manifests (`sdnemu run` / `serve` of a manifest file): its `kind: Node`
+ * documents are the nodes, a single `node-1` when there are none; the apply results as kubectl
+ * prints them.
+ */
+export function clusterOf(loaded: LoadedManifests): { cluster: Cluster; results: ApplyResult[] } {
+  const cluster = new Cluster();
+  if (!loaded.objects.some((o) => o.kind === 'Node')) cluster.addNode('node-1');
+  return { cluster, results: cluster.apply({ ...loaded, objects: structuredClone(loaded.objects) }) };
 }
 
 /**

@@ -94,6 +94,25 @@ describe('sdnemu serve', () => {
     expect(await stop(child)).toBe(0);
   });
 
+  it('a file of Kubernetes manifests: the cluster, its pods drawn as pods, their requests to the Services live', async () => {
+    const { child, url } = await serve(['examples/k8s/cluster.yaml', '--port', '0']);
+    const c = await TestClient.connect(url);
+    const topo = await c.ask<TopologySnapshot>({ t: 'topology' });
+    expect(topo.nodes.filter((n) => n.kind === 'node').map((n) => n.name)).toEqual(['control-plane', 'worker-1', 'worker-2']);
+    expect(topo.nodes.filter((n) => n.kind === 'pod')).toHaveLength(5);
+    expect(topo.tunnels).toHaveLength(3);
+    // the clock runs: client pods' SYNs to the web Service's ClusterIP show up, DNATed and delivered
+    let syns: PacketSummary[] = [];
+    for (let i = 0; i < 100 && syns.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      syns = await c.ask<PacketSummary[]>({ t: 'packets', filter: 'tcp.flags.syn == 1 && tcp.flags.ack == 0 && hop.kind == "nat" && delivered', limit: 10 });
+    }
+    expect(syns.length).toBeGreaterThan(0);
+    expect(syns[0]!.dst).toMatch(/^10\.96\./);
+    c.close();
+    expect(await stop(child)).toBe(0);
+  });
+
   /** `sdnemu serve ARGS…` that fails before serving: its exit code and standard error. */
   function refused(args: string[]): Promise<{ code: unknown; err: string }> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
