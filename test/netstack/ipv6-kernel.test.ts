@@ -26,7 +26,13 @@ const TR = ['traceroute', '-6', '-n', '-q', '1', '-N', '1', '-w', '2'];
  * namespace often takes ~1 s (a traceroute with -w 1 prints `*` at hop 1), so those cases
  * start warm, where the kernel is deterministic.
  */
-interface Case { name: string; desc: TopoDesc; from: string; kind: 'ping' | 'traceroute'; dst: string; argv: string[]; opts?: Record<string, unknown>; warm?: string }
+/**
+ * 'pacedMs': the case depends on ping keeping its interval (a rate limit): the kernel side is run
+ * again (up to 3 times) until ping's own `time` shows it kept pace within 'pacedMs'; a machine too
+ * loaded for that can only have given the kernel more time, so more tokens: then sdnemu's error
+ * count must not exceed the kernel's, and the rest must agree.
+ */
+interface Case { name: string; desc: TopoDesc; from: string; kind: 'ping' | 'traceroute'; dst: string; argv: string[]; opts?: Record<string, unknown>; warm?: string; pacedMs?: number }
 const CASES: Case[] = [
   { name: 'ping across two routers: hop limit 62', desc: CHAIN6, from: 'h1', kind: 'ping', dst: '2001:db8:2::2', argv: ['ping', '-6', '-c', '2', '-i', '0.2', '-W', '2'], opts: { count: 2, interval: 0.2 } },
   { name: 'traceroute across two routers, ended by port unreachable', desc: CHAIN6, from: 'h1', kind: 'traceroute', dst: '2001:db8:2::2', argv: TR, opts: { queries: 1 } },
@@ -43,20 +49,32 @@ const CASES: Case[] = [
     argv: ['ping', '-6', '-c', '2', '-i', '0.2', '-M', 'do', '-s', '1400', '-W', '2'], opts: { count: 2, interval: 0.2, size: 1400, pmtu: 'do' }, warm: '2001:db8:2::2' },
   { name: 'hop limit 2 from h1: time exceeded from r2', desc: CHAIN6, from: 'h1', kind: 'ping', dst: '2001:db8:2::2', argv: ['ping', '-6', '-c', '1', '-t', '2', '-W', '2'], opts: { ttl: 2 } },
   { name: 'ICMPv6 rate limit: ten hop-limit-1 pings 5 ms apart get six errors', desc: CHAIN6, from: 'h1', kind: 'ping', dst: '2001:db8:2::2',
-    argv: ['ping', '-6', '-c', '10', '-i', '0.005', '-t', '1', '-W', '1'], opts: { count: 10, interval: 0.005, ttl: 1, timeout: 1 }, warm: '2001:db8:1::1' },
+    argv: ['ping', '-6', '-c', '10', '-i', '0.005', '-t', '1', '-W', '1'], opts: { count: 10, interval: 0.005, ttl: 1, timeout: 1 }, warm: '2001:db8:1::1', pacedMs: 60 },
 ];
 
 describeWithKernel('IPv6 topologies: sdnemu against Linux namespaces', () => {
   for (const c of CASES) {
     it(c.name, async () => {
       const warm = c.warm !== undefined ? [{ host: c.from, argv: ['ping', '-6', '-c', '1', '-W', '2', c.warm] }] : [];
-      const kernelOut = (await runInKernel(c.desc, [...warm, { host: c.from, argv: [...c.argv, c.dst] }])).at(-1);
+      let kernelOut = (await runInKernel(c.desc, [...warm, { host: c.from, argv: [...c.argv, c.dst] }])).at(-1);
+      const took = (out: string | undefined): number => Number(/, time (\d+)ms/.exec(out ?? '')?.[1] ?? Infinity);
+      for (let i = 1; i < 3 && c.pacedMs !== undefined && took(kernelOut) > c.pacedMs; i++) {
+        kernelOut = (await runInKernel(c.desc, [...warm, { host: c.from, argv: [...c.argv, c.dst] }])).at(-1);
+      }
       const t = buildEmulated(c.desc);
       const h = t.hostNamed(c.from);
       if (c.warm !== undefined) await ping(h, c.warm);
       if (c.kind === 'ping') {
         const ours = await ping(h, c.dst, c.opts as Parameters<typeof ping>[2]);
-        expect(pingFacts(ours.text), `kernel printed:\n${kernelOut}\nsdnemu printed:\n${ours.text}`).toEqual(pingFacts(kernelOut!));
+        const why = `kernel printed:\n${kernelOut}\nsdnemu printed:\n${ours.text}`;
+        if (c.pacedMs === undefined || took(kernelOut) <= c.pacedMs) {
+          expect(pingFacts(ours.text), why).toEqual(pingFacts(kernelOut!));
+        } else {
+          const errors = (t: string): number => Number(/\+(\d+) errors/.exec(t)?.[1] ?? 0);
+          expect(errors(ours.text), why).toBeLessThanOrEqual(errors(kernelOut!));
+          expect(errors(ours.text), why).toBeGreaterThan(0);
+          expect(/^(\d+) packets transmitted/m.exec(ours.text)?.[1], why).toBe(/^(\d+) packets transmitted/m.exec(kernelOut!)?.[1]);
+        }
       } else {
         const ours = await traceroute(h, c.dst, { numeric: true, ...(c.opts as Parameters<typeof traceroute>[2]) });
         expect(tracerouteFacts(ours.text), `kernel printed:\n${kernelOut}\nsdnemu printed:\n${ours.text}`).toEqual(tracerouteFacts(kernelOut!));
