@@ -268,15 +268,13 @@ const EMC_SHIFT = 13;
 
 export class Emc {
   readonly n: number;
-  private readonly hashes: Int32Array;
-  private readonly keys: Uint32Array;
-  private readonly flows: (DpFlow | null)[];
+  // allocated on the first insert (~2 MB for 8192 entries): a bridge that never caches costs nothing
+  private hashes = new Int32Array(0);
+  private keys = new Uint32Array(0);
+  private flows: (DpFlow | null)[] = [];
 
   constructor(n = EMC_ENTRIES) {
     this.n = n;
-    this.hashes = new Int32Array(n);
-    this.keys = new Uint32Array(n * W);
-    this.flows = new Array<DpFlow | null>(n).fill(null);
   }
 
   /**
@@ -295,6 +293,7 @@ export class Emc {
   }
 
   lookup(key: Uint32Array, base: number, h: number): DpFlow | null {
+    if (this.flows.length === 0) return null;
     const m = this.n - 1;
     let s = h & m;
     let f = this.flows[s]!;
@@ -311,6 +310,11 @@ export class Emc {
    * tie-break, which spreads replacements without an age field).
    */
   insert(key: Uint32Array, base: number, h: number, f: DpFlow): void {
+    if (this.flows.length === 0) {
+      this.hashes = new Int32Array(this.n);
+      this.keys = new Uint32Array(this.n * W);
+      this.flows = new Array<DpFlow | null>(this.n).fill(null);
+    }
     const m = this.n - 1;
     const s1 = h & m, s2 = (h >>> EMC_SHIFT) & m;
     let to = -1;

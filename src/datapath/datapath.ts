@@ -255,7 +255,9 @@ export class Datapath {
     this.rand = new Mulberry32(opts.seed ?? 1);
     this.version = br.version;
     this.macVersion = br.mac.version;
-    for (let i = 0; i < MAX_DEPTH; i++) this.pool.push(new Pkt(i));
+    // the packet of depth 0 now, a deeper one (a clone, a recirculation) when first needed:
+    // each holds a frame-sized scratch buffer, and most bridges never go deep
+    this.pool.push(new Pkt(0));
     this.syncPorts();
   }
 
@@ -674,10 +676,12 @@ export class Datapath {
     }
   }
 
-  /** A copy of 'p' in the pool slot one deeper, or null when the pool is exhausted. */
+  /** A copy of 'p' in the pool slot one deeper (made on first use), or null when the pool is exhausted. */
   private cloneOf(p: Pkt): Pkt | null {
-    const q = this.pool[p.slot + 1];
-    if (q === undefined) return null;
+    const d = p.slot + 1;
+    if (d >= MAX_DEPTH) return null;
+    let q = this.pool[d];
+    if (q === undefined) { q = new Pkt(d); this.pool.push(q); }
     q.copyFrom(p);
     return q;
   }
