@@ -16,7 +16,11 @@
  *   packets     {filter?, limit?}     the stored packets that match, newest
  *                                     last, as summaries
  *   trace       {packet}              one packet's whole trace
- *   topology    {}                    nodes, their ports and addresses, links
+ *   fork        {packet, seq}         at that record's load-balancing decision,
+ *                                     what each other backend would have done
+ *                                     (session.ts's forks, replayed)
+ *   topology    {}                    nodes, their ports and addresses, links,
+ *                                     the overlay's tunnels
  *   control     {op, speed?}          pause | run | step | back | speed
  *                                     (back: replay from the seed to the
  *                                     previous event, as Packet Tracer's Back)
