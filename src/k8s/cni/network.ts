@@ -32,9 +32,10 @@
  *  - `applyIptables(node, payload)`: an iptables-restore payload applied to
  *    the node's netfilter as kube-proxy applies it (`--noflush`), then
  *    kube-proxy's jump rules from the built-in chains (KUBE-SERVICES from nat
- *    PREROUTING/OUTPUT, KUBE-POSTROUTING, the filter ones) inserted first when
- *    their chain exists and nothing jumps to it yet — what kube-proxy's
- *    EnsureRule does before each sync; with `proxyMode: 'ipvs'` each node
+ *    PREROUTING/OUTPUT, KUBE-POSTROUTING, the filter ones: kube-proxy/'s own
+ *    list for the proxy mode) inserted first when their chain exists and
+ *    nothing jumps to it yet — what kube-proxy's EnsureRule does before each
+ *    sync; with `proxyMode: 'ipvs'` each node
  *    also has IPVS, ipsets, a kube-ipvs0 interface and vs/conntrack on, and
  *    `applyIpvs(node, { ipset, addresses, ipvsadm, iptables })` loads what
  *    kube-proxy's ipvs mode programs (addresses are only added: a stale
@@ -99,7 +100,8 @@ import { parseRestore } from '../../netfilter/restore.js';
 import { Ipvs } from '../../netfilter/ipvs.js';
 import { Ipsets } from '../../netfilter/ipset.js';
 import { formatSave } from '../../netfilter/save.js';
-import type { TableName as NfTable } from '../../netfilter/model.js';
+import type { Rule } from '../../netfilter/model.js';
+import { IPTABLES_JUMPS, IPVS_JUMPS } from '../kube-proxy/index.js';
 import { ipv4ToString, parseIpv4 } from '../../wire/bytes.js';
 import { CniError } from './errors.js';
 import { inNet, parseCidr } from './cidr.js';
@@ -204,24 +206,6 @@ export class CniPod {
   get key(): string { return `${this.namespace}/${this.name}`; }
 }
 
-/**
- * kube-proxy's jumps from the built-in chains (its iptablesJumpChains): table, source chain,
- * comment, extra match, target.
- */
-const KUBE_JUMPS: readonly [NfTable, string, string, string, string][] = [
-  ['filter', 'INPUT', 'kubernetes externally-visible service portals', '-m conntrack --ctstate NEW', 'KUBE-EXTERNAL-SERVICES'],
-  ['filter', 'FORWARD', 'kubernetes externally-visible service portals', '-m conntrack --ctstate NEW', 'KUBE-EXTERNAL-SERVICES'],
-  ['filter', 'INPUT', 'kubernetes health check service ports', '', 'KUBE-NODEPORTS'],
-  ['filter', 'FORWARD', 'kubernetes service portals', '-m conntrack --ctstate NEW', 'KUBE-SERVICES'],
-  ['filter', 'OUTPUT', 'kubernetes service portals', '-m conntrack --ctstate NEW', 'KUBE-SERVICES'],
-  ['filter', 'FORWARD', 'kubernetes forwarding rules', '', 'KUBE-FORWARD'],
-  ['filter', 'INPUT', 'kubernetes load balancer firewall', '-m conntrack --ctstate NEW', 'KUBE-PROXY-FIREWALL'],
-  ['filter', 'OUTPUT', 'kubernetes load balancer firewall', '-m conntrack --ctstate NEW', 'KUBE-PROXY-FIREWALL'],
-  ['filter', 'FORWARD', 'kubernetes load balancer firewall', '-m conntrack --ctstate NEW', 'KUBE-PROXY-FIREWALL'],
-  ['nat', 'OUTPUT', 'kubernetes service portals', '', 'KUBE-SERVICES'],
-  ['nat', 'PREROUTING', 'kubernetes service portals', '', 'KUBE-SERVICES'],
-  ['nat', 'POSTROUTING', 'kubernetes postrouting rules', '', 'KUBE-POSTROUTING'],
-];
 
 /** Antrea's node iptables (route_linux.go, encap mode, without ipsets) for a node with 'podCIDR'. */
 export function antreaNodeRules(podCIDR: string): string {
@@ -548,13 +532,16 @@ export class ClusterNetwork {
   applyIptables(nodeName: string, payload: string): void {
     const rs = this.node(nodeName).host.ip.ev.rs;
     parseRestore(payload, rs, { noflush: true });
+    // kube-proxy's own list for its mode (kube-proxy/): one place says what it ensures
     const jumps: Record<string, string[]> = {};
-    for (const [table, from, comment, extra, to] of KUBE_JUMPS) {
-      const t = rs.tables.get(table);
-      if (t === undefined || !t.chains.has(to)) continue;
-      const src = t.chains.get(from);
-      if (src === undefined || src.rules.some((r) => r.target?.kind === 'jump' && r.target.chain === to && r.matches.some((m) => m.kind === 'comment' && m.text === comment))) continue;
-      (jumps[table] ??= []).push(`-I ${from} 1 ${extra === '' ? '' : `${extra} `}-m comment --comment "${comment}" -j ${to}`);
+    for (const j of this.proxyMode === 'ipvs' ? IPVS_JUMPS : IPTABLES_JUMPS) {
+      const t = rs.tables.get(j.table);
+      if (t === undefined || !t.chains.has(j.to)) continue;
+      const src = t.chains.get(j.from);
+      const present = (r: Rule): boolean => r.target?.kind === 'jump' && r.target.chain === j.to
+        && (j.comment === '' || r.matches.some((m) => m.kind === 'comment' && m.text === j.comment));
+      if (src === undefined || src.rules.some(present)) continue;
+      (jumps[j.table] ??= []).push(`-I ${j.from} 1 ${j.extra === '' ? '' : `${j.extra} `}${j.comment === '' ? '' : `-m comment --comment "${j.comment}" `}-j ${j.to}`);
     }
     const text = Object.entries(jumps).map(([t, lines]) => `*${t}\n${lines.join('\n')}\nCOMMIT\n`).join('');
     if (text !== '') parseRestore(text, rs, { noflush: true });

@@ -14,10 +14,10 @@
  * (`sdnemu kube-proxy --mode iptables|ipvs FILE.yaml`) on top.
  */
 export {
-  IptablesProxier, computeProbability, endpointChain, hash16, isServiceChain, serviceChains,
-  type KubeProxyConfig, type LocalDetector, type SyncResult,
+  IptablesProxier, IPTABLES_JUMPS, computeProbability, endpointChain, hash16, isServiceChain, serviceChains,
+  type JumpRule, type KubeProxyConfig, type LocalDetector, type SyncResult,
 } from './iptables.js';
-export { IpvsProxier, type IpvsProxyConfig, type IpvsSyncResult } from './ipvs.js';
+export { IpvsProxier, IPVS_JUMPS, type IpvsProxyConfig, type IpvsSyncResult } from './ipvs.js';
 export { iptablesOnce, ipvsOnce, type IpvsOnce } from './once.js';
 export { formatV6, joinHostPort, parseCidr, parseIp, type Family } from './ip.js';
 export { ChangeTracker, KubeProxyError, categorize, servicePorts, type EndpointInfo, type ServicePortInfo } from './tracker.js';

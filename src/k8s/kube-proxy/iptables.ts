@@ -153,22 +153,25 @@ export function isServiceChain(c: string): boolean {
 
 const chainLine = (c: string): string => `:${c} - [0:0]`;
 
+/** A jump kube-proxy ensures from a built-in chain ('extra' matches before the comment; '' for none). */
+export interface JumpRule { table: 'filter' | 'nat'; from: string; to: string; comment: string; extra: string }
+
 /** The jump rules kube-proxy ensures in the built-in chains (iptablesJumpChains + kubelet's). */
-const JUMPS: readonly { table: 'filter' | 'nat'; dst: string; src: string; comment: string; extra: string }[] = [
-  { table: 'filter', dst: 'KUBE-EXTERNAL-SERVICES', src: 'INPUT', comment: 'kubernetes externally-visible service portals', extra: '-m conntrack --ctstate NEW' },
-  { table: 'filter', dst: 'KUBE-EXTERNAL-SERVICES', src: 'FORWARD', comment: 'kubernetes externally-visible service portals', extra: '-m conntrack --ctstate NEW' },
-  { table: 'filter', dst: 'KUBE-NODEPORTS', src: 'INPUT', comment: 'kubernetes health check service ports', extra: '' },
-  { table: 'filter', dst: 'KUBE-SERVICES', src: 'FORWARD', comment: 'kubernetes service portals', extra: '-m conntrack --ctstate NEW' },
-  { table: 'filter', dst: 'KUBE-SERVICES', src: 'OUTPUT', comment: 'kubernetes service portals', extra: '-m conntrack --ctstate NEW' },
-  { table: 'filter', dst: 'KUBE-FORWARD', src: 'FORWARD', comment: 'kubernetes forwarding rules', extra: '' },
-  { table: 'filter', dst: 'KUBE-PROXY-FIREWALL', src: 'INPUT', comment: 'kubernetes load balancer firewall', extra: '-m conntrack --ctstate NEW' },
-  { table: 'filter', dst: 'KUBE-PROXY-FIREWALL', src: 'OUTPUT', comment: 'kubernetes load balancer firewall', extra: '-m conntrack --ctstate NEW' },
-  { table: 'filter', dst: 'KUBE-PROXY-FIREWALL', src: 'FORWARD', comment: 'kubernetes load balancer firewall', extra: '-m conntrack --ctstate NEW' },
-  { table: 'nat', dst: 'KUBE-SERVICES', src: 'OUTPUT', comment: 'kubernetes service portals', extra: '' },
-  { table: 'nat', dst: 'KUBE-SERVICES', src: 'PREROUTING', comment: 'kubernetes service portals', extra: '' },
-  { table: 'nat', dst: 'KUBE-POSTROUTING', src: 'POSTROUTING', comment: 'kubernetes postrouting rules', extra: '' },
-  { table: 'filter', dst: 'KUBE-FIREWALL', src: 'INPUT', comment: '', extra: '' },
-  { table: 'filter', dst: 'KUBE-FIREWALL', src: 'OUTPUT', comment: '', extra: '' },
+export const IPTABLES_JUMPS: readonly JumpRule[] = [
+  { table: 'filter', to: 'KUBE-EXTERNAL-SERVICES', from: 'INPUT', comment: 'kubernetes externally-visible service portals', extra: '-m conntrack --ctstate NEW' },
+  { table: 'filter', to: 'KUBE-EXTERNAL-SERVICES', from: 'FORWARD', comment: 'kubernetes externally-visible service portals', extra: '-m conntrack --ctstate NEW' },
+  { table: 'filter', to: 'KUBE-NODEPORTS', from: 'INPUT', comment: 'kubernetes health check service ports', extra: '' },
+  { table: 'filter', to: 'KUBE-SERVICES', from: 'FORWARD', comment: 'kubernetes service portals', extra: '-m conntrack --ctstate NEW' },
+  { table: 'filter', to: 'KUBE-SERVICES', from: 'OUTPUT', comment: 'kubernetes service portals', extra: '-m conntrack --ctstate NEW' },
+  { table: 'filter', to: 'KUBE-FORWARD', from: 'FORWARD', comment: 'kubernetes forwarding rules', extra: '' },
+  { table: 'filter', to: 'KUBE-PROXY-FIREWALL', from: 'INPUT', comment: 'kubernetes load balancer firewall', extra: '-m conntrack --ctstate NEW' },
+  { table: 'filter', to: 'KUBE-PROXY-FIREWALL', from: 'OUTPUT', comment: 'kubernetes load balancer firewall', extra: '-m conntrack --ctstate NEW' },
+  { table: 'filter', to: 'KUBE-PROXY-FIREWALL', from: 'FORWARD', comment: 'kubernetes load balancer firewall', extra: '-m conntrack --ctstate NEW' },
+  { table: 'nat', to: 'KUBE-SERVICES', from: 'OUTPUT', comment: 'kubernetes service portals', extra: '' },
+  { table: 'nat', to: 'KUBE-SERVICES', from: 'PREROUTING', comment: 'kubernetes service portals', extra: '' },
+  { table: 'nat', to: 'KUBE-POSTROUTING', from: 'POSTROUTING', comment: 'kubernetes postrouting rules', extra: '' },
+  { table: 'filter', to: 'KUBE-FIREWALL', from: 'INPUT', comment: '', extra: '' },
+  { table: 'filter', to: 'KUBE-FIREWALL', from: 'OUTPUT', comment: '', extra: '' },
 ];
 
 /** Where NodePorts are answered: every local address, or the node IPs the CIDRs select. */
@@ -322,14 +325,14 @@ export class IptablesProxier extends TrackedProxier {
   private ensureText(): string {
     const out: string[] = [];
     for (const table of ['filter', 'nat'] as const) {
-      const js = JUMPS.filter((j) => j.table === table);
+      const js = IPTABLES_JUMPS.filter((j) => j.table === table);
       out.push(`*${table}`);
-      for (const d of new Set(js.map((j) => j.dst))) out.push(chainLine(d));
+      for (const d of new Set(js.map((j) => j.to))) out.push(chainLine(d));
       for (const j of js) {
-        const parts = [`-I ${j.src} 1`];
+        const parts = [`-I ${j.from} 1`];
         if (j.extra) parts.push(j.extra);
         if (j.comment) parts.push(`-m comment --comment "${j.comment}"`);
-        parts.push(`-j ${j.dst}`);
+        parts.push(`-j ${j.to}`);
         out.push(parts.join(' '));
       }
       out.push('COMMIT');

@@ -48,7 +48,7 @@ import { Ipvs, SVC_F_SCHED_PORT, type SchedulerName, type VirtualService } from 
 import { Ipsets, type IpsetType } from '../../netfilter/ipset.js';
 import { parseCidr } from './ip.js';
 import { KubeProxyError, TrackedProxier, categorize, cidrContains, ipv4Number, type EndpointInfo, type ServicePortInfo } from './tracker.js';
-import { normaliseConfig, nodePortIPs, type KubeProxyConfig, type ProxyBase } from './iptables.js';
+import { normaliseConfig, nodePortIPs, type JumpRule, type KubeProxyConfig, type ProxyBase } from './iptables.js';
 
 export interface IpvsProxyConfig extends KubeProxyConfig {
   /** IPVS scheduler, default rr */
@@ -108,16 +108,17 @@ const SET_RULES: readonly { set: string; table: 'nat' | 'filter'; from: string; 
 
 const NAT_CHAINS = ['KUBE-SERVICES', 'KUBE-POSTROUTING', 'KUBE-NODE-PORT', 'KUBE-LOAD-BALANCER', 'KUBE-MARK-MASQ'];
 const FILTER_CHAINS = ['KUBE-FORWARD', 'KUBE-NODE-PORT', 'KUBE-PROXY-FIREWALL', 'KUBE-SOURCE-RANGES-FIREWALL', 'KUBE-IPVS-FILTER', 'KUBE-IPVS-OUT-FILTER'];
-const JUMPS: readonly { table: 'nat' | 'filter'; from: string; to: string; comment: string }[] = [
-  { table: 'nat', from: 'OUTPUT', to: 'KUBE-SERVICES', comment: 'kubernetes service portals' },
-  { table: 'nat', from: 'PREROUTING', to: 'KUBE-SERVICES', comment: 'kubernetes service portals' },
-  { table: 'nat', from: 'POSTROUTING', to: 'KUBE-POSTROUTING', comment: 'kubernetes postrouting rules' },
-  { table: 'filter', from: 'FORWARD', to: 'KUBE-FORWARD', comment: 'kubernetes forwarding rules' },
-  { table: 'filter', from: 'INPUT', to: 'KUBE-NODE-PORT', comment: 'kubernetes health check rules' },
-  { table: 'filter', from: 'INPUT', to: 'KUBE-PROXY-FIREWALL', comment: 'kube-proxy firewall rules' },
-  { table: 'filter', from: 'FORWARD', to: 'KUBE-PROXY-FIREWALL', comment: 'kube-proxy firewall rules' },
-  { table: 'filter', from: 'INPUT', to: 'KUBE-IPVS-FILTER', comment: 'kubernetes ipvs access filter' },
-  { table: 'filter', from: 'OUTPUT', to: 'KUBE-IPVS-OUT-FILTER', comment: 'kubernetes ipvs access filter' },
+/** The jump rules ipvs mode ensures in the built-in chains. */
+export const IPVS_JUMPS: readonly JumpRule[] = [
+  { table: 'nat', from: 'OUTPUT', to: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: '' },
+  { table: 'nat', from: 'PREROUTING', to: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: '' },
+  { table: 'nat', from: 'POSTROUTING', to: 'KUBE-POSTROUTING', comment: 'kubernetes postrouting rules', extra: '' },
+  { table: 'filter', from: 'FORWARD', to: 'KUBE-FORWARD', comment: 'kubernetes forwarding rules', extra: '' },
+  { table: 'filter', from: 'INPUT', to: 'KUBE-NODE-PORT', comment: 'kubernetes health check rules', extra: '' },
+  { table: 'filter', from: 'INPUT', to: 'KUBE-PROXY-FIREWALL', comment: 'kube-proxy firewall rules', extra: '' },
+  { table: 'filter', from: 'FORWARD', to: 'KUBE-PROXY-FIREWALL', comment: 'kube-proxy firewall rules', extra: '' },
+  { table: 'filter', from: 'INPUT', to: 'KUBE-IPVS-FILTER', comment: 'kubernetes ipvs access filter', extra: '' },
+  { table: 'filter', from: 'OUTPUT', to: 'KUBE-IPVS-OUT-FILTER', comment: 'kubernetes ipvs access filter', extra: '' },
 ];
 
 const PROTO_NUM: Readonly<Record<string, number>> = { tcp: 6, udp: 17 };
@@ -343,7 +344,7 @@ export class IpvsProxier extends TrackedProxier {
     for (const table of ['nat', 'filter'] as const) {
       out.push(`*${table}`);
       for (const ch of table === 'nat' ? NAT_CHAINS : FILTER_CHAINS) out.push(`:${ch} - [0:0]`);
-      for (const j of JUMPS.filter((x) => x.table === table)) out.push(`-I ${j.from} 1 -m comment --comment "${j.comment}" -j ${j.to}`);
+      for (const j of IPVS_JUMPS.filter((x) => x.table === table)) out.push(`-I ${j.from} 1 -m comment --comment "${j.comment}" -j ${j.to}`);
       out.push('COMMIT');
     }
     return `${out.join('\n')}\n`;
