@@ -119,19 +119,13 @@ export async function runManifests(path: string, out: Writable): Promise<number>
   // NodePorts, once per Service port, from a machine on the node network to every node
   const nodePorts = [...new Map(checks.filter((c) => c.nodePort !== null).map((c) => [`${c.service}:${c.nodePort}`, c])).values()];
   for (const c of nodePorts) {
-    outside ??= cluster.cni.addExternalHost('outside', lastUsable(cluster));
+    outside ??= cluster.cni.addExternalHost('outside', cluster.spareAddress());
     for (const n of cluster.cni.nodes()) {
       const r = await tcpRequest(outside, n.ip, c.nodePort!, 'GET / HTTP/1.0\r\n\r\n', { timeoutSec: 3 });
       out.write(`outside → ${n.name} ${n.ip}:${c.nodePort} (${c.service}): ${answer(r)}\n`);
     }
   }
   return 0;
-}
-
-/** The node network's last usable address (a machine outside the cluster). */
-function lastUsable(c: Cluster): string {
-  const ip = c.cni.nodes()[0]?.ip ?? '192.168.0.10';
-  return `${ip.split('.').slice(0, 3).join('.')}.250`;
 }
 
 /** Is this YAML text Kubernetes manifests (documents with apiVersion and kind) rather than an sdnemu topology? */

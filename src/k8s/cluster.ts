@@ -45,7 +45,10 @@ import { tcpServer } from '../netstack/tools.js';
 import { matchesMap } from './labels.js';
 import { ControlPlane, type ApplyResult, type NodeSpecInput } from './controllers/control-plane.js';
 import { loadManifests, type LoadedManifests } from './manifest.js';
-import { ClusterNetwork, type CniPod } from './cni/network.js';
+import { ClusterNetwork } from './cni/network.js';
+import { parseCidr } from './cni/cidr.js';
+import { splitKey } from './controllers/context.js';
+import { ipv4ToString } from '../wire/bytes.js';
 import { IptablesProxier, IpvsProxier, type KubeProxyConfig } from './kube-proxy/index.js';
 import { InputError } from '../errors.js';
 
@@ -118,13 +121,10 @@ export class Cluster {
     this.tunnel = opts.tunnel ?? 'vxlan';
     this.clusterCIDR = opts.clusterCIDR ?? '10.244.0.0/16';
     const underlay = opts.underlay ?? '192.168.0.0/24';
-    const [base, len] = underlay.split('/');
-    const octets = (base ?? '').split('.').map(Number);
-    if (octets.length !== 4 || octets.some((o) => !(o >= 0 && o <= 255)) || !(Number(len) >= 8 && Number(len) <= 30)) {
-      throw new InputError('CLUSTER_BAD_UNDERLAY', 'underlay', `'${underlay}' is not an IPv4 network`);
-    }
-    this.underlayBase = octets.reduce((a, o) => a * 256 + o, 0);
-    this.underlayLen = Number(len);
+    const net = parseCidr(underlay, 'underlay', 'CLUSTER_BAD_UNDERLAY');
+    if (net.len < 8 || net.len > 30) throw new InputError('CLUSTER_BAD_UNDERLAY', 'underlay', `'${underlay}' leaves no room for nodes (a /8 to /30)`);
+    this.underlayBase = net.net;
+    this.underlayLen = net.len;
     this.cp = new ControlPlane({
       seed: opts.seed ?? 1, clusterCIDR: this.clusterCIDR, autoReady: true, sim: this.net.sim,
       ...(opts.serviceCIDR !== undefined ? { serviceCIDR: opts.serviceCIDR } : {}),
@@ -236,10 +236,14 @@ export class Cluster {
     const taken = new Set(this.cni.nodes().map((n) => n.ip));
     for (;;) {
       if (this.nextNodeHost >= size - 1) throw new InputError('CLUSTER_UNDERLAY_FULL', 'underlay', 'no address left on the underlay for another node');
-      const a = this.underlayBase + this.nextNodeHost++;
-      const ip = [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+      const ip = ipv4ToString(this.underlayBase + this.nextNodeHost++);
       if (!taken.has(ip)) return ip;
     }
+  }
+
+  /** The node network's last usable address: for a machine outside the cluster (a NodePort client). */
+  spareAddress(): string {
+    return ipv4ToString(this.underlayBase + 2 ** (32 - this.underlayLen) - 2);
   }
 
   /** After each settled reconcile: bring the data plane and every kube-proxy to the API's state. */
@@ -308,7 +312,8 @@ export class Cluster {
       const [ns, name] = splitKey(key);
       this.seenPods.delete(key);
       this.net.roles.delete(key);
-      if (this.hasPod(ns, name)) this.cni.removePod(ns, name);
+      // (seen: still on the data plane — a removed node's pods left 'seenPods' with it)
+      this.cni.removePod(ns, name);
     }
     for (const [key, p] of want) {
       const labels = JSON.stringify(p.metadata.labels ?? {});
@@ -341,10 +346,6 @@ export class Cluster {
     this.track('Service', this.seenServices, (p, o, old) => (old === undefined ? p.addService(o) : p.updateService(o)), (p, o) => p.deleteService(o));
     this.track('EndpointSlice', this.seenSlices, (p, o, old) => (old === undefined ? p.addEndpointSlice(o) : p.updateEndpointSlice(o)),
       (p, o) => p.deleteEndpointSlice(o));
-  }
-
-  private hasPod(ns: string, name: string): boolean {
-    return this.cni.pods().some((p: CniPod) => p.namespace === ns && p.name === name);
   }
 
   /** Diff the store's objects of 'kind' against 'seen' (by resourceVersion) and tell every proxier. */
@@ -421,11 +422,6 @@ function serveContainerPorts(host: Host, pod: string, ports: readonly ContainerP
       sock.onMessage = (data, from) => { sock.send(from.addr, from.port, data.slice()); };
     }
   }
-}
-
-function splitKey(key: string): [string, string] {
-  const i = key.indexOf('/');
-  return [key.slice(0, i), key.slice(i + 1)];
 }
 
 /** What a `kind: Node` manifest says about its machine. */
