@@ -156,8 +156,8 @@ export interface IpvsStep {
   fwd: ForwardMethod | null;
   /** the IPVS connection's state after the packet (`SYN_RECV`, `ESTABLISHED`, `UDP` …) */
   state: string | null;
-  /** 'scheduled': the real servers the scheduler could have picked, in its order */
-  candidates?: string[];
+  /** 'scheduled': the real servers the scheduler could have picked, in its order (listed when read) */
+  readonly candidates?: string[];
 }
 
 /** A frame leaving the host: its interface and the next hop its Ethernet destination is resolved for. */
@@ -474,11 +474,16 @@ export class NfStack {
   private vsReport(hook: Hook, verdict: string, hooks: HookReport[], action: IpvsStep['action'], svc: VirtualService, d: RealServer | null, c: number): void {
     const v = this.ipvs!;
     const name = (x: RealServer): string => `${ipv4ToString(x.addr)}:${x.port}`;
-    hooks.push({ hook, table: 'ipvs', verdict, traversed: [], checked: 0, ipvs: {
+    const step: IpvsStep = {
       action, service: `${serviceName(svc)} ${svc.scheduler}`, server: d === null ? null : name(d),
       fwd: d?.fwd ?? null, state: c >= 0 ? v.connState(c) : null,
-      ...(action === 'scheduled' ? { candidates: v.candidates(svc).map(name) } : {}),
-    } });
+    };
+    if (action === 'scheduled') {
+      // only traces and the CLI read the choices: listed when read, not for every new connection
+      let list: string[] | null = null;
+      Object.defineProperty(step, 'candidates', { enumerable: true, get: () => (list ??= v.candidates(svc).map(name)) });
+    }
+    hooks.push({ hook, table: 'ipvs', verdict, traversed: [], checked: 0, ipvs: step });
   }
 
   /**
