@@ -46,11 +46,10 @@
  *    iptables sync 0.57 s and load 2.2 s per node (9.5 MB payload, the same
  *    text on every node); ipvs sync 0.48 s per node; ~50,000 packets/s
  *    pod to Service across nodes;
- *  - one node's kube-proxy at 10,000 Services / 150,000 endpoints (a one-off
- *    script, not a case here: bench/kube-proxy.bench.ts's objects
- *    fed to one proxier, its payload to ClusterNetwork.applyIptables): iptables
- *    sync 1.5 s / 7 s, load into the node's netfilter 7.2 s / 39 s and
- *    274 MB; ipvs sync 0.8 s / 3.4 s.
+ *  - one node's kube-proxy at 10,000 Services / 150,000 endpoints:
+ *    bench/kube-proxy.bench.ts (`npx tsx bench/run.ts kube-proxy`): the
+ *    first iptables sync ~1.7–2.0 s, loading it into the node's netfilter
+ *    ~4.9 s (case 3, quiet machine), the first ipvs sync ~0.85 s.
  * Against the goal (the whole cluster in ≤ 60 s, ≤ 8 GB): not met; see
  * the figures above scaled ×5 for nodes and pods, and ×5,000 for per-node
  * kube-proxy state, which needs sharing between nodes (one sync's rules

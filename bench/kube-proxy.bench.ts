@@ -9,6 +9,8 @@
  *    comments);
  *  - iptables mode, a forced full sync of the same state (what kube-proxy's
  *    hourly full resync costs);
+ *  - iptables mode, the first sync's payload loaded into a node's netfilter
+ *    (`iptables-restore --noflush` into empty tables: what applying it costs);
  *  - iptables mode, a partial sync after one endpoint of one Service changed
  *    (the common case: the filter table and KUBE-SERVICES/KUBE-NODEPORTS are
  *    written again, the SVC/SEP chains only for that Service);
@@ -24,6 +26,8 @@ import { performance } from 'node:perf_hooks';
 import { IptablesProxier, IpvsProxier } from '../src/k8s/kube-proxy/index.js';
 import type { EndpointSlice, Service } from '../src/k8s/api.js';
 import type { BenchResult } from './harness.js';
+import { Ruleset } from '../src/netfilter/model.js';
+import { parseRestore } from '../src/netfilter/restore.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -108,6 +112,16 @@ const CASES: (() => BenchResult)[] = [
       n++;
       p.updateEndpointSlice(slice(n % SERVICES, 1 + (n & 1)));
       return payloadFigures(p.sync(1000 + n).payload);
+    });
+  },
+  () => {
+    // what a node does with the first sync: iptables-restore --noflush into its (empty) tables
+    const r = load(new IptablesProxier(CONFIG)).sync(0);
+    const rs = { v: new Ruleset() };
+    return measure('iptables: the first sync loaded into a node\'s netfilter (iptables-restore), 10k services / 150k endpoints', () => { rs.v = new Ruleset(); }, () => {
+      parseRestore(r.ensure!, rs.v, { noflush: true, counters: true });
+      parseRestore(r.payload, rs.v, { noflush: true, counters: true });
+      return payloadFigures(r.payload);
     });
   },
   () => {
