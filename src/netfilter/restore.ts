@@ -150,6 +150,10 @@ const TARGET_HOOKS: Readonly<Record<string, { table: TableName; hooks: readonly 
   REJECT: { table: 'filter', hooks: ['INPUT', 'FORWARD', 'OUTPUT'] },
 };
 
+/** the hooks `-m addrtype --limit-iface-in` / `--limit-iface-out` allow */
+const LIMIT_IFACE_IN = { table: null, hooks: ['PREROUTING', 'INPUT', 'FORWARD'] as readonly Hook[] };
+const LIMIT_IFACE_OUT = { table: null, hooks: ['OUTPUT', 'FORWARD', 'POSTROUTING'] as readonly Hook[] };
+
 const PORT_PROTOS = new Set([6, 17, 33, 132, 136]);
 
 // ---- tokenizer ---------------------------------------------------------------
@@ -218,6 +222,8 @@ interface Ctx {
   rs: Ruleset;
   /** rules added by this parse (the commit checks look for the line that broke the table among them) */
   fresh: Set<Rule>;
+  /** chains this parse copied before changing them (`own`) */
+  owned: Set<Chain>;
   /** jumps to chains that did not exist at their line: the kernel tool reports them at COMMIT */
   missing: string[];
   line: number;
@@ -246,6 +252,7 @@ export function parseRestore(text: string, into?: Ruleset, opts: RestoreOptions 
   let table: TableName | null = null;
   let lineNo = 0;
   const fresh = new Set<Rule>();
+  const owned = new Set<Chain>();
   const missing: string[] = [];
   for (const raw of lines) {
     lineNo++;
@@ -271,7 +278,7 @@ export function parseRestore(text: string, into?: Ruleset, opts: RestoreOptions 
       continue;
     }
     if (trimmed.startsWith('*')) fail(ctx, 'IPTABLES_BAD_ARGUMENT', trimmed, `Bad argument \`${trimmed}'`);
-    const c: Ctx = { rs, fresh, missing, line: lineNo, table, counters: !!opts.counters, nfacct: opts.nfacct ?? null };
+    const c: Ctx = { rs, fresh, owned, missing, line: lineNo, table, counters: !!opts.counters, nfacct: opts.nfacct ?? null };
     if (trimmed.startsWith(':')) chainLine(c, trimmed, !!opts.noflush);
     else commandLine(c, tokenize(trimmed, lineNo));
   }
@@ -283,16 +290,29 @@ export function parseRestore(text: string, into?: Ruleset, opts: RestoreOptions 
   return target;
 }
 
-/** A deep copy of 'rs' (rules are plain data), with the same present tables. */
+/**
+ * A working copy of 'rs' for one restore: new table objects and chain maps
+ * holding the same Chain objects, with the same present tables. A chain is
+ * copied (`own`) only when the restore changes it, so a small restore on a
+ * large ruleset costs what it changes plus one pass over the chain names;
+ * rule objects are never changed after their restore and are shared between
+ * the versions (a rule kept by the next restore keeps its counters, as the
+ * kernel's does).
+ */
 export function cloneRuleset(rs: Ruleset): Ruleset {
   const copy = new Ruleset();
   copy.tables.clear();
-  for (const [name, t] of rs.tables) {
-    const chains = new Map<string, Chain>();
-    for (const [cn, c] of t.chains) chains.set(cn, { name: c.name, policy: c.policy, counters: { ...c.counters }, rules: c.rules.map((r) => structuredClone(r)) });
-    copy.tables.set(name, { name, chains });
-  }
+  for (const [name, t] of rs.tables) copy.tables.set(name, { name, chains: new Map(t.chains) });
   copyPresentTables(rs, copy);
+  return copy;
+}
+
+/** Chain 'c' of the working copy, made its own (copied from the committed ruleset) before the restore changes it. */
+function own(ctx: Ctx, c: Chain): Chain {
+  if (ctx.owned.has(c)) return c;
+  const copy: Chain = { name: c.name, policy: c.policy, counters: { ...c.counters }, rules: c.rules.slice() };
+  ctx.rs.table(ctx.table).chains.set(c.name, copy);
+  ctx.owned.add(copy);
   return copy;
 }
 
@@ -326,8 +346,8 @@ function chainLine(ctx: Ctx, text: string, noflush: boolean): void {
   const existing = chains.get(name);
   const builtin = (BUILTIN_CHAINS[ctx.table] as readonly string[]).includes(name);
   if (builtin) {
-    const c = existing!;
     if (policy === '-') return;
+    const c = own(ctx, existing!);
     if (policy !== 'ACCEPT' && policy !== 'DROP') fail(ctx, 'IPTABLES_BAD_POLICY', policy, `iptables-restore: line ${ctx.line} failed: Bad policy name.`);
     c.policy = policy;
     if (ctx.counters) c.counters = counters;
@@ -336,17 +356,18 @@ function chainLine(ctx: Ctx, text: string, noflush: boolean): void {
   checkChainName(ctx, name);
   if (existing) {
     // `:CHAIN` of an existing user chain flushes it (also with --noflush)
-    existing.rules = [];
+    own(ctx, existing).rules = [];
     return;
   }
   void noflush;
   chains.set(name, { name, policy: null, counters: { packets: 0, bytes: 0 }, rules: [] });
 }
 
-function getChain(ctx: Ctx, name: string | undefined, token: string): Chain {
+/** Chain 'name' of the working copy, its own ('write': about to be changed). */
+function getChain(ctx: Ctx, name: string | undefined, token: string, write = true): Chain {
   const c = name === undefined ? undefined : ctx.rs.table(ctx.table).chains.get(name);
   if (!c) fail(ctx, 'IPTABLES_NO_CHAIN', name ?? token, `iptables-restore: line ${ctx.line} failed: No chain/target/match by that name.`);
-  return c;
+  return write ? own(ctx, c) : c;
 }
 
 function isReferenced(ctx: Ctx, name: string, except: Set<string>): boolean {
@@ -407,7 +428,7 @@ function commandLine(ctx: Ctx, tokens: string[]): void {
       return;
     }
     case '-X': case '--delete-chain': {
-      const victims = chainName === undefined ? [...chains.values()].filter((c) => c.policy === null) : [getChain(ctx, chainName, cmd)];
+      const victims = chainName === undefined ? [...chains.values()].filter((c) => c.policy === null) : [getChain(ctx, chainName, cmd, false)];
       const names = new Set(victims.map((c) => c.name));
       for (const c of victims) {
         if (c.policy !== null) fail(ctx, 'IPTABLES_NO_CHAIN', c.name, `iptables-restore: line ${ctx.line} failed: No chain/target/match by that name.`);
@@ -417,7 +438,7 @@ function commandLine(ctx: Ctx, tokens: string[]): void {
       return;
     }
     case '-F': case '--flush': {
-      if (chainName === undefined) { for (const c of chains.values()) c.rules = []; return; }
+      if (chainName === undefined) { for (const c of [...chains.values()]) own(ctx, c).rules = []; return; }
       getChain(ctx, chainName, cmd).rules = [];
       return;
     }
@@ -1251,9 +1272,9 @@ interface Violation { line: number; chain: string; kind: 'loop' | 'hook' }
  */
 function validateTable(rs: Ruleset, t: TableName, commitLine: number, fresh: Set<Rule>): void {
   const chains = rs.table(t).chains;
+  if (firstViolation(t, chains, fresh, Infinity) === null) return;
   const all: { chain: string; rule: Rule }[] = [];
   for (const c of chains.values()) for (const r of c.rules) if (fresh.has(r)) all.push({ chain: c.name, rule: r });
-  if (firstViolation(t, chains, fresh, Infinity) === null) return;
   const lines = [...new Set(all.map((x) => x.rule.line))].sort((a, b) => a - b);
   let lo = 0, hi = lines.length - 1;
   while (lo < hi) {
@@ -1272,53 +1293,76 @@ function validateTable(rs: Ruleset, t: TableName, commitLine: number, fresh: Set
 function ruleHookLimit(t: TableName, r: Rule): { table: TableName | null; hooks: readonly Hook[] } | null {
   if (r.target && r.target.kind in TARGET_HOOKS) return TARGET_HOOKS[r.target.kind]!;
   for (const m of r.matches) {
-    if (m.kind === 'addrtype' && m.limitIfaceIn) return { table: null, hooks: ['PREROUTING', 'INPUT', 'FORWARD'] };
-    if (m.kind === 'addrtype' && m.limitIfaceOut) return { table: null, hooks: ['OUTPUT', 'FORWARD', 'POSTROUTING'] };
+    if (m.kind === 'addrtype' && m.limitIfaceIn) return LIMIT_IFACE_IN;
+    if (m.kind === 'addrtype' && m.limitIfaceOut) return LIMIT_IFACE_OUT;
   }
   void t;
   return null;
 }
 
-/** The first fault among rules with line ≤ 'upto' (rules of line 0 — made in code or kept from before — always count). */
+const HOOK_BIT: Readonly<Record<Hook, number>> = { PREROUTING: 1, INPUT: 2, FORWARD: 4, OUTPUT: 8, POSTROUTING: 16 };
+const hookMask = (hooks: readonly Hook[]): number => hooks.reduce((m, h) => m | HOOK_BIT[h], 0);
+/** the hook masks of the limits ruleHookLimit returns (its objects are the constants above and below) */
+const limitMasks = new Map<readonly Hook[], number>();
+
+/**
+ * The first fault among rules with line ≤ 'upto' (rules of line 0 — made in code or kept from before — always count).
+ * Chains are numbered in map order and hooks are bits, so a check of a large table (kube-proxy's
+ * tens of thousands of chains) is a few passes over flat arrays.
+ */
 function firstViolation(t: TableName, chains: Map<string, Chain>, fresh: Set<Rule>, upto: number): Violation | null {
-  const edges = new Map<string, string[]>();
-  for (const c of chains.values()) {
-    const out: string[] = [];
-    for (const r of c.rules) {
-      if (r.line > upto && fresh.has(r)) continue;
-      if (r.target && (r.target.kind === 'jump' || r.target.kind === 'goto')) out.push(r.target.chain);
+  const list = [...chains.values()];
+  const n = list.length;
+  const idx = new Map<string, number>();
+  for (let i = 0; i < n; i++) idx.set(list[i]!.name, i);
+  const counts = (r: Rule): boolean => upto === Infinity || r.line <= upto || !fresh.has(r);
+  // jump edges in rule order, as chain numbers (a jump to a chain that does not exist leads nowhere)
+  const start = new Int32Array(n + 1);
+  const edges: number[] = [];
+  for (let i = 0; i < n; i++) {
+    start[i] = edges.length;
+    for (const r of list[i]!.rules) {
+      const tg = r.target;
+      if ((tg?.kind === 'jump' || tg?.kind === 'goto') && counts(r)) {
+        const j = idx.get(tg.chain);
+        if (j !== undefined) edges.push(j);
+      }
     }
-    edges.set(c.name, out);
   }
-  // hooks reaching each chain, and loop detection by DFS from each built-in chain
-  const hooksOf = new Map<string, Set<Hook>>();
+  start[n] = edges.length;
+  // the hooks reaching each chain, and loop detection by DFS from each built-in chain
+  const hooks = new Uint8Array(n);
+  const state = new Uint8Array(n);
+  const stackC: number[] = [], stackE: number[] = [];
   for (const hook of BUILTIN_CHAINS[t]) {
-    if (!chains.has(hook)) continue;
-    const state = new Map<string, 1 | 2>();
-    const stack: { name: string; idx: number }[] = [{ name: hook, idx: 0 }];
-    state.set(hook, 1);
-    (hooksOf.get(hook) ?? hooksOf.set(hook, new Set()).get(hook)!).add(hook);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1]!;
-      const out = edges.get(top.name) ?? [];
-      if (top.idx >= out.length) { state.set(top.name, 2); stack.pop(); continue; }
-      const nxt = out[top.idx++]!;
-      const s = state.get(nxt);
-      if (s === 1) return { line: upto, chain: top.name, kind: 'loop' };
-      if (s === 2) continue;
-      state.set(nxt, 1);
-      (hooksOf.get(nxt) ?? hooksOf.set(nxt, new Set()).get(nxt)!).add(hook);
-      stack.push({ name: nxt, idx: 0 });
+    const h = idx.get(hook);
+    if (h === undefined) continue;
+    const bit = HOOK_BIT[hook];
+    state.fill(0);
+    state[h] = 1;
+    hooks[h]! |= bit;
+    stackC.push(h); stackE.push(start[h]!);
+    while (stackC.length > 0) {
+      const top = stackC.length - 1, c = stackC[top]!, e = stackE[top]!;
+      if (e >= start[c + 1]!) { state[c] = 2; stackC.pop(); stackE.pop(); continue; }
+      stackE[top] = e + 1;
+      const nxt = edges[e]!;
+      if (state[nxt] === 1) return { line: upto, chain: list[c]!.name, kind: 'loop' };
+      if (state[nxt] === 2) continue;
+      state[nxt] = 1;
+      hooks[nxt]! |= bit;
+      stackC.push(nxt); stackE.push(start[nxt]!);
     }
   }
-  for (const c of chains.values()) {
-    const hooks = hooksOf.get(c.name);
+  for (let i = 0; i < n; i++) {
+    const c = list[i]!;
     for (const r of c.rules) {
-      if (r.line > upto && fresh.has(r)) continue;
       const lim = ruleHookLimit(t, r);
-      if (!lim) continue;
+      if (lim === null || !counts(r)) continue;
       if (lim.table !== null && lim.table !== t) return { line: r.line, chain: c.name, kind: 'hook' };
-      if (hooks) for (const h of hooks) if (!lim.hooks.includes(h)) return { line: r.line, chain: c.name, kind: 'hook' };
+      let m = limitMasks.get(lim.hooks);
+      if (m === undefined) { m = hookMask(lim.hooks); limitMasks.set(lim.hooks, m); }
+      if ((hooks[i]! & ~m) !== 0) return { line: r.line, chain: c.name, kind: 'hook' };
     }
   }
   return null;
