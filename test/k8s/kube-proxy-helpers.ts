@@ -5,6 +5,8 @@
  * exact diff), with checkIPTablesRuleJumps' consistency check for full syncs.
  */
 import type { EndpointSlice, Service } from '../../src/k8s/api.js';
+import type { Ruleset, TableName } from '../../src/netfilter/model.js';
+import { formatRule } from '../../src/netfilter/save.js';
 
 export function svc(ns: string, name: string, f: (s: Service) => void): Service {
   const s: Service = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: {}, status: {} };
@@ -125,4 +127,23 @@ export function dedent(s: string): string {
   const lines = s.replace(/^\n/, '').split('\n');
   const ind = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => /^\s*/.exec(l)![0].length));
   return lines.map((l) => l.slice(ind)).join('\n').replace(/\s+$/, '\n');
+}
+
+/** The KUBE-* chains of a table, rules as iptables-save prints them; top-level chains stable-sorted by service. */
+export function kubeChains(rs: Ruleset): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const t of ['filter', 'nat'] as TableName[]) {
+    const table = rs.tables.get(t);
+    if (table === undefined) continue;
+    for (const [name, chain] of table.chains) {
+      if (!name.startsWith('KUBE-')) continue;
+      const rules = chain.rules.map((r) => formatRule(name, r));
+      if (['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES', 'KUBE-PROXY-FIREWALL'].includes(name)) {
+        const svcOf = (r: string): string => (r.includes('must be the last rule') ? '~' : /--comment "?([^ ":]+)/.exec(r)?.[1] ?? '');
+        rules.sort((a, b) => (svcOf(a) < svcOf(b) ? -1 : svcOf(a) > svcOf(b) ? 1 : 0));
+      }
+      out[`${t}/${name}`] = rules;
+    }
+  }
+  return out;
 }

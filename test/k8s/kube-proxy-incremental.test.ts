@@ -11,9 +11,8 @@ import fc from 'fast-check';
 import { IptablesProxier, type KubeProxyConfig } from '../../src/k8s/kube-proxy/index.js';
 import type { EndpointSlice, Service } from '../../src/k8s/api.js';
 import { parseRestore } from '../../src/netfilter/restore.js';
-import { Ruleset, type TableName } from '../../src/netfilter/model.js';
-import { formatRule } from '../../src/netfilter/save.js';
-import { slice, svc } from './kube-proxy-helpers.js';
+import { Ruleset } from '../../src/netfilter/model.js';
+import { kubeChains, slice, svc } from './kube-proxy-helpers.js';
 
 const CONFIG: KubeProxyConfig = {
   hostname: 'test-node', nodeIPs: ['192.168.0.2'], localDetector: { mode: 'cluster-cidr', clusterCIDR: '10.0.0.0/8' }, nfacct: false,
@@ -48,25 +47,6 @@ function endpoints(i: number, eps: EpVariant[]): EndpointSlice {
       conditions: x.state === 'ready' ? {} : x.state === 'terminating' ? { ready: false, serving: true, terminating: true } : { ready: false, serving: false },
     }));
   });
-}
-
-/** The KUBE-* chains of a table, rules as iptables-save prints them; top-level chains stable-sorted by service. */
-function view(rs: Ruleset): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const t of ['filter', 'nat'] as TableName[]) {
-    const table = rs.tables.get(t);
-    if (table === undefined) continue;
-    for (const [name, chain] of table.chains) {
-      if (!name.startsWith('KUBE-')) continue;
-      const rules = chain.rules.map((r) => formatRule(name, r));
-      if (['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES', 'KUBE-PROXY-FIREWALL'].includes(name)) {
-        const svcOf = (r: string): string => (r.includes('must be the last rule') ? '~' : /--comment "?([^ ":]+)/.exec(r)?.[1] ?? '');
-        rules.sort((a, b) => (svcOf(a) < svcOf(b) ? -1 : svcOf(a) > svcOf(b) ? 1 : 0));
-      }
-      out[`${t}/${name}`] = rules;
-    }
-  }
-  return out;
 }
 
 const svcVariant = fc.record({
@@ -111,7 +91,7 @@ describe('partial syncs equal a full sync', () => {
       const frs = new Ruleset();
       parseRestore(f.ensure!, frs, OPTS);
       parseRestore(f.payload, frs, OPTS);
-      expect(view(rs)).toEqual(view(frs));
+      expect(kubeChains(rs)).toEqual(kubeChains(frs));
     }), { numRuns: 150, seed: 42 });
   });
 });

@@ -8,7 +8,8 @@
  * the KUBE-* iptables rules of ipvs mode), both fed by the change tracker
  * (tracker.ts) through add/update/delete of api.ts objects.
  * `iptablesOnce` / `ipvsOnce` (once.ts) run one sync over a list of parsed
- * objects, for the CLI.
+ * objects, for the CLI; `KubeProxyFleet` (fleet.ts) runs the kube-proxy of
+ * every node of a cluster, one sync for all nodes whose rules are the same.
  * Neighbours: api.ts (objects in), netfilter/ (restore.ts loads the
  * payloads; ipvs.ts and ipset.ts take the ipvs-mode state), the CLI
  * (`sdnemu kube-proxy --mode iptables|ipvs FILE.yaml`) on top.
@@ -19,5 +20,6 @@ export {
 } from './iptables.js';
 export { IpvsProxier, IPVS_JUMPS, type IpvsProxyConfig, type IpvsSyncResult } from './ipvs.js';
 export { iptablesOnce, ipvsOnce, type IpvsOnce } from './once.js';
+export { KubeProxyFleet, type FleetProxier, type FleetSync } from './fleet.js';
 export { formatV6, joinHostPort, parseCidr, parseIp, type Family } from './ip.js';
 export { ChangeTracker, KubeProxyError, categorize, servicePorts, type EndpointInfo, type ServicePortInfo } from './tracker.js';
