@@ -24,8 +24,13 @@
  *    — a full sync first, then partial ones rewriting only what changed —
  *    and its payload is loaded into the node's netfilter (ipvs mode: its
  *    IPVS and ipsets are the node's own, shared; the kube-ipvs0 addresses
- *    and the iptables payload are applied). `syncs` keeps every sync's
- *    payload, as the issue's API asks (`kubeProxySyncs(node)`);
+ *    and the iptables payload are applied). Nodes whose rules are the same
+ *    share one kube-proxy (kube-proxy/fleet.ts: a node with a local
+ *    endpoint of a Local Service, say, has its own): its sync is loaded on
+ *    the first of them at once and on each other one at its first packet
+ *    (the CNI's deferred applyIptables), so a 5,000-node cluster computes
+ *    and parses a payload once, not 5,000 times. `syncs` keeps every
+ *    node's payloads, as the issue's API asks (`kubeProxySyncs(node)`);
  *  - `nodeDown(name)`: the machine fails (its links cut) and its kubelet
  *    stops posting: pods are evicted and rescheduled, slices updated,
  *    kube-proxy resynced everywhere.
@@ -49,7 +54,7 @@ import { ClusterNetwork } from './cni/network.js';
 import { parseCidr } from './cni/cidr.js';
 import { splitKey } from './controllers/context.js';
 import { ipv4ToString } from '../wire/bytes.js';
-import { IptablesProxier, IpvsProxier, type KubeProxyConfig } from './kube-proxy/index.js';
+import { IpvsProxier, KubeProxyFleet, type FleetProxier, type KubeProxyConfig } from './kube-proxy/index.js';
 import { InputError } from '../errors.js';
 
 export interface ClusterOptions {
@@ -82,8 +87,6 @@ export interface KubeProxySync {
   payload: string;
 }
 
-type Proxier = IptablesProxier | IpvsProxier;
-
 /** A cluster node as `addNode` takes it. */
 export interface ClusterNodeSpec extends Omit<NodeSpecInput, 'podCIDR' | 'internalIP'> {
   /** its underlay address (default: the next free one) */
@@ -98,8 +101,10 @@ export class Cluster {
   private readonly tunnel: 'vxlan' | 'geneve';
   /** every kube-proxy sync, in order */
   readonly syncs: KubeProxySync[] = [];
-  private readonly proxiers = new Map<string, Proxier>();
-  private readonly kpConfig: Partial<KubeProxyConfig>;
+  /** every node's kube-proxy: one sync for all nodes whose rules are the same */
+  private readonly fleet: KubeProxyFleet;
+  /** the nodes on the data plane */
+  private readonly nodeNames = new Set<string>();
   private readonly clusterCIDR: string;
   private readonly underlayBase: number;
   private readonly underlayLen: number;
@@ -112,8 +117,6 @@ export class Cluster {
   private readonly seenSlices = new Map<string, EndpointSlice>();
   private syncing = false;
   private again = false;
-  /** nodes whose kube-proxy has changes to sync (a new node, a Service or slice changed) */
-  private readonly dirty = new Set<string>();
 
   constructor(opts: ClusterOptions = {}) {
     this.net = opts.topology ?? new Topology({ seed: opts.seed ?? 1 });
@@ -134,7 +137,7 @@ export class Cluster {
       underlay, tunnelType: this.tunnel, proxyMode: this.proxyMode,
       ...(opts.serviceCIDR !== undefined ? { serviceCIDR: opts.serviceCIDR } : {}),
     });
-    this.kpConfig = { localDetector: { mode: 'cluster-cidr', clusterCIDR: this.clusterCIDR }, ...opts.kubeProxy };
+    this.fleet = new KubeProxyFleet(this.proxyMode, { localDetector: { mode: 'cluster-cidr', clusterCIDR: this.clusterCIDR }, ...opts.kubeProxy });
     this.cp.onSettled(() => this.follow());
   }
 
@@ -222,9 +225,9 @@ export class Cluster {
     return this.syncs.filter((s) => s.node === node);
   }
 
-  /** Node 'name''s kube-proxy (its change tracker and last state). */
-  kubeProxy(node: string): Proxier {
-    const p = this.proxiers.get(node);
+  /** The kube-proxy that writes node 'name''s rules (its change tracker and last state; shared by the nodes whose rules are the same). */
+  kubeProxy(node: string): FleetProxier {
+    const p = this.fleet.proxier(node);
     if (p === undefined) throw new InputError('CLUSTER_NO_NODE', node, `no node named '${node}'`);
     return p;
   }
@@ -267,27 +270,24 @@ export class Cluster {
     const nodes = store.list('Node');
     for (const n of nodes) {
       const name = n.metadata.name;
-      if (this.proxiers.has(name)) continue;
+      if (this.nodeNames.has(name)) continue;
       const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
       const podCIDR = n.spec?.podCIDR;
       if (ip === undefined || podCIDR === undefined) continue;
-      const proxier = this.newProxier(name, ip, n.metadata.labels ?? {});
+      const proxier = this.fleet.addNode(name, ip, n.metadata.labels ?? {});
       this.cni.addNode({ name, ip, podCIDR, ...(proxier instanceof IpvsProxier ? { kernel: { ipvs: proxier.ipvs, ipsets: proxier.ipsets } } : {}) });
       // trace records say what a matched flow means (its table; the NetworkPolicy that allows or denies)
       this.cni.node(name).bridge.explainRule = (line) => this.cni.explainFlow(line);
       // what the viewer draws: a node, and the tunnel from its br-int to every other node's
       this.net.roles.set(name, 'node');
-      for (const peer of this.proxiers.keys()) this.net.tunnel(`${peer}/br-int`, `${name}/br-int`, this.tunnel, 0);
-      this.proxiers.set(name, proxier);
-      this.dirty.add(name);
-      for (const s of this.seenServices.values()) proxier.addService(s);
-      for (const s of this.seenSlices.values()) proxier.addEndpointSlice(s);
+      for (const peer of this.nodeNames) this.net.tunnel(`${peer}/br-int`, `${name}/br-int`, this.tunnel, 0);
+      this.nodeNames.add(name);
     }
     const live = new Set(nodes.map((n) => n.metadata.name));
-    for (const name of [...this.proxiers.keys()]) {
+    for (const name of [...this.nodeNames]) {
       if (live.has(name)) continue;
-      this.proxiers.delete(name);
-      this.dirty.delete(name);
+      this.nodeNames.delete(name);
+      this.fleet.removeNode(name);
       this.net.untunnel(`${name}/br-int`);
       this.net.roles.delete(name);
       for (const p of this.cni.removeNode(name)) { this.seenPods.delete(`${p.namespace}/${p.name}`); this.net.roles.delete(`${p.namespace}/${p.name}`); }
@@ -304,7 +304,7 @@ export class Cluster {
     for (const p of store.list('Pod')) {
       const phase = p.status?.phase;
       if (p.spec.hostNetwork === true || p.spec.nodeName === undefined || p.status?.podIP === undefined || phase === 'Succeeded' || phase === 'Failed') continue;
-      if (!this.proxiers.has(p.spec.nodeName)) continue;
+      if (!this.nodeNames.has(p.spec.nodeName)) continue;
       want.set(`${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, p);
     }
     for (const key of [...this.seenPods.keys()]) {
@@ -342,57 +342,43 @@ export class Cluster {
       this.cni.applyNetworkPolicy(np);
       this.seenPolicies.set(key, d);
     }
-    // Services and EndpointSlices → every kube-proxy's change tracker
-    this.track('Service', this.seenServices, (p, o, old) => (old === undefined ? p.addService(o) : p.updateService(o)), (p, o) => p.deleteService(o));
-    this.track('EndpointSlice', this.seenSlices, (p, o, old) => (old === undefined ? p.addEndpointSlice(o) : p.updateEndpointSlice(o)),
-      (p, o) => p.deleteEndpointSlice(o));
+    // Services and EndpointSlices → kube-proxy's change trackers
+    this.track('Service', this.seenServices, (o, isNew) => this.fleet.upsertService(o, isNew), (o) => this.fleet.deleteService(o));
+    this.track('EndpointSlice', this.seenSlices, (o, isNew) => this.fleet.upsertSlice(o, isNew), (o) => this.fleet.deleteSlice(o));
   }
 
-  /** Diff the store's objects of 'kind' against 'seen' (by resourceVersion) and tell every proxier. */
+  /** Diff the store's objects of 'kind' against 'seen' (by resourceVersion) and tell kube-proxy. */
   private track<T extends Service | EndpointSlice>(kind: T['kind'], seen: Map<string, T>,
-    upsert: (p: Proxier, o: T, old: T | undefined) => void, remove: (p: Proxier, o: T) => void): void {
+    upsert: (o: T, isNew: boolean) => void, remove: (o: T) => void): void {
     const now = new Map<string, T>();
     for (const o of this.cp.store.list(kind) as T[]) now.set(`${o.metadata.namespace ?? 'default'}/${o.metadata.name}`, o);
-    let changed = false;
     for (const [key, old] of [...seen]) {
       if (now.has(key)) continue;
       seen.delete(key);
-      changed = true;
-      for (const p of this.proxiers.values()) remove(p, old);
+      remove(old);
     }
     for (const [key, o] of now) {
       const old = seen.get(key);
       if (old !== undefined && old.metadata.resourceVersion === o.metadata.resourceVersion) continue;
       const copy = structuredClone(o);
       seen.set(key, copy);
-      changed = true;
-      for (const p of this.proxiers.values()) upsert(p, copy, old);
+      upsert(copy, old === undefined);
     }
-    if (changed) for (const node of this.proxiers.keys()) this.dirty.add(node);
   }
 
-  private newProxier(name: string, ip: string, labels: Record<string, string>): Proxier {
-    const config: KubeProxyConfig = { ...this.kpConfig, hostname: name, nodeIPs: [ip], nodeLabels: labels };
-    return this.proxyMode === 'ipvs' ? new IpvsProxier(config) : new IptablesProxier(config);
-  }
-
-  /** The kube-proxy of every node with changes syncs, and its rules are loaded. */
+  /**
+   * Every kube-proxy with changes syncs and its rules are loaded: a shared sync on the first of
+   * its nodes at once (which checks the text), on the others at their first packet
+   * (CNI applyIptables' defer).
+   */
   private syncProxies(): void {
     const nowMs = this.net.sim.now / 1e6;
-    for (const node of [...this.dirty]) {
-      this.dirty.delete(node);
-      const p = this.proxiers.get(node);
-      if (p === undefined) continue;
-      if (p instanceof IpvsProxier) {
-        const r = p.sync(nowMs);
-        this.cni.applyIpvs(node, { addresses: r.addresses, iptables: r.iptables });
-        // (ipvs mode syncs in full every time)
-        this.syncs.push({ node, t: this.net.sim.now, full: true, payload: r.iptables });
-        continue;
-      }
-      const r = p.sync(nowMs);
-      this.cni.applyIptables(node, r.payload);
-      this.syncs.push({ node, t: this.net.sim.now, full: r.full, payload: r.payload });
+    for (const s of this.fleet.sync(nowMs)) {
+      s.nodes.forEach((node, i) => {
+        if (s.ipvs !== undefined) this.cni.applyIpvs(node, { addresses: s.ipvs.addresses, iptables: s.payload });
+        else this.cni.applyIptables(node, s.payload, { defer: i > 0 });
+        this.syncs.push({ node, t: this.net.sim.now, full: s.full, payload: s.payload });
+      });
     }
   }
 }

@@ -38,6 +38,9 @@
  * Stateful matches ask the host (NfHost): `-m set` its ipsets, `-m recent`
  * its recent lists (on its clock; each check adds a note to the rule's
  * trace entry), `-m nfacct` its counters, `-m ipvs` its IPVS connection.
+ * Deferred loads: `defer(load)` queues a restore to run at the first read
+ * of the rules (`rs`), so a payload that thousands of nodes load alike
+ * costs only on the nodes whose packets meet it (KubeProxyFleet, the CNI).
  * Neighbours: model.ts (the rules), compile.ts (their compiled form), ipset.ts (`-m set`), recent.ts
  * (`-m recent`, nfacct), the caller gives the host facts `addrtype` needs.
  */
@@ -141,7 +144,11 @@ const MAX_JUMPS = 1024;
 export const WALK_ACCEPT = T_ACCEPT, WALK_DROP = T_DROP, WALK_REJECT = T_REJECT, WALK_NAT = T_NAT;
 
 export class Evaluator {
-  readonly rs: Ruleset;
+  private readonly ruleset: Ruleset;
+  /** restores waiting for the first reader of the rules (`defer`), in order */
+  private pending: (() => void)[] | null = null;
+  /** errors of deferred restores: none when their text was loaded on a node in the same state first (`defer`) */
+  readonly deferredErrors: Error[] = [];
   private readonly host: NfHost;
   private readonly rng: Mulberry32;
   /** per-rule nth counters */
@@ -169,9 +176,38 @@ export class Evaluator {
   private forcedSeen = 0;
 
   constructor(rs: Ruleset, host: NfHost, seed = 1) {
-    this.rs = rs;
+    this.ruleset = rs;
     this.host = host;
     this.rng = new Mulberry32(seed);
+  }
+
+  /** The rules (after any deferred restores: they run at the first read). */
+  get rs(): Ruleset {
+    if (this.pending !== null) this.settle();
+    return this.ruleset;
+  }
+
+  /**
+   * Run 'load' (a restore into these rules) before anything next reads them — a packet's walk,
+   * an iptables-save, another restore — instead of now. For a payload that many nodes load
+   * alike (kube-proxy's, KubeProxyFleet): the first node loads it at once, which checks it;
+   * the others pay only when one of their packets meets the rules. A deferred load that fails
+   * anyway (the node's rules were not in the first one's state) is kept in `deferredErrors`;
+   * the rules stay as they were, as after any failed restore.
+   */
+  defer(load: () => void): void {
+    (this.pending ??= []).push(load);
+  }
+
+  /** Restores waiting for the first reader. */
+  get deferred(): number { return this.pending?.length ?? 0; }
+
+  private settle(): void {
+    const loads = this.pending!;
+    this.pending = null;
+    for (const load of loads) {
+      try { load(); } catch (e) { this.deferredErrors.push(e as Error); }
+    }
   }
 
   /** Walk 'table' from the built-in chain of 'hook' with 'pkt' ('pkt.mark' may change: MARK); the verdict, the rules traversed. */

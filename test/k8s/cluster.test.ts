@@ -8,7 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { Cluster } from '../../src/k8s/cluster.js';
 import { tcpRequest } from '../../src/netstack/tools.js';
 import { TraceStore } from '../../src/trace/store.js';
-import { IpvsProxier } from '../../src/k8s/kube-proxy/index.js';
+import { IptablesProxier, IpvsProxier } from '../../src/k8s/kube-proxy/index.js';
+import { parseRestore } from '../../src/netfilter/restore.js';
+import { Ruleset } from '../../src/netfilter/model.js';
+import { kubeChains } from './kube-proxy-helpers.js';
 
 const EXAMPLE = readFileSync('examples/k8s/cluster.yaml', 'utf8');
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -118,6 +121,27 @@ spec:
     const client = c.podsWith({ app: 'client' }).find((p) => p.spec.nodeName === 'worker-1')!;
     const r = await tcpRequest(c.pod('default', client.metadata.name), c.serviceIP('default', 'web'), 80, 'GET /\r\n\r\n');
     expect(r.error).toBeNull();
+  });
+
+  it('nodes whose rules are the same share one kube-proxy; the others load its payload at their first read, and get what their own would write', () => {
+    const c = example();
+    const nodes = ['control-plane', 'worker-1', 'worker-2'];
+    expect(new Set(nodes.map((n) => c.kubeProxy(n))).size).toBe(1);
+    // the first node of the sync loaded it at once; the others wait for their first reader
+    const ev = (n: string) => c.cni.node(n).host.ip.ev;
+    expect(ev('control-plane').deferred).toBe(0);
+    expect(ev('worker-2').deferred).toBeGreaterThan(0);
+    const save = c.cni.iptablesSave('worker-2');
+    expect(ev('worker-2').deferred).toBe(0);
+    expect(ev('worker-2').deferredErrors).toEqual([]);
+    expect(save).toContain('-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES');
+    // what a kube-proxy of worker-2's own writes, loaded alone
+    const own = new IptablesProxier({ hostname: 'worker-2', nodeIPs: [c.cni.node('worker-2').ip], localDetector: { mode: 'cluster-cidr', clusterCIDR: '10.244.0.0/16' } });
+    for (const s of c.cp.store.list('Service')) own.addService(s);
+    for (const e of c.cp.store.list('EndpointSlice')) own.addEndpointSlice(e);
+    const alone = new Ruleset();
+    parseRestore(own.sync(0).payload, alone, { noflush: true });
+    expect(kubeChains(ev('worker-2').rs)).toEqual(kubeChains(alone));
   });
 
   it('sessionAffinity ClientIP: a client keeps its backend (kube-proxy\'s -m recent rules)', async () => {

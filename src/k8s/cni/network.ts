@@ -528,9 +528,14 @@ export class ClusterNetwork {
    * Apply an iptables-restore 'payload' to node 'nodeName' as kube-proxy does
    * (`iptables-restore --noflush`), then its jump rules (module comment).
    * Throws IptablesRestoreError (the line) and leaves the rules unchanged then.
+   * With 'opts.defer' the load waits for the first reader of the node's rules
+   * (netfilter's `Evaluator.defer`): for a payload already loaded on a node
+   * in the same state (KubeProxyFleet's shared one, Cluster).
    */
-  applyIptables(nodeName: string, payload: string): void {
-    const rs = this.node(nodeName).host.ip.ev.rs;
+  applyIptables(nodeName: string, payload: string, opts: { defer?: boolean } = {}): void {
+    const ev = this.node(nodeName).host.ip.ev;
+    if (opts.defer === true) { ev.defer(() => this.applyIptables(nodeName, payload)); return; }
+    const rs = ev.rs;
     parseRestore(payload, rs, { noflush: true });
     // kube-proxy's own list for its mode (kube-proxy/): one place says what it ensures
     const jumps: Record<string, string[]> = {};
