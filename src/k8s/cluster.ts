@@ -28,8 +28,9 @@
  *    share one kube-proxy (kube-proxy/fleet.ts: a node with a local
  *    endpoint of a Local Service, say, has its own): its sync is loaded on
  *    the first of them at once and on each other one at its first packet
- *    (the CNI's deferred applyIptables), so a 5,000-node cluster computes
- *    and parses a payload once, not 5,000 times. `syncs` keeps every
+ *    (the CNI's applyIptablesShared: the first node's new chains, shared),
+ *    so a 5,000-node cluster computes and parses a payload once, not
+ *    5,000 times. `syncs` keeps every
  *    node's payloads, as the issue's API asks (`kubeProxySyncs(node)`);
  *  - `nodeDown(name)`: the machine fails (its links cut) and its kubelet
  *    stops posting: pods are evicted and rescheduled, slices updated,
@@ -368,17 +369,15 @@ export class Cluster {
 
   /**
    * Every kube-proxy with changes syncs and its rules are loaded: a shared sync on the first of
-   * its nodes at once (which checks the text), on the others at their first packet
-   * (CNI applyIptables' defer).
+   * its nodes at once (which checks the text), on the others at their first read of the rules
+   * (CNI applyIptablesShared; an ipvs-mode sync is one node's).
    */
   private syncProxies(): void {
     const nowMs = this.net.sim.now / 1e6;
     for (const s of this.fleet.sync(nowMs)) {
-      s.nodes.forEach((node, i) => {
-        if (s.ipvs !== undefined) this.cni.applyIpvs(node, { addresses: s.ipvs.addresses, iptables: s.payload });
-        else this.cni.applyIptables(node, s.payload, { defer: i > 0 });
-        this.syncs.push({ node, t: this.net.sim.now, full: s.full, payload: s.payload });
-      });
+      if (s.ipvs !== undefined) this.cni.applyIpvs(s.nodes[0]!, { addresses: s.ipvs.addresses, iptables: s.payload });
+      else this.cni.applyIptablesShared(s.nodes, s.payload);
+      for (const node of s.nodes) this.syncs.push({ node, t: this.net.sim.now, full: s.full, payload: s.payload });
     }
   }
 }

@@ -42,7 +42,7 @@
  * (the index hash).
  */
 import { hashFinishI32, mhashAddI32 } from '../flow/hash.js';
-import type { Chain, Match, Rule, Table } from './model.js';
+import { sharedChains, type Chain, type Counters, type Match, type Rule, type Table } from './model.js';
 
 /** int32 words per rule slot: the hot row (w) and the extra row (x) */
 export const WORDS = 8;
@@ -95,6 +95,8 @@ export class CompiledTable {
   readonly rules: Rule[];
   /** per slot: the chain it belongs to */
   readonly chainOf: Int32Array;
+  /** per chain: 1 when other rulesets hold it too (model.ts sharedChains: its counters are the evaluator's) */
+  private readonly shared: Uint8Array;
   readonly w: Int32Array;
   readonly x: Int32Array;
   /** per slot: packets, bytes since the last flush */
@@ -112,6 +114,7 @@ export class CompiledTable {
     this.index = new Array<ChainIndex | null>(nc).fill(null);
     this.rules = new Array<Rule>(n);
     this.chainOf = new Int32Array(n);
+    this.shared = new Uint8Array(nc);
     this.w = new Int32Array(n * WORDS);
     this.x = new Int32Array(n * WORDS);
     this.counts = new Float64Array(n * 2);
@@ -119,6 +122,7 @@ export class CompiledTable {
     let s = 0;
     this.chains.forEach((c, ci) => {
       this.cw[ci * CHAIN_WORDS + C_START] = s;
+      if (sharedChains.has(c)) this.shared[ci] = 1;
       for (const r of c.rules) {
         this.rules[s] = r;
         this.chainOf[s] = ci;
@@ -141,11 +145,20 @@ export class CompiledTable {
     this.counts[k + 1]! += len;
   }
 
-  /** Add the counts since the last flush to the rule objects. */
-  flush(): void {
+  /**
+   * Add the counts since the last flush to the rule objects — for a rule of a shared chain, to
+   * its entry in 'own' (the evaluator's: the rule object is other nodes' too), which starts
+   * from the counters the rule was restored with.
+   */
+  flush(own: WeakMap<Rule, Counters>): void {
     for (let i = 0; i < this.nDirty; i++) {
       const s = this.dirty[i]!;
-      const c = this.rules[s]!.counters;
+      const r = this.rules[s]!;
+      let c = r.counters;
+      if (this.shared[this.chainOf[s]!] === 1) {
+        const o = own.get(r);
+        if (o === undefined) own.set(r, c = { ...r.counters }); else c = o;
+      }
       c.packets += this.counts[s * 2]!;
       c.bytes += this.counts[s * 2 + 1]!;
       this.counts[s * 2] = 0;

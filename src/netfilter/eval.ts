@@ -44,7 +44,7 @@
  * Neighbours: model.ts (the rules), compile.ts (their compiled form), ipset.ts (`-m set`), recent.ts
  * (`-m recent`, nfacct), the caller gives the host facts `addrtype` needs.
  */
-import type { AddrType, CtStateName, Hook, IfaceMatch, IpvsMatch, Match, PortRange, RecentMatch, Rule, Ruleset, TableName, Target } from './model.js';
+import type { AddrType, Counters, CtStateName, Hook, IfaceMatch, IpvsMatch, Match, PortRange, RecentMatch, Rule, Ruleset, TableName, Target } from './model.js';
 import {
   C_END, C_POLICY, C_START, CHAIN_WORDS, CompiledTable, F_DPORT, F_DPORT_INV, F_DST, F_DST_INV, F_L4, F_MARK, F_MARK_INV, F_PROTO,
   F_PROTO_INV, F_SLOW_EXT, F_SLOW_GENERIC, F_SPORT, F_SPORT_INV, F_SRC, F_SRC_INV, F_STAT, F_STAT_INV, F_TCPFLAGS, F_TCPFLAGS_INV,
@@ -153,6 +153,8 @@ export class Evaluator {
   private readonly rng: Mulberry32;
   /** per-rule nth counters */
   private readonly nth = new WeakMap<Match, number>();
+  /** this evaluator's counters of rules in shared chains (model.ts sharedChains) */
+  private readonly ownCounters = new WeakMap<Rule, Counters>();
   private readonly tables = new Map<TableName, CompiledTable>();
   /** the last walk: its table, the deciding slot (-1: a policy), the kernel's rule count */
   private ct: CompiledTable | null = null;
@@ -226,7 +228,7 @@ export class Evaluator {
     }
     if (this.logs !== null) for (const l of this.logs) traversed[l.at]!.log = l.text;
     if (this.notes !== null) for (const n of this.notes) (traversed[n.at]!.notes ??= []).push(n.text);
-    ct.flush();
+    ct.flush(this.ownCounters);
     const rule = this.lastSlot < 0 ? null : ct.rules[this.lastSlot]!;
     const t = rule?.target;
     let verdict: Verdict;
@@ -321,7 +323,7 @@ export class Evaluator {
     const t = this.rs.table(table);
     let ct = this.tables.get(table);
     if (ct === undefined || ct.table !== t) {
-      ct?.flush();
+      ct?.flush(this.ownCounters);
       ct = CompiledTable.of(t);
       this.tables.set(table, ct);
     }
@@ -334,9 +336,15 @@ export class Evaluator {
     this.tables.clear();
   }
 
+  /** Rule 'r''s counters on this node (a rule of a shared chain has its own here). */
+  countersOf(r: Rule): Counters {
+    this.flushCounters();
+    return this.ownCounters.get(r) ?? r.counters;
+  }
+
   /** Add the rule counters of every walk since the last flush to the rule objects. */
   flushCounters(): void {
-    for (const ct of this.tables.values()) ct.flush();
+    for (const ct of this.tables.values()) ct.flush(this.ownCounters);
   }
 
   private trace(e: number): void {

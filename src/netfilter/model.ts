@@ -173,6 +173,15 @@ export interface Table {
   chains: Map<string, Chain>;
 }
 
+/**
+ * Chains whose Chain and Rule objects more than one ruleset holds: a restore
+ * loaded once and replayed on other nodes (restore.ts `restoreShared`,
+ * `replayRestore`). Nothing changes them in place (a restore copies a chain
+ * before changing it), and their rule counters are kept per evaluator, not
+ * on the shared rule objects (eval.ts `countersOf`).
+ */
+export const sharedChains = new WeakSet<Chain>();
+
 /** A new, empty rule (the restore parser and tests fill it). */
 export function emptyRule(line = 0): Rule {
   return { src: null, dst: null, proto: null, in: null, out: null, fragment: null, matches: [], target: null, counters: { packets: 0, bytes: 0 }, line };

@@ -61,12 +61,13 @@
 import { SdnemuError } from '../errors.js';
 import { parseIpv4Dotted } from '../wire/bytes.js';
 import {
-  BUILTIN_CHAINS, Ruleset, emptyRule, type AddrType, type Chain, type CtStateName, type Hook, type IfaceMatch,
-  type Match, type NatTarget, type PortRange, type Rule, type TableName, type Target,
+  BUILTIN_CHAINS, Ruleset, emptyRule, sharedChains, type AddrType, type Chain, type CtStateName, type Hook, type IfaceMatch,
+  type Match, type NatTarget, type PortRange, type Rule, type Table, type TableName, type Target,
 } from './model.js';
 import { NFACCT_NAME_MAX, RECENT_MAX_HITCOUNT, RECENT_NAME_MAX } from './recent.js';
 import {
   ADDR_TYPE_ORDER, CT_STATE_ORDER, PROTOCOLS, STATISTIC_ONE, TCP_FLAG_NAMES, copyPresentTables, formatRule, markTablePresent,
+  tablePresent,
 } from './save.js';
 
 /** A restore input the kernel tool would refuse: 'line' (1-based) and the offending 'token'. */
@@ -224,6 +225,8 @@ interface Ctx {
   fresh: Set<Rule>;
   /** chains this parse copied before changing them (`own`) */
   owned: Set<Chain>;
+  /** user chains of this table whose rules this parse set from nothing (created or flushed) */
+  reset: Set<string>;
   /** jumps to chains that did not exist at their line: the kernel tool reports them at COMMIT */
   missing: string[];
   line: number;
@@ -247,7 +250,14 @@ function fail(ctx: { line: number }, code: string, token: string, message: strin
  */
 export function parseRestore(text: string, into?: Ruleset, opts: RestoreOptions = {}): Ruleset {
   const target = into ?? new Ruleset();
+  restore(text, target, opts);
+  return target;
+}
+
+/** parseRestore's work; returns the user chains whose rules it set from nothing, by table (restoreShared). */
+function restore(text: string, target: Ruleset, opts: RestoreOptions): Map<TableName, Set<string>> {
   const rs = cloneRuleset(target);
+  const reset = new Map<TableName, Set<string>>();
   const lines = text.split('\n');
   let table: TableName | null = null;
   let lineNo = 0;
@@ -267,6 +277,7 @@ export function parseRestore(text: string, into?: Ruleset, opts: RestoreOptions 
         if (!TABLES.includes(name)) fail(ctx, 'IPTABLES_BAD_TABLE', name, `iptables-restore: line ${lineNo} table name '${name}' invalid`);
         table = name as TableName;
         if (!opts.noflush) resetTable(rs, table);
+        if (!reset.has(table)) reset.set(table, new Set());
         continue;
       }
       fail(ctx, 'IPTABLES_NO_TABLE', tokenize(trimmed, lineNo)[0] ?? trimmed, 'no table specified (expected *table)');
@@ -278,7 +289,7 @@ export function parseRestore(text: string, into?: Ruleset, opts: RestoreOptions 
       continue;
     }
     if (trimmed.startsWith('*')) fail(ctx, 'IPTABLES_BAD_ARGUMENT', trimmed, `Bad argument \`${trimmed}'`);
-    const c: Ctx = { rs, fresh, owned, missing, line: lineNo, table, counters: !!opts.counters, nfacct: opts.nfacct ?? null };
+    const c: Ctx = { rs, fresh, owned, reset: reset.get(table)!, missing, line: lineNo, table, counters: !!opts.counters, nfacct: opts.nfacct ?? null };
     if (trimmed.startsWith(':')) chainLine(c, trimmed, !!opts.noflush);
     else commandLine(c, tokenize(trimmed, lineNo));
   }
@@ -287,7 +298,7 @@ export function parseRestore(text: string, into?: Ruleset, opts: RestoreOptions 
   target.tables.clear();
   for (const [k, v] of rs.tables) target.tables.set(k, v);
   copyPresentTables(rs, target);
-  return target;
+  return reset;
 }
 
 /**
@@ -305,6 +316,75 @@ export function cloneRuleset(rs: Ruleset): Ruleset {
   for (const [name, t] of rs.tables) copy.tables.set(name, { name, chains: new Map(t.chains) });
   copyPresentTables(rs, copy);
   return copy;
+}
+
+/** What one restore changed in a ruleset: each table it replaced, before and after, the user chains it set from nothing, and whether iptables-save lists the table. */
+export interface RestoreChange {
+  tables: { name: TableName; before: Table; after: Table; reset: ReadonlySet<string>; present: boolean }[];
+}
+
+/**
+ * `parseRestore` of a payload that other rulesets will load alike (kube-proxy's shared sync):
+ * the chains it creates or changes are marked shared (model.ts sharedChains), and what it
+ * changed is returned for `replayRestore` on the others.
+ */
+export function restoreShared(text: string, into: Ruleset, opts: RestoreOptions = {}): RestoreChange {
+  const before = new Map(into.tables);
+  const reset = restore(text, into, opts);
+  const tables: RestoreChange['tables'] = [];
+  for (const [name, after] of into.tables) {
+    const b = before.get(name)!;
+    if (b === after) continue;
+    for (const [k, c] of after.chains) if (b.chains.get(k) !== c) sharedChains.add(c);
+    tables.push({ name, before: b, after, reset: reset.get(name) ?? new Set(), present: tablePresent(into, name) });
+  }
+  return { tables };
+}
+
+/**
+ * Load on 'rs' what a restore did to another ruleset ('change', from restoreShared) by taking
+ * the chain objects it produced instead of parsing the text again. Valid where the result does
+ * not depend on what 'rs' had: a chain the restore set from nothing (kube-proxy declares every
+ * chain it writes, `:CHAIN`, which flushes it) is taken whatever 'rs' had; a chain it changed
+ * otherwise (appended to, a policy) or deleted without flushing must be, in 'rs', the very
+ * object it changed. Chains the restore left alone stay this ruleset's own (Antrea's, with this
+ * node's podCIDR; one the first node lacks stays, after the others). Then what the kernel
+ * checks at commit: every jump has its chain, no loop, each target at its hooks. Returns false,
+ * and changes nothing, otherwise: the caller parses the text (and gets its error, if any).
+ * Cost: a pass over the changed tables' chains, and the commit checks.
+ */
+export function replayRestore(change: RestoreChange, rs: Ruleset): boolean {
+  const next: Table[] = [];
+  for (const { name, before, after, reset } of change.tables) {
+    const cur = rs.tables.get(name)!.chains;
+    const chains = new Map<string, Chain>();
+    for (const [k, c] of after.chains) {
+      const b = before.chains.get(k);
+      if (b === c) { const mine = cur.get(k); if (mine !== undefined) chains.set(k, mine); continue; }
+      if (!reset.has(k) && (b === undefined || cur.get(k) !== b)) return false;
+      chains.set(k, c);
+    }
+    for (const [k, mine] of cur) {
+      if (chains.has(k)) continue;
+      const b = before.chains.get(k);
+      if (b === undefined) { chains.set(k, mine); continue; }
+      // deleted by the restore (-X): empty and unreferenced on the first node; here too if it was flushed first or is the same
+      if (!reset.has(k) && mine !== b) return false;
+    }
+    for (const c of chains.values()) {
+      for (const r of c.rules) {
+        const t = r.target;
+        if ((t?.kind === 'jump' || t?.kind === 'goto') && !chains.has(t.chain)) return false;
+      }
+    }
+    if (firstViolation(name, chains, new Set(), Infinity) !== null) return false;
+    next.push({ name, chains });
+  }
+  change.tables.forEach(({ name, present }, i) => {
+    rs.tables.set(name, next[i]!);
+    if (present) markTablePresent(rs, name);
+  });
+  return true;
 }
 
 /** Chain 'c' of the working copy, made its own (copied from the committed ruleset) before the restore changes it. */
@@ -357,10 +437,12 @@ function chainLine(ctx: Ctx, text: string, noflush: boolean): void {
   if (existing) {
     // `:CHAIN` of an existing user chain flushes it (also with --noflush)
     own(ctx, existing).rules = [];
+    ctx.reset.add(name);
     return;
   }
   void noflush;
   chains.set(name, { name, policy: null, counters: { packets: 0, bytes: 0 }, rules: [] });
+  ctx.reset.add(name);
 }
 
 /** Chain 'name' of the working copy, its own ('write': about to be changed). */
@@ -425,6 +507,7 @@ function commandLine(ctx: Ctx, tokens: string[]): void {
       checkChainName(ctx, chainName);
       if (chains.has(chainName)) fail(ctx, 'IPTABLES_CHAIN_EXISTS', chainName, `iptables-restore: line ${ctx.line} failed: Chain already exists.`);
       chains.set(chainName, { name: chainName, policy: null, counters: { packets: 0, bytes: 0 }, rules: [] });
+      ctx.reset.add(chainName);
       return;
     }
     case '-X': case '--delete-chain': {
@@ -438,8 +521,13 @@ function commandLine(ctx: Ctx, tokens: string[]): void {
       return;
     }
     case '-F': case '--flush': {
-      if (chainName === undefined) { for (const c of [...chains.values()]) own(ctx, c).rules = []; return; }
-      getChain(ctx, chainName, cmd).rules = [];
+      if (chainName === undefined) {
+        for (const c of [...chains.values()]) { own(ctx, c).rules = []; if (c.policy === null) ctx.reset.add(c.name); }
+        return;
+      }
+      const c = getChain(ctx, chainName, cmd);
+      c.rules = [];
+      if (c.policy === null) ctx.reset.add(c.name);
       return;
     }
     case '-P': case '--policy': {

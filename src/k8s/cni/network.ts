@@ -29,6 +29,10 @@
  *    gateway, the pods' veths): a dead machine; `removeNode(name)` also
  *    forgets it and its pods (returned) and removes its routes and flows
  *    from the others — the Node object deleted;
+ *  - `applyIptablesShared(nodes, payload)`: one payload for many nodes
+ *    (kube-proxy's shared sync): loaded on the first at once, on the others
+ *    at the first read of their rules, taking the first node's new chains
+ *    (netfilter's replayRestore) — the same result as applyIptables on each;
  *  - `applyIptables(node, payload)`: an iptables-restore payload applied to
  *    the node's netfilter as kube-proxy applies it (`--noflush`), then
  *    kube-proxy's jump rules from the built-in chains (KUBE-SERVICES from nat
@@ -96,11 +100,11 @@ import type { Link } from '../../sim/link.js';
 import { macText } from '../../netstack/neigh.js';
 import { LinuxBridge } from '../../devices/linux-bridge.js';
 import type { OvsBridge } from '../../devices/ovs-bridge.js';
-import { parseRestore } from '../../netfilter/restore.js';
+import { parseRestore, replayRestore, restoreShared } from '../../netfilter/restore.js';
 import { Ipvs } from '../../netfilter/ipvs.js';
 import { Ipsets } from '../../netfilter/ipset.js';
 import { formatSave } from '../../netfilter/save.js';
-import type { Rule } from '../../netfilter/model.js';
+import type { Rule, Ruleset } from '../../netfilter/model.js';
 import { IPTABLES_JUMPS, IPVS_JUMPS } from '../kube-proxy/index.js';
 import { ipv4ToString, parseIpv4 } from '../../wire/bytes.js';
 import { CniError } from './errors.js';
@@ -528,15 +532,37 @@ export class ClusterNetwork {
    * Apply an iptables-restore 'payload' to node 'nodeName' as kube-proxy does
    * (`iptables-restore --noflush`), then its jump rules (module comment).
    * Throws IptablesRestoreError (the line) and leaves the rules unchanged then.
-   * With 'opts.defer' the load waits for the first reader of the node's rules
-   * (netfilter's `Evaluator.defer`): for a payload already loaded on a node
-   * in the same state (KubeProxyFleet's shared one, Cluster).
    */
-  applyIptables(nodeName: string, payload: string, opts: { defer?: boolean } = {}): void {
-    const ev = this.node(nodeName).host.ip.ev;
-    if (opts.defer === true) { ev.defer(() => this.applyIptables(nodeName, payload)); return; }
-    const rs = ev.rs;
+  applyIptables(nodeName: string, payload: string): void {
+    const rs = this.node(nodeName).host.ip.ev.rs;
     parseRestore(payload, rs, { noflush: true });
+    this.ensureJumps(rs);
+  }
+
+  /**
+   * One payload for several nodes (kube-proxy's shared sync: KubeProxyFleet): applied as
+   * applyIptables does on the first node at once (its errors thrown), and on each other node
+   * at the first read of its rules (netfilter's `Evaluator.defer`: a packet, an iptables-save),
+   * where it takes the first node's new chains as they are (`replayRestore`: shared objects,
+   * no parse) when its rules were in the first node's state, and parses the text otherwise.
+   */
+  applyIptablesShared(nodeNames: readonly string[], payload: string): void {
+    if (nodeNames.length === 0) return;
+    const first = this.node(nodeNames[0]!).host.ip.ev.rs;
+    const change = restoreShared(payload, first, { noflush: true });
+    this.ensureJumps(first);
+    for (const name of nodeNames.slice(1)) {
+      const ev = this.node(name).host.ip.ev;
+      ev.defer(() => {
+        const rs = ev.rs;
+        if (!replayRestore(change, rs)) parseRestore(payload, rs, { noflush: true });
+        this.ensureJumps(rs);
+      });
+    }
+  }
+
+  /** kube-proxy's jump rules from the built-in chains, each inserted first when its chain exists and nothing jumps to it yet. */
+  private ensureJumps(rs: Ruleset): void {
     // kube-proxy's own list for its mode (kube-proxy/): one place says what it ensures
     const jumps: Record<string, string[]> = {};
     for (const j of this.proxyMode === 'ipvs' ? IPVS_JUMPS : IPTABLES_JUMPS) {
