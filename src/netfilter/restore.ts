@@ -53,6 +53,13 @@
  * table); hostnames and an unterminated quote are refused; `-m set` cannot
  * check that the ipset exists; the security table, IPv6 and options outside
  * model.ts are refused as unsupported.
+ * Shared loads: `restoreShared` is parseRestore for a payload many rulesets
+ * load alike (kube-proxy's on every node): it returns what changed, and
+ * `replayRestore` loads that on another ruleset by taking the same chain
+ * objects — where the result cannot depend on what that ruleset had — with
+ * the commit checks; share.ts queues it until the node reads its rules.
+ * A restore copies a chain before changing it (`own`), so chains and rules
+ * are never changed in place once committed, and can be shared.
  * Errors: only `IptablesRestoreError` (code, line, token), messages in
  * iptables-restore's words.
  * Neighbours: model.ts (the data), save.ts (the printer; `formatRule` gives

@@ -2,13 +2,15 @@
  * A payload loaded once and replayed on other rulesets (restore.ts restoreShared / replayRestore,
  * what the CNI does with kube-proxy's shared sync): the same result as parsing it on each, the
  * chain objects shared, each node's own chains kept, each node's rule counters its own, and a
- * node not in the first one's state refused (the caller parses, and gets the kernel's error).
+ * node not in the first one's state refused (the caller parses, and gets the kernel's error);
+ * loads queued on a node until its first read, composed.
  */
 import { describe, expect, it } from 'vitest';
 import { Evaluator, type NfHost, type NfPacket } from '../../src/netfilter/eval.js';
 import { parseRestore, replayRestore, restoreShared } from '../../src/netfilter/restore.js';
 import { Ruleset } from '../../src/netfilter/model.js';
 import { formatSave } from '../../src/netfilter/save.js';
+import { composeChanges, deferReplay } from '../../src/netfilter/share.js';
 import { parseIpv4 } from '../../src/wire/bytes.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
@@ -115,5 +117,59 @@ describe('restoreShared / replayRestore', () => {
     const dnat = '*nat\n-A KUBE-MARK-X -p tcp -j DNAT --to-destination 10.0.0.9\nCOMMIT\n';
     expect(replayRestore(restoreShared(dnat, a, { noflush: true }), b)).toBe(false);
     expect(() => parseRestore(dnat, b, { noflush: true })).toThrow(/RULE_APPEND failed \(Invalid argument\)/);
+  });
+});
+
+describe('deferReplay', () => {
+  const GONE = `*nat
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-B - [0:0]
+:KUBE-SEP-B1 - [0:0]
+-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-A
+-X KUBE-SVC-B
+-X KUBE-SEP-B1
+COMMIT
+`;
+  const jump = (rs: Ruleset): void => { if (rs.chain('nat', 'PREROUTING')!.rules.length === 0) parseRestore(JUMP, rs, { noflush: true }); };
+
+  it('a node idle through three syncs catches up at its first read, in one replay, to what parsing them gives', () => {
+    const a = node('10.244.1.0/24'), b = node('10.244.2.0/24'), parsed = node('10.244.2.0/24');
+    const eb = new Evaluator(b, host);
+    for (const payload of [FULL, PARTIAL, GONE]) {
+      const change = restoreShared(payload, a, { noflush: true });
+      jump(a);
+      deferReplay(eb, change, payload, jump);
+      parseRestore(payload, parsed, { noflush: true });
+      jump(parsed);
+    }
+    // one queued load: the three changes composed
+    expect(eb.deferred).toBe(1);
+    expect(b.chain('nat', 'KUBE-SERVICES')).toBeUndefined();
+    expect(formatSave(eb.rs)).toBe(formatSave(parsed));
+    expect(eb.deferred).toBe(0);
+    expect(eb.deferredErrors).toEqual([]);
+    expect(b.chain('nat', 'KUBE-SVC-A')).toBe(a.chain('nat', 'KUBE-SVC-A'));
+    expect(b.chain('nat', 'KUBE-SVC-B')).toBeUndefined();
+  });
+
+  it('parses the queued payloads in order where the node cannot take the chains', () => {
+    const a = node('10.244.1.0/24'), b = node('10.244.2.0/24'), parsed = node('10.244.2.0/24');
+    for (const rs of [a, b, parsed]) parseRestore(FULL, rs, { noflush: true });
+    const eb = new Evaluator(b, host);
+    for (const payload of ['*nat\n-A KUBE-SVC-A -j KUBE-SEP-A1\nCOMMIT\n', PARTIAL]) {
+      deferReplay(eb, restoreShared(payload, a, { noflush: true }), payload, jump);
+      parseRestore(payload, parsed, { noflush: true });
+    }
+    jump(parsed);
+    expect(formatSave(eb.rs)).toBe(formatSave(parsed));
+    expect(eb.deferredErrors).toEqual([]);
+  });
+
+  it('composes only consecutive changes of one ruleset', () => {
+    const a = node('10.244.1.0/24'), c = node('10.244.3.0/24');
+    const c1 = restoreShared(FULL, a, { noflush: true });
+    const c2 = restoreShared(PARTIAL, a, { noflush: true });
+    expect(composeChanges(c1, c2)).not.toBeNull();
+    expect(composeChanges(c1, restoreShared(FULL, c, { noflush: true }))).toBeNull();
   });
 });

@@ -100,7 +100,8 @@ import type { Link } from '../../sim/link.js';
 import { macText } from '../../netstack/neigh.js';
 import { LinuxBridge } from '../../devices/linux-bridge.js';
 import type { OvsBridge } from '../../devices/ovs-bridge.js';
-import { parseRestore, replayRestore, restoreShared } from '../../netfilter/restore.js';
+import { parseRestore, restoreShared } from '../../netfilter/restore.js';
+import { deferReplay } from '../../netfilter/share.js';
 import { Ipvs } from '../../netfilter/ipvs.js';
 import { Ipsets } from '../../netfilter/ipset.js';
 import { formatSave } from '../../netfilter/save.js';
@@ -542,23 +543,18 @@ export class ClusterNetwork {
   /**
    * One payload for several nodes (kube-proxy's shared sync: KubeProxyFleet): applied as
    * applyIptables does on the first node at once (its errors thrown), and on each other node
-   * at the first read of its rules (netfilter's `Evaluator.defer`: a packet, an iptables-save),
-   * where it takes the first node's new chains as they are (`replayRestore`: shared objects,
-   * no parse) when its rules were in the first node's state, and parses the text otherwise.
+   * at the first read of its rules (a packet, an iptables-save: netfilter/share.ts), where it
+   * takes the first node's new chains as they are (`replayRestore`: shared objects, no parse)
+   * when its rules were in the first node's state, and parses the text otherwise; syncs queued
+   * on a node that has not read its rules since are caught up in one replay.
    */
   applyIptablesShared(nodeNames: readonly string[], payload: string): void {
     if (nodeNames.length === 0) return;
     const first = this.node(nodeNames[0]!).host.ip.ev.rs;
     const change = restoreShared(payload, first, { noflush: true });
     this.ensureJumps(first);
-    for (const name of nodeNames.slice(1)) {
-      const ev = this.node(name).host.ip.ev;
-      ev.defer(() => {
-        const rs = ev.rs;
-        if (!replayRestore(change, rs)) parseRestore(payload, rs, { noflush: true });
-        this.ensureJumps(rs);
-      });
-    }
+    const then = (rs: Ruleset): void => this.ensureJumps(rs);
+    for (const name of nodeNames.slice(1)) deferReplay(this.node(name).host.ip.ev, change, payload, then);
   }
 
   /** kube-proxy's jump rules from the built-in chains, each inserted first when its chain exists and nothing jumps to it yet. */
