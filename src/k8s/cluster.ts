@@ -36,9 +36,12 @@
  *    stops posting: pods are evicted and rescheduled, slices updated,
  *    kube-proxy resynced everywhere.
  * The data plane follows the control plane after each settled reconcile
- * (ControlPlane.onSettled): one batch of data-plane changes per API change,
- * and a kube-proxy sync on every node when Services or EndpointSlices
- * changed (a new node's first sync at once). Time is the topology's
+ * (ControlPlane.onSettled), doing only what the store's watch events say
+ * changed (a node's pods that were bound before it reached the data plane
+ * wait for it); kube-proxy syncs after each API change, or once after a
+ * batch of them (`apply`, `batch`: a burst kube-proxy's minSyncPeriod
+ * would gather), on the nodes whose Services or EndpointSlices changed and
+ * on new nodes. Time is the topology's
  * simulator's: eviction timers are simulation events.
  * Neighbours: controllers/control-plane.ts, cni/network.ts, kube-proxy/,
  * manifest.ts; the CLI (`sdnemu run` of a manifest file, `sdnemu
@@ -118,6 +121,12 @@ export class Cluster {
   private readonly seenSlices = new Map<string, EndpointSlice>();
   private syncing = false;
   private again = false;
+  /** apply()/batch() depth: kube-proxy syncs wait for the outermost one's end */
+  private holding = 0;
+  /** what changed in the API since the data plane last followed: kind → keys (`ns/name`, or the name) */
+  private changed = new Map<string, Set<string>>();
+  /** pods bound to a node that is not on the data plane yet, by node */
+  private readonly waiting = new Map<string, Set<string>>();
 
   constructor(opts: ClusterOptions = {}) {
     this.net = opts.topology ?? new Topology({ seed: opts.seed ?? 1 });
@@ -139,6 +148,9 @@ export class Cluster {
       ...(opts.serviceCIDR !== undefined ? { serviceCIDR: opts.serviceCIDR } : {}),
     });
     this.fleet = new KubeProxyFleet(this.proxyMode, { localDetector: { mode: 'cluster-cidr', clusterCIDR: this.clusterCIDR }, ...opts.kubeProxy });
+    // the data plane follows what changed: what the control plane made already, then each write
+    for (const kind of FOLLOWED) for (const o of this.cp.store.list(kind)) this.mark(o);
+    this.cp.store.watch('*', (e) => this.mark(e.object));
     this.cp.onSettled(() => this.follow());
   }
 
@@ -157,18 +169,38 @@ export class Cluster {
    */
   apply(input: readonly KubeObject[] | LoadedManifests): ApplyResult[] {
     const objects = Array.isArray(input) ? input as readonly KubeObject[] : (input as LoadedManifests).objects;
-    const out: ApplyResult[] = [];
-    const rest: KubeObject[] = [];
-    for (const o of objects) {
-      if (o.kind !== 'Node') { rest.push(o); continue; }
-      if (this.cp.store.get('Node', undefined, o.metadata.name) !== undefined) {
-        out.push({ kind: 'Node', name: o.metadata.name, action: 'unchanged', message: `node/${o.metadata.name} unchanged` });
-        continue;
+    return this.batch(() => {
+      const out: ApplyResult[] = [];
+      const rest: KubeObject[] = [];
+      for (const o of objects) {
+        if (o.kind !== 'Node') { rest.push(o); continue; }
+        if (this.cp.store.get('Node', undefined, o.metadata.name) !== undefined) {
+          out.push({ kind: 'Node', name: o.metadata.name, action: 'unchanged', message: `node/${o.metadata.name} unchanged` });
+          continue;
+        }
+        this.addNode(o.metadata.name, nodeSpecOf(o));
+        out.push({ kind: 'Node', name: o.metadata.name, action: 'created', message: `node/${o.metadata.name} created` });
       }
-      this.addNode(o.metadata.name, nodeSpecOf(o));
-      out.push({ kind: 'Node', name: o.metadata.name, action: 'created', message: `node/${o.metadata.name} created` });
+      return [...out, ...this.cp.apply(rest)];
+    });
+  }
+
+  /**
+   * Run 'fn' (API changes: nodes added, manifests applied) as one batch: the data plane follows
+   * each change as it settles, its flows installed at the end, and kube-proxy syncs once after
+   * it — as kube-proxy, whose syncs are at least its minSyncPeriod apart, sees a burst of
+   * changes. `apply` is one batch.
+   */
+  batch<T>(fn: () => T): T {
+    this.holding++;
+    let r: T;
+    try {
+      r = this.cni.batch(fn);
+    } finally {
+      this.holding--;
     }
-    return [...out, ...this.cp.apply(rest)];
+    if (this.holding === 0) this.syncProxies();
+    return r;
   }
 
   /** `kubectl apply -f FILE` of YAML text (throws ManifestError with the line for a file that does not load). */
@@ -258,7 +290,7 @@ export class Cluster {
       do {
         this.again = false;
         this.cni.batch(() => this.followOnce());
-        this.syncProxies();
+        if (this.holding === 0) this.syncProxies();
       } while (this.again);
     } finally {
       this.syncing = false;
@@ -267,10 +299,13 @@ export class Cluster {
 
   private followOnce(): void {
     const store = this.cp.store;
+    const dirty = this.changed;
+    this.changed = new Map();
+    const keys = (kind: string): Set<string> => dirty.get(kind) ?? new Set();
     // nodes: a machine and a kube-proxy for each new one, gone with the Node object
-    const nodes = store.list('Node');
-    for (const n of nodes) {
-      const name = n.metadata.name;
+    for (const name of keys('Node')) {
+      const n = store.get('Node', undefined, name);
+      if (n === undefined) { if (this.nodeNames.has(name)) this.removeNode(name); continue; }
       if (this.nodeNames.has(name)) continue;
       const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
       const podCIDR = n.spec?.podCIDR;
@@ -283,87 +318,101 @@ export class Cluster {
       this.net.roles.set(name, 'node');
       for (const peer of this.nodeNames) this.net.tunnel(`${peer}/br-int`, `${name}/br-int`, this.tunnel, 0);
       this.nodeNames.add(name);
-    }
-    const live = new Set(nodes.map((n) => n.metadata.name));
-    for (const name of [...this.nodeNames]) {
-      if (live.has(name)) continue;
-      this.nodeNames.delete(name);
-      this.fleet.removeNode(name);
-      this.net.untunnel(`${name}/br-int`);
-      this.net.roles.delete(name);
-      for (const p of this.cni.removeNode(name)) { this.seenPods.delete(`${p.namespace}/${p.name}`); this.net.roles.delete(`${p.namespace}/${p.name}`); }
+      // pods bound to it before it was on the data plane
+      const waiting = this.waiting.get(name);
+      if (waiting !== undefined) {
+        this.waiting.delete(name);
+        const pods = dirty.get('Pod') ?? dirty.set('Pod', new Set()).get('Pod')!;
+        for (const k of waiting) pods.add(k);
+      }
     }
     // namespaces' labels (namespaceSelector)
-    for (const ns of store.list('Namespace') as Namespace[]) {
-      const d = JSON.stringify(ns.metadata.labels ?? {});
-      if (this.seenNs.get(ns.metadata.name) === d) continue;
-      this.seenNs.set(ns.metadata.name, d);
-      this.cni.setNamespace(ns.metadata.name, ns.metadata.labels ?? {});
+    for (const name of keys('Namespace')) {
+      const ns = store.get('Namespace', undefined, name);
+      const d = JSON.stringify(ns?.metadata.labels ?? {});
+      if (ns === undefined || this.seenNs.get(name) === d) continue;
+      this.seenNs.set(name, d);
+      this.cni.setNamespace(name, ns.metadata.labels ?? {});
     }
     // pods: bound, addressed and not finished → on the data plane
-    const want = new Map<string, Pod>();
-    for (const p of store.list('Pod')) {
-      const phase = p.status?.phase;
-      if (p.spec.hostNetwork === true || p.spec.nodeName === undefined || p.status?.podIP === undefined || phase === 'Succeeded' || phase === 'Failed') continue;
-      if (!this.nodeNames.has(p.spec.nodeName)) continue;
-      want.set(`${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, p);
-    }
-    for (const key of [...this.seenPods.keys()]) {
-      if (want.has(key)) continue;
+    for (const key of keys('Pod')) {
       const [ns, name] = splitKey(key);
-      this.seenPods.delete(key);
-      this.net.roles.delete(key);
-      // (seen: still on the data plane — a removed node's pods left 'seenPods' with it)
-      this.cni.removePod(ns, name);
-    }
-    for (const [key, p] of want) {
-      const labels = JSON.stringify(p.metadata.labels ?? {});
+      const p = store.get('Pod', ns, name);
+      const phase = p?.status?.phase;
+      const node = p?.spec.nodeName;
+      const want = p !== undefined && p.spec.hostNetwork !== true && node !== undefined && p.status?.podIP !== undefined && phase !== 'Succeeded' && phase !== 'Failed';
+      if (want && !this.nodeNames.has(node)) {
+        // its node is not on the data plane yet: it comes when the node does
+        (this.waiting.get(node) ?? this.waiting.set(node, new Set()).get(node)!).add(key);
+      }
       const seen = this.seenPods.get(key);
+      if (!want || !this.nodeNames.has(node)) {
+        if (seen === undefined) continue;
+        this.seenPods.delete(key);
+        this.net.roles.delete(key);
+        this.cni.removePod(ns, name);
+        continue;
+      }
+      const labels = JSON.stringify(p.metadata.labels ?? {});
       if (seen === labels) continue;
-      const [ns, name] = splitKey(key);
       if (seen === undefined) {
         const ports = p.spec.containers.flatMap((c) => c.ports ?? []);
-        const pod = this.cni.addPod({ namespace: ns, name, node: p.spec.nodeName!, labels: p.metadata.labels ?? {}, ip: p.status!.podIP!, ports });
+        const pod = this.cni.addPod({ namespace: ns, name, node, labels: p.metadata.labels ?? {}, ip: p.status!.podIP!, ports });
         this.net.roles.set(key, 'pod');
         serveContainerPorts(pod.host, name, ports);
       } else this.cni.setPodLabels(ns, name, p.metadata.labels ?? {});
       this.seenPods.set(key, labels);
     }
     // NetworkPolicies
-    const policies = new Map((store.list('NetworkPolicy') as NetworkPolicy[]).map((np) => [`${np.metadata.namespace ?? 'default'}/${np.metadata.name}`, np]));
-    for (const key of [...this.seenPolicies.keys()]) {
-      if (policies.has(key)) continue;
-      this.seenPolicies.delete(key);
+    for (const key of keys('NetworkPolicy')) {
       const [ns, name] = splitKey(key);
-      this.cni.deleteNetworkPolicy(ns, name);
-    }
-    for (const [key, np] of policies) {
+      const np = store.get('NetworkPolicy', ns, name);
+      if (np === undefined) {
+        if (this.seenPolicies.delete(key)) this.cni.deleteNetworkPolicy(ns, name);
+        continue;
+      }
       const d = JSON.stringify(np.spec);
       if (this.seenPolicies.get(key) === d) continue;
       this.cni.applyNetworkPolicy(np);
       this.seenPolicies.set(key, d);
     }
     // Services and EndpointSlices → kube-proxy's change trackers
-    this.track('Service', this.seenServices, (o, isNew) => this.fleet.upsertService(o, isNew), (o) => this.fleet.deleteService(o));
-    this.track('EndpointSlice', this.seenSlices, (o, isNew) => this.fleet.upsertSlice(o, isNew), (o) => this.fleet.deleteSlice(o));
+    this.track('Service', keys('Service'), this.seenServices, (o, isNew) => this.fleet.upsertService(o, isNew), (o) => this.fleet.deleteService(o));
+    this.track('EndpointSlice', keys('EndpointSlice'), this.seenSlices, (o, isNew) => this.fleet.upsertSlice(o, isNew), (o) => this.fleet.deleteSlice(o));
   }
 
-  /** Diff the store's objects of 'kind' against 'seen' (by resourceVersion) and tell kube-proxy. */
-  private track<T extends Service | EndpointSlice>(kind: T['kind'], seen: Map<string, T>,
+  /** Note that 'o' changed (its key under its kind), for the next follow. */
+  private mark(o: KubeObject): void {
+    if (!(FOLLOWED as readonly string[]).includes(o.kind)) return;
+    const m = o.metadata;
+    const key = o.kind === 'Node' || o.kind === 'Namespace' ? m.name : `${m.namespace ?? 'default'}/${m.name}`;
+    (this.changed.get(o.kind) ?? this.changed.set(o.kind, new Set()).get(o.kind)!).add(key);
+  }
+
+  /** Node 'name' leaves the data plane, with its pods and its kube-proxy. */
+  private removeNode(name: string): void {
+    this.nodeNames.delete(name);
+    this.fleet.removeNode(name);
+    this.net.untunnel(`${name}/br-int`);
+    this.net.roles.delete(name);
+    for (const p of this.cni.removeNode(name)) { this.seenPods.delete(`${p.namespace}/${p.name}`); this.net.roles.delete(`${p.namespace}/${p.name}`); }
+  }
+
+  /** The objects of 'kind' named in 'keys' against 'seen' (by resourceVersion): kube-proxy hears of each change. */
+  private track<T extends Service | EndpointSlice>(kind: T['kind'], keys: Set<string>, seen: Map<string, T>,
     upsert: (o: T, isNew: boolean) => void, remove: (o: T) => void): void {
-    const now = new Map<string, T>();
-    for (const o of this.cp.store.list(kind) as T[]) now.set(`${o.metadata.namespace ?? 'default'}/${o.metadata.name}`, o);
-    for (const [key, old] of [...seen]) {
-      if (now.has(key)) continue;
-      seen.delete(key);
-      remove(old);
-    }
-    for (const [key, o] of now) {
+    for (const key of keys) {
+      const [ns, name] = splitKey(key);
+      const o = this.cp.store.get(kind, ns, name) as T | undefined;
       const old = seen.get(key);
+      if (o === undefined) {
+        if (old !== undefined) { seen.delete(key); remove(old); }
+        continue;
+      }
       if (old !== undefined && old.metadata.resourceVersion === o.metadata.resourceVersion) continue;
-      const copy = structuredClone(o);
-      seen.set(key, copy);
-      upsert(copy, old === undefined);
+      // (the store never changes a stored object in place: it can be kept as it is)
+      seen.set(key, o);
+      upsert(o, old === undefined);
     }
   }
 
@@ -381,6 +430,9 @@ export class Cluster {
     }
   }
 }
+
+/** The kinds the data plane and kube-proxy follow. */
+const FOLLOWED = ['Node', 'Namespace', 'Pod', 'NetworkPolicy', 'Service', 'EndpointSlice'] as const;
 
 /**
  * A cluster from loaded manifests (`sdnemu run` / `serve` of a manifest file): its `kind: Node`
