@@ -378,13 +378,7 @@ export function replayRestore(change: RestoreChange, rs: Ruleset): boolean {
       // deleted by the restore (-X): empty and unreferenced on the first node; here too if it was flushed first or is the same
       if (!reset.has(k) && mine !== b) return false;
     }
-    for (const c of chains.values()) {
-      for (const r of c.rules) {
-        const t = r.target;
-        if ((t?.kind === 'jump' || t?.kind === 'goto') && !chains.has(t.chain)) return false;
-      }
-    }
-    if (firstViolation(name, chains, new Set(), Infinity) !== null) return false;
+    if (firstViolation(name, chains, new Set(), Infinity, true) !== null) return false;
     next.push({ name, chains });
   }
   change.tables.forEach(({ name, present }, i) => {
@@ -1401,21 +1395,67 @@ const hookMask = (hooks: readonly Hook[]): number => hooks.reduce((m, h) => m | 
 const limitMasks = new Map<readonly Hook[], number>();
 
 /**
- * The first fault among rules with line ≤ 'upto' (rules of line 0 — made in code or kept from before — always count).
- * Chains are numbered in map order and hooks are bits, so a check of a large table (kube-proxy's
- * tens of thousands of chains) is a few passes over flat arrays.
+ * What the commit checks need of one chain when every rule counts: its jump targets in order,
+ * whether a rule's target belongs to another table, and the hooks all its rules allow. Cached
+ * by chain object (a committed chain is never changed in place: restore copies it first), so
+ * checking a table whose chains other nodes share, or that an earlier restore left alone, costs
+ * a look-up per chain, not a pass over its rules.
  */
-function firstViolation(t: TableName, chains: Map<string, Chain>, fresh: Set<Rule>, upto: number): Violation | null {
+interface ChainDigest { rules: readonly Rule[]; len: number; table: TableName; targets: string[]; tableBad: boolean; allowed: number }
+const digests = new WeakMap<Chain, ChainDigest>();
+const ALL_HOOKS = 31;
+
+function digestOf(t: TableName, c: Chain): ChainDigest {
+  const d = digests.get(c);
+  if (d !== undefined && d.rules === c.rules && d.len === c.rules.length && d.table === t) return d;
+  const targets: string[] = [];
+  let tableBad = false, allowed = ALL_HOOKS;
+  for (const r of c.rules) {
+    const tg = r.target;
+    if (tg?.kind === 'jump' || tg?.kind === 'goto') targets.push(tg.chain);
+    const lim = ruleHookLimit(t, r);
+    if (lim === null) continue;
+    if (lim.table !== null && lim.table !== t) tableBad = true;
+    allowed &= limitMask(lim.hooks);
+  }
+  const out = { rules: c.rules, len: c.rules.length, table: t, targets, tableBad, allowed };
+  digests.set(c, out);
+  return out;
+}
+
+function limitMask(hooks: readonly Hook[]): number {
+  let m = limitMasks.get(hooks);
+  if (m === undefined) { m = hookMask(hooks); limitMasks.set(hooks, m); }
+  return m;
+}
+
+/**
+ * The first fault among rules with line ≤ 'upto' (rules of line 0 — made in code or kept from
+ * before — always count); with 'dangling', a jump to a chain that does not exist is one too.
+ * Chains are numbered in map order and hooks are bits, so a check of a large table (kube-proxy's
+ * tens of thousands of chains) is a few passes over flat arrays; when every rule counts, a
+ * chain's rules are read once per chain object (digestOf).
+ */
+function firstViolation(t: TableName, chains: Map<string, Chain>, fresh: Set<Rule>, upto: number, dangling = false): Violation | null {
   const list = [...chains.values()];
   const n = list.length;
   const idx = new Map<string, number>();
   for (let i = 0; i < n; i++) idx.set(list[i]!.name, i);
-  const counts = (r: Rule): boolean => upto === Infinity || r.line <= upto || !fresh.has(r);
+  const all = upto === Infinity;
+  const counts = (r: Rule): boolean => all || r.line <= upto || !fresh.has(r);
   // jump edges in rule order, as chain numbers (a jump to a chain that does not exist leads nowhere)
   const start = new Int32Array(n + 1);
   const edges: number[] = [];
   for (let i = 0; i < n; i++) {
     start[i] = edges.length;
+    if (all) {
+      for (const name of digestOf(t, list[i]!).targets) {
+        const j = idx.get(name);
+        if (j !== undefined) edges.push(j);
+        else if (dangling) return { line: upto, chain: list[i]!.name, kind: 'hook' };
+      }
+      continue;
+    }
     for (const r of list[i]!.rules) {
       const tg = r.target;
       if ((tg?.kind === 'jump' || tg?.kind === 'goto') && counts(r)) {
@@ -1451,13 +1491,13 @@ function firstViolation(t: TableName, chains: Map<string, Chain>, fresh: Set<Rul
   }
   for (let i = 0; i < n; i++) {
     const c = list[i]!;
+    // every rule counts: a chain without a fault needs no look at its rules
+    if (all) { const d = digestOf(t, c); if (!d.tableBad && (hooks[i]! & ~d.allowed) === 0) continue; }
     for (const r of c.rules) {
       const lim = ruleHookLimit(t, r);
       if (lim === null || !counts(r)) continue;
       if (lim.table !== null && lim.table !== t) return { line: r.line, chain: c.name, kind: 'hook' };
-      let m = limitMasks.get(lim.hooks);
-      if (m === undefined) { m = hookMask(lim.hooks); limitMasks.set(lim.hooks, m); }
-      if ((hooks[i]! & ~m) !== 0) return { line: r.line, chain: c.name, kind: 'hook' };
+      if ((hooks[i]! & ~limitMask(lim.hooks)) !== 0) return { line: r.line, chain: c.name, kind: 'hook' };
     }
   }
   return null;
