@@ -228,8 +228,8 @@ function parseCounter(ctx: Ctx, v: string): bigint {
 
 interface Ctx {
   rs: Ruleset;
-  /** rules added by this parse (the commit checks look for the line that broke the table among them) */
-  fresh: Set<Rule>;
+  /** rules added by this parse, in order (the commit checks look for the line that broke the table among them) */
+  fresh: Rule[];
   /** chains this parse copied before changing them (`own`) */
   owned: Set<Chain>;
   /** user chains of this table whose rules this parse set from nothing (created or flushed) */
@@ -268,15 +268,17 @@ function restore(text: string, target: Ruleset, opts: RestoreOptions): Map<Table
   const lines = text.split('\n');
   let table: TableName | null = null;
   let lineNo = 0;
-  const fresh = new Set<Rule>();
+  const fresh: Rule[] = [];
   const owned = new Set<Chain>();
   const missing: string[] = [];
+  // one context for every line (its line and table updated), not an object per line
+  const ctx: Ctx = { rs, fresh, owned, reset: new Set(), missing, line: 0, table: 'filter', counters: !!opts.counters, nfacct: opts.nfacct ?? null };
   for (const raw of lines) {
     lineNo++;
     const l = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     const trimmed = l.trim();
     if (trimmed === '' || trimmed.startsWith('#')) continue;
-    const ctx = { line: lineNo };
+    ctx.line = lineNo;
     if (table === null) {
       if (trimmed.startsWith('*')) {
         const name = trimmed.slice(1).trim();
@@ -296,9 +298,10 @@ function restore(text: string, target: Ruleset, opts: RestoreOptions): Map<Table
       continue;
     }
     if (trimmed.startsWith('*')) fail(ctx, 'IPTABLES_BAD_ARGUMENT', trimmed, `Bad argument \`${trimmed}'`);
-    const c: Ctx = { rs, fresh, owned, reset: reset.get(table)!, missing, line: lineNo, table, counters: !!opts.counters, nfacct: opts.nfacct ?? null };
-    if (trimmed.startsWith(':')) chainLine(c, trimmed, !!opts.noflush);
-    else commandLine(c, tokenize(trimmed, lineNo));
+    ctx.table = table;
+    ctx.reset = reset.get(table)!;
+    if (trimmed.startsWith(':')) chainLine(ctx, trimmed, !!opts.noflush);
+    else commandLine(ctx, tokenize(trimmed, lineNo));
   }
   if (table !== null) fail({ line: lineNo + (text.endsWith('\n') ? 0 : 1) }, 'IPTABLES_NO_COMMIT', 'COMMIT', `iptables-restore: COMMIT expected at line ${lineNo + (text.endsWith('\n') ? 0 : 1)}`);
   // commit: the whole input was valid
@@ -473,7 +476,7 @@ function commandLine(ctx: Ctx, tokens: string[]): void {
   switch (cmd) {
     case '-A': case '--append': {
       const c = getChain(ctx, chainName, cmd);
-      for (const r of parseRuleSpec(ctx, c.name, rest)) { if (counters && ctx.counters) r.counters = { ...counters }; c.rules.push(r); ctx.fresh.add(r); }
+      for (const r of parseRuleSpec(ctx, c.name, rest)) { if (counters && ctx.counters) r.counters = { ...counters }; c.rules.push(r); ctx.fresh.push(r); }
       return;
     }
     case '-I': case '--insert': {
@@ -483,7 +486,7 @@ function commandLine(ctx: Ctx, tokens: string[]): void {
       if (pos < 1) fail(ctx, 'IPTABLES_BAD_INDEX', String(pos), 'Invalid rule number');
       if (pos > c.rules.length + 1) fail(ctx, 'IPTABLES_BAD_INDEX', String(pos), `iptables-restore: line ${ctx.line} failed: Index of insertion too big.`);
       const rules = parseRuleSpec(ctx, c.name, rest);
-      for (const r of rules) { if (counters && ctx.counters) r.counters = { ...counters }; ctx.fresh.add(r); }
+      for (const r of rules) { if (counters && ctx.counters) r.counters = { ...counters }; ctx.fresh.push(r); }
       c.rules.splice(pos - 1, 0, ...rules);
       return;
     }
@@ -1359,9 +1362,11 @@ interface Violation { line: number; chain: string; kind: 'loop' | 'hook' }
  * error names the first line after which the fault exists (the kernel's
  * ELOOP / EINVAL line).
  */
-function validateTable(rs: Ruleset, t: TableName, commitLine: number, fresh: Set<Rule>): void {
+function validateTable(rs: Ruleset, t: TableName, commitLine: number, added: readonly Rule[]): void {
   const chains = rs.table(t).chains;
-  if (firstViolation(t, chains, fresh, Infinity) === null) return;
+  if (firstViolation(t, chains, new Set(), Infinity) === null) return;
+  // a fault: which line made it (the rules this restore added, as a set)
+  const fresh = new Set(added);
   const all: { chain: string; rule: Rule }[] = [];
   for (const c of chains.values()) for (const r of c.rules) if (fresh.has(r)) all.push({ chain: c.name, rule: r });
   const lines = [...new Set(all.map((x) => x.rule.line))].sort((a, b) => a - b);
