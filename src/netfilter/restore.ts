@@ -234,12 +234,36 @@ interface Ctx {
   owned: Set<Chain>;
   /** user chains of this table whose rules this parse set from nothing (created or flushed) */
   reset: Set<string>;
+  /** the tokens of the rule being read */
+  tk: TokenCursor;
   /** jumps to chains that did not exist at their line: the kernel tool reports them at COMMIT */
   missing: string[];
   line: number;
   table: TableName;
   counters: boolean;
   nfacct: { has(name: string): boolean } | null;
+}
+
+/**
+ * The tokens of the rule being read, and a `!` waiting for its option: one cursor per restore
+ * (its `next` made once, handed to the option readers), not closures per rule.
+ */
+class TokenCursor {
+  tokens: readonly string[] = [];
+  i = 0;
+  invert = false;
+  private ctx: { line: number } = { line: 0 };
+  start(ctx: { line: number }, tokens: readonly string[]): void { this.ctx = ctx; this.tokens = tokens; this.i = 0; this.invert = false; }
+  /** the argument of option 'opt' */
+  readonly next = (opt: string): string => {
+    const v = this.tokens[this.i++];
+    if (v === undefined) fail(this.ctx, 'IPTABLES_MISSING_ARGUMENT', opt, `option "${opt}" requires an argument`);
+    return v;
+  };
+  /** whether a `!` came before this option (and it is used up) */
+  takeInvert(): boolean { const v = this.invert; this.invert = false; return v; }
+  /** refuse a `!` before 'opt' */
+  noInvert(opt: string): void { if (this.invert) fail(this.ctx, 'IPTABLES_BAD_INVERT', opt, `unexpected ! flag before ${opt}`); }
 }
 
 type NatKind = 'DNAT' | 'SNAT';
@@ -272,7 +296,7 @@ function restore(text: string, target: Ruleset, opts: RestoreOptions): Map<Table
   const owned = new Set<Chain>();
   const missing: string[] = [];
   // one context for every line (its line and table updated), not an object per line
-  const ctx: Ctx = { rs, fresh, owned, reset: new Set(), missing, line: 0, table: 'filter', counters: !!opts.counters, nfacct: opts.nfacct ?? null };
+  const ctx: Ctx = { rs, fresh, owned, reset: new Set(), missing, line: 0, table: 'filter', counters: !!opts.counters, nfacct: opts.nfacct ?? null, tk: new TokenCursor() };
   for (const raw of lines) {
     lineNo++;
     const l = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
@@ -712,58 +736,52 @@ const FULL_RANGE = (p: PortRange): boolean => p.min === 0 && p.max === 65535;
 function parseRuleSpec(ctx: Ctx, chain: string, tokens: string[]): Rule[] {
   const rule = emptyRule(ctx.line);
   const spec: Spec = { rule, srcs: [], dsts: [], srcInvert: false, dstInvert: false, targetName: null, nat: null, ports: null };
-  let invert = false;
-  let i = 0;
-  const next = (opt: string): string => {
-    const v = tokens[i++];
-    if (v === undefined) fail(ctx, 'IPTABLES_MISSING_ARGUMENT', opt, `option "${opt}" requires an argument`);
-    return v;
-  };
-  const takeInvert = (): boolean => { const v = invert; invert = false; return v; };
-  const noInvert = (opt: string): void => { if (invert) fail(ctx, 'IPTABLES_BAD_INVERT', opt, `unexpected ! flag before ${opt}`); };
+  const tk = ctx.tk;
+  tk.start(ctx, tokens);
+  const next = tk.next;
   const hookOf = (BUILTIN_CHAINS[ctx.table] as readonly string[]).includes(chain) ? chain as Hook : null;
-  while (i < tokens.length) {
-    const tok = tokens[i++]!;
+  while (tk.i < tokens.length) {
+    const tok = tokens[tk.i++]!;
     if (tok === '!') {
-      if (invert) fail(ctx, 'IPTABLES_BAD_INVERT', tok, "Multiple `!' flags not allowed");
-      invert = true;
+      if (tk.invert) fail(ctx, 'IPTABLES_BAD_INVERT', tok, "Multiple `!' flags not allowed");
+      tk.invert = true;
       continue;
     }
     switch (tok) {
       case '-s': case '--source': case '--src':
-        spec.srcInvert = takeInvert(); spec.srcs = parseAddrList(ctx, next(tok)); continue;
+        spec.srcInvert = tk.takeInvert(); spec.srcs = parseAddrList(ctx, next(tok)); continue;
       case '-d': case '--destination': case '--dst':
-        spec.dstInvert = takeInvert(); spec.dsts = parseAddrList(ctx, next(tok)); continue;
+        spec.dstInvert = tk.takeInvert(); spec.dsts = parseAddrList(ctx, next(tok)); continue;
       case '-p': case '--protocol': {
-        const inv = takeInvert();
+        const inv = tk.takeInvert();
         rule.proto = { num: parseProto(ctx, next(tok)), invert: inv };
         if (rule.proto.num === 0 && !inv) rule.proto = null;
         continue;
       }
       case '-i': case '--in-interface': {
-        const inv = takeInvert();
+        const inv = tk.takeInvert();
         const v = next(tok);
         if (hookOf === 'OUTPUT' || hookOf === 'POSTROUTING') fail(ctx, 'IPTABLES_BAD_IFACE', tok, `Can't use -i with ${hookOf}`);
         rule.in = parseIface(ctx, v, inv);
         continue;
       }
       case '-o': case '--out-interface': {
-        const inv = takeInvert();
+        const inv = tk.takeInvert();
         const v = next(tok);
         if (hookOf === 'INPUT' || hookOf === 'PREROUTING') fail(ctx, 'IPTABLES_BAD_IFACE', tok, `Can't use -o with ${hookOf}`);
         rule.out = parseIface(ctx, v, inv);
         continue;
       }
       case '-f': case '--fragment':
-        rule.fragment = { invert: takeInvert() }; continue;
+        rule.fragment = { invert: tk.takeInvert() }; continue;
       case '-m': case '--match': {
-        if (invert) fail(ctx, 'IPTABLES_BAD_INVERT', tok, 'unexpected ! flag before --match');
+        if (tk.invert) fail(ctx, 'IPTABLES_BAD_INVERT', tok, 'unexpected ! flag before --match');
         const name = next(tok);
         loadMatch(ctx, rule, name);
         continue;
       }
       case '-j': case '--jump': case '-g': case '--goto': {
-        noInvert(tok);
+        tk.noInvert(tok);
         const name = next(tok);
         if (rule.target) fail(ctx, 'IPTABLES_BAD_ARGUMENT', tok, 'multiple -j flags not allowed');
         rule.target = loadTarget(ctx, name, tok === '-g' || tok === '--goto');
@@ -779,12 +797,12 @@ function parseRuleSpec(ctx: Ctx, chain: string, tokens: string[]): Rule[] {
     }
     if (!tok.startsWith('-')) fail(ctx, 'IPTABLES_BAD_ARGUMENT', tok, `Bad argument \`${tok}'`);
     if (!tok.startsWith('--')) fail(ctx, 'IPTABLES_UNKNOWN_OPTION', tok, `unknown option "${tok}"`);
-    const inv = takeInvert();
+    const inv = tk.takeInvert();
     if (targetOption(ctx, spec, tok, inv, next)) continue;
     if (matchOption(ctx, rule, tok, inv, next)) continue;
     fail(ctx, 'IPTABLES_UNKNOWN_OPTION', tok, `unknown option "${tok}"`);
   }
-  if (invert) fail(ctx, 'IPTABLES_BAD_INVERT', '!', "unexpected ! flag at the end of the rule");
+  if (tk.invert) fail(ctx, 'IPTABLES_BAD_INVERT', '!', "unexpected ! flag at the end of the rule");
   finishRule(ctx, chain, spec);
   const srcs = spec.srcs.length > 0 ? spec.srcs : [null];
   const dsts = spec.dsts.length > 0 ? spec.dsts : [null];
