@@ -40,9 +40,13 @@
  * ImageLocality, NodePorts, volumes, preferred inter-pod affinity scores,
  * preemption itself.
  * Cost: O(nodes examined) per pod with NodeInfos (request sums are kept
- * per node; a pod's requests are parsed once per spec object); the
- * inter-pod affinity filter, O(bound pods), runs only when a pod in play
- * has a required (anti-)affinity term.
+ * per node, and a node's allocatable resources and taint flags are
+ * digested into plain fields; a pod's requests are parsed once per
+ * containers array, its filter inputs read once per decision); the score
+ * table is a typed array, turned into NodeScore rows only when read. The
+ * inter-pod affinity filter runs only when a pod in play has a required
+ * (anti-)affinity term: O(bound pods) once per decision to find the
+ * topology domains of the matching pods, then a few lookups per node.
  * A node without allocatable or capacity for cpu/memory/pods gets
  * `DEFAULT_ALLOCATABLE` (4 cpu, 16Gi, 110 pods) for that resource.
  * Neighbours: quantity.ts (requests), labels.ts (selectors),
@@ -94,13 +98,19 @@ export type ScheduleResult =
  * cpu or memory request counts the defaults. The result is cached: do not change it.
  */
 export function podRequests(pod: Pod, nonZero = false): Map<string, number> {
+  const containers = pod.spec.containers;
+  if (!containers) return computeRequests(pod, nonZero);
   const cache = nonZero ? NON_ZERO_CACHE : REQUEST_CACHE;
-  let out = cache.get(pod.spec);
-  if (!out) cache.set(pod.spec, (out = computeRequests(pod, nonZero)));
+  let out = cache.get(containers);
+  if (!out) cache.set(containers, (out = computeRequests(pod, nonZero)));
   return out;
 }
 
-/** requests per pod spec object (stored objects are never mutated, so a spec's requests never change) */
+/**
+ * requests per pod containers array (stored objects are never mutated, so
+ * their requests never change; the store keeps the array of a pod whose
+ * update left it alone, as binding and status writes do)
+ */
 const REQUEST_CACHE = new WeakMap<object, Map<string, number>>();
 const NON_ZERO_CACHE = new WeakMap<object, Map<string, number>>();
 const ALLOCATABLE_CACHE = new WeakMap<object, Map<string, number>>();
@@ -204,11 +214,18 @@ function rejection(node: string, plugin: FilterPlugin, reasons: string[], unreso
 
 const terminal = (p: Pod): boolean => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 
+/** A count shared by the NodeInfos of one cluster: bound pods carrying a required pod anti-affinity term. */
+export interface NodeInfoTally {
+  antiAffinityPods: number;
+}
+
 /**
  * What the scheduler knows of one node (kube-scheduler's NodeInfo): the
  * node, its bound non-terminal pods and the sums of their requests, kept
  * incrementally by `NodeInfo.add` / `remove` so a scheduling decision costs
- * O(nodes), not O(pods).
+ * O(nodes), not O(pods). The node's allocatable cpu, memory and pods and
+ * whether it is unschedulable or tainted are digested into plain fields when
+ * the node is set, so the filters' loop reads one object per node.
  */
 export class NodeInfo {
   readonly pods = new Map<string, Pod>();
@@ -218,10 +235,26 @@ export class NodeInfo {
   readonly nonZero = { cpu: 0, memory: 0 };
   /** bound pods that carry a required pod anti-affinity term */
   antiAffinityPods = 0;
-  private current: Node;
+  /** requested cpu (millicores) and memory (bytes): requested's first two entries as fields */
+  requestedCpu = 0;
+  requestedMemory = 0;
+  /** the node's name, allocatable cpu (millicores), memory and pods */
+  name = '';
+  allocCpu = 0;
+  allocMemory = 0;
+  allocPods = 0;
+  /** spec.unschedulable */
+  unschedulable = false;
+  /** the node has a NoSchedule or NoExecute taint / a PreferNoSchedule taint */
+  hardTaints = false;
+  softTaints = false;
+  private current!: Node;
   private alloc = new Map<string, number>();
-  constructor(node: Node) {
-    this.current = node;
+  private readonly tally: NodeInfoTally | undefined;
+  /** 'tally': the cluster-wide count this node's anti-affinity pods add to (see `Scheduler.scheduleOn`) */
+  constructor(node: Node, tally?: NodeInfoTally) {
+    this.tally = tally;
+    this.node = node;
   }
 
   get node(): Node {
@@ -231,6 +264,14 @@ export class NodeInfo {
   set node(n: Node) {
     this.current = n;
     this.alloc.clear();
+    this.name = n.metadata.name;
+    this.allocCpu = this.allocatable('cpu');
+    this.allocMemory = this.allocatable('memory');
+    this.allocPods = this.allocatable('pods');
+    this.unschedulable = !!n.spec?.unschedulable;
+    const taints = n.spec?.taints ?? [];
+    this.hardTaints = taints.some((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute');
+    this.softTaints = taints.some((t) => t.effect === 'PreferNoSchedule');
   }
 
   /** What the node offers of 'resource' (cached until the node changes). */
@@ -257,10 +298,15 @@ export class NodeInfo {
 
   private account(p: Pod, sign: 1 | -1): void {
     for (const [r, v] of podRequests(p)) this.requested.set(r, (this.requested.get(r) ?? 0) + sign * v);
+    this.requestedCpu = this.requested.get('cpu')!;
+    this.requestedMemory = this.requested.get('memory')!;
     const nz = podRequests(p, true);
     this.nonZero.cpu += sign * nz.get('cpu')!;
     this.nonZero.memory += sign * nz.get('memory')!;
-    if (p.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length) this.antiAffinityPods += sign;
+    if (p.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length) {
+      this.antiAffinityPods += sign;
+      if (this.tally) this.tally.antiAffinityPods += sign;
+    }
   }
 }
 
@@ -283,6 +329,165 @@ export function feasibleNodesToFind(numAllNodes: number): number {
   return Math.max(100, Math.trunc((numAllNodes * pct) / 100));
 }
 
+/** A preferred node affinity term (api.ts has it inline). */
+type PreferredSchedulingTerm = { weight: number; preference: NodeSelectorTerm };
+
+/** What the filters and scores read of the pod being placed, digested once per decision rather than once per node. */
+interface PodDigest {
+  pod: Pod;
+  /** actual requests (cpu in millicores), and with the non-zero defaults */
+  cpu: number;
+  memory: number;
+  cpuNonZero: number;
+  memoryNonZero: number;
+  /** requests of other resources with a positive amount, in FitError order */
+  others: [string, number][];
+  tolerations: Toleration[] | undefined;
+  toleratesUnschedulable: boolean;
+  nodeName: string | undefined;
+  /** a nodeSelector or a required node affinity to check */
+  nodeAffinity: boolean;
+  preferred: PreferredSchedulingTerm[];
+}
+
+function digest(pod: Pod): PodDigest {
+  const req = podRequests(pod), nz = podRequests(pod, true);
+  const others: [string, number][] = [];
+  for (const [r, w] of req) if (r !== 'cpu' && r !== 'memory' && w > 0) others.push([r, w]);
+  const tolerations = pod.spec.tolerations;
+  return {
+    pod, cpu: req.get('cpu')!, memory: req.get('memory')!, cpuNonZero: nz.get('cpu')!, memoryNonZero: nz.get('memory')!, others, tolerations,
+    toleratesUnschedulable: (tolerations ?? []).some((t) => tolerates(t, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' })),
+    nodeName: pod.spec.nodeName || undefined,
+    nodeAffinity: pod.spec.nodeSelector !== undefined || pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution !== undefined,
+    preferred: pod.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [],
+  };
+}
+
+const HARD_EFFECTS: readonly Taint['effect'][] = ['NoSchedule', 'NoExecute'];
+
+/**
+ * InterPodAffinity for one pod, worked out once per decision: for each
+ * required term, the topology values of the nodes that hold a matching pod
+ * (whether a pod matches does not depend on the node being filtered), so
+ * filtering a node costs a few lookups, not a pass over every bound pod.
+ */
+interface AffinityPlan {
+  /** the pod's affinity terms: a node must share a domain with a match, or (no match anywhere) the pod matches itself */
+  affinity: { key: string; domains: Set<string>; anywhere: boolean; self: boolean }[];
+  /** the pod's anti-affinity terms: a node must share no domain with a match */
+  anti: { key: string; domains: Set<string> }[];
+  /** topology key → values where a bound pod's anti-affinity refuses this pod */
+  refused: Map<string, Set<string>>;
+}
+
+function affinityPlan(pod: Pod, infos: readonly NodeInfo[]): AffinityPlan {
+  const placed: [Pod, Node][] = [];
+  for (const info of infos) for (const p of info.pods.values()) if (p.metadata.uid !== pod.metadata.uid || !pod.metadata.uid) placed.push([p, info.node]);
+  const domains = (t: PodAffinityTerm): { domains: Set<string>; anywhere: boolean } => {
+    const out = new Set<string>();
+    let anywhere = false;
+    for (const [p, n] of placed) {
+      if (!termMatches(t, pod, p)) continue;
+      anywhere = true;
+      const v = n.metadata.labels?.[t.topologyKey];
+      if (v !== undefined) out.add(v);
+    }
+    return { domains: out, anywhere };
+  };
+  const refused = new Map<string, Set<string>>();
+  for (const [p, n] of placed) {
+    for (const t of p.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []) {
+      const v = n.metadata.labels?.[t.topologyKey];
+      if (v === undefined || !termMatches(t, p, pod)) continue;
+      let set = refused.get(t.topologyKey);
+      if (!set) refused.set(t.topologyKey, (set = new Set()));
+      set.add(v);
+    }
+  }
+  return {
+    affinity: (pod.spec.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [])
+      .map((t) => ({ key: t.topologyKey, ...domains(t), self: termMatches(t, pod, pod) })),
+    anti: (pod.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((t) => ({ key: t.topologyKey, domains: domains(t).domains })),
+    refused,
+  };
+}
+
+/** Columns of a decision's score table: the four plugins' raw scores per feasible node. */
+const LEAST = 0, BALANCED = 1, PREFER = 2, AFFINITY = 3, COLUMNS = 4;
+
+/**
+ * A scheduled decision whose score rows are built when read: the raw
+ * scores are kept in one typed array, and `scores` (every feasible node) or
+ * `bestScores` (the top rows) turn them into NodeScore objects — a
+ * decision on a large cluster scores hundreds of nodes, and the control
+ * plane keeps ten rows.
+ */
+class ScoredDecision {
+  readonly state = 'scheduled' as const;
+  private rows: NodeScore[] | undefined;
+  constructor(readonly node: string, readonly rejected: NodeRejection[], private readonly feasible: readonly NodeInfo[],
+    private readonly raw: Int32Array, private readonly totals: Int32Array, private readonly maxPrefer: number, private readonly maxAffinity: number) {}
+
+  get scores(): NodeScore[] {
+    if (!this.rows) {
+      this.rows = new Array<NodeScore>(this.feasible.length);
+      for (let i = 0; i < this.feasible.length; i++) this.rows[i] = this.row(i);
+    }
+    return this.rows;
+  }
+
+  get count(): number {
+    return this.feasible.length;
+  }
+
+  /** The 'n' best rows, best first (total, then node name). */
+  best(n: number): NodeScore[] {
+    const top: number[] = [];
+    const before = (i: number, j: number): boolean => this.totals[i]! > this.totals[j]! || (this.totals[i] === this.totals[j] && this.feasible[i]!.name < this.feasible[j]!.name);
+    for (let i = 0; i < this.feasible.length; i++) {
+      if (top.length === n && !before(i, top[n - 1]!)) continue;
+      let at = top.length === n ? n - 1 : top.length;
+      while (at > 0 && before(i, top[at - 1]!)) {
+        top[at] = top[at - 1]!;
+        at--;
+      }
+      top[at] = i;
+    }
+    return top.map((i) => this.row(i));
+  }
+
+  toJSON(): object {
+    return { state: this.state, node: this.node, scores: this.scores, rejected: this.rejected };
+  }
+
+  private row(i: number): NodeScore {
+    const r = this.raw, o = i * COLUMNS;
+    const least = r[o + LEAST]!, balanced = r[o + BALANCED]!, prefer = r[o + PREFER]!, affinity = r[o + AFFINITY]!;
+    const tt = normalizeScore(prefer, this.maxPrefer, true), na = normalizeScore(affinity, this.maxAffinity, false);
+    return {
+      node: this.feasible[i]!.name,
+      plugins: {
+        NodeResourcesFit: { raw: least, normalized: least, weighted: least * SCORE_WEIGHTS.NodeResourcesFit },
+        NodeResourcesBalancedAllocation: { raw: balanced, normalized: balanced, weighted: balanced * SCORE_WEIGHTS.NodeResourcesBalancedAllocation },
+        TaintToleration: { raw: prefer, normalized: tt, weighted: tt * SCORE_WEIGHTS.TaintToleration },
+        NodeAffinity: { raw: affinity, normalized: na, weighted: na * SCORE_WEIGHTS.NodeAffinity },
+      },
+      total: this.totals[i]!,
+    };
+  }
+}
+
+/**
+ * The 'n' best score rows of a scheduled decision (total, then node name),
+ * or all of them, in the decision's order, when there are no more than 'n'.
+ */
+export function bestScores(r: Extract<ScheduleResult, { state: 'scheduled' }>, n: number): NodeScore[] {
+  if (r instanceof ScoredDecision) return r.count <= n ? r.scores : r.best(n);
+  if (r.scores.length <= n) return r.scores;
+  return [...r.scores].sort((a, b) => b.total - a.total || (a.node < b.node ? -1 : 1)).slice(0, n);
+}
+
 export class Scheduler {
   /** where the next search for feasible nodes starts (kube-scheduler's nextStartNodeIndex) */
   private nextStart = 0;
@@ -300,143 +505,136 @@ export class Scheduler {
    * As `schedule`, on NodeInfos the caller keeps. With 100 nodes or more,
    * filtering stops once `feasibleNodesToFind` nodes passed, starting where
    * the previous search stopped (round robin), as kube-scheduler does; the
-   * rejections then cover only the nodes examined.
+   * rejections then cover only the nodes examined. 'tally', when the
+   * NodeInfos were built with it, saves a pass over them to learn whether
+   * any bound pod has a required anti-affinity.
    */
-  scheduleOn(pod: Pod, infos: readonly NodeInfo[]): ScheduleResult {
-    const affinityInPlay = infos.some((i) => i.antiAffinityPods > 0)
+  scheduleOn(pod: Pod, infos: readonly NodeInfo[], tally?: NodeInfoTally): ScheduleResult {
+    const d = digest(pod);
+    const affinityInPlay = (tally ? tally.antiAffinityPods > 0 : infos.some((i) => i.antiAffinityPods > 0))
       || !!pod.spec.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length
       || !!pod.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length;
-    const byName = new Map<string, NodeInfo>();
-    if (affinityInPlay) for (const i of infos) byName.set(i.node.metadata.name, i);
+    const plan = affinityInPlay ? affinityPlan(pod, infos) : undefined;
     const rejected: NodeRejection[] = [];
     const feasible: NodeInfo[] = [];
     const want = feasibleNodesToFind(infos.length);
     const n = infos.length;
     let examined = 0;
-    for (; examined < n && feasible.length < want; examined++) {
-      const info = infos[(this.nextStart + examined) % n]!;
-      const r = this.filter(pod, info, byName, affinityInPlay);
+    for (let i = this.nextStart; examined < n && feasible.length < want; examined++, i = i + 1 === n ? 0 : i + 1) {
+      const info = infos[i]!;
+      const r = this.filter(d, info, plan);
       if (r) rejected.push(r);
       else feasible.push(info);
     }
     if (n > 0) this.nextStart = (this.nextStart + examined) % n;
     if (feasible.length === 0) return { state: 'unschedulable', message: fitError(n, rejected), rejected };
-    const scores = this.score(pod, feasible);
-    let best = scores[0]!;
-    for (const s of scores) if (s.total > best.total || (s.total === best.total && s.node < best.node)) best = s;
-    return { state: 'scheduled', node: best.node, scores, rejected };
+    return this.score(d, feasible, rejected);
   }
 
-  private filter(pod: Pod, info: NodeInfo, byName: Map<string, NodeInfo>, affinityInPlay: boolean): NodeRejection | undefined {
-    const n = info.node;
-    const name = n.metadata.name;
-    if (n.spec?.unschedulable && !(pod.spec.tolerations ?? []).some((t) => tolerates(t, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }))) {
-      return rejection(name, 'NodeUnschedulable', ['node(s) were unschedulable'], true);
+  private filter(d: PodDigest, info: NodeInfo, plan: AffinityPlan | undefined): NodeRejection | undefined {
+    const name = info.name;
+    if (info.unschedulable && !d.toleratesUnschedulable) return rejection(name, 'NodeUnschedulable', ['node(s) were unschedulable'], true);
+    if (d.nodeName !== undefined && d.nodeName !== name) return rejection(name, 'NodeName', ["node(s) didn't match the requested node name"], true);
+    if (info.hardTaints) {
+      const taint = untoleratedTaint(info.node.spec?.taints, d.tolerations, HARD_EFFECTS);
+      if (taint) return rejection(name, 'TaintToleration', [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`], true);
     }
-    if (pod.spec.nodeName && pod.spec.nodeName !== name) return rejection(name, 'NodeName', ["node(s) didn't match the requested node name"], true);
-    const taint = untoleratedTaint(n.spec?.taints, pod.spec.tolerations, ['NoSchedule', 'NoExecute']);
-    if (taint) return rejection(name, 'TaintToleration', [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`], true);
-    if (!matchesNodeAffinity(pod, n)) return rejection(name, 'NodeAffinity', ["node(s) didn't match Pod's node affinity/selector"], true);
-    const insufficient: string[] = [];
-    if (info.pods.size + 1 > info.allocatable('pods')) insufficient.push('Too many pods');
-    for (const [r, w] of podRequests(pod)) {
-      if (w > 0 && w > info.allocatable(r) - (info.requested.get(r) ?? 0)) insufficient.push(`Insufficient ${r}`);
+    if (d.nodeAffinity && !matchesNodeAffinity(d.pod, info.node)) return rejection(name, 'NodeAffinity', ["node(s) didn't match Pod's node affinity/selector"], true);
+    if (info.pods.size + 1 > info.allocPods || (d.cpu > 0 && d.cpu > info.allocCpu - info.requestedCpu)
+      || (d.memory > 0 && d.memory > info.allocMemory - info.requestedMemory) || d.others.length > 0) {
+      const insufficient: string[] = [];
+      if (info.pods.size + 1 > info.allocPods) insufficient.push('Too many pods');
+      if (d.cpu > 0 && d.cpu > info.allocCpu - info.requestedCpu) insufficient.push('Insufficient cpu');
+      if (d.memory > 0 && d.memory > info.allocMemory - info.requestedMemory) insufficient.push('Insufficient memory');
+      for (const [r, w] of d.others) if (w > info.allocatable(r) - (info.requested.get(r) ?? 0)) insufficient.push(`Insufficient ${r}`);
+      if (insufficient.length) return rejection(name, 'NodeResourcesFit', insufficient, false);
     }
-    if (insufficient.length) return rejection(name, 'NodeResourcesFit', insufficient, false);
-    return affinityInPlay ? this.interPodAffinity(pod, n, byName) : undefined;
+    return plan ? interPodAffinity(info.node, plan) : undefined;
   }
 
-  private interPodAffinity(pod: Pod, n: Node, byName: Map<string, NodeInfo>): NodeRejection | undefined {
-    const name = n.metadata.name;
-    const labels = n.metadata.labels ?? {};
-    const sameDomain = (other: string, key: string): boolean => {
-      const o = byName.get(other)?.node;
-      return labels[key] !== undefined && o?.metadata.labels?.[key] === labels[key];
-    };
-    const placed: [Pod, string][] = [];
-    for (const [nn, info] of byName) for (const p of info.pods.values()) if (p.metadata.uid !== pod.metadata.uid || !pod.metadata.uid) placed.push([p, nn]);
-    // in kube-scheduler's order: the pod's affinity, its anti-affinity, then the existing pods' anti-affinity
-    for (const t of pod.spec.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []) {
-      const anywhere = placed.some(([p]) => termMatches(t, pod, p));
-      // the first pod of a group that selects itself may go anywhere the topology key exists
-      const ok = anywhere ? placed.some(([p, nn]) => termMatches(t, pod, p) && sameDomain(nn, t.topologyKey))
-        : termMatches(t, pod, pod) && labels[t.topologyKey] !== undefined;
-      if (!ok) return { node: name, plugin: 'InterPodAffinity', reasons: ["node(s) didn't match pod affinity rules"], unresolvable: true };
-    }
-    for (const t of pod.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []) {
-      if (placed.some(([p, nn]) => termMatches(t, pod, p) && sameDomain(nn, t.topologyKey))) {
-        return { node: name, plugin: 'InterPodAffinity', reasons: ["node(s) didn't match pod anti-affinity rules"], unresolvable: false };
-      }
-    }
-    // existing pods' required anti-affinity against the incoming pod
-    for (const [p, nn] of placed) {
-      for (const t of p.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []) {
-        if (termMatches(t, p, pod) && sameDomain(nn, t.topologyKey)) {
-          return { node: name, plugin: 'InterPodAffinity', reasons: ["node(s) didn't satisfy existing pods anti-affinity rules"], unresolvable: false };
-        }
-      }
-    }
-    return undefined;
-  }
-
-  private score(pod: Pod, feasible: NodeInfo[]): NodeScore[] {
-    const reqNZ = podRequests(pod, true), req = podRequests(pod);
-    const podCpuNZ = reqNZ.get('cpu')!, podMemNZ = reqNZ.get('memory')!, podCpu = req.get('cpu')!, podMem = req.get('memory')!;
-    const tolerations = pod.spec.tolerations ?? [];
-    const preferred = pod.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+  private score(d: PodDigest, feasible: NodeInfo[], rejected: NodeRejection[]): ScoredDecision {
     const k = feasible.length;
-    const least = new Array<number>(k), balanced = new Array<number>(k), prefer = new Array<number>(k), affinity = new Array<number>(k);
+    const raw = new Int32Array(k * COLUMNS);
     let maxPrefer = 0, maxAffinity = 0;
     for (let i = 0; i < k; i++) {
       const info = feasible[i]!;
-      const n = info.node;
-      const allocCpu = info.allocatable('cpu'), allocMem = info.allocatable('memory');
+      const allocCpu = info.allocCpu, allocMem = info.allocMemory;
       // LeastAllocated: Σ weight × (alloc − requested) × 100 / alloc over resources with alloc > 0, / Σ weight;
       // BalancedAllocation: 1 − |cpu fraction − memory fraction| / 2 (fractions capped at 1)
       let sum = 0, weights = 0, f0 = -1, f1 = -1;
       if (allocCpu > 0) {
-        const u = podCpuNZ + info.nonZero.cpu;
+        const u = d.cpuNonZero + info.nonZero.cpu;
         sum += u > allocCpu ? 0 : Math.floor(((allocCpu - u) * MAX_NODE_SCORE) / allocCpu);
         weights++;
-        f0 = Math.min(1, (podCpu + info.requested.get('cpu')!) / allocCpu);
+        f0 = Math.min(1, (d.cpu + info.requestedCpu) / allocCpu);
       }
       if (allocMem > 0) {
-        const u = podMemNZ + info.nonZero.memory;
+        const u = d.memoryNonZero + info.nonZero.memory;
         sum += u > allocMem ? 0 : Math.floor(((allocMem - u) * MAX_NODE_SCORE) / allocMem);
         weights++;
-        f1 = Math.min(1, (podMem + info.requested.get('memory')!) / allocMem);
+        f1 = Math.min(1, (d.memory + info.requestedMemory) / allocMem);
       }
-      least[i] = weights ? Math.floor(sum / weights) : 0;
-      balanced[i] = Math.trunc((1 - (f0 >= 0 && f1 >= 0 ? Math.abs((f0 - f1) / 2) : 0)) * MAX_NODE_SCORE);
-      let pr = 0;
-      for (const t of n.spec?.taints ?? []) {
-        if (t.effect !== 'PreferNoSchedule') continue;
-        let ok = false;
-        for (const tol of tolerations) if ((!tol.effect || tol.effect === 'PreferNoSchedule') && tolerates(tol, t)) { ok = true; break; }
-        if (!ok) pr++;
+      const o = i * COLUMNS;
+      raw[o + LEAST] = weights ? Math.floor(sum / weights) : 0;
+      raw[o + BALANCED] = Math.trunc((1 - (f0 >= 0 && f1 >= 0 ? Math.abs((f0 - f1) / 2) : 0)) * MAX_NODE_SCORE);
+      if (info.softTaints) {
+        const pr = intolerablePreferNoSchedule(info.node, d.tolerations ?? []);
+        raw[o + PREFER] = pr;
+        if (pr > maxPrefer) maxPrefer = pr;
       }
-      prefer[i] = pr;
-      if (pr > maxPrefer) maxPrefer = pr;
-      let af = 0;
-      for (const term of preferred) if (term.weight && matchesNodeSelectorTerm(n, term.preference)) af += term.weight;
-      affinity[i] = af;
-      if (af > maxAffinity) maxAffinity = af;
+      if (d.preferred.length) {
+        let af = 0;
+        for (const term of d.preferred) if (term.weight && matchesNodeSelectorTerm(info.node, term.preference)) af += term.weight;
+        raw[o + AFFINITY] = af;
+        if (af > maxAffinity) maxAffinity = af;
+      }
     }
-    const out: NodeScore[] = new Array(k);
+    // totals, and the best (ties to the first node name)
+    const totals = new Int32Array(k);
+    let best = 0;
     for (let i = 0; i < k; i++) {
-      const tt = normalizeScore(prefer[i]!, maxPrefer, true), na = normalizeScore(affinity[i]!, maxAffinity, false);
-      const plugins: NodeScore['plugins'] = {
-        NodeResourcesFit: { raw: least[i]!, normalized: least[i]!, weighted: least[i]! * SCORE_WEIGHTS.NodeResourcesFit },
-        NodeResourcesBalancedAllocation: { raw: balanced[i]!, normalized: balanced[i]!, weighted: balanced[i]! * SCORE_WEIGHTS.NodeResourcesBalancedAllocation },
-        TaintToleration: { raw: prefer[i]!, normalized: tt, weighted: tt * SCORE_WEIGHTS.TaintToleration },
-        NodeAffinity: { raw: affinity[i]!, normalized: na, weighted: na * SCORE_WEIGHTS.NodeAffinity },
-      };
-      const total = plugins.NodeResourcesFit.weighted + plugins.NodeResourcesBalancedAllocation.weighted + plugins.TaintToleration.weighted + plugins.NodeAffinity.weighted;
-      out[i] = { node: feasible[i]!.node.metadata.name, plugins, total };
+      const o = i * COLUMNS;
+      const t = raw[o + LEAST]! * SCORE_WEIGHTS.NodeResourcesFit + raw[o + BALANCED]! * SCORE_WEIGHTS.NodeResourcesBalancedAllocation
+        + normalizeScore(raw[o + PREFER]!, maxPrefer, true) * SCORE_WEIGHTS.TaintToleration
+        + normalizeScore(raw[o + AFFINITY]!, maxAffinity, false) * SCORE_WEIGHTS.NodeAffinity;
+      totals[i] = t;
+      if (t > totals[best]! || (t === totals[best] && feasible[i]!.name < feasible[best]!.name)) best = i;
     }
-    return out;
+    return new ScoredDecision(feasible[best]!.name, rejected, feasible, raw, totals, maxPrefer, maxAffinity);
   }
+}
 
+/** TaintToleration's score input: the node's PreferNoSchedule taints no toleration (for that effect) tolerates. */
+function intolerablePreferNoSchedule(n: Node, tolerations: readonly Toleration[]): number {
+  let pr = 0;
+  for (const t of n.spec?.taints ?? []) {
+    if (t.effect !== 'PreferNoSchedule') continue;
+    let ok = false;
+    for (const tol of tolerations) if ((!tol.effect || tol.effect === 'PreferNoSchedule') && tolerates(tol, t)) { ok = true; break; }
+    if (!ok) pr++;
+  }
+  return pr;
+}
+
+/** InterPodAffinity's filter on node 'n', in kube-scheduler's order: the pod's affinity, its anti-affinity, the bound pods' anti-affinity. */
+function interPodAffinity(n: Node, plan: AffinityPlan): NodeRejection | undefined {
+  const name = n.metadata.name;
+  const labels = n.metadata.labels ?? {};
+  for (const t of plan.affinity) {
+    const v = labels[t.key];
+    // the first pod of a group that selects itself may go anywhere the topology key exists
+    const ok = t.anywhere ? v !== undefined && t.domains.has(v) : t.self && v !== undefined;
+    if (!ok) return rejection(name, 'InterPodAffinity', ["node(s) didn't match pod affinity rules"], true);
+  }
+  for (const t of plan.anti) {
+    const v = labels[t.key];
+    if (v !== undefined && t.domains.has(v)) return rejection(name, 'InterPodAffinity', ["node(s) didn't match pod anti-affinity rules"], false);
+  }
+  for (const [key, values] of plan.refused) {
+    const v = labels[key];
+    if (v !== undefined && values.has(v)) return rejection(name, 'InterPodAffinity', ["node(s) didn't satisfy existing pods anti-affinity rules"], false);
+  }
+  return undefined;
 }
 
 /** kube-scheduler's FitError message for 'numNodes' nodes all rejected as 'rejected' says. */

@@ -15,7 +15,10 @@
  * `{ type: 'ADDED' | 'MODIFIED' | 'DELETED', object, old }`.
  * Invariants: a stored object is never mutated in place — writers pass a
  * new object (or a modified copy from `get`), the store keeps its own deep
- * copy, so an `old` handed to a watcher stays what it was; names are unique
+ * copy, so an `old` handed to a watcher stays what it was (an update's copy
+ * shares the members it left unchanged with the previous version, which is
+ * safe because neither is ever mutated, and keeps e.g. a pod's spec object
+ * — and what is cached per spec — across status writes); names are unique
  * per (kind, namespace); a namespaced object's namespace must exist
  * (`namespaces "x" not found`, as the API server answers).
  * Errors: `ApiError` with the API server's reason (`AlreadyExists`,
@@ -88,8 +91,78 @@ function key(kind: string, namespace: string | undefined, name: string): string 
   return `${kind}/${namespace ?? ''}/${name}`;
 }
 
-/** API objects are JSON values: a JSON round trip copies them (faster than structuredClone for these shapes) */
-const clone = <T>(o: T): T => JSON.parse(JSON.stringify(o)) as T;
+/**
+ * A deep copy of the JSON value 'v', as a JSON round trip would give it
+ * (undefined and function members dropped, in arrays turned to null;
+ * non-finite numbers null; `toJSON` honoured, so a Date becomes its string)
+ * — several times faster than `JSON.parse(JSON.stringify(v))` or
+ * structuredClone on API objects' shapes, and a copy is made per write.
+ */
+export function jsonCopy<T>(v: T): T {
+  return copyValue(v) as T;
+}
+
+function copyValue(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) {
+    if (typeof v === 'number') return Number.isFinite(v) ? v + 0 : null; // -0 + 0 is 0, as JSON writes it
+    return typeof v === 'function' || typeof v === 'symbol' ? undefined : v;
+  }
+  if (Array.isArray(v)) {
+    const n = v.length, out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) {
+      const x = copyValue(v[i]);
+      out[i] = x === undefined ? null : x;
+    }
+    return out;
+  }
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return copyValue((v as { toJSON: () => unknown }).toJSON());
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) {
+    const x = copyValue((v as Record<string, unknown>)[k]);
+    if (x !== undefined) out[k] = x;
+  }
+  return out;
+}
+
+const clone = jsonCopy;
+
+/**
+ * 'next' with every member that is the same JSON value as the one at its
+ * place in 'prev' replaced by prev's (so unchanged subtrees are shared
+ * between an object's versions: stored objects are never mutated); returns
+ * prev itself when the whole of next equals it. 'next' is changed in place.
+ */
+function shareWith(next: unknown, prev: unknown): unknown {
+  if (next === prev || next === null || prev === null || typeof next !== 'object' || typeof prev !== 'object') return sameJSON(next, prev) ? prev : next;
+  if (Array.isArray(next)) {
+    if (!Array.isArray(prev)) return next;
+    let same = next.length === prev.length;
+    for (let i = 0; i < next.length; i++) {
+      const x = i < prev.length ? shareWith(next[i], prev[i]) : next[i];
+      next[i] = x;
+      if (x !== prev[i]) same = false;
+    }
+    return same ? prev : next;
+  }
+  if (Array.isArray(prev)) return next;
+  return shareMembers(next as Record<string, unknown>, prev as Record<string, unknown>) ? prev : next;
+}
+
+/** shareWith for the members of two objects; whether all of them are the same. */
+function shareMembers(next: Record<string, unknown>, prev: Record<string, unknown>): boolean {
+  let same = true, n = 0;
+  for (const k in next) {
+    const x = next[k];
+    if (x === undefined) continue;
+    n++;
+    const y = shareWith(x, prev[k]);
+    next[k] = y;
+    if (y !== prev[k]) same = false;
+  }
+  if (!same) return false;
+  for (const k in prev) if (prev[k] !== undefined) n--;
+  return n === 0;
+}
 
 /** JSON of 'v' with object keys sorted (and undefined members left out): equal values, equal text. */
 export function canonical(v: unknown): string {
@@ -124,6 +197,12 @@ export function sameJSON(a: unknown, b: unknown): boolean {
   return na === nb;
 }
 
+/** A secondary index: the values 'fn' gives an object → the keys of the objects with that value. */
+interface StoreIndex {
+  fn: (o: KubeObject) => string[];
+  map: Map<string, Set<string>>;
+}
+
 export class ApiStore {
   private readonly objects = new Map<string, KubeObject>();
   /** per kind, namespace → name → object, for list */
@@ -133,7 +212,7 @@ export class ApiStore {
   /** owner uid → keys of dependents */
   private readonly dependents = new Map<string, Set<string>>();
   /** secondary indexes: kind → index name → (value function, value → keys) */
-  private readonly indexes = new Map<Kind, Map<string, { fn: (o: KubeObject) => string[]; map: Map<string, Set<string>> }>>();
+  private readonly indexes = new Map<Kind, Map<string, StoreIndex>>();
   private rv = 0;
   private uidCounter = 0;
   readonly rng: Mulberry32;
@@ -240,21 +319,33 @@ export class ApiStore {
     return this.indexes.get(kind)?.get(name)?.map.get(value)?.size ?? 0;
   }
 
-  private indexOne(idx: { fn: (o: KubeObject) => string[]; map: Map<string, Set<string>> }, k: string, o: KubeObject, sign: 1 | -1): void {
-    for (const v of idx.fn(o)) {
-      let set = idx.map.get(v);
-      if (sign > 0) {
-        if (!set) idx.map.set(v, (set = new Set()));
-        set.add(k);
-      } else if (set) {
-        set.delete(k);
-        if (set.size === 0) idx.map.delete(v);
-      }
+  private indexOne(idx: StoreIndex, k: string, o: KubeObject, sign: 1 | -1): void {
+    for (const v of idx.fn(o)) this.indexValue(idx, k, v, sign);
+  }
+
+  private indexValue(idx: StoreIndex, k: string, v: string, sign: 1 | -1): void {
+    let set = idx.map.get(v);
+    if (sign > 0) {
+      if (!set) idx.map.set(v, (set = new Set()));
+      set.add(k);
+    } else if (set) {
+      set.delete(k);
+      if (set.size === 0) idx.map.delete(v);
     }
   }
 
   private reindex(k: string, o: KubeObject, sign: 1 | -1): void {
     for (const idx of this.indexes.get(o.kind)?.values() ?? []) this.indexOne(idx, k, o, sign);
+  }
+
+  /** Move key 'k' in the indexes of its kind from the values of 'old' to those of 'cur', touching only the ones that differ. */
+  private reindexChange(k: string, old: KubeObject, cur: KubeObject): void {
+    for (const idx of this.indexes.get(cur.kind)?.values() ?? []) {
+      const a = idx.fn(old), b = idx.fn(cur);
+      if (a.length === b.length && a.every((v, i) => v === b[i])) continue;
+      for (const v of a) if (!b.includes(v)) this.indexValue(idx, k, v, -1);
+      for (const v of b) if (!a.includes(v)) this.indexValue(idx, k, v, 1);
+    }
   }
 
   /** Store a new object; returns the stored copy (with uid, resourceVersion...). */
@@ -314,12 +405,24 @@ export class ApiStore {
     md.generation = old.metadata.generation;
     md.resourceVersion = old.metadata.resourceVersion;
     this.admit?.(obj, old);
-    if (sameJSON(obj, old)) return old;
-    if (!sameJSON((obj as { spec?: unknown }).spec, (old as { spec?: unknown }).spec)) md.generation = (old.metadata.generation ?? 1) + 1;
+    // share what did not change with the old version (the metadata object itself stays new: its resourceVersion changes)
+    const rest = obj as unknown as Record<string, unknown>, was = old as unknown as Record<string, unknown>;
+    const metaSame = shareMembers(md as unknown as Record<string, unknown>, old.metadata as unknown as Record<string, unknown>);
+    rest.metadata = old.metadata;
+    const same = shareMembers(rest, was);
+    rest.metadata = md;
+    if (same && metaSame) return old;
+    const spec = (obj as { spec?: unknown }).spec, oldSpec = (old as { spec?: unknown }).spec;
+    if (spec !== oldSpec) md.generation = (old.metadata.generation ?? 1) + 1;
     md.resourceVersion = String(++this.rv);
-    this.unindexOwners(k, old);
-    this.reindex(k, old, -1);
-    this.put(k, obj);
+    if (md.ownerReferences !== old.metadata.ownerReferences) {
+      this.unindexOwners(k, old);
+      this.indexOwners(k, obj);
+    }
+    this.reindexChange(k, old, obj);
+    this.objects.set(k, obj);
+    this.byKind.get(obj.kind)!.set(k, obj);
+    this.uidIndex.set(md.uid!, obj);
     this.emit({ type: 'MODIFIED', object: obj, old });
     return obj;
   }
@@ -366,6 +469,10 @@ export class ApiStore {
     m.set(k, obj);
     this.uidIndex.set(obj.metadata.uid!, obj);
     this.reindex(k, obj, 1);
+    this.indexOwners(k, obj);
+  }
+
+  private indexOwners(k: string, obj: KubeObject): void {
     for (const r of obj.metadata.ownerReferences ?? []) {
       let s = this.dependents.get(r.uid);
       if (!s) this.dependents.set(r.uid, (s = new Set()));

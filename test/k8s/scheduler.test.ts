@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { NodeInfo, Scheduler, feasibleNodesToFind, fitError, formatScores, nodeInfos, podRequests } from '../../src/k8s/scheduler.js';
+import { NodeInfo, Scheduler, bestScores, feasibleNodesToFind, fitError, formatScores, nodeInfos, podRequests } from '../../src/k8s/scheduler.js';
 import type { Node, Pod, Taint } from '../../src/k8s/api.js';
 
 const node = (name: string, o: { cpu?: string; memory?: string; pods?: string; taints?: Taint[]; labels?: Record<string, string>; unschedulable?: boolean } = {}): Node => ({
@@ -134,6 +134,37 @@ describe('scheduler at scale', () => {
     expect(a.state === 'scheduled' && a.scores.length).toBe(230);
     expect(a.state === 'scheduled' && a.node).toBe('n000');
     expect(b.state === 'scheduled' && b.node).toBe('n230');
+  });
+});
+
+describe('scheduler score rows', () => {
+  it('gives the best rows of a decision as sorting its whole table would', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('1', '2', '4'), fc.constantFrom('4Gi', '8Gi'), fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 40 }),
+      fc.integer({ min: 1, max: 12 }), (shape, n) => {
+        const nodes = shape.map(([cpu, memory], i) => node(`n${(i * 7) % 41}-${i}`, { cpu, memory }));
+        const placed = shape.flatMap(([, , k], i) => Array.from({ length: k }, (_, j) => pod(`x${i}-${j}`, { cpu: '250m', memory: '512Mi', nodeName: nodes[i]!.metadata.name })));
+        const r = new Scheduler().schedule(pod('p', { cpu: '100m' }), nodes, placed);
+        if (r.state !== 'scheduled') throw new Error('unschedulable');
+        const sorted = [...r.scores].sort((a, b) => b.total - a.total || (a.node < b.node ? -1 : 1));
+        expect(bestScores(r, n)).toEqual(r.scores.length <= n ? r.scores : sorted.slice(0, n));
+        expect(sorted[0]!.node).toBe(r.node);
+      }), { numRuns: 100 });
+  });
+
+  it('applies pod affinity and the bound pods\' anti-affinity by topology domain', () => {
+    const zone = (name: string, z: string): Node => node(name, { labels: { zone: z } });
+    const nodes = [zone('a1', 'a'), zone('a2', 'a'), zone('b1', 'b'), node('nozone')];
+    const keepAway = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'zone', labelSelector: { matchLabels: { app: 'web' } } }] } };
+    const placed = [pod('db', { labels: { app: 'db' }, nodeName: 'a1', spec: { affinity: keepAway } })];
+    const near = { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'zone', labelSelector: { matchLabels: { app: 'db' } } }] } };
+    // web must be in db's zone, and db refuses web in its zone: nowhere
+    const web = s.schedule(pod('web', { labels: { app: 'web' }, spec: { affinity: near } }), nodes, placed);
+    expect(web.state === 'unschedulable' && web.rejected.map((r) => [r.node, r.reasons[0]])).toEqual([
+      ['a1', "node(s) didn't satisfy existing pods anti-affinity rules"], ['a2', "node(s) didn't satisfy existing pods anti-affinity rules"],
+      ['b1', "node(s) didn't match pod affinity rules"], ['nozone', "node(s) didn't match pod affinity rules"]]);
+    // a cache pod (not refused) goes next to db: zone a only
+    const cache = s.schedule(pod('cache', { labels: { app: 'cache' }, spec: { affinity: near } }), nodes, placed);
+    expect(cache.state === 'scheduled' && cache.scores.map((x) => x.node).sort()).toEqual(['a1', 'a2']);
   });
 });
 

@@ -82,9 +82,13 @@ export function setPodCondition(p: Pod, c: PodCondition): void {
   else list.push(c);
 }
 
-/** A pod from 'template' owned by 'owner', named 'name' or `generateName`, with 'labels' added. */
+/**
+ * A pod from 'template' owned by 'owner', named 'name' or `generateName`,
+ * with 'labels' added. The spec is a shallow copy (its top-level fields may
+ * be set; deeper members are the template's, which the store copies on create).
+ */
 export function podFromTemplate(template: PodTemplateSpec, owner: KubeObject, opts: { name?: string; generateName?: string; labels?: Record<string, string> }): Pod {
-  const t = structuredClone(template);
+  const t = template;
   return {
     apiVersion: 'v1', kind: 'Pod',
     metadata: {
@@ -92,10 +96,10 @@ export function podFromTemplate(template: PodTemplateSpec, owner: KubeObject, op
       ...(opts.generateName ? { generateName: opts.generateName } : {}),
       namespace: owner.metadata.namespace,
       labels: { ...t.metadata?.labels, ...opts.labels },
-      ...(t.metadata?.annotations ? { annotations: t.metadata.annotations } : {}),
+      ...(t.metadata?.annotations ? { annotations: { ...t.metadata.annotations } } : {}),
       ownerReferences: [ownerRefTo(owner)],
     },
-    spec: t.spec,
+    spec: { ...t.spec },
     status: { phase: 'Pending' },
   };
 }

@@ -58,7 +58,7 @@ import { NAMESPACED } from '../api.js';
 import { SdnemuError } from '../../errors.js';
 import { ApiStore, ApiError, resourceName, type ObjectOf, type Watcher, type WatchEvent } from '../store.js';
 import { CidrAllocator, IpAllocator, IpamError, LoadBalancerPool, PortAllocator, formatIPv4 } from '../ipam.js';
-import { NodeInfo, Scheduler, formatScores, untoleratedTaint, type ScheduleResult } from '../scheduler.js';
+import { NodeInfo, Scheduler, bestScores, formatScores, untoleratedTaint, type NodeInfoTally, type ScheduleResult } from '../scheduler.js';
 import { defaultObject, validateObject, loadManifests, type LoadedManifests } from '../manifest.js';
 import type { Sim } from '../../sim/engine.js';
 import {
@@ -169,6 +169,8 @@ export class ControlPlane {
   private readonly settledListeners: ((syncs: number) => void)[] = [];
   private readonly infos = new Map<string, NodeInfo>();
   private infoList: NodeInfo[] | null = null;
+  /** bound pods with a required anti-affinity, over every NodeInfo (the scheduler skips InterPodAffinity while none) */
+  readonly infoTally: NodeInfoTally = { antiAffinityPods: 0 };
   private timers: { at: number; seq: number; fn: () => void }[] = [];
   private timerSeq = 0;
   private clockMs: number;
@@ -273,6 +275,7 @@ export class ControlPlane {
     if (o.kind === 'Node') {
       const name = o.metadata.name;
       if (e.type === 'DELETED') {
+        this.infoTally.antiAffinityPods -= this.infos.get(name)?.antiAffinityPods ?? 0;
         this.infos.delete(name);
         this.infoList = null;
         return;
@@ -282,7 +285,7 @@ export class ControlPlane {
         cur.node = o;
         return;
       }
-      const info = new NodeInfo(o);
+      const info = new NodeInfo(o, this.infoTally);
       for (const p of this.podsOn(name)) if (!isTerminal(p)) info.add(p);
       this.infos.set(name, info);
       this.infoList = null;
@@ -798,11 +801,8 @@ export class ControlPlane {
 
   /** Record a scheduling decision (SchedulerController). */
   noteDecision(uid: string, r: ScheduleResult): void {
-    if (r.state === 'scheduled' && r.scores.length > SCORE_ROWS_KEPT) {
-      // keep the best rows (the chosen node is the first of them) and a summary of the rejections
-      const top = [...r.scores].sort((a, b) => b.total - a.total || (a.node < b.node ? -1 : 1)).slice(0, SCORE_ROWS_KEPT);
-      r = { ...r, scores: top };
-    }
+    // keep the best rows (the chosen node is the first of them) and the rejections
+    if (r.state === 'scheduled') r = { state: 'scheduled', node: r.node, scores: bestScores(r, SCORE_ROWS_KEPT), rejected: r.rejected };
     this.decisions.delete(uid);
     this.decisions.set(uid, r);
     if (this.decisions.size > MAX_DECISIONS) {
@@ -922,7 +922,7 @@ class SchedulerController implements Controller {
     const { store } = this.cp;
     const pod = store.get('Pod', ns, name);
     if (!pod || pod.spec.nodeName || !isActive(pod)) return;
-    const r = this.cp.scheduler.scheduleOn(pod, this.cp.nodeInfoList());
+    const r = this.cp.scheduler.scheduleOn(pod, this.cp.nodeInfoList(), this.cp.infoTally);
     this.cp.noteDecision(pod.metadata.uid!, r);
     if (r.state === 'scheduled') {
       store.patch('Pod', ns, name, (p) => {
