@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { NodeInfo, Scheduler, bestScores, feasibleNodesToFind, fitError, formatScores, nodeInfos, podRequests } from '../../src/k8s/scheduler.js';
+import { NodeInfo, NodeTable, Scheduler, bestScores, feasibleNodesToFind, fitError, formatScores, nodeInfos, podRequests } from '../../src/k8s/scheduler.js';
 import type { Node, Pod, Taint } from '../../src/k8s/api.js';
 
 const node = (name: string, o: { cpu?: string; memory?: string; pods?: string; taints?: Taint[]; labels?: Record<string, string>; unschedulable?: boolean } = {}): Node => ({
@@ -123,6 +123,21 @@ describe('scheduler at scale', () => {
       expect(info.nonZero).toEqual(fresh.nonZero);
       expect(info.pods.size).toBe(live.size);
     }), { numRuns: 200 });
+  });
+
+  it('keeps NodeInfos of one table in its rows, and gives a released row back empty', () => {
+    const table = new NodeTable();
+    const infos = Array.from({ length: 20 }, (_, i) => new NodeInfo(node(`n${i}`, { cpu: '2' }), table));
+    infos[3]!.add(pod('x', { cpu: '1', nodeName: 'n3', spec: { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'zone', labelSelector: { matchLabels: { a: 'b' } } }] } } } }));
+    expect([infos[3]!.requestedCpu, infos[3]!.allocCpu, table.antiAffinityPods]).toEqual([1000, 2000, 1]);
+    infos[3]!.release();
+    expect(table.antiAffinityPods).toBe(0);
+    const again = new NodeInfo(node('n99'), table);
+    expect([again.row, again.requestedCpu, again.nonZero, again.allocCpu]).toEqual([infos[3]!.row, 0, { cpu: 0, memory: 0 }, 4000]);
+    // a new array without the released node: the scheduler lays it out anew
+    const live = [...infos.slice(0, 3), ...infos.slice(4), again];
+    const r = new Scheduler().scheduleOn(pod('p', { cpu: '3' }), live, table);
+    expect(r.state === 'scheduled' && r.node).toBe('n99');
   });
 
   it('stops filtering once enough nodes fit and starts the next search where it stopped', () => {

@@ -58,7 +58,7 @@ import { NAMESPACED } from '../api.js';
 import { SdnemuError } from '../../errors.js';
 import { ApiStore, ApiError, resourceName, type ObjectOf, type Watcher, type WatchEvent } from '../store.js';
 import { CidrAllocator, IpAllocator, IpamError, LoadBalancerPool, PortAllocator, formatIPv4 } from '../ipam.js';
-import { NodeInfo, Scheduler, bestScores, formatScores, untoleratedTaint, type NodeInfoTally, type ScheduleResult } from '../scheduler.js';
+import { NodeInfo, Scheduler, bestScores, formatScores, untoleratedTaint, NodeTable, type ScheduleResult } from '../scheduler.js';
 import { defaultObject, validateObject, loadManifests, type LoadedManifests } from '../manifest.js';
 import type { Sim } from '../../sim/engine.js';
 import {
@@ -169,8 +169,8 @@ export class ControlPlane {
   private readonly settledListeners: ((syncs: number) => void)[] = [];
   private readonly infos = new Map<string, NodeInfo>();
   private infoList: NodeInfo[] | null = null;
-  /** bound pods with a required anti-affinity, over every NodeInfo (the scheduler skips InterPodAffinity while none) */
-  readonly infoTally: NodeInfoTally = { antiAffinityPods: 0 };
+  /** the NodeInfos' figures, in columns the scheduler's loop reads (and their count of anti-affinity pods) */
+  readonly nodeTable = new NodeTable();
   private timers: { at: number; seq: number; fn: () => void }[] = [];
   private timerSeq = 0;
   private clockMs: number;
@@ -275,7 +275,7 @@ export class ControlPlane {
     if (o.kind === 'Node') {
       const name = o.metadata.name;
       if (e.type === 'DELETED') {
-        this.infoTally.antiAffinityPods -= this.infos.get(name)?.antiAffinityPods ?? 0;
+        this.infos.get(name)?.release();
         this.infos.delete(name);
         this.infoList = null;
         return;
@@ -285,7 +285,7 @@ export class ControlPlane {
         cur.node = o;
         return;
       }
-      const info = new NodeInfo(o, this.infoTally);
+      const info = new NodeInfo(o, this.nodeTable);
       for (const p of this.podsOn(name)) if (!isTerminal(p)) info.add(p);
       this.infos.set(name, info);
       this.infoList = null;
@@ -830,6 +830,9 @@ export class ControlPlane {
   }
 }
 
+/** The node's Ready condition is True. */
+const nodeReady = (n: Node): boolean => n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+
 /** Node IPAM (podCIDR per node) and node lifecycle (not-ready pods, taint-based eviction, orphaned pods). */
 class NodeController implements Controller {
   readonly name = 'node';
@@ -840,7 +843,10 @@ class NodeController implements Controller {
   keysFor(e: WatchEvent): string[] {
     if (e.object.kind === 'Node') return [e.object.metadata.name];
     const p = e.object as Pod;
-    return e.type !== 'DELETED' && p.spec.nodeName ? [p.spec.nodeName] : [];
+    if (e.type === 'DELETED' || !p.spec.nodeName) return [];
+    // a pod on a node that is Ready, has its podCIDR and no NoExecute taint needs nothing of this controller
+    const n = this.cp.store.get('Node', undefined, p.spec.nodeName);
+    return n && n.spec?.podCIDR && nodeReady(n) && !n.spec.taints?.some((t) => t.effect === 'NoExecute') ? [] : [p.spec.nodeName];
   }
 
   sync(name: string): void {
@@ -858,7 +864,7 @@ class NodeController implements Controller {
     if (!node.status?.conditions?.some((c) => c.type === 'Ready')) {
       node = store.update({ ...node, status: { ...node.status, conditions: [...(node.status?.conditions ?? []), { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }] } });
     }
-    const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    const ready = nodeReady(node);
     for (const p of this.cp.podsOn(name)) {
       if (isTerminal(p) || isTerminating(p)) continue;
       if (!ready && podCondition(p, 'Ready')?.status !== 'False') {
@@ -922,7 +928,7 @@ class SchedulerController implements Controller {
     const { store } = this.cp;
     const pod = store.get('Pod', ns, name);
     if (!pod || pod.spec.nodeName || !isActive(pod)) return;
-    const r = this.cp.scheduler.scheduleOn(pod, this.cp.nodeInfoList(), this.cp.infoTally);
+    const r = this.cp.scheduler.scheduleOn(pod, this.cp.nodeInfoList(), this.cp.nodeTable);
     this.cp.noteDecision(pod.metadata.uid!, r);
     if (r.state === 'scheduled') {
       store.patch('Pod', ns, name, (p) => {
@@ -961,7 +967,7 @@ class KubeletController implements Controller {
     const pod = store.get('Pod', ns, name);
     if (!pod || !pod.spec.nodeName || !isActive(pod)) return;
     const node = store.get('Node', undefined, pod.spec.nodeName);
-    if (!node || node.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True') return;
+    if (!node || !nodeReady(node)) return;
     const hostIP = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     const opts = this.cp.options;
     const needIP = opts.assignPodIPs !== false && !pod.status?.podIP;
