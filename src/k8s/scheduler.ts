@@ -239,8 +239,37 @@ export class NodeTable {
   podCount = new Float64Array(0);
   /** UNSCHEDULABLE | HARD_TAINTS (NoSchedule or NoExecute) | SOFT_TAINTS (PreferNoSchedule) */
   flags = new Uint8Array(0);
+  /**
+   * The last LeastAllocated and BalancedAllocation scores of each row, valid
+   * while its stamp is the table's current one: a row's scores depend only on
+   * its figures and the pod's four requests, so while pods with the same
+   * requests are placed (a Deployment's), only the rows that changed are scored again.
+   */
+  scoredLeast = new Int32Array(0);
+  scoredBalanced = new Int32Array(0);
+  scoredStamp = new Int32Array(0);
+  private stamp = 1;
+  private readonly stampedFor = [NaN, NaN, NaN, NaN];
   private rows = 0;
   private readonly free: number[] = [];
+
+  /** The stamp under which scores of a pod with these requests are kept (a new one when they differ from the last pod's). */
+  stampFor(cpuNonZero: number, memoryNonZero: number, cpu: number, memory: number): number {
+    const k = this.stampedFor;
+    if (k[0] !== cpuNonZero || k[1] !== memoryNonZero || k[2] !== cpu || k[3] !== memory) {
+      k[0] = cpuNonZero;
+      k[1] = memoryNonZero;
+      k[2] = cpu;
+      k[3] = memory;
+      this.stamp++;
+    }
+    return this.stamp;
+  }
+
+  /** Row 'r' changed: its kept scores are stale. */
+  touch(r: number): void {
+    this.scoredStamp[r] = 0;
+  }
 
   /** A row for a new NodeInfo (all zero). */
   take(): number {
@@ -252,12 +281,26 @@ export class NodeTable {
 
   /** Give row 'r' back (its NodeInfo is gone). */
   release(r: number): void {
-    for (const col of [this.allocCpu, this.allocMemory, this.allocPods, this.requestedCpu, this.requestedMemory, this.nonZeroCpu, this.nonZeroMemory, this.podCount, this.flags]) col[r] = 0;
+    for (const col of this.columns()) col[r] = 0;
     this.free.push(r);
   }
 
+  /** Row 'r' of 'from' copied into a new row of this table (scores kept are not copied); returns the row. */
+  adopt(from: NodeTable, r: number): number {
+    const to = this.take();
+    const mine = this.columns(), theirs = from.columns();
+    for (let c = 0; c < mine.length; c++) mine[c]![to] = theirs[c]![r]!;
+    this.scoredStamp[to] = 0;
+    return to;
+  }
+
+  private columns(): (Float64Array | Int32Array | Uint8Array)[] {
+    return [this.allocCpu, this.allocMemory, this.allocPods, this.requestedCpu, this.requestedMemory, this.nonZeroCpu, this.nonZeroMemory, this.podCount, this.flags,
+      this.scoredLeast, this.scoredBalanced, this.scoredStamp];
+  }
+
   private grow(size: number): void {
-    const more = <T extends Float64Array | Uint8Array>(a: T): T => {
+    const more = <T extends Float64Array | Int32Array | Uint8Array>(a: T): T => {
       const b = new (a.constructor as new (n: number) => T)(size);
       b.set(a);
       return b;
@@ -271,6 +314,9 @@ export class NodeTable {
     this.nonZeroMemory = more(this.nonZeroMemory);
     this.podCount = more(this.podCount);
     this.flags = more(this.flags);
+    this.scoredLeast = more(this.scoredLeast);
+    this.scoredBalanced = more(this.scoredBalanced);
+    this.scoredStamp = more(this.scoredStamp);
   }
 }
 
@@ -291,8 +337,9 @@ export class NodeInfo {
   antiAffinityPods = 0;
   /** the node's name */
   name = '';
-  readonly table: NodeTable;
-  readonly row: number;
+  /** where the figures live (a scheduler given NodeInfos of several tables moves them into one) */
+  table: NodeTable;
+  row: number;
   private current!: Node;
   private alloc = new Map<string, number>();
   constructor(node: Node, table: NodeTable = new NodeTable()) {
@@ -316,6 +363,7 @@ export class NodeInfo {
     let flags = n.spec?.unschedulable ? UNSCHEDULABLE : 0;
     for (const taint of n.spec?.taints ?? []) flags |= taint.effect === 'PreferNoSchedule' ? SOFT_TAINTS : taint.effect === 'NoSchedule' || taint.effect === 'NoExecute' ? HARD_TAINTS : 0;
     t.flags[r] = flags;
+    t.touch(r);
   }
 
   /** requests with the non-zero defaults, for scoring */
@@ -388,12 +436,23 @@ export class NodeInfo {
     this.table.release(this.row);
   }
 
+  /** Keep the figures in 'table' from now on. */
+  moveTo(table: NodeTable): void {
+    if (table === this.table) return;
+    const row = table.adopt(this.table, this.row);
+    this.release();
+    table.antiAffinityPods += this.antiAffinityPods;
+    this.table = table;
+    this.row = row;
+  }
+
   private account(p: Pod, sign: 1 | -1): void {
     const t = this.table, r = this.row;
     for (const [res, v] of podRequests(p)) this.requested.set(res, (this.requested.get(res) ?? 0) + sign * v);
     t.requestedCpu[r] = this.requested.get('cpu')!;
     t.requestedMemory[r] = this.requested.get('memory')!;
     t.podCount[r] = this.pods.size;
+    t.touch(r);
     const nz = podRequests(p, true);
     t.nonZeroCpu[r] = t.nonZeroCpu[r]! + sign * nz.get('cpu')!;
     t.nonZeroMemory[r] = t.nonZeroMemory[r]! + sign * nz.get('memory')!;
@@ -512,66 +571,103 @@ function affinityPlan(pod: Pod, infos: readonly NodeInfo[]): AffinityPlan {
 const LEAST = 0, BALANCED = 1, PREFER = 2, AFFINITY = 3, COLUMNS = 4;
 
 /**
- * A scheduled decision whose score rows are built when read: the raw
- * scores are kept in one typed array, and `scores` (every feasible node) or
- * `bestScores` (the top rows) turn them into NodeScore objects — a
- * decision on a large cluster scores hundreds of nodes, and the control
- * plane keeps ten rows.
+ * A decision's score table: per feasible node (its position in the
+ * layout, in the order examined) the raw scores, the total, and a sort key
+ * — total, then the node name's rank reversed — so the best row and the
+ * best n are found by comparing one number.
+ */
+interface ScoreSheet {
+  layout: Layout;
+  count: number;
+  feasible: Int32Array;
+  raw: Int32Array;
+  totals: Int32Array;
+  keys: Float64Array;
+  maxPrefer: number;
+  maxAffinity: number;
+}
+
+function scoreRow(sh: ScoreSheet, i: number): NodeScore {
+  const r = sh.raw, o = i * COLUMNS;
+  const least = r[o + LEAST]!, balanced = r[o + BALANCED]!, prefer = r[o + PREFER]!, affinity = r[o + AFFINITY]!;
+  const tt = normalizeScore(prefer, sh.maxPrefer, true), na = normalizeScore(affinity, sh.maxAffinity, false);
+  return {
+    node: sh.layout.infos[sh.feasible[i]!]!.name,
+    plugins: {
+      NodeResourcesFit: { raw: least, normalized: least, weighted: least * SCORE_WEIGHTS.NodeResourcesFit },
+      NodeResourcesBalancedAllocation: { raw: balanced, normalized: balanced, weighted: balanced * SCORE_WEIGHTS.NodeResourcesBalancedAllocation },
+      TaintToleration: { raw: prefer, normalized: tt, weighted: tt * SCORE_WEIGHTS.TaintToleration },
+      NodeAffinity: { raw: affinity, normalized: na, weighted: na * SCORE_WEIGHTS.NodeAffinity },
+    },
+    total: sh.totals[i]!,
+  };
+}
+
+/** Every row, in the order the nodes were examined. */
+function allRows(sh: ScoreSheet): NodeScore[] {
+  const out = new Array<NodeScore>(sh.count);
+  for (let i = 0; i < sh.count; i++) out[i] = scoreRow(sh, i);
+  return out;
+}
+
+/** The 'n' best rows, best first (total, then node name); all of them, in the order examined, when there are no more than 'n'. */
+function topRows(sh: ScoreSheet, n: number): NodeScore[] {
+  return sh.count <= n ? allRows(sh) : topIndices(sh, n).map((i) => scoreRow(sh, i));
+}
+
+/** The indices of topRows. */
+function topIndices(sh: ScoreSheet, n: number): number[] {
+  if (sh.count <= n) return Array.from({ length: sh.count }, (_, i) => i);
+  const keys = sh.keys, top: number[] = [];
+  for (let i = 0; i < sh.count; i++) {
+    const key = keys[i]!;
+    if (top.length === n && !(key > keys[top[n - 1]!]!)) continue;
+    let at = top.length === n ? n - 1 : top.length;
+    while (at > 0 && key > keys[top[at - 1]!]!) {
+      top[at] = top[at - 1]!;
+      at--;
+    }
+    top[at] = i;
+  }
+  return top;
+}
+
+/** A sheet of the rows 'picked' of 'sh', in that order, in memory of its own (one buffer). */
+function subSheet(sh: ScoreSheet, picked: readonly number[]): ScoreSheet {
+  const k = picked.length;
+  const buf = new ArrayBuffer(k * 8 + k * 4 * (2 + COLUMNS));
+  const keys = new Float64Array(buf, 0, k), feasible = new Int32Array(buf, k * 8, k), totals = new Int32Array(buf, k * 12, k), raw = new Int32Array(buf, k * 16, k * COLUMNS);
+  picked.forEach((from, to) => {
+    keys[to] = sh.keys[from]!;
+    feasible[to] = sh.feasible[from]!;
+    totals[to] = sh.totals[from]!;
+    for (let c = 0; c < COLUMNS; c++) raw[to * COLUMNS + c] = sh.raw[from * COLUMNS + c]!;
+  });
+  return { layout: sh.layout, count: k, feasible, raw, totals, keys, maxPrefer: sh.maxPrefer, maxAffinity: sh.maxAffinity };
+}
+
+/**
+ * A scheduled decision whose score rows are built when read (a decision on
+ * a large cluster scores hundreds of nodes; most readers want a few rows,
+ * and the control plane keeps a thousand decisions of ten rows each: a
+ * buffer apiece rather than fifty objects).
  */
 class ScoredDecision {
   readonly state = 'scheduled' as const;
   private rows: NodeScore[] | undefined;
-  /** 'feasible': positions in 'layout.infos', in the order they were examined */
-  constructor(readonly node: string, readonly rejected: NodeRejection[], private readonly layout: Layout, private readonly feasible: Int32Array,
-    private readonly raw: Int32Array, private readonly totals: Int32Array, private readonly maxPrefer: number, private readonly maxAffinity: number) {}
+  constructor(readonly node: string, readonly rejected: NodeRejection[], private readonly sheet: ScoreSheet) {}
 
   get scores(): NodeScore[] {
-    if (!this.rows) {
-      this.rows = new Array<NodeScore>(this.feasible.length);
-      for (let i = 0; i < this.feasible.length; i++) this.rows[i] = this.row(i);
-    }
-    return this.rows;
+    return (this.rows ??= allRows(this.sheet));
   }
 
-  get count(): number {
-    return this.feasible.length;
-  }
-
-  /** The 'n' best rows, best first (total, then node name). */
+  /** The 'n' best rows (see `bestScores`). */
   best(n: number): NodeScore[] {
-    const top: number[] = [];
-    const { totals, feasible } = this, rank = this.layout.rank;
-    const before = (i: number, j: number): boolean => totals[i]! > totals[j]! || (totals[i] === totals[j] && rank[feasible[i]!]! < rank[feasible[j]!]!);
-    for (let i = 0; i < this.feasible.length; i++) {
-      if (top.length === n && !before(i, top[n - 1]!)) continue;
-      let at = top.length === n ? n - 1 : top.length;
-      while (at > 0 && before(i, top[at - 1]!)) {
-        top[at] = top[at - 1]!;
-        at--;
-      }
-      top[at] = i;
-    }
-    return top.map((i) => this.row(i));
+    return topRows(this.sheet, n);
   }
 
   toJSON(): object {
     return { state: this.state, node: this.node, scores: this.scores, rejected: this.rejected };
-  }
-
-  private row(i: number): NodeScore {
-    const r = this.raw, o = i * COLUMNS;
-    const least = r[o + LEAST]!, balanced = r[o + BALANCED]!, prefer = r[o + PREFER]!, affinity = r[o + AFFINITY]!;
-    const tt = normalizeScore(prefer, this.maxPrefer, true), na = normalizeScore(affinity, this.maxAffinity, false);
-    return {
-      node: this.layout.infos[this.feasible[i]!]!.name,
-      plugins: {
-        NodeResourcesFit: { raw: least, normalized: least, weighted: least * SCORE_WEIGHTS.NodeResourcesFit },
-        NodeResourcesBalancedAllocation: { raw: balanced, normalized: balanced, weighted: balanced * SCORE_WEIGHTS.NodeResourcesBalancedAllocation },
-        TaintToleration: { raw: prefer, normalized: tt, weighted: tt * SCORE_WEIGHTS.TaintToleration },
-        NodeAffinity: { raw: affinity, normalized: na, weighted: na * SCORE_WEIGHTS.NodeAffinity },
-      },
-      total: this.totals[i]!,
-    };
   }
 }
 
@@ -580,7 +676,7 @@ class ScoredDecision {
  * or all of them, in the decision's order, when there are no more than 'n'.
  */
 export function bestScores(r: Extract<ScheduleResult, { state: 'scheduled' }>, n: number): NodeScore[] {
-  if (r instanceof ScoredDecision) return r.count <= n ? r.scores : r.best(n);
+  if (r instanceof ScoredDecision) return r.best(n);
   if (r.scores.length <= n) return r.scores;
   return [...r.scores].sort((a, b) => b.total - a.total || (a.node < b.node ? -1 : 1)).slice(0, n);
 }
@@ -592,21 +688,30 @@ export function bestScores(r: Extract<ScheduleResult, { state: 'scheduled' }>, n
  */
 interface Layout {
   infos: readonly NodeInfo[];
-  tables: NodeTable[];
+  table: NodeTable;
   rows: Int32Array;
   rank: Int32Array;
 }
 
-function layoutOf(infos: readonly NodeInfo[]): Layout {
+/** The layout of 'infos', after moving every NodeInfo into one table ('table', or the first one's). */
+function layoutOf(infos: readonly NodeInfo[], table = infos[0]?.table ?? new NodeTable()): Layout {
   const n = infos.length;
-  const tables = new Array<NodeTable>(n), rows = new Int32Array(n), rank = new Int32Array(n);
+  const rows = new Int32Array(n), rank = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    tables[i] = infos[i]!.table;
+    infos[i]!.moveTo(table);
     rows[i] = infos[i]!.row;
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (infos[a]!.name < infos[b]!.name ? -1 : infos[a]!.name > infos[b]!.name ? 1 : 0));
   for (let j = 0; j < n; j++) rank[order[j]!] = j > 0 && infos[order[j]!]!.name === infos[order[j - 1]!]!.name ? rank[order[j - 1]!]! : j;
-  return { infos, tables, rows, rank };
+  return { infos, table, rows, rank };
+}
+
+/** Options of `Scheduler.scheduleOn`. */
+export interface ScheduleOptions {
+  /** the NodeTable every NodeInfo was built with: saves a pass over them to learn whether any bound pod has a required anti-affinity */
+  table?: NodeTable;
+  /** keep only this many score rows, the best (as `bestScores` gives them); default: every row */
+  scoreRows?: number;
 }
 
 export class Scheduler {
@@ -614,6 +719,8 @@ export class Scheduler {
   private nextStart = 0;
   /** the layout of the NodeInfo array last given (the control plane gives the same array until a node comes or goes) */
   private layout: Layout | undefined;
+  /** scratch columns of the decision being made, reused (a decision that keeps its whole table gets copies) */
+  private scratch = { feasible: new Int32Array(0), raw: new Int32Array(0), totals: new Int32Array(0), keys: new Float64Array(0) };
 
   /**
    * Choose a node for 'pod' among 'nodes', given the pods already bound
@@ -631,30 +738,30 @@ export class Scheduler {
    * rejections then cover only the nodes examined. The array is read as a
    * list of nodes that changes only by being replaced: a caller that adds
    * or removes a NodeInfo passes a new array (the NodeInfos themselves may
-   * change at will). 'table', the NodeTable every NodeInfo was built with,
-   * saves a pass over them to learn whether any bound pod has a required
-   * anti-affinity.
+   * change at will).
    */
-  scheduleOn(pod: Pod, infos: readonly NodeInfo[], table?: NodeTable): ScheduleResult {
+  scheduleOn(pod: Pod, infos: readonly NodeInfo[], opts: ScheduleOptions = {}): ScheduleResult {
     const d = digest(pod);
-    const affinityInPlay = (table ? table.antiAffinityPods > 0 : infos.some((i) => i.antiAffinityPods > 0))
+    const affinityInPlay = (opts.table ? opts.table.antiAffinityPods > 0 : infos.some((i) => i.antiAffinityPods > 0))
       || !!pod.spec.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length
       || !!pod.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length;
     const plan = affinityInPlay ? affinityPlan(pod, infos) : undefined;
     const n = infos.length;
     let L = this.layout;
-    if (!L || L.infos !== infos || L.rows.length !== n) L = this.layout = layoutOf(infos);
+    if (!L || L.infos !== infos || L.rows.length !== n || (opts.table && opts.table !== L.table)) L = this.layout = layoutOf(infos, opts.table);
     const rejected: NodeRejection[] = [];
     const want = feasibleNodesToFind(n);
-    const feasible = new Int32Array(Math.min(want, n));
+    this.reserve(Math.min(want, n));
+    const feasible = this.scratch.feasible;
     // the common pod (no node name, node affinity, extended resources or pod affinity) on an untainted node: the columns alone decide
     const plain = d.nodeName === undefined && !d.nodeAffinity && d.others.length === 0 && !plan;
-    const { tables, rows } = L, cpu = d.cpu, memory = d.memory;
+    const { rows } = L, cpu = d.cpu, memory = d.memory;
+    const { flags, podCount, allocPods, allocCpu, requestedCpu, allocMemory, requestedMemory } = L.table;
     let examined = 0, k = 0;
     for (let i = this.nextStart; examined < n && k < want; examined++, i = i + 1 === n ? 0 : i + 1) {
-      const t = tables[i]!, r = rows[i]!;
-      if (plain && t.flags[r] === 0 && !(t.podCount[r]! + 1 > t.allocPods[r]!)
-        && !(cpu > 0 && cpu > t.allocCpu[r]! - t.requestedCpu[r]!) && !(memory > 0 && memory > t.allocMemory[r]! - t.requestedMemory[r]!)) {
+      const r = rows[i]!;
+      if (plain && flags[r] === 0 && !(podCount[r]! + 1 > allocPods[r]!)
+        && !(cpu > 0 && cpu > allocCpu[r]! - requestedCpu[r]!) && !(memory > 0 && memory > allocMemory[r]! - requestedMemory[r]!)) {
         feasible[k++] = i;
         continue;
       }
@@ -664,7 +771,25 @@ export class Scheduler {
     }
     if (n > 0) this.nextStart = (this.nextStart + examined) % n;
     if (k === 0) return { state: 'unschedulable', message: fitError(n, rejected), rejected };
-    return this.score(d, L, feasible.subarray(0, k), rejected);
+    const sheet = this.score(d, L, k);
+    const node = infos[sheet.feasible[this.bestOf(sheet)]!]!.name;
+    // a decision of its own: every row (copied out of the scratch columns), or the best few
+    const picked = opts.scoreRows === undefined ? Array.from({ length: k }, (_, i) => i) : topIndices(sheet, opts.scoreRows);
+    return new ScoredDecision(node, rejected, subSheet(sheet, picked));
+  }
+
+  /** Room for 'k' feasible nodes in the scratch columns. */
+  private reserve(k: number): void {
+    if (this.scratch.feasible.length >= k) return;
+    const size = Math.max(k, 2 * this.scratch.feasible.length);
+    this.scratch = { feasible: new Int32Array(size), raw: new Int32Array(size * COLUMNS), totals: new Int32Array(size), keys: new Float64Array(size) };
+  }
+
+  /** The best row: the highest key, the first of equal ones. */
+  private bestOf(sh: ScoreSheet): number {
+    let best = 0;
+    for (let i = 1; i < sh.count; i++) if (sh.keys[i]! > sh.keys[best]!) best = i;
+    return best;
   }
 
   private filter(d: PodDigest, info: NodeInfo, plan: AffinityPlan | undefined): NodeRejection | undefined {
@@ -685,37 +810,49 @@ export class Scheduler {
     return plan ? interPodAffinity(info.node, plan) : undefined;
   }
 
-  private score(d: PodDigest, L: Layout, feasible: Int32Array, rejected: NodeRejection[]): ScoredDecision {
-    const k = feasible.length;
-    const { tables, rows, infos, rank } = L;
-    const raw = new Int32Array(k * COLUMNS);
+  /** Score the 'k' feasible nodes in the scratch columns. */
+  private score(d: PodDigest, L: Layout, k: number): ScoreSheet {
+    const { rows, infos, rank, table: t } = L;
+    const { feasible, raw, totals, keys } = this.scratch;
+    const { scoredStamp, scoredLeast, scoredBalanced, flags } = t;
+    const stamp = t.stampFor(d.cpuNonZero, d.memoryNonZero, d.cpu, d.memory);
     let maxPrefer = 0, maxAffinity = 0;
     for (let i = 0; i < k; i++) {
-      const pos = feasible[i]!, t = tables[pos]!, r = rows[pos]!;
-      const allocCpu = t.allocCpu[r]!, allocMem = t.allocMemory[r]!;
-      // LeastAllocated: Σ weight × (alloc − requested) × 100 / alloc over resources with alloc > 0, / Σ weight;
-      // BalancedAllocation: 1 − |cpu fraction − memory fraction| / 2 (fractions capped at 1)
-      let sum = 0, weights = 0, f0 = -1, f1 = -1;
-      if (allocCpu > 0) {
-        const u = d.cpuNonZero + t.nonZeroCpu[r]!;
-        sum += u > allocCpu ? 0 : Math.floor(((allocCpu - u) * MAX_NODE_SCORE) / allocCpu);
-        weights++;
-        f0 = Math.min(1, (d.cpu + t.requestedCpu[r]!) / allocCpu);
-      }
-      if (allocMem > 0) {
-        const u = d.memoryNonZero + t.nonZeroMemory[r]!;
-        sum += u > allocMem ? 0 : Math.floor(((allocMem - u) * MAX_NODE_SCORE) / allocMem);
-        weights++;
-        f1 = Math.min(1, (d.memory + t.requestedMemory[r]!) / allocMem);
-      }
+      const pos = feasible[i]!, r = rows[pos]!;
       const o = i * COLUMNS;
-      raw[o + LEAST] = weights ? Math.floor(sum / weights) : 0;
-      raw[o + BALANCED] = Math.trunc((1 - (f0 >= 0 && f1 >= 0 ? Math.abs((f0 - f1) / 2) : 0)) * MAX_NODE_SCORE);
-      if (t.flags[r]! & SOFT_TAINTS) {
+      if (scoredStamp[r] === stamp) {
+        raw[o + LEAST] = scoredLeast[r]!;
+        raw[o + BALANCED] = scoredBalanced[r]!;
+      } else {
+        const allocCpu = t.allocCpu[r]!, allocMem = t.allocMemory[r]!;
+        // LeastAllocated: Σ weight × (alloc − requested) × 100 / alloc over resources with alloc > 0, / Σ weight;
+        // BalancedAllocation: 1 − |cpu fraction − memory fraction| / 2 (fractions capped at 1)
+        let sum = 0, weights = 0, f0 = -1, f1 = -1;
+        if (allocCpu > 0) {
+          const u = d.cpuNonZero + t.nonZeroCpu[r]!;
+          sum += u > allocCpu ? 0 : Math.floor(((allocCpu - u) * MAX_NODE_SCORE) / allocCpu);
+          weights++;
+          f0 = Math.min(1, (d.cpu + t.requestedCpu[r]!) / allocCpu);
+        }
+        if (allocMem > 0) {
+          const u = d.memoryNonZero + t.nonZeroMemory[r]!;
+          sum += u > allocMem ? 0 : Math.floor(((allocMem - u) * MAX_NODE_SCORE) / allocMem);
+          weights++;
+          f1 = Math.min(1, (d.memory + t.requestedMemory[r]!) / allocMem);
+        }
+        const least = weights ? Math.floor(sum / weights) : 0;
+        const balanced = Math.trunc((1 - (f0 >= 0 && f1 >= 0 ? Math.abs((f0 - f1) / 2) : 0)) * MAX_NODE_SCORE);
+        raw[o + LEAST] = scoredLeast[r] = least;
+        raw[o + BALANCED] = scoredBalanced[r] = balanced;
+        scoredStamp[r] = stamp;
+      }
+      raw[o + PREFER] = 0;
+      if (flags[r]! & SOFT_TAINTS) {
         const pr = intolerablePreferNoSchedule(infos[pos]!.node, d.tolerations ?? []);
         raw[o + PREFER] = pr;
         if (pr > maxPrefer) maxPrefer = pr;
       }
+      raw[o + AFFINITY] = 0;
       if (d.preferred.length) {
         let af = 0;
         for (const term of d.preferred) if (term.weight && matchesNodeSelectorTerm(infos[pos]!.node, term.preference)) af += term.weight;
@@ -723,18 +860,18 @@ export class Scheduler {
         if (af > maxAffinity) maxAffinity = af;
       }
     }
-    // totals, and the best (ties to the first node name)
-    const totals = new Int32Array(k);
-    let best = 0;
+    // totals, and the sort keys: total first, then the lower name rank (ranks < n, so n + 1 apart keeps them exact)
+    const span = infos.length + 1;
+    const prefer0 = normalizeScore(0, maxPrefer, true) * SCORE_WEIGHTS.TaintToleration, affinity0 = normalizeScore(0, maxAffinity, false) * SCORE_WEIGHTS.NodeAffinity;
     for (let i = 0; i < k; i++) {
-      const o = i * COLUMNS;
-      const t = raw[o + LEAST]! * SCORE_WEIGHTS.NodeResourcesFit + raw[o + BALANCED]! * SCORE_WEIGHTS.NodeResourcesBalancedAllocation
-        + normalizeScore(raw[o + PREFER]!, maxPrefer, true) * SCORE_WEIGHTS.TaintToleration
-        + normalizeScore(raw[o + AFFINITY]!, maxAffinity, false) * SCORE_WEIGHTS.NodeAffinity;
-      totals[i] = t;
-      if (t > totals[best]! || (t === totals[best] && rank[feasible[i]!]! < rank[feasible[best]!]!)) best = i;
+      const o = i * COLUMNS, pr = raw[o + PREFER]!, af = raw[o + AFFINITY]!;
+      const total = raw[o + LEAST]! * SCORE_WEIGHTS.NodeResourcesFit + raw[o + BALANCED]! * SCORE_WEIGHTS.NodeResourcesBalancedAllocation
+        + (pr === 0 ? prefer0 : normalizeScore(pr, maxPrefer, true) * SCORE_WEIGHTS.TaintToleration)
+        + (af === 0 ? affinity0 : normalizeScore(af, maxAffinity, false) * SCORE_WEIGHTS.NodeAffinity);
+      totals[i] = total;
+      keys[i] = total * span + (span - 1 - rank[feasible[i]!]!);
     }
-    return new ScoredDecision(infos[feasible[best]!]!.name, rejected, L, feasible, raw, totals, maxPrefer, maxAffinity);
+    return { layout: L, count: k, feasible, raw, totals, keys, maxPrefer, maxAffinity };
   }
 }
 

@@ -200,6 +200,7 @@ export function sameJSON(a: unknown, b: unknown): boolean {
 /** A secondary index: the values 'fn' gives an object → the keys of the objects with that value. */
 interface StoreIndex {
   fn: (o: KubeObject) => string[];
+  basis: ((o: KubeObject) => unknown) | undefined;
   map: Map<string, Set<string>>;
 }
 
@@ -215,6 +216,9 @@ export class ApiStore {
   private readonly indexes = new Map<Kind, Map<string, StoreIndex>>();
   private rv = 0;
   private uidCounter = 0;
+  /** the last creationTimestamp written, and the clock reading it is for */
+  private stampMs = NaN;
+  private stampText = '';
   readonly rng: Mulberry32;
   readonly clock: Clock;
   admit: ApiStoreOptions['admit'];
@@ -243,7 +247,12 @@ export class ApiStore {
   }
 
   private timestamp(): string {
-    return new Date(this.clock.nowMs()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const ms = this.clock.nowMs();
+    if (ms !== this.stampMs) {
+      this.stampMs = ms;
+      this.stampText = new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    }
+    return this.stampText;
   }
 
   /** Register 'w' for changes of 'kind' ('*' for every kind); returns the function that unregisters it. */
@@ -293,14 +302,17 @@ export class ApiStore {
 
   /**
    * Keep an index 'name' of the objects of 'kind' by the values 'fn' gives
-   * (e.g. pods by node name); `byIndex` reads it. Registering the same name
-   * twice keeps the first.
+   * (e.g. pods by node name); `byIndex` reads it. 'basis', when given,
+   * names the member the values come from (e.g. the labels map): an update
+   * that keeps it the same object — the store shares what an update left
+   * unchanged — leaves the index alone without calling 'fn'. Registering
+   * the same name twice keeps the first.
    */
-  addIndex<K extends Kind>(kind: K, name: string, fn: (o: ObjectOf<K>) => string[]): void {
+  addIndex<K extends Kind>(kind: K, name: string, fn: (o: ObjectOf<K>) => string[], basis?: (o: ObjectOf<K>) => unknown): void {
     let m = this.indexes.get(kind);
     if (!m) this.indexes.set(kind, (m = new Map()));
     if (m.has(name)) return;
-    const idx = { fn: fn as (o: KubeObject) => string[], map: new Map<string, Set<string>>() };
+    const idx: StoreIndex = { fn: fn as (o: KubeObject) => string[], basis: basis as ((o: KubeObject) => unknown) | undefined, map: new Map<string, Set<string>>() };
     m.set(name, idx);
     for (const [k, o] of this.byKind.get(kind) ?? []) this.indexOne(idx, k, o, 1);
   }
@@ -341,8 +353,9 @@ export class ApiStore {
   /** Move key 'k' in the indexes of its kind from the values of 'old' to those of 'cur', touching only the ones that differ. */
   private reindexChange(k: string, old: KubeObject, cur: KubeObject): void {
     for (const idx of this.indexes.get(cur.kind)?.values() ?? []) {
+      if (idx.basis && idx.basis(old) === idx.basis(cur)) continue;
       const a = idx.fn(old), b = idx.fn(cur);
-      if (a.length === b.length && a.every((v, i) => v === b[i])) continue;
+      if (a === b || (a.length === b.length && a.every((v, i) => v === b[i]))) continue;
       for (const v of a) if (!b.includes(v)) this.indexValue(idx, k, v, -1);
       for (const v of b) if (!a.includes(v)) this.indexValue(idx, k, v, 1);
     }

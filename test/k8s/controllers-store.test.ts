@@ -69,6 +69,25 @@ describe('ApiStore', () => {
     expect([a.spec.nodeName, c.spec.nodeName, c.metadata.generation]).toEqual([undefined, 'n1', 2]);
   });
 
+  it('keeps indexes in step, and leaves one alone when the member it reads is unchanged', () => {
+    const s = store();
+    let calls = 0;
+    s.addIndex('Pod', 'app', (p) => {
+      calls++;
+      return p.metadata.labels?.app ? [p.metadata.labels.app] : [];
+    }, (p) => p.metadata.labels);
+    s.create(pod('a', { labels: { app: 'x' } }));
+    const before = calls;
+    s.patch('Pod', 'default', 'a', (p) => {
+      p.spec.nodeName = 'n1';
+    });
+    expect(calls).toBe(before);
+    s.patch('Pod', 'default', 'a', (p) => {
+      p.metadata.labels = { app: 'y' };
+    });
+    expect([s.byIndex('Pod', 'app', 'x').length, s.byIndex('Pod', 'app', 'y').map((p) => p.spec.nodeName)]).toEqual([0, ['n1']]);
+  });
+
   it('answers as the API server: AlreadyExists, NotFound, Conflict, missing namespace', () => {
     const s = store();
     const a = s.create(pod('a'));

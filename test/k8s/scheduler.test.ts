@@ -136,8 +136,21 @@ describe('scheduler at scale', () => {
     expect([again.row, again.requestedCpu, again.nonZero, again.allocCpu]).toEqual([infos[3]!.row, 0, { cpu: 0, memory: 0 }, 4000]);
     // a new array without the released node: the scheduler lays it out anew
     const live = [...infos.slice(0, 3), ...infos.slice(4), again];
-    const r = new Scheduler().scheduleOn(pod('p', { cpu: '3' }), live, table);
+    const r = new Scheduler().scheduleOn(pod('p', { cpu: '3' }), live, { table });
     expect(r.state === 'scheduled' && r.node).toBe('n99');
+  });
+
+  it('schedules NodeInfos built apart (each with its own table) as one cluster, and keeps only the best rows when asked', () => {
+    const apart = [node('a', { cpu: '1' }), node('b'), node('c', { cpu: '2' })].map((n) => new NodeInfo(n));
+    apart[1]!.add(pod('x', { cpu: '3', nodeName: 'b' }));
+    const together = nodeInfos([node('a', { cpu: '1' }), node('b'), node('c', { cpu: '2' })], [pod('x', { cpu: '3', nodeName: 'b' })]);
+    const r1 = new Scheduler().scheduleOn(pod('p', { cpu: '500m' }), apart), r2 = new Scheduler().scheduleOn(pod('p', { cpu: '500m' }), together);
+    expect(r1.state === 'scheduled' && [r1.node, r1.scores]).toEqual(r2.state === 'scheduled' && [r2.node, r2.scores]);
+    expect(new Set(apart.map((i) => i.table)).size).toBe(1);
+    expect(apart[1]!.requestedCpu).toBe(3000);
+    const kept = new Scheduler().scheduleOn(pod('p', { cpu: '500m' }), together, { scoreRows: 2 });
+    expect(kept.state === 'scheduled' && kept.scores).toEqual(r2.state === 'scheduled' && bestScores(r2, 2));
+    expect(kept.state === 'scheduled' && kept.scores.map((x) => x.node)).toEqual(['c', 'a']);
   });
 
   it('stops filtering once enough nodes fit and starts the next search where it stopped', () => {

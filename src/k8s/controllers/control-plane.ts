@@ -802,7 +802,7 @@ export class ControlPlane {
   /** Record a scheduling decision (SchedulerController). */
   noteDecision(uid: string, r: ScheduleResult): void {
     // keep the best rows (the chosen node is the first of them) and the rejections
-    if (r.state === 'scheduled') r = { state: 'scheduled', node: r.node, scores: bestScores(r, SCORE_ROWS_KEPT), rejected: r.rejected };
+    if (r.state === 'scheduled' && r.scores.length > SCORE_ROWS_KEPT) r = { state: 'scheduled', node: r.node, scores: bestScores(r, SCORE_ROWS_KEPT), rejected: r.rejected };
     this.decisions.delete(uid);
     this.decisions.set(uid, r);
     if (this.decisions.size > MAX_DECISIONS) {
@@ -928,7 +928,7 @@ class SchedulerController implements Controller {
     const { store } = this.cp;
     const pod = store.get('Pod', ns, name);
     if (!pod || pod.spec.nodeName || !isActive(pod)) return;
-    const r = this.cp.scheduler.scheduleOn(pod, this.cp.nodeInfoList(), this.cp.nodeTable);
+    const r = this.cp.scheduler.scheduleOn(pod, this.cp.nodeInfoList(), { table: this.cp.nodeTable, scoreRows: SCORE_ROWS_KEPT });
     this.cp.noteDecision(pod.metadata.uid!, r);
     if (r.state === 'scheduled') {
       store.patch('Pod', ns, name, (p) => {

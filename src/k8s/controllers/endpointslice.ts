@@ -62,15 +62,16 @@ export class EndpointSliceController implements Controller {
   readonly name = 'endpointslice';
   readonly watches = ['Service', 'Pod', 'EndpointSlice'] as const;
   constructor(private readonly ctx: ControllerContext, readonly maxEndpointsPerSlice = 100) {
-    ctx.store.addIndex('Pod', LABEL_INDEX, (p) => labelPairs(p.metadata.namespace, p.metadata.labels));
-    ctx.store.addIndex('Service', SELECTOR_INDEX, (s) => labelPairs(s.metadata.namespace, s.spec.selector));
+    ctx.store.addIndex('Pod', LABEL_INDEX, (p) => labelPairs(p.metadata.namespace, p.metadata.labels), (p) => p.metadata.labels);
+    ctx.store.addIndex('Service', SELECTOR_INDEX, (s) => labelPairs(s.metadata.namespace, s.spec.selector), (s) => s.spec.selector);
   }
 
   keysFor(e: WatchEvent): string[] {
     const o = e.object;
     if (o.kind !== 'Pod') return selfOrOwnerKey(o, 'Service');
     const out = new Set<string>();
-    for (const labels of [o.metadata.labels, (e.old as Pod | undefined)?.metadata.labels]) {
+    const old = (e.old as Pod | undefined)?.metadata.labels;
+    for (const labels of old === o.metadata.labels ? [old] : [o.metadata.labels, old]) {
       for (const pair of labelPairs(o.metadata.namespace, labels)) {
         for (const s of this.ctx.store.byIndex('Service', SELECTOR_INDEX, pair)) if (matchesMap(labels, s.spec.selector)) out.add(objKey(s));
       }
