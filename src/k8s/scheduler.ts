@@ -121,7 +121,7 @@ function computeRequests(pod: Pod, nonZero: boolean): Map<string, number> {
   const out = new Map<string, number>([['cpu', 0], ['memory', 0]]);
   for (const c of pod.spec.containers ?? []) {
     const req = c.resources?.requests ?? {};
-    for (const [r, q] of Object.entries(req)) out.set(r, (out.get(r) ?? 0) + (r === 'cpu' ? milliValue(q) : parseQuantity(q)));
+    for (const r in req) out.set(r, (out.get(r) ?? 0) + (r === 'cpu' ? milliValue(req[r]!) : parseQuantity(req[r]!)));
     if (nonZero) {
       if (!req.cpu || milliValue(req.cpu) === 0) out.set('cpu', out.get('cpu')! + DEFAULT_MILLI_CPU_REQUEST);
       if (!req.memory || parseQuantity(req.memory) === 0) out.set('memory', out.get('memory')! + DEFAULT_MEMORY_REQUEST);
@@ -666,9 +666,24 @@ class ScoredDecision {
     return topRows(this.sheet, n);
   }
 
+  get count(): number {
+    return this.sheet.count;
+  }
+
+  /** The sheet of the 'n' best rows. */
+  narrowed(n: number): ScoreSheet {
+    return subSheet(this.sheet, topIndices(this.sheet, n));
+  }
+
   toJSON(): object {
     return { state: this.state, node: this.node, scores: this.scores, rejected: this.rejected };
   }
+}
+
+/** 'r' with only its 'n' best score rows (as `bestScores` gives them): 'r' itself when it has no more. */
+export function keepBestScores(r: Extract<ScheduleResult, { state: 'scheduled' }>, n: number): Extract<ScheduleResult, { state: 'scheduled' }> {
+  if (r instanceof ScoredDecision) return r.count <= n ? r : new ScoredDecision(r.node, r.rejected, r.narrowed(n));
+  return r.scores.length <= n ? r : { state: 'scheduled', node: r.node, scores: bestScores(r, n), rejected: r.rejected };
 }
 
 /**

@@ -117,7 +117,8 @@ function copyValue(v: unknown): unknown {
   }
   if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return copyValue((v as { toJSON: () => unknown }).toJSON());
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) {
+  // for-in (API objects are plain: no inherited enumerable members) rather than Object.keys, which allocates a key array per object
+  for (const k in v) {
     const x = copyValue((v as Record<string, unknown>)[k]);
     if (x !== undefined) out[k] = x;
   }

@@ -119,11 +119,25 @@ function fnv32a(s: string): number {
  * the template — here of its canonical JSON, Go hashes a spew dump, so the
  * values differ from a real cluster's — then rand.SafeEncodeString of the
  * decimal number: each digit mapped into the 27-character alphabet).
+ * 'template' is taken as immutable, as stored objects are: its hash is remembered.
  */
 export function templateHash(template: PodTemplateSpec, collisionCount = 0): string {
+  if (collisionCount === 0) {
+    const seen = HASHES.get(template);
+    if (seen !== undefined) return seen;
+  }
   const h = fnv32a(canonical(template) + (collisionCount ? String(collisionCount) : ''));
-  return [...String(h)].map((d) => NAME_ALPHABET[d.charCodeAt(0) % NAME_ALPHABET.length]).join('');
+  const out = [...String(h)].map((d) => NAME_ALPHABET[d.charCodeAt(0) % NAME_ALPHABET.length]).join('');
+  if (collisionCount === 0) HASHES.set(template, out);
+  return out;
 }
+
+/**
+ * pod-template-hashes of templates already hashed: the controllers hash
+ * stored templates, which are never mutated, and the store keeps a
+ * template object across updates that leave it alone (status writes).
+ */
+const HASHES = new WeakMap<PodTemplateSpec, string>();
 
 /** intstr.GetScaledValueFromIntOrPercent. */
 export function scaledValue(v: number | string | undefined, total: number, roundUp: boolean): number {

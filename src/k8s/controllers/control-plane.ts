@@ -58,7 +58,7 @@ import { NAMESPACED } from '../api.js';
 import { SdnemuError } from '../../errors.js';
 import { ApiStore, ApiError, resourceName, type ObjectOf, type Watcher, type WatchEvent } from '../store.js';
 import { CidrAllocator, IpAllocator, IpamError, LoadBalancerPool, PortAllocator, formatIPv4 } from '../ipam.js';
-import { NodeInfo, Scheduler, bestScores, formatScores, untoleratedTaint, NodeTable, type ScheduleResult } from '../scheduler.js';
+import { NodeInfo, Scheduler, formatScores, keepBestScores, untoleratedTaint, NodeTable, type ScheduleResult } from '../scheduler.js';
 import { defaultObject, validateObject, loadManifests, type LoadedManifests } from '../manifest.js';
 import type { Sim } from '../../sim/engine.js';
 import {
@@ -802,7 +802,7 @@ export class ControlPlane {
   /** Record a scheduling decision (SchedulerController). */
   noteDecision(uid: string, r: ScheduleResult): void {
     // keep the best rows (the chosen node is the first of them) and the rejections
-    if (r.state === 'scheduled' && r.scores.length > SCORE_ROWS_KEPT) r = { state: 'scheduled', node: r.node, scores: bestScores(r, SCORE_ROWS_KEPT), rejected: r.rejected };
+    if (r.state === 'scheduled') r = keepBestScores(r, SCORE_ROWS_KEPT);
     this.decisions.delete(uid);
     this.decisions.set(uid, r);
     if (this.decisions.size > MAX_DECISIONS) {

@@ -52,8 +52,11 @@ export function findPort(pod: Pod, sp: Service['spec']['ports'] extends (infer P
 const LABEL_INDEX = 'labels';
 const SELECTOR_INDEX = 'selector';
 /** `namespace/key=value` for each pair of 'labels' (the index values of pods' labels and Services' selectors). */
-const labelPairs = (ns: string | undefined, labels: Record<string, string> | undefined): string[] =>
-  Object.entries(labels ?? {}).map(([k, v]) => `${ns ?? ''}/${k}=${v}`);
+function labelPairs(ns: string | undefined, labels: Record<string, string> | undefined): string[] {
+  const out: string[] = [];
+  for (const k in labels) out.push(`${ns ?? ''}/${k}=${labels[k]}`);
+  return out;
+}
 
 const portsKey = (ports: EndpointPort[]): string => JSON.stringify(ports);
 const epKey = (e: Endpoint): string => e.targetRef?.uid ?? e.addresses[0] ?? '';
@@ -69,14 +72,18 @@ export class EndpointSliceController implements Controller {
   keysFor(e: WatchEvent): string[] {
     const o = e.object;
     if (o.kind !== 'Pod') return selfOrOwnerKey(o, 'Service');
-    const out = new Set<string>();
+    const out: string[] = [];
     const old = (e.old as Pod | undefined)?.metadata.labels;
     for (const labels of old === o.metadata.labels ? [old] : [o.metadata.labels, old]) {
       for (const pair of labelPairs(o.metadata.namespace, labels)) {
-        for (const s of this.ctx.store.byIndex('Service', SELECTOR_INDEX, pair)) if (matchesMap(labels, s.spec.selector)) out.add(objKey(s));
+        for (const s of this.ctx.store.byIndex('Service', SELECTOR_INDEX, pair)) {
+          if (!matchesMap(labels, s.spec.selector)) continue;
+          const k = objKey(s);
+          if (!out.includes(k)) out.push(k);
+        }
       }
     }
-    return [...out];
+    return out;
   }
 
   private endpointFor(svc: Service, pod: Pod): Endpoint {
