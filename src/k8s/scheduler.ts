@@ -237,6 +237,10 @@ export class NodeTable {
   nonZeroCpu = new Float64Array(0);
   nonZeroMemory = new Float64Array(0);
   podCount = new Float64Array(0);
+  /** allocatable − requested cpu and memory, allocatable − bound pods: what the filter compares a pod's requests with */
+  freeCpu = new Float64Array(0);
+  freeMemory = new Float64Array(0);
+  freePods = new Float64Array(0);
   /** UNSCHEDULABLE | HARD_TAINTS (NoSchedule or NoExecute) | SOFT_TAINTS (PreferNoSchedule) */
   flags = new Uint8Array(0);
   /**
@@ -266,8 +270,11 @@ export class NodeTable {
     return this.stamp;
   }
 
-  /** Row 'r' changed: its kept scores are stale. */
+  /** Row 'r' changed: its free figures are worked out again, its kept scores are stale. */
   touch(r: number): void {
+    this.freeCpu[r] = this.allocCpu[r]! - this.requestedCpu[r]!;
+    this.freeMemory[r] = this.allocMemory[r]! - this.requestedMemory[r]!;
+    this.freePods[r] = this.allocPods[r]! - this.podCount[r]!;
     this.scoredStamp[r] = 0;
   }
 
@@ -296,7 +303,7 @@ export class NodeTable {
 
   private columns(): (Float64Array | Int32Array | Uint8Array)[] {
     return [this.allocCpu, this.allocMemory, this.allocPods, this.requestedCpu, this.requestedMemory, this.nonZeroCpu, this.nonZeroMemory, this.podCount, this.flags,
-      this.scoredLeast, this.scoredBalanced, this.scoredStamp];
+      this.freeCpu, this.freeMemory, this.freePods, this.scoredLeast, this.scoredBalanced, this.scoredStamp];
   }
 
   private grow(size: number): void {
@@ -313,6 +320,9 @@ export class NodeTable {
     this.nonZeroCpu = more(this.nonZeroCpu);
     this.nonZeroMemory = more(this.nonZeroMemory);
     this.podCount = more(this.podCount);
+    this.freeCpu = more(this.freeCpu);
+    this.freeMemory = more(this.freeMemory);
+    this.freePods = more(this.freePods);
     this.flags = more(this.flags);
     this.scoredLeast = more(this.scoredLeast);
     this.scoredBalanced = more(this.scoredBalanced);
@@ -770,13 +780,14 @@ export class Scheduler {
     const feasible = this.scratch.feasible;
     // the common pod (no node name, node affinity, extended resources or pod affinity) on an untainted node: the columns alone decide
     const plain = d.nodeName === undefined && !d.nodeAffinity && d.others.length === 0 && !plan;
-    const { rows } = L, cpu = d.cpu, memory = d.memory;
-    const { flags, podCount, allocPods, allocCpu, requestedCpu, allocMemory, requestedMemory } = L.table;
+    const { rows } = L;
+    const { flags, freePods, freeCpu, freeMemory } = L.table;
+    // a zero request fits whatever is free (NodeResourcesFit skips it)
+    const cpu = d.cpu > 0 ? d.cpu : -Infinity, memory = d.memory > 0 ? d.memory : -Infinity;
     let examined = 0, k = 0;
     for (let i = this.nextStart; examined < n && k < want; examined++, i = i + 1 === n ? 0 : i + 1) {
       const r = rows[i]!;
-      if (plain && flags[r] === 0 && !(podCount[r]! + 1 > allocPods[r]!)
-        && !(cpu > 0 && cpu > allocCpu[r]! - requestedCpu[r]!) && !(memory > 0 && memory > allocMemory[r]! - requestedMemory[r]!)) {
+      if (plain && flags[r] === 0 && !(1 > freePods[r]!) && !(cpu > freeCpu[r]!) && !(memory > freeMemory[r]!)) {
         feasible[k++] = i;
         continue;
       }

@@ -162,6 +162,8 @@ export class ControlPlane {
   private readonly opts: ControlPlaneOptions;
   private readonly controllers: Controller[];
   private readonly queues = new Map<Controller, Set<string>>();
+  /** per kind, the controllers that watch it and their queues, in the controllers' order */
+  private readonly watching = new Map<Kind, [Controller, Set<string>][]>();
   private readonly podIPs = new Map<string, IpAllocator>();
   /** last scheduling result per pod uid */
   private readonly decisions = new Map<string, ScheduleResult>();
@@ -262,11 +264,9 @@ export class ControlPlane {
   private dispatch(e: WatchEvent): void {
     if (e.type === 'DELETED') this.released(e.object);
     this.trackNodeInfo(e);
-    for (const c of this.controllers) {
-      if (!c.watches.includes(e.object.kind)) continue;
-      const q = this.queues.get(c)!;
-      for (const k of c.keysFor(e)) q.add(k);
-    }
+    let mine = this.watching.get(e.object.kind);
+    if (!mine) this.watching.set(e.object.kind, (mine = this.controllers.filter((c) => c.watches.includes(e.object.kind)).map((c) => [c, this.queues.get(c)!])));
+    for (const [c, q] of mine) for (const k of c.keysFor(e)) q.add(k);
   }
 
   /** Keep the scheduler's NodeInfos (per-node pods and request sums) in step with the store. */
