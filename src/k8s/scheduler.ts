@@ -252,6 +252,20 @@ export class NodeTable {
   scoredLeast = new Int32Array(0);
   scoredBalanced = new Int32Array(0);
   scoredStamp = new Int32Array(0);
+  /** 1 for a row in use (set by its first touch) */
+  live = new Uint8Array(0);
+  /** rows in use with a flag: while there are none, no node is unschedulable or tainted */
+  flagged = 0;
+  /**
+   * Lower bounds of freeCpu, freeMemory and freePods over the rows in use:
+   * a pod that fits them fits every node, and the filter need not visit
+   * any. Exact while no free figure went up since they were last worked out.
+   */
+  floorCpu = Infinity;
+  floorMemory = Infinity;
+  floorPods = Infinity;
+  private floorsExact = true;
+  private missesSinceExact = 0;
   private stamp = 1;
   private readonly stampedFor = [NaN, NaN, NaN, NaN];
   private rows = 0;
@@ -272,10 +286,46 @@ export class NodeTable {
 
   /** Row 'r' changed: its free figures are worked out again, its kept scores are stale. */
   touch(r: number): void {
-    this.freeCpu[r] = this.allocCpu[r]! - this.requestedCpu[r]!;
-    this.freeMemory[r] = this.allocMemory[r]! - this.requestedMemory[r]!;
-    this.freePods[r] = this.allocPods[r]! - this.podCount[r]!;
+    const cpu = this.allocCpu[r]! - this.requestedCpu[r]!, memory = this.allocMemory[r]! - this.requestedMemory[r]!, pods = this.allocPods[r]! - this.podCount[r]!;
+    if (this.live[r] && (cpu > this.freeCpu[r]! || memory > this.freeMemory[r]! || pods > this.freePods[r]!)) this.floorsExact = false;
+    this.live[r] = 1;
+    this.freeCpu[r] = cpu;
+    this.freeMemory[r] = memory;
+    this.freePods[r] = pods;
+    if (cpu < this.floorCpu) this.floorCpu = cpu;
+    if (memory < this.floorMemory) this.floorMemory = memory;
+    if (pods < this.floorPods) this.floorPods = pods;
     this.scoredStamp[r] = 0;
+  }
+
+  /** Set row 'r''s flags (keeping the count of flagged rows). */
+  setFlags(r: number, flags: number): void {
+    if (this.flags[r]) this.flagged--;
+    this.flags[r] = flags;
+    if (flags) this.flagged++;
+  }
+
+  /**
+   * Whether every node in use passes NodeUnschedulable, TaintToleration and
+   * NodeResourcesFit for a pod with these requests (and no node name or
+   * affinity), known from the floors; after a few misses with stale floors
+   * they are worked out again (one pass over the rows).
+   */
+  fitsEverywhere(cpu: number, memory: number): boolean {
+    if (this.flagged !== 0) return false;
+    const fits = (): boolean => !(1 > this.floorPods) && !(cpu > this.floorCpu) && !(memory > this.floorMemory);
+    if (fits()) return true;
+    if (this.floorsExact || ++this.missesSinceExact < 8) return false;
+    this.floorCpu = this.floorMemory = this.floorPods = Infinity;
+    for (let r = 0; r < this.rows; r++) {
+      if (!this.live[r]) continue;
+      this.floorCpu = Math.min(this.floorCpu, this.freeCpu[r]!);
+      this.floorMemory = Math.min(this.floorMemory, this.freeMemory[r]!);
+      this.floorPods = Math.min(this.floorPods, this.freePods[r]!);
+    }
+    this.floorsExact = true;
+    this.missesSinceExact = 0;
+    return fits();
   }
 
   /** A row for a new NodeInfo (all zero). */
@@ -288,6 +338,7 @@ export class NodeTable {
 
   /** Give row 'r' back (its NodeInfo is gone). */
   release(r: number): void {
+    this.setFlags(r, 0);
     for (const col of this.columns()) col[r] = 0;
     this.free.push(r);
   }
@@ -297,13 +348,16 @@ export class NodeTable {
     const to = this.take();
     const mine = this.columns(), theirs = from.columns();
     for (let c = 0; c < mine.length; c++) mine[c]![to] = theirs[c]![r]!;
-    this.scoredStamp[to] = 0;
+    this.flags[to] = 0;
+    this.setFlags(to, from.flags[r]!);
+    this.live[to] = 0;
+    this.touch(to);
     return to;
   }
 
   private columns(): (Float64Array | Int32Array | Uint8Array)[] {
     return [this.allocCpu, this.allocMemory, this.allocPods, this.requestedCpu, this.requestedMemory, this.nonZeroCpu, this.nonZeroMemory, this.podCount, this.flags,
-      this.freeCpu, this.freeMemory, this.freePods, this.scoredLeast, this.scoredBalanced, this.scoredStamp];
+      this.freeCpu, this.freeMemory, this.freePods, this.scoredLeast, this.scoredBalanced, this.scoredStamp, this.live];
   }
 
   private grow(size: number): void {
@@ -323,6 +377,7 @@ export class NodeTable {
     this.freeCpu = more(this.freeCpu);
     this.freeMemory = more(this.freeMemory);
     this.freePods = more(this.freePods);
+    this.live = more(this.live);
     this.flags = more(this.flags);
     this.scoredLeast = more(this.scoredLeast);
     this.scoredBalanced = more(this.scoredBalanced);
@@ -372,7 +427,7 @@ export class NodeInfo {
     t.allocPods[r] = this.allocatable('pods');
     let flags = n.spec?.unschedulable ? UNSCHEDULABLE : 0;
     for (const taint of n.spec?.taints ?? []) flags |= taint.effect === 'PreferNoSchedule' ? SOFT_TAINTS : taint.effect === 'NoSchedule' || taint.effect === 'NoExecute' ? HARD_TAINTS : 0;
-    t.flags[r] = flags;
+    t.setFlags(r, flags);
     t.touch(r);
   }
 
@@ -785,6 +840,11 @@ export class Scheduler {
     // a zero request fits whatever is free (NodeResourcesFit skips it)
     const cpu = d.cpu > 0 ? d.cpu : -Infinity, memory = d.memory > 0 ? d.memory : -Infinity;
     let examined = 0, k = 0;
+    if (plain && want <= n && L.table.fitsEverywhere(cpu, memory)) {
+      // every node fits: the first 'want' from where the last search stopped
+      for (let i = this.nextStart; k < want; i = i + 1 === n ? 0 : i + 1) feasible[k++] = i;
+      examined = want;
+    }
     for (let i = this.nextStart; examined < n && k < want; examined++, i = i + 1 === n ? 0 : i + 1) {
       const r = rows[i]!;
       if (plain && flags[r] === 0 && !(1 > freePods[r]!) && !(cpu > freeCpu[r]!) && !(memory > freeMemory[r]!)) {

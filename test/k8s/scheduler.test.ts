@@ -153,6 +153,23 @@ describe('scheduler at scale', () => {
     expect(kept.state === 'scheduled' && kept.scores.map((x) => x.node)).toEqual(['c', 'a']);
   });
 
+  it('knows when a pod fits every node without visiting them, and works the floors out again once they went stale', () => {
+    const table = new NodeTable();
+    const infos = ['a', 'b', 'c'].map((n) => new NodeInfo(node(n, { cpu: '2' }), table));
+    expect(table.fitsEverywhere(1500, 0)).toBe(true);
+    const big = pod('big', { cpu: '1', nodeName: 'b' });
+    infos[1]!.add(big);
+    expect([table.fitsEverywhere(1500, 0), table.fitsEverywhere(1000, 0)]).toEqual([false, true]);
+    infos[1]!.remove(big);
+    // the floor stays low (a lower bound) until a few misses make the table look again
+    const misses = Array.from({ length: 8 }, () => table.fitsEverywhere(1500, 0));
+    expect(misses.slice(0, 7).every((x) => !x) && misses[7]).toBe(true);
+    infos[2]!.node = node('c', { cpu: '2', taints: [CP] });
+    expect([table.flagged, table.fitsEverywhere(1, 0)]).toEqual([1, false]);
+    infos[2]!.release();
+    expect([table.flagged, table.fitsEverywhere(1, 0)]).toEqual([0, true]);
+  });
+
   it('stops filtering once enough nodes fit and starts the next search where it stopped', () => {
     const nodes = Array.from({ length: 500 }, (_, i) => node(`n${String(i).padStart(3, '0')}`));
     const sched = new Scheduler();
