@@ -495,6 +495,23 @@ export class NodeInfo {
     this.account(cur, -1);
   }
 
+  /**
+   * 'next', a new version of bound pod 'prev', in its place: its sums are
+   * left alone when it kept prev's containers and affinity (the store shares
+   * what an update left unchanged; requests are cached per containers array).
+   */
+  replace(prev: Pod, next: Pod): void {
+    const k = next.metadata.uid ?? `${next.metadata.namespace}/${next.metadata.name}`;
+    const cur = this.pods.get(k);
+    if (cur === prev && (prev.metadata.uid ?? `${prev.metadata.namespace}/${prev.metadata.name}`) === k
+      && prev.spec.containers === next.spec.containers && prev.spec.affinity === next.spec.affinity) {
+      this.pods.set(k, next);
+      return;
+    }
+    this.remove(prev);
+    this.add(next);
+  }
+
   /** The node is gone: give its row back to the table and its anti-affinity pods back to the table's count. */
   release(): void {
     this.table.antiAffinityPods -= this.antiAffinityPods;

@@ -105,15 +105,21 @@ describe('scheduler at scale', () => {
   });
 
   it('keeps NodeInfo sums equal to a fresh count through adds and removes', () => {
-    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 5 }), fc.constantFrom('', '250m', '1', '2'), fc.constantFrom('', '128Mi', '1Gi')), { maxLength: 30 }), (ops) => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('add', 'remove', 'status', 'resize'), fc.integer({ min: 0, max: 5 }), fc.constantFrom('', '250m', '1', '2'), fc.constantFrom('', '128Mi', '1Gi')), { maxLength: 30 }), (ops) => {
       const info = new NodeInfo(node('n'));
       const live = new Map<number, Pod>();
-      for (const [add, id, cpu, memory] of ops) {
+      for (const [op, id, cpu, memory] of ops) {
         const p = pod(`p${id}`, { cpu: cpu || undefined, memory: memory || undefined, nodeName: 'n' });
-        if (add) {
+        const prev = live.get(id);
+        if (op === 'add') {
           info.add(p);
           live.set(id, p);
-        } else if (live.has(id)) {
+        } else if (op !== 'remove' && prev) {
+          // a new version: the same spec (a status write) or other requests
+          const next = op === 'status' ? { ...prev, status: { phase: 'Running' as const } } : { ...p, status: prev.status };
+          info.replace(prev, next);
+          live.set(id, next);
+        } else if (op === 'remove' && prev) {
           info.remove(live.get(id)!);
           live.delete(id);
         }

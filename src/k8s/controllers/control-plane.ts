@@ -291,6 +291,10 @@ export class ControlPlane {
       this.infoList = null;
     } else if (o.kind === 'Pod') {
       const old = e.old as Pod | undefined;
+      if (e.type === 'MODIFIED' && old && o.spec.nodeName && old.spec.nodeName === o.spec.nodeName && !isTerminal(o) && !isTerminal(old)) {
+        this.infos.get(o.spec.nodeName)?.replace(old, o);
+        return;
+      }
       if (old?.spec.nodeName) this.infos.get(old.spec.nodeName)?.remove(old);
       if (e.type === 'DELETED') {
         if (o.spec.nodeName) this.infos.get(o.spec.nodeName)?.remove(o);

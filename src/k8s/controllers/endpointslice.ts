@@ -31,7 +31,7 @@
  */
 import type { Endpoint, EndpointPort, EndpointSlice, Pod, Service } from '../api.js';
 import type { WatchEvent } from '../store.js';
-import { ownerRefTo } from '../store.js';
+import { ownerRefTo, sameJSON } from '../store.js';
 import { matchesMap } from '../labels.js';
 import { type Controller, type ControllerContext, isPodReady, isTerminal, isTerminating, objKey, selfOrOwnerKey, splitKey } from './context.js';
 
@@ -136,7 +136,7 @@ export class EndpointSliceController implements Controller {
     if (svc.spec.clusterIP === 'None') labels['service.kubernetes.io/headless'] = '';
     const write = (s: EndpointSlice, endpoints: Endpoint[], ports: EndpointPort[]): void => {
       const next: EndpointSlice = { ...s, metadata: { ...s.metadata, labels }, endpoints, ports };
-      if (JSON.stringify(next) !== JSON.stringify(s)) store.update(next);
+      if (!sameJSON(next, s)) store.update(next);
     };
     const create = (endpoints: Endpoint[], ports: EndpointPort[]): void => {
       store.create<EndpointSlice>({
