@@ -256,6 +256,8 @@ export class NodeTable {
   live = new Uint8Array(0);
   /** rows in use with a flag: while there are none, no node is unschedulable or tainted */
   flagged = 0;
+  /** rows in use with a PreferNoSchedule taint */
+  softTainted = 0;
   /**
    * Lower bounds of freeCpu, freeMemory and freePods over the rows in use:
    * a pod that fits them fits every node, and the filter need not visit
@@ -301,8 +303,10 @@ export class NodeTable {
   /** Set row 'r''s flags (keeping the count of flagged rows). */
   setFlags(r: number, flags: number): void {
     if (this.flags[r]) this.flagged--;
+    if (this.flags[r]! & SOFT_TAINTS) this.softTainted--;
     this.flags[r] = flags;
     if (flags) this.flagged++;
+    if (flags & SOFT_TAINTS) this.softTainted++;
   }
 
   /**
@@ -919,36 +923,31 @@ export class Scheduler {
     const { feasible, raw, totals, keys } = this.scratch;
     const { scoredStamp, scoredLeast, scoredBalanced, flags } = t;
     const stamp = t.stampFor(d.cpuNonZero, d.memoryNonZero, d.cpu, d.memory);
+    // sort keys: total first, then the lower name rank (ranks < n, so n + 1 apart keeps them exact)
+    const span = infos.length + 1;
+    if (d.preferred.length === 0 && t.softTainted === 0) {
+      // no PreferNoSchedule taint and no preferred affinity: TaintToleration is 100 and NodeAffinity 0 everywhere, one pass
+      const rest = normalizeScore(0, 0, true) * SCORE_WEIGHTS.TaintToleration + normalizeScore(0, 0, false) * SCORE_WEIGHTS.NodeAffinity;
+      for (let i = 0; i < k; i++) {
+        const pos = feasible[i]!, r = rows[pos]!, o = i * COLUMNS;
+        if (scoredStamp[r] !== stamp) resourceScores(d, t, r, stamp);
+        const least = scoredLeast[r]!, balanced = scoredBalanced[r]!;
+        raw[o + LEAST] = least;
+        raw[o + BALANCED] = balanced;
+        raw[o + PREFER] = 0;
+        raw[o + AFFINITY] = 0;
+        const total = least * SCORE_WEIGHTS.NodeResourcesFit + balanced * SCORE_WEIGHTS.NodeResourcesBalancedAllocation + rest;
+        totals[i] = total;
+        keys[i] = total * span + (span - 1 - rank[pos]!);
+      }
+      return { layout: L, count: k, feasible, raw, totals, keys, maxPrefer: 0, maxAffinity: 0 };
+    }
     let maxPrefer = 0, maxAffinity = 0;
     for (let i = 0; i < k; i++) {
-      const pos = feasible[i]!, r = rows[pos]!;
-      const o = i * COLUMNS;
-      if (scoredStamp[r] === stamp) {
-        raw[o + LEAST] = scoredLeast[r]!;
-        raw[o + BALANCED] = scoredBalanced[r]!;
-      } else {
-        const allocCpu = t.allocCpu[r]!, allocMem = t.allocMemory[r]!;
-        // LeastAllocated: Σ weight × (alloc − requested) × 100 / alloc over resources with alloc > 0, / Σ weight;
-        // BalancedAllocation: 1 − |cpu fraction − memory fraction| / 2 (fractions capped at 1)
-        let sum = 0, weights = 0, f0 = -1, f1 = -1;
-        if (allocCpu > 0) {
-          const u = d.cpuNonZero + t.nonZeroCpu[r]!;
-          sum += u > allocCpu ? 0 : Math.floor(((allocCpu - u) * MAX_NODE_SCORE) / allocCpu);
-          weights++;
-          f0 = Math.min(1, (d.cpu + t.requestedCpu[r]!) / allocCpu);
-        }
-        if (allocMem > 0) {
-          const u = d.memoryNonZero + t.nonZeroMemory[r]!;
-          sum += u > allocMem ? 0 : Math.floor(((allocMem - u) * MAX_NODE_SCORE) / allocMem);
-          weights++;
-          f1 = Math.min(1, (d.memory + t.requestedMemory[r]!) / allocMem);
-        }
-        const least = weights ? Math.floor(sum / weights) : 0;
-        const balanced = Math.trunc((1 - (f0 >= 0 && f1 >= 0 ? Math.abs((f0 - f1) / 2) : 0)) * MAX_NODE_SCORE);
-        raw[o + LEAST] = scoredLeast[r] = least;
-        raw[o + BALANCED] = scoredBalanced[r] = balanced;
-        scoredStamp[r] = stamp;
-      }
+      const pos = feasible[i]!, r = rows[pos]!, o = i * COLUMNS;
+      if (scoredStamp[r] !== stamp) resourceScores(d, t, r, stamp);
+      raw[o + LEAST] = scoredLeast[r]!;
+      raw[o + BALANCED] = scoredBalanced[r]!;
       raw[o + PREFER] = 0;
       if (flags[r]! & SOFT_TAINTS) {
         const pr = intolerablePreferNoSchedule(infos[pos]!.node, d.tolerations ?? []);
@@ -963,8 +962,6 @@ export class Scheduler {
         if (af > maxAffinity) maxAffinity = af;
       }
     }
-    // totals, and the sort keys: total first, then the lower name rank (ranks < n, so n + 1 apart keeps them exact)
-    const span = infos.length + 1;
     const prefer0 = normalizeScore(0, maxPrefer, true) * SCORE_WEIGHTS.TaintToleration, affinity0 = normalizeScore(0, maxAffinity, false) * SCORE_WEIGHTS.NodeAffinity;
     for (let i = 0; i < k; i++) {
       const o = i * COLUMNS, pr = raw[o + PREFER]!, af = raw[o + AFFINITY]!;
@@ -976,6 +973,32 @@ export class Scheduler {
     }
     return { layout: L, count: k, feasible, raw, totals, keys, maxPrefer, maxAffinity };
   }
+}
+
+/**
+ * NodeResourcesFit LeastAllocated and NodeResourcesBalancedAllocation of
+ * row 'r' for pod 'd', kept in the table's score columns under 'stamp'.
+ */
+function resourceScores(d: PodDigest, t: NodeTable, r: number, stamp: number): void {
+  const allocCpu = t.allocCpu[r]!, allocMem = t.allocMemory[r]!;
+  // LeastAllocated: Σ weight × (alloc − requested) × 100 / alloc over resources with alloc > 0, / Σ weight;
+  // BalancedAllocation: 1 − |cpu fraction − memory fraction| / 2 (fractions capped at 1)
+  let sum = 0, weights = 0, f0 = -1, f1 = -1;
+  if (allocCpu > 0) {
+    const u = d.cpuNonZero + t.nonZeroCpu[r]!;
+    sum += u > allocCpu ? 0 : Math.floor(((allocCpu - u) * MAX_NODE_SCORE) / allocCpu);
+    weights++;
+    f0 = Math.min(1, (d.cpu + t.requestedCpu[r]!) / allocCpu);
+  }
+  if (allocMem > 0) {
+    const u = d.memoryNonZero + t.nonZeroMemory[r]!;
+    sum += u > allocMem ? 0 : Math.floor(((allocMem - u) * MAX_NODE_SCORE) / allocMem);
+    weights++;
+    f1 = Math.min(1, (d.memory + t.requestedMemory[r]!) / allocMem);
+  }
+  t.scoredLeast[r] = weights ? Math.floor(sum / weights) : 0;
+  t.scoredBalanced[r] = Math.trunc((1 - (f0 >= 0 && f1 >= 0 ? Math.abs((f0 - f1) / 2) : 0)) * MAX_NODE_SCORE);
+  t.scoredStamp[r] = stamp;
 }
 
 /** TaintToleration's score input: the node's PreferNoSchedule taints no toleration (for that effect) tolerates. */
