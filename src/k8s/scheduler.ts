@@ -317,8 +317,7 @@ export class NodeTable {
    */
   fitsEverywhere(cpu: number, memory: number): boolean {
     if (this.flagged !== 0) return false;
-    const fits = (): boolean => !(1 > this.floorPods) && !(cpu > this.floorCpu) && !(memory > this.floorMemory);
-    if (fits()) return true;
+    if (this.fitsFloors(cpu, memory)) return true;
     if (this.floorsExact || ++this.missesSinceExact < 8) return false;
     this.floorCpu = this.floorMemory = this.floorPods = Infinity;
     for (let r = 0; r < this.rows; r++) {
@@ -329,7 +328,11 @@ export class NodeTable {
     }
     this.floorsExact = true;
     this.missesSinceExact = 0;
-    return fits();
+    return this.fitsFloors(cpu, memory);
+  }
+
+  private fitsFloors(cpu: number, memory: number): boolean {
+    return !(1 > this.floorPods) && !(cpu > this.floorCpu) && !(memory > this.floorMemory);
   }
 
   /** A row for a new NodeInfo (all zero). */

@@ -53,10 +53,15 @@ const LABEL_INDEX = 'labels';
 const SELECTOR_INDEX = 'selector';
 /** `namespace/key=value` for each pair of 'labels' (the index values of pods' labels and Services' selectors). */
 function labelPairs(ns: string | undefined, labels: Record<string, string> | undefined): string[] {
+  // the same map is often asked twice in a row (indexed on create, then the event's keys): the last answer is kept
+  if (labels === last.labels && ns === last.ns) return last.pairs;
   const out: string[] = [];
   for (const k in labels) out.push(`${ns ?? ''}/${k}=${labels[k]}`);
+  last = { labels, ns, pairs: out };
   return out;
 }
+/** labelPairs' last answer (stored label maps are never mutated, so the same object has the same pairs) */
+let last: { labels: Record<string, string> | undefined; ns: string | undefined; pairs: string[] } = { labels: undefined, ns: undefined, pairs: [] };
 
 const portsKey = (ports: EndpointPort[]): string => JSON.stringify(ports);
 const epKey = (e: Endpoint): string => e.targetRef?.uid ?? e.addresses[0] ?? '';
