@@ -39,13 +39,21 @@
  * Not modelled: PodTopologySpread (and its default constraints),
  * ImageLocality, NodePorts, volumes, preferred inter-pod affinity scores,
  * preemption itself.
- * Cost: O(nodes examined) per pod with NodeInfos (request sums are kept
+ * Cost: O(nodes examined) per pod with NodeInfos: request sums are kept
  * per node, in a NodeTable's typed-array columns with the node's
- * allocatable resources and taint flags, so the loop over 500 nodes of a
- * 5,000-node cluster reads contiguous memory; ties break on a name rank
- * worked out once per NodeInfo array; a pod's requests are parsed once per
- * containers array, its filter inputs read once per decision); the score
- * table is a typed array, turned into NodeScore rows only when read. The
+ * allocatable and free resources and taint flags, so the loop over 500
+ * nodes of a 5,000-node cluster reads contiguous memory; a pod without node
+ * name, affinity or extended resources that fits the table's lower bounds
+ * of free resources (no node tainted or unschedulable) takes the next nodes
+ * of the round robin without a filter pass; LeastAllocated and
+ * BalancedAllocation are kept per node while pods with the same requests
+ * come (a Deployment's), and every node's score is its row's until the row
+ * changes; ties break on a name rank worked out once per NodeInfo array
+ * (sort keys are numbers); a pod's requests are parsed once per containers
+ * array, its filter inputs read once per decision; the score table is a
+ * typed array, turned into NodeScore rows only when read. Measured with
+ * tsx on this machine: 30,000 pods placed one by one on 5,000 NodeInfos in
+ * 0.5–0.7 s (each decision keeping ten rows). The
  * inter-pod affinity filter runs only when a pod in play has a required
  * (anti-)affinity term: O(bound pods) once per decision to find the
  * topology domains of the matching pods, then a few lookups per node.

@@ -21,6 +21,11 @@
  * — and what is cached per spec — across status writes); names are unique
  * per (kind, namespace); a namespaced object's namespace must exist
  * (`namespaces "x" not found`, as the API server answers).
+ * Cost: a write copies its input once (`jsonCopy`, a walk rather than a
+ * JSON round trip), then one walk against the old version both finds an
+ * unchanged object (no event) and shares what did not change; indexes
+ * (`addIndex`) are kept per write, touching only values that changed, and
+ * not at all when the member an index reads is the same object.
  * Errors: `ApiError` with the API server's reason (`AlreadyExists`,
  * `NotFound`, `Conflict`, `Invalid`) as code `K8S_ALREADY_EXISTS`...
  * Neighbours: api.ts (the object types), controllers/ (write through it),
