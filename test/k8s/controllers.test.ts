@@ -257,6 +257,20 @@ spec:
 });
 
 describe('EndpointSlices', () => {
+  it('puts back a slice someone else changed or deleted (its own writes need no second look)', () => {
+    const cp = cluster({ autoReady: true });
+    cp.applyYaml(deployment({ replicas: 2 }) + '---\n' + service);
+    const [mine] = slices(cp, 'web');
+    cp.store.update({ ...mine!, endpoints: [] });
+    cp.reconcile();
+    expect(slices(cp, 'web')[0]!.endpoints).toHaveLength(2);
+    cp.store.delete('EndpointSlice', 'default', slices(cp, 'web')[0]!.metadata.name);
+    cp.reconcile();
+    expect(slices(cp, 'web').map((x) => x.endpoints.length)).toEqual([2]);
+    cp.scale('Deployment', 'default', 'web', 3);
+    expect(slices(cp, 'web').map((x) => x.endpoints.length)).toEqual([3]);
+  });
+
   it('keeps one empty slice for a selector that matches nothing', () => {
     const cp = cluster({ autoReady: true });
     cp.applyYaml(service.replace('app: web', 'app: nothing'));

@@ -25,6 +25,10 @@
  * before new slices are created; emptied slices are deleted; so a change
  * touches as few slices as it can (the real reconciler's goal; its exact
  * packing heuristics are not reproduced).
+ * A slice event the controller caused itself (its resourceVersion is the
+ * one this controller wrote) queues nothing, as the real controller's
+ * endpointSliceTracker skips its own writes; a slice someone else changed
+ * or deleted brings its Service back to the queue and is put right.
  * The `kubernetes` Service's slice (the API server's addresses) is written
  * by control-plane.ts, not here: that Service has no selector.
  * Neighbours: kube-proxy/ watches the slices; labels.ts (matchesMap).
@@ -69,6 +73,8 @@ const epKey = (e: Endpoint): string => e.targetRef?.uid ?? e.addresses[0] ?? '';
 export class EndpointSliceController implements Controller {
   readonly name = 'endpointslice';
   readonly watches = ['Service', 'Pod', 'EndpointSlice'] as const;
+  /** resourceVersion of each slice as this controller last wrote it */
+  private readonly written = new Map<string, string | undefined>();
   constructor(private readonly ctx: ControllerContext, readonly maxEndpointsPerSlice = 100) {
     ctx.store.addIndex('Pod', LABEL_INDEX, (p) => labelPairs(p.metadata.namespace, p.metadata.labels), (p) => p.metadata.labels);
     ctx.store.addIndex('Service', SELECTOR_INDEX, (s) => labelPairs(s.metadata.namespace, s.spec.selector), (s) => s.spec.selector);
@@ -76,6 +82,12 @@ export class EndpointSliceController implements Controller {
 
   keysFor(e: WatchEvent): string[] {
     const o = e.object;
+    if (o.kind === 'EndpointSlice') {
+      // the controller's own writes need no second look (the real one's endpointSliceTracker: ShouldSync)
+      const k = objKey(o), mine = this.written.get(k);
+      if (e.type === 'DELETED') this.written.delete(k);
+      else if (mine === o.metadata.resourceVersion) return [];
+    }
     if (o.kind !== 'Pod') return selfOrOwnerKey(o, 'Service');
     const out: string[] = [];
     const old = (e.old as Pod | undefined)?.metadata.labels;
@@ -89,6 +101,10 @@ export class EndpointSliceController implements Controller {
       }
     }
     return out;
+  }
+
+  private wrote(s: EndpointSlice): void {
+    this.written.set(objKey(s), s.metadata.resourceVersion);
   }
 
   private endpointFor(svc: Service, pod: Pod): Endpoint {
@@ -141,14 +157,14 @@ export class EndpointSliceController implements Controller {
     if (svc.spec.clusterIP === 'None') labels['service.kubernetes.io/headless'] = '';
     const write = (s: EndpointSlice, endpoints: Endpoint[], ports: EndpointPort[]): void => {
       const next: EndpointSlice = { ...s, metadata: { ...s.metadata, labels }, endpoints, ports };
-      if (!sameJSON(next, s)) store.update(next);
+      if (!sameJSON(next, s)) this.wrote(store.update(next));
     };
     const create = (endpoints: Endpoint[], ports: EndpointPort[]): void => {
-      store.create<EndpointSlice>({
+      this.wrote(store.create<EndpointSlice>({
         apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
         metadata: { name: '', generateName: `${name}-`, namespace: ns, labels, ownerReferences: [ownerRefTo(svc)] },
         addressType: 'IPv4', endpoints, ports,
-      });
+      }));
     };
     if (groups.size === 0) {
       const [keep, ...rest] = existing;
