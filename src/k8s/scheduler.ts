@@ -890,9 +890,10 @@ export class Scheduler {
     if (n > 0) this.nextStart = (this.nextStart + examined) % n;
     if (k === 0) return { state: 'unschedulable', message: fitError(n, rejected), rejected };
     const sheet = this.score(d, L, k);
-    const node = infos[sheet.feasible[this.bestOf(sheet)]!]!.name;
-    // a decision of its own: every row (copied out of the scratch columns), or the best few
-    const picked = opts.scoreRows === undefined ? Array.from({ length: k }, (_, i) => i) : topIndices(sheet, opts.scoreRows);
+    // a decision of its own: the best few rows (the first is the choice), or every row (copied out of the scratch columns)
+    const few = opts.scoreRows !== undefined && k > opts.scoreRows;
+    const picked = few ? topIndices(sheet, opts.scoreRows!) : Array.from({ length: k }, (_, i) => i);
+    const node = infos[sheet.feasible[few ? picked[0]! : this.bestOf(sheet)]!]!.name;
     return new ScoredDecision(node, rejected, subSheet(sheet, picked));
   }
 
