@@ -677,6 +677,13 @@ interface ScoreSheet {
   layout: Layout;
   count: number;
   feasible: Int32Array;
+  /**
+   * raw and totals are left unwritten for a plain sheet (no PreferNoSchedule
+   * taint, no preferred affinity): the rows' resource scores are then the
+   * table's kept ones and the total is the key's quotient by 'span'
+   */
+  plain: boolean;
+  span: number;
   raw: Int32Array;
   totals: Int32Array;
   keys: Float64Array;
@@ -734,13 +741,21 @@ function subSheet(sh: ScoreSheet, picked: readonly number[]): ScoreSheet {
   const k = picked.length;
   const buf = new ArrayBuffer(k * 8 + k * 4 * (2 + COLUMNS));
   const keys = new Float64Array(buf, 0, k), feasible = new Int32Array(buf, k * 8, k), totals = new Int32Array(buf, k * 12, k), raw = new Int32Array(buf, k * 16, k * COLUMNS);
+  const { table, rows } = sh.layout;
   picked.forEach((from, to) => {
     keys[to] = sh.keys[from]!;
     feasible[to] = sh.feasible[from]!;
+    if (sh.plain) {
+      const r = rows[sh.feasible[from]!]!;
+      totals[to] = Math.floor(sh.keys[from]! / sh.span);
+      raw[to * COLUMNS + LEAST] = table.scoredLeast[r]!;
+      raw[to * COLUMNS + BALANCED] = table.scoredBalanced[r]!;
+      return;
+    }
     totals[to] = sh.totals[from]!;
     for (let c = 0; c < COLUMNS; c++) raw[to * COLUMNS + c] = sh.raw[from * COLUMNS + c]!;
   });
-  return { layout: sh.layout, count: k, feasible, raw, totals, keys, maxPrefer: sh.maxPrefer, maxAffinity: sh.maxAffinity };
+  return { layout: sh.layout, count: k, feasible, plain: false, span: sh.span, raw, totals, keys, maxPrefer: sh.maxPrefer, maxAffinity: sh.maxAffinity };
 }
 
 /**
@@ -941,18 +956,12 @@ export class Scheduler {
       // no PreferNoSchedule taint and no preferred affinity: TaintToleration is 100 and NodeAffinity 0 everywhere, one pass
       const rest = normalizeScore(0, 0, true) * SCORE_WEIGHTS.TaintToleration + normalizeScore(0, 0, false) * SCORE_WEIGHTS.NodeAffinity;
       for (let i = 0; i < k; i++) {
-        const pos = feasible[i]!, r = rows[pos]!, o = i * COLUMNS;
+        const pos = feasible[i]!, r = rows[pos]!;
         if (scoredStamp[r] !== stamp) resourceScores(d, t, r, stamp);
-        const least = scoredLeast[r]!, balanced = scoredBalanced[r]!;
-        raw[o + LEAST] = least;
-        raw[o + BALANCED] = balanced;
-        raw[o + PREFER] = 0;
-        raw[o + AFFINITY] = 0;
-        const total = least * SCORE_WEIGHTS.NodeResourcesFit + balanced * SCORE_WEIGHTS.NodeResourcesBalancedAllocation + rest;
-        totals[i] = total;
+        const total = scoredLeast[r]! * SCORE_WEIGHTS.NodeResourcesFit + scoredBalanced[r]! * SCORE_WEIGHTS.NodeResourcesBalancedAllocation + rest;
         keys[i] = total * span + (span - 1 - rank[pos]!);
       }
-      return { layout: L, count: k, feasible, raw, totals, keys, maxPrefer: 0, maxAffinity: 0 };
+      return { layout: L, count: k, feasible, plain: true, span, raw, totals, keys, maxPrefer: 0, maxAffinity: 0 };
     }
     let maxPrefer = 0, maxAffinity = 0;
     for (let i = 0; i < k; i++) {
@@ -983,7 +992,7 @@ export class Scheduler {
       totals[i] = total;
       keys[i] = total * span + (span - 1 - rank[feasible[i]!]!);
     }
-    return { layout: L, count: k, feasible, raw, totals, keys, maxPrefer, maxAffinity };
+    return { layout: L, count: k, feasible, plain: false, span, raw, totals, keys, maxPrefer, maxAffinity };
   }
 }
 
