@@ -455,6 +455,29 @@ export class ApiStore {
     return this.replace(copy);
   }
 
+  /**
+   * As `patch`, for a writer that only assigns members of the object or of
+   * its object-valued members (metadata, spec, status: `p.spec.nodeName = …`,
+   * `p.status.conditions = […]`), never changes a deeper member in place:
+   * 'fn' gets a copy two levels deep whose deeper members are the stored
+   * object's own, so a write costs a few shallow copies rather than a deep
+   * one. Admission runs on the result as on any write: it may only fill
+   * what is missing there (the control plane's defaulters do, and a stored
+   * object already has what they fill).
+   */
+  patchTop<K extends Kind>(kind: K, namespace: string | undefined, name: string, fn: (o: ObjectOf<K>) => void): ObjectOf<K> {
+    const cur = this.get(kind, namespace, name);
+    if (!cur) throw new ApiError('NotFound', kind, name, `${resourceName(kind)} "${name}" not found`);
+    const copy: Record<string, unknown> = { ...(cur as unknown as Record<string, unknown>) };
+    for (const k in copy) {
+      const v = copy[k];
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) copy[k] = { ...v };
+    }
+    const obj = copy as unknown as ObjectOf<K>;
+    fn(obj);
+    return this.replace(obj);
+  }
+
   /** Remove an object and (background cascading deletion) its dependents; returns the last state, or undefined when absent. */
   delete<K extends Kind>(kind: K, namespace: string | undefined, name: string): ObjectOf<K> | undefined {
     const k = key(kind, NAMESPACED.has(kind) ? (namespace ?? 'default') : undefined, name);

@@ -604,3 +604,35 @@ describe('watching the control plane', () => {
     expect(slicesSeen.at(-1)).toBe('MODIFIED web 3');
   });
 });
+
+describe('stored objects stay as they were written', () => {
+  const freeze = (v: unknown): void => {
+    if (v === null || typeof v !== 'object' || Object.isFrozen(v)) return;
+    Object.freeze(v);
+    for (const x of Object.values(v)) freeze(x);
+  };
+
+  it('never changes an object once stored, though versions share what did not change', () => {
+    // every object the store hands out is frozen: a write into one (or into a member
+    // shared with a later version) would throw, and the control plane rethrows it
+    const cp = cluster({ autoReady: true, gracefulTermination: true });
+    const olds: string[] = [];
+    cp.store.watch('*', (e) => {
+      freeze(e.object);
+      if (e.old) olds.push(JSON.stringify(e.old));
+    });
+    const seen = olds.length;
+    cp.applyYaml(deployment({ replicas: 3, cpu: '100m' }) + '---\n' + service);
+    cp.scale('Deployment', 'default', 'web', 5);
+    cp.applyYaml(deployment({ replicas: 5, image: 'nginx:1.26' }));
+    cp.nodeDown('w1');
+    cp.advance(301_000);
+    cp.nodeUp('w1');
+    for (const p of pods(cp)) cp.setPodReady('default', p.metadata.name, false);
+    cp.delete('Service', 'default', 'web');
+    cp.scale('Deployment', 'default', 'web', 1);
+    cp.advance(60_000);
+    expect(olds.length).toBeGreaterThan(seen);
+    expect(pods(cp).filter((p) => !p.metadata.deletionTimestamp)).toHaveLength(1);
+  });
+});

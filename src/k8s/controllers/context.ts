@@ -73,13 +73,18 @@ export const isTerminal = (p: Pod): boolean => p.status?.phase === 'Succeeded' |
 /** controller.IsPodActive: neither terminal nor being deleted. */
 export const isActive = (p: Pod): boolean => !isTerminating(p) && !isTerminal(p);
 
-/** Set (or replace) condition 'c' in the pod status, keeping the others' order. */
+/**
+ * Set (or replace) condition 'c' in the pod status, keeping the others'
+ * order; the list is a new array (the pod may share its old one with the
+ * stored version: see ApiStore.patchTop).
+ */
 export function setPodCondition(p: Pod, c: PodCondition): void {
   p.status ??= {};
-  const list = (p.status.conditions ??= []);
+  const list = [...(p.status.conditions ?? [])];
   const i = list.findIndex((x) => x.type === c.type);
   if (i >= 0) list[i] = c;
   else list.push(c);
+  p.status.conditions = list;
 }
 
 /**

@@ -940,7 +940,7 @@ class SchedulerController implements Controller {
     const r = this.cp.scheduler.scheduleOn(pod, this.cp.nodeInfoList(), { table: this.cp.nodeTable, scoreRows: SCORE_ROWS_KEPT });
     this.cp.noteDecision(pod.metadata.uid!, r);
     if (r.state === 'scheduled') {
-      store.patch('Pod', ns, name, (p) => {
+      store.patchTop('Pod', ns, name, (p) => {
         p.spec.nodeName = r.node;
         setPodCondition(p, { type: 'PodScheduled', status: 'True' });
       });
@@ -988,7 +988,7 @@ class KubeletController implements Controller {
       if (pod.spec.hostNetwork) ip = hostIP;
       else ip = this.cp.podIpAllocator(node)?.allocate();
     }
-    store.patch('Pod', ns, name, (p) => {
+    store.patchTop('Pod', ns, name, (p) => {
       p.status ??= {};
       if (hostIP) {
         p.status.hostIP = hostIP;
