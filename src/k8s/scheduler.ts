@@ -225,6 +225,8 @@ function rejection(node: string, plugin: FilterPlugin, reasons: string[], unreso
 const terminal = (p: Pod): boolean => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 
 const UNSCHEDULABLE = 1, HARD_TAINTS = 2, SOFT_TAINTS = 4;
+/** the flags a filter looks at (a PreferNoSchedule taint only scores) */
+const BLOCKING = UNSCHEDULABLE | HARD_TAINTS;
 
 /**
  * Where the NodeInfos of one cluster keep the figures the scheduler's loop
@@ -262,7 +264,7 @@ export class NodeTable {
   scoredStamp = new Int32Array(0);
   /** 1 for a row in use (set by its first touch) */
   live = new Uint8Array(0);
-  /** rows in use with a flag: while there are none, no node is unschedulable or tainted */
+  /** rows in use that are unschedulable or have a NoSchedule / NoExecute taint: while there are none, those filters pass everywhere */
   flagged = 0;
   /** rows in use with a PreferNoSchedule taint */
   softTainted = 0;
@@ -310,10 +312,10 @@ export class NodeTable {
 
   /** Set row 'r''s flags (keeping the count of flagged rows). */
   setFlags(r: number, flags: number): void {
-    if (this.flags[r]) this.flagged--;
+    if (this.flags[r]! & BLOCKING) this.flagged--;
     if (this.flags[r]! & SOFT_TAINTS) this.softTainted--;
     this.flags[r] = flags;
-    if (flags) this.flagged++;
+    if (flags & BLOCKING) this.flagged++;
     if (flags & SOFT_TAINTS) this.softTainted++;
   }
 
@@ -894,7 +896,7 @@ export class Scheduler {
     }
     for (let i = this.nextStart; examined < n && k < want; examined++, i = i + 1 === n ? 0 : i + 1) {
       const r = rows[i]!;
-      if (plain && flags[r] === 0 && !(1 > freePods[r]!) && !(cpu > freeCpu[r]!) && !(memory > freeMemory[r]!)) {
+      if (plain && (flags[r]! & BLOCKING) === 0 && !(1 > freePods[r]!) && !(cpu > freeCpu[r]!) && !(memory > freeMemory[r]!)) {
         feasible[k++] = i;
         continue;
       }
