@@ -98,6 +98,11 @@ export interface NodeScore {
   total: number;
 }
 
+/**
+ * A decision. `Scheduler.scheduleOn` builds a scheduled one's `scores`
+ * when first read (an accessor: JSON.stringify gives them, an object
+ * spread does not — read them, or use `bestScores` / `keepBestScores`).
+ */
 export type ScheduleResult =
   | { state: 'scheduled'; node: string; scores: NodeScore[]; rejected: NodeRejection[] }
   | { state: 'unschedulable'; message: string; rejected: NodeRejection[] };

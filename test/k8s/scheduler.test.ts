@@ -199,6 +199,8 @@ describe('scheduler score rows', () => {
         const sorted = [...r.scores].sort((a, b) => b.total - a.total || (a.node < b.node ? -1 : 1));
         expect(bestScores(r, n)).toEqual(r.scores.length <= n ? r.scores : sorted.slice(0, n));
         expect(sorted[0]!.node).toBe(r.node);
+        // rows built when read: a JSON text of the decision has them
+        expect(JSON.parse(JSON.stringify(r)).scores).toEqual(r.scores);
       }), { numRuns: 100 });
   });
 
