@@ -10,6 +10,8 @@
  * decimal exponents e/E. A sign is allowed; anything else is refused with
  * `QuantityError` (apimachinery's ErrFormatWrong message: "quantities must
  * match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'").
+ * Texts already read are answered from a small memo (cleared when it
+ * holds 4,096): requests are read once per pod, and pods repeat a few texts.
  * Why float64: memory up to exabytes and cpu down to millicores both fit in
  * 53 bits of mantissa with the precision the scheduler's integer scores use.
  * Neighbours: manifest.ts validates requests with it; scheduler.ts sums them.
@@ -41,12 +43,20 @@ export function parseQuantity(s: string | number): number {
     if (!Number.isFinite(s)) throw new QuantityError(String(s));
     return s;
   }
+  let v = SEEN.get(s);
+  if (v !== undefined) return v;
   const m = RE.exec(s.trim());
   if (!m) throw new QuantityError(s);
   const base = Number(m[1]);
-  if (m[2] !== undefined) return base * 10 ** Number(m[2].slice(1));
-  return base * SUFFIX[m[3] ?? '']!;
+  v = m[2] !== undefined ? base * 10 ** Number(m[2].slice(1)) : base * SUFFIX[m[3] ?? '']!;
+  if (SEEN.size >= SEEN_MAX) SEEN.clear();
+  SEEN.set(s, v);
+  return v;
 }
+
+/** values of the quantity texts read lately (a cluster repeats a few: '100m', '128Mi'); emptied when full */
+const SEEN = new Map<string, number>();
+const SEEN_MAX = 4096;
 
 /** Quantity 's' in thousandths of a unit, rounded up (millicores for cpu). */
 export function milliValue(s: string | number): number {

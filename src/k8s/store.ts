@@ -15,9 +15,17 @@
  * `{ type: 'ADDED' | 'MODIFIED' | 'DELETED', object, old }`.
  * Invariants: a stored object is never mutated in place — writers pass a
  * new object (or a modified copy from `get`), the store keeps its own deep
- * copy, so an `old` handed to a watcher stays what it was; names are unique
+ * copy, so an `old` handed to a watcher stays what it was (an update's copy
+ * shares the members it left unchanged with the previous version, which is
+ * safe because neither is ever mutated, and keeps e.g. a pod's spec object
+ * — and what is cached per spec — across status writes); names are unique
  * per (kind, namespace); a namespaced object's namespace must exist
  * (`namespaces "x" not found`, as the API server answers).
+ * Cost: a write copies its input once (`jsonCopy`, a walk rather than a
+ * JSON round trip), then one walk against the old version both finds an
+ * unchanged object (no event) and shares what did not change; indexes
+ * (`addIndex`) are kept per write, touching only values that changed, and
+ * not at all when the member an index reads is the same object.
  * Errors: `ApiError` with the API server's reason (`AlreadyExists`,
  * `NotFound`, `Conflict`, `Invalid`) as code `K8S_ALREADY_EXISTS`...
  * Neighbours: api.ts (the object types), controllers/ (write through it),
@@ -88,8 +96,79 @@ function key(kind: string, namespace: string | undefined, name: string): string 
   return `${kind}/${namespace ?? ''}/${name}`;
 }
 
-/** API objects are JSON values: a JSON round trip copies them (faster than structuredClone for these shapes) */
-const clone = <T>(o: T): T => JSON.parse(JSON.stringify(o)) as T;
+/**
+ * A deep copy of the JSON value 'v', as a JSON round trip would give it
+ * (undefined and function members dropped, in arrays turned to null;
+ * non-finite numbers null; `toJSON` honoured, so a Date becomes its string)
+ * — several times faster than `JSON.parse(JSON.stringify(v))` or
+ * structuredClone on API objects' shapes, and a copy is made per write.
+ */
+export function jsonCopy<T>(v: T): T {
+  return copyValue(v) as T;
+}
+
+function copyValue(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) {
+    if (typeof v === 'number') return Number.isFinite(v) ? v + 0 : null; // -0 + 0 is 0, as JSON writes it
+    return typeof v === 'function' || typeof v === 'symbol' ? undefined : v;
+  }
+  if (Array.isArray(v)) {
+    const n = v.length, out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) {
+      const x = copyValue(v[i]);
+      out[i] = x === undefined ? null : x;
+    }
+    return out;
+  }
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return copyValue((v as { toJSON: () => unknown }).toJSON());
+  const out: Record<string, unknown> = {};
+  // for-in (API objects are plain: no inherited enumerable members) rather than Object.keys, which allocates a key array per object
+  for (const k in v) {
+    const x = copyValue((v as Record<string, unknown>)[k]);
+    if (x !== undefined) out[k] = x;
+  }
+  return out;
+}
+
+const clone = jsonCopy;
+
+/**
+ * 'next' with every member that is the same JSON value as the one at its
+ * place in 'prev' replaced by prev's (so unchanged subtrees are shared
+ * between an object's versions: stored objects are never mutated); returns
+ * prev itself when the whole of next equals it. 'next' is changed in place.
+ */
+function shareWith(next: unknown, prev: unknown): unknown {
+  if (next === prev || next === null || prev === null || typeof next !== 'object' || typeof prev !== 'object') return sameJSON(next, prev) ? prev : next;
+  if (Array.isArray(next)) {
+    if (!Array.isArray(prev)) return next;
+    let same = next.length === prev.length;
+    for (let i = 0; i < next.length; i++) {
+      const x = i < prev.length ? shareWith(next[i], prev[i]) : next[i];
+      next[i] = x;
+      if (x !== prev[i]) same = false;
+    }
+    return same ? prev : next;
+  }
+  if (Array.isArray(prev)) return next;
+  return shareMembers(next as Record<string, unknown>, prev as Record<string, unknown>) ? prev : next;
+}
+
+/** shareWith for the members of two objects; whether all of them are the same. */
+function shareMembers(next: Record<string, unknown>, prev: Record<string, unknown>): boolean {
+  let same = true, n = 0;
+  for (const k in next) {
+    const x = next[k];
+    if (x === undefined) continue;
+    n++;
+    const y = shareWith(x, prev[k]);
+    next[k] = y;
+    if (y !== prev[k]) same = false;
+  }
+  if (!same) return false;
+  for (const k in prev) if (prev[k] !== undefined) n--;
+  return n === 0;
+}
 
 /** JSON of 'v' with object keys sorted (and undefined members left out): equal values, equal text. */
 export function canonical(v: unknown): string {
@@ -124,6 +203,13 @@ export function sameJSON(a: unknown, b: unknown): boolean {
   return na === nb;
 }
 
+/** A secondary index: the values 'fn' gives an object → the keys of the objects with that value. */
+interface StoreIndex {
+  fn: (o: KubeObject) => string[];
+  basis: ((o: KubeObject) => unknown) | undefined;
+  map: Map<string, Set<string>>;
+}
+
 export class ApiStore {
   private readonly objects = new Map<string, KubeObject>();
   /** per kind, namespace → name → object, for list */
@@ -133,9 +219,12 @@ export class ApiStore {
   /** owner uid → keys of dependents */
   private readonly dependents = new Map<string, Set<string>>();
   /** secondary indexes: kind → index name → (value function, value → keys) */
-  private readonly indexes = new Map<Kind, Map<string, { fn: (o: KubeObject) => string[]; map: Map<string, Set<string>> }>>();
+  private readonly indexes = new Map<Kind, Map<string, StoreIndex>>();
   private rv = 0;
   private uidCounter = 0;
+  /** the last creationTimestamp written, and the clock reading it is for */
+  private stampMs = NaN;
+  private stampText = '';
   readonly rng: Mulberry32;
   readonly clock: Clock;
   admit: ApiStoreOptions['admit'];
@@ -164,7 +253,12 @@ export class ApiStore {
   }
 
   private timestamp(): string {
-    return new Date(this.clock.nowMs()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const ms = this.clock.nowMs();
+    if (ms !== this.stampMs) {
+      this.stampMs = ms;
+      this.stampText = new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    }
+    return this.stampText;
   }
 
   /** Register 'w' for changes of 'kind' ('*' for every kind); returns the function that unregisters it. */
@@ -214,14 +308,17 @@ export class ApiStore {
 
   /**
    * Keep an index 'name' of the objects of 'kind' by the values 'fn' gives
-   * (e.g. pods by node name); `byIndex` reads it. Registering the same name
-   * twice keeps the first.
+   * (e.g. pods by node name); `byIndex` reads it. 'basis', when given,
+   * names the member the values come from (e.g. the labels map): an update
+   * that keeps it the same object — the store shares what an update left
+   * unchanged — leaves the index alone without calling 'fn'. Registering
+   * the same name twice keeps the first.
    */
-  addIndex<K extends Kind>(kind: K, name: string, fn: (o: ObjectOf<K>) => string[]): void {
+  addIndex<K extends Kind>(kind: K, name: string, fn: (o: ObjectOf<K>) => string[], basis?: (o: ObjectOf<K>) => unknown): void {
     let m = this.indexes.get(kind);
     if (!m) this.indexes.set(kind, (m = new Map()));
     if (m.has(name)) return;
-    const idx = { fn: fn as (o: KubeObject) => string[], map: new Map<string, Set<string>>() };
+    const idx: StoreIndex = { fn: fn as (o: KubeObject) => string[], basis: basis as ((o: KubeObject) => unknown) | undefined, map: new Map<string, Set<string>>() };
     m.set(name, idx);
     for (const [k, o] of this.byKind.get(kind) ?? []) this.indexOne(idx, k, o, 1);
   }
@@ -240,21 +337,34 @@ export class ApiStore {
     return this.indexes.get(kind)?.get(name)?.map.get(value)?.size ?? 0;
   }
 
-  private indexOne(idx: { fn: (o: KubeObject) => string[]; map: Map<string, Set<string>> }, k: string, o: KubeObject, sign: 1 | -1): void {
-    for (const v of idx.fn(o)) {
-      let set = idx.map.get(v);
-      if (sign > 0) {
-        if (!set) idx.map.set(v, (set = new Set()));
-        set.add(k);
-      } else if (set) {
-        set.delete(k);
-        if (set.size === 0) idx.map.delete(v);
-      }
+  private indexOne(idx: StoreIndex, k: string, o: KubeObject, sign: 1 | -1): void {
+    for (const v of idx.fn(o)) this.indexValue(idx, k, v, sign);
+  }
+
+  private indexValue(idx: StoreIndex, k: string, v: string, sign: 1 | -1): void {
+    let set = idx.map.get(v);
+    if (sign > 0) {
+      if (!set) idx.map.set(v, (set = new Set()));
+      set.add(k);
+    } else if (set) {
+      set.delete(k);
+      if (set.size === 0) idx.map.delete(v);
     }
   }
 
   private reindex(k: string, o: KubeObject, sign: 1 | -1): void {
     for (const idx of this.indexes.get(o.kind)?.values() ?? []) this.indexOne(idx, k, o, sign);
+  }
+
+  /** Move key 'k' in the indexes of its kind from the values of 'old' to those of 'cur', touching only the ones that differ. */
+  private reindexChange(k: string, old: KubeObject, cur: KubeObject): void {
+    for (const idx of this.indexes.get(cur.kind)?.values() ?? []) {
+      if (idx.basis && idx.basis(old) === idx.basis(cur)) continue;
+      const a = idx.fn(old), b = idx.fn(cur);
+      if (a === b || (a.length === b.length && a.every((v, i) => v === b[i]))) continue;
+      for (const v of a) if (!b.includes(v)) this.indexValue(idx, k, v, -1);
+      for (const v of b) if (!a.includes(v)) this.indexValue(idx, k, v, 1);
+    }
   }
 
   /** Store a new object; returns the stored copy (with uid, resourceVersion...). */
@@ -314,12 +424,24 @@ export class ApiStore {
     md.generation = old.metadata.generation;
     md.resourceVersion = old.metadata.resourceVersion;
     this.admit?.(obj, old);
-    if (sameJSON(obj, old)) return old;
-    if (!sameJSON((obj as { spec?: unknown }).spec, (old as { spec?: unknown }).spec)) md.generation = (old.metadata.generation ?? 1) + 1;
+    // share what did not change with the old version (the metadata object itself stays new: its resourceVersion changes)
+    const rest = obj as unknown as Record<string, unknown>, was = old as unknown as Record<string, unknown>;
+    const metaSame = shareMembers(md as unknown as Record<string, unknown>, old.metadata as unknown as Record<string, unknown>);
+    rest.metadata = old.metadata;
+    const same = shareMembers(rest, was);
+    rest.metadata = md;
+    if (same && metaSame) return old;
+    const spec = (obj as { spec?: unknown }).spec, oldSpec = (old as { spec?: unknown }).spec;
+    if (spec !== oldSpec) md.generation = (old.metadata.generation ?? 1) + 1;
     md.resourceVersion = String(++this.rv);
-    this.unindexOwners(k, old);
-    this.reindex(k, old, -1);
-    this.put(k, obj);
+    if (md.ownerReferences !== old.metadata.ownerReferences) {
+      this.unindexOwners(k, old);
+      this.indexOwners(k, obj);
+    }
+    this.reindexChange(k, old, obj);
+    this.objects.set(k, obj);
+    this.byKind.get(obj.kind)!.set(k, obj);
+    this.uidIndex.set(md.uid!, obj);
     this.emit({ type: 'MODIFIED', object: obj, old });
     return obj;
   }
@@ -331,6 +453,29 @@ export class ApiStore {
     const copy = clone(cur);
     fn(copy);
     return this.replace(copy);
+  }
+
+  /**
+   * As `patch`, for a writer that only assigns members of the object or of
+   * its object-valued members (metadata, spec, status: `p.spec.nodeName = …`,
+   * `p.status.conditions = […]`), never changes a deeper member in place:
+   * 'fn' gets a copy two levels deep whose deeper members are the stored
+   * object's own, so a write costs a few shallow copies rather than a deep
+   * one. Admission runs on the result as on any write: it may only fill
+   * what is missing there (the control plane's defaulters do, and a stored
+   * object already has what they fill).
+   */
+  patchTop<K extends Kind>(kind: K, namespace: string | undefined, name: string, fn: (o: ObjectOf<K>) => void): ObjectOf<K> {
+    const cur = this.get(kind, namespace, name);
+    if (!cur) throw new ApiError('NotFound', kind, name, `${resourceName(kind)} "${name}" not found`);
+    const copy: Record<string, unknown> = { ...(cur as unknown as Record<string, unknown>) };
+    for (const k in copy) {
+      const v = copy[k];
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) copy[k] = { ...v };
+    }
+    const obj = copy as unknown as ObjectOf<K>;
+    fn(obj);
+    return this.replace(obj);
   }
 
   /** Remove an object and (background cascading deletion) its dependents; returns the last state, or undefined when absent. */
@@ -366,6 +511,10 @@ export class ApiStore {
     m.set(k, obj);
     this.uidIndex.set(obj.metadata.uid!, obj);
     this.reindex(k, obj, 1);
+    this.indexOwners(k, obj);
+  }
+
+  private indexOwners(k: string, obj: KubeObject): void {
     for (const r of obj.metadata.ownerReferences ?? []) {
       let s = this.dependents.get(r.uid);
       if (!s) this.dependents.set(r.uid, (s = new Set()));

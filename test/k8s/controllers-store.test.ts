@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { ApiStore, ApiError, type WatchEvent } from '../../src/k8s/store.js';
+import fc from 'fast-check';
+import { ApiStore, ApiError, jsonCopy, type WatchEvent } from '../../src/k8s/store.js';
 import type { Pod, ReplicaSet, Service } from '../../src/k8s/api.js';
 
 const pod = (name: string, extra: Partial<Pod['metadata']> = {}): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, ...extra }, spec: { containers: [{ name: 'c' }] } });
@@ -33,6 +34,58 @@ describe('ApiStore', () => {
     input.spec.nodeName = 'x';
     expect(s.get('Pod', 'default', 'a')!.spec.nodeName).toBeUndefined();
     expect(out).toBe(s.get('Pod', 'default', 'a'));
+  });
+
+  it('copies values as a JSON round trip does', () => {
+    const value = fc.letrec((tie) => ({
+      v: fc.oneof({ depthSize: 'small' }, fc.constant(undefined), fc.constant(null), fc.boolean(), fc.string(), fc.double(), fc.date({ noInvalidDate: true }),
+        fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 4 }), tie('v'), { maxKeys: 4 })),
+    })).v;
+    fc.assert(fc.property(value, (v) => {
+      const c = jsonCopy(v);
+      expect(JSON.stringify(c)).toBe(JSON.stringify(v));
+      if (v !== undefined) expect(c).toEqual(JSON.parse(JSON.stringify(v)));
+    }), { numRuns: 300 });
+  });
+
+  it('shares what an update left unchanged with the previous version, which stays as it was', () => {
+    const s = store();
+    const a = s.create({ ...pod('a', { labels: { app: 'x' } }), status: { phase: 'Pending' } });
+    const events: WatchEvent[] = [];
+    s.watch('Pod', (e) => events.push(e));
+    const b = s.patch('Pod', 'default', 'a', (p) => {
+      p.status = { phase: 'Running' };
+    });
+    expect(b.spec).toBe(a.spec);
+    expect(b.metadata.labels).toBe(a.metadata.labels);
+    expect(b.metadata).not.toBe(a.metadata);
+    expect(b.metadata.generation).toBe(1);
+    expect(events[0]!.old).toBe(a);
+    expect([a.status!.phase, a.metadata.resourceVersion]).toEqual(['Pending', String(Number(b.metadata.resourceVersion) - 1)]);
+    const c = s.patch('Pod', 'default', 'a', (p) => {
+      p.spec.nodeName = 'n1';
+    });
+    expect(c.spec.containers).toBe(a.spec.containers);
+    expect([a.spec.nodeName, c.spec.nodeName, c.metadata.generation]).toEqual([undefined, 'n1', 2]);
+  });
+
+  it('keeps indexes in step, and leaves one alone when the member it reads is unchanged', () => {
+    const s = store();
+    let calls = 0;
+    s.addIndex('Pod', 'app', (p) => {
+      calls++;
+      return p.metadata.labels?.app ? [p.metadata.labels.app] : [];
+    }, (p) => p.metadata.labels);
+    s.create(pod('a', { labels: { app: 'x' } }));
+    const before = calls;
+    s.patch('Pod', 'default', 'a', (p) => {
+      p.spec.nodeName = 'n1';
+    });
+    expect(calls).toBe(before);
+    s.patch('Pod', 'default', 'a', (p) => {
+      p.metadata.labels = { app: 'y' };
+    });
+    expect([s.byIndex('Pod', 'app', 'x').length, s.byIndex('Pod', 'app', 'y').map((p) => p.spec.nodeName)]).toEqual([0, ['n1']]);
   });
 
   it('answers as the API server: AlreadyExists, NotFound, Conflict, missing namespace', () => {

@@ -257,6 +257,20 @@ spec:
 });
 
 describe('EndpointSlices', () => {
+  it('puts back a slice someone else changed or deleted (its own writes need no second look)', () => {
+    const cp = cluster({ autoReady: true });
+    cp.applyYaml(deployment({ replicas: 2 }) + '---\n' + service);
+    const [mine] = slices(cp, 'web');
+    cp.store.update({ ...mine!, endpoints: [] });
+    cp.reconcile();
+    expect(slices(cp, 'web')[0]!.endpoints).toHaveLength(2);
+    cp.store.delete('EndpointSlice', 'default', slices(cp, 'web')[0]!.metadata.name);
+    cp.reconcile();
+    expect(slices(cp, 'web').map((x) => x.endpoints.length)).toEqual([2]);
+    cp.scale('Deployment', 'default', 'web', 3);
+    expect(slices(cp, 'web').map((x) => x.endpoints.length)).toEqual([3]);
+  });
+
   it('keeps one empty slice for a selector that matches nothing', () => {
     const cp = cluster({ autoReady: true });
     cp.applyYaml(service.replace('app: web', 'app: nothing'));
@@ -588,5 +602,37 @@ describe('watching the control plane', () => {
     cp.scale('Deployment', 'default', 'web', 3);
     expect(settled.length).toBe(2);
     expect(slicesSeen.at(-1)).toBe('MODIFIED web 3');
+  });
+});
+
+describe('stored objects stay as they were written', () => {
+  const freeze = (v: unknown): void => {
+    if (v === null || typeof v !== 'object' || Object.isFrozen(v)) return;
+    Object.freeze(v);
+    for (const x of Object.values(v)) freeze(x);
+  };
+
+  it('never changes an object once stored, though versions share what did not change', () => {
+    // every object the store hands out is frozen: a write into one (or into a member
+    // shared with a later version) would throw, and the control plane rethrows it
+    const cp = cluster({ autoReady: true, gracefulTermination: true });
+    const olds: string[] = [];
+    cp.store.watch('*', (e) => {
+      freeze(e.object);
+      if (e.old) olds.push(JSON.stringify(e.old));
+    });
+    const seen = olds.length;
+    cp.applyYaml(deployment({ replicas: 3, cpu: '100m' }) + '---\n' + service);
+    cp.scale('Deployment', 'default', 'web', 5);
+    cp.applyYaml(deployment({ replicas: 5, image: 'nginx:1.26' }));
+    cp.nodeDown('w1');
+    cp.advance(301_000);
+    cp.nodeUp('w1');
+    for (const p of pods(cp)) cp.setPodReady('default', p.metadata.name, false);
+    cp.delete('Service', 'default', 'web');
+    cp.scale('Deployment', 'default', 'web', 1);
+    cp.advance(60_000);
+    expect(olds.length).toBeGreaterThan(seen);
+    expect(pods(cp).filter((p) => !p.metadata.deletionTimestamp)).toHaveLength(1);
   });
 });

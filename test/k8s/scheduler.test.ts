@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { NodeInfo, Scheduler, feasibleNodesToFind, fitError, formatScores, nodeInfos, podRequests } from '../../src/k8s/scheduler.js';
+import { NodeInfo, NodeTable, Scheduler, bestScores, feasibleNodesToFind, fitError, formatScores, nodeInfos, podRequests } from '../../src/k8s/scheduler.js';
 import type { Node, Pod, Taint } from '../../src/k8s/api.js';
 
 const node = (name: string, o: { cpu?: string; memory?: string; pods?: string; taints?: Taint[]; labels?: Record<string, string>; unschedulable?: boolean } = {}): Node => ({
@@ -105,15 +105,21 @@ describe('scheduler at scale', () => {
   });
 
   it('keeps NodeInfo sums equal to a fresh count through adds and removes', () => {
-    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 5 }), fc.constantFrom('', '250m', '1', '2'), fc.constantFrom('', '128Mi', '1Gi')), { maxLength: 30 }), (ops) => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('add', 'remove', 'status', 'resize'), fc.integer({ min: 0, max: 5 }), fc.constantFrom('', '250m', '1', '2'), fc.constantFrom('', '128Mi', '1Gi')), { maxLength: 30 }), (ops) => {
       const info = new NodeInfo(node('n'));
       const live = new Map<number, Pod>();
-      for (const [add, id, cpu, memory] of ops) {
+      for (const [op, id, cpu, memory] of ops) {
         const p = pod(`p${id}`, { cpu: cpu || undefined, memory: memory || undefined, nodeName: 'n' });
-        if (add) {
+        const prev = live.get(id);
+        if (op === 'add') {
           info.add(p);
           live.set(id, p);
-        } else if (live.has(id)) {
+        } else if (op !== 'remove' && prev) {
+          // a new version: the same spec (a status write) or other requests
+          const next = op === 'status' ? { ...prev, status: { phase: 'Running' as const } } : { ...p, status: prev.status };
+          info.replace(prev, next);
+          live.set(id, next);
+        } else if (op === 'remove' && prev) {
           info.remove(live.get(id)!);
           live.delete(id);
         }
@@ -125,6 +131,51 @@ describe('scheduler at scale', () => {
     }), { numRuns: 200 });
   });
 
+  it('keeps NodeInfos of one table in its rows, and gives a released row back empty', () => {
+    const table = new NodeTable();
+    const infos = Array.from({ length: 20 }, (_, i) => new NodeInfo(node(`n${i}`, { cpu: '2' }), table));
+    infos[3]!.add(pod('x', { cpu: '1', nodeName: 'n3', spec: { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'zone', labelSelector: { matchLabels: { a: 'b' } } }] } } } }));
+    expect([infos[3]!.requestedCpu, infos[3]!.allocCpu, table.antiAffinityPods]).toEqual([1000, 2000, 1]);
+    infos[3]!.release();
+    expect(table.antiAffinityPods).toBe(0);
+    const again = new NodeInfo(node('n99'), table);
+    expect([again.row, again.requestedCpu, again.nonZero, again.allocCpu]).toEqual([infos[3]!.row, 0, { cpu: 0, memory: 0 }, 4000]);
+    // a new array without the released node: the scheduler lays it out anew
+    const live = [...infos.slice(0, 3), ...infos.slice(4), again];
+    const r = new Scheduler().scheduleOn(pod('p', { cpu: '3' }), live, { table });
+    expect(r.state === 'scheduled' && r.node).toBe('n99');
+  });
+
+  it('schedules NodeInfos built apart (each with its own table) as one cluster, and keeps only the best rows when asked', () => {
+    const apart = [node('a', { cpu: '1' }), node('b'), node('c', { cpu: '2' })].map((n) => new NodeInfo(n));
+    apart[1]!.add(pod('x', { cpu: '3', nodeName: 'b' }));
+    const together = nodeInfos([node('a', { cpu: '1' }), node('b'), node('c', { cpu: '2' })], [pod('x', { cpu: '3', nodeName: 'b' })]);
+    const r1 = new Scheduler().scheduleOn(pod('p', { cpu: '500m' }), apart), r2 = new Scheduler().scheduleOn(pod('p', { cpu: '500m' }), together);
+    expect(r1.state === 'scheduled' && [r1.node, r1.scores]).toEqual(r2.state === 'scheduled' && [r2.node, r2.scores]);
+    expect(new Set(apart.map((i) => i.table)).size).toBe(1);
+    expect(apart[1]!.requestedCpu).toBe(3000);
+    const kept = new Scheduler().scheduleOn(pod('p', { cpu: '500m' }), together, { scoreRows: 2 });
+    expect(kept.state === 'scheduled' && kept.scores).toEqual(r2.state === 'scheduled' && bestScores(r2, 2));
+    expect(kept.state === 'scheduled' && kept.scores.map((x) => x.node)).toEqual(['c', 'a']);
+  });
+
+  it('knows when a pod fits every node without visiting them, and works the floors out again once they went stale', () => {
+    const table = new NodeTable();
+    const infos = ['a', 'b', 'c'].map((n) => new NodeInfo(node(n, { cpu: '2' }), table));
+    expect(table.fitsEverywhere(1500, 0)).toBe(true);
+    const big = pod('big', { cpu: '1', nodeName: 'b' });
+    infos[1]!.add(big);
+    expect([table.fitsEverywhere(1500, 0), table.fitsEverywhere(1000, 0)]).toEqual([false, true]);
+    infos[1]!.remove(big);
+    // the floor stays low (a lower bound) until a few misses make the table look again
+    const misses = Array.from({ length: 8 }, () => table.fitsEverywhere(1500, 0));
+    expect(misses.slice(0, 7).every((x) => !x) && misses[7]).toBe(true);
+    infos[2]!.node = node('c', { cpu: '2', taints: [CP] });
+    expect([table.flagged, table.fitsEverywhere(1, 0)]).toEqual([1, false]);
+    infos[2]!.release();
+    expect([table.flagged, table.fitsEverywhere(1, 0)]).toEqual([0, true]);
+  });
+
   it('stops filtering once enough nodes fit and starts the next search where it stopped', () => {
     const nodes = Array.from({ length: 500 }, (_, i) => node(`n${String(i).padStart(3, '0')}`));
     const sched = new Scheduler();
@@ -134,6 +185,39 @@ describe('scheduler at scale', () => {
     expect(a.state === 'scheduled' && a.scores.length).toBe(230);
     expect(a.state === 'scheduled' && a.node).toBe('n000');
     expect(b.state === 'scheduled' && b.node).toBe('n230');
+  });
+});
+
+describe('scheduler score rows', () => {
+  it('gives the best rows of a decision as sorting its whole table would', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('1', '2', '4'), fc.constantFrom('4Gi', '8Gi'), fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 40 }),
+      fc.integer({ min: 1, max: 12 }), (shape, n) => {
+        const nodes = shape.map(([cpu, memory], i) => node(`n${(i * 7) % 41}-${i}`, { cpu, memory }));
+        const placed = shape.flatMap(([, , k], i) => Array.from({ length: k }, (_, j) => pod(`x${i}-${j}`, { cpu: '250m', memory: '512Mi', nodeName: nodes[i]!.metadata.name })));
+        const r = new Scheduler().schedule(pod('p', { cpu: '100m' }), nodes, placed);
+        if (r.state !== 'scheduled') throw new Error('unschedulable');
+        const sorted = [...r.scores].sort((a, b) => b.total - a.total || (a.node < b.node ? -1 : 1));
+        expect(bestScores(r, n)).toEqual(r.scores.length <= n ? r.scores : sorted.slice(0, n));
+        expect(sorted[0]!.node).toBe(r.node);
+        // rows built when read: a JSON text of the decision has them
+        expect(JSON.parse(JSON.stringify(r)).scores).toEqual(r.scores);
+      }), { numRuns: 100 });
+  });
+
+  it('applies pod affinity and the bound pods\' anti-affinity by topology domain', () => {
+    const zone = (name: string, z: string): Node => node(name, { labels: { zone: z } });
+    const nodes = [zone('a1', 'a'), zone('a2', 'a'), zone('b1', 'b'), node('nozone')];
+    const keepAway = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'zone', labelSelector: { matchLabels: { app: 'web' } } }] } };
+    const placed = [pod('db', { labels: { app: 'db' }, nodeName: 'a1', spec: { affinity: keepAway } })];
+    const near = { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'zone', labelSelector: { matchLabels: { app: 'db' } } }] } };
+    // web must be in db's zone, and db refuses web in its zone: nowhere
+    const web = s.schedule(pod('web', { labels: { app: 'web' }, spec: { affinity: near } }), nodes, placed);
+    expect(web.state === 'unschedulable' && web.rejected.map((r) => [r.node, r.reasons[0]])).toEqual([
+      ['a1', "node(s) didn't satisfy existing pods anti-affinity rules"], ['a2', "node(s) didn't satisfy existing pods anti-affinity rules"],
+      ['b1', "node(s) didn't match pod affinity rules"], ['nozone', "node(s) didn't match pod affinity rules"]]);
+    // a cache pod (not refused) goes next to db: zone a only
+    const cache = s.schedule(pod('cache', { labels: { app: 'cache' }, spec: { affinity: near } }), nodes, placed);
+    expect(cache.state === 'scheduled' && cache.scores.map((x) => x.node).sort()).toEqual(['a1', 'a2']);
   });
 });
 

@@ -73,18 +73,27 @@ export const isTerminal = (p: Pod): boolean => p.status?.phase === 'Succeeded' |
 /** controller.IsPodActive: neither terminal nor being deleted. */
 export const isActive = (p: Pod): boolean => !isTerminating(p) && !isTerminal(p);
 
-/** Set (or replace) condition 'c' in the pod status, keeping the others' order. */
+/**
+ * Set (or replace) condition 'c' in the pod status, keeping the others'
+ * order; the list is a new array (the pod may share its old one with the
+ * stored version: see ApiStore.patchTop).
+ */
 export function setPodCondition(p: Pod, c: PodCondition): void {
   p.status ??= {};
-  const list = (p.status.conditions ??= []);
+  const list = [...(p.status.conditions ?? [])];
   const i = list.findIndex((x) => x.type === c.type);
   if (i >= 0) list[i] = c;
   else list.push(c);
+  p.status.conditions = list;
 }
 
-/** A pod from 'template' owned by 'owner', named 'name' or `generateName`, with 'labels' added. */
+/**
+ * A pod from 'template' owned by 'owner', named 'name' or `generateName`,
+ * with 'labels' added. The spec is a shallow copy (its top-level fields may
+ * be set; deeper members are the template's, which the store copies on create).
+ */
 export function podFromTemplate(template: PodTemplateSpec, owner: KubeObject, opts: { name?: string; generateName?: string; labels?: Record<string, string> }): Pod {
-  const t = structuredClone(template);
+  const t = template;
   return {
     apiVersion: 'v1', kind: 'Pod',
     metadata: {
@@ -92,10 +101,10 @@ export function podFromTemplate(template: PodTemplateSpec, owner: KubeObject, op
       ...(opts.generateName ? { generateName: opts.generateName } : {}),
       namespace: owner.metadata.namespace,
       labels: { ...t.metadata?.labels, ...opts.labels },
-      ...(t.metadata?.annotations ? { annotations: t.metadata.annotations } : {}),
+      ...(t.metadata?.annotations ? { annotations: { ...t.metadata.annotations } } : {}),
       ownerReferences: [ownerRefTo(owner)],
     },
-    spec: t.spec,
+    spec: { ...t.spec },
     status: { phase: 'Pending' },
   };
 }
@@ -115,11 +124,25 @@ function fnv32a(s: string): number {
  * the template — here of its canonical JSON, Go hashes a spew dump, so the
  * values differ from a real cluster's — then rand.SafeEncodeString of the
  * decimal number: each digit mapped into the 27-character alphabet).
+ * 'template' is taken as immutable, as stored objects are: its hash is remembered.
  */
 export function templateHash(template: PodTemplateSpec, collisionCount = 0): string {
+  if (collisionCount === 0) {
+    const seen = HASHES.get(template);
+    if (seen !== undefined) return seen;
+  }
   const h = fnv32a(canonical(template) + (collisionCount ? String(collisionCount) : ''));
-  return [...String(h)].map((d) => NAME_ALPHABET[d.charCodeAt(0) % NAME_ALPHABET.length]).join('');
+  const out = [...String(h)].map((d) => NAME_ALPHABET[d.charCodeAt(0) % NAME_ALPHABET.length]).join('');
+  if (collisionCount === 0) HASHES.set(template, out);
+  return out;
 }
+
+/**
+ * pod-template-hashes of templates already hashed: the controllers hash
+ * stored templates, which are never mutated, and the store keeps a
+ * template object across updates that leave it alone (status writes).
+ */
+const HASHES = new WeakMap<PodTemplateSpec, string>();
 
 /** intstr.GetScaledValueFromIntOrPercent. */
 export function scaledValue(v: number | string | undefined, total: number, roundUp: boolean): number {

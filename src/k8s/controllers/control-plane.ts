@@ -46,9 +46,16 @@
  * terminationGracePeriodSeconds. Without it (default), deletion is immediate.
  * Cost: each controller's `keysFor` reads store indexes (pods by node,
  * unscheduled pods, pods by label pair, Services by selector pair) rather
- * than lists, and the scheduler works on NodeInfos this class keeps in step
- * with the store's events; measured with tsx on this machine: 5,000 nodes
- * and 51,000 pods (1,700 Deployments and Services) settle in about 28 s.
+ * than lists (the node controller ignores pod events on a healthy node),
+ * and the scheduler works on NodeInfos this class keeps in step with the
+ * store's events, in one NodeTable; a decision keeps its ten best score
+ * rows, built when read. Per pod: one create and two writes (binding,
+ * kubelet status). Measured (bench/k8s.bench.ts --control-plane-only, tsx,
+ * this 2-core machine shared with other jobs): 5,000 nodes, 10,000
+ * Deployments and Services, 150,000 pods settle in 11–15 s (12–15 s of CPU)
+ * beside one other busy job, 0.56 GB heap; about a fifth of it is the
+ * scheduler, a quarter the garbage collector, most of the rest the store's
+ * writes (copy, admission, indexes, events to the controllers).
  * Neighbours: store.ts, ipam.ts, scheduler.ts, manifest.ts and the
  * controllers of this folder; kube-proxy/ and cni/ watch `store`; the data
  * plane calls the pod hooks.
@@ -58,7 +65,7 @@ import { NAMESPACED } from '../api.js';
 import { SdnemuError } from '../../errors.js';
 import { ApiStore, ApiError, resourceName, type ObjectOf, type Watcher, type WatchEvent } from '../store.js';
 import { CidrAllocator, IpAllocator, IpamError, LoadBalancerPool, PortAllocator, formatIPv4 } from '../ipam.js';
-import { NodeInfo, Scheduler, formatScores, untoleratedTaint, type ScheduleResult } from '../scheduler.js';
+import { NodeInfo, Scheduler, formatScores, keepBestScores, untoleratedTaint, NodeTable, type ScheduleResult } from '../scheduler.js';
 import { defaultObject, validateObject, loadManifests, type LoadedManifests } from '../manifest.js';
 import type { Sim } from '../../sim/engine.js';
 import {
@@ -162,6 +169,8 @@ export class ControlPlane {
   private readonly opts: ControlPlaneOptions;
   private readonly controllers: Controller[];
   private readonly queues = new Map<Controller, Set<string>>();
+  /** per kind, the controllers that watch it and their queues, in the controllers' order */
+  private readonly watching = new Map<Kind, [Controller, Set<string>][]>();
   private readonly podIPs = new Map<string, IpAllocator>();
   /** last scheduling result per pod uid */
   private readonly decisions = new Map<string, ScheduleResult>();
@@ -169,6 +178,8 @@ export class ControlPlane {
   private readonly settledListeners: ((syncs: number) => void)[] = [];
   private readonly infos = new Map<string, NodeInfo>();
   private infoList: NodeInfo[] | null = null;
+  /** the NodeInfos' figures, in columns the scheduler's loop reads (and their count of anti-affinity pods) */
+  readonly nodeTable = new NodeTable();
   private timers: { at: number; seq: number; fn: () => void }[] = [];
   private timerSeq = 0;
   private clockMs: number;
@@ -260,11 +271,9 @@ export class ControlPlane {
   private dispatch(e: WatchEvent): void {
     if (e.type === 'DELETED') this.released(e.object);
     this.trackNodeInfo(e);
-    for (const c of this.controllers) {
-      if (!c.watches.includes(e.object.kind)) continue;
-      const q = this.queues.get(c)!;
-      for (const k of c.keysFor(e)) q.add(k);
-    }
+    let mine = this.watching.get(e.object.kind);
+    if (!mine) this.watching.set(e.object.kind, (mine = this.controllers.filter((c) => c.watches.includes(e.object.kind)).map((c) => [c, this.queues.get(c)!])));
+    for (const [c, q] of mine) for (const k of c.keysFor(e)) q.add(k);
   }
 
   /** Keep the scheduler's NodeInfos (per-node pods and request sums) in step with the store. */
@@ -273,6 +282,7 @@ export class ControlPlane {
     if (o.kind === 'Node') {
       const name = o.metadata.name;
       if (e.type === 'DELETED') {
+        this.infos.get(name)?.release();
         this.infos.delete(name);
         this.infoList = null;
         return;
@@ -282,12 +292,16 @@ export class ControlPlane {
         cur.node = o;
         return;
       }
-      const info = new NodeInfo(o);
+      const info = new NodeInfo(o, this.nodeTable);
       for (const p of this.podsOn(name)) if (!isTerminal(p)) info.add(p);
       this.infos.set(name, info);
       this.infoList = null;
     } else if (o.kind === 'Pod') {
       const old = e.old as Pod | undefined;
+      if (e.type === 'MODIFIED' && old && o.spec.nodeName && old.spec.nodeName === o.spec.nodeName && !isTerminal(o) && !isTerminal(old)) {
+        this.infos.get(o.spec.nodeName)?.replace(old, o);
+        return;
+      }
       if (old?.spec.nodeName) this.infos.get(old.spec.nodeName)?.remove(old);
       if (e.type === 'DELETED') {
         if (o.spec.nodeName) this.infos.get(o.spec.nodeName)?.remove(o);
@@ -798,11 +812,8 @@ export class ControlPlane {
 
   /** Record a scheduling decision (SchedulerController). */
   noteDecision(uid: string, r: ScheduleResult): void {
-    if (r.state === 'scheduled' && r.scores.length > SCORE_ROWS_KEPT) {
-      // keep the best rows (the chosen node is the first of them) and a summary of the rejections
-      const top = [...r.scores].sort((a, b) => b.total - a.total || (a.node < b.node ? -1 : 1)).slice(0, SCORE_ROWS_KEPT);
-      r = { ...r, scores: top };
-    }
+    // keep the best rows (the chosen node is the first of them) and the rejections
+    if (r.state === 'scheduled') r = keepBestScores(r, SCORE_ROWS_KEPT);
     this.decisions.delete(uid);
     this.decisions.set(uid, r);
     if (this.decisions.size > MAX_DECISIONS) {
@@ -830,6 +841,9 @@ export class ControlPlane {
   }
 }
 
+/** The node's Ready condition is True. */
+const nodeReady = (n: Node): boolean => n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+
 /** Node IPAM (podCIDR per node) and node lifecycle (not-ready pods, taint-based eviction, orphaned pods). */
 class NodeController implements Controller {
   readonly name = 'node';
@@ -840,7 +854,10 @@ class NodeController implements Controller {
   keysFor(e: WatchEvent): string[] {
     if (e.object.kind === 'Node') return [e.object.metadata.name];
     const p = e.object as Pod;
-    return e.type !== 'DELETED' && p.spec.nodeName ? [p.spec.nodeName] : [];
+    if (e.type === 'DELETED' || !p.spec.nodeName) return [];
+    // a pod on a node that is Ready, has its podCIDR and no NoExecute taint needs nothing of this controller
+    const n = this.cp.store.get('Node', undefined, p.spec.nodeName);
+    return n && n.spec?.podCIDR && nodeReady(n) && !n.spec.taints?.some((t) => t.effect === 'NoExecute') ? [] : [p.spec.nodeName];
   }
 
   sync(name: string): void {
@@ -858,7 +875,7 @@ class NodeController implements Controller {
     if (!node.status?.conditions?.some((c) => c.type === 'Ready')) {
       node = store.update({ ...node, status: { ...node.status, conditions: [...(node.status?.conditions ?? []), { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }] } });
     }
-    const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    const ready = nodeReady(node);
     for (const p of this.cp.podsOn(name)) {
       if (isTerminal(p) || isTerminating(p)) continue;
       if (!ready && podCondition(p, 'Ready')?.status !== 'False') {
@@ -922,10 +939,10 @@ class SchedulerController implements Controller {
     const { store } = this.cp;
     const pod = store.get('Pod', ns, name);
     if (!pod || pod.spec.nodeName || !isActive(pod)) return;
-    const r = this.cp.scheduler.scheduleOn(pod, this.cp.nodeInfoList());
+    const r = this.cp.scheduler.scheduleOn(pod, this.cp.nodeInfoList(), { table: this.cp.nodeTable, scoreRows: SCORE_ROWS_KEPT });
     this.cp.noteDecision(pod.metadata.uid!, r);
     if (r.state === 'scheduled') {
-      store.patch('Pod', ns, name, (p) => {
+      store.patchTop('Pod', ns, name, (p) => {
         p.spec.nodeName = r.node;
         setPodCondition(p, { type: 'PodScheduled', status: 'True' });
       });
@@ -961,7 +978,7 @@ class KubeletController implements Controller {
     const pod = store.get('Pod', ns, name);
     if (!pod || !pod.spec.nodeName || !isActive(pod)) return;
     const node = store.get('Node', undefined, pod.spec.nodeName);
-    if (!node || node.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True') return;
+    if (!node || !nodeReady(node)) return;
     const hostIP = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     const opts = this.cp.options;
     const needIP = opts.assignPodIPs !== false && !pod.status?.podIP;
@@ -973,7 +990,7 @@ class KubeletController implements Controller {
       if (pod.spec.hostNetwork) ip = hostIP;
       else ip = this.cp.podIpAllocator(node)?.allocate();
     }
-    store.patch('Pod', ns, name, (p) => {
+    store.patchTop('Pod', ns, name, (p) => {
       p.status ??= {};
       if (hostIP) {
         p.status.hostIP = hostIP;

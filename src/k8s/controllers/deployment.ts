@@ -161,6 +161,10 @@ export class DeploymentController implements Controller {
       if (rs.metadata.labels?.['pod-template-hash'] === hash) updated += pods;
     }
     const status = { replicas, updatedReplicas: updated, readyReplicas: ready, availableReplicas: available };
-    if (JSON.stringify(d.status ?? {}) !== JSON.stringify(status)) this.ctx.store.update({ ...d, status });
+    if (JSON.stringify(d.status ?? {}) !== JSON.stringify(status)) {
+      this.ctx.store.patchTop('Deployment', ns, name, (x) => {
+        x.status = status;
+      });
+    }
   }
 }

@@ -25,13 +25,17 @@
  * before new slices are created; emptied slices are deleted; so a change
  * touches as few slices as it can (the real reconciler's goal; its exact
  * packing heuristics are not reproduced).
+ * A slice event the controller caused itself (its resourceVersion is the
+ * one this controller wrote) queues nothing, as the real controller's
+ * endpointSliceTracker skips its own writes; a slice someone else changed
+ * or deleted brings its Service back to the queue and is put right.
  * The `kubernetes` Service's slice (the API server's addresses) is written
  * by control-plane.ts, not here: that Service has no selector.
  * Neighbours: kube-proxy/ watches the slices; labels.ts (matchesMap).
  */
 import type { Endpoint, EndpointPort, EndpointSlice, Pod, Service } from '../api.js';
 import type { WatchEvent } from '../store.js';
-import { ownerRefTo } from '../store.js';
+import { ownerRefTo, sameJSON } from '../store.js';
 import { matchesMap } from '../labels.js';
 import { type Controller, type ControllerContext, isPodReady, isTerminal, isTerminating, objKey, selfOrOwnerKey, splitKey } from './context.js';
 
@@ -52,8 +56,16 @@ export function findPort(pod: Pod, sp: Service['spec']['ports'] extends (infer P
 const LABEL_INDEX = 'labels';
 const SELECTOR_INDEX = 'selector';
 /** `namespace/key=value` for each pair of 'labels' (the index values of pods' labels and Services' selectors). */
-const labelPairs = (ns: string | undefined, labels: Record<string, string> | undefined): string[] =>
-  Object.entries(labels ?? {}).map(([k, v]) => `${ns ?? ''}/${k}=${v}`);
+function labelPairs(ns: string | undefined, labels: Record<string, string> | undefined): string[] {
+  // the same map is often asked twice in a row (indexed on create, then the event's keys): the last answer is kept
+  if (labels === last.labels && ns === last.ns) return last.pairs;
+  const out: string[] = [];
+  for (const k in labels) out.push(`${ns ?? ''}/${k}=${labels[k]}`);
+  last = { labels, ns, pairs: out };
+  return out;
+}
+/** labelPairs' last answer (stored label maps are never mutated, so the same object has the same pairs) */
+let last: { labels: Record<string, string> | undefined; ns: string | undefined; pairs: string[] } = { labels: undefined, ns: undefined, pairs: [] };
 
 const portsKey = (ports: EndpointPort[]): string => JSON.stringify(ports);
 const epKey = (e: Endpoint): string => e.targetRef?.uid ?? e.addresses[0] ?? '';
@@ -61,21 +73,38 @@ const epKey = (e: Endpoint): string => e.targetRef?.uid ?? e.addresses[0] ?? '';
 export class EndpointSliceController implements Controller {
   readonly name = 'endpointslice';
   readonly watches = ['Service', 'Pod', 'EndpointSlice'] as const;
+  /** resourceVersion of each slice as this controller last wrote it */
+  private readonly written = new Map<string, string | undefined>();
   constructor(private readonly ctx: ControllerContext, readonly maxEndpointsPerSlice = 100) {
-    ctx.store.addIndex('Pod', LABEL_INDEX, (p) => labelPairs(p.metadata.namespace, p.metadata.labels));
-    ctx.store.addIndex('Service', SELECTOR_INDEX, (s) => labelPairs(s.metadata.namespace, s.spec.selector));
+    ctx.store.addIndex('Pod', LABEL_INDEX, (p) => labelPairs(p.metadata.namespace, p.metadata.labels), (p) => p.metadata.labels);
+    ctx.store.addIndex('Service', SELECTOR_INDEX, (s) => labelPairs(s.metadata.namespace, s.spec.selector), (s) => s.spec.selector);
   }
 
   keysFor(e: WatchEvent): string[] {
     const o = e.object;
+    if (o.kind === 'EndpointSlice') {
+      // the controller's own writes need no second look (the real one's endpointSliceTracker: ShouldSync)
+      const k = objKey(o), mine = this.written.get(k);
+      if (e.type === 'DELETED') this.written.delete(k);
+      else if (mine === o.metadata.resourceVersion) return [];
+    }
     if (o.kind !== 'Pod') return selfOrOwnerKey(o, 'Service');
-    const out = new Set<string>();
-    for (const labels of [o.metadata.labels, (e.old as Pod | undefined)?.metadata.labels]) {
+    const out: string[] = [];
+    const old = (e.old as Pod | undefined)?.metadata.labels;
+    for (const labels of old === o.metadata.labels ? [old] : [o.metadata.labels, old]) {
       for (const pair of labelPairs(o.metadata.namespace, labels)) {
-        for (const s of this.ctx.store.byIndex('Service', SELECTOR_INDEX, pair)) if (matchesMap(labels, s.spec.selector)) out.add(objKey(s));
+        for (const s of this.ctx.store.byIndex('Service', SELECTOR_INDEX, pair)) {
+          if (!matchesMap(labels, s.spec.selector)) continue;
+          const k = objKey(s);
+          if (!out.includes(k)) out.push(k);
+        }
       }
     }
-    return [...out];
+    return out;
+  }
+
+  private wrote(s: EndpointSlice): void {
+    this.written.set(objKey(s), s.metadata.resourceVersion);
   }
 
   private endpointFor(svc: Service, pod: Pod): Endpoint {
@@ -128,14 +157,14 @@ export class EndpointSliceController implements Controller {
     if (svc.spec.clusterIP === 'None') labels['service.kubernetes.io/headless'] = '';
     const write = (s: EndpointSlice, endpoints: Endpoint[], ports: EndpointPort[]): void => {
       const next: EndpointSlice = { ...s, metadata: { ...s.metadata, labels }, endpoints, ports };
-      if (JSON.stringify(next) !== JSON.stringify(s)) store.update(next);
+      if (!sameJSON(next, s)) this.wrote(store.update(next));
     };
     const create = (endpoints: Endpoint[], ports: EndpointPort[]): void => {
-      store.create<EndpointSlice>({
+      this.wrote(store.create<EndpointSlice>({
         apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
         metadata: { name: '', generateName: `${name}-`, namespace: ns, labels, ownerReferences: [ownerRefTo(svc)] },
         addressType: 'IPv4', endpoints, ports,
-      });
+      }));
     };
     if (groups.size === 0) {
       const [keep, ...rest] = existing;

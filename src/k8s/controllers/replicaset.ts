@@ -68,6 +68,10 @@ export class ReplicaSetController implements Controller {
     const ready = pods.filter(isPodReady).length;
     const status: ReplicaSetStatus = { replicas: pods.length, readyReplicas: ready, availableReplicas: ready };
     const cur = store.get('ReplicaSet', ns, name)!;
-    if (JSON.stringify(cur.status ?? {}) !== JSON.stringify(status)) store.update({ ...cur, status });
+    if (JSON.stringify(cur.status ?? {}) !== JSON.stringify(status)) {
+      store.patchTop('ReplicaSet', ns, name, (x) => {
+        x.status = status;
+      });
+    }
   }
 }
