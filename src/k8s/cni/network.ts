@@ -442,9 +442,12 @@ export class ClusterNetwork {
       portName = `${spec.name.slice(0, 8)}-${hash6(`${key}/${this.podSeq}/${i}`)}`;
     }
     this.podSeq++;
+    // the address (checked above) and the gateway (its subnet's .1) are valid: the FIB and IPv4
+    // path can wait for the pod's first packet (netstack/host.ts lazyStack)
     const host = this.topology.host(key, {
       ifaces: [{ name: 'eth0', addrs: [`${ipv4ToString(ip)}/${node.prefixLen}`] }],
       routes: [{ dst: 'default', via: node.gwIP, dev: 'eth0' }],
+      lazyStack: true,
     });
     const port = node.bridge.addPort(portName);
     const link = this.topology.link([host, 'eth0'], port, { delay: this.vethDelay });
