@@ -221,11 +221,14 @@ export class FlowTable {
   }
 }
 
-/** Identity of a rule for replacement: priority, conj_id, and the match's non-zero words. */
+/**
+ * Identity of a rule for replacement: priority, conj_id, and the match's non-zero words. Joined
+ * at the end, so the key a table keeps is one flat string, not a tree of concatenations.
+ */
 function strictKey(m: Match, priority: number, conjId: number | undefined): string {
-  let k = `${priority}/${conjId ?? ''}`;
-  for (let w = 0; w < FLOW_WORDS; w++) if (m.mask[w] !== 0 || m.value[w] !== 0) k += `,${w}:${m.mask[w]}:${m.value[w]}`;
-  return k;
+  const parts: (string | number)[] = [`${priority}/${conjId ?? ''}`];
+  for (let w = 0; w < FLOW_WORDS; w++) if (m.mask[w] !== 0 || m.value[w] !== 0) parts.push(`${w}:${m.mask[w]}:${m.value[w]}`);
+  return parts.join(',');
 }
 
 function matchesKey(m: Match, key: Uint32Array): boolean {

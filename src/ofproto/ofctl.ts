@@ -1890,6 +1890,9 @@ function skipAddCommand(p: ActionParser, text: string, others: string[]): number
   return 0;
 }
 
+/** what a FlowSpec's match is until its MatchBuilder finishes (never read, never stored) */
+const NO_MATCH_YET = new Match();
+
 function parseFlowInner(p: ActionParser, text: string, line: number, opts: FlowParseOptions, start: number): FlowSpec {
   const protocols = opts.protocols ?? 'OpenFlow10';
   const actIdx = text.indexOf('action', start);
@@ -1897,7 +1900,7 @@ function parseFlowInner(p: ActionParser, text: string, line: number, opts: FlowP
   if (eq < 0) p.fail('OFCTL_SYNTAX', 'must specify an action', actIdx < 0 ? text.length + 1 : actIdx + 1, actIdx < 0 ? text.trim() : text.slice(actIdx));
   const spec: FlowSpec = {
     table: 0, priority: 32768, cookie: 0n, idleTimeout: 0, hardTimeout: 0, importance: 0, flags: [],
-    match: new Match(), actions: [], line,
+    match: NO_MATCH_YET, actions: [], line,
   };
   let table = 255;
   const flags = new Set<string>();
