@@ -1991,7 +1991,27 @@ function subfieldMatch(p: ActionParser, b: MatchBuilder, key: string, value: str
  * command -2; OVS 3.1 has no line continuation). Errors carry the 1-based line.
  */
 export function parseFlowsFile(text: string, opts: FlowParseOptions = {}): FlowSpec[] {
-  return fileLines(text).map(([l, n]) => parseFlow(l, n, opts, true)).filter((x): x is FlowSpec => x !== null);
+  return fileLines(text).map(([l, n]) => parseFlowCached(l, n, opts)).filter((x): x is FlowSpec => x !== null);
+}
+
+/**
+ * Flows parsed lately, by options and line text: a line seen again (the same flows on many
+ * bridges: a cluster's nodes) is not parsed again, and its FlowSpec — match and actions, which
+ * nothing changes once parsed — is shared (a copy of the record when its line number differs).
+ * Bounded: emptied when full. A line that fails is never kept (it fails again, at its own line).
+ */
+const parsedFlows = new Map<string, FlowSpec>();
+const PARSED_FLOWS_MAX = 2048;
+
+function parseFlowCached(text: string, line: number, opts: FlowParseOptions): FlowSpec | null {
+  const key = `${opts.protocols ?? 'OpenFlow10'}|${opts.prereqs ?? 'error'}|${text}`;
+  const hit = parsedFlows.get(key);
+  if (hit !== undefined) return hit.line === line ? hit : { ...hit, line };
+  const spec = parseFlow(text, line, opts, true);
+  if (spec === null) return null;
+  if (parsedFlows.size >= PARSED_FLOWS_MAX) parsedFlows.clear();
+  parsedFlows.set(key, spec);
+  return spec;
 }
 
 /** The lines of an ovs-ofctl file with `#` comments cut and blank lines dropped, each with its 1-based number. */
