@@ -3,9 +3,10 @@
  * groups, ports and the tunnel underlay — sdnemu's `struct ofproto`.
  *
  * What: `Bridge` owns 255 `FlowTable`s, each a Classifier of `Rule`s (a
- * FlowSpec plus counters and timestamps; a table's classifier and maps are
- * made by its first flow: most tables of a bridge stay empty, and an empty
- * table costs a few fields), a group table, the port list with
+ * FlowSpec plus counters and timestamps; most of a bridge's tables stay
+ * empty: until its first flow there, a bridge's table is a shared empty one
+ * (EMPTY_TABLES), and a table's classifier and maps are made by the first
+ * flow that needs them), a group table, the port list with
  * the datapath (ODP) port number of each port, and the underlay facts native
  * tunnelling needs (bridge MAC, its IPv4 addresses, routes, neighbours) —
  * or, with `tunnelDatapath = 'kernel'`, none: tunnel output is then left to
@@ -95,7 +96,11 @@ export class FlowTable {
   private idOf: Map<Rule, number> | null = null;
   /** rules with an idle or hard timeout (expire() skips a table without any) */
   timed = 0;
-  constructor(id: number) { this.id = id; }
+  /**
+   * 'shared': the empty table of this id that every Bridge starts with (EMPTY_TABLES), read by
+   * lookups and dumps only; a bridge puts a table of its own in its place before the first insert.
+   */
+  constructor(id: number, readonly shared = false) { this.id = id; }
 
   /** the ordinary rules' classifier */
   get cls(): Classifier<Rule> { return this.clsObj ??= new Classifier<Rule>(); }
@@ -111,6 +116,7 @@ export class FlowTable {
 
   /** Install 'rule', replacing a rule of identical priority and match. Returns the replaced rule. */
   insert(rule: Rule): Rule | null {
+    if (this.shared) throw new Error(`flow table ${this.id}: the shared empty table takes no rules`);
     const s = rule.spec;
     const key = strictKey(s.match, s.priority, s.conjId);
     const strict = this.strict ??= new Map();
@@ -221,6 +227,9 @@ export class FlowTable {
   }
 }
 
+/** The empty table of each id, shared by every bridge until it adds a flow there (most of its 255 tables never get one). */
+const EMPTY_TABLES: readonly FlowTable[] = Array.from({ length: N_TABLES }, (_, t) => new FlowTable(t, true));
+
 /**
  * Identity of a rule for replacement: priority, conj_id, and the match's non-zero words. Joined
  * at the end, so the key a table keeps is one flat string, not a tree of concatenations.
@@ -304,7 +313,8 @@ export interface Underlay {
 
 export class Bridge {
   readonly name: string;
-  readonly tables: FlowTable[] = [];
+  /** the tables by id: EMPTY_TABLES' until the bridge's first flow in one (addFlows) */
+  readonly tables: FlowTable[];
   readonly groups = new Map<number, GroupSpec>();
   readonly ports = new Map<number, BridgePort>();
   /** 'OpenFlow13' changes table-miss semantics (drop instead of packet-in). */
@@ -331,7 +341,7 @@ export class Bridge {
 
   constructor(name = 'br0') {
     this.name = name;
-    for (let t = 0; t < N_TABLES; t++) this.tables.push(new FlowTable(t));
+    this.tables = EMPTY_TABLES.slice();
     this.ports.set(OFPP_LOCAL, { ofport: OFPP_LOCAL, name, type: 'internal', options: {}, odp: 100 });
   }
 
@@ -387,7 +397,11 @@ export class Bridge {
     for (const s of specs) {
       if (s.table < 0 || s.table >= N_TABLES) throw new RangeError(`line ${s.line}: table ${s.table} out of range (0..254)`);
     }
-    for (const s of specs) this.tables[s.table]!.insert({ spec: s, nPackets: 0, nBytes: 0, created: now, used: now });
+    for (const s of specs) {
+      let t = this.tables[s.table]!;
+      if (t.shared) t = this.tables[s.table] = new FlowTable(s.table);
+      t.insert({ spec: s, nPackets: 0, nBytes: 0, created: now, used: now });
+    }
     this.version++;
   }
 
