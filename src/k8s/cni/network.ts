@@ -247,6 +247,17 @@ export class ClusterNetwork {
   readonly serviceCIDR: string;
   private readonly underlayNet: { net: number; len: number };
   private readonly nodesByName = new Map<string, CniNode>();
+  /**
+   * What addNode checks a new node against without walking every node (a cluster of thousands):
+   * the nodes by their IP text, their podCIDRs by prefix length then network, the order they
+   * were added (an error names the first node that conflicts, as a walk in that order would)
+   */
+  private readonly nodesByIp = new Map<string, CniNode>();
+  private readonly cidrsByLen = new Map<number, Map<number, CniNode>>();
+  private readonly nodeOrder = new Map<CniNode, number>();
+  private nodeSeq = 0;
+  /** lazyPeers: the nodes whose peers are installed (what a new node must be connected to) */
+  private readonly materializedNodes = new Set<CniNode>();
   private readonly podsByKey = new Map<string, CniPod>();
   private readonly namespaces = new Map<string, Record<string, string>>();
   private readonly policies = new Map<string, NetworkPolicy>();
@@ -299,11 +310,7 @@ export class ClusterNetwork {
     }
     const cidr = parseCidr(spec.podCIDR, 'podCIDR');
     if (cidr.len > 30) throw new CniError('CNI_BAD_CIDR', 'podCIDR', `'${spec.podCIDR}' leaves no address for pods`);
-    for (const n of this.nodesByName.values()) {
-      if (n.ip === spec.ip) throw new CniError('CNI_DUPLICATE_ADDRESS', 'ip', `${spec.ip} is node ${n.name}'s address`);
-      const short = Math.min(n.prefixLen, cidr.len);
-      if (inNet(n.net, cidr.net, short)) throw new CniError('CNI_OVERLAPPING_CIDR', 'podCIDR', `${spec.podCIDR} overlaps node ${n.name}'s ${n.podCIDR}`);
-    }
+    this.checkNewNode(spec, cidr);
     const gw = ipv4ToString(cidr.net + 1);
     const ipvs = this.proxyMode === 'ipvs';
     const ipsets = spec.kernel?.ipsets ?? new Ipsets({ seed: this.topology.sim.seed });
@@ -329,14 +336,52 @@ export class ClusterNetwork {
     node.links.push(this.topology.link([host, 'eth0'], this.underlay, { delay: this.underlayDelay, b: { iface: `${spec.name}-eth0` } }));
     node.links.push(this.topology.link([host, 'antrea-gw0'], gwPort));
     this.install(node, nodeFlows({ gwIP: gw, gwMAC: node.gwMAC, serviceCIDR: this.serviceCIDR }));
-    for (const peer of this.nodesByName.values()) {
-      this.connect(node, peer);
-      this.connect(peer, node);
+    if (this.lazyPeers) {
+      // the new node holds nothing of its peers yet; only the materialized ones learn it now
+      for (const peer of this.materializedNodes) this.connect(peer, node);
+    } else {
+      for (const peer of this.nodesByName.values()) {
+        this.connect(node, peer);
+        this.connect(peer, node);
+      }
     }
     this.nodesByName.set(spec.name, node);
+    this.nodesByIp.set(spec.ip, node);
+    let nets = this.cidrsByLen.get(cidr.len);
+    if (nets === undefined) this.cidrsByLen.set(cidr.len, nets = new Map());
+    nets.set(cidr.net, node);
+    this.nodeOrder.set(node, this.nodeSeq++);
     this.unsynced.add(node);
     this.syncPolicies();
     return node;
+  }
+
+  /**
+   * A new node's IP must be no other node's and its podCIDR overlap none (the shorter of two
+   * prefixes contains the other): the first node in the order they were added that conflicts is
+   * named. Throws CniError.
+   */
+  private checkNewNode(spec: CniNodeSpec, cidr: { net: number; len: number }): void {
+    let first: CniNode | null = null, dupIp = false;
+    const consider = (n: CniNode, isIp: boolean): void => {
+      const o = this.nodeOrder.get(n)!, f = first === null ? Infinity : this.nodeOrder.get(first)!;
+      // one node both ways: the walk checked its IP first
+      if (o < f || (o === f && isIp)) { first = n; dupIp = isIp; }
+    };
+    const byIp = this.nodesByIp.get(spec.ip);
+    if (byIp !== undefined) consider(byIp, true);
+    for (const [len, nets] of this.cidrsByLen) {
+      if (len <= cidr.len) {
+        const n = nets.get(len === 0 ? 0 : (cidr.net & ((0xffffffff << (32 - len)) >>> 0)) >>> 0);
+        if (n !== undefined) consider(n, false);
+      } else {
+        for (const [net, n] of nets) if (inNet(net, cidr.net, cidr.len)) consider(n, false);
+      }
+    }
+    const n = first as CniNode | null;
+    if (n === null) return;
+    if (dupIp) throw new CniError('CNI_DUPLICATE_ADDRESS', 'ip', `${spec.ip} is node ${n.name}'s address`);
+    throw new CniError('CNI_OVERLAPPING_CIDR', 'podCIDR', `${spec.podCIDR} overlaps node ${n.name}'s ${n.podCIDR}`);
   }
 
   /** 'local' learns 'peer': the onlink route to its podCIDR and its flows (with lazy peers, nothing until 'local' is materialized). */
@@ -358,6 +403,7 @@ export class ClusterNetwork {
     const node = typeof name === 'string' ? this.node(name) : name;
     if (node.materialized) return;
     node.materialized = true;
+    this.materializedNodes.add(node);
     node.bridge.beforeReceive = null;
     const flows: Flow[] = [];
     for (const peer of this.nodesByName.values()) {
@@ -427,6 +473,10 @@ export class ClusterNetwork {
     for (const p of pods) this.forgetPod(p);
     for (const other of this.nodesByName.values()) if (other !== n) this.disconnect(other, n);
     this.nodesByName.delete(name);
+    this.nodesByIp.delete(n.ip);
+    this.cidrsByLen.get(n.prefixLen)?.delete(n.net);
+    this.nodeOrder.delete(n);
+    this.materializedNodes.delete(n);
     this.unsynced.delete(n);
     if (n.hasPolicyFlows) this.policyFlowNodes--;
     this.underlay.removePort(`${name}-eth0`);
