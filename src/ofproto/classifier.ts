@@ -277,10 +277,15 @@ class Subtable {
     for (let w = 0; w < FLOW_WORDS; w++) if (maskWords[w] !== 0) words.push(w);
     words.sort((a, b) => (stageOfWord(a) - stageOfWord(b)) || (a - b));
     const n = words.length;
-    this.idx = Int32Array.from(words);
-    this.mask = Uint32Array.from(words, (w) => maskWords[w]!);
+    // plain loops: TypedArray.from (with a map function above all) is slow, and a cluster makes thousands of subtables
+    this.idx = new Int32Array(n);
+    this.mask = new Uint32Array(n);
     this.wm = new Int32Array(2 * n);
-    for (let j = 0; j < n; j++) { this.wm[2 * j] = words[j]!; this.wm[2 * j + 1] = maskWords[words[j]!]!; }
+    for (let j = 0; j < n; j++) {
+      const w = words[j]!;
+      this.idx[j] = w; this.mask[j] = maskWords[w]!;
+      this.wm[2 * j] = w; this.wm[2 * j + 1] = maskWords[w]!;
+    }
     this.n = n;
     this.stride = REC_VAL + n;
     const ends: number[] = [];
@@ -292,7 +297,8 @@ class Subtable {
         ends.push(j + 1);
       }
     }
-    this.stageEnd = Int32Array.from(ends);
+    this.stageEnd = new Int32Array(ends.length);
+    for (let s = 0; s < ends.length; s++) this.stageEnd[s] = ends[s]!;
     this.nStages = ends.length;
     this.stLive = new Int32Array(ends.length);
     this.stTombs = new Int32Array(ends.length);
