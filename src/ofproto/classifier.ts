@@ -144,6 +144,10 @@
  * updates, occasional table and stage-set rebuilds). Not safe against
  * mutation during a lookup; single-threaded (the per-lookup trie context
  * lives on the instance).
+ * Memory: an empty classifier holds no rule arrays; they start at 8 rules
+ * and double. A rule's masked value words (for remove and matchOf) live in
+ * one arena per classifier, compacted when it would grow; a subtable costs
+ * its handful of small typed arrays (~2.5 kB, mostly their fixed overhead).
  * Neighbours: flow/key.ts (layout, SEG_*), flow/match.ts (Match), trie.ts
  * (prefix tries); used by ofproto/bridge.ts flow tables and xlate; datapath/'s
  * megaflow cache is filled from the 'wc' computed here.
