@@ -709,7 +709,8 @@ export class ClusterNetwork {
     const text = flows.map(flowText).join('\n');
     if (text === n.policyText) return;
     this.flush(n);
-    for (const t of POLICY_TABLES) n.bridge.delFlows(`table=${t}`);
+    // (a table with no flows has nothing to delete: a new node's first install parses no del-flows)
+    for (const t of POLICY_TABLES) if (n.bridge.br.tables[t]!.size > 0) n.bridge.delFlows(`table=${t}`);
     n.bridge.addFlows(text);
     n.policyText = text;
     const has = flows.length > egressIngressBase(n).length;
