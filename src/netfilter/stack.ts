@@ -84,7 +84,7 @@ import { FrameBuilder } from '../wire/builder.js';
 import { IPS_CONFIRMED, NfConntrack, NfCtResult, type CtInfo, type NfConn, type NfNatRange } from '../conntrack/linux.js';
 import { setIpv4Addr } from '../conntrack/nat.js';
 import type { AddrType, CtStateName, Hook, IpvsMatch, Ruleset, Table, TableName, Target } from './model.js';
-import { Evaluator, NetfilterError, type NfHost, type NfPacket, type RunResult, type TraceRule } from './eval.js';
+import { Evaluator, NetfilterError, type NfPacket, type RunResult, type TraceRule } from './eval.js';
 import type { Ipsets } from './ipset.js';
 import { serviceName, type ForwardMethod, type Ipvs, type IpvsPacket, type RealServer, type VirtualService } from './ipvs.js';
 import { tablePresent } from './save.js';
@@ -187,7 +187,8 @@ export class NfStack {
   private evObj: Evaluator | null = null;
   /** the rules (the evaluator's, once made) and what the evaluator is made with */
   private readonly rules: Ruleset;
-  private readonly evHost: NfHost;
+  /** the namespace's ipsets (`-m set`), when given */
+  private readonly ipsets: Ipsets | null;
   private readonly seed: number;
   readonly host: HostConfig;
   private readonly r = new NfCtResult();
@@ -252,16 +253,9 @@ export class NfStack {
     }
     this.nfacct = opts.nfacct ?? null;
     this.recent = opts.recent ?? new RecentTables();
-    const acct = this.nfacct;
     this.rules = rs;
     this.seed = opts.seed ?? 1;
-    this.evHost = {
-      addrType: (a) => this.addrType(a),
-      ...(sets !== undefined ? { setMatches: (name, flags, p, m) => sets.matches(name, flags, p, m) } : {}),
-      recent: (m, p) => this.recent.match(m, m.side === 'src' ? p.src : p.dst, this.recentTtl(), this.now),
-      ...(acct !== null ? { nfacct: (name: string, p: NfPacket) => acct.count(name, p.length) } : {}),
-      ipvs: (m, p) => this.ipvsMatch(m, p),
-    };
+    this.ipsets = sets ?? null;
     this.syncRules();
     // IPVS with vs/conntrack holds conntrack's hooks itself (ip_vs_register_conntrack)
     this.tracking = needsConntrack(rs) || (this.ipvs !== null && host.vsConntrack === true);
@@ -270,7 +264,18 @@ export class NfStack {
 
   /** The rule evaluator over this namespace's rules (made the first time a packet or a caller needs it). */
   get ev(): Evaluator {
-    return this.evObj ??= new Evaluator(this.rules, this.evHost, this.seed);
+    return this.evObj ??= this.makeEvaluator();
+  }
+
+  private makeEvaluator(): Evaluator {
+    const sets = this.ipsets, acct = this.nfacct;
+    return new Evaluator(this.rules, {
+      addrType: (a) => this.addrType(a),
+      ...(sets !== null ? { setMatches: (name, flags, p, m) => sets.matches(name, flags, p, m) } : {}),
+      recent: (m, p) => this.recent.match(m, m.side === 'src' ? p.src : p.dst, this.recentTtl(), this.now),
+      ...(acct !== null ? { nfacct: (name: string, p: NfPacket) => acct.count(name, p.length) } : {}),
+      ipvs: (m, p) => this.ipvsMatch(m, p),
+    }, this.seed);
   }
 
   /**

@@ -44,7 +44,7 @@
  * its IPv6 half on first use) and the IPv4 path (NfStack, whose rule
  * evaluator waits for the first walk). On first use: the ARP table
  * (`neigh`), the IPv6 half (`ip6`), `sockets`, `tcp`, the fragment
- * reassembler. With `lazyStack` (the CNI's pods) the FIB and the IPv4 path
+ * reassembler, the learnt path MTUs. With `lazyStack` (the CNI's pods) the FIB and the IPv4 path
  * wait too: the IPv4 configuration given is kept as a list of FIB
  * operations and replayed, in order, when a packet, a socket or a caller
  * first reads `fib` or `ip` — the same FIB as if built at once.
@@ -200,7 +200,7 @@ export class Host implements PortOwner {
   /** IPv4 ids of packets this host sends without DF */
   private ident = 0;
   /** path MTUs learnt from fragmentation needed (route exceptions): destination → [mtu, expiry ns] */
-  private readonly pmtu = new Map<number, [number, number]>();
+  private pmtu: Map<number, [number, number]> | null = null;
   /** how long a learnt path MTU holds (net.ipv4.route.mtu_expires, 600 s) */
   static readonly PMTU_EXPIRES_NS = 600e9;
 
@@ -384,7 +384,7 @@ export class Host implements PortOwner {
   mtuTo(dst: number): number {
     const rt = this.ip.isLocal(dst) ? null : this.ip.route(dst);
     const dev = rt === null ? 1500 : this.mtu(rt.dev);
-    if (this.pmtu.size === 0) return dev;
+    if (this.pmtu === null || this.pmtu.size === 0) return dev;
     const e = this.pmtu.get(dst >>> 0);
     if (e === undefined) return dev;
     if (e[1] <= this.sim.now) { this.pmtu.delete(dst >>> 0); return dev; }
@@ -542,7 +542,7 @@ export class Host implements PortOwner {
     const l4 = 14 + (frame[14]! & 15) * 4;
     if (proto === 1 && frame[l4] === 3 && frame[l4 + 1] === 4 && be16(frame, 16) >= l4 - 14 + 28) {
       const mtu = be16(frame, l4 + 6), qdst = be32(frame, l4 + 8 + 16);
-      if (mtu >= 68 && mtu < this.mtuTo(qdst)) this.pmtu.set(qdst, [mtu, this.sim.now + Host.PMTU_EXPIRES_NS]);
+      if (mtu >= 68 && mtu < this.mtuTo(qdst)) (this.pmtu ??= new Map()).set(qdst, [mtu, this.sim.now + Host.PMTU_EXPIRES_NS]);
     }
     this.sockets.lastEncap = false;
     const took = proto === 6 ? this.tcp.input(frame)
