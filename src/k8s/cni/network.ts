@@ -91,10 +91,14 @@
  * sends or receives a packet (or something reads `pod.host.fib`/`.ip`).
  * Flows identical on every node (most of nodeFlows) are parsed once and
  * shared (ofproto/ofctl.ts keeps recently parsed lines). Measured
- * (bench/k8s.bench.ts, 500 nodes / 15,000 pods, lazyPeers): a node ~2 ms
- * and ~0.25 MB (its bridge's flows and their classifiers most of it, the
- * host ~37 kB), a pod ~0.15 ms and ~14 kB (its 5 flows ~2 kB each, its
- * host ~2 kB until first used), a flow ~10–20 µs to parse and ~1.4–2 kB. A policy change recompiles O(policies × pods) flows.
+ * (bench/k8s.bench.ts, lazyPeers, CPU time on the shared 2-core machine):
+ * at 500 nodes / 15,000 pods a node ~2 ms and ~0.21 MB (its bridge's
+ * flows and their classifiers most of it, the host ~37 kB), a pod
+ * ~0.15–0.2 ms and ~13 kB (its 5 flows ~1.8 kB each, its host ~2 kB until
+ * first used); at 5,000 / 150,000 the same memory, but ~2.5 ms a node and
+ * ~0.45 ms a pod (a third of it the garbage collector's, over a 2–4 GB
+ * heap). A flow ~10–20 µs to parse. A policy change recompiles
+ * O(policies × pods) flows.
  * Neighbours: pipeline.ts (flows), policy.ts (NetworkPolicy → flows),
  * topology/ (hosts, links, bridges), devices/ovs-bridge.ts, netfilter/
  * restore.ts (the payloads), k8s/api.ts and labels.ts.
