@@ -67,6 +67,8 @@
  * `chainNext`), so a lookup is one hash, a short chain walk, and word
  * compares. Ids are recycled through a free list; `gen[id]` changes on every
  * free, so a cached id (`out.conn`) cannot name a different connection.
+ * Memory: the arrays start with room for 4 connections (a datapath that
+ * tracks nothing costs a few kB) and double when full.
  * Cost per packet: one header pass with a checksum (tuple.ts), one lookup,
  * a few integer ops; NAT adds a few checksum updates; allocates nothing. A
  * commit may grow the arrays (amortised doubling); NAT port search does up
@@ -349,7 +351,8 @@ export class Conntrack {
       this.timeoutMs[i] = (opts.timeouts?.[name] ?? DEFAULT_TIMEOUTS_S[name]) * 1000;
     }
     this.tcp.seqCheck = opts.tcpSeqCheck ?? true;
-    this.grow(64);
+    // room for a few connections: most datapaths of a large topology track none (the arrays double as needed)
+    this.grow(4);
   }
 
   /** Number of entries held, expired-but-not-swept ones included (OVS n_conn). */

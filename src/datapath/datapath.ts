@@ -48,7 +48,11 @@
  *
  * Per packet it allocates nothing: one reusable `Pkt` per recirculation or
  * clone depth, one scratch key, a flow's actions packed in one typed array
- * (DpProgram), numeric counters. Upcalls, installation and revalidation are
+ * (DpProgram), numeric counters. Memory of an idle datapath: the port map
+ * is sized to the largest datapath port number present (a Uint16Array of
+ * slots, then one sink and OpenFlow number per port), not to 65536 ports;
+ * the exact-match cache and the deeper Pkts with their frame-sized buffers
+ * are made on first use. Upcalls, installation and revalidation are
  * the slow path and allocate freely.
  * Every packet given to the datapath ends as exactly one of: delivered (at
  * least one output), dropped (with one of DROP_REASONS; the first reason
@@ -210,9 +214,16 @@ export class Datapath {
   /** the most recent packets sent to the controller (bounded) */
   readonly packetIns: PacketIn[] = [];
 
-  private readonly sinks: (PortSink | null)[] = new Array<PortSink | null>(65536).fill(null);
-  private readonly present = new Uint8Array(65536);
-  private readonly ofportOfOdp = new Int32Array(65536).fill(-1);
+  /** what attach() was given, by datapath port number */
+  private readonly sinks = new Map<number, PortSink | null>();
+  /**
+   * The per-packet port map, rebuilt by syncPorts: slotOfOdp[odp] is 0 for a port the datapath
+   * does not have, else a slot (1…) into sinkOf and ofportOf (-1: a tunnel port, see ofportOf).
+   * Sized to the largest port number present (a power of two), not to 65536 ports.
+   */
+  private slotOfOdp = new Uint16Array(1);
+  private sinkOf: (PortSink | null)[] = [null];
+  private ofportOfSlot = new Int32Array(1);
   private tunnelPorts: TunnelPortCfg[] = [];
   private portsSeen = -1;
   private version: number;
@@ -265,11 +276,21 @@ export class Datapath {
 
   /** Map datapath port numbers to the bridge's OpenFlow ports (again when the bridge's ports changed). */
   private syncPorts(): void {
-    this.ofportOfOdp.fill(-1);
-    this.present.fill(0);
     this.tunnelPorts = [];
+    let max = 0;
+    for (const p of this.br.ports.values()) if (p.odp > max) max = p.odp;
+    let cap = 1;
+    while (cap <= max) cap *= 2;
+    if (this.slotOfOdp.length === cap) this.slotOfOdp.fill(0); else this.slotOfOdp = new Uint16Array(cap);
+    const sinkOf: (PortSink | null)[] = [null];
+    const ofportOf: number[] = [-1];
     for (const p of this.br.ports.values()) {
-      this.present[p.odp] = 1;
+      let slot = this.slotOfOdp[p.odp]!;
+      if (slot === 0) {
+        slot = this.slotOfOdp[p.odp] = sinkOf.length;
+        sinkOf.push(this.sinks.get(p.odp) ?? null);
+        ofportOf.push(-1);
+      }
       if (p.type === 'vxlan' || p.type === 'geneve') {
         // netdev-vport's tunnel config: in_key (or key) absent means key 0, not any key
         const r = p.options['remote_ip'], l = p.options['local_ip'], k = p.options['in_key'] ?? p.options['key'];
@@ -283,15 +304,19 @@ export class Datapath {
           rank: (keyFlow ? 6 : 0) + (remote < 0 ? 3 : 0) + (local === -1 ? 1 : local === -2 ? 2 : 0),
         });
       } else {
-        this.ofportOfOdp[p.odp] = p.ofport;
+        ofportOf[slot] = p.ofport;
       }
     }
+    this.sinkOf = sinkOf;
+    this.ofportOfSlot = Int32Array.from(ofportOf);
     this.portsSeen = this.br.portsVersion;
   }
 
   /** Send what the datapath outputs on datapath port 'odp' to 'sink' (null: discard). */
   attach(odp: number, sink: PortSink | null): void {
-    this.sinks[odp] = sink;
+    this.sinks.set(odp, sink);
+    const slot = odp < this.slotOfOdp.length ? this.slotOfOdp[odp]! : 0;
+    if (slot > 0) this.sinkOf[slot] = sink;
   }
 
   /**
@@ -301,7 +326,7 @@ export class Datapath {
    * equal or `flow`).
    */
   private ofportOf(p: Pkt): number {
-    const of = this.ofportOfOdp[p.inPort]!;
+    const of = this.ofportOfSlot[this.slotOfOdp[p.inPort]!]!;
     if (of >= 0 || p.tunDst === 0) return of;
     const t = this.tunnelOfport(p.inPort, p.tunIdHi, p.tunIdLo, p.tunSrc, p.tunDst);
     if (t < 0) this.stats.tnlPortNotFound++;
@@ -384,7 +409,7 @@ export class Datapath {
       p.tunTos = tun.tos; p.tunTtl = tun.ttl; p.tunTpSrc = tun.tpSrc; p.tunTpDst = tun.tpDst;
     }
     this.fateOut = 0; this.fateCtl = 0; this.fateDrop = -1;
-    if (!(this.present[port]! > 0)) this.drop(p, D_INVALID_PORT);
+    if (!(this.slotOfOdp[port]! > 0)) this.drop(p, D_INVALID_PORT);
     else this.process(p, now);
     if (this.fateOut > 0) st.delivered++;
     else if (this.fateDrop >= 0) st.dropped[this.fateDrop] = st.dropped[this.fateDrop]! + 1;
@@ -602,8 +627,9 @@ export class Datapath {
       const port = c[o + 1]!;
       switch (c[o]) {
         case A_OUTPUT: {
-          if (this.present[port] === 0) { this.drop(p, D_INVALID_PORT); break; }
-          const s = this.sinks[port];
+          const slot = this.slotOfOdp[port]!;
+          if (!(slot > 0)) { this.drop(p, D_INVALID_PORT); break; }
+          const s = this.sinkOf[slot];
           this.stats.txPackets++;
           this.fateOut++;
           if (s !== null && s !== undefined) s(p.buf, p.start, p.end, p);

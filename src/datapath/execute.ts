@@ -19,8 +19,10 @@
  * fragment (it carries no L4 header), as OVS's packet_set_*.
  *
  * Headroom: pushes grow the packet at the front. A packet whose buffer lacks
- * the room is moved once into the Pkt's own scratch buffer (allocated with
- * the Pkt, reused), so the per-packet path allocates nothing. The datapath
+ * the room is moved once into the Pkt's own scratch buffer (allocated the
+ * first time a packet of that Pkt needs it, then reused: a datapath that
+ * never pushes or clones never holds one), so the per-packet path allocates
+ * nothing. The datapath
  * owns the bytes it is given: it rewrites them in place.
  *
  * Tunnels: push writes the prebuilt outer header, then the lengths, the IPv4
@@ -45,6 +47,8 @@ const ETH_TYPE_IP = 0x0800, ETH_TYPE_IPV6 = 0x86dd;
 /** headroom kept in front of a packet moved into the scratch buffer */
 const HEADROOM = 256;
 const MAX_FRAME = 65535 + 64;
+/** a new Pkt's bytes until reset() gives it a packet */
+const NO_BYTES = new Uint8Array(0);
 
 export class Pkt {
   buf: Uint8Array;
@@ -93,16 +97,19 @@ export class Pkt {
   readonly ct = new CtResult();
   /** 'ct' was written since the last reset (clearing it costs more than the rest of reset) */
   ctDirty = false;
-  /** this packet's own buffer for pushes that need more headroom */
-  readonly scratch = new Uint8Array(HEADROOM + MAX_FRAME);
+  /** this packet's own buffer for pushes that need more headroom, made on first use (`scratch`) */
+  private own: Uint8Array | null = null;
 
   /** this Pkt's index in the datapath's per-depth pool (a clone goes one deeper) */
   readonly slot: number;
 
   constructor(slot = 0) {
     this.slot = slot;
-    this.buf = this.scratch;
+    this.buf = NO_BYTES;
   }
+
+  /** this packet's own buffer (HEADROOM + MAX_FRAME bytes), allocated the first time a packet needs it */
+  get scratch(): Uint8Array { return this.own ??= new Uint8Array(HEADROOM + MAX_FRAME); }
 
   /** Clear the metadata for a packet received on 'port' with bytes 'buf' [start, end). */
   reset(buf: Uint8Array, start: number, end: number, port: number): void {
@@ -119,9 +126,10 @@ export class Pkt {
   /** Copy 'o' (bytes into this Pkt's scratch, and all metadata): clone() and a non-final recirc. */
   copyFrom(o: Pkt): void {
     const n = o.end - o.start;
-    this.scratch.set(o.buf.subarray(o.start, o.end), HEADROOM);
+    const own = this.scratch;
+    own.set(o.buf.subarray(o.start, o.end), HEADROOM);
     const shift = HEADROOM - o.start;
-    this.buf = this.scratch; this.start = HEADROOM; this.end = HEADROOM + n;
+    this.buf = own; this.start = HEADROOM; this.end = HEADROOM + n;
     this.inPort = o.inPort; this.recircId = o.recircId; this.ctState = o.ctState; this.ctZone = o.ctZone; this.ctMark = o.ctMark;
     // the copy keeps the ct fields; its next ct() looks the connection up again
     this.ct.clear();
@@ -141,11 +149,12 @@ export class Pkt {
   headroom(n: number): boolean {
     if (this.start >= n) return true;
     const len = this.end - this.start;
-    if (len + HEADROOM > this.scratch.length) return false;
+    if (len > MAX_FRAME) return false;
     const shift = HEADROOM - this.start;
-    if (this.buf === this.scratch) this.scratch.copyWithin(HEADROOM, this.start, this.end);
-    else this.scratch.set(this.buf.subarray(this.start, this.end), HEADROOM);
-    this.buf = this.scratch;
+    const own = this.scratch;
+    if (this.buf === own) own.copyWithin(HEADROOM, this.start, this.end);
+    else own.set(this.buf.subarray(this.start, this.end), HEADROOM);
+    this.buf = own;
     this.start = HEADROOM; this.end = HEADROOM + len;
     if (this.l3 >= 0) this.l3 += shift;
     if (this.l4 >= 0) this.l4 += shift;

@@ -466,6 +466,9 @@ export class LinuxBridge implements PortOwner {
   private ports: BridgePort[] = [];
   /** ports by index (FDB port numbers); null for a free slot */
   private byIndex: (BridgePort | null)[] = [];
+  /** the ports by name, and the free indexes of byIndex in ascending order (a port takes the lowest): no walk per port added */
+  private readonly byName = new Map<string, BridgePort>();
+  private readonly freeIndexes: number[] = [];
   private readonly selfVlans = new VlanGroup();
   private localOwner: PortOwner | null = null;
   private localPortObj: BridgeLocalPort | null = null;
@@ -538,7 +541,7 @@ export class LinuxBridge implements PortOwner {
 
   /** The port named 'name'; throws BRIDGE_NO_PORT. */
   port(name: string): BridgePort {
-    const p = this.ports.find((q) => q.name === name);
+    const p = this.byName.get(name);
     if (p === undefined) throw new BridgeError('BRIDGE_NO_PORT', this.name, `no port '${name}'`);
     return p;
   }
@@ -551,9 +554,9 @@ export class LinuxBridge implements PortOwner {
    * flooding on, member of the default pvid untagged; 'opts.mac' gives it a local FDB entry.
    */
   addPort(name: string, opts: BridgePortOptions = {}): BridgePort {
-    if (name === this.name || this.ports.some((q) => q.name === name)) throw new BridgeError('BRIDGE_PORT_EXISTS', this.name, `port '${name}' exists`);
-    let index = this.byIndex.indexOf(null);
-    if (index < 0) { index = this.byIndex.length; this.byIndex.push(null); }
+    if (name === this.name || this.byName.has(name)) throw new BridgeError('BRIDGE_PORT_EXISTS', this.name, `port '${name}' exists`);
+    let index = this.freeIndexes.shift();
+    if (index === undefined) { index = this.byIndex.length; this.byIndex.push(null); }
     const p = new BridgePort(this, name, index);
     if (opts.mac !== undefined) {
       const b = parseMac(opts.mac);
@@ -563,6 +566,7 @@ export class LinuxBridge implements PortOwner {
     }
     this.byIndex[index] = p;
     this.ports.push(p);
+    this.byName.set(name, p);
     if (p.macHi >= 0) this.addLocal(p, p.macHi, p.macLo, 0);
     if (this.defaultPvid !== 0) this.vlanSet(p, this.defaultPvid, true, true);
     this.setPort(name, opts);
@@ -577,6 +581,10 @@ export class LinuxBridge implements PortOwner {
     p.stateCode = 0;
     this.byIndex[p.index] = null;
     this.ports = this.ports.filter((q) => q !== p);
+    this.byName.delete(name);
+    let at = 0;
+    while (at < this.freeIndexes.length && this.freeIndexes[at]! < p.index) at++;
+    this.freeIndexes.splice(at, 0, p.index);
   }
 
   /** `bridge link set dev NAME learning on|off flood … hairpin … state …`. */

@@ -79,8 +79,9 @@
  * Cost per packet: the datapath's (no allocation on cache hits); an output
  * is handed to the link, which copies it. An output that does not span the
  * whole buffer (after clone()/push_vlan the datapath works in its own
- * scratch) is first copied into this bridge's scratch and sent through a
- * view cached per length, so no object is allocated for it either.
+ * scratch) is first copied into this bridge's scratch (allocated by the
+ * first such output) and sent through a view cached per length, so no
+ * object is allocated for it either.
  * Tunnel ports (`host` given: the bridge runs on that hypervisor's kernel
  * datapath): `addTunnelPort({ name, type: 'vxlan' | 'geneve', remote,
  * key, local, dstPort, options })` — Interface options remote_ip (IPv4 or
@@ -231,7 +232,8 @@ export class OvsBridge implements PortOwner {
   private readonly byOfport = new Map<number, OvsPort>();
   /** ofproto->alloc_port_no: the last automatically assigned OpenFlow number */
   private allocPortNo = 0;
-  private readonly scratch = new Uint8Array(SCRATCH_BYTES);
+  /** the copy output() sends from, made on the first output that needs it */
+  private scratch: Uint8Array | null = null;
   /** scratch.subarray(0, n), made once per length n */
   private readonly views: (Uint8Array | undefined)[] = [];
   /** the hypervisor whose stack carries the tunnel ports (null: no tunnel ports) */
@@ -442,7 +444,7 @@ export class OvsBridge implements PortOwner {
     if (start === 0 && end === buf.length) { p.send(buf); return; }
     const n = end - start;
     if (n > SCRATCH_BYTES) { p.send(buf.slice(start, end)); return; }
-    const s = this.scratch;
+    const s = this.scratch ??= new Uint8Array(SCRATCH_BYTES);
     for (let i = 0; i < n; i++) s[i] = buf[start + i]!;
     let v = this.views[n];
     if (v === undefined) { v = s.subarray(0, n); this.views[n] = v; }

@@ -71,6 +71,9 @@
  * Routing: the host config's connected routes and routes by longest
  * prefix, or the host's own FIB when it gives one (`opts.router`,
  * netstack/route.ts).
+ * Memory: the rule evaluator (eval.ts, with its walk stacks) is made when
+ * a packet first meets a hook's chain or a caller reads `ev` — a host
+ * whose rules no packet ever walked has none.
  * Left out: IPv6, the raw table's NOTRACK, defragmentation before
  * conntrack.
  * Neighbours: eval.ts (chains), conntrack/linux.ts (NfConntrack), model.ts, ipvs.ts, recent.ts.
@@ -180,7 +183,13 @@ const inNet = (a: number, net: number, len: number): boolean => ((a & mask(len))
 
 export class NfStack {
   readonly ct: NfConntrack;
-  readonly ev: Evaluator;
+  /** the rule evaluator, made on first use (`ev`): a host whose packets never met a hook has none */
+  private evObj: Evaluator | null = null;
+  /** the rules (the evaluator's, once made) and what the evaluator is made with */
+  private readonly rules: Ruleset;
+  /** the namespace's ipsets (`-m set`), when given */
+  private readonly ipsets: Ipsets | null;
+  private readonly seed: number;
   readonly host: HostConfig;
   private readonly r = new NfCtResult();
   /** the skb mark of the packet on its way */
@@ -244,18 +253,29 @@ export class NfStack {
     }
     this.nfacct = opts.nfacct ?? null;
     this.recent = opts.recent ?? new RecentTables();
-    const acct = this.nfacct;
-    this.ev = new Evaluator(rs, {
-      addrType: (a) => this.addrType(a),
-      ...(sets !== undefined ? { setMatches: (name, flags, p, m) => sets.matches(name, flags, p, m) } : {}),
-      recent: (m, p) => this.recent.match(m, m.side === 'src' ? p.src : p.dst, this.recentTtl(), this.now),
-      ...(acct !== null ? { nfacct: (name: string, p: NfPacket) => acct.count(name, p.length) } : {}),
-      ipvs: (m, p) => this.ipvsMatch(m, p),
-    }, opts.seed ?? 1);
+    this.rules = rs;
+    this.seed = opts.seed ?? 1;
+    this.ipsets = sets ?? null;
     this.syncRules();
     // IPVS with vs/conntrack holds conntrack's hooks itself (ip_vs_register_conntrack)
     this.tracking = needsConntrack(rs) || (this.ipvs !== null && host.vsConntrack === true);
     this.tables = new Set((['raw', 'mangle', 'nat', 'filter'] as const).filter((t) => tablePresent(rs, t)));
+  }
+
+  /** The rule evaluator over this namespace's rules (made the first time a packet or a caller needs it). */
+  get ev(): Evaluator {
+    return this.evObj ??= this.makeEvaluator();
+  }
+
+  private makeEvaluator(): Evaluator {
+    const sets = this.ipsets, acct = this.nfacct;
+    return new Evaluator(this.rules, {
+      addrType: (a) => this.addrType(a),
+      ...(sets !== null ? { setMatches: (name, flags, p, m) => sets.matches(name, flags, p, m) } : {}),
+      recent: (m, p) => this.recent.match(m, m.side === 'src' ? p.src : p.dst, this.recentTtl(), this.now),
+      ...(acct !== null ? { nfacct: (name: string, p: NfPacket) => acct.count(name, p.length) } : {}),
+      ipvs: (m, p) => this.ipvsMatch(m, p),
+    }, this.seed);
   }
 
   /**
@@ -264,7 +284,7 @@ export class NfStack {
    * a table; call it after changing rules in place.
    */
   syncRules(): void {
-    const rs = this.ev.rs;
+    const rs = this.rules;
     this.synced = (['raw', 'mangle', 'nat', 'filter'] as const).map((t) => rs.table(t));
     this.recent.sync(rs);
   }
@@ -683,7 +703,7 @@ export class NfStack {
   private chain(table: TableName, hook: Hook, frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo,
     hooks: HookReport[]): RunResult | null {
     // a table the rules never created has no hooks (nf_tables registers them per table)
-    if (!this.tables.has(table) || this.ev.rs.chain(table, hook) === undefined) return null;
+    if (!this.tables.has(table) || this.rules.chain(table, hook) === undefined) return null;
     const n = this.run(table, hook, frame, inIface, outIface, info);
     hooks.push({ hook, table, verdict: verdictText(n), traversed: n.traversed, checked: n.checked });
     if (n.verdict.kind === 'ACCEPT' || n.verdict.kind === 'NAT') return null;
@@ -692,7 +712,7 @@ export class NfStack {
 
   /** One chain walk with the packet's mark carried in and out. */
   private run(table: TableName, hook: Hook, frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo): RunResult {
-    const rs = this.ev.rs;
+    const rs = this.rules;
     if (this.synced[0] !== rs.table('raw') || this.synced[1] !== rs.table('mangle') || this.synced[2] !== rs.table('nat') || this.synced[3] !== rs.table('filter')) this.syncRules();
     this.curFrame = frame;
     this.curOut = outIface;

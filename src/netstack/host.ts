@@ -38,6 +38,16 @@
  * Time: the simulator's clock (ns); the netfilter path counts ms.
  * Cost: slow path of a host (objects per packet are fine here); the
  * forwarding hot path of the product is the datapath, not this.
+ * Memory (a cluster has hundreds of thousands of hosts that mostly never
+ * send): what is allocated when. At once: the interfaces (ports, MACs,
+ * addresses in `config`), the counters, the FIB's IPv4 half (route.ts makes
+ * its IPv6 half on first use) and the IPv4 path (NfStack, whose rule
+ * evaluator waits for the first walk). On first use: the ARP table
+ * (`neigh`), the IPv6 half (`ip6`), `sockets`, `tcp`, the fragment
+ * reassembler, the learnt path MTUs. With `lazyStack` (the CNI's pods) the FIB and the IPv4 path
+ * wait too: the IPv4 configuration given is kept as a list of FIB
+ * operations and replayed, in order, when a packet, a socket or a caller
+ * first reads `fib` or `ip` — the same FIB as if built at once.
  * Tracing (sim/tracer.ts), when someone traces: the IP path's decision
  * (iptables chains and matched rules, ct_state, NAT before → after, the
  * route, a drop with its reason), ARP as tcpdump prints it, delivery; a
@@ -96,6 +106,15 @@ export interface HostOptions {
   tcpLoose?: boolean;
   ipsets?: Ipsets;
   ipvs?: Ipvs;
+  /**
+   * Build the FIB and the IPv4 path (NfStack) when the host first needs them — a packet, a
+   * socket, a caller reading `fib` or `ip` — replaying the IPv4 configuration given until then,
+   * in order (see "Memory" in the module comment). For hosts whose configuration the caller
+   * has checked (the CNI's pods): a route or address the kernel would refuse throws at that
+   * first use instead of here. Without 'rules', 'ipsets' and 'ipvs' only (else the IPv4 path
+   * is built at once). Default false.
+   */
+  lazyStack?: boolean;
 }
 
 /** What a host counts, named after /proc/net/snmp's Ip: and Icmp: fields. */
@@ -159,14 +178,18 @@ export class Host implements PortOwner {
   readonly name: string;
   readonly sim: Sim;
   readonly config: HostConfig;
-  readonly ip: NfStack;
-  readonly neigh: Neighbours;
-  readonly sockets: Sockets;
-  readonly tcp: TcpStack;
-  /** the IPv6 half of the stack (ipv6.ts) */
-  readonly ip6: Ip6Stack;
-  /** the host's FIB (tables local and main, as the kernel keeps them): every routing decision reads it */
-  readonly fib = new RoutingTable();
+  // made on first use (see "Memory" in the module comment)
+  private ipObj: NfStack | null = null;
+  private fibObj: RoutingTable | null = null;
+  /** lazyStack: the FIB operations waiting for the FIB, in order (null once it exists or without lazyStack) */
+  private fibLog: ((fib: RoutingTable) => void)[] | null = null;
+  private neighObj: Neighbours | null = null;
+  private socketsObj: Sockets | null = null;
+  private tcpObj: TcpStack | null = null;
+  private ip6Obj: Ip6Stack | null = null;
+  private reasmObj: Reassembler | null = null;
+  /** net.ipv6.conf.all.forwarding as given, for the IPv6 half when it is made */
+  private readonly ip6Forward: boolean;
   /** fibRoute's answers by route id, for FIB version fibCacheVersion */
   private readonly fibCache: ({ dev: string; via: number | null; src: number | null } | null)[] = [];
   private fibCacheVersion = -1;
@@ -174,11 +197,10 @@ export class Host implements PortOwner {
   readonly ports = new Map<string, Port>();
   /** each interface's port, MAC bytes and configuration, by name: one lookup per packet */
   private readonly ifs = new Map<string, { port: Port; mac: Uint8Array; cfg: HostIface }>();
-  private readonly reasm = new Reassembler();
   /** IPv4 ids of packets this host sends without DF */
   private ident = 0;
   /** path MTUs learnt from fragmentation needed (route exceptions): destination → [mtu, expiry ns] */
-  private readonly pmtu = new Map<number, [number, number]>();
+  private pmtu: Map<number, [number, number]> | null = null;
   /** how long a learnt path MTU holds (net.ipv4.route.mtu_expires, 600 s) */
   static readonly PMTU_EXPIRES_NS = 600e9;
 
@@ -186,29 +208,83 @@ export class Host implements PortOwner {
     this.sim = sim;
     this.name = name;
     this.config = { ifaces: [], routes: [], ipForward: opts.ipForward ?? false, routeLocalnet: opts.routeLocalnet ?? false, tcpLoose: opts.tcpLoose ?? true };
-    const rs = opts.rules === undefined ? new Ruleset() : parseRestore(opts.rules);
-    this.fib.addLoopback('lo');
-    this.ip = new NfStack(rs, this.config, {
+    const lazy = opts.lazyStack === true;
+    if (lazy) this.fibLog = []; else this.makeFib();
+    if (!lazy || opts.rules !== undefined || opts.ipsets !== undefined || opts.ipvs !== undefined) {
+      this.ipObj = this.makeIp(opts.rules === undefined ? new Ruleset() : parseRestore(opts.rules), opts);
+    }
+    this.ip6Forward = opts.ip6Forward ?? opts.ipForward ?? false;
+    opts.ifaces?.forEach((f, i) => this.addIface(f, `ifaces[${i}]`));
+    opts.routes?.forEach((r, i) => this.addRoute(r, `routes[${i}]`));
+  }
+
+  /** the host's FIB (tables local and main, as the kernel keeps them): every routing decision reads it */
+  get fib(): RoutingTable {
+    return this.fibObj ?? this.makeFib();
+  }
+
+  /** A fresh namespace's FIB (lo up), then what lazyStack held back. */
+  private makeFib(): RoutingTable {
+    const fib = this.fibObj = new RoutingTable();
+    fib.addLoopback('lo');
+    const log = this.fibLog;
+    this.fibLog = null;
+    if (log !== null) for (const op of log) op(fib);
+    return fib;
+  }
+
+  /** Run 'op' on the FIB now, or (lazyStack, no FIB yet) when it is made. */
+  private onFib(op: (fib: RoutingTable) => void): void {
+    if (this.fibLog !== null) this.fibLog.push(op); else op(this.fib);
+  }
+
+  /** the IPv4 path: netfilter's hooks, conntrack, routing (netfilter/stack.ts) */
+  get ip(): NfStack {
+    return this.ipObj ??= this.makeIp(new Ruleset(), {});
+  }
+
+  private makeIp(rs: Ruleset, opts: HostOptions): NfStack {
+    return new NfStack(rs, this.config, {
       router: { route: (dst) => this.fibRoute(dst), isLocal: (a) => { const r = this.fib.lookup4(a); return r >= 0 && this.fib.fib4.type[r] === RTN_LOCAL; } },
-      seed: sim.seed, ...(opts.ipsets !== undefined ? { ipsets: opts.ipsets } : {}), ...(opts.ipvs !== undefined ? { ipvs: opts.ipvs } : {}),
+      seed: this.sim.seed, ...(opts.ipsets !== undefined ? { ipsets: opts.ipsets } : {}), ...(opts.ipvs !== undefined ? { ipvs: opts.ipvs } : {}),
       local: (frame, inIface) => this.deliver(frame, inIface),
       mtu: (dev) => this.mtu(dev),
     });
-    this.neigh = new Neighbours(sim, {
-      name,
+  }
+
+  /** the ARP neighbour table (neigh.ts) */
+  get neigh(): Neighbours {
+    return this.neighObj ??= new Neighbours(this.sim, {
+      name: this.name,
       solicit: (iface, addr, to) => this.arpRequest(iface, addr, to),
       transmit: (iface, frame, mac) => this.transmit(iface, frame, mac),
       onUnreachable: (iface, frame) => this.linkFailure(iface, frame),
     });
-    this.ip6 = new Ip6Stack({
-      name, sim, fib: this.fib, mac: (n) => this.ifs.get(n)?.mac, mtu: (n) => this.mtu(n),
+  }
+
+  /** the IPv6 half of the stack (ipv6.ts) */
+  get ip6(): Ip6Stack {
+    return this.ip6Obj ??= new Ip6Stack({
+      name: this.name, sim: this.sim, fib: this.fib, mac: (n) => this.ifs.get(n)?.mac, mtu: (n) => this.mtu(n),
       transmit: (iface, frame, mac) => this.transmit(iface, frame, mac),
       deliver: (frame, l4, proto) => this.sockets.input6(frame, l4, proto),
-    }, opts.ip6Forward ?? opts.ipForward ?? false);
-    this.sockets = new Sockets(this);
-    this.tcp = new TcpStack({ sim, send: (f) => { this.sockets.own(() => this.sendIp(f)); }, mtuTo: (d) => this.mtuTo(d), sourceFor: (d) => this.ip.sourceFor(d) });
-    opts.ifaces?.forEach((f, i) => this.addIface(f, `ifaces[${i}]`));
-    opts.routes?.forEach((r, i) => this.addRoute(r, `routes[${i}]`));
+    }, this.ip6Forward);
+  }
+
+  /** ICMP echo and UDP sockets (sockets.ts) */
+  get sockets(): Sockets {
+    return this.socketsObj ??= new Sockets(this);
+  }
+
+  /** TCP (tcp.ts) */
+  get tcp(): TcpStack {
+    return this.tcpObj ??= new TcpStack({
+      sim: this.sim, send: (f) => { this.sockets.own(() => this.sendIp(f)); }, mtuTo: (d) => this.mtuTo(d), sourceFor: (d) => this.ip.sourceFor(d),
+    });
+  }
+
+  private get reasm(): Reassembler {
+    return this.reasmObj ??= new Reassembler();
   }
 
   // ---- configuration ---------------------------------------------------------------------------
@@ -220,8 +296,8 @@ export class Host implements PortOwner {
     const iface: HostIface = { name: spec.name, mac, addrs: [], ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}) };
     const macb = macBytes(mac, `${field}.mac`);
     this.config.ifaces.push(iface);
-    this.fib.addDevice(spec.name);
-    this.fib.addConnected(spec.name, `${linkLocalOf(macb)}/64`);
+    const ll = `${linkLocalOf(macb)}/64`;
+    this.onFib((fib) => { fib.addDevice(spec.name); fib.addConnected(spec.name, ll); });
     const port = new Port(this, spec.name);
     this.ports.set(spec.name, port);
     this.ifs.set(spec.name, { port, mac: macb, cfg: iface });
@@ -243,7 +319,7 @@ export class Host implements PortOwner {
       return;
     }
     i.addrs.push(cidr(text, field));
-    this.fib.addConnected(ifname, text);
+    this.onFib((fib) => fib.addConnected(ifname, text));
   }
 
   /** `ip route add …`. */
@@ -256,7 +332,8 @@ export class Host implements PortOwner {
     const src = r.src === undefined ? null : parseIpv4(r.src);
     if (src === null && r.src !== undefined) throw new InputError('HOST_BAD_ADDRESS', `${field}.src`, `'${r.src}' is not an IPv4 address`);
     this.config.routes.push({ net: d.addr, prefixLen: d.prefixLen, via, dev: r.dev, src });
-    this.fib.ipRoute(['replace', r.dst, ...(r.via !== undefined ? ['via', r.via] : []), 'dev', r.dev, ...(r.src !== undefined ? ['src', r.src] : [])]);
+    const args = ['replace', r.dst, ...(r.via !== undefined ? ['via', r.via] : []), 'dev', r.dev, ...(r.src !== undefined ? ['src', r.src] : [])];
+    this.onFib((fib) => fib.ipRoute(args));
   }
 
   /** An IPv6 `ip -6 route replace`; the kernel's errors become InputErrors naming the field. */
@@ -307,7 +384,7 @@ export class Host implements PortOwner {
   mtuTo(dst: number): number {
     const rt = this.ip.isLocal(dst) ? null : this.ip.route(dst);
     const dev = rt === null ? 1500 : this.mtu(rt.dev);
-    if (this.pmtu.size === 0) return dev;
+    if (this.pmtu === null || this.pmtu.size === 0) return dev;
     const e = this.pmtu.get(dst >>> 0);
     if (e === undefined) return dev;
     if (e[1] <= this.sim.now) { this.pmtu.delete(dst >>> 0); return dev; }
@@ -465,7 +542,7 @@ export class Host implements PortOwner {
     const l4 = 14 + (frame[14]! & 15) * 4;
     if (proto === 1 && frame[l4] === 3 && frame[l4 + 1] === 4 && be16(frame, 16) >= l4 - 14 + 28) {
       const mtu = be16(frame, l4 + 6), qdst = be32(frame, l4 + 8 + 16);
-      if (mtu >= 68 && mtu < this.mtuTo(qdst)) this.pmtu.set(qdst, [mtu, this.sim.now + Host.PMTU_EXPIRES_NS]);
+      if (mtu >= 68 && mtu < this.mtuTo(qdst)) (this.pmtu ??= new Map()).set(qdst, [mtu, this.sim.now + Host.PMTU_EXPIRES_NS]);
     }
     this.sockets.lastEncap = false;
     const took = proto === 6 ? this.tcp.input(frame)

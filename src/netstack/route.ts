@@ -67,6 +67,10 @@
  * multiply-shift hash and a probe of an Int32Array (linear probing, load <= 1/2). lookup6 the
  * same over four words. Adding or deleting a route is O(routes of that prefix) plus, for
  * lengths <= S, a rewrite of 2^(S-len) slots (a default route: 65536 writes).
+ * Memory: a RoutingTable's IPv6 Fib (with its two indexes, ~20 kB) is made when something first
+ * reads `fib6` (an IPv6 packet, address or route, `ip -6 route`); the kernel's own IPv6 routes
+ * added before (each device's ff00::/8 and link-local address, ::1) wait in a list and are
+ * inserted then, in the order they came, so the FIB is the same as if made at once.
  * Neighbours: the host stack's interface code calls addDevice/addConnected; forwarding and
  * local output call lookup4/lookup6 and read the typed arrays (type, oif, gateway, prefsrc);
  * the topology loader feeds `ip route` lines to ipRoute. Errors are RouteError (errors.ts base).
@@ -1204,24 +1208,57 @@ export interface RoutingTableOptions {
  */
 export class RoutingTable {
   readonly fib4: Fib;
-  readonly fib6: Fib;
   private readonly devices = new Map<string, Device>();
   private readonly byIndex = new Map<number, Device>();
   private nextIndex = 1;
   private readonly main4: LpmIndex;
-  private readonly local6: LpmIndex;
-  private readonly main6: LpmIndex;
+  /** the IPv6 FIB once made (see `fib6`), and its two lookup domains */
+  private f6: Fib | null = null;
+  private local6!: LpmIndex;
+  private main6!: LpmIndex;
+  /**
+   * The kernel's own IPv6 routes (a device's ff00::/8, its link-local address and fe80::/64,
+   * ::1) inserted before anything read or wrote the IPv6 FIB: inserted, in order, when `fib6`
+   * is first read. Most hosts never use IPv6, and a Fib with its two indexes is ~20 kB.
+   */
+  private pending6: { f: RouteFields; ignoreError: boolean }[] | null = [];
+  private readonly stride: StrideOption;
   /** lookup4's last destination (as int32), the FIB version it was answered at, and its answer */
   private last4Addr = 0;
   private last4Version = -1;
   private last4 = -1;
 
   constructor(opts: RoutingTableOptions = {}) {
-    this.fib4 = new Fib(4, opts.stride ?? 'auto');
-    this.fib6 = new Fib(6, opts.stride ?? 'auto');
+    this.stride = opts.stride ?? 'auto';
+    this.fib4 = new Fib(4, this.stride);
     this.main4 = this.fib4.domains[0]!.index;
-    this.local6 = this.fib6.domains[0]!.index;
-    this.main6 = this.fib6.domains[1]!.index;
+  }
+
+  /** The IPv6 routes (made, with the kernel routes held back until now, on first use). */
+  get fib6(): Fib {
+    return this.f6 ?? this.makeFib6();
+  }
+
+  private makeFib6(): Fib {
+    const f = this.f6 = new Fib(6, this.stride);
+    this.local6 = f.domains[0]!.index;
+    this.main6 = f.domains[1]!.index;
+    const pending = this.pending6!;
+    this.pending6 = null;
+    for (const p of pending) {
+      try { f.insert(p.f, 'append'); } catch (e) { if (!p.ignoreError || !(e instanceof RouteError)) throw e; }
+    }
+    return f;
+  }
+
+  /**
+   * A kernel route of the IPv6 FIB (`append`): now when the FIB exists, else when it is first
+   * read ('ignoreError': an EEXIST the kernel ignores). The routes held back are ones whose
+   * insert cannot fail but for that (a new device's, an address the device did not have).
+   */
+  private insert6(f: RouteFields, ignoreError: boolean): void {
+    if (this.f6 === null) { this.pending6!.push({ f, ignoreError }); return; }
+    try { this.f6.insert(f, 'append'); } catch (e) { if (!ignoreError || !(e instanceof RouteError)) throw e; }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1277,7 +1314,7 @@ export class RoutingTable {
     this.devices.set(name, dev);
     this.byIndex.set(index, dev);
     if (!dev.loopback && opts.ipv6 !== false) {
-      this.fib6.insert(this.fields6(RTN_MULTICAST, [0xff000000, 0, 0, 0], 8, RT_TABLE_LOCAL, 256, index, null), 'append');
+      this.insert6(this.fields6(RTN_MULTICAST, [0xff000000, 0, 0, 0], 8, RT_TABLE_LOCAL, 256, index, null), false);
     }
     return index;
   }
@@ -1363,12 +1400,11 @@ export class RoutingTable {
     let pos = dev.addrs6.length;
     for (let i = 0; i < dev.addrs6.length; i++) if (sc >= ipv6SrcScope(dev.addrs6[i]!.words)) { pos = i; break; }
     dev.addrs6.splice(pos, 0, { words: words.map((w) => w >>> 0), len, metric });
-    this.fib6.insert(this.fields6(RTN_LOCAL, words, 128, RT_TABLE_LOCAL, 0, dev.index, null), 'append');
+    this.insert6(this.fields6(RTN_LOCAL, words, 128, RT_TABLE_LOCAL, 0, dev.index, null), false);
     if (prefixRoute) {
       const pfx = words.map((w, i) => (w & MASK128[4 * len + i]!) >>> 0);
-      try {
-        this.fib6.insert(this.fields6(RTN_UNICAST, pfx, len, RT_TABLE_MAIN, metric === 0 ? 256 : metric, dev.index, null), 'append');
-      } catch (e) { if (!(e instanceof RouteError)) throw e; /* an existing identical prefix route stays */ }
+      // an existing identical prefix route stays (the error ignored)
+      this.insert6(this.fields6(RTN_UNICAST, pfx, len, RT_TABLE_MAIN, metric === 0 ? 256 : metric, dev.index, null), true);
     }
   }
 

@@ -3,7 +3,10 @@
  * groups, ports and the tunnel underlay — sdnemu's `struct ofproto`.
  *
  * What: `Bridge` owns 255 `FlowTable`s, each a Classifier of `Rule`s (a
- * FlowSpec plus counters and timestamps), a group table, the port list with
+ * FlowSpec plus counters and timestamps; most of a bridge's tables stay
+ * empty: until its first flow there, a bridge's table is a shared empty one
+ * (EMPTY_TABLES), and a table's classifier and maps are made by the first
+ * flow that needs them), a group table, the port list with
  * the datapath (ODP) port number of each port, and the underlay facts native
  * tunnelling needs (bridge MAC, its IPv4 addresses, routes, neighbours) —
  * or, with `tunnelDatapath = 'kernel'`, none: tunnel output is then left to
@@ -78,47 +81,62 @@ export interface LookupResult {
  */
 export class FlowTable {
   readonly id: number;
-  readonly cls = new Classifier<Rule>();
+  /** the ordinary rules' classifier, made on first use (most of a bridge's 255 tables stay empty) */
+  private clsObj: Classifier<Rule> | null = null;
   /** classifier id → rule, for iteration in insertion order */
-  private readonly byId = new Map<number, Rule>();
+  private byId: Map<number, Rule> | null = null;
   /** rules whose actions are all conjunction(), by classifier id */
   private softCls: Classifier<Rule> | null = null;
-  private readonly softById = new Map<number, Rule>();
+  private softById: Map<number, Rule> | null = null;
   /** conj_id → the rules matching on it */
-  private readonly conjTargets = new Map<number, Rule[]>();
+  private conjTargets: Map<number, Rule[]> | null = null;
   /** strictKey → rule: replace-on-same-match and strict delete in O(1) */
-  private readonly strict = new Map<string, Rule>();
+  private strict: Map<string, Rule> | null = null;
   /** rule → its id in cls or soft */
-  private readonly idOf = new Map<Rule, number>();
+  private idOf: Map<Rule, number> | null = null;
   /** rules with an idle or hard timeout (expire() skips a table without any) */
   timed = 0;
-  constructor(id: number) { this.id = id; }
+  /**
+   * 'shared': the empty table of this id that every Bridge starts with (EMPTY_TABLES), read by
+   * lookups and dumps only; a bridge puts a table of its own in its place before the first insert.
+   */
+  constructor(id: number, readonly shared = false) { this.id = id; }
 
+  /** the ordinary rules' classifier */
+  get cls(): Classifier<Rule> { return this.clsObj ??= new Classifier<Rule>(); }
   /** the conjunction-only rules' classifier, made on first use (most tables never have one) */
   private get soft(): Classifier<Rule> { return this.softCls ??= new Classifier<Rule>(); }
 
-  get size(): number { return this.byId.size + this.softById.size + [...this.conjTargets.values()].reduce((n, l) => n + l.length, 0); }
+  get size(): number {
+    if (this.strict === null) return 0;
+    let n = (this.byId?.size ?? 0) + (this.softById?.size ?? 0);
+    if (this.conjTargets !== null) for (const l of this.conjTargets.values()) n += l.length;
+    return n;
+  }
 
   /** Install 'rule', replacing a rule of identical priority and match. Returns the replaced rule. */
   insert(rule: Rule): Rule | null {
+    if (this.shared) throw new Error(`flow table ${this.id}: the shared empty table takes no rules`);
     const s = rule.spec;
     const key = strictKey(s.match, s.priority, s.conjId);
-    const old = this.strict.get(key) ?? null;
+    const strict = this.strict ??= new Map();
+    const old = strict.get(key) ?? null;
     if (old !== null) this.remove(old);
     if (s.conjId !== undefined) {
-      const l = this.conjTargets.get(s.conjId) ?? [];
+      const targets = this.conjTargets ??= new Map();
+      const l = targets.get(s.conjId) ?? [];
       l.push(rule);
-      this.conjTargets.set(s.conjId, l);
+      targets.set(s.conjId, l);
     } else if (s.actions.length > 0 && s.actions.every((a) => a.type === 'conjunction')) {
       const id = this.soft.insert(s.match, s.priority, rule);
-      this.softById.set(id, rule);
-      this.idOf.set(rule, id);
+      (this.softById ??= new Map()).set(id, rule);
+      (this.idOf ??= new Map()).set(rule, id);
     } else {
       const id = this.cls.insert(s.match, s.priority, rule);
-      this.byId.set(id, rule);
-      this.idOf.set(rule, id);
+      (this.byId ??= new Map()).set(id, rule);
+      (this.idOf ??= new Map()).set(rule, id);
     }
-    this.strict.set(key, rule);
+    strict.set(key, rule);
     if (s.idleTimeout > 0 || s.hardTimeout > 0) this.timed++;
     return old;
   }
@@ -126,33 +144,34 @@ export class FlowTable {
   /** Remove 'rule'; false if it is not in this table. */
   remove(rule: Rule): boolean {
     const key = strictKey(rule.spec.match, rule.spec.priority, rule.spec.conjId);
-    if (this.strict.get(key) !== rule) return false;
+    if (this.strict === null || this.strict.get(key) !== rule) return false;
     this.strict.delete(key);
     if (rule.spec.idleTimeout > 0 || rule.spec.hardTimeout > 0) this.timed--;
     if (rule.spec.conjId !== undefined) {
-      const l = this.conjTargets.get(rule.spec.conjId) ?? [];
+      const l = this.conjTargets!.get(rule.spec.conjId) ?? [];
       l.splice(l.indexOf(rule), 1);
       return true;
     }
-    const id = this.idOf.get(rule)!;
-    this.idOf.delete(rule);
-    if (this.softById.get(id) === rule) {
+    const id = this.idOf!.get(rule)!;
+    this.idOf!.delete(rule);
+    if (this.softById !== null && this.softById.get(id) === rule) {
       this.soft.remove(id);
       this.softById.delete(id);
     } else {
       this.cls.remove(id);
-      this.byId.delete(id);
+      this.byId!.delete(id);
     }
     return true;
   }
 
   /** The rule with exactly this match, priority (and conj_id), or null. */
   findStrict(match: Match, priority: number, conjId?: number): Rule | null {
-    return this.strict.get(strictKey(match, priority, conjId)) ?? null;
+    return this.strict?.get(strictKey(match, priority, conjId)) ?? null;
   }
 
   private all(): Rule[] {
-    return [...this.byId.values(), ...this.softById.values(), ...[...this.conjTargets.values()].flat()];
+    if (this.strict === null) return [];
+    return [...this.byId?.values() ?? [], ...this.softById?.values() ?? [], ...[...this.conjTargets?.values() ?? []].flat()];
   }
 
   /** Rules in descending priority, then insertion order (dump-flows order is OVS's hash order; callers sort as they need). */
@@ -166,13 +185,15 @@ export class FlowTable {
    * priority leads to a matching `conj_id` rule.
    */
   lookup(key: Uint32Array, wc: Uint32Array | null): LookupResult {
-    const id = this.cls.lookup(key, 0, wc);
-    const hard = id < 0 ? null : this.cls.payloadOf(id);
-    if (this.softById.size === 0) return { rule: hard, conjMatches: [] };
+    const cls = this.clsObj;
+    const id = cls === null ? -1 : cls.lookup(key, 0, wc);
+    const hard = id < 0 ? null : cls!.payloadOf(id);
+    const softById = this.softById;
+    if (softById === null || softById.size === 0) return { rule: hard, conjMatches: [] };
     const floor = hard === null ? -0x80000000 : hard.spec.priority;
     const hits = new Map<number, Rule[]>();
     const ids = wc !== null ? this.soft.matchesAbove(key, 0, wc, floor)
-      : [...this.softById.entries()].filter(([, r]) => r.spec.priority > floor && matchesKey(r.spec.match, key)).map(([id]) => id);
+      : [...softById.entries()].filter(([, r]) => r.spec.priority > floor && matchesKey(r.spec.match, key)).map(([id]) => id);
     for (const id of ids) {
       const r = this.soft.payloadOf(id);
       const l = hits.get(r.spec.priority) ?? [];
@@ -195,7 +216,7 @@ export class FlowTable {
         }
         if (clauses.size !== n) continue;
         let best: Rule | null = null;
-        for (const t of this.conjTargets.get(cid) ?? []) {
+        for (const t of this.conjTargets?.get(cid) ?? []) {
           if (wc !== null) for (let w = 0; w < FLOW_WORDS; w++) wc[w] = (wc[w]! | t.spec.match.mask[w]!) >>> 0;
           if (matchesKey(t.spec.match, key) && (best === null || t.spec.priority > best.spec.priority)) best = t;
         }
@@ -206,11 +227,17 @@ export class FlowTable {
   }
 }
 
-/** Identity of a rule for replacement: priority, conj_id, and the match's non-zero words. */
+/** The empty table of each id, shared by every bridge until it adds a flow there (most of its 255 tables never get one). */
+const EMPTY_TABLES: readonly FlowTable[] = Array.from({ length: N_TABLES }, (_, t) => new FlowTable(t, true));
+
+/**
+ * Identity of a rule for replacement: priority, conj_id, and the match's non-zero words. Joined
+ * at the end, so the key a table keeps is one flat string, not a tree of concatenations.
+ */
 function strictKey(m: Match, priority: number, conjId: number | undefined): string {
-  let k = `${priority}/${conjId ?? ''}`;
-  for (let w = 0; w < FLOW_WORDS; w++) if (m.mask[w] !== 0 || m.value[w] !== 0) k += `,${w}:${m.mask[w]}:${m.value[w]}`;
-  return k;
+  const parts: (string | number)[] = [`${priority}/${conjId ?? ''}`];
+  for (let w = 0; w < FLOW_WORDS; w++) if (m.mask[w] !== 0 || m.value[w] !== 0) parts.push(`${w}:${m.mask[w]}:${m.value[w]}`);
+  return parts.join(',');
 }
 
 function matchesKey(m: Match, key: Uint32Array): boolean {
@@ -286,7 +313,8 @@ export interface Underlay {
 
 export class Bridge {
   readonly name: string;
-  readonly tables: FlowTable[] = [];
+  /** the tables by id: EMPTY_TABLES' until the bridge's first flow in one (addFlows) */
+  readonly tables: FlowTable[];
   readonly groups = new Map<number, GroupSpec>();
   readonly ports = new Map<number, BridgePort>();
   /** 'OpenFlow13' changes table-miss semantics (drop instead of packet-in). */
@@ -313,7 +341,7 @@ export class Bridge {
 
   constructor(name = 'br0') {
     this.name = name;
-    for (let t = 0; t < N_TABLES; t++) this.tables.push(new FlowTable(t));
+    this.tables = EMPTY_TABLES.slice();
     this.ports.set(OFPP_LOCAL, { ofport: OFPP_LOCAL, name, type: 'internal', options: {}, odp: 100 });
   }
 
@@ -369,7 +397,11 @@ export class Bridge {
     for (const s of specs) {
       if (s.table < 0 || s.table >= N_TABLES) throw new RangeError(`line ${s.line}: table ${s.table} out of range (0..254)`);
     }
-    for (const s of specs) this.tables[s.table]!.insert({ spec: s, nPackets: 0, nBytes: 0, created: now, used: now });
+    for (const s of specs) {
+      let t = this.tables[s.table]!;
+      if (t.shared) t = this.tables[s.table] = new FlowTable(s.table);
+      t.insert({ spec: s, nPackets: 0, nBytes: 0, created: now, used: now });
+    }
     this.version++;
   }
 

@@ -144,6 +144,10 @@
  * updates, occasional table and stage-set rebuilds). Not safe against
  * mutation during a lookup; single-threaded (the per-lookup trie context
  * lives on the instance).
+ * Memory: an empty classifier holds no rule arrays; they start at 8 rules
+ * and double. A rule's masked value words (for remove and matchOf) live in
+ * one arena per classifier, compacted when it would grow; a subtable costs
+ * its handful of small typed arrays (~2.5 kB, mostly their fixed overhead).
  * Neighbours: flow/key.ts (layout, SEG_*), flow/match.ts (Match), trie.ts
  * (prefix tries); used by ofproto/bridge.ts flow tables and xlate; datapath/'s
  * megaflow cache is filled from the 'wc' computed here.
@@ -277,10 +281,15 @@ class Subtable {
     for (let w = 0; w < FLOW_WORDS; w++) if (maskWords[w] !== 0) words.push(w);
     words.sort((a, b) => (stageOfWord(a) - stageOfWord(b)) || (a - b));
     const n = words.length;
-    this.idx = Int32Array.from(words);
-    this.mask = Uint32Array.from(words, (w) => maskWords[w]!);
+    // plain loops: TypedArray.from (with a map function above all) is slow, and a cluster makes thousands of subtables
+    this.idx = new Int32Array(n);
+    this.mask = new Uint32Array(n);
     this.wm = new Int32Array(2 * n);
-    for (let j = 0; j < n; j++) { this.wm[2 * j] = words[j]!; this.wm[2 * j + 1] = maskWords[words[j]!]!; }
+    for (let j = 0; j < n; j++) {
+      const w = words[j]!;
+      this.idx[j] = w; this.mask[j] = maskWords[w]!;
+      this.wm[2 * j] = w; this.wm[2 * j + 1] = maskWords[w]!;
+    }
     this.n = n;
     this.stride = REC_VAL + n;
     const ends: number[] = [];
@@ -292,7 +301,8 @@ class Subtable {
         ends.push(j + 1);
       }
     }
-    this.stageEnd = Int32Array.from(ends);
+    this.stageEnd = new Int32Array(ends.length);
+    for (let s = 0; s < ends.length; s++) this.stageEnd[s] = ends[s]!;
     this.nStages = ends.length;
     this.stLive = new Int32Array(ends.length);
     this.stTombs = new Int32Array(ends.length);
@@ -518,9 +528,12 @@ class Subtable {
  * classifiers each, most of them never used), then FIRST_RULES, doubling.
  */
 const NO_RULES = new Int32Array(0);
-const FIRST_RULES = 64;
+const FIRST_RULES = 8;
 /** compact()'s output, shared by every classifier (it is read before the next compact) */
 const SCRATCH = new Uint32Array(FLOW_WORDS);
+/** valsOf()'s output, shared likewise (remove() and matchOf() read it before the next call) */
+const VALS_OUT = new Uint32Array(FLOW_WORDS);
+const NO_VALS = new Uint32Array(0);
 
 /** Word 'w' of the compact value 'v' of subtable 'st' (0 when the subtable does not match it). */
 function wordOf(st: Subtable, v: Uint32Array, w: number): number {
@@ -536,8 +549,15 @@ export class Classifier<T = unknown> {
   private prio = NO_RULES;
   private next = NO_RULES;
   private ruleSub: (Subtable | null)[] = [];
-  /** each rule's masked value words in its subtable's order (st.idx): what remove() and matchOf() need, not a Match copy */
-  private ruleVals: (Uint32Array | null)[] = [];
+  /**
+   * Each rule's masked value words in its subtable's order (st.idx) — what remove() and matchOf()
+   * need, not a Match copy — at valOff[id] in one arena for all rules (not an array per rule);
+   * the words of removed rules are reclaimed when the arena would have to grow.
+   */
+  private vals = NO_VALS;
+  private valOff = NO_RULES;
+  private valsUsed = 0;
+  private valsLive = 0;
   private payloads: (T | undefined)[] = [];
   private freeIds: number[] = [];
   private nextId = 0;
@@ -578,7 +598,7 @@ export class Classifier<T = unknown> {
     this.ruleSub[id] = st;
     this.payloads[id] = payload;
     const v = this.compact(st, match);
-    this.ruleVals[id] = v.slice(0, st.n);
+    this.storeVals(id, v, st.n);
     const fh = st.prefixHash(v, 0, st.n);
     const slot = st.slotOf(v, fh);
     if (slot < 0) {
@@ -608,8 +628,8 @@ export class Classifier<T = unknown> {
   /** Remove rule 'id'. Returns false when no such rule exists. */
   remove(id: number): boolean {
     const st = this.ruleSub[id];
-    const v = this.ruleVals[id];
-    if (st === undefined || st === null || v === undefined || v === null) return false;
+    if (st === undefined || st === null) return false;
+    const v = this.valsOf(id, st.n);
     const slot = st.slotOf(v, st.prefixHash(v, 0, st.n));
     if (slot < 0) throw new Error('classifier: rule not in its subtable');
     const head = st.head(slot);
@@ -631,7 +651,7 @@ export class Classifier<T = unknown> {
     st.nRules--;
     this.count--;
     this.ruleSub[id] = null;
-    this.ruleVals[id] = null;
+    this.valsLive -= st.n;
     this.payloads[id] = undefined;
     this.freeIds.push(id);
     if (st.nRules === 0) {
@@ -735,8 +755,9 @@ export class Classifier<T = unknown> {
   payloadOf(id: number): T { return this.payloads[id] as T; }
   /** Rule 'id''s match, masked (a new copy, from the words the classifier keeps). */
   matchOf(id: number): Match | null {
-    const st = this.ruleSub[id], v = this.ruleVals[id];
-    if (st === undefined || st === null || v === undefined || v === null) return null;
+    const st = this.ruleSub[id];
+    if (st === undefined || st === null) return null;
+    const v = this.valsOf(id, st.n);
     const m = new Match();
     for (let j = 0; j < st.n; j++) { m.value[st.idx[j]!] = v[j]!; m.mask[st.idx[j]!] = st.mask[j]!; }
     return m;
@@ -819,6 +840,39 @@ export class Classifier<T = unknown> {
     return v;
   }
 
+  /** Keep rule 'id''s 'n' value words 'v' in the arena (reclaiming removed rules' words, or growing, when full). */
+  private storeVals(id: number, v: Uint32Array, n: number): void {
+    if (this.valsUsed + n > this.vals.length) {
+      const live = this.valsLive + n;
+      let cap = Math.max(this.vals.length, 16);
+      while (cap < 2 * live) cap *= 2;
+      const out = new Uint32Array(cap);
+      let used = 0;
+      for (let r = 0; r < this.nextId; r++) {
+        const s = this.ruleSub[r];
+        if (s === undefined || s === null || r === id) continue;
+        const o = this.valOff[r]!;
+        for (let j = 0; j < s.n; j++) out[used + j] = this.vals[o + j]!;
+        this.valOff[r] = used;
+        used += s.n;
+      }
+      this.vals = out;
+      this.valsUsed = used;
+    }
+    const o = this.valsUsed;
+    for (let j = 0; j < n; j++) this.vals[o + j] = v[j]!;
+    this.valOff[id] = o;
+    this.valsUsed += n;
+    this.valsLive += n;
+  }
+
+  /** Rule 'id''s 'n' value words (in VALS_OUT: read them before the next call). */
+  private valsOf(id: number, n: number): Uint32Array {
+    const o = this.valOff[id]!;
+    for (let j = 0; j < n; j++) VALS_OUT[j] = this.vals[o + j]!;
+    return VALS_OUT;
+  }
+
   private allocId(): number {
     const f = this.freeIds.pop();
     if (f !== undefined) return f;
@@ -827,6 +881,7 @@ export class Classifier<T = unknown> {
       const grow = <A extends Int32Array>(a: A, mk: (n: number) => A): A => { const b = mk(Math.max(a.length * 2, FIRST_RULES)); b.set(a); return b; };
       this.prio = grow(this.prio, (n) => new Int32Array(n));
       this.next = grow(this.next, (n) => new Int32Array(n));
+      this.valOff = grow(this.valOff, (n) => new Int32Array(n));
     }
     return id;
   }

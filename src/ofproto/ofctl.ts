@@ -481,6 +481,11 @@ interface Item {
   kids: Item[] | null;
 }
 
+/** The item of action 'a' written at 'col' as 'tok' (a module function: no closure made per action parsed). */
+function itemAt(col: number, tok: string, a: Action, kids: Item[] | null = null): Item {
+  return { a, col, tok, kids };
+}
+
 type Outer = 'none' | 'clone' | 'ct' | 'write_actions';
 
 /** Where a `drop` appeared in the list being parsed (it must stand alone). */
@@ -607,116 +612,115 @@ class ActionParser {
   }
 
   private action(name: string, key: string, value: string, col: number, vcol: number, tok: string, outer: Outer, depth: number): Item | Item[] {
-    const one = (a: Action, kids: Item[] | null = null): Item => ({ a, col, tok, kids });
     switch (name) {
       case 'output':
       case 'output_reg':
-        return one(this.output(value, vcol));
+        return itemAt(col, tok, this.output(value, vcol));
       case 'controller':
-        return one(this.controller(value, vcol));
+        return itemAt(col, tok, this.controller(value, vcol));
       case 'resubmit':
-        return one(this.resubmit(value, vcol));
+        return itemAt(col, tok, this.resubmit(value, vcol));
       case 'goto_table': {
         const t = tableFromString(value);
         if (t < 0) this.fail('OFCTL_BAD_VALUE', `unknown table "${value}"`, vcol, value);
-        return one({ type: 'goto_table', table: t });
+        return itemAt(col, tok, { type: 'goto_table', table: t });
       }
       case 'write_metadata':
-        return one(this.writeMetadata(value, vcol, col, tok));
+        return itemAt(col, tok, this.writeMetadata(value, vcol, col, tok));
       case 'set_field':
-        return one(this.setField(value, vcol));
+        return itemAt(col, tok, this.setField(value, vcol));
       case 'load':
-        return this.load(value, vcol).map((a) => one(a));
+        return this.load(value, vcol).map((a) => itemAt(col, tok, a));
       case 'move':
-        return one(this.move(value, vcol));
+        return itemAt(col, tok, this.move(value, vcol));
       case 'mod_dl_src':
       case 'mod_dl_dst': {
         const mac = parseMacStrict(value);
         if (mac === null) this.fail('OFCTL_BAD_VALUE', `invalid mac address ${value}`, vcol, value);
-        return one({ type: name, mac });
+        return itemAt(col, tok, { type: name, mac });
       }
       case 'mod_nw_src':
       case 'mod_nw_dst': {
         const ip = parseIpv4Dotted(value);
         if (ip === null) this.fail('OFCTL_BAD_VALUE', `${value}: could not convert to IP address`, vcol, value);
-        return one({ type: name, ip });
+        return itemAt(col, tok, { type: name, ip });
       }
       case 'mod_nw_tos': {
         const tos = this.uint(value, 255, 'TOS', vcol);
         if ((tos & ~0xfc) !== 0) this.fail('OFCTL_BAD_VALUE', `${value}: not a valid TOS`, vcol, value);
-        return one({ type: 'mod_nw_tos', tos });
+        return itemAt(col, tok, { type: 'mod_nw_tos', tos });
       }
       case 'mod_nw_ecn': {
         const ecn = this.uint(value, 255, 'ECN', vcol);
         if ((ecn & ~3) !== 0) this.fail('OFCTL_BAD_VALUE', `${value}: not a valid ECN`, vcol, value);
-        return one({ type: 'mod_nw_ecn', ecn });
+        return itemAt(col, tok, { type: 'mod_nw_ecn', ecn });
       }
       case 'mod_nw_ttl':
       case 'set_nw_ttl':
-        return one({ type: 'mod_nw_ttl', ttl: this.uint(value, 255, 'TTL', vcol) });
+        return itemAt(col, tok, { type: 'mod_nw_ttl', ttl: this.uint(value, 255, 'TTL', vcol) });
       case 'mod_tp_src':
-        return one({ type: 'mod_tp_src', port: this.uint(value, 65535, 'source port', vcol) });
+        return itemAt(col, tok, { type: 'mod_tp_src', port: this.uint(value, 65535, 'source port', vcol) });
       case 'mod_tp_dst':
-        return one({ type: 'mod_tp_dst', port: this.uint(value, 65535, 'destination port', vcol) });
+        return itemAt(col, tok, { type: 'mod_tp_dst', port: this.uint(value, 65535, 'destination port', vcol) });
       case 'dec_ttl':
-        return one(this.decTtl(value, vcol));
+        return itemAt(col, tok, this.decTtl(value, vcol));
       case 'push_vlan': {
         this.narrow(P_OF11_UP, col, tok);
         const tpid = this.uint(value, 65535, 'ethertype', vcol);
         if (tpid !== 0x8100 && tpid !== 0x88a8) this.fail('OFCTL_BAD_VALUE', `${value}: not a valid VLAN ethertype`, vcol, value);
-        return one({ type: 'push_vlan', tpid });
+        return itemAt(col, tok, { type: 'push_vlan', tpid });
       }
       case 'strip_vlan':
-        return one({ type: 'pop_vlan', raw: 'strip_vlan' });
+        return itemAt(col, tok, { type: 'pop_vlan', raw: 'strip_vlan' });
       case 'pop_vlan':
-        return one({ type: 'pop_vlan', raw: 'pop_vlan' });
+        return itemAt(col, tok, { type: 'pop_vlan', raw: 'pop_vlan' });
       case 'mod_vlan_vid': {
         const vid = this.uint(value, 65535, 'VLAN VID', vcol);
         if ((vid & ~0xfff) !== 0) this.fail('OFCTL_BAD_VALUE', `${value}: not a valid VLAN VID`, vcol, value);
-        return one({ type: 'mod_vlan_vid', vid });
+        return itemAt(col, tok, { type: 'mod_vlan_vid', vid });
       }
       case 'mod_vlan_pcp': {
         const pcp = this.uint(value, 255, 'VLAN PCP', vcol);
         if ((pcp & ~7) !== 0) this.fail('OFCTL_BAD_VALUE', `${value}: not a valid VLAN PCP`, vcol, value);
-        return one({ type: 'mod_vlan_pcp', pcp });
+        return itemAt(col, tok, { type: 'mod_vlan_pcp', pcp });
       }
       case 'group':
-        return one({ type: 'group', groupId: Number(this.unum(value, 32, vcol)) });
+        return itemAt(col, tok, { type: 'group', groupId: Number(this.unum(value, 32, vcol)) });
       case 'ct':
         return this.ct(value, vcol, col, tok, depth);
       case 'ct_clear':
-        return one({ type: 'ct_clear' });
+        return itemAt(col, tok, { type: 'ct_clear' });
       case 'nat': {
         this.nat(value, vcol);
         if (outer === 'ct') return this.fail('OFCTL_SYNTAX', 'sdnemu keeps one nat per ct and needs it before exec(...)', col, tok);
         return this.fail('OFCTL_SYNTAX', 'Cannot have NAT action outside of "ct" action', col, tok);
       }
       case 'conjunction':
-        return one(this.conjunction(value, vcol));
+        return itemAt(col, tok, this.conjunction(value, vcol));
       case 'learn':
-        return one(this.learn(value, vcol));
+        return itemAt(col, tok, this.learn(value, vcol));
       case 'note': {
         const data = parseHexBytes(value);
         if (data === null) this.fail('OFCTL_BAD_VALUE', 'bad hex digit in `note\' argument', vcol, value);
-        return one({ type: 'note', data });
+        return itemAt(col, tok, { type: 'note', data });
       }
       case 'clone': {
         const kids = this.list(value, vcol, false, 'clone', depth + 1);
-        return one({ type: 'clone', actions: kids.map((k) => k.a) }, kids);
+        return itemAt(col, tok, { type: 'clone', actions: kids.map((k) => k.a) }, kids);
       }
       case 'write_actions': {
         const kids = this.list(value, vcol, false, 'write_actions', depth + 1);
-        return one({ type: 'write_actions', actions: kids.map((k) => k.a) }, kids);
+        return itemAt(col, tok, { type: 'write_actions', actions: kids.map((k) => k.a) }, kids);
       }
       case 'clear_actions':
-        return one({ type: 'clear_actions' });
+        return itemAt(col, tok, { type: 'clear_actions' });
       case 'set_tunnel':
       case 'set_tunnel64': {
         const tunId = this.unum(value, 64, vcol);
-        return one({ type: 'set_tunnel', tunId, is64: name === 'set_tunnel64' || tunId > 0xffffffffn });
+        return itemAt(col, tok, { type: 'set_tunnel', tunId, is64: name === 'set_tunnel64' || tunId > 0xffffffffn });
       }
       case 'exit':
-        return one({ type: 'exit' });
+        return itemAt(col, tok, { type: 'exit' });
       case 'apply_actions':
         return this.fail('OFCTL_SYNTAX', 'apply_actions is the default instruction', col, tok);
       case 'output_trunc':
@@ -728,7 +732,7 @@ class ActionParser {
       this.fail('OFCTL_SYNTAX', `${key}: sdnemu does not support this Open vSwitch action`, col, tok);
     }
     const port = portFromString(key);
-    if (port >= 0) return one({ type: 'output', port, maxLen: 0 });
+    if (port >= 0) return itemAt(col, tok, { type: 'output', port, maxLen: 0 });
     return this.fail('OFCTL_SYNTAX', `unknown action ${key}`, col, key);
   }
 
@@ -1253,86 +1257,90 @@ function prereqsOk(f: FieldDef, st: CheckState): boolean {
 
 const VALID_OUT_PORTS = new Set([OFPP_IN_PORT, OFPP_TABLE, OFPP_NORMAL, OFPP_FLOOD, OFPP_ALL, OFPP_CONTROLLER, OFPP_LOCAL]);
 
+/** An action list the match makes invalid (check's refusal, naming the action). */
+function badActions(p: ActionParser, err: string, it: Item): never {
+  const code: FlowSyntaxCode = err === 'OFPBAC_MATCH_INCONSISTENT' ? 'OFCTL_MISSING_PREREQ' : 'OFCTL_BAD_VALUE';
+  return p.fail(code, `actions are invalid with specified match (${err})`, it.col, it.tok);
+}
+
+/** An inconsistency only OpenFlow 1.0 tolerates: a flow's protocols narrow to it. */
+function inconsistentAction(p: ActionParser, mode: 'flow' | 'group', it: Item): void {
+  if (mode === 'flow') p.narrow(P_OF10_ANY, it.col, it.tok);
+}
+
 /**
  * ofpacts_check(): refuse what no protocol accepts (OFPERR_*) and narrow the
  * usable protocols where only OpenFlow 1.0 tolerates an inconsistency. 'group'
  * mode checks only what ovs-vswitchd checks in a bucket (output ports).
  */
 function check(p: ActionParser, items: Item[], st: CheckState, mode: 'flow' | 'group'): void {
-  const bad = (err: string, it: Item): never => {
-    const code: FlowSyntaxCode = err === 'OFPBAC_MATCH_INCONSISTENT' ? 'OFCTL_MISSING_PREREQ' : 'OFCTL_BAD_VALUE';
-    return p.fail(code, `actions are invalid with specified match (${err})`, it.col, it.tok);
-  };
-  const inconsistent = (it: Item): void => {
-    if (mode === 'flow') p.narrow(P_OF10_ANY, it.col, it.tok);
-  };
   for (const it of items) {
     const a = it.a;
     switch (a.type) {
       case 'output':
-        if (a.port >= OFPP_MAX && !VALID_OUT_PORTS.has(a.port)) bad('OFPBAC_BAD_OUT_PORT', it);
+        if (a.port >= OFPP_MAX && !VALID_OUT_PORTS.has(a.port)) badActions(p, 'OFPBAC_BAD_OUT_PORT', it);
         break;
       case 'output_reg':
-        if (mode === 'flow' && !prereqsOk(a.src.field, st)) bad('OFPBAC_MATCH_INCONSISTENT', it);
+        if (mode === 'flow' && !prereqsOk(a.src.field, st)) badActions(p, 'OFPBAC_MATCH_INCONSISTENT', it);
         break;
       case 'mod_vlan_vid':
       case 'mod_vlan_pcp':
         if (st.vlans === 0) st.vlans = 1;
         break;
       case 'pop_vlan':
-        if (st.vlans === 0) inconsistent(it);
+        if (st.vlans === 0) inconsistentAction(p, mode, it);
         st.vlans = Math.max(0, st.vlans - 1);
         break;
       case 'push_vlan':
-        if (st.vlans >= 2) bad('OFPBAC_BAD_TAG', it);
+        if (st.vlans >= 2) badActions(p, 'OFPBAC_BAD_TAG', it);
         st.vlans++;
         break;
       case 'mod_nw_src':
       case 'mod_nw_dst':
-        if (!isIp(st)) inconsistent(it);
+        if (!isIp(st)) inconsistentAction(p, mode, it);
         break;
       case 'mod_nw_tos':
       case 'mod_nw_ecn':
       case 'mod_nw_ttl':
       case 'dec_ttl':
-        if (!isIpAny(st)) inconsistent(it);
+        if (!isIpAny(st)) inconsistentAction(p, mode, it);
         break;
       case 'mod_tp_src':
       case 'mod_tp_dst':
         if (!isIpAny(st) || (st.frag & 2) !== 0
-          || (st.nwProto !== IPPROTO_TCP && st.nwProto !== IPPROTO_UDP && st.nwProto !== IPPROTO_SCTP)) inconsistent(it);
+          || (st.nwProto !== IPPROTO_TCP && st.nwProto !== IPPROTO_UDP && st.nwProto !== IPPROTO_SCTP)) inconsistentAction(p, mode, it);
         break;
       case 'move':
-        if (mode === 'flow' && (!prereqsOk(a.src.field, st) || !prereqsOk(a.dst.field, st))) bad('OFPBAC_MATCH_INCONSISTENT', it);
-        if (READ_ONLY.has(a.dst.field.ovsName)) bad('OFPBAC_BAD_SET_ARGUMENT', it);
+        if (mode === 'flow' && (!prereqsOk(a.src.field, st) || !prereqsOk(a.dst.field, st))) badActions(p, 'OFPBAC_MATCH_INCONSISTENT', it);
+        if (READ_ONLY.has(a.dst.field.ovsName)) badActions(p, 'OFPBAC_BAD_SET_ARGUMENT', it);
         break;
       case 'set_field': {
         const f = a.dst.field;
-        if (a.raw === 'load' && READ_ONLY.has(f.ovsName)) bad('OFPBAC_BAD_SET_ARGUMENT', it);
+        if (a.raw === 'load' && READ_ONLY.has(f.ovsName)) badActions(p, 'OFPBAC_BAD_SET_ARGUMENT', it);
         if (mode === 'flow' && (!prereqsOk(f, st) || (f.ovsName === 'vlan_vid' && st.vlans === 0))) {
-          bad('OFPBAC_MATCH_INCONSISTENT', it);
+          badActions(p, 'OFPBAC_MATCH_INCONSISTENT', it);
         }
         if (f.ovsName === 'vlan_tci') st.vlans = (wholeValueMask(a).v & 0x1000n) !== 0n ? Math.max(st.vlans, 1) : 0;
         break;
       }
       case 'resubmit':
-        if (mode === 'flow' && a.ct && !ctValid(st)) bad('OFPBAC_MATCH_INCONSISTENT', it);
+        if (mode === 'flow' && a.ct && !ctValid(st)) badActions(p, 'OFPBAC_MATCH_INCONSISTENT', it);
         break;
       case 'learn':
-        if (mode === 'flow') learnCheck(a, st, it, bad);
+        if (mode === 'flow') learnCheck(a, st, it, (err, item) => badActions(p, err, item));
         break;
       case 'ct': {
         if (mode === 'group') break;
         if (!isIpAny(st) || ((st.ctState & 0x10) !== 0 && a.commit)
           || (a.alg === 'ftp' && st.nwProto !== IPPROTO_TCP) || (a.alg === 'tftp' && st.nwProto !== IPPROTO_UDP)) {
-          bad('OFPBAC_MATCH_INCONSISTENT', it);
+          badActions(p, 'OFPBAC_MATCH_INCONSISTENT', it);
         }
         if (a.zoneSrc !== null) {
           // check_CT() returns after the zone's check: exec and nat are not checked (OVS 3.1)
-          if (!prereqsOk(a.zoneSrc.field, st)) bad('OFPBAC_MATCH_INCONSISTENT', it);
+          if (!prereqsOk(a.zoneSrc.field, st)) badActions(p, 'OFPBAC_MATCH_INCONSISTENT', it);
           break;
         }
-        if (a.nat !== null && a.nat.addrMin !== null && !isIp(st)) bad('OFPBAC_MATCH_INCONSISTENT', it);
+        if (a.nat !== null && a.nat.addrMin !== null && !isIp(st)) badActions(p, 'OFPBAC_MATCH_INCONSISTENT', it);
         check(p, it.kids ?? [], st, mode);
         break;
       }
@@ -1884,11 +1892,13 @@ function parseLine<T>(text: string, line: number, inner: (p: ActionParser) => T)
 function skipAddCommand(p: ActionParser, text: string, others: string[]): number {
   const lead = /^[ \t\r\n]*/.exec(text)![0].length;
   const m = /^[^, \t\r\n]*/.exec(text.slice(lead))![0];
-  const isCmd = (c: string): boolean => m.length > 0 && c.startsWith(m);
-  if (m.length === 0 || isCmd('add')) return lead + m.length;
-  if (others.some(isCmd)) p.fail('OFCTL_SYNTAX', `${m}: sdnemu reads add commands only`, lead + 1, m);
+  if (m.length === 0 || 'add'.startsWith(m)) return lead + m.length;
+  if (others.some((c) => c.startsWith(m))) p.fail('OFCTL_SYNTAX', `${m}: sdnemu reads add commands only`, lead + 1, m);
   return 0;
 }
+
+/** what a FlowSpec's match is until its MatchBuilder finishes (never read, never stored) */
+const NO_MATCH_YET = new Match();
 
 function parseFlowInner(p: ActionParser, text: string, line: number, opts: FlowParseOptions, start: number): FlowSpec {
   const protocols = opts.protocols ?? 'OpenFlow10';
@@ -1897,7 +1907,7 @@ function parseFlowInner(p: ActionParser, text: string, line: number, opts: FlowP
   if (eq < 0) p.fail('OFCTL_SYNTAX', 'must specify an action', actIdx < 0 ? text.length + 1 : actIdx + 1, actIdx < 0 ? text.trim() : text.slice(actIdx));
   const spec: FlowSpec = {
     table: 0, priority: 32768, cookie: 0n, idleTimeout: 0, hardTimeout: 0, importance: 0, flags: [],
-    match: new Match(), actions: [], line,
+    match: NO_MATCH_YET, actions: [], line,
   };
   let table = 255;
   const flags = new Set<string>();
@@ -1988,7 +1998,27 @@ function subfieldMatch(p: ActionParser, b: MatchBuilder, key: string, value: str
  * command -2; OVS 3.1 has no line continuation). Errors carry the 1-based line.
  */
 export function parseFlowsFile(text: string, opts: FlowParseOptions = {}): FlowSpec[] {
-  return fileLines(text).map(([l, n]) => parseFlow(l, n, opts, true)).filter((x): x is FlowSpec => x !== null);
+  return fileLines(text).map(([l, n]) => parseFlowCached(l, n, opts)).filter((x): x is FlowSpec => x !== null);
+}
+
+/**
+ * Flows parsed lately, by options and line text: a line seen again (the same flows on many
+ * bridges: a cluster's nodes) is not parsed again, and its FlowSpec — match and actions, which
+ * nothing changes once parsed — is shared (a copy of the record when its line number differs).
+ * Bounded: emptied when full. A line that fails is never kept (it fails again, at its own line).
+ */
+const parsedFlows = new Map<string, FlowSpec>();
+const PARSED_FLOWS_MAX = 2048;
+
+function parseFlowCached(text: string, line: number, opts: FlowParseOptions): FlowSpec | null {
+  const key = `${opts.protocols ?? 'OpenFlow10'}|${opts.prereqs ?? 'error'}|${text}`;
+  const hit = parsedFlows.get(key);
+  if (hit !== undefined) return hit.line === line ? hit : { ...hit, line };
+  const spec = parseFlow(text, line, opts, true);
+  if (spec === null) return null;
+  if (parsedFlows.size >= PARSED_FLOWS_MAX) parsedFlows.clear();
+  parsedFlows.set(key, spec);
+  return spec;
 }
 
 /** The lines of an ovs-ofctl file with `#` comments cut and blank lines dropped, each with its 1-based number. */

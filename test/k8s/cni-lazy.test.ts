@@ -23,6 +23,21 @@ const peerRoutes = (cn: ClusterNetwork, node: string): string[] =>
   String(cn.node(node).host.fib.ipRoute('show')).split('\n').map((r) => r.trim()).filter((r) => r.endsWith('dev antrea-gw0 onlink'));
 
 describe('ClusterNetwork lazyPeers', () => {
+  it('gives a node added later to the materialized nodes at once, to the others when they materialize', () => {
+    const { cn } = build(true);
+    cn.materialize('node2');
+    cn.addNode({ name: 'node5', ip: '192.168.0.15', podCIDR: '10.10.4.0/24' });
+    expect(peerRoutes(cn, 'node2')).toContain('10.10.4.0/24 via 10.10.4.1 dev antrea-gw0 onlink');
+    expect(cn.node('node2').peers.has('node5')).toBe(true);
+    expect(cn.node('node1').peers.size).toBe(0);
+    expect(peerRoutes(cn, 'node1')).toEqual([]);
+    const eager = build(false).cn;
+    eager.addNode({ name: 'node5', ip: '192.168.0.15', podCIDR: '10.10.4.0/24' });
+    // the same flows (a materialized node lists its pods' before its peers' at one priority)
+    expect(cn.dumpFlows('node1').slice().sort()).toEqual(eager.dumpFlows('node1').slice().sort());
+    expect(cn.dumpFlows('node2').slice().sort()).toEqual(eager.dumpFlows('node2').slice().sort());
+  });
+
   it('keeps a node without peer routes and flows until it is inspected, then has what an eager node has', () => {
     const eager = build(false).cn, lazy = build(true).cn;
     expect(lazy.node('node2').bridge.dumpFlows().length).toBeLessThan(eager.node('node2').bridge.dumpFlows().length);

@@ -366,6 +366,24 @@ describe('ClusterNetwork: bad input', () => {
     expect(() => cn.addNode(spec)).toThrow(expect.objectContaining({ code, path }));
   });
 
+  it('names the first node that conflicts, in the order the nodes were added, and frees a removed node\'s IP and podCIDR', () => {
+    const t = new Topology();
+    const cn = new ClusterNetwork(t, { underlay: '192.168.0.0/24' });
+    cn.addNode({ name: 'wide', ip: '192.168.0.11', podCIDR: '10.10.0.0/16' });
+    cn.addNode({ name: 'narrow', ip: '192.168.0.12', podCIDR: '10.20.1.0/24' });
+    // overlaps 'wide' (added first) and has 'narrow''s IP: the first node in order is named
+    expect(() => cn.addNode({ name: 'n', ip: '192.168.0.12', podCIDR: '10.10.5.0/24' }))
+      .toThrow(expect.objectContaining({ code: 'CNI_OVERLAPPING_CIDR', message: expect.stringContaining('node wide') }));
+    // one node both ways: its IP is what is reported
+    expect(() => cn.addNode({ name: 'n', ip: '192.168.0.11', podCIDR: '10.10.5.0/24' }))
+      .toThrow(expect.objectContaining({ code: 'CNI_DUPLICATE_ADDRESS', message: expect.stringContaining('node wide') }));
+    // a wider prefix containing a narrower node's
+    expect(() => cn.addNode({ name: 'n', ip: '192.168.0.13', podCIDR: '10.20.0.0/16' }))
+      .toThrow(expect.objectContaining({ code: 'CNI_OVERLAPPING_CIDR', message: expect.stringContaining('node narrow') }));
+    cn.removeNode('narrow');
+    expect(cn.addNode({ name: 'again', ip: '192.168.0.12', podCIDR: '10.20.0.0/16' }).name).toBe('again');
+  });
+
   it.each([
     [{ name: 'a', node: 'nope' }, 'CNI_NO_NODE', 'node'],
     [{ name: 'a', node: 'node1', ip: '10.10.1.5' }, 'CNI_BAD_ADDRESS', 'ip'],

@@ -85,11 +85,24 @@
  * outside, the node's own connections) — call `materialize(node)` first;
  * `node.bridge` and `node.host` read directly show no peer state before.
  * Cost: slow path. A node adds 2 flows and a route on each other node
- * (Antrea's O(nodes²) in all, unless lazyPeers); measured here
- * (bench/k8s.bench.ts), a node's OVS bridge costs ~7.5 ms and ~4.6 MB
- * (4.2 MB of it the datapath's EMC, packet scratch pool and port maps), a
- * pod ~80 kB (its host's stack mostly), a flow ~45 µs (parse included) and
- * ~1.4 kB. A policy change recompiles O(policies × pods) flows.
+ * (Antrea's O(nodes²) in all, unless lazyPeers). Memory, what is allocated
+ * when: a node's host, bridge, datapath and flows at addNode (what its
+ * bridge and datapath make only on first use — the EMC, packet buffers,
+ * empty tables' classifiers, conntrack beyond a few entries — is said in
+ * ofproto/bridge.ts and datapath/datapath.ts); a pod's veth, bridge port
+ * and 5 flows at addPod, its host's interfaces and addresses too, but the
+ * host's FIB and IPv4 path (netstack/host.ts lazyStack) when the pod first
+ * sends or receives a packet (or something reads `pod.host.fib`/`.ip`).
+ * Flows identical on every node (most of nodeFlows) are parsed once and
+ * shared (ofproto/ofctl.ts keeps recently parsed lines). Measured
+ * (bench/k8s.bench.ts, lazyPeers, CPU time on the shared 2-core machine):
+ * at 500 nodes / 15,000 pods a node ~2 ms and ~0.21 MB (its bridge's
+ * flows and their classifiers most of it, the host ~37 kB), a pod
+ * ~0.15–0.2 ms and ~13 kB (its 5 flows ~1.8 kB each, its host ~2 kB until
+ * first used); at 5,000 / 150,000 the same memory, but ~2.5 ms a node and
+ * ~0.45 ms a pod (a third of it the garbage collector's, over a 2–4 GB
+ * heap). A flow ~10–20 µs to parse. A policy change recompiles
+ * O(policies × pods) flows.
  * Neighbours: pipeline.ts (flows), policy.ts (NetworkPolicy → flows),
  * topology/ (hosts, links, bridges), devices/ovs-bridge.ts, netfilter/
  * restore.ts (the payloads), k8s/api.ts and labels.ts.
@@ -243,6 +256,17 @@ export class ClusterNetwork {
   readonly serviceCIDR: string;
   private readonly underlayNet: { net: number; len: number };
   private readonly nodesByName = new Map<string, CniNode>();
+  /**
+   * What addNode checks a new node against without walking every node (a cluster of thousands):
+   * the nodes by their IP text, their podCIDRs by prefix length then network, the order they
+   * were added (an error names the first node that conflicts, as a walk in that order would)
+   */
+  private readonly nodesByIp = new Map<string, CniNode>();
+  private readonly cidrsByLen = new Map<number, Map<number, CniNode>>();
+  private readonly nodeOrder = new Map<CniNode, number>();
+  private nodeSeq = 0;
+  /** lazyPeers: the nodes whose peers are installed (what a new node must be connected to) */
+  private readonly materializedNodes = new Set<CniNode>();
   private readonly podsByKey = new Map<string, CniPod>();
   private readonly namespaces = new Map<string, Record<string, string>>();
   private readonly policies = new Map<string, NetworkPolicy>();
@@ -295,11 +319,7 @@ export class ClusterNetwork {
     }
     const cidr = parseCidr(spec.podCIDR, 'podCIDR');
     if (cidr.len > 30) throw new CniError('CNI_BAD_CIDR', 'podCIDR', `'${spec.podCIDR}' leaves no address for pods`);
-    for (const n of this.nodesByName.values()) {
-      if (n.ip === spec.ip) throw new CniError('CNI_DUPLICATE_ADDRESS', 'ip', `${spec.ip} is node ${n.name}'s address`);
-      const short = Math.min(n.prefixLen, cidr.len);
-      if (inNet(n.net, cidr.net, short)) throw new CniError('CNI_OVERLAPPING_CIDR', 'podCIDR', `${spec.podCIDR} overlaps node ${n.name}'s ${n.podCIDR}`);
-    }
+    this.checkNewNode(spec, cidr);
     const gw = ipv4ToString(cidr.net + 1);
     const ipvs = this.proxyMode === 'ipvs';
     const ipsets = spec.kernel?.ipsets ?? new Ipsets({ seed: this.topology.sim.seed });
@@ -325,14 +345,52 @@ export class ClusterNetwork {
     node.links.push(this.topology.link([host, 'eth0'], this.underlay, { delay: this.underlayDelay, b: { iface: `${spec.name}-eth0` } }));
     node.links.push(this.topology.link([host, 'antrea-gw0'], gwPort));
     this.install(node, nodeFlows({ gwIP: gw, gwMAC: node.gwMAC, serviceCIDR: this.serviceCIDR }));
-    for (const peer of this.nodesByName.values()) {
-      this.connect(node, peer);
-      this.connect(peer, node);
+    if (this.lazyPeers) {
+      // the new node holds nothing of its peers yet; only the materialized ones learn it now
+      for (const peer of this.materializedNodes) this.connect(peer, node);
+    } else {
+      for (const peer of this.nodesByName.values()) {
+        this.connect(node, peer);
+        this.connect(peer, node);
+      }
     }
     this.nodesByName.set(spec.name, node);
+    this.nodesByIp.set(spec.ip, node);
+    let nets = this.cidrsByLen.get(cidr.len);
+    if (nets === undefined) this.cidrsByLen.set(cidr.len, nets = new Map());
+    nets.set(cidr.net, node);
+    this.nodeOrder.set(node, this.nodeSeq++);
     this.unsynced.add(node);
     this.syncPolicies();
     return node;
+  }
+
+  /**
+   * A new node's IP must be no other node's and its podCIDR overlap none (the shorter of two
+   * prefixes contains the other): the first node in the order they were added that conflicts is
+   * named. Throws CniError.
+   */
+  private checkNewNode(spec: CniNodeSpec, cidr: { net: number; len: number }): void {
+    let first: CniNode | null = null, dupIp = false;
+    const consider = (n: CniNode, isIp: boolean): void => {
+      const o = this.nodeOrder.get(n)!, f = first === null ? Infinity : this.nodeOrder.get(first)!;
+      // one node both ways: the walk checked its IP first
+      if (o < f || (o === f && isIp)) { first = n; dupIp = isIp; }
+    };
+    const byIp = this.nodesByIp.get(spec.ip);
+    if (byIp !== undefined) consider(byIp, true);
+    for (const [len, nets] of this.cidrsByLen) {
+      if (len <= cidr.len) {
+        const n = nets.get(len === 0 ? 0 : (cidr.net & ((0xffffffff << (32 - len)) >>> 0)) >>> 0);
+        if (n !== undefined) consider(n, false);
+      } else {
+        for (const [net, n] of nets) if (inNet(net, cidr.net, cidr.len)) consider(n, false);
+      }
+    }
+    const n = first as CniNode | null;
+    if (n === null) return;
+    if (dupIp) throw new CniError('CNI_DUPLICATE_ADDRESS', 'ip', `${spec.ip} is node ${n.name}'s address`);
+    throw new CniError('CNI_OVERLAPPING_CIDR', 'podCIDR', `${spec.podCIDR} overlaps node ${n.name}'s ${n.podCIDR}`);
   }
 
   /** 'local' learns 'peer': the onlink route to its podCIDR and its flows (with lazy peers, nothing until 'local' is materialized). */
@@ -354,6 +412,7 @@ export class ClusterNetwork {
     const node = typeof name === 'string' ? this.node(name) : name;
     if (node.materialized) return;
     node.materialized = true;
+    this.materializedNodes.add(node);
     node.bridge.beforeReceive = null;
     const flows: Flow[] = [];
     for (const peer of this.nodesByName.values()) {
@@ -423,6 +482,10 @@ export class ClusterNetwork {
     for (const p of pods) this.forgetPod(p);
     for (const other of this.nodesByName.values()) if (other !== n) this.disconnect(other, n);
     this.nodesByName.delete(name);
+    this.nodesByIp.delete(n.ip);
+    this.cidrsByLen.get(n.prefixLen)?.delete(n.net);
+    this.nodeOrder.delete(n);
+    this.materializedNodes.delete(n);
     this.unsynced.delete(n);
     if (n.hasPolicyFlows) this.policyFlowNodes--;
     this.underlay.removePort(`${name}-eth0`);
@@ -447,9 +510,12 @@ export class ClusterNetwork {
       portName = `${spec.name.slice(0, 8)}-${hash6(`${key}/${this.podSeq}/${i}`)}`;
     }
     this.podSeq++;
+    // the address (checked above) and the gateway (its subnet's .1) are valid: the FIB and IPv4
+    // path can wait for the pod's first packet (netstack/host.ts lazyStack)
     const host = this.topology.host(key, {
       ifaces: [{ name: 'eth0', addrs: [`${ipv4ToString(ip)}/${node.prefixLen}`] }],
       routes: [{ dst: 'default', via: node.gwIP, dev: 'eth0' }],
+      lazyStack: true,
     });
     const port = node.bridge.addPort(portName);
     const link = this.topology.link([host, 'eth0'], port, { delay: this.vethDelay });
@@ -674,7 +740,8 @@ export class ClusterNetwork {
     const text = flows.map(flowText).join('\n');
     if (text === n.policyText) return;
     this.flush(n);
-    for (const t of POLICY_TABLES) n.bridge.delFlows(`table=${t}`);
+    // (a table with no flows has nothing to delete: a new node's first install parses no del-flows)
+    for (const t of POLICY_TABLES) if (n.bridge.br.tables[t]!.size > 0) n.bridge.delFlows(`table=${t}`);
     n.bridge.addFlows(text);
     n.policyText = text;
     const has = flows.length > egressIngressBase(n).length;
