@@ -703,7 +703,9 @@ export class NfStack {
   private chain(table: TableName, hook: Hook, frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo,
     hooks: HookReport[]): RunResult | null {
     // a table the rules never created has no hooks (nf_tables registers them per table)
-    if (!this.tables.has(table) || this.rules.chain(table, hook) === undefined) return null;
+    if (!this.tables.has(table)) return null;
+    // (through the evaluator: a load deferred until the rules are first read runs now, Evaluator.defer)
+    if (this.ev.rs.chain(table, hook) === undefined) return null;
     const n = this.run(table, hook, frame, inIface, outIface, info);
     hooks.push({ hook, table, verdict: verdictText(n), traversed: n.traversed, checked: n.checked });
     if (n.verdict.kind === 'ACCEPT' || n.verdict.kind === 'NAT') return null;
@@ -712,7 +714,7 @@ export class NfStack {
 
   /** One chain walk with the packet's mark carried in and out. */
   private run(table: TableName, hook: Hook, frame: Uint8Array, inIface: string | null, outIface: string | null, info: CtInfo): RunResult {
-    const rs = this.rules;
+    const rs = this.ev.rs;
     if (this.synced[0] !== rs.table('raw') || this.synced[1] !== rs.table('mangle') || this.synced[2] !== rs.table('nat') || this.synced[3] !== rs.table('filter')) this.syncRules();
     this.curFrame = frame;
     this.curOut = outIface;
