@@ -84,6 +84,9 @@ export class Capture {
   }
 }
 
+/** A tunnel's endpoints as one key, in either order. */
+const pairKey = (a: string, b: string): string => (a < b ? `${a}\n${b}` : `${b}\n${a}`);
+
 export class Topology {
   readonly sim: Sim;
   readonly nodes = new Map<string, PortOwner>();
@@ -92,6 +95,8 @@ export class Topology {
   readonly roles = new Map<string, NodeRole>();
   /** the overlay's tunnels, endpoint to endpoint */
   readonly tunnels: TunnelDecl[] = [];
+  /** the pairs 'tunnels' holds (either order), for a declaration's duplicate check */
+  private readonly tunnelKeys = new Set<string>();
   private readonly devicePorts = new WeakMap<PortFactory, number>();
 
   constructor(opts: { seed?: number } = {}) {
@@ -129,12 +134,19 @@ export class Topology {
 
   /** Declare a tunnel between nodes 'a' and 'b' (once per pair). */
   tunnel(a: string, b: string, type: 'vxlan' | 'geneve', vni: number): void {
-    if (!this.tunnels.some((t) => (t.a === a && t.b === b) || (t.a === b && t.b === a))) this.tunnels.push({ a, b, type, vni });
+    const key = pairKey(a, b);
+    if (this.tunnelKeys.has(key)) return;
+    this.tunnelKeys.add(key);
+    this.tunnels.push({ a, b, type, vni });
   }
 
   /** Forget the tunnels of node 'name' (it left). */
   untunnel(name: string): void {
-    for (let i = this.tunnels.length - 1; i >= 0; i--) if (this.tunnels[i]!.a === name || this.tunnels[i]!.b === name) this.tunnels.splice(i, 1);
+    let w = 0;
+    for (const t of this.tunnels) {
+      if (t.a === name || t.b === name) this.tunnelKeys.delete(pairKey(t.a, t.b)); else this.tunnels[w++] = t;
+    }
+    this.tunnels.length = w;
   }
 
   /** Register a device (anything with ports) under its name. */
