@@ -79,6 +79,11 @@ describe('restoreShared / replayRestore', () => {
     expect(ea.countersOf(sep)).toEqual({ packets: 3, bytes: 180 });
     expect(eb.countersOf(sep)).toEqual({ packets: 1, bytes: 60 });
     expect(sep.counters).toEqual({ packets: 0, bytes: 0 });
+    // iptables-save -c on each node prints its own
+    const dnat = (rs: Ruleset, ev: Evaluator): string => formatSave(rs, { counters: true, countersOf: (r) => ev.countersOf(r) })
+      .split('\n').find((l) => l.includes('-A KUBE-SEP-A1'))!;
+    expect(dnat(a, ea)).toMatch(/^\[3:180\] -A KUBE-SEP-A1/);
+    expect(dnat(b, eb)).toMatch(/^\[1:60\] -A KUBE-SEP-A1/);
   });
 
   it('takes the chains a payload declares whatever the node had: a node that joins late, one that parsed on its own', () => {

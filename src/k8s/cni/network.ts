@@ -661,9 +661,10 @@ export class ClusterNetwork {
     if (sync.iptables !== undefined) this.applyIptables(nodeName, sync.iptables);
   }
 
-  /** `iptables-save` of the node's rules. */
-  iptablesSave(nodeName: string): string {
-    return formatSave(this.node(nodeName).host.ip.ev.rs);
+  /** `iptables-save` of the node's rules (`-c` with 'opts.counters': this node's counters). */
+  iptablesSave(nodeName: string, opts: { counters?: boolean } = {}): string {
+    const ev = this.node(nodeName).host.ip.ev;
+    return formatSave(ev.rs, opts.counters === true ? { counters: true, countersOf: (r) => ev.countersOf(r) } : {});
   }
 
   // ---- NetworkPolicy ------------------------------------------------------------------------------
