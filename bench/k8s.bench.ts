@@ -3,10 +3,12 @@
  * published limits — 5,000 nodes, 150,000 pods, 10,000 Services — built
  * through the three k8s pieces, phase by phase, with the wall time and the
  * memory of each.
- * What: `node --max-old-space-size=12000 --expose-gc --import tsx
- * bench/k8s.bench.ts [--nodes N] [--pods N] [--services N] [--ipvs-nodes K]
- * [--eager] [--control-plane-only]` prints one table (and `RESULT {json}`
- * lines for bench/run.ts-style collection):
+ * What: `node --max-semi-space-size=32 --max-old-space-size=12000
+ * --expose-gc --import tsx bench/k8s.bench.ts [--nodes N] [--pods N]
+ * [--services N] [--ipvs-nodes K]
+ * [--eager] [--control-plane-only]` (the heap at full scale needs the
+ * larger old space; the larger young generation cuts the pods' GC) prints
+ * one table (and `RESULT {json}` lines for bench/run.ts-style collection):
  *  1. control plane: `ControlPlane` (autoReady) gets the nodes, then one
  *     Deployment and one ClusterIP Service (UDP 53 → 5353) per Service,
  *     pods/services replicas each: Deployments → ReplicaSets → pods bound
