@@ -232,7 +232,7 @@ interface Ctx {
   fresh: Rule[];
   /** chains this parse copied before changing them (`own`) */
   owned: Set<Chain>;
-  /** user chains of this table whose rules this parse set from nothing (created or flushed) */
+  /** user chains of this table whose rules this parse set from nothing (`:CHAIN`, -F), whatever they held */
   reset: Set<string>;
   /** the tokens of the rule being read */
   tk: TokenCursor;
@@ -534,8 +534,8 @@ function commandLine(ctx: Ctx, tokens: string[]): void {
       if (chainName === undefined) fail(ctx, 'IPTABLES_BAD_ARGUMENT', cmd, `option "${cmd}" requires an argument`);
       checkChainName(ctx, chainName);
       if (chains.has(chainName)) fail(ctx, 'IPTABLES_CHAIN_EXISTS', chainName, `iptables-restore: line ${ctx.line} failed: Chain already exists.`);
+      // (not 'reset': -N fails where the chain exists, so a replay must find the node without it)
       chains.set(chainName, { name: chainName, policy: null, counters: { packets: 0, bytes: 0 }, rules: [] });
-      ctx.reset.add(chainName);
       return;
     }
     case '-X': case '--delete-chain': {

@@ -178,3 +178,13 @@ COMMIT
     expect(composeChanges(c1, restoreShared(FULL, c, { noflush: true }))).toBeNull();
   });
 });
+
+describe('replayRestore and -N', () => {
+  it('a chain made with -N is not taken on a node that has it (-N would fail there)', () => {
+    const a = node('10.244.1.0/24'), b = node('10.244.2.0/24');
+    parseRestore('*nat\n:KUBE-X - [0:0]\nCOMMIT\n', b, { noflush: true });
+    const text = '*nat\n-N KUBE-X\nCOMMIT\n';
+    expect(replayRestore(restoreShared(text, a, { noflush: true }), b)).toBe(false);
+    expect(() => parseRestore(text, b, { noflush: true })).toThrow(/Chain already exists/);
+  });
+});
