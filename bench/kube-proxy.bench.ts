@@ -15,7 +15,13 @@
  *    (the common case: the filter table and KUBE-SERVICES/KUBE-NODEPORTS are
  *    written again, the SVC/SEP chains only for that Service);
  *  - ipvs mode, first sync (10,000 virtual servers, 150,000 real servers,
- *    the ipsets) and a sync after one endpoint change.
+ *    the ipsets) and a sync after one endpoint change;
+ *  - iptables mode, the first sync's payload on another node of the
+ *    cluster: replayed from the first node's load (restoreShared /
+ *    replayRestore: the chains taken, the commit checks run), as the CNI
+ *    does for the nodes a KubeProxyFleet sync is shared by;
+ *  - iptables mode, a one-rule restore on the loaded tables (insert and
+ *    delete: the working copy and the commit checks over 160k chains).
  * A sync takes from milliseconds to seconds, too long for benchmark.js's
  * sampling; each case times whole syncs with performance.now() for at least
  * 3 s (at least 5 runs; first syncs build a fresh proxier per run, outside
@@ -27,7 +33,7 @@ import { IptablesProxier, IpvsProxier } from '../src/k8s/kube-proxy/index.js';
 import type { EndpointSlice, Service } from '../src/k8s/api.js';
 import type { BenchResult } from './harness.js';
 import { Ruleset } from '../src/netfilter/model.js';
-import { parseRestore } from '../src/netfilter/restore.js';
+import { parseRestore, replayRestore, restoreShared } from '../src/netfilter/restore.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -140,6 +146,32 @@ const CASES: (() => BenchResult)[] = [
       p.updateEndpointSlice(slice(n % SERVICES, 1 + (n & 1)));
       const r = p.sync(1000 + n);
       return { ipsetLines: r.ipsets === '' ? 0 : r.ipsets.split('\n').length - 1 };
+    });
+  },
+  () => {
+    // another node of the cluster: the first sync, loaded on one node, replayed on this one (the CNI's applyIptablesShared)
+    const r = load(new IptablesProxier(CONFIG)).sync(0);
+    const first = new Ruleset();
+    parseRestore(r.ensure!, first, { noflush: true });
+    const change = restoreShared(r.payload, first, { noflush: true });
+    const rs = { v: new Ruleset() };
+    return measure('iptables: the first sync replayed on another node (restoreShared / replayRestore), 10k services / 150k endpoints', () => {
+      rs.v = new Ruleset();
+      parseRestore(r.ensure!, rs.v, { noflush: true });
+    }, () => {
+      if (!replayRestore(change, rs.v)) throw new Error('the replay was refused');
+      return payloadFigures(r.payload);
+    });
+  },
+  () => {
+    // a small restore on the loaded tables (kube-proxy's jump rules, or a user's rule): what it costs beside the 160k chains
+    const r = load(new IptablesProxier(CONFIG)).sync(0);
+    const rs = new Ruleset();
+    parseRestore(r.ensure!, rs, { noflush: true });
+    parseRestore(r.payload, rs, { noflush: true });
+    return measure('iptables: a one-rule restore on the loaded tables, 10k services / 150k endpoints', () => undefined, () => {
+      parseRestore('*nat\n-I PREROUTING 1 -s 10.0.0.1/32 -j KUBE-MARK-MASQ\n-D PREROUTING 1\nCOMMIT\n', rs, { noflush: true });
+      return {};
     });
   },
 ];
