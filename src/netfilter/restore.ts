@@ -168,6 +168,8 @@ const PORT_PROTOS = new Set([6, 17, 33, 132, 136]);
 
 /** Split one line as iptables-restore's add_param_to_argv() does; 'line' for errors. */
 export function tokenize(text: string, line: number): string[] {
+  // most lines (kube-proxy's SEP rules) have neither quotes nor tabs: words between spaces
+  if (text.indexOf('"') < 0 && text.indexOf('\t') < 0) return text.split(' ').filter((w) => w !== '');
   const out: string[] = [];
   let cur = '';
   let has = false;
