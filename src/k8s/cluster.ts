@@ -49,7 +49,7 @@
  */
 import { Topology } from '../topology/topology.js';
 import type { Host } from '../netstack/host.js';
-import type { ContainerPort, KubeObject, Namespace, NetworkPolicy, Node, Pod, Service, EndpointSlice } from './api.js';
+import type { ContainerPort, KubeObject, Node, Pod, Service, EndpointSlice } from './api.js';
 import { tcpServer } from '../netstack/tools.js';
 import { matchesMap } from './labels.js';
 import { ControlPlane, type ApplyResult, type NodeSpecInput } from './controllers/control-plane.js';
