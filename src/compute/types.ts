@@ -92,3 +92,55 @@ export interface NatGatewayInfo {
   /** the VPC's CIDRs it translates for */
   sources: string[];
 }
+
+/** A hypervisor as the data plane builds it. */
+export interface HypervisorInfo {
+  name: string;
+  region: string;
+  az: string;
+  /** its underlay (tunnel endpoint) address, a dotted quad */
+  ip: string;
+}
+
+/** A VM's network as it boots (config drive's network_data: static addresses). */
+export interface VmNic {
+  port: PortInfo;
+  /** the port's first fixed IP with its subnet's prefix length (CIDR) */
+  cidr: string;
+  /** the subnet's gateway (the default route's next hop; absent: no default route) */
+  gateway?: string;
+  /** the subnet's host routes */
+  hostRoutes: { destination: string; nexthop: string }[];
+}
+
+/** A VM the data plane is to run on a hypervisor. */
+export interface VmBoot {
+  id: string;
+  name: string;
+  hypervisor: string;
+  nics: VmNic[];
+}
+
+/**
+ * What the control plane asks of the data plane (dataplane.ts builds
+ * hypervisors, VMs and agents on a Topology; tests may record the calls).
+ * Every call comes after the control plane checked and committed the change:
+ * the data plane does not refuse.
+ */
+export interface CloudDataplane {
+  addHypervisor(h: HypervisorInfo): void;
+  /** the hypervisor is gone (deleted or crashed): its VMs, ports and tunnels with it */
+  removeHypervisor(name: string): void;
+  /** build → active: the VM's ports bound on its hypervisor, the VM up */
+  startVm(vm: VmBoot): void;
+  /** active → stopped (or deleted): the VM down, its ports unbound, its flows, FDB entries and conntrack state gone */
+  stopVm(id: string): void;
+  /** live migration: the VM keeps its MACs and addresses; its ports move to 'to' */
+  migrateVm(vm: VmBoot, from: string, to: string): void;
+  /** the security groups changed (rules or members): every group, as now */
+  securityGroups(groups: import('../devices/security-group.js').SecurityGroup[]): void;
+  routerChanged(r: RouterInfo): void;
+  routerDeleted(id: string): void;
+  natGatewayChanged(n: NatGatewayInfo): void;
+  natGatewayDeleted(id: string): void;
+}
