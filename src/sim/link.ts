@@ -20,7 +20,9 @@
  *    wire included) is dropped ('queue');
  *  - propagation delay, added after serialization;
  *  - cut and restore (now or at a time): while cut, frames sent are dropped
- *    and frames in flight are lost ('down').
+ *    and frames in flight are lost ('down');
+ *  - detach: the link is cut for good and its ports freed, to be linked
+ *    again elsewhere (a VM's NIC moving to another hypervisor's tap).
  * Delivery order per direction is FIFO (serialization end + a constant delay
  * never reorders), so frames in flight wait in a per-direction queue and the
  * arrival event carries nothing: no closure per frame. The frame is copied
@@ -265,6 +267,16 @@ export class Link {
     if (at !== undefined && at > this.sim.now) { this.sim.at(at, { onEvent: () => this.cut() }); return; }
     this.up = false;
     for (const d of this.dirs) { d.loseAll(); d.busyUntil = 0; }
+  }
+
+  /**
+   * Cut the link for good and free both ports (each may be linked again):
+   * what is in flight is lost ('down'), as a cut.
+   */
+  detach(): void {
+    this.cut();
+    this.a.link = null;
+    this.b.link = null;
   }
 
   /** Restore a cut link now, or at time 'at'. */

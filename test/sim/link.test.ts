@@ -92,6 +92,23 @@ describe('Link', () => {
     expect(a.stats.drops.down).toBe(2);
   });
 
+  it('detach loses what is in flight and frees both ports to be linked again', () => {
+    const { sim, a, b, link, rx } = pair({ delay: '1ms' });
+    a.send(frame(64, 1));
+    sim.runUntil(us(500));
+    link.detach();
+    expect([a.link, b.link]).toEqual([null, null]);
+    expect(a.send(frame(64, 2))).toBe(false);
+    expect(a.stats.drops.unconnected).toBe(1);
+    const other = new Sink('h3', sim), c = new Port(other, 'eth0');
+    new Link(sim, a, c, { delay: '1ms' });
+    a.send(frame(64, 3));
+    sim.run();
+    expect(rx.got).toEqual([]);
+    expect(other.got.map((g) => g.first)).toEqual([3]);
+    expect(a.stats.drops.down).toBe(1);
+  });
+
   it('taps see every frame sent and received, with the time', () => {
     const { sim, a, b } = pair({ delay: '5us' });
     const seen: string[] = [];
