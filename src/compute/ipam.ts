@@ -105,7 +105,7 @@ export function newSubnetIpam(cidr: Cidr, gateway: number | null, pools: [number
   } else {
     ranges = pools;
     ranges.forEach(([s, e], i) => {
-      const p = `${path}.allocationPools[${i}]`;
+      const p = `${path === '' ? '' : `${path}.`}allocationPools[${i}]`;
       if (s > e || s < first || e > last) refuse('InvalidAllocationPool', p, `pool ${ipText(s)}-${ipText(e)} is not a range of host addresses of ${cidrText(cidr)}`);
       if (gateway !== null && gateway >= s && gateway <= e) refuse('GatewayConflictWithAllocationPools', p, `the gateway ${ipText(gateway)} lies in pool ${ipText(s)}-${ipText(e)}`);
       for (let j = 0; j < i; j++) {
