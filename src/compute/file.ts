@@ -73,7 +73,7 @@ export class CloudFileError extends SdnemuError {
 type Obj = Record<string, unknown>;
 type Path = (string | number)[];
 /** One Cloud call of the file: where it is written and what it does. */
-interface Op { path: Path; run: (c: Cloud) => void }
+interface Op { path: Path; run: (c: Cloud) => void; /** the head of the Cloud's field paths that 'path' already stands for ('rule') */ head?: string }
 
 const TOP_KEYS = ['seed', 'external', 'vniRange', 'placement', 'flavors', 'hypervisors', 'serverGroups', 'vpcs', 'securityGroups', 'routers', 'ports', 'vms', 'floatingIps', 'natGateways'];
 const KEYS: Readonly<Record<string, string[]>> = {
@@ -199,6 +199,7 @@ export function loadCloud(text: string, opts: { dataplane?: CloudDataplane } = {
     objs(g.rules, ['securityGroups', i, 'rules'], KEYS.rules).forEach((r, j) => {
       later.push({
         path: ['securityGroups', i, 'rules', j],
+        head: 'rule',
         run: (c) => {
           const id = c.securityGroups().find((x) => x.name === g.name && x.tenant === g.tenant)!.id;
           // a remote group's name is looked up within the group's tenant by the Cloud
@@ -261,10 +262,11 @@ export function loadCloud(text: string, opts: { dataplane?: CloudDataplane } = {
 
   /** Build the cloud; a fault becomes a CloudFileError at the line of the field it names. */
   const build = (dataplane: CloudDataplane | undefined): Cloud => {
-    const at = <T>(path: Path, fn: () => T): T => {
+    const at = <T>(path: Path, fn: () => T, head?: string): T => {
       try { return fn(); } catch (e) {
         if (e instanceof CloudFileError) throw e;
-        const sub = e instanceof CloudError ? e.path : '';
+        let sub = e instanceof CloudError ? e.path : '';
+        if (head !== undefined && (sub === head || sub.startsWith(`${head}.`))) sub = sub.slice(head.length + 1);
         // a constructor field (external.cidr, placement.x) is a top-level path already
         const full: Path = path.length === 0 ? pathOf(sub) : [...path, ...pathOf(sub)];
         const code = e instanceof SdnemuError ? e.code : 'CLOUD_BAD_VALUE';
@@ -273,7 +275,7 @@ export function loadCloud(text: string, opts: { dataplane?: CloudDataplane } = {
       }
     };
     const c = at([], () => new Cloud(dataplane === undefined ? options : { ...options, dataplane }));
-    for (const op of ops) at(op.path, () => op.run(c));
+    for (const op of ops) at(op.path, () => op.run(c), op.head);
     return c;
   };
   build(undefined);
