@@ -51,8 +51,8 @@
  * after `recoverHypervisor`, nothing moves it back — as in Nova).
  * Differences from Nova, on purpose: createVm that finds no host is
  * refused (CloudError NoValidHost, state unchanged) where Nova would keep
- * a server record in ERROR; builds are synchronous (BUILD is never seen
- * after the call returns).
+ * a server record in ERROR (`ifNoHost: 'error'` does as Nova does);
+ * builds are synchronous (BUILD is never seen after the call returns).
  * External network: its segment is `{ networkId: 'external', vni: 0 }` — a
  * flat provider network, not a tunnel (0 is outside every tenant range).
  * IPv4 only.
@@ -175,6 +175,8 @@ export interface CreatePortSpec {
 export interface CreateVmSpec {
   name: string; flavor: string | Flavor; image: string; ports?: Ref[]; subnets?: Ref[]; securityGroups?: Ref[];
   az?: string; serverGroup?: Ref;
+  /** when no host fits: 'refuse' (default: CloudError NoValidHost, nothing changes) or 'error' (Nova's way: the VM is kept in ERROR with the fault, without ports) */
+  ifNoHost?: 'refuse' | 'error';
 }
 
 /** A JSON-able picture of the whole cloud (describe()). */
@@ -805,7 +807,8 @@ export class Cloud {
 
   /**
    * Boot a VM: resolve the flavor, pick a host (NoValidHost, naming the
-   * filters, when none fits), attach 'ports' (unbound ports of one tenant:
+   * filters, when none fits — or, with ifNoHost: 'error', a VM in ERROR
+   * with that fault and no ports, the data plane not told), attach 'ports' (unbound ports of one tenant:
    * PortInUse) and a new port on each of 'subnets' (with 'securityGroups'
    * or the default group), join 'serverGroup'; the data plane is told to
    * start it. The VM is ACTIVE when the call returns.
@@ -824,7 +827,15 @@ export class Cloud {
         ports: [], ownPorts: [], serverGroup: group?.id ?? null, fault: null,
       };
       const r = schedule(this.hostStates(), this.request(flavor, vm.az, group, null), this.placementConfig);
-      if (r.host === null) refuse('NoValidHost', 'flavor', noValidHostMessage(r));
+      if (r.host === null) {
+        if (spec.ifNoHost !== 'error') refuse('NoValidHost', 'flavor', noValidHostMessage(r));
+        // Nova's way: the server exists, in ERROR with the fault; its network was never allocated
+        vm.status = 'ERROR';
+        vm.fault = { code: 'NoValidHost', message: noValidHostMessage(r) };
+        group?.members.push(id);
+        this.s.vms.set(id, vm);
+        return structuredClone(vm);
+      }
       (spec.ports ?? []).forEach((ref, i) => {
         const p = this.portOf(ref, `ports[${i}]`);
         if (p.deviceId !== null || p.subnetId === null) refuse('PortInUse', `ports[${i}]`, `port ${p.id} is used by ${p.deviceOwner || 'the external network'} ${p.deviceId ?? ''}`.trim());
@@ -1096,15 +1107,19 @@ export class Cloud {
 
   // ---- floating IPs and NAT gateways ---------------------------------------------------------------------
 
-  /** Allocate a floating IP of the external network ('ip' if given and free). */
-  createFloatingIp(spec: { tenant: string; ip?: string; name?: string }): FloatingIpRecord {
+  /**
+   * Allocate a floating IP of the external network ('ip' if given and
+   * free) for 'tenant' (absent: the tenant of the first port it is
+   * associated with).
+   */
+  createFloatingIp(spec: { tenant?: string; ip?: string; name?: string } = {}): FloatingIpRecord {
     return this.tx(() => structuredClone(this.newFip(spec, '')));
   }
 
-  private newFip(spec: { tenant: string; ip?: string; name?: string }, path: string): FloatingIpRecord {
+  private newFip(spec: { tenant?: string; ip?: string; name?: string }, path: string): FloatingIpRecord {
     const at = (f: string): string => (path === '' ? f : `${path}.${f}`);
     if (this.s.external === null) refuse('ExternalNetworkNotFound', at('ip'), 'the cloud has no external network (setExternalNetwork)');
-    const tenant = checkName(spec.tenant, at('tenant'));
+    const tenant = spec.tenant === undefined ? '' : checkName(spec.tenant, at('tenant'));
     const name = spec.name === undefined ? '' : checkName(spec.name, at('name'));
     if (name !== '') this.uniqueName(this.s.floatingIps, name, 'floating IP', at('name'));
     const id = this.uuid();
@@ -1127,7 +1142,7 @@ export class Cloud {
       const f = this.fipOf(fip);
       const p = this.portOf(port);
       if (f.portId !== null || f.natGatewayId !== null) refuse('FloatingIpAlreadyAssociated', 'floatingIp', `floating IP ${f.ip} is associated with ${f.portId ?? `NAT gateway ${f.natGatewayId}`}`);
-      if (p.tenant !== f.tenant) refuse('PortNotFound', 'port', `port ${p.id} is not a port of tenant '${f.tenant}'`);
+      if (f.tenant !== '' && p.tenant !== f.tenant) refuse('PortNotFound', 'port', `port ${p.id} is not a port of tenant '${f.tenant}'`);
       if (p.subnetId === null || (p.deviceOwner !== '' && p.deviceOwner !== 'compute:nova')) refuse('InvalidInput', 'port', `port ${p.id} is a ${p.deviceOwner} port`);
       const other = [...this.s.floatingIps.values()].find((o) => o.portId === p.id);
       if (other !== undefined) refuse('FloatingIPPortAlreadyAssociated', 'port', `port ${p.id} has floating IP ${other.ip}`);
@@ -1135,6 +1150,7 @@ export class Cloud {
       const r = sn.routerId === null ? null : this.s.routers.get(sn.routerId)!;
       if (r === null || r.gateway === null) refuse('ExternalGatewayForFloatingIPNotFound', 'port', `no router with an external gateway serves subnet '${sn.name}'`);
       f.portId = p.id;
+      f.tenant = p.tenant;
       f.fixedIp = p.fixedIps[0]!;
       f.routerId = r.id;
       this.routerChanged(r.id);

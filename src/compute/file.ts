@@ -85,7 +85,7 @@ const KEYS: Readonly<Record<string, string[]>> = {
   rules: ['direction', 'ethertype', 'protocol', 'portRangeMin', 'portRangeMax', 'remoteIpPrefix', 'remoteGroupId'],
   routers: ['name', 'tenant', 'externalGateway', 'interfaces', 'routes'],
   ports: ['name', 'subnet', 'ip', 'mac', 'securityGroups', 'allowedAddressPairs', 'portSecurity'],
-  vms: ['name', 'flavor', 'image', 'ports', 'subnets', 'securityGroups', 'az', 'serverGroup'],
+  vms: ['name', 'flavor', 'image', 'ports', 'subnets', 'securityGroups', 'az', 'serverGroup', 'ifNoHost'],
   floatingIps: ['name', 'tenant', 'ip', 'vm', 'nic', 'port'],
   natGateways: ['name', 'vpc', 'subnet', 'elasticIp'],
 };

@@ -335,6 +335,39 @@ describe('placement', () => {
   });
 });
 
+describe('routers and floating IPs', () => {
+  it('routes, gateway changes and deletion, each told to the data plane', () => {
+    const { c, calls } = fixture();
+    c.addRoute('r1', { destination: '10.9.0.0/16', nexthop: '10.0.1.254' });
+    expect(c.routerInfoOf('r1').routes).toEqual([{ destination: '10.9.0.0/16', nexthop: '10.0.1.254' }]);
+    expect(() => c.removeRouterInterface('r1', 'acme-a')).toThrow(expect.objectContaining({ code: 'RouterInterfaceInUseByFloatingIP' }));
+    c.disassociateFloatingIp('fip1');
+    expect(() => c.removeRouterInterface('r1', 'acme-a')).toThrow(expect.objectContaining({ code: 'RouterInterfaceInUseByRoute' }));
+    c.removeRoute('r1', { destination: '10.9.0.0/16', nexthop: '10.0.1.254' });
+    expect(() => c.clearRouterGateway('r1')).not.toThrow();
+    expect(c.routerInfoOf('r1').gateway).toBe(undefined);
+    c.setRouterGateway('r1', { snat: false });
+    expect(c.routerInfoOf('r1').gateway?.snat).toBe(false);
+    c.removeRouterInterface('r1', 'acme-a');
+    // the gateway address is reserved again: no port may take it
+    expect(() => c.createPort({ subnet: 'acme-a', ip: '10.0.1.1' })).toThrow(expect.objectContaining({ code: 'IpAddressAlreadyAllocated' }));
+    c.deleteRouter('r1');
+    expect(calls.map((x) => x[0])).toEqual(['routerChanged', 'routerChanged', 'routerChanged', 'routerChanged', 'routerChanged', 'routerChanged', 'routerDeleted']);
+    expect(c.describe().ports.filter((p) => p.networkId === 'external').map((p) => p.deviceOwner)).toEqual(['network:nat_gateway']);
+  });
+
+  it('a floating IP without tenant takes the tenant of its port; released, its address is free', () => {
+    const { c } = fixture();
+    const f = c.createFloatingIp();
+    expect(f.tenant).toBe('');
+    const p = c.createPort({ subnet: 'acme-a' });
+    c.associateFloatingIp(f.ip, p.id);
+    expect(c.floatingIps().find((x) => x.id === f.id)).toMatchObject({ tenant: 'acme', portId: p.id, fixedIp: p.fixedIps[0] });
+    c.releaseFloatingIp(f.id);
+    expect(c.createFloatingIp({ tenant: 'acme' }).ip).toBe(f.ip);
+  });
+});
+
 describe('lifecycle, migration, evacuation', () => {
   it('stop, start, delete: the data plane hears each; delete releases the VM\'s own ports', () => {
     const { c, calls } = fixture();
@@ -351,6 +384,17 @@ describe('lifecycle, migration, evacuation', () => {
     expect(c.floatingIps().find((f) => f.name === 'fip1')!.portId).toBe(null);
     // its address is free again
     expect(c.createPort({ subnet: 'acme-a' }).fixedIps[0]).toBe(vm.portDetails[0]!.fixedIps[0]);
+  });
+
+  it('ifNoHost: error keeps the VM in ERROR with the fault, without ports, the data plane not told', () => {
+    const { c, calls } = fixture();
+    const vm = c.createVm({ name: 'x', flavor: { vcpus: 1, ramMb: 100000 }, image: 'i', subnets: ['acme-a'], ifNoHost: 'error' });
+    expect(vm).toMatchObject({ status: 'ERROR', hypervisor: null, ports: [], fault: { code: 'NoValidHost' } });
+    expect(vm.fault!.message).toContain('RamFilter: (start: 3, end: 0)');
+    expect(calls).toEqual([]);
+    expect(() => c.startVm('x')).toThrow(expect.objectContaining({ code: 'InstanceInvalidState' }));
+    c.deleteVm('x');
+    expect(c.vms().map((v) => v.name)).toEqual(['web1']);
   });
 
   it('a port given at boot outlives the VM, address kept', () => {
