@@ -139,6 +139,14 @@ describe('VNI allocator', () => {
     expect(() => c.createVpc({ name: 'e', cidr: '10.0.0.0/16', tenant: 't', vni: 99 })).toThrow(expect.objectContaining({ code: 'InvalidInput', path: 'vni' }));
   });
 
+  it('the default range is every 24-bit VNI but 0', () => {
+    const c = new Cloud();
+    expect(c.createVpc({ name: 'top', cidr: '10.0.0.0/16', tenant: 't', vni: 16777215 }).vni).toBe(16777215);
+    expect(() => c.createVpc({ name: 'over', cidr: '10.0.0.0/16', tenant: 't', vni: 16777216 })).toThrow(expect.objectContaining({ code: 'InvalidInput', path: 'vni' }));
+    expect(() => c.createVpc({ name: 'zero', cidr: '10.0.0.0/16', tenant: 't', vni: 0 })).toThrow(expect.objectContaining({ code: 'InvalidInput', path: 'vni' }));
+    expect(c.createVpc({ name: 'low', cidr: '10.0.0.0/16', tenant: 't' }).vni).toBe(1);
+  });
+
   it('refuses a range outside 1..16777215', () => {
     expect(() => new Cloud({ vniRange: [0, 5] })).toThrow(expect.objectContaining({ code: 'InvalidInput', path: 'vniRange' }));
     expect(() => new Cloud({ vniRange: [1, 0x1000000] })).toThrow(CloudError);
