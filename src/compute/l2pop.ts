@@ -27,8 +27,9 @@
  * port resyncs the members.
  * Viewer: each hypervisor host has the role 'node'; a VXLAN tunnel is
  * declared between `<a>/br-tun` and `<b>/br-tun` while either agent has a
- * live tunnel port to the other (with the VNI of the network that first
- * needed it — the tunnel ports carry every VNI: key=flow).
+ * live tunnel port to the other, labelled with the VNI of a network both
+ * host (the tunnel ports carry every VNI: key=flow); recomputed after each
+ * plug and unplug.
  * removeHypervisor(name): its ports are unplugged (their FDB entries leave
  * the peers), its underlay link is cut and its tunnels forgotten; the host
  * and bridges stay on the topology, dead (a Topology cannot remove nodes).

@@ -59,7 +59,10 @@
  * fdb_add_tun/fdb_remove_tun: the flooding entry adds or removes the tunnel
  * in table 22; a (MAC, IP) entry adds or removes the unicast flow (table 20)
  * and the ARP responder entry (table 21). Entries for networks without a
- * local port are ignored, as the agent ignores them. Removing a unicast entry
+ * local port are ignored, as the agent ignores them. A MAC announced by a
+ * second remote belongs to that one from then on (its flows are replaced in
+ * place), and the first remote's later fdb_remove leaves them alone — a live
+ * migration's two messages may come in either order. Removing a unicast entry
  * deletes every table-20 flow for (VLAN, MAC) — learnt ones too (os-ken's
  * uninstall_flows is a non-strict delete).
  * unbindPort: the port's filter flows, its local VLAN (if it was the last
@@ -215,8 +218,8 @@ interface LocalNet {
   ports: Set<string>;
   /** remote IPs with a flooding entry (lvm.tun_ofports) */
   flood: Set<string>;
-  /** remote IP → MAC → IP of the unicast entries */
-  ucast: Map<string, Map<string, string>>;
+  /** remote IP → MAC → the IPs of the unicast entries */
+  ucast: Map<string, Map<string, Set<string>>>;
 }
 
 /** A bound port on this host. */
@@ -405,7 +408,17 @@ export class OvsAgent {
     if (macs === undefined) net.ucast.set(remoteIp, macs = new Map());
     const lines: string[] = [];
     for (const e of entries) {
-      macs.set(e.mac, e.ip);
+      // a MAC that moved (live migration): the entry now belongs to this remote only
+      for (const [ip, other] of net.ucast) {
+        const old = ip === remoteIp ? undefined : other.get(e.mac);
+        if (old === undefined) continue;
+        other.delete(e.mac);
+        // its ARP entries go (the ones announced again are added back below)
+        for (const a of old) this.brTun.delFlows(`table=${ARP_RESPONDER},dl_vlan=${net.vlan},arp,arp_tpa=${a}`);
+      }
+      let ips = macs.get(e.mac);
+      if (ips === undefined) macs.set(e.mac, ips = new Set());
+      ips.add(e.ip);
       lines.push(`table=${ARP_RESPONDER},priority=1,arp,dl_vlan=${net.vlan},arp_tpa=${e.ip},actions=`
         + 'load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],'
         + `load:${macHex(e.mac)}->NXM_NX_ARP_SHA[],load:${ipHex(e.ip)}->NXM_OF_ARP_SPA[],`
@@ -414,6 +427,7 @@ export class OvsAgent {
         + `actions=strip_vlan,set_tunnel:${vniHex(segment.vni)},output:${ofport}`);
     }
     if (lines.length > 0) this.brTun.addFlows(lines.join('\n'));
+    this.forgetIdle(net);
   }
 
   /**
@@ -429,12 +443,25 @@ export class OvsAgent {
     }
     const macs = net.ucast.get(remoteIp);
     for (const e of entries) {
-      macs?.delete(e.mac);
+      // an entry another remote took over since (a migration's fdb_add came first) stays
+      const ips = macs?.get(e.mac);
+      if (ips === undefined || !ips.delete(e.ip)) continue;
       this.brTun.delFlows(`table=${ARP_RESPONDER},dl_vlan=${net.vlan},arp,arp_tpa=${e.ip}`);
+      if (ips.size > 0) continue;
+      macs!.delete(e.mac);
       this.brTun.delFlows(`table=${UCAST_TO_TUN},dl_vlan=${net.vlan},dl_dst=${e.mac}`);
     }
-    if (macs !== undefined && macs.size === 0) net.ucast.delete(remoteIp);
+    this.forgetIdle(net);
     this.cleanupTunnel(remoteIp);
+  }
+
+  /** Drop the remotes of 'net' left without entries (a MAC moved away), and their tunnels if idle. */
+  private forgetIdle(net: LocalNet): void {
+    for (const [ip, m] of net.ucast) {
+      if (m.size > 0) continue;
+      net.ucast.delete(ip);
+      this.cleanupTunnel(ip);
+    }
   }
 
   /** The remote IPs this host has a live tunnel to. */

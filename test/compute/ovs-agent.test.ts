@@ -85,6 +85,7 @@ describe('OvsAgent and OvsFabric: the overlay', () => {
     expect(vx.length).toBeGreaterThanOrEqual(4);
     expect(new Set(vx.map((v) => v.vni))).toEqual(new Set([100]));
     // hv3 has no port of net-a: nothing reaches it
+    for (const f of cap.frames) if (be16(f.data, 12) === 0x0800 && f.data[23] === 17) expect(['192.168.0.11>192.168.0.12', '192.168.0.12>192.168.0.11']).toContain(`${[...f.data.subarray(26, 30)].join('.')}>${[...f.data.subarray(30, 34)].join('.')}`);
     const agent1 = c.fabric.agent('hv1');
     expect(agent1.tunnelRemotes()).toEqual(['192.168.0.12']);
     expect(c.t.tunnels).toEqual([{ a: 'hv1/br-tun', b: 'hv2/br-tun', type: 'vxlan', vni: 100 }]);
@@ -261,3 +262,40 @@ describe('unbindPort', () => {
 function strip(l: string): string {
   return l.replace(/ ?(cookie|duration|n_packets|n_bytes|idle_age|hard_age)=[^,]*,/g, '').trim();
 }
+
+describe('OvsAgent FDB bookkeeping', () => {
+  const seg = { networkId: 'net-a', vni: 100 };
+  const M = 'fa:16:3e:00:00:77';
+  const l2pop = (lines: string[]): string[] => lines.map(strip).filter((l) => /table=2[01], .*priority=[12],/.test(l) && l.includes('dl_vlan=1'));
+
+  it('a port with two addresses: one unicast flow, two ARP answers, all gone with its fdb_remove', () => {
+    const c = new Cloud();
+    c.vm(A1);
+    const a = c.fabric.agent('hv1');
+    const before = a.dumpFlows('br-tun').map(strip);
+    a.fdbAdd(seg, '192.168.0.12', [{ mac: M, ip: '10.0.0.7' }, { mac: M, ip: '10.0.0.8' }], false);
+    const added = l2pop(a.dumpFlows('br-tun'));
+    expect(added.filter((l) => l.startsWith('table=20'))).toHaveLength(1);
+    expect(added.filter((l) => l.startsWith('table=21'))).toHaveLength(2);
+    a.fdbRemove(seg, '192.168.0.12', [{ mac: M, ip: '10.0.0.7' }, { mac: M, ip: '10.0.0.8' }], false);
+    expect(a.dumpFlows('br-tun').map(strip)).toEqual(before);
+    expect(a.tunnelRemotes()).toEqual([]);
+  });
+
+  it('a MAC that moved (migration): the old host\'s late fdb_remove leaves the new entries alone', () => {
+    const c = new Cloud();
+    c.vm(A1);
+    const a = c.fabric.agent('hv1');
+    a.fdbAdd(seg, '192.168.0.12', [{ mac: M, ip: '10.0.0.7' }], true);
+    a.fdbAdd(seg, '192.168.0.13', [{ mac: M, ip: '10.0.0.7' }], true);
+    a.fdbRemove(seg, '192.168.0.12', [{ mac: M, ip: '10.0.0.7' }], true);
+    const hv3 = a.brTun.port('vxlan-c0a8000d').ofport;
+    const flows = l2pop(a.dumpFlows('br-tun'));
+    expect(flows).toContain(`table=20, priority=2,dl_vlan=1,dl_dst=${M} actions=strip_vlan,set_tunnel:0x64,output:${hv3}`);
+    expect(flows.filter((l) => l.includes('arp_tpa=10.0.0.7'))).toHaveLength(1);
+    expect(a.tunnelRemotes()).toEqual(['192.168.0.13']);
+    // entries for a network without a local port are ignored
+    a.fdbAdd({ networkId: 'elsewhere', vni: 5 }, '192.168.0.12', [{ mac: M, ip: '10.9.9.9' }], true);
+    expect(a.dumpFlows('br-tun').join('\n')).not.toContain('10.9.9.9');
+  });
+});
