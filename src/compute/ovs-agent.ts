@@ -63,8 +63,12 @@
  * second remote belongs to that one from then on (its flows are replaced in
  * place), and the first remote's later fdb_remove leaves them alone — a live
  * migration's two messages may come in either order. Removing a unicast entry
- * deletes every table-20 flow for (VLAN, MAC) — learnt ones too (os-ken's
- * uninstall_flows is a non-strict delete).
+ * deletes every table-20 flow for (VLAN, MAC), the learnt one too; Neutron's
+ * delete (vlan_vid=VLAN|present, eth_dst) leaves learnt flows — their
+ * `vlan_tci=VLAN/0x0fff` is wider than its match — to their 300 s hard
+ * timeout, so a real br-tun may keep sending to the old host a while (until
+ * then an l2pop entry, priority 2, wins over a learnt one). Reclaiming a
+ * local VLAN likewise takes its learnt flows with it.
  * unbindPort: the port's filter flows, its local VLAN (if it was the last
  * port of its network: table 4/20/21/22 flows of that VLAN, idle tunnels),
  * the MACs NORMAL learnt on it (the VLAN change flushes them), and the
@@ -148,6 +152,12 @@ export function portDevName(owner: DeviceOwner, id: string): string {
 const macHex = (mac: string): string => `0x${mac.toLowerCase().replace(/:/g, '').replace(/^0+(?=.)/, '')}`;
 const ipHex = (ip: string): string => `0x${(parseIpv4(ip)! >>> 0).toString(16)}`;
 const vniHex = (vni: number): string => `0x${vni.toString(16)}`;
+/**
+ * VLAN 'v' whatever the CFI bit: a non-strict delete with `dl_vlan=v`
+ * (0x1000|v/0x1fff) spares the learnt flows, whose `vlan_tci=v/0x0fff` is
+ * wider; this covers both.
+ */
+const anyCfi = (v: number): string => `vlan_tci=0x${v.toString(16).padStart(4, '0')}/0x0fff`;
 
 /**
  * Local VLAN tags of one host (ovs_neutron_agent's LocalVlanManager with
@@ -343,7 +353,7 @@ export class OvsAgent {
     const v = net.vlan;
     this.brTun.delFlows(`table=${VXLAN_TUN_TO_LV},tun_id=${vniHex(net.segment.vni)}`);
     this.brTun.delFlows(`table=${FLOOD_TO_TUN},dl_vlan=${v}`);
-    this.brTun.delFlows(`table=${UCAST_TO_TUN},dl_vlan=${v}`);
+    this.brTun.delFlows(`table=${UCAST_TO_TUN},${anyCfi(v)}`);
     this.brTun.delFlows(`table=${ARP_RESPONDER},dl_vlan=${v},arp`);
     this.nets.delete(net.segment.networkId);
     this.vlans.release(net.segment.networkId);
@@ -449,7 +459,7 @@ export class OvsAgent {
       this.brTun.delFlows(`table=${ARP_RESPONDER},dl_vlan=${net.vlan},arp,arp_tpa=${e.ip}`);
       if (ips.size > 0) continue;
       macs!.delete(e.mac);
-      this.brTun.delFlows(`table=${UCAST_TO_TUN},dl_vlan=${net.vlan},dl_dst=${e.mac}`);
+      this.brTun.delFlows(`table=${UCAST_TO_TUN},${anyCfi(net.vlan)},dl_dst=${e.mac}`);
     }
     this.forgetIdle(net);
     this.cleanupTunnel(remoteIp);

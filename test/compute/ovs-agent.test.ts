@@ -194,6 +194,8 @@ describe('unbindPort', () => {
     const tunBefore1 = hv1.dumpFlows('br-tun').map(strip);
     const tunBefore2 = hv2.dumpFlows('br-tun').map(strip);
     const p2 = hv2.port(A2.id).ofport;
+    // hv1 learnt A2's MAC from the tunnel (LEARN_FROM_TUN)
+    expect(tunBefore1.some((l) => /table=20, .*priority=1,vlan_tci=0x0001\/0x0fff,dl_dst=fa:16:3e:00:00:02 /.test(l))).toBe(true);
 
     c.fabric.unplug('hv2', A2.id);
 
@@ -209,6 +211,7 @@ describe('unbindPort', () => {
     const gone1 = tunBefore1.filter((l) => !tunAfter1.includes(l));
     expect(gone1.length).toBeGreaterThanOrEqual(2);
     for (const l of gone1) expect(l).toMatch(/fa:16:3e:00:00:02|arp_tpa=10\.0\.0\.2\b/);
+    expect(tunAfter1.some((l) => l.includes('fa:16:3e:00:00:02') || l.includes('arp_tpa=10.0.0.2,'))).toBe(false);
     expect(tunBefore1.filter((l) => !gone1.includes(l))).toEqual(tunAfter1);
     // hv2's br-tun: nothing changed (its network still has a port)
     expect(hv2.dumpFlows('br-tun').map(strip)).toEqual(tunBefore2);
