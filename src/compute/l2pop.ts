@@ -60,7 +60,7 @@ export interface OvsFabricOptions {
 interface Hv { info: HypervisorInfo; agent: OvsAgent; link: Link }
 
 /** A port's l2pop entries: one per fixed IPv4 address. */
-const fdbEntries = (p: PortInfo): FdbEntry[] => p.fixedIps.filter((ip) => ip.includes('.')).map((ip) => ({ mac: p.mac, ip }));
+const fdbEntries = (p: PortInfo): FdbEntry[] => p.fixedIps.map((ip) => ({ mac: p.mac, ip }));
 
 export class OvsFabric implements PortPlugger {
   readonly underlay: LinuxBridge;
@@ -68,6 +68,8 @@ export class OvsFabric implements PortPlugger {
   /** bound port id → the hypervisor it is bound on */
   private readonly placement = new Map<string, string>();
   private groups: SecurityGroup[] = [];
+  /** per hypervisor, the groups (with members) it last compiled, as JSON: unchanged ones are not recompiled */
+  private readonly compiled = new Map<string, string>();
   private readonly prefixLen: number;
   private readonly delay: string | number;
   private readonly mtu: number;
@@ -91,7 +93,7 @@ export class OvsFabric implements PortPlugger {
     const link = this.topology.link([agent.host, 'eth0'], this.underlay, { delay: this.delay, mtu: this.mtu, b: { iface: `${h.name}-eth0` } });
     this.hvs.set(h.name, { info: h, agent, link });
     this.topology.roles.set(h.name, 'node');
-    agent.setSecurityGroups(this.groupsFor(h.name));
+    this.syncGroups();
     return agent;
   }
 
@@ -101,6 +103,7 @@ export class OvsFabric implements PortPlugger {
     for (const p of hv.agent.boundPorts()) this.unplug(name, p.id);
     hv.link.cut();
     this.hvs.delete(name);
+    this.compiled.delete(name);
     this.topology.untunnel(`${name}/br-tun`);
   }
 
@@ -173,7 +176,13 @@ export class OvsFabric implements PortPlugger {
   }
 
   private syncGroups(): void {
-    for (const name of this.hvs.keys()) this.hv(name).agent.setSecurityGroups(this.groupsFor(name));
+    for (const [name, hv] of this.hvs) {
+      const groups = this.groupsFor(name);
+      const key = JSON.stringify(groups);
+      if (this.compiled.get(name) === key) continue;
+      this.compiled.set(name, key);
+      hv.agent.setSecurityGroups(groups);
+    }
   }
 
   /** The groups as hypervisor 'name' compiles them: members = the addresses of the groups' ports bound on other hosts. */

@@ -88,11 +88,11 @@
 import { Conntrack } from '../conntrack/conntrack.js';
 import { K_DST, K_META, K_SRC, KEY_WORDS, keyZone } from '../conntrack/tuple.js';
 import { DpifNumbers, type OvsBridge, type OvsPort } from '../devices/ovs-bridge.js';
-import { SecurityGroups, type SecurityGroup, type SgPort } from '../devices/security-group.js';
+import { SecurityGroups, TABLE_NAMES, type SecurityGroup, type SgPort } from '../devices/security-group.js';
 import { SdnemuError } from '../errors.js';
 import type { Host } from '../netstack/host.js';
 import type { Topology } from '../topology/topology.js';
-import { parseIpv4 } from '../wire/bytes.js';
+import { parseIpv4, parseMac } from '../wire/bytes.js';
 import { devName, type DeviceOwner, type FdbEntry, type PortInfo, type Segment } from './types.js';
 
 // ---- Neutron's constants (neutron ovs agent common/constants.py) ---------------------------------
@@ -221,6 +221,23 @@ export class AgentConntrack extends Conntrack {
   }
 }
 
+/** A rule's table in words for trace records: `VXLAN_TUN_TO_LV (table 4)`. */
+function explainTable(line: string, names: Readonly<Record<number, string>>): string | null {
+  const t = /(?:^|[\s,])table=(\d+)/.exec(line);
+  const n = t === null ? 0 : Number(t[1]);
+  const name = names[n];
+  return name === undefined ? null : `${name} (table ${n})`;
+}
+
+/** A port record as the agent needs it; throws ComputeError naming the field. */
+function checkPort(p: PortInfo): void {
+  const bad = (field: string, msg: string): never => { throw new ComputeError('COMPUTE_BAD_PORT', `port.${field}`, `port ${p.id}: ${msg}`); };
+  if (typeof p.id !== 'string' || p.id === '') bad('id', 'a port needs an id');
+  if (!Number.isInteger(p.segment.vni) || p.segment.vni < 0 || p.segment.vni > 0xffffff) bad('segment.vni', `${p.segment.vni} is not a VNI 0..16777215`);
+  if (parseMac(p.mac) === null) bad('mac', `'${p.mac}' is not a MAC address`);
+  p.fixedIps.forEach((ip, i) => { if (parseIpv4(ip) === null) bad(`fixedIps[${i}]`, `'${ip}' is not an IPv4 address`); });
+}
+
 /** A network present on this host: its tag, ports, and what l2pop told about it. */
 interface LocalNet {
   segment: Segment;
@@ -274,6 +291,9 @@ export class OvsAgent {
     const patchInt = this.brTun.addPort(PATCH_INT);
     this.patchInt = patchInt.ofport;
     topology.link(patchTun, patchInt, { delay: 0 });
+    // trace records name each matched rule's table as Neutron's constants do
+    this.brInt.explainRule = (line) => explainTable(line, TABLE_NAMES);
+    this.brTun.explainRule = (line) => explainTable(line, TUN_TABLE_NAMES);
     this.brTun.addFlows(this.tunDefaultFlows());
     this.syncBrInt();
   }
@@ -305,9 +325,11 @@ export class OvsAgent {
    * made or reused), its network's local VLAN (allocated and provisioned on
    * br-tun with the first port), its filter flows. Returns the br-int port
    * the device's interface is to be linked to. Throws ComputeError when the
-   * port is already bound here.
+   * port is already bound here or a field is bad (MAC, fixed IPs, VNI), before
+   * anything changes.
    */
   bindPort(port: PortInfo): OvsPort {
+    checkPort(port);
     if (this.bound.has(port.id)) throw new ComputeError('COMPUTE_PORT_BOUND', port.id, `port ${port.id} is already bound on ${this.name}`);
     let net = this.nets.get(port.segment.networkId);
     if (net === undefined) {

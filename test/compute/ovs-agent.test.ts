@@ -90,6 +90,9 @@ describe('OvsAgent and OvsFabric: the overlay', () => {
     expect(agent1.tunnelRemotes()).toEqual(['192.168.0.12']);
     expect(c.t.tunnels).toEqual([{ a: 'hv1/br-tun', b: 'hv2/br-tun', type: 'vxlan', vni: 100 }]);
     expect(c.t.roles.get('hv1')).toBe('node');
+    // trace records name the tables as Neutron does
+    expect(agent1.brTun.explainRule?.('table=4, priority=1,tun_id=0x64 actions=mod_vlan_vid:1,resubmit(,10)')).toBe('VXLAN_TUN_TO_LV (table 4)');
+    expect(agent1.brInt.explainRule?.('table=82, priority=70,ct_state=+est-rel-rpl,icmp,reg5=0x2 actions=output:2')).toBe('RULES_INGRESS_TABLE (table 82)');
     // br-tun holds Neutron's l2pop entries for the remote port
     const tun = agent1.dumpFlows('br-tun').join('\n');
     expect(tun).toMatch(/table=4, .*priority=1,tun_id=0x64 actions=mod_vlan_vid:1,resubmit\(,10\)/);
@@ -241,8 +244,21 @@ describe('unbindPort', () => {
     expect(hv1.tunnelRemotes()).toEqual(['192.168.0.12']);
   });
 
-  it('refuses a port bound twice and an unknown hypervisor with ComputeError', () => {
+  it('refuses a port bound twice, an unknown hypervisor, a bad field with ComputeError (nothing changed)', () => {
     const c = new Cloud();
+    const hv2 = c.fabric.agent('hv2');
+    const flows = hv2.dumpFlows('br-int');
+    for (const [field, p] of [['port.mac', { ...port(A2), mac: 'nope' }], ['port.fixedIps[0]', { ...port(A2), fixedIps: ['10.0.0'] }],
+      ['port.segment.vni', { ...port(A2), segment: { networkId: 'x', vni: 1 << 24 } }]] as [string, PortInfo][]) {
+      let err: unknown = null;
+      try { c.fabric.plug('hv2', p); } catch (e) { err = e; }
+      expect(err).toBeInstanceOf(ComputeError);
+      expect((err as ComputeError).code).toBe('COMPUTE_BAD_PORT');
+      expect((err as ComputeError).where).toBe(field);
+    }
+    expect(hv2.vlans.entries()).toEqual([]);
+    expect(hv2.brInt.ports.map((x) => x.name)).toEqual(['patch-tun']);
+    expect(hv2.dumpFlows('br-int')).toEqual(flows);
     c.vm(A1);
     expect(() => c.fabric.plug('hv2', c.ports.get(A1.id)!)).toThrow(ComputeError);
     expect(() => c.fabric.plug('hv9', port(A2))).toThrow(ComputeError);
