@@ -25,6 +25,12 @@
  * allowed-address-pair IPs) of the group's ports bound on other hosts, so a
  * remote-group rule matches VMs wherever they run. Plugging or unplugging a
  * port resyncs the members.
+ * `batch(fn)` holds the member and tunnel syncs back until 'fn' returns
+ * (bulk creation: 200 VMs with a self-referencing default group on 20
+ * hypervisors take ~15 s port by port, most of it recompiling every br-int
+ * after each port; one batch compiles each once). Inside a batch a port is
+ * bound with the members as they were before it (Neutron's agents also see
+ * member updates after the port).
  * Viewer: each hypervisor host has the role 'node'; a VXLAN tunnel is
  * declared between `<a>/br-tun` and `<b>/br-tun` while either agent has a
  * live tunnel port to the other, labelled with the VNI of a network both
@@ -70,6 +76,9 @@ export class OvsFabric implements PortPlugger {
   private groups: SecurityGroup[] = [];
   /** per hypervisor, the groups (with members) it last compiled, as JSON: unchanged ones are not recompiled */
   private readonly compiled = new Map<string, string>();
+  /** batch() depth; the security-group and tunnel syncs a batch holds back */
+  private deferred = 0;
+  private pending = false;
   private readonly prefixLen: number;
   private readonly delay: string | number;
   private readonly mtu: number;
@@ -93,7 +102,7 @@ export class OvsFabric implements PortPlugger {
     const link = this.topology.link([agent.host, 'eth0'], this.underlay, { delay: this.delay, mtu: this.mtu, b: { iface: `${h.name}-eth0` } });
     this.hvs.set(h.name, { info: h, agent, link });
     this.topology.roles.set(h.name, 'node');
-    this.syncGroups();
+    this.changed();
     return agent;
   }
 
@@ -138,8 +147,7 @@ export class OvsFabric implements PortPlugger {
     }
     const mine = fdbEntries(port);
     for (const o of this.others(hv, seg)) o.agent.fdbAdd(seg, hv.info.ip, mine, first);
-    this.declareTunnels();
-    this.syncGroups();
+    this.changed();
     return ovs;
   }
 
@@ -153,6 +161,26 @@ export class OvsFabric implements PortPlugger {
     const seg = port.segment;
     const last = !hv.agent.hostsNetwork(seg.networkId);
     for (const o of this.others(hv, seg)) o.agent.fdbRemove(seg, hv.info.ip, fdbEntries(port), last);
+    this.changed();
+  }
+
+  /**
+   * Run 'fn' (many plugs and unplugs, a whole VM's ports) with the
+   * security-group members and the viewer's tunnels synced once, at the end
+   * of the outermost batch, instead of after each port. Returns what 'fn' does.
+   */
+  batch<T>(fn: () => T): T {
+    this.deferred++;
+    try {
+      return fn();
+    } finally {
+      if (--this.deferred === 0 && this.pending) { this.pending = false; this.changed(); }
+    }
+  }
+
+  /** Ports moved: members and tunnels synced now, or at the batch's end. */
+  private changed(): void {
+    if (this.deferred > 0) { this.pending = true; return; }
     this.declareTunnels();
     this.syncGroups();
   }
@@ -172,7 +200,7 @@ export class OvsFabric implements PortPlugger {
   /** Every group, as now: every agent recompiled with the members bound elsewhere. */
   setSecurityGroups(groups: SecurityGroup[]): void {
     this.groups = groups;
-    this.syncGroups();
+    this.changed();
   }
 
   private syncGroups(): void {

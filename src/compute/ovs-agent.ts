@@ -23,8 +23,10 @@
  * (ovs_neutron_agent's provision_local_vlan / reclaim_local_vlan).
  * br-int: Neutron's default tables and its OVS firewall driver's flows
  * (devices/security-group.ts, tables 0/58/59/60/71/72/73/81/82/91–94),
- * recompiled in full after each change (replace-flows: nothing on br-int is
- * learnt into the flow table; NORMAL's MAC table is not touched). A bound VM
+ * recompiled in full after each change and applied as a difference: flows
+ * gone are deleted, new or changed ones added, the rest left alone with
+ * their counters (nothing on br-int is learnt into the flow table; NORMAL's
+ * MAC table is not touched). A bound VM
  * port is an access port with tag = its network's local VLAN; patch-tun is a
  * trunk. A port that was unbound stays on the bridge (OvsBridge cannot delete
  * ports) as Neutron's port_dead leaves it: tag 4095 (DEAD_VLAN_TAG) and
@@ -277,6 +279,8 @@ export class OvsAgent {
   private readonly tunnels = new Map<string, { name: string; ofport: number; live: boolean }>();
   private groups: SecurityGroup[] = [];
   private readonly patchInt: number;
+  /** br-int's flows as last installed: (table, priority, match) → the add-flows line */
+  private brIntFlows = new Map<string, string>();
 
   /** The hypervisor 'opts.name' on 'topology' (host, br-int, br-tun, patch ports, br-tun's default flows). */
   constructor(readonly topology: Topology, opts: OvsAgentOptions) {
@@ -415,9 +419,31 @@ export class OvsAgent {
     // a port's groups may be missing while the control plane catches up: only the known ones are compiled
     const known = new Set(this.groups.map((g) => g.id));
     for (const p of ports) p.securityGroups = p.securityGroups.filter((g) => known.has(g));
-    let text = SecurityGroups.compile(ports, this.groups);
-    for (const ovs of this.dead.values()) text += `table=0,priority=2,in_port=${ovs.ofport},actions=drop\n`;
-    this.brInt.replaceFlows(text);
+    const lines = SecurityGroups.compileDetailed(ports, this.groups).flows;
+    for (const ovs of this.dead.values()) lines.push(`table=0,priority=2,in_port=${ovs.ofport},actions=drop`);
+    this.applyBrInt(lines);
+  }
+
+  /**
+   * Bring br-int to 'lines' touching only what differs from what it holds
+   * (as the agent does: unchanged flows keep their counters): flows whose
+   * (table, priority, match) is gone are deleted (strict), new or changed
+   * ones added (add-flow replaces a changed one in place).
+   */
+  private applyBrInt(lines: string[]): void {
+    const next = new Map<string, string>();
+    for (const l of lines) next.set(l.slice(0, l.lastIndexOf(',actions=')), l);
+    const gone: string[] = [];
+    for (const k of this.brIntFlows.keys()) if (!next.has(k)) gone.push(k);
+    const added: string[] = [];
+    for (const [k, l] of next) if (this.brIntFlows.get(k) !== l) added.push(l);
+    if (gone.length > next.size) {
+      this.brInt.replaceFlows(lines.join('\n'));
+    } else {
+      for (const k of gone) this.brInt.delFlows(k, { strict: true });
+      if (added.length > 0) this.brInt.addFlows(added.join('\n'));
+    }
+    this.brIntFlows = next;
   }
 
   // ---- l2population ---------------------------------------------------------------------------------
