@@ -26,9 +26,8 @@
  * recompiled in full after each change and applied as a difference: flows
  * gone are deleted, new or changed ones added, the rest left alone with
  * their counters (nothing on br-int is learnt into the flow table; NORMAL's
- * MAC table is not touched). A bound VM
- * port is an access port with tag = its network's local VLAN; patch-tun is a
- * trunk. A port that was unbound stays on the bridge (OvsBridge cannot delete
+ * MAC table is not touched). A bound port is an access port with tag = its
+ * network's local VLAN; patch-tun is a trunk. A port that was unbound stays on the bridge (OvsBridge cannot delete
  * ports) as Neutron's port_dead leaves it: tag 4095 (DEAD_VLAN_TAG) and
  * `table=0,priority=2,in_port=P,actions=drop`; binding the same port id again
  * reuses it. For a tunnel network br-int holds nothing else: br-tun tags what
@@ -76,6 +75,13 @@
  * the MACs NORMAL learnt on it (the VLAN change flushes them), and the
  * conntrack entries of its addresses in its zone (Neutron's firewall deletes
  * them through conntrack-tools); the l2pop driver tells the other agents.
+ * Errors: ComputeError (code, `where`: the field) for a bad port record
+ * (id, MAC, fixed IPs, VNI — checked before anything changes), a port bound
+ * twice or not bound, no local VLAN left.
+ * Checked against Open vSwitch 3.1 by test/compute/ovs-agent-ovs.test.ts:
+ * the same ports and datapath numbers, the same flows as dump-flows prints
+ * them, br-tun traces equal line for line, br-int's datapath actions, the
+ * flow learn() makes, the deletes.
  * Not modelled: DVR (tables 1, 9), GRE/Geneve networks, VLAN/flat provider
  * networks (int-br-*), the agent's RPC loop and its resync, the cookie of
  * each flow, QoS tables, tunnel port deletion.
