@@ -1400,8 +1400,9 @@ export class RoutingTable {
    * `ip -4 addr del 'cidr' dev 'ifname'` (inet_del_ifa with promote_secondaries off, then
    * fib_del_ifaddr): the address goes and, when it was the subnet's primary, the secondaries of
    * its subnet with it; so do the routes the kernel added for them — each one's `local` route
-   * (kept while another device still holds that address) and, for a primary, its subnet route
-   * and `broadcast` route. Throws RouteError EADDRNOTAVAIL when the device lacks the address.
+   * on this device and, for a primary, its subnet route
+   * and `broadcast` route; then, as fib_sync_down_addr, every route whose preferred source was an
+   * address no device holds any more (`src` routes included). Throws RouteError EADDRNOTAVAIL (the kernel's message) when the device lacks the address.
    */
   delAddress4(ifname: string, cidr: string): void {
     const dev = this.devices.get(ifname);
@@ -1410,7 +1411,7 @@ export class RoutingTable {
     if (p === null || p.isDefault) throw new RouteError('ROUTE_BAD_PREFIX', cidr, `Error: any valid prefix is expected rather than "${cidr}".`);
     const local = p.words[0]! >>> 0, len = p.bitlen, mask = MASK32[len]!;
     const a = dev.addrs4.find((x) => x.local === local && x.len === len);
-    if (a === undefined) throw rtnetlink('ROUTE_EADDRNOTAVAIL', 'Cannot assign requested address');
+    if (a === undefined) throw kernelError('ROUTE_EADDRNOTAVAIL', 'Error: ipv4: Address not found.');
     const gone = a.secondary ? [a] : dev.addrs4.filter((x) => x === a || (x.secondary && x.len === len && ((x.local ^ local) & mask) === 0));
     dev.addrs4 = dev.addrs4.filter((x) => !gone.includes(x));
     const drop = (type: number, dst: number, dstLen: number, prefsrc: number | null): void => {
@@ -1419,14 +1420,19 @@ export class RoutingTable {
         if (f.type[r] === type && f.oif[r] === dev.index && f.protocol[r] === RTPROT_KERNEL && (prefsrc === null || f.prefsrc[r] === prefsrc)) { f.remove(r); return; }
       }
     };
-    for (const g of gone) {
-      const held = [...this.devices.values()].some((d) => d.addrs4.some((x) => x.local === g.local));
-      if (!held) drop(RTN_LOCAL, g.local, 32, null);
-    }
     if (!a.secondary) {
       const prefix = (local & mask) >>> 0;
       if (prefix !== local || len < 32) drop(dev.loopback ? RTN_LOCAL : RTN_UNICAST, prefix, len, local);
       if (len < 31) drop(RTN_BROADCAST, (prefix | ~mask) >>> 0, 32, local);
+    }
+    for (const g of gone) {
+      // the device's own local route goes unless it still has the address (LOCAL_OK)
+      if (dev.addrs4.some((x) => x.local === g.local)) continue;
+      drop(RTN_LOCAL, g.local, 32, null);
+      if ([...this.devices.values()].some((d) => d.addrs4.some((x) => x.local === g.local))) continue;
+      // the address is gone from the host: fib_sync_down_addr + fib_flush remove every route preferring it as source
+      const f = this.fib4;
+      for (const r of f.ids()) if ((f.flags[r]! & RTF_HAS_PREFSRC) !== 0 && f.prefsrc[r] === g.local) f.remove(r);
     }
   }
 
