@@ -25,7 +25,10 @@
  *        0x4000000/0xffff0000 -j DROP` (the default address scope's mark:
  *        id 1024 << 16);
  *      mangle: the five hooks → neutron-l3-agent-*; PREROUTING → mark,
- *        scope, floatingip; mark: `-i qg-… -j MARK --set-xmark 0x2/0xffff`
+ *        scope, the CONNMARK restore of the scope bits (0xffff0000) for a
+ *        connection that has them, floatingip; float-snat and (SNAT on) the
+ *        wrapped POSTROUTING `-o qg-…` save those bits to the connection;
+ *        mark: `-i qg-… -j MARK --set-xmark 0x2/0xffff`
  *        (external_ingress_mark / ROUTER_MARK_MASK); scope: per device
  *        `-i DEV -j MARK --set-xmark 0x4000000/0xffff0000`;
  *      nat: PREROUTING/OUTPUT/POSTROUTING → neutron-l3-agent-*; POSTROUTING
@@ -42,10 +45,10 @@
  *        --random-fully` in float-snat (no `-o`: a VM reaching another's
  *        floating IP leaves from its own);
  *      raw: PREROUTING/OUTPUT → neutron-l3-agent-*.
- *    Left out of the agent's rules: the address-scope CONNMARK
- *    save/restore rules (netfilter/ has no CONNMARK target; with the one
- *    default scope every device carries the same mark, so they change
- *    nothing) and the metadata proxy's rules (no metadata proxy here).
+ *    Only the one default address scope exists here (no address scopes in
+ *    RouterInfo): every device carries its mark, so no floating IP gets
+ *    the floatingip/FORWARD rules of a scope crossing. Left out: the
+ *    metadata proxy's rules (no metadata proxy here).
  *  A re-sync changes only what changed: interfaces plugged or unplugged
  *  (`ip link del`, the plugger's unplug), addresses, routes; the rules are
  *  restored only when their text changed. A floating IP that goes loses
@@ -270,7 +273,12 @@ export function legacyRouterRules(info: RouterInfo): string {
   const mangle = block('mangle', ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
     ['FORWARD', 'INPUT', 'OUTPUT', 'POSTROUTING', 'PREROUTING', 'float-snat', 'floatingip', 'mark', 'scope'], [], [
       ...wrapJumps(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']),
-      `-A ${w('PREROUTING')} -j ${w('mark')}`, `-A ${w('PREROUTING')} -j ${w('scope')}`, `-A ${w('PREROUTING')} -j ${w('floatingip')}`,
+      `-A ${w('PREROUTING')} -j ${w('mark')}`, `-A ${w('PREROUTING')} -j ${w('scope')}`,
+      `-A ${w('PREROUTING')} -m connmark ! --mark 0x0/0xffff0000 -j CONNMARK --restore-mark --nfmask 0xffff0000 --ctmask 0xffff0000`,
+      `-A ${w('PREROUTING')} -j ${w('floatingip')}`,
+      `-A ${w('float-snat')} -m connmark --mark 0x0/0xffff0000 -j CONNMARK --save-mark --nfmask 0xffff0000 --ctmask 0xffff0000`,
+      // process_external_port_address_scope_routing (SNAT on): the scope mark of a connection leaving by qg-
+      ...(qg !== null && g!.snat ? [`-A ${w('POSTROUTING')} -o ${qg} -m connmark --mark 0x0/0xffff0000 -j CONNMARK --save-mark --nfmask 0xffff0000 --ctmask 0xffff0000`] : []),
       ...(qg !== null ? [`-A ${w('mark')} -i ${qg} -j MARK --set-xmark ${EXT_MARK}`] : []),
       ...[...qr, ...(qg !== null ? [qg] : [])].map((d) => `-A ${w('scope')} -i ${d} -j MARK --set-xmark ${SCOPE_MARK}`),
     ]);

@@ -126,6 +126,8 @@ describe('L3Agent: the legacy router namespace', () => {
       '-A neutron-postrouting-bottom -m comment --comment "Perform source NAT on outgoing traffic." -j neutron-l3-agent-snat',
     ]);
     expect(save).toContain('-A neutron-l3-agent-mark -i qg-cccccccc-33 -j MARK --set-xmark 0x2/0xffff');
+    expect(save).toContain('-A neutron-l3-agent-PREROUTING -m connmark ! --mark 0x0/0xffff0000 -j CONNMARK --restore-mark --nfmask 0xffff0000 --ctmask 0xffff0000');
+    expect(save).toContain('-A neutron-l3-agent-POSTROUTING -o qg-cccccccc-33 -m connmark --mark 0x0/0xffff0000 -j CONNMARK --save-mark --nfmask 0xffff0000 --ctmask 0xffff0000');
     expect(save).toContain('-A neutron-l3-agent-scope -o qr-aaaaaaaa-11 -m mark ! --mark 0x4000000/0xffff0000 -j DROP');
     expect(save).not.toContain('-A neutron-l3-agent-scope -o qg-');
     expect(save).toContain('-A FORWARD -j neutron-filter-top');
@@ -175,6 +177,8 @@ describe('L3Agent: the legacy router namespace', () => {
     const after = ct.dump(w.t.sim.now / 1e6);
     expect(after).toEqual(before.filter((l) => !l.includes('203.0.113.50')));
     expect(after.some((l) => l.includes('src=10.0.1.10'))).toBe(true);
+    // the scope mark a connection leaving by qg- saved (CONNMARK --save-mark)
+    expect(after.find((l) => l.includes('src=10.0.1.10'))).toContain('mark=67108864');
     expect(w.agent.namespace('r1').addresses()[2]).toBe('qg-cccccccc-33   fa:16:3e:00:ff:01 203.0.113.10/24');
     expect(w.agent.iptablesSave('r1')).not.toContain('203.0.113.50');
     // nobody answers for the address any more; the VM now leaves from the gateway address
