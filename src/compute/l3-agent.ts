@@ -47,8 +47,16 @@
  *      raw: PREROUTING/OUTPUT → neutron-l3-agent-*.
  *    Only the one default address scope exists here (no address scopes in
  *    RouterInfo): every device carries its mark, so no floating IP gets
- *    the floatingip/FORWARD rules of a scope crossing. Left out: the
- *    metadata proxy's rules (no metadata proxy here).
+ *    the floatingip/FORWARD rules of a scope crossing. With
+ *    `metadata` (enable_metadata_proxy, default on) also the metadata
+ *    rules: mangle PREROUTING marks 0x1/0xffff a request to
+ *    169.254.169.254:80 from a qr- device, nat PREROUTING REDIRECTs it to
+ *    9697, filter INPUT accepts the marked and drops other packets to
+ *    9697 (the filter scope's metadata DROP is gone, as the agent's own
+ *    empty_chain('scope') leaves it); the metadata driver adds them after
+ *    the router's first process(), so the REDIRECT follows the floating
+ *    IP DNATs (the agent re-adds those on a change, after it: the two
+ *    never match the same packet). No proxy listens: a request is refused.
  *  A re-sync changes only what changed: interfaces plugged or unplugged
  *  (`ip link del`, the plugger's unplug), addresses, routes; the rules are
  *  restored only when their text changed. A floating IP that goes loses
@@ -118,6 +126,8 @@ export interface L3AgentOptions {
   external: PortPlugger;
   /** the links between a namespace and the pluggers' ports (default: the topology's default link) */
   link?: LinkOptions;
+  /** enable_metadata_proxy (default true): the metadata driver's rules (no proxy listens: a request is refused) */
+  metadata?: boolean;
 }
 
 /** A NAT gateway as syncNatGateway takes it: NatGatewayInfo plus where the VPC's other subnets are (local extension). */
@@ -132,6 +142,8 @@ const WRAP = 'neutron-l3-agent';
 const EXT_MARK = '0x2/0xffff';
 /** the default address scope's mark (ADDRESS_SCOPE_MARK_ID_MIN 1024 << 16) and ADDRESS_SCOPE_MARK_MASK */
 const SCOPE_MARK = '0x4000000/0xffff0000';
+/** the metadata proxy's port and metadata_access_mark (with ROUTER_MARK_MASK) */
+const MD_PORT = 9697, MD_MARK = '0x1/0xffff';
 /** ic.SNAT_OUT */
 const SNAT_OUT = 'Perform source NAT on outgoing traffic.';
 
@@ -251,8 +263,9 @@ const wrapJumps = (chains: string[]): string[] => chains.map((c) => `-A ${c} -j 
  * The iptables-restore text neutron-l3-agent leaves in a legacy router's namespace for 'info'
  * (module comment). Throws L3AgentError for inconsistent input.
  */
-export function legacyRouterRules(info: RouterInfo): string {
+export function legacyRouterRules(info: RouterInfo, opts: { metadata?: boolean } = {}): string {
   routerLayout(info);
+  const md = opts.metadata ?? true;
   const qr = info.interfaces.map((i) => devName('qr-', i.port.id));
   const g = info.gateway;
   const qg = g === undefined ? null : devName('qg-', g.port.id);
@@ -267,6 +280,8 @@ export function legacyRouterRules(info: RouterInfo): string {
     ...wrapJumps(['INPUT', 'OUTPUT', 'FORWARD']),
     `-A ${w('FORWARD')} -j ${w('scope')}`,
     ...scopeDrop,
+    // the metadata driver's (after the router's first process)
+    ...(md ? [`-A ${w('INPUT')} -m mark --mark ${MD_MARK} -j ACCEPT`, `-A ${w('INPUT')} -p tcp -m tcp --dport ${MD_PORT} -j DROP`] : []),
   ]);
 
   // mangle: the ingress mark on qg-, address scope marks per device
@@ -276,6 +291,8 @@ export function legacyRouterRules(info: RouterInfo): string {
       `-A ${w('PREROUTING')} -j ${w('mark')}`, `-A ${w('PREROUTING')} -j ${w('scope')}`,
       `-A ${w('PREROUTING')} -m connmark ! --mark 0x0/0xffff0000 -j CONNMARK --restore-mark --nfmask 0xffff0000 --ctmask 0xffff0000`,
       `-A ${w('PREROUTING')} -j ${w('floatingip')}`,
+      // initialize_metadata_iptables: requests for the metadata address from a qr- device
+      ...(md ? [`-A ${w('PREROUTING')} -d 169.254.169.254/32 -i qr-+ -p tcp -m tcp --dport 80 -j MARK --set-xmark ${MD_MARK}`] : []),
       `-A ${w('float-snat')} -m connmark --mark 0x0/0xffff0000 -j CONNMARK --save-mark --nfmask 0xffff0000 --ctmask 0xffff0000`,
       // process_external_port_address_scope_routing (SNAT on): the scope mark of a connection leaving by qg-
       ...(qg !== null && g!.snat ? [`-A ${w('POSTROUTING')} -o ${qg} -m connmark --mark 0x0/0xffff0000 -j CONNMARK --save-mark --nfmask 0xffff0000 --ctmask 0xffff0000`] : []),
@@ -300,6 +317,7 @@ export function legacyRouterRules(info: RouterInfo): string {
       `-A ${w('OUTPUT')} -d ${f.floatingIp}/32 -j DNAT --to-destination ${f.fixedIp}`,
       `-A ${w('float-snat')} -s ${f.fixedIp}/32 -j SNAT --to-source ${f.floatingIp} --random-fully`);
   }
+  if (md) nat.push(`-A ${w('PREROUTING')} -d 169.254.169.254/32 -i qr-+ -p tcp -m tcp --dport 80 -j REDIRECT --to-ports ${MD_PORT}`);
   const natBlock = block('nat', ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], ['OUTPUT', 'POSTROUTING', 'PREROUTING', 'float-snat', 'snat'],
     ['neutron-postrouting-bottom'], nat);
 
@@ -377,7 +395,7 @@ export class L3Agent {
    */
   syncRouter(info: RouterInfo): Host {
     const layout = routerLayout(info);
-    const rules = legacyRouterRules(info);
+    const rules = legacyRouterRules(info, { metadata: this.opts.metadata ?? true });
     let st = this.routers.get(info.id);
     // a namespace made without NAT rules has no conntrack (netfilter/ fixes that when it is made,
     // BEHAVIOUR.md Linux §9): a gateway set later gets a namespace made anew

@@ -62,6 +62,10 @@ const PACKETS: KernelPacket[] = [
   { proto: 'tcp', src: '203.0.113.1', sport: 40000, dst: '203.0.113.50', dport: 22, tcpFlags: 'S', seq: 1, in: QG },
   { proto: 'icmp', src: '10.0.1.10', dst: '203.0.113.1', icmpId: 77, in: QR1 },
   udp('203.0.113.1', 6001, '203.0.113.10', 7000, QG), // to the gateway address itself: no mapping, the router answers
+  // the metadata address: REDIRECTed to 9697 where nothing listens — refused from 169.254.169.254:80
+  { proto: 'tcp', src: '10.0.1.10', sport: 41000, dst: '169.254.169.254', dport: 80, tcpFlags: 'S', seq: 1, in: QR1 },
+  // 9697 asked for directly, from outside: dropped in INPUT
+  { proto: 'tcp', src: '203.0.113.1', sport: 41001, dst: '203.0.113.10', dport: 9697, tcpFlags: 'S', seq: 1, in: QG },
 ];
 
 /** What leaves, without the ports SNAT picks: `iface proto src > dst:dport`. */
@@ -90,6 +94,8 @@ describeWithKernel('L3 agent legacy router against a Linux namespace', () => {
     // the facts the comparison rests on, spelled out
     expect(leaving(QG, kernel[0]!.out[0]!.frame)).toBe(`${QG} 17 203.0.113.10 > 203.0.113.1:7000`);
     expect(leaving(QR2, kernel[5]!.out[0]!.frame)).toBe(`${QR2} 17 203.0.113.10 > 10.0.2.10:7000`);
+    expect(kernel[9]!.out.map((f) => leaving(f.iface, f.frame))).toEqual([`${QR1} 6 169.254.169.254 > 10.0.1.10:41000`]);
+    expect(kernel[10]!.out).toEqual([]);
   }, 60_000);
 
   it('iptables-save of the kernel after loading the agent\'s text is the emulator\'s save', () => {

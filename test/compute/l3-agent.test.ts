@@ -9,6 +9,7 @@ import type { Port } from '../../src/sim/link.js';
 import { L3Agent, L3AgentError, legacyRouterRules, type NatGatewaySync } from '../../src/compute/l3-agent.js';
 import type { PortInfo, PortPlugger, RouterInfo } from '../../src/compute/types.js';
 import type { Host } from '../../src/netstack/host.js';
+import { tcpRequest } from '../../src/netstack/tools.js';
 import { be16, be32, ipv4ToString } from '../../src/wire/bytes.js';
 import { formatSave } from '../../src/netfilter/save.js';
 import { parseRestore } from '../../src/netfilter/restore.js';
@@ -119,6 +120,7 @@ describe('L3Agent: the legacy router namespace', () => {
       '-A neutron-l3-agent-OUTPUT -d 203.0.113.50/32 -j DNAT --to-destination 10.0.2.10',
       '-A neutron-l3-agent-POSTROUTING ! -o qg-cccccccc-33 -m conntrack ! --ctstate DNAT -j ACCEPT',
       '-A neutron-l3-agent-PREROUTING -d 203.0.113.50/32 -j DNAT --to-destination 10.0.2.10',
+      '-A neutron-l3-agent-PREROUTING -d 169.254.169.254/32 -i qr-+ -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 9697',
       '-A neutron-l3-agent-float-snat -s 10.0.2.10/32 -j SNAT --to-source 203.0.113.50 --random-fully',
       '-A neutron-l3-agent-snat -j neutron-l3-agent-float-snat',
       '-A neutron-l3-agent-snat -o qg-cccccccc-33 -j SNAT --to-source 203.0.113.10 --random-fully',
@@ -133,11 +135,19 @@ describe('L3Agent: the legacy router namespace', () => {
     expect(save).toContain('-A FORWARD -j neutron-filter-top');
     // the save is the text loaded, as iptables-save prints it
     expect(save).toBe(formatSave(parseRestore(legacyRouterRules(ROUTER))));
+    expect(save).toContain('-A neutron-l3-agent-INPUT -p tcp -m tcp --dport 9697 -j DROP');
+    expect(legacyRouterRules(ROUTER, { metadata: false })).not.toContain('169.254.169.254');
     // SNAT off: no -o qg SNAT, qg- joins the scope drops; the hairpin SNAT stays
     const off = legacyRouterRules({ ...ROUTER, gateway: { ...ROUTER.gateway!, snat: false } });
     expect(off).not.toContain('-o qg-cccccccc-33 -j SNAT');
     expect(off).toContain('-A neutron-l3-agent-scope -o qg-cccccccc-33 -m mark ! --mark 0x4000000/0xffff0000 -j DROP');
     expect(off).toContain('--ctstate DNAT -j SNAT --to-source 203.0.113.10 --random-fully');
+  });
+
+  it('the metadata address is redirected to the router, where no proxy listens: refused', async () => {
+    const w = world();
+    const r = await tcpRequest(w.vm1, '169.254.169.254', 80, 'GET / HTTP/1.0\r\n\r\n', { timeoutSec: 2 });
+    expect(r.error).toBe('ECONNREFUSED');
   });
 
   it('VM → internet leaves from the gateway address; the reply comes back to the VM', () => {
