@@ -397,9 +397,6 @@ export class L3Agent {
     const layout = routerLayout(info);
     const rules = legacyRouterRules(info, { metadata: this.opts.metadata ?? true });
     let st = this.routers.get(info.id);
-    // a namespace made without NAT rules has no conntrack (netfilter/ fixes that when it is made,
-    // BEHAVIOUR.md Linux §9): a gateway set later gets a namespace made anew
-    if (st !== undefined && info.gateway !== undefined && !st.host.ip.tracking) { this.destroy(this.routers, info.id, 'router'); st = undefined; }
     if (st === undefined) {
       st = this.create(`qrouter-${info.id}`, 'router', 'id', rules);
       this.routers.set(info.id, st);
@@ -462,6 +459,7 @@ export class L3Agent {
   private create(name: string, kind: NsState['kind'], field: string, rules: string): NsState {
     if (this.topology.nodes.has(name)) throw new L3AgentError('L3_DUPLICATE_NAMESPACE', field, `a node named '${name}' already exists`);
     // built with the rules given: netfilter/ fixes its hooks and conntrack when a namespace is made
+    // (the agent's rules always hold CONNMARK and connmark rules, so conntrack runs from the start, as in the kernel)
     const host = this.topology.add(new Host(this.topology.sim, name, { ipForward: true, rules: rules }));
     return { host, kind, ifaces: new Map(), routes: [], rules, fips: new Map(), natKey: '' };
   }
