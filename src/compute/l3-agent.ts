@@ -72,6 +72,19 @@
  * elastic IP leaving by qg- (devices/nat-gateway.ts `natGatewayRules`). A
  * change of port or address rebuilds it; a change of sources or routes
  * updates it in place.
+ * Hooking up: `plugger.plug(host, port)` returns an unlinked `Port` on
+ * br-int of node 'host' for that port (the OVS agent binds it as a VM's:
+ * local VLAN of its network, no security groups since portSecurity is
+ * false), `external.plug` one on the external network (br-ex / the
+ * provider bridge); the agent links its qr-/qg-/qn- interface to it
+ * (`opts.link`) and calls `unplug(host, portId)` when the interface goes.
+ * The control plane calls syncRouter/syncNatGateway on routerChanged /
+ * natGatewayChanged and deleteRouter/deleteNatGateway on the deletes.
+ * Checked against the kernel: test/compute/l3-agent-kernel.test.ts runs
+ * the same namespaces (addresses, routes, this rules text) in `ip netns`
+ * and compares NAT, conntrack and iptables-save.
+ * Cost: slow path — a sync is a diff of a few interfaces and one restore;
+ * packets cost what any Host costs.
  * Errors: inconsistent input is an `L3AgentError` naming the field
  * (`interfaces[1].cidr`, `floatingIps[0].floatingIp`) before anything
  * changes: an address that does not parse, an interface CIDR whose
