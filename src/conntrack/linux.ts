@@ -53,7 +53,7 @@
  *    packet at a hook as nf_nat_packet does: the destination at PREROUTING/
  *    OUTPUT, the source at POSTROUTING/INPUT, in whichever direction the
  *    connection's bindings require (a reply is un-NATed the other way).
- *  - `conntrack -L` text (`dump`).
+ *  - `conntrack -L` text (`dump`); `conntrack -D` by addresses (`deleteWhere`).
  * Timeouts: the kernel's defaults (tcp_timeouts, udp 30 s / 120 s stream,
  * icmp 30 s), on the caller's clock in ms; TCP as the kernel picks them: 300 s
  * (RETRANS) after tcpMaxRetrans repeats of an ACK or for a zero window, 300 s
@@ -525,6 +525,22 @@ export class NfConntrack {
     if (c === null || r.dir !== 0 || (c.status & IPS_CONFIRMED) !== 0) return;
     c.status |= IPS_CONFIRMED;
     this.insert(c);
+  }
+
+  /**
+   * `conntrack -D` with address filters (`-s`/`-d`: the original tuple's source/destination,
+   * `-r`/`-q`: the reply tuple's): delete every confirmed connection that meets all the filters
+   * given. Returns how many went (the tool exits 1 when none did).
+   */
+  deleteWhere(f: { origSrc?: number; origDst?: number; replySrc?: number; replyDst?: number }): number {
+    const ok = (c: NfConn): boolean => (f.origSrc === undefined || c.keys[K_SRC] === f.origSrc >>> 0)
+      && (f.origDst === undefined || c.keys[K_DST] === f.origDst >>> 0)
+      && (f.replySrc === undefined || c.keys[KEY_WORDS + K_SRC] === f.replySrc >>> 0)
+      && (f.replyDst === undefined || c.keys[KEY_WORDS + K_DST] === f.replyDst >>> 0);
+    const dead = new Set<NfConn>();
+    for (const l of this.table.values()) for (const e of l) if (e.dir === 0 && ok(e.conn)) dead.add(e.conn);
+    for (const c of dead) this.remove(c);
+    return dead.size;
   }
 
   /** Remove the entries that timed out by 'now'. */

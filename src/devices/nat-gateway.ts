@@ -7,7 +7,7 @@
  *  - `outside`: the interface towards the provider network, its address and
  *    the upstream gateway (the default route);
  *  - `inside`: one interface per private subnet;
- *  - SNAT for the private subnets leaving by `outside`, to `pool` (a range
+ *  - SNAT for the private subnets (or the CIDRs `sources` lists) leaving by `outside`, to `pool` (a range
  *    of provider addresses; nf_nat picks one per source/destination pair)
  *    or, by default, the outside address;
  *  - floating IPs (1:1 NAT): DNAT of the public address to the private one
@@ -35,6 +35,8 @@ export interface NatGatewaySpec {
   /** SNAT pool on the provider network: 'a.b.c.d' or 'a.b.c.d-a.b.c.e'; default the outside address */
   pool?: string;
   floatingIps?: { ip: string; to: string }[];
+  /** the private CIDRs SNATed to the pool (default: the inside subnets); an AWS NAT gateway's VPC CIDRs */
+  sources?: string[];
   portForwards?: { proto: 'tcp' | 'udp'; port: number; to: string }[];
   routes?: RouteSpec[];
 }
@@ -85,7 +87,8 @@ export function natGatewayRules(spec: NatGatewaySpec): string {
   for (const f of spec.floatingIps ?? []) lines.push(`-A POSTROUTING -s ${f.to}/32 -o ${out} -j SNAT --to-source ${f.ip}`);
   const [lo, hi] = poolRange(spec);
   const pool = lo === hi ? ipv4ToString(lo) : `${ipv4ToString(lo)}-${ipv4ToString(hi)}`;
-  for (const c of subnets) lines.push(`-A POSTROUTING -s ${net(c)} -o ${out} -j SNAT --to-source ${pool}`);
+  const sources = spec.sources === undefined ? subnets : spec.sources.map((s, i) => cidrOf(s, `sources[${i}]`));
+  for (const c of sources) lines.push(`-A POSTROUTING -s ${net(c)} -o ${out} -j SNAT --to-source ${pool}`);
   lines.push('COMMIT', '');
   return lines.join('\n');
 }

@@ -69,7 +69,7 @@ export const F_SRC = 1, F_SRC_INV = 2, F_DST = 4, F_DST_INV = 8, F_PROTO = 16, F
 
 // target codes (W_PROTO >> 16)
 export const T_NONE = 0, T_ACCEPT = 1, T_DROP = 2, T_REJECT = 3, T_NAT = 4, T_RETURN = 5, T_JUMP = 6, T_GOTO = 7, T_MARK = 8,
-  T_LOG = 9, T_TRACE = 10;
+  T_LOG = 9, T_TRACE = 10, T_CONNMARK = 11;
 /** W_ARG of a jump/goto whose chain does not exist */
 export const NO_CHAIN = -1;
 
@@ -196,6 +196,7 @@ export class CompiledTable {
         case 'MARK': code = T_MARK; w[o + W_ARG] = t.value; x[o + X_ARG2] = t.mask; break;
         case 'LOG': code = T_LOG; break;
         case 'TRACE': code = T_TRACE; break;
+        case 'CONNMARK': code = T_CONNMARK; break;
       }
     }
     w[o + W_PROTO] = proto | (m.l4 << 8) | (code << 16);

@@ -17,7 +17,9 @@
  *    decision (ACCEPT plus the binding) for the caller to apply through
  *    conntrack — the nat table only sees a connection's first packet;
  *  - MARK changes the packet's mark (XMARK: (mark & ~mask) ^ value) and
- *    continues; LOG and TRACE add a trace line and continue.
+ *    continues; CONNMARK sets, saves to or restores from the connection's
+ *    mark (`ctMark`, which the caller writes back) and continues; LOG and
+ *    TRACE add a trace line and continue.
  * Falling off the end of a built-in chain applies its policy (with its
  * counters); of a user chain, returns.
  * `-m statistic --mode nth` keeps one counter per rule, counting only
@@ -48,7 +50,7 @@ import type { AddrType, Counters, CtStateName, Hook, IfaceMatch, IpvsMatch, Matc
 import {
   C_END, C_POLICY, C_START, CHAIN_WORDS, CompiledTable, F_DPORT, F_DPORT_INV, F_DST, F_DST_INV, F_L4, F_MARK, F_MARK_INV, F_PROTO,
   F_PROTO_INV, F_SLOW_EXT, F_SLOW_GENERIC, F_SPORT, F_SPORT_INV, F_SRC, F_SRC_INV, F_STAT, F_STAT_INV, F_TCPFLAGS, F_TCPFLAGS_INV,
-  F_X_MATCH, NO_CHAIN, T_ACCEPT, T_DROP, T_GOTO, T_JUMP, T_LOG, T_MARK, T_NAT, T_NONE, T_REJECT, T_RETURN, T_TRACE, W_ARG, W_DPORT,
+  F_X_MATCH, NO_CHAIN, T_ACCEPT, T_CONNMARK, T_DROP, T_GOTO, T_JUMP, T_LOG, T_MARK, T_NAT, T_NONE, T_REJECT, T_RETURN, T_TRACE, W_ARG, W_DPORT,
   W_DST, W_DST_MASK, W_FLAGS, W_PROTO, W_SRC, W_SRC_MASK, WORDS, X_ARG2, X_MARK, X_MARK_MASK, X_SPORT, X_STAT, X_TCPFLAGS,
 } from './compile.js';
 import { Mulberry32 } from '../rng.js';
@@ -76,6 +78,7 @@ export interface NfPacket {
   mark: number;
   /** connection state as -m conntrack --ctstate names it, plus SNAT/DNAT when the connection is NATed */
   ctStates: ReadonlySet<CtStateName>;
+  /** the connection's mark (`-m connmark`); CONNMARK changes it, the caller stores it on the connection */
   ctMark: number;
   physIn: string | null;
   physOut: string | null;
@@ -311,6 +314,15 @@ export class Evaluator {
         case T_LOG: {
           const t = ct.rules[s]!.target as Extract<Target, { kind: 'LOG' }>;
           (this.logs ??= []).push({ at: this.trN - 1, text: `${t.prefix ?? ''}IN=${p.inIface ?? ''} OUT=${p.outIface ?? ''}` });
+          break;
+        }
+        case T_CONNMARK: {
+          // xt_CONNMARK: only a packet with a connection (the stack writes ctMark back to it)
+          if (p.ctStates.has('UNTRACKED') || p.ctStates.has('INVALID')) break;
+          const t = ct.rules[s]!.target as Extract<Target, { kind: 'CONNMARK' }>;
+          if (t.mode === 'set') p.ctMark = ((p.ctMark & ~t.ctmask) ^ t.value) >>> 0;
+          else if (t.mode === 'save') p.ctMark = ((p.ctMark & ~t.ctmask) ^ (p.mark & t.nfmask)) >>> 0;
+          else p.mark = ((p.mark & ~t.nfmask) ^ (p.ctMark & t.ctmask)) >>> 0;
           break;
         }
         case T_TRACE: (this.logs ??= []).push({ at: this.trN - 1, text: `TRACE: ${table}:${ct.chains[c]!.name}:rule:${s - base + 1}` }); break;

@@ -13,8 +13,9 @@
  * the others' concerns.
  * Invariants: addresses are IPv4 numbers with a mask (not only a prefix:
  * iptables accepts `10.0.0.0/255.0.255.0`); ports are inclusive ranges;
- * MARK targets are stored as the kernel's (value, mask) XMARK pair, whatever
- * option wrote them (`--set-mark`, `--or-mark` … as iptables does);
+ * MARK (and CONNMARK's set) targets are stored as the kernel's (value, mask)
+ * XMARK pair, whatever option wrote them (`--set-mark`, `--or-mark` … as
+ * iptables does);
  * `line` is the 1-based line of the rule in the restore input (0 when made
  * in code). The stateful matches (`-m recent`, `-m nfacct`, `-m ipvs`) are
  * plain data here too; their state (recent lists, nfacct objects, IPVS
@@ -139,6 +140,12 @@ export type Target =
   | { kind: 'REDIRECT'; toPorts: PortRange | null; random: boolean }
   /** the kernel's XMARK: mark = (mark & ~mask) ^ value */
   | { kind: 'MARK'; value: number; mask: number; op: 'set-xmark' | 'set-mark' | 'or-mark' | 'and-mark' | 'xor-mark' }
+  /**
+   * xt_CONNMARK (revision 1, no shifts): 'set' ctmark = (ctmark & ~ctmask) ^ value; 'save' ctmark =
+   * (ctmark & ~ctmask) ^ (mark & nfmask); 'restore' mark = (mark & ~nfmask) ^ (ctmark & ctmask).
+   * Nothing without a connection.
+   */
+  | { kind: 'CONNMARK'; mode: 'set' | 'save' | 'restore'; value: number; ctmask: number; nfmask: number }
   | { kind: 'LOG'; prefix: string | null; level: number | null }
   | { kind: 'TRACE' };
 

@@ -42,7 +42,9 @@
  *  - canonical values as the kernel stores them: addresses masked, states and
  *    address types in bit order, `--syn` as FIN,SYN,RST,ACK SYN, full port
  *    ranges dropped, statistic probability rounded to 31-bit fixed point,
- *    MARK options as XMARK (value, mask), comments cut to 255 characters;
+ *    MARK and CONNMARK set options as XMARK (value, mask), CONNMARK's
+ *    --save/--restore-mark with their masks (all ones unless given), comments
+ *    cut to 255 characters;
  *  - kernel checks done at load time, on the line the kernel names: NAT
  *    targets only in nat, REJECT only in filter, each only at its hooks (also
  *    through user chains), tcp-reset only with `-p tcp`, addrtype
@@ -106,7 +108,7 @@ export interface RestoreOptions {
 }
 
 const TABLES: readonly string[] = ['raw', 'mangle', 'nat', 'filter'];
-const STD_TARGETS = new Set(['ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'MARK', 'LOG', 'TRACE']);
+const STD_TARGETS = new Set(['ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'MARK', 'CONNMARK', 'LOG', 'TRACE']);
 const KNOWN_MATCHES = new Set(['tcp', 'udp', 'icmp', 'multiport', 'comment', 'mark', 'connmark', 'conntrack', 'state', 'addrtype', 'statistic', 'set', 'physdev',
   'recent', 'nfacct', 'ipvs']);
 /** A few /etc/services names (iptables resolves ports with getservbyname). */
@@ -1179,6 +1181,8 @@ function loadTarget(ctx: Ctx, name: string, isGoto: boolean): Target {
     case 'MASQUERADE': return { kind: 'MASQUERADE', toPorts: null, random: false, randomFully: false };
     case 'REDIRECT': return { kind: 'REDIRECT', toPorts: null, random: false };
     case 'MARK': return { kind: 'MARK', value: -1, mask: 0, op: 'set-xmark' };
+    // mode 'set' with value -1 until an option says which (checked at the rule's end)
+    case 'CONNMARK': return { kind: 'CONNMARK', mode: 'set', value: -1, ctmask: 0xffffffff, nfmask: 0xffffffff };
     case 'LOG': return { kind: 'LOG', prefix: null, level: null };
   }
   const c = ctx.rs.table(ctx.table).chains.get(name);
@@ -1238,6 +1242,32 @@ function targetOption(ctx: Ctx, spec: Spec, opt: string, inv: boolean, next: (o:
         case 'and-mark': t.value = 0; t.mask = (~p.value) >>> 0; break;
         case 'or-mark': t.value = p.value; t.mask = p.value; break;
         case 'xor-mark': t.value = p.value; t.mask = 0; break;
+      }
+      return true;
+    }
+    case 'CONNMARK': {
+      // libxt_CONNMARK revision 1: one of --set-xmark/--set-mark/--and-/--or-/--xor-mark, --save-mark, --restore-mark; --nfmask, --ctmask, --mask
+      if (!known(['--set-xmark', '--set-mark', '--and-mark', '--or-mark', '--xor-mark', '--save-mark', '--restore-mark', '--nfmask', '--ctmask', '--mask'])) return false;
+      noInv();
+      const once = (): void => { if (t.value !== -1) fail(ctx, 'IPTABLES_DUPLICATE_OPTION', opt, 'CONNMARK target: Can\'t specify --set-xmark twice'); };
+      if (opt === '--save-mark' || opt === '--restore-mark') { once(); t.mode = opt === '--save-mark' ? 'save' : 'restore'; t.value = 0; return true; }
+      const v = next(opt);
+      const p = parseMarkPair(ctx, v);
+      if (opt === '--nfmask' || opt === '--ctmask' || opt === '--mask') {
+        if (p.mask !== null) fail(ctx, 'IPTABLES_BAD_VALUE', v, `Bad CONNMARK mask \`${v}'`);
+        if (opt !== '--ctmask') t.nfmask = p.value;
+        if (opt !== '--nfmask') t.ctmask = p.value;
+        return true;
+      }
+      once();
+      if (p.mask !== null && opt !== '--set-xmark' && opt !== '--set-mark') fail(ctx, 'IPTABLES_BAD_VALUE', v, `Bad CONNMARK value \`${v}'`);
+      t.mode = 'set';
+      switch (opt) {
+        case '--set-xmark': t.value = p.value; t.ctmask = p.mask ?? 0xffffffff; break;
+        case '--set-mark': t.value = p.value; t.ctmask = ((p.mask ?? 0xffffffff) | p.value) >>> 0; break;
+        case '--and-mark': t.value = 0; t.ctmask = (~p.value) >>> 0; break;
+        case '--or-mark': t.value = p.value; t.ctmask = p.value; break;
+        default: t.value = p.value; t.ctmask = 0; break;
       }
       return true;
     }
@@ -1356,6 +1386,9 @@ function finishRule(ctx: Ctx, chain: string, spec: Spec): void {
         break;
       case 'MARK':
         if (t.value === -1) fail(ctx, 'IPTABLES_BAD_TARGET', 'MARK', 'MARK target: Parameter --set/and/or/xor-mark is required');
+        break;
+      case 'CONNMARK':
+        if (t.value === -1) fail(ctx, 'IPTABLES_BAD_TARGET', 'CONNMARK', 'CONNMARK target: No operation specified');
         break;
       case 'REJECT':
         if (t.with === 'tcp-reset' && !protoIs(rule, 6)) einval();

@@ -20,7 +20,9 @@
  *    target; addresses as `a.b.c.d/len` or `/a.b.c.d` for a non-prefix mask;
  *    protocol names from /etc/protocols (Debian netbase); tcp/udp options
  *    as `--sport --dport --tcp-flags`; marks in hex with the mask omitted
- *    when all ones; MARK always as `--set-xmark v/m`; statistic probability
+ *    when all ones; MARK always as `--set-xmark v/m`; CONNMARK as
+ *    `--set-xmark v/m` or `--save-mark`/`--restore-mark --nfmask m --ctmask m`
+ *    (libxt_CONNMARK revision 1, checked against the kernel); statistic probability
  *    as the kernel's 31-bit fixed point printed `%.11f`; strings through
  *    xtables_save_string's quoting (bare when only [A-Za-z0-9_-], else
  *    double-quoted with `"`, `'` and `\` backslash-escaped); `-m set`
@@ -366,6 +368,10 @@ export function formatTarget(t: Target): string {
     }
     case 'MARK':
       return ` -j MARK --set-xmark ${hex(t.value)}/${hex(t.mask)}`;
+    case 'CONNMARK':
+      // libxt_CONNMARK's connmark_tg_save (revision 1)
+      return t.mode === 'set' ? ` -j CONNMARK --set-xmark ${hex(t.value)}/${hex(t.ctmask)}`
+        : ` -j CONNMARK --${t.mode}-mark --nfmask ${hex(t.nfmask)} --ctmask ${hex(t.ctmask)}`;
     case 'LOG': {
       let s = ' -j LOG';
       if (t.prefix !== null) s += ` --log-prefix ${saveString(t.prefix)}`;

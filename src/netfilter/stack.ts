@@ -722,6 +722,9 @@ export class NfStack {
     p.mark = this.mark;
     const n = this.ev.run(table, hook, p);
     this.mark = p.mark;
+    // CONNMARK's change, on the connection
+    const c = this.r.conn;
+    if (c !== null) c.mark = p.ctMark;
     return n;
   }
 
@@ -852,7 +855,7 @@ export class NfStack {
 /**
  * Whether the kernel would track connections for 'rs' (BEHAVIOUR.md Linux §9): nf_conntrack is
  * pulled in by a rule that reads or changes connection state (-m conntrack/state/connmark, NAT
- * targets); a nat table alone does not (iptables-nft registers its chains without conntrack,
+ * targets, CONNMARK); a nat table alone does not (iptables-nft registers its chains without conntrack,
  * and without an entry the nat chains are never walked).
  */
 function needsConntrack(rs: Ruleset): boolean {
@@ -861,7 +864,7 @@ function needsConntrack(rs: Ruleset): boolean {
       for (const r of c.rules) {
         if (r.matches.some((m) => m.kind === 'conntrack' || m.kind === 'state' || m.kind === 'connmark')) return true;
         const k = r.target?.kind;
-        if (k === 'DNAT' || k === 'SNAT' || k === 'MASQUERADE' || k === 'REDIRECT') return true;
+        if (k === 'DNAT' || k === 'SNAT' || k === 'MASQUERADE' || k === 'REDIRECT' || k === 'CONNMARK') return true;
       }
     }
   }

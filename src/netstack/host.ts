@@ -336,6 +336,49 @@ export class Host implements PortOwner {
     this.onFib((fib) => fib.ipRoute(args));
   }
 
+  /**
+   * `ip addr del CIDR dev IFACE` (IPv4): the address and its kernel routes go; a subnet's
+   * primary takes that subnet's secondaries with it (promote_secondaries off, the default).
+   * Throws InputError HOST_NO_ADDRESS when the interface lacks it.
+   */
+  removeAddress(ifname: string, text: string, field = 'address'): void {
+    const i = this.iface(ifname, field);
+    const c = cidr(text, field);
+    const k = i.addrs.findIndex((a) => a.addr === c.addr && a.prefixLen === c.prefixLen);
+    if (k < 0) throw new InputError('HOST_NO_ADDRESS', field, `${this.name} has no address ${text} on ${ifname}`);
+    const m = c.prefixLen === 0 ? 0 : (0xffffffff << (32 - c.prefixLen)) >>> 0;
+    const sameNet = (a: { addr: number; prefixLen: number }): boolean => a.prefixLen === c.prefixLen && ((a.addr ^ c.addr) & m) === 0;
+    const primary = i.addrs.findIndex(sameNet) === k;
+    i.addrs = i.addrs.filter((a, n) => n !== k && !(primary && sameNet(a)));
+    this.onFib((fib) => fib.delAddress4(ifname, text));
+  }
+
+  /** `ip route del` of a route 'r' as addRoute took it (IPv4). Throws InputError HOST_BAD_ROUTE when there is none. */
+  removeRoute(r: RouteSpec, field = 'route'): void {
+    const d = r.dst === 'default' ? { addr: 0, prefixLen: 0 } : cidr(r.dst, `${field}.dst`);
+    const via = r.via === undefined ? null : parseIpv4(r.via);
+    const k = this.config.routes.findIndex((x) => x.net === d.addr && x.prefixLen === d.prefixLen && x.dev === r.dev && x.via === via);
+    if (k < 0) throw new InputError('HOST_BAD_ROUTE', field, `${this.name}: no route ${r.dst}${r.via !== undefined ? ` via ${r.via}` : ''} dev ${r.dev}`);
+    this.config.routes.splice(k, 1);
+    const args = ['del', r.dst, ...(r.via !== undefined ? ['via', r.via] : []), 'dev', r.dev];
+    this.onFib((fib) => fib.ipRoute(args));
+  }
+
+  /**
+   * `ip link del IFACE`: the interface goes with its addresses and every route through it; its
+   * link is cut (the port at the other end stays its owner's to remove). The name may be used again.
+   */
+  removeIface(name: string, field = 'iface'): void {
+    const i = this.iface(name, field);
+    this.config.ifaces.splice(this.config.ifaces.indexOf(i), 1);
+    this.config.routes = this.config.routes.filter((r) => r.dev !== name);
+    const port = this.ports.get(name)!;
+    if (port.link !== null) port.link.cut();
+    this.ports.delete(name);
+    this.ifs.delete(name);
+    this.onFib((fib) => fib.delDevice(name));
+  }
+
   /** An IPv6 `ip -6 route replace`; the kernel's errors become InputErrors naming the field. */
   private addRoute6(r: RouteSpec, field: string): void {
     const dst = r.dst === 'default' ? '::/0' : r.dst;

@@ -76,7 +76,9 @@
  * the topology loader feeds `ip route` lines to ipRoute. Errors are RouteError (errors.ts base).
  * Not modelled: policy rules (`ip rule`), multipath, nexthop objects, route metrics (mtu…),
  * tos, neighbour-state-driven choices (fib_select_default among equal default routes, IPv6
- * round robin), link-down, address deletion, IPv6 anycast routes (forwarding=1).
+ * round robin), link-down, IPv6 address deletion, promote_secondaries, IPv6 anycast routes
+ * (forwarding=1). IPv4 address deletion (`delAddress4`) and device deletion (`delDevice`) are
+ * modelled.
  */
 import { SdnemuError } from '../errors.js';
 import { ipv6ToString } from '../wire/bytes.js';
@@ -1392,6 +1394,57 @@ export class RoutingTable {
       if (!noprefixroute) magic(dev.loopback ? RTN_LOCAL : RTN_UNICAST, prefix, len, metric);
       if (len < 31) magic(RTN_BROADCAST, (prefix | ~mask) >>> 0, 32, 0);
     }
+  }
+
+  /**
+   * `ip -4 addr del 'cidr' dev 'ifname'` (inet_del_ifa with promote_secondaries off, then
+   * fib_del_ifaddr): the address goes and, when it was the subnet's primary, the secondaries of
+   * its subnet with it; so do the routes the kernel added for them — each one's `local` route
+   * on this device and, for a primary, its subnet route
+   * and `broadcast` route; then, as fib_sync_down_addr, every route whose preferred source was an
+   * address no device holds any more (`src` routes included). Throws RouteError EADDRNOTAVAIL (the kernel's message) when the device lacks the address.
+   */
+  delAddress4(ifname: string, cidr: string): void {
+    const dev = this.devices.get(ifname);
+    if (dev === undefined) throw new RouteError('ROUTE_UNKNOWN_DEVICE', ifname, `Cannot find device "${ifname}"`);
+    const p = getPrefix1(cidr, 4);
+    if (p === null || p.isDefault) throw new RouteError('ROUTE_BAD_PREFIX', cidr, `Error: any valid prefix is expected rather than "${cidr}".`);
+    const local = p.words[0]! >>> 0, len = p.bitlen, mask = MASK32[len]!;
+    const a = dev.addrs4.find((x) => x.local === local && x.len === len);
+    if (a === undefined) throw kernelError('ROUTE_EADDRNOTAVAIL', 'Error: ipv4: Address not found.');
+    const gone = a.secondary ? [a] : dev.addrs4.filter((x) => x === a || (x.secondary && x.len === len && ((x.local ^ local) & mask) === 0));
+    dev.addrs4 = dev.addrs4.filter((x) => !gone.includes(x));
+    const drop = (type: number, dst: number, dstLen: number, prefsrc: number | null): void => {
+      const f = this.fib4;
+      for (const r of f.routesOf([(dst & MASK32[dstLen]!) >>> 0], dstLen)) {
+        if (f.type[r] === type && f.oif[r] === dev.index && f.protocol[r] === RTPROT_KERNEL && (prefsrc === null || f.prefsrc[r] === prefsrc)) { f.remove(r); return; }
+      }
+    };
+    if (!a.secondary) {
+      const prefix = (local & mask) >>> 0;
+      if (prefix !== local || len < 32) drop(dev.loopback ? RTN_LOCAL : RTN_UNICAST, prefix, len, local);
+      if (len < 31) drop(RTN_BROADCAST, (prefix | ~mask) >>> 0, 32, local);
+    }
+    for (const g of gone) {
+      // the device's own local route goes unless it still has the address (LOCAL_OK)
+      if (dev.addrs4.some((x) => x.local === g.local)) continue;
+      drop(RTN_LOCAL, g.local, 32, null);
+      if ([...this.devices.values()].some((d) => d.addrs4.some((x) => x.local === g.local))) continue;
+      // the address is gone from the host: fib_sync_down_addr + fib_flush remove every route preferring it as source
+      const f = this.fib4;
+      for (const r of f.ids()) if ((f.flags[r]! & RTF_HAS_PREFSRC) !== 0 && f.prefsrc[r] === g.local) f.remove(r);
+    }
+  }
+
+  /** `ip link del 'name'`: the device goes, and every route through it (its addresses' too). */
+  delDevice(name: string): void {
+    const dev = this.devices.get(name);
+    if (dev === undefined) throw new RouteError('ROUTE_UNKNOWN_DEVICE', name, `Cannot find device "${name}"`);
+    for (const r of this.fib4.ids()) if (this.fib4.oif[r] === dev.index) this.fib4.remove(r);
+    if (this.f6 !== null) { for (const r of this.f6.ids()) if (this.f6.oif[r] === dev.index) this.f6.remove(r); }
+    else this.pending6 = this.pending6!.filter((x) => x.f.oif !== dev.index);
+    this.devices.delete(name);
+    this.byIndex.delete(dev.index);
   }
 
   private addAddress6(dev: Device, words: number[], len: number, metric: number, prefixRoute: boolean): void {

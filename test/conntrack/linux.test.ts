@@ -442,3 +442,15 @@ describe('TCP window (tcp_in_window)', () => {
     expect(v.seg('s', 'A', 5001, 1001).info).toBe('ESTABLISHED');
   });
 });
+
+describe('conntrack -D by address (deleteWhere)', () => {
+  it('deletes the confirmed connections meeting every filter given, and only them', () => {
+    const ct = new NfConntrack();
+    for (const [s, d, sp] of [['10.0.0.1', '10.0.0.2', 1], ['10.0.0.1', '10.0.0.3', 2], ['10.0.0.4', '10.0.0.2', 3]] as const) ct.confirm(run(ct, udp(s, d, 1000 + sp, 53)));
+    run(ct, udp('10.0.0.9', '10.0.0.2', 999, 53)); // unconfirmed: not in the table
+    expect(ct.deleteWhere({ origSrc: 0x0a000001, origDst: 0x0a000003 })).toBe(1);
+    expect(ct.deleteWhere({ replySrc: 0x0a000002 })).toBe(2);
+    expect(ct.deleteWhere({ replyDst: 0x0a000001 })).toBe(0);
+    expect(ct.size).toBe(0);
+  });
+});

@@ -90,6 +90,14 @@ export const CORPUS: Record<string, string> = {
     '-A PREROUTING -j MARK --and-mark 0xf0', '-A PREROUTING -j MARK --xor-mark 7', '-A PREROUTING -j MARK --or-mark 0x4000', '-A PREROUTING -j MARK --set-xmark 5',
     '-A PREROUTING -j MARK --set-xmark 0x4000/0x4000',
     'COMMIT']),
+  'CONNMARK target spellings': K([
+    '*mangle', ':PREROUTING ACCEPT [0:0]',
+    '-A PREROUTING -j CONNMARK --set-xmark 0x1/0xff', '-A PREROUTING -j CONNMARK --set-mark 0x10', '-A PREROUTING -j CONNMARK --set-mark 0x10/0x0f',
+    '-A PREROUTING -j CONNMARK --and-mark 0xf0', '-A PREROUTING -j CONNMARK --or-mark 0x4', '-A PREROUTING -j CONNMARK --xor-mark 7',
+    '-A PREROUTING -j CONNMARK --save-mark', '-A PREROUTING -j CONNMARK --restore-mark --mask 0xff',
+    '-A PREROUTING -m connmark ! --mark 0x0/0xffff0000 -j CONNMARK --restore-mark --nfmask 0xffff0000 --ctmask 0xffff0000',
+    '-A PREROUTING -j CONNMARK --save-mark --ctmask 0xf0',
+    'COMMIT']),
   'state and conntrack': K([
     '*filter', ':INPUT ACCEPT [0:0]',
     '-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT', '-A INPUT -m conntrack --ctstate INVALID -j DROP',
@@ -164,6 +172,7 @@ export const BAD: Record<string, string> = {
   'a quote ends a word': '*filter\n-A INPUT -m comment --comment "x"y -j ACCEPT\nCOMMIT\n',
   'jump declared too late': '*filter\n-A INPUT -j FOO\n:FOO - [0:0]\nCOMMIT\n',
   'unknown match': '*filter\n-A INPUT -m foo -j ACCEPT\nCOMMIT\n',
+  'CONNMARK without an operation': '*mangle\n-A PREROUTING -j CONNMARK --nfmask 0xff\nCOMMIT\n',
   'jump to a missing chain': '*filter\n:A - [0:0]\n-A INPUT -j FOO\nCOMMIT\n',
   'chain used before declaration': '*filter\n-A NOCHAIN -j ACCEPT\n:NOCHAIN - [0:0]\nCOMMIT\n',
   'loop A->B->A': '*filter\n:A - [0:0]\n:B - [0:0]\n-A INPUT -j A\n-A A -j B\n-A B -j A\n-A OUTPUT -j ACCEPT\nCOMMIT\n',

@@ -146,6 +146,23 @@ ${FILTER_HEAD}-A FORWARD -d 10.244.1.5/32 -p tcp -m tcp --dport 8080 -j REJECT -
       { proto: 'udp', src: '192.168.50.7', sport: 48001, dst: '10.96.0.10', dport: 53, in: 'eth-ext', payload: 'q' },
     ],
   },
+  {
+    name: 'CONNMARK: a mark set on the connection, restored to the packets of both directions, dropped by mark',
+    host: ROUTER,
+    rules: `*mangle\n:PREROUTING ACCEPT [0:0]
+-A PREROUTING -i eth-pod -m connmark --mark 0x0/0xff -j CONNMARK --set-xmark 0x5/0xff
+-A PREROUTING -j CONNMARK --restore-mark --mask 0xff
+COMMIT
+${FILTER_HEAD}-A FORWARD -p udp -m mark --mark 0x5/0xff -m udp --dport 9 -j DROP
+-A FORWARD -p udp -m mark --mark 0x5/0xff -m udp --sport 9 -j DROP\nCOMMIT\n`,
+    packets: [
+      { proto: 'udp', src: '10.244.1.5', sport: 5000, dst: '8.8.8.8', dport: 53, in: 'eth-pod', payload: 'q' },
+      { proto: 'udp', src: '8.8.8.8', sport: 53, dst: '10.244.1.5', dport: 5000, in: 'eth-ext', payload: 'a' },
+      { proto: 'udp', src: '10.244.1.5', sport: 5001, dst: '8.8.8.8', dport: 9, in: 'eth-pod', payload: 'q' },
+      { proto: 'udp', src: '8.8.8.8', sport: 9, dst: '10.244.1.6', dport: 5002, in: 'eth-ext', payload: 'q' },
+      { proto: 'udp', src: '10.244.1.6', sport: 5002, dst: '8.8.8.8', dport: 9, in: 'eth-pod', payload: 'a' },
+    ],
+  },
 ];
 
 describeWithKernel('netfilter host path: sdnemu against the Linux kernel', () => {

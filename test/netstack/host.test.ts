@@ -131,6 +131,32 @@ function macOf(h: Host, ifname: string): string {
   return Array.from(h.mac(ifname)!, (x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
+describe('Host: removing configuration (ip addr del, ip route del, ip link del)', () => {
+  it('an address, a route and an interface go, with their routes; the name can be used again', async () => {
+    const { h1, r } = net();
+    r.addAddress('eth2', '10.0.2.9/24');
+    r.addAddress('eth2', '198.51.100.7/32');
+    r.addRoute({ dst: '192.168.7.0/24', via: '10.0.2.2', dev: 'eth2' });
+    expect(r.fib.ipRoute('show')).toContain('192.168.7.0/24 via 10.0.2.2 dev eth2');
+    r.removeRoute({ dst: '192.168.7.0/24', via: '10.0.2.2', dev: 'eth2' });
+    expect(r.fib.ipRoute('show')).not.toContain('192.168.7.0');
+    expect(() => r.removeRoute({ dst: '192.168.7.0/24', via: '10.0.2.2', dev: 'eth2' })).toThrow(expect.objectContaining({ code: 'HOST_BAD_ROUTE' }));
+    r.removeAddress('eth2', '198.51.100.7/32');
+    expect((await ping(h1, '198.51.100.7', { timeout: 1 })).received).toBe(0);
+    // the subnet's primary takes its secondary with it (promote_secondaries off)
+    r.removeAddress('eth2', '10.0.2.1/24');
+    expect(r.addresses()[1]).toMatch(/^eth2 +\S+$/);
+    expect(r.fib.ipRoute('show')).not.toContain('10.0.2.0/24');
+    expect(() => r.removeAddress('eth2', '10.0.2.9/24')).toThrow(expect.objectContaining({ code: 'HOST_NO_ADDRESS' }));
+    r.removeIface('eth1');
+    expect([...r.ports.keys()]).toEqual(['eth2']);
+    expect(r.fib.ipRoute('show')).toBe('');
+    expect((await ping(h1, '10.0.1.1', { timeout: 1 })).received).toBe(0);
+    r.addIface({ name: 'eth1', addrs: ['10.0.1.1/24'] });
+    expect(r.fib.ipRoute('show')).toBe('10.0.1.0/24 dev eth1 proto kernel scope link src 10.0.1.1 \n');
+  });
+});
+
 describe('TCP through the host', () => {
   it('a request and its response across the router; a closed port refuses; an unreachable host times out at the SYN', async () => {
     const { h1, h2 } = net();

@@ -501,3 +501,35 @@ describeWithIp('route.ts against the kernel FIB (ip route in a namespace)', () =
     });
   });
 });
+
+describeWithIp('route.ts address and device deletion against the kernel', () => {
+  it('ip addr del (primary with secondaries, secondary, /32, an address another device holds) and ip link del', async () => {
+    const s: Scenario = {
+      devices: 3,
+      addrs: [{ dev: 'd0', cidr: '10.0.0.1/24' }, { dev: 'd0', cidr: '10.0.0.7/24' }, { dev: 'd0', cidr: '10.0.0.9/24' }, { dev: 'd0', cidr: '10.1.0.1/16' },
+        { dev: 'd1', cidr: '192.168.1.5/24' }, { dev: 'd1', cidr: '203.0.113.50/32' }, { dev: 'd1', cidr: '203.0.113.51/32' }, { dev: 'd2', cidr: '10.1.0.1/24' },
+        { dev: 'd2', cidr: '172.16.0.1/30' }],
+      v4: [], v6: [], gets4: [], gets6: [],
+    };
+    const routes = ['route add default via 192.168.1.1', 'route add 10.40.0.0/16 via 10.0.0.2', 'route add 10.41.0.0/16 dev d0 src 10.0.0.7',
+      'route add 10.42.0.0/16 via 172.16.0.2', 'route add 10.43.0.0/16 dev d1 src 203.0.113.50', 'route add 10.44.0.0/16 via 10.1.0.9 dev d0'];
+    await withNetns(async (set) => {
+      const ns = await set.add('rtdel');
+      await setupKernel(set, ns, s);
+      const t = setupModel(s);
+      applyBoth(ns, t, routes, 4);
+      compareShows(ns, t);
+      for (const [dev, cidr] of [['d0', '10.0.0.7/24'], ['d1', '203.0.113.50/32'], ['d2', '10.1.0.1/24'], ['d0', '10.0.0.1/24']] as const) {
+        expect(ip(ns, ['addr', 'del', cidr, 'dev', dev]).status).toBe(0);
+        t.delAddress4(dev, cidr);
+        compareShows(ns, t);
+      }
+      expect(ip(ns, ['link', 'del', 'd2']).status).toBe(0);
+      t.delDevice('d2');
+      t.delDevice('d2p');
+      compareShows(ns, t);
+      const refused = ip(ns, ['addr', 'del', '10.9.9.9/24', 'dev', 'd0']).err.trim();
+      expect(() => t.delAddress4('d0', '10.9.9.9/24')).toThrow(expect.objectContaining({ code: 'ROUTE_EADDRNOTAVAIL', message: refused }));
+    });
+  });
+});
