@@ -1,0 +1,172 @@
+// A cloud end to end: the control plane (Cloud) driving the data plane (CloudNetwork) — tenants kept apart on
+// the underlay by their VNIs, VM to VM across hypervisors, SNAT and floating IPs through the network node's
+// router, security groups, live migration under a continuous ping, and deletion taking only what was the VM's.
+import { describe, expect, it } from 'vitest';
+import { Topology } from '../../src/topology/topology.js';
+import { Cloud } from '../../src/compute/cloud.js';
+import { CloudNetwork } from '../../src/compute/dataplane.js';
+import { tcpRequest, tcpServer } from '../../src/netstack/tools.js';
+import { be16, ipv4ToString, be32 } from '../../src/wire/bytes.js';
+
+const EXT = { cidr: '203.0.113.0/24', gateway: '203.0.113.1' };
+
+function build(seed = 5): { t: Topology; net: CloudNetwork; cloud: Cloud } {
+  const t = new Topology({ seed });
+  const net = new CloudNetwork(t, { external: EXT });
+  const cloud = new Cloud({ dataplane: net, external: EXT, seed });
+  for (const i of [1, 2, 3]) cloud.addHypervisor({ name: `hv${i}`, region: 'r1', az: `az${i}`, vcpus: 16, ramMb: 32768, ip: `192.168.0.1${i}` });
+  return { t, net, cloud };
+}
+
+/** Two tenants with the same CIDR, a router each (SNAT), a VM of each on hv1 and on hv2. */
+function twoTenants(): ReturnType<typeof build> {
+  const b = build();
+  for (const ten of ['acme', 'globex']) {
+    b.cloud.createVpc({ name: ten, cidr: '10.0.0.0/16', tenant: ten });
+    b.cloud.createSubnet({ vpc: ten, name: `${ten}-a`, cidr: '10.0.1.0/24' });
+    const sg = b.cloud.createSecurityGroup({ name: 'open', tenant: ten });
+    b.cloud.addSecurityGroupRule(sg.id, { direction: 'ingress', protocol: 'icmp' });
+    b.cloud.addSecurityGroupRule(sg.id, { direction: 'ingress', protocol: 'tcp', portRangeMin: 80, portRangeMax: 80 });
+    b.cloud.createRouter({ name: `${ten}-r`, tenant: ten, externalGateway: { snat: true } });
+    b.cloud.addRouterInterface(`${ten}-r`, `${ten}-a`);
+    for (const az of ['az1', 'az2']) {
+      b.cloud.createVm({ name: `${ten}-${az}`, flavor: 'm1.tiny', image: 'cirros', subnets: [`${ten}-a`], securityGroups: ['open'], az });
+    }
+  }
+  return b;
+}
+
+const ipOf = (cloud: Cloud, vm: string): string => cloud.vm(vm).portDetails[0]!.fixedIps[0]!;
+
+/** The VXLAN datagrams in a capture: [VNI, inner source IP, inner destination IP] of each IPv4 one. */
+function vxlan(frames: { data: Uint8Array }[]): [number, string, string][] {
+  const out: [number, string, string][] = [];
+  for (const { data: f } of frames) {
+    if (be16(f, 12) !== 0x0800 || f[23] !== 17 || be16(f, 36) !== 4789) continue;
+    const vni = be32(f, 46) >>> 8, inner = 50;
+    if (be16(f, inner + 12) !== 0x0800) continue;
+    out.push([vni, ipv4ToString(be32(f, inner + 26)), ipv4ToString(be32(f, inner + 30))]);
+  }
+  return out;
+}
+
+describe('a cloud on its data plane', () => {
+  it('keeps two tenants with the same CIDR apart: distinct VNIs on the underlay, no packet across', async () => {
+    const { t, cloud, net } = twoTenants();
+    const a1 = ipOf(cloud, 'acme-az1'), a2 = ipOf(cloud, 'acme-az2'), g2 = ipOf(cloud, 'globex-az2');
+    expect(a1).toBe(ipOf(cloud, 'globex-az1')); // the same addresses in both tenants
+    const cap = t.capture([net.fabric.agent('hv1').host, 'eth0']);
+    // ICMP frames each VM on hv2 receives
+    const icmpIn = (vm: string): { n: number } => {
+      const c = { n: 0 };
+      net.vmHost(vm).ports.get('eth0')!.tap((f, dir) => { if (dir === 'in' && be16(f, 12) === 0x0800 && f[23] === 1) c.n++; });
+      return c;
+    };
+    const acmeIn = icmpIn('acme-az2'), globexIn = icmpIn('globex-az2');
+    const r = await t.ping('acme-az1', a2, { count: 3 });
+    expect(r.received).toBe(3);
+    // globex's VM on hv2 has acme-az2's very address, yet it saw none of acme's echoes
+    expect([acmeIn.n, globexIn.n]).toEqual([3, 0]);
+    const r2 = await t.ping('globex-az1', g2, { count: 2 });
+    expect(r2.received).toBe(2);
+    expect([acmeIn.n, globexIn.n]).toEqual([3, 2]);
+    const vnis = new Map<number, Set<string>>();
+    for (const [vni, s, d] of vxlan(cap.frames)) { if (!vnis.has(vni)) vnis.set(vni, new Set()); vnis.get(vni)!.add(`${s}>${d}`); }
+    const acmeVni = cloud.vpcs().find((v) => v.name === 'acme')!.vni, globexVni = cloud.vpcs().find((v) => v.name === 'globex')!.vni;
+    expect(acmeVni).not.toBe(globexVni);
+    expect([...vnis.keys()].sort()).toEqual([acmeVni, globexVni].sort());
+    // both tenants' echoes are 10.0.1.x → 10.0.1.y; only the VNI tells them apart
+    expect(vnis.get(acmeVni)!.has(`${a1}>${a2}`)).toBe(true);
+    expect(vnis.get(globexVni)!.has(`${a1}>${g2}`)).toBe(true);
+  });
+
+  it('takes a VM to the outside through its router\'s SNAT, and the outside to a VM through a floating IP', async () => {
+    const { t, cloud, net } = twoTenants();
+    const gw = cloud.router('acme-r').gateway!;
+    const gwIp = cloud.port(gw.portId).fixedIps[0]!;
+    const up = t.capture([net.upstream!, 'eth0']);
+    const r = await t.ping('acme-az1', EXT.gateway, { count: 2 });
+    expect(r.received).toBe(2);
+    const srcs = new Set(up.frames.filter((f) => be16(f.data, 12) === 0x0800 && f.dir === 'in').map((f) => ipv4ToString(be32(f.data, 26))));
+    expect([...srcs]).toEqual([gwIp]);
+    // a floating IP for acme-az2: reachable from the internet, and its own traffic leaves from it
+    const fip = cloud.createFloatingIp({ tenant: 'acme' });
+    cloud.associateFloatingIp(fip.id, cloud.vm('acme-az2').ports[0]!);
+    tcpServer(net.vmHost('acme-az2'), 80, () => new TextEncoder().encode('hello'));
+    const got = await tcpRequest(net.upstream!, fip.ip, 80, 'GET', { timeoutSec: 5 });
+    expect(got.error).toBeNull();
+    expect(new TextDecoder().decode(got.response)).toBe('hello');
+    up.frames.length = 0;
+    expect((await t.ping('acme-az2', EXT.gateway, { count: 1 })).received).toBe(1);
+    expect(up.frames.filter((f) => be16(f.data, 12) === 0x0800 && f.dir === 'in').map((f) => ipv4ToString(be32(f.data, 26)))).toEqual([fip.ip]);
+    // disassociated: the floating IP leads nowhere
+    cloud.disassociateFloatingIp(fip.id);
+    const gone = await tcpRequest(net.upstream!, fip.ip, 80, 'GET', { timeoutSec: 2 });
+    expect(gone.error).not.toBeNull();
+  });
+
+  it('filters by security group: a port allowed, another refused, a remote group admitted', async () => {
+    const { t, cloud, net } = twoTenants();
+    const a2 = ipOf(cloud, 'acme-az2');
+    tcpServer(net.vmHost('acme-az2'), 80, () => new TextEncoder().encode('web'));
+    tcpServer(net.vmHost('acme-az2'), 22, () => new TextEncoder().encode('ssh'));
+    expect((await tcpRequest(net.vmHost('acme-az1'), a2, 80, 'x', { timeoutSec: 2 })).error).toBeNull();
+    expect((await tcpRequest(net.vmHost('acme-az1'), a2, 22, 'x', { timeoutSec: 2 })).error).not.toBeNull();
+    // ssh from the members of 'admin' only
+    const admin = cloud.createSecurityGroup({ name: 'admin', tenant: 'acme' });
+    const open = cloud.securityGroups().find((g) => g.name === 'open' && g.tenant === 'acme')!.id;
+    cloud.addSecurityGroupRule(open, { direction: 'ingress', protocol: 'tcp', portRangeMin: 22, portRangeMax: 22, remoteGroupId: admin.id } as never);
+    cloud.createVm({ name: 'acme-bastion', flavor: 'm1.tiny', image: 'cirros', subnets: ['acme-a'], securityGroups: ['admin'], az: 'az3' });
+    await t.ping('acme-bastion', a2, { count: 1 }).catch(() => undefined);
+    expect((await tcpRequest(net.vmHost('acme-bastion'), a2, 22, 'x', { timeoutSec: 2 })).error).toBeNull();
+    expect((await tcpRequest(net.vmHost('acme-az1'), a2, 22, 'x', { timeoutSec: 2 })).error).not.toBeNull();
+  });
+
+  it('live-migrates a VM under a continuous ping, losing at most what was in flight at the switch-over', async () => {
+    const { t, cloud, net } = twoTenants();
+    // a VM created without an availability zone may go anywhere (Nova keeps a requested zone on migration)
+    const vm = cloud.createVm({ name: 'acme-m', flavor: 'm1.tiny', image: 'cirros', subnets: ['acme-a'], securityGroups: ['open'] });
+    const from = vm.hypervisor!, to = ['hv1', 'hv2', 'hv3'].find((h) => h !== from && h !== 'hv1')!;
+    const ip = ipOf(cloud, 'acme-m');
+    const mac = cloud.vm('acme-m').portDetails[0]!.mac;
+    const host = net.vmHost('acme-m');
+    let moved: { from: string; to: string } | null = null;
+    t.sim.call(t.sim.now + 200_000_000 + 123_456, () => { moved = cloud.migrateVm('acme-m', to); });
+    const r = await t.ping('acme-az1', ip, { count: 40, interval: 0.01 });
+    expect(moved).toEqual({ from, to });
+    expect(cloud.vm('acme-m').hypervisor).toBe(to);
+    // the same VM (host, MAC, address) now behind the target's br-int
+    expect(net.vmHost('acme-m')).toBe(host);
+    expect(cloud.vm('acme-m').portDetails[0]!.mac).toBe(mac);
+    expect(host.ports.get('eth0')!.peer!.owner.name).toBe(`${to}/br-int`);
+    expect(r.transmitted).toBe(40);
+    expect(r.transmitted - r.received).toBeLessThanOrEqual(1);
+    expect((await t.ping('acme-az1', ip, { count: 3 })).received).toBe(3);
+    // the port is bound on the target only
+    const portId = cloud.vm('acme-m').ports[0]!;
+    expect(net.fabric.agent(from).boundPorts().map((p) => p.id)).not.toContain(portId);
+    expect(net.fabric.agent(to).boundPorts().map((p) => p.id)).toContain(portId);
+  });
+
+  it('deleting a VM takes its flows and FDB entries and nothing else', async () => {
+    const { t, cloud, net } = twoTenants();
+    await t.ping('acme-az1', ipOf(cloud, 'acme-az2'), { count: 1 });
+    const strip = (l: string): string => l.replace(/ (duration|n_packets|n_bytes|idle_age|hard_age)=[^,]*,/g, '');
+    const hv1Tun = net.fabric.agent('hv1').dumpFlows('br-tun').map(strip);
+    const mac = cloud.vm('globex-az2').portDetails[0]!.mac;
+    cloud.deleteVm('globex-az2');
+    const after = net.fabric.agent('hv1').dumpFlows('br-tun').map(strip);
+    const removed = hv1Tun.filter((l) => !after.includes(l));
+    expect(removed.length).toBeGreaterThan(0);
+    // each flow removed names the VM's MAC (an l2pop unicast or ARP responder entry), or is its network's
+    // flood flow, which lost hv2's tunnel (globex has no port left there)
+    const macHex = mac.toLowerCase().replace(/:/g, '');
+    for (const l of removed) expect(l.includes(mac) || l.includes(macHex) || /table=22,/.test(l)).toBe(true);
+    // and the only flow added is that flood flow, rewritten
+    expect(after.filter((l) => !hv1Tun.includes(l)).every((l) => /table=22,/.test(l))).toBe(true);
+    expect(after.filter((l) => !hv1Tun.includes(l)).length).toBeLessThanOrEqual(1);
+    expect(() => net.vmHost('globex-az2')).toThrow();
+    // acme is untouched
+    expect((await t.ping('acme-az1', ipOf(cloud, 'acme-az2'), { count: 1 })).received).toBe(1);
+  });
+});
