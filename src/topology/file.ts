@@ -107,6 +107,7 @@ interface HostDecl {
   routeAt: { line: number; field: string }[];
 }
 interface LinkDecl { a: string; b: string; opts: LinkOptions; line: number; field: string }
+export type RunStep = Step;
 type Step =
   | { kind: 'ping'; from: string; to: string; count: number; interval?: number; size?: number; ttl?: number; line: number }
   | { kind: 'traceroute'; from: string; to: string; maxHops?: number; line: number }
@@ -130,8 +131,8 @@ export interface LoadedTopology {
 
 const TOP_KEYS = ['seed', 'hosts', 'routers', 'natGateways', 'bridges', 'ovsBridges', 'vteps', 'links', 'run'];
 
-/** Read and check a topology file ('text', YAML). */
-export function loadTopology(text: string): LoadedTopology {
+/** The YAML document of 'text' and the helpers that read it, naming the line and field of what is wrong. */
+function readerOf(text: string, topKeys: string[] | null) {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   const lineAt = (n: Node | null | undefined): number => (n?.range ? lc.linePos(n.range[0]).line : 1);
@@ -151,7 +152,7 @@ export function loadTopology(text: string): LoadedTopology {
     return (pair?.key ?? undefined) as Node | undefined;
   };
   const js = doc.toJS() as Obj;
-  for (const k of Object.keys(js)) if (!TOP_KEYS.includes(k)) fail('TOPO_UNKNOWN_KEY', keyNode([k]) ?? root, k, `unknown key (${TOP_KEYS.join(', ')})`);
+  if (topKeys !== null) for (const k of Object.keys(js)) if (!topKeys.includes(k)) fail('TOPO_UNKNOWN_KEY', keyNode([k]) ?? root, k, `unknown key (${topKeys.join(', ')})`);
   const list = (k: string): Obj[] => {
     const v = js[k] ?? [];
     if (!Array.isArray(v)) fail('TOPO_BAD_VALUE', node([k]), k, 'expected a list');
@@ -175,6 +176,14 @@ export function loadTopology(text: string): LoadedTopology {
   const keys = (o: Obj, allowed: string[], path: (string | number)[]): void => {
     for (const k of Object.keys(o)) if (!allowed.includes(k)) fail('TOPO_UNKNOWN_KEY', keyNode([...path, k]) ?? node(path), `${fieldOf(path)}.${k}`, `unknown key (${allowed.join(', ')})`);
   };
+  return { doc, js, lineAt, fail, node, keyNode, list, str, num, keys };
+}
+type Reader = ReturnType<typeof readerOf>;
+
+/** Read and check a topology file ('text', YAML). */
+export function loadTopology(text: string): LoadedTopology {
+  const r = readerOf(text, TOP_KEYS);
+  const { doc, js, lineAt, fail, node, list, str, num, keys } = r;
 
   const names = new Map<string, string>();
   const claim = (name: string, path: (string | number)[]): void => {
@@ -333,7 +342,37 @@ export function loadTopology(text: string): LoadedTopology {
     if (loss !== undefined) opts.loss = loss;
     return { a: str(l, 'a', path)!, b: str(l, 'b', path)!, opts, line: lineAt(node(path)), field: fieldOf(path) };
   });
-  const steps = list('run').map((s, i): Step => {
+  const steps = parseSteps(r);
+  const loaded: LoadedTopology = { seed: typeof js['seed'] === 'number' ? js['seed'] : 1, hosts, natGateways, bridges, ovsBridges, vteps, links, steps };
+  check(loaded, doc, lineAt, node);
+  return loaded;
+}
+
+/**
+ * The `run` steps of another kind of file ('text', YAML; its other keys are
+ * that file's business): checked as a topology file's are, the hosts they
+ * name by 'isHost', the links they cut by index below 'links'.
+ */
+export function loadSteps(text: string, isHost: (name: string) => boolean, links = 0): RunStep[] {
+  const steps = parseSteps(readerOf(text, null));
+  checkSteps(steps, isHost, links);
+  return steps;
+}
+
+/** The hosts and links 'steps' name exist. */
+function checkSteps(steps: readonly RunStep[], isHost: (name: string) => boolean, links: number): void {
+  steps.forEach((s, i) => {
+    const hostNamed = (n: string, f: string): void => { if (!isHost(n)) throw new TopologyFileError('TOPO_NO_NODE', s.line, `run[${i}].${f}`, `no host named '${n}'`); };
+    if (s.kind === 'ping' || s.kind === 'traceroute' || s.kind === 'tcp') hostNamed(s.from, `${s.kind}.from`);
+    if (s.kind === 'serve') hostNamed(s.host, 'serve.host');
+    if (s.kind === 'capture') hostNamed(s.at.split(':')[0]!, 'capture.at');
+    if ((s.kind === 'cut' || s.kind === 'restore') && (s.link < 0 || s.link >= links)) throw new TopologyFileError('TOPO_NO_LINK', s.line, `run[${i}].${s.kind}.link`, `there is no link ${s.link} (${links} links)`);
+  });
+}
+
+/** The `run` list's steps. */
+function parseSteps({ list, fail, node, lineAt, str, num, keys }: Reader): Step[] {
+  return list('run').map((s, i): Step => {
     const path = ['run', i];
     const kinds = Object.keys(s);
     if (kinds.length !== 1) fail('TOPO_BAD_STEP', node(path), fieldOf(path), 'a step is one of ping, traceroute, serve, tcp, capture, wait, cut, restore');
@@ -371,9 +410,6 @@ export function loadTopology(text: string): LoadedTopology {
       default: return fail('TOPO_BAD_STEP', node(path), fieldOf(path), `unknown step '${kind}' (ping, traceroute, serve, tcp, capture, wait, cut, restore)`);
     }
   });
-  const loaded: LoadedTopology = { seed: typeof js['seed'] === 'number' ? js['seed'] : 1, hosts, natGateways, bridges, ovsBridges, vteps, links, steps };
-  check(loaded, doc, lineAt, node);
-  return loaded;
 }
 
 const fieldOf = (path: (string | number)[]): string => path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
@@ -473,13 +509,7 @@ function check(t: LoadedTopology, _doc: Document, lineAt: (n: Node | null | unde
       }
     }
   });
-  t.steps.forEach((s, i) => {
-    const hostNamed = (n: string, f: string): void => { if (!ifacesOf.has(n) && !gwNames.has(n)) fail('TOPO_NO_NODE', s.line, `run[${i}].${f}`, `no host named '${n}'`); };
-    if (s.kind === 'ping' || s.kind === 'traceroute' || s.kind === 'tcp') hostNamed(s.from, `${s.kind}.from`);
-    if (s.kind === 'serve') hostNamed(s.host, 'serve.host');
-    if (s.kind === 'capture') hostNamed(s.at.split(':')[0]!, 'capture.at');
-    if ((s.kind === 'cut' || s.kind === 'restore') && (s.link < 0 || s.link >= t.links.length)) fail('TOPO_NO_LINK', s.line, `run[${i}].${s.kind}.link`, `there is no link ${s.link} (${t.links.length} links)`);
-  });
+  checkSteps(t.steps, (n) => ifacesOf.has(n) || gwNames.has(n), t.links.length);
   void lineAt; void node;
 }
 
@@ -547,8 +577,13 @@ function endpoint(t: Topology, text: string): Parameters<Topology['link']>[0] {
 /** Build 'loaded' and run its steps, writing what each tool prints to 'write'; the captures, by file name. */
 export async function runTopology(loaded: LoadedTopology, write: (s: string) => void): Promise<{ topology: Topology; captures: Map<string, Capture> }> {
   const t = buildTopology(loaded);
+  return { topology: t, captures: await runSteps(t, loaded.steps, write) };
+}
+
+/** Run 'steps' on 't' in order, writing what each tool prints to 'write'; the captures, by file name. */
+export async function runSteps(t: Topology, steps: readonly RunStep[], write: (s: string) => void): Promise<Map<string, Capture>> {
   const captures = new Map<string, Capture>();
-  for (const s of loaded.steps) {
+  for (const s of steps) {
     switch (s.kind) {
       case 'ping': {
         write(`$ ${s.from}: ping -c ${s.count} ${s.to}\n`);
@@ -578,5 +613,5 @@ export async function runTopology(loaded: LoadedTopology, write: (s: string) => 
       case 'restore': t.links[s.link]!.restore(); break;
     }
   }
-  return { topology: t, captures };
+  return captures;
 }
