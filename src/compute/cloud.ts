@@ -1452,6 +1452,8 @@ export class Cloud {
   port(ref: Ref): PortRecord { return structuredClone(this.portOf(ref)); }
   subnet(ref: Ref): SubnetRecord { return structuredClone(this.subnetOf(ref)); }
   router(ref: Ref): RouterRecord { return structuredClone(this.routerOf(ref)); }
+  /** A security group by id, or by name (within 'tenant' if given). */
+  securityGroup(ref: Ref, tenant?: string): SecurityGroupRecord { return structuredClone(this.sgOf(ref, 'securityGroup', tenant)); }
 
   /** A VM: its status, hypervisor, fault, and its ports in full. */
   vm(ref: Ref): VmRecord & { portDetails: PortRecord[] } {
