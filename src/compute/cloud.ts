@@ -72,7 +72,7 @@ import {
   allocateIp, allocateVni, cidrText, contains, ipText, newSubnetIpam, newVniAllocator, overlaps, parseCidr, parseIp,
   releaseIp, releaseVni, within, type Cidr, type SubnetIpam, type VniAllocator,
 } from './ipam.js';
-import { DEFAULT_PLACEMENT, noValidHostMessage, schedule, type HostState, type PlacementConfig, type ScheduleRequest, type ScheduleResult } from './placement.js';
+import { chooseHost, DEFAULT_PLACEMENT, noValidHostMessage, schedule, type HostState, type PlacementConfig, type ScheduleRequest, type ScheduleResult } from './placement.js';
 
 export { CloudError } from './errors.js';
 
@@ -602,7 +602,7 @@ export class Cloud {
       for (let vm of vms) {
         const r = this.scheduleFor(vm, { ignoreHosts: [h.name] });
         if (r.host === null) {
-          const fault = { code: 'NoValidHost', message: noValidHostMessage(r) };
+          const fault = { code: 'NoValidHost', message: r.why };
           this.s.vms.update(vm, { status: 'ERROR', hypervisor: null, fault });
           out.push({ vm: vm.name, to: null, reason: fault.message });
           continue;
@@ -991,10 +991,16 @@ export class Cloud {
     return req;
   }
 
-  private scheduleFor(vm: VmRecord, extra: Partial<ScheduleRequest>): ScheduleResult {
+  /** The scheduler's choice; its explanation (Nova's NoValidHost message) is worked out only when there is none. */
+  private place(hosts: HostState[], req: ScheduleRequest): { host: string; why?: undefined } | { host: null; why: string } {
+    const host = chooseHost(hosts, req, this.placementConfig);
+    return host !== null ? { host } : { host: null, why: noValidHostMessage(schedule(hosts, req, this.placementConfig)) };
+  }
+
+  private scheduleFor(vm: VmRecord, extra: Partial<ScheduleRequest>): ReturnType<Cloud['place']> {
     const group = vm.serverGroup === null ? null : this.s.serverGroups.get(vm.serverGroup) ?? null;
     const hosts = this.hostStates().map((h) => (h.name === vm.hypervisor ? { ...h, usedVcpus: h.usedVcpus - vm.flavor.vcpus, usedRamMb: h.usedRamMb - vm.flavor.ramMb } : h));
-    return schedule(hosts, { ...this.request(vm.flavor, vm.az, group, vm.id), ...extra }, this.placementConfig);
+    return this.place(hosts, { ...this.request(vm.flavor, vm.az, group, vm.id), ...extra });
   }
 
   /** What the scheduler would decide for a VM of 'flavor' (in zone 'az', in server group 'serverGroup'), host by host. */
@@ -1025,12 +1031,12 @@ export class Cloud {
         id, name, tenant: '', flavor, image: spec.image, status: 'BUILD', hypervisor: null, az: spec.az ?? null,
         ports: [], ownPorts: [], serverGroup: group?.id ?? null, fault: null,
       };
-      const r = schedule(this.hostStates(), this.request(flavor, vm.az, group, null), this.placementConfig);
+      const r = this.place(this.hostStates(), this.request(flavor, vm.az, group, null));
       if (r.host === null) {
-        if (spec.ifNoHost !== 'error') refuse('NoValidHost', 'flavor', noValidHostMessage(r));
+        if (spec.ifNoHost !== 'error') refuse('NoValidHost', 'flavor', r.why);
         // Nova's way: the server exists, in ERROR with the fault; its network was never allocated
         vm.status = 'ERROR';
-        vm.fault = { code: 'NoValidHost', message: noValidHostMessage(r) };
+        vm.fault = { code: 'NoValidHost', message: r.why };
         if (group !== null) this.s.serverGroups.update(group, { members: [...group.members, id] });
         this.s.vms.put(vm);
         return structuredClone(vm);
@@ -1130,7 +1136,7 @@ export class Cloud {
         extra.onlyHost = h.name;
       }
       const r = this.scheduleFor(vm, extra);
-      if (r.host === null) refuse('NoValidHost', to === undefined ? 'vm' : 'to', noValidHostMessage(r));
+      if (r.host === null) refuse('NoValidHost', to === undefined ? 'vm' : 'to', r.why);
       const boot = this.vmBoot(this.s.vms.update(vm, { hypervisor: r.host }));
       const target = r.host;
       this.call((dp) => dp.migrateVm(boot, from, target));
