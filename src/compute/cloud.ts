@@ -12,18 +12,42 @@
  * external gateway (SNAT), extra routes and floating IPs; NAT gateways with
  * an elastic IP; one external (provider) network whose addresses router
  * gateways, floating IPs and NAT gateways take.
- * How an operation runs: checked, then committed whole, then the data plane
- * told. Every public mutator runs in `tx()`: the state (plain data in one
- * record, `State`) is copied with structuredClone first; if anything throws,
- * the copy is put back — a refused operation changes nothing, the RNG's
- * draw counter included, and the data plane hears nothing. Only after the
- * operation returned are its notifications delivered (CloudDataplane in
- * types.ts), in the order they arose, with two coalesced: the security
- * groups (`securityGroups(all)`, computed from the final state, at the
- * place of the first change) and a router's or NAT gateway's record
- * (`routerChanged`, `natGatewayChanged`, likewise, skipped if it was deleted
- * later in the same operation). The copy costs O(state) per operation: a
- * control plane of thousands of objects, not millions.
+ * How an operation runs: whole or not at all, then the data plane told.
+ * Every public mutator runs in `tx()`, which opens a journal (table.ts):
+ * the state (`State`) is tables of frozen records, and every write —
+ * a record put, replaced by an updated copy or removed, an address or VNI
+ * allocated or released, the external network set — records its inverse.
+ * If anything throws, the journal is played backwards (the tables' order
+ * kept) and the RNG's draw counter put back: a refused operation changes
+ * nothing and the data plane hears nothing. The indexes (names, the ports
+ * of a network, subnet, MAC or group, the VMs of a host and its usage, the
+ * floating IPs of an address, port or router) follow the tables through
+ * their hooks, rollbacks included. Only after the operation returned are
+ * its notifications delivered (CloudDataplane in types.ts), in the order
+ * they arose, with two coalesced: the security groups
+ * (`securityGroups(all)`, computed from the final state, at the place of
+ * the first change) and a router's or NAT gateway's record
+ * (`routerChanged`, `natGatewayChanged`, likewise, skipped if it was
+ * deleted later). `batch(fn)` widens that to every operation 'fn' calls:
+ * their notifications held back to its end and coalesced the same way (a
+ * router or NAT gateway created and deleted inside is never told);
+ * loadCloud (file.ts) applies a file in one batch.
+ * Cost: an operation costs what it touches — its records, the indexes'
+ * sets it reads — plus O(hypervisors) for placement (chooseHost; the full
+ * explanation only for NoValidHost), O(addresses allocated in the subnet)
+ * for IPAM's lowest free address and O(live VNIs) for a new VPC. A
+ * security-group notification is O(groups) (each group's record for the
+ * data plane is kept until its rules or members change, and handed out
+ * frozen: a data plane may keep it, not change it) plus the members of
+ * the groups that changed; deleteSecurityGroup scans every
+ * group's rules. A refused operation costs what it had done, plus
+ * O(table) if it had removed records (the table is re-sorted). Measured
+ * with `node --expose-gc --import tsx bench/cloud-control-plane.bench.ts`
+ * (200 hypervisors, 1000 VPCs each with a /24 subnet and a router with
+ * gateway and interface, 10,000 VMs): 0.8 s without a data plane, 1.2 s
+ * telling a data plane call by call (22,200 notifications), 0.7 s in one
+ * batch (11,201); heap 37 MB. With a whole-state copy per operation the
+ * VPCs and subnets alone took 6.5 s and a VM 32 ms at 3000 VMs.
  * Identity: every object has an `id` (a version-4-shaped UUID drawn from
  * the seeded RNG, as Neutron's are UUIDs; `devName` takes its first 11
  * characters) and a `name`. Calls take either (a reference, `Ref`): the id,
@@ -56,7 +80,8 @@
  * External network: its segment is `{ networkId: 'external', vni: 0 }` — a
  * flat provider network, not a tunnel (0 is outside every tenant range).
  * IPv4 only.
- * Neighbours: ipam.ts (addresses, VNIs), placement.ts (scheduler),
+ * Neighbours: table.ts (the journal and tables), ipam.ts (addresses,
+ * VNIs), placement.ts (scheduler),
  * errors.ts (CloudError), types.ts (records for the data plane),
  * devices/security-group.ts (rule shapes, and the final check of a rule:
  * what it accepts the data plane can compile), file.ts (YAML → these
@@ -107,7 +132,7 @@ export interface CloudOptions {
   flavors?: Record<string, Flavor>;
 }
 
-// ---- records (the state: plain data only, see tx()) ----------------------------------------------------
+// ---- records (the state: plain data, frozen in their tables; see tx()) -----------------------------------
 
 export interface HypervisorRecord { name: string; region: string; az: string; vcpus: number; ramMb: number; ip: string; up: boolean }
 export interface VpcRecord { id: string; name: string; tenant: string; cidr: string; vni: number }

@@ -3,9 +3,11 @@
  * arithmetic, one subnet's IPAM (Neutron's ipam driver) and the VXLAN VNI
  * allocator (ML2's type_vxlan with vni_ranges).
  *
- * What: plain records (no classes: cloud.ts snapshots its whole state with
- * structuredClone and restores it when an operation is refused, so every
- * piece of state is data) and the functions over them.
+ * What: plain records (no classes: every piece of cloud.ts's state is
+ * data) and the functions over them; a function refuses before it changes
+ * anything, and cloud.ts journals the changes they make (an address
+ * allocated or released, a VNI taken or freed) to undo a refused
+ * operation.
  *  - `SubnetIpam`: the subnet's CIDR, its allocation pools, the addresses no
  *    port may take (network, broadcast, gateway) and the allocated ones
  *    (address → owner port id).

@@ -37,8 +37,12 @@
  * Not modelled: disk, NUMA, PCI, traits, aggregates, soft (anti-)affinity,
  * max_placement_results, retries (scheduler_max_attempts: a build here
  * cannot fail once placed).
+ * `chooseHost(hosts, request, config)` is schedule()'s choice without the
+ * explanation (no sorting, no verdicts: two passes over the hosts), for
+ * the common case where a host is found.
  * Neighbours: cloud.ts builds the HostState list from its hypervisors and
- * VMs and turns a null choice into CloudError NoValidHost.
+ * VMs, asks chooseHost, and, when it finds nothing, schedule() for the
+ * explanation it turns into CloudError NoValidHost.
  */
 
 export interface HostState {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Cloud, CloudError } from '../../src/compute/cloud.js';
 import { Journal, Table } from '../../src/compute/table.js';
+import { SecurityGroups, type SecurityGroup } from '../../src/devices/security-group.js';
 import { modelDataplane, opsArb, OPS_CLOUD, recorder, runOp, type Op } from './cloud-ops.js';
 
 /** run 'op'; true if it was accepted, false if refused (a CloudError); anything else is a bug and thrown */
@@ -128,6 +129,33 @@ describe('batch()', () => {
     })).toThrow(expect.objectContaining({ code: 'ComputeHostNotFound' }));
     expect(calls).toEqual([['removeHypervisor', 'hv2']]);
     expect(c.hypervisors().map((h) => h.name)).toEqual(['hv1']);
+  });
+});
+
+describe('the groups the data plane gets', () => {
+  it('are the same frozen objects while unchanged, new ones when rules or members change; the compiler takes them', () => {
+    const told: SecurityGroup[][] = [];
+    const { dp } = recorder();
+    const c = new Cloud({ dataplane: { ...dp, securityGroups: (g) => { told.push(g); } }, seed: 1 });
+    c.addHypervisor({ name: 'hv1', region: 'r', az: 'az1', vcpus: 8, ramMb: 16384, ip: '192.168.0.1' });
+    for (const t of ['a', 'b']) {
+      c.createVpc({ name: t, cidr: '10.0.0.0/16', tenant: t });
+      c.createSubnet({ vpc: t, name: `${t}-s`, cidr: '10.0.1.0/24' });
+      c.createSecurityGroup({ name: 'web', tenant: t });
+    }
+    c.createVm({ name: 'a1', flavor: 'm1.tiny', image: 'i', subnets: ['a-s'] });
+    c.createVm({ name: 'b1', flavor: 'm1.tiny', image: 'i', subnets: ['b-s'] });
+    const [before, after] = told.slice(-2) as [SecurityGroup[], SecurityGroup[]];
+    // groups: web(a), web(b), default(a), default(b); b1 joined default(b) only
+    expect(after.map((g) => g.members)).toEqual([[], [], ['10.0.1.2'], ['10.0.1.2']]);
+    expect(after.slice(0, 3)).toEqual(before.slice(0, 3));
+    for (let i = 0; i < 3; i++) expect(after[i]).toBe(before[i]);
+    expect(after[3]).not.toBe(before[3]);
+    expect(Object.isFrozen(after[3]) && Object.isFrozen(after[3]!.members) && Object.isFrozen(after[3]!.rules[0])).toBe(true);
+    const port = c.vm('b1').portDetails[0]!;
+    expect(() => SecurityGroups.compileDetailed([{ id: port.id, ofport: 1, mac: port.mac, fixedIps: port.fixedIps, securityGroups: port.securityGroups, network: 1 }], after)).not.toThrow();
+    // what the read API hands out is a copy
+    expect(Object.isFrozen(c.securityGroupsForDataplane()[0])).toBe(false);
   });
 });
 
