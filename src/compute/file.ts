@@ -48,7 +48,8 @@
  * The whole file is checked before anything is applied: the YAML, the
  * keys and shapes, then every call is run on a scratch Cloud with no data
  * plane; only when all succeed are the same calls (deterministic: same
- * seed, same ids) run on the Cloud that talks to the data plane.
+ * seed, same ids) run on the Cloud that talks to the data plane, in one
+ * `batch` (the security groups told once, each router once).
  * Errors: `CloudFileError` with the line of the faulty value (the field the
  * Cloud named, if the file has it; else the list item) and the field path
  * (`vms[1].subnets[0]`); codes are the Cloud's (NoValidHost …) or
@@ -201,7 +202,7 @@ export function loadCloud(text: string, opts: { dataplane?: CloudDataplane } = {
         path: ['securityGroups', i, 'rules', j],
         head: 'rule',
         run: (c) => {
-          const id = c.securityGroups().find((x) => x.name === g.name && x.tenant === g.tenant)!.id;
+          const id = c.securityGroup(g.name as string, g.tenant as string).id;
           // a remote group's name is looked up within the group's tenant by the Cloud
           const rule = r as unknown as SgRule;
           c.addSecurityGroupRule(id, rule);
@@ -275,7 +276,8 @@ export function loadCloud(text: string, opts: { dataplane?: CloudDataplane } = {
       }
     };
     const c = at([], () => new Cloud(dataplane === undefined ? options : { ...options, dataplane }));
-    for (const op of ops) at(op.path, () => op.run(c), op.head);
+    // one batch: the data plane hears the groups once, each router once (Cloud.batch)
+    c.batch(() => { for (const op of ops) at(op.path, () => op.run(c), op.head); });
     return c;
   };
   build(undefined);

@@ -37,8 +37,12 @@
  * Not modelled: disk, NUMA, PCI, traits, aggregates, soft (anti-)affinity,
  * max_placement_results, retries (scheduler_max_attempts: a build here
  * cannot fail once placed).
+ * `chooseHost(hosts, request, config)` is schedule()'s choice without the
+ * explanation (no sorting, no verdicts: two passes over the hosts), for
+ * the common case where a host is found.
  * Neighbours: cloud.ts builds the HostState list from its hypervisors and
- * VMs and turns a null choice into CloudError NoValidHost.
+ * VMs, asks chooseHost, and, when it finds nothing, schedule() for the
+ * explanation it turns into CloudError NoValidHost.
  */
 
 export interface HostState {
@@ -111,8 +115,10 @@ export function noValidHostMessage(r: ScheduleResult): string {
   return `${NO_VALID_HOST} Filter results: [${counts}]`;
 }
 
-/** The free RAM and the RAM capacity left under the ratio of 'h'. */
+/** The free RAM of 'h' (RAMWeigher's value). */
 const freeRam = (h: HostState, c: PlacementConfig): number => h.ramMb - c.reservedHostMemoryMb - h.usedRamMb;
+/** The vCPUs of 'h' left under the ratio (CPUWeigher's value). */
+const freeCpu = (h: HostState, c: PlacementConfig): number => h.vcpus * c.cpuAllocationRatio - h.usedVcpus;
 
 /** Why 'h' fails filter 'f' for 'req' (null: it passes). */
 function check(f: FilterName, h: HostState, req: ScheduleRequest, c: PlacementConfig): string | null {
@@ -145,6 +151,34 @@ function normalize(ws: number[]): number[] {
 }
 
 /**
+ * The host schedule() would choose (null: none), without its explanation:
+ * one pass to filter and find the weights' ranges, one to weigh — no
+ * sorting, no verdicts (cloud.ts asks schedule() for those only when no
+ * host is found). Pure.
+ */
+export function chooseHost(hosts: readonly HostState[], req: ScheduleRequest, config: PlacementConfig = DEFAULT_PLACEMENT): string | null {
+  const alive: HostState[] = [];
+  let ramMin = Infinity, ramMax = -Infinity, cpuMin = Infinity, cpuMax = -Infinity;
+  for (const h of hosts) {
+    if ((req.ignoreHosts ?? []).includes(h.name) || (req.onlyHost !== undefined && h.name !== req.onlyHost)) continue;
+    if (FILTERS.some((f) => check(f, h, req, config) !== null)) continue;
+    alive.push(h);
+    const ram = freeRam(h, config), cpu = freeCpu(h, config);
+    ramMin = Math.min(ramMin, ram); ramMax = Math.max(ramMax, ram);
+    cpuMin = Math.min(cpuMin, cpu); cpuMax = Math.max(cpuMax, cpu);
+  }
+  let best: string | null = null, bestWeight = -Infinity;
+  for (const h of alive) {
+    // the same arithmetic as normalize() and schedule()'s sum, so equal weights tie as there (by name)
+    const ramN = ramMax === ramMin ? 0 : (freeRam(h, config) - ramMin) / (ramMax - ramMin);
+    const cpuN = cpuMax === cpuMin ? 0 : (freeCpu(h, config) - cpuMin) / (cpuMax - cpuMin);
+    const w = config.ramWeightMultiplier * ramN + config.cpuWeightMultiplier * cpuN;
+    if (best === null || w > bestWeight || (w === bestWeight && h.name < best)) { best = h.name; bestWeight = w; }
+  }
+  return best;
+}
+
+/**
  * Choose a host among 'hosts' for 'req' under 'config' (see the module
  * comment). Pure: reads its arguments only.
  */
@@ -164,7 +198,7 @@ export function schedule(hosts: readonly HostState[], req: ScheduleRequest, conf
     filterCounts.push({ filter: f, start, end: alive.length });
   }
   const ram = alive.map((h) => freeRam(h, config));
-  const cpu = alive.map((h) => h.vcpus * config.cpuAllocationRatio - h.usedVcpus);
+  const cpu = alive.map((h) => freeCpu(h, config));
   const ramN = normalize(ram), cpuN = normalize(cpu);
   const weighed: HostVerdict[] = alive.map((h, i) => ({
     host: h.name, state: 'weighed', freeRamMb: ram[i]!, freeVcpus: cpu[i]!, ramWeight: ramN[i]!, cpuWeight: cpuN[i]!,

@@ -4,21 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Cloud, CloudError } from '../../src/compute/cloud.js';
-import type { CloudDataplane } from '../../src/compute/types.js';
-
-type Call = [string, ...unknown[]];
-
-/** A data plane that records its calls (deep copies, as they arrived). */
-function recorder(): { dp: CloudDataplane; calls: Call[] } {
-  const calls: Call[] = [];
-  const rec = (name: string) => (...args: unknown[]): void => { calls.push([name, ...structuredClone(args)]); };
-  const dp: CloudDataplane = {
-    addHypervisor: rec('addHypervisor'), removeHypervisor: rec('removeHypervisor'), startVm: rec('startVm'), stopVm: rec('stopVm'),
-    migrateVm: rec('migrateVm'), securityGroups: rec('securityGroups'), routerChanged: rec('routerChanged'), routerDeleted: rec('routerDeleted'),
-    natGatewayChanged: rec('natGatewayChanged'), natGatewayDeleted: rec('natGatewayDeleted'),
-  };
-  return { dp, calls };
-}
+import { recorder, type Call } from './cloud-ops.js';
 
 const EXTERNAL = { cidr: '203.0.113.0/24', gateway: '203.0.113.1' };
 

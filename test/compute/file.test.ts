@@ -75,6 +75,9 @@ describe('loadCloud', () => {
     expect(c.natGatewayInfoOf('nat1').inside.cidr).toBe('10.0.2.2/24');
     expect(calls.filter((k) => k === 'startVm')).toHaveLength(3);
     expect(calls.slice(0, 2)).toEqual(['addHypervisor', 'addHypervisor']);
+    // applied in one batch: the groups told once, the router once (its interfaces, routes, floating IP in it)
+    expect(calls.filter((k) => k === 'securityGroups')).toHaveLength(1);
+    expect(calls.filter((k) => k === 'routerChanged')).toHaveLength(1);
   });
 
   it('is deterministic: the same file gives the same cloud', () => {

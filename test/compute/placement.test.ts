@@ -2,7 +2,7 @@
 // ties broken by name, and the explanation of every host.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DEFAULT_PLACEMENT, FILTERS, noValidHostMessage, schedule, type HostState } from '../../src/compute/placement.js';
+import { chooseHost, DEFAULT_PLACEMENT, FILTERS, noValidHostMessage, schedule, type HostState } from '../../src/compute/placement.js';
 
 const host = (name: string, over: Partial<HostState> = {}): HostState => ({ name, az: 'az1', up: true, vcpus: 4, ramMb: 8192, usedVcpus: 0, usedRamMb: 0, ...over });
 
@@ -103,5 +103,28 @@ describe('weighers', () => {
         for (const v of r.verdicts) if (v.state === 'weighed' && best.state === 'weighed') expect(v.weight).toBeLessThanOrEqual(best.weight);
       }
     }));
+  });
+
+  it('property: chooseHost picks the host schedule() picks (ties, zones, groups, ignored and only hosts, ratios)', () => {
+    const arbHost = fc.record({
+      up: fc.boolean(), az: fc.constantFrom('az1', 'az2'), vcpus: fc.constantFrom(2, 4, 8), ramMb: fc.constantFrom(2048, 4096, 8192),
+      usedVcpus: fc.constantFrom(0, 1, 2, 4, 8), usedRamMb: fc.constantFrom(0, 512, 1024, 4096),
+    });
+    const arbReq = fc.record({
+      vcpus: fc.constantFrom(1, 2, 4), ramMb: fc.constantFrom(512, 1024, 2048),
+      az: fc.option(fc.constantFrom('az1', 'az2'), { nil: undefined }),
+      group: fc.option(fc.record({ name: fc.constant('g'), policy: fc.constantFrom('affinity' as const, 'anti-affinity' as const), memberHosts: fc.subarray(['h0', 'h1', 'h2', 'h3']) }), { nil: undefined }),
+      ignoreHosts: fc.option(fc.subarray(['h0', 'h1', 'h2']), { nil: undefined }),
+      onlyHost: fc.option(fc.constantFrom('h0', 'h1', 'h5'), { nil: undefined }),
+    }, { requiredKeys: ['vcpus', 'ramMb'] });
+    const arbConfig = fc.record({
+      cpuAllocationRatio: fc.constantFrom(1, 4, 16), ramAllocationRatio: fc.constantFrom(1, 1.5), reservedHostMemoryMb: fc.constantFrom(0, 512),
+      ramWeightMultiplier: fc.constantFrom(0, 1, 2.5), cpuWeightMultiplier: fc.constantFrom(0, 1, 0.3),
+    });
+    fc.assert(fc.property(fc.array(arbHost, { minLength: 0, maxLength: 7 }), arbReq, arbConfig, (hs, req, config) => {
+      // names out of order, so that the tie by name is not the input order
+      const hosts = hs.map((h, i) => ({ ...h, name: `h${(i * 5) % 7}` }));
+      expect(chooseHost(hosts, req, config)).toBe(schedule(hosts, req, config).host);
+    }), { numRuns: 2000 });
   });
 });
