@@ -39,6 +39,8 @@
  *   - { tenant: acme, vm: web1 }         # or port: <name or id>; nic: n (default 0); ip: optional
  * natGateways:
  *   - { name: nat1, vpc: acme, subnet: acme-a }
+ * run:                                   # not the Cloud's: what `sdnemu run` does on the built cloud
+ *   - ping: { from: web1, to: 203.0.113.1 }   # (compute/run.ts; the steps of a topology file)
  * ```
  * Order of the calls: the constructor (seed, external, vniRange,
  * placement, flavors), hypervisors, server groups, VPCs with their
@@ -76,7 +78,7 @@ type Path = (string | number)[];
 /** One Cloud call of the file: where it is written and what it does. */
 interface Op { path: Path; run: (c: Cloud) => void; /** the head of the Cloud's field paths that 'path' already stands for ('rule') */ head?: string }
 
-const TOP_KEYS = ['seed', 'external', 'vniRange', 'placement', 'flavors', 'hypervisors', 'serverGroups', 'vpcs', 'securityGroups', 'routers', 'ports', 'vms', 'floatingIps', 'natGateways'];
+const TOP_KEYS = ['seed', 'external', 'vniRange', 'placement', 'flavors', 'hypervisors', 'serverGroups', 'vpcs', 'securityGroups', 'routers', 'ports', 'vms', 'floatingIps', 'natGateways', 'run'];
 const KEYS: Readonly<Record<string, string[]>> = {
   hypervisors: ['name', 'region', 'az', 'vcpus', 'ramMb', 'ip'],
   serverGroups: ['name', 'policy'],

@@ -14,7 +14,9 @@
  *      request for 10 does not move the counter;
  *      datapath (ODP) port: the dummy datapath's choose_port() (ports.ts
  *      chooseOdpPort): the digits of the name (`p7` → 7, `tapab12` → 12;
- *      +100 for names starting with `br`), else the lowest free number —
+ *      +100 for names starting with `br`), else the lowest free number
+ *      (also when the digits exceed 16 bits, `tap12345678-9a`: the dummy
+ *      datapath would take them; ports here are numbered in 16 bits) —
  *      ports are added one at a time, in call order. The bridge's own LOCAL
  *      port is added first, so `br0` → 100 but `br-int` → 1 (and then
  *      `p1` → 2). Observed on OVS 3.1: add-br br-int, add-port p1, tapab12,
@@ -369,7 +371,10 @@ export class OvsBridge implements PortOwner {
   }
 
   private allocOdp(name: string): number {
-    const n = chooseOdpPort(name, this.dpif.used);
+    let n = chooseOdpPort(name, this.dpif.used);
+    // a name whose digits exceed 16 bits (Neutron's tap<uuid…>): the dummy datapath would take that number;
+    // this datapath numbers its ports in 16 bits, so it takes the lowest free one, as the kernel's always does
+    if (n !== 0xffffffff && n > 0xffff) n = chooseOdpPort('', this.dpif.used);
     if (n === 0xffffffff || n > 0xffff) throw new OvsBridgeError('OVS_NO_ODP_PORT', this.name, 'the datapath has no free port number');
     this.dpif.used.add(n);
     return n;
