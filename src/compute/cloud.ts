@@ -62,7 +62,12 @@
  * off excludes groups. MACs are fa:16:3e:xx:xx:xx (base_mac) from the RNG,
  * unique. A new group allows egress anywhere (IPv4 and IPv6). A subnet may
  * be attached to one router; a router's subnets may not overlap; a floating
- * IP needs a router with an external gateway on the port's subnet.
+ * IP needs a router with an external gateway on the port's subnet. A NAT
+ * gateway (AWS's) put in a subnet that no router serves takes the subnet's
+ * gateway address — the subnet's VMs reach the outside through it, as an
+ * AWS private subnet whose route table sends 0.0.0.0/0 to it — and a router
+ * cannot then take that subnet (IpAddressAlreadyAllocated); elsewhere it
+ * takes the next free address.
  * Nova's behaviour kept: createVm with `subnets` creates a port per subnet
  * and deleteVm deletes those; ports passed in `ports` are only detached
  * (their addresses kept). A SHUTOFF VM keeps its resources on its host.
@@ -1427,7 +1432,14 @@ export class Cloud {
         own = true;
       }
       const id = this.uuid();
-      const inside = this.newPort(sn, null, null, 'network:nat_gateway', id, (f) => `subnet.${f}`);
+      // in a subnet no router serves, the NAT gateway is the subnet's gateway (its VMs' default route
+      // leads to it, as a private subnet's route table points 0.0.0.0/0 at an AWS NAT gateway)
+      const ipam = this.s.ipam.get(sn.id)!;
+      const gw = sn.gateway === null ? null : parseIp(sn.gateway, 'gateway');
+      const takeGateway = gw !== null && sn.routerId === null && !this.natHoldsGateway(sn);
+      if (takeGateway) this.setReserved(ipam, ipam.reserved.filter((a) => a !== gw));
+      const inside = this.newPort(sn, takeGateway ? sn.gateway : null, null, 'network:nat_gateway', id, (f) => `subnet.${f}`);
+      if (takeGateway) this.setReserved(ipam, [...ipam.reserved, gw]);
       // the outside port holds the elastic IP itself: the floating IP record keeps the allocation
       const outside = this.newPortOnAddress(fip, id);
       const g = this.s.natGateways.put({
@@ -1438,6 +1450,14 @@ export class Cloud {
       this.natChanged(id);
       return structuredClone(g);
     });
+  }
+
+  /** Does a NAT gateway hold subnet 'sn''s gateway address? */
+  private natHoldsGateway(sn: SubnetRecord): boolean {
+    for (const g of this.s.natGateways.values()) {
+      if (g.subnetId === sn.id && this.s.ports.get(g.insidePortId)!.fixedIps[0] === sn.gateway) return true;
+    }
+    return false;
   }
 
   /** The external port of a NAT gateway, on the floating IP's address (allocated to the floating IP, not to the port). */
@@ -1452,6 +1472,8 @@ export class Cloud {
     this.tx(() => {
       const g = this.natOf(ref);
       this.dropPort(this.s.ports.get(g.insidePortId)!);
+      const sn = this.s.subnets.get(g.subnetId)!, ipam = this.s.ipam.get(sn.id)!;
+      if (sn.gateway !== null && !ipam.reserved.includes(parseIp(sn.gateway, 'gateway'))) this.setReserved(ipam, [...ipam.reserved, parseIp(sn.gateway, 'gateway')]);
       this.s.ports.remove(g.outsidePortId);
       const f = this.s.floatingIps.get(g.floatingIpId)!;
       if (g.ownFloatingIp) { this.release(this.s.external!.ipam, parseIp(f.ip, 'ip')); this.s.floatingIps.remove(f.id); }

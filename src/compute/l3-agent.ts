@@ -68,7 +68,8 @@
  * interface in the VPC subnet, a `qg-` one with the elastic IP, the
  * default route upstream, routes back to the VPC CIDRs outside its own
  * subnet via that subnet's gateway (`insideGateway`, default its first
- * address, Neutron's default gateway_ip), and the SNAT of `sources` to the
+ * address, Neutron's default gateway_ip; none when the NAT gateway holds
+ * that address itself — a subnet without a router), and the SNAT of `sources` to the
  * elastic IP leaving by qg- (devices/nat-gateway.ts `natGatewayRules`). A
  * change of port or address rebuilds it; a change of sources or routes
  * updates it in place.
@@ -352,14 +353,16 @@ export function natGatewayLayout(info: NatGatewaySync): { ifaces: NsIface[]; rou
   const hop = ip(info.outside.nexthop, 'outside.nexthop');
   if (!inside(hop, outC) || hop === outC.addr) throw new L3AgentError('L3_BAD_NEXTHOP', 'outside.nexthop', `${info.outside.nexthop} is not another address of ${netText(outC)}`);
   const back = info.insideGateway === undefined ? ((inC.addr & maskOf(inC.len)) + 1) >>> 0 : ip(info.insideGateway, 'insideGateway');
-  if (!inside(back, inC) || back === inC.addr) throw new L3AgentError('L3_BAD_NEXTHOP', 'insideGateway', `${ipv4ToString(back)} is not another address of ${netText(inC)}`);
+  // the gateway is the subnet's gateway itself (no router there): the rest of the VPC is not routed back
+  const routedBack = info.insideGateway !== undefined || back !== inC.addr;
+  if (routedBack && (!inside(back, inC) || back === inC.addr)) throw new L3AgentError('L3_BAD_NEXTHOP', 'insideGateway', `${ipv4ToString(back)} is not another address of ${netText(inC)}`);
   const qn = devName('qn-', info.inside.port.id), qg = devName('qg-', info.outside.port.id);
   const routes: RouteSpec[] = [{ dst: 'default', via: info.outside.nexthop, dev: qg }];
   const sources = info.sources.map((s, i) => {
     const c = cidr(s, `sources[${i}]`);
     if (overlap(c, outC)) throw new L3AgentError('L3_OVERLAPPING_SUBNET', `sources[${i}]`, `${s} overlaps the outside subnet ${netText(outC)}`);
     // a VPC CIDR beyond the gateway's own subnet is reached through that subnet's gateway
-    if (!(c.len >= inC.len && inside(c.addr, inC))) routes.push({ dst: netText(c), via: ipv4ToString(back), dev: qn });
+    if (routedBack && !(c.len >= inC.len && inside(c.addr, inC))) routes.push({ dst: netText(c), via: ipv4ToString(back), dev: qn });
     return netText(c);
   });
   const rules = natGatewayRules({ outside: { iface: qg, addr: info.outside.cidr }, inside: [{ iface: qn, addr: info.inside.cidr }], sources });

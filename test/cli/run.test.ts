@@ -76,6 +76,33 @@ describe('sdnemu run', () => {
     expect([...readPcap(readFileSync(pcap))].length).toBeGreaterThan(10);
   });
 
+  it('runs the cloud example: two tenants with one CIDR apart by VNI, SNAT, a NAT gateway, a floating IP from the internet', () => {
+    const text = readFileSync('examples/cloud.yaml', 'utf8').replace('file: cloud-underlay.pcap', `file: ${join(dir, 'cloud-underlay.pcap')}`);
+    const r = sdnemu(['run', file('cloud.yaml', text)]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.match(/2 packets transmitted, 2 received, 0% packet loss/g)).toHaveLength(4);
+    expect(r.stdout).toContain('$ internet: tcp 203.0.113.3:80  "hello from web1"');
+    // on compute1's underlay: web1's echoes to web2 (compute2) in acme's VNI, app1's to app2 (compute3) in globex's
+    const seen = new Set<string>();
+    for (const rec of readPcap(readFileSync(join(dir, 'cloud-underlay.pcap')))) {
+      const f = rec.data;
+      if (f[12] !== 0x08 || f[13] !== 0x00 || f[23] !== 17 || ((f[36]! << 8) | f[37]!) !== 4789) continue;
+      const vni = (f[46]! << 16) | (f[47]! << 8) | f[48]!, outerDst = f.slice(30, 34).join('.'), innerDst = f.slice(50 + 30, 50 + 34).join('.');
+      seen.add(`${vni} ${outerDst} ${innerDst}`);
+    }
+    expect(seen).toContain('1 192.168.0.12 10.0.1.3');
+    expect(seen).toContain('2 192.168.0.13 10.0.1.3');
+  });
+
+  it('refuses a bad cloud file with its line and field, exit status 1', () => {
+    const bad = file('bad-cloud.yaml', `hypervisors:\n  - { name: hv1, region: r1, az: az1, vcpus: 4, ramMb: 4096, ip: 192.168.0.11 }\n`
+      + `vpcs:\n  - name: a\n    cidr: 10.0.0.0/16\n    tenant: t\n    subnets: [{ name: s1, cidr: 10.0.1.0/24 }, { name: s2, cidr: 10.0.1.128/25 }]\n`);
+    const r = sdnemu(['run', bad]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("sdnemu: OverlappingSubnet: line 7: vpcs[0].subnets[1].cidr: 10.0.1.128/25 overlaps subnet 's1' 10.0.1.0/24\n");
+  });
+
   it('refuses a bad topology file with its line, exit status 1', () => {
     const r = sdnemu(['run', file('bad.yaml', 'hosts:\n  - { name: a, ip: 10.0.0.1/24 }\nlinks:\n  - { a: a, b: nowhere }\n')]);
     expect(r.status).toBe(1);

@@ -491,3 +491,24 @@ describe('what the data plane is told', () => {
     expect(JSON.parse(JSON.stringify(d))).toEqual(d);
   });
 });
+
+describe('a NAT gateway in a subnet', () => {
+  it('is the gateway of a subnet no router serves (a router cannot take it then), gives it back when deleted, and takes the next free address in a routed one', () => {
+    const { c } = fixture();
+    // fixture: nat1 in acme-b, which has no router
+    expect(c.natGatewayInfoOf('nat1').inside.cidr).toBe('10.0.2.1/24');
+    const r = c.createRouter({ name: 'r2', tenant: 'acme' });
+    const before = c.describe();
+    expect(() => c.addRouterInterface(r.id, 'acme-b')).toThrow(expect.objectContaining({ code: 'IpAddressAlreadyAllocated' }));
+    expect(c.describe()).toEqual(before);
+    c.deleteNatGateway('nat1');
+    // the gateway address is reserved again: a VM does not get it, the router does
+    c.createVm({ name: 'b1', flavor: 'm1.tiny', image: 'cirros', subnets: ['acme-b'] });
+    expect(c.vm('b1').portDetails[0]!.fixedIps).toEqual(['10.0.2.2']);
+    c.addRouterInterface(r.id, 'acme-b');
+    expect(c.routerInfoOf('r2').interfaces.map((i) => i.cidr)).toEqual(['10.0.2.1/24']);
+    // acme-a is routed (r1): a NAT gateway there takes the next free address
+    c.createNatGateway({ vpc: 'acme', subnet: 'acme-a', name: 'nat2' });
+    expect(c.natGatewayInfoOf('nat2').inside.cidr).toBe('10.0.1.3/24');
+  });
+});

@@ -72,7 +72,8 @@ describe('loadCloud', () => {
     const admin = c.securityGroups().find((g) => g.name === 'admin')!;
     expect(web.rules.at(-1)).toMatchObject({ direction: 'ingress', remoteGroupId: admin.id });
     expect(c.routerInfoOf('r1').floatingIps).toEqual([{ floatingIp: '203.0.113.3', fixedIp: '10.0.1.2' }]);
-    expect(c.natGatewayInfoOf('nat1').inside.cidr).toBe('10.0.2.2/24');
+    // acme-b has no router: the NAT gateway is its gateway
+    expect(c.natGatewayInfoOf('nat1').inside.cidr).toBe('10.0.2.1/24');
     expect(calls.filter((k) => k === 'startVm')).toHaveLength(3);
     expect(calls.slice(0, 2)).toEqual(['addHypervisor', 'addHypervisor']);
     // applied in one batch: the groups told once, the router once (its interfaces, routes, floating IP in it)
