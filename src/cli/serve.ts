@@ -12,13 +12,15 @@
  * A script (.ts/.js) must export `build()` returning a Topology (or
  * `{ net }`). A file of Kubernetes manifests builds a cluster
  * (k8s/cluster.ts) and requests each Service from the pods it does not
- * select, round after round. Without FILE: the demo (k8s/demo.ts): the
- * overlay's output printed first as `sdnemu demo` prints it, then the demo
- * network (the overlay, a NAT gateway, a floating IP across the tunnel, and
- * the Kubernetes cluster of examples/k8s/cluster.yaml) run live with the
- * overlay's pings, a ping to the floating IP and each client pod's request
- * to the web Service, one after the other, again every 5 s of virtual
- * time. A
+ * select, round after round. A cloud file (compute/run.ts) builds the
+ * cloud and runs its `run` steps as a topology file's. Without FILE: the
+ * demo (k8s/demo.ts): the overlay's output printed first as `sdnemu demo`
+ * prints it, then the demo network (the overlay, a NAT gateway, a floating
+ * IP across the tunnel, the Kubernetes cluster of examples/k8s/cluster.yaml
+ * and the cloud of examples/cloud.yaml) run live with the overlay's pings,
+ * a ping to the floating IP, each client pod's request to the web Service
+ * and the cloud's pings (k8s/demo.ts demoCloudTraffic), one after the
+ * other, again every 5 s of virtual time. A
  * Session (trace/session.ts) runs the clock at speed 1 and a TraceServer
  * (trace/server.ts) serves the viewer's files
  * (viewer/assets.ts `loadViewerAssets`) and the WebSocket; the URL is
@@ -33,14 +35,16 @@ import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Writable } from 'node:stream';
 import { InputError } from '../errors.js';
-import { buildTopology, loadTopology, type LoadedTopology } from '../topology/file.js';
+import { buildTopology, loadTopology } from '../topology/file.js';
 import { Topology } from '../topology/topology.js';
 import { tcpServer } from '../netstack/tools.js';
 import { Session, type InjectCommand } from '../trace/session.js';
 import { checkToken, TraceServer } from '../trace/server.js';
 import { loadViewerAssets } from '../viewer/assets.js';
 import { FLOATING_IP, ipOf, PINGS, runOverlay } from '../topology/demo.js';
-import { buildFullDemo, demoRequests } from '../k8s/demo.js';
+import { buildFullDemo, demoCloudTraffic, demoRequests } from '../k8s/demo.js';
+import { buildCloudFile, isCloudText } from '../compute/run.js';
+import type { RunStep } from '../topology/file.js';
 import { clusterOf } from '../k8s/cluster.js';
 import { loadManifests } from '../k8s/manifest.js';
 import { isManifestText } from './kube.js';
@@ -98,19 +102,23 @@ async function demoScenario(say: (s: string) => void): Promise<Scenario> {
   say('');
   await runOverlay(say);
   say(`\n# live under the viewer: the same overlay with a NAT gateway (nat1) whose floating IP ${FLOATING_IP} leads to vm1a across the tunnel,`);
-  say('# and the Kubernetes cluster of examples/k8s/cluster.yaml (3 nodes, kube-proxy iptables mode, OVS + VXLAN);');
-  say(`# the pings run again on the viewer's clock, internet pings ${FLOATING_IP}, and each client pod requests the web Service`);
+  say('# the Kubernetes cluster of examples/k8s/cluster.yaml (3 nodes, kube-proxy iptables mode, OVS + VXLAN),');
+  say('# and the cloud of examples/cloud.yaml (two tenants on three hypervisors, Neutron ML2/OVS: br-int, br-tun, a router, a NAT gateway);');
+  say(`# the pings run again on the viewer's clock, internet pings ${FLOATING_IP}, each client pod requests the web Service,`);
+  say('# and the cloud\'s VMs ping each other across the tunnel, one pings out through SNAT, cloud-internet pings the floating IP');
   let vms: string[] = [];
   let requests: InjectCommand[] = [];
+  let cloud: InjectCommand[] = [];
   return {
     build: () => {
       const b = buildFullDemo();
       vms = b.vms.map((h) => h.name);
       requests = demoRequests(b.cluster).map((r): InjectCommand => ({ kind: 'tcp', ...r, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' }));
+      cloud = demoCloudTraffic(b.cloud).map((p): InjectCommand => ({ kind: 'ping', ...p, port: 0, count: 1, payload: '' }));
       return b.net;
     },
     setup: (s) => rounds(s, [...PINGS.map(([from, to]): InjectCommand => ({ kind: 'ping', from: vms[from]!, to: ipOf(to), port: 0, count: 2, payload: '' })),
-      { kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }, ...requests]),
+      { kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' }, ...requests, ...cloud]),
   };
 }
 
@@ -141,8 +149,13 @@ async function fileScenario(path: string): Promise<Scenario> {
   if (ext === '.yaml' || ext === '.yml') {
     const text = readFileSync(path, 'utf8');
     if (isManifestText(text)) return manifestScenario(path, text);
+    if (isCloudText(text)) {
+      buildCloudFile(text); // checked before anything listens
+      let run: RunStep[] = [];
+      return { build: () => { const b = buildCloudFile(text); run = b.steps; return b.topology; }, setup: (s, say) => chain(steps(s, run, say)) };
+    }
     const loaded = loadTopology(text);
-    return { build: () => buildTopology(loaded), setup: (s, say) => chain(steps(s, loaded, say)) };
+    return { build: () => buildTopology(loaded), setup: (s, say) => chain(steps(s, loaded.steps, say)) };
   }
   if (ext === '.ts' || ext === '.mts') {
     const { register } = await import('tsx/esm/api');
@@ -165,10 +178,10 @@ function chain(list: Step[], then: () => void = () => {}): void {
   go(0);
 }
 
-/** A topology file's run steps as scenario steps (see the module note for what each becomes). */
-function steps(s: Session, loaded: LoadedTopology, say: (line: string) => void): Step[] {
+/** A topology (or cloud) file's run steps as scenario steps (see the module note for what each becomes). */
+function steps(s: Session, run: readonly RunStep[], say: (line: string) => void): Step[] {
   const t = s.network;
-  return loaded.steps.map((st): Step => (next) => {
+  return run.map((st): Step => (next) => {
     switch (st.kind) {
       case 'ping':
         say(`$ ${st.from}: ping -c ${st.count} ${st.to}`);

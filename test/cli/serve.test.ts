@@ -70,7 +70,26 @@ describe('sdnemu serve', () => {
       requests = await c.ask<PacketSummary[]>({ t: 'packets', filter: 'icmp.type == 8', limit: 100 });
     }
     expect(requests.length).toBeGreaterThan(12);
+    // the cloud of examples/cloud.yaml beside them: its hypervisors, bridges and VMs, and globex's echoes in VNI 2
+    const nodes = (await c.ask<TopologySnapshot>({ t: 'topology' })).nodes;
+    expect(nodes.map((n) => n.name)).toEqual(expect.arrayContaining(['compute1', 'compute1/br-int', 'compute1/br-tun', 'network1', 'web1', 'app2', 'cloud-internet']));
+    expect(nodes.find((n) => n.name === 'web1')!.kind).toBe('vm');
+    let cloud: PacketSummary[] = [];
+    for (let i = 0; i < 50 && cloud.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      cloud = await c.ask<PacketSummary[]>({ t: 'packets', filter: 'vxlan.vni == 2 && icmp.type == 8', limit: 10 });
+    }
+    expect(cloud.length).toBeGreaterThan(0);
+    expect(cloud[0]!.path).toEqual(expect.arrayContaining(['app1', 'compute1/br-int', 'compute1/br-tun', 'cloud-underlay']));
     c.close();
+    expect(await stop(child)).toBe(0);
+  });
+
+  it('a cloud file: the cloud built, its run steps live', async () => {
+    const { child, out } = await serve(['examples/cloud.yaml', '--port', '0']);
+    for (let i = 0; i < 100 && !out().includes('hello from web1'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(out()).toContain('$ internet: tcp 203.0.113.3:80  "hello from web1"');
+    expect(out().match(/2 packets transmitted, 2 received, 0% packet loss/g)).toHaveLength(4);
     expect(await stop(child)).toBe(0);
   });
 

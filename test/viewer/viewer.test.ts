@@ -96,8 +96,8 @@ describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
     let requests: { from: string; to: string; port: number }[] = [];
     v = await viewerOn(() => { const d = buildFullDemo(); requests = demoRequests(d.cluster); serviceIP = requests[0]!.to; return d.net; }, (s) => {
       s.start({ kind: 'ping', from: 'internet', to: FLOATING_IP, port: 0, count: 1, payload: '' });
-      // each client pod asks the web Service twice: some SYN is DNATed to a backend on the other worker
-      for (const r of [...requests, ...requests]) s.start({ kind: 'tcp', ...r, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' });
+      // each client pod asks the web Service four times: some SYN is DNATed to a backend on the other worker
+      for (const r of [...requests, ...requests, ...requests, ...requests]) s.start({ kind: 'tcp', ...r, count: 1, payload: 'GET / HTTP/1.0\r\n\r\n' });
     });
     ({ session, page, problems } = v);
   });
@@ -174,8 +174,14 @@ describeNeeding(missing, 'the trace viewer in headless Chromium', () => {
     expect(lit.filter((n) => n!.startsWith('default/web-'))).toHaveLength(1);
     // the pods and nodes are drawn as such, and the tunnel between the two workers' br-int is lit
     expect(await page.locator(`#graph g.node.kind-pod[data-node="${p.events[0]!.node}"]`).count()).toBe(1);
-    expect(await page.locator('#graph g.node.kind-node').count()).toBe(3);
-    expect(await page.locator('#graph path.tunnel').count()).toBe(4); // hv1–hv2, and the three nodes pairwise
+    // the cluster's three nodes, and the cloud's hypervisors (compute nodes): three and the network node
+    const drawnNodes = await page.locator('#graph g.node.kind-node').evaluateAll((els) => els.map((e) => e.getAttribute('data-node') ?? ''));
+    expect(drawnNodes.filter((n) => !/^(compute\d|network1)$/.test(n))).toHaveLength(3);
+    expect(drawnNodes.filter((n) => /^(compute\d|network1)$/.test(n))).toHaveLength(4);
+    // hv1–hv2, and the three nodes pairwise (beside the cloud's, between its hypervisors' br-tun)
+    const tunnels = await page.locator('#graph path.tunnel').evaluateAll((els) => els.map((e) => e.getAttribute('data-a') ?? ''));
+    expect(tunnels.filter((a) => !a.endsWith('/br-tun'))).toHaveLength(4);
+    expect(tunnels.filter((a) => a.endsWith('/br-tun')).length).toBeGreaterThan(0);
     expect(await page.locator('#graph path.tunnel.on').evaluateAll((els) => els.map((e) => [e.getAttribute('data-a'), e.getAttribute('data-b')].sort().join(' '))))
       .toEqual(['worker-1/br-int worker-2/br-int']);
     // the VNI Antrea's tunnel port carries (key=flow, tun_id 0): its three bytes
