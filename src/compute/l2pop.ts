@@ -82,6 +82,8 @@ export class OvsFabric implements PortPlugger {
   /** batch() depth; the security-group and tunnel syncs a batch holds back */
   private deferred = 0;
   private pending = false;
+  /** the agents a batch holds (OvsAgent.hold), released at its end */
+  private readonly held = new Set<OvsAgent>();
   private readonly prefixLen: number;
   private readonly delay: string | number;
   private readonly mtu: number;
@@ -138,6 +140,7 @@ export class OvsFabric implements PortPlugger {
     const hv = this.hv(host);
     const where = this.placement.get(port.id);
     if (where !== undefined) throw new ComputeError('COMPUTE_PORT_BOUND', port.id, `port ${port.id} is already bound on ${where}`);
+    this.hold(hv.agent);
     const ovs = hv.agent.bindPort(port);
     this.placement.set(port.id, host);
     const seg = port.segment;
@@ -159,6 +162,7 @@ export class OvsFabric implements PortPlugger {
     const hv = this.hv(host);
     const port = hv.agent.boundPorts().find((p) => p.id === portId);
     if (port === undefined) throw new ComputeError('COMPUTE_NO_PORT', portId, `port ${portId} is not bound on ${host}`);
+    this.hold(hv.agent);
     hv.agent.unbindPort(portId);
     this.placement.delete(portId);
     const seg = port.segment;
@@ -177,8 +181,23 @@ export class OvsFabric implements PortPlugger {
     try {
       return fn();
     } finally {
-      if (--this.deferred === 0 && this.pending) { this.pending = false; this.changed(); }
+      if (--this.deferred === 0) {
+        try {
+          if (this.pending) { this.pending = false; this.changed(); }
+        } finally {
+          const held = [...this.held];
+          this.held.clear();
+          for (const a of held) a.release();
+        }
+      }
     }
+  }
+
+  /** Inside a batch, 'agent' compiles br-int once, at the batch's end. */
+  private hold(agent: OvsAgent): void {
+    if (this.deferred === 0 || this.held.has(agent)) return;
+    agent.hold();
+    this.held.add(agent);
   }
 
   /** Ports moved: members and tunnels synced now, or at the batch's end. */

@@ -96,7 +96,7 @@
 import { Conntrack } from '../conntrack/conntrack.js';
 import { K_DST, K_META, K_SRC, KEY_WORDS, keyZone } from '../conntrack/tuple.js';
 import { DpifNumbers, type OvsBridge, type OvsPort } from '../devices/ovs-bridge.js';
-import { SecurityGroups, TABLE_NAMES, type SecurityGroup, type SgPort } from '../devices/security-group.js';
+import { FirewallState, TABLE_NAMES, type FlowChange, type SecurityGroup } from '../devices/security-group.js';
 import { SdnemuError } from '../errors.js';
 import type { Host } from '../netstack/host.js';
 import type { Topology } from '../topology/topology.js';
@@ -229,6 +229,9 @@ export class AgentConntrack extends Conntrack {
   }
 }
 
+/** The drop flow of a dead port, up to its actions (port_dead). */
+const deadKey = (ofport: number): string => `table=0,priority=2,in_port=${ofport}`;
+
 /** A rule's table in words for trace records: `VXLAN_TUN_TO_LV (table 4)`. */
 function explainTable(line: string, names: Readonly<Record<number, string>>): string | null {
   const t = /(?:^|[\s,])table=(\d+)/.exec(line);
@@ -283,10 +286,14 @@ export class OvsAgent {
   private readonly dead = new Map<string, OvsPort>();
   /** remote IP → tunnel port on br-tun; 'live' while its table-0 flow is installed */
   private readonly tunnels = new Map<string, { name: string; ofport: number; live: boolean }>();
-  private groups: SecurityGroup[] = [];
   private readonly patchInt: number;
-  /** br-int's flows as last installed: (table, priority, match) → the add-flows line */
-  private brIntFlows = new Map<string, string>();
+  /** br-int's firewall, kept compiled (devices/security-group.ts) */
+  private readonly fw = new FirewallState();
+  /** dead ports (ofports) whose drop flow is on br-int; ofport → wanted or not, since the last sync */
+  private readonly deadInstalled = new Set<number>();
+  private readonly deadPending = new Map<number, boolean>();
+  /** hold() depth: br-int is synced when it returns to 0 */
+  private held = 0;
 
   /** The hypervisor 'opts.name' on 'topology' (host, br-int, br-tun, patch ports, br-tun's default flows). */
   constructor(readonly topology: Topology, opts: OvsAgentOptions) {
@@ -351,9 +358,13 @@ export class OvsAgent {
     net.ports.add(port.id);
     const name = portDevName(port.deviceOwner, port.id);
     let ovs = this.dead.get(port.id);
-    if (ovs === undefined) ovs = this.brInt.addPort(name); else this.dead.delete(port.id);
+    if (ovs === undefined) ovs = this.brInt.addPort(name); else { this.dead.delete(port.id); this.deadPending.set(ovs.ofport, false); }
     this.brInt.br.setPortVlan(ovs.ofport, { tag: net.vlan });
     this.bound.set(port.id, { info: port, ovs, vlan: net.vlan });
+    this.fw.addPort({
+      id: port.id, ofport: ovs.ofport, mac: port.mac, fixedIps: port.fixedIps, securityGroups: port.securityGroups,
+      network: net.vlan, allowedAddressPairs: port.allowedAddressPairs, portSecurity: port.portSecurity,
+    });
     this.syncBrInt();
     return ovs;
   }
@@ -370,6 +381,8 @@ export class OvsAgent {
     this.dead.set(id, b.ovs);
     // port_dead: the dead VLAN (flushes the MACs NORMAL learnt on it) and a drop flow (syncBrInt)
     this.brInt.br.setPortVlan(b.ovs.ofport, { tag: DEAD_VLAN_TAG });
+    this.fw.removePort(b.ovs.ofport);
+    this.deadPending.set(b.ovs.ofport, true);
     this.syncBrInt();
     for (const ip of [...b.info.fixedIps, ...b.info.allowedAddressPairs.map((p) => p.ip)]) {
       const a = parseIpv4(ip);
@@ -410,46 +423,57 @@ export class OvsAgent {
 
   // ---- security groups ----------------------------------------------------------------------------
 
-  /** The security groups (with the members of ports on other hosts): br-int recompiled. */
+  /**
+   * The security groups (with the members of ports on other hosts): what
+   * changed recompiled (a group is unchanged while it is the same object).
+   * A port's groups not among them are left out until they come.
+   */
   setSecurityGroups(groups: SecurityGroup[]): void {
-    this.groups = groups;
+    this.fw.setGroups(groups);
     this.syncBrInt();
   }
 
-  /** br-int's flows: Neutron's defaults, the firewall for the bound ports, the dead ports' drops. */
-  private syncBrInt(): void {
-    const ports: SgPort[] = [...this.bound.values()].map((b) => ({
-      id: b.info.id, ofport: b.ovs.ofport, mac: b.info.mac, fixedIps: b.info.fixedIps, securityGroups: b.info.securityGroups,
-      network: b.vlan, allowedAddressPairs: b.info.allowedAddressPairs, portSecurity: b.info.portSecurity,
-    }));
-    // a port's groups may be missing while the control plane catches up: only the known ones are compiled
-    const known = new Set(this.groups.map((g) => g.id));
-    for (const p of ports) p.securityGroups = p.securityGroups.filter((g) => known.has(g));
-    const lines = SecurityGroups.compileDetailed(ports, this.groups).flows;
-    for (const ovs of this.dead.values()) lines.push(`table=0,priority=2,in_port=${ovs.ofport},actions=drop`);
-    this.applyBrInt(lines);
+  /**
+   * Hold br-int's updates (binds, unbinds, group changes collect) until the
+   * matching release(): the fabric's batch() holds an agent while it binds
+   * many ports there, so each unit is compiled once.
+   */
+  hold(): void { this.held++; }
+
+  /** The end of a hold(): br-int brought up to date when no hold is left. */
+  release(): void {
+    if (this.held > 0 && --this.held === 0) this.syncBrInt();
   }
 
   /**
-   * Bring br-int to 'lines' touching only what differs from what it holds
-   * (as the agent does: unchanged flows keep their counters): flows whose
-   * (table, priority, match) is gone are deleted (strict), new or changed
-   * ones added (add-flow replaces a changed one in place).
+   * br-int's flows brought up to date, touching only what differs from
+   * what it holds (as the agent does: unchanged flows keep their counters):
+   * Neutron's defaults and the firewall (FirewallState: the flows that
+   * changed), the dead ports' drops. Flows gone are deleted (strict), new
+   * or changed ones added (add-flow replaces a changed one in place); when
+   * more go than stay, the whole table is replaced.
    */
-  private applyBrInt(lines: string[]): void {
-    const next = new Map<string, string>();
-    for (const l of lines) next.set(l.slice(0, l.lastIndexOf(',actions=')), l);
-    const gone: string[] = [];
-    for (const k of this.brIntFlows.keys()) if (!next.has(k)) gone.push(k);
-    const added: string[] = [];
-    for (const [k, l] of next) if (this.brIntFlows.get(k) !== l) added.push(l);
-    if (gone.length > next.size) {
-      this.brInt.replaceFlows(lines.join('\n'));
-    } else {
-      for (const k of gone) this.brInt.delFlows(k, { strict: true });
-      if (added.length > 0) this.brInt.addFlows(added.join('\n'));
+  private syncBrInt(): void {
+    if (this.held > 0) return;
+    const changes: FlowChange[] = this.fw.flush();
+    for (const [ofport, want] of this.deadPending) {
+      if (want === this.deadInstalled.has(ofport)) continue;
+      if (want) this.deadInstalled.add(ofport); else this.deadInstalled.delete(ofport);
+      const key = deadKey(ofport);
+      changes.push({ key, line: want ? `${key},actions=drop` : null });
     }
-    this.brIntFlows = next;
+    this.deadPending.clear();
+    if (changes.length === 0) return;
+    const gone = changes.filter((c) => c.line === null);
+    if (gone.length > this.fw.size + this.deadInstalled.size) {
+      const lines = this.fw.lines();
+      for (const p of this.deadInstalled) lines.push(`${deadKey(p)},actions=drop`);
+      this.brInt.replaceFlows(lines.join('\n'));
+      return;
+    }
+    for (const c of gone) this.brInt.delFlows(c.key, { strict: true });
+    const added = changes.filter((c) => c.line !== null).map((c) => c.line);
+    if (added.length > 0) this.brInt.addFlows(added.join('\n'));
   }
 
   // ---- l2population ---------------------------------------------------------------------------------
