@@ -51,7 +51,7 @@ import { LinuxBridge } from '../devices/linux-bridge.js';
 import type { OvsPort } from '../devices/ovs-bridge.js';
 import type { SecurityGroup } from '../devices/security-group.js';
 import type { Link } from '../sim/link.js';
-import type { Topology } from '../topology/topology.js';
+import type { Topology, TunnelDecl } from '../topology/topology.js';
 import { ComputeError, OvsAgent } from './ovs-agent.js';
 import type { FdbEntry, HypervisorInfo, PortInfo, PortPlugger, Segment } from './types.js';
 
@@ -66,7 +66,20 @@ export interface OvsFabricOptions {
   underlayName?: string;
 }
 
-interface Hv { info: HypervisorInfo; agent: OvsAgent; link: Link }
+interface Hv {
+  info: HypervisorInfo;
+  agent: OvsAgent;
+  link: Link;
+  /** creation order: the viewer's tunnels are listed by it */
+  seq: number;
+  /** the agent's tunnelVersion when its tunnels were last declared */
+  tunnelsSeen: number;
+  /** the groups this agent was last given, by id (members: those bound elsewhere) */
+  sent: Map<string, SecurityGroup>;
+}
+
+/** A declared viewer tunnel (the object in Topology.tunnels). */
+type Declared = TunnelDecl;
 
 /** A port's l2pop entries: one per fixed IPv4 address. */
 const fdbEntries = (p: PortInfo): FdbEntry[] => p.fixedIps.map((ip) => ({ mac: p.mac, ip }));
@@ -77,8 +90,22 @@ export class OvsFabric implements PortPlugger {
   /** bound port id → the hypervisor it is bound on */
   private readonly placement = new Map<string, string>();
   private groups: SecurityGroup[] = [];
-  /** per hypervisor, the groups (with members) it last compiled, as JSON: unchanged ones are not recompiled */
-  private readonly compiled = new Map<string, string>();
+  /** the groups some rule names as its remote group: only their members matter to the agents */
+  private referenced = new Set<string>();
+  /** group id → hypervisor → port id → the addresses of its port there (port security on) */
+  private readonly memberIndex = new Map<string, Map<string, Map<string, string[]>>>();
+  /** setSecurityGroups since the last sync; the referenced groups whose members moved since */
+  private groupsDirty = false;
+  /** hypervisors that were never given the groups */
+  private readonly fresh = new Set<string>();
+  private readonly membersDirty = new Set<string>();
+  /** hypervisors whose ports changed since the tunnels were last declared */
+  private readonly portsMoved = new Set<Hv>();
+  /** the viewer's tunnels this fabric declared, by "a b" (a the older hypervisor) */
+  private readonly declared = new Map<string, Declared>();
+  /** br-tun node name → its hypervisor's seq */
+  private readonly seqOf = new Map<string, number>();
+  private nextSeq = 0;
   /** batch() depth; the security-group and tunnel syncs a batch holds back */
   private deferred = 0;
   private pending = false;
@@ -105,7 +132,10 @@ export class OvsFabric implements PortPlugger {
     }
     const agent = new OvsAgent(this.topology, { name: h.name, ip: h.ip, prefixLen: this.prefixLen });
     const link = this.topology.link([agent.host, 'eth0'], this.underlay, { delay: this.delay, mtu: this.mtu, b: { iface: `${h.name}-eth0` } });
-    this.hvs.set(h.name, { info: h, agent, link });
+    const seq = this.nextSeq++;
+    this.hvs.set(h.name, { info: h, agent, link, seq, tunnelsSeen: agent.tunnelVersion, sent: new Map() });
+    this.seqOf.set(`${h.name}/br-tun`, seq);
+    this.fresh.add(h.name);
     this.topology.roles.set(h.name, 'node');
     this.changed();
     return agent;
@@ -117,7 +147,10 @@ export class OvsFabric implements PortPlugger {
     for (const p of hv.agent.boundPorts()) this.unplug(name, p.id);
     hv.link.cut();
     this.hvs.delete(name);
-    this.compiled.delete(name);
+    this.portsMoved.delete(hv);
+    this.fresh.delete(name);
+    this.seqOf.delete(`${name}/br-tun`);
+    for (const [k, d] of this.declared) if (d.a === `${name}/br-tun` || d.b === `${name}/br-tun`) this.declared.delete(k);
     this.topology.untunnel(`${name}/br-tun`);
   }
 
@@ -143,6 +176,8 @@ export class OvsFabric implements PortPlugger {
     this.hold(hv.agent);
     const ovs = hv.agent.bindPort(port);
     this.placement.set(port.id, host);
+    this.portsMoved.add(hv);
+    this.indexMembers(host, port, true);
     const seg = port.segment;
     const first = hv.agent.networkPorts(seg.networkId) === 1;
     if (first) {
@@ -165,6 +200,8 @@ export class OvsFabric implements PortPlugger {
     this.hold(hv.agent);
     hv.agent.unbindPort(portId);
     this.placement.delete(portId);
+    this.portsMoved.add(hv);
+    this.indexMembers(host, port, false);
     const seg = port.segment;
     const last = !hv.agent.hostsNetwork(seg.networkId);
     for (const o of this.others(hv, seg)) o.agent.fdbRemove(seg, hv.info.ip, fdbEntries(port), last);
@@ -219,62 +256,127 @@ export class OvsFabric implements PortPlugger {
 
   // ---- security groups -------------------------------------------------------------------------------
 
-  /** Every group, as now: every agent recompiled with the members bound elsewhere. */
+  /** Every group, as now: every agent recompiles what changed, with the members bound elsewhere. */
   setSecurityGroups(groups: SecurityGroup[]): void {
     this.groups = groups;
+    this.referenced = new Set();
+    for (const g of groups) for (const r of g.rules) if (r.remoteGroupId != null) this.referenced.add(r.remoteGroupId);
+    this.groupsDirty = true;
     this.changed();
   }
 
-  private syncGroups(): void {
-    for (const [name, hv] of this.hvs) {
-      const groups = this.groupsFor(name);
-      const key = JSON.stringify(groups);
-      if (this.compiled.get(name) === key) continue;
-      this.compiled.set(name, key);
-      hv.agent.setSecurityGroups(groups);
+  /** A port's addresses join ('add') or leave its groups' members on 'host'. */
+  private indexMembers(host: string, p: PortInfo, add: boolean): void {
+    if (!p.portSecurity) return;
+    for (const g of p.securityGroups) {
+      let byHost = this.memberIndex.get(g);
+      if (byHost === undefined) this.memberIndex.set(g, byHost = new Map());
+      let ports = byHost.get(host);
+      if (ports === undefined) byHost.set(host, ports = new Map());
+      if (add) ports.set(p.id, [...p.fixedIps, ...p.allowedAddressPairs.map((a) => a.ip)]); else ports.delete(p.id);
+      if (this.referenced.has(g)) this.membersDirty.add(g);
     }
   }
 
-  /** The groups as hypervisor 'name' compiles them: members = the addresses of the groups' ports bound on other hosts. */
-  private groupsFor(name: string): SecurityGroup[] {
-    const remote = new Map<string, string[]>();
-    for (const [hvName, hv] of this.hvs) {
-      if (hvName === name) continue;
-      for (const p of hv.agent.boundPorts()) {
-        if (!p.portSecurity) continue;
-        for (const g of p.securityGroups) {
-          let l = remote.get(g);
-          if (l === undefined) remote.set(g, l = []);
-          l.push(...p.fixedIps, ...p.allowedAddressPairs.map((a) => a.ip));
-        }
+  /**
+   * The agents' groups brought up to date: after setSecurityGroups every
+   * group (each agent diffs them: an unchanged one is the same object),
+   * else only the referenced groups whose members moved.
+   */
+  private syncGroups(): void {
+    if (!this.groupsDirty && this.membersDirty.size === 0 && this.fresh.size === 0) return;
+    for (const [name, hv] of this.hvs) {
+      if (this.groupsDirty || this.fresh.has(name)) {
+        const list = this.groups.map((g) => this.groupFor(name, g));
+        hv.agent.setSecurityGroups(list);
+        hv.sent = new Map(list.map((g) => [g.id, g]));
+        continue;
       }
+      const update: SecurityGroup[] = [];
+      for (const id of this.membersDirty) {
+        const was = hv.sent.get(id);
+        if (was === undefined) continue;
+        const g = this.groupFor(name, this.groups.find((x) => x.id === id)!);
+        hv.sent.set(id, g);
+        update.push(g);
+      }
+      if (update.length > 0) hv.agent.updateSecurityGroups(update);
     }
-    return this.groups.map((g) => {
-      const extra = remote.get(g.id) ?? [];
-      return extra.length === 0 ? g : { ...g, members: [...(g.members ?? []), ...extra] };
-    });
+    this.groupsDirty = false;
+    this.membersDirty.clear();
+    this.fresh.clear();
+  }
+
+  /**
+   * Group 'g' as hypervisor 'name' compiles it: members = the addresses of
+   * its ports bound on other hosts, when a rule names it as its remote
+   * group (else its members change no flow and it is passed as it is).
+   */
+  private groupFor(name: string, g: SecurityGroup): SecurityGroup {
+    if (!this.referenced.has(g.id)) return g;
+    const extra: string[] = [];
+    for (const [host, ports] of this.memberIndex.get(g.id) ?? []) {
+      if (host !== name) for (const a of ports.values()) extra.push(...a);
+    }
+    return extra.length === 0 ? g : { ...g, members: [...(g.members ?? []), ...extra] };
   }
 
   // ---- viewer -----------------------------------------------------------------------------------------
 
-  /** Re-declare the tunnels between br-tuns: a pair while either side has a live tunnel port to the other. */
+  /**
+   * The tunnels between br-tuns: a pair while either side has a live
+   * tunnel port to the other, labelled with the VNI of the first network
+   * of the older one's ports that the other hosts; listed by the pair's
+   * hypervisors in creation order. Only the pairs of hypervisors whose
+   * ports or tunnels changed are looked at.
+   */
   private declareTunnels(): void {
-    const list = [...this.hvs.values()];
-    for (const hv of list) this.topology.untunnel(`${hv.info.name}/br-tun`);
-    for (let i = 0; i < list.length; i++) {
-      for (let j = i + 1; j < list.length; j++) {
-        const a = list[i]!, b = list[j]!;
-        const ab = a.agent.tunnelRemotes().includes(b.info.ip), ba = b.agent.tunnelRemotes().includes(a.info.ip);
-        if (!ab && !ba) continue;
-        const vni = this.sharedVni(a, b);
-        this.topology.tunnel(`${a.info.name}/br-tun`, `${b.info.name}/br-tun`, 'vxlan', vni);
+    const dirty = new Set(this.portsMoved);
+    for (const hv of this.hvs.values()) if (hv.agent.tunnelVersion !== hv.tunnelsSeen) dirty.add(hv);
+    const rebuild = new Set<string>();
+    for (const d of dirty) {
+      d.tunnelsSeen = d.agent.tunnelVersion;
+      for (const o of this.hvs.values()) {
+        if (o === d) continue;
+        const [a, b] = d.seq < o.seq ? [d, o] : [o, d];
+        const key = `${a.info.name} ${b.info.name}`;
+        const want = a.agent.hasLiveTunnel(b.info.ip) || b.agent.hasLiveTunnel(a.info.ip);
+        const had = this.declared.get(key);
+        if (!want) {
+          if (had !== undefined) { this.declared.delete(key); rebuild.add(`${a.info.name}/br-tun`); }
+          continue;
+        }
+        if (had !== undefined && !this.portsMoved.has(a) && !this.portsMoved.has(b)) continue;
+        const vni = a.agent.firstSharedVni(b.agent);
+        if (had !== undefined) { had.vni = vni; continue; }
+        this.declared.set(key, this.declareTunnel(`${a.info.name}/br-tun`, `${b.info.name}/br-tun`, vni));
       }
+    }
+    this.portsMoved.clear();
+    // a pair gone: its older side's tunnels declared again (Topology forgets a node's tunnels at once)
+    for (const node of rebuild) {
+      this.topology.untunnel(node);
+      for (const [k, t] of this.declared) if (t.a === node || t.b === node) this.declared.set(k, this.declareTunnel(t.a, t.b, t.vni));
     }
   }
 
-  /** The VNI of the first network both hypervisors host (0 when none now). */
-  private sharedVni(a: Hv, b: Hv): number {
-    for (const p of a.agent.boundPorts()) if (b.agent.hostsNetwork(p.segment.networkId)) return p.segment.vni;
-    return 0;
+  /** Declare the tunnel a–b and move it to its place in Topology.tunnels (by the hypervisors' creation order). */
+  private declareTunnel(a: string, b: string, vni: number): Declared {
+    const list = this.topology.tunnels;
+    this.topology.tunnel(a, b, 'vxlan', vni);
+    const t = list[list.length - 1]!;
+    const rank = (x: TunnelDecl): [number, number] | null => {
+      const sa = this.seqOf.get(x.a), sb = this.seqOf.get(x.b);
+      return sa === undefined || sb === undefined ? null : [sa, sb];
+    };
+    const me = rank(t)!;
+    let i = list.length - 1;
+    while (i > 0) {
+      const r = rank(list[i - 1]!);
+      if (r === null || r[0] < me[0] || (r[0] === me[0] && r[1] < me[1])) break;
+      i--;
+    }
+    if (i < list.length - 1) { list.pop(); list.splice(i, 0, t); }
+    return t;
   }
 }

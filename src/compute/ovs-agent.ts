@@ -286,6 +286,8 @@ export class OvsAgent {
   private readonly dead = new Map<string, OvsPort>();
   /** remote IP → tunnel port on br-tun; 'live' while its table-0 flow is installed */
   private readonly tunnels = new Map<string, { name: string; ofport: number; live: boolean }>();
+  /** bumped whenever a tunnel goes live or idle (the fabric redeclares the viewer's tunnels then) */
+  tunnelVersion = 0;
   private readonly patchInt: number;
   /** br-int's firewall, kept compiled (devices/security-group.ts) */
   private readonly fw = new FirewallState();
@@ -433,6 +435,12 @@ export class OvsAgent {
     this.syncBrInt();
   }
 
+  /** Some groups as now (member updates; each id a group's already): what changed recompiled. */
+  updateSecurityGroups(groups: SecurityGroup[]): void {
+    this.fw.updateGroups(groups);
+    this.syncBrInt();
+  }
+
   /**
    * Hold br-int's updates (binds, unbinds, group changes collect) until the
    * matching release(): the fabric's batch() holds an agent while it binds
@@ -555,6 +563,15 @@ export class OvsAgent {
   /** The remote IPs this host has a live tunnel to. */
   tunnelRemotes(): string[] { return [...this.tunnels].filter(([, t]) => t.live).map(([ip]) => ip); }
 
+  /** Whether this host has a live tunnel to 'remoteIp'. */
+  hasLiveTunnel(remoteIp: string): boolean { return this.tunnels.get(remoteIp)?.live === true; }
+
+  /** The VNI of the first port bound here (in bind order) whose network 'other' hosts too; 0 when none. */
+  firstSharedVni(other: OvsAgent): number {
+    for (const b of this.bound.values()) if (other.hostsNetwork(b.info.segment.networkId)) return b.info.segment.vni;
+    return 0;
+  }
+
   /** install_flood_to_tun: one flow per VLAN listing the flooding tunnels. */
   private installFlood(net: LocalNet): void {
     const outs = [...net.flood].map((ip) => `output:${this.tunnelPort(ip)}`).join(',');
@@ -573,6 +590,7 @@ export class OvsAgent {
     if (!t.live) {
       this.brTun.addFlows(`table=0,priority=1,in_port=${t.ofport},actions=resubmit(,${VXLAN_TUN_TO_LV})`);
       t.live = true;
+      this.tunnelVersion++;
     }
     return t.ofport;
   }
@@ -584,6 +602,7 @@ export class OvsAgent {
     for (const net of this.nets.values()) if (net.flood.has(remoteIp) || net.ucast.has(remoteIp)) return;
     this.brTun.delFlows(`in_port=${t.ofport}`);
     t.live = false;
+    this.tunnelVersion++;
   }
 
   // ---- inspection -----------------------------------------------------------------------------------

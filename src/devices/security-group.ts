@@ -1023,20 +1023,40 @@ export class FirewallState {
       ng.set(g.id, !gone && this.raw.get(g.id) === g ? this.groups.get(g.id)! : normaliseGroup(g, ids, `groups[${i}]`));
       raw.set(g.id, g);
     });
-    for (const id of new Set([...this.raw.keys(), ...ids])) {
-      const a = this.groups.get(id), b = ng.get(id);
-      if (a === b) continue;
-      const rulesSame = a !== undefined && b !== undefined && JSON.stringify([a.raw, a.remote]) === JSON.stringify([b.raw, b.remote]);
-      if (!rulesSame) {
-        for (const p of this.byGroup.get(id) ?? []) this.dirtyPorts.add(p);
-        if ((a?.remote.length ?? 0) > 0 || (b?.remote.length ?? 0) > 0) this.conjDirty = true;
-      }
-      const membersSame = a !== undefined && b !== undefined && a.extraMembers.join(' ') === b.extraMembers.join(' ');
-      if (!membersSame) this.membersChanged(id);
-    }
+    for (const id of new Set([...this.raw.keys(), ...ids])) this.changed(id, this.groups.get(id), ng.get(id));
     this.groups = ng;
     this.raw = raw;
     this.c.groups = ng;
+  }
+
+  /**
+   * Some of the groups, as now (the others as they were): each one's id
+   * must be a group's already (InputError naming `groups[i]…` before
+   * anything changes). The fabric's member updates.
+   */
+  updateGroups(groups: SecurityGroup[]): void {
+    const ids = new Set(this.raw.keys());
+    const ng = groups.map((g, i) => {
+      if (!ids.has(g.id)) bad('SG_UNKNOWN_GROUP', `groups[${i}].id`, `no security group '${g.id}' to update`);
+      return this.raw.get(g.id) === g ? this.groups.get(g.id)! : normaliseGroup(g, ids, `groups[${i}]`);
+    });
+    groups.forEach((g, i) => {
+      this.changed(g.id, this.groups.get(g.id), ng[i]!);
+      this.groups.set(g.id, ng[i]!);
+      this.raw.set(g.id, g);
+    });
+  }
+
+  /** Group 'id' goes from 'a' to 'b' (undefined: none): the units that depend on what differs marked. */
+  private changed(id: string, a: NGroup | undefined, b: NGroup | undefined): void {
+    if (a === b) return;
+    const rulesSame = a !== undefined && b !== undefined && JSON.stringify([a.raw, a.remote]) === JSON.stringify([b.raw, b.remote]);
+    if (!rulesSame) {
+      for (const p of this.byGroup.get(id) ?? []) this.dirtyPorts.add(p);
+      if ((a?.remote.length ?? 0) > 0 || (b?.remote.length ?? 0) > 0) this.conjDirty = true;
+    }
+    const membersSame = a !== undefined && b !== undefined && a.extraMembers.join(' ') === b.extraMembers.join(' ');
+    if (!membersSame) this.membersChanged(id);
   }
 
   /** Add port 'p' (after every port there): InputError naming `port…` before anything changes. */
