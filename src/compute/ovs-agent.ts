@@ -96,6 +96,7 @@
 import { Conntrack } from '../conntrack/conntrack.js';
 import { K_DST, K_META, K_SRC, KEY_WORDS, keyZone } from '../conntrack/tuple.js';
 import { DpifNumbers, type OvsBridge, type OvsPort } from '../devices/ovs-bridge.js';
+import { parseFlowsFile } from '../ofproto/ofctl.js';
 import { FirewallState, TABLE_NAMES, type FlowChange, type SecurityGroup } from '../devices/security-group.js';
 import { SdnemuError } from '../errors.js';
 import type { Host } from '../netstack/host.js';
@@ -479,9 +480,25 @@ export class OvsAgent {
       this.brInt.replaceFlows(lines.join('\n'));
       return;
     }
-    for (const c of gone) this.brInt.delFlows(c.key, { strict: true });
+    if (gone.length > 0) this.deleteStrict(gone.map((c) => c.key));
     const added = changes.filter((c) => c.line !== null).map((c) => c.line);
     if (added.length > 0) this.brInt.addFlows(added.join('\n'));
+  }
+
+  /**
+   * `del-flows --strict` of each of 'keys' (table, priority, match — a
+   * `conj_id` too, which OvsBridge.delFlows does not parse), each found by
+   * its identity rather than by a scan of its table.
+   */
+  private deleteStrict(keys: string[]): void {
+    const br = this.brInt.br;
+    let n = 0;
+    for (const s of parseFlowsFile(keys.map((k) => `${k},actions=drop`).join('\n'), { protocols: br.protocols })) {
+      const t = br.tables[s.table]!;
+      const r = t.findStrict(s.match, s.priority, s.conjId);
+      if (r !== null && t.remove(r)) n++;
+    }
+    if (n > 0) br.version++;
   }
 
   // ---- l2population ---------------------------------------------------------------------------------
