@@ -277,9 +277,9 @@ const hex16 = (n: number): string => `0x${n.toString(16).padStart(4, '0')}`;
 
 /** The text of a flow up to its actions: `table=T,priority=P,MATCH` — its identity (add-flow's, strict del-flows'). */
 function flowKey(f: Flow): string {
-  let s = `table=${f.table},priority=${f.priority}`;
-  for (const [k, v] of f.match) s += `,${k}=${v}`;
-  return s;
+  const parts = [`table=${f.table}`, `priority=${f.priority}`];
+  for (const [k, v] of f.match) parts.push(`${k}=${v}`);
+  return parts.join(',');   // one flat string (kept by FirewallState), not a chain of concatenations
 }
 
 /**
@@ -289,12 +289,12 @@ function flowKey(f: Flow): string {
  * its fields in one order, so the text is the identity).
  */
 class FlowList {
+  /** key → actions */
   readonly byKey = new Map<string, string>();
   add(f: Flow): void {
-    const key = flowKey(f);
-    this.byKey.set(key, `${key},actions=${f.actions}`);
+    this.byKey.set(flowKey(f), f.actions);
   }
-  lines(): string[] { return [...this.byKey.values()]; }
+  lines(): string[] { return [...this.byKey].map(([k, a]) => `${k},actions=${a}`); }
 }
 
 // ---- validation ----------------------------------------------------------------------------------------
@@ -934,15 +934,15 @@ class Compiler {
   }
 }
 
-/** One flow key's contributors: the line in force (the latest unit's, as a full compile's later add wins) and the others. */
-interface Entry { line: string; order: number; more: Map<number, string> | null }
+/** One flow key's contributors: the actions in force (the latest unit's, as a full compile's later add wins) and the others'. */
+interface Entry { act: string; order: number; more: Map<number, string> | null }
 
 /** One bound port of a FirewallState. */
 interface FwPort {
   np: NPort;
   order: number;
-  /** its flows as last compiled (key → line) */
-  unit: Map<string, string>;
+  /** the keys of its flows as last compiled */
+  unit: string[];
   /** its remote-group conjunctions as last compiled */
   notes: ConjNote[];
 }
@@ -986,11 +986,11 @@ export class FirewallState {
   /** remote group → network tag → how many notes of that network name it */
   private readonly refTags = new Map<string, Map<number, number>>();
   /** network tag → its address flows as last compiled */
-  private readonly addrUnits = new Map<number, Map<string, string>>();
+  private readonly addrUnits = new Map<number, string[]>();
   private readonly dirtyPorts = new Set<FwPort>();
   private readonly dirtyTags = new Set<number>();
   private conjDirty = false;
-  /** key → its line at the previous flush (for the keys touched since) */
+  /** key → its actions at the previous flush (for the keys touched since) */
   private readonly touched = new Map<string, string | null>();
   private seq = 1;
 
@@ -999,14 +999,14 @@ export class FirewallState {
     this.c.memberPorts = (gid) => [...(this.byGroup.get(gid) ?? [])].map((p) => p.np);
     if (opts.baseFlows ?? true) this.c.baseFlows();
     this.c.firewallFlows();
-    this.setUnit(0, new Map(), this.c.out.byKey);
+    this.setUnit(0, [], this.c.out.byKey);
   }
 
   /** The number of flows. */
   get size(): number { return this.entries.size; }
 
   /** Every flow's line. */
-  lines(): string[] { return [...this.entries.values()].map((e) => e.line); }
+  lines(): string[] { return [...this.entries].map(([k, e]) => `${k},actions=${e.act}`); }
 
   /**
    * The groups, as now (every one; InputError naming `groups[i]…` before
@@ -1063,7 +1063,7 @@ export class FirewallState {
   addPort(p: SgPort): void {
     if (this.ports.has(p.ofport)) bad('SG_DUPLICATE_PORT', 'port.ofport', `ofport ${p.ofport} is already a port`);
     const np = normalisePort(p, 'port', null);
-    const fp: FwPort = { np, order: this.seq++, unit: new Map(), notes: [] };
+    const fp: FwPort = { np, order: this.seq++, unit: [], notes: [] };
     this.ports.set(p.ofport, fp);
     for (const g of np.groups) addTo(this.byGroup, g, fp);
     addTo(this.byTag, np.tag, fp);
@@ -1080,6 +1080,7 @@ export class FirewallState {
     this.byTag.get(fp.np.tag)?.delete(fp);
     this.dirtyPorts.delete(fp);
     this.setUnit(fp.order, fp.unit, new Map());
+    fp.unit = [];
     this.setNotes(fp, []);
     if (fp.np.secured) for (const g of fp.np.groups) this.membersChanged(g);
     if (this.usesConj(fp)) this.conjDirty = true;
@@ -1093,7 +1094,7 @@ export class FirewallState {
       this.c.notes = [];
       this.c.portUnit({ ...fp.np, groups: fp.np.groups.filter((g) => this.groups.has(g)) });
       this.setUnit(fp.order, fp.unit, this.c.out.byKey);
-      fp.unit = this.c.out.byKey;
+      fp.unit = [...this.c.out.byKey.keys()];
       this.setNotes(fp, this.c.notes);
     }
     this.c.notes = null;
@@ -1102,8 +1103,8 @@ export class FirewallState {
     this.dirtyTags.clear();
     const out: FlowChange[] = [];
     for (const [key, was] of this.touched) {
-      const now = this.entries.get(key)?.line ?? null;
-      if (now !== was) out.push({ key, line: now });
+      const now = this.entries.get(key)?.act ?? null;
+      if (now !== was) out.push({ key, line: now === null ? null : `${key},actions=${now}` });
     }
     this.touched.clear();
     return out;
@@ -1155,32 +1156,38 @@ export class FirewallState {
     this.c.out = new FlowList();
     const byK = netConj.get(tag);
     if (byK !== undefined) this.c.addressFlows(tag, byK);
-    const before = this.addrUnits.get(tag) ?? new Map<string, string>();
-    this.setUnit(ADDRESS_ORDER + tag, before, this.c.out.byKey);
-    if (this.c.out.byKey.size > 0) this.addrUnits.set(tag, this.c.out.byKey); else this.addrUnits.delete(tag);
+    this.setUnit(ADDRESS_ORDER + tag, this.addrUnits.get(tag) ?? [], this.c.out.byKey);
+    if (this.c.out.byKey.size > 0) this.addrUnits.set(tag, [...this.c.out.byKey.keys()]); else this.addrUnits.delete(tag);
   }
 
-  /** Unit 'order''s flows go from 'before' to 'after'. */
-  private setUnit(order: number, before: Map<string, string>, after: Map<string, string>): void {
-    for (const key of before.keys()) if (!after.has(key)) this.drop(key, order);
-    for (const [key, line] of after) if (before.get(key) !== line) this.put(key, order, line);
+  /** Unit 'order''s flows go from the keys 'before' to 'after' (key → actions). */
+  private setUnit(order: number, before: string[], after: Map<string, string>): void {
+    for (const key of before) if (!after.has(key)) this.drop(key, order);
+    for (const [key, act] of after) if (this.contribution(key, order) !== act) this.put(key, order, act);
+  }
+
+  /** What unit 'order' wrote for 'key' (undefined: nothing). */
+  private contribution(key: string, order: number): string | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    return e.order === order ? e.act : e.more?.get(order);
   }
 
   private touch(key: string, e: Entry | undefined): void {
-    if (!this.touched.has(key)) this.touched.set(key, e?.line ?? null);
+    if (!this.touched.has(key)) this.touched.set(key, e?.act ?? null);
   }
 
-  private put(key: string, order: number, line: string): void {
+  private put(key: string, order: number, act: string): void {
     const e = this.entries.get(key);
     this.touch(key, e);
-    if (e === undefined) { this.entries.set(key, { line, order, more: null }); return; }
-    if (e.order === order) { e.line = line; return; }
+    if (e === undefined) { this.entries.set(key, { act, order, more: null }); return; }
+    if (e.order === order) { e.act = act; return; }
     if (order > e.order) {
-      (e.more ??= new Map()).set(e.order, e.line);
+      (e.more ??= new Map()).set(e.order, e.act);
       e.order = order;
-      e.line = line;
+      e.act = act;
     } else {
-      (e.more ??= new Map()).set(order, line);
+      (e.more ??= new Map()).set(order, act);
     }
   }
 
@@ -1193,7 +1200,7 @@ export class FirewallState {
     let best = -1;
     for (const o of e.more.keys()) if (o > best) best = o;
     e.order = best;
-    e.line = e.more.get(best)!;
+    e.act = e.more.get(best)!;
     e.more.delete(best);
   }
 }
