@@ -76,6 +76,8 @@ interface Hv {
   tunnelsSeen: number;
   /** the groups this agent was last given, by id (members: those bound elsewhere) */
   sent: Map<string, SecurityGroup>;
+  /** the hypervisors it has a declared viewer tunnel with */
+  peers: Set<Hv>;
 }
 
 /** A declared viewer tunnel (the object in Topology.tunnels). */
@@ -87,6 +89,8 @@ const fdbEntries = (p: PortInfo): FdbEntry[] => p.fixedIps.map((ip) => ({ mac: p
 export class OvsFabric implements PortPlugger {
   readonly underlay: LinuxBridge;
   private readonly hvs = new Map<string, Hv>();
+  /** underlay address → hypervisor */
+  private readonly byIp = new Map<string, Hv>();
   /** bound port id → the hypervisor it is bound on */
   private readonly placement = new Map<string, string>();
   private groups: SecurityGroup[] = [];
@@ -133,7 +137,9 @@ export class OvsFabric implements PortPlugger {
     const agent = new OvsAgent(this.topology, { name: h.name, ip: h.ip, prefixLen: this.prefixLen });
     const link = this.topology.link([agent.host, 'eth0'], this.underlay, { delay: this.delay, mtu: this.mtu, b: { iface: `${h.name}-eth0` } });
     const seq = this.nextSeq++;
-    this.hvs.set(h.name, { info: h, agent, link, seq, tunnelsSeen: agent.tunnelVersion, sent: new Map() });
+    const hv: Hv = { info: h, agent, link, seq, tunnelsSeen: agent.tunnelVersion, sent: new Map(), peers: new Set() };
+    this.hvs.set(h.name, hv);
+    this.byIp.set(h.ip, hv);
     this.seqOf.set(`${h.name}/br-tun`, seq);
     this.fresh.add(h.name);
     this.topology.roles.set(h.name, 'node');
@@ -147,6 +153,8 @@ export class OvsFabric implements PortPlugger {
     for (const p of hv.agent.boundPorts()) this.unplug(name, p.id);
     hv.link.cut();
     this.hvs.delete(name);
+    this.byIp.delete(hv.info.ip);
+    for (const o of hv.peers) o.peers.delete(hv);
     this.portsMoved.delete(hv);
     this.fresh.delete(name);
     this.seqOf.delete(`${name}/br-tun`);
@@ -336,20 +344,26 @@ export class OvsFabric implements PortPlugger {
     const rebuild = new Set<string>();
     for (const d of dirty) {
       d.tunnelsSeen = d.agent.tunnelVersion;
-      for (const o of this.hvs.values()) {
+      // the pairs that may have changed: d's tunnels' remotes and its declared peers (a remote's own
+      // new tunnel to d makes it dirty in its turn)
+      const near = new Set(d.peers);
+      for (const ip of d.agent.tunnelRemotes()) { const o = this.byIp.get(ip); if (o !== undefined) near.add(o); }
+      for (const o of near) {
         if (o === d) continue;
         const [a, b] = d.seq < o.seq ? [d, o] : [o, d];
         const key = `${a.info.name} ${b.info.name}`;
         const want = a.agent.hasLiveTunnel(b.info.ip) || b.agent.hasLiveTunnel(a.info.ip);
         const had = this.declared.get(key);
         if (!want) {
-          if (had !== undefined) { this.declared.delete(key); rebuild.add(`${a.info.name}/br-tun`); }
+          if (had !== undefined) { this.declared.delete(key); a.peers.delete(b); b.peers.delete(a); rebuild.add(`${a.info.name}/br-tun`); }
           continue;
         }
         if (had !== undefined && !this.portsMoved.has(a) && !this.portsMoved.has(b)) continue;
         const vni = a.agent.firstSharedVni(b.agent);
         if (had !== undefined) { had.vni = vni; continue; }
         this.declared.set(key, this.declareTunnel(`${a.info.name}/br-tun`, `${b.info.name}/br-tun`, vni));
+        a.peers.add(b);
+        b.peers.add(a);
       }
     }
     this.portsMoved.clear();

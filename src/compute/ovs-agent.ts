@@ -287,8 +287,8 @@ export class OvsAgent {
   private readonly dead = new Map<string, OvsPort>();
   /** remote IP → tunnel port on br-tun; 'live' while its table-0 flow is installed */
   private readonly tunnels = new Map<string, { name: string; ofport: number; live: boolean }>();
-  /** bumped whenever a tunnel goes live or idle (the fabric redeclares the viewer's tunnels then) */
-  tunnelVersion = 0;
+  /** bumped whenever a tunnel goes live or idle */
+  private tunnelChanges = 0;
   private readonly patchInt: number;
   /** br-int's firewall, kept compiled (devices/security-group.ts) */
   private readonly fw = new FirewallState();
@@ -580,6 +580,9 @@ export class OvsAgent {
   /** The remote IPs this host has a live tunnel to. */
   tunnelRemotes(): string[] { return [...this.tunnels].filter(([, t]) => t.live).map(([ip]) => ip); }
 
+  /** A number that moves whenever a tunnel goes live or idle (the fabric redeclares the viewer's tunnels then). */
+  get tunnelVersion(): number { return this.tunnelChanges; }
+
   /** Whether this host has a live tunnel to 'remoteIp'. */
   hasLiveTunnel(remoteIp: string): boolean { return this.tunnels.get(remoteIp)?.live === true; }
 
@@ -607,7 +610,7 @@ export class OvsAgent {
     if (!t.live) {
       this.brTun.addFlows(`table=0,priority=1,in_port=${t.ofport},actions=resubmit(,${VXLAN_TUN_TO_LV})`);
       t.live = true;
-      this.tunnelVersion++;
+      this.tunnelChanges++;
     }
     return t.ofport;
   }
@@ -619,7 +622,7 @@ export class OvsAgent {
     for (const net of this.nets.values()) if (net.flood.has(remoteIp) || net.ucast.has(remoteIp)) return;
     this.brTun.delFlows(`in_port=${t.ofport}`);
     t.live = false;
-    this.tunnelVersion++;
+    this.tunnelChanges++;
   }
 
   // ---- inspection -----------------------------------------------------------------------------------
