@@ -20,22 +20,36 @@
  * a tunnel that no network needs any more loses its flows. The entries are
  * the fixed IPs only, as the driver sends them (allowed address pairs get
  * no ARP responder entry).
- * Security groups: `setSecurityGroups(groups)` recompiles every agent; each
- * agent gets the groups with `members` = the addresses (fixed IPs and
- * allowed-address-pair IPs) of the group's ports bound on other hosts, so a
- * remote-group rule matches VMs wherever they run. Plugging or unplugging a
- * port resyncs the members.
- * `batch(fn)` holds the member and tunnel syncs back until 'fn' returns
- * (bulk creation: 200 VMs with a self-referencing default group on 20
- * hypervisors took ~16 s port by port here, most of it recompiling every
- * br-int after each port, ~3 s in one batch). Inside a batch a port is
- * bound with the members as they were before it (Neutron's agents also see
- * member updates after the port).
+ * Security groups: `setSecurityGroups(groups)` hands every agent the
+ * groups (each agent recompiles what changed: an unchanged group is the
+ * same object); a group some rule names as its remote group goes with
+ * `members` = the addresses (fixed IPs and allowed-address-pair IPs) of
+ * the group's ports bound on other hosts, so a remote-group rule matches
+ * VMs wherever they run (the other groups' members change no flow and are
+ * left as they are). Plugging or unplugging a port updates, on every
+ * agent, the members of those of its groups that are remote groups (an
+ * index group → hypervisor → port keeps them).
+ * `batch(fn)` holds the member and tunnel syncs back until 'fn' returns,
+ * and holds each agent it binds on (OvsAgent.hold): its br-int is updated
+ * once, at the end. Inside a batch a port is bound with the members as
+ * they were before it (Neutron's agents also see member updates after the
+ * port).
  * Viewer: each hypervisor host has the role 'node'; a VXLAN tunnel is
  * declared between `<a>/br-tun` and `<b>/br-tun` while either agent has a
- * live tunnel port to the other, labelled with the VNI of a network both
- * host (the tunnel ports carry every VNI: key=flow); recomputed after each
- * plug and unplug.
+ * live tunnel port to the other, labelled with the VNI of the first network
+ * of a's ports that b hosts (the tunnel ports carry every VNI: key=flow;
+ * a the older hypervisor), listed by the pairs' creation order; after each
+ * plug and unplug (or batch) only the pairs of hypervisors whose ports or
+ * tunnels changed are looked at.
+ * Cost: a plug is its own port's flows on its agent plus l2pop's FDB
+ * entries to and from the network's other hypervisors; the syncs after it
+ * are linear in the hypervisors it changed, not in all ports. Measured
+ * (bench/compute.bench.ts, `node --max-old-space-size=8000 --expose-gc
+ * --import tsx bench/compute.bench.ts`): 200 hypervisors, 1,000 VPCs,
+ * 10,000 VMs built in 25 s of CPU, 1.3 GB heap (before: 1,000 VMs on 20
+ * hypervisors took 105 s — every br-int recompiled per bind, every agent's
+ * groups rebuilt from every port per plug); 1,000 VMs on 20 hypervisors
+ * now 2.4 s.
  * removeHypervisor(name): its ports are unplugged (their FDB entries leave
  * the peers), its underlay link is cut and its tunnels forgotten; the host
  * and bridges stay on the topology, dead (a Topology cannot remove nodes).
