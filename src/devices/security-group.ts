@@ -260,7 +260,14 @@ interface NRule {
   remoteGroupId: string | null;
 }
 
-interface NGroup { id: string; raw: NRule[]; remote: NRule[]; extraMembers: string[] }
+interface NGroup {
+  id: string;
+  raw: NRule[];
+  remote: NRule[];
+  extraMembers: string[];
+  /** the rules as text: two groups with equal text compile alike */
+  rulesText: string;
+}
 
 interface NPort {
   id: string;
@@ -1028,7 +1035,7 @@ export class FirewallState {
     // an unchanged group may name a remote group that is gone: every rule is checked again then
     const gone = [...this.raw.keys()].some((id) => !ids.has(id));
     groups.forEach((g, i) => {
-      ng.set(g.id, !gone && this.raw.get(g.id) === g ? this.groups.get(g.id)! : normaliseGroup(g, ids, `groups[${i}]`));
+      ng.set(g.id, !gone && this.raw.get(g.id) === g ? this.groups.get(g.id)! : normaliseGroup(g, ids, `groups[${i}]`, true));
       raw.set(g.id, g);
     });
     for (const id of new Set([...this.raw.keys(), ...ids])) this.changed(id, this.groups.get(id), ng.get(id));
@@ -1046,7 +1053,7 @@ export class FirewallState {
     const ids = new Set(this.raw.keys());
     const ng = groups.map((g, i) => {
       if (!ids.has(g.id)) bad('SG_UNKNOWN_GROUP', `groups[${i}].id`, `no security group '${g.id}' to update`);
-      return this.raw.get(g.id) === g ? this.groups.get(g.id)! : normaliseGroup(g, ids, `groups[${i}]`);
+      return this.raw.get(g.id) === g ? this.groups.get(g.id)! : normaliseGroup(g, ids, `groups[${i}]`, true);
     });
     groups.forEach((g, i) => {
       this.changed(g.id, this.groups.get(g.id), ng[i]!);
@@ -1058,7 +1065,7 @@ export class FirewallState {
   /** Group 'id' goes from 'a' to 'b' (undefined: none): the units that depend on what differs marked. */
   private changed(id: string, a: NGroup | undefined, b: NGroup | undefined): void {
     if (a === b) return;
-    const rulesSame = a !== undefined && b !== undefined && JSON.stringify([a.raw, a.remote]) === JSON.stringify([b.raw, b.remote]);
+    const rulesSame = a !== undefined && b !== undefined && a.rulesText === b.rulesText;
     if (!rulesSame) {
       for (const p of this.byGroup.get(id) ?? []) this.dirtyPorts.add(p);
       if ((a?.remote.length ?? 0) > 0 || (b?.remote.length ?? 0) > 0) this.conjDirty = true;
@@ -1246,10 +1253,20 @@ function normaliseGroups(groups: SecurityGroup[]): Map<string, NGroup> {
   return ng;
 }
 
-function normaliseGroup(g: SecurityGroup, ids: ReadonlySet<string>, path: string): NGroup {
+/** Each group object's normalised form (read only, shared by every FirewallState given the same object). */
+const normalised = new WeakMap<SecurityGroup, NGroup>();
+
+/** Group 'g' validated and normalised; with 'cache' (FirewallState: the same object is unchanged) shared. */
+function normaliseGroup(g: SecurityGroup, ids: ReadonlySet<string>, path: string, cache = false): NGroup {
+  const had = cache ? normalised.get(g) : undefined;
+  // valid before: still valid while its remote groups are there (else normalised again, to throw)
+  if (had !== undefined && had.remote.every((r) => ids.has(r.remoteGroupId!))) return had;
   const rules = g.rules.map((r, j) => normaliseRule(r, ids, `${path}.rules[${j}]`));
   const extra = (g.members ?? []).map((m, j) => { canonicalCidr(m, `${path}.members[${j}]`); return m; });
-  return { id: g.id, raw: rules.filter((r) => r.remoteGroupId === null), remote: rules.filter((r) => r.remoteGroupId !== null), extraMembers: extra };
+  const raw = rules.filter((r) => r.remoteGroupId === null), remote = rules.filter((r) => r.remoteGroupId !== null);
+  const n: NGroup = { id: g.id, raw, remote, extraMembers: extra, rulesText: JSON.stringify([raw, remote]) };
+  if (cache) normalised.set(g, n);
+  return n;
 }
 
 /**
