@@ -46,10 +46,12 @@
  * are linear in the hypervisors it changed, not in all ports. Measured
  * (bench/compute.bench.ts, `node --max-old-space-size=8000 --expose-gc
  * --import tsx bench/compute.bench.ts`): 200 hypervisors, 1,000 VPCs,
- * 10,000 VMs built in 25 s of CPU, 1.3 GB heap (before: 1,000 VMs on 20
- * hypervisors took 105 s — every br-int recompiled per bind, every agent's
- * groups rebuilt from every port per plug); 1,000 VMs on 20 hypervisors
- * now 2.4 s.
+ * 10,000 VMs built in 14–17 s (19 s CPU), 1.2 GB heap, 1.5 GB RSS (before:
+ * 1,000 VMs on 20 hypervisors took 105 s — every br-int recompiled per
+ * bind, every agent's groups rebuilt from every port per plug, the
+ * viewer's tunnels from every pair); 1,000 VMs on 20 hypervisors now
+ * 2.4 s. Holding one batch across a whole control-plane delivery
+ * (CloudNetwork.batch) measured no faster: each plug is already small.
  * removeHypervisor(name): its ports are unplugged (their FDB entries leave
  * the peers), its underlay link is cut and its tunnels forgotten; the host
  * and bridges stay on the topology, dead (a Topology cannot remove nodes).
