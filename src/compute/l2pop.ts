@@ -309,20 +309,30 @@ export class OvsFabric implements PortPlugger {
    */
   private syncGroups(): void {
     if (!this.groupsDirty && this.membersDirty.size === 0 && this.fresh.size === 0) return;
+    // a group as every hypervisor without a port in it compiles it: one object, normalised once
+    const shared = new Map<string, SecurityGroup>();
+    const groupFor = (name: string, g: SecurityGroup): SecurityGroup => {
+      if (!this.referenced.has(g.id)) return g;
+      if ((this.memberIndex.get(g.id)?.get(name)?.size ?? 0) > 0) return this.withMembers(g, name);
+      let s = shared.get(g.id);
+      if (s === undefined) shared.set(g.id, s = this.withMembers(g, null));
+      return s;
+    };
+    const byId = new Map(this.groups.map((g) => [g.id, g]));
     for (const [name, hv] of this.hvs) {
       if (this.groupsDirty || this.fresh.has(name)) {
-        const list = this.groups.map((g) => this.groupFor(name, g));
+        const list = this.groups.map((g) => groupFor(name, g));
         hv.agent.setSecurityGroups(list);
         hv.sent = new Map(list.map((g) => [g.id, g]));
         continue;
       }
       const update: SecurityGroup[] = [];
       for (const id of this.membersDirty) {
-        const was = hv.sent.get(id);
-        if (was === undefined) continue;
-        const g = this.groupFor(name, this.groups.find((x) => x.id === id)!);
-        hv.sent.set(id, g);
-        update.push(g);
+        const g = byId.get(id);
+        if (g === undefined || !hv.sent.has(id)) continue;
+        const now = groupFor(name, g);
+        hv.sent.set(id, now);
+        update.push(now);
       }
       if (update.length > 0) hv.agent.updateSecurityGroups(update);
     }
@@ -332,15 +342,14 @@ export class OvsFabric implements PortPlugger {
   }
 
   /**
-   * Group 'g' as hypervisor 'name' compiles it: members = the addresses of
-   * its ports bound on other hosts, when a rule names it as its remote
-   * group (else its members change no flow and it is passed as it is).
+   * Group 'g' (named as a remote group) as hypervisor 'except' compiles it:
+   * members = the addresses of its ports bound on other hosts (all of them
+   * for null).
    */
-  private groupFor(name: string, g: SecurityGroup): SecurityGroup {
-    if (!this.referenced.has(g.id)) return g;
+  private withMembers(g: SecurityGroup, except: string | null): SecurityGroup {
     const extra: string[] = [];
     for (const [host, ports] of this.memberIndex.get(g.id) ?? []) {
-      if (host !== name) for (const a of ports.values()) extra.push(...a);
+      if (host !== except) for (const a of ports.values()) extra.push(...a);
     }
     return extra.length === 0 ? g : { ...g, members: [...(g.members ?? []), ...extra] };
   }

@@ -382,7 +382,10 @@ export function linkLocalAddress(mac: string): string {
   return ipv6ToString(a, 0);
 }
 
-function normaliseRule(r: SgRule, groupIds: ReadonlySet<string>, path: string): NRule {
+/** The ids of the groups a rule may name as its remote group. */
+interface GroupIds { has(id: string): boolean }
+
+function normaliseRule(r: SgRule, groupIds: GroupIds, path: string): NRule {
   if (r.direction !== 'ingress' && r.direction !== 'egress') bad('SG_BAD_DIRECTION', `${path}.direction`, `'${String(r.direction)}' is not ingress or egress`);
   const ethertype = r.ethertype ?? 'IPv4';
   if (ethertype !== 'IPv4' && ethertype !== 'IPv6') bad('SG_BAD_ETHERTYPE', `${path}.ethertype`, `'${String(ethertype)}' is not IPv4 or IPv6`);
@@ -1050,7 +1053,7 @@ export class FirewallState {
    * anything changes). The fabric's member updates.
    */
   updateGroups(groups: SecurityGroup[]): void {
-    const ids = new Set(this.raw.keys());
+    const ids = this.raw;
     const ng = groups.map((g, i) => {
       if (!ids.has(g.id)) bad('SG_UNKNOWN_GROUP', `groups[${i}].id`, `no security group '${g.id}' to update`);
       return this.raw.get(g.id) === g ? this.groups.get(g.id)! : normaliseGroup(g, ids, `groups[${i}]`, true);
@@ -1257,7 +1260,7 @@ function normaliseGroups(groups: SecurityGroup[]): Map<string, NGroup> {
 const normalised = new WeakMap<SecurityGroup, NGroup>();
 
 /** Group 'g' validated and normalised; with 'cache' (FirewallState: the same object is unchanged) shared. */
-function normaliseGroup(g: SecurityGroup, ids: ReadonlySet<string>, path: string, cache = false): NGroup {
+function normaliseGroup(g: SecurityGroup, ids: GroupIds, path: string, cache = false): NGroup {
   const had = cache ? normalised.get(g) : undefined;
   // valid before: still valid while its remote groups are there (else normalised again, to throw)
   if (had !== undefined && had.remote.every((r) => ids.has(r.remoteGroupId!))) return had;
