@@ -30,7 +30,8 @@
  * ones added, the rest left alone with their counters (nothing on br-int
  * is learnt into the flow table; NORMAL's MAC table is not touched).
  * `hold()`/`release()` (the fabric's batch) defer the update to the last
- * release: the bridge changes once for many binds. A bound port is an access port with tag = its
+ * release: the bridge changes once for many binds (and br-tun's flood flow
+ * of a network once for the many remotes a first bind learns). A bound port is an access port with tag = its
  * network's local VLAN; patch-tun is a trunk. A port that was unbound stays on the bridge (OvsBridge cannot delete
  * ports) as Neutron's port_dead leaves it: tag 4095 (DEAD_VLAN_TAG) and
  * `table=0,priority=2,in_port=P,actions=drop`; binding the same port id again
@@ -309,8 +310,10 @@ export class OvsAgent {
   /** dead ports (ofports) whose drop flow is on br-int; ofport → wanted or not, since the last sync */
   private readonly deadInstalled = new Set<number>();
   private readonly deadPending = new Map<number, boolean>();
-  /** hold() depth: br-int is synced when it returns to 0 */
+  /** hold() depth: br-int is synced (and the held flood flows added) when it returns to 0 */
   private held = 0;
+  /** per network, its FLOOD_TO_TUN flow as it is to be, while held */
+  private readonly floodPending = new Map<LocalNet, string>();
 
   /** The hypervisor 'opts.name' on 'topology' (host, br-int, br-tun, patch ports, br-tun's default flows). */
   constructor(readonly topology: Topology, opts: OvsAgentOptions) {
@@ -417,6 +420,7 @@ export class OvsAgent {
     this.brTun.delFlows(`table=${FLOOD_TO_TUN},dl_vlan=${v}`);
     this.brTun.delFlows(`table=${UCAST_TO_TUN},${anyCfi(v)}`);
     this.brTun.delFlows(`table=${ARP_RESPONDER},dl_vlan=${v},arp`);
+    this.floodPending.delete(net);
     this.nets.delete(net.segment.networkId);
     this.vlans.release(net.segment.networkId);
     for (const ip of this.tunnels.keys()) this.cleanupTunnel(ip);
@@ -465,7 +469,7 @@ export class OvsAgent {
 
   /** The end of a hold(): br-int brought up to date when no hold is left. */
   release(): void {
-    if (this.held > 0 && --this.held === 0) this.syncBrInt();
+    if (this.held > 0 && --this.held === 0) { this.syncBrInt(); this.flushFlood(); }
   }
 
   /**
@@ -566,7 +570,8 @@ export class OvsAgent {
     const net = this.nets.get(segment.networkId);
     if (net === undefined || remoteIp === this.localIp) return;
     if (flooding && net.flood.delete(remoteIp)) {
-      if (net.flood.size > 0) this.installFlood(net); else this.brTun.delFlows(`table=${FLOOD_TO_TUN},dl_vlan=${net.vlan}`);
+      if (net.flood.size > 0) this.installFlood(net);
+      else { this.floodPending.delete(net); this.brTun.delFlows(`table=${FLOOD_TO_TUN},dl_vlan=${net.vlan}`); }
     }
     const macs = net.ucast.get(remoteIp);
     for (const e of entries) {
@@ -609,7 +614,17 @@ export class OvsAgent {
   /** install_flood_to_tun: one flow per VLAN listing the flooding tunnels. */
   private installFlood(net: LocalNet): void {
     const outs = [...net.flood].map((ip) => `output:${this.tunnelPort(ip)}`).join(',');
-    this.brTun.addFlows(`table=${FLOOD_TO_TUN},priority=1,dl_vlan=${net.vlan},actions=strip_vlan,set_tunnel:${vniHex(net.segment.vni)},${outs}`);
+    const line = `table=${FLOOD_TO_TUN},priority=1,dl_vlan=${net.vlan},actions=strip_vlan,set_tunnel:${vniHex(net.segment.vni)},${outs}`;
+    // held (a batch of binds here): the last version goes in at release(), not each remote's
+    if (this.held > 0) this.floodPending.set(net, line); else this.brTun.addFlows(line);
+  }
+
+  /** The flood flows held back, those of networks still here with flooding entries. */
+  private flushFlood(): void {
+    const lines: string[] = [];
+    for (const [net, line] of this.floodPending) if (this.nets.get(net.segment.networkId) === net && net.flood.size > 0) lines.push(line);
+    this.floodPending.clear();
+    if (lines.length > 0) this.brTun.addFlows(lines.join('\n'));
   }
 
   /** The tunnel port to 'remoteIp' (made, or woken up), with its table-0 flow. */

@@ -2,8 +2,9 @@
  * The fabric's incremental upkeep (l2pop.ts, ovs-agent.ts): after any mix of
  * plugs and unplugs, batched or not, every br-int holds what a fresh full
  * compile of its bound ports and the groups (members = the groups' addresses
- * bound on other hosts) gives, and the viewer's tunnels are what a
- * from-scratch pass over every pair of hypervisors declares.
+ * bound on other hosts) gives, the viewer's tunnels are what a
+ * from-scratch pass over every pair of hypervisors declares, and every
+ * br-tun holds what the same steps one by one leave.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -71,13 +72,19 @@ describe('OvsFabric, incrementally', () => {
       groups: fc.subarray(['dflt', 'web', 'open']), secured: fc.boolean(), batch: fc.boolean(),
     });
     fc.assert(fc.property(fc.array(fc.array(step, { minLength: 1, maxLength: 4 }), { maxLength: 8 }), (rounds) => {
-      const t = new Topology({ seed: 3 });
-      const fabric = new OvsFabric(t);
       const ips = new Map(HVS.map((h, i) => [h, `192.168.0.${11 + i}`]));
-      for (const h of HVS) fabric.addHypervisor({ name: h, region: 'r', az: 'az', ip: ips.get(h)! });
-      fabric.setSecurityGroups(GROUPS);
+      const make = (): [Topology, OvsFabric] => {
+        const t = new Topology({ seed: 3 });
+        const fabric = new OvsFabric(t);
+        for (const h of HVS) fabric.addHypervisor({ name: h, region: 'r', az: 'az', ip: ips.get(h)! });
+        fabric.setSecurityGroups(GROUPS);
+        return [t, fabric];
+      };
+      const [t, fabric] = make();
+      // the same steps one by one, never batched: br-tun ends the same
+      const [, plain] = make();
       const where = new Map<number, string>();
-      const apply = (s: Step): void => {
+      const apply = (s: Step, fabric: OvsFabric, where: Map<number, string>): void => {
         const at = where.get(s.vm);
         if (at !== undefined) { fabric.unplug(at, `port-${s.vm}`); where.delete(s.vm); return; }
         if (!s.plug) return;
@@ -89,8 +96,12 @@ describe('OvsFabric, incrementally', () => {
         fabric.plug(HVS[s.hv]!, p);
         where.set(s.vm, HVS[s.hv]!);
       };
+      const plainWhere = new Map<number, string>();
       for (const round of rounds) {
-        if (round[0]!.batch) fabric.batch(() => round.forEach(apply)); else round.forEach(apply);
+        const run = (): void => round.forEach((s) => apply(s, fabric, where));
+        if (round[0]!.batch) fabric.batch(run); else run();
+        round.forEach((s) => apply(s, plain, plainWhere));
+        for (const h of HVS) expect(fabric.agent(h).dumpFlows('br-tun').map(strip).sort()).toEqual(plain.agent(h).dumpFlows('br-tun').map(strip).sort());
         for (const h of HVS) expect(actualBrInt(fabric, h)).toEqual(expectedBrInt(fabric, h));
         expect(t.tunnels).toEqual(expectedTunnels(fabric, ips));
       }
