@@ -40,6 +40,10 @@
  * switches that learnt its MAC learn the new way. All of it happens at one
  * instant of virtual time: the packets lost are exactly those in flight on
  * the old links or on their way to the old hypervisor at the switch-over.
+ * `batch(fn)` holds one fabric batch (l2pop.ts) open across the calls
+ * 'fn' makes — the control plane's delivery of a batch's notifications can
+ * run inside it (a CloudDataplane has no such hook yet: cloud.ts's flush
+ * would call it).
  * `removeHypervisor` (a crash or a deletion): its VMs' hosts go with it
  * (their state is lost); the control plane then starts the evacuated ones
  * elsewhere.
@@ -120,6 +124,15 @@ export class CloudNetwork implements CloudDataplane {
   vmHost(name: string): Host {
     for (const v of this.vms.values()) if (v.boot.name === name) return v.host;
     throw new ComputeError('COMPUTE_NO_VM', name, `no running VM named '${name}'`);
+  }
+
+  /**
+   * Run 'fn' (many notifications: a control-plane batch's delivery) inside
+   * one fabric batch: each hypervisor's br-int compiled once and the
+   * groups' members and viewer's tunnels synced once, at its end.
+   */
+  batch<T>(fn: () => T): T {
+    return this.fabric.batch(fn);
   }
 
   // ---- CloudDataplane ---------------------------------------------------------------------------------

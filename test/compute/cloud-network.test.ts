@@ -197,4 +197,33 @@ describe('a cloud on its data plane', () => {
     // acme is untouched
     expect((await t.ping('acme-az1', ipOf(cloud, 'acme-az2'), { count: 1 })).received).toBe(1);
   });
+
+  it('CloudNetwork.batch around a control-plane batch ends with the flows and tunnels of delivery one by one', async () => {
+    const strip = (l: string): string => l.replace(/ ?(cookie|duration|n_packets|n_bytes|idle_age|hard_age)=[^,]*,/g, '');
+    const make = (held: boolean): ReturnType<typeof build> => {
+      const b = build();
+      const run = (): void => b.cloud.batch(() => {
+        for (const ten of ['acme', 'globex']) {
+          b.cloud.createVpc({ name: ten, cidr: '10.0.0.0/16', tenant: ten });
+          b.cloud.createSubnet({ vpc: ten, name: `${ten}-a`, cidr: '10.0.1.0/24' });
+          const sg = b.cloud.createSecurityGroup({ name: 'peers', tenant: ten });
+          b.cloud.addSecurityGroupRule(sg.id, { direction: 'ingress', protocol: 'icmp', remoteGroupId: sg.id });
+          for (let i = 0; i < 5; i++) b.cloud.createVm({ name: `${ten}-${i}`, flavor: 'm1.tiny', image: 'cirros', subnets: [`${ten}-a`], securityGroups: [sg.id] });
+        }
+      });
+      if (held) b.net.batch(run); else run();
+      return b;
+    };
+    const a = make(false), b = make(true);
+    for (const hv of a.net.fabric.hypervisors()) {
+      for (const br of ['br-int', 'br-tun'] as const) {
+        expect(b.net.fabric.agent(hv).dumpFlows(br).map(strip).sort()).toEqual(a.net.fabric.agent(hv).dumpFlows(br).map(strip).sort());
+      }
+    }
+    expect(b.t.tunnels).toEqual(a.t.tunnels);
+    // the remote-group rule admits a peer on another hypervisor
+    const vms = b.cloud.vms().filter((v) => v.name.startsWith('acme-'));
+    const far = vms.find((v) => v.hypervisor !== vms[0]!.hypervisor)!;
+    expect((await b.t.ping(vms[0]!.name, ipOf(b.cloud, far.name), { count: 1 })).received).toBe(1);
+  });
 });
