@@ -2,6 +2,7 @@
 // the underlay by their VNIs, VM to VM across hypervisors, SNAT and floating IPs through the network node's
 // router, security groups, live migration under a continuous ping, and deletion taking only what was the VM's.
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { Topology } from '../../src/topology/topology.js';
 import { Cloud } from '../../src/compute/cloud.js';
 import { CloudNetwork } from '../../src/compute/dataplane.js';
@@ -225,5 +226,53 @@ describe('a cloud on its data plane', () => {
     const vms = b.cloud.vms().filter((v) => v.name.startsWith('acme-'));
     const far = vms.find((v) => v.hypervisor !== vms[0]!.hypervisor)!;
     expect((await b.t.ping(vms[0]!.name, ipOf(b.cloud, far.name), { count: 1 })).received).toBe(1);
+  });
+});
+
+describe('tenant layouts drawn at random', () => {
+  it('every tenant reaches all its VMs, and no frame of one tenant is carried in another\'s VNI or delivered to its VMs', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.array(fc.constantFrom('az1', 'az2', 'az3'), { minLength: 2, maxLength: 4 }), { minLength: 2, maxLength: 3 }),
+      async (layout) => {
+        const { t, cloud, net } = build(11);
+        const tenants = layout.map((azs, k) => {
+          const ten = `t${k}`;
+          cloud.createVpc({ name: ten, cidr: '10.0.0.0/16', tenant: ten });
+          cloud.createSubnet({ vpc: ten, name: `${ten}-s`, cidr: '10.0.1.0/24' });
+          const sg = cloud.createSecurityGroup({ name: 'icmp', tenant: ten });
+          cloud.addSecurityGroupRule(sg.id, { direction: 'ingress', protocol: 'icmp' });
+          const vms = azs.map((az, i) => cloud.createVm({ name: `${ten}-vm${i}`, flavor: 'm1.tiny', image: 'cirros', subnets: [`${ten}-s`], securityGroups: [sg.id], az }).name);
+          return { ten, vni: cloud.vpcs().find((v) => v.name === ten)!.vni, vms, macs: new Set(vms.map((v) => cloud.vm(v).portDetails[0]!.mac)) };
+        });
+        const macText = (f: Uint8Array, off: number): string => Array.from(f.subarray(off, off + 6), (b) => b.toString(16).padStart(2, '0')).join(':');
+        const caps = ['hv1', 'hv2', 'hv3'].map((h) => t.capture([net.fabric.agent(h).host, 'eth0']));
+        const wrong: string[] = [];
+        for (const ten of tenants) {
+          for (const vm of ten.vms) {
+            net.vmHost(vm).ports.get('eth0')!.tap((f, dir) => {
+              if (dir === 'in' && be16(f, 12) === 0x0800 && !ten.macs.has(macText(f, 6)) && f[23] === 1) wrong.push(`${vm} got ICMP from ${macText(f, 6)}`);
+            });
+          }
+        }
+        for (const ten of tenants) {
+          for (const vm of ten.vms.slice(1)) {
+            const r = await t.ping(ten.vms[0]!, ipOf(cloud, vm), { count: 1, timeout: 2 });
+            expect(r.received, `${ten.ten}: ${ten.vms[0]} → ${vm}`).toBe(1);
+          }
+        }
+        let carried = 0;
+        for (const c of caps) {
+          for (const { data: f } of c.frames) {
+            if (be16(f, 12) !== 0x0800 || f[23] !== 17 || be16(f, 36) !== 4789) continue;
+            carried++;
+            const vni = be32(f, 46) >>> 8, src = macText(f, 50 + 6);
+            const owner = tenants.find((x) => x.macs.has(src));
+            if (owner !== undefined && owner.vni !== vni) wrong.push(`${src} of ${owner.ten} carried in VNI ${vni}`);
+          }
+        }
+        expect(wrong).toEqual([]);
+        // a tenant on two zones (so two hypervisors) crossed the underlay
+        if (layout.some((azs) => new Set(azs).size > 1)) expect(carried).toBeGreaterThan(0);
+      }), { numRuns: 8 });
   });
 });
