@@ -128,6 +128,9 @@ import {
   egressIngressBase, flowKey, flowText, GATEWAY_OFPORT, nodeFlows, peerFlows, podFlows, tableName, TUNNEL_OFPORT, type Flow,
 } from './pipeline.js';
 import { compilePolicies, POLICY_TABLES, type PolicyPod } from './policy.js';
+import { FlowTemplate, TemplateError } from '../../ofproto/template.js';
+import { parseFlowsFile, type OfProtocol } from '../../ofproto/ofctl.js';
+import type { FlowSpec } from '../../ofproto/actions.js';
 
 export { CniError };
 
@@ -200,6 +203,8 @@ export class CniNode {
   ipsets: Ipsets | null = null;
   /** host-local IPAM: the last address handed out, the addresses in use */
   lastIp: number;
+  /** gwMAC as a number (the pod flow template's hole) */
+  readonly gwMACValue: number;
   readonly used = new Set<number>();
   constructor(
     readonly name: string, readonly ip: string, readonly podCIDR: string,
@@ -208,6 +213,7 @@ export class CniNode {
     readonly host: Host, readonly bridge: OvsBridge,
   ) {
     this.lastIp = net + 1;
+    this.gwMACValue = Number.parseInt(gwMAC.split(':').join(''), 16);
   }
 }
 
@@ -241,6 +247,11 @@ export function antreaNodeRules(podCIDR: string): string {
     'COMMIT',
     '',
   ].join('\n');
+}
+
+/** An Ethernet address's 6 bytes as a number (< 2^48). */
+function macValue(b: Uint8Array): number {
+  return ((b[0]! << 8) | b[1]!) * 2 ** 32 + (((b[2]! << 24) | (b[3]! << 16) | (b[4]! << 8) | b[5]!) >>> 0);
 }
 
 /** A 6-hex-digit FNV-1a hash of 's' (the suffix of a pod's interface name). */
@@ -280,7 +291,9 @@ export class ClusterNetwork {
   private deferred = 0;
   private pendingSync = false;
   /** flows a batch holds back, by node (add-flows texts in order) */
-  private readonly pendingFlows = new Map<CniNode, string[]>();
+  private readonly pendingFlows = new Map<CniNode, (string | FlowSpec[])[]>();
+  /** the pods' flow template by bridge protocols (null: none could be made; podFlowSpecs) */
+  private readonly podTemplates = new Map<OfProtocol, FlowTemplate<'gwMAC' | 'ofport' | 'mac' | 'ip'> | null>();
   /** nodes whose policy tables were never installed; how many nodes hold policy flows */
   private readonly unsynced = new Set<CniNode>();
   private policyFlowNodes = 0;
@@ -433,19 +446,53 @@ export class ClusterNetwork {
 
   /** Add 'flows' to the node's bridge, at once or (in a batch) at the batch's end, in order. */
   private install(node: CniNode, flows: Flow[]): void {
-    const text = flows.map(flowText).join('\n');
-    if (this.deferred === 0) { node.bridge.addFlows(text); return; }
-    const l = this.pendingFlows.get(node);
-    if (l === undefined) this.pendingFlows.set(node, [text]); else l.push(text);
+    this.installParsed(node, flows.map(flowText).join('\n'));
   }
 
-  /** Install what a batch holds back for 'node' (every node when absent), one add-flows each. */
+  /** Add flows (add-flows text, or specs parsed for the bridge's protocols) at once or at the batch's end. */
+  private installParsed(node: CniNode, flows: string | FlowSpec[]): void {
+    if (this.deferred === 0) {
+      if (typeof flows === 'string') node.bridge.addFlows(flows); else node.bridge.addFlowSpecs(flows);
+      return;
+    }
+    const l = this.pendingFlows.get(node);
+    if (l === undefined) this.pendingFlows.set(node, [flows]); else l.push(flows);
+  }
+
+  /** Install what a batch holds back for 'node' (every node when absent), one add-flows each (all or nothing). */
   private flush(node?: CniNode): void {
-    for (const [n, texts] of this.pendingFlows) {
+    for (const [n, items] of this.pendingFlows) {
       if (node !== undefined && n !== node) continue;
       this.pendingFlows.delete(n);
-      n.bridge.addFlows(texts.join('\n'));
+      const specs: FlowSpec[] = [];
+      for (const x of items) {
+        const parsed = typeof x === 'string' ? parseFlowsFile(x, { protocols: n.bridge.br.protocols }) : x;
+        for (const f of parsed) specs.push(f);
+      }
+      n.bridge.addFlowSpecs(specs);
     }
+  }
+
+  /**
+   * A pod's flows as specs, from the pod template (ofproto/template.ts: pipeline.ts's podFlows
+   * parsed once, the pod's port, MACs and IP written in); the text when no template could be
+   * made for the bridge's protocols (never for pipeline.ts's flows as they are).
+   */
+  private podFlowSpecs(node: CniNode, pod: CniPod, ip: number, mac: number): string | FlowSpec[] {
+    const protocols = node.bridge.br.protocols;
+    let t = this.podTemplates.get(protocols);
+    if (t === undefined) {
+      try {
+        t = FlowTemplate.compile((v) => podFlows(v.gwMAC, { ofport: Number(v.ofport), mac: v.mac, ip: v.ip }).map(flowText).join('\n'),
+          { gwMAC: 'mac', ofport: 'port', mac: 'mac', ip: 'ipv4' }, { protocols });
+      } catch (e) {
+        if (!(e instanceof TemplateError)) throw e;
+        t = null;
+      }
+      this.podTemplates.set(protocols, t);
+    }
+    if (t === null) return podFlows(node.gwMAC, pod).map(flowText).join('\n');
+    return t.instantiate({ gwMAC: node.gwMACValue, ofport: pod.ofport, mac, ip });
   }
 
   private delFlows(node: CniNode, flows: Flow[]): void {
@@ -519,9 +566,10 @@ export class ClusterNetwork {
     });
     const port = node.bridge.addPort(portName);
     const link = this.topology.link([host, 'eth0'], port, { delay: this.vethDelay });
-    const pod = new CniPod(ns, spec.name, node, ipv4ToString(ip), macText(host.mac('eth0')!), port.ofport, portName, host, link,
+    const macBytes = host.mac('eth0')!;
+    const pod = new CniPod(ns, spec.name, node, ipv4ToString(ip), macText(macBytes), port.ofport, portName, host, link,
       { ...(spec.labels ?? {}) }, [...(spec.ports ?? [])]);
-    this.install(node, podFlows(node.gwMAC, pod));
+    this.installParsed(node, this.podFlowSpecs(node, pod, ip, macValue(macBytes)));
     node.pods.add(pod);
     this.podsByKey.set(key, pod);
     this.syncPolicies();
