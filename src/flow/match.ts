@@ -53,16 +53,19 @@ import {
 export class Match {
   readonly value: Uint32Array;
   readonly mask: Uint32Array;
-  constructor() {
-    this.value = new Uint32Array(FLOW_WORDS);
-    this.mask = new Uint32Array(FLOW_WORDS);
+  /**
+   * Both arrays are views of one buffer (value, then mask): one backing store per match, not two
+   * (a cluster holds hundreds of thousands of flows; each store costs memory and collector work).
+   * 'from': a buffer laid out so, taken as it is (clone's copy).
+   */
+  constructor(from?: ArrayBuffer) {
+    const buf = from ?? new ArrayBuffer(FLOW_WORDS * 8);
+    this.value = new Uint32Array(buf, 0, FLOW_WORDS);
+    this.mask = new Uint32Array(buf, FLOW_WORDS * 4, FLOW_WORDS);
   }
   /** A copy with its own arrays. */
   clone(): Match {
-    const m = new Match();
-    m.value.set(this.value);
-    m.mask.set(this.mask);
-    return m;
+    return new Match((this.value.buffer as ArrayBuffer).slice(0, FLOW_WORDS * 8));
   }
   /** True when both match exactly the same packets (same value and mask words). */
   equals(o: Match): boolean {

@@ -529,6 +529,8 @@ class Subtable {
  */
 const NO_RULES = new Int32Array(0);
 const FIRST_RULES = 8;
+/** up to this many subtables, insert finds a mask's by comparing words (subtableOf), beyond by its key */
+const SUBTABLE_SCAN = 12;
 /** compact()'s output, shared by every classifier (it is read before the next compact) */
 const SCRATCH = new Uint32Array(FLOW_WORDS);
 /** valsOf()'s output, shared likewise (remove() and matchOf() read it before the next call) */
@@ -584,13 +586,16 @@ export class Classifier<T = unknown> {
    * kept after it (see "Ties").
    */
   insert(match: Match, priority: number, payload: T): number {
-    let key = '';
-    for (let w = 0; w < FLOW_WORDS; w++) if (match.mask[w] !== 0) key += `${w}:${match.mask[w]},`;
-    let st = this.byMask.get(key);
+    let st = this.subtableOf(match.mask);
     if (st === undefined) {
-      st = new Subtable(match.mask, this.subSeq++, key);
-      this.byMask.set(key, st);
-      this.subs.push(st);
+      let key = '';
+      for (let w = 0; w < FLOW_WORDS; w++) if (match.mask[w] !== 0) key += `${w}:${match.mask[w]},`;
+      st = this.byMask.get(key);
+      if (st === undefined) {
+        st = new Subtable(match.mask, this.subSeq++, key);
+        this.byMask.set(key, st);
+        this.subs.push(st);
+      }
     }
     const id = this.allocId();
     this.prio[id] = priority | 0;
@@ -832,6 +837,23 @@ export class Classifier<T = unknown> {
       this.srcMaskbits = 0;
       this.srcPlens = -1;
     }
+  }
+
+  /**
+   * The subtable of 'mask' found by comparing words, without building its key: a table of a few
+   * masks (most of a pipeline's) takes many inserts in a row. undefined: look it up by key.
+   */
+  private subtableOf(mask: Uint32Array): Subtable | undefined {
+    if (this.subs.length > SUBTABLE_SCAN) return undefined;
+    let n = 0;
+    for (let w = 0; w < FLOW_WORDS; w++) if (mask[w] !== 0) n++;
+    for (const st of this.subs) {
+      if (st.n !== n) continue;
+      let j = 0;
+      while (j < n && mask[st.idx[j]!] === st.mask[j]) j++;
+      if (j === n) return st;
+    }
+    return undefined;
   }
 
   private compact(st: Subtable, m: Match): Uint32Array {
