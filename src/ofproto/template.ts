@@ -29,7 +29,9 @@
  * each hole's value is written into the flow verbatim (no arithmetic on it
  * in 'gen'): the caller's contract, which the B check samples.
  * Cost: compile parses 'gen' twice; instantiate is a copy of each spec with
- * changed match words (one new Match) and changed actions.
+ * changed match words (one new Match, its words in a buffer shared with
+ * other copies: Match.cloneShared — what instantiate gives is meant to be
+ * installed, and lives as long as the flows) and changed actions.
  * Neighbours: ofctl.ts (parseFlowsFile), actions.ts (FlowSpec),
  * flow/match.ts (Match), k8s/cni/network.ts (pod flows).
  */
@@ -141,7 +143,7 @@ export class FlowTemplate<K extends string> {
       const spec = this.specs[s]!, plan = this.plans[s]!;
       let match = spec.match;
       if (plan.words.length > 0) {
-        match = match.clone();
+        match = match.cloneShared();
         for (const h of plan.words) {
           const m = PART_MASK[h.part];
           match.value[h.w] = ((match.value[h.w]! & ~m) | wordPart(h.part, values[this.holes[h.hole]!])) >>> 0;
