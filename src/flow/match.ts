@@ -51,8 +51,8 @@ import {
 
 /** bytes of one match's words (value, then mask) */
 const MATCH_BYTES = FLOW_WORDS * 8;
-/** matches per shared buffer (cloneShared), ~0.5 MB */
-const SHARED_MATCHES = 1024;
+/** matches per shared buffer of value words (cloneShared), ~0.5 MB */
+const SHARED_MATCHES = 2048;
 let shared: ArrayBuffer | null = null;
 let sharedUsed = 0;
 
@@ -63,12 +63,13 @@ export class Match {
   /**
    * Both arrays are views of one buffer (value, then mask): one backing store per match, not two
    * (a cluster holds hundreds of thousands of flows; each store costs memory and collector work).
-   * 'from': a buffer with room at byte 'offset' for both (cloneShared's), zeroed.
+   * 'from': a zeroed buffer with room at byte 'offset' for the value words, and for the mask
+   * words after them unless 'mask' is given (another match's mask array, shared: cloneShared's).
    */
-  constructor(from?: ArrayBuffer, offset = 0) {
+  constructor(from?: ArrayBuffer, offset = 0, mask?: Uint32Array) {
     const buf = from ?? new ArrayBuffer(MATCH_BYTES);
     this.value = new Uint32Array(buf, offset, FLOW_WORDS);
-    this.mask = new Uint32Array(buf, offset + FLOW_WORDS * 4, FLOW_WORDS);
+    this.mask = mask ?? new Uint32Array(buf, offset + FLOW_WORDS * 4, FLOW_WORDS);
   }
   /** A copy with its own arrays. */
   clone(): Match {
@@ -78,21 +79,23 @@ export class Match {
     return m;
   }
   /**
-   * A copy whose words live in a buffer shared with the next SHARED_MATCHES - 1 such copies:
-   * one backing store per thousand matches, not one each — V8 makes every new backing store
-   * pay towards the next collection (at hundreds of thousands of flows, seconds of marking).
-   * For matches that live about as long as one another (a bridge's installed flows: a flow
-   * template's copies): the buffer stays while any of its matches does.
+   * A copy for one whose value words change and whose mask never does (a flow template's
+   * copies, whose holes are values): its 'mask' IS this match's mask array (nothing may write
+   * either), and its value words live in a buffer shared with the next SHARED_MATCHES - 1 such
+   * copies — one backing store per two thousand matches, not one each: V8 makes every new
+   * backing store pay towards the next collection (at hundreds of thousands of flows, seconds
+   * of marking). For matches that live about as long as one another (a bridge's installed
+   * flows): the buffer stays while any of its matches does.
    */
   cloneShared(): Match {
-    if (shared === null || sharedUsed + MATCH_BYTES > shared.byteLength) {
-      shared = new ArrayBuffer(MATCH_BYTES * SHARED_MATCHES);
+    const bytes = FLOW_WORDS * 4;
+    if (shared === null || sharedUsed + bytes > shared.byteLength) {
+      shared = new ArrayBuffer(bytes * SHARED_MATCHES);
       sharedUsed = 0;
     }
-    const m = new Match(shared, sharedUsed);
-    sharedUsed += MATCH_BYTES;
+    const m = new Match(shared, sharedUsed, this.mask);
+    sharedUsed += bytes;
     m.value.set(this.value);
-    m.mask.set(this.mask);
     return m;
   }
   /** True when both match exactly the same packets (same value and mask words). */

@@ -29,9 +29,10 @@
  * each hole's value is written into the flow verbatim (no arithmetic on it
  * in 'gen'): the caller's contract, which the B check samples.
  * Cost: compile parses 'gen' twice; instantiate is a copy of each spec with
- * changed match words (one new Match, its words in a buffer shared with
- * other copies: Match.cloneShared — what instantiate gives is meant to be
- * installed, and lives as long as the flows) and changed actions.
+ * changed match words (one new Match: its value words in a buffer shared
+ * with other copies, its mask the template's own array — Match.cloneShared;
+ * what instantiate gives is meant to be installed, and lives as long as the
+ * flows) and changed actions.
  * Neighbours: ofctl.ts (parseFlowsFile), actions.ts (FlowSpec),
  * flow/match.ts (Match), k8s/cni/network.ts (pod flows).
  */

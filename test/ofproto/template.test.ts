@@ -39,6 +39,11 @@ describe('FlowTemplate', () => {
     // the classifier flow's actions name no hole: one list for every pod
     expect(a[0]!.actions).toBe(b[0]!.actions);
     expect(a[0]!.match).not.toBe(b[0]!.match);
+    // a hole is a value: the copies' masks are the template's one array
+    expect(a[0]!.match.mask).toBe(b[0]!.match.mask);
+    expect(a[0]!.match.value).not.toBe(b[0]!.match.value);
+    expect(a[0]!.match.value[0]! & 0xffff).toBe(3);
+    expect(b[0]!.match.value[0]! & 0xffff).toBe(4);
     expect(a[4]!.actions).not.toBe(b[4]!.actions);
     expect(a[4]!.actions[2]).toBe(b[4]!.actions[2]);
   });
