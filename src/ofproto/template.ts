@@ -61,7 +61,8 @@ interface WordHole { w: number; hole: number; part: 'port16lo' | 'port16hi' | 'i
 interface ActionHole { i: number; key: string; hole: number; big: boolean }
 interface SpecPlan { words: WordHole[]; actions: ActionHole[] }
 
-const textOf = (kind: HoleKind, v: number): string => {
+/** A hole's value as 'gen' gets it: `7`, `0a:58:0a:f4:00:01`, `10.0.0.5`. */
+export const holeText = (kind: HoleKind, v: number): string => {
   if (kind === 'port') return String(v);
   if (kind === 'ipv4') return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
   const hex = v.toString(16).padStart(12, '0');
@@ -124,7 +125,7 @@ export class FlowTemplate<K extends string> {
   static compile<K extends string>(gen: (text: Record<K, string>) => string, holes: Record<K, HoleKind>, opts: FlowParseOptions = {}): FlowTemplate<K> {
     const names = Object.keys(holes) as K[];
     const values = (which: 0 | 1): HoleValues<K> => Object.fromEntries(names.map((n, i) => [n, sample(holes[n], i, which)])) as HoleValues<K>;
-    const texts = (v: HoleValues<K>): Record<K, string> => Object.fromEntries(names.map((n) => [n, textOf(holes[n], v[n])])) as Record<K, string>;
+    const texts = (v: HoleValues<K>): Record<K, string> => Object.fromEntries(names.map((n) => [n, holeText(holes[n], v[n])])) as Record<K, string>;
     const va = values(0), vb = values(1);
     const a = parseFlowsFile(gen(texts(va)), opts), b = parseFlowsFile(gen(texts(vb)), opts);
     if (a.length !== b.length) throw new TemplateError('the samples give different numbers of flows');
@@ -142,6 +143,8 @@ export class FlowTemplate<K extends string> {
     const out: FlowSpec[] = new Array(this.specs.length);
     for (let s = 0; s < this.specs.length; s++) {
       const spec = this.specs[s]!, plan = this.plans[s]!;
+      // a flow without holes is the template's own (shared, as the parse cache shares a line's)
+      if (plan.words.length === 0 && plan.actions.length === 0) { out[s] = spec; continue; }
       let match = spec.match;
       if (plan.words.length > 0) {
         match = match.cloneShared();

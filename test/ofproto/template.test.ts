@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FlowTemplate, TemplateError } from '../../src/ofproto/template.js';
 import { formatFlowLine, parseFlowsFile, type OfProtocol } from '../../src/ofproto/ofctl.js';
-import { flowText, podFlows } from '../../src/k8s/cni/pipeline.js';
+import { flowText, nodeFlows, podFlows } from '../../src/k8s/cni/pipeline.js';
 import type { FlowSpec } from '../../src/ofproto/actions.js';
 
 const macText = (v: number): string => v.toString(16).padStart(12, '0').replace(/(..)(?!$)/g, '$1:');
@@ -31,6 +31,20 @@ describe('FlowTemplate', () => {
       ), { numRuns: 200 });
     });
   }
+
+  it('instantiates the CNI node flows exactly as their text parses, sharing the flows without holes', () => {
+    const gen = (v: Record<'gwIP' | 'gwMAC', string>): string =>
+      nodeFlows({ gwIP: v.gwIP, gwMAC: v.gwMAC, serviceCIDR: '10.96.0.0/12' }).map(flowText).join('\n');
+    const t = FlowTemplate.compile(gen, { gwIP: 'ipv4', gwMAC: 'mac' }, { protocols: 'OpenFlow13' });
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 2 ** 48 - 1 }), (ip, mac) => {
+      const got = t.instantiate({ gwIP: ip, gwMAC: mac });
+      const want = parseFlowsFile(gen({ gwIP: ipText(ip), gwMAC: macText(mac) }), { protocols: 'OpenFlow13' });
+      expect(got.map(plain)).toEqual(want.map(plain));
+    }), { numRuns: 100 });
+    const a = t.instantiate({ gwIP: 0x64400001, gwMAC: 0x020000000001 }), b = t.instantiate({ gwIP: 0x64400101, gwMAC: 0x020000000002 });
+    expect(a[0]).toBe(b[0]); // in_port=2 → reg0: no hole
+    expect(a[4]).not.toBe(b[4]); // the gateway's ARP spoof guard: its IP and MAC
+  });
 
   it('shares what no hole touches and copies what one does', () => {
     const t = FlowTemplate.compile(podGen, POD_HOLES, { protocols: 'OpenFlow13' });

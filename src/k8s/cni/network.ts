@@ -128,8 +128,8 @@ import {
   egressIngressBase, flowKey, flowText, GATEWAY_OFPORT, nodeFlows, peerFlows, podFlows, tableName, TUNNEL_OFPORT, type Flow,
 } from './pipeline.js';
 import { compilePolicies, POLICY_TABLES, type PolicyPod } from './policy.js';
-import { FlowTemplate, TemplateError } from '../../ofproto/template.js';
-import { parseFlowsFile, type OfProtocol } from '../../ofproto/ofctl.js';
+import { FlowTemplate, holeText, TemplateError, type HoleKind } from '../../ofproto/template.js';
+import { parseFlowsFile } from '../../ofproto/ofctl.js';
 import type { FlowSpec } from '../../ofproto/actions.js';
 
 export { CniError };
@@ -249,6 +249,10 @@ export function antreaNodeRules(podCIDR: string): string {
   ].join('\n');
 }
 
+/** the values pipeline.ts's pod and node flows are made of (their templates' holes) */
+const POD_HOLES = { gwMAC: 'mac', ofport: 'port', mac: 'mac', ip: 'ipv4' } as const;
+const NODE_HOLES = { gwIP: 'ipv4', gwMAC: 'mac' } as const;
+
 /**
  * neigh.ts's macText without its subarray: a view of a small (on-heap) Uint8Array makes V8 move
  * the bytes to a backing store of their own, and at 150,000 pods the stores' allocation pays
@@ -303,8 +307,8 @@ export class ClusterNetwork {
   private pendingSync = false;
   /** flows a batch holds back, by node (add-flows texts in order) */
   private readonly pendingFlows = new Map<CniNode, (string | FlowSpec[])[]>();
-  /** the pods' flow template by bridge protocols (null: none could be made; podFlowSpecs) */
-  private readonly podTemplates = new Map<OfProtocol, FlowTemplate<'gwMAC' | 'ofport' | 'mac' | 'ip'> | null>();
+  /** the node and pod flow templates by kind and bridge protocols (null: none could be made; templated) */
+  private readonly templates = new Map<string, FlowTemplate<string> | null>();
   /** nodes whose policy tables were never installed; how many nodes hold policy flows */
   private readonly unsynced = new Set<CniNode>();
   private policyFlowNodes = 0;
@@ -368,7 +372,10 @@ export class ClusterNetwork {
     }
     node.links.push(this.topology.link([host, 'eth0'], this.underlay, { delay: this.underlayDelay, b: { iface: `${spec.name}-eth0` } }));
     node.links.push(this.topology.link([host, 'antrea-gw0'], gwPort));
-    this.install(node, nodeFlows({ gwIP: gw, gwMAC: node.gwMAC, serviceCIDR: this.serviceCIDR }));
+    const serviceCIDR = this.serviceCIDR;
+    this.installParsed(node, this.templated(node, 'node',
+      (v) => nodeFlows({ gwIP: v.gwIP, gwMAC: v.gwMAC, serviceCIDR }).map(flowText).join('\n'),
+      NODE_HOLES, { gwIP: cidr.net + 1, gwMAC: node.gwMACValue }));
     if (this.lazyPeers) {
       // the new node holds nothing of its peers yet; only the materialized ones learn it now
       for (const peer of this.materializedNodes) this.connect(peer, node);
@@ -485,25 +492,29 @@ export class ClusterNetwork {
   }
 
   /**
-   * A pod's flows as specs, from the pod template (ofproto/template.ts: pipeline.ts's podFlows
-   * parsed once, the pod's port, MACs and IP written in); the text when no template could be
-   * made for the bridge's protocols (never for pipeline.ts's flows as they are).
+   * Flows as specs from a template (ofproto/template.ts: pipeline.ts's text parsed once per
+   * kind and bridge protocols, the node's or pod's values written in); the text when no
+   * template could be made (never for pipeline.ts's flows as they are).
    */
-  private podFlowSpecs(node: CniNode, pod: CniPod, ip: number, mac: number): string | FlowSpec[] {
+  private templated<K extends string>(
+    node: CniNode, kind: 'node' | 'pod', gen: (v: Record<K, string>) => string, holes: Record<K, HoleKind>, values: Record<K, number>,
+  ): string | FlowSpec[] {
     const protocols = node.bridge.br.protocols;
-    let t = this.podTemplates.get(protocols);
+    const key = `${kind}|${protocols}`;
+    let t = this.templates.get(key) as FlowTemplate<K> | null | undefined;
     if (t === undefined) {
       try {
-        t = FlowTemplate.compile((v) => podFlows(v.gwMAC, { ofport: Number(v.ofport), mac: v.mac, ip: v.ip }).map(flowText).join('\n'),
-          { gwMAC: 'mac', ofport: 'port', mac: 'mac', ip: 'ipv4' }, { protocols });
+        t = FlowTemplate.compile(gen, holes, { protocols });
       } catch (e) {
         if (!(e instanceof TemplateError)) throw e;
         t = null;
       }
-      this.podTemplates.set(protocols, t);
+      this.templates.set(key, t as FlowTemplate<string> | null);
     }
-    if (t === null) return podFlows(node.gwMAC, pod).map(flowText).join('\n');
-    return t.instantiate({ gwMAC: node.gwMACValue, ofport: pod.ofport, mac, ip });
+    if (t !== null) return t.instantiate(values);
+    const text: Record<string, string> = {};
+    for (const k of Object.keys(holes) as K[]) text[k] = holeText(holes[k], values[k]);
+    return gen(text as Record<K, string>);
   }
 
   private delFlows(node: CniNode, flows: Flow[]): void {
@@ -580,7 +591,9 @@ export class ClusterNetwork {
     const macBytes = host.mac('eth0')!;
     const pod = new CniPod(ns, spec.name, node, ipv4ToString(ip), macString(macBytes), port.ofport, portName, host, link,
       { ...(spec.labels ?? {}) }, [...(spec.ports ?? [])]);
-    this.installParsed(node, this.podFlowSpecs(node, pod, ip, macValue(macBytes)));
+    this.installParsed(node, this.templated(node, 'pod',
+      (v) => podFlows(v.gwMAC, { ofport: Number(v.ofport), mac: v.mac, ip: v.ip }).map(flowText).join('\n'),
+      POD_HOLES, { gwMAC: node.gwMACValue, ofport: pod.ofport, mac: macValue(macBytes), ip }));
     node.pods.add(pod);
     this.podsByKey.set(key, pod);
     this.syncPolicies();
