@@ -3,7 +3,10 @@
  *
  * What: a `Match` is two FLOW_WORDS arrays, 'value' and 'mask', over key.ts's
  * layout, with the invariant value & ~mask == 0 (OVS's `struct match`: flow
- * plus wildcards, values stored pre-masked). `matches(m, key, base)` is the
+ * plus wildcards, values stored pre-masked), views of one buffer (or, for
+ * `cloneShared()`'s copies — a flow template's, ofproto/template.ts — the
+ * value in a buffer shared by many matches and the mask the original's own
+ * array: nothing writes a parsed match). `matches(m, key, base)` is the
  * masked compare (fast path: allocation-free, branch-free over the words).
  * `parseMatch(text)` reads the match part of ovs-ofctl syntax and
  * `formatMatch(m)` prints it as ovs-ofctl does (lib/match.c

@@ -93,15 +93,21 @@
  * and 5 flows at addPod, its host's interfaces and addresses too, but the
  * host's FIB and IPv4 path (netstack/host.ts lazyStack) when the pod first
  * sends or receives a packet (or something reads `pod.host.fib`/`.ip`).
- * Flows identical on every node (most of nodeFlows) are parsed once and
- * shared (ofproto/ofctl.ts keeps recently parsed lines). Measured
- * (bench/k8s.bench.ts, lazyPeers, CPU time on the shared 2-core machine):
- * at 500 nodes / 15,000 pods a node ~2 ms and ~0.21 MB (its bridge's
- * flows and their classifiers most of it, the host ~37 kB), a pod
- * ~0.15–0.2 ms and ~13 kB (its 5 flows ~1.8 kB each, its host ~2 kB until
- * first used); at 5,000 / 150,000 the same memory, but ~2.5 ms a node and
- * ~0.45 ms a pod (a third of it the garbage collector's, over a 2–4 GB
- * heap). A flow ~10–20 µs to parse. A policy change recompiles
+ * A node's and a pod's flows are not parsed per node or pod: pipeline.ts's
+ * nodeFlows and podFlows are parsed once each (a FlowTemplate,
+ * ofproto/template.ts; the text again only if no template could be made)
+ * and copied with the node's gateway IP and MAC, the pod's port, MAC and IP
+ * written in — the flows without them (most of nodeFlows) and every pod
+ * flow's match mask shared — then installed as specs
+ * (OvsBridge.addFlowSpecs). Measured (bench/k8s.bench.ts, lazyPeers, CPU
+ * time on the shared 2-core machine, 2026-11-22): at 500 nodes / 15,000
+ * pods a node ~1.5 ms and ~0.18 MB (its bridge's flows and their
+ * classifiers most of it, the host ~37 kB), a pod ~0.06 ms and ~10 kB (its
+ * 5 flows ~0.7 kB each, its host, veth and port most of the rest, the host
+ * ~2 kB of it until first used); at 5,000 / 150,000 the same memory, a
+ * node ~1.1 ms and a pod ~0.13 ms (a pod's extra the garbage collector's
+ * marking of a 1.5–3 GB heap). A flow ~10–20 µs to parse (peer
+ * and policy flows still are). A policy change recompiles
  * O(policies × pods) flows.
  * Neighbours: pipeline.ts (flows), policy.ts (NetworkPolicy → flows),
  * topology/ (hosts, links, bridges), devices/ovs-bridge.ts, netfilter/
