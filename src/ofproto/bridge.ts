@@ -248,9 +248,9 @@ const EMPTY_TABLES: readonly FlowTable[] = Array.from({ length: N_TABLES }, (_, 
 
 /**
  * A hash of a rule's identity for replacement: priority, conj_id, and the match's words (rules
- * of one hash are told apart by comparing those: FlowTable.findStrict).
+ * of one hash are told apart by comparing those: FlowTable.findStrict). Exported for the tests.
  */
-function strictHash(m: Match, priority: number, conjId: number | undefined): number {
+export function strictHash(m: Match, priority: number, conjId: number | undefined): number {
   let h = Math.imul(priority ^ 0x5bd1e995, 0x9e3779b1) ^ (conjId === undefined ? 0x7f4a7c15 : Math.imul(conjId + 1, 0x85ebca6b));
   const v = m.value, k = m.mask;
   for (let w = 0; w < FLOW_WORDS; w++) {
