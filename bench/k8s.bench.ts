@@ -6,7 +6,7 @@
  * What: `node --max-semi-space-size=32 --max-old-space-size=12000
  * --expose-gc --import tsx bench/k8s.bench.ts [--nodes N] [--pods N]
  * [--services N] [--ipvs-nodes K]
- * [--eager] [--control-plane-only]` (the heap at full scale needs the
+ * [--eager] [--control-plane-only] [--data-plane-only]` (the heap at full scale needs the
  * larger old space; the larger young generation cuts the pods' GC) prints
  * one table (and `RESULT {json}` lines for bench/run.ts-style collection):
  *  1. control plane: `ControlPlane` (autoReady) gets the nodes, then one
@@ -72,6 +72,8 @@ const IPVS_NODES = Math.min(arg('ipvs-nodes', Math.min(NODES, 3)), NODES);
 const EAGER = process.argv.includes('--eager');
 /** stop after the control plane (its figures at full scale without the data plane's memory) */
 const CONTROL_PLANE_ONLY = process.argv.includes('--control-plane-only');
+/** stop after the data plane's pods (a profile of the build without kube-proxy and packets) */
+const DATA_PLANE_ONLY = process.argv.includes('--data-plane-only');
 const CLUSTER_CIDR = '100.64.0.0/10';
 const UNDERLAY = '192.168.0.0/16';
 
@@ -158,6 +160,11 @@ phase(`data plane: ${pods.length} pods`, () => cn.batch(() => {
     cn.addPod({ namespace: p.metadata.namespace ?? 'default', name: p.metadata.name, node: p.spec.nodeName!, labels: p.metadata.labels ?? {}, ip: p.status!.podIP! });
   }
 }), () => `${cn.nodes().reduce((a, n) => a + n.bridge.rules().length, 0)} flows${EAGER ? '' : ' (peer flows not yet installed: lazyPeers)'}`);
+
+if (DATA_PLANE_ONLY) {
+  for (const r of rows) console.log(`${r.phase}: ${r.ms} ms (cpu ${r.cpuMs} ms), ${r.heapMB} MB heap, ${r.rssMB} MB rss ${r.note}`);
+  process.exit(0);
+}
 
 // ---- 3 and 4. kube-proxy ----------------------------------------------------------------------------
 

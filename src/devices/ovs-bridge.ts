@@ -32,7 +32,8 @@
  *    leaves at once by the port the datapath names (no processing delay is
  *    modelled; links add theirs).
  *  - The flow API is ovs-ofctl's, controller-less: `addFlows(text)`
- *    (add-flows syntax), `delFlows(match?, { strict })` (del-flows),
+ *    (add-flows syntax; `addFlowSpecs(specs)` the same flows already
+ *    parsed), `delFlows(match?, { strict })` (del-flows),
  *    `replaceFlows(text)`, `addGroups`, `dumpFlows()` (dump-flows with the
  *    counters), `dumpPorts()` (dump-ports), `trace(flow | frame)`
  *    (ofproto/trace text through ofproto/trace.ts, no side effects). A flow
@@ -110,6 +111,7 @@
 import type { Sim } from '../sim/engine.js';
 import { Port, type PortOwner } from '../sim/link.js';
 import { Bridge, OFPP_LOCAL, type Rule } from '../ofproto/bridge.js';
+import type { FlowSpec } from '../ofproto/actions.js';
 import { formatFlowLine, parseFlowsFile, parseGroupsFile, type OfProtocol } from '../ofproto/ofctl.js';
 import { chooseOdpPort, OFPORT_MAX } from '../ofproto/ports.js';
 import { parseTracePacket, traceText } from '../ofproto/trace.js';
@@ -461,6 +463,15 @@ export class OvsBridge implements PortOwner {
   /** `ovs-ofctl add-flows BR -` with 'text' (all or nothing). Throws FlowSyntaxError naming the line. */
   addFlows(text: string): void {
     this.br.addFlows(parseFlowsFile(text, { protocols: this.br.protocols }), this.nowMs);
+  }
+
+  /**
+   * Install flows already parsed (what addFlows does after its parse: all or nothing), e.g. a
+   * FlowTemplate's (ofproto/template.ts). Parsed for this bridge's protocols, they print and act
+   * as the same text given to addFlows would; the specs are kept, not copied (never change them).
+   */
+  addFlowSpecs(specs: FlowSpec[]): void {
+    this.br.addFlows(specs, this.nowMs);
   }
 
   /** `ovs-ofctl add-groups BR -` with 'text'. */

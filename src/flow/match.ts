@@ -3,7 +3,10 @@
  *
  * What: a `Match` is two FLOW_WORDS arrays, 'value' and 'mask', over key.ts's
  * layout, with the invariant value & ~mask == 0 (OVS's `struct match`: flow
- * plus wildcards, values stored pre-masked). `matches(m, key, base)` is the
+ * plus wildcards, values stored pre-masked), views of one buffer (or, for
+ * `cloneShared()`'s copies — a flow template's, ofproto/template.ts — the
+ * value in a buffer shared by many matches and the mask the original's own
+ * array: nothing writes a parsed match). `matches(m, key, base)` is the
  * masked compare (fast path: allocation-free, branch-free over the words).
  * `parseMatch(text)` reads the match part of ovs-ofctl syntax and
  * `formatMatch(m)` prints it as ovs-ofctl does (lib/match.c
@@ -49,19 +52,53 @@ import {
   F_TUN_FLAGS, F_TUN_ID_HI, F_TUN_ID_LO, F_TUN_SRC, F_VLAN_TCI, FLOW_WORDS,
 } from './key.js';
 
+/** bytes of one match's words (value, then mask) */
+const MATCH_BYTES = FLOW_WORDS * 8;
+/** matches per shared buffer of value words (cloneShared), ~0.5 MB */
+const SHARED_MATCHES = 2048;
+let shared: ArrayBuffer | null = null;
+let sharedUsed = 0;
+
 /** A (value, mask) pair over the key layout; value & ~mask is always 0. */
 export class Match {
   readonly value: Uint32Array;
   readonly mask: Uint32Array;
-  constructor() {
-    this.value = new Uint32Array(FLOW_WORDS);
-    this.mask = new Uint32Array(FLOW_WORDS);
+  /**
+   * Both arrays are views of one buffer (value, then mask): one backing store per match, not two
+   * (a cluster holds hundreds of thousands of flows; each store costs memory and collector work).
+   * 'from': a zeroed buffer with room at byte 'offset' for the value words, and for the mask
+   * words after them unless 'mask' is given (another match's mask array, shared: cloneShared's).
+   */
+  constructor(from?: ArrayBuffer, offset = 0, mask?: Uint32Array) {
+    const buf = from ?? new ArrayBuffer(MATCH_BYTES);
+    this.value = new Uint32Array(buf, offset, FLOW_WORDS);
+    this.mask = mask ?? new Uint32Array(buf, offset + FLOW_WORDS * 4, FLOW_WORDS);
   }
   /** A copy with its own arrays. */
   clone(): Match {
     const m = new Match();
     m.value.set(this.value);
     m.mask.set(this.mask);
+    return m;
+  }
+  /**
+   * A copy for one whose value words change and whose mask never does (a flow template's
+   * copies, whose holes are values): its 'mask' IS this match's mask array (nothing may write
+   * either), and its value words live in a buffer shared with the next SHARED_MATCHES - 1 such
+   * copies — one backing store per two thousand matches, not one each: V8 makes every new
+   * backing store pay towards the next collection (at hundreds of thousands of flows, seconds
+   * of marking). For matches that live about as long as one another (a bridge's installed
+   * flows): the buffer stays while any of its matches does.
+   */
+  cloneShared(): Match {
+    const bytes = FLOW_WORDS * 4;
+    if (shared === null || sharedUsed + bytes > shared.byteLength) {
+      shared = new ArrayBuffer(bytes * SHARED_MATCHES);
+      sharedUsed = 0;
+    }
+    const m = new Match(shared, sharedUsed, this.mask);
+    sharedUsed += bytes;
+    m.value.set(this.value);
     return m;
   }
   /** True when both match exactly the same packets (same value and mask words). */

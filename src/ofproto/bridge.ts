@@ -55,6 +55,8 @@ export interface Rule {
   nBytes: number;
   created: number;
   used: number;
+  /** its id in its table's classifier (FlowTable's; -1 when in none, or reached by conj_id) */
+  clsId: number;
 }
 
 /** The result of a table lookup: the rule (or null), and the conjunction clauses that led to it. */
@@ -90,10 +92,13 @@ export class FlowTable {
   private softById: Map<number, Rule> | null = null;
   /** conj_id → the rules matching on it */
   private conjTargets: Map<number, Rule[]> | null = null;
-  /** strictKey → rule: replace-on-same-match and strict delete in O(1) */
-  private strict: Map<string, Rule> | null = null;
-  /** rule → its id in cls or soft */
-  private idOf: Map<Rule, number> | null = null;
+  /**
+   * strictHash → the rule (or the rules, on a collision) of that priority, conj_id and match:
+   * replace-on-same-match and strict delete in O(1), without a key string per rule
+   */
+  private strict: Map<number, Rule | Rule[]> | null = null;
+  /** number of rules in 'strict' */
+  private nStrict = 0;
   /** rules with an idle or hard timeout (expire() skips a table without any) */
   timed = 0;
   /**
@@ -107,21 +112,16 @@ export class FlowTable {
   /** the conjunction-only rules' classifier, made on first use (most tables never have one) */
   private get soft(): Classifier<Rule> { return this.softCls ??= new Classifier<Rule>(); }
 
-  get size(): number {
-    if (this.strict === null) return 0;
-    let n = (this.byId?.size ?? 0) + (this.softById?.size ?? 0);
-    if (this.conjTargets !== null) for (const l of this.conjTargets.values()) n += l.length;
-    return n;
-  }
+  /** every rule is in 'strict' once */
+  get size(): number { return this.nStrict; }
 
   /** Install 'rule', replacing a rule of identical priority and match. Returns the replaced rule. */
   insert(rule: Rule): Rule | null {
     if (this.shared) throw new Error(`flow table ${this.id}: the shared empty table takes no rules`);
     const s = rule.spec;
-    const key = strictKey(s.match, s.priority, s.conjId);
-    const strict = this.strict ??= new Map();
-    const old = strict.get(key) ?? null;
+    const old = this.findStrict(s.match, s.priority, s.conjId);
     if (old !== null) this.remove(old);
+    rule.clsId = -1;
     if (s.conjId !== undefined) {
       const targets = this.conjTargets ??= new Map();
       const l = targets.get(s.conjId) ?? [];
@@ -130,30 +130,42 @@ export class FlowTable {
     } else if (s.actions.length > 0 && s.actions.every((a) => a.type === 'conjunction')) {
       const id = this.soft.insert(s.match, s.priority, rule);
       (this.softById ??= new Map()).set(id, rule);
-      (this.idOf ??= new Map()).set(rule, id);
+      rule.clsId = id;
     } else {
       const id = this.cls.insert(s.match, s.priority, rule);
       (this.byId ??= new Map()).set(id, rule);
-      (this.idOf ??= new Map()).set(rule, id);
+      rule.clsId = id;
     }
-    strict.set(key, rule);
+    const strict = this.strict ??= new Map();
+    const h = strictHash(s.match, s.priority, s.conjId);
+    const there = strict.get(h);
+    if (there === undefined) strict.set(h, rule);
+    else if (Array.isArray(there)) there.push(rule);
+    else strict.set(h, [there, rule]);
+    this.nStrict++;
     if (s.idleTimeout > 0 || s.hardTimeout > 0) this.timed++;
     return old;
   }
 
   /** Remove 'rule'; false if it is not in this table. */
   remove(rule: Rule): boolean {
-    const key = strictKey(rule.spec.match, rule.spec.priority, rule.spec.conjId);
-    if (this.strict === null || this.strict.get(key) !== rule) return false;
-    this.strict.delete(key);
+    if (this.strict === null) return false;
+    const h = strictHash(rule.spec.match, rule.spec.priority, rule.spec.conjId);
+    const there = this.strict.get(h);
+    if (there === rule) this.strict.delete(h);
+    else if (Array.isArray(there) && there.includes(rule)) {
+      there.splice(there.indexOf(rule), 1);
+      if (there.length === 1) this.strict.set(h, there[0]!);
+    } else return false;
+    this.nStrict--;
     if (rule.spec.idleTimeout > 0 || rule.spec.hardTimeout > 0) this.timed--;
     if (rule.spec.conjId !== undefined) {
       const l = this.conjTargets!.get(rule.spec.conjId) ?? [];
       l.splice(l.indexOf(rule), 1);
       return true;
     }
-    const id = this.idOf!.get(rule)!;
-    this.idOf!.delete(rule);
+    const id = rule.clsId;
+    rule.clsId = -1;
     if (this.softById !== null && this.softById.get(id) === rule) {
       this.soft.remove(id);
       this.softById.delete(id);
@@ -166,7 +178,11 @@ export class FlowTable {
 
   /** The rule with exactly this match, priority (and conj_id), or null. */
   findStrict(match: Match, priority: number, conjId?: number): Rule | null {
-    return this.strict?.get(strictKey(match, priority, conjId)) ?? null;
+    const there = this.strict?.get(strictHash(match, priority, conjId));
+    if (there === undefined) return null;
+    const same = (r: Rule): boolean => r.spec.priority === priority && r.spec.conjId === conjId && r.spec.match.equals(match);
+    if (!Array.isArray(there)) return same(there) ? there : null;
+    return there.find(same) ?? null;
   }
 
   private all(): Rule[] {
@@ -231,13 +247,18 @@ export class FlowTable {
 const EMPTY_TABLES: readonly FlowTable[] = Array.from({ length: N_TABLES }, (_, t) => new FlowTable(t, true));
 
 /**
- * Identity of a rule for replacement: priority, conj_id, and the match's non-zero words. Joined
- * at the end, so the key a table keeps is one flat string, not a tree of concatenations.
+ * A hash of a rule's identity for replacement: priority, conj_id, and the match's words (rules
+ * of one hash are told apart by comparing those: FlowTable.findStrict). Exported for the tests.
  */
-function strictKey(m: Match, priority: number, conjId: number | undefined): string {
-  const parts: (string | number)[] = [`${priority}/${conjId ?? ''}`];
-  for (let w = 0; w < FLOW_WORDS; w++) if (m.mask[w] !== 0 || m.value[w] !== 0) parts.push(`${w}:${m.mask[w]}:${m.value[w]}`);
-  return parts.join(',');
+export function strictHash(m: Match, priority: number, conjId: number | undefined): number {
+  let h = Math.imul(priority ^ 0x5bd1e995, 0x9e3779b1) ^ (conjId === undefined ? 0x7f4a7c15 : Math.imul(conjId + 1, 0x85ebca6b));
+  const v = m.value, k = m.mask;
+  for (let w = 0; w < FLOW_WORDS; w++) {
+    const x = v[w]!, y = k[w]!;
+    if ((x | y) !== 0) h = Math.imul(((h << 5) | (h >>> 27)) ^ x ^ Math.imul(y + w, 0xcc9e2d51), 0x1b873593);
+  }
+  h ^= h >>> 16;
+  return Math.imul(h, 0x85ebca6b) >>> 0;
 }
 
 function matchesKey(m: Match, key: Uint32Array): boolean {
@@ -400,7 +421,7 @@ export class Bridge {
     for (const s of specs) {
       let t = this.tables[s.table]!;
       if (t.shared) t = this.tables[s.table] = new FlowTable(s.table);
-      t.insert({ spec: s, nPackets: 0, nBytes: 0, created: now, used: now });
+      t.insert({ spec: s, nPackets: 0, nBytes: 0, created: now, used: now, clsId: -1 });
     }
     this.version++;
   }

@@ -214,6 +214,8 @@ function cidrLen(m: number): number {
 
 /** Slot record: [head rule id, hash, head's priority, masked value words…]. */
 const REC_HEAD = 0, REC_HASH = 1, REC_PRIO = 2, REC_VAL = 3;
+/** a new subtable's stage sets until relayoutStages sizes them */
+const NO_STAGE_SETS = new Int32Array(0);
 
 /**
  * One mask's rules (cls_subtable). The hash table is one interleaved buffer,
@@ -281,17 +283,6 @@ class Subtable {
     for (let w = 0; w < FLOW_WORDS; w++) if (maskWords[w] !== 0) words.push(w);
     words.sort((a, b) => (stageOfWord(a) - stageOfWord(b)) || (a - b));
     const n = words.length;
-    // plain loops: TypedArray.from (with a map function above all) is slow, and a cluster makes thousands of subtables
-    this.idx = new Int32Array(n);
-    this.mask = new Uint32Array(n);
-    this.wm = new Int32Array(2 * n);
-    for (let j = 0; j < n; j++) {
-      const w = words[j]!;
-      this.idx[j] = w; this.mask[j] = maskWords[w]!;
-      this.wm[2 * j] = w; this.wm[2 * j + 1] = maskWords[w]!;
-    }
-    this.n = n;
-    this.stride = REC_VAL + n;
     const ends: number[] = [];
     let l3 = -1;
     for (let j = 0; j < n; j++) {
@@ -301,13 +292,30 @@ class Subtable {
         ends.push(j + 1);
       }
     }
-    this.stageEnd = new Int32Array(ends.length);
-    for (let s = 0; s < ends.length; s++) this.stageEnd[s] = ends[s]!;
-    this.nStages = ends.length;
-    this.stLive = new Int32Array(ends.length);
-    this.stTombs = new Int32Array(ends.length);
-    this.stg = new Int32Array(3 * ends.length);
-    this.stTab = new Int32Array(0);
+    const k = ends.length;
+    // the arrays whose length never changes are views of one buffer: a cluster makes hundreds of
+    // thousands of subtables, and each typed array of its own costs an ArrayBuffer object too
+    const buf = new ArrayBuffer(4 * (4 * n + 6 * k));
+    let at = 0;
+    const view = <A>(mk: new (b: ArrayBuffer, o: number, l: number) => A, len: number): A => { const a = new mk(buf, at, len); at += 4 * len; return a; };
+    this.idx = view(Int32Array, n);
+    this.mask = view(Uint32Array, n);
+    this.wm = view(Int32Array, 2 * n);
+    this.stageEnd = view(Int32Array, k);
+    this.stLive = view(Int32Array, k);
+    this.stTombs = view(Int32Array, k);
+    this.stg = view(Int32Array, 3 * k);
+    // plain loops: TypedArray.from (with a map function above all) is slow, and a cluster makes thousands of subtables
+    for (let j = 0; j < n; j++) {
+      const w = words[j]!;
+      this.idx[j] = w; this.mask[j] = maskWords[w]!;
+      this.wm[2 * j] = w; this.wm[2 * j + 1] = maskWords[w]!;
+    }
+    this.n = n;
+    this.stride = REC_VAL + n;
+    for (let s = 0; s < k; s++) this.stageEnd[s] = ends[s]!;
+    this.nStages = k;
+    this.stTab = NO_STAGE_SETS;
     for (let s = 0; s < ends.length; s++) this.stg[3 * s] = ends[s]!;
     this.relayoutStages();
     this.plenDst = cidrLen(maskWords[F_NW_DST]!);
@@ -529,6 +537,8 @@ class Subtable {
  */
 const NO_RULES = new Int32Array(0);
 const FIRST_RULES = 8;
+/** up to this many subtables, insert finds a mask's by comparing words (subtableOf), beyond by its key */
+const SUBTABLE_SCAN = 12;
 /** compact()'s output, shared by every classifier (it is read before the next compact) */
 const SCRATCH = new Uint32Array(FLOW_WORDS);
 /** valsOf()'s output, shared likewise (remove() and matchOf() read it before the next call) */
@@ -584,13 +594,18 @@ export class Classifier<T = unknown> {
    * kept after it (see "Ties").
    */
   insert(match: Match, priority: number, payload: T): number {
-    let key = '';
-    for (let w = 0; w < FLOW_WORDS; w++) if (match.mask[w] !== 0) key += `${w}:${match.mask[w]},`;
-    let st = this.byMask.get(key);
+    let st = this.subtableOf(match.mask);
     if (st === undefined) {
-      st = new Subtable(match.mask, this.subSeq++, key);
-      this.byMask.set(key, st);
-      this.subs.push(st);
+      // joined, not concatenated: the subtable keeps its key, one flat string rather than a rope
+      const parts: string[] = [];
+      for (let w = 0; w < FLOW_WORDS; w++) if (match.mask[w] !== 0) parts.push(`${w}:${match.mask[w]},`);
+      const key = parts.join('');
+      st = this.byMask.get(key);
+      if (st === undefined) {
+        st = new Subtable(match.mask, this.subSeq++, key);
+        this.byMask.set(key, st);
+        this.subs.push(st);
+      }
     }
     const id = this.allocId();
     this.prio[id] = priority | 0;
@@ -832,6 +847,23 @@ export class Classifier<T = unknown> {
       this.srcMaskbits = 0;
       this.srcPlens = -1;
     }
+  }
+
+  /**
+   * The subtable of 'mask' found by comparing words, without building its key: a table of a few
+   * masks (most of a pipeline's) takes many inserts in a row. undefined: look it up by key.
+   */
+  private subtableOf(mask: Uint32Array): Subtable | undefined {
+    if (this.subs.length > SUBTABLE_SCAN) return undefined;
+    let n = 0;
+    for (let w = 0; w < FLOW_WORDS; w++) if (mask[w] !== 0) n++;
+    for (const st of this.subs) {
+      if (st.n !== n) continue;
+      let j = 0;
+      while (j < n && mask[st.idx[j]!] === st.mask[j]) j++;
+      if (j === n) return st;
+    }
+    return undefined;
   }
 
   private compact(st: Subtable, m: Match): Uint32Array {

@@ -93,15 +93,21 @@
  * and 5 flows at addPod, its host's interfaces and addresses too, but the
  * host's FIB and IPv4 path (netstack/host.ts lazyStack) when the pod first
  * sends or receives a packet (or something reads `pod.host.fib`/`.ip`).
- * Flows identical on every node (most of nodeFlows) are parsed once and
- * shared (ofproto/ofctl.ts keeps recently parsed lines). Measured
- * (bench/k8s.bench.ts, lazyPeers, CPU time on the shared 2-core machine):
- * at 500 nodes / 15,000 pods a node ~2 ms and ~0.21 MB (its bridge's
- * flows and their classifiers most of it, the host ~37 kB), a pod
- * ~0.15–0.2 ms and ~13 kB (its 5 flows ~1.8 kB each, its host ~2 kB until
- * first used); at 5,000 / 150,000 the same memory, but ~2.5 ms a node and
- * ~0.45 ms a pod (a third of it the garbage collector's, over a 2–4 GB
- * heap). A flow ~10–20 µs to parse. A policy change recompiles
+ * A node's and a pod's flows are not parsed per node or pod: pipeline.ts's
+ * nodeFlows and podFlows are parsed once each (a FlowTemplate,
+ * ofproto/template.ts; the text again only if no template could be made)
+ * and copied with the node's gateway IP and MAC, the pod's port, MAC and IP
+ * written in — the flows without them (most of nodeFlows) and every pod
+ * flow's match mask shared — then installed as specs
+ * (OvsBridge.addFlowSpecs). Measured (bench/k8s.bench.ts, lazyPeers, CPU
+ * time on the shared 2-core machine, 2026-11-22): at 500 nodes / 15,000
+ * pods a node ~1.5 ms and ~0.18 MB (its bridge's flows and their
+ * classifiers most of it, the host ~37 kB), a pod ~0.06 ms and ~10 kB (its
+ * 5 flows ~0.7 kB each, its host, veth and port most of the rest, the host
+ * ~2 kB of it until first used); at 5,000 / 150,000 the same memory, a
+ * node ~1.1 ms and a pod ~0.13 ms (a pod's extra the garbage collector's
+ * marking of a 1.5–3 GB heap). A flow ~10–20 µs to parse (peer
+ * and policy flows still are). A policy change recompiles
  * O(policies × pods) flows.
  * Neighbours: pipeline.ts (flows), policy.ts (NetworkPolicy → flows),
  * topology/ (hosts, links, bridges), devices/ovs-bridge.ts, netfilter/
@@ -128,6 +134,9 @@ import {
   egressIngressBase, flowKey, flowText, GATEWAY_OFPORT, nodeFlows, peerFlows, podFlows, tableName, TUNNEL_OFPORT, type Flow,
 } from './pipeline.js';
 import { compilePolicies, POLICY_TABLES, type PolicyPod } from './policy.js';
+import { FlowTemplate, holeText, TemplateError, type HoleKind } from '../../ofproto/template.js';
+import { parseFlowsFile } from '../../ofproto/ofctl.js';
+import type { FlowSpec } from '../../ofproto/actions.js';
 
 export { CniError };
 
@@ -200,6 +209,8 @@ export class CniNode {
   ipsets: Ipsets | null = null;
   /** host-local IPAM: the last address handed out, the addresses in use */
   lastIp: number;
+  /** gwMAC as a number (the pod flow template's hole) */
+  readonly gwMACValue: number;
   readonly used = new Set<number>();
   constructor(
     readonly name: string, readonly ip: string, readonly podCIDR: string,
@@ -208,6 +219,7 @@ export class CniNode {
     readonly host: Host, readonly bridge: OvsBridge,
   ) {
     this.lastIp = net + 1;
+    this.gwMACValue = Number.parseInt(gwMAC.split(':').join(''), 16);
   }
 }
 
@@ -241,6 +253,26 @@ export function antreaNodeRules(podCIDR: string): string {
     'COMMIT',
     '',
   ].join('\n');
+}
+
+/** the values pipeline.ts's pod and node flows are made of (their templates' holes) */
+const POD_HOLES = { gwMAC: 'mac', ofport: 'port', mac: 'mac', ip: 'ipv4' } as const;
+const NODE_HOLES = { gwIP: 'ipv4', gwMAC: 'mac' } as const;
+
+/**
+ * neigh.ts's macText without its subarray: a view of a small (on-heap) Uint8Array makes V8 move
+ * the bytes to a backing store of their own, and at 150,000 pods the stores' allocation pays
+ * seconds of the collector's marking.
+ */
+function macString(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) s += `${i === 0 ? '' : ':'}${b[i]! < 16 ? '0' : ''}${b[i]!.toString(16)}`;
+  return s;
+}
+
+/** An Ethernet address's 6 bytes as a number (< 2^48). */
+function macValue(b: Uint8Array): number {
+  return ((b[0]! << 8) | b[1]!) * 2 ** 32 + (((b[2]! << 24) | (b[3]! << 16) | (b[4]! << 8) | b[5]!) >>> 0);
 }
 
 /** A 6-hex-digit FNV-1a hash of 's' (the suffix of a pod's interface name). */
@@ -280,7 +312,9 @@ export class ClusterNetwork {
   private deferred = 0;
   private pendingSync = false;
   /** flows a batch holds back, by node (add-flows texts in order) */
-  private readonly pendingFlows = new Map<CniNode, string[]>();
+  private readonly pendingFlows = new Map<CniNode, (string | FlowSpec[])[]>();
+  /** the node and pod flow templates by kind and bridge protocols (null: none could be made; templated) */
+  private readonly templates = new Map<string, FlowTemplate<string> | null>();
   /** nodes whose policy tables were never installed; how many nodes hold policy flows */
   private readonly unsynced = new Set<CniNode>();
   private policyFlowNodes = 0;
@@ -344,7 +378,10 @@ export class ClusterNetwork {
     }
     node.links.push(this.topology.link([host, 'eth0'], this.underlay, { delay: this.underlayDelay, b: { iface: `${spec.name}-eth0` } }));
     node.links.push(this.topology.link([host, 'antrea-gw0'], gwPort));
-    this.install(node, nodeFlows({ gwIP: gw, gwMAC: node.gwMAC, serviceCIDR: this.serviceCIDR }));
+    const serviceCIDR = this.serviceCIDR;
+    this.installParsed(node, this.templated(node, 'node',
+      (v) => nodeFlows({ gwIP: v.gwIP, gwMAC: v.gwMAC, serviceCIDR }).map(flowText).join('\n'),
+      NODE_HOLES, { gwIP: cidr.net + 1, gwMAC: node.gwMACValue }));
     if (this.lazyPeers) {
       // the new node holds nothing of its peers yet; only the materialized ones learn it now
       for (const peer of this.materializedNodes) this.connect(peer, node);
@@ -433,19 +470,57 @@ export class ClusterNetwork {
 
   /** Add 'flows' to the node's bridge, at once or (in a batch) at the batch's end, in order. */
   private install(node: CniNode, flows: Flow[]): void {
-    const text = flows.map(flowText).join('\n');
-    if (this.deferred === 0) { node.bridge.addFlows(text); return; }
-    const l = this.pendingFlows.get(node);
-    if (l === undefined) this.pendingFlows.set(node, [text]); else l.push(text);
+    this.installParsed(node, flows.map(flowText).join('\n'));
   }
 
-  /** Install what a batch holds back for 'node' (every node when absent), one add-flows each. */
+  /** Add flows (add-flows text, or specs parsed for the bridge's protocols) at once or at the batch's end. */
+  private installParsed(node: CniNode, flows: string | FlowSpec[]): void {
+    if (this.deferred === 0) {
+      if (typeof flows === 'string') node.bridge.addFlows(flows); else node.bridge.addFlowSpecs(flows);
+      return;
+    }
+    const l = this.pendingFlows.get(node);
+    if (l === undefined) this.pendingFlows.set(node, [flows]); else l.push(flows);
+  }
+
+  /** Install what a batch holds back for 'node' (every node when absent), one add-flows each (all or nothing). */
   private flush(node?: CniNode): void {
-    for (const [n, texts] of this.pendingFlows) {
+    for (const [n, items] of this.pendingFlows) {
       if (node !== undefined && n !== node) continue;
       this.pendingFlows.delete(n);
-      n.bridge.addFlows(texts.join('\n'));
+      const specs: FlowSpec[] = [];
+      for (const x of items) {
+        const parsed = typeof x === 'string' ? parseFlowsFile(x, { protocols: n.bridge.br.protocols }) : x;
+        for (const f of parsed) specs.push(f);
+      }
+      n.bridge.addFlowSpecs(specs);
     }
+  }
+
+  /**
+   * Flows as specs from a template (ofproto/template.ts: pipeline.ts's text parsed once per
+   * kind and bridge protocols, the node's or pod's values written in); the text when no
+   * template could be made (never for pipeline.ts's flows as they are).
+   */
+  private templated<K extends string>(
+    node: CniNode, kind: 'node' | 'pod', gen: (v: Record<K, string>) => string, holes: Record<K, HoleKind>, values: Record<K, number>,
+  ): string | FlowSpec[] {
+    const protocols = node.bridge.br.protocols;
+    const key = `${kind}|${protocols}`;
+    let t = this.templates.get(key) as FlowTemplate<K> | null | undefined;
+    if (t === undefined) {
+      try {
+        t = FlowTemplate.compile(gen, holes, { protocols });
+      } catch (e) {
+        if (!(e instanceof TemplateError)) throw e;
+        t = null;
+      }
+      this.templates.set(key, t as FlowTemplate<string> | null);
+    }
+    if (t !== null) return t.instantiate(values);
+    const text: Record<string, string> = {};
+    for (const k of Object.keys(holes) as K[]) text[k] = holeText(holes[k], values[k]);
+    return gen(text as Record<K, string>);
   }
 
   private delFlows(node: CniNode, flows: Flow[]): void {
@@ -519,9 +594,12 @@ export class ClusterNetwork {
     });
     const port = node.bridge.addPort(portName);
     const link = this.topology.link([host, 'eth0'], port, { delay: this.vethDelay });
-    const pod = new CniPod(ns, spec.name, node, ipv4ToString(ip), macText(host.mac('eth0')!), port.ofport, portName, host, link,
+    const macBytes = host.mac('eth0')!;
+    const pod = new CniPod(ns, spec.name, node, ipv4ToString(ip), macString(macBytes), port.ofport, portName, host, link,
       { ...(spec.labels ?? {}) }, [...(spec.ports ?? [])]);
-    this.install(node, podFlows(node.gwMAC, pod));
+    this.installParsed(node, this.templated(node, 'pod',
+      (v) => podFlows(v.gwMAC, { ofport: Number(v.ofport), mac: v.mac, ip: v.ip }).map(flowText).join('\n'),
+      POD_HOLES, { gwMAC: node.gwMACValue, ofport: pod.ofport, mac: macValue(macBytes), ip }));
     node.pods.add(pod);
     this.podsByKey.set(key, pod);
     this.syncPolicies();

@@ -66,7 +66,9 @@
  * flow can be deleted strictly by them; flows of one pod, one peer, one node
  * are produced by one function each, so adding and removing are symmetric.
  * Neighbours: network.ts (installs these on each node's OvsBridge),
- * policy.ts (tables 50, 60, 90, 100), ofproto/ofctl.ts (parses the text).
+ * policy.ts (tables 50, 60, 90, 100), ofproto/ofctl.ts (parses the text),
+ * ofproto/template.ts (nodeFlows and podFlows parsed once: their values are
+ * written into the flows verbatim, which the templates rely on).
  */
 /** The pipeline's tables by Antrea's names. */
 export const TABLES = {
