@@ -50,6 +50,7 @@
  * k8s/kube-proxy/; bench/kube-proxy.bench.ts (one node's proxier alone).
  */
 import { performance } from 'node:perf_hooks';
+import { intArg, Phases } from './phases.js';
 import { Topology } from '../src/topology/topology.js';
 import { ControlPlane } from '../src/k8s/controllers/control-plane.js';
 import { ClusterNetwork } from '../src/k8s/cni/network.js';
@@ -57,18 +58,10 @@ import { IpvsProxier, KubeProxyFleet, type KubeProxyConfig } from '../src/k8s/ku
 import type { Deployment, EndpointSlice, Node, Pod, Service } from '../src/k8s/api.js';
 import { constantRate } from '../src/netstack/tools.js';
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} wants a whole number, got '${process.argv[i + 1]}'`);
-  return v;
-}
-
-const NODES = arg('nodes', 5000);
-const PODS = arg('pods', 150_000);
-const SERVICES = arg('services', 10_000);
-const IPVS_NODES = Math.min(arg('ipvs-nodes', Math.min(NODES, 3)), NODES);
+const NODES = intArg('nodes', 5000);
+const PODS = intArg('pods', 150_000);
+const SERVICES = intArg('services', 10_000);
+const IPVS_NODES = Math.min(intArg('ipvs-nodes', Math.min(NODES, 3)), NODES);
 const EAGER = process.argv.includes('--eager');
 /** stop after the control plane (its figures at full scale without the data plane's memory) */
 const CONTROL_PLANE_ONLY = process.argv.includes('--control-plane-only');
@@ -79,25 +72,10 @@ const UNDERLAY = '192.168.0.0/16';
 
 const nodeIP = (i: number): string => `192.168.${(i + 2) >> 8}.${(i + 2) & 255}`;
 
-interface Row { phase: string; ms: number; cpuMs: number; heapMB: number; rssMB: number; note: string }
-const rows: Row[] = [];
-const gc = (globalThis as { gc?: () => void }).gc;
-
-function memory(): { heapMB: number; rssMB: number } {
-  gc?.();
-  const m = process.memoryUsage();
-  return { heapMB: Math.round((m.heapUsed + m.arrayBuffers) / 1e6), rssMB: Math.round(m.rss / 1e6) };
-}
-
-function phase<T>(name: string, fn: () => T, note: (r: T, ms: number) => string = () => ''): T {
-  const a = performance.now(), cpu = process.cpuUsage();
-  const r = fn();
-  const ms = performance.now() - a, c = process.cpuUsage(cpu);
-  const row = { phase: name, ms: Math.round(ms), cpuMs: Math.round((c.user + c.system) / 1000), ...memory(), note: note(r, ms) };
-  rows.push(row);
-  console.error(`… ${row.phase}: ${row.ms} ms (cpu ${row.cpuMs} ms), ${row.heapMB} MB heap, ${row.rssMB} MB rss ${row.note}`);
-  return r;
-}
+const phases = new Phases();
+const phase = phases.run.bind(phases);
+/** the phases so far, one line each (a run stopped early) */
+const brief = (): void => { for (const r of phases.rows) console.log(`${r.phase}: ${r.ms} ms (cpu ${r.cpuMs} ms), ${r.heapMB} MB heap, ${r.rssMB} MB rss ${r.note}`); };
 
 /** A figure measured on 'k' of NODES nodes, and scaled to all when k < NODES. */
 function perNode(ms: number, k: number): string {
@@ -142,7 +120,7 @@ const services: Service[] = cp.store.list('Service');
 const slices: EndpointSlice[] = cp.store.list('EndpointSlice');
 
 if (CONTROL_PLANE_ONLY) {
-  for (const r of rows) console.log(`${r.phase}: ${r.ms} ms (cpu ${r.cpuMs} ms), ${r.heapMB} MB heap, ${r.rssMB} MB rss ${r.note}`);
+  brief();
   process.exit(0);
 }
 
@@ -162,7 +140,7 @@ phase(`data plane: ${pods.length} pods`, () => cn.batch(() => {
 }), () => `${cn.nodes().reduce((a, n) => a + n.bridge.rules().length, 0)} flows${EAGER ? '' : ' (peer flows not yet installed: lazyPeers)'}`);
 
 if (DATA_PLANE_ONLY) {
-  for (const r of rows) console.log(`${r.phase}: ${r.ms} ms (cpu ${r.cpuMs} ms), ${r.heapMB} MB heap, ${r.rssMB} MB rss ${r.note}`);
+  brief();
   process.exit(0);
 }
 
@@ -234,11 +212,7 @@ phase('packets pod → Service across nodes', () => {
 // ---- the table ----------------------------------------------------------------------------------------
 
 /** the build: control plane, data plane and kube-proxy (not the deferred loads' sample, ipvs, packets) */
-const total = rows.slice(0, 5).reduce((a, r) => a + r.ms, 0);
-console.log(`\ncluster: ${NODES} nodes, ${pods.length} pods, ${SERVICES} Services (node ${process.version})\n`);
-console.log(`${'phase'.padEnd(58)} ${'ms'.padStart(9)} ${'cpu ms'.padStart(9)} ${'heap MB'.padStart(8)} ${'rss MB'.padStart(7)}  note`);
-for (const r of rows) {
-  console.log(`${r.phase.padEnd(58)} ${String(r.ms).padStart(9)} ${String(r.cpuMs).padStart(9)} ${String(r.heapMB).padStart(8)} ${String(r.rssMB).padStart(7)}  ${r.note}`);
-}
+const total = phases.rows.slice(0, 5).reduce((a, r) => a + r.ms, 0);
+phases.print(`cluster: ${NODES} nodes, ${pods.length} pods, ${SERVICES} Services (node ${process.version})`);
 console.log(`\nthe cluster built (control plane, data plane, kube-proxy loaded): ${(total / 1000).toFixed(1)} s`);
-for (const r of rows) process.stdout.write(`RESULT ${JSON.stringify({ suite: 'k8s', nodes: NODES, pods: PODS, services: SERVICES, ...r })}\n`);
+phases.results({ suite: 'k8s', nodes: NODES, pods: PODS, services: SERVICES });
