@@ -489,7 +489,15 @@ export class OvsBridge implements PortOwner {
     let priority = 32768;
     const b = new MatchBuilder(1);
     let any = false;
+    let conjId: number | undefined;
     for (const [key, value, col] of tokenize(match)) {
+      if (key === 'conj_id') {
+        // a rule's conjunction id: matched as a field, as ovs-ofctl matches NXM_NX_CONJ_ID
+        if (!/^(0x[0-9a-fA-F]{1,8}|[0-9]{1,10})$/.test(value) || Number(value) > 0xffffffff) throw new FlowSyntaxError('OFCTL_BAD_VALUE', `${value}: invalid conj_id`, col + 8, value);
+        conjId = Number(value);
+        any = true;
+        continue;
+      }
       if (key === 'table') {
         const t = /^[0-9]+$/.test(value) ? Number(value) : -1;
         if (t < 0 || t > 254) throw new FlowSyntaxError('OFCTL_BAD_VALUE', `unknown table "${value}"`, col + 6, value);
@@ -507,7 +515,7 @@ export class OvsBridge implements PortOwner {
     }
     const m = b.finish({ line: 1 });
     const strict = opts.strict ?? false;
-    return this.br.deleteFlows(table, any || strict ? m : null, strict, priority).length;
+    return this.br.deleteFlows(table, any || strict ? m : null, strict, priority, conjId).length;
   }
 
   /** `ovs-ofctl replace-flows BR -` in effect: every flow deleted, then 'text' added (one revalidation). */

@@ -434,16 +434,18 @@ export class Bridge {
 
   /**
    * delete-flows: rules in 'table' (all tables when null) whose match lies
-   * within 'match' (all when null); with 'strict', exactly 'match' at
+   * within 'match' (all when null) and, when 'conjId' is given, whose
+   * conj_id is it; with 'strict', exactly 'match' and conj_id (or none) at
    * 'priority'. Returns the removed rules.
    */
-  deleteFlows(table: number | null, match: Match | null, strict = false, priority = 32768): Rule[] {
+  deleteFlows(table: number | null, match: Match | null, strict = false, priority = 32768, conjId?: number): Rule[] {
     const out: Rule[] = [];
     for (const t of this.tables) {
       if (table !== null && t.id !== table) continue;
       for (const r of t.rules()) {
         const hit = match === null ? true
-          : strict ? r.spec.priority === priority && r.spec.match.equals(match) : matchWithin(r.spec.match, match);
+          : strict ? r.spec.priority === priority && r.spec.conjId === conjId && r.spec.match.equals(match)
+            : (conjId === undefined || r.spec.conjId === conjId) && matchWithin(r.spec.match, match);
         if (hit && t.remove(r)) out.push(r);
       }
     }

@@ -589,6 +589,8 @@ function executeAction(ctx: Ctx, a: Action, last: boolean, groupBucket: boolean)
     case 'learn':
       learnMask(ctx, a);
       if (ctx.packet) learnExecute(ctx, a);
+      // a flow-string trace learns nothing, and ofproto/trace says so under the action
+      else ctx.report('warn', 'suppressing side effects, so learn action ignored');
       break;
     case 'note': break;
     case 'clone': cloneAction(ctx, a.actions, last); break;

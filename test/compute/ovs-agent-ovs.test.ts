@@ -170,9 +170,7 @@ describeWith('ovs', 'neutron-openvswitch-agent bridges: sdnemu against Open vSwi
   });
 
   it.each(TUN_TRACES)('br-tun ofproto/trace, %s: the same text', async (_n, flow) => {
-    // the one known difference: OVS says why the trace learnt nothing; sdnemu's trace (also
-    // side-effect free) does not print that note (src/ofproto/trace.ts)
-    const ovs = (await sb.trace('br-tun', flow)).replace(/\n *>> suppressing side effects, so learn action ignored/g, '');
+    const ovs = await sb.trace('br-tun', flow);
     expect(rename(agent.trace('br-tun', flow)).trim()).toBe(ovs.trim());
   });
 

@@ -299,4 +299,31 @@ describeWith('ovs', 'OvsBridge default learning flows against Open vSwitch 3.1',
       await sb.stop();
     }
   }, 30_000);
+
+  it('del-flows with conj_id, loose and strict, removes the flows ovs-ofctl removes', async () => {
+    const sb = await OvsSandbox.start();
+    try {
+      await sb.vsctl('add-br', 'br0', '--', 'set', 'bridge', 'br0', 'datapath_type=dummy', 'fail-mode=secure');
+      const flows = [
+        'table=0,priority=10,conj_id=5,ip actions=drop',
+        'table=0,priority=10,conj_id=6,ip actions=drop',
+        'table=0,priority=11,conj_id=5,ip,nw_dst=10.0.0.9 actions=drop',
+        'table=0,priority=10,ip actions=drop',
+        'table=0,priority=5,ip,nw_src=10.0.0.1 actions=conjunction(5,1/2),conjunction(6,1/2)',
+        'table=0,priority=5,tcp,tp_dst=80 actions=conjunction(5,2/2),conjunction(6,2/2)',
+      ].join('\n');
+      const norm = (lines: string[]): string[] => lines.map((l) => normaliseDumpFlowsLine(l).replace(/\b(?:duration|n_packets|n_bytes|idle_age|hard_age)=[^,\s]*,\s*/g, '')).sort();
+      for (const [match, strict] of [['conj_id=5', false], ['priority=10,conj_id=5,ip', true], ['ip,conj_id=6', false], ['priority=10,ip', true]] as const) {
+        const br = new OvsBridge(new Sim({ seed: 1 }), 'br0', { defaultFlows: 'none' });
+        br.addFlows(flows);
+        br.delFlows(match, { strict });
+        await sb.delFlows('br0');
+        await sb.addFlows('br0', flows);
+        await sb.ofctl(strict ? '--strict' : '--', 'del-flows', 'br0', match);
+        expect({ match, strict, flows: norm(br.dumpFlows()) }).toEqual({ match, strict, flows: norm(await sb.dumpFlows('br0')) });
+      }
+    } finally {
+      await sb.stop();
+    }
+  }, 30_000);
 });
