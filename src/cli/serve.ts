@@ -6,8 +6,8 @@
  * (topology/file.ts) and its `run` steps become the session's scenario
  * traffic, one after the other without driving the simulator: `ping` and
  * `tcp` as session injections (count, port and data; not interval, size or
- * TTL), `serve` a TCP server, `wait` a timer, `cut`/`restore` the link;
- * `capture` and `traceroute` are skipped (a capture file has no end under a
+ * TTL), `serve` a TCP server, `wait` a timer, `cut`/`restore` the link,
+ * `dumpFlows`/`trace` printed at their turn; `capture` and `traceroute` are skipped (a capture file has no end under a
  * server that runs until stopped; traceroute drives the simulator itself).
  * A script (.ts/.js) must export `build()` returning a Topology (or
  * `{ net }`). A file of Kubernetes manifests builds a cluster
@@ -35,7 +35,7 @@ import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Writable } from 'node:stream';
 import { InputError } from '../errors.js';
-import { buildTopology, loadTopology } from '../topology/file.js';
+import { bridgeStepText, buildTopology, loadTopology } from '../topology/file.js';
 import { Topology } from '../topology/topology.js';
 import { tcpServer } from '../netstack/tools.js';
 import { Session, type InjectCommand } from '../trace/session.js';
@@ -197,6 +197,7 @@ function steps(s: Session, run: readonly RunStep[], say: (line: string) => void)
       case 'wait': t.sim.call(st.ns, next); return;
       case 'cut': t.links[st.link]!.cut(); break;
       case 'restore': t.links[st.link]!.restore(); break;
+      case 'dumpFlows': case 'trace': say(bridgeStepText(t, st).trimEnd()); break;
       case 'capture': case 'traceroute': break;
     }
     next();

@@ -9,8 +9,9 @@
  * seed): a CloudNetwork (dataplane.ts) with the file's external network,
  * the Cloud (file.ts loadCloud) driving it. The steps are those of a
  * topology file (topology/file.ts: ping, traceroute, tcp, serve, capture,
- * wait) and name VMs, hypervisors, `network1`'s namespaces and `internet`
- * (the upstream router) as hosts; `runCloudFile` runs them, printing what
+ * wait, dumpFlows, trace) and name VMs, hypervisors, `network1`'s
+ * namespaces and `internet` (the upstream router) as hosts, and the
+ * hypervisors' bridges as `compute1/br-int`, `compute1/br-tun`; `runCloudFile` runs them, printing what
  * each tool prints.
  * Errors: the cloud's CloudFileError, the steps' TopologyFileError — each
  * names the line — before any packet is sent.
@@ -20,6 +21,7 @@
 import { parse } from 'yaml';
 import { Topology, type Capture } from '../topology/topology.js';
 import { Host } from '../netstack/host.js';
+import { OvsBridge } from '../devices/ovs-bridge.js';
 import { loadSteps, runSteps, type RunStep } from '../topology/file.js';
 import { loadCloud } from './file.js';
 import type { Cloud } from './cloud.js';
@@ -45,7 +47,7 @@ export function buildCloudFile(text: string, opts: { topology?: Topology; networ
   const external = dry.describe().external;
   const net = new CloudNetwork(topology, { ...opts.network, ...(external !== null ? { external } : {}) });
   const cloud = loadCloud(text, { dataplane: net });
-  const steps = loadSteps(text, (n) => topology.nodes.get(n) instanceof Host);
+  const steps = loadSteps(text, (n) => topology.nodes.get(n) instanceof Host, 0, (n) => topology.nodes.get(n) instanceof OvsBridge);
   return { topology, cloud, net, steps };
 }
 

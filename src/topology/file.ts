@@ -43,6 +43,8 @@
  *   - wait: 2s
  *   - cut: { link: 0 }       # by index in links
  *   - restore: { link: 0 }
+ *   - dumpFlows: { bridge: hv1/br-int, table: 0 }    # ovs-ofctl dump-flows (table optional)
+ *   - trace: { bridge: hv1/br-int, flow: "in_port=1,icmp,nw_dst=10.0.0.2", ctNext: [+trk+est] }   # ofproto/trace
  * ```
  * `loadTopology(text)` checks the whole file before building anything and
  * refuses, naming the line and the reason (`TopologyFileError`): an unknown
@@ -115,7 +117,9 @@ type Step =
   | { kind: 'wait'; ns: number; line: number }
   | { kind: 'serve'; host: string; port: number; reply: string; line: number }
   | { kind: 'tcp'; from: string; to: string; port: number; data: string; timeout: number; line: number }
-  | { kind: 'cut' | 'restore'; link: number; line: number };
+  | { kind: 'cut' | 'restore'; link: number; line: number }
+  | { kind: 'dumpFlows'; bridge: string; table?: number; line: number }
+  | { kind: 'trace'; bridge: string; flow: string; ctNext?: string[]; line: number };
 
 export interface LoadedTopology {
   seed: number;
@@ -353,15 +357,16 @@ export function loadTopology(text: string): LoadedTopology {
  * that file's business): checked as a topology file's are, the hosts they
  * name by 'isHost', the links they cut by index below 'links'.
  */
-export function loadSteps(text: string, isHost: (name: string) => boolean, links = 0): RunStep[] {
+export function loadSteps(text: string, isHost: (name: string) => boolean, links = 0, isBridge: (name: string) => boolean = () => false): RunStep[] {
   const steps = parseSteps(readerOf(text, null));
-  checkSteps(steps, isHost, links);
+  checkSteps(steps, isHost, links, isBridge);
   return steps;
 }
 
-/** The hosts and links 'steps' name exist. */
-function checkSteps(steps: readonly RunStep[], isHost: (name: string) => boolean, links: number): void {
+/** The hosts, links and OVS bridges 'steps' name exist. */
+function checkSteps(steps: readonly RunStep[], isHost: (name: string) => boolean, links: number, isBridge: (name: string) => boolean): void {
   steps.forEach((s, i) => {
+    if ((s.kind === 'dumpFlows' || s.kind === 'trace') && !isBridge(s.bridge)) throw new TopologyFileError('TOPO_NO_NODE', s.line, `run[${i}].${s.kind}.bridge`, `no OVS bridge named '${s.bridge}'`);
     const hostNamed = (n: string, f: string): void => { if (!isHost(n)) throw new TopologyFileError('TOPO_NO_NODE', s.line, `run[${i}].${f}`, `no host named '${n}'`); };
     if (s.kind === 'ping' || s.kind === 'traceroute' || s.kind === 'tcp') hostNamed(s.from, `${s.kind}.from`);
     if (s.kind === 'serve') hostNamed(s.host, 'serve.host');
@@ -370,12 +375,14 @@ function checkSteps(steps: readonly RunStep[], isHost: (name: string) => boolean
   });
 }
 
+const STEP_KINDS = 'ping, traceroute, serve, tcp, capture, wait, cut, restore, dumpFlows, trace';
+
 /** The `run` list's steps. */
 function parseSteps({ list, fail, node, lineAt, str, num, keys }: Reader): Step[] {
   return list('run').map((s, i): Step => {
     const path = ['run', i];
     const kinds = Object.keys(s);
-    if (kinds.length !== 1) fail('TOPO_BAD_STEP', node(path), fieldOf(path), 'a step is one of ping, traceroute, serve, tcp, capture, wait, cut, restore');
+    if (kinds.length !== 1) fail('TOPO_BAD_STEP', node(path), fieldOf(path), `a step is one of ${STEP_KINDS}`);
     const kind = kinds[0]!, p = [...path, kind], v = s[kind];
     const line = lineAt(node(path));
     if (kind === 'wait') {
@@ -407,7 +414,18 @@ function parseSteps({ list, fail, node, lineAt, str, num, keys }: Reader): Step[
           timeout: num(o, 'timeout', p) ?? 10, line };
       }
       case 'cut': case 'restore': keys(o, ['link'], p); return { kind, link: num(o, 'link', p) ?? -1, line };
-      default: return fail('TOPO_BAD_STEP', node(path), fieldOf(path), `unknown step '${kind}' (ping, traceroute, serve, tcp, capture, wait, cut, restore)`);
+      case 'dumpFlows': {
+        keys(o, ['bridge', 'table'], p);
+        const table = num(o, 'table', p);
+        return { kind, bridge: str(o, 'bridge', p)!, ...(table !== undefined ? { table } : {}), line };
+      }
+      case 'trace': {
+        keys(o, ['bridge', 'flow', 'ctNext'], p);
+        const ct = o['ctNext'];
+        if (ct !== undefined && (!Array.isArray(ct) || ct.some((x) => typeof x !== 'string'))) fail('TOPO_BAD_VALUE', node([...p, 'ctNext']), `${fieldOf(p)}.ctNext`, 'expected a list of ct_state values such as +trk+est');
+        return { kind, bridge: str(o, 'bridge', p)!, flow: str(o, 'flow', p)!, ...(ct !== undefined ? { ctNext: ct as string[] } : {}), line };
+      }
+      default: return fail('TOPO_BAD_STEP', node(path), fieldOf(path), `unknown step '${kind}' (${STEP_KINDS})`);
     }
   });
 }
@@ -509,7 +527,7 @@ function check(t: LoadedTopology, _doc: Document, lineAt: (n: Node | null | unde
       }
     }
   });
-  checkSteps(t.steps, (n) => ifacesOf.has(n) || gwNames.has(n), t.links.length);
+  checkSteps(t.steps, (n) => ifacesOf.has(n) || gwNames.has(n), t.links.length, (n) => t.ovsBridges.some((b) => b.name === n));
   void lineAt; void node;
 }
 
@@ -580,6 +598,16 @@ export async function runTopology(loaded: LoadedTopology, write: (s: string) => 
   return { topology: t, captures: await runSteps(t, loaded.steps, write) };
 }
 
+/** What a `dumpFlows` or `trace` step prints: the command, as a shell would show it, and its output. */
+export function bridgeStepText(t: Topology, s: Extract<RunStep, { kind: 'dumpFlows' | 'trace' }>): string {
+  const br = t.node(s.bridge) as OvsBridge;
+  if (s.kind === 'dumpFlows') {
+    return `$ ovs-ofctl dump-flows ${s.bridge}${s.table !== undefined ? ` table=${s.table}` : ''}\n${br.dumpFlows(s.table !== undefined ? { table: s.table } : {}).join('\n')}\n\n`;
+  }
+  return `$ ovs-appctl ofproto/trace ${s.bridge} ${s.flow}${(s.ctNext ?? []).map((c) => ` --ct-next ${c}`).join('')}\n`
+    + `${br.trace(s.flow, s.ctNext !== undefined ? { ctNext: s.ctNext } : {}).trimEnd()}\n\n`;
+}
+
 /** Run 'steps' on 't' in order, writing what each tool prints to 'write'; the captures, by file name. */
 export async function runSteps(t: Topology, steps: readonly RunStep[], write: (s: string) => void): Promise<Map<string, Capture>> {
   const captures = new Map<string, Capture>();
@@ -611,6 +639,7 @@ export async function runSteps(t: Topology, steps: readonly RunStep[], write: (s
       case 'wait': t.runFor(s.ns); break;
       case 'cut': t.links[s.link]!.cut(); break;
       case 'restore': t.links[s.link]!.restore(); break;
+      case 'dumpFlows': case 'trace': write(bridgeStepText(t, s)); break;
     }
   }
   return captures;

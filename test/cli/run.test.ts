@@ -83,6 +83,11 @@ describe('sdnemu run', () => {
     expect(r.status).toBe(0);
     expect(r.stdout.match(/2 packets transmitted, 2 received, 0% packet loss/g)).toHaveLength(4);
     expect(r.stdout).toContain('$ internet: tcp 203.0.113.3:80  "hello from web1"');
+    // the bridges inspected as ovs-ofctl and ofproto/trace show them: br-tun's VNI → local VLAN table, its ARP responder
+    expect(r.stdout).toContain('$ ovs-ofctl dump-flows compute1/br-tun table=4\n');
+    expect(r.stdout).toMatch(/table=4, n_packets=\d+, n_bytes=\d+, idle_age=\d+, priority=1,tun_id=0x1 actions=mod_vlan_vid:\d+,resubmit\(,10\)/);
+    expect(r.stdout).toMatch(/21\. arp,dl_vlan=1,arp_tpa=10\.0\.1\.3, priority 1\n {4}load:0x2->NXM_OF_ARP_OP\[\]/);
+    expect(r.stdout).toMatch(/Datapath actions: set\(eth\(src=fa:16:3e:[0-9a-f:]+,dst=fa:16:3e:00:00:01\)\),set\(arp\(sip=10\.0\.1\.3,tip=10\.0\.1\.2,op=2/);
     // on compute1's underlay: web1's echoes to web2 (compute2) in acme's VNI, app1's to app2 (compute3) in globex's
     const seen = new Set<string>();
     for (const rec of readPcap(readFileSync(join(dir, 'cloud-underlay.pcap')))) {
@@ -93,6 +98,13 @@ describe('sdnemu run', () => {
     }
     expect(seen).toContain('1 192.168.0.12 10.0.1.3');
     expect(seen).toContain('2 192.168.0.13 10.0.1.3');
+  });
+
+  it('refuses a step naming a bridge that is not there, with its line', () => {
+    const topo = file('nobridge.yaml', `hosts:\n  - { name: a, ip: 10.0.0.1/24 }\nrun:\n  - dumpFlows: { bridge: br9 }\n`);
+    const r = sdnemu(['run', topo]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("sdnemu: TOPO_NO_NODE: line 4: run[0].dumpFlows.bridge: no OVS bridge named 'br9'\n");
   });
 
   it('refuses a bad cloud file with its line and field, exit status 1', () => {
