@@ -53,8 +53,11 @@
  * 2.4 s. Holding one batch across a whole control-plane delivery
  * (CloudNetwork.batch) measured no faster: each plug is already small.
  * removeHypervisor(name): its ports are unplugged (their FDB entries leave
- * the peers), its underlay link is cut and its tunnels forgotten; the host
- * and bridges stay on the topology, dead (a Topology cannot remove nodes).
+ * the peers), its underlay link detached and its underlay port removed, its
+ * tunnels forgotten, its host and bridges taken off the topology — so the
+ * same name and address may join again (a recovered machine, rebooted:
+ * nothing of its state survives but its NIC's MAC, which the peers' ARP
+ * caches still hold).
  * Errors: ComputeError (code, `where`) for a duplicate hypervisor name or
  * address, an unknown hypervisor, a port bound twice or not bound here, a
  * bad port record (ovs-agent.ts checks it before anything changes).
@@ -107,6 +110,8 @@ export class OvsFabric implements PortPlugger {
   private readonly hvs = new Map<string, Hv>();
   /** underlay address → hypervisor */
   private readonly byIp = new Map<string, Hv>();
+  /** the eth0 MAC of each hypervisor that left: the same machine comes back with it */
+  private readonly macs = new Map<string, string>();
   /** bound port id → the hypervisor it is bound on */
   private readonly placement = new Map<string, string>();
   private groups: SecurityGroup[] = [];
@@ -150,7 +155,8 @@ export class OvsFabric implements PortPlugger {
     for (const o of this.hvs.values()) {
       if (o.info.ip === h.ip) throw new ComputeError('COMPUTE_DUPLICATE_ADDRESS', 'ip', `${h.ip} is hypervisor ${o.info.name}'s address`);
     }
-    const agent = new OvsAgent(this.topology, { name: h.name, ip: h.ip, prefixLen: this.prefixLen });
+    const mac = this.macs.get(h.name);
+    const agent = new OvsAgent(this.topology, { name: h.name, ip: h.ip, prefixLen: this.prefixLen, ...(mac !== undefined ? { mac } : {}) });
     const link = this.topology.link([agent.host, 'eth0'], this.underlay, { delay: this.delay, mtu: this.mtu, b: { iface: `${h.name}-eth0` } });
     const seq = this.nextSeq++;
     const hv: Hv = { info: h, agent, link, seq, tunnelsSeen: agent.tunnelVersion, sent: new Map(), peers: new Set() };
@@ -167,7 +173,11 @@ export class OvsFabric implements PortPlugger {
   removeHypervisor(name: string): void {
     const hv = this.hv(name);
     for (const p of hv.agent.boundPorts()) this.unplug(name, p.id);
-    hv.link.cut();
+    hv.link.detach();
+    this.underlay.removePort(`${name}-eth0`);
+    this.macs.set(name, Array.from(hv.agent.host.mac('eth0')!, (b) => b.toString(16).padStart(2, '0')).join(':'));
+    for (const n of [name, `${name}/br-int`, `${name}/br-tun`]) this.topology.nodes.delete(n);
+    this.topology.roles.delete(name);
     this.hvs.delete(name);
     this.byIp.delete(hv.info.ip);
     for (const o of hv.peers) o.peers.delete(hv);

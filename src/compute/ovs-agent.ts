@@ -286,6 +286,8 @@ export interface OvsAgentOptions {
   ip: string;
   /** the underlay's prefix length (default 24) */
   prefixLen?: number;
+  /** eth0's MAC (default: one the simulator hands out) */
+  mac?: string;
 }
 
 export class OvsAgent {
@@ -320,7 +322,7 @@ export class OvsAgent {
     if (parseIpv4(opts.ip) === null) throw new ComputeError('COMPUTE_BAD_ADDRESS', 'ip', `'${opts.ip}' is not an IPv4 address`);
     this.name = opts.name;
     this.localIp = opts.ip;
-    this.host = topology.host(opts.name, { ifaces: [{ name: 'eth0', addrs: [`${opts.ip}/${opts.prefixLen ?? 24}`] }] });
+    this.host = topology.host(opts.name, { ifaces: [{ name: 'eth0', addrs: [`${opts.ip}/${opts.prefixLen ?? 24}`], ...(opts.mac !== undefined ? { mac: opts.mac } : {}) }] });
     const dpif = new DpifNumbers();
     this.brInt = topology.ovsBridge(`${opts.name}/br-int`, { defaultFlows: 'none', dpif, datapath: { conntrack: this.conntrack } });
     this.brTun = topology.ovsBridge(`${opts.name}/br-tun`, { defaultFlows: 'none', dpif, host: this.host });

@@ -175,6 +175,13 @@ describe('a cloud on its data plane', () => {
       expect(net.fabric.agent(h).tunnelRemotes()).not.toContain(deadIp);
     }
     expect((await t.ping('acme-az1', ip, { count: 2 })).received).toBe(2);
+    // the machine comes back (rebooted: a fresh agent); a VM can be migrated onto it again
+    cloud.recoverHypervisor(dead);
+    cloud.migrateVm('acme-m', dead);
+    expect(net.vmHost('acme-m').ports.get('eth0')!.peer!.owner.name).toBe(`${dead}/br-int`);
+    // its announcement waits for the rebooted host's first ARP on the underlay; then the switches know the way
+    t.runFor(10e6);
+    expect((await t.ping('acme-az1', ip, { count: 2 })).received).toBe(2);
   });
 
   it('deleting a VM takes its flows and FDB entries and nothing else', async () => {
