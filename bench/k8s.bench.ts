@@ -41,8 +41,7 @@
  * each phase (needs --expose-gc; array buffers count zero pages never
  * touched), and the process's RSS.
  * The wiring is the one src/k8s/cluster.ts does for users, phase by phase
- * (Cluster itself still installs every peer's flows on every node, eagerly:
- * fine to a few hundred nodes, not to 5,000).
+ * (as `new Cluster({ lazyPeers: true })` wires it).
  * Measured: the README's table (2026-11-22, Node 20, tsx, this 2-core
  * machine shared with other jobs), and against the goal (the whole cluster
  * in ≤ 60 s and ≤ 8 GB).

@@ -79,6 +79,8 @@ export interface ClusterOptions {
   loadBalancerPool?: string[];
   /** kube-proxy's configuration beyond what the cluster sets (hostname, node IPs, the cluster CIDR detector) */
   kubeProxy?: Partial<Omit<KubeProxyConfig, 'hostname' | 'nodeIPs'>>;
+  /** a node's routes and flows to its peers installed at its first traffic, not when a node joins (cni/network.ts "Lazy peers": for thousands of nodes; default false) */
+  lazyPeers?: boolean;
 }
 
 /** One kube-proxy sync on a node: when, full or partial, and what it wrote. */
@@ -144,7 +146,7 @@ export class Cluster {
       ...(opts.loadBalancerPool !== undefined ? { loadBalancerPool: opts.loadBalancerPool } : {}),
     });
     this.cni = new ClusterNetwork(this.net, {
-      underlay, tunnelType: this.tunnel, proxyMode: this.proxyMode,
+      underlay, tunnelType: this.tunnel, proxyMode: this.proxyMode, lazyPeers: opts.lazyPeers ?? false,
       ...(opts.serviceCIDR !== undefined ? { serviceCIDR: opts.serviceCIDR } : {}),
     });
     this.fleet = new KubeProxyFleet(this.proxyMode, { localDetector: { mode: 'cluster-cidr', clusterCIDR: this.clusterCIDR }, ...opts.kubeProxy });

@@ -443,7 +443,15 @@ export class Host implements PortOwner {
 
   // ---- input -----------------------------------------------------------------------------------
 
+  /**
+   * Called before this host handles a frame it received (with the frame) or sends a packet of its
+   * own (with null), while set: an owner that installs routes on demand (k8s/cni/network.ts's lazy
+   * peers) hooks here.
+   */
+  beforeTraffic: ((frame: Uint8Array | null) => void) | null = null;
+
   receive(port: Port, frame: Uint8Array): void {
+    if (this.beforeTraffic !== null) this.beforeTraffic(frame);
     const mac = this.ifs.get(port.name)?.mac;
     if (mac === undefined || frame.length < 14) { this.stats.otherHost++; this.sim.tracer.drop(this.name, port.name, 'not-for-us', 'no such interface, or a runt frame'); return; }
     const forUs = (frame[0]! & 1) === 1 || sameMac(frame, mac);
@@ -610,6 +618,7 @@ export class Host implements PortOwner {
    * out. A DF packet larger than the route's MTU is refused (EMSGSIZE).
    */
   sendIp(frame: Uint8Array): SendStatus {
+    if (this.beforeTraffic !== null) this.beforeTraffic(null);
     // a packet sent with none in hand (a timer's, a script's) is a new packet from here on
     const tr = this.sim.tracer;
     if (tr.current !== 0 || !tr.on) return this.sendOwn(frame);

@@ -16,8 +16,8 @@ import { kubeChains } from './kube-proxy-helpers.js';
 const EXAMPLE = readFileSync('examples/k8s/cluster.yaml', 'utf8');
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
-function example(proxyMode: 'iptables' | 'ipvs' = 'iptables'): Cluster {
-  const c = new Cluster({ seed: 3, proxyMode });
+function example(proxyMode: 'iptables' | 'ipvs' = 'iptables', lazyPeers = false): Cluster {
+  const c = new Cluster({ seed: 3, proxyMode, lazyPeers });
   const results = c.applyYaml(EXAMPLE, 'cluster.yaml');
   expect(results.filter((r) => r.action === 'error')).toEqual([]);
   return c;
@@ -67,8 +67,8 @@ describe('a cluster from examples/k8s/cluster.yaml', () => {
     expect(crossed!.events.some((e) => e.fields?.['lb'] === 'iptables' && String(e.fields['choices']).split(' ').length === 3)).toBe(true);
   });
 
-  it('an outside machine reaches the NodePort on any node', async () => {
-    const c = example();
+  it.each([false, true])('an outside machine reaches the NodePort on any node (lazy peers: %s)', async (lazy) => {
+    const c = example('iptables', lazy);
     const ext = c.cni.addExternalHost('outside', '192.168.0.200');
     for (const node of ['control-plane', 'worker-1', 'worker-2']) {
       const ip = c.cni.node(node).ip;

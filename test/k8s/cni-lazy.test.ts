@@ -67,6 +67,25 @@ describe('ClusterNetwork lazyPeers', () => {
     expect(cn.nodes().map((n) => `${n.name}:${n.materialized}`)).toEqual(['node1:true', 'node2:false', 'node3:true', 'node4:false']);
   });
 
+  it('installs a node\'s peers when its own stack first routes a packet (from the underlay, as a NodePort\'s), not for ARP or the tunnel', () => {
+    const { t, cn } = build(true);
+    const c = cn.pod('default', 'c');
+    const s = c.host.sockets.udp(7000);
+    s.onMessage = (d, from) => { s.send(from.addr, from.port, d.slice()); };
+    const ext = cn.addExternalHost('client', '192.168.0.50');
+    ext.fib.ipRoute(['add', '10.10.0.0/16', 'via', '192.168.0.12']); // through node2's host
+    const got: string[] = [];
+    const k = ext.sockets.udp(4000);
+    k.onMessage = (d, from) => got.push(`${new TextDecoder().decode(d)} from ${ipv4ToString(from.addr)}`);
+    k.send(c.ip, 7000, 'hi');
+    t.runFor(20e6);
+    // the answer leaves node3 masqueraded to its node IP (Antrea's ANTREA-POSTROUTING: pod traffic out another interface)
+    expect(got).toEqual(['hi from 192.168.0.13']);
+    // node2 routed it (materialized at the packet, not at the ARP before it); node3 got it from the tunnel
+    // and answered through its gateway to its host (materialized by its pod's frame); node1 and node4 saw ARP only
+    expect(cn.nodes().map((n) => `${n.name}:${n.materialized}`)).toEqual(['node1:false', 'node2:true', 'node3:true', 'node4:false']);
+  });
+
   it('forgets a removed peer whether or not a node was materialized', () => {
     const { cn } = build(true);
     cn.materialize('node1');

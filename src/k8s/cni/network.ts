@@ -78,12 +78,13 @@
  * flows are installed, exactly as without it, the first time its br-int receives
  * a frame from one of its ports (a pod's or the gateway's: the hook
  * OvsBridge.beforeReceive, run before the datapath looks at the frame), or
+ * when the node's host first routes traffic itself — a packet of its own,
+ * an IPv4 packet from the underlay such as a NodePort's (the hook
+ * Host.beforeTraffic; ARP and the tunnel's datagrams do not count) — or
  * when `dumpFlows` / `trace` / `materialize(node)` ask. A frame from the
  * tunnel needs none of them (it goes to a local pod or the gateway by the
- * node's own flows). Not covered: a packet the node's host routes to
- * another node's pods before its br-int saw any frame (a NodePort from
- * outside, the node's own connections) — call `materialize(node)` first;
- * `node.bridge` and `node.host` read directly show no peer state before.
+ * node's own flows). `node.bridge` and `node.host` read directly show no
+ * peer state before.
  * Cost: slow path. A node adds 2 flows and a route on each other node
  * (Antrea's O(nodes²) in all, unless lazyPeers). Memory, what is allocated
  * when: a node's host, bridge, datapath and flows at addNode (what its
@@ -282,9 +283,18 @@ function hash6(s: string): string {
   return (h >>> 0).toString(16).padStart(8, '0').slice(0, 6);
 }
 
+/** Is 'f' (an Ethernet frame a node received) IPv4 that its host routes: not ARP, not a datagram to the tunnel port? */
+function routedByHost(f: Uint8Array, tunnelPort: number): boolean {
+  if (f.length < 34 || f[12] !== 0x08 || f[13] !== 0x00) return false;
+  const ihl = (f[14]! & 0x0f) * 4;
+  return !(f[23] === 17 && f.length >= 14 + ihl + 4 && ((f[14 + ihl + 2]! << 8) | f[14 + ihl + 3]!) === tunnelPort);
+}
+
 export class ClusterNetwork {
   readonly underlay: LinuxBridge;
   readonly tunnelType: 'vxlan' | 'geneve';
+  /** the tunnel's UDP port (the OVS default for its type) */
+  private readonly tunnelPort: number;
   readonly serviceCIDR: string;
   private readonly underlayNet: { net: number; len: number };
   private readonly nodesByName = new Map<string, CniNode>();
@@ -326,6 +336,7 @@ export class ClusterNetwork {
     const t = opts.tunnelType ?? 'vxlan';
     if (t !== 'vxlan' && t !== 'geneve') throw new CniError('CNI_BAD_TUNNEL', 'tunnelType', `'${String(t)}' is not vxlan or geneve`);
     this.tunnelType = t;
+    this.tunnelPort = t === 'vxlan' ? 4789 : 6081;
     const svc = parseCidr(opts.serviceCIDR ?? '10.96.0.0/12', 'serviceCIDR');
     this.serviceCIDR = `${ipv4ToString(svc.net)}/${svc.len}`;
     const gw = opts.defaultGateway === undefined ? null : parseIpv4(opts.defaultGateway);
@@ -375,6 +386,9 @@ export class ClusterNetwork {
     if (this.lazyPeers) {
       node.materialized = false;
       bridge.beforeReceive = () => this.materialize(node);
+      // and when the node's own stack routes first: a packet of its own, an IPv4 one from the
+      // underlay (a NodePort) — not ARP, not a tunnel's datagram (that goes to a local pod or the gateway)
+      host.beforeTraffic = (f) => { if (f === null || routedByHost(f, this.tunnelPort)) this.materialize(node); };
     }
     node.links.push(this.topology.link([host, 'eth0'], this.underlay, { delay: this.underlayDelay, b: { iface: `${spec.name}-eth0` } }));
     node.links.push(this.topology.link([host, 'antrea-gw0'], gwPort));
@@ -451,6 +465,7 @@ export class ClusterNetwork {
     node.materialized = true;
     this.materializedNodes.add(node);
     node.bridge.beforeReceive = null;
+    node.host.beforeTraffic = null;
     const flows: Flow[] = [];
     for (const peer of this.nodesByName.values()) {
       if (peer === node) continue;
