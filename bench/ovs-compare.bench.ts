@@ -46,8 +46,26 @@
  * copy is in the emulator's figure, where OVS's frames are fresh copies made by the feeder.
  * Packet time stands still (now = 1 ms), so no revalidation sweep runs.
  *
- * Kernel netfilter vs the emulator (nat table, 1k/10k kube-proxy services) is NOT measured
- * here: see the closing note of this file's report (`KERNEL_NOTE`), printed with the table.
+ * The cache counters of the two sides cover different spans: the emulator's the millions of
+ * packets benchmark.js ran after the warm-up, OVS's its 20,000-odd measured packets; with EMC
+ * insertion at 1 in 100 the emulator's EMC share is therefore higher (megaflow-heavy: both
+ * ~1,000 megaflows, one per rule).
+ *
+ * Kernel netfilter vs the emulator (nat table, 1k/10k kube-proxy services): NOT measured, for
+ * reasons that would make a figure dishonest here, not only for lack of time:
+ *  - only the first packet of a connection walks the nat table (BEHAVIOUR.md, netfilter 2), so
+ *    "packets/s through the nat table" is new connections/s: every packet needs a fresh 5-tuple
+ *    and leaves an UNREPLIED conntrack entry for 30 s; at 100k new connections/s this kernel's
+ *    262,144-entry table (nf_conntrack_max) is full in under 3 s, after which the kernel
+ *    measures its table's early drop, not the rules;
+ *  - the kernel gives no per-packet cost of its own (nft counters count packets, not time), so
+ *    the figure would be a receiver's wall-clock rate; for veth pairs the forwarding runs in the
+ *    softirq of the SENDER's syscall, so a userspace UDP sender (~1–3 µs per packet even with
+ *    sendmmsg) is inside it, and on 2 cores shared with other jobs (load 6–9 during these runs)
+ *    that rate is noise. The honest way would be perf sampling (the share of samples in
+ *    nft_do_chain per new connection): perf runs here, but only with software clocks (this VM
+ *    has no hardware cycle counter) — not done in the time of this item.
+ *  The emulator's side of that comparison is bench/kube-proxy.bench.ts and netfilter.bench.ts.
  *
  * Without ovs-vswitchd (or when starting it fails) only the emulator's figures are reported and
  * the table says why. Run alone: `npx tsx bench/ovs-compare.bench.ts`.
@@ -352,7 +370,7 @@ export async function measureOvs(w: Workload): Promise<OvsFigures> {
 // ---------------------------------------------------------------------------------------------
 // The report
 
-export const KERNEL_NOTE = 'kernel netfilter (nat table, 1k/10k services) vs the emulator: not measured here — see the design note of bench/ovs-compare.bench.ts';
+export const KERNEL_NOTE = 'Kernel netfilter (nat table, 1k/10k services) vs the emulator: NOT measured — only a connection\'s first packet walks the nat table,\n  the kernel reports no per-packet cost, and a sender on this shared 2-core machine would dominate a wall-clock figure;\n  perf sampling of nft_do_chain would be the honest route (not done; design note).';
 
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 
