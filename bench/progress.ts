@@ -41,7 +41,7 @@ export function progress(label: string, total: number, show: boolean = interacti
   let done = 0, last = 0, note = '';
   const draw = (): void => {
     const line = barText(label, done, total, Date.now() - t0, note);
-    const cols = process.stderr.columns ?? 100;
+    const cols = process.stderr.columns > 20 ? process.stderr.columns : 100;
     process.stderr.write(`\r${line.slice(0, cols - 1)}\x1b[K`);
   };
   draw();

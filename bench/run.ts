@@ -44,10 +44,12 @@ const chosen = Object.entries(SUITES).filter(([name]) => filter.length === 0 || 
 
 const t0 = Date.now();
 const results: BenchResult[] = [];
+const failed: string[] = [];
 const bar = progress('bench', chosen.length);
 for (const [name, run] of chosen) {
   bar.tick(0, name);
-  results.push(...(await run()));
+  // a suite that fails is reported and left out; the others still run and are written
+  try { results.push(...(await run())); } catch (e) { failed.push(name); console.error(`bench: suite ${name} failed: ${(e as Error).message}`); }
   bar.tick(1, name);
 }
 bar.done();
@@ -64,7 +66,7 @@ const doc: BenchDoc = {
   node: process.version,
   machine: { cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), platform: platform(), arch: arch() },
   durationSec: Math.round((Date.now() - t0) / 1000),
-  suites: chosen.map(([name]) => name),
+  suites: chosen.map(([name]) => name).filter((n) => !failed.includes(n)),
   results,
 };
 mkdirSync('bench/results', { recursive: true });
@@ -80,4 +82,8 @@ writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
 console.log(`\nwrote ${file} (${doc.durationSec} s)`);
 if (!noPlot) {
   for (const f of renderAll(doc, 'bench/results')) console.log(`wrote ${f}`);
+}
+if (failed.length > 0) {
+  console.error(`bench: failed suites: ${failed.join(', ')}`);
+  process.exitCode = 1;
 }
