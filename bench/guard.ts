@@ -6,12 +6,15 @@
  * or busier machine does not flag everything: in each file a case's rate
  * (median, else mean) is divided by the reference of that file — the
  * geometric mean of the rates of all cases the two files share (or one
- * named case, `--reference suite/name`). A case is flagged when its
+ * named case, `--reference suite/name`; or, with `--per-suite`, the
+ * geometric mean of the case's own suite, which is blind to a whole suite
+ * slowing down but not to load that changed between suites of one run on a
+ * shared machine). A case is flagged when its
  * normalised rate fell below (1 − threshold) × its baseline's; a suite when
  * the geometric mean of its cases' ratios did. Cases only in one file, and
  * figures that are not rates (perSec 0: memory), are listed, not compared.
  * Usage: `npm run bench:guard [-- results.json] [--baseline file]
- * [--threshold 0.2] [--reference suite/name]` (defaults:
+ * [--threshold 0.2] [--reference suite/name | --per-suite]` (defaults:
  * bench/results/latest.json against bench/results/baseline.json); exit
  * status 1 when something is flagged, 2 on bad input.
  * Neighbours: bench/run.ts (writes the results), test/bench/guard.test.ts.
@@ -38,6 +41,8 @@ export interface GuardOptions {
   threshold?: number;
   /** "suite/name" of the reference case; default: the geometric mean of the shared cases */
   reference?: string;
+  /** normalise each case by the geometric mean of its suite's shared cases (suites are then not flagged as a whole) */
+  perSuite?: boolean;
 }
 
 export interface CaseVerdict {
@@ -91,24 +96,38 @@ export function compare(baseline: BenchDoc | unknown, current: BenchDoc | unknow
   if (!(threshold > 0 && threshold < 1)) throw new GuardInputError('threshold', `wants a fraction between 0 and 1, got ${threshold}`);
   const base = rates(baseline, 'baseline'), cur = rates(current, 'current');
   const shared = [...base.keys()].filter((k) => cur.has(k));
-  let refBase: number, refCur: number, reference: string;
+  if (opts.reference !== undefined && opts.perSuite === true) throw new GuardInputError('reference', 'a reference case and per-suite normalisation exclude each other');
+  /** the reference rates [baseline, current] for the cases 'keys' */
+  const refOf = (keys: string[]): [number, number] => [geomean(keys.map((k) => rateOf(base.get(k)!))), geomean(keys.map((k) => rateOf(cur.get(k)!)))];
+  let reference: string;
+  let refFor: (suite: string) => [number, number];
   if (opts.reference !== undefined) {
     const b = base.get(opts.reference), c = cur.get(opts.reference);
     if (b === undefined || c === undefined) throw new GuardInputError('reference', `no case '${opts.reference}' (suite/name) with a rate in both files`);
-    refBase = rateOf(b); refCur = rateOf(c); reference = opts.reference;
+    reference = `case ${opts.reference}`;
+    refFor = () => [rateOf(b), rateOf(c)];
+  } else if (opts.perSuite === true) {
+    const refs = new Map<string, [number, number]>();
+    for (const suite of new Set(shared.map((k) => base.get(k)!.suite))) refs.set(suite, refOf(shared.filter((k) => base.get(k)!.suite === suite)));
+    reference = 'geometric mean of each suite\'s shared cases';
+    refFor = (suite) => refs.get(suite)!;
   } else {
-    refBase = geomean(shared.map((k) => rateOf(base.get(k)!)));
-    refCur = geomean(shared.map((k) => rateOf(cur.get(k)!)));
+    const ref = refOf(shared);
     reference = `geometric mean of ${shared.length} shared cases`;
+    refFor = () => ref;
   }
   const cases: CaseVerdict[] = shared.map((k) => {
     const b = base.get(k)!, c = cur.get(k)!;
+    const [refBase, refCur] = refFor(b.suite);
     const ratio = (rateOf(c) / refCur) / (rateOf(b) / refBase);
     return { suite: b.suite, name: b.name, baseline: rateOf(b), current: rateOf(c), ratio, flagged: ratio < 1 - threshold };
   });
   const bySuite = new Map<string, number[]>();
   for (const c of cases) bySuite.set(c.suite, [...(bySuite.get(c.suite) ?? []), c.ratio]);
-  const suites = [...bySuite].map(([suite, rs]) => { const ratio = geomean(rs); return { suite, cases: rs.length, ratio, flagged: ratio < 1 - threshold }; });
+  const suites = [...bySuite].map(([suite, rs]) => {
+    const ratio = geomean(rs);
+    return { suite, cases: rs.length, ratio, flagged: opts.perSuite !== true && ratio < 1 - threshold };
+  });
   return {
     threshold, reference, cases, suites,
     onlyBaseline: [...base.keys()].filter((k) => !cur.has(k)),
@@ -142,12 +161,13 @@ function readDoc(file: string): unknown {
 export function main(argv: string[]): number {
   const opt = (name: string): string | undefined => { const i = argv.indexOf(`--${name}`); return i < 0 ? undefined : argv[i + 1]; };
   const valued = new Set(['--baseline', '--threshold', '--reference']);
+  const perSuite = argv.includes('--per-suite');
   const positional = argv.filter((a, i) => !a.startsWith('--') && !valued.has(argv[i - 1] ?? ''));
   try {
     const t = opt('threshold');
     const ref = opt('reference');
     const report = compare(readDoc(opt('baseline') ?? 'bench/results/baseline.json'), readDoc(positional[0] ?? 'bench/results/latest.json'),
-      { ...(t !== undefined ? { threshold: Number(t) } : {}), ...(ref !== undefined ? { reference: ref } : {}) });
+      { ...(t !== undefined ? { threshold: Number(t) } : {}), ...(ref !== undefined ? { reference: ref } : {}), perSuite });
     console.log(formatReport(report));
     return report.flagged ? 1 : 0;
   } catch (e) {

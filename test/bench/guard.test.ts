@@ -58,8 +58,22 @@ describe('bench guard: ratios within one run', () => {
   it('a named reference case normalises both runs', () => {
     // the reference itself got 2x faster: relative to it, everything else is 2x slower
     const rep = compare(BASE, scaled(1, 'a/x', 2), { reference: 'a/x' });
-    expect(rep.reference).toBe('a/x');
+    expect(rep.reference).toBe('case a/x');
     expect(rep.cases.filter((c) => c.flagged).length).toBe(4);
+  });
+
+  it('per suite: load that differs between suites flags nothing; a case slower than its suite is flagged', () => {
+    // suite b ran on a busier machine: all its cases 2x slower
+    const busy = doc(BASE.results.map((x) => r(x.suite, x.name, x.perSec * (x.suite === 'b' ? 0.5 : 1))));
+    expect(compare(BASE, busy).flagged).toBe(true);
+    const rep = compare(BASE, busy, { perSuite: true });
+    expect(rep.flagged).toBe(false);
+    expect(rep.suites.every((s) => !s.flagged)).toBe(true);
+    const one = doc(BASE.results.map((x) => r(x.suite, x.name, x.perSec * (x.name === 'z' ? 0.5 : 1))));
+    expect(compare(BASE, one, { perSuite: true }).cases.filter((c) => c.flagged).map((c) => c.name)).toEqual(['z']);
+    // a suite of one case is its own reference
+    expect(compare(BASE, doc(BASE.results.map((x) => r(x.suite, x.name, x.perSec * (x.suite === 'c' ? 0.1 : 1)))), { perSuite: true }).flagged).toBe(false);
+    expect(() => compare(BASE, BASE, { perSuite: true, reference: 'a/x' })).toThrow(GuardInputError);
   });
 
   it('a faster case is never flagged', () => {
