@@ -17,6 +17,9 @@
  * a BGP table (mostly /24), priority = prefix length (longest prefix wins):
  * there the prefix tries decide most of the un-wildcarding, and the keys
  * (3 in 4 inside a random rule's prefix) stop at the longest match.
+ * Sweeps for bench/plot.ts: rules (100, 1k, 10k, 100k over 20 masks) and
+ * masks (1, 5, 10, 20 at 10k rules, with wc); each result's extra has
+ * `rules` and `masks`.
  * With wc, a lookup's cost is dominated by the subtables it must visit (all
  * 20 with random priorities) and the two trie walks; see the cost notes in
  * src/ofproto/classifier.ts.
@@ -69,15 +72,15 @@ function value(r: () => number, w: number): number {
 }
 
 /** A classifier of 'n' rules over MASKS and KEYS keys (laid out with stride FLOW_WORDS). */
-export function setup(n: number, seed = 1, prios: 'random' | 'banded' = 'random'): { cls: Classifier<number>; keys: Uint32Array } {
+export function setup(n: number, seed = 1, prios: 'random' | 'banded' = 'random', masks = MASKS.length): { cls: Classifier<number>; keys: Uint32Array } {
   const r = rng(seed);
   const cls = new Classifier<number>();
   const rules: Match[] = [];
   for (let i = 0; i < n; i++) {
     const m = new Match();
-    for (const [w, mask] of MASKS[i % MASKS.length]!) { m.mask[w] = mask; m.value[w] = (value(r, w) & mask) >>> 0; }
+    for (const [w, mask] of MASKS[i % masks]!) { m.mask[w] = mask; m.value[w] = (value(r, w) & mask) >>> 0; }
     // 'banded': each mask has its own band of 50 priorities, so the early stop can work
-    cls.insert(m, prios === 'random' ? r() % 1000 : (i % MASKS.length) * 50 + (r() % 50), i);
+    cls.insert(m, prios === 'random' ? r() % 1000 : (i % masks) * 50 + (r() % 50), i);
     rules.push(m);
   }
   const keys = new Uint32Array(KEYS * FLOW_WORDS);
@@ -129,9 +132,10 @@ export function setupRoutes(n: number, seed = 2): { cls: Classifier<number>; key
 
 export function classifierCases(): BenchCase[] {
   const cases: BenchCase[] = [];
-  const shapes = [[100, 'random'], [10_000, 'random'], [100_000, 'random'], [100_000, 'banded'], [100_000, 'routes']] as const;
-  for (const [n, prios] of shapes) {
-    const { cls, keys } = prios === 'routes' ? setupRoutes(n) : setup(n, 1, prios);
+  const shapes: [number, 'random' | 'banded' | 'routes', number?][] = [[100, 'random'], [1000, 'random'], [10_000, 'random'], [100_000, 'random'], [100_000, 'banded'], [100_000, 'routes'],
+    [10_000, 'random', 1], [10_000, 'random', 5], [10_000, 'random', 10]];
+  for (const [n, prios, maskCount] of shapes) {
+    const { cls, keys } = prios === 'routes' ? setupRoutes(n) : setup(n, 1, prios, maskCount);
     const wc = new Uint32Array(FLOW_WORDS);
     let at = 0;
     let hits = 0, total = 0;
@@ -152,8 +156,9 @@ export function classifierCases(): BenchCase[] {
         }
         return acc + wc[F_IN_PORT]!;
       },
-      extra: () => ({ hitRate: total === 0 ? 0 : Math.round((hits / total) * 1000) / 1000 }),
+      extra: () => ({ hitRate: total === 0 ? 0 : Math.round((hits / total) * 1000) / 1000, rules: n, masks: cls.subtableCount }),
     });
+    if (maskCount !== undefined) continue; // the masks sweep: with wc only
     cases.push({
       name: name('no wc'),
       batch: BATCH,
@@ -165,6 +170,7 @@ export function classifierCases(): BenchCase[] {
         }
         return acc;
       },
+      extra: () => ({ rules: n, masks: cls.subtableCount }),
     });
   }
   return cases;

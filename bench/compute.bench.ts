@@ -6,7 +6,7 @@
  * each.
  * What: `node --max-old-space-size=8000 --expose-gc --import tsx
  * bench/compute.bench.ts [--hypervisors N] [--vpcs N] [--vms N]
- * [--control-plane-only]` prints one table (and `RESULT {json}` lines for
+ * [--control-plane-only] [--build-only]` prints one table (and `RESULT {json}` lines for
  * collection):
  *  1. hypervisors: each one's agent, bridges and underlay link;
  *  2. VPCs: per VPC (one tenant each) a VPC with one /24 subnet, a security
@@ -21,7 +21,9 @@
  *  4. packets/s VM to VM across hypervisors: 20 VMs each send UDP to
  *     another VM of their VPC on another hypervisor; wall-clock datagrams
  *     delivered per second after a warm-up (ARP, upcalls, conntrack).
- * The build's total is phases 1–3.
+ * The build's total is phases 1–3; `--build-only` skips phase 4 (the small
+ * clouds `npm run bench` sweeps, bench/run.ts). Long loops show a progress
+ * bar on a terminal (bench/progress.ts).
  * Time: wall clock, and the process's CPU time (user + system: GC helpers
  * included; on this shared machine the steadier figure). Memory: heap used
  * + array buffers after a forced GC at the end of each phase (needs
@@ -33,6 +35,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { intArg, Phases } from './phases.js';
+import { progress } from './progress.js';
 import { Topology } from '../src/topology/topology.js';
 import { Cloud } from '../src/compute/cloud.js';
 import { CloudNetwork } from '../src/compute/dataplane.js';
@@ -42,6 +45,7 @@ const HVS = intArg('hypervisors', 200, 1);
 const VPCS = intArg('vpcs', 1000, 1);
 const VMS = intArg('vms', 10_000, 1);
 const CONTROL_PLANE_ONLY = process.argv.includes('--control-plane-only');
+const BUILD_ONLY = process.argv.includes('--build-only');
 const EXT = { cidr: '203.0.112.0/22', gateway: '203.0.112.1' };
 const phases = new Phases();
 const phase = phases.run.bind(phases);
@@ -51,28 +55,37 @@ const net = CONTROL_PLANE_ONLY ? undefined : new CloudNetwork(t, { external: EXT
 const cloud = new Cloud({ seed: 1, external: EXT, ...(net !== undefined ? { dataplane: net } : {}) });
 
 phase(`${HVS} hypervisors`, () => {
+  const bar = progress('hypervisors', HVS);
   for (let i = 0; i < HVS; i++) {
+    bar.tick();
     cloud.addHypervisor({ name: `hv${i}`, region: 'r1', az: `az${i % 3}`, vcpus: 128, ramMb: 1 << 20, ip: `192.168.${1 + ((i + 10) >> 8)}.${(i + 10) & 255}` });
   }
+  bar.done();
 });
 
 phase(`${VPCS} VPCs (a subnet and a security group each)`, () => cloud.batch(() => {
+  const bar = progress('VPCs', VPCS);
   for (let v = 0; v < VPCS; v++) {
+    bar.tick();
     cloud.createVpc({ name: `vpc${v}`, cidr: '10.0.0.0/16', tenant: `t${v}` });
     cloud.createSubnet({ vpc: `vpc${v}`, name: `sn${v}`, cidr: '10.0.1.0/24' });
     const sg = cloud.createSecurityGroup({ name: 'app', tenant: `t${v}` });
     cloud.addSecurityGroupRule(sg.id, { direction: 'ingress', protocol: 'icmp' });
     cloud.addSecurityGroupRule(sg.id, { direction: 'ingress', protocol: 'udp', portRangeMin: 5000, portRangeMax: 5000 });
   }
+  bar.done();
 }));
 
 const sgOf = new Map(cloud.securityGroups().map((g) => [g.tenant, g.id]));
 phase(`${VMS} VMs`, () => cloud.batch(() => {
   const perVpc = Math.ceil(VMS / VPCS);
+  const bar = progress('VMs', VMS);
   for (let i = 0; i < VMS; i++) {
+    bar.tick();
     const v = Math.floor(i / perVpc);
     cloud.createVm({ name: `vm${i}`, flavor: 'm1.tiny', image: 'cirros', subnets: [`sn${v}`], securityGroups: [sgOf.get(`t${v}`)!] });
   }
+  bar.done();
 }), () => {
   if (net === undefined) return '';
   let flows = 0, max = 0, tunnels = 0;
@@ -85,7 +98,7 @@ phase(`${VMS} VMs`, () => cloud.batch(() => {
   return `${Math.round(flows / HVS)} flows per hypervisor (max ${max}; br-int + br-tun), ${Math.round(tunnels / HVS)} tunnels per hypervisor`;
 });
 
-if (net !== undefined) {
+if (net !== undefined && !BUILD_ONLY) {
   phase('packets VM → VM across hypervisors', () => {
     let got = 0;
     const pairs: [string, string][] = [];

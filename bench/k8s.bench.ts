@@ -6,7 +6,7 @@
  * What: `node --max-semi-space-size=32 --max-old-space-size=12000
  * --expose-gc --import tsx bench/k8s.bench.ts [--nodes N] [--pods N]
  * [--services N] [--ipvs-nodes K]
- * [--eager] [--control-plane-only] [--data-plane-only]` (the heap at full scale needs the
+ * [--eager] [--control-plane-only] [--data-plane-only] [--build-only]` (the heap at full scale needs the
  * larger old space; the larger young generation cuts the pods' GC) prints
  * one table (and `RESULT {json}` lines for bench/run.ts-style collection):
  *  1. control plane: `ControlPlane` (autoReady) gets the nodes, then one
@@ -34,7 +34,9 @@
  *     wall-clock packets delivered to backends per second, after a warm-up
  *     that loads the queued rules and installs the lazy peers on the nodes
  *     the packets meet.
- * The build's total is phases 1–3.
+ * The build's total is phases 1–3; `--build-only` stops after them (the
+ * small clusters `npm run bench` sweeps, bench/run.ts). Long loops show a
+ * progress bar on a terminal (bench/progress.ts).
  * Time: wall clock, and the process's CPU time (user + system, all threads:
  * GC helpers included) — on a shared machine the CPU time is the steadier
  * figure. Memory: heap used + array buffers after a forced GC at the end of
@@ -50,6 +52,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { intArg, Phases } from './phases.js';
+import { progress } from './progress.js';
 import { Topology } from '../src/topology/topology.js';
 import { ControlPlane } from '../src/k8s/controllers/control-plane.js';
 import { ClusterNetwork } from '../src/k8s/cni/network.js';
@@ -66,6 +69,8 @@ const EAGER = process.argv.includes('--eager');
 const CONTROL_PLANE_ONLY = process.argv.includes('--control-plane-only');
 /** stop after the data plane's pods (a profile of the build without kube-proxy and packets) */
 const DATA_PLANE_ONLY = process.argv.includes('--data-plane-only');
+/** stop after kube-proxy's iptables load (phases 1–3: the build) */
+const BUILD_ONLY = process.argv.includes('--build-only');
 const CLUSTER_CIDR = '100.64.0.0/10';
 const UNDERLAY = '192.168.0.0/16';
 
@@ -89,10 +94,14 @@ const perService = Math.floor(PODS / Math.max(SERVICES, 1));
 const extra = PODS - perService * SERVICES;
 
 phase(`control plane: ${NODES} nodes`, () => {
-  for (let i = 0; i < NODES; i++) cp.addNode(`node-${i}`, { internalIP: nodeIP(i), pods: '250' });
+  const bar = progress('control plane: nodes', NODES);
+  for (let i = 0; i < NODES; i++) { cp.addNode(`node-${i}`, { internalIP: nodeIP(i), pods: '250' }); bar.tick(); }
+  bar.done();
 });
 phase(`control plane: ${SERVICES} Deployments (${PODS} pods) and Services`, () => {
+  const bar = progress('control plane: Deployments and Services', SERVICES);
   for (let s = 0; s < SERVICES; s++) {
+    bar.tick();
     const labels = { app: `svc${s}` };
     const dep: Deployment = {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `svc${s}`, namespace: 'default' },
@@ -111,6 +120,7 @@ phase(`control plane: ${SERVICES} Deployments (${PODS} pods) and Services`, () =
     };
     cp.create(svc);
   }
+  bar.done();
 }, () => `${cp.store.list('Pod').length} pods, ${cp.store.list('EndpointSlice').length} slices`);
 
 const nodes: Node[] = cp.store.list('Node');
@@ -130,12 +140,17 @@ const cn = new ClusterNetwork(t, { underlay: UNDERLAY, lazyPeers: !EAGER });
 const internalIP = (n: Node): string => n.status!.addresses!.find((a) => a.type === 'InternalIP')!.address;
 
 phase(`data plane: ${NODES} nodes`, () => cn.batch(() => {
-  for (const n of nodes) cn.addNode({ name: n.metadata.name, ip: internalIP(n), podCIDR: n.spec!.podCIDR! });
+  const bar = progress('data plane: nodes', nodes.length);
+  for (const n of nodes) { cn.addNode({ name: n.metadata.name, ip: internalIP(n), podCIDR: n.spec!.podCIDR! }); bar.tick(); }
+  bar.done();
 }));
 phase(`data plane: ${pods.length} pods`, () => cn.batch(() => {
+  const bar = progress('data plane: pods', pods.length);
   for (const p of pods) {
+    bar.tick();
     cn.addPod({ namespace: p.metadata.namespace ?? 'default', name: p.metadata.name, node: p.spec.nodeName!, labels: p.metadata.labels ?? {}, ip: p.status!.podIP! });
   }
+  bar.done();
 }), () => `${cn.nodes().reduce((a, n) => a + n.bridge.rules().length, 0)} flows${EAGER ? '' : ' (peer flows not yet installed: lazyPeers)'}`);
 
 if (DATA_PLANE_ONLY) {
@@ -176,6 +191,12 @@ phase(`kube-proxy iptables: a deferred load at the node's first read (${SETTLE_N
     settleMs += performance.now() - a;
   }
 }, () => (SETTLE_NODES === 0 ? '' : `${(settleMs / SETTLE_NODES).toFixed(0)} ms per node`));
+
+if (BUILD_ONLY) {
+  phases.print(`cluster: ${NODES} nodes, ${pods.length} pods, ${SERVICES} Services, the build (node ${process.version})`);
+  phases.results({ suite: 'k8s', nodes: NODES, pods: PODS, services: SERVICES });
+  process.exit(0);
+}
 
 let ipvsMs = 0;
 phase(`kube-proxy ipvs: first sync on ${IPVS_NODES} nodes (not loaded)`, () => {

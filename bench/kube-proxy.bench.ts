@@ -22,6 +22,9 @@
  *    does for the nodes a KubeProxyFleet sync is shared by;
  *  - iptables mode, a one-rule restore on the loaded tables (insert and
  *    delete: the working copy and the commit checks over 160k chains).
+ *  - the services sweep for bench/plot.ts: iptables and ipvs first syncs
+ *    at 100 and 1,000 Services (15 endpoints each; the 10,000 figures are
+ *    the cases above); every result's extra has `services`.
  * A sync takes from milliseconds to seconds, too long for benchmark.js's
  * sampling; each case times whole syncs with performance.now() for at least
  * 3 s (at least 5 runs; first syncs build a fresh proxier per run, outside
@@ -31,7 +34,7 @@
 import { performance } from 'node:perf_hooks';
 import { IptablesProxier, IpvsProxier } from '../src/k8s/kube-proxy/index.js';
 import type { EndpointSlice, Service } from '../src/k8s/api.js';
-import type { BenchResult } from './harness.js';
+import { rateStats, type BenchResult } from './harness.js';
 import { Ruleset } from '../src/netfilter/model.js';
 import { parseRestore, replayRestore, restoreShared } from '../src/netfilter/restore.js';
 import { spawnSync } from 'node:child_process';
@@ -65,14 +68,14 @@ function slice(s: number, shift = 0): EndpointSlice {
 interface Loadable {
   addService(s: Service): void; addEndpointSlice(e: EndpointSlice): void; updateEndpointSlice(e: EndpointSlice): void;
 }
-function load<T extends Loadable>(p: T): T {
-  for (let s = 0; s < SERVICES; s++) p.addService(service(s));
-  for (let s = 0; s < SERVICES; s++) p.addEndpointSlice(slice(s));
+function load<T extends Loadable>(p: T, n = SERVICES): T {
+  for (let s = 0; s < n; s++) p.addService(service(s));
+  for (let s = 0; s < n; s++) p.addEndpointSlice(slice(s));
   return p;
 }
 
 /** Time 'run' (with an untimed 'prepare' before each) for ≥ 3 s and ≥ 5 runs. */
-function measure(name: string, prepare: () => void, run: () => Record<string, number | string>): BenchResult {
+function measure(name: string, prepare: () => void, run: () => Record<string, number | string>, services = SERVICES): BenchResult {
   const ms: number[] = [];
   let extra: Record<string, number | string> = {};
   const t0 = performance.now();
@@ -89,8 +92,8 @@ function measure(name: string, prepare: () => void, run: () => Record<string, nu
   // 95% margin of error of the mean, relative (as benchmark.js's rme, with the normal quantile)
   const rme = (1.96 * sd / Math.sqrt(ms.length) / mean) * 100;
   return {
-    suite: 'kube-proxy', name, perSec: 1000 / mean, rme, samples: ms.length, batch: 1,
-    extra: { meanMs: Math.round(mean * 10) / 10, p50Ms: Math.round(sorted[sorted.length >> 1]! * 10) / 10, ...extra },
+    suite: 'kube-proxy', name, perSec: 1000 / mean, ...rateStats(ms, 1, 1000), rme, samples: ms.length, batch: 1,
+    extra: { services, meanMs: Math.round(mean * 10) / 10, p50Ms: Math.round(sorted[sorted.length >> 1]! * 10) / 10, ...extra },
   };
 }
 
@@ -174,6 +177,18 @@ const CASES: (() => BenchResult)[] = [
       return {};
     });
   },
+  ...[100, 1000].flatMap((n) => [
+    () => {
+      let p = new IptablesProxier(CONFIG);
+      return measure(`iptables: first (full) sync, ${n} services / ${n * PER_SERVICE} endpoints`, () => { p = load(new IptablesProxier(CONFIG), n); },
+        () => payloadFigures(p.sync(0).payload), n);
+    },
+    () => {
+      let p = new IpvsProxier(CONFIG);
+      return measure(`ipvs: first sync, ${n} services / ${n * PER_SERVICE} endpoints`, () => { p = load(new IpvsProxier(CONFIG), n); },
+        () => { p.sync(0); return { virtualServers: p.ipvs.services.length }; }, n);
+    },
+  ]),
 ];
 
 const TAG = 'RESULT ';

@@ -8,6 +8,7 @@
  * in CI).
  */
 import { performance } from 'node:perf_hooks';
+import { interactive } from './progress.js';
 
 /** `--name N` from the command line (a whole number ≥ 'min'), else 'dflt'. */
 export function intArg(name: string, dflt: number, min = 0): number {
@@ -39,7 +40,7 @@ export class Phases {
     const ms = performance.now() - a, c = process.cpuUsage(cpu);
     const row = { phase: name, ms: Math.round(ms), cpuMs: Math.round((c.user + c.system) / 1000), ...memory(), note: note(r, ms) };
     this.rows.push(row);
-    if (process.stderr.isTTY) console.error(`… ${row.phase}: ${row.ms} ms (cpu ${row.cpuMs} ms), ${row.heapMB} MB heap, ${row.rssMB} MB rss ${row.note}`);
+    if (interactive()) console.error(`… ${row.phase}: ${row.ms} ms (cpu ${row.cpuMs} ms), ${row.heapMB} MB heap, ${row.rssMB} MB rss ${row.note}`);
     return r;
   }
 
