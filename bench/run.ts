@@ -30,12 +30,8 @@ const SUITES: Record<string, Suite> = {
   trace: async () => (await import('./trace.bench.js')).run(),
   'kube-proxy': async () => (await import('./kube-proxy.bench.js')).run(),
   build: async () => (await import('./build.bench.js')).run(),
+  'ovs-compare': async () => (await import('./ovs-compare.bench.js')).run(),
 };
-// bench/ovs-compare.bench.ts (another change) exports run(): registered once the file exists
-const OVS_COMPARE = new URL('./ovs-compare.bench.ts', import.meta.url);
-if (existsSync(OVS_COMPARE)) {
-  SUITES['ovs-compare'] = async () => ((await import(OVS_COMPARE.href)) as { run: Suite }).run();
-}
 
 const args = process.argv.slice(2);
 const noPlot = args.includes('--no-plot');
