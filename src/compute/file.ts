@@ -124,7 +124,9 @@ export function loadCloud(text: string, opts: { dataplane?: CloudDataplane } = {
   };
   const fail = (code: string, path: Path, msg: string): never => { throw new CloudFileError(code, lineOf(path), fieldOf(path), msg); };
   if (!isMap(doc.contents)) fail('CLOUD_BAD_FILE', [], 'a cloud file is a mapping (hypervisors, vpcs, vms …)');
-  const js = doc.toJS() as Obj;
+  let js: Obj = {};
+  // an alias without its anchor (`*a`) is only found when the document is turned into values
+  try { js = doc.toJS() as Obj; } catch (e) { fail('CLOUD_BAD_YAML', [], e instanceof Error ? e.message.split('\n')[0]! : String(e)); }
 
   const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
   const keys = (o: Obj, allowed: string[], path: Path): void => {

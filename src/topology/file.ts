@@ -155,7 +155,9 @@ function readerOf(text: string, topKeys: string[] | null) {
     const pair = parent.items.find((p) => (p.key as { value?: unknown } | null)?.value === path[path.length - 1]);
     return (pair?.key ?? undefined) as Node | undefined;
   };
-  const js = doc.toJS() as Obj;
+  let js: Obj = {};
+  // an alias without its anchor (`*a`) is only found when the document is turned into values
+  try { js = doc.toJS() as Obj; } catch (e) { fail('TOPO_BAD_YAML', root, '', e instanceof Error ? e.message.split('\n')[0]! : String(e)); }
   if (topKeys !== null) for (const k of Object.keys(js)) if (!topKeys.includes(k)) fail('TOPO_UNKNOWN_KEY', keyNode([k]) ?? root, k, `unknown key (${topKeys.join(', ')})`);
   const list = (k: string): Obj[] => {
     const v = js[k] ?? [];
@@ -178,6 +180,7 @@ function readerOf(text: string, topKeys: string[] | null) {
     return v as number;
   };
   const keys = (o: Obj, allowed: string[], path: (string | number)[]): void => {
+    if (o === null || typeof o !== 'object' || Array.isArray(o)) fail('TOPO_BAD_VALUE', node(path), fieldOf(path), 'expected a mapping');
     for (const k of Object.keys(o)) if (!allowed.includes(k)) fail('TOPO_UNKNOWN_KEY', keyNode([...path, k]) ?? node(path), `${fieldOf(path)}.${k}`, `unknown key (${allowed.join(', ')})`);
   };
   return { doc, js, lineAt, fail, node, keyNode, list, str, num, keys };
@@ -247,6 +250,26 @@ export function loadTopology(text: string): LoadedTopology {
     keys(g, ['name', 'outside', 'inside', 'pool', 'floatingIps', 'portForwards', 'routes'], path);
     claim(str(g, 'name', path)!, path);
     if (g['outside'] === undefined || g['inside'] === undefined) fail('TOPO_BAD_VALUE', node(path), fieldOf(path), 'a NAT gateway needs outside and inside');
+    // the shapes (the addresses themselves are checked with the rest of the file)
+    const o = g['outside'] as Obj, op = [...path, 'outside'];
+    keys(o, ['iface', 'addr', 'gw'], op);
+    str(o, 'addr', op); str(o, 'iface', op, false); str(o, 'gw', op, false);
+    const items = (k: string, allowed: string[], each: (x: Obj, xp: (string | number)[]) => void): void => {
+      const v = g[k];
+      if (v === undefined) return;
+      if (!Array.isArray(v)) fail('TOPO_BAD_VALUE', node([...path, k]), `${fieldOf(path)}.${k}`, 'expected a list');
+      (v as Obj[]).forEach((x, j) => { const xp = [...path, k, j]; keys(x, allowed, xp); each(x, xp); });
+    };
+    items('inside', ['iface', 'addr'], (x, xp) => { str(x, 'addr', xp); str(x, 'iface', xp, false); });
+    items('floatingIps', ['ip', 'to'], (x, xp) => { str(x, 'ip', xp); str(x, 'to', xp); });
+    items('portForwards', ['proto', 'port', 'to'], (x, xp) => {
+      if (x['proto'] !== 'tcp' && x['proto'] !== 'udp') fail('TOPO_BAD_VALUE', node([...xp, 'proto']) ?? node(xp), `${fieldOf(xp)}.proto`, 'expected tcp or udp');
+      const port = num(x, 'port', xp);
+      if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) fail('TOPO_BAD_VALUE', node([...xp, 'port']) ?? node(xp), `${fieldOf(xp)}.port`, 'expected a port 1..65535');
+      str(x, 'to', xp);
+    });
+    items('routes', ['dst', 'via', 'dev'], (x, xp) => { str(x, 'dst', xp); str(x, 'dev', xp); str(x, 'via', xp, false); });
+    str(g, 'pool', path, false);
     return { ...(g as unknown as NatGatewaySpec), name: g['name'] as string, line: lineAt(node(path)) };
   });
   const bridges = list('bridges').map((b, i) => {
@@ -339,9 +362,12 @@ export function loadTopology(text: string): LoadedTopology {
     for (const k of ['delay', 'bandwidth', 'queue'] as const) {
       const v = l[k];
       if (v !== undefined && typeof v !== 'string' && typeof v !== 'number') fail('TOPO_BAD_VALUE', node([...path, k]), `${fieldOf(path)}.${k}`, 'expected a quantity such as 1ms, 10Gbps, 64KB');
+      if (typeof v === 'number' && !(v >= 0 && Number.isFinite(v))) fail('TOPO_BAD_VALUE', node([...path, k]), `${fieldOf(path)}.${k}`, `${v} is not a quantity ≥ 0`);
       if (v !== undefined) opts[k] = v as string | number;
     }
     const mtu = num(l, 'mtu', path), loss = num(l, 'loss', path);
+    if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535)) fail('TOPO_BAD_VALUE', node([...path, 'mtu']), `${fieldOf(path)}.mtu`, `${mtu} is not an MTU (68 to 65535)`);
+    if (loss !== undefined && !(loss >= 0 && loss <= 1)) fail('TOPO_BAD_VALUE', node([...path, 'loss']), `${fieldOf(path)}.loss`, `${loss} is not a probability (0 to 1)`);
     if (mtu !== undefined) opts.mtu = mtu;
     if (loss !== undefined) opts.loss = loss;
     return { a: str(l, 'a', path)!, b: str(l, 'b', path)!, opts, line: lineAt(node(path)), field: fieldOf(path) };
@@ -501,7 +527,12 @@ function check(t: LoadedTopology, _doc: Document, lineAt: (n: Node | null | unde
     ifacesOf.set(h.name, m);
   }
   for (const g of t.natGateways) {
-    for (const a of natGatewayOutsideAddrs(g)) {
+    let outside: string[] = [];
+    try { outside = natGatewayOutsideAddrs(g); } catch (e) {
+      if (e instanceof SdnemuError) fail(e.code, g.line, g.name, e.message);
+      throw e;
+    }
+    for (const a of outside) {
       const v = parseIpv4(a.split('/')[0]!)!;
       if (ips.has(v)) fail('TOPO_DUPLICATE_IP', g.line, g.name, `${a.split('/')[0]} is already the address of ${ips.get(v)}`);
       ips.set(v, g.name);
@@ -557,7 +588,7 @@ export function buildTopology(loaded: LoadedTopology): Topology {
   for (const l of loaded.links) {
     at(l.line, l.field, () => t.link(endpoint(t, l.a), endpoint(t, l.b), l.opts));
   }
-  for (const b of loaded.ovsBridges) if (b.securityGroups !== undefined) loadSecurityGroups(t.node(b.name) as OvsBridge, b.securityGroups, b.field);
+  for (const b of loaded.ovsBridges) if (b.securityGroups !== undefined) at(b.line, `${b.field}.securityGroups`, () => loadSecurityGroups(t.node(b.name) as OvsBridge, b.securityGroups!, b.field));
   return t;
 }
 

@@ -9,6 +9,7 @@ import { CloudFileError, loadCloud } from '../../src/compute/file.js';
 import { buildCloudFile } from '../../src/compute/run.js';
 import { TopologyFileError } from '../../src/topology/file.js';
 import { recorder } from './cloud-ops.js';
+import { anyScalar, editLines, lineEdits, replaceValue } from '../yaml-mutations.js';
 
 const EXAMPLE = readFileSync('examples/cloud.yaml', 'utf8');
 const LINES = EXAMPLE.split('\n');
@@ -27,37 +28,21 @@ function check(text: string): void {
   }
 }
 
-const scalar = fc.oneof(fc.integer({ min: -5, max: 70000 }), fc.constantFrom('', 'x', '10.0.1.0/24', '10.0.1.300', 'acme', 'null', '~', '[]', '{}', 'az9', 'm1.huge', 'fa:16:3e:00:00:01'), fc.string({ maxLength: 12 }));
-
 describe('the cloud file under hostile input', () => {
   it('lines dropped, doubled or cut: built or refused with its line, never another error', () => {
-    fc.assert(fc.property(fc.array(fc.tuple(fc.nat(LINES.length - 1), fc.constantFrom('drop', 'double', 'cut')), { minLength: 1, maxLength: 4 }), (edits) => {
-      const lines = [...LINES];
-      for (const [i, op] of edits) {
-        const at = i % lines.length;
-        if (op === 'drop') lines.splice(at, 1);
-        else if (op === 'double') lines.splice(at, 0, lines[at]!);
-        else lines[at] = lines[at]!.slice(0, Math.floor(lines[at]!.length / 2));
-      }
-      check(lines.join('\n'));
-    }), { numRuns: 150 });
+    fc.assert(fc.property(lineEdits, (edits) => { check(editLines(LINES, edits)); }), { numRuns: 150 });
   });
 
   it('a value replaced by one of any shape: built or refused with its line', () => {
-    // the `key: value` places of the example
-    const spots: [number, number][] = [];
-    LINES.forEach((l, i) => { for (const m of l.matchAll(/: (?=[^\s{[#])/g)) spots.push([i, m.index! + 2]); });
-    fc.assert(fc.property(fc.nat(spots.length - 1), scalar, (k, v) => {
-      const [i, at] = spots[k]!;
-      const line = LINES[i]!;
-      const end = line.slice(at).search(/[,}\]]|\s#|$/);
-      const text = [...LINES.slice(0, i), `${line.slice(0, at)}${JSON.stringify(v)}${line.slice(at + end)}`, ...LINES.slice(i + 1)].join('\n');
-      check(text);
-    }), { numRuns: 200 });
+    fc.assert(fc.property(fc.nat(10_000), anyScalar, (k, v) => { check(replaceValue(LINES, k, v)); }), { numRuns: 200 });
   });
 
   it('arbitrary text: refused with a line (or an empty cloud), never another error', () => {
     fc.assert(fc.property(fc.string({ maxLength: 300 }), (text) => { check(text); }), { numRuns: 300 });
+  });
+
+  it('an alias without its anchor is refused with its line (found by the topology file\'s fuzzing)', () => {
+    expect(() => loadCloud('hypervisors: *x\n')).toThrow(/^line 1: Unresolved alias/);
   });
 
   it('a run step naming what is not there is refused with its line before anything runs', () => {
