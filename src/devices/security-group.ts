@@ -386,6 +386,7 @@ export function linkLocalAddress(mac: string): string {
 interface GroupIds { has(id: string): boolean }
 
 function normaliseRule(r: SgRule, groupIds: GroupIds, path: string): NRule {
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) bad('SG_BAD_RULE', path, `${JSON.stringify(r)} is not a rule (a mapping with direction …)`);
   if (r.direction !== 'ingress' && r.direction !== 'egress') bad('SG_BAD_DIRECTION', `${path}.direction`, `'${String(r.direction)}' is not ingress or egress`);
   const ethertype = r.ethertype ?? 'IPv4';
   if (ethertype !== 'IPv4' && ethertype !== 'IPv6') bad('SG_BAD_ETHERTYPE', `${path}.ethertype`, `'${String(ethertype)}' is not IPv4 or IPv6`);

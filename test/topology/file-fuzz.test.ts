@@ -42,6 +42,7 @@ describe('topology files under hostile input', () => {
     ['a list item cut to nothing', EXAMPLES[2]!.map((l, i) => (i === 22 ? '        - ' : l)).join('\n'), /^line \d+: .*expected a mapping/],
     ['an empty SNAT pool', NAT.replace(/pool: [^,}\s]+/, 'pool: ""'), /^line \d+: .*pool/],
     ['a number for an address', NAT.replace(/outside: \{ iface: eth0, addr: [^,}]+/, 'outside: { iface: eth0, addr: 0'), /^line \d+: natGateways\[0\]\.outside\.addr: expected text/],
+    ['a security group rule cut to nothing', editLines(EXAMPLES[2]!, [[182, 'cut'], [223, 'cut']]), /^line \d+: .*null is not a rule/],
     ['a negative delay', NAT.replace(/delay: [^,}\s]+/, 'delay: -1'), /^line \d+: links\[\d+\]\.delay: -1 is not a quantity ≥ 0/],
   ])('%s is refused with its line', (_what, text, message) => {
     expect(() => buildTopology(loadTopology(text))).toThrow(TopologyFileError);
