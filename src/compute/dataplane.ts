@@ -90,8 +90,8 @@ export class CloudNetwork implements CloudDataplane {
   /** the upstream router on the external network */
   readonly upstream: Host | null;
   private readonly vms = new Map<string, RunningVm>();
-  /** external port id → its link (qg- and NAT gateway outside ports) */
-  private readonly extLinks = new Map<string, { port: Port; link: Link | null }>();
+  /** external port id → its port on the external network (qg- and NAT gateway outside ports) */
+  private readonly extPorts = new Map<string, Port>();
 
   constructor(readonly topology: Topology, opts: CloudNetworkOptions = {}) {
     this.fabric = new OvsFabric(topology, { underlayName: opts.underlayName ?? 'underlay', prefixLen: opts.underlayPrefixLen ?? 24 });
@@ -107,14 +107,16 @@ export class CloudNetwork implements CloudDataplane {
     const external: PortPlugger = {
       plug: (_host, port) => {
         const p = this.external.addPort(devName('qg-', port.id));
-        this.extLinks.set(port.id, { port: p, link: null });
+        this.extPorts.set(port.id, p);
         return p;
       },
+      // the port leaves the bridge, so the same Neutron port can be plugged again (a rebuilt NAT gateway)
       unplug: (_host, portId) => {
-        const e = this.extLinks.get(portId);
-        if (e === undefined) throw new ComputeError('COMPUTE_NO_PORT', portId, `port ${portId} is not plugged into the external network`);
-        e.port.link?.detach();
-        this.extLinks.delete(portId);
+        const p = this.extPorts.get(portId);
+        if (p === undefined) throw new ComputeError('COMPUTE_NO_PORT', portId, `port ${portId} is not plugged into the external network`);
+        p.link?.detach();
+        this.external.removePort(p.name);
+        this.extPorts.delete(portId);
       },
     };
     this.l3 = new L3Agent(topology, { host: nn.name, plugger: this.fabric, external });

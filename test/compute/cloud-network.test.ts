@@ -106,6 +106,15 @@ describe('a cloud on its data plane', () => {
     expect(gone.error).not.toBeNull();
   });
 
+  it('a router\'s gateway cleared and set again: the outside lost, then reached again through a new qg- port', async () => {
+    const { t, cloud } = twoTenants();
+    expect((await t.ping('globex-az1', EXT.gateway, { count: 1 })).received).toBe(1);
+    cloud.clearRouterGateway('globex-r');
+    expect((await t.ping('globex-az1', EXT.gateway, { count: 1, timeout: 1 })).received).toBe(0);
+    cloud.setRouterGateway('globex-r', { snat: true });
+    expect((await t.ping('globex-az1', EXT.gateway, { count: 1 })).received).toBe(1);
+  });
+
   it('filters by security group: a port allowed, another refused, a remote group admitted', async () => {
     const { t, cloud, net } = twoTenants();
     const a2 = ipOf(cloud, 'acme-az2');
