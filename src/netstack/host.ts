@@ -366,14 +366,15 @@ export class Host implements PortOwner {
 
   /**
    * `ip link del IFACE`: the interface goes with its addresses and every route through it; its
-   * link is cut (the port at the other end stays its owner's to remove). The name may be used again.
+   * link is detached (the port at the other end stays its owner's, free to be linked again).
+   * The name may be used again.
    */
   removeIface(name: string, field = 'iface'): void {
     const i = this.iface(name, field);
     this.config.ifaces.splice(this.config.ifaces.indexOf(i), 1);
     this.config.routes = this.config.routes.filter((r) => r.dev !== name);
     const port = this.ports.get(name)!;
-    if (port.link !== null) port.link.cut();
+    if (port.link !== null) port.link.detach();
     this.ports.delete(name);
     this.ifs.delete(name);
     this.onFib((fib) => fib.delDevice(name));

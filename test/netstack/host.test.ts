@@ -148,8 +148,11 @@ describe('Host: removing configuration (ip addr del, ip route del, ip link del)'
     expect(r.addresses()[1]).toMatch(/^eth2 +\S+$/);
     expect(r.fib.ipRoute('show')).not.toContain('10.0.2.0/24');
     expect(() => r.removeAddress('eth2', '10.0.2.9/24')).toThrow(expect.objectContaining({ code: 'HOST_NO_ADDRESS' }));
+    const far = r.ports.get('eth1')!.peer!;
     r.removeIface('eth1');
     expect([...r.ports.keys()]).toEqual(['eth2']);
+    // the other end is free to be linked again (ip link del of a veth end)
+    expect(far.link).toBeNull();
     expect(r.fib.ipRoute('show')).toBe('');
     expect((await ping(h1, '10.0.1.1', { timeout: 1 })).received).toBe(0);
     r.addIface({ name: 'eth1', addrs: ['10.0.1.1/24'] });
