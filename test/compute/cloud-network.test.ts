@@ -115,6 +115,18 @@ describe('a cloud on its data plane', () => {
     expect((await t.ping('globex-az1', EXT.gateway, { count: 1 })).received).toBe(1);
   });
 
+  it('a router made without a gateway gets one later: its namespace is made anew on the same ports, and the VMs reach the outside', async () => {
+    const { t, cloud } = build();
+    cloud.createVpc({ name: 'v', cidr: '10.0.0.0/16', tenant: 'v' });
+    cloud.createSubnet({ vpc: 'v', name: 'v-a', cidr: '10.0.1.0/24' });
+    cloud.createRouter({ name: 'r', tenant: 'v' });
+    cloud.addRouterInterface('r', 'v-a');
+    cloud.createVm({ name: 'v1', flavor: 'm1.tiny', image: 'cirros', subnets: ['v-a'] });
+    expect((await t.ping('v1', '10.0.1.1', { count: 1 })).received).toBe(1);
+    cloud.setRouterGateway('r', { snat: true });
+    expect((await t.ping('v1', EXT.gateway, { count: 1 })).received).toBe(1);
+  });
+
   it('filters by security group: a port allowed, another refused, a remote group admitted', async () => {
     const { t, cloud, net } = twoTenants();
     const a2 = ipOf(cloud, 'acme-az2');
