@@ -108,7 +108,7 @@
  * netstack/host.ts (the namespace), netfilter/ (restore, save),
  * conntrack/linux.ts (`deleteWhere`), devices/nat-gateway.ts, topology/.
  */
-import { SdnemuError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { Host, type RouteSpec } from '../netstack/host.js';
 import { parseRestore } from '../netfilter/restore.js';
 import { formatSave } from '../netfilter/save.js';
@@ -119,16 +119,13 @@ import { ipv4ToString, parseIpv4 } from '../wire/bytes.js';
 import { devName, type NatGatewayInfo, type PortInfo, type PortPlugger, type RouterInfo } from './types.js';
 
 /** Inconsistent router or NAT gateway input; 'field' is the path in the record given (`interfaces[0].cidr`). */
-export class L3AgentError extends SdnemuError {
-  readonly field: string;
+export class L3AgentError extends InputError {
   constructor(code: string, field: string, message: string) {
-    super(code, `${field}: ${message}`);
+    super(code, field, message);
     this.name = 'L3AgentError';
-    this.field = field;
   }
-  override location(): Record<string, string | number> {
-    return { field: this.field };
-  }
+  /** the field path of the refused input (InputError's 'path') */
+  get field(): string { return this.path; }
 }
 
 export interface L3AgentOptions {
