@@ -417,6 +417,13 @@ export class Datapath {
     else st.dropped[D_OF_PIPELINE] = st.dropped[D_OF_PIPELINE]! + 1;
   }
 
+  /** What became of the last packet received: it left by some port, went to the controller only, or was dropped (why). */
+  get lastFate(): 'output' | 'controller' | DropReason {
+    if (this.fateOut > 0) return 'output';
+    if (this.fateDrop >= 0) return DROP_REASONS[this.fateDrop]!;
+    return this.fateCtl > 0 ? 'controller' : 'of_pipeline';
+  }
+
   private drop(p: Pkt, reason: number): void {
     if (this.fateDrop < 0) this.fateDrop = reason;
     if (this.onDrop !== null) this.onDrop(DROP_REASONS[reason]!, p);

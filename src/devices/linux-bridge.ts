@@ -93,6 +93,7 @@ import { SdnemuError } from '../errors.js';
 import type { Sim } from '../sim/engine.js';
 import { Port, type PortOwner, type Tap } from '../sim/link.js';
 import { parseDuration } from '../sim/units.js';
+import type { TraceDropReason } from '../sim/tracer.js';
 import { macToString, parseMac } from '../wire/bytes.js';
 
 // ---------------------------------------------------------------------------
@@ -130,6 +131,9 @@ export const BR_DROP_REASONS = [
   'port_removed',   // arrived on a port no longer in the bridge
 ] as const;
 export type BridgeDropReason = (typeof BR_DROP_REASONS)[number];
+/** Each reason as the packet ledger's and the trace's (sim/tracer.ts DROP_REASONS); 'local' is no drop on receive (the frame goes up to br0). */
+const LEDGER_REASON: TraceDropReason[] = ['bad-header', 'bad-header', 'not-for-us', 'not-for-us', 'stp-state', 'vlan', 'stp-state',
+  'not-for-us', 'no-fdb', 'vlan', 'no-fdb', 'unconnected'];
 const D_TOO_SHORT = 0, D_INVALID_SRC = 1, D_PAUSE = 2, D_LINK_LOCAL = 3, D_PORT_STATE = 4, D_VLAN_INGRESS = 5,
   D_LEARNING_STATE = 6, D_LOCAL = 7, D_SAME_PORT = 8, D_EGRESS_FILTERED = 9, D_NO_TARGET = 10, D_PORT_REMOVED = 11;
 
@@ -381,6 +385,8 @@ export class BridgeLocalPort extends Port {
     super(owner, bridge.name);
     this.bridge = bridge;
   }
+
+  protected override sim(): Sim { return this.bridge.sim; }
 
   /** Transmit 'frame' from br0 into the bridge: true when it left on some port. */
   override send(frame: Uint8Array): boolean {
@@ -1008,12 +1014,12 @@ export class LinuxBridge implements PortOwner {
     if (this.vlanFiltering) {
       const vf = this.selfVlans.flags[this.curVid]!;
       if ((vf & V_MEMBER) === 0) {
-        if (!this.promisc) return;
+        if (!this.promisc) { this.sim.ledger.drop('vlan'); return; }
       } else {
         out = (vf & V_UNTAGGED) !== 0 ? this.untaggedOut() : this.taggedOut();
       }
     }
-    if (lp === null) return;
+    if (lp === null) { this.sim.ledger.drop('not-for-us'); return; }
     lp.deliver(out === this.curFrame ? out : out.slice(), this.sim.now);
   }
 
@@ -1060,6 +1066,7 @@ export class LinuxBridge implements PortOwner {
 
   private dropRx(p: BridgePort, frame: Uint8Array, reason: number): void {
     p.counters.drops[reason]!++;
+    if (reason !== D_LOCAL) this.sim.ledger.drop(LEDGER_REASON[reason]!);
     if (this.onDrop !== null) this.onDrop(p, frame, BR_DROP_REASONS[reason]!);
     const tr = this.sim.tracer;
     // what traces call a drop: VLAN filtering, and a frame with nowhere to go (not a frame for br0 itself)
@@ -1081,6 +1088,7 @@ export class LinuxBridge implements PortOwner {
 
   private dropDev(lp: BridgeLocalPort | null, frame: Uint8Array, reason: number): void {
     this.devCounters.drops[reason]!++;
+    this.sim.ledger.drop(LEDGER_REASON[reason]!);
     if (this.onDrop !== null && lp !== null) this.onDrop(lp, frame, BR_DROP_REASONS[reason]!);
   }
 

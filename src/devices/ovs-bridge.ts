@@ -124,7 +124,7 @@ import { toHex } from '../wire/bytes.js';
 import type { Host } from '../netstack/host.js';
 import type { Pkt } from '../datapath/execute.js';
 import { dpifPortName, missingOption, optionProblem } from '../ofproto/ports.js';
-import { TunnelVport, type TunnelVportType } from './ovs-tunnel.js';
+import { settlePass, TunnelVport, type TunnelVportType } from './ovs-tunnel.js';
 import { InputError } from '../errors.js';
 
 /** A bridge or port configuration error ('bridge' names the bridge). */
@@ -396,7 +396,7 @@ export class OvsBridge implements PortOwner {
 
   /** A frame arrived on 'port': through the datapath at the simulator's time. */
   receive(port: Port, frame: Uint8Array): void {
-    if (!(port instanceof OvsPort) || port.owner !== this) return;
+    if (!(port instanceof OvsPort) || port.owner !== this) { this.sim.ledger.drop('unconnected'); return; }
     if (this.beforeReceive !== null) this.beforeReceive();
     this.inPort = port.name;
     // a trace fork's forced select-group bucket for the packet in hand (sim/tracer.ts)
@@ -404,6 +404,7 @@ export class OvsBridge implements PortOwner {
     const k = tr.forcing ? tr.forced(this.name) : -1;
     if (k >= 0) { this.dp.force = k; this.dp.forceUsed = false; }
     this.dp.receive(port.odp, frame, this.sim.now / 1e6);
+    settlePass(this.sim.ledger, this.dp);
     if (k >= 0) { if (this.dp.forceUsed) tr.forceUsed(); this.dp.force = -1; }
     this.inPort = null;
   }

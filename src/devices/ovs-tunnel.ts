@@ -47,8 +47,10 @@
  * header), netstack/ (sockets, sendIp).
  */
 import type { Host } from '../netstack/host.js';
+import type { TraceDropReason } from '../sim/tracer.js';
 import type { UdpSocket } from '../netstack/sockets.js';
-import { TunnelMeta, type Datapath } from '../datapath/datapath.js';
+import { TunnelMeta, type Datapath, type DropReason } from '../datapath/datapath.js';
+import type { Ledger } from '../sim/ledger.js';
 import type { Pkt } from '../datapath/execute.js';
 import { be16, be32, ipv4ToString } from '../wire/bytes.js';
 import { dpifPortName } from '../ofproto/ports.js';
@@ -71,6 +73,25 @@ export interface TunnelVportDrops {
   no_route: number;
   /** TX: the host refused the datagram (EMSGSIZE with DF, netfilter) */
   send_failed: number;
+}
+
+/** The datapath's drop reasons as the packet ledger's and the trace's (sim/tracer.ts). */
+const LEDGER_REASON: Record<DropReason, TraceDropReason> = {
+  of_pipeline: 'flow-drop', rx_invalid_packet: 'bad-header', tunnel_pop_error: 'bad-header', tunnel_push_error: 'no-tunnel-port',
+  recirc_error: 'flow-drop', recursion_too_deep: 'flow-drop', invalid_port: 'unconnected', upcall_error: 'flow-drop',
+};
+
+/**
+ * After a datapath pass, the packet ledger (sim/ledger.ts): a packet still in hand left by no
+ * port — the controller took it, or it was dropped for its reason (an output that failed below
+ * counted its own drop).
+ */
+export function settlePass(L: Ledger, dp: Datapath): void {
+  const fate = dp.lastFate;
+  // (left by a port yet still in hand: that port's owner lost it — the ledger reports the leak)
+  if (L.hand === 0 || fate === 'output') return;
+  if (fate === 'controller') L.deliver();
+  else L.drop(LEDGER_REASON[fate]);
 }
 
 export class TunnelVportStats {
@@ -113,17 +134,16 @@ export class TunnelVport {
   // ---- RX -------------------------------------------------------------------------------------------
 
   private rx(data: Uint8Array, src: number, sport: number, to: number, frame: Uint8Array): void {
-    const d = this.stats.drops;
     let inner: number;
     if (this.type === 'vxlan') {
-      if (data.length < VXLAN_HEADER_LEN + 14) { d.too_short++; return; }
-      if ((data[0]! & VXLAN_FLAG_I) === 0) { d.invalid_hdr++; return; }
+      if (data.length < VXLAN_HEADER_LEN + 14) { this.dropped('too_short', 'bad-header'); return; }
+      if ((data[0]! & VXLAN_FLAG_I) === 0) { this.dropped('invalid_hdr', 'bad-header'); return; }
       inner = VXLAN_HEADER_LEN;
     } else {
-      if (data.length < GENEVE_HEADER_LEN) { d.too_short++; return; }
-      if ((data[0]! >>> 6) !== 0 || be16(data, 2) !== ETH_TYPE_TEB) { d.invalid_hdr++; return; }
+      if (data.length < GENEVE_HEADER_LEN) { this.dropped('too_short', 'bad-header'); return; }
+      if ((data[0]! >>> 6) !== 0 || be16(data, 2) !== ETH_TYPE_TEB) { this.dropped('invalid_hdr', 'bad-header'); return; }
       inner = GENEVE_HEADER_LEN + (data[0]! & 0x3f) * 4;
-      if (data.length < inner + 14) { d.too_short++; return; }
+      if (data.length < inner + 14) { this.dropped('too_short', 'bad-header'); return; }
     }
     const m = this.meta;
     const l4 = 14 + (frame[14]! & 15) * 4;
@@ -143,6 +163,7 @@ export class TunnelVport {
         { fields: { vni: m.idLo, src: ipv4ToString(src), dst: ipv4ToString(to) }, frame: data.subarray(inner) });
     }
     this.dp.receiveTunnel(this.odp, data, m, this.nowMs(), inner, data.length);
+    settlePass(this.host.sim.ledger, this.dp);
   }
 
   // ---- TX -------------------------------------------------------------------------------------------
@@ -151,9 +172,9 @@ export class TunnelVport {
   output(buf: Uint8Array, start: number, end: number, pkt: Pkt): void {
     const d = this.stats.drops;
     const dst = pkt.outTunDst;
-    if (pkt.outTunSet === 0 || dst === 0) { d.no_tunnel_info++; return; }
+    if (pkt.outTunSet === 0 || dst === 0) { this.dropped('no_tunnel_info', 'no-tunnel-port'); return; }
     const host = this.host;
-    if (!host.ip.isLocal(dst) && host.ip.route(dst) === null) { d.no_route++; return; }
+    if (!host.ip.isLocal(dst) && host.ip.route(dst) === null) { this.dropped('no_route', 'no-route'); return; }
     const inner = buf.slice(start, end);
     const vni = (pkt.outTunIdLo & 0xffffff) << 8;
     const w0 = this.type === 'vxlan' ? VXLAN_FLAG_I << 24 : ETH_TYPE_TEB;
@@ -173,6 +194,14 @@ export class TunnelVport {
         { fields: { vni: vni >>> 8, src: ipv4ToString(be32(out, 26)), dst: ipv4ToString(dst), sport: be16(out, 34), dport: be16(out, 36) }, frame: out });
     }
     if (host.sendIp(out) === 'sent') this.stats.txPackets++;
+    // refused before the stack took it, it is still in hand; past that, the stack counted the drop
+    else if (host.sim.ledger.hand > 0) this.dropped('send_failed', 'no-route');
     else d.send_failed++;
+  }
+
+  /** The packet in hand is dropped for 'reason': counted here and in the packet ledger as 'why'. */
+  private dropped(reason: keyof TunnelVportDrops, why: TraceDropReason): void {
+    this.stats.drops[reason]++;
+    this.host.sim.ledger.drop(why);
   }
 }

@@ -127,7 +127,8 @@
  * kernel drops a bad one before vxlan_rcv (udp_queue_rcv_one_skb).
  * Invariants: a frame taken from the port is dropped with one reason,
  * answered, or sent to each remote (as fragments when the bridge in front
- * splits it); the port sends inner frames unchanged. Determinism: nothing here draws from the RNG.
+ * splits it); the port sends inner frames unchanged. Each drop is the packet
+ * ledger's too (sim/ledger.ts), under the trace's reason (LEDGER_REASON). Determinism: nothing here draws from the RNG.
  * Cost per frame: one Map lookup on a 48-bit MAC number, a hash of the
  * inner headers, one allocation for the outer packet, the UDP checksum over
  * it; the host's IP path after that (slow path, objects per packet).
@@ -142,6 +143,7 @@
  * (linux-bridge.ts) or a VM on the other side of the port.
  */
 import { allocFrame, Port, type PortOwner } from '../sim/link.js';
+import type { TraceDropReason } from '../sim/tracer.js';
 import type { EventHandler, EventId } from '../sim/engine.js';
 import { nextMac, type Host } from '../netstack/host.js';
 import type { UdpSocket } from '../netstack/sockets.js';
@@ -254,6 +256,14 @@ export class VtepStats {
 /** Datagrams the shared socket could not give to any Vtep. */
 export interface VxlanSocketDrops { too_short: number; invalid_flags: number; vni_not_found: number }
 
+/** Each drop reason as the packet ledger's and the trace's (sim/tracer.ts DROP_REASONS). */
+const LEDGER_REASON: Record<VtepDropReason, TraceDropReason> = {
+  too_big: 'frag-needed', no_tx_target: 'no-fdb', remote_any: 'no-fdb', no_route: 'no-route', inet_short: 'bad-header',
+  frag_fail: 'frag-needed', netfilter: 'policy', vni_not_found: 'unknown-vni', arp_consumed: 'arp-suppressed',
+  nd_consumed: 'arp-suppressed', frag_needed: 'frag-needed', invalid_hdr: 'bad-header', too_short: 'bad-header',
+  local_mac: 'not-for-us', mac_invalid_source: 'bad-header', entry_exists: 'no-fdb', length: 'bad-header',
+};
+
 class FdbEntry {
   used = 0;
   updated = 0;
@@ -278,11 +288,13 @@ class VxlanSock {
   }
 
   private input(data: Uint8Array, src: number): void {
-    if (data.length < VXLAN_HEADER_LEN) { this.drops.too_short++; return; }
-    if ((data[0]! & VXLAN_FLAG_I) === 0) { this.drops.invalid_flags++; return; }
+    const L = this.host.sim.ledger;
+    if (data.length < VXLAN_HEADER_LEN) { this.drops.too_short++; L.drop('bad-header'); return; }
+    if ((data[0]! & VXLAN_FLAG_I) === 0) { this.drops.invalid_flags++; L.drop('bad-header'); return; }
     const v = this.byVni.get(be24(data, 4));
     if (v === undefined) {
       this.drops.vni_not_found++;
+      L.drop('unknown-vni');
       const tr = this.host.sim.tracer;
       if (tr.on) tr.drop(this.host.name, null, 'unknown-vni', `no VXLAN device for VNI ${be24(data, 4)}`);
       return;
@@ -687,17 +699,17 @@ export class Vtep implements PortOwner, EventHandler {
   // ---- TX: a frame from the L2 port -------------------------------------------------------------
 
   receive(_port: Port, frame: Uint8Array): void {
-    if (this.closed) return;
-    if (frame.length < 14) { this.stats.drops.too_short++; return; }
+    if (this.closed) { this.host.sim.ledger.drop('unconnected'); return; }
+    if (frame.length < 14) { this.dropped('too_short'); return; }
     if (frame.length - 14 > this.mtu) {
       // the bridge in front: br_netfilter fragments IPv4 (or drops it with DF) ...
       if (this.bridgeNf && be16(frame, 12) === ETH_P_IP && frame.length >= 34 && (frame[14]! >> 4) === 4) {
-        if ((frame[20]! & 0x40) !== 0) { this.stats.drops.too_big++; return; }
+        if ((frame[20]! & 0x40) !== 0) { this.dropped('too_big'); return; }
         for (const piece of fragment(frame, this.mtu)) this.forward(piece);
         return;
       }
       // ... is_skb_forwardable lets a frame through up to MTU + Ethernet header + one VLAN tag
-      if (frame.length > this.mtu + 18) { this.stats.drops.too_big++; return; }
+      if (frame.length > this.mtu + 18) { this.dropped('too_big'); return; }
     }
     this.forward(frame);
   }
@@ -708,16 +720,22 @@ export class Vtep implements PortOwner, EventHandler {
     if (this.arpSuppress) {
       if (type === ETH_P_ARP) { this.arpReduce(frame); return; }
       if (type === ETH_P_IPV6 && frame.length >= 14 + 40 + 24 && frame[20] === 58 && frame[54] === 135 && frame[55] === 0) {
-        this.stats.drops.nd_consumed++;
+        this.dropped('nd_consumed');
         return;
       }
     }
     let e = this.lookup(macKey(frame, 0));
     if (e === undefined) e = this.lookup(ZERO_KEY);
-    if (e === undefined || e.remotes.length === 0) { this.stats.txDropped++; this.stats.drops.no_tx_target++; return; }
+    if (e === undefined || e.remotes.length === 0) { this.stats.txDropped++; this.dropped('no_tx_target'); return; }
     const rs = e.remotes;
     for (let i = 1; i < rs.length; i++) this.xmitOne(frame, rs[i]!);
     this.xmitOne(frame, rs[0]!);
+  }
+
+  /** The frame in hand is dropped for 'reason': counted here and in the packet ledger. */
+  private dropped(reason: VtepDropReason): void {
+    this.stats.drops[reason]++;
+    this.host.sim.ledger.drop(LEDGER_REASON[reason]);
   }
 
   /** vxlan_find_mac: the entry of 'key', its `used` refreshed. */
@@ -734,15 +752,15 @@ export class Vtep implements PortOwner, EventHandler {
     const nh = tagged ? 18 : 14;
     const proto = frame.length >= nh ? be16(frame, nh - 2) : 0;
     if ((proto === ETH_P_IP && frame.length < nh + 20) || (proto === ETH_P_IPV6 && frame.length < nh + 40)) {
-      st.txDropped++; st.drops.inet_short++; return;
+      st.txDropped++; this.dropped('inet_short'); return;
     }
-    if (r.dst === 0) { st.txDropped++; st.drops.remote_any++; return; }
+    if (r.dst === 0) { st.txDropped++; this.dropped('remote_any'); return; }
     // skb->protocol is the frame's own EtherType: a tagged frame is not IP to the tunnel code
     const ip4 = !tagged && proto === ETH_P_IP, ip6 = !tagged && proto === ETH_P_IPV6;
     const multicast = (r.dst >>> 28) === 14;
     const host = this.host;
     if (host.ip.isLocal(r.dst)) { this.bypass(frame, r); return; }
-    if (host.ip.route(r.dst) === null) { st.txErrors++; st.txCarrierErrors++; st.drops.no_route++; return; }
+    if (host.ip.route(r.dst) === null) { st.txErrors++; st.txCarrierErrors++; this.dropped('no_route'); return; }
     const innerTos = ip4 ? frame[15]! : ip6 ? ((be16(frame, 14) >>> 4) & 0xff) : 0;
     let ttl = this.ttlInherit ? (ip4 ? frame[22]! : ip6 ? frame[21]! : 0) : this.ttl;
     if (!this.ttlInherit && ttl === 0 && multicast) ttl = 1;
@@ -767,9 +785,10 @@ export class Vtep implements PortOwner, EventHandler {
     const res = host.sendIp(out);
     if (res === 'sent') { st.txPackets++; st.txBytes += frame.length - nh; return; }
     st.txDropped++;
-    if (res === 'EMSGSIZE') st.drops.frag_fail++;
-    else if (res === 'ENETUNREACH') st.drops.no_route++;
-    else st.drops.netfilter++;
+    const why = res === 'EMSGSIZE' ? 'frag_fail' : res === 'ENETUNREACH' ? 'no_route' : 'netfilter';
+    // refused before the stack took it (no route, too big), it is still in hand; past that, the stack counted the drop
+    if (host.sim.ledger.hand > 0) this.dropped(why);
+    else st.drops[why]++;
   }
 
   /** The outer UDP source port for 'frame' (udp_flow_src_port's mapping of the flow hash). */
@@ -780,7 +799,7 @@ export class Vtep implements PortOwner, EventHandler {
   /** vxlan_encap_bypass: a remote that is this host: straight to its VTEP of that VNI, learnt at 127.0.0.1. */
   private bypass(frame: Uint8Array, r: FdbRemote): void {
     const dst = socks.get(this.host)?.get(r.port)?.byVni.get(r.vni);
-    if (dst === undefined) { this.stats.txErrors++; this.stats.drops.vni_not_found++; return; }
+    if (dst === undefined) { this.stats.txErrors++; this.dropped('vni_not_found'); return; }
     // the driver ignores what snooping says here: the frame is delivered anyway
     if (dst.learning) dst.snoop(LOOPBACK, frame);
     this.stats.txPackets++; this.stats.txBytes += frame.length;
@@ -816,7 +835,7 @@ export class Vtep implements PortOwner, EventHandler {
     out.set(frame.subarray(14, 14 + q), 42);
     setBe16(out, 36, fold(sum16(out, 34, out.length)));
     // vxlan_encap_bypass to itself: counted as sent and received, the frame length each
-    this.stats.pmtuReplies++; this.stats.drops.frag_needed++;
+    this.stats.pmtuReplies++; this.dropped('frag_needed');
     this.stats.txPackets++; this.stats.txBytes += out.length;
     this.stats.rxPackets++; this.stats.rxBytes += out.length;
     this.port.send(out);
@@ -826,22 +845,23 @@ export class Vtep implements PortOwner, EventHandler {
   /** arp_reduce: answer an ARP request from the neighbour table; every ARP frame is consumed. */
   private arpReduce(f: Uint8Array): void {
     const st = this.stats;
-    if (f.length < 14 + 28) { st.txDropped++; st.drops.arp_consumed++; return; }
+    if (f.length < 14 + 28) { st.txDropped++; this.dropped('arp_consumed'); return; }
     const hrd = be16(f, 14);
     if ((hrd !== 1 && hrd !== 6) || be16(f, 16) !== ETH_P_IP || be16(f, 20) !== 1 || f[18] !== 6 || f[19] !== 4) {
-      st.drops.arp_consumed++; return;
+      this.dropped('arp_consumed'); return;
     }
     const sip = be32(f, 28), tip = be32(f, 38);
     const n = (tip >>> 24) === 127 || (tip >>> 28) === 14 ? undefined : this.neigh.get(tip);
-    if (n === undefined) { st.drops.arp_consumed++; return; }
+    if (n === undefined) { this.dropped('arp_consumed'); return; }
     const fe = this.lookup(macKey(n, 0));
-    if (fe !== undefined && (fe.remotes[0]?.dst ?? 0) === 0) { st.drops.arp_consumed++; return; }
+    if (fe !== undefined && (fe.remotes[0]?.dst ?? 0) === 0) { this.dropped('arp_consumed'); return; }
     // arp_create(ARPOP_REPLY, ETH_P_ARP, sip, dev, tip, sha, n->ha, sha)
     const r = new Uint8Array(42);
     r.set(f.subarray(22, 28), 0); r.set(n, 6); setBe16(r, 12, ETH_P_ARP);
     setBe16(r, 14, 1); setBe16(r, 16, ETH_P_IP); r[18] = 6; r[19] = 4; setBe16(r, 20, 2);
     r.set(n, 22); setBe32(r, 28, tip); r.set(f.subarray(22, 28), 32); setBe32(r, 38, sip);
     st.arpReplies++;
+    this.host.sim.ledger.deliver();
     this.port.send(r);
   }
 
@@ -850,20 +870,20 @@ export class Vtep implements PortOwner, EventHandler {
   /** vxlan_rcv after the socket found this device: 'data' is the VXLAN header and the inner frame, 'src' the outer source. */
   rx(data: Uint8Array, src: number): void {
     const st = this.stats;
-    if (this.closed) return;
+    if (this.closed) { this.host.sim.ledger.drop('unconnected'); return; }
     if (((data[0]! & ~VXLAN_FLAG_I) | data[1]! | data[2]! | data[3]! | data[7]!) !== 0) {
-      st.rxFrameErrors++; st.rxErrors++; st.drops.invalid_hdr++; return;
+      st.rxFrameErrors++; st.rxErrors++; this.dropped('invalid_hdr'); return;
     }
-    if (data.length < VXLAN_HEADER_LEN + 14) { st.drops.too_short++; return; }
+    if (data.length < VXLAN_HEADER_LEN + 14) { this.dropped('too_short'); return; }
     const inner = data.subarray(VXLAN_HEADER_LEN);
-    if (macKey(inner, 6) === macKey(this.mac, 0)) { st.drops.local_mac++; return; }
+    if (macKey(inner, 6) === macKey(this.mac, 0)) { this.dropped('local_mac'); return; }
     if (this.learning) {
       const why = this.snoop(src, inner);
-      if (why !== null) { st.drops[why]++; return; }
+      if (why !== null) { this.dropped(why); return; }
     }
     const type = be16(inner, 12);
     if ((type === ETH_P_IP && inner.length < 34) || (type === ETH_P_IPV6 && inner.length < 54)) {
-      st.rxLengthErrors++; st.rxErrors++; st.drops.length++; return;
+      st.rxLengthErrors++; st.rxErrors++; this.dropped('length'); return;
     }
     st.rxPackets++; st.rxBytes += inner.length - 14;
     const tr = this.host.sim.tracer;

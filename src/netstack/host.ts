@@ -284,7 +284,7 @@ export class Host implements PortOwner {
   }
 
   private get reasm(): Reassembler {
-    return this.reasmObj ??= new Reassembler();
+    return this.reasmObj ??= new Reassembler(30_000, this.sim.ledger);
   }
 
   // ---- configuration ---------------------------------------------------------------------------
@@ -454,13 +454,13 @@ export class Host implements PortOwner {
   receive(port: Port, frame: Uint8Array): void {
     if (this.beforeTraffic !== null) this.beforeTraffic(frame);
     const mac = this.ifs.get(port.name)?.mac;
-    if (mac === undefined || frame.length < 14) { this.stats.otherHost++; this.sim.tracer.drop(this.name, port.name, 'not-for-us', 'no such interface, or a runt frame'); return; }
+    if (mac === undefined || frame.length < 14) { this.stats.otherHost++; this.sim.ledger.drop('not-for-us'); this.sim.tracer.drop(this.name, port.name, 'not-for-us', 'no such interface, or a runt frame'); return; }
     const forUs = (frame[0]! & 1) === 1 || sameMac(frame, mac);
-    if (!forUs) { this.stats.otherHost++; if (this.sim.tracer.on) this.sim.tracer.drop(this.name, port.name, 'not-for-us', `for ${macText(frame)}, not ${macText(mac)}`); return; }
+    if (!forUs) { this.stats.otherHost++; this.sim.ledger.drop('not-for-us'); if (this.sim.tracer.on) this.sim.tracer.drop(this.name, port.name, 'not-for-us', `for ${macText(frame)}, not ${macText(mac)}`); return; }
     const type = be16(frame, 12);
     if (type === 0x86dd) { this.ip6.input(port.name, frame); return; }
     if (type === 0x0806) { this.arpInput(port.name, frame, mac); return; }
-    if (type !== 0x0800) { this.stats.unknownProto++; if (this.sim.tracer.on) this.sim.tracer.drop(this.name, port.name, 'unknown-proto', `ethertype 0x${type.toString(16).padStart(4, '0')}`); return; }
+    if (type !== 0x0800) { this.stats.unknownProto++; this.sim.ledger.drop('unknown-proto'); if (this.sim.tracer.on) this.sim.tracer.drop(this.name, port.name, 'unknown-proto', `ethertype 0x${type.toString(16).padStart(4, '0')}`); return; }
     this.ipInput(port.name, frame);
   }
 
@@ -532,7 +532,9 @@ export class Host implements PortOwner {
   }
 
   private arpInput(ifname: string, f: Uint8Array, mac: Uint8Array): void {
-    if (f.length < 42 || be16(f, 14) !== 1 || be16(f, 16) !== 0x0800 || f[18] !== 6 || f[19] !== 4) { this.stats.unknownProto++; return; }
+    if (f.length < 42 || be16(f, 14) !== 1 || be16(f, 16) !== 0x0800 || f[18] !== 6 || f[19] !== 4) { this.stats.unknownProto++; this.sim.ledger.drop('bad-header'); return; }
+    // ARP is the stack's: it learns from the message and may answer it
+    this.sim.ledger.deliver();
     const op = be16(f, 20), sha = f.slice(22, 28), sip = be32(f, 28), tip = be32(f, 38);
     if (sip === 0 && op === 1) return; // an address probe (RFC 5227): nothing to learn or answer here
     const ours = this.ip.isLocal(tip) && (tip >>> 24) !== 127;
@@ -562,6 +564,7 @@ export class Host implements PortOwner {
     if (frame.length < 34 || (frame[14]! >> 4) !== 4 || ihl < 20 || total < ihl || 14 + total > frame.length
         || fold(sum16(frame, 14, 14 + ihl)) !== 0) {
       this.stats.inHdrErrors++;
+      this.sim.ledger.drop('bad-header');
       this.sim.tracer.drop(this.name, ifname, 'bad-header', 'IPv4 header (version, lengths or checksum)');
       return;
     }
@@ -581,6 +584,7 @@ export class Host implements PortOwner {
     if (r.path === 'forward' || r.path === 'ipvs') this.stats.forwDatagrams++;
     if (this.sim.tracer.on) this.traceStack(ifname, before, f, r);
     if (r.out !== null) this.output(r.out);
+    else if (r.verdict !== 'ACCEPT') this.sim.ledger.drop(stackDropReason(r.path));
     // the stack's answer (an echo reply, an ICMP error, a reset) is a packet of its own
     const reply = r.reply;
     if (reply !== null) this.sim.tracer.aside(() => this.output(reply));
@@ -602,6 +606,9 @@ export class Host implements PortOwner {
       : proto === 1 && frame[l4] !== 0 && frame[l4] !== 8 && be16(frame, 16) >= l4 - 14 + 28 && frame[l4 + 8 + 9] === 6 ? this.tcp.icmpError(frame)
       : this.sockets.input(frame, inIface);
     const tr = this.sim.tracer;
+    // a tunnel's socket sent the inner frame on (under this packet's token): nothing is left in hand
+    if (took || (proto === 1 && frame[l4] === 8)) this.sim.ledger.deliverHeld();
+    else this.sim.ledger.drop('no-socket');
     if (tr.on) {
       // an echo request is the stack's to answer; anything else no socket took is dropped (and answered)
       if (took && this.sockets.lastEncap) { /* a tunnel's: its decap record tells */ }
@@ -643,6 +650,7 @@ export class Host implements PortOwner {
     if (k >= 0 && this.ip.unforce()) this.sim.tracer.forceUsed();
     if (this.sim.tracer.on) this.traceStack('lo', before, frame, r);
     if (r.out !== null) this.output(r.out);
+    else if (r.verdict !== 'ACCEPT') this.sim.ledger.drop(r.path === 'routing' ? 'no-route' : stackDropReason(r.path));
     if (r.reply !== null) this.output(r.reply);
     if (r.verdict === 'ACCEPT') return 'sent';
     return r.path === 'routing' ? 'ENETUNREACH' : 'EPERM';
@@ -662,13 +670,13 @@ export class Host implements PortOwner {
   private output(eg: Egress): void {
     if (eg.iface === 'lo') return; // delivered inside the IP path
     const i = this.ifs.get(eg.iface);
-    if (i === undefined) { this.stats.outNoRoutes++; return; }
+    if (i === undefined) { this.stats.outNoRoutes++; this.sim.ledger.drop('no-route'); return; }
     const mtu = i.cfg.mtu ?? i.port.mtu;
     if (be16(eg.frame, 16) <= mtu) { this.emit(i.cfg, eg.hop, eg.frame); return; }
-    if ((eg.frame[20]! & 0x40) !== 0) { this.stats.fragFails++; return; }
+    if ((eg.frame[20]! & 0x40) !== 0) { this.stats.fragFails++; this.sim.ledger.drop('frag-needed'); return; }
     const frames = fragment(eg.frame, mtu);
     this.stats.fragCreates += frames.length;
-    if (frames.length === 0) { this.stats.fragFails++; return; }
+    if (frames.length === 0) { this.stats.fragFails++; this.sim.ledger.drop('frag-needed'); return; }
     for (const f of frames) this.emit(i.cfg, eg.hop, f);
   }
 

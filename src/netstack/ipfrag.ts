@@ -17,12 +17,18 @@
  * `timeoutMs` (ipfrag_time, 30 s) after its first fragment is dropped —
  * `expired` returns those that had their first fragment, for ICMP time
  * exceeded (code 1, fragment reassembly).
+ * The packet ledger (sim/ledger.ts): a fragment held is parked; when its
+ * datagram completes, the held ones are merged into the fragment in hand
+ * (which goes on as the datagram); a refused datagram's fragments, the one
+ * in hand included, are dropped ('reasm-bad'), an expired one's too
+ * ('reasm-timeout').
  * Cost: slow path; one copy of the payload into the datagram.
  * `addPiece` is the same without the IPv4 header: ipv6.ts reassembles with it.
  * Neighbours: host.ts (output and local input), ipv6.ts (IPv6 reassembly).
  */
 import { be16, be32, setBe16 } from '../wire/bytes.js';
 import { checksumOf } from '../wire/checksum.js';
+import type { Ledger } from '../sim/ledger.js';
 
 /** Split 'frame' (Ethernet + IPv4 at 14) into fragments of at most 'mtu' IP bytes; [frame] when it fits. */
 export function fragment(frame: Uint8Array, mtu: number): Uint8Array[] {
@@ -69,7 +75,7 @@ export class Reassembler {
   /** datagrams dropped: a fragment overlapping another, or timed out */
   dropped = 0;
 
-  constructor(timeoutMs = 30_000) { this.timeoutNs = timeoutMs * 1e6; }
+  constructor(timeoutMs = 30_000, private readonly ledger: Ledger | null = null) { this.timeoutNs = timeoutMs * 1e6; }
 
   get size(): number { return this.pending.size; }
 
@@ -114,11 +120,11 @@ export class Reassembler {
     }
     if (head !== null) p.first = head;
     p.pieces.push({ off, data });
-    if (p.end < 0 || p.first === null) return null;
     let have = 0;
     for (const q of p.pieces) have += q.data.length;
-    if (have !== p.end) return null;
+    if (p.end < 0 || p.first === null || have !== p.end) { this.ledger?.park(); return null; }
     this.pending.delete(key);
+    this.ledger?.settle(p.pieces.length - 1, null);
     const hdr = p.first;
     const out = new Uint8Array(hdr.length + p.end);
     out.set(hdr, 0);
@@ -133,6 +139,7 @@ export class Reassembler {
       if (now - p.created < this.timeoutNs) continue;
       this.pending.delete(k);
       this.dropped++;
+      this.ledger?.settle(p.pieces.length, 'reasm-timeout');
       const first = p.pieces.find((q) => q.off === 0);
       if (p.first !== null && first !== undefined) {
         const f = new Uint8Array(p.first.length + first.data.length);
@@ -145,6 +152,8 @@ export class Reassembler {
   }
 
   private discard(key: string): null {
+    this.ledger?.settle(this.pending.get(key)!.pieces.length, 'reasm-bad');
+    this.ledger?.drop('reasm-bad');
     this.pending.delete(key);
     this.dropped++;
     return null;

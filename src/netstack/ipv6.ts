@@ -147,7 +147,7 @@ export class Ip6Stack {
   private readonly pmtu = new Map<string, [number, number]>();
   /** per-destination ICMPv6 error tokens (inet_peer rate_tokens, in ms): destination text → [tokens, last ms] */
   private readonly peers = new Map<string, [number, number]>();
-  private readonly reasm = new Reassembler(60_000);
+  private readonly reasm: Reassembler;
   private readonly view = new Ipv6Packet();
   private readonly icmp = new Icmpv6Packet();
   private readonly w = new Uint32Array(4);
@@ -159,6 +159,7 @@ export class Ip6Stack {
 
   constructor(private readonly host: Ip6Owner, forwarding: boolean) {
     this.forwarding = forwarding;
+    this.reasm = new Reassembler(60_000, host.sim.ledger);
     this.neigh = new Neighbours<string>(host.sim, {
       name: host.name,
       solicit: (iface, addr, to, first) => this.sendNs(iface, addr, to, first),
@@ -224,16 +225,17 @@ export class Ip6Stack {
   /** A frame of ethertype 0x86dd arrived on 'ifname'. Never throws: bad input is counted and dropped. */
   input(ifname: string, frame: Uint8Array): void {
     this.stats.inReceives++;
-    if (frame.length < PAY || (frame[L3]! >> 4) !== 6) { this.stats.inHdrErrors++; return; }
+    const L = this.host.sim.ledger;
+    if (frame.length < PAY || (frame[L3]! >> 4) !== 6) { this.stats.inHdrErrors++; L.drop('bad-header'); return; }
     const end = PAY + be16(frame, L3 + 4);
-    if (end > frame.length) { this.stats.inTruncatedPkts++; return; }
-    if (isMulticast(frame, SRC)) { this.stats.inAddrErrors++; return; }
+    if (end > frame.length) { this.stats.inTruncatedPkts++; L.drop('bad-header'); return; }
+    if (isMulticast(frame, SRC)) { this.stats.inAddrErrors++; L.drop('bad-header'); return; }
     let f: Uint8Array = frame.slice(0, end);
     const v = this.view.reset(f, L3, end);
-    if (v.check() !== 0) { this.stats.inHdrErrors++; return; }
+    if (v.check() !== 0) { this.stats.inHdrErrors++; L.drop('bad-header'); return; }
     const mine = this.isLocal(f, DST) || (isMulticast(f, DST) && this.joined(ifname, f, DST));
     if (!mine) {
-      if (isMulticast(f, DST)) return; // a group not joined here
+      if (isMulticast(f, DST)) { L.drop('not-for-us'); return; } // a group not joined here
       this.routeInput(ifname, f);
       return;
     }
@@ -241,7 +243,7 @@ export class Ip6Stack {
       const whole = this.reassemble(f, v.fragOff);
       if (whole === null) return;
       f = whole;
-      if (this.view.reset(f, L3, f.length).check() !== 0) { this.stats.inHdrErrors++; return; }
+      if (this.view.reset(f, L3, f.length).check() !== 0) { this.stats.inHdrErrors++; L.drop('bad-header'); return; }
     }
     this.local(ifname, f, this.view.upperOff, this.view.upperProto);
   }
@@ -272,27 +274,31 @@ export class Ip6Stack {
   private routeInput(ifname: string, f: Uint8Array): void {
     const r = this.route(f, DST);
     const fib = this.fib.fib6;
+    const L = this.host.sim.ledger;
     if (r < 0 || fib.type[r] === RTN_UNREACHABLE || fib.type[r] === RTN_PROHIBIT) {
       this.stats.inNoRoutes++;
+      L.drop('no-route');
       if (this.host.sim.tracer.on) this.host.sim.tracer.drop(this.host.name, ifname, 'no-route', `no route to ${ipv6ToString(f, DST)}`);
       this.error(f, ICMPV6_DEST_UNREACH, r >= 0 && fib.type[r] === RTN_PROHIBIT ? ICMPV6_ADM_PROHIBITED : ICMPV6_NO_ROUTE, 0, ifname);
       return;
     }
-    if (fib.type[r] !== RTN_UNICAST) return; // blackhole, multicast: dropped silently
-    if (!this.forwarding) { this.stats.inAddrErrors++; if (this.host.sim.tracer.on) this.host.sim.tracer.drop(this.host.name, ifname, 'forwarding-off', `${ipv6ToString(f, DST)} is not this host's`); return; }
-    if (isLinkLocal(f, DST)) { this.stats.inAddrErrors++; return; }
-    if (isLinkLocal(f, SRC)) { this.error(f, ICMPV6_DEST_UNREACH, ICMPV6_BEYOND_SCOPE, 0, ifname); this.stats.inAddrErrors++; return; }
+    if (fib.type[r] !== RTN_UNICAST) { L.drop('no-route'); return; } // blackhole, multicast: dropped silently
+    if (!this.forwarding) { this.stats.inAddrErrors++; L.drop('forwarding-off'); if (this.host.sim.tracer.on) this.host.sim.tracer.drop(this.host.name, ifname, 'forwarding-off', `${ipv6ToString(f, DST)} is not this host's`); return; }
+    if (isLinkLocal(f, DST)) { this.stats.inAddrErrors++; L.drop('no-route'); return; }
+    if (isLinkLocal(f, SRC)) { L.drop('no-route'); this.error(f, ICMPV6_DEST_UNREACH, ICMPV6_BEYOND_SCOPE, 0, ifname); this.stats.inAddrErrors++; return; }
     if (f[HLIM]! <= 1) {
       this.stats.inHdrErrors++;
+      L.drop('ttl-exceeded');
       this.host.sim.tracer.drop(this.host.name, ifname, 'ttl-exceeded', 'hop limit 1');
       this.error(f, ICMPV6_TIME_EXCEEDED, ICMPV6_EXC_HOPLIMIT, 0, ifname);
       return;
     }
     const dev = this.fib.deviceByIndex(fib.oif[r]!)?.name;
-    if (dev === undefined) { this.stats.outNoRoutes++; return; }
+    if (dev === undefined) { this.stats.outNoRoutes++; L.drop('no-route'); return; }
     const mtu = Math.max(IPV6_MIN_MTU, this.host.mtu(dev));
     if (f.length - L3 > mtu) {
       this.stats.inTooBigErrors++; this.stats.fragFails++;
+      L.drop('frag-needed');
       if (this.host.sim.tracer.on) this.host.sim.tracer.drop(this.host.name, ifname, 'frag-needed', `${f.length - L3} bytes over ${dev}'s MTU ${mtu}`);
       this.error(f, ICMPV6_PACKET_TOO_BIG, 0, mtu, ifname);
       return;
@@ -321,23 +327,29 @@ export class Ip6Stack {
   private local(ifname: string, f: Uint8Array, l4: number, proto: number): void {
     this.stats.inDelivers++;
     if (proto === IPPROTO_ICMPV6) { this.icmpInput(ifname, f, l4); return; }
+    const L = this.host.sim.ledger;
     if (this.host.deliver(f, l4, proto)) {
+      L.deliverHeld();
       const tr = this.host.sim.tracer;
       if (tr.on) tr.emit(this.host.name, ifname, 'deliver', `delivered to a socket (${proto === 17 ? 'UDP' : `protocol ${proto}`})`, { frame: f });
       return;
     }
-    if (proto === 17) { if (this.host.sim.tracer.on) this.host.sim.tracer.drop(this.host.name, ifname, 'no-socket', `UDP to ${ipv6ToString(f, DST)}`); this.stats.udpNoPorts++; if (!isMulticast(f, DST)) this.error(f, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, ifname); return; }
+    if (proto === 17) { L.drop('no-socket'); if (this.host.sim.tracer.on) this.host.sim.tracer.drop(this.host.name, ifname, 'no-socket', `UDP to ${ipv6ToString(f, DST)}`); this.stats.udpNoPorts++; if (!isMulticast(f, DST)) this.error(f, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, ifname); return; }
     this.stats.inUnknownProtos++;
+    L.drop('unknown-proto');
   }
 
   private icmpInput(ifname: string, f: Uint8Array, l4: number): void {
     const end = f.length;
     const m = this.icmp.reset(f, l4, end);
-    if (m.check() !== 0) { this.stats.icmpInErrors++; return; }
-    if (!m.verifyChecksum(ipv6PseudoSum(f, SRC, DST, IPPROTO_ICMPV6, end - l4))) { this.stats.icmpInCsumErrors++; this.stats.icmpInErrors++; return; }
+    const L = this.host.sim.ledger;
+    if (m.check() !== 0) { this.stats.icmpInErrors++; L.drop('bad-header'); return; }
+    if (!m.verifyChecksum(ipv6PseudoSum(f, SRC, DST, IPPROTO_ICMPV6, end - l4))) { this.stats.icmpInCsumErrors++; this.stats.icmpInErrors++; L.drop('bad-checksum'); return; }
     const type = m.type();
     if (type === ICMPV6_NEIGHBOR_SOLICIT || type === ICMPV6_NEIGHBOR_ADVERT) {
-      if (f[HLIM] !== 255 || m.code() !== 0 || isMulticast(f, m.targetOffset())) { this.stats.icmpInErrors++; return; }
+      if (f[HLIM] !== 255 || m.code() !== 0 || isMulticast(f, m.targetOffset())) { this.stats.icmpInErrors++; L.drop('bad-header'); return; }
+      // neighbour discovery is the stack's: it takes the message (and may answer it)
+      L.deliver();
       const tr = this.host.sim.tracer;
       if (tr.on) {
         // as tcpdump prints them; 'arp' is the trace's kind for neighbour resolution
@@ -349,6 +361,8 @@ export class Ip6Stack {
       if (type === ICMPV6_NEIGHBOR_SOLICIT) this.nsInput(ifname, f, m); else this.naInput(ifname, f, m);
       return;
     }
+    // an echo request is answered by the stack; the rest goes to the sockets (if any wants it)
+    L.deliver();
     if (type === ICMPV6_ECHO_REQUEST) { this.echoReply(f, l4); return; }
     if (type === ICMPV6_PACKET_TOO_BIG && end - l4 >= 8 + IP6) {
       const mtu = m.mtu(), q = l4 + 8;

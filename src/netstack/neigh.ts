@@ -181,13 +181,17 @@ export class Neighbours<K extends NeighAddr = number> {
 
   private enqueue(e: NeighEntry<K>, frame: Uint8Array): void {
     const tr = this.sim.tracer;
+    this.sim.ledger.park();
     e.queue.push(frame);
     e.ids.push(tr.current);
     e.queued += frame.length;
     while (e.queued > this.queueBytes && e.queue.length > 1) {
       e.queued -= e.queue.shift()!.length;
       const id = e.ids.shift()!;
-      tr.as(id, () => { if (tr.on) tr.drop(this.owner.name, e.iface, 'neigh-queue', `unres_qlen_bytes ${this.queueBytes} reached`); });
+      tr.resume(id, () => {
+        this.sim.ledger.drop('neigh-queue');
+        if (tr.on) tr.drop(this.owner.name, e.iface, 'neigh-queue', `unres_qlen_bytes ${this.queueBytes} reached`);
+      });
     }
   }
 
@@ -204,7 +208,7 @@ export class Neighbours<K extends NeighAddr = number> {
     if (mac === null) return;
     const [q, ids] = this.takeQueue(e);
     // each waiting frame leaves as its own packet
-    q.forEach((f, i) => this.sim.tracer.as(ids[i]!, () => this.owner.transmit(e.iface, f, mac)));
+    q.forEach((f, i) => this.sim.tracer.resume(ids[i]!, () => this.owner.transmit(e.iface, f, mac)));
   }
 
   /** One more request (broadcast while INCOMPLETE, unicast in PROBE), or the end of trying. */
@@ -215,7 +219,8 @@ export class Neighbours<K extends NeighAddr = number> {
       const [q, ids] = this.takeQueue(e);
       e.mac = null;
       const tr = this.sim.tracer;
-      q.forEach((f, i) => tr.as(ids[i]!, () => {
+      q.forEach((f, i) => tr.resume(ids[i]!, () => {
+        this.sim.ledger.drop('neigh-failed');
         if (tr.on) tr.drop(this.owner.name, e.iface, 'neigh-failed', `${String(e.addr)} did not answer`, f);
         this.owner.onUnreachable(e.iface, f);
       }));

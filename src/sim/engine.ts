@@ -22,9 +22,10 @@
  * Cost: schedule and step are O(log n) on a binary heap of event records;
  * no allocation once the free list is warm.
  * Neighbours: link.ts (ports and links run on it), tracer.ts (its packet
- * tracing hooks), everything above.
+ * tracing hooks), ledger.ts (its packet ledger), everything above.
  */
 import { Mulberry32 } from '../rng.js';
+import { Ledger } from './ledger.js';
 import { Tracer } from './tracer.js';
 
 /** What an event calls. */
@@ -59,17 +60,23 @@ export class Sim {
   now = 0;
   readonly seed: number;
   readonly rng: Mulberry32;
+  /** the packet ledger (ledger.ts): where every packet is */
+  readonly ledger = new Ledger();
   /** packet tracing (tracer.ts): off until someone subscribes */
-  readonly tracer: Tracer = new Tracer(this);
+  readonly tracer: Tracer = new Tracer(this, this.ledger);
   /** events run so far */
   eventsRun = 0;
   private readonly heap: SimEvent[] = [];
   private readonly free: SimEvent[] = [];
   private seq = 0;
 
+  /** Called with every new simulation (the test suite's ledger check registers here). */
+  static onCreate: ((sim: Sim) => void) | null = null;
+
   constructor(opts: { seed?: number } = {}) {
     this.seed = opts.seed ?? 1;
     this.rng = new Mulberry32(this.seed);
+    Sim.onCreate?.(this);
   }
 
   /** Events queued and not yet run. */

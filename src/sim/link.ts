@@ -48,6 +48,10 @@ import { parseBytes, parseDuration, parseRate } from './units.js';
 /** Whatever owns ports: a host, a bridge, a router. */
 export interface PortOwner {
   readonly name: string;
+  /** its simulation, when it has one (the ledger of frames sent on an unlinked port) */
+  readonly sim?: Sim;
+  /** it takes every frame it receives (a capture point, a test's recorder): the packet ledger counts them delivered */
+  readonly sink?: boolean;
   /** A frame arrived on 'port' (the frame is the receiver's to keep or rewrite). */
   receive(port: Port, frame: Uint8Array): void;
 }
@@ -94,9 +98,13 @@ export class Port {
     this.stats.txPackets++;
     this.stats.txBytes += frame.length;
     for (const t of this.taps) t(frame, 'out', this.link?.sim.now ?? 0);
-    if (this.link === null) { this.stats.drops.unconnected++; return false; }
+    if (this.link === null) {
+      this.stats.drops.unconnected++;
+      this.sim()?.ledger.drop('unconnected');
+      return false;
+    }
     const tr = this.link.sim.tracer;
-    if (!tr.on) return this.link.transmit(this.side, frame);
+    if (!tr.tagging) return this.link.transmit(this.side, frame);
     // a frame sent with no packet in hand (a timer's, a script's) is a new packet, for this send only
     const fresh = tr.current === 0;
     if (fresh) tr.begin();
@@ -112,8 +120,27 @@ export class Port {
     return () => { this.taps = this.taps.filter((t) => t !== fn); };
   }
 
-  /** A frame arrived from the link. */
+  /**
+   * Hand 'frame' to this port's owner directly, as if it arrived (a bridge passing a frame up to
+   * its own stack, a script's frame): the packet in hand goes on, or a new one enters the network.
+   */
   deliver(frame: Uint8Array, now: number): void {
+    const sim = this.sim();
+    if (sim === undefined) { this.arrive(frame, now); return; }
+    const L = sim.ledger;
+    L.take();
+    const hand = L.swap(1);
+    try {
+      this.arrive(frame, now);
+      if (this.owner.sink === true) L.deliverHeld();
+    } finally { L.restore(hand, sim.tracer.current); }
+  }
+
+  /** The simulation this port lives in: its link's, else its owner's. */
+  protected sim(): Sim | undefined { return this.link?.sim ?? this.owner.sim; }
+
+  /** A frame arrived (the ledger holds it in hand). */
+  arrive(frame: Uint8Array, now: number): void {
     this.stats.rxPackets++;
     this.stats.rxBytes += frame.length;
     for (const t of this.taps) t(frame, 'in', now);
@@ -150,6 +177,7 @@ class Direction implements EventHandler {
   get inFlight(): number { return this.q.length - this.head; }
 
   enqueue(frame: Uint8Array, arrival: number): void {
+    this.link.sim.ledger.board();
     this.q.push(frame);
     this.ids.push(this.link.sim.tracer.current);
     this.link.sim.at(arrival, this);
@@ -161,18 +189,26 @@ class Direction implements EventHandler {
   onEvent(): void {
     const i = this.head++;
     const frame = this.q[i]!;
-    const tr = this.link.sim.tracer;
+    const sim = this.link.sim, tr = sim.tracer, L = sim.ledger;
     this.q[i] = undefined;
     // the receiver works on this frame's packet: what it sends keeps the trace id
-    tr.current = this.ids[i]!;
+    const id = tr.current = this.ids[i]!;
     if (this.head > 1024 && this.head * 2 > this.q.length) {
       this.q = this.q.slice(this.head);
       this.ids = this.ids.slice(this.head);
       this.lostBefore = Math.max(0, this.lostBefore - this.head);
       this.head = 0;
     }
-    if (i < this.lostBefore) { this.from.stats.drops.down++; this.link.dropped(this.from, frame, 'down'); }
-    else this.to().deliver(frame, this.link.sim.now);
+    L.inFlight--;
+    const hand = L.swap(1);
+    try {
+      if (i < this.lostBefore) { this.from.stats.drops.down++; this.link.dropped(this.from, frame, 'down'); }
+      else {
+        const to = this.to();
+        to.arrive(frame, sim.now);
+        if (to.owner.sink === true) L.deliverHeld();
+      }
+    } finally { L.restore(hand, id); }
   }
 }
 
@@ -287,6 +323,7 @@ export class Link {
 
   /** Count a frame lost on its way (a cut with it in flight). */
   dropped(from: Port, frame: Uint8Array, reason: DropReason): void {
+    this.sim.ledger.drop(TRACE_REASON[reason]);
     this.onDrop?.(from, frame, reason);
     const tr = this.sim.tracer;
     if (tr.on) tr.emit(from.owner.name, from.name, 'drop', `${from.id}: ${DROP_REASONS[TRACE_REASON[reason]]}`, { reason: TRACE_REASON[reason] });

@@ -12,7 +12,10 @@
  *    `aside`), or when it leaves a port with no id in hand (a timer's or a
  *    script's frame);
  *  - a frame that waits (for its next hop's MAC) keeps its id and is sent
- *    under it (`as`);
+ *    under it (`resume`);
+ *  - `tagIds(true)` gives every packet an id even while nobody subscribes
+ *    (`tagging`), so the packet ledger (ledger.ts) can name a lost one;
+ *    `aside` and `resume` also switch the ledger's packet in hand;
  *  - the id of the packet being processed is `current`: links carry it
  *    with each frame in flight and set it around the receiver's `receive`,
  *    so whatever the receiver sends in that call — the frame forwarded,
@@ -43,6 +46,8 @@
  * store, filters, the server).
  */
 
+import type { Ledger } from './ledger.js';
+
 /** Why a packet was dropped: the name, and what it means. */
 export const DROP_REASONS = {
   'link-mtu': 'larger than the link MTU',
@@ -64,11 +69,15 @@ export const DROP_REASONS = {
   'flow-drop': 'the OpenFlow pipeline dropped it (no match, or a drop action)',
   'no-tunnel-port': 'no tunnel port takes its key and remote',
   'unknown-vni': 'no VXLAN device for its VNI',
+  'arp-suppressed': 'ARP/ND suppression: the VTEP took the request (answered from its table, or not at all)',
   vlan: "VLAN filtering: the port is not a member of the packet's VLAN",
+  'stp-state': 'the bridge port is not forwarding (disabled, blocking, listening or learning)',
   'ipvs-no-server': 'an IPVS service with no real server',
   'no-fdb': 'no forwarding entry and flooding is off',
   'forwarding-off': 'not for this host, and it does not forward',
   'neigh-queue': 'too many frames waiting for the same next hop',
+  'reasm-timeout': 'its datagram was not reassembled in time (ipfrag_time)',
+  'reasm-bad': 'a fragment overlapping another or malformed: its whole datagram is dropped (RFC 5722)',
 } as const;
 
 export type TraceDropReason = keyof typeof DROP_REASONS;
@@ -107,6 +116,9 @@ export class Tracer {
   on = false;
   /** someone subscribes */
   private subscribed = false;
+  /** every packet gets an id (someone subscribes, or `tagIds` asked: the ledger names lost packets) */
+  tagging = false;
+  private tagAll = false;
   /** trace one packet in 'sample' (by id) */
   private sample = 1;
   private cur = 0;
@@ -119,7 +131,7 @@ export class Tracer {
   private forceNode = '';
   private forceChoice = -1;
 
-  constructor(private readonly clock: { readonly now: number }) {}
+  constructor(private readonly clock: { readonly now: number }, private readonly ledger: Ledger) {}
 
   /** The trace id of the packet being processed; 0 when none. */
   get current(): number { return this.cur; }
@@ -128,14 +140,22 @@ export class Tracer {
     this.on = this.subscribed && (id === 0 || this.sample === 1 || id % this.sample === 0);
   }
 
+  /** Give every packet a trace id even while nobody traces (so the ledger names a lost one). */
+  tagIds(on: boolean): void {
+    this.tagAll = on;
+    this.tagging = this.subscribed || on;
+  }
+
   /** Receive every record from now on; returns the unsubscribe function. */
   subscribe(fn: TraceSink): () => void {
     this.sinks = [...this.sinks, fn];
     this.subscribed = true;
+    this.tagging = true;
     this.current = this.cur;
     return () => {
       this.sinks = this.sinks.filter((s) => s !== fn);
       this.subscribed = this.sinks.length > 0;
+      this.tagging = this.subscribed || this.tagAll;
       this.current = this.cur;
     };
   }
@@ -156,20 +176,30 @@ export class Tracer {
     return this.cur;
   }
 
-  /** Run 'fn' as a new packet's (an ARP request, a reply, a socket's send), then go back to the packet in hand. */
+  /**
+   * Run 'fn' as a new packet's (an ARP request, a reply, a socket's send), then go back to the
+   * packet in hand: in the ledger, 'fn' has no packet in hand, so what it sends is created.
+   */
   aside<T>(fn: () => T): T {
-    return this.subscribed ? this.under(this.nextId++, fn) : fn();
-  }
-
-  /** Run 'fn' for packet 'id' (a frame that waited in a queue), then go back to the packet in hand. */
-  as<T>(id: number, fn: () => T): T {
-    return this.subscribed ? this.under(id, fn) : fn();
-  }
-
-  private under<T>(id: number, fn: () => T): T {
-    const prev = this.cur;
+    const L = this.ledger, hand = L.swap(0);
+    if (!this.tagging) {
+      try { return fn(); } finally { L.restore(hand, 0); }
+    }
+    const prev = this.cur, id = this.nextId++;
     this.current = id;
-    try { return fn(); } finally { this.current = prev; }
+    try { return fn(); } finally { this.current = prev; L.restore(hand, id); }
+  }
+
+  /**
+   * Run 'fn' for parked packet 'id' (a frame that waited in a queue), then go back to the packet
+   * in hand: in the ledger the parked packet is in hand, and 'fn' must spend it (send or drop it).
+   */
+  resume(id: number, fn: () => void): void {
+    const L = this.ledger;
+    L.parked--;
+    const hand = L.swap(1), prev = this.cur;
+    this.current = id;
+    try { fn(); } finally { this.current = prev; L.restore(hand, id); }
   }
 
   /** A drop record for the packet in hand, `reason: text` (callers building 'text' test `on` first). */

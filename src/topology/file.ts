@@ -639,7 +639,11 @@ export function bridgeStepText(t: Topology, s: Extract<RunStep, { kind: 'dumpFlo
     + `${br.trace(s.flow, s.ctNext !== undefined ? { ctNext: s.ctNext } : {}).trimEnd()}\n\n`;
 }
 
-/** Run 'steps' on 't' in order, writing what each tool prints to 'write'; the captures, by file name. */
+/**
+ * Run 'steps' on 't' in order, writing what each tool prints to 'write'; the captures, by file
+ * name. At the end the packet ledger (sim/ledger.ts) must balance: a packet lost without a
+ * reason is a LedgerError naming its trace id.
+ */
 export async function runSteps(t: Topology, steps: readonly RunStep[], write: (s: string) => void): Promise<Map<string, Capture>> {
   const captures = new Map<string, Capture>();
   for (const s of steps) {
@@ -673,5 +677,6 @@ export async function runSteps(t: Topology, steps: readonly RunStep[], write: (s
       case 'dumpFlows': case 'trace': write(bridgeStepText(t, s)); break;
     }
   }
+  t.sim.ledger.assertBalanced('the topology run');
   return captures;
 }

@@ -187,6 +187,7 @@ async function runKernel(sc: Scenario): Promise<Outcome> {
 }
 
 class Recorder implements PortOwner {
+  readonly sink = true;
   got: string[] = [];
   readonly port: Port;
   constructor(readonly name: string) { this.port = new Port(this, 'wire'); }

@@ -11,6 +11,7 @@ import { BR_DROP_REASONS, BridgeError, BridgeFdb, LinuxBridge, type BridgePort, 
 
 /** A host that records every frame it receives (hex). */
 class Host implements PortOwner {
+  readonly sink = true;
   readonly got: string[] = [];
   readonly port: Port;
   constructor(readonly name: string) { this.port = new Port(this, 'eth0'); }
@@ -233,7 +234,7 @@ describe('LinuxBridge: static, permanent and sticky entries', () => {
   it('the default state is permanent: the address becomes the bridge\'s own (local) and is not forwarded', () => {
     const x = net(3);
     const seen: string[] = [];
-    x.br.local = { name: 'stack', receive: (_p, fr) => seen.push(hex(fr)) };
+    x.br.local = { name: 'stack', sink: true, receive: (_p, fr) => seen.push(hex(fr)) };
     x.br.fdbAdd(D, { dev: 'v2' });
     const f = eth(D, A, 1);
     expect(receivers(send(x, 0, f), f)).toEqual([]);
@@ -360,7 +361,7 @@ describe('LinuxBridge: the bridge device as an endpoint', () => {
   it('hands up frames for its MAC (not forwarded), broadcasts (also flooded), not unknown unicast unless promisc', () => {
     const x = net(2);
     const seen: string[] = [];
-    const stack: PortOwner = { name: 'br0-stack', receive: (p, fr) => { expect(p).toBe(x.br.localPort); seen.push(hex(fr)); } };
+    const stack: PortOwner = { name: 'br0-stack', sink: true, receive: (p, fr) => { expect(p).toBe(x.br.localPort); seen.push(hex(fr)); } };
     x.br.local = stack;
     expect(x.br.local).toBe(stack);
     const toBr = eth(BR_MAC, A, 1);
@@ -383,7 +384,7 @@ describe('LinuxBridge: the bridge device as an endpoint', () => {
     const h0 = new Host('h0');
     new Link(sim, p0, h0.port);
     const seen: string[] = [];
-    br.local = { name: 's', receive: (_p, fr) => seen.push(hex(fr)) };
+    br.local = { name: 's', sink: true, receive: (_p, fr) => seen.push(hex(fr)) };
     h0.port.send(eth('02:42:00:00:00:10', A, 1));
     sim.run();
     expect(seen.length).toBe(1);
@@ -399,7 +400,7 @@ describe('LinuxBridge: the bridge device as an endpoint', () => {
 
   it('sends from br0: floods broadcast past bcast_flood off, unicast to the learned port, learns nothing', () => {
     const x = net(3);
-    x.br.local = { name: 'stack', receive: () => undefined };
+    x.br.local = { name: 'stack', sink: true, receive: () => undefined };
     const lp = x.br.localPort!;
     const taps: string[] = [];
     lp.tap((_f, dir) => taps.push(dir));
@@ -532,7 +533,7 @@ describe('LinuxBridge: VLAN filtering', () => {
   it('br0 receives only in its own VLANs, untagged per its membership', () => {
     const x = vnet();
     const seen: string[] = [];
-    x.br.local = { name: 's', receive: (_p, fr) => seen.push(hex(fr)) };
+    x.br.local = { name: 's', sink: true, receive: (_p, fr) => seen.push(hex(fr)) };
     send(x, 0, eth(BCAST, A, 1)); // VLAN 10: br0 is not a member
     send(x, 3, eth(BCAST, D, 2)); // VLAN 1: untagged
     expect(seen).toEqual([hex(eth(BCAST, D, 2))]);
@@ -549,7 +550,7 @@ describe('LinuxBridge: VLAN filtering', () => {
 
   it('br0 sends in its pvid or a tagged VLAN it carries', () => {
     const x = vnet();
-    x.br.local = { name: 's', receive: () => undefined };
+    x.br.local = { name: 's', sink: true, receive: () => undefined };
     const lp = x.br.localPort!;
     lp.send(eth(BCAST, BR_MAC, 1));
     x.sim.run();

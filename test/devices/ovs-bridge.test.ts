@@ -243,6 +243,7 @@ describe('OvsBridge forwarding', () => {
 
 /** A peer for bridge ports that only need their sends accepted. */
 class Sink implements PortOwner {
+  readonly sink = true;
   readonly name = 'sink';
   receive(_p: Port, _f: Uint8Array): void { /* recorded by the bridge port's tap */ }
 }

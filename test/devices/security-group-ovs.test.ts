@@ -59,6 +59,7 @@ function sgPorts(br: OvsBridge): SgPort[] {
 
 /** Frames sent by each port of an OvsBridge (not linked: the ports' taps record them). */
 class Recorder implements PortOwner {
+  readonly sink = true;
   readonly name = 'rec';
   receive(_p: Port, _f: Uint8Array): void { /* never linked to */ }
 }

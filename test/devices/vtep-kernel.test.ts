@@ -149,6 +149,7 @@ async function stop(child: ChildProcess): Promise<void> {
 
 /** A port owner that keeps what it receives (a relay to the kernel, a VM's stand-in). */
 class Recorder implements PortOwner {
+  readonly sink = true;
   readonly port: Port;
   readonly got: Uint8Array[] = [];
   constructor(readonly name: string) { this.port = new Port(this, 'p'); }

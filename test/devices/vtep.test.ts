@@ -26,6 +26,7 @@ function codeOf(fn: () => unknown): string {
 
 /** A port owner that keeps what it receives: a VM's stand-in, or the far end of an underlay link. */
 class Recorder implements PortOwner {
+  readonly sink = true;
   readonly port: Port;
   readonly got: Uint8Array[] = [];
   constructor(readonly name: string) { this.port = new Port(this, 'p'); }

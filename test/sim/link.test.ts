@@ -7,8 +7,8 @@ import { parseBytes, parseDuration, parseRate, formatDuration } from '../../src/
 
 class Sink implements PortOwner {
   readonly got: { t: number; len: number; first: number }[] = [];
-  constructor(readonly name: string, private readonly sim: Sim) {}
-  receive(_p: Port, f: Uint8Array): void { this.got.push({ t: this.sim.now, len: f.length, first: f[14]! }); }
+  constructor(readonly name: string, readonly sim: Sim) {}
+  receive(_p: Port, f: Uint8Array): void { this.sim.ledger.deliver(); this.got.push({ t: this.sim.now, len: f.length, first: f[14]! }); }
 }
 function pair(opts: ConstructorParameters<typeof Link>[3] = {}, seed = 1): { sim: Sim; a: Port; b: Port; link: Link; rx: Sink } {
   const sim = new Sim({ seed });

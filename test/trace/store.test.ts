@@ -32,8 +32,8 @@ describe('packet traces', () => {
       constructor(readonly name: string) { this.a = new Port(this, 'a'); this.b = new Port(this, 'b'); }
       receive(port: Port, frame: Uint8Array): void { frame[0] = frame[0]! + 1; (port === this.a ? this.b : this.a).send(frame); }
     }
-    const end = { name: 'end', got: [] as Uint8Array[], receive(_p: Port, f: Uint8Array): void { this.got.push(f); } };
-    const src = { name: 'src', receive(): void { /* nothing comes back */ } };
+    const end = { name: 'end', sink: true, got: [] as Uint8Array[], receive(_p: Port, f: Uint8Array): void { this.got.push(f); } };
+    const src = { name: 'src', sink: true, receive(): void { /* nothing comes back */ } };
     const s = new Port(src, 'eth0'), r1 = new Relay('r1'), r2 = new Relay('r2'), e = new Port(end, 'eth0');
     new Link(sim, s, r1.a, { delay: 10 }); new Link(sim, r1.b, r2.a, { delay: 10 }); new Link(sim, r2.b, e, { delay: 10, loss: 0 });
     expect(sim.tracer.on).toBe(false);
