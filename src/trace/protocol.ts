@@ -206,7 +206,7 @@ export function checkClient(v: unknown): ClientMessage {
   const t = o['t'];
   const id = int(o, 'id', t, 0, 2 ** 31 - 1, 0);
   switch (t) {
-    case 'hello': return { t, id, token: o['token'] === undefined ? null : str(o, 'token', t) };
+    case 'hello': return { t, id, token: o['token'] === undefined || o['token'] === null ? null : str(o, 'token', t) };
     case 'subscribe': return { t, id, filter: str(o, 'filter', t, ''), sample: int(o, 'sample', t, 1, 1_000_000, 1) };
     case 'unsubscribe': return { t, id };
     case 'packets': return { t, id, filter: str(o, 'filter', t, ''), limit: int(o, 'limit', t, 1, 100_000, 1000) };
