@@ -62,9 +62,10 @@ export class FilterError extends SdnemuError {
   override location(): Record<string, string | number> {
     return { column: this.column, length: this.length };
   }
-  /** The filter with the fault marked, as tshark prints it under its message. */
+  /** The filter with the fault marked, as tshark prints it under its message (control characters as spaces, so a newline in the filter keeps the caret under it). */
   caret(): string {
-    return `    ${this.filter}\n    ${' '.repeat(this.column - 1)}^${'~'.repeat(Math.max(0, this.length - 1))}`;
+    // eslint-disable-next-line no-control-regex
+    return `    ${this.filter.replace(/[\x00-\x1f\x7f\u2028\u2029]/g, ' ')}\n    ${' '.repeat(this.column - 1)}^${'~'.repeat(Math.max(0, this.length - 1))}`;
   }
 }
 
