@@ -38,8 +38,9 @@
  * Bad input: `decodeClient` turns bytes into a `ClientMessage` or throws
  * `ProtocolError` naming the field at fault (`subscribe.filter: expected a
  * string`); it never throws anything else (property-tested with hostile
- * bytes). Sizes are bounded by the server (MAX_MESSAGE_BYTES), strings and
- * arrays here.
+ * bytes, test/trace/protocol-fuzz), and keeps no state between messages.
+ * Sizes are bounded by the server (MAX_MESSAGE_BYTES), strings and arrays
+ * here, a display filter's shape by filter.ts.
  * Neighbours: server.ts (speaks it), store.ts and sim/tracer.ts (what
  * records and packets are), viewer/ (the other end).
  */

@@ -299,7 +299,9 @@ export function compileRegex(pattern: string, opts: { ignoreCase?: boolean } = {
   c.prog.push({ op: 'match' });
   const prog = c.prog;
   const fold = opts.ignoreCase === true;
-  return { size: prog.length, test: (text) => run(prog, text, fold) };
+  // the thread lists, made once: a test allocates nothing (runs never nest: nothing in one calls back)
+  const sets: [PcSet, PcSet] = [new PcSet(prog.length), new PcSet(prog.length)];
+  return { size: prog.length, test: (text) => run(prog, text, fold, sets) };
 }
 
 /** A sparse set of program counters, cleared in O(1) (Briggs & Torczon). */
@@ -324,8 +326,10 @@ function holds(a: Assertion, text: string, i: number): boolean {
 }
 
 /** The Pike VM: all threads in lock step over 'text'; true at the first thread to reach `match`. */
-function run(prog: Inst[], text: string, fold: boolean): boolean {
-  let cur = new PcSet(prog.length), next = new PcSet(prog.length);
+function run(prog: Inst[], text: string, fold: boolean, sets: [PcSet, PcSet]): boolean {
+  let [cur, next] = sets;
+  cur.n = 0;
+  next.n = 0;
   const stack: number[] = [];
   /** Follow the empty moves from 'pc' at position 'i' into 'set'; true when one reaches `match`. */
   const add = (set: PcSet, pc0: number, i: number): boolean => {

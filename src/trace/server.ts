@@ -36,7 +36,8 @@
  *    (length, nesting, nodes; `matches` in linear time); at most
  *    `maxMessagesPerSec` messages and MAX_QUERIES_PER_SEC queries
  *    (subscribe, packets, dissect: the requests that compile a filter, scan
- *    the store or dissect a capture) a second per client (SERVE_QUERY_RATE);
+ *    the store or dissect a capture) a second per client (SERVE_QUERY_RATE),
+ *    and MAX_DISSECT_BYTES_PER_SEC of captures to dissect (SERVE_DISSECT_RATE);
  *    SUBSCRIPTIONS_PER_CLIENT (one: a `subscribe` replaces the last);
  *    MAX_CLIENTS connections at once, at most MAX_PENDING of them not yet
  *    authenticated — one more is accepted only to be told
@@ -118,6 +119,8 @@ export interface TraceServerOptions {
   maxPending?: number;
   /** filter-compiling or store-scanning requests (subscribe, packets, dissect) a client may send per second (default MAX_QUERIES_PER_SEC) */
   maxQueriesPerSec?: number;
+  /** bytes of captures a client may send to `dissect` per second (default MAX_DISSECT_BYTES_PER_SEC) */
+  maxDissectBytesPerSec?: number;
   /** called with an unexpected exception from a handler (default: ignored; it became an `error` message) */
   onError?: (e: unknown) => void;
 }
@@ -141,8 +144,9 @@ class Client {
   windowStart = 0;
   windowCount = 0;
   windowDropped = 0;
-  /** queries (subscribe, packets, dissect) in the current window */
+  /** queries (subscribe, packets, dissect) in the current window, and the bytes sent to dissect */
   windowQueries = 0;
+  windowDissectBytes = 0;
   closing = false;
   helloTimer: ReturnType<typeof setTimeout> | null = null;
   constructor(readonly ws: WebSocket, authed: boolean) { this.authed = authed; }
@@ -151,11 +155,18 @@ class Client {
 /** Packets a client's decisions remember (the newest), for the filter cache. */
 const DECIDED_MAX = 4096;
 /** Clients connected at once (each may hold `closeBuffered` bytes): the next is told SERVE_TOO_MANY_CLIENTS and closed (1013). */
-export const MAX_CLIENTS = 64;
+export const MAX_CLIENTS = 32;
 /** Connected clients still to say hello with the token: the next is told SERVE_TOO_MANY_PENDING and closed (1013), so strangers cannot take every slot. */
 export const MAX_PENDING = 8;
 /** Queries a client may make per second: each compiles a filter, scans the store or dissects a capture; the excess is answered SERVE_QUERY_RATE. */
 export const MAX_QUERIES_PER_SEC = 50;
+/**
+ * Bytes of captures a client may have dissected per second: one upload of
+ * the largest message. Dissecting is the dearest request (a 4 MiB capture
+ * of small frames: 1 to 2.5 s of the event loop and a 17 MB answer), so
+ * the query count alone does not bound it.
+ */
+export const MAX_DISSECT_BYTES_PER_SEC = MAX_MESSAGE_BYTES;
 /** Subscriptions a client holds: one (a `subscribe` replaces the last), so the server's filters per record are at most its clients. */
 export const SUBSCRIPTIONS_PER_CLIENT = 1;
 /** The requests that count as queries. */
@@ -200,6 +211,7 @@ export class TraceServer {
   private readonly maxClients: number;
   private readonly maxPending: number;
   private readonly maxQueriesPerSec: number;
+  private readonly maxDissectBytesPerSec: number;
   private readonly onError: (e: unknown) => void;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
@@ -225,6 +237,7 @@ export class TraceServer {
     this.maxClients = opts.maxClients ?? MAX_CLIENTS;
     this.maxPending = opts.maxPending ?? MAX_PENDING;
     this.maxQueriesPerSec = opts.maxQueriesPerSec ?? MAX_QUERIES_PER_SEC;
+    this.maxDissectBytesPerSec = opts.maxDissectBytesPerSec ?? MAX_DISSECT_BYTES_PER_SEC;
     this.onError = opts.onError ?? (() => {});
     // nothing a request does may throw into the event loop: that would end the server for every client
     this.http = createServer((req, res) => {
@@ -404,6 +417,10 @@ export class TraceServer {
       this.send(c, { t: 'error', id: m.id, code: 'SERVE_QUERY_RATE', message: `more than ${this.maxQueriesPerSec} queries (subscribe, packets, dissect) a second`, where: { limit: this.maxQueriesPerSec } });
       return;
     }
+    if (m.t === 'dissect' && (c.windowDissectBytes += m.pcap.length) > this.maxDissectBytesPerSec) {
+      this.send(c, { t: 'error', id: m.id, code: 'SERVE_DISSECT_RATE', message: `more than ${this.maxDissectBytesPerSec} bytes of captures to dissect a second`, where: { limit: this.maxDissectBytesPerSec } });
+      return;
+    }
     try {
       const body = this.handle(c, m);
       if (body !== undefined) this.send(c, { t: 'reply', id: m.id, body });
@@ -557,7 +574,7 @@ export class TraceServer {
     if (c.windowDropped > 0) {
       this.send(c, { t: 'error', id: null, code: 'PROTO_RATE', message: `${c.windowDropped} messages over ${this.maxMessagesPerSec} a second were dropped`, where: { dropped: c.windowDropped } });
     }
-    c.windowStart = now; c.windowCount = 0; c.windowDropped = 0; c.windowQueries = 0;
+    c.windowStart = now; c.windowCount = 0; c.windowDropped = 0; c.windowQueries = 0; c.windowDissectBytes = 0;
   }
 }
 

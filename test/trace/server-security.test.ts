@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/trace/session.js';
-import { checkToken, isLoopback, MAX_CLIENTS, MAX_PENDING, MAX_QUERIES_PER_SEC, TraceServer } from '../../src/trace/server.js';
+import { checkToken, isLoopback, MAX_CLIENTS, MAX_DISSECT_BYTES_PER_SEC, MAX_PENDING, MAX_QUERIES_PER_SEC, SUBSCRIPTIONS_PER_CLIENT, TraceServer } from '../../src/trace/server.js';
 import { encode, MAX_MESSAGE_BYTES, type PacketSummary, type ServerMessage, type TopologySnapshot } from '../../src/trace/protocol.js';
 import { MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, MAX_FILTER_NODES } from '../../src/trace/filter.js';
 import { writePcap } from '../../src/pcap/writer.js';
@@ -176,7 +176,17 @@ describe('limits', () => {
     expect(c.closed).toBe(null);
   });
 
-  it('one subscription per client: a subscribe replaces the last (records of the new filter only)', async () => {
+  it(`captures to dissect: past maxDissectBytesPerSec (default ${MAX_DISSECT_BYTES_PER_SEC} bytes) an upload is answered SERVE_DISSECT_RATE`, async () => {
+    const { url } = await serverOn(routed, { maxDissectBytesPerSec: 1000 });
+    const c = await client(url);
+    const file = writePcap([{ tsSec: 0, tsNsec: 0, data: new Uint8Array(500) }]);
+    const answers = await Promise.all([c.request({ t: 'dissect', pcap: file }), c.request({ t: 'dissect', pcap: file })]);
+    expect(answers.map((m) => m.t === 'error' ? m.code : m.t)).toEqual(['reply', 'SERVE_DISSECT_RATE']);
+    expect(answers[1]).toMatchObject({ where: { limit: 1000 } });
+    expect((await c.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
+  });
+
+  it(`${SUBSCRIPTIONS_PER_CLIENT} subscription per client: a subscribe replaces the last (records of the new filter only)`, async () => {
     const { url, session } = await serverOn();
     const c = await client(url);
     await c.ask({ t: 'subscribe', filter: 'arp', sample: 1 });
@@ -222,7 +232,7 @@ describe('limits', () => {
 
   it('a client that asks but does not read is closed (1013) once its backlog passes closeBuffered; its backlog stays bounded', async () => {
     const closeBuffered = 256 << 10;
-    const { url, server } = await serverOn(routed, { closeBuffered, maxQueriesPerSec: 10_000 });
+    const { url, server } = await serverOn(routed, { closeBuffered, maxQueriesPerSec: 10_000, maxDissectBytesPerSec: 1 << 30 });
     const slow = await client(url), reader = await client(url);
     // a capture whose dissection is a large answer (~100 KiB)
     const frame = new Uint8Array(60);
