@@ -9,8 +9,9 @@
  * groups `( )` `(?: )` `(?<name> )`, alternation, `* + ? {n} {n,} {n,m}`
  * (greedy or lazy: the same to a yes/no test), anchors `^ $` (of the whole
  * text). Refused with RegexError (its offset): back-references and
- * lookaround (they need backtracking), and a pattern whose program is over
- * MAX_REGEX_PROGRAM instructions (`(a{1000}){1000}`).
+ * lookaround (they need backtracking), a pattern whose program is over
+ * MAX_REGEX_PROGRAM instructions (`(a{1000}){1000}`), groups nested over
+ * MAX_REGEX_DEPTH deep.
  * Why not RegExp: V8 backtracks, so `(a+)+$` against thirty `a`s and a `!`
  * takes seconds (exponential); a filter runs on the server's one thread,
  * for every client. Here the pattern compiles to a Thompson NFA program and
@@ -29,6 +30,8 @@ import { SdnemuError } from '../errors.js';
 export const MAX_REGEX_PROGRAM = 1024;
 /** The largest count in `{n,m}`. */
 const MAX_COUNT = 1000;
+/** The deepest nesting of groups (parsing and compiling recurse once per level). */
+export const MAX_REGEX_DEPTH = 64;
 
 /** A pattern that does not parse or is not supported; 'offset' is 0-based in the pattern. */
 export class RegexError extends SdnemuError {
@@ -70,6 +73,7 @@ const not = (f: CharTest): CharTest => (c) => !f(c);
 
 class RegexParser {
   private i = 0;
+  private depth = 0;
   constructor(private readonly src: string) {}
 
   parse(): Node {
@@ -133,6 +137,7 @@ class RegexParser {
       case '[': return this.cls();
       case '\\': return this.escape(false);
       case '(': {
+        if (++this.depth > MAX_REGEX_DEPTH) throw new RegexError(`groups nested more than ${MAX_REGEX_DEPTH} deep`, at);
         if (this.c === '?') {
           const m = /^\?(:|<[A-Za-z_$][\w$]*>)/.exec(this.src.slice(this.i, this.i + 64));
           if (m === null) throw new RegexError('lookaround is not supported (only (?: ) and (?<name> ) groups)', at);
@@ -141,6 +146,7 @@ class RegexParser {
         const n = this.alt();
         if (this.c !== ')') throw new RegexError('Unterminated group', at);
         this.i++;
+        this.depth--;
         return n;
       }
       default: {

@@ -26,7 +26,8 @@
  *  - an upgrade whose Origin is not the server's own address (or in
  *    `origins`) is refused with 403 — so a page elsewhere, or a DNS-rebound
  *    name, cannot drive a local simulation (`originAllowed` says what "own"
- *    means per bind address).
+ *    means per bind address). No Origin is no browser, and is let through:
+ *    exposed, the token is what keeps other programs out.
  *  - HTTP serves the assets map and nothing else: the path is a key of the
  *    map, never joined to a directory, so `..`, encodings of it, absolute
  *    URLs and the like are 404 (malformed requests 400, from Node's parser).

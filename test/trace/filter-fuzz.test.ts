@@ -81,7 +81,7 @@ const hostile: fc.Arbitrary<string> = fc.oneof(
   // patterns: catastrophic for a backtracker, over-counted, broken
   fc.tuple(fc.constantFrom('frame', 'node', 'frame.protocols', 'drop.reason', 'ip.src'), fc.constantFrom(
     '(a+)+$', '(a|a)*$b', '(a|aa)*c', '(.*a){20}x', '^(\\\\w+\\\\s?)*$', '((a*)*)*b', '(a{1,1000}){1000}', 'a{999}', '(?=a)', '(a)\\\\1', '[', '(', '*', 'a**',
-    '(([\\\\s\\\\S])+)+\\\\u2603', '\\\\', 'x{2,1}', '(?<n>a)\\\\k<n>', '[z-a]', '(?:a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p){100}')).map(([f, p]) => `${f} matches "${p}"`),
+    '(([\\\\s\\\\S])+)+\\\\u2603', `${'('.repeat(1500)}a${')'.repeat(1500)}`, '\\\\', 'x{2,1}', '(?<n>a)\\\\k<n>', '[z-a]', '(?:a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p){100}')).map(([f, p]) => `${f} matches "${p}"`),
   // long literals and strings
   fc.integer({ min: 0, max: MAX_FILTER_LENGTH + 10 }).map((n) => `node == "${'x'.repeat(n)}"`),
   fc.integer({ min: 0, max: MAX_FILTER_LENGTH }).map((n) => `eth.src == ${'ab:'.repeat(n)}ab`),

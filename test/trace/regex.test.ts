@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileRegex, MAX_REGEX_PROGRAM, RegexError } from '../../src/trace/regex.js';
+import { compileRegex, MAX_REGEX_DEPTH, MAX_REGEX_PROGRAM, RegexError } from '../../src/trace/regex.js';
 
 /** Patterns of the supported syntax over a small alphabet (so matches are common). */
 const pattern: fc.Arbitrary<string> = fc.letrec<{ alt: string; cat: string; atom: string; quant: string }>((tie) => ({
@@ -56,10 +56,12 @@ describe('linear-time regular expressions', () => {
     }
   });
 
-  it('bounds the program: a pattern that would compile to more than MAX_REGEX_PROGRAM states is refused', () => {
+  it('bounds the program (MAX_REGEX_PROGRAM states) and the nesting of groups (MAX_REGEX_DEPTH)', () => {
     expect(compileRegex('a{1000}').size).toBeLessThanOrEqual(MAX_REGEX_PROGRAM);
     expect(() => compileRegex('(a{1000}){1000}')).toThrow(/too complex/);
     expect(() => compileRegex('(((a{10}){10}){10}){10}')).toThrow(RegexError);
+    expect(compileRegex(`${'('.repeat(MAX_REGEX_DEPTH)}a${')*'.repeat(MAX_REGEX_DEPTH)}`).test('aaa')).toBe(true);
+    expect(() => compileRegex(`${'(?:'.repeat(2000)}a${')'.repeat(2000)}`)).toThrow(expect.objectContaining({ offset: 3 * MAX_REGEX_DEPTH, message: expect.stringMatching(/nested/) }));
   });
 
   it('patterns exponential for a backtracker run in one pass over the text', () => {
