@@ -14,8 +14,9 @@
  *    differs (the field present), `~=` some occurrence differs, `===` every
  *    occurrence equals; orderings hold when any occurrence satisfies them;
  *  - `contains` (bytes or a substring, case-sensitive), `matches` (a regular
- *    expression, case-insensitive as Wireshark's PCRE2 default), `in {a, b,
- *    c..d}`; slices `eth.src[0:3]`, `[i-j]`, `[i]`, `[i:]`;
+ *    expression, case-insensitive as Wireshark's PCRE2 default; regex.ts
+ *    runs it in linear time, without back-references or lookaround), `in
+ *    {a, b, c..d}`; slices `eth.src[0:3]`, `[i-j]`, `[i]`, `[i:]`;
  *  - `&&`/`and` binds tighter than `||`/`or`; `!`/`not`; parentheses;
  *  - values are read by the field's type (fields.ts): numbers in decimal,
  *    0x hex or 0 octal, booleans as 1/0/True/False, IPv4 and IPv6 addresses
@@ -25,7 +26,15 @@
  * Bad input: `FilterError` with the 1-based column and length of the fault
  * and tshark's wording (`"abc" is not a valid number.`, `Unexpected end of
  * filter expression.`); `caret()` draws it as tshark does. Nothing else is
- * thrown (property-tested).
+ * thrown (property-tested, test/trace/filter-fuzz).
+ * Hostile filters (a viewer's client may send any): compiling and running
+ * are bounded, so a filter cannot blow the stack or take exponential time.
+ * At most MAX_FILTER_LENGTH characters (FILTER_TOO_LONG); parentheses and
+ * negations nested at most MAX_FILTER_DEPTH deep, and at most
+ * MAX_FILTER_NODES tests, `in` members and `matches` states together
+ * (FILTER_TOO_COMPLEX, at the token that went over). `&&`/`||` chains are
+ * flat lists, so running a filter recurses only as deep as its nesting;
+ * a run costs O(nodes × the packet's values), `matches` O(states × text).
  * Checked against tshark -Y on the same packets (test/trace/filter-tshark).
  * Cost: parsing allocates; a compiled filter is closures over parsed
  * values; the subject (a dissection) is the per-packet cost, and a filter
@@ -36,6 +45,7 @@
 import { SdnemuError } from '../errors.js';
 import type { Dissection } from '../wire/dissect.js';
 import { FIELDS, type FieldType } from './fields.js';
+import { compileRegex, RegexError, type Regex } from './regex.js';
 
 /** A display filter that does not parse or does not type-check; 'column' is 1-based. */
 export class FilterError extends SdnemuError {
@@ -52,9 +62,10 @@ export class FilterError extends SdnemuError {
   override location(): Record<string, string | number> {
     return { column: this.column, length: this.length };
   }
-  /** The filter with the fault marked, as tshark prints it under its message. */
+  /** The filter with the fault marked, as tshark prints it under its message (control characters as spaces, so a newline in the filter keeps the caret under it). */
   caret(): string {
-    return `    ${this.filter}\n    ${' '.repeat(this.column - 1)}^${'~'.repeat(Math.max(0, this.length - 1))}`;
+    // eslint-disable-next-line no-control-regex
+    return `    ${this.filter.replace(/[\x00-\x1f\x7f\u2028\u2029]/g, ' ')}\n    ${' '.repeat(this.column - 1)}^${'~'.repeat(Math.max(0, this.length - 1))}`;
   }
 }
 
@@ -67,6 +78,13 @@ export interface FilterSubject {
 }
 
 export type Filter = (s: FilterSubject) => boolean;
+
+/** The longest filter compiled (characters). */
+export const MAX_FILTER_LENGTH = 4096;
+/** The deepest nesting of parentheses and negations. */
+export const MAX_FILTER_DEPTH = 64;
+/** The most tests, set members and regular-expression instructions in one filter (each a cost per packet). */
+export const MAX_FILTER_NODES = 1024;
 
 export interface FilterOptions {
   /** fields beyond the dissector's (trace metadata: `node`, `drop` …) */
@@ -188,6 +206,7 @@ function parseNumberText(s: string): number | null {
 }
 
 const utf8 = new TextEncoder();
+const latin1 = new TextDecoder('latin1');
 const NO_BYTES = new Uint8Array(0);
 
 /** A field value as tshark prints it, read as its type (null when it does not read: never equal to anything). */
@@ -244,12 +263,9 @@ function order(x: Val, y: Val): number {
   return a === null || b === null ? NaN : cmpBytes(a, b);
 }
 
+/** Does 'hay' hold 'needle'? (Node's native search: no quadratic loop of ours over a jumbo frame.) */
 function contains(hay: Uint8Array, needle: Uint8Array): boolean {
-  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return true;
-  }
-  return false;
+  return Buffer.from(hay.buffer, hay.byteOffset, hay.length).indexOf(needle) >= 0;
 }
 
 // ---- parser ----------------------------------------------------------------------------------
@@ -267,12 +283,20 @@ const KEYWORDS = new Set(['and', 'or', 'not', ...Object.keys(REL_WORDS).filter((
 
 class Parser {
   private i = 0;
+  /** nesting depth now, and the nodes (tests, set members, regex instructions) so far: both bounded */
+  private depth = 0;
+  private nodes = 0;
   constructor(private readonly src: string, private readonly toks: Tok[], private readonly fields: (n: string) => FieldType | undefined) {}
 
   private get t(): Tok { return this.toks[this.i]!; }
   private err(code: string, msg: string, t: Tok): FilterError { return new FilterError(code, msg, this.src, t.at + 1, Math.max(1, t.len)); }
   private unexpected(t: Tok): FilterError {
     return t.kind === 'end' ? this.err('FILTER_SYNTAX', 'Unexpected end of filter expression.', t) : this.err('FILTER_SYNTAX', `"${t.text}" was unexpected in this context.`, t);
+  }
+  /** Count 'n' nodes at token 't'; past MAX_FILTER_NODES the filter is refused there. */
+  private count(n: number, t: Tok): void {
+    this.nodes += n;
+    if (this.nodes > MAX_FILTER_NODES) throw this.err('FILTER_TOO_COMPLEX', `The filter has more than ${MAX_FILTER_NODES} tests, set members and pattern states.`, t);
   }
   private isOp(text: string): boolean { return this.t.kind === 'op' && this.t.text === text; }
   private isWord(text: string): boolean { return this.t.kind === 'word' && this.t.text === text; }
@@ -286,38 +310,53 @@ class Parser {
     return f;
   }
 
-  /** `a || b || …` over and(); `a && b && …` over unary(): left to right, && binding tighter. */
-  private or(): Filter { return this.joined('||', 'or', () => this.and(), (l, r) => (s) => l(s) || r(s)); }
-  private and(): Filter { return this.joined('&&', 'and', () => this.unary(), (l, r) => (s) => l(s) && r(s)); }
-
-  private joined(op: string, word: string, next: () => Filter, join: (l: Filter, r: Filter) => Filter): Filter {
-    let f = next();
-    while (this.isOp(op) || this.isWord(word)) {
-      this.i++;
-      f = join(f, next());
-    }
-    return f;
+  /**
+   * `a || b || …` over and(); `a && b && …` over unary(): left to right, &&
+   * binding tighter. A chain is one flat list (not nested closures), so a
+   * long one costs no stack when it runs.
+   */
+  private or(): Filter {
+    const fs = this.joined('||', 'or', () => this.and());
+    return fs.length === 1 ? fs[0]! : (s) => fs.some((f) => f(s));
+  }
+  private and(): Filter {
+    const fs = this.joined('&&', 'and', () => this.unary());
+    return fs.length === 1 ? fs[0]! : (s) => fs.every((f) => f(s));
   }
 
-  private unary(): Filter {
-    if (this.isOp('!') || this.isWord('not')) {
+  private joined(op: string, word: string, next: () => Filter): Filter[] {
+    const fs = [next()];
+    while (this.isOp(op) || this.isWord(word)) {
       this.i++;
-      const f = this.unary();
-      return (s) => !f(s);
+      fs.push(next());
     }
-    if (this.isOp('(')) {
-      this.i++;
-      const f = this.or();
+    return fs;
+  }
+
+  /** A negation or parentheses (one level deeper each, at most MAX_FILTER_DEPTH), or a test. */
+  private unary(): Filter {
+    const open = this.t;
+    const not = this.isOp('!') || this.isWord('not');
+    if (!not && !this.isOp('(')) return this.test();
+    if (++this.depth > MAX_FILTER_DEPTH) throw this.err('FILTER_TOO_COMPLEX', `Parentheses and negations are nested more than ${MAX_FILTER_DEPTH} deep.`, open);
+    this.i++;
+    let f: Filter;
+    if (not) {
+      const g = this.unary();
+      f = (s) => !g(s);
+    } else {
+      f = this.or();
       if (!this.isOp(')')) throw this.unexpected(this.t);
       this.i++;
-      return f;
     }
-    return this.test();
+    this.depth--;
+    return f;
   }
 
   private test(): Filter {
     const t = this.t;
     if (t.kind !== 'word' || KEYWORDS.has(t.text)) throw this.unexpected(t);
+    this.count(1, t);
     const relTok = this.toks[this.i + 1]!;
     const rel = (relTok.kind === 'op' || relTok.kind === 'word') ? REL_WORDS[relTok.text] : undefined;
     if (this.fields(t.text) === undefined) {
@@ -336,9 +375,16 @@ class Parser {
       const vt = this.t;
       if (vt.kind !== 'string' && vt.kind !== 'word') throw this.unexpected(vt);
       this.i++;
-      let re: RegExp;
-      try { re = new RegExp(vt.value, 'i'); } catch (x) { throw this.err('FILTER_BAD_VALUE', `"${vt.value}" is not a valid regular expression: ${(x as Error).message}`, vt); }
-      return (s) => e.read(s).some((v) => re.test(v.k === 'str' ? v.s : new TextDecoder('latin1').decode(valBytes(v) ?? new Uint8Array(0))));
+      let re: Regex;
+      try {
+        re = compileRegex(vt.value, { ignoreCase: true });
+      } catch (x) {
+        if (x instanceof RegexError) throw this.err('FILTER_BAD_VALUE', `"${vt.value}" is not a valid regular expression: ${x.message}.`, vt);
+        throw x;
+      }
+      // its states are what it costs per character of every value it reads
+      this.count(re.size, vt);
+      return (s) => e.read(s).some((v) => re.test(v.k === 'str' ? v.s : latin1.decode(valBytes(v) ?? NO_BYTES)));
     }
     if (r === 'contains') {
       if (e.type !== 'string' && e.type !== 'protocol' && e.type !== 'bytes' && e.type !== 'ether') {
@@ -486,6 +532,7 @@ class Parser {
     for (;;) {
       const v = this.t;
       if (v.kind !== 'word' && v.kind !== 'string') throw this.unexpected(v);
+      this.count(1, v);
       const dots = v.kind === 'word' ? v.text.indexOf('..') : -1;
       if (dots > 0) {
         const lo = this.literal(e.type, { ...v, text: v.text.slice(0, dots), len: dots }, v);
@@ -520,6 +567,9 @@ function relation(r: Rel, e: Entity, v: { read: (s: FilterSubject) => Val[] }): 
 
 /** Compile display filter 'text' (throws FilterError). */
 export function compileFilter(text: string, opts: FilterOptions = {}): Filter {
+  if (text.length > MAX_FILTER_LENGTH) {
+    throw new FilterError('FILTER_TOO_LONG', `The filter is longer than ${MAX_FILTER_LENGTH} characters.`, text, MAX_FILTER_LENGTH + 1, text.length - MAX_FILTER_LENGTH);
+  }
   const extra = opts.fields;
   const fields = (n: string): FieldType | undefined => extra?.get(n) ?? FIELDS.get(n);
   return new Parser(text, lex(text), fields).parse();

@@ -38,8 +38,9 @@
  * Bad input: `decodeClient` turns bytes into a `ClientMessage` or throws
  * `ProtocolError` naming the field at fault (`subscribe.filter: expected a
  * string`); it never throws anything else (property-tested with hostile
- * bytes). Sizes are bounded by the server (MAX_MESSAGE_BYTES), strings and
- * arrays here.
+ * bytes, test/trace/protocol-fuzz), and keeps no state between messages.
+ * Sizes are bounded by the server (MAX_MESSAGE_BYTES), strings and arrays
+ * here, a display filter's shape by filter.ts.
  * Neighbours: server.ts (speaks it), store.ts and sim/tracer.ts (what
  * records and packets are), viewer/ (the other end).
  */
@@ -206,7 +207,7 @@ export function checkClient(v: unknown): ClientMessage {
   const t = o['t'];
   const id = int(o, 'id', t, 0, 2 ** 31 - 1, 0);
   switch (t) {
-    case 'hello': return { t, id, token: o['token'] === undefined ? null : str(o, 'token', t) };
+    case 'hello': return { t, id, token: o['token'] === undefined || o['token'] === null ? null : str(o, 'token', t) };
     case 'subscribe': return { t, id, filter: str(o, 'filter', t, ''), sample: int(o, 'sample', t, 1, 1_000_000, 1) };
     case 'unsubscribe': return { t, id };
     case 'packets': return { t, id, filter: str(o, 'filter', t, ''), limit: int(o, 'limit', t, 1, 100_000, 1000) };

@@ -16,29 +16,50 @@
  *    each new one, all with the packet's summary as it is then); `state`
  *    messages to every client when the clock changes; `lagging` when
  *    records were skipped for a slow client.
- * Security: binds 127.0.0.1 unless told otherwise; bound to anything but
- * loopback it refuses to start without a token, and a client must present
- * it (`?token=` on the WebSocket URL, or a `hello` first) before anything
- * else — a wrong token closes the connection (1008). An upgrade whose
- * Origin is not the server's own address (or in `origins`) is refused with
- * 403 — so a page elsewhere, or a DNS-rebound name, cannot drive a local
- * simulation (`originAllowed` says what "own" means per bind address). Messages are at most MAX_MESSAGE_BYTES (ws's `maxPayload`:
- * a larger one closes that connection with 1009).
+ * Security (each point tested in test/trace/server-security):
+ *  - binds 127.0.0.1 unless told otherwise; bound to anything but loopback
+ *    it refuses to start without a token (SERVE_NEEDS_TOKEN), and a client
+ *    must present it (`?token=` on the WebSocket URL — a wrong one is 401 —
+ *    or a `hello` first) before anything else: a wrong token, or another
+ *    request first, closes the connection (1008); none within
+ *    `helloTimeoutMs` too.
+ *  - an upgrade whose Origin is not the server's own address (or in
+ *    `origins`) is refused with 403 — so a page elsewhere, or a DNS-rebound
+ *    name, cannot drive a local simulation (`originAllowed` says what "own"
+ *    means per bind address). No Origin is no browser, and is let through:
+ *    exposed, the token is what keeps other programs out.
+ *  - HTTP serves the assets map and nothing else: the path is a key of the
+ *    map, never joined to a directory, so `..`, encodings of it, absolute
+ *    URLs and the like are 404 (malformed requests 400, from Node's parser).
+ *  - limits: a message is at most MAX_MESSAGE_BYTES (ws's `maxPayload`: a
+ *    larger one closes that connection with 1009), its strings and arrays
+ *    as protocol.ts bounds them, its display filter as filter.ts bounds it
+ *    (length, nesting, nodes; `matches` in linear time); at most
+ *    `maxMessagesPerSec` messages and MAX_QUERIES_PER_SEC queries
+ *    (subscribe, packets, dissect: the requests that compile a filter, scan
+ *    the store or dissect a capture) a second per client (SERVE_QUERY_RATE),
+ *    and MAX_DISSECT_BYTES_PER_SEC of captures to dissect (SERVE_DISSECT_RATE);
+ *    SUBSCRIPTIONS_PER_CLIENT (one: a `subscribe` replaces the last);
+ *    MAX_CLIENTS connections at once, at most MAX_PENDING of them not yet
+ *    authenticated — one more is accepted only to be told
+ *    SERVE_TOO_MANY_CLIENTS / SERVE_TOO_MANY_PENDING (`where.limit`) and
+ *    closed with 1013 (try again later).
  * Bad input: a message that does not decode, an unknown `t`, a bad filter
  * (FilterError's column), a corrupt pcap (PcapError's offset), an unknown
  * host to inject from: an `error` with `code`, `message` and `where` (the
  * error's location), and the connection and every other client go on. An
  * exception in a handler becomes an `error` (INTERNAL); it never reaches
  * the event loop. A client sending more than `maxMessagesPerSec` gets its
- * excess dropped, with one `error` per second saying how many.
+ * excess dropped, with one `error` (PROTO_RATE) per second saying how many.
  * Slow clients: live records are skipped (and counted) for a client whose
  * `bufferedAmount` is above `maxBuffered`, and clock states held back (the
  * last one is sent later); once it drains it gets `lagging {skipped}`; one
  * still behind after `maxLagMs` is closed with 1013. Replies are always
  * sent, unless the client's buffer is past `closeBuffered` (it stopped
  * reading, or asks faster than it reads): then it is closed with 1013 and
- * dropped. A `dissect` answer holds at most MAX_DISSECT_PACKETS packets. So memory per client is bounded by
- * `closeBuffered` plus one message, whatever the traffic.
+ * dropped. A `dissect` answer holds at most MAX_DISSECT_PACKETS packets.
+ * So memory per client is bounded by `closeBuffered` plus one message,
+ * whatever the traffic, and the server's by MAX_CLIENTS times that.
  * Cost: per record, one summary (a dissection, made once and shared) and,
  * per subscribed client, its filter over the packet (cached per packet
  * once it matched).
@@ -93,6 +114,14 @@ export interface TraceServerOptions {
   maxMessagesPerSec?: number;
   /** a client that has not authenticated by then is closed, ms (default 10 000) */
   helloTimeoutMs?: number;
+  /** clients connected at once, authenticated or not (default MAX_CLIENTS) */
+  maxClients?: number;
+  /** clients connected at once that have not yet said hello with the token (default MAX_PENDING) */
+  maxPending?: number;
+  /** filter-compiling or store-scanning requests (subscribe, packets, dissect) a client may send per second (default MAX_QUERIES_PER_SEC) */
+  maxQueriesPerSec?: number;
+  /** bytes of captures a client may send to `dissect` per second (default MAX_DISSECT_BYTES_PER_SEC) */
+  maxDissectBytesPerSec?: number;
   /** called with an unexpected exception from a handler (default: ignored; it became an `error` message) */
   onError?: (e: unknown) => void;
 }
@@ -116,6 +145,9 @@ class Client {
   windowStart = 0;
   windowCount = 0;
   windowDropped = 0;
+  /** queries (subscribe, packets, dissect) in the current window, and the bytes sent to dissect */
+  windowQueries = 0;
+  windowDissectBytes = 0;
   closing = false;
   helloTimer: ReturnType<typeof setTimeout> | null = null;
   constructor(readonly ws: WebSocket, authed: boolean) { this.authed = authed; }
@@ -123,6 +155,23 @@ class Client {
 
 /** Packets a client's decisions remember (the newest), for the filter cache. */
 const DECIDED_MAX = 4096;
+/** Clients connected at once (each may hold `closeBuffered` bytes): the next is told SERVE_TOO_MANY_CLIENTS and closed (1013). */
+export const MAX_CLIENTS = 32;
+/** Connected clients still to say hello with the token: the next is told SERVE_TOO_MANY_PENDING and closed (1013), so strangers cannot take every slot. */
+export const MAX_PENDING = 8;
+/** Queries a client may make per second: each compiles a filter, scans the store or dissects a capture; the excess is answered SERVE_QUERY_RATE. */
+export const MAX_QUERIES_PER_SEC = 50;
+/**
+ * Bytes of captures a client may have dissected per second: one upload of
+ * the largest message. Dissecting is the dearest request (a 4 MiB capture
+ * of small frames: 1 to 2.5 s of the event loop and a 17 MB answer), so
+ * the query count alone does not bound it.
+ */
+export const MAX_DISSECT_BYTES_PER_SEC = MAX_MESSAGE_BYTES;
+/** Subscriptions a client holds: one (a `subscribe` replaces the last), so the server's filters per record are at most its clients. */
+export const SUBSCRIPTIONS_PER_CLIENT = 1;
+/** The requests that count as queries. */
+const QUERIES: ReadonlySet<ClientMessage['t']> = new Set(['subscribe', 'packets', 'dissect']);
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -160,10 +209,16 @@ export class TraceServer {
   private readonly maxMessagesPerSec: number;
   private readonly maxLagMs: number;
   private readonly helloTimeoutMs: number;
+  private readonly maxClients: number;
+  private readonly maxPending: number;
+  private readonly maxQueriesPerSec: number;
+  private readonly maxDissectBytesPerSec: number;
   private readonly onError: (e: unknown) => void;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
+  /** connections refused over a limit, until their close completes */
+  private readonly refused = new Set<WebSocket>();
   private readonly unlisten: (() => void)[] = [];
   private drainTimer: ReturnType<typeof setInterval> | null = null;
 
@@ -180,6 +235,10 @@ export class TraceServer {
     this.maxMessagesPerSec = opts.maxMessagesPerSec ?? 1000;
     this.maxLagMs = opts.maxLagMs ?? 30_000;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
+    this.maxClients = opts.maxClients ?? MAX_CLIENTS;
+    this.maxPending = opts.maxPending ?? MAX_PENDING;
+    this.maxQueriesPerSec = opts.maxQueriesPerSec ?? MAX_QUERIES_PER_SEC;
+    this.maxDissectBytesPerSec = opts.maxDissectBytesPerSec ?? MAX_DISSECT_BYTES_PER_SEC;
     this.onError = opts.onError ?? (() => {});
     // nothing a request does may throw into the event loop: that would end the server for every client
     this.http = createServer((req, res) => {
@@ -217,6 +276,8 @@ export class TraceServer {
     if (this.drainTimer !== null) clearInterval(this.drainTimer);
     for (const c of this.clients) { c.ws.close(1001, 'server closing'); c.ws.terminate(); }
     this.clients.clear();
+    for (const ws of this.refused) ws.terminate();
+    this.refused.clear();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     await new Promise<void>((resolve) => { this.http.close(() => resolve()); this.http.closeAllConnections(); });
   }
@@ -276,6 +337,9 @@ export class TraceServer {
   }
 
   private connected(ws: WebSocket, authed: boolean): void {
+    const pending = authed ? 0 : [...this.clients].filter((x) => !x.authed).length;
+    if (this.clients.size >= this.maxClients) { this.refuse(ws, 'SERVE_TOO_MANY_CLIENTS', `${this.maxClients} clients are connected already`, this.maxClients); return; }
+    if (!authed && pending >= this.maxPending) { this.refuse(ws, 'SERVE_TOO_MANY_PENDING', `${this.maxPending} clients are waiting to say hello already`, this.maxPending); return; }
     const c = new Client(ws, authed);
     this.clients.add(c);
     if (!authed) {
@@ -291,6 +355,16 @@ export class TraceServer {
       if (c.helloTimer !== null) clearTimeout(c.helloTimer);
     });
     if (authed) this.send(c, { t: 'state', state: this.session.state() });
+  }
+
+  /** Tell a connection over a limit why (an `error` with 'code' and the limit), and close it (1013: try again later). */
+  private refuse(ws: WebSocket, code: string, message: string, limit: number): void {
+    this.refused.add(ws);
+    ws.on('error', () => {});
+    ws.on('close', () => this.refused.delete(ws));
+    ws.send(encode({ t: 'error', id: null, code, message, where: { limit } }), { binary: true });
+    ws.close(1013, code);
+    setTimeout(() => ws.terminate(), 1000).unref();
   }
 
   /** Close 'c' with 'code' and forget it; a client that does not read its close frame is cut off. */
@@ -331,11 +405,21 @@ export class TraceServer {
       m = decodeClient(new Uint8Array(data.buffer, data.byteOffset, data.length));
     } catch (e) {
       this.fail(c, requestId(data), e);
+      // before the token, nothing but a well-formed hello is heard
+      if (!c.authed) this.drop(c, 1008, 'token required');
       return;
     }
     if (!c.authed && m.t !== 'hello') {
       this.send(c, { t: 'error', id: m.id, code: 'AUTH_REQUIRED', message: 'send hello with the token first', where: {} });
       this.drop(c, 1008, 'token required');
+      return;
+    }
+    if (QUERIES.has(m.t) && ++c.windowQueries > this.maxQueriesPerSec) {
+      this.send(c, { t: 'error', id: m.id, code: 'SERVE_QUERY_RATE', message: `more than ${this.maxQueriesPerSec} queries (subscribe, packets, dissect) a second`, where: { limit: this.maxQueriesPerSec } });
+      return;
+    }
+    if (m.t === 'dissect' && (c.windowDissectBytes += m.pcap.length) > this.maxDissectBytesPerSec) {
+      this.send(c, { t: 'error', id: m.id, code: 'SERVE_DISSECT_RATE', message: `more than ${this.maxDissectBytesPerSec} bytes of captures to dissect a second`, where: { limit: this.maxDissectBytesPerSec } });
       return;
     }
     try {
@@ -491,7 +575,7 @@ export class TraceServer {
     if (c.windowDropped > 0) {
       this.send(c, { t: 'error', id: null, code: 'PROTO_RATE', message: `${c.windowDropped} messages over ${this.maxMessagesPerSec} a second were dropped`, where: { dropped: c.windowDropped } });
     }
-    c.windowStart = now; c.windowCount = 0; c.windowDropped = 0;
+    c.windowStart = now; c.windowCount = 0; c.windowDropped = 0; c.windowQueries = 0; c.windowDissectBytes = 0;
   }
 }
 

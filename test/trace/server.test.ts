@@ -2,38 +2,20 @@
  * The trace server end to end with a `ws` client, on 127.0.0.1 and an ephemeral port: the viewer's
  * files, subscriptions and live records of injected traffic, queries, the clock.
  */
-import { connect } from 'node:net';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Topology } from '../../src/topology/topology.js';
 import { Session } from '../../src/trace/session.js';
-import { originAllowed, TraceServer, type TraceServerOptions } from '../../src/trace/server.js';
-import { encode, MAX_DISSECT_PACKETS, MAX_MESSAGE_BYTES, type ClientMessage, type DissectReply, type ClockState, type PacketSummary, type ServerMessage, type TopologySnapshot, type WireRecord } from '../../src/trace/protocol.js';
+import { originAllowed, TraceServer } from '../../src/trace/server.js';
+import { encode, MAX_DISSECT_PACKETS, type ClientMessage, type DissectReply, type ClockState, type PacketSummary, type ServerMessage, type TopologySnapshot, type WireRecord } from '../../src/trace/protocol.js';
 import { readPcap } from '../../src/pcap/reader.js';
 import { writePcap, writePcapng } from '../../src/pcap/writer.js';
 import { TestClient } from './client.js';
+import { ASSETS, rawHttp, resumeReading, serverHarness, stopReading } from './harness.js';
 import { routed } from './topologies.js';
 import { constantRate } from '../../src/netstack/tools.js';
 
-const ASSETS = new Map([
-  ['/index.html', { type: 'text/html; charset=utf-8', body: new TextEncoder().encode('<!doctype html><title>v</title>') }],
-  ['/app.js', { type: 'text/javascript', body: new TextEncoder().encode('console.log(1)') }],
-]);
-
-const open: { close(): unknown }[] = [];
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) await o.close();
-});
-
-/** A session on routed() (paused) and its server, closed after the test. */
-async function serverOn(build: () => Topology = routed, opts: Partial<TraceServerOptions> = {}): Promise<{ session: Session; server: TraceServer; url: string }> {
-  const session = new Session(build);
-  open.push(session);
-  const server = new TraceServer({ session, assets: ASSETS, host: '127.0.0.1', port: 0, onError: (e) => { console.error('server error', e); }, ...opts });
-  await server.start();
-  open.push(server);
-  return { session, server, url: server.address() };
-}
+const { serverOn, client, keep } = serverHarness();
 
 /** A server whose session already ran 'count' pings from a to 'to' (to the end: 1000 s of virtual time). */
 async function pinged(count: number, to = 'b'): Promise<{ session: Session; url: string; c: TestClient }> {
@@ -54,12 +36,6 @@ async function subscribedPings(build: () => Topology, filter: string, sample: nu
   session.advance(100);
   await c.ask({ t: 'topology' }); // every record sent before this reply has arrived
   return { c, session, recs: c.got.filter(isRecord) };
-}
-
-async function client(url: string, opts: { query?: string; origin?: string } = {}): Promise<TestClient> {
-  const c = await TestClient.connect(url, opts);
-  open.push(c);
-  return c;
 }
 
 const isRecord = (m: ServerMessage): m is Extract<ServerMessage, { t: 'record' }> => m.t === 'record';
@@ -301,18 +277,6 @@ describe('hostile clients', () => {
     expect(c.got.some((m) => m.t === 'error' && m.code === 'INTERNAL')).toBe(false);
   });
 
-  it('an oversized message closes that connection (1009); the others go on', async () => {
-    const { url } = await serverOn();
-    const big = await client(url), other = await client(url);
-    big.send(new Uint8Array(MAX_MESSAGE_BYTES + 1));
-    expect(await big.whenClosed()).toBe(1009);
-    expect((await other.ask<TopologySnapshot>({ t: 'topology' })).nodes.length).toBe(3);
-    // just under the limit is a message like any other: a pcap that is not one
-    const c = await client(url);
-    const r = await c.request({ t: 'dissect', pcap: new Uint8Array(MAX_MESSAGE_BYTES - 64) });
-    expect(r).toMatchObject({ t: 'error', code: 'PCAP_BAD_MAGIC' });
-  });
-
   it('a flood: messages over the rate are dropped and counted; the server and other clients go on', async () => {
     const { url } = await serverOn(routed, { maxMessagesPerSec: 200 });
     const flood = await client(url), other = await client(url);
@@ -380,13 +344,7 @@ describe('hostile clients', () => {
   it('raw garbage and odd upgrade requests on the port: refused, and the server goes on', async () => {
     const { url } = await serverOn();
     const port = Number(new URL(url).port);
-    const raw = (text: string): Promise<string> => new Promise((resolve) => {
-      let got = '';
-      const sock = connect(port, '127.0.0.1', () => sock.end(text));
-      sock.on('data', (d) => { got += d.toString('latin1'); });
-      sock.on('close', () => resolve(got));
-      sock.on('error', () => resolve(got));
-    });
+    const raw = (text: string): Promise<string> => rawHttp(port, text);
     expect(await raw('\x00\x01\x02 not http at all\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
     const upgrade = (target: string, extra = ''): string => `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
       + `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
@@ -400,7 +358,7 @@ describe('hostile clients', () => {
 
   it('refuses to start on a non-loopback address without a token', () => {
     const session = new Session(routed);
-    open.push(session);
+    keep(session);
     expect(() => new TraceServer({ session, assets: ASSETS, host: '0.0.0.0', port: 0 })).toThrow(expect.objectContaining({ code: 'SERVE_NEEDS_TOKEN' }));
     expect(() => new TraceServer({ session, assets: ASSETS, host: '192.0.2.1', port: 0, token: '' })).toThrow(expect.objectContaining({ code: 'SERVE_NEEDS_TOKEN' }));
   });
@@ -419,10 +377,6 @@ describe('hostile clients', () => {
 });
 
 describe('slow clients', () => {
-  /** Stop reading on 'c''s socket: what the server sends piles up in the kernel, then in the server. */
-  const stopReading = (c: TestClient): void => { (c.ws as unknown as { _socket: import('node:net').Socket })._socket.pause(); };
-  const resumeReading = (c: TestClient): void => { (c.ws as unknown as { _socket: import('node:net').Socket })._socket.resume(); };
-
   /** 20 000 UDP datagrams a second from a to b for 'sec' seconds of virtual time, run 10 ms at a time; the largest backlog seen per client. */
   async function traffic(session: Session, server: TraceServer, sec: number): Promise<number[]> {
     constantRate(session.network.hostNamed('a'), '10.0.2.2', { pps: 20_000, durationSec: sec });
