@@ -34,7 +34,14 @@
  *    node's payloads, as the issue's API asks (`kubeProxySyncs(node)`);
  *  - `nodeDown(name)`: the machine fails (its links cut) and its kubelet
  *    stops posting: pods are evicted and rescheduled, slices updated,
- *    kube-proxy resynced everywhere.
+ *    kube-proxy resynced everywhere; `crashNode(name, { nodeMonitorGracePeriodS })`
+ *    is the same with the control plane noticing as it does, after the
+ *    node monitor grace period (40 s) — until then the dead pods stay
+ *    endpoints — and `restoreNode(name)` brings the machine back;
+ *  - after each kube-proxy sync, the UDP conntrack entries that DNAT a
+ *    Service address to an endpoint that stopped serving are deleted on
+ *    every node, as kube-proxy's conntrack cleanup does (a UDP flow would
+ *    otherwise stick to a dead backend for as long as it sends).
  * The data plane follows the control plane after each settled reconcile
  * (ControlPlane.onSettled), doing only what the store's watch events say
  * changed (a node's pods that were bound before it reached the data plane
@@ -57,7 +64,7 @@ import { loadManifests, type LoadedManifests } from './manifest.js';
 import { ClusterNetwork } from './cni/network.js';
 import { parseCidr } from './cni/cidr.js';
 import { splitKey } from './controllers/context.js';
-import { ipv4ToString } from '../wire/bytes.js';
+import { ipv4ToString, parseIpv4 } from '../wire/bytes.js';
 import { IpvsProxier, KubeProxyFleet, type FleetProxier, type KubeProxyConfig } from './kube-proxy/index.js';
 import { InputError } from '../errors.js';
 
@@ -127,6 +134,10 @@ export class Cluster {
   private holding = 0;
   /** what changed in the API since the data plane last followed: kind → keys (`ns/name`, or the name) */
   private changed = new Map<string, Set<string>>();
+  /** crashed nodes (crashNode): whether the control plane has noticed yet */
+  private readonly crashed = new Map<string, { noticed: boolean }>();
+  /** each UDP Service address (ClusterIP, external and load-balancer IPs) → its serving endpoints at the last sync */
+  private udpServing = new Map<string, Set<string>>();
   /** pods bound to a node that is not on the data plane yet, by node */
   private readonly waiting = new Map<string, Set<string>>();
 
@@ -210,10 +221,54 @@ export class Cluster {
     return this.apply(loadManifests(text, file === undefined ? {} : { file }));
   }
 
-  /** The node fails: its machine's links are cut, its kubelet stops posting (pods evicted per their tolerations). */
+  /** The node fails and is noticed at once: its machine's links are cut, its kubelet stops posting (pods evicted per their tolerations). */
   nodeDown(name: string): void {
     this.cni.failNode(name);
     this.cp.nodeDown(name);
+  }
+
+  /**
+   * The node's machine crashes now, and the control plane notices as kube-controller-manager's
+   * node lifecycle controller does: its links are cut at once (what is sent to its pods is
+   * lost; kube-proxy everywhere still lists them), and only after 'nodeMonitorGracePeriodS'
+   * (--node-monitor-grace-period, default 40 s) without a heartbeat is the node Ready=Unknown
+   * and tainted node.kubernetes.io/unreachable (NoSchedule, NoExecute): its pods turn not ready
+   * — the EndpointSlices drop them from the ready endpoints, every kube-proxy resyncs and clears
+   * the UDP conntrack entries that still DNAT to them — and are evicted when their toleration
+   * of the taint runs out (tolerationSeconds, 300 s by default), when their owners recreate
+   * them on live nodes. The Node object stays (NotReady) until someone deletes it: until then
+   * the other nodes keep their routes, flows and tunnels to it, as Antrea's do.
+   * Throws InputError CLUSTER_NO_NODE (unknown node), CLUSTER_NODE_DOWN (already crashed).
+   */
+  crashNode(name: string, opts: { nodeMonitorGracePeriodS?: number } = {}): void {
+    if (!this.nodeNames.has(name)) throw new InputError('CLUSTER_NO_NODE', name, `no node named '${name}'`);
+    if (this.crashed.has(name)) throw new InputError('CLUSTER_NODE_DOWN', name, `node '${name}' is already down`);
+    const grace = opts.nodeMonitorGracePeriodS ?? NODE_MONITOR_GRACE_PERIOD_S;
+    if (!(grace >= 0)) throw new InputError('CLUSTER_BAD_GRACE', 'nodeMonitorGracePeriodS', `${grace} is not a number of seconds >= 0`);
+    this.cni.failNode(name);
+    const token = { noticed: false };
+    this.crashed.set(name, token);
+    const notice = (): void => {
+      if (this.crashed.get(name) !== token || this.cp.store.get('Node', undefined, name) === undefined) return;
+      token.noticed = true;
+      this.cp.nodeDown(name);
+    };
+    if (grace === 0) notice(); else this.cp.at(this.cp.nowMs() + grace * 1000, notice);
+  }
+
+  /**
+   * A crashed node is back (rebooted): its links restored, its conntrack empty, its kubelet
+   * posting Ready again (the unreachable taints removed) if the control plane had noticed the
+   * crash; the pods not yet evicted are Ready again. Throws InputError CLUSTER_NODE_UP when it
+   * is not down.
+   */
+  restoreNode(name: string): void {
+    const token = this.crashed.get(name);
+    if (token === undefined) throw new InputError('CLUSTER_NODE_UP', name, `node '${name}' is not down`);
+    this.crashed.delete(name);
+    if (!this.nodeNames.has(name)) return;
+    this.cni.restoreNode(name);
+    if (token.noticed) this.cp.nodeUp(name);
   }
 
   /** A pod's network stack (to ping or curl from). */
@@ -394,6 +449,7 @@ export class Cluster {
   /** Node 'name' leaves the data plane, with its pods and its kube-proxy. */
   private removeNode(name: string): void {
     this.nodeNames.delete(name);
+    this.crashed.delete(name);
     this.fleet.removeNode(name);
     this.net.untunnel(`${name}/br-int`);
     this.net.roles.delete(name);
@@ -430,8 +486,56 @@ export class Cluster {
       else this.cni.applyIptablesShared(s.nodes, s.payload);
       for (const node of s.nodes) this.syncs.push({ node, t: this.net.sim.now, full: s.full, payload: s.payload });
     }
+    this.clearStaleUdp();
+  }
+
+  /**
+   * kube-proxy's conntrack cleanup after a sync (pkg/proxy/conntrack): a UDP flow keeps its
+   * conntrack entry as long as it sends, so one DNATed to an endpoint that no longer serves
+   * (deleted, not ready) would never reach another; on every node on the data plane, the
+   * entries whose original destination is a UDP Service address and whose reply source is such
+   * an endpoint are deleted (`conntrack -D --orig-dst VIP --reply-src EP`), and the flow's next
+   * datagram is load-balanced anew. TCP entries are left, as kube-proxy leaves them (the
+   * endpoint's pod, when it is alive, resets them). Differences: the entries of the same
+   * address pair in other protocols go too (conntrack/linux.ts's deleteWhere has no protocol
+   * filter); NodePort entries are not cleared.
+   * Cost: O(Services + slices) when some Service has a UDP port; nothing otherwise.
+   */
+  private clearStaleUdp(): void {
+    const now = new Map<string, Set<string>>();
+    const udp = [...this.seenServices.values()].filter((svc) => (svc.spec.ports ?? []).some((p) => p.protocol === 'UDP'));
+    if (udp.length === 0 && this.udpServing.size === 0) return;
+    const eps = new Map<string, Set<string>>();
+    for (const sl of this.seenSlices.values()) {
+      const svc = sl.metadata.labels?.['kubernetes.io/service-name'];
+      if (svc === undefined) continue;
+      const key = `${sl.metadata.namespace ?? 'default'}/${svc}`;
+      const set = eps.get(key) ?? eps.set(key, new Set()).get(key)!;
+      for (const e of sl.endpoints ?? []) {
+        const c = e.conditions ?? {};
+        if ((c.serving ?? c.ready ?? true) && e.addresses[0] !== undefined) set.add(e.addresses[0]);
+      }
+    }
+    for (const svc of udp) {
+      const serving = eps.get(`${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`) ?? new Set<string>();
+      const vips = [svc.spec.clusterIP, ...(svc.spec.externalIPs ?? []), ...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip)];
+      for (const v of vips) if (v !== undefined && v !== 'None' && v !== '') now.set(v, serving);
+    }
+    for (const [vip, before] of this.udpServing) {
+      const after = now.get(vip) ?? new Set<string>();
+      for (const ep of before) {
+        if (after.has(ep)) continue;
+        for (const n of this.cni.nodes()) {
+          if (!n.failed) n.host.ip.ct.deleteWhere({ origDst: parseIpv4(vip)!, replySrc: parseIpv4(ep)! });
+        }
+      }
+    }
+    this.udpServing = now;
   }
 }
+
+/** kube-controller-manager's --node-monitor-grace-period default (40 s; 50 s from Kubernetes 1.32) */
+const NODE_MONITOR_GRACE_PERIOD_S = 40;
 
 /** The kinds the data plane and kube-proxy follow. */
 const FOLLOWED = ['Node', 'Namespace', 'Pod', 'NetworkPolicy', 'Service', 'EndpointSlice'] as const;
