@@ -88,6 +88,11 @@ export interface ClusterOptions {
   kubeProxy?: Partial<Omit<KubeProxyConfig, 'hostname' | 'nodeIPs'>>;
   /** a node's routes and flows to its peers installed at its first traffic, not when a node joins (cni/network.ts "Lazy peers": for thousands of nodes; default false) */
   lazyPeers?: boolean;
+  /**
+   * deleted pods terminate gracefully (ControlPlane's option): Terminating for their grace period, and
+   * on a crashed node until the node is back or its Node deleted (default false: deletion is immediate)
+   */
+  gracefulTermination?: boolean;
 }
 
 /** One kube-proxy sync on a node: when, full or partial, and what it wrote. */
@@ -153,6 +158,7 @@ export class Cluster {
     this.underlayLen = net.len;
     this.cp = new ControlPlane({
       seed: opts.seed ?? 1, clusterCIDR: this.clusterCIDR, autoReady: true, sim: this.net.sim,
+      ...(opts.gracefulTermination !== undefined ? { gracefulTermination: opts.gracefulTermination } : {}),
       ...(opts.serviceCIDR !== undefined ? { serviceCIDR: opts.serviceCIDR } : {}),
       ...(opts.loadBalancerPool !== undefined ? { loadBalancerPool: opts.loadBalancerPool } : {}),
     });

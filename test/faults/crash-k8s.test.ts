@@ -11,7 +11,9 @@
 //  - 300 s after the taint (tolerationSeconds) the pods are evicted and the Deployment recreates them on
 //    live nodes; the EndpointSlice lists only live pods;
 //  - the other nodes keep their routes and flows to the dead node while its Node object exists (Antrea's
-//    node route controller acts on Node deletion); deleting the Node removes them.
+//    node route controller acts on Node deletion); deleting the Node removes them;
+//  - with graceful termination the evicted pods stay Terminating while no kubelet can finish them: the
+//    Deployment replaces its pod at once, the StatefulSet waits until the Node is deleted (PodGC).
 // Measured (seed 7, 50 datagrams/s): the UDP flow's first echo after the crash comes 40.0002 s later; it lost
 // 2000 datagrams (40 s × 50/s) and nothing after; 14 of the 36 TCP connections of the window failed (the dead
 // endpoint's third), none of the ~300 after. Before kube-proxy's UDP conntrack cleanup was added
@@ -30,8 +32,8 @@ const GRACE_S = 40, TOLERATION_S = 300;
 
 const MANIFESTS = readFileSync(new URL('./crash-k8s.yaml', import.meta.url), 'utf8');
 
-function build(): Cluster {
-  const c = new Cluster({ seed: 7 });
+function build(opts: { gracefulTermination?: boolean } = {}): Cluster {
+  const c = new Cluster({ seed: 7, ...opts });
   c.addNode('node-1', { labels: { role: 'client' } });
   for (const n of ['node-2', 'node-3', 'node-4']) c.addNode(n, { labels: { role: 'web' } });
   expect(c.applyYaml(MANIFESTS).filter((r) => r.action === 'error')).toEqual([]);
@@ -224,6 +226,41 @@ describe('a node crash under traffic to a Service', () => {
     // its kernel rebooted: an empty conntrack table
     expect(c.cni.node(dead).host.ip.ct.size).toBe(0);
     expect(() => c.restoreNode(dead)).toThrow(expect.objectContaining({ code: 'CLUSTER_NODE_UP' }));
+  });
+
+  it('with graceful termination: the evicted pods stay Terminating while the node is unreachable — a Deployment replaces its pod at once, a StatefulSet waits until the Node is deleted', () => {
+    const c = build({ gracefulTermination: true });
+    const sim = c.net.sim;
+    const db = c.podsWith({ app: 'db' });
+    expect(db.map((p) => p.status?.phase)).toEqual(['Running', 'Running', 'Running']);
+    const victim = db[1]!, dead = victim.spec.nodeName!;
+    const webOnDead = running(c).filter((p) => p.spec.nodeName === dead).map((p) => p.metadata.name);
+    expect(webOnDead).toHaveLength(1);
+    const tCrash = sim.now;
+    c.crashNode(dead);
+    // evicted at grace + toleration; the kubelet that would finish the deletion is gone
+    sim.runUntil(tCrash + (GRACE_S + TOLERATION_S + 60) * S);
+    const old = c.cp.store.get('Pod', 'default', webOnDead[0]!)!;
+    expect(old.metadata.deletionTimestamp).toBeDefined();
+    expect(c.cp.store.get('Pod', 'default', victim.metadata.name)!.metadata.deletionTimestamp).toBeDefined();
+    // the ReplicaSet does not count a terminating pod: three web pods run on live nodes beside it
+    expect(running(c).filter((p) => p.spec.nodeName !== dead)).toHaveLength(3);
+    // the terminating pod is an endpoint no more (not serving); no kube-proxy sends to it
+    const deadIP = old.status!.podIP!;
+    const ep = c.cp.store.list('EndpointSlice', 'default').flatMap((s) => s.endpoints ?? []).find((e) => e.addresses[0] === deadIP)!;
+    expect(ep.conditions).toMatchObject({ ready: false, serving: false, terminating: true });
+    for (const n of ['node-1', 'node-2', 'node-3', 'node-4'].filter((x) => x !== dead)) expect(c.cni.iptablesSave(n)).not.toContain(deadIP);
+    // the StatefulSet keeps its identity: no second db-1 while the first may still run
+    expect(c.podsWith({ app: 'db' }).filter((p) => p.metadata.name === victim.metadata.name)).toHaveLength(1);
+    expect(c.podsWith({ app: 'db' }).filter((p) => p.metadata.deletionTimestamp === undefined)).toHaveLength(2);
+    // the Node deleted (the operator, or the cloud's node controller): PodGC force-deletes its pods; db-1 comes back elsewhere
+    c.cp.delete('Node', undefined, dead);
+    sim.runUntil(sim.now + S);
+    expect(c.cp.store.get('Pod', 'default', webOnDead[0]!)).toBeUndefined();
+    const again = c.cp.store.get('Pod', 'default', victim.metadata.name)!;
+    expect(again.metadata.uid).not.toBe(victim.metadata.uid);
+    expect(again.spec.nodeName).not.toBe(dead);
+    expect(again.status?.phase).toBe('Running');
   });
 
   it('refuses to crash a node it does not know, or with a negative grace period', () => {
