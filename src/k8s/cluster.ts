@@ -141,8 +141,12 @@ export class Cluster {
   private changed = new Map<string, Set<string>>();
   /** crashed nodes (crashNode): whether the control plane has noticed yet */
   private readonly crashed = new Map<string, { noticed: boolean }>();
-  /** each UDP Service address (ClusterIP, external and load-balancer IPs) → its serving endpoints at the last sync */
-  private udpServing = new Map<string, Set<string>>();
+  /** each Service with a UDP port (`ns/name`) → its addresses and serving endpoints at the last sync */
+  private readonly udpServing = new Map<string, { vips: string[]; serving: Set<string> }>();
+  /** Services whose object or slices changed since the last UDP conntrack cleanup */
+  private readonly udpDirty = new Set<string>();
+  /** Service key → the keys of its EndpointSlices (as kube-proxy has them) */
+  private readonly slicesOf = new Map<string, Set<string>>();
   /** pods bound to a node that is not on the data plane yet, by node */
   private readonly waiting = new Map<string, Set<string>>();
 
@@ -440,8 +444,17 @@ export class Cluster {
       this.seenPolicies.set(key, d);
     }
     // Services and EndpointSlices → kube-proxy's change trackers
-    this.track('Service', keys('Service'), this.seenServices, (o, isNew) => this.fleet.upsertService(o, isNew), (o) => this.fleet.deleteService(o));
-    this.track('EndpointSlice', keys('EndpointSlice'), this.seenSlices, (o, isNew) => this.fleet.upsertSlice(o, isNew), (o) => this.fleet.deleteSlice(o));
+    const svcKey = (o: Service): string => `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+    this.track('Service', keys('Service'), this.seenServices,
+      (o, old) => { this.udpDirty.add(svcKey(o)); this.fleet.upsertService(o, old === undefined); },
+      (o) => { this.udpDirty.add(svcKey(o)); this.fleet.deleteService(o); });
+    this.track('EndpointSlice', keys('EndpointSlice'), this.seenSlices,
+      (o, old) => {
+        if (old !== undefined && this.sliceService(old) !== this.sliceService(o)) this.noteSlice(old, false);
+        this.noteSlice(o, true);
+        this.fleet.upsertSlice(o, old === undefined);
+      },
+      (o) => { this.noteSlice(o, false); this.fleet.deleteSlice(o); });
   }
 
   /** Note that 'o' changed (its key under its kind), for the next follow. */
@@ -464,7 +477,7 @@ export class Cluster {
 
   /** The objects of 'kind' named in 'keys' against 'seen' (by resourceVersion): kube-proxy hears of each change. */
   private track<T extends Service | EndpointSlice>(kind: T['kind'], keys: Set<string>, seen: Map<string, T>,
-    upsert: (o: T, isNew: boolean) => void, remove: (o: T) => void): void {
+    upsert: (o: T, old: T | undefined) => void, remove: (o: T) => void): void {
     for (const key of keys) {
       const [ns, name] = splitKey(key);
       const o = this.cp.store.get(kind, ns, name) as T | undefined;
@@ -476,7 +489,7 @@ export class Cluster {
       if (old !== undefined && old.metadata.resourceVersion === o.metadata.resourceVersion) continue;
       // (the store never changes a stored object in place: it can be kept as it is)
       seen.set(key, o);
-      upsert(o, old === undefined);
+      upsert(o, old);
     }
   }
 
@@ -499,44 +512,63 @@ export class Cluster {
    * kube-proxy's conntrack cleanup after a sync (pkg/proxy/conntrack): a UDP flow keeps its
    * conntrack entry as long as it sends, so one DNATed to an endpoint that no longer serves
    * (deleted, not ready) would never reach another; on every node on the data plane, the
-   * entries whose original destination is a UDP Service address and whose reply source is such
-   * an endpoint are deleted (`conntrack -D --orig-dst VIP --reply-src EP`), and the flow's next
-   * datagram is load-balanced anew. TCP entries are left, as kube-proxy leaves them (the
-   * endpoint's pod, when it is alive, resets them). Differences: the entries of the same
-   * address pair in other protocols go too (conntrack/linux.ts's deleteWhere has no protocol
-   * filter); NodePort entries are not cleared.
-   * Cost: O(Services + slices) when some Service has a UDP port; nothing otherwise.
+   * entries whose original destination is an address of the Service (ClusterIP, external and
+   * load-balancer IPs) and whose reply source is such an endpoint are deleted (`conntrack -D
+   * --orig-dst VIP --reply-src EP`), and the flow's next datagram is load-balanced anew. TCP
+   * entries are left, as kube-proxy leaves them (the endpoint's pod, when it is alive, resets
+   * them). Differences: the entries of the same address pair in other protocols go too
+   * (conntrack/linux.ts's deleteWhere has no protocol filter); NodePort entries are not cleared.
+   * Cost: only the Services whose object or slices changed since the last sync (their slices
+   * through an index), plus a table walk per node for each endpoint that stopped serving.
    */
   private clearStaleUdp(): void {
-    const now = new Map<string, Set<string>>();
-    const udp = [...this.seenServices.values()].filter((svc) => (svc.spec.ports ?? []).some((p) => p.protocol === 'UDP'));
-    if (udp.length === 0 && this.udpServing.size === 0) return;
-    const eps = new Map<string, Set<string>>();
-    for (const sl of this.seenSlices.values()) {
-      const svc = sl.metadata.labels?.['kubernetes.io/service-name'];
-      if (svc === undefined) continue;
-      const key = `${sl.metadata.namespace ?? 'default'}/${svc}`;
-      const set = eps.get(key) ?? eps.set(key, new Set()).get(key)!;
-      for (const e of sl.endpoints ?? []) {
-        const c = e.conditions ?? {};
-        if ((c.serving ?? c.ready ?? true) && e.addresses[0] !== undefined) set.add(e.addresses[0]);
-      }
-    }
-    for (const svc of udp) {
-      const serving = eps.get(`${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`) ?? new Set<string>();
-      const vips = [svc.spec.clusterIP, ...(svc.spec.externalIPs ?? []), ...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip)];
-      for (const v of vips) if (v !== undefined && v !== 'None' && v !== '') now.set(v, serving);
-    }
-    for (const [vip, before] of this.udpServing) {
-      const after = now.get(vip) ?? new Set<string>();
-      for (const ep of before) {
-        if (after.has(ep)) continue;
-        for (const n of this.cni.nodes()) {
-          if (!n.failed) n.host.ip.ct.deleteWhere({ origDst: parseIpv4(vip)!, replySrc: parseIpv4(ep)! });
+    for (const key of this.udpDirty) {
+      const before = this.udpServing.get(key);
+      const after = this.udpStateOf(key);
+      if (after === undefined) this.udpServing.delete(key); else this.udpServing.set(key, after);
+      if (before === undefined) continue;
+      for (const ep of before.serving) {
+        if (after !== undefined && after.serving.has(ep)) continue;
+        for (const vip of before.vips) {
+          for (const n of this.cni.nodes()) {
+            if (!n.failed) n.host.ip.ct.deleteWhere({ origDst: parseIpv4(vip)!, replySrc: parseIpv4(ep)! });
+          }
         }
       }
     }
-    this.udpServing = now;
+    this.udpDirty.clear();
+  }
+
+  /** Service 'key''s addresses and serving endpoints, as kube-proxy has them, when it has a UDP port. */
+  private udpStateOf(key: string): { vips: string[]; serving: Set<string> } | undefined {
+    const svc = this.seenServices.get(key);
+    if (svc === undefined || !(svc.spec.ports ?? []).some((p) => p.protocol === 'UDP')) return undefined;
+    const vips = [svc.spec.clusterIP, ...(svc.spec.externalIPs ?? []), ...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip)]
+      .filter((v): v is string => v !== undefined && v !== '' && v !== 'None' && parseIpv4(v) !== null);
+    const serving = new Set<string>();
+    for (const sk of this.slicesOf.get(key) ?? []) {
+      for (const e of this.seenSlices.get(sk)?.endpoints ?? []) {
+        const c = e.conditions ?? {};
+        if ((c.serving ?? c.ready ?? true) && e.addresses[0] !== undefined) serving.add(e.addresses[0]);
+      }
+    }
+    return { vips, serving };
+  }
+
+  /** The Service key (`ns/name`) an EndpointSlice belongs to, or undefined. */
+  private sliceService(sl: EndpointSlice): string | undefined {
+    const svc = sl.metadata.labels?.['kubernetes.io/service-name'];
+    return svc === undefined ? undefined : `${sl.metadata.namespace ?? 'default'}/${svc}`;
+  }
+
+  /** Index slice 'sl' under its Service (or take it out) and mark the Service for the UDP cleanup. */
+  private noteSlice(sl: EndpointSlice, present: boolean): void {
+    const svc = this.sliceService(sl);
+    if (svc === undefined) return;
+    const key = `${sl.metadata.namespace ?? 'default'}/${sl.metadata.name}`;
+    const set = this.slicesOf.get(svc) ?? this.slicesOf.set(svc, new Set()).get(svc)!;
+    if (present) set.add(key); else { set.delete(key); if (set.size === 0) this.slicesOf.delete(svc); }
+    this.udpDirty.add(svc);
   }
 }
 
