@@ -187,7 +187,13 @@ describe('a hypervisor crash under traffic', () => {
     t.runFor(100 * MS);
     expect(c.state).toBe('ESTABLISHED');
     expect(echoed.join('')).toBe('one');
+    // the connection's state in the security groups' conntrack: on hv1 (the client's port) and on hv2
+    expect(net.fabric.agent('hv2').conntrack.size).toBeGreaterThan(0);
+    const hv3Before = net.fabric.agent('hv3').conntrack.size;
     cloud.failHypervisor('hv2');
+    // hv2's table died with it; the rebuilt VM's host has nothing of it
+    expect(() => net.fabric.agent('hv2')).toThrow();
+    expect(net.fabric.agent('hv3').conntrack.size).toBe(hv3Before);
     // the fresh guest has no socket: the mid-stream segment passes its security group (port 80 is open, the new
     // host's conntrack takes it as a new connection) and the kernel answers RST, which conntrack lets out as a reply
     const rstSeen = { n: 0 };
@@ -305,6 +311,7 @@ describe('a hypervisor crash under traffic', () => {
     // the machine comes back: rebooted, nothing bound; 'other' (never evacuated) is SHUTOFF on it
     cloud.recoverHypervisor('hv2');
     expect(net.fabric.agent('hv2').boundPorts()).toEqual([]);
+    expect(net.fabric.agent('hv2').conntrack.size).toBe(0);
     expect(cloud.vm('other')).toMatchObject({ status: 'SHUTOFF', hypervisor: 'hv2' });
     cloud.startVm('other');
     const fresh = cloud.createVm({ name: 'fresh', flavor: 'm1.tiny', image: 'cirros', subnets: ['acme-a'], securityGroups: ['web'], az: 'az2' });
