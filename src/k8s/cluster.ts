@@ -93,6 +93,12 @@ export interface ClusterOptions {
    * on a crashed node until the node is back or its Node deleted (default false: deletion is immediate)
    */
   gracefulTermination?: boolean;
+  /**
+   * the tolerationSeconds admission gives pods for the not-ready and unreachable NoExecute taints
+   * (kube-apiserver's --default-unreachable-toleration-seconds; default 300; null: none, so pods
+   * are evicted as soon as their node is noticed down)
+   */
+  defaultTolerationSeconds?: number | null;
 }
 
 /** One kube-proxy sync on a node: when, full or partial, and what it wrote. */
@@ -163,6 +169,7 @@ export class Cluster {
     this.cp = new ControlPlane({
       seed: opts.seed ?? 1, clusterCIDR: this.clusterCIDR, autoReady: true, sim: this.net.sim,
       ...(opts.gracefulTermination !== undefined ? { gracefulTermination: opts.gracefulTermination } : {}),
+      ...(opts.defaultTolerationSeconds !== undefined ? { defaultTolerationSeconds: opts.defaultTolerationSeconds } : {}),
       ...(opts.serviceCIDR !== undefined ? { serviceCIDR: opts.serviceCIDR } : {}),
       ...(opts.loadBalancerPool !== undefined ? { loadBalancerPool: opts.loadBalancerPool } : {}),
     });

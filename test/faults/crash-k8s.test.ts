@@ -32,7 +32,7 @@ const GRACE_S = 40, TOLERATION_S = 300;
 
 const MANIFESTS = readFileSync(new URL('./crash-k8s.yaml', import.meta.url), 'utf8');
 
-function build(opts: { gracefulTermination?: boolean; proxyMode?: 'iptables' | 'ipvs' } = {}): Cluster {
+function build(opts: { gracefulTermination?: boolean; proxyMode?: 'iptables' | 'ipvs'; defaultTolerationSeconds?: number | null } = {}): Cluster {
   const c = new Cluster({ seed: 7, ...opts });
   c.addNode('node-1', { labels: { role: 'client' } });
   for (const n of ['node-2', 'node-3', 'node-4']) c.addNode(n, { labels: { role: 'web' } });
@@ -285,6 +285,26 @@ describe('a node crash under traffic to a Service', () => {
     expect(again.metadata.uid).not.toBe(victim.metadata.uid);
     expect(again.spec.nodeName).not.toBe(dead);
     expect(again.status?.phase).toBe('Running');
+  });
+
+  it('short timeouts: noticed after a 5 s grace period, evicted 10 s later (defaultTolerationSeconds), the UDP flow back at 5 s', () => {
+    const c = build({ defaultTolerationSeconds: 10 });
+    const sim = c.net.sim;
+    const perPod = tapBackends(c);
+    const tr = traffic(c, 20 * MS);
+    sim.runUntil(sim.now + S);
+    const victim = running(c).find((p) => perPod.get(p.metadata.name)! > 0)!;
+    const dead = victim.spec.nodeName!, tCrash = sim.now;
+    c.crashNode(dead, { nodeMonitorGracePeriodS: 5 });
+    sim.runUntil(tCrash + 14.9 * S);
+    expect(c.cp.store.get('Pod', 'default', victim.metadata.name)).toBeDefined();
+    sim.runUntil(tCrash + 15.1 * S);
+    expect(c.cp.store.get('Pod', 'default', victim.metadata.name)).toBeUndefined();
+    expect(running(c).filter((p) => p.spec.nodeName !== dead)).toHaveLength(3);
+    const recoveryS = (tr.echoTimes.find((x) => x > tCrash)! - tCrash) / S;
+    expect(recoveryS).toBeGreaterThanOrEqual(5);
+    expect(recoveryS).toBeLessThanOrEqual(5.03);
+    tr.stop();
   });
 
   it('refuses to crash a node it does not know, or with a negative grace period', () => {
