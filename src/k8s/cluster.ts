@@ -276,14 +276,14 @@ export class Cluster {
   /**
    * A crashed node is back (rebooted): its links restored, its conntrack empty, its kubelet
    * posting Ready again (the unreachable taints removed) if the control plane had noticed the
-   * crash; the pods not yet evicted are Ready again. Throws InputError CLUSTER_NODE_UP when it
-   * is not down.
+   * crash; the pods not yet evicted are Ready again. Throws InputError CLUSTER_NO_NODE (unknown,
+   * or its Node deleted meanwhile), CLUSTER_NODE_UP (not down).
    */
   restoreNode(name: string): void {
+    if (!this.nodeNames.has(name)) throw new InputError('CLUSTER_NO_NODE', name, `no node named '${name}'`);
     const token = this.crashed.get(name);
     if (token === undefined) throw new InputError('CLUSTER_NODE_UP', name, `node '${name}' is not down`);
     this.crashed.delete(name);
-    if (!this.nodeNames.has(name)) return;
     this.cni.restoreNode(name);
     if (token.noticed) this.cp.nodeUp(name);
   }

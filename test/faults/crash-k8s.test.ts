@@ -312,5 +312,9 @@ describe('a node crash under traffic to a Service', () => {
     expect(() => c.crashNode('nope')).toThrow(expect.objectContaining({ code: 'CLUSTER_NO_NODE' }));
     expect(() => c.crashNode('node-2', { nodeMonitorGracePeriodS: -1 })).toThrow(expect.objectContaining({ code: 'CLUSTER_BAD_GRACE' }));
     expect(() => c.restoreNode('node-2')).toThrow(expect.objectContaining({ code: 'CLUSTER_NODE_UP' }));
+    // a crashed node whose Node object was deleted cannot come back (it would register anew)
+    c.crashNode('node-3');
+    c.cp.delete('Node', undefined, 'node-3');
+    expect(() => c.restoreNode('node-3')).toThrow(expect.objectContaining({ code: 'CLUSTER_NO_NODE' }));
   });
 });
