@@ -7,8 +7,8 @@
  * What: hypervisors in regions and zones; tenants' VPCs (one VXLAN VNI
  * each, from ipam.ts's allocator) and subnets (IPAM in ipam.ts); security
  * groups; ports; VMs with flavors, server groups and a lifecycle (BUILD →
- * ACTIVE ⇄ SHUTOFF → deleted; ERROR when a failed hypervisor's VM finds no
- * new host); placement by placement.ts; routers with interfaces, an
+ * ACTIVE ⇄ SHUTOFF → deleted; ERROR when an evacuated VM finds no new
+ * host); placement by placement.ts; routers with interfaces, an
  * external gateway (SNAT), extra routes and floating IPs; NAT gateways with
  * an elastic IP; one external (provider) network whose addresses router
  * gateways, floating IPs and NAT gateways take.
@@ -73,12 +73,19 @@
  * (their addresses kept). A SHUTOFF VM keeps its resources on its host.
  * Live migration needs ACTIVE; it keeps ports, MACs and addresses. A
  * hypervisor with VMs cannot be removed (Nova refuses to delete a compute
- * service hosting instances); `failHypervisor` is the crash: the host goes
- * down, the data plane loses it, and each of its VMs is evacuated (`nova
- * evacuate`: rebuilt on a host the scheduler picks, same ports and
- * addresses, same power state), or, where nothing fits, left in ERROR with
- * the NoValidHost fault (no host, ports kept: the operator can delete it or,
+ * service hosting instances). A crash comes in two steps, as in Nova:
+ * `crashHypervisor` — the host goes down, the data plane loses the machine
+ * (`CloudDataplane.crashHypervisor`: its VMs stop, their ports stay bound
+ * there, the peers keep sending to it), its VMs stay placed on it (ACTIVE,
+ * refused any start, stop or migration: ComputeServiceUnavailable; they can
+ * be deleted) — then `evacuateHypervisor` (`nova host-evacuate`, allowed
+ * only once the host is down): the dead host's ports are let go and each
+ * VM is rebuilt on a host the scheduler picks (same ports and addresses,
+ * same power state), or, where nothing fits, left in ERROR with the
+ * NoValidHost fault (no host, ports kept: the operator can delete it or,
  * after `recoverHypervisor`, nothing moves it back — as in Nova).
+ * `failHypervisor` is both at once. `recoverHypervisor` brings the machine
+ * back empty; VMs never evacuated come back SHUTOFF on it.
  * Differences from Nova, on purpose: createVm that finds no host is
  * refused (CloudError NoValidHost, state unchanged) where Nova would keep
  * a server record in ERROR (`ifNoHost: 'error'` does as Nova does);
@@ -140,7 +147,11 @@ export interface CloudOptions {
 
 // ---- records (the state: plain data, frozen in their tables; see tx()) -----------------------------------
 
-export interface HypervisorRecord { name: string; region: string; az: string; vcpus: number; ramMb: number; ip: string; up: boolean }
+export interface HypervisorRecord {
+  name: string; region: string; az: string; vcpus: number; ramMb: number; ip: string; up: boolean;
+  /** down by a crash whose data plane is kept (ports bound, peers pointing at it) until evacuation or recovery */
+  crashed: boolean;
+}
 export interface VpcRecord { id: string; name: string; tenant: string; cidr: string; vni: number }
 export interface HostRoute { destination: string; nexthop: string }
 export interface SubnetRecord {
@@ -597,7 +608,7 @@ export class Cloud {
       const vcpus = checkCount(spec.vcpus, 'vcpus'), ramMb = checkCount(spec.ramMb, 'ramMb');
       const ip = ipText(parseIp(spec.ip, 'ip'));
       for (const h of this.s.hypervisors.values()) if (h.ip === ip) refuse('DuplicateIp', 'ip', `${ip} is the address of hypervisor '${h.name}'`);
-      const h = this.s.hypervisors.put({ name, region, az, vcpus, ramMb, ip, up: true });
+      const h = this.s.hypervisors.put({ name, region, az, vcpus, ramMb, ip, up: true, crashed: false });
       const info: HypervisorInfo = { name, region, az, ip };
       this.call((dp) => dp.addHypervisor(info));
       return structuredClone(h);
@@ -610,24 +621,47 @@ export class Cloud {
       const h = this.hypervisorOf(name, 'name');
       const vms = this.inOrder(this.s.vms, this.vmsByHost.get(h.name));
       if (vms.length > 0) refuse('HypervisorInUse', 'name', `hypervisor '${h.name}' hosts ${vms.map((v) => v.name).join(', ')}`);
-      this.s.hypervisors.remove(h.name);
       if (h.up) this.call((dp) => dp.removeHypervisor(h.name));
+      else this.clearCrash(h);
+      this.s.hypervisors.remove(h.name);
     });
   }
 
   /**
-   * The hypervisor crashed: it goes down, the data plane loses it, and
-   * each of its VMs (by name) is evacuated to the host the scheduler picks
-   * — same ports, MACs and addresses, same power state — or left in ERROR
-   * with the NoValidHost fault when nothing fits. Returns what became of
-   * each VM.
+   * The hypervisor crashed, and nothing has acted on it yet: it is down
+   * (the scheduler skips it), the data plane loses the machine — its VMs'
+   * memory, its flows and its conntrack table — but its VMs stay placed on
+   * it (ACTIVE, as Nova shows them while the compute service is down) and
+   * their ports stay bound to it, so the peers' FDB entries and tunnels
+   * still point at the dead host and what they send it is lost: the window
+   * before an operator (or Masakari) evacuates. HypervisorDown if it is
+   * already down.
    */
-  failHypervisor(name: string): { vm: string; to: string | null; reason?: string }[] {
-    return this.tx(() => {
+  crashHypervisor(name: string): void {
+    this.tx(() => {
       const h = this.hypervisorOf(name, 'name');
       if (!h.up) refuse('HypervisorDown', 'name', `hypervisor '${h.name}' is already down`);
-      this.s.hypervisors.update(h, { up: false });
-      this.call((dp) => dp.removeHypervisor(h.name));
+      this.s.hypervisors.update(h, { up: false, crashed: true });
+      // a data plane without a crash of its own loses the machine at once (ports unbound, peers told)
+      this.call((dp) => { if (dp.crashHypervisor !== undefined) dp.crashHypervisor(h.name); else dp.removeHypervisor(h.name); });
+    });
+  }
+
+  /**
+   * `nova host-evacuate`: each VM of the down hypervisor 'name' (by name)
+   * is rebuilt on the host the scheduler picks — same ports, MACs and
+   * addresses, same power state, a fresh guest (no memory, no connections)
+   * — or left in ERROR with the NoValidHost fault when nothing fits. Its
+   * ports are rebound first, so the peers' FDB entries and tunnels move to
+   * the new hosts (l2pop) and the dead host's go. HypervisorUp while it is
+   * up (Nova: the compute service is still in use). Returns what became of
+   * each VM.
+   */
+  evacuateHypervisor(name: string): { vm: string; to: string | null; reason?: string }[] {
+    return this.tx(() => {
+      const h = this.hypervisorOf(name, 'name');
+      if (h.up) refuse('HypervisorUp', 'name', `Compute service of ${h.name} is still in use`);
+      this.clearCrash(h);
       const out: { vm: string; to: string | null; reason?: string }[] = [];
       const vms = [...this.vmsByHost.get(h.name)].map((id) => this.s.vms.get(id)!).sort((a, b) => (a.name < b.name ? -1 : 1));
       for (let vm of vms) {
@@ -649,15 +683,51 @@ export class Cloud {
     });
   }
 
-  /** A failed hypervisor is back (empty: its VMs were evacuated or are in ERROR). */
+  /**
+   * The hypervisor crashed and its VMs are evacuated at once (crashHypervisor
+   * then evacuateHypervisor, as one operation): each VM rebuilt elsewhere or
+   * left in ERROR with NoValidHost. Returns what became of each VM.
+   */
+  failHypervisor(name: string): { vm: string; to: string | null; reason?: string }[] {
+    return this.tx(() => {
+      this.crashHypervisor(name);
+      return this.evacuateHypervisor(name);
+    });
+  }
+
+  /**
+   * A failed hypervisor is back, rebooted: empty of everything its data
+   * plane had. Its VMs were evacuated or are in ERROR; those never
+   * evacuated are still placed on it and come back SHUTOFF (Nova's power
+   * state sync after a host reboot, resume_guests_state_on_host_boot off):
+   * the operator starts them.
+   */
   recoverHypervisor(name: string): void {
     this.tx(() => {
       const h = this.hypervisorOf(name, 'name');
       if (h.up) refuse('HypervisorUp', 'name', `hypervisor '${h.name}' is up`);
-      this.s.hypervisors.update(h, { up: true });
+      this.clearCrash(h);
+      this.s.hypervisors.update(this.s.hypervisors.get(h.name)!, { up: true });
+      for (const id of [...this.vmsByHost.get(h.name)]) {
+        const vm = this.s.vms.get(id)!;
+        if (vm.status === 'ACTIVE') this.s.vms.update(vm, { status: 'SHUTOFF' });
+      }
       const info: HypervisorInfo = { name: h.name, region: h.region, az: h.az, ip: h.ip };
       this.call((dp) => dp.addHypervisor(info));
     });
+  }
+
+  /** A crashed hypervisor's data plane, kept since the crash (its ports bound), is let go: the peers forget it. */
+  private clearCrash(h: HypervisorRecord): void {
+    if (!h.crashed) return;
+    this.s.hypervisors.update(h, { crashed: false });
+    this.call((dp) => { if (dp.crashHypervisor !== undefined) dp.removeHypervisor(h.name); });
+  }
+
+  /** Refuse to act on a VM whose hypervisor is down (Nova's ComputeServiceUnavailable). */
+  private hostUp(vm: VmRecord, what: string): void {
+    const h = vm.hypervisor === null ? undefined : this.s.hypervisors.get(vm.hypervisor);
+    if (h !== undefined && !h.up) refuse('ComputeServiceUnavailable', 'vm', `Compute service of ${h.name} is unavailable at this time (${what} of VM '${vm.name}')`);
   }
 
   // ---- VPCs and subnets --------------------------------------------------------------------------------
@@ -1118,6 +1188,7 @@ export class Cloud {
     this.tx(() => {
       const vm = this.vmOf(ref);
       if (vm.status !== 'SHUTOFF') refuse('InstanceInvalidState', 'vm', `VM '${vm.name}' is ${vm.status}, not SHUTOFF`);
+      this.hostUp(vm, 'start');
       const boot = this.vmBoot(this.s.vms.update(vm, { status: 'ACTIVE' }));
       this.call((dp) => dp.startVm(boot));
     });
@@ -1128,6 +1199,7 @@ export class Cloud {
     this.tx(() => {
       const vm = this.vmOf(ref);
       if (vm.status !== 'ACTIVE') refuse('InstanceInvalidState', 'vm', `VM '${vm.name}' is ${vm.status}, not ACTIVE`);
+      this.hostUp(vm, 'stop');
       this.s.vms.update(vm, { status: 'SHUTOFF' });
       this.call((dp) => dp.stopVm(vm.id));
     });
@@ -1159,6 +1231,7 @@ export class Cloud {
     return this.tx(() => {
       const vm = this.vmOf(ref);
       if (vm.status !== 'ACTIVE') refuse('InstanceInvalidState', 'vm', `VM '${vm.name}' is ${vm.status}: live migration needs ACTIVE`);
+      this.hostUp(vm, 'live migration');
       const from = vm.hypervisor!;
       const extra: Partial<ScheduleRequest> = { ignoreHosts: [from] };
       if (to !== undefined) {

@@ -44,9 +44,15 @@
  * 'fn' makes — the control plane's delivery of a batch's notifications can
  * run inside it (a CloudDataplane has no such hook yet: cloud.ts's flush
  * would call it).
- * `removeHypervisor` (a crash or a deletion): its VMs' hosts go with it
- * (their state is lost); the control plane then starts the evacuated ones
- * elsewhere.
+ * `crashHypervisor` (the machine dies): its underlay link is cut and its
+ * VMs' hosts go (their memory, sockets and connections are lost), but
+ * their ports stay bound on it — the peers' flows still send their
+ * frames to the dead host, where the underlay loses them ('down' on the
+ * underlay's port: `fabric.underlayPort(name).stats`) — until
+ * `removeHypervisor` (the evacuation, a recovery or a deletion) unbinds
+ * them; the control plane then starts the evacuated VMs elsewhere: fresh
+ * guests with the same MACs and addresses, whose first packets (or the
+ * peers' next ones) meet empty conntrack tables on the new host.
  * Neighbours: cloud.ts (the control plane calling this), l2pop.ts and
  * ovs-agent.ts (hypervisors, ports), l3-agent.ts (routers, NAT
  * gateways), topology/ (hosts, links), devices/linux-bridge.ts (the
@@ -90,6 +96,8 @@ export class CloudNetwork implements CloudDataplane {
   /** the upstream router on the external network */
   readonly upstream: Host | null;
   private readonly vms = new Map<string, RunningVm>();
+  /** VMs lost with a crashed hypervisor whose ports are still bound there (until it is removed), by id */
+  private readonly crashed = new Map<string, VmBoot>();
   /** external port id → its port on the external network (qg- and NAT gateway outside ports) */
   private readonly extPorts = new Map<string, Port>();
 
@@ -145,7 +153,17 @@ export class CloudNetwork implements CloudDataplane {
 
   removeHypervisor(name: string): void {
     for (const [id, v] of this.vms) if (v.boot.hypervisor === name) this.dropVm(id, false);
+    for (const [id, boot] of this.crashed) if (boot.hypervisor === name) this.crashed.delete(id);
     this.fabric.removeHypervisor(name);
+  }
+
+  crashHypervisor(name: string): void {
+    this.fabric.crashHypervisor(name);
+    for (const [id, v] of this.vms) {
+      if (v.boot.hypervisor !== name) continue;
+      this.dropVm(id, false);
+      this.crashed.set(id, v.boot);
+    }
   }
 
   startVm(vm: VmBoot): void {
@@ -162,6 +180,13 @@ export class CloudNetwork implements CloudDataplane {
   }
 
   stopVm(id: string): void {
+    // a VM of a crashed hypervisor (deleted before any evacuation): only its ports are left, bound there
+    const dead = this.crashed.get(id);
+    if (dead !== undefined) {
+      this.crashed.delete(id);
+      this.fabric.batch(() => { for (const n of dead.nics) this.fabric.unplug(dead.hypervisor, n.port.id); });
+      return;
+    }
     this.dropVm(id, true);
   }
 

@@ -52,6 +52,9 @@
  * viewer's tunnels from every pair); 1,000 VMs on 20 hypervisors now
  * 2.4 s. Holding one batch across a whole control-plane delivery
  * (CloudNetwork.batch) measured no faster: each plug is already small.
+ * crashHypervisor(name): the machine dies — its underlay link cut, its
+ * ports still bound (the peers still send it their frames, lost on the
+ * underlay), until removeHypervisor.
  * removeHypervisor(name): its ports are unplugged (their FDB entries leave
  * the peers), its underlay link detached and its underlay port removed, its
  * tunnels forgotten, its host and bridges taken off the topology — so the
@@ -69,7 +72,7 @@
 import { LinuxBridge } from '../devices/linux-bridge.js';
 import type { OvsPort } from '../devices/ovs-bridge.js';
 import type { SecurityGroup } from '../devices/security-group.js';
-import type { Link } from '../sim/link.js';
+import type { Link, Port } from '../sim/link.js';
 import type { Topology, TunnelDecl } from '../topology/topology.js';
 import { ComputeError, OvsAgent } from './ovs-agent.js';
 import type { FdbEntry, HypervisorInfo, PortInfo, PortPlugger, Segment } from './types.js';
@@ -167,6 +170,23 @@ export class OvsFabric implements PortPlugger {
     this.topology.roles.set(h.name, 'node');
     this.changed();
     return agent;
+  }
+
+  /**
+   * The machine crashed: its underlay link is cut (frames in flight to it
+   * and every frame the underlay sends it are lost, counted as 'down' on
+   * the underlay's port), and nothing else changes — its ports stay bound,
+   * so the peers' FDB entries and tunnels still point at it, as l2pop's
+   * do while the ports' binding names the dead host. removeHypervisor
+   * (after an evacuation) lets the peers forget it. Throws ComputeError.
+   */
+  crashHypervisor(name: string): void {
+    this.hv(name).link.cut();
+  }
+
+  /** The underlay's port of hypervisor 'name' (its stats count what the underlay sent it, and lost). Throws ComputeError. */
+  underlayPort(name: string): Port {
+    return this.hv(name).link.b;
   }
 
   /** The hypervisor is gone: its ports unplugged, its underlay link cut, its tunnels forgotten. Throws ComputeError. */

@@ -129,8 +129,14 @@ export interface VmBoot {
  */
 export interface CloudDataplane {
   addHypervisor(h: HypervisorInfo): void;
-  /** the hypervisor is gone (deleted or crashed): its VMs, ports and tunnels with it */
+  /** the hypervisor is gone (deleted, or crashed and then evacuated or recovered): its VMs, ports and tunnels with it */
   removeHypervisor(name: string): void;
+  /**
+   * optional: the hypervisor crashed — the machine and its VMs stop at once, but their ports stay bound
+   * (the peers keep pointing at it) until removeHypervisor; without it the control plane calls
+   * removeHypervisor at the crash
+   */
+  crashHypervisor?(name: string): void;
   /** build → active: the VM's ports bound on its hypervisor, the VM up */
   startVm(vm: VmBoot): void;
   /** active → stopped (or deleted): the VM down, its ports unbound, its flows, FDB entries and conntrack state gone */

@@ -34,7 +34,14 @@
  *    node's payloads, as the issue's API asks (`kubeProxySyncs(node)`);
  *  - `nodeDown(name)`: the machine fails (its links cut) and its kubelet
  *    stops posting: pods are evicted and rescheduled, slices updated,
- *    kube-proxy resynced everywhere.
+ *    kube-proxy resynced everywhere; `crashNode(name, { nodeMonitorGracePeriodS })`
+ *    is the same with the control plane noticing as it does, after the
+ *    node monitor grace period (40 s) — until then the dead pods stay
+ *    endpoints — and `restoreNode(name)` brings the machine back;
+ *  - after each kube-proxy sync, the UDP conntrack entries that DNAT a
+ *    Service address to an endpoint that stopped serving are deleted on
+ *    every node, as kube-proxy's conntrack cleanup does (a UDP flow would
+ *    otherwise stick to a dead backend for as long as it sends).
  * The data plane follows the control plane after each settled reconcile
  * (ControlPlane.onSettled), doing only what the store's watch events say
  * changed (a node's pods that were bound before it reached the data plane
@@ -57,7 +64,7 @@ import { loadManifests, type LoadedManifests } from './manifest.js';
 import { ClusterNetwork } from './cni/network.js';
 import { parseCidr } from './cni/cidr.js';
 import { splitKey } from './controllers/context.js';
-import { ipv4ToString } from '../wire/bytes.js';
+import { ipv4ToString, parseIpv4 } from '../wire/bytes.js';
 import { IpvsProxier, KubeProxyFleet, type FleetProxier, type KubeProxyConfig } from './kube-proxy/index.js';
 import { InputError } from '../errors.js';
 
@@ -81,6 +88,17 @@ export interface ClusterOptions {
   kubeProxy?: Partial<Omit<KubeProxyConfig, 'hostname' | 'nodeIPs'>>;
   /** a node's routes and flows to its peers installed at its first traffic, not when a node joins (cni/network.ts "Lazy peers": for thousands of nodes; default false) */
   lazyPeers?: boolean;
+  /**
+   * deleted pods terminate gracefully (ControlPlane's option): Terminating for their grace period, and
+   * on a crashed node until the node is back or its Node deleted (default false: deletion is immediate)
+   */
+  gracefulTermination?: boolean;
+  /**
+   * the tolerationSeconds admission gives pods for the not-ready and unreachable NoExecute taints
+   * (kube-apiserver's --default-unreachable-toleration-seconds; default 300; null: none, so pods
+   * are evicted as soon as their node is noticed down)
+   */
+  defaultTolerationSeconds?: number | null;
 }
 
 /** One kube-proxy sync on a node: when, full or partial, and what it wrote. */
@@ -127,6 +145,14 @@ export class Cluster {
   private holding = 0;
   /** what changed in the API since the data plane last followed: kind → keys (`ns/name`, or the name) */
   private changed = new Map<string, Set<string>>();
+  /** crashed nodes (crashNode): whether the control plane has noticed yet */
+  private readonly crashed = new Map<string, { noticed: boolean }>();
+  /** each Service with a UDP port (`ns/name`) → its addresses and serving endpoints at the last sync */
+  private readonly udpServing = new Map<string, { vips: string[]; serving: Set<string> }>();
+  /** Services whose object or slices changed since the last UDP conntrack cleanup */
+  private readonly udpDirty = new Set<string>();
+  /** Service key → the keys of its EndpointSlices (as kube-proxy has them) */
+  private readonly slicesOf = new Map<string, Set<string>>();
   /** pods bound to a node that is not on the data plane yet, by node */
   private readonly waiting = new Map<string, Set<string>>();
 
@@ -142,6 +168,8 @@ export class Cluster {
     this.underlayLen = net.len;
     this.cp = new ControlPlane({
       seed: opts.seed ?? 1, clusterCIDR: this.clusterCIDR, autoReady: true, sim: this.net.sim,
+      ...(opts.gracefulTermination !== undefined ? { gracefulTermination: opts.gracefulTermination } : {}),
+      ...(opts.defaultTolerationSeconds !== undefined ? { defaultTolerationSeconds: opts.defaultTolerationSeconds } : {}),
       ...(opts.serviceCIDR !== undefined ? { serviceCIDR: opts.serviceCIDR } : {}),
       ...(opts.loadBalancerPool !== undefined ? { loadBalancerPool: opts.loadBalancerPool } : {}),
     });
@@ -210,10 +238,54 @@ export class Cluster {
     return this.apply(loadManifests(text, file === undefined ? {} : { file }));
   }
 
-  /** The node fails: its machine's links are cut, its kubelet stops posting (pods evicted per their tolerations). */
+  /** The node fails and is noticed at once: its machine's links are cut, its kubelet stops posting (pods evicted per their tolerations). */
   nodeDown(name: string): void {
     this.cni.failNode(name);
     this.cp.nodeDown(name);
+  }
+
+  /**
+   * The node's machine crashes now, and the control plane notices as kube-controller-manager's
+   * node lifecycle controller does: its links are cut at once (what is sent to its pods is
+   * lost; kube-proxy everywhere still lists them), and only after 'nodeMonitorGracePeriodS'
+   * (--node-monitor-grace-period, default 40 s) without a heartbeat is the node Ready=Unknown
+   * and tainted node.kubernetes.io/unreachable (NoSchedule, NoExecute): its pods turn not ready
+   * — the EndpointSlices drop them from the ready endpoints, every kube-proxy resyncs and clears
+   * the UDP conntrack entries that still DNAT to them — and are evicted when their toleration
+   * of the taint runs out (tolerationSeconds, 300 s by default), when their owners recreate
+   * them on live nodes. The Node object stays (NotReady) until someone deletes it: until then
+   * the other nodes keep their routes, flows and tunnels to it, as Antrea's do.
+   * Throws InputError CLUSTER_NO_NODE (unknown node), CLUSTER_NODE_DOWN (already crashed).
+   */
+  crashNode(name: string, opts: { nodeMonitorGracePeriodS?: number } = {}): void {
+    if (!this.nodeNames.has(name)) throw new InputError('CLUSTER_NO_NODE', name, `no node named '${name}'`);
+    if (this.crashed.has(name)) throw new InputError('CLUSTER_NODE_DOWN', name, `node '${name}' is already down`);
+    const grace = opts.nodeMonitorGracePeriodS ?? NODE_MONITOR_GRACE_PERIOD_S;
+    if (!(grace >= 0)) throw new InputError('CLUSTER_BAD_GRACE', 'nodeMonitorGracePeriodS', `${grace} is not a number of seconds >= 0`);
+    this.cni.failNode(name);
+    const token = { noticed: false };
+    this.crashed.set(name, token);
+    const notice = (): void => {
+      if (this.crashed.get(name) !== token || this.cp.store.get('Node', undefined, name) === undefined) return;
+      token.noticed = true;
+      this.cp.nodeDown(name);
+    };
+    if (grace === 0) notice(); else this.cp.at(this.cp.nowMs() + grace * 1000, notice);
+  }
+
+  /**
+   * A crashed node is back (rebooted): its links restored, its conntrack empty, its kubelet
+   * posting Ready again (the unreachable taints removed) if the control plane had noticed the
+   * crash; the pods not yet evicted are Ready again. Throws InputError CLUSTER_NO_NODE (unknown,
+   * or its Node deleted meanwhile), CLUSTER_NODE_UP (not down).
+   */
+  restoreNode(name: string): void {
+    if (!this.nodeNames.has(name)) throw new InputError('CLUSTER_NO_NODE', name, `no node named '${name}'`);
+    const token = this.crashed.get(name);
+    if (token === undefined) throw new InputError('CLUSTER_NODE_UP', name, `node '${name}' is not down`);
+    this.crashed.delete(name);
+    this.cni.restoreNode(name);
+    if (token.noticed) this.cp.nodeUp(name);
   }
 
   /** A pod's network stack (to ping or curl from). */
@@ -379,8 +451,17 @@ export class Cluster {
       this.seenPolicies.set(key, d);
     }
     // Services and EndpointSlices → kube-proxy's change trackers
-    this.track('Service', keys('Service'), this.seenServices, (o, isNew) => this.fleet.upsertService(o, isNew), (o) => this.fleet.deleteService(o));
-    this.track('EndpointSlice', keys('EndpointSlice'), this.seenSlices, (o, isNew) => this.fleet.upsertSlice(o, isNew), (o) => this.fleet.deleteSlice(o));
+    const svcKey = (o: Service): string => `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+    this.track('Service', keys('Service'), this.seenServices,
+      (o, old) => { this.udpDirty.add(svcKey(o)); this.fleet.upsertService(o, old === undefined); },
+      (o) => { this.udpDirty.add(svcKey(o)); this.fleet.deleteService(o); });
+    this.track('EndpointSlice', keys('EndpointSlice'), this.seenSlices,
+      (o, old) => {
+        if (old !== undefined && this.sliceService(old) !== this.sliceService(o)) this.noteSlice(old, false);
+        this.noteSlice(o, true);
+        this.fleet.upsertSlice(o, old === undefined);
+      },
+      (o) => { this.noteSlice(o, false); this.fleet.deleteSlice(o); });
   }
 
   /** Note that 'o' changed (its key under its kind), for the next follow. */
@@ -394,6 +475,7 @@ export class Cluster {
   /** Node 'name' leaves the data plane, with its pods and its kube-proxy. */
   private removeNode(name: string): void {
     this.nodeNames.delete(name);
+    this.crashed.delete(name);
     this.fleet.removeNode(name);
     this.net.untunnel(`${name}/br-int`);
     this.net.roles.delete(name);
@@ -402,7 +484,7 @@ export class Cluster {
 
   /** The objects of 'kind' named in 'keys' against 'seen' (by resourceVersion): kube-proxy hears of each change. */
   private track<T extends Service | EndpointSlice>(kind: T['kind'], keys: Set<string>, seen: Map<string, T>,
-    upsert: (o: T, isNew: boolean) => void, remove: (o: T) => void): void {
+    upsert: (o: T, old: T | undefined) => void, remove: (o: T) => void): void {
     for (const key of keys) {
       const [ns, name] = splitKey(key);
       const o = this.cp.store.get(kind, ns, name) as T | undefined;
@@ -414,7 +496,7 @@ export class Cluster {
       if (old !== undefined && old.metadata.resourceVersion === o.metadata.resourceVersion) continue;
       // (the store never changes a stored object in place: it can be kept as it is)
       seen.set(key, o);
-      upsert(o, old === undefined);
+      upsert(o, old);
     }
   }
 
@@ -430,8 +512,75 @@ export class Cluster {
       else this.cni.applyIptablesShared(s.nodes, s.payload);
       for (const node of s.nodes) this.syncs.push({ node, t: this.net.sim.now, full: s.full, payload: s.payload });
     }
+    this.clearStaleUdp();
+  }
+
+  /**
+   * kube-proxy's conntrack cleanup after a sync (pkg/proxy/conntrack): a UDP flow keeps its
+   * conntrack entry as long as it sends, so one DNATed to an endpoint that no longer serves
+   * (deleted, not ready) would never reach another; on every node on the data plane, the
+   * entries whose original destination is an address of the Service (ClusterIP, external and
+   * load-balancer IPs) and whose reply source is such an endpoint are deleted (`conntrack -D
+   * --orig-dst VIP --reply-src EP`), and the flow's next datagram is load-balanced anew. TCP
+   * entries are left, as kube-proxy leaves them (the endpoint's pod, when it is alive, resets
+   * them). Differences: the entries of the same address pair in other protocols go too
+   * (conntrack/linux.ts's deleteWhere has no protocol filter); NodePort entries are not cleared.
+   * Cost: only the Services whose object or slices changed since the last sync (their slices
+   * through an index), plus a table walk per node for each endpoint that stopped serving.
+   */
+  private clearStaleUdp(): void {
+    for (const key of this.udpDirty) {
+      const before = this.udpServing.get(key);
+      const after = this.udpStateOf(key);
+      if (after === undefined) this.udpServing.delete(key); else this.udpServing.set(key, after);
+      if (before === undefined) continue;
+      for (const ep of before.serving) {
+        if (after !== undefined && after.serving.has(ep)) continue;
+        for (const vip of before.vips) {
+          for (const n of this.cni.nodes()) {
+            if (!n.failed) n.host.ip.ct.deleteWhere({ origDst: parseIpv4(vip)!, replySrc: parseIpv4(ep)! });
+          }
+        }
+      }
+    }
+    this.udpDirty.clear();
+  }
+
+  /** Service 'key''s addresses and serving endpoints, as kube-proxy has them, when it has a UDP port. */
+  private udpStateOf(key: string): { vips: string[]; serving: Set<string> } | undefined {
+    const svc = this.seenServices.get(key);
+    if (svc === undefined || !(svc.spec.ports ?? []).some((p) => p.protocol === 'UDP')) return undefined;
+    const vips = [svc.spec.clusterIP, ...(svc.spec.externalIPs ?? []), ...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip)]
+      .filter((v): v is string => v !== undefined && v !== '' && v !== 'None' && parseIpv4(v) !== null);
+    const serving = new Set<string>();
+    for (const sk of this.slicesOf.get(key) ?? []) {
+      for (const e of this.seenSlices.get(sk)?.endpoints ?? []) {
+        const c = e.conditions ?? {};
+        if ((c.serving ?? c.ready ?? true) && e.addresses[0] !== undefined) serving.add(e.addresses[0]);
+      }
+    }
+    return { vips, serving };
+  }
+
+  /** The Service key (`ns/name`) an EndpointSlice belongs to, or undefined. */
+  private sliceService(sl: EndpointSlice): string | undefined {
+    const svc = sl.metadata.labels?.['kubernetes.io/service-name'];
+    return svc === undefined ? undefined : `${sl.metadata.namespace ?? 'default'}/${svc}`;
+  }
+
+  /** Index slice 'sl' under its Service (or take it out) and mark the Service for the UDP cleanup. */
+  private noteSlice(sl: EndpointSlice, present: boolean): void {
+    const svc = this.sliceService(sl);
+    if (svc === undefined) return;
+    const key = `${sl.metadata.namespace ?? 'default'}/${sl.metadata.name}`;
+    const set = this.slicesOf.get(svc) ?? this.slicesOf.set(svc, new Set()).get(svc)!;
+    if (present) set.add(key); else { set.delete(key); if (set.size === 0) this.slicesOf.delete(svc); }
+    this.udpDirty.add(svc);
   }
 }
+
+/** kube-controller-manager's --node-monitor-grace-period default (40 s; 50 s from Kubernetes 1.32) */
+const NODE_MONITOR_GRACE_PERIOD_S = 40;
 
 /** The kinds the data plane and kube-proxy follow. */
 const FOLLOWED = ['Node', 'Namespace', 'Pod', 'NetworkPolicy', 'Service', 'EndpointSlice'] as const;

@@ -81,6 +81,8 @@ export const OPS: ((c: Cloud, a: number, b: number, d: number) => unknown)[] = [
   (c, a) => c.releaseFloatingIp(pick(FIP, a)),
   (c, a, b) => c.createNatGateway({ vpc: pick(VPC, a), subnet: pick(SN, b)[0], name: `n${a % 2}` }),
   (c, a) => c.deleteNatGateway(`n${a % 2}`),
+  (c, a) => c.crashHypervisor(pick(HV, a)),
+  (c, a) => c.evacuateHypervisor(pick(HV, a)),
 ];
 
 export const opArb: fc.Arbitrary<Op> = fc.tuple(fc.nat(OPS.length - 1), fc.nat(11), fc.nat(11), fc.nat(11));
@@ -104,6 +106,7 @@ export function modelDataplane(): { dp: CloudDataplane; state: () => unknown } {
   const dp: CloudDataplane = {
     addHypervisor: (h) => { hvs.add(h.name); },
     removeHypervisor: (n) => { hvs.delete(n); for (const [id, v] of vms) if (v.hypervisor === n) vms.delete(id); },
+    crashHypervisor: (n) => { for (const [id, v] of vms) if (v.hypervisor === n) vms.delete(id); },
     startVm: (v) => { vms.set(v.id, structuredClone(v)); },
     stopVm: (id) => { vms.delete(id); },
     migrateVm: (v) => { vms.set(v.id, structuredClone(v)); },

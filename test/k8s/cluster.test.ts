@@ -216,3 +216,33 @@ spec:
     expect(c.kubeProxy('worker-1')).toBeInstanceOf(IpvsProxier);
   });
 });
+
+describe('kube-proxy\'s UDP conntrack cleanup', () => {
+  // (the cleanup deletes every entry of the address pair: conntrack/linux.ts's deleteWhere has no protocol filter yet)
+  it('a UDP flow whose backend is scaled away moves to another at its next datagram', () => {
+    const c = new Cluster({ seed: 7 });
+    c.addNode('node-1', { labels: { role: 'client' } });
+    for (const n of ['node-2', 'node-3', 'node-4']) c.addNode(n, { labels: { role: 'web' } });
+    c.applyYaml(readFileSync('test/faults/crash-k8s.yaml', 'utf8'));
+    const sim = c.net.sim, vip = c.serviceIP('default', 'web');
+    const client = c.pod('default', 'client');
+    const sock = client.sockets.udp(40000);
+    let echoes = 0;
+    sock.onMessage = () => { echoes++; };
+    const send = (n: number): void => { for (let i = 0; i < n; i++) { sock.send(vip, 53, 'x'); sim.runUntil(sim.now + 10e6); } };
+    send(3);
+    expect(echoes).toBe(3);
+    const ct = (): string[] => c.cni.node('node-1').host.ip.ct.dump(sim.now / 1e6).filter((l) => l.startsWith('udp') && l.includes(`dst=${vip}`));
+    const backend = /src=(10\.244\.\d+\.\d+) dst=10\.244\.0\.\d+ sport=5353/.exec(ct()[0]!)![1]!;
+    // the backend's pod goes: the Deployment scaled to the other two
+    const pod = c.podsWith({ app: 'web' }).find((p) => p.status?.podIP === backend)!;
+    c.cp.delete('Pod', 'default', pod.metadata.name);
+    c.cp.scale('Deployment', 'default', 'web', 2);
+    // the entry that DNATed to it is gone on the client's node; the next datagram is answered by another
+    expect(ct().some((l) => l.includes(`src=${backend} `))).toBe(false);
+    send(3);
+    expect(echoes).toBe(6);
+    expect(ct()).toHaveLength(1);
+    expect(ct()[0]).not.toContain(`src=${backend} `);
+  });
+});

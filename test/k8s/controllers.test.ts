@@ -398,6 +398,28 @@ spec: {containers: [{name: c, resources: {requests: {cpu: "64"}}}]}
     expect(cp.events.some((e) => e.reason === 'TaintManagerEviction')).toBe(true);
   });
 
+  it('graceful termination on an unreachable node: evicted pods stay Terminating until the kubelet is back or the Node is deleted', () => {
+    const cp = cluster({ autoReady: true, gracefulTermination: true });
+    cp.applyYaml(deployment({ replicas: 2 }));
+    const onW1 = pods(cp, 'web-').filter((p) => p.spec.nodeName === 'w1').map((p) => p.metadata.name);
+    expect(onW1.length).toBeGreaterThan(0);
+    cp.nodeDown('w1');
+    cp.advance(300_000 + 31_000); // evicted, and the 30 s grace period over: no kubelet finished them
+    for (const n of onW1) expect(cp.store.get('Pod', 'default', n)!.metadata.deletionTimestamp).toBeDefined();
+    expect(pods(cp, 'web-').filter((p) => !p.metadata.deletionTimestamp && p.spec.nodeName === 'w2')).toHaveLength(2);
+    // the kubelet is back: it finishes them
+    cp.nodeUp('w1');
+    for (const n of onW1) expect(cp.store.get('Pod', 'default', n)).toBeUndefined();
+    // another eviction, then the Node deleted: PodGC force-deletes what is left on it
+    const onW2 = pods(cp, 'web-').filter((p) => p.spec.nodeName === 'w2').map((p) => p.metadata.name);
+    cp.nodeDown('w2');
+    cp.advance(331_000);
+    for (const n of onW2) expect(cp.store.get('Pod', 'default', n)!.metadata.deletionTimestamp).toBeDefined();
+    cp.delete('Node', undefined, 'w2');
+    for (const n of onW2) expect(cp.store.get('Pod', 'default', n)).toBeUndefined();
+    expect(pods(cp, 'web-').map((p) => p.spec.nodeName)).toEqual(['w1', 'w1']);
+  });
+
   it('runs its timers on a Sim when given one', () => {
     const sim = new Sim({ seed: 1 });
     const cp = cluster({ autoReady: true, sim });

@@ -26,7 +26,8 @@
  *    Antrea names it (`<pod name[:8]>-<6 hex>`); the pod's flows;
  *    `removePod` cuts the veth and takes the flows back;
  *  - `failNode(name)` cuts every link of the node (the underlay, the
- *    gateway, the pods' veths): a dead machine; `removeNode(name)` also
+ *    gateway, the pods' veths): a dead machine, `restoreNode(name)` the
+ *    machine back (rebooted: its conntrack table empty); `removeNode(name)` also
  *    forgets it and its pods (returned) and removes its routes and flows
  *    from the others — the Node object deleted;
  *  - `applyIptablesShared(nodes, payload)`: one payload for many nodes
@@ -559,6 +560,19 @@ export class ClusterNetwork {
     n.failed = true;
     for (const l of n.links) l.cut();
     for (const p of n.pods) p.link.cut();
+  }
+
+  /**
+   * The node's machine is back (rebooted): its links restored, its kernel's conntrack table
+   * empty; its pods still here (not evicted meanwhile) are reachable again with their addresses.
+   */
+  restoreNode(name: string): void {
+    const n = this.node(name);
+    if (!n.failed) return;
+    n.failed = false;
+    for (const l of n.links) l.restore();
+    for (const p of n.pods) p.link.restore();
+    n.host.ip.ct.deleteWhere({});
   }
 
   /**

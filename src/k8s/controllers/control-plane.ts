@@ -43,7 +43,12 @@
  * Graceful deletion (option `gracefulTermination`): a deleted pod first gets
  * a deletionTimestamp (its endpoints turn terminating), and is removed when
  * the data plane calls `podTerminated` or after its
- * terminationGracePeriodSeconds. Without it (default), deletion is immediate.
+ * terminationGracePeriodSeconds — but only by a kubelet that posts: on a
+ * node not Ready (crashed, unreachable) an evicted pod stays Terminating
+ * until `nodeUp` or until the Node is deleted (PodGC force-deletes the
+ * pods of a Node that no longer exists). A ReplicaSet replaces a
+ * terminating pod at once; a StatefulSet waits for it to be gone, as in a
+ * cluster. Without the option (default), deletion is immediate.
  * Cost: each controller's `keysFor` reads store indexes (pods by node,
  * unscheduled pods, pods by label pair, Services by selector pair) rather
  * than lists (the node controller ignores pod events on a healthy node),
@@ -708,10 +713,13 @@ export class ControlPlane {
       n.spec = { ...n.spec, taints };
       if (!taints.length) delete n.spec.taints;
     });
-    if (this.opts.autoReady) {
-      for (const p of this.podsOn(name)) {
-        if (isActive(p) && p.status?.phase === 'Running' && podCondition(p, 'Ready')?.status !== 'True') this.setPodReady(p.metadata.namespace!, p.metadata.name, true);
+    for (const p of this.podsOn(name)) {
+      // the kubelet finishes what was deleted while it was away (its grace period over)
+      if (isTerminating(p) && Date.parse(p.metadata.deletionTimestamp!) + (p.spec.terminationGracePeriodSeconds ?? 30) * 1000 <= this.nowMs()) {
+        this.store.delete('Pod', p.metadata.namespace, p.metadata.name);
+        continue;
       }
+      if (this.opts.autoReady && isActive(p) && p.status?.phase === 'Running' && podCondition(p, 'Ready')?.status !== 'True') this.setPodReady(p.metadata.namespace!, p.metadata.name, true);
     }
     this.reconcile();
   }
@@ -774,7 +782,18 @@ export class ControlPlane {
     }
   }
 
-  /** Delete pod 'p': at once, or — with gracefulTermination — mark it terminating until podTerminated or its grace period ends. */
+  /** PodGC's force deletion (grace period 0): 'p' goes at once, terminating or not. */
+  forceDeletePod(p: Pod): void {
+    const cur = this.store.get('Pod', p.metadata.namespace, p.metadata.name);
+    if (cur && cur.metadata.uid === p.metadata.uid) this.store.delete('Pod', p.metadata.namespace, p.metadata.name);
+  }
+
+  /**
+   * Delete pod 'p': at once, or — with gracefulTermination — mark it terminating until
+   * podTerminated or its grace period ends; the kubelet finishes that (the stand-in's timer), so
+   * on a node whose kubelet is not posting (Ready not True) the pod stays terminating until the
+   * kubelet is back (nodeUp) or the Node is deleted (PodGC), as in a cluster.
+   */
   private removePod(p: Pod): void {
     if (!this.opts.gracefulTermination || !p.spec.nodeName) {
       this.store.delete('Pod', p.metadata.namespace, p.metadata.name);
@@ -788,7 +807,10 @@ export class ControlPlane {
     const uid = p.metadata.uid;
     this.at(now + (p.spec.terminationGracePeriodSeconds ?? 30) * 1000, () => {
       const cur = this.store.get('Pod', p.metadata.namespace, p.metadata.name);
-      if (cur && cur.metadata.uid === uid) this.store.delete('Pod', p.metadata.namespace, p.metadata.name);
+      if (!cur || cur.metadata.uid !== uid) return;
+      const n = this.store.get('Node', undefined, cur.spec.nodeName!);
+      if (n && !nodeReady(n)) return; // no kubelet to finish it: nodeUp or PodGC will
+      this.store.delete('Pod', p.metadata.namespace, p.metadata.name);
     });
   }
 
@@ -864,7 +886,8 @@ class NodeController implements Controller {
     const { store } = this.cp;
     let node = store.get('Node', undefined, name);
     if (!node) {
-      for (const p of this.cp.podsOn(name)) this.cp.ctx.deletePod(p, 'PodGC');
+      // PodGC: the pods of a Node that no longer exists go at once (force: no kubelet will finish them)
+      for (const p of this.cp.podsOn(name)) this.cp.forceDeletePod(p);
       return;
     }
     if (!node.spec?.podCIDR) {
