@@ -39,7 +39,7 @@ describe('topology files', () => {
     expect(out).toContain(' 2  10.0.2.2  6.000 ms  4.000 ms  4.000 ms');
   });
 
-  it('a link's reorder, as netem-like text or a mapping, becomes the link's reorder option', async () => {
+  it('a link reorder, as netem-like text or a mapping, becomes the reorder option of the link', () => {
     for (const ro of ['50% 3ms', '{ rate: 0.5, delay: 3ms }']) {
       const loaded = loadTopology(GOOD.replace('delay: 1ms }\n  - { a: h2', `delay: 1ms, reorder: ${ro} }\n  - { a: h2`));
       expect(loaded.links[0]!.opts.reorder).toEqual({ rate: 0.5, delay: 3e6 });
