@@ -69,6 +69,7 @@ export const DROP_REASONS = {
   'no-fdb': 'no forwarding entry and flooding is off',
   'forwarding-off': 'not for this host, and it does not forward',
   'neigh-queue': 'too many frames waiting for the same next hop',
+  'ct-full': 'the conntrack table was full (nf_conntrack_max) and nothing could be evicted',
 } as const;
 
 export type TraceDropReason = keyof typeof DROP_REASONS;
