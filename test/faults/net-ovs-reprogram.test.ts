@@ -121,6 +121,28 @@ describe('flows changed under a running TCP stream (ct(commit), +est)', () => {
     expect(s.errors).toEqual([]);
   });
 
+  it('a new higher-priority flow that reads another field (the megaflow mask changes) diverts the very next packet; the old megaflow is gone', () => {
+    const l = lab();
+    const s = stream(l);
+    l.topo.sim.runFor(ms(200));
+    const dp = l.br.dp;
+    const toH2Before = l.toH2.length;
+    // h1's segments to port 5001 now go to the monitor only
+    l.br.addFlows('table=1,priority=95,ct_state=+trk+est,tcp,in_port=1,tp_dst=5001,actions=output:3');
+    const changedAt = l.topo.sim.now;
+    const rxBefore = l.br.port('p1').stats.rxPackets;
+    l.topo.sim.runFor(ms(20));
+    const fromH1 = l.br.port('p1').stats.rxPackets - rxBefore;
+    expect(fromH1).toBeGreaterThan(0);
+    expect(l.toH3.filter((t) => t > changedAt).length).toBe(fromH1);
+    // the bridge sent nothing to h2 after the change
+    expect(l.toH2.length - toH2Before).toBe(0);
+    const est = dp.dumpFlows(l.br.nowMs).filter((x) => x.includes('in_port(1)') && x.includes('+est'));
+    expect(est.length).toBe(1);
+    expect(est[0]).toMatch(/tcp\(dst=5001\).*actions:3$/);
+    expect(s.conn.state).toBe('ESTABLISHED');
+  });
+
   it('a deleted flow stops the traffic at once: nothing reaches h2 after the del-flows, the drops are counted', () => {
     const l = lab();
     const s = stream(l);
