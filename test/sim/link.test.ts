@@ -216,6 +216,15 @@ describe('Link', () => {
     for (const bad of ['', '25%', '5ms', '25% 5ms 1ms', '150% 5ms', 'often 5ms', '25% soon', '-1% 5ms']) {
       expect(() => parseReorder(bad, 'links[2].reorder'), bad).toThrow(expect.objectContaining({ code: 'LINK_BAD_REORDER', path: 'links[2].reorder' }) as Error);
     }
+    // property: a percentage and a duration in either order read back; any other text is an InputError
+    fc.assert(fc.property(fc.integer({ min: 0, max: 10000 }), fc.integer({ min: 0, max: 100000 }), fc.boolean(), (bp, us_, swap) => {
+      const pct = `${bp / 100}%`, d = `${us_}us`;
+      const r = parseReorder(swap ? `${d} ${pct}` : `${pct} ${d}`);
+      return Math.abs(r.rate - bp / 10000) < 1e-12 && r.delayNs === us_ * 1000;
+    }));
+    fc.assert(fc.property(fc.string(), (t) => {
+      try { parseReorder(t); return true; } catch (e) { return (e as { code?: string }).code === 'LINK_BAD_REORDER' || (e as { code?: string }).code === 'BAD_QUANTITY'; }
+    }));
     const p = (): Port => new Port({ name: 'y', receive: () => {} }, 'p');
     expect(() => new Link(new Sim(), p(), p(), { reorder: { rate: 1.5, delay: 10 } })).toThrow(/bad options/);
     expect(() => new Link(new Sim(), p(), p(), { reorder: { rate: 0.5, delay: -1 } })).toThrow(/bad options/);
