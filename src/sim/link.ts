@@ -22,9 +22,11 @@
  *  - reordering (`reorder: { rate, delay }`, or netem-like text '25% 5ms'):
  *    each frame is held back an extra `delay` with probability `rate`
  *    (drawn from the engine's RNG after the loss draw, only when the rate
- *    is above 0), so frames sent after it overtake it — what netem's
- *    `delay … reorder` shows the receiver; the serializer is not held (the
- *    frames behind keep their times); `heldBack(side)` counts them;
+ *    is above 0), so frames sent after it overtake it (netem's `delay D
+ *    reorder P%` does the mirror image: P % go at once, ahead of the rest
+ *    delayed by D; either way the receiver sees frames out of order); the
+ *    serializer is not held (the frames behind keep their times);
+ *    `heldBack(side)` counts them;
  *  - cut and restore (now or at a time): while cut, frames sent are dropped
  *    and frames in flight are lost ('down');
  *  - detach: the link is cut for good and its ports freed, to be linked
