@@ -54,6 +54,18 @@
  *    OUTPUT, the source at POSTROUTING/INPUT, in whichever direction the
  *    connection's bindings require (a reply is un-NATed the other way).
  *  - `conntrack -L` text (`dump`); `conntrack -D` by addresses (`deleteWhere`).
+ *  - Table size: `maxEntries` (nf_conntrack_max) connections in `buckets`
+ *    (nf_conntrack_buckets) hash buckets, 262144 each by default. A packet
+ *    that needs a new connection while the table holds maxEntries first
+ *    makes early_drop look into the 8 buckets from its tuple's (the first
+ *    one holding any non-ASSURED connection loses all of them, timed-out
+ *    ones met are freed too); if nothing was deleted the packet is dropped
+ *    in conntrack, before any rule: the result says `full`, `stats.drop`
+ *    counts it (the kernel logs TABLE_FULL_MESSAGE) and the caller drops it.
+ *    Packets of tracked connections are untouched. Not modelled: the GC
+ *    worker's early drop when the table is over 95 % full; and a TCP segment
+ *    with impossible flags is INVALID before the table-full check (the
+ *    kernel allocates first, so with a full table it is dropped as full).
  * Timeouts: the kernel's defaults (tcp_timeouts, udp 30 s / 120 s stream,
  * icmp 30 s), on the caller's clock in ms; TCP as the kernel picks them: 300 s
  * (RETRANS) after tcpMaxRetrans repeats of an ACK or for a zero window, 300 s
@@ -127,7 +139,27 @@ export class NfCtResult {
   /** 0 original, 1 reply */
   dir = 0;
   info: CtInfo = 'UNTRACKED';
+  /**
+   * The table was full (nf_conntrack_max) and early_drop freed no room: the
+   * kernel drops this packet in nf_conntrack_in, before any rule sees it
+   * ("nf_conntrack: table full, dropping packet"). The caller must drop it.
+   */
+  full = false;
 }
+
+/** What the kernel logs (rate-limited) for each packet a full table drops. */
+export const TABLE_FULL_MESSAGE = 'nf_conntrack: table full, dropping packet';
+
+/** `conntrack -S` counters this model keeps. */
+export interface NfConntrackStats {
+  /** packets dropped because the table was full (the kernel's 'drop': "too stressed to deal") */
+  drop: number;
+  /** connections early_drop deleted to make room ('early_drop') */
+  earlyDrop: number;
+}
+
+/** NF_CT_EVICTION_RANGE: the buckets early_drop looks into, from the new connection's. */
+const EVICTION_RANGE = 8;
 
 export interface NfNatRange { addrMin: number; addrMax: number; portMin: number; portMax: number; random?: boolean; persistent?: boolean }
 
@@ -148,7 +180,15 @@ export function jhashAddr(addr: number, initval: number): number {
 }
 
 export class NfConntrack {
+  /** by bucket (the tuple's hash scaled into 'buckets'), both directions' tuples */
   private readonly table = new Map<number, { conn: NfConn; dir: number }[]>();
+  /** confirmed connections in the table (expired ones not yet freed included: the kernel's count) */
+  private count = 0;
+  /** net.netfilter.nf_conntrack_max (0: no limit) */
+  maxEntries: number;
+  /** net.netfilter.nf_conntrack_buckets */
+  readonly buckets: number;
+  readonly stats: NfConntrackStats = { drop: 0, earlyDrop: 0 };
   private readonly ex = new TupleExtractor();
   private readonly tmp = new Uint32Array(KEY_WORDS);
   private readonly rng: Mulberry32;
@@ -161,22 +201,34 @@ export class NfConntrack {
   /** net.netfilter.nf_conntrack_tcp_max_retrans (default 3): repeats of an ACK before the 300 s RETRANS timeout */
   tcpMaxRetrans: number;
 
-  constructor(opts: { seed?: number; tcpLoose?: boolean; tcpBeLiberal?: boolean; tcpIgnoreInvalidRst?: boolean; tcpMaxRetrans?: number } = {}) {
+  constructor(opts: {
+    seed?: number; tcpLoose?: boolean; tcpBeLiberal?: boolean; tcpIgnoreInvalidRst?: boolean; tcpMaxRetrans?: number;
+    /** nf_conntrack_max (default 262144, as a 6.x kernel on a machine over 4 GB; 0: no limit) */
+    maxEntries?: number;
+    /** nf_conntrack_buckets (default 262144) */
+    buckets?: number;
+  } = {}) {
     this.rng = new Mulberry32(opts.seed ?? 1);
+    this.maxEntries = opts.maxEntries ?? 262144;
+    this.buckets = opts.buckets ?? 262144;
+    if (!(Number.isInteger(this.maxEntries) && this.maxEntries >= 0) || !(Number.isInteger(this.buckets) && this.buckets >= 1)) {
+      throw new RangeError(`nf_conntrack: bad table size (max ${opts.maxEntries}, buckets ${opts.buckets})`);
+    }
     this.tcpLoose = opts.tcpLoose ?? true;
     this.tcpBeLiberal = opts.tcpBeLiberal ?? false;
     this.tcpIgnoreInvalidRst = opts.tcpIgnoreInvalidRst ?? false;
     this.tcpMaxRetrans = opts.tcpMaxRetrans ?? 3;
   }
 
-  get size(): number {
-    let n = 0;
-    for (const l of this.table.values()) for (const e of l) if (e.dir === 0) n++;
-    return n;
+  /** Connections in the table (the kernel's nf_conntrack_count). */
+  get size(): number { return this.count; }
+
+  private bucketOf(k: Uint32Array, o: number): number {
+    return reciprocalScale(hashKey(k, o, 0), this.buckets);
   }
 
   private find(k: Uint32Array, o: number, now: number): { conn: NfConn; dir: number } | null {
-    const l = this.table.get(hashKey(k, o, 0));
+    const l = this.table.get(this.bucketOf(k, o));
     if (l === undefined) return null;
     // an entry that timed out but was not yet expired away is skipped: a newer one may follow it
     for (const e of l) {
@@ -186,8 +238,9 @@ export class NfConntrack {
   }
 
   private insert(c: NfConn): void {
+    this.count++;
     for (let dir = 0; dir < 2; dir++) {
-      const h = hashKey(c.keys, dir * KEY_WORDS, 0);
+      const h = this.bucketOf(c.keys, dir * KEY_WORDS);
       const l = this.table.get(h);
       if (l === undefined) this.table.set(h, [{ conn: c, dir }]);
       else l.push({ conn: c, dir });
@@ -196,11 +249,11 @@ export class NfConntrack {
 
   private remove(c: NfConn): void {
     for (let dir = 0; dir < 2; dir++) {
-      const h = hashKey(c.keys, dir * KEY_WORDS, 0);
+      const h = this.bucketOf(c.keys, dir * KEY_WORDS);
       const l = this.table.get(h);
       if (l === undefined) continue;
       const i = l.findIndex((e) => e.conn === c);
-      if (i >= 0) l.splice(i, 1);
+      if (i >= 0) { l.splice(i, 1); if (dir === 0) this.count--; }
       if (l.length === 0) this.table.delete(h);
     }
   }
@@ -213,7 +266,7 @@ export class NfConntrack {
    * INVALID with no connection: neither NAT nor confirmation touch it.
    */
   track(b: Uint8Array, l3: number, end: number, now: number, out: NfCtResult): void {
-    out.conn = null; out.dir = 0; out.info = 'INVALID';
+    out.conn = null; out.dir = 0; out.info = 'INVALID'; out.full = false;
     const ex = this.ex;
     if (!ex.extract(b, l3, end, 0x0800, 0)) return;
     const k = ex.key;
@@ -227,6 +280,12 @@ export class NfConntrack {
     // tcp_error: flag combinations no TCP sends are INVALID whatever the connection
     if (proto === IPPROTO_TCP && !tcpValidFlags(b[ex.l4 + 13]!)) return;
     if (hit === null) {
+      // __nf_conntrack_alloc: a full table first tries early_drop, else the packet is dropped
+      if (this.maxEntries > 0 && this.count >= this.maxEntries && !this.earlyDrop(k, now)) {
+        this.stats.drop++;
+        out.full = true;
+        return;
+      }
       const c = new NfConn(proto);
       copyKey(k, 0, c.keys, 0);
       reverseKeyInto(k, 0, c.keys, KEY_WORDS);
@@ -516,6 +575,37 @@ export class NfConntrack {
     if (!this.ex.extract(b, l3, end, 0x0800, 0)) return false;
     out.conn = conn; out.dir = 1 - dir; out.info = 'RELATED';
     return true;
+  }
+
+  /**
+   * early_drop: look at the connections in EVICTION_RANGE buckets from the
+   * new tuple 'k''s, one bucket at a time; in the first bucket that has any,
+   * delete every confirmed connection that is not ASSURED (early_drop_list).
+   * Timed-out entries met on the way are freed but do not count. True when
+   * something was deleted (room was made).
+   */
+  private earlyDrop(k: Uint32Array, now: number): boolean {
+    const first = this.bucketOf(k, 0);
+    for (let i = 0; i < EVICTION_RANGE; i++) {
+      const l = this.table.get((first + i) % this.buckets);
+      if (l === undefined) continue;
+      let drops = 0;
+      for (const e of [...l]) {
+        const c = e.conn;
+        if (c.expires <= now) { this.remove(c); continue; }
+        if ((c.status & IPS_ASSURED) !== 0 || !this.contains(c)) continue;
+        this.remove(c);
+        drops++;
+      }
+      if (drops > 0) { this.stats.earlyDrop += drops; return true; }
+    }
+    return false;
+  }
+
+  /** Whether 'c' is still in the table (an entry listed twice in one bucket is deleted once). */
+  private contains(c: NfConn): boolean {
+    const l = this.table.get(this.bucketOf(c.keys, 0));
+    return l !== undefined && l.some((e) => e.conn === c && e.dir === 0);
   }
 
   /** nf_conntrack_confirm: insert a new connection (no-op for a confirmed one, none, or an attached answer). */

@@ -36,8 +36,18 @@
  * whenever its statistics are pushed (the xlate cache's XC_NORMAL: a MAC
  * moving back through a cached flow is learned there, a busy entry is
  * refreshed), and the sweep expires idle entries (mac_learning_run).
- * The megaflow cache is bounded by `flowLimit` (OVS's default 200000): an
- * install into a full cache first evicts the least recently used tenth.
+ * The megaflow cache is bounded by `flowLimit` (other_config:flow-limit,
+ * default 200000) as ofproto-dpif-upcall.c bounds it: an upcall while the
+ * cache holds flowLimit megaflows still translates and executes the packet
+ * (and learns), but installs nothing (should_install_flow; counted in
+ * `stats.flowLimitHit`, OVS's upcall_flow_limit_hit), so that flow's every
+ * packet takes the slow path until the revalidator frees room: its sweep
+ * deletes megaflows idle for maxIdleMs — 100 ms while the cache holds more
+ * than flowLimit (a limit lowered at run time), and every megaflow when it
+ * holds more than twice the limit (kill_them_all). OVS's dynamic limit
+ * (shrunk when a revalidator round takes long in wall-clock time) is not
+ * modelled: revalidation here takes no virtual time. The exact-match cache
+ * has its fixed size (emcEntries, 8192) and replaces entries.
  *
  * What is installed is what dpif-netdev installs: the megaflow's mask with
  * the VLAN-presence bit always matched (and an unread tag's VID), nd()
@@ -182,6 +192,8 @@ export class DatapathStats {
   delivered = 0;
   toController = 0;
   txPackets = 0;
+  /** upcalls that installed no megaflow because the cache held flowLimit flows (upcall_flow_limit_hit) */
+  flowLimitHit = 0;
   /** ct(commit) refused by a zone limit or the table maximum (the packet is not dropped for it) */
   ctRefused = 0;
   /** tunnelled packets no tunnel port takes (OVS's "receive tunnel port not found"; dropped as upcall_error) */
@@ -527,8 +539,9 @@ export class Datapath {
     f.balance = r.balance;
     for (const rule of r.rules) this.br.credit(rule, 1, p.end - p.start, now);
     if (forced) return f;
-    if (this.megaflows.size >= this.flowLimit) this.evict(now);
-    this.megaflows.insert(f);
+    // should_install_flow: at the limit the packet is handled (below) but nothing is cached
+    if (this.megaflows.size >= this.flowLimit) st.flowLimitHit++;
+    else this.megaflows.insert(f);
     if (r.learned.length) this.br.addFlows(r.learned, now);
     if (r.macLearn.length) {
       this.macLearns.set(f, r.macLearn);
@@ -540,17 +553,6 @@ export class Datapath {
   private deleteFlow(f: DpFlow): void {
     f.dead = true;
     this.megaflows.remove(f);
-  }
-
-  /** Make room: delete the least recently used tenth of the megaflows. */
-  private evict(now: number): void {
-    const all = [...this.megaflows.flows()];
-    all.sort((a, b) => (a.used < 0 ? a.created : a.used) - (b.used < 0 ? b.created : b.used));
-    const n = Math.max(1, Math.floor(all.length / 10));
-    for (let i = 0; i < n; i++) {
-      this.pushStats(all[i]!, now);
-      this.deleteFlow(all[i]!);
-    }
   }
 
   // ---- revalidation -------------------------------------------------------------------------------------
@@ -602,15 +604,19 @@ export class Datapath {
 
   /**
    * The revalidator's periodic pass at 'now': push statistics, delete
-   * megaflows idle for maxIdleMs, expire OpenFlow and conntrack timeouts,
-   * re-rank the subtables.
+   * megaflows idle for maxIdleMs (100 ms when over the flow limit; all of
+   * them when over twice the limit), expire OpenFlow and conntrack
+   * timeouts, re-rank the subtables.
    */
   sweep(now: number): void {
     this.lastSweep = now;
+    const n = this.megaflows.size;
+    const killAll = n > 2 * this.flowLimit;
+    const maxIdle = n > this.flowLimit ? 100 : this.maxIdleMs;
     for (const f of [...this.megaflows.flows()]) {
       this.pushStats(f, now);
       const last = f.used < 0 ? f.created : f.used;
-      if (now - last >= this.maxIdleMs) this.deleteFlow(f);
+      if (killAll || now - last >= maxIdle) this.deleteFlow(f);
     }
     this.br.expire(now);
     this.br.mac.expire(now);

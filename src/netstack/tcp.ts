@@ -61,7 +61,9 @@
  *    sk_err_soft) when Linux's retransmits_timed_out() model for
  *    `retries2` (15) says so: the time since the first retransmission's
  *    timer was armed exceeds the sum of the backoff series from 200 ms
- *    (924.6 s for 15).
+ *    (924.6 s for 15). A net or host unreachable quoting SND.UNA while backed
+ *    off undoes one doubling (RFC 6069, tcp_ld_RTO_revert): the timer is
+ *    re-armed for the rest of the shorter RTO since that segment was sent.
  *  - Zero window: the persist timer probes with an old-sequence ACK (as
  *    tcp_xmit_probe_skb), backing off like RTO; `retries2` unanswered probes
  *    fail the connection.
@@ -530,7 +532,7 @@ export class TcpStack {
     if (!apply) return true;
     // what ends an embryonic passive connection (tcp_v4_err's tcp_req_err 'abort')
     const reqAbort = type === 12 || type === 11 || (type === 3 && (code === 0 || code === 1));
-    return c.icmpError(be32(frame, q + qhl + 4), errno, reqAbort);
+    return c.icmpError(be32(frame, q + qhl + 4), errno, reqAbort, type === 3 && (code === 0 || code === 1));
   }
 
   /** @internal Start an operation that may send (nested calls queue their input until it ends). */
@@ -816,6 +818,10 @@ export class TcpConn {
   private rttStart = 0;
   private retransmits = 0;
   private retransStamp = -1;
+  /** data RTOs that doubled the RTO since new data was last acknowledged (icsk_backoff) */
+  private backoff = 0;
+  /** when the segment at SND.UNA was last sent (the head skb's timestamp), ns; -1 none */
+  private headSentAt = -1;
   private probesOut = 0;
   private handshakeRetransmitted = false;
 
@@ -1250,6 +1256,7 @@ export class TcpConn {
       this.rto = this.rtoFromEstimate(); // backoff ends with new data acknowledged
     }
     this.retransmits = 0;
+    this.backoff = 0;
     this.retransStamp = -1;
     const mss = this.mss;
     if (this.inRecovery) {
@@ -1383,8 +1390,11 @@ export class TcpConn {
     return true;
   }
 
-  /** @internal ICMP error 'errno' quoting 'seq'; 'reqAbort': whether it ends an embryonic passive connection. */
-  icmpError(seq: number, errno: TcpErrno, reqAbort: boolean): boolean {
+  /**
+   * @internal ICMP error 'errno' quoting 'seq'; 'reqAbort': whether it ends an embryonic passive
+   * connection; 'revert': a net or host unreachable, which may undo one RTO backoff (RFC 6069).
+   */
+  icmpError(seq: number, errno: TcpErrno, reqAbort: boolean, revert = false): boolean {
     if (this.state === 'SYN_RECEIVED' && this.listener !== null) {
       if (seq !== this.iss) return false;
       if (reqAbort) this.destroy(null);
@@ -1395,8 +1405,31 @@ export class TcpConn {
       this.fail(errno, 'ICMP error during connect');
     } else {
       this.softError = errno;
+      if (revert) this.rtoRevert(seq);
     }
     return true;
+  }
+
+  /**
+   * tcp_ld_RTO_revert (RFC 6069): a net/host unreachable quoting SND.UNA while
+   * the RTO is backed off says the path, not congestion, lost the segment —
+   * one doubling is undone and the timer re-armed for what is left of the
+   * shorter RTO since the segment was last sent (or it retransmits now).
+   */
+  private rtoRevert(seq: number): void {
+    if (seq !== this.sndUna || this.retransmits === 0 || this.backoff === 0 || this.rtxKind !== RTX_RETRANSMIT) return;
+    const cfg = this.stack.cfg;
+    this.backoff--;
+    const base = this.hasRtt ? this.rtoFromEstimate() : cfg.rtoInitNs;
+    this.rto = Math.min(base * 2 ** this.backoff, cfg.rtoMaxNs);
+    const remaining = this.rto - (this.stack.io.sim.now - this.headSentAt);
+    if (remaining > 0) {
+      this.armRtx(RTX_RETRANSMIT, remaining);
+    } else {
+      this.rtxKind = RTX_NONE;
+      this.rtxDeadline = -1;
+      this.retransmitTimer();
+    }
   }
 
   private quotedSeqOk(seq: number): boolean {
@@ -1455,6 +1488,7 @@ export class TcpConn {
     if (fin) flags |= TCP_FIN;
     const retrans = seqLt(seq, this.sndMax);
     this.emit(seq, flags, len, -1);
+    if (seq === this.sndUna) this.headSentAt = this.stack.io.sim.now;
     this.bytesSent += len;
     if (retrans) {
       this.totalRetrans++;
@@ -1682,6 +1716,7 @@ export class TcpConn {
     this.sndNxt = this.sndUna;
     this.totalRto++;
     this.retransmits++;
+    this.backoff++;
     this.rto = Math.min(this.rto * 2, cfg.rtoMaxNs);
     this.output(); // re-arms: RTO with the backed-off value, or the persist timer if the window is shut
   }

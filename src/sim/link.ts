@@ -19,13 +19,23 @@
  *    the bytes of wire time still ahead of it (the rest of the frame on the
  *    wire included) is dropped ('queue');
  *  - propagation delay, added after serialization;
+ *  - reordering (`reorder: { rate, delay }`, or netem-like text '25% 5ms'):
+ *    each frame is held back an extra `delay` with probability `rate`
+ *    (drawn from the engine's RNG after the loss draw, only when the rate
+ *    is above 0), so frames sent after it overtake it (netem's `delay D
+ *    reorder P%` does the mirror image: P % go at once, ahead of the rest
+ *    delayed by D; either way the receiver sees frames out of order); the
+ *    serializer is not held (the frames behind keep their times);
+ *    `heldBack(side)` counts them;
  *  - cut and restore (now or at a time): while cut, frames sent are dropped
  *    and frames in flight are lost ('down');
  *  - detach: the link is cut for good and its ports freed, to be linked
  *    again elsewhere (a VM's NIC moving to another hypervisor's tap).
- * Delivery order per direction is FIFO (serialization end + a constant delay
- * never reorders), so frames in flight wait in a per-direction queue and the
- * arrival event carries nothing: no closure per frame. The frame is copied
+ * Delivery order within a lane is FIFO (serialization end + a constant delay
+ * never reorders): each direction has two lanes, the ordinary one and the
+ * held-back one (its frames all get the same extra delay, so it is FIFO
+ * too); frames in flight wait in their lane's queue and the arrival event
+ * carries nothing: no closure per frame. The frame is copied
  * when sent — the sender may reuse its buffer, the receiver may rewrite it —
  * into a shared 1 MiB slab (a view per frame; a slab is freed when no frame
  * in it is referenced any more), so a copy is a view and a memcpy.
@@ -35,8 +45,12 @@
  * under, made current around the receiver's `receive`; ports record tx and
  * rx, links their drops, when someone traces.
  * Invariants: a frame is counted exactly once per direction: delivered, or
- * dropped with one reason (mtu, loss, queue, down), or still in flight.
- * Cost: one heap event and one copy (a view into a slab) per frame per link.
+ * dropped with one reason (mtu, loss, queue, down), or still in flight
+ * (`inFlight(side)`, both lanes, frames already lost to a cut included until
+ * their arrival time counts them 'down'): for two ports that kept one link
+ * all along, a's txPackets = b's rxPackets + a's drops + inFlight(0).
+ * Cost: one heap event and one copy (a view into a slab) per frame per link;
+ * loss and reordering one RNG draw each per frame when on, none when off.
  * Neighbours: engine.ts (the clock), tracer.ts (trace ids, records), units.ts (option text), devices and
  * netstack own the ports.
  */
@@ -44,6 +58,7 @@ import { be16 } from '../wire/bytes.js';
 import type { EventHandler, Sim } from './engine.js';
 import { DROP_REASONS, type TraceDropReason } from './tracer.js';
 import { parseBytes, parseDuration, parseRate } from './units.js';
+import { InputError } from '../errors.js';
 
 /** Whatever owns ports: a host, a bridge, a router. */
 export interface PortOwner {
@@ -161,17 +176,56 @@ export interface LinkOptions {
   loss?: number;
   /** drop-tail queue limit: bytes, or text such as '256KB' (default: unlimited) */
   queue?: number | string;
+  /** reordering: hold a frame back by 'delay' with probability 'rate', or netem-like text '25% 5ms' (default: none) */
+  reorder?: ReorderOptions | string;
 }
 
-/** One direction of a link: its serializer, its frames in flight, its counters. */
-class Direction implements EventHandler {
-  busyUntil = 0;
-  /** frames in flight, oldest first, from 'head' on, and the trace id each carries (tracer.ts; 0 untraced) */
+/** The reordering model: each frame is held back an extra 'delay' (ns or text) with probability 'rate' (0 to 1). */
+export interface ReorderOptions {
+  rate: number;
+  delay: number | string;
+}
+
+/**
+ * Netem-like reorder text: a probability ('25%' or '0.25') and the extra
+ * delay of a held-back frame ('5ms'), in either order ('5ms 25%').
+ * Throws InputError (LINK_BAD_REORDER) naming 'field'.
+ */
+export function parseReorder(text: string, field = 'reorder'): { rate: number; delayNs: number } {
+  const words = text.trim().split(/\s+/);
+  let rate: number | undefined, delayNs: number | undefined;
+  for (const w of words) {
+    const pct = /^([0-9]+(?:\.[0-9]+)?)%$/.exec(w);
+    if (pct !== null && rate === undefined) rate = Number(pct[1]) / 100;
+    else if (/^(0|1)(\.[0-9]+)?$/.test(w) && rate === undefined) rate = Number(w);
+    else if (delayNs === undefined && /^[0-9]/.test(w)) delayNs = parseDuration(w, field);
+    else throw new InputError('LINK_BAD_REORDER', field, `'${text}': expected a probability (25%) and a delay (5ms)`);
+  }
+  if (rate === undefined || delayNs === undefined) throw new InputError('LINK_BAD_REORDER', field, `'${text}': expected a probability (25%) and a delay (5ms)`);
+  if (!(rate >= 0 && rate <= 1)) throw new InputError('LINK_BAD_REORDER', field, `'${text}': the probability is not between 0% and 100%`);
+  return { rate, delayNs };
+}
+
+/** The reorder option as numbers. */
+function reorderOf(r: ReorderOptions | string | undefined, field: string): { rate: number; delayNs: number } {
+  if (r === undefined) return { rate: 0, delayNs: 0 };
+  if (typeof r === 'string') return parseReorder(r, field);
+  return { rate: r.rate, delayNs: typeof r.delay === 'string' ? parseDuration(r.delay, `${field}.delay`) : r.delay };
+}
+
+/**
+ * A lane of one direction: frames in flight that arrive in the order they
+ * were sent (the ordinary frames, or the held-back ones), the trace id each
+ * carries (tracer.ts; 0 untraced); the lane is the event handler of their
+ * arrivals, so an arrival event carries nothing.
+ */
+class Lane implements EventHandler {
+  /** frames in flight, oldest first, from 'head' on */
   private q: (Uint8Array | undefined)[] = [];
   private ids: number[] = [];
   private head = 0;
   /** frames at positions below this were lost when the link was cut */
-  lostBefore = 0;
+  private lostBefore = 0;
   constructor(private readonly link: Link, private readonly from: Port, private readonly to: () => Port) {}
 
   get inFlight(): number { return this.q.length - this.head; }
@@ -193,6 +247,7 @@ class Direction implements EventHandler {
     this.q[i] = undefined;
     // the receiver works on this frame's packet: what it sends keeps the trace id
     const id = tr.current = this.ids[i]!;
+    const lost = i < this.lostBefore;
     if (this.head > 1024 && this.head * 2 > this.q.length) {
       this.q = this.q.slice(this.head);
       this.ids = this.ids.slice(this.head);
@@ -202,7 +257,7 @@ class Direction implements EventHandler {
     L.inFlight--;
     const hand = L.swap(1);
     try {
-      if (i < this.lostBefore) { this.from.stats.drops.down++; this.link.dropped(this.from, frame, 'down'); }
+      if (lost) { this.from.stats.drops.down++; this.link.dropped(this.from, frame, 'down'); }
       else {
         const to = this.to();
         to.arrive(frame, sim.now);
@@ -210,6 +265,21 @@ class Direction implements EventHandler {
       }
     } finally { L.restore(hand, id); }
   }
+}
+
+/** One direction of a link: its serializer, its two lanes (ordinary, held back), its counters. */
+class Direction {
+  busyUntil = 0;
+  /** frames held back for reordering (the reorder model's draws that hit) */
+  heldBack = 0;
+  readonly lanes: [Lane, Lane];
+  constructor(link: Link, from: Port, to: () => Port) {
+    this.lanes = [new Lane(link, from, to), new Lane(link, from, to)];
+  }
+
+  get inFlight(): number { return this.lanes[0].inFlight + this.lanes[1].inFlight; }
+
+  loseAll(): void { this.lanes[0].loseAll(); this.lanes[1].loseAll(); this.busyUntil = 0; }
 }
 
 /** Frames in flight are carved from shared slabs: a view per frame, not a buffer (V8 allocates typed arrays over 64 bytes outside its heap, ~1 µs each). */
@@ -251,6 +321,9 @@ export class Link {
   readonly mtu: number;
   readonly loss: number;
   readonly queueBytes: number;
+  /** probability that a frame is held back (reordering), and by how long (ns) */
+  readonly reorderRate: number;
+  readonly reorderDelayNs: number;
   up = true;
   /** called for every frame the link drops */
   onDrop: ((from: Port, frame: Uint8Array, reason: DropReason) => void) | null = null;
@@ -266,7 +339,11 @@ export class Link {
     this.mtu = opts.mtu ?? 1500;
     this.loss = opts.loss ?? 0;
     this.queueBytes = typeof opts.queue === 'string' ? parseBytes(opts.queue) : opts.queue ?? Infinity;
-    if (!(this.delayNs >= 0) || !(this.bps >= 0) || !(this.mtu >= 68) || !(this.loss >= 0 && this.loss <= 1) || !(this.queueBytes >= 0)) {
+    const ro = reorderOf(opts.reorder, 'reorder');
+    this.reorderRate = ro.rate;
+    this.reorderDelayNs = ro.delayNs;
+    if (!(this.delayNs >= 0) || !(this.bps >= 0) || !(this.mtu >= 68) || !(this.loss >= 0 && this.loss <= 1) || !(this.queueBytes >= 0)
+      || !(this.reorderRate >= 0 && this.reorderRate <= 1) || !(this.reorderDelayNs >= 0 && Number.isFinite(this.reorderDelayNs))) {
       throw new RangeError(`link ${a.id} - ${b.id}: bad options ${JSON.stringify(opts)}`);
     }
     a.link = this; a.side = 0;
@@ -274,8 +351,11 @@ export class Link {
     this.dirs = [new Direction(this, a, () => this.b), new Direction(this, b, () => this.a)];
   }
 
-  /** Frames on their way from end 'side' (0: a → b). */
+  /** Frames on their way from end 'side' (0: a → b), those a cut already doomed included. */
   inFlight(side: 0 | 1): number { return this.dirs[side].inFlight; }
+
+  /** Frames sent from end 'side' that the reorder model held back. */
+  heldBack(side: 0 | 1): number { return this.dirs[side].heldBack; }
 
   /** Send 'frame' from end 'side'; false when dropped at once. */
   transmit(side: number, frame: Uint8Array): boolean {
@@ -294,7 +374,12 @@ export class Link {
       end = start + (Math.max(frame.length + 24, 84) * 8e9) / this.bps;
       d.busyUntil = end;
     }
-    d.enqueue(copyFrame(frame), end + this.delayNs);
+    if (this.reorderRate > 0 && this.sim.rng.nextFloat() < this.reorderRate) {
+      d.heldBack++;
+      d.lanes[1].enqueue(copyFrame(frame), end + this.delayNs + this.reorderDelayNs);
+    } else {
+      d.lanes[0].enqueue(copyFrame(frame), end + this.delayNs);
+    }
     return true;
   }
 
@@ -302,7 +387,7 @@ export class Link {
   cut(at?: number): void {
     if (at !== undefined && at > this.sim.now) { this.sim.at(at, { onEvent: () => this.cut() }); return; }
     this.up = false;
-    for (const d of this.dirs) { d.loseAll(); d.busyUntil = 0; }
+    for (const d of this.dirs) d.loseAll();
   }
 
   /**

@@ -34,6 +34,7 @@
  *   - { host: hv1, vni: 100, local: 192.168.1.2, remotes: [192.168.2.2] }   # node hv1/vxlan100
  * links:
  *   - { a: h1, b: r1:eth1, delay: 1ms, bandwidth: 1Gbps, mtu: 1500, loss: 0.01, queue: 64KB }
+ *   - { a: h2, b: r1:eth2, reorder: 25% 5ms }   # netem-like: 25 % of frames held back 5 ms (or { rate: 0.25, delay: 5ms })
  * run:
  *   - ping: { from: h1, to: 10.0.2.2, count: 3 }
  *   - traceroute: { from: h1, to: 10.0.2.2 }
@@ -84,7 +85,7 @@ function commonBits(a: readonly number[], b: readonly number[]): number {
 import { parseDuration } from '../sim/units.js';
 import type { Host, IfaceSpec, RouteSpec } from '../netstack/host.js';
 import { tcpRequest, tcpServer } from '../netstack/tools.js';
-import type { LinkOptions } from '../sim/link.js';
+import { parseReorder, type LinkOptions, type ReorderOptions } from '../sim/link.js';
 
 export class TopologyFileError extends SdnemuError {
   constructor(code: string, readonly line: number, readonly field: string, message: string) {
@@ -355,9 +356,25 @@ export function loadTopology(text: string): LoadedTopology {
       ...(typeof v['learning'] === 'boolean' ? { learning: v['learning'] } : {}), ...(typeof v['arpSuppress'] === 'boolean' ? { arpSuppress: v['arpSuppress'] } : {}),
       line: lineAt(node(path)), field: fieldOf(path) };
   });
+  // a link's reorder: netem-like text ('25% 5ms') or { rate, delay }, checked here so the error names the line
+  const reorderOption = (v: unknown, field: string, at: Node | null | undefined): ReorderOptions => {
+    const bad = (msg: string): never => fail('TOPO_BAD_VALUE', at, field, msg);
+    if (typeof v === 'string') {
+      try { const r = parseReorder(v, field); return { rate: r.rate, delay: r.delayNs }; } catch (e) { return bad((e as Error).message.replace(`${field}: `, '')); }
+    }
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return bad("expected netem-like text such as '25% 5ms', or { rate, delay }");
+    const o = v as Obj;
+    const extra = Object.keys(o).find((k) => k !== 'rate' && k !== 'delay');
+    if (extra !== undefined) return bad(`unknown key '${extra}' (rate, delay)`);
+    const rate = o['rate'], delay = o['delay'];
+    if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) return bad(`rate ${JSON.stringify(rate)} is not a probability (0 to 1)`);
+    if (typeof delay === 'number' && delay >= 0 && Number.isFinite(delay)) return { rate, delay };
+    if (typeof delay !== 'string') return bad(`delay ${JSON.stringify(delay)} is not a duration such as 5ms`);
+    try { return { rate, delay: parseDuration(delay, `${field}.delay`) }; } catch (e) { return bad((e as Error).message.replace(`${field}.delay: `, 'delay: ')); }
+  };
   const links = list('links').map((l, i): LinkDecl => {
     const path = ['links', i];
-    keys(l, ['a', 'b', 'delay', 'bandwidth', 'mtu', 'loss', 'queue'], path);
+    keys(l, ['a', 'b', 'delay', 'bandwidth', 'mtu', 'loss', 'queue', 'reorder'], path);
     const opts: LinkOptions = {};
     for (const k of ['delay', 'bandwidth', 'queue'] as const) {
       const v = l[k];
@@ -370,6 +387,7 @@ export function loadTopology(text: string): LoadedTopology {
     if (loss !== undefined && !(loss >= 0 && loss <= 1)) fail('TOPO_BAD_VALUE', node([...path, 'loss']), `${fieldOf(path)}.loss`, `${loss} is not a probability (0 to 1)`);
     if (mtu !== undefined) opts.mtu = mtu;
     if (loss !== undefined) opts.loss = loss;
+    if (l['reorder'] !== undefined) opts.reorder = reorderOption(l['reorder'], `${fieldOf(path)}.reorder`, node([...path, 'reorder']));
     return { a: str(l, 'a', path)!, b: str(l, 'b', path)!, opts, line: lineAt(node(path)), field: fieldOf(path) };
   });
   const steps = parseSteps(r);

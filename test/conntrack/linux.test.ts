@@ -454,3 +454,68 @@ describe('conntrack -D by address (deleteWhere)', () => {
     expect(ct.size).toBe(0);
   });
 });
+
+describe('a full table (nf_conntrack_max) and early_drop', () => {
+  const confirmUdp = (ct: NfConntrack, i: number, assured: boolean, now = 0): void => {
+    const r = run(ct, udp('10.0.0.1', '10.0.1.1', 1000 + i, 53), now);
+    ct.confirm(r);
+    if (assured) {
+      run(ct, udp('10.0.1.1', '10.0.0.1', 53, 1000 + i), now);
+      run(ct, udp('10.0.0.1', '10.0.1.1', 1000 + i, 53), now);
+    }
+  };
+
+  it('a new connection evicts the non-ASSURED entries of its bucket; with only ASSURED ones it is dropped, and established traffic goes on', () => {
+    const ct = new NfConntrack({ maxEntries: 4, buckets: 1 });
+    for (let i = 0; i < 4; i++) confirmUdp(ct, i, i < 2);
+    expect(ct.size).toBe(4);
+    const r = run(ct, udp('10.0.0.9', '10.0.1.1', 5000, 53), 1);
+    expect([r.info, r.full]).toEqual(['NEW', false]);
+    expect(ct.stats).toEqual({ drop: 0, earlyDrop: 2 });
+    ct.confirm(r);
+    expect(ct.size).toBe(3);
+    expect(ct.dump(1).filter((l) => l.includes('[UNREPLIED]')).map((l) => l.match(/sport=(\d+)/)![1])).toEqual(['5000']);
+    // make the new one ASSURED too, fill the table with ASSURED connections: nothing can go
+    run(ct, udp('10.0.1.1', '10.0.0.9', 53, 5000), 1);
+    run(ct, udp('10.0.0.9', '10.0.1.1', 5000, 53), 1);
+    confirmUdp(ct, 7, true, 1);
+    expect(ct.size).toBe(4);
+    const refused = run(ct, udp('10.0.0.8', '10.0.1.1', 6000, 53), 2);
+    expect([refused.info, refused.conn, refused.full]).toEqual(['INVALID', null, true]);
+    expect(ct.stats).toEqual({ drop: 1, earlyDrop: 2 });
+    expect(ct.size).toBe(4);
+    // the tracked connections are not affected, both ways
+    expect(run(ct, udp('10.0.0.1', '10.0.1.1', 1000, 53), 3)).toMatchObject({ info: 'ESTABLISHED', full: false });
+    expect(run(ct, udp('10.0.1.1', '10.0.0.1', 53, 1001), 3)).toMatchObject({ info: 'ESTABLISHED', dir: 1, full: false });
+    // a TCP SYN is refused the same way; maxEntries 0 lifts the limit (the sysctl's 0)
+    expect(run(ct, tcp('10.0.0.8', '10.0.1.1', 6001, 80, 'S'), 3).full).toBe(true);
+    ct.maxEntries = 0;
+    expect(run(ct, tcp('10.0.0.8', '10.0.1.1', 6001, 80, 'S'), 3)).toMatchObject({ info: 'NEW', full: false });
+  });
+
+  it('timed-out entries early_drop meets are freed but make no room by themselves: that packet is still dropped, the next one gets in', () => {
+    const ct = new NfConntrack({ maxEntries: 2, buckets: 1 });
+    confirmUdp(ct, 0, true);
+    confirmUdp(ct, 1, true);
+    // UDP stream timeout 120 s: both have timed out at 200 s but nothing expired them yet
+    const first = run(ct, udp('10.0.0.5', '10.0.1.1', 7000, 53), 200_000);
+    expect(first.full).toBe(true);
+    expect(ct.size).toBe(0);
+    expect(ct.stats).toEqual({ drop: 1, earlyDrop: 0 });
+    expect(run(ct, udp('10.0.0.5', '10.0.1.1', 7000, 53), 200_001).full).toBe(false);
+  });
+
+  it('with the kernel\'s many buckets early_drop looks at 8 of them: a table full of unreplied connections still drops most new ones', () => {
+    const ct = new NfConntrack({ maxEntries: 200, buckets: 262144 });
+    for (let i = 0; i < 200; i++) confirmUdp(ct, i, false);
+    let admitted = 0;
+    for (let i = 0; i < 100; i++) {
+      const r = run(ct, udp('10.0.2.2', '10.0.1.1', 20000 + i, 53), 1);
+      if (!r.full) { admitted++; ct.confirm(r); }
+    }
+    expect(admitted).toBeLessThan(5);
+    expect(ct.stats.drop).toBe(100 - admitted);
+    expect(ct.stats.earlyDrop).toBeGreaterThanOrEqual(admitted);
+    expect(ct.size).toBe(200 - ct.stats.earlyDrop + admitted);
+  });
+});

@@ -115,6 +115,53 @@ describe('revalidation', () => {
   });
 });
 
+describe('the flow limit, as ofproto-dpif-upcall.c enforces it', () => {
+  // move reads the whole source address: a megaflow per source
+  const flows = 'priority=10,tcp,tp_dst=80,actions=move:NXM_OF_IP_SRC[]->NXM_NX_REG0[],output:2\n'
+    + 'priority=0,ip,actions=move:NXM_OF_IP_SRC[]->NXM_NX_REG0[],output:3\n';
+  const pkt = (i: number): Uint8Array => tcp(`10.1.${i >> 8}.${i & 255}`, '10.0.0.2', 1000, 81);
+
+  it('at the limit an upcall still forwards (or drops) the packet as translated, but installs nothing', () => {
+    const { dp, sent } = setup(flows, { flowLimit: 4 });
+    dp.receive(1, tcp('10.9.9.9', '10.0.0.2', 1, 80), 0);
+    for (let i = 0; i < 3; i++) dp.receive(1, pkt(i), 10 + i);
+    expect(dp.megaflows.size).toBe(4);
+    const before = { ...dp.stats };
+    // the cache is full: a fifth flow's packets are delivered, each by an upcall
+    for (let k = 0; k < 5; k++) dp.receive(1, pkt(7), 20 + k);
+    expect(dp.megaflows.size).toBe(4);
+    expect(sent.get(3)!.length).toBe(3 + 5);
+    expect(dp.stats.flowLimitHit - before.flowLimitHit).toBe(5);
+    expect(dp.stats.missed - before.missed).toBe(5);
+    expect(dp.stats.delivered - before.delivered).toBe(5);
+    // installed flows keep hitting
+    dp.receive(1, tcp('10.9.9.9', '10.0.0.2', 1, 80), 30);
+    expect(dp.stats.flowLimitHit - before.flowLimitHit).toBe(5);
+    expect(sent.get(2)!.length).toBe(2);
+    // the sweep frees room when flows go idle (max-idle 10 s), then the next upcall installs
+    dp.sweep(30 + 10_000);
+    expect(dp.megaflows.size).toBe(0);
+    dp.receive(1, pkt(7), 10_040);
+    expect(dp.megaflows.size).toBe(1);
+  });
+
+  it('over the limit (lowered at run time) the revalidator uses 100 ms of idle time; over twice the limit it deletes every flow', () => {
+    const { dp } = setup(flows, { flowLimit: 100 });
+    for (let i = 0; i < 20; i++) dp.receive(1, pkt(i), 0);
+    expect(dp.megaflows.size).toBe(20);
+    dp.flowLimit = 15;
+    // busy flows (hit at 150 ms) stay, idle ones (created at 0, never hit) go after 100 ms
+    for (let i = 0; i < 5; i++) dp.receive(1, pkt(i), 150);
+    dp.sweep(200);
+    expect(dp.megaflows.size).toBe(5);
+    const d2 = setup(flows, { flowLimit: 100 }).dp;
+    for (let i = 0; i < 20; i++) d2.receive(1, pkt(i), 0);
+    d2.flowLimit = 9;
+    d2.sweep(1);
+    expect(d2.megaflows.size).toBe(0);
+  });
+});
+
 describe('drops are counted with their reason; nothing else is lost', () => {
   it('short frames, no output, unknown port, bad tunnel packets', () => {
     const ports = 'p1 1\np2 2\nvx1 10 vxlan remote_ip=192.168.1.2 key=flow\n@hwaddr aa:55:aa:55:00:00\n@ip 192.168.1.1/24\n@route 192.168.1.0/24 br0\n@neigh 192.168.1.2 aa:55:aa:66:00:00\n';

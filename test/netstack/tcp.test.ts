@@ -320,6 +320,36 @@ describe('loss, reordering, retransmission', () => {
     expect(c.info().rtoNs).toBeLessThan(ms(300));
   });
 
+  it('RFC 6069: a host unreachable quoting SND.UNA while backed off undoes one doubling (tcp_ld_RTO_revert)', () => {
+    const p = pair({ ab: { drop: (_n, s) => s.len > 0 } });
+    server(p.b, 80);
+    const c = p.a.connect(B, 80);
+    c.onConnect = () => c.send(text('hello'));
+    p.sim.runFor(ms(100));
+    const first = p.trace.find((s) => s.from === 'a' && s.len > 0)!;
+    const unreach = (code: number, seq = first.seq): Uint8Array => new FrameBuilder().eth().ipv4({ src: '10.0.0.254', dst: A })
+      .icmp({ type: 3, code }).ipv4({ src: A, dst: B, df: true })
+      .tcp({ srcPort: c.localPort, dstPort: 80, seq, flags: 'PA', truncate: 8 }).build();
+    // retransmissions at +202, +606, +1414 ms (backoff 3, RTO 1616 ms: the next would be at +3030)
+    p.sim.at(first.t + ms(1514), { onEvent: () => {
+      // a port unreachable, or one quoting another sequence number, reverts nothing
+      expect(p.a.icmpError(unreach(3))).toBe(true);
+      expect(p.a.icmpError(unreach(1, seqAdd(first.seq, 1)))).toBe(true);
+      expect(c.info().rtoNs).toBe(ms(1616));
+      // a host unreachable: backoff 2, RTO 808 ms, 708 ms of it left since the retransmission at +1414
+      expect(p.a.icmpError(unreach(1))).toBe(true);
+      expect(c.info().rtoNs).toBe(ms(808));
+    } });
+    // after the retransmission at +2222 (backoff 3 again), a net unreachable 900 ms later: the
+    // reverted RTO (808 ms) has already run out, so it retransmits at once
+    p.sim.at(first.t + ms(2222 + 900), { onEvent: () => { expect(p.a.icmpError(unreach(0))).toBe(true); } });
+    p.sim.runUntil(first.t + ms(3200));
+    const tx = p.trace.filter((s) => s.from === 'a' && s.len > 0).map((s) => Math.round((s.t - first.t) / ms(1)));
+    expect(tx).toEqual([0, 202, 606, 1414, 2222, 3122]);
+    expect(c.softError).toBe('ENETUNREACH');
+    expect(c.state).toBe('ESTABLISHED');
+  });
+
   it('gives up with ETIMEDOUT when retransmissions go unanswered (tcp_retries2 = 15: 924.6 s)', () => {
     let cut = false;
     const p = pair({ ab: { drop: () => cut }, ba: { drop: () => cut } });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Sim, ms, us } from '../../src/sim/engine.js';
-import { Link, Port, type PortOwner } from '../../src/sim/link.js';
+import { Link, Port, parseReorder, type PortOwner } from '../../src/sim/link.js';
 import { parseBytes, parseDuration, parseRate, formatDuration } from '../../src/sim/units.js';
 
 class Sink implements PortOwner {
@@ -136,6 +136,98 @@ describe('Link', () => {
         sim.run();
         expect(accounted()).toBe(a.stats.txPackets);
       }));
+  });
+
+  it('the ledger holds at every event with reordering, loss and a cut (property)', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 60, max: 1600 }), fc.integer({ min: 0, max: 20 })), { maxLength: 80 }),
+      fc.double({ min: 0, max: 0.3, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 40 }), (sends, loss, rate, cutAt) => {
+        const { sim, a, b, link } = pair({ bandwidth: '100Mbps', delay: '3us', loss, queue: 8000, reorder: { rate, delay: '20us' } });
+        let t = 0;
+        for (const [len, gap] of sends) { t += us(gap); sim.at(t, { onEvent: () => { a.send(frame(len)); b.send(frame(len)); } }); }
+        link.cut(us(cutAt));
+        link.restore(us(cutAt + 5));
+        const ok = (from: Port, to: Port, side: 0 | 1): boolean => {
+          const d = from.stats.drops;
+          return to.stats.rxPackets + d.mtu + d.loss + d.queue + d.down + link.inFlight(side) === from.stats.txPackets;
+        };
+        while (sim.step()) if (!ok(a, b, 0) || !ok(b, a, 1)) return false;
+        return link.inFlight(0) === 0 && link.inFlight(1) === 0;
+      }));
+  });
+
+  it('reorders: a held-back frame arrives after the frames sent behind it; FIFO otherwise', () => {
+    const { sim, a, link, rx } = pair({ delay: '1ms', reorder: '30% 2500us' }, 3);
+    for (let i = 0; i < 40; i++) sim.at(us(100 * i), { onEvent: () => a.send(frame(100, i)) });
+    sim.run();
+    const order = rx.got.map((g) => g.first);
+    expect([...order].sort((x, y) => x - y)).toEqual([...Array(40).keys()]);
+    const held = link.heldBack(0);
+    expect(held).toBeGreaterThan(5);
+    expect(held).toBeLessThan(20);
+    // a frame i held back arrives at 100i us + 1 ms + 2.5 ms: 25 frames sent after it overtake it
+    let late = 0;
+    for (const g of rx.got) {
+      const extra = g.t - (us(100 * g.first) + ms(1));
+      expect([0, us(2500)]).toContain(extra);
+      if (extra > 0) late++;
+    }
+    expect(late).toBe(held);
+    // the held-back frames keep their own order, and so do the others
+    const lateOnes = rx.got.filter((g) => g.t - us(100 * g.first) > ms(1)).map((g) => g.first);
+    expect(lateOnes).toEqual([...lateOnes].sort((x, y) => x - y));
+    expect(order).not.toEqual([...order].sort((x, y) => x - y));
+  });
+
+  it('the same seed reorders the same frames; a link without loss or reordering draws nothing', () => {
+    const run = (seed: number): number[] => {
+      const { sim, a, rx } = pair({ reorder: { rate: 0.5, delay: 1000 } }, seed);
+      for (let i = 0; i < 30; i++) sim.at(i * 100, { onEvent: () => a.send(frame(64, i)) });
+      sim.run();
+      return rx.got.map((g) => g.first);
+    };
+    expect(run(5)).toEqual(run(5));
+    expect(run(5)).not.toEqual(run(6));
+    const { sim, a } = pair({ delay: '1ms', reorder: { rate: 0, delay: '5ms' } }, 9);
+    for (let i = 0; i < 10; i++) a.send(frame(64));
+    sim.run();
+    expect(sim.rng.nextFloat()).toBe(new Sim({ seed: 9 }).rng.nextFloat());
+  });
+
+  it('a cut with thousands of frames in flight loses every one of them (none slips through when the queue compacts)', () => {
+    const { sim, a, b, link, rx } = pair({ delay: '1ms' });
+    for (let i = 0; i < 5000; i++) sim.at(i, { onEvent: () => a.send(frame(64)) });
+    sim.runUntil(us(500));
+    // 1500 already arrived? none: the delay is 1 ms; all 5000 are in flight
+    expect(link.inFlight(0)).toBe(5000);
+    sim.runUntil(ms(1) + 1024);
+    expect(rx.got.length).toBe(1025);
+    link.cut();
+    sim.run();
+    expect(rx.got.length).toBe(1025);
+    expect(a.stats.drops.down).toBe(5000 - 1025);
+    expect(b.stats.rxPackets + a.stats.drops.down).toBe(a.stats.txPackets);
+  });
+
+  it('netem-like reorder text, and what it refuses (LINK_BAD_REORDER naming the field)', () => {
+    expect(parseReorder('25% 5ms')).toEqual({ rate: 0.25, delayNs: 5e6 });
+    expect(parseReorder('5ms 25%')).toEqual({ rate: 0.25, delayNs: 5e6 });
+    expect(parseReorder(' 0.5   250us ')).toEqual({ rate: 0.5, delayNs: 250e3 });
+    expect(parseReorder('100% 1s')).toEqual({ rate: 1, delayNs: 1e9 });
+    for (const bad of ['', '25%', '5ms', '25% 5ms 1ms', '150% 5ms', 'often 5ms', '25% soon', '-1% 5ms']) {
+      expect(() => parseReorder(bad, 'links[2].reorder'), bad).toThrow(expect.objectContaining({ code: 'LINK_BAD_REORDER', path: 'links[2].reorder' }) as Error);
+    }
+    // property: a percentage and a duration in either order read back; any other text is an InputError
+    fc.assert(fc.property(fc.integer({ min: 0, max: 10000 }), fc.integer({ min: 0, max: 100000 }), fc.boolean(), (bp, us_, swap) => {
+      const pct = `${bp / 100}%`, d = `${us_}us`;
+      const r = parseReorder(swap ? `${d} ${pct}` : `${pct} ${d}`);
+      return Math.abs(r.rate - bp / 10000) < 1e-12 && r.delayNs === us_ * 1000;
+    }));
+    fc.assert(fc.property(fc.string(), (t) => {
+      try { parseReorder(t); return true; } catch (e) { return (e as { code?: string }).code === 'LINK_BAD_REORDER' || (e as { code?: string }).code === 'BAD_QUANTITY'; }
+    }));
+    const p = (): Port => new Port({ name: 'y', receive: () => {} }, 'p');
+    expect(() => new Link(new Sim(), p(), p(), { reorder: { rate: 1.5, delay: 10 } })).toThrow(/bad options/);
+    expect(() => new Link(new Sim(), p(), p(), { reorder: { rate: 0.5, delay: -1 } })).toThrow(/bad options/);
   });
 
   it('refuses to link a port twice, and bad options', () => {

@@ -39,6 +39,13 @@ describe('topology files', () => {
     expect(out).toContain(' 2  10.0.2.2  6.000 ms  4.000 ms  4.000 ms');
   });
 
+  it('a link reorder, as netem-like text or a mapping, becomes the reorder option of the link', () => {
+    for (const ro of ['50% 3ms', '{ rate: 0.5, delay: 3ms }']) {
+      const loaded = loadTopology(GOOD.replace('delay: 1ms }\n  - { a: h2', `delay: 1ms, reorder: ${ro} }\n  - { a: h2`));
+      expect(loaded.links[0]!.opts.reorder).toEqual({ rate: 0.5, delay: 3e6 });
+    }
+  });
+
   it('one seed, the same run', async () => {
     expect(await run(GOOD)).toBe(await run(GOOD));
   });
@@ -55,6 +62,12 @@ describe('topology files', () => {
     ['a cut of a link that is not there', GOOD.replace('cut: { link: 1 }', 'cut: { link: 7 }'), 15, /there is no link 7/],
     ['a bad quantity', GOOD.replace('delay: 1ms }\n  - { a: h2', 'delay: soon }\n  - { a: h2'), 11, /'soon' is not a duration/],
     ['broken YAML', 'hosts: [\n', 2, /./],
+    ['reorder without a delay', GOOD.replace('delay: 1ms }\n  - { a: h2', 'delay: 1ms, reorder: 25% }\n  - { a: h2'), 11, /links\[0\]\.reorder: '25%': expected a probability \(25%\) and a delay/],
+    ['reorder over 100%', GOOD.replace('delay: 1ms }\n  - { a: h2', 'delay: 1ms, reorder: 150% 5ms }\n  - { a: h2'), 11, /not between 0% and 100%/],
+    ['reorder as a list', GOOD.replace('delay: 1ms }\n  - { a: h2', 'delay: 1ms, reorder: [1, 2] }\n  - { a: h2'), 11, /expected netem-like text/],
+    ['a reorder rate that is no probability', GOOD.replace('delay: 1ms }\n  - { a: h2', 'delay: 1ms, reorder: { rate: 2, delay: 1ms } }\n  - { a: h2'), 11, /rate 2 is not a probability/],
+    ['a reorder delay that is no duration', GOOD.replace('delay: 1ms }\n  - { a: h2', 'delay: 1ms, reorder: { rate: 0.1, delay: soon } }\n  - { a: h2'), 11, /delay: 'soon' is not a duration/],
+    ['an unknown reorder key', GOOD.replace('delay: 1ms }\n  - { a: h2', 'delay: 1ms, reorder: { rate: 0.1, delay: 1ms, gap: 5 } }\n  - { a: h2'), 11, /unknown key 'gap'/],
   ];
   for (const [name, text, line, msg] of BAD) {
     it(`refuses ${name}, naming line ${line}`, async () => {
