@@ -379,7 +379,9 @@ export class NfStack {
     let res = this.chain('raw', 'PREROUTING', frame, inIface, null, 'UNTRACKED', hooks);
     if (res !== null) return this.end(res, 'PREROUTING', hooks, original, inIface);
     if (this.tracking) this.ct.track(frame, 14, frame.length, now, r);
-    else { r.conn = null; r.dir = 0; r.info = 'UNTRACKED'; }
+    else { r.conn = null; r.dir = 0; r.info = 'UNTRACKED'; r.full = false; }
+    // nf_conntrack_in: a full table with nothing to evict drops the packet before any rule
+    if (r.full) return this.drop('conntrack', hooks, r.info);
     const info = r.info;
     res = this.chain('mangle', 'PREROUTING', frame, inIface, null, info, hooks);
     if (res !== null) return this.end(res, 'PREROUTING', hooks, original, inIface);
@@ -453,9 +455,10 @@ export class NfStack {
     const out0 = this.isLocal(be32(frame, 30)) ? 'lo' : first?.dev ?? null;
     let res = this.chain('raw', 'OUTPUT', frame, null, out0, 'UNTRACKED', hooks);
     if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');
-    if (attach !== null && this.ct.attach(frame, 14, frame.length, attach.conn, attach.dir, r)) { /* carried, not tracked */ }
+    if (attach !== null && this.ct.attach(frame, 14, frame.length, attach.conn, attach.dir, r)) { r.full = false; /* carried, not tracked */ }
     else if (this.tracking) this.ct.track(frame, 14, frame.length, now, r);
-    else { r.conn = null; r.dir = 0; r.info = 'UNTRACKED'; }
+    else { r.conn = null; r.dir = 0; r.info = 'UNTRACKED'; r.full = false; }
+    if (r.full) return this.drop('conntrack', hooks, r.info);
     const info = r.info;
     res = this.chain('mangle', 'OUTPUT', frame, null, out0, info, hooks);
     if (res !== null) return this.end(res, 'OUTPUT', hooks, original, 'lo');

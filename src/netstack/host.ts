@@ -148,6 +148,7 @@ function stackDropReason(path: string): TraceDropReason {
     case 'routing:ttl': return 'ttl-exceeded';
     case 'routing:mtu': return 'frag-needed';
     case 'ipvs': return 'ipvs-no-server';
+    case 'conntrack': return 'ct-full';
     default: return 'policy';
   }
 }

@@ -3,7 +3,8 @@
 // What users expect of OVS: established connections keep going and the refusals are counted
 // (conntrack_full); over the flow limit every packet is still forwarded, by the slow path, the
 // hit rate falls and the cache does not grow past the limit.
-// (Linux's nf_conntrack_max with early_drop is tested in test/conntrack/linux.test.ts.)
+// A Linux router at nf_conntrack_max: a new connection's packets are dropped (the ledger's
+// 'ct-full'), the established one goes on (early_drop itself: test/conntrack/linux.test.ts).
 import { describe, expect, it } from 'vitest';
 import { Topology } from '../../src/topology/topology.js';
 import type { Host } from '../../src/netstack/host.js';
@@ -152,5 +153,42 @@ describe('the megaflow cache at its flow limit under traffic', () => {
     expect(br.dp.stats.flowLimitHit - limitHits).toBeLessThan(60);
     expect(br.dp.stats.emcHits + br.dp.stats.megaflowHits - hitsBefore).toBeGreaterThanOrEqual(19);
     expect(got).toBe(10 + Math.round(17e3 / 100));
+  });
+});
+
+describe('a Linux router at nf_conntrack_max under traffic', () => {
+  it('the established connection keeps flowing; a new connection\'s SYN is dropped ("table full") with the ledger\'s ct-full; room again, it connects', () => {
+    const topo = new Topology({ seed: 5 });
+    const h1 = topo.host('h1', { ip: '10.0.1.2/24', gw: '10.0.1.1' });
+    const h2 = topo.host('h2', { ip: '10.0.2.2/24', gw: '10.0.2.1' });
+    const rules = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n'
+      + '-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -p tcp -m conntrack --ctstate NEW -j ACCEPT\nCOMMIT\n';
+    const r1 = topo.router('r1', { ifaces: [{ name: 'eth1', addrs: ['10.0.1.1/24'] }, { name: 'eth2', addrs: ['10.0.2.1/24'] }], rules });
+    topo.link([h1, 'eth0'], [r1, 'eth1'], { delay: '1ms' });
+    topo.link([r1, 'eth2'], [h2, 'eth0'], { delay: '1ms' });
+    const ct = r1.ip.ct;
+    ct.maxEntries = 1;
+    let got1 = 0;
+    h2.tcp.listen(5001, (c) => { c.onData = (d) => { got1 += d.length; }; });
+    h2.tcp.listen(5002, () => undefined);
+    const c1 = h1.tcp.connect(0x0a000202, 5001);
+    c1.onConnect = () => c1.send(new Uint8Array(1000));
+    topo.runFor(sec(1));
+    expect(c1.state).toBe('ESTABLISHED');
+    expect(ct.size).toBe(1);
+    const before = topo.sim.ledger.drops()['ct-full'] ?? 0;
+    const c2 = h1.tcp.connect(0x0a000202, 5002);
+    topo.runFor(sec(4));
+    // the SYN and its retransmissions (1 s, 3 s) met a full table of one ASSURED entry: dropped
+    expect(c2.state).toBe('SYN_SENT');
+    expect(ct.stats.drop).toBeGreaterThanOrEqual(2);
+    expect((topo.sim.ledger.drops()['ct-full'] ?? 0) - before).toBe(ct.stats.drop);
+    // the established one carries on
+    c1.send(new Uint8Array(5000));
+    topo.runFor(sec(1));
+    expect(got1).toBe(6000);
+    ct.maxEntries = 0;
+    topo.runFor(sec(8));
+    expect(c2.state).toBe('ESTABLISHED');
   });
 });
