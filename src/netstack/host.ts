@@ -244,6 +244,9 @@ export class Host implements PortOwner {
     return this.ipObj ??= this.makeIp(new Ruleset(), {});
   }
 
+  /** the IPv4 path if it was built (a lazy host builds it at its first packet), else null: for reports that must not build it */
+  get ipIfBuilt(): NfStack | null { return this.ipObj; }
+
   private makeIp(rs: Ruleset, opts: HostOptions): NfStack {
     return new NfStack(rs, this.config, {
       router: { route: (dst) => this.fibRoute(dst), isLocal: (a) => { const r = this.fib.lookup4(a); return r >= 0 && this.fib.fib4.type[r] === RTN_LOCAL; } },
@@ -285,7 +288,12 @@ export class Host implements PortOwner {
   }
 
   private get reasm(): Reassembler {
-    return this.reasmObj ??= new Reassembler(30_000, this.sim.ledger);
+    if (this.reasmObj === null) {
+      this.reasmObj = new Reassembler(30_000, this.sim.ledger);
+      // ip_expire: ICMP time exceeded (fragment reassembly) for a datagram whose first fragment came
+      this.reasmObj.expireOn(this.sim, (first, ifname) => this.sendAnswer(this.ip.icmpError(11, 1, 0, first, ifname, true)));
+    }
+    return this.reasmObj;
   }
 
   // ---- configuration ---------------------------------------------------------------------------
@@ -571,8 +579,7 @@ export class Host implements PortOwner {
     }
     let f = frame.length > 14 + total ? frame.subarray(0, 14 + total) : frame;
     if (isFragment(f) && this.ip.isLocal(be32(f, 30))) {
-      for (const first of this.reasm.expired(this.sim.now)) this.sendAnswer(this.ip.icmpError(11, 1, 0, first, ifname, true));
-      const whole = this.reasm.add(f, this.sim.now);
+      const whole = this.reasm.add(f, this.sim.now, ifname);
       if (whole === null) return;
       this.stats.reasmOKs++;
       f = whole;

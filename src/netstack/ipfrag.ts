@@ -16,7 +16,9 @@
  * final fragment and every byte before it are in; what is not complete
  * `timeoutMs` (ipfrag_time, 30 s) after its first fragment is dropped —
  * `expired` returns those that had their first fragment, for ICMP time
- * exceeded (code 1, fragment reassembly).
+ * exceeded (code 1, fragment reassembly); with `expireOn(sim, fn)` a timer
+ * does it at the deadline (the kernel's ip_expire), handing 'fn' each
+ * first fragment and the tag (the interface) its datagram came in with.
  * The packet ledger (sim/ledger.ts): a fragment held is parked; when its
  * datagram completes, the held ones are merged into the fragment in hand
  * (which goes on as the datagram); a refused datagram's fragments, the one
@@ -29,6 +31,7 @@
 import { be16, be32, setBe16 } from '../wire/bytes.js';
 import { checksumOf } from '../wire/checksum.js';
 import type { Ledger } from '../sim/ledger.js';
+import type { EventId, Sim } from '../sim/engine.js';
 
 /** Split 'frame' (Ethernet + IPv4 at 14) into fragments of at most 'mtu' IP bytes; [frame] when it fits. */
 export function fragment(frame: Uint8Array, mtu: number): Uint8Array[] {
@@ -66,7 +69,7 @@ class Pending {
   /** the final fragment's end (-1 until it arrived) */
   end = -1;
   first: Uint8Array | null = null;
-  constructor(readonly created: number) {}
+  constructor(readonly created: number, readonly tag: string) {}
 }
 
 export class Reassembler {
@@ -75,7 +78,31 @@ export class Reassembler {
   /** datagrams dropped: a fragment overlapping another, or timed out */
   dropped = 0;
 
+  private sim: Sim | null = null;
+  private onExpired: ((first: Uint8Array, tag: string) => void) | null = null;
+  private timer: EventId | null = null;
+
   constructor(timeoutMs = 30_000, private readonly ledger: Ledger | null = null) { this.timeoutNs = timeoutMs * 1e6; }
+
+  /** Expire datagrams on 'sim''s clock, at their deadline: 'fn' gets the first fragment (if it came) and the datagram's tag. */
+  expireOn(sim: Sim, fn: (first: Uint8Array, tag: string) => void): void {
+    this.sim = sim;
+    this.onExpired = fn;
+  }
+
+  /** A timer at the oldest datagram's deadline, when there is one and none is set. */
+  private arm(): void {
+    const sim = this.sim;
+    if (sim === null || this.timer !== null) return;
+    let oldest = Infinity;
+    for (const p of this.pending.values()) { oldest = p.created; break; } // a Map keeps insertion order: the first is the oldest
+    if (oldest === Infinity) return;
+    this.timer = sim.at(oldest + this.timeoutNs, { onEvent: () => {
+      this.timer = null;
+      this.expire(sim.now, this.onExpired!);
+      this.arm();
+    } });
+  }
 
   get size(): number { return this.pending.size; }
 
@@ -84,11 +111,11 @@ export class Reassembler {
    * reassembled frame (the first fragment's Ethernet and IP header, flags
    * and offset cleared) when it completes a datagram, else null.
    */
-  add(frame: Uint8Array, now: number): Uint8Array | null {
+  add(frame: Uint8Array, now: number, tag = ''): Uint8Array | null {
     const ihl = (frame[14]! & 15) * 4, total = be16(frame, 16), flags = be16(frame, 20);
     const key = `${be32(frame, 26)}/${be32(frame, 30)}/${frame[23]}/${be16(frame, 18)}`;
     const off = (flags & 0x1fff) * 8;
-    const whole = this.addPiece(key, off, frame.slice(14 + ihl, 14 + total), (flags & 0x2000) === 0, off === 0 ? frame.slice(0, 14 + ihl) : null, now);
+    const whole = this.addPiece(key, off, frame.slice(14 + ihl, 14 + total), (flags & 0x2000) === 0, off === 0 ? frame.slice(0, 14 + ihl) : null, now, tag);
     if (whole === null) return null;
     const out = whole.datagram, hlen = whole.headLen;
     setBe16(out, 16, hlen - 14 + out.length - hlen);
@@ -105,9 +132,9 @@ export class Reassembler {
    * the datagram was dropped: an overlap, a final piece disagreeing on the end, a non-final
    * piece not a multiple of 8).
    */
-  addPiece(key: string, off: number, data: Uint8Array, last: boolean, head: Uint8Array | null, now: number): { datagram: Uint8Array; headLen: number } | null {
+  addPiece(key: string, off: number, data: Uint8Array, last: boolean, head: Uint8Array | null, now: number, tag = ''): { datagram: Uint8Array; headLen: number } | null {
     let p = this.pending.get(key);
-    if (p === undefined) { p = new Pending(now); this.pending.set(key, p); }
+    if (p === undefined) { p = new Pending(now, tag); this.pending.set(key, p); this.arm(); }
     const end = off + data.length;
     if (last) {
       if (p.end >= 0 && p.end !== end) return this.discard(key);
@@ -135,6 +162,12 @@ export class Reassembler {
   /** Drop what waited longer than the timeout at 'now'; the first fragments of those datagrams. */
   expired(now: number): Uint8Array[] {
     const out: Uint8Array[] = [];
+    this.expire(now, (f) => out.push(f));
+    return out;
+  }
+
+  /** Drop what waited longer than the timeout at 'now', handing 'fn' each one's first fragment (if it came) and tag. */
+  private expire(now: number, fn: (first: Uint8Array, tag: string) => void): void {
     for (const [k, p] of this.pending) {
       if (now - p.created < this.timeoutNs) continue;
       this.pending.delete(k);
@@ -145,10 +178,9 @@ export class Reassembler {
         const f = new Uint8Array(p.first.length + first.data.length);
         f.set(p.first, 0);
         f.set(first.data, p.first.length);
-        out.push(f);
+        fn(f, p.tag);
       }
     }
-    return out;
   }
 
   private discard(key: string): null {

@@ -160,6 +160,11 @@ export class Ip6Stack {
   constructor(private readonly host: Ip6Owner, forwarding: boolean) {
     this.forwarding = forwarding;
     this.reasm = new Reassembler(60_000, host.sim.ledger);
+    // ip6_frag_expire: ICMPv6 time exceeded (fragment reassembly) for a datagram whose first fragment came
+    this.reasm.expireOn(host.sim, (first) => {
+      this.stats.reasmFails++;
+      this.error(first, ICMPV6_TIME_EXCEEDED, ICMPV6_EXC_FRAGTIME, 0, null);
+    });
     this.neigh = new Neighbours<string>(host.sim, {
       name: host.name,
       solicit: (iface, addr, to, first) => this.sendNs(iface, addr, to, first),
@@ -250,10 +255,6 @@ export class Ip6Stack {
 
   /** Fragment at 'fragOff' of 'f': the whole datagram when it completes one (the Fragment header taken out), else null. */
   private reassemble(f: Uint8Array, fragOff: number): Uint8Array | null {
-    for (const first of this.reasm.expired(this.host.sim.now)) {
-      this.stats.reasmFails++;
-      this.error(first, ICMPV6_TIME_EXCEEDED, ICMPV6_EXC_FRAGTIME, 0, null);
-    }
     // the header whose next-header byte names the Fragment header
     let prev = NH, at = PAY;
     while (at < fragOff) { prev = at; at += (f[at + 1]! + 1) * 8; }

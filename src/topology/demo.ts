@@ -53,8 +53,12 @@ export function buildDemo(): { net: Topology; vms: Host[] } {
 /** The pings the demo runs, in order: [from VM, to VM] (indexes into `buildOverlay().vms`). */
 export const PINGS = [[0, 2], [1, 3], [3, 0]] as const;
 
-/** The topology alone (what `sdnemu serve` runs without a file): nothing sent yet. */
-export function buildOverlay(): { net: Topology; vms: Host[]; hv: Host[]; underlay: Capture } {
+/**
+ * The topology alone (what `sdnemu serve` runs without a file): nothing sent yet. With
+ * 'captureUnderlay' (what `sdnemu demo` prints) a capture on the underlay router keeps every
+ * frame it sees — never for a network that runs on and on (the served demo, the soak).
+ */
+export function buildOverlay(opts: { captureUnderlay?: boolean } = {}): { net: Topology; vms: Host[]; hv: Host[]; underlay: Capture | null } {
   const net = new Topology({ seed: 42 });
   const r = net.router('underlay-r');
   const hv = [1, 2].map((i) => {
@@ -76,12 +80,13 @@ export function buildOverlay(): { net: Topology; vms: Host[]; hv: Host[]; underl
       vms.push(vm);
     }
   });
-  const underlay = net.capture([r, 'eth2']);
+  const underlay = opts.captureUnderlay === true ? net.capture([r, 'eth2']) : null;
   return { net, vms, hv, underlay };
 }
 
 export async function runOverlay(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<{ underlay: Capture }> {
-  const { net, vms, hv, underlay } = buildOverlay();
+  const { net, vms, hv, underlay: u } = buildOverlay({ captureUnderlay: true });
+  const underlay = u!;
   for (const [from, to] of PINGS) {
     out(`$ ${vms[from]!.name}: ping -c 2 ${ipOf(to)}`);
     out((await net.ping(vms[from]!, ipOf(to), { count: 2 })).text);
