@@ -32,8 +32,8 @@
  * `hold()`/`release()` (the fabric's batch) defer the update to the last
  * release: the bridge changes once for many binds (and br-tun's flood flow
  * of a network once for the many remotes a first bind learns). A bound port is an access port with tag = its
- * network's local VLAN; patch-tun is a trunk. A port that was unbound stays on the bridge (OvsBridge cannot delete
- * ports) as Neutron's port_dead leaves it: tag 4095 (DEAD_VLAN_TAG) and
+ * network's local VLAN; patch-tun is a trunk. A port that was unbound stays on the bridge (the agent deletes
+ * no VM port: os-vif does) as Neutron's port_dead leaves it: tag 4095 (DEAD_VLAN_TAG) and
  * `table=0,priority=2,in_port=P,actions=drop`; binding the same port id again
  * reuses it. For a tunnel network br-int holds nothing else: br-tun tags what
  * it hands over, and table 60's dl_vlan=LV,dl_dst=MAC flows take it in.
@@ -59,8 +59,8 @@
  * Tunnel ports are Neutron's: `vxlan-<8 hex digits of the remote IPv4>`,
  * remote_ip, local_ip = this host's, key=flow (in_key/out_key=flow), made on
  * the first FDB entry naming the remote. When no network needs one any more,
- * its flows go (cleanup_tunnel_port); the port itself stays, idle, and is
- * reused if the remote comes back (OvsBridge cannot delete ports).
+ * the port is deleted and its in_port flows go (cleanup_tunnel_port); a
+ * remote coming back gets a new port (the next OpenFlow number).
  * FDB (fdbAdd/fdbRemove, called by the l2pop driver): as the agent's
  * fdb_add_tun/fdb_remove_tun: the flooding entry adds or removes the tunnel
  * in table 22; a (MAC, IP) entry adds or removes the unicast flow (table 20)
@@ -76,7 +76,8 @@
  * then an l2pop entry, priority 2, wins over a learnt one). Reclaiming a
  * local VLAN likewise takes its learnt flows with it.
  * unbindPort: the port's filter flows, its local VLAN (if it was the last
- * port of its network: table 4/20/21/22 flows of that VLAN, idle tunnels),
+ * port of its network: table 4/20/21/22 flows of that VLAN, tunnel ports
+ * no network needs any more),
  * the MACs NORMAL learnt on it (the VLAN change flushes them), and the
  * conntrack entries of its addresses in its zone (Neutron's firewall deletes
  * them through conntrack-tools); the l2pop driver tells the other agents.
@@ -89,7 +90,7 @@
  * flow learn() makes, the deletes.
  * Not modelled: DVR (tables 1, 9), GRE/Geneve networks, VLAN/flat provider
  * networks (int-br-*), the agent's RPC loop and its resync, the cookie of
- * each flow, QoS tables, tunnel port deletion.
+ * each flow, QoS tables.
  * Cost: configuration time only: a bind compiles and installs that port's
  * flows (~60 with a two-rule group; plus its networks' remote-group
  * address flows when its groups are remote groups of rules there) — not
@@ -302,9 +303,9 @@ export class OvsAgent {
   private readonly bound = new Map<string, Bound>();
   /** br-int ports of unbound port ids (dead: tag 4095), reusable */
   private readonly dead = new Map<string, OvsPort>();
-  /** remote IP → tunnel port on br-tun; 'live' while its table-0 flow is installed */
-  private readonly tunnels = new Map<string, { name: string; ofport: number; live: boolean }>();
-  /** bumped whenever a tunnel goes live or idle */
+  /** remote IP → tunnel port on br-tun (with its table-0 flow), while some network needs it */
+  private readonly tunnels = new Map<string, { name: string; ofport: number }>();
+  /** bumped whenever a tunnel port is made or deleted */
   private tunnelChanges = 0;
   private readonly patchInt: number;
   /** br-int's firewall, kept compiled (devices/security-group.ts) */
@@ -415,7 +416,7 @@ export class OvsAgent {
     if (net.ports.size === 0) this.reclaim(net);
   }
 
-  /** reclaim_local_vlan for a tunnel network: its br-tun flows, idle tunnels, the tag. */
+  /** reclaim_local_vlan for a tunnel network: its br-tun flows, tunnel ports no longer needed, the tag. */
   private reclaim(net: LocalNet): void {
     const v = net.vlan;
     this.brTun.delFlows(`table=${VXLAN_TUN_TO_LV},tun_id=${vniHex(net.segment.vni)}`);
@@ -589,7 +590,7 @@ export class OvsAgent {
     this.cleanupTunnel(remoteIp);
   }
 
-  /** Drop the remotes of 'net' left without entries (a MAC moved away), and their tunnels if idle. */
+  /** Drop the remotes of 'net' left without entries (a MAC moved away), and their tunnel ports if no network needs them. */
   private forgetIdle(net: LocalNet): void {
     for (const [ip, m] of net.ucast) {
       if (m.size > 0) continue;
@@ -598,14 +599,14 @@ export class OvsAgent {
     }
   }
 
-  /** The remote IPs this host has a live tunnel to. */
-  tunnelRemotes(): string[] { return [...this.tunnels].filter(([, t]) => t.live).map(([ip]) => ip); }
+  /** The remote IPs this host has a tunnel port to. */
+  tunnelRemotes(): string[] { return [...this.tunnels.keys()]; }
 
-  /** A number that moves whenever a tunnel goes live or idle (the fabric redeclares the viewer's tunnels then). */
+  /** A number that moves whenever a tunnel port is made or deleted (the fabric redeclares the viewer's tunnels then). */
   get tunnelVersion(): number { return this.tunnelChanges; }
 
-  /** Whether this host has a live tunnel to 'remoteIp'. */
-  hasLiveTunnel(remoteIp: string): boolean { return this.tunnels.get(remoteIp)?.live === true; }
+  /** Whether this host has a tunnel port to 'remoteIp'. */
+  hasLiveTunnel(remoteIp: string): boolean { return this.tunnels.has(remoteIp); }
 
   /** The VNI of the first port bound here (in bind order) whose network 'other' hosts too; 0 when none. */
   firstSharedVni(other: OvsAgent): number {
@@ -629,30 +630,31 @@ export class OvsAgent {
     if (lines.length > 0) this.brTun.addFlows(lines.join('\n'));
   }
 
-  /** The tunnel port to 'remoteIp' (made, or woken up), with its table-0 flow. */
+  /** The tunnel port to 'remoteIp' (setup_tunnel_port: made when missing, with its table-0 flow). */
   private tunnelPort(remoteIp: string): number {
     let t = this.tunnels.get(remoteIp);
     if (t === undefined) {
       const name = tunnelPortName(remoteIp);
       const ref = this.brTun.addTunnelPort({ name, type: 'vxlan', remote: remoteIp, local: this.localIp, key: 'flow' });
-      t = { name, ofport: ref.ofport, live: false };
+      t = { name, ofport: ref.ofport };
       this.tunnels.set(remoteIp, t);
-    }
-    if (!t.live) {
       this.brTun.addFlows(`table=0,priority=1,in_port=${t.ofport},actions=resubmit(,${VXLAN_TUN_TO_LV})`);
-      t.live = true;
       this.tunnelChanges++;
     }
     return t.ofport;
   }
 
-  /** cleanup_tunnel_port: no network floods to or has entries behind 'remoteIp': its in_port flows go. */
+  /**
+   * cleanup_tunnel_port: no network floods to or has entries behind 'remoteIp': the tunnel port
+   * is deleted (br.delete_port), then its in_port flows (br.cleanup_tunnel_port).
+   */
   private cleanupTunnel(remoteIp: string): void {
     const t = this.tunnels.get(remoteIp);
-    if (t === undefined || !t.live) return;
+    if (t === undefined) return;
     for (const net of this.nets.values()) if (net.flood.has(remoteIp) || net.ucast.has(remoteIp)) return;
+    this.brTun.delPort(t.name);
     this.brTun.delFlows(`in_port=${t.ofport}`);
-    t.live = false;
+    this.tunnels.delete(remoteIp);
     this.tunnelChanges++;
   }
 

@@ -53,7 +53,7 @@
  *    packet at a hook as nf_nat_packet does: the destination at PREROUTING/
  *    OUTPUT, the source at POSTROUTING/INPUT, in whichever direction the
  *    connection's bindings require (a reply is un-NATed the other way).
- *  - `conntrack -L` text (`dump`); `conntrack -D` by addresses (`deleteWhere`).
+ *  - `conntrack -L` text (`dump`); `conntrack -D` by protocol and addresses (`deleteWhere`).
  *  - Table size: `maxEntries` (nf_conntrack_max) connections in `buckets`
  *    (nf_conntrack_buckets) hash buckets, 262144 each by default. A packet
  *    that needs a new connection while the table holds maxEntries first
@@ -618,12 +618,13 @@ export class NfConntrack {
   }
 
   /**
-   * `conntrack -D` with address filters (`-s`/`-d`: the original tuple's source/destination,
-   * `-r`/`-q`: the reply tuple's): delete every confirmed connection that meets all the filters
-   * given. Returns how many went (the tool exits 1 when none did).
+   * `conntrack -D` with filters (`-p`: the protocol number, `proto`; `-s`/`-d`: the original
+   * tuple's source/destination, `-r`/`-q`: the reply tuple's): delete every confirmed connection
+   * that meets all the filters given. Returns how many went (the tool exits 1 when none did).
    */
-  deleteWhere(f: { origSrc?: number; origDst?: number; replySrc?: number; replyDst?: number }): number {
-    const ok = (c: NfConn): boolean => (f.origSrc === undefined || c.keys[K_SRC] === f.origSrc >>> 0)
+  deleteWhere(f: { proto?: number; origSrc?: number; origDst?: number; replySrc?: number; replyDst?: number }): number {
+    const ok = (c: NfConn): boolean => (f.proto === undefined || c.proto === f.proto)
+      && (f.origSrc === undefined || c.keys[K_SRC] === f.origSrc >>> 0)
       && (f.origDst === undefined || c.keys[K_DST] === f.origDst >>> 0)
       && (f.replySrc === undefined || c.keys[KEY_WORDS + K_SRC] === f.replySrc >>> 0)
       && (f.replyDst === undefined || c.keys[KEY_WORDS + K_DST] === f.replyDst >>> 0);

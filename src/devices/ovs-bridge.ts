@@ -99,8 +99,10 @@
  * same type, remote, key, local_ip and port are refused, as OVS refuses
  * them; one UDP port of a host serves one bridge (a Vtep or a second
  * bridge on it gets OVS_TUNNEL_PORT_IN_USE).
+ * `delPort(name)` is `ovs-vsctl del-port` (its doc comment: the flows
+ * naming the port stay, the datapath port and the sim link go).
  * Not modelled: GRE and patch ports, internal ports (LOCAL exists but
- * reaches no stack), port deletion, OVSDB port VLAN settings through this device
+ * reaches no stack), OVSDB port VLAN settings through this device
  * (the bridge has them: ofproto/bridge.ts setPortVlan), a controller.
  * Neighbours: ofproto/bridge.ts (tables, ports), ofproto/ofctl.ts (text),
  * ofproto/trace.ts (trace text), ofproto/ports.ts (datapath numbering),
@@ -130,7 +132,7 @@ import { InputError } from '../errors.js';
 /** A bridge or port configuration error ('bridge' names the bridge). */
 export class OvsBridgeError extends SdnemuError {
   readonly bridge: string;
-  constructor(code: 'OVS_DUPLICATE_PORT' | 'OVS_BAD_OFPORT' | 'OVS_NO_PORT' | 'OVS_NO_ODP_PORT' | 'OVS_NO_HOST' | 'OVS_TUNNEL_PORT_IN_USE',
+  constructor(code: 'OVS_DUPLICATE_PORT' | 'OVS_BAD_OFPORT' | 'OVS_NO_PORT' | 'OVS_LOCAL_PORT' | 'OVS_NO_ODP_PORT' | 'OVS_NO_HOST' | 'OVS_TUNNEL_PORT_IN_USE',
     bridge: string, message: string) {
     super(code, `${bridge}: ${message}`);
     this.name = 'OvsBridgeError';
@@ -360,6 +362,41 @@ export class OvsBridge implements PortOwner {
     }
     const p = this.newPort(spec.name, spec.ofport, vport.odp, spec.type, options);
     return { name: p.name, ofport: p.ofport, odp: p.odp };
+  }
+
+  /**
+   * `ovs-vsctl del-port BR NAME`: the port goes from the bridge. Its OpenFlow
+   * number is free again (the automatic numbering moves on from the last one
+   * it gave, so it is not reused at once); flows that name it stay, as OVS
+   * keeps them: an `in_port=` flow matches nothing any more, an `output:` to
+   * it outputs nothing (ofproto/trace: "Nonexistent output port"); the
+   * bridge's version moves, so cached megaflows are revalidated before the
+   * next packet; NORMAL forgets the MACs learnt on it. Its datapath port goes
+   * too (its number free again) — for a tunnel port, the shared
+   * `vxlan_sys_<port>` vport only with the bridge's last tunnel port on it,
+   * releasing the host's UDP port; packets from that remote then find no
+   * tunnel port (tnlPortNotFound). The sim link on the port is detached,
+   * frames in flight on it lost ('down'). Throws OvsBridgeError OVS_NO_PORT
+   * for a port the bridge does not have, OVS_LOCAL_PORT for the bridge's own.
+   */
+  delPort(name: string): void {
+    if (name === this.name) {
+      throw new OvsBridgeError('OVS_LOCAL_PORT', this.name, `cannot delete port ${name} because it is the local port for bridge ${name} (deleting this port requires deleting the entire bridge)`);
+    }
+    const p = this.byName.get(name);
+    if (p === undefined) throw new OvsBridgeError('OVS_NO_PORT', this.name, `no port named ${name}`);
+    this.byName.delete(name);
+    this.byOfport.delete(p.ofport);
+    p.link?.detach();
+    this.br.removePort(p.ofport);
+    for (const q of this.br.ports.values()) if (q.odp === p.odp) return; // a shared tunnel vport still in use
+    this.dp.attach(p.odp, null);
+    this.dpif.used.delete(p.odp);
+    for (const [dpName, v] of this.vports) {
+      if (v.odp !== p.odp) continue;
+      v.close();
+      this.vports.delete(dpName);
+    }
   }
 
   /** alloc_ofp_port(): the next free number after the last automatic one, wrapping below 32768 (not yet taken). */

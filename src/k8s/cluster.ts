@@ -65,6 +65,7 @@ import { ClusterNetwork } from './cni/network.js';
 import { parseCidr } from './cni/cidr.js';
 import { splitKey } from './controllers/context.js';
 import { ipv4ToString, parseIpv4 } from '../wire/bytes.js';
+import { IPPROTO_UDP } from '../wire/udp.js';
 import { IpvsProxier, KubeProxyFleet, type FleetProxier, type KubeProxyConfig } from './kube-proxy/index.js';
 import { InputError } from '../errors.js';
 
@@ -521,10 +522,10 @@ export class Cluster {
    * (deleted, not ready) would never reach another; on every node on the data plane, the
    * entries whose original destination is an address of the Service (ClusterIP, external and
    * load-balancer IPs) and whose reply source is such an endpoint are deleted (`conntrack -D
-   * --orig-dst VIP --reply-src EP`), and the flow's next datagram is load-balanced anew. TCP
-   * entries are left, as kube-proxy leaves them (the endpoint's pod, when it is alive, resets
-   * them). Differences: the entries of the same address pair in other protocols go too
-   * (conntrack/linux.ts's deleteWhere has no protocol filter); NodePort entries are not cleared.
+   * --orig-dst VIP --reply-src EP -p udp`, as pkg/proxy/conntrack filters by protocol), and the
+   * flow's next datagram is load-balanced anew. TCP entries of the same address pair are left, as
+   * kube-proxy leaves them (the endpoint's pod, when it is alive, resets them). Difference:
+   * NodePort entries are not cleared.
    * Cost: only the Services whose object or slices changed since the last sync (their slices
    * through an index), plus a table walk per node for each endpoint that stopped serving.
    */
@@ -538,7 +539,7 @@ export class Cluster {
         if (after !== undefined && after.serving.has(ep)) continue;
         for (const vip of before.vips) {
           for (const n of this.cni.nodes()) {
-            if (!n.failed) n.host.ip.ct.deleteWhere({ origDst: parseIpv4(vip)!, replySrc: parseIpv4(ep)! });
+            if (!n.failed) n.host.ip.ct.deleteWhere({ proto: IPPROTO_UDP, origDst: parseIpv4(vip)!, replySrc: parseIpv4(ep)! });
           }
         }
       }

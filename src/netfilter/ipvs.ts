@@ -66,11 +66,25 @@
  *    …), UDP 300 s. A connection's timer restarts at every packet.
  *  - A new SYN hitting a connection in TIME_WAIT or CLOSE expires it and
  *    schedules afresh (conn_reuse_mode 1, is_new_conn_expected).
- *  - A packet of a connection whose server was deleted is dropped
- *    (ip_vs_in: dest not AVAILABLE; expire_nodest_conn = 0 keeps the entry).
+ *  - A packet of a connection whose server was deleted (ip_vs_in_hook:
+ *    dest not AVAILABLE), by the sysctl net.ipv4.vs.expire_nodest_conn
+ *    (`expireNodestConn`; the kernel's default 0, kube-proxy's ipvs mode
+ *    sets 1): 0 — dropped, the entry kept, its timer not restarted; 1 — the
+ *    entry expires at once, and the packet is dropped when its netfilter
+ *    conntrack entry is an old (confirmed) one (`oldCt`, as
+ *    ip_vs_conn_uses_old_conntrack), else scheduled anew as a new
+ *    connection (a TCP packet that is no SYN then starts none: the kernel
+ *    lets it go on unbalanced, here it is dropped). Also with 1: deleting a
+ *    real server flushes its connections and then-idle templates
+ *    (ip_vs_expire_nodest_conn_flush, kernel 5.9+, queued 1 jiffy after the
+ *    deletion — done here at once), and a SYN of a connection whose server
+ *    is quiesced (weight 0) expires it and is scheduled anew (the
+ *    is_new_conn branch of ip_vs_in_hook).
  *  - Persistence (ip_vs_sched_persist): template keyed by client address &
  *    netmask and the service (fwmark, or proto/VIP/port); reused while its
- *    server is AVAILABLE — even at weight 0 (expire_quiescent_template = 0);
+ *    server is AVAILABLE — at weight 0 too unless the sysctl
+ *    net.ipv4.vs.expire_quiescent_template (`expireQuiescentTemplate`,
+ *    default 0, kube-proxy 1) is set (ip_vs_check_template);
  *    its timer restarts with each connection it places; when it fires while
  *    it still controls connections it is re-armed with a 60 s timeout
  *    (ip_vs_conn_expire "expire_later").
@@ -373,6 +387,10 @@ export class Ipvs {
   lastConn = -1;
   /** a forced choice (a trace fork): the next new connection goes to `candidates(svc)[force]`; -1: the scheduler picks */
   force = -1;
+  /** sysctl net.ipv4.vs.expire_nodest_conn (default 0; kube-proxy's ipvs mode sets 1) */
+  expireNodestConn = false;
+  /** sysctl net.ipv4.vs.expire_quiescent_template (default 0; kube-proxy's ipvs mode sets 1) */
+  expireQuiescentTemplate = false;
 
   // ---- services and servers (slow path)
 
@@ -417,6 +435,7 @@ export class Ipvs {
     if (!svc) throw new IpvsError('IPVS_NO_SERVICE', line, 'No such service');
     for (const d of svc.dests) d.available = false;
     svc.dests.length = 0;
+    this.flushNodest();
     if (mark !== 0) this.svcByMark.delete(mark, 0, 0, 0);
     else this.svcByAddr.delete(addr, (proto << 16) | port, 0, 0);
     if (mark === 0 && port === 0) this.portZeroServices--;
@@ -485,6 +504,23 @@ export class Ipvs {
     svc.dests.splice(i, 1);
     if (svc.rrCursor >= i) svc.rrCursor--; // on the removed one: step back to its predecessor
     this.destChanged(svc);
+    this.flushNodest();
+  }
+
+  /**
+   * ip_vs_expire_nodest_conn_flush, with expire_nodest_conn set: every
+   * connection whose server is no longer AVAILABLE goes, then each template
+   * left controlling none.
+   */
+  private flushNodest(): void {
+    if (!this.expireNodestConn) return;
+    for (const tpl of [false, true]) {
+      for (let c = 0; c < this.nextId; c++) {
+        if (this.live[c] !== 1 || ((this.flags[c]! & CF_TEMPLATE) !== 0) !== tpl) continue;
+        if (this.servers[this.dest[c]!]!.available || this.nControl[c]! > 0) continue;
+        this.expireConn(c);
+      }
+    }
   }
 
   /** `ipvsadm --set tcp tcpfin udp` in seconds (0 leaves a value unchanged). */
@@ -617,23 +653,40 @@ export class Ipvs {
    * The real server for client→VIP packet 'pkt' of service 'svc' at 'nowMs':
    * the existing connection's, else (template or scheduler) a new one's; null
    * means drop (no server available, or the connection's server was deleted).
-   * Steps the connection's state and restarts its timer. Known connections
-   * allocate nothing. `lastConn` names the connection used.
+   * 'oldCt': the packet's netfilter conntrack entry is a confirmed one
+   * (with expire_nodest_conn, such a packet of a server-less connection is
+   * dropped rather than scheduled anew). Steps the connection's state and
+   * restarts its timer. Known connections allocate nothing. `lastConn`
+   * names the connection used.
    */
-  schedule(svc: VirtualService, pkt: IpvsPacket, nowMs: number): RealServer | null {
+  schedule(svc: VirtualService, pkt: IpvsPacket, nowMs: number, oldCt = false): RealServer | null {
     this.lastConn = -1;
     let c = this.inTab.get(pkt.src, pkt.dst, ((pkt.sport << 16) | pkt.dport) >>> 0, pkt.proto);
     if (c >= 0 && this.expires[c]! <= nowMs) { this.expireConn(c); c = -1; }
-    if (c >= 0 && pkt.proto === IPPROTO_TCP && (pkt.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN
+    const syn = pkt.proto === IPPROTO_TCP && (pkt.tcpFlags & TCP_SYN) !== 0;
+    if (c >= 0 && syn && this.expireNodestConn && this.servers[this.dest[c]!]!.weight === 0) {
+      // a new connection expected on a quiesced server: this one goes, the SYN is scheduled anew
+      this.lastConn = c;
+      this.expireConn(c);
+      if (oldCt) return null;
+      c = -1;
+    } else if (c >= 0 && syn && (pkt.tcpFlags & (TCP_ACK | TCP_RST)) === 0
         && (this.state[c] === TCP_S_TIME_WAIT || this.state[c] === TCP_S_CLOSE)) {
       this.expireConn(c); c = -1; // conn_reuse_mode: a new SYN on a closing connection is a new connection
     }
     if (c >= 0) {
       this.lastConn = c;
       const d = this.servers[this.dest[c]!]!;
-      if (!d.available) return null; // ip_vs_in: dest gone → drop, timer not restarted
-      this.step(c, d, pkt, false, nowMs);
-      return d;
+      if (d.available) {
+        this.step(c, d, pkt, false, nowMs);
+        return d;
+      }
+      // ip_vs_in_hook: dest gone → drop, timer not restarted (expire_nodest_conn 0)
+      if (!this.expireNodestConn) return null;
+      this.expireConn(c);
+      if (oldCt) return null;
+      // a TCP packet that is no SYN starts no connection (tcp_conn_schedule)
+      if (pkt.proto === IPPROTO_TCP && ((pkt.tcpFlags & TCP_SYN) === 0 || (pkt.tcpFlags & TCP_RST) !== 0)) return null;
     }
     return this.newConn(svc, pkt, nowMs);
   }
@@ -664,7 +717,7 @@ export class Ipvs {
       const kd = svc.fwmark !== 0 ? KEY_FWM_TEMPLATE : (KEY_TEMPLATE | svc.proto);
       tpl = this.inTab.get(caddr, kb, svc.fwmark !== 0 ? 0 : svc.port, kd);
       if (tpl >= 0 && !this.templateAlive(tpl, nowMs)) tpl = -1;
-      if (tpl >= 0 && !this.servers[this.dest[tpl]!]!.available) { this.expireConn(tpl); tpl = -1; }
+      if (tpl >= 0 && this.templateStale(this.servers[this.dest[tpl]!]!)) { this.expireConn(tpl); tpl = -1; }
       if (tpl >= 0) d = this.servers[this.dest[tpl]!]!;
       else {
         d = this.pick(svc, pkt);
@@ -686,6 +739,11 @@ export class Ipvs {
     this.lastConn = c;
     this.step(c, d, pkt, false, nowMs);
     return d;
+  }
+
+  /** ip_vs_check_template: a template whose server was deleted, or is quiesced with expire_quiescent_template, goes. */
+  private templateStale(d: RealServer): boolean {
+    return !d.available || (this.expireQuiescentTemplate && d.weight === 0);
   }
 
   private alloc(ca: number, cp: number, va: number, vp: number, proto: number, d: RealServer, flags: number, timeoutMs: number, nowMs: number): number {

@@ -238,10 +238,18 @@ describe('unbindPort', () => {
     expect(hv1.tunnelRemotes()).toEqual([]);
     expect(hv1.dumpFlows('br-tun').join('\n')).not.toMatch(/table=(20|21|22), .*dl_vlan=1/);
     expect(c.t.tunnels).toEqual([]);
-    // binding it again reuses the dead port
+    // the tunnel ports went (cleanup_tunnel_port deletes them), with their in_port flows
+    const oldPort = 2;
+    expect(hv1.brTun.ports.map((p) => p.name)).toEqual(['patch-int']);
+    expect(hv2.brTun.ports.map((p) => p.name)).toEqual(['patch-int']);
+    expect(hv1.dumpFlows('br-tun').join('\n')).not.toContain(`in_port=${oldPort}`);
+    expect(hv1.brTun.dp.show()).not.toContain('vxlan_sys_4789');
+    // binding it again reuses the dead port; the tunnel comes back as a new port (the next OpenFlow number)
     const again = c.fabric.plug('hv2', c.ports.get(A2.id)!);
     expect(again.name).toBe('tap2aaaaaaa-00');
     expect(hv1.tunnelRemotes()).toEqual(['192.168.0.12']);
+    expect(hv1.brTun.port('vxlan-c0a8000c').ofport).toBe(3);
+    expect(hv1.dumpFlows('br-tun').some((l) => l.includes('priority=1,in_port=3 actions=resubmit(,4)'))).toBe(true);
   });
 
   it('refuses a port bound twice, an unknown hypervisor, a bad field with ComputeError (nothing changed)', () => {

@@ -453,6 +453,16 @@ describe('conntrack -D by address (deleteWhere)', () => {
     expect(ct.deleteWhere({ replyDst: 0x0a000001 })).toBe(0);
     expect(ct.size).toBe(0);
   });
+  it('-p: only the given protocol\'s connections of the address pair go (kube-proxy\'s UDP cleanup keeps TCP)', () => {
+    const ct = new NfConntrack();
+    ct.confirm(run(ct, udp('10.0.0.1', '10.0.0.2', 1000, 53)));
+    ct.confirm(run(ct, tcp('10.0.0.1', '10.0.0.2', 1000, 53, 'S')));
+    expect(ct.deleteWhere({ proto: 17, origDst: 0x0a000002 })).toBe(1);
+    expect(ct.dump(0).map((l) => l.split(' ')[0])).toEqual(['tcp']);
+    expect(ct.deleteWhere({ proto: 17, origDst: 0x0a000002 })).toBe(0);
+    expect(ct.deleteWhere({ proto: 6, replySrc: 0x0a000002 })).toBe(1);
+    expect(ct.size).toBe(0);
+  });
 });
 
 describe('a full table (nf_conntrack_max) and early_drop', () => {

@@ -82,6 +82,64 @@ describe('OvsBridge ports', () => {
   });
 });
 
+describe('OvsBridge.delPort (ovs-vsctl del-port)', () => {
+  it('removes the port and its datapath port, keeps the flows naming it (they output nothing), detaches its link', async () => {
+    const sim = new Sim({ seed: 1 });
+    const br = new OvsBridge(sim, 'br0', { flows: 'in_port=1,actions=output:2\nin_port=2,actions=output:1\nin_port=3,actions=output:2,output:1' });
+    const [h1, h2, h3] = lan(sim, br, 3) as [Host, Host, Host];
+    expect((await ping(h1, '10.0.0.2', { count: 1 })).received).toBe(1);
+    const p2 = br.port('p2');
+    const odp = p2.odp;
+    br.delPort('p2');
+    expect(br.ports.map((p) => p.name)).toEqual(['p1', 'p3']);
+    expect(() => br.port(2)).toThrow(OvsBridgeError);
+    expect(br.dumpPorts()).toMatch(/^OFPST_PORT reply \(xid=0x2\): 3 ports\n/);
+    expect(br.dumpPorts()).not.toContain('port  2:');
+    expect(br.dp.show()).not.toContain('p2');
+    expect(p2.link).toBeNull();
+    expect(h2.ports.get('eth0')!.link).toBeNull();
+    // the flows stay; an output to the deleted port outputs nothing
+    expect(br.dumpFlows().map((l) => l.replace(/.* in_port/, 'in_port'))).toEqual(['in_port=1 actions=output:2', 'in_port=2 actions=output:1', 'in_port=3 actions=output:2,output:1']);
+    const tr = br.trace('in_port=1,ip,nw_src=1.1.1.1,nw_dst=2.2.2.2');
+    expect(tr).toContain('>> Nonexistent output port');
+    expect(tr).toContain('Datapath actions: drop');
+    expect(br.trace('in_port=3,ip,nw_src=1.1.1.1,nw_dst=2.2.2.2')).toContain('Datapath actions: 1\n');
+    // the cached megaflow that sent to p2 was revalidated: the next ping goes nowhere
+    expect((await ping(h1, '10.0.0.2', { count: 1, timeout: 1 })).received).toBe(0);
+    expect(h3.stats.otherHost).toBe(0);
+    // a new port: the next OpenFlow number (2 is not reused at once), the freed datapath number
+    const x = br.addPort('x');
+    expect([x.ofport, x.odp]).toEqual([4, odp]);
+  });
+
+  it('refuses the bridge\'s own port and a port it does not have', () => {
+    const br = new OvsBridge(new Sim(), 'br0');
+    br.addPort('p1');
+    expect(() => br.delPort('br0')).toThrow(expect.objectContaining({ code: 'OVS_LOCAL_PORT' }));
+    expect(() => br.delPort('nope')).toThrow(expect.objectContaining({ code: 'OVS_NO_PORT', message: 'br0: no port named nope' }));
+    br.delPort('p1');
+    expect(() => br.delPort('p1')).toThrow(expect.objectContaining({ code: 'OVS_NO_PORT' }));
+  });
+
+  it('a tunnel port: the shared vxlan_sys_4789 goes with the last one, and the host\'s UDP port is free again', () => {
+    const t = new Topology();
+    const hv = t.host('hv', { ip: '192.168.1.1/24' });
+    const br = t.ovsBridge('br-tun', { host: hv, defaultFlows: 'none', tunnels: [
+      { name: 'vxlan-c0a80102', type: 'vxlan', remote: '192.168.1.2', key: 'flow' },
+      { name: 'vxlan-c0a80103', type: 'vxlan', remote: '192.168.1.3', key: 'flow' }] });
+    expect(br.dp.show()).toContain('vxlan_sys_4789');
+    br.delPort('vxlan-c0a80102');
+    expect(br.ports.map((p) => p.name)).toEqual(['vxlan-c0a80103']);
+    expect(br.vports.size).toBe(1);
+    expect(br.dp.show()).toContain('vxlan_sys_4789');
+    br.delPort('vxlan-c0a80103');
+    expect(br.vports.size).toBe(0);
+    // the UDP port is free: a new tunnel port binds it again
+    const again = br.addTunnelPort({ name: 'vxlan-c0a80102', type: 'vxlan', remote: '192.168.1.2', key: 'flow' });
+    expect([again.ofport, again.odp]).toEqual([3, 4789]);
+  });
+});
+
 describe('OvsBridge forwarding', () => {
   it('learns MACs with the default flows: pings pass, unicast stops being flooded', async () => {
     const sim = new Sim({ seed: 1 });
@@ -296,6 +354,32 @@ describeWith('ovs', 'OvsBridge default learning flows against Open vSwitch 3.1',
       expect(learnt).toContain('cookie=0x0, table=3, idle_timeout=300, priority=1,vlan_tci=0x0000/0x0fff,dl_dst=02:00:00:00:00:02 actions=output:3');
       expect(learnt).toHaveLength(12);
       expect(learnt).toEqual(norm(await sb.dumpFlows('br0')));
+    } finally {
+      await sb.stop();
+    }
+  }, 30_000);
+
+  it('del-port: the same flows stay, the same traces (an output to the deleted port: "Nonexistent output port"), the same numbers after', async () => {
+    const sb = await OvsSandbox.start();
+    try {
+      const flows = 'in_port=1,actions=output:2\nin_port=2,actions=output:1\nin_port=3,actions=output:2,output:1';
+      await sb.vsctl('add-br', 'br0', '--', 'set', 'bridge', 'br0', 'datapath_type=dummy', 'fail-mode=secure');
+      for (const n of ['p1', 'p2', 'p3']) await sb.vsctl('add-port', 'br0', n, '--', 'set', 'Interface', n, 'type=dummy');
+      await sb.addFlows('br0', flows);
+      await sb.vsctl('del-port', 'br0', 'p2');
+      await sb.vsctl('add-port', 'br0', 'x', '--', 'set', 'Interface', 'x', 'type=dummy');
+      const br = new OvsBridge(new Sim({ seed: 1 }), 'br0', { flows });
+      for (const n of ['p1', 'p2', 'p3']) br.addPort(n);
+      br.delPort('p2');
+      br.addPort('x');
+      const norm = (lines: string[]): string[] => lines.map((l) => normaliseDumpFlowsLine(l).replace(/\b(?:duration|n_packets|n_bytes|idle_age|hard_age)=[^,\s]*,\s*/g, '')).sort();
+      expect(norm(br.dumpFlows())).toEqual(norm(await sb.dumpFlows('br0')));
+      for (const inPort of [1, 2, 3]) {
+        const flow = `in_port=${inPort},ip,nw_src=1.1.1.1,nw_dst=2.2.2.2`;
+        expect(br.trace(flow)).toBe(await sb.trace('br0', flow));
+      }
+      const dp = (await sb.dpifShow()).map((p) => `${p.name} ${p.ofport}/${p.odpPort}`).sort();
+      expect(br.ports.map((p) => `${p.name} ${p.ofport}/${p.odp}`).sort()).toEqual(dp.filter((l) => !l.startsWith('br0 ')));
     } finally {
       await sb.stop();
     }

@@ -140,9 +140,12 @@ describe('a hypervisor crash under traffic', () => {
     for (const hv of ['hv1', 'hv3', 'network1']) {
       const agent = net.fabric.agent(hv);
       expect(agent.tunnelRemotes()).not.toContain(deadIp);
-      if (agent.brTun.ports.some((p) => p.name === tunnelPortName(deadIp))) {
-        // the port object is kept idle (OvsBridge has no port deletion): no flow reads from it or sends to it
-        expect(flowsTo(net, hv, tunPort(net, hv, deadIp))).toEqual([]);
+      // cleanup_tunnel_port deleted the tunnel port to the dead host (ovs-vsctl del-port) and its flows
+      expect(agent.brTun.ports.map((p) => p.name)).not.toContain(tunnelPortName(deadIp));
+      expect(() => agent.brTun.port(tunnelPortName(deadIp))).toThrow(expect.objectContaining({ code: 'OVS_NO_PORT' }));
+      if (hv === 'hv1') {
+        expect(agent.brTun.dumpPorts()).not.toMatch(new RegExp(`port +${oldPort}:`));
+        expect(flowsTo(net, hv, oldPort)).toEqual([]);
       }
     }
     // hv1's unicast entry for the server's MAC sends to the new host's tunnel

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from '../../src/k8s/cluster.js';
-import { tcpRequest } from '../../src/netstack/tools.js';
+import { startTcpRequest, tcpRequest } from '../../src/netstack/tools.js';
 import { TraceStore } from '../../src/trace/store.js';
 import { IptablesProxier, IpvsProxier } from '../../src/k8s/kube-proxy/index.js';
 import { parseRestore } from '../../src/netfilter/restore.js';
@@ -218,8 +218,7 @@ spec:
 });
 
 describe('kube-proxy\'s UDP conntrack cleanup', () => {
-  // (the cleanup deletes every entry of the address pair: conntrack/linux.ts's deleteWhere has no protocol filter yet)
-  it('a UDP flow whose backend is scaled away moves to another at its next datagram', () => {
+  it('a UDP flow whose backend is scaled away moves to another at its next datagram; TCP entries to it stay', () => {
     const c = new Cluster({ seed: 7 });
     c.addNode('node-1', { labels: { role: 'client' } });
     for (const n of ['node-2', 'node-3', 'node-4']) c.addNode(n, { labels: { role: 'web' } });
@@ -234,6 +233,14 @@ describe('kube-proxy\'s UDP conntrack cleanup', () => {
     expect(echoes).toBe(3);
     const ct = (): string[] => c.cni.node('node-1').host.ip.ct.dump(sim.now / 1e6).filter((l) => l.startsWith('udp') && l.includes(`dst=${vip}`));
     const backend = /src=(10\.244\.\d+\.\d+) dst=10\.244\.0\.\d+ sport=5353/.exec(ct()[0]!)![1]!;
+    // TCP connections to the same ClusterIP until one was DNATed to that backend (its entry then in TIME_WAIT)
+    const tcpTo = (): string[] => c.cni.node('node-1').host.ip.ct.dump(sim.now / 1e6)
+      .filter((l) => l.startsWith('tcp') && l.includes(`dst=${vip} `) && l.includes(`src=${backend} `));
+    for (let i = 0; i < 30 && tcpTo().length === 0; i++) {
+      startTcpRequest(client, vip, 80, 'GET / HTTP/1.0\r\n\r\n', { timeoutSec: 3 });
+      sim.runUntil(sim.now + 100e6);
+    }
+    expect(tcpTo()).toHaveLength(1);
     // the backend's pod goes: the Deployment scaled to the other two
     const pod = c.podsWith({ app: 'web' }).find((p) => p.status?.podIP === backend)!;
     c.cp.delete('Pod', 'default', pod.metadata.name);
@@ -244,5 +251,7 @@ describe('kube-proxy\'s UDP conntrack cleanup', () => {
     expect(echoes).toBe(6);
     expect(ct()).toHaveLength(1);
     expect(ct()[0]).not.toContain(`src=${backend} `);
+    // the cleanup was `conntrack -D -p udp`: the TCP entry of the same address pair is still there
+    expect(tcpTo()).toHaveLength(1);
   });
 });

@@ -42,6 +42,11 @@ const members = (p: IpvsProxier, set: string): string[] => [...(p.ipsets.get(set
 const port80 = [{ name: 'p80', port: 80, protocol: 'TCP' as const }];
 
 describe('ipvs mode (from pkg/proxy/ipvs/proxier_test.go)', () => {
+  it('NewProxier sets net/ipv4/vs/expire_nodest_conn=1 and expire_quiescent_template=1 on the node\'s IPVS', () => {
+    const p = new IpvsProxier(BASE);
+    expect(p.ipvs.expireNodestConn).toBe(true);
+    expect(p.ipvs.expireQuiescentTemplate).toBe(true);
+  });
   it('TestOnlyLocalNodePorts: the NodePort virtual server has only the local endpoint', () => {
     const p = new IpvsProxier({ ...BASE, nodePortAddresses: ['100.101.102.0/24'], nodeAddresses: ['100.101.102.103'] });
     p.addService(svc('ns1', 'svc1', (s) => {

@@ -294,6 +294,91 @@ describe('connection table', () => {
   });
 });
 
+describe('net.ipv4.vs.expire_nodest_conn and expire_quiescent_template (kube-proxy sets both to 1)', () => {
+  it('1: deleting a real server flushes its connections at once; the flow\'s next packet is scheduled anew', () => {
+    const { v, s } = svcWith('rr', [[1, 1], [2, 1]]);
+    v.expireNodestConn = true;
+    const d = v.schedule(s, udp('1.1.1.1', 5000), 0)!;
+    expect(last(d)).toBe('2');
+    v.schedule(s, tcp('1.1.1.1', 6000), 0); // to 1
+    expect(v.connCount).toBe(2);
+    v.delDest(s, ip('10.244.1.2'), 8443);
+    // only the deleted server's connection went (ip_vs_expire_nodest_conn_flush)
+    expect(v.connCount).toBe(1);
+    expect(d.inactConns).toBe(0);
+    expect(v.findConn(udp('1.1.1.1', 5000), 1)).toBe(-1);
+    expect(last(v.schedule(s, udp('1.1.1.1', 5000), 1))).toBe('1');
+  });
+  it('0 (the kernel default): the entry stays and drops every packet, without restarting its timer, until it times out', () => {
+    const { v, s } = svcWith('rr', [[1, 1], [2, 1]]);
+    v.schedule(s, udp('1.1.1.1', 5000), 0);
+    v.delDest(s, ip('10.244.1.2'), 8443);
+    expect(v.connCount).toBe(1);
+    for (let t = 1000; t < 300_000; t += 50_000) expect(v.schedule(s, udp('1.1.1.1', 5000), t)).toBeNull();
+    expect(last(v.schedule(s, udp('1.1.1.1', 5000), 300_000))).toBe('1');
+  });
+  it('1 set while a server-less entry exists: its next packet expires it and is scheduled anew, or dropped with an old conntrack entry', () => {
+    const { v, s } = svcWith('rr', [[1, 1], [2, 1]]);
+    v.schedule(s, udp('1.1.1.1', 5000), 0);
+    v.schedule(s, udp('1.1.1.1', 5001), 0); // to 1
+    v.delDest(s, ip('10.244.1.2'), 8443);
+    v.addDest(s, { addr: ip('10.244.1.3'), port: 8443, weight: 1, fwd: 'masq' });
+    v.expireNodestConn = true;
+    expect(last(v.schedule(s, udp('1.1.1.1', 5000), 1))).not.toBe('2');
+    expect(v.connCount).toBe(2);
+    // the same on a flow whose conntrack entry is confirmed: dropped, the entry gone all the same
+    const w = svcWith('rr', [[1, 1], [2, 1]]);
+    w.v.schedule(w.s, udp('1.1.1.1', 5000), 0);
+    w.v.delDest(w.s, ip('10.244.1.2'), 8443);
+    w.v.expireNodestConn = true;
+    expect(w.v.schedule(w.s, udp('1.1.1.1', 5000), 1, true)).toBeNull();
+    expect(w.v.connCount).toBe(0);
+    expect(last(w.v.schedule(w.s, udp('1.1.1.1', 5000), 2))).toBe('1');
+  });
+  it('1: a TCP packet that is no SYN on a server-less entry starts no connection; a SYN does', () => {
+    const { v, s } = svcWith('rr', [[1, 1], [2, 1]]);
+    v.schedule(s, tcp('1.1.1.1', 5000), 0);
+    v.delDest(s, ip('10.244.1.2'), 8443);
+    v.expireNodestConn = true;
+    expect(v.schedule(s, tcp('1.1.1.1', 5000, TCP_ACK), 1)).toBeNull();
+    expect(v.connCount).toBe(0);
+    expect(last(v.schedule(s, tcp('1.1.1.1', 5000), 2))).toBe('1');
+  });
+  it('1: a SYN of a connection on a quiesced server (weight 0) is scheduled anew; other packets stay on it', () => {
+    const run = (on: boolean): string => {
+      const { v, s } = svcWith('rr', [[1, 1], [2, 1]]);
+      v.expireNodestConn = on;
+      v.schedule(s, tcp('1.1.1.1', 5000), 0); // to 2
+      v.editDest(s, { addr: ip('10.244.1.2'), port: 8443, weight: 0, fwd: 'masq' });
+      const ack = last(v.schedule(s, tcp('1.1.1.1', 5000, TCP_ACK), 1));
+      return ack + last(v.schedule(s, tcp('1.1.1.1', 5000), 2));
+    };
+    expect(run(false)).toBe('22');
+    expect(run(true)).toBe('21');
+  });
+  it('expire_quiescent_template 1: a template on a quiesced server is not reused', () => {
+    const run = (on: boolean): string => {
+      const { v, s } = svcWith('rr', [[1, 1], [2, 1]], { persistentS: 300 });
+      v.expireQuiescentTemplate = on;
+      v.schedule(s, tcp('10.0.0.1', 1000), 0); // template → 2
+      v.editDest(s, { addr: ip('10.244.1.2'), port: 8443, weight: 0, fwd: 'masq' });
+      return last(v.schedule(s, tcp('10.0.0.1', 1001), 1));
+    };
+    expect(run(false)).toBe('2');
+    expect(run(true)).toBe('1');
+  });
+  it('1: deleting a persistent service\'s server flushes its connections, then their template', () => {
+    const { v, s } = svcWith('rr', [[1, 1], [2, 1]], { persistentS: 300 });
+    v.expireNodestConn = true;
+    const d = v.schedule(s, udp('10.0.0.1', 1000), 0)!;
+    v.schedule(s, udp('10.0.0.1', 1001), 0);
+    expect(v.connCount).toBe(3);
+    v.delDest(s, d.addr, d.port);
+    expect(v.connCount).toBe(0);
+    expect(d.persistConns).toBe(0);
+  });
+});
+
 describe('persistence (-p)', () => {
   it('one client address sticks to one server across ports; -M groups clients', () => {
     const { v, s } = svcWith('rr', [[1, 1], [2, 1]], { persistentS: 300, netmask: ip('255.255.255.0') });

@@ -41,7 +41,9 @@
  *    list for the proxy mode) inserted first when their chain exists and
  *    nothing jumps to it yet — what kube-proxy's EnsureRule does before each
  *    sync; with `proxyMode: 'ipvs'` each node
- *    also has IPVS, ipsets, a kube-ipvs0 interface and vs/conntrack on, and
+ *    also has IPVS, ipsets, a kube-ipvs0 interface and the sysctls
+ *    kube-proxy sets (vs/conntrack, vs/expire_nodest_conn,
+ *    vs/expire_quiescent_template) on, and
  *    `applyIpvs(node, { ipset, addresses, ipvsadm, iptables })` loads what
  *    kube-proxy's ipvs mode programs (addresses are only added: a stale
  *    kube-ipvs0 address is not removed);
@@ -369,16 +371,21 @@ export class ClusterNetwork {
     const gw = ipv4ToString(cidr.net + 1);
     const ipvs = this.proxyMode === 'ipvs';
     const ipsets = spec.kernel?.ipsets ?? new Ipsets({ seed: this.topology.sim.seed });
+    const vs = ipvs ? spec.kernel?.ipvs ?? new Ipvs() : null;
     const host = this.topology.host(spec.name, {
       ifaces: [{ name: 'eth0', addrs: [`${spec.ip}/${this.underlayNet.len}`] }, { name: 'antrea-gw0', addrs: [`${gw}/${cidr.len}`] },
         ...(ipvs ? [{ name: 'kube-ipvs0' }] : [])],
       ipForward: true,
       ...(this.defaultGateway !== null ? { routes: [{ dst: 'default', via: this.defaultGateway, dev: 'eth0' }] } : {}),
       rules: antreaNodeRules(`${ipv4ToString(cidr.net)}/${cidr.len}`),
-      ...(ipvs ? { ipvs: spec.kernel?.ipvs ?? new Ipvs(), ipsets } : {}),
+      ...(vs !== null ? { ipvs: vs, ipsets } : {}),
     });
-    // kube-proxy's ipvs mode sets net.ipv4.vs.conntrack=1
-    if (ipvs) host.config.vsConntrack = true;
+    // kube-proxy's ipvs mode sets net.ipv4.vs.conntrack=1, expire_nodest_conn=1 and expire_quiescent_template=1
+    if (ipvs) {
+      host.config.vsConntrack = true;
+      vs!.expireNodestConn = true;
+      vs!.expireQuiescentTemplate = true;
+    }
     const bridge = this.topology.ovsBridge(`${spec.name}/br-int`, { host, defaultFlows: 'none', protocols: 'OpenFlow13' });
     bridge.addTunnelPort({ name: 'antrea-tun0', type: this.tunnelType, remote: 'flow', key: 'flow', ofport: TUNNEL_OFPORT });
     const gwPort = bridge.addPort('antrea-gw0', { ofport: GATEWAY_OFPORT });

@@ -19,7 +19,9 @@
  *    there is no local endpoint, as kube-proxy does), masq forwarding,
  *    weight 1; removed real servers with TCP connections are quiesced
  *    (weight 0) and deleted at a later sync once idle (the graceful
- *    termination manager), the others deleted at once; virtual servers and
+ *    termination manager), the others deleted at once (with the
+ *    expire_nodest_conn=1 and expire_quiescent_template=1 kube-proxy sets on
+ *    the node's IPVS, so their connections go with them); virtual servers and
  *    kube-ipvs0 addresses no longer wanted are removed;
  *  - the ipsets KUBE-LOOP-BACK (local endpoints, hash:ip,port,ip),
  *    KUBE-CLUSTER-IP, KUBE-EXTERNAL-IP(-LOCAL), KUBE-LOAD-BALANCER(-LOCAL,
@@ -151,6 +153,10 @@ export class IpvsProxier extends TrackedProxier {
       if (cidr === null || cidr.family !== 'IPv4') throw new KubeProxyError('KP_BAD_CIDR', 'KubeProxyConfiguration', `excludeCIDRs[${i}]`, `'${c}' is not an IPv4 CIDR`);
       return cidr.text;
     });
+    // NewProxier's sysctls on the node's kernel: net/ipv4/vs/expire_nodest_conn=1 and
+    // expire_quiescent_template=1 (vs/conntrack=1 is the host's, set by the CNI: k8s/cni/network.ts)
+    this.ipvs.expireNodestConn = true;
+    this.ipvs.expireQuiescentTemplate = true;
   }
 
   /** The node addresses other than kube-ipvs0's (GetAllLocalAddressesExcept, loopback left out). */

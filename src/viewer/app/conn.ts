@@ -10,9 +10,15 @@
  * Robustness: a message that does not decode or has no known shape is a
  * broken server or a broken link: the banner says so and the socket is
  * closed; a closed socket rejects every pending request, shows the banner
- * and reconnects with backoff (0.25 s doubling to 4 s); `onOpen` runs again
- * after each reconnect so the app re-subscribes and reloads. Nothing here
- * throws into the event loop.
+ * and reconnects with backoff: 0.25 s doubling to 4 s, or to 30 s while the
+ * server turns the viewer away (it closed with 1013 "try again later", or
+ * said SERVE_TOO_MANY_CLIENTS / SERVE_TOO_MANY_PENDING). The backoff goes
+ * back to 0.25 s only once a connection proved healthy — the server sent a
+ * reply, a state or a record on it — not when a socket merely opens: a full
+ * server accepts the socket and closes it at once, and resetting on open
+ * would retry it every 0.25 s for ever. `onOpen` runs again after each
+ * reconnect so the app re-subscribes and reloads. Nothing here throws into
+ * the event loop.
  * Neighbours: trace/protocol.ts (the shapes; encode and decode), main.ts
  * (the one user).
  */
@@ -52,17 +58,29 @@ export function checkServer(v: unknown): ServerMessage | null {
   }
 }
 
+/** The first reconnect delay, and its caps: after an ordinary loss, and while the server turns us away. */
+export const BACKOFF_MIN_MS = 250, BACKOFF_MAX_MS = 4000, BACKOFF_BUSY_MAX_MS = 30_000;
+/** WebSocket close code 1013, "try again later": the trace server is over a limit. */
+const CLOSE_TRY_AGAIN_LATER = 1013;
+const BUSY_CODES = new Set(['SERVE_TOO_MANY_CLIENTS', 'SERVE_TOO_MANY_PENDING']);
+
 export class Connection {
   private ws: WebSocket | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (body: unknown) => void; reject: (e: Error) => void }>();
-  private backoffMs = 250;
+  private backoffMs = BACKOFF_MIN_MS;
   private closedByUs = false;
+  /** the server turned the current connection away (1013, SERVE_TOO_MANY_*) */
+  private busy = false;
+  /** the delay before the reconnect scheduled last, ms (0: none yet) */
+  lastRetryMs = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly url: string, private readonly token: string | null, private readonly on: ConnectionHandlers) {}
 
   connect(): void {
     this.closedByUs = false;
+    this.retryTimer = null;
     let ws: WebSocket;
     try {
       ws = new WebSocket(this.url);
@@ -72,15 +90,18 @@ export class Connection {
     }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
+    this.busy = false;
     ws.onopen = () => {
-      this.backoffMs = 250;
+      // not yet healthy: a full server accepts the socket only to close it (the backoff stays)
       this.on.onStatus(null);
       if (this.token !== null) void this.request({ t: 'hello', token: this.token }).catch(() => undefined);
       this.safely(() => this.on.onOpen());
     };
     ws.onmessage = (ev: MessageEvent) => this.receive(ev.data);
-    ws.onclose = () => {
-      if (this.ws === ws) this.lost('the connection to the trace server closed');
+    ws.onclose = (ev: CloseEvent) => {
+      if (this.ws !== ws) return;
+      if (ev?.code === CLOSE_TRY_AGAIN_LATER) this.busy = true;
+      this.lost(this.busy ? 'the trace server is busy (too many viewers)' : 'the connection to the trace server closed');
     };
     ws.onerror = () => { /* onclose follows */ };
   }
@@ -88,6 +109,7 @@ export class Connection {
   /** Stop for good (no reconnect). */
   close(): void {
     this.closedByUs = true;
+    if (this.retryTimer !== null) { clearTimeout(this.retryTimer); this.retryTimer = null; }
     this.ws?.close();
   }
 
@@ -117,6 +139,8 @@ export class Connection {
       this.ws?.close();
       return;
     }
+    if (m.t === 'reply' || m.t === 'state' || m.t === 'record') this.backoffMs = BACKOFF_MIN_MS; // healthy: served
+    else if (m.t === 'error' && m.id === null && BUSY_CODES.has(m.code)) this.busy = true;
     if (m.t === 'reply' || (m.t === 'error' && m.id !== null && this.pending.has(m.id))) {
       const p = this.pending.get(m.id!);
       if (p === undefined) return;
@@ -134,10 +158,11 @@ export class Connection {
     for (const p of this.pending.values()) p.reject(new ServerError('VIEWER_OFFLINE', why, {}));
     this.pending.clear();
     if (this.closedByUs) return;
-    this.on.onStatus(`${why}; reconnecting…`);
     const wait = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, 4000);
-    setTimeout(() => this.connect(), wait);
+    this.lastRetryMs = wait;
+    this.backoffMs = Math.min(wait * 2, this.busy ? BACKOFF_BUSY_MAX_MS : Math.max(BACKOFF_MAX_MS, wait));
+    this.on.onStatus(`${why}; reconnecting in ${wait < 1000 ? `${wait} ms` : `${wait / 1000} s`}…`);
+    this.retryTimer = setTimeout(() => this.connect(), wait);
   }
 
   /** Run a handler; an exception in it is shown, never thrown into the socket's event loop. */
