@@ -566,7 +566,8 @@ export class NfStack {
     const svc = v.lookupService(p);
     if (svc === null) return null;
     const r = this.r;
-    const d = v.schedule(svc, p, now);
+    // expire_nodest_conn drops the packet of a confirmed connection whose server is gone (ip_vs_in_hook's old_ct)
+    const d = v.schedule(svc, p, now, r.conn !== null && (r.conn.status & IPS_CONFIRMED) !== 0);
     const c = v.lastConn;
     if (d === null) {
       if (known) {
