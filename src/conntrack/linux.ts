@@ -66,6 +66,12 @@
  *    worker's early drop when the table is over 95 % full; and a TCP segment
  *    with impossible flags is INVALID before the table-full check (the
  *    kernel allocates first, so with a full table it is dropped as full).
+ *  - Timed-out connections are freed as the kernel's are: a lookup that
+ *    meets one in its bucket frees it (nf_ct_gc_expired), and the GC
+ *    worker's scan — here `GC_BUCKETS_PER_INSERT` buckets further round the
+ *    table at each new connection, so a table whose connections come and
+ *    go (TIME_WAIT, a stream of fresh UDP ports) stays as large as what is
+ *    live, not as everything that ever was (the soak, bench/soak.ts).
  * Timeouts: the kernel's defaults (tcp_timeouts, udp 30 s / 120 s stream,
  * icmp 30 s), on the caller's clock in ms; TCP as the kernel picks them: 300 s
  * (RETRANS) after tcpMaxRetrans repeats of an ACK or for a zero window, 300 s
@@ -179,9 +185,16 @@ export function jhashAddr(addr: number, initval: number): number {
   return jhashBytesLe(addrWords, 0, 16, initval);
 }
 
+/** Buckets the GC worker looks at per new connection (bounds timed-out entries at about the table's live size). */
+const GC_BUCKETS_PER_INSERT = 4;
+
 export class NfConntrack {
   /** by bucket (the tuple's hash scaled into 'buckets'), both directions' tuples */
   private readonly table = new Map<number, { conn: NfConn; dir: number }[]>();
+  /** the GC worker's place in the table (a live iterator: buckets added or deleted meanwhile are fine) */
+  private gcAt: IterableIterator<{ conn: NfConn; dir: number }[]> | null = null;
+  /** the time of the latest packet tracked (ms): the GC worker's clock */
+  private lastNow = 0;
   /** confirmed connections in the table (expired ones not yet freed included: the kernel's count) */
   private count = 0;
   /** net.netfilter.nf_conntrack_max (0: no limit) */
@@ -230,11 +243,31 @@ export class NfConntrack {
   private find(k: Uint32Array, o: number, now: number): { conn: NfConn; dir: number } | null {
     const l = this.table.get(this.bucketOf(k, o));
     if (l === undefined) return null;
-    // an entry that timed out but was not yet expired away is skipped: a newer one may follow it
+    let found: { conn: NfConn; dir: number } | null = null, stale = false;
+    // an entry that timed out is skipped (a newer one may follow it) and freed (nf_ct_gc_expired)
     for (const e of l) {
-      if (e.conn.expires > now && keyEquals(e.conn.keys, e.dir * KEY_WORDS, k, o)) return e;
+      if (e.conn.expires <= now) stale = true;
+      else if (found === null && keyEquals(e.conn.keys, e.dir * KEY_WORDS, k, o)) found = e;
     }
-    return null;
+    if (stale) this.freeExpired(l, now);
+    return found;
+  }
+
+  /** Free the timed-out connections of bucket list 'l'. */
+  private freeExpired(l: { conn: NfConn; dir: number }[], now: number): void {
+    const dead: NfConn[] = [];
+    for (const e of l) if (e.conn.expires <= now && !dead.includes(e.conn)) dead.push(e.conn);
+    for (const c of dead) this.remove(c);
+  }
+
+  /** The GC worker's share of work at a new connection: the next GC_BUCKETS_PER_INSERT buckets, timed-out entries freed. */
+  private gcStep(now: number): void {
+    for (let i = 0; i < GC_BUCKETS_PER_INSERT; i++) {
+      this.gcAt ??= this.table.values();
+      const n = this.gcAt.next();
+      if (n.done === true) { this.gcAt = null; if (this.table.size === 0) return; continue; }
+      for (const e of n.value) if (e.conn.expires <= now) { this.freeExpired(n.value, now); break; }
+    }
   }
 
   private insert(c: NfConn): void {
@@ -266,6 +299,7 @@ export class NfConntrack {
    * INVALID with no connection: neither NAT nor confirmation touch it.
    */
   track(b: Uint8Array, l3: number, end: number, now: number, out: NfCtResult): void {
+    this.lastNow = now;
     out.conn = null; out.dir = 0; out.info = 'INVALID'; out.full = false;
     const ex = this.ex;
     if (!ex.extract(b, l3, end, 0x0800, 0)) return;
@@ -614,6 +648,7 @@ export class NfConntrack {
     // an answer attached in the reply direction never confirms (__nf_conntrack_confirm)
     if (c === null || r.dir !== 0 || (c.status & IPS_CONFIRMED) !== 0) return;
     c.status |= IPS_CONFIRMED;
+    this.gcStep(this.lastNow);
     this.insert(c);
   }
 

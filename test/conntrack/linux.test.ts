@@ -503,16 +503,24 @@ describe('a full table (nf_conntrack_max) and early_drop', () => {
     expect(run(ct, tcp('10.0.0.8', '10.0.1.1', 6001, 80, 'S'), 3)).toMatchObject({ info: 'NEW', full: false });
   });
 
-  it('timed-out entries early_drop meets are freed but make no room by themselves: that packet is still dropped, the next one gets in', () => {
+  it('timed-out entries a lookup meets are freed (nf_ct_gc_expired) before the table-full check: the new connection gets in', () => {
     const ct = new NfConntrack({ maxEntries: 2, buckets: 1 });
     confirmUdp(ct, 0, true);
     confirmUdp(ct, 1, true);
-    // UDP stream timeout 120 s: both have timed out at 200 s but nothing expired them yet
-    const first = run(ct, udp('10.0.0.5', '10.0.1.1', 7000, 53), 200_000);
-    expect(first.full).toBe(true);
+    // UDP stream timeout 120 s: both have timed out at 200 s; the new packet's lookup walks their bucket
+    const r = run(ct, udp('10.0.0.5', '10.0.1.1', 7000, 53), 200_000);
+    expect(r.full).toBe(false);
     expect(ct.size).toBe(0);
-    expect(ct.stats).toEqual({ drop: 1, earlyDrop: 0 });
-    expect(run(ct, udp('10.0.0.5', '10.0.1.1', 7000, 53), 200_001).full).toBe(false);
+    expect(ct.stats).toEqual({ drop: 0, earlyDrop: 0 });
+  });
+
+  it('the GC worker frees timed-out connections as new ones come: a stream of fresh ports keeps the table at what is live', () => {
+    const ct = new NfConntrack({ buckets: 1024 });
+    // one new UDP flow per second (unreplied: 30 s), for an hour
+    for (let i = 0; i < 3600; i++) ct.confirm(run(ct, udp('10.0.2.2', '10.0.1.1', 1024 + i, 53), i * 1000));
+    // about 30 live; what timed out is freed within a pass of the worker over the buckets
+    expect(ct.size).toBeLessThan(30 + 1024 / 4 + 1);
+    expect(ct.dump(3600_000).length).toBeLessThanOrEqual(31);
   });
 
   it('with the kernel\'s many buckets early_drop looks at 8 of them: a table full of unreplied connections still drops most new ones', () => {
