@@ -8,6 +8,9 @@ import fc from 'fast-check';
 import { PcapError } from '../../src/errors.js';
 import { PcapReader, readPcap, writePcap, writePcapng, type PcapRecord, type PcapWriteRecord } from '../../src/pcap/index.js';
 
+/** Runs per property (SDNEMU_FUZZ_RUNS explores more locally). */
+const RUNS = Number(process.env.SDNEMU_FUZZ_RUNS ?? 1000);
+
 const recs = (n: number, size = 20): PcapWriteRecord[] =>
   Array.from({ length: n }, (_, i) => ({ tsSec: 1_700_000_000 + i, tsNsec: i * 1001, data: Uint8Array.from({ length: size + i }, (_, k) => (k * 7 + i) & 255) }));
 
@@ -94,7 +97,7 @@ describe('capture files under hostile input', () => {
         for (const [pos, v] of muts) b[pos % b.length] = v;
         const whole = readAll(b);
         expect(summary(readChunked(b, sizes))).toEqual(summary(whole));
-      }), { numRuns: 3000 });
+      }), { numRuns: RUNS * 3 });
   });
 
   it('a 32-bit word of a valid file replaced by any value (the lengths, magics, interface ids)', () => {
@@ -103,12 +106,12 @@ describe('capture files under hostile input', () => {
       const o = (at % (b.length >>> 2)) << 2;
       new DataView(b.buffer).setUint32(o, v >>> 0, at % 2 === 0);
       readAll(b);
-    }), { numRuns: 3000 });
+    }), { numRuns: RUNS * 3 });
   });
 
   it('random bytes, alone or after a valid file header: only PcapError', () => {
     const heads = [new Uint8Array(0), FILES[0]![1].subarray(0, 24), FILES[2]![1].subarray(0, FILES[2]![1].indexOf(1, 8) + 64)];
-    fc.assert(fc.property(fc.constantFrom(...heads), fc.uint8Array({ maxLength: 300 }), (h, tail) => { readAll(concat(h, tail)); }), { numRuns: 3000 });
+    fc.assert(fc.property(fc.constantFrom(...heads), fc.uint8Array({ maxLength: 300 }), (h, tail) => { readAll(concat(h, tail)); }), { numRuns: RUNS * 3 });
   });
 
   it('a block or record declaring a huge length waits for bytes it never gets: no buffer of that size', () => {

@@ -22,6 +22,9 @@ import { TcpPacket, TcpRepr } from '../../src/wire/tcp.js';
 import { UdpPacket, UdpRepr } from '../../src/wire/udp.js';
 import { VxlanPacket, VxlanRepr } from '../../src/wire/vxlan.js';
 
+/** Runs per property (SDNEMU_FUZZ_RUNS explores more locally). */
+const RUNS = Number(process.env.SDNEMU_FUZZ_RUNS ?? 1000);
+
 const MAC_A = '02:00:00:00:00:01', MAC_B = '02:00:00:00:00:02';
 const eth = (): FrameBuilder => new FrameBuilder().eth({ src: MAC_A, dst: MAC_B });
 const v4 = { src: '10.0.0.1', dst: '10.0.0.2' };
@@ -126,17 +129,17 @@ describe('frame decoders under hostile input', () => {
       for (const [pos, v] of muts) b[pos % b.length] = v;
       decodeAll(b);
       for (const [n, dec] of DECODERS) decodeOrWireError(n, dec, b, at % (b.length + 1));
-    }), { numRuns: 2000 });
+    }), { numRuns: RUNS * 2 });
   });
 
   it('random bytes, under every link type: a dissection whose error (if any) lies inside the frame', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), fc.constantFrom(...LINKTYPES), (b, lt) => { decodeAll(b, lt); }), { numRuns: 2000 });
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), fc.constantFrom(...LINKTYPES), (b, lt) => { decodeAll(b, lt); }), { numRuns: RUNS * 2 });
   });
 
   it('random bytes at any offset: each header decoder gives a result or a WireError inside the buffer', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), fc.nat(130), (b, off) => {
       for (const [n, dec] of DECODERS) decodeOrWireError(n, dec, b, off);
-    }), { numRuns: 2000 });
+    }), { numRuns: RUNS * 2 });
   });
 
   it('random bytes after valid headers of each protocol (a valid prefix, garbage inside)', () => {
@@ -147,7 +150,7 @@ describe('frame decoders under hostile input', () => {
       b.set(f.subarray(0, cut));
       b.set(junk, cut);
       decodeAll(b);
-    }), { numRuns: 1500 });
+    }), { numRuns: Math.round(RUNS * 1.5) });
   });
 
   // what the properties above found (each crashed before it was fixed)
