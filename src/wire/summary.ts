@@ -57,7 +57,11 @@
  *   (the lines starting with a tab and `0x`) is never printed. Port-based
  *   decodes that tcpdump checks first also lose to the dissection: UDP
  *   source port 49152 is BCM-LI to tcpdump even when the other port is 6081,
- *   Geneve to sdnemu (and Wireshark).
+ *   Geneve to sdnemu (and Wireshark);
+ * - a packet nesting more than MAX_NESTED Ethernet/IP headers (tunnels in
+ *   tunnels, IP-in-IP chains a crafted frame can repeat thousands of times)
+ *   is printed up to that depth, then ` [more than 64 nested headers]`; the
+ *   dissector stops at the same depth.
  * Invariants: never throws for any bytes and any dissection (property-tested);
  * the result holds no newline.
  * Cost: string building; a few µs per packet. Not for the datapath.
@@ -93,8 +97,9 @@ export function summarize(d: Dissection, frame: Uint8Array, tsSec: number, tsNse
     else if (linktype === 1) p.ether(0, length, frame.length);
     else p.put(`[link type ${linktype} not decoded], length ${length}`);
   } catch (e) {
-    if (!(e instanceof Truncated)) throw e;
-    p.put(` [|${p.proto}]${e.suffix}`);
+    if (e instanceof TooDeep) p.put(` [more than ${MAX_NESTED} nested headers]`);
+    else if (!(e instanceof Truncated)) throw e;
+    else p.put(` [|${p.proto}]${e.suffix}`);
   }
   return p.text();
 }
@@ -223,6 +228,12 @@ class Truncated {
   constructor(readonly suffix = '') {}
 }
 
+/** Thrown when a frame nests more than MAX_NESTED Ethernet/IP headers; the line stops there. */
+class TooDeep {}
+
+/** Most Ethernet/IP headers one line prints (the dissector's MAX_LAYERS): printing recurses per header. */
+const MAX_NESTED = 64;
+
 /** State of ip6_print's Jumbo Payload search, shared with the hop-by-hop option walk. */
 interface JumboState {
   payloadLen: number;
@@ -239,6 +250,8 @@ class LinePrinter {
   /** tcpdump's ndo_protocol: the name shown in ` [|proto]`. */
   proto = '';
   private readonly layers = new Map<number, DissectLayer[]>();
+  /** Ethernet/IP headers entered so far (bounded by MAX_NESTED). */
+  private nested = 0;
 
   constructor(private readonly b: Uint8Array, private readonly d: Dissection) {
     for (const l of d.layers) {
@@ -254,6 +267,11 @@ class LinePrinter {
 
   text(): string {
     return this.out;
+  }
+
+  /** Count one more nested Ethernet/IP header; past MAX_NESTED the line stops (`TooDeep`). */
+  private nest(): void {
+    if (++this.nested > MAX_NESTED) throw new TooDeep();
   }
 
   // -- bounded readers
@@ -330,6 +348,7 @@ class LinePrinter {
    * the wire, captured up to 'end'.
    */
   ether(p: number, length: number, end: number): void {
+    this.nest();
     this.proto = 'ether';
     const caplen = end - p;
     if (length < caplen) {
@@ -483,6 +502,7 @@ class LinePrinter {
 
   /** print-ip.c ip_print(): the datagram at 'p', 'length' bytes long at the link layer. */
   private ipv4(p: number, length: number, end: number): void {
+    this.nest();
     this.proto = 'ip';
     const v = this.u8(p, end) >>> 4;
     if (v !== 4) {
@@ -592,6 +612,7 @@ class LinePrinter {
 
   /** print-ip6.c ip6_print(): the packet at 'p', 'length' bytes long at the link layer. */
   private ipv6(p: number, length: number, end: number): void {
+    this.nest();
     this.proto = 'ip6';
     this.need(p, 40, end);
     if (length < 40) {
