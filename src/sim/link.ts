@@ -43,7 +43,10 @@
  * receives and the time: capture (pcap) hangs there. Packet tracing
  * (tracer.ts): each frame in flight carries the trace id it was sent
  * under, made current around the receiver's `receive`; ports record tx and
- * rx, links their drops, when someone traces.
+ * rx, links their drops, when someone traces. The packet ledger (ledger.ts):
+ * a frame sent boards the link (or is dropped with its reason), and its
+ * arrival puts it in the receiver's hand for `receive` to spend; `deliver`
+ * hands a frame over directly the same way.
  * Invariants: a frame is counted exactly once per direction: delivered, or
  * dropped with one reason (mtu, loss, queue, down), or still in flight
  * (`inFlight(side)`, both lanes, frames already lost to a cut included until
@@ -59,6 +62,7 @@ import type { EventHandler, Sim } from './engine.js';
 import { DROP_REASONS, type TraceDropReason } from './tracer.js';
 import { parseBytes, parseDuration, parseRate } from './units.js';
 import { InputError } from '../errors.js';
+import type { Ledger } from './ledger.js';
 
 /** Whatever owns ports: a host, a bridge, a router. */
 export interface PortOwner {
@@ -141,27 +145,25 @@ export class Port {
    */
   deliver(frame: Uint8Array, now: number): void {
     const sim = this.sim();
-    if (sim === undefined) { this.arrive(frame, now); return; }
+    if (sim === undefined) { this.arrive(frame, now, null); return; }
     const L = sim.ledger;
     L.take();
     const hand = L.swap(1);
-    try {
-      this.arrive(frame, now);
-      if (this.owner.sink === true) L.deliverHeld();
-    } finally { L.restore(hand, sim.tracer.current); }
+    try { this.arrive(frame, now, L); } finally { L.restore(hand, sim.tracer.current); }
   }
 
   /** The simulation this port lives in: its link's, else its owner's. */
   protected sim(): Sim | undefined { return this.link?.sim ?? this.owner.sim; }
 
-  /** A frame arrived (the ledger holds it in hand). */
-  arrive(frame: Uint8Array, now: number): void {
+  /** A frame arrived ('L', the ledger, holds it in hand: a sink owner takes it). */
+  arrive(frame: Uint8Array, now: number, L: Ledger | null): void {
     this.stats.rxPackets++;
     this.stats.rxBytes += frame.length;
     for (const t of this.taps) t(frame, 'in', now);
     const tr = this.link?.sim.tracer;
     if (tr?.on === true) tr.emit(this.owner.name, this.name, 'rx', `${this.id} received ${frame.length} bytes`, { frame });
     this.owner.receive(this, frame);
+    if (L !== null && this.owner.sink === true) L.deliverHeld();
   }
 }
 
@@ -258,11 +260,7 @@ class Lane implements EventHandler {
     const hand = L.swap(1);
     try {
       if (lost) { this.from.stats.drops.down++; this.link.dropped(this.from, frame, 'down'); }
-      else {
-        const to = this.to();
-        to.arrive(frame, sim.now);
-        if (to.owner.sink === true) L.deliverHeld();
-      }
+      else this.to().arrive(frame, sim.now, L);
     } finally { L.restore(hand, id); }
   }
 }

@@ -14,7 +14,7 @@
  * one on that hypervisor whose VXLAN/Geneve ports go through the host's
  * stack (devices/ovs-bridge.ts). `add(device)` registers any other
  * port owner (a bridge, a VTEP) under its name. `link(a, b, opts)` joins two
- * endpoints with a `Link` (delay, bandwidth, MTU, loss, queue): an endpoint
+ * endpoints with a `Link` (delay, bandwidth, MTU, loss, reordering, queue): an endpoint
  * is a host (its first interface without a link, else a new `ethN`), a
  * `[host, 'eth1']` pair (that interface, made if missing, with
  * `{ addr }` in the options' `a`/`b`), or a port of a device. `capture(…)`
