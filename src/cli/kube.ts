@@ -22,7 +22,8 @@
  *    from up to three pods a Service does not select, one to each of its TCP
  *    ports on its ClusterIP), then, for each NodePort, one from a machine on
  *    the node network to every node. Each result a line: who answered, or
- *    the error.
+ *    the error. At the end the packet ledger must balance (a LedgerError
+ *    names a packet lost without a reason).
  * Errors: a manifest that does not load is its ManifestError (file, line,
  * field path); exit status 1.
  * Neighbours: k8s/ (Cluster, kube-proxy, manifests), main.ts, run.ts.
@@ -125,6 +126,8 @@ export async function runManifests(path: string, out: Writable): Promise<number>
       out.write(`outside → ${n.name} ${n.ip}:${c.nodePort} (${c.service}): ${answer(r)}\n`);
     }
   }
+  // every packet the run sent is accounted for (sim/ledger.ts), or the run fails naming it
+  cluster.net.sim.ledger.assertBalanced('the cluster run');
   return 0;
 }
 
