@@ -9,9 +9,11 @@ import { expect, it } from 'vitest';
 
 // conntrack sits below datapath: the datapath's ct() and netfilter both call it, it calls neither;
 // sim sits below netstack (DESIGN.md lists it above): a host keeps its timers (ARP, TCP) on the
-// simulator's clock and its interfaces are the simulator's ports; sim itself needs only wire
+// simulator's clock and its interfaces are the simulator's ports; sim itself needs only wire;
+// shard (issue 12: a topology across worker threads and real VXLAN sockets) sits above the
+// networks it splits (topology, compute, k8s) and below the trace server that gathers its traces
 const ORDER = ['wire', 'pcap', 'flow', 'ofproto', 'conntrack', 'datapath', 'netfilter', 'sim', 'netstack', 'devices',
-  'topology', 'compute', 'k8s', 'trace', 'viewer', 'cli'];
+  'topology', 'compute', 'k8s', 'shard', 'trace', 'viewer', 'cli'];
 
 function rank(file: string): number {
   const top = relative('src', file).split(sep)[0]!;
