@@ -12,8 +12,12 @@
  *    it on (the frame forwarded, NATed, encapsulated: the same token goes on
  *    the next link), delivers it (`deliver`: a socket took it, the stack
  *    answered it), drops it (`drop(reason)`, the trace's drop reasons), parks
- *    it (`park`: a queue holds it; it comes back with `resume`), or merges
- *    it into another (`merge`: a fragment taken into its reassembly).
+ *    it (`park`: a queue holds it; it comes back with tracer.ts's `resume`),
+ *    and parked ones leave for good with `settle` (fragments merged into
+ *    the datagram in hand, or dropped when it times out). A socket that may
+ *    have sent the packet on itself (a tunnel's) says `deliverHeld`.
+ *  - `swap`/`restore` bracket a call that holds a packet (a link's arrival,
+ *    a direct hand-over, a resumed one) or none (`aside`).
  *  - Any of those done with no token in hand makes one first (`created`): a
  *    flood's second copy, a script's frame, an ARP request, an ICMP error,
  *    a socket's segment — a new packet entering the network. New packets
@@ -84,9 +88,6 @@ export class Ledger {
     this.dropped++;
     this.dropsBy[REASON_INDEX.get(reason)!]! += 1;
   }
-
-  /** The packet became part of another (a fragment taken into its datagram). */
-  merge(): void { this.take(); this.merged++; }
 
   /** The packet waits in a queue; it comes back with `resume`. */
   park(): void { this.take(); this.parked++; }
