@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { checkNodes, parseShardMap, renderPeers, ShardMapError } from '../../src/shard/map.js';
 import { anyScalar, editLines, lineEdits, replaceValue } from '../yaml-mutations.js';
 
@@ -52,6 +52,13 @@ describe('shard maps under hostile input', () => {
 
   it('arbitrary text: refused with a line, never another error', () => {
     fc.assert(fc.property(fc.string({ maxLength: 300 }), (text) => { check(text); }), { numRuns: 300 });
+  });
+
+  it('any JSON value in place of a top-level field, or of the whole map: read or refused with its line', () => {
+    const KEYS = ['apiVersion', 'kind', 'source', 'shards', 'mode', 'partition', 'underlay', 'discovery', 'viewer'];
+    const base = parse(FULL) as Record<string, unknown>;
+    fc.assert(fc.property(fc.constantFrom(...KEYS), fc.jsonValue(), (k, v) => { check(stringify({ ...base, [k]: v })); }), { numRuns: 300 });
+    fc.assert(fc.property(fc.jsonValue(), (v) => { check(stringify(v)); }), { numRuns: 200 });
   });
 
   it.each([
