@@ -10,13 +10,16 @@
  * balance; bad datagrams from raw dgram sockets (random bytes, no I flag, an unknown peer, an
  * unknown VNI) are dropped and counted with their reasons and the nodes keep serving; the
  * frames the host sends that are not for a peer's tunnel port are dropped with reasons; the
- * proxy ARP answer; option errors; the clock's pacing and slipping on a hand-driven wall clock.
+ * proxy ARP answer; option errors; the clock's pacing and slipping on a hand-driven wall clock;
+ * the same over Geneve between two OVS bridges' tunnel ports (bad versions, options beyond the
+ * datagram, a key no tunnel port takes).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Topology } from '../../src/topology/topology.js';
 import { LinuxBridge } from '../../src/devices/linux-bridge.js';
 import { Vtep } from '../../src/devices/vtep.js';
+import type { OvsBridge } from '../../src/devices/ovs-bridge.js';
 import type { Host } from '../../src/netstack/host.js';
 import { startPing, type PingResult } from '../../src/netstack/tools.js';
 import { Link, Port, type PortOwner } from '../../src/sim/link.js';
@@ -152,6 +155,53 @@ describe('UdpUnderlay between two Sims over loopback', () => {
     // still serving
     const r = await pingAcross(b, '10.10.0.1', 2);
     expect(r.received, r.text).toBe(2);
+    expect(a.net.sim.ledger.check()).toBeNull();
+    expect(b.net.sim.ledger.check()).toBeNull();
+  });
+});
+
+describe('UdpUnderlay carrying Geneve between OVS tunnel ports', () => {
+  interface OvsNode { net: Topology; vm: Host; br: OvsBridge; u: UdpUnderlay; clock: RealTimeClock }
+  /** hv'i' with br-int, a Geneve port (key 100) to hv'peer', vm'i' on ofport 1, the underlay for Geneve. */
+  function ovsNode(i: number, peer: number): OvsNode {
+    const net = new Topology({ seed: 20 + i });
+    const hv = net.host(`hv${i}`, { ifaces: [{ name: 'eth0', addrs: [`192.168.0.${i}/24`], mac: `02:0${i}:00:00:00:01` }] });
+    const br = net.ovsBridge(`hv${i}/br-int`, { host: hv, defaultFlows: 'normal',
+      tunnels: [{ name: 'gnv0', type: 'geneve', remote: `192.168.0.${peer}`, key: 100, ofport: 10 }] });
+    const vm = net.host(`vm${i}`, { ifaces: [{ name: 'eth0', addrs: [`10.20.0.${i}/24`], mac: `02:0${i}:00:00:02:01` }] });
+    net.link(vm, br.addPort('tap1', { ofport: 1 }), { delay: '10us' });
+    const clock = new RealTimeClock(net.sim);
+    const u = net.add(new UdpUnderlay(hv, { localIp: `192.168.0.${i}`, bind: { address: '127.0.0.1', port: 0 }, proto: 'geneve', clock }));
+    net.link(hv, u, { delay: '10us' });
+    open.push({ close: () => clock.stop() }, u);
+    return { net, vm, br, u, clock };
+  }
+
+  it('pings VM to VM across Geneve ports as real datagrams; bad Geneve headers and wrong keys are dropped and counted', async () => {
+    const a = ovsNode(1, 2), b = ovsNode(2, 1);
+    a.u.addPeer('192.168.0.2', await b.u.open());
+    b.u.addPeer('192.168.0.1', await a.u.open());
+    expect(a.u.tunnelPort).toBe(6081);
+    a.clock.start(); b.clock.start();
+    const r = await new Promise<PingResult>((res) => { startPing(a.vm, '10.20.0.2', { count: 3, interval: 0.02, timeout: 3 }, res); });
+    expect(r.received, r.text).toBe(3);
+    expect(b.u.stats.rxDatagrams).toBe(a.u.stats.txDatagrams);
+    // bad datagrams from b's real address and port (a known peer)
+    const s = b.u as unknown as { sock: Socket };
+    const to = a.u.address;
+    const gnv = (first: number, vni: number): Uint8Array => {
+      const h = new Uint8Array(8 + 14);
+      h[0] = first; h[2] = 0x65; h[3] = 0x58; h[4] = vni >> 16; h[5] = (vni >> 8) & 0xff; h[6] = vni & 0xff;
+      h.set([2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 8, 8, 0], 8);
+      return h;
+    };
+    const before = { rx: a.u.stats.rxDatagrams, notFound: a.br.dp.stats.tnlPortNotFound };
+    s.sock.send(gnv(0x40, 100), to.port, to.address); // version 1
+    s.sock.send(gnv(0x08, 100), to.port, to.address); // 32 bytes of options in a 22-byte datagram
+    s.sock.send(new Uint8Array(5), to.port, to.address); // shorter than the header
+    s.sock.send(gnv(0x00, 777), to.port, to.address); // a key no tunnel port takes
+    expect(await until(() => a.u.stats.drops.bad_header === 3 && a.u.stats.rxDatagrams === before.rx + 1)).toBe(true);
+    expect(await until(() => a.br.dp.stats.tnlPortNotFound === before.notFound + 1)).toBe(true);
     expect(a.net.sim.ledger.check()).toBeNull();
     expect(b.net.sim.ledger.check()).toBeNull();
   });
