@@ -39,6 +39,8 @@
  *  - a valid header: VXLAN at least 8 bytes with the I flag; Geneve at least
  *    8 bytes, version 0, its options inside the datagram; else 'bad_header';
  *  - not larger than the uplink's MTU once wrapped ('too_big' / frag-needed);
+ *  - an underlay not linked to its host (or whose host lacks `iface`) drops
+ *    it ('closed' / unconnected), as it drops frames while its socket is shut;
  *  - then wrapped into Ethernet (dst the host's interface MAC, src the
  *    device's) + IPv4 (src the peer's underlay IP, dst `localIp`, TTL 64,
  *    an id counter, header checksum) + UDP (src port = the real source port,
@@ -49,7 +51,8 @@
  *    unknown-vni), other flags in its `stats.drops.invalid_hdr`.
  *  A datagram that makes the model throw is counted (`stats.errors`, the
  *    last one in `lastError`) and the socket keeps serving; socket errors
- *    likewise (`socketErrors`). Bad options are an InputError naming the
+ *    likewise (`socketErrors`), and failed sends (`sendErrors`: the frame
+ *    already left the ledger as delivered — the real network lost it). Bad options are an InputError naming the
  *    option.
  * Time: see udp-realtime.ts. With `clock` given, the underlay calls
  * `clock.catchUp()` before each injection, so a datagram enters the network
@@ -287,7 +290,9 @@ export class UdpUnderlay implements PortOwner {
     const tr = this.sim.tracer;
     if (tr.on) tr.emit(this.name, 'uplink', 'deliver', `${this.name}: ${payload.length} bytes to ${peer.address}:${peer.port} (${ipv4ToString(dst)})`);
     this.sim.ledger.deliver();
-    s.send(payload, peer.port, peer.address, (err) => { if (err !== null && err !== undefined) { this.stats.sendErrors++; this.lastError = err; } });
+    const failed = (err: unknown): void => { if (err !== null && err !== undefined) { this.stats.sendErrors++; this.lastError = err; } };
+    // a socket closing under us throws at once (ERR_SOCKET_DGRAM_NOT_RUNNING); other failures come back later
+    try { s.send(payload, peer.port, peer.address, failed); } catch (e) { failed(e); }
   }
 
   /** ARP from the host: requests for a peer (or the gateway) are answered with this device's MAC. */
