@@ -48,7 +48,9 @@
  *    the host as a NEW packet (ledger: it enters the network here). What the
  *    VTEP then finds wrong it reports itself, as the kernel does: a VNI no
  *    device has is counted in `Vtep.socketDrops.vni_not_found` (ledger:
- *    unknown-vni), other flags in its `stats.drops.invalid_hdr`.
+ *    unknown-vni), other flags in its `stats.drops.invalid_hdr`; behind an
+ *    OVS tunnel vport, a key or remote no tunnel port takes is counted in the
+ *    bridge's `dp.stats.tnlPortNotFound`.
  *  A datagram that makes the model throw is counted (`stats.errors`, the
  *    last one in `lastError`) and the socket keeps serving; socket errors
  *    likewise (`socketErrors`), and failed sends (`sendErrors`: the frame
