@@ -114,6 +114,12 @@ export interface UdpUnderlayOptions {
   mac?: string;
   /** the real-time clock to catch up before each injection */
   clock?: RealTimeClock;
+  /**
+   * the socket's receive buffer (SO_RCVBUF; default the kernel's, net.core.rmem_default, capped
+   * by net.core.rmem_max): a burst larger than it is lost in the kernel before the event loop
+   * sees it, and nothing here can count that
+   */
+  recvBufferBytes?: number;
 }
 
 /** Why the underlay dropped a frame (out) or a datagram (in). */
@@ -168,6 +174,7 @@ export class UdpUnderlay implements PortOwner {
   private readonly gateway: number;
   private readonly bindTo: UdpPeerAddress;
   private readonly clock: RealTimeClock | null;
+  private readonly recvBufferBytes: number;
   private readonly byIp = new Map<number, Peer>();
   private readonly byAddrPort = new Map<string, Peer>();
   private readonly byAddr = new Map<string, Peer[]>();
@@ -190,6 +197,9 @@ export class UdpUnderlay implements PortOwner {
     if (!isIPv4(opts.bind?.address ?? '')) throw new InputError('UNDERLAY_BAD_ADDRESS', 'bind.address', `'${opts.bind?.address}' is not an IPv4 address`);
     this.bindTo = { address: opts.bind.address, port: portOf(opts.bind.port, 'bind.port', 0) };
     this.clock = opts.clock ?? null;
+    const rb = opts.recvBufferBytes ?? 0;
+    if (!(Number.isInteger(rb) && rb >= 0 && rb <= 0x7fffffff)) throw new InputError('UNDERLAY_BAD_BUFFER', 'recvBufferBytes', `${String(rb)} is not a byte count`);
+    this.recvBufferBytes = rb;
     for (const [ip, to] of Object.entries(opts.peers ?? {})) this.addPeer(ip, to, `peers.${ip}`);
   }
 
@@ -210,7 +220,7 @@ export class UdpUnderlay implements PortOwner {
   /** Bind the socket; resolves to its real address (port 0 becomes the port the kernel chose). */
   open(): Promise<UdpPeerAddress> {
     if (this.sock !== null) return Promise.resolve(this.address);
-    const s = createSocket({ type: 'udp4' });
+    const s = createSocket({ type: 'udp4', ...(this.recvBufferBytes > 0 ? { recvBufferSize: this.recvBufferBytes } : {}) });
     this.sock = s;
     return new Promise((resolve, reject) => {
       const failed = (e: Error): void => { this.sock = null; s.close(); reject(new InputError('UNDERLAY_BIND', 'bind', `bind ${this.bindTo.address}:${this.bindTo.port}: ${e.message}`)); };

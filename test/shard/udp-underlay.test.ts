@@ -277,6 +277,7 @@ describe('UdpUnderlay frames from the host', () => {
     expect(code({ peers: { '192.168.0.2': { address: '127.0.0.1', port: 0 } } })).toEqual(['UNDERLAY_BAD_PORT', 'peers.192.168.0.2.port']);
     expect(code({ peers: { x: { address: '127.0.0.1', port: 1 } } })).toEqual(['UNDERLAY_BAD_ADDRESS', 'peers.x']);
     expect(code({ mac: 'zz' })[0]).not.toBe('');
+    expect(code({ recvBufferBytes: -1 })).toEqual(['UNDERLAY_BAD_BUFFER', 'recvBufferBytes']);
   });
 
   it('reports a failed bind as an InputError', async () => {
