@@ -1,0 +1,230 @@
+/**
+ * The coordinator (shard layer): runs a topology file split across worker
+ * threads, in virtual-time lockstep, and gathers one result as if it were
+ * one emulator.
+ *
+ * What: `runSharded({ text, shards, traffic, endNs })` partitions the file
+ * (partition.ts), starts one worker per shard (worker.ts; each builds the
+ * same file with the same seed and runs its part), and drives rounds:
+ * Synchronization — conservative, with lookahead. L is the smallest delay
+ * of a cut link (only links of at least `minCutDelayNs` are cut). Each round
+ * the coordinator takes T = the earliest next event of any shard or of any
+ * frame waiting to be injected, and lets every shard run its events before
+ * W = T + L. Every event of the round is at or after T, and a frame it
+ * sends across a cut link arrives at least L later, so at or after W: no
+ * shard can receive, during a round, a frame dated before where it already
+ * is. At the end of the round (a barrier: every shard answers) the frames
+ * that crossed are routed to the shard of their peer port and injected at
+ * their arrival time in the next round. Frames at the same instant on the
+ * same node may run in another order than in one process (their events
+ * were queued at another moment); everything else — times, replies, drops,
+ * the ledger — is the single-process run's.
+ * Cost: one barrier (two messages per shard) per window of at most L of
+ * virtual time, whatever happens in it; a window with little traffic costs
+ * as much synchronization as a busy one. Limits: a cut link with a tiny
+ * delay makes tiny windows (hence the threshold: the partitioner cuts only
+ * slow links); a topology with nothing to cut runs in one window (L = ∞).
+ * Failure: a shard whose code throws (the worker answers 'error'), whose
+ * thread dies (exit, crash) or that stops answering (`timeoutMs`) ends the
+ * run: the coordinator asks the others for their reports, terminates every
+ * thread and returns what it gathered with `failure` = { shard, reason }.
+ * The result: each ping's outcome (by index in the traffic), each UDP
+ * flow's counts, the shards' reports and their gathered ledger
+ * (shard-runtime.ts `gatherLedgers`), the partition, the rounds run.
+ * `runSingle` runs the same file and traffic in this thread, unsplit —
+ * the reference a sharded run is compared with.
+ * Workers on TypeScript source (tests under vitest, scripts under tsx): a
+ * coordinator loaded from a .ts file starts its worker through a small
+ * eval'd bootstrap that registers tsx's loader first (Node 20 does not run
+ * `--import tsx` from a worker's execArgv before the worker's entry);
+ * compiled, it starts worker.js directly.
+ * Neighbours: partition.ts, shard-runtime.ts, worker.ts.
+ */
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { loadTopology } from '../topology/file.js';
+import { endNode, graphOfTopology, partition, type Partition } from './partition.js';
+import { gatherLedgers, ShardRuntime, type CrossFrame, type PingOutcome, type ShardFault, type ShardReport, type ShardTraffic, type UdpOutcome } from './shard-runtime.js';
+import type { FromShard, ShardWorkerData, ToShard } from './worker.js';
+
+export interface ShardedRunOptions {
+  /** the topology file's text (YAML) */
+  text: string;
+  shards: number;
+  traffic: ShardTraffic;
+  /** run every event before this virtual time (ns) */
+  endNs: number;
+  /** only links of at least this delay are cut (partition.ts; default 100 µs) */
+  minCutDelayNs?: number;
+  tagIds?: boolean;
+  /** count trace records in each shard */
+  trace?: boolean;
+  /** faults to inject, by shard (tests) */
+  faults?: Record<number, ShardFault>;
+  /** a shard that does not answer a message in this long (wall clock) has failed (default 60 s) */
+  timeoutMs?: number;
+}
+
+export interface ShardedRunResult {
+  shards: number;
+  partition: { members: string[][]; cut: number[]; lookaheadNs: number };
+  rounds: number;
+  pings: PingOutcome[];
+  udp: UdpOutcome[];
+  reports: ShardReport[];
+  ledger: ReturnType<typeof gatherLedgers>;
+  failure: { shard: number; reason: string } | null;
+}
+
+/** A shard failed: which, and why. */
+class ShardFailure extends Error {
+  constructor(readonly shard: number, readonly reason: string) { super(`shard ${shard}: ${reason}`); }
+}
+
+/** The coordinator's end of one worker: its messages in order, or why it failed. */
+class ShardChannel {
+  private readonly queue: FromShard[] = [];
+  private waiter: { resolve: (m: FromShard) => void; reject: (e: ShardFailure) => void } | null = null;
+  private failed: ShardFailure | null = null;
+  /** the report sent with an 'error', if any */
+  lastReport: ShardReport | null = null;
+  done = false;
+
+  constructor(readonly index: number, readonly worker: Worker, private readonly timeoutMs: number) {
+    worker.on('message', (m: FromShard) => {
+      if (m.type === 'error') { this.lastReport = m.report; this.fail(`threw ${m.message}`); return; }
+      if (this.waiter !== null) { const w = this.waiter; this.waiter = null; w.resolve(m); } else this.queue.push(m);
+    });
+    worker.on('error', (e) => this.fail(`crashed: ${e.message}`));
+    worker.on('exit', (code) => { if (!this.done) this.fail(`its thread exited (code ${code})`); });
+  }
+
+  get alive(): boolean { return this.failed === null; }
+
+  send(m: ToShard): void { this.worker.postMessage(m); }
+
+  /** The next message (rejects with a ShardFailure when the shard failed or stays silent). */
+  next(): Promise<FromShard> {
+    const m = this.queue.shift();
+    if (m !== undefined) return Promise.resolve(m);
+    if (this.failed !== null) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(`no answer in ${this.timeoutMs} ms`), this.timeoutMs);
+      this.waiter = { resolve: (x) => { clearTimeout(timer); resolve(x); }, reject: (e) => { clearTimeout(timer); reject(e); } };
+    });
+  }
+
+  /** The next message of 'type', skipping others. */
+  async expect<T extends FromShard['type']>(type: T): Promise<Extract<FromShard, { type: T }>> {
+    for (;;) {
+      const m = await this.next();
+      if (m.type === type) return m as Extract<FromShard, { type: T }>;
+    }
+  }
+
+  private fail(reason: string): void {
+    if (this.failed !== null) return;
+    this.failed = new ShardFailure(this.index, reason);
+    const w = this.waiter;
+    this.waiter = null;
+    w?.reject(this.failed);
+  }
+}
+
+/** Start the worker of shard 'data.shard' (on TypeScript source through tsx's loader). */
+function spawn(data: ShardWorkerData): Worker {
+  const self = import.meta.url;
+  if (!self.endsWith('.ts')) return new Worker(new URL('./worker.js', self), { workerData: data });
+  const api = pathToFileURL(createRequire(self).resolve('tsx/esm/api')).href.replace(/\.cjs$/, '.mjs');
+  const entry = new URL('./worker.ts', self).href;
+  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { eval: true, workerData: data });
+}
+
+/** The partition of 'text' for 'shards' shards, and for each cut link the shards of its two ends. */
+export function partitionFile(text: string, shards: number, minCutDelayNs?: number): { part: Partition; ends: Map<number, [number, number]> } {
+  const loaded = loadTopology(text);
+  const part = partition(graphOfTopology(loaded), { shards, ...(minCutDelayNs !== undefined ? { minCutDelayNs } : {}) });
+  const vteps = new Set(loaded.vteps.map((v) => v.name));
+  const ends = new Map<number, [number, number]>();
+  for (const j of part.cut) {
+    const l = loaded.links[j]!;
+    ends.set(j, [part.shardOf.get(endNode(l.a, vteps))!, part.shardOf.get(endNode(l.b, vteps))!]);
+  }
+  return { part, ends };
+}
+
+/** The result of reports, in traffic order. */
+function resultOf(shards: number, part: Partition, rounds: number, reports: ShardReport[], failure: ShardedRunResult['failure']): ShardedRunResult {
+  return {
+    shards, partition: { members: part.members, cut: part.cut, lookaheadNs: part.lookaheadNs }, rounds,
+    pings: reports.flatMap((r) => r.pings).sort((a, b) => a.index - b.index),
+    udp: reports.flatMap((r) => r.udp).sort((a, b) => a.index - b.index),
+    reports, ledger: gatherLedgers(reports), failure,
+  };
+}
+
+/** Run 'opts.text' split across 'opts.shards' worker threads (see the header). */
+export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunResult> {
+  const { part, ends } = partitionFile(opts.text, opts.shards, opts.minCutDelayNs);
+  const k = opts.shards, L = part.lookaheadNs;
+  const channels = Array.from({ length: k }, (_, shard) => new ShardChannel(shard, spawn({
+    text: opts.text, shard, shardOf: [...part.shardOf], cut: part.cut, traffic: opts.traffic,
+    ...(opts.tagIds !== undefined ? { tagIds: opts.tagIds } : {}), ...(opts.trace !== undefined ? { trace: opts.trace } : {}),
+    ...(opts.faults?.[shard] !== undefined ? { fault: opts.faults[shard] } : {}),
+  }), opts.timeoutMs ?? 60_000));
+  const next = new Array<number>(k).fill(Infinity);
+  const inbox: CrossFrame[][] = Array.from({ length: k }, () => []);
+  let rounds = 0;
+  try {
+    (await Promise.all(channels.map((c) => c.expect('ready')))).forEach((m, i) => { next[i] = m.next; });
+    for (;;) {
+      let t = Infinity;
+      for (let i = 0; i < k; i++) {
+        t = Math.min(t, next[i]!);
+        for (const f of inbox[i]!) t = Math.min(t, f.t);
+      }
+      if (t >= opts.endNs) break;
+      const w = Math.min(t + L, opts.endNs);
+      channels.forEach((c, i) => {
+        // stable: frames at the same time keep their shards' sending order
+        const frames = inbox[i]!.sort((a, b) => a.t - b.t);
+        inbox[i] = [];
+        c.send({ type: 'round', w, frames });
+      });
+      const ran = await Promise.all(channels.map((c) => c.expect('ran')));
+      ran.forEach((m, i) => {
+        next[i] = m.next;
+        for (const f of m.frames) inbox[ends.get(f.link)![f.fromSide === 0 ? 1 : 0]]!.push(f);
+      });
+      rounds++;
+    }
+    for (const c of channels) c.send({ type: 'finish' });
+    const reports = (await Promise.all(channels.map((c) => c.expect('report')))).map((m) => m.report);
+    channels.forEach((c) => { c.done = true; });
+    // frames still waiting at the coordinator are in transit: the shards counted them exported, not imported
+    return resultOf(k, part, rounds, reports, null);
+  } catch (e) {
+    if (!(e instanceof ShardFailure)) throw e;
+    // the others report what they have, then every thread ends
+    const reports: ShardReport[] = [];
+    for (const c of channels) {
+      if (c.index === e.shard || !c.alive) { if (c.lastReport !== null) reports.push(c.lastReport); continue; }
+      c.send({ type: 'finish' });
+      try { reports.push((await c.expect('report')).report); } catch { /* it failed too: nothing to gather */ }
+    }
+    return resultOf(k, part, rounds, reports, { shard: e.shard, reason: e.reason });
+  } finally {
+    for (const c of channels) { c.done = true; await c.worker.terminate(); }
+  }
+}
+
+/** The same file and traffic in this thread, unsplit: the reference for a sharded run. */
+export function runSingle(opts: Pick<ShardedRunOptions, 'text' | 'traffic' | 'endNs' | 'tagIds' | 'trace'>): ShardedRunResult & { runtime: ShardRuntime } {
+  const { part } = partitionFile(opts.text, 1);
+  const runtime = new ShardRuntime({ text: opts.text, shard: 0, shardOf: part.shardOf, cut: [], traffic: opts.traffic,
+    ...(opts.tagIds !== undefined ? { tagIds: opts.tagIds } : {}), ...(opts.trace !== undefined ? { trace: opts.trace } : {}) });
+  runtime.runBefore(opts.endNs);
+  return { ...resultOf(1, part, 1, [runtime.report()], null), runtime };
+}
