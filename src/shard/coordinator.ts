@@ -45,7 +45,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { loadTopology } from '../topology/file.js';
 import { endNode, graphOfTopology, partition, type Partition } from './partition.js';
-import { gatherLedgers, ShardRuntime, type CrossFrame, type PingOutcome, type ShardFault, type ShardReport, type ShardTraffic, type UdpOutcome } from './shard-runtime.js';
+import { checkTraffic, gatherLedgers, ShardRuntime, type CrossFrame, type PingOutcome, type ShardFault, type ShardReport, type ShardTraffic, type UdpOutcome } from './shard-runtime.js';
 import type { FromShard, ShardWorkerData, ToShard } from './worker.js';
 
 export interface ShardedRunOptions {
@@ -142,9 +142,10 @@ function spawn(data: ShardWorkerData): Worker {
   return new Worker(boot, { eval: true, workerData: data });
 }
 
-/** The partition of 'text' for 'shards' shards, and for each cut link the shards of its two ends. */
-export function partitionFile(text: string, shards: number, minCutDelayNs?: number): { part: Partition; ends: Map<number, [number, number]> } {
+/** The partition of 'text' for 'shards' shards, and for each cut link the shards of its two ends ('traffic', when given, is checked against the file). */
+export function partitionFile(text: string, shards: number, minCutDelayNs?: number, traffic?: ShardTraffic): { part: Partition; ends: Map<number, [number, number]> } {
   const loaded = loadTopology(text);
+  if (traffic !== undefined) checkTraffic(loaded, traffic);
   const part = partition(graphOfTopology(loaded), { shards, ...(minCutDelayNs !== undefined ? { minCutDelayNs } : {}) });
   const vteps = new Set(loaded.vteps.map((v) => v.name));
   const ends = new Map<number, [number, number]>();
@@ -167,7 +168,7 @@ function resultOf(shards: number, part: Partition, rounds: number, reports: Shar
 
 /** Run 'opts.text' split across 'opts.shards' worker threads (see the header). */
 export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunResult> {
-  const { part, ends } = partitionFile(opts.text, opts.shards, opts.minCutDelayNs);
+  const { part, ends } = partitionFile(opts.text, opts.shards, opts.minCutDelayNs, opts.traffic);
   const k = opts.shards, L = part.lookaheadNs;
   const channels = Array.from({ length: k }, (_, shard) => new ShardChannel(shard, spawn({
     text: opts.text, shard, shardOf: [...part.shardOf], cut: part.cut, traffic: opts.traffic,

@@ -45,6 +45,21 @@ import type { Sim } from '../sim/engine.js';
 import { startPing, constantRate, type PingRun, type TrafficRun } from '../netstack/tools.js';
 import type { TraceDropReason } from '../sim/tracer.js';
 import { endNode } from './partition.js';
+import { SdnemuError } from '../errors.js';
+
+/** Traffic naming a source that is not a host of the file. */
+export class ShardTrafficError extends SdnemuError {
+  constructor(readonly field: string, message: string) { super('SHARD_BAD_TRAFFIC', `${field}: ${message}`); this.name = 'ShardTrafficError'; }
+  override location(): Record<string, string | number> { return { field: this.field }; }
+}
+
+/** Throw a ShardTrafficError unless every ping and flow starts at a host (or router) of 'loaded'. */
+export function checkTraffic(loaded: LoadedTopology, t: ShardTraffic): void {
+  const hosts = new Set(loaded.hosts.map((h) => h.name));
+  for (const [kind, list] of [['pings', t.pings ?? []], ['udp', t.udp ?? []]] as const) {
+    list.forEach((x, i) => { if (!hosts.has(x.from)) throw new ShardTrafficError(`traffic.${kind}[${i}].from`, `no host named '${x.from}'`); });
+  }
+}
 
 export interface ShardPing { from: string; to: string; count?: number; interval?: number; size?: number; atNs?: number }
 export interface ShardUdp { from: string; to: string; pps: number; durationSec: number; size?: number; dport?: number; atNs?: number }
@@ -122,6 +137,7 @@ export class ShardRuntime {
 
   constructor(readonly opts: ShardRuntimeOptions) {
     this.loaded = loadTopology(opts.text);
+    checkTraffic(this.loaded, opts.traffic);
     this.topology = buildTopology({ ...this.loaded, steps: [] });
     this.sim = this.topology.sim;
     if (opts.tagIds === true) this.sim.tracer.tagIds(true);
