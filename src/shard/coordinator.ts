@@ -28,6 +28,10 @@
  * thread dies (exit, crash) or that stops answering (`timeoutMs`) ends the
  * run: the coordinator asks the others for their reports, terminates every
  * thread and returns what it gathered with `failure` = { shard, reason }.
+ * Traces (`onTrace`): the shards' records, gathered round by round in
+ * virtual-time order, a packet's trace id the same in every shard it
+ * crosses (shard-runtime.ts `globalId`) — a TraceStore fed with them holds
+ * one packet per packet, as for one process.
  * The result: each ping's outcome (by index in the traffic), each UDP
  * flow's counts, the shards' reports and their gathered ledger
  * (shard-runtime.ts `gatherLedgers`), the partition, the rounds run.
@@ -47,6 +51,14 @@ import { loadTopology } from '../topology/file.js';
 import { endNode, graphOfTopology, partition, type Partition } from './partition.js';
 import { checkTraffic, gatherLedgers, ShardRuntime, type CrossFrame, type PingOutcome, type ShardFault, type ShardReport, type ShardTraffic, type UdpOutcome } from './shard-runtime.js';
 import type { FromShard, ShardWorkerData, ToShard } from './worker.js';
+import type { TraceEvent } from '../sim/tracer.js';
+
+/** Hand each shard's records of a round to 'sink' in time order (shard order, then emission order, on a tie), seq renumbered from 'seq'; the next seq. */
+function forwardRecords(perShard: readonly TraceEvent[][], sink: (ev: TraceEvent) => void, seq: number): number {
+  const all = perShard.flat().sort((a, b) => a.t - b.t);
+  for (const ev of all) sink({ ...ev, seq: ++seq });
+  return seq;
+}
 
 export interface ShardedRunOptions {
   /** the topology file's text (YAML) */
@@ -60,6 +72,13 @@ export interface ShardedRunOptions {
   tagIds?: boolean;
   /** count trace records in each shard */
   trace?: boolean;
+  /**
+   * Gather the trace records: each shard's, in virtual-time order across shards (each round's
+   * records all come before the next round's), trace ids run-wide — a packet keeps its id from
+   * shard to shard, as in one process; 'seq' is renumbered in the order given. A TraceStore's
+   * `add` fits here.
+   */
+  onTrace?: (ev: TraceEvent) => void;
   /** faults to inject, by shard (tests) */
   faults?: Record<number, ShardFault>;
   /** a shard that does not answer a message in this long (wall clock) has failed (default 60 s) */
@@ -173,11 +192,12 @@ export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunRes
   const channels = Array.from({ length: k }, (_, shard) => new ShardChannel(shard, spawn({
     text: opts.text, shard, shardOf: [...part.shardOf], cut: part.cut, traffic: opts.traffic,
     ...(opts.tagIds !== undefined ? { tagIds: opts.tagIds } : {}), ...(opts.trace !== undefined ? { trace: opts.trace } : {}),
+    ...(opts.onTrace !== undefined ? { records: true } : {}), shards: opts.shards,
     ...(opts.faults?.[shard] !== undefined ? { fault: opts.faults[shard] } : {}),
   }), opts.timeoutMs ?? 60_000));
   const next = new Array<number>(k).fill(Infinity);
   const inbox: CrossFrame[][] = Array.from({ length: k }, () => []);
-  let rounds = 0;
+  let rounds = 0, seq = 0;
   try {
     (await Promise.all(channels.map((c) => c.expect('ready')))).forEach((m, i) => { next[i] = m.next; });
     for (;;) {
@@ -199,6 +219,7 @@ export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunRes
         next[i] = m.next;
         for (const f of m.frames) inbox[ends.get(f.link)![f.fromSide === 0 ? 1 : 0]]!.push(f);
       });
+      if (opts.onTrace !== undefined) seq = forwardRecords(ran.map((m) => m.records), opts.onTrace, seq);
       rounds++;
     }
     for (const c of channels) c.send({ type: 'finish' });
@@ -222,10 +243,12 @@ export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunRes
 }
 
 /** The same file and traffic in this thread, unsplit: the reference for a sharded run. */
-export function runSingle(opts: Pick<ShardedRunOptions, 'text' | 'traffic' | 'endNs' | 'tagIds' | 'trace'>): ShardedRunResult & { runtime: ShardRuntime } {
-  const { part } = partitionFile(opts.text, 1);
+export function runSingle(opts: Pick<ShardedRunOptions, 'text' | 'traffic' | 'endNs' | 'tagIds' | 'trace' | 'onTrace'>): ShardedRunResult & { runtime: ShardRuntime } {
+  const { part } = partitionFile(opts.text, 1, undefined, opts.traffic);
   const runtime = new ShardRuntime({ text: opts.text, shard: 0, shardOf: part.shardOf, cut: [], traffic: opts.traffic,
-    ...(opts.tagIds !== undefined ? { tagIds: opts.tagIds } : {}), ...(opts.trace !== undefined ? { trace: opts.trace } : {}) });
+    ...(opts.tagIds !== undefined ? { tagIds: opts.tagIds } : {}), ...(opts.trace !== undefined ? { trace: opts.trace } : {}),
+    ...(opts.onTrace !== undefined ? { records: true } : {}) });
   runtime.runBefore(opts.endNs);
+  if (opts.onTrace !== undefined) forwardRecords([runtime.takeRecords()], opts.onTrace, 0);
   return { ...resultOf(1, part, 1, [runtime.report()], null), runtime };
 }

@@ -43,7 +43,7 @@ import type { Topology } from '../topology/topology.js';
 import { Link, Port, type PortOwner } from '../sim/link.js';
 import type { Sim } from '../sim/engine.js';
 import { startPing, constantRate, type PingRun, type TrafficRun } from '../netstack/tools.js';
-import type { TraceDropReason } from '../sim/tracer.js';
+import type { TraceDropReason, TraceEvent } from '../sim/tracer.js';
 import { endNode } from './partition.js';
 import { SdnemuError } from '../errors.js';
 
@@ -104,6 +104,10 @@ export interface ShardRuntimeOptions {
   tagIds?: boolean;
   /** count trace records (tracing on) */
   trace?: boolean;
+  /** keep the trace records (`takeRecords`), their ids made unique across shards */
+  records?: boolean;
+  /** how many shards the run has (trace ids: default 1) */
+  shards?: number;
   fault?: ShardFault;
 }
 
@@ -112,12 +116,13 @@ class RemoteEnd implements PortOwner {
   readonly sink = true;
   readonly name: string;
   readonly port: Port;
-  constructor(readonly sim: Sim, readonly link: number, readonly fromSide: 0 | 1, readonly delayNs: number, private readonly out: CrossFrame[]) {
+  constructor(readonly sim: Sim, readonly link: number, readonly fromSide: 0 | 1, readonly delayNs: number, private readonly out: CrossFrame[],
+    private readonly globalId: (local: number) => number) {
     this.name = `shard-remote/${link}`;
     this.port = new Port(this, 'remote');
   }
   receive(_port: Port, frame: Uint8Array): void {
-    this.out.push({ link: this.link, fromSide: this.fromSide, t: this.sim.now + this.delayNs, bytes: frame.slice(), trace: this.sim.tracer.current });
+    this.out.push({ link: this.link, fromSide: this.fromSide, t: this.sim.now + this.delayNs, bytes: frame.slice(), trace: this.globalId(this.sim.tracer.current) });
   }
 }
 
@@ -134,6 +139,9 @@ export class ShardRuntime {
   private readonly pings: { index: number; run: PingRun }[] = [];
   private readonly udp: { index: number; run: TrafficRun }[] = [];
   private readonly injector = { onEvent: (f: unknown): void => this.arrive(f as CrossFrame) };
+  private records: TraceEvent[] = [];
+  /** local trace id → the run-wide id of the packet it continues (a frame that came from another shard) */
+  private readonly alias = new Map<number, number>();
 
   constructor(readonly opts: ShardRuntimeOptions) {
     this.loaded = loadTopology(opts.text);
@@ -141,7 +149,7 @@ export class ShardRuntime {
     this.topology = buildTopology({ ...this.loaded, steps: [] });
     this.sim = this.topology.sim;
     if (opts.tagIds === true) this.sim.tracer.tagIds(true);
-    if (opts.trace === true) this.sim.tracer.subscribe(() => { this.traceRecords++; });
+    if (opts.trace === true || opts.records === true) this.sim.tracer.subscribe((ev) => this.record(ev));
     const vteps = new Set(this.loaded.vteps.map((v) => v.name));
     for (const j of opts.cut) {
       const decl = this.loaded.links[j]!, l = this.topology.links[j]!;
@@ -151,7 +159,7 @@ export class ShardRuntime {
       l.detach();
       for (const [side, port, owner] of [[0, a, sideA], [1, b, sideB]] as const) {
         if (owner !== opts.shard) continue;
-        const stub = new RemoteEnd(this.sim, j, side, l.delayNs, this.out);
+        const stub = new RemoteEnd(this.sim, j, side, l.delayNs, this.out, (id) => this.globalId(id));
         new Link(this.sim, port, stub.port, { delay: 0, bandwidth: l.bps, mtu: l.mtu, loss: l.loss, queue: l.queueBytes, reorder: { rate: l.reorderRate, delay: l.reorderDelayNs } });
       }
     }
@@ -199,12 +207,39 @@ export class ShardRuntime {
     };
   }
 
+  /**
+   * The run-wide trace id of local id 'local' (0: none): the packet's id in the shard it came
+   * from, for a frame another shard sent; else unique by shard, (local − 1) × shards + shard + 1
+   * (one shard: the id itself).
+   */
+  globalId(local: number): number {
+    if (local === 0) return 0;
+    return this.alias.get(local) ?? (local - 1) * (this.opts.shards ?? 1) + this.opts.shard + 1;
+  }
+
+  /** The trace records kept since the last call (`records`), in the order they were emitted. */
+  takeRecords(): TraceEvent[] {
+    const r = this.records;
+    this.records = [];
+    return r;
+  }
+
+  /** A trace record: counted, and kept (its frame copied, its id run-wide) with `records`; the stubs' own are not the network's. */
+  private record(ev: TraceEvent): void {
+    if (ev.node.startsWith('shard-remote/')) return;
+    this.traceRecords++;
+    if (this.opts.records === true) this.records.push({ ...ev, trace: this.globalId(ev.trace), frame: ev.frame?.slice() ?? null });
+  }
+
   private arrive(f: CrossFrame): void {
     const [a, b] = this.ends.get(f.link)!;
     const port = f.fromSide === 0 ? b : a;
     this.imported++;
     const tr = this.sim.tracer;
-    if (tr.tagging) tr.begin();
+    if (tr.tagging) {
+      const id = tr.begin();
+      if (this.opts.records === true && f.trace !== 0) this.alias.set(id, f.trace);
+    }
     port.deliver(f.bytes, this.sim.now);
   }
 

@@ -7,10 +7,11 @@
  * the cut links, the traffic). The conversation, one message each way per
  * round:
  *   worker → { type: 'ready', next }                    once built
- *   coord  → { type: 'round', w, frames }  worker → { type: 'ran', next, frames, events }
+ *   coord  → { type: 'round', w, frames }  worker → { type: 'ran', next, frames, events, records }
  *   coord  → { type: 'finish' }            worker → { type: 'report', report }
  * 'frames' in a round are the frames other shards sent here (each injected
- * at its arrival time); in the answer, the frames this shard sent out.
+ * at its arrival time); in the answer, the frames this shard sent out and,
+ * when the coordinator gathers traces, the round's trace records.
  * Anything that throws — building, a round — is answered with
  * { type: 'error', message, report } (the report as far as it can be
  * made: the ledger, the counts) and the thread stays up until the
@@ -19,6 +20,7 @@
  * Neighbours: shard-runtime.ts (the simulation), coordinator.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { TraceEvent } from '../sim/tracer.js';
 import { ShardRuntime, type CrossFrame, type ShardFault, type ShardReport, type ShardTraffic } from './shard-runtime.js';
 
 export interface ShardWorkerData {
@@ -29,13 +31,15 @@ export interface ShardWorkerData {
   traffic: ShardTraffic;
   tagIds?: boolean;
   trace?: boolean;
+  records?: boolean;
+  shards: number;
   fault?: ShardFault;
 }
 
 export type ToShard = { type: 'round'; w: number; frames: CrossFrame[] } | { type: 'finish' };
 export type FromShard =
   | { type: 'ready'; next: number }
-  | { type: 'ran'; next: number; frames: CrossFrame[]; events: number }
+  | { type: 'ran'; next: number; frames: CrossFrame[]; events: number; records: TraceEvent[] }
   | { type: 'report'; report: ShardReport }
   | { type: 'error'; message: string; report: ShardReport | null };
 
@@ -53,6 +57,7 @@ function fail(e: unknown): void {
 try {
   rt = new ShardRuntime({ text: data.text, shard: data.shard, shardOf: new Map(data.shardOf), cut: data.cut, traffic: data.traffic,
     ...(data.tagIds !== undefined ? { tagIds: data.tagIds } : {}), ...(data.trace !== undefined ? { trace: data.trace } : {}),
+    ...(data.records !== undefined ? { records: data.records } : {}), shards: data.shards,
     ...(data.fault !== undefined ? { fault: data.fault } : {}) });
   post({ type: 'ready', next: rt.nextTime });
 } catch (e) { fail(e); }
@@ -63,7 +68,7 @@ port.on('message', (m: ToShard) => {
     if (m.type === 'round') {
       rt.inject(m.frames);
       const events = rt.runBefore(m.w);
-      post({ type: 'ran', next: rt.nextTime, frames: rt.take(), events });
+      post({ type: 'ran', next: rt.nextTime, frames: rt.take(), events, records: rt.takeRecords() });
     } else {
       post({ type: 'report', report: rt.report() });
     }
