@@ -94,6 +94,12 @@ export interface ShardedRunResult {
   reports: ShardReport[];
   ledger: ReturnType<typeof gatherLedgers>;
   failure: { shard: number; reason: string } | null;
+  /**
+   * Wall-clock figures (ms): starting the threads and building (until every shard is ready), the
+   * rounds, and of the rounds the critical path — the busiest shard's simulation time in each
+   * round, summed; rounds − critical is what the synchronization cost (messages, barrier waits).
+   */
+  wall: { startMs: number; roundsMs: number; criticalMs: number };
 }
 
 /** A shard failed: which, and why. */
@@ -176,8 +182,10 @@ export function partitionFile(text: string, shards: number, minCutDelayNs?: numb
 }
 
 /** The result of reports, in traffic order. */
-function resultOf(shards: number, part: Partition, rounds: number, reports: ShardReport[], failure: ShardedRunResult['failure']): ShardedRunResult {
+function resultOf(shards: number, part: Partition, rounds: number, reports: ShardReport[], failure: ShardedRunResult['failure'],
+  wall: ShardedRunResult['wall']): ShardedRunResult {
   return {
+    wall,
     shards, partition: { members: part.members, cut: part.cut, lookaheadNs: part.lookaheadNs }, rounds,
     pings: reports.flatMap((r) => r.pings).sort((a, b) => a.index - b.index),
     udp: reports.flatMap((r) => r.udp).sort((a, b) => a.index - b.index),
@@ -198,8 +206,11 @@ export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunRes
   const next = new Array<number>(k).fill(Infinity);
   const inbox: CrossFrame[][] = Array.from({ length: k }, () => []);
   let rounds = 0, seq = 0;
+  const t0 = performance.now();
+  const wall = { startMs: 0, roundsMs: 0, criticalMs: 0 };
   try {
     (await Promise.all(channels.map((c) => c.expect('ready')))).forEach((m, i) => { next[i] = m.next; });
+    wall.startMs = performance.now() - t0;
     for (;;) {
       let t = Infinity;
       for (let i = 0; i < k; i++) {
@@ -215,6 +226,7 @@ export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunRes
         c.send({ type: 'round', w, frames });
       });
       const ran = await Promise.all(channels.map((c) => c.expect('ran')));
+      wall.criticalMs += Math.max(...ran.map((m) => m.busyMs));
       ran.forEach((m, i) => {
         next[i] = m.next;
         for (const f of m.frames) inbox[ends.get(f.link)![f.fromSide === 0 ? 1 : 0]]!.push(f);
@@ -222,11 +234,12 @@ export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunRes
       if (opts.onTrace !== undefined) seq = forwardRecords(ran.map((m) => m.records), opts.onTrace, seq);
       rounds++;
     }
+    wall.roundsMs = performance.now() - t0 - wall.startMs;
     for (const c of channels) c.send({ type: 'finish' });
     const reports = (await Promise.all(channels.map((c) => c.expect('report')))).map((m) => m.report);
     channels.forEach((c) => { c.done = true; });
     // frames still waiting at the coordinator are in transit: the shards counted them exported, not imported
-    return resultOf(k, part, rounds, reports, null);
+    return resultOf(k, part, rounds, reports, null, wall);
   } catch (e) {
     if (!(e instanceof ShardFailure)) throw e;
     // the others report what they have, then every thread ends
@@ -236,7 +249,7 @@ export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunRes
       c.send({ type: 'finish' });
       try { reports.push((await c.expect('report')).report); } catch { /* it failed too: nothing to gather */ }
     }
-    return resultOf(k, part, rounds, reports, { shard: e.shard, reason: e.reason });
+    return resultOf(k, part, rounds, reports, { shard: e.shard, reason: e.reason }, wall);
   } finally {
     for (const c of channels) { c.done = true; await c.worker.terminate(); }
   }
@@ -248,7 +261,9 @@ export function runSingle(opts: Pick<ShardedRunOptions, 'text' | 'traffic' | 'en
   const runtime = new ShardRuntime({ text: opts.text, shard: 0, shardOf: part.shardOf, cut: [], traffic: opts.traffic,
     ...(opts.tagIds !== undefined ? { tagIds: opts.tagIds } : {}), ...(opts.trace !== undefined ? { trace: opts.trace } : {}),
     ...(opts.onTrace !== undefined ? { records: true } : {}) });
+  const t0 = performance.now();
   runtime.runBefore(opts.endNs);
+  const ms = performance.now() - t0;
   if (opts.onTrace !== undefined) forwardRecords([runtime.takeRecords()], opts.onTrace, 0);
-  return { ...resultOf(1, part, 1, [runtime.report()], null), runtime };
+  return { ...resultOf(1, part, 1, [runtime.report()], null, { startMs: 0, roundsMs: ms, criticalMs: ms }), runtime };
 }

@@ -7,7 +7,7 @@
  * the cut links, the traffic). The conversation, one message each way per
  * round:
  *   worker → { type: 'ready', next }                    once built
- *   coord  → { type: 'round', w, frames }  worker → { type: 'ran', next, frames, events, records }
+ *   coord  → { type: 'round', w, frames }  worker → { type: 'ran', next, frames, events, records, busyMs }
  *   coord  → { type: 'finish' }            worker → { type: 'report', report }
  * 'frames' in a round are the frames other shards sent here (each injected
  * at its arrival time); in the answer, the frames this shard sent out and,
@@ -39,7 +39,7 @@ export interface ShardWorkerData {
 export type ToShard = { type: 'round'; w: number; frames: CrossFrame[] } | { type: 'finish' };
 export type FromShard =
   | { type: 'ready'; next: number }
-  | { type: 'ran'; next: number; frames: CrossFrame[]; events: number; records: TraceEvent[] }
+  | { type: 'ran'; next: number; frames: CrossFrame[]; events: number; records: TraceEvent[]; busyMs: number }
   | { type: 'report'; report: ShardReport }
   | { type: 'error'; message: string; report: ShardReport | null };
 
@@ -66,9 +66,10 @@ port.on('message', (m: ToShard) => {
   if (rt === null) return;
   try {
     if (m.type === 'round') {
+      const t0 = performance.now();
       rt.inject(m.frames);
       const events = rt.runBefore(m.w);
-      post({ type: 'ran', next: rt.nextTime, frames: rt.take(), events, records: rt.takeRecords() });
+      post({ type: 'ran', next: rt.nextTime, frames: rt.take(), events, records: rt.takeRecords(), busyMs: performance.now() - t0 });
     } else {
       post({ type: 'report', report: rt.report() });
     }

@@ -47,6 +47,17 @@ describe('sharded runs equal the single-process run', () => {
     expect(sharded.udp.map((u) => u.sent)).toEqual([100, 60]);
   });
 
+  it('more shards than clusters (4 shards, 3 clusters): one shard runs nothing, the outcomes are the same', async () => {
+    const text = readFileSync('examples/vxlan-overlay.yaml', 'utf8');
+    const traffic: ShardTraffic = { pings: [{ from: 'vm1a', to: '10.10.0.4', count: 2 }] };
+    const single = runSingle({ text, traffic, endNs: 12e9 });
+    const sharded = await runSharded({ text, shards: 4, traffic, endNs: 12e9 });
+    expect(sharded.partition.members.map((m) => m.length).sort()).toEqual([0, 1, 5, 5]);
+    expect(sharded.partition.cut.length).toBe(2);
+    expect(outcomes(sharded)).toEqual(outcomes(single));
+    expect(sharded.reports.find((r) => r.nodes === 0)!.ledger.created).toBe(0);
+  });
+
   it('a run stopped mid-traffic: frames still between shards are counted in transit and the ledger balances', async () => {
     const text = readFileSync('examples/vxlan-overlay.yaml', 'utf8');
     const traffic: ShardTraffic = { udp: [{ from: 'vm1b', to: '10.10.0.4', pps: 100_000, durationSec: 0.01 }] };
