@@ -26,6 +26,10 @@
  *              (≈ 2.5 ms a round: two messages per shard and the waits of an
  *              oversubscribed machine); with almost no traffic (2 VMs,
  *              5000 pps) a round costs ≈ 0.64 ms.
+ * Compiled (tsc, node): 1 thread 104 345 packets/s (4.8 s), 2 shards
+ * 52 828 packets/s: 0.6 s to start, critical path 4.3 s, synchronization
+ * 4.7 s over 2005 rounds (≈ 2.4 ms a round; a bare postMessage round trip
+ * measured 30–40 µs on the same machine: the rest is waiting for a core).
  * So on this machine the barrier per 200 µs window costs more than the
  * parallel work saves; the speed-up needs free cores and busier windows
  * (more traffic per lookahead), or a cheaper barrier (see coordinator.ts).

@@ -15,13 +15,21 @@
  * shard can receive, during a round, a frame dated before where it already
  * is. At the end of the round (a barrier: every shard answers) the frames
  * that crossed are routed to the shard of their peer port and injected at
- * their arrival time in the next round. Frames at the same instant on the
- * same node may run in another order than in one process (their events
- * were queued at another moment); everything else — times, replies, drops,
- * the ledger — is the single-process run's.
+ * their arrival time in the next round (a shard with no event and no frame
+ * before W sits the round out: no message, no wake-up). Frames at the same
+ * instant on the same node may run in another order than in one process
+ * (their events were queued at another moment); everything else — times,
+ * replies, drops, the ledger, the trace records — is the single-process
+ * run's (the tests compare them).
+ * Why conservative lockstep and not optimistic (Time Warp) or null
+ * messages: it needs no rollback of a simulation that has no snapshots, one
+ * coordinator sees every cross-shard frame (the ledger's "in transit"), and
+ * L is large for the links it is meant for (an underlay hop: 100s of µs).
  * Cost: one barrier (two messages per shard) per window of at most L of
  * virtual time, whatever happens in it; a window with little traffic costs
- * as much synchronization as a busy one. Limits: a cut link with a tiny
+ * as much synchronization as a busy one, and each round wakes every busy
+ * thread twice — on a machine with free cores a round trip is tens of µs,
+ * on an oversubscribed one a few ms (bench/shard.bench.ts). Limits: a cut link with a tiny
  * delay makes tiny windows (hence the threshold: the partitioner cuts only
  * slow links); a topology with nothing to cut runs in one window (L = ∞).
  * Failure: a shard whose code throws (the worker answers 'error'), whose
@@ -211,24 +219,29 @@ export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunRes
   try {
     (await Promise.all(channels.map((c) => c.expect('ready')))).forEach((m, i) => { next[i] = m.next; });
     wall.startMs = performance.now() - t0;
+    const earliest = new Array<number>(k).fill(Infinity);
     for (;;) {
       let t = Infinity;
       for (let i = 0; i < k; i++) {
-        t = Math.min(t, next[i]!);
-        for (const f of inbox[i]!) t = Math.min(t, f.t);
+        let e = next[i]!;
+        for (const f of inbox[i]!) e = Math.min(e, f.t);
+        earliest[i] = e;
+        t = Math.min(t, e);
       }
       if (t >= opts.endNs) break;
       const w = Math.min(t + L, opts.endNs);
-      channels.forEach((c, i) => {
+      // a shard with nothing before w sits the round out (its frames wait for a later one)
+      const active = channels.filter((_, i) => earliest[i]! < w);
+      for (const c of active) {
         // stable: frames at the same time keep their shards' sending order
-        const frames = inbox[i]!.sort((a, b) => a.t - b.t);
-        inbox[i] = [];
+        const frames = inbox[c.index]!.sort((a, b) => a.t - b.t);
+        inbox[c.index] = [];
         c.send({ type: 'round', w, frames });
-      });
-      const ran = await Promise.all(channels.map((c) => c.expect('ran')));
+      }
+      const ran = await Promise.all(active.map((c) => c.expect('ran')));
       wall.criticalMs += Math.max(...ran.map((m) => m.busyMs));
-      ran.forEach((m, i) => {
-        next[i] = m.next;
+      ran.forEach((m, j) => {
+        next[active[j]!.index] = m.next;
         for (const f of m.frames) inbox[ends.get(f.link)![f.fromSide === 0 ? 1 : 0]]!.push(f);
       });
       if (opts.onTrace !== undefined) seq = forwardRecords(ran.map((m) => m.records), opts.onTrace, seq);
