@@ -33,8 +33,17 @@
  * shard, nothing cut) gives comparable outcomes.
  * Faults (tests): `fault` makes the shard throw, or its thread exit, at a
  * virtual time — how the coordinator's failure path is tested.
+ * Random draws: each shard draws from its own simulator's RNG (the file's
+ * seed), so a sharded run repeats exactly, run after run; it equals the
+ * single-process run as long as no draws of different shards would have
+ * interleaved in one RNG — link loss and reordering, ephemeral ports, TCP
+ * initial sequence numbers on nodes of more than one shard give other
+ * (equally valid) outcomes than one process does.
  * Limits: a cut link cannot be cut or restored at run time (a `cut` step);
- * every shard holds every node (memory O(whole topology) per shard).
+ * the file's `run` steps are not run (the traffic is given apart); every
+ * shard holds every node (memory O(whole topology) per shard); with trace
+ * records on, the id of every frame that came from another shard is
+ * remembered for the rest of the run (a map entry per imported frame).
  * Neighbours: partition.ts (who runs what), worker.ts (the thread around
  * it), coordinator.ts (the rounds), topology/file.ts (building).
  */
