@@ -89,7 +89,7 @@ export interface ShardedRunOptions {
   onTrace?: (ev: TraceEvent) => void;
   /** faults to inject, by shard (tests) */
   faults?: Record<number, ShardFault>;
-  /** a shard that does not answer a message in this long (wall clock) has failed (default 60 s) */
+  /** a shard that does not answer a message in this long (wall clock: building, a round) has failed (default 10 min) */
   timeoutMs?: number;
 }
 
@@ -210,7 +210,7 @@ export async function runSharded(opts: ShardedRunOptions): Promise<ShardedRunRes
     ...(opts.tagIds !== undefined ? { tagIds: opts.tagIds } : {}), ...(opts.trace !== undefined ? { trace: opts.trace } : {}),
     ...(opts.onTrace !== undefined ? { records: true } : {}), shards: opts.shards,
     ...(opts.faults?.[shard] !== undefined ? { fault: opts.faults[shard] } : {}),
-  }), opts.timeoutMs ?? 60_000));
+  }), opts.timeoutMs ?? 600_000));
   const next = new Array<number>(k).fill(Infinity);
   const inbox: CrossFrame[][] = Array.from({ length: k }, () => []);
   let rounds = 0, seq = 0;
