@@ -47,6 +47,20 @@ describe('sharded runs equal the single-process run', () => {
     expect(sharded.udp.map((u) => u.sent)).toEqual([100, 60]);
   });
 
+  it('examples/ovs-vxlan-overlay.yaml (OVS bridges on the hypervisors, VXLAN and Geneve ports): the same outcomes on 2 shards', async () => {
+    const text = readFileSync('examples/ovs-vxlan-overlay.yaml', 'utf8');
+    const traffic: ShardTraffic = { pings: [{ from: 'vm1', to: '10.10.0.2', count: 2 }, { from: 'vm4', to: '10.20.0.3', count: 2 }] };
+    const single = runSingle({ text, traffic, endNs: 12e9 });
+    const sharded = await runSharded({ text, shards: 2, traffic, endNs: 12e9 });
+    // each OVS bridge runs with its hypervisor
+    const shardOf = (n: string): number => sharded.partition.members.findIndex((m) => m.includes(n));
+    expect(shardOf('hv1/br-int')).toBe(shardOf('hv1'));
+    expect(shardOf('hv2/br-int')).toBe(shardOf('hv2'));
+    expect(shardOf('hv1')).not.toBe(shardOf('hv2'));
+    expect(sharded.pings.map((p) => p.received)).toEqual([2, 2]);
+    expect(outcomes(sharded)).toEqual(outcomes(single));
+  });
+
   it('more shards than clusters (4 shards, 3 clusters): one shard runs nothing, the outcomes are the same', async () => {
     const text = readFileSync('examples/vxlan-overlay.yaml', 'utf8');
     const traffic: ShardTraffic = { pings: [{ from: 'vm1a', to: '10.10.0.4', count: 2 }] };
