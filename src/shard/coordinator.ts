@@ -42,7 +42,12 @@
  * one packet per packet, as for one process.
  * The result: each ping's outcome (by index in the traffic), each UDP
  * flow's counts, the shards' reports and their gathered ledger
- * (shard-runtime.ts `gatherLedgers`), the partition, the rounds run.
+ * (shard-runtime.ts `gatherLedgers`), the partition, the rounds run and
+ * where the wall-clock time went (start, rounds, their critical path).
+ * Not done: per-shard horizons (shard i may run to the others' earliest
+ * possible event + L — up to 2L while they are idle) would mean fewer
+ * rounds in sparse traffic, at the price of buffering trace records to keep
+ * them in time order.
  * `runSingle` runs the same file and traffic in this thread, unsplit —
  * the reference a sharded run is compared with.
  * Workers on TypeScript source (tests under vitest, scripts under tsx): a
