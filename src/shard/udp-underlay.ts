@@ -35,7 +35,7 @@
  *  - from a known peer: the peer whose (address, port) is the datagram's
  *    source, else the only peer at that address (a Linux VTEP sends from a
  *    hashed source port, 32768–60999, never from its listening port); else
- *    'unknown_peer' (no-tunnel-port), counted and dropped;
+ *    'unknown_peer' (the trace's unknown-peer), counted and dropped;
  *  - a valid header: VXLAN at least 8 bytes with the I flag; Geneve at least
  *    8 bytes, version 0, its options inside the datagram; else 'bad_header';
  *  - not larger than the uplink's MTU once wrapped ('too_big' / frag-needed);
@@ -135,7 +135,7 @@ export type UdpUnderlayDropReason =
 /** Each drop as the packet ledger's and the trace's reason (sim/tracer.ts DROP_REASONS). */
 const LEDGER_REASON: Record<UdpUnderlayDropReason, TraceDropReason> = {
   no_peer: 'no-route', not_tunnel: 'unknown-proto', fragment: 'frag-needed', bad_frame: 'bad-header',
-  arp_unanswered: 'not-for-us', unknown_peer: 'no-tunnel-port', bad_header: 'bad-header', too_big: 'frag-needed',
+  arp_unanswered: 'not-for-us', unknown_peer: 'unknown-peer', bad_header: 'bad-header', too_big: 'frag-needed',
   closed: 'unconnected',
 };
 

@@ -79,6 +79,7 @@ export const DROP_REASONS = {
   'reasm-timeout': 'its datagram was not reassembled in time (ipfrag_time)',
   'reasm-bad': 'a fragment overlapping another or malformed: its whole datagram is dropped (RFC 5722)',
   'ct-full': 'the conntrack table was full (nf_conntrack_max) and nothing could be evicted',
+  'unknown-peer': 'a tunnel datagram from a real socket that is not a known peer',
 } as const;
 
 export type TraceDropReason = keyof typeof DROP_REASONS;
