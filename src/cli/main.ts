@@ -11,6 +11,7 @@
  *   sdnemu kube-proxy --mode iptables|ipvs FILE.yaml… [--hostname NODE] [--cluster-cidr CIDR] …
  *   sdnemu run TOPOLOGY.yaml|MANIFESTS.yaml|SCRIPT.ts
  *   sdnemu serve [TOPOLOGY.yaml|SCRIPT.ts] [--port N] [--host ADDR] [--token T]
+ *   sdnemu shard TOPOLOGY.yaml --shards N [--until T] [--ping FROM:TO[:COUNT]]… [--udp FROM:TO:PPS:SECONDS]…
  *   sdnemu demo [-w OUT.pcap]
  * Errors print as `sdnemu: CODE: message` on stderr with exit status 1 (2 for
  * usage errors); output already written for good packets stays written.
@@ -28,6 +29,7 @@ import { iptablesTrace } from './iptables-trace.js';
 import { runFile } from './run.js';
 import { kubeProxy } from './kube.js';
 import { serve } from './serve.js';
+import { parsePingOption, parseUdpOption, parseUntil, shardLocal } from './shard.js';
 
 const VERSION = '0.1.0';
 
@@ -82,6 +84,13 @@ Commands:
         trace viewer on http://127.0.0.1:PORT/ (port 0: any free one) until
         interrupted. A --host other than loopback needs --token T, which the
         viewer must present. A script must export build() returning its Topology.
+  shard TOPOLOGY.yaml --shards N [--until T] [--ping FROM:TO[:COUNT]]... [--udp FROM:TO:PPS:SECONDS]...
+        Run a topology file split across N worker threads in virtual-time
+        lockstep (only slow links are cut; the lookahead is the smallest cut
+        delay) until virtual time T (default 5s). Traffic: the --ping and --udp
+        options, else the file's ping steps, all started at time 0. Prints the
+        partition, each ping's statistics, UDP counts, the rounds, the gathered
+        packet ledger and the wall time; exit 1 naming a shard that failed.
   demo [-w OUT.pcap]
         Build a VXLAN-encapsulated packet, write it to a pcap and decode it back.
 
@@ -186,6 +195,17 @@ export async function main(argv: string[]): Promise<number> {
         if (!/^\d+$/.test(portText) || port > 65535) return usage(`--port ${portText}: expected a port number (0..65535)`);
         const file = p.positional[0], host = p.values.get('host')?.[0], token = p.values.get('token')?.[0];
         return await serve({ port, ...(file !== undefined ? { file } : {}), ...(host !== undefined ? { host } : {}), ...(token !== undefined ? { token } : {}) }, process.stdout);
+      }
+      case 'shard': {
+        const p = parseArgs(rest, [{ name: 'shards', value: true }, { name: 'until', value: true }, { name: 'ping', value: true, repeat: true },
+          { name: 'udp', value: true, repeat: true }, { name: 'help', short: 'h' }]);
+        if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
+        if (p.positional.length !== 1) return usage('shard needs exactly one TOPOLOGY.yaml');
+        const shardsText = p.values.get('shards')?.[0];
+        if (shardsText === undefined) return usage('shard needs --shards N');
+        if (!/^[1-9]\d{0,3}$/.test(shardsText)) return usage(`--shards ${shardsText}: expected a number of shards (1..9999)`);
+        return await shardLocal({ file: p.positional[0]!, shards: Number(shardsText), endNs: parseUntil(p.values.get('until')?.[0] ?? '5s'),
+          pings: (p.values.get('ping') ?? []).map(parsePingOption), udp: (p.values.get('udp') ?? []).map(parseUdpOption) }, process.stdout);
       }
       case 'demo': {
         const p = parseArgs(rest, [{ name: 'write', short: 'w', value: true }]);
