@@ -12,6 +12,7 @@
  *   sdnemu run TOPOLOGY.yaml|MANIFESTS.yaml|SCRIPT.ts
  *   sdnemu serve [TOPOLOGY.yaml|SCRIPT.ts] [--port N] [--host ADDR] [--token T]
  *   sdnemu shard TOPOLOGY.yaml --shards N [--until T] [--ping FROM:TO[:COUNT]]… [--udp FROM:TO:PPS:SECONDS]…
+ *   sdnemu shard --map MAP.yaml --index K [--namespace NS] [--bind ADDR:PORT] [--peer J=HOST:PORT]… [--ready-file F] [--ping …]… [--udp …]…
  *   sdnemu demo [-w OUT.pcap]
  * Errors print as `sdnemu: CODE: message` on stderr with exit status 1 (2 for
  * usage errors); output already written for good packets stays written.
@@ -30,6 +31,7 @@ import { runFile } from './run.js';
 import { kubeProxy } from './kube.js';
 import { serve } from './serve.js';
 import { parsePingOption, parseUdpOption, parseUntil, shardLocal } from './shard.js';
+import { parseBindOption, parsePeerOption, shardDeploy } from './shard-deploy.js';
 
 const VERSION = '0.1.0';
 
@@ -91,6 +93,15 @@ Commands:
         options, else the file's ping steps, all started at time 0. Prints the
         partition, each ping's statistics, UDP counts, the rounds, the gathered
         packet ledger and the wall time; exit 1 naming a shard that failed.
+  shard --map MAP.yaml --index K [--namespace NS] [--bind ADDR:PORT] [--peer J=HOST:PORT]...
+        [--ready-file FILE] [--ping FROM:TO[:COUNT]]... [--udp FROM:TO:PPS:SECONDS]...
+        Run shard K of a shard map (deploy/README.md) as this process, in real
+        time: its part of the map's topology file, its cut underlay link on a
+        real UDP socket (default 0.0.0.0:underlay.port) exchanging VXLAN with
+        the other shards at their DNS names in namespace NS (default sdnemu),
+        or at --peer J=HOST:PORT. Creates FILE (default $SDNEMU_READY_FILE)
+        once bound and the peers resolve; on SIGTERM or SIGINT stops and
+        prints the pings started here, the underlay's counters and the ledger.
   demo [-w OUT.pcap]
         Build a VXLAN-encapsulated packet, write it to a pcap and decode it back.
 
@@ -198,8 +209,29 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'shard': {
         const p = parseArgs(rest, [{ name: 'shards', value: true }, { name: 'until', value: true }, { name: 'ping', value: true, repeat: true },
-          { name: 'udp', value: true, repeat: true }, { name: 'help', short: 'h' }]);
+          { name: 'udp', value: true, repeat: true }, { name: 'map', value: true }, { name: 'index', value: true }, { name: 'namespace', value: true },
+          { name: 'bind', value: true }, { name: 'peer', value: true, repeat: true }, { name: 'ready-file', value: true }, { name: 'help', short: 'h' }]);
         if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
+        const mapFile = p.values.get('map')?.[0];
+        if (mapFile !== undefined) {
+          if (p.positional.length > 0) return usage(`shard --map: unexpected argument '${p.positional[0]}'`);
+          if (p.values.has('shards') || p.values.has('until')) return usage('shard --map takes neither --shards nor --until (the map says how many; it runs until SIGTERM)');
+          const indexText = p.values.get('index')?.[0];
+          if (indexText === undefined || !/^\d{1,4}$/.test(indexText)) return usage(`shard --map needs --index K (a shard number), not ${indexText ?? 'nothing'}`);
+          const bind = p.values.get('bind')?.[0], ready = p.values.get('ready-file')?.[0];
+          const stopped = new Promise<void>((resolve) => {
+            const on = (): void => { process.off('SIGTERM', on); process.off('SIGINT', on); resolve(); };
+            process.on('SIGTERM', on);
+            process.on('SIGINT', on);
+          });
+          return await shardDeploy({ map: mapFile, index: Number(indexText), namespace: p.values.get('namespace')?.[0] ?? 'sdnemu',
+            peers: new Map((p.values.get('peer') ?? []).map(parsePeerOption)), ...(bind !== undefined ? { bind: parseBindOption(bind) } : {}),
+            ...(ready !== undefined ? { readyFile: ready } : {}),
+            pings: (p.values.get('ping') ?? []).map(parsePingOption), udp: (p.values.get('udp') ?? []).map(parseUdpOption) }, process.stdout, stopped);
+        }
+        if (p.values.has('index') || p.values.has('peer') || p.values.has('bind') || p.values.has('namespace') || p.values.has('ready-file')) {
+          return usage('shard: --index, --namespace, --bind, --peer and --ready-file go with --map');
+        }
         if (p.positional.length !== 1) return usage('shard needs exactly one TOPOLOGY.yaml');
         const shardsText = p.values.get('shards')?.[0];
         if (shardsText === undefined) return usage('shard needs --shards N');

@@ -13,8 +13,9 @@
  * `--until` is the virtual time the run stops at (default 5s).
  * Exit status: 0; 1 when a shard failed (the message names it and why, and
  * what the others reported is still printed); usage errors 2 (main.ts).
- * Deploy mode (`--map`): not yet.
- * Neighbours: main.ts (dispatch), shard/coordinator.ts, shard/shard-runtime.ts
+ * Deploy mode (`--map FILE --index K`, one shard per process, real time):
+ * shard-deploy.ts, which prints its report with this file's summaries.
+ * Neighbours: main.ts (dispatch), shard-deploy.ts, shard/coordinator.ts, shard/shard-runtime.ts
  * (ShardTraffic, the outcomes).
  */
 import { readFileSync } from 'node:fs';
