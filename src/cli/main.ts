@@ -219,15 +219,10 @@ export async function main(argv: string[]): Promise<number> {
           const indexText = p.values.get('index')?.[0];
           if (indexText === undefined || !/^\d{1,4}$/.test(indexText)) return usage(`shard --map needs --index K (a shard number), not ${indexText ?? 'nothing'}`);
           const bind = p.values.get('bind')?.[0], ready = p.values.get('ready-file')?.[0];
-          const stopped = new Promise<void>((resolve) => {
-            const on = (): void => { process.off('SIGTERM', on); process.off('SIGINT', on); resolve(); };
-            process.on('SIGTERM', on);
-            process.on('SIGINT', on);
-          });
           return await shardDeploy({ map: mapFile, index: Number(indexText), namespace: p.values.get('namespace')?.[0] ?? 'sdnemu',
             peers: new Map((p.values.get('peer') ?? []).map(parsePeerOption)), ...(bind !== undefined ? { bind: parseBindOption(bind) } : {}),
             ...(ready !== undefined ? { readyFile: ready } : {}),
-            pings: (p.values.get('ping') ?? []).map(parsePingOption), udp: (p.values.get('udp') ?? []).map(parseUdpOption) }, process.stdout, stopped);
+            pings: (p.values.get('ping') ?? []).map(parsePingOption), udp: (p.values.get('udp') ?? []).map(parseUdpOption) }, process.stdout);
         }
         if (p.values.has('index') || p.values.has('peer') || p.values.has('bind') || p.values.has('namespace') || p.values.has('ready-file')) {
           return usage('shard: --index, --namespace, --bind, --peer and --ready-file go with --map');

@@ -23,7 +23,7 @@
  *     retrying each second until they resolve, then creates the ready file
  *     (`--ready-file`, default $SDNEMU_READY_FILE) and runs the simulator on
  *     a RealTimeClock (udp-realtime.ts);
- *  6. when 'stopped' resolves (main.ts: SIGTERM or SIGINT), stops the clock,
+ *  6. when 'stoppedBy' resolves (default: on SIGTERM or SIGINT), stops the clock,
  *     closes the socket and prints the report: the partition, each ping's
  *     summary, UDP counts, the underlay's counters and this shard's ledger.
  * Demultiplexing — kept simple, one socket per shard, on the map's one port:
@@ -154,8 +154,17 @@ async function resolve4(host: string, stopped: { now: boolean }, err: Writable):
   return null;
 }
 
+/** Resolves on the first SIGTERM or SIGINT (what a pod's kubelet or a terminal sends). */
+function terminated(): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (): void => { process.off('SIGTERM', on); process.off('SIGINT', on); resolve(); };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
 /** Deploy mode (see the header): the exit status once 'stopped' resolves. */
-export async function shardDeploy(opts: ShardDeployOptions, out: Writable, stopped: Promise<void>, err: Writable = process.stderr): Promise<number> {
+export async function shardDeploy(opts: ShardDeployOptions, out: Writable, stoppedBy?: Promise<void>, err: Writable = process.stderr): Promise<number> {
   const map = parseShardMap(readFileSync(opts.map, 'utf8'));
   if (!Number.isInteger(opts.index) || opts.index < 0 || opts.index >= map.shards) throw new ShardDeployError('CLI_BAD_VALUE', `--index ${opts.index}: the map has shards 0..${map.shards - 1}`);
   const addresses = renderPeers(map, opts.namespace);
@@ -186,6 +195,8 @@ export async function shardDeploy(opts: ShardDeployOptions, out: Writable, stopp
     new Link(rt.sim, port, u.addPort(), { delay: 0, bandwidth: l.bps, mtu: l.mtu, loss: l.loss, queue: l.queueBytes });
     underlays.push(u);
   }
+  // signals are listened to only once the shard is built (a refused map leaves no listener behind)
+  const stopped = stoppedBy ?? terminated();
   const stop = { now: false };
   void stopped.then(() => { stop.now = true; });
   try {
