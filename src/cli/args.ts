@@ -2,7 +2,8 @@
  * Minimal command-line parsing for `sdnemu` (cli layer, slow path).
  * GNU-style: `--flag`, `--opt value`, `--opt=value`, `-w value`, `--` ends
  * options. Unknown options are errors naming the option, as users expect
- * from tcpdump or ovs-ofctl.
+ * from tcpdump or ovs-ofctl. `signalled()`: the long-running commands'
+ * stop (serve, shard).
  */
 import { InputError } from '../errors.js';
 
@@ -59,4 +60,13 @@ export function parseArgs(argv: string[], specs: OptionSpec[]): Parsed {
     }
   }
   return out;
+}
+
+/** Resolves on the first SIGINT or SIGTERM (a terminal's Ctrl-C, what a pod's kubelet sends). */
+export function signalled(): Promise<void> {
+  return new Promise((resolveStop) => {
+    const done = (): void => { process.off('SIGINT', done); process.off('SIGTERM', done); resolveStop(); };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
 }

@@ -48,6 +48,7 @@ import type { RunStep } from '../topology/file.js';
 import { clusterOf } from '../k8s/cluster.js';
 import { loadManifests } from '../k8s/manifest.js';
 import { isManifestText } from './kube.js';
+import { signalled } from './args.js';
 
 export interface ServeOptions { file?: string; host?: string; port?: number; token?: string }
 
@@ -81,15 +82,6 @@ export async function serve(opts: ServeOptions, out: Writable, stop: Promise<voi
   await server.close();
   session.close();
   return 0;
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-function signalled(): Promise<void> {
-  return new Promise((resolveStop) => {
-    const done = (): void => { process.off('SIGINT', done); process.off('SIGTERM', done); resolveStop(); };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
 }
 
 /**

@@ -58,6 +58,7 @@ import { RealTimeClock } from '../shard/udp-realtime.js';
 import { Link } from '../sim/link.js';
 import { Host } from '../netstack/host.js';
 import { ledgerText, partitionText, pingSummary } from './shard.js';
+import { signalled } from './args.js';
 
 /** A shard that cannot run as asked: the code names why. */
 export class ShardDeployError extends SdnemuError {
@@ -154,15 +155,6 @@ async function resolve4(host: string, stopped: { now: boolean }, err: Writable):
   return null;
 }
 
-/** Resolves on the first SIGTERM or SIGINT (what a pod's kubelet or a terminal sends). */
-function terminated(): Promise<void> {
-  return new Promise((resolve) => {
-    const on = (): void => { process.off('SIGTERM', on); process.off('SIGINT', on); resolve(); };
-    process.on('SIGTERM', on);
-    process.on('SIGINT', on);
-  });
-}
-
 /** Deploy mode (see the header): the exit status once 'stopped' resolves. */
 export async function shardDeploy(opts: ShardDeployOptions, out: Writable, stoppedBy?: Promise<void>, err: Writable = process.stderr): Promise<number> {
   const map = parseShardMap(readFileSync(opts.map, 'utf8'));
@@ -196,7 +188,7 @@ export async function shardDeploy(opts: ShardDeployOptions, out: Writable, stopp
     underlays.push(u);
   }
   // signals are listened to only once the shard is built (a refused map leaves no listener behind)
-  const stopped = stoppedBy ?? terminated();
+  const stopped = stoppedBy ?? signalled();
   const stop = { now: false };
   void stopped.then(() => { stop.now = true; });
   try {
