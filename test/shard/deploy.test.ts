@@ -22,6 +22,8 @@ import { matchesSelector } from '../../src/k8s/labels.js';
 import { parseQuantity } from '../../src/k8s/quantity.js';
 import type { EndpointSlice, KubeObject, Namespace, Pod, Service, StatefulSet } from '../../src/k8s/api.js';
 import { checkNodes, parseShardMap, renderPeers, type ShardMap } from '../../src/shard/map.js';
+import { graphOfTopology, partition } from '../../src/shard/partition.js';
+import { loadTopology } from '../../src/topology/file.js';
 
 const DIR = 'deploy/k8s';
 type Obj = Record<string, unknown>;
@@ -239,20 +241,31 @@ describe('deploy/k8s: the shard map in the ConfigMap', () => {
     expect(map.viewer!.shard).toBeLessThan(map.shards);
   });
 
-  it('its source is mounted beside it, is examples/k8s/cluster.yaml verbatim, and has the nodes the shards need', () => {
+  it('its source is mounted beside it, is examples/shard-overlay.yaml verbatim, and has the nodes the shards need', () => {
     const text = fileText(map.source.file);
-    expect(text).toBe(readFileSync('examples/k8s/cluster.yaml', 'utf8'));
-    expect(map.source.format).toBe('manifests');
-    const nodes = loadManifests(text).objects.filter((o) => o.kind === 'Node').map((o) => o.metadata.name);
+    expect(text).toBe(readFileSync('examples/shard-overlay.yaml', 'utf8'));
+    expect(map.source.format).toBe('topology');
+    const nodes = graphOfTopology(loadTopology(text)).nodes;
     expect(nodes.length).toBeGreaterThanOrEqual(map.shards);
     expect(() => checkNodes(map, nodes)).not.toThrow();
     // the explicit split the map's comment offers is valid for the same file
-    const explicit = parseShardMap(fileText(MAP_PATH).replace('partition: auto', 'partition: [[control-plane, worker-1], [worker-2]]'));
+    const split = /# (partition: \[\[.*\]\])/.exec(fileText(MAP_PATH))![1]!;
+    const explicit = parseShardMap(fileText(MAP_PATH).replace('partition: auto', split));
     expect(() => checkNodes(explicit, nodes)).not.toThrow();
   });
 
-  it('carries the emulated cluster\'s overlay VNI', () => {
-    expect(map.underlay.vnis).toEqual([{ lo: 0, hi: 0 }]);
+  it('carries the overlay\'s VNI, and the traffic its args name runs between VMs of the source on different shards', () => {
+    const vnis = loadTopology(fileText(map.source.file)).vteps.map((v) => v.vni);
+    expect(map.underlay.vnis).toEqual([...new Set(vnis)].map((v) => ({ lo: v, hi: v })));
+    const plan = partition(graphOfTopology(loadTopology(fileText(map.source.file))), { shards: map.shards });
+    const pings = (container.args ?? []).filter((_, i, a) => a[i - 1] === '--ping').map((p) => p.split(':'));
+    expect(pings.length).toBeGreaterThan(0);
+    const hosts = loadTopology(fileText(map.source.file)).hosts;
+    for (const [from, to] of pings) {
+      const dst = hosts.find((h) => h.ifaces.some((i) => (i.addrs ?? []).some((a) => a.split('/')[0] === to)));
+      expect(dst, to).toBeDefined();
+      expect(plan.shardOf.get(from!), from).not.toBe(plan.shardOf.get(dst!.name));
+    }
   });
 });
 
@@ -307,7 +320,7 @@ describe('deploy/k8s: dry render on the emulator\'s control plane', () => {
       expect(env.get('SDNEMU_NAMESPACE')).toBe(ns.metadata.name);
       expect(env.get('SDNEMU_POD_NAME')).toBe(p.metadata.name);
       const args = (c.args ?? []).map((a) => expand(a, env));
-      expect(args).toEqual(['shard', '--map', MAP_PATH, '--index', String(k), '--namespace', ns.metadata.name]);
+      expect(args.slice(0, 7)).toEqual(['shard', '--map', MAP_PATH, '--index', String(k), '--namespace', ns.metadata.name]);
       // the name a peer dials is the name this pod gets: hostname.subdomain.namespace.svc.<domain>
       expect(`${p.spec.hostname}.${p.spec.subdomain}.${p.metadata.namespace}.svc.${map.discovery.clusterDomain}`).toBe(peers[k]!.host);
       expect(peers[k]!.peers.map((x) => x.shard)).toEqual(peers.map((x) => x.shard).filter((j) => j !== k));
