@@ -193,9 +193,8 @@ export class TunnelVport {
       tr.emit(host.name, this.name, 'encap', `${this.type === 'vxlan' ? 'VXLAN' : 'Geneve'} VNI ${vni >>> 8} ${ipv4ToString(be32(out, 26))} > ${ipv4ToString(dst)}:${be16(out, 36)}`,
         { fields: { vni: vni >>> 8, src: ipv4ToString(be32(out, 26)), dst: ipv4ToString(dst), sport: be16(out, 34), dport: be16(out, 36) }, frame: out });
     }
+    // a refusal is the host's stack's to count in the packet ledger (sendIp)
     if (host.sendIp(out) === 'sent') this.stats.txPackets++;
-    // refused before the stack took it, it is still in hand; past that, the stack counted the drop
-    else if (host.sim.ledger.hand > 0) this.dropped('send_failed', 'no-route');
     else d.send_failed++;
   }
 

@@ -785,10 +785,8 @@ export class Vtep implements PortOwner, EventHandler {
     const res = host.sendIp(out);
     if (res === 'sent') { st.txPackets++; st.txBytes += frame.length - nh; return; }
     st.txDropped++;
-    const why = res === 'EMSGSIZE' ? 'frag_fail' : res === 'ENETUNREACH' ? 'no_route' : 'netfilter';
-    // refused before the stack took it (no route, too big), it is still in hand; past that, the stack counted the drop
-    if (host.sim.ledger.hand > 0) this.dropped(why);
-    else st.drops[why]++;
+    // the host's stack counted the drop in the packet ledger (sendIp)
+    st.drops[res === 'EMSGSIZE' ? 'frag_fail' : res === 'ENETUNREACH' ? 'no_route' : 'netfilter']++;
   }
 
   /** The outer UDP source port for 'frame' (udp_flow_src_port's mapping of the flow hash). */

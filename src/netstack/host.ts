@@ -648,8 +648,9 @@ export class Host implements PortOwner {
     const dst = be32(frame, 30);
     if (!this.ip.isLocal(dst)) {
       const rt = this.ip.route(dst);
-      if (rt === null) { this.stats.outNoRoutes++; return 'ENETUNREACH'; }
-      if ((frame[20]! & 0x40) !== 0 && be16(frame, 16) > this.mtuTo(dst)) { this.stats.fragFails++; return 'EMSGSIZE'; }
+      // refused before it enters the network: a packet in hand (a tunnel's) is dropped here
+      if (rt === null) { this.stats.outNoRoutes++; this.sim.ledger.dropHeld('no-route'); return 'ENETUNREACH'; }
+      if ((frame[20]! & 0x40) !== 0 && be16(frame, 16) > this.mtuTo(dst)) { this.stats.fragFails++; this.sim.ledger.dropHeld('frag-needed'); return 'EMSGSIZE'; }
     }
     if ((frame[20]! & 0x40) === 0 && be16(frame, 18) === 0) { this.ident = (this.ident + 1) & 0xffff; setBe16(frame, 18, this.ident); fixIpChecksum(frame); }
     const before = this.sim.tracer.on && this.ip.tracking ? frame.slice() : null;

@@ -82,6 +82,13 @@ export class Ledger {
    */
   deliverHeld(): void { if (this.hand > 0) this.deliver(); }
 
+  /**
+   * The packet in hand, if there is one, was dropped for 'reason': for a send refused before it
+   * entered the network — a socket's own send made aside has none in hand (it never entered),
+   * a packet forwarded into it (a tunnel's encapsulation) does.
+   */
+  dropHeld(reason: TraceDropReason): void { if (this.hand > 0) this.drop(reason); }
+
   /** The packet was dropped, for 'reason'. */
   drop(reason: TraceDropReason): void {
     this.take();
