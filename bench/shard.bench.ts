@@ -28,8 +28,10 @@
  *              5000 pps) a round costs ≈ 0.64 ms.
  * Compiled (tsc, node): 1 thread 104 345 packets/s (4.8 s), 2 shards
  * 52 828 packets/s: 0.6 s to start, critical path 4.3 s, synchronization
- * 4.7 s over 2005 rounds (≈ 2.4 ms a round; a bare postMessage round trip
- * measured 30–40 µs on the same machine: the rest is waiting for a core).
+ * 4.7 s over 2005 rounds (≈ 2.4 ms a round: mostly waiting for a core).
+ * On the same machine quiet (2026-11-23, `tsx bench/shard.bench.ts 8 4 20000 400`):
+ * 1 thread 114 369 packets/s, 2 shards 107 354 (0.94×), critical path 2.6 s,
+ * synchronization 1.5 s (≈ 0.76 ms a round).
  * So on this machine the barrier per 200 µs window costs more than the
  * parallel work saves; the speed-up needs free cores and busier windows
  * (more traffic per lookahead), or a cheaper barrier (see coordinator.ts).

@@ -71,13 +71,14 @@ for (const h of new Set([...vms, host('app2'), upstream])) listen(h);
 streams.forEach(([from, to], i) => sim.schedule(1000 * i, new Stream(from, to)));
 
 // every client pod: GET / from the web Service over a new connection, again and again
+const GET = new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n');
 for (const r of demoRequests(cluster)) {
   const from = host(r.from);
   const dst = Number(r.to.split('.').reduce((a, x) => a * 256 + Number(x), 0));
   const again: EventHandler = { onEvent: () => open() };
   const open = (): void => {
     const c: TcpConn = from.tcp.connect(dst, r.port);
-    c.onConnect = () => c.send(new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n'));
+    c.onConnect = () => c.send(GET);
     c.onData = () => { tcpDone++; c.close(); };
     c.onError = () => { tcpFailed++; };
     c.onClose = () => { sim.schedule(TCP_GAP_NS, again); };
