@@ -37,6 +37,20 @@ describe('a cluster from examples/k8s/cluster.yaml', () => {
     expect(slices.flatMap((s) => s.endpoints).filter((e) => e.conditions?.ready !== false)).toHaveLength(3);
   });
 
+  it('the viewer\'s tunnels are the pairs whose flows are installed: every pair at once, or (lazy peers) a node\'s at its first traffic', async () => {
+    const pairs = (c: Cluster): string[] => c.net.tunnels.map((t) => `${t.a} ${t.b}`);
+    expect(pairs(example())).toEqual(['control-plane/br-int worker-1/br-int', 'control-plane/br-int worker-2/br-int', 'worker-1/br-int worker-2/br-int']);
+    const lazy = example('iptables', true);
+    expect(pairs(lazy)).toEqual([]);
+    const client = lazy.podsWith({ app: 'client' })[0]!;
+    const node = client.spec.nodeName!;
+    await tcpRequest(lazy.pod('default', client.metadata.name), lazy.serviceIP('default', 'web'), 80, 'GET / HTTP/1.0\r\n\r\n');
+    // the client's node learned both others; a backend's node that answered learned its peers too
+    for (const other of ['control-plane', 'worker-1', 'worker-2'].filter((n) => n !== node)) {
+      expect(lazy.net.tunnels.some((t) => [t.a, t.b].includes(`${node}/br-int`) && [t.a, t.b].includes(`${other}/br-int`)), other).toBe(true);
+    }
+  });
+
   it('a client pod reaches the ClusterIP: DNAT on its node, across the tunnel, answered by a web pod', async () => {
     const c = example();
     const store = new TraceStore();

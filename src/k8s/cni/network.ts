@@ -153,8 +153,9 @@ export interface ClusterNetworkOptions {
   tunnelType?: 'vxlan' | 'geneve';
   /** the Service CIDR kube-proxy serves (DNAT table), default 10.96.0.0/12 */
   serviceCIDR?: string;
-  /** one-way delay of the underlay links and of the veths (sim units: '50us', ns) */
+  /** one-way delay of the underlay links (sim units: '50us', ns; default UNDERLAY_DELAY) */
   underlayDelay?: string | number;
+  /** one-way delay of the pods' veths (default 5us) */
   vethDelay?: string | number;
   /**
    * kube-proxy's mode: 'iptables' (default) or 'ipvs' — then each node also has IPVS, ipsets,
@@ -260,6 +261,9 @@ export function antreaNodeRules(podCIDR: string): string {
 }
 
 /** the values pipeline.ts's pod and node flows are made of (their templates' holes) */
+/** The underlay links' one-way delay unless the options say otherwise (a sharded cluster's lookahead: shard/source.ts). */
+export const UNDERLAY_DELAY = '50us';
+
 const POD_HOLES = { gwMAC: 'mac', ofport: 'port', mac: 'mac', ip: 'ipv4' } as const;
 const NODE_HOLES = { gwIP: 'ipv4', gwMAC: 'mac' } as const;
 
@@ -312,6 +316,8 @@ export class ClusterNetwork {
   private nodeSeq = 0;
   /** lazyPeers: the nodes whose peers are installed (what a new node must be connected to) */
   private readonly materializedNodes = new Set<CniNode>();
+  /** called each time a node learns a peer (its route and tunnel flows installed): with lazy peers, only once it is materialized */
+  onPeer: ((local: CniNode, peer: CniNode) => void) | null = null;
   private readonly podsByKey = new Map<string, CniPod>();
   private readonly namespaces = new Map<string, Record<string, string>>();
   private readonly policies = new Map<string, NetworkPolicy>();
@@ -350,7 +356,7 @@ export class ClusterNetwork {
     const mode = opts.proxyMode ?? 'iptables';
     if (mode !== 'iptables' && mode !== 'ipvs') throw new CniError('CNI_BAD_PROXY_MODE', 'proxyMode', `'${String(mode)}' is not iptables or ipvs`);
     this.proxyMode = mode;
-    this.underlayDelay = opts.underlayDelay ?? '50us';
+    this.underlayDelay = opts.underlayDelay ?? UNDERLAY_DELAY;
     this.vethDelay = opts.vethDelay ?? '5us';
     this.underlay = topology.add(new LinuxBridge(topology.sim, 'underlay'));
     this.lazyPeers = opts.lazyPeers ?? false;
@@ -458,6 +464,7 @@ export class ClusterNetwork {
     local.host.fib.ipRoute(['replace', peer.podCIDR, 'via', peer.gwIP, 'dev', 'antrea-gw0', 'onlink']);
     this.install(local, peerFlows(local.gwMAC, { nodeIP: peer.ip, podCIDR: peer.podCIDR, gwIP: peer.gwIP }));
     local.peers.add(peer.name);
+    this.onPeer?.(local, peer);
   }
 
   /**
@@ -480,6 +487,7 @@ export class ClusterNetwork {
       node.host.fib.ipRoute(['replace', peer.podCIDR, 'via', peer.gwIP, 'dev', 'antrea-gw0', 'onlink']);
       flows.push(...peerFlows(node.gwMAC, { nodeIP: peer.ip, podCIDR: peer.podCIDR, gwIP: peer.gwIP }));
       node.peers.add(peer.name);
+      this.onPeer?.(node, peer);
     }
     if (flows.length > 0) this.install(node, flows);
   }
@@ -664,9 +672,15 @@ export class ClusterNetwork {
     return a;
   }
 
+  /** Whether a node called 'name' is on the data plane. */
+  hasNode(name: string): boolean { return this.nodesByName.has(name); }
+
+  /** The pod 'namespace/name', if it is on the data plane. */
+  findPod(namespace: string, name: string): CniPod | undefined { return this.podsByKey.get(`${namespace}/${name}`); }
+
   /** The pod 'namespace/name'. Throws CniError. */
   pod(namespace: string, name: string): CniPod {
-    const p = this.podsByKey.get(`${namespace}/${name}`);
+    const p = this.findPod(namespace, name);
     if (p === undefined) throw new CniError('CNI_NO_POD', 'name', `no pod ${namespace}/${name}`);
     return p;
   }
