@@ -31,6 +31,8 @@ const SUITES: Record<string, Suite> = {
   'kube-proxy': async () => (await import('./kube-proxy.bench.js')).run(),
   build: async () => (await import('./build.bench.js')).run(),
   'ovs-compare': async () => (await import('./ovs-compare.bench.js')).run(),
+  // the VM overlay in one thread and on 2 worker threads (the 5,000-node cluster: bench/shard-k8s.bench.ts, by hand)
+  shard: async () => (await import('./shard.bench.js')).run(),
 };
 
 const args = process.argv.slice(2);

@@ -32,9 +32,14 @@
  * On the same machine quiet (2026-11-23, `tsx bench/shard.bench.ts 8 4 20000 400`):
  * 1 thread 114 369 packets/s, 2 shards 107 354 (0.94×), critical path 2.6 s,
  * synchronization 1.5 s (≈ 0.76 ms a round).
- * So on this machine the barrier per 200 µs window costs more than the
- * parallel work saves; the speed-up needs free cores and busier windows
- * (more traffic per lookahead), or a cheaper barrier (see coordinator.ts).
+ * With the round channel (worker.ts: Atomics.wait, no event-loop turn) and
+ * the frames packed in one transferred buffer (frame-batch.ts), two runs
+ * later that day: 1 thread 112 868 / 115 067 packets/s, 2 shards 100 451 /
+ * 96 080 (0.89× / 0.83×), synchronization 0.63 / 0.70 s (≈ 0.33 ms a
+ * round), critical path 3.6 / 3.7 s (this host's speed swings between runs).
+ * So on this machine the barrier per 200 µs window still costs about what
+ * the parallel work saves; the speed-up needs free cores and busier windows
+ * (more traffic per lookahead).
  * Usage: tsx bench/shard.bench.ts [hypervisors=8] [vmsPerHv=4] [pps=20000] [virtualMs=200] [shards=1,2]
  * `run()` returns the figures as BenchResult rows (bench/harness.ts).
  */

@@ -11,7 +11,7 @@
  *   sdnemu kube-proxy --mode iptables|ipvs FILE.yaml… [--hostname NODE] [--cluster-cidr CIDR] …
  *   sdnemu run TOPOLOGY.yaml|MANIFESTS.yaml|SCRIPT.ts
  *   sdnemu serve [TOPOLOGY.yaml|SCRIPT.ts] [--port N] [--host ADDR] [--token T]
- *   sdnemu shard TOPOLOGY.yaml --shards N [--until T] [--ping FROM:TO[:COUNT]]… [--udp FROM:TO:PPS:SECONDS]…
+ *   sdnemu shard FILE.yaml --shards N [--until T] [--ping FROM:TO[:COUNT]]… [--udp FROM:TO:PPS:SECONDS[:PORT]]… [--cluster-cidr CIDR] [--underlay CIDR]
  *   sdnemu shard --map MAP.yaml --index K [--namespace NS] [--bind ADDR:PORT] [--peer J=HOST:PORT]… [--ready-file F] [--ping …]… [--udp …]…
  *   sdnemu demo [-w OUT.pcap]
  * Errors print as `sdnemu: CODE: message` on stderr with exit status 1 (2 for
@@ -86,15 +86,20 @@ Commands:
         trace viewer on http://127.0.0.1:PORT/ (port 0: any free one) until
         interrupted. A --host other than loopback needs --token T, which the
         viewer must present. A script must export build() returning its Topology.
-  shard TOPOLOGY.yaml --shards N [--until T] [--ping FROM:TO[:COUNT]]... [--udp FROM:TO:PPS:SECONDS]...
-        Run a topology file split across N worker threads in virtual-time
-        lockstep (only slow links are cut; the lookahead is the smallest cut
-        delay) until virtual time T (default 5s). Traffic: the --ping and --udp
-        options, else the file's ping steps, all started at time 0. Prints the
+  shard FILE.yaml --shards N [--until T] [--ping FROM:TO[:COUNT]]... [--udp FROM:TO:PPS:SECONDS[:PORT]]...
+        [--cluster-cidr CIDR] [--underlay CIDR]
+        Run a topology file, or a cluster's Kubernetes manifests (its nodes
+        split, each with its pods; the underlay cut; a /24 per node from
+        --cluster-cidr, default 10.244.0.0/16, node addresses from --underlay,
+        default 192.168.0.0/24: widen both past 245 nodes), across N worker threads
+        in virtual-time lockstep (only slow links are cut; the lookahead is the
+        smallest cut delay) until virtual time T (default 5s). Traffic: the
+        --ping and --udp options (a pod is NAMESPACE/NAME), else a topology
+        file's ping steps, all started at time 0. Prints the
         partition, each ping's statistics, UDP counts, the rounds, the gathered
         packet ledger and the wall time; exit 1 naming a shard that failed.
   shard --map MAP.yaml --index K [--namespace NS] [--bind ADDR:PORT] [--peer J=HOST:PORT]...
-        [--ready-file FILE] [--ping FROM:TO[:COUNT]]... [--udp FROM:TO:PPS:SECONDS]...
+        [--ready-file FILE] [--ping FROM:TO[:COUNT]]... [--udp FROM:TO:PPS:SECONDS[:PORT]]...
         Run shard K of a shard map (deploy/README.md) as this process, in real
         time: its part of the map's topology file, its cut underlay link on a
         real UDP socket (default 0.0.0.0:underlay.port) exchanging VXLAN with
@@ -210,7 +215,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'shard': {
         const p = parseArgs(rest, [{ name: 'shards', value: true }, { name: 'until', value: true }, { name: 'ping', value: true, repeat: true },
           { name: 'udp', value: true, repeat: true }, { name: 'map', value: true }, { name: 'index', value: true }, { name: 'namespace', value: true },
-          { name: 'bind', value: true }, { name: 'peer', value: true, repeat: true }, { name: 'ready-file', value: true }, { name: 'help', short: 'h' }]);
+          { name: 'bind', value: true }, { name: 'peer', value: true, repeat: true }, { name: 'ready-file', value: true }, { name: 'help', short: 'h' },
+          { name: 'cluster-cidr', value: true }, { name: 'underlay', value: true }]);
         if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
         const mapFile = p.values.get('map')?.[0];
         if (mapFile !== undefined) {
@@ -227,12 +233,14 @@ export async function main(argv: string[]): Promise<number> {
         if (p.values.has('index') || p.values.has('peer') || p.values.has('bind') || p.values.has('namespace') || p.values.has('ready-file')) {
           return usage('shard: --index, --namespace, --bind, --peer and --ready-file go with --map');
         }
-        if (p.positional.length !== 1) return usage('shard needs exactly one TOPOLOGY.yaml');
+        if (p.positional.length !== 1) return usage('shard needs exactly one FILE.yaml (a topology file or Kubernetes manifests)');
         const shardsText = p.values.get('shards')?.[0];
         if (shardsText === undefined) return usage('shard needs --shards N');
         if (!/^[1-9]\d{0,3}$/.test(shardsText)) return usage(`--shards ${shardsText}: expected a number of shards (1..9999)`);
+        const clusterCIDR = p.values.get('cluster-cidr')?.[0], underlay = p.values.get('underlay')?.[0];
         return await shardLocal({ file: p.positional[0]!, shards: Number(shardsText), endNs: parseUntil(p.values.get('until')?.[0] ?? '5s'),
-          pings: (p.values.get('ping') ?? []).map(parsePingOption), udp: (p.values.get('udp') ?? []).map(parseUdpOption) }, process.stdout);
+          pings: (p.values.get('ping') ?? []).map(parsePingOption), udp: (p.values.get('udp') ?? []).map(parseUdpOption),
+          cluster: { ...(clusterCIDR !== undefined ? { clusterCIDR } : {}), ...(underlay !== undefined ? { underlay } : {}) } }, process.stdout);
       }
       case 'demo': {
         const p = parseArgs(rest, [{ name: 'write', short: 'w', value: true }]);

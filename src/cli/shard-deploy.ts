@@ -180,7 +180,7 @@ export async function shardDeploy(opts: ShardDeployOptions, out: Writable, stopp
     if (!(node instanceof Host)) throw new ShardDeployError('SHARD_CUT_NOT_A_HOST', `links[${e.link}]: the cut end at ${e.node} is not a host or router; only those can hold a real underlay`);
     const localIp = plan.vtepIps[opts.index]![0];
     if (localIp === undefined) throw new ShardDeployError('SHARD_DEMUX_UNSUPPORTED', `shard ${opts.index} has a cut link (links[${e.link}]) but no VTEP: nothing on it sends or receives the tunnel`);
-    const decl = rt.loaded.hosts.find((h) => h.name === e.node);
+    const decl = rt.built.loaded!.hosts.find((h) => h.name === e.node);
     const gateway = decl?.routes.find((r) => r.dev === port.name && typeof r.via === 'string' && /^\d+\.\d+\.\d+\.\d+$/.test(r.via))?.via;
     const u = new UdpUnderlay(node, { name: `${e.node}/underlay`, localIp, iface: port.name, bind, proto: map.underlay.encap, clock,
       ...(gateway !== undefined ? { gateway } : {}) });

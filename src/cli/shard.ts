@@ -1,15 +1,23 @@
 /**
- * `sdnemu shard` (cli layer): a topology file split into shards.
+ * `sdnemu shard` (cli layer): a topology file, or a cluster's manifests,
+ * split into shards.
  *
  * What — local mode, `shardLocal`: `sdnemu shard FILE --shards N [--until T]
- * [--ping FROM:TO[:COUNT]]... [--udp FROM:TO:PPS:SECONDS]...` runs the file on
- * N worker threads in virtual-time lockstep (shard/coordinator.ts
+ * [--ping FROM:TO[:COUNT]]... [--udp FROM:TO:PPS:SECONDS[:PORT]]...
+ * [--cluster-cidr CIDR] [--underlay CIDR]` runs the
+ * file on N worker threads in virtual-time lockstep (shard/coordinator.ts
  * `runSharded`) and prints, in this order: the partition (each shard's
- * nodes, the cut links, the lookahead), each ping's summary as ping(8)
- * prints it, each UDP flow's counts, the rounds, the gathered packet ledger
- * and the wall-clock figures. Traffic is the --ping/--udp options, or, when
- * none is given, the file's `ping` run steps (all started at time 0, not one
- * after the other as `sdnemu run` does; the file's other steps are not run).
+ * nodes — the first 16 of a long list — the cut links, the lookahead), each
+ * ping's summary as ping(8) prints it, each UDP flow's counts (sent, refused,
+ * received back: an echo's answers), the rounds, the gathered packet ledger
+ * and the wall-clock figures. A file of Kubernetes manifests (detected as
+ * `sdnemu run` does) is a cluster (shard/source.ts: its nodes split with
+ * their pods, lazy peer flows; --cluster-cidr and --underlay its pod and
+ * node networks, as `new Cluster` takes them); a pod is named
+ * NAMESPACE/NAME. Traffic is
+ * the --ping/--udp options, or, when none is given, a topology file's `ping`
+ * run steps (all started at time 0, not one after the other as `sdnemu run`
+ * does; the file's other steps are not run; manifests have none: an error).
  * `--until` is the virtual time the run stops at (default 5s).
  * Exit status: 0; 1 when a shard failed (the message names it and why, and
  * what the others reported is still printed); usage errors 2 (main.ts).
@@ -25,6 +33,8 @@ import { parseDuration } from '../sim/units.js';
 import { loadTopology } from '../topology/file.js';
 import { runSharded, type ShardedRunResult } from '../shard/coordinator.js';
 import type { PingOutcome, ShardFault, ShardPing, ShardTraffic, ShardUdp } from '../shard/shard-runtime.js';
+import type { ShardFormat } from '../shard/source.js';
+import { isManifestText } from './kube.js';
 
 export interface ShardLocalOptions {
   file: string;
@@ -33,6 +43,8 @@ export interface ShardLocalOptions {
   endNs: number;
   pings: ShardPing[];
   udp: ShardUdp[];
+  /** a cluster's pod and node networks (manifests only) */
+  cluster?: { clusterCIDR?: string; underlay?: string };
   /** faults to inject, by shard (tests of the failure path) */
   faults?: Record<number, ShardFault>;
   /** where the failure line goes (default process.stderr) */
@@ -49,14 +61,15 @@ export function parsePingOption(text: string): ShardPing {
   return { from: parts[0]!, to: parts[1]!, count };
 }
 
-/** `--udp FROM:TO:PPS:SECONDS` as a ShardUdp (InputError naming the option). */
+/** `--udp FROM:TO:PPS:SECONDS[:PORT]` as a ShardUdp (InputError naming the option; PORT default 9, discard). */
 export function parseUdpOption(text: string): ShardUdp {
   const parts = text.split(':');
-  const pps = Number(parts[2]), secs = Number(parts[3]);
-  if (parts.length !== 4 || parts[0] === '' || parts[1] === '' || !(pps > 0) || !Number.isFinite(pps) || !(secs > 0) || !Number.isFinite(secs)) {
-    throw new InputError('CLI_BAD_VALUE', '--udp', `'${text}': expected FROM:TO:PPS:SECONDS (PPS and SECONDS > 0)`);
+  const pps = Number(parts[2]), secs = Number(parts[3]), dport = parts[4] === undefined ? undefined : Number(parts[4]);
+  if (parts.length < 4 || parts.length > 5 || parts[0] === '' || parts[1] === '' || !(pps > 0) || !Number.isFinite(pps) || !(secs > 0) || !Number.isFinite(secs)
+    || (dport !== undefined && !(Number.isInteger(dport) && dport >= 1 && dport <= 65535))) {
+    throw new InputError('CLI_BAD_VALUE', '--udp', `'${text}': expected FROM:TO:PPS:SECONDS[:PORT] (PPS and SECONDS > 0, PORT 1-65535)`);
   }
-  return { from: parts[0]!, to: parts[1]!, pps, durationSec: secs };
+  return { from: parts[0]!, to: parts[1]!, pps, durationSec: secs, ...(dport !== undefined ? { dport } : {}) };
 }
 
 /** `--until T` in ns (InputError naming the option). */
@@ -68,9 +81,12 @@ export function parseUntil(text: string): number {
   throw new InputError('CLI_BAD_VALUE', '--until', `'${text}': expected a duration > 0 such as 2s or 500ms`);
 }
 
-/** The traffic of the options, else the file's ping steps. */
-export function trafficOf(text: string, pings: ShardPing[], udp: ShardUdp[]): ShardTraffic {
+/** The traffic of the options, else a topology file's ping steps (manifests have none: InputError). */
+export function trafficOf(text: string, format: ShardFormat, pings: ShardPing[], udp: ShardUdp[]): ShardTraffic {
   if (pings.length > 0 || udp.length > 0) return { pings, udp };
+  if (format === 'manifests') {
+    throw new InputError('CLI_MISSING', '--udp', 'a cluster\'s manifests say no traffic: give --ping or --udp (e.g. --udp default/POD:CLUSTER_IP:1000:1:53)');
+  }
   const steps = loadTopology(text).steps;
   return {
     pings: steps.flatMap((s) => (s.kind === 'ping'
@@ -94,11 +110,16 @@ export function pingSummary(p: ShardPing, o: PingOutcome | undefined): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The partition as text: each shard's nodes, the cut links, the lookahead. */
+/** At most 'n' of 'xs', space-separated, then how many more. */
+function some(xs: readonly string[], n = 16): string {
+  return xs.length <= n ? xs.join(' ') : `${xs.slice(0, n).join(' ')} … (${xs.length - n} more)`;
+}
+
+/** The partition as text: each shard's nodes, the cut links, the lookahead (long lists cut short). */
 export function partitionText(part: ShardedRunResult['partition']): string {
   const look = Number.isFinite(part.lookaheadNs) ? `${part.lookaheadNs / 1000} µs` : 'none (nothing cut)';
-  const lines = part.members.map((m, k) => `shard ${k}: ${m.length} node${m.length === 1 ? '' : 's'}: ${m.join(' ')}`);
-  lines.push(`cut links: ${part.cut.length} (${part.cut.map((j) => `links[${j}]`).join(' ')}), lookahead ${look}`);
+  const lines = part.members.map((m, k) => `shard ${k}: ${m.length} node${m.length === 1 ? '' : 's'}: ${some(m)}`);
+  lines.push(`cut links: ${part.cut.length} (${some(part.cut.map((j) => `links[${j}]`))}), lookahead ${look}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -112,15 +133,20 @@ export function ledgerText(l: ShardedRunResult['ledger']): string {
 /** Local mode (see the header): the exit status. */
 export async function shardLocal(opts: ShardLocalOptions, out: Writable): Promise<number> {
   const text = readFileSync(opts.file, 'utf8');
-  const traffic = trafficOf(text, opts.pings, opts.udp);
+  const format: ShardFormat = isManifestText(text) ? 'manifests' : 'topology';
+  const given = Object.keys(opts.cluster ?? {});
+  if (format === 'topology' && given.length > 0) {
+    throw new InputError('CLI_BAD_VALUE', `--${given[0] === 'clusterCIDR' ? 'cluster-cidr' : 'underlay'}`, `${opts.file} is a topology file: the option is a cluster's (Kubernetes manifests)`);
+  }
+  const traffic = trafficOf(text, format, opts.pings, opts.udp);
   const t0 = performance.now();
-  const r = await runSharded({ text, shards: opts.shards, traffic, endNs: opts.endNs, ...(opts.faults !== undefined ? { faults: opts.faults } : {}) });
+  const r = await runSharded({ text, format, ...(format === 'manifests' ? { cluster: { lazyPeers: true, ...opts.cluster } } : {}), shards: opts.shards, traffic, endNs: opts.endNs, ...(opts.faults !== undefined ? { faults: opts.faults } : {}) });
   const wallMs = performance.now() - t0;
   out.write(partitionText(r.partition));
   (traffic.pings ?? []).forEach((p, i) => out.write(pingSummary(p, r.pings.find((o) => o.index === i))));
   (traffic.udp ?? []).forEach((u, i) => {
     const o = r.udp.find((x) => x.index === i);
-    out.write(`udp ${u.from} -> ${u.to} at ${u.pps} pps for ${u.durationSec}s: ${o === undefined ? 'not started' : `${o.sent} sent, ${o.refused} refused`}\n`);
+    out.write(`udp ${u.from} -> ${u.to} at ${u.pps} pps for ${u.durationSec}s: ${o === undefined ? 'not started' : `${o.sent} sent, ${o.refused} refused, ${o.received} received back`}\n`);
   });
   out.write(`rounds: ${r.rounds} to ${opts.endNs / 1e6} ms of virtual time\n`);
   out.write(ledgerText(r.ledger));

@@ -433,6 +433,15 @@ export class Host implements PortOwner {
     return i === undefined ? 1500 : i.cfg.mtu ?? i.port.mtu;
   }
 
+  /**
+   * connect(2)'s check for a socket of this host's own: is 'dst' local or routed? Traffic of its
+   * own is about to be sent, so `beforeTraffic` runs first (routes installed on demand are there).
+   */
+  routable(dst: number): boolean {
+    if (this.beforeTraffic !== null) this.beforeTraffic(null);
+    return this.ip.isLocal(dst) || this.ip.route(dst) !== null;
+  }
+
   /** The path MTU towards 'dst': the route's interface MTU, or less when fragmentation needed taught it so. */
   mtuTo(dst: number): number {
     const rt = this.ip.isLocal(dst) ? null : this.ip.route(dst);

@@ -140,7 +140,7 @@ export function startPing(host: Host, dst: number | string, opts: PingOptions = 
   const sim = host.sim;
   const count = opts.count ?? 1, size = opts.size ?? 56, interval = (opts.interval ?? 1) * 1e9;
   // ping connects its socket first: no route, and it stops before sending anything
-  if (D.v6 ? host.ip6.sourceFor(D.bytes, 0) === null : !host.ip.isLocal(d) && host.ip.route(d) === null) {
+  if (D.v6 ? host.ip6.sourceFor(D.bytes, 0) === null : !host.routable(d)) {
     const line = 'ping: connect: Network is unreachable';
     const r: PingResult = { dst: dText, transmitted: 0, received: 0, loss: 100, replies: [], errors: [line], text: `${line}\n` };
     onDone?.(r);
@@ -276,7 +276,8 @@ export interface TrafficOptions {
   durationSec: number;
 }
 
-export interface TrafficRun { sent: number; refused: number; stop(): void }
+/** A constant-rate flow's counters: datagrams sent, refused by the stack, and datagrams received back on its socket (an echo's answers). */
+export interface TrafficRun { sent: number; refused: number; received: number; stop(): void }
 
 /**
  * A constant-rate UDP sender (an iperf -u / pktgen-like generator): one
@@ -289,8 +290,9 @@ export function constantRate(host: Host, dst: number | string, opts: TrafficOpti
   const sock = host.sockets.udp(opts.sport ?? 0);
   const size = opts.size ?? 18;
   const gap = 1e9 / opts.pps, end = host.sim.now + opts.durationSec * 1e9;
-  const run: TrafficRun = { sent: 0, refused: 0, stop: () => { stopped = true; } };
+  const run: TrafficRun = { sent: 0, refused: 0, received: 0, stop: () => { stopped = true; } };
   let stopped = false;
+  sock.onMessage = () => { run.received++; };
   // the datagram as the socket builds it, once; each send is a copy (the host writes MACs and ids in it)
   let template: Uint8Array | null = null;
   const tick = { onEvent: (): void => {

@@ -6,7 +6,8 @@
  * links with their propagation delays (`graphOfTopology` reads one from a
  * loaded topology file: hosts, routers, NAT gateways, bridges, OVS bridges
  * and VTEPs are nodes; a VTEP or an OVS bridge on a hypervisor is tied to
- * that host by a link of delay 0, since it runs in the host's stack).
+ * that host by a link of delay 0, since it runs in the host's stack; a
+ * cluster's graph — its nodes and the underlay — is source.ts's).
  * `partition(graph, { shards, minCutDelayNs })`:
  *  1. joins every pair of nodes linked with a delay below `minCutDelayNs`
  *     (union-find): these clusters — a hypervisor with its bridge, VTEP and

@@ -3,9 +3,11 @@
  * ends of the links the partition cut, the traffic its hosts start, and the
  * window-by-window run the coordinator drives.
  *
- * What: `new ShardRuntime({ text, shard, shardOf, cut, traffic })` builds the
- * WHOLE topology file, as the single-process run does (so every node is made
- * in the same order, with the same MACs, interface names and seed), then
+ * What: `new ShardRuntime({ text, format?, cluster?, shard, shardOf, cut,
+ * traffic })` builds the WHOLE source — a topology file, or a cluster from
+ * its manifests (source.ts) — as the single-process run does (so every node
+ * is made in the same order, with the same MACs, interface names, addresses
+ * and seed), then
  * turns each cut link into two remote ends: the link is detached and the
  * end whose node this shard runs is linked to a stub (`RemoteEnd`, a sink
  * port owner) by a link with the real one's bandwidth, MTU, loss, queue and
@@ -28,7 +30,8 @@
  * from another shard may come at w itself, and must run in time order with
  * the events at w); `nextTime` is the next event's time.
  * Traffic (`ShardTraffic`): pings and constant-rate UDP flows, each started
- * by the shard that runs its source host, at `atNs`; their results are
+ * by the shard that runs its source host (a pod: the shard of its node), at
+ * `atNs`; their results are
  * collected by index, so a single-process run of the same traffic (one
  * shard, nothing cut) gives comparable outcomes.
  * Faults (tests): `fault` makes the shard throw, or its thread exit, at a
@@ -41,19 +44,22 @@
  * (equally valid) outcomes than one process does.
  * Limits: a cut link cannot be cut or restored at run time (a `cut` step);
  * the file's `run` steps are not run (the traffic is given apart); every
- * shard holds every node (memory O(whole topology) per shard); with trace
+ * shard holds every node (memory O(whole topology) per shard, and each
+ * builds it: a 5,000-node cluster's build is paid once a shard, in
+ * parallel); a cluster's control plane runs in every shard alike (its
+ * controllers are not split) and its API does not change during the run
+ * (no node crash, no scaling); with trace
  * records on, the id of every frame that came from another shard is
  * remembered for the rest of the run (a map entry per imported frame).
- * Neighbours: partition.ts (who runs what), worker.ts (the thread around
- * it), coordinator.ts (the rounds), topology/file.ts (building).
+ * Neighbours: partition.ts (who runs what), source.ts (building), worker.ts
+ * (the thread around it), coordinator.ts (the rounds).
  */
-import { buildTopology, loadTopology, type LoadedTopology } from '../topology/file.js';
 import type { Topology } from '../topology/topology.js';
 import { Link, Port, type PortOwner } from '../sim/link.js';
 import type { Sim } from '../sim/engine.js';
 import { startPing, constantRate, type PingRun, type TrafficRun } from '../netstack/tools.js';
 import type { TraceDropReason, TraceEvent } from '../sim/tracer.js';
-import { endNode } from './partition.js';
+import { buildSource, type BuiltSource, type ShardSource } from './source.js';
 import { SdnemuError } from '../errors.js';
 
 /** Traffic naming a source that is not a host of the file. */
@@ -62,11 +68,10 @@ export class ShardTrafficError extends SdnemuError {
   override location(): Record<string, string | number> { return { field: this.field }; }
 }
 
-/** Throw a ShardTrafficError unless every ping and flow starts at a host (or router) of 'loaded'. */
-export function checkTraffic(loaded: LoadedTopology, t: ShardTraffic): void {
-  const hosts = new Set(loaded.hosts.map((h) => h.name));
+/** Throw a ShardTrafficError unless every ping and flow starts at a host (or router) that 'has'. */
+export function checkTraffic(has: (host: string) => boolean, t: ShardTraffic): void {
   for (const [kind, list] of [['pings', t.pings ?? []], ['udp', t.udp ?? []]] as const) {
-    list.forEach((x, i) => { if (!hosts.has(x.from)) throw new ShardTrafficError(`traffic.${kind}[${i}].from`, `no host named '${x.from}'`); });
+    list.forEach((x, i) => { if (!has(x.from)) throw new ShardTrafficError(`traffic.${kind}[${i}].from`, `no host named '${x.from}'`); });
   }
 }
 
@@ -76,7 +81,8 @@ export interface ShardTraffic { pings?: ShardPing[]; udp?: ShardUdp[] }
 
 /** A ping's outcome, comparable between runs. */
 export interface PingOutcome { index: number; transmitted: number; received: number; rttsNs: number[]; errors: string[] }
-export interface UdpOutcome { index: number; sent: number; refused: number }
+/** A UDP flow's outcome: datagrams sent, refused by the sender's stack, and answers received (a Service's echo). */
+export interface UdpOutcome { index: number; sent: number; refused: number; received: number }
 
 /** A frame crossing between shards: the cut link (index in the file's links), the end it left from, its arrival time. */
 export interface CrossFrame { link: number; fromSide: 0 | 1; t: number; bytes: Uint8Array; trace: number }
@@ -100,13 +106,11 @@ export interface ShardReport {
 
 export interface ShardFault { atNs: number; kind: 'throw' | 'exit' }
 
-export interface ShardRuntimeOptions {
-  /** the topology file's text (YAML) */
-  text: string;
+export interface ShardRuntimeOptions extends ShardSource {
   shard: number;
-  /** node → shard (every node of the file) */
+  /** graph node → shard (every node of the source's graph: source.ts) */
   shardOf: ReadonlyMap<string, number>;
-  /** the indexes of the cut links in the file's links */
+  /** the indexes of the cut links in the graph's links */
   cut: readonly number[];
   traffic: ShardTraffic;
   /** every packet gets a trace id (the ledger names a lost one) */
@@ -138,7 +142,7 @@ class RemoteEnd implements PortOwner {
 export class ShardRuntime {
   readonly topology: Topology;
   readonly sim: Sim;
-  readonly loaded: LoadedTopology;
+  readonly built: BuiltSource;
   exported = 0;
   imported = 0;
   traceRecords = 0;
@@ -153,17 +157,17 @@ export class ShardRuntime {
   private readonly alias = new Map<number, number>();
 
   constructor(readonly opts: ShardRuntimeOptions) {
-    this.loaded = loadTopology(opts.text);
-    checkTraffic(this.loaded, opts.traffic);
-    this.topology = buildTopology({ ...this.loaded, steps: [] });
+    this.built = buildSource(opts);
+    checkTraffic((h) => this.built.ownerOf(h) !== undefined, opts.traffic);
+    this.topology = this.built.topology;
     this.sim = this.topology.sim;
     if (opts.tagIds === true) this.sim.tracer.tagIds(true);
     if (opts.trace === true || opts.records === true) this.sim.tracer.subscribe((ev) => this.record(ev));
-    const vteps = new Set(this.loaded.vteps.map((v) => v.name));
     for (const j of opts.cut) {
-      const decl = this.loaded.links[j]!, l = this.topology.links[j]!;
-      const sideA = opts.shardOf.get(endNode(decl.a, vteps)), sideB = opts.shardOf.get(endNode(decl.b, vteps));
+      const l = this.built.link(j);
+      if (l === null) throw new Error(`graph link ${j} is a tie, not a link: it cannot be cut`);
       const a = l.a, b = l.b;
+      const g = this.built.graph.links[j]!, sideA = opts.shardOf.get(g.a), sideB = opts.shardOf.get(g.b);
       this.ends.set(j, [a, b]);
       l.detach();
       for (const [side, port, owner] of [[0, a, sideA], [1, b, sideB]] as const) {
@@ -192,6 +196,9 @@ export class ShardRuntime {
     return n;
   }
 
+  /** Packets delivered in this shard so far (to a socket, a stack, an endpoint), not counting the frames handed to other shards. */
+  get delivered(): number { return this.sim.ledger.delivered - this.exported - this.out.length; }
+
   /** The frames that left this shard since the last call. */
   take(): CrossFrame[] {
     const f = this.out.splice(0);
@@ -211,7 +218,7 @@ export class ShardRuntime {
         const r = run.finish();
         return { index, transmitted: r.transmitted, received: r.received, rttsNs: r.replies.map((x) => Math.round(x.rttMs * 1e6)), errors: r.errors };
       }),
-      udp: this.udp.map(({ index, run }) => ({ index, sent: run.sent, refused: run.refused })),
+      udp: this.udp.map(({ index, run }) => ({ index, sent: run.sent, refused: run.refused, received: run.received })),
       now: this.sim.now,
     };
   }
@@ -252,20 +259,20 @@ export class ShardRuntime {
     port.deliver(f.bytes, this.sim.now);
   }
 
-  private local(host: string): boolean { return this.opts.shardOf.get(host) === this.opts.shard; }
+  private local(host: string): boolean { return this.opts.shardOf.get(this.built.ownerOf(host)!) === this.opts.shard; }
 
   private startTraffic(t: ShardTraffic): void {
     const sim = this.sim;
     (t.pings ?? []).forEach((p, index) => {
       if (!this.local(p.from)) return;
-      const host = this.topology.hostNamed(p.from);
+      const host = this.built.host(p.from);
       sim.at(p.atNs ?? 0, { onEvent: () => {
         this.pings.push({ index, run: startPing(host, p.to, { count: p.count ?? 1, ...(p.interval !== undefined ? { interval: p.interval } : {}), ...(p.size !== undefined ? { size: p.size } : {}) }) });
       } });
     });
     (t.udp ?? []).forEach((u, index) => {
       if (!this.local(u.from)) return;
-      const host = this.topology.hostNamed(u.from);
+      const host = this.built.host(u.from);
       sim.at(u.atNs ?? 0, { onEvent: () => {
         this.udp.push({ index, run: constantRate(host, u.to, { pps: u.pps, durationSec: u.durationSec, ...(u.size !== undefined ? { size: u.size } : {}), ...(u.dport !== undefined ? { dport: u.dport } : {}) }) });
       } });

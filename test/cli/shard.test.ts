@@ -1,6 +1,7 @@
 /**
  * `sdnemu shard` local mode, in-process: examples/vxlan-overlay.yaml on 2 worker threads (its
- * two ping steps as traffic, or --ping), and the usage errors of bad arguments.
+ * two ping steps as traffic, or --ping), examples/k8s/cluster.yaml (a cluster's manifests), and
+ * the usage errors of bad arguments.
  */
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -43,23 +44,41 @@ describe('sdnemu shard (local mode)', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('--- 10.10.0.1 ping statistics (from vm2a) ---\n1 packets transmitted, 1 received, 0% packet loss');
-    expect(r.stdout).toMatch(/^udp vm1b -> 10\.10\.0\.4 at 100 pps for 0\.1s: 10 sent, 0 refused$/m);
+    expect(r.stdout).toMatch(/^udp vm1b -> 10\.10\.0\.4 at 100 pps for 0\.1s: 10 sent, 0 refused, 0 received back$/m);
     expect(r.stdout).not.toContain('(from vm1a)');
     expect(r.stdout).toMatch(/: balanced$/m);
   }, 60_000);
 
   it.each([
-    [['shard'], 'shard needs exactly one TOPOLOGY.yaml'],
+    [['shard'], 'shard needs exactly one FILE.yaml'],
     [['shard', 'examples/vxlan-overlay.yaml'], 'shard needs --shards N'],
     [['shard', 'examples/vxlan-overlay.yaml', '--shards', '0'], '--shards 0: expected'],
     [['shard', 'examples/vxlan-overlay.yaml', '--shards', '2', '--ping', 'vm1a'], "--ping: 'vm1a': expected FROM:TO[:COUNT]"],
     [['shard', 'examples/vxlan-overlay.yaml', '--shards', '2', '--udp', 'vm1a:10.10.0.3:0:1'], '--udp: '],
     [['shard', 'examples/vxlan-overlay.yaml', '--shards', '2', '--until', 'soon'], "--until: 'soon'"],
     [['shard', 'examples/vxlan-overlay.yaml', '--shards', '2', '--bogus'], "unrecognized option '--bogus'"],
+    [['shard', 'examples/vxlan-overlay.yaml', '--shards', '2', '--cluster-cidr', '10.0.0.0/8'], "--cluster-cidr: examples/vxlan-overlay.yaml is a topology file"],
   ])('%j is a usage error (exit 2)', async (argv, msg) => {
     const r = await cli(argv);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(msg);
+  });
+
+  it('runs a cluster\'s manifests: a node pings another\'s gateway across the tunnel, the partition is cut short', async () => {
+    const r = await cli(['shard', 'examples/k8s/cluster.yaml', '--shards', '2', '--until', '3s', '--ping', 'worker-1:10.244.2.1:2', '--underlay', '192.168.0.0/16']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^shard 0: \d+ nodes: /m);
+    expect(r.stdout).toMatch(/^cut links: \d+ \(links\[\d\]/m);
+    expect(r.stdout).toMatch(/lookahead 50 µs$/m);
+    expect(r.stdout).toContain('--- 10.244.2.1 ping statistics (from worker-1) ---\n2 packets transmitted, 2 received, 0% packet loss');
+    expect(r.stdout).toMatch(/: balanced$/m);
+  }, 60_000);
+
+  it('manifests bring no traffic of their own: --ping or --udp is asked for', async () => {
+    const r = await cli(['shard', 'examples/k8s/cluster.yaml', '--shards', '2']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('give --ping or --udp');
   });
 
   it('names a host the file does not have (exit 1)', async () => {
@@ -80,6 +99,8 @@ describe('sdnemu shard (local mode)', () => {
     expect(parsePingOption('a:10.0.0.1')).toEqual({ from: 'a', to: '10.0.0.1', count: 1 });
     expect(parsePingOption('a:b:3')).toEqual({ from: 'a', to: 'b', count: 3 });
     expect(parseUdpOption('a:b:50:2')).toEqual({ from: 'a', to: 'b', pps: 50, durationSec: 2 });
+    expect(parseUdpOption('default/p:10.96.0.10:50:2:53')).toEqual({ from: 'default/p', to: '10.96.0.10', pps: 50, durationSec: 2, dport: 53 });
+    for (const bad of ['a:b:50:2:0', 'a:b:50:2:65536', 'a:b:50:2:53:1', 'a:b:50']) expect(() => parseUdpOption(bad), bad).toThrow(expect.objectContaining({ code: 'CLI_BAD_VALUE' }));
     expect(parseUntil('500ms')).toBe(5e8);
     expect(() => parsePingOption('a:b:0')).toThrow(expect.objectContaining({ code: 'CLI_BAD_VALUE' }));
   });

@@ -86,6 +86,15 @@ describe('ClusterNetwork lazyPeers', () => {
     expect(cn.nodes().map((n) => `${n.name}:${n.materialized}`)).toEqual(['node1:false', 'node2:true', 'node3:true', 'node4:false']);
   });
 
+  it('installs a node\'s peers before its own ping checks the route (connect), so a ping to a peer\'s pod network goes out', async () => {
+    const { t, cn } = build(true);
+    expect(peerRoutes(cn, 'node2')).toEqual([]);
+    const r = await t.ping('node2', '10.10.2.1', { count: 1 });
+    expect(r.errors).toEqual([]);
+    expect(r.received).toBe(1);
+    expect(cn.node('node2').materialized).toBe(true);
+  });
+
   it('forgets a removed peer whether or not a node was materialized', () => {
     const { cn } = build(true);
     cn.materialize('node1');
