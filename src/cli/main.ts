@@ -87,7 +87,7 @@ Commands:
         interrupted. A --host other than loopback needs --token T, which the
         viewer must present. A script must export build() returning its Topology.
   shard FILE.yaml --shards N [--until T] [--ping FROM:TO[:COUNT]]... [--udp FROM:TO:PPS:SECONDS[:PORT]]...
-        [--cluster-cidr CIDR] [--underlay CIDR]
+        [--cluster-cidr CIDR] [--underlay CIDR] [--serve [--port N]]
         Run a topology file, or a cluster's Kubernetes manifests (its nodes
         split, each with its pods; the underlay cut; a /24 per node from
         --cluster-cidr, default 10.244.0.0/16, node addresses from --underlay,
@@ -98,6 +98,9 @@ Commands:
         file's ping steps, all started at time 0. Prints the
         partition, each ping's statistics, UDP counts, the rounds, the gathered
         packet ledger and the wall time; exit 1 naming a shard that failed.
+        --serve: then the trace viewer on http://127.0.0.1:N/ over the records
+        gathered from every shard (one id per packet), read-only, until
+        interrupted.
   shard --map MAP.yaml --index K [--namespace NS] [--bind ADDR:PORT] [--peer J=HOST:PORT]...
         [--ready-file FILE] [--ping FROM:TO[:COUNT]]... [--udp FROM:TO:PPS:SECONDS[:PORT]]...
         Run shard K of a shard map (deploy/README.md) as this process, in real
@@ -216,7 +219,7 @@ export async function main(argv: string[]): Promise<number> {
         const p = parseArgs(rest, [{ name: 'shards', value: true }, { name: 'until', value: true }, { name: 'ping', value: true, repeat: true },
           { name: 'udp', value: true, repeat: true }, { name: 'map', value: true }, { name: 'index', value: true }, { name: 'namespace', value: true },
           { name: 'bind', value: true }, { name: 'peer', value: true, repeat: true }, { name: 'ready-file', value: true }, { name: 'help', short: 'h' },
-          { name: 'cluster-cidr', value: true }, { name: 'underlay', value: true }]);
+          { name: 'cluster-cidr', value: true }, { name: 'underlay', value: true }, { name: 'serve' }, { name: 'port', value: true }]);
         if (p.flags.has('help')) { process.stdout.write(USAGE); return 0; }
         const mapFile = p.values.get('map')?.[0];
         if (mapFile !== undefined) {
@@ -238,7 +241,11 @@ export async function main(argv: string[]): Promise<number> {
         if (shardsText === undefined) return usage('shard needs --shards N');
         if (!/^[1-9]\d{0,3}$/.test(shardsText)) return usage(`--shards ${shardsText}: expected a number of shards (1..9999)`);
         const clusterCIDR = p.values.get('cluster-cidr')?.[0], underlay = p.values.get('underlay')?.[0];
-        return await shardLocal({ file: p.positional[0]!, shards: Number(shardsText), endNs: parseUntil(p.values.get('until')?.[0] ?? '5s'),
+        const portText = p.values.get('port')?.[0];
+        if (portText !== undefined && !p.flags.has('serve')) return usage('shard: --port goes with --serve');
+        if (portText !== undefined && (!/^\d+$/.test(portText) || Number(portText) > 65535)) return usage(`--port ${portText}: expected a port number (0..65535)`);
+        return await shardLocal({
+          ...(p.flags.has('serve') ? { serve: { port: Number(portText ?? '0') } } : {}), file: p.positional[0]!, shards: Number(shardsText), endNs: parseUntil(p.values.get('until')?.[0] ?? '5s'),
           pings: (p.values.get('ping') ?? []).map(parsePingOption), udp: (p.values.get('udp') ?? []).map(parseUdpOption),
           cluster: { ...(clusterCIDR !== undefined ? { clusterCIDR } : {}), ...(underlay !== undefined ? { underlay } : {}) } }, process.stdout);
       }

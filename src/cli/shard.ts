@@ -19,6 +19,11 @@
  * run steps (all started at time 0, not one after the other as `sdnemu run`
  * does; the file's other steps are not run; manifests have none: an error).
  * `--until` is the virtual time the run stops at (default 5s).
+ * `--serve [--port N]`: the shards also send their trace records, gathered
+ * into a TraceStore in virtual-time order (one id per packet across shards),
+ * and after the summary the trace viewer serves them read-only on
+ * 127.0.0.1 (trace/recorded.ts; the network built here once more for the
+ * viewer's drawing) until SIGINT or SIGTERM.
  * Exit status: 0; 1 when a shard failed (the message names it and why, and
  * what the others reported is still printed); usage errors 2 (main.ts).
  * Deploy mode (`--map FILE --index K`, one shard per process, real time):
@@ -33,7 +38,14 @@ import { parseDuration } from '../sim/units.js';
 import { loadTopology } from '../topology/file.js';
 import { runSharded, type ShardedRunResult } from '../shard/coordinator.js';
 import type { PingOutcome, ShardFault, ShardPing, ShardTraffic, ShardUdp } from '../shard/shard-runtime.js';
-import type { ShardFormat } from '../shard/source.js';
+import { buildSource, type ShardFormat, type ShardSource } from '../shard/source.js';
+import type { TraceEvent } from '../sim/tracer.js';
+import { TraceStore } from '../trace/store.js';
+import { RecordedRun } from '../trace/recorded.js';
+import { topologySnapshot } from '../trace/session.js';
+import { TraceServer } from '../trace/server.js';
+import { loadViewerAssets } from '../viewer/assets.js';
+import { signalled } from './args.js';
 import { isManifestText } from './kube.js';
 
 export interface ShardLocalOptions {
@@ -49,6 +61,8 @@ export interface ShardLocalOptions {
   faults?: Record<number, ShardFault>;
   /** where the failure line goes (default process.stderr) */
   err?: Writable;
+  /** after the run, serve its gathered trace records to the viewer on 127.0.0.1:port (0: any free port) until 'stop' */
+  serve?: { port: number; stop?: Promise<void> };
 }
 
 /** `--ping FROM:TO[:COUNT]` as a ShardPing (InputError naming the option). */
@@ -139,8 +153,11 @@ export async function shardLocal(opts: ShardLocalOptions, out: Writable): Promis
     throw new InputError('CLI_BAD_VALUE', `--${given[0] === 'clusterCIDR' ? 'cluster-cidr' : 'underlay'}`, `${opts.file} is a topology file: the option is a cluster's (Kubernetes manifests)`);
   }
   const traffic = trafficOf(text, format, opts.pings, opts.udp);
+  const source: ShardSource = { text, format, ...(format === 'manifests' ? { cluster: { lazyPeers: true, ...opts.cluster } } : {}) };
+  const store = opts.serve !== undefined ? new TraceStore() : null;
   const t0 = performance.now();
-  const r = await runSharded({ text, format, ...(format === 'manifests' ? { cluster: { lazyPeers: true, ...opts.cluster } } : {}), shards: opts.shards, traffic, endNs: opts.endNs, ...(opts.faults !== undefined ? { faults: opts.faults } : {}) });
+  const r = await runSharded({ ...source, shards: opts.shards, traffic, endNs: opts.endNs, ...(opts.faults !== undefined ? { faults: opts.faults } : {}),
+    ...(store !== null ? { onTrace: (ev: TraceEvent) => store.add(ev) } : {}) });
   const wallMs = performance.now() - t0;
   out.write(partitionText(r.partition));
   (traffic.pings ?? []).forEach((p, i) => out.write(pingSummary(p, r.pings.find((o) => o.index === i))));
@@ -154,6 +171,16 @@ export async function shardLocal(opts: ShardLocalOptions, out: Writable): Promis
   if (r.failure !== null) {
     (opts.err ?? process.stderr).write(`sdnemu: shard ${r.failure.shard} failed: ${r.failure.reason}\n`);
     return 1;
+  }
+  if (opts.serve !== undefined && store !== null) {
+    // the viewer draws the network the records came from: built here once more, for its snapshot
+    const run = new RecordedRun(store, topologySnapshot(buildSource(source).topology), { now: opts.endNs, events: r.reports.reduce((a, x) => a + x.eventsRun, 0) });
+    const server = new TraceServer({ session: run, assets: await loadViewerAssets(), host: '127.0.0.1', port: opts.serve.port,
+      onError: (e) => { (opts.err ?? process.stderr).write(`sdnemu: trace server: ${e instanceof Error ? e.message : String(e)}\n`); } });
+    await server.start();
+    out.write(`sdnemu trace viewer: ${server.address()} (${store.size} packets recorded from ${opts.shards} shards)\n`);
+    await (opts.serve.stop ?? signalled());
+    await server.close();
   }
   return 0;
 }

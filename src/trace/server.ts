@@ -3,7 +3,8 @@
  * viewer's protocol (protocol.ts) over a WebSocket at `/ws`, for one
  * `Session`.
  *
- * What: `new TraceServer({ session, assets, host, port, token })`,
+ * What: `new TraceServer({ session, assets, host, port, token })` — the
+ * session a live Session or a recorded run (recorded.ts), `TraceSource` —
  * `await start()`, `address()` → `http://127.0.0.1:PORT/`, `await close()`.
  *  - HTTP: GET and HEAD of the assets map only ('/' is '/index.html'; 405
  *    for other methods, 404 for other paths), each with a strict
@@ -86,14 +87,15 @@ import {
   decodeClient, encode, MAX_DISSECT_PACKETS, MAX_MESSAGE_BYTES, ProtocolError,
   type ClientMessage, type ClockState, type DissectedPacket, type DissectReply, type PacketSummary, type ReplyBodies, type ServerMessage,
 } from './protocol.js';
-import type { Session } from './session.js';
+import type { TraceSource } from './session.js';
 import { TraceStore, type PacketTrace } from './store.js';
 import type { Filter } from './filter.js';
 
 export interface Asset { type: string; body: Uint8Array }
 
 export interface TraceServerOptions {
-  session: Session;
+  /** a live Session, or a recorded run (recorded.ts) */
+  session: TraceSource;
   /** the viewer's files by URL path ('/index.html' …) */
   assets: ReadonlyMap<string, Asset>;
   /** the address to bind (default 127.0.0.1) */
@@ -198,7 +200,7 @@ export function checkToken(host: string, token: string | undefined): void {
 }
 
 export class TraceServer {
-  private readonly session: Session;
+  private readonly session: TraceSource;
   private readonly assets: ReadonlyMap<string, Asset>;
   private readonly host: string;
   private readonly port: number;

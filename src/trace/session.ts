@@ -43,7 +43,9 @@
  * snapshots): O(events so far); a fork, that once per other choice. A
  * tick costs its events.
  * Neighbours: topology/ (what runs), netstack/tools.ts (the traffic),
- * store.ts (the records), server.ts (the one caller), protocol.ts (the
+ * store.ts (the records), server.ts (the one caller: it serves a
+ * TraceSource, which a Session is and recorded.ts's RecordedRun too; both
+ * draw with `topologySnapshot` and list with `packetSummary`), protocol.ts (the
  * shapes of ClockState, TopologySnapshot, PacketSummary).
  */
 import { Topology } from '../topology/topology.js';
@@ -113,7 +115,27 @@ export interface ForkReply {
 /** An injection, where it happened. */
 interface Logged { cmd: InjectCommand; events: number; now: number }
 
-export class Session {
+/**
+ * What the trace server serves (server.ts): a live Session, or a recorded run (recorded.ts: a
+ * sharded run's gathered records, whose clock does not move).
+ */
+export interface TraceSource {
+  readonly store: TraceStore;
+  onRecord(fn: (p: PacketTrace, ev: TraceEvent) => void): () => void;
+  onState(fn: (s: ClockState) => void): () => void;
+  state(): ClockState;
+  pause(): ClockState;
+  run(): ClockState;
+  setSpeed(x: number): ClockState;
+  step(): ClockState;
+  back(): ClockState;
+  fork(packet: number, seq: number): ForkReply;
+  inject(cmd: InjectCommand): ClockState;
+  topology(): TopologySnapshot;
+  summary(p: PacketTrace): PacketSummary;
+}
+
+export class Session implements TraceSource {
   private topo!: Topology;
   private traces!: TraceStore;
   private readonly build: () => Topology;
@@ -390,47 +412,53 @@ export class Session {
   // ---- what the viewer shows -----------------------------------------------------------------------
 
   /** The nodes (kind, ports, addresses, MACs), links and tunnels of the topology. */
-  topology(): TopologySnapshot {
-    const ports = new Map<string, Port[]>();
-    const addPort = (p: Port): void => {
-      const list = ports.get(p.owner.name) ?? [];
-      if (!list.includes(p)) list.push(p);
-      ports.set(p.owner.name, list);
-    };
-    for (const n of this.topo.nodes.values()) if (n instanceof Host) for (const p of n.ports.values()) addPort(p);
-    for (const l of this.topo.links) { addPort(l.a); addPort(l.b); }
-    const nodes: TopologySnapshot['nodes'] = [];
-    for (const [name, n] of this.topo.nodes) {
-      const kind = this.topo.roles.get(name) ?? (n instanceof Host ? (n.config.ipForward === true ? 'router' : 'host')
-        : n instanceof LinuxBridge ? 'bridge' : n instanceof OvsBridge ? 'ovs' : n instanceof Vtep ? 'vtep' : 'other');
-      nodes.push({
-        name, kind, ports: (ports.get(name) ?? []).map((p) => n instanceof Host ? hostPort(n, p.name) : { name: p.name, addrs: [], mac: null }),
-      });
-    }
-    const links = this.topo.links.map((l) => ({ a: l.a.id, b: l.b.id, delayNs: l.delayNs, bps: l.bps, mtu: l.mtu, up: l.up }));
-    const tunnels = this.topo.tunnels.filter((t) => this.topo.nodes.has(t.a) && this.topo.nodes.has(t.b)).map((t) => ({ ...t }));
-    return { nodes, links, tunnels };
-  }
+  topology(): TopologySnapshot { return topologySnapshot(this.topo); }
 
-  /**
-   * One packet as the packet list shows it: columns from its first frame
-   * (the innermost addresses; info as tcpdump prints it after the link
-   * layer), its path, and its verdict — dropped (with the first drop's
-   * reason) if it was dropped anywhere but as a flooded copy at a host it
-   * was not for, else delivered if a socket or a stack took it, else in
-   * flight (or consumed without a `deliver` record, as ARP is).
-   */
-  summary(p: PacketTrace): PacketSummary {
-    const first = p.events.find((e) => e.frame !== null)?.frame ?? null;
-    // dropped wins over delivered (a packet dropped on its way, whose ICMP error came back under its id),
-    // except for the copies of a delivered flood that reached other hosts ('not-for-us')
-    const delivered = p.delivered;
-    const drop = p.events.find((e) => e.kind === 'drop' && !(delivered && e.reason === 'not-for-us'));
-    const verdict = drop !== undefined ? 'dropped' : delivered ? 'delivered' : 'in-flight';
-    const base = { packet: p.id, first: p.first, last: p.last, path: p.nodes, verdict, reason: drop?.reason ?? null } as const;
-    if (first === null) return { ...base, src: '', dst: '', protocol: '', info: p.events[0]?.text ?? '', length: 0 };
-    return { ...base, ...columns(first), length: first.length };
+  /** One packet as the packet list shows it (`packetSummary`). */
+  summary(p: PacketTrace): PacketSummary { return packetSummary(p); }
+}
+
+/** The nodes (kind, ports, addresses, MACs), links and tunnels of 'topo' (what the viewer draws). */
+export function topologySnapshot(topo: Topology): TopologySnapshot {
+  const ports = new Map<string, Port[]>();
+  const addPort = (p: Port): void => {
+    const list = ports.get(p.owner.name) ?? [];
+    if (!list.includes(p)) list.push(p);
+    ports.set(p.owner.name, list);
+  };
+  for (const n of topo.nodes.values()) if (n instanceof Host) for (const p of n.ports.values()) addPort(p);
+  for (const l of topo.links) { addPort(l.a); addPort(l.b); }
+  const nodes: TopologySnapshot['nodes'] = [];
+  for (const [name, n] of topo.nodes) {
+    const kind = topo.roles.get(name) ?? (n instanceof Host ? (n.config.ipForward === true ? 'router' : 'host')
+      : n instanceof LinuxBridge ? 'bridge' : n instanceof OvsBridge ? 'ovs' : n instanceof Vtep ? 'vtep' : 'other');
+    nodes.push({
+      name, kind, ports: (ports.get(name) ?? []).map((p) => n instanceof Host ? hostPort(n, p.name) : { name: p.name, addrs: [], mac: null }),
+    });
   }
+  const links = topo.links.map((l) => ({ a: l.a.id, b: l.b.id, delayNs: l.delayNs, bps: l.bps, mtu: l.mtu, up: l.up }));
+  const tunnels = topo.tunnels.filter((t) => topo.nodes.has(t.a) && topo.nodes.has(t.b)).map((t) => ({ ...t }));
+  return { nodes, links, tunnels };
+}
+
+/**
+ * One packet as the packet list shows it: columns from its first frame
+ * (the innermost addresses; info as tcpdump prints it after the link
+ * layer), its path, and its verdict — dropped (with the first drop's
+ * reason) if it was dropped anywhere but as a flooded copy at a host it
+ * was not for, else delivered if a socket or a stack took it, else in
+ * flight (or consumed without a `deliver` record, as ARP is).
+ */
+export function packetSummary(p: PacketTrace): PacketSummary {
+  const first = p.events.find((e) => e.frame !== null)?.frame ?? null;
+  // dropped wins over delivered (a packet dropped on its way, whose ICMP error came back under its id),
+  // except for the copies of a delivered flood that reached other hosts ('not-for-us')
+  const delivered = p.delivered;
+  const drop = p.events.find((e) => e.kind === 'drop' && !(delivered && e.reason === 'not-for-us'));
+  const verdict = drop !== undefined ? 'dropped' : delivered ? 'delivered' : 'in-flight';
+  const base = { packet: p.id, first: p.first, last: p.last, path: p.nodes, verdict, reason: drop?.reason ?? null } as const;
+  if (first === null) return { ...base, src: '', dst: '', protocol: '', info: p.events[0]?.text ?? '', length: 0 };
+  return { ...base, ...columns(first), length: first.length };
 }
 
 /** A host's interface as the topology snapshot lists it: IPv4 and IPv6 addresses with their prefixes, the MAC. */

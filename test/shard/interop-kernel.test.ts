@@ -21,6 +21,13 @@
  * tcpdump would record CHECKSUM_PARTIAL pseudo-header sums. The veth's root end is deleted in
  * a finally, the namespace by withNetns.
  * With CI=true a missing ip, tcpdump, tshark, /usr/bin/python3 or root FAILS the suite.
+ * The second test does the same with an emulated Kubernetes pod: a Cluster (k8s/cluster.ts) of two
+ * Nodes — `worker` at 10.199.X.1, emulated, whose underlay is the socket, and `linux` at
+ * 10.199.X.2, which the namespace plays (Antrea-style: a vxlan device with VNI 0, the Global
+ * Virtual MAC, an address of the node's podCIDR and a route to the worker's) — and a pod on the
+ * worker. The namespace pings the pod: the request enters the worker's br-int from the tunnel and
+ * is routed to the pod by its flows; the reply leaves through the peer flow for `linux`'s
+ * podCIDR (tun_dst 10.199.X.2) back over the socket.
  * Geneve is not checked against the kernel: the kernel of these machines has no geneve driver
  * (`ip link add … type geneve` answers "Unknown device type"); the emulator's Geneve path over
  * real sockets is tested between two emulated OVS bridges in udp-underlay.test.ts.
@@ -38,6 +45,9 @@ import { LinuxBridge } from '../../src/devices/linux-bridge.js';
 import { Vtep } from '../../src/devices/vtep.js';
 import { UdpUnderlay } from '../../src/shard/udp-underlay.js';
 import { RealTimeClock } from '../../src/shard/udp-realtime.js';
+import { Cluster } from '../../src/k8s/cluster.js';
+import { GLOBAL_VIRTUAL_MAC } from '../../src/k8s/cni/pipeline.js';
+import { Link } from '../../src/sim/link.js';
 
 const IP = bin('ip'), TCPDUMP = bin('tcpdump');
 const ok = (argv: string[]): boolean => spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore', timeout: 10000 }).status === 0;
@@ -109,6 +119,57 @@ function emulated(x: number): { net: Topology; u: UdpUnderlay; clock: RealTimeCl
   return { net, u, clock, vtep };
 }
 
+/** The emulated cluster: worker (emulated, its underlay on the socket) and linux (the namespace), a pod on the worker. */
+function emulatedCluster(x: number): { c: Cluster; u: UdpUnderlay; clock: RealTimeClock; podIp: string; linuxCIDR: string; workerCIDR: string } {
+  const c = new Cluster({ seed: 5, underlay: `10.199.${x}.0/30` });
+  const node = (name: string, ip: string): string => `apiVersion: v1\nkind: Node\nmetadata: { name: ${name} }\nstatus: { addresses: [{ type: InternalIP, address: ${ip} }] }\n`;
+  const results = c.applyYaml([node('worker', `10.199.${x}.1`), node('linux', `10.199.${x}.2`),
+    'apiVersion: v1\nkind: Pod\nmetadata: { name: web }\nspec: { nodeName: worker, containers: [{ name: c, image: nginx }] }\n'].join('---\n'));
+  expect(results.filter((r) => r.action === 'error')).toEqual([]);
+  const worker = c.cni.node('worker');
+  const clock = new RealTimeClock(c.net.sim);
+  const u = c.net.add(new UdpUnderlay(worker.host, {
+    localIp: `10.199.${x}.1`, iface: 'eth0', bind: { address: `10.199.${x}.1`, port: 4789 }, clock,
+    peers: { [`10.199.${x}.2`]: { address: `10.199.${x}.2`, port: 4789 } },
+  }));
+  // the worker's eth0 leaves the emulated underlay segment for the socket
+  const uplink = worker.links[0]!, eth0 = uplink.a;
+  uplink.detach();
+  new Link(c.net.sim, eth0, u.addPort(), { delay: '10us' });
+  return { c, u, clock, podIp: c.cni.pod('default', 'web').ip, linuxCIDR: c.cni.node('linux').podCIDR, workerCIDR: worker.podCIDR };
+}
+
+/**
+ * The Linux side of a run: a veth sd<tag><id>r 10.199.X.1/30 (root namespace) — sd<tag><id>n
+ * 10.199.X.2/30 (a new namespace), the namespace's lines 'vx0(dev)' after it (its vxlan device
+ * over 'dev'), TX checksum offload off on both ends, tcpdump of 'frames' VXLAN datagrams on the
+ * namespace's end into 'pcap' until 'traffic(set, ns)' has run. The veth's root end is deleted
+ * after, the namespace by withNetns.
+ */
+async function acrossVeth(x: number, tag: string, vx0: (dev: string) => string[], pcap: string, frames: number,
+  traffic: (set: NetnsSet, ns: string) => Promise<void>): Promise<void> {
+  const id = `${process.pid % 100000}`;
+  const vr = `sd${tag}${id}r`, vn = `sd${tag}${id}n`;
+  let capture: ChildProcess | null = null;
+  await withNetns(async (set) => {
+    try {
+      const ns = await set.add(tag);
+      run([IP, 'link', 'add', vr, 'type', 'veth', 'peer', 'name', vn, 'netns', ns]);
+      run([IP, 'addr', 'add', `10.199.${x}.1/30`, 'dev', vr]);
+      run([IP, 'link', 'set', vr, 'up']);
+      await set.ipBatch(ns, ['link set lo up', `addr add 10.199.${x}.2/30 dev ${vn}`, `link set ${vn} up`, ...vx0(vn)]);
+      await txChecksumOff(set, ns, [vn]);
+      await txChecksumOff(rootSet(), '', [vr]);
+      capture = await startCapture(ns, vn, pcap, frames);
+      await traffic(set, ns);
+      await finish(capture, 2000);
+    } finally {
+      if (capture !== null) await finish(capture, 0);
+      spawnSync(IP, ['link', 'del', vr], { stdio: 'ignore' });
+    }
+  });
+}
+
 /** txChecksumOff for an interface of the root namespace (its runner, without `ip netns exec`). */
 function rootSet(): NetnsSet {
   return { exec: async (_ns: string, argv: string[]) => run(argv) } as unknown as NetnsSet;
@@ -117,42 +178,22 @@ function rootSet(): NetnsSet {
 describeNeeding(missing, 'a Linux vxlan device pings an emulated VM over a real UDP underlay', () => {
   it('ping from the namespace gets replies; the veth carries well-formed VXLAN both ways', async () => {
     const x = freeSubnet();
-    const id = `${process.pid % 100000}`;
-    const vr = `sdu${id}r`, vn = `sdu${id}n`;
     const dir = mkdtempSync(join(tmpdir(), 'sdnemu-interop-'));
     const pcap = join(dir, 'veth.pcap');
-    let capture: ChildProcess | null = null;
     const { net, u, clock, vtep } = emulated(x);
     try {
-      await withNetns(async (set) => {
-        try {
-          const ns = await set.add('vx');
-          run([IP, 'link', 'add', vr, 'type', 'veth', 'peer', 'name', vn, 'netns', ns]);
-          run([IP, 'addr', 'add', `10.199.${x}.1/30`, 'dev', vr]);
-          run([IP, 'link', 'set', vr, 'up']);
-          await set.ipBatch(ns, [
-            'link set lo up',
-            `addr add 10.199.${x}.2/30 dev ${vn}`,
-            `link set ${vn} up`,
-            `link add vx0 type vxlan id ${VNI} dstport 4789 local 10.199.${x}.2 remote 10.199.${x}.1 dev ${vn}`,
-            'link set vx0 address 02:4b:00:00:2a:02',
-            'addr add 10.42.0.2/24 dev vx0',
-            'link set vx0 up',
-          ]);
-          await txChecksumOff(set, ns, [vn]);
-          await txChecksumOff(rootSet(), '', [vr]);
-          capture = await startCapture(ns, vn, pcap, FRAMES);
-          await u.open();
-          clock.start();
-          const out = await set.exec(ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.42.0.1']);
-          expect(out).toMatch(/3 packets transmitted, 3 received/);
-          await finish(capture, 2000);
-          clock.stop();
-        } finally {
-          if (capture !== null) await finish(capture, 0);
-          spawnSync(IP, ['link', 'del', vr], { stdio: 'ignore' });
-        }
+      await acrossVeth(x, 'u', (dev) => [
+        `link add vx0 type vxlan id ${VNI} dstport 4789 local 10.199.${x}.2 remote 10.199.${x}.1 dev ${dev}`,
+        'link set vx0 address 02:4b:00:00:2a:02',
+        'addr add 10.42.0.2/24 dev vx0',
+        'link set vx0 up',
+      ], pcap, FRAMES, async (set, ns) => {
+        await u.open();
+        clock.start();
+        const out = await set.exec(ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.42.0.1']);
+        expect(out).toMatch(/3 packets transmitted, 3 received/);
       });
+      clock.stop();
       const rows = tsharkFields(pcap, ['ip.src', 'ip.dst', 'udp.dstport', 'vxlan.vni', 'vxlan.flags', 'icmp.type',
         'ip.checksum.status', 'udp.checksum.status', 'icmp.checksum.status', '_ws.malformed', 'arp.opcode'], { decodeAs: ['udp.port==4789,vxlan'] });
       const icmp = rows.filter((r) => r['icmp.type'] !== '');
@@ -178,6 +219,50 @@ describeNeeding(missing, 'a Linux vxlan device pings an emulated VM over a real 
       expect(vtep.stats.rxPackets).toBe(u.stats.rxDatagrams);
       expect(u.stats.txDatagrams).toBeGreaterThanOrEqual(4); // an ARP reply and the 3 echo replies
       expect(net.sim.ledger.check()).toBeNull();
+    } finally {
+      clock.stop();
+      await u.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ping from the namespace reaches an emulated Kubernetes pod across Antrea-style VXLAN (VNI 0) and the reply comes back', async () => {
+    const x = freeSubnet();
+    const dir = mkdtempSync(join(tmpdir(), 'sdnemu-interop-pod-'));
+    const pcap = join(dir, 'veth.pcap');
+    const { c, u, clock, podIp, linuxCIDR, workerCIDR } = emulatedCluster(x);
+    const nsIp = linuxCIDR.replace(/\.0\/24$/, '.2');
+    try {
+      await acrossVeth(x, 'p', (dev) => [
+        // an Antrea node's tunnel: VNI 0; what crosses it is addressed to the Global Virtual MAC
+        `link add vx0 type vxlan id 0 dstport 4789 local 10.199.${x}.2 remote 10.199.${x}.1 dev ${dev}`,
+        `link set vx0 address ${GLOBAL_VIRTUAL_MAC}`,
+        `addr add ${nsIp}/24 dev vx0`,
+        'link set vx0 up',
+        `route add ${workerCIDR} dev vx0`,
+        `neigh replace ${podIp} lladdr ${GLOBAL_VIRTUAL_MAC} dev vx0 nud permanent`,
+      ], pcap, 6, async (set, ns) => {
+        await u.open();
+        clock.start();
+        const out = await set.exec(ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', podIp]);
+        expect(out).toMatch(/3 packets transmitted, 3 received/);
+      });
+      clock.stop();
+      const rows = tsharkFields(pcap, ['ip.src', 'ip.dst', 'udp.dstport', 'vxlan.vni', 'icmp.type',
+        'ip.checksum.status', 'udp.checksum.status', 'icmp.checksum.status', '_ws.malformed'], { decodeAs: ['udp.port==4789,vxlan'] });
+      const requests = rows.filter((r) => r['icmp.type'] === '8'), replies = rows.filter((r) => r['icmp.type'] === '0');
+      expect(requests.map((r) => `${r['ip.src']} > ${r['ip.dst']}`)).toEqual(Array(3).fill(`10.199.${x}.2,${nsIp} > 10.199.${x}.1,${podIp}`));
+      expect(replies.map((r) => `${r['ip.src']} > ${r['ip.dst']}`)).toEqual(Array(3).fill(`10.199.${x}.1,${podIp} > 10.199.${x}.2,${nsIp}`));
+      for (const r of [...requests, ...replies]) {
+        expect(r['vxlan.vni']).toBe('0');
+        expect(r['udp.dstport']).toBe('4789');
+        expect(r['ip.checksum.status']).toBe('1,1');
+        expect(r['udp.checksum.status']).toBe('1');
+        expect(r['icmp.checksum.status']).toBe('1');
+      }
+      for (const r of rows) expect(r['_ws.malformed']).toBe('');
+      expect(u.stats.drops.unknown_peer + u.stats.drops.bad_header).toBe(0);
+      expect(c.net.sim.ledger.check()).toBeNull();
     } finally {
       clock.stop();
       await u.close();
