@@ -260,10 +260,10 @@ export function antreaNodeRules(podCIDR: string): string {
   ].join('\n');
 }
 
-/** the values pipeline.ts's pod and node flows are made of (their templates' holes) */
 /** The underlay links' one-way delay unless the options say otherwise (a sharded cluster's lookahead: shard/source.ts). */
 export const UNDERLAY_DELAY = '50us';
 
+/** the values pipeline.ts's pod and node flows are made of (their templates' holes) */
 const POD_HOLES = { gwMAC: 'mac', ofport: 'port', mac: 'mac', ip: 'ipv4' } as const;
 const NODE_HOLES = { gwIP: 'ipv4', gwMAC: 'mac' } as const;
 
