@@ -14,8 +14,7 @@
  * count of messages sent) and takes the message with receiveMessageOnPort;
  * it answers on the port and bumps slot 1, which the coordinator waits on
  * the same way — a round trip is two futex wake-ups, not two event-loop
- * turns on each side (what postMessage's 'message' events cost: ~0.7 ms a
- * round on a 2-core machine, bench/shard.bench.ts).
+ * turns on each side (coordinator.ts "Cost" has the figures).
  * 'frames' in a round are the frames other shards sent here (each injected
  * at its arrival time; packed in one transferred buffer, frame-batch.ts);
  * in the answer, the frames this shard sent out (packed the same way) and,
