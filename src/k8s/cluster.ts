@@ -90,6 +90,12 @@ export interface ClusterOptions {
   /** a node's routes and flows to its peers installed at its first traffic, not when a node joins (cni/network.ts "Lazy peers": for thousands of nodes; default false) */
   lazyPeers?: boolean;
   /**
+   * the data plane holds the pods of the nodes this accepts (default: every node's); the others'
+   * pods exist in the API only — a shard of a sharded run (shard/source.ts) builds its own nodes'
+   * pods. Not for a cluster with NetworkPolicies: their flows select pods on every node.
+   */
+  podsOn?: (node: string) => boolean;
+  /**
    * deleted pods terminate gracefully (ControlPlane's option): Terminating for their grace period, and
    * on a crashed node until the node is back or its Node deleted (default false: deletion is immediate)
    */
@@ -154,12 +160,15 @@ export class Cluster {
   private readonly udpDirty = new Set<string>();
   /** Service key → the keys of its EndpointSlices (as kube-proxy has them) */
   private readonly slicesOf = new Map<string, Set<string>>();
+  /** which nodes' pods the data plane holds (ClusterOptions.podsOn) */
+  private readonly podsOn: ((node: string) => boolean) | undefined;
   /** pods bound to a node that is not on the data plane yet, by node */
   private readonly waiting = new Map<string, Set<string>>();
 
   constructor(opts: ClusterOptions = {}) {
     this.net = opts.topology ?? new Topology({ seed: opts.seed ?? 1 });
     this.proxyMode = opts.proxyMode ?? 'iptables';
+    this.podsOn = opts.podsOn;
     this.tunnel = opts.tunnel ?? 'vxlan';
     this.clusterCIDR = opts.clusterCIDR ?? '10.244.0.0/16';
     const underlay = opts.underlay ?? '192.168.0.0/24';
@@ -418,7 +427,8 @@ export class Cluster {
       const p = store.get('Pod', ns, name);
       const phase = p?.status?.phase;
       const node = p?.spec.nodeName;
-      const want = p !== undefined && p.spec.hostNetwork !== true && node !== undefined && p.status?.podIP !== undefined && phase !== 'Succeeded' && phase !== 'Failed';
+      const want = p !== undefined && p.spec.hostNetwork !== true && node !== undefined && p.status?.podIP !== undefined && phase !== 'Succeeded' && phase !== 'Failed'
+        && (this.podsOn === undefined || this.podsOn(node));
       if (want && !this.nodeNames.has(node)) {
         // its node is not on the data plane yet: it comes when the node does
         (this.waiting.get(node) ?? this.waiting.set(node, new Set()).get(node)!).add(key);

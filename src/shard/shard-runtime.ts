@@ -46,7 +46,8 @@
  * the file's `run` steps are not run (the traffic is given apart); every
  * shard holds every node (memory O(whole topology) per shard, and each
  * builds it: a 5,000-node cluster's build is paid once a shard, in
- * parallel); a cluster's control plane runs in every shard alike (its
+ * parallel) — of a cluster, only its own nodes' pods on the data plane,
+ * the others' in the API (source.ts); a cluster's control plane runs in every shard alike (its
  * controllers are not split) and its API does not change during the run
  * (no node crash, no scaling); with trace
  * records on, the id of every frame that came from another shard is
@@ -157,7 +158,7 @@ export class ShardRuntime {
   private readonly alias = new Map<number, number>();
 
   constructor(readonly opts: ShardRuntimeOptions) {
-    this.built = buildSource(opts);
+    this.built = buildSource(opts, (node) => opts.shardOf.get(node) === opts.shard);
     checkTraffic((h) => this.built.ownerOf(h) !== undefined, opts.traffic);
     this.topology = this.built.topology;
     this.sim = this.topology.sim;

@@ -25,7 +25,12 @@
  *    order, seed, MACs and addresses: a cluster's control plane is
  *    deterministic too) and answers, for the runtime: graph link j's
  *    runtime Link (null for a tie that is not a link), which graph node
- *    runs a host (a pod: its node), and the host by name. A cluster node
+ *    runs a host (a pod: its node), and the host by name. Told which graph
+ *    nodes its shard runs, a cluster's data plane holds only their pods (a
+ *    pod's stack, veth and flows are most of a big cluster's memory: each
+ *    shard would hold every pod otherwise); not with NetworkPolicies. Pod
+ *    MACs then differ from one process's (they are numbered in creation
+ *    order) but never leave their node (the tunnel rewrites them). A cluster node
  *    that did not reach the data plane (its cluster CIDR or underlay full)
  *    is an InputError SHARD_NODE_NOT_BUILT naming it.
  * Neighbours: partition.ts, shard-runtime.ts (builds and runs one shard),
@@ -94,8 +99,12 @@ export function graphOfSource(src: ShardSource): SourceGraph {
   return { graph: clusterGraph(loadManifests(src.text)), minCutDelayNs: parseDuration(UNDERLAY_DELAY), hosts: null };
 }
 
-/** Build 'src' whole (see the header). */
-export function buildSource(src: ShardSource): BuiltSource {
+/**
+ * Build 'src' whole (see the header); 'owns', when given, says which graph nodes this shard runs:
+ * a cluster's data plane then holds only their pods (the others' stay in the API), unless the
+ * cluster has NetworkPolicies (whose flows select pods on every node).
+ */
+export function buildSource(src: ShardSource, owns?: (node: string) => boolean): BuiltSource {
   if ((src.format ?? 'topology') === 'topology') {
     const loaded = loadTopology(src.text);
     const topology = buildTopology({ ...loaded, steps: [] });
@@ -108,7 +117,8 @@ export function buildSource(src: ShardSource): BuiltSource {
     };
   }
   const manifests = loadManifests(src.text), graph = clusterGraph(manifests), nodes = graph.nodes.slice(0, -1);
-  const { cluster } = clusterOf(manifests, src.cluster ?? {});
+  const podsOn = owns !== undefined && !manifests.objects.some((o) => o.kind === 'NetworkPolicy') ? owns : undefined;
+  const { cluster } = clusterOf(manifests, { ...src.cluster, ...(podsOn !== undefined ? { podsOn } : {}) });
   const cni = cluster.cni;
   for (const n of nodes) {
     if (!cni.hasNode(n)) {
@@ -121,7 +131,10 @@ export function buildSource(src: ShardSource): BuiltSource {
     ownerOf: (name) => {
       if (cni.hasNode(name)) return name;
       const slash = name.indexOf('/');
-      return slash > 0 ? cni.findPod(name.slice(0, slash), name.slice(slash + 1))?.node.name : undefined;
+      if (slash <= 0) return undefined;
+      const ns = name.slice(0, slash), pod = name.slice(slash + 1);
+      // a pod of another shard's node is in the API only
+      return cni.findPod(ns, pod)?.node.name ?? cluster.cp.store.get('Pod', ns, pod)?.spec.nodeName;
     },
     host: (name) => cluster.net.hostNamed(name),
   };

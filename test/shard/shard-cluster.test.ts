@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { runSharded, runSingle, partitionSource, type ShardedRunResult } from '../../src/shard/coordinator.js';
 import { clusterManifests, clusterTraffic, serviceIP } from '../../src/shard/shard-example.js';
 import { buildSource, graphOfSource } from '../../src/shard/source.js';
-import type { ShardTraffic } from '../../src/shard/shard-runtime.js';
+import { ShardRuntime, type ShardTraffic } from '../../src/shard/shard-runtime.js';
 
 const MS = 1e6;
 const EXAMPLE = { nodes: 6, services: 4, replicas: 2, clients: 4 };
@@ -56,6 +56,23 @@ describe('a cluster from manifests, sharded', () => {
     // the frames crossed: every shard sent and took some
     for (const r of sharded.reports) { expect(r.exported).toBeGreaterThan(0); expect(r.imported).toBeGreaterThan(0); }
     expect(sharded.partition.lookaheadNs).toBe(50_000);
+  });
+
+  it('a shard\'s data plane holds its own nodes\' pods, the API every pod; with a NetworkPolicy, every pod everywhere', () => {
+    const { part } = partitionSource({ text: TEXT, format: 'manifests' }, 2);
+    const rt = new ShardRuntime({ text: TEXT, format: 'manifests', shard: 1, shardOf: part.shardOf, cut: part.cut, traffic: {} });
+    const cluster = rt.built.cluster!;
+    const onPlane = cluster.cni.pods();
+    expect(onPlane.length).toBeGreaterThan(0);
+    for (const p of onPlane) expect(part.shardOf.get(p.node.name), p.key).toBe(1);
+    expect(cluster.cp.store.list('Pod').length).toBe(EXAMPLE.services * EXAMPLE.replicas + EXAMPLE.clients);
+    expect(onPlane.length).toBeLessThan(cluster.cp.store.list('Pod').length);
+    // another shard's pod: known (its node's shard), not built here
+    const elsewhere = cluster.cp.store.list('Pod').find((p) => part.shardOf.get(p.spec.nodeName!) === 0)!;
+    expect(rt.built.ownerOf(`default/${elsewhere.metadata.name}`)).toBe(elsewhere.spec.nodeName);
+    const policy = `${TEXT}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: deny }\nspec: { podSelector: {} }\n`;
+    const withPolicy = new ShardRuntime({ text: policy, format: 'manifests', shard: 1, shardOf: part.shardOf, cut: part.cut, traffic: {} });
+    expect(withPolicy.built.cluster!.cni.pods().length).toBe(cluster.cp.store.list('Pod').length);
   });
 
   it('a node the cluster CIDR has no room for is named (SHARD_NODE_NOT_BUILT), not a missing link', () => {
