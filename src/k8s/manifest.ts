@@ -32,7 +32,8 @@
  * Neighbours: api.ts (the types), quantity.ts (requests and limits),
  * controllers/control-plane.ts (`apply` takes what this returns).
  */
-import { parseAllDocuments, LineCounter, isMap, isSeq, isScalar, type Node as YamlNode } from 'yaml';
+import { parseAllDocuments, LineCounter, isScalar, type Node as YamlNode } from 'yaml';
+import { indexLines as indexYamlLines, lineOf as linesLineOf } from '../yaml-lines.js';
 import { SdnemuError } from '../errors.js';
 import { API_VERSIONS, NAMESPACED, type Kind, type KubeObject, type PodSpec, type LabelSelector } from './api.js';
 import { parseQuantity } from './quantity.js';
@@ -218,55 +219,17 @@ interface Ctx {
 }
 
 /** The line of field 'path', else of the nearest enclosing field that has one, else the document's. */
-const lineOf = (ctx: Ctx, path: string): number => {
-  for (let p: string | null = path; p; p = parentPath(p)) {
-    const l = ctx.lines.get(p);
-    if (l !== undefined) return l;
-  }
-  return ctx.docLine;
-};
+const lineOf = (ctx: Ctx, path: string): number => linesLineOf(ctx.lines, path, ctx.docLine);
 
 /**
- * 'p' without its last segment (`.name` or `[i]`), or null when it has none that can be cut. Found
- * by index, not by a regular expression: a key is any text (`{`, `[`, `.` included), and a cut
- * that does not shorten the path must end the walk.
- */
-function parentPath(p: string): string | null {
-  if (p.endsWith(']')) {
-    const i = p.lastIndexOf('[');
-    return i >= 0 && p.indexOf(']', i) === p.length - 1 ? p.slice(0, i) : null;
-  }
-  const i = Math.max(p.lastIndexOf('.'), p.lastIndexOf('['), p.lastIndexOf(']'));
-  return i >= 0 && p[i] === '.' ? p.slice(0, i) : null;
-}
-
-/**
- * Record the line of every field of YAML node 'n' under 'path' (keys for map entries). A key that
- * is a mapping or a sequence (`? {a: 1}`) has no JSON form: refused as the API server's YAML to
- * JSON conversion refuses it, on the key's line.
+ * Record the line of every field of YAML node 'n' under 'path' (yaml-lines.ts). A key that is a
+ * mapping or a sequence (`? {a: 1}`) has no JSON form: refused as the API server's YAML to JSON
+ * conversion refuses it, on the key's line.
  */
 function indexLines(n: YamlNode | null | undefined, path: string, lc: LineCounter, out: Map<string, number>, file: string): void {
-  if (!n) return;
-  if (isMap(n)) {
-    for (const pair of n.items) {
-      if (isMap(pair.key) || isSeq(pair.key)) {
-        const at = (pair.key as YamlNode).range;
-        throw new ManifestError('K8S_BAD_YAML', file, at ? lc.linePos(at[0]).line : 1, path, 'error converting YAML to JSON: yaml: invalid map key: a mapping or a sequence');
-      }
-      const k = isScalar(pair.key) ? String(pair.key.value) : '';
-      const p = path ? `${path}.${k}` : k;
-      const kn = pair.key as YamlNode | null;
-      if (kn?.range) out.set(p, lc.linePos(kn.range[0]).line);
-      indexLines(pair.value as YamlNode | null, p, lc, out, file);
-    }
-  } else if (isSeq(n)) {
-    n.items.forEach((item, i) => {
-      const p = `${path}[${i}]`;
-      const it = item as YamlNode | null;
-      if (it?.range) out.set(p, lc.linePos(it.range[0]).line);
-      indexLines(it, p, lc, out, file);
-    });
-  }
+  indexYamlLines(n, path, lc, out, (line, at) => {
+    throw new ManifestError('K8S_BAD_YAML', file, line, at, 'error converting YAML to JSON: yaml: invalid map key: a mapping or a sequence');
+  });
 }
 
 /**

@@ -41,10 +41,11 @@
  * disjoint; the pod hostname `<statefulSet>-<shards−1>` is a DNS label.
  * Not here: the partitioner (`partition: auto`), the coordinator and the
  * sockets (partition.ts, coordinator.ts, udp-underlay.ts of this folder).
- * Neighbours: deploy/k8s/ (the ConfigMap holding one), test/shard/deploy.test.ts
+ * Neighbours: yaml-lines.ts (the lines of fields, shared with k8s/manifest.ts), deploy/k8s/ (the ConfigMap holding one), test/shard/deploy.test.ts
  * (the manifests held against this format), errors.ts.
  */
-import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Node } from 'yaml';
+import { parseDocument, LineCounter } from 'yaml';
+import { indexLines, lineOf } from '../yaml-lines.js';
 import { InputError, SdnemuError } from '../errors.js';
 
 export const SHARD_MAP_API_VERSION = 'sdnemu.dev/v1';
@@ -107,38 +108,12 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const shape = (v: unknown): string => (v === null || v === undefined ? 'nothing' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : typeof v === 'string' ? `text ${JSON.stringify(v)}` : `${typeof v} ${String(v)}`);
 
-/** Record the line of every key and list item of YAML node 'n' under field path 'path'. */
-function indexLines(n: Node | null | undefined, path: string, lc: LineCounter, out: Map<string, number>): void {
-  if (isMap(n)) {
-    for (const pair of n.items) {
-      const key = pair.key as Node | null;
-      const p = `${path ? `${path}.` : ''}${isScalar(key) ? String(key.value) : ''}`;
-      if (key?.range) out.set(p, lc.linePos(key.range[0]).line);
-      indexLines(pair.value as Node | null, p, lc, out);
-    }
-  } else if (isSeq(n)) {
-    n.items.forEach((item, i) => {
-      const p = `${path}[${i}]`;
-      const it = item as Node | null;
-      if (it?.range) out.set(p, lc.linePos(it.range[0]).line);
-      indexLines(it, p, lc, out);
-    });
-  }
-}
-
 /** The reader of one parsed document: typed getters that fail on the line of the field they read. */
 class Reader {
   constructor(readonly lines: Map<string, number>) {}
 
   /** the line of 'path', else of its nearest enclosing field, else 1 */
-  lineOf(path: string): number {
-    for (let p = path; p; p = p.replace(/(\.[^.[\]]*|\[\d+\])$/, '')) {
-      const l = this.lines.get(p);
-      if (l !== undefined) return l;
-      if (!/(\.[^.[\]]*|\[\d+\])$/.test(p)) break;
-    }
-    return 1;
-  }
+  lineOf(path: string): number { return lineOf(this.lines, path, 1); }
 
   fail(code: string, path: string, msg: string): never {
     throw new ShardMapError(code, this.lineOf(path), path, msg);
@@ -193,7 +168,7 @@ export function parseShardMap(text: string): ShardMap {
   const err = doc.errors[0];
   if (err) throw new ShardMapError('SHARD_MAP_BAD_YAML', lc.linePos(err.pos[0]).line, '', err.message.split('\n')[0]!);
   const lines = new Map<string, number>();
-  indexLines(doc.contents as Node | null, '', lc, lines);
+  indexLines(doc.contents, '', lc, lines);
   const r = new Reader(lines);
   let js: unknown;
   try {
