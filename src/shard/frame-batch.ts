@@ -8,10 +8,10 @@
  * padding, t f64, trace f64, length u32; big-endian) then its bytes — and
  * `unpackFrames(buffer)` reads them back, each frame's bytes a view into
  * the buffer (no copy). A postMessage with the buffer in its transfer list
- * moves it between threads in O(1); a structured clone of the same frames
- * as objects, each Uint8Array its own ArrayBuffer, cost ~240 µs a hop for a
- * round of 250 frames against ~20 µs packed (measured on the 2-core VM;
- * bench/shard.bench.ts shows it in the rounds' synchronization cost).
+ * moves it between threads in O(1), where a structured clone of the frames
+ * as objects copies each Uint8Array into an ArrayBuffer of its own:
+ * `npx tsx bench/shard.bench.ts 8 4 20000 400` (≈ 250 frames a round) shows
+ * the difference in the rounds' synchronization cost (coordinator.ts "Cost").
  * Errors: a buffer whose headers run past its end (not one packFrames
  * made) is a FrameBatchError naming the offset; nothing is returned.
  * Neighbours: worker.ts and coordinator.ts (the round channel),
